@@ -1,0 +1,45 @@
+# make demo : install dependencies, build, install the Python package into .venv, run the demo
+# make test : the same set-up, then every C++ (ctest) and Python (pytest) test
+# make build: configure and build the C++ library, tests and examples (incremental)
+
+BUILD ?= build
+PY := .venv/bin/python
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: setup build install demo test test-cpp test-python clean format
+
+setup:
+	@bash scripts/setup.sh
+
+# One CMake tree serves the C++ tests, the examples and the Python extension.
+build: setup
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSEL_BUILD_PYTHON=ON \
+	  -DTESSEL_BUILD_TESTS=ON -DTESSEL_BUILD_EXAMPLES=ON -DPython_EXECUTABLE=$(abspath $(PY)) \
+	  -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# The wheel build reuses the same compiled objects through ccache and a persistent build dir.
+install: build
+	@$(PY) -m pip install -q --no-build-isolation --disable-pip-version-check \
+	  -Cbuild-dir=$(BUILD)/wheel -Ccmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache .
+
+demo: install
+	@echo "== Python demo =="
+	@$(PY) examples/demo.py
+	@echo "== C++ demo =="
+	@$(BUILD)/examples/demo
+
+test-cpp: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-python: install
+	@$(PY) -m pytest -q tests/python
+
+test: test-cpp test-python
+
+format:
+	@clang-format -i $$(git ls-files '*.h' '*.cpp')
+
+clean:
+	rm -rf $(BUILD)

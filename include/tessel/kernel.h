@@ -1,0 +1,49 @@
+#pragma once
+// What each built-in op hands its kernels: what a kernel for a new device must
+// accept. All tensors are on the kernel's device; shapes are already
+// validated and broadcast (inputs are expanded views of the output's shape).
+//
+//   add sub mul div       in: a, b (dtype T, out's shape)        out: T
+//   eq ne lt le gt ge     in: a, b (dtype T, out's shape)        out: bool
+//   neg abs exp log sqrt  in: a (dtype T)                        out: T (abs of complex: real)
+//   where                 in: cond (bool), a, b (T)              out: T
+//   sum                   in: a (T, any strides)                 out: keepdim shape; reduced dims
+//                         are those where out has size 1; dtype T, or int64 for bool/integers
+//   amax amin             like sum, out dtype T
+//   max_dim min_dim       in: a (T); params: ReduceDimParams     out: values (T), indices (int64)
+//   matmul                in: a [B,M,K], b [B,K,N] (T; one of the two last strides is 1)
+//                         out: [B,M,N] contiguous
+//   copy                  in: src (any dtype, out's shape)       out: dst (kernel's dtype = src's)
+//   fill                  params: const Scalar*                  out: T
+//   arange                params: ArangeParams                   out: T (1-D contiguous)
+//   take_offsets          in: src (T), offsets (int64, out's shape, element offsets from src.data_ptr())
+//                         out: T
+//   put_offsets           in: values (T, offsets' shape), offsets (int64)   out: dst (written in place)
+//   nonzero               in: a (T)                              out: [n, ndim] int64, n counted by the op
+//   uniform normal        params: RandomParams                   out: T (contiguous)
+//   randint               params: RandomParams (a = low, b = high)  out: T (contiguous)
+#include <cstdint>
+
+#include "tessel/scalar.h"
+
+namespace tessel {
+
+struct ReduceDimParams {
+  int64_t dim;
+};
+
+struct ArangeParams {
+  Scalar start;
+  Scalar step;
+};
+
+// Element i of the output is a function of (seed, offset + i) only, so the
+// values do not depend on how the work is split across threads.
+struct RandomParams {
+  uint64_t seed;
+  uint64_t offset;
+  double a;
+  double b;
+};
+
+}  // namespace tessel

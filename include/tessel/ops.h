@@ -1,0 +1,158 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <tuple>
+#include <variant>
+#include <vector>
+
+#include "tessel/tensor.h"
+
+namespace tessel {
+
+struct TensorOptions {
+  DType dtype = DType::Float32;
+  Device device = Device(DeviceType::CPU);
+  TensorOptions() : dtype(default_float_dtype()) {}
+  TensorOptions(DType d) : dtype(d) {}  // NOLINT
+  TensorOptions(DType d, Device dev) : dtype(d), device(dev) {}
+};
+
+// ---- creation (src/ops/creation.cpp) ----
+TESSEL_API Tensor empty(const Shape& shape, TensorOptions opts = {});
+TESSEL_API Tensor zeros(const Shape& shape, TensorOptions opts = {});
+TESSEL_API Tensor ones(const Shape& shape, TensorOptions opts = {});
+TESSEL_API Tensor full(const Shape& shape, const Scalar& value, TensorOptions opts);
+TESSEL_API Tensor full(const Shape& shape, const Scalar& value);  // dtype from the value
+TESSEL_API Tensor empty_like(const Tensor& t);
+TESSEL_API Tensor zeros_like(const Tensor& t);
+TESSEL_API Tensor ones_like(const Tensor& t);
+TESSEL_API Tensor full_like(const Tensor& t, const Scalar& value);
+TESSEL_API Tensor scalar_tensor(const Scalar& value, TensorOptions opts);
+// dtype from the arguments as in PyTorch: int64 for integer arguments, else the default float.
+TESSEL_API Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, std::optional<DType> dtype = {},
+                         Device device = {});
+TESSEL_API Tensor arange(const Scalar& end);
+TESSEL_API Tensor linspace(double start, double end, int64_t steps, TensorOptions opts = {});
+TESSEL_API Tensor eye(int64_t n, std::optional<int64_t> m = {}, TensorOptions opts = {});
+// Copies host values into a new tensor of the given shape.
+template <class T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape);
+
+// ---- random (src/ops/random.cpp): Philox counter-based, so results do not depend on threads ----
+TESSEL_API void manual_seed(uint64_t seed);
+TESSEL_API uint64_t initial_seed();
+TESSEL_API Tensor rand(const Shape& shape, TensorOptions opts = {});
+TESSEL_API Tensor randn(const Shape& shape, TensorOptions opts = {});
+TESSEL_API Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts = DType::Int64);
+TESSEL_API const Tensor& uniform_(const Tensor& t, double from = 0.0, double to = 1.0);
+TESSEL_API const Tensor& normal_(const Tensor& t, double mean = 0.0, double std = 1.0);
+
+// ---- promotion (src/core/promotion.cpp) ----
+// An op's operand for dtype inference: a tensor, or a weak Python-like scalar.
+using Operand = std::variant<const Tensor*, Scalar>;
+TESSEL_API DType result_type(std::initializer_list<Operand> operands);
+TESSEL_API Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
+TESSEL_API Tensor broadcast_to(const Tensor& t, const Shape& shape);
+
+// ---- elementwise (src/ops/elementwise.cpp) ----
+#define TESSEL_BINARY_DECL(name)                                        \
+  TESSEL_API Tensor name(const Tensor& a, const Tensor& b);             \
+  TESSEL_API Tensor name(const Tensor& a, const Scalar& b);             \
+  TESSEL_API Tensor name(const Scalar& a, const Tensor& b);             \
+  TESSEL_API const Tensor& name##_(const Tensor& a, const Tensor& b);               \
+  TESSEL_API const Tensor& name##_(const Tensor& a, const Scalar& b);
+TESSEL_BINARY_DECL(add)
+TESSEL_BINARY_DECL(sub)
+TESSEL_BINARY_DECL(mul)
+TESSEL_BINARY_DECL(div)
+TESSEL_BINARY_DECL(eq)
+TESSEL_BINARY_DECL(ne)
+TESSEL_BINARY_DECL(lt)
+TESSEL_BINARY_DECL(le)
+TESSEL_BINARY_DECL(gt)
+TESSEL_BINARY_DECL(ge)
+#undef TESSEL_BINARY_DECL
+
+#define TESSEL_UNARY_DECL(name)                  \
+  TESSEL_API Tensor name(const Tensor& a);       \
+  TESSEL_API const Tensor& name##_(const Tensor& a);
+TESSEL_UNARY_DECL(neg)
+TESSEL_UNARY_DECL(abs)
+TESSEL_UNARY_DECL(exp)
+TESSEL_UNARY_DECL(log)
+TESSEL_UNARY_DECL(sqrt)
+#undef TESSEL_UNARY_DECL
+
+TESSEL_API Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+TESSEL_API Tensor where(const Tensor& cond, const Scalar& a, const Tensor& b);
+TESSEL_API Tensor where(const Tensor& cond, const Tensor& a, const Scalar& b);
+TESSEL_API Tensor where(const Tensor& cond, const Scalar& a, const Scalar& b);
+
+// ---- reductions (src/ops/reduce.cpp); empty `dims` means all dims ----
+TESSEL_API Tensor sum(const Tensor& a, const Shape& dims = {}, bool keepdim = false, std::optional<DType> dtype = {});
+TESSEL_API Tensor mean(const Tensor& a, const Shape& dims = {}, bool keepdim = false, std::optional<DType> dtype = {});
+TESSEL_API Tensor amax(const Tensor& a, const Shape& dims = {}, bool keepdim = false);
+TESSEL_API Tensor amin(const Tensor& a, const Shape& dims = {}, bool keepdim = false);
+TESSEL_API Tensor max(const Tensor& a);  // all elements
+TESSEL_API Tensor min(const Tensor& a);
+// Values and int64 indices along one dim (first occurrence; NaN wins, as in PyTorch).
+TESSEL_API std::tuple<Tensor, Tensor> max(const Tensor& a, int64_t dim, bool keepdim = false);
+TESSEL_API std::tuple<Tensor, Tensor> min(const Tensor& a, int64_t dim, bool keepdim = false);
+
+// ---- linear algebra (src/ops/linalg.cpp) ----
+TESSEL_API Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- shape (src/ops/shape.cpp) ----
+TESSEL_API Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+TESSEL_API Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+
+// ---- indexing (src/ops/index.cpp) ----
+// One entry of a subscript, as Python's t[...] accepts.
+struct TensorIndex {
+  enum class Kind : uint8_t { Int, Slice, None, Ellipsis, Tensor };
+  Kind kind = Kind::Ellipsis;
+  int64_t i = 0;  // Int
+  std::optional<int64_t> start, stop, step;  // Slice
+  tessel::Tensor tensor;  // bool mask or integer indices
+
+  static TensorIndex integer(int64_t v) { TensorIndex x; x.kind = Kind::Int; x.i = v; return x; }
+  static TensorIndex slice(std::optional<int64_t> a = {}, std::optional<int64_t> b = {},
+                           std::optional<int64_t> s = {}) {
+    TensorIndex x; x.kind = Kind::Slice; x.start = a; x.stop = b; x.step = s; return x;
+  }
+  static TensorIndex none() { TensorIndex x; x.kind = Kind::None; return x; }
+  static TensorIndex ellipsis() { return TensorIndex{}; }
+  static TensorIndex with(tessel::Tensor t) { TensorIndex x; x.kind = Kind::Tensor; x.tensor = std::move(t); return x; }
+};
+// t[indices]: a view for basic indexing, a copy when a tensor index is present.
+TESSEL_API Tensor index(const Tensor& t, const std::vector<TensorIndex>& indices);
+// t[indices] = value (value broadcast to the indexed shape and cast to t's dtype).
+TESSEL_API void index_put_(const Tensor& t, const std::vector<TensorIndex>& indices, const Tensor& value);
+TESSEL_API Tensor nonzero(const Tensor& t);  // [n, ndim] int64
+
+// ---- C++ operators ----
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator+(const Tensor& a, const Scalar& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Scalar& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Scalar& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Scalar& b) { return div(a, b); }
+inline Tensor operator+(const Scalar& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Scalar& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Scalar& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Scalar& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+
+template <class T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape) {
+  TS_CHECK(shape_numel(shape) == static_cast<int64_t>(values.size()), ValueError, "from_vector", "shape ", shape,
+           " needs ", shape_numel(shape), " values, got ", values.size());
+  Tensor t = empty(shape, TensorOptions(dtype_v<T>));
+  T* p = t.data<T>();
+  for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
+  return t;
+}
+
+}  // namespace tessel

@@ -1,0 +1,117 @@
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tessel/device.h"
+#include "tessel/dtype.h"
+#include "tessel/export.h"
+#include "tessel/tensor.h"
+
+namespace tessel {
+
+// Built-in ops, in one list so that each gets a fixed id. The op functions in
+// src/ops validate, promote, broadcast and allocate outputs; a kernel only
+// computes. Kernel contracts (what arrives in KernelCall) are in kernel.h.
+#define TESSEL_BUILTIN_OPS(X) \
+  X(add) X(sub) X(mul) X(div) \
+  X(eq) X(ne) X(lt) X(le) X(gt) X(ge) \
+  X(neg) X(abs) X(exp) X(log) X(sqrt) \
+  X(where) \
+  X(sum) X(amax) X(amin) X(max_dim) X(min_dim) \
+  X(matmul) \
+  X(copy) X(fill) X(arange) X(take_offsets) X(put_offsets) X(nonzero) \
+  X(uniform) X(normal) X(randint)
+
+using OpId = int32_t;
+namespace op {
+enum : OpId {
+#define TESSEL_OP_ENUM(name) name,
+  TESSEL_BUILTIN_OPS(TESSEL_OP_ENUM)
+#undef TESSEL_OP_ENUM
+      kNumBuiltin
+};
+}  // namespace op
+
+// Inputs, outputs and op-specific parameters handed to a kernel.
+struct KernelCall {
+  std::span<const Tensor> in;
+  std::span<Tensor> out;
+  const void* params = nullptr;  // op-specific struct from kernel.h, or null
+};
+using Kernel = std::function<void(const KernelCall&)>;
+
+struct KernelInfo {
+  std::string op;
+  std::string device;
+  DType dtype;
+  std::string source;  // "builtin" or the plugin/Python name that registered it
+};
+
+// Maps (op, device type, dtype) to a kernel. Lookup is an array index.
+class TESSEL_API Registry {
+ public:
+  static Registry& get();
+
+  // Returns the id of `name`, creating a new op if needed (plugins use this).
+  OpId op_id(std::string_view name);
+  // Id of an existing op, or -1.
+  OpId find_op(std::string_view name) const;
+  const std::string& op_name(OpId id) const;
+  int num_ops() const;
+
+  void add(OpId op, DeviceType device, DType dtype, Kernel kernel, std::string source = "builtin");
+  void add(std::string_view op, std::string_view device, DType dtype, Kernel kernel, std::string source);
+  bool has(OpId op, DeviceType device, DType dtype) const;
+
+  // The kernel, or a NotImplementedError "[op] not implemented for cpu/float16".
+  const Kernel& lookup(OpId op, DeviceType device, DType dtype) const {
+    if (op >= 0 && op < num_ops_) {
+      const Kernel& k = table_[op][slot(device, dtype)];
+      if (k) return k;
+    }
+    missing(op, device, dtype);
+  }
+  std::vector<KernelInfo> list() const;
+
+  static constexpr int kMaxOps = 1024;
+
+ private:
+  Registry();
+  static int slot(DeviceType d, DType t) {
+    return static_cast<int>(d) * kNumDTypes + static_cast<int>(t);
+  }
+  [[noreturn]] void missing(OpId op, DeviceType device, DType dtype) const;
+
+  using Row = Kernel[kMaxDeviceTypes * kNumDTypes];
+  std::unique_ptr<Row[]> table_;
+  std::unique_ptr<std::string[]> sources_;
+  std::vector<std::string> names_;
+  int num_ops_ = 0;
+};
+
+// Looks up and runs the kernel for (op, device of the first output, dtype).
+inline void dispatch(OpId op, DType dtype, std::span<const Tensor> in, std::span<Tensor> out,
+                     const void* params = nullptr) {
+  const Device dev = out.empty() ? in[0].device() : out[0].device();
+  Registry::get().lookup(op, dev.type, dtype)(KernelCall{in, out, params});
+}
+
+// Calls an op by name through the registry: for ops that plugins add. Each
+// output is allocated by the kernel's caller; here the kernel gets empty
+// output slots and fills them (`num_outputs` of them).
+TESSEL_API std::vector<Tensor> call_op(std::string_view op, const std::vector<Tensor>& inputs, int num_outputs = 1);
+
+// Loads a shared library whose static initializers register kernels.
+TESSEL_API void load_library(const std::string& path);
+
+// Registers a kernel at load time: TESSEL_REGISTER_KERNEL(add, cpu, Float32, fn).
+struct TESSEL_API KernelRegistrar {
+  KernelRegistrar(std::string_view op, std::string_view device, DType dtype, Kernel kernel,
+                  std::string source = "builtin");
+};
+
+}  // namespace tessel

@@ -1,0 +1,72 @@
+// CPU kernels for copy (with dtype casts), fill and arange.
+#include <cstring>
+
+#include "kernels/cpu/loops.h"
+#include "kernels/cpu/register.h"
+#include "tessel/cast.h"
+#include "tessel/kernel.h"
+
+namespace tessel::cpu {
+namespace {
+
+template <class S, class D>
+void cast_loop(const Tensor& dst, const Tensor& src) {
+  for_each<2>({&dst, &src}, [](char** p, const int64_t* s, int64_t n) {
+    if constexpr (std::is_same_v<S, D>) {
+      if (s[0] == sizeof(D) && s[1] == sizeof(S)) {
+        std::memcpy(p[0], p[1], static_cast<size_t>(n) * sizeof(D));
+        return;
+      }
+    }
+    if (s[0] == sizeof(D) && s[1] == sizeof(S)) {
+      auto* o = reinterpret_cast<D*>(p[0]);
+      const auto* a = reinterpret_cast<const S*>(p[1]);
+      for (int64_t i = 0; i < n; ++i) o[i] = cast_value<D>(a[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<D*>(p[0] + i * s[0]) = cast_value<D>(*reinterpret_cast<const S*>(p[1] + i * s[1]));
+    }
+  });
+}
+
+const bool registered = [] {
+  // copy is keyed by the source dtype; the destination dtype is a second switch.
+  register_for(AllTypes{}, op::copy, []<class S>(std::type_identity<S>) -> Kernel {
+    return [](const KernelCall& c) {
+      visit_dtype(c.out[0].dtype(), [&]<class D>(std::type_identity<D>) { cast_loop<S, D>(c.out[0], c.in[0]); });
+    };
+  });
+  register_for(AllTypes{}, op::fill, []<class T>(std::type_identity<T>) -> Kernel {
+    return [](const KernelCall& c) {
+      const T v = static_cast<const Scalar*>(c.params)->to<T>();
+      for_each<1>({&c.out[0]}, [v](char** p, const int64_t* s, int64_t n) {
+        if (s[0] == sizeof(T)) {
+          auto* o = reinterpret_cast<T*>(p[0]);
+          for (int64_t i = 0; i < n; ++i) o[i] = v;
+        } else {
+          for (int64_t i = 0; i < n; ++i) *reinterpret_cast<T*>(p[0] + i * s[0]) = v;
+        }
+      });
+    };
+  });
+  // arange: start + i * step computed in the widest type of its category, so
+  // that large int64 ranges stay exact and float ranges do not drift.
+  register_for(RealTypes{}, op::arange, []<class T>(std::type_identity<T>) -> Kernel {
+    return [](const KernelCall& c) {
+      const auto& ps = *static_cast<const ArangeParams*>(c.params);
+      T* o = c.out[0].data<T>();
+      const int64_t n = c.out[0].numel();
+      if constexpr (std::is_integral_v<T>) {
+        const int64_t a = ps.start.to<int64_t>(), st = ps.step.to<int64_t>();
+        for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(a + i * st);
+      } else {
+        const double a = ps.start.to<double>(), st = ps.step.to<double>();
+        for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(a + static_cast<double>(i) * st);
+      }
+    };
+  });
+  return true;
+}();
+
+}  // namespace
+}  // namespace tessel::cpu

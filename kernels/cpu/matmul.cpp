@@ -1,0 +1,108 @@
+// CPU matmul kernels: oneDNN for float32 (and bfloat16 where the CPU has it),
+// Eigen for float64, integers and complex; float16 computes through float32.
+#include <Eigen/Core>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "kernels/cpu/lru_cache.h"
+#include "kernels/cpu/register.h"
+#include "tessel/ops.h"
+
+namespace tessel::cpu {
+namespace {
+
+// ---- oneDNN ----
+struct DnnlKey {
+  int64_t b, m, k, n;
+  int64_t sa[3], sb[3];
+  int dtype;
+  bool operator==(const DnnlKey& o) const { return std::memcmp(this, &o, sizeof(DnnlKey)) == 0; }
+};
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+LruCache<DnnlKey, std::shared_ptr<dnnl::matmul>>& dnnl_cache() {
+  static LruCache<DnnlKey, std::shared_ptr<dnnl::matmul>> c(256);
+  return c;
+}
+
+dnnl::memory::data_type dnnl_type(DType d) {
+  return d == DType::BFloat16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+}
+
+void dnnl_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
+  using dims = dnnl::memory::dims;
+  const int64_t B = a.shape()[0], M = a.shape()[1], K = a.shape()[2], N = b.shape()[2];
+  DnnlKey key{};
+  key.b = B, key.m = M, key.k = K, key.n = N;
+  for (int i = 0; i < 3; ++i) key.sa[i] = a.strides()[i], key.sb[i] = b.strides()[i];
+  key.dtype = static_cast<int>(a.dtype());
+  const auto dt = dnnl_type(a.dtype());
+  const dnnl::memory::desc a_md(dims{B, M, K}, dt, dims{a.strides()[0], a.strides()[1], a.strides()[2]});
+  const dnnl::memory::desc b_md(dims{B, K, N}, dt, dims{b.strides()[0], b.strides()[1], b.strides()[2]});
+  const dnnl::memory::desc c_md(dims{B, M, N}, dt, dnnl::memory::format_tag::abc);
+  auto prim = dnnl_cache().get(key, [&] {
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), engine());
+    return std::make_shared<dnnl::matmul>(pd);
+  });
+  dnnl::stream s(engine());
+  dnnl::memory am(a_md, engine(), a.data_ptr()), bm(b_md, engine(), b.data_ptr()), cm(c_md, engine(), out.data_ptr());
+  prim->execute(s, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+  s.wait();
+}
+
+// Computes in float32 and rounds back (float16, and bfloat16 without CPU support).
+void via_float32(const Tensor& a, const Tensor& b, const Tensor& out) {
+  Tensor o32 = empty(out.shape(), TensorOptions(DType::Float32));
+  dnnl_matmul(a.to(DType::Float32), b.to(DType::Float32), o32);
+  Tensor o = out;
+  o.copy_(o32);
+}
+
+void bf16_matmul(const KernelCall& c) {
+  static const bool supported = [] {
+    try {
+      const dnnl::memory::desc md({1, 2, 2}, dnnl::memory::data_type::bf16, dnnl::memory::format_tag::abc);
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(md, md, md), engine());
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  if (supported) dnnl_matmul(c.in[0], c.in[1], c.out[0]);
+  else via_float32(c.in[0], c.in[1], c.out[0]);
+}
+
+// ---- Eigen ----
+template <class T>
+void eigen_matmul(const KernelCall& c) {
+  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Strides = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
+  const Tensor &a = c.in[0], &b = c.in[1], &out = c.out[0];
+  const int64_t B = a.shape()[0], M = a.shape()[1], K = a.shape()[2], N = b.shape()[2];
+  const T* pa = static_cast<const T*>(a.data_ptr());
+  const T* pb = static_cast<const T*>(b.data_ptr());
+  T* pc = static_cast<T*>(out.data_ptr());
+  for (int64_t i = 0; i < B; ++i) {
+    Eigen::Map<const Mat, 0, Strides> A(pa + i * a.strides()[0], M, K, Strides(a.strides()[1], a.strides()[2]));
+    Eigen::Map<const Mat, 0, Strides> Bm(pb + i * b.strides()[0], K, N, Strides(b.strides()[1], b.strides()[2]));
+    Eigen::Map<Mat> C(pc + i * M * N, M, N);
+    C.noalias() = A * Bm;
+  }
+}
+
+const bool registered = [] {
+  Registry::get().add(op::matmul, DeviceType::CPU, DType::Float32,
+                      [](const KernelCall& c) { dnnl_matmul(c.in[0], c.in[1], c.out[0]); });
+  Registry::get().add(op::matmul, DeviceType::CPU, DType::BFloat16, &bf16_matmul);
+  Registry::get().add(op::matmul, DeviceType::CPU, DType::Float16,
+                      [](const KernelCall& c) { via_float32(c.in[0], c.in[1], c.out[0]); });
+  register_for(IntTypes{} + TypeList<double>{} + ComplexTypes{}, op::matmul,
+               []<class T>(std::type_identity<T>) -> Kernel { return &eigen_matmul<T>; });
+  return true;
+}();
+
+}  // namespace
+}  // namespace tessel::cpu

@@ -1,0 +1,92 @@
+// CPU kernels for uniform, normal and randint. Each element i draws from
+// Philox4x32-10 at counter (offset + i), so values depend only on the seed
+// and the element, never on the thread split.
+#include <cmath>
+
+#include "kernels/cpu/loops.h"
+#include "kernels/cpu/register.h"
+#include "tessel/kernel.h"
+
+namespace tessel::cpu {
+namespace {
+
+struct Words {
+  uint32_t w[4];
+};
+
+// Philox4x32 with 10 rounds (Salmon et al., SC'11), the constants of the paper.
+inline Words philox(uint64_t seed, uint64_t counter) {
+  uint32_t c0 = static_cast<uint32_t>(counter), c1 = static_cast<uint32_t>(counter >> 32), c2 = 0, c3 = 0;
+  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  for (int r = 0; r < 10; ++r) {
+    const uint64_t p0 = static_cast<uint64_t>(0xD2511F53u) * c0;
+    const uint64_t p1 = static_cast<uint64_t>(0xCD9E8D57u) * c2;
+    const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0;
+    const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
+    c1 = static_cast<uint32_t>(p1);
+    c3 = static_cast<uint32_t>(p0);
+    c0 = n0;
+    c2 = n2;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  return Words{{c0, c1, c2, c3}};
+}
+
+inline double unit_double(const Words& x) {  // [0, 1) with 53 random bits
+  const uint64_t v = (static_cast<uint64_t>(x.w[0]) << 32) | x.w[1];
+  return static_cast<double>(v >> 11) * 0x1.0p-53;
+}
+inline float unit_float(const Words& x) { return static_cast<float>(x.w[0] >> 8) * 0x1.0p-24f; }
+
+template <class T, class Gen>
+void generate(const KernelCall& c, Gen gen) {
+  const auto& ps = *static_cast<const RandomParams*>(c.params);
+  T* o = static_cast<T*>(c.out[0].data_ptr());
+  parallel_for(c.out[0].numel(), 8, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) o[i] = gen(philox(ps.seed, ps.offset + static_cast<uint64_t>(i)), ps);
+  });
+}
+
+const bool registered = [] {
+  register_for(FloatTypes{}, op::uniform, []<class T>(std::type_identity<T>) -> Kernel {
+    return [](const KernelCall& c) {
+      generate<T>(c, [](const Words& x, const RandomParams& p) {
+        if constexpr (std::is_same_v<T, double>) return p.a + (p.b - p.a) * unit_double(x);
+        else {
+          // Round down into [a, b): float rounding of a + (b - a) * u can reach b.
+          const float v = static_cast<float>(p.a) + static_cast<float>(p.b - p.a) * unit_float(x);
+          const T r = static_cast<T>(v);
+          return static_cast<float>(r) >= static_cast<float>(p.b) ? static_cast<T>(static_cast<float>(p.a)) : r;
+        }
+      });
+    };
+  });
+  register_for(FloatTypes{}, op::normal, []<class T>(std::type_identity<T>) -> Kernel {
+    return [](const KernelCall& c) {
+      generate<T>(c, [](const Words& x, const RandomParams& p) {
+        // Box-Muller on two 32-bit uniforms; u1 in (0, 1] keeps log finite.
+        const double u1 = (static_cast<double>(x.w[2]) + 1.0) * 0x1.0p-32;
+        const double u2 = static_cast<double>(x.w[3]) * 0x1.0p-32;
+        const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+        return static_cast<T>(p.a + p.b * z);
+      });
+    };
+  });
+  register_for(RealTypes{}, op::randint, []<class T>(std::type_identity<T>) -> Kernel {
+    return [](const KernelCall& c) {
+      generate<T>(c, [](const Words& x, const RandomParams& p) {
+        const auto lo = static_cast<int64_t>(p.a);
+        const auto range = static_cast<uint64_t>(static_cast<int64_t>(p.b) - lo);
+        const uint64_t v = (static_cast<uint64_t>(x.w[0]) << 32) | x.w[1];
+        // Multiply-shift maps 64 random bits onto [0, range) with bias below range / 2^64.
+        const auto r = static_cast<uint64_t>((static_cast<unsigned __int128>(v) * range) >> 64);
+        return static_cast<T>(lo + static_cast<int64_t>(r));
+      });
+    };
+  });
+  return true;
+}();
+
+}  // namespace
+}  // namespace tessel::cpu

@@ -1,0 +1,226 @@
+// CPU kernels for sum, amax, amin, max_dim and min_dim.
+// Contract (kernel.h): out has the keepdim shape; reduced dims are where out has size 1.
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "kernels/cpu/loops.h"
+#include "kernels/cpu/register.h"
+#include "tessel/cast.h"
+#include "tessel/kernel.h"
+#include "tessel/ops.h"
+
+namespace tessel::cpu {
+namespace {
+
+template <class T>
+using sum_acc_t = std::conditional_t<std::is_integral_v<T>, int64_t, acc_t<T>>;
+
+// Pairwise summation of a contiguous run: error O(log n * eps) as in NumPy.
+// Eight independent accumulators at the leaves keep the loop vectorized.
+template <class A, class T>
+A pairwise_sum(const T* x, int64_t n) {
+  if constexpr (std::is_integral_v<A>) {
+    A s = 0;
+    for (int64_t i = 0; i < n; ++i) s += static_cast<A>(x[i]);
+    return s;
+  } else {
+    if (n <= 128) {
+      A acc[8] = {};
+      int64_t i = 0;
+      for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; ++k) acc[k] += A(x[i + k]);
+      A s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      for (; i < n; ++i) s += A(x[i]);
+      return s;
+    }
+    int64_t h = n / 2;
+    h -= h % 8;
+    return pairwise_sum<A>(x, h) + pairwise_sum<A>(x + h, n - h);
+  }
+}
+
+template <class A>
+bool better(A v, A best, bool is_max) {  // NaN beats everything, and the first NaN stays
+  if constexpr (std::is_floating_point_v<A>) {
+    if (std::isnan(best)) return false;
+    if (std::isnan(v)) return true;
+  }
+  return is_max ? v > best : v < best;
+}
+
+// Splits a's dims into kept and reduced (by out's size-1 dims).
+struct Split {
+  Shape kept_sizes, kept_strides, red_sizes, red_strides;
+};
+Split split_dims(const Tensor& a, const Tensor& out) {
+  Split s;
+  for (int64_t d = 0; d < a.dim(); ++d) {
+    if (out.shape()[d] == 1 && a.shape()[d] != 1) {
+      s.red_sizes.push_back(a.shape()[d]);
+      s.red_strides.push_back(a.strides()[d]);
+    } else {
+      s.kept_sizes.push_back(a.shape()[d]);
+      s.kept_strides.push_back(a.strides()[d]);
+    }
+  }
+  return s;
+}
+
+// True when the reduced dims form one contiguous run (row-major, unit stride).
+bool inner_contiguous(const Split& s, int64_t& run) {
+  run = 1;
+  for (size_t i = s.red_sizes.size(); i-- > 0;) {
+    if (s.red_strides[i] != run) return false;
+    run *= s.red_sizes[i];
+  }
+  return true;
+}
+
+// A view of out whose kept dims line up with `kept_sizes` (out is contiguous).
+Tensor out_kept_view(const Tensor& out, const Split& s) {
+  return out.as_strided(s.kept_sizes, contiguous_strides(s.kept_sizes), out.offset());
+}
+
+// Reduces a contiguous run of n elements starting at x.
+template <class T, class A, class Reduce>
+void reduce_runs(const Tensor& a, const Tensor& out, const Split& s, int64_t run, Reduce reduce) {
+  using O = typename Reduce::Out;
+  const Tensor ov = out_kept_view(out, s);
+  const Tensor av = a.as_strided(s.kept_sizes, s.kept_strides, a.offset());
+  if (ov.numel() == 1) {
+    // One output: fixed-size chunks (not per-thread ones) keep the result
+    // independent of the thread count.
+    constexpr int64_t kChunk = 1 << 16;
+    const T* x = static_cast<const T*>(a.data_ptr());
+    const int64_t nchunks = (run + kChunk - 1) / kChunk;
+    std::unique_ptr<A[]> part(new A[static_cast<size_t>(std::max<int64_t>(nchunks, 1))]);  // A may be bool
+    parallel_for(nchunks, kChunk, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) part[c] = reduce(x + c * kChunk, std::min(kChunk, run - c * kChunk));
+    });
+    A total = nchunks ? reduce.combine(part.get(), nchunks) : reduce.identity();
+    *static_cast<O*>(out.data_ptr()) = cast_value<O>(total);
+    return;
+  }
+  for_each<2>({&ov, &av}, [&](char** p, const int64_t* st, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      const T* x = reinterpret_cast<const T*>(p[1] + i * st[1]);
+      *reinterpret_cast<O*>(p[0] + i * st[0]) = cast_value<O>(reduce(x, run));
+    }
+  });
+}
+
+// General case: accumulate into a stride-0 view of an accumulator, ordered by a's strides.
+template <class T, class A, class Step>
+void reduce_general(const Tensor& a, const Tensor& out, A init, Step step) {
+  Tensor acc = full(out.shape(), Scalar(0), TensorOptions(dtype_v<A>));
+  acc.fill_(Scalar(init));
+  Shape st = acc.strides();
+  for (int64_t d = 0; d < a.dim(); ++d)
+    if (out.shape()[d] == 1) st[d] = 0;
+  const Tensor accv = acc.as_strided(a.shape(), st, 0);
+  for_each_serial<2>({&a, &accv}, [&](char** p, const int64_t* s, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      A& r = *reinterpret_cast<A*>(p[1] + i * s[1]);
+      r = step(r, A(*reinterpret_cast<const T*>(p[0] + i * s[0])));
+    }
+  });
+  Tensor o = out;
+  o.copy_(acc);
+}
+
+template <class T>
+struct SumRun {
+  using A = sum_acc_t<T>;
+  using Out = std::conditional_t<std::is_integral_v<T>, int64_t, T>;
+  A operator()(const T* x, int64_t n) const { return pairwise_sum<A>(x, n); }
+  A combine(const A* p, int64_t n) const { return pairwise_sum<A>(p, n); }
+  A identity() const { return A(0); }
+};
+
+template <class T>
+struct ExtremeRun {
+  using A = acc_t<T>;
+  using Out = T;
+  bool is_max;
+  A operator()(const T* x, int64_t n) const {
+    A best = A(x[0]);
+    for (int64_t i = 1; i < n; ++i)
+      if (better(A(x[i]), best, is_max)) best = A(x[i]);
+    return best;
+  }
+  A combine(const A* p, int64_t n) const {
+    A best = p[0];
+    for (int64_t i = 1; i < n; ++i)
+      if (better(p[i], best, is_max)) best = p[i];
+    return best;
+  }
+  A identity() const { return A(0); }
+};
+
+template <class T>
+void sum_kernel(const KernelCall& c) {
+  using A = sum_acc_t<T>;
+  const Tensor &a = c.in[0], &out = c.out[0];
+  const Split s = split_dims(a, out);
+  int64_t run;
+  if (inner_contiguous(s, run)) return reduce_runs<T, A>(a, out, s, run, SumRun<T>{});
+  reduce_general<T, A>(a, out, A(0), [](A r, A v) { return r + v; });
+}
+
+template <class T, bool IsMax>
+void extreme_kernel(const KernelCall& c) {
+  using A = acc_t<T>;
+  const Tensor &a = c.in[0], &out = c.out[0];
+  const Split s = split_dims(a, out);
+  int64_t run;
+  if (inner_contiguous(s, run)) return reduce_runs<T, A>(a, out, s, run, ExtremeRun<T>{IsMax});
+  A init;
+  if constexpr (std::is_same_v<A, bool>) init = !IsMax;
+  else if constexpr (std::is_floating_point_v<A>) init = IsMax ? -INFINITY : INFINITY;
+  else init = IsMax ? std::numeric_limits<A>::lowest() : std::numeric_limits<A>::max();
+  reduce_general<T, A>(a, out, init, [](A r, A v) { return better(v, r, IsMax) ? v : r; });
+}
+
+// Values and first index of the extreme along one dim.
+template <class T, bool IsMax>
+void extreme_dim_kernel(const KernelCall& c) {
+  using A = acc_t<T>;
+  const Tensor& a = c.in[0];
+  const int64_t dim = static_cast<const ReduceDimParams*>(c.params)->dim;
+  const int64_t len = a.shape()[dim], step = a.strides()[dim] * static_cast<int64_t>(sizeof(T));
+  const Tensor av = a.select(dim, 0).unsqueeze(dim);
+  for_each<3>({&c.out[0], &c.out[1], &av}, [&](char** p, const int64_t* s, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      const char* x = p[2] + i * s[2];
+      A best = A(*reinterpret_cast<const T*>(x));
+      int64_t bi = 0;
+      for (int64_t j = 1; j < len; ++j) {
+        const A v = A(*reinterpret_cast<const T*>(x + j * step));
+        if (better(v, best, IsMax)) {
+          best = v;
+          bi = j;
+        }
+      }
+      *reinterpret_cast<T*>(p[0] + i * s[0]) = static_cast<T>(best);
+      *reinterpret_cast<int64_t*>(p[1] + i * s[1]) = bi;
+    }
+  });
+}
+
+const bool registered = [] {
+  register_for(AllTypes{}, op::sum, []<class T>(std::type_identity<T>) -> Kernel { return &sum_kernel<T>; });
+  register_for(BoolType{} + RealTypes{}, op::amax,
+               []<class T>(std::type_identity<T>) -> Kernel { return &extreme_kernel<T, true>; });
+  register_for(BoolType{} + RealTypes{}, op::amin,
+               []<class T>(std::type_identity<T>) -> Kernel { return &extreme_kernel<T, false>; });
+  register_for(BoolType{} + RealTypes{}, op::max_dim,
+               []<class T>(std::type_identity<T>) -> Kernel { return &extreme_dim_kernel<T, true>; });
+  register_for(BoolType{} + RealTypes{}, op::min_dim,
+               []<class T>(std::type_identity<T>) -> Kernel { return &extreme_dim_kernel<T, false>; });
+  return true;
+}();
+
+}  // namespace
+}  // namespace tessel::cpu

@@ -1,0 +1,34 @@
+#pragma once
+// Registration helpers for CPU kernels: register_for<types...>(op, maker)
+// calls maker(type_identity<T>) for each T and registers the returned kernel.
+#include <type_traits>
+
+#include "tessel/registry.h"
+
+namespace tessel::cpu {
+
+template <class T>
+using acc_t = std::conditional_t<is_reduced_float_v<T>, float, T>;  // compute type of T
+
+template <class... Ts>
+struct TypeList {};
+
+using IntTypes = TypeList<uint8_t, int8_t, int16_t, int32_t, int64_t>;
+using FloatTypes = TypeList<Half, BFloat16, float, double>;
+using ComplexTypes = TypeList<complex64, complex128>;
+
+template <class... A, class... B>
+constexpr TypeList<A..., B...> operator+(TypeList<A...>, TypeList<B...>) {
+  return {};
+}
+using BoolType = TypeList<bool>;
+using RealTypes = decltype(IntTypes{} + FloatTypes{});
+using NumberTypes = decltype(RealTypes{} + ComplexTypes{});
+using AllTypes = decltype(BoolType{} + NumberTypes{});
+
+template <class F, class... Ts>
+void register_for(TypeList<Ts...>, OpId op, F&& make) {
+  (Registry::get().add(op, DeviceType::CPU, dtype_v<Ts>, make(std::type_identity<Ts>{})), ...);
+}
+
+}  // namespace tessel::cpu

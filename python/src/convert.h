@@ -1,0 +1,33 @@
+#pragma once
+// Conversions between Python objects and tessel values, shared by the bindings.
+#include <pybind11/pybind11.h>
+
+#include <optional>
+
+#include "tessel/tessel.h"
+
+namespace py = pybind11;
+
+namespace tessel::python {
+
+// bool/int/float/complex (and NumPy scalars) -> Scalar; false if `o` is not a number.
+bool to_scalar(py::handle o, Scalar& out);
+py::object from_scalar(const Scalar& s);
+
+// A shape from (2, 3), [2, 3], or the unpacked form f(2, 3).
+Shape to_shape(py::handle o);
+Shape shape_from_args(const py::args& args, const char* op);
+py::tuple to_tuple(const Shape& s);
+std::string type_name(py::handle o);  // the Python type's name, for messages
+
+// None, "cpu", "cuda:0" or a Device.
+Device to_device(py::handle o);
+
+// ts.tensor(data): nested sequences, buffers (NumPy arrays), scalars or tensors.
+Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, const Device& device);
+py::object to_list(const Tensor& t);
+
+// A Tensor argument or a Python number as a tensor operand.
+const Tensor* as_tensor_ptr(py::handle o);
+
+}  // namespace tessel::python

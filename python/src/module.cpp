@@ -1,0 +1,37 @@
+// The tessel._C extension: one init function per area, mirroring src/.
+#include "python/src/convert.h"
+
+namespace tessel::python {
+void init_dtype(py::module_& m);
+void init_tensor(py::module_& m);
+void init_index(py::module_& m);
+void init_ops(py::module_& m);
+void init_registry(py::module_& m);
+}  // namespace tessel::python
+
+PYBIND11_MODULE(_C, m) {
+  using namespace tessel;
+  m.doc() = "tessel's C++ core";
+  // tessel's exception kinds become the Python exceptions users expect.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const NotImplementedError& e) {
+      PyErr_SetString(PyExc_NotImplementedError, e.what());
+    } catch (const Error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+  python::init_dtype(m);
+  python::init_tensor(m);
+  python::init_index(m);
+  python::init_ops(m);
+  python::init_registry(m);
+  m.attr("__version__") = version();
+}

@@ -1,0 +1,195 @@
+// Bindings for the free functions: creation, random, elementwise, reductions, linalg, shape.
+#include <pybind11/stl.h>
+
+#include "python/src/convert.h"
+
+namespace tessel::python {
+
+namespace {
+
+TensorOptions opts(std::optional<DType> dtype, py::handle device, DType fallback) {
+  return TensorOptions(dtype.value_or(fallback), to_device(device));
+}
+
+Operand operand(py::handle o, Scalar& storage, const char* op) {
+  if (const Tensor* t = as_tensor_ptr(o)) return t;
+  if (to_scalar(o, storage)) return storage;
+  throw py::type_error(std::string(op) + "(): expected a Tensor or a number, got " +
+                       type_name(o));
+}
+
+// ts.add(a, b) where either side may be a number.
+template <class F>
+auto binary_fn(F f, const char* name) {
+  return [f, name](py::handle a, py::handle b) -> Tensor {
+    Scalar sa, sb;
+    const Operand oa = operand(a, sa, name), ob = operand(b, sb, name);
+    const Tensor* ta = std::get_if<const Tensor*>(&oa) ? std::get<const Tensor*>(oa) : nullptr;
+    const Tensor* tb = std::get_if<const Tensor*>(&ob) ? std::get<const Tensor*>(ob) : nullptr;
+    if (ta && tb) return f(*ta, *tb);
+    if (ta) return f(*ta, sb);
+    if (tb) return f(sa, *tb);
+    // Two numbers: a 0-d result, as torch.add(1, 2) would refuse; we follow NumPy and compute.
+    return f(scalar_tensor(sa, TensorOptions(sa.dtype())), sb);
+  };
+}
+
+Shape dims_arg(py::handle dim) { return dim.is_none() ? Shape{} : to_shape(dim); }
+
+}  // namespace
+
+void init_ops(py::module_& m) {
+  // ---- creation ----
+  m.def("tensor", [](py::handle data, std::optional<DType> dtype, py::handle device) {
+    return tensor_from_data(data, dtype, to_device(device));
+  }, py::arg("data"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none(),
+  "A new tensor copied from data: nested lists, NumPy arrays, numbers or tensors.");
+  m.def("zeros", [](py::args size, std::optional<DType> dtype, py::handle device) {
+    return zeros(shape_from_args(size, "zeros"), opts(dtype, device, default_float_dtype()));
+  }, py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  m.def("ones", [](py::args size, std::optional<DType> dtype, py::handle device) {
+    return ones(shape_from_args(size, "ones"), opts(dtype, device, default_float_dtype()));
+  }, py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  m.def("empty", [](py::args size, std::optional<DType> dtype, py::handle device) {
+    return empty(shape_from_args(size, "empty"), opts(dtype, device, default_float_dtype()));
+  }, py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  m.def("full", [](py::handle size, py::handle value, std::optional<DType> dtype, py::handle device) {
+    Scalar s;
+    if (!to_scalar(value, s)) throw py::type_error("full(): fill_value must be a number");
+    return full(to_shape(size), s, opts(dtype, device, s.dtype()));
+  }, py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(),
+  py::arg("device") = py::none());
+  auto like = [](const Tensor& t, std::optional<DType> dtype, py::handle device) {
+    return TensorOptions(dtype.value_or(t.dtype()), device.is_none() ? t.device() : to_device(device));
+  };
+  m.def("zeros_like", [like](const Tensor& t, std::optional<DType> d, py::handle dev) {
+    return zeros(t.shape(), like(t, d, dev));
+  }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  m.def("ones_like", [like](const Tensor& t, std::optional<DType> d, py::handle dev) {
+    return ones(t.shape(), like(t, d, dev));
+  }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  m.def("empty_like", [like](const Tensor& t, std::optional<DType> d, py::handle dev) {
+    return empty(t.shape(), like(t, d, dev));
+  }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  m.def("full_like", [like](const Tensor& t, py::handle value, std::optional<DType> d, py::handle dev) {
+    Scalar s;
+    if (!to_scalar(value, s)) throw py::type_error("full_like(): fill_value must be a number");
+    return full(t.shape(), s, like(t, d, dev));
+  }, py::arg("input"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(),
+  py::arg("device") = py::none());
+  m.def("arange", [](py::handle start, py::handle end, py::handle step, std::optional<DType> dtype,
+                     py::handle device) {
+    Scalar a, b, s(int64_t{1});
+    if (!to_scalar(start, a) || (!end.is_none() && !to_scalar(end, b)) || (!step.is_none() && !to_scalar(step, s))) {
+      throw py::type_error("arange(): start, end and step must be numbers");
+    }
+    if (end.is_none()) return arange(Scalar(int64_t{0}), a, s, dtype, to_device(device));
+    return arange(a, b, s, dtype, to_device(device));
+  }, py::arg("start"), py::arg("end") = py::none(), py::arg("step") = py::none(), py::kw_only(),
+  py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  m.def("linspace", [](double start, double end, int64_t steps, std::optional<DType> dtype, py::handle device) {
+    return linspace(start, end, steps, opts(dtype, device, default_float_dtype()));
+  }, py::arg("start"), py::arg("end"), py::arg("steps"), py::kw_only(), py::arg("dtype") = py::none(),
+  py::arg("device") = py::none());
+  m.def("eye", [](int64_t n, std::optional<int64_t> mm, std::optional<DType> dtype, py::handle device) {
+    return eye(n, mm, opts(dtype, device, default_float_dtype()));
+  }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(),
+  py::arg("device") = py::none());
+
+  // ---- random ----
+  m.def("manual_seed", [](uint64_t s) { manual_seed(s); }, py::arg("seed"));
+  m.def("initial_seed", &initial_seed);
+  m.def("rand", [](py::args size, std::optional<DType> dtype, py::handle device) {
+    return rand(shape_from_args(size, "rand"), opts(dtype, device, default_float_dtype()));
+  }, py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  m.def("randn", [](py::args size, std::optional<DType> dtype, py::handle device) {
+    return randn(shape_from_args(size, "randn"), opts(dtype, device, default_float_dtype()));
+  }, py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  m.def("randint", [](py::args args, std::optional<DType> dtype, py::handle device) {
+    // randint(high, size) or randint(low, high, size), as in PyTorch.
+    if (args.size() != 2 && args.size() != 3) throw py::type_error("randint(low=0, high, size)");
+    const int64_t low = args.size() == 3 ? py::cast<int64_t>(args[0]) : 0;
+    const int64_t high = py::cast<int64_t>(args[args.size() - 2]);
+    return randint(low, high, to_shape(args[args.size() - 1]), opts(dtype, device, DType::Int64));
+  }, py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  m.def("uniform_", [](const Tensor& t, double a, double b) { return uniform_(t, a, b); }, py::arg("tensor"),
+        py::arg("a") = 0.0, py::arg("b") = 1.0);
+  m.def("normal_", [](const Tensor& t, double mean, double std) { return normal_(t, mean, std); },
+        py::arg("tensor"), py::arg("mean") = 0.0, py::arg("std") = 1.0);
+
+  // ---- elementwise ----
+#define TESSEL_FREE_BINARY(name)                                                                            \
+  m.def(#name, binary_fn([](const auto& a, const auto& b) { return name(a, b); }, #name), py::arg("input"), \
+        py::arg("other"));
+  TESSEL_FREE_BINARY(add)
+  TESSEL_FREE_BINARY(sub)
+  TESSEL_FREE_BINARY(mul)
+  TESSEL_FREE_BINARY(div)
+  TESSEL_FREE_BINARY(eq)
+  TESSEL_FREE_BINARY(ne)
+  TESSEL_FREE_BINARY(lt)
+  TESSEL_FREE_BINARY(le)
+  TESSEL_FREE_BINARY(gt)
+  TESSEL_FREE_BINARY(ge)
+#undef TESSEL_FREE_BINARY
+  m.def("neg", [](const Tensor& a) { return neg(a); }, py::arg("input"));
+  m.def("abs", [](const Tensor& a) { return abs(a); }, py::arg("input"));
+  m.def("exp", [](const Tensor& a) { return exp(a); }, py::arg("input"));
+  m.def("log", [](const Tensor& a) { return log(a); }, py::arg("input"));
+  m.def("sqrt", [](const Tensor& a) { return sqrt(a); }, py::arg("input"));
+  m.def("where", [](const Tensor& cond, py::handle a, py::handle b) {
+    Scalar sa, sb;
+    const Operand oa = operand(a, sa, "where"), ob = operand(b, sb, "where");
+    const Tensor* ta = std::holds_alternative<const Tensor*>(oa) ? std::get<const Tensor*>(oa) : nullptr;
+    const Tensor* tb = std::holds_alternative<const Tensor*>(ob) ? std::get<const Tensor*>(ob) : nullptr;
+    if (ta && tb) return where(cond, *ta, *tb);
+    if (ta) return where(cond, *ta, sb);
+    if (tb) return where(cond, sa, *tb);
+    return where(cond, sa, sb);
+  }, py::arg("condition"), py::arg("input"), py::arg("other"));
+
+  // ---- reductions ----
+  m.def("sum", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
+    return sum(t, dims_arg(dim), keepdim, dtype);
+  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false, py::kw_only(),
+  py::arg("dtype") = py::none());
+  m.def("mean", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
+    return mean(t, dims_arg(dim), keepdim, dtype);
+  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false, py::kw_only(),
+  py::arg("dtype") = py::none());
+  m.def("amax", [](const Tensor& t, py::handle dim, bool keepdim) { return amax(t, dims_arg(dim), keepdim); },
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("amin", [](const Tensor& t, py::handle dim, bool keepdim) { return amin(t, dims_arg(dim), keepdim); },
+        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("max", [](py::object t, py::handle dim, bool keepdim) {
+    return t.attr("max")(dim, keepdim);
+  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("min", [](py::object t, py::handle dim, bool keepdim) {
+    return t.attr("min")(dim, keepdim);
+  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+
+  // ---- linalg and shape ----
+  m.def("matmul", [](const Tensor& a, const Tensor& b) {
+    py::gil_scoped_release nogil;  // long-running on large inputs
+    return matmul(a, b);
+  }, py::arg("input"), py::arg("other"));
+  m.def("cat", [](const std::vector<Tensor>& ts, int64_t dim) { return cat(ts, dim); }, py::arg("tensors"),
+        py::arg("dim") = 0);
+  m.attr("concat") = m.attr("cat");
+  m.def("stack", [](const std::vector<Tensor>& ts, int64_t dim) { return stack(ts, dim); }, py::arg("tensors"),
+        py::arg("dim") = 0);
+  m.def("nonzero", [](const Tensor& t) { return nonzero(t); }, py::arg("input"));
+  m.def("broadcast_to", [](const Tensor& t, py::handle s) { return broadcast_to(t, to_shape(s)); }, py::arg("input"),
+        py::arg("size"));
+  m.def("broadcast_shapes", [](py::args shapes) {
+    Shape out;
+    for (py::handle s : shapes) out = broadcast_shapes("broadcast_shapes", out, to_shape(s));
+    return to_tuple(out);
+  });
+
+  // ---- runtime ----
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &get_num_threads);
+}
+
+}  // namespace tessel::python

@@ -1,0 +1,56 @@
+// Bindings for the kernel registry: listing, plugins, Python kernels, calling ops by name.
+#include <pybind11/functional.h>
+#include <pybind11/stl.h>
+
+#include "python/src/convert.h"
+
+namespace tessel::python {
+
+void init_registry(py::module_& m) {
+  m.def("_registry_list", [] {
+    py::list out;
+    for (const KernelInfo& k : Registry::get().list()) out.append(py::make_tuple(k.op, k.device, k.dtype, k.source));
+    return out;
+  });
+  m.def("load_library", &load_library, py::arg("path"),
+        "Loads a shared library whose static initializers register ops, kernels or devices.");
+  m.def("register_device_type", [](const std::string& name) { return device_type_name(register_device_type(name)); },
+        py::arg("name"));
+  m.def(
+      "register_kernel",
+      [](const std::string& op, const std::string& device, DType dtype, py::function fn) {
+        // Registry entries live for the process; the callable is kept alive with them
+        // (never released, so interpreter shutdown never runs Python code without the GIL).
+        auto* f = new py::function(std::move(fn));
+        Kernel k = [f](const KernelCall& call) {
+          py::gil_scoped_acquire gil;
+          py::list ins, outs;
+          for (const Tensor& t : call.in) ins.append(py::cast(t));
+          for (const Tensor& t : call.out) outs.append(t.defined() ? py::cast(t) : py::none());
+          py::object r = (*f)(ins, outs);
+          // A kernel for a new op may return its outputs instead of filling them.
+          if (!r.is_none()) {
+            std::vector<Tensor> rs;
+            if (py::isinstance<Tensor>(r)) rs.push_back(py::cast<Tensor>(r));
+            else rs = py::cast<std::vector<Tensor>>(r);
+            for (size_t i = 0; i < rs.size() && i < call.out.size(); ++i) {
+              if (call.out[i].defined()) call.out[i].copy_(rs[i]);
+              else call.out[i] = rs[i];
+            }
+          }
+        };
+        Registry::get().add(op, device, dtype, std::move(k), "python");
+      },
+      py::arg("op"), py::arg("device"), py::arg("dtype"), py::arg("fn"),
+      "Registers fn(inputs, outputs) as the kernel for (op, device, dtype).");
+  m.def(
+      "call_op",
+      [](const std::string& op, const std::vector<Tensor>& inputs, int num_outputs) -> py::object {
+        std::vector<Tensor> outs = call_op(op, inputs, num_outputs);
+        if (outs.size() == 1) return py::cast(outs[0]);
+        return py::cast(outs);
+      },
+      py::arg("op"), py::arg("inputs"), py::arg("num_outputs") = 1);
+}
+
+}  // namespace tessel::python

@@ -1,0 +1,253 @@
+// Bindings for the Tensor class: properties, views, conversions and operators.
+#include <pybind11/complex.h>
+#include <pybind11/stl.h>
+
+#include "python/src/convert.h"
+
+namespace tessel::python {
+
+namespace {
+
+py::object not_implemented() { return py::reinterpret_borrow<py::object>(Py_NotImplemented); }
+
+// Binary operators take any Python object: tensors and numbers are ours,
+// anything else returns NotImplemented so Python can try the other side.
+#define TESSEL_BINOP(fn)                                                     \
+  [](const Tensor& a, py::handle b) -> py::object {                          \
+    if (const Tensor* t = as_tensor_ptr(b)) return py::cast(fn(a, *t));      \
+    Scalar s;                                                                \
+    if (to_scalar(b, s)) return py::cast(fn(a, s));                          \
+    return not_implemented();                                                \
+  }
+#define TESSEL_RBINOP(fn)                                                    \
+  [](const Tensor& a, py::handle b) -> py::object {                          \
+    Scalar s;                                                                \
+    if (to_scalar(b, s)) return py::cast(fn(s, a));                          \
+    return not_implemented();                                                \
+  }
+#define TESSEL_IBINOP(fn)                                                    \
+  [](const Tensor& a, py::handle b) -> py::object {                                \
+    if (const Tensor* t = as_tensor_ptr(b)) {                                \
+      fn(a, *t);                                                             \
+      return py::cast(a);                                                    \
+    }                                                                        \
+    Scalar s;                                                                \
+    if (to_scalar(b, s)) {                                                   \
+      fn(a, s);                                                              \
+      return py::cast(a);                                                    \
+    }                                                                        \
+    return not_implemented();                                                \
+  }
+
+Shape dims_arg(py::handle dim) {
+  if (dim.is_none()) return {};
+  return to_shape(dim);
+}
+
+py::object minmax_result(const std::tuple<Tensor, Tensor>& r) {
+  // A named tuple (values, indices) like torch.return_types.max; kept alive for the process.
+  static auto* type = new py::object(py::module_::import("collections").attr("namedtuple")("minmax", "values indices"));
+  return (*type)(std::get<0>(r), std::get<1>(r));
+}
+
+Tensor to_impl(const Tensor& t, const py::args& args, const py::kwargs& kwargs) {
+  std::optional<DType> dtype;
+  std::optional<Device> device;
+  bool copy = false;
+  for (py::handle a : args) {
+    if (py::isinstance<DType>(a)) dtype = py::cast<DType>(a);
+    else if (const Tensor* o = as_tensor_ptr(a)) dtype = o->dtype(), device = o->device();
+    else device = to_device(a);
+  }
+  for (auto [k, v] : kwargs) {
+    const std::string key = py::cast<std::string>(k);
+    if (key == "dtype") {
+      if (!v.is_none()) dtype = py::cast<DType>(v);
+    } else if (key == "device") {
+      if (!v.is_none()) device = to_device(v);
+    } else if (key == "copy") {
+      copy = py::cast<bool>(v);
+    } else if (key != "non_blocking") {
+      throw py::type_error("to() got an unexpected keyword argument '" + key + "'");
+    }
+  }
+  Tensor r = device ? t.to(*device) : t;
+  r = dtype ? r.to(*dtype) : r;
+  if (copy && r.is_same(t)) r = t.clone();
+  return r;
+}
+
+
+}  // namespace
+
+void init_tensor(py::module_& m) {
+  py::class_<Tensor> c(m, "Tensor", "An n-dimensional array on one device.");
+  c.def_property_readonly("shape", [](const Tensor& t) { return to_tuple(t.shape()); })
+      .def("size", [](const Tensor& t, py::handle dim) -> py::object {
+        if (dim.is_none()) return to_tuple(t.shape());
+        return py::int_(t.size(py::cast<int64_t>(dim)));
+      }, py::arg("dim") = py::none())
+      .def("stride", [](const Tensor& t, py::handle dim) -> py::object {
+        if (dim.is_none()) return to_tuple(t.strides());
+        return py::int_(t.stride(py::cast<int64_t>(dim)));
+      }, py::arg("dim") = py::none())
+      .def_property_readonly("dtype", &Tensor::dtype)
+      .def_property_readonly("device", &Tensor::device)
+      .def_property_readonly("ndim", &Tensor::dim)
+      .def("dim", &Tensor::dim)
+      .def("numel", &Tensor::numel)
+      .def("element_size", &Tensor::itemsize)
+      .def_property_readonly("itemsize", &Tensor::itemsize)
+      .def_property_readonly("nbytes", &Tensor::nbytes)
+      .def("storage_offset", &Tensor::offset)
+      .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()); })
+      .def("is_contiguous", &Tensor::is_contiguous)
+      .def_property_readonly("is_cpu", [](const Tensor& t) { return t.device().is_cpu(); })
+      .def("item", [](const Tensor& t) { return from_scalar(t.item()); })
+      .def("tolist", &to_list)
+      .def("__len__", [](const Tensor& t) {
+        if (t.dim() == 0) throw py::type_error("len() of a 0-d tensor");
+        return t.shape()[0];
+      })
+      .def("__iter__", [](const Tensor& t) {
+        if (t.dim() == 0) throw py::type_error("iteration over a 0-d tensor");
+        py::list parts(t.shape()[0]);
+        for (int64_t i = 0; i < t.shape()[0]; ++i) parts[i] = py::cast(t.select(0, i));
+        return py::iter(parts);
+      })
+      .def("__bool__", [](const Tensor& t) {
+        if (t.numel() != 1) {
+          throw py::value_error("Boolean value of Tensor with " + std::to_string(t.numel()) +
+                                " values is ambiguous; use .any() or .all()");
+        }
+        return t.item<bool>();
+      })
+      .def("__int__", [](const Tensor& t) { return t.item<int64_t>(); })
+      .def("__float__", [](const Tensor& t) { return t.item<double>(); })
+      .def("__complex__", [](const Tensor& t) { return t.item<complex128>(); })
+      .def("__index__", [](const Tensor& t) {
+        if (!is_integral(t.dtype(), true) || t.numel() != 1) {
+          throw py::type_error("only integer tensors of a single element can be converted to an index");
+        }
+        return t.item<int64_t>();
+      })
+      .def("__hash__", [](py::handle self) { return py::hash(py::int_(reinterpret_cast<uintptr_t>(self.ptr()))); });
+
+  // ---- views ----
+  c.def("view", [](const Tensor& t, py::args s) { return t.view(shape_from_args(s, "view")); })
+      .def("reshape", [](const Tensor& t, py::args s) { return t.reshape(shape_from_args(s, "reshape")); })
+      .def("permute", [](const Tensor& t, py::args s) { return t.permute(shape_from_args(s, "permute")); })
+      .def("expand", [](const Tensor& t, py::args s) { return t.expand(shape_from_args(s, "expand")); })
+      .def("broadcast_to", [](const Tensor& t, py::handle s) { return broadcast_to(t, to_shape(s)); }, py::arg("size"))
+      .def("expand_as", [](const Tensor& t, const Tensor& o) { return t.expand(o.shape()); }, py::arg("other"))
+      .def("view_as", [](const Tensor& t, const Tensor& o) { return t.view(o.shape()); }, py::arg("other"))
+      .def("reshape_as", [](const Tensor& t, const Tensor& o) { return t.reshape(o.shape()); }, py::arg("other"))
+      .def("transpose", &Tensor::transpose, py::arg("dim0"), py::arg("dim1"))
+      .def("t", &Tensor::t)
+      .def_property_readonly("mT", &Tensor::mT)
+      .def_property_readonly("T", [](const Tensor& t) {
+        Shape dims(t.dim());
+        for (int64_t i = 0; i < t.dim(); ++i) dims[i] = t.dim() - 1 - i;
+        return t.permute(dims);
+      })
+      .def("squeeze", [](const Tensor& t, py::handle dim) {
+        if (dim.is_none()) return t.squeeze();
+        Shape dims = to_shape(dim);
+        std::sort(dims.begin(), dims.end(), [&](int64_t a, int64_t b) {  // drop from the back so indices stay valid
+          return (a < 0 ? a + t.dim() : a) > (b < 0 ? b + t.dim() : b);
+        });
+        Tensor r = t;
+        for (int64_t d : dims) r = r.squeeze(d < 0 ? d + t.dim() : d);
+        return r;
+      }, py::arg("dim") = py::none())
+      .def("unsqueeze", &Tensor::unsqueeze, py::arg("dim"))
+      .def("flatten", &Tensor::flatten, py::arg("start_dim") = 0, py::arg("end_dim") = -1)
+      .def("unflatten", [](const Tensor& t, int64_t d, py::handle s) { return t.unflatten(d, to_shape(s)); },
+           py::arg("dim"), py::arg("sizes"))
+      .def("select", &Tensor::select, py::arg("dim"), py::arg("index"))
+      .def("narrow", &Tensor::narrow, py::arg("dim"), py::arg("start"), py::arg("length"))
+      .def("diagonal", &Tensor::diagonal, py::arg("offset") = 0, py::arg("dim1") = 0, py::arg("dim2") = 1)
+      .def("unfold", &Tensor::unfold, py::arg("dimension"), py::arg("size"), py::arg("step"))
+      .def("contiguous", &Tensor::contiguous)
+      .def("clone", &Tensor::clone)
+      .def("detach", &Tensor::alias);
+
+  // ---- conversions and copies ----
+  c.def("to", &to_impl)
+      .def("cpu", &Tensor::cpu)
+      .def("float", [](const Tensor& t) { return t.to(DType::Float32); })
+      .def("double", [](const Tensor& t) { return t.to(DType::Float64); })
+      .def("half", [](const Tensor& t) { return t.to(DType::Float16); })
+      .def("bfloat16", [](const Tensor& t) { return t.to(DType::BFloat16); })
+      .def("int", [](const Tensor& t) { return t.to(DType::Int32); })
+      .def("long", [](const Tensor& t) { return t.to(DType::Int64); })
+      .def("short", [](const Tensor& t) { return t.to(DType::Int16); })
+      .def("byte", [](const Tensor& t) { return t.to(DType::UInt8); })
+      .def("char", [](const Tensor& t) { return t.to(DType::Int8); })
+      .def("bool", [](const Tensor& t) { return t.to(DType::Bool); })
+      .def("type", [](const Tensor& t, DType d) { return t.to(d); }, py::arg("dtype"))
+      .def("copy_", [](Tensor& t, const Tensor& src) -> Tensor& { return t.copy_(src); }, py::arg("src"))
+      .def("fill_", [](Tensor& t, py::handle v) -> Tensor& {
+        Scalar s;
+        if (const Tensor* o = as_tensor_ptr(v)) s = o->item();
+        else if (!to_scalar(v, s)) throw py::type_error("fill_ expects a number, got " + type_name(v));
+        return t.fill_(s);
+      }, py::arg("value"))
+      .def("zero_", [](Tensor& t) -> Tensor& { return t.fill_(Scalar(0)); });
+
+  // ---- arithmetic ----
+  c.def("__add__", TESSEL_BINOP(add)).def("__radd__", TESSEL_RBINOP(add)).def("__iadd__", TESSEL_IBINOP(add_))
+      .def("__sub__", TESSEL_BINOP(sub)).def("__rsub__", TESSEL_RBINOP(sub)).def("__isub__", TESSEL_IBINOP(sub_))
+      .def("__mul__", TESSEL_BINOP(mul)).def("__rmul__", TESSEL_RBINOP(mul)).def("__imul__", TESSEL_IBINOP(mul_))
+      .def("__truediv__", TESSEL_BINOP(div)).def("__rtruediv__", TESSEL_RBINOP(div))
+      .def("__itruediv__", TESSEL_IBINOP(div_))
+      .def("__eq__", TESSEL_BINOP(eq)).def("__ne__", TESSEL_BINOP(ne))
+      .def("__lt__", TESSEL_BINOP(lt)).def("__le__", TESSEL_BINOP(le))
+      .def("__gt__", TESSEL_BINOP(gt)).def("__ge__", TESSEL_BINOP(ge))
+      .def("__neg__", [](const Tensor& a) { return neg(a); })
+      .def("__abs__", [](const Tensor& a) { return abs(a); })
+      .def("__matmul__", [](const Tensor& a, const Tensor& b) { return matmul(a, b); })
+      .def("add", TESSEL_BINOP(add), py::arg("other")).def("add_", TESSEL_IBINOP(add_), py::arg("other"))
+      .def("sub", TESSEL_BINOP(sub), py::arg("other")).def("sub_", TESSEL_IBINOP(sub_), py::arg("other"))
+      .def("mul", TESSEL_BINOP(mul), py::arg("other")).def("mul_", TESSEL_IBINOP(mul_), py::arg("other"))
+      .def("div", TESSEL_BINOP(div), py::arg("other")).def("div_", TESSEL_IBINOP(div_), py::arg("other"))
+      .def("eq", TESSEL_BINOP(eq), py::arg("other")).def("eq_", TESSEL_IBINOP(eq_), py::arg("other"))
+      .def("ne", TESSEL_BINOP(ne), py::arg("other")).def("ne_", TESSEL_IBINOP(ne_), py::arg("other"))
+      .def("lt", TESSEL_BINOP(lt), py::arg("other")).def("lt_", TESSEL_IBINOP(lt_), py::arg("other"))
+      .def("le", TESSEL_BINOP(le), py::arg("other")).def("le_", TESSEL_IBINOP(le_), py::arg("other"))
+      .def("gt", TESSEL_BINOP(gt), py::arg("other")).def("gt_", TESSEL_IBINOP(gt_), py::arg("other"))
+      .def("ge", TESSEL_BINOP(ge), py::arg("other")).def("ge_", TESSEL_IBINOP(ge_), py::arg("other"))
+      .def("neg", [](const Tensor& a) { return neg(a); })
+      .def("neg_", [](const Tensor& a) { return neg_(a); })
+      .def("abs", [](const Tensor& a) { return abs(a); })
+      .def("abs_", [](const Tensor& a) { return abs_(a); })
+      .def("exp", [](const Tensor& a) { return exp(a); })
+      .def("exp_", [](const Tensor& a) { return exp_(a); })
+      .def("log", [](const Tensor& a) { return log(a); })
+      .def("log_", [](const Tensor& a) { return log_(a); })
+      .def("sqrt", [](const Tensor& a) { return sqrt(a); })
+      .def("sqrt_", [](const Tensor& a) { return sqrt_(a); })
+      .def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, py::arg("other"));
+
+  // ---- reductions ----
+  c.def("sum", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
+        return sum(t, dims_arg(dim), keepdim, dtype);
+      }, py::arg("dim") = py::none(), py::arg("keepdim") = false, py::arg("dtype") = py::none())
+      .def("mean", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
+        return mean(t, dims_arg(dim), keepdim, dtype);
+      }, py::arg("dim") = py::none(), py::arg("keepdim") = false, py::arg("dtype") = py::none())
+      .def("amax", [](const Tensor& t, py::handle dim, bool keepdim) { return amax(t, dims_arg(dim), keepdim); },
+           py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def("amin", [](const Tensor& t, py::handle dim, bool keepdim) { return amin(t, dims_arg(dim), keepdim); },
+           py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def("max", [](const Tensor& t, py::handle dim, bool keepdim) -> py::object {
+        if (dim.is_none()) return py::cast(max(t));
+        return minmax_result(max(t, py::cast<int64_t>(dim), keepdim));
+      }, py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def("min", [](const Tensor& t, py::handle dim, bool keepdim) -> py::object {
+        if (dim.is_none()) return py::cast(min(t));
+        return minmax_result(min(t, py::cast<int64_t>(dim), keepdim));
+      }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
+}
+
+}  // namespace tessel::python

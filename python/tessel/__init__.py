@@ -1,0 +1,45 @@
+"""tessel: one fast C++ tensor core, used from Python, C++ and notebooks.
+
+    import tessel as ts
+    x = ts.arange(6).reshape(2, 3)
+"""
+from . import _C
+from ._C import *  # noqa: F401,F403  (Tensor, dtypes, ops)
+from ._C import Tensor, device, dtype  # noqa: F401
+from ._registry import registry, ops  # noqa: F401
+from ._repr import tensor_repr as _tensor_repr
+
+__version__ = _C.__version__
+
+# dtype objects under their usual names: ts.float32, ts.int64, ...
+for _name, _value in dtype.__members__.items():
+    globals()[_name] = _value
+float = float32  # noqa: A001  (as torch.float)
+double = float64
+half = float16
+int = int32  # noqa: A001
+long = int64
+short = int16
+bool = _C.dtype.bool  # noqa: A001
+cfloat = complex64
+cdouble = complex128
+del _name, _value
+
+Tensor.__repr__ = _tensor_repr
+Tensor.__str__ = _tensor_repr
+
+
+def _install_dir():
+    import os
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+def cmake_dir():
+    """Folder holding tesselConfig.cmake: pass it as tessel_DIR to CMake."""
+    import os
+    return os.path.join(_install_dir(), "lib", "cmake", "tessel")
+
+
+def include_dir():
+    import os
+    return os.path.join(_install_dir(), "include")

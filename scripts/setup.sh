@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything tessel needs on a fresh Debian machine, idempotently:
+# Debian packages (compilers, oneDNN, Eigen, GoogleTest, ...) and a virtual
+# environment at .venv with the Python build and test dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config
+  libdnnl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[setup] installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv"
+  "$PY" -m venv .venv
+fi
+# Pinned lower bounds only; pip skips what is already satisfied.
+.venv/bin/python -m pip install -q --disable-pip-version-check \
+  "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24" "pytest>=7" "ninja"
+echo "[setup] done"

@@ -1,0 +1,80 @@
+#include "tessel/storage.h"
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "tessel/error.h"
+
+namespace tessel {
+
+StorageImpl::~StorageImpl() {
+  if (deleter_) deleter_(ctx_, data_);
+}
+
+namespace {
+void* cpu_allocate(size_t nbytes, int) {
+  // aligned_alloc wants a multiple of the alignment; 0 bytes still gets a valid pointer.
+  const size_t n = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
+  void* p = std::aligned_alloc(kAlignment, n == 0 ? kAlignment : n);
+  if (!p) fail<Error>("allocate", "out of memory allocating ", nbytes, " bytes on cpu");
+  return p;
+}
+void cpu_deallocate(void* p, int) { std::free(p); }
+void cpu_copy(void* dst, const void* src, size_t n, int) {
+  if (n) std::memcpy(dst, src, n);
+}
+
+struct HooksTable {
+  std::mutex mu;
+  std::array<DeviceHooks, kMaxDeviceTypes> hooks{};
+  HooksTable() { hooks[0] = DeviceHooks{cpu_allocate, cpu_deallocate, cpu_copy, cpu_copy}; }
+};
+HooksTable& table() {
+  static HooksTable t;
+  return t;
+}
+
+struct DeleterCtx {
+  void (*deallocate)(void*, int);
+  int index;
+};
+}  // namespace
+
+void register_device_hooks(DeviceType type, const DeviceHooks& hooks) {
+  TS_CHECK(hooks.allocate && hooks.deallocate && hooks.copy_to_host && hooks.copy_from_host, ValueError,
+           "register_device_hooks", "all four hooks are required for ", device_type_name(type));
+  std::lock_guard<std::mutex> lock(table().mu);
+  table().hooks[static_cast<size_t>(type)] = hooks;
+}
+
+const DeviceHooks& device_hooks(DeviceType type) {
+  const DeviceHooks& h = table().hooks[static_cast<size_t>(type)];
+  if (!h.allocate) {
+    fail<Error>("device", "no memory hooks for device type '", device_type_name(type),
+                "' (built without it, or its plugin is not loaded)");
+  }
+  return h;
+}
+
+Storage allocate(size_t nbytes, Device device) {
+  if (device.type == DeviceType::CPU) {
+    // The common case: no context object, the deleter is plain free().
+    void* p = cpu_allocate(nbytes, 0);
+    return std::make_shared<StorageImpl>(p, nbytes, device, [](void*, void* d) { std::free(d); }, nullptr);
+  }
+  const DeviceHooks& h = device_hooks(device.type);
+  void* p = h.allocate(nbytes, device.index);
+  auto* ctx = new DeleterCtx{h.deallocate, device.index};
+  return std::make_shared<StorageImpl>(
+      p, nbytes, device,
+      [](void* c, void* d) {
+        auto* dc = static_cast<DeleterCtx*>(c);
+        dc->deallocate(d, dc->index);
+        delete dc;
+      },
+      ctx);
+}
+
+}  // namespace tessel

@@ -1,0 +1,97 @@
+// Creation ops: empty zeros ones full arange linspace eye and the _like forms.
+#include <cmath>
+
+#include "tessel/kernel.h"
+#include "tessel/ops.h"
+#include "tessel/registry.h"
+
+namespace tessel {
+
+namespace {
+void check_shape(const char* op, const Shape& shape) {
+  for (int64_t s : shape) TS_CHECK(s >= 0, ValueError, op, "negative dimension ", s, " in shape ", shape);
+}
+}  // namespace
+
+Tensor empty(const Shape& shape, TensorOptions opts) {
+  check_shape("empty", shape);
+  const int64_t n = shape_numel(shape);
+  Storage st = allocate(static_cast<size_t>(n) * itemsize(opts.dtype), opts.device);
+  return make_tensor(std::move(st), shape, contiguous_strides(shape), 0, opts.dtype);
+}
+
+Tensor full(const Shape& shape, const Scalar& value, TensorOptions opts) {
+  Tensor t = empty(shape, opts);
+  t.fill_(value);
+  return t;
+}
+Tensor full(const Shape& shape, const Scalar& value) { return full(shape, value, TensorOptions(value.dtype())); }
+Tensor zeros(const Shape& shape, TensorOptions opts) { return full(shape, Scalar(0), opts); }
+Tensor ones(const Shape& shape, TensorOptions opts) { return full(shape, Scalar(1), opts); }
+Tensor empty_like(const Tensor& t) { return empty(t.shape(), TensorOptions(t.dtype(), t.device())); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), TensorOptions(t.dtype(), t.device())); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), TensorOptions(t.dtype(), t.device())); }
+Tensor full_like(const Tensor& t, const Scalar& value) {
+  return full(t.shape(), value, TensorOptions(t.dtype(), t.device()));
+}
+Tensor scalar_tensor(const Scalar& value, TensorOptions opts) { return full({}, value, opts); }
+
+Tensor& Tensor::fill_(const Scalar& value) {
+  if (numel() == 0) return *this;
+  Tensor self = *this;
+  dispatch(op::fill, dtype(), {}, {&self, 1}, &value);
+  bump_version();
+  return *this;
+}
+
+Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, std::optional<DType> dtype, Device device) {
+  const bool integral = !start.is_float() && !end.is_float() && !step.is_float() && !start.is_complex();
+  const DType d = dtype ? *dtype : (integral ? DType::Int64 : default_float_dtype());
+  TS_CHECK(!is_complex(d) && d != DType::Bool, TypeError, "arange", "unsupported dtype ", d);
+  const double a = start.to<double>(), b = end.to<double>(), s = step.to<double>();
+  TS_CHECK(s != 0, ValueError, "arange", "step must be nonzero");
+  TS_CHECK(std::isfinite(a) && std::isfinite(b), ValueError, "arange", "unsupported range: ", a, " -> ", b);
+  TS_CHECK((s > 0 && b >= a) || (s < 0 && b <= a), ValueError, "arange",
+           "upper bound and step sign are inconsistent: start=", a, " end=", b, " step=", s);
+  int64_t n;
+  if (integral) {
+    const int64_t ia = start.to<int64_t>(), ib = end.to<int64_t>(), is = step.to<int64_t>();
+    n = is > 0 ? (ib - ia + is - 1) / is : (ia - ib - is - 1) / -is;
+  } else {
+    n = static_cast<int64_t>(std::ceil((b - a) / s));
+  }
+  Tensor t = empty({n}, TensorOptions(d, device));
+  if (n > 0) {
+    const ArangeParams p{start, step};
+    dispatch(op::arange, d, {}, {&t, 1}, &p);
+  }
+  return t;
+}
+
+Tensor arange(const Scalar& end) { return arange(Scalar(0), end, Scalar(1)); }
+
+Tensor linspace(double start, double end, int64_t steps, TensorOptions opts) {
+  TS_CHECK(steps >= 0, ValueError, "linspace", "number of steps must be non-negative, got ", steps);
+  TS_CHECK(!is_complex(opts.dtype) && opts.dtype != DType::Bool, TypeError, "linspace", "unsupported dtype ",
+           opts.dtype);
+  if (steps == 0) return empty({0}, opts);
+  // Computed in float64, then cast: the end point is exact.
+  Tensor t = empty({steps}, TensorOptions(DType::Float64));
+  double* p = t.data<double>();
+  const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
+  // Both halves count from their own end, as PyTorch does, so the ends are exact.
+  const int64_t half = steps / 2;
+  for (int64_t i = 0; i < steps; ++i)
+    p[i] = i < half ? start + step * static_cast<double>(i) : end - step * static_cast<double>(steps - 1 - i);
+  return t.to(opts.dtype).to(opts.device);
+}
+
+Tensor eye(int64_t n, std::optional<int64_t> m, TensorOptions opts) {
+  const int64_t cols = m ? *m : n;
+  TS_CHECK(n >= 0 && cols >= 0, ValueError, "eye", "n and m must be non-negative, got ", n, " and ", cols);
+  Tensor t = zeros({n, cols}, opts);
+  t.diagonal().fill_(Scalar(1));
+  return t;
+}
+
+}  // namespace tessel

@@ -1,0 +1,66 @@
+#include <gtest/gtest.h>
+#include <tessel/tessel.h>
+
+using namespace tessel;
+
+namespace {
+Tensor iota(const Shape& s) { return arange(Scalar(0), Scalar(shape_numel(s)), Scalar(1), DType::Float32).reshape(s); }
+}  // namespace
+
+TEST(Tensor, StorageIs64ByteAligned) {
+  for (int64_t n : {1, 3, 17, 1000}) {
+    Tensor t = empty({n}, DType::Int8);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data_ptr()) % 64, 0u);
+  }
+}
+
+TEST(Tensor, ViewsShareStorageAndWritesAreVisible) {
+  Tensor x = iota({3, 4});
+  Tensor v = x.transpose(0, 1).select(0, 2);  // column 2
+  EXPECT_EQ(v.shape(), (Shape{3}));
+  EXPECT_FALSE(x.transpose(0, 1).is_contiguous());
+  v.fill_(Scalar(-1));
+  EXPECT_EQ(x.data<float>()[2], -1.0f);
+  EXPECT_EQ(x.data<float>()[6], -1.0f);
+  EXPECT_EQ(x.data<float>()[10], -1.0f);
+  EXPECT_EQ(x.data<float>()[3], 3.0f);
+}
+
+TEST(Tensor, ReshapeViewsWhenPossibleAndCopiesOtherwise) {
+  Tensor x = iota({2, 3, 4});
+  EXPECT_EQ(x.reshape({6, 4}).storage(), x.storage());
+  Tensor t = x.transpose(1, 2);
+  EXPECT_THROW(t.view({2, 12}), ValueError);
+  Tensor r = t.reshape({2, 12});
+  EXPECT_NE(r.storage(), x.storage());
+  EXPECT_EQ(r.select(0, 0).select(0, 1).item<float>(), 4.0f);  // t[0, 0, 1] = x[0, 1, 0]
+}
+
+TEST(Tensor, SlicingFollowsPythonRules) {
+  Tensor x = iota({10});
+  Tensor s = x.slice(0, 1, 100, 3);  // 1, 4, 7
+  EXPECT_EQ(s.shape(), (Shape{3}));
+  EXPECT_EQ(s.select(0, 2).item<float>(), 7.0f);
+  EXPECT_EQ(x.slice(0, -3, 10).numel(), 3);
+  EXPECT_EQ(x.slice(0, 8, 2).numel(), 0);
+  EXPECT_THROW(x.select(0, 10), IndexError);
+}
+
+TEST(Tensor, DiagonalUnfoldExpand) {
+  Tensor x = iota({3, 3});
+  EXPECT_EQ(sum(x.diagonal()).item<double>(), 0 + 4 + 8);
+  EXPECT_EQ(sum(x.diagonal(1)).item<double>(), 1 + 5);
+  Tensor u = iota({5}).unfold(0, 2, 2);  // [[0,1],[2,3]]
+  EXPECT_EQ(u.shape(), (Shape{2, 2}));
+  EXPECT_EQ(u.select(0, 1).select(0, 0).item<float>(), 2.0f);
+  Tensor e = iota({3, 1}).expand({3, 4});
+  EXPECT_EQ(e.strides()[1], 0);
+  EXPECT_THROW(iota({3, 2}).expand({3, 4}), ValueError);
+}
+
+TEST(Tensor, ItemAndErrors) {
+  EXPECT_THROW(zeros({2}).item(), ValueError);
+  EXPECT_THROW(zeros({2, 3}).permute({0, 0}), ValueError);
+  EXPECT_THROW(zeros({2, 3}).transpose(0, 2), IndexError);
+  EXPECT_THROW(zeros({-1}), ValueError);
+}

@@ -6,6 +6,8 @@ BUILD ?= build
 PY := .venv/bin/python
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# Both builds name the same compiler so that ccache shares their objects.
+CXX_COMPILER ?= g++
 
 .PHONY: setup build install demo test test-cpp test-python clean format
 
@@ -14,7 +16,7 @@ setup:
 
 # One CMake tree serves the C++ tests, the examples and the Python extension.
 build: setup
-	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSEL_BUILD_PYTHON=ON \
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=$(CXX_COMPILER) -DTESSEL_BUILD_PYTHON=ON \
 	  -DTESSEL_BUILD_TESTS=ON -DTESSEL_BUILD_EXAMPLES=ON -DPython_EXECUTABLE=$(abspath $(PY)) \
 	  -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -22,7 +24,7 @@ build: setup
 # The wheel build reuses the same compiled objects through ccache and a persistent build dir.
 install: build
 	@$(PY) -m pip install -q --no-build-isolation --disable-pip-version-check \
-	  -Cbuild-dir=$(BUILD)/wheel -Ccmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache .
+	  -Cbuild-dir=$(BUILD)/wheel -Ccmake.define.CMAKE_CXX_COMPILER=$(CXX_COMPILER) .
 
 demo: install
 	@echo "== Python demo =="

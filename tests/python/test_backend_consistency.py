@@ -1,0 +1,373 @@
+"""The backend-consistency harness: every registered (op, device, dtype) runs
+against a NumPy float64 reference, on contiguous, broadcast, non-contiguous,
+zero-size, 0-d and large (multi-threaded) inputs.
+
+A kernel registered for an op without a spec here fails the suite, so a new
+op or backend (CUDA) plugs in by registering kernels and, for a new op, a spec.
+Devices other than the CPU run when present; their inputs are made on the CPU
+and moved with .to(device)."""
+import math
+
+import numpy as np
+import pytest
+
+import tessel as ts
+from conftest import NP, from_numpy, to_numpy
+
+FLOATS = (ts.float16, ts.bfloat16, ts.float32, ts.float64)
+RTOL = {ts.float16: 2e-3, ts.bfloat16: 1.6e-2, ts.float32: 2e-6, ts.float64: 1e-12,
+        ts.complex64: 2e-6, ts.complex128: 1e-12}
+
+rng = np.random.default_rng(0)
+
+
+def sample(dtype, shape, low=-4, high=4, positive=False):
+    """Random values representable in dtype (ints small enough not to overflow in the ops)."""
+    if dtype == ts.bool:
+        return rng.random(shape) > 0.5
+    if dtype in (ts.uint8,) or positive:
+        lo = 1 if positive else 0
+        base = rng.integers(lo, high + 1, shape) if not (dtype.is_floating_point or dtype.is_complex) \
+            else rng.uniform(0.1, high, shape)
+    elif dtype.is_floating_point or dtype.is_complex:
+        base = rng.uniform(low, high, shape)
+    else:
+        base = rng.integers(low, high + 1, shape)
+    if dtype.is_complex:
+        base = base + 1j * rng.uniform(low if not positive else 0.1, high, shape)
+    if dtype == ts.bfloat16:
+        return to_numpy(from_numpy(base, ts.bfloat16))  # values exactly representable
+    return np.asarray(base).astype(NP[dtype])
+
+
+def layouts(shape):
+    """(name, make) pairs: make(np_array, dtype, device) -> tessel tensor with that layout."""
+    def contiguous(a, dt, dev):
+        return from_numpy(a, dt).to(dev)
+
+    def transposed(a, dt, dev):  # same values, non-contiguous strides
+        return from_numpy(np.ascontiguousarray(a.T), dt).to(dev).t() if a.ndim == 2 else contiguous(a, dt, dev)
+
+    def strided(a, dt, dev):  # every other element of a bigger tensor
+        big = np.repeat(a, 2, axis=-1) if a.ndim else a
+        t = from_numpy(big, dt).to(dev)
+        return t[..., ::2] if a.ndim else t
+
+    return [("contiguous", contiguous), ("transposed", transposed), ("strided", strided)]
+
+
+SHAPES = [(3, 5), (0, 4), (), (300, 130)]  # the last one crosses the threading grain
+
+
+def check(out, ref, dtype, scale=None):
+    """scale: per-element magnitude of the terms (sums cancel, so rtol applies to it)."""
+    got = to_numpy(out)
+    assert tuple(out.shape) == tuple(np.shape(ref)), (out.shape, np.shape(ref))
+    ref = np.asarray(ref)
+    if scale is not None and dtype in RTOL:
+        err = np.abs(got.astype(np.complex128) - ref)
+        assert np.all(err <= RTOL[dtype] * (np.asarray(scale) + 1e-30)), (err.max(), dtype)
+    elif dtype in RTOL and got.dtype.kind in "fc":
+        np.testing.assert_allclose(got.astype(np.complex128 if got.dtype.kind == "c" else np.float64),
+                                   ref, rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-2, equal_nan=True)
+    else:
+        np.testing.assert_array_equal(got, ref)
+
+
+def ref64(a):
+    return a.astype(np.complex128 if a.dtype.kind == "c" else np.float64)
+
+
+# ---- specs: one function per op, called as spec(dtype, device) ----
+
+def _binary(name, npf, result_dtype=None):
+    def spec(dtype, device):
+        for shape in SHAPES:
+            for lname, make in layouts(shape):
+                a, b = sample(dtype, shape), sample(dtype, shape, positive=(name == "div"))
+                ta, tb = make(a, dtype, device), make(b, dtype, device)
+                out = getattr(ts, name)(ta, tb)
+                rd = result_dtype or dtype
+                assert out.dtype == rd, (name, lname)
+                ref = npf(ref64(a), ref64(b))
+                if not (dtype.is_floating_point or dtype.is_complex) and result_dtype is None:
+                    ref = ref.astype(NP[dtype]) if dtype != ts.bool else ref.astype(bool)
+                check(out.cpu(), ref, dtype)
+        # broadcasting a row against a column, and a 0-d operand
+        a, b = sample(dtype, (4, 1)), sample(dtype, (3,), positive=(name == "div"))
+        out = getattr(ts, name)(from_numpy(a, dtype).to(device), from_numpy(b, dtype).to(device))
+        ref = npf(ref64(a), ref64(b))
+        if not (dtype.is_floating_point or dtype.is_complex) and result_dtype is None:
+            ref = ref.astype(NP[dtype]) if dtype != ts.bool else ref.astype(bool)
+        check(out.cpu(), ref, dtype)
+        # in place
+        if result_dtype is None:
+            a, b = sample(dtype, (5, 3)), sample(dtype, (3,), positive=(name == "div"))
+            ta = from_numpy(a, dtype).to(device)
+            getattr(ta, name + "_")(from_numpy(b, dtype).to(device))
+            ref = npf(ref64(a), ref64(b))
+            if not (dtype.is_floating_point or dtype.is_complex):
+                ref = ref.astype(NP[dtype]) if dtype != ts.bool else ref.astype(bool)
+            check(ta.cpu(), ref, dtype)
+    return spec
+
+
+def _bool_add(x, y):
+    return np.logical_or(x, y)
+
+
+SPECS = {
+    "add": _binary("add", np.add),
+    "sub": _binary("sub", np.subtract),
+    "mul": _binary("mul", np.multiply),
+    "div": _binary("div", np.divide),
+    "eq": _binary("eq", np.equal, ts.bool),
+    "ne": _binary("ne", np.not_equal, ts.bool),
+    "lt": _binary("lt", np.less, ts.bool),
+    "le": _binary("le", np.less_equal, ts.bool),
+    "gt": _binary("gt", np.greater, ts.bool),
+    "ge": _binary("ge", np.greater_equal, ts.bool),
+}
+
+
+def _unary(name, npf, positive=False):
+    def spec(dtype, device):
+        for shape in SHAPES:
+            for lname, make in layouts(shape):
+                a = sample(dtype, shape, positive=positive)
+                out = getattr(ts, name)(make(a, dtype, device))
+                ref = npf(ref64(a))
+                if name == "abs" and dtype.is_complex:
+                    assert out.dtype == (ts.float32 if dtype == ts.complex64 else ts.float64)
+                    np.testing.assert_allclose(to_numpy(out.cpu()), ref, rtol=RTOL[dtype])
+                    continue
+                if not (dtype.is_floating_point or dtype.is_complex):
+                    ref = ref.astype(NP[dtype])
+                check(out.cpu(), ref, dtype)
+        if not (name == "abs" and dtype.is_complex):
+            a = sample(dtype, (4, 3), positive=positive)
+            t = from_numpy(a, dtype).to(device)
+            getattr(t, name + "_")()
+            ref = npf(ref64(a))
+            if not (dtype.is_floating_point or dtype.is_complex):
+                ref = ref.astype(NP[dtype])
+            check(t.cpu(), ref, dtype)
+    return spec
+
+
+SPECS.update({
+    "neg": _unary("neg", np.negative),
+    "abs": _unary("abs", np.abs),
+    "exp": _unary("exp", np.exp),
+    "log": _unary("log", np.log, positive=True),
+    "sqrt": _unary("sqrt", np.sqrt, positive=True),
+})
+
+
+def spec_where(dtype, device):
+    for shape in SHAPES:
+        c = rng.random(shape) > 0.5
+        a, b = sample(dtype, shape), sample(dtype, (shape[-1],) if shape else ())
+        out = ts.where(from_numpy(c).to(device), from_numpy(a, dtype).to(device), from_numpy(b, dtype).to(device))
+        check(out.cpu(), np.where(c, a, b), dtype)
+
+
+def _reduction(name, npf):
+    def spec(dtype, device):
+        for shape in [(3, 5), (4, 3, 6), (), (1000, 70)]:
+            for lname, make in layouts(shape):
+                a = sample(dtype, shape)
+                t = make(a, dtype, device)
+                dims = [None] + list(range(len(shape))) + ([(0, len(shape) - 1)] if len(shape) > 1 else [])
+                for dim in dims:
+                    for keepdim in (False, True):
+                        out = getattr(ts, name)(t, dim, keepdim)
+                        ref = npf(ref64(a), axis=dim, keepdims=keepdim)
+                        if name == "sum" and not (dtype.is_floating_point or dtype.is_complex):
+                            assert out.dtype == ts.int64
+                            ref = ref.astype(np.int64)
+                        elif name != "sum" and not (dtype.is_floating_point or dtype.is_complex):
+                            ref = ref.astype(NP[dtype])
+                        scale = np.sum(np.abs(ref64(a)), axis=dim, keepdims=keepdim) if name == "sum" else None
+                        check(out.cpu(), ref, dtype, scale)
+    return spec
+
+
+SPECS.update({
+    "sum": _reduction("sum", np.sum),
+    "amax": _reduction("amax", np.max),
+    "amin": _reduction("amin", np.min),
+})
+
+
+def _extreme_dim(name, npf, argf):
+    def spec(dtype, device):
+        for shape in [(3, 5), (4, 3, 6), (1000, 70)]:
+            for lname, make in layouts(shape):
+                a = sample(dtype, shape, low=-2, high=2)  # small range -> ties: the first index wins
+                t = make(a, dtype, device)
+                for dim in range(len(shape)):
+                    values, indices = getattr(t, name)(dim)
+                    check(values.cpu(), npf(ref64(a), axis=dim).astype(NP.get(dtype, np.float32))
+                          if not dtype.is_floating_point else npf(ref64(a), axis=dim), dtype)
+                    np.testing.assert_array_equal(to_numpy(indices.cpu()), argf(ref64(a), axis=dim))
+    return spec
+
+
+SPECS["max_dim"] = _extreme_dim("max", np.max, np.argmax)
+SPECS["min_dim"] = _extreme_dim("min", np.min, np.argmin)
+
+
+def spec_matmul(dtype, device):
+    cases = [((5, 7), (7, 3)), ((7,), (7,)), ((2, 5, 4), (4, 6)), ((3, 1, 4, 2), (5, 2, 3)), ((4, 3), (3,)),
+             ((0, 3), (3, 2)), ((130, 70), (70, 90))]
+    exact = not (dtype.is_floating_point or dtype.is_complex)
+
+    def verify(out, a64, b64):
+        ref = np.matmul(a64, b64)
+        if exact:
+            check(out.cpu(), ref.astype(NP[dtype]), dtype)
+        else:  # sums of products cancel: the error bound scales with |a| @ |b|
+            check(out.cpu(), ref, dtype, np.matmul(np.abs(a64), np.abs(b64)))
+
+    for sa, sb in cases:
+        a, b = sample(dtype, sa, -2, 2), sample(dtype, sb, -2, 2)
+        verify(ts.matmul(from_numpy(a, dtype).to(device), from_numpy(b, dtype).to(device)), ref64(a), ref64(b))
+    # transposed operands go to the kernel without a copy
+    a = sample(dtype, (6, 4), -2, 2)
+    ta = from_numpy(a, dtype).to(device)
+    verify(ts.matmul(ta.t(), ta), ref64(a).T, ref64(a))
+
+
+def spec_copy(dtype, device):
+    # Every destination dtype, from in-range values so the NumPy cast is the oracle.
+    a = sample(dtype, (4, 6), -3, 3)
+    t = from_numpy(a, dtype).to(device)
+    for dst in NP:
+        out = t.t().to(dst)  # strided source
+        if dtype.is_complex and not dst.is_complex:
+            ref = ref64(a).T.real
+        else:
+            ref = ref64(a).T
+        if dst == ts.bool:
+            ref = ref != 0
+        elif not (dst.is_floating_point or dst.is_complex) and (dtype.is_floating_point or dtype.is_complex):
+            info = np.iinfo(NP[dst])  # tessel's documented rule: truncate, then saturate
+            ref = np.clip(np.trunc(ref.real), info.min, info.max)
+        check(out.cpu(), ref.astype(NP[dst]) if dst != ts.bool else ref, dst)
+    out = t.to(ts.bfloat16)
+    ref = to_numpy(from_numpy(ref64(a).real.astype(np.float32), ts.bfloat16))
+    check(out.cpu(), ref, ts.bfloat16)
+
+
+def spec_fill(dtype, device):
+    for value in (0, 1, True):
+        out = ts.full((3, 4), value, dtype=dtype, device=device)
+        check(out.cpu(), np.full((3, 4), value).astype(NP.get(dtype, np.float32)), dtype)
+    t = ts.zeros(4, 6, dtype=dtype, device=device)
+    t[:, ::2] = 1  # strided fill
+    ref = np.zeros((4, 6))
+    ref[:, ::2] = 1
+    check(t.cpu(), ref.astype(NP.get(dtype, np.float32)), dtype)
+
+
+def spec_arange(dtype, device):
+    out = ts.arange(0, 10, 3, dtype=dtype, device=device)
+    check(out.cpu(), np.arange(0, 10, 3).astype(NP.get(dtype, np.float32)), dtype)
+    if dtype.is_floating_point:
+        out = ts.arange(-1, 1, 0.25, dtype=dtype, device=device)
+        check(out.cpu(), np.arange(-1, 1, 0.25), dtype)
+
+
+def spec_take_offsets(dtype, device):
+    a = sample(dtype, (5, 4, 3))
+    t = from_numpy(a, dtype).to(device)
+    idx = np.array([4, 0, -1, 2])
+    check(t[ts.tensor(idx)].cpu(), a[idx], dtype)
+    check(t[:, ts.tensor([1, 3])].cpu(), a[:, [1, 3]], dtype)
+    mask = rng.random((5, 4)) > 0.5
+    check(t[ts.tensor(mask)].cpu(), a[mask], dtype)
+    check(t[ts.tensor([0, 2]), :, ts.tensor([1, 0])].cpu(), a[[0, 2], :, [1, 0]], dtype)
+
+
+def spec_put_offsets(dtype, device):
+    a = sample(dtype, (5, 4))
+    v = sample(dtype, (2, 4))
+    t = from_numpy(a, dtype).to(device)
+    t[ts.tensor([3, 1])] = from_numpy(v, dtype).to(device)
+    ref = a.copy()
+    ref[[3, 1]] = v
+    check(t.cpu(), ref, dtype)
+    mask = rng.random((5, 4)) > 0.5
+    t[ts.tensor(mask)] = from_numpy(np.zeros((), NP.get(dtype, np.float32)), dtype).to(device)
+    ref[mask] = 0
+    check(t.cpu(), ref, dtype)
+
+
+def spec_nonzero(dtype, device):
+    for shape in [(5, 4), (7,), (0, 3), (2, 3, 4)]:
+        a = sample(dtype, shape, -1, 1)
+        out = ts.nonzero(from_numpy(a, dtype).to(device))
+        np.testing.assert_array_equal(to_numpy(out.cpu()).reshape(-1, len(shape)),
+                                      np.argwhere(a).reshape(-1, len(shape)))
+
+
+def _moments(t):
+    x = to_numpy(t.cpu()).astype(np.float64).ravel()
+    return x.mean(), x.std(), x.min(), x.max()
+
+
+def spec_uniform(dtype, device):
+    ts.manual_seed(3)
+    t = ts.rand(50000, dtype=dtype, device=device)
+    m, s, lo, hi = _moments(t)
+    assert abs(m - 0.5) < 0.01 and abs(s - math.sqrt(1 / 12)) < 0.01 and lo >= 0 and hi < 1
+    ts.manual_seed(3)
+    check(ts.rand(50000, dtype=dtype, device=device).cpu(), to_numpy(t.cpu()), dtype)
+
+
+def spec_normal(dtype, device):
+    ts.manual_seed(4)
+    t = ts.randn(50000, dtype=dtype, device=device)
+    m, s, _, _ = _moments(t)
+    assert abs(m) < 0.02 and abs(s - 1) < 0.02
+
+
+def spec_randint(dtype, device):
+    ts.manual_seed(5)
+    hi = 2 if dtype == ts.int8 else 50
+    t = ts.randint(-2 if dtype != ts.uint8 else 0, hi, (20000,), dtype=dtype, device=device)
+    x = to_numpy(t.cpu())
+    lo = -2 if dtype != ts.uint8 else 0
+    assert x.min() == lo and x.max() == hi - 1
+    counts = np.bincount((x.astype(np.int64) - lo))
+    assert counts.min() > 0.8 * counts.mean()
+
+
+SPECS.update({
+    "where": spec_where, "matmul": spec_matmul, "copy": spec_copy, "fill": spec_fill, "arange": spec_arange,
+    "take_offsets": spec_take_offsets, "put_offsets": spec_put_offsets, "nonzero": spec_nonzero,
+    "uniform": spec_uniform, "normal": spec_normal, "randint": spec_randint,
+})
+
+ENTRIES = [(op, dev, dt) for op, dev, dt, src in ts.registry() if src == "builtin"]
+
+
+@pytest.mark.parametrize("op,device,dtype", ENTRIES, ids=[f"{o}-{d}-{t.name}" for o, d, t in ENTRIES])
+def test_kernel_matches_numpy(op, device, dtype):
+    assert op in SPECS, f"no harness spec for op '{op}': add one to {__file__}"
+    SPECS[op](dtype, device)
+
+
+def test_every_builtin_op_has_a_spec():
+    assert {e[0] for e in ENTRIES} <= set(SPECS)
+
+
+def test_multithreaded_results_match_single_thread():
+    a = sample(ts.float32, (512, 300))
+    t = from_numpy(a, ts.float32)
+    ts.set_num_threads(2)
+    two = [(t + t * 2).tolist(), t.sum(1).tolist(), t.t().contiguous().tolist()]
+    ts.set_num_threads(1)
+    one = [(t + t * 2).tolist(), t.sum(1).tolist(), t.t().contiguous().tolist()]
+    assert one == two

@@ -36,7 +36,7 @@ test-cpp: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 test-python: install
-	@$(PY) -m pytest -q tests/python
+	@TESSEL_BUILD_DIR=$(abspath $(BUILD)) $(PY) -m pytest -q tests/python
 
 test: test-cpp test-python
 

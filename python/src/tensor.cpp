@@ -193,7 +193,11 @@ void init_tensor(py::module_& m) {
         else if (!to_scalar(v, s)) throw py::type_error("fill_ expects a number, got " + type_name(v));
         return t.fill_(s);
       }, py::arg("value"))
-      .def("zero_", [](Tensor& t) -> Tensor& { return t.fill_(Scalar(0)); });
+      .def("zero_", [](Tensor& t) -> Tensor& { return t.fill_(Scalar(0)); })
+      .def("uniform_", [](const Tensor& t, double a, double b) { return uniform_(t, a, b); }, py::arg("from_") = 0.0,
+           py::arg("to") = 1.0)
+      .def("normal_", [](const Tensor& t, double mean, double std) { return normal_(t, mean, std); },
+           py::arg("mean") = 0.0, py::arg("std") = 1.0);
 
   // ---- arithmetic ----
   c.def("__add__", TESSEL_BINOP(add)).def("__radd__", TESSEL_RBINOP(add)).def("__iadd__", TESSEL_IBINOP(add_))

@@ -2,6 +2,7 @@
 // The umbrella header for C++ users: #include <tessel/tessel.h>
 #include "tessel/cast.h"
 #include "tessel/device.h"
+#include "tessel/dlpack.h"
 #include "tessel/dtype.h"
 #include "tessel/error.h"
 #include "tessel/kernel.h"

@@ -87,8 +87,6 @@ const Tensor* as_tensor_ptr(py::handle o) {
   return &py::cast<const Tensor&>(o);
 }
 
-namespace {
-
 DType dtype_from_format(std::string fmt, ssize_t itemsz) {
   while (!fmt.empty() && (fmt[0] == '@' || fmt[0] == '=' || fmt[0] == '<')) fmt.erase(0, 1);
   if (fmt == "?") return DType::Bool;
@@ -110,6 +108,8 @@ DType dtype_from_format(std::string fmt, ssize_t itemsz) {
   throw py::type_error("can't convert a buffer of format '" + fmt +
                        "': supported are bool, uint8, int8/16/32/64, float16/32/64, complex64/128");
 }
+
+namespace {
 
 // A tensor over a buffer's memory, valid while `buf` lives.
 Tensor view_of_buffer(const py::buffer_info& buf) {

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 #include <optional>
+#include <string>
 
 #include "tessel/tessel.h"
 
@@ -26,6 +27,8 @@ Device to_device(py::handle o);
 // ts.tensor(data): nested sequences, buffers (NumPy arrays), scalars or tensors.
 Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, const Device& device);
 py::object to_list(const Tensor& t);
+// The dtype of a PEP 3118 buffer format ("f", "<i8", "Zd", ...); TypeError if unsupported.
+DType dtype_from_format(std::string fmt, ssize_t itemsize);
 
 // A Tensor argument or a Python number as a tensor operand.
 const Tensor* as_tensor_ptr(py::handle o);

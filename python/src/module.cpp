@@ -7,6 +7,7 @@ void init_tensor(py::module_& m);
 void init_index(py::module_& m);
 void init_ops(py::module_& m);
 void init_registry(py::module_& m);
+void init_interop(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -33,5 +34,6 @@ PYBIND11_MODULE(_C, m) {
   python::init_index(m);
   python::init_ops(m);
   python::init_registry(m);
+  python::init_interop(m);
   m.attr("__version__") = version();
 }

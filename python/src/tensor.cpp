@@ -81,7 +81,7 @@ Tensor to_impl(const Tensor& t, const py::args& args, const py::kwargs& kwargs) 
 }  // namespace
 
 void init_tensor(py::module_& m) {
-  py::class_<Tensor> c(m, "Tensor", "An n-dimensional array on one device.");
+  py::class_<Tensor> c(m, "Tensor", py::buffer_protocol(), "An n-dimensional array on one device.");
   c.def_property_readonly("shape", [](const Tensor& t) { return to_tuple(t.shape()); })
       .def("size", [](const Tensor& t, py::handle dim) -> py::object {
         if (dim.is_none()) return to_tuple(t.shape());

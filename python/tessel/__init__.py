@@ -8,6 +8,7 @@ from ._C import *  # noqa: F401,F403  (Tensor, dtypes, ops)
 from ._C import Tensor, device, dtype  # noqa: F401
 from ._registry import registry, ops  # noqa: F401
 from ._repr import tensor_repr as _tensor_repr
+from . import _numpy
 
 __version__ = _C.__version__
 
@@ -26,6 +27,8 @@ cdouble = complex128
 del _name, _value
 
 Tensor.__repr__ = _tensor_repr
+Tensor.__array__ = _numpy.__array__
+Tensor.numpy = _numpy.numpy
 Tensor.__str__ = _tensor_repr
 
 

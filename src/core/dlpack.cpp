@@ -1,0 +1,124 @@
+// DLPack export and import: shared memory, no copies.
+#include "tessel/dlpack.h"
+
+#include <vector>
+
+namespace tessel {
+
+DLDataType to_dl_dtype(DType d) {
+  const auto bits = static_cast<uint8_t>(itemsize(d) * 8);
+  if (d == DType::Bool) return {kDLBool, 8, 1};
+  if (d == DType::UInt8) return {kDLUInt, 8, 1};
+  if (d == DType::BFloat16) return {kDLBfloat, 16, 1};
+  if (is_integral(d)) return {kDLInt, bits, 1};
+  if (is_complex(d)) return {kDLComplex, bits, 1};
+  return {kDLFloat, bits, 1};
+}
+
+DType from_dl_dtype(DLDataType t) {
+  TS_CHECK(t.lanes == 1, TypeError, "from_dlpack", "vector dtypes (lanes=", t.lanes, ") are not supported");
+  switch (t.code) {
+    case kDLBool: if (t.bits == 8) return DType::Bool; break;
+    case kDLUInt: if (t.bits == 8) return DType::UInt8; break;
+    case kDLInt:
+      if (t.bits == 8) return DType::Int8;
+      if (t.bits == 16) return DType::Int16;
+      if (t.bits == 32) return DType::Int32;
+      if (t.bits == 64) return DType::Int64;
+      break;
+    case kDLFloat:
+      if (t.bits == 16) return DType::Float16;
+      if (t.bits == 32) return DType::Float32;
+      if (t.bits == 64) return DType::Float64;
+      break;
+    case kDLBfloat: if (t.bits == 16) return DType::BFloat16; break;
+    case kDLComplex:
+      if (t.bits == 64) return DType::Complex64;
+      if (t.bits == 128) return DType::Complex128;
+      break;
+    default: break;
+  }
+  fail<TypeError>("from_dlpack", "unsupported DLPack dtype (code ", int(t.code), ", bits ", int(t.bits), ")");
+}
+
+DLDevice to_dl_device(Device d) {
+  if (d.type == DeviceType::CPU) return {kDLCPU, 0};
+  if (d.type == DeviceType::CUDA) return {kDLCUDA, d.index};
+  fail<ValueError>("to_dlpack", "device ", d, " has no DLPack device type");
+}
+
+Device from_dl_device(DLDevice d) {
+  if (d.device_type == kDLCPU || d.device_type == kDLCUDAHost) return Device(DeviceType::CPU);
+  if (d.device_type == kDLCUDA || d.device_type == kDLCUDAManaged) return Device(DeviceType::CUDA, d.device_id);
+  fail<ValueError>("from_dlpack", "unsupported DLPack device type ", int(d.device_type));
+}
+
+namespace {
+// Owns what the exported DLTensor points at.
+template <class Managed>
+struct Holder {
+  Managed managed{};
+  Tensor tensor;  // keeps the storage alive
+  std::vector<int64_t> shape, strides;
+};
+
+template <class Managed>
+Managed* export_tensor(const Tensor& t) {
+  auto* h = new Holder<Managed>();
+  h->tensor = t;
+  h->shape = t.shape();
+  h->strides = t.strides();
+  DLTensor& d = h->managed.dl_tensor;
+  d.data = t.data_ptr();
+  d.device = to_dl_device(t.device());
+  d.ndim = static_cast<int32_t>(t.dim());
+  d.dtype = to_dl_dtype(t.dtype());
+  d.shape = h->shape.data();
+  d.strides = h->strides.data();
+  d.byte_offset = 0;
+  h->managed.manager_ctx = h;
+  h->managed.deleter = [](Managed* self) { delete static_cast<Holder<Managed>*>(self->manager_ctx); };
+  return &h->managed;
+}
+
+template <class Managed>
+Tensor import_tensor(Managed* m) {
+  TS_CHECK(m != nullptr, ValueError, "from_dlpack", "got a null DLPack tensor");
+  const DLTensor& d = m->dl_tensor;
+  // Validate before taking ownership, so a refusal leaves the producer's object intact.
+  const DType dt = from_dl_dtype(d.dtype);
+  const Device dev = from_dl_device(d.device);
+  TS_CHECK(d.ndim >= 0 && d.ndim <= 64, ValueError, "from_dlpack", "invalid ndim ", d.ndim);
+  Shape sizes(d.shape, d.shape + d.ndim);
+  for (int64_t s : sizes) TS_CHECK(s >= 0, ValueError, "from_dlpack", "negative size in shape ", sizes);
+  Shape strides = d.strides ? Shape(d.strides, d.strides + d.ndim) : contiguous_strides(sizes);
+  // Size of the memory the view can reach, for Storage::nbytes.
+  int64_t span = 1;
+  for (int32_t i = 0; i < d.ndim; ++i) span += (sizes[i] - 1) * (strides[i] < 0 ? 0 : strides[i]);
+  if (shape_numel(sizes) == 0) span = 0;
+  void* data = static_cast<char*>(d.data) + d.byte_offset;
+  auto st = std::make_shared<StorageImpl>(data, static_cast<size_t>(span) * itemsize(dt), dev,
+                                          [](void* ctx, void*) {
+                                            auto* mm = static_cast<Managed*>(ctx);
+                                            if (mm->deleter) mm->deleter(mm);
+                                          },
+                                          m);
+  return make_tensor(std::move(st), std::move(sizes), std::move(strides), 0, dt);
+}
+}  // namespace
+
+DLManagedTensorVersioned* to_dlpack_versioned(const Tensor& t, uint64_t flags) {
+  auto* m = export_tensor<DLManagedTensorVersioned>(t);
+  m->version = {1, 0};
+  m->flags = flags;
+  return m;
+}
+DLManagedTensor* to_dlpack(const Tensor& t) { return export_tensor<DLManagedTensor>(t); }
+Tensor from_dlpack(DLManagedTensorVersioned* m) {
+  TS_CHECK(m == nullptr || m->version.major == 1, ValueError, "from_dlpack", "unsupported DLPack major version ",
+           m ? m->version.major : 0);
+  return import_tensor(m);
+}
+Tensor from_dlpack(DLManagedTensor* m) { return import_tensor(m); }
+
+}  // namespace tessel

@@ -5,7 +5,13 @@
 //
 //   add sub mul div       in: a, b (dtype T, out's shape)        out: T
 //   eq ne lt le gt ge     in: a, b (dtype T, out's shape)        out: bool
-//   neg abs exp log sqrt  in: a (dtype T)                        out: T (abs of complex: real)
+//   add sub mul div floor_divide remainder pow atan2 maximum minimum bitwise_and/or/xor: like add
+//   logical_and/or/xor    like eq (inputs of one dtype T, out bool)
+//   unary math (exp ... erfinv, relu, sign, floor, ...)  in: a (T)  out: T (abs of complex: real);
+//                         leaky_relu elu gelu softplus round nan_to_num read UnaryParams
+//   isnan isinf isfinite logical_not   in: a (T)                 out: bool
+//   clamp                 in: a (T); params: ClampParams         out: T
+//   lerp                  in: start, end, weight (T, out's shape) out: T
 //   where                 in: cond (bool), a, b (T)              out: T
 //   sum                   in: a (T, any strides)                 out: keepdim shape; reduced dims
 //                         are those where out has size 1; dtype T, or int64 for bool/integers
@@ -27,6 +33,17 @@
 #include "tessel/scalar.h"
 
 namespace tessel {
+
+// Parameters of unary ops: leaky_relu (a = slope), elu (a = alpha), gelu (a = 1 for tanh),
+// softplus (a = beta, b = threshold), round (a = decimals), nan_to_num (a = nan, b = posinf, c = neginf).
+struct UnaryParams {
+  double a = 0, b = 0, c = 0;
+};
+
+struct ClampParams {
+  Scalar min, max;
+  bool has_min = false, has_max = false;
+};
 
 struct ReduceDimParams {
   int64_t dim;

@@ -5,6 +5,7 @@
 #include <variant>
 #include <vector>
 
+#include "tessel/elementwise.h"
 #include "tessel/tensor.h"
 
 namespace tessel {
@@ -53,40 +54,6 @@ using Operand = std::variant<const Tensor*, Scalar>;
 TESSEL_API DType result_type(std::initializer_list<Operand> operands);
 TESSEL_API Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 TESSEL_API Tensor broadcast_to(const Tensor& t, const Shape& shape);
-
-// ---- elementwise (src/ops/elementwise.cpp) ----
-#define TESSEL_BINARY_DECL(name)                                        \
-  TESSEL_API Tensor name(const Tensor& a, const Tensor& b);             \
-  TESSEL_API Tensor name(const Tensor& a, const Scalar& b);             \
-  TESSEL_API Tensor name(const Scalar& a, const Tensor& b);             \
-  TESSEL_API const Tensor& name##_(const Tensor& a, const Tensor& b);               \
-  TESSEL_API const Tensor& name##_(const Tensor& a, const Scalar& b);
-TESSEL_BINARY_DECL(add)
-TESSEL_BINARY_DECL(sub)
-TESSEL_BINARY_DECL(mul)
-TESSEL_BINARY_DECL(div)
-TESSEL_BINARY_DECL(eq)
-TESSEL_BINARY_DECL(ne)
-TESSEL_BINARY_DECL(lt)
-TESSEL_BINARY_DECL(le)
-TESSEL_BINARY_DECL(gt)
-TESSEL_BINARY_DECL(ge)
-#undef TESSEL_BINARY_DECL
-
-#define TESSEL_UNARY_DECL(name)                  \
-  TESSEL_API Tensor name(const Tensor& a);       \
-  TESSEL_API const Tensor& name##_(const Tensor& a);
-TESSEL_UNARY_DECL(neg)
-TESSEL_UNARY_DECL(abs)
-TESSEL_UNARY_DECL(exp)
-TESSEL_UNARY_DECL(log)
-TESSEL_UNARY_DECL(sqrt)
-#undef TESSEL_UNARY_DECL
-
-TESSEL_API Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
-TESSEL_API Tensor where(const Tensor& cond, const Scalar& a, const Tensor& b);
-TESSEL_API Tensor where(const Tensor& cond, const Tensor& a, const Scalar& b);
-TESSEL_API Tensor where(const Tensor& cond, const Scalar& a, const Scalar& b);
 
 // ---- reductions (src/ops/reduce.cpp); empty `dims` means all dims ----
 TESSEL_API Tensor sum(const Tensor& a, const Shape& dims = {}, bool keepdim = false, std::optional<DType> dtype = {});

@@ -11,29 +11,6 @@ TensorOptions opts(std::optional<DType> dtype, py::handle device, DType fallback
   return TensorOptions(dtype.value_or(fallback), to_device(device));
 }
 
-Operand operand(py::handle o, Scalar& storage, const char* op) {
-  if (const Tensor* t = as_tensor_ptr(o)) return t;
-  if (to_scalar(o, storage)) return storage;
-  throw py::type_error(std::string(op) + "(): expected a Tensor or a number, got " +
-                       type_name(o));
-}
-
-// ts.add(a, b) where either side may be a number.
-template <class F>
-auto binary_fn(F f, const char* name) {
-  return [f, name](py::handle a, py::handle b) -> Tensor {
-    Scalar sa, sb;
-    const Operand oa = operand(a, sa, name), ob = operand(b, sb, name);
-    const Tensor* ta = std::get_if<const Tensor*>(&oa) ? std::get<const Tensor*>(oa) : nullptr;
-    const Tensor* tb = std::get_if<const Tensor*>(&ob) ? std::get<const Tensor*>(ob) : nullptr;
-    if (ta && tb) return f(*ta, *tb);
-    if (ta) return f(*ta, sb);
-    if (tb) return f(sa, *tb);
-    // Two numbers: a 0-d result, as torch.add(1, 2) would refuse; we follow NumPy and compute.
-    return f(scalar_tensor(sa, TensorOptions(sa.dtype())), sb);
-  };
-}
-
 Shape dims_arg(py::handle dim) { return dim.is_none() ? Shape{} : to_shape(dim); }
 
 }  // namespace
@@ -116,37 +93,6 @@ void init_ops(py::module_& m) {
         py::arg("a") = 0.0, py::arg("b") = 1.0);
   m.def("normal_", [](const Tensor& t, double mean, double std) { return normal_(t, mean, std); },
         py::arg("tensor"), py::arg("mean") = 0.0, py::arg("std") = 1.0);
-
-  // ---- elementwise ----
-#define TESSEL_FREE_BINARY(name)                                                                            \
-  m.def(#name, binary_fn([](const auto& a, const auto& b) { return name(a, b); }, #name), py::arg("input"), \
-        py::arg("other"));
-  TESSEL_FREE_BINARY(add)
-  TESSEL_FREE_BINARY(sub)
-  TESSEL_FREE_BINARY(mul)
-  TESSEL_FREE_BINARY(div)
-  TESSEL_FREE_BINARY(eq)
-  TESSEL_FREE_BINARY(ne)
-  TESSEL_FREE_BINARY(lt)
-  TESSEL_FREE_BINARY(le)
-  TESSEL_FREE_BINARY(gt)
-  TESSEL_FREE_BINARY(ge)
-#undef TESSEL_FREE_BINARY
-  m.def("neg", [](const Tensor& a) { return neg(a); }, py::arg("input"));
-  m.def("abs", [](const Tensor& a) { return abs(a); }, py::arg("input"));
-  m.def("exp", [](const Tensor& a) { return exp(a); }, py::arg("input"));
-  m.def("log", [](const Tensor& a) { return log(a); }, py::arg("input"));
-  m.def("sqrt", [](const Tensor& a) { return sqrt(a); }, py::arg("input"));
-  m.def("where", [](const Tensor& cond, py::handle a, py::handle b) {
-    Scalar sa, sb;
-    const Operand oa = operand(a, sa, "where"), ob = operand(b, sb, "where");
-    const Tensor* ta = std::holds_alternative<const Tensor*>(oa) ? std::get<const Tensor*>(oa) : nullptr;
-    const Tensor* tb = std::holds_alternative<const Tensor*>(ob) ? std::get<const Tensor*>(ob) : nullptr;
-    if (ta && tb) return where(cond, *ta, *tb);
-    if (ta) return where(cond, *ta, sb);
-    if (tb) return where(cond, sa, *tb);
-    return where(cond, sa, sb);
-  }, py::arg("condition"), py::arg("input"), py::arg("other"));
 
   // ---- reductions ----
   m.def("sum", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {

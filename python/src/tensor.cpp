@@ -8,36 +8,6 @@ namespace tessel::python {
 
 namespace {
 
-py::object not_implemented() { return py::reinterpret_borrow<py::object>(Py_NotImplemented); }
-
-// Binary operators take any Python object: tensors and numbers are ours,
-// anything else returns NotImplemented so Python can try the other side.
-#define TESSEL_BINOP(fn)                                                     \
-  [](const Tensor& a, py::handle b) -> py::object {                          \
-    if (const Tensor* t = as_tensor_ptr(b)) return py::cast(fn(a, *t));      \
-    Scalar s;                                                                \
-    if (to_scalar(b, s)) return py::cast(fn(a, s));                          \
-    return not_implemented();                                                \
-  }
-#define TESSEL_RBINOP(fn)                                                    \
-  [](const Tensor& a, py::handle b) -> py::object {                          \
-    Scalar s;                                                                \
-    if (to_scalar(b, s)) return py::cast(fn(s, a));                          \
-    return not_implemented();                                                \
-  }
-#define TESSEL_IBINOP(fn)                                                    \
-  [](const Tensor& a, py::handle b) -> py::object {                                \
-    if (const Tensor* t = as_tensor_ptr(b)) {                                \
-      fn(a, *t);                                                             \
-      return py::cast(a);                                                    \
-    }                                                                        \
-    Scalar s;                                                                \
-    if (to_scalar(b, s)) {                                                   \
-      fn(a, s);                                                              \
-      return py::cast(a);                                                    \
-    }                                                                        \
-    return not_implemented();                                                \
-  }
 
 Shape dims_arg(py::handle dim) {
   if (dim.is_none()) return {};
@@ -199,38 +169,8 @@ void init_tensor(py::module_& m) {
       .def("normal_", [](const Tensor& t, double mean, double std) { return normal_(t, mean, std); },
            py::arg("mean") = 0.0, py::arg("std") = 1.0);
 
-  // ---- arithmetic ----
-  c.def("__add__", TESSEL_BINOP(add)).def("__radd__", TESSEL_RBINOP(add)).def("__iadd__", TESSEL_IBINOP(add_))
-      .def("__sub__", TESSEL_BINOP(sub)).def("__rsub__", TESSEL_RBINOP(sub)).def("__isub__", TESSEL_IBINOP(sub_))
-      .def("__mul__", TESSEL_BINOP(mul)).def("__rmul__", TESSEL_RBINOP(mul)).def("__imul__", TESSEL_IBINOP(mul_))
-      .def("__truediv__", TESSEL_BINOP(div)).def("__rtruediv__", TESSEL_RBINOP(div))
-      .def("__itruediv__", TESSEL_IBINOP(div_))
-      .def("__eq__", TESSEL_BINOP(eq)).def("__ne__", TESSEL_BINOP(ne))
-      .def("__lt__", TESSEL_BINOP(lt)).def("__le__", TESSEL_BINOP(le))
-      .def("__gt__", TESSEL_BINOP(gt)).def("__ge__", TESSEL_BINOP(ge))
-      .def("__neg__", [](const Tensor& a) { return neg(a); })
-      .def("__abs__", [](const Tensor& a) { return abs(a); })
-      .def("__matmul__", [](const Tensor& a, const Tensor& b) { return matmul(a, b); })
-      .def("add", TESSEL_BINOP(add), py::arg("other")).def("add_", TESSEL_IBINOP(add_), py::arg("other"))
-      .def("sub", TESSEL_BINOP(sub), py::arg("other")).def("sub_", TESSEL_IBINOP(sub_), py::arg("other"))
-      .def("mul", TESSEL_BINOP(mul), py::arg("other")).def("mul_", TESSEL_IBINOP(mul_), py::arg("other"))
-      .def("div", TESSEL_BINOP(div), py::arg("other")).def("div_", TESSEL_IBINOP(div_), py::arg("other"))
-      .def("eq", TESSEL_BINOP(eq), py::arg("other")).def("eq_", TESSEL_IBINOP(eq_), py::arg("other"))
-      .def("ne", TESSEL_BINOP(ne), py::arg("other")).def("ne_", TESSEL_IBINOP(ne_), py::arg("other"))
-      .def("lt", TESSEL_BINOP(lt), py::arg("other")).def("lt_", TESSEL_IBINOP(lt_), py::arg("other"))
-      .def("le", TESSEL_BINOP(le), py::arg("other")).def("le_", TESSEL_IBINOP(le_), py::arg("other"))
-      .def("gt", TESSEL_BINOP(gt), py::arg("other")).def("gt_", TESSEL_IBINOP(gt_), py::arg("other"))
-      .def("ge", TESSEL_BINOP(ge), py::arg("other")).def("ge_", TESSEL_IBINOP(ge_), py::arg("other"))
-      .def("neg", [](const Tensor& a) { return neg(a); })
-      .def("neg_", [](const Tensor& a) { return neg_(a); })
-      .def("abs", [](const Tensor& a) { return abs(a); })
-      .def("abs_", [](const Tensor& a) { return abs_(a); })
-      .def("exp", [](const Tensor& a) { return exp(a); })
-      .def("exp_", [](const Tensor& a) { return exp_(a); })
-      .def("log", [](const Tensor& a) { return log(a); })
-      .def("log_", [](const Tensor& a) { return log_(a); })
-      .def("sqrt", [](const Tensor& a) { return sqrt(a); })
-      .def("sqrt_", [](const Tensor& a) { return sqrt_(a); })
+  // ---- linear algebra (elementwise methods are in elementwise.cpp) ----
+  c.def("__matmul__", [](const Tensor& a, const Tensor& b) { return matmul(a, b); })
       .def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, py::arg("other"));
 
   // ---- reductions ----

@@ -1,18 +1,9 @@
-// Elementwise ops: add sub mul div, comparisons, neg abs exp log sqrt, where.
-// Every op: validate -> promote -> broadcast -> dispatch.
-#include "tessel/ops.h"
-#include "tessel/registry.h"
+// Binary elementwise ops: arithmetic, comparisons, logical and bitwise ops,
+// where and lerp. Every op: validate -> promote -> broadcast -> dispatch.
+#include "src/ops/elementwise_util.h"
 
 namespace tessel {
-
-namespace {
-
-enum class Kind { Arith, TrueDiv, Compare };
-
-const Tensor* tensor_of(const Operand& o) {
-  const Tensor* const* t = std::get_if<const Tensor*>(&o);
-  return t ? *t : nullptr;
-}
+namespace detail {
 
 Device common_device(const char* op, std::initializer_list<Operand> ops) {
   const Tensor* first = nullptr;
@@ -27,7 +18,6 @@ Device common_device(const char* op, std::initializer_list<Operand> ops) {
   return first->device();
 }
 
-// The operand as a tensor of `dtype` (scalars become 0-d tensors).
 Tensor as_tensor(const Operand& o, DType dtype, Device device) {
   if (const Tensor* t = tensor_of(o)) return t->to(dtype);
   return scalar_tensor(std::get<Scalar>(o), TensorOptions(dtype, device));
@@ -39,17 +29,22 @@ const Shape& shape_of(const Operand& o) {
   return t ? t->shape() : scalar_shape;
 }
 
-DType compute_dtype(const char* name, Kind kind, DType dt, OpId id) {
-  if (kind == Kind::TrueDiv && !is_floating(dt) && !is_complex(dt)) return default_float_dtype();
-  if (id == op::sub && dt == DType::Bool) {
-    fail<TypeError>(name, "subtraction of bool tensors is not supported; use logical_xor or ~ instead");
+DType compute_dtype(const char* op, Kind kind, DType dt) {
+  if (kind == Kind::ToFloat && !is_floating(dt) && !is_complex(dt)) return default_float_dtype();
+  if (kind == Kind::Bitwise) {
+    TS_CHECK(is_integral(dt, true), TypeError, op, "expects integer or bool tensors, got ", dt);
   }
   return dt;
 }
 
+bool partial_overlap(const Tensor& self, const Tensor& other) {
+  return self.storage() == other.storage() &&
+         !(self.offset() == other.offset() && self.strides() == other.strides() && self.shape() == other.shape());
+}
+
 Tensor binary(const char* name, OpId id, Kind kind, const Operand& a, const Operand& b) {
   const Device dev = common_device(name, {a, b});
-  const DType dt = compute_dtype(name, kind, result_type({a, b}), id);
+  const DType dt = compute_dtype(name, kind, result_type({a, b}));
   const Shape shape = broadcast_shapes(name, shape_of(a), shape_of(b));
   const Tensor in[2] = {broadcast_to(as_tensor(a, dt, dev), shape), broadcast_to(as_tensor(b, dt, dev), shape)};
   Tensor out = empty(shape, TensorOptions(kind == Kind::Compare ? DType::Bool : dt, dev));
@@ -57,16 +52,10 @@ Tensor binary(const char* name, OpId id, Kind kind, const Operand& a, const Oper
   return out;
 }
 
-// Does writing into `self` while reading `other` need a snapshot of `other`?
-bool partial_overlap(const Tensor& self, const Tensor& other) {
-  return self.storage() == other.storage() &&
-         !(self.offset() == other.offset() && self.strides() == other.strides() && self.shape() == other.shape());
-}
-
 const Tensor& binary_(const char* name, OpId id, Kind kind, const Tensor& self_ref, const Operand& b) {
   Tensor self = self_ref;
   const Device dev = common_device(name, {&self, b});
-  const DType dt = compute_dtype(name, kind, result_type({&self, b}), id);
+  const DType dt = compute_dtype(name, kind, result_type({&self, b}));
   TS_CHECK(kind == Kind::Compare || can_cast(dt, self.dtype()), TypeError, name, "result type ", dt,
            " can't be cast to the desired output type ", self.dtype());
   const Shape shape = broadcast_shapes(name, self.shape(), shape_of(b));
@@ -84,90 +73,96 @@ const Tensor& binary_(const char* name, OpId id, Kind kind, const Tensor& self_r
   return self_ref;
 }
 
-Tensor unary(const char* name, OpId id, const Tensor& a, bool to_float) {
-  TS_CHECK(a.defined(), ValueError, name, "got an undefined tensor");
-  DType dt = a.dtype();
-  if (to_float && !is_floating(dt) && !is_complex(dt)) dt = default_float_dtype();
-  const Tensor x = a.to(dt);
-  Tensor out = empty(a.shape(), TensorOptions(id == op::abs ? to_real(dt) : dt, a.device()));
-  dispatch(id, dt, {&x, 1}, {&out, 1});
-  return out;
+}  // namespace detail
+
+using detail::Kind;
+
+namespace {
+// Integer floor_divide/remainder by zero would trap the CPU: refuse it first.
+void check_int_divisor(const char* name, const Operand& a, const Operand& b) {
+  const DType dt = result_type({a, b});
+  if (!is_integral(dt, true)) return;
+  bool zero;
+  if (const Tensor* t = detail::tensor_of(b)) zero = t->numel() > 0 && sum(eq(*t, Scalar(0))).item<int64_t>() > 0;
+  else zero = std::get<Scalar>(b).to<int64_t>() == 0;
+  TS_CHECK(!zero, Error, name, "integer division by zero");
 }
 
-const Tensor& unary_(const char* name, OpId id, const Tensor& a_ref, bool to_float) {
-  Tensor a = a_ref;
-  if (to_float && !is_floating(a.dtype()) && !is_complex(a.dtype())) {
-    fail<TypeError>(name, "result type ", default_float_dtype(), " can't be cast to the desired output type ",
-                    a.dtype());
+// Integers to negative integer powers are not representable, as in PyTorch.
+void check_int_pow(const Operand& a, const Operand& b) {
+  const Scalar* e = std::get_if<Scalar>(&b);
+  if (!e || !e->is_int() || e->to<int64_t>() >= 0) return;
+  TS_CHECK(!is_integral(result_type({a, b}), true), ValueError, "pow",
+           "integers to negative integer powers are not allowed (exponent ", e->to<int64_t>(), ")");
+}
+
+void check_operands(OpId id, const char* name, const Operand& a, const Operand& b) {
+  if (id == op::floor_divide || id == op::remainder) check_int_divisor(name, a, b);
+  if (id == op::pow) check_int_pow(a, b);
+  if (id == op::sub) {
+    TS_CHECK(result_type({a, b}) != DType::Bool, TypeError, name,
+             "subtraction of bool tensors is not supported; use logical_xor or ~ instead");
   }
-  TS_CHECK(!(id == op::abs && is_complex(a.dtype())), TypeError, name,
-           "in-place abs is not supported for complex tensors");
-  dispatch(id, a.dtype(), {&a, 1}, {&a, 1});
-  a.bump_version();
-  return a_ref;
+  if (id == op::maximum || id == op::minimum) {
+    TS_CHECK(!is_complex(result_type({a, b})), TypeError, name, "not supported for complex tensors");
+  }
 }
 
-void check_neg(const Tensor& a) {
-  TS_CHECK(a.dtype() != DType::Bool, TypeError, "neg",
-           "negation of a bool tensor is not supported; use logical_not or ~ instead");
-}
-void check_abs(const Tensor& a) {
-  TS_CHECK(a.dtype() != DType::Bool, TypeError, "abs", "not supported for bool tensors");
+Kind kind_of(OpId id) {
+  if (id == op::div || id == op::atan2) return Kind::ToFloat;
+  if (id >= op::eq && id <= op::ge) return Kind::Compare;
+  if (id == op::logical_and || id == op::logical_or || id == op::logical_xor) return Kind::Compare;
+  if (id == op::bitwise_and || id == op::bitwise_or || id == op::bitwise_xor) return Kind::Bitwise;
+  return Kind::Arith;
 }
 
+Tensor run(const char* name, OpId id, const Operand& a, const Operand& b) {
+  check_operands(id, name, a, b);
+  return detail::binary(name, id, kind_of(id), a, b);
+}
+const Tensor& run_(const char* name, OpId id, const Tensor& a, const Operand& b) {
+  check_operands(id, name, &a, b);
+  return detail::binary_(name, id, kind_of(id), a, b);
+}
 }  // namespace
 
-#define TESSEL_BINARY_DEF(name, kind)                                                                  \
-  Tensor name(const Tensor& a, const Tensor& b) { return binary(#name, op::name, kind, &a, &b); }     \
-  Tensor name(const Tensor& a, const Scalar& b) { return binary(#name, op::name, kind, &a, b); }      \
-  Tensor name(const Scalar& a, const Tensor& b) { return binary(#name, op::name, kind, a, &b); }      \
-  const Tensor& name##_(const Tensor& a, const Tensor& b) { return binary_(#name "_", op::name, kind, a, &b); }   \
-  const Tensor& name##_(const Tensor& a, const Scalar& b) { return binary_(#name "_", op::name, kind, a, b); }
-TESSEL_BINARY_DEF(add, Kind::Arith)
-TESSEL_BINARY_DEF(sub, Kind::Arith)
-TESSEL_BINARY_DEF(mul, Kind::Arith)
-TESSEL_BINARY_DEF(div, Kind::TrueDiv)
-TESSEL_BINARY_DEF(eq, Kind::Compare)
-TESSEL_BINARY_DEF(ne, Kind::Compare)
-TESSEL_BINARY_DEF(lt, Kind::Compare)
-TESSEL_BINARY_DEF(le, Kind::Compare)
-TESSEL_BINARY_DEF(gt, Kind::Compare)
-TESSEL_BINARY_DEF(ge, Kind::Compare)
+#define TESSEL_BINARY_DEF(name)                                                                                 \
+  Tensor name(const Tensor& a, const Tensor& b) { return run(#name, op::name, &a, &b); }                       \
+  Tensor name(const Tensor& a, const Scalar& b) { return run(#name, op::name, &a, b); }                        \
+  Tensor name(const Scalar& a, const Tensor& b) { return run(#name, op::name, a, &b); }                        \
+  const Tensor& name##_(const Tensor& a, const Tensor& b) { return run_(#name "_", op::name, a, &b); }         \
+  const Tensor& name##_(const Tensor& a, const Scalar& b) { return run_(#name "_", op::name, a, b); }
+TESSEL_BINARY_OPS(TESSEL_BINARY_DEF)
+TESSEL_COMPARE_OPS(TESSEL_BINARY_DEF)
+TESSEL_BITWISE_OPS(TESSEL_BINARY_DEF)
 #undef TESSEL_BINARY_DEF
-
-Tensor neg(const Tensor& a) {
-  check_neg(a);
-  return unary("neg", op::neg, a, false);
-}
-const Tensor& neg_(const Tensor& a) {
-  check_neg(a);
-  return unary_("neg_", op::neg, a, false);
-}
-Tensor abs(const Tensor& a) {
-  check_abs(a);
-  return unary("abs", op::abs, a, false);
-}
-const Tensor& abs_(const Tensor& a) {
-  check_abs(a);
-  return unary_("abs_", op::abs, a, false);
-}
-Tensor exp(const Tensor& a) { return unary("exp", op::exp, a, true); }
-const Tensor& exp_(const Tensor& a) { return unary_("exp_", op::exp, a, true); }
-Tensor log(const Tensor& a) { return unary("log", op::log, a, true); }
-const Tensor& log_(const Tensor& a) { return unary_("log_", op::log, a, true); }
-Tensor sqrt(const Tensor& a) { return unary("sqrt", op::sqrt, a, true); }
-const Tensor& sqrt_(const Tensor& a) { return unary_("sqrt_", op::sqrt, a, true); }
 
 namespace {
 Tensor where_impl(const Tensor& cond, const Operand& a, const Operand& b) {
   TS_CHECK(cond.dtype() == DType::Bool, TypeError, "where", "condition must be a bool tensor, got ", cond.dtype());
-  const Device dev = common_device("where", {&cond, a, b});
+  const Device dev = detail::common_device("where", {&cond, a, b});
   const DType dt = result_type({a, b});
-  const Shape shape = broadcast_shapes("where", cond.shape(), broadcast_shapes("where", shape_of(a), shape_of(b)));
-  const Tensor in[3] = {broadcast_to(cond, shape), broadcast_to(as_tensor(a, dt, dev), shape),
-                        broadcast_to(as_tensor(b, dt, dev), shape)};
+  const Shape shape = broadcast_shapes("where", cond.shape(),
+                                       broadcast_shapes("where", detail::shape_of(a), detail::shape_of(b)));
+  const Tensor in[3] = {broadcast_to(cond, shape), broadcast_to(detail::as_tensor(a, dt, dev), shape),
+                        broadcast_to(detail::as_tensor(b, dt, dev), shape)};
   Tensor out = empty(shape, TensorOptions(dt, dev));
   dispatch(op::where, dt, in, {&out, 1});
+  return out;
+}
+
+Tensor lerp_impl(const Tensor& start, const Tensor& end, const Operand& w) {
+  const Device dev = detail::common_device("lerp", {&start, &end, w});
+  TS_CHECK(start.dtype() == end.dtype(), TypeError, "lerp", "expected start and end of one dtype, got ",
+           start.dtype(), " and ", end.dtype());
+  const DType dt = start.dtype();
+  TS_CHECK(is_floating(dt) || is_complex(dt), TypeError, "lerp", "expects floating tensors, got ", dt);
+  const Shape shape = broadcast_shapes("lerp", broadcast_shapes("lerp", start.shape(), end.shape()),
+                                       detail::shape_of(w));
+  const Tensor in[3] = {broadcast_to(start, shape), broadcast_to(end, shape),
+                        broadcast_to(detail::as_tensor(w, dt, dev), shape)};
+  Tensor out = empty(shape, TensorOptions(dt, dev));
+  dispatch(op::lerp, dt, in, {&out, 1});
   return out;
 }
 }  // namespace
@@ -176,5 +171,15 @@ Tensor where(const Tensor& c, const Tensor& a, const Tensor& b) { return where_i
 Tensor where(const Tensor& c, const Scalar& a, const Tensor& b) { return where_impl(c, a, &b); }
 Tensor where(const Tensor& c, const Tensor& a, const Scalar& b) { return where_impl(c, &a, b); }
 Tensor where(const Tensor& c, const Scalar& a, const Scalar& b) { return where_impl(c, a, b); }
+
+Tensor lerp(const Tensor& start, const Tensor& end, const Scalar& weight) { return lerp_impl(start, end, weight); }
+Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight) { return lerp_impl(start, end, &weight); }
+const Tensor& lerp_(const Tensor& start, const Tensor& end, const Scalar& weight) {
+  Tensor r = lerp_impl(start, end, weight);
+  TS_CHECK(r.shape() == start.shape(), ValueError, "lerp_", "output with shape ", start.shape(),
+           " doesn't match the broadcast shape ", r.shape());
+  Tensor(start).copy_(r);
+  return start;
+}
 
 }  // namespace tessel

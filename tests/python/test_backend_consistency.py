@@ -75,16 +75,30 @@ def check(out, ref, dtype, scale=None):
 
 
 def ref64(a):
+    if a.dtype.kind in "biu":
+        return a if a.dtype.kind == "b" else a.astype(np.int64)  # exact, and bitwise ops still apply
     return a.astype(np.complex128 if a.dtype.kind == "c" else np.float64)
 
 
 # ---- specs: one function per op, called as spec(dtype, device) ----
 
-def _binary(name, npf, result_dtype=None):
+def _nonzero(dtype, shape):
+    """Divisors: both signs, never zero."""
+    b = sample(dtype, shape)
+    if dtype == ts.bool:
+        return np.ones(shape, bool)
+    if dtype.is_floating_point:  # keep quotients inside float16's range
+        return np.where(np.abs(b.astype(np.float64)) < 0.5, np.asarray(0.5).astype(b.dtype), b)
+    return np.where(b == 0, np.asarray(1).astype(b.dtype), b)
+
+
+def _binary(name, npf, result_dtype=None, sample_a=sample, sample_b=None):
+    sample_b = sample_b or (lambda dt, sh: sample(dt, sh, positive=(name == "div")))
+
     def spec(dtype, device):
         for shape in SHAPES:
             for lname, make in layouts(shape):
-                a, b = sample(dtype, shape), sample(dtype, shape, positive=(name == "div"))
+                a, b = sample_a(dtype, shape), sample_b(dtype, shape)
                 ta, tb = make(a, dtype, device), make(b, dtype, device)
                 out = getattr(ts, name)(ta, tb)
                 rd = result_dtype or dtype
@@ -94,7 +108,7 @@ def _binary(name, npf, result_dtype=None):
                     ref = ref.astype(NP[dtype]) if dtype != ts.bool else ref.astype(bool)
                 check(out.cpu(), ref, dtype)
         # broadcasting a row against a column, and a 0-d operand
-        a, b = sample(dtype, (4, 1)), sample(dtype, (3,), positive=(name == "div"))
+        a, b = sample_a(dtype, (4, 1)), sample_b(dtype, (3,))
         out = getattr(ts, name)(from_numpy(a, dtype).to(device), from_numpy(b, dtype).to(device))
         ref = npf(ref64(a), ref64(b))
         if not (dtype.is_floating_point or dtype.is_complex) and result_dtype is None:
@@ -102,7 +116,7 @@ def _binary(name, npf, result_dtype=None):
         check(out.cpu(), ref, dtype)
         # in place
         if result_dtype is None:
-            a, b = sample(dtype, (5, 3)), sample(dtype, (3,), positive=(name == "div"))
+            a, b = sample_a(dtype, (5, 3)), sample_b(dtype, (3,))
             ta = from_numpy(a, dtype).to(device)
             getattr(ta, name + "_")(from_numpy(b, dtype).to(device))
             ref = npf(ref64(a), ref64(b))
@@ -110,10 +124,6 @@ def _binary(name, npf, result_dtype=None):
                 ref = ref.astype(NP[dtype]) if dtype != ts.bool else ref.astype(bool)
             check(ta.cpu(), ref, dtype)
     return spec
-
-
-def _bool_add(x, y):
-    return np.logical_or(x, y)
 
 
 SPECS = {
@@ -127,15 +137,68 @@ SPECS = {
     "le": _binary("le", np.less_equal, ts.bool),
     "gt": _binary("gt", np.greater, ts.bool),
     "ge": _binary("ge", np.greater_equal, ts.bool),
+    "floor_divide": _binary("floor_divide", np.floor_divide, sample_b=_nonzero),
+    "remainder": _binary("remainder", np.remainder, sample_b=_nonzero),
+    "atan2": _binary("atan2", np.arctan2),
+    "maximum": _binary("maximum", np.maximum),
+    "minimum": _binary("minimum", np.minimum),
+    "logical_and": _binary("logical_and", np.logical_and, ts.bool),
+    "logical_or": _binary("logical_or", np.logical_or, ts.bool),
+    "logical_xor": _binary("logical_xor", np.logical_xor, ts.bool),
+    "bitwise_and": _binary("bitwise_and", np.bitwise_and),
+    "bitwise_or": _binary("bitwise_or", np.bitwise_or),
+    "bitwise_xor": _binary("bitwise_xor", np.bitwise_xor),
 }
 
 
-def _unary(name, npf, positive=False):
+def _pow_ref(a, b):
+    if a.dtype == np.bool_ or (a.dtype.kind == "f" and b.dtype.kind == "f" and False):
+        return a
+    return np.power(a, b)
+
+
+def _pow_a(dtype, shape):
+    if dtype == ts.bool or not (dtype.is_floating_point or dtype.is_complex):
+        return sample(dtype, shape, -3, 3)
+    return sample(dtype, shape, positive=True)
+
+
+def _pow_b(dtype, shape):
+    if dtype == ts.bool:
+        return sample(dtype, shape)
+    if not (dtype.is_floating_point or dtype.is_complex):
+        return sample(dtype, shape, 0, 4 if dtype != ts.int8 else 3)
+    return sample(dtype, shape, -2, 2)
+
+
+def _pow_np(x, y):
+    if np.iscomplexobj(x) or np.iscomplexobj(y):
+        return np.power(x, y)
+    if x.dtype == np.float64 and np.all(np.mod(y, 1) == 0) and np.all(y >= 0):
+        return np.power(x, y)
+    return np.power(x, y)
+
+
+def spec_pow(dtype, device):
+    if dtype == ts.bool:
+        a, b = sample(dtype, (4, 5)), sample(dtype, (4, 5))
+        out = ts.pow(from_numpy(a).to(device), from_numpy(b).to(device))
+        check(out.cpu(), a | ~b, dtype)
+        return
+    _binary("pow", np.power, sample_a=_pow_a, sample_b=_pow_b)(dtype, device)
+
+
+SPECS["pow"] = spec_pow
+
+
+def _unary(name, npf, positive=False, low=-4, high=4, call=None):
+    call = call or getattr(ts, name)
+
     def spec(dtype, device):
         for shape in SHAPES:
             for lname, make in layouts(shape):
-                a = sample(dtype, shape, positive=positive)
-                out = getattr(ts, name)(make(a, dtype, device))
+                a = sample(dtype, shape, low, high, positive=positive)
+                out = call(make(a, dtype, device))
                 ref = npf(ref64(a))
                 if name == "abs" and dtype.is_complex:
                     assert out.dtype == (ts.float32 if dtype == ts.complex64 else ts.float64)
@@ -144,8 +207,8 @@ def _unary(name, npf, positive=False):
                 if not (dtype.is_floating_point or dtype.is_complex):
                     ref = ref.astype(NP[dtype])
                 check(out.cpu(), ref, dtype)
-        if not (name == "abs" and dtype.is_complex):
-            a = sample(dtype, (4, 3), positive=positive)
+        if not (name == "abs" and dtype.is_complex) and hasattr(ts.Tensor, name + "_"):
+            a = sample(dtype, (4, 3), low, high, positive=positive)
             t = from_numpy(a, dtype).to(device)
             getattr(t, name + "_")()
             ref = npf(ref64(a))
@@ -154,6 +217,132 @@ def _unary(name, npf, positive=False):
             check(t.cpu(), ref, dtype)
     return spec
 
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _erfinv(y):
+    lo, hi = np.full(y.shape, -10.0), np.full(y.shape, 10.0)
+    for _ in range(80):  # bisection on the float64 erf
+        mid = (lo + hi) / 2
+        below = _erf(mid) < y
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return (lo + hi) / 2
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+SPECS.update({
+    "exp2": _unary("exp2", np.exp2),
+    "expm1": _unary("expm1", np.expm1),
+    "log2": _unary("log2", np.log2, positive=True),
+    "log10": _unary("log10", np.log10, positive=True),
+    "log1p": _unary("log1p", np.log1p, positive=True),
+    "rsqrt": _unary("rsqrt", lambda x: 1 / np.sqrt(x), positive=True),
+    "reciprocal": _unary("reciprocal", lambda x: 1 / x, positive=True),
+    "square": _unary("square", np.square, low=-3, high=3),
+    "sin": _unary("sin", np.sin), "cos": _unary("cos", np.cos), "tan": _unary("tan", np.tan, low=-1, high=1),
+    "asin": _unary("asin", np.arcsin, low=-0.9, high=0.9), "acos": _unary("acos", np.arccos, low=-0.9, high=0.9),
+    "atan": _unary("atan", np.arctan), "sinh": _unary("sinh", np.sinh), "cosh": _unary("cosh", np.cosh),
+    "tanh": _unary("tanh", np.tanh), "asinh": _unary("asinh", np.arcsinh),
+    "acosh": _unary("acosh", np.arccosh, low=1.1, high=5), "atanh": _unary("atanh", np.arctanh, low=-0.9, high=0.9),
+    "sigmoid": _unary("sigmoid", _sigmoid, low=-2, high=2),  # complex poles sit at imag = pi
+    "erf": _unary("erf", _erf), "erfc": _unary("erfc", lambda x: 1 - _erf(x), low=-2, high=2),
+    "erfinv": _unary("erfinv", _erfinv, low=-0.99, high=0.99),
+    "relu": _unary("relu", lambda x: np.maximum(x, 0)),
+    "silu": _unary("silu", lambda x: x * _sigmoid(x)),
+    "sign": _unary("sign", lambda x: x if x.dtype == np.bool_ else np.sign(x)),
+    "floor": _unary("floor", np.floor), "ceil": _unary("ceil", np.ceil), "trunc": _unary("trunc", np.trunc),
+    "bitwise_not": _unary("bitwise_not", np.invert),
+    "leaky_relu": _unary("leaky_relu", lambda x: np.where(x > 0, x, 0.2 * x),
+                         call=lambda t: ts.leaky_relu(t, 0.2)),
+    "elu": _unary("elu", lambda x: np.where(x > 0, x, 1.5 * np.expm1(x)), call=lambda t: ts.elu(t, 1.5)),
+    "softplus": _unary("softplus", lambda x: np.where(2 * x > 3, x, np.log1p(np.exp(2 * x)) / 2),
+                       call=lambda t: ts.softplus(t, 2.0, 3.0)),
+})
+
+
+def spec_gelu(dtype, device):
+    _unary("gelu", lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2))))(dtype, device)
+    k = math.sqrt(2 / math.pi)
+    _unary("gelu", lambda x: 0.5 * x * (1 + np.tanh(k * (x + 0.044715 * x ** 3))),
+           call=lambda t: ts.gelu(t, approximate="tanh"))(dtype, device)
+
+
+def _special_values(dtype, shape):
+    a = sample(dtype, shape)
+    if a.size and (dtype.is_floating_point or dtype.is_complex):
+        flat = a.reshape(-1)
+        flat[::3] = np.nan
+        flat[1::5] = np.inf
+        flat[2::7] = -np.inf
+    return a
+
+
+def _predicate(name, npf):
+    def spec(dtype, device):
+        for shape in SHAPES:
+            a = _special_values(dtype, shape)
+            out = getattr(ts, name)(from_numpy(a, dtype).to(device))
+            assert out.dtype == ts.bool
+            check(out.cpu(), npf(a), ts.bool)
+    return spec
+
+
+def spec_logical_not(dtype, device):
+    for shape in SHAPES:
+        a = sample(dtype, shape, -1, 1)
+        check(ts.logical_not(from_numpy(a, dtype).to(device)).cpu(), np.logical_not(a), ts.bool)
+
+
+def spec_nan_to_num(dtype, device):
+    a = _special_values(dtype, (6, 7))
+    t = from_numpy(a, dtype).to(device)
+    check(ts.nan_to_num(t, nan=1.5, posinf=100.0, neginf=-100.0).cpu(),
+          np.nan_to_num(ref64(a), nan=1.5, posinf=100.0, neginf=-100.0), dtype)
+    big = to_numpy(ts.nan_to_num(t).cpu()).astype(np.float64)
+    assert np.all(np.isfinite(big))
+
+
+def spec_round(dtype, device):
+    a = sample(dtype, (50, 7), -10, 10)
+    a.reshape(-1)[:8] = np.array([0.5, 1.5, 2.5, -0.5, -1.5, 3.5, -2.5, 4.5])  # ties go to even
+    t = from_numpy(a, dtype).to(device)
+    check(ts.round(t).cpu(), np.round(ref64(a)), dtype)
+    if dtype in (ts.float32, ts.float64):
+        check(ts.round(t, decimals=2).cpu(), np.round(ref64(a), 2), dtype)
+
+
+def spec_clamp(dtype, device):
+    for shape in SHAPES:
+        for lname, make in layouts(shape):
+            a = sample(dtype, shape, -5, 5)
+            t = make(a, dtype, device)
+            lo, hi = (1, 3) if dtype == ts.uint8 else (-2, 3)
+            check(ts.clamp(t, lo, hi).cpu(), np.clip(ref64(a), lo, hi).astype(NP.get(dtype, np.float32)), dtype)
+            check(ts.clamp(t, min=lo).cpu(), np.maximum(ref64(a), lo).astype(NP.get(dtype, np.float32)), dtype)
+
+
+def spec_lerp(dtype, device):
+    for shape in SHAPES:
+        a, b = sample(dtype, shape), sample(dtype, shape)
+        w = sample(ts.float64, shape, 0, 1).astype(np.float64)
+        ta, tb = from_numpy(a, dtype).to(device), from_numpy(b, dtype).to(device)
+        check(ts.lerp(ta, tb, 0.25).cpu(), ref64(a) + 0.25 * (ref64(b) - ref64(a)), dtype, np.abs(ref64(a)) + np.abs(ref64(b)))
+        tw = from_numpy(w.astype(np.float32) if dtype != ts.float64 else w, None).to(dtype).to(device)
+        wr = ref64(to_numpy(tw.cpu()))
+        check(ts.lerp(ta, tb, tw).cpu(), ref64(a) + wr * (ref64(b) - ref64(a)), dtype,
+              np.abs(ref64(a)) + np.abs(ref64(b)))
+    assert ts.lerp(ts.tensor([1.0]), ts.tensor([3.0]), 1.0).item() == 3.0  # weight 1 is exact
+
+
+SPECS.update({
+    "gelu": spec_gelu, "isnan": _predicate("isnan", np.isnan), "isinf": _predicate("isinf", np.isinf),
+    "isfinite": _predicate("isfinite", np.isfinite), "logical_not": spec_logical_not,
+    "nan_to_num": spec_nan_to_num, "round": spec_round, "clamp": spec_clamp, "lerp": spec_lerp,
+})
 
 SPECS.update({
     "neg": _unary("neg", np.negative),

@@ -1,0 +1,87 @@
+#pragma once
+// Loop bodies shared by the elementwise kernels: contiguous and scalar-operand
+// fast paths the compiler vectorizes, and a strided fallback.
+#include <type_traits>
+
+#include "kernels/cpu/loops.h"
+#include "kernels/cpu/register.h"
+
+namespace tessel::cpu {
+
+template <class T, class R, class Op>
+void binary_loop(const KernelCall& c, Op op) {
+  for_each<3>({&c.out[0], &c.in[0], &c.in[1]}, [op](char** p, const int64_t* s, int64_t n) {
+    using C = acc_t<T>;
+    auto* o = reinterpret_cast<R*>(p[0]);
+    const auto* a = reinterpret_cast<const T*>(p[1]);
+    const auto* b = reinterpret_cast<const T*>(p[2]);
+    constexpr int64_t st = sizeof(T), so = sizeof(R);
+    if (s[0] == so && s[1] == st && s[2] == st) {
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<R>(op(C(a[i]), C(b[i])));
+    } else if (s[0] == so && s[1] == st && s[2] == 0) {
+      const C bv = C(b[0]);
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<R>(op(C(a[i]), bv));
+    } else if (s[0] == so && s[1] == 0 && s[2] == st) {
+      const C av = C(a[0]);
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<R>(op(av, C(b[i])));
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        *reinterpret_cast<R*>(p[0] + i * s[0]) = static_cast<R>(
+            op(C(*reinterpret_cast<const T*>(p[1] + i * s[1])), C(*reinterpret_cast<const T*>(p[2] + i * s[2]))));
+      }
+    }
+  });
+}
+
+template <class T, class R, class Op>
+void unary_loop(const KernelCall& c, Op op) {
+  for_each<2>({&c.out[0], &c.in[0]}, [op](char** p, const int64_t* s, int64_t n) {
+    using C = acc_t<T>;
+    auto* o = reinterpret_cast<R*>(p[0]);
+    const auto* a = reinterpret_cast<const T*>(p[1]);
+    if (s[0] == sizeof(R) && s[1] == sizeof(T)) {
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<R>(op(C(a[i])));
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<R*>(p[0] + i * s[0]) = static_cast<R>(op(C(*reinterpret_cast<const T*>(p[1] + i * s[1]))));
+    }
+  });
+}
+
+// Kernel makers for register_for: maker(type_identity<T>) -> Kernel.
+template <class Op>
+auto binary(Op op) {
+  return [op]<class T>(std::type_identity<T>) -> Kernel {
+    return [op](const KernelCall& c) { binary_loop<T, T>(c, op); };
+  };
+}
+template <class Op>
+auto compare(Op op) {
+  return [op]<class T>(std::type_identity<T>) -> Kernel {
+    return [op](const KernelCall& c) { binary_loop<T, bool>(c, op); };
+  };
+}
+template <class Op>
+auto unary(Op op) {
+  return [op]<class T>(std::type_identity<T>) -> Kernel {
+    return [op](const KernelCall& c) { unary_loop<T, T>(c, op); };
+  };
+}
+// op(x, const P& params): unary ops with parameters from kernel.h.
+template <class P, class Op>
+auto unary_with(Op op) {
+  return [op]<class T>(std::type_identity<T>) -> Kernel {
+    return [op](const KernelCall& c) {
+      const P& p = *static_cast<const P*>(c.params);
+      unary_loop<T, T>(c, [&](auto x) { return op(x, p); });
+    };
+  };
+}
+template <class Op>
+auto predicate(Op op) {
+  return [op]<class T>(std::type_identity<T>) -> Kernel {
+    return [op](const KernelCall& c) { unary_loop<T, bool>(c, op); };
+  };
+}
+
+}  // namespace tessel::cpu

@@ -1,0 +1,188 @@
+// CPU kernels for unary elementwise ops: floating math, activations,
+// rounding, predicates, nan_to_num and clamp.
+#include <cmath>
+#include <complex>
+#include <limits>
+
+#include "kernels/cpu/elementwise.h"
+#include "tessel/kernel.h"
+
+namespace tessel::cpu {
+namespace {
+
+// erfinv: a rational first guess (Giles, "Approximating the erfinv function",
+// 2012, single-precision branch) refined by two Newton steps on erf, which
+// brings it to full double precision.
+template <class F>
+F erfinv(F y) {
+  if (std::isnan(y) || y < F(-1) || y > F(1)) return std::numeric_limits<F>::quiet_NaN();
+  if (y == F(1)) return std::numeric_limits<F>::infinity();
+  if (y == F(-1)) return -std::numeric_limits<F>::infinity();
+  const double yd = static_cast<double>(y);
+  double w = -std::log((1.0 - yd) * (1.0 + yd)), x;
+  if (w < 5.0) {
+    w -= 2.5;
+    double p = 2.81022636e-08;
+    p = 3.43273939e-07 + p * w;
+    p = -3.5233877e-06 + p * w;
+    p = -4.39150654e-06 + p * w;
+    p = 0.00021858087 + p * w;
+    p = -0.00125372503 + p * w;
+    p = -0.00417768164 + p * w;
+    p = 0.246640727 + p * w;
+    p = 1.50140941 + p * w;
+    x = p * yd;
+  } else {
+    w = std::sqrt(w) - 3.0;
+    double p = -0.000200214257;
+    p = 0.000100950558 + p * w;
+    p = 0.00134934322 + p * w;
+    p = -0.00367342844 + p * w;
+    p = 0.00573950773 + p * w;
+    p = -0.0076224613 + p * w;
+    p = 0.00943887047 + p * w;
+    p = 1.00167406 + p * w;
+    p = 2.83297682 + p * w;
+    x = p * yd;
+  }
+  for (int i = 0; i < 2; ++i) {  // Newton: erf'(x) = 2/sqrt(pi) exp(-x^2)
+    const double err = std::erf(x) - yd;
+    x -= err / (1.1283791670955126 * std::exp(-x * x));
+  }
+  return static_cast<F>(x);
+}
+
+template <class C>
+C sigmoid(C x) {
+  if constexpr (is_complex_v<C>) {
+    return C(1) / (C(1) + std::exp(-x));
+  } else {
+    // Two branches so that exp never overflows.
+    if (x >= 0) return C(1) / (C(1) + std::exp(-x));
+    const C e = std::exp(x);
+    return e / (C(1) + e);
+  }
+}
+
+using Floats = FloatTypes;
+using FloatsComplex = decltype(FloatTypes{} + ComplexTypes{});
+
+const bool registered = [] {
+  register_for(FloatsComplex{}, op::exp, unary([](auto a) { return std::exp(a); }));
+  register_for(FloatsComplex{}, op::log, unary([](auto a) { return std::log(a); }));
+  register_for(FloatsComplex{}, op::sqrt, unary([](auto a) { return std::sqrt(a); }));
+  register_for(Floats{}, op::exp2, unary([](auto a) { return std::exp2(a); }));
+  register_for(Floats{}, op::expm1, unary([](auto a) { return std::expm1(a); }));
+  register_for(Floats{}, op::log2, unary([](auto a) { return std::log2(a); }));
+  register_for(FloatsComplex{}, op::log10, unary([](auto a) { return std::log10(a); }));
+  register_for(Floats{}, op::log1p, unary([](auto a) { return std::log1p(a); }));
+  register_for(FloatsComplex{}, op::rsqrt, unary([](auto a) { return decltype(a)(1) / std::sqrt(a); }));
+  register_for(FloatsComplex{}, op::reciprocal, unary([](auto a) { return decltype(a)(1) / a; }));
+  register_for(FloatsComplex{}, op::sin, unary([](auto a) { return std::sin(a); }));
+  register_for(FloatsComplex{}, op::cos, unary([](auto a) { return std::cos(a); }));
+  register_for(FloatsComplex{}, op::tan, unary([](auto a) { return std::tan(a); }));
+  register_for(FloatsComplex{}, op::asin, unary([](auto a) { return std::asin(a); }));
+  register_for(FloatsComplex{}, op::acos, unary([](auto a) { return std::acos(a); }));
+  register_for(FloatsComplex{}, op::atan, unary([](auto a) { return std::atan(a); }));
+  register_for(FloatsComplex{}, op::sinh, unary([](auto a) { return std::sinh(a); }));
+  register_for(FloatsComplex{}, op::cosh, unary([](auto a) { return std::cosh(a); }));
+  register_for(FloatsComplex{}, op::tanh, unary([](auto a) { return std::tanh(a); }));
+  register_for(FloatsComplex{}, op::asinh, unary([](auto a) { return std::asinh(a); }));
+  register_for(FloatsComplex{}, op::acosh, unary([](auto a) { return std::acosh(a); }));
+  register_for(FloatsComplex{}, op::atanh, unary([](auto a) { return std::atanh(a); }));
+  register_for(FloatsComplex{}, op::sigmoid, unary([](auto a) { return sigmoid(a); }));
+  register_for(Floats{}, op::erf, unary([](auto a) { return std::erf(a); }));
+  register_for(Floats{}, op::erfc, unary([](auto a) { return std::erfc(a); }));
+  register_for(Floats{}, op::erfinv, unary([](auto a) { return erfinv(a); }));
+
+  register_for(NumberTypes{}, op::neg, unary([](auto a) { return -a; }));
+  // abs: integers wrap like C (abs(-128) stays -128 for int8); complex gives the real magnitude.
+  register_for(RealTypes{}, op::abs, unary([](auto a) {
+                 if constexpr (std::is_unsigned_v<decltype(a)>) return a;
+                 else return a < decltype(a)(0) ? decltype(a)(-a) : a;
+               }));
+  register_for(ComplexTypes{}, op::abs, []<class T>(std::type_identity<T>) -> Kernel {
+    return [](const KernelCall& c) { unary_loop<T, typename T::value_type>(c, [](T a) { return std::abs(a); }); };
+  });
+  register_for(NumberTypes{}, op::square, unary([](auto a) { return a * a; }));
+  register_for(RealTypes{}, op::relu, unary([](auto a) {
+                 // NaN stays NaN: it is not > 0, so pick a, not 0.
+                 return a > decltype(a)(0) || a != a ? a : decltype(a)(0);
+               }));
+  register_for(BoolType{} + RealTypes{}, op::sign, unary([](auto a) {
+                 using C = decltype(a);
+                 if constexpr (std::is_same_v<C, bool>) return a;
+                 else if constexpr (std::is_floating_point_v<C>) return std::isnan(a) ? a : C((C(0) < a) - (a < C(0)));
+                 else return C((C(0) < a) - (a < C(0)));
+               }));
+  register_for(Floats{}, op::floor, unary([](auto a) { return std::floor(a); }));
+  register_for(Floats{}, op::ceil, unary([](auto a) { return std::ceil(a); }));
+  register_for(Floats{}, op::trunc, unary([](auto a) { return std::trunc(a); }));
+  register_for(BoolType{} + IntTypes{}, op::bitwise_not, unary([](auto a) {
+                 if constexpr (std::is_same_v<decltype(a), bool>) return !a;
+                 else return decltype(a)(~a);
+               }));
+  register_for(AllTypes{}, op::logical_not, predicate([](auto a) { return a == decltype(a)(0); }));
+  register_for(Floats{}, op::silu, unary([](auto a) { return a * sigmoid(a); }));
+
+  register_for(Floats{}, op::leaky_relu, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
+                 using C = decltype(a);
+                 return a > C(0) ? a : C(a * C(p.a));
+               }));
+  register_for(Floats{}, op::elu, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
+                 using C = decltype(a);
+                 return a > C(0) ? a : C(C(p.a) * std::expm1(a));
+               }));
+  register_for(Floats{}, op::gelu, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
+                 using C = decltype(a);
+                 if (p.a != 0) {  // tanh approximation, as x * sigmoid(2u): 1 + tanh(u) cancels for u << 0
+                   const C u = C(0.7978845608028654) * (a + C(0.044715) * a * a * a);  // sqrt(2/pi) (...)
+                   return a / (C(1) + std::exp(C(-2) * u));
+                 }
+                 // erfc form: 1 + erf(x) cancels for negative x
+                 return C(0.5) * a * std::erfc(-a * C(0.7071067811865476));
+               }));
+  register_for(Floats{}, op::softplus, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
+                 using C = decltype(a);
+                 const C bx = C(p.a) * a;
+                 return bx > C(p.b) ? a : C(std::log1p(std::exp(bx)) / C(p.a));
+               }));
+  register_for(Floats{}, op::round, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
+                 using C = decltype(a);
+                 if (p.a == 0) return std::nearbyint(a);  // ties to even
+                 const C scale = C(std::pow(10.0, p.a));
+                 return C(std::nearbyint(a * scale) / scale);
+               }));
+  register_for(Floats{}, op::nan_to_num, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
+                 using C = decltype(a);
+                 if (std::isnan(a)) return C(p.a);
+                 if (std::isinf(a)) return a > 0 ? C(p.b) : C(p.c);
+                 return a;
+               }));
+  register_for(Floats{}, op::isnan, predicate([](auto a) { return std::isnan(a); }));
+  register_for(Floats{}, op::isinf, predicate([](auto a) { return std::isinf(a); }));
+  register_for(Floats{}, op::isfinite, predicate([](auto a) { return std::isfinite(a); }));
+  register_for(ComplexTypes{}, op::isnan, predicate([](auto a) { return std::isnan(a.real()) || std::isnan(a.imag()); }));
+  register_for(ComplexTypes{}, op::isinf, predicate([](auto a) { return std::isinf(a.real()) || std::isinf(a.imag()); }));
+  register_for(ComplexTypes{}, op::isfinite,
+               predicate([](auto a) { return std::isfinite(a.real()) && std::isfinite(a.imag()); }));
+
+  // clamp: bounds converted to T once; NaN passes through.
+  register_for(RealTypes{}, op::clamp, []<class T>(std::type_identity<T>) -> Kernel {
+    return [](const KernelCall& c) {
+      const auto& p = *static_cast<const ClampParams*>(c.params);
+      using C = acc_t<T>;
+      const C lo = p.has_min ? C(p.min.to<T>()) : C(0), hi = p.has_max ? C(p.max.to<T>()) : C(0);
+      const bool has_lo = p.has_min, has_hi = p.has_max;
+      unary_loop<T, T>(c, [=](C x) {
+        if (has_lo && x < lo) x = lo;
+        if (has_hi && x > hi) x = hi;
+        return x;
+      });
+    };
+  });
+  return true;
+}();
+
+}  // namespace
+}  // namespace tessel::cpu

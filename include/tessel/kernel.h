@@ -59,8 +59,10 @@ struct ArangeParams {
 struct RandomParams {
   uint64_t seed;
   uint64_t offset;
-  double a;
+  double a;  // uniform/normal parameters
   double b;
+  int64_t low = 0;  // randint's [low, high)
+  int64_t high = 0;
 };
 
 }  // namespace tessel

@@ -76,12 +76,12 @@ const bool registered = [] {
   register_for(RealTypes{}, op::randint, []<class T>(std::type_identity<T>) -> Kernel {
     return [](const KernelCall& c) {
       generate<T>(c, [](const Words& x, const RandomParams& p) {
-        const auto lo = static_cast<int64_t>(p.a);
-        const auto range = static_cast<uint64_t>(static_cast<int64_t>(p.b) - lo);
+        // The range in unsigned arithmetic: [INT64_MIN, INT64_MAX) does not overflow.
+        const uint64_t range = static_cast<uint64_t>(p.high) - static_cast<uint64_t>(p.low);
         const uint64_t v = (static_cast<uint64_t>(x.w[0]) << 32) | x.w[1];
         // Multiply-shift maps 64 random bits onto [0, range) with bias below range / 2^64.
         const auto r = static_cast<uint64_t>((static_cast<unsigned __int128>(v) * range) >> 64);
-        return static_cast<T>(lo + static_cast<int64_t>(r));
+        return static_cast<T>(static_cast<int64_t>(static_cast<uint64_t>(p.low) + r));
       });
     };
   });

@@ -45,7 +45,9 @@ int64_t to_int(py::handle o, const char* what) {
   if (PyBool_Check(o.ptr()) || !PyIndex_Check(o.ptr())) {
     throw py::type_error(std::string(what) + " must be integers, got " + type_name(o));
   }
-  return py::cast<int64_t>(py::reinterpret_steal<py::object>(PyNumber_Index(o.ptr())));
+  PyObject* idx = PyNumber_Index(o.ptr());
+  if (!idx) throw py::error_already_set();
+  return py::cast<int64_t>(py::reinterpret_steal<py::object>(idx));
 }
 }  // namespace
 
@@ -191,6 +193,7 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, const Devic
   for (py::handle o = data; is_seq(o);) {
     const auto seq = py::reinterpret_borrow<py::sequence>(o);
     shape.push_back(static_cast<int64_t>(py::len(seq)));
+    if (shape.size() > 64) throw py::value_error("tessel.tensor: too many dimensions (over 64; a list that contains itself?)");
     if (shape.back() == 0) break;
     o = seq[0];
     if (const Tensor* t = as_tensor_ptr(o); t && t->dim() > 0) {

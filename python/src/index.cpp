@@ -13,7 +13,9 @@ TensorIndex to_index(py::handle o, const Device& device) {
     auto* s = reinterpret_cast<PySliceObject*>(p);
     auto opt = [](PyObject* v) -> std::optional<int64_t> {
       if (v == Py_None) return std::nullopt;
-      return py::cast<int64_t>(py::reinterpret_steal<py::object>(PyNumber_Index(v)));
+      PyObject* idx = PyNumber_Index(v);
+      if (!idx) throw py::error_already_set();
+      return py::cast<int64_t>(py::reinterpret_steal<py::object>(idx));
     };
     if (s->start != Py_None && !PyIndex_Check(s->start)) throw py::type_error("slice indices must be integers or None");
     if (s->stop != Py_None && !PyIndex_Check(s->stop)) throw py::type_error("slice indices must be integers or None");
@@ -23,8 +25,9 @@ TensorIndex to_index(py::handle o, const Device& device) {
   if (p == Py_None) return TensorIndex::none();
   if (p == Py_Ellipsis) return TensorIndex::ellipsis();
   if (const Tensor* t = as_tensor_ptr(o)) return TensorIndex::with(*t);
-  if (PyIndex_Check(p)) {  // NumPy integers
-    return TensorIndex::integer(py::cast<int64_t>(py::reinterpret_steal<py::object>(PyNumber_Index(p))));
+  if (PyIndex_Check(p)) {  // NumPy integers; arrays refuse __index__ and index like tensors below
+    if (PyObject* idx = PyNumber_Index(p)) return TensorIndex::integer(py::cast<int64_t>(py::reinterpret_steal<py::object>(idx)));
+    PyErr_Clear();
   }
   if (PySequence_Check(p) || PyObject_CheckBuffer(p)) {  // lists and arrays index like tensors
     return TensorIndex::with(tensor_from_data(o, std::nullopt, device));

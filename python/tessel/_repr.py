@@ -1,122 +1,144 @@
-"""repr(tensor) in PyTorch's style: aligned columns, 4 decimals or scientific
-notation chosen from the values, '...' summaries past 1000 elements."""
+"""repr(tensor) in PyTorch's style: one width for all elements, 4 decimals or
+scientific notation chosen from the nonzero finite values, '...' summaries
+past 1000 elements, rows wrapped at 80 columns."""
 import math
 
 _DEFAULT_DTYPES = ("float32", "int64", "bool", "complex64")
 _EDGE = 3
 _THRESHOLD = 1000
+_LINEWIDTH = 80
 
 
-def _summarize(values, shape):
-    """Nested lists with only the edge items along dims longer than 2*_EDGE."""
+class _FloatFormat:
+    def __init__(self, vals):
+        finite = [v for v in vals if math.isfinite(v)]
+        nonzero = [v for v in finite if v != 0]
+        self.int_mode = all(v == math.ceil(v) for v in finite)
+        self.sci = False
+        if nonzero:
+            lo, hi = min(map(abs, nonzero)), max(map(abs, nonzero))
+            self.sci = hi / lo > 1000.0 or hi > 1.0e8 or (not self.int_mode and lo < 1.0e-4)
+        self.width = max((len(self._fmt(v)) for v in nonzero), default=1)  # signs count
+
+    def _fmt(self, v):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        if self.sci:
+            return f"{v:.4e}"
+        if self.int_mode:
+            return f"{v:.0f}."
+        return f"{v:.4f}"
+
+    def __call__(self, v):
+        return self._fmt(v).rjust(self.width)
+
+
+class _PlainFormat:
+    def __init__(self, vals, to_str):
+        self.to_str = to_str
+        self.width = max((len(to_str(v)) for v in vals), default=1)
+
+    def __call__(self, v):
+        return self.to_str(v).rjust(self.width)
+
+
+class _ComplexFormat:
+    def __init__(self, vals):
+        self.re = _FloatFormat([v.real for v in vals])
+        self.im = _FloatFormat([v.imag for v in vals])
+        self.width = self.re.width + self.im.width + 2
+
+    def __call__(self, v):
+        sign = "-" if v.imag < 0 or (v.imag == 0 and math.copysign(1, v.imag) < 0) else "+"
+        return f"{self.re(v.real)}{sign}{self.im(abs(v.imag)).lstrip()}j"
+
+
+def _formatter(dt, vals):
+    if dt == "bool":
+        return _PlainFormat(vals, lambda v: "True" if v else "False")
+    if dt.startswith("int") or dt == "uint8":
+        return _PlainFormat(vals, str)
+    if dt.startswith("complex"):
+        return _ComplexFormat(vals)
+    return _FloatFormat(vals)
+
+
+def _edges(values, shape):
+    """Nested lists with only the edge items along dims longer than 2*_EDGE (None marks the cut)."""
     if not shape:
         return values
     n = shape[0]
-    if n > 2 * _EDGE:
-        idx = list(range(_EDGE)) + [None] + list(range(n - _EDGE, n))
-    else:
-        idx = list(range(n))
-    return [None if i is None else _summarize(values[i], shape[1:]) for i in idx]
+    idx = list(range(_EDGE)) + [None] + list(range(n - _EDGE, n)) if n > 2 * _EDGE else list(range(n))
+    return [None if i is None else _edges(values[i], shape[1:]) for i in idx]
 
 
 def _leaves(nested, depth):
     if depth == 0:
-        if nested is not None:
-            yield nested
+        yield nested
         return
     for x in nested:
         if x is not None:
             yield from _leaves(x, depth - 1)
 
 
-def _float_formatter(vals):
-    finite = [abs(v) for v in vals if math.isfinite(v)]
-    ints = all(v == int(v) for v in vals if math.isfinite(v))
-    if not finite:
-        return lambda v: _special(v) or f"{v}"
-    lo, hi = min(finite), max(finite)
-    nz = [v for v in finite if v != 0]
-    lo_nz = min(nz) if nz else 0.0
-    sci = hi > 1e8 or (nz and (hi / lo_nz > 1000.0 or lo_nz < 1e-4))
-    if ints and not (hi > 1e8):
-        return lambda v: _special(v) or f"{v:.0f}."
-    if sci:
-        return lambda v: _special(v) or f"{v:.4e}"
-    return lambda v: _special(v) or f"{v:.4f}"
+def _vector(items, fmt, indent):
+    data = [" ..." if x is None else fmt(x) for x in items]
+    per_line = max(1, int((_LINEWIDTH - indent) // (fmt.width + 2)))
+    lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+    return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
 
 
-def _special(v):
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return None
-
-
-def _formatter(dt, vals):
-    if dt == "bool":
-        return lambda v: "True" if v else "False"
-    if dt.startswith("int") or dt == "uint8":
-        return str
-    if dt.startswith("complex"):
-        fr = _float_formatter([v.real for v in vals] or [0.0])
-        fi = _float_formatter([v.imag for v in vals] or [0.0])
-        return lambda v: f"{fr(v.real)}{'+' if v.imag >= 0 or math.isnan(v.imag) else '-'}{fi(abs(v.imag))}j"
-    return _float_formatter(vals or [0.0])
-
-
-def _render(nested, depth, fmt, width, indent):
-    if depth == 0:
-        return fmt(nested).rjust(width)
-    parts = []
-    for x in nested:
-        parts.append("..." if x is None else _render(x, depth - 1, fmt, width, indent + 1))
+def _render(nested, depth, fmt, indent):
     if depth == 1:
-        return "[" + ", ".join(parts) + "]"
-    sep = "," + "\n" * (depth - 1) + " " * (indent + 1)
-    return "[" + sep.join(parts) + "]"
+        return _vector(nested, fmt, indent)
+    parts = ["..." if x is None else _render(x, depth - 1, fmt, indent + 1) for x in nested]
+    return "[" + ("," + "\n" * (depth - 1) + " " * (indent + 1)).join(parts) + "]"
+
+
+def _full_values(t):
+    """t.tolist(), fetching only the edge items of large tensors (the rest become None)."""
+    shape = tuple(t.shape)
+    if t.numel() <= _THRESHOLD:
+        return t.tolist(), False
+    from . import _C
+    src = t
+    for d, n in enumerate(shape):
+        if n > 2 * _EDGE:
+            idx = _C.tensor(list(range(_EDGE)) + list(range(n - _EDGE, n)))
+            src = src[(slice(None),) * d + (idx,)]
+    return src.tolist(), True
+
+
+def _inflate(values, shape):
+    """Edge-only lists back to full length so that _edges picks the same items."""
+    if not shape:
+        return values
+    inner = [_inflate(v, shape[1:]) for v in values]
+    if shape[0] > 2 * _EDGE:
+        return inner[:_EDGE] + [None] * (shape[0] - 2 * _EDGE) + inner[_EDGE:]
+    return inner
 
 
 def tensor_repr(t):
     dt = t.dtype.name
     shape = tuple(t.shape)
-    suffix = []
     prefix = "tensor("
+    suffix = []
     if t.numel() == 0:
         body = "[]"
         if len(shape) != 1:
             suffix.append(f"size={shape}")
+        if dt != "float32":  # no elements to show the dtype by
+            suffix.append(f"dtype=tessel.{dt}")
     else:
-        src = t
-        if t.numel() > _THRESHOLD:
-            # Only the edge items are fetched: slice each long dim to its ends.
-            from . import _C
-            for d, n in enumerate(shape):
-                if n > 2 * _EDGE:
-                    idx = _C.tensor(list(range(_EDGE)) + list(range(n - _EDGE, n)))
-                    src = src[(slice(None),) * d + (idx,)]
-            values = src.tolist()
-            summarized = _summarize(_expand_marks(values, shape), shape)
-        else:
-            summarized = src.tolist()
-        vals = list(_leaves(summarized, len(shape)))
-        fmt = _formatter(dt, vals)
-        width = max((len(fmt(v)) for v in vals), default=1)
-        body = _render(summarized, len(shape), fmt, width, len(prefix))
-    if dt not in _DEFAULT_DTYPES:
-        suffix.append(f"dtype=tessel.{dt}")
+        values, summarized = _full_values(t)
+        nested = _edges(_inflate(values, shape), shape) if summarized else values
+        fmt = _formatter(dt, list(_leaves(nested, len(shape))))
+        body = fmt(nested).strip() if not shape else _render(nested, len(shape), fmt, len(prefix))
+        if dt not in _DEFAULT_DTYPES:
+            suffix.append(f"dtype=tessel.{dt}")
     if str(t.device) != "cpu":
         suffix.append(f"device='{t.device}'")
     return prefix + body + "".join(", " + s for s in suffix) + ")"
-
-
-def _expand_marks(values, shape):
-    """Re-inflates edge-only lists to full length (placeholders in the middle) so
-    _summarize can pick the same edges again."""
-    if not shape:
-        return values
-    n = shape[0]
-    inner = [_expand_marks(v, shape[1:]) for v in values]
-    if n > 2 * _EDGE:
-        return inner[:_EDGE] + [None] * (n - 2 * _EDGE) + inner[_EDGE:]
-    return inner

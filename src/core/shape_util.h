@@ -17,4 +17,15 @@ inline int64_t wrap_dim(const char* op, int64_t d, int64_t ndim) {
   return d < 0 ? d + n : d;
 }
 
+// In-place writes to a tensor whose elements share memory (expand) would
+// write some of them twice: refuse, as PyTorch does.
+inline void check_writable(const char* op, const Tensor& t) {
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (t.strides()[d] == 0 && t.shape()[d] > 1) {
+      fail<Error>(op, "unsupported operation: more than one element of the written-to tensor refers to a single "
+                      "memory location (shape ", t.shape(), ", strides ", t.strides(), "); clone() it first");
+    }
+  }
+}
+
 }  // namespace tessel

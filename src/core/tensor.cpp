@@ -11,7 +11,13 @@ namespace tessel {
 
 int64_t shape_numel(const Shape& sizes) {
   int64_t n = 1;
-  for (int64_t s : sizes) n *= s;
+  bool overflow = false;
+  for (int64_t s : sizes) overflow |= __builtin_mul_overflow(n, s, &n);
+  if (overflow) {
+    for (int64_t s : sizes)
+      if (s == 0) return 0;
+    fail<ValueError>("shape", "the number of elements of shape ", sizes, " overflows int64");
+  }
   return n;
 }
 
@@ -84,7 +90,7 @@ Shape infer_shape(const char* op, const Shape& shape, int64_t numel) {
 // or an empty result when no such strides exist (then reshape must copy).
 bool view_strides(const Shape& old_sizes, const Shape& old_strides, const Shape& sizes, Shape& out) {
   out.assign(sizes.size(), 0);
-  if (shape_numel(sizes) == 0) {
+  if (shape_numel(sizes) == 0 || old_sizes.empty()) {  // empty, or a 0-d tensor (sizes are then all 1)
     out = contiguous_strides(sizes);
     return true;
   }
@@ -288,7 +294,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   d = wrap_dim("narrow", d, dim());
   const int64_t n = shape()[d];
   if (start < 0) start += n;
-  TS_CHECK(start >= 0 && length >= 0 && start + length <= n, IndexError, "narrow", "start ", start, " + length ",
+  TS_CHECK(start >= 0 && start <= n && length >= 0 && length <= n - start, IndexError, "narrow", "start ", start, " + length ",
            length, " exceeds dim ", d, " of size ", n);
   return slice(d, start, start + length, 1);
 }

@@ -1,6 +1,7 @@
 // copy_, to(device), item and printing: moving values between tensors and devices.
 #include <ostream>
 
+#include "src/core/shape_util.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
 
@@ -37,6 +38,7 @@ Tensor& Tensor::copy_(const Tensor& src_in) {
   const Shape bs = broadcast_shapes("copy_", shape(), src_in.shape());
   TS_CHECK(bs == shape(), ValueError, "copy_", "source shape ", src_in.shape(), " cannot be broadcast to ", shape());
   if (numel() == 0) return *this;
+  check_writable("copy_", *this);
   Tensor self = *this;
   if (src_in.device() == device()) {
     // Overlapping views (t[1:] = t[:-1]) read from a snapshot so no element is lost.

@@ -1,5 +1,8 @@
 // Creation ops: empty zeros ones full arange linspace eye and the _like forms.
 #include <cmath>
+#include <limits>
+
+#include "src/core/shape_util.h"
 
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
@@ -16,7 +19,10 @@ void check_shape(const char* op, const Shape& shape) {
 Tensor empty(const Shape& shape, TensorOptions opts) {
   check_shape("empty", shape);
   const int64_t n = shape_numel(shape);
-  Storage st = allocate(static_cast<size_t>(n) * itemsize(opts.dtype), opts.device);
+  int64_t nbytes;
+  TS_CHECK(!__builtin_mul_overflow(n, static_cast<int64_t>(itemsize(opts.dtype)), &nbytes), ValueError, "empty",
+           "storage size of shape ", shape, " in ", opts.dtype, " overflows");
+  Storage st = allocate(static_cast<size_t>(nbytes), opts.device);
   return make_tensor(std::move(st), shape, contiguous_strides(shape), 0, opts.dtype);
 }
 
@@ -34,13 +40,62 @@ Tensor ones_like(const Tensor& t) { return ones(t.shape(), TensorOptions(t.dtype
 Tensor full_like(const Tensor& t, const Scalar& value) {
   return full(t.shape(), value, TensorOptions(t.dtype(), t.device()));
 }
-Tensor scalar_tensor(const Scalar& value, TensorOptions opts) { return full({}, value, opts); }
+namespace {
+void fill_unchecked(Tensor& t, const Scalar& value) {
+  if (t.numel() == 0) return;
+  dispatch(op::fill, t.dtype(), {}, {&t, 1}, &value);
+  t.bump_version();
+}
+
+// User-facing fills refuse values the dtype cannot hold (PyTorch does too);
+// scalars inside arithmetic (int8_tensor + 1000) wrap like the ops themselves.
+void check_fill_value(const char* op, const Scalar& v, DType d) {
+  if (d == DType::Bool || is_complex(d) || v.is_bool()) return;
+  const double x = v.is_complex() ? v.to<complex128>().real() : v.to<double>();
+  double lo = 0, hi = 0;
+  if (is_integral(d)) {
+    if (v.is_int()) {
+      const int64_t i = v.to<int64_t>();
+      const bool ok = visit_dtype(d, [&]<class T>(std::type_identity<T>) {
+        if constexpr (std::is_integral_v<T>) {
+          return i >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+                 (std::is_same_v<T, int64_t> || i <= static_cast<int64_t>(std::numeric_limits<T>::max()));
+        } else {
+          return true;
+        }
+      });
+      TS_CHECK(ok, ValueError, op, "value ", i, " cannot be converted to ", d, " without overflow");
+      return;
+    }
+    TS_CHECK(std::isfinite(x), ValueError, op, "value ", x, " cannot be converted to ", d);
+    visit_dtype(d, [&]<class T>(std::type_identity<T>) {
+      if constexpr (std::is_integral_v<T>) {
+        lo = static_cast<double>(std::numeric_limits<T>::min());
+        hi = static_cast<double>(std::numeric_limits<T>::max());
+      }
+    });
+  } else {
+    if (!std::isfinite(x)) return;
+    hi = d == DType::Float16 ? 65504.0 : d == DType::BFloat16 ? 3.3895313892515355e38
+         : d == DType::Float32 ? 3.4028234663852886e38 : INFINITY;
+    lo = -hi;
+  }
+  TS_CHECK(x >= lo - 1 && x <= hi + 1, ValueError, op, "value ", x, " cannot be converted to ", d,
+           " without overflow");
+}
+}  // namespace
+
+Tensor scalar_tensor(const Scalar& value, TensorOptions opts) {
+  Tensor t = empty({}, opts);
+  fill_unchecked(t, value);
+  return t;
+}
 
 Tensor& Tensor::fill_(const Scalar& value) {
-  if (numel() == 0) return *this;
+  check_fill_value("fill_", value, dtype());
+  check_writable("fill_", *this);
   Tensor self = *this;
-  dispatch(op::fill, dtype(), {}, {&self, 1}, &value);
-  bump_version();
+  fill_unchecked(self, value);
   return *this;
 }
 
@@ -82,7 +137,7 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions opts) {
   // Both halves count from their own end, as PyTorch does, so the ends are exact.
   const int64_t half = steps / 2;
   for (int64_t i = 0; i < steps; ++i)
-    p[i] = i < half ? start + step * static_cast<double>(i) : end - step * static_cast<double>(steps - 1 - i);
+    p[i] = i < half || steps == 1 ? start + step * static_cast<double>(i) : end - step * static_cast<double>(steps - 1 - i);
   return t.to(opts.dtype).to(opts.device);
 }
 

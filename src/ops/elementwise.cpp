@@ -1,5 +1,6 @@
 // Binary elementwise ops: arithmetic, comparisons, logical and bitwise ops,
 // where and lerp. Every op: validate -> promote -> broadcast -> dispatch.
+#include "src/core/shape_util.h"
 #include "src/ops/elementwise_util.h"
 
 namespace tessel {
@@ -53,6 +54,7 @@ Tensor binary(const char* name, OpId id, Kind kind, const Operand& a, const Oper
 }
 
 const Tensor& binary_(const char* name, OpId id, Kind kind, const Tensor& self_ref, const Operand& b) {
+  check_writable(name, self_ref);
   Tensor self = self_ref;
   const Device dev = common_device(name, {&self, b});
   const DType dt = compute_dtype(name, kind, result_type({&self, b}));

@@ -104,7 +104,14 @@ Tensor apply_basic(const char* op, const Tensor& t, const std::vector<TensorInde
 // Element offsets (relative to v.data_ptr()) of every element of the result.
 Tensor offsets(const char* op, const Tensor& v, std::vector<Advanced>& adv, Shape& result) {
   Shape bshape;
-  for (auto& a : adv) bshape = broadcast_shapes(op, bshape, a.idx.shape());
+  for (auto& a : adv) {
+    try {
+      bshape = broadcast_shapes(op, bshape, a.idx.shape());
+    } catch (const ValueError&) {
+      fail<IndexError>(op, "shape mismatch: indexing tensors could not be broadcast together (", bshape, " and ",
+                       a.idx.shape(), ")");
+    }
+  }
   Tensor adv_off = zeros(bshape, TensorOptions(DType::Int64, v.device()));
   for (auto& a : adv) {
     const int64_t n = v.shape()[a.dim];
@@ -175,18 +182,25 @@ void index_put_(const Tensor& t, const std::vector<TensorIndex>& indices, const 
            t.device());
   std::vector<Advanced> adv;
   Tensor v = apply_basic("index_put_", t, indices, adv);
+  // Leading size-1 dims of the value beyond the target's rank are dropped (NumPy and PyTorch do).
+  auto trim = [](Tensor val, size_t ndim) {
+    while (static_cast<size_t>(val.dim()) > ndim && val.shape()[0] == 1) val = val.squeeze(0);
+    return val;
+  };
+  check_writable("index_put_", v);
   if (adv.empty()) {
-    v.copy_(value);
+    v.copy_(trim(value, static_cast<size_t>(v.dim())));
     return;
   }
   Shape result;
   const Tensor off = offsets("index_put_", v, adv, result);
-  const Shape bs = broadcast_shapes("index_put_", result, value.shape());
+  const Tensor value_t = trim(value, result.size());
+  const Shape bs = broadcast_shapes("index_put_", result, value_t.shape());
   TS_CHECK(bs == result, ValueError, "index_put_", "shape mismatch: value of shape ", value.shape(),
            " cannot be broadcast to indexing result of shape ", result);
   if (off.numel() == 0) return;
   // A value that aliases t is read from a snapshot, so no element is lost.
-  const Tensor val = value.storage() == t.storage() ? value.to(t.dtype()).clone() : value.to(t.dtype());
+  const Tensor val = value_t.storage() == t.storage() ? value_t.to(t.dtype()).clone() : value_t.to(t.dtype());
   const Tensor in[2] = {broadcast_to(val, result), off};
   dispatch(op::put_offsets, t.dtype(), in, {&v, 1});
   t.bump_version();

@@ -69,7 +69,9 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts
            opts.dtype);
   Tensor t = empty(shape, opts);
   if (t.numel() == 0) return t;
-  const RandomParams p = next(t.numel(), static_cast<double>(low), static_cast<double>(high));
+  RandomParams p = next(t.numel(), 0.0, 0.0);
+  p.low = low;
+  p.high = high;
   dispatch(op::randint, opts.dtype, {}, {&t, 1}, &p);
   return t;
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "src/core/shape_util.h"
 #include "src/ops/elementwise_util.h"
 
 namespace tessel {
@@ -20,6 +21,7 @@ Tensor unary(const char* name, OpId id, const Tensor& a, bool to_float, const vo
 }
 
 const Tensor& unary_(const char* name, OpId id, const Tensor& a_ref, bool to_float, const void* params) {
+  check_writable(name, a_ref);
   Tensor a = a_ref;
   if (to_float && !is_floating(a.dtype()) && !is_complex(a.dtype())) {
     fail<TypeError>(name, "result type ", default_float_dtype(), " can't be cast to the desired output type ",

@@ -65,6 +65,23 @@ TESSEL_API Tensor min(const Tensor& a);
 // Values and int64 indices along one dim (first occurrence; NaN wins, as in PyTorch).
 TESSEL_API std::tuple<Tensor, Tensor> max(const Tensor& a, int64_t dim, bool keepdim = false);
 TESSEL_API std::tuple<Tensor, Tensor> min(const Tensor& a, int64_t dim, bool keepdim = false);
+TESSEL_API Tensor prod(const Tensor& a, const Shape& dims = {}, bool keepdim = false, std::optional<DType> dtype = {});
+// Index of the first extreme; without a dim, into the flattened tensor.
+TESSEL_API Tensor argmax(const Tensor& a, std::optional<int64_t> dim = {}, bool keepdim = false);
+TESSEL_API Tensor argmin(const Tensor& a, std::optional<int64_t> dim = {}, bool keepdim = false);
+// Two-pass variance: sum((x - mean)^2) / max(N - correction, 0).
+TESSEL_API Tensor var(const Tensor& a, const Shape& dims = {}, double correction = 1, bool keepdim = false);
+TESSEL_API Tensor std(const Tensor& a, const Shape& dims = {}, double correction = 1, bool keepdim = false);
+// Vector p-norm over dims (all elements by default): p = 0, 1, 2, inf, -inf or any other real.
+TESSEL_API Tensor norm(const Tensor& a, double p = 2, const Shape& dims = {}, bool keepdim = false);
+TESSEL_API Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim = false);
+TESSEL_API Tensor all(const Tensor& a, const Shape& dims = {}, bool keepdim = false);
+TESSEL_API Tensor any(const Tensor& a, const Shape& dims = {}, bool keepdim = false);
+TESSEL_API Tensor count_nonzero(const Tensor& a, const Shape& dims = {});
+TESSEL_API Tensor cumsum(const Tensor& a, int64_t dim, std::optional<DType> dtype = {});
+TESSEL_API Tensor cumprod(const Tensor& a, int64_t dim, std::optional<DType> dtype = {});
+TESSEL_API Tensor softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype = {});
+TESSEL_API Tensor log_softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype = {});
 
 // ---- linear algebra (src/ops/linalg.cpp) ----
 TESSEL_API Tensor matmul(const Tensor& a, const Tensor& b);

@@ -28,7 +28,7 @@ namespace tessel {
   X(logical_and) X(logical_or) X(logical_xor) X(logical_not) \
   X(bitwise_and) X(bitwise_or) X(bitwise_xor) X(bitwise_not) \
   X(where) \
-  X(sum) X(amax) X(amin) X(max_dim) X(min_dim) \
+  X(sum) X(prod) X(amax) X(amin) X(max_dim) X(min_dim) X(cumsum) X(cumprod) X(softmax) X(log_softmax) \
   X(matmul) \
   X(copy) X(fill) X(arange) X(take_offsets) X(put_offsets) X(nonzero) \
   X(uniform) X(normal) X(randint)

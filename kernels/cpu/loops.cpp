@@ -97,12 +97,12 @@ void run_range(const StridedLayout<N>& L, char* const* base, int64_t begin, int6
 }  // namespace
 
 template <int N>
-void for_each_impl(const std::array<const Tensor*, N>& ts, LoopFn fn, void* ctx, bool parallel) {
+void for_each_impl(const std::array<const Tensor*, N>& ts, LoopFn fn, void* ctx, bool parallel, int64_t cost) {
   const StridedLayout<N> L = make_layout<N>(ts);
   if (L.numel == 0) return;
   std::array<char*, N> base;
   for (int i = 0; i < N; ++i) base[i] = static_cast<char*>(ts[i]->data_ptr());
-  const int nt = parallel ? threads_for(L.numel) : 1;
+  const int nt = parallel ? std::min<int64_t>(threads_for(L.numel * std::max<int64_t>(cost, 1)), L.numel) : 1;
   if (nt <= 1) {
     run_range<N>(L, base.data(), 0, L.numel, fn, ctx);
     return;
@@ -114,9 +114,9 @@ void for_each_impl(const std::array<const Tensor*, N>& ts, LoopFn fn, void* ctx,
   }
 }
 
-template void for_each_impl<1>(const std::array<const Tensor*, 1>&, LoopFn, void*, bool);
-template void for_each_impl<2>(const std::array<const Tensor*, 2>&, LoopFn, void*, bool);
-template void for_each_impl<3>(const std::array<const Tensor*, 3>&, LoopFn, void*, bool);
-template void for_each_impl<4>(const std::array<const Tensor*, 4>&, LoopFn, void*, bool);
+template void for_each_impl<1>(const std::array<const Tensor*, 1>&, LoopFn, void*, bool, int64_t);
+template void for_each_impl<2>(const std::array<const Tensor*, 2>&, LoopFn, void*, bool, int64_t);
+template void for_each_impl<3>(const std::array<const Tensor*, 3>&, LoopFn, void*, bool, int64_t);
+template void for_each_impl<4>(const std::array<const Tensor*, 4>&, LoopFn, void*, bool, int64_t);
 
 }  // namespace tessel::cpu

@@ -23,8 +23,10 @@ using LoopFn = void (*)(void* ctx, char** ptrs, const int64_t* strides, int64_t 
 
 // Defined once per operand count in loops.cpp (N = 1..4): the iterator itself
 // is not a template on the loop body, which keeps kernel files quick to build.
+// `cost` is the work per element in element-ops (a reduction over a run of
+// length k costs k), so that threads start only when the total work pays.
 template <int N>
-void for_each_impl(const std::array<const Tensor*, N>& ts, LoopFn fn, void* ctx, bool parallel);
+void for_each_impl(const std::array<const Tensor*, N>& ts, LoopFn fn, void* ctx, bool parallel, int64_t cost = 1);
 
 inline int threads_for(int64_t work) {
   if (work < kGrainSize) return 1;
@@ -38,9 +40,9 @@ void call_loop(void* ctx, char** p, const int64_t* s, int64_t n) {
 
 // Elementwise loop over tensors of one shape (operand 0 is the output).
 template <int N, class F>
-void for_each(const std::array<const Tensor*, N>& ts, F&& f) {
+void for_each(const std::array<const Tensor*, N>& ts, F&& f, int64_t cost = 1) {
   using Fn = std::remove_reference_t<F>;
-  for_each_impl<N>(ts, &call_loop<Fn>, const_cast<void*>(static_cast<const void*>(&f)), true);
+  for_each_impl<N>(ts, &call_loop<Fn>, const_cast<void*>(static_cast<const void*>(&f)), true, cost);
 }
 
 // Same, always on the calling thread (reductions that accumulate into out).

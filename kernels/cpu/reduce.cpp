@@ -108,7 +108,7 @@ void reduce_runs(const Tensor& a, const Tensor& out, const Split& s, int64_t run
       const T* x = reinterpret_cast<const T*>(p[1] + i * st[1]);
       *reinterpret_cast<O*>(p[0] + i * st[0]) = cast_value<O>(reduce(x, run));
     }
-  });
+  }, run);
 }
 
 // General case: accumulate into a stride-0 view of an accumulator, ordered by a's strides.
@@ -140,6 +140,23 @@ struct SumRun {
 };
 
 template <class T>
+struct ProdRun {
+  using A = sum_acc_t<T>;
+  using Out = std::conditional_t<std::is_integral_v<T>, int64_t, T>;
+  A operator()(const T* x, int64_t n) const {
+    A r = A(1);
+    for (int64_t i = 0; i < n; ++i) r *= A(x[i]);
+    return r;
+  }
+  A combine(const A* p, int64_t n) const {
+    A r = A(1);
+    for (int64_t i = 0; i < n; ++i) r *= p[i];
+    return r;
+  }
+  A identity() const { return A(1); }
+};
+
+template <class T>
 struct ExtremeRun {
   using A = acc_t<T>;
   using Out = T;
@@ -167,6 +184,16 @@ void sum_kernel(const KernelCall& c) {
   int64_t run;
   if (inner_contiguous(s, run)) return reduce_runs<T, A>(a, out, s, run, SumRun<T>{});
   reduce_general<T, A>(a, out, A(0), [](A r, A v) { return r + v; });
+}
+
+template <class T>
+void prod_kernel(const KernelCall& c) {
+  using A = sum_acc_t<T>;
+  const Tensor &a = c.in[0], &out = c.out[0];
+  const Split s = split_dims(a, out);
+  int64_t run;
+  if (inner_contiguous(s, run)) return reduce_runs<T, A>(a, out, s, run, ProdRun<T>{});
+  reduce_general<T, A>(a, out, A(1), [](A r, A v) { return r * v; });
 }
 
 template <class T, bool IsMax>
@@ -206,11 +233,12 @@ void extreme_dim_kernel(const KernelCall& c) {
       *reinterpret_cast<T*>(p[0] + i * s[0]) = static_cast<T>(best);
       *reinterpret_cast<int64_t*>(p[1] + i * s[1]) = bi;
     }
-  });
+  }, len);
 }
 
 const bool registered = [] {
   register_for(AllTypes{}, op::sum, []<class T>(std::type_identity<T>) -> Kernel { return &sum_kernel<T>; });
+  register_for(AllTypes{}, op::prod, []<class T>(std::type_identity<T>) -> Kernel { return &prod_kernel<T>; });
   register_for(BoolType{} + RealTypes{}, op::amax,
                []<class T>(std::type_identity<T>) -> Kernel { return &extreme_kernel<T, true>; });
   register_for(BoolType{} + RealTypes{}, op::amin,

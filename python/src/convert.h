@@ -33,4 +33,14 @@ DType dtype_from_format(std::string fmt, ssize_t itemsize);
 // A Tensor argument or a Python number as a tensor operand.
 const Tensor* as_tensor_ptr(py::handle o);
 
+// dim=None | int | tuple of ints -> dims (empty = all).
+inline Shape dims_arg(py::handle dim) { return dim.is_none() ? Shape{} : to_shape(dim); }
+
+// Binds f as ts.name(input, ...) and as the method t.name(...).
+template <class F, class... Extra>
+void def_both(py::module_& m, py::class_<Tensor>& c, const char* name, F&& f, const Extra&... extra) {
+  m.def(name, f, py::arg("input"), extra...);
+  c.def(name, f, extra...);
+}
+
 }  // namespace tessel::python

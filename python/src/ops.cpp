@@ -11,7 +11,6 @@ TensorOptions opts(std::optional<DType> dtype, py::handle device, DType fallback
   return TensorOptions(dtype.value_or(fallback), to_device(device));
 }
 
-Shape dims_arg(py::handle dim) { return dim.is_none() ? Shape{} : to_shape(dim); }
 
 }  // namespace
 
@@ -93,26 +92,6 @@ void init_ops(py::module_& m) {
         py::arg("a") = 0.0, py::arg("b") = 1.0);
   m.def("normal_", [](const Tensor& t, double mean, double std) { return normal_(t, mean, std); },
         py::arg("tensor"), py::arg("mean") = 0.0, py::arg("std") = 1.0);
-
-  // ---- reductions ----
-  m.def("sum", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
-    return sum(t, dims_arg(dim), keepdim, dtype);
-  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false, py::kw_only(),
-  py::arg("dtype") = py::none());
-  m.def("mean", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
-    return mean(t, dims_arg(dim), keepdim, dtype);
-  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false, py::kw_only(),
-  py::arg("dtype") = py::none());
-  m.def("amax", [](const Tensor& t, py::handle dim, bool keepdim) { return amax(t, dims_arg(dim), keepdim); },
-        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  m.def("amin", [](const Tensor& t, py::handle dim, bool keepdim) { return amin(t, dims_arg(dim), keepdim); },
-        py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  m.def("max", [](py::object t, py::handle dim, bool keepdim) {
-    return t.attr("max")(dim, keepdim);
-  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  m.def("min", [](py::object t, py::handle dim, bool keepdim) {
-    return t.attr("min")(dim, keepdim);
-  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
 
   // ---- linalg and shape ----
   m.def("matmul", [](const Tensor& a, const Tensor& b) {

@@ -9,16 +9,6 @@ namespace tessel::python {
 namespace {
 
 
-Shape dims_arg(py::handle dim) {
-  if (dim.is_none()) return {};
-  return to_shape(dim);
-}
-
-py::object minmax_result(const std::tuple<Tensor, Tensor>& r) {
-  // A named tuple (values, indices) like torch.return_types.max; kept alive for the process.
-  static auto* type = new py::object(py::module_::import("collections").attr("namedtuple")("minmax", "values indices"));
-  return (*type)(std::get<0>(r), std::get<1>(r));
-}
 
 Tensor to_impl(const Tensor& t, const py::args& args, const py::kwargs& kwargs) {
   std::optional<DType> dtype;
@@ -173,25 +163,6 @@ void init_tensor(py::module_& m) {
   c.def("__matmul__", [](const Tensor& a, const Tensor& b) { return matmul(a, b); })
       .def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, py::arg("other"));
 
-  // ---- reductions ----
-  c.def("sum", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
-        return sum(t, dims_arg(dim), keepdim, dtype);
-      }, py::arg("dim") = py::none(), py::arg("keepdim") = false, py::arg("dtype") = py::none())
-      .def("mean", [](const Tensor& t, py::handle dim, bool keepdim, std::optional<DType> dtype) {
-        return mean(t, dims_arg(dim), keepdim, dtype);
-      }, py::arg("dim") = py::none(), py::arg("keepdim") = false, py::arg("dtype") = py::none())
-      .def("amax", [](const Tensor& t, py::handle dim, bool keepdim) { return amax(t, dims_arg(dim), keepdim); },
-           py::arg("dim") = py::none(), py::arg("keepdim") = false)
-      .def("amin", [](const Tensor& t, py::handle dim, bool keepdim) { return amin(t, dims_arg(dim), keepdim); },
-           py::arg("dim") = py::none(), py::arg("keepdim") = false)
-      .def("max", [](const Tensor& t, py::handle dim, bool keepdim) -> py::object {
-        if (dim.is_none()) return py::cast(max(t));
-        return minmax_result(max(t, py::cast<int64_t>(dim), keepdim));
-      }, py::arg("dim") = py::none(), py::arg("keepdim") = false)
-      .def("min", [](const Tensor& t, py::handle dim, bool keepdim) -> py::object {
-        if (dim.is_none()) return py::cast(min(t));
-        return minmax_result(min(t, py::cast<int64_t>(dim), keepdim));
-      }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
 }
 
 }  // namespace tessel::python

@@ -1,5 +1,6 @@
 // Reductions: sum mean amax amin max min.
 #include <algorithm>
+#include <cmath>
 
 #include "src/core/shape_util.h"
 #include "tessel/kernel.h"
@@ -99,6 +100,125 @@ std::tuple<Tensor, Tensor> max(const Tensor& a, int64_t dim, bool keepdim) {
 }
 std::tuple<Tensor, Tensor> min(const Tensor& a, int64_t dim, bool keepdim) {
   return extreme_dim("min", op::min_dim, a, dim, keepdim);
+}
+
+}  // namespace tessel
+
+namespace tessel {
+
+Tensor prod(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+  const Tensor x = dtype ? a.to(*dtype) : a;
+  const ReduceShape r = reduce_shape("prod", x, dims);
+  const DType out_dt = is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
+  Tensor out = empty(r.keep, TensorOptions(out_dt, x.device()));
+  if (x.numel() == 0) out.fill_(Scalar(1));
+  else dispatch(op::prod, x.dtype(), {&x, 1}, {&out, 1});
+  return finish(out, r, keepdim);
+}
+
+namespace {
+Tensor arg_extreme(const char* name, bool is_max, const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
+  if (!dim) {
+    TS_CHECK(a.numel() > 0, ValueError, name, "cannot take the ", name, " of an empty tensor");
+    Tensor idx = std::get<1>(is_max ? max(a.reshape({-1}), 0) : min(a.reshape({-1}), 0));
+    return keepdim ? idx.reshape(Shape(static_cast<size_t>(a.dim()), 1)) : idx;
+  }
+  return std::get<1>(is_max ? max(a, *dim, keepdim) : min(a, *dim, keepdim));
+}
+
+void check_floating(const char* name, const Tensor& a) {
+  TS_CHECK(is_floating(a.dtype()) || is_complex(a.dtype()), TypeError, name,
+           "expects a floating or complex tensor, got ", a.dtype());
+}
+}  // namespace
+
+Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
+  return arg_extreme("argmax", true, a, dim, keepdim);
+}
+Tensor argmin(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
+  return arg_extreme("argmin", false, a, dim, keepdim);
+}
+
+Tensor var(const Tensor& a, const Shape& dims, double correction, bool keepdim) {
+  check_floating("var", a);
+  const ReduceShape r = reduce_shape("var", a, dims);
+  const Tensor centered = sub(a, mean(a, dims, true));
+  const Tensor sq = is_complex(a.dtype()) ? square(abs(centered)) : square(centered);
+  Tensor s = sum(sq, dims, keepdim);
+  // N - correction <= 0 gives inf or NaN, as in PyTorch.
+  return div(s, Scalar(std::max(static_cast<double>(r.count) - correction, 0.0)));
+}
+
+Tensor std(const Tensor& a, const Shape& dims, double correction, bool keepdim) {
+  check_floating("std", a);
+  return sqrt(var(a, dims, correction, keepdim));
+}
+
+Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
+  check_floating("norm", a);
+  const Tensor x = abs(a);  // real for complex input
+  if (std::isinf(p)) return p > 0 ? amax(x, dims, keepdim) : amin(x, dims, keepdim);
+  if (p == 0) return sum(ne(x, Scalar(0)), dims, keepdim).to(x.dtype());
+  if (p == 1) return sum(x, dims, keepdim);
+  if (p == 2) return sqrt(sum(square(x), dims, keepdim));
+  return pow(sum(pow(x, Scalar(p)), dims, keepdim), Scalar(1.0 / p));
+}
+
+Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
+  const Tensor x = is_floating(a.dtype()) || is_complex(a.dtype()) ? a : a.to(default_float_dtype());
+  const ReduceShape r = reduce_shape("logsumexp", x, dims);
+  if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(-INFINITY), TensorOptions(x.dtype(), x.device()));
+  // Shift by the max so that exp cannot overflow; infinite maxima shift by 0.
+  Tensor m = amax(x, dims, true);
+  m = where(isinf(m), Scalar(0.0), m);
+  Tensor out = add(log(sum(exp(sub(x, m)), dims, true)), m);
+  return keepdim ? out : out.view(r.squeezed);
+}
+
+Tensor all(const Tensor& a, const Shape& dims, bool keepdim) {
+  const ReduceShape r = reduce_shape("all", a, dims);
+  if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(true), TensorOptions(DType::Bool, a.device()));
+  return amin(ne(a, Scalar(0)), dims, keepdim);
+}
+
+Tensor any(const Tensor& a, const Shape& dims, bool keepdim) {
+  const ReduceShape r = reduce_shape("any", a, dims);
+  if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(false), TensorOptions(DType::Bool, a.device()));
+  return amax(ne(a, Scalar(0)), dims, keepdim);
+}
+
+Tensor count_nonzero(const Tensor& a, const Shape& dims) { return sum(ne(a, Scalar(0)), dims); }
+
+namespace {
+Tensor dim_op(const char* name, OpId id, const Tensor& a, int64_t dim, DType out_dt) {
+  const Tensor x = a.dim() == 0 ? a.reshape({1}) : a;
+  const int64_t d = wrap_dim(name, dim, a.dim());
+  Tensor out = empty(x.shape(), TensorOptions(out_dt, x.device()));
+  if (x.numel() > 0) {
+    const ReduceDimParams p{d};
+    dispatch(id, x.dtype(), {&x, 1}, {&out, 1}, &p);
+  }
+  return a.dim() == 0 ? out.reshape({}) : out;
+}
+}  // namespace
+
+Tensor cumsum(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  const Tensor x = dtype ? a.to(*dtype) : a;
+  return dim_op("cumsum", op::cumsum, x, dim, is_integral(x.dtype(), true) ? DType::Int64 : x.dtype());
+}
+Tensor cumprod(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  const Tensor x = dtype ? a.to(*dtype) : a;
+  return dim_op("cumprod", op::cumprod, x, dim, is_integral(x.dtype(), true) ? DType::Int64 : x.dtype());
+}
+Tensor softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  const Tensor x = dtype ? a.to(*dtype) : a;
+  TS_CHECK(is_floating(x.dtype()), TypeError, "softmax", "expects a floating tensor, got ", x.dtype());
+  return dim_op("softmax", op::softmax, x, dim, x.dtype());
+}
+Tensor log_softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  const Tensor x = dtype ? a.to(*dtype) : a;
+  TS_CHECK(is_floating(x.dtype()), TypeError, "log_softmax", "expects a floating tensor, got ", x.dtype());
+  return dim_op("log_softmax", op::log_softmax, x, dim, x.dtype());
 }
 
 }  // namespace tessel

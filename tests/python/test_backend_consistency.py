@@ -361,28 +361,78 @@ def spec_where(dtype, device):
         check(out.cpu(), np.where(c, a, b), dtype)
 
 
-def _reduction(name, npf):
+def _reduction(name, npf, sampler=sample, shapes=((3, 5), (4, 3, 6), (), (1000, 70))):
     def spec(dtype, device):
-        for shape in [(3, 5), (4, 3, 6), (), (1000, 70)]:
+        for shape in shapes:
             for lname, make in layouts(shape):
-                a = sample(dtype, shape)
+                a = sampler(dtype, shape)
                 t = make(a, dtype, device)
                 dims = [None] + list(range(len(shape))) + ([(0, len(shape) - 1)] if len(shape) > 1 else [])
                 for dim in dims:
                     for keepdim in (False, True):
                         out = getattr(ts, name)(t, dim, keepdim)
                         ref = npf(ref64(a), axis=dim, keepdims=keepdim)
-                        if name == "sum" and not (dtype.is_floating_point or dtype.is_complex):
+                        if name in ("sum", "prod") and not (dtype.is_floating_point or dtype.is_complex):
                             assert out.dtype == ts.int64
                             ref = ref.astype(np.int64)
                         elif name != "sum" and not (dtype.is_floating_point or dtype.is_complex):
                             ref = ref.astype(NP[dtype])
-                        scale = np.sum(np.abs(ref64(a)), axis=dim, keepdims=keepdim) if name == "sum" else None
+                        scale = {"sum": lambda: np.sum(np.abs(ref64(a)), axis=dim, keepdims=keepdim),
+                                 "prod": lambda: np.prod(np.abs(ref64(a)), axis=dim, keepdims=keepdim) * 2 * a.size
+                                 }.get(name, lambda: None)()
                         check(out.cpu(), ref, dtype, scale)
     return spec
 
 
+def _near_one(dtype, shape):
+    """Factors for prod: small integers, or floats near 1 so that products stay finite."""
+    if dtype == ts.bool or not (dtype.is_floating_point or dtype.is_complex):
+        return sample(dtype, shape, -2, 2)
+    return sample(dtype, shape, 0.9, 1.1) if not dtype.is_complex else sample(dtype, shape, -1, 1) * 0.1 + 1
+
+
+def _scan(name, npf):
+    def spec(dtype, device):
+        for shape in [(3, 5), (4, 3, 6), (), (300, 130)]:
+            for lname, make in layouts(shape):
+                a = _near_one(dtype, shape) if name == "cumprod" else sample(dtype, shape)
+                t = make(a, dtype, device)
+                for dim in range(-len(shape), len(shape)) if shape else [0]:
+                    out = getattr(ts, name)(t, dim)
+                    ref = npf(ref64(a), axis=dim if shape else None).reshape(np.shape(a))
+                    exact = not (dtype.is_floating_point or dtype.is_complex)
+                    if exact:
+                        assert out.dtype == ts.int64
+                        check(out.cpu(), ref.astype(np.int64), dtype)
+                    else:
+                        check(out.cpu(), ref, dtype, npf(np.abs(ref64(a)), axis=dim if shape else None).reshape(np.shape(a)))
+    return spec
+
+
+def _softmax(log):
+    def ref(x, axis):
+        m = x.max(axis=axis, keepdims=True)
+        e = np.exp(x - m)
+        s = e.sum(axis=axis, keepdims=True)
+        return (x - m - np.log(s)) if log else e / s
+
+    def spec(dtype, device):
+        name = "log_softmax" if log else "softmax"
+        for shape in [(3, 5), (4, 3, 6), (300, 130)]:
+            for lname, make in layouts(shape):
+                a = sample(dtype, shape, -8, 8)
+                t = make(a, dtype, device)
+                for dim in range(-len(shape), len(shape)):
+                    out = getattr(ts, name)(t, dim)
+                    r = ref(ref64(a), dim)
+                    check(out.cpu(), r, dtype, np.abs(r) + (np.abs(ref64(a)) if log else 1e-3))
+    return spec
+
+
 SPECS.update({
+    "prod": _reduction("prod", np.prod, _near_one, ((3, 5), (4, 3, 6), (), (100, 70))),
+    "cumsum": _scan("cumsum", np.cumsum), "cumprod": _scan("cumprod", np.cumprod),
+    "softmax": _softmax(False), "log_softmax": _softmax(True),
     "sum": _reduction("sum", np.sum),
     "amax": _reduction("amax", np.max),
     "amin": _reduction("amin", np.min),

@@ -43,6 +43,8 @@ TESSEL_FLOAT_UNARY_OPS(TESSEL_UNARY_DECL)
 TESSEL_SAME_UNARY_OPS(TESSEL_UNARY_DECL)
 #undef TESSEL_UNARY_DECL
 
+// Complex conjugate; real tensors are returned as they are (no copy), as in PyTorch.
+TESSEL_API Tensor conj(const Tensor& a);
 TESSEL_API Tensor logical_not(const Tensor& a);  // bool result
 TESSEL_API const Tensor& logical_not_(const Tensor& a);
 TESSEL_API Tensor isnan(const Tensor& a);

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <variant>
 #include <vector>
@@ -85,6 +86,23 @@ TESSEL_API Tensor log_softmax(const Tensor& a, int64_t dim, std::optional<DType>
 
 // ---- linear algebra (src/ops/linalg.cpp) ----
 TESSEL_API Tensor matmul(const Tensor& a, const Tensor& b);
+TESSEL_API Tensor mm(const Tensor& a, const Tensor& b);   // 2-D only
+TESSEL_API Tensor bmm(const Tensor& a, const Tensor& b);  // 3-D only, equal batch
+TESSEL_API Tensor mv(const Tensor& m, const Tensor& v);
+TESSEL_API Tensor dot(const Tensor& a, const Tensor& b);   // 1-D, no promotion
+TESSEL_API Tensor vdot(const Tensor& a, const Tensor& b);  // conj(a) . b
+TESSEL_API Tensor outer(const Tensor& a, const Tensor& b);
+// beta * input + alpha * (m1 @ m2); with beta = 0, input is not read.
+TESSEL_API Tensor addmm(const Tensor& input, const Tensor& m1, const Tensor& m2, const Scalar& beta = 1,
+                        const Scalar& alpha = 1);
+// x @ weight^T + bias (weight [out, in]); transposed weights need no copy.
+TESSEL_API Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias = {});
+// Contracts the last `dims` dims of a with the first `dims` of b.
+TESSEL_API Tensor tensordot(const Tensor& a, const Tensor& b, int64_t dims = 2);
+TESSEL_API Tensor tensordot(const Tensor& a, const Tensor& b, const Shape& dims_a, const Shape& dims_b);
+// Einstein summation ("bij,bjk->bik", "...ij,...jk", implicit output, repeated
+// indices for diagonals); contractions run as batched matmuls.
+TESSEL_API Tensor einsum(const std::string& equation, const std::vector<Tensor>& operands);
 
 // ---- shape (src/ops/shape.cpp) ----
 TESSEL_API Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);

@@ -104,6 +104,7 @@ const bool registered = [] {
   register_for(ComplexTypes{}, op::abs, []<class T>(std::type_identity<T>) -> Kernel {
     return [](const KernelCall& c) { unary_loop<T, typename T::value_type>(c, [](T a) { return std::abs(a); }); };
   });
+  register_for(ComplexTypes{}, op::conj, unary([](auto a) { return std::conj(a); }));
   register_for(NumberTypes{}, op::square, unary([](auto a) { return a * a; }));
   register_for(RealTypes{}, op::relu, unary([](auto a) {
                  // NaN stays NaN: it is not > 0, so pick a, not 0.

@@ -10,6 +10,7 @@ void init_registry(py::module_& m);
 void init_interop(py::module_& m);
 void init_elementwise(py::module_& m);
 void init_reduce(py::module_& m);
+void init_linalg(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -36,6 +37,7 @@ PYBIND11_MODULE(_C, m) {
   python::init_index(m);
   python::init_elementwise(m);
   python::init_reduce(m);
+  python::init_linalg(m);
   python::init_ops(m);
   python::init_registry(m);
   python::init_interop(m);

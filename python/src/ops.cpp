@@ -93,11 +93,7 @@ void init_ops(py::module_& m) {
   m.def("normal_", [](const Tensor& t, double mean, double std) { return normal_(t, mean, std); },
         py::arg("tensor"), py::arg("mean") = 0.0, py::arg("std") = 1.0);
 
-  // ---- linalg and shape ----
-  m.def("matmul", [](const Tensor& a, const Tensor& b) {
-    py::gil_scoped_release nogil;  // long-running on large inputs
-    return matmul(a, b);
-  }, py::arg("input"), py::arg("other"));
+  // ---- shape ----
   m.def("cat", [](const std::vector<Tensor>& ts, int64_t dim) { return cat(ts, dim); }, py::arg("tensors"),
         py::arg("dim") = 0);
   m.attr("concat") = m.attr("cat");

@@ -159,9 +159,7 @@ void init_tensor(py::module_& m) {
       .def("normal_", [](const Tensor& t, double mean, double std) { return normal_(t, mean, std); },
            py::arg("mean") = 0.0, py::arg("std") = 1.0);
 
-  // ---- linear algebra (elementwise methods are in elementwise.cpp) ----
-  c.def("__matmul__", [](const Tensor& a, const Tensor& b) { return matmul(a, b); })
-      .def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, py::arg("other"));
+
 
 }
 

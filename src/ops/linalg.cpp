@@ -1,4 +1,5 @@
 // Linear algebra: matmul with NumPy/PyTorch semantics (1-D, 2-D, batched with broadcasting).
+#include "src/core/shape_util.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
 
@@ -59,6 +60,105 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() == 1) out = out.squeeze(-2);
   if (b.dim() == 1) out = out.squeeze(-1);
   return out;
+}
+
+}  // namespace tessel
+
+namespace tessel {
+
+Tensor mm(const Tensor& a, const Tensor& b) {
+  TS_CHECK(a.dim() == 2 && b.dim() == 2, ValueError, "mm", "expects 2-D tensors, got shapes ", a.shape(), " and ",
+           b.shape());
+  return matmul(a, b);
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  TS_CHECK(a.dim() == 3 && b.dim() == 3, ValueError, "bmm", "expects 3-D tensors, got shapes ", a.shape(), " and ",
+           b.shape());
+  TS_CHECK(a.shape()[0] == b.shape()[0], ValueError, "bmm", "batch sizes differ: ", a.shape(), " and ", b.shape());
+  return matmul(a, b);
+}
+
+Tensor mv(const Tensor& m, const Tensor& v) {
+  TS_CHECK(m.dim() == 2 && v.dim() == 1, ValueError, "mv", "expects a 2-D and a 1-D tensor, got shapes ", m.shape(),
+           " and ", v.shape());
+  return matmul(m, v);
+}
+
+Tensor dot(const Tensor& a, const Tensor& b) {
+  TS_CHECK(a.dim() == 1 && b.dim() == 1, ValueError, "dot", "expects 1-D tensors, got shapes ", a.shape(), " and ",
+           b.shape());
+  TS_CHECK(a.numel() == b.numel(), ValueError, "dot", "inconsistent sizes ", a.numel(), " and ", b.numel());
+  return matmul(a, b);
+}
+
+Tensor vdot(const Tensor& a, const Tensor& b) {
+  TS_CHECK(a.dim() == 1 && b.dim() == 1, ValueError, "vdot", "expects 1-D tensors, got shapes ", a.shape(), " and ",
+           b.shape());
+  return dot(conj(a), b);
+}
+
+Tensor outer(const Tensor& a, const Tensor& b) {
+  TS_CHECK(a.dim() == 1 && b.dim() == 1, ValueError, "outer", "expects 1-D tensors, got shapes ", a.shape(), " and ",
+           b.shape());
+  return mul(a.unsqueeze(1), b.unsqueeze(0));
+}
+
+Tensor addmm(const Tensor& input, const Tensor& m1, const Tensor& m2, const Scalar& beta, const Scalar& alpha) {
+  TS_CHECK(m1.dim() == 2 && m2.dim() == 2, ValueError, "addmm", "expects 2-D matrices, got shapes ", m1.shape(),
+           " and ", m2.shape());
+  Tensor r = matmul(m1, m2);
+  const Shape bs = broadcast_shapes("addmm", input.shape(), r.shape());
+  TS_CHECK(bs == r.shape(), ValueError, "addmm", "input of shape ", input.shape(),
+           " does not broadcast to the product's shape ", r.shape());
+  if (!(alpha.is_int() && alpha.to<int64_t>() == 1)) r = mul(r, alpha);
+  const bool beta_zero = beta.to<double>() == 0 && !beta.is_complex();
+  if (beta_zero) return r;
+  return add(r, (beta.is_int() && beta.to<int64_t>() == 1) ? input : mul(input, beta));
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
+  TS_CHECK(weight.dim() == 1 || weight.dim() == 2, ValueError, "linear", "weight must be 1-D or 2-D, got shape ",
+           weight.shape());
+  Tensor y = matmul(x, weight.t());
+  if (bias) y = add(y, *bias);
+  return y;
+}
+
+Tensor tensordot(const Tensor& a, const Tensor& b, const Shape& dims_a, const Shape& dims_b) {
+  TS_CHECK(dims_a.size() == dims_b.size(), ValueError, "tensordot", "dims lists differ in length: ", dims_a, " and ",
+           dims_b);
+  std::vector<bool> ca(static_cast<size_t>(a.dim()), false), cb(static_cast<size_t>(b.dim()), false);
+  Shape pa, pb, free_a, free_b;
+  int64_t k = 1;
+  for (size_t i = 0; i < dims_a.size(); ++i) {
+    const int64_t da = wrap_dim("tensordot", dims_a[i], a.dim()), db = wrap_dim("tensordot", dims_b[i], b.dim());
+    TS_CHECK(!ca[da] && !cb[db], ValueError, "tensordot", "repeated dim in ", dims_a, " or ", dims_b);
+    TS_CHECK(a.shape()[da] == b.shape()[db], ValueError, "tensordot", "contracted dims differ: size ", a.shape()[da],
+             " (dim ", da, " of ", a.shape(), ") vs ", b.shape()[db], " (dim ", db, " of ", b.shape(), ")");
+    ca[da] = cb[db] = true;
+    k *= a.shape()[da];
+  }
+  Shape order_a, order_b;
+  for (int64_t d = 0; d < a.dim(); ++d)
+    if (!ca[d]) order_a.push_back(d), free_a.push_back(a.shape()[d]);
+  for (int64_t d : dims_a) order_a.push_back(wrap_dim("tensordot", d, a.dim()));
+  for (int64_t d : dims_b) order_b.push_back(wrap_dim("tensordot", d, b.dim()));
+  for (int64_t d = 0; d < b.dim(); ++d)
+    if (!cb[d]) order_b.push_back(d), free_b.push_back(b.shape()[d]);
+  const Tensor a2 = a.permute(order_a).reshape({shape_numel(free_a), k});
+  const Tensor b2 = b.permute(order_b).reshape({k, shape_numel(free_b)});
+  Shape out = free_a;
+  out.insert(out.end(), free_b.begin(), free_b.end());
+  return matmul(a2, b2).reshape(out);
+}
+
+Tensor tensordot(const Tensor& a, const Tensor& b, int64_t dims) {
+  TS_CHECK(dims >= 0 && dims <= a.dim() && dims <= b.dim(), ValueError, "tensordot", "cannot contract ", dims,
+           " dims of shapes ", a.shape(), " and ", b.shape());
+  Shape da, db;
+  for (int64_t i = 0; i < dims; ++i) da.push_back(a.dim() - dims + i), db.push_back(i);
+  return tensordot(a, b, da, db);
 }
 
 }  // namespace tessel

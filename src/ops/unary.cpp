@@ -80,6 +80,8 @@ void check_same(const char* name, OpId id, const Tensor& a) {
 TESSEL_SAME_UNARY_OPS(TESSEL_SAME_UNARY_DEF)
 #undef TESSEL_SAME_UNARY_DEF
 
+Tensor conj(const Tensor& a) { return is_complex(a.dtype()) ? unary("conj", op::conj, a, false) : a; }
+
 Tensor logical_not(const Tensor& a) { return unary("logical_not", op::logical_not, a, false, nullptr, DType::Bool); }
 const Tensor& logical_not_(const Tensor& a) {
   Tensor(a).copy_(logical_not(a));

@@ -339,6 +339,7 @@ def spec_lerp(dtype, device):
 
 
 SPECS.update({
+    "conj": _unary("conj", np.conj),
     "gelu": spec_gelu, "isnan": _predicate("isnan", np.isnan), "isinf": _predicate("isinf", np.isinf),
     "isfinite": _predicate("isfinite", np.isfinite), "logical_not": spec_logical_not,
     "nan_to_num": spec_nan_to_num, "round": spec_round, "clamp": spec_clamp, "lerp": spec_lerp,

@@ -44,10 +44,32 @@ std::string cat(const Args&... args) {
 }
 }  // namespace detail
 
+// The name of the outermost composite op running on this thread, or null.
+TESSEL_API const char* op_scope();
+TESSEL_API void set_op_scope(const char* name);
+
+// A composite op (linear, einsum, var, ...) reports the errors of the ops it
+// calls under its own name: "[linear] shapes ... cannot be multiplied".
+class OpScope {
+ public:
+  explicit OpScope(const char* name) : owner_(op_scope() == nullptr) {
+    if (owner_) set_op_scope(name);
+  }
+  ~OpScope() {
+    if (owner_) set_op_scope(nullptr);
+  }
+  OpScope(const OpScope&) = delete;
+  OpScope& operator=(const OpScope&) = delete;
+
+ private:
+  bool owner_;
+};
+
 // fail<ValueError>("add", "shapes ", a, " and ", b) throws "[add] shapes ... and ...".
 template <class E = Error, class... Args>
 [[noreturn]] void fail(const char* op, const Args&... args) {
-  throw E(detail::cat("[", op, "] ", args...));
+  const char* scope = op_scope();
+  throw E(detail::cat("[", scope ? scope : op, "] ", args...));
 }
 
 }  // namespace tessel

@@ -25,7 +25,12 @@
 //   take_offsets          in: src (T), offsets (int64, out's shape, element offsets from src.data_ptr())
 //                         out: T
 //   put_offsets           in: values (T, offsets' shape), offsets (int64)   out: dst (written in place)
+//   put_offsets_add       like put_offsets, adding into dst (repeated offsets accumulate)
 //   nonzero               in: a (T)                              out: [n, ndim] int64, n counted by the op
+//   sort                  in: a (T); params: SortParams          out: values (T), indices (int64), a's shape
+//   topk                  in: a (T); params: TopkParams          out: values, indices with size k along dim
+//   searchsorted          in: sorted (T, [..., M] or [M]), values (T, [..., N]); params: SearchParams
+//                         out: int64, values' shape
 //   uniform normal        params: RandomParams                   out: T (contiguous)
 //   randint               params: RandomParams (a = low, b = high)  out: T (contiguous)
 #include <cstdint>
@@ -47,6 +52,22 @@ struct ClampParams {
 
 struct ReduceDimParams {
   int64_t dim;
+};
+
+// NaN sorts as the largest value (last ascending, first descending).
+struct SortParams {
+  int64_t dim;
+  bool descending = false;
+};
+
+struct TopkParams {
+  int64_t dim;
+  int64_t k;
+  bool largest = true;
+};
+
+struct SearchParams {
+  bool right = false;
 };
 
 struct ArangeParams {

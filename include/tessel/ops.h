@@ -48,6 +48,14 @@ TESSEL_API Tensor randn(const Shape& shape, TensorOptions opts = {});
 TESSEL_API Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts = DType::Int64);
 TESSEL_API const Tensor& uniform_(const Tensor& t, double from = 0.0, double to = 1.0);
 TESSEL_API const Tensor& normal_(const Tensor& t, double mean = 0.0, double std = 1.0);
+// 1 with probability p (elementwise), in p's dtype.
+TESSEL_API Tensor bernoulli(const Tensor& p);
+TESSEL_API const Tensor& bernoulli_(const Tensor& t, double p);
+// Indices drawn per row of (unnormalized) weights; without replacement no index repeats in a row.
+TESSEL_API Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement = false);
+TESSEL_API Tensor randperm(int64_t n, TensorOptions opts = DType::Int64);
+// Zeroes elements with probability p and scales the rest by 1 / (1 - p) (identity unless training).
+TESSEL_API Tensor dropout(const Tensor& t, double p = 0.5, bool training = true);
 
 // ---- promotion (src/core/promotion.cpp) ----
 // An op's operand for dtype inference: a tensor, or a weak Python-like scalar.
@@ -107,6 +115,23 @@ TESSEL_API Tensor einsum(const std::string& equation, const std::vector<Tensor>&
 // ---- shape (src/ops/shape.cpp) ----
 TESSEL_API Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 TESSEL_API Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+// Views: pieces of `split_size` (the last may be smaller), or of the given sizes.
+TESSEL_API std::vector<Tensor> split(const Tensor& t, int64_t split_size, int64_t dim = 0);
+TESSEL_API std::vector<Tensor> split(const Tensor& t, const Shape& sizes, int64_t dim = 0);
+TESSEL_API std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim = 0);
+TESSEL_API std::vector<Tensor> unbind(const Tensor& t, int64_t dim = 0);
+TESSEL_API Tensor flip(const Tensor& t, const Shape& dims);
+// Without dims, rolls the flattened tensor and restores the shape.
+TESSEL_API Tensor roll(const Tensor& t, const Shape& shifts, const Shape& dims = {});
+TESSEL_API Tensor repeat(const Tensor& t, const Shape& repeats);  // Tensor.repeat
+TESSEL_API Tensor tile(const Tensor& t, const Shape& reps);
+TESSEL_API Tensor repeat_interleave(const Tensor& t, int64_t repeats, std::optional<int64_t> dim = {});
+TESSEL_API Tensor repeat_interleave(const Tensor& t, const Tensor& repeats, std::optional<int64_t> dim = {});
+TESSEL_API Tensor tril(const Tensor& t, int64_t diagonal = 0);
+TESSEL_API Tensor triu(const Tensor& t, int64_t diagonal = 0);
+// pad = (left, right) for the last dim, then (top, bottom) for the one before, ...
+// mode: constant (negative pads crop), reflect, replicate, circular.
+TESSEL_API Tensor pad(const Tensor& t, const Shape& pad, const std::string& mode = "constant", double value = 0);
 
 // ---- indexing (src/ops/index.cpp) ----
 // One entry of a subscript, as Python's t[...] accepts.
@@ -131,6 +156,34 @@ TESSEL_API Tensor index(const Tensor& t, const std::vector<TensorIndex>& indices
 // t[indices] = value (value broadcast to the indexed shape and cast to t's dtype).
 TESSEL_API void index_put_(const Tensor& t, const std::vector<TensorIndex>& indices, const Tensor& value);
 TESSEL_API Tensor nonzero(const Tensor& t);  // [n, ndim] int64
+TESSEL_API Tensor gather(const Tensor& t, int64_t dim, const Tensor& index);
+TESSEL_API Tensor scatter(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src);
+TESSEL_API Tensor scatter(const Tensor& t, int64_t dim, const Tensor& index, const Scalar& value);
+TESSEL_API Tensor scatter_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src);
+TESSEL_API const Tensor& scatter_(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src);
+TESSEL_API const Tensor& scatter_(const Tensor& t, int64_t dim, const Tensor& index, const Scalar& value);
+TESSEL_API const Tensor& scatter_add_(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src);
+TESSEL_API Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index);
+TESSEL_API Tensor index_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& source,
+                            const Scalar& alpha = 1);
+TESSEL_API const Tensor& index_add_(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& source,
+                                    const Scalar& alpha = 1);
+TESSEL_API Tensor masked_fill(const Tensor& t, const Tensor& mask, const Scalar& value);
+TESSEL_API const Tensor& masked_fill_(const Tensor& t, const Tensor& mask, const Scalar& value);
+TESSEL_API Tensor masked_select(const Tensor& t, const Tensor& mask);
+TESSEL_API Tensor take(const Tensor& t, const Tensor& index);  // into the flattened tensor
+
+// ---- sorting and searching (src/ops/sort.cpp); sorts are stable, NaN is the largest value ----
+TESSEL_API std::tuple<Tensor, Tensor> sort(const Tensor& t, int64_t dim = -1, bool descending = false);
+TESSEL_API Tensor argsort(const Tensor& t, int64_t dim = -1, bool descending = false);
+// Values and indices of the k largest (or smallest), in sorted order.
+TESSEL_API std::tuple<Tensor, Tensor> topk(const Tensor& t, int64_t k, int64_t dim = -1, bool largest = true);
+// The k-th smallest (1-based) along dim.
+TESSEL_API std::tuple<Tensor, Tensor> kthvalue(const Tensor& t, int64_t k, int64_t dim = -1, bool keepdim = false);
+// Sorted unique values of the flattened tensor, the inverse indices (input's shape) and counts.
+TESSEL_API std::tuple<Tensor, Tensor, Tensor> unique(const Tensor& t);
+// Insertion points of values in sorted rows (the last dim), like numpy.searchsorted.
+TESSEL_API Tensor searchsorted(const Tensor& sorted, const Tensor& values, bool right = false);
 
 // ---- C++ operators ----
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -28,6 +28,19 @@ void put(const KernelCall& c) {
 }
 
 template <class T>
+void put_add(const KernelCall& c) {
+  T* dst = static_cast<T*>(c.out[0].data_ptr());
+  for_each_serial<2>({&c.in[0], &c.in[1]}, [dst](char** p, const int64_t* s, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      T& d = dst[*reinterpret_cast<const int64_t*>(p[1] + i * s[1])];
+      const T v = *reinterpret_cast<const T*>(p[0] + i * s[0]);
+      if constexpr (std::is_same_v<T, bool>) d = d || v;
+      else d = static_cast<T>(acc_t<T>(d) + acc_t<T>(v));
+    }
+  });
+}
+
+template <class T>
 void nonzero(const KernelCall& c) {
   const Tensor& a = c.in[0];
   const int64_t nd = a.dim();
@@ -67,6 +80,7 @@ const bool registered = [] {
   register_for(AllTypes{}, op::put_offsets, []<class T>(std::type_identity<T>) -> Kernel {
     return &put<Bytes<sizeof(T)>>;
   });
+  register_for(AllTypes{}, op::put_offsets_add, []<class T>(std::type_identity<T>) -> Kernel { return &put_add<T>; });
   register_for(AllTypes{}, op::nonzero, []<class T>(std::type_identity<T>) -> Kernel { return &nonzero<T>; });
   return true;
 }();

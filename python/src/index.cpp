@@ -1,4 +1,6 @@
 // Bindings for t[...] and t[...] = v (see src/ops/index.cpp for the semantics).
+#include <pybind11/stl.h>
+
 #include "python/src/convert.h"
 
 namespace tessel::python {
@@ -66,6 +68,67 @@ void init_index(py::module_& m) {
     else v = tensor_from_data(value, t.dtype(), t.device());
     index_put_(t, to_indices(key, t.device()), v);
   });
+
+  def_both(m, c, "nonzero", [](const Tensor& t, bool as_tuple) -> py::object {
+    const Tensor nz = nonzero(t);
+    if (!as_tuple) return py::cast(nz);
+    if (t.dim() == 0) return py::make_tuple(nz.reshape({-1}));
+    return py::tuple(py::cast(unbind(nz, 1)));
+  }, py::kw_only(), py::arg("as_tuple") = false);
+  def_both(m, c, "gather", [](const Tensor& t, int64_t d, const Tensor& i) { return gather(t, d, i); }, py::arg("dim"),
+           py::arg("index"));
+  auto scatter_fn = [](bool inplace) {
+    return [inplace](const Tensor& t, int64_t d, const Tensor& i, py::handle src, py::handle value) -> Tensor {
+      const Tensor* s = as_tensor_ptr(src);
+      Scalar v;
+      const bool have_value = !value.is_none() && to_scalar(value, v);
+      if (!s && !have_value && !src.is_none() && to_scalar(src, v)) {
+        return inplace ? Tensor(scatter_(t, d, i, v)) : scatter(t, d, i, v);
+      }
+      if (s) return inplace ? Tensor(scatter_(t, d, i, *s)) : scatter(t, d, i, *s);
+      if (!have_value) throw py::type_error("[scatter] needs src (a tensor) or value (a number)");
+      return inplace ? Tensor(scatter_(t, d, i, v)) : scatter(t, d, i, v);
+    };
+  };
+  def_both(m, c, "scatter", scatter_fn(false), py::arg("dim"), py::arg("index"), py::arg("src") = py::none(),
+           py::kw_only(), py::arg("value") = py::none());
+  c.def("scatter_", scatter_fn(true), py::arg("dim"), py::arg("index"), py::arg("src") = py::none(), py::kw_only(),
+        py::arg("value") = py::none());
+  def_both(m, c, "scatter_add", [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s) {
+    return scatter_add(t, d, i, s);
+  }, py::arg("dim"), py::arg("index"), py::arg("src"));
+  c.def("scatter_add_", [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s) {
+    return scatter_add_(t, d, i, s);
+  }, py::arg("dim"), py::arg("index"), py::arg("src"));
+  def_both(m, c, "index_select", [](const Tensor& t, int64_t d, const Tensor& i) { return index_select(t, d, i); },
+           py::arg("dim"), py::arg("index"));
+  auto number = [](py::handle o) {
+    Scalar s;
+    if (!to_scalar(o, s)) throw py::type_error("expected a number, got " + type_name(o));
+    return s;
+  };
+  def_both(m, c, "index_add", [number](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s, py::handle a) {
+    return index_add(t, d, i, s, number(a));
+  }, py::arg("dim"), py::arg("index"), py::arg("source"), py::kw_only(), py::arg("alpha") = 1);
+  c.def("index_add_", [number](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s, py::handle a) {
+    return index_add_(t, d, i, s, number(a));
+  }, py::arg("dim"), py::arg("index"), py::arg("source"), py::kw_only(), py::arg("alpha") = 1);
+  auto fill_value = [](const Tensor& v_or_t, py::handle value) {
+    if (const Tensor* vt = as_tensor_ptr(value)) return vt->item();
+    Scalar s;
+    if (!to_scalar(value, s)) throw py::type_error("[masked_fill] value must be a number, got " + type_name(value));
+    (void)v_or_t;
+    return s;
+  };
+  def_both(m, c, "masked_fill", [fill_value](const Tensor& t, const Tensor& mask, py::handle v) {
+    return masked_fill(t, mask, fill_value(t, v));
+  }, py::arg("mask"), py::arg("value"));
+  c.def("masked_fill_", [fill_value](const Tensor& t, const Tensor& mask, py::handle v) {
+    return masked_fill_(t, mask, fill_value(t, v));
+  }, py::arg("mask"), py::arg("value"));
+  def_both(m, c, "masked_select", [](const Tensor& t, const Tensor& mask) { return masked_select(t, mask); },
+           py::arg("mask"));
+  def_both(m, c, "take", [](const Tensor& t, const Tensor& i) { return take(t, i); }, py::arg("index"));
 }
 
 }  // namespace tessel::python

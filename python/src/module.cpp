@@ -11,6 +11,8 @@ void init_interop(py::module_& m);
 void init_elementwise(py::module_& m);
 void init_reduce(py::module_& m);
 void init_linalg(py::module_& m);
+void init_shape(py::module_& m);
+void init_sort(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -38,6 +40,8 @@ PYBIND11_MODULE(_C, m) {
   python::init_elementwise(m);
   python::init_reduce(m);
   python::init_linalg(m);
+  python::init_shape(m);
+  python::init_sort(m);
   python::init_ops(m);
   python::init_registry(m);
   python::init_interop(m);

@@ -92,21 +92,16 @@ void init_ops(py::module_& m) {
         py::arg("a") = 0.0, py::arg("b") = 1.0);
   m.def("normal_", [](const Tensor& t, double mean, double std) { return normal_(t, mean, std); },
         py::arg("tensor"), py::arg("mean") = 0.0, py::arg("std") = 1.0);
-
-  // ---- shape ----
-  m.def("cat", [](const std::vector<Tensor>& ts, int64_t dim) { return cat(ts, dim); }, py::arg("tensors"),
-        py::arg("dim") = 0);
-  m.attr("concat") = m.attr("cat");
-  m.def("stack", [](const std::vector<Tensor>& ts, int64_t dim) { return stack(ts, dim); }, py::arg("tensors"),
-        py::arg("dim") = 0);
-  m.def("nonzero", [](const Tensor& t) { return nonzero(t); }, py::arg("input"));
-  m.def("broadcast_to", [](const Tensor& t, py::handle s) { return broadcast_to(t, to_shape(s)); }, py::arg("input"),
-        py::arg("size"));
-  m.def("broadcast_shapes", [](py::args shapes) {
-    Shape out;
-    for (py::handle s : shapes) out = broadcast_shapes("broadcast_shapes", out, to_shape(s));
-    return to_tuple(out);
-  });
+  auto c = py::reinterpret_borrow<py::class_<Tensor>>(m.attr("Tensor"));
+  def_both(m, c, "bernoulli", [](const Tensor& p) { return bernoulli(p); });
+  c.def("bernoulli_", [](const Tensor& t, double p) { return bernoulli_(t, p); }, py::arg("p") = 0.5);
+  def_both(m, c, "multinomial", [](const Tensor& p, int64_t n, bool r) { return multinomial(p, n, r); },
+           py::arg("num_samples"), py::arg("replacement") = false);
+  m.def("randperm", [](int64_t n, std::optional<DType> dtype, py::handle device) {
+    return randperm(n, opts(dtype, device, DType::Int64));
+  }, py::arg("n"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  m.def("dropout", [](const Tensor& t, double p, bool training) { return dropout(t, p, training); },
+        py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true);
 
   // ---- runtime ----
   m.def("set_num_threads", &set_num_threads, py::arg("n"));

@@ -136,6 +136,7 @@ Term contract(const Term& a, const Term& b, const std::vector<int>& keep) {
 }  // namespace
 
 Tensor einsum(const std::string& equation_in, const std::vector<Tensor>& tensors) {
+  OpScope scope_("einsum");
   std::string eq;
   for (char c : equation_in)
     if (c != ' ') eq += c;

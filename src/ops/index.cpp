@@ -9,6 +9,7 @@
 namespace tessel {
 
 Tensor nonzero(const Tensor& t) {
+  OpScope scope_("nonzero");
   TS_CHECK(t.defined(), ValueError, "nonzero", "got an undefined tensor");
   const int64_t n = t.numel() == 0 ? 0 : sum(ne(t, Scalar(0))).item<int64_t>();
   Tensor out = empty({n, t.dim()}, TensorOptions(DType::Int64, t.device()));
@@ -204,6 +205,194 @@ void index_put_(const Tensor& t, const std::vector<TensorIndex>& indices, const 
   const Tensor in[2] = {broadcast_to(val, result), off};
   dispatch(op::put_offsets, t.dtype(), in, {&v, 1});
   t.bump_version();
+}
+
+}  // namespace tessel
+
+namespace tessel {
+
+namespace {
+
+Tensor long_index(const char* op, const Tensor& index, const Device& device) {
+  TS_CHECK(is_integral(index.dtype()), TypeError, op, "index must be an integer tensor, got ", index.dtype());
+  TS_CHECK(index.device() == device, ValueError, op, "index on ", index.device(), " for a tensor on ", device);
+  return index.to(DType::Int64);
+}
+
+// Refuses indices outside [lo, n) with an IndexError naming the op and the dim.
+void check_range(const char* op, const Tensor& idx, int64_t lo, int64_t n, int64_t dim) {
+  if (idx.numel() == 0) return;
+  const int64_t mn = amin(idx).item<int64_t>(), mx = amax(idx).item<int64_t>();
+  TS_CHECK(mn >= lo && mx < n, IndexError, op, "index ", (mn < lo ? mn : mx), " is out of bounds for dimension ",
+           dim, " with size ", n);
+}
+
+// Element offsets of every position of `shape` in a tensor with `strides`,
+// except along `skip`, whose coordinate comes from `index` (same shape).
+Tensor offsets_with(const Shape& shape, const Shape& strides, int64_t skip, const Tensor& index, Device device) {
+  const int64_t nd = static_cast<int64_t>(shape.size());
+  Tensor off = mul(index, Scalar(strides[skip]));
+  for (int64_t d = 0; d < nd; ++d) {
+    if (d == skip || shape[d] == 1) continue;
+    Shape s(nd, 1);
+    s[d] = shape[d];
+    off = add(off, mul(arange(Scalar(0), Scalar(shape[d]), Scalar(1), DType::Int64, device), Scalar(strides[d])).reshape(s));
+  }
+  return broadcast_to(off, shape).contiguous();
+}
+
+void check_same_rank(const char* op, const Tensor& t, const Tensor& index, int64_t dim) {
+  TS_CHECK(index.dim() == t.dim() || (t.dim() == 0 && index.dim() <= 1), ValueError, op,
+           "index must have as many dims as the input (", t.dim(), "), got shape ", index.shape());
+  for (int64_t d = 0; d < index.dim(); ++d) {
+    TS_CHECK(d == dim || index.shape()[d] <= t.shape()[d], ValueError, op, "index shape ", index.shape(),
+             " exceeds input shape ", t.shape(), " at dim ", d);
+  }
+}
+
+// Writes src (shaped like index) into `out` along dim; add accumulates.
+void scatter_into(const char* op, const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, bool add) {
+  const int64_t d = wrap_dim(op, dim, out.dim());
+  const Tensor idx = long_index(op, index, out.device());
+  check_same_rank(op, out, idx, d);
+  check_range(op, idx, 0, out.dim() ? out.shape()[d] : 1, d);
+  TS_CHECK(src.dim() == idx.dim(), ValueError, op, "src must have as many dims as index, got ", src.shape(), " and ",
+           idx.shape());
+  Tensor s = src.to(out.dtype());
+  for (int64_t k = 0; k < idx.dim(); ++k) {
+    TS_CHECK(s.shape()[k] >= idx.shape()[k], ValueError, op, "src shape ", src.shape(), " is smaller than index shape ",
+             idx.shape(), " at dim ", k);
+    s = s.narrow(k, 0, idx.shape()[k]);
+  }
+  if (idx.numel() == 0) return;
+  const Tensor off = offsets_with(idx.shape(), out.strides(), d, idx, out.device());
+  const Tensor in[2] = {s, off};
+  Tensor o = out;
+  dispatch(add ? op::put_offsets_add : op::put_offsets, out.dtype(), in, {&o, 1});
+  o.bump_version();
+}
+
+}  // namespace
+
+Tensor gather(const Tensor& t, int64_t dim, const Tensor& index) {
+  OpScope scope_("gather");
+  const int64_t d = wrap_dim("gather", dim, t.dim());
+  const Tensor idx = long_index("gather", index, t.device());
+  check_same_rank("gather", t, idx, d);
+  check_range("gather", idx, 0, t.dim() ? t.shape()[d] : 1, d);
+  Tensor out = empty(idx.shape(), TensorOptions(t.dtype(), t.device()));
+  if (idx.numel() == 0) return out;
+  const Tensor off = offsets_with(idx.shape(), t.dim() ? t.strides() : Shape{1}, d, idx, t.device());
+  const Tensor in[2] = {t, off};
+  dispatch(op::take_offsets, t.dtype(), in, {&out, 1});
+  return out;
+}
+
+const Tensor& scatter_(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src) {
+  OpScope scope_("scatter_");
+  check_writable("scatter_", t);
+  scatter_into("scatter_", t, dim, index, src, false);
+  return t;
+}
+const Tensor& scatter_(const Tensor& t, int64_t dim, const Tensor& index, const Scalar& value) {
+  OpScope scope_("scatter_");
+  return scatter_(t, dim, index, full(index.shape(), value, TensorOptions(t.dtype(), t.device())));
+}
+const Tensor& scatter_add_(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src) {
+  OpScope scope_("scatter_add_");
+  check_writable("scatter_add_", t);
+  scatter_into("scatter_add_", t, dim, index, src, true);
+  return t;
+}
+Tensor scatter(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src) {
+  OpScope scope_("scatter");
+  Tensor out = t.clone();
+  scatter_into("scatter", out, dim, index, src, false);
+  return out;
+}
+Tensor scatter(const Tensor& t, int64_t dim, const Tensor& index, const Scalar& value) {
+  OpScope scope_("scatter");
+  return scatter(t, dim, index, full(index.shape(), value, TensorOptions(t.dtype(), t.device())));
+}
+Tensor scatter_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src) {
+  OpScope scope_("scatter_add");
+  Tensor out = t.clone();
+  scatter_into("scatter_add", out, dim, index, src, true);
+  return out;
+}
+
+Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
+  OpScope scope_("index_select");
+  TS_CHECK(index.dim() <= 1, ValueError, "index_select", "index must be 1-D, got shape ", index.shape());
+  const int64_t d = wrap_dim("index_select", dim, t.dim());
+  const Tensor idx = long_index("index_select", index, t.device()).reshape({-1});
+  check_range("index_select", idx, 0, t.dim() ? t.shape()[d] : 1, d);
+  if (t.dim() == 0) return tessel::index(t.reshape({1}), {TensorIndex::with(idx)}).reshape(index.shape());
+  std::vector<TensorIndex> ix(static_cast<size_t>(d), TensorIndex::slice());
+  ix.push_back(TensorIndex::with(idx));
+  return tessel::index(t, ix);
+}
+
+const Tensor& index_add_(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& source,
+                         const Scalar& alpha) {
+  OpScope scope_("index_add_");
+  check_writable("index_add_", t);
+  TS_CHECK(index.dim() <= 1, ValueError, "index_add_", "index must be 1-D, got shape ", index.shape());
+  const int64_t d = wrap_dim("index_add_", dim, t.dim());
+  const Tensor idx = long_index("index_add_", index, t.device()).reshape({-1});
+  TS_CHECK(source.dim() == t.dim() && (t.dim() == 0 || source.shape()[d] == idx.numel()), ValueError, "index_add_",
+           "source of shape ", source.shape(), " does not match index of length ", idx.numel(), " along dim ", d);
+  for (int64_t k = 0; k < t.dim(); ++k) {
+    TS_CHECK(k == d || source.shape()[k] == t.shape()[k], ValueError, "index_add_", "source shape ", source.shape(),
+             " does not match input shape ", t.shape(), " outside dim ", d);
+  }
+  check_range("index_add_", idx, 0, t.dim() ? t.shape()[d] : 1, d);
+  if (source.numel() == 0) return t;
+  // Every source element goes to input position with dim coordinate index[j].
+  Shape s(static_cast<size_t>(source.dim()), 1);
+  if (source.dim()) s[d] = idx.numel();
+  const Tensor full_idx = broadcast_to(idx.reshape(s), source.shape());
+  Tensor vals = (alpha.is_int() && alpha.to<int64_t>() == 1) ? source : mul(source, alpha);
+  scatter_into("index_add_", t, d, full_idx, vals, true);
+  return t;
+}
+
+Tensor index_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& source, const Scalar& alpha) {
+  OpScope scope_("index_add");
+  Tensor out = t.clone();
+  index_add_(out, dim, index, source, alpha);
+  return out;
+}
+
+Tensor masked_fill(const Tensor& t, const Tensor& mask, const Scalar& value) {
+  OpScope scope_("masked_fill");
+  TS_CHECK(mask.dtype() == DType::Bool, TypeError, "masked_fill", "mask must be a bool tensor, got ", mask.dtype());
+  const Shape bs = broadcast_shapes("masked_fill", t.shape(), mask.shape());
+  TS_CHECK(bs == t.shape(), ValueError, "masked_fill", "mask of shape ", mask.shape(),
+           " does not broadcast to the input shape ", t.shape());
+  return where(mask, scalar_tensor(value, TensorOptions(t.dtype(), t.device())), t);
+}
+
+const Tensor& masked_fill_(const Tensor& t, const Tensor& mask, const Scalar& value) {
+  OpScope scope_("masked_fill_");
+  Tensor(t).copy_(masked_fill(t, mask, value));
+  return t;
+}
+
+Tensor masked_select(const Tensor& t, const Tensor& mask) {
+  OpScope scope_("masked_select");
+  TS_CHECK(mask.dtype() == DType::Bool, TypeError, "masked_select", "mask must be a bool tensor, got ", mask.dtype());
+  const Shape bs = broadcast_shapes("masked_select", t.shape(), mask.shape());
+  if (bs.empty()) return index(t.reshape({1}), {TensorIndex::with(mask.reshape({1}))});
+  return index(broadcast_to(t, bs), {TensorIndex::with(broadcast_to(mask, bs))});
+}
+
+Tensor take(const Tensor& t, const Tensor& idx) {
+  OpScope scope_("take");
+  const Tensor i = long_index("take", idx, t.device());
+  const Tensor flat = t.reshape({-1});
+  check_range("take", i, -flat.numel(), flat.numel(), 0);
+  return index(flat, {TensorIndex::with(i)});
 }
 
 }  // namespace tessel

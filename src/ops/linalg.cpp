@@ -67,12 +67,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 namespace tessel {
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  OpScope scope_("mm");
   TS_CHECK(a.dim() == 2 && b.dim() == 2, ValueError, "mm", "expects 2-D tensors, got shapes ", a.shape(), " and ",
            b.shape());
   return matmul(a, b);
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  OpScope scope_("bmm");
   TS_CHECK(a.dim() == 3 && b.dim() == 3, ValueError, "bmm", "expects 3-D tensors, got shapes ", a.shape(), " and ",
            b.shape());
   TS_CHECK(a.shape()[0] == b.shape()[0], ValueError, "bmm", "batch sizes differ: ", a.shape(), " and ", b.shape());
@@ -80,12 +82,14 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mv(const Tensor& m, const Tensor& v) {
+  OpScope scope_("mv");
   TS_CHECK(m.dim() == 2 && v.dim() == 1, ValueError, "mv", "expects a 2-D and a 1-D tensor, got shapes ", m.shape(),
            " and ", v.shape());
   return matmul(m, v);
 }
 
 Tensor dot(const Tensor& a, const Tensor& b) {
+  OpScope scope_("dot");
   TS_CHECK(a.dim() == 1 && b.dim() == 1, ValueError, "dot", "expects 1-D tensors, got shapes ", a.shape(), " and ",
            b.shape());
   TS_CHECK(a.numel() == b.numel(), ValueError, "dot", "inconsistent sizes ", a.numel(), " and ", b.numel());
@@ -93,18 +97,21 @@ Tensor dot(const Tensor& a, const Tensor& b) {
 }
 
 Tensor vdot(const Tensor& a, const Tensor& b) {
+  OpScope scope_("vdot");
   TS_CHECK(a.dim() == 1 && b.dim() == 1, ValueError, "vdot", "expects 1-D tensors, got shapes ", a.shape(), " and ",
            b.shape());
   return dot(conj(a), b);
 }
 
 Tensor outer(const Tensor& a, const Tensor& b) {
+  OpScope scope_("outer");
   TS_CHECK(a.dim() == 1 && b.dim() == 1, ValueError, "outer", "expects 1-D tensors, got shapes ", a.shape(), " and ",
            b.shape());
   return mul(a.unsqueeze(1), b.unsqueeze(0));
 }
 
 Tensor addmm(const Tensor& input, const Tensor& m1, const Tensor& m2, const Scalar& beta, const Scalar& alpha) {
+  OpScope scope_("addmm");
   TS_CHECK(m1.dim() == 2 && m2.dim() == 2, ValueError, "addmm", "expects 2-D matrices, got shapes ", m1.shape(),
            " and ", m2.shape());
   Tensor r = matmul(m1, m2);
@@ -118,6 +125,7 @@ Tensor addmm(const Tensor& input, const Tensor& m1, const Tensor& m2, const Scal
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
+  OpScope scope_("linear");
   TS_CHECK(weight.dim() == 1 || weight.dim() == 2, ValueError, "linear", "weight must be 1-D or 2-D, got shape ",
            weight.shape());
   Tensor y = matmul(x, weight.t());
@@ -126,6 +134,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>
 }
 
 Tensor tensordot(const Tensor& a, const Tensor& b, const Shape& dims_a, const Shape& dims_b) {
+  OpScope scope_("tensordot");
   TS_CHECK(dims_a.size() == dims_b.size(), ValueError, "tensordot", "dims lists differ in length: ", dims_a, " and ",
            dims_b);
   std::vector<bool> ca(static_cast<size_t>(a.dim()), false), cb(static_cast<size_t>(b.dim()), false);
@@ -154,6 +163,7 @@ Tensor tensordot(const Tensor& a, const Tensor& b, const Shape& dims_a, const Sh
 }
 
 Tensor tensordot(const Tensor& a, const Tensor& b, int64_t dims) {
+  OpScope scope_("tensordot");
   TS_CHECK(dims >= 0 && dims <= a.dim() && dims <= b.dim(), ValueError, "tensordot", "cannot contract ", dims,
            " dims of shapes ", a.shape(), " and ", b.shape());
   Shape da, db;

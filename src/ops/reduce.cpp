@@ -72,14 +72,19 @@ std::tuple<Tensor, Tensor> extreme_dim(const char* name, OpId id, const Tensor& 
 Tensor sum(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
   const Tensor x = dtype ? a.to(*dtype) : a;
   const ReduceShape r = reduce_shape("sum", x, dims);
-  const DType out_dt = is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
-  Tensor out = empty(r.keep, TensorOptions(out_dt, x.device()));
+  // Integers accumulate in int64 unless a dtype is asked for.
+  const DType out_dt = dtype ? *dtype : is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
+  // The kernel writes int64 for integers; another requested integer dtype is a cast of that.
+  const DType kernel_dt = is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
+  Tensor out = empty(r.keep, TensorOptions(kernel_dt, x.device()));
   if (x.numel() == 0) out.fill_(Scalar(0));
   else dispatch(op::sum, x.dtype(), {&x, 1}, {&out, 1});
+  out = out.to(out_dt);
   return finish(out, r, keepdim);
 }
 
 Tensor mean(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+  OpScope scope_("mean");
   const DType dt = dtype ? *dtype : a.dtype();
   TS_CHECK(is_floating(dt) || is_complex(dt), TypeError, "mean",
            "could not infer output dtype: input dtype must be floating or complex, got ", dt,
@@ -107,17 +112,21 @@ std::tuple<Tensor, Tensor> min(const Tensor& a, int64_t dim, bool keepdim) {
 namespace tessel {
 
 Tensor prod(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+  OpScope scope_("prod");
   const Tensor x = dtype ? a.to(*dtype) : a;
   const ReduceShape r = reduce_shape("prod", x, dims);
-  const DType out_dt = is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
-  Tensor out = empty(r.keep, TensorOptions(out_dt, x.device()));
+  const DType out_dt = dtype ? *dtype : is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
+  const DType kernel_dt = is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
+  Tensor out = empty(r.keep, TensorOptions(kernel_dt, x.device()));
   if (x.numel() == 0) out.fill_(Scalar(1));
   else dispatch(op::prod, x.dtype(), {&x, 1}, {&out, 1});
+  out = out.to(out_dt);
   return finish(out, r, keepdim);
 }
 
 namespace {
 Tensor arg_extreme(const char* name, bool is_max, const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
+  OpScope scope_(name);
   if (!dim) {
     TS_CHECK(a.numel() > 0, ValueError, name, "cannot take the ", name, " of an empty tensor");
     Tensor idx = std::get<1>(is_max ? max(a.reshape({-1}), 0) : min(a.reshape({-1}), 0));
@@ -140,6 +149,7 @@ Tensor argmin(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
 }
 
 Tensor var(const Tensor& a, const Shape& dims, double correction, bool keepdim) {
+  OpScope scope_("var");
   check_floating("var", a);
   const ReduceShape r = reduce_shape("var", a, dims);
   const Tensor centered = sub(a, mean(a, dims, true));
@@ -150,11 +160,13 @@ Tensor var(const Tensor& a, const Shape& dims, double correction, bool keepdim) 
 }
 
 Tensor std(const Tensor& a, const Shape& dims, double correction, bool keepdim) {
+  OpScope scope_("std");
   check_floating("std", a);
   return sqrt(var(a, dims, correction, keepdim));
 }
 
 Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
+  OpScope scope_("norm");
   check_floating("norm", a);
   const Tensor x = abs(a);  // real for complex input
   if (std::isinf(p)) return p > 0 ? amax(x, dims, keepdim) : amin(x, dims, keepdim);
@@ -165,6 +177,7 @@ Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
 }
 
 Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
+  OpScope scope_("logsumexp");
   const Tensor x = is_floating(a.dtype()) || is_complex(a.dtype()) ? a : a.to(default_float_dtype());
   const ReduceShape r = reduce_shape("logsumexp", x, dims);
   if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(-INFINITY), TensorOptions(x.dtype(), x.device()));
@@ -176,18 +189,23 @@ Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
 }
 
 Tensor all(const Tensor& a, const Shape& dims, bool keepdim) {
+  OpScope scope_("all");
   const ReduceShape r = reduce_shape("all", a, dims);
   if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(true), TensorOptions(DType::Bool, a.device()));
   return amin(ne(a, Scalar(0)), dims, keepdim);
 }
 
 Tensor any(const Tensor& a, const Shape& dims, bool keepdim) {
+  OpScope scope_("any");
   const ReduceShape r = reduce_shape("any", a, dims);
   if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(false), TensorOptions(DType::Bool, a.device()));
   return amax(ne(a, Scalar(0)), dims, keepdim);
 }
 
-Tensor count_nonzero(const Tensor& a, const Shape& dims) { return sum(ne(a, Scalar(0)), dims); }
+Tensor count_nonzero(const Tensor& a, const Shape& dims) {
+  OpScope scope_("count_nonzero");
+  return sum(ne(a, Scalar(0)), dims);
+}
 
 namespace {
 Tensor dim_op(const char* name, OpId id, const Tensor& a, int64_t dim, DType out_dt) {
@@ -204,11 +222,13 @@ Tensor dim_op(const char* name, OpId id, const Tensor& a, int64_t dim, DType out
 
 Tensor cumsum(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   const Tensor x = dtype ? a.to(*dtype) : a;
-  return dim_op("cumsum", op::cumsum, x, dim, is_integral(x.dtype(), true) ? DType::Int64 : x.dtype());
+  const Tensor r = dim_op("cumsum", op::cumsum, x, dim, is_integral(x.dtype(), true) ? DType::Int64 : x.dtype());
+  return dtype ? r.to(*dtype) : r;
 }
 Tensor cumprod(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   const Tensor x = dtype ? a.to(*dtype) : a;
-  return dim_op("cumprod", op::cumprod, x, dim, is_integral(x.dtype(), true) ? DType::Int64 : x.dtype());
+  const Tensor r = dim_op("cumprod", op::cumprod, x, dim, is_integral(x.dtype(), true) ? DType::Int64 : x.dtype());
+  return dtype ? r.to(*dtype) : r;
 }
 Tensor softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   const Tensor x = dtype ? a.to(*dtype) : a;

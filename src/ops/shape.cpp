@@ -1,10 +1,13 @@
 // Joining ops: cat and stack.
+#include <algorithm>
+
 #include "src/core/shape_util.h"
 #include "tessel/ops.h"
 
 namespace tessel {
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  OpScope scope_("cat");
   TS_CHECK(!tensors.empty(), ValueError, "cat", "expected a non-empty list of tensors");
   // Like PyTorch, 1-D empty tensors are skipped (a legacy convention for accumulating lists).
   std::vector<const Tensor*> parts;
@@ -43,6 +46,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  OpScope scope_("stack");
   TS_CHECK(!tensors.empty(), ValueError, "stack", "expected a non-empty list of tensors");
   const int64_t d = wrap_dim("stack", dim, tensors[0].dim() + 1);
   std::vector<Tensor> parts;
@@ -54,6 +58,223 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
     parts.push_back(tensors[i].unsqueeze(d));
   }
   return cat(parts, d);
+}
+
+}  // namespace tessel
+
+namespace tessel {
+
+std::vector<Tensor> split(const Tensor& t, const Shape& sizes, int64_t dim) {
+  OpScope scope_("split");
+  TS_CHECK(t.dim() > 0, ValueError, "split", "cannot split a 0-d tensor");
+  const int64_t d = wrap_dim("split", dim, t.dim());
+  int64_t total = 0;
+  for (int64_t s : sizes) {
+    TS_CHECK(s >= 0, ValueError, "split", "negative size in ", sizes);
+    total += s;
+  }
+  TS_CHECK(total == t.shape()[d], ValueError, "split", "sizes ", sizes, " sum to ", total, ", but dim ", d,
+           " has size ", t.shape()[d]);
+  std::vector<Tensor> out;
+  int64_t off = 0;
+  for (int64_t s : sizes) {
+    out.push_back(t.narrow(d, off, s));
+    off += s;
+  }
+  return out;
+}
+
+std::vector<Tensor> split(const Tensor& t, int64_t split_size, int64_t dim) {
+  OpScope scope_("split");
+  TS_CHECK(t.dim() > 0, ValueError, "split", "cannot split a 0-d tensor");
+  const int64_t d = wrap_dim("split", dim, t.dim());
+  const int64_t n = t.shape()[d];
+  TS_CHECK(split_size > 0 || (split_size == 0 && n == 0), ValueError, "split", "split_size must be positive, got ",
+           split_size);
+  Shape sizes;
+  for (int64_t off = 0; off < n; off += split_size) sizes.push_back(std::min(split_size, n - off));
+  if (sizes.empty()) sizes.push_back(0);
+  return split(t, sizes, d);
+}
+
+std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim) {
+  OpScope scope_("chunk");
+  TS_CHECK(chunks > 0, ValueError, "chunk", "chunks must be positive, got ", chunks);
+  TS_CHECK(t.dim() > 0, ValueError, "chunk", "cannot chunk a 0-d tensor");
+  const int64_t n = t.shape()[wrap_dim("chunk", dim, t.dim())];
+  if (n == 0) return split(t, Shape(static_cast<size_t>(chunks), 0), dim);  // `chunks` empty pieces, as PyTorch
+  return split(t, (n + chunks - 1) / chunks, dim);
+}
+
+std::vector<Tensor> unbind(const Tensor& t, int64_t dim) {
+  OpScope scope_("unbind");
+  TS_CHECK(t.dim() > 0, ValueError, "unbind", "cannot unbind a 0-d tensor");
+  const int64_t d = wrap_dim("unbind", dim, t.dim());
+  std::vector<Tensor> out;
+  for (int64_t i = 0; i < t.shape()[d]; ++i) out.push_back(t.select(d, i));
+  return out;
+}
+
+Tensor flip(const Tensor& t, const Shape& dims) {
+  OpScope scope_("flip");
+  Shape st = t.strides();
+  int64_t off = t.offset();
+  std::vector<bool> seen(static_cast<size_t>(std::max<int64_t>(t.dim(), 1)), false);
+  for (int64_t dd : dims) {
+    const int64_t d = wrap_dim("flip", dd, t.dim());
+    TS_CHECK(!seen[d], ValueError, "flip", "dim ", d, " appears multiple times in ", dims);
+    seen[d] = true;
+    if (t.dim() == 0 || t.shape()[d] == 0) continue;
+    off += (t.shape()[d] - 1) * st[d];
+    st[d] = -st[d];
+  }
+  // A negative-stride view is read once by the copy kernel, never handed out.
+  return t.as_strided(t.shape(), st, off).clone();
+}
+
+Tensor roll(const Tensor& t, const Shape& shifts, const Shape& dims) {
+  OpScope scope_("roll");
+  if (dims.empty()) {
+    TS_CHECK(shifts.size() == 1, ValueError, "roll", "without dims, shifts must be a single value, got ", shifts);
+    return roll(t.reshape({-1}), shifts, {0}).reshape(t.shape());
+  }
+  TS_CHECK(shifts.size() == dims.size(), ValueError, "roll", "shifts ", shifts, " and dims ", dims,
+           " differ in length");
+  Tensor r = t;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    const int64_t d = wrap_dim("roll", dims[i], t.dim());
+    const int64_t n = r.shape()[d];
+    if (n == 0) continue;
+    const int64_t s = ((shifts[i] % n) + n) % n;
+    if (s == 0) continue;
+    r = cat({r.narrow(d, n - s, s), r.narrow(d, 0, n - s)}, d);
+  }
+  return r.is_same(t) ? t.clone() : r;
+}
+
+Tensor repeat(const Tensor& t, const Shape& repeats) {
+  OpScope scope_("repeat");
+  TS_CHECK(static_cast<int64_t>(repeats.size()) >= t.dim(), ValueError, "repeat", "number of repeats ",
+           repeats.size(), " is smaller than the number of dims ", t.dim());
+  for (int64_t r : repeats) TS_CHECK(r >= 0, ValueError, "repeat", "negative repeat in ", repeats);
+  const size_t n = repeats.size();
+  Shape sizes(n - static_cast<size_t>(t.dim()), 1);
+  sizes.insert(sizes.end(), t.shape().begin(), t.shape().end());
+  // [1, s0, 1, s1, ...] expanded to [r0, s0, r1, s1, ...], then merged pairwise.
+  Shape v, e, out;
+  for (size_t i = 0; i < n; ++i) {
+    v.push_back(1), v.push_back(sizes[i]);
+    e.push_back(repeats[i]), e.push_back(sizes[i]);
+    out.push_back(repeats[i] * sizes[i]);
+  }
+  return t.reshape(v).expand(e).contiguous().view(out);
+}
+
+Tensor tile(const Tensor& t, const Shape& reps) {
+  OpScope scope_("tile");
+  Shape r = reps;
+  while (static_cast<int64_t>(r.size()) < t.dim()) r.insert(r.begin(), 1);
+  return repeat(t, r);
+}
+
+Tensor repeat_interleave(const Tensor& t, int64_t repeats, std::optional<int64_t> dim) {
+  OpScope scope_("repeat_interleave");
+  TS_CHECK(repeats >= 0, ValueError, "repeat_interleave", "repeats must be non-negative, got ", repeats);
+  const Tensor x = dim ? t : t.reshape({-1});
+  const int64_t d = dim ? wrap_dim("repeat_interleave", *dim, t.dim()) : 0;
+  if (x.dim() == 0) return x.reshape({1}).expand({repeats}).contiguous();
+  Shape e = x.unsqueeze(d + 1).shape();
+  e[d + 1] = repeats;
+  return x.unsqueeze(d + 1).expand(e).contiguous().flatten(d, d + 1);
+}
+
+Tensor repeat_interleave(const Tensor& t, const Tensor& repeats, std::optional<int64_t> dim) {
+  OpScope scope_("repeat_interleave");
+  TS_CHECK(is_integral(repeats.dtype()) && repeats.dim() <= 1, TypeError, "repeat_interleave",
+           "repeats must be a 0-d or 1-D integer tensor, got ", repeats.dtype(), " of shape ", repeats.shape());
+  const Tensor x = dim ? t : t.reshape({-1});
+  const int64_t d = dim ? wrap_dim("repeat_interleave", *dim, t.dim()) : 0;
+  const int64_t n = x.dim() ? x.shape()[d] : 1;
+  if (repeats.numel() == 1) return repeat_interleave(t, repeats.item<int64_t>(), dim);
+  TS_CHECK(repeats.numel() == n, ValueError, "repeat_interleave", "repeats has ", repeats.numel(),
+           " entries for a dim of size ", n);
+  const Tensor r = repeats.cpu().to(DType::Int64).contiguous();
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = r.data<int64_t>()[i];
+    TS_CHECK(k >= 0, ValueError, "repeat_interleave", "negative repeat ", k, " at position ", i);
+    idx.insert(idx.end(), static_cast<size_t>(k), i);
+  }
+  return index_select(x, d, from_vector<int64_t>(idx, {static_cast<int64_t>(idx.size())}).to(t.device()));
+}
+
+namespace {
+Tensor triangle(const char* op, const Tensor& t, int64_t k, bool lower) {
+  TS_CHECK(t.dim() >= 2, ValueError, op, "expects a tensor with at least 2 dims, got shape ", t.shape());
+  const int64_t m = t.shape()[t.dim() - 2], n = t.shape()[t.dim() - 1];
+  const Tensor rows = arange(Scalar(0), Scalar(m), Scalar(1), DType::Int64, t.device()).unsqueeze(1);
+  const Tensor cols = arange(Scalar(0), Scalar(n), Scalar(1), DType::Int64, t.device()).unsqueeze(0);
+  const Tensor diff = sub(cols, rows);  // j - i
+  const Tensor keep = lower ? le(diff, Scalar(k)) : ge(diff, Scalar(k));
+  return where(keep, t, scalar_tensor(Scalar(0), TensorOptions(t.dtype(), t.device())));
+}
+}  // namespace
+
+Tensor tril(const Tensor& t, int64_t diagonal) { return triangle("tril", t, diagonal, true); }
+Tensor triu(const Tensor& t, int64_t diagonal) { return triangle("triu", t, diagonal, false); }
+
+Tensor pad(const Tensor& t, const Shape& p, const std::string& mode, double value) {
+  OpScope scope_("pad");
+  TS_CHECK(p.size() % 2 == 0 && static_cast<int64_t>(p.size()) <= 2 * t.dim(), ValueError, "pad",
+           "pad must have an even length of at most 2 * ndim (", 2 * t.dim(), "), got ", p);
+  const bool constant = mode == "constant";
+  TS_CHECK(constant || mode == "reflect" || mode == "replicate" || mode == "circular", ValueError, "pad",
+           "unknown mode '", mode, "' (constant, reflect, replicate, circular)");
+  const int64_t npad = static_cast<int64_t>(p.size()) / 2;
+  if (constant) {
+    Shape out_shape = t.shape();
+    Tensor src = t;
+    for (int64_t i = 0; i < npad; ++i) {
+      const int64_t d = t.dim() - 1 - i, l = p[2 * i], r = p[2 * i + 1];
+      out_shape[d] = t.shape()[d] + l + r;
+      TS_CHECK(out_shape[d] >= 0, ValueError, "pad", "padding ", p, " makes dim ", d, " negative");
+      const int64_t lo = std::max<int64_t>(-l, 0), hi = t.shape()[d] - std::max<int64_t>(-r, 0);
+      src = src.narrow(d, std::min(lo, t.shape()[d]), std::max<int64_t>(hi - lo, 0));
+    }
+    Tensor out = full(out_shape, Scalar(value), TensorOptions(t.dtype(), t.device()));
+    Tensor dst = out;
+    for (int64_t i = 0; i < npad; ++i) {
+      const int64_t d = t.dim() - 1 - i;
+      dst = dst.narrow(d, std::max<int64_t>(p[2 * i], 0), src.shape()[d]);
+    }
+    if (dst.numel() > 0) dst.copy_(src);
+    return out;
+  }
+  // Other modes gather along each padded dim with an index built on the host.
+  Tensor r = t;
+  for (int64_t i = 0; i < npad; ++i) {
+    const int64_t d = t.dim() - 1 - i, l = p[2 * i], rr = p[2 * i + 1], n = t.shape()[d];
+    TS_CHECK(l >= 0 && rr >= 0, ValueError, "pad", "negative padding ", p, " needs mode 'constant'");
+    if (mode == "reflect") {
+      TS_CHECK(l < n && rr < n, ValueError, "pad", "reflect padding (", l, ", ", rr, ") must be smaller than dim ", d,
+               " of size ", n);
+    } else if (mode == "circular") {
+      TS_CHECK(l <= n && rr <= n, ValueError, "pad", "circular padding (", l, ", ", rr, ") exceeds dim ", d,
+               " of size ", n);
+    } else {
+      TS_CHECK(n > 0, ValueError, "pad", "cannot replicate-pad an empty dim ", d);
+    }
+    std::vector<int64_t> idx;
+    for (int64_t j = -l; j < n + rr; ++j) {
+      int64_t k = j;
+      if (mode == "reflect") k = j < 0 ? -j : (j >= n ? 2 * (n - 1) - j : j);
+      else if (mode == "replicate") k = std::clamp<int64_t>(j, 0, n - 1);
+      else k = ((j % n) + n) % n;
+      idx.push_back(k);
+    }
+    r = index_select(r, d, from_vector<int64_t>(idx, {static_cast<int64_t>(idx.size())}).to(t.device()));
+  }
+  return r;
 }
 
 }  // namespace tessel

@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 # Both builds name the same compiler so that ccache shares their objects.
 CXX_COMPILER ?= g++
 
-.PHONY: setup build install demo test test-cpp test-python clean format
+.PHONY: setup build install demo test test-cpp test-python bench clean format
 
 setup:
 	@bash scripts/setup.sh
@@ -39,6 +39,12 @@ test-python: install
 	@TESSEL_BUILD_DIR=$(abspath $(BUILD)) $(PY) -m pytest -q tests/python
 
 test: test-cpp test-python
+
+# Benchmarks (not part of test): C++ ones, then the Python comparisons.
+bench: install
+	@cmake -S . -B $(BUILD) -DTESSEL_BUILD_BENCH=ON >/dev/null && cmake --build $(BUILD) --target bench_ops matmul_dnnl
+	@$(BUILD)/bench/bench_ops --benchmark_min_time=0.2
+	@for b in overhead matmul bandwidth softmax; do $(PY) bench/bench_$$b.py; done
 
 format:
 	@clang-format -i $$(git ls-files '*.h' '*.cpp')

@@ -47,7 +47,7 @@ void dnnl_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
     const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), engine());
     return std::make_shared<dnnl::matmul>(pd);
   });
-  dnnl::stream s(engine());
+  static thread_local dnnl::stream s(engine());  // one per thread, reused across calls
   dnnl::memory am(a_md, engine(), a.data_ptr()), bm(b_md, engine(), b.data_ptr()), cm(c_md, engine(), out.data_ptr());
   prim->execute(s, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
   s.wait();

@@ -30,9 +30,15 @@ StridedLayout<N> make_layout(const std::array<const Tensor*, N>& ts) {
     }
     if (t0.shape()[d] != 1) order[kept++] = d;
   }
-  std::stable_sort(order.begin(), order.begin() + kept, [&](int a, int b) {
-    return std::llabs(t0.strides()[a]) > std::llabs(t0.strides()[b]);
-  });
+  // Insertion sort (stable, no allocation: std::stable_sort allocates a buffer,
+  // which showed up in the per-op cost of tiny ops).
+  for (int k = 1; k < kept; ++k) {
+    const int d = order[k];
+    const int64_t sd = std::llabs(t0.strides()[d]);
+    int j = k;
+    for (; j > 0 && std::llabs(t0.strides()[order[j - 1]]) < sd; --j) order[j] = order[j - 1];
+    order[j] = d;
+  }
   int n = 0;
   for (int k = 0; k < kept; ++k) {
     const int d = order[k];

@@ -70,9 +70,45 @@ const DeviceHooks& device_hooks(DeviceType type) {
   return h;
 }
 
+namespace {
+// Tiny tensors are allocated and freed on every op: a per-thread cache of
+// small 64-byte-aligned blocks (by 64-byte size class) saves aligned_alloc's
+// slow path. A block freed on another thread joins that thread's cache.
+constexpr size_t kSmallClasses = 16;  // blocks up to 16 * 64 = 1 KiB
+constexpr size_t kCachedPerClass = 32;
+thread_local bool t_small_dead = false;  // trivially destructible: valid until the thread ends
+
+struct SmallBlockCache {
+  std::array<std::array<void*, kCachedPerClass>, kSmallClasses> blocks{};
+  std::array<size_t, kSmallClasses> count{};
+  ~SmallBlockCache() {
+    t_small_dead = true;  // storage freed later on this thread (static Tensors) bypasses the cache
+    for (size_t c = 0; c < kSmallClasses; ++c)
+      for (size_t i = 0; i < count[c]; ++i) std::free(blocks[c][i]);
+    count.fill(0);
+  }
+};
+thread_local SmallBlockCache t_small;
+
+size_t small_class(size_t nbytes) { return nbytes == 0 ? 0 : (nbytes - 1) / kAlignment; }
+
+void free_small(void* ctx, void* p) {
+  const auto c = reinterpret_cast<size_t>(ctx);
+  if (t_small_dead) return std::free(p);
+  SmallBlockCache& cache = t_small;
+  if (cache.count[c] < kCachedPerClass) cache.blocks[c][cache.count[c]++] = p;
+  else std::free(p);
+}
+}  // namespace
+
 Storage allocate(size_t nbytes, Device device) {
   if (device.type == DeviceType::CPU) {
-    // The common case: no context object, the deleter is plain free().
+    const size_t c = small_class(nbytes);
+    if (c < kSmallClasses && !t_small_dead) {
+      SmallBlockCache& cache = t_small;
+      void* p = cache.count[c] ? cache.blocks[c][--cache.count[c]] : cpu_allocate((c + 1) * kAlignment, 0);
+      return std::make_shared<StorageImpl>(p, nbytes, device, &free_small, reinterpret_cast<void*>(c));
+    }
     void* p = cpu_allocate(nbytes, 0);
     return std::make_shared<StorageImpl>(p, nbytes, device, [](void*, void* d) { std::free(d); }, nullptr);
   }

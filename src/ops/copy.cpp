@@ -1,5 +1,6 @@
 // copy_, to(device), item and printing: moving values between tensors and devices.
 #include <ostream>
+#include <sstream>
 
 #include "src/core/shape_util.h"
 #include "tessel/ops.h"
@@ -84,7 +85,11 @@ void print_rec(std::ostream& os, const Tensor& t, int64_t depth) {
     } else if (s.is_int()) {
       os << s.to<int64_t>();
     } else {
-      os << s.to<double>();
+      // Floats always show as floats ("2." rather than "2"), as in Python's repr.
+      std::ostringstream f;
+      f << s.to<double>();
+      const std::string txt = f.str();
+      os << txt << (txt.find_first_of(".eni") == std::string::npos ? "." : "");
     }
     return;
   }

@@ -176,24 +176,26 @@ struct ExtremeRun {
   A identity() const { return A(0); }
 };
 
-template <class T>
-void sum_kernel(const KernelCall& c) {
-  using A = sum_acc_t<T>;
+// sum and prod: contiguous runs use Run (pairwise for sums), other layouts
+// fold with `step` from Run's identity.
+template <class T, class Run, class Step>
+void fold_kernel(const KernelCall& c, Run reduce, Step step) {
+  using A = typename Run::A;
   const Tensor &a = c.in[0], &out = c.out[0];
   const Split s = split_dims(a, out);
   int64_t run;
-  if (inner_contiguous(s, run)) return reduce_runs<T, A>(a, out, s, run, SumRun<T>{});
-  reduce_general<T, A>(a, out, A(0), [](A r, A v) { return r + v; });
+  if (inner_contiguous(s, run)) return reduce_runs<T, A>(a, out, s, run, reduce);
+  reduce_general<T, A>(a, out, reduce.identity(), step);
+}
+
+template <class T>
+void sum_kernel(const KernelCall& c) {
+  fold_kernel<T>(c, SumRun<T>{}, [](auto r, auto v) { return r + v; });
 }
 
 template <class T>
 void prod_kernel(const KernelCall& c) {
-  using A = sum_acc_t<T>;
-  const Tensor &a = c.in[0], &out = c.out[0];
-  const Split s = split_dims(a, out);
-  int64_t run;
-  if (inner_contiguous(s, run)) return reduce_runs<T, A>(a, out, s, run, ProdRun<T>{});
-  reduce_general<T, A>(a, out, A(1), [](A r, A v) { return r * v; });
+  fold_kernel<T>(c, ProdRun<T>{}, [](auto r, auto v) { return r * v; });
 }
 
 template <class T, bool IsMax>

@@ -6,10 +6,9 @@
 namespace tessel::python {
 
 namespace {
-py::object named(const char* fields, const std::tuple<Tensor, Tensor>& r) {
+py::object named(const std::tuple<Tensor, Tensor>& r) {
   // (values, indices) named tuples like torch.return_types; kept for the process.
   static auto* type = new py::object(py::module_::import("collections").attr("namedtuple")("sorted", "values indices"));
-  (void)fields;
   return (*type)(std::get<0>(r), std::get<1>(r));
 }
 }  // namespace
@@ -18,7 +17,7 @@ void init_sort(py::module_& m) {
   auto c = py::reinterpret_borrow<py::class_<Tensor>>(m.attr("Tensor"));
   def_both(m, c, "sort", [](const Tensor& t, int64_t dim, bool desc, bool stable) {
     (void)stable;  // every tessel sort is stable
-    return named("values indices", sort(t, dim, desc));
+    return named(sort(t, dim, desc));
   }, py::arg("dim") = -1, py::arg("descending") = false, py::kw_only(), py::arg("stable") = false);
   def_both(m, c, "argsort", [](const Tensor& t, int64_t dim, bool desc, bool stable) {
     (void)stable;
@@ -26,10 +25,10 @@ void init_sort(py::module_& m) {
   }, py::arg("dim") = -1, py::arg("descending") = false, py::kw_only(), py::arg("stable") = false);
   def_both(m, c, "topk", [](const Tensor& t, int64_t k, int64_t dim, bool largest, bool sorted) {
     (void)sorted;  // results always come sorted
-    return named("values indices", topk(t, k, dim, largest));
+    return named(topk(t, k, dim, largest));
   }, py::arg("k"), py::arg("dim") = -1, py::arg("largest") = true, py::arg("sorted") = true);
   def_both(m, c, "kthvalue", [](const Tensor& t, int64_t k, int64_t dim, bool keepdim) {
-    return named("values indices", kthvalue(t, k, dim, keepdim));
+    return named(kthvalue(t, k, dim, keepdim));
   }, py::arg("k"), py::arg("dim") = -1, py::arg("keepdim") = false);
   def_both(m, c, "unique", [](const Tensor& t, bool sorted, bool ret_inv, bool ret_counts, py::handle dim) -> py::object {
     (void)sorted;  // always sorted

@@ -103,7 +103,7 @@ Term contract(const Term& a, const Term& b, const std::vector<int>& keep) {
   for (int l : b.labels)
     if (!in(a.labels, l)) right.push_back(l);
   auto arrange = [&](const Term& op, const std::vector<int>& g1, const std::vector<int>& g2,
-                     const std::vector<int>& g3, bool is_b) {
+                     const std::vector<int>& g3) {
     Shape perm, sizes;
     for (const auto* g : {&g1, &g2, &g3})
       for (int l : *g) perm.push_back(std::find(op.labels.begin(), op.labels.end(), l) - op.labels.begin());
@@ -114,15 +114,14 @@ Term contract(const Term& a, const Term& b, const std::vector<int>& keep) {
     for (int l : g3) n *= size_of(op, l);
     sizes.push_back(m);
     sizes.push_back(n);
-    (void)is_b;
     return t.reshape(sizes);
   };
   for (int l : red) {
     TS_CHECK(size_of(a, l) == size_of(b, l), ValueError, "einsum", "contracted index has sizes ", size_of(a, l),
              " and ", size_of(b, l));
   }
-  const Tensor A = arrange(a, batch, left, red, false);   // [batch..., L, K]
-  const Tensor B = arrange(b, batch, red, right, true);   // [batch..., K, R]
+  const Tensor A = arrange(a, batch, left, red);   // [batch..., L, K]
+  const Tensor B = arrange(b, batch, red, right);   // [batch..., K, R]
   Tensor r = matmul(A, B);                                // [batch..., L, R]
   Shape sizes(r.shape().begin(), r.shape().end() - 2);
   for (int l : left) sizes.push_back(size_of(a, l));

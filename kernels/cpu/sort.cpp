@@ -37,6 +37,22 @@ void rows(const Tensor& a, const Tensor& v, const Tensor& i, int64_t dim, int64_
   }, cost);
 }
 
+// Writes the first n entries of a row's ordering as values and indices.
+template <class T>
+void write_order(const std::vector<int64_t>& order, int64_t n, const T* x, int64_t sa, T* y, int64_t sv,
+                 int64_t* yi, int64_t si) {
+  for (int64_t j = 0; j < n; ++j) {
+    y[j * sv] = x[order[j] * sa];
+    yi[j * si] = order[j];
+  }
+}
+
+inline std::vector<int64_t> identity_order(int64_t len) {
+  std::vector<int64_t> order(static_cast<size_t>(len));
+  std::iota(order.begin(), order.end(), 0);
+  return order;
+}
+
 template <class T>
 void sort_kernel(const KernelCall& c) {
   using A = acc_t<T>;
@@ -45,18 +61,14 @@ void sort_kernel(const KernelCall& c) {
   const int64_t len = a.shape()[ps.dim], sa = a.strides()[ps.dim], sv = vals.strides()[ps.dim],
                 si = idx.strides()[ps.dim];
   rows<T>(a, vals, idx, ps.dim, len * 16, [&](const T* x, T* y, int64_t* yi) {
-    std::vector<int64_t> order(static_cast<size_t>(len));
-    std::iota(order.begin(), order.end(), 0);
+    std::vector<int64_t> order = identity_order(len);
     auto key = [&](int64_t j) { return A(x[j * sa]); };
     if (ps.descending) {
       std::stable_sort(order.begin(), order.end(), [&](int64_t p, int64_t q) { return less_nan(key(q), key(p)); });
     } else {
       std::stable_sort(order.begin(), order.end(), [&](int64_t p, int64_t q) { return less_nan(key(p), key(q)); });
     }
-    for (int64_t j = 0; j < len; ++j) {
-      y[j * sv] = x[order[j] * sa];
-      yi[j * si] = order[j];
-    }
+    write_order(order, len, x, sa, y, sv, yi, si);
   });
 }
 
@@ -68,8 +80,7 @@ void topk_kernel(const KernelCall& c) {
   const int64_t len = a.shape()[ps.dim], sa = a.strides()[ps.dim], sv = vals.strides()[ps.dim],
                 si = idx.strides()[ps.dim], k = ps.k;
   rows<T>(a, vals, idx, ps.dim, len * 4, [&](const T* x, T* y, int64_t* yi) {
-    std::vector<int64_t> order(static_cast<size_t>(len));
-    std::iota(order.begin(), order.end(), 0);
+    std::vector<int64_t> order = identity_order(len);
     auto key = [&](int64_t j) { return A(x[j * sa]); };
     // Ties keep the lower index first, so the result is deterministic.
     auto cmp = [&](int64_t p, int64_t q) {
@@ -79,10 +90,7 @@ void topk_kernel(const KernelCall& c) {
       return p < q;
     };
     std::partial_sort(order.begin(), order.begin() + k, order.end(), cmp);
-    for (int64_t j = 0; j < k; ++j) {
-      y[j * sv] = x[order[j] * sa];
-      yi[j * si] = order[j];
-    }
+    write_order(order, k, x, sa, y, sv, yi, si);
   });
 }
 

@@ -154,6 +154,7 @@ struct TensorIndex {
 // t[indices]: a view for basic indexing, a copy when a tensor index is present.
 TESSEL_API Tensor index(const Tensor& t, const std::vector<TensorIndex>& indices);
 // t[indices] = value (value broadcast to the indexed shape and cast to t's dtype).
+TESSEL_API Tensor index_put(const Tensor& t, const std::vector<TensorIndex>& indices, const Tensor& value);
 TESSEL_API void index_put_(const Tensor& t, const std::vector<TensorIndex>& indices, const Tensor& value);
 TESSEL_API Tensor nonzero(const Tensor& t);  // [n, ndim] int64
 TESSEL_API Tensor gather(const Tensor& t, int64_t dim, const Tensor& index);

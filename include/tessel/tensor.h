@@ -1,5 +1,7 @@
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
@@ -14,6 +16,11 @@
 
 namespace tessel {
 
+namespace autograd {
+struct AutogradMeta;
+struct Node;
+}  // namespace autograd
+
 using Shape = std::vector<int64_t>;  // sizes and strides (strides in elements)
 
 // What a Tensor points to. Views share `storage`; sizes/strides/offset say
@@ -25,6 +32,9 @@ struct TensorImpl {
   int64_t offset = 0;  // in elements
   int64_t numel = 1;
   DType dtype = DType::Float32;
+  bool requires_grad = false;  // a leaf that asked for it, or a result of a recorded op
+  bool is_view = false;        // made by a view method (shares another tensor's elements)
+  std::shared_ptr<autograd::AutogradMeta> autograd;  // only for tensors in a graph
 };
 
 // A cheap, ref-counted handle. Copying a Tensor copies the handle, not data.
@@ -99,6 +109,28 @@ class TESSEL_API Tensor {
 
   // Marks the storage as written (in-place ops call this).
   void bump_version() const { impl_->storage->bump_version(); }
+  uint32_t version() const { return impl_->storage->version(); }
+
+  // ---- autograd (src/autograd/graph.cpp) ----
+  bool requires_grad() const { return impl_ && impl_->requires_grad; }
+  // Leaves only; floating and complex dtypes only.
+  const Tensor& set_requires_grad(bool on = true) const;
+  bool is_leaf() const;
+  Tensor grad() const;  // undefined when there is none
+  void set_grad(const Tensor& g) const;
+  std::shared_ptr<autograd::Node> grad_fn() const;
+  uint32_t output_nr() const;
+  // Gradient of this tensor (ones for a scalar when `gradient` is undefined) into the leaves' .grad.
+  void backward(const Tensor& gradient = {}, std::optional<bool> retain_graph = {}, bool create_graph = false) const;
+  Tensor detach() const;  // shares data, no history
+  const Tensor& detach_() const;
+  void retain_grad() const;  // keeps .grad of a non-leaf
+  bool retains_grad() const;
+  // hook(grad) runs when this tensor's gradient is computed; a defined result replaces it.
+  void register_hook(std::function<Tensor(const Tensor&)> hook) const;
+  // Replaces data, shape and dtype in place, keeping identity and autograd state (Python's `t.data = x`).
+  void set_data(const Tensor& other) const;
+  autograd::AutogradMeta& autograd_meta() const;  // created on first use
 
  private:
   std::shared_ptr<TensorImpl> impl_;

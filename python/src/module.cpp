@@ -13,6 +13,7 @@ void init_reduce(py::module_& m);
 void init_linalg(py::module_& m);
 void init_shape(py::module_& m);
 void init_sort(py::module_& m);
+void init_autograd(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -45,5 +46,6 @@ PYBIND11_MODULE(_C, m) {
   python::init_ops(m);
   python::init_registry(m);
   python::init_interop(m);
+  python::init_autograd(m);
   m.attr("__version__") = version();
 }

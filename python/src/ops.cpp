@@ -11,76 +11,82 @@ TensorOptions opts(std::optional<DType> dtype, py::handle device, DType fallback
   return TensorOptions(dtype.value_or(fallback), to_device(device));
 }
 
+// Creation functions take requires_grad=, as in PyTorch.
+Tensor with_grad_flag(Tensor t, bool requires_grad) {
+  if (requires_grad) t.set_requires_grad(true);
+  return t;
+}
+
 
 }  // namespace
 
 void init_ops(py::module_& m) {
   // ---- creation ----
-  m.def("tensor", [](py::handle data, std::optional<DType> dtype, py::handle device) {
-    return tensor_from_data(data, dtype, to_device(device));
+  m.def("tensor", [](py::handle data, std::optional<DType> dtype, py::handle device, bool requires_grad) {
+    return with_grad_flag(tensor_from_data(data, dtype, to_device(device)), requires_grad);
   }, py::arg("data"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none(),
-  "A new tensor copied from data: nested lists, NumPy arrays, numbers or tensors.");
-  m.def("zeros", [](py::args size, std::optional<DType> dtype, py::handle device) {
-    return zeros(shape_from_args(size, "zeros"), opts(dtype, device, default_float_dtype()));
-  }, py::arg("dtype") = py::none(), py::arg("device") = py::none());
-  m.def("ones", [](py::args size, std::optional<DType> dtype, py::handle device) {
-    return ones(shape_from_args(size, "ones"), opts(dtype, device, default_float_dtype()));
-  }, py::arg("dtype") = py::none(), py::arg("device") = py::none());
-  m.def("empty", [](py::args size, std::optional<DType> dtype, py::handle device) {
-    return empty(shape_from_args(size, "empty"), opts(dtype, device, default_float_dtype()));
-  }, py::arg("dtype") = py::none(), py::arg("device") = py::none());
-  m.def("full", [](py::handle size, py::handle value, std::optional<DType> dtype, py::handle device) {
+  "A new tensor copied from data: nested lists, NumPy arrays, numbers or tensors.", py::arg("requires_grad") = false);
+  m.def("zeros", [](py::args size, std::optional<DType> dtype, py::handle device, bool requires_grad) {
+    return with_grad_flag(zeros(shape_from_args(size, "zeros"), opts(dtype, device, default_float_dtype())), requires_grad);
+  }, py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
+  m.def("ones", [](py::args size, std::optional<DType> dtype, py::handle device, bool requires_grad) {
+    return with_grad_flag(ones(shape_from_args(size, "ones"), opts(dtype, device, default_float_dtype())), requires_grad);
+  }, py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
+  m.def("empty", [](py::args size, std::optional<DType> dtype, py::handle device, bool requires_grad) {
+    return with_grad_flag(empty(shape_from_args(size, "empty"), opts(dtype, device, default_float_dtype())), requires_grad);
+  }, py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
+  m.def("full", [](py::handle size, py::handle value, std::optional<DType> dtype, py::handle device, bool requires_grad) {
     Scalar s;
     if (!to_scalar(value, s)) throw py::type_error("full(): fill_value must be a number");
-    return full(to_shape(size), s, opts(dtype, device, s.dtype()));
+    return with_grad_flag(full(to_shape(size), s, opts(dtype, device, s.dtype())), requires_grad);
   }, py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(),
-  py::arg("device") = py::none());
+  py::arg("device") = py::none(), py::arg("requires_grad") = false);
   auto like = [](const Tensor& t, std::optional<DType> dtype, py::handle device) {
     return TensorOptions(dtype.value_or(t.dtype()), device.is_none() ? t.device() : to_device(device));
   };
-  m.def("zeros_like", [like](const Tensor& t, std::optional<DType> d, py::handle dev) {
-    return zeros(t.shape(), like(t, d, dev));
-  }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none());
-  m.def("ones_like", [like](const Tensor& t, std::optional<DType> d, py::handle dev) {
-    return ones(t.shape(), like(t, d, dev));
-  }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none());
-  m.def("empty_like", [like](const Tensor& t, std::optional<DType> d, py::handle dev) {
-    return empty(t.shape(), like(t, d, dev));
-  }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none());
-  m.def("full_like", [like](const Tensor& t, py::handle value, std::optional<DType> d, py::handle dev) {
+  m.def("zeros_like", [like](const Tensor& t, std::optional<DType> d, py::handle dev, bool requires_grad) {
+    return with_grad_flag(zeros(t.shape(), like(t, d, dev)), requires_grad);
+  }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
+  m.def("ones_like", [like](const Tensor& t, std::optional<DType> d, py::handle dev, bool requires_grad) {
+    return with_grad_flag(ones(t.shape(), like(t, d, dev)), requires_grad);
+  }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
+  m.def("empty_like", [like](const Tensor& t, std::optional<DType> d, py::handle dev, bool requires_grad) {
+    return with_grad_flag(empty(t.shape(), like(t, d, dev)), requires_grad);
+  }, py::arg("input"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
+  m.def("full_like", [like](const Tensor& t, py::handle value, std::optional<DType> d, py::handle dev, bool requires_grad) {
     Scalar s;
     if (!to_scalar(value, s)) throw py::type_error("full_like(): fill_value must be a number");
-    return full(t.shape(), s, like(t, d, dev));
+    return with_grad_flag(full(t.shape(), s, like(t, d, dev)), requires_grad);
   }, py::arg("input"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(),
-  py::arg("device") = py::none());
+  py::arg("device") = py::none(), py::arg("requires_grad") = false);
   m.def("arange", [](py::handle start, py::handle end, py::handle step, std::optional<DType> dtype,
-                     py::handle device) {
+                     py::handle device, bool requires_grad) {
     Scalar a, b, s(int64_t{1});
     if (!to_scalar(start, a) || (!end.is_none() && !to_scalar(end, b)) || (!step.is_none() && !to_scalar(step, s))) {
       throw py::type_error("arange(): start, end and step must be numbers");
     }
-    if (end.is_none()) return arange(Scalar(int64_t{0}), a, s, dtype, to_device(device));
-    return arange(a, b, s, dtype, to_device(device));
+    if (end.is_none()) return with_grad_flag(arange(Scalar(int64_t{0}), a, s, dtype, to_device(device)), requires_grad);
+    return with_grad_flag(arange(a, b, s, dtype, to_device(device)), requires_grad);
   }, py::arg("start"), py::arg("end") = py::none(), py::arg("step") = py::none(), py::kw_only(),
-  py::arg("dtype") = py::none(), py::arg("device") = py::none());
-  m.def("linspace", [](double start, double end, int64_t steps, std::optional<DType> dtype, py::handle device) {
-    return linspace(start, end, steps, opts(dtype, device, default_float_dtype()));
+  py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
+  m.def("linspace", [](double start, double end, int64_t steps, std::optional<DType> dtype, py::handle device, bool requires_grad) {
+    return with_grad_flag(linspace(start, end, steps, opts(dtype, device, default_float_dtype())), requires_grad);
   }, py::arg("start"), py::arg("end"), py::arg("steps"), py::kw_only(), py::arg("dtype") = py::none(),
-  py::arg("device") = py::none());
-  m.def("eye", [](int64_t n, std::optional<int64_t> mm, std::optional<DType> dtype, py::handle device) {
-    return eye(n, mm, opts(dtype, device, default_float_dtype()));
+  py::arg("device") = py::none(), py::arg("requires_grad") = false);
+  m.def("eye", [](int64_t n, std::optional<int64_t> mm, std::optional<DType> dtype, py::handle device, bool requires_grad) {
+    return with_grad_flag(eye(n, mm, opts(dtype, device, default_float_dtype())), requires_grad);
   }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(),
-  py::arg("device") = py::none());
+  py::arg("device") = py::none(), py::arg("requires_grad") = false);
 
   // ---- random ----
   m.def("manual_seed", [](uint64_t s) { manual_seed(s); }, py::arg("seed"));
   m.def("initial_seed", &initial_seed);
-  m.def("rand", [](py::args size, std::optional<DType> dtype, py::handle device) {
-    return rand(shape_from_args(size, "rand"), opts(dtype, device, default_float_dtype()));
-  }, py::arg("dtype") = py::none(), py::arg("device") = py::none());
-  m.def("randn", [](py::args size, std::optional<DType> dtype, py::handle device) {
-    return randn(shape_from_args(size, "randn"), opts(dtype, device, default_float_dtype()));
-  }, py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  m.def("rand", [](py::args size, std::optional<DType> dtype, py::handle device, bool requires_grad) {
+    return with_grad_flag(rand(shape_from_args(size, "rand"), opts(dtype, device, default_float_dtype())), requires_grad);
+  }, py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
+  m.def("randn", [](py::args size, std::optional<DType> dtype, py::handle device, bool requires_grad) {
+    return with_grad_flag(randn(shape_from_args(size, "randn"), opts(dtype, device, default_float_dtype())), requires_grad);
+  }, py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
   m.def("randint", [](py::args args, std::optional<DType> dtype, py::handle device) {
     // randint(high, size) or randint(low, high, size), as in PyTorch.
     if (args.size() != 2 && args.size() != 3) throw py::type_error("randint(low=0, high, size)");

@@ -9,6 +9,8 @@ from ._C import Tensor, device, dtype  # noqa: F401
 from ._registry import registry, ops  # noqa: F401
 from ._repr import tensor_repr as _tensor_repr
 from . import _numpy
+from . import autograd  # noqa: F401
+from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode  # noqa: F401
 
 __version__ = _C.__version__
 

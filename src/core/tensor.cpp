@@ -4,6 +4,7 @@
 #include <numeric>
 #include <ostream>
 
+#include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/ops.h"
 
@@ -57,11 +58,41 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
-Tensor Tensor::as_strided(const Shape& sizes, const Shape& strides, int64_t offset) const {
-  return make_tensor(impl_->storage, sizes, strides, offset, impl_->dtype);
+namespace {
+// A view of t's elements; the view methods below record their own rules.
+Tensor make_view(const Tensor& t, const Shape& sizes, const Shape& strides, int64_t offset) {
+  Tensor v = make_tensor(t.storage(), sizes, strides, offset, t.dtype());
+  v.impl()->is_view = true;
+  return v;
 }
 
-Tensor Tensor::alias() const { return as_strided(shape(), strides(), offset()); }
+namespace rules = autograd::rules;
+
+// Hands a view to its derivative rule when its input needs grad.
+template <class R>
+Tensor with_grad(const Tensor& in, Tensor out, R&& rule) {
+  if (autograd::needs_grad(in)) rule(out);
+  return out;
+}
+}  // namespace
+
+Tensor Tensor::as_strided(const Shape& sizes, const Shape& strides, int64_t offset) const {
+  Tensor out = make_view(*this, sizes, strides, offset);
+  if (!autograd::needs_grad(*this)) return out;
+  TS_CHECK(is_contiguous(), NotImplementedError, "as_strided",
+           "the gradient of as_strided needs a contiguous input; call contiguous() first");
+  // Positions relative to this tensor's first element, so the rule can replay it on any contiguous tensor.
+  const int64_t rel = offset - this->offset();
+  rules::view("AsStridedBackward", *this, out,
+              [sizes, strides, rel](const Tensor& x) { return x.as_strided(sizes, strides, x.offset() + rel); },
+              /*may_overlap=*/true);
+  return out;
+}
+
+Tensor Tensor::alias() const {
+  return with_grad(*this, make_view(*this, shape(), strides(), offset()),
+                   [&](const Tensor& out) { rules::reshape("AliasBackward", *this, out); });
+}
 
 namespace {
 Shape infer_shape(const char* op, const Shape& shape, int64_t numel) {
@@ -124,13 +155,17 @@ Tensor Tensor::view(const Shape& shape) const {
   Shape st;
   TS_CHECK(view_strides(this->shape(), strides(), sizes, st), ValueError, "view", "cannot view a tensor of shape ",
            this->shape(), " and strides ", strides(), " as ", sizes, "; use reshape (which copies when needed)");
-  return as_strided(sizes, st, offset());
+  return with_grad(*this, make_view(*this, sizes, st, offset()),
+                   [&](const Tensor& out) { rules::reshape("ViewBackward", *this, out); });
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
   const Shape sizes = infer_shape("reshape", shape, numel());
   Shape st;
-  if (view_strides(this->shape(), strides(), sizes, st)) return as_strided(sizes, st, offset());
+  if (view_strides(this->shape(), strides(), sizes, st)) {
+    return with_grad(*this, make_view(*this, sizes, st, offset()),
+                     [&](const Tensor& out) { rules::reshape("ReshapeBackward", *this, out); });
+  }
   return contiguous().view(sizes);
 }
 
@@ -147,7 +182,8 @@ Tensor Tensor::permute(const Shape& dims) const {
     sizes[i] = shape()[d];
     st[i] = strides()[d];
   }
-  return as_strided(sizes, st, offset());
+  return with_grad(*this, make_view(*this, sizes, st, offset()),
+                   [&](const Tensor& out) { rules::permute(*this, dims, out); });
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
@@ -161,7 +197,12 @@ Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
   Shape sizes = shape(), st = strides();
   std::swap(sizes[d0], sizes[d1]);
   std::swap(st[d0], st[d1]);
-  return as_strided(sizes, st, offset());
+  return with_grad(*this, make_view(*this, sizes, st, offset()), [&](const Tensor& out) {
+    Shape perm(static_cast<size_t>(dim()));
+    for (int64_t i = 0; i < dim(); ++i) perm[i] = i;
+    std::swap(perm[d0], perm[d1]);
+    rules::permute(*this, perm, out);
+  });
 }
 
 Tensor Tensor::t() const {
@@ -183,7 +224,8 @@ Tensor Tensor::squeeze() const {
       st.push_back(strides()[i]);
     }
   }
-  return as_strided(sizes, st, offset());
+  return with_grad(*this, make_view(*this, sizes, st, offset()),
+                   [&](const Tensor& out) { rules::reshape("SqueezeBackward", *this, out); });
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
@@ -196,7 +238,8 @@ Tensor Tensor::squeeze(int64_t d) const {
   Shape sizes = shape(), st = strides();
   sizes.erase(sizes.begin() + d);
   st.erase(st.begin() + d);
-  return as_strided(sizes, st, offset());
+  return with_grad(*this, make_view(*this, sizes, st, offset()),
+                   [&](const Tensor& out) { rules::reshape("SqueezeBackward", *this, out); });
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
@@ -205,7 +248,8 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   const int64_t s = d < dim() ? shape()[d] * strides()[d] : 1;
   sizes.insert(sizes.begin() + d, 1);
   st.insert(st.begin() + d, s);
-  return as_strided(sizes, st, offset());
+  return with_grad(*this, make_view(*this, sizes, st, offset()),
+                   [&](const Tensor& out) { rules::reshape("UnsqueezeBackward", *this, out); });
 }
 
 Tensor Tensor::expand(const Shape& target) const {
@@ -233,7 +277,8 @@ Tensor Tensor::expand(const Shape& target) const {
       st[i] = 0;
     }
   }
-  return as_strided(sizes, st, offset());
+  return with_grad(*this, make_view(*this, sizes, st, offset()),
+                   [&](const Tensor& out) { rules::expand(*this, out); });
 }
 
 Tensor Tensor::flatten(int64_t start, int64_t end) const {
@@ -273,7 +318,9 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t stop, int64_t step) const
   Shape sizes = shape(), st = strides();
   sizes[d] = len;
   st[d] *= step;
-  return as_strided(sizes, st, offset() + start * strides()[d]);
+  return with_grad(*this, make_view(*this, sizes, st, offset() + start * strides()[d]), [&](const Tensor& out) {
+    rules::view("SliceBackward", *this, out, [=](const Tensor& x) { return x.slice(d, start, stop, step); });
+  });
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
@@ -286,7 +333,9 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   Shape sizes = shape(), st = strides();
   sizes.erase(sizes.begin() + d);
   st.erase(st.begin() + d);
-  return as_strided(sizes, st, offset() + index * strides()[d]);
+  return with_grad(*this, make_view(*this, sizes, st, offset() + index * strides()[d]), [&](const Tensor& out) {
+    rules::view("SelectBackward", *this, out, [=](const Tensor& x) { return x.select(d, index); });
+  });
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
@@ -320,7 +369,9 @@ Tensor Tensor::diagonal(int64_t off, int64_t d0, int64_t d1) const {
   }
   sizes.push_back(len);
   st.push_back(strides()[d0] + strides()[d1]);
-  return as_strided(sizes, st, start);
+  return with_grad(*this, make_view(*this, sizes, st, start), [&](const Tensor& out) {
+    rules::view("DiagonalBackward", *this, out, [=](const Tensor& x) { return x.diagonal(off, d0, d1); });
+  });
 }
 
 Tensor Tensor::unfold(int64_t d, int64_t size, int64_t step) const {
@@ -333,28 +384,41 @@ Tensor Tensor::unfold(int64_t d, int64_t size, int64_t step) const {
   if (dim() == 0) {
     sizes = {size};
     st = {1};
-    return as_strided(sizes, st, offset());
+  } else {
+    sizes[d] = (n - size) / step + 1;
+    st[d] = s * step;
+    sizes.push_back(size);
+    st.push_back(s);
   }
-  sizes[d] = (n - size) / step + 1;
-  st[d] = s * step;
-  sizes.push_back(size);
-  st.push_back(s);
-  return as_strided(sizes, st, offset());
+  return with_grad(*this, make_view(*this, sizes, st, offset()), [&](const Tensor& out) {
+    rules::view("UnfoldBackward", *this, out, [=](const Tensor& x) { return x.unfold(d, size, step); },
+                /*may_overlap=*/step < size);
+  });
 }
 
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
 Tensor Tensor::clone() const {
-  Tensor out = empty(shape(), TensorOptions(dtype(), device()));
-  out.copy_(*this);
-  return out;
+  return autograd::recorded(
+      autograd::needs_grad(*this),
+      [&] {
+        Tensor out = empty(shape(), TensorOptions(dtype(), device()));
+        out.copy_(*this);
+        return out;
+      },
+      [&](const Tensor& out) { rules::copy("CloneBackward", *this, out); });
 }
 
 Tensor Tensor::to(DType d) const {
   if (d == dtype()) return *this;
-  Tensor out = empty(shape(), TensorOptions(d, device()));
-  out.copy_(*this);
-  return out;
+  return autograd::recorded(
+      autograd::needs_grad(*this),
+      [&] {
+        Tensor out = empty(shape(), TensorOptions(d, device()));
+        out.copy_(*this);
+        return out;
+      },
+      [&](const Tensor& out) { rules::copy("ToCopyBackward", *this, out); });
 }
 
 std::ostream& operator<<(std::ostream& os, const Shape& s) {

@@ -2,6 +2,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
@@ -38,6 +39,12 @@ Tensor to_host(const Tensor& src) {
 Tensor& Tensor::copy_(const Tensor& src_in) {
   const Shape bs = broadcast_shapes("copy_", shape(), src_in.shape());
   TS_CHECK(bs == shape(), ValueError, "copy_", "source shape ", src_in.shape(), " cannot be broadcast to ", shape());
+  if (autograd::needs_grad(*this, src_in)) {
+    autograd::inplace("copy_", *this, false, [&](const Tensor& self) {
+      return src_in.to(self.device()).to(self.dtype()).expand(self.shape());
+    });
+    return *this;
+  }
   if (numel() == 0) return *this;
   check_writable("copy_", *this);
   Tensor self = *this;
@@ -62,9 +69,14 @@ Tensor& Tensor::copy_(const Tensor& src_in) {
 
 Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
-  Tensor out = empty(shape(), TensorOptions(dtype(), d));
-  out.copy_(*this);
-  return out;
+  return autograd::recorded(
+      autograd::needs_grad(*this),
+      [&] {
+        Tensor out = empty(shape(), TensorOptions(dtype(), d));
+        out.copy_(*this);
+        return out;
+      },
+      [&](const Tensor& out) { autograd::rules::copy("ToCopyBackward", *this, out); });
 }
 
 Scalar Tensor::item() const {

@@ -5,6 +5,8 @@
 #include "src/core/shape_util.h"
 
 #include "tessel/kernel.h"
+#include "tessel/autograd.h"
+#include "src/autograd/rules.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
 
@@ -93,6 +95,10 @@ Tensor scalar_tensor(const Scalar& value, TensorOptions opts) {
 
 Tensor& Tensor::fill_(const Scalar& value) {
   check_fill_value("fill_", value, dtype());
+  if (autograd::needs_grad(*this)) {  // the new value is a constant: the history ends here
+    autograd::inplace("fill_", *this, false, [&](const Tensor& self) { return full_like(self, value); });
+    return *this;
+  }
   check_writable("fill_", *this);
   Tensor self = *this;
   fill_unchecked(self, value);

@@ -1,5 +1,6 @@
 // Binary elementwise ops: arithmetic, comparisons, logical and bitwise ops,
 // where and lerp. Every op: validate -> promote -> broadcast -> dispatch.
+#include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "src/ops/elementwise_util.h"
 
@@ -118,12 +119,23 @@ Kind kind_of(OpId id) {
   return Kind::Arith;
 }
 
+bool wants_grad(const Operand& o) {
+  const Tensor* t = detail::tensor_of(o);
+  return t && t->requires_grad();
+}
+
 Tensor run(const char* name, OpId id, const Operand& a, const Operand& b) {
   check_operands(id, name, a, b);
-  return detail::binary(name, id, kind_of(id), a, b);
+  return autograd::recorded(
+      autograd::GradMode::enabled() && (wants_grad(a) || wants_grad(b)),
+      [&] { return detail::binary(name, id, kind_of(id), a, b); },
+      [&](const Tensor& out) { autograd::rules::binary(id, a, b, out); });
 }
 const Tensor& run_(const char* name, OpId id, const Tensor& a, const Operand& b) {
   check_operands(id, name, &a, b);
+  if (autograd::GradMode::enabled() && (a.requires_grad() || wants_grad(b))) {
+    return autograd::inplace(name, a, true, [&](const Tensor& self) { return run(name, id, &self, b); });
+  }
   return detail::binary_(name, id, kind_of(id), a, b);
 }
 }  // namespace
@@ -169,15 +181,28 @@ Tensor lerp_impl(const Tensor& start, const Tensor& end, const Operand& w) {
 }
 }  // namespace
 
-Tensor where(const Tensor& c, const Tensor& a, const Tensor& b) { return where_impl(c, &a, &b); }
-Tensor where(const Tensor& c, const Scalar& a, const Tensor& b) { return where_impl(c, a, &b); }
-Tensor where(const Tensor& c, const Tensor& a, const Scalar& b) { return where_impl(c, &a, b); }
+namespace {
+Tensor where_op(const Tensor& c, const Operand& a, const Operand& b) {
+  return autograd::recorded(
+      autograd::GradMode::enabled() && (wants_grad(a) || wants_grad(b)), [&] { return where_impl(c, a, b); },
+      [&](const Tensor& out) { autograd::rules::where(c, a, b, out); });
+}
+Tensor lerp_op(const Tensor& start, const Tensor& end, const Operand& w) {
+  return autograd::recorded(
+      autograd::GradMode::enabled() && (start.requires_grad() || end.requires_grad() || wants_grad(w)),
+      [&] { return lerp_impl(start, end, w); }, [&](const Tensor& out) { autograd::rules::lerp(start, end, w, out); });
+}
+}  // namespace
+
+Tensor where(const Tensor& c, const Tensor& a, const Tensor& b) { return where_op(c, &a, &b); }
+Tensor where(const Tensor& c, const Scalar& a, const Tensor& b) { return where_op(c, a, &b); }
+Tensor where(const Tensor& c, const Tensor& a, const Scalar& b) { return where_op(c, &a, b); }
 Tensor where(const Tensor& c, const Scalar& a, const Scalar& b) { return where_impl(c, a, b); }
 
-Tensor lerp(const Tensor& start, const Tensor& end, const Scalar& weight) { return lerp_impl(start, end, weight); }
-Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight) { return lerp_impl(start, end, &weight); }
+Tensor lerp(const Tensor& start, const Tensor& end, const Scalar& weight) { return lerp_op(start, end, weight); }
+Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight) { return lerp_op(start, end, &weight); }
 const Tensor& lerp_(const Tensor& start, const Tensor& end, const Scalar& weight) {
-  Tensor r = lerp_impl(start, end, weight);
+  Tensor r = lerp_op(start, end, weight);
   TS_CHECK(r.shape() == start.shape(), ValueError, "lerp_", "output with shape ", start.shape(),
            " doesn't match the broadcast shape ", r.shape());
   Tensor(start).copy_(r);

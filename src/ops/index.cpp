@@ -2,6 +2,7 @@
 // integer index tensors (PyTorch/NumPy advanced-indexing semantics), and nonzero.
 #include <algorithm>
 
+#include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
@@ -167,6 +168,14 @@ Tensor offsets(const char* op, const Tensor& v, std::vector<Advanced>& adv, Shap
 }  // namespace
 
 Tensor index(const Tensor& t, const std::vector<TensorIndex>& indices) {
+  if (autograd::needs_grad(t)) {
+    bool advanced = false;
+    for (const TensorIndex& i : indices) advanced |= i.kind == TensorIndex::Kind::Tensor;
+    if (advanced) {
+      return autograd::recorded(
+          true, [&] { return index(t, indices); }, [&](const Tensor& out) { autograd::rules::index(t, indices, out); });
+    }
+  }
   std::vector<Advanced> adv;
   const Tensor v = apply_basic("index", t, indices, adv);
   if (adv.empty()) return v;
@@ -178,7 +187,22 @@ Tensor index(const Tensor& t, const std::vector<TensorIndex>& indices) {
   return out;
 }
 
+Tensor index_put(const Tensor& t, const std::vector<TensorIndex>& indices, const Tensor& value) {
+  return autograd::recorded(
+      autograd::needs_grad(t, value),
+      [&] {
+        Tensor out = t.clone();
+        index_put_(out, indices, value);
+        return out;
+      },
+      [&](const Tensor& out) { autograd::rules::index_put(t, indices, value, out); });
+}
+
 void index_put_(const Tensor& t, const std::vector<TensorIndex>& indices, const Tensor& value) {
+  if (autograd::needs_grad(t, value)) {
+    autograd::inplace("index_put_", t, true, [&](const Tensor& self) { return index_put(self, indices, value); });
+    return;
+  }
   TS_CHECK(value.device() == t.device(), ValueError, "index_put_", "value on ", value.device(), " for a tensor on ",
            t.device());
   std::vector<Advanced> adv;
@@ -276,6 +300,11 @@ void scatter_into(const char* op, const Tensor& out, int64_t dim, const Tensor& 
 
 Tensor gather(const Tensor& t, int64_t dim, const Tensor& index) {
   OpScope scope_("gather");
+  if (autograd::needs_grad(t)) {
+    return autograd::recorded(
+        true, [&] { return gather(t, dim, index); },
+        [&](const Tensor& out) { autograd::rules::gather(t, wrap_dim("gather", dim, t.dim()), index, out); });
+  }
   const int64_t d = wrap_dim("gather", dim, t.dim());
   const Tensor idx = long_index("gather", index, t.device());
   check_same_rank("gather", t, idx, d);
@@ -290,6 +319,9 @@ Tensor gather(const Tensor& t, int64_t dim, const Tensor& index) {
 
 const Tensor& scatter_(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src) {
   OpScope scope_("scatter_");
+  if (autograd::needs_grad(t, src)) {
+    return autograd::inplace("scatter_", t, true, [&](const Tensor& self) { return scatter(self, dim, index, src); });
+  }
   check_writable("scatter_", t);
   scatter_into("scatter_", t, dim, index, src, false);
   return t;
@@ -300,15 +332,26 @@ const Tensor& scatter_(const Tensor& t, int64_t dim, const Tensor& index, const 
 }
 const Tensor& scatter_add_(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src) {
   OpScope scope_("scatter_add_");
+  if (autograd::needs_grad(t, src)) {
+    return autograd::inplace("scatter_add_", t, true,
+                             [&](const Tensor& self) { return scatter_add(self, dim, index, src); });
+  }
   check_writable("scatter_add_", t);
   scatter_into("scatter_add_", t, dim, index, src, true);
   return t;
 }
 Tensor scatter(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src) {
   OpScope scope_("scatter");
-  Tensor out = t.clone();
-  scatter_into("scatter", out, dim, index, src, false);
-  return out;
+  return autograd::recorded(
+      autograd::needs_grad(t, src),
+      [&] {
+        Tensor out = t.clone();
+        scatter_into("scatter", out, dim, index, src, false);
+        return out;
+      },
+      [&](const Tensor& out) {
+        autograd::rules::scatter("ScatterBackward", t, wrap_dim("scatter", dim, t.dim()), index, src, false, out);
+      });
 }
 Tensor scatter(const Tensor& t, int64_t dim, const Tensor& index, const Scalar& value) {
   OpScope scope_("scatter");
@@ -316,9 +359,17 @@ Tensor scatter(const Tensor& t, int64_t dim, const Tensor& index, const Scalar& 
 }
 Tensor scatter_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src) {
   OpScope scope_("scatter_add");
-  Tensor out = t.clone();
-  scatter_into("scatter_add", out, dim, index, src, true);
-  return out;
+  return autograd::recorded(
+      autograd::needs_grad(t, src),
+      [&] {
+        Tensor out = t.clone();
+        scatter_into("scatter_add", out, dim, index, src, true);
+        return out;
+      },
+      [&](const Tensor& out) {
+        autograd::rules::scatter("ScatterAddBackward", t, wrap_dim("scatter_add", dim, t.dim()), index, src, true,
+                                 out);
+      });
 }
 
 Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
@@ -336,6 +387,10 @@ Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
 const Tensor& index_add_(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& source,
                          const Scalar& alpha) {
   OpScope scope_("index_add_");
+  if (autograd::needs_grad(t, source)) {
+    return autograd::inplace("index_add_", t, true,
+                             [&](const Tensor& self) { return index_add(self, dim, index, source, alpha); });
+  }
   check_writable("index_add_", t);
   TS_CHECK(index.dim() <= 1, ValueError, "index_add_", "index must be 1-D, got shape ", index.shape());
   const int64_t d = wrap_dim("index_add_", dim, t.dim());
@@ -359,9 +414,16 @@ const Tensor& index_add_(const Tensor& t, int64_t dim, const Tensor& index, cons
 
 Tensor index_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& source, const Scalar& alpha) {
   OpScope scope_("index_add");
-  Tensor out = t.clone();
-  index_add_(out, dim, index, source, alpha);
-  return out;
+  return autograd::recorded(
+      autograd::needs_grad(t, source),
+      [&] {
+        Tensor out = t.clone();
+        index_add_(out, dim, index, source, alpha);
+        return out;
+      },
+      [&](const Tensor& out) {
+        autograd::rules::index_add(t, t.dim() ? wrap_dim("index_add", dim, t.dim()) : 0, index, source, alpha, out);
+      });
 }
 
 Tensor masked_fill(const Tensor& t, const Tensor& mask, const Scalar& value) {

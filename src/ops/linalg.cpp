@@ -1,4 +1,5 @@
 // Linear algebra: matmul with NumPy/PyTorch semantics (1-D, 2-D, batched with broadcasting).
+#include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
@@ -29,8 +30,8 @@ Tensor as_batched(const Tensor& t, const Shape& batch) {
 }
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
-  TS_CHECK(a.defined() && b.defined(), ValueError, "matmul", "got an undefined tensor");
+namespace {
+Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   TS_CHECK(a.dim() >= 1 && b.dim() >= 1, ValueError, "matmul", "both arguments need at least 1 dim, got shapes ",
            a.shape(), " and ", b.shape());
   TS_CHECK(a.dtype() == b.dtype(), TypeError, "matmul", "expected both operands to have the same dtype, got ",
@@ -60,6 +61,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() == 1) out = out.squeeze(-2);
   if (b.dim() == 1) out = out.squeeze(-1);
   return out;
+}
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  TS_CHECK(a.defined() && b.defined(), ValueError, "matmul", "got an undefined tensor");
+  return autograd::recorded(
+      autograd::needs_grad(a, b), [&] { return matmul_forward(a, b); },
+      [&](const Tensor& out) { autograd::rules::matmul(a, b, out); });
 }
 
 }  // namespace tessel

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
@@ -46,12 +47,17 @@ Tensor extreme(const char* name, OpId id, const Tensor& a, const Shape& dims, bo
   TS_CHECK(!is_complex(a.dtype()), TypeError, name, "not supported for complex tensors");
   const ReduceShape r = reduce_shape(name, a, dims);
   TS_CHECK(r.count > 0, ValueError, name, "cannot reduce over an empty dimension (input shape ", a.shape(), ")");
-  Tensor out = empty(r.keep, TensorOptions(a.dtype(), a.device()));
-  if (out.numel() > 0) dispatch(id, a.dtype(), {&a, 1}, {&out, 1});
-  return finish(out, r, keepdim);
+  return autograd::recorded(
+      autograd::needs_grad(a),
+      [&] {
+        Tensor out = empty(r.keep, TensorOptions(a.dtype(), a.device()));
+        if (out.numel() > 0) dispatch(id, a.dtype(), {&a, 1}, {&out, 1});
+        return finish(out, r, keepdim);
+      },
+      [&](const Tensor& out) { autograd::rules::extreme(id == op::amax ? "AmaxBackward" : "AminBackward", a, dims, keepdim, out); });
 }
 
-std::tuple<Tensor, Tensor> extreme_dim(const char* name, OpId id, const Tensor& a, int64_t dim, bool keepdim) {
+std::tuple<Tensor, Tensor> extreme_dim_forward(const char* name, OpId id, const Tensor& a, int64_t dim, bool keepdim) {
   TS_CHECK(!is_complex(a.dtype()), TypeError, name, "not supported for complex tensors");
   const int64_t d = wrap_dim(name, dim, a.dim());
   if (a.dim() == 0) {
@@ -67,9 +73,19 @@ std::tuple<Tensor, Tensor> extreme_dim(const char* name, OpId id, const Tensor& 
   return {finish(outs[0], r, keepdim), finish(outs[1], r, keepdim)};
 }
 
+std::tuple<Tensor, Tensor> extreme_dim(const char* name, OpId id, const Tensor& a, int64_t dim, bool keepdim) {
+  return autograd::recorded(
+      autograd::needs_grad(a), [&] { return extreme_dim_forward(name, id, a, dim, keepdim); },
+      [&](const std::tuple<Tensor, Tensor>& r) {
+        autograd::rules::extreme_dim(id == op::max_dim ? "MaxBackward" : "MinBackward", a, dim, keepdim,
+                                     std::get<0>(r), std::get<1>(r));
+      });
+}
+
 }  // namespace
 
-Tensor sum(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+namespace {
+Tensor sum_forward(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
   const Tensor x = dtype ? a.to(*dtype) : a;
   const ReduceShape r = reduce_shape("sum", x, dims);
   // Integers accumulate in int64 unless a dtype is asked for.
@@ -82,6 +98,13 @@ Tensor sum(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType
   out = out.to(out_dt);
   return finish(out, r, keepdim);
 }
+}  // namespace
+
+Tensor sum(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+  return autograd::recorded(
+      autograd::needs_grad(a), [&] { return sum_forward(a, dims, keepdim, dtype); },
+      [&](const Tensor& out) { autograd::rules::sum(a, dims, keepdim, out); });
+}
 
 Tensor mean(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
   OpScope scope_("mean");
@@ -90,10 +113,15 @@ Tensor mean(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DTyp
            "could not infer output dtype: input dtype must be floating or complex, got ", dt,
            " (pass dtype=float32 to average integers)");
   const ReduceShape r = reduce_shape("mean", a, dims);
-  Tensor s = sum(a, dims, keepdim, dt);
-  // 0 / 0 gives NaN for an empty reduction, as in NumPy and PyTorch.
-  div_(s, Scalar(static_cast<double>(r.count)));
-  return s;
+  return autograd::recorded(
+      autograd::needs_grad(a),
+      [&] {
+        Tensor s = sum_forward(a, dims, keepdim, dt);
+        // 0 / 0 gives NaN for an empty reduction, as in NumPy and PyTorch.
+        div_(s, Scalar(static_cast<double>(r.count)));
+        return s;
+      },
+      [&](const Tensor& out) { autograd::rules::sum(a, dims, keepdim, out, 1.0 / static_cast<double>(r.count)); });
 }
 
 Tensor amax(const Tensor& a, const Shape& dims, bool keepdim) { return extreme("amax", op::amax, a, dims, keepdim); }
@@ -113,6 +141,11 @@ namespace tessel {
 
 Tensor prod(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
   OpScope scope_("prod");
+  if (autograd::needs_grad(a)) {
+    return autograd::recorded(
+        true, [&] { return prod(a, dims, keepdim, dtype); },
+        [&](const Tensor& out) { autograd::rules::prod(a, dims, keepdim, out); });
+  }
   const Tensor x = dtype ? a.to(*dtype) : a;
   const ReduceShape r = reduce_shape("prod", x, dims);
   const DType out_dt = dtype ? *dtype : is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
@@ -220,25 +253,36 @@ Tensor dim_op(const char* name, OpId id, const Tensor& a, int64_t dim, DType out
 }
 }  // namespace
 
+// Each casts first (differentiably), then runs its kernel with its own rule.
 Tensor cumsum(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   const Tensor x = dtype ? a.to(*dtype) : a;
-  const Tensor r = dim_op("cumsum", op::cumsum, x, dim, is_integral(x.dtype(), true) ? DType::Int64 : x.dtype());
+  const Tensor r = autograd::recorded(
+      autograd::needs_grad(x),
+      [&] { return dim_op("cumsum", op::cumsum, x, dim, is_integral(x.dtype(), true) ? DType::Int64 : x.dtype()); },
+      [&](const Tensor& out) { autograd::rules::cumsum(x, dim, out); });
   return dtype ? r.to(*dtype) : r;
 }
 Tensor cumprod(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   const Tensor x = dtype ? a.to(*dtype) : a;
-  const Tensor r = dim_op("cumprod", op::cumprod, x, dim, is_integral(x.dtype(), true) ? DType::Int64 : x.dtype());
+  const Tensor r = autograd::recorded(
+      autograd::needs_grad(x),
+      [&] { return dim_op("cumprod", op::cumprod, x, dim, is_integral(x.dtype(), true) ? DType::Int64 : x.dtype()); },
+      [&](const Tensor& out) { autograd::rules::cumprod(x, dim, out); });
   return dtype ? r.to(*dtype) : r;
 }
 Tensor softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   const Tensor x = dtype ? a.to(*dtype) : a;
   TS_CHECK(is_floating(x.dtype()), TypeError, "softmax", "expects a floating tensor, got ", x.dtype());
-  return dim_op("softmax", op::softmax, x, dim, x.dtype());
+  return autograd::recorded(
+      autograd::needs_grad(x), [&] { return dim_op("softmax", op::softmax, x, dim, x.dtype()); },
+      [&](const Tensor& out) { autograd::rules::softmax(x, dim, out); });
 }
 Tensor log_softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   const Tensor x = dtype ? a.to(*dtype) : a;
   TS_CHECK(is_floating(x.dtype()), TypeError, "log_softmax", "expects a floating tensor, got ", x.dtype());
-  return dim_op("log_softmax", op::log_softmax, x, dim, x.dtype());
+  return autograd::recorded(
+      autograd::needs_grad(x), [&] { return dim_op("log_softmax", op::log_softmax, x, dim, x.dtype()); },
+      [&](const Tensor& out) { autograd::rules::log_softmax(x, dim, out); });
 }
 
 }  // namespace tessel

@@ -1,13 +1,14 @@
 // Joining ops: cat and stack.
 #include <algorithm>
 
+#include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/ops.h"
 
 namespace tessel {
 
-Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
-  OpScope scope_("cat");
+namespace {
+Tensor cat_forward(const std::vector<Tensor>& tensors, int64_t dim) {
   TS_CHECK(!tensors.empty(), ValueError, "cat", "expected a non-empty list of tensors");
   // Like PyTorch, 1-D empty tensors are skipped (a legacy convention for accumulating lists).
   std::vector<const Tensor*> parts;
@@ -43,6 +44,14 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     off += t->shape()[d];
   }
   return out;
+}
+}  // namespace
+
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  OpScope scope_("cat");
+  return autograd::recorded(
+      autograd::needs_grad_any(tensors), [&] { return cat_forward(tensors, dim); },
+      [&](const Tensor& out) { autograd::rules::cat(tensors, dim, out); });
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
@@ -117,6 +126,10 @@ std::vector<Tensor> unbind(const Tensor& t, int64_t dim) {
 
 Tensor flip(const Tensor& t, const Shape& dims) {
   OpScope scope_("flip");
+  if (autograd::needs_grad(t)) {
+    return autograd::recorded(
+        true, [&] { return flip(t, dims); }, [&](const Tensor& out) { autograd::rules::flip(t, dims, out); });
+  }
   Shape st = t.strides();
   int64_t off = t.offset();
   std::vector<bool> seen(static_cast<size_t>(std::max<int64_t>(t.dim(), 1)), false);
@@ -231,6 +244,10 @@ Tensor pad(const Tensor& t, const Shape& p, const std::string& mode, double valu
   TS_CHECK(constant || mode == "reflect" || mode == "replicate" || mode == "circular", ValueError, "pad",
            "unknown mode '", mode, "' (constant, reflect, replicate, circular)");
   const int64_t npad = static_cast<int64_t>(p.size()) / 2;
+  if (constant && autograd::needs_grad(t)) {
+    return autograd::recorded(
+        true, [&] { return pad(t, p, mode, value); }, [&](const Tensor& out) { autograd::rules::pad(t, p, out); });
+  }
   if (constant) {
     Shape out_shape = t.shape();
     Tensor src = t;

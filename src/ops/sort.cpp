@@ -1,4 +1,5 @@
 // Sorting and searching: sort argsort topk kthvalue unique searchsorted.
+#include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
@@ -14,6 +15,13 @@ void check_sortable(const char* op, const Tensor& t) {
 
 std::tuple<Tensor, Tensor> sort(const Tensor& t, int64_t dim, bool descending) {
   OpScope scope_("sort");
+  if (autograd::needs_grad(t)) {
+    return autograd::recorded(
+        true, [&] { return sort(t, dim, descending); },
+        [&](const std::tuple<Tensor, Tensor>& r) {
+          autograd::rules::sort("SortBackward", t, dim, std::get<0>(r), std::get<1>(r));
+        });
+  }
   check_sortable("sort", t);
   const Tensor x = t.dim() == 0 ? t.reshape({1}) : t;
   const int64_t d = wrap_dim("sort", dim, t.dim());
@@ -34,6 +42,13 @@ Tensor argsort(const Tensor& t, int64_t dim, bool descending) {
 
 std::tuple<Tensor, Tensor> topk(const Tensor& t, int64_t k, int64_t dim, bool largest) {
   OpScope scope_("topk");
+  if (autograd::needs_grad(t)) {
+    return autograd::recorded(
+        true, [&] { return topk(t, k, dim, largest); },
+        [&](const std::tuple<Tensor, Tensor>& r) {
+          autograd::rules::sort("TopkBackward", t, dim, std::get<0>(r), std::get<1>(r));
+        });
+  }
   check_sortable("topk", t);
   const Tensor x = t.dim() == 0 ? t.reshape({1}) : t;
   const int64_t d = wrap_dim("topk", dim, t.dim());

@@ -3,13 +3,16 @@
 #include <cmath>
 #include <limits>
 
+#include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "src/ops/elementwise_util.h"
 
 namespace tessel {
 namespace detail {
 
-Tensor unary(const char* name, OpId id, const Tensor& a, bool to_float, const void* params, std::optional<DType> out) {
+namespace {
+Tensor unary_forward(const char* name, OpId id, const Tensor& a, bool to_float, const void* params,
+                     std::optional<DType> out) {
   TS_CHECK(a.defined(), ValueError, name, "got an undefined tensor");
   DType dt = a.dtype();
   if (to_float && !is_floating(dt) && !is_complex(dt)) dt = default_float_dtype();
@@ -19,8 +22,19 @@ Tensor unary(const char* name, OpId id, const Tensor& a, bool to_float, const vo
   dispatch(id, dt, {&x, 1}, {&r, 1}, params);
   return r;
 }
+}  // namespace
+
+Tensor unary(const char* name, OpId id, const Tensor& a, bool to_float, const void* params, std::optional<DType> out) {
+  return autograd::recorded(
+      autograd::needs_grad(a) && !out, [&] { return unary_forward(name, id, a, to_float, params, out); },
+      [&](const Tensor& r) { autograd::rules::unary(id, a, r, params); });
+}
 
 const Tensor& unary_(const char* name, OpId id, const Tensor& a_ref, bool to_float, const void* params) {
+  if (autograd::needs_grad(a_ref)) {
+    return autograd::inplace(name, a_ref, true,
+                             [&](const Tensor& self) { return unary(name, id, self, to_float, params); });
+  }
   check_writable(name, a_ref);
   Tensor a = a_ref;
   if (to_float && !is_floating(a.dtype()) && !is_complex(a.dtype())) {
@@ -190,10 +204,15 @@ Tensor clamp(const Tensor& a, const std::optional<Scalar>& min, const std::optio
   p.has_max = max.has_value();
   if (min) p.min = *min;
   if (max) p.max = *max;
-  const Tensor x = a.to(dt);
-  Tensor out = empty(a.shape(), TensorOptions(dt, a.device()));
-  dispatch(op::clamp, dt, {&x, 1}, {&out, 1}, &p);
-  return out;
+  return autograd::recorded(
+      autograd::needs_grad(a),
+      [&] {
+        const Tensor x = a.to(dt);
+        Tensor out = empty(a.shape(), TensorOptions(dt, a.device()));
+        dispatch(op::clamp, dt, {&x, 1}, {&out, 1}, &p);
+        return out;
+      },
+      [&](const Tensor& out) { autograd::rules::clamp(a, min, max, out); });
 }
 
 Tensor clamp(const Tensor& a, const std::optional<Tensor>& min, const std::optional<Tensor>& max) {

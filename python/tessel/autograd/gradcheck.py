@@ -1,0 +1,116 @@
+"""Finite-difference checks of gradients (first and second order), in float64."""
+import numpy as np
+
+from .. import _C
+
+Tensor = _C.Tensor
+
+
+class GradcheckError(RuntimeError):
+    pass
+
+
+def _as_tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def _differentiable_outputs(func, inputs):
+    outs = _as_tuple(func(*inputs))
+    return [o for o in outs if isinstance(o, Tensor) and o.dtype in (_C.dtype.float32, _C.dtype.float64,
+                                                                      _C.dtype.float16, _C.dtype.bfloat16)]
+
+
+def _numerical(func, inputs, wrt, eps):
+    """J[k][o]: d(output o, flattened) / d(input wrt[k], flattened) by central differences."""
+    jac = []
+    # Not under no_grad: func may itself differentiate (gradgradcheck).
+    if True:
+        base = _differentiable_outputs(func, inputs)
+        for k in wrt:
+            x = inputs[k]
+            if not x.is_contiguous():
+                raise GradcheckError(f"[gradcheck] input {k} must be contiguous")
+            flat = np.asarray(x.detach()).reshape(-1)  # shares x's memory
+            cols = [np.zeros((flat.size, o.numel())) for o in base]
+            for i in range(flat.size):
+                orig = flat[i]
+                flat[i] = orig + eps
+                plus = [np.asarray(o.detach().to(_C.dtype.float64)).reshape(-1).copy()
+                        for o in _differentiable_outputs(func, inputs)]
+                flat[i] = orig - eps
+                minus = [np.asarray(o.detach().to(_C.dtype.float64)).reshape(-1).copy()
+                         for o in _differentiable_outputs(func, inputs)]
+                flat[i] = orig
+                for j in range(len(base)):
+                    cols[j][i] = (plus[j] - minus[j]) / (2 * eps)
+            jac.append(cols)
+    return jac
+
+
+def _analytical(func, inputs, wrt):
+    outs = _differentiable_outputs(func, inputs)
+    jac = [[np.zeros((inputs[k].numel(), o.numel())) for o in outs] for k in wrt]
+    targets = [inputs[k] for k in wrt]
+    for j, o in enumerate(outs):
+        if not o.requires_grad:
+            continue
+        for e in range(o.numel()):
+            seed = np.zeros(o.numel())
+            seed[e] = 1.0
+            g = _C.tensor(seed.reshape(o.shape), dtype=o.dtype)
+            grads = _C._autograd.grad([o], targets, [g], True, False, True)
+            for kk, gr in enumerate(grads):
+                if gr is not None:
+                    jac[kk][j][:, e] = np.asarray(gr.detach().to(_C.dtype.float64)).reshape(-1)
+    return jac
+
+
+def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, **_ignored):
+    """Compares the gradients autograd computes with central finite differences.
+
+    `inputs` are tensors (float64 for meaningful tolerances); those with requires_grad=True are checked.
+    Returns True, or raises GradcheckError naming the input, output and worst element.
+    """
+    inputs = _as_tuple(inputs)
+    wrt = [k for k, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not wrt:
+        raise GradcheckError("[gradcheck] no input requires grad")
+    num = _numerical(func, inputs, wrt, eps)
+    ana = _analytical(func, inputs, wrt)
+    for kk, k in enumerate(wrt):
+        for j in range(len(num[kk])):
+            a, n = ana[kk][j], num[kk][j]
+            if not np.allclose(a, n, atol=atol, rtol=rtol):
+                bad = np.unravel_index(np.argmax(np.abs(a - n) - rtol * np.abs(n)), a.shape)
+                msg = (f"[gradcheck] Jacobian mismatch for output {j} with respect to input {k}: "
+                       f"analytical {a[bad]:.6g} vs numerical {n[bad]:.6g} at (input element {bad[0]}, "
+                       f"output element {bad[1]})")
+                if raise_exception:
+                    raise GradcheckError(msg)
+                return False
+    return True
+
+
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
+                  seed=0, **_ignored):
+    """Checks second derivatives: gradcheck of (inputs, grad_outputs) -> autograd.grad(..., create_graph=True)."""
+    inputs = _as_tuple(inputs)
+    wrt = [k for k, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    outs = _differentiable_outputs(func, inputs)
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed)
+        grad_outputs = [_C.tensor(rng.standard_normal(o.shape), dtype=o.dtype, requires_grad=True) for o in outs]
+    grad_outputs = list(_as_tuple(grad_outputs))
+    n_in = len(inputs)
+
+    def first_grads(*args):
+        xs, gos = args[:n_in], args[n_in:]
+        ys = _differentiable_outputs(func, xs)
+        used = [(y, g) for y, g in zip(ys, gos) if y.requires_grad]
+        if not used:
+            return tuple(_C.zeros_like(xs[k]) for k in wrt)
+        grads = _C._autograd.grad([y for y, _ in used], [xs[k] for k in wrt], [g for _, g in used], True, True, True)
+        return tuple(g if g is not None else _C.zeros_like(xs[k]) for g, k in zip(grads, wrt))
+
+    return gradcheck(first_grads, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)

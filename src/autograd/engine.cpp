@@ -1,0 +1,199 @@
+// The backward engine: counts dependencies with an iterative walk of the
+// graph, then runs nodes once all their gradients have arrived (later nodes
+// first), summing gradients that meet at one input.
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "src/autograd/graph.h"
+#include "tessel/ops.h"
+
+namespace tessel::autograd {
+
+namespace {
+
+struct Capture {  // autograd.grad: where an input's gradient arrives
+  Node* node;
+  uint32_t input_nr;
+  size_t slot;
+};
+
+Tensor seed_grad(size_t i, const Tensor& root, const Tensor& g) {
+  if (!g.defined()) {
+    TS_CHECK(root.numel() == 1, Error, "backward", "grad can be implicitly created only for scalar outputs; output ",
+             i, " has shape ", root.shape(), " (pass a gradient)");
+    return ones_like(root);
+  }
+  TS_CHECK(g.shape() == root.shape(), ValueError, "backward", "gradient ", i, " has shape ", g.shape(),
+           " but output ", i, " has shape ", root.shape());
+  return g;
+}
+
+// Casts and checks a gradient flowing into input `nr` of `node`.
+Tensor conform(const Node& from, const Node& to, uint32_t nr, Tensor g) {
+  const InputInfo& info = to.inputs[nr];
+  if (g.shape() != info.shape) {
+    TS_CHECK(g.numel() == shape_numel(info.shape) || info.shape.empty(), ValueError, "backward", from.name(),
+             " returned a gradient of shape ", g.shape(), " for an input of shape ", info.shape);
+    g = g.reshape(info.shape);
+  }
+  if (g.dtype() != info.dtype) g = g.to(info.dtype);
+  if (g.device() != info.device) g = g.to(info.device);
+  return g;
+}
+
+Tensors run(const Tensors& roots, const Tensors& root_grads, bool keep_graph, bool create_graph,
+            const Tensors& inputs, bool accumulate, bool allow_unused) {
+  TS_CHECK(root_grads.empty() || root_grads.size() == roots.size(), ValueError, "backward", "got ", roots.size(),
+           " outputs but ", root_grads.size(), " gradients");
+  AutoGradMode mode(create_graph);
+  std::vector<Edge> root_edges;
+  Tensors seeds;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    TS_CHECK(roots[i].defined() && roots[i].requires_grad(), Error, "backward", "element ", i,
+             " of tensors does not require grad and does not have a grad_fn");
+    root_edges.push_back(gradient_edge(roots[i]));
+    seeds.push_back(seed_grad(i, roots[i], root_grads.empty() ? Tensor() : root_grads[i]));
+  }
+
+  // Dependencies: how many edges of the reachable graph point at each node.
+  std::unordered_map<Node*, int> deps;
+  std::vector<Node*> order;  // discovery order, to prune nodes that lead to no input
+  {
+    std::unordered_set<Node*> seen;
+    std::vector<Node*> stack;
+    for (const Edge& e : root_edges)
+      if (seen.insert(e.node.get()).second) stack.push_back(e.node.get());
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      stack.pop_back();
+      order.push_back(n);
+      for (const Edge& e : n->next_edges) {
+        if (!e.node) continue;
+        ++deps[e.node.get()];
+        if (seen.insert(e.node.get()).second) stack.push_back(e.node.get());
+      }
+    }
+  }
+
+  // Inputs (autograd.grad, or backward(inputs=...)): where their gradients arrive.
+  std::vector<Capture> captures;
+  std::unordered_set<Node*> targets;
+  Tensors results(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    TS_CHECK(inputs[i].defined() && inputs[i].requires_grad(), Error, accumulate ? "backward" : "grad", "input ", i,
+             " does not require grad");
+    const Edge e = gradient_edge(inputs[i]);
+    captures.push_back({e.node.get(), e.input_nr, i});
+    targets.insert(e.node.get());
+  }
+  // With inputs, run only the nodes from which an input is reachable.
+  std::unordered_set<Node*> needed;
+  if (!inputs.empty()) {
+    // Reverse discovery order visits children before parents except across
+    // shared subgraphs, so repeat until nothing changes (cheap: usually 1-2 passes).
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      for (auto it = order.rbegin(); it != order.rend(); ++it) {
+        Node* n = *it;
+        if (needed.count(n)) continue;
+        bool need = targets.count(n) > 0;
+        for (const Edge& e : n->next_edges) need = need || (e.node && needed.count(e.node.get()));
+        if (need) needed.insert(n), changed = true;
+      }
+    }
+  }
+
+  std::unordered_map<Node*, Tensors> buffers;
+  auto add_grad = [&](Node* n, uint32_t nr, Tensor g) {
+    Tensors& buf = buffers[n];
+    if (buf.empty()) buf.resize(n->inputs.size());
+    Tensor& slot = buf[nr];
+    slot = slot.defined() ? add(slot, g) : std::move(g);
+  };
+  using Item = std::pair<uint64_t, Node*>;
+  std::priority_queue<Item> ready;
+  for (size_t i = 0; i < root_edges.size(); ++i) {
+    Node* n = root_edges[i].node.get();
+    add_grad(n, root_edges[i].input_nr, conform(*n, *n, root_edges[i].input_nr, seeds[i]));
+  }
+  {
+    std::unordered_set<Node*> pushed;
+    for (const Edge& e : root_edges)
+      if (!deps.count(e.node.get()) && pushed.insert(e.node.get()).second) ready.emplace(e.node->sequence_nr, e.node.get());
+  }
+
+  while (!ready.empty()) {
+    Node* n = ready.top().second;
+    ready.pop();
+    Tensors grads = std::move(buffers[n]);
+    buffers.erase(n);
+    if (grads.empty()) grads.resize(n->inputs.size());
+    for (auto* hooks : {&n->pre_hooks, &n->retain_hooks}) {
+      for (auto& [nr, hook] : *hooks) {
+        if (nr >= grads.size() || !grads[nr].defined()) continue;
+        Tensor r = hook(grads[nr]);
+        if (r.defined()) grads[nr] = r;
+      }
+    }
+    for (const Capture& c : captures)
+      if (c.node == n && grads[c.input_nr].defined()) results[c.slot] = grads[c.input_nr];
+    if (!inputs.empty() && !needed.count(n)) continue;
+    const bool is_acc = dynamic_cast<AccumulateGrad*>(n) != nullptr;
+    if (is_acc && (!accumulate || (!inputs.empty() && !targets.count(n)))) continue;
+    bool any = false;
+    for (size_t i = 0; i < grads.size(); ++i) {
+      if (grads[i].defined()) {
+        any = true;
+        continue;
+      }
+      // Outputs that got no gradient count as zeros (rules may assume all are present).
+      const InputInfo& info = n->inputs[i];
+      if (is_floating(info.dtype)) grads[i] = zeros(info.shape, TensorOptions(info.dtype, info.device));
+    }
+    Tensors outs;
+    if (any) {
+      set_current_node(n);
+      try {
+        outs = n->apply(std::move(grads));
+      } catch (...) {
+        set_current_node(nullptr);
+        throw;
+      }
+      set_current_node(nullptr);
+    }
+    if (!keep_graph) n->release_saved();
+    TS_CHECK(outs.empty() || outs.size() == n->next_edges.size(), Error, "backward", n->name(), " returned ",
+             outs.size(), " gradients for ", n->next_edges.size(), " inputs");
+    for (size_t i = 0; i < n->next_edges.size(); ++i) {
+      const Edge& e = n->next_edges[i];
+      if (!e.node) continue;
+      if (i < outs.size() && outs[i].defined()) add_grad(e.node.get(), e.input_nr, conform(*n, *e.node, e.input_nr, outs[i]));
+      if (--deps[e.node.get()] == 0) ready.emplace(e.node->sequence_nr, e.node.get());
+    }
+  }
+
+  if (!accumulate) {
+    for (size_t i = 0; i < results.size(); ++i) {
+      TS_CHECK(results[i].defined() || allow_unused, Error, "grad", "one of the differentiated tensors (input ", i,
+               ") appears to not have been used in the graph; pass allow_unused=True if this is intended");
+    }
+  }
+  return results;
+}
+
+}  // namespace
+
+void backward(const Tensors& roots, const Tensors& grads, std::optional<bool> retain_graph, bool create_graph,
+              const Tensors& inputs) {
+  run(roots, grads, retain_graph.value_or(create_graph), create_graph, inputs, /*accumulate=*/true, true);
+}
+
+Tensors grad(const Tensors& outputs, const Tensors& inputs, const Tensors& grad_outputs,
+             std::optional<bool> retain_graph, bool create_graph, bool allow_unused) {
+  TS_CHECK(!inputs.empty(), ValueError, "grad", "inputs must not be empty");
+  return run(outputs, grad_outputs, retain_graph.value_or(create_graph), create_graph, inputs, false, allow_unused);
+}
+
+}  // namespace tessel::autograd

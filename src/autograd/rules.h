@@ -77,6 +77,7 @@ void copy(const char* name, const Tensor& a, const Tensor& out);  // clone, to(d
 void index(const Tensor& t, const std::vector<TensorIndex>& indices, const Tensor& out);
 void index_put(const Tensor& t, const std::vector<TensorIndex>& indices, const Tensor& value, const Tensor& out);
 void gather(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& out);
+void index_select(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& out);
 void scatter(const char* name, const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src, bool add,
              const Tensor& out);
 void index_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& source, const Scalar& alpha,

@@ -38,6 +38,12 @@ void gather(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& out
   });
 }
 
+void index_select(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& out) {
+  record("IndexSelectBackward", {t}, {out}, [in = t.shape(), dim, index](const Tensors& g) {
+    return Tensors{tessel::index_add(zeros_for(in, g[0]), dim, index.reshape({-1}), g[0])};
+  });
+}
+
 void scatter(const char* name, const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src, bool add,
              const Tensor& out) {
   const bool nt = t.requires_grad(), ns = src.defined() && src.requires_grad();

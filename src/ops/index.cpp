@@ -374,6 +374,11 @@ Tensor scatter_add(const Tensor& t, int64_t dim, const Tensor& index, const Tens
 
 Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
   OpScope scope_("index_select");
+  if (autograd::needs_grad(t) && t.dim() > 0) {  // the gradient adds rows back: no position tensor of t's size
+    return autograd::recorded(
+        true, [&] { return index_select(t, dim, index); },
+        [&](const Tensor& out) { autograd::rules::index_select(t, wrap_dim("index_select", dim, t.dim()), index, out); });
+  }
   TS_CHECK(index.dim() <= 1, ValueError, "index_select", "index must be 1-D, got shape ", index.shape());
   const int64_t d = wrap_dim("index_select", dim, t.dim());
   const Tensor idx = long_index("index_select", index, t.device()).reshape({-1});

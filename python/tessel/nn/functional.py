@@ -1,0 +1,52 @@
+"""Functional neural-network ops, as torch.nn.functional (C++: tessel/nn/functional.h)."""
+from .. import _C
+from .._C._nn import (  # noqa: F401
+    conv1d, conv2d, conv_transpose2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, batch_norm, layer_norm,
+    group_norm, embedding, scaled_dot_product_attention, cross_entropy, nll_loss, mse_loss, l1_loss,
+    smooth_l1_loss, binary_cross_entropy, binary_cross_entropy_with_logits,
+)
+
+linear = _C.linear
+sigmoid = _C.sigmoid
+tanh = _C.tanh
+silu = _C.silu
+softplus = _C.softplus
+gelu = _C.gelu
+
+
+def relu(input, inplace=False):
+    return input.relu_() if inplace else _C.relu(input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return input.leaky_relu_(negative_slope) if inplace else _C.leaky_relu(input, negative_slope)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return input.elu_(alpha) if inplace else _C.elu(input, alpha)
+
+
+def softmax(input, dim=None, dtype=None):
+    return _C.softmax(input, -1 if dim is None else dim, dtype=dtype)
+
+
+def log_softmax(input, dim=None, dtype=None):
+    return _C.log_softmax(input, -1 if dim is None else dim, dtype=dtype)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    out = _C.dropout(input, p, training)
+    if inplace and out is not input:
+        input.copy_(out)
+        return input
+    return out
+
+
+def pad(input, pad, mode="constant", value=0.0):
+    return _C.pad(input, pad, mode, value)
+
+
+def one_hot(tensor, num_classes=-1):
+    """Integer class indices -> int64 one-hot vectors in a new last dim."""
+    n = int(tensor.max().item()) + 1 if num_classes < 0 else num_classes
+    return _C.eq(tensor.unsqueeze(-1), _C.arange(n, device=tensor.device)).to(_C.dtype.int64)

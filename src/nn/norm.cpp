@@ -1,0 +1,108 @@
+// Normalization: batch_norm, layer_norm and group_norm, written with ops so
+// that they are differentiable to any order.
+#include "src/nn/nn_util.h"
+#include "tessel/autograd.h"
+#include "tessel/nn/functional.h"
+
+namespace tessel::nn::functional {
+
+namespace {
+// [C] -> [1, C, 1, ...] for a tensor of `ndim` dims.
+Tensor per_channel(const Tensor& v, int64_t ndim) {
+  Shape s(static_cast<size_t>(ndim), 1);
+  s[1] = v.numel();
+  return v.reshape(s);
+}
+
+void check_channel_vector(const char* what, const OptTensor& t, int64_t C) {
+  if (!t) return;
+  TS_CHECK(t->dim() == 1 && t->shape()[0] == C, ValueError, "batch_norm", what, " must have shape [", C, "], got ",
+           t->shape());
+}
+}  // namespace
+
+Tensor batch_norm(const Tensor& input, const OptTensor& running_mean, const OptTensor& running_var,
+                  const OptTensor& weight, const OptTensor& bias, bool training, double momentum, double eps) {
+  OpScope scope_("batch_norm");
+  TS_CHECK(input.dim() >= 2, ValueError, "batch_norm", "expected an input with at least 2 dims [N, C, ...], got ",
+           input.shape());
+  TS_CHECK(is_floating(input.dtype()), TypeError, "batch_norm", "expects a floating tensor, got ", input.dtype());
+  const int64_t C = input.shape()[1], nd = input.dim();
+  check_channel_vector("running_mean", running_mean, C);
+  check_channel_vector("running_var", running_var, C);
+  check_channel_vector("weight", weight, C);
+  check_channel_vector("bias", bias, C);
+  Shape dims = {0};
+  for (int64_t d = 2; d < nd; ++d) dims.push_back(d);
+  Tensor mu, var;
+  if (training) {
+    const int64_t n = input.numel() / std::max<int64_t>(C, 1);
+    TS_CHECK(n > 1, ValueError, "batch_norm", "expected more than 1 value per channel when training, got input shape ",
+             input.shape());
+    mu = mean(input, dims, true);
+    var = tessel::var(input, dims, 0, true);
+    if (running_mean || running_var) {
+      autograd::NoGradGuard no_grad;
+      // Running statistics use the unbiased variance, as in PyTorch.
+      if (running_mean) lerp_(*running_mean, mu.reshape({C}).to(running_mean->dtype()), Scalar(momentum));
+      if (running_var) {
+        const Tensor unbiased = mul(var.reshape({C}), Scalar(static_cast<double>(n) / static_cast<double>(n - 1)));
+        lerp_(*running_var, unbiased.to(running_var->dtype()), Scalar(momentum));
+      }
+    }
+  } else {
+    TS_CHECK(running_mean && running_var, ValueError, "batch_norm",
+             "running_mean and running_var are required when training=False");
+    mu = per_channel(*running_mean, nd).to(input.dtype());
+    var = per_channel(*running_var, nd).to(input.dtype());
+  }
+  Tensor y = mul(sub(input, mu), rsqrt(add(var, Scalar(eps))));
+  if (weight) y = mul(y, per_channel(*weight, nd));
+  if (bias) y = add(y, per_channel(*bias, nd));
+  return y;
+}
+
+Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const OptTensor& weight, const OptTensor& bias,
+                  double eps) {
+  OpScope scope_("layer_norm");
+  const int64_t k = static_cast<int64_t>(normalized_shape.size());
+  TS_CHECK(k >= 1 && input.dim() >= k &&
+               Shape(input.shape().end() - k, input.shape().end()) == normalized_shape,
+           ValueError, "layer_norm", "normalized_shape ", normalized_shape, " does not match the trailing dims of input ",
+           input.shape());
+  TS_CHECK(is_floating(input.dtype()), TypeError, "layer_norm", "expects a floating tensor, got ", input.dtype());
+  for (const OptTensor* p : {&weight, &bias}) {
+    if (*p) TS_CHECK((*p)->shape() == normalized_shape, ValueError, "layer_norm", "weight and bias must have shape ",
+                     normalized_shape, ", got ", (*p)->shape());
+  }
+  Shape dims;
+  for (int64_t i = input.dim() - k; i < input.dim(); ++i) dims.push_back(i);
+  const Tensor mu = mean(input, dims, true);
+  const Tensor var = tessel::var(input, dims, 0, true);
+  Tensor y = mul(sub(input, mu), rsqrt(add(var, Scalar(eps))));
+  if (weight) y = mul(y, *weight);
+  if (bias) y = add(y, *bias);
+  return y;
+}
+
+Tensor group_norm(const Tensor& input, int64_t num_groups, const OptTensor& weight, const OptTensor& bias,
+                  double eps) {
+  OpScope scope_("group_norm");
+  TS_CHECK(input.dim() >= 2, ValueError, "group_norm", "expected an input [N, C, ...], got ", input.shape());
+  const int64_t N = input.shape()[0], C = input.shape()[1];
+  TS_CHECK(num_groups > 0 && C % num_groups == 0, ValueError, "group_norm", "num_channels ", C,
+           " must be divisible by num_groups ", num_groups);
+  for (const OptTensor* p : {&weight, &bias}) {
+    if (*p) TS_CHECK((*p)->dim() == 1 && (*p)->shape()[0] == C, ValueError, "group_norm",
+                     "weight and bias must have shape [", C, "], got ", (*p)->shape());
+  }
+  const Tensor xg = input.reshape({N, num_groups, -1});
+  const Tensor mu = mean(xg, {2}, true);
+  const Tensor var = tessel::var(xg, {2}, 0, true);
+  Tensor y = mul(sub(xg, mu), rsqrt(add(var, Scalar(eps)))).reshape(input.shape());
+  if (weight) y = mul(y, per_channel(*weight, input.dim()));
+  if (bias) y = add(y, per_channel(*bias, input.dim()));
+  return y;
+}
+
+}  // namespace tessel::nn::functional

@@ -1,0 +1,156 @@
+// Pooling: max_pool2d, avg_pool2d and adaptive_avg_pool2d over sliding windows.
+#include <cmath>
+#include <limits>
+
+#include "src/nn/nn_util.h"
+#include "tessel/autograd.h"
+#include "tessel/nn/functional.h"
+
+namespace tessel::nn::functional {
+
+using detail::per_dim;
+
+namespace {
+
+struct PoolGeometry {
+  Shape k, s, p, d;
+  int64_t out[2] = {0, 0};
+  int64_t extra[2] = {0, 0};  // ceil_mode: padding past the right/bottom edge
+};
+
+PoolGeometry pool_geometry(const char* op, const Tensor& x, const Shape& kernel, const Shape& stride,
+                           const Shape& padding, const Shape& dilation, bool ceil_mode) {
+  PoolGeometry g;
+  g.k = per_dim(op, "kernel_size", kernel, 2);
+  g.s = stride.empty() ? g.k : per_dim(op, "stride", stride, 2);
+  g.p = per_dim(op, "padding", padding, 2);
+  g.d = per_dim(op, "dilation", dilation, 2);
+  for (int i = 0; i < 2; ++i) {
+    TS_CHECK(g.k[i] > 0 && g.s[i] > 0 && g.d[i] > 0, ValueError, op,
+             "kernel_size, stride and dilation must be positive, got ", kernel, ", ", stride, ", ", dilation);
+    TS_CHECK(g.p[i] >= 0 && 2 * g.p[i] <= g.k[i], ValueError, op,
+             "padding should be at most half of the kernel size, got padding ", padding, " for kernel ", kernel);
+    const int64_t n = x.shape()[x.dim() - 2 + i];
+    const int64_t span = n + 2 * g.p[i] - g.d[i] * (g.k[i] - 1) - 1;
+    TS_CHECK(span >= 0, ValueError, op, "the input of size ", n, " (padding ", g.p[i], ") is smaller than the kernel ",
+             g.k[i], " with dilation ", g.d[i]);
+    int64_t o = (ceil_mode ? (span + g.s[i] - 1) / g.s[i] : span / g.s[i]) + 1;
+    // A last window that would start in the right padding is dropped, as in PyTorch.
+    if (ceil_mode && (o - 1) * g.s[i] >= n + g.p[i]) --o;
+    g.out[i] = o;
+    g.extra[i] = std::max<int64_t>((o - 1) * g.s[i] + g.d[i] * (g.k[i] - 1) + 1 - (n + 2 * g.p[i]), 0);
+  }
+  return g;
+}
+
+// Windows [N, C, Ho, Wo, kH, kW] of x padded with `value`.
+Tensor pool_windows(const Tensor& x, const PoolGeometry& g, double value) {
+  const Tensor xp = pad(x, {g.p[1], g.p[1] + g.extra[1], g.p[0], g.p[0] + g.extra[0]}, "constant", value);
+  const int64_t eh = g.d[0] * (g.k[0] - 1) + 1, ew = g.d[1] * (g.k[1] - 1) + 1;
+  Tensor w = xp.unfold(2, eh, g.s[0]).unfold(3, ew, g.s[1]);
+  if (g.d[0] > 1 || g.d[1] > 1) w = w.slice(4, 0, eh, g.d[0]).slice(5, 0, ew, g.d[1]);
+  return w;
+}
+
+Tensor as_4d(const char* op, const Tensor& input, bool& unbatched) {
+  unbatched = detail::add_batch(op, input, 2);
+  TS_CHECK(is_floating(input.dtype()), TypeError, op, "expects a floating tensor, got ", input.dtype());
+  return unbatched ? input.unsqueeze(0) : input;
+}
+
+}  // namespace
+
+std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const Shape& kernel_size, const Shape& stride,
+                                                   const Shape& padding, const Shape& dilation, bool ceil_mode) {
+  OpScope scope_("max_pool2d");
+  bool unbatched;
+  const Tensor x = as_4d("max_pool2d", input, unbatched);
+  const PoolGeometry g = pool_geometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode);
+  const int64_t N = x.shape()[0], C = x.shape()[1], W = x.shape()[3];
+  const int64_t Ho = g.out[0], Wo = g.out[1], K = g.k[0] * g.k[1];
+  const Tensor win = pool_windows(x, g, -std::numeric_limits<double>::infinity());
+  auto [values, arg] = max(win.reshape({N, C, Ho, Wo, K}), 4);
+  // Position in the input plane: window origin plus the offset of the max inside it.
+  Tensor idx;
+  {
+    autograd::NoGradGuard no_grad;
+    const Tensor oh = mul(arange(Scalar(0), Scalar(Ho), Scalar(1), DType::Int64, x.device()), Scalar(g.s[0]))
+                          .reshape({Ho, 1});
+    const Tensor ow = mul(arange(Scalar(0), Scalar(Wo), Scalar(1), DType::Int64, x.device()), Scalar(g.s[1]))
+                          .reshape({1, Wo});
+    const Tensor h = add(sub(oh, Scalar(g.p[0])), mul(floor_divide(arg, Scalar(g.k[1])), Scalar(g.d[0])));
+    const Tensor w = add(sub(ow, Scalar(g.p[1])), mul(remainder(arg, Scalar(g.k[1])), Scalar(g.d[1])));
+    idx = add(mul(h, Scalar(W)), w);
+  }
+  if (unbatched) return {values.squeeze(0), idx.squeeze(0)};
+  return {values, idx};
+}
+
+Tensor max_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& stride, const Shape& padding,
+                  const Shape& dilation, bool ceil_mode) {
+  OpScope scope_("max_pool2d");
+  bool unbatched;
+  const Tensor x = as_4d("max_pool2d", input, unbatched);
+  const PoolGeometry g = pool_geometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode);
+  const int64_t N = x.shape()[0], C = x.shape()[1];
+  const Tensor win = pool_windows(x, g, -std::numeric_limits<double>::infinity());
+  // The gradient goes to the first maximum of each window, as in PyTorch.
+  Tensor out = std::get<0>(max(win.reshape({N, C, g.out[0], g.out[1], g.k[0] * g.k[1]}), 4));
+  return unbatched ? out.squeeze(0) : out;
+}
+
+Tensor avg_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& stride, const Shape& padding,
+                  bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override) {
+  OpScope scope_("avg_pool2d");
+  bool unbatched;
+  const Tensor x = as_4d("avg_pool2d", input, unbatched);
+  const PoolGeometry g = pool_geometry("avg_pool2d", x, kernel_size, stride, padding, {1}, ceil_mode);
+  const Tensor total = sum(pool_windows(x, g, 0.0), {4, 5});
+  Tensor out;
+  if (divisor_override) {
+    TS_CHECK(*divisor_override != 0, ValueError, "avg_pool2d", "divisor_override must be nonzero");
+    out = div(total, Scalar(static_cast<double>(*divisor_override)));
+  } else if (!ceil_mode && count_include_pad) {
+    out = div(total, Scalar(static_cast<double>(g.k[0] * g.k[1])));
+  } else {
+    // Count the elements each window covers: inside the input, plus the
+    // zero padding when count_include_pad (never the ceil_mode overhang).
+    const int64_t H = x.shape()[2], W = x.shape()[3];
+    Tensor cover = ones({1, 1, H, W}, TensorOptions(x.dtype(), x.device()));
+    if (count_include_pad) cover = pad(cover, {g.p[1], g.p[1], g.p[0], g.p[0]}, "constant", 1.0);
+    PoolGeometry gc = g;
+    if (count_include_pad) gc.p = {0, 0};
+    const Tensor count = sum(pool_windows(cover, gc, 0.0), {4, 5});
+    out = div(total, count);
+  }
+  return unbatched ? out.squeeze(0) : out;
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& input, const Shape& output_size) {
+  OpScope scope_("adaptive_avg_pool2d");
+  bool unbatched;
+  const Tensor x = as_4d("adaptive_avg_pool2d", input, unbatched);
+  const Shape os = per_dim("adaptive_avg_pool2d", "output_size", output_size, 2);
+  const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  TS_CHECK(os[0] > 0 && os[1] > 0, ValueError, "adaptive_avg_pool2d", "output_size must be positive, got ", output_size);
+  Tensor out;
+  if (H % os[0] == 0 && W % os[1] == 0) {  // equal bins: one reshape and a mean
+    out = mean(x.reshape({N, C, os[0], H / os[0], os[1], W / os[1]}), {3, 5});
+  } else {
+    // Bin i covers [floor(i H / oh), ceil((i + 1) H / oh)), as in PyTorch.
+    std::vector<Tensor> rows;
+    for (int64_t i = 0; i < os[0]; ++i) {
+      const int64_t h0 = i * H / os[0], h1 = ((i + 1) * H + os[0] - 1) / os[0];
+      std::vector<Tensor> cells;
+      for (int64_t j = 0; j < os[1]; ++j) {
+        const int64_t w0 = j * W / os[1], w1 = ((j + 1) * W + os[1] - 1) / os[1];
+        cells.push_back(mean(x.slice(2, h0, h1).slice(3, w0, w1), {2, 3}));
+      }
+      rows.push_back(stack(cells, 2));
+    }
+    out = stack(rows, 2);
+  }
+  return unbatched ? out.squeeze(0) : out;
+}
+
+}  // namespace tessel::nn::functional

@@ -70,6 +70,7 @@ struct TESSEL_API Node : std::enable_shared_from_this<Node> {
   std::vector<std::pair<uint32_t, Hook>> pre_hooks;     // hooks of non-leaf outputs, by output number
   std::vector<std::pair<uint32_t, Hook>> retain_hooks;  // retain_grad: run after the other hooks
   uint64_t sequence_nr;              // creation order: later nodes run first
+  bool materialize_grads = true;     // outputs without a gradient arrive as zeros (else undefined)
 };
 
 // Grad mode is per thread, as in PyTorch.
@@ -154,6 +155,7 @@ struct TESSEL_API FunctionCtx {
   void mark_dirty(const Tensors& ts) { dirty = ts; }
   std::vector<bool> needs_input_grad;
   Tensors to_save;                 // set in forward, packed once the outputs are recorded
+  bool materialize_grads = true;   // false: backward gets undefined gradients for unused outputs
   std::vector<SavedTensor> saved;
   Tensors dirty;                   // inputs that forward modified in place
 };

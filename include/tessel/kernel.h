@@ -33,6 +33,10 @@
 //                         out: int64, values' shape
 //   uniform normal        params: RandomParams                   out: T (contiguous)
 //   randint               params: RandomParams (a = low, b = high)  out: T (contiguous)
+//   sgd_step              in: grad; out: param, momentum buffer (when momentum != 0); params: OptimParams
+//   adam_step             in: grad; out: param, exp_avg, exp_avg_sq[, max_exp_avg_sq]; params: OptimParams
+//   rmsprop_step          in: grad; out: param, square_avg[, momentum buffer][, grad_avg]; params: OptimParams
+//                         (optimizer steps: all tensors contiguous, one shape, dtype T; updated in place)
 #include <cstdint>
 
 #include "tessel/scalar.h"
@@ -84,6 +88,15 @@ struct RandomParams {
   double b;
   int64_t low = 0;  // randint's [low, high)
   int64_t high = 0;
+};
+
+// One optimizer update (PyTorch's update equations); which fields apply depends on the op.
+struct OptimParams {
+  double lr = 1e-3, momentum = 0, dampening = 0, weight_decay = 0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, alpha = 0.99;
+  int64_t step = 1;  // Adam's 1-based step count
+  bool nesterov = false, maximize = false, amsgrad = false, decoupled_weight_decay = false, centered = false;
+  bool first_step = false;  // SGD: the momentum buffer starts as the gradient
 };
 
 }  // namespace tessel

@@ -31,7 +31,8 @@ namespace tessel {
   X(sum) X(prod) X(amax) X(amin) X(max_dim) X(min_dim) X(cumsum) X(cumprod) X(softmax) X(log_softmax) \
   X(matmul) \
   X(copy) X(fill) X(arange) X(take_offsets) X(put_offsets) X(put_offsets_add) X(nonzero) X(sort) X(topk) X(searchsorted) \
-  X(uniform) X(normal) X(randint)
+  X(uniform) X(normal) X(randint) \
+  X(sgd_step) X(adam_step) X(rmsprop_step)
 
 using OpId = int32_t;
 namespace op {

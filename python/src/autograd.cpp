@@ -68,7 +68,7 @@ void init_autograd(py::module_& m) {
         "A new handle on t's data and history (subclasses such as nn.Parameter build on it).")
       .def_property("requires_grad", &Tensor::requires_grad,
                     [](const Tensor& t, bool on) { t.set_requires_grad(on); })
-      .def("requires_grad_", [](const Tensor& t, bool on) { t.set_requires_grad(on); return t; },
+      .def("requires_grad_", [](const Tensor& t, bool on) { t.set_requires_grad(on); return self_of(t); },
            py::arg("requires_grad") = true)
       .def_property("grad", [](const Tensor& t) { return maybe_tensor(t.grad()); },
                     [](const Tensor& t, py::handle g) { t.set_grad(g.is_none() ? Tensor() : g.cast<Tensor>()); })
@@ -77,7 +77,7 @@ void init_autograd(py::module_& m) {
       .def_property_readonly("_version", &Tensor::version)
       .def_property_readonly("output_nr", &Tensor::output_nr)
       .def("detach", &Tensor::detach)
-      .def("detach_", [](const Tensor& t) { t.detach_(); return t; })
+      .def("detach_", [](const Tensor& t) { t.detach_(); return self_of(t); })
       .def("retain_grad", &Tensor::retain_grad)
       .def_property_readonly("retains_grad", &Tensor::retains_grad)
       .def_property("data", &Tensor::detach, [](const Tensor& t, const Tensor& d) { t.set_data(d); })
@@ -90,6 +90,7 @@ void init_autograd(py::module_& m) {
                           py::handle inputs) {
         const Tensor g = gradient.is_none() ? Tensor() : gradient.cast<Tensor>();
         const Tensors in = inputs.is_none() ? Tensors{} : tensor_list(inputs);
+        if (!inputs.is_none() && in.empty()) throw std::runtime_error("[backward] inputs must not be empty");
         py::gil_scoped_release nogil;
         autograd::backward({t}, {g}, retain_graph, create_graph, in);
       }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
@@ -102,6 +103,7 @@ void init_autograd(py::module_& m) {
     const Tensors roots = tensor_list(tensors);
     Tensors gs = grads.is_none() ? Tensors{} : tensor_list(grads);
     const Tensors in = inputs.is_none() ? Tensors{} : tensor_list(inputs);
+    if (!inputs.is_none() && in.empty()) throw std::runtime_error("[backward] inputs must not be empty");
     py::gil_scoped_release nogil;
     autograd::backward(roots, gs, retain_graph, create_graph, in);
   }, py::arg("tensors"), py::arg("grad_tensors") = py::none(), py::arg("retain_graph") = py::none(),
@@ -131,9 +133,10 @@ void init_autograd(py::module_& m) {
     auto fwd = [forward, on_forward_done](autograd::FunctionCtx& ctx, const Tensors&) {
       py::object r = forward();
       Tensors outs = tensor_list(r);
-      py::tuple extra = on_forward_done();  // (to_save, dirty)
+      py::tuple extra = on_forward_done();  // (to_save, dirty, materialize_grads)
       ctx.to_save = tensor_list(extra[0]);
       ctx.dirty = tensor_list(extra[1]);
+      ctx.materialize_grads = extra[2].cast<bool>();
       return outs;
     };
     auto holder = keep(backward);

@@ -178,7 +178,8 @@ DType dtype_of_kind(Scalar::Kind k) {
 }  // namespace
 
 Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, const Device& device) {
-  if (const Tensor* t = as_tensor_ptr(data)) return t->to(dtype.value_or(t->dtype())).to(device).clone();
+  // A copy without history, as torch.tensor(t) makes.
+  if (const Tensor* t = as_tensor_ptr(data)) return t->detach().to(dtype.value_or(t->dtype())).to(device).clone();
   Scalar s;
   if (to_scalar(data, s)) return scalar_tensor(s, TensorOptions(dtype.value_or(dtype_of_kind(s.kind())), device));
   if (PyObject_CheckBuffer(data.ptr()) && !PyBytes_Check(data.ptr())) {

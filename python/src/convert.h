@@ -36,6 +36,10 @@ const Tensor* as_tensor_ptr(py::handle o);
 // dim=None | int | tuple of ints -> dims (empty = all).
 inline Shape dims_arg(py::handle dim) { return dim.is_none() ? Shape{} : to_shape(dim); }
 
+// The Python object holding `t` (in-place methods return self, as in PyTorch):
+// pybind11 finds the existing instance by the address of its C++ value.
+inline py::object self_of(const Tensor& t) { return py::cast(&t, py::return_value_policy::reference); }
+
 // Binds f as ts.name(input, ...) and as the method t.name(...).
 template <class F, class... Extra>
 void def_both(py::module_& m, py::class_<Tensor>& c, const char* name, F&& f, const Extra&... extra) {

@@ -48,12 +48,12 @@ Operand operand(py::handle o, Scalar& storage, const char* op) {
   [](const Tensor& a, py::handle b) -> py::object {                          \
     if (const Tensor* t = as_tensor_ptr(b)) {                                \
       fn(a, *t);                                                             \
-      return py::cast(a);                                                    \
+      return self_of(a);                                                     \
     }                                                                        \
     Scalar s;                                                                \
     if (to_scalar(b, s)) {                                                   \
       fn(a, s);                                                              \
-      return py::cast(a);                                                    \
+      return self_of(a);                                                     \
     }                                                                        \
     return not_implemented();                                                \
   }
@@ -121,7 +121,7 @@ void init_elementwise(py::module_& m) {
 #define TESSEL_BIND_UNARY(name)                                               \
   m.def(#name, [](const Tensor& a) { return name(a); }, py::arg("input"));    \
   c.def(#name, [](const Tensor& a) { return name(a); });                      \
-  c.def(#name "_", [](const Tensor& a) { return name##_(a); });
+  c.def(#name "_", [](const Tensor& a) { name##_(a); return self_of(a); });
   TESSEL_FLOAT_UNARY_OPS(TESSEL_BIND_UNARY)
   TESSEL_SAME_UNARY_OPS(TESSEL_BIND_UNARY)
   TESSEL_BIND_UNARY(logical_not)
@@ -145,7 +145,7 @@ void init_elementwise(py::module_& m) {
   m.def("round", [](const Tensor& a, int64_t d) { return round(a, d); }, py::arg("input"), py::kw_only(),
         py::arg("decimals") = 0);
   c.def("round", [](const Tensor& a, int64_t d) { return round(a, d); }, py::kw_only(), py::arg("decimals") = 0);
-  c.def("round_", [](const Tensor& a, int64_t d) { return round_(a, d); }, py::kw_only(), py::arg("decimals") = 0);
+  c.def("round_", [](const Tensor& a, int64_t d) { round_(a, d); return self_of(a); }, py::kw_only(), py::arg("decimals") = 0);
   m.def("nan_to_num", [](const Tensor& a, double nan, std::optional<double> pi, std::optional<double> ni) {
     return nan_to_num(a, nan, pi, ni);
   }, py::arg("input"), py::arg("nan") = 0.0, py::arg("posinf") = py::none(), py::arg("neginf") = py::none());
@@ -153,19 +153,27 @@ void init_elementwise(py::module_& m) {
     return nan_to_num(a, nan, pi, ni);
   }, py::arg("nan") = 0.0, py::arg("posinf") = py::none(), py::arg("neginf") = py::none());
   c.def("nan_to_num_", [](const Tensor& a, double nan, std::optional<double> pi, std::optional<double> ni) {
-    return nan_to_num_(a, nan, pi, ni);
+    nan_to_num_(a, nan, pi, ni);
+    return self_of(a);
   }, py::arg("nan") = 0.0, py::arg("posinf") = py::none(), py::arg("neginf") = py::none());
   m.def("clamp", &clamp_any, py::arg("input"), py::arg("min") = py::none(), py::arg("max") = py::none());
   m.attr("clip") = m.attr("clamp");
   c.def("clamp", &clamp_any, py::arg("min") = py::none(), py::arg("max") = py::none());
   c.def("clip", &clamp_any, py::arg("min") = py::none(), py::arg("max") = py::none());
   c.def("clamp_", [](const Tensor& a, py::handle min, py::handle max) {
+    const Tensor* tmin = min.is_none() ? nullptr : as_tensor_ptr(min);
+    const Tensor* tmax = max.is_none() ? nullptr : as_tensor_ptr(max);
+    if (!tmin && !tmax) {
+      clamp_(a, opt_scalar(min), opt_scalar(max));
+      return self_of(a);
+    }
     Tensor r = clamp_any(a, min, max);
     if (!can_cast(r.dtype(), a.dtype())) {
       throw py::type_error("clamp_: result type " + std::string(dtype_name(r.dtype())) +
                            " can't be cast to the desired output type " + dtype_name(a.dtype()));
     }
-    return Tensor(a).copy_(r);
+    Tensor(a).copy_(r);
+    return self_of(a);
   }, py::arg("min") = py::none(), py::arg("max") = py::none());
   m.def("lerp", [](const Tensor& s, const Tensor& e, py::handle w) {
     if (const Tensor* tw = as_tensor_ptr(w)) return lerp(s, e, *tw);
@@ -176,8 +184,9 @@ void init_elementwise(py::module_& m) {
     return lerp(s, e, *opt_scalar(w));
   }, py::arg("end"), py::arg("weight"));
   c.def("lerp_", [](const Tensor& s, const Tensor& e, py::handle w) {
-    if (const Tensor* tw = as_tensor_ptr(w)) return Tensor(s).copy_(lerp(s, e, *tw));
-    return Tensor(lerp_(s, e, *opt_scalar(w)));
+    if (const Tensor* tw = as_tensor_ptr(w)) Tensor(s).copy_(lerp(s, e, *tw));
+    else lerp_(s, e, *opt_scalar(w));
+    return self_of(s);
   }, py::arg("end"), py::arg("weight"));
 
   m.def("where", [](const Tensor& cond, py::handle a, py::handle b) {

@@ -92,13 +92,17 @@ void init_index(py::module_& m) {
   };
   def_both(m, c, "scatter", scatter_fn(false), py::arg("dim"), py::arg("index"), py::arg("src") = py::none(),
            py::kw_only(), py::arg("value") = py::none());
-  c.def("scatter_", scatter_fn(true), py::arg("dim"), py::arg("index"), py::arg("src") = py::none(), py::kw_only(),
+  c.def("scatter_", [scatter_fn](const Tensor& t, int64_t d, const Tensor& i, py::handle src, py::handle value) {
+    scatter_fn(true)(t, d, i, src, value);
+    return self_of(t);
+  }, py::arg("dim"), py::arg("index"), py::arg("src") = py::none(), py::kw_only(),
         py::arg("value") = py::none());
   def_both(m, c, "scatter_add", [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s) {
     return scatter_add(t, d, i, s);
   }, py::arg("dim"), py::arg("index"), py::arg("src"));
   c.def("scatter_add_", [](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s) {
-    return scatter_add_(t, d, i, s);
+    scatter_add_(t, d, i, s);
+    return self_of(t);
   }, py::arg("dim"), py::arg("index"), py::arg("src"));
   def_both(m, c, "index_select", [](const Tensor& t, int64_t d, const Tensor& i) { return index_select(t, d, i); },
            py::arg("dim"), py::arg("index"));
@@ -111,7 +115,8 @@ void init_index(py::module_& m) {
     return index_add(t, d, i, s, number(a));
   }, py::arg("dim"), py::arg("index"), py::arg("source"), py::kw_only(), py::arg("alpha") = 1);
   c.def("index_add_", [number](const Tensor& t, int64_t d, const Tensor& i, const Tensor& s, py::handle a) {
-    return index_add_(t, d, i, s, number(a));
+    index_add_(t, d, i, s, number(a));
+    return self_of(t);
   }, py::arg("dim"), py::arg("index"), py::arg("source"), py::kw_only(), py::arg("alpha") = 1);
   auto fill_value = [](const Tensor& v_or_t, py::handle value) {
     if (const Tensor* vt = as_tensor_ptr(value)) return vt->item();
@@ -124,7 +129,8 @@ void init_index(py::module_& m) {
     return masked_fill(t, mask, fill_value(t, v));
   }, py::arg("mask"), py::arg("value"));
   c.def("masked_fill_", [fill_value](const Tensor& t, const Tensor& mask, py::handle v) {
-    return masked_fill_(t, mask, fill_value(t, v));
+    masked_fill_(t, mask, fill_value(t, v));
+    return self_of(t);
   }, py::arg("mask"), py::arg("value"));
   def_both(m, c, "masked_select", [](const Tensor& t, const Tensor& mask) { return masked_select(t, mask); },
            py::arg("mask"));

@@ -15,6 +15,7 @@ void init_shape(py::module_& m);
 void init_sort(py::module_& m);
 void init_autograd(py::module_& m);
 void init_nn(py::module_& m);
+void init_optim(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -49,5 +50,6 @@ PYBIND11_MODULE(_C, m) {
   python::init_interop(m);
   python::init_autograd(m);
   python::init_nn(m);
+  python::init_optim(m);
   m.attr("__version__") = version();
 }

@@ -100,7 +100,7 @@ void init_ops(py::module_& m) {
         py::arg("tensor"), py::arg("mean") = 0.0, py::arg("std") = 1.0);
   auto c = py::reinterpret_borrow<py::class_<Tensor>>(m.attr("Tensor"));
   def_both(m, c, "bernoulli", [](const Tensor& p) { return bernoulli(p); });
-  c.def("bernoulli_", [](const Tensor& t, double p) { return bernoulli_(t, p); }, py::arg("p") = 0.5);
+  c.def("bernoulli_", [](const Tensor& t, double p) { bernoulli_(t, p); return self_of(t); }, py::arg("p") = 0.5);
   def_both(m, c, "multinomial", [](const Tensor& p, int64_t n, bool r) { return multinomial(p, n, r); },
            py::arg("num_samples"), py::arg("replacement") = false);
   m.def("randperm", [](int64_t n, std::optional<DType> dtype, py::handle device) {

@@ -129,8 +129,7 @@ void init_tensor(py::module_& m) {
       .def("diagonal", &Tensor::diagonal, py::arg("offset") = 0, py::arg("dim1") = 0, py::arg("dim2") = 1)
       .def("unfold", &Tensor::unfold, py::arg("dimension"), py::arg("size"), py::arg("step"))
       .def("contiguous", &Tensor::contiguous)
-      .def("clone", &Tensor::clone)
-      .def("detach", &Tensor::alias);
+      .def("clone", &Tensor::clone);
 
   // ---- conversions and copies ----
   c.def("to", &to_impl)
@@ -146,17 +145,18 @@ void init_tensor(py::module_& m) {
       .def("char", [](const Tensor& t) { return t.to(DType::Int8); })
       .def("bool", [](const Tensor& t) { return t.to(DType::Bool); })
       .def("type", [](const Tensor& t, DType d) { return t.to(d); }, py::arg("dtype"))
-      .def("copy_", [](Tensor& t, const Tensor& src) -> Tensor& { return t.copy_(src); }, py::arg("src"))
-      .def("fill_", [](Tensor& t, py::handle v) -> Tensor& {
+      .def("copy_", [](Tensor& t, const Tensor& src) { t.copy_(src); return self_of(t); }, py::arg("src"))
+      .def("fill_", [](Tensor& t, py::handle v) {
         Scalar s;
         if (const Tensor* o = as_tensor_ptr(v)) s = o->item();
         else if (!to_scalar(v, s)) throw py::type_error("fill_ expects a number, got " + type_name(v));
-        return t.fill_(s);
+        t.fill_(s);
+        return self_of(t);
       }, py::arg("value"))
-      .def("zero_", [](Tensor& t) -> Tensor& { return t.fill_(Scalar(0)); })
-      .def("uniform_", [](const Tensor& t, double a, double b) { return uniform_(t, a, b); }, py::arg("from_") = 0.0,
+      .def("zero_", [](Tensor& t) { t.fill_(Scalar(0)); return self_of(t); })
+      .def("uniform_", [](const Tensor& t, double a, double b) { uniform_(t, a, b); return self_of(t); }, py::arg("from_") = 0.0,
            py::arg("to") = 1.0)
-      .def("normal_", [](const Tensor& t, double mean, double std) { return normal_(t, mean, std); },
+      .def("normal_", [](const Tensor& t, double mean, double std) { normal_(t, mean, std); return self_of(t); },
            py::arg("mean") = 0.0, py::arg("std") = 1.0);
 
 

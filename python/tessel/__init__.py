@@ -11,6 +11,8 @@ from ._repr import tensor_repr as _tensor_repr
 from . import _numpy
 from . import autograd  # noqa: F401
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode  # noqa: F401
+from . import nn, optim  # noqa: F401,E402
+from .training import Trainer, History, Callback, EarlyStopping, ModelCheckpoint, LearningRateScheduler  # noqa
 
 __version__ = _C.__version__
 

@@ -42,6 +42,14 @@ Tensor conform(const Node& from, const Node& to, uint32_t nr, Tensor g) {
   return g;
 }
 
+// A hook's replacement gradient must keep the shape of the one it replaced.
+Tensor conform_hook(const Node& n, uint32_t nr, const Tensor& g) {
+  const InputInfo& info = n.inputs[nr];
+  TS_CHECK(g.shape() == info.shape, ValueError, "backward", "a hook on ", n.name(), " returned a gradient of shape ",
+           g.shape(), " for a tensor of shape ", info.shape);
+  return g;
+}
+
 Tensors run(const Tensors& roots, const Tensors& root_grads, bool keep_graph, bool create_graph,
             const Tensors& inputs, bool accumulate, bool allow_unused) {
   TS_CHECK(root_grads.empty() || root_grads.size() == roots.size(), ValueError, "backward", "got ", roots.size(),
@@ -87,20 +95,22 @@ Tensors run(const Tensors& roots, const Tensors& root_grads, bool keep_graph, bo
     captures.push_back({e.node.get(), e.input_nr, i});
     targets.insert(e.node.get());
   }
-  // With inputs, run only the nodes from which an input is reachable.
-  std::unordered_set<Node*> needed;
+  // With inputs, a node runs only if one of its edges leads to an input (or to
+  // a node that runs); an input's own grad_fn only receives its gradient.
+  std::unordered_set<Node*> runs;
   if (!inputs.empty()) {
-    // Reverse discovery order visits children before parents except across
-    // shared subgraphs, so repeat until nothing changes (cheap: usually 1-2 passes).
+    // Reverse discovery order mostly visits children first; repeat until stable.
     bool changed = true;
     while (changed) {
       changed = false;
       for (auto it = order.rbegin(); it != order.rend(); ++it) {
         Node* n = *it;
-        if (needed.count(n)) continue;
-        bool need = targets.count(n) > 0;
-        for (const Edge& e : n->next_edges) need = need || (e.node && needed.count(e.node.get()));
-        if (need) needed.insert(n), changed = true;
+        if (runs.count(n)) continue;
+        bool need = false;
+        for (const Edge& e : n->next_edges) {
+          need = need || (e.node && (targets.count(e.node.get()) || runs.count(e.node.get())));
+        }
+        if (need) runs.insert(n), changed = true;
       }
     }
   }
@@ -130,27 +140,37 @@ Tensors run(const Tensors& roots, const Tensors& root_grads, bool keep_graph, bo
     Tensors grads = std::move(buffers[n]);
     buffers.erase(n);
     if (grads.empty()) grads.resize(n->inputs.size());
+    const bool is_target = targets.count(n) > 0;
+    const bool run_node = inputs.empty() || runs.count(n);
+    if (!run_node && !is_target) continue;
+    auto* acc = dynamic_cast<AccumulateGrad*>(n);
     for (auto* hooks : {&n->pre_hooks, &n->retain_hooks}) {
       for (auto& [nr, hook] : *hooks) {
         if (nr >= grads.size() || !grads[nr].defined()) continue;
         Tensor r = hook(grads[nr]);
-        if (r.defined()) grads[nr] = r;
+        if (r.defined()) grads[nr] = conform_hook(*n, nr, r);
       }
     }
-    for (const Capture& c : captures)
-      if (c.node == n && grads[c.input_nr].defined()) results[c.slot] = grads[c.input_nr];
-    if (!inputs.empty() && !needed.count(n)) continue;
-    const bool is_acc = dynamic_cast<AccumulateGrad*>(n) != nullptr;
-    if (is_acc && (!accumulate || (!inputs.empty() && !targets.count(n)))) continue;
-    bool any = false;
-    for (size_t i = 0; i < grads.size(); ++i) {
-      if (grads[i].defined()) {
-        any = true;
-        continue;
+    if (is_target) {
+      for (const Capture& c : captures) {
+        if (c.node != n || !grads[c.input_nr].defined()) continue;
+        // A leaf's hooks live on its accumulator, which grad() does not run.
+        results[c.slot] = acc && !accumulate ? acc->run_hooks(grads[c.input_nr]) : grads[c.input_nr];
       }
+    }
+    if (acc) {
+      if (accumulate) acc->apply(std::move(grads));
+      continue;
+    }
+    if (!run_node) continue;
+    bool any = false;
+    for (const Tensor& g : grads) any = any || g.defined();
+    for (size_t i = 0; any && n->materialize_grads && i < grads.size(); ++i) {
       // Outputs that got no gradient count as zeros (rules may assume all are present).
       const InputInfo& info = n->inputs[i];
-      if (is_floating(info.dtype)) grads[i] = zeros(info.shape, TensorOptions(info.dtype, info.device));
+      if (!grads[i].defined() && is_floating(info.dtype)) {
+        grads[i] = zeros(info.shape, TensorOptions(info.dtype, info.device));
+      }
     }
     Tensors outs;
     if (any) {
@@ -174,7 +194,14 @@ Tensors run(const Tensors& roots, const Tensors& root_grads, bool keep_graph, bo
     }
   }
 
-  if (!accumulate) {
+  if (accumulate) {  // backward(inputs=...): non-leaf inputs keep their gradient in .grad, as in PyTorch
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i].is_leaf() || !results[i].defined()) continue;
+      const Tensor old = inputs[i].grad();
+      AutogradMeta& m = inputs[i].autograd_meta();
+      m.grad = old.defined() ? add(old, results[i]) : (create_graph ? results[i].clone() : results[i].detach().clone());
+    }
+  } else {
     for (size_t i = 0; i < results.size(); ++i) {
       TS_CHECK(results[i].defined() || allow_unused, Error, "grad", "one of the differentiated tensors (input ", i,
                ") appears to not have been used in the graph; pass allow_unused=True if this is intended");
@@ -187,6 +214,7 @@ Tensors run(const Tensors& roots, const Tensors& root_grads, bool keep_graph, bo
 
 void backward(const Tensors& roots, const Tensors& grads, std::optional<bool> retain_graph, bool create_graph,
               const Tensors& inputs) {
+  TS_CHECK(!roots.empty(), ValueError, "backward", "no tensors to differentiate");
   run(roots, grads, retain_graph.value_or(create_graph), create_graph, inputs, /*accumulate=*/true, true);
 }
 

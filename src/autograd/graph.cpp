@@ -59,16 +59,23 @@ AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> l) : leaf(std::move(l
   inputs.push_back({leaf->sizes, leaf->dtype, leaf->storage->device()});
 }
 
-Tensors AccumulateGrad::apply(Tensors&& grads) {
-  Tensor g = std::move(grads[0]);
-  AutogradMeta& m = *leaf->autograd;
-  for (const Hook& h : m.hooks) {
+Tensor AccumulateGrad::run_hooks(Tensor g) const {
+  for (const Hook& h : leaf->autograd->hooks) {
     Tensor r = h(g);
-    if (r.defined()) g = r;
+    if (!r.defined()) continue;
+    TS_CHECK(r.shape() == leaf->sizes, ValueError, "backward", "a hook returned a gradient of shape ", r.shape(),
+             " for a leaf of shape ", leaf->sizes);
+    g = r;
   }
-  if (!g.defined()) return {};
-  if (GradMode::enabled()) {  // create_graph: .grad keeps its own history
-    m.grad = m.grad.defined() ? add(m.grad, g) : g;
+  return g;
+}
+
+Tensors AccumulateGrad::apply(Tensors&& grads) {
+  if (!grads[0].defined()) return {};
+  Tensor g = run_hooks(std::move(grads[0]));
+  AutogradMeta& m = *leaf->autograd;
+  if (GradMode::enabled()) {  // create_graph: .grad keeps its own history (a copy: g may be shared)
+    m.grad = m.grad.defined() ? add(m.grad, g) : g.clone();
   } else if (!m.grad.defined()) {
     // Keep g only when nothing else can see or write its memory.
     const bool own = g.impl().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() &&
@@ -207,8 +214,10 @@ Tensors apply_function(const std::string& name, const Tensors& inputs, const Cus
     }
   }
   if (rec) {
-    record(name.c_str(), inputs, outs, [ctx, backward](const Tensors& g) { return backward(*ctx, g); });
+    auto node = record(name.c_str(), inputs, outs, [ctx, backward](const Tensors& g) { return backward(*ctx, g); });
+    if (node) node->materialize_grads = ctx->materialize_grads;
   }
+  ctx->dirty.clear();  // dirty inputs are outputs: holding them would keep the graph alive
   // Saved tensors are packed after recording so that saved outputs hold no cycle.
   for (const Tensor& t : ctx->to_save) {
     int64_t out_nr = -1;
@@ -283,11 +292,13 @@ void Tensor::retain_grad() const {
   AutogradMeta& m = autograd_meta();
   m.retains_grad = true;
   std::weak_ptr<TensorImpl> weak = impl_;
-  m.grad_fn->retain_hooks.emplace_back(m.output_nr, [weak](const Tensor& g) -> Tensor {
+  const autograd::Node* node = m.grad_fn.get();
+  m.grad_fn->retain_hooks.emplace_back(m.output_nr, [weak, node](const Tensor& g) -> Tensor {
     std::shared_ptr<TensorImpl> self = weak.lock();
-    if (!self || !g.defined()) return {};
+    // After an in-place op the tensor has a new grad_fn: this hook is stale.
+    if (!self || !g.defined() || self->autograd->grad_fn.get() != node) return {};
     Tensor& grad = self->autograd->grad;
-    if (autograd::GradMode::enabled()) grad = grad.defined() ? add(grad, g) : g;
+    if (autograd::GradMode::enabled()) grad = grad.defined() ? add(grad, g) : g.clone();
     else grad = grad.defined() ? add(grad, g) : g.detach().clone();
     return {};
   });

@@ -11,6 +11,7 @@ struct AccumulateGrad final : Node {
   explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf);
   Tensors apply(Tensors&& grads) override;
   std::string name() const override { return "AccumulateGrad"; }
+  Tensor run_hooks(Tensor g) const;  // the leaf's tensor hooks (shape-checked)
   std::shared_ptr<TensorImpl> leaf;
 };
 

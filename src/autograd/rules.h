@@ -55,6 +55,7 @@ void sum(const Tensor& a, const Shape& dims, bool keepdim, const Tensor& out, do
 void extreme(const char* name, const Tensor& a, const Shape& dims, bool keepdim, const Tensor& out);
 void extreme_dim(const char* name, const Tensor& a, int64_t dim, bool keepdim, const Tensor& values,
                  const Tensor& indices);
+void norm2(const Tensor& a, const Shape& dims, bool keepdim, const Tensor& out);
 void prod(const Tensor& a, const Shape& dims, bool keepdim, const Tensor& out);
 void cumsum(const Tensor& a, int64_t dim, const Tensor& out);
 void cumprod(const Tensor& a, int64_t dim, const Tensor& out);

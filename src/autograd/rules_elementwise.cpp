@@ -38,6 +38,10 @@ const Tensor& inplace(const char* name, const Tensor& self, bool reads_self,
     m.grad_fn = r.grad_fn();
     m.output_nr = r.output_nr();
     self.impl()->requires_grad = true;
+    if (m.retains_grad) {  // retain_grad follows the tensor to its new history
+      m.retains_grad = false;
+      self.retain_grad();
+    }
   } else {  // the new value does not depend on anything that requires grad
     m.grad_fn.reset();
     self.impl()->requires_grad = false;

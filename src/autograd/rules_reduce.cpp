@@ -54,6 +54,17 @@ void extreme_dim(const char* name, const Tensor& a, int64_t dim, bool keepdim, c
   });
 }
 
+void norm2(const Tensor& a, const Shape& dims, bool, const Tensor& out) {
+  record("NormBackward", {a}, {out}, [A = SavedTensor(a), Y = SavedTensor::output(out, 0), dims](const Tensors& g) {
+    const Tensor x = A.unpack();
+    const Shape keep = kept_shape(x.shape(), dims);
+    const Tensor y = Y.unpack().reshape(keep);
+    const Tensor scale = tessel::where(eq(y, Scalar(0.0)), scalar_tensor(Scalar(0.0), TensorOptions(y.dtype(), y.device())),
+                                       div(g[0].reshape(keep), y));
+    return Tensors{mul(x, scale)};
+  });
+}
+
 void prod(const Tensor& a, const Shape& dims, bool, const Tensor& out) {
   if (!is_floating(out.dtype())) return;
   record("ProdBackward", {a}, {out}, [A = SavedTensor(a), Y = SavedTensor::output(out, 0), dims](const Tensors& g) {

@@ -202,6 +202,9 @@ Tensor where(const Tensor& c, const Scalar& a, const Scalar& b) { return where_i
 Tensor lerp(const Tensor& start, const Tensor& end, const Scalar& weight) { return lerp_op(start, end, weight); }
 Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight) { return lerp_op(start, end, &weight); }
 const Tensor& lerp_(const Tensor& start, const Tensor& end, const Scalar& weight) {
+  if (autograd::needs_grad(start, end)) {
+    return autograd::inplace("lerp_", start, true, [&](const Tensor& self) { return lerp_op(self, end, weight); });
+  }
   Tensor r = lerp_op(start, end, weight);
   TS_CHECK(r.shape() == start.shape(), ValueError, "lerp_", "output with shape ", start.shape(),
            " doesn't match the broadcast shape ", r.shape());

@@ -201,6 +201,11 @@ Tensor std(const Tensor& a, const Shape& dims, double correction, bool keepdim) 
 Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
   OpScope scope_("norm");
   check_floating("norm", a);
+  if (p == 2 && autograd::needs_grad(a)) {  // its own rule: the gradient at 0 is 0, not NaN
+    return autograd::recorded(
+        true, [&] { return norm(a, p, dims, keepdim); },
+        [&](const Tensor& out) { autograd::rules::norm2(a, dims, keepdim, out); });
+  }
   const Tensor x = abs(a);  // real for complex input
   if (std::isinf(p)) return p > 0 ? amax(x, dims, keepdim) : amin(x, dims, keepdim);
   if (p == 0) return sum(ne(x, Scalar(0)), dims, keepdim).to(x.dtype());

@@ -224,6 +224,9 @@ Tensor clamp(const Tensor& a, const std::optional<Tensor>& min, const std::optio
 }
 
 const Tensor& clamp_(const Tensor& a, const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
+  if (autograd::needs_grad(a)) {
+    return autograd::inplace("clamp_", a, true, [&](const Tensor& self) { return clamp(self, min, max); });
+  }
   Tensor r = clamp(a, min, max);
   TS_CHECK(can_cast(r.dtype(), a.dtype()), TypeError, "clamp_", "result type ", r.dtype(),
            " can't be cast to the desired output type ", a.dtype());

@@ -138,6 +138,7 @@ NOT_DIFFERENTIABLE = {
     "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
     "conj",  # complex tensors cannot require grad yet
+    "sgd_step", "adam_step", "rmsprop_step",  # optimizer updates run under no_grad
 }
 
 

@@ -17,12 +17,13 @@ class FunctionCtx:
 
     def save_for_backward(self, *tensors):
         self._to_save = tuple(t for t in tensors if t is not None)
+        self._none_at = tuple(i for i, t in enumerate(tensors) if t is None)
 
     def mark_dirty(self, *tensors):
         self._dirty = tensors
 
     def mark_non_differentiable(self, *tensors):
-        pass  # outputs that are not floating never carry gradients anyway
+        self._non_diff = tensors
 
     def set_materialize_grads(self, value):
         self.materialize_grads = value
@@ -31,7 +32,10 @@ class FunctionCtx:
     def saved_tensors(self):
         if self._cpp is None:
             raise RuntimeError("[Function] saved_tensors are only available inside backward")
-        return tuple(self._cpp.saved_tensors())
+        saved = list(self._cpp.saved_tensors())
+        for i in getattr(self, "_none_at", ()):
+            saved.insert(i, None)
+        return tuple(saved)
 
 
 class Function:
@@ -67,7 +71,13 @@ class Function:
             return outs
 
         def done():
-            return (list(ctx._to_save), list(ctx._dirty))
+            # Hand the tensors over and drop them: ctx is kept alive by the graph, and a saved output
+            # (or a dirty input, which is an output) would otherwise form a cycle through C++.
+            r = (list(ctx._to_save), list(ctx._dirty), bool(ctx.materialize_grads))
+            ctx._to_save = ctx._dirty = ()
+            return r
+
+        nargs = len(args)  # backward must not hold args: an input marked dirty is an output (a cycle)
 
         def backward(cpp_ctx, grads):
             ctx._cpp = cpp_ctx
@@ -76,10 +86,17 @@ class Function:
             finally:
                 ctx._cpp = None
             r = list(r) if isinstance(r, (tuple, list)) else [r]
-            if len(r) != len(args):
-                raise RuntimeError(f"[{cls.__name__}] backward returned {len(r)} gradients, expected {len(args)} "
+            while len(r) > nargs and r[-1] is None:
+                r.pop()  # extra trailing Nones are fine, as in PyTorch
+            if len(r) != nargs:
+                raise RuntimeError(f"[{cls.__name__}] backward returned {len(r)} gradients, expected {nargs} "
                                    "(one per forward argument)")
             return [r[i] for i in tensor_pos]
 
         outs = _ag.apply_function(cls.__name__ + "Backward", [args[i] for i in tensor_pos], forward, backward, done)
+        non_diff = getattr(ctx, "_non_diff", ())
+        if non_diff:
+            outs = [o.data if any(o.data_ptr() == n.data_ptr() and o.shape == n.shape for n in non_diff) else o
+                    for o in outs]
+            ctx._non_diff = ()
         return tuple(outs) if result.get("tuple") else outs[0]

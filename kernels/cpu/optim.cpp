@@ -1,0 +1,104 @@
+// CPU kernels for optimizer updates: one pass over each parameter and its
+// state, with PyTorch's update equations (torch.optim, single-tensor form).
+// Contract: all tensors contiguous, one shape, dtype T; updated in place.
+#include <cmath>
+
+#include "kernels/cpu/loops.h"
+#include "kernels/cpu/register.h"
+#include "tessel/kernel.h"
+
+namespace tessel::cpu {
+namespace {
+
+template <class T>
+T* ptr(const Tensor& t) {
+  return static_cast<T*>(t.data_ptr());
+}
+
+template <class T>
+void sgd_kernel(const KernelCall& c) {
+  const OptimParams& o = *static_cast<const OptimParams*>(c.params);
+  const T* g = ptr<T>(c.in[0]);
+  T* p = ptr<T>(c.out[0]);
+  T* buf = o.momentum != 0 ? ptr<T>(c.out[1]) : nullptr;
+  const T lr = T(o.lr), wd = T(o.weight_decay), mom = T(o.momentum), damp = T(1 - o.dampening);
+  parallel_for(c.out[0].numel(), 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      T d = o.maximize ? -g[i] : g[i];
+      d += wd * p[i];
+      if (buf) {
+        buf[i] = o.first_step ? d : mom * buf[i] + damp * d;
+        d = o.nesterov ? d + mom * buf[i] : buf[i];
+      }
+      p[i] -= lr * d;
+    }
+  });
+}
+
+template <class T>
+void adam_kernel(const KernelCall& c) {
+  const OptimParams& o = *static_cast<const OptimParams*>(c.params);
+  const T* g = ptr<T>(c.in[0]);
+  T *p = ptr<T>(c.out[0]), *m = ptr<T>(c.out[1]), *v = ptr<T>(c.out[2]);
+  T* vmax = o.amsgrad ? ptr<T>(c.out[3]) : nullptr;
+  const double t = static_cast<double>(o.step);
+  const T b1 = T(o.beta1), b2 = T(o.beta2), eps = T(o.eps);
+  const T step_size = T(o.lr / (1 - std::pow(o.beta1, t)));
+  const T inv_sqrt_bc2 = T(1 / std::sqrt(1 - std::pow(o.beta2, t)));
+  const T wd = o.decoupled_weight_decay ? T(0) : T(o.weight_decay);
+  const T decay = o.decoupled_weight_decay ? T(1 - o.lr * o.weight_decay) : T(1);
+  parallel_for(c.out[0].numel(), 8, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      T d = o.maximize ? -g[i] : g[i];
+      d += wd * p[i];
+      p[i] *= decay;
+      m[i] += (1 - b1) * (d - m[i]);  // lerp, as PyTorch
+      v[i] = b2 * v[i] + (1 - b2) * d * d;
+      T second = v[i];
+      if (vmax) second = vmax[i] = std::max(vmax[i], v[i]);
+      p[i] -= step_size * m[i] / (std::sqrt(second) * inv_sqrt_bc2 + eps);
+    }
+  });
+}
+
+template <class T>
+void rmsprop_kernel(const KernelCall& c) {
+  const OptimParams& o = *static_cast<const OptimParams*>(c.params);
+  const T* g = ptr<T>(c.in[0]);
+  T *p = ptr<T>(c.out[0]), *sq = ptr<T>(c.out[1]);
+  size_t k = 2;
+  T* buf = o.momentum > 0 ? ptr<T>(c.out[k++]) : nullptr;
+  T* gavg = o.centered ? ptr<T>(c.out[k++]) : nullptr;
+  const T lr = T(o.lr), wd = T(o.weight_decay), a = T(o.alpha), eps = T(o.eps), mom = T(o.momentum);
+  parallel_for(c.out[0].numel(), 8, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      T d = o.maximize ? -g[i] : g[i];
+      d += wd * p[i];
+      sq[i] = a * sq[i] + (1 - a) * d * d;
+      T avg;
+      if (gavg) {
+        gavg[i] += (1 - a) * (d - gavg[i]);
+        avg = std::sqrt(sq[i] - gavg[i] * gavg[i]) + eps;
+      } else {
+        avg = std::sqrt(sq[i]) + eps;
+      }
+      if (buf) {
+        buf[i] = mom * buf[i] + d / avg;
+        p[i] -= lr * buf[i];
+      } else {
+        p[i] -= lr * d / avg;
+      }
+    }
+  });
+}
+
+[[maybe_unused]] const bool registered = [] {
+  using Types = TypeList<float, double>;
+  register_for(Types{}, op::sgd_step, []<class T>(std::type_identity<T>) -> Kernel { return sgd_kernel<T>; });
+  register_for(Types{}, op::adam_step, []<class T>(std::type_identity<T>) -> Kernel { return adam_kernel<T>; });
+  register_for(Types{}, op::rmsprop_step, []<class T>(std::type_identity<T>) -> Kernel { return rmsprop_kernel<T>; });
+  return true;
+}();
+
+}  // namespace
+}  // namespace tessel::cpu

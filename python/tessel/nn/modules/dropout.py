@@ -1,0 +1,23 @@
+"""Dropout."""
+from .. import functional as F
+from .module import Module
+
+
+class Dropout(Module):
+    """Zeroes each element with probability p in training mode and scales the
+    rest by 1/(1-p); the identity in eval mode."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if p < 0 or p > 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def forward(self, input):
+        if not self.training or self.p == 0.0:
+            return input  # saves a call per layer at inference
+        return F.dropout(input, self.p, True)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"

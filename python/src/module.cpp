@@ -14,6 +14,7 @@ void init_linalg(py::module_& m);
 void init_shape(py::module_& m);
 void init_sort(py::module_& m);
 void init_autograd(py::module_& m);
+void init_io(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -47,5 +48,6 @@ PYBIND11_MODULE(_C, m) {
   python::init_registry(m);
   python::init_interop(m);
   python::init_autograd(m);
+  python::init_io(m);
   m.attr("__version__") = version();
 }

@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "src/io/json.h"
+#include "tessel/autograd.h"
 #include "tessel/io.h"
 
 namespace tessel {
@@ -152,6 +153,7 @@ std::string length_prefix(uint64_t n) {
 // contiguous host bytes, one tensor in memory at a time.
 template <class Sink>
 void emit(const Layout& l, Sink&& sink) {
+  autograd::NoGradGuard no_grad;  // the copies below are data, not part of any graph
   const std::string prefix = length_prefix(l.header.size());
   sink(prefix.data(), prefix.size());
   sink(l.header.data(), l.header.size());

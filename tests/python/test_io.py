@@ -143,6 +143,13 @@ def test_metadata_round_trips(tmp_path):
         assert ts._C._io.load(data, return_metadata=True)[1] == {}
 
 
+def test_tensors_that_require_grad_save_their_values():
+    w = ts.ones(2, 3, requires_grad=True)
+    out = ts._C._io.load(ts._C._io.save({"w": w.t(), "y": w * 2}))
+    assert not out["w"].requires_grad and out["w"].grad_fn is None
+    assert out["y"].tolist() == [[2.0] * 3] * 2
+
+
 def test_large_tensor_round_trip(tmp_path):
     t = ts.arange(3_000_000).float()  # > 4 MiB: the huge-page allocation path
     ts.save({"big": t, "small": ts.ones(3, dtype=ts.int8)}, tmp_path / "big.safetensors")

@@ -24,7 +24,8 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv"
   "$PY" -m venv .venv
 fi
-# Pinned lower bounds only; pip skips what is already satisfied.
+# Pinned lower bounds only; pip skips what is already satisfied. safetensors is the
+# reference that tests/python/test_io.py checks files against (test-only; 0.7 added C64).
 .venv/bin/python -m pip install -q --disable-pip-version-check \
-  "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24" "pytest>=7" "ninja"
+  "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24" "pytest>=7" "ninja" "safetensors>=0.7"
 echo "[setup] done"

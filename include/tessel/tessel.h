@@ -5,6 +5,7 @@
 #include "tessel/dlpack.h"
 #include "tessel/dtype.h"
 #include "tessel/error.h"
+#include "tessel/io.h"
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"

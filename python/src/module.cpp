@@ -16,6 +16,7 @@ void init_sort(py::module_& m);
 void init_autograd(py::module_& m);
 void init_nn(py::module_& m);
 void init_optim(py::module_& m);
+void init_io(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -51,5 +52,6 @@ PYBIND11_MODULE(_C, m) {
   python::init_autograd(m);
   python::init_nn(m);
   python::init_optim(m);
+  python::init_io(m);
   m.attr("__version__") = version();
 }

@@ -50,3 +50,6 @@ def cmake_dir():
 def include_dir():
     import os
     return os.path.join(_install_dir(), "include")
+
+from . import io  # noqa: E402
+from .io import save, load, save_file, load_file  # noqa: E402,F401

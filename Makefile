@@ -26,11 +26,16 @@ install: build
 	@$(PY) -m pip install -q --no-build-isolation --disable-pip-version-check \
 	  -Cbuild-dir=$(BUILD)/wheel -Ccmake.define.CMAKE_CXX_COMPILER=$(CXX_COMPILER) .
 
+# The main job: train a CNN on scikit-learn's digits from Python, then the same from C++.
 demo: install
-	@echo "== Python demo =="
+	@echo "== tensors (Python, then C++) =="
 	@$(PY) examples/demo.py
-	@echo "== C++ demo =="
 	@$(BUILD)/examples/demo
+	@echo "== training a CNN on digits (Python) =="
+	@$(PY) examples/train_digits.py
+	@echo "== the same CNN from C++ =="
+	@$(PY) examples/export_digits.py $(BUILD)/digits.safetensors
+	@$(BUILD)/examples/train_digits $(BUILD)/digits.safetensors $(BUILD)/digits_cnn_cpp.safetensors
 
 test-cpp: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -25,7 +25,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 # Pinned lower bounds only; pip skips what is already satisfied. safetensors is the
-# reference that tests/python/test_io.py checks files against (test-only; 0.7 added C64).
+# reference that tests/python/test_io.py checks files against (test-only; 0.7 added C64);
+# scikit-learn provides the digits dataset of the demo; nbclient/ipykernel run the notebooks.
 .venv/bin/python -m pip install -q --disable-pip-version-check \
-  "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24" "pytest>=7" "ninja" "safetensors>=0.7"
+  "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24" "pytest>=7" "ninja" "safetensors>=0.7" \
+  "scikit-learn>=1.3" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25"
 echo "[setup] done"

@@ -23,8 +23,6 @@ class TESSEL_API FileError : public Error {
   int errno_;
 };
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
-
 // A loaded file: tensors in the order of the header, and the free-form
 // string metadata ("__metadata__").
 struct SafetensorsFile {

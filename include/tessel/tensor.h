@@ -2,6 +2,8 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
+#include <utility>
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
@@ -142,5 +144,8 @@ TESSEL_API Shape contiguous_strides(const Shape& sizes);
 TESSEL_API int64_t shape_numel(const Shape& sizes);
 
 TESSEL_API std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// Named tensors in order: state dicts, safetensors files.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 }  // namespace tessel

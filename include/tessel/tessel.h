@@ -1,5 +1,6 @@
 #pragma once
 // The umbrella header for C++ users: #include <tessel/tessel.h>
+#include "tessel/autograd.h"
 #include "tessel/cast.h"
 #include "tessel/device.h"
 #include "tessel/dlpack.h"
@@ -7,7 +8,10 @@
 #include "tessel/error.h"
 #include "tessel/io.h"
 #include "tessel/kernel.h"
+#include "tessel/nn/functional.h"
+#include "tessel/nn/module.h"
 #include "tessel/ops.h"
+#include "tessel/optim.h"
 #include "tessel/registry.h"
 #include "tessel/scalar.h"
 #include "tessel/storage.h"

@@ -667,6 +667,96 @@ SPECS.update({
     "uniform": spec_uniform, "normal": spec_normal, "randint": spec_randint,
 })
 
+
+# ---- optimizer updates: several steps against NumPy versions of torch.optim's equations ----
+
+def _optim_case(dtype, device, shape, n_states):
+    p = sample(dtype, shape).astype(np.float64)
+    grads = [sample(dtype, shape).astype(np.float64) for _ in range(3)]
+    tp = from_numpy(p, dtype).to(device)
+    states = [ts.zeros(*shape, dtype=dtype, device=device) for _ in range(n_states)]
+    return p, grads, tp, states
+
+
+def _steps(dtype, device, shape, options, n_states, ts_step, np_step):
+    p, grads, tp, states = _optim_case(dtype, device, shape, n_states)
+    ref_states = [np.zeros(shape) for _ in range(n_states)]
+    for i, g in enumerate(grads):
+        ts_step(tp, from_numpy(g.astype(NP[dtype]), dtype).to(device), states, i + 1, options)
+        p = np_step(p, g, ref_states, i + 1, options)
+    # Updates subtract nearly equal numbers: errors scale with the parameters' magnitude.
+    check(tp.cpu(), p, dtype, scale=np.abs(p) + 1.0)
+
+
+def spec_sgd_step(dtype, device):
+    def ts_step(tp, g, st, k, o):
+        ts._C._optim.sgd_([tp], [g], st[:1] if o["momentum"] else [], o["lr"], o["momentum"], o["dampening"],
+                          o["wd"], o["nesterov"], o["maximize"], k == 1)
+
+    def np_step(p, g, st, k, o):
+        d = (-g if o["maximize"] else g) + o["wd"] * p
+        if o["momentum"]:
+            st[0] = d.copy() if k == 1 else o["momentum"] * st[0] + (1 - o["dampening"]) * d
+            d = d + o["momentum"] * st[0] if o["nesterov"] else st[0]
+        return p - o["lr"] * d
+    for o in ({"lr": 0.1, "momentum": 0.0, "dampening": 0.0, "wd": 0.0, "nesterov": False, "maximize": False},
+              {"lr": 0.05, "momentum": 0.9, "dampening": 0.1, "wd": 0.01, "nesterov": False, "maximize": True},
+              {"lr": 0.05, "momentum": 0.9, "dampening": 0.0, "wd": 0.0, "nesterov": True, "maximize": False}):
+        for shape in ((7, 3), (300, 130)):
+            _steps(dtype, device, shape, o, 1, ts_step, np_step)
+
+
+def spec_adam_step(dtype, device):
+    def ts_step(tp, g, st, k, o):
+        ts._C._optim.adam_([tp], [g], [st[0]], [st[1]], [st[2]] if o["amsgrad"] else [], k, o["lr"], 0.9, 0.999,
+                           1e-8, o["wd"], o["amsgrad"], o["maximize"], o["decoupled"])
+
+    def np_step(p, g, st, k, o):
+        d = -g if o["maximize"] else g
+        if o["decoupled"]:
+            p = p * (1 - o["lr"] * o["wd"])
+        else:
+            d = d + o["wd"] * p
+        st[0] = 0.9 * st[0] + 0.1 * d
+        st[1] = 0.999 * st[1] + 0.001 * d * d
+        v = st[1]
+        if o["amsgrad"]:
+            st[2] = np.maximum(st[2], st[1])
+            v = st[2]
+        denom = np.sqrt(v) / math.sqrt(1 - 0.999 ** k) + 1e-8
+        return p - o["lr"] / (1 - 0.9 ** k) * st[0] / denom
+    for o in ({"lr": 0.01, "wd": 0.0, "amsgrad": False, "maximize": False, "decoupled": False},
+              {"lr": 0.01, "wd": 0.1, "amsgrad": True, "maximize": True, "decoupled": False},
+              {"lr": 0.01, "wd": 0.1, "amsgrad": False, "maximize": False, "decoupled": True}):
+        for shape in ((7, 3), (300, 130)):
+            _steps(dtype, device, shape, o, 3, ts_step, np_step)
+
+
+def spec_rmsprop_step(dtype, device):
+    def ts_step(tp, g, st, k, o):
+        ts._C._optim.rmsprop_([tp], [g], [st[0]], [st[1]] if o["momentum"] else [], [st[2]] if o["centered"] else [],
+                              o["lr"], 0.9, 1e-8, o["wd"], o["momentum"], o["centered"], False)
+
+    def np_step(p, g, st, k, o):
+        d = g + o["wd"] * p
+        st[0] = 0.9 * st[0] + 0.1 * d * d
+        if o["centered"]:
+            st[2] = 0.9 * st[2] + 0.1 * d
+            avg = np.sqrt(st[0] - st[2] ** 2) + 1e-8
+        else:
+            avg = np.sqrt(st[0]) + 1e-8
+        if o["momentum"]:
+            st[1] = o["momentum"] * st[1] + d / avg
+            return p - o["lr"] * st[1]
+        return p - o["lr"] * d / avg
+    for o in ({"lr": 0.01, "wd": 0.0, "momentum": 0.0, "centered": False},
+              {"lr": 0.01, "wd": 0.05, "momentum": 0.5, "centered": True}):
+        for shape in ((7, 3), (300, 130)):
+            _steps(dtype, device, shape, o, 3, ts_step, np_step)
+
+
+SPECS.update({"sgd_step": spec_sgd_step, "adam_step": spec_adam_step, "rmsprop_step": spec_rmsprop_step})
+
 ENTRIES = [(op, dev, dt) for op, dev, dt, src in ts.registry() if src == "builtin"]
 
 

@@ -37,6 +37,10 @@
 //   adam_step             in: grad; out: param, exp_avg, exp_avg_sq[, max_exp_avg_sq]; params: OptimParams
 //   rmsprop_step          in: grad; out: param, square_avg[, momentum buffer][, grad_avg]; params: OptimParams
 //                         (optimizer steps: all tensors contiguous, one shape, dtype T; updated in place)
+//   conv2d                in: x [N,C,H,W], w [O,C/g,kH,kW][, bias [O]] (contiguous); params: ConvParams
+//                         out: y [N,O,Ho,Wo] contiguous. Optional: ops fall back to matmul over windows.
+//   conv2d_backward_input   in: grad_y, w; params: ConvParams   out: grad_x [N,C,H,W]
+//   conv2d_backward_weight  in: grad_y, x; params: ConvParams   out: grad_w[, grad_bias [O]]
 #include <cstdint>
 
 #include "tessel/scalar.h"
@@ -88,6 +92,11 @@ struct RandomParams {
   double b;
   int64_t low = 0;  // randint's [low, high)
   int64_t high = 0;
+};
+
+// A 2-D convolution's geometry; pad is top, bottom, left, right.
+struct ConvParams {
+  int64_t stride[2] = {1, 1}, pad[4] = {0, 0, 0, 0}, dilation[2] = {1, 1}, groups = 1;
 };
 
 // One optimizer update (PyTorch's update equations); which fields apply depends on the op.

@@ -32,7 +32,8 @@ namespace tessel {
   X(matmul) \
   X(copy) X(fill) X(arange) X(take_offsets) X(put_offsets) X(put_offsets_add) X(nonzero) X(sort) X(topk) X(searchsorted) \
   X(uniform) X(normal) X(randint) \
-  X(sgd_step) X(adam_step) X(rmsprop_step)
+  X(sgd_step) X(adam_step) X(rmsprop_step) \
+  X(conv2d) X(conv2d_backward_input) X(conv2d_backward_weight)
 
 using OpId = int32_t;
 namespace op {

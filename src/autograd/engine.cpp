@@ -174,14 +174,15 @@ Tensors run(const Tensors& roots, const Tensors& root_grads, bool keep_graph, bo
     }
     Tensors outs;
     if (any) {
+      Node* const outer = current_node();  // a rule may run a nested backward (grad inside grad)
       set_current_node(n);
       try {
         outs = n->apply(std::move(grads));
       } catch (...) {
-        set_current_node(nullptr);
+        set_current_node(outer);
         throw;
       }
-      set_current_node(nullptr);
+      set_current_node(outer);
     }
     if (!keep_graph) n->release_saved();
     TS_CHECK(outs.empty() || outs.size() == n->next_edges.size(), Error, "backward", n->name(), " returned ",

@@ -2,9 +2,12 @@
 //
 // The reference path lowers to matmul over sliding windows (unfold), so it
 // is differentiable to any order and serves every dtype.
+#include "src/autograd/rules.h"
 #include "src/nn/nn_util.h"
 #include "tessel/autograd.h"
+#include "tessel/kernel.h"
 #include "tessel/nn/functional.h"
+#include "tessel/registry.h"
 
 namespace tessel::nn::functional {
 
@@ -56,6 +59,8 @@ void check_conv(const char* op, const Tensor& x, const Tensor& w, const OptTenso
   if (bias) {
     TS_CHECK(bias->dim() == 1 && bias->shape()[0] == w.shape()[0], ValueError, op, "bias must have shape [",
              w.shape()[0], "], got ", bias->shape());
+    TS_CHECK(bias->dtype() == x.dtype() && bias->device() == x.device(), TypeError, op, "bias must be ", x.dtype(),
+             " on ", x.device(), " like the input, got ", bias->dtype(), " on ", bias->device());
   }
 }
 
@@ -92,6 +97,36 @@ Tensor conv2d_reference(const Tensor& x, const Tensor& w, const OptTensor& bias,
   return out;
 }
 
+// The registered kernel (oneDNN on CPU for float32), with its own backward.
+Tensor conv2d_kernel(const Tensor& x_in, const Tensor& w_in, const OptTensor& bias, const Conv2dGeometry& g,
+                     int64_t groups) {
+  ConvParams p;
+  for (int i = 0; i < 2; ++i) p.stride[i] = g.stride[i], p.dilation[i] = g.dilation[i];
+  p.pad[0] = g.pad[2], p.pad[1] = g.pad[3], p.pad[2] = g.pad[0], p.pad[3] = g.pad[1];
+  p.groups = groups;
+  const int64_t kh = w_in.shape()[2], kw = w_in.shape()[3];
+  const int64_t Hp = x_in.shape()[2] + p.pad[0] + p.pad[1], Wp = x_in.shape()[3] + p.pad[2] + p.pad[3];
+  const int64_t eh = g.dilation[0] * (kh - 1) + 1, ew = g.dilation[1] * (kw - 1) + 1;
+  TS_CHECK(Hp >= eh && Wp >= ew, ValueError, "conv2d", "kernel of ", kh, "x", kw, " (dilation ", g.dilation,
+           ") is larger than the padded input of ", Hp, "x", Wp);
+  const int64_t Ho = (Hp - eh) / g.stride[0] + 1, Wo = (Wp - ew) / g.stride[1] + 1;
+  auto reference = [g, groups](const Tensor& x, const Tensor& w, const OptTensor& b) {
+    return conv2d_reference(x, w, b, g, groups);
+  };
+  return autograd::recorded(
+      autograd::needs_grad(x_in, w_in) || (bias && autograd::needs_grad(*bias)),
+      [&] {
+        const Tensor x = x_in.contiguous(), w = w_in.contiguous();
+        Tensor y = empty({x.shape()[0], w.shape()[0], Ho, Wo}, TensorOptions(x.dtype(), x.device()));
+        if (y.numel() == 0) return y.fill_(Scalar(0.0));
+        std::vector<Tensor> in = {x, w};
+        if (bias) in.push_back(bias->contiguous());
+        dispatch(op::conv2d, x.dtype(), in, {&y, 1}, &p);
+        return y;
+      },
+      [&](const Tensor& out) { autograd::rules::conv2d(x_in, w_in, bias, p, out, reference); });
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const OptTensor& bias, const ConvOptions& opts) {
@@ -100,7 +135,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const OptTensor& bias, 
   const Tensor x = unbatched ? input.unsqueeze(0) : input;
   check_conv("conv2d", x, weight, bias, opts.groups);
   const Conv2dGeometry g = geometry("conv2d", x, weight, opts);
-  Tensor out = conv2d_reference(x, weight, bias, g, opts.groups);
+  const bool kernel = Registry::get().has(op::conv2d, x.device().type, x.dtype()) && x.numel() > 0;
+  Tensor out = kernel ? conv2d_kernel(x, weight, bias, g, opts.groups) : conv2d_reference(x, weight, bias, g, opts.groups);
   return unbatched ? out.squeeze(0) : out;
 }
 

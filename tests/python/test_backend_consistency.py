@@ -757,6 +757,102 @@ def spec_rmsprop_step(dtype, device):
 
 SPECS.update({"sgd_step": spec_sgd_step, "adam_step": spec_adam_step, "rmsprop_step": spec_rmsprop_step})
 
+
+# ---- convolution kernels (oneDNN on CPU) against a NumPy float64 convolution ----
+
+def _np_conv_windows(x, kh, kw, stride, pad, dil):
+    """xp windows [N, C, Ho, Wo, kh, kw] of x zero-padded by pad = (top, bottom, left, right)."""
+    xp = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[1]), (pad[2], pad[3])))
+    H, W = xp.shape[2], xp.shape[3]
+    Ho = (H - dil[0] * (kh - 1) - 1) // stride[0] + 1
+    Wo = (W - dil[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.empty(x.shape[:2] + (Ho, Wo, kh, kw))
+    for i in range(kh):
+        for j in range(kw):
+            out[..., i, j] = xp[:, :, i * dil[0]: i * dil[0] + stride[0] * (Ho - 1) + 1: stride[0],
+                                j * dil[1]: j * dil[1] + stride[1] * (Wo - 1) + 1: stride[1]]
+    return out
+
+
+def _np_conv2d(x, w, stride, pad, dil, groups):
+    win = _np_conv_windows(x, w.shape[2], w.shape[3], stride, pad, dil)
+    N, C, Ho, Wo = win.shape[:4]
+    O, G = w.shape[0], groups
+    win = win.reshape(N, G, C // G, Ho, Wo, w.shape[2], w.shape[3])
+    return np.einsum("ngchwij,gocij->ngohw", win, w.reshape(G, O // G, C // G, w.shape[2], w.shape[3])) \
+        .reshape(N, O, Ho, Wo)
+
+
+CONV_CASES = [  # (x shape, w shape, stride, padding (t, b, l, r), dilation, groups)
+    ((2, 3, 9, 8), (4, 3, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    ((2, 4, 10, 7), (6, 2, 3, 2), (2, 1), (0, 1, 2, 0), (1, 2), 2),
+    ((1, 8, 12, 12), (8, 1, 5, 5), (1, 2), (2, 2, 2, 2), (2, 1), 8),
+]
+
+
+def _conv_params(x_shape, w_shape, stride, pad, dil, groups):
+    # The op's padding is symmetric; asymmetric cases go through F.conv2d(..., padding='same') below.
+    return dict(stride=stride, padding=(pad[0], pad[2]), dilation=dil, groups=groups)
+
+
+def spec_conv2d(dtype, device):
+    import tessel.nn.functional as F
+    for xs, ws, stride, pad, dil, groups in CONV_CASES:
+        pad = (pad[0], pad[0], pad[2], pad[2])  # symmetric
+        x, w, b = sample(dtype, xs), sample(dtype, ws), sample(dtype, (ws[0],))
+        out = F.conv2d(from_numpy(x, dtype).to(device), from_numpy(w, dtype).to(device),
+                       from_numpy(b, dtype).to(device), **_conv_params(xs, ws, stride, pad, dil, groups))
+        ref = _np_conv2d(ref64(x), ref64(w), stride, pad, dil, groups) + ref64(b)[None, :, None, None]
+        scale = _np_conv2d(np.abs(ref64(x)), np.abs(ref64(w)), stride, pad, dil, groups) + np.abs(ref64(b))[None, :, None, None]
+        check(out.cpu(), ref, dtype, scale=scale)
+    # 'same' with an even kernel pads asymmetrically (extra row/column at the bottom/right)
+    x, w = sample(dtype, (1, 2, 6, 5)), sample(dtype, (3, 2, 4, 2))
+    out = F.conv2d(from_numpy(x, dtype).to(device), from_numpy(w, dtype).to(device), padding="same")
+    ref = _np_conv2d(ref64(x), ref64(w), (1, 1), (1, 2, 0, 1), (1, 1), 1)
+    check(out.cpu(), ref, dtype, scale=_np_conv2d(np.abs(ref64(x)), np.abs(ref64(w)), (1, 1), (1, 2, 0, 1), (1, 1), 1))
+
+
+def _conv_grads(dtype, device):
+    """(kernel grads of x, w, b) and NumPy's, for each case, from one backward of a random output gradient."""
+    import tessel.nn.functional as F
+    for xs, ws, stride, pad, dil, groups in CONV_CASES:
+        pad = (pad[0], pad[0], pad[2], pad[2])
+        x, w, b = sample(dtype, xs), sample(dtype, ws), sample(dtype, (ws[0],))
+        tx, tw, tb = (from_numpy(a, dtype).to(device).requires_grad_() for a in (x, w, b))
+        out = F.conv2d(tx, tw, tb, **_conv_params(xs, ws, stride, pad, dil, groups))
+        g = sample(dtype, tuple(out.shape))
+        out.backward(from_numpy(g, dtype).to(device))
+        # NumPy: d/dx and d/dw of sum(g * conv(x, w)) through the windows.
+        G = groups
+        xw = _np_conv_windows(ref64(x), ws[2], ws[3], stride, pad, dil)
+        N, C, Ho, Wo = xw.shape[:4]
+        g64 = ref64(g).reshape(N, G, ws[0] // G, Ho, Wo)
+        gw = np.einsum("ngohw,ngchwij->gocij", g64, xw.reshape(N, G, C // G, Ho, Wo, ws[2], ws[3])).reshape(ws)
+        dwin = np.einsum("ngohw,gocij->ngchwij", g64, ref64(w).reshape(G, ws[0] // G, C // G, ws[2], ws[3]))
+        dwin = dwin.reshape(N, C, Ho, Wo, ws[2], ws[3])
+        gxp = np.zeros((N, C, xs[2] + pad[0] + pad[1], xs[3] + pad[2] + pad[3]))
+        for i in range(ws[2]):
+            for j in range(ws[3]):
+                gxp[:, :, i * dil[0]: i * dil[0] + stride[0] * (Ho - 1) + 1: stride[0],
+                    j * dil[1]: j * dil[1] + stride[1] * (Wo - 1) + 1: stride[1]] += dwin[..., i, j]
+        gx = gxp[:, :, pad[0]: pad[0] + xs[2], pad[2]: pad[2] + xs[3]]
+        yield (tx.grad, tw.grad, tb.grad), (gx, gw, ref64(g).sum((0, 2, 3)))
+
+
+def spec_conv2d_backward_input(dtype, device):
+    for (gx, _, _), (rx, _, _) in _conv_grads(dtype, device):
+        check(gx.cpu(), rx, dtype, scale=np.abs(rx).max() + 1)
+
+
+def spec_conv2d_backward_weight(dtype, device):
+    for (_, gw, gb), (_, rw, rb) in _conv_grads(dtype, device):
+        check(gw.cpu(), rw, dtype, scale=np.abs(rw).max() + 1)
+        check(gb.cpu(), rb, dtype, scale=np.abs(rb).max() + 1)
+
+
+SPECS.update({"conv2d": spec_conv2d, "conv2d_backward_input": spec_conv2d_backward_input,
+              "conv2d_backward_weight": spec_conv2d_backward_weight})
+
 ENTRIES = [(op, dev, dt) for op, dev, dt, src in ts.registry() if src == "builtin"]
 
 

@@ -128,10 +128,77 @@ def _setitem(a, v):
     return b
 
 
+# ---- nn.functional (float64: the reference paths, differentiable to any order) ----
+import tessel.nn.functional as F  # noqa: E402
+
+_T = ts.tensor
+CASES.update({
+    'conv2d': (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [R(2, 3, 5, 4), R(4, 3, 3, 3), R(4)]),
+    'conv2d_groups_dil': (lambda x, w: F.conv2d(x, w, None, 1, (1, 2), (2, 1), 2), [R(1, 4, 5, 5), R(4, 2, 2, 2)]),
+    'conv1d': (lambda x, w: F.conv1d(x, w, padding='same'), [R(2, 2, 6), R(3, 2, 3)]),
+    'conv_transpose2d': (lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1),
+                         [R(1, 2, 3, 3), R(2, 3, 3, 3)]),
+    'max_pool2d': (lambda x: F.max_pool2d(x, 2, 2, 0, 1, True), [R(1, 2, 5, 5)]),
+    'avg_pool2d': (lambda x: F.avg_pool2d(x, 3, 2, 1, False, False), [R(1, 2, 5, 4)]),
+    'adaptive_avg_pool2d': (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [R(1, 2, 5, 4)]),
+    'batch_norm': (lambda x, w, b: F.batch_norm(x, None, None, w, b, True), [R(4, 3, 2), R(3), R(3)]),
+    'layer_norm': (lambda x, w, b: F.layer_norm(x, (4,), w, b), [R(3, 4), R(4), R(4)]),
+    'group_norm': (lambda x, w, b: F.group_norm(x, 2, w, b), [R(2, 4, 3), R(4), R(4)]),
+    'embedding': (lambda w: F.embedding(_T([[0, 2], [2, 2]]), w), [R(3, 2)]),
+    'sdpa_causal': (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+                    [R(2, 3, 4), R(2, 3, 4), R(2, 3, 2)]),
+    'cross_entropy_ls': (lambda x: F.cross_entropy(x, _T([0, 2, -100, 1]), _T([1.0, 2.0, 0.5], dtype=ts.float64),
+                                                   label_smoothing=0.1), [R(4, 3)]),
+    'cross_entropy_probs': (lambda x, t: F.cross_entropy(x, t.softmax(1)), [R(3, 4), R(3, 4)]),
+    'nll_loss': (lambda x: F.nll_loss(x.log_softmax(1), _T([1, 0, 2])), [R(3, 3)]),
+    'mse_loss': (lambda x, y: F.mse_loss(x, y), [R(3, 2), R(3, 2)]),
+    'l1_loss': (lambda x, y: F.l1_loss(x, y), [R(3, 2), R(3, 2)]),
+    'smooth_l1_loss': (lambda x, y: F.smooth_l1_loss(x, y, beta=0.5), [R(3, 2), R(3, 2)]),
+    'bce': (lambda x: F.binary_cross_entropy(x.sigmoid(), _T([[0.0, 1.0], [0.3, 0.8]], dtype=ts.float64)),
+            [R(2, 2)]),
+    'bce_logits': (lambda x: F.binary_cross_entropy_with_logits(x, _T([[0.0, 1.0], [0.3, 0.8]], dtype=ts.float64),
+                                                                pos_weight=_T([2.0, 0.5], dtype=ts.float64)),
+                   [R(2, 2)]),
+})
+
+
+def test_embedding_padding_row_gets_no_gradient():
+    w = R(4, 3)
+    F.embedding(_T([[0, 2], [2, 1]]), w, padding_idx=2).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [[1, 1, 1], [1, 1, 1], [0, 0, 0], [0, 0, 0]])
+
+
+def test_float32_conv_kernel_gradients_match_the_float64_reference():
+    """The oneDNN kernel (float32) and its backward kernels against the differentiable float64 path."""
+    x64, w64, b64 = R(2, 3, 7, 6), R(5, 3, 3, 3), R(5)
+    y64 = F.conv2d(x64, w64, b64, stride=(2, 1), padding=1)
+    g = ts.randn(*y64.shape, dtype=ts.float64)
+    y64.backward(g)
+    x32, w32, b32 = (t.detach().to(ts.float32).requires_grad_() for t in (x64, w64, b64))
+    y32 = F.conv2d(x32, w32, b32, stride=(2, 1), padding=1)
+    assert y32.grad_fn.name() == "Conv2dBackward"
+    y32.backward(g.to(ts.float32))
+    np.testing.assert_allclose(y32.detach().numpy(), y64.detach().numpy(), rtol=1e-4, atol=1e-4)
+    for a, b in ((x32, x64), (w32, w64), (b32, b64)):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_float32_conv_double_backward_goes_through_the_reference():
+    x = ts.randn(1, 2, 5, 5, requires_grad=True)
+    w = ts.randn(3, 2, 3, 3, requires_grad=True)
+    (gx,) = ts.autograd.grad(F.conv2d(x, w, padding=1).pow(2).sum(), x, create_graph=True)
+    (gw,) = ts.autograd.grad(gx.sum(), w)
+    x64, w64 = x.detach().double().requires_grad_(), w.detach().double().requires_grad_()
+    (gx64,) = ts.autograd.grad(F.conv2d(x64, w64, padding=1).pow(2).sum(), x64, create_graph=True)
+    (gw64,) = ts.autograd.grad(gx64.sum(), w64)
+    np.testing.assert_allclose(gw.numpy(), gw64.numpy(), rtol=1e-3, atol=1e-3)
+
+
 # Which case checks the gradient of each registry kernel.
 COVERS = {
     "copy": "clone", "take_offsets": "adv_index", "put_offsets": "index_put", "put_offsets_add": "scatter_add",
     "sum": "sum", "max_dim": "max_dim", "min_dim": "min_dim",
+    "conv2d": "conv2d",  # float32 kernel: test_float32_conv_kernel_gradients_match_the_float64_reference
 }
 NOT_DIFFERENTIABLE = {
     "arange", "fill", "nonzero", "normal", "uniform", "randint", "searchsorted", "isfinite", "isinf", "isnan",
@@ -139,6 +206,8 @@ NOT_DIFFERENTIABLE = {
     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
     "conj",  # complex tensors cannot require grad yet
     "sgd_step", "adam_step", "rmsprop_step",  # optimizer updates run under no_grad
+    # Used inside Conv2dBackward; under create_graph that rule differentiates the reference path instead.
+    "conv2d_backward_input", "conv2d_backward_weight",
 }
 
 

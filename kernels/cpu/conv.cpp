@@ -1,0 +1,200 @@
+// CPU convolution kernels on oneDNN (float32): forward, backward to the
+// input and backward to the weight. Primitives pick their own memory layouts
+// (blocked formats are much faster than plain NCHW); tensors are reordered
+// in and out around each call. Primitive descriptors are cached by shape.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "kernels/cpu/lru_cache.h"
+#include "kernels/cpu/register.h"
+#include "tessel/kernel.h"
+#include "tessel/ops.h"
+
+namespace tessel::cpu {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  static thread_local dnnl::stream s(engine());
+  return s;
+}
+
+struct ConvKey {
+  int64_t n, c, h, w, o, kh, kw, ho, wo;
+  ConvParams p;
+  int kind;  // 0 forward, 1 backward input, 2 backward weight
+  int bias;
+  bool operator==(const ConvKey& k) const { return std::memcmp(this, &k, sizeof(ConvKey)) == 0; }
+};
+
+struct ConvPrim {
+  dnnl::primitive prim;
+  memory::desc src, wei, dst, bias;  // what the primitive expects (diff_* for backward)
+};
+
+LruCache<ConvKey, std::shared_ptr<ConvPrim>>& cache() {
+  static LruCache<ConvKey, std::shared_ptr<ConvPrim>> c(128);
+  return c;
+}
+
+struct Dims {
+  memory::dims src, wei, dst, bias, strides, dilates, pad_l, pad_r;
+  tag wei_tag;
+};
+
+Dims dims_of(const ConvKey& k) {
+  Dims d;
+  const int64_t g = k.p.groups;
+  d.src = {k.n, k.c, k.h, k.w};
+  d.dst = {k.n, k.o, k.ho, k.wo};
+  d.wei = g == 1 ? memory::dims{k.o, k.c, k.kh, k.kw} : memory::dims{g, k.o / g, k.c / g, k.kh, k.kw};
+  d.wei_tag = g == 1 ? tag::oihw : tag::goihw;
+  d.bias = {k.o};
+  d.strides = {k.p.stride[0], k.p.stride[1]};
+  d.dilates = {k.p.dilation[0] - 1, k.p.dilation[1] - 1};  // oneDNN counts the gaps
+  d.pad_l = {k.p.pad[0], k.p.pad[2]};
+  d.pad_r = {k.p.pad[1], k.p.pad[3]};
+  return d;
+}
+
+dnnl::convolution_forward::primitive_desc forward_pd(const ConvKey& k, const Dims& d) {
+  const auto f32 = memory::data_type::f32;
+  const memory::desc src(d.src, f32, tag::any), wei(d.wei, f32, tag::any), dst(d.dst, f32, tag::any);
+  if (k.bias) {
+    return {dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                            src, wei, memory::desc(d.bias, f32, tag::x), dst, d.strides, d.dilates,
+                                            d.pad_l, d.pad_r),
+            engine()};
+  }
+  return {dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
+                                          wei, dst, d.strides, d.dilates, d.pad_l, d.pad_r),
+          engine()};
+}
+
+std::shared_ptr<ConvPrim> make(const ConvKey& k) {
+  const Dims d = dims_of(k);
+  const auto f32 = memory::data_type::f32;
+  auto fwd = forward_pd(k, d);
+  auto r = std::make_shared<ConvPrim>();
+  if (k.kind == 0) {
+    r->prim = dnnl::convolution_forward(fwd);
+    r->src = fwd.src_desc(), r->wei = fwd.weights_desc(), r->dst = fwd.dst_desc();
+  } else if (k.kind == 1) {
+    dnnl::convolution_backward_data::primitive_desc pd(
+        dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, memory::desc(d.src, f32, tag::any),
+                                              memory::desc(d.wei, f32, tag::any), memory::desc(d.dst, f32, tag::any),
+                                              d.strides, d.dilates, d.pad_l, d.pad_r),
+        engine(), fwd);
+    r->prim = dnnl::convolution_backward_data(pd);
+    r->src = pd.diff_src_desc(), r->wei = pd.weights_desc(), r->dst = pd.diff_dst_desc();
+  } else {
+    const memory::desc src(d.src, f32, tag::any), wei(d.wei, f32, tag::any), dst(d.dst, f32, tag::any);
+    auto desc = k.bias ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src, wei,
+                                                                  memory::desc(d.bias, f32, tag::x), dst, d.strides,
+                                                                  d.dilates, d.pad_l, d.pad_r)
+                       : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src, wei, dst,
+                                                                  d.strides, d.dilates, d.pad_l, d.pad_r);
+    dnnl::convolution_backward_weights::primitive_desc pd(desc, engine(), fwd);
+    r->prim = dnnl::convolution_backward_weights(pd);
+    r->src = pd.src_desc(), r->wei = pd.diff_weights_desc(), r->dst = pd.diff_dst_desc();
+    if (k.bias) r->bias = pd.diff_bias_desc();
+  }
+  return r;
+}
+
+ConvKey key_of(const Tensor& x, const Tensor& w, const Tensor& y, const ConvParams& p, int kind, bool bias) {
+  ConvKey k{};
+  k.n = x.shape()[0], k.c = x.shape()[1], k.h = x.shape()[2], k.w = x.shape()[3];
+  k.o = w.shape()[0], k.kh = w.shape()[2], k.kw = w.shape()[3], k.ho = y.shape()[2], k.wo = y.shape()[3];
+  k.p = p;
+  k.kind = kind;
+  k.bias = bias;
+  return k;
+}
+
+// A primitive argument: the tensor itself when its plain layout is what the
+// primitive wants, else a buffer in the primitive's layout (`fill`: copy the
+// tensor's values in; outputs are copied back by finish()).
+struct Arg {
+  memory user, mem;
+  Tensor holder;
+};
+
+Arg arg(const Tensor& t, const memory::dims& dims, tag plain, const memory::desc& want, bool fill) {
+  Arg a;
+  a.user = memory(memory::desc(dims, memory::data_type::f32, plain), engine(), t.data_ptr());
+  if (a.user.get_desc() == want) {
+    a.mem = a.user;
+    return a;
+  }
+  a.holder = empty({static_cast<int64_t>(want.get_size() / sizeof(float)) + 1}, DType::Float32);
+  a.mem = memory(want, engine(), a.holder.data_ptr());
+  if (fill) dnnl::reorder(a.user, a.mem).execute(stream(), a.user, a.mem);
+  return a;
+}
+
+void finish(Arg& a) {
+  if (a.mem != a.user) dnnl::reorder(a.mem, a.user).execute(stream(), a.mem, a.user);
+}
+
+void conv2d_forward(const KernelCall& c) {
+  const ConvParams& p = *static_cast<const ConvParams*>(c.params);
+  const Tensor &x = c.in[0], &w = c.in[1], &y = c.out[0];
+  const bool bias = c.in.size() > 2;
+  const ConvKey k = key_of(x, w, y, p, 0, bias);
+  const auto prim = cache().get(k, [&] { return make(k); });
+  const Dims d = dims_of(k);
+  Arg src = arg(x, d.src, tag::nchw, prim->src, true), wei = arg(w, d.wei, d.wei_tag, prim->wei, true);
+  Arg dst = arg(y, d.dst, tag::nchw, prim->dst, false);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_WEIGHTS, wei.mem}, {DNNL_ARG_DST, dst.mem}};
+  if (bias) args[DNNL_ARG_BIAS] = memory({d.bias, memory::data_type::f32, tag::x}, engine(), c.in[2].data_ptr());
+  prim->prim.execute(stream(), args);
+  finish(dst);
+  stream().wait();
+}
+
+void conv2d_backward_input(const KernelCall& c) {
+  const ConvParams& p = *static_cast<const ConvParams*>(c.params);
+  const Tensor &gy = c.in[0], &w = c.in[1], &gx = c.out[0];
+  const ConvKey k = key_of(gx, w, gy, p, 1, false);
+  const auto prim = cache().get(k, [&] { return make(k); });
+  const Dims d = dims_of(k);
+  Arg dd = arg(gy, d.dst, tag::nchw, prim->dst, true), wei = arg(w, d.wei, d.wei_tag, prim->wei, true);
+  Arg ds = arg(gx, d.src, tag::nchw, prim->src, false);
+  prim->prim.execute(stream(), {{DNNL_ARG_DIFF_DST, dd.mem}, {DNNL_ARG_WEIGHTS, wei.mem}, {DNNL_ARG_DIFF_SRC, ds.mem}});
+  finish(ds);
+  stream().wait();
+}
+
+void conv2d_backward_weight(const KernelCall& c) {
+  const ConvParams& p = *static_cast<const ConvParams*>(c.params);
+  const Tensor &gy = c.in[0], &x = c.in[1], &gw = c.out[0];
+  const bool bias = c.out.size() > 1;
+  const ConvKey k = key_of(x, gw, gy, p, 2, bias);
+  const auto prim = cache().get(k, [&] { return make(k); });
+  const Dims d = dims_of(k);
+  Arg dd = arg(gy, d.dst, tag::nchw, prim->dst, true), src = arg(x, d.src, tag::nchw, prim->src, true);
+  Arg dw = arg(gw, d.wei, d.wei_tag, prim->wei, false);
+  std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, dd.mem}, {DNNL_ARG_SRC, src.mem},
+                                       {DNNL_ARG_DIFF_WEIGHTS, dw.mem}};
+  if (bias) args[DNNL_ARG_DIFF_BIAS] = memory({d.bias, memory::data_type::f32, tag::x}, engine(), c.out[1].data_ptr());
+  prim->prim.execute(stream(), args);
+  finish(dw);
+  stream().wait();
+}
+
+const bool registered = [] {
+  Registry::get().add(op::conv2d, DeviceType::CPU, DType::Float32, &conv2d_forward);
+  Registry::get().add(op::conv2d_backward_input, DeviceType::CPU, DType::Float32, &conv2d_backward_input);
+  Registry::get().add(op::conv2d_backward_weight, DeviceType::CPU, DType::Float32, &conv2d_backward_weight);
+  return true;
+}();
+
+}  // namespace
+}  // namespace tessel::cpu

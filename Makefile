@@ -49,7 +49,7 @@ test: test-cpp test-python
 bench: install
 	@cmake -S . -B $(BUILD) -DTESSEL_BUILD_BENCH=ON >/dev/null && cmake --build $(BUILD) --target bench_ops matmul_dnnl
 	@$(BUILD)/bench/bench_ops --benchmark_min_time=0.2
-	@for b in overhead matmul bandwidth softmax; do $(PY) bench/bench_$$b.py; done
+	@for b in overhead matmul bandwidth softmax train; do $(PY) bench/bench_$$b.py; done
 
 format:
 	@clang-format -i $$(git ls-files '*.h' '*.cpp')

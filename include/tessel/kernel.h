@@ -41,6 +41,11 @@
 //                         out: y [N,O,Ho,Wo] contiguous. Optional: ops fall back to matmul over windows.
 //   conv2d_backward_input   in: grad_y, w; params: ConvParams   out: grad_x [N,C,H,W]
 //   conv2d_backward_weight  in: grad_y, x; params: ConvParams   out: grad_w[, grad_bias [O]]
+//   batch_norm            in: x [N,C,S], weight [C], bias [C] (contiguous, T); params: UnaryParams (a = eps)
+//                         out: y [N,C,S], mean [C], invstd [C] (batch statistics, biased variance)
+//   batch_norm_backward   in: grad_y, x [N,C,S], mean, invstd, weight [C]
+//                         out: grad_x [N,C,S], grad_weight [C], grad_bias [C]
+//   relu_backward         in: grad_y, y (T, out's shape)            out: grad_y where y > 0, else 0
 #include <cstdint>
 
 #include "tessel/scalar.h"

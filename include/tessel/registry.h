@@ -33,7 +33,8 @@ namespace tessel {
   X(copy) X(fill) X(arange) X(take_offsets) X(put_offsets) X(put_offsets_add) X(nonzero) X(sort) X(topk) X(searchsorted) \
   X(uniform) X(normal) X(randint) \
   X(sgd_step) X(adam_step) X(rmsprop_step) \
-  X(conv2d) X(conv2d_backward_input) X(conv2d_backward_weight)
+  X(conv2d) X(conv2d_backward_input) X(conv2d_backward_weight) \
+  X(batch_norm) X(batch_norm_backward) X(relu_backward)
 
 using OpId = int32_t;
 namespace op {

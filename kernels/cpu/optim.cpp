@@ -15,22 +15,55 @@ T* ptr(const Tensor& t) {
   return static_cast<T*>(t.data_ptr());
 }
 
+// Loops keep branches out of the body (template flags, loop-invariant
+// selects) and use restrict pointers so that the compiler vectorizes them.
+template <class T, bool Momentum>
+void sgd_loop(const OptimParams& o, const T* __restrict g, T* __restrict p, T* __restrict buf, int64_t n) {
+  const T lr = T(o.lr), wd = T(o.weight_decay), mom = T(o.momentum), damp = T(1 - o.dampening);
+  const T sign = o.maximize ? T(-1) : T(1), first = o.first_step ? T(1) : T(0), nest = o.nesterov ? T(1) : T(0);
+  parallel_for(n, 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      T d = sign * g[i] + wd * p[i];
+      if constexpr (Momentum) {
+        const T b = first * d + (T(1) - first) * (mom * buf[i] + damp * d);
+        buf[i] = b;
+        d = nest * (d + mom * b) + (T(1) - nest) * b;
+      }
+      p[i] -= lr * d;
+    }
+  });
+}
+
 template <class T>
 void sgd_kernel(const KernelCall& c) {
   const OptimParams& o = *static_cast<const OptimParams*>(c.params);
-  const T* g = ptr<T>(c.in[0]);
-  T* p = ptr<T>(c.out[0]);
-  T* buf = o.momentum != 0 ? ptr<T>(c.out[1]) : nullptr;
-  const T lr = T(o.lr), wd = T(o.weight_decay), mom = T(o.momentum), damp = T(1 - o.dampening);
-  parallel_for(c.out[0].numel(), 4, [&](int64_t lo, int64_t hi) {
+  const int64_t n = c.out[0].numel();
+  if (o.momentum != 0) sgd_loop<T, true>(o, ptr<T>(c.in[0]), ptr<T>(c.out[0]), ptr<T>(c.out[1]), n);
+  else sgd_loop<T, false>(o, ptr<T>(c.in[0]), ptr<T>(c.out[0]), nullptr, n);
+}
+
+template <class T, bool Amsgrad>
+void adam_loop(const OptimParams& o, const T* __restrict g, T* __restrict p, T* __restrict m, T* __restrict v,
+               T* __restrict vmax, int64_t n) {
+  const double t = static_cast<double>(o.step);
+  const T b1 = T(o.beta1), b2 = T(o.beta2), eps = T(o.eps), sign = o.maximize ? T(-1) : T(1);
+  const T step_size = T(o.lr / (1 - std::pow(o.beta1, t)));
+  const T inv_sqrt_bc2 = T(1 / std::sqrt(1 - std::pow(o.beta2, t)));
+  const T wd = o.decoupled_weight_decay ? T(0) : T(o.weight_decay);
+  const T decay = o.decoupled_weight_decay ? T(1 - o.lr * o.weight_decay) : T(1);
+  parallel_for(n, 8, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
-      T d = o.maximize ? -g[i] : g[i];
-      d += wd * p[i];
-      if (buf) {
-        buf[i] = o.first_step ? d : mom * buf[i] + damp * d;
-        d = o.nesterov ? d + mom * buf[i] : buf[i];
+      const T d = sign * g[i] + wd * p[i];
+      const T mi = m[i] + (T(1) - b1) * (d - m[i]);  // lerp, as PyTorch
+      const T vi = b2 * v[i] + (T(1) - b2) * d * d;
+      m[i] = mi;
+      v[i] = vi;
+      T second = vi;
+      if constexpr (Amsgrad) {
+        second = std::max(vmax[i], vi);
+        vmax[i] = second;
       }
-      p[i] -= lr * d;
+      p[i] = p[i] * decay - step_size * mi / (std::sqrt(second) * inv_sqrt_bc2 + eps);
     }
   });
 }
@@ -40,40 +73,24 @@ void adam_kernel(const KernelCall& c) {
   const OptimParams& o = *static_cast<const OptimParams*>(c.params);
   const T* g = ptr<T>(c.in[0]);
   T *p = ptr<T>(c.out[0]), *m = ptr<T>(c.out[1]), *v = ptr<T>(c.out[2]);
-  T* vmax = o.amsgrad ? ptr<T>(c.out[3]) : nullptr;
-  const double t = static_cast<double>(o.step);
-  const T b1 = T(o.beta1), b2 = T(o.beta2), eps = T(o.eps);
-  const T step_size = T(o.lr / (1 - std::pow(o.beta1, t)));
-  const T inv_sqrt_bc2 = T(1 / std::sqrt(1 - std::pow(o.beta2, t)));
-  const T wd = o.decoupled_weight_decay ? T(0) : T(o.weight_decay);
-  const T decay = o.decoupled_weight_decay ? T(1 - o.lr * o.weight_decay) : T(1);
-  parallel_for(c.out[0].numel(), 8, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      T d = o.maximize ? -g[i] : g[i];
-      d += wd * p[i];
-      p[i] *= decay;
-      m[i] += (1 - b1) * (d - m[i]);  // lerp, as PyTorch
-      v[i] = b2 * v[i] + (1 - b2) * d * d;
-      T second = v[i];
-      if (vmax) second = vmax[i] = std::max(vmax[i], v[i]);
-      p[i] -= step_size * m[i] / (std::sqrt(second) * inv_sqrt_bc2 + eps);
-    }
-  });
+  if (o.amsgrad) adam_loop<T, true>(o, g, p, m, v, ptr<T>(c.out[3]), c.out[0].numel());
+  else adam_loop<T, false>(o, g, p, m, v, nullptr, c.out[0].numel());
 }
 
 template <class T>
 void rmsprop_kernel(const KernelCall& c) {
   const OptimParams& o = *static_cast<const OptimParams*>(c.params);
-  const T* g = ptr<T>(c.in[0]);
-  T *p = ptr<T>(c.out[0]), *sq = ptr<T>(c.out[1]);
+  const T* __restrict g = ptr<T>(c.in[0]);
+  T* __restrict p = ptr<T>(c.out[0]);
+  T* __restrict sq = ptr<T>(c.out[1]);
   size_t k = 2;
   T* buf = o.momentum > 0 ? ptr<T>(c.out[k++]) : nullptr;
   T* gavg = o.centered ? ptr<T>(c.out[k++]) : nullptr;
   const T lr = T(o.lr), wd = T(o.weight_decay), a = T(o.alpha), eps = T(o.eps), mom = T(o.momentum);
+  const T sign = o.maximize ? T(-1) : T(1);
   parallel_for(c.out[0].numel(), 8, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
-      T d = o.maximize ? -g[i] : g[i];
-      d += wd * p[i];
+      const T d = sign * g[i] + wd * p[i];
       sq[i] = a * sq[i] + (1 - a) * d * d;
       T avg;
       if (gavg) {

@@ -64,11 +64,14 @@ void softmax(const Tensor& a, int64_t dim, const Tensor& out);
 void log_softmax(const Tensor& a, int64_t dim, const Tensor& out);
 // linear algebra (rules_linalg.cpp)
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
-// convolution kernels (rules_conv.cpp); `reference` recomputes the op with
+// fused nn kernels (rules_nn.cpp); `reference` recomputes the op with
 // differentiable ops, for create_graph
 void conv2d(const Tensor& x, const Tensor& w, const std::optional<Tensor>& bias, const ConvParams& p,
             const Tensor& out,
             std::function<Tensor(const Tensor&, const Tensor&, const std::optional<Tensor>&)> reference);
+// mean and invstd: the batch statistics the forward kernel returned (constants)
+void batch_norm(const Tensor& x, const std::optional<Tensor>& weight, const std::optional<Tensor>& bias,
+                const Tensor& mean, const Tensor& invstd, double eps, const Tensor& out);
 // shape, views and copies (rules_shape.cpp)
 void cat(const Tensors& tensors, int64_t dim, const Tensor& out);
 void flip(const Tensor& a, const Shape& dims, const Tensor& out);

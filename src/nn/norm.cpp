@@ -1,8 +1,11 @@
 // Normalization: batch_norm, layer_norm and group_norm, written with ops so
 // that they are differentiable to any order.
+#include "src/autograd/rules.h"
 #include "src/nn/nn_util.h"
 #include "tessel/autograd.h"
+#include "tessel/kernel.h"
 #include "tessel/nn/functional.h"
+#include "tessel/registry.h"
 
 namespace tessel::nn::functional {
 
@@ -34,6 +37,39 @@ Tensor batch_norm(const Tensor& input, const OptTensor& running_mean, const OptT
   check_channel_vector("bias", bias, C);
   Shape dims = {0};
   for (int64_t d = 2; d < nd; ++d) dims.push_back(d);
+  const int64_t N = input.shape()[0];
+  const int64_t S = N * C > 0 ? input.numel() / (N * C) : 0;
+  if (training && input.numel() > 0 && Registry::get().has(op::batch_norm, input.device().type, input.dtype()) &&
+      (!weight || weight->dtype() == input.dtype()) && (!bias || bias->dtype() == input.dtype())) {
+    TS_CHECK(N * S > 1, ValueError, "batch_norm", "expected more than 1 value per channel when training, got input shape ",
+             input.shape());
+    // One fused pass for statistics and normalization; its own backward kernel.
+    const TensorOptions opts(input.dtype(), input.device());
+    Tensor mean_c = empty({C}, opts), invstd_c = empty({C}, opts);
+    const Tensor y = autograd::recorded(
+        autograd::needs_grad(input) || (weight && weight->requires_grad()) || (bias && bias->requires_grad()),
+        [&] {
+          const Tensor x3 = input.contiguous().view({N, C, S});
+          const Tensor w = weight ? weight->contiguous() : ones({C}, opts), b = bias ? bias->contiguous() : zeros({C}, opts);
+          Tensor out = empty(input.shape(), opts);
+          Tensor outs[3] = {out.view({N, C, S}), mean_c, invstd_c};
+          const Tensor in[3] = {x3, w, b};
+          const UnaryParams p{eps};
+          dispatch(op::batch_norm, input.dtype(), in, outs, &p);
+          return out;
+        },
+        [&](const Tensor& out) { autograd::rules::batch_norm(input, weight, bias, mean_c, invstd_c, eps, out); });
+    if (running_mean || running_var) {
+      autograd::NoGradGuard no_grad;
+      if (running_mean) lerp_(*running_mean, mean_c.to(running_mean->dtype()), Scalar(momentum));
+      if (running_var) {  // unbiased, from invstd = 1 / sqrt(var + eps)
+        const double n = static_cast<double>(N * S);
+        const Tensor var_c = mul(sub(reciprocal(square(invstd_c)), Scalar(eps)), Scalar(n / (n - 1)));
+        lerp_(*running_var, var_c.to(running_var->dtype()), Scalar(momentum));
+      }
+    }
+    return y;
+  }
   Tensor mu, var;
   if (training) {
     const int64_t n = input.numel() / std::max<int64_t>(C, 1);

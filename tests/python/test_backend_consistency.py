@@ -853,6 +853,52 @@ def spec_conv2d_backward_weight(dtype, device):
 SPECS.update({"conv2d": spec_conv2d, "conv2d_backward_input": spec_conv2d_backward_input,
               "conv2d_backward_weight": spec_conv2d_backward_weight})
 
+
+# ---- fused batch norm and relu backward kernels ----
+
+def _bn_case(dtype, device, shape):
+    x, w, b = sample(dtype, shape), sample(dtype, (shape[1],)), sample(dtype, (shape[1],))
+    tx, tw, tb = (from_numpy(a, dtype).to(device).requires_grad_() for a in (x, w, b))
+    import tessel.nn.functional as F
+    out = F.batch_norm(tx, None, None, tw, tb, True, 0.1, 1e-5)
+    dims = (0,) + tuple(range(2, len(shape)))
+    cs = (1, shape[1]) + (1,) * (len(shape) - 2)
+    x64 = ref64(x)
+    mu, var = x64.mean(dims, keepdims=True), x64.var(dims, keepdims=True)
+    xhat = (x64 - mu) / np.sqrt(var + 1e-5)
+    return out, (tx, tw, tb), xhat, ref64(w).reshape(cs), ref64(b).reshape(cs), dims, var
+
+
+def spec_batch_norm(dtype, device):
+    for shape in ((4, 3, 5, 2), (64, 16, 8, 8), (7, 5)):
+        out, _, xhat, w, b, _, _ = _bn_case(dtype, device, shape)
+        check(out.detach().cpu(), xhat * w + b, dtype, scale=np.abs(xhat * w) + np.abs(b) + 1)
+
+
+def spec_batch_norm_backward(dtype, device):
+    for shape in ((4, 3, 5, 2), (64, 16, 8, 8)):
+        out, (tx, tw, tb), xhat, w, b, dims, var = _bn_case(dtype, device, shape)
+        g = sample(dtype, shape)
+        out.backward(from_numpy(g, dtype).to(device))
+        g64 = ref64(g)
+        gx = w / np.sqrt(var + 1e-5) * (g64 - g64.mean(dims, keepdims=True)
+                                         - xhat * (g64 * xhat).mean(dims, keepdims=True))
+        check(tx.grad.cpu(), gx, dtype, scale=np.abs(gx).max() + 1)
+        check(tw.grad.cpu(), (g64 * xhat).sum(dims), dtype, scale=np.abs(g64).sum(dims) * 4 + 1)
+        check(tb.grad.cpu(), g64.sum(dims), dtype, scale=np.abs(g64).sum(dims) + 1)
+
+
+def spec_relu_backward(dtype, device):
+    for shape in ((3, 5), (300, 130)):
+        x, g = sample(dtype, shape), sample(dtype, shape)
+        tx = from_numpy(x, dtype).to(device).requires_grad_()
+        tx.relu().backward(from_numpy(g, dtype).to(device))
+        check(tx.grad.cpu(), np.where(ref64(x) > 0, ref64(g), 0.0), dtype)
+
+
+SPECS.update({"batch_norm": spec_batch_norm, "batch_norm_backward": spec_batch_norm_backward,
+              "relu_backward": spec_relu_backward})
+
 ENTRIES = [(op, dev, dt) for op, dev, dt, src in ts.registry() if src == "builtin"]
 
 

@@ -1,0 +1,114 @@
+// CPU kernels for batch normalization (training statistics fused with the
+// normalization, and the fused backward) and relu's backward: single passes
+// where the op-by-op forms make eight.
+#include <cmath>
+
+#include "kernels/cpu/loops.h"
+#include "kernels/cpu/register.h"
+#include "tessel/kernel.h"
+
+namespace tessel::cpu {
+namespace {
+
+template <class T>
+const T* cptr(const Tensor& t) {
+  return static_cast<const T*>(t.data_ptr());
+}
+template <class T>
+T* mptr(const Tensor& t) {
+  return static_cast<T*>(t.data_ptr());
+}
+
+// Channels run in parallel; each channel's sums are accumulated in double.
+template <class T>
+void batch_norm_kernel(const KernelCall& c) {
+  const Tensor& x = c.in[0];
+  const int64_t N = x.shape()[0], C = x.shape()[1], S = x.shape()[2];
+  const double eps = static_cast<const UnaryParams*>(c.params)->a;
+  const T *px = cptr<T>(x), *w = cptr<T>(c.in[1]), *b = cptr<T>(c.in[2]);
+  T *y = mptr<T>(c.out[0]), *mean = mptr<T>(c.out[1]), *invstd = mptr<T>(c.out[2]);
+  parallel_for(C, N * S * 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t ch = lo; ch < hi; ++ch) {
+      double sum = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const T* row = px + (n * C + ch) * S;
+        for (int64_t s = 0; s < S; ++s) sum += row[s];
+      }
+      const double m = sum / static_cast<double>(N * S);
+      double sq = 0;  // two passes: no cancellation in the variance
+      for (int64_t n = 0; n < N; ++n) {
+        const T* row = px + (n * C + ch) * S;
+        for (int64_t s = 0; s < S; ++s) {
+          const double d = row[s] - m;
+          sq += d * d;
+        }
+      }
+      const double is = 1.0 / std::sqrt(sq / static_cast<double>(N * S) + eps);
+      mean[ch] = static_cast<T>(m);
+      invstd[ch] = static_cast<T>(is);
+      const T scale = static_cast<T>(is * w[ch]), shift = static_cast<T>(b[ch] - m * is * w[ch]);
+      for (int64_t n = 0; n < N; ++n) {
+        const T* row = px + (n * C + ch) * S;
+        T* out = y + (n * C + ch) * S;
+        for (int64_t s = 0; s < S; ++s) out[s] = row[s] * scale + shift;
+      }
+    }
+  });
+}
+
+template <class T>
+void batch_norm_backward_kernel(const KernelCall& c) {
+  const Tensor &g = c.in[0], &x = c.in[1];
+  const int64_t N = x.shape()[0], C = x.shape()[1], S = x.shape()[2];
+  const T *pg = cptr<T>(g), *px = cptr<T>(x), *mean = cptr<T>(c.in[2]), *invstd = cptr<T>(c.in[3]);
+  const T* w = cptr<T>(c.in[4]);
+  T *gx = mptr<T>(c.out[0]), *gw = mptr<T>(c.out[1]), *gb = mptr<T>(c.out[2]);
+  const double M = static_cast<double>(N * S);
+  parallel_for(C, N * S * 6, [&](int64_t lo, int64_t hi) {
+    for (int64_t ch = lo; ch < hi; ++ch) {
+      const double m = mean[ch], is = invstd[ch];
+      double sg = 0, sgx = 0;  // sum(g), sum(g * (x - mean))
+      for (int64_t n = 0; n < N; ++n) {
+        const T *gr = pg + (n * C + ch) * S, *xr = px + (n * C + ch) * S;
+        for (int64_t s = 0; s < S; ++s) {
+          sg += gr[s];
+          sgx += gr[s] * (xr[s] - m);
+        }
+      }
+      gb[ch] = static_cast<T>(sg);
+      gw[ch] = static_cast<T>(sgx * is);
+      // dx = w * is * (g - mean(g) - xhat * mean(g * xhat)), xhat = (x - m) * is
+      const T a = static_cast<T>(w[ch] * is), k = static_cast<T>(sgx * is * is / M), mg = static_cast<T>(sg / M);
+      const T mm = static_cast<T>(m);
+      for (int64_t n = 0; n < N; ++n) {
+        const T *gr = pg + (n * C + ch) * S, *xr = px + (n * C + ch) * S;
+        T* out = gx + (n * C + ch) * S;
+        for (int64_t s = 0; s < S; ++s) out[s] = a * (gr[s] - mg - (xr[s] - mm) * k);
+      }
+    }
+  });
+}
+
+template <class T>
+void relu_backward_kernel(const KernelCall& c) {
+  for_each<3>({&c.out[0], &c.in[0], &c.in[1]}, [](char** p, const int64_t* s, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      const T g = *reinterpret_cast<const T*>(p[1] + i * s[1]);
+      const T y = *reinterpret_cast<const T*>(p[2] + i * s[2]);
+      *reinterpret_cast<T*>(p[0] + i * s[0]) = y > T(0) ? g : T(0);
+    }
+  });
+}
+
+const bool registered = [] {
+  using Types = TypeList<float, double>;
+  register_for(Types{}, op::batch_norm, []<class T>(std::type_identity<T>) -> Kernel { return batch_norm_kernel<T>; });
+  register_for(Types{}, op::batch_norm_backward,
+               []<class T>(std::type_identity<T>) -> Kernel { return batch_norm_backward_kernel<T>; });
+  register_for(Types{}, op::relu_backward,
+               []<class T>(std::type_identity<T>) -> Kernel { return relu_backward_kernel<T>; });
+  return true;
+}();
+
+}  // namespace
+}  // namespace tessel::cpu

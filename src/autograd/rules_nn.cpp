@@ -1,0 +1,94 @@
+// Derivative rules of the fused nn kernels (conv2d, batch_norm): first-order
+// gradients come from backward kernels; under create_graph they are written
+// with ops, so that they are differentiable again.
+#include "src/autograd/rules.h"
+
+namespace tessel::autograd::rules {
+
+void conv2d(const Tensor& x, const Tensor& w, const std::optional<Tensor>& bias, const ConvParams& p,
+            const Tensor& out,
+            std::function<Tensor(const Tensor&, const Tensor&, const std::optional<Tensor>&)> reference) {
+  const bool nx = x.requires_grad(), nw = w.requires_grad(), nb = bias && bias->requires_grad();
+  record("Conv2dBackward", {x, w, bias ? *bias : Tensor()}, {out},
+         [X = SavedTensor(x), W = SavedTensor(w), B = bias ? SavedTensor(*bias) : SavedTensor(), p, nx, nw, nb,
+          reference = std::move(reference)](const Tensors& grads) {
+           const Tensor& g = grads[0];
+           Tensors r(3);
+           if (GradMode::enabled()) {
+             const Tensor xs = X.unpack(), ws = W.unpack();
+             const std::optional<Tensor> bs = B.defined() ? std::optional<Tensor>(B.unpack()) : std::nullopt;
+             // Leaves that need no gradient still take part: differentiate w.r.t. fresh handles.
+             const Tensor xi = nx ? xs : xs.detach(), wi = nw ? ws : ws.detach();
+             Tensors wrt;
+             if (nx) wrt.push_back(xi);
+             if (nw) wrt.push_back(wi);
+             if (nb) wrt.push_back(*bs);
+             if (wrt.empty()) return r;
+             const Tensors gs = grad({reference(xi, wi, bs)}, wrt, {g}, true, true, true);
+             size_t k = 0;
+             if (nx) r[0] = gs[k++];
+             if (nw) r[1] = gs[k++];
+             if (nb) r[2] = gs[k++];
+             return r;
+           }
+           const Tensor gc = g.contiguous();
+           if (nx) {
+             const Tensor xs = X.unpack(), ws = W.unpack().contiguous();
+             r[0] = empty(xs.shape(), TensorOptions(g.dtype(), g.device()));
+             const Tensor in[2] = {gc, ws};
+             dispatch(op::conv2d_backward_input, g.dtype(), in, {&r[0], 1}, &p);
+           }
+           if (nw || nb) {
+             const Tensor xs = X.unpack().contiguous(), ws = W.unpack();
+             Tensor outs[2] = {empty(ws.shape(), TensorOptions(g.dtype(), g.device())),
+                               empty({ws.shape()[0]}, TensorOptions(g.dtype(), g.device()))};
+             const Tensor in[2] = {gc, xs};
+             dispatch(op::conv2d_backward_weight, g.dtype(), in, {outs, static_cast<size_t>(B.defined() ? 2 : 1)}, &p);
+             if (nw) r[1] = outs[0];
+             if (nb) r[2] = outs[1];
+           }
+           return r;
+         });
+}
+
+void batch_norm(const Tensor& x, const std::optional<Tensor>& weight, const std::optional<Tensor>& bias,
+                const Tensor& mean, const Tensor& invstd, double eps, const Tensor& out) {
+  const bool nx = x.requires_grad(), nw = weight && weight->requires_grad(), nb = bias && bias->requires_grad();
+  record("BatchNormBackward", {x, weight ? *weight : Tensor(), bias ? *bias : Tensor()}, {out},
+         [X = SavedTensor(x), W = weight ? SavedTensor(*weight) : SavedTensor(), mean, invstd, eps, nx, nw,
+          nb](const Tensors& grads) {
+           const Tensor& g = grads[0];
+           const Tensor xs = X.unpack();
+           const int64_t N = xs.shape()[0], C = xs.shape()[1];
+           Tensors r(3);
+           if (GradMode::enabled()) {  // create_graph: the same formulas with ops, statistics recomputed from x
+             Shape dims = {0}, cshape(static_cast<size_t>(xs.dim()), 1);
+             for (int64_t d = 2; d < xs.dim(); ++d) dims.push_back(d);
+             cshape[1] = C;
+             const Tensor mu = tessel::mean(xs, dims, true);
+             const Tensor is = rsqrt(add(tessel::var(xs, dims, 0, true), Scalar(eps)));
+             const Tensor xhat = mul(sub(xs, mu), is);
+             const Tensor w = W.defined() ? W.unpack().reshape(cshape) : ones_like(is);
+             if (nx) {
+               const Tensor inner = sub(sub(g, tessel::mean(g, dims, true)), mul(xhat, tessel::mean(mul(g, xhat), dims, true)));
+               r[0] = mul(mul(w, is), inner);
+             }
+             if (nw) r[1] = tessel::sum(mul(g, xhat), dims);
+             if (nb) r[2] = tessel::sum(g, dims);
+             return r;
+           }
+           const int64_t S = xs.numel() / std::max<int64_t>(N * C, 1);
+           const TensorOptions opts(g.dtype(), g.device());
+           const Tensor w = W.defined() ? W.unpack().contiguous() : ones({C}, opts);
+           const Tensor in[5] = {g.contiguous().view({N, C, S}), xs.contiguous().view({N, C, S}), mean, invstd, w};
+           Tensor outs[3] = {empty(xs.shape(), opts), empty({C}, opts), empty({C}, opts)};
+           Tensor views[3] = {outs[0].view({N, C, S}), outs[1], outs[2]};
+           dispatch(op::batch_norm_backward, g.dtype(), in, views, nullptr);
+           if (nx) r[0] = outs[0];
+           if (nw) r[1] = outs[1];
+           if (nb) r[2] = outs[2];
+           return r;
+         });
+}
+
+}  // namespace tessel::autograd::rules

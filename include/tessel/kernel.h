@@ -46,6 +46,9 @@
 //   batch_norm_backward   in: grad_y, x [N,C,S], mean, invstd, weight [C]
 //                         out: grad_x [N,C,S], grad_weight [C], grad_bias [C]
 //   relu_backward         in: grad_y, y (T, out's shape)            out: grad_y where y > 0, else 0
+//   max_pool2d            in: x [N,C,H,W] contiguous; params: PoolParams
+//                         out: y [N,C,Ho,Wo], indices (int64, h * W + w of the first maximum; NaN wins)
+//   max_pool2d_backward   in: grad_y, indices; out: grad_x [N,C,H,W] (zeroed by the kernel, then added into)
 #include <cstdint>
 
 #include "tessel/scalar.h"
@@ -102,6 +105,11 @@ struct RandomParams {
 // A 2-D convolution's geometry; pad is top, bottom, left, right.
 struct ConvParams {
   int64_t stride[2] = {1, 1}, pad[4] = {0, 0, 0, 0}, dilation[2] = {1, 1}, groups = 1;
+};
+
+// A 2-D pooling window: kernel, stride, padding (top, left), dilation.
+struct PoolParams {
+  int64_t kernel[2] = {1, 1}, stride[2] = {1, 1}, pad[2] = {0, 0}, dilation[2] = {1, 1};
 };
 
 // One optimizer update (PyTorch's update equations); which fields apply depends on the op.

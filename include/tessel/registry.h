@@ -34,7 +34,7 @@ namespace tessel {
   X(uniform) X(normal) X(randint) \
   X(sgd_step) X(adam_step) X(rmsprop_step) \
   X(conv2d) X(conv2d_backward_input) X(conv2d_backward_weight) \
-  X(batch_norm) X(batch_norm_backward) X(relu_backward)
+  X(batch_norm) X(batch_norm_backward) X(relu_backward) X(max_pool2d) X(max_pool2d_backward)
 
 using OpId = int32_t;
 namespace op {

@@ -2,6 +2,8 @@
 // input and backward to the weight. Primitives pick their own memory layouts
 // (blocked formats are much faster than plain NCHW); tensors are reordered
 // in and out around each call. Primitive descriptors are cached by shape.
+#include <omp.h>
+
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/cpu/lru_cache.h"
@@ -30,6 +32,7 @@ struct ConvKey {
   ConvParams p;
   int kind;  // 0 forward, 1 backward input, 2 backward weight
   int bias;
+  int threads;  // oneDNN fixes its thread partitioning when a primitive is created
   bool operator==(const ConvKey& k) const { return std::memcmp(this, &k, sizeof(ConvKey)) == 0; }
 };
 
@@ -115,6 +118,7 @@ ConvKey key_of(const Tensor& x, const Tensor& w, const Tensor& y, const ConvPara
   k.p = p;
   k.kind = kind;
   k.bias = bias;
+  k.threads = omp_get_max_threads();
   return k;
 }
 

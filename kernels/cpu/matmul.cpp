@@ -2,6 +2,7 @@
 // Eigen for float64, integers and complex; float16 computes through float32.
 #include <Eigen/Core>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <omp.h>
 
 #include "kernels/cpu/lru_cache.h"
 #include "kernels/cpu/register.h"
@@ -15,6 +16,7 @@ struct DnnlKey {
   int64_t b, m, k, n;
   int64_t sa[3], sb[3];
   int dtype;
+  int threads;  // oneDNN fixes its thread partitioning when a primitive is created
   bool operator==(const DnnlKey& o) const { return std::memcmp(this, &o, sizeof(DnnlKey)) == 0; }
 };
 
@@ -39,6 +41,7 @@ void dnnl_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   key.b = B, key.m = M, key.k = K, key.n = N;
   for (int i = 0; i < 3; ++i) key.sa[i] = a.strides()[i], key.sb[i] = b.strides()[i];
   key.dtype = static_cast<int>(a.dtype());
+  key.threads = omp_get_max_threads();
   const auto dt = dnnl_type(a.dtype());
   const dnnl::memory::desc a_md(dims{B, M, K}, dt, dims{a.strides()[0], a.strides()[1], a.strides()[2]});
   const dnnl::memory::desc b_md(dims{B, K, N}, dt, dims{b.strides()[0], b.strides()[1], b.strides()[2]});

@@ -95,7 +95,67 @@ void relu_backward_kernel(const KernelCall& c) {
     for (int64_t i = 0; i < n; ++i) {
       const T g = *reinterpret_cast<const T*>(p[1] + i * s[1]);
       const T y = *reinterpret_cast<const T*>(p[2] + i * s[2]);
-      *reinterpret_cast<T*>(p[0] + i * s[0]) = y > T(0) ? g : T(0);
+      *reinterpret_cast<T*>(p[0] + i * s[0]) = select(y > T(0), g, T(0));
+    }
+  });
+}
+
+// For each output row, kernel offsets form the outer loop and output columns
+// the inner one: the running maxima of a row are independent, so the inner
+// loop pipelines (one window at a time would chain every compare).
+template <class T>
+void max_pool2d_kernel(const KernelCall& c) {
+  const PoolParams& p = *static_cast<const PoolParams*>(c.params);
+  const Tensor &x = c.in[0], &y = c.out[0];
+  const int64_t planes = x.shape()[0] * x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  const int64_t Ho = y.shape()[2], Wo = y.shape()[3];
+  const T* px = cptr<T>(x);
+  T* py = mptr<T>(y);
+  int64_t* pi = mptr<int64_t>(c.out[1]);
+  parallel_for(planes, Ho * Wo * p.kernel[0] * p.kernel[1], [&](int64_t lo, int64_t hi) {
+    for (int64_t pl = lo; pl < hi; ++pl) {
+      const T* in = px + pl * H * W;
+      for (int64_t oh = 0; oh < Ho; ++oh) {
+        T* best = py + (pl * Ho + oh) * Wo;
+        int64_t* at = pi + (pl * Ho + oh) * Wo;
+        for (int64_t ow = 0; ow < Wo; ++ow) at[ow] = -1, best[ow] = T(0);
+        for (int64_t i = 0; i < p.kernel[0]; ++i) {
+          const int64_t h = oh * p.stride[0] - p.pad[0] + i * p.dilation[0];
+          if (h < 0 || h >= H) continue;
+          for (int64_t j = 0; j < p.kernel[1]; ++j) {
+            const int64_t off = j * p.dilation[1] - p.pad[1];
+            // Columns whose window position j falls inside the row.
+            const int64_t ow0 = std::max<int64_t>(0, (-off + p.stride[1] - 1) / p.stride[1]);
+            const int64_t ow1 = std::min<int64_t>(Wo, off >= W ? 0 : (W - 1 - off) / p.stride[1] + 1);
+            for (int64_t ow = ow0; ow < ow1; ++ow) {
+              const int64_t w = ow * p.stride[1] + off;
+              const T v = in[h * W + w];
+              // The first maximum wins ties; NaN wins over numbers, as in PyTorch.
+              const T b = best[ow];
+              const bool take = (at[ow] < 0) | (((v > b) | (v != v)) & (b == b));
+              best[ow] = select(take, v, best[ow]);
+              at[ow] = select(take, h * W + w, at[ow]);
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void max_pool2d_backward_kernel(const KernelCall& c) {
+  const Tensor &g = c.in[0], &gx = c.out[0];
+  const int64_t planes = gx.shape()[0] * gx.shape()[1], HW = gx.shape()[2] * gx.shape()[3];
+  const int64_t HoWo = g.shape()[2] * g.shape()[3];
+  const T* pg = cptr<T>(g);
+  const int64_t* pi = cptr<int64_t>(c.in[1]);
+  T* out = mptr<T>(gx);
+  parallel_for(planes, HW + HoWo, [&](int64_t lo, int64_t hi) {
+    for (int64_t pl = lo; pl < hi; ++pl) {
+      T* o = out + pl * HW;
+      for (int64_t k = 0; k < HW; ++k) o[k] = T(0);
+      for (int64_t k = 0; k < HoWo; ++k) o[pi[pl * HoWo + k]] += pg[pl * HoWo + k];
     }
   });
 }
@@ -105,6 +165,9 @@ const bool registered = [] {
   register_for(Types{}, op::batch_norm, []<class T>(std::type_identity<T>) -> Kernel { return batch_norm_kernel<T>; });
   register_for(Types{}, op::batch_norm_backward,
                []<class T>(std::type_identity<T>) -> Kernel { return batch_norm_backward_kernel<T>; });
+  register_for(Types{}, op::max_pool2d, []<class T>(std::type_identity<T>) -> Kernel { return max_pool2d_kernel<T>; });
+  register_for(Types{}, op::max_pool2d_backward,
+               []<class T>(std::type_identity<T>) -> Kernel { return max_pool2d_backward_kernel<T>; });
   register_for(Types{}, op::relu_backward,
                []<class T>(std::type_identity<T>) -> Kernel { return relu_backward_kernel<T>; });
   return true;

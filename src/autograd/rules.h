@@ -72,6 +72,8 @@ void conv2d(const Tensor& x, const Tensor& w, const std::optional<Tensor>& bias,
 // mean and invstd: the batch statistics the forward kernel returned (constants)
 void batch_norm(const Tensor& x, const std::optional<Tensor>& weight, const std::optional<Tensor>& bias,
                 const Tensor& mean, const Tensor& invstd, double eps, const Tensor& out);
+// indices: per output, the flat position (h * W + w) of its maximum in the input plane
+void max_pool2d(const Tensor& x, const Tensor& indices, const Tensor& out);
 // shape, views and copies (rules_shape.cpp)
 void cat(const Tensors& tensors, int64_t dim, const Tensor& out);
 void flip(const Tensor& a, const Shape& dims, const Tensor& out);

@@ -244,7 +244,17 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
     case op::abs: rec("AbsBackward", true, false, [](T g, T x, T) { return mul(g, sign(x)); }); break;
     case op::square: rec("SquareBackward", true, false, [](T g, T x, T) { return mul(g, mul(x, Scalar(2.0))); }); break;
     case op::relu:
-      rec("ReluBackward", false, true, [](T g, T, T y) { return tessel::where(gt(y, Scalar(0.0)), g, zero_like(g)); });
+      rec("ReluBackward", false, true, [](T g, T, T y) {
+        // First order: one fused pass where the kernel exists; create_graph: a differentiable where.
+        if (!GradMode::enabled() && g.device() == y.device() && g.dtype() == y.dtype() &&
+            Registry::get().has(op::relu_backward, g.device().type, g.dtype())) {
+          Tensor r = empty(g.shape(), TensorOptions(g.dtype(), g.device()));
+          const Tensor in[2] = {g, y};
+          dispatch(op::relu_backward, g.dtype(), in, {&r, 1});
+          return r;
+        }
+        return tessel::where(gt(y, Scalar(0.0)), g, zero_like(g));
+      });
       break;
     case op::silu:
       rec("SiluBackward", true, false, [](T g, T x, T) {

@@ -91,4 +91,19 @@ void batch_norm(const Tensor& x, const std::optional<Tensor>& weight, const std:
          });
 }
 
+void max_pool2d(const Tensor& x, const Tensor& indices, const Tensor& out) {
+  record("MaxPool2dBackward", {x}, {out}, [in = x.shape(), indices](const Tensors& grads) {
+    const Tensor& g = grads[0];
+    const int64_t N = in[0], C = in[1];
+    if (GradMode::enabled()) {  // create_graph: the same scatter, differentiable
+      const Tensor z = zeros({N, C, in[2] * in[3]}, TensorOptions(g.dtype(), g.device()));
+      return Tensors{scatter_add(z, 2, indices.reshape({N, C, -1}), g.reshape({N, C, -1})).view(in)};
+    }
+    Tensor gx = empty(in, TensorOptions(g.dtype(), g.device()));
+    const Tensor ins[2] = {g.contiguous(), indices};
+    dispatch(op::max_pool2d_backward, g.dtype(), ins, {&gx, 1});
+    return Tensors{gx};
+  });
+}
+
 }  // namespace tessel::autograd::rules

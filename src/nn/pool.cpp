@@ -2,9 +2,12 @@
 #include <cmath>
 #include <limits>
 
+#include "src/autograd/rules.h"
 #include "src/nn/nn_util.h"
 #include "tessel/autograd.h"
+#include "tessel/kernel.h"
 #include "tessel/nn/functional.h"
+#include "tessel/registry.h"
 
 namespace tessel::nn::functional {
 
@@ -58,6 +61,30 @@ Tensor as_4d(const char* op, const Tensor& input, bool& unbatched) {
   return unbatched ? input.unsqueeze(0) : input;
 }
 
+bool has_pool_kernel(const Tensor& x) {
+  return x.numel() > 0 && Registry::get().has(op::max_pool2d, x.device().type, x.dtype());
+}
+
+// The registered kernel: one pass over each window, indices kept for backward.
+std::tuple<Tensor, Tensor> max_pool_kernel(const Tensor& x, const PoolGeometry& g) {
+  PoolParams p;
+  for (int i = 0; i < 2; ++i) {
+    p.kernel[i] = g.k[i], p.stride[i] = g.s[i], p.pad[i] = g.p[i], p.dilation[i] = g.d[i];
+  }
+  const TensorOptions opts(x.dtype(), x.device());
+  Tensor idx = empty({x.shape()[0], x.shape()[1], g.out[0], g.out[1]}, TensorOptions(DType::Int64, x.device()));
+  Tensor y = autograd::recorded(
+      autograd::needs_grad(x),
+      [&] {
+        const Tensor xc = x.contiguous();
+        Tensor outs[2] = {empty(idx.shape(), opts), idx};
+        dispatch(op::max_pool2d, x.dtype(), {&xc, 1}, outs, &p);
+        return outs[0];
+      },
+      [&](const Tensor& out) { autograd::rules::max_pool2d(x, idx, out); });
+  return {y, idx};
+}
+
 }  // namespace
 
 std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const Shape& kernel_size, const Shape& stride,
@@ -66,6 +93,11 @@ std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const Sh
   bool unbatched;
   const Tensor x = as_4d("max_pool2d", input, unbatched);
   const PoolGeometry g = pool_geometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode);
+  if (has_pool_kernel(x)) {
+    auto [v, i] = max_pool_kernel(x, g);
+    if (unbatched) return {v.squeeze(0), i.squeeze(0)};
+    return {v, i};
+  }
   const int64_t N = x.shape()[0], C = x.shape()[1], W = x.shape()[3];
   const int64_t Ho = g.out[0], Wo = g.out[1], K = g.k[0] * g.k[1];
   const Tensor win = pool_windows(x, g, -std::numeric_limits<double>::infinity());
@@ -92,6 +124,10 @@ Tensor max_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& st
   bool unbatched;
   const Tensor x = as_4d("max_pool2d", input, unbatched);
   const PoolGeometry g = pool_geometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode);
+  if (has_pool_kernel(x)) {
+    const Tensor v = std::get<0>(max_pool_kernel(x, g));
+    return unbatched ? v.squeeze(0) : v;
+  }
   const int64_t N = x.shape()[0], C = x.shape()[1];
   const Tensor win = pool_windows(x, g, -std::numeric_limits<double>::infinity());
   // The gradient goes to the first maximum of each window, as in PyTorch.

@@ -899,6 +899,67 @@ def spec_relu_backward(dtype, device):
 SPECS.update({"batch_norm": spec_batch_norm, "batch_norm_backward": spec_batch_norm_backward,
               "relu_backward": spec_relu_backward})
 
+
+# ---- max pooling kernels against NumPy windows ----
+
+POOL_CASES = [  # (shape, kernel, stride, padding, dilation, ceil_mode)
+    ((2, 3, 7, 8), 3, 2, 1, 1, False), ((1, 2, 8, 9), 2, 2, 0, 2, True), ((2, 1, 5, 5), (2, 3), (1, 2), (1, 1), 1, True),
+]
+
+
+def _np_max_pool(x, k, s, p, d, ceil):
+    k, s, p, d = ((v, v) if isinstance(v, int) else v for v in (k, s, p, d))
+    N, C, H, W = x.shape
+    out_sz = []
+    for i, n in enumerate((H, W)):
+        span = n + 2 * p[i] - d[i] * (k[i] - 1) - 1
+        o = (-(-span // s[i]) if ceil else span // s[i]) + 1
+        if ceil and (o - 1) * s[i] >= n + p[i]:
+            o -= 1
+        out_sz.append(o)
+    y = np.full((N, C) + tuple(out_sz), -np.inf)
+    idx = np.zeros((N, C) + tuple(out_sz), np.int64)
+    for oh in range(out_sz[0]):
+        for ow in range(out_sz[1]):
+            for i in range(k[0]):
+                for j in range(k[1]):
+                    h, w = oh * s[0] - p[0] + i * d[0], ow * s[1] - p[1] + j * d[1]
+                    if 0 <= h < H and 0 <= w < W:
+                        v = x[:, :, h, w]
+                        better = v > y[:, :, oh, ow]
+                        y[:, :, oh, ow] = np.where(better, v, y[:, :, oh, ow])
+                        idx[:, :, oh, ow] = np.where(better, h * W + w, idx[:, :, oh, ow])
+    return y, idx
+
+
+def spec_max_pool2d(dtype, device):
+    import tessel.nn.functional as F
+    for shape, k, s, p, d, ceil in POOL_CASES:
+        x = sample(dtype, shape)
+        v, i = F.max_pool2d(from_numpy(x, dtype).to(device), k, s, p, d, ceil, return_indices=True)
+        rv, ri = _np_max_pool(ref64(x), k, s, p, d, ceil)
+        check(v.cpu(), rv, dtype)
+        np.testing.assert_array_equal(to_numpy(i.cpu()), ri)
+
+
+def spec_max_pool2d_backward(dtype, device):
+    import tessel.nn.functional as F
+    for shape, k, s, p, d, ceil in POOL_CASES:
+        x = sample(dtype, shape)
+        tx = from_numpy(x, dtype).to(device).requires_grad_()
+        out = F.max_pool2d(tx, k, s, p, d, ceil)
+        g = sample(dtype, tuple(out.shape))
+        out.backward(from_numpy(g, dtype).to(device))
+        _, ri = _np_max_pool(ref64(x), k, s, p, d, ceil)
+        ref = np.zeros((shape[0], shape[1], shape[2] * shape[3]))
+        for n in range(shape[0]):
+            for c in range(shape[1]):
+                np.add.at(ref[n, c], ri[n, c].ravel(), ref64(g)[n, c].ravel())
+        check(tx.grad.cpu(), ref.reshape(shape), dtype)
+
+
+SPECS.update({"max_pool2d": spec_max_pool2d, "max_pool2d_backward": spec_max_pool2d_backward})
+
 ENTRIES = [(op, dev, dt) for op, dev, dt, src in ts.registry() if src == "builtin"]
 
 

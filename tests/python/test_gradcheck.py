@@ -198,7 +198,7 @@ def test_float32_conv_double_backward_goes_through_the_reference():
 COVERS = {
     "copy": "clone", "take_offsets": "adv_index", "put_offsets": "index_put", "put_offsets_add": "scatter_add",
     "sum": "sum", "max_dim": "max_dim", "min_dim": "min_dim",
-    "batch_norm": "batch_norm",
+    "batch_norm": "batch_norm", "max_pool2d": "max_pool2d",
     "conv2d": "conv2d",  # float32 kernel: test_float32_conv_kernel_gradients_match_the_float64_reference
 }
 NOT_DIFFERENTIABLE = {
@@ -209,6 +209,7 @@ NOT_DIFFERENTIABLE = {
     "sgd_step", "adam_step", "rmsprop_step",  # optimizer updates run under no_grad
     # Used inside Conv2dBackward; under create_graph that rule differentiates the reference path instead.
     "conv2d_backward_input", "conv2d_backward_weight", "batch_norm_backward", "relu_backward",
+    "max_pool2d_backward",
 }
 
 

@@ -17,20 +17,28 @@ T* ptr(const Tensor& t) {
 
 // Loops keep branches out of the body (template flags, loop-invariant
 // selects) and use restrict pointers so that the compiler vectorizes them.
+// The element loops are plain functions with restrict pointers (through a
+// lambda's captures the compiler loses them and does not vectorize).
 template <class T, bool Momentum>
-void sgd_loop(const OptimParams& o, const T* __restrict g, T* __restrict p, T* __restrict buf, int64_t n) {
+void sgd_range(const T* __restrict g, T* __restrict p, T* __restrict buf, int64_t lo, int64_t hi, T lr, T wd, T mom,
+               T damp, T sign, T first, T nest) {
+  for (int64_t i = lo; i < hi; ++i) {
+    T d = sign * g[i] + wd * p[i];
+    if constexpr (Momentum) {
+      const T b = first * d + (T(1) - first) * (mom * buf[i] + damp * d);
+      buf[i] = b;
+      d = nest * (d + mom * b) + (T(1) - nest) * b;
+    }
+    p[i] -= lr * d;
+  }
+}
+
+template <class T, bool Momentum>
+void sgd_loop(const OptimParams& o, const T* g, T* p, T* buf, int64_t n) {
   const T lr = T(o.lr), wd = T(o.weight_decay), mom = T(o.momentum), damp = T(1 - o.dampening);
   const T sign = o.maximize ? T(-1) : T(1), first = o.first_step ? T(1) : T(0), nest = o.nesterov ? T(1) : T(0);
   parallel_for(n, 4, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      T d = sign * g[i] + wd * p[i];
-      if constexpr (Momentum) {
-        const T b = first * d + (T(1) - first) * (mom * buf[i] + damp * d);
-        buf[i] = b;
-        d = nest * (d + mom * b) + (T(1) - nest) * b;
-      }
-      p[i] -= lr * d;
-    }
+    sgd_range<T, Momentum>(g, p, buf, lo, hi, lr, wd, mom, damp, sign, first, nest);
   });
 }
 
@@ -43,8 +51,25 @@ void sgd_kernel(const KernelCall& c) {
 }
 
 template <class T, bool Amsgrad>
-void adam_loop(const OptimParams& o, const T* __restrict g, T* __restrict p, T* __restrict m, T* __restrict v,
-               T* __restrict vmax, int64_t n) {
+void adam_range(const T* __restrict g, T* __restrict p, T* __restrict m, T* __restrict v, T* __restrict vmax,
+                int64_t lo, int64_t hi, T b1, T b2, T eps, T sign, T step_size, T inv_sqrt_bc2, T wd, T decay) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const T d = sign * g[i] + wd * p[i];
+    const T mi = m[i] + (T(1) - b1) * (d - m[i]);  // lerp, as PyTorch
+    const T vi = b2 * v[i] + (T(1) - b2) * d * d;
+    m[i] = mi;
+    v[i] = vi;
+    T second = vi;
+    if constexpr (Amsgrad) {
+      second = std::max(vmax[i], vi);
+      vmax[i] = second;
+    }
+    p[i] = p[i] * decay - step_size * mi / (std::sqrt(second) * inv_sqrt_bc2 + eps);
+  }
+}
+
+template <class T, bool Amsgrad>
+void adam_loop(const OptimParams& o, const T* g, T* p, T* m, T* v, T* vmax, int64_t n) {
   const double t = static_cast<double>(o.step);
   const T b1 = T(o.beta1), b2 = T(o.beta2), eps = T(o.eps), sign = o.maximize ? T(-1) : T(1);
   const T step_size = T(o.lr / (1 - std::pow(o.beta1, t)));
@@ -52,19 +77,7 @@ void adam_loop(const OptimParams& o, const T* __restrict g, T* __restrict p, T* 
   const T wd = o.decoupled_weight_decay ? T(0) : T(o.weight_decay);
   const T decay = o.decoupled_weight_decay ? T(1 - o.lr * o.weight_decay) : T(1);
   parallel_for(n, 8, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const T d = sign * g[i] + wd * p[i];
-      const T mi = m[i] + (T(1) - b1) * (d - m[i]);  // lerp, as PyTorch
-      const T vi = b2 * v[i] + (T(1) - b2) * d * d;
-      m[i] = mi;
-      v[i] = vi;
-      T second = vi;
-      if constexpr (Amsgrad) {
-        second = std::max(vmax[i], vi);
-        vmax[i] = second;
-      }
-      p[i] = p[i] * decay - step_size * mi / (std::sqrt(second) * inv_sqrt_bc2 + eps);
-    }
+    adam_range<T, Amsgrad>(g, p, m, v, vmax, lo, hi, b1, b2, eps, sign, step_size, inv_sqrt_bc2, wd, decay);
   });
 }
 

@@ -6,8 +6,10 @@ BUILD ?= build
 PY := .venv/bin/python
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
-# Both builds name the same compiler so that ccache shares their objects.
+# Both builds name the same compiler so that ccache shares their objects, and
+# paths inside the checkout count relative to it, so that clones share them too.
 CXX_COMPILER ?= g++
+export CCACHE_BASEDIR ?= $(CURDIR)
 
 .PHONY: setup build install demo test test-cpp test-python bench clean format
 

@@ -36,7 +36,7 @@ def load_data(seed=0):
     return train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
 
 
-def main(epochs=15, threads=None):
+def main(epochs=20, threads=None):
     if threads:
         ts.set_num_threads(threads)
     ts.manual_seed(0)
@@ -45,7 +45,7 @@ def main(epochs=15, threads=None):
 
     model = make_model()
     print(model)
-    opt = ts.optim.Adam(model.parameters(), lr=2e-3)
+    opt = ts.optim.Adam(model.parameters(), lr=3e-3)
     # Cosine decay of the learning rate over the run settles the last epochs.
     model.compile(optimizer=opt, loss=nn.CrossEntropyLoss(), metrics=["accuracy"],
                   scheduler=ts.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs))

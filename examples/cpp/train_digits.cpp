@@ -47,17 +47,18 @@ int main(int argc, char** argv) {
     for (auto& [name, t] : load_safetensors(argv[1])) data[name] = t;
     const Tensor &x_train = data.at("x_train"), &y_train = data.at("y_train");
     const Tensor &x_test = data.at("x_test"), &y_test = data.at("y_test");
-    const int64_t n = x_train.shape()[0], batch = 64, epochs = 15;
+    const int64_t n = x_train.shape()[0], batch = 64, epochs = 20;
     std::printf("digits: %lld train / %lld test images, %d threads\n", static_cast<long long>(n),
                 static_cast<long long>(x_test.shape()[0]), get_num_threads());
 
     manual_seed(0);
     auto model = make_model();
-    optim::Adam opt(model->parameters(), 2e-3);
+    const double lr = 3e-3;
+    optim::Adam opt(model->parameters(), lr);
     const auto start = std::chrono::steady_clock::now();
     for (int64_t epoch = 0; epoch < epochs; ++epoch) {
       // Cosine decay of the learning rate, as CosineAnnealingLR in the Python version.
-      opt.options().lr = 0.5 * 2e-3 * (1 + std::cos(M_PI * static_cast<double>(epoch) / static_cast<double>(epochs)));
+      opt.options().lr = 0.5 * lr * (1 + std::cos(M_PI * static_cast<double>(epoch) / static_cast<double>(epochs)));
       const Tensor order = randperm(n);
       double total = 0;
       for (int64_t i = 0; i < n; i += batch) {

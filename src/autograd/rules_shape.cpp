@@ -64,7 +64,7 @@ void view(const char* name, const Tensor& a, const Tensor& out, std::function<Te
     }
     // Overlapping windows add up, and create_graph needs a differentiable op:
     // add the gradient at the input positions each element came from.
-    const Tensor pos = view_fn(arange(Scalar(0), Scalar(shape_numel(in)), Scalar(1), DType::Int64).view(in));
+    const Tensor pos = view_fn(arange(Scalar(0), Scalar(shape_numel(in)), Scalar(1), DType::Int64, g[0].device()).view(in));
     return Tensors{tessel::index_add(zeros({shape_numel(in)}, opts), 0, pos.reshape({-1}), g[0].reshape({-1})).view(in)};
   });
 }

@@ -19,8 +19,8 @@ T* ptr(const Tensor& t) {
 // selects) and use restrict pointers so that the compiler vectorizes them.
 // The element loops are plain functions with restrict pointers (through a
 // lambda's captures the compiler loses them and does not vectorize).
-// Built for AVX2+FMA too, picked at load time on CPUs that have them (GCC target_clones).
-#define TESSEL_CLONES __attribute__((target_clones("arch=haswell", "default")))
+// Built for AVX2 too, picked at load time on CPUs that have it (GCC target_clones).
+#define TESSEL_CLONES __attribute__((target_clones("avx2", "default")))
 
 template <class T, bool Momentum>
 TESSEL_CLONES void sgd_range(const T* __restrict g, T* __restrict p, T* __restrict buf, int64_t lo, int64_t hi, T lr, T wd, T mom,

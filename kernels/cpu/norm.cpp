@@ -112,8 +112,36 @@ void max_pool2d_kernel(const KernelCall& c) {
   const T* px = cptr<T>(x);
   T* py = mptr<T>(y);
   int64_t* pi = mptr<int64_t>(c.out[1]);
+  // The common 2x2 window with stride 2: four loads and three compares per output.
+  const bool two_by_two = p.kernel[0] == 2 && p.kernel[1] == 2 && p.stride[0] == 2 && p.stride[1] == 2 &&
+                          p.pad[0] == 0 && p.pad[1] == 0 && p.dilation[0] == 1 && p.dilation[1] == 1 &&
+                          2 * Ho <= H && 2 * Wo <= W;
   parallel_for(planes, Ho * Wo * p.kernel[0] * p.kernel[1], [&](int64_t lo, int64_t hi) {
-    for (int64_t pl = lo; pl < hi; ++pl) {
+    for (int64_t pl = lo; pl < hi && two_by_two; ++pl) {
+      const T* in = px + pl * H * W;
+      for (int64_t oh = 0; oh < Ho; ++oh) {
+        const T* r0 = in + 2 * oh * W;
+        const T* r1 = r0 + W;
+        T* out = py + (pl * Ho + oh) * Wo;
+        int64_t* at = pi + (pl * Ho + oh) * Wo;
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          const int64_t k0 = 2 * oh * W + 2 * ow;
+          T b = r0[2 * ow];
+          int64_t a = k0;
+          const T cand[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+          const int64_t pos[3] = {k0 + 1, k0 + W, k0 + W + 1};
+          for (int k = 0; k < 3; ++k) {
+            const T v = cand[k];
+            const bool take = ((v > b) | (v != v)) & (b == b);  // first maximum; NaN wins
+            b = select(take, v, b);
+            a = select(take, pos[k], a);
+          }
+          out[ow] = b;
+          at[ow] = a;
+        }
+      }
+    }
+    for (int64_t pl = lo; pl < hi && !two_by_two; ++pl) {
       const T* in = px + pl * H * W;
       for (int64_t oh = 0; oh < Ho; ++oh) {
         T* best = py + (pl * Ho + oh) * Wo;

@@ -904,6 +904,7 @@ SPECS.update({"batch_norm": spec_batch_norm, "batch_norm_backward": spec_batch_n
 
 POOL_CASES = [  # (shape, kernel, stride, padding, dilation, ceil_mode)
     ((2, 3, 7, 8), 3, 2, 1, 1, False), ((1, 2, 8, 9), 2, 2, 0, 2, True), ((2, 1, 5, 5), (2, 3), (1, 2), (1, 1), 1, True),
+    ((2, 3, 8, 9), 2, 2, 0, 1, False), ((300, 4, 6, 6), 2, 2, 0, 1, False),  # the 2x2 fast path, serial and threaded
 ]
 
 

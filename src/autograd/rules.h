@@ -64,6 +64,7 @@ void softmax(const Tensor& a, int64_t dim, const Tensor& out);
 void log_softmax(const Tensor& a, int64_t dim, const Tensor& out);
 // linear algebra (rules_linalg.cpp)
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
+void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, const Tensor& out);
 // fused nn kernels (rules_nn.cpp); `reference` recomputes the op with
 // differentiable ops, for create_graph
 void conv2d(const Tensor& x, const Tensor& w, const std::optional<Tensor>& bias, const ConvParams& p,

@@ -30,4 +30,23 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
          });
 }
 
+void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, const Tensor& out) {
+  const bool nx = x.requires_grad(), nw = weight.requires_grad(), nb = bias && bias->requires_grad();
+  record("LinearBackward", {x, weight, bias ? *bias : Tensor()}, {out},
+         [X = nw ? SavedTensor(x) : SavedTensor(), W = nx ? SavedTensor(weight) : SavedTensor(), sx = x.shape(),
+          sb = bias ? bias->shape() : Shape{}, in_features = weight.shape()[1], nx, nw, nb](const Tensors& grads) {
+           const Tensor& g = grads[0];  // [..., out]
+           Tensors r(3);
+           if (nx) r[0] = tessel::matmul(g, W.unpack()).reshape(sx);  // g W
+           const int64_t out_features = g.dim() ? g.shape()[g.dim() - 1] : 1;
+           const Tensor g2 = g.reshape({-1, out_features});
+           if (nw) {
+             const Tensor x2 = X.unpack().reshape({g2.shape()[0], in_features});
+             r[1] = tessel::matmul(g2.t(), x2);  // g^T x: [out, in], contiguous
+           }
+           if (nb) r[2] = sum_to(g, sb);
+           return r;
+         });
+}
+
 }  // namespace tessel::autograd::rules

@@ -137,9 +137,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>
   OpScope scope_("linear");
   TS_CHECK(weight.dim() == 1 || weight.dim() == 2, ValueError, "linear", "weight must be 1-D or 2-D, got shape ",
            weight.shape());
-  Tensor y = matmul(x, weight.t());
-  if (bias) y = add(y, *bias);
-  return y;
+  // Its own rule for the usual 2-D weight: one node, and the weight's gradient
+  // comes out contiguous (g^T x) instead of as a transposed view to copy.
+  const bool own_rule = weight.dim() == 2 && x.dim() >= 1 &&
+                        autograd::needs_grad(x, weight, bias ? *bias : Tensor());
+  return autograd::recorded(
+      own_rule,
+      [&] {
+        Tensor y = matmul(x, weight.t());
+        if (bias) y = add(y, *bias);
+        return y;
+      },
+      [&](const Tensor& out) { autograd::rules::linear(x, weight, bias, out); });
 }
 
 Tensor tensordot(const Tensor& a, const Tensor& b, const Shape& dims_a, const Shape& dims_b) {

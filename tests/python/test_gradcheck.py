@@ -49,6 +49,7 @@ CASES = {
  'mv': (lambda a,b: ts.mv(a,b), [R(3,4), R(4)]),
  'dot': (lambda a,b: ts.dot(a,b), [R(4), R(4)]),
  'linear': (lambda x,w,b: ts.linear(x,w,b), [R(2,4), R(3,4), R(3)]),
+ 'linear_1d_batched': (lambda x,y,w: ts.linear(x,w) + ts.linear(y,w).sum(0), [R(4), R(2,3,4), R(3,4)]),
  'einsum': (lambda a,b: ts.einsum('bij,bjk->bik', a, b), [R(2,3,4), R(2,4,2)]),
  'cat': (lambda a,b: ts.cat([a,b],1), [R(2,3), R(2,2)]),
  'stack': (lambda a,b: ts.stack([a,b],0), [R(2,3), R(2,3)]),

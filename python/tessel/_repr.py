@@ -141,4 +141,7 @@ def tensor_repr(t):
             suffix.append(f"dtype=tessel.{dt}")
     if str(t.device) != "cpu":
         suffix.append(f"device='{t.device}'")
+    if t.requires_grad:  # as PyTorch: the history of a result, or the flag of a leaf
+        fn = t.grad_fn
+        suffix.append(f"grad_fn=<{fn.name()}>" if fn is not None else "requires_grad=True")
     return prefix + body + "".join(", " + s for s in suffix) + ")"

@@ -2472,3 +2472,10 @@ def test_sort_and_topk_route_gradients_to_source_positions():
     v, _ = ts.topk(y, 2)
     (v * ts.tensor([1.0, 2.0], dtype=ts.float64)).sum().backward()
     close(y.grad, [2.0, 0.0, 0.0, 1.0])
+
+
+def test_repr_shows_requires_grad_and_grad_fn():
+    x = ts.tensor([1.0, 2.0], requires_grad=True)
+    assert repr(x) == "tensor([1., 2.], requires_grad=True)"
+    assert repr(x * 2) == "tensor([2., 4.], grad_fn=<MulBackward>)"
+    assert repr(x.detach()) == "tensor([1., 2.])"

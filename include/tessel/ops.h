@@ -186,6 +186,16 @@ TESSEL_API std::tuple<Tensor, Tensor, Tensor> unique(const Tensor& t);
 // Insertion points of values in sorted rows (the last dim), like numpy.searchsorted.
 TESSEL_API Tensor searchsorted(const Tensor& sorted, const Tensor& values, bool right = false);
 
+// ---- quantization (src/ops/quantize.cpp): int8/uint8, round half to even, saturating ----
+// q = clamp(round(x / scale) + zero_point, qmin, qmax); dequantize: (q - zero_point) * scale.
+TESSEL_API Tensor quantize_per_tensor(const Tensor& x, double scale, int64_t zero_point, DType dtype = DType::Int8);
+TESSEL_API Tensor dequantize(const Tensor& q, double scale, int64_t zero_point, DType dtype = DType::Float32);
+// One scale and zero point per index of `axis` (scales floating, zero points integer, both 1-D).
+TESSEL_API Tensor quantize_per_channel(const Tensor& x, const Tensor& scales, const Tensor& zero_points, int64_t axis,
+                                       DType dtype = DType::Int8);
+TESSEL_API Tensor dequantize_per_channel(const Tensor& q, const Tensor& scales, const Tensor& zero_points,
+                                         int64_t axis, DType dtype = DType::Float32);
+
 // ---- C++ operators ----
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

@@ -109,6 +109,22 @@ void init_ops(py::module_& m) {
   m.def("dropout", [](const Tensor& t, double p, bool training) { return dropout(t, p, training); },
         py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true);
 
+  // ---- quantization ----
+  m.def("quantize_per_tensor", [](const Tensor& x, double scale, int64_t zp, DType dtype) {
+    return quantize_per_tensor(x, scale, zp, dtype);
+  }, py::arg("input"), py::arg("scale"), py::arg("zero_point"), py::arg("dtype") = DType::Int8,
+  "int8/uint8 values clamp(round(x / scale) + zero_point), rounding half to even.");
+  m.def("dequantize", [](const Tensor& q, double scale, int64_t zp, DType dtype) {
+    return dequantize(q, scale, zp, dtype);
+  }, py::arg("input"), py::arg("scale"), py::arg("zero_point"), py::kw_only(), py::arg("dtype") = DType::Float32);
+  m.def("quantize_per_channel", [](const Tensor& x, const Tensor& s, const Tensor& z, int64_t axis, DType dtype) {
+    return quantize_per_channel(x, s, z, axis, dtype);
+  }, py::arg("input"), py::arg("scales"), py::arg("zero_points"), py::arg("axis"), py::arg("dtype") = DType::Int8);
+  m.def("dequantize_per_channel", [](const Tensor& q, const Tensor& s, const Tensor& z, int64_t axis, DType dtype) {
+    return dequantize_per_channel(q, s, z, axis, dtype);
+  }, py::arg("input"), py::arg("scales"), py::arg("zero_points"), py::arg("axis"), py::kw_only(),
+     py::arg("dtype") = DType::Float32);
+
   // ---- runtime ----
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);

@@ -1,0 +1,87 @@
+// Affine quantization to int8/uint8: q = clamp(round(x / scale) + zero_point),
+// rounding half to even (as PyTorch and NumPy's rint), per tensor or per channel.
+#include <cmath>
+
+#include "src/core/shape_util.h"
+#include "tessel/ops.h"
+
+namespace tessel {
+
+namespace {
+struct QRange {
+  int64_t lo, hi;
+};
+
+QRange qrange(const char* op, DType dtype) {
+  TS_CHECK(dtype == DType::Int8 || dtype == DType::UInt8, TypeError, op, "dtype must be int8 or uint8, got ", dtype);
+  return dtype == DType::Int8 ? QRange{-128, 127} : QRange{0, 255};
+}
+
+// [C] parameters shaped to broadcast along `axis` of an n-d tensor.
+Tensor along(const Tensor& v, int64_t axis, int64_t ndim) {
+  Shape s(static_cast<size_t>(ndim), 1);
+  s[axis] = v.numel();
+  return v.reshape(s);
+}
+
+void check_channels(const char* op, const Tensor& x, const Tensor& scales, const Tensor& zero_points, int64_t axis) {
+  TS_CHECK(scales.dim() == 1 && zero_points.dim() == 1 && scales.numel() == x.shape()[axis] &&
+               zero_points.numel() == x.shape()[axis],
+           ValueError, op, "expected ", x.shape()[axis], " scales and zero points for axis ", axis, " of shape ",
+           x.shape(), ", got shapes ", scales.shape(), " and ", zero_points.shape());
+  TS_CHECK(is_floating(scales.dtype()), TypeError, op, "scales must be floating, got ", scales.dtype());
+  TS_CHECK(is_integral(zero_points.dtype()), TypeError, op, "zero points must be integers, got ", zero_points.dtype());
+  TS_CHECK(scales.numel() == 0 || amin(scales).item<double>() > 0, ValueError, op, "scales must be positive");
+}
+}  // namespace
+
+Tensor quantize_per_tensor(const Tensor& x, double scale, int64_t zero_point, DType dtype) {
+  OpScope scope_("quantize_per_tensor");
+  const QRange r = qrange("quantize_per_tensor", dtype);
+  TS_CHECK(is_floating(x.dtype()), TypeError, "quantize_per_tensor", "expects a floating tensor, got ", x.dtype());
+  TS_CHECK(scale > 0 && std::isfinite(scale), ValueError, "quantize_per_tensor", "scale must be positive, got ", scale);
+  TS_CHECK(zero_point >= r.lo && zero_point <= r.hi, ValueError, "quantize_per_tensor", "zero_point ", zero_point,
+           " is outside [", r.lo, ", ", r.hi, "] of ", dtype);
+  const Tensor xf = x.detach().to(DType::Float64);  // scale applied in double, as PyTorch does
+  const Tensor q = add(round(div(xf, Scalar(scale))), Scalar(zero_point));
+  return clamp(q, Scalar(r.lo), Scalar(r.hi)).to(dtype);
+}
+
+Tensor dequantize(const Tensor& q, double scale, int64_t zero_point, DType dtype) {
+  OpScope scope_("dequantize");
+  TS_CHECK(is_integral(q.dtype()), TypeError, "dequantize", "expects an integer tensor, got ", q.dtype());
+  TS_CHECK(scale > 0 && std::isfinite(scale), ValueError, "dequantize", "scale must be positive, got ", scale);
+  return mul(sub(q.to(DType::Float64), Scalar(zero_point)), Scalar(scale)).to(dtype);
+}
+
+Tensor quantize_per_channel(const Tensor& x, const Tensor& scales, const Tensor& zero_points, int64_t axis,
+                            DType dtype) {
+  OpScope scope_("quantize_per_channel");
+  const QRange r = qrange("quantize_per_channel", dtype);
+  TS_CHECK(is_floating(x.dtype()), TypeError, "quantize_per_channel", "expects a floating tensor, got ", x.dtype());
+  TS_CHECK(x.dim() > 0, ValueError, "quantize_per_channel", "expects at least one dim, got a 0-d tensor");
+  const int64_t ax = wrap_dim("quantize_per_channel", axis, x.dim());
+  check_channels("quantize_per_channel", x, scales, zero_points, ax);
+  if (zero_points.numel() > 0) {
+    TS_CHECK(amin(zero_points).item<int64_t>() >= r.lo && amax(zero_points).item<int64_t>() <= r.hi, ValueError,
+             "quantize_per_channel", "zero points must lie in [", r.lo, ", ", r.hi, "] of ", dtype);
+  }
+  const Tensor s = along(scales.to(DType::Float64), ax, x.dim());
+  const Tensor z = along(zero_points.to(DType::Float64), ax, x.dim());
+  const Tensor q = add(round(div(x.detach().to(DType::Float64), s)), z);
+  return clamp(q, Scalar(r.lo), Scalar(r.hi)).to(dtype);
+}
+
+Tensor dequantize_per_channel(const Tensor& q, const Tensor& scales, const Tensor& zero_points, int64_t axis,
+                              DType dtype) {
+  OpScope scope_("dequantize_per_channel");
+  TS_CHECK(is_integral(q.dtype()), TypeError, "dequantize_per_channel", "expects an integer tensor, got ", q.dtype());
+  TS_CHECK(q.dim() > 0, ValueError, "dequantize_per_channel", "expects at least one dim, got a 0-d tensor");
+  const int64_t ax = wrap_dim("dequantize_per_channel", axis, q.dim());
+  check_channels("dequantize_per_channel", q, scales, zero_points, ax);
+  const Tensor s = along(scales.to(DType::Float64), ax, q.dim());
+  const Tensor z = along(zero_points.to(DType::Float64), ax, q.dim());
+  return mul(sub(q.to(DType::Float64), z), s).to(dtype);
+}
+
+}  // namespace tessel

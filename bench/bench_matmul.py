@@ -38,6 +38,14 @@ DNNL_MISSING = "n/a (build bench/cpp)"
 # FMA peak
 
 
+def print_fma_peak(peaks, peak_info, thread_counts):
+    for t in thread_counts:
+        if t in peaks:
+            print(f"FMA peak: {peaks[t]:.1f} GFLOP/s with {t} thread(s), measured now by "
+                  f"bench/fma_peak.cpp ({peak_info['width_floats']}-float vectors, "
+                  f"{peak_info['accumulators']} chains)")
+
+
 def measure_fma_peak(thread_counts, seconds, notes):
     """{threads: GFLOP/s} measured by fma_peak.cpp; missing entries mean unknown."""
     peaks = {}
@@ -131,11 +139,7 @@ def main():
           "GFLOP/s = 2 n^3 / t")
 
     peaks, peak_info = measure_fma_peak(threads, 0.1 if args.quick else 0.2, rep.notes)
-    for t in threads:
-        if t in peaks:
-            print(f"FMA peak: {peaks[t]:.1f} GFLOP/s with {t} thread(s), measured now by "
-                  f"bench/fma_peak.cpp ({peak_info['width_floats']}-float vectors, "
-                  f"{peak_info['accumulators']} chains)")
+    print_fma_peak(peaks, peak_info, threads)
     dnnl_present = os.path.isfile(DNNL_EXE) and os.access(DNNL_EXE, os.X_OK)
     print(f"oneDNN  : {'build/bench/matmul_dnnl found' if dnnl_present else DNNL_MISSING}")
     rep.settings = {"sizes": sizes, "threads": threads, "dtype": "float32", "op": "a @ b",

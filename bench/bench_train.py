@@ -43,7 +43,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 
 import common  # noqa: E402
-from bench_matmul import measure_fma_peak  # noqa: E402  (same FMA-peak mechanism)
+from bench_matmul import measure_fma_peak, print_fma_peak  # noqa: E402  (same FMA-peak mechanism)
 
 BATCH = 64
 CONV = dict(N=8, C=64, H=56, W=56, K=64, R=3)
@@ -468,11 +468,7 @@ def main():
     peaks, peak_info = ({}, None)
     if "conv" in sections:
         peaks, peak_info = measure_fma_peak(threads, 0.1 if args.quick else 0.2, rep.notes)
-        for t in threads:
-            if t in peaks:
-                print(f"FMA peak: {peaks[t]:.1f} GFLOP/s with {t} thread(s), measured now by "
-                      f"bench/fma_peak.cpp ({peak_info['width_floats']}-float vectors, "
-                      f"{peak_info['accumulators']} chains)")
+        print_fma_peak(peaks, peak_info, threads)
     rep.settings = {"threads": threads, "epochs": epochs, "batch": BATCH, "repeat": repeat,
                     "target_s": target_s, "sections": sorted(sections), "conv": CONV,
                     "adam": {"tensors": ADAM_TENSORS, "numel": ADAM_NUMEL}, "goals": GOALS,

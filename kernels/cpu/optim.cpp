@@ -93,36 +93,50 @@ void adam_kernel(const KernelCall& c) {
   else adam_loop<T, false>(o, g, p, m, v, nullptr, c.out[0].numel());
 }
 
+template <class T, bool Momentum, bool Centered>
+TESSEL_CLONES void rmsprop_range(const T* __restrict g, T* __restrict p, T* __restrict sq, T* __restrict buf,
+                                 T* __restrict gavg, int64_t lo, int64_t hi, T lr, T wd, T a, T eps, T mom, T sign) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const T d = sign * g[i] + wd * p[i];
+    sq[i] = a * sq[i] + (1 - a) * d * d;
+    T avg;
+    if constexpr (Centered) {
+      gavg[i] += (1 - a) * (d - gavg[i]);
+      avg = std::sqrt(sq[i] - gavg[i] * gavg[i]) + eps;
+    } else {
+      avg = std::sqrt(sq[i]) + eps;
+    }
+    if constexpr (Momentum) {
+      buf[i] = mom * buf[i] + d / avg;
+      p[i] -= lr * buf[i];
+    } else {
+      p[i] -= lr * d / avg;
+    }
+  }
+}
+
+template <class T, bool Momentum, bool Centered>
+void rmsprop_loop(const OptimParams& o, const KernelCall& c) {
+  size_t k = 2;
+  T* buf = Momentum ? ptr<T>(c.out[k++]) : nullptr;
+  T* gavg = Centered ? ptr<T>(c.out[k++]) : nullptr;
+  const T lr = T(o.lr), wd = T(o.weight_decay), a = T(o.alpha), eps = T(o.eps), mom = T(o.momentum);
+  const T sign = o.maximize ? T(-1) : T(1);
+  const T* g = ptr<T>(c.in[0]);
+  T *p = ptr<T>(c.out[0]), *sq = ptr<T>(c.out[1]);
+  parallel_for(c.out[0].numel(), 8, [&](int64_t lo, int64_t hi) {
+    rmsprop_range<T, Momentum, Centered>(g, p, sq, buf, gavg, lo, hi, lr, wd, a, eps, mom, sign);
+  });
+}
+
 template <class T>
 void rmsprop_kernel(const KernelCall& c) {
   const OptimParams& o = *static_cast<const OptimParams*>(c.params);
-  const T* __restrict g = ptr<T>(c.in[0]);
-  T* __restrict p = ptr<T>(c.out[0]);
-  T* __restrict sq = ptr<T>(c.out[1]);
-  size_t k = 2;
-  T* buf = o.momentum > 0 ? ptr<T>(c.out[k++]) : nullptr;
-  T* gavg = o.centered ? ptr<T>(c.out[k++]) : nullptr;
-  const T lr = T(o.lr), wd = T(o.weight_decay), a = T(o.alpha), eps = T(o.eps), mom = T(o.momentum);
-  const T sign = o.maximize ? T(-1) : T(1);
-  parallel_for(c.out[0].numel(), 8, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const T d = sign * g[i] + wd * p[i];
-      sq[i] = a * sq[i] + (1 - a) * d * d;
-      T avg;
-      if (gavg) {
-        gavg[i] += (1 - a) * (d - gavg[i]);
-        avg = std::sqrt(sq[i] - gavg[i] * gavg[i]) + eps;
-      } else {
-        avg = std::sqrt(sq[i]) + eps;
-      }
-      if (buf) {
-        buf[i] = mom * buf[i] + d / avg;
-        p[i] -= lr * buf[i];
-      } else {
-        p[i] -= lr * d / avg;
-      }
-    }
-  });
+  const bool m = o.momentum > 0;
+  if (m && o.centered) rmsprop_loop<T, true, true>(o, c);
+  else if (m) rmsprop_loop<T, true, false>(o, c);
+  else if (o.centered) rmsprop_loop<T, false, true>(o, c);
+  else rmsprop_loop<T, false, false>(o, c);
 }
 
 [[maybe_unused]] const bool registered = [] {

@@ -19,7 +19,7 @@ struct Conv2dGeometry {
   Shape stride, dilation, pad;  // pad: left, right, top, bottom (as pad() takes them)
 };
 
-Conv2dGeometry geometry(const char* op, const Tensor& x, const Tensor& w, const ConvOptions& o) {
+Conv2dGeometry geometry(const char* op, const Tensor& w, const ConvOptions& o) {
   Conv2dGeometry g;
   g.stride = per_dim(op, "stride", o.stride, 2);
   g.dilation = per_dim(op, "dilation", o.dilation, 2);
@@ -40,7 +40,6 @@ Conv2dGeometry geometry(const char* op, const Tensor& x, const Tensor& w, const 
     for (int64_t v : p) TS_CHECK(v >= 0, ValueError, op, "padding must be non-negative, got ", o.padding);
     g.pad = {p[1], p[1], p[0], p[0]};
   }
-  (void)x;
   return g;
 }
 
@@ -134,7 +133,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const OptTensor& bias, 
   const bool unbatched = detail::add_batch("conv2d", input, 2);
   const Tensor x = unbatched ? input.unsqueeze(0) : input;
   check_conv("conv2d", x, weight, bias, opts.groups);
-  const Conv2dGeometry g = geometry("conv2d", x, weight, opts);
+  const Conv2dGeometry g = geometry("conv2d", weight, opts);
   const bool kernel = Registry::get().has(op::conv2d, x.device().type, x.dtype()) && x.numel() > 0;
   Tensor out = kernel ? conv2d_kernel(x, weight, bias, g, opts.groups) : conv2d_reference(x, weight, bias, g, opts.groups);
   return unbatched ? out.squeeze(0) : out;

@@ -15,11 +15,7 @@ Tensor embedding(const Tensor& input, const Tensor& weight, std::optional<int64_
   TS_CHECK(weight.dim() == 2, ValueError, "embedding", "weight must be 2-D [num_embeddings, dim], got ",
            weight.shape());
   const int64_t n = weight.shape()[0];
-  if (input.numel() > 0) {
-    const int64_t lo = amin(input).item<int64_t>(), hi = amax(input).item<int64_t>();
-    TS_CHECK(lo >= 0 && hi < n, IndexError, "embedding", "index ", lo < 0 ? lo : hi, " is out of range for ", n,
-             " embeddings");
-  }
+  // index_select checks the index range (its IndexError is reported under embedding).
   Shape out_shape = input.shape();
   out_shape.push_back(weight.shape()[1]);
   const Tensor flat = input.reshape({-1});

@@ -39,10 +39,10 @@ Tensor batch_norm(const Tensor& input, const OptTensor& running_mean, const OptT
   for (int64_t d = 2; d < nd; ++d) dims.push_back(d);
   const int64_t N = input.shape()[0];
   const int64_t S = N * C > 0 ? input.numel() / (N * C) : 0;
+  TS_CHECK(!training || N * S > 1, ValueError, "batch_norm",
+           "expected more than 1 value per channel when training, got input shape ", input.shape());
   if (training && input.numel() > 0 && Registry::get().has(op::batch_norm, input.device().type, input.dtype()) &&
       (!weight || weight->dtype() == input.dtype()) && (!bias || bias->dtype() == input.dtype())) {
-    TS_CHECK(N * S > 1, ValueError, "batch_norm", "expected more than 1 value per channel when training, got input shape ",
-             input.shape());
     // One fused pass for statistics and normalization; its own backward kernel.
     const TensorOptions opts(input.dtype(), input.device());
     Tensor mean_c = empty({C}, opts), invstd_c = empty({C}, opts);
@@ -72,9 +72,7 @@ Tensor batch_norm(const Tensor& input, const OptTensor& running_mean, const OptT
   }
   Tensor mu, var;
   if (training) {
-    const int64_t n = input.numel() / std::max<int64_t>(C, 1);
-    TS_CHECK(n > 1, ValueError, "batch_norm", "expected more than 1 value per channel when training, got input shape ",
-             input.shape());
+    const int64_t n = N * S;
     mu = mean(input, dims, true);
     var = tessel::var(input, dims, 0, true);
     if (running_mean || running_var) {

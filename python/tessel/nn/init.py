@@ -36,6 +36,16 @@ def _calculate_fan_in_and_fan_out(tensor):
     return shape[1] * receptive_field, shape[0] * receptive_field
 
 
+def _default_layer_init_(weight, bias):
+    """PyTorch's default for Linear and Conv: kaiming_uniform_(a=sqrt(5)) weights,
+    that is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and biases from the same range."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)
+
+
 def _calculate_correct_fan(tensor, mode):
     mode = mode.lower()
     if mode not in ("fan_in", "fan_out"):

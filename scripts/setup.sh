@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config
-  libdnnl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev)
+  libdnnl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libicu-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libsndfile1-dev
+  espeak-ng)  # espeak-ng: speech for the audio tests
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
@@ -27,7 +29,10 @@ fi
 # Pinned lower bounds only; pip skips what is already satisfied. safetensors is the
 # reference that tests/python/test_io.py checks files against (test-only; 0.7 added C64);
 # scikit-learn provides the digits dataset of the demo; nbclient/ipykernel run the notebooks.
+# librosa, soundfile, Pillow, opencv-python-headless and tokenizers are the test-only
+# references that the data-conversion tests compare against.
 .venv/bin/python -m pip install -q --disable-pip-version-check \
   "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24" "pytest>=7" "ninja" "safetensors>=0.7" \
-  "scikit-learn>=1.3" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25"
+  "scikit-learn>=1.3" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25" \
+  "librosa>=0.10" "soundfile>=0.12" "Pillow>=10" "opencv-python-headless>=4.8" "tokenizers>=0.15"
 echo "[setup] done"

@@ -17,6 +17,10 @@ void init_autograd(py::module_& m);
 void init_nn(py::module_& m);
 void init_optim(py::module_& m);
 void init_io(py::module_& m);
+void init_text(py::module_& m);
+void init_image(py::module_& m);
+void init_audio(py::module_& m);
+void init_data(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -53,5 +57,9 @@ PYBIND11_MODULE(_C, m) {
   python::init_nn(m);
   python::init_optim(m);
   python::init_io(m);
+  python::init_text(m);
+  python::init_image(m);
+  python::init_audio(m);
+  python::init_data(m);
   m.attr("__version__") = version();
 }

@@ -6,6 +6,7 @@
 #include "tessel/dlpack.h"
 #include "tessel/dtype.h"
 #include "tessel/error.h"
+#include "tessel/fft.h"
 #include "tessel/io.h"
 #include "tessel/kernel.h"
 #include "tessel/nn/functional.h"

@@ -21,6 +21,7 @@ void init_text(py::module_& m);
 void init_image(py::module_& m);
 void init_audio(py::module_& m);
 void init_data(py::module_& m);
+void init_fft(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -61,5 +62,6 @@ PYBIND11_MODULE(_C, m) {
   python::init_image(m);
   python::init_audio(m);
   python::init_data(m);
+  python::init_fft(m);
   m.attr("__version__") = version();
 }

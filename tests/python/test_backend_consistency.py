@@ -961,6 +961,25 @@ def spec_max_pool2d_backward(dtype, device):
 
 SPECS.update({"max_pool2d": spec_max_pool2d, "max_pool2d_backward": spec_max_pool2d_backward})
 
+def spec_rfft_real(dtype, device):
+    for shape in [(1,), (3, 2), (4, 5), (2, 3, 12), (17, 400), (2, 97), (1, 1024)]:
+        x = sample(dtype, shape)
+        y = ts.fft.rfft_real(from_numpy(x, dtype).to(device))
+        ref = np.fft.rfft(ref64(x))
+        scale = np.broadcast_to(np.abs(ref64(x)).sum(-1)[..., None, None], y.shape)  # the sums cancel
+        check(y.cpu(), np.stack([ref.real, ref.imag], -1), dtype, scale=scale)
+
+
+def spec_irfft_real(dtype, device):
+    for shape, n in [((1, 2), 1), ((3, 2, 2), 2), ((4, 3, 2), 5), ((2, 7, 2), 12), ((17, 201, 2), 400), ((2, 49, 2), 97)]:
+        X = sample(dtype, shape)
+        y = ts.fft.irfft_real(from_numpy(X, dtype).to(device), n)
+        scale = np.broadcast_to(2 * np.abs(ref64(X)).sum((-2, -1))[..., None] / n, y.shape)
+        check(y.cpu(), np.fft.irfft(ref64(X)[..., 0] + 1j * ref64(X)[..., 1], n), dtype, scale=scale)
+
+
+SPECS.update({"rfft_real": spec_rfft_real, "irfft_real": spec_irfft_real})
+
 ENTRIES = [(op, dev, dt) for op, dev, dt, src in ts.registry() if src == "builtin"]
 
 

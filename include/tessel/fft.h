@@ -1,0 +1,33 @@
+#pragma once
+// Discrete Fourier transforms of real signals (src/ops/spectral.cpp), with
+// numpy.fft / torch.fft conventions. norm: "backward" (no scaling forward, 1/n
+// on the inverse; the default), "ortho" (1/sqrt(n) both ways) or "forward".
+#include <optional>
+#include <string>
+
+#include "tessel/tensor.h"
+
+namespace tessel::fft {
+
+// Half spectrum of a real signal along `dim`: n / 2 + 1 complex bins. n
+// defaults to the size of `dim`; a shorter input is zero-padded, a longer one
+// cut. Complex tensors cannot carry gradients: use rfft_real to differentiate.
+TESSEL_API Tensor rfft(const Tensor& x, std::optional<int64_t> n = {}, int64_t dim = -1,
+                       const std::string& norm = "backward");
+// The real signal of length n (default 2 * (bins - 1)) with half spectrum X along `dim`.
+TESSEL_API Tensor irfft(const Tensor& X, std::optional<int64_t> n = {}, int64_t dim = -1,
+                        const std::string& norm = "backward");
+
+// The same transforms on real tensors, along the last dim, with the complex
+// bins as a trailing (re, im) dim of 2: [..., n] <-> [..., n / 2 + 1, 2].
+// Differentiable to any order (each one's gradient is the other).
+TESSEL_API Tensor rfft_real(const Tensor& x, std::optional<int64_t> n = {}, const std::string& norm = "backward");
+TESSEL_API Tensor irfft_real(const Tensor& X, int64_t n, const std::string& norm = "backward");
+
+}  // namespace tessel::fft
+
+namespace tessel {
+// complex64 [...] <-> float32 [..., 2] (complex128 <-> float64): views, no copy.
+TESSEL_API Tensor view_as_real(const Tensor& z);
+TESSEL_API Tensor view_as_complex(const Tensor& x);
+}  // namespace tessel

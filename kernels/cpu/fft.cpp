@@ -1,0 +1,283 @@
+// CPU kernels for the real FFT pair behind rfft/irfft, stft and the audio features.
+// Contract (ops "rfft_real" and "irfft_real", float32/float64, contiguous):
+//   rfft_real:  in [B, n] -> out [B, n/2 + 1, 2]  (re, im; unnormalized, e^{-2 pi i jk/n})
+//   irfft_real: in [B, n/2 + 1, 2] -> out [B, n]  (includes the 1/n; imaginary parts of the
+//               DC and, for even n, Nyquist bins are ignored, as numpy.fft.irfft does)
+// n is read from the shapes. The transforms of one call run in lanes: kLanes
+// signals at a time, stored split (re and im arrays, lane index innermost), so
+// every butterfly is a plain loop over lanes that the compiler vectorizes. Even
+// n runs as one complex FFT of n/2 points (x[2j] + i x[2j+1]) and a split step.
+#include <cmath>
+#include <complex>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <numbers>
+#include <vector>
+
+#include "kernels/cpu/register.h"
+#include "tessel/kernel.h"
+#include "tessel/registry.h"
+
+namespace tessel::cpu {
+namespace {
+
+template <class T>
+constexpr int kLanes = 64 / sizeof(T);  // two AVX-512 or four AVX2 registers
+
+// A mixed-radix Stockham plan for complex transforms of length m (autosort:
+// no bit reversal; each stage reads one buffer and writes the other).
+template <class T>
+struct Plan {
+  int64_t n = 0;  // real length
+  int64_t m = 0;  // complex length: n / 2 for even n, else n
+  std::vector<int> radix;
+  std::vector<std::vector<std::complex<T>>> twiddle;  // per stage: [j * p + k] = w_N^{jk}
+  std::vector<std::vector<std::complex<T>>> root;     // per stage: [r * p + k] = w_p^{rk}
+  std::vector<std::complex<T>> split;                 // e^{-2 pi i k / n}, k = 0..m (even n)
+
+  explicit Plan(int64_t n_) : n(n_), m(n_ % 2 == 0 ? n_ / 2 : n_) {
+    int64_t rest = m;
+    while (rest % 4 == 0) radix.push_back(4), rest /= 4;
+    for (int p : {2, 3, 5})
+      while (rest % p == 0) radix.push_back(p), rest /= p;
+    for (int64_t p = 7; rest > 1; p += 2)
+      while (rest % p == 0) radix.push_back(static_cast<int>(p)), rest /= p;
+    const double two_pi = 2 * std::numbers::pi;
+    int64_t N = m;
+    for (int p : radix) {
+      const int64_t len = N / p;
+      std::vector<std::complex<T>> tw(static_cast<size_t>(len * p)), rt(static_cast<size_t>(p * p));
+      for (int64_t j = 0; j < len; ++j)
+        for (int k = 0; k < p; ++k) tw[j * p + k] = std::complex<T>(std::polar(1.0, -two_pi * double(j * k) / double(N)));
+      for (int r = 0; r < p; ++r)
+        for (int k = 0; k < p; ++k) rt[r * p + k] = std::complex<T>(std::polar(1.0, -two_pi * double((r * k) % p) / p));
+      twiddle.push_back(std::move(tw));
+      root.push_back(std::move(rt));
+      N = len;
+    }
+    if (n % 2 == 0)
+      for (int64_t k = 0; k <= m; ++k) split.push_back(std::complex<T>(std::polar(1.0, -two_pi * double(k) / double(n))));
+  }
+};
+
+template <class T>
+std::shared_ptr<const Plan<T>> plan_for(int64_t n) {
+  static std::mutex mu;
+  static std::map<int64_t, std::shared_ptr<const Plan<T>>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& p = cache[n];
+  if (!p) p = std::make_shared<const Plan<T>>(n);
+  return p;
+}
+
+// One stage: N = p * len points per transform, s = product of earlier radices.
+// y[q + s (p j + k)] = w_N^{jk} sum_r x[q + s (j + r len)] w_p^{rk}, for every lane.
+template <class T, int L>
+void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, const T* xr, const T* xi, T* yr, T* yi) {
+  const int p = plan.radix[st];
+  const int64_t len = N / p;
+  const auto& tw = plan.twiddle[st];
+  for (int64_t j = 0; j < len; ++j) {
+    for (int64_t q = 0; q < s; ++q) {
+      auto in = [&](int r) { return (q + s * (j + r * len)) * L; };
+      auto out = [&](int k) { return (q + s * (p * j + k)) * L; };
+      if (p == 2) {
+        const std::complex<T> w = tw[j * 2 + 1];
+        const T *ar = xr + in(0), *ai = xi + in(0), *br = xr + in(1), *bi = xi + in(1);
+        T *y0r = yr + out(0), *y0i = yi + out(0), *y1r = yr + out(1), *y1i = yi + out(1);
+        for (int l = 0; l < L; ++l) {
+          const T dr = ar[l] - br[l], di = ai[l] - bi[l];
+          y0r[l] = ar[l] + br[l];
+          y0i[l] = ai[l] + bi[l];
+          y1r[l] = dr * w.real() - di * w.imag();
+          y1i[l] = dr * w.imag() + di * w.real();
+        }
+      } else if (p == 4) {
+        const std::complex<T> w1 = tw[j * 4 + 1], w2 = tw[j * 4 + 2], w3 = tw[j * 4 + 3];
+        const T *a0r = xr + in(0), *a0i = xi + in(0), *a1r = xr + in(1), *a1i = xi + in(1);
+        const T *a2r = xr + in(2), *a2i = xi + in(2), *a3r = xr + in(3), *a3i = xi + in(3);
+        T *y0r = yr + out(0), *y0i = yi + out(0), *y1r = yr + out(1), *y1i = yi + out(1);
+        T *y2r = yr + out(2), *y2i = yi + out(2), *y3r = yr + out(3), *y3i = yi + out(3);
+        for (int l = 0; l < L; ++l) {
+          const T b0r = a0r[l] + a2r[l], b0i = a0i[l] + a2i[l];
+          const T b1r = a0r[l] - a2r[l], b1i = a0i[l] - a2i[l];
+          const T b2r = a1r[l] + a3r[l], b2i = a1i[l] + a3i[l];
+          const T b3r = a1i[l] - a3i[l], b3i = a3r[l] - a1r[l];  // (a1 - a3) * (-i)
+          const T c1r = b1r + b3r, c1i = b1i + b3i, c2r = b0r - b2r, c2i = b0i - b2i;
+          const T c3r = b1r - b3r, c3i = b1i - b3i;
+          y0r[l] = b0r + b2r;
+          y0i[l] = b0i + b2i;
+          y1r[l] = c1r * w1.real() - c1i * w1.imag();
+          y1i[l] = c1r * w1.imag() + c1i * w1.real();
+          y2r[l] = c2r * w2.real() - c2i * w2.imag();
+          y2i[l] = c2r * w2.imag() + c2i * w2.real();
+          y3r[l] = c3r * w3.real() - c3i * w3.imag();
+          y3i[l] = c3r * w3.imag() + c3i * w3.real();
+        }
+      } else {  // any other radix: a direct p-point DFT per lane block
+        const auto& rt = plan.root[st];
+        for (int k = 0; k < p; ++k) {
+          T accr[L] = {}, acci[L] = {};
+          for (int r = 0; r < p; ++r) {
+            const std::complex<T> w = rt[r * p + k];
+            const T *ar = xr + in(r), *ai = xi + in(r);
+            for (int l = 0; l < L; ++l) {
+              accr[l] += ar[l] * w.real() - ai[l] * w.imag();
+              acci[l] += ar[l] * w.imag() + ai[l] * w.real();
+            }
+          }
+          const std::complex<T> w = tw[j * p + k];
+          T *or_ = yr + out(k), *oi = yi + out(k);
+          for (int l = 0; l < L; ++l) {
+            or_[l] = accr[l] * w.real() - acci[l] * w.imag();
+            oi[l] = accr[l] * w.imag() + acci[l] * w.real();
+          }
+        }
+      }
+    }
+  }
+}
+
+// Forward complex FFT of L lanes in (re, im), [m][L]; (tr, ti) is scratch of the
+// same size. Returns whether the result ended in the scratch buffers.
+template <class T, int L>
+bool complex_fft(const Plan<T>& plan, T* re, T* im, T* tr, T* ti) {
+  int64_t N = plan.m, s = 1;
+  bool in_scratch = false;
+  for (size_t st = 0; st < plan.radix.size(); ++st) {
+    if (in_scratch)
+      stage<T, L>(plan, st, N, s, tr, ti, re, im);
+    else
+      stage<T, L>(plan, st, N, s, re, im, tr, ti);
+    in_scratch = !in_scratch;
+    N /= plan.radix[st];
+    s *= plan.radix[st];
+  }
+  return in_scratch;
+}
+
+template <class T>
+void rfft_kernel(const KernelCall& c) {
+  constexpr int L = kLanes<T>;
+  const Tensor &x = c.in[0], &out = c.out[0];
+  const int64_t B = x.shape()[0], n = x.shape()[1], bins = n / 2 + 1;
+  const auto plan = plan_for<T>(n);
+  const int64_t m = plan->m;
+  const T* src = x.data<T>();
+  T* dst = out.data<T>();
+  const int64_t chunks = (B + L - 1) / L;
+#pragma omp parallel if (chunks > 1 && B * n > 32768)
+  {
+    std::vector<T> buf(static_cast<size_t>(4 * m * L));
+    T *re = buf.data(), *im = re + m * L, *tr = im + m * L, *ti = tr + m * L;
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const int64_t b0 = ch * L, nb = std::min<int64_t>(L, B - b0);
+      // Gather the lanes; missing lanes of the last chunk are zeros.
+      for (int64_t j = 0; j < m; ++j)
+        for (int l = 0; l < L; ++l) {
+          const T* row = src + (b0 + l) * n;
+          const bool live = l < nb;
+          if (n % 2 == 0) {
+            re[j * L + l] = live ? row[2 * j] : T(0);
+            im[j * L + l] = live ? row[2 * j + 1] : T(0);
+          } else {
+            re[j * L + l] = live ? row[j] : T(0);
+            im[j * L + l] = 0;
+          }
+        }
+      const bool sw = complex_fft<T, L>(*plan, re, im, tr, ti);
+      const T* zr = sw ? tr : re;
+      const T* zi = sw ? ti : im;
+      for (int64_t k = 0; k < bins; ++k) {
+        if (n % 2 == 0) {  // X_k = E_k + e^{-2 pi i k/n} O_k from Z_k and conj(Z_{m-k})
+          const int64_t k1 = k % m, k2 = (m - k) % m;
+          const std::complex<T> w = plan->split[k];
+          for (int64_t l = 0; l < nb; ++l) {
+            const T ar = zr[k1 * L + l], ai = zi[k1 * L + l], br = zr[k2 * L + l], bi = -zi[k2 * L + l];
+            const T er = (ar + br) / 2, ei = (ai + bi) / 2;
+            const T od_r = (ai - bi) / 2, od_i = -(ar - br) / 2;  // (a - b) / (2i)
+            T* o = dst + ((b0 + l) * bins + k) * 2;
+            o[0] = er + w.real() * od_r - w.imag() * od_i;
+            o[1] = ei + w.real() * od_i + w.imag() * od_r;
+          }
+        } else {
+          for (int64_t l = 0; l < nb; ++l) {
+            T* o = dst + ((b0 + l) * bins + k) * 2;
+            o[0] = zr[k * L + l];
+            o[1] = zi[k * L + l];
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void irfft_kernel(const KernelCall& c) {
+  constexpr int L = kLanes<T>;
+  const Tensor &X = c.in[0], &out = c.out[0];
+  const int64_t B = out.shape()[0], n = out.shape()[1], bins = n / 2 + 1;
+  const auto plan = plan_for<T>(n);
+  const int64_t m = plan->m;
+  const T* src = X.data<T>();
+  T* dst = out.data<T>();
+  const int64_t chunks = (B + L - 1) / L;
+  // The inverse runs forward on conjugated input: ifft(Z) = conj(fft(conj(Z))) / m.
+#pragma omp parallel if (chunks > 1 && B * n > 32768)
+  {
+    std::vector<T> buf(static_cast<size_t>(4 * m * L));
+    T *re = buf.data(), *im = re + m * L, *tr = im + m * L, *ti = tr + m * L;
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const int64_t b0 = ch * L, nb = std::min<int64_t>(L, B - b0);
+      auto bin = [&](int64_t l, int64_t k) -> std::complex<T> {
+        if (l >= nb) return {};
+        const T* p = src + ((b0 + l) * bins + k) * 2;
+        const bool real_only = k == 0 || (n % 2 == 0 && k == bins - 1);
+        return {p[0], real_only ? T(0) : p[1]};
+      };
+      for (int64_t k = 0; k < m; ++k)
+        for (int l = 0; l < L; ++l) {
+          std::complex<T> z;
+          if (n % 2 == 0) {  // Z_k = E_k + i O_k, E/O the even/odd halves of X
+            const std::complex<T> a = bin(l, k), b = std::conj(bin(l, m - k));
+            const std::complex<T> e = (a + b) / T(2), o = (a - b) / T(2) * std::conj(plan->split[k]);
+            z = e + std::complex<T>(0, 1) * o;
+          } else {  // the full Hermitian spectrum
+            z = k < bins ? bin(l, k) : std::conj(bin(l, n - k));
+          }
+          re[k * L + l] = z.real();
+          im[k * L + l] = -z.imag();
+        }
+      const bool sw = complex_fft<T, L>(*plan, re, im, tr, ti);
+      const T* zr = sw ? tr : re;
+      const T* zi = sw ? ti : im;
+      const T scale = T(1) / T(m);  // even n: the split step's halves make 1/m the whole 1/n
+      for (int64_t l = 0; l < nb; ++l) {
+        T* o = dst + (b0 + l) * n;
+        if (n % 2 == 0)
+          for (int64_t j = 0; j < m; ++j) {
+            o[2 * j] = zr[j * L + l] * scale;
+            o[2 * j + 1] = -zi[j * L + l] * scale;
+          }
+        else
+          for (int64_t j = 0; j < m; ++j) o[j] = zr[j * L + l] * scale;
+      }
+    }
+  }
+}
+
+const bool registered = [] {
+  auto& reg = Registry::get();
+  const OpId rfft = reg.op_id("rfft_real"), irfft = reg.op_id("irfft_real");
+  reg.add(rfft, DeviceType::CPU, DType::Float32, &rfft_kernel<float>);
+  reg.add(rfft, DeviceType::CPU, DType::Float64, &rfft_kernel<double>);
+  reg.add(irfft, DeviceType::CPU, DType::Float32, &irfft_kernel<float>);
+  reg.add(irfft, DeviceType::CPU, DType::Float64, &irfft_kernel<double>);
+  return true;
+}();
+
+}  // namespace
+}  // namespace tessel::cpu

@@ -1,0 +1,21 @@
+// Bindings for tessel::fft (tessel._C._fft) and the complex <-> real views.
+#include <pybind11/stl.h>
+
+#include "python/src/convert.h"
+#include "tessel/fft.h"
+
+namespace tessel::python {
+
+void init_fft(py::module_& m) {
+  auto f = m.def_submodule("_fft", "tessel::fft: transforms of real signals");
+  f.def("rfft", &fft::rfft, py::arg("input"), py::arg("n") = py::none(), py::arg("dim") = -1,
+        py::arg("norm") = "backward");
+  f.def("irfft", &fft::irfft, py::arg("input"), py::arg("n") = py::none(), py::arg("dim") = -1,
+        py::arg("norm") = "backward");
+  f.def("rfft_real", &fft::rfft_real, py::arg("input"), py::arg("n") = py::none(), py::arg("norm") = "backward");
+  f.def("irfft_real", &fft::irfft_real, py::arg("input"), py::arg("n"), py::arg("norm") = "backward");
+  m.def("view_as_real", &view_as_real, py::arg("input"));
+  m.def("view_as_complex", &view_as_complex, py::arg("input"));
+}
+
+}  // namespace tessel::python

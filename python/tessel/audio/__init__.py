@@ -1,0 +1,208 @@
+"""Audio to tensors: files through libsndfile, and spectral features (docs/audio.md).
+
+    wav, sr = ts.audio.load("speech.flac")                 # float32 [channels, samples] in [-1, 1)
+    wav16 = ts.audio.resample(wav, sr, 16000)               # torchaudio's windowed sinc
+    mel = ts.audio.mel_spectrogram(wav16, preset="torchaudio")
+    mfcc = ts.audio.mfcc(wav, sample_rate=sr, preset="librosa")
+
+Every spectral function is written with tessel ops: pass return_complex=False
+to stft, or use spectrogram / mel_spectrogram / mfcc, to differentiate.
+Presets give each library's defaults; keyword arguments override them.
+"""
+import os
+
+from .. import _C
+
+_a = _C._audio
+available = _a.available()
+
+__all__ = ["available", "info", "load", "save", "encode", "window", "stft", "istft", "spectrogram",
+           "mel_filterbank", "hz_to_mel", "mel_to_hz", "mel_spectrogram", "amplitude_to_db", "power_to_db",
+           "dct_matrix", "mfcc", "resample", "PRESETS"]
+
+PRESETS = ("torchaudio", "librosa")
+
+
+def info(source):
+    """Sample rate, frames, channels, format and subtype of a file (path or bytes), without decoding it."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _a.info_bytes(bytes(source))
+    return _a.info(os.fspath(source))
+
+
+def load(source, frame_offset=0, num_frames=-1, normalize=True, mono=False, channels_first=True):
+    """Decodes a file (path or bytes) to (waveform, sample_rate).
+
+    waveform is float32 [channels, samples] in [-1, 1) (int / 2**(bits - 1));
+    normalize=False keeps 8/16-bit PCM as int16 and 24/32-bit PCM as int32;
+    mono=True averages the channels to [1, samples].
+    """
+    o = _a.LoadOptions()
+    o.frame_offset, o.num_frames, o.normalize, o.mono, o.channels_first = (
+        frame_offset, num_frames, normalize, mono, channels_first)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _a.load_bytes(bytes(source), o)
+    return _a.load(os.fspath(source), o)
+
+
+def save(path, waveform, sample_rate, format=None, subtype=None, channels_first=True):
+    """Writes waveform ([channels, samples], float in [-1, 1] or int16/int32) to path.
+
+    format comes from the extension unless given (wav, flac, ogg, mp3, aiff, au, w64);
+    subtype defaults to PCM_16 (VORBIS for ogg). Floats are clipped for integer subtypes.
+    """
+    _a.save(os.fspath(path), waveform, int(sample_rate), format or "", subtype or "", channels_first)
+
+
+def encode(waveform, sample_rate, format="wav", subtype=None, channels_first=True):
+    """The bytes of an audio file holding waveform (see save)."""
+    return _a.save_bytes(waveform, int(sample_rate), format, subtype or "", channels_first)
+
+
+def window(name="hann", length=400, periodic=True, beta=12.0, dtype=None):
+    """hann, hamming, blackman, bartlett, kaiser (beta) or rectangular; periodic by default."""
+    from .. import float32
+    return _a.window(name, length, periodic, beta, dtype or float32)
+
+
+def _stft_options(n_fft=400, hop_length=None, win_length=None, window=None, center=True, pad_mode="reflect",
+                  normalized=False, base=None):
+    o = base if base is not None else _a.StftOptions()
+    o.n_fft = n_fft
+    o.hop_length = hop_length
+    o.win_length = win_length
+    if window is not None:
+        o.window = window
+    o.center = center
+    o.pad_mode = pad_mode
+    o.normalized = normalized
+    return o
+
+
+def stft(x, n_fft=400, hop_length=None, win_length=None, window=None, center=True, pad_mode="reflect",
+         normalized=False, return_complex=True):
+    """Short-time Fourier transform of [..., samples]: complex [..., n_fft // 2 + 1, frames].
+
+    hop_length defaults to win_length // 4 and window to a periodic Hann of win_length
+    (as torch.stft with window=torch.hann_window and librosa.stft). return_complex=False
+    gives real [..., bins, frames, 2], which is differentiable.
+    """
+    return _a.stft(x, _stft_options(n_fft, hop_length, win_length, window, center, pad_mode, normalized),
+                   return_complex)
+
+
+def istft(spec, n_fft=None, hop_length=None, win_length=None, window=None, center=True, normalized=False,
+          length=None):
+    """Inverse STFT by windowed overlap-add (torch.istft); n_fft defaults to 2 * (bins - 1)."""
+    bins = spec.shape[-2] if spec.dtype in (_C.dtype.complex64, _C.dtype.complex128) else spec.shape[-3]
+    n_fft = n_fft or 2 * (bins - 1)
+    return _a.istft(spec, _stft_options(n_fft, hop_length, win_length, window, center, "reflect", normalized),
+                    length)
+
+
+def spectrogram(x, n_fft=400, hop_length=None, win_length=None, window=None, center=True, pad_mode="reflect",
+                normalized=False, power=2.0):
+    """|stft(x)| ** power: [..., n_fft // 2 + 1, frames] (torchaudio.transforms.Spectrogram
+    defaults except hop_length, which follows torch.stft: win_length // 4)."""
+    return _a.spectrogram(x, _stft_options(n_fft, hop_length, win_length, window, center, pad_mode, normalized),
+                          power)
+
+
+def mel_filterbank(n_freqs, f_min, f_max, n_mels, sample_rate, norm=None, mel_scale="htk", dtype=None):
+    """Triangular mel filters [n_freqs, n_mels] (torchaudio.functional.melscale_fbanks;
+    the transpose of librosa.filters.mel with htk=(mel_scale == "htk"))."""
+    from .. import float32
+    return _a.mel_filterbank(n_freqs, f_min, f_max, n_mels, sample_rate, norm or "none", mel_scale,
+                             dtype or float32)
+
+
+hz_to_mel = _a.hz_to_mel
+mel_to_hz = _a.mel_to_hz
+
+_UNSET = object()
+
+
+def _mel_options(preset, sample_rate, kw):
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"[audio.mel_spectrogram] unknown preset {preset!r} (one of {PRESETS})")
+    o = _a.MelOptions.preset(preset or "torchaudio", sample_rate)
+    s = o.stft
+    for name in ("n_fft", "hop_length", "win_length", "window", "center", "pad_mode", "normalized"):
+        v = kw.pop(name, _UNSET)
+        if v is not _UNSET and v is not None:
+            setattr(s, name, v)
+    o.stft = s
+    for name in ("power", "n_mels", "f_min", "f_max", "norm", "mel_scale"):
+        v = kw.pop(name, _UNSET)
+        if v is not _UNSET and v is not None:
+            setattr(o, name, v)
+    if kw:
+        raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kw))}")
+    return o
+
+
+def mel_spectrogram(x, sample_rate=16000, preset=None, **kwargs):
+    """Mel power spectrogram [..., n_mels, frames].
+
+    preset "torchaudio" (the default: n_fft 400, hop 200, reflect padding, HTK scale,
+    no norm) or "librosa" (n_fft 2048, hop 512, zero padding, Slaney scale and norm);
+    any of n_fft, hop_length, win_length, window, center, pad_mode, normalized,
+    power, n_mels, f_min, f_max, norm, mel_scale overrides the preset.
+    """
+    return _a.mel_spectrogram(x, _mel_options(preset, sample_rate, dict(kwargs)))
+
+
+def amplitude_to_db(x, multiplier=20.0, amin=1e-10, ref=1.0, top_db=None):
+    """multiplier * log10(max(x, amin) / ref), floored at max - top_db per spectrogram."""
+    return _a.amplitude_to_db(x, multiplier, amin, ref, top_db)
+
+
+def power_to_db(x, amin=1e-10, ref=1.0, top_db=80.0):
+    """10 * log10(max(x, amin) / ref), floored at max - top_db (librosa.power_to_db defaults)."""
+    return _a.amplitude_to_db(x, 10.0, amin, ref, top_db)
+
+
+def dct_matrix(n_mfcc, n_mels, norm="ortho", dtype=None):
+    """DCT-II basis [n_mels, n_mfcc] (torchaudio.functional.create_dct)."""
+    from .. import float32
+    return _a.dct_matrix(n_mfcc, n_mels, norm or "none", dtype or float32)
+
+
+def mfcc(x, sample_rate=16000, preset=None, n_mfcc=None, dct_norm="ortho", log_mels=False, top_db=_UNSET,
+         **mel_kwargs):
+    """MFCC [..., n_mfcc, frames]: DCT-II of the decibel mel spectrogram.
+
+    preset "torchaudio" (default; n_mfcc 40, top_db 80) or "librosa" (n_mfcc 20,
+    top_db 80); mel keyword arguments as for mel_spectrogram.
+    """
+    o = _a.MfccOptions.preset(preset or "torchaudio", sample_rate)
+    o.mel = _mel_options(preset, sample_rate, dict(mel_kwargs))
+    if n_mfcc is not None:
+        o.n_mfcc = n_mfcc
+    o.dct_norm = dct_norm or "none"
+    o.log_mels = log_mels
+    if top_db is not _UNSET:
+        o.top_db = top_db
+    return _a.mfcc(x, o)
+
+
+def resample(x, orig_freq, new_freq, lowpass_filter_width=None, rolloff=None, method=None, beta=None,
+             quality="default", exact_length=False):
+    """Resamples the last dim from orig_freq to new_freq (torchaudio.functional.resample).
+
+    quality "default" (Hann window, width 6, rolloff 0.99), "kaiser_best" (width 64,
+    Kaiser, a high-quality mode) or "kaiser_fast"; the other arguments override it.
+    exact_length=True gives ceil(new * n / orig) samples; False reproduces torchaudio,
+    whose float32 quotient is one sample short for some lengths.
+    """
+    o = _a.ResampleOptions.quality(quality)
+    if lowpass_filter_width is not None:
+        o.lowpass_filter_width = lowpass_filter_width
+    if rolloff is not None:
+        o.rolloff = rolloff
+    if method is not None:
+        o.method = method
+    if beta is not None:
+        o.beta = beta
+    o.exact_length = exact_length
+    return _a.resample(x, int(orig_freq), int(new_freq), o)

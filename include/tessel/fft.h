@@ -24,6 +24,18 @@ TESSEL_API Tensor irfft(const Tensor& X, std::optional<int64_t> n = {}, int64_t 
 TESSEL_API Tensor rfft_real(const Tensor& x, std::optional<int64_t> n = {}, const std::string& norm = "backward");
 TESSEL_API Tensor irfft_real(const Tensor& X, int64_t n, const std::string& norm = "backward");
 
+// Contract of the fused "stft_power" kernel (kernels/cpu/fft.cpp), used by the
+// audio features when no gradient is needed: in[0] signal [B, N] and in[1]
+// window [n_fft] (contiguous, float32/float64); out[0] [B, frames, n_fft / 2 + 1]
+// with |rfft(window * frame)|^power, frame f starting at f * hop - pad of the
+// signal padded by `pad` on both sides (0 constant, 1 reflect, 2 replicate).
+struct StftPowerParams {
+  int64_t hop = 1;
+  int64_t pad = 0;
+  int pad_mode = 0;
+  double power = 2.0;
+};
+
 }  // namespace tessel::fft
 
 namespace tessel {

@@ -3,6 +3,7 @@
 //   rfft_real:  in [B, n] -> out [B, n/2 + 1, 2]  (re, im; unnormalized, e^{-2 pi i jk/n})
 //   irfft_real: in [B, n/2 + 1, 2] -> out [B, n]  (includes the 1/n; imaginary parts of the
 //               DC and, for even n, Nyquist bins are ignored, as numpy.fft.irfft does)
+//   stft_power: see fft::StftPowerParams in tessel/fft.h
 // n is read from the shapes. The transforms of one call run in lanes: kLanes
 // signals at a time, stored split (re and im arrays, lane index innermost), so
 // every butterfly is a plain loop over lanes that the compiler vectorizes. Even
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "kernels/cpu/register.h"
+#include "tessel/fft.h"
 #include "tessel/kernel.h"
 #include "tessel/registry.h"
 
@@ -115,6 +117,55 @@ void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, const T* xr, co
           y3r[l] = c3r * w3.real() - c3i * w3.imag();
           y3i[l] = c3r * w3.imag() + c3i * w3.real();
         }
+      } else if (p == 3) {
+        constexpr T sn = T(0.86602540378443864676);  // sin(2 pi / 3)
+        const std::complex<T> w1 = tw[j * 3 + 1], w2 = tw[j * 3 + 2];
+        const T *a0r = xr + in(0), *a0i = xi + in(0), *a1r = xr + in(1), *a1i = xi + in(1);
+        const T *a2r = xr + in(2), *a2i = xi + in(2);
+        T *y0r = yr + out(0), *y0i = yi + out(0), *y1r = yr + out(1), *y1i = yi + out(1);
+        T *y2r = yr + out(2), *y2i = yi + out(2);
+        for (int l = 0; l < L; ++l) {
+          const T tr = a1r[l] + a2r[l], ti = a1i[l] + a2i[l];
+          const T dr = (a1r[l] - a2r[l]) * sn, di = (a1i[l] - a2i[l]) * sn;
+          const T br = a0r[l] - tr / 2, bi = a0i[l] - ti / 2;
+          const T c1r = br + di, c1i = bi - dr, c2r = br - di, c2i = bi + dr;  // b -+ i d
+          y0r[l] = a0r[l] + tr;
+          y0i[l] = a0i[l] + ti;
+          y1r[l] = c1r * w1.real() - c1i * w1.imag();
+          y1i[l] = c1r * w1.imag() + c1i * w1.real();
+          y2r[l] = c2r * w2.real() - c2i * w2.imag();
+          y2i[l] = c2r * w2.imag() + c2i * w2.real();
+        }
+      } else if (p == 5) {
+        constexpr T c1 = T(0.30901699437494742410), c2 = T(-0.80901699437494742410);  // cos(2 pi k / 5)
+        constexpr T s1 = T(0.95105651629515357212), s2 = T(0.58778525229247312917);   // sin(2 pi k / 5)
+        const std::complex<T> w1 = tw[j * 5 + 1], w2 = tw[j * 5 + 2], w3 = tw[j * 5 + 3], w4 = tw[j * 5 + 4];
+        const T *a0r = xr + in(0), *a0i = xi + in(0), *a1r = xr + in(1), *a1i = xi + in(1);
+        const T *a2r = xr + in(2), *a2i = xi + in(2), *a3r = xr + in(3), *a3i = xi + in(3);
+        const T *a4r = xr + in(4), *a4i = xi + in(4);
+        T *y0r = yr + out(0), *y0i = yi + out(0), *y1r = yr + out(1), *y1i = yi + out(1);
+        T *y2r = yr + out(2), *y2i = yi + out(2), *y3r = yr + out(3), *y3i = yi + out(3);
+        T *y4r = yr + out(4), *y4i = yi + out(4);
+        for (int l = 0; l < L; ++l) {
+          const T t1r = a1r[l] + a4r[l], t1i = a1i[l] + a4i[l], t2r = a2r[l] + a3r[l], t2i = a2i[l] + a3i[l];
+          const T t3r = a1r[l] - a4r[l], t3i = a1i[l] - a4i[l], t4r = a2r[l] - a3r[l], t4i = a2i[l] - a3i[l];
+          const T b1r = a0r[l] + c1 * t1r + c2 * t2r, b1i = a0i[l] + c1 * t1i + c2 * t2i;
+          const T b2r = a0r[l] + c2 * t1r + c1 * t2r, b2i = a0i[l] + c2 * t1i + c1 * t2i;
+          const T d1r = s1 * t3r + s2 * t4r, d1i = s1 * t3i + s2 * t4i;
+          const T d2r = s2 * t3r - s1 * t4r, d2i = s2 * t3i - s1 * t4i;
+          const T e1r = b1r + d1i, e1i = b1i - d1r, e4r = b1r - d1i, e4i = b1i + d1r;  // b1 -+ i d1
+          const T e2r = b2r + d2i, e2i = b2i - d2r, e3r = b2r - d2i, e3i = b2i + d2r;  // b2 -+ i d2
+          y0r[l] = a0r[l] + t1r + t2r;
+          y0i[l] = a0i[l] + t1i + t2i;
+          y1r[l] = e1r * w1.real() - e1i * w1.imag();
+          y1i[l] = e1r * w1.imag() + e1i * w1.real();
+          y2r[l] = e2r * w2.real() - e2i * w2.imag();
+          y2i[l] = e2r * w2.imag() + e2i * w2.real();
+          y3r[l] = e3r * w3.real() - e3i * w3.imag();
+          y3i[l] = e3r * w3.imag() + e3i * w3.real();
+          y4r[l] = e4r * w4.real() - e4i * w4.imag();
+          y4i[l] = e4r * w4.imag() + e4i * w4.real();
+        }
       } else {  // any other radix: a direct p-point DFT per lane block
         const auto& rt = plan.root[st];
         for (int k = 0; k < p; ++k) {
@@ -157,61 +208,99 @@ bool complex_fft(const Plan<T>& plan, T* re, T* im, T* tr, T* ti) {
   return in_scratch;
 }
 
-template <class T>
-void rfft_kernel(const KernelCall& c) {
+// Forward real FFTs of `count` signals, L at a time: gather(q, i) is sample i
+// of signal q (q < count), emit(q, k, re, im) receives bin k.
+template <class T, class Gather, class Emit>
+void forward_driver(const Plan<T>& plan, int64_t count, int64_t work, Gather gather, Emit emit) {
   constexpr int L = kLanes<T>;
-  const Tensor &x = c.in[0], &out = c.out[0];
-  const int64_t B = x.shape()[0], n = x.shape()[1], bins = n / 2 + 1;
-  const auto plan = plan_for<T>(n);
-  const int64_t m = plan->m;
-  const T* src = x.data<T>();
-  T* dst = out.data<T>();
-  const int64_t chunks = (B + L - 1) / L;
-#pragma omp parallel if (chunks > 1 && B * n > 32768)
+  const int64_t n = plan.n, m = plan.m, bins = n / 2 + 1;
+  const int64_t chunks = (count + L - 1) / L;
+#pragma omp parallel if (chunks > 1 && work > 32768)
   {
     std::vector<T> buf(static_cast<size_t>(4 * m * L));
     T *re = buf.data(), *im = re + m * L, *tr = im + m * L, *ti = tr + m * L;
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch) {
-      const int64_t b0 = ch * L, nb = std::min<int64_t>(L, B - b0);
-      // Gather the lanes; missing lanes of the last chunk are zeros.
-      for (int64_t j = 0; j < m; ++j)
-        for (int l = 0; l < L; ++l) {
-          const T* row = src + (b0 + l) * n;
-          const bool live = l < nb;
-          if (n % 2 == 0) {
-            re[j * L + l] = live ? row[2 * j] : T(0);
-            im[j * L + l] = live ? row[2 * j + 1] : T(0);
-          } else {
-            re[j * L + l] = live ? row[j] : T(0);
-            im[j * L + l] = 0;
+      const int64_t q0 = ch * L, nq = std::min<int64_t>(L, count - q0);
+      // Gather the lanes (signal q0 + l is lane l); missing lanes of the last chunk are zeros.
+      for (int l = 0; l < L; ++l) {
+        if (l >= nq) {
+          for (int64_t j = 0; j < m; ++j) re[j * L + l] = im[j * L + l] = 0;
+        } else if (n % 2 == 0) {
+          for (int64_t j = 0; j < m; ++j) {
+            re[j * L + l] = gather(q0 + l, 2 * j);
+            im[j * L + l] = gather(q0 + l, 2 * j + 1);
           }
+        } else {
+          for (int64_t j = 0; j < m; ++j) re[j * L + l] = gather(q0 + l, j), im[j * L + l] = 0;
         }
-      const bool sw = complex_fft<T, L>(*plan, re, im, tr, ti);
+      }
+      const bool sw = complex_fft<T, L>(plan, re, im, tr, ti);
       const T* zr = sw ? tr : re;
       const T* zi = sw ? ti : im;
       for (int64_t k = 0; k < bins; ++k) {
         if (n % 2 == 0) {  // X_k = E_k + e^{-2 pi i k/n} O_k from Z_k and conj(Z_{m-k})
           const int64_t k1 = k % m, k2 = (m - k) % m;
-          const std::complex<T> w = plan->split[k];
-          for (int64_t l = 0; l < nb; ++l) {
+          const std::complex<T> w = plan.split[k];
+          for (int64_t l = 0; l < nq; ++l) {
             const T ar = zr[k1 * L + l], ai = zi[k1 * L + l], br = zr[k2 * L + l], bi = -zi[k2 * L + l];
             const T er = (ar + br) / 2, ei = (ai + bi) / 2;
             const T od_r = (ai - bi) / 2, od_i = -(ar - br) / 2;  // (a - b) / (2i)
-            T* o = dst + ((b0 + l) * bins + k) * 2;
-            o[0] = er + w.real() * od_r - w.imag() * od_i;
-            o[1] = ei + w.real() * od_i + w.imag() * od_r;
+            emit(q0 + l, k, er + w.real() * od_r - w.imag() * od_i, ei + w.real() * od_i + w.imag() * od_r);
           }
         } else {
-          for (int64_t l = 0; l < nb; ++l) {
-            T* o = dst + ((b0 + l) * bins + k) * 2;
-            o[0] = zr[k * L + l];
-            o[1] = zi[k * L + l];
-          }
+          for (int64_t l = 0; l < nq; ++l) emit(q0 + l, k, zr[k * L + l], zi[k * L + l]);
         }
       }
     }
   }
+}
+
+template <class T>
+void rfft_kernel(const KernelCall& c) {
+  const Tensor &x = c.in[0], &out = c.out[0];
+  const int64_t B = x.shape()[0], n = x.shape()[1], bins = n / 2 + 1;
+  const T* src = x.data<T>();
+  T* dst = out.data<T>();
+  forward_driver<T>(
+      *plan_for<T>(n), B, B * n, [&](int64_t q, int64_t i) { return src[q * n + i]; },
+      [&](int64_t q, int64_t k, T re, T im) {
+        T* o = dst + (q * bins + k) * 2;
+        o[0] = re;
+        o[1] = im;
+      });
+}
+
+// Fused power spectrogram (op "stft_power", contract in tessel/fft.h): frames
+// of the padded signal are gathered straight into the FFT lanes, windowed, and
+// only |X|^power is written, so no frame, padding or (re, im) tensor exists.
+template <class T>
+void stft_power_kernel(const KernelCall& c) {
+  const auto& p = *static_cast<const fft::StftPowerParams*>(c.params);
+  const Tensor &x = c.in[0], &win = c.in[1], &out = c.out[0];
+  const int64_t B = x.shape()[0], N = x.shape()[1], F = out.shape()[1], bins = out.shape()[2];
+  const int64_t n = win.shape()[0];
+  const T *src = x.data<T>(), *w = win.data<T>();
+  T* dst = out.data<T>();
+  const int64_t hop = p.hop, pad = p.pad;
+  const int mode = p.pad_mode;
+  const T power = static_cast<T>(p.power);
+  auto sample = [&](const T* row, int64_t i) -> T {
+    if (i >= 0 && i < N) return row[i];
+    if (mode == 0) return T(0);
+    if (mode == 1) return row[i < 0 ? -i : 2 * (N - 1) - i];  // reflect (pad < N checked by the op)
+    return row[i < 0 ? 0 : N - 1];                           // replicate
+  };
+  forward_driver<T>(
+      *plan_for<T>(n), B * F, B * F * n,
+      [&](int64_t q, int64_t j) {
+        const int64_t b = q / F, f = q % F;
+        return w[j] * sample(src + b * N, f * hop + j - pad);
+      },
+      [&](int64_t q, int64_t k, T re, T im) {
+        const T pw = re * re + im * im;
+        dst[q * bins + k] = power == T(2) ? pw : power == T(1) ? std::sqrt(pw) : std::pow(pw, power / 2);
+      });
 }
 
 template <class T>
@@ -276,6 +365,9 @@ const bool registered = [] {
   reg.add(rfft, DeviceType::CPU, DType::Float64, &rfft_kernel<double>);
   reg.add(irfft, DeviceType::CPU, DType::Float32, &irfft_kernel<float>);
   reg.add(irfft, DeviceType::CPU, DType::Float64, &irfft_kernel<double>);
+  const OpId power = reg.op_id("stft_power");
+  reg.add(power, DeviceType::CPU, DType::Float32, &stft_power_kernel<float>);
+  reg.add(power, DeviceType::CPU, DType::Float64, &stft_power_kernel<double>);
   return true;
 }();
 

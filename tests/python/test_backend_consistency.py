@@ -978,7 +978,26 @@ def spec_irfft_real(dtype, device):
         check(y.cpu(), np.fft.irfft(ref64(X)[..., 0] + 1j * ref64(X)[..., 1], n), dtype, scale=scale)
 
 
-SPECS.update({"rfft_real": spec_rfft_real, "irfft_real": spec_irfft_real})
+def spec_stft_power(dtype, device):
+    # Through ts.audio.spectrogram, which takes the fused kernel when no gradient is needed.
+    for shape, n_fft, hop, center, mode, power in [((50,), 16, 4, True, "reflect", 2.0), ((2, 3, 37), 9, 5, True,
+                                                   "constant", 1.0), ((2, 64), 20, 20, False, "reflect", 0.5),
+                                                  ((1, 400), 400, 160, True, "replicate", 2.0)]:
+        x = sample(dtype, shape)
+        got = ts.audio.spectrogram(from_numpy(x, dtype).to(device), n_fft=n_fft, hop_length=hop, center=center,
+                                   pad_mode=mode, power=power)
+        xr = ref64(x)
+        if center:
+            pad = [(0, 0)] * (xr.ndim - 1) + [(n_fft // 2, n_fft // 2)]
+            xr = np.pad(xr, pad, mode={"reflect": "reflect", "constant": "constant", "replicate": "edge"}[mode])
+        win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+        frames = np.lib.stride_tricks.sliding_window_view(xr, n_fft, axis=-1)[..., ::hop, :] * win
+        ref = np.swapaxes(np.abs(np.fft.rfft(frames)) ** power, -1, -2)
+        scale = np.broadcast_to((np.abs(frames).sum(-1) ** power)[..., None, :], ref.shape)
+        check(got.cpu(), ref, dtype, scale=scale)
+
+
+SPECS.update({"rfft_real": spec_rfft_real, "irfft_real": spec_irfft_real, "stft_power": spec_stft_power})
 
 ENTRIES = [(op, dev, dt) for op, dev, dt, src in ts.registry() if src == "builtin"]
 

@@ -214,6 +214,8 @@ NOT_DIFFERENTIABLE = {
     # Used inside Conv2dBackward; under create_graph that rule differentiates the reference path instead.
     "conv2d_backward_input", "conv2d_backward_weight", "batch_norm_backward", "relu_backward",
     "max_pool2d_backward",
+    # The fused no-grad spectrogram; under autograd the features use rfft_real instead.
+    "stft_power",
 }
 
 

@@ -11,6 +11,7 @@
 #include "tessel/fft.h"
 #include "tessel/nn/functional.h"
 #include "tessel/ops.h"
+#include "tessel/registry.h"
 
 namespace tessel::audio {
 namespace {
@@ -53,24 +54,33 @@ Tensor as_signal(const char* op, const Tensor& x) {
   return x.dtype() == DType::Float64 ? x : x.to(DType::Float32);
 }
 
+// Checks the padding and signal length; returns the number of frames.
+int64_t frame_count(const char* op, const Tensor& x, const StftOptions& o, const Framing& f) {
+  const int64_t n = x.size(-1), p = o.center ? f.n_fft / 2 : 0;
+  if (o.center) {
+    TS_CHECK(o.pad_mode == "reflect" || o.pad_mode == "constant" || o.pad_mode == "replicate", ValueError, op,
+             "pad_mode must be \"reflect\", \"constant\" or \"replicate\", got \"", o.pad_mode, "\"");
+    TS_CHECK(o.pad_mode != "reflect" || n > p, ValueError, op, "reflect padding of ", p,
+             " samples needs a signal longer than that, got ", n, " samples");
+  }
+  TS_CHECK(n + 2 * p >= f.n_fft, ValueError, op, "the signal has ", n, " samples",
+           o.center ? " (after centre padding " : "", o.center ? std::to_string(n + 2 * p) : std::string(),
+           o.center ? ")" : "", ", fewer than n_fft=", f.n_fft);
+  return 1 + (n + 2 * p - f.n_fft) / f.hop;
+}
+
 // Windowed frames [..., frames, n_fft] of the (centre-padded) signal.
 Tensor frames(const char* op, const Tensor& signal, const StftOptions& o, const Framing& f) {
+  frame_count(op, signal, o, f);
   Tensor x = signal;
   if (o.center) {
     const int64_t p = f.n_fft / 2;
-    TS_CHECK(o.pad_mode == "reflect" || o.pad_mode == "constant" || o.pad_mode == "replicate", ValueError, op,
-             "pad_mode must be \"reflect\", \"constant\" or \"replicate\", got \"", o.pad_mode, "\"");
-    TS_CHECK(o.pad_mode != "reflect" || x.size(-1) > p, ValueError, op, "reflect padding of ", p,
-             " samples needs a signal longer than that, got ", x.size(-1), " samples");
     // pad() works on batched signals: give 1-d input a batch dim for it.
     const bool one_d = x.dim() == 1;
     Tensor y = one_d ? x.unsqueeze(0) : x;
     y = pad(y, {p, p}, o.pad_mode);
     x = one_d ? y.squeeze(0) : y;
   }
-  TS_CHECK(x.size(-1) >= f.n_fft, ValueError, op, "the signal has ", signal.size(-1), " samples",
-           o.center ? " (after centre padding " : "", o.center ? std::to_string(x.size(-1)) : std::string(),
-           o.center ? ")" : "", ", fewer than n_fft=", f.n_fft);
   return mul(x.unfold(-1, f.n_fft, f.hop), f.window);
 }
 
@@ -80,6 +90,37 @@ Tensor pair_power(const Tensor& y, double power) {
   if (power == 2.0) return p;
   if (power == 1.0) return sqrt(p);
   return tessel::pow(p, Scalar(power / 2.0));
+}
+
+// |rfft(frames)|^power [..., frames, bins]: one fused kernel when no gradient
+// is needed, else differentiable ops.
+Tensor framed_power(const char* op, const Tensor& x, const StftOptions& o, const Framing& f, double power) {
+  TS_CHECK(power > 0, ValueError, op, "power must be positive, got ", power);
+  const int64_t F = frame_count(op, x, o, f);
+  static const OpId fused = Registry::get().op_id("stft_power");
+  Tensor out;
+  if (!autograd::needs_grad(x, f.window) && Registry::get().has(fused, x.device().type, x.dtype())) {
+    const int64_t N = x.size(-1), bins = f.n_fft / 2 + 1;
+    const Tensor rows = x.reshape({-1, N}).contiguous(), win = f.window.contiguous();
+    Tensor y = empty({rows.size(0), F, bins}, TensorOptions(x.dtype(), x.device()));
+    fft::StftPowerParams p;
+    p.hop = f.hop;
+    p.pad = o.center ? f.n_fft / 2 : 0;
+    p.pad_mode = o.pad_mode == "constant" ? 0 : o.pad_mode == "reflect" ? 1 : 2;
+    p.power = power;
+    if (y.numel() > 0) {
+      const Tensor in[2] = {rows, win};
+      dispatch(fused, x.dtype(), in, {&y, 1}, &p);
+    }
+    Shape shape(x.shape().begin(), x.shape().end() - 1);
+    shape.push_back(F);
+    shape.push_back(bins);
+    out = y.reshape(shape);
+  } else {
+    out = pair_power(fft::rfft_real(frames(op, x, o, f)), power);
+  }
+  if (o.normalized) out = div(out, tessel::pow(sum(square(f.window)), Scalar(power / 2)));
+  return out;
 }
 
 }  // namespace
@@ -169,12 +210,9 @@ Tensor istft(const Tensor& spec, const StftOptions& o, std::optional<int64_t> le
 }
 
 Tensor spectrogram(const Tensor& input, const StftOptions& o, double power) {
-  TS_CHECK(power > 0, ValueError, "audio.spectrogram", "power must be positive, got ", power);
   const Tensor x = as_signal("audio.spectrogram", input);
   const Framing f = framing("audio.spectrogram", o, x.dtype());
-  Tensor y = fft::rfft_real(frames("audio.spectrogram", x, o, f));
-  if (o.normalized) y = div(y, sqrt(sum(square(f.window))));
-  return pair_power(y, power).transpose(-2, -1);
+  return framed_power("audio.spectrogram", x, o, f, power).transpose(-2, -1);
 }
 
 // ---- mel ----
@@ -248,12 +286,10 @@ Tensor mel_spectrogram(const Tensor& input, const MelOptions& o) {
   const char* op = "audio.mel_spectrogram";
   const Tensor x = as_signal(op, input);
   const Framing f = framing(op, o.stft, x.dtype());
-  TS_CHECK(o.power > 0, ValueError, op, "power must be positive, got ", o.power);
   const Tensor fb = mel_filterbank(f.n_fft / 2 + 1, o.f_min, o.f_max.value_or(double(o.sample_rate) / 2), o.n_mels,
                                    o.sample_rate, o.norm, o.mel_scale, x.dtype());
-  Tensor y = fft::rfft_real(frames(op, x, o.stft, f));
-  if (o.stft.normalized) y = div(y, sqrt(sum(square(f.window))));
-  return matmul(pair_power(y, o.power), fb).transpose(-2, -1);  // [..., frames, mels] -> [..., mels, frames]
+  // [..., frames, bins] x [bins, mels] -> [..., mels, frames]
+  return matmul(framed_power(op, x, o.stft, f, o.power), fb).transpose(-2, -1);
 }
 
 Tensor amplitude_to_db(const Tensor& x, double multiplier, double amin, double ref, std::optional<double> top_db) {

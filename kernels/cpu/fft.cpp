@@ -24,8 +24,15 @@
 namespace tessel::cpu {
 namespace {
 
+// The butterflies and drivers are built for AVX2 too, picked at load time on
+// CPUs that have it (GCC target_clones; the library's baseline is SSE2).
+#define TESSEL_CLONES __attribute__((target_clones("avx2", "default")))
+
+// Lane loops: the buffers never overlap, which the compiler cannot prove.
+#define TS_FOR_LANES(l) _Pragma("GCC ivdep") for (int l = 0; l < L; ++l)
+
 template <class T>
-constexpr int kLanes = 64 / sizeof(T);  // two AVX-512 or four AVX2 registers
+constexpr int kLanes = 128 / sizeof(T);
 
 // A mixed-radix Stockham plan for complex transforms of length m (autosort:
 // no bit reversal; each stage reads one buffer and writes the other).
@@ -76,7 +83,7 @@ std::shared_ptr<const Plan<T>> plan_for(int64_t n) {
 // One stage: N = p * len points per transform, s = product of earlier radices.
 // y[q + s (p j + k)] = w_N^{jk} sum_r x[q + s (j + r len)] w_p^{rk}, for every lane.
 template <class T, int L>
-void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, const T* xr, const T* xi, T* yr, T* yi) {
+TESSEL_CLONES void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, const T* xr, const T* xi, T* yr, T* yi) {
   const int p = plan.radix[st];
   const int64_t len = N / p;
   const auto& tw = plan.twiddle[st];
@@ -88,7 +95,7 @@ void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, const T* xr, co
         const std::complex<T> w = tw[j * 2 + 1];
         const T *ar = xr + in(0), *ai = xi + in(0), *br = xr + in(1), *bi = xi + in(1);
         T *y0r = yr + out(0), *y0i = yi + out(0), *y1r = yr + out(1), *y1i = yi + out(1);
-        for (int l = 0; l < L; ++l) {
+        TS_FOR_LANES(l) {
           const T dr = ar[l] - br[l], di = ai[l] - bi[l];
           y0r[l] = ar[l] + br[l];
           y0i[l] = ai[l] + bi[l];
@@ -101,7 +108,7 @@ void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, const T* xr, co
         const T *a2r = xr + in(2), *a2i = xi + in(2), *a3r = xr + in(3), *a3i = xi + in(3);
         T *y0r = yr + out(0), *y0i = yi + out(0), *y1r = yr + out(1), *y1i = yi + out(1);
         T *y2r = yr + out(2), *y2i = yi + out(2), *y3r = yr + out(3), *y3i = yi + out(3);
-        for (int l = 0; l < L; ++l) {
+        TS_FOR_LANES(l) {
           const T b0r = a0r[l] + a2r[l], b0i = a0i[l] + a2i[l];
           const T b1r = a0r[l] - a2r[l], b1i = a0i[l] - a2i[l];
           const T b2r = a1r[l] + a3r[l], b2i = a1i[l] + a3i[l];
@@ -124,7 +131,7 @@ void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, const T* xr, co
         const T *a2r = xr + in(2), *a2i = xi + in(2);
         T *y0r = yr + out(0), *y0i = yi + out(0), *y1r = yr + out(1), *y1i = yi + out(1);
         T *y2r = yr + out(2), *y2i = yi + out(2);
-        for (int l = 0; l < L; ++l) {
+        TS_FOR_LANES(l) {
           const T tr = a1r[l] + a2r[l], ti = a1i[l] + a2i[l];
           const T dr = (a1r[l] - a2r[l]) * sn, di = (a1i[l] - a2i[l]) * sn;
           const T br = a0r[l] - tr / 2, bi = a0i[l] - ti / 2;
@@ -146,7 +153,7 @@ void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, const T* xr, co
         T *y0r = yr + out(0), *y0i = yi + out(0), *y1r = yr + out(1), *y1i = yi + out(1);
         T *y2r = yr + out(2), *y2i = yi + out(2), *y3r = yr + out(3), *y3i = yi + out(3);
         T *y4r = yr + out(4), *y4i = yi + out(4);
-        for (int l = 0; l < L; ++l) {
+        TS_FOR_LANES(l) {
           const T t1r = a1r[l] + a4r[l], t1i = a1i[l] + a4i[l], t2r = a2r[l] + a3r[l], t2i = a2i[l] + a3i[l];
           const T t3r = a1r[l] - a4r[l], t3i = a1i[l] - a4i[l], t4r = a2r[l] - a3r[l], t4i = a2i[l] - a3i[l];
           const T b1r = a0r[l] + c1 * t1r + c2 * t2r, b1i = a0i[l] + c1 * t1i + c2 * t2i;
@@ -173,14 +180,14 @@ void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, const T* xr, co
           for (int r = 0; r < p; ++r) {
             const std::complex<T> w = rt[r * p + k];
             const T *ar = xr + in(r), *ai = xi + in(r);
-            for (int l = 0; l < L; ++l) {
+            TS_FOR_LANES(l) {
               accr[l] += ar[l] * w.real() - ai[l] * w.imag();
               acci[l] += ar[l] * w.imag() + ai[l] * w.real();
             }
           }
           const std::complex<T> w = tw[j * p + k];
           T *or_ = yr + out(k), *oi = yi + out(k);
-          for (int l = 0; l < L; ++l) {
+          TS_FOR_LANES(l) {
             or_[l] = accr[l] * w.real() - acci[l] * w.imag();
             oi[l] = accr[l] * w.imag() + acci[l] * w.real();
           }
@@ -208,49 +215,60 @@ bool complex_fft(const Plan<T>& plan, T* re, T* im, T* tr, T* ti) {
   return in_scratch;
 }
 
-// Forward real FFTs of `count` signals, L at a time: gather(q, i) is sample i
-// of signal q (q < count), emit(q, k, re, im) receives bin k.
-template <class T, class Gather, class Emit>
-void forward_driver(const Plan<T>& plan, int64_t count, int64_t work, Gather gather, Emit emit) {
+// Forward real FFTs of `count` signals, L at a time: fill(q, frame) writes the
+// n samples of signal q (q < count) to frame; emit(q0, nq, Xr, Xi) receives the
+// bins of signals q0 .. q0 + nq - 1 as [bins][L] arrays (lane l = signal q0 + l;
+// emit may overwrite Xr).
+template <class T, class Fill, class Emit>
+TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t work, Fill fill, Emit emit) {
   constexpr int L = kLanes<T>;
-  const int64_t n = plan.n, m = plan.m, bins = n / 2 + 1;
+  const int64_t n = plan.n, m = plan.m, bins = n / 2 + 1, len = (m + 1) * L;
   const int64_t chunks = (count + L - 1) / L;
 #pragma omp parallel if (chunks > 1 && work > 32768)
   {
-    std::vector<T> buf(static_cast<size_t>(4 * m * L));
-    T *re = buf.data(), *im = re + m * L, *tr = im + m * L, *ti = tr + m * L;
+    std::vector<T> buf(static_cast<size_t>(4 * len + n));
+    T *re = buf.data(), *im = re + len, *tr = im + len, *ti = tr + len, *frame = ti + len;
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch) {
       const int64_t q0 = ch * L, nq = std::min<int64_t>(L, count - q0);
-      // Gather the lanes (signal q0 + l is lane l); missing lanes of the last chunk are zeros.
+      // Signal q0 + l goes to lane l (even n: x[2j] + i x[2j+1]); missing lanes are zeros.
       for (int l = 0; l < L; ++l) {
-        if (l >= nq) {
-          for (int64_t j = 0; j < m; ++j) re[j * L + l] = im[j * L + l] = 0;
-        } else if (n % 2 == 0) {
-          for (int64_t j = 0; j < m; ++j) {
-            re[j * L + l] = gather(q0 + l, 2 * j);
-            im[j * L + l] = gather(q0 + l, 2 * j + 1);
-          }
+        if (l < nq) {
+          fill(q0 + l, frame);
         } else {
-          for (int64_t j = 0; j < m; ++j) re[j * L + l] = gather(q0 + l, j), im[j * L + l] = 0;
+          std::fill(frame, frame + n, T(0));
+        }
+        if (n % 2 == 0) {
+          for (int64_t j = 0; j < m; ++j) re[j * L + l] = frame[2 * j], im[j * L + l] = frame[2 * j + 1];
+        } else {
+          for (int64_t j = 0; j < m; ++j) re[j * L + l] = frame[j], im[j * L + l] = 0;
         }
       }
       const bool sw = complex_fft<T, L>(plan, re, im, tr, ti);
       const T* zr = sw ? tr : re;
       const T* zi = sw ? ti : im;
-      for (int64_t k = 0; k < bins; ++k) {
-        if (n % 2 == 0) {  // X_k = E_k + e^{-2 pi i k/n} O_k from Z_k and conj(Z_{m-k})
-          const int64_t k1 = k % m, k2 = (m - k) % m;
-          const std::complex<T> w = plan.split[k];
-          for (int64_t l = 0; l < nq; ++l) {
-            const T ar = zr[k1 * L + l], ai = zi[k1 * L + l], br = zr[k2 * L + l], bi = -zi[k2 * L + l];
-            const T er = (ar + br) / 2, ei = (ai + bi) / 2;
-            const T od_r = (ai - bi) / 2, od_i = -(ar - br) / 2;  // (a - b) / (2i)
-            emit(q0 + l, k, er + w.real() * od_r - w.imag() * od_i, ei + w.real() * od_i + w.imag() * od_r);
+      T* xr = sw ? re : tr;  // the other pair of buffers receives the bins
+      T* xi = sw ? im : ti;
+      if (n % 2 == 0) {
+        for (int64_t k = 0; k < bins; ++k) {  // X_k = E_k + e^{-2 pi i k/n} O_k from Z_k and conj(Z_{m-k})
+          const T* ar = zr + (k % m) * L;
+          const T* ai = zi + (k % m) * L;
+          const T* br = zr + ((m - k) % m) * L;
+          const T* bi = zi + ((m - k) % m) * L;
+          const T wr = plan.split[k].real(), wi = plan.split[k].imag();
+          T* oxr = xr + k * L;
+          T* oxi = xi + k * L;
+          TS_FOR_LANES(l) {
+            const T er = (ar[l] + br[l]) / 2, ei = (ai[l] - bi[l]) / 2;
+            const T od_r = (ai[l] + bi[l]) / 2, od_i = (br[l] - ar[l]) / 2;  // (a - conj(b)) / (2i)
+            oxr[l] = er + wr * od_r - wi * od_i;
+            oxi[l] = ei + wr * od_i + wi * od_r;
           }
-        } else {
-          for (int64_t l = 0; l < nq; ++l) emit(q0 + l, k, zr[k * L + l], zi[k * L + l]);
         }
+        emit(q0, nq, xr, static_cast<const T*>(xi));
+      } else {
+        std::copy(zr, zr + bins * L, xr);  // odd n: the complex FFT's first bins are the result
+        emit(q0, nq, xr, static_cast<const T*>(zi));
       }
     }
   }
@@ -258,16 +276,18 @@ void forward_driver(const Plan<T>& plan, int64_t count, int64_t work, Gather gat
 
 template <class T>
 void rfft_kernel(const KernelCall& c) {
+  constexpr int L = kLanes<T>;
   const Tensor &x = c.in[0], &out = c.out[0];
   const int64_t B = x.shape()[0], n = x.shape()[1], bins = n / 2 + 1;
   const T* src = x.data<T>();
   T* dst = out.data<T>();
   forward_driver<T>(
-      *plan_for<T>(n), B, B * n, [&](int64_t q, int64_t i) { return src[q * n + i]; },
-      [&](int64_t q, int64_t k, T re, T im) {
-        T* o = dst + (q * bins + k) * 2;
-        o[0] = re;
-        o[1] = im;
+      *plan_for<T>(n), B, B * n, [&](int64_t q, T* frame) { std::copy(src + q * n, src + (q + 1) * n, frame); },
+      [&](int64_t q0, int64_t nq, T* xr, const T* xi) {
+        for (int64_t l = 0; l < nq; ++l) {
+          T* o = dst + (q0 + l) * bins * 2;
+          for (int64_t k = 0; k < bins; ++k) o[2 * k] = xr[k * L + l], o[2 * k + 1] = xi[k * L + l];
+        }
       });
 }
 
@@ -276,35 +296,55 @@ void rfft_kernel(const KernelCall& c) {
 // only |X|^power is written, so no frame, padding or (re, im) tensor exists.
 template <class T>
 void stft_power_kernel(const KernelCall& c) {
+  constexpr int L = kLanes<T>;
   const auto& p = *static_cast<const fft::StftPowerParams*>(c.params);
   const Tensor &x = c.in[0], &win = c.in[1], &out = c.out[0];
-  const int64_t B = x.shape()[0], N = x.shape()[1], F = out.shape()[1], bins = out.shape()[2];
+  const int64_t N = x.shape()[1], F = out.shape()[1], bins = out.shape()[2];
   const int64_t n = win.shape()[0];
   const T *src = x.data<T>(), *w = win.data<T>();
   T* dst = out.data<T>();
   const int64_t hop = p.hop, pad = p.pad;
   const int mode = p.pad_mode;
   const T power = static_cast<T>(p.power);
-  auto sample = [&](const T* row, int64_t i) -> T {
-    if (i >= 0 && i < N) return row[i];
-    if (mode == 0) return T(0);
-    if (mode == 1) return row[i < 0 ? -i : 2 * (N - 1) - i];  // reflect (pad < N checked by the op)
-    return row[i < 0 ? 0 : N - 1];                           // replicate
-  };
   forward_driver<T>(
-      *plan_for<T>(n), B * F, B * F * n,
-      [&](int64_t q, int64_t j) {
-        const int64_t b = q / F, f = q % F;
-        return w[j] * sample(src + b * N, f * hop + j - pad);
+      *plan_for<T>(n), x.shape()[0] * F, x.shape()[0] * F * n,
+      [&](int64_t q, T* frame) {
+        const T* row = src + (q / F) * N;
+        const int64_t start = (q % F) * hop - pad;
+        if (start >= 0 && start + n <= N) {  // inside the signal: no padding to apply
+          for (int64_t j = 0; j < n; ++j) frame[j] = w[j] * row[start + j];
+          return;
+        }
+        for (int64_t j = 0; j < n; ++j) {
+          int64_t i = start + j;
+          T v;
+          if (i >= 0 && i < N) v = row[i];
+          else if (mode == 0) v = 0;
+          else if (mode == 1) v = row[i < 0 ? -i : 2 * (N - 1) - i];  // reflect (pad < N checked by the op)
+          else v = row[i < 0 ? 0 : N - 1];                           // replicate
+          frame[j] = w[j] * v;
+        }
       },
-      [&](int64_t q, int64_t k, T re, T im) {
-        const T pw = re * re + im * im;
-        dst[q * bins + k] = power == T(2) ? pw : power == T(1) ? std::sqrt(pw) : std::pow(pw, power / 2);
+      [&](int64_t q0, int64_t nq, T* xr, const T* xi) {
+        // |X|^power in place over the [bins][L] block, then one contiguous row per frame.
+        for (int64_t k = 0; k < bins; ++k) {
+          T* a = xr + k * L;
+          const T* b = xi + k * L;
+          TS_FOR_LANES(l) a[l] = a[l] * a[l] + b[l] * b[l];
+          if (power == T(1))
+            TS_FOR_LANES(l) a[l] = std::sqrt(a[l]);
+          else if (power != T(2))
+            TS_FOR_LANES(l) a[l] = std::pow(a[l], power / 2);
+        }
+        for (int64_t l = 0; l < nq; ++l) {
+          T* row = dst + (q0 + l) * bins;
+          for (int64_t k = 0; k < bins; ++k) row[k] = xr[k * L + l];
+        }
       });
 }
 
 template <class T>
-void irfft_kernel(const KernelCall& c) {
+TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
   constexpr int L = kLanes<T>;
   const Tensor &X = c.in[0], &out = c.out[0];
   const int64_t B = out.shape()[0], n = out.shape()[1], bins = n / 2 + 1;
@@ -328,7 +368,7 @@ void irfft_kernel(const KernelCall& c) {
         return {p[0], real_only ? T(0) : p[1]};
       };
       for (int64_t k = 0; k < m; ++k)
-        for (int l = 0; l < L; ++l) {
+        TS_FOR_LANES(l) {
           std::complex<T> z;
           if (n % 2 == 0) {  // Z_k = E_k + i O_k, E/O the even/odd halves of X
             const std::complex<T> a = bin(l, k), b = std::conj(bin(l, m - k));

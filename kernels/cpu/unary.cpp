@@ -66,15 +66,17 @@ C sigmoid(C x) {
 
 using Floats = FloatTypes;
 using FloatsComplex = decltype(FloatTypes{} + ComplexTypes{});
+// float32 log, log2 and log10 have their own vectorized kernels (kernels/cpu/log.cpp).
+using LogTypes = TypeList<Half, BFloat16, double, complex64, complex128>;
 
 const bool registered = [] {
   register_for(FloatsComplex{}, op::exp, unary([](auto a) { return std::exp(a); }));
-  register_for(FloatsComplex{}, op::log, unary([](auto a) { return std::log(a); }));
+  register_for(LogTypes{}, op::log, unary([](auto a) { return std::log(a); }));
   register_for(FloatsComplex{}, op::sqrt, unary([](auto a) { return std::sqrt(a); }));
   register_for(Floats{}, op::exp2, unary([](auto a) { return std::exp2(a); }));
   register_for(Floats{}, op::expm1, unary([](auto a) { return std::expm1(a); }));
-  register_for(Floats{}, op::log2, unary([](auto a) { return std::log2(a); }));
-  register_for(FloatsComplex{}, op::log10, unary([](auto a) { return std::log10(a); }));
+  register_for(TypeList<Half, BFloat16, double>{}, op::log2, unary([](auto a) { return std::log2(a); }));
+  register_for(LogTypes{}, op::log10, unary([](auto a) { return std::log10(a); }));
   register_for(Floats{}, op::log1p, unary([](auto a) { return std::log1p(a); }));
   register_for(FloatsComplex{}, op::rsqrt, unary([](auto a) { return decltype(a)(1) / std::sqrt(a); }));
   register_for(FloatsComplex{}, op::reciprocal, unary([](auto a) { return decltype(a)(1) / a; }));

@@ -132,6 +132,27 @@ void init_audio(py::module_& m) {
   a.def("dct_matrix", &dct_matrix);
   a.def("mfcc", &mfcc);
   a.def("resample", &resample);
+
+  // Transforms for ts.data loaders (the base class is shared with ts.image).
+  if (!py::detail::get_type_info(typeid(data::Transform))) {
+    py::class_<data::Transform, std::shared_ptr<data::Transform>>(a, "Transform")
+        .def("__repr__", &data::Transform::repr);
+  }
+  auto call = [](const data::Transform& t, const Tensor& x, uint64_t seed) {
+    py::gil_scoped_release nogil;
+    data::Rng rng(seed);
+    return t.apply(x, rng);
+  };
+  py::class_<Resample, data::Transform, std::shared_ptr<Resample>>(a, "Resample")
+      .def(py::init<int64_t, int64_t, ResampleOptions>())
+      .def("_apply", call);
+  py::class_<FixLength, data::Transform, std::shared_ptr<FixLength>>(a, "FixLength")
+      .def(py::init<int64_t, bool>())
+      .def("_apply", call);
+  py::class_<MelSpectrogram, data::Transform, std::shared_ptr<MelSpectrogram>>(a, "MelSpectrogram")
+      .def(py::init<MelOptions, bool, std::optional<double>>())
+      .def("_apply", call);
+  py::class_<MFCC, data::Transform, std::shared_ptr<MFCC>>(a, "MFCC").def(py::init<MfccOptions>()).def("_apply", call);
 }
 
 }  // namespace tessel::python

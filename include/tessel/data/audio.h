@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "tessel/data/transform.h"
 #include "tessel/tensor.h"
 
 namespace tessel::audio {
@@ -136,5 +137,55 @@ struct TESSEL_API ResampleOptions {
 };
 // Windowed-sinc resampling along the last dim, as torchaudio.functional.resample.
 TESSEL_API Tensor resample(const Tensor& x, int64_t orig_freq, int64_t new_freq, const ResampleOptions& opts = {});
+
+// ---- transforms for the data loader (src/data/audio/transforms.cpp) ----
+class TESSEL_API Resample final : public data::Transform {
+ public:
+  Resample(int64_t orig_freq, int64_t new_freq, ResampleOptions opts = {})
+      : orig_(orig_freq), new_(new_freq), opts_(std::move(opts)) {}
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  int64_t orig_, new_;
+  ResampleOptions opts_;
+};
+
+// Pads with zeros or cuts the last dim to `length` samples: at the start, or
+// at a random offset (random = true, for training crops).
+class TESSEL_API FixLength final : public data::Transform {
+ public:
+  FixLength(int64_t length, bool random = false) : length_(length), random_(random) {}
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  int64_t length_;
+  bool random_;
+};
+
+// Mel spectrogram, in decibels (power_to_db with top_db) when to_db.
+class TESSEL_API MelSpectrogram final : public data::Transform {
+ public:
+  explicit MelSpectrogram(MelOptions opts = {}, bool to_db = false, std::optional<double> top_db = 80.0)
+      : opts_(std::move(opts)), to_db_(to_db), top_db_(top_db) {}
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  MelOptions opts_;
+  bool to_db_;
+  std::optional<double> top_db_;
+};
+
+class TESSEL_API MFCC final : public data::Transform {
+ public:
+  explicit MFCC(MfccOptions opts = {}) : opts_(std::move(opts)) {}
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  MfccOptions opts_;
+};
 
 }  // namespace tessel::audio

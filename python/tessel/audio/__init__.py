@@ -206,3 +206,62 @@ def resample(x, orig_freq, new_freq, lowpass_filter_width=None, rolloff=None, me
         o.beta = beta
     o.exact_length = exact_length
     return _a.resample(x, int(orig_freq), int(new_freq), o)
+
+
+# ---- transforms: C++ objects that ts.data loaders run on their worker threads ----
+def _seed(seed):
+    if seed is not None:
+        return int(seed)
+    from .. import randint
+    return int(randint(0, 2**62, (1,)).item())
+
+
+class _Transform:
+    def __call__(self, x, seed=None):
+        return self._impl._apply(x, _seed(seed))
+
+    def __repr__(self):
+        return repr(self._impl)
+
+
+class Resample(_Transform):
+    """resample(x, orig_freq, new_freq, ...) as a transform."""
+
+    def __init__(self, orig_freq, new_freq, quality="default", **kwargs):
+        o = _a.ResampleOptions.quality(quality)
+        for k, v in kwargs.items():
+            setattr(o, k, v)
+        self._impl = _a.Resample(int(orig_freq), int(new_freq), o)
+
+
+class FixLength(_Transform):
+    """Pads with zeros or cuts the last dim to `length` samples (a random crop when random=True)."""
+
+    def __init__(self, length, random=False):
+        self._impl = _a.FixLength(int(length), bool(random))
+
+
+class MelSpectrogram(_Transform):
+    """mel_spectrogram(x, ...) as a transform; to_db=True applies power_to_db(top_db)."""
+
+    def __init__(self, sample_rate=16000, preset=None, to_db=False, top_db=80.0, **kwargs):
+        self._impl = _a.MelSpectrogram(_mel_options(preset, sample_rate, dict(kwargs)), to_db, top_db)
+
+
+class MFCC(_Transform):
+    """mfcc(x, ...) as a transform."""
+
+    def __init__(self, sample_rate=16000, preset=None, n_mfcc=None, dct_norm="ortho", log_mels=False,
+                 top_db=_UNSET, **mel_kwargs):
+        o = _a.MfccOptions.preset(preset or "torchaudio", sample_rate)
+        o.mel = _mel_options(preset, sample_rate, dict(mel_kwargs))
+        if n_mfcc is not None:
+            o.n_mfcc = n_mfcc
+        o.dct_norm = dct_norm or "none"
+        o.log_mels = log_mels
+        if top_db is not _UNSET:
+            o.top_db = top_db
+        self._impl = _a.MFCC(o)
+
+
+__all__ += ["Resample", "FixLength", "MelSpectrogram", "MFCC"]

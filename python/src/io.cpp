@@ -14,30 +14,11 @@ namespace {
 
 using Metadata = std::map<std::string, std::string>;
 
-// Raises the OSError subclass that matches errno (FileNotFoundError, PermissionError, ...).
-[[noreturn]] void raise_os_error(const FileError& e) {
-  py::object exc =
-      py::reinterpret_steal<py::object>(PyObject_CallFunction(PyExc_OSError, "is", e.error_number(), e.what()));
-  if (!exc) throw py::error_already_set();
-  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
-  throw py::error_already_set();
-}
-
-// Runs f without the GIL; a FileError becomes an OSError once the GIL is back.
+// Runs f without the GIL (a FileError becomes an OSError in module.cpp's translator).
 template <class F>
 auto without_gil(F&& f) {
-  std::optional<FileError> file_error;
-  std::optional<decltype(f())> result;
-  {
-    py::gil_scoped_release release;
-    try {
-      result.emplace(f());
-    } catch (const FileError& e) {
-      file_error.emplace(e);
-    }
-  }
-  if (file_error) raise_os_error(*file_error);
-  return std::move(*result);
+  py::gil_scoped_release release;
+  return f();
 }
 
 // UTF-8 of a str; a lone surrogate raises UnicodeEncodeError.

@@ -31,6 +31,13 @@ PYBIND11_MODULE(_C, m) {
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
+    } catch (const FileError& e) {
+      // The OSError subclass that matches errno (FileNotFoundError, PermissionError, ...).
+      PyObject* exc = PyObject_CallFunction(PyExc_OSError, "is", e.error_number(), e.what());
+      if (exc) {
+        PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc)), exc);
+        Py_DECREF(exc);
+      }
     } catch (const IndexError& e) {
       PyErr_SetString(PyExc_IndexError, e.what());
     } catch (const ValueError& e) {

@@ -10,23 +10,11 @@
 namespace tessel::python {
 
 namespace {
-// An OSError subclass matching errno (FileNotFoundError, ...), as python/src/io.cpp does.
-[[noreturn]] void raise_os_error(const FileError& e) {
-  py::object exc =
-      py::reinterpret_steal<py::object>(PyObject_CallFunction(PyExc_OSError, "is", e.error_number(), e.what()));
-  if (!exc) throw py::error_already_set();
-  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
-  throw py::error_already_set();
-}
-
+// Runs f without the GIL (a FileError becomes an OSError in module.cpp's translator).
 template <class F>
 auto io(F&& f) {
-  try {
-    py::gil_scoped_release nogil;
-    return f();
-  } catch (const FileError& e) {
-    raise_os_error(e);
-  }
+  py::gil_scoped_release nogil;
+  return f();
 }
 }  // namespace
 
@@ -133,26 +121,13 @@ void init_audio(py::module_& m) {
   a.def("mfcc", &mfcc);
   a.def("resample", &resample);
 
-  // Transforms for ts.data loaders (the base class is shared with ts.image).
-  if (!py::detail::get_type_info(typeid(data::Transform))) {
-    py::class_<data::Transform, std::shared_ptr<data::Transform>>(a, "Transform")
-        .def("__repr__", &data::Transform::repr);
-  }
-  auto call = [](const data::Transform& t, const Tensor& x, uint64_t seed) {
-    py::gil_scoped_release nogil;
-    data::Rng rng(seed);
-    return t.apply(x, rng);
-  };
+  // Transforms for ts.data loaders; data::Transform (with __call__) is bound in data.cpp.
   py::class_<Resample, data::Transform, std::shared_ptr<Resample>>(a, "Resample")
-      .def(py::init<int64_t, int64_t, ResampleOptions>())
-      .def("_apply", call);
-  py::class_<FixLength, data::Transform, std::shared_ptr<FixLength>>(a, "FixLength")
-      .def(py::init<int64_t, bool>())
-      .def("_apply", call);
+      .def(py::init<int64_t, int64_t, ResampleOptions>());
+  py::class_<FixLength, data::Transform, std::shared_ptr<FixLength>>(a, "FixLength").def(py::init<int64_t, bool>());
   py::class_<MelSpectrogram, data::Transform, std::shared_ptr<MelSpectrogram>>(a, "MelSpectrogram")
-      .def(py::init<MelOptions, bool, std::optional<double>>())
-      .def("_apply", call);
-  py::class_<MFCC, data::Transform, std::shared_ptr<MFCC>>(a, "MFCC").def(py::init<MfccOptions>()).def("_apply", call);
+      .def(py::init<MelOptions, bool, std::optional<double>>());
+  py::class_<MFCC, data::Transform, std::shared_ptr<MFCC>>(a, "MFCC").def(py::init<MfccOptions>());
 }
 
 }  // namespace tessel::python

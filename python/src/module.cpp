@@ -65,10 +65,10 @@ PYBIND11_MODULE(_C, m) {
   python::init_nn(m);
   python::init_optim(m);
   python::init_io(m);
+  python::init_data(m);  // first: the Transform base class the image and audio transforms derive from
   python::init_text(m);
   python::init_image(m);
   python::init_audio(m);
-  python::init_data(m);
   python::init_fft(m);
   m.attr("__version__") = version();
 }

@@ -209,46 +209,33 @@ def resample(x, orig_freq, new_freq, lowpass_filter_width=None, rolloff=None, me
 
 
 # ---- transforms: C++ objects that ts.data loaders run on their worker threads ----
-def _seed(seed):
-    if seed is not None:
-        return int(seed)
-    from .. import randint
-    return int(randint(0, 2**62, (1,)).item())
+# Each is callable, t(x, seed=None), through the shared C++ base class (ts.data.Transform).
 
-
-class _Transform:
-    def __call__(self, x, seed=None):
-        return self._impl._apply(x, _seed(seed))
-
-    def __repr__(self):
-        return repr(self._impl)
-
-
-class Resample(_Transform):
+class Resample(_a.Resample):
     """resample(x, orig_freq, new_freq, ...) as a transform."""
 
     def __init__(self, orig_freq, new_freq, quality="default", **kwargs):
         o = _a.ResampleOptions.quality(quality)
         for k, v in kwargs.items():
             setattr(o, k, v)
-        self._impl = _a.Resample(int(orig_freq), int(new_freq), o)
+        _a.Resample.__init__(self, int(orig_freq), int(new_freq), o)
 
 
-class FixLength(_Transform):
+class FixLength(_a.FixLength):
     """Pads with zeros or cuts the last dim to `length` samples (a random crop when random=True)."""
 
     def __init__(self, length, random=False):
-        self._impl = _a.FixLength(int(length), bool(random))
+        _a.FixLength.__init__(self, int(length), bool(random))
 
 
-class MelSpectrogram(_Transform):
+class MelSpectrogram(_a.MelSpectrogram):
     """mel_spectrogram(x, ...) as a transform; to_db=True applies power_to_db(top_db)."""
 
     def __init__(self, sample_rate=16000, preset=None, to_db=False, top_db=80.0, **kwargs):
-        self._impl = _a.MelSpectrogram(_mel_options(preset, sample_rate, dict(kwargs)), to_db, top_db)
+        _a.MelSpectrogram.__init__(self, _mel_options(preset, sample_rate, dict(kwargs)), to_db, top_db)
 
 
-class MFCC(_Transform):
+class MFCC(_a.MFCC):
     """mfcc(x, ...) as a transform."""
 
     def __init__(self, sample_rate=16000, preset=None, n_mfcc=None, dct_norm="ortho", log_mels=False,
@@ -261,7 +248,7 @@ class MFCC(_Transform):
         o.log_mels = log_mels
         if top_db is not _UNSET:
             o.top_db = top_db
-        self._impl = _a.MFCC(o)
+        _a.MFCC.__init__(self, o)
 
 
 __all__ += ["Resample", "FixLength", "MelSpectrogram", "MFCC"]

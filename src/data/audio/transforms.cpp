@@ -1,9 +1,16 @@
 // Audio transforms for the data loader: each wraps one feature function, so
 // the loader's worker threads can resample, crop and featurize.
 #include "tessel/data/audio.h"
+#include "tessel/data/loader.h"
 #include "tessel/ops.h"
 
 namespace tessel::audio {
+
+// FileDataset(..., decode="audio"): float32 [channels, samples].
+const bool registered = [] {
+  data::register_decoder("audio", [](const std::string& path) { return load(path).waveform; });
+  return true;
+}();
 
 Tensor Resample::apply(const Tensor& x, data::Rng&) const { return resample(x, orig_, new_, opts_); }
 std::string Resample::repr() const { return detail::cat("Resample(orig_freq=", orig_, ", new_freq=", new_, ")"); }

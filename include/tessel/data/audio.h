@@ -17,7 +17,7 @@ TESSEL_API bool available();  // false when built without libsndfile
 
 struct Info {
   int64_t sample_rate = 0;
-  int64_t frames = 0;  // samples per channel
+  int64_t frames = 0;  // samples per channel; -1 when the header does not say
   int64_t channels = 0;
   std::string format;   // "WAV", "FLAC", "OGG", "MP3", ...
   std::string subtype;  // "PCM_16", "FLOAT", "VORBIS", ...

@@ -94,8 +94,12 @@ def stft(x, n_fft=400, hop_length=None, win_length=None, window=None, center=Tru
 def istft(spec, n_fft=None, hop_length=None, win_length=None, window=None, center=True, normalized=False,
           length=None):
     """Inverse STFT by windowed overlap-add (torch.istft); n_fft defaults to 2 * (bins - 1)."""
-    bins = spec.shape[-2] if spec.dtype in (_C.dtype.complex64, _C.dtype.complex128) else spec.shape[-3]
-    n_fft = n_fft or 2 * (bins - 1)
+    if n_fft is None:
+        complex_input = spec.dtype in (_C.dtype.complex64, _C.dtype.complex128)
+        if spec.dim() < (2 if complex_input else 3):
+            raise ValueError("[audio.istft] expects a complex [..., bins, frames] or real [..., bins, frames, 2] "
+                             f"spectrogram, got shape {tuple(spec.shape)} of {spec.dtype}")
+        n_fft = 2 * (spec.shape[-2 if complex_input else -3] - 1)
     return _a.istft(spec, _stft_options(n_fft, hop_length, win_length, window, center, "reflect", normalized),
                     length)
 
@@ -132,6 +136,8 @@ def _mel_options(preset, sample_rate, kw):
         if v is not _UNSET and v is not None:
             setattr(s, name, v)
     o.stft = s
+    if "norm" in kw and kw["norm"] is None:  # norm=None means no normalization, as in librosa
+        kw["norm"] = "none"
     for name in ("power", "n_mels", "f_min", "f_max", "norm", "mel_scale"):
         v = kw.pop(name, _UNSET)
         if v is not _UNSET and v is not None:

@@ -302,7 +302,7 @@ Tensor amplitude_to_db(const Tensor& x, double multiplier, double amin, double r
   if (top_db && x.numel() > 0) {
     Shape dims;
     for (int64_t d = std::max<int64_t>(0, x.dim() - 3); d < x.dim(); ++d) dims.push_back(d);
-    db = maximum(db, sub(amax(db, dims, true).detach(), Scalar(*top_db)));
+    db = maximum(db, sub(amax(db, dims, true), Scalar(*top_db)));  // the floor moves with the maximum (torchaudio)
   }
   return db;
 }

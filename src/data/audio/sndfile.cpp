@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -115,7 +116,9 @@ std::string major_name(int format) {
 }
 
 Info to_info(const SF_INFO& i) {
-  return {i.samplerate, i.frames, i.channels, major_name(i.format), subtype_name(i.format)};
+  // -1 frames: the header does not say (a cut Ogg stream reports SF_COUNT_MAX).
+  const bool known = i.frames >= 0 && i.frames < (int64_t(1) << 40);
+  return {i.samplerate, known ? int64_t(i.frames) : -1, i.channels, major_name(i.format), subtype_name(i.format)};
 }
 
 Audio read(const char* op, Source& s, const LoadOptions& o) {
@@ -125,7 +128,10 @@ Audio read(const char* op, Source& s, const LoadOptions& o) {
   TS_CHECK(o.frame_offset >= 0, ValueError, op, "frame_offset must be non-negative, got ", o.frame_offset);
   TS_CHECK(o.num_frames >= -1, ValueError, op, "num_frames must be -1 (to the end) or non-negative, got ",
            o.num_frames);
-  const int64_t total = i.frames;
+  // A header may lie (truncated files) or not know the length (a cut Ogg stream
+  // reports SF_COUNT_MAX): read in chunks until the end, never trusting the count.
+  const bool known = i.frames >= 0 && i.frames < (int64_t(1) << 40);
+  const int64_t total = known ? i.frames : std::numeric_limits<int64_t>::max();
   const int64_t start = std::min<int64_t>(o.frame_offset, total);
   const int64_t want = o.num_frames < 0 ? total - start : std::min<int64_t>(o.num_frames, total - start);
   if (start > 0 && sf_seek(s.file.get(), start, SEEK_SET) < 0)
@@ -137,17 +143,29 @@ Audio read(const char* op, Source& s, const LoadOptions& o) {
   if (!o.normalize && pcm16) dt = DType::Int16;
   if (!o.normalize && pcm32) dt = DType::Int32;
   const int64_t C = i.channels;
-  Tensor inter = empty({want, C}, dt);  // libsndfile reads frames interleaved
-  sf_count_t got = 0;
-  if (want > 0) {
-    if (dt == DType::Int16) got = sf_readf_short(s.file.get(), inter.data<int16_t>(), want);
-    else if (dt == DType::Int32) got = sf_readf_int(s.file.get(), inter.data<int32_t>(), want);
-    else got = sf_readf_float(s.file.get(), inter.data<float>(), want);
+  const size_t frame_bytes = static_cast<size_t>(C) * itemsize(dt);
+  std::vector<char> data;
+  int64_t got = 0;
+  while (got < want) {
+    const int64_t chunk = std::min<int64_t>(want - got, 65536);
+    data.resize(static_cast<size_t>(got + chunk) * frame_bytes);
+    void* at = data.data() + static_cast<size_t>(got) * frame_bytes;
+    sf_count_t n = 0;
+    if (dt == DType::Int16) n = sf_readf_short(s.file.get(), static_cast<short*>(at), chunk);
+    else if (dt == DType::Int32) n = sf_readf_int(s.file.get(), static_cast<int*>(at), chunk);
+    else n = sf_readf_float(s.file.get(), static_cast<float*>(at), chunk);
+    if (n <= 0) break;
+    got += n;
   }
+  Tensor inter = empty({got, C}, dt);  // libsndfile reads frames interleaved
+  if (got > 0) std::memcpy(inter.data_ptr(), data.data(), static_cast<size_t>(got) * frame_bytes);
   const int err = sf_error(s.file.get());
   TS_CHECK(err == SF_ERR_NO_ERROR, ValueError, op, "cannot decode ", s.name, ": ", sf_strerror(s.file.get()));
-  // Fewer frames than the header promised: the file is truncated. Keep what was read.
-  Tensor w = inter.narrow(0, 0, got);
+  // Fewer frames than the header promised: the stream is truncated. Say so rather
+  // than return a silently shorter signal.
+  TS_CHECK(!known || got == want, ValueError, op, "cannot decode ", s.name, ": truncated, the header promises ",
+           want, " frames from frame ", start, ", the stream holds ", got);
+  Tensor w = inter;
   if (o.mono && C > 1) {
     w = mean(w.to(DType::Float32), {1}, true);
   }

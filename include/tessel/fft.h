@@ -29,6 +29,8 @@ TESSEL_API Tensor irfft_real(const Tensor& X, int64_t n, const std::string& norm
 // window [n_fft] (contiguous, float32/float64); out[0] [B, frames, n_fft / 2 + 1]
 // with |rfft(window * frame)|^power, frame f starting at f * hop - pad of the
 // signal padded by `pad` on both sides (0 constant, 1 reflect, 2 replicate).
+// With in[2] = W [n_fft / 2 + 1, P] (e.g. mel filters), out[0] is instead the
+// projection power @ W, frames last: [B, P, frames].
 struct StftPowerParams {
   int64_t hop = 1;
   int64_t pad = 0;

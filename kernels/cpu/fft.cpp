@@ -299,13 +299,24 @@ void stft_power_kernel(const KernelCall& c) {
   constexpr int L = kLanes<T>;
   const auto& p = *static_cast<const fft::StftPowerParams*>(c.params);
   const Tensor &x = c.in[0], &win = c.in[1], &out = c.out[0];
-  const int64_t N = x.shape()[1], F = out.shape()[1], bins = out.shape()[2];
-  const int64_t n = win.shape()[0];
+  const bool project = c.in.size() > 2;
+  const int64_t n = win.shape()[0], bins = n / 2 + 1, N = x.shape()[1];
+  const int64_t F = project ? out.shape()[2] : out.shape()[1];
   const T *src = x.data<T>(), *w = win.data<T>();
   T* dst = out.data<T>();
   const int64_t hop = p.hop, pad = p.pad;
   const int mode = p.pad_mode;
   const T power = static_cast<T>(p.power);
+  // Projection columns (mel filters) are mostly zero: keep each one's nonzero band.
+  const int64_t P = project ? c.in[2].shape()[1] : 0;
+  const T* W = project ? c.in[2].data<T>() : nullptr;
+  std::vector<int64_t> lo(static_cast<size_t>(P), 0), hi(static_cast<size_t>(P), 0);
+  for (int64_t m = 0; m < P; ++m) {
+    int64_t a = 0, b = bins;
+    while (a < bins && W[a * P + m] == T(0)) ++a;
+    while (b > a && W[(b - 1) * P + m] == T(0)) --b;
+    lo[m] = a, hi[m] = b;
+  }
   forward_driver<T>(
       *plan_for<T>(n), x.shape()[0] * F, x.shape()[0] * F * n,
       [&](int64_t q, T* frame) {
@@ -326,7 +337,7 @@ void stft_power_kernel(const KernelCall& c) {
         }
       },
       [&](int64_t q0, int64_t nq, T* xr, const T* xi) {
-        // |X|^power in place over the [bins][L] block, then one contiguous row per frame.
+        // |X|^power in place over the [bins][L] block.
         for (int64_t k = 0; k < bins; ++k) {
           T* a = xr + k * L;
           const T* b = xi + k * L;
@@ -336,9 +347,23 @@ void stft_power_kernel(const KernelCall& c) {
           else if (power != T(2))
             TS_FOR_LANES(l) a[l] = std::pow(a[l], power / 2);
         }
-        for (int64_t l = 0; l < nq; ++l) {
-          T* row = dst + (q0 + l) * bins;
-          for (int64_t k = 0; k < bins; ++k) row[k] = xr[k * L + l];
+        if (!project) {  // one contiguous row of bins per frame
+          for (int64_t l = 0; l < nq; ++l) {
+            T* row = dst + (q0 + l) * bins;
+            for (int64_t k = 0; k < bins; ++k) row[k] = xr[k * L + l];
+          }
+          return;
+        }
+        int64_t at[L];  // where frame q0 + l goes in [B, P, F]
+        for (int64_t l = 0; l < nq; ++l) at[l] = ((q0 + l) / F) * P * F + (q0 + l) % F;
+        for (int64_t m = 0; m < P; ++m) {
+          T acc[L] = {};
+          for (int64_t k = lo[m]; k < hi[m]; ++k) {
+            const T wk = W[k * P + m];
+            const T* a = xr + k * L;
+            TS_FOR_LANES(l) acc[l] += a[l] * wk;
+          }
+          for (int64_t l = 0; l < nq; ++l) dst[at[l] + m * F] = acc[l];
         }
       });
 }

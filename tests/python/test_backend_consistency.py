@@ -995,6 +995,13 @@ def spec_stft_power(dtype, device):
         ref = np.swapaxes(np.abs(np.fft.rfft(frames)) ** power, -1, -2)
         scale = np.broadcast_to((np.abs(frames).sum(-1) ** power)[..., None, :], ref.shape)
         check(got.cpu(), ref, dtype, scale=scale)
+        # With a projection (mel filters): the kernel's [B, P, frames] output.
+        fb = ts.audio.mel_filterbank(n_fft // 2 + 1, 0.0, 4000.0, 5, 8000, dtype=dtype)
+        mel = ts.audio.mel_spectrogram(from_numpy(x, dtype).to(device), sample_rate=8000, n_fft=n_fft,
+                                       hop_length=hop, center=center, pad_mode=mode, power=power, n_mels=5)
+        proj = np.swapaxes(np.swapaxes(ref, -1, -2) @ ref64(fb.numpy()), -1, -2)
+        check(mel.cpu(), proj, dtype, scale=np.broadcast_to(np.swapaxes(np.swapaxes(scale, -1, -2) @ np.abs(
+            ref64(fb.numpy())), -1, -2), proj.shape))
 
 
 SPECS.update({"rfft_real": spec_rfft_real, "irfft_real": spec_irfft_real, "stft_power": spec_stft_power})

@@ -92,9 +92,11 @@ Tensor pair_power(const Tensor& y, double power) {
   return tessel::pow(p, Scalar(power / 2.0));
 }
 
-// |rfft(frames)|^power [..., frames, bins]: one fused kernel when no gradient
+// |rfft(frames)|^power [..., frames, bins], or with a projection fb [bins, P]
+// (mel filters) its product [..., P, frames]: one fused kernel when no gradient
 // is needed, else differentiable ops.
-Tensor framed_power(const char* op, const Tensor& x, const StftOptions& o, const Framing& f, double power) {
+Tensor framed_power(const char* op, const Tensor& x, const StftOptions& o, const Framing& f, double power,
+                    const Tensor* fb = nullptr) {
   TS_CHECK(power > 0, ValueError, op, "power must be positive, got ", power);
   const int64_t F = frame_count(op, x, o, f);
   static const OpId fused = Registry::get().op_id("stft_power");
@@ -102,22 +104,24 @@ Tensor framed_power(const char* op, const Tensor& x, const StftOptions& o, const
   if (!autograd::needs_grad(x, f.window) && Registry::get().has(fused, x.device().type, x.dtype())) {
     const int64_t N = x.size(-1), bins = f.n_fft / 2 + 1;
     const Tensor rows = x.reshape({-1, N}).contiguous(), win = f.window.contiguous();
-    Tensor y = empty({rows.size(0), F, bins}, TensorOptions(x.dtype(), x.device()));
+    Shape flat{rows.size(0), F, bins};
+    if (fb) flat = {rows.size(0), fb->size(1), F};
+    Tensor y = empty(flat, TensorOptions(x.dtype(), x.device()));
     fft::StftPowerParams p;
     p.hop = f.hop;
     p.pad = o.center ? f.n_fft / 2 : 0;
     p.pad_mode = o.pad_mode == "constant" ? 0 : o.pad_mode == "reflect" ? 1 : 2;
     p.power = power;
     if (y.numel() > 0) {
-      const Tensor in[2] = {rows, win};
-      dispatch(fused, x.dtype(), in, {&y, 1}, &p);
+      const Tensor in[3] = {rows, win, fb ? fb->contiguous() : Tensor()};
+      dispatch(fused, x.dtype(), std::span<const Tensor>(in, fb ? 3 : 2), {&y, 1}, &p);
     }
     Shape shape(x.shape().begin(), x.shape().end() - 1);
-    shape.push_back(F);
-    shape.push_back(bins);
+    shape.insert(shape.end(), flat.begin() + 1, flat.end());
     out = y.reshape(shape);
   } else {
     out = pair_power(fft::rfft_real(frames(op, x, o, f)), power);
+    if (fb) out = matmul(out, *fb).transpose(-2, -1);
   }
   if (o.normalized) out = div(out, tessel::pow(sum(square(f.window)), Scalar(power / 2)));
   return out;
@@ -288,8 +292,7 @@ Tensor mel_spectrogram(const Tensor& input, const MelOptions& o) {
   const Framing f = framing(op, o.stft, x.dtype());
   const Tensor fb = mel_filterbank(f.n_fft / 2 + 1, o.f_min, o.f_max.value_or(double(o.sample_rate) / 2), o.n_mels,
                                    o.sample_rate, o.norm, o.mel_scale, x.dtype());
-  // [..., frames, bins] x [bins, mels] -> [..., mels, frames]
-  return matmul(framed_power(op, x, o.stft, f, o.power), fb).transpose(-2, -1);
+  return framed_power(op, x, o.stft, f, o.power, &fb);  // [..., mels, frames]
 }
 
 Tensor amplitude_to_db(const Tensor& x, double multiplier, double amin, double ref, std::optional<double> top_db) {

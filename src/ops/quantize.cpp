@@ -4,6 +4,7 @@
 
 #include "src/core/shape_util.h"
 #include "tessel/ops.h"
+#include "tessel/registry.h"
 
 namespace tessel {
 
@@ -33,6 +34,28 @@ void check_channels(const char* op, const Tensor& x, const Tensor& scales, const
   TS_CHECK(is_integral(zero_points.dtype()), TypeError, op, "zero points must be integers, got ", zero_points.dtype());
   TS_CHECK(scales.numel() == 0 || amin(scales).item<double>() > 0, ValueError, op, "scales must be positive");
 }
+// [outer, C, inner] views of x around `axis` (C = 1 for per-tensor), the
+// scales as float64 and zero points as int64, then one kernel call.
+Tensor affine(const char* kernel, const Tensor& x, const Tensor& scales, const Tensor& zero_points, int64_t axis,
+              DType out_dtype, DType kernel_dtype) {
+  int64_t outer = 1, C = 1, inner = 1;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    const int64_t n = x.shape()[d];
+    if (axis < 0) inner *= n;
+    else if (d < axis) outer *= n;
+    else if (d == axis) C = n;
+    else inner *= n;
+  }
+  const Tensor in[3] = {x.contiguous().reshape({outer, C, inner}), scales.to(DType::Float64).contiguous(),
+                        zero_points.to(DType::Int64).contiguous()};
+  Tensor out = empty(x.shape(), TensorOptions(out_dtype, x.device()));
+  if (x.numel() > 0) {
+    Tensor flat = out.reshape({outer, C, inner});
+    dispatch(Registry::get().op_id(kernel), kernel_dtype, in, {&flat, 1});
+  }
+  return out;
+}
+
 }  // namespace
 
 Tensor quantize_per_tensor(const Tensor& x, double scale, int64_t zero_point, DType dtype) {
@@ -42,15 +65,18 @@ Tensor quantize_per_tensor(const Tensor& x, double scale, int64_t zero_point, DT
   TS_CHECK(scale > 0 && std::isfinite(scale), ValueError, "quantize_per_tensor", "scale must be positive, got ", scale);
   TS_CHECK(zero_point >= r.lo && zero_point <= r.hi, ValueError, "quantize_per_tensor", "zero_point ", zero_point,
            " is outside [", r.lo, ", ", r.hi, "] of ", dtype);
-  const Tensor xf = x.detach().to(DType::Float64);  // scale applied in double, as PyTorch does
-  const Tensor q = add(round(div(xf, Scalar(scale))), Scalar(zero_point));
-  return clamp(q, Scalar(r.lo), Scalar(r.hi)).to(dtype);
+  // The scale is applied in double, as PyTorch does.
+  return affine("quantize_affine", x.detach(), full({1}, Scalar(scale), DType::Float64),
+                full({1}, Scalar(zero_point), DType::Int64), -1, dtype, x.dtype());
 }
 
 Tensor dequantize(const Tensor& q, double scale, int64_t zero_point, DType dtype) {
   OpScope scope_("dequantize");
   TS_CHECK(is_integral(q.dtype()), TypeError, "dequantize", "expects an integer tensor, got ", q.dtype());
   TS_CHECK(scale > 0 && std::isfinite(scale), ValueError, "dequantize", "scale must be positive, got ", scale);
+  if ((q.dtype() == DType::Int8 || q.dtype() == DType::UInt8) && is_floating(dtype))
+    return affine("dequantize_affine", q, full({1}, Scalar(scale), DType::Float64),
+                  full({1}, Scalar(zero_point), DType::Int64), -1, dtype, dtype);
   return mul(sub(q.to(DType::Float64), Scalar(zero_point)), Scalar(scale)).to(dtype);
 }
 
@@ -66,10 +92,7 @@ Tensor quantize_per_channel(const Tensor& x, const Tensor& scales, const Tensor&
     TS_CHECK(amin(zero_points).item<int64_t>() >= r.lo && amax(zero_points).item<int64_t>() <= r.hi, ValueError,
              "quantize_per_channel", "zero points must lie in [", r.lo, ", ", r.hi, "] of ", dtype);
   }
-  const Tensor s = along(scales.to(DType::Float64), ax, x.dim());
-  const Tensor z = along(zero_points.to(DType::Float64), ax, x.dim());
-  const Tensor q = add(round(div(x.detach().to(DType::Float64), s)), z);
-  return clamp(q, Scalar(r.lo), Scalar(r.hi)).to(dtype);
+  return affine("quantize_affine", x.detach(), scales, zero_points, ax, dtype, x.dtype());
 }
 
 Tensor dequantize_per_channel(const Tensor& q, const Tensor& scales, const Tensor& zero_points, int64_t axis,
@@ -79,6 +102,8 @@ Tensor dequantize_per_channel(const Tensor& q, const Tensor& scales, const Tenso
   TS_CHECK(q.dim() > 0, ValueError, "dequantize_per_channel", "expects at least one dim, got a 0-d tensor");
   const int64_t ax = wrap_dim("dequantize_per_channel", axis, q.dim());
   check_channels("dequantize_per_channel", q, scales, zero_points, ax);
+  if ((q.dtype() == DType::Int8 || q.dtype() == DType::UInt8) && is_floating(dtype))
+    return affine("dequantize_affine", q, scales, zero_points, ax, dtype, dtype);
   const Tensor s = along(scales.to(DType::Float64), ax, q.dim());
   const Tensor z = along(zero_points.to(DType::Float64), ax, q.dim());
   return mul(sub(q.to(DType::Float64), z), s).to(dtype);

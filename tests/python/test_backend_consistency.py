@@ -1004,7 +1004,29 @@ def spec_stft_power(dtype, device):
             ref64(fb.numpy())), -1, -2), proj.shape))
 
 
-SPECS.update({"rfft_real": spec_rfft_real, "irfft_real": spec_irfft_real, "stft_power": spec_stft_power})
+def spec_quantize_affine(dtype, device):
+    # Through ts.quantize_per_tensor / quantize_per_channel; the float64 reference rounds ties to even.
+    x = sample(dtype, (3, 4, 5), low=-40, high=40)
+    xr = ref64(x)
+    for qd, lo, hi, zp in [(ts.int8, -128, 127, 3), (ts.uint8, 0, 255, 128)]:
+        q = ts.quantize_per_tensor(from_numpy(x, dtype).to(device), 0.25, zp, qd)
+        np.testing.assert_array_equal(to_numpy(q.cpu()), np.clip(np.rint(xr / 0.25) + zp, lo, hi))
+        s, z = np.array([0.1, 0.5, 0.3, 2.0]), np.array([0, 1, 2, 3])
+        q = ts.quantize_per_channel(from_numpy(x, dtype).to(device), ts.tensor(s), ts.tensor(z), 1, qd)
+        np.testing.assert_array_equal(to_numpy(q.cpu()), np.clip(np.rint(xr / s[:, None]) + z[:, None], lo, hi))
+
+
+def spec_dequantize_affine(dtype, device):
+    q = np.arange(-128, 127, dtype=np.int8).reshape(5, 51)
+    s, z = np.array([0.1, 0.5, 0.3, 2.0, 1.5]), np.array([0, 1, -2, 3, 4])
+    got = ts.dequantize_per_channel(ts.tensor(q).to(device), ts.tensor(s), ts.tensor(z), 0, dtype=dtype)
+    check(got.cpu(), (q.astype(np.float64) - z[:, None]) * s[:, None], dtype)
+    got = ts.dequantize(ts.tensor(q).to(device), 0.25, 7, dtype=dtype)
+    check(got.cpu(), (q.astype(np.float64) - 7) * 0.25, dtype)
+
+
+SPECS.update({"rfft_real": spec_rfft_real, "irfft_real": spec_irfft_real, "stft_power": spec_stft_power,
+              "quantize_affine": spec_quantize_affine, "dequantize_affine": spec_dequantize_affine})
 
 ENTRIES = [(op, dev, dt) for op, dev, dt, src in ts.registry() if src == "builtin"]
 

@@ -216,6 +216,7 @@ NOT_DIFFERENTIABLE = {
     "max_pool2d_backward",
     # The fused no-grad spectrogram; under autograd the features use rfft_real instead.
     "stft_power",
+    "quantize_affine", "dequantize_affine",  # integer codes: quantize detaches its input
 }
 
 

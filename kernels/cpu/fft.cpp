@@ -284,9 +284,13 @@ void rfft_kernel(const KernelCall& c) {
   forward_driver<T>(
       *plan_for<T>(n), B, B * n, [&](int64_t q, T* frame) { std::copy(src + q * n, src + (q + 1) * n, frame); },
       [&](int64_t q0, int64_t nq, T* xr, const T* xi) {
-        for (int64_t l = 0; l < nq; ++l) {
-          T* o = dst + (q0 + l) * bins * 2;
-          for (int64_t k = 0; k < bins; ++k) o[2 * k] = xr[k * L + l], o[2 * k + 1] = xi[k * L + l];
+        // [bins][L] -> one row per signal, in blocks of 16 bins that stay in L1.
+        for (int64_t k0 = 0; k0 < bins; k0 += 16) {
+          const int64_t k1 = std::min<int64_t>(bins, k0 + 16);
+          for (int64_t l = 0; l < nq; ++l) {
+            T* o = dst + (q0 + l) * bins * 2;
+            for (int64_t k = k0; k < k1; ++k) o[2 * k] = xr[k * L + l], o[2 * k + 1] = xi[k * L + l];
+          }
         }
       });
 }
@@ -347,10 +351,13 @@ void stft_power_kernel(const KernelCall& c) {
           else if (power != T(2))
             TS_FOR_LANES(l) a[l] = std::pow(a[l], power / 2);
         }
-        if (!project) {  // one contiguous row of bins per frame
-          for (int64_t l = 0; l < nq; ++l) {
-            T* row = dst + (q0 + l) * bins;
-            for (int64_t k = 0; k < bins; ++k) row[k] = xr[k * L + l];
+        if (!project) {  // one contiguous row of bins per frame, in blocks of 16 bins that stay in L1
+          for (int64_t k0 = 0; k0 < bins; k0 += 16) {
+            const int64_t k1 = std::min<int64_t>(bins, k0 + 16);
+            for (int64_t l = 0; l < nq; ++l) {
+              T* row = dst + (q0 + l) * bins;
+              for (int64_t k = k0; k < k1; ++k) row[k] = xr[k * L + l];
+            }
           }
           return;
         }

@@ -80,7 +80,8 @@ void init_audio(py::module_& m) {
       .def_readwrite("window", &StftOptions::window)
       .def_readwrite("center", &StftOptions::center)
       .def_readwrite("pad_mode", &StftOptions::pad_mode)
-      .def_readwrite("normalized", &StftOptions::normalized);
+      .def_readwrite("normalized", &StftOptions::normalized)
+      .def_readwrite("onesided", &StftOptions::onesided);
   py::class_<MelOptions>(a, "MelOptions")
       .def(py::init<>())
       .def_static("preset", &MelOptions::preset)

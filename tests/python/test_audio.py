@@ -1233,3 +1233,20 @@ def test_speech_resample_and_features(sf, speech_wav):
         assert rel_err(got, librosa.feature.mfcc(y=sig, sr=rate)) < 5e-4
         got = N(ts.audio.mfcc(T(sig, ts.float32), sample_rate=rate, preset="torchaudio"))
         assert rel_err(got, torchaudio_mfcc(sig, rate)) < 5e-4
+
+
+@pytest.mark.parametrize("n_fft", [16, 15])
+def test_two_sided_stft_matches_the_full_fft_and_inverts(n_fft):
+    x = np.random.default_rng(5).standard_normal(200)
+    got = ts.audio.stft(ts.tensor(x), n_fft=n_fft, hop_length=4, onesided=False, pad_mode="constant").numpy()
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(x, n_fft // 2), n_fft)[::4]
+    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    ref = np.fft.fft(frames * win).T
+    assert got.shape == ref.shape == (n_fft, frames.shape[0])
+    np.testing.assert_allclose(got, ref, atol=1e-9)
+    back = ts.audio.istft(ts.tensor(got), hop_length=4, onesided=False, length=200).numpy()
+    np.testing.assert_allclose(back, x, atol=1e-9)
+    # The real (re, im) form differentiates through the mirrored half too.
+    xt = ts.tensor(x[:40]).requires_grad_()
+    assert ts.autograd.gradcheck(lambda t: ts.audio.stft(t, n_fft=n_fft, hop_length=8, onesided=False,
+                                                         return_complex=False), (xt,))

@@ -64,10 +64,11 @@ struct StftOptions {
   bool center = true;                 // pad n_fft / 2 on both sides first
   std::string pad_mode = "reflect";   // "reflect" or "constant" (librosa >= 0.9) or "replicate"
   bool normalized = false;            // multiply by 1 / sqrt(sum(window^2)) (torch "window" normalization)
+  bool onesided = true;               // n_fft / 2 + 1 bins; false: all n_fft (the rest are conjugates)
 };
 
-// [..., samples] -> complex [..., n_fft / 2 + 1, frames]; with return_complex
-// false, real [..., n_fft / 2 + 1, frames, 2], which is differentiable.
+// [..., samples] -> complex [..., n_fft / 2 + 1, frames] (n_fft bins when not
+// onesided); with return_complex false, real [..., bins, frames, 2], which is differentiable.
 TESSEL_API Tensor stft(const Tensor& x, const StftOptions& opts = {}, bool return_complex = true);
 // Inverse by weighted overlap-add (complex or (re, im) input); length trims or pads the result.
 TESSEL_API Tensor istft(const Tensor& spec, const StftOptions& opts = {}, std::optional<int64_t> length = {});

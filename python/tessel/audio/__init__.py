@@ -66,8 +66,9 @@ def window(name="hann", length=400, periodic=True, beta=12.0, dtype=None):
 
 
 def _stft_options(n_fft=400, hop_length=None, win_length=None, window=None, center=True, pad_mode="reflect",
-                  normalized=False, base=None):
-    o = base if base is not None else _a.StftOptions()
+                  normalized=False, onesided=True):
+    o = _a.StftOptions()
+    o.onesided = onesided
     o.n_fft = n_fft
     o.hop_length = hop_length
     o.win_length = win_length
@@ -80,28 +81,31 @@ def _stft_options(n_fft=400, hop_length=None, win_length=None, window=None, cent
 
 
 def stft(x, n_fft=400, hop_length=None, win_length=None, window=None, center=True, pad_mode="reflect",
-         normalized=False, return_complex=True):
+         normalized=False, onesided=True, return_complex=True):
     """Short-time Fourier transform of [..., samples]: complex [..., n_fft // 2 + 1, frames].
 
     hop_length defaults to win_length // 4 and window to a periodic Hann of win_length
     (as torch.stft with window=torch.hann_window and librosa.stft). return_complex=False
-    gives real [..., bins, frames, 2], which is differentiable.
+    gives real [..., bins, frames, 2], which is differentiable. onesided=False
+    returns all n_fft bins (the upper ones are conjugates of the lower).
     """
-    return _a.stft(x, _stft_options(n_fft, hop_length, win_length, window, center, pad_mode, normalized),
+    return _a.stft(x, _stft_options(n_fft, hop_length, win_length, window, center, pad_mode, normalized, onesided),
                    return_complex)
 
 
 def istft(spec, n_fft=None, hop_length=None, win_length=None, window=None, center=True, normalized=False,
-          length=None):
-    """Inverse STFT by windowed overlap-add (torch.istft); n_fft defaults to 2 * (bins - 1)."""
+          onesided=True, length=None):
+    """Inverse STFT by windowed overlap-add (torch.istft); n_fft defaults to 2 * (bins - 1),
+    or to bins with onesided=False (a two-sided spectrum)."""
     if n_fft is None:
         complex_input = spec.dtype in (_C.dtype.complex64, _C.dtype.complex128)
         if spec.dim() < (2 if complex_input else 3):
             raise ValueError("[audio.istft] expects a complex [..., bins, frames] or real [..., bins, frames, 2] "
                              f"spectrogram, got shape {tuple(spec.shape)} of {spec.dtype}")
-        n_fft = 2 * (spec.shape[-2 if complex_input else -3] - 1)
-    return _a.istft(spec, _stft_options(n_fft, hop_length, win_length, window, center, "reflect", normalized),
-                    length)
+        bins = spec.shape[-2 if complex_input else -3]
+        n_fft = bins if not onesided else 2 * (bins - 1)
+    return _a.istft(spec, _stft_options(n_fft, hop_length, win_length, window, center, "reflect", normalized,
+                                        onesided), length)
 
 
 def spectrogram(x, n_fft=400, hop_length=None, win_length=None, window=None, center=True, pad_mode="reflect",

@@ -161,6 +161,11 @@ Tensor stft(const Tensor& input, const StftOptions& o, bool return_complex) {
   Tensor y = fft::rfft_real(frames("audio.stft", x, o, f));  // [..., frames, bins, 2]
   if (o.normalized) y = div(y, sqrt(sum(square(f.window))));
   y = y.transpose(-3, -2);  // [..., bins, frames, 2]
+  if (!o.onesided) {  // bins n_fft / 2 + 1 .. n_fft - 1 are conj(X[n_fft - k]): mirrored, imaginary parts negated
+    const int64_t bins = y.size(-3), rest = f.n_fft - bins;
+    const Tensor conj_sign = from_doubles({1.0, -1.0}, {2}, y.dtype());
+    y = cat({y, mul(flip(y.narrow(-3, 1, rest), {-3}), conj_sign)}, -3);
+  }
   if (!return_complex) return y;
   TS_CHECK(!autograd::needs_grad(y), NotImplementedError, "audio.stft",
            "complex results cannot carry gradients in tessel: pass return_complex=False for (re, im) pairs");
@@ -175,6 +180,11 @@ Tensor istft(const Tensor& spec, const StftOptions& o, std::optional<int64_t> le
            spec.shape(), " of ", spec.dtype());
   s = s.dtype() == DType::Float64 ? s : s.to(DType::Float32);
   const Framing f = framing(op, o, s.dtype());
+  if (!o.onesided) {  // a two-sided spectrum of a real signal: its first half says it all
+    TS_CHECK(s.size(-3) == f.n_fft, ValueError, op, "expects n_fft=", f.n_fft, " bins when onesided is false, got ",
+             s.size(-3));
+    s = s.narrow(-3, 0, f.n_fft / 2 + 1);
+  }
   const int64_t bins = s.size(-3), T = s.size(-2);
   TS_CHECK(bins == f.n_fft / 2 + 1, ValueError, op, "expects n_fft / 2 + 1 = ", f.n_fft / 2 + 1,
            " frequency bins for n_fft=", f.n_fft, ", got ", bins);

@@ -1,0 +1,182 @@
+// Normalizers with alignments: every output char keeps the input-char range it
+// came from, so token offsets point into the caller's text (as HF's do).
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+#include <unicode/ustring.h>
+
+#include "src/data/text/tokenizer_impl.h"
+#include "tessel/error.h"
+
+namespace tessel::text::detail {
+
+bool is_whitespace(char32_t c) {
+  if (c < 0x80) return c == ' ' || (c >= '\t' && c <= '\r');
+  return u_isUWhiteSpace(static_cast<UChar32>(c));
+}
+
+bool is_bert_punctuation(char32_t c) {
+  if (c < 0x80) return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
+  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_P_MASK) != 0;
+}
+
+namespace {
+
+// Categories Cc, Cf, Cs, Co, Cn, except \t \n \r (which BERT treats as whitespace).
+bool is_other(char32_t c) {
+  if (c == '\t' || c == '\n' || c == '\r') return false;
+  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & (U_GC_C_MASK)) != 0;
+}
+
+// The CJK Unified Ideographs blocks that BERT's handle_chinese_chars spaces out
+// (not kana, not Hangul).
+bool is_chinese(char32_t c) {
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+         (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+bool is_nonspacing_mark(char32_t c) { return u_charType(static_cast<UChar32>(c)) == U_NON_SPACING_MARK; }
+
+const icu::Normalizer2& instance(NormStep::Kind k) {
+  UErrorCode err = U_ZERO_ERROR;
+  const icu::Normalizer2* n = nullptr;
+  switch (k) {
+    case NormStep::Kind::NFC: n = icu::Normalizer2::getNFCInstance(err); break;
+    case NormStep::Kind::NFKC: n = icu::Normalizer2::getNFKCInstance(err); break;
+    case NormStep::Kind::NFKD: n = icu::Normalizer2::getNFKDInstance(err); break;
+    default: n = icu::Normalizer2::getNFDInstance(err); break;
+  }
+  if (U_FAILURE(err) || !n) fail<ValueError>("text.tokenizer", "ICU normalizer unavailable");
+  return *n;
+}
+
+template <class F>
+void for_each_code_point(const icu::UnicodeString& s, F&& f) {
+  for (int32_t i = 0; i < s.length();) {
+    UChar32 c = s.char32At(i);
+    f(static_cast<char32_t>(c));
+    i += U16_LENGTH(c);
+  }
+}
+
+// Full (possibly multi-char) lowercase of one char, without context, as Rust's char::to_lowercase.
+template <class F>
+void lower_char(char32_t c, F&& push) {
+  if (c < 0x80) {
+    push(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    return;
+  }
+  UChar src[2];
+  int32_t n = 0;
+  U16_APPEND_UNSAFE(src, n, static_cast<UChar32>(c));
+  UChar dst[8];
+  UErrorCode err = U_ZERO_ERROR;
+  int32_t m = u_strToLower(dst, 8, src, n, "", &err);
+  if (U_FAILURE(err)) {
+    push(c);
+    return;
+  }
+  for (int32_t i = 0; i < m;) {
+    UChar32 d;
+    U16_NEXT_UNSAFE(dst, i, d);
+    push(static_cast<char32_t>(d));
+  }
+}
+
+// BERT in one pass per char: clean_text, handle_chinese_chars, strip_accents, lowercase.
+void bert_char(const NormStep& st, char32_t c, int32_t s, int32_t e, NText& out) {
+  if (c < 0x80) {
+    if (st.clean_text) {
+      if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+      else if (c < 0x20 || c == 0x7F) return;
+    }
+    if (st.lowercase && c >= 'A' && c <= 'Z') c += 32;
+    out.push(c, s, e);
+    return;
+  }
+  if (st.clean_text) {
+    if (c == 0xFFFD || is_other(c)) return;
+    if (is_whitespace(c)) c = ' ';
+  }
+  const bool cjk = st.handle_chinese_chars && is_chinese(c);
+  if (cjk) out.push(' ', s, e);
+  auto finish = [&](char32_t d) {
+    if (st.lowercase)
+      lower_char(d, [&](char32_t l) { out.push(l, s, e); });
+    else
+      out.push(d, s, e);
+  };
+  if (st.strip_accents) {
+    static const icu::Normalizer2& nfd = instance(NormStep::Kind::NFD);
+    icu::UnicodeString dec;
+    if (nfd.getDecomposition(static_cast<UChar32>(c), dec)) {
+      for_each_code_point(dec, [&](char32_t d) {
+        if (!is_nonspacing_mark(d)) finish(d);
+      });
+    } else if (!is_nonspacing_mark(c)) {
+      finish(c);
+    }
+  } else {
+    finish(c);
+  }
+  if (cjk) out.push(' ', s, e);
+}
+
+// NFx: normalize between normalization boundaries; the output of a chunk maps
+// to the chunk's whole input range.
+void unicode_normalize(NormStep::Kind k, const NText& in, NText& out) {
+  const icu::Normalizer2& n = instance(k);
+  size_t i = 0;
+  while (i < in.size()) {
+    size_t j = i + 1;
+    while (j < in.size() && !n.hasBoundaryBefore(static_cast<UChar32>(in.cps[j]))) ++j;
+    if (j == i + 1 && n.isInert(static_cast<UChar32>(in.cps[i]))) {
+      out.push(in.cps[i], in.start[i], in.end[i]);
+    } else {
+      icu::UnicodeString src;
+      for (size_t q = i; q < j; ++q) src.append(static_cast<UChar32>(in.cps[q]));
+      UErrorCode err = U_ZERO_ERROR;
+      icu::UnicodeString dst = n.normalize(src, err);
+      int32_t s = in.start[i], e = in.end[j - 1];
+      if (U_FAILURE(err)) dst = src;
+      for_each_code_point(dst, [&](char32_t d) { out.push(d, s, e); });
+    }
+    i = j;
+  }
+}
+
+void apply(const NormStep& st, const NText& in, NText& out) {
+  out.cps.clear(), out.start.clear(), out.end.clear();
+  switch (st.kind) {
+    case NormStep::Kind::Bert:
+      for (size_t i = 0; i < in.size(); ++i) bert_char(st, in.cps[i], in.start[i], in.end[i], out);
+      break;
+    case NormStep::Kind::Lowercase:
+      for (size_t i = 0; i < in.size(); ++i)
+        lower_char(in.cps[i], [&](char32_t l) { out.push(l, in.start[i], in.end[i]); });
+      break;
+    case NormStep::Kind::StripAccents:
+      for (size_t i = 0; i < in.size(); ++i)
+        if (!is_nonspacing_mark(in.cps[i])) out.push(in.cps[i], in.start[i], in.end[i]);
+      break;
+    default: unicode_normalize(st.kind, in, out); break;
+  }
+}
+
+}  // namespace
+
+void normalize_into(const Impl& t, const char32_t* cps, int32_t begin, int32_t end, NText& out) {
+  out.cps.clear(), out.start.clear(), out.end.clear();
+  if (t.normalizers.size() == 1 && t.normalizers[0].kind == NormStep::Kind::Bert) {
+    for (int32_t i = begin; i < end; ++i) bert_char(t.normalizers[0], cps[i], i, i + 1, out);
+    return;
+  }
+  for (int32_t i = begin; i < end; ++i) out.push(cps[i], i, i + 1);
+  thread_local NText tmp;
+  for (const NormStep& st : t.normalizers) {
+    apply(st, out, tmp);
+    std::swap(out, tmp);
+  }
+}
+
+}  // namespace tessel::text::detail

@@ -116,7 +116,7 @@ struct Encoding {
 struct BatchEncoding {
   Tensor input_ids, attention_mask, token_type_ids, special_tokens_mask, offsets, byte_offsets, word_ids;
   Ragged ids;  // unpadded ids
-  std::vector<Encoding> encodings;
+  std::vector<Encoding> encodings;  // per row, unpadded (tokens left empty)
 };
 
 class TESSEL_API Tokenizer {

@@ -9,15 +9,9 @@
 
 namespace tessel::text::detail {
 
-bool is_whitespace(char32_t c) {
-  if (c < 0x80) return c == ' ' || (c >= '\t' && c <= '\r');
-  return u_isUWhiteSpace(static_cast<UChar32>(c));
-}
+bool is_whitespace_slow(char32_t c) { return u_isUWhiteSpace(static_cast<UChar32>(c)); }
 
-bool is_bert_punctuation(char32_t c) {
-  if (c < 0x80) return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
-  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_P_MASK) != 0;
-}
+bool is_bert_punctuation_slow(char32_t c) { return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_P_MASK) != 0; }
 
 namespace {
 

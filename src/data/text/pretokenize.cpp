@@ -116,38 +116,39 @@ void split_word_chars(const NText& t, int32_t begin, int32_t end, Words& out) {
 
 }  // namespace
 
+namespace {
+void split(const PreTokStep& st, const NText& text, int32_t b, int32_t e, Words& out) {
+  switch (st.kind) {
+    case PreTokStep::Kind::Bert: split_bert(text, b, e, out); break;
+    case PreTokStep::Kind::WhitespaceSplit: split_whitespace(text, b, e, out); break;
+    case PreTokStep::Kind::Whitespace: split_word_chars(text, b, e, out); break;
+    case PreTokStep::Kind::ByteLevel:
+      if (st.use_regex) split_gpt2(text, b, e, out);
+      else if (e > b) out.emplace_back(b, e);
+      break;
+  }
+}
+}  // namespace
+
 void pre_tokenize(const Impl& t, NText& text, Words& words) {
   words.clear();
-  const int32_t n = static_cast<int32_t>(text.size());
   if (t.pre_tokenizers.empty()) {
-    if (n > 0) words.emplace_back(0, n);
+    if (!text.cps.empty()) words.emplace_back(0, static_cast<int32_t>(text.size()));
     return;
   }
-  thread_local Words next;
-  bool first = true;
-  for (const PreTokStep& st : t.pre_tokenizers) {
-    if (first) {
-      words.clear();
-      if (st.kind == PreTokStep::Kind::ByteLevel && st.add_prefix_space && n > 0 && text.cps[0] != ' ') {
-        text.cps.insert(text.cps.begin(), U' ');
-        text.start.insert(text.start.begin(), text.start[0]);
-        text.end.insert(text.end.begin(), text.end[0]);
-      }
-      if (!text.cps.empty()) words.emplace_back(0, static_cast<int32_t>(text.size()));
-      first = false;
-    }
+  const PreTokStep& first = t.pre_tokenizers[0];
+  if (first.kind == PreTokStep::Kind::ByteLevel && first.add_prefix_space && !text.cps.empty() && text.cps[0] != ' ') {
+    // The added space maps to the first char, as in HF.
+    text.cps.insert(text.cps.begin(), U' ');
+    text.start.insert(text.start.begin(), text.start[0]);
+    text.end.insert(text.end.begin(), text.end[0]);
+  }
+  split(first, text, 0, static_cast<int32_t>(text.size()), words);
+  if (t.pre_tokenizers.size() == 1) return;
+  Words next;
+  for (size_t k = 1; k < t.pre_tokenizers.size(); ++k) {
     next.clear();
-    for (auto [b, e] : words) {
-      switch (st.kind) {
-        case PreTokStep::Kind::Bert: split_bert(text, b, e, next); break;
-        case PreTokStep::Kind::WhitespaceSplit: split_whitespace(text, b, e, next); break;
-        case PreTokStep::Kind::Whitespace: split_word_chars(text, b, e, next); break;
-        case PreTokStep::Kind::ByteLevel:
-          if (st.use_regex) split_gpt2(text, b, e, next);
-          else next.emplace_back(b, e);
-          break;
-      }
-    }
+    for (auto [b, e] : words) split(t.pre_tokenizers[k], text, b, e, next);
     std::swap(words, next);
   }
 }

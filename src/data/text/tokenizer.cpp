@@ -225,21 +225,6 @@ Encoding encode_one(const detail::Impl& t, std::string_view text, const std::opt
   return e;
 }
 
-void pad(Encoding& e, size_t len, bool left, int64_t pad_id, int64_t pad_type, const std::string* pad_token) {
-  if (e.ids.size() >= len) return;
-  const size_t n = len - e.ids.size();
-  auto fill = [&](auto& v, auto value) { v.insert(left ? v.begin() : v.end(), n, value); };
-  fill(e.ids, pad_id);
-  fill(e.type_ids, pad_type);
-  fill(e.attention_mask, int64_t{0});
-  fill(e.special_tokens_mask, int64_t{1});
-  fill(e.offsets, std::pair<int64_t, int64_t>{0, 0});
-  fill(e.byte_offsets, std::pair<int64_t, int64_t>{0, 0});
-  fill(e.word_ids, int64_t{-1});
-  fill(e.sequence_ids, int64_t{-1});
-  if (!e.tokens.empty() && pad_token) fill(e.tokens, *pad_token);
-}
-
 }  // namespace
 
 Encoding Tokenizer::encode(std::string_view text, const std::optional<std::string_view>& pair,
@@ -311,41 +296,49 @@ BatchEncoding Tokenizer::encode_batch(const std::vector<std::string>& texts, con
     len = (len + m - 1) / m * m;
   }
   if (padding.strategy == PaddingStrategy::None && !equal) return out;
-  for (auto& e : out.encodings)
-    pad(e, len, padding.left, pad_id, padding.pad_type_id, &t.id_tokens[static_cast<size_t>(pad_id)]);
-  // A row longer than max_length (no truncation) makes rows ragged again: keep only the ragged form.
+  // A row longer than max_length (no truncation) leaves the rows ragged: keep only the ragged form.
   for (const auto& e : out.encodings)
-    if (e.ids.size() != len) return out;
+    if (e.ids.size() > len) return out;
 
+  // Dense [B, L] tensors written row by row in parallel, padding included
+  // (the per-row vectors stay unpadded: no inserts, one pass over the output).
   const int64_t L = static_cast<int64_t>(len);
-  auto make = [&](auto field) {
-    Tensor x = empty({B, L}, DType::Int64);
-    int64_t* p = x.data<int64_t>();
-    for (int64_t i = 0; i < B; ++i) {
-      const auto& v = field(out.encodings[static_cast<size_t>(i)]);
-      if (L) std::memcpy(p + i * L, v.data(), static_cast<size_t>(L) * sizeof(int64_t));
-    }
-    return x;
-  };
-  out.input_ids = make([](const Encoding& e) -> const std::vector<int64_t>& { return e.ids; });
-  out.attention_mask = make([](const Encoding& e) -> const std::vector<int64_t>& { return e.attention_mask; });
-  out.token_type_ids = make([](const Encoding& e) -> const std::vector<int64_t>& { return e.type_ids; });
-  out.special_tokens_mask = make([](const Encoding& e) -> const std::vector<int64_t>& { return e.special_tokens_mask; });
-  out.word_ids = make([](const Encoding& e) -> const std::vector<int64_t>& { return e.word_ids; });
-  auto make_offsets = [&](bool bytes) {
-    Tensor x = empty({B, L, 2}, DType::Int64);
-    int64_t* p = x.data<int64_t>();
-    for (int64_t i = 0; i < B; ++i) {
-      const auto& v = bytes ? out.encodings[static_cast<size_t>(i)].byte_offsets : out.encodings[static_cast<size_t>(i)].offsets;
-      for (int64_t j = 0; j < L; ++j) {
-        p[(i * L + j) * 2] = v[static_cast<size_t>(j)].first;
-        p[(i * L + j) * 2 + 1] = v[static_cast<size_t>(j)].second;
+  Tensor ids = empty({B, L}, DType::Int64), mask = empty({B, L}, DType::Int64), types = empty({B, L}, DType::Int64),
+         special = empty({B, L}, DType::Int64), words = empty({B, L}, DType::Int64),
+         offs = empty({B, L, 2}, DType::Int64), boffs = empty({B, L, 2}, DType::Int64);
+  int64_t *p_ids = ids.data<int64_t>(), *p_mask = mask.data<int64_t>(), *p_types = types.data<int64_t>(),
+          *p_special = special.data<int64_t>(), *p_words = words.data<int64_t>(), *p_offs = offs.data<int64_t>(),
+          *p_boffs = boffs.data<int64_t>();
+  const int64_t pad_type = padding.pad_type_id;
+  const bool left = padding.left;
+#pragma omp parallel for schedule(static) num_threads(threads) if (B * L > 65536)
+  for (int64_t i = 0; i < B; ++i) {
+    const Encoding& e = out.encodings[static_cast<size_t>(i)];
+    const int64_t n = static_cast<int64_t>(e.ids.size());
+    const int64_t first = left ? L - n : 0;  // where the real tokens start
+    auto row = [&](int64_t* p, const std::vector<int64_t>& v, int64_t pad_value) {
+      p += i * L;
+      std::fill(p, p + L, pad_value);
+      if (n) std::memcpy(p + first, v.data(), static_cast<size_t>(n) * sizeof(int64_t));
+    };
+    row(p_ids, e.ids, pad_id);
+    row(p_mask, e.attention_mask, 0);
+    row(p_types, e.type_ids, pad_type);
+    row(p_special, e.special_tokens_mask, 1);
+    row(p_words, e.word_ids, -1);
+    auto pairs = [&](int64_t* p, const std::vector<std::pair<int64_t, int64_t>>& v) {
+      p += i * L * 2;
+      std::fill(p, p + 2 * L, 0);
+      for (int64_t j = 0; j < n; ++j) {
+        p[(first + j) * 2] = v[static_cast<size_t>(j)].first;
+        p[(first + j) * 2 + 1] = v[static_cast<size_t>(j)].second;
       }
-    }
-    return x;
-  };
-  out.offsets = make_offsets(false);
-  out.byte_offsets = make_offsets(true);
+    };
+    pairs(p_offs, e.offsets);
+    pairs(p_boffs, e.byte_offsets);
+  }
+  out.input_ids = ids, out.attention_mask = mask, out.token_type_ids = types, out.special_tokens_mask = special;
+  out.word_ids = words, out.offsets = offs, out.byte_offsets = boffs;
   return out;
 }
 

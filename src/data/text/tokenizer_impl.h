@@ -148,8 +148,17 @@ std::string byte_level_decode(const std::vector<std::string>& tokens);
 
 // GPT-2's byte <-> printable char map.
 const std::array<char32_t, 256>& bytes_to_chars();
-bool is_bert_punctuation(char32_t c);
-bool is_whitespace(char32_t c);
+bool is_bert_punctuation_slow(char32_t c);
+bool is_whitespace_slow(char32_t c);
+// ASCII inline: these run once per char on the encode path.
+inline bool is_whitespace(char32_t c) {
+  if (c < 0x80) return c == ' ' || (c >= '\t' && c <= '\r');
+  return is_whitespace_slow(c);
+}
+inline bool is_bert_punctuation(char32_t c) {
+  if (c < 0x80) return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
+  return is_bert_punctuation_slow(c);
+}
 
 }  // namespace tessel::text::detail
 

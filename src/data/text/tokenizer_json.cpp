@@ -127,6 +127,9 @@ void finish(Impl& t, const Entries& vocab) {
   size_t n = 0;
   for (const auto& [tok, id] : vocab) n = std::max(n, static_cast<size_t>(id) + 1);
   for (const auto& a : t.added) n = std::max(n, static_cast<size_t>(a.id) + 1);
+  // Real vocabularies are dense; a sparse one would only make the id tables huge.
+  if (n > vocab.size() + t.added.size() + 65536)
+    fail<ValueError>(kOp, t.name, ": ids up to ", n - 1, " for ", vocab.size() + t.added.size(), " tokens (too sparse)");
   t.id_tokens.assign(n, std::string());
   t.id_present.assign(n, 0);
   t.id_special.assign(n, 0);

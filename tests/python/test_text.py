@@ -231,7 +231,8 @@ def test_words_sentences_lines():
 # ---------------------------------------------------------------- tokenizers
 
 tokenizers = pytest.importorskip("tokenizers", reason="HF `tokenizers` is not installed: conformance tests skipped")
-from tokenizers import BertWordPieceTokenizer, ByteLevelBPETokenizer, processors  # noqa: E402
+from tokenizers import (AddedToken, BertWordPieceTokenizer, ByteLevelBPETokenizer, Tokenizer, decoders,  # noqa: E402
+                        models, normalizers, pre_tokenizers, processors, trainers)
 
 
 def _compare(hf_enc, ts_enc, text, what):
@@ -342,6 +343,60 @@ def test_bytelevel_tokenizer_json_matches_hf(bytelevel, tmp_path, post):
         ids = hf.encode(text, pair).ids
         assert tok.decode(ids) == hf.decode(ids)
         assert tok.decode(ids, False) == hf.decode(ids, False)
+
+
+def _pipeline(name):
+    """Other tokenizer.json pipelines built with the `tokenizers` API and trained here."""
+    corpus = _corpus(1000, seed=7)
+    if name == "wordpiece_nfd_lowercase_stripaccents_whitespace":
+        hf = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        hf.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase(), normalizers.StripAccents()])
+        hf.pre_tokenizer = pre_tokenizers.Whitespace()
+        hf.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=800,
+                                                                 special_tokens=["[UNK]", "[CLS]", "[SEP]", "[PAD]"]))
+        cls, sep = hf.token_to_id("[CLS]"), hf.token_to_id("[SEP]")
+        hf.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+        hf.decoder = decoders.WordPiece()
+    elif name == "bpe_nfkc_whitespacesplit_unk":
+        hf = Tokenizer(models.BPE(unk_token="<unk>"))
+        hf.normalizer = normalizers.NFKC()
+        hf.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        hf.train_from_iterator(corpus[:300], trainers.BpeTrainer(vocab_size=600, special_tokens=["<unk>"]))
+    elif name == "bytelevel_nfc_lowercase":
+        hf = Tokenizer(models.BPE())
+        hf.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
+        hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        hf.decoder = decoders.ByteLevel()
+        hf.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=900, special_tokens=["<|endoftext|>"],
+                                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        hf.post_processor = processors.ByteLevel(trim_offsets=False)
+    else:  # cased BERT normalizer without CJK spacing, max 20 chars a word, [MASK] with lstrip/rstrip
+        hf = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=20))
+        hf.normalizer = normalizers.BertNormalizer(lowercase=False, handle_chinese_chars=False, strip_accents=True)
+        hf.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        hf.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=900,
+                                                                 special_tokens=["[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+        hf.add_special_tokens([AddedToken("[MASK]", lstrip=True, rstrip=True)])
+        hf.post_processor = processors.BertProcessing(("[SEP]", hf.token_to_id("[SEP]")),
+                                                      ("[CLS]", hf.token_to_id("[CLS]")))
+        hf.decoder = decoders.WordPiece()
+    return hf
+
+
+@pytest.mark.parametrize("name", ["wordpiece_nfd_lowercase_stripaccents_whitespace", "bpe_nfkc_whitespacesplit_unk",
+                                  "bytelevel_nfc_lowercase", "bert_cased_mask_lstrip"])
+def test_other_pipelines_match_hf(tmp_path, name):
+    hf = _pipeline(name)
+    hf.save(str(tmp_path / "tok.json"))
+    tok = tt.Tokenizer.from_file(tmp_path / "tok.json")
+    rng = random.Random(8)
+    for text in TEXTS + ["hello [MASK] world", "x  [MASK]  y", "[MASK]"]:
+        pair = rng.choice(TEXTS)
+        for args in [(text,), (text, pair)]:
+            a, b = hf.encode(*args), tok.encode(*args)
+            _compare(a, b, args, name)
+            assert tok.decode(b.ids) == hf.decode(a.ids), args
 
 
 TRUNC_PAD = [

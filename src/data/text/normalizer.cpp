@@ -116,8 +116,11 @@ void bert_char(const NormStep& st, char32_t c, int32_t s, int32_t e, NText& out)
   if (cjk) out.push(' ', s, e);
 }
 
-// NFx: normalize between normalization boundaries; the output of a chunk maps
-// to the chunk's whole input range.
+// NFx, one chunk between normalization boundaries at a time. Alignment as
+// HF's: when the chunk's result is the concatenation of each char's own
+// normalization (decompositions, compatibility mappings such as ﬁ -> fi),
+// every output char maps to its source char; when chars compose (e + U+0301
+// -> é), output char k maps to input char k, so é maps to the e alone.
 void unicode_normalize(NormStep::Kind k, const NText& in, NText& out) {
   const icu::Normalizer2& n = instance(k);
   size_t i = 0;
@@ -126,14 +129,29 @@ void unicode_normalize(NormStep::Kind k, const NText& in, NText& out) {
     while (j < in.size() && !n.hasBoundaryBefore(static_cast<UChar32>(in.cps[j]))) ++j;
     if (j == i + 1 && n.isInert(static_cast<UChar32>(in.cps[i]))) {
       out.push(in.cps[i], in.start[i], in.end[i]);
+      i = j;
+      continue;
+    }
+    UErrorCode err = U_ZERO_ERROR;
+    icu::UnicodeString src, joined;
+    std::vector<icu::UnicodeString> parts;
+    for (size_t q = i; q < j; ++q) {
+      icu::UnicodeString one(static_cast<UChar32>(in.cps[q]));
+      src.append(one);
+      parts.push_back(n.normalize(one, err));
+      joined.append(parts.back());
+    }
+    icu::UnicodeString dst = n.normalize(src, err);
+    if (U_FAILURE(err)) dst = joined = src;
+    if (dst == joined) {
+      for (size_t q = i; q < j; ++q)
+        for_each_code_point(parts[q - i], [&](char32_t d) { out.push(d, in.start[q], in.end[q]); });
     } else {
-      icu::UnicodeString src;
-      for (size_t q = i; q < j; ++q) src.append(static_cast<UChar32>(in.cps[q]));
-      UErrorCode err = U_ZERO_ERROR;
-      icu::UnicodeString dst = n.normalize(src, err);
-      int32_t s = in.start[i], e = in.end[j - 1];
-      if (U_FAILURE(err)) dst = src;
-      for_each_code_point(dst, [&](char32_t d) { out.push(d, s, e); });
+      size_t q = i;
+      for_each_code_point(dst, [&](char32_t d) {
+        out.push(d, in.start[q], in.end[q]);
+        if (q + 1 < j) ++q;
+      });
     }
     i = j;
   }

@@ -96,13 +96,15 @@ void split_whitespace(const NText& t, int32_t begin, int32_t end, Words& out) {
   if (w >= 0) out.emplace_back(w, end);
 }
 
-// \w+|[^\w\s]+ with Unicode \w (letters, marks, numbers, connector punctuation).
+// \w+|[^\w\s]+ with Oniguruma's Unicode \w, that of UTS #18: Alphabetic,
+// marks, decimal digits, connector punctuation, and the joiners ZWNJ/ZWJ.
 void split_word_chars(const NText& t, int32_t begin, int32_t end, Words& out) {
   auto cls = [](char32_t c) {
     if (is_whitespace(c)) return 0;
-    if (c == '_') return 1;
+    if (c == '_' || c == 0x200C || c == 0x200D) return 1;
+    if (c < 0x80) return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') ? 1 : 2;
     uint32_t m = U_GET_GC_MASK(static_cast<UChar32>(c));
-    return (m & (U_GC_L_MASK | U_GC_M_MASK | U_GC_N_MASK | U_GC_PC_MASK)) ? 1 : 2;
+    return u_isUAlphabetic(static_cast<UChar32>(c)) || (m & (U_GC_M_MASK | U_GC_ND_MASK | U_GC_PC_MASK)) ? 1 : 2;
   };
   int32_t i = begin;
   while (i < end) {

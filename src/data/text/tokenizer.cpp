@@ -20,6 +20,7 @@ namespace {
 // One input sequence, tokenized: pieces with offsets in input chars, and the
 // byte offset of every input char (for byte offsets).
 struct Sequence {
+  std::string_view text;
   std::vector<Piece> pieces;
   std::vector<int64_t> char_byte;
 };
@@ -71,6 +72,7 @@ bool is_word_char(char32_t c) { return c == '_' || (c < 0x80 ? std::isalnum(stat
 // Added tokens are found in the raw text (leftmost, longest); the text between them goes through the model.
 void tokenize_sequence(const detail::Impl& t, std::string_view text, Scratch& sc, Sequence& seq) {
   decode_input(text, sc, seq);
+  seq.text = text;
   seq.pieces.clear();
   const int32_t n = static_cast<int32_t>(sc.cps.size());
   int32_t word = 0, from = 0;
@@ -98,7 +100,7 @@ void tokenize_sequence(const detail::Impl& t, std::string_view text, Scratch& sc
       if (hit->rstrip)
         while (e < n && detail::is_whitespace(sc.cps[e])) ++e;
       model_segment(t, from, s, word, sc, seq.pieces);
-      seq.pieces.push_back(Piece{hit->id, s, e, word++});
+      seq.pieces.push_back(Piece{hit->id, s, e, word++, true});
       from = e;
       i = e - 1;
     }
@@ -172,7 +174,13 @@ void append_sequence(const detail::Impl& t, Encoding& e, const Sequence& s, int 
     e.byte_offsets.emplace_back(s.char_byte[static_cast<size_t>(p.start)], s.char_byte[static_cast<size_t>(p.end)]);
     e.word_ids.push_back(p.word);
     e.sequence_ids.push_back(seq);
-    if (tokens) e.tokens.push_back(t.id_tokens[static_cast<size_t>(p.id)]);
+    if (!tokens) continue;
+    if (p.added) {  // as HF: what matched, stripped spaces included
+      int64_t b = s.char_byte[static_cast<size_t>(p.start)], end = s.char_byte[static_cast<size_t>(p.end)];
+      e.tokens.emplace_back(s.text.substr(static_cast<size_t>(b), static_cast<size_t>(end - b)));
+    } else {
+      e.tokens.push_back(t.id_tokens[static_cast<size_t>(p.id)]);
+    }
   }
 }
 

@@ -133,6 +133,7 @@ struct Piece {
   int32_t id;
   int32_t start, end;
   int32_t word;
+  bool added = false;  // an added token found in the text (its token string is what matched)
 };
 
 // Stages (normalizer.cpp, pretokenize.cpp, wordpiece.cpp, bpe.cpp).

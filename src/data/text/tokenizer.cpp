@@ -208,8 +208,10 @@ int64_t added_count(const detail::Impl& t, bool pair) {
 
 Encoding encode_one(const detail::Impl& t, std::string_view text, const std::optional<std::string_view>& pair,
                     bool add_special, const TruncationOptions& trunc, bool tokens) {
+  // Reused per thread: the per-text buffers cost no allocation once warm.
   thread_local Scratch sc;
-  Sequence a, b;
+  thread_local Sequence a, b;
+  b.pieces.clear();
   tokenize_sequence(t, text, sc, a);
   if (pair) tokenize_sequence(t, *pair, sc, b);
   truncate(trunc, add_special ? added_count(t, pair.has_value()) : 0, a.pieces, pair ? &b.pieces : nullptr);

@@ -399,6 +399,38 @@ def test_other_pipelines_match_hf(tmp_path, name):
             assert tok.decode(b.ids) == hf.decode(a.ids), args
 
 
+def _random_text(rng):
+    """Random code points over all planes, weighted to ASCII, spaces, controls, joiners and
+    combining marks. Only chars assigned by Python's Unicode 14 (or in the private-use and
+    tag planes): HF's regex engine knows Unicode 16, ICU 72 only 15."""
+    def one():
+        r = rng.random()
+        if r < 0.3:
+            return chr(rng.randint(0x20, 0x7E))
+        if r < 0.5:
+            return chr(rng.choice([0x20, 0x0A, 0x09, 0x300, 0x301, 0x200D, 0x200B, 0xFEFF, 0x3000, 0xA0, 0x85, 0,
+                                   0x1F, 0x7F]))
+        while True:
+            c = rng.randint(0x80, 0x3000) if r < 0.8 else rng.randint(0x80, 0x10FFFF)
+            if (c >= 0xE0000 or unicodedata.category(chr(c)) != "Cn") and not 0xD800 <= c <= 0xDFFF:
+                return chr(c)
+    return "".join(one() for _ in range(rng.randint(0, 40)))
+
+
+def test_random_code_points_match_hf(wordpiece, bytelevel):
+    d, hf_wp, _ = wordpiece
+    wp = tt.Tokenizer.from_wordpiece_vocab(d / "vocab.txt")
+    hf_bpe = ByteLevelBPETokenizer(str(bytelevel / "vocab.json"), str(bytelevel / "merges.txt"))
+    bpe = tt.Tokenizer.from_bpe_files(bytelevel / "vocab.json", bytelevel / "merges.txt")
+    rng = random.Random(0)
+    for _ in range(1500):
+        s = _random_text(rng)
+        e = bpe.encode(s)
+        _compare(hf_bpe.encode(s), e, s, "bpe")
+        assert bpe.decode(e.ids) == s  # byte-level BPE round-trips any text
+        _compare(hf_wp.encode(s, s[::-1]), wp.encode(s, s[::-1]), s, "wordpiece")
+
+
 TRUNC_PAD = [
     dict(truncation="longest_first", max_length=16, padding="longest"),
     dict(truncation="longest_first", max_length=9, padding="max_length", pad_to_multiple_of=None),

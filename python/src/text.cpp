@@ -68,17 +68,24 @@ TruncationOptions truncation_arg(const std::optional<std::string>& strategy, std
                                  const std::string& side, const TruncationOptions& dflt) {
   TruncationOptions o = dflt;
   if (strategy) {
-    if (*strategy == "longest_first") o.strategy = TruncationStrategy::LongestFirst;
-    else if (*strategy == "only_first") o.strategy = TruncationStrategy::OnlyFirst;
-    else if (*strategy == "only_second") o.strategy = TruncationStrategy::OnlySecond;
-    else if (*strategy == "do_not_truncate") o.strategy = TruncationStrategy::None;
-    else throw ValueError("[text.encode] truncation must be 'longest_first', 'only_first', 'only_second' or False, got '" + *strategy + "'");
+    if (*strategy == "longest_first")
+      o.strategy = TruncationStrategy::LongestFirst;
+    else if (*strategy == "only_first")
+      o.strategy = TruncationStrategy::OnlyFirst;
+    else if (*strategy == "only_second")
+      o.strategy = TruncationStrategy::OnlySecond;
+    else if (*strategy == "do_not_truncate")
+      o.strategy = TruncationStrategy::None;
+    else
+      throw ValueError("[text.encode] truncation must be 'longest_first', 'only_first', 'only_second' or False, got '" +
+                       *strategy + "'");
   }
   if (max_length) {
     if (*max_length < 0) throw ValueError("[text.encode] max_length must be >= 0");
     o.max_length = *max_length;
   }
-  if (side != "right" && side != "left") throw ValueError("[text.encode] truncation_side must be 'right' or 'left', got '" + side + "'");
+  if (side != "right" && side != "left")
+    throw ValueError("[text.encode] truncation_side must be 'right' or 'left', got '" + side + "'");
   o.left = side == "left";
   return o;
 }
@@ -99,7 +106,8 @@ void init_text(py::module_& m) {
         return decode_utf8(s, e, replace_control);
       },
       py::arg("input"), py::arg("errors") = "strict", py::arg("replace_control_characters") = false);
-  sub.def("encode_utf8", [](const Tensor& cps) { return to_bytes(encode_utf8(cps)); }, py::arg("code_points"));
+  sub.def(
+      "encode_utf8", [](const Tensor& cps) { return to_bytes(encode_utf8(cps)); }, py::arg("code_points"));
   sub.def(
       "decode_utf8_batch",
       [](py::handle inputs, const std::string& errors, bool replace_control) {
@@ -133,8 +141,10 @@ void init_text(py::module_& m) {
         return to_str(normalize(text_arg(s, "text"), parse_normalization_form(form)));
       },
       py::arg("text"), py::arg("form") = "NFC");
-  sub.def("case_fold", [](py::handle s) { return to_str(case_fold(text_arg(s, "text"))); }, py::arg("text"));
-  sub.def("nfkc_casefold", [](py::handle s) { return to_str(nfkc_casefold(text_arg(s, "text"))); }, py::arg("text"));
+  sub.def(
+      "case_fold", [](py::handle s) { return to_str(case_fold(text_arg(s, "text"))); }, py::arg("text"));
+  sub.def(
+      "nfkc_casefold", [](py::handle s) { return to_str(nfkc_casefold(text_arg(s, "text"))); }, py::arg("text"));
   sub.def(
       "lower", [](py::handle s, const std::string& loc) { return to_str(lower(text_arg(s, "text"), loc)); },
       py::arg("text"), py::arg("locale") = "");
@@ -224,14 +234,20 @@ void init_text(py::module_& m) {
             if (!pairs.is_none()) b = text_list(pairs, "pairs");
             TruncationOptions to = truncation_arg(trunc, max_length, truncation_side, t.default_truncation());
             PaddingOptions po = t.default_padding();
-            if (padding == "longest") po.strategy = PaddingStrategy::Longest;
-            else if (padding == "max_length") po.strategy = PaddingStrategy::MaxLength;
-            else if (padding == "do_not_pad") po.strategy = PaddingStrategy::None;
-            else throw ValueError("[text.encode_batch] padding must be 'longest', 'max_length' or False, got '" + padding + "'");
+            if (padding == "longest")
+              po.strategy = PaddingStrategy::Longest;
+            else if (padding == "max_length")
+              po.strategy = PaddingStrategy::MaxLength;
+            else if (padding == "do_not_pad")
+              po.strategy = PaddingStrategy::None;
+            else
+              throw ValueError("[text.encode_batch] padding must be 'longest', 'max_length' or False, got '" + padding +
+                               "'");
             if (po.strategy == PaddingStrategy::MaxLength && max_length) po.max_length = *max_length;
             if (pad_to_multiple_of) po.pad_to_multiple_of = *pad_to_multiple_of;
             if (padding_side != "right" && padding_side != "left")
-              throw ValueError("[text.encode_batch] padding_side must be 'right' or 'left', got '" + padding_side + "'");
+              throw ValueError("[text.encode_batch] padding_side must be 'right' or 'left', got '" + padding_side +
+                               "'");
             po.left = padding_side == "left";
             if (pad_id) po.pad_id = *pad_id;
             BatchEncoding be = without_gil([&] { return t.encode_batch(a, b, add_special, to, po, num_threads); });
@@ -255,8 +271,11 @@ void init_text(py::module_& m) {
           "decode",
           [](const Tokenizer& t, const std::vector<int64_t>& ids, bool skip) { return to_str(t.decode(ids, skip)); },
           py::arg("ids"), py::arg("skip_special_tokens") = true)
-      .def("token_to_id", [](const Tokenizer& t, const std::string& tok) { return t.token_to_id(tok); }, py::arg("token"))
-      .def("id_to_token", [](const Tokenizer& t, int64_t id) { return to_str(t.id_to_token(id)); }, py::arg("id"))
+      .def(
+          "token_to_id", [](const Tokenizer& t, const std::string& tok) { return t.token_to_id(tok); },
+          py::arg("token"))
+      .def(
+          "id_to_token", [](const Tokenizer& t, int64_t id) { return to_str(t.id_to_token(id)); }, py::arg("id"))
       .def_property_readonly("vocab_size", &Tokenizer::vocab_size)
       .def("num_special_tokens_to_add", &Tokenizer::num_special_tokens_to_add, py::arg("pair") = false);
 }

@@ -16,7 +16,11 @@ TEST(Text, DecodeEncodeUtf8) {
   EXPECT_EQ(cps.data<int32_t>()[2], 0x1F600);
   EXPECT_EQ(encode_utf8(cps), "G\xc3\xb6\xf0\x9f\x98\x80");
   EXPECT_EQ(decode_utf8("a\xe2\x82", Errors::Replace).numel(), 2);  // one U+FFFD for the truncated sequence
-  EXPECT_EQ(decode_utf8("a\xff" "b", Errors::Ignore).numel(), 2);
+  EXPECT_EQ(decode_utf8("a\xff"
+                        "b",
+                        Errors::Ignore)
+                .numel(),
+            2);
   try {
     decode_utf8("ab\xff");
     FAIL() << "no error";
@@ -29,8 +33,12 @@ TEST(Text, TranscodeNormalizeCase) {
   EXPECT_EQ(transcode("caf\xc3\xa9", "utf-8", "latin-1"), "caf\xe9");
   EXPECT_THROW(transcode("x", "utf-8", "no-such"), ValueError);
   EXPECT_EQ(normalize("e\xcc\x81", NormalizationForm::NFC), "\xc3\xa9");
-  EXPECT_EQ(case_fold("Stra\xc3\x9f" "e"), "strasse");
-  EXPECT_EQ(upper("stra\xc3\x9f" "e"), "STRASSE");
+  EXPECT_EQ(case_fold("Stra\xc3\x9f"
+                      "e"),
+            "strasse");
+  EXPECT_EQ(upper("stra\xc3\x9f"
+                  "e"),
+            "STRASSE");
 }
 
 TEST(Text, Segment) {

@@ -27,8 +27,8 @@ void guarded(F&& f) {
 
 // The first byte picks the target; the rest is the input.
 void run(uint8_t selector, std::string_view in) {
-  static const char* const kEncodings[] = {"utf-8", "latin-1", "utf-16le", "utf-16be", "shift_jis", "gbk",
-                                           "windows-1252", "utf-32", "euc-kr", "big5"};
+  static const char* const kEncodings[] = {"utf-8", "latin-1",      "utf-16le", "utf-16be", "shift_jis",
+                                           "gbk",   "windows-1252", "utf-32",   "euc-kr",   "big5"};
   const Errors errors[] = {Errors::Strict, Errors::Replace, Errors::Ignore};
   switch (selector % 9) {
     case 0:
@@ -38,7 +38,9 @@ void run(uint8_t selector, std::string_view in) {
           (void)encode_utf8(cps);  // what decode returns, encode accepts
         });
       }
-      guarded([&] { (void)decode_utf8_batch({std::string(in), std::string(in.substr(in.size() / 2))}, Errors::Replace); });
+      guarded([&] {
+        (void)decode_utf8_batch({std::string(in), std::string(in.substr(in.size() / 2))}, Errors::Replace);
+      });
       break;
     case 1:
       guarded([&] {
@@ -57,7 +59,8 @@ void run(uint8_t selector, std::string_view in) {
       break;
     case 3:
       for (auto u : {SegmentUnit::Grapheme, SegmentUnit::Word, SegmentUnit::Sentence, SegmentUnit::Line})
-        guarded([&] { (void)segment(in, u, (selector & 16) ? "th" : "en", u == SegmentUnit::Word && (selector & 32)); });
+        guarded(
+            [&] { (void)segment(in, u, (selector & 16) ? "th" : "en", u == SegmentUnit::Word && (selector & 32)); });
       break;
     case 4:
     case 5: {  // tokenizer.json, then encode a little text with it
@@ -86,14 +89,16 @@ void run(uint8_t selector, std::string_view in) {
       size_t mid = in.find('\0');
       if (mid == std::string_view::npos) mid = in.size() / 2;
       guarded([&] {
-        Tokenizer t = Tokenizer::from_bpe_strings(in.substr(0, mid), in.substr(std::min(mid + 1, in.size())), selector & 16);
+        Tokenizer t =
+            Tokenizer::from_bpe_strings(in.substr(0, mid), in.substr(std::min(mid + 1, in.size())), selector & 16);
         Encoding e = t.encode(in.substr(0, 64));
         (void)t.decode(e.ids, false);
       });
       break;
     }
     case 8: {  // encode arbitrary text with a fixed small tokenizer of each kind
-      static const Tokenizer wp = Tokenizer::from_wordpiece_vocab_string("[PAD]\n[UNK]\n[CLS]\n[SEP]\na\nb\n##a\n##b\nab\n");
+      static const Tokenizer wp =
+          Tokenizer::from_wordpiece_vocab_string("[PAD]\n[UNK]\n[CLS]\n[SEP]\na\nb\n##a\n##b\nab\n");
       static const Tokenizer bpe = Tokenizer::from_bpe_strings(
           R"({"a": 0, "b": 1, "ab": 2, "\u0120": 3, "\u0120a": 4})", "#version: 0.2\na b\n\u0120 a\n", true);
       guarded([&] {

@@ -94,10 +94,10 @@ struct TruncationOptions {
 
 struct PaddingOptions {
   PaddingStrategy strategy = PaddingStrategy::None;
-  int64_t max_length = 0;           // MaxLength pads to this
-  int64_t pad_to_multiple_of = 0;   // 0 = none
-  bool left = false;                // padding_side="left"
-  std::optional<int64_t> pad_id;    // default: the tokenizer's pad token
+  int64_t max_length = 0;          // MaxLength pads to this
+  int64_t pad_to_multiple_of = 0;  // 0 = none
+  bool left = false;               // padding_side="left"
+  std::optional<int64_t> pad_id;   // default: the tokenizer's pad token
   int64_t pad_type_id = 0;
 };
 
@@ -115,7 +115,7 @@ struct Encoding {
 // and rows of different lengths only the ragged values/row_splits are defined.
 struct BatchEncoding {
   Tensor input_ids, attention_mask, token_type_ids, special_tokens_mask, offsets, byte_offsets, word_ids;
-  Ragged ids;  // unpadded ids
+  Ragged ids;                       // unpadded ids
   std::vector<Encoding> encodings;  // per row, unpadded (tokens left empty)
 };
 

@@ -40,7 +40,9 @@ int to_utf8(char32_t c, unsigned char* b) {
   for (size_t k = 0; k < s.size(); ++k) b[k] = static_cast<unsigned char>(s[k]);
   return static_cast<int>(s.size());
 }
-uint64_t pair_key(int32_t a, int32_t b) { return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b); }
+uint64_t pair_key(int32_t a, int32_t b) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+}
 }  // namespace
 
 void bpe_word(const Impl& t, const NText& text, int32_t begin, int32_t end, int32_t word, std::string& scratch,
@@ -75,15 +77,19 @@ void bpe_word(const Impl& t, const NText& text, int32_t begin, int32_t end, int3
       unsigned char b[4];
       for (int k = 0, len = to_utf8(c, b); k < len; ++k) {
         int32_t id = t.byte_ids[b[k]];
-        if (id >= 0) push(id, i);
-        else if (t.unk_id >= 0) push(t.unk_id, i);
+        if (id >= 0)
+          push(id, i);
+        else if (t.unk_id >= 0)
+          push(t.unk_id, i);
       }
     } else {
       scratch.clear();
       append_utf8(scratch, c);
       int32_t id = t.vocab.find(scratch);
-      if (id >= 0) push(id, i);
-      else if (t.unk_id >= 0) push(t.unk_id, i);
+      if (id >= 0)
+        push(id, i);
+      else if (t.unk_id >= 0)
+        push(t.unk_id, i);
     }
   }
   const int32_t n = static_cast<int32_t>(syms.size());

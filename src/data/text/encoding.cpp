@@ -152,8 +152,8 @@ struct ConverterCloser {
 using Converter = std::unique_ptr<UConverter, ConverterCloser>;
 
 Converter open_converter(const std::string& name) {
-  TS_CHECK(!name.empty() && name.find('\0') == std::string::npos, ValueError, "text.transcode",
-           "unknown encoding '", name, "'");
+  TS_CHECK(!name.empty() && name.find('\0') == std::string::npos, ValueError, "text.transcode", "unknown encoding '",
+           name, "'");
   UErrorCode err = U_ZERO_ERROR;
   Converter c(ucnv_open(name.c_str(), &err));
   if (U_FAILURE(err) || !c) fail<ValueError>("text.transcode", "unknown encoding '", name, "'");

@@ -25,10 +25,18 @@ const icu::Normalizer2& normalizer(NormalizationForm form) {
   UErrorCode err = U_ZERO_ERROR;
   const icu::Normalizer2* n = nullptr;
   switch (form) {
-    case NormalizationForm::NFC: n = icu::Normalizer2::getNFCInstance(err); break;
-    case NormalizationForm::NFD: n = icu::Normalizer2::getNFDInstance(err); break;
-    case NormalizationForm::NFKC: n = icu::Normalizer2::getNFKCInstance(err); break;
-    case NormalizationForm::NFKD: n = icu::Normalizer2::getNFKDInstance(err); break;
+    case NormalizationForm::NFC:
+      n = icu::Normalizer2::getNFCInstance(err);
+      break;
+    case NormalizationForm::NFD:
+      n = icu::Normalizer2::getNFDInstance(err);
+      break;
+    case NormalizationForm::NFKC:
+      n = icu::Normalizer2::getNFKCInstance(err);
+      break;
+    case NormalizationForm::NFKD:
+      n = icu::Normalizer2::getNFKDInstance(err);
+      break;
   }
   TS_CHECK(U_SUCCESS(err) && n, ValueError, "text.normalize", "ICU normalizer unavailable: ", u_errorName(err));
   return *n;

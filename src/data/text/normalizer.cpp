@@ -68,10 +68,18 @@ const icu::Normalizer2& instance(NormStep::Kind k) {
   UErrorCode err = U_ZERO_ERROR;
   const icu::Normalizer2* n = nullptr;
   switch (k) {
-    case NormStep::Kind::NFC: n = icu::Normalizer2::getNFCInstance(err); break;
-    case NormStep::Kind::NFKC: n = icu::Normalizer2::getNFKCInstance(err); break;
-    case NormStep::Kind::NFKD: n = icu::Normalizer2::getNFKDInstance(err); break;
-    default: n = icu::Normalizer2::getNFDInstance(err); break;
+    case NormStep::Kind::NFC:
+      n = icu::Normalizer2::getNFCInstance(err);
+      break;
+    case NormStep::Kind::NFKC:
+      n = icu::Normalizer2::getNFKCInstance(err);
+      break;
+    case NormStep::Kind::NFKD:
+      n = icu::Normalizer2::getNFKDInstance(err);
+      break;
+    default:
+      n = icu::Normalizer2::getNFDInstance(err);
+      break;
   }
   if (U_FAILURE(err) || !n) fail<ValueError>("text.tokenizer", "ICU normalizer unavailable");
   return *n;
@@ -115,8 +123,10 @@ void lower_char(char32_t c, F&& push) {
 void bert_char(const NormStep& st, char32_t c, int32_t s, int32_t e, NText& out, bool decompose_only = false) {
   if (c < 0x80) {
     if (st.clean_text) {
-      if (c == '\t' || c == '\n' || c == '\r') c = ' ';
-      else if (c < 0x20 || c == 0x7F) return;
+      if (c == '\t' || c == '\n' || c == '\r')
+        c = ' ';
+      else if (c < 0x20 || c == 0x7F)
+        return;
     }
     if (st.lowercase && c >= 'A' && c <= 'Z') c += 32;
     out.push(c, s, e);
@@ -177,7 +187,8 @@ void reorder_marks(NText& t) {
         run.emplace_back(t.cps[k], added);
         if (!added) sources.emplace_back(t.start[k], t.end[k]);
       }
-      std::stable_sort(run.begin(), run.end(), [&](const auto& a, const auto& b) { return ccc(a.first) < ccc(b.first); });
+      std::stable_sort(run.begin(), run.end(),
+                       [&](const auto& a, const auto& b) { return ccc(a.first) < ccc(b.first); });
       std::pair<int32_t, int32_t> cur =
           i > 0 ? std::pair<int32_t, int32_t>{t.start[i - 1], t.end[i - 1]} : sources.front();
       size_t next = 0;
@@ -275,7 +286,12 @@ void apply(const NormStep& st, const NText& in, NText& out) {
   out.cps.clear(), out.start.clear(), out.end.clear();
   switch (st.kind) {
     case NormStep::Kind::Bert:
-      bert(st, in.size(), [&](size_t i) { return CharAt{in.cps[i], in.start[i], in.end[i]}; }, out);
+      bert(
+          st, in.size(),
+          [&](size_t i) {
+            return CharAt{in.cps[i], in.start[i], in.end[i]};
+          },
+          out);
       break;
     case NormStep::Kind::Lowercase:
       for (size_t i = 0; i < in.size(); ++i)
@@ -285,7 +301,9 @@ void apply(const NormStep& st, const NText& in, NText& out) {
       for (size_t i = 0; i < in.size(); ++i)
         if (!is_nonspacing_mark(in.cps[i])) out.push(in.cps[i], in.start[i], in.end[i]);
       break;
-    default: unicode_normalize(st.kind, in, out); break;
+    default:
+      unicode_normalize(st.kind, in, out);
+      break;
   }
 }
 
@@ -294,10 +312,13 @@ void apply(const NormStep& st, const NText& in, NText& out) {
 void normalize_into(const Impl& t, const char32_t* cps, int32_t begin, int32_t end, NText& out) {
   out.cps.clear(), out.start.clear(), out.end.clear();
   if (t.normalizers.size() == 1 && t.normalizers[0].kind == NormStep::Kind::Bert) {
-    bert(t.normalizers[0], static_cast<size_t>(end - begin), [&](size_t i) {
-      int32_t k = begin + static_cast<int32_t>(i);
-      return CharAt{cps[k], k, k + 1};
-    }, out);
+    bert(
+        t.normalizers[0], static_cast<size_t>(end - begin),
+        [&](size_t i) {
+          int32_t k = begin + static_cast<int32_t>(i);
+          return CharAt{cps[k], k, k + 1};
+        },
+        out);
     return;
   }
   for (int32_t i = begin; i < end; ++i) out.push(cps[i], i, i + 1);

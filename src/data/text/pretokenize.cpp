@@ -121,12 +121,20 @@ void split_word_chars(const NText& t, int32_t begin, int32_t end, Words& out) {
 namespace {
 void split(const PreTokStep& st, const NText& text, int32_t b, int32_t e, Words& out) {
   switch (st.kind) {
-    case PreTokStep::Kind::Bert: split_bert(text, b, e, out); break;
-    case PreTokStep::Kind::WhitespaceSplit: split_whitespace(text, b, e, out); break;
-    case PreTokStep::Kind::Whitespace: split_word_chars(text, b, e, out); break;
+    case PreTokStep::Kind::Bert:
+      split_bert(text, b, e, out);
+      break;
+    case PreTokStep::Kind::WhitespaceSplit:
+      split_whitespace(text, b, e, out);
+      break;
+    case PreTokStep::Kind::Whitespace:
+      split_word_chars(text, b, e, out);
+      break;
     case PreTokStep::Kind::ByteLevel:
-      if (st.use_regex) split_gpt2(text, b, e, out);
-      else if (e > b) out.emplace_back(b, e);
+      if (st.use_regex)
+        split_gpt2(text, b, e, out);
+      else if (e > b)
+        out.emplace_back(b, e);
       break;
   }
 }

@@ -31,10 +31,18 @@ std::vector<Segment> segment(std::string_view text, SegmentUnit unit, const std:
   UErrorCode err = U_ZERO_ERROR;
   std::unique_ptr<icu::BreakIterator> it;
   switch (unit) {
-    case SegmentUnit::Grapheme: it.reset(icu::BreakIterator::createCharacterInstance(loc, err)); break;
-    case SegmentUnit::Word: it.reset(icu::BreakIterator::createWordInstance(loc, err)); break;
-    case SegmentUnit::Sentence: it.reset(icu::BreakIterator::createSentenceInstance(loc, err)); break;
-    case SegmentUnit::Line: it.reset(icu::BreakIterator::createLineInstance(loc, err)); break;
+    case SegmentUnit::Grapheme:
+      it.reset(icu::BreakIterator::createCharacterInstance(loc, err));
+      break;
+    case SegmentUnit::Word:
+      it.reset(icu::BreakIterator::createWordInstance(loc, err));
+      break;
+    case SegmentUnit::Sentence:
+      it.reset(icu::BreakIterator::createSentenceInstance(loc, err));
+      break;
+    case SegmentUnit::Line:
+      it.reset(icu::BreakIterator::createLineInstance(loc, err));
+      break;
   }
   TS_CHECK(U_SUCCESS(err) && it, ValueError, op, "ICU break iterator unavailable for '", locale, "'");
 
@@ -51,8 +59,7 @@ std::vector<Segment> segment(std::string_view text, SegmentUnit unit, const std:
     int64_t n = 0;  // code points in [prev, b): count the non-continuation bytes
     for (int32_t i = prev; i < b; ++i) n += (static_cast<unsigned char>(text[static_cast<size_t>(i)]) & 0xC0) != 0x80;
     int32_t status = it->getRuleStatus();
-    if (!words_only || status >= 100)
-      out.push_back(Segment{chars, chars + n, prev, b, status});
+    if (!words_only || status >= 100) out.push_back(Segment{chars, chars + n, prev, b, status});
     chars += n;
   }
   return out;

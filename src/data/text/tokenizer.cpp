@@ -67,7 +67,10 @@ void model_segment(const detail::Impl& t, int32_t begin, int32_t end, int32_t& w
   }
 }
 
-bool is_word_char(char32_t c) { return c == '_' || (c < 0x80 ? std::isalnum(static_cast<int>(c)) != 0 : c > 0x7F && !detail::is_whitespace(c) && !detail::is_bert_punctuation(c)); }
+bool is_word_char(char32_t c) {
+  return c == '_' || (c < 0x80 ? std::isalnum(static_cast<int>(c)) != 0
+                               : c > 0x7F && !detail::is_whitespace(c) && !detail::is_bert_punctuation(c));
+}
 
 // Added tokens are found in the raw text (leftmost, longest); the text between them goes through the model.
 void tokenize_sequence(const detail::Impl& t, std::string_view text, Scratch& sc, Sequence& seq) {
@@ -128,8 +131,10 @@ void trim_offsets(const detail::Impl& t, std::vector<Piece>& pieces) {
 
 void truncate_to(std::vector<Piece>& v, size_t n, bool left) {
   if (v.size() <= n) return;
-  if (left) v.erase(v.begin(), v.end() - static_cast<std::ptrdiff_t>(n));
-  else v.resize(n);
+  if (left)
+    v.erase(v.begin(), v.end() - static_cast<std::ptrdiff_t>(n));
+  else
+    v.resize(n);
 }
 
 void truncate(const TruncationOptions& o, int64_t added, std::vector<Piece>& a, std::vector<Piece>* b) {
@@ -225,8 +230,10 @@ Encoding encode_one(const detail::Impl& t, std::string_view text, const std::opt
   e.offsets.reserve(cap), e.byte_offsets.reserve(cap), e.word_ids.reserve(cap), e.sequence_ids.reserve(cap);
   if (t.has_template && add_special) {
     for (const auto& p : pair ? t.pair : t.single) {
-      if (p.special) append_special(t, e, p.ids, p.type_id, tokens);
-      else append_sequence(t, e, p.sequence == 0 ? a : b, p.sequence, p.type_id, tokens);
+      if (p.special)
+        append_special(t, e, p.ids, p.type_id, tokens);
+      else
+        append_sequence(t, e, p.sequence == 0 ? a : b, p.sequence, p.type_id, tokens);
     }
   } else {
     append_sequence(t, e, a, 0, 0, tokens);
@@ -363,9 +370,12 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special
     tokens.push_back(t.id_tokens[static_cast<size_t>(id)]);
   }
   switch (t.decoder) {
-    case detail::Impl::Decoder::WordPiece: return detail::wordpiece_decode(t, tokens);
-    case detail::Impl::Decoder::ByteLevel: return detail::byte_level_decode(tokens);
-    case detail::Impl::Decoder::None: break;
+    case detail::Impl::Decoder::WordPiece:
+      return detail::wordpiece_decode(t, tokens);
+    case detail::Impl::Decoder::ByteLevel:
+      return detail::byte_level_decode(tokens);
+    case detail::Impl::Decoder::None:
+      break;
   }
   std::string out;
   for (size_t i = 0; i < tokens.size(); ++i) {

@@ -101,8 +101,8 @@ struct Impl {
 
   // ---- model ----
   enum class Model { WordPiece, BPE } model = Model::WordPiece;
-  TokenMap vocab;           // the model's vocabulary
-  TokenMap continuing;      // WordPiece: tokens that start with the prefix, without it
+  TokenMap vocab;       // the model's vocabulary
+  TokenMap continuing;  // WordPiece: tokens that start with the prefix, without it
   std::string wp_prefix = "##";
   int32_t unk_id = -1;
   int64_t max_input_chars_per_word = 100;
@@ -140,8 +140,8 @@ struct Piece {
 void normalize_into(const Impl& t, const char32_t* cps, int32_t begin, int32_t end, NText& out);
 // Word ranges [first, last) over `text`; may insert a prefix space into text.
 void pre_tokenize(const Impl& t, NText& text, std::vector<std::pair<int32_t, int32_t>>& words);
-void wordpiece_word(const Impl& t, const NText& text, int32_t begin, int32_t end, int32_t word,
-                    std::string& scratch, std::vector<int32_t>& char_at, std::vector<Piece>& out);
+void wordpiece_word(const Impl& t, const NText& text, int32_t begin, int32_t end, int32_t word, std::string& scratch,
+                    std::vector<int32_t>& char_at, std::vector<Piece>& out);
 void bpe_word(const Impl& t, const NText& text, int32_t begin, int32_t end, int32_t word, std::string& scratch,
               std::vector<Piece>& out);
 std::string wordpiece_decode(const Impl& t, const std::vector<std::string>& tokens);

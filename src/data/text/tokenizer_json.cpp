@@ -129,7 +129,8 @@ void finish(Impl& t, const Entries& vocab) {
   for (const auto& a : t.added) n = std::max(n, static_cast<size_t>(a.id) + 1);
   // Real vocabularies are dense; a sparse one would only make the id tables huge.
   if (n > vocab.size() + t.added.size() + 65536)
-    fail<ValueError>(kOp, t.name, ": ids up to ", n - 1, " for ", vocab.size() + t.added.size(), " tokens (too sparse)");
+    fail<ValueError>(kOp, t.name, ": ids up to ", n - 1, " for ", vocab.size() + t.added.size(),
+                     " tokens (too sparse)");
   t.id_tokens.assign(n, std::string());
   t.id_present.assign(n, 0);
   t.id_special.assign(n, 0);
@@ -163,10 +164,14 @@ void finish(Impl& t, const Entries& vocab) {
     t.byte_ids[static_cast<size_t>(b)] = t.vocab.find(s);
   }
   auto pad = t.padding.pad_id;
-  if (pad) t.pad_id = *pad;
-  else if (int32_t p = t.token_ids.find("[PAD]"); p >= 0) t.pad_id = p;
-  else if (int32_t q = t.token_ids.find("<pad>"); q >= 0) t.pad_id = q;
-  else t.pad_id = 0;
+  if (pad)
+    t.pad_id = *pad;
+  else if (int32_t p = t.token_ids.find("[PAD]"); p >= 0)
+    t.pad_id = p;
+  else if (int32_t q = t.token_ids.find("<pad>"); q >= 0)
+    t.pad_id = q;
+  else
+    t.pad_id = 0;
   if (t.pad_id >= static_cast<int64_t>(n)) t.pad_id = 0;
 }
 
@@ -180,7 +185,8 @@ Entries read_vocab_object(const Reader& r, const JsonValue& v, const char* where
 }
 
 // A merge "a b" -> (rank, id of ab); both parts and the result must be in the vocabulary.
-void add_merge(Impl& t, const Reader& r, std::string_view a, std::string_view b, int32_t rank, const std::string& where) {
+void add_merge(Impl& t, const Reader& r, std::string_view a, std::string_view b, int32_t rank,
+               const std::string& where) {
   int32_t ia = t.vocab.find(a), ib = t.vocab.find(b);
   std::string ab(a);
   ab += b;
@@ -202,7 +208,8 @@ void read_merges_txt(Impl& t, const Reader& r, std::string_view text) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty() || (line_no == 1 && line.rfind("#version", 0) == 0)) continue;
     size_t sp = line.find(' ');
-    if (sp == std::string_view::npos || sp == 0 || sp + 1 >= line.size() || line.find(' ', sp + 1) != std::string_view::npos)
+    if (sp == std::string_view::npos || sp == 0 || sp + 1 >= line.size() ||
+        line.find(' ', sp + 1) != std::string_view::npos)
       r.bad(tessel::detail::cat("line ", line_no, ": a merge must be two tokens separated by one space"));
     add_merge(t, r, line.substr(0, sp), line.substr(sp + 1), rank++, tessel::detail::cat("line ", line_no));
   }
@@ -272,35 +279,29 @@ void read_pre_tokenizer(Impl& t, const Reader& r, const JsonValue& v) {
 }
 
 // ["[SEP]", 102] as in BertProcessing/RobertaProcessing.
-int32_t token_pair(Impl& t, const Reader& r, const JsonValue& v, const char* key, std::vector<detail::AddedToken>& specials) {
+int32_t token_pair(const Reader& r, const JsonValue& v, const char* key) {
   const JsonValue* p = get(v, key);
   if (!p || p->kind != JsonValue::Kind::Array || p->items.size() != 2 || p->items[0].kind != JsonValue::Kind::String)
     r.bad(tessel::detail::cat("post_processor.", key, " must be [token, id]"));
-  auto id = static_cast<int32_t>(r.integer(p->items[1], tessel::detail::cat("post_processor.", key, "[1]")));
-  specials.push_back(detail::AddedToken{p->items[0].text, id});
-  (void)t;
-  return id;
+  return static_cast<int32_t>(r.integer(p->items[1], tessel::detail::cat("post_processor.", key, "[1]")));
 }
 
-void read_template(Impl& t, const Reader& r, const JsonValue& v, std::vector<detail::AddedToken>& specials) {
+void read_template(Impl& t, const Reader& r, const JsonValue& v) {
   std::unordered_map<std::string, std::vector<int32_t>> ids;
   if (const JsonValue* st = get(v, "special_tokens"); st && st->kind == JsonValue::Kind::Object) {
     for (const auto& [name, tok] : st->members) {
       const JsonValue* list = get(tok, "ids");
-      const JsonValue* toks = get(tok, "tokens");
-      if (!list || list->kind != JsonValue::Kind::Array) r.bad(tessel::detail::cat("post_processor special token '", name, "' has no ids"));
+      if (!list || list->kind != JsonValue::Kind::Array)
+        r.bad(tessel::detail::cat("post_processor special token '", name, "' has no ids"));
       auto& out = ids[name];
-      for (size_t i = 0; i < list->items.size(); ++i) {
-        out.push_back(static_cast<int32_t>(r.integer(list->items[i], "post_processor special token id")));
-        if (toks && toks->kind == JsonValue::Kind::Array && i < toks->items.size() &&
-            toks->items[i].kind == JsonValue::Kind::String)
-          specials.push_back(detail::AddedToken{toks->items[i].text, out.back()});
-      }
+      for (const auto& id : list->items)
+        out.push_back(static_cast<int32_t>(r.integer(id, "post_processor special token id")));
     }
   }
   auto read = [&](const char* key, std::vector<detail::TemplatePiece>& out) {
     const JsonValue* list = get(v, key);
-    if (!list || list->kind != JsonValue::Kind::Array) r.bad(tessel::detail::cat("post_processor.", key, " must be a list"));
+    if (!list || list->kind != JsonValue::Kind::Array)
+      r.bad(tessel::detail::cat("post_processor.", key, " must be a list"));
     for (const auto& item : list->items) {
       detail::TemplatePiece p;
       if (const JsonValue* s = get(item, "SpecialToken")) {
@@ -311,7 +312,8 @@ void read_template(Impl& t, const Reader& r, const JsonValue& v, std::vector<det
         p.type_id = r.integer(*s, "type_id", 0, "post_processor");
       } else if (const JsonValue* q = get(item, "Sequence")) {
         auto id = r.string(*q, "id", "post_processor");
-        if (!id || (*id != "A" && *id != "B")) r.bad(tessel::detail::cat("post_processor.", key, ": sequence id must be A or B"));
+        if (!id || (*id != "A" && *id != "B"))
+          r.bad(tessel::detail::cat("post_processor.", key, ": sequence id must be A or B"));
         p.sequence = *id == "A" ? 0 : 1;
         p.type_id = r.integer(*q, "type_id", 0, "post_processor");
       } else {
@@ -325,18 +327,19 @@ void read_template(Impl& t, const Reader& r, const JsonValue& v, std::vector<det
   t.has_template = true;
 }
 
-void read_post_processor(Impl& t, const Reader& r, const JsonValue& v, std::vector<detail::AddedToken>& specials) {
+void read_post_processor(Impl& t, const Reader& r, const JsonValue& v) {
   if (v.kind == JsonValue::Kind::Null) return;
   std::string type = r.type(v, "post_processor");
   using P = detail::TemplatePiece;
   if (type == "TemplateProcessing") {
-    read_template(t, r, v, specials);
+    read_template(t, r, v);
   } else if (type == "BertProcessing" || type == "RobertaProcessing") {
-    int32_t sep = token_pair(t, r, v, "sep", specials), cls = token_pair(t, r, v, "cls", specials);
+    int32_t sep = token_pair(r, v, "sep"), cls = token_pair(r, v, "cls");
     const bool bert = type == "BertProcessing";
     t.single = {P{true, 0, {cls}, 0}, P{false, 0, {}, 0}, P{true, 0, {sep}, 0}};
     if (bert)
-      t.pair = {P{true, 0, {cls}, 0}, P{false, 0, {}, 0}, P{true, 0, {sep}, 0}, P{false, 1, {}, 1}, P{true, 0, {sep}, 1}};
+      t.pair = {P{true, 0, {cls}, 0}, P{false, 0, {}, 0}, P{true, 0, {sep}, 0}, P{false, 1, {}, 1},
+                P{true, 0, {sep}, 1}};
     else
       t.pair = {P{true, 0, {cls}, 0}, P{false, 0, {}, 0}, P{true, 0, {sep, sep}, 0}, P{false, 1, {}, 0},
                 P{true, 0, {sep}, 0}};
@@ -353,7 +356,7 @@ void read_post_processor(Impl& t, const Reader& r, const JsonValue& v, std::vect
   } else if (type == "Sequence") {
     const JsonValue* list = get(v, "processors");
     if (!list || list->kind != JsonValue::Kind::Array) r.bad("post_processor Sequence needs a list 'processors'");
-    for (const auto& item : list->items) read_post_processor(t, r, item, specials);
+    for (const auto& item : list->items) read_post_processor(t, r, item);
   } else {
     r.bad(tessel::detail::cat("unsupported post_processor type '", type, "'"));
   }
@@ -393,7 +396,8 @@ void read_model(Impl& t, const Reader& r, const JsonValue& m, Entries& vocab) {
     if (r.boolean(m, "byte_fallback", false, "model")) r.bad("unsupported BPE option byte_fallback");
     if (!r.string(m, "continuing_subword_prefix", "model").value_or("").empty())
       r.bad("unsupported BPE option continuing_subword_prefix");
-    if (!r.string(m, "end_of_word_suffix", "model").value_or("").empty()) r.bad("unsupported BPE option end_of_word_suffix");
+    if (!r.string(m, "end_of_word_suffix", "model").value_or("").empty())
+      r.bad("unsupported BPE option end_of_word_suffix");
     t.ignore_merges = r.boolean(m, "ignore_merges", false, "model");
     if (auto unk = r.string(m, "unk_token", "model")) {
       auto it = std::find_if(vocab.begin(), vocab.end(), [&](const auto& e) { return e.first == *unk; });
@@ -410,10 +414,14 @@ void read_truncation_padding(Impl& t, const Reader& r, const JsonValue& doc) {
     if (tr->kind != JsonValue::Kind::Object) r.bad("truncation must be an object");
     t.truncation.max_length = r.integer(*tr, "max_length", 512, "truncation");
     std::string s = r.string(*tr, "strategy", "truncation").value_or("LongestFirst");
-    if (s == "LongestFirst") t.truncation.strategy = TruncationStrategy::LongestFirst;
-    else if (s == "OnlyFirst") t.truncation.strategy = TruncationStrategy::OnlyFirst;
-    else if (s == "OnlySecond") t.truncation.strategy = TruncationStrategy::OnlySecond;
-    else r.bad(tessel::detail::cat("unsupported truncation strategy '", s, "'"));
+    if (s == "LongestFirst")
+      t.truncation.strategy = TruncationStrategy::LongestFirst;
+    else if (s == "OnlyFirst")
+      t.truncation.strategy = TruncationStrategy::OnlyFirst;
+    else if (s == "OnlySecond")
+      t.truncation.strategy = TruncationStrategy::OnlySecond;
+    else
+      r.bad(tessel::detail::cat("unsupported truncation strategy '", s, "'"));
     t.truncation.left = r.string(*tr, "direction", "truncation").value_or("Right") == "Left";
     if (r.integer(*tr, "stride", 0, "truncation") != 0) r.bad("unsupported truncation stride (must be 0)");
   }
@@ -478,8 +486,7 @@ Tokenizer Tokenizer::from_json_string(std::string_view json, const std::string& 
   read_normalizer(*t, r, get(doc, "normalizer") ? *get(doc, "normalizer") : null);
   read_pre_tokenizer(*t, r, get(doc, "pre_tokenizer") ? *get(doc, "pre_tokenizer") : null);
   read_model(*t, r, *model, vocab);
-  std::vector<detail::AddedToken> specials;
-  read_post_processor(*t, r, get(doc, "post_processor") ? *get(doc, "post_processor") : null, specials);
+  read_post_processor(*t, r, get(doc, "post_processor") ? *get(doc, "post_processor") : null);
   read_decoder(*t, r, get(doc, "decoder") ? *get(doc, "decoder") : null);
   read_truncation_padding(*t, r, doc);
   if (const JsonValue* added = get(doc, "added_tokens"); added && added->kind != JsonValue::Kind::Null) {
@@ -498,7 +505,6 @@ Tokenizer Tokenizer::from_json_string(std::string_view json, const std::string& 
       t->added.push_back(std::move(tok));
     }
   }
-  (void)specials;
   if (t->model == Impl::Model::BPE) {
     // merges need the vocabulary's map first.
     for (const auto& [tok, id] : vocab) t->vocab.insert(tok, id);
@@ -511,8 +517,8 @@ Tokenizer Tokenizer::from_json_string(std::string_view json, const std::string& 
         size_t sp = m.text.find(' ');
         if (sp == std::string::npos || sp == 0 || sp + 1 >= m.text.size()) r.bad(where + ": a merge must be 'a b'");
         add_merge(*t, r, std::string_view(m.text).substr(0, sp), std::string_view(m.text).substr(sp + 1), rank, where);
-      } else if (m.kind == JsonValue::Kind::Array && m.items.size() == 2 && m.items[0].kind == JsonValue::Kind::String &&
-                 m.items[1].kind == JsonValue::Kind::String) {
+      } else if (m.kind == JsonValue::Kind::Array && m.items.size() == 2 &&
+                 m.items[0].kind == JsonValue::Kind::String && m.items[1].kind == JsonValue::Kind::String) {
         add_merge(*t, r, m.items[0].text, m.items[1].text, rank, where);
       } else {
         r.bad(where + ": a merge must be 'a b' or [a, b]");
@@ -557,7 +563,8 @@ Tokenizer wordpiece_from_entries(const std::string& name, Entries vocab, bool lo
   if (cls >= 0 && sep >= 0) {
     using P = detail::TemplatePiece;
     t->single = {P{true, 0, {cls}, 0}, P{false, 0, {}, 0}, P{true, 0, {sep}, 0}};
-    t->pair = {P{true, 0, {cls}, 0}, P{false, 0, {}, 0}, P{true, 0, {sep}, 0}, P{false, 1, {}, 1}, P{true, 0, {sep}, 1}};
+    t->pair = {P{true, 0, {cls}, 0}, P{false, 0, {}, 0}, P{true, 0, {sep}, 0}, P{false, 1, {}, 1},
+               P{true, 0, {sep}, 1}};
     t->has_template = true;
   }
   finish(*t, vocab);

@@ -5,8 +5,8 @@
 
 namespace tessel::text::detail {
 
-void wordpiece_word(const Impl& t, const NText& text, int32_t begin, int32_t end, int32_t word,
-                    std::string& scratch, std::vector<int32_t>& char_byte, std::vector<Piece>& out) {
+void wordpiece_word(const Impl& t, const NText& text, int32_t begin, int32_t end, int32_t word, std::string& scratch,
+                    std::vector<int32_t>& char_byte, std::vector<Piece>& out) {
   const int32_t n = end - begin;
   if (n <= 0) return;
   if (n > t.max_input_chars_per_word) {
@@ -18,8 +18,10 @@ void wordpiece_word(const Impl& t, const NText& text, int32_t begin, int32_t end
   for (int32_t i = 0; i < n; ++i) {
     char_byte[static_cast<size_t>(i)] = static_cast<int32_t>(scratch.size());
     char32_t c = text.cps[static_cast<size_t>(begin + i)];
-    if (c < 0x80) scratch += static_cast<char>(c);
-    else append_utf8(scratch, c);
+    if (c < 0x80)
+      scratch += static_cast<char>(c);
+    else
+      append_utf8(scratch, c);
   }
   char_byte[static_cast<size_t>(n)] = static_cast<int32_t>(scratch.size());
 

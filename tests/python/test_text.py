@@ -117,8 +117,11 @@ def test_utf8_batch_ragged():
     assert splits.tolist() == [0, 5, 5, 7]
     assert values.tolist() == [ord(c) for c in "".join(strs)]
     assert tt.encode_utf8_batch(values, splits) == [s.encode() for s in strs]
-    with pytest.raises(ValueError, match="invalid UTF-8 at byte 1"):
-        tt.decode_utf8_batch([b"ok", b"a\xff"])
+    with pytest.raises(ValueError, match=r"invalid UTF-8 at byte 1 \(row 1\)"):
+        tt.decode_utf8_batch([b"ok", b"a\xff", b"\xff"])
+    many = [("é" * (i % 7)).encode() for i in range(3000)]  # the parallel path
+    values, splits = tt.decode_utf8_batch(many)
+    assert splits.tolist() == [sum(i % 7 for i in range(k)) for k in range(3001)]
     with pytest.raises(ValueError, match="row_splits"):
         tt.encode_utf8_batch(values, ts.tensor([0, 3], dtype=ts.int64))
 
@@ -570,3 +573,14 @@ def test_bad_encode_decode_arguments(wordpiece):
         tok.encode(3)
     with pytest.raises(ValueError, match="got 2 texts and 1 pairs"):
         tok.encode_batch(["a", "b"], ["c"])
+
+
+def test_concurrent_python_threads(wordpiece):
+    """One Tokenizer shared by Python threads (the GIL is released while C++ encodes)."""
+    from concurrent.futures import ThreadPoolExecutor
+    d, hf, _ = wordpiece
+    tok = tt.Tokenizer.from_file(d / "tokenizer.json")
+    want = tok.encode_batch(TEXTS, num_threads=1).input_ids.tolist()
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: tok.encode_batch(TEXTS, num_threads=2).input_ids.tolist(), range(8)))
+    assert all(o == want for o in outs)

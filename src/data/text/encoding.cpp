@@ -111,15 +111,33 @@ std::string encode_utf8(const Tensor& code_points) {
 }
 
 Ragged decode_utf8_batch(const std::vector<std::string>& inputs, Errors errors, bool replace_control_characters) {
-  std::vector<int32_t> values;
-  Tensor splits = empty({static_cast<int64_t>(inputs.size()) + 1}, DType::Int64);
+  // Rows decode in parallel into their own buffers, then are concatenated; an
+  // error names the first bad row whatever the thread order.
+  const int64_t n = static_cast<int64_t>(inputs.size());
+  std::vector<std::vector<int32_t>> rows(inputs.size());
+  int64_t bad_row = n;
+  std::string bad_what;
+#pragma omp parallel for schedule(dynamic, 64) if (n > 256)
+  for (int64_t i = 0; i < n; ++i) {
+    try {
+      rows[static_cast<size_t>(i)].reserve(inputs[static_cast<size_t>(i)].size());
+      decode_into(inputs[static_cast<size_t>(i)], errors, replace_control_characters, rows[static_cast<size_t>(i)]);
+    } catch (const ValueError& e) {
+#pragma omp critical(tessel_text_decode_error)
+      if (i < bad_row) bad_row = i, bad_what = e.what();
+    }
+  }
+  if (bad_row < n) throw ValueError(bad_what + " (row " + std::to_string(bad_row) + ")");
+  Tensor splits = empty({n + 1}, DType::Int64);
   int64_t* rs = splits.data<int64_t>();
   rs[0] = 0;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    decode_into(inputs[i], errors, replace_control_characters, values);
-    rs[i + 1] = static_cast<int64_t>(values.size());
+  for (int64_t i = 0; i < n; ++i) rs[i + 1] = rs[i] + static_cast<int64_t>(rows[static_cast<size_t>(i)].size());
+  Tensor values = empty({rs[n]}, DType::Int32);
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& r = rows[static_cast<size_t>(i)];
+    if (!r.empty()) std::memcpy(values.data<int32_t>() + rs[i], r.data(), r.size() * sizeof(int32_t));
   }
-  return {to_tensor(values), splits};
+  return {values, splits};
 }
 
 std::vector<std::string> encode_utf8_batch(const Ragged& code_points) {

@@ -584,3 +584,18 @@ def test_concurrent_python_threads(wordpiece):
     with ThreadPoolExecutor(4) as pool:
         outs = list(pool.map(lambda _: tok.encode_batch(TEXTS, num_threads=2).input_ids.tolist(), range(8)))
     assert all(o == want for o in outs)
+
+
+def test_added_token_options_match_hf(tmp_path):
+    """single_word, lstrip and rstrip of added tokens, with a hand-made vocabulary."""
+    vocab = {"[UNK]": 0, "a": 1, "b": 2, "x": 3, "é": 4, "1": 5, "_": 6}
+    hf = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    hf.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    hf.add_tokens([AddedToken("ab", single_word=True), AddedToken("xx", lstrip=True),
+                   AddedToken("bb", rstrip=True, single_word=True)])
+    hf.save(str(tmp_path / "tok.json"))
+    tok = tt.Tokenizer.from_file(tmp_path / "tok.json")
+    for s in ["ab", "xab", "ab x", "a ab b", "éab", "abé", "1ab", "_ab", "ab,", "(ab)", "  xx  ab", "bb  a", "abbb",
+              "a bb  b", "xxab", "ab ab"]:
+        _compare(hf.encode(s), tok.encode(s), s, "added tokens")
+        assert tok.decode(tok.encode(s).ids) == hf.decode(hf.encode(s).ids)

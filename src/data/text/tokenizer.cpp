@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <exception>
 
@@ -67,6 +68,7 @@ void model_segment(const detail::Impl& t, int32_t begin, int32_t end, int32_t& w
   }
 }
 
+// single_word: the match must not touch a word char on either side.
 bool is_word_char(char32_t c) {
   return c == '_' || (c < 0x80 ? std::isalnum(static_cast<int>(c)) != 0
                                : c > 0x7F && !detail::is_whitespace(c) && !detail::is_bert_punctuation(c));

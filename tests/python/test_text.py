@@ -599,3 +599,16 @@ def test_added_token_options_match_hf(tmp_path):
               "a bb  b", "xxab", "ab ab"]:
         _compare(hf.encode(s), tok.encode(s), s, "added tokens")
         assert tok.decode(tok.encode(s).ids) == hf.decode(hf.encode(s).ids)
+
+
+@pytest.mark.parametrize("pad", [dict(length=24), dict(pad_to_multiple_of=8, direction="left")])
+def test_tokenizer_json_truncation_padding_sections(wordpiece, tmp_path, pad):
+    d, _, _ = wordpiece
+    hf = BertWordPieceTokenizer(str(d / "vocab.txt"), lowercase=True)
+    hf.enable_truncation(20)
+    hf.enable_padding(pad_id=hf.token_to_id("[PAD]"), pad_token="[PAD]", **pad)
+    hf.save(str(tmp_path / "tok.json"))
+    tok = tt.Tokenizer.from_file(tmp_path / "tok.json")
+    for text in TEXTS[:60]:
+        _compare(hf.encode(text), tok.encode(text), text, "sections")
+        _compare(hf.encode(text, text), tok.encode(text, text), text, "sections pair")

@@ -253,7 +253,30 @@ Encoding Tokenizer::encode(std::string_view text, const std::optional<std::strin
 
 Encoding Tokenizer::encode(std::string_view text, const std::optional<std::string_view>& pair, bool add_special_tokens,
                            const TruncationOptions& truncation) const {
-  return encode_one(*impl_, text, pair, add_special_tokens, truncation, true);
+  Encoding e = encode_one(*impl_, text, pair, add_special_tokens, truncation, true);
+  // tokenizer.json's padding applies to single encodings too, as in HF
+  // (a fixed length, or pad_to_multiple_of).
+  const PaddingOptions& p = impl_->padding;
+  if (p.strategy == PaddingStrategy::None) return e;
+  size_t len = p.strategy == PaddingStrategy::MaxLength ? static_cast<size_t>(p.max_length) : e.ids.size();
+  if (p.pad_to_multiple_of > 0) {
+    size_t m = static_cast<size_t>(p.pad_to_multiple_of);
+    len = (len + m - 1) / m * m;
+  }
+  if (e.ids.size() >= len) return e;
+  const size_t n = len - e.ids.size();
+  const int64_t pad_id = p.pad_id.value_or(impl_->pad_id);
+  auto fill = [&](auto& v, auto value) { v.insert(p.left ? v.begin() : v.end(), n, value); };
+  fill(e.ids, pad_id);
+  fill(e.type_ids, p.pad_type_id);
+  fill(e.attention_mask, int64_t{0});
+  fill(e.special_tokens_mask, int64_t{1});
+  fill(e.offsets, std::pair<int64_t, int64_t>{0, 0});
+  fill(e.byte_offsets, std::pair<int64_t, int64_t>{0, 0});
+  fill(e.word_ids, int64_t{-1});
+  fill(e.sequence_ids, int64_t{-1});
+  fill(e.tokens, impl_->id_tokens[static_cast<size_t>(pad_id)]);
+  return e;
 }
 
 BatchEncoding Tokenizer::encode_batch(const std::vector<std::string>& texts, const std::vector<std::string>& pairs,

@@ -164,6 +164,8 @@ void finish(Impl& t, const Entries& vocab) {
     t.byte_ids[static_cast<size_t>(b)] = t.vocab.find(s);
   }
   auto pad = t.padding.pad_id;
+  if (pad && *pad >= static_cast<int64_t>(n))
+    fail<ValueError>(kOp, t.name, ": padding.pad_id ", *pad, " is not in the vocabulary");
   if (pad)
     t.pad_id = *pad;
   else if (int32_t p = t.token_ids.find("[PAD]"); p >= 0)

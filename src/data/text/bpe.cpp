@@ -45,9 +45,41 @@ uint64_t pair_key(int32_t a, int32_t b) {
 }
 }  // namespace
 
+namespace {
+// Words repeat: each thread keeps the result of words up to 64 chars for the
+// tokenizer it last served (ids and the chars each token covers, relative to
+// the word), as HF's BPE cache does.
+struct WordCache {
+  uint64_t owner = 0;
+  std::unordered_map<std::string, std::vector<std::array<int32_t, 3>>> words;
+};
+constexpr int32_t kCacheMaxChars = 64;
+constexpr size_t kCacheMaxWords = 1 << 16;
+}  // namespace
+
 void bpe_word(const Impl& t, const NText& text, int32_t begin, int32_t end, int32_t word, std::string& scratch,
               std::vector<Piece>& out) {
   if (end <= begin) return;
+  thread_local WordCache cache;
+  thread_local std::string key;
+  const bool cacheable = end - begin <= kCacheMaxChars;
+  if (cacheable) {
+    if (cache.owner != t.uid || cache.words.size() >= kCacheMaxWords) {
+      cache.words.clear();
+      cache.owner = t.uid;
+    }
+    key.clear();
+    for (int32_t i = begin; i < end; ++i) append_utf8(key, text.cps[i]);
+    auto hit = cache.words.find(key);
+    if (hit != cache.words.end()) {
+      for (const auto& [id, f, l] : hit->second)
+        out.push_back(Piece{id, text.start[begin + f], text.end[begin + l], word});
+      return;
+    }
+  }
+  auto remember = [&](std::initializer_list<std::array<int32_t, 3>> one = {}) {
+    if (cacheable) cache.words[key].assign(one.begin(), one.end());
+  };
   thread_local std::vector<Sym> syms;
   syms.clear();
   auto push = [&](int32_t id, int32_t ci) {
@@ -68,6 +100,7 @@ void bpe_word(const Impl& t, const NText& text, int32_t begin, int32_t end, int3
     int32_t id = t.vocab.find(scratch);
     if (id >= 0) {
       out.push_back(Piece{id, text.start[begin], text.end[end - 1], word});
+      remember({{id, 0, end - 1 - begin}});
       return;
     }
   }
@@ -93,7 +126,10 @@ void bpe_word(const Impl& t, const NText& text, int32_t begin, int32_t end, int3
     }
   }
   const int32_t n = static_cast<int32_t>(syms.size());
-  if (n == 0) return;
+  if (n == 0) {
+    remember();
+    return;
+  }
   syms.back().next = -1;
 
   std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
@@ -120,8 +156,12 @@ void bpe_word(const Impl& t, const NText& text, int32_t begin, int32_t end, int3
     consider(a.prev);
     consider(c.pos);
   }
-  for (int32_t i = 0; i >= 0; i = syms[i].next)
+  std::vector<std::array<int32_t, 3>>* entry = cacheable ? &cache.words[key] : nullptr;
+  if (entry) entry->clear();
+  for (int32_t i = 0; i >= 0; i = syms[i].next) {
     out.push_back(Piece{syms[i].id, text.start[syms[i].first], text.end[syms[i].last], word});
+    if (entry) entry->push_back({syms[i].id, syms[i].first - begin, syms[i].last - begin});
+  }
 }
 
 // Tokens -> bytes through the inverse byte map (a token with a char outside

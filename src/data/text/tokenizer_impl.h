@@ -93,6 +93,7 @@ struct TemplatePiece {
 
 struct Impl {
   std::string name;  // the file, for messages
+  uint64_t uid = 0;  // unique per loaded tokenizer: keys the per-thread BPE word caches
 
   // ---- ids ----
   std::vector<std::string> id_tokens;  // id -> token ("" where no token has that id)

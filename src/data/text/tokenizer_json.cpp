@@ -2,6 +2,7 @@
 // (byte-level BPE) and Hugging Face tokenizer.json. Every malformed or
 // unsupported input raises ValueError naming the file and the line or component.
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -124,6 +125,8 @@ using Entries = std::vector<std::pair<std::string, int32_t>>;
 
 // Tables derived once everything is read: ids, continuation pieces, byte symbols, added tokens.
 void finish(Impl& t, const Entries& vocab) {
+  static std::atomic<uint64_t> next_uid{1};
+  t.uid = next_uid++;
   size_t n = 0;
   for (const auto& [tok, id] : vocab) n = std::max(n, static_cast<size_t>(id) + 1);
   for (const auto& a : t.added) n = std::max(n, static_cast<size_t>(a.id) + 1);

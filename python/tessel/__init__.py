@@ -52,6 +52,5 @@ def include_dir():
     return os.path.join(_install_dir(), "include")
 
 from . import io  # noqa: E402
-from . import fft, data, audio  # noqa: E402,F401
+from . import fft, data, audio, text  # noqa: E402,F401
 from .io import save, load, save_file, load_file  # noqa: E402,F401
-from . import text  # noqa: E402,F401

@@ -50,7 +50,7 @@ struct ImageInfo {
 TESSEL_API Tensor decode(const void* data, size_t size, const DecodeOptions& opts = {});
 // As decode; a missing file is FileError, a bad one ValueError naming the path.
 TESSEL_API Tensor read(const std::string& path, const DecodeOptions& opts = {});
-// Reads the header only for JPEG, PNG, BMP and WebP.
+// Reads only the header (JPEG, PNG, GIF, BMP, WebP; TIFF is decoded).
 TESSEL_API ImageInfo info(const void* data, size_t size);
 
 // "png", "jpeg"/"jpg", "webp" or "bmp". quality: JPEG/WebP 1..100 (-1: the

@@ -58,8 +58,11 @@ Tensor from_mat(const cv::Mat& m, bool bgr, const std::string& fmt) {
     return t;
   }
   // No uint16 dtype: 16-bit samples widen to int32.
-  cv::Mat src = m;
-  if (swap) cv::cvtColor(m, src, c == 3 ? cv::COLOR_BGR2RGB : cv::COLOR_BGRA2RGBA);
+  cv::Mat src;
+  if (swap)
+    cv::cvtColor(m, src, c == 3 ? cv::COLOR_BGR2RGB : cv::COLOR_BGRA2RGBA);
+  else
+    src = m;
   Tensor t = empty({m.rows, m.cols, c}, DType::Int32);
   cv::Mat dst(m.rows, m.cols, CV_32SC(c), t.data<int32_t>());
   src.convertTo(dst, CV_32S);
@@ -136,7 +139,7 @@ ImageInfo info(const void* data, size_t size) {
   out.format = detail::sniff_format(p, size);
   TS_CHECK(!out.format.empty(), ValueError, op, "unknown image format (", size, " bytes)");
   if (detail::read_header(p, size, out.format, out)) return out;
-  TS_CHECK(out.format == "gif" || out.format == "tiff", ValueError, op, "malformed ", out.format, " header (", size,
+  TS_CHECK(out.format == "tiff", ValueError, op, "malformed ", out.format, " header (", size,
            " bytes)");
   // No header parser for these: decode as stored.
   DecodeOptions o;
@@ -177,8 +180,11 @@ std::string encode(const Tensor& image, const std::string& format, int quality, 
   std::vector<uchar> buf;
   try {
     cv::Mat m(static_cast<int>(v.h), static_cast<int>(v.w), CV_8UC(static_cast<int>(v.c)), v.t.data<uint8_t>());
-    cv::Mat src = m;
-    if (!bgr && v.c >= 3) cv::cvtColor(m, src, v.c == 3 ? cv::COLOR_RGB2BGR : cv::COLOR_RGBA2BGRA);
+    cv::Mat src;  // a new buffer: the caller's image must not change
+    if (!bgr && v.c >= 3)
+      cv::cvtColor(m, src, v.c == 3 ? cv::COLOR_RGB2BGR : cv::COLOR_RGBA2BGRA);
+    else
+      src = m;
     TS_CHECK(cv::imencode(ext, src, buf, params), ValueError, op, "OpenCV could not encode ", f);
   } catch (const cv::Exception& e) {
     fail<ValueError>(op, "cannot encode ", f, ": ", e.msg);

@@ -1,8 +1,9 @@
 // Resize. Two families (docs/image.md):
 // - antialiased (Pillow / torchvision antialias=True): a separable convolution
 //   whose filter support is scaled by the downscale factor, weights normalized
-//   per output pixel; horizontal pass first into a uint8 intermediate, then the
-//   vertical pass, with 22-bit fixed-point weights for uint8 (Pillow's choice:
+//   per output pixel; two passes through a uint8 intermediate (horizontal
+//   first, as Pillow, unless the vertical one shrinks while the horizontal one
+//   enlarges), with 22-bit fixed-point weights for uint8 (Pillow's choice:
 //   255 * sum|w| * 2^22 stays inside int32).
 // - OpenCV-compatible (antialias=false): cv::resize, in resize_cv.cpp.
 // Nearest and nearest-exact are index maps and live here.
@@ -212,9 +213,17 @@ void resize_conv(const T* src, T* dst, int64_t h, int64_t w, int64_t c, int64_t 
     rows = ky.start[oh - 1] + ky.count[oh - 1] - first;  // only the rows the vertical pass reads
   }
   if (do_h) kx = make_coeffs(w, ow, f);
+  // Pillow runs the vertical pass first when it shrinks and the horizontal one
+  // enlarges (the smaller intermediate); the uint8 rounding depends on the order.
+  const bool v_first = do_h && do_v && ow > w && oh < h;
   if constexpr (std::is_same_v<T, uint8_t>) {
     if (!do_v) return hpass_u8_any(src, dst, h, w, ow, c, kx);
     if (!do_h) return vpass_u8(src, dst, w * c, oh, 0, ky);
+    if (v_first) {
+      std::vector<uint8_t> tmp(oh * w * c);
+      vpass_u8(src, tmp.data(), w * c, oh, 0, ky);
+      return hpass_u8_any(tmp.data(), dst, oh, w, ow, c, kx);
+    }
     std::vector<uint8_t> tmp(rows * ow * c);
     hpass_u8_any(src + first * w * c, tmp.data(), rows, w, ow, c, kx);
     vpass_u8(tmp.data(), dst, ow * c, oh, first, ky);
@@ -222,6 +231,11 @@ void resize_conv(const T* src, T* dst, int64_t h, int64_t w, int64_t c, int64_t 
     const std::vector<float> wx(kx.w.begin(), kx.w.end()), wy(ky.w.begin(), ky.w.end());
     if (!do_v) return hpass_f32(src, dst, h, w, ow, c, wx, kx);
     if (!do_h) return vpass_f32(src, dst, w * c, oh, 0, wy, ky);
+    if (v_first) {
+      std::vector<float> tmp(oh * w * c);
+      vpass_f32(src, tmp.data(), w * c, oh, 0, wy, ky);
+      return hpass_f32(tmp.data(), dst, oh, w, ow, c, wx, kx);
+    }
     std::vector<float> tmp(rows * ow * c);
     hpass_f32(src + first * w * c, tmp.data(), rows, w, ow, c, wx, kx);
     vpass_f32(tmp.data(), dst, ow * c, oh, first, wy, ky);
@@ -229,13 +243,16 @@ void resize_conv(const T* src, T* dst, int64_t h, int64_t w, int64_t c, int64_t 
 }
 
 // Nearest: OpenCV's INTER_NEAREST takes floor(x * in / out) (in double, as
-// OpenCV does); nearest-exact takes floor((x + 0.5) * in / out), the pixel
-// whose area holds the output pixel's center (Pillow, INTER_NEAREST_EXACT).
+// OpenCV does); nearest-exact takes the pixel under the output pixel's center,
+// (x + 0.5) * in / out, accumulated in double as Pillow does: that rounding
+// decides exact ties, and Pillow and INTER_NEAREST_EXACT agree on it.
 std::vector<int64_t> nearest_map(int64_t in, int64_t out, bool exact) {
   std::vector<int64_t> m(out);
   const double inv = 1.0 / (static_cast<double>(out) / static_cast<double>(in));
-  for (int64_t x = 0; x < out; ++x) {
-    const int64_t s = exact ? ((2 * x + 1) * in) / (2 * out) : static_cast<int64_t>(std::floor(x * inv));
+  const double step = static_cast<double>(in) / static_cast<double>(out);
+  double center = step * 0.5;
+  for (int64_t x = 0; x < out; ++x, center += step) {
+    const auto s = static_cast<int64_t>(exact ? center : std::floor(x * inv));
     m[x] = std::min(s, in - 1);
   }
   return m;

@@ -162,6 +162,11 @@ bool read_header(const uint8_t* p, size_t n, const std::string& format, ImageInf
     out.channels = bpp == 32 ? 4 : 3;
     return out.width > 0 && out.height > 0;
   }
+  if (format == "gif") {  // logical screen size; frames are palette-coded RGB
+    if (n < 10) return false;
+    out.width = le16(p + 6), out.height = le16(p + 8), out.channels = 3;
+    return out.width > 0 && out.height > 0;
+  }
   if (format == "webp") {
     if (n < 30) return false;
     if (std::memcmp(p + 12, "VP8X", 4) == 0) {

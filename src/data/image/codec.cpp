@@ -92,6 +92,10 @@ std::string read_file(const std::string& path, const char* op) {
 
 }  // namespace
 
+#ifndef TESSEL_HAVE_LIBJPEG
+bool detail::decode_jpeg(const uint8_t*, size_t, const DecodeOptions&, int, Tensor&) { return false; }
+#endif
+
 bool available() { return true; }
 
 Tensor decode(const void* data, size_t size, const DecodeOptions& o) {
@@ -107,6 +111,13 @@ Tensor decode(const void* data, size_t size, const DecodeOptions& o) {
            " bytes, no end-of-image marker)");
   const int reduce = fmt == "jpeg" ? reduce_factor(p, size, o) : 1;
   Tensor out;
+  if (fmt == "jpeg" && detail::decode_jpeg(p, size, o, reduce, out)) {
+    if (o.apply_exif_orientation) {
+      const int orientation = detail::jpeg_orientation(p, size);
+      if (orientation != 1) out = apply_orientation(out, orientation);
+    }
+    return out;
+  }
   try {
     const cv::Mat buf(1, static_cast<int>(size), CV_8UC1, const_cast<void*>(data));
     cv::Mat m = cv::imdecode(buf, imread_flags(o.mode, reduce));

@@ -31,6 +31,11 @@ bool read_header(const uint8_t* p, size_t n, const std::string& format, ImageInf
 // EXIF orientation of a JPEG (1 when absent or unreadable).
 int jpeg_orientation(const uint8_t* p, size_t n);
 
+// ---- JPEG through libjpeg (jpeg.cpp) ----
+// Fills `out` and returns true, or returns false when OpenCV should decode
+// (mode Unchanged, CMYK/YCCK, or a build without libjpeg). `reduce`: 1, 2, 4, 8.
+bool decode_jpeg(const uint8_t* p, size_t n, const DecodeOptions& o, int reduce, Tensor& out);
+
 // ---- the OpenCV-compatible resize family (resize_cv.cpp, or no_opencv.cpp) ----
 // `src` is contiguous h x w x c (uint8 or float32), `dst` preallocated.
 void resize_opencv(const Tensor& src, int64_t h, int64_t w, int64_t c, Tensor& dst, int64_t oh, int64_t ow,

@@ -293,6 +293,17 @@ def test_resize_antialias_matches_pillow(interp, src, dst):
     assert maxdiff(ts.image.resize(g, dst, interp), A(Image.fromarray(g).resize(dst[::-1], PIL_FILTERS[interp]))) <= 1
 
 
+@pytest.mark.parametrize("interp", ["bilinear", "box", "hamming"])
+def test_resize_antialias_random_sizes(interp):
+    # Filters without negative lobes: the pass order cannot move a pixel by more than 1.
+    rng = np.random.default_rng(1)
+    for i in range(60):
+        h, w, oh, ow = (int(v) for v in rng.integers(1, 90, 4))
+        a = noise(h, w, seed=i)
+        ref = A(Image.fromarray(a).resize((ow, oh), PIL_FILTERS[interp]))
+        assert maxdiff(ts.image.resize(a, (oh, ow), interp), ref) <= 1, (h, w, oh, ow)
+
+
 @pytest.mark.parametrize("interp", ["bilinear", "bicubic", "lanczos"])
 def test_resize_antialias_float(interp):
     a = np.random.default_rng(2).random((45, 61)).astype(np.float32)

@@ -27,7 +27,7 @@ namespace {
 constexpr const char* kOp = "image.resize";
 constexpr int kPrecision = 22;
 
-double box_filter(double x) { return x >= -0.5 && x < 0.5 ? 1.0 : 0.0; }
+double box_filter(double x) { return x > -0.5 && x <= 0.5 ? 1.0 : 0.0; }
 double triangle_filter(double x) {
   x = std::fabs(x);
   return x < 1.0 ? 1.0 - x : 0.0;

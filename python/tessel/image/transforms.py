@@ -11,20 +11,22 @@ _I = _C._image
 __all__ = ["Transform", "Compose", "Resize", "CenterCrop", "RandomResizedCrop", "RandomHorizontalFlip",
            "ColorJitter", "Normalize", "ToTensor", "apply_batch"]
 
-Transform = _I.Transform
+# The base class is bound once, by whichever module loads first (here or the data loader's).
+Transform = getattr(_I, "Transform", None) or _C._data.Transform
+_Compose = getattr(_I, "Compose", None) or _C._data.Compose
 
 
 class _Call:
     def __call__(self, x, seed=None):
-        return _I.Transform.__call__(self, _t(x), seed)
+        return Transform.__call__(self, _t(x), seed)
 
 
-class Compose(_Call, _I.Compose):
+class Compose(_Call, _Compose):
     """Runs transforms in order (each may be any C++-backed transform)."""
 
     def __init__(self, transforms):
         self.transforms = list(transforms)
-        _I.Compose.__init__(self, self.transforms)
+        _Compose.__init__(self, self.transforms)
 
 
 class Resize(_Call, _I.Resize):

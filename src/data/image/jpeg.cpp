@@ -107,8 +107,13 @@ int decode_into(const uint8_t* p, size_t n, int reduce, J_COLOR_SPACE out_space,
 bool decode_jpeg(const uint8_t* p, size_t n, const DecodeOptions& o, int reduce, Tensor& out) {
   const char* op = "image.decode";
   if (o.mode == ColorMode::Unchanged) return false;  // OpenCV's rules for "as stored"
-  const J_COLOR_SPACE space =
-      o.mode == ColorMode::Gray ? JCS_GRAYSCALE : (o.bgr ? JCS_EXT_BGR : JCS_RGB);
+#ifdef JCS_EXTENSIONS
+  const J_COLOR_SPACE bgr = JCS_EXT_BGR;  // libjpeg-turbo writes BGR itself
+#else
+  if (o.bgr && o.mode == ColorMode::Color) return false;  // plain libjpeg: let OpenCV swap
+  const J_COLOR_SPACE bgr = JCS_RGB;
+#endif
+  const J_COLOR_SPACE space = o.mode == ColorMode::Gray ? JCS_GRAYSCALE : (o.bgr ? bgr : JCS_RGB);
   const int channels = o.mode == ColorMode::Gray ? 1 : 3;
   ErrorMgr e;
   Header h{};

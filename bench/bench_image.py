@@ -21,6 +21,7 @@ import argparse
 import io
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -91,17 +92,21 @@ def main():
 
     batch = [data] * args.batch
     tr = ts.image.transforms.Resize((224, 224))
+    cpu_use = {}
     for n, hint in ((1, None), (args.threads, None), (args.threads, (224, 224))):
         def run(n=n, hint=hint):
             return ts.image.decode_batch(batch, transform=tr, num_threads=n, size_hint=hint)
         label = f"tessel decode_batch x{args.batch}, {n} thr" + (" size_hint" if hint else "")
+        w0, c0 = time.perf_counter(), time.process_time()
         rows[label] = args.batch * 1e9 / measure(run, repeat=args.repeat, number=1).median_ns
+        # CPUs this process got: well under n means other processes took the cores.
+        cpu_use[label] = (time.process_time() - c0) / (time.perf_counter() - w0)
 
     def r(a, b):
         return f"{rows[a] / rows[b]:.2f}"
 
-    table = [[k, f"{v:.0f}"] for k, v in rows.items()]
-    print_table(["decode + resize to 224x224", "images/s"], table)
+    table = [[k, f"{v:.0f}", f"{cpu_use[k]:.2f}" if k in cpu_use else ""] for k, v in rows.items()]
+    print_table(["decode + resize to 224x224", "images/s", "CPUs used"], table)
     one, many = f"tessel decode_batch x{args.batch}, 1 thr", f"tessel decode_batch x{args.batch}, {args.threads} thr"
     print("ratios (throughput, >1 = tessel faster):")
     print(f"  tessel / cv2 AREA            {r('tessel', 'cv2 AREA')}   (goal >= 1.0)")
@@ -110,6 +115,9 @@ def main():
     print(f"  tessel size_hint / Pillow draft {r('tessel size_hint', 'Pillow draft')}")
     print(f"  batch {args.threads} thr / tessel 1 thr     {rows[many] / rows['tessel']:.2f}   (goal >= 1.8)")
     print(f"  batch {args.threads} thr / batch 1 thr      {r(many, one)}")
+    if cpu_use[many] < 0.9 * args.threads:
+        print(f"note: the {args.threads}-thread batch got {cpu_use[many]:.2f} CPUs (load average "
+              f"{os.getloadavg()[0]:.2f}): other processes held the cores, so its speedup is understated")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,8 @@
 // Resize. Two families (docs/image.md):
 // - antialiased (Pillow / torchvision antialias=True): a separable convolution
 //   whose filter support is scaled by the downscale factor, weights normalized
-//   per output pixel; two passes through a uint8 intermediate (horizontal
-//   first, as Pillow, unless the vertical one shrinks while the horizontal one
-//   enlarges), with 22-bit fixed-point weights for uint8 (Pillow's choice:
+//   per output pixel; two passes through a uint8 intermediate in Pillow's
+//   order (see v_first), with 22-bit fixed-point weights for uint8 (Pillow's choice:
 //   255 * sum|w| * 2^22 stays inside int32).
 // - OpenCV-compatible (antialias=false): cv::resize, in resize_cv.cpp.
 // Nearest and nearest-exact are index maps and live here.
@@ -51,7 +50,8 @@ double hamming_filter(double x) {
   if (x == 0.0) return 1.0;
   if (x >= 1.0) return 0.0;
   x *= std::numbers::pi;
-  return std::sin(x) / x * (0.54 + 0.46 * std::cos(x));
+  // Pillow's constants are single precision (0.54f, 0.46f); the last bit shows in uint8 ties.
+  return std::sin(x) / x * (static_cast<double>(0.54f) + static_cast<double>(0.46f) * std::cos(x));
 }
 
 struct Filter {
@@ -291,9 +291,10 @@ void resize_conv(const T* src, T* dst, int64_t h, int64_t w, int64_t c, int64_t 
     rows = ky.start[oh - 1] + ky.count[oh - 1] - first;  // only the rows the vertical pass reads
   }
   if (do_h) kx = make_coeffs(w, ow, f);
-  // Pillow runs the vertical pass first when it shrinks and the horizontal one
-  // enlarges (the smaller intermediate); the uint8 rounding depends on the order.
-  const bool v_first = do_h && do_v && ow > w && oh < h;
+  // The uint8 rounding depends on the pass order, so take Pillow's: vertical
+  // first when it removes more than twice as many rows as the horizontal pass
+  // removes columns (measured against Pillow 13; it never runs first when enlarging).
+  const bool v_first = do_h && do_v && oh < h && (h - oh) > 2 * (w - ow);
   if constexpr (std::is_same_v<T, uint8_t>) {
     if (!do_v) return hpass_u8_any(src, dst, h, w, ow, c, kx);
     if (!do_h) return vpass_u8(src, dst, w * c, oh, 0, ky);

@@ -196,15 +196,16 @@ detail::View rgb_view(const Tensor& image, const char* op) {
   return v;
 }
 
+enum class Adjust { Brightness, Contrast, Saturation };
+
 template <class T>
-Tensor adjust_typed(const detail::View& v, const char* op, double factor) {
+Tensor adjust_typed(const detail::View& v, Adjust kind, double factor) {
   const auto r = static_cast<float>(factor), r1 = static_cast<float>(1.0 - factor);
-  const std::string name = op;
-  if (name == "image.adjust_brightness")
+  if (kind == Adjust::Brightness)
     return map_pixels<T>(v, 3, [&](const T* p, T* o) {
       for (int k = 0; k < 3; ++k) o[k] = blend<T>(p[k], 0.0f, r, r1);
     });
-  if (name == "image.adjust_saturation")
+  if (kind == Adjust::Saturation)
     return map_pixels<T>(v, 3, [&](const T* p, T* o) {
       const float g = luma<T>(p[0], p[1], p[2], GrayRounding::Torchvision);
       for (int k = 0; k < 3; ++k) o[k] = blend<T>(p[k], g, r, r1);
@@ -220,10 +221,10 @@ Tensor adjust_typed(const detail::View& v, const char* op, double factor) {
   });
 }
 
-Tensor adjust(const Tensor& image, const char* op, double factor) {
+Tensor adjust(const Tensor& image, const char* op, Adjust kind, double factor) {
   TS_CHECK(std::isfinite(factor) && factor >= 0, ValueError, op, "factor must be a non-negative number, got ", factor);
   const detail::View v = rgb_view(image, op);
-  return image.dtype() == DType::UInt8 ? adjust_typed<uint8_t>(v, op, factor) : adjust_typed<float>(v, op, factor);
+  return image.dtype() == DType::UInt8 ? adjust_typed<uint8_t>(v, kind, factor) : adjust_typed<float>(v, kind, factor);
 }
 
 }  // namespace
@@ -310,9 +311,15 @@ Tensor to_image(const Tensor& x) {
   return out;
 }
 
-Tensor adjust_brightness(const Tensor& image, double factor) { return adjust(image, "image.adjust_brightness", factor); }
-Tensor adjust_contrast(const Tensor& image, double factor) { return adjust(image, "image.adjust_contrast", factor); }
-Tensor adjust_saturation(const Tensor& image, double factor) { return adjust(image, "image.adjust_saturation", factor); }
+Tensor adjust_brightness(const Tensor& image, double factor) {
+  return adjust(image, "image.adjust_brightness", Adjust::Brightness, factor);
+}
+Tensor adjust_contrast(const Tensor& image, double factor) {
+  return adjust(image, "image.adjust_contrast", Adjust::Contrast, factor);
+}
+Tensor adjust_saturation(const Tensor& image, double factor) {
+  return adjust(image, "image.adjust_saturation", Adjust::Saturation, factor);
+}
 
 Tensor adjust_hue(const Tensor& image, double hue_shift) {
   const char* op = "image.adjust_hue";

@@ -111,20 +111,16 @@ Tensor decode(const void* data, size_t size, const DecodeOptions& o) {
            " bytes, no end-of-image marker)");
   const int reduce = fmt == "jpeg" ? reduce_factor(p, size, o) : 1;
   Tensor out;
-  if (fmt == "jpeg" && detail::decode_jpeg(p, size, o, reduce, out)) {
-    if (o.apply_exif_orientation) {
-      const int orientation = detail::jpeg_orientation(p, size);
-      if (orientation != 1) out = apply_orientation(out, orientation);
+  if (fmt != "jpeg" || !detail::decode_jpeg(p, size, o, reduce, out)) {
+    try {
+      const cv::Mat buf(1, static_cast<int>(size), CV_8UC1, const_cast<void*>(data));
+      cv::Mat m = cv::imdecode(buf, imread_flags(o.mode, reduce));
+      TS_CHECK(!m.empty(), ValueError, kDecode, "cannot decode ", fmt, " data (", size,
+               " bytes): corrupt or unsupported");
+      out = from_mat(m, o.bgr, fmt);
+    } catch (const cv::Exception& e) {
+      fail<ValueError>(kDecode, "cannot decode ", fmt, " data (", size, " bytes): ", e.msg);
     }
-    return out;
-  }
-  try {
-    const cv::Mat buf(1, static_cast<int>(size), CV_8UC1, const_cast<void*>(data));
-    cv::Mat m = cv::imdecode(buf, imread_flags(o.mode, reduce));
-    TS_CHECK(!m.empty(), ValueError, kDecode, "cannot decode ", fmt, " data (", size, " bytes): corrupt or unsupported");
-    out = from_mat(m, o.bgr, fmt);
-  } catch (const cv::Exception& e) {
-    fail<ValueError>(kDecode, "cannot decode ", fmt, " data (", size, " bytes): ", e.msg);
   }
   if (o.apply_exif_orientation && fmt == "jpeg") {
     const int orientation = detail::jpeg_orientation(p, size);
@@ -152,7 +148,7 @@ ImageInfo info(const void* data, size_t size) {
   if (detail::read_header(p, size, out.format, out)) return out;
   TS_CHECK(out.format == "tiff", ValueError, op, "malformed ", out.format, " header (", size,
            " bytes)");
-  // No header parser for these: decode as stored.
+  // No header parser for TIFF: decode as stored.
   DecodeOptions o;
   o.mode = ColorMode::Unchanged;
   Tensor t = decode(data, size, o);

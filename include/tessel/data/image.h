@@ -32,9 +32,9 @@ struct DecodeOptions {
   bool bgr = false;
   // Off by default, as in Pillow and torchvision (OpenCV's imread applies it).
   bool apply_exif_orientation = false;
-  // JPEG only: when > 0, libjpeg decodes at the largest 1/2, 1/4 or 1/8 scale
-  // that keeps both sides >= this size (Pillow's draft()). Faster; the result is
-  // a DCT-domain downscale, so it differs from a full decode + resize.
+  // JPEG in Color/Gray mode: when > 0, libjpeg decodes at the smallest scale of
+  // 1/8, 1/4, 1/2 that keeps both sides >= this size (Pillow's draft()). Faster;
+  // the result is a DCT-domain downscale, so it differs from a full decode + resize.
   int64_t size_hint_h = 0, size_hint_w = 0;
 };
 

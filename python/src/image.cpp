@@ -234,6 +234,11 @@ void init_image(py::module_& m) {
              }),
              py::arg("transforms"));
   }
+  py::class_<img::Decode, data::Transform, std::shared_ptr<img::Decode>>(sub, "Decode")
+      .def(py::init([](const std::string& mode, bool bgr, bool exif) {
+             return std::make_shared<img::Decode>(decode_options(mode, bgr, exif, std::nullopt));
+           }),
+           py::arg("mode"), py::arg("bgr"), py::arg("apply_exif_orientation"));
   py::class_<img::Resize, data::Transform, std::shared_ptr<img::Resize>>(sub, "Resize")
       .def(py::init([](int64_t h, int64_t w, const std::string& interp, bool antialias) {
              return std::make_shared<img::Resize>(h, w, img::interpolation_from_string(interp), antialias);

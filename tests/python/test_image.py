@@ -525,6 +525,18 @@ def test_transform_basics_and_repr():
     assert isinstance(c, T.Transform)
 
 
+def test_decode_transform():
+    a = photo(30, 40)
+    b = np.frombuffer(jpeg(a), np.uint8)
+    pipe = T.Compose([T.Decode(), T.CenterCrop(16), T.ToTensor()])
+    out = pipe(b)
+    assert out.shape == (3, 16, 16)
+    np.testing.assert_array_equal(A(out), A(ts.image.to_tensor(ts.image.center_crop(ts.image.decode(b), 16))))
+    assert repr(T.Decode("gray")) == "Decode(mode=gray, bgr=False, apply_exif_orientation=False)"
+    with pytest.raises(ValueError, match=r"\[image.Decode\]"):
+        T.Decode()(a)
+
+
 def test_random_horizontal_flip_rate():
     a = noise(4, 5)
     for p in (0.0, 0.3, 1.0):

@@ -134,6 +134,18 @@ TESSEL_API Tensor adjust_hue(const Tensor& image, double hue_shift);  // in [-0.
 
 // ---- transforms (src/data/image/transforms.cpp): immutable, thread-safe ----
 
+// Encoded bytes (a 1-D uint8 tensor, e.g. a file read by the loader) -> HWC
+// image: lets the loader decode on its worker threads through a Compose.
+class TESSEL_API Decode final : public data::Transform {
+ public:
+  explicit Decode(DecodeOptions opts = {}) : opts_(opts) {}
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  DecodeOptions opts_;
+};
+
 // size (h, w); or one side (w = 0): the shorter side becomes h, the other keeps the ratio.
 class TESSEL_API Resize final : public data::Transform {
  public:

@@ -8,7 +8,7 @@ from . import _t, _hw
 
 _I = _C._image
 
-__all__ = ["Transform", "Compose", "Resize", "CenterCrop", "RandomResizedCrop", "RandomHorizontalFlip",
+__all__ = ["Transform", "Compose", "Decode", "Resize", "CenterCrop", "RandomResizedCrop", "RandomHorizontalFlip",
            "ColorJitter", "Normalize", "ToTensor", "apply_batch"]
 
 # The base class is bound once, by whichever module loads first (here or the data loader's).
@@ -27,6 +27,13 @@ class Compose(_Call, _Compose):
     def __init__(self, transforms):
         self.transforms = list(transforms)
         _Compose.__init__(self, self.transforms)
+
+
+class Decode(_Call, _I.Decode):
+    """Encoded bytes (a 1-D uint8 tensor or array) -> HWC image, for loader pipelines."""
+
+    def __init__(self, mode="rgb", *, bgr=False, apply_exif_orientation=False):
+        _I.Decode.__init__(self, mode, bgr, apply_exif_orientation)
 
 
 class Resize(_Call, _I.Resize):

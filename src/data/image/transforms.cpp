@@ -31,6 +31,21 @@ int64_t image_h(const Tensor& x, const char* op) {
 
 }  // namespace
 
+Tensor Decode::apply(const Tensor& x, data::Rng&) const {
+  const char* op = "image.Decode";
+  TS_CHECK(x.defined() && x.device().is_cpu() && x.dtype() == DType::UInt8 && x.dim() == 1, ValueError, op,
+           "expects the encoded bytes as a 1-D uint8 CPU tensor");
+  const Tensor bytes = x.contiguous();
+  return decode(bytes.data_ptr(), static_cast<size_t>(bytes.numel()), opts_);
+}
+
+std::string Decode::repr() const {
+  const char* mode = opts_.mode == ColorMode::Gray ? "gray" : opts_.mode == ColorMode::Unchanged ? "unchanged"
+                                                                                                  : "rgb";
+  return tessel::detail::cat("Decode(mode=", mode, ", bgr=", py_bool(opts_.bgr),
+                             ", apply_exif_orientation=", py_bool(opts_.apply_exif_orientation), ")");
+}
+
 Resize::Resize(int64_t h, int64_t w, Interpolation interp, bool antialias)
     : h_(h), w_(w), interp_(interp), antialias_(antialias) {
   TS_CHECK(h >= 1 && w >= 0, ValueError, "image.Resize", "size must be positive, got (", h, ", ", w, ")");

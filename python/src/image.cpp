@@ -170,6 +170,22 @@ void init_image(py::module_& m) {
       py::arg("size_hint") = py::none(), py::arg("transform") = nullptr, py::arg("seed") = py::none(),
       py::arg("num_threads") = 0);
 
+  sub.def(
+      "read_batch",
+      [](const std::vector<std::filesystem::path>& paths, const std::string& mode, bool bgr, bool exif,
+         std::optional<std::pair<int64_t, int64_t>> size_hint, std::shared_ptr<data::Transform> transform,
+         std::optional<uint64_t> seed, int num_threads) {
+        const img::DecodeOptions o = decode_options(mode, bgr, exif, size_hint);
+        std::vector<std::string> names;
+        names.reserve(paths.size());
+        for (const auto& p : paths) names.push_back(p.string());
+        const uint64_t s = seed ? *seed : (transform ? draw_seed() : 0);
+        return stack_or_list(without_gil([&] { return img::read_batch(names, o, transform, s, num_threads); }));
+      },
+      py::arg("paths"), py::arg("mode") = "rgb", py::arg("bgr") = false, py::arg("apply_exif_orientation") = false,
+      py::arg("size_hint") = py::none(), py::arg("transform") = nullptr, py::arg("seed") = py::none(),
+      py::arg("num_threads") = 0);
+
   // ---- resize, geometry, color ----
   sub.def(
       "resize",

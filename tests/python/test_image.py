@@ -638,3 +638,16 @@ def test_decode_batch():
     with pytest.raises(ValueError, match=r"\[image.decode_batch\] item 2: .*truncated JPEG"):
         ts.image.decode_batch(data[:2] + [data[2][:100]] + data[3:])
     assert ts.image.decode_batch([]) == []
+
+
+def test_read_batch(tmp_path):
+    paths = []
+    for i in range(5):
+        p = tmp_path / f"{i}.png"
+        ts.image.write(p, noise(6, 8, seed=i))
+        paths.append(p)
+    out = ts.image.read_batch(paths, num_threads=2)
+    assert out.shape == (5, 6, 8, 3)
+    np.testing.assert_array_equal(A(out)[3], noise(6, 8, seed=3))
+    with pytest.raises(FileNotFoundError, match=r"item 2: .*missing.png"):
+        ts.image.read_batch(paths[:2] + [tmp_path / "missing.png"])

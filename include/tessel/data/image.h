@@ -64,6 +64,9 @@ TESSEL_API void write(const std::string& path, const Tensor& image, int quality 
 // on up to num_threads threads (0: all cores). Errors name the item index.
 TESSEL_API std::vector<Tensor> decode_batch(const std::vector<std::string_view>& items, const DecodeOptions& opts,
                                             const data::TransformPtr& transform, uint64_t seed, int num_threads);
+// decode_batch of files, read on the worker threads too. A missing file is FileError.
+TESSEL_API std::vector<Tensor> read_batch(const std::vector<std::string>& paths, const DecodeOptions& opts,
+                                          const data::TransformPtr& transform, uint64_t seed, int num_threads);
 // The same for decoded images: transform(images[i]) with item_seed(seed, 0, i).
 TESSEL_API std::vector<Tensor> apply_batch(const data::TransformPtr& transform, const std::vector<Tensor>& images,
                                            uint64_t seed, int num_threads);

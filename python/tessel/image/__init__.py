@@ -16,7 +16,7 @@ from .. import _C
 _I = _C._image
 
 __all__ = [
-    "available", "decode", "read", "info", "encode", "write", "decode_batch", "resize", "crop", "center_crop",
+    "available", "decode", "read", "info", "encode", "write", "decode_batch", "read_batch", "resize", "crop", "center_crop",
     "pad", "hflip", "vflip", "rotate", "apply_orientation", "convert_color", "to_tensor", "normalize", "to_image",
     "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue", "transforms",
 ]
@@ -91,6 +91,13 @@ def decode_batch(items, mode="rgb", transform=None, num_threads=0, *, seed=None,
     """
     return _I.decode_batch(list(items), mode, bgr, apply_exif_orientation,
                            None if size_hint is None else _hw(size_hint, "size_hint"), transform, seed, num_threads)
+
+
+def read_batch(paths, mode="rgb", transform=None, num_threads=0, *, seed=None, bgr=False,
+               apply_exif_orientation=False, size_hint=None):
+    """decode_batch() of files, which are read on the C++ threads too."""
+    return _I.read_batch([_os.fspath(p) for p in paths], mode, bgr, apply_exif_orientation,
+                         None if size_hint is None else _hw(size_hint, "size_hint"), transform, seed, num_threads)
 
 
 def resize(image, size, interpolation="bilinear", antialias=True, layout="hwc"):

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "src/data/image/image_util.h"
+#include "tessel/io.h"
 
 namespace tessel::image {
 namespace {
@@ -14,6 +15,8 @@ namespace {
   const char* op = "image.decode_batch";
   try {
     std::rethrow_exception(e);
+  } catch (const FileError& x) {
+    throw FileError(tessel::detail::cat("[", op, "] item ", index, ": ", x.what()), x.error_number());
   } catch (const TypeError& x) {
     fail<TypeError>(op, "item ", index, ": ", x.what());
   } catch (const NotImplementedError& x) {
@@ -51,6 +54,16 @@ std::vector<Tensor> decode_batch(const std::vector<std::string_view>& items, con
                                  const data::TransformPtr& transform, uint64_t seed, int num_threads) {
   return parallel_items(items.size(), num_threads, [&](int64_t i) {
     Tensor t = decode(items[i].data(), items[i].size(), opts);
+    if (!transform) return t;
+    data::Rng rng(data::item_seed(seed, 0, static_cast<uint64_t>(i)));
+    return transform->apply(t, rng);
+  });
+}
+
+std::vector<Tensor> read_batch(const std::vector<std::string>& paths, const DecodeOptions& opts,
+                               const data::TransformPtr& transform, uint64_t seed, int num_threads) {
+  return parallel_items(paths.size(), num_threads, [&](int64_t i) {
+    Tensor t = read(paths[i], opts);
     if (!transform) return t;
     data::Rng rng(data::item_seed(seed, 0, static_cast<uint64_t>(i)));
     return transform->apply(t, rng);

@@ -56,7 +56,8 @@ struct Bytes {
   std::string_view sv() const { return {static_cast<const char*>(view.buf), static_cast<size_t>(view.len)}; }
 };
 
-img::DecodeOptions decode_options(const std::string& mode, bool bgr, bool exif, std::optional<std::pair<int64_t, int64_t>> hint) {
+img::DecodeOptions decode_options(const std::string& mode, bool bgr, bool exif,
+                                  std::optional<std::pair<int64_t, int64_t>> hint) {
   img::DecodeOptions o;
   if (mode == "rgb") {
     o.mode = img::ColorMode::Color;
@@ -208,7 +209,8 @@ void init_image(py::module_& m) {
   sub.def("hflip", &img::hflip, py::arg("image"));
   sub.def("vflip", &img::vflip, py::arg("image"));
   sub.def(
-      "rotate", [](const Tensor& image, double angle, double fill) {
+      "rotate",
+      [](const Tensor& image, double angle, double fill) {
         return without_gil([&] { return img::rotate(image, angle, fill); });
       },
       py::arg("image"), py::arg("angle"), py::arg("fill") = 0.0);
@@ -262,8 +264,7 @@ void init_image(py::module_& m) {
            py::arg("h"), py::arg("w"), py::arg("interpolation"), py::arg("antialias"));
   py::class_<img::CenterCrop, data::Transform, std::shared_ptr<img::CenterCrop>>(sub, "CenterCrop")
       .def(py::init<int64_t, int64_t>(), py::arg("h"), py::arg("w"));
-  py::class_<img::RandomResizedCrop, data::Transform, std::shared_ptr<img::RandomResizedCrop>>(sub,
-                                                                                              "RandomResizedCrop")
+  py::class_<img::RandomResizedCrop, data::Transform, std::shared_ptr<img::RandomResizedCrop>>(sub, "RandomResizedCrop")
       .def(py::init([](int64_t h, int64_t w, std::array<double, 2> scale, std::array<double, 2> ratio,
                        const std::string& interp, bool antialias) {
              return std::make_shared<img::RandomResizedCrop>(h, w, scale, ratio, img::interpolation_from_string(interp),

@@ -40,10 +40,10 @@ struct DecodeOptions {
 
 struct ImageInfo {
   int64_t width = 0, height = 0;  // as stored, before any EXIF orientation
-  int64_t channels = 0;   // as stored in the file (gray+alpha PNG: 2)
-  int64_t bit_depth = 8;  // per channel
-  std::string format;     // "jpeg", "png", "webp", "bmp", ...
-  int orientation = 1;    // EXIF orientation (1 = none), JPEG only
+  int64_t channels = 0;           // as stored in the file (gray+alpha PNG: 2)
+  int64_t bit_depth = 8;          // per channel
+  std::string format;             // "jpeg", "png", "webp", "bmp", ...
+  int orientation = 1;            // EXIF orientation (1 = none), JPEG only
 };
 
 // Malformed, truncated, empty or unknown input: ValueError "[image.decode] ...".

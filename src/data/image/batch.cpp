@@ -1,8 +1,8 @@
 // decode_batch: decode (+ transform) many encoded images on OpenMP threads.
 // Each item's Rng depends only on (seed, index), so results do not depend on
 // the thread count; the first failing item (by index) is reported.
-#include <exception>
 #include <omp.h>
+#include <exception>
 
 #include "src/data/image/image_util.h"
 #include "tessel/io.h"

@@ -86,7 +86,8 @@ std::string read_file(const std::string& path, const char* op) {
   char buf[1 << 16];
   size_t k;
   while ((k = std::fread(buf, 1, sizeof buf, f.get())) > 0) out.append(buf, k);
-  if (std::ferror(f.get())) throw FileError(tessel::detail::cat("[", op, "] cannot read '", path, "': ", std::strerror(errno)), errno);
+  if (std::ferror(f.get()))
+    throw FileError(tessel::detail::cat("[", op, "] cannot read '", path, "': ", std::strerror(errno)), errno);
   return out;
 }
 
@@ -146,8 +147,7 @@ ImageInfo info(const void* data, size_t size) {
   out.format = detail::sniff_format(p, size);
   TS_CHECK(!out.format.empty(), ValueError, op, "unknown image format (", size, " bytes)");
   if (detail::read_header(p, size, out.format, out)) return out;
-  TS_CHECK(out.format == "tiff", ValueError, op, "malformed ", out.format, " header (", size,
-           " bytes)");
+  TS_CHECK(out.format == "tiff", ValueError, op, "malformed ", out.format, " header (", size, " bytes)");
   // No header parser for TIFF: decode as stored.
   DecodeOptions o;
   o.mode = ColorMode::Unchanged;

@@ -21,10 +21,14 @@ int64_t channels_of(Color c) { return c == Color::Gray ? 1 : 3; }
 
 const char* name_of(Color c) {
   switch (c) {
-    case Color::RGB: return "rgb";
-    case Color::BGR: return "bgr";
-    case Color::Gray: return "gray";
-    case Color::HSV: return "hsv";
+    case Color::RGB:
+      return "rgb";
+    case Color::BGR:
+      return "bgr";
+    case Color::Gray:
+      return "gray";
+    case Color::HSV:
+      return "hsv";
   }
   return "?";
 }
@@ -72,12 +76,24 @@ void hsv_to_rgb_f(float h, float s, float v, float& r, float& g, float& b) {
   const float q = std::clamp(v * (1.0f - s * f), 0.0f, 1.0f);
   const float t = std::clamp(v * (1.0f - s * (1.0f - f)), 0.0f, 1.0f);
   switch (i) {
-    case 0: r = v, g = t, b = p; break;
-    case 1: r = q, g = v, b = p; break;
-    case 2: r = p, g = v, b = t; break;
-    case 3: r = p, g = q, b = v; break;
-    case 4: r = t, g = p, b = v; break;
-    default: r = v, g = p, b = q; break;
+    case 0:
+      r = v, g = t, b = p;
+      break;
+    case 1:
+      r = q, g = v, b = p;
+      break;
+    case 2:
+      r = p, g = v, b = t;
+      break;
+    case 3:
+      r = p, g = q, b = v;
+      break;
+    case 4:
+      r = t, g = p, b = v;
+      break;
+    default:
+      r = v, g = p, b = q;
+      break;
   }
 }
 
@@ -113,12 +129,24 @@ void hsv_to_rgb_u8(const uint8_t* in, uint8_t* out) {
   const uint8_t p = rnd(v * (1.0f - s)), q = rnd(v * (1.0f - s * f)), t = rnd(v * (1.0f - s * (1.0f - f)));
   const auto V = static_cast<uint8_t>(v);
   switch (i % 6) {
-    case 0: out[0] = V, out[1] = t, out[2] = p; break;
-    case 1: out[0] = q, out[1] = V, out[2] = p; break;
-    case 2: out[0] = p, out[1] = V, out[2] = t; break;
-    case 3: out[0] = p, out[1] = q, out[2] = V; break;
-    case 4: out[0] = t, out[1] = p, out[2] = V; break;
-    default: out[0] = V, out[1] = p, out[2] = q; break;
+    case 0:
+      out[0] = V, out[1] = t, out[2] = p;
+      break;
+    case 1:
+      out[0] = q, out[1] = V, out[2] = p;
+      break;
+    case 2:
+      out[0] = p, out[1] = V, out[2] = t;
+      break;
+    case 3:
+      out[0] = p, out[1] = q, out[2] = V;
+      break;
+    case 4:
+      out[0] = t, out[1] = p, out[2] = V;
+      break;
+    default:
+      out[0] = V, out[1] = p, out[2] = q;
+      break;
   }
 }
 
@@ -145,8 +173,7 @@ Tensor convert_typed(const detail::View& v, Color from, Color to, GrayRounding r
     });
   }
   if (from == Color::Gray) {
-    if (to == Color::HSV)
-      return map_pixels<T>(v, 3, [](const T* p, T* o) { o[0] = 0, o[1] = 0, o[2] = p[0]; });
+    if (to == Color::HSV) return map_pixels<T>(v, 3, [](const T* p, T* o) { o[0] = 0, o[1] = 0, o[2] = p[0]; });
     return map_pixels<T>(v, 3, [](const T* p, T* o) { o[0] = o[1] = o[2] = p[0]; });
   }
   if (from == Color::HSV) {

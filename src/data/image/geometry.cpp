@@ -59,11 +59,20 @@ Tensor dihedral(const Tensor& image, const char* op, bool swap, bool fy, bool fx
   auto* o = static_cast<uint8_t*>(out.data_ptr());
   const size_t px = static_cast<size_t>(v.c) * v.t.itemsize();
   switch (px) {
-    case 1: dihedral_px<1>(in, o, v.h, v.w, px, swap, fy, fx); break;
-    case 3: dihedral_px<3>(in, o, v.h, v.w, px, swap, fy, fx); break;
-    case 4: dihedral_px<4>(in, o, v.h, v.w, px, swap, fy, fx); break;
-    case 12: dihedral_px<12>(in, o, v.h, v.w, px, swap, fy, fx); break;
-    default: dihedral_px<0>(in, o, v.h, v.w, px, swap, fy, fx);
+    case 1:
+      dihedral_px<1>(in, o, v.h, v.w, px, swap, fy, fx);
+      break;
+    case 3:
+      dihedral_px<3>(in, o, v.h, v.w, px, swap, fy, fx);
+      break;
+    case 4:
+      dihedral_px<4>(in, o, v.h, v.w, px, swap, fy, fx);
+      break;
+    case 12:
+      dihedral_px<12>(in, o, v.h, v.w, px, swap, fy, fx);
+      break;
+    default:
+      dihedral_px<0>(in, o, v.h, v.w, px, swap, fy, fx);
   }
   return out;
 }
@@ -141,12 +150,11 @@ PadMode pad_mode_from_string(std::string_view s) {
   fail<ValueError>("image.pad", "unknown padding mode '", std::string(s), "'; expected constant, edge or reflect");
 }
 
-Tensor pad(const Tensor& image, int64_t top, int64_t bottom, int64_t left, int64_t right, PadMode mode,
-           double value) {
+Tensor pad(const Tensor& image, int64_t top, int64_t bottom, int64_t left, int64_t right, PadMode mode, double value) {
   const char* op = "image.pad";
   const detail::View v = detail::hwc_view(image, op);
-  TS_CHECK(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, ValueError, op, "padding must be >= 0, got (", top,
-           ", ", bottom, ", ", left, ", ", right, ")");
+  TS_CHECK(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, ValueError, op, "padding must be >= 0, got (", top, ", ",
+           bottom, ", ", left, ", ", right, ")");
   const int64_t oh = v.h + top + bottom, ow = v.w + left + right;
   Tensor out = detail::new_like(v, oh, ow, v.c, image.dtype());
   const size_t px = static_cast<size_t>(v.c) * v.t.itemsize();
@@ -183,7 +191,7 @@ Tensor rotate(const Tensor& image, double angle, double fill) {
   if (turns == std::floor(turns)) {
     const int k = static_cast<int>(std::fmod(std::fmod(turns, 4.0) + 4.0, 4.0));
     if (k == 0) return detail::hwc_view(image, op).t.clone();
-    if (k == 1) return dihedral(image, op, true, false, true);   // counter-clockwise
+    if (k == 1) return dihedral(image, op, true, false, true);  // counter-clockwise
     if (k == 2) return dihedral(image, op, false, true, true);
     return dihedral(image, op, true, true, false);
   }
@@ -201,15 +209,24 @@ Tensor rotate(const Tensor& image, double angle, double fill) {
 Tensor apply_orientation(const Tensor& image, int orientation) {
   const char* op = "image.apply_orientation";
   switch (orientation) {
-    case 1: return image;
-    case 2: return dihedral(image, op, false, false, true);  // mirrored
-    case 3: return dihedral(image, op, false, true, true);   // 180
-    case 4: return dihedral(image, op, false, true, false);  // mirrored vertically
-    case 5: return dihedral(image, op, true, false, false);  // transpose
-    case 6: return dihedral(image, op, true, true, false);   // stored turned left: turn 90 clockwise
-    case 7: return dihedral(image, op, true, true, true);    // transverse
-    case 8: return dihedral(image, op, true, false, true);   // turn 90 counter-clockwise
-    default: fail<ValueError>(op, "EXIF orientation must be 1..8, got ", orientation);
+    case 1:
+      return image;
+    case 2:
+      return dihedral(image, op, false, false, true);  // mirrored
+    case 3:
+      return dihedral(image, op, false, true, true);  // 180
+    case 4:
+      return dihedral(image, op, false, true, false);  // mirrored vertically
+    case 5:
+      return dihedral(image, op, true, false, false);  // transpose
+    case 6:
+      return dihedral(image, op, true, true, false);  // stored turned left: turn 90 clockwise
+    case 7:
+      return dihedral(image, op, true, true, true);  // transverse
+    case 8:
+      return dihedral(image, op, true, false, true);  // turn 90 counter-clockwise
+    default:
+      fail<ValueError>(op, "EXIF orientation must be 1..8, got ", orientation);
   }
 }
 

@@ -8,8 +8,8 @@
 #include <csetjmp>
 #include <cstdio>
 // jpeglib.h needs size_t and FILE first.
-#include <jpeglib.h>
 #include <jerror.h>
+#include <jpeglib.h>
 
 #include "src/data/image/image_util.h"
 
@@ -69,8 +69,8 @@ int read_header(const uint8_t* p, size_t n, int reduce, J_COLOR_SPACE out_space,
   return 0;
 }
 
-int decode_into(const uint8_t* p, size_t n, int reduce, J_COLOR_SPACE out_space, uint8_t* out, int width,
-                int height, int channels, ErrorMgr& e) {
+int decode_into(const uint8_t* p, size_t n, int reduce, J_COLOR_SPACE out_space, uint8_t* out, int width, int height,
+                int channels, ErrorMgr& e) {
   jpeg_decompress_struct c;
   setup(c, e);
   if (setjmp(e.jump)) {

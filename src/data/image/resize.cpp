@@ -61,12 +61,18 @@ struct Filter {
 
 Filter filter_of(Interpolation i) {
   switch (i) {
-    case Interpolation::Box: return {0.5, box_filter};
-    case Interpolation::Bilinear: return {1.0, triangle_filter};
-    case Interpolation::Hamming: return {1.0, hamming_filter};
-    case Interpolation::Bicubic: return {2.0, cubic_filter};
-    case Interpolation::Lanczos: return {3.0, lanczos_filter};
-    default: fail<ValueError>(kOp, to_string(i), " is not a convolution filter");
+    case Interpolation::Box:
+      return {0.5, box_filter};
+    case Interpolation::Bilinear:
+      return {1.0, triangle_filter};
+    case Interpolation::Hamming:
+      return {1.0, hamming_filter};
+    case Interpolation::Bicubic:
+      return {2.0, cubic_filter};
+    case Interpolation::Lanczos:
+      return {3.0, lanczos_filter};
+    default:
+      fail<ValueError>(kOp, to_string(i), " is not a convolution filter");
   }
 }
 
@@ -116,8 +122,8 @@ inline uint8_t clip8(int32_t v) {
 // Horizontal pass over `rows` rows: in is rows x iw x C, out rows x ow x C.
 // C is a template constant for the usual 1/3/4 channels (0: runtime nc).
 template <int C>
-[[gnu::always_inline]] inline void hpass_u8(const uint8_t* in, uint8_t* out, int64_t rows, int64_t iw, int64_t ow, int64_t nc,
-                            const Coeffs& k) {
+[[gnu::always_inline]] inline void hpass_u8(const uint8_t* in, uint8_t* out, int64_t rows, int64_t iw, int64_t ow,
+                                            int64_t nc, const Coeffs& k) {
   const int64_t ch = C ? C : nc;
   for (int64_t y = 0; y < rows; ++y) {
     const uint8_t* row = in + y * iw * ch;
@@ -191,8 +197,7 @@ TESSEL_CLONES void vpass_f32(const float* in, float* out, int64_t row_len, int64
   }
 }
 
-void hpass_u8_scalar(const uint8_t* in, uint8_t* out, int64_t rows, int64_t iw, int64_t ow, int64_t c,
-                     const Coeffs& k);
+void hpass_u8_scalar(const uint8_t* in, uint8_t* out, int64_t rows, int64_t iw, int64_t ow, int64_t c, const Coeffs& k);
 
 #if defined(__x86_64__)
 // AVX2 horizontal pass for 3 and 4 channels, in the same 22-bit arithmetic as
@@ -202,7 +207,7 @@ void hpass_u8_scalar(const uint8_t* in, uint8_t* out, int64_t rows, int64_t iw, 
 // taps would read past the end of its row takes the scalar loop.
 template <int C>
 __attribute__((target("avx2"))) void hpass_u8_avx2(const uint8_t* in, uint8_t* out, int64_t rows, int64_t iw,
-                                                    int64_t ow, const Coeffs& k) {
+                                                   int64_t ow, const Coeffs& k) {
   static_assert(C == 3 || C == 4);
   const int64_t groups = (k.taps + 3) / 4;
   // weights[x][g]: 16 int32, the weights of taps 4g .. 4g+3, each repeated in 4 lanes.
@@ -268,10 +273,14 @@ void hpass_u8_any(const uint8_t* in, uint8_t* out, int64_t rows, int64_t iw, int
 TESSEL_CLONES void hpass_u8_scalar(const uint8_t* in, uint8_t* out, int64_t rows, int64_t iw, int64_t ow, int64_t c,
                                    const Coeffs& k) {
   switch (c) {
-    case 1: return hpass_u8<1>(in, out, rows, iw, ow, c, k);
-    case 3: return hpass_u8<3>(in, out, rows, iw, ow, c, k);
-    case 4: return hpass_u8<4>(in, out, rows, iw, ow, c, k);
-    default: return hpass_u8<0>(in, out, rows, iw, ow, c, k);
+    case 1:
+      return hpass_u8<1>(in, out, rows, iw, ow, c, k);
+    case 3:
+      return hpass_u8<3>(in, out, rows, iw, ow, c, k);
+    case 4:
+      return hpass_u8<4>(in, out, rows, iw, ow, c, k);
+    default:
+      return hpass_u8<0>(in, out, rows, iw, ow, c, k);
   }
 }
 
@@ -385,14 +394,22 @@ Interpolation interpolation_from_string(std::string_view s) {
 
 std::string to_string(Interpolation i) {
   switch (i) {
-    case Interpolation::Nearest: return "nearest";
-    case Interpolation::NearestExact: return "nearest_exact";
-    case Interpolation::Bilinear: return "bilinear";
-    case Interpolation::Bicubic: return "bicubic";
-    case Interpolation::Area: return "area";
-    case Interpolation::Lanczos: return "lanczos";
-    case Interpolation::Box: return "box";
-    case Interpolation::Hamming: return "hamming";
+    case Interpolation::Nearest:
+      return "nearest";
+    case Interpolation::NearestExact:
+      return "nearest_exact";
+    case Interpolation::Bilinear:
+      return "bilinear";
+    case Interpolation::Bicubic:
+      return "bicubic";
+    case Interpolation::Area:
+      return "area";
+    case Interpolation::Lanczos:
+      return "lanczos";
+    case Interpolation::Box:
+      return "box";
+    case Interpolation::Hamming:
+      return "hamming";
   }
   return "?";
 }

@@ -12,11 +12,20 @@ void resize_opencv(const Tensor& src, int64_t h, int64_t w, int64_t c, Tensor& d
   const char* op = "image.resize";
   int flag = cv::INTER_LINEAR;
   switch (interp) {
-    case Interpolation::Bilinear: flag = cv::INTER_LINEAR; break;
-    case Interpolation::Bicubic: flag = cv::INTER_CUBIC; break;
-    case Interpolation::Lanczos: flag = cv::INTER_LANCZOS4; break;
-    case Interpolation::Area: flag = cv::INTER_AREA; break;
-    default: fail<ValueError>(op, to_string(interp), " has no OpenCV counterpart");
+    case Interpolation::Bilinear:
+      flag = cv::INTER_LINEAR;
+      break;
+    case Interpolation::Bicubic:
+      flag = cv::INTER_CUBIC;
+      break;
+    case Interpolation::Lanczos:
+      flag = cv::INTER_LANCZOS4;
+      break;
+    case Interpolation::Area:
+      flag = cv::INTER_AREA;
+      break;
+    default:
+      fail<ValueError>(op, to_string(interp), " has no OpenCV counterpart");
   }
   TS_CHECK(c <= CV_CN_MAX && h <= INT_MAX && w <= INT_MAX && oh <= INT_MAX && ow <= INT_MAX, ValueError, op,
            "image too large for OpenCV (", h, "x", w, "x", c, ")");

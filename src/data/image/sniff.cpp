@@ -136,12 +136,23 @@ bool read_header(const uint8_t* p, size_t n, const std::string& format, ImageInf
     out.height = be32(p + 20);
     out.bit_depth = p[24];
     switch (p[25]) {
-      case 0: out.channels = 1; break;
-      case 2: out.channels = 3; break;
-      case 3: out.channels = 3, out.bit_depth = 8; break;  // palette: expanded to RGB
-      case 4: out.channels = 2; break;
-      case 6: out.channels = 4; break;
-      default: return false;
+      case 0:
+        out.channels = 1;
+        break;
+      case 2:
+        out.channels = 3;
+        break;
+      case 3:
+        out.channels = 3, out.bit_depth = 8;
+        break;  // palette: expanded to RGB
+      case 4:
+        out.channels = 2;
+        break;
+      case 6:
+        out.channels = 4;
+        break;
+      default:
+        return false;
     }
     return out.width > 0 && out.height > 0;
   }

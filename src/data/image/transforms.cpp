@@ -40,8 +40,7 @@ Tensor Decode::apply(const Tensor& x, data::Rng&) const {
 }
 
 std::string Decode::repr() const {
-  const char* mode = opts_.mode == ColorMode::Gray ? "gray" : opts_.mode == ColorMode::Unchanged ? "unchanged"
-                                                                                                  : "rgb";
+  const char* mode = opts_.mode == ColorMode::Gray ? "gray" : opts_.mode == ColorMode::Unchanged ? "unchanged" : "rgb";
   return tessel::detail::cat("Decode(mode=", mode, ", bgr=", py_bool(opts_.bgr),
                              ", apply_exif_orientation=", py_bool(opts_.apply_exif_orientation), ")");
 }
@@ -116,17 +115,15 @@ Tensor RandomResizedCrop::apply(const Tensor& x, data::Rng& rng) const {
 }
 
 std::string RandomResizedCrop::repr() const {
-  return tessel::detail::cat("RandomResizedCrop(size=[", h_, ", ", w_, "], scale=(", scale_[0], ", ", scale_[1], "), ratio=(",
-                     ratio_[0], ", ", ratio_[1], "), interpolation=", to_string(interp_),
-                     ", antialias=", py_bool(antialias_), ")");
+  return tessel::detail::cat("RandomResizedCrop(size=[", h_, ", ", w_, "], scale=(", scale_[0], ", ", scale_[1],
+                             "), ratio=(", ratio_[0], ", ", ratio_[1], "), interpolation=", to_string(interp_),
+                             ", antialias=", py_bool(antialias_), ")");
 }
 
 RandomHorizontalFlip::RandomHorizontalFlip(double p) : p_(p) {
   TS_CHECK(p >= 0 && p <= 1, ValueError, "image.RandomHorizontalFlip", "p must be in [0, 1], got ", p);
 }
-Tensor RandomHorizontalFlip::apply(const Tensor& x, data::Rng& rng) const {
-  return rng.bernoulli(p_) ? hflip(x) : x;
-}
+Tensor RandomHorizontalFlip::apply(const Tensor& x, data::Rng& rng) const { return rng.bernoulli(p_) ? hflip(x) : x; }
 std::string RandomHorizontalFlip::repr() const { return tessel::detail::cat("RandomHorizontalFlip(p=", p_, ")"); }
 
 ColorJitter::ColorJitter(double brightness, double contrast, double saturation, double hue)
@@ -156,8 +153,8 @@ Tensor ColorJitter::apply(const Tensor& x, data::Rng& rng) const {
 }
 
 std::string ColorJitter::repr() const {
-  return tessel::detail::cat("ColorJitter(brightness=", brightness_, ", contrast=", contrast_, ", saturation=", saturation_,
-                     ", hue=", hue_, ")");
+  return tessel::detail::cat("ColorJitter(brightness=", brightness_, ", contrast=", contrast_,
+                             ", saturation=", saturation_, ", hue=", hue_, ")");
 }
 
 Normalize::Normalize(std::vector<double> mean, std::vector<double> std) : mean_(std::move(mean)), std_(std::move(std)) {

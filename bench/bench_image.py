@@ -20,13 +20,14 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import statistics
 import sys
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import import_tessel, machine_info, measure, print_machine, print_table  # noqa: E402
+from common import autonumber, import_tessel, machine_info, measure, print_machine, print_table  # noqa: E402
 
 
 def photo(h, w, seed=0):
@@ -85,10 +86,19 @@ def main():
     d = np.abs(np.asarray(tessel_full()).astype(int) - np.asarray(pil())).max()
     print(f"check   : max |tessel - Pillow| = {d} levels (JPEG decoders differ by a few)")
 
-    rows = {}
-    for name, fn in [("tessel", tessel_full), ("tessel size_hint", tessel_hint), ("cv2 AREA", cv_area),
-                     ("cv2 LINEAR", cv_linear), ("Pillow", pil), ("Pillow draft", pil_draft)]:
-        rows[name] = 1e9 / measure(fn, repeat=args.repeat, target_s=0.2).median_ns
+    # Samples are interleaved (one of each library per round) so that load from
+    # other processes shifts every row alike; the median round is reported.
+    fns = [("tessel", tessel_full), ("tessel size_hint", tessel_hint), ("cv2 AREA", cv_area),
+           ("cv2 LINEAR", cv_linear), ("Pillow", pil), ("Pillow draft", pil_draft)]
+    numbers = {name: autonumber(fn, 0.1) for name, fn in fns}
+    samples = {name: [] for name, _ in fns}
+    for _ in range(args.repeat):
+        for name, fn in fns:
+            t0 = time.perf_counter_ns()
+            for _ in range(numbers[name]):
+                fn()
+            samples[name].append((time.perf_counter_ns() - t0) / numbers[name])
+    rows = {name: 1e9 / statistics.median(v) for name, v in samples.items()}
 
     batch = [data] * args.batch
     tr = ts.image.transforms.Resize((224, 224))

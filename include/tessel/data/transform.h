@@ -64,7 +64,10 @@ class TESSEL_API Compose final : public Transform {
   }
   std::string repr() const override {
     std::string s = "Compose([";
-    for (size_t i = 0; i < transforms_.size(); ++i) s += (i ? ", " : "") + transforms_[i]->repr();
+    for (size_t i = 0; i < transforms_.size(); ++i) {
+      if (i) s += ", ";  // two appends: g++ 12 warns (-Wstringop-overflow) on a temporary's operator+
+      s += transforms_[i]->repr();
+    }
     return s + "])";
   }
   const std::vector<TransformPtr>& transforms() const { return transforms_; }

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config
   libdnnl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libicu-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libsndfile1-dev
+  libicu-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg62-turbo-dev libsndfile1-dev
   espeak-ng)  # espeak-ng: speech for the audio tests
 
 missing=()

@@ -9,15 +9,6 @@
 
 namespace tessel::python {
 
-namespace {
-// Runs f without the GIL (a FileError becomes an OSError in module.cpp's translator).
-template <class F>
-auto io(F&& f) {
-  py::gil_scoped_release nogil;
-  return f();
-}
-}  // namespace
-
 void init_audio(py::module_& m) {
   using namespace audio;
   auto a = m.def_submodule("_audio", "tessel::audio (libsndfile files, spectral features)");
@@ -42,30 +33,30 @@ void init_audio(py::module_& m) {
       .def_readwrite("mono", &LoadOptions::mono)
       .def_readwrite("channels_first", &LoadOptions::channels_first);
 
-  a.def("info", [](const std::string& path) { return io([&] { return info(path); }); });
+  a.def("info", [](const std::string& path) { return without_gil([&] { return info(path); }); });
   a.def("info_bytes", [](const py::bytes& b) {
     std::string s = b;
-    return io([&] { return info_bytes(s); });
+    return without_gil([&] { return info_bytes(s); });
   });
   a.def("load", [](const std::string& path, const LoadOptions& o) {
-    auto r = io([&] { return load(path, o); });
+    auto r = without_gil([&] { return load(path, o); });
     return py::make_tuple(r.waveform, r.sample_rate);
   });
   a.def("load_bytes", [](const py::bytes& b, const LoadOptions& o) {
     std::string s = b;
-    auto r = io([&] { return load_bytes(s, o); });
+    auto r = without_gil([&] { return load_bytes(s, o); });
     return py::make_tuple(r.waveform, r.sample_rate);
   });
   a.def("save", [](const std::string& path, const Tensor& w, int64_t sr, const std::string& format,
                    const std::string& subtype, bool channels_first) {
-    io([&] {
+    without_gil([&] {
       save(path, w, sr, format, subtype, channels_first);
       return 0;
     });
   });
   a.def("save_bytes", [](const Tensor& w, int64_t sr, const std::string& format, const std::string& subtype,
                          bool channels_first) {
-    std::string s = io([&] { return save_bytes(w, sr, format, subtype, channels_first); });
+    std::string s = without_gil([&] { return save_bytes(w, sr, format, subtype, channels_first); });
     return py::bytes(s);
   });
 

@@ -40,6 +40,16 @@ inline Shape dims_arg(py::handle dim) { return dim.is_none() ? Shape{} : to_shap
 // pybind11 finds the existing instance by the address of its C++ value.
 inline py::object self_of(const Tensor& t) { return py::cast(&t, py::return_value_policy::reference); }
 
+// A seed from tessel's generator, so that ts.manual_seed reproduces a transform called without one.
+inline uint64_t draw_seed() { return static_cast<uint64_t>(randint(0, int64_t(1) << 62, {1}).item<int64_t>()); }
+
+// Runs f without the GIL (a FileError becomes the matching OSError in module.cpp's translator).
+template <class F>
+auto without_gil(F&& f) {
+  py::gil_scoped_release release;
+  return f();
+}
+
 // Binds f as ts.name(input, ...) and as the method t.name(...).
 template <class F, class... Extra>
 void def_both(py::module_& m, py::class_<Tensor>& c, const char* name, F&& f, const Extra&... extra) {

@@ -10,9 +10,6 @@
 namespace tessel::python {
 
 namespace {
-// A seed from tessel's generator, so that ts.manual_seed reproduces a transform called without one.
-uint64_t draw_seed() { return static_cast<uint64_t>(randint(0, int64_t(1) << 62, {1}).item<int64_t>()); }
-
 py::tuple as_tuple(const std::vector<Tensor>& v) {
   py::tuple t(v.size());
   for (size_t i = 0; i < v.size(); ++i) t[i] = py::cast(v[i]);

@@ -17,32 +17,6 @@ namespace {
 
 namespace img = tessel::image;
 
-// Raises the OSError subclass that matches errno (as python/src/io.cpp does).
-[[noreturn]] void raise_os_error(const FileError& e) {
-  py::object exc =
-      py::reinterpret_steal<py::object>(PyObject_CallFunction(PyExc_OSError, "is", e.error_number(), e.what()));
-  if (!exc) throw py::error_already_set();
-  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
-  throw py::error_already_set();
-}
-
-// Runs f without the GIL; a FileError becomes an OSError once the GIL is back.
-template <class F>
-auto without_gil(F&& f) {
-  std::optional<FileError> file_error;
-  std::optional<decltype(f())> result;
-  {
-    py::gil_scoped_release release;
-    try {
-      result.emplace(f());
-    } catch (const FileError& e) {
-      file_error.emplace(e);
-    }
-  }
-  if (file_error) raise_os_error(*file_error);
-  return std::move(*result);
-}
-
 // A contiguous byte view of any buffer (bytes, bytearray, memoryview, uint8 array).
 struct Bytes {
   Py_buffer view{};
@@ -89,8 +63,6 @@ img::Layout layout_of(const std::string& s) {
 }
 
 // A seed from tessel's global generator, so ts.manual_seed reproduces t(img).
-uint64_t draw_seed() { return static_cast<uint64_t>(randint(0, int64_t(1) << 62, {1}).item<int64_t>()); }
-
 // Stacks when every item has the same shape and dtype, else a list.
 py::object stack_or_list(std::vector<Tensor> items) {
   bool same = !items.empty();
@@ -231,27 +203,7 @@ void init_image(py::module_& m) {
   sub.def("adjust_hue", &img::adjust_hue, py::arg("image"), py::arg("hue_shift"));
 
   // ---- transforms ----
-  // The base class may be bound by another module first (the data loader's).
-  if (!py::detail::get_type_info(typeid(data::Transform))) {
-    py::class_<data::Transform, std::shared_ptr<data::Transform>>(sub, "Transform")
-        .def(
-            "__call__",
-            [](const data::Transform& t, const Tensor& x, std::optional<uint64_t> seed) {
-              const uint64_t s = seed ? *seed : draw_seed();
-              return without_gil([&] {
-                data::Rng rng(s);
-                return t.apply(x, rng);
-              });
-            },
-            py::arg("x"), py::arg("seed") = py::none(),
-            "Applies the transform; seed=None draws one from tessel's generator (ts.manual_seed reproduces it).")
-        .def("__repr__", &data::Transform::repr);
-    py::class_<data::Compose, data::Transform, std::shared_ptr<data::Compose>>(sub, "Compose")
-        .def(py::init([](const std::vector<std::shared_ptr<data::Transform>>& ts) {
-               return std::make_shared<data::Compose>(std::vector<data::TransformPtr>(ts.begin(), ts.end()));
-             }),
-             py::arg("transforms"));
-  }
+  // data::Transform and Compose (with __call__) are bound by python/src/data.cpp, which runs first.
   py::class_<img::Decode, data::Transform, std::shared_ptr<img::Decode>>(sub, "Decode")
       .def(py::init([](const std::string& mode, bool bgr, bool exif) {
              return std::make_shared<img::Decode>(decode_options(mode, bgr, exif, std::nullopt));

@@ -14,13 +14,6 @@ namespace {
 
 using Metadata = std::map<std::string, std::string>;
 
-// Runs f without the GIL (a FileError becomes an OSError in module.cpp's translator).
-template <class F>
-auto without_gil(F&& f) {
-  py::gil_scoped_release release;
-  return f();
-}
-
 // UTF-8 of a str; a lone surrogate raises UnicodeEncodeError.
 std::string utf8(py::handle s, const char* what) {
   if (!PyUnicode_Check(s.ptr())) throw py::type_error(std::string(what) + " must be str, got " + type_name(s));

@@ -14,31 +14,6 @@ namespace {
 
 using namespace tessel::text;
 
-// Raises the OSError subclass that matches errno (as python/src/io.cpp does).
-[[noreturn]] void raise_os_error(const FileError& e) {
-  py::object exc =
-      py::reinterpret_steal<py::object>(PyObject_CallFunction(PyExc_OSError, "is", e.error_number(), e.what()));
-  if (!exc) throw py::error_already_set();
-  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
-  throw py::error_already_set();
-}
-
-template <class F>
-auto without_gil(F&& f) {
-  std::optional<FileError> file_error;
-  std::optional<decltype(f())> result;
-  {
-    py::gil_scoped_release release;
-    try {
-      result.emplace(f());
-    } catch (const FileError& e) {
-      file_error.emplace(e);
-    }
-  }
-  if (file_error) raise_os_error(*file_error);
-  return std::move(*result);
-}
-
 // The UTF-8 of a str, or the bytes of a bytes-like object.
 std::string_view text_arg(py::handle o, const char* what) {
   if (PyUnicode_Check(o.ptr())) {

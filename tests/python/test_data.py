@@ -182,3 +182,45 @@ def test_loader_can_stop_early_and_restart(tmp_path):
     next(it)
     next(it)
     assert len(list(loader)) == 20  # a new epoch while the old one's workers still hold batches
+
+
+needs_opencv = pytest.mark.skipif(not ts.image.available(), reason="tessel built without OpenCV")
+
+
+@needs_opencv
+@pytest.mark.parametrize("workers", [1, 2])
+def test_images_decode_and_augment_on_worker_threads(tmp_path, workers):
+    import tessel.image.transforms as T
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(9):
+        img = rng.integers(0, 255, (40 + 3 * i, 50 + 2 * i, 3), dtype=np.uint8)
+        p = tmp_path / f"img{i}.png"
+        ts.image.write(p, ts.tensor(img))
+        paths.append(str(p))
+    t = ts.data.Compose([T.RandomResizedCrop(24), T.RandomHorizontalFlip(), T.ToTensor()])
+    ds = FileDataset(paths, decode="image", transform=t, labels=list(range(9)))
+    ref = [as_np(b) for b in DataLoader(ds, batch_size=4, shuffle=True, seed=2, num_workers=0)]
+    got = [as_np(b) for b in DataLoader(ds, batch_size=4, shuffle=True, seed=2, num_workers=workers)]
+    assert [r[0].shape for r in ref] == [(4, 3, 24, 24), (4, 3, 24, 24), (1, 3, 24, 24)]
+    for r, g in zip(ref, got):
+        np.testing.assert_array_equal(r[0], g[0])
+        np.testing.assert_array_equal(r[1], g[1])
+    first = ref[0][0][0]
+    assert first.dtype == np.float32 and 0.0 <= first.min() and first.max() <= 1.0
+    order = ts.data._d.epoch_order(9, True, 2, 0)
+    np.testing.assert_array_equal(ref[0][1], order[:4])
+    # Without a transform an item is the decoded file.
+    plain = FileDataset(paths, decode="image")
+    np.testing.assert_array_equal(plain[order[0]].numpy(), ts.image.read(paths[order[0]]).numpy())
+
+
+@needs_opencv
+def test_a_corrupt_image_is_named(tmp_path):
+    good = tmp_path / "good.png"
+    ts.image.write(good, ts.zeros(8, 8, 3, dtype=ts.uint8))
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    ds = FileDataset([str(good), str(bad)], decode="image")
+    with pytest.raises(ValueError, match=r"item 1 \(file '.*bad.jpg'\) failed: \[image"):
+        list(DataLoader(ds, batch_size=1, num_workers=2))

@@ -11,9 +11,9 @@ _I = _C._image
 __all__ = ["Transform", "Compose", "Decode", "Resize", "CenterCrop", "RandomResizedCrop", "RandomHorizontalFlip",
            "ColorJitter", "Normalize", "ToTensor", "apply_batch"]
 
-# The base class is bound once, by whichever module loads first (here or the data loader's).
-Transform = getattr(_I, "Transform", None) or _C._data.Transform
-_Compose = getattr(_I, "Compose", None) or _C._data.Compose
+# The base class and Compose are shared with ts.audio and ts.data.
+Transform = _C._data.Transform
+_Compose = _C._data.Compose
 
 
 class _Call:

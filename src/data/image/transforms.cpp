@@ -4,9 +4,16 @@
 #include <sstream>
 
 #include "src/data/image/image_util.h"
+#include "tessel/data/loader.h"
 
 namespace tessel::image {
 namespace {
+
+// FileDataset(..., decode="image"): HWC uint8 RGB.
+const bool registered = [] {
+  data::register_decoder("image", [](const std::string& path) { return read(path); });
+  return true;
+}();
 
 std::string py_bool(bool b) { return b ? "True" : "False"; }
 

@@ -253,6 +253,11 @@ void init_text(py::module_& m) {
           "id_to_token", [](const Tokenizer& t, int64_t id) { return to_str(t.id_to_token(id)); }, py::arg("id"))
       .def_property_readonly("vocab_size", &Tokenizer::vocab_size)
       .def("num_special_tokens_to_add", &Tokenizer::num_special_tokens_to_add, py::arg("pair") = false);
+
+  // The loader's transform: UTF-8 bytes (uint8) -> int64 [2, max_length] (ids, attention mask).
+  py::class_<Tokenize, data::Transform, std::shared_ptr<Tokenize>>(sub, "Tokenize")
+      .def(py::init<Tokenizer, int64_t, bool>(), py::arg("tokenizer"), py::arg("max_length"),
+           py::arg("add_special_tokens") = true);
 }
 
 }  // namespace tessel::python

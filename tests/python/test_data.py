@@ -224,3 +224,30 @@ def test_a_corrupt_image_is_named(tmp_path):
     ds = FileDataset([str(good), str(bad)], decode="image")
     with pytest.raises(ValueError, match=r"item 1 \(file '.*bad.jpg'\) failed: \[image"):
         list(DataLoader(ds, batch_size=1, num_workers=2))
+
+
+needs_icu = pytest.mark.skipif(not ts.text.available, reason="tessel built without ICU")
+
+
+@needs_icu
+@pytest.mark.parametrize("workers", [0, 2])
+def test_text_files_tokenize_on_worker_threads(tmp_path, workers):
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "sat", "on", "mat", "##s", "a", ",", "."]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = ts.text.Tokenizer.from_wordpiece_vocab(str(tmp_path / "vocab.txt"))
+    texts = ["The cat sat.", "A cat, the mats", "the the the the the the the the the the the", "dog"]
+    paths = []
+    for i, t in enumerate(texts):
+        p = tmp_path / f"t{i}.txt"
+        p.write_text(t, encoding="utf-8")
+        paths.append(str(p))
+    ds = FileDataset(paths, decode="text", transform=ts.text.Tokenize(tok, max_length=8), labels=[0, 1, 0, 1])
+    x, y = next(iter(DataLoader(ds, batch_size=4, num_workers=workers)))
+    assert x.shape == (4, 2, 8) and x.dtype == ts.int64 and y.numpy().tolist() == [0, 1, 0, 1]
+    ref = tok(texts, padding="max_length", truncation=True, max_length=8)
+    np.testing.assert_array_equal(x.numpy()[:, 0], ref["input_ids"].numpy())
+    np.testing.assert_array_equal(x.numpy()[:, 1], ref["attention_mask"].numpy())
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"item 0 \(file '.*latin1.txt'\) failed: \[text.decode_utf8\]"):
+        list(DataLoader(FileDataset([str(bad)], decode="text"), batch_size=1, num_workers=workers))

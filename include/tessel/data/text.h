@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "tessel/data/transform.h"
 #include "tessel/export.h"
 #include "tessel/tensor.h"
 
@@ -162,6 +163,24 @@ class TESSEL_API Tokenizer {
 
  private:
   std::shared_ptr<const Impl> impl_;
+};
+
+// ---- for the data loader (src/data/text/transforms.cpp) ----
+// FileDataset(..., decode="text") gives a file's UTF-8 bytes as uint8 [n]
+// (invalid UTF-8 raises, naming the byte); Tokenize turns them into
+// int64 [2, max_length]: row 0 the input ids, row 1 the attention mask,
+// truncated and padded to max_length so that items batch.
+class TESSEL_API Tokenize final : public data::Transform {
+ public:
+  Tokenize(Tokenizer tokenizer, int64_t max_length, bool add_special_tokens = true)
+      : tokenizer_(std::move(tokenizer)), max_length_(max_length), add_special_tokens_(add_special_tokens) {}
+  Tensor apply(const Tensor& bytes, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  Tokenizer tokenizer_;
+  int64_t max_length_;
+  bool add_special_tokens_;
 };
 
 }  // namespace tessel::text

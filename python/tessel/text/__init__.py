@@ -211,3 +211,16 @@ class Tokenizer:
 
     def __repr__(self):
         return f"Tokenizer(vocab_size={self.vocab_size})"
+
+
+class Tokenize(_C._text.Tokenize):
+    """A data-loader transform: a text file's UTF-8 bytes (FileDataset(..., decode="text"))
+    -> int64 [2, max_length], row 0 the input ids, row 1 the attention mask (1 = token),
+    truncated and padded to max_length. Runs on the loader's C++ threads."""
+
+    def __init__(self, tokenizer, max_length, add_special_tokens=True):
+        self.tokenizer = tokenizer
+        _C._text.Tokenize.__init__(self, tokenizer._impl, int(max_length), add_special_tokens)
+
+
+__all__.append("Tokenize")

@@ -1,0 +1,66 @@
+// Text for the data loader: the "text" decoder (a file's UTF-8 bytes, checked)
+// and the Tokenize transform. Only the public API is used, so this file builds
+// without ICU too (the functions it calls then raise).
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "tessel/data/loader.h"
+#include "tessel/data/text.h"
+#include "tessel/io.h"
+#include "tessel/ops.h"
+
+namespace tessel::text {
+namespace {
+
+std::string_view bytes_of(const char* op, const Tensor& t) {
+  TS_CHECK(t.dtype() == DType::UInt8 && t.dim() == 1, TypeError, op, "expects UTF-8 bytes as a 1-d uint8 tensor, got ",
+           t.dtype(), " of shape ", t.shape());
+  const Tensor c = t.contiguous();
+  return {static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.numel())};
+}
+
+const bool registered = [] {
+  data::register_decoder("text", [](const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+      const int e = errno;
+      throw FileError(detail::cat("[text.read] cannot open '", path, "': ", std::strerror(e)), e);
+    }
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    decode_utf8(s, Errors::Strict);  // invalid UTF-8 raises here, naming the byte
+    Tensor t = empty({static_cast<int64_t>(s.size())}, DType::UInt8);
+    std::copy(s.begin(), s.end(), static_cast<char*>(t.data_ptr()));
+    return t;
+  });
+  return true;
+}();
+
+}  // namespace
+
+Tensor Tokenize::apply(const Tensor& bytes, data::Rng&) const {
+  TS_CHECK(max_length_ > 0, ValueError, "text.Tokenize", "max_length must be positive, got ", max_length_);
+  const Tensor c = bytes.contiguous();
+  const std::string_view text = bytes_of("text.Tokenize", c);
+  TruncationOptions trunc;
+  trunc.strategy = TruncationStrategy::LongestFirst;
+  trunc.max_length = max_length_;
+  const Encoding e = tokenizer_.encode(text, std::nullopt, add_special_tokens_, trunc);
+  const std::optional<int64_t> pad = tokenizer_.default_padding().pad_id;
+  Tensor out = zeros({2, max_length_}, DType::Int64);
+  int64_t* ids = out.data<int64_t>();
+  int64_t* mask = ids + max_length_;
+  const int64_t n = std::min<int64_t>(static_cast<int64_t>(e.ids.size()), max_length_);
+  for (int64_t i = 0; i < max_length_; ++i) {
+    ids[i] = i < n ? e.ids[i] : pad.value_or(tokenizer_.token_to_id("[PAD]").value_or(0));
+    mask[i] = i < n ? 1 : 0;
+  }
+  return out;
+}
+
+std::string Tokenize::repr() const {
+  return detail::cat("Tokenize(max_length=", max_length_, ", vocab_size=", tokenizer_.vocab_size(), ")");
+}
+
+}  // namespace tessel::text

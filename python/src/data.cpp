@@ -23,11 +23,14 @@ void init_data(py::module_& m) {
   py::class_<Transform, std::shared_ptr<Transform>>(d, "Transform")
       .def(
           "__call__",
-          [](const Transform& t, const Tensor& x, std::optional<uint64_t> seed) {
+          [](const Transform& t, py::handle x, std::optional<uint64_t> seed) {
+            // A Tensor, or anything ts.tensor accepts (NumPy arrays, nested lists).
+            const Tensor* p = as_tensor_ptr(x);
+            const Tensor in = p ? *p : tensor_from_data(x, std::nullopt, Device(DeviceType::CPU));
             const uint64_t s = seed ? *seed : draw_seed();
             py::gil_scoped_release nogil;
             Rng rng(s);
-            return t.apply(x, rng);
+            return t.apply(in, rng);
           },
           py::arg("x"), py::arg("seed") = py::none(),
           "Applies the transform; seed=None draws one from tessel's generator (ts.manual_seed reproduces it).")

@@ -104,8 +104,8 @@ class Parser {
       if (at_end() || peek() != ':') return error("expected ':'");
       ++pos_;
       skip_ws();
-      out.members.emplace_back(std::move(key), JsonValue{});
-      if (!value(out.members.back().second, depth)) return false;
+      out.members.push_back(JsonMember{std::move(key), JsonValue{}});
+      if (!value(out.members.back().value, depth)) return false;
       skip_ws();
       if (at_end()) return error("unterminated object");
       if (peek() == '}') return ++pos_, true;

@@ -13,17 +13,24 @@ namespace tessel::io {
 // A parsed JSON value. Objects keep their members in file order (duplicates
 // included: the caller decides whether they are an error). Numbers keep their
 // source text; as_uint64() interprets the ones that are plain integers.
+struct JsonMember;
+
 struct JsonValue {
   enum class Kind : uint8_t { Null, Bool, Number, String, Array, Object };
   Kind kind = Kind::Null;
   bool boolean = false;
   std::string text;  // String: the decoded UTF-8; Number: the token as written
   std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;
+  std::vector<JsonMember> members;  // (not std::pair: that needs JsonValue complete here under Clang)
 
   // The value of a non-negative integer token without fraction or exponent
   // that fits in 64 bits; nullopt for anything else.
   std::optional<uint64_t> as_uint64() const;
+};
+
+struct JsonMember {
+  std::string key;
+  JsonValue value;
 };
 
 // Parses one JSON document (RFC 8259; surrounding whitespace allowed). On

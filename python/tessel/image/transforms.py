@@ -9,7 +9,7 @@ from . import _t, _hw
 _I = _C._image
 
 __all__ = ["Transform", "Compose", "Decode", "Resize", "CenterCrop", "RandomResizedCrop", "RandomHorizontalFlip",
-           "ColorJitter", "Normalize", "ToTensor", "apply_batch"]
+           "ColorJitter", "Normalize", "ToTensor", "apply_batch", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 # The base class and Compose are shared with ts.audio and ts.data.
 Transform = _C._data.Transform
@@ -72,8 +72,14 @@ class ColorJitter(_Call, _I.ColorJitter):
         _I.ColorJitter.__init__(self, float(brightness), float(contrast), float(saturation), float(hue))
 
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
 class Normalize(_Call, _I.Normalize):
-    def __init__(self, mean, std):
+    """(x - mean) / std per channel of a CHW float tensor; ImageNet's statistics by default."""
+
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
         _I.Normalize.__init__(self, [float(m) for m in mean], [float(s) for s in std])
 
 

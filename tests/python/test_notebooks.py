@@ -10,7 +10,8 @@ NOTEBOOKS = sorted((pathlib.Path(__file__).parents[2] / "examples" / "notebooks"
 
 
 def test_notebooks_exist():
-    assert any(p.name == "01_train_digits.ipynb" for p in NOTEBOOKS)
+    names = {p.name for p in NOTEBOOKS}
+    assert {"01_train_digits.ipynb", "02_data_conversion.ipynb"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -16,6 +16,7 @@
 #include <numbers>
 #include <vector>
 
+#include "kernels/cpu/clones.h"
 #include "kernels/cpu/register.h"
 #include "tessel/fft.h"
 #include "tessel/kernel.h"
@@ -24,9 +25,6 @@
 namespace tessel::cpu {
 namespace {
 
-// The butterflies and drivers are built for AVX2 too, picked at load time on
-// CPUs that have it (GCC target_clones; the library's baseline is SSE2).
-#define TESSEL_CLONES __attribute__((target_clones("avx2", "default")))
 
 // Lane loops: the buffers never overlap, which the compiler cannot prove.
 #define TS_FOR_LANES(l) _Pragma("GCC ivdep") for (int l = 0; l < L; ++l)

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "kernels/cpu/clones.h"
 #include "kernels/cpu/loops.h"
 #include "tessel/kernel.h"
 #include "tessel/registry.h"
@@ -15,7 +16,6 @@
 namespace tessel::cpu {
 namespace {
 
-#define TESSEL_CLONES __attribute__((target_clones("avx2", "default")))
 
 // ln(x) * scale for every float, with log's special values (0 -> -inf,
 // negative or NaN -> NaN, inf -> inf).

@@ -3,6 +3,7 @@
 // Contract: all tensors contiguous, one shape, dtype T; updated in place.
 #include <cmath>
 
+#include "kernels/cpu/clones.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/register.h"
 #include "tessel/kernel.h"
@@ -19,9 +20,6 @@ T* ptr(const Tensor& t) {
 // selects) and use restrict pointers so that the compiler vectorizes them.
 // The element loops are plain functions with restrict pointers (through a
 // lambda's captures the compiler loses them and does not vectorize).
-// Built for AVX2 too, picked at load time on CPUs that have it (GCC target_clones).
-#define TESSEL_CLONES __attribute__((target_clones("avx2", "default")))
-
 template <class T, bool Momentum>
 TESSEL_CLONES void sgd_range(const T* __restrict g, T* __restrict p, T* __restrict buf, int64_t lo, int64_t hi, T lr, T wd, T mom,
                T damp, T sign, T first, T nest) {

@@ -8,6 +8,7 @@
 // One pass instead of the five tensor ops the composite took.
 #include <cmath>
 
+#include "kernels/cpu/clones.h"
 #include "kernels/cpu/register.h"
 #include "tessel/kernel.h"
 #include "tessel/registry.h"
@@ -15,7 +16,6 @@
 namespace tessel::cpu {
 namespace {
 
-#define TESSEL_CLONES __attribute__((target_clones("avx2", "default")))
 
 template <class T>
 double as_double(T v) {

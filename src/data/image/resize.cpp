@@ -16,9 +16,9 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/cpu/clones.h"
 #include "src/data/image/image_util.h"
 
-#define TESSEL_CLONES __attribute__((target_clones("avx2", "default")))
 
 namespace tessel::image {
 namespace {
@@ -197,7 +197,8 @@ TESSEL_CLONES void vpass_f32(const float* in, float* out, int64_t row_len, int64
   }
 }
 
-void hpass_u8_scalar(const uint8_t* in, uint8_t* out, int64_t rows, int64_t iw, int64_t ow, int64_t c, const Coeffs& k);
+TESSEL_CLONES void hpass_u8_scalar(const uint8_t* in, uint8_t* out, int64_t rows, int64_t iw, int64_t ow, int64_t c,
+                                   const Coeffs& k);
 
 #if defined(__x86_64__)
 // AVX2 horizontal pass for 3 and 4 channels, in the same 22-bit arithmetic as

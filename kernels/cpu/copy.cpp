@@ -1,4 +1,5 @@
 // CPU kernels for copy (with dtype casts), fill and arange.
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstring>
@@ -13,8 +14,17 @@ namespace {
 
 // float32 <-> float16 with F16C: 8 values per instruction, IEEE round to
 // nearest even like cast_value (NaN payloads may differ); 6x the software path.
+// (cpuid directly: Clang 14's __builtin_cpu_supports does not know "f16c".)
 bool has_f16c() {
-  static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  static const bool yes = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+    if (!(osxsave && avx && f16c)) return false;
+    unsigned lo = 0, hi = 0;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 6u) == 6u;  // the OS saves the YMM registers
+  }();
   return yes;
 }
 __attribute__((target("avx,f16c"))) void to_half_f16c(Half* out, const float* a, int64_t n) {

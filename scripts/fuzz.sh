@@ -16,7 +16,7 @@ for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/work_$t"
   echo "== fuzz_$t for $secs s =="
   # Fresh inputs go to work_$t; the seeds stay read-only. -rss_limit_mb guards runaway allocations.
-  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
     "build-fuzz/tests/fuzz/fuzz_$t" "build-fuzz/work_$t" "build-fuzz/corpus/$t" -max_total_time="$secs" \
     -rss_limit_mb=4096 -max_len=262144 -print_final_stats=1 -artifact_prefix="build-fuzz/logs/${t}_" \
     2>&1 | tee "build-fuzz/logs/fuzz_$t.log" | grep -E "^#[0-9]+.*(DONE|pulse)|ERROR|SUMMARY|stat::" || true

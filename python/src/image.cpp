@@ -99,6 +99,8 @@ void init_image(py::module_& m) {
       },
       py::arg("path"), py::arg("mode") = "rgb", py::arg("bgr") = false, py::arg("apply_exif_orientation") = false,
       py::arg("size_hint") = py::none());
+  sub.def("set_max_pixels", &img::set_max_pixels, py::arg("n"));
+  sub.def("max_pixels", &img::max_pixels);
   sub.def("info", [](py::handle data) {
     Bytes b(data);
     const img::ImageInfo i = without_gil([&] { return img::info(b.view.buf, static_cast<size_t>(b.view.len)); });

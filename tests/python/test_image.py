@@ -651,3 +651,29 @@ def test_read_batch(tmp_path):
     np.testing.assert_array_equal(A(out)[3], noise(6, 8, seed=3))
     with pytest.raises(FileNotFoundError, match=r"item 2: .*missing.png"):
         ts.image.read_batch(paths[:2] + [tmp_path / "missing.png"])
+
+
+def test_decompression_bombs_are_refused_before_decoding():
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    # A 70-byte PNG that declares 100000 x 100000 RGB pixels (30 GB decoded).
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+    assert ts.image.info(png)["width"] == 100000
+    with pytest.raises(ValueError, match=r"\[image.decode\] png image of 100000 x 100000 = 10000000000 pixels "
+                                         r"exceeds the limit of 178956970"):
+        ts.image.decode(png)
+    old = ts.image.max_pixels()
+    try:
+        ts.image.set_max_pixels(10)
+        with pytest.raises(ValueError, match="exceeds the limit of 10"):
+            ts.image.decode(ts.image.encode(np.zeros((4, 4, 3), np.uint8), "png"))
+        with pytest.raises(ValueError, match="set_max_pixels"):
+            ts.image.set_max_pixels(-1)
+    finally:
+        ts.image.set_max_pixels(old)
+    assert ts.image.max_pixels() == old

@@ -46,6 +46,12 @@ struct ImageInfo {
   int orientation = 1;            // EXIF orientation (1 = none), JPEG only
 };
 
+// Decompression-bomb guard: decode refuses an image whose header declares more
+// pixels than this (before allocating anything). The default, 178,956,970, is
+// Pillow's DecompressionBombError threshold; 0 turns the check off.
+TESSEL_API void set_max_pixels(int64_t n);
+TESSEL_API int64_t max_pixels();
+
 // Malformed, truncated, empty or unknown input: ValueError "[image.decode] ...".
 TESSEL_API Tensor decode(const void* data, size_t size, const DecodeOptions& opts = {});
 // As decode; a missing file is FileError, a bad one ValueError naming the path.

@@ -16,7 +16,7 @@ from .. import _C
 _I = _C._image
 
 __all__ = [
-    "available", "decode", "read", "info", "encode", "write", "decode_batch", "read_batch", "resize", "crop", "center_crop",
+    "available", "set_max_pixels", "max_pixels", "decode", "read", "info", "encode", "write", "decode_batch", "read_batch", "resize", "crop", "center_crop",
     "pad", "hflip", "vflip", "rotate", "apply_orientation", "convert_color", "to_tensor", "normalize", "to_image",
     "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue", "transforms",
 ]
@@ -61,6 +61,16 @@ def read(path, mode="rgb", *, bgr=False, apply_exif_orientation=False, size_hint
     """decode() of a file. A missing file raises FileNotFoundError (OSError)."""
     return _I.read(_os.fspath(path), mode, bgr, apply_exif_orientation,
                    None if size_hint is None else _hw(size_hint, "size_hint"))
+
+
+def set_max_pixels(n):
+    """Decompression-bomb guard: decode refuses images whose header declares more than n
+    pixels (default 178,956,970, Pillow's DecompressionBombError threshold; 0 = no limit)."""
+    _I.set_max_pixels(int(n))
+
+
+def max_pixels():
+    return _I.max_pixels()
 
 
 def info(data):

@@ -1,6 +1,7 @@
 // Container-level parsing of image headers: format by magic bytes, JPEG marker
 // walk (completeness, SOF size, EXIF orientation), PNG IHDR, BMP and WebP
 // headers. Every read is bounds-checked: the bytes are untrusted.
+#include <atomic>
 #include <cstring>
 
 #include "src/data/image/image_util.h"
@@ -204,3 +205,16 @@ bool read_header(const uint8_t* p, size_t n, const std::string& format, ImageInf
 }
 
 }  // namespace tessel::image::detail
+
+namespace tessel::image {
+namespace {
+std::atomic<int64_t> g_max_pixels{178956970};
+}  // namespace
+
+void set_max_pixels(int64_t n) {
+  TS_CHECK(n >= 0, ValueError, "image.set_max_pixels", "the limit must be >= 0 (0: none), got ", n);
+  g_max_pixels = n;
+}
+int64_t max_pixels() { return g_max_pixels; }
+
+}  // namespace tessel::image

@@ -677,3 +677,10 @@ def test_decompression_bombs_are_refused_before_decoding():
     finally:
         ts.image.set_max_pixels(old)
     assert ts.image.max_pixels() == old
+
+
+def test_a_bare_tiff_header_is_an_error_not_a_recursion():
+    # Found by fuzz_image: info() decodes TIFFs (no header parser) and decode() read the header through info().
+    for fn in (ts.image.decode, ts.image.info):
+        with pytest.raises(ValueError, match=r"\[image\.(decode|info)\]"):
+            fn(b"MM\x00*")

@@ -110,18 +110,14 @@ Tensor decode(const void* data, size_t size, const DecodeOptions& o) {
   // libjpeg "recovers" a truncated file by filling the rest with grey: refuse it.
   TS_CHECK(fmt != "jpeg" || detail::jpeg_complete(p, size), ValueError, kDecode, "truncated JPEG data (", size,
            " bytes, no end-of-image marker)");
-  // Refuse decompression bombs before any decoder allocates (a 740-byte JPEG may declare 65535 x 65535).
+  // Refuse decompression bombs before any decoder allocates (a 740-byte JPEG may declare
+  // 65535 x 65535). Headers without a parser (TIFF) or unreadable ones: OpenCV's own limit.
   if (const int64_t limit = max_pixels(); limit > 0) {
     ImageInfo header;
-    bool parsed = true;
-    try {
-      header = info(p, size);
-    } catch (const ValueError&) {
-      parsed = false;  // unreadable header: the decoder below reports it
-    }
-    TS_CHECK(!parsed || header.width * header.height <= limit, ValueError, kDecode, fmt, " image of ", header.width,
-             " x ", header.height, " = ", header.width * header.height, " pixels exceeds the limit of ", limit,
-             " (a decompression bomb?); raise it with image.set_max_pixels");
+    if (detail::read_header(p, size, fmt, header))
+      TS_CHECK(header.width * header.height <= limit, ValueError, kDecode, fmt, " image of ", header.width, " x ",
+               header.height, " = ", header.width * header.height, " pixels exceeds the limit of ", limit,
+               " (a decompression bomb?); raise it with image.set_max_pixels");
   }
   const int reduce = fmt == "jpeg" ? reduce_factor(p, size, o) : 1;
   Tensor out;

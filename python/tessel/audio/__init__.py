@@ -178,13 +178,7 @@ def dct_matrix(n_mfcc, n_mels, norm="ortho", dtype=None):
     return _a.dct_matrix(n_mfcc, n_mels, norm or "none", dtype or float32)
 
 
-def mfcc(x, sample_rate=16000, preset=None, n_mfcc=None, dct_norm="ortho", log_mels=False, top_db=_UNSET,
-         **mel_kwargs):
-    """MFCC [..., n_mfcc, frames]: DCT-II of the decibel mel spectrogram.
-
-    preset "torchaudio" (default; n_mfcc 40, top_db 80) or "librosa" (n_mfcc 20,
-    top_db 80); mel keyword arguments as for mel_spectrogram.
-    """
+def _mfcc_options(sample_rate, preset, n_mfcc, dct_norm, log_mels, top_db, mel_kwargs):
     o = _a.MfccOptions.preset(preset or "torchaudio", sample_rate)
     o.mel = _mel_options(preset, sample_rate, dict(mel_kwargs))
     if n_mfcc is not None:
@@ -193,7 +187,17 @@ def mfcc(x, sample_rate=16000, preset=None, n_mfcc=None, dct_norm="ortho", log_m
     o.log_mels = log_mels
     if top_db is not _UNSET:
         o.top_db = top_db
-    return _a.mfcc(x, o)
+    return o
+
+
+def mfcc(x, sample_rate=16000, preset=None, n_mfcc=None, dct_norm="ortho", log_mels=False, top_db=_UNSET,
+         **mel_kwargs):
+    """MFCC [..., n_mfcc, frames]: DCT-II of the decibel mel spectrogram.
+
+    preset "torchaudio" (default; n_mfcc 40, top_db 80) or "librosa" (n_mfcc 20,
+    top_db 80); mel keyword arguments as for mel_spectrogram.
+    """
+    return _a.mfcc(x, _mfcc_options(sample_rate, preset, n_mfcc, dct_norm, log_mels, top_db, mel_kwargs))
 
 
 def resample(x, orig_freq, new_freq, lowpass_filter_width=None, rolloff=None, method=None, beta=None,
@@ -250,15 +254,7 @@ class MFCC(_a.MFCC):
 
     def __init__(self, sample_rate=16000, preset=None, n_mfcc=None, dct_norm="ortho", log_mels=False,
                  top_db=_UNSET, **mel_kwargs):
-        o = _a.MfccOptions.preset(preset or "torchaudio", sample_rate)
-        o.mel = _mel_options(preset, sample_rate, dict(mel_kwargs))
-        if n_mfcc is not None:
-            o.n_mfcc = n_mfcc
-        o.dct_norm = dct_norm or "none"
-        o.log_mels = log_mels
-        if top_db is not _UNSET:
-            o.top_db = top_db
-        _a.MFCC.__init__(self, o)
+        _a.MFCC.__init__(self, _mfcc_options(sample_rate, preset, n_mfcc, dct_norm, log_mels, top_db, mel_kwargs))
 
 
 __all__ += ["Resample", "FixLength", "MelSpectrogram", "MFCC"]

@@ -23,6 +23,8 @@ double as_double(T v) {
   else return static_cast<double>(static_cast<float>(v));  // float, Half, BFloat16
 }
 
+constexpr int64_t kBlock = 16384;
+
 template <class T, class Q>
 TESSEL_CLONES void quantize_row(Q* __restrict o, const T* __restrict a, int64_t n, double s, double z, double lo,
                                 double hi) {
@@ -43,13 +45,14 @@ void quantize_kernel(const KernelCall& c) {
   const T* src = static_cast<const T*>(x.data_ptr());
   const bool i8 = out.dtype() == DType::Int8;
   char* dst = static_cast<char*>(out.data_ptr());
+  // Work items are blocks of a row, so that one per-tensor row still spreads over the threads.
+  const int64_t blocks = (inner + kBlock - 1) / kBlock;
 #pragma omp parallel for if (outer * C * inner > 65536) schedule(static)
-  for (int64_t r = 0; r < outer * C; ++r) {
-    const int64_t ch = r % C;
-    if (i8) quantize_row(reinterpret_cast<int8_t*>(dst) + r * inner, src + r * inner, inner, s[ch], double(z[ch]),
-                         -128.0, 127.0);
-    else quantize_row(reinterpret_cast<uint8_t*>(dst) + r * inner, src + r * inner, inner, s[ch], double(z[ch]),
-                      0.0, 255.0);
+  for (int64_t w = 0; w < outer * C * blocks; ++w) {
+    const int64_t r = w / blocks, lo = (w % blocks) * kBlock, n = std::min(kBlock, inner - lo);
+    const int64_t ch = r % C, at = r * inner + lo;
+    if (i8) quantize_row(reinterpret_cast<int8_t*>(dst) + at, src + at, n, s[ch], double(z[ch]), -128.0, 127.0);
+    else quantize_row(reinterpret_cast<uint8_t*>(dst) + at, src + at, n, s[ch], double(z[ch]), 0.0, 255.0);
   }
 }
 
@@ -61,17 +64,19 @@ void dequantize_kernel(const KernelCall& c) {
   const int64_t* z = c.in[2].data<int64_t>();
   T* dst = static_cast<T*>(out.data_ptr());
   const bool i8 = q.dtype() == DType::Int8;
+  const int64_t blocks = (inner + kBlock - 1) / kBlock;
 #pragma omp parallel for if (outer * C * inner > 65536) schedule(static)
-  for (int64_t r = 0; r < outer * C; ++r) {
-    const int64_t ch = r % C;
+  for (int64_t w = 0; w < outer * C * blocks; ++w) {
+    const int64_t r = w / blocks, lo = (w % blocks) * kBlock, n = std::min(kBlock, inner - lo);
+    const int64_t ch = r % C, at = r * inner + lo;
     const double sc = s[ch], zp = double(z[ch]);
-    T* o = dst + r * inner;
+    T* o = dst + at;
     if (i8) {
-      const int8_t* a = static_cast<const int8_t*>(q.data_ptr()) + r * inner;
-      for (int64_t i = 0; i < inner; ++i) o[i] = static_cast<T>((double(a[i]) - zp) * sc);
+      const int8_t* a = static_cast<const int8_t*>(q.data_ptr()) + at;
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>((double(a[i]) - zp) * sc);
     } else {
-      const uint8_t* a = static_cast<const uint8_t*>(q.data_ptr()) + r * inner;
-      for (int64_t i = 0; i < inner; ++i) o[i] = static_cast<T>((double(a[i]) - zp) * sc);
+      const uint8_t* a = static_cast<const uint8_t*>(q.data_ptr()) + at;
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>((double(a[i]) - zp) * sc);
     }
   }
 }

@@ -163,6 +163,7 @@ void DataLoader::begin_epoch(uint64_t epoch) {
   error_ = nullptr;
   error_batch_ = -1;
   stopping_ = false;
+  started_ = true;
   for (int w = 0; w < opts_.num_workers; ++w) workers_.emplace_back([this] { work(); });
 }
 
@@ -214,10 +215,9 @@ void DataLoader::work() {
 }
 
 std::optional<std::vector<Tensor>> DataLoader::next() {
+  TS_CHECK(started_, ValueError, "data.DataLoader", "call begin_epoch() before next()");
   if (next_to_return_ >= num_batches()) return std::nullopt;
   if (opts_.num_workers == 0) return make_batch(next_to_return_++);
-  TS_CHECK(!workers_.empty() || next_to_return_ > 0 || !ready_.empty(), ValueError, "data.DataLoader",
-           "call begin_epoch() before next()");
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return ready_.count(next_to_return_) || (error_ && error_batch_ <= next_to_return_); });
   if (!ready_.count(next_to_return_)) {

@@ -34,9 +34,13 @@ void check_channels(const char* op, const Tensor& x, const Tensor& scales, const
   TS_CHECK(is_integral(zero_points.dtype()), TypeError, op, "zero points must be integers, got ", zero_points.dtype());
   TS_CHECK(scales.numel() == 0 || amin(scales).item<double>() > 0, ValueError, op, "scales must be positive");
 }
+// The kernels register by name (kernels/cpu/quantize.cpp); their ids, looked up once.
+const OpId kQuantize = Registry::get().op_id("quantize_affine");
+const OpId kDequantize = Registry::get().op_id("dequantize_affine");
+
 // [outer, C, inner] views of x around `axis` (C = 1 for per-tensor), the
 // scales as float64 and zero points as int64, then one kernel call.
-Tensor affine(const char* kernel, const Tensor& x, const Tensor& scales, const Tensor& zero_points, int64_t axis,
+Tensor affine(OpId kernel, const Tensor& x, const Tensor& scales, const Tensor& zero_points, int64_t axis,
               DType out_dtype, DType kernel_dtype) {
   int64_t outer = 1, C = 1, inner = 1;
   for (int64_t d = 0; d < x.dim(); ++d) {
@@ -51,7 +55,7 @@ Tensor affine(const char* kernel, const Tensor& x, const Tensor& scales, const T
   Tensor out = empty(x.shape(), TensorOptions(out_dtype, x.device()));
   if (x.numel() > 0) {
     Tensor flat = out.reshape({outer, C, inner});
-    dispatch(Registry::get().op_id(kernel), kernel_dtype, in, {&flat, 1});
+    dispatch(kernel, kernel_dtype, in, {&flat, 1});
   }
   return out;
 }
@@ -66,7 +70,7 @@ Tensor quantize_per_tensor(const Tensor& x, double scale, int64_t zero_point, DT
   TS_CHECK(zero_point >= r.lo && zero_point <= r.hi, ValueError, "quantize_per_tensor", "zero_point ", zero_point,
            " is outside [", r.lo, ", ", r.hi, "] of ", dtype);
   // The scale is applied in double, as PyTorch does.
-  return affine("quantize_affine", x.detach(), full({1}, Scalar(scale), DType::Float64),
+  return affine(kQuantize, x.detach(), full({1}, Scalar(scale), DType::Float64),
                 full({1}, Scalar(zero_point), DType::Int64), -1, dtype, x.dtype());
 }
 
@@ -75,7 +79,7 @@ Tensor dequantize(const Tensor& q, double scale, int64_t zero_point, DType dtype
   TS_CHECK(is_integral(q.dtype()), TypeError, "dequantize", "expects an integer tensor, got ", q.dtype());
   TS_CHECK(scale > 0 && std::isfinite(scale), ValueError, "dequantize", "scale must be positive, got ", scale);
   if ((q.dtype() == DType::Int8 || q.dtype() == DType::UInt8) && is_floating(dtype))
-    return affine("dequantize_affine", q, full({1}, Scalar(scale), DType::Float64),
+    return affine(kDequantize, q, full({1}, Scalar(scale), DType::Float64),
                   full({1}, Scalar(zero_point), DType::Int64), -1, dtype, dtype);
   return mul(sub(q.to(DType::Float64), Scalar(zero_point)), Scalar(scale)).to(dtype);
 }
@@ -92,7 +96,7 @@ Tensor quantize_per_channel(const Tensor& x, const Tensor& scales, const Tensor&
     TS_CHECK(amin(zero_points).item<int64_t>() >= r.lo && amax(zero_points).item<int64_t>() <= r.hi, ValueError,
              "quantize_per_channel", "zero points must lie in [", r.lo, ", ", r.hi, "] of ", dtype);
   }
-  return affine("quantize_affine", x.detach(), scales, zero_points, ax, dtype, x.dtype());
+  return affine(kQuantize, x.detach(), scales, zero_points, ax, dtype, x.dtype());
 }
 
 Tensor dequantize_per_channel(const Tensor& q, const Tensor& scales, const Tensor& zero_points, int64_t axis,
@@ -103,7 +107,7 @@ Tensor dequantize_per_channel(const Tensor& q, const Tensor& scales, const Tenso
   const int64_t ax = wrap_dim("dequantize_per_channel", axis, q.dim());
   check_channels("dequantize_per_channel", q, scales, zero_points, ax);
   if ((q.dtype() == DType::Int8 || q.dtype() == DType::UInt8) && is_floating(dtype))
-    return affine("dequantize_affine", q, scales, zero_points, ax, dtype, dtype);
+    return affine(kDequantize, q, scales, zero_points, ax, dtype, dtype);
   const Tensor s = along(scales.to(DType::Float64), ax, q.dim());
   const Tensor z = along(zero_points.to(DType::Float64), ax, q.dim());
   return mul(sub(q.to(DType::Float64), z), s).to(dtype);

@@ -37,7 +37,7 @@ Tensor pair_weights(int64_t n, DType dt) {
   return w;
 }
 
-Tensor run(const char* name, const Tensor& in, const Shape& out_tail, int64_t in_tail_dims) {
+Tensor run(OpId id, const Tensor& in, const Shape& out_tail, int64_t in_tail_dims) {
   const Shape& s = in.shape();
   Shape lead(s.begin(), s.end() - in_tail_dims);
   int64_t rows = 1;
@@ -49,7 +49,7 @@ Tensor run(const char* name, const Tensor& in, const Shape& out_tail, int64_t in
   Tensor x = in.reshape(flat_in).contiguous();
   Tensor out = empty(flat_out, TensorOptions(in.dtype(), in.device()));
   if (rows > 0) {
-    dispatch(Registry::get().op_id(name), in.dtype(), {&x, 1}, {&out, 1});
+    dispatch(id, in.dtype(), {&x, 1}, {&out, 1});
   }
   lead.insert(lead.end(), out_tail.begin(), out_tail.end());
   return out.reshape(lead);
@@ -67,6 +67,10 @@ Tensor moved(const Tensor& t, int64_t from, int64_t to) {
   return t.permute(perm);
 }
 
+// The kernels register by name (kernels/cpu/fft.cpp); their ids, looked up once.
+const OpId kRfft = Registry::get().op_id("rfft_real");
+const OpId kIrfft = Registry::get().op_id("irfft_real");
+
 }  // namespace
 
 namespace fft {
@@ -81,7 +85,7 @@ Tensor rfft_real(const Tensor& input, std::optional<int64_t> n_opt, const std::s
   if (n > len) x = pad(x, {0, n - len});
   const double scale = norm_scale("rfft", norm, n, false);
   Tensor out = autograd::recorded(
-      autograd::needs_grad(x), [&] { return run("rfft_real", x, {n / 2 + 1, 2}, 1); },
+      autograd::needs_grad(x), [&] { return run(kRfft, x, {n / 2 + 1, 2}, 1); },
       [&](const Tensor& y) {
         // x_j -> sum_k Re(X_k e^{+2 pi i jk/n}) is n * irfft of the bins halved where they stand for a pair.
         autograd::record("RfftBackward", {x}, {y}, [n, dt = x.dtype()](const Tensors& g) {
@@ -102,7 +106,7 @@ Tensor irfft_real(const Tensor& input, int64_t n, const std::string& norm) {
   if (have < bins) X = pad(X, {0, 0, 0, bins - have});
   const double scale = norm_scale("irfft", norm, n, true);
   Tensor out = autograd::recorded(
-      autograd::needs_grad(X), [&] { return run("irfft_real", X, {n}, 2); },
+      autograd::needs_grad(X), [&] { return run(kIrfft, X, {n}, 2); },
       [&](const Tensor& y) {
         // y_j = (1/n) sum_k c_k Re(X_k e^{+2 pi i jk/n}): the gradient is (c_k / n) rfft(g)_k.
         autograd::record("IrfftBackward", {X}, {y}, [n, dt = X.dtype()](const Tensors& g) {

@@ -110,6 +110,7 @@ class TESSEL_API DataLoader {
   std::exception_ptr error_;
   int64_t error_batch_ = -1;
   bool stopping_ = false;
+  bool started_ = false;  // begin_epoch has run
 };
 
 }  // namespace tessel::data

@@ -115,10 +115,12 @@ std::string major_name(int format) {
   return "unknown";
 }
 
+// Whether the header states the length: a cut Ogg stream reports SF_COUNT_MAX.
+bool frames_known(const SF_INFO& i) { return i.frames >= 0 && i.frames < (int64_t(1) << 40); }
+
 Info to_info(const SF_INFO& i) {
-  // -1 frames: the header does not say (a cut Ogg stream reports SF_COUNT_MAX).
-  const bool known = i.frames >= 0 && i.frames < (int64_t(1) << 40);
-  return {i.samplerate, known ? int64_t(i.frames) : -1, i.channels, major_name(i.format), subtype_name(i.format)};
+  return {i.samplerate, frames_known(i) ? int64_t(i.frames) : -1, i.channels, major_name(i.format),
+          subtype_name(i.format)};
 }
 
 Audio read(const char* op, Source& s, const LoadOptions& o) {
@@ -130,7 +132,7 @@ Audio read(const char* op, Source& s, const LoadOptions& o) {
            o.num_frames);
   // A header may lie (truncated files) or not know the length (a cut Ogg stream
   // reports SF_COUNT_MAX): read in chunks until the end, never trusting the count.
-  const bool known = i.frames >= 0 && i.frames < (int64_t(1) << 40);
+  const bool known = frames_known(i);
   const int64_t total = known ? i.frames : std::numeric_limits<int64_t>::max();
   const int64_t start = std::min<int64_t>(o.frame_offset, total);
   const int64_t want = o.num_frames < 0 ? total - start : std::min<int64_t>(o.num_frames, total - start);

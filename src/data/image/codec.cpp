@@ -20,12 +20,11 @@ namespace {
 constexpr const char* kDecode = "image.decode";
 
 // The largest libjpeg scale 1/f (f in 8, 4, 2) that keeps both sides >= the hint.
-int reduce_factor(const uint8_t* p, size_t n, const DecodeOptions& o) {
-  if (o.size_hint_h <= 0 && o.size_hint_w <= 0) return 1;
-  ImageInfo hdr;
-  if (!detail::read_header(p, n, "jpeg", hdr)) return 1;
+// The JPEG reduction (1, 2, 4 or 8) that still covers the size hint, from the parsed header.
+int reduce_factor(const ImageInfo* hdr, const DecodeOptions& o) {
+  if ((o.size_hint_h <= 0 && o.size_hint_w <= 0) || !hdr) return 1;
   for (int f : {8, 4, 2}) {
-    const int64_t h = (hdr.height + f - 1) / f, w = (hdr.width + f - 1) / f;
+    const int64_t h = (hdr->height + f - 1) / f, w = (hdr->width + f - 1) / f;
     if (h >= o.size_hint_h && w >= o.size_hint_w) return f;
   }
   return 1;
@@ -110,16 +109,16 @@ Tensor decode(const void* data, size_t size, const DecodeOptions& o) {
   // libjpeg "recovers" a truncated file by filling the rest with grey: refuse it.
   TS_CHECK(fmt != "jpeg" || detail::jpeg_complete(p, size), ValueError, kDecode, "truncated JPEG data (", size,
            " bytes, no end-of-image marker)");
-  // Refuse decompression bombs before any decoder allocates (a 740-byte JPEG may declare
-  // 65535 x 65535). Headers without a parser (TIFF) or unreadable ones: OpenCV's own limit.
-  if (const int64_t limit = max_pixels(); limit > 0) {
-    ImageInfo header;
-    if (detail::read_header(p, size, fmt, header))
-      TS_CHECK(header.width * header.height <= limit, ValueError, kDecode, fmt, " image of ", header.width, " x ",
-               header.height, " = ", header.width * header.height, " pixels exceeds the limit of ", limit,
-               " (a decompression bomb?); raise it with image.set_max_pixels");
-  }
-  const int reduce = fmt == "jpeg" ? reduce_factor(p, size, o) : 1;
+  // The header, parsed once: refuse decompression bombs before any decoder allocates (a
+  // 740-byte JPEG may declare 65535 x 65535). Headers without a parser (TIFF) or unreadable
+  // ones are left to OpenCV's own limit.
+  ImageInfo header;
+  const bool parsed = detail::read_header(p, size, fmt, header);
+  const int64_t limit = max_pixels();
+  TS_CHECK(!parsed || limit == 0 || header.width * header.height <= limit, ValueError, kDecode, fmt, " image of ",
+           header.width, " x ", header.height, " = ", header.width * header.height, " pixels exceeds the limit of ",
+           limit, " (a decompression bomb?); raise it with image.set_max_pixels");
+  const int reduce = fmt == "jpeg" ? reduce_factor(parsed ? &header : nullptr, o) : 1;
   Tensor out;
   if (fmt != "jpeg" || !detail::decode_jpeg(p, size, o, reduce, out)) {
     try {

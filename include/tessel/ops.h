@@ -210,6 +210,15 @@ inline Tensor operator-(const Scalar& a, const Tensor& b) { return sub(a, b); }
 inline Tensor operator*(const Scalar& a, const Tensor& b) { return mul(a, b); }
 inline Tensor operator/(const Scalar& a, const Tensor& b) { return div(a, b); }
 inline Tensor operator-(const Tensor& a) { return neg(a); }
+// Compound assignment works in place (PyTorch's semantics: the tensor's dtype is kept).
+inline Tensor& operator+=(Tensor& a, const Tensor& b) { return a.add_(b); }
+inline Tensor& operator-=(Tensor& a, const Tensor& b) { return a.sub_(b); }
+inline Tensor& operator*=(Tensor& a, const Tensor& b) { return a.mul_(b); }
+inline Tensor& operator/=(Tensor& a, const Tensor& b) { return a.div_(b); }
+inline Tensor& operator+=(Tensor& a, const Scalar& b) { return a.add_(b); }
+inline Tensor& operator-=(Tensor& a, const Scalar& b) { return a.sub_(b); }
+inline Tensor& operator*=(Tensor& a, const Scalar& b) { return a.mul_(b); }
+inline Tensor& operator/=(Tensor& a, const Scalar& b) { return a.div_(b); }
 
 template <class T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape) {

@@ -102,6 +102,17 @@ class TESSEL_API Tensor {
   Tensor cpu() const { return to(Device(DeviceType::CPU)); }
   Tensor& copy_(const Tensor& src);  // broadcasting, casting copy into *this
   Tensor& fill_(const Scalar& value);
+  Tensor& zero_() { return fill_(0); }
+  // In-place arithmetic, as the free add_/sub_/mul_/div_ (src/ops/elementwise.cpp): broadcasts `other`
+  // to this tensor's shape and keeps this tensor's dtype; `alpha` scales `other` as in PyTorch.
+  Tensor& add_(const Tensor& other, const Scalar& alpha = 1);
+  Tensor& add_(const Scalar& other);
+  Tensor& sub_(const Tensor& other, const Scalar& alpha = 1);
+  Tensor& sub_(const Scalar& other);
+  Tensor& mul_(const Tensor& other);
+  Tensor& mul_(const Scalar& other);
+  Tensor& div_(const Tensor& other);
+  Tensor& div_(const Scalar& other);
 
   Scalar item() const;
   template <class T>

@@ -4,8 +4,14 @@
 #include <cmath>
 #include <set>
 #include <sstream>
+#include <typeinfo>
 
 namespace tessel::nn {
+
+Tensor Module::forward(const Tensor&) {
+  fail<NotImplementedError>("Module.forward", "this module (", typeid(*this).name(),
+                            ") has no forward(const Tensor&): call the forward(...) it defines");
+}
 
 Tensor Module::register_parameter(const std::string& name, Tensor t) {
   if (t.defined()) t.set_requires_grad(true);
@@ -146,7 +152,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (auto& m : layers_) y = m->forward(y);
+  for (auto& f : layers_) y = f(y);
   return y;
 }
 

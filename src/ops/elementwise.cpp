@@ -151,6 +151,25 @@ TESSEL_COMPARE_OPS(TESSEL_BINARY_DEF)
 TESSEL_BITWISE_OPS(TESSEL_BINARY_DEF)
 #undef TESSEL_BINARY_DEF
 
+// Tensor's in-place methods (C++ users write x.add_(y) or x += y as in PyTorch).
+namespace {
+bool is_one(const Scalar& s) { return !s.is_complex() && s.to<double>() == 1.0; }
+}  // namespace
+Tensor& Tensor::add_(const Tensor& other, const Scalar& alpha) {
+  tessel::add_(*this, is_one(alpha) ? other : mul(other, alpha));
+  return *this;
+}
+Tensor& Tensor::add_(const Scalar& other) { tessel::add_(*this, other); return *this; }
+Tensor& Tensor::sub_(const Tensor& other, const Scalar& alpha) {
+  tessel::sub_(*this, is_one(alpha) ? other : mul(other, alpha));
+  return *this;
+}
+Tensor& Tensor::sub_(const Scalar& other) { tessel::sub_(*this, other); return *this; }
+Tensor& Tensor::mul_(const Tensor& other) { tessel::mul_(*this, other); return *this; }
+Tensor& Tensor::mul_(const Scalar& other) { tessel::mul_(*this, other); return *this; }
+Tensor& Tensor::div_(const Tensor& other) { tessel::div_(*this, other); return *this; }
+Tensor& Tensor::div_(const Scalar& other) { tessel::div_(*this, other); return *this; }
+
 namespace {
 Tensor where_impl(const Tensor& cond, const Operand& a, const Operand& b) {
   TS_CHECK(cond.dtype() == DType::Bool, TypeError, "where", "condition must be a bool tensor, got ", cond.dtype());

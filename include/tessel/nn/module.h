@@ -2,6 +2,7 @@
 // Modules for C++ users (src/nn/module.cpp): parameters, buffers and children
 // registered by name, train/eval, state dicts, and the common layers. Python's
 // tessel.nn mirrors this API (and adds many more layers).
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -12,10 +13,14 @@
 
 namespace tessel::nn {
 
+// A module's forward may take and return anything: a subclass declares the
+// forward it needs (forward(x, mask), forward(tokens, state) -> std::tuple, ...)
+// and callers call it directly. The one-tensor form below is what Sequential
+// chains and operator() calls; a module that does not define it raises there.
 class TESSEL_API Module {
  public:
   virtual ~Module() = default;
-  virtual Tensor forward(const Tensor& x) = 0;
+  virtual Tensor forward(const Tensor& x);
   Tensor operator()(const Tensor& x) { return forward(x); }
 
   NamedTensors named_parameters(bool recurse = true) const;  // "0.weight", "fc.bias", ...
@@ -103,15 +108,17 @@ class TESSEL_API Dropout : public Module {
 class TESSEL_API Sequential : public Module {
  public:
   Sequential() = default;
+  // M needs a forward(const Tensor&) (virtual or not); it is called through M's own type.
   template <class M>
   Sequential& add(std::shared_ptr<M> m) {
-    layers_.push_back(register_module(std::to_string(layers_.size()), std::move(m)));
+    register_module(std::to_string(layers_.size()), m);
+    layers_.push_back([m](const Tensor& x) -> Tensor { return m->forward(x); });
     return *this;
   }
   Tensor forward(const Tensor& x) override;
 
  private:
-  std::vector<std::shared_ptr<Module>> layers_;
+  std::vector<std::function<Tensor(const Tensor&)>> layers_;
 };
 
 }  // namespace tessel::nn

@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config
-  libdnnl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
+# ocl-icd-opencl-dev: Debian's oneDNN CMake config calls find_package(OpenCL REQUIRED).
+# python3-venv/python3-dev: a bare Debian python3 cannot make .venv or build the extension.
+DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config ca-certificates python3 python3-venv python3-dev
+  libdnnl-dev ocl-icd-opencl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libicu-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg62-turbo-dev libsndfile1-dev
   espeak-ng)  # espeak-ng: speech for the audio tests
 

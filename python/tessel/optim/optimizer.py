@@ -16,6 +16,14 @@ from ..nn.modules import module as _module
 
 _get_grad = operator.attrgetter("grad")
 
+# Mixed precision: parameters in these dtypes keep their optimizer state (and,
+# for optimizers with state, a float32 master copy of themselves) in float32.
+_LOW_PRECISION = frozenset((ts._C.dtype.bfloat16, ts._C.dtype.float16))
+
+
+def _state_dtype(p):
+    return ts.float32 if p.dtype in _LOW_PRECISION else p.dtype
+
 
 class _Required:
     def __repr__(self):
@@ -30,7 +38,7 @@ class _Bucket:
     state tensors in parallel lists. `step` is their common step count, or
     None while their counts differ (some params skipped steps without a grad)."""
 
-    __slots__ = ("params", "lists", "step", "ready", "names")
+    __slots__ = ("params", "lists", "step", "ready", "names", "low")
 
     def __init__(self, params, names):
         self.params = params
@@ -38,6 +46,7 @@ class _Bucket:
         self.lists = [[] for _ in names]
         self.step = 0
         self.ready = False  # all state tensors exist
+        self.low = bool(params) and params[0].dtype in _LOW_PRECISION
 
 
 class Optimizer:
@@ -136,7 +145,33 @@ class Optimizer:
         raise NotImplementedError
 
     def _new_state(self, p, name):
-        return ts.zeros_like(p)
+        return ts.zeros_like(p, dtype=_state_dtype(p))
+
+    def _fused_low(self, group, params, grads, lists, step, first_step):
+        """bfloat16/float16 params: the update runs in float32 on master copies
+        and is rounded into the params. Optimizers with state keep the masters
+        in state['master_param'] (so sub-ulp progress is not lost); a master
+        is re-seeded when its param was changed from outside since our write."""
+        with ts.no_grad():
+            if not lists:
+                masters = [p.to(ts.float32) for p in params]
+            else:
+                versions = self.__dict__.setdefault("_master_versions", {})
+                masters = []
+                for p in params:
+                    st = self.state[p]
+                    m = st.get("master_param")
+                    if m is None or m.dtype != ts.float32 or m.shape != p.shape:
+                        m = st["master_param"] = p.to(ts.float32)
+                    elif versions.get(p) != p._version and not bool((m.to(p.dtype) == p).all()):
+                        m.copy_(p)
+                    masters.append(m)
+            self._fused(group, masters, grads, lists, step, first_step)
+            for p, m in zip(params, masters):
+                p.copy_(m)
+            if lists:
+                for p in params:
+                    versions[p] = p._version
 
     def _param_steps(self, b):
         """Per-parameter step counts of a bucket; 0 = not stepped yet. Optimizers
@@ -165,13 +200,19 @@ class Optimizer:
                 self.state[p]["step"] = b.step
         b.names = names
         b.lists = []
+        if not b.low:  # a master copy is stale once its param is back in full precision
+            for p in b.params:
+                st = self.state.get(p)
+                if st and "master_param" in st:
+                    del st["master_param"]
         for name in names:
             lst = []
             for p in b.params:
                 st = self.state.get(p)
                 t = st.get(name) if st else None
-                if t is not None and (t.dtype != p.dtype or str(t.device) != str(p.device)):
-                    t = st[name] = t.to(dtype=p.dtype, device=p.device)
+                sd = _state_dtype(p)
+                if t is not None and (t.dtype != sd or str(t.device) != str(p.device)):
+                    t = st[name] = t.to(dtype=sd, device=p.device)
                 lst.append(t)
             b.lists.append(lst)
         b.step = None
@@ -221,7 +262,8 @@ class Optimizer:
                 if b.step is not None and b.ready and b.names == names \
                         and not any(map(operator.is_, grads, repeat(None))):
                     b.step += 1
-                    self._fused(group, b.params, grads, b.lists, b.step, b.step == 1)
+                    (self._fused_low if b.low else self._fused)(group, b.params, grads, b.lists, b.step,
+                                                                b.step == 1)
                 else:
                     with ts.no_grad():
                         self._step_partial(group, b, grads, names)
@@ -247,8 +289,9 @@ class Optimizer:
                 self.state[p] = {}
             by_step[steps[i]].append(i)
         for step, idx in by_step.items():
-            self._fused(group, [b.params[i] for i in idx], [grads[i] for i in idx],
-                        [[lst[i] for i in idx] for lst in b.lists], step + 1, step == 0)
+            (self._fused_low if b.low else self._fused)(group, [b.params[i] for i in idx], [grads[i] for i in idx],
+                                                        [[lst[i] for i in idx] for lst in b.lists], step + 1,
+                                                        step == 0)
             for i in idx:
                 steps[i] = step + 1
         if self._has_step:
@@ -315,8 +358,9 @@ class Optimizer:
                 if name == "step":
                     new[name] = int(_as_float(value))
                 elif isinstance(value, ts.Tensor):
-                    if value.dtype != p.dtype or str(value.device) != str(p.device):
-                        value = value.to(dtype=p.dtype, device=p.device)
+                    sd = _state_dtype(p)
+                    if value.dtype != sd or str(value.device) != str(p.device):
+                        value = value.to(dtype=sd, device=p.device)
                     new[name] = value.clone()
                 else:
                     new[name] = value

@@ -16,17 +16,18 @@ export CCACHE_BASEDIR ?= $(CURDIR)
 setup:
 	@bash scripts/setup.sh
 
-# One CMake tree serves the C++ tests, the examples and the Python extension.
+# One CMake tree serves the C++ tests, the examples and the Python extension; the
+# wheel is built in the same tree with the same options, so it compiles nothing new.
+TREE_FLAGS = -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=$(CXX_COMPILER) -DTESSEL_BUILD_PYTHON=ON \
+  -DTESSEL_BUILD_TESTS=ON -DTESSEL_BUILD_EXAMPLES=ON $(CMAKE_FLAGS)
 build: setup
-	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=$(CXX_COMPILER) -DTESSEL_BUILD_PYTHON=ON \
-	  -DTESSEL_BUILD_TESTS=ON -DTESSEL_BUILD_EXAMPLES=ON -DPython_EXECUTABLE=$(abspath $(PY)) \
-	  -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(BUILD) -G Ninja $(TREE_FLAGS) -DPython_EXECUTABLE=$(abspath $(PY)) \
+	  -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# The wheel build reuses the same compiled objects through ccache and a persistent build dir.
 install: build
-	@$(PY) -m pip install -q --no-build-isolation --disable-pip-version-check \
-	  -Cbuild-dir=$(BUILD)/wheel -Ccmake.define.CMAKE_CXX_COMPILER=$(CXX_COMPILER) .
+	@$(PY) -m pip install -q --no-build-isolation --disable-pip-version-check -Cbuild-dir=$(BUILD) \
+	  $(foreach f,$(TREE_FLAGS),-Ccmake.define.$(patsubst -D%,%,$(f))) .
 
 # The main job: train a CNN on scikit-learn's digits from Python, then the same from C++.
 demo: install

@@ -5,6 +5,17 @@ from .._C._nn import (  # noqa: F401
     group_norm, embedding, scaled_dot_product_attention, cross_entropy, nll_loss, mse_loss, l1_loss,
     smooth_l1_loss, binary_cross_entropy, binary_cross_entropy_with_logits,
 )
+from ._functional.activation import (  # noqa: F401
+    cosine_similarity, dropout1d, dropout2d, dropout3d, hardsigmoid, hardswish, hardtanh, mish, normalize, prelu,
+    relu6, rms_norm,
+)
+from ._functional.conv import conv3d, conv_transpose1d, fold, unfold  # noqa: F401
+from ._functional.interpolate import interpolate, upsample  # noqa: F401
+from ._functional.loss import huber_loss, kl_div  # noqa: F401
+from ._functional.pooling import (  # noqa: F401
+    adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, max_pool1d,
+)
+from ._functional.sparse import embedding_bag  # noqa: F401
 
 linear = _C.linear
 sigmoid = _C.sigmoid

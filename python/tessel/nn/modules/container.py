@@ -1,8 +1,11 @@
-"""Sequential, ModuleList and ModuleDict."""
+"""Sequential, ModuleList, ModuleDict, ParameterList and ParameterDict."""
 import operator
 from collections import OrderedDict
 from itertools import islice
 
+import tessel as ts
+
+from ..parameter import Parameter
 from .module import Module, _addindent
 
 
@@ -194,3 +197,184 @@ class ModuleDict(Module):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleDict is a container, not a callable module: index it")
+
+
+def _as_parameter(value):
+    """Tensors are registered as Parameters (plain tensors wrapped); other values stay attributes."""
+    if isinstance(value, ts.Tensor) and not isinstance(value, Parameter):
+        return Parameter(value)
+    return value
+
+
+def _param_line(key, p):
+    if isinstance(p, ts.Tensor):
+        size = "x".join(str(s) for s in p.shape)
+        device = "" if p.device.type == "cpu" else f" ({p.device})"
+        return f"({key}): Parameter containing: [{p.dtype} of size {size}{device}]"
+    return f"({key}): Object of type: {type(p).__name__}"
+
+
+class ParameterList(Module):
+    """A list of parameters registered with the owner as '0', '1', ... (plain tensors are wrapped
+    in Parameter), so state_dict keys are PyTorch's."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self += values
+
+    def _abs_index(self, idx):
+        idx = operator.index(idx)
+        if not -len(self) <= idx < len(self):
+            raise IndexError(f"index {idx} is out of range")
+        return idx + len(self) if idx < 0 else idx
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return type(self)([self[i] for i in range(len(self))[idx]])
+        return getattr(self, str(self._abs_index(idx)))
+
+    def __setitem__(self, idx, param):
+        idx = self._abs_index(idx)
+        value = _as_parameter(param)
+        if isinstance(value, Parameter):
+            setattr(self, str(idx), value)
+        else:
+            self._parameters.pop(str(idx), None)
+            object.__setattr__(self, str(idx), value)
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        return iter(self[i] for i in range(len(self)))
+
+    def __iadd__(self, parameters):
+        return self.extend(parameters)
+
+    def __dir__(self):
+        return [k for k in super().__dir__() if not k.isdigit()]
+
+    def append(self, value):
+        self._size += 1
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values):
+        for value in values:
+            self.append(value)
+        return self
+
+    def extra_repr(self):
+        return "\n".join(_param_line(i, p) for i, p in enumerate(self))
+
+    def __repr__(self):
+        lines = self.extra_repr().split("\n") if len(self) else []
+        return self._get_name() + "(" + "".join("\n    " + line for line in lines) + ("\n)" if lines else ")")
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterList should not be called.")
+
+
+class ParameterDict(Module):
+    """An ordered dict of parameters registered with the owner under their keys (plain tensors are
+    wrapped in Parameter)."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        self._keys = {}
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    def __setitem__(self, key, value):
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict keys must be strings, got {type(key).__name__}")
+        value = _as_parameter(value)
+        if isinstance(value, Parameter):
+            if key in self._parameters:
+                setattr(self, key, value)
+            else:
+                self.register_parameter(key, value)
+        else:
+            self._parameters.pop(key, None)
+            object.__setattr__(self, key, value)
+        self._keys[key] = None
+
+    def __delitem__(self, key):
+        if key not in self._keys:
+            raise KeyError(key)
+        del self._keys[key]
+        delattr(self, key)
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __reversed__(self):
+        return reversed(list(self._keys))
+
+    def __contains__(self, key):
+        return key in self._keys
+
+    def copy(self):
+        return ParameterDict({k: self[k] for k in self._keys})
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def clear(self):
+        for key in list(self._keys):
+            del self[key]
+
+    def pop(self, key):
+        value = self[key]
+        del self[key]
+        return value
+
+    def popitem(self):
+        key = next(reversed(self._keys))
+        return key, self.pop(key)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def fromkeys(self, keys, default=None):
+        return ParameterDict({k: default for k in keys})
+
+    def keys(self):
+        return self._keys.keys()
+
+    def items(self):
+        return ((k, self[k]) for k in self._keys)
+
+    def values(self):
+        return (self[k] for k in self._keys)
+
+    def update(self, parameters):
+        if hasattr(parameters, "keys") and hasattr(parameters, "__getitem__"):
+            for key in parameters.keys():
+                self[key] = parameters[key]
+        else:
+            for j, pair in enumerate(parameters):
+                if len(pair) != 2:
+                    raise ValueError(f"ParameterDict update sequence element #{j} has length {len(pair)}; "
+                                     "2 is required")
+                self[pair[0]] = pair[1]
+
+    def extra_repr(self):
+        return "\n".join(_param_line(k, p) for k, p in self.items())
+
+    def __repr__(self):
+        lines = self.extra_repr().split("\n") if len(self) else []
+        return self._get_name() + "(" + "".join("\n    " + line for line in lines) + ("\n)" if lines else ")")
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterDict should not be called.")

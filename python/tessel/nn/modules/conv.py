@@ -1,4 +1,4 @@
-"""Conv1d, Conv2d and ConvTranspose2d with PyTorch's arguments, init and repr."""
+"""Conv1d/2d/3d and ConvTranspose1d/2d with PyTorch's arguments, init and repr."""
 
 import tessel as ts
 
@@ -20,6 +20,7 @@ def _ntuple(n, name):
 
 _single = _ntuple(1, "value")
 _pair = _ntuple(2, "value")
+_triple = _ntuple(3, "value")
 
 
 def _reverse_repeat_tuple(t, n):
@@ -132,38 +133,77 @@ class Conv2d(_ConvNd):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
-class ConvTranspose2d(_ConvNd):
-    """The gradient of Conv2d with respect to its input; weight (in, out // groups, kH, kW)."""
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C, D, H, W) input; weight (out, in // groups, kD, kH, kW)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, _triple(kernel_size), _triple(stride),
+                         padding if isinstance(padding, str) else _triple(padding), _triple(dilation),
+                         False, _triple(0), groups, bias, padding_mode, device, dtype)
+
+    def forward(self, input):
+        if self.padding_mode != "zeros":
+            return F.conv3d(self._padded(input), self.weight, self.bias, self.stride, _triple(0),
+                            self.dilation, self.groups)
+        return F.conv3d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class _ConvTransposeNd(_ConvNd):
+    def __init__(self, nd, in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
+                 dilation, padding_mode, device, dtype):
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         if isinstance(padding, str):
             raise ValueError(f"{type(self).__name__} does not support string padding")
-        super().__init__(in_channels, out_channels, _pair(kernel_size), _pair(stride), _pair(padding),
-                         _pair(dilation), True, _pair(output_padding), groups, bias, padding_mode, device, dtype)
+        t = _ntuple(nd, "value")
+        super().__init__(in_channels, out_channels, t(kernel_size), t(stride), t(padding), t(dilation), True,
+                         t(output_padding), groups, bias, padding_mode, device, dtype)
 
     def _output_padding(self, input, output_size):
         """The output_padding that makes the output exactly output_size (PyTorch's rule)."""
         if output_size is None:
             return self.output_padding
+        nd = len(self.kernel_size)
         output_size = list(output_size)
-        if len(output_size) == input.dim():
-            output_size = output_size[2:]
-        if len(output_size) != 2:
-            raise ValueError(f"output_size must have 2 or {input.dim()} elements (got {len(output_size)})")
+        if len(output_size) == nd + 2 or (len(output_size) == nd + 1 and input.dim() == nd + 1):
+            output_size = output_size[-nd:]
+        if len(output_size) != nd:
+            raise ValueError(f"output_size must have {nd} or {nd + 2} elements (got {len(output_size)})")
         result = []
-        for d in range(2):
-            dim_size = input.shape[d - 2]
+        for d in range(nd):
+            dim_size = input.shape[d - nd]
             min_size = ((dim_size - 1) * self.stride[d] - 2 * self.padding[d]
                         + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
             max_size = min_size + self.stride[d] - 1
             if not min_size <= output_size[d] <= max_size:
                 raise ValueError(f"requested an output size of {output_size}, but valid sizes range from "
-                                 f"{min_size} to {max_size} (for an input of {list(input.shape[2:])})")
+                                 f"{min_size} to {max_size} (for an input of {list(input.shape[-nd:])})")
             result.append(output_size[d] - min_size)
         return tuple(result)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """The gradient of Conv1d with respect to its input; weight (in, out // groups, K)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(1, in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
+                         dilation, padding_mode, device, dtype)
+
+    def forward(self, input, output_size=None):
+        output_padding = self._output_padding(input, output_size)
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
+                                  self.groups, self.dilation)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """The gradient of Conv2d with respect to its input; weight (in, out // groups, kH, kW)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(2, in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
+                         dilation, padding_mode, device, dtype)
 
     def forward(self, input, output_size=None):
         output_padding = self._output_padding(input, output_size)

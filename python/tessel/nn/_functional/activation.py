@@ -1,0 +1,127 @@
+"""Activations and normalizations composed from elementwise ops and reductions."""
+import tessel as ts
+from tessel import _C
+
+# torch.finfo(dtype).eps, by dtype name: rms_norm's default eps
+_EPS = {"float16": 0.0009765625, "bfloat16": 0.0078125, "float32": 1.1920928955078125e-07,
+        "float64": 2.220446049250313e-16}
+
+
+def _inplace(input, out, inplace):
+    if inplace:
+        input.copy_(out)
+        return input
+    return out
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+    return _inplace(input, _C.clamp(input, min_val, max_val), inplace)
+
+
+def relu6(input, inplace=False):
+    return _inplace(input, _C.clamp(input, 0.0, 6.0), inplace)
+
+
+def hardsigmoid(input, inplace=False):
+    return _inplace(input, _C.clamp(input + 3.0, 0.0, 6.0) / 6.0, inplace)
+
+
+def hardswish(input, inplace=False):
+    """x * relu6(x + 3) / 6."""
+    return _inplace(input, input * (_C.clamp(input + 3.0, 0.0, 6.0) / 6.0), inplace)
+
+
+def mish(input, inplace=False):
+    """x * tanh(softplus(x))."""
+    return _inplace(input, input * _C.tanh(_C.softplus(input)), inplace)
+
+
+def prelu(input, weight):
+    """max(0, x) + weight * min(0, x), weight of 1 or C (= input.shape[1]) values."""
+    n = weight.numel()
+    if weight.dim() > 1:
+        raise ValueError(f"prelu: weight must be a scalar or 1D tensor, got {weight.dim()}D")
+    if n != 1:
+        if input.dim() < 2:
+            raise ValueError(f"prelu: weight has {n} values but a {input.dim()}D input has no channel dim")
+        if input.shape[1] != n:
+            raise ValueError(f"prelu: mismatch of parameter numbers and input channel size: weight has {n} "
+                             f"values, input has {input.shape[1]} channels")
+        w = weight.reshape(n, *([1] * (input.dim() - 2)))
+    else:
+        w = weight.reshape(())
+    return _C.where(input > 0, input, w * input)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p along dim, eps)."""
+    denom = _C.clamp(_C.norm(input, p, dim, True), eps, None)
+    result = input / denom
+    if out is not None:
+        out.copy_(result)
+        return out
+    return result
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along dim, after broadcasting."""
+    shape = ts.broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
+    a, b = x1.broadcast_to(shape), x2.broadcast_to(shape)
+    na = _C.clamp(_C.norm(a, 2, dim, False), eps, None)
+    nb = _C.clamp(_C.norm(b, 2, dim, False), eps, None)
+    return (a * b).sum(dim) / (na * nb)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x^2 over the trailing normalized_shape dims) + eps) * weight."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(int(s) for s in normalized_shape)
+    k = len(normalized_shape)
+    if k == 0 or tuple(input.shape[input.dim() - k:]) != normalized_shape or input.dim() < k:
+        raise ValueError(f"rms_norm: expected input with shape [*, {', '.join(map(str, normalized_shape))}], "
+                         f"got {list(input.shape)}")
+    if weight is not None and tuple(weight.shape) != normalized_shape:
+        raise ValueError(f"rms_norm: weight shape {tuple(weight.shape)} does not match normalized_shape "
+                         f"{normalized_shape}")
+    if eps is None:
+        eps = _EPS.get(str(input.dtype).rsplit(".", 1)[-1], _EPS["float32"])
+    low = input.dtype in (ts.float16, ts.bfloat16)
+    x = input.to(ts.float32) if low else input  # accumulate half precision in float32
+    dims = tuple(range(input.dim() - k, input.dim()))
+    out = x * _C.rsqrt((x * x).mean(dims, keepdim=True) + eps)
+    if low:
+        out = out.to(input.dtype)
+    return out * weight if weight is not None else out
+
+
+def _feature_dropout(input, p, training, inplace, op):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+    if input.dim() < 2:
+        raise ValueError(f"{op}: expected input with a batch and a channel dim, got {input.dim()}D")
+    if not training or p == 0.0:
+        return input
+    shape = tuple(input.shape[:2]) + (1,) * (input.dim() - 2)
+    if p == 1.0:
+        out = input * ts.zeros(*shape, dtype=input.dtype, device=input.device)
+    else:
+        keep = ts.bernoulli(ts.full(shape, 1.0 - p, dtype=input.dtype, device=input.device))
+        out = input * (keep / (1.0 - p))
+    return _inplace(input, out, inplace)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of (N, C, L) input."""
+    return _feature_dropout(input, p, training, inplace, "dropout1d")
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels (the same (N, C) mask over all positions), scaling the rest by 1/(1-p)."""
+    return _feature_dropout(input, p, training, inplace, "dropout2d")
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    return _feature_dropout(input, p, training, inplace, "dropout3d")

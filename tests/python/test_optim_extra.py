@@ -424,3 +424,362 @@ def test_lbfgs_state_dict_roundtrip_and_errors():
         opt.step(None)
     with pytest.raises(ValueError, match="parameter groups"):
         optim.LBFGS([{"params": [nn.Parameter(ts.zeros(1))]}, {"params": [nn.Parameter(ts.zeros(1))]}])
+
+
+# ----- mixed precision -----
+
+ALL_OPTIMIZERS = [
+    (optim.SGD, dict(lr=0.05)),
+    (optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+    (optim.Adam, dict(lr=1e-2)),
+    (optim.Adam, dict(lr=1e-2, amsgrad=True)),
+    (optim.AdamW, dict(lr=1e-2)),
+    (optim.RMSprop, dict(lr=3e-3, momentum=0.5, centered=True)),
+    (optim.Adagrad, dict(lr=5e-2)),
+    (optim.Adamax, dict(lr=1e-2)),
+    (optim.NAdam, dict(lr=1e-2)),
+    (optim.RAdam, dict(lr=1e-2)),
+]
+
+
+def bf16_ulp(x):
+    """The bfloat16 spacing at |x| (8 significant bits)."""
+    x = np.maximum(np.abs(x), np.finfo(np.float32).tiny)
+    return 2.0 ** (np.floor(np.log2(x)) - 7)
+
+
+def make_mlp(dtype):
+    ts.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1)).to(dtype)
+
+
+def regression_data(dtype):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((64, 4))
+    y = np.sin(x @ np.array([[1.0], [-0.5], [0.3], [0.8]]))
+    return ts.tensor(x, dtype=dtype), ts.tensor(y, dtype=dtype)
+
+
+@pytest.mark.parametrize("opt_cls, kwargs", ALL_OPTIMIZERS)
+@pytest.mark.parametrize("dtype", [ts.bfloat16, ts.float16])
+def test_low_precision_mlp_trains(opt_cls, kwargs, dtype):
+    model = make_mlp(dtype)
+    x, y = regression_data(dtype)
+    opt = opt_cls(model.parameters(), **kwargs)
+    losses = []
+    for _ in range(60):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.float().item())
+    assert all(p.dtype == dtype for p in model.parameters())
+    assert losses[-1] < 0.5 * losses[0], losses[::10]
+    for st in opt.state.values():
+        for name, value in st.items():
+            if isinstance(value, ts.Tensor) and name != "step":
+                assert value.dtype == ts.float32, name  # state and master weights in float32
+    if opt.state:
+        assert all("master_param" in st for st in opt.state.values())
+
+
+@pytest.mark.parametrize("opt_cls, kwargs", ALL_OPTIMIZERS)
+def test_one_low_precision_step_is_the_float32_step_rounded(opt_cls, kwargs):
+    rng = np.random.default_rng(12)
+    shapes = [(5, 3), (7,)]
+    p16 = [nn.Parameter(ts.tensor(rng.standard_normal(s), dtype=ts.bfloat16)) for s in shapes]
+    p32 = [nn.Parameter(p.detach().float()) for p in p16]
+    opt16, opt32 = opt_cls(p16, **kwargs), opt_cls(p32, **kwargs)
+    stateless = opt_cls is optim.SGD and not kwargs.get("momentum")
+    for _ in range(3):
+        # With state, the float32 master carries the float32 trajectory; plain SGD has no
+        # master, so each of its steps is compared from the same (rounded) start.
+        if stateless:
+            with ts.no_grad():
+                for a, b in zip(p16, p32):
+                    b.copy_(a)
+        grads = [rng.standard_normal(s) for s in shapes]
+        for a, b, g in zip(p16, p32, grads):
+            a.grad = ts.tensor(g, dtype=ts.bfloat16)
+            b.grad = a.grad.float()
+        opt16.step()
+        opt32.step()
+        for a, b in zip(p16, p32):
+            exact = npy(b)
+            assert a.dtype == ts.bfloat16
+            assert np.all(np.abs(npy(a) - exact) <= bf16_ulp(exact)), (npy(a), exact)
+    # with state, the master copy is the float32 trajectory itself
+    if opt16.state:
+        for a, b in zip(p16, p32):
+            np.testing.assert_allclose(npy(opt16.state[a]["master_param"]), npy(b), rtol=1e-6, atol=1e-7)
+
+
+def test_master_weights_keep_sub_ulp_progress_and_follow_outside_changes():
+    p = nn.Parameter(ts.ones(3, dtype=ts.bfloat16))
+    opt = optim.Adam([p], lr=1e-3)
+    for _ in range(10):
+        p.grad = ts.ones(3, dtype=ts.bfloat16)
+        opt.step()
+    # each step (1e-3) is below half an ulp at 1.0 (2**-8); the master accumulates them
+    np.testing.assert_allclose(npy(opt.state[p]["master_param"]), [0.99] * 3, rtol=1e-5)
+    assert npy(p).tolist() == [0.98828125] * 3  # 0.99 rounded to bfloat16
+    with ts.no_grad():
+        p.fill_(4.0)  # changed from outside: the next step starts from 4
+    p.grad = ts.ones(3, dtype=ts.bfloat16)
+    opt.step()
+    np.testing.assert_allclose(npy(opt.state[p]["master_param"]), [4.0 - 1e-3] * 3, rtol=1e-6)
+
+
+def test_low_precision_state_dict_roundtrip_keeps_master_weights():
+    rng = np.random.default_rng(13)
+    grads = [rng.standard_normal(4) for _ in range(6)]
+    a = nn.Parameter(ts.tensor(rng.standard_normal(4), dtype=ts.bfloat16))
+    b = nn.Parameter(a.detach().clone())
+    opt_a, opt_b = optim.AdamW([a], lr=1e-3), optim.AdamW([b], lr=1e-3)
+    for g in grads[:3]:
+        a.grad = ts.tensor(g, dtype=ts.bfloat16)
+        opt_a.step()
+    sd = opt_a.state_dict()
+    assert sd["state"][0]["master_param"].dtype == ts.float32
+    assert sd["state"][0]["exp_avg"].dtype == ts.float32
+    with ts.no_grad():
+        b.copy_(a)
+    opt_b.load_state_dict(sd)
+    for g in grads[3:]:
+        for p, o in ((a, opt_a), (b, opt_b)):
+            p.grad = ts.tensor(g, dtype=ts.bfloat16)
+            o.step()
+    assert npy(a).tolist() == npy(b).tolist()
+    np.testing.assert_array_equal(npy(opt_a.state[a]["master_param"]), npy(opt_b.state[b]["master_param"]))
+
+
+def test_switching_a_model_between_precisions_keeps_float32_state():
+    model = make_mlp(ts.float32)
+    x, y = regression_data(ts.float32)
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    for step in range(6):
+        if step == 2:
+            model.bfloat16()
+            x, y = x.bfloat16(), y.bfloat16()
+        if step == 4:
+            model.float()
+            x, y = x.float(), y.float()
+        opt.zero_grad()
+        ((model(x) - y) ** 2).mean().backward()
+        opt.step()
+        st = opt.state[model[0].weight]
+        assert st["exp_avg"].dtype == ts.float32
+        assert ("master_param" in st) == (2 <= step < 4)
+
+
+def test_lbfgs_low_precision_keeps_a_float32_master():
+    target = ts.tensor([0.3, -1.2, 2.5])
+    p = nn.Parameter(ts.zeros(3, dtype=ts.bfloat16))
+    opt = optim.LBFGS([p], line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = ((p.float() - target) ** 2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(3):
+        opt.step(closure)
+    assert p.dtype == ts.bfloat16
+    master = opt.state[p]["master_param"]
+    assert master.dtype == ts.float32
+    # the loss sees the rounded params, so the optimum is found to bfloat16 precision
+    ulp = bf16_ulp(np.array([0.3, -1.2, 2.5]))
+    assert np.all(np.abs(npy(master) - [0.3, -1.2, 2.5]) <= ulp)
+    assert np.all(np.abs(npy(p) - [0.3, -1.2, 2.5]) <= 1.5 * ulp)
+
+
+def test_module_precision_conversions_touch_floating_tensors_only():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+            self.register_buffer("scale", ts.ones(2))
+            self.register_buffer("count", ts.zeros(1, dtype=ts.int64))
+
+    for convert, dtype in [(lambda m: m.bfloat16(), ts.bfloat16), (lambda m: m.half(), ts.float16),
+                           (lambda m: m.to(ts.bfloat16), ts.bfloat16), (lambda m: m.to(dtype=ts.float16), ts.float16)]:
+        net = Net()
+        weight = net.lin.weight
+        assert convert(net) is net
+        assert net.lin.weight is weight  # same Parameter object: optimizers keep working
+        assert net.lin.weight.dtype == dtype and net.lin.bias.dtype == dtype and net.scale.dtype == dtype
+        assert net.count.dtype == ts.int64
+        assert net.state_dict()["scale"].dtype == dtype
+    bn = nn.BatchNorm1d(3).bfloat16()
+    assert bn.running_mean.dtype == ts.bfloat16 and bn.num_batches_tracked.dtype == ts.int64
+
+
+# ----- learning-rate schedulers (closed forms from PyTorch's documentation) -----
+
+def two_group_opt(cls=optim.SGD, **kw):
+    a, b = nn.Parameter(ts.zeros(1)), nn.Parameter(ts.zeros(1))
+    return cls([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=1.0, **kw)
+
+
+def lr_trace(opt, scheduler, n, extra=None):
+    out = []
+    for _ in range(n):
+        assert scheduler.get_last_lr() == [g["lr"] for g in opt.param_groups]
+        out.append(scheduler.get_last_lr() + ([extra(opt.param_groups[0])] if extra else []))
+        opt.step()
+        scheduler.step()
+    return np.array(out)
+
+
+def test_constant_lr():
+    opt = two_group_opt()
+    got = lr_trace(opt, sched.ConstantLR(opt, factor=0.25, total_iters=4), 8)
+    want = [[b * (0.25 if e < 4 else 1.0) for b in (1.0, 0.5)] for e in range(8)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        sched.ConstantLR(opt, factor=1.5)
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0, 0.5])
+def test_polynomial_lr(power):
+    opt = two_group_opt()
+    got = lr_trace(opt, sched.PolynomialLR(opt, total_iters=7, power=power), 11)
+    want = [[b * (1 - min(e, 7) / 7) ** power for b in (1.0, 0.5)] for e in range(11)]
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("T_0, T_mult", [(5, 1), (3, 2), (2, 3)])
+def test_cosine_annealing_warm_restarts(T_0, T_mult):
+    opt = two_group_opt()
+    got = lr_trace(opt, sched.CosineAnnealingWarmRestarts(opt, T_0=T_0, T_mult=T_mult, eta_min=0.05), 40)
+    want, start, length = [], 0, T_0
+    for e in range(40):
+        if e - start >= length:
+            start, length = start + length, length * T_mult
+        want.append([0.05 + (b - 0.05) * (1 + math.cos(math.pi * (e - start) / length)) / 2 for b in (1.0, 0.5)])
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_cosine_annealing_warm_restarts_fractional_epochs():
+    opt = two_group_opt()
+    s = sched.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=2)
+    for epoch, (t_cur, t_i) in [(0.5, (0.5, 2)), (1.75, (1.75, 2)), (2.5, (0.5, 4)), (7.0, (1.0, 8)), (6.0, (0.0, 8))]:
+        s.step(epoch)
+        assert (s.T_cur, s.T_i) == (t_cur, t_i)
+        assert s.get_last_lr()[0] == pytest.approx((1 + math.cos(math.pi * t_cur / t_i)) / 2, rel=1e-12)
+    with pytest.raises(ValueError, match="non-negative epoch"):
+        s.step(-1)
+    with pytest.raises(ValueError, match="T_0"):
+        sched.CosineAnnealingWarmRestarts(opt, T_0=0)
+    with pytest.raises(ValueError, match="T_mult"):
+        sched.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=0)
+
+
+def cyclic_closed_form(e, base, top, up, down, scale):
+    pos = e % (up + down)
+    height = pos / up if pos <= up else (up + down - pos) / down
+    return base + (top - base) * height * scale
+
+
+@pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
+def test_cyclic_lr_modes_with_momentum(mode):
+    opt = two_group_opt(momentum=0.9)
+    s = sched.CyclicLR(opt, base_lr=0.1, max_lr=[1.0, 0.6], step_size_up=3, step_size_down=5, mode=mode,
+                       gamma=0.95, base_momentum=0.8, max_momentum=0.9)
+    got = lr_trace(opt, s, 30, extra=lambda g: g["momentum"])
+    want = []
+    for e in range(30):
+        cycle = e // 8 + 1
+        scale = {"triangular": 1.0, "triangular2": 0.5 ** (cycle - 1), "exp_range": 0.95 ** e}[mode]
+        unit = cyclic_closed_form(e, 0.0, 1.0, 3, 5, scale)  # height * scale
+        want.append([0.1 + 0.9 * unit, 0.1 + 0.5 * unit, 0.9 - 0.1 * unit])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
+
+
+def test_cyclic_lr_cycles_adam_beta1_and_custom_scale_fn():
+    opt = two_group_opt(optim.Adam, betas=(0.5, 0.999))
+    s = sched.CyclicLR(opt, base_lr=0.1, max_lr=1.0, step_size_up=2, scale_fn=lambda x: 1.0 / x)
+    got = lr_trace(opt, s, 12, extra=lambda g: g["betas"][0])
+    want = []
+    for e in range(12):
+        unit = cyclic_closed_form(e, 0.0, 1.0, 2, 2, 1.0 / (e // 4 + 1))
+        want.append([0.1 + 0.9 * unit, 0.1 + 0.9 * unit, 0.9 - 0.1 * unit])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
+    assert opt.param_groups[0]["betas"][1] == 0.999
+    with pytest.raises(ValueError, match="momentum or beta1"):
+        sched.CyclicLR(two_group_opt(optim.Adagrad), base_lr=0.1, max_lr=1.0)
+    with pytest.raises(ValueError, match="mode is invalid"):
+        sched.CyclicLR(opt, base_lr=0.1, max_lr=1.0, mode="sawtooth")
+    sched.CyclicLR(two_group_opt(optim.Adagrad), base_lr=0.1, max_lr=1.0, cycle_momentum=False)
+
+
+def test_sequential_lr_warmup_then_decay():
+    opt = two_group_opt()
+    warm = sched.LinearLR(opt, start_factor=0.1, total_iters=4)
+    decay = sched.ExponentialLR(opt, gamma=0.9)
+    cos = sched.CosineAnnealingLR(opt, T_max=6)
+    s = sched.SequentialLR(opt, [warm, decay, cos], milestones=[5, 12])
+    got = lr_trace(opt, s, 20)
+    want = []
+    for e in range(20):
+        if e < 5:
+            f = 0.1 + 0.9 * min(e, 4) / 4
+        elif e < 12:
+            f = 0.9 ** (e - 5)
+        else:
+            f = (1 + math.cos(math.pi * (e - 12) / 6)) / 2
+        want.append([f * b for b in (1.0, 0.5)])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-15)
+    with pytest.raises(ValueError, match="one more than the number of milestone"):
+        sched.SequentialLR(opt, [warm, decay], milestones=[2, 3])
+    with pytest.raises(ValueError, match="same optimizer"):
+        sched.SequentialLR(opt, [warm, sched.StepLR(two_group_opt(), 2)], milestones=[2])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        sched.SequentialLR(opt, [warm, sched.ReduceLROnPlateau(opt)], milestones=[2])
+
+
+def test_chained_scheduler_multiplies():
+    opt = two_group_opt()
+    s = sched.ChainedScheduler([sched.ConstantLR(opt, factor=0.5, total_iters=3), sched.ExponentialLR(opt, gamma=0.9)])
+    got = lr_trace(opt, s, 8)
+    want = [[b * (0.5 if e < 3 else 1.0) * 0.9 ** e for b in (1.0, 0.5)] for e in range(8)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(ValueError, match="at least one"):
+        sched.ChainedScheduler([])
+
+
+SCHEDULER_BUILDERS = {
+    "constant": lambda o: sched.ConstantLR(o, factor=0.5, total_iters=3),
+    "poly": lambda o: sched.PolynomialLR(o, total_iters=9, power=2.0),
+    "cawr": lambda o: sched.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=2, eta_min=0.01),
+    "cyclic": lambda o: sched.CyclicLR(o, base_lr=0.1, max_lr=1.0, step_size_up=3, mode="triangular2"),
+    "sequential": lambda o: sched.SequentialLR(o, [sched.LinearLR(o, start_factor=0.2, total_iters=3),
+                                                   sched.PolynomialLR(o, total_iters=5)], milestones=[4]),
+    "chained": lambda o: sched.ChainedScheduler([sched.ExponentialLR(o, gamma=0.8),
+                                                 sched.CyclicLR(o, 0.1, 1.0, step_size_up=2, cycle_momentum=False)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULER_BUILDERS))
+def test_scheduler_state_dict_resumes(name):
+    build = SCHEDULER_BUILDERS[name]
+    opt_a = two_group_opt(momentum=0.9)
+    a = build(opt_a)
+    for _ in range(5):
+        opt_a.step()
+        a.step()
+    sd = a.state_dict()
+    assert "optimizer" not in sd
+    opt_b = two_group_opt(momentum=0.9)
+    b = build(opt_b)
+    opt_b.load_state_dict(opt_a.state_dict())
+    b.load_state_dict(sd)
+    assert b.get_last_lr() == a.get_last_lr()
+    for _ in range(7):
+        opt_a.step()
+        opt_b.step()
+        a.step()
+        b.step()
+        assert b.get_last_lr() == pytest.approx(a.get_last_lr(), rel=1e-12)
+        assert [g["lr"] for g in opt_b.param_groups] == pytest.approx([g["lr"] for g in opt_a.param_groups])

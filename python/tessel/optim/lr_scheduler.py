@@ -9,7 +9,8 @@ from collections import Counter
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
-           "OneCycleLR", "ReduceLROnPlateau"]
+           "OneCycleLR", "ReduceLROnPlateau", "ConstantLR", "PolynomialLR", "CosineAnnealingWarmRestarts", "CyclicLR",
+           "SequentialLR", "ChainedScheduler"]
 
 
 def _format_param(name, optimizer, param):
@@ -396,3 +397,7 @@ class ReduceLROnPlateau:
 
 
 _LRScheduler = LRScheduler  # the pre-2.0 PyTorch name
+
+# The rest live in their own file (it imports the base class from here).
+from ._lr_scheduler_extra import (ChainedScheduler, ConstantLR, CosineAnnealingWarmRestarts, CyclicLR,  # noqa: E402
+                                  PolynomialLR, SequentialLR)

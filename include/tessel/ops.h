@@ -103,6 +103,9 @@ TESSEL_API Tensor outer(const Tensor& a, const Tensor& b);
 // beta * input + alpha * (m1 @ m2); with beta = 0, input is not read.
 TESSEL_API Tensor addmm(const Tensor& input, const Tensor& m1, const Tensor& m2, const Scalar& beta = 1,
                         const Scalar& alpha = 1);
+// beta * input + alpha * (b1 @ b2) for batches of matrices [B, n, m] @ [B, m, p].
+TESSEL_API Tensor baddbmm(const Tensor& input, const Tensor& b1, const Tensor& b2, const Scalar& beta = 1,
+                          const Scalar& alpha = 1);
 // x @ weight^T + bias (weight [out, in]); transposed weights need no copy.
 TESSEL_API Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias = {});
 // Contracts the last `dims` dims of a with the first `dims` of b.

@@ -1,5 +1,6 @@
 #pragma once
 // The umbrella header for C++ users: #include <tessel/tessel.h>
+#include "tessel/amp.h"
 #include "tessel/autograd.h"
 #include "tessel/cast.h"
 #include "tessel/device.h"

@@ -1,8 +1,14 @@
-// CPU convolution kernels on oneDNN (float32): forward, backward to the
-// input and backward to the weight. Primitives pick their own memory layouts
-// (blocked formats are much faster than plain NCHW); tensors are reordered
-// in and out around each call. Primitive descriptors are cached by shape.
+// CPU convolution kernels on oneDNN (float32, bfloat16, float16): forward,
+// backward to the input and backward to the weight. Primitives pick their own
+// memory layouts (blocked formats are much faster than plain NCHW); tensors are
+// reordered in and out around each call. Primitive descriptors are cached by
+// shape and dtype. Reduced-precision primitives accumulate in float32 inside
+// oneDNN; where oneDNN has only its reference implementation for a dtype (no
+// bf16/fp16 instructions or emulation for this CPU), the kernel computes in
+// float32 and rounds the result instead, which is far faster.
 #include <omp.h>
+
+#include <string>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -33,13 +39,22 @@ struct ConvKey {
   int kind;  // 0 forward, 1 backward input, 2 backward weight
   int bias;
   int threads;  // oneDNN fixes its thread partitioning when a primitive is created
+  int dtype;
   bool operator==(const ConvKey& k) const { return std::memcmp(this, &k, sizeof(ConvKey)) == 0; }
 };
 
 struct ConvPrim {
   dnnl::primitive prim;
   memory::desc src, wei, dst, bias;  // what the primitive expects (diff_* for backward)
+  std::string impl;    // oneDNN's implementation name
+  bool usable = true;  // false: oneDNN has no fast implementation for this dtype here
 };
+
+memory::data_type dnnl_type(DType d) {
+  return d == DType::BFloat16 ? memory::data_type::bf16
+         : d == DType::Float16 ? memory::data_type::f16
+                               : memory::data_type::f32;
+}
 
 LruCache<ConvKey, std::shared_ptr<ConvPrim>>& cache() {
   static LruCache<ConvKey, std::shared_ptr<ConvPrim>> c(128);
@@ -67,7 +82,7 @@ Dims dims_of(const ConvKey& k) {
 }
 
 dnnl::convolution_forward::primitive_desc forward_pd(const ConvKey& k, const Dims& d) {
-  const auto f32 = memory::data_type::f32;
+  const auto f32 = dnnl_type(static_cast<DType>(k.dtype));
   const memory::desc src(d.src, f32, tag::any), wei(d.wei, f32, tag::any), dst(d.dst, f32, tag::any);
   if (k.bias) {
     return {dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
@@ -80,14 +95,18 @@ dnnl::convolution_forward::primitive_desc forward_pd(const ConvKey& k, const Dim
           engine()};
 }
 
-std::shared_ptr<ConvPrim> make(const ConvKey& k) {
+// oneDNN's reference convolutions are "ref:any"; the jit, brgemm and gemm ones are not.
+bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
+
+std::shared_ptr<ConvPrim> make_prim(const ConvKey& k) {
   const Dims d = dims_of(k);
-  const auto f32 = memory::data_type::f32;
+  const auto f32 = dnnl_type(static_cast<DType>(k.dtype));  // the tensors' type (f32, bf16 or f16)
   auto fwd = forward_pd(k, d);
   auto r = std::make_shared<ConvPrim>();
   if (k.kind == 0) {
     r->prim = dnnl::convolution_forward(fwd);
     r->src = fwd.src_desc(), r->wei = fwd.weights_desc(), r->dst = fwd.dst_desc();
+    r->impl = fwd.impl_info_str();
   } else if (k.kind == 1) {
     dnnl::convolution_backward_data::primitive_desc pd(
         dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, memory::desc(d.src, f32, tag::any),
@@ -96,6 +115,7 @@ std::shared_ptr<ConvPrim> make(const ConvKey& k) {
         engine(), fwd);
     r->prim = dnnl::convolution_backward_data(pd);
     r->src = pd.diff_src_desc(), r->wei = pd.weights_desc(), r->dst = pd.diff_dst_desc();
+    r->impl = pd.impl_info_str();
   } else {
     const memory::desc src(d.src, f32, tag::any), wei(d.wei, f32, tag::any), dst(d.dst, f32, tag::any);
     auto desc = k.bias ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src, wei,
@@ -106,9 +126,23 @@ std::shared_ptr<ConvPrim> make(const ConvKey& k) {
     dnnl::convolution_backward_weights::primitive_desc pd(desc, engine(), fwd);
     r->prim = dnnl::convolution_backward_weights(pd);
     r->src = pd.src_desc(), r->wei = pd.diff_weights_desc(), r->dst = pd.diff_dst_desc();
+    r->impl = pd.impl_info_str();
     if (k.bias) r->bias = pd.diff_bias_desc();
   }
   return r;
+}
+
+std::shared_ptr<ConvPrim> make(const ConvKey& k) {
+  if (static_cast<DType>(k.dtype) == DType::Float32) return make_prim(k);
+  try {
+    auto r = make_prim(k);
+    r->usable = !is_reference(r->impl);
+    return r;
+  } catch (const dnnl::error&) {  // unimplemented for this dtype
+    auto r = std::make_shared<ConvPrim>();
+    r->usable = false;
+    return r;
+  }
 }
 
 ConvKey key_of(const Tensor& x, const Tensor& w, const Tensor& y, const ConvParams& p, int kind, bool bias) {
@@ -119,6 +153,7 @@ ConvKey key_of(const Tensor& x, const Tensor& w, const Tensor& y, const ConvPara
   k.kind = kind;
   k.bias = bias;
   k.threads = omp_get_max_threads();
+  k.dtype = static_cast<int>(x.dtype());
   return k;
 }
 
@@ -132,12 +167,12 @@ struct Arg {
 
 Arg arg(const Tensor& t, const memory::dims& dims, tag plain, const memory::desc& want, bool fill) {
   Arg a;
-  a.user = memory(memory::desc(dims, memory::data_type::f32, plain), engine(), t.data_ptr());
+  a.user = memory(memory::desc(dims, dnnl_type(t.dtype()), plain), engine(), t.data_ptr());
   if (a.user.get_desc() == want) {
     a.mem = a.user;
     return a;
   }
-  a.holder = empty({static_cast<int64_t>(want.get_size() / sizeof(float)) + 1}, DType::Float32);
+  a.holder = empty({static_cast<int64_t>(want.get_size()) + 64}, DType::UInt8);
   a.mem = memory(want, engine(), a.holder.data_ptr());
   if (fill) dnnl::reorder(a.user, a.mem).execute(stream(), a.user, a.mem);
   return a;
@@ -147,17 +182,31 @@ void finish(Arg& a) {
   if (a.mem != a.user) dnnl::reorder(a.mem, a.user).execute(stream(), a.mem, a.user);
 }
 
+// A reduced-precision call computed by the float32 kernel: inputs widened
+// (exactly), outputs rounded once at the end.
+void via_float32(const KernelCall& c, void (*kernel)(const KernelCall&)) {
+  std::vector<Tensor> in, out;
+  for (const Tensor& t : c.in) in.push_back(t.to(DType::Float32).contiguous());
+  for (const Tensor& t : c.out) out.push_back(empty(t.shape(), TensorOptions(DType::Float32, t.device())));
+  kernel(KernelCall{in, out, c.params});
+  for (size_t i = 0; i < out.size(); ++i) {
+    Tensor o = c.out[i];
+    o.copy_(out[i]);
+  }
+}
+
 void conv2d_forward(const KernelCall& c) {
   const ConvParams& p = *static_cast<const ConvParams*>(c.params);
   const Tensor &x = c.in[0], &w = c.in[1], &y = c.out[0];
   const bool bias = c.in.size() > 2;
   const ConvKey k = key_of(x, w, y, p, 0, bias);
   const auto prim = cache().get(k, [&] { return make(k); });
+  if (!prim->usable) return via_float32(c, &conv2d_forward);
   const Dims d = dims_of(k);
   Arg src = arg(x, d.src, tag::nchw, prim->src, true), wei = arg(w, d.wei, d.wei_tag, prim->wei, true);
   Arg dst = arg(y, d.dst, tag::nchw, prim->dst, false);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_WEIGHTS, wei.mem}, {DNNL_ARG_DST, dst.mem}};
-  if (bias) args[DNNL_ARG_BIAS] = memory({d.bias, memory::data_type::f32, tag::x}, engine(), c.in[2].data_ptr());
+  if (bias) args[DNNL_ARG_BIAS] = memory({d.bias, dnnl_type(c.in[2].dtype()), tag::x}, engine(), c.in[2].data_ptr());
   prim->prim.execute(stream(), args);
   finish(dst);
   stream().wait();
@@ -168,6 +217,7 @@ void conv2d_backward_input(const KernelCall& c) {
   const Tensor &gy = c.in[0], &w = c.in[1], &gx = c.out[0];
   const ConvKey k = key_of(gx, w, gy, p, 1, false);
   const auto prim = cache().get(k, [&] { return make(k); });
+  if (!prim->usable) return via_float32(c, &conv2d_backward_input);
   const Dims d = dims_of(k);
   Arg dd = arg(gy, d.dst, tag::nchw, prim->dst, true), wei = arg(w, d.wei, d.wei_tag, prim->wei, true);
   Arg ds = arg(gx, d.src, tag::nchw, prim->src, false);
@@ -182,21 +232,26 @@ void conv2d_backward_weight(const KernelCall& c) {
   const bool bias = c.out.size() > 1;
   const ConvKey k = key_of(x, gw, gy, p, 2, bias);
   const auto prim = cache().get(k, [&] { return make(k); });
+  if (!prim->usable) return via_float32(c, &conv2d_backward_weight);
   const Dims d = dims_of(k);
   Arg dd = arg(gy, d.dst, tag::nchw, prim->dst, true), src = arg(x, d.src, tag::nchw, prim->src, true);
   Arg dw = arg(gw, d.wei, d.wei_tag, prim->wei, false);
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, dd.mem}, {DNNL_ARG_SRC, src.mem},
                                        {DNNL_ARG_DIFF_WEIGHTS, dw.mem}};
-  if (bias) args[DNNL_ARG_DIFF_BIAS] = memory({d.bias, memory::data_type::f32, tag::x}, engine(), c.out[1].data_ptr());
+  if (bias) {
+    args[DNNL_ARG_DIFF_BIAS] = memory({d.bias, dnnl_type(c.out[1].dtype()), tag::x}, engine(), c.out[1].data_ptr());
+  }
   prim->prim.execute(stream(), args);
   finish(dw);
   stream().wait();
 }
 
 const bool registered = [] {
-  Registry::get().add(op::conv2d, DeviceType::CPU, DType::Float32, &conv2d_forward);
-  Registry::get().add(op::conv2d_backward_input, DeviceType::CPU, DType::Float32, &conv2d_backward_input);
-  Registry::get().add(op::conv2d_backward_weight, DeviceType::CPU, DType::Float32, &conv2d_backward_weight);
+  for (DType d : {DType::Float32, DType::BFloat16, DType::Float16}) {
+    Registry::get().add(op::conv2d, DeviceType::CPU, d, &conv2d_forward);
+    Registry::get().add(op::conv2d_backward_input, DeviceType::CPU, d, &conv2d_backward_input);
+    Registry::get().add(op::conv2d_backward_weight, DeviceType::CPU, d, &conv2d_backward_weight);
+  }
   return true;
 }();
 

@@ -1,5 +1,5 @@
 // Bindings for linear algebra: matmul and @, mm, bmm, mv, dot, vdot, outer,
-// addmm, linear, tensordot, einsum.
+// addmm, baddbmm, linear, tensordot, einsum.
 #include <pybind11/stl.h>
 
 #include "python/src/convert.h"
@@ -37,6 +37,10 @@ void init_linalg(py::module_& m) {
                              py::handle alpha) {
     return addmm(in, m1, m2, number(beta, "beta"), number(alpha, "alpha"));
   }, py::arg("mat1"), py::arg("mat2"), py::kw_only(), py::arg("beta") = 1, py::arg("alpha") = 1);
+  def_both(m, c, "baddbmm", [](const Tensor& in, const Tensor& b1, const Tensor& b2, py::handle beta,
+                               py::handle alpha) {
+    return baddbmm(in, b1, b2, number(beta, "beta"), number(alpha, "alpha"));
+  }, py::arg("batch1"), py::arg("batch2"), py::kw_only(), py::arg("beta") = 1, py::arg("alpha") = 1);
   m.def("linear", [](const Tensor& x, const Tensor& w, std::optional<Tensor> b) { return linear(x, w, b); },
         py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
   m.def("tensordot", [](const Tensor& a, const Tensor& b, py::handle dims) {

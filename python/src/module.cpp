@@ -22,6 +22,7 @@ void init_image(py::module_& m);
 void init_audio(py::module_& m);
 void init_data(py::module_& m);
 void init_fft(py::module_& m);
+void init_amp(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -70,5 +71,6 @@ PYBIND11_MODULE(_C, m) {
   python::init_image(m);
   python::init_audio(m);
   python::init_fft(m);
+  python::init_amp(m);
   m.attr("__version__") = version();
 }

@@ -12,6 +12,8 @@ from . import _numpy
 from . import autograd  # noqa: F401
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode  # noqa: F401
 from . import nn, optim  # noqa: F401,E402
+from . import amp, cpu  # noqa: F401,E402
+from .amp import autocast, is_autocast_enabled, get_autocast_dtype  # noqa: F401,E402
 from .training import Trainer, History, Callback, EarlyStopping, ModelCheckpoint, LearningRateScheduler  # noqa
 
 __version__ = _C.__version__

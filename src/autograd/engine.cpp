@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "src/autograd/graph.h"
+#include "tessel/amp.h"
 #include "tessel/ops.h"
 
 namespace tessel::autograd {
@@ -55,6 +56,7 @@ Tensors run(const Tensors& roots, const Tensors& root_grads, bool keep_graph, bo
   TS_CHECK(root_grads.empty() || root_grads.size() == roots.size(), ValueError, "backward", "got ", roots.size(),
            " outputs but ", root_grads.size(), " gradients");
   AutoGradMode mode(create_graph);
+  amp::ExcludeGuard no_autocast;  // gradients keep the dtypes the forward saw
   std::vector<Edge> root_edges;
   Tensors seeds;
   for (size_t i = 0; i < roots.size(); ++i) {

@@ -4,6 +4,7 @@
 // is differentiable to any order and serves every dtype.
 #include "src/autograd/rules.h"
 #include "src/nn/nn_util.h"
+#include "tessel/amp.h"
 #include "tessel/autograd.h"
 #include "tessel/kernel.h"
 #include "tessel/nn/functional.h"
@@ -130,6 +131,10 @@ Tensor conv2d_kernel(const Tensor& x_in, const Tensor& w_in, const OptTensor& bi
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const OptTensor& bias, const ConvOptions& opts) {
   OpScope scope_("conv2d");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::conv2d, {&input, &weight, amp::ptr(bias)});
+    return conv2d(c[0], c[1], c.opt(2), opts);
+  }
   const bool unbatched = detail::add_batch("conv2d", input, 2);
   const Tensor x = unbatched ? input.unsqueeze(0) : input;
   check_conv("conv2d", x, weight, bias, opts.groups);
@@ -141,6 +146,10 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const OptTensor& bias, 
 
 Tensor conv1d(const Tensor& input, const Tensor& weight, const OptTensor& bias, const ConvOptions& opts) {
   OpScope scope_("conv1d");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::conv1d, {&input, &weight, amp::ptr(bias)});
+    return conv1d(c[0], c[1], c.opt(2), opts);
+  }
   const bool unbatched = detail::add_batch("conv1d", input, 1);
   const Tensor x = unbatched ? input.unsqueeze(0) : input;
   TS_CHECK(weight.dim() == 3, ValueError, "conv1d", "expected weight [O, C/groups, K], got ", weight.shape());
@@ -156,6 +165,10 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const OptTens
                         const Shape& padding_in, const Shape& output_padding_in, int64_t groups,
                         const Shape& dilation_in) {
   OpScope scope_("conv_transpose2d");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::conv_transpose2d, {&input, &weight, amp::ptr(bias)});
+    return conv_transpose2d(c[0], c[1], c.opt(2), stride_in, padding_in, output_padding_in, groups, dilation_in);
+  }
   const char* op = "conv_transpose2d";
   const bool unbatched = detail::add_batch(op, input, 2);
   const Tensor x = unbatched ? input.unsqueeze(0) : input;

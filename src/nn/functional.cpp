@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "src/nn/nn_util.h"
+#include "tessel/amp.h"
 #include "tessel/autograd.h"
 #include "tessel/nn/functional.h"
 
@@ -37,6 +38,10 @@ Tensor embedding(const Tensor& input, const Tensor& weight, std::optional<int64_
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const OptTensor& attn_mask,
                                     double dropout_p, bool is_causal, std::optional<double> scale) {
   OpScope scope_("scaled_dot_product_attention");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::scaled_dot_product_attention, {&q, &k, &v});
+    return scaled_dot_product_attention(c[0], c[1], c[2], attn_mask, dropout_p, is_causal, scale);
+  }
   TS_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, ValueError, "scaled_dot_product_attention",
            "expected [..., L, E] query, key and value, got ", q.shape(), ", ", k.shape(), " and ", v.shape());
   const int64_t E = q.shape()[q.dim() - 1], L = q.shape()[q.dim() - 2], S = k.shape()[k.dim() - 2];

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "src/nn/nn_util.h"
+#include "tessel/amp.h"
 #include "tessel/autograd.h"
 #include "tessel/nn/functional.h"
 
@@ -33,6 +34,10 @@ Tensor class_dim_last(const Tensor& t) {  // [N, C, d...] -> [N, d..., C]
 Tensor nll_loss(const Tensor& input, const Tensor& target, const OptTensor& weight, int64_t ignore_index,
                 const std::string& reduction) {
   OpScope scope_("nll_loss");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::nll_loss, {&input, &target, amp::ptr(weight)});
+    return nll_loss(c[0], c[1], c.opt(2), ignore_index, reduction);
+  }
   detail::check_reduction("nll_loss", reduction);
   TS_CHECK(input.dim() >= 1, ValueError, "nll_loss", "expected input [N, C] or [C], got a 0-d tensor");
   TS_CHECK(is_integral(target.dtype()), TypeError, "nll_loss", "target must hold class indices (integers), got ",
@@ -64,6 +69,10 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const OptTensor& weig
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const OptTensor& weight, int64_t ignore_index,
                      const std::string& reduction, double label_smoothing) {
   OpScope scope_("cross_entropy");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::cross_entropy, {&input, &target, amp::ptr(weight)});
+    return cross_entropy(c[0], c[1], c.opt(2), ignore_index, reduction, label_smoothing);
+  }
   detail::check_reduction("cross_entropy", reduction);
   TS_CHECK(is_floating(input.dtype()), TypeError, "cross_entropy", "expects floating logits, got ", input.dtype());
   TS_CHECK(label_smoothing >= 0 && label_smoothing <= 1, ValueError, "cross_entropy",
@@ -107,6 +116,10 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const OptTensor&
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
   OpScope scope_("mse_loss");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::mse_loss, {&input, &target});
+    return mse_loss(c[0], c[1], reduction);
+  }
   detail::check_reduction("mse_loss", reduction);
   check_same_shape("mse_loss", input, target);
   return reduce(square(sub(input, target)), reduction);
@@ -114,6 +127,10 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& re
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
   OpScope scope_("l1_loss");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::l1_loss, {&input, &target});
+    return l1_loss(c[0], c[1], reduction);
+  }
   detail::check_reduction("l1_loss", reduction);
   check_same_shape("l1_loss", input, target);
   return reduce(abs(sub(input, target)), reduction);
@@ -121,6 +138,10 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, const std::string& red
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction, double beta) {
   OpScope scope_("smooth_l1_loss");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::smooth_l1_loss, {&input, &target});
+    return smooth_l1_loss(c[0], c[1], reduction, beta);
+  }
   detail::check_reduction("smooth_l1_loss", reduction);
   check_same_shape("smooth_l1_loss", input, target);
   TS_CHECK(beta >= 0, ValueError, "smooth_l1_loss", "beta must be non-negative, got ", beta);
@@ -133,6 +154,10 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const std::stri
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const OptTensor& weight,
                             const std::string& reduction) {
   OpScope scope_("binary_cross_entropy");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::binary_cross_entropy, {&input, &target, amp::ptr(weight)});
+    return binary_cross_entropy(c[0], c[1], c.opt(2), reduction);
+  }
   detail::check_reduction("binary_cross_entropy", reduction);
   check_same_shape("binary_cross_entropy", input, target);
   if (input.numel() > 0) {
@@ -150,6 +175,10 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Opt
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const OptTensor& weight,
                                         const OptTensor& pos_weight, const std::string& reduction) {
   OpScope scope_("binary_cross_entropy_with_logits");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::binary_cross_entropy_with_logits, {&input, &target, amp::ptr(weight), amp::ptr(pos_weight)});
+    return binary_cross_entropy_with_logits(c[0], c[1], c.opt(2), c.opt(3), reduction);
+  }
   detail::check_reduction("binary_cross_entropy_with_logits", reduction);
   check_same_shape("binary_cross_entropy_with_logits", input, target);
   // log(1 + exp(-|x|)) + max(-x, 0) = -log(sigmoid(x)), without overflow.

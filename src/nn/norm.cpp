@@ -2,6 +2,7 @@
 // that they are differentiable to any order.
 #include "src/autograd/rules.h"
 #include "src/nn/nn_util.h"
+#include "tessel/amp.h"
 #include "tessel/autograd.h"
 #include "tessel/kernel.h"
 #include "tessel/nn/functional.h"
@@ -27,6 +28,10 @@ void check_channel_vector(const char* what, const OptTensor& t, int64_t C) {
 Tensor batch_norm(const Tensor& input, const OptTensor& running_mean, const OptTensor& running_var,
                   const OptTensor& weight, const OptTensor& bias, bool training, double momentum, double eps) {
   OpScope scope_("batch_norm");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::batch_norm, {&input, amp::ptr(weight), amp::ptr(bias)});
+    return batch_norm(c[0], running_mean, running_var, c.opt(1), c.opt(2), training, momentum, eps);
+  }
   TS_CHECK(input.dim() >= 2, ValueError, "batch_norm", "expected an input with at least 2 dims [N, C, ...], got ",
            input.shape());
   TS_CHECK(is_floating(input.dtype()), TypeError, "batch_norm", "expects a floating tensor, got ", input.dtype());
@@ -99,6 +104,10 @@ Tensor batch_norm(const Tensor& input, const OptTensor& running_mean, const OptT
 Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const OptTensor& weight, const OptTensor& bias,
                   double eps) {
   OpScope scope_("layer_norm");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::layer_norm, {&input, amp::ptr(weight), amp::ptr(bias)});
+    return layer_norm(c[0], normalized_shape, c.opt(1), c.opt(2), eps);
+  }
   const int64_t k = static_cast<int64_t>(normalized_shape.size());
   TS_CHECK(k >= 1 && input.dim() >= k &&
                Shape(input.shape().end() - k, input.shape().end()) == normalized_shape,
@@ -122,6 +131,10 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const OptT
 Tensor group_norm(const Tensor& input, int64_t num_groups, const OptTensor& weight, const OptTensor& bias,
                   double eps) {
   OpScope scope_("group_norm");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::group_norm, {&input, amp::ptr(weight), amp::ptr(bias)});
+    return group_norm(c[0], num_groups, c.opt(1), c.opt(2), eps);
+  }
   TS_CHECK(input.dim() >= 2, ValueError, "group_norm", "expected an input [N, C, ...], got ", input.shape());
   const int64_t N = input.shape()[0], C = input.shape()[1];
   TS_CHECK(num_groups > 0 && C % num_groups == 0, ValueError, "group_norm", "num_channels ", C,

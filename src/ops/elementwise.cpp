@@ -3,6 +3,7 @@
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "src/ops/elementwise_util.h"
+#include "tessel/amp.h"
 
 namespace tessel {
 namespace detail {
@@ -125,6 +126,13 @@ bool wants_grad(const Operand& o) {
 }
 
 Tensor run(const char* name, OpId id, const Operand& a, const Operand& b) {
+  if (amp::active()) {
+    if (const auto o = amp::from_registry(id)) {  // pow (amp.h)
+      const Tensor *ta = detail::tensor_of(a), *tb = detail::tensor_of(b);
+      const amp::Cast c(*o, {ta, tb});
+      return run(name, id, ta ? Operand(&c[0]) : a, tb ? Operand(&c[1]) : b);
+    }
+  }
   check_operands(id, name, a, b);
   return autograd::recorded(
       autograd::GradMode::enabled() && (wants_grad(a) || wants_grad(b)),

@@ -1,6 +1,7 @@
 // Linear algebra: matmul with NumPy/PyTorch semantics (1-D, 2-D, batched with broadcasting).
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
+#include "tessel/amp.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
 
@@ -66,6 +67,10 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   TS_CHECK(a.defined() && b.defined(), ValueError, "matmul", "got an undefined tensor");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::matmul, {&a, &b});
+    return matmul(c[0], c[1]);
+  }
   return autograd::recorded(
       autograd::needs_grad(a, b), [&] { return matmul_forward(a, b); },
       [&](const Tensor& out) { autograd::rules::matmul(a, b, out); });
@@ -77,6 +82,10 @@ namespace tessel {
 
 Tensor mm(const Tensor& a, const Tensor& b) {
   OpScope scope_("mm");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::mm, {&a, &b});
+    return mm(c[0], c[1]);
+  }
   TS_CHECK(a.dim() == 2 && b.dim() == 2, ValueError, "mm", "expects 2-D tensors, got shapes ", a.shape(), " and ",
            b.shape());
   return matmul(a, b);
@@ -84,6 +93,10 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
   OpScope scope_("bmm");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::bmm, {&a, &b});
+    return bmm(c[0], c[1]);
+  }
   TS_CHECK(a.dim() == 3 && b.dim() == 3, ValueError, "bmm", "expects 3-D tensors, got shapes ", a.shape(), " and ",
            b.shape());
   TS_CHECK(a.shape()[0] == b.shape()[0], ValueError, "bmm", "batch sizes differ: ", a.shape(), " and ", b.shape());
@@ -99,6 +112,10 @@ Tensor mv(const Tensor& m, const Tensor& v) {
 
 Tensor dot(const Tensor& a, const Tensor& b) {
   OpScope scope_("dot");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::dot, {&a, &b});
+    return dot(c[0], c[1]);
+  }
   TS_CHECK(a.dim() == 1 && b.dim() == 1, ValueError, "dot", "expects 1-D tensors, got shapes ", a.shape(), " and ",
            b.shape());
   TS_CHECK(a.numel() == b.numel(), ValueError, "dot", "inconsistent sizes ", a.numel(), " and ", b.numel());
@@ -107,6 +124,10 @@ Tensor dot(const Tensor& a, const Tensor& b) {
 
 Tensor vdot(const Tensor& a, const Tensor& b) {
   OpScope scope_("vdot");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::vdot, {&a, &b});
+    return vdot(c[0], c[1]);
+  }
   TS_CHECK(a.dim() == 1 && b.dim() == 1, ValueError, "vdot", "expects 1-D tensors, got shapes ", a.shape(), " and ",
            b.shape());
   return dot(conj(a), b);
@@ -121,6 +142,10 @@ Tensor outer(const Tensor& a, const Tensor& b) {
 
 Tensor addmm(const Tensor& input, const Tensor& m1, const Tensor& m2, const Scalar& beta, const Scalar& alpha) {
   OpScope scope_("addmm");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::addmm, {&input, &m1, &m2});
+    return addmm(c[0], c[1], c[2], beta, alpha);
+  }
   TS_CHECK(m1.dim() == 2 && m2.dim() == 2, ValueError, "addmm", "expects 2-D matrices, got shapes ", m1.shape(),
            " and ", m2.shape());
   Tensor r = matmul(m1, m2);
@@ -133,8 +158,29 @@ Tensor addmm(const Tensor& input, const Tensor& m1, const Tensor& m2, const Scal
   return add(r, (beta.is_int() && beta.to<int64_t>() == 1) ? input : mul(input, beta));
 }
 
+Tensor baddbmm(const Tensor& input, const Tensor& b1, const Tensor& b2, const Scalar& beta, const Scalar& alpha) {
+  OpScope scope_("baddbmm");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::baddbmm, {&input, &b1, &b2});
+    return baddbmm(c[0], c[1], c[2], beta, alpha);
+  }
+  TS_CHECK(b1.dim() == 3 && b2.dim() == 3, ValueError, "baddbmm", "expects 3-D batches, got shapes ", b1.shape(),
+           " and ", b2.shape());
+  Tensor r = bmm(b1, b2);
+  const Shape bs = broadcast_shapes("baddbmm", input.shape(), r.shape());
+  TS_CHECK(bs == r.shape(), ValueError, "baddbmm", "input of shape ", input.shape(),
+           " does not broadcast to the product's shape ", r.shape());
+  if (!(alpha.is_int() && alpha.to<int64_t>() == 1)) r = mul(r, alpha);
+  if (beta.to<double>() == 0 && !beta.is_complex()) return r;  // input is not read (NaN stays out)
+  return add(r, (beta.is_int() && beta.to<int64_t>() == 1) ? input : mul(input, beta));
+}
+
 Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
   OpScope scope_("linear");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::linear, {&x, &weight, amp::ptr(bias)});
+    return linear(c[0], c[1], c.opt(2));
+  }
   TS_CHECK(weight.dim() == 1 || weight.dim() == 2, ValueError, "linear", "weight must be 1-D or 2-D, got shape ",
            weight.shape());
   // Its own rule for the usual 2-D weight: one node, and the weight's gradient
@@ -153,6 +199,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>
 
 Tensor tensordot(const Tensor& a, const Tensor& b, const Shape& dims_a, const Shape& dims_b) {
   OpScope scope_("tensordot");
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::tensordot, {&a, &b});
+    return tensordot(c[0], c[1], dims_a, dims_b);
+  }
   TS_CHECK(dims_a.size() == dims_b.size(), ValueError, "tensordot", "dims lists differ in length: ", dims_a, " and ",
            dims_b);
   std::vector<bool> ca(static_cast<size_t>(a.dim()), false), cb(static_cast<size_t>(b.dim()), false);

@@ -7,6 +7,7 @@
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
+#include "tessel/amp.h"
 
 namespace tessel {
 
@@ -101,6 +102,10 @@ Tensor sum_forward(const Tensor& a, const Shape& dims, bool keepdim, std::option
 }  // namespace
 
 Tensor sum(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+  if (amp::active() && !dtype) {
+    const amp::Cast c(amp::Op::sum, {&a});
+    return sum(c[0], dims, keepdim, dtype);
+  }
   return autograd::recorded(
       autograd::needs_grad(a), [&] { return sum_forward(a, dims, keepdim, dtype); },
       [&](const Tensor& out) { autograd::rules::sum(a, dims, keepdim, out); });
@@ -140,6 +145,10 @@ std::tuple<Tensor, Tensor> min(const Tensor& a, int64_t dim, bool keepdim) {
 namespace tessel {
 
 Tensor prod(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+  if (amp::active() && !dtype) {
+    const amp::Cast c(amp::Op::prod, {&a});
+    return prod(c[0], dims, keepdim, dtype);
+  }
   OpScope scope_("prod");
   if (autograd::needs_grad(a)) {
     return autograd::recorded(
@@ -199,6 +208,10 @@ Tensor std(const Tensor& a, const Shape& dims, double correction, bool keepdim) 
 }
 
 Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::norm, {&a});
+    return norm(c[0], p, dims, keepdim);
+  }
   OpScope scope_("norm");
   check_floating("norm", a);
   if (p == 2 && autograd::needs_grad(a)) {  // its own rule: the gradient at 0 is 0, not NaN
@@ -215,6 +228,10 @@ Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
 }
 
 Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::logsumexp, {&a});
+    return logsumexp(c[0], dims, keepdim);
+  }
   OpScope scope_("logsumexp");
   const Tensor x = is_floating(a.dtype()) || is_complex(a.dtype()) ? a : a.to(default_float_dtype());
   const ReduceShape r = reduce_shape("logsumexp", x, dims);
@@ -260,6 +277,10 @@ Tensor dim_op(const char* name, OpId id, const Tensor& a, int64_t dim, DType out
 
 // Each casts first (differentiably), then runs its kernel with its own rule.
 Tensor cumsum(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  if (amp::active() && !dtype) {
+    const amp::Cast c(amp::Op::cumsum, {&a});
+    return cumsum(c[0], dim, dtype);
+  }
   const Tensor x = dtype ? a.to(*dtype) : a;
   const Tensor r = autograd::recorded(
       autograd::needs_grad(x),
@@ -268,6 +289,10 @@ Tensor cumsum(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   return dtype ? r.to(*dtype) : r;
 }
 Tensor cumprod(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  if (amp::active() && !dtype) {
+    const amp::Cast c(amp::Op::cumprod, {&a});
+    return cumprod(c[0], dim, dtype);
+  }
   const Tensor x = dtype ? a.to(*dtype) : a;
   const Tensor r = autograd::recorded(
       autograd::needs_grad(x),
@@ -276,6 +301,10 @@ Tensor cumprod(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   return dtype ? r.to(*dtype) : r;
 }
 Tensor softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  if (amp::active() && !dtype) {
+    const amp::Cast c(amp::Op::softmax, {&a});
+    return softmax(c[0], dim, dtype);
+  }
   const Tensor x = dtype ? a.to(*dtype) : a;
   TS_CHECK(is_floating(x.dtype()), TypeError, "softmax", "expects a floating tensor, got ", x.dtype());
   return autograd::recorded(
@@ -283,6 +312,10 @@ Tensor softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
       [&](const Tensor& out) { autograd::rules::softmax(x, dim, out); });
 }
 Tensor log_softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  if (amp::active() && !dtype) {
+    const amp::Cast c(amp::Op::log_softmax, {&a});
+    return log_softmax(c[0], dim, dtype);
+  }
   const Tensor x = dtype ? a.to(*dtype) : a;
   TS_CHECK(is_floating(x.dtype()), TypeError, "log_softmax", "expects a floating tensor, got ", x.dtype());
   return autograd::recorded(

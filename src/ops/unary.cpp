@@ -6,6 +6,7 @@
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "src/ops/elementwise_util.h"
+#include "tessel/amp.h"
 
 namespace tessel {
 namespace detail {
@@ -53,8 +54,17 @@ const Tensor& unary_(const char* name, OpId id, const Tensor& a_ref, bool to_flo
 using detail::unary;
 using detail::unary_;
 
+// The float32-listed ones (amp.h) upcast their input under autocast.
 #define TESSEL_FLOAT_UNARY_DEF(name)                                                          \
-  Tensor name(const Tensor& a) { return unary(#name, op::name, a, true); }                    \
+  Tensor name(const Tensor& a) {                                                              \
+    if (amp::active()) {                                                                      \
+      if (const auto o = amp::from_registry(op::name)) {                                      \
+        const amp::Cast c(*o, {&a});                                                          \
+        return name(c[0]);                                                                    \
+      }                                                                                       \
+    }                                                                                         \
+    return unary(#name, op::name, a, true);                                                   \
+  }                                                                                           \
   const Tensor& name##_(const Tensor& a) { return unary_(#name "_", op::name, a, true); }
 TESSEL_FLOAT_UNARY_OPS(TESSEL_FLOAT_UNARY_DEF)
 #undef TESSEL_FLOAT_UNARY_DEF
@@ -150,6 +160,10 @@ Tensor gelu(const Tensor& a, const std::string& approximate) {
   return unary("gelu", op::gelu, a, false, &p);
 }
 Tensor softplus(const Tensor& a, double beta, double threshold) {
+  if (amp::active()) {
+    const amp::Cast c(amp::Op::softplus, {&a});
+    return softplus(c[0], beta, threshold);
+  }
   check_float("softplus", a);
   TS_CHECK(beta != 0, ValueError, "softplus", "beta must be nonzero");
   const UnaryParams p{beta, threshold};

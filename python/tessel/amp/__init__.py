@@ -1,0 +1,4 @@
+"""Automatic mixed precision: ``ts.amp.autocast`` (same as ``ts.autocast``)."""
+from .autocast_mode import (autocast, is_autocast_enabled, get_autocast_dtype, set_autocast_enabled,  # noqa: F401
+                            set_autocast_dtype, is_autocast_cache_enabled, set_autocast_cache_enabled,
+                            clear_autocast_cache, autocast_ops)

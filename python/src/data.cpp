@@ -63,6 +63,7 @@ void init_data(py::module_& m) {
            py::arg("paths"), py::arg("decode"), py::arg("transform") = nullptr, py::arg("labels") = py::none());
   d.def("decoder_names", &decoder_names);
   d.def("epoch_order", &epoch_order, py::arg("n"), py::arg("shuffle"), py::arg("seed"), py::arg("epoch"));
+  d.def("item_seed", &item_seed, py::arg("seed"), py::arg("epoch"), py::arg("index"));
   py::class_<LoaderOptions>(d, "LoaderOptions")
       .def(py::init<>())
       .def_readwrite("batch_size", &LoaderOptions::batch_size)
@@ -70,22 +71,43 @@ void init_data(py::module_& m) {
       .def_readwrite("seed", &LoaderOptions::seed)
       .def_readwrite("drop_last", &LoaderOptions::drop_last)
       .def_readwrite("num_workers", &LoaderOptions::num_workers)
-      .def_readwrite("prefetch", &LoaderOptions::prefetch);
+      .def_readwrite("prefetch", &LoaderOptions::prefetch)
+      .def_readwrite("collate", &LoaderOptions::collate);
   py::class_<DataLoader, std::shared_ptr<DataLoader>>(d, "DataLoader")
       .def(py::init([](std::shared_ptr<Dataset> ds, const LoaderOptions& o) {
         return std::make_shared<DataLoader>(std::move(ds), o);
       }))
       .def("__len__", &DataLoader::num_batches)
-      .def("begin_epoch", &DataLoader::begin_epoch, py::call_guard<py::gil_scoped_release>())
-      .def("next", [](DataLoader& l) {
-        std::optional<std::vector<Tensor>> b;
-        {
-          py::gil_scoped_release nogil;
-          b = l.next();
-        }
-        if (!b) throw py::stop_iteration();
-        return as_tuple(*b);
-      });
+      .def("begin_epoch", py::overload_cast<uint64_t>(&DataLoader::begin_epoch), py::arg("epoch"),
+           py::call_guard<py::gil_scoped_release>())
+      .def("begin_epoch", py::overload_cast<BatchPlan, uint64_t, uint64_t>(&DataLoader::begin_epoch),
+           py::arg("batches"), py::arg("seed"), py::arg("epoch"), py::call_guard<py::gil_scoped_release>())
+      .def(
+          "next",
+          [](DataLoader& l, double timeout) {
+            std::optional<std::vector<Tensor>> b;
+            {
+              py::gil_scoped_release nogil;
+              b = l.next(timeout);
+            }
+            if (!b) throw py::stop_iteration();
+            return as_tuple(*b);
+          },
+          py::arg("timeout") = 0.0)
+      .def(
+          "next_items",
+          [](DataLoader& l, double timeout) {
+            std::optional<std::vector<Example>> b;
+            {
+              py::gil_scoped_release nogil;
+              b = l.next_items(timeout);
+            }
+            if (!b) throw py::stop_iteration();
+            py::list out;
+            for (const auto& ex : *b) out.append(as_tuple(ex));
+            return out;
+          },
+          py::arg("timeout") = 0.0);
 }
 
 }  // namespace tessel::python

@@ -4,6 +4,7 @@
 #include "tessel/data/loader.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -155,9 +156,30 @@ void DataLoader::stop() {
 }
 
 void DataLoader::begin_epoch(uint64_t epoch) {
+  const std::vector<int64_t> order = epoch_order(dataset_->size(), opts_.shuffle, opts_.seed, epoch);
+  BatchPlan plan;
+  const int64_t n = static_cast<int64_t>(order.size()), b = opts_.batch_size;
+  for (int64_t lo = 0; lo < n; lo += b) {
+    if (opts_.drop_last && lo + b > n) break;
+    plan.emplace_back(order.begin() + lo, order.begin() + std::min(n, lo + b));
+  }
+  begin_epoch(std::move(plan), opts_.seed, epoch);
+}
+
+void DataLoader::begin_epoch(BatchPlan batches, uint64_t seed, uint64_t epoch) {
   stop();
+  const int64_t n = dataset_->size();
+  for (size_t b = 0; b < batches.size(); ++b) {
+    TS_CHECK(!batches[b].empty(), ValueError, "data.DataLoader", "batch ", b, " of the plan is empty");
+    for (int64_t& i : batches[b]) {
+      TS_CHECK(i >= -n && i < n, IndexError, "data.DataLoader", "the sampler gave index ", i, " (batch ", b,
+               ") for a dataset of ", n, " items");
+      if (i < 0) i += n;
+    }
+  }
+  batches_ = std::move(batches);
   epoch_ = epoch;
-  order_ = epoch_order(dataset_->size(), opts_.shuffle, opts_.seed, epoch);
+  seed_ = seed;
   next_to_start_ = next_to_return_ = 0;
   ready_.clear();
   error_ = nullptr;
@@ -167,28 +189,28 @@ void DataLoader::begin_epoch(uint64_t epoch) {
   for (int w = 0; w < opts_.num_workers; ++w) workers_.emplace_back([this] { work(); });
 }
 
-std::vector<Tensor> DataLoader::make_batch(int64_t b) {
-  const int64_t n = dataset_->size();
-  const int64_t lo = b * opts_.batch_size, hi = std::min(n, lo + opts_.batch_size);
+DataLoader::Batch DataLoader::make_batch(int64_t b) {
+  const std::vector<int64_t>& indices = batches_[static_cast<size_t>(b)];
   std::vector<Example> examples;
-  for (int64_t k = lo; k < hi; ++k) {
-    const int64_t index = order_[static_cast<size_t>(k)];
-    Rng rng(item_seed(opts_.seed, epoch_, static_cast<uint64_t>(index)));
+  for (const int64_t index : indices) {
+    Rng rng(item_seed(seed_, epoch_, static_cast<uint64_t>(index)));
     try {
       examples.push_back(dataset_->get(index, rng));
     } catch (...) {
       rethrow_with(detail::cat("[data.DataLoader] ", dataset_->describe(index), " failed"));
     }
   }
+  if (!opts_.collate) return Batch{{}, std::move(examples)};
   try {
-    return collate(examples);
+    return Batch{collate(examples), {}};
   } catch (...) {
-    rethrow_with(detail::cat("[data.DataLoader] batch ", b, " (items ", lo, " to ", hi - 1, " of the epoch)"));
+    rethrow_with(detail::cat("[data.DataLoader] batch ", b, " (items ", indices.front(), " to ", indices.back(),
+                             " of the dataset)"));
   }
 }
 
 void DataLoader::work() {
-  const int64_t total = num_batches();
+  const int64_t total = static_cast<int64_t>(batches_.size());
   const int64_t window = int64_t(opts_.num_workers) * opts_.prefetch;
   for (;;) {
     int64_t b;
@@ -198,7 +220,7 @@ void DataLoader::work() {
       if (stopping_ || error_ || next_to_start_ >= total) return;
       b = next_to_start_++;
     }
-    std::vector<Tensor> batch;
+    Batch batch;
     std::exception_ptr err;
     try {
       batch = make_batch(b);
@@ -214,23 +236,44 @@ void DataLoader::work() {
   }
 }
 
-std::optional<std::vector<Tensor>> DataLoader::next() {
-  TS_CHECK(started_, ValueError, "data.DataLoader", "call begin_epoch() before next()");
-  if (next_to_return_ >= num_batches()) return std::nullopt;
+DataLoader::Batch DataLoader::next_batch(double timeout) {
   if (opts_.num_workers == 0) return make_batch(next_to_return_++);
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return ready_.count(next_to_return_) || (error_ && error_batch_ <= next_to_return_); });
+  auto ready = [&] { return ready_.count(next_to_return_) || (error_ && error_batch_ <= next_to_return_); };
+  if (timeout > 0) {
+    if (!cv_.wait_for(lock, std::chrono::duration<double>(timeout), ready)) {
+      lock.unlock();
+      stop();
+      fail<Error>("data.DataLoader", "timed out after ", timeout, " seconds waiting for batch ", next_to_return_);
+    }
+  } else {
+    cv_.wait(lock, ready);
+  }
   if (!ready_.count(next_to_return_)) {
     std::exception_ptr e = error_;
     lock.unlock();
     stop();
     std::rethrow_exception(e);
   }
-  auto batch = std::move(ready_[next_to_return_]);
+  Batch batch = std::move(ready_[next_to_return_]);
   ready_.erase(next_to_return_++);
   lock.unlock();
   cv_.notify_all();
   return batch;
+}
+
+std::optional<std::vector<Tensor>> DataLoader::next(double timeout) {
+  TS_CHECK(started_, ValueError, "data.DataLoader", "call begin_epoch() before next()");
+  TS_CHECK(opts_.collate, ValueError, "data.DataLoader", "collate is off: use next_items()");
+  if (next_to_return_ >= static_cast<int64_t>(batches_.size())) return std::nullopt;
+  return next_batch(timeout).fields;
+}
+
+std::optional<std::vector<Example>> DataLoader::next_items(double timeout) {
+  TS_CHECK(started_, ValueError, "data.DataLoader", "call begin_epoch() before next_items()");
+  TS_CHECK(!opts_.collate, ValueError, "data.DataLoader", "collate is on: use next()");
+  if (next_to_return_ >= static_cast<int64_t>(batches_.size())) return std::nullopt;
+  return next_batch(timeout).items;
 }
 
 }  // namespace tessel::data

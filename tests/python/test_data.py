@@ -53,10 +53,10 @@ def test_python_prefetch_threads_give_the_same_batches():
 def test_default_collate_handles_dicts_tuples_numbers_and_arrays():
     items = [{"x": ts.ones(2) * i, "y": i, "w": 0.5 * i, "name": f"n{i}", "a": np.full(3, i)} for i in range(4)]
     out = default_collate(items)
-    assert tuple(out["x"].shape) == (4, 2) and out["y"].dtype == ts.int64 and out["w"].dtype == ts.float32
+    assert tuple(out["x"].shape) == (4, 2) and out["y"].dtype == ts.int64 and out["w"].dtype == ts.float64  # PyTorch: Python floats -> float64
     assert out["name"] == ["n0", "n1", "n2", "n3"]
     np.testing.assert_array_equal(out["a"].numpy()[:, 0], np.arange(4))
-    with pytest.raises(ValueError, match=r"\[data.collate\] cannot stack tensors of shapes"):
+    with pytest.raises(ValueError, match=r"\[data.default_collate\] cannot stack tensors of shapes"):
         default_collate([ts.ones(2), ts.ones(3)])
 
 
@@ -118,7 +118,7 @@ def test_audio_files_decode_and_transform_identically_on_any_thread_count(wav_fi
     for r, g in zip(ref, got):
         np.testing.assert_array_equal(r[0], g[0])
         np.testing.assert_array_equal(r[1], g[1])
-    order = ts.data._d.epoch_order(len(paths), True, 7, 0)
+    order = _order(len(paths), batch_size=4, seed=7)  # a Python dataset shuffles identically
     np.testing.assert_array_equal(np.concatenate([r[1] for r in ref]), np.array(labels)[order])
 
 
@@ -134,6 +134,12 @@ def test_audio_items_match_a_direct_load(wav_files):
                                  batch_size=3)))
     for k in range(3):
         np.testing.assert_allclose(feats[k].numpy(), mel(batch[k], seed=0).numpy(), rtol=1e-5, atol=1e-4)
+
+
+def _order(n, batch_size, seed):
+    """The first epoch's order of a shuffled loader over n items."""
+    loader = DataLoader(TensorDataset(ts.arange(n)), batch_size=batch_size, shuffle=True, seed=seed)
+    return np.concatenate([b[0].numpy() for b in loader])
 
 
 def _Chain(a, b):
@@ -208,7 +214,7 @@ def test_images_decode_and_augment_on_worker_threads(tmp_path, workers):
         np.testing.assert_array_equal(r[1], g[1])
     first = ref[0][0][0]
     assert first.dtype == np.float32 and 0.0 <= first.min() and first.max() <= 1.0
-    order = ts.data._d.epoch_order(9, True, 2, 0)
+    order = _order(9, batch_size=4, seed=2)
     np.testing.assert_array_equal(ref[0][1], order[:4])
     # Without a transform an item is the decoded file.
     plain = FileDataset(paths, decode="image")

@@ -75,12 +75,19 @@ struct LoaderOptions {
   bool drop_last = false;
   int num_workers = 2;      // C++ threads; 0 runs the items on the calling thread
   int prefetch = 2;         // batches in flight per worker
+  // false: batches are handed over as their examples (next_items), for
+  // Python-side transforms or collate functions that run after the C++ work.
+  bool collate = true;
 };
+
+// The dataset indices of each batch of an epoch, in delivery order.
+using BatchPlan = std::vector<std::vector<int64_t>>;
 
 // Iterates one epoch at a time: begin_epoch(e), then next() until it returns
 // nothing. Batches come in order whatever the thread count, and their
 // contents do not depend on it. An item's failure is raised from next(),
-// naming the item; the other workers stop.
+// naming the item; the other workers stop. A positive timeout (seconds) makes
+// next() raise if the batch is not ready in time.
 class TESSEL_API DataLoader {
  public:
   DataLoader(DatasetPtr dataset, LoaderOptions options);
@@ -90,23 +97,34 @@ class TESSEL_API DataLoader {
 
   int64_t num_batches() const;
   const LoaderOptions& options() const { return opts_; }
+  // The plan from the options: epoch_order(size, shuffle, seed, epoch) cut into batch_size pieces.
   void begin_epoch(uint64_t epoch);
-  std::optional<std::vector<Tensor>> next();
+  // An explicit plan (from a sampler); item randomness from (seed, epoch, index).
+  // Negative indices count from the end; others out of range raise IndexError.
+  void begin_epoch(BatchPlan batches, uint64_t seed, uint64_t epoch);
+  std::optional<std::vector<Tensor>> next(double timeout = 0);
+  // With options().collate == false: the examples of the next batch.
+  std::optional<std::vector<Example>> next_items(double timeout = 0);
 
  private:
+  struct Batch {
+    std::vector<Tensor> fields;  // collated
+    std::vector<Example> items;  // uncollated (collate == false)
+  };
   void stop();
   void work();
-  std::vector<Tensor> make_batch(int64_t b);
+  Batch make_batch(int64_t b);
+  Batch next_batch(double timeout);
 
   DatasetPtr dataset_;
   LoaderOptions opts_;
-  uint64_t epoch_ = 0;
-  std::vector<int64_t> order_;
+  uint64_t epoch_ = 0, seed_ = 0;
+  BatchPlan batches_;
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_;
   int64_t next_to_start_ = 0, next_to_return_ = 0;
-  std::map<int64_t, std::vector<Tensor>> ready_;
+  std::map<int64_t, Batch> ready_;
   std::exception_ptr error_;
   int64_t error_batch_ = -1;
   bool stopping_ = false;

@@ -57,3 +57,4 @@ from . import io  # noqa: E402
 from . import fft, data, audio, text  # noqa: E402,F401
 from .io import save, load, save_file, load_file  # noqa: E402,F401
 from . import image  # noqa: E402,F401
+from . import utils  # noqa: E402,F401  (ts.utils.data = ts.data)

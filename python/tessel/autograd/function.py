@@ -1,5 +1,13 @@
-"""Custom differentiable functions: subclass Function with static forward/backward."""
+"""Custom differentiable functions: subclass Function with static forward/backward.
+
+Two styles, as in PyTorch 2: forward(ctx, *args), or forward(*args) plus
+setup_context(ctx, inputs, output), which fills ctx from the inputs and output.
+"""
+import functools
+import inspect
+
 from .. import _C
+from .grad_mode import no_grad
 
 _ag = _C._autograd
 Tensor = _C.Tensor
@@ -40,6 +48,7 @@ class FunctionCtx:
 
 class Function:
     """Subclass with @staticmethod forward(ctx, *args) and backward(ctx, *grads); call with .apply(*args).
+    Or define forward(*args) without ctx and setup_context(ctx, inputs, output) (PyTorch 2 style).
 
     backward returns one gradient per forward argument (None for non-tensors or where none is needed).
     Saved tensors are checked for in-place changes, and double backward works when backward uses tessel ops.
@@ -50,11 +59,30 @@ class Function:
         raise NotImplementedError("[Function] subclasses must implement forward")
 
     @staticmethod
+    def setup_context(ctx, inputs, output):
+        """Override to use forward without ctx: called after forward with the
+        inputs (a tuple, keyword and default arguments bound in order) and output."""
+        raise NotImplementedError("[Function] setup_context is not overridden")
+
+    @staticmethod
     def backward(ctx, *grads):
         raise NotImplementedError("[Function] subclasses must implement backward")
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        separate = cls.setup_context is not Function.setup_context
+        if separate:
+            # forward(*args) style: bind keyword and default arguments to positions, so that
+            # setup_context sees every input and backward returns one gradient per input
+            try:
+                bound = inspect.signature(cls.forward).bind(*args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"[{cls.__name__}] forward: {e}") from None
+            bound.apply_defaults()
+            if bound.kwargs:
+                raise TypeError(f"[{cls.__name__}] forward with setup_context cannot take **kwargs or "
+                                "keyword-only arguments")
+            args, kwargs = tuple(bound.args), {}
         ctx = FunctionCtx()
         grad_on = _ag.is_grad_enabled()
         tensor_pos = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
@@ -62,7 +90,11 @@ class Function:
         result = {}
 
         def forward():
-            out = cls.forward(ctx, *args, **kwargs)
+            if separate:
+                out = cls.forward(*args)
+                cls.setup_context(ctx, args, out)
+            else:
+                out = cls.forward(ctx, *args, **kwargs)
             result["tuple"] = isinstance(out, (tuple, list))
             outs = list(out) if result["tuple"] else [out]
             for o in outs:
@@ -100,3 +132,42 @@ class Function:
                     for o in outs]
             ctx._non_diff = ()
         return tuple(outs) if result.get("tuple") else outs[0]
+
+
+_ONCE_ERROR = "trying to differentiate twice a function that was marked with @once_differentiable"
+
+
+class _DelayedError(Function):
+    """Stands for the graph of a once_differentiable backward: passes its first
+    input through and raises if a second backward reaches it."""
+
+    @staticmethod
+    def forward(ctx, value, *inputs):
+        return value.detach()
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError(_ONCE_ERROR)
+
+
+def once_differentiable(backward):
+    """Decorator for a Function's backward that is not itself differentiable:
+    it runs without recording a graph, and differentiating its result again
+    (create_graph=True, then a second backward) raises a clear error."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        with no_grad():
+            out = backward(ctx, *grads)
+        if not _ag.is_grad_enabled():
+            return out
+        tracked = [g for g in grads if isinstance(g, Tensor) and g.requires_grad]
+        if not tracked:
+            return out
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        outs = tuple(_DelayedError.apply(o, *tracked) if isinstance(o, Tensor) else o for o in outs)
+        return outs[0] if single else outs
+
+    return wrapper
+

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import tessel as ts
 
 from ..parameter import Parameter
+from . import _backward_hooks
 
 _FLOATING = None
 
@@ -92,6 +93,8 @@ class Module:
         d["_forward_hooks"] = OrderedDict()
         d["_forward_hooks_with_kwargs"] = set()
         d["_forward_pre_hooks_with_kwargs"] = set()
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
@@ -109,7 +112,7 @@ class Module:
 
     def _refresh_call(self):
         d = self.__dict__
-        if d["_forward_pre_hooks"] or d["_forward_hooks"]:
+        if d["_forward_pre_hooks"] or d["_forward_hooks"] or d.get("_backward_hooks") or d.get("_backward_pre_hooks"):
             d["_call"] = self._call_with_hooks
         elif "forward" in d:
             d["_call"] = d["forward"]
@@ -128,6 +131,10 @@ class Module:
                 result = hook(self, args)
                 if result is not None:
                     args = result if isinstance(result, tuple) else (result,)
+        d = self.__dict__
+        backward_state = None
+        if d.get("_backward_hooks") or d.get("_backward_pre_hooks"):
+            backward_state, args = _backward_hooks.wrap_inputs(self, args)
         output = self.forward(*args, **kwargs)
         for hook_id, hook in list(self._forward_hooks.items()):
             if hook_id in self._forward_hooks_with_kwargs:
@@ -136,6 +143,8 @@ class Module:
                 result = hook(self, args, output)
             if result is not None:
                 output = result
+        if backward_state is not None:
+            output = _backward_hooks.wrap_outputs(backward_state, output)
         return output
 
     # ----- hooks -----------------------------------------------------------
@@ -154,6 +163,19 @@ class Module:
         """hook(module, args) -> None or new args; with_kwargs:
         hook(module, args, kwargs) -> None or (args, kwargs)."""
         return self._add_hook(self._forward_pre_hooks, self._forward_pre_hooks_with_kwargs, hook, prepend, with_kwargs)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """hook(module, grad_input, grad_output) -> None or a new grad_input tuple,
+        called once the gradients w.r.t. the module's positional inputs are known
+        (grad_input holds None for inputs that take no gradient)."""
+        self.__dict__.setdefault("_backward_hooks", OrderedDict())
+        return self._add_hook(self._backward_hooks, set(), hook, prepend, False)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """hook(module, grad_output) -> None or a new grad_output tuple, called
+        when the gradients w.r.t. the module's outputs are known."""
+        self.__dict__.setdefault("_backward_pre_hooks", OrderedDict())
+        return self._add_hook(self._backward_pre_hooks, set(), hook, prepend, False)
 
     def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False):
         """hook(module, args, output) -> None or a new output (with_kwargs: hook(module, args, kwargs, output))."""

@@ -14,6 +14,7 @@
 #include "tessel/nn/module.h"
 #include "tessel/ops.h"
 #include "tessel/optim.h"
+#include "tessel/random.h"
 #include "tessel/registry.h"
 #include "tessel/scalar.h"
 #include "tessel/storage.h"

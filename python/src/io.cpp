@@ -5,7 +5,10 @@
 
 #include <filesystem>
 
+#include <cstring>
+
 #include "python/src/convert.h"
+#include "tessel/autograd.h"
 #include "tessel/io.h"
 
 namespace tessel::python {
@@ -104,6 +107,34 @@ void init_io(py::module_& m) {
       },
       py::arg("data"), py::arg("return_metadata") = false,
       "Reads safetensors bytes (any contiguous buffer) into a dict of str -> Tensor, or (tensors, metadata).");
+
+  // Raw bytes for pickling tensors (python/tessel/_pickle.py): every dtype, bfloat16 and complex128 included.
+  io.def(
+      "tensor_bytes",
+      [](const Tensor& t) {
+        autograd::NoGradGuard no_grad;
+        Tensor c = t.device().is_cpu() ? t : t.cpu();
+        c = c.contiguous();
+        return py::bytes(static_cast<const char*>(c.data_ptr()), c.nbytes());
+      },
+      py::arg("tensor"), "The tensor's values as contiguous little-endian bytes.");
+  io.def(
+      "tensor_from_bytes",
+      [](py::bytes data, DType dtype, py::handle shape) {
+        const Shape s = to_shape(shape);
+        Tensor t = empty(s, TensorOptions(dtype));
+        char* p = nullptr;
+        ssize_t n = 0;
+        if (PyBytes_AsStringAndSize(data.ptr(), &p, &n) != 0) throw py::error_already_set();
+        if (static_cast<size_t>(n) != t.nbytes()) {
+          throw py::value_error("tensor_from_bytes(): " + std::to_string(n) + " bytes do not hold a " +
+                                std::string(dtype_name(dtype)) + " tensor of " + std::to_string(t.numel()) +
+                                " elements");
+        }
+        if (n) std::memcpy(t.data_ptr(), p, static_cast<size_t>(n));
+        return t;
+      },
+      py::arg("data"), py::arg("dtype"), py::arg("shape"), "A new CPU tensor holding a copy of `data`.");
 }
 
 }  // namespace tessel::python

@@ -6,6 +6,7 @@ void init_dtype(py::module_& m);
 void init_tensor(py::module_& m);
 void init_index(py::module_& m);
 void init_ops(py::module_& m);
+void init_random(py::module_& m);
 void init_registry(py::module_& m);
 void init_interop(py::module_& m);
 void init_elementwise(py::module_& m);
@@ -60,6 +61,7 @@ PYBIND11_MODULE(_C, m) {
   python::init_shape(m);
   python::init_sort(m);
   python::init_ops(m);
+  python::init_random(m);
   python::init_registry(m);
   python::init_interop(m);
   python::init_autograd(m);

@@ -78,36 +78,7 @@ void init_ops(py::module_& m) {
   }, py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = py::none(),
   py::arg("device") = py::none(), py::arg("requires_grad") = false);
 
-  // ---- random ----
-  m.def("manual_seed", [](uint64_t s) { manual_seed(s); }, py::arg("seed"));
-  m.def("initial_seed", &initial_seed);
-  m.def("rand", [](py::args size, std::optional<DType> dtype, py::handle device, bool requires_grad) {
-    return with_grad_flag(rand(shape_from_args(size, "rand"), opts(dtype, device, default_float_dtype())), requires_grad);
-  }, py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
-  m.def("randn", [](py::args size, std::optional<DType> dtype, py::handle device, bool requires_grad) {
-    return with_grad_flag(randn(shape_from_args(size, "randn"), opts(dtype, device, default_float_dtype())), requires_grad);
-  }, py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
-  m.def("randint", [](py::args args, std::optional<DType> dtype, py::handle device) {
-    // randint(high, size) or randint(low, high, size), as in PyTorch.
-    if (args.size() != 2 && args.size() != 3) throw py::type_error("randint(low=0, high, size)");
-    const int64_t low = args.size() == 3 ? py::cast<int64_t>(args[0]) : 0;
-    const int64_t high = py::cast<int64_t>(args[args.size() - 2]);
-    return randint(low, high, to_shape(args[args.size() - 1]), opts(dtype, device, DType::Int64));
-  }, py::arg("dtype") = py::none(), py::arg("device") = py::none());
-  m.def("uniform_", [](const Tensor& t, double a, double b) { return uniform_(t, a, b); }, py::arg("tensor"),
-        py::arg("a") = 0.0, py::arg("b") = 1.0);
-  m.def("normal_", [](const Tensor& t, double mean, double std) { return normal_(t, mean, std); },
-        py::arg("tensor"), py::arg("mean") = 0.0, py::arg("std") = 1.0);
-  auto c = py::reinterpret_borrow<py::class_<Tensor>>(m.attr("Tensor"));
-  def_both(m, c, "bernoulli", [](const Tensor& p) { return bernoulli(p); });
-  c.def("bernoulli_", [](const Tensor& t, double p) { bernoulli_(t, p); return self_of(t); }, py::arg("p") = 0.5);
-  def_both(m, c, "multinomial", [](const Tensor& p, int64_t n, bool r) { return multinomial(p, n, r); },
-           py::arg("num_samples"), py::arg("replacement") = false);
-  m.def("randperm", [](int64_t n, std::optional<DType> dtype, py::handle device) {
-    return randperm(n, opts(dtype, device, DType::Int64));
-  }, py::arg("n"), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none());
-  m.def("dropout", [](const Tensor& t, double p, bool training) { return dropout(t, p, training); },
-        py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true);
+  // ---- random: python/src/random.cpp ----
 
   // ---- quantization ----
   m.def("quantize_per_tensor", [](const Tensor& x, double scale, int64_t zp, DType dtype) {

@@ -153,11 +153,8 @@ void init_tensor(py::module_& m) {
         t.fill_(s);
         return self_of(t);
       }, py::arg("value"))
-      .def("zero_", [](Tensor& t) { t.fill_(Scalar(0)); return self_of(t); })
-      .def("uniform_", [](const Tensor& t, double a, double b) { uniform_(t, a, b); return self_of(t); }, py::arg("from_") = 0.0,
-           py::arg("to") = 1.0)
-      .def("normal_", [](const Tensor& t, double mean, double std) { normal_(t, mean, std); return self_of(t); },
-           py::arg("mean") = 0.0, py::arg("std") = 1.0);
+      .def("zero_", [](Tensor& t) { t.fill_(Scalar(0)); return self_of(t); });
+  // uniform_ and normal_ are bound with the other random ops (python/src/random.cpp).
 
 
 

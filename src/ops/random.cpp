@@ -1,5 +1,8 @@
-// Random ops: one global Philox generator (seed + running offset).
-#include <atomic>
+// Random ops: Philox counter-based streams, one per Generator (seed + running offset).
+#include "tessel/random.h"
+
+#include <cstring>
+#include <random>
 
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
@@ -7,27 +10,98 @@
 
 namespace tessel {
 
-namespace {
-struct Generator {
-  std::atomic<uint64_t> seed{67280421310721ull};
-  std::atomic<uint64_t> offset{0};
-};
-Generator& gen() {
+Generator::Generator(const Generator& other) : device_(other.device_) {
+  std::lock_guard lock(other.mutex_);
+  seed_ = other.seed_;
+  offset_ = other.offset_;
+}
+
+Generator& Generator::operator=(const Generator& other) {
+  if (this == &other) return *this;
+  std::scoped_lock lock(mutex_, other.mutex_);
+  seed_ = other.seed_;
+  offset_ = other.offset_;
+  device_ = other.device_;
+  return *this;
+}
+
+void Generator::manual_seed(uint64_t seed) {
+  std::lock_guard lock(mutex_);
+  seed_ = seed;
+  offset_ = 0;
+}
+
+uint64_t Generator::seed() {
+  std::random_device device;
+  const uint64_t s = (static_cast<uint64_t>(device()) << 32) ^ device();
+  manual_seed(s);
+  return s;
+}
+
+uint64_t Generator::initial_seed() const {
+  std::lock_guard lock(mutex_);
+  return seed_;
+}
+
+uint64_t Generator::offset() const {
+  std::lock_guard lock(mutex_);
+  return offset_;
+}
+
+Tensor Generator::get_state() const {
+  Tensor state = empty({kStateBytes}, TensorOptions(DType::UInt8));
+  auto* out = static_cast<unsigned char*>(state.data_ptr());
+  std::lock_guard lock(mutex_);
+  for (int i = 0; i < 8; ++i) {
+    out[i] = static_cast<unsigned char>(seed_ >> (8 * i));
+    out[8 + i] = static_cast<unsigned char>(offset_ >> (8 * i));
+  }
+  return state;
+}
+
+void Generator::set_state(const Tensor& state) {
+  TS_CHECK(state.defined(), ValueError, "set_state", "the RNG state is undefined");
+  TS_CHECK(state.dtype() == DType::UInt8, TypeError, "set_state", "the RNG state must be a uint8 tensor, got ",
+           state.dtype());
+  TS_CHECK(state.numel() == kStateBytes, ValueError, "set_state", "the RNG state must hold ", kStateBytes,
+           " bytes (seed and offset, as get_state() returns), got ", state.numel());
+  const Tensor bytes = state.cpu().contiguous();
+  const auto* in = static_cast<const unsigned char*>(bytes.data_ptr());
+  uint64_t seed = 0, offset = 0;
+  for (int i = 7; i >= 0; --i) {
+    seed = (seed << 8) | in[i];
+    offset = (offset << 8) | in[8 + i];
+  }
+  std::lock_guard lock(mutex_);
+  seed_ = seed;
+  offset_ = offset;
+}
+
+std::pair<uint64_t, uint64_t> Generator::reserve(uint64_t n) {
+  std::lock_guard lock(mutex_);
+  const uint64_t first = offset_;
+  offset_ += n;
+  return {seed_, first};
+}
+
+Generator& default_generator() {
   static Generator g;
   return g;
 }
 
-// Reserves `n` counters so that consecutive calls never reuse one.
-RandomParams next(int64_t n, double a, double b) {
-  return RandomParams{gen().seed.load(), gen().offset.fetch_add(static_cast<uint64_t>(n)), a, b};
+namespace {
+
+RandomParams next(Generator& gen, int64_t n, double a, double b) {
+  const auto [seed, offset] = gen.reserve(static_cast<uint64_t>(n));
+  return RandomParams{seed, offset, a, b};
 }
 
-const Tensor& random_fill(const char* op, OpId id, const Tensor& t, double a, double b) {
+const Tensor& random_fill(const char* op, OpId id, const Tensor& t, double a, double b, Generator& gen) {
   TS_CHECK(is_floating(t.dtype()), TypeError, op, "expects a floating tensor, got ", t.dtype());
   if (t.numel() == 0) return t;
   // Kernels write contiguous memory; a strided target gets a copy.
   Tensor dst = t.is_contiguous() ? t : empty(t.shape(), TensorOptions(t.dtype(), t.device()));
-  const RandomParams p = next(t.numel(), a, b);
+  const RandomParams p = next(gen, t.numel(), a, b);
   dispatch(id, t.dtype(), {}, {&dst, 1}, &p);
   if (!dst.is_same(t)) Tensor(t).copy_(dst);
   t.bump_version();
@@ -35,69 +109,75 @@ const Tensor& random_fill(const char* op, OpId id, const Tensor& t, double a, do
 }
 }  // namespace
 
-void manual_seed(uint64_t seed) {
-  gen().seed = seed;
-  gen().offset = 0;
-}
-uint64_t initial_seed() { return gen().seed.load(); }
+void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+uint64_t initial_seed() { return default_generator().initial_seed(); }
 
-const Tensor& uniform_(const Tensor& t, double from, double to) {
+const Tensor& uniform_(const Tensor& t, double from, double to, Generator& gen) {
   TS_CHECK(from <= to, ValueError, "uniform_", "expects from <= to, got from=", from, " to=", to);
-  return random_fill("uniform_", op::uniform, t, from, to);
+  return random_fill("uniform_", op::uniform, t, from, to, gen);
 }
+const Tensor& uniform_(const Tensor& t, double from, double to) { return uniform_(t, from, to, default_generator()); }
 
-const Tensor& normal_(const Tensor& t, double mean, double std) {
+const Tensor& normal_(const Tensor& t, double mean, double std, Generator& gen) {
   TS_CHECK(std >= 0, ValueError, "normal_", "expects std >= 0, got ", std);
-  return random_fill("normal_", op::normal, t, mean, std);
+  return random_fill("normal_", op::normal, t, mean, std, gen);
 }
+const Tensor& normal_(const Tensor& t, double mean, double std) { return normal_(t, mean, std, default_generator()); }
 
-Tensor rand(const Shape& shape, TensorOptions opts) {
+Tensor rand(const Shape& shape, TensorOptions opts, Generator& gen) {
   Tensor t = empty(shape, opts);
-  uniform_(t, 0.0, 1.0);
+  uniform_(t, 0.0, 1.0, gen);
   return t;
 }
+Tensor rand(const Shape& shape, TensorOptions opts) { return rand(shape, opts, default_generator()); }
 
-Tensor randn(const Shape& shape, TensorOptions opts) {
+Tensor randn(const Shape& shape, TensorOptions opts, Generator& gen) {
   Tensor t = empty(shape, opts);
-  normal_(t, 0.0, 1.0);
+  normal_(t, 0.0, 1.0, gen);
   return t;
 }
+Tensor randn(const Shape& shape, TensorOptions opts) { return randn(shape, opts, default_generator()); }
 
-Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts) {
+Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts, Generator& gen) {
   TS_CHECK(low < high, ValueError, "randint", "expects low < high, got low=", low, " high=", high);
   TS_CHECK(!is_complex(opts.dtype) && opts.dtype != DType::Bool, TypeError, "randint", "unsupported dtype ",
            opts.dtype);
   Tensor t = empty(shape, opts);
   if (t.numel() == 0) return t;
-  RandomParams p = next(t.numel(), 0.0, 0.0);
+  RandomParams p = next(gen, t.numel(), 0.0, 0.0);
   p.low = low;
   p.high = high;
   dispatch(op::randint, opts.dtype, {}, {&t, 1}, &p);
   return t;
+}
+Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts) {
+  return randint(low, high, shape, opts, default_generator());
 }
 
 }  // namespace tessel
 
 namespace tessel {
 
-Tensor bernoulli(const Tensor& p) {
+Tensor bernoulli(const Tensor& p, Generator& gen) {
   OpScope scope_("bernoulli");
   TS_CHECK(is_floating(p.dtype()), TypeError, "bernoulli", "expects floating probabilities, got ", p.dtype());
   if (p.numel() > 0) {
     TS_CHECK(amin(p).item<double>() >= 0 && amax(p).item<double>() <= 1, ValueError, "bernoulli",
              "probabilities must be in [0, 1]");
   }
-  return lt(rand(p.shape(), TensorOptions(p.dtype(), p.device())), p).to(p.dtype());
+  return lt(rand(p.shape(), TensorOptions(p.dtype(), p.device()), gen), p).to(p.dtype());
 }
+Tensor bernoulli(const Tensor& p) { return bernoulli(p, default_generator()); }
 
-const Tensor& bernoulli_(const Tensor& t, double p) {
+const Tensor& bernoulli_(const Tensor& t, double p, Generator& gen) {
   OpScope scope_("bernoulli_");
   TS_CHECK(p >= 0 && p <= 1, ValueError, "bernoulli_", "p must be in [0, 1], got ", p);
-  Tensor(t).copy_(lt(rand(t.shape(), TensorOptions(DType::Float64, t.device())), Scalar(p)));
+  Tensor(t).copy_(lt(rand(t.shape(), TensorOptions(DType::Float64, t.device()), gen), Scalar(p)));
   return t;
 }
+const Tensor& bernoulli_(const Tensor& t, double p) { return bernoulli_(t, p, default_generator()); }
 
-Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement) {
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement, Generator& gen) {
   OpScope scope_("multinomial");
   TS_CHECK(probs.dim() == 1 || probs.dim() == 2, ValueError, "multinomial", "probs must be 1-D or 2-D, got shape ",
            probs.shape());
@@ -115,24 +195,28 @@ Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement) {
   if (replacement) {
     // Inverse CDF: uniform draws located in the normalized cumulative weights.
     const Tensor cdf = div(cumsum(w, 1), row_sum);
-    const Tensor u = rand({w.shape()[0], num_samples}, TensorOptions(DType::Float64, w.device()));
+    const Tensor u = rand({w.shape()[0], num_samples}, TensorOptions(DType::Float64, w.device()), gen);
     out = clamp(searchsorted(cdf, u, /*right=*/true), Scalar(int64_t{0}), Scalar(n - 1));
   } else {
     // Efraimidis-Spirakis: the k largest log(u) / w are a weighted sample without replacement.
     TS_CHECK(amin(sum(gt(w, Scalar(0)), {1})).item<int64_t>() >= num_samples, ValueError, "multinomial",
              "fewer categories with positive weight than num_samples=", num_samples);
-    const Tensor keys = div(log(rand(w.shape(), TensorOptions(DType::Float64, w.device()))), w);
+    const Tensor keys = div(log(rand(w.shape(), TensorOptions(DType::Float64, w.device()), gen)), w);
     out = std::get<1>(topk(keys, num_samples, 1, true));
   }
   return probs.dim() == 1 ? out.squeeze(0) : out;
 }
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement) {
+  return multinomial(probs, num_samples, replacement, default_generator());
+}
 
-Tensor randperm(int64_t n, TensorOptions opts) {
+Tensor randperm(int64_t n, TensorOptions opts, Generator& gen) {
   OpScope scope_("randperm");
   TS_CHECK(n >= 0, ValueError, "randperm", "n must be non-negative, got ", n);
   // The order of random keys: a uniform permutation that does not depend on the thread count.
-  return argsort(rand({n}, TensorOptions(DType::Float64, opts.device))).to(opts.dtype);
+  return argsort(rand({n}, TensorOptions(DType::Float64, opts.device), gen)).to(opts.dtype);
 }
+Tensor randperm(int64_t n, TensorOptions opts) { return randperm(n, opts, default_generator()); }
 
 Tensor dropout(const Tensor& t, double p, bool training) {
   OpScope scope_("dropout");

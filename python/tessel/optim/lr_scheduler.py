@@ -53,6 +53,12 @@ class LRScheduler:
         return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict):
+        # ts.load gives dicts back as plain dicts: keep an attribute's own dict type (MultiStepLR's Counter).
+        state_dict = dict(state_dict)
+        for key, value in state_dict.items():
+            current = self.__dict__.get(key)
+            if type(value) is dict and isinstance(current, dict) and type(current) is not dict:
+                state_dict[key] = type(current)(value)
         self.__dict__.update(state_dict)
 
     def get_last_lr(self):

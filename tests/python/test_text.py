@@ -615,3 +615,21 @@ def test_tokenizer_json_truncation_padding_sections(wordpiece, tmp_path, pad):
     for text in TEXTS[:60]:
         _compare(hf.encode(text), tok.encode(text), text, "sections")
         _compare(hf.encode(text, text), tok.encode(text, text), text, "sections pair")
+
+
+def test_batch_encoding_values_are_the_ragged_ids(wordpiece):
+    # Regression: b.values returned dict.values; docs/text.md promises the unpadded ids.
+    d, hf, _ = wordpiece
+    tok = tt.Tokenizer.from_wordpiece_vocab(d / "vocab.txt")
+    b = tok.encode_batch(TEXTS[:5])
+    ref = [e.ids for e in hf.encode_batch(TEXTS[:5])]
+    assert isinstance(b.values, ts.Tensor) and b.values.tolist() == sum(ref, [])
+    assert b.row_splits.tolist() == [sum(len(r) for r in ref[:i]) for i in range(6)]
+    # Still a dict: keys, items, item access, ** and dict.values all work.
+    assert b["values"] is b.values and isinstance(b, dict)
+    assert {"input_ids", "attention_mask", "values", "row_splits"} <= set(b.keys())
+    assert len(dict.values(b)) == len(b) and dict(**b)["input_ids"] is b.input_ids
+    assert [k for k, _ in b.items()] == list(b)
+    with pytest.raises(AttributeError):
+        b.no_such_field
+    assert list(tt.BatchEncoding({"a": 1}).values()) == [1]  # without a "values" key: the dict method

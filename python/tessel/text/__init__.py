@@ -98,7 +98,18 @@ def segment(text, unit="word", locale="en", words_only=False):
 class BatchEncoding(dict):
     """Tensors of a batch: input_ids, attention_mask (1 = real token), token_type_ids,
     special_tokens_mask, word_ids (-1 = none) [B, L]; offsets and byte_offsets [B, L, 2];
-    values/row_splits: the unpadded ids as a ragged tensor."""
+    values/row_splits: the unpadded ids as a ragged tensor.
+
+    A dict (b["input_ids"], keys(), items(), **b) whose keys are also attributes.
+    b.values is b["values"], the ragged ids (docs/text.md), not dict.values:
+    use b.items() or dict.values(b) for the mapping's values."""
+
+    @property
+    def values(self):
+        # A property, so the key wins over dict.values (found on the class before __getattr__).
+        if "values" in self:
+            return self["values"]
+        return dict.values.__get__(self)
 
     def __getattr__(self, name):
         try:

@@ -2,7 +2,7 @@
 torchvision's DatasetFolder and ImageFolder: decoded on the loader's C++ threads."""
 import os
 
-from .files import FileDataset
+from .files import FileDataset, decoders
 
 __all__ = ["DatasetFolder", "ImageFolder", "AudioFolder", "IMG_EXTENSIONS", "AUDIO_EXTENSIONS", "find_classes",
            "make_dataset"]
@@ -77,6 +77,9 @@ class DatasetFolder(FileDataset):
             raise TypeError(f"[data.{type(self).__name__}] loader must name a C++ decoder (one of "
                             f"ts.data.decoders()), got {type(loader).__name__}: wrap a Python loader in your own "
                             "Dataset instead")
+        if loader not in decoders():  # before walking the tree
+            raise ValueError(f'[data.{type(self).__name__}] unknown decoder "{loader}" (registered: '
+                             f'{", ".join(decoders())})')
         self.root = os.fspath(root)
         self.extensions = None if extensions is None else _lower_suffixes(extensions)
         self.classes, self.class_to_idx = self.find_classes(self.root)

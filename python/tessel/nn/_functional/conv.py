@@ -1,6 +1,4 @@
 """conv3d, conv_transpose1d, unfold and fold, built on the 2-D kernels and index ops."""
-import numpy as np
-
 import tessel as ts
 from tessel import _C
 
@@ -92,9 +90,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return out.squeeze(0) if unbatched else out
 
 
-def _window_index(H, W, kernel, dilation, padding, stride, op):
-    """Flat indices into the padded (H + 2p) x (W + 2p) plane of every kernel tap of every block,
-    ordered (kh, kw, block) as unfold's rows; plus the block counts."""
+def _fold_args(kernel, dilation, padding, stride, op):
     kernel = ntuple(kernel, 2, op, "kernel_size")
     dilation = ntuple(dilation, 2, op, "dilation")
     padding = ntuple(padding, 2, op, "padding")
@@ -104,57 +100,73 @@ def _window_index(H, W, kernel, dilation, padding, stride, op):
     check_positive(stride, op, "stride")
     if any(p < 0 for p in padding):
         raise ValueError(f"{op}: padding must be non-negative, got {padding}")
-    Hp, Wp = H + 2 * padding[0], W + 2 * padding[1]
-    blocks = [(n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip((Hp, Wp), kernel, dilation, stride)]
+    return kernel, dilation, padding, stride
+
+
+def _blocks(size, kernel, dilation, padding, stride, op):
+    """Sliding-block counts along H and W of the padded input."""
+    padded = [n + 2 * p for n, p in zip(size, padding)]
+    blocks = [(n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, kernel, dilation, stride)]
     if any(b <= 0 for b in blocks):
         raise ValueError(f"{op}: the dilated kernel {kernel} (dilation {dilation}) does not fit the padded "
-                         f"input of size {(Hp, Wp)}")
-    rows = (np.arange(kernel[0]) * dilation[0])[:, None, None, None] + \
-        (np.arange(blocks[0]) * stride[0])[None, None, :, None]
-    cols = (np.arange(kernel[1]) * dilation[1])[None, :, None, None] + \
-        (np.arange(blocks[1]) * stride[1])[None, None, None, :]
-    idx = (rows * Wp + cols).reshape(-1)  # (kh, kw, bh, bw)
-    return idx, kernel, padding, (Hp, Wp), blocks
+                         f"input of size {tuple(padded)}")
+    return padded, blocks
 
 
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
-    """Sliding blocks of (N, C, H, W) input as columns: (N, C * kH * kW, L), one index_select."""
+    """Sliding blocks of (N, C, H, W) input as columns (N, C * kH * kW, L): each kernel tap is a
+    strided slice of the padded input, and one stack copies them into place."""
     op = "unfold"
     if input.dim() not in (3, 4):
         raise ValueError(f"{op}: expected 3D (unbatched) or 4D (batched) input, got {input.dim()}D")
     unbatched = input.dim() == 3
     x = input.unsqueeze(0) if unbatched else input
+    kernel, dilation, padding, stride = _fold_args(kernel_size, dilation, padding, stride, op)
     N, C, H, W = x.shape
-    idx, kernel, padding, (Hp, Wp), blocks = _window_index(H, W, kernel_size, dilation, padding, stride, op)
+    _, (bh, bw) = _blocks((H, W), kernel, dilation, padding, stride, op)
     if padding != (0, 0):
         x = _C.pad(x, [padding[1], padding[1], padding[0], padding[0]])
-    idx = ts.tensor(idx, device=x.device)
-    cols = x.reshape(N, C, Hp * Wp).index_select(2, idx)
-    out = cols.reshape(N, C * kernel[0] * kernel[1], blocks[0] * blocks[1])
+    taps = []
+    for i in range(kernel[0]):
+        r = i * dilation[0]
+        for j in range(kernel[1]):
+            c = j * dilation[1]
+            taps.append(x[:, :, r:r + stride[0] * (bh - 1) + 1:stride[0], c:c + stride[1] * (bw - 1) + 1:stride[1]])
+    out = ts.stack(taps, 2).reshape(N, C * kernel[0] * kernel[1], bh * bw)
     return out.squeeze(0) if unbatched else out
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
-    """The adjoint of unfold: sums (N, C * kH * kW, L) columns back into an (N, C, H, W) image."""
+    """The adjoint of unfold: sums (N, C * kH * kW, L) columns back into an (N, C, H, W) image,
+    each kernel tap's blocks spread by the stride and padded into place."""
     op = "fold"
     if input.dim() not in (2, 3):
         raise ValueError(f"{op}: expected 2D (unbatched) or 3D (batched) input, got {input.dim()}D")
     unbatched = input.dim() == 2
     x = input.unsqueeze(0) if unbatched else input
     H, W = ntuple(output_size, 2, op, "output_size")
-    idx, kernel, padding, (Hp, Wp), blocks = _window_index(H, W, kernel_size, dilation, padding, stride, op)
+    kernel, dilation, padding, stride = _fold_args(kernel_size, dilation, padding, stride, op)
+    (Hp, Wp), (bh, bw) = _blocks((H, W), kernel, dilation, padding, stride, op)
     N, CK, L = x.shape
     K = kernel[0] * kernel[1]
     if CK % K:
         raise ValueError(f"{op}: expected size of input's dimension 1 to be divisible by the product of "
                          f"kernel_size ({K}), but got {CK}")
-    if L != blocks[0] * blocks[1]:
+    if L != bh * bw:
         raise ValueError(f"{op}: expected input's dimension 2 to match the number of sliding blocks "
-                         f"{blocks[0] * blocks[1]} (for output_size {(H, W)}), but got {L}")
+                         f"{bh * bw} (for output_size {(H, W)}), but got {L}")
     C = CK // K
-    idx = ts.tensor(idx, device=x.device)
-    out = ts.zeros(N, C, Hp * Wp, dtype=x.dtype, device=x.device)
-    out = ts.index_add(out, 2, idx, x.reshape(N, C, K * L)).reshape(N, C, Hp, Wp)
+    cols = x.reshape(N, C, K, bh, bw)
+    span_h, span_w = stride[0] * (bh - 1) + 1, stride[1] * (bw - 1) + 1
+    out = None
+    for k in range(K):
+        block = cols[:, :, k]
+        if stride != (1, 1):  # spread the blocks: stride - 1 zeros between neighbours
+            block = ts.pad(block.reshape(N, C, bh, 1, bw, 1), [0, stride[1] - 1, 0, 0, 0, stride[0] - 1])
+            block = block.reshape(N, C, bh * stride[0], bw * stride[1])[:, :, :span_h, :span_w]
+        r, c = (k // kernel[1]) * dilation[0], (k % kernel[1]) * dilation[1]
+        placed = ts.pad(block, [c, Wp - c - span_w, r, Hp - r - span_h])
+        out = placed if out is None else out + placed
     if padding != (0, 0):
         out = out[:, :, padding[0]:padding[0] + H, padding[1]:padding[1] + W]
     return out.squeeze(0) if unbatched else out

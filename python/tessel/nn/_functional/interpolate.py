@@ -23,11 +23,12 @@ def _source_scale(n_in, n_out, align_corners, scale):
     return 1.0 / scale if scale is not None and scale > 0 else n_in / n_out
 
 
-def _nearest_taps(n_in, n_out, scale, exact):
-    s = _source_scale(n_in, n_out, False, scale)
-    dst = np.arange(n_out, dtype=np.float64)
-    src = np.floor((dst + 0.5) * s) if exact else np.floor(dst * s)
-    return [(np.minimum(src, n_in - 1).astype(np.int64), None)]
+def _nearest_index(n_in, n_out, scale, exact):
+    # float32 arithmetic, as PyTorch's nearest kernels, so the picked rows agree
+    s = np.float32(_source_scale(n_in, n_out, False, scale))
+    dst = np.arange(n_out, dtype=np.float32)
+    src = np.floor((dst + np.float32(0.5)) * s) if exact else np.floor(dst * s)
+    return np.minimum(src, n_in - 1).astype(np.int64)
 
 
 def _linear_taps(n_in, n_out, align_corners, scale):
@@ -69,6 +70,52 @@ def _area_taps(n_in, n_out):
     length = end - start
     return [(np.minimum(start + j, n_in - 1), np.where(j < length, 1.0 / length, 0.0))
             for j in range(int(length.max()))]
+
+
+def _phase_stencils(n_in, n_out, scale, cubic):
+    """For an integer upscale s without align_corners, output i * s + p reads input i + offset_p
+    for every i, so each phase p is a fixed stencil [(shift, weight)] on the edge-replicated
+    input (replication is the index clamping). None when the scale is not such an integer."""
+    if n_out % n_in or (scale is not None and scale * n_in != n_out):
+        return None
+    s = n_out // n_in
+    phases = []
+    for p in range(s):
+        offset = (p + 0.5) / s - 0.5
+        base = math.floor(offset)
+        t = offset - base
+        if cubic:
+            phases.append(list(zip((base - 1, base, base + 1, base + 2), _cubic_weights(t))))
+        else:
+            phases.append([(base, 1.0 - t), (base + 1, t)])
+    return phases
+
+
+def _resample_phases(x, dim, phases, pad):
+    """Phase stencils on x padded by `pad` replicated rows at each end of dim, interleaved."""
+    n = x.shape[dim]
+    first, last = x.narrow(dim, 0, 1), x.narrow(dim, n - 1, 1)
+    xp = ts.cat([first] * pad + [x] + [last] * pad, dim)
+    outs = []
+    for stencil in phases:
+        out = None
+        for shift, w in stencil:
+            if w == 0.0:
+                continue
+            term = xp.narrow(dim, pad + shift, n)
+            term = term if w == 1.0 else term * w
+            out = term if out is None else out + term
+        outs.append(out)
+    shape = list(x.shape)
+    shape[dim] = n * len(phases)
+    return ts.stack(outs, dim + 1).reshape(*shape)
+
+
+def _repeat_each(x, dim, s):
+    shape = list(x.shape)
+    expanded = x.unsqueeze(dim + 1).expand(*shape[:dim + 1], s, *shape[dim + 1:])
+    shape[dim] *= s
+    return expanded.reshape(*shape)
 
 
 def _resample(x, dim, taps):
@@ -143,9 +190,17 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     for d in range(nd):
         n_in, n_out, scale = input.shape[2 + d], sizes[d], scales[d]
         if mode in ("nearest", "nearest-exact"):
-            if n_in == n_out and scale in (None, 1.0):
+            idx = _nearest_index(n_in, n_out, scale, mode == "nearest-exact")
+            if np.array_equal(idx, np.arange(n_in)):
                 continue
-            taps = _nearest_taps(n_in, n_out, scale, mode == "nearest-exact")
+            if n_out % n_in == 0 and np.array_equal(idx, np.repeat(np.arange(n_in), n_out // n_in)):
+                out = _repeat_each(out, 2 + d, n_out // n_in)  # integer upscale: one expand + copy
+                continue
+            taps = [(idx, None)]
+        elif mode in ("linear", "bilinear", "trilinear", "bicubic") and not align_corners and \
+                (phases := _phase_stencils(n_in, n_out, scale, mode == "bicubic")) is not None:
+            out = _resample_phases(out, 2 + d, phases, 2 if mode == "bicubic" else 1)
+            continue
         elif mode == "area":
             taps = _area_taps(n_in, n_out)
         elif mode == "bicubic":

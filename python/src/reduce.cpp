@@ -8,11 +8,8 @@
 namespace tessel::python {
 
 namespace {
-py::object minmax_result(const std::tuple<Tensor, Tensor>& r) {
-  // A named tuple (values, indices) like torch.return_types; kept alive for the process.
-  static auto* type = new py::object(py::module_::import("collections").attr("namedtuple")("minmax", "values indices"));
-  return (*type)(std::get<0>(r), std::get<1>(r));
-}
+// tessel.return_types.<name> (values, indices): looked up on first use, kept for the process.
+py::object return_type(const char* name) { return py::module_::import("tessel.return_types").attr(name); }
 
 double norm_p(py::handle p) {
   if (py::isinstance<py::str>(p)) {
@@ -46,11 +43,15 @@ void init_reduce(py::module_& m) {
   def_both(m, c, "amin", [](const Tensor& t, py::handle d, bool k) { return amin(t, dims_arg(d), k); }, dim, keepdim);
   def_both(m, c, "max", [](const Tensor& t, py::handle d, bool k) -> py::object {
     if (d.is_none()) return py::cast(max(t));
-    return minmax_result(max(t, py::cast<int64_t>(d), k));
+    static auto* type = new py::object(return_type("max"));
+    auto [v, i] = max(t, py::cast<int64_t>(d), k);
+    return (*type)(v, i);
   }, dim, keepdim);
   def_both(m, c, "min", [](const Tensor& t, py::handle d, bool k) -> py::object {
     if (d.is_none()) return py::cast(min(t));
-    return minmax_result(min(t, py::cast<int64_t>(d), k));
+    static auto* type = new py::object(return_type("min"));
+    auto [v, i] = min(t, py::cast<int64_t>(d), k);
+    return (*type)(v, i);
   }, dim, keepdim);
   def_both(m, c, "argmax", [](const Tensor& t, py::handle d, bool k) { return argmax(t, opt_dim(d), k); }, dim,
            keepdim);

@@ -6,18 +6,22 @@
 namespace tessel::python {
 
 namespace {
+// tessel.return_types.<Name> (values, indices), as torch.return_types; one lookup per op, kept for the process.
+template <const char* Name>
 py::object named(const std::tuple<Tensor, Tensor>& r) {
-  // (values, indices) named tuples like torch.return_types; kept for the process.
-  static auto* type = new py::object(py::module_::import("collections").attr("namedtuple")("sorted", "values indices"));
+  static auto* type = new py::object(py::module_::import("tessel.return_types").attr(Name));
   return (*type)(std::get<0>(r), std::get<1>(r));
 }
+constexpr char kSort[] = "sort";
+constexpr char kTopk[] = "topk";
+constexpr char kKthvalue[] = "kthvalue";
 }  // namespace
 
 void init_sort(py::module_& m) {
   auto c = py::reinterpret_borrow<py::class_<Tensor>>(m.attr("Tensor"));
   def_both(m, c, "sort", [](const Tensor& t, int64_t dim, bool desc, bool stable) {
     (void)stable;  // every tessel sort is stable
-    return named(sort(t, dim, desc));
+    return named<kSort>(sort(t, dim, desc));
   }, py::arg("dim") = -1, py::arg("descending") = false, py::kw_only(), py::arg("stable") = false);
   def_both(m, c, "argsort", [](const Tensor& t, int64_t dim, bool desc, bool stable) {
     (void)stable;
@@ -25,10 +29,10 @@ void init_sort(py::module_& m) {
   }, py::arg("dim") = -1, py::arg("descending") = false, py::kw_only(), py::arg("stable") = false);
   def_both(m, c, "topk", [](const Tensor& t, int64_t k, int64_t dim, bool largest, bool sorted) {
     (void)sorted;  // results always come sorted
-    return named(topk(t, k, dim, largest));
+    return named<kTopk>(topk(t, k, dim, largest));
   }, py::arg("k"), py::arg("dim") = -1, py::arg("largest") = true, py::arg("sorted") = true);
   def_both(m, c, "kthvalue", [](const Tensor& t, int64_t k, int64_t dim, bool keepdim) {
-    return named(kthvalue(t, k, dim, keepdim));
+    return named<kKthvalue>(kthvalue(t, k, dim, keepdim));
   }, py::arg("k"), py::arg("dim") = -1, py::arg("keepdim") = false);
   def_both(m, c, "unique", [](const Tensor& t, bool sorted, bool ret_inv, bool ret_counts, py::handle dim) -> py::object {
     (void)sorted;  // always sorted

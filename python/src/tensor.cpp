@@ -37,14 +37,44 @@ Tensor to_impl(const Tensor& t, const py::args& args, const py::kwargs& kwargs) 
   return r;
 }
 
+// tessel.Size (python/tessel/_size.py), registered by the package at import; plain tuples before that.
+PyObject* size_type = nullptr;
+
+py::object to_size(const Shape& shape) {
+  if (!size_type) return to_tuple(shape);
+  // tuple's own tp_new builds the subclass from the items without running Size.__new__, a Python
+  // function that checks arbitrary input (~0.5 us per x.shape); shapes are ints already.
+  py::tuple args = py::make_tuple(to_tuple(shape));
+  PyObject* r = PyTuple_Type.tp_new(reinterpret_cast<PyTypeObject*>(size_type), args.ptr(), nullptr);
+  if (!r) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(r);
+}
+
+Tensor squeeze_dims(const Tensor& t, py::handle dim) {
+  if (dim.is_none()) return t.squeeze();
+  Shape dims = to_shape(dim);
+  std::sort(dims.begin(), dims.end(), [&](int64_t a, int64_t b) {  // drop from the back so indices stay valid
+    return (a < 0 ? a + t.dim() : a) > (b < 0 ? b + t.dim() : b);
+  });
+  Tensor r = t;
+  for (int64_t d : dims) r = r.squeeze(d < 0 ? d + t.dim() : d);
+  return r;
+}
 
 }  // namespace
 
 void init_tensor(py::module_& m) {
   py::class_<Tensor> c(m, "Tensor", py::buffer_protocol(), "An n-dimensional array on one device.");
-  c.def_property_readonly("shape", [](const Tensor& t) { return to_tuple(t.shape()); })
+  m.def("_set_size_type", [](py::handle type) {
+    if (!PyType_Check(type.ptr()) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(type.ptr()), &PyTuple_Type)) {
+      throw py::type_error("_set_size_type expects a tuple subclass");
+    }
+    Py_XDECREF(size_type);
+    size_type = type.inc_ref().ptr();  // kept for the process, like the module
+  }, py::arg("type"));
+  c.def_property_readonly("shape", [](const Tensor& t) { return to_size(t.shape()); })
       .def("size", [](const Tensor& t, py::handle dim) -> py::object {
-        if (dim.is_none()) return to_tuple(t.shape());
+        if (dim.is_none()) return to_size(t.shape());
         return py::int_(t.size(py::cast<int64_t>(dim)));
       }, py::arg("dim") = py::none())
       .def("stride", [](const Tensor& t, py::handle dim) -> py::object {
@@ -110,16 +140,7 @@ void init_tensor(py::module_& m) {
         for (int64_t i = 0; i < t.dim(); ++i) dims[i] = t.dim() - 1 - i;
         return t.permute(dims);
       })
-      .def("squeeze", [](const Tensor& t, py::handle dim) {
-        if (dim.is_none()) return t.squeeze();
-        Shape dims = to_shape(dim);
-        std::sort(dims.begin(), dims.end(), [&](int64_t a, int64_t b) {  // drop from the back so indices stay valid
-          return (a < 0 ? a + t.dim() : a) > (b < 0 ? b + t.dim() : b);
-        });
-        Tensor r = t;
-        for (int64_t d : dims) r = r.squeeze(d < 0 ? d + t.dim() : d);
-        return r;
-      }, py::arg("dim") = py::none())
+      .def("squeeze", &squeeze_dims, py::arg("dim") = py::none())
       .def("unsqueeze", &Tensor::unsqueeze, py::arg("dim"))
       .def("flatten", &Tensor::flatten, py::arg("start_dim") = 0, py::arg("end_dim") = -1)
       .def("unflatten", [](const Tensor& t, int64_t d, py::handle s) { return t.unflatten(d, to_shape(s)); },
@@ -130,6 +151,24 @@ void init_tensor(py::module_& m) {
       .def("unfold", &Tensor::unfold, py::arg("dimension"), py::arg("size"), py::arg("step"))
       .def("contiguous", &Tensor::contiguous)
       .def("clone", &Tensor::clone);
+
+  // Functional forms of the views, as torch.reshape(input, shape) etc.
+  m.def("reshape", [](const Tensor& t, py::handle s) { return t.reshape(to_shape(s)); }, py::arg("input"),
+        py::arg("shape"));
+  m.def("permute", [](const Tensor& t, py::handle d) { return t.permute(to_shape(d)); }, py::arg("input"),
+        py::arg("dims"));
+  // (lambdas taking const Tensor&: a member pointer would let None through as a null `this`)
+  m.def("flatten", [](const Tensor& t, int64_t s, int64_t e) { return t.flatten(s, e); }, py::arg("input"),
+        py::arg("start_dim") = 0, py::arg("end_dim") = -1);
+  m.def("transpose", [](const Tensor& t, int64_t a, int64_t b) { return t.transpose(a, b); }, py::arg("input"),
+        py::arg("dim0"), py::arg("dim1"));
+  m.def("squeeze", &squeeze_dims, py::arg("input"), py::arg("dim") = py::none());
+  m.def("unsqueeze", [](const Tensor& t, int64_t d) { return t.unsqueeze(d); }, py::arg("input"), py::arg("dim"));
+  m.def("narrow", [](const Tensor& t, int64_t d, int64_t start, int64_t len) { return t.narrow(d, start, len); },
+        py::arg("input"), py::arg("dim"), py::arg("start"), py::arg("length"));
+  m.def("diagonal", [](const Tensor& t, int64_t off, int64_t d1, int64_t d2) { return t.diagonal(off, d1, d2); },
+        py::arg("input"), py::arg("offset") = 0, py::arg("dim1") = 0, py::arg("dim2") = 1);
+  m.def("numel", [](const Tensor& t) { return t.numel(); }, py::arg("input"));
 
   // ---- conversions and copies ----
   c.def("to", &to_impl)

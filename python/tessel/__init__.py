@@ -36,6 +36,7 @@ Tensor.__repr__ = _tensor_repr
 Tensor.__array__ = _numpy.__array__
 Tensor.numpy = _numpy.numpy
 Tensor.__str__ = _tensor_repr
+from ._api import *  # noqa: F401,F403,E402  (PyTorch-style additions: _api.py)
 
 
 def _install_dir():

@@ -1,12 +1,60 @@
 """repr(tensor) in PyTorch's style: one width for all elements, 4 decimals or
 scientific notation chosen from the nonzero finite values, '...' summaries
-past 1000 elements, rows wrapped at 80 columns."""
+past 1000 elements, rows wrapped at 80 columns (ts.set_printoptions changes these)."""
 import math
 
 _DEFAULT_DTYPES = ("float32", "int64", "bool", "complex64")
-_EDGE = 3
-_THRESHOLD = 1000
-_LINEWIDTH = 80
+
+
+class _PrintOptions:
+    precision = 4
+    threshold = 1000
+    edgeitems = 3
+    linewidth = 80
+    sci_mode = None  # None: chosen from the values
+
+
+_OPTS = _PrintOptions()
+_PROFILES = {
+    "default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
+    "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
+    "full": dict(precision=4, threshold=math.inf, edgeitems=3, linewidth=80),
+}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """Sets how tensors print, as torch.set_printoptions.
+
+    precision: decimals of floats (4); threshold: element count past which the
+    repr is summarized with '...' (1000); edgeitems: items kept at each end of a
+    summarized dim (3); linewidth: characters per line (80); profile: 'default',
+    'short' or 'full' sets all four at once (the other arguments then override);
+    sci_mode: True/False forces scientific notation on/off, None (the default)
+    chooses it from the values. Arguments left as None keep their current value,
+    except sci_mode, which every call sets.
+    """
+    if profile is not None:
+        if profile not in _PROFILES:
+            raise ValueError(f"set_printoptions(): profile must be one of {', '.join(_PROFILES)}, got {profile!r}")
+        for k, v in _PROFILES[profile].items():
+            setattr(_OPTS, k, v)
+    for name, value in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                        ("linewidth", linewidth)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"set_printoptions(): {name} must be a non-negative number, got {value!r}")
+        if name != "threshold" and value != int(value):
+            raise ValueError(f"set_printoptions(): {name} must be an integer, got {value!r}")
+        setattr(_OPTS, name, value if name == "threshold" else int(value))
+    if sci_mode is not None and not isinstance(sci_mode, bool):
+        raise ValueError(f"set_printoptions(): sci_mode must be True, False or None, got {sci_mode!r}")
+    _OPTS.sci_mode = sci_mode
+
+
+def get_printoptions():
+    """The current print options as a dict (the keywords of set_printoptions)."""
+    return {k: getattr(_OPTS, k) for k in ("precision", "threshold", "edgeitems", "linewidth", "sci_mode")}
 
 
 class _FloatFormat:
@@ -15,7 +63,9 @@ class _FloatFormat:
         nonzero = [v for v in finite if v != 0]
         self.int_mode = all(v == math.ceil(v) for v in finite)
         self.sci = False
-        if nonzero:
+        if _OPTS.sci_mode is not None:
+            self.sci = _OPTS.sci_mode
+        elif nonzero:
             lo, hi = min(map(abs, nonzero)), max(map(abs, nonzero))
             self.sci = hi / lo > 1000.0 or hi > 1.0e8 or (not self.int_mode and lo < 1.0e-4)
         self.width = max((len(self._fmt(v)) for v in nonzero), default=1)  # signs count
@@ -26,10 +76,10 @@ class _FloatFormat:
         if math.isinf(v):
             return "inf" if v > 0 else "-inf"
         if self.sci:
-            return f"{v:.4e}"
+            return f"{v:.{_OPTS.precision}e}"
         if self.int_mode:
             return f"{v:.0f}."
-        return f"{v:.4f}"
+        return f"{v:.{_OPTS.precision}f}"
 
     def __call__(self, v):
         return self._fmt(v).rjust(self.width)
@@ -66,11 +116,12 @@ def _formatter(dt, vals):
 
 
 def _edges(values, shape):
-    """Nested lists with only the edge items along dims longer than 2*_EDGE (None marks the cut)."""
+    """Nested lists with only the edge items along dims longer than 2*edgeitems (None marks the cut)."""
     if not shape:
         return values
     n = shape[0]
-    idx = list(range(_EDGE)) + [None] + list(range(n - _EDGE, n)) if n > 2 * _EDGE else list(range(n))
+    e = _OPTS.edgeitems
+    idx = list(range(e)) + [None] + list(range(n - e, n)) if n > 2 * e else list(range(n))
     return [None if i is None else _edges(values[i], shape[1:]) for i in idx]
 
 
@@ -85,7 +136,7 @@ def _leaves(nested, depth):
 
 def _vector(items, fmt, indent):
     data = [" ..." if x is None else fmt(x) for x in items]
-    per_line = max(1, int((_LINEWIDTH - indent) // (fmt.width + 2)))
+    per_line = max(1, int((_OPTS.linewidth - indent) // (fmt.width + 2)))
     lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
     return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
 
@@ -100,13 +151,14 @@ def _render(nested, depth, fmt, indent):
 def _full_values(t):
     """t.tolist(), fetching only the edge items of large tensors (the rest become None)."""
     shape = tuple(t.shape)
-    if t.numel() <= _THRESHOLD:
+    if t.numel() <= _OPTS.threshold:
         return t.tolist(), False
     from . import _C
     src = t
+    e = _OPTS.edgeitems
     for d, n in enumerate(shape):
-        if n > 2 * _EDGE:
-            idx = _C.tensor(list(range(_EDGE)) + list(range(n - _EDGE, n)))
+        if n > 2 * e:
+            idx = _C.tensor(list(range(e)) + list(range(n - e, n)), dtype=_C.dtype.int64)
             src = src[(slice(None),) * d + (idx,)]
     return src.tolist(), True
 
@@ -116,8 +168,9 @@ def _inflate(values, shape):
     if not shape:
         return values
     inner = [_inflate(v, shape[1:]) for v in values]
-    if shape[0] > 2 * _EDGE:
-        return inner[:_EDGE] + [None] * (shape[0] - 2 * _EDGE) + inner[_EDGE:]
+    e = _OPTS.edgeitems
+    if shape[0] > 2 * e:
+        return inner[:e] + [None] * (shape[0] - 2 * e) + inner[e:]
     return inner
 
 

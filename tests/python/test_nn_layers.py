@@ -311,6 +311,22 @@ def test_adaptive_max_pool2d_matches_numpy(shape, out):
         F.adaptive_max_pool2d(T(x), (0, 2))
 
 
+def test_one_d_ops_report_their_own_names_in_errors():
+    x = T(rnd(1, 3, 2))
+    with pytest.raises(ValueError, match="max_pool1d: the input of length 2"):
+        F.max_pool1d(x, 5)
+    with pytest.raises(ValueError, match="max_pool1d: padding should be at most half"):
+        F.max_pool1d(T(rnd(1, 3, 6)), 3, padding=2)
+    with pytest.raises(ValueError, match="avg_pool1d: the input of length 2"):
+        nn.AvgPool1d(5)(x)
+    with pytest.raises(ValueError, match="conv_transpose1d: input with 3 channels"):
+        F.conv_transpose1d(x, T(rnd(4, 2, 3)))
+    with pytest.raises(ValueError, match="output_padding"):
+        F.conv_transpose1d(x, T(rnd(3, 2, 3)), output_padding=1)
+    with pytest.raises(ValueError, match="conv3d: input height 4"):
+        F.conv3d(T(rnd(1, 3, 4, 4, 4)), T(rnd(2, 3, 1, 5, 1)))
+
+
 # ---------------------------------------------------------------- interpolate / Upsample
 
 INTERP = [

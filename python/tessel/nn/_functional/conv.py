@@ -61,6 +61,10 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"{op}: input depth {D} (padded) is smaller than the dilated kernel "
                          f"{dilation[0] * (kd - 1) + 1}")
     H, W = x.shape[3], x.shape[4]
+    for n, pad, k, d, name in ((H, ph, kh, dilation[1], "height"), (W, pw, kw, dilation[2], "width")):
+        if n + 2 * pad < d * (k - 1) + 1:
+            raise ValueError(f"{op}: input {name} {n} (padded {n + 2 * pad}) is smaller than the dilated kernel "
+                             f"{d * (k - 1) + 1}")
     last = stride[0] * (Do - 1) + 1
     taps = [x[:, :, k * dilation[0]:k * dilation[0] + last:stride[0]] for k in range(kd)]
     # (N, kD, C, Do, H, W) -> (N, Do, groups, kD, C/groups, H, W): each group's channels stay together.
@@ -85,6 +89,16 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
                                                       (output_padding, "output_padding"), (dilation, "dilation")))
     unbatched = input.dim() == 2
     x = input.unsqueeze(0) if unbatched else input
+    if x.shape[1] != weight.shape[0]:
+        raise ValueError(f"{op}: input with {x.shape[1]} channels does not match weight of shape "
+                         f"{tuple(weight.shape)} (in_channels first)")
+    if groups <= 0 or weight.shape[0] % groups:
+        raise ValueError(f"{op}: in_channels {weight.shape[0]} are not divisible by groups={groups}")
+    if s <= 0 or d <= 0 or p < 0 or op_ < 0:
+        raise ValueError(f"{op}: stride and dilation must be positive and padding, output_padding non-negative")
+    if op_ >= s and op_ >= d:
+        raise ValueError(f"{op}: output_padding ({op_}) must be smaller than either stride ({s}) or "
+                         f"dilation ({d})")
     out = _C._nn.conv_transpose2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, s), (0, p), (0, op_), groups,
                                   (1, d)).squeeze(2)
     return out.squeeze(0) if unbatched else out

@@ -18,12 +18,31 @@ def _as_2d(input, op):
     return input.unsqueeze(-2)
 
 
+def _check_window(input, k, s, p, d, op):
+    """The 1-D checks, so errors name the 1-D op and sizes rather than the 2-D kernel's."""
+    if k <= 0 or s <= 0 or d <= 0:
+        raise ValueError(f"{op}: kernel_size, stride and dilation must be positive, got {k}, {s}, {d}")
+    if p < 0 or 2 * p > k:
+        raise ValueError(f"{op}: padding should be at most half of the kernel size, got padding {p} for kernel {k}")
+    L = input.shape[-1] if input.dim() else 0
+    if L + 2 * p < d * (k - 1) + 1:
+        raise ValueError(f"{op}: the input of length {L} (padding {p}) is smaller than the kernel {k} "
+                         f"with dilation {d}")
+
+
+def _stride(stride, k, op):
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        return k
+    return _one(stride, op, "stride")
+
+
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     op = "max_pool1d"
     k = _one(kernel_size, op, "kernel_size")
-    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else _one(stride, op, "stride")
-    out = _C._nn.max_pool2d(_as_2d(input, op), (1, k), (1, s), (0, _one(padding, op, "padding")),
-                            (1, _one(dilation, op, "dilation")), ceil_mode, return_indices)
+    s, p, d = _stride(stride, k, op), _one(padding, op, "padding"), _one(dilation, op, "dilation")
+    x = _as_2d(input, op)
+    _check_window(input, k, s, p, d, op)
+    out = _C._nn.max_pool2d(x, (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
     if return_indices:  # flat indices h * W + w with h = 0 are already positions along L
         return out[0].squeeze(-2), out[1].squeeze(-2)
     return out.squeeze(-2)
@@ -32,9 +51,10 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     op = "avg_pool1d"
     k = _one(kernel_size, op, "kernel_size")
-    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else _one(stride, op, "stride")
-    return _C._nn.avg_pool2d(_as_2d(input, op), (1, k), (1, s), (0, _one(padding, op, "padding")), ceil_mode,
-                             count_include_pad).squeeze(-2)
+    s, p = _stride(stride, k, op), _one(padding, op, "padding")
+    x = _as_2d(input, op)
+    _check_window(input, k, s, p, 1, op)
+    return _C._nn.avg_pool2d(x, (1, k), (1, s), (0, p), ceil_mode, count_include_pad).squeeze(-2)
 
 
 def _adaptive_bins(n_in, n_out):

@@ -18,11 +18,13 @@ setup:
 
 # One CMake tree serves the C++ tests, the examples and the Python extension; the
 # wheel is built in the same tree with the same options, so it compiles nothing new.
+# Both use the venv's ninja (the one scikit-build-core picks): another ninja version
+# reads the other's .ninja_log as stale and recompiles everything.
 TREE_FLAGS = -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=$(CXX_COMPILER) -DTESSEL_BUILD_PYTHON=ON \
   -DTESSEL_BUILD_TESTS=ON -DTESSEL_BUILD_EXAMPLES=ON $(CMAKE_FLAGS)
 build: setup
 	@cmake -S . -B $(BUILD) -G Ninja $(TREE_FLAGS) -DPython_EXECUTABLE=$(abspath $(PY)) \
-	  -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) >/dev/null
+	  -DCMAKE_MAKE_PROGRAM=$(abspath .venv/bin/ninja) -Dpybind11_DIR=$$($(PY) -m pybind11 --cmakedir) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
 install: build

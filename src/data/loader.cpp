@@ -242,8 +242,11 @@ DataLoader::Batch DataLoader::next_batch(double timeout) {
   auto ready = [&] { return ready_.count(next_to_return_) || (error_ && error_batch_ <= next_to_return_); };
   if (timeout > 0) {
     if (!cv_.wait_for(lock, std::chrono::duration<double>(timeout), ready)) {
+      // The workers stop after their current item; no join here, since a worker
+      // stuck in a read is exactly what a timeout is for.
+      stopping_ = true;
       lock.unlock();
-      stop();
+      cv_.notify_all();
       fail<Error>("data.DataLoader", "timed out after ", timeout, " seconds waiting for batch ", next_to_return_);
     }
   } else {

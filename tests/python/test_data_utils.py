@@ -624,3 +624,13 @@ def test_audio_folder(tmp_path):
     assert x.shape == (5, 1, 500) and y.tolist() == [0, 0, 1, 1, 1]
     ref, sr = sf.read(ds.samples[2][0], dtype="float32")
     np.testing.assert_array_equal(ts.data.AudioFolder(tmp_path)[2][0].numpy()[0], ref)
+
+
+def test_file_dataset_timeout_does_not_wait_for_a_stuck_read(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # opening it for reading blocks until a writer comes
+    loader = DataLoader(ts.data.FileDataset([str(fifo)], decode="bytes"), num_workers=1, timeout=0.2)
+    with pytest.raises(RuntimeError, match=r"\[data.DataLoader\] timed out after 0.2 seconds"):
+        next(iter(loader))
+    os.close(os.open(fifo, os.O_WRONLY))  # lets the worker finish (empty file) so the loader can be freed
+    del loader

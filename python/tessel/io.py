@@ -53,17 +53,17 @@ def save(obj, f, metadata=None):
     Tensors may live on any device and have any strides; complex128 raises
     TypeError (safetensors' only complex dtype is complex64).
     """
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise TypeError("metadata must be a dict of str -> str or None")
+        if CHECKPOINT_KEY in metadata:
+            raise ValueError(f"save(): metadata key {CHECKPOINT_KEY!r} is reserved for the checkpoint structure")
     if isinstance(obj, _C.Tensor):
         tensors = {"tensor": obj}
     elif is_flat(obj):
         tensors = dict(obj)
     else:
         tensors, structure = encode(obj)
-        if metadata is not None:
-            if not isinstance(metadata, dict):
-                raise TypeError("metadata must be a dict of str -> str or None")
-            if CHECKPOINT_KEY in metadata:
-                raise ValueError(f"save(): metadata key {CHECKPOINT_KEY!r} is reserved for the checkpoint structure")
         metadata = {**(metadata or {}), CHECKPOINT_KEY: structure}
     if hasattr(f, "write"):
         f.write(_io.save(tensors, metadata))

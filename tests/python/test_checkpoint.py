@@ -147,8 +147,11 @@ def test_save_errors():
     loop.append(loop)
     with pytest.raises(ValueError, match="nested deeper than"):
         save_bytes(loop)
-    with pytest.raises(ValueError, match="is reserved"):
-        save_bytes([1], metadata={CHECKPOINT_KEY: "x"})
+    for obj in ([1], {"a": ts.ones(1)}):
+        with pytest.raises(ValueError, match="is reserved"):
+            save_bytes(obj, metadata={CHECKPOINT_KEY: "x"})
+    with pytest.raises(TypeError, match="metadata must be a dict"):
+        save_bytes([1], metadata=[("k", "v")])
     with pytest.raises(TypeError, match="complex128"):
         save_bytes([ts.zeros(1, dtype=ts.complex128)])
 

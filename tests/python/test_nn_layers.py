@@ -370,6 +370,20 @@ def test_interpolate_matches_numpy(shape, kw):
     close(nn.Upsample(**kw)(T(x)), ref)
 
 
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_interpolate_float32_integer_upscale(mode):
+    # float32 2-D integer upscales take a conv2d path of their own: values and gradients
+    x = rnd(2, 3, 5, 4)
+    x32 = ts.tensor(x.astype(np.float32)).requires_grad_()
+    y = F.interpolate(x32, scale_factor=(2, 3), mode=mode)
+    np.testing.assert_allclose(y.detach().numpy(), np_interpolate(x, [10, 12], mode, False, [2, 3]), atol=1e-5)
+    g = rnd(2, 3, 10, 12)
+    (y * ts.tensor(g.astype(np.float32))).sum().backward()
+    x64 = T(x, grad=True)
+    (F.interpolate(x64, scale_factor=(2, 3), mode=mode) * T(g)).sum().backward()
+    np.testing.assert_allclose(x32.grad.numpy(), x64.grad.numpy(), atol=1e-4)
+
+
 def test_interpolate_conventions_pinned_to_pytorch():
     # Values produced by PyTorch 2.x (torch.nn.functional.interpolate) for this input.
     x = T([0.0, 1.0, 4.0, 9.0, 16.0]).reshape(1, 1, 5)

@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 import tessel as ts
+from tessel import _C
 
 _LINEAR_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 _MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
@@ -91,11 +92,16 @@ def _phase_stencils(n_in, n_out, scale, cubic):
     return phases
 
 
+def _replicate(x, dim, pad):
+    """x with its first and last rows along dim repeated pad times (the index clamping)."""
+    n = x.shape[dim]
+    return ts.cat([x.narrow(dim, 0, 1)] * pad + [x] + [x.narrow(dim, n - 1, 1)] * pad, dim)
+
+
 def _resample_phases(x, dim, phases, pad):
     """Phase stencils on x padded by `pad` replicated rows at each end of dim, interleaved."""
     n = x.shape[dim]
-    first, last = x.narrow(dim, 0, 1), x.narrow(dim, n - 1, 1)
-    xp = ts.cat([first] * pad + [x] + [last] * pad, dim)
+    xp = _replicate(x, dim, pad)
     outs = []
     for stencil in phases:
         out = None
@@ -116,6 +122,22 @@ def _repeat_each(x, dim, s):
     expanded = x.unsqueeze(dim + 1).expand(*shape[:dim + 1], s, *shape[dim + 1:])
     shape[dim] *= s
     return expanded.reshape(*shape)
+
+
+def _resample_phases_2d(x, phases_h, phases_w, pad):
+    """Both dims of (N, C, H, W) at once: every (row phase, column phase) pair is one output
+    channel of a single conv2d over the edge-replicated planes, then one permute interleaves them."""
+    N, C, H, W = x.shape
+    sh, sw, k = len(phases_h), len(phases_w), 2 * pad + 1
+    weight = np.zeros((sh * sw, 1, k, k))
+    for a, stencil_h in enumerate(phases_h):
+        for b, stencil_w in enumerate(phases_w):
+            for dy, wy in stencil_h:
+                for dx, wx in stencil_w:
+                    weight[a * sw + b, 0, pad + dy, pad + dx] += wy * wx
+    xp = _replicate(_replicate(x.reshape(N * C, 1, H, W), 2, pad), 3, pad)
+    y = _C._nn.conv2d(xp, ts.tensor(weight, dtype=x.dtype, device=x.device))
+    return y.reshape(N, C, sh, sw, H, W).permute(0, 1, 4, 2, 5, 3).reshape(N, C, H * sh, W * sw)
 
 
 def _resample(x, dim, taps):
@@ -187,6 +209,13 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise TypeError(f"interpolate: mode {mode!r} needs a floating point input, got {input.dtype}")
     sizes, scales = _output_size(input, size, scale_factor, recompute_scale_factor, nd)
     out = input
+    # float32 2-D integer upscales: one oneDNN conv2d (other dtypes take the separable path)
+    if mode in ("bilinear", "bicubic") and not align_corners and input.dtype == ts.float32:
+        cubic = mode == "bicubic"
+        ph = _phase_stencils(input.shape[2], sizes[0], scales[0], cubic)
+        pw = _phase_stencils(input.shape[3], sizes[1], scales[1], cubic)
+        if ph is not None and pw is not None:
+            return _resample_phases_2d(input, ph, pw, 2 if cubic else 1)
     for d in range(nd):
         n_in, n_out, scale = input.shape[2 + d], sizes[d], scales[d]
         if mode in ("nearest", "nearest-exact"):

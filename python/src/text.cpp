@@ -39,8 +39,9 @@ std::vector<std::string> text_list(py::handle o, const char* what) {
 py::str to_str(const std::string& s) { return py::str(s.data(), s.size()); }
 py::bytes to_bytes(const std::string& s) { return py::bytes(s.data(), s.size()); }
 
+// A side left as None keeps the tokenizer's own (tokenizer.json's "direction").
 TruncationOptions truncation_arg(const std::optional<std::string>& strategy, std::optional<int64_t> max_length,
-                                 const std::string& side, const TruncationOptions& dflt) {
+                                 const std::optional<std::string>& side, const TruncationOptions& dflt) {
   TruncationOptions o = dflt;
   if (strategy) {
     if (*strategy == "longest_first")
@@ -59,9 +60,11 @@ TruncationOptions truncation_arg(const std::optional<std::string>& strategy, std
     if (*max_length < 0) throw ValueError("[text.encode] max_length must be >= 0");
     o.max_length = *max_length;
   }
-  if (side != "right" && side != "left")
-    throw ValueError("[text.encode] truncation_side must be 'right' or 'left', got '" + side + "'");
-  o.left = side == "left";
+  if (side) {
+    if (*side != "right" && *side != "left")
+      throw ValueError("[text.encode] truncation_side must be 'right' or 'left', got '" + *side + "'");
+    o.left = *side == "left";
+  }
   return o;
 }
 
@@ -189,7 +192,7 @@ void init_text(py::module_& m) {
       .def(
           "encode",
           [](const Tokenizer& t, py::handle text, py::handle pair, bool add_special, std::optional<std::string> trunc,
-             std::optional<int64_t> max_length, const std::string& side) {
+             std::optional<int64_t> max_length, const std::optional<std::string>& side) {
             std::string_view a = text_arg(text, "text");
             std::optional<std::string_view> b;
             if (!pair.is_none()) b = text_arg(pair, "text_pair");
@@ -197,33 +200,39 @@ void init_text(py::module_& m) {
             return t.encode(a, b, add_special, o);
           },
           py::arg("text"), py::arg("text_pair") = py::none(), py::arg("add_special_tokens") = true,
-          py::arg("truncation") = py::none(), py::arg("max_length") = py::none(), py::arg("truncation_side") = "right")
+          py::arg("truncation") = py::none(), py::arg("max_length") = py::none(), py::arg("truncation_side") = py::none())
       .def(
           "encode_batch",
           [](const Tokenizer& t, py::handle texts, py::handle pairs, bool add_special, std::optional<std::string> trunc,
-             std::optional<int64_t> max_length, const std::string& padding, std::optional<int64_t> pad_to_multiple_of,
-             const std::string& padding_side, std::optional<int64_t> pad_id, const std::string& truncation_side,
+             std::optional<int64_t> max_length, const std::optional<std::string>& padding,
+             std::optional<int64_t> pad_to_multiple_of, const std::optional<std::string>& padding_side,
+             std::optional<int64_t> pad_id, const std::optional<std::string>& truncation_side,
              int num_threads) {
             auto a = text_list(texts, "texts");
             std::vector<std::string> b;
             if (!pairs.is_none()) b = text_list(pairs, "pairs");
             TruncationOptions to = truncation_arg(trunc, max_length, truncation_side, t.default_truncation());
+            // None keeps tokenizer.json's padding section; without one, pad to the longest.
             PaddingOptions po = t.default_padding();
-            if (padding == "longest")
+            if (!padding) {
+              if (po.strategy == PaddingStrategy::None) po.strategy = PaddingStrategy::Longest;
+            } else if (*padding == "longest")
               po.strategy = PaddingStrategy::Longest;
-            else if (padding == "max_length")
+            else if (*padding == "max_length")
               po.strategy = PaddingStrategy::MaxLength;
-            else if (padding == "do_not_pad")
+            else if (*padding == "do_not_pad")
               po.strategy = PaddingStrategy::None;
             else
-              throw ValueError("[text.encode_batch] padding must be 'longest', 'max_length' or False, got '" + padding +
+              throw ValueError("[text.encode_batch] padding must be 'longest', 'max_length' or False, got '" + *padding +
                                "'");
             if (po.strategy == PaddingStrategy::MaxLength && max_length) po.max_length = *max_length;
             if (pad_to_multiple_of) po.pad_to_multiple_of = *pad_to_multiple_of;
-            if (padding_side != "right" && padding_side != "left")
-              throw ValueError("[text.encode_batch] padding_side must be 'right' or 'left', got '" + padding_side +
-                               "'");
-            po.left = padding_side == "left";
+            if (padding_side) {
+              if (*padding_side != "right" && *padding_side != "left")
+                throw ValueError("[text.encode_batch] padding_side must be 'right' or 'left', got '" + *padding_side +
+                                 "'");
+              po.left = *padding_side == "left";
+            }
             if (pad_id) po.pad_id = *pad_id;
             BatchEncoding be = without_gil([&] { return t.encode_batch(a, b, add_special, to, po, num_threads); });
             py::dict d;
@@ -239,9 +248,9 @@ void init_text(py::module_& m) {
             return d;
           },
           py::arg("texts"), py::arg("pairs") = py::none(), py::arg("add_special_tokens") = true,
-          py::arg("truncation") = py::none(), py::arg("max_length") = py::none(), py::arg("padding") = "longest",
-          py::arg("pad_to_multiple_of") = py::none(), py::arg("padding_side") = "right", py::arg("pad_id") = py::none(),
-          py::arg("truncation_side") = "right", py::arg("num_threads") = 0)
+          py::arg("truncation") = py::none(), py::arg("max_length") = py::none(), py::arg("padding") = py::none(),
+          py::arg("pad_to_multiple_of") = py::none(), py::arg("padding_side") = py::none(),
+          py::arg("pad_id") = py::none(), py::arg("truncation_side") = py::none(), py::arg("num_threads") = 0)
       .def(
           "decode",
           [](const Tokenizer& t, const std::vector<int64_t>& ids, bool skip) { return to_str(t.decode(ids, skip)); },

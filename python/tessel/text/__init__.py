@@ -119,9 +119,11 @@ class BatchEncoding(dict):
 
 
 def _padding_arg(padding):
+    if padding is None:
+        return None  # the tokenizer's own setting (tokenizer.json's padding section), else 'longest'
     if padding is True or padding == "longest":
         return "longest"
-    if padding is False or padding is None or padding == "do_not_pad":
+    if padding is False or padding == "do_not_pad":
         return "do_not_pad"
     if padding == "max_length":
         return "max_length"
@@ -175,19 +177,22 @@ class Tokenizer:
         special_tokens_mask, offsets in chars, byte_offsets, word_ids, tokens)."""
         return self._impl.encode(text, text_pair, add_special_tokens, _truncation_arg(truncation), max_length)
 
-    def encode_batch(self, texts, pairs=None, add_special_tokens=True, padding="longest", truncation=None,
-                     max_length=None, pad_to_multiple_of=None, padding_side="right", truncation_side="right",
+    def encode_batch(self, texts, pairs=None, add_special_tokens=True, padding=None, truncation=None,
+                     max_length=None, pad_to_multiple_of=None, padding_side=None, truncation_side=None,
                      pad_id=None, num_threads=0):
-        """A list of texts -> BatchEncoding of int64 tensors, encoded on num_threads C++ threads (0 = all)."""
+        """A list of texts -> BatchEncoding of int64 tensors, encoded on num_threads C++ threads (0 = all).
+        padding, truncation and the sides left as None keep tokenizer.json's settings (its "direction"
+        included); without a padding section the batch is padded to its longest sequence."""
         d = self._impl.encode_batch(texts, pairs, add_special_tokens, _truncation_arg(truncation), max_length,
                                     _padding_arg(padding), pad_to_multiple_of, padding_side, pad_id,
                                     truncation_side, num_threads)
         return BatchEncoding(d)
 
     def __call__(self, text, text_pair=None, add_special_tokens=True, padding=False, truncation=False,
-                 max_length=None, pad_to_multiple_of=None, padding_side="right", return_tensors="ts",
+                 max_length=None, pad_to_multiple_of=None, padding_side=None, return_tensors="ts",
                  num_threads=0):
-        """The transformers-style entry point: a str or list of str -> BatchEncoding."""
+        """The transformers-style entry point: a str or list of str -> BatchEncoding.
+        padding_side=None keeps tokenizer.json's padding direction (as transformers does)."""
         if return_tensors not in ("ts", "pt", "np", None):
             raise ValueError(f"return_tensors must be 'ts', 'np' or None, got {return_tensors!r}")
         if isinstance(text, (str, bytes)):

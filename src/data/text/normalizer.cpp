@@ -1,6 +1,7 @@
 // Normalizers with alignments: every output char keeps the input-char range it
 // came from, so token offsets point into the caller's text (as HF's do).
 #include <algorithm>
+#include <cstdint>
 
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
@@ -57,11 +58,21 @@ bool is_chinese(char32_t c) {
          (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-// U+1734 was Mn in Unicode 8.0 (Mc now); U+1885/U+1886 were Lo (Mn now).
+// U+1734 was Mn in Unicode 8.0 (Mc now); U+1885/U+1886 were Lo, U+A9BD Mc and
+// U+111C9 Po (Mn now).
 bool is_nonspacing_mark(char32_t c) {
   if (c == 0x1734) return true;
-  if (c == 0x1885 || c == 0x1886) return false;
+  if (c == 0x1885 || c == 0x1886 || c == 0xA9BD || c == 0x111C9) return false;
   return u_charType(static_cast<UChar32>(c)) == U_NON_SPACING_MARK && in_unicode_8(c);
+}
+
+// HF's StripAccents drops every combining mark (Mn, Mc, Me), as its
+// normalization crate (Unicode 9.0) knows them; BERT's strip_accents drops Mn only.
+// U+111C9 was punctuation in Unicode 9.0 (Mn now); U+1CF2/U+1CF3 were Mc (Lo now).
+bool is_combining_mark(char32_t c) {
+  if (c == 0x111C9) return false;
+  if (c == 0x1CF2 || c == 0x1CF3) return true;
+  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_M_MASK) != 0 && in_unicode_9(c);
 }
 
 const icu::Normalizer2& instance(NormStep::Kind k) {
@@ -149,7 +160,7 @@ void bert_char(const NormStep& st, char32_t c, int32_t s, int32_t e, NText& out,
   if (st.strip_accents) {
     static const icu::Normalizer2& nfd = instance(NormStep::Kind::NFD);
     icu::UnicodeString dec;
-    if (nfd.getDecomposition(static_cast<UChar32>(c), dec)) {
+    if (in_unicode_9(c) && nfd.getDecomposition(static_cast<UChar32>(c), dec)) {
       for_each_code_point(dec, [&](char32_t d) {
         if (decompose_only || !is_nonspacing_mark(d)) finish(d);
       });
@@ -162,15 +173,18 @@ void bert_char(const NormStep& st, char32_t c, int32_t s, int32_t e, NText& out,
   if (cjk) out.push(' ', s, e);
 }
 
+// HF's combining classes are Unicode 9.0: a later char is a starter there.
+uint8_t hf_ccc(char32_t c) {
+  return c < 0x300 || !in_unicode_9(c) ? 0 : u_getCombiningClass(static_cast<UChar32>(c));
+}
+
 // NFD's canonical reordering within a run of marks (stable by combining
 // class, HF's classes being Unicode 9.0). Alignments follow HF's NFD: each
 // char keeps "first char of its source" or "added after it" through the
 // sort, then sources are consumed in order, so a moved mark can take the
 // position of its neighbour's source.
 void reorder_marks(NText& t) {
-  auto ccc = [](char32_t c) {
-    return c < 0x300 || !in_unicode_9(c) ? 0 : u_getCombiningClass(static_cast<UChar32>(c));
-  };
+  auto ccc = hf_ccc;
   std::vector<std::pair<char32_t, bool>> run;  // (char, added after the first char of its source)
   std::vector<std::pair<int32_t, int32_t>> sources;
   for (size_t i = 0; i < t.size();) {
@@ -241,13 +255,26 @@ struct CharAt {
   int32_t s, e;
 };
 
-// NFx, one chunk between normalization boundaries at a time. Alignment as
-// HF's: when the chunk's result is the concatenation of each char's own
-// normalization (decompositions, compatibility mappings such as ﬁ -> fi),
-// every output char maps to its source char; when chars compose (e + U+0301
-// -> é), output char k maps to input char k, so é maps to the e alone.
+// NFx as HF's normalizers, alignments included. Each output char carries a
+// change: 0 = replaces the next input char, +1 = inserted after it (later
+// chars of a decomposition), -k = replaces the next input char and drops k
+// more. Decomposing gives 0 then +1s; canonical ordering moves changes with
+// their chars; a composition adds the changes of its two parts minus one. The
+// changes are then applied in order over the input chars, so a mark left over
+// after a composition maps to the input char after the ones composed
+// ("e\u0301\u0301" -> "\u00e9\u0301": \u00e9 -> 0, \u0301 -> 2). Chunks between
+// normalization boundaries are independent.
+struct Piece {
+  char32_t c;
+  int32_t change;
+};
+
 void unicode_normalize(NormStep::Kind k, const NText& in, NText& out) {
   const icu::Normalizer2& n = instance(k);
+  const bool compose = k == NormStep::Kind::NFC || k == NormStep::Kind::NFKC;
+  const icu::Normalizer2& dec =
+      instance(k == NormStep::Kind::NFC || k == NormStep::Kind::NFD ? NormStep::Kind::NFD : NormStep::Kind::NFKD);
+  thread_local std::vector<Piece> buf, done;
   size_t i = 0;
   while (i < in.size()) {
     size_t j = i + 1;
@@ -257,26 +284,60 @@ void unicode_normalize(NormStep::Kind k, const NText& in, NText& out) {
       i = j;
       continue;
     }
-    UErrorCode err = U_ZERO_ERROR;
-    icu::UnicodeString src, joined;
-    std::vector<icu::UnicodeString> parts;
+    buf.clear();
     for (size_t q = i; q < j; ++q) {
-      icu::UnicodeString one(static_cast<UChar32>(in.cps[q]));
-      src.append(one);
-      parts.push_back(n.normalize(one, err));
-      joined.append(parts.back());
+      icu::UnicodeString d;
+      // HF's tables are Unicode 9.0: later chars neither decompose nor compose.
+      if (in_unicode_9(in.cps[q]) && dec.getDecomposition(static_cast<UChar32>(in.cps[q]), d)) {
+        int32_t change = 0;
+        for_each_code_point(d, [&](char32_t c) {
+          buf.push_back({c, change});
+          change = 1;
+        });
+      } else {
+        buf.push_back({in.cps[q], 0});
+      }
     }
-    icu::UnicodeString dst = n.normalize(src, err);
-    if (U_FAILURE(err)) dst = joined = src;
-    if (dst == joined) {
-      for (size_t q = i; q < j; ++q)
-        for_each_code_point(parts[q - i], [&](char32_t d) { out.push(d, in.start[q], in.end[q]); });
-    } else {
-      size_t q = i;
-      for_each_code_point(dst, [&](char32_t d) {
-        out.push(d, in.start[q], in.end[q]);
-        if (q + 1 < j) ++q;
-      });
+    for (size_t a = 0; a < buf.size();) {
+      size_t b = a;
+      while (b < buf.size() && hf_ccc(buf[b].c) != 0) ++b;
+      if (b - a > 1)
+        std::stable_sort(buf.begin() + a, buf.begin() + b,
+                         [](const Piece& x, const Piece& y) { return hf_ccc(x.c) < hf_ccc(y.c); });
+      a = b == a ? a + 1 : b;
+    }
+    std::vector<Piece>* res = &buf;
+    if (compose) {
+      // Canonical composition: a char joins the last starter unless a char
+      // between them (left uncomposed) has a class of 0 or >= its own.
+      done.clear();
+      size_t starter = SIZE_MAX;
+      int last = -1;  // largest class left between the starter and here; -1 = adjacent
+      for (const Piece& p : buf) {
+        const int cc = hf_ccc(p.c);
+        if (starter != SIZE_MAX && last < cc) {
+          UChar32 r = n.composePair(static_cast<UChar32>(done[starter].c), static_cast<UChar32>(p.c));
+          if (r >= 0 && in_unicode_9(static_cast<char32_t>(r))) {
+            done[starter] = {static_cast<char32_t>(r), done[starter].change + p.change - 1};
+            continue;
+          }
+        }
+        if (cc == 0) {
+          starter = done.size();
+          last = -1;
+        } else {
+          last = cc;
+        }
+        done.push_back(p);
+      }
+      res = &done;
+    }
+    size_t off = i;  // the next input char
+    for (const Piece& p : *res) {
+      size_t src = p.change > 0 ? (off > 0 ? off - 1 : 0) : off;
+      src = std::min(src, j - 1);
+      out.push(p.c, in.start[src], in.end[src]);
+      if (p.change <= 0) off += static_cast<size_t>(1 - p.change);
     }
     i = j;
   }
@@ -299,7 +360,7 @@ void apply(const NormStep& st, const NText& in, NText& out) {
       break;
     case NormStep::Kind::StripAccents:
       for (size_t i = 0; i < in.size(); ++i)
-        if (!is_nonspacing_mark(in.cps[i])) out.push(in.cps[i], in.start[i], in.end[i]);
+        if (!is_combining_mark(in.cps[i])) out.push(in.cps[i], in.start[i], in.end[i]);
       break;
     default:
       unicode_normalize(st.kind, in, out);

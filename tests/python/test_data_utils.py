@@ -419,6 +419,13 @@ def test_persistent_workers_keep_their_state():
     it = iter(loader)
     next(it)  # an epoch left early does not disturb the next one
     assert order(loader) == list(range(6))
+    del it, loader
+    import gc
+    gc.collect()
+    deadline = time.monotonic() + 5  # the loader's end stops its persistent threads
+    while any(t.name.startswith("tessel-data-worker") for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(t.name.startswith("tessel-data-worker") for t in threading.enumerate())
     fresh = DataLoader(ds, batch_size=2, num_workers=2, worker_init_fn=init)
     calls.clear()
     order(fresh), order(fresh)

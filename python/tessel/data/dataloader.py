@@ -7,6 +7,8 @@ import math
 import numbers
 import queue
 import threading
+import time
+import weakref
 
 from .. import _C
 from ._seed import SeedStream, draw_seed
@@ -251,6 +253,11 @@ class DataLoader:
         for b, index in enumerate(self._index_sampler):
             yield self._fetch(self.dataset, index, b)
 
+    def __del__(self):
+        pool = self.__dict__.get("_pool")
+        if pool is not None:
+            pool.close()
+
     def _threaded_iter(self, base_seed):
         pool = self._pool
         if pool is None or pool.closed:
@@ -320,7 +327,8 @@ class _Workers:
     (epoch token, ...) so that an abandoned epoch's late results are dropped."""
 
     def __init__(self, loader, base_seed):
-        self.loader, self.n = loader, loader.num_workers
+        # A weak reference: persistent workers must not keep their loader alive (its __del__ stops them).
+        self._loader, self.n, self.prefetch = weakref.ref(loader), loader.num_workers, loader._prefetch
         self.cv = threading.Condition()
         self.results, self.pending = {}, [0] * self.n
         self.token, self.closed = 0, False
@@ -330,18 +338,23 @@ class _Workers:
                              name=f"tessel-data-worker-{w}").start()
 
     def _run(self, w, base_seed):
-        ds = _worker_copy(self.loader.dataset)
+        loader = self._loader()
+        if loader is None:
+            return
+        ds = _worker_copy(loader.dataset)
         _set_worker_info(WorkerInfo(w, self.n, base_seed + w, ds))
         init_error = None
-        if self.loader.worker_init_fn is not None:
+        if loader.worker_init_fn is not None:
             try:
-                self.loader.worker_init_fn(w)
+                loader.worker_init_fn(w)
             except Exception as e:
                 init_error = _fail(e, f"[data.DataLoader] worker_init_fn failed in worker {w}: {e}")
                 init_error.__cause__ = e
         while True:
+            loader = None  # not held while waiting
             task = self.inboxes[w].get()
-            if task is None:
+            loader = self._loader()
+            if task is None or loader is None:
                 return
             token, kind, payload = task
             if kind == "batch":
@@ -350,21 +363,21 @@ class _Workers:
                     self._put(token, (token, b), (False, init_error))
                     continue
                 try:
-                    value = (True, self.loader._fetch(ds, index, b))
+                    value = (True, loader._fetch(ds, index, b))
                 except Exception as e:
                     value = (False, e)
                 self._put(token, (token, b), value)
             elif init_error is not None:
                 self._put(token, (token, w, 0), (False, init_error))
             else:
-                self._iterate(w, token, ds)
+                self._iterate(w, token, loader._iterable_batches(ds))
 
-    def _iterate(self, w, token, ds):
+    def _iterate(self, w, token, batches):
         k = 0
         try:
-            for batch in self.loader._iterable_batches(ds):
+            for batch in batches:
                 with self.cv:
-                    while self.token == token and not self.closed and self.pending[w] >= self.loader._prefetch:
+                    while self.token == token and not self.closed and self.pending[w] >= self.prefetch:
                         self.cv.wait()
                     if self.token != token or self.closed:
                         return
@@ -394,7 +407,6 @@ class _Workers:
             return self.token
 
     def take(self, token, key, timeout, what):
-        import time
         deadline = time.monotonic() + timeout if timeout > 0 else None
         with self.cv:
             while key not in self.results:

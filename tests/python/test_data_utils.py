@@ -641,3 +641,36 @@ def test_file_dataset_timeout_does_not_wait_for_a_stuck_read(tmp_path):
         next(iter(loader))
     os.close(os.open(fifo, os.O_WRONLY))  # lets the worker finish (empty file) so the loader can be freed
     del loader
+
+
+def test_loader_attributes_are_fixed_after_init_and_one_file_epoch_at_a_time(byte_files):
+    loader = DataLoader(TensorDataset(ts.arange(4)), batch_size=2)
+    with pytest.raises(ValueError, match="batch_size attribute should not be set after DataLoader is initialized"):
+        loader.batch_size = 3
+    loader.num_workers = 0  # others may change, as in PyTorch
+    files = DataLoader(ts.data.FileDataset(byte_files, decode="bytes"), batch_size=2, num_workers=2)
+    first = iter(files)
+    next(first)
+    assert len(list(files)) == 5
+    with pytest.raises(RuntimeError, match="superseded by a newer iteration"):
+        next(first)
+
+
+def test_any_object_with_the_generator_interface():
+    class MyGenerator:  # manual_seed / initial_seed only, as torch.Generator has
+        def __init__(self):
+            self.s = 0
+
+        def manual_seed(self, s):
+            self.s = s
+            return self
+
+        def initial_seed(self):
+            return self.s
+
+    ds = TensorDataset(ts.arange(20))
+    a = DataLoader(ds, batch_size=5, shuffle=True, generator=MyGenerator().manual_seed(1))
+    b = DataLoader(ds, batch_size=5, shuffle=True, generator=MyGenerator().manual_seed(1))
+    c = DataLoader(ds, batch_size=5, shuffle=True, generator=MyGenerator().manual_seed(2))
+    a0, a1 = order(a), order(a)
+    assert [a0, a1] == [order(b), order(b)] and a0 != a1 and order(c) != a0

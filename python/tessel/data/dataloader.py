@@ -144,6 +144,7 @@ class DataLoader:
         self.epoch = 0
         self._pool = None
         self._inited_native_workers = False
+        self._native_iters = 0
 
         self._native = None
         src = None if iterable else _native_source(dataset)
@@ -154,6 +155,16 @@ class DataLoader:
             # C++ stacks the batch unless Python work (transforms, collate_fn) follows.
             o.collate = self._auto_collation and collate_fn is None and not fd._python_steps
             self._native = (fd, index_map, _d.DataLoader(fd._impl, o), o.collate)
+        self._initialized = True
+
+    _FIXED = ("dataset", "batch_size", "batch_sampler", "sampler", "drop_last", "persistent_workers")
+
+    def __setattr__(self, name, value):
+        # The sampler chain and the C++ loader are built from these in __init__.
+        if name in self._FIXED and self.__dict__.get("_initialized"):
+            raise ValueError(f"[data.DataLoader] {name} attribute should not be set after DataLoader is "
+                             "initialized")
+        super().__setattr__(name, value)
 
     @property
     def _auto_collation(self):
@@ -201,8 +212,13 @@ class DataLoader:
                 finally:
                     _set_worker_info(None)
             self._inited_native_workers = True
+        self._native_iters += 1
+        mine = self._native_iters
         loader.begin_epoch(plan, base_seed, epoch)
         for b in range(len(plan)):
+            if self._native_iters != mine:  # one C++ loader: a newer iterator restarted it
+                raise RuntimeError("[data.DataLoader] this iterator was superseded by a newer iteration of the "
+                                   "same loader (a FileDataset loader runs one epoch at a time)")
             if collated:
                 out = loader.next(self.timeout)
                 yield out if len(out) > 1 else out[0]

@@ -104,23 +104,25 @@ class DatasetFolder(FileDataset):
 
 class ImageFolder(DatasetFolder):
     """root/class_x/xxx.png, decoded as HWC uint8 RGB ("image" decoder) on the
-    loader's C++ threads; transform e.g. ts.image.transforms. imgs = samples."""
+    loader's C++ threads; transform e.g. ts.image.transforms. imgs = samples.
+    torchvision's signature; `loader` names a decoder; extensions (keyword)
+    defaults to IMG_EXTENSIONS unless is_valid_file is given."""
 
-    def __init__(self, root, transform=None, target_transform=None, extensions=None, is_valid_file=None,
-                 allow_empty=False):
+    def __init__(self, root, transform=None, target_transform=None, loader="image", is_valid_file=None,
+                 allow_empty=False, *, extensions=None):
         if extensions is None and is_valid_file is None:
             extensions = IMG_EXTENSIONS
-        super().__init__(root, "image", extensions, transform, target_transform, is_valid_file, allow_empty)
+        super().__init__(root, loader, extensions, transform, target_transform, is_valid_file, allow_empty)
         self.imgs = self.samples
 
 
 class AudioFolder(DatasetFolder):
     """root/class_x/xxx.wav, decoded as float32 [channels, samples] ("audio"
     decoder) on the loader's C++ threads; transform e.g. ts.audio.FixLength,
-    MelSpectrogram."""
+    MelSpectrogram. extensions defaults to AUDIO_EXTENSIONS."""
 
-    def __init__(self, root, transform=None, target_transform=None, extensions=None, is_valid_file=None,
-                 allow_empty=False):
+    def __init__(self, root, transform=None, target_transform=None, loader="audio", is_valid_file=None,
+                 allow_empty=False, *, extensions=None):
         if extensions is None and is_valid_file is None:
             extensions = AUDIO_EXTENSIONS
-        super().__init__(root, "audio", extensions, transform, target_transform, is_valid_file, allow_empty)
+        super().__init__(root, loader, extensions, transform, target_transform, is_valid_file, allow_empty)

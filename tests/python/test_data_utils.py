@@ -8,7 +8,6 @@ import collections
 import os
 import threading
 import time
-import warnings
 
 import numpy as np
 import pytest
@@ -504,6 +503,12 @@ def test_file_dataset_with_samplers(byte_files, workers):
     assert seen == [ds.labels[i] for i in val.indices]
     with pytest.raises(IndexError, match="the sampler gave index 10"):
         list(DataLoader(ds, sampler=[10], num_workers=workers))
+    with pytest.raises(IndexError, match="the sampler gave index 3 for a Subset of 3 items"):
+        list(DataLoader(val, sampler=[3], num_workers=workers))
+    # Negative indices count from the end, through the Python steps too.
+    last = next(iter(DataLoader(ts.data.FileDataset(byte_files, "bytes", transform=lambda x: x + 1),
+                                sampler=[-1], batch_size=1, num_workers=workers)))
+    assert last.tolist() == [[10, 19]]
 
 
 def test_file_dataset_python_transforms_run_after_the_cpp_decode(byte_files):

@@ -202,7 +202,14 @@ class DataLoader:
         else:
             plan = [[int(i)] for i in self.sampler]
         if index_map is not None:
-            plan = [[index_map[i] for i in b] for b in plan]
+            try:
+                plan = [[index_map[i] for i in b] for b in plan]
+            except IndexError:
+                bad = next(i for b in plan for i in b if not -len(index_map) <= i < len(index_map))
+                raise IndexError(f"[data.DataLoader] the sampler gave index {bad} for a Subset of "
+                                 f"{len(index_map)} items") from None
+        n = len(fd)
+        plan = [[i + n if -n <= i < 0 else i for i in b] for b in plan]  # C++ seeds items by their index
         if self.worker_init_fn is not None and not (self.persistent_workers and self._inited_native_workers):
             # C++ workers run no Python: each worker's init runs here, describing that worker.
             for w in range(self.num_workers):

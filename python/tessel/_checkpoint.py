@@ -188,7 +188,7 @@ class _Decoder:
                 self.fail("a tuple node must hold a list")
             return tuple(self.node(v, depth + 1) for v in value)
         if tag == "float":
-            if value not in _NONFINITE:
+            if not isinstance(value, str) or value not in _NONFINITE:
                 self.fail(f"bad float {value!r} (expected 'nan', 'inf' or '-inf')")
             return _NONFINITE[value]
         if tag == "complex":

@@ -200,6 +200,22 @@ def test_malformed_checkpoints_raise_value_error_naming_the_file(tmp_path, name)
     assert str(e.value).startswith(f"[load] '{path}'") and message in str(e.value)
 
 
+def test_mutated_structures_load_or_raise_value_error():
+    doc = {"format": 1, "root": {"dict": [["a", {"tuple": [1, 2.5, None, True, "s"]}], [3, {"tensor": "t"}],
+                                           ["f", {"float": "nan"}], ["c", {"complex": [1, 2]}],
+                                           ["d", {"dtype": "int8"}], ["v", {"device": "cpu"}]]}}
+    text = json.dumps(doc)
+    rng = np.random.default_rng(0)
+    replacements = ['[', ']', '{', '}', '"', '1', '-1', '[]', '{}', 'null', 'true', '"x"', '["nan"]', '[[1]]', ',']
+    for _ in range(400):
+        i = int(rng.integers(len(text)))
+        bad = text[:i] + replacements[int(rng.integers(len(replacements)))] + text[i + int(rng.integers(0, 3)):]
+        try:
+            ts.load(io.BytesIO(checkpoint_file(bad, {"t": ts.ones(1)})))
+        except ValueError as e:
+            assert str(e).startswith("[load] <file object>")
+
+
 def test_truncated_checkpoints_raise_value_error_naming_the_file(tmp_path):
     data = save_bytes({"model": {"w": ts.ones(3)}, "epoch": 1})
     path = tmp_path / "t.safetensors"

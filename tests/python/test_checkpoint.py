@@ -389,7 +389,8 @@ def test_same_seed_same_numbers_across_ops():
                 ts.empty(3).uniform_(-1, 1, **kw).tolist(), ts.empty(3).normal_(2, 0.5, **kw).tolist(),
                 ts.bernoulli(ts.full((5,), 0.5), **kw).tolist(), ts.full((4,), 0.3).bernoulli_(0.5, **kw).tolist(),
                 ts.multinomial(ts.ones(5), 3, **kw).tolist(), ts.normal(0.0, 1.0, (2,), **kw).tolist(),
-                ts.normal(ts.zeros(2), ts.ones(2), **kw).tolist(), ts.uniform_(ts.empty(2), **kw).tolist()]
+                ts.normal(ts.zeros(2), ts.ones(2), **kw).tolist(), ts.uniform_(ts.empty(2), **kw).tolist(),
+                ts.rand_like(ts.ones(2), **kw).tolist(), ts.randn_like(ts.ones(2), **kw).tolist()]
 
     ts.manual_seed(5)
     ref = draw()

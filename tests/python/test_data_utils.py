@@ -679,3 +679,10 @@ def test_any_object_with_the_generator_interface():
     c = DataLoader(ds, batch_size=5, shuffle=True, generator=MyGenerator().manual_seed(2))
     a0, a1 = order(a), order(a)
     assert [a0, a1] == [order(b), order(b)] and a0 != a1 and order(c) != a0
+
+
+def test_seed_is_a_generator_seeded_with_it():
+    ds = TensorDataset(ts.arange(25))
+    a = DataLoader(ds, batch_size=5, shuffle=True, seed=11)
+    b = DataLoader(ds, batch_size=5, shuffle=True, generator=ts.Generator().manual_seed(11))
+    assert [order(a), order(a)] == [order(b), order(b)]

@@ -18,27 +18,14 @@ def draw_seed(generator=None):
     """One 62-bit seed from `generator` (None: the default generator)."""
     if generator is None:
         return int(_C.randint(0, _SEED_BOUND, (1,)).item())
-    if isinstance(generator, _C.Generator if hasattr(_C, "Generator") else ()):
+    if isinstance(generator, _C.Generator):
         return int(_C.randint(0, _SEED_BOUND, (1,), generator=generator).item())
-    draw = getattr(generator, "draw_seed", None)
-    if callable(draw):  # tessel's own seed streams (DataLoader(seed=...))
-        return int(draw())
     if callable(getattr(generator, "initial_seed", None)) and callable(getattr(generator, "manual_seed", None)):
         # Any other object with the Generator interface: the seed follows from its
         # current seed, and reseeding it moves it on, so the stream is reproducible.
         s = int(generator.initial_seed())
         generator.manual_seed(_mix(s ^ 0x5851F42D4C957F2D) % _SEED_BOUND)
         return _mix(s) % _SEED_BOUND
-    raise TypeError(f"generator must be a tessel.Generator (or an object with manual_seed and initial_seed) or None, "
+    raise TypeError(f"[data] generator must be a tessel.Generator (or an object with manual_seed and initial_seed) or None, "
                     f"got {type(generator).__name__}")
 
-
-class SeedStream:
-    """A reproducible stream of seeds from one integer (DataLoader(seed=...))."""
-
-    def __init__(self, seed):
-        self._state = int(seed) & 0xFFFFFFFFFFFFFFFF
-
-    def draw_seed(self):
-        self._state = (self._state + 1) & 0xFFFFFFFFFFFFFFFF
-        return _mix(self._state) % _SEED_BOUND

@@ -11,7 +11,7 @@ import time
 import weakref
 
 from .. import _C
-from ._seed import SeedStream, draw_seed
+from ._seed import draw_seed
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset, Subset
 from .files import FileDataset
@@ -132,7 +132,7 @@ class DataLoader:
         self.worker_init_fn, self.multiprocessing_context = worker_init_fn, multiprocessing_context
         self.persistent_workers, self.in_order = bool(persistent_workers), in_order
         self.generator, self.seed = generator, seed
-        self._gen = SeedStream(seed) if seed is not None else generator
+        self._gen = _C.Generator().manual_seed(int(seed)) if seed is not None else generator
         self.batch_size, self.drop_last = batch_size, bool(drop_last)
         if sampler is None and not iterable:
             sampler = RandomSampler(dataset, generator=self._gen) if shuffle else SequentialSampler(dataset)

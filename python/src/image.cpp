@@ -56,10 +56,40 @@ img::GrayRounding gray_rounding(const std::string& s) {
   throw py::value_error("[image.convert_color] unknown gray rounding '" + s + "'; expected pillow or torchvision");
 }
 
-img::Layout layout_of(const std::string& s) {
-  if (s == "hwc") return img::Layout::HWC;
-  if (s == "chw") return img::Layout::CHW;
-  throw py::value_error("[image.resize] unknown layout '" + s + "'; expected hwc or chw");
+img::Layout layout_of(const std::optional<std::string>& s) {
+  if (!s) return img::Layout::Auto;
+  if (*s == "hwc") return img::Layout::HWC;
+  if (*s == "chw") return img::Layout::CHW;
+  throw py::value_error("[image] unknown layout '" + *s + "'; expected 'hwc', 'chw' or None");
+}
+
+using Layout = std::optional<std::string>;
+
+// A Python callable as a transform (Lambda). It takes the GIL for each call, so
+// it serializes the loader's threads; C++ transforms do not.
+class PyLambda final : public data::Transform {
+ public:
+  PyLambda(py::function f, std::string name) : f_(std::move(f)), name_(std::move(name)) {}
+  ~PyLambda() override {
+    py::gil_scoped_acquire gil;
+    f_ = py::function();
+  }
+  Tensor apply(const Tensor& x, data::Rng&) const override {
+    py::gil_scoped_acquire gil;
+    py::object out = f_(x);
+    const Tensor* t = as_tensor_ptr(out);
+    if (!t) throw py::type_error("[image.Lambda] the function must return a tessel Tensor, got " + type_name(out));
+    return *t;
+  }
+  std::string repr() const override { return "Lambda(" + name_ + ")"; }
+
+ private:
+  py::function f_;
+  std::string name_;
+};
+
+std::vector<data::TransformPtr> transform_list(const std::vector<std::shared_ptr<data::Transform>>& ts) {
+  return {ts.begin(), ts.end()};
 }
 
 // A seed from tessel's global generator, so ts.manual_seed reproduces t(img).
@@ -67,7 +97,12 @@ img::Layout layout_of(const std::string& s) {
 py::object stack_or_list(std::vector<Tensor> items) {
   bool same = !items.empty();
   for (const Tensor& t : items) same = same && t.shape() == items[0].shape() && t.dtype() == items[0].dtype();
-  if (same) return py::cast(without_gil([&] { return stack(items, 0); }));
+  if (same) {
+    bool images = true;
+    for (const Tensor& t : items) images = images && img::is_image(t);
+    Tensor out = without_gil([&] { return stack(items, 0); });
+    return py::cast(images ? img::as_image(out) : out);
+  }
   py::list out;
   for (Tensor& t : items) out.append(py::cast(std::move(t)));
   return out;
@@ -161,48 +196,108 @@ void init_image(py::module_& m) {
       py::arg("size_hint") = py::none(), py::arg("transform") = nullptr, py::arg("seed") = py::none(),
       py::arg("num_threads") = 0);
 
-  // ---- resize, geometry, color ----
+  // ---- layout, resize, geometry, color ----
+  sub.def("as_image", &img::as_image, py::arg("x"));
+  sub.def("is_image", &img::is_image, py::arg("x"));
+  sub.def(
+      "resolve_layout",
+      [](const Tensor& x, const Layout& layout, const std::string& op) {
+        return img::resolve_layout(x, layout_of(layout), op.c_str()) == img::Layout::HWC ? "hwc" : "chw";
+      },
+      py::arg("x"), py::arg("layout"), py::arg("op"));
   sub.def(
       "resize",
-      [](const Tensor& image, int64_t h, int64_t w, const std::string& interp, bool antialias,
-         const std::string& layout) {
+      [](const Tensor& image, int64_t h, int64_t w, const std::string& interp, bool antialias, const Layout& layout) {
         const img::Interpolation i = img::interpolation_from_string(interp);
         const img::Layout l = layout_of(layout);
         return without_gil([&] { return img::resize(image, h, w, i, antialias, l); });
       },
       py::arg("image"), py::arg("h"), py::arg("w"), py::arg("interpolation") = "bilinear", py::arg("antialias") = true,
-      py::arg("layout") = "hwc");
-  sub.def("crop", &img::crop, py::arg("image"), py::arg("top"), py::arg("left"), py::arg("h"), py::arg("w"));
-  sub.def("center_crop", &img::center_crop, py::arg("image"), py::arg("h"), py::arg("w"));
+      py::arg("layout") = py::none());
+  sub.def(
+      "crop",
+      [](const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w, const Layout& layout) {
+        return img::crop(image, top, left, h, w, layout_of(layout));
+      },
+      py::arg("image"), py::arg("top"), py::arg("left"), py::arg("h"), py::arg("w"), py::arg("layout") = py::none());
+  sub.def(
+      "center_crop",
+      [](const Tensor& image, int64_t h, int64_t w, const Layout& layout) {
+        return img::center_crop(image, h, w, layout_of(layout));
+      },
+      py::arg("image"), py::arg("h"), py::arg("w"), py::arg("layout") = py::none());
   sub.def(
       "pad",
       [](const Tensor& image, int64_t top, int64_t bottom, int64_t left, int64_t right, const std::string& mode,
-         double value) { return img::pad(image, top, bottom, left, right, img::pad_mode_from_string(mode), value); },
+         std::vector<double> value, const Layout& layout) {
+        return img::pad(image, top, bottom, left, right, img::pad_mode_from_string(mode), std::move(value),
+                        layout_of(layout));
+      },
       py::arg("image"), py::arg("top"), py::arg("bottom"), py::arg("left"), py::arg("right"),
-      py::arg("mode") = "constant", py::arg("value") = 0.0);
-  sub.def("hflip", &img::hflip, py::arg("image"));
-  sub.def("vflip", &img::vflip, py::arg("image"));
+      py::arg("mode") = "constant", py::arg("value") = std::vector<double>{0.0}, py::arg("layout") = py::none());
+  sub.def(
+      "hflip", [](const Tensor& image, const Layout& layout) { return img::hflip(image, layout_of(layout)); },
+      py::arg("image"), py::arg("layout") = py::none());
+  sub.def(
+      "vflip", [](const Tensor& image, const Layout& layout) { return img::vflip(image, layout_of(layout)); },
+      py::arg("image"), py::arg("layout") = py::none());
   sub.def(
       "rotate",
-      [](const Tensor& image, double angle, double fill) {
-        return without_gil([&] { return img::rotate(image, angle, fill); });
+      [](const Tensor& image, double angle, const std::string& interp, bool expand, std::vector<double> center,
+         std::vector<double> fill, const Layout& layout) {
+        const img::Interpolation i = img::interpolation_from_string(interp);
+        const img::Layout l = layout_of(layout);
+        return without_gil([&] { return img::rotate(image, angle, i, expand, center, fill, l); });
       },
-      py::arg("image"), py::arg("angle"), py::arg("fill") = 0.0);
+      py::arg("image"), py::arg("angle"), py::arg("interpolation"), py::arg("expand"), py::arg("center"),
+      py::arg("fill"), py::arg("layout") = py::none());
+  sub.def(
+      "affine",
+      [](const Tensor& image, double angle, std::array<double, 2> translate, double scale,
+         std::array<double, 2> shear, const std::string& interp, std::vector<double> fill, const Layout& layout) {
+        const img::Interpolation i = img::interpolation_from_string(interp);
+        const img::Layout l = layout_of(layout);
+        return without_gil([&] { return img::affine(image, angle, translate, scale, shear, i, fill, l); });
+      },
+      py::arg("image"), py::arg("angle"), py::arg("translate"), py::arg("scale"), py::arg("shear"),
+      py::arg("interpolation"), py::arg("fill"), py::arg("layout") = py::none());
   sub.def("apply_orientation", &img::apply_orientation, py::arg("image"), py::arg("orientation"));
   sub.def(
       "convert_color",
-      [](const Tensor& image, const std::string& from, const std::string& to, const std::string& rounding) {
+      [](const Tensor& image, const std::string& from, const std::string& to, const std::string& rounding,
+         const Layout& layout) {
         return img::convert_color(image, img::color_from_string(from), img::color_from_string(to),
-                                  gray_rounding(rounding));
+                                  gray_rounding(rounding), layout_of(layout));
       },
-      py::arg("image"), py::arg("src"), py::arg("dst"), py::arg("gray_rounding") = "pillow");
+      py::arg("image"), py::arg("src"), py::arg("dst"), py::arg("gray_rounding") = "pillow",
+      py::arg("layout") = py::none());
   sub.def("to_tensor", &img::to_tensor, py::arg("image"));
   sub.def("normalize", &img::normalize, py::arg("x"), py::arg("mean"), py::arg("std"));
   sub.def("to_image", &img::to_image, py::arg("x"));
-  sub.def("adjust_brightness", &img::adjust_brightness, py::arg("image"), py::arg("factor"));
-  sub.def("adjust_contrast", &img::adjust_contrast, py::arg("image"), py::arg("factor"));
-  sub.def("adjust_saturation", &img::adjust_saturation, py::arg("image"), py::arg("factor"));
-  sub.def("adjust_hue", &img::adjust_hue, py::arg("image"), py::arg("hue_shift"));
+  sub.def(
+      "adjust_brightness",
+      [](const Tensor& x, double f, const Layout& l) { return img::adjust_brightness(x, f, layout_of(l)); },
+      py::arg("image"), py::arg("factor"), py::arg("layout") = py::none());
+  sub.def(
+      "adjust_contrast",
+      [](const Tensor& x, double f, const Layout& l) { return img::adjust_contrast(x, f, layout_of(l)); },
+      py::arg("image"), py::arg("factor"), py::arg("layout") = py::none());
+  sub.def(
+      "adjust_saturation",
+      [](const Tensor& x, double f, const Layout& l) { return img::adjust_saturation(x, f, layout_of(l)); },
+      py::arg("image"), py::arg("factor"), py::arg("layout") = py::none());
+  sub.def(
+      "adjust_hue", [](const Tensor& x, double f, const Layout& l) { return img::adjust_hue(x, f, layout_of(l)); },
+      py::arg("image"), py::arg("hue_shift"), py::arg("layout") = py::none());
+  sub.def(
+      "gaussian_blur",
+      [](const Tensor& x, std::array<int64_t, 2> k, std::array<double, 2> sigma, const Layout& l) {
+        const img::Layout lay = layout_of(l);
+        return without_gil([&] { return img::gaussian_blur(x, k, sigma, lay); });
+      },
+      py::arg("image"), py::arg("kernel_size"), py::arg("sigma"), py::arg("layout") = py::none());
+  sub.def("erase", &img::erase, py::arg("image"), py::arg("top"), py::arg("left"), py::arg("h"), py::arg("w"),
+          py::arg("value"), py::arg("inplace") = false);
 
   // ---- transforms ----
   // data::Transform and Compose (with __call__) are bound by python/src/data.cpp, which runs first.
@@ -242,6 +337,52 @@ void init_image(py::module_& m) {
   py::class_<img::Normalize, data::Transform, std::shared_ptr<img::Normalize>>(sub, "Normalize")
       .def(py::init<std::vector<double>, std::vector<double>>(), py::arg("mean"), py::arg("std"));
   py::class_<img::ToTensor, data::Transform, std::shared_ptr<img::ToTensor>>(sub, "ToTensor").def(py::init<>());
+  py::class_<img::Pad, data::Transform, std::shared_ptr<img::Pad>>(sub, "Pad")
+      .def(py::init([](std::array<int64_t, 4> padding, std::vector<double> fill, const std::string& mode) {
+             return std::make_shared<img::Pad>(padding, std::move(fill), img::pad_mode_from_string(mode));
+           }),
+           py::arg("padding"), py::arg("fill"), py::arg("padding_mode"));
+  py::class_<img::RandomCrop, data::Transform, std::shared_ptr<img::RandomCrop>>(sub, "RandomCrop")
+      .def(py::init([](int64_t h, int64_t w, std::array<int64_t, 4> padding, bool pad_if_needed,
+                       std::vector<double> fill, const std::string& mode) {
+             return std::make_shared<img::RandomCrop>(h, w, padding, pad_if_needed, std::move(fill),
+                                                      img::pad_mode_from_string(mode));
+           }),
+           py::arg("h"), py::arg("w"), py::arg("padding"), py::arg("pad_if_needed"), py::arg("fill"),
+           py::arg("padding_mode"));
+  py::class_<img::RandomVerticalFlip, data::Transform, std::shared_ptr<img::RandomVerticalFlip>>(sub,
+                                                                                                  "RandomVerticalFlip")
+      .def(py::init<double>(), py::arg("p"));
+  py::class_<img::RandomRotation, data::Transform, std::shared_ptr<img::RandomRotation>>(sub, "RandomRotation")
+      .def(py::init([](double lo, double hi, const std::string& interp, bool expand, std::vector<double> center,
+                       std::vector<double> fill) {
+             return std::make_shared<img::RandomRotation>(lo, hi, img::interpolation_from_string(interp), expand,
+                                                          std::move(center), std::move(fill));
+           }),
+           py::arg("lo"), py::arg("hi"), py::arg("interpolation"), py::arg("expand"), py::arg("center"),
+           py::arg("fill"));
+  py::class_<img::RandomErasing, data::Transform, std::shared_ptr<img::RandomErasing>>(sub, "RandomErasing")
+      .def(py::init<double, std::array<double, 2>, std::array<double, 2>, std::vector<double>, bool, bool>(),
+           py::arg("p"), py::arg("scale"), py::arg("ratio"), py::arg("value"), py::arg("random_value"),
+           py::arg("inplace"));
+  py::class_<img::GaussianBlur, data::Transform, std::shared_ptr<img::GaussianBlur>>(sub, "GaussianBlur")
+      .def(py::init<std::array<int64_t, 2>, std::array<double, 2>>(), py::arg("kernel_size"), py::arg("sigma"));
+  py::class_<img::Grayscale, data::Transform, std::shared_ptr<img::Grayscale>>(sub, "Grayscale")
+      .def(py::init<int64_t>(), py::arg("num_output_channels"));
+  py::class_<img::RandomGrayscale, data::Transform, std::shared_ptr<img::RandomGrayscale>>(sub, "RandomGrayscale")
+      .def(py::init<double>(), py::arg("p"));
+  py::class_<img::RandomApply, data::Transform, std::shared_ptr<img::RandomApply>>(sub, "RandomApply")
+      .def(py::init([](const std::vector<std::shared_ptr<data::Transform>>& ts, double p) {
+             return std::make_shared<img::RandomApply>(transform_list(ts), p);
+           }),
+           py::arg("transforms"), py::arg("p"));
+  py::class_<img::RandomChoice, data::Transform, std::shared_ptr<img::RandomChoice>>(sub, "RandomChoice")
+      .def(py::init([](const std::vector<std::shared_ptr<data::Transform>>& ts, std::vector<double> p) {
+             return std::make_shared<img::RandomChoice>(transform_list(ts), std::move(p));
+           }),
+           py::arg("transforms"), py::arg("p"));
+  py::class_<PyLambda, data::Transform, std::shared_ptr<PyLambda>>(sub, "Lambda")
+      .def(py::init<py::function, std::string>(), py::arg("lambd"), py::arg("name"));
   // Applies a transform to many images on C++ threads (the seed of image i is item_seed(seed, 0, i)).
   sub.def(
       "apply_batch",

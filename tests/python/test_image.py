@@ -193,7 +193,11 @@ def test_encode_jpeg_and_bgr():
     assert np.abs(A(ts.image.decode(b)).astype(int) - a).mean() < 6  # the noise does not survive JPEG
     assert len(ts.image.encode(a, "jpg", quality=10)) < len(b)
     np.testing.assert_array_equal(A(ts.image.decode(ts.image.encode(a[..., ::-1], "png", bgr=True))), a)
-    np.testing.assert_array_equal(A(ts.image.decode(ts.image.encode(ts.tensor(a), "png"))), a)
+    # A tessel tensor is [C, H, W] (torchvision.io.encode_png); an unmarked HWC-shaped one is refused.
+    np.testing.assert_array_equal(A(ts.image.decode(ts.image.encode(ts.tensor(a.transpose(2, 0, 1).copy()), "png"))), a)
+    np.testing.assert_array_equal(A(ts.image.decode(ts.image.encode(ts.image.as_image(ts.tensor(a)), "png"))), a)
+    with pytest.raises(ValueError, match=r"\[image.encode\] ambiguous layout"):
+        ts.image.encode(ts.tensor(a), "png")
 
 
 def test_read_write(tmp_path):
@@ -360,7 +364,7 @@ def test_resize_shorter_side_and_errors():
         ts.image.resize(a.astype(np.int32), (5, 5))
     with pytest.raises(ValueError, match="positive"):
         ts.image.resize(a, (0, 5))
-    with pytest.raises(ValueError, match="HWC"):
+    with pytest.raises(ValueError, match="ambiguous layout"):
         ts.image.resize(np.zeros((2, 3, 4, 5), np.uint8), (5, 5))
 
 
@@ -377,32 +381,75 @@ def test_crop_center_crop_flip():
     np.testing.assert_array_equal(A(ts.image.hflip(a.astype(np.float32))), a[:, ::-1].astype(np.float32))
     g = noise(5, 6, 0)
     np.testing.assert_array_equal(A(ts.image.hflip(g)), g[:, ::-1])
-    with pytest.raises(ValueError, match=r"\[image.crop\] crop .* outside the 11x14 image"):
-        ts.image.crop(a, 8, 0, 5, 5)
-    with pytest.raises(ValueError, match=r"\[image.crop\]"):
-        ts.image.crop(a, -1, 0, 2, 2)
-    with pytest.raises(ValueError, match=r"\[image.center_crop\]"):
-        ts.image.center_crop(a, (12, 3))
+    # torchvision: what lies outside the image is zeros.
+    z = np.pad(a, ((1, 4), (2, 2), (0, 0)))
+    np.testing.assert_array_equal(A(ts.image.crop(a, 8, 0, 5, 5)), z[9:14, 2:7])
+    np.testing.assert_array_equal(A(ts.image.crop(a, -1, -2, 3, 4)), z[0:3, 0:4])
+    # center_crop larger than the image pads (torchvision: the odd extra row at the bottom).
+    np.testing.assert_array_equal(A(ts.image.center_crop(a, (12, 3))), np.pad(a, ((0, 1), (0, 0), (0, 0)))[:, 6:9])
+    with pytest.raises(ValueError, match=r"\[image.crop\] crop size must be positive"):
+        ts.image.crop(a, 0, 0, 0, 2)
 
 
-@pytest.mark.parametrize("mode,np_mode", [("constant", "constant"), ("edge", "edge"), ("reflect", "reflect")])
+@pytest.mark.parametrize("mode,np_mode", [("constant", "constant"), ("edge", "edge"), ("reflect", "reflect"),
+                                          ("symmetric", "symmetric")])
 def test_pad(mode, np_mode):
     a = noise(5, 7)
-    out = A(ts.image.pad(a, (1, 2, 3, 4), mode, value=9))
+    out = A(ts.image.pad(a, (1, 2, 3, 4), fill=9, padding_mode=mode))
     kw = {"constant_values": 9} if mode == "constant" else {}
     np.testing.assert_array_equal(out, np.pad(a, ((2, 4), (1, 3), (0, 0)), np_mode, **kw))
-    np.testing.assert_array_equal(A(ts.image.pad(a, 2, mode)), np.pad(a, ((2, 2), (2, 2), (0, 0)), np_mode))
+    np.testing.assert_array_equal(A(ts.image.pad(a, 2, padding_mode=mode)), np.pad(a, ((2, 2), (2, 2), (0, 0)), np_mode))
     f = a.astype(np.float32) / 7
-    np.testing.assert_array_equal(A(ts.image.pad(f, (3, 1), mode)), np.pad(f, ((1, 1), (3, 3), (0, 0)), np_mode))
+    np.testing.assert_array_equal(A(ts.image.pad(f, (3, 1), 0, mode)), np.pad(f, ((1, 1), (3, 3), (0, 0)), np_mode))
+    # The same on a [C, H, W] tensor (torchvision's layout).
+    chw = ts.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
+    np.testing.assert_array_equal(A(ts.image.pad(chw, (1, 2, 3, 4), fill=9, padding_mode=mode)),
+                                  np.pad(a, ((2, 4), (1, 3), (0, 0)), np_mode, **kw).transpose(2, 0, 1))
+
+
+# Expected values below were produced by torchvision's tensor path (its
+# _get_inverse_affine_matrix / _gen_affine_grid on torch.grid_sample, PyTorch 2),
+# on IMG = (arange(35).reshape(1, 5, 7) * 37) % 256 as uint8.
+IMG = ((np.arange(35).reshape(1, 5, 7) * 37) % 256).astype(np.uint8)
+R30 = [[0, 0, 111, 148, 188, 225, 0], [37, 74, 114, 151, 154, 191, 231], [0, 40, 80, 117, 154, 194, 234],
+       [3, 43, 80, 83, 120, 160, 197], [0, 9, 46, 86, 123, 0, 0]]
+R45B = [[200, 169, 130, 165, 193, 222, 157], [167, 90, 113, 141, 169, 198, 226], [49, 60, 89, 117, 145, 174, 180],
+        [8, 36, 65, 93, 121, 139, 171], [108, 12, 41, 69, 99, 169, 200]]
+R30E = [[0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 185, 222, 0, 0], [0, 0, 0, 111, 148, 188, 225, 0, 0],
+        [0, 37, 74, 114, 151, 154, 191, 231, 0], [0, 0, 40, 80, 117, 154, 194, 234, 234],
+        [0, 3, 43, 80, 83, 120, 160, 197, 0], [0, 0, 9, 46, 86, 123, 0, 0, 0], [0, 0, 12, 49, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0, 0]]
+AFF = [[0, 3, 40, 77, 114, 114, 151], [6, 6, 43, 80, 117, 154, 191], [9, 46, 83, 120, 120, 157, 194],
+       [12, 49, 86, 123, 160, 197, 234], [0, 0, 0, 0, 0, 0, 0]]
+
+
+def test_rotate_affine_vs_torchvision():
+    t = ts.from_numpy(IMG)  # [1, 5, 7]: a tensor, so CHW
+    np.testing.assert_array_equal(A(ts.image.rotate(t, 30))[0], R30)
+    np.testing.assert_array_equal(A(ts.image.rotate(t, 45, "bilinear", fill=200))[0], R45B)
+    np.testing.assert_array_equal(A(ts.image.rotate(t, 30, expand=True))[0], R30E)
+    np.testing.assert_array_equal(A(ts.image.affine(t, 10, (1, -1), 1.1, (15, 5)))[0], AFF)
+    # The same on the HWC (decoded) layout and on a float batch.
+    hwc = np.ascontiguousarray(IMG.transpose(1, 2, 0))
+    np.testing.assert_array_equal(A(ts.image.rotate(hwc, 30))[..., 0], R30)
+    batch = ts.from_numpy(np.stack([IMG, IMG]).astype(np.float32))
+    out = A(ts.image.rotate(batch, 30, expand=True))
+    assert out.shape == (2, 1, 9, 9)
+    np.testing.assert_array_equal(out[1, 0], R30E)
 
 
 def test_rotate():
     a = noise(7, 10)
     for k in range(-3, 5):
-        np.testing.assert_array_equal(A(ts.image.rotate(a, 90 * k)), np.rot90(a, k))
+        np.testing.assert_array_equal(A(ts.image.rotate(a, 90 * k, expand=True)), np.rot90(a, k))
+    sq = noise(9, 9)
+    for k in range(4):
+        np.testing.assert_array_equal(A(ts.image.rotate(sq, 90 * k)), np.rot90(sq, k))
+    # expand=False keeps the size at 90 degrees too (torchvision), corners cut.
+    assert ts.image.rotate(a, 90).shape == (7, 10, 3)
     p = photo(64, 80)
     for angle in (30, -45, 137.5):
-        out = A(ts.image.rotate(p, angle))
+        out = A(ts.image.rotate(p, angle, "bilinear"))
         ref = A(Image.fromarray(p).rotate(angle, Image.BILINEAR))
         assert out.shape == p.shape
         inner = np.s_[8:-8, 8:-8]
@@ -410,6 +457,10 @@ def test_rotate():
         assert np.mean(d <= 1) > 0.97, (angle, d.max(), np.mean(d <= 1))  # the rest: fill edges
     f = A(ts.image.rotate(p.astype(np.float32), 30, fill=-1))
     assert f[0, 0, 0] == -1
+    with pytest.raises(ValueError, match=r"\[image.rotate\] interpolation must be nearest or bilinear"):
+        ts.image.rotate(p, 30, "bicubic")
+    with pytest.raises(ValueError, match=r"\[image.rotate\] fill needs 1 value or one per channel"):
+        ts.image.rotate(p, 30, fill=(1, 2))
 
 
 # ---------------------------------------------------------------- color and tensors

@@ -1,8 +1,8 @@
 #pragma once
 // Images as tensors: decode/encode (OpenCV), resize in two named families,
-// geometry, color and tensor conversions. Conventions (docs/image.md): images
-// are HWC uint8 RGB (or float32 in [0, 1]); gray images are HW1; "CHW" tensors
-// are float32 for models. OpenCV types never cross this header.
+// geometry, color and tensor conversions. Conventions (docs/image.md): decoded
+// images are HWC uint8 RGB, marked as images (as_image); every other tensor is
+// [..., C, H, W] as in torchvision. OpenCV types never cross this header.
 #include <array>
 #include <cstdint>
 #include <string>
@@ -83,7 +83,19 @@ enum class Interpolation { Nearest, NearestExact, Bilinear, Bicubic, Area, Lancz
 TESSEL_API Interpolation interpolation_from_string(std::string_view name);
 TESSEL_API std::string to_string(Interpolation i);
 
-enum class Layout { HWC, CHW };
+// ---- layout (src/data/image/layout.cpp) ----
+// HWC: a decoded image, [H, W, C] (or [..., H, W, C], or HW). CHW: torchvision's
+// tensor layout [..., C, H, W] (or HW). Auto: HWC when the tensor is marked as an
+// image (decode, read, as_image and the HWC results of this module), else CHW;
+// an unmarked tensor whose shape reads as [H, W, C] but not as [C, H, W] raises
+// instead of being guessed.
+enum class Layout { HWC, CHW, Auto };
+// A new handle on x's elements, marked as a decoded (HWC) image. The mark belongs
+// to this handle: views and results of other ops are plain tensors again.
+TESSEL_API Tensor as_image(const Tensor& x);
+TESSEL_API bool is_image(const Tensor& x);
+// The layout `requested` stands for (Auto resolved as above); checks the rank.
+TESSEL_API Layout resolve_layout(const Tensor& x, Layout requested, const char* op);
 
 // Resizes to (h, w). uint8 or float32; HWC (or HW) by default, CHW with layout=CHW.
 // antialias=true (bilinear, bicubic, lanczos, box, hamming): Pillow's separable
@@ -93,24 +105,37 @@ enum class Layout { HWC, CHW };
 // floor rule), nearest_exact (Pillow's centred rule) and area (cv INTER_AREA)
 // do not depend on antialias.
 TESSEL_API Tensor resize(const Tensor& image, int64_t h, int64_t w, Interpolation interp = Interpolation::Bilinear,
-                         bool antialias = true, Layout layout = Layout::HWC);
+                         bool antialias = true, Layout layout = Layout::Auto);
 
-// ---- geometry (src/data/image/geometry.cpp); HWC/HW, any dtype ----
+// ---- geometry (src/data/image/geometry.cpp); either layout, any dtype ----
 
-TESSEL_API Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w);
-// torchvision's rounding: top = round((H - h) / 2).
-TESSEL_API Tensor center_crop(const Tensor& image, int64_t h, int64_t w);
-enum class PadMode { Constant, Edge, Reflect };
+// torchvision's crop: the parts outside the image are zeros.
+TESSEL_API Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w,
+                       Layout layout = Layout::Auto);
+// torchvision's rounding: top = round((H - h) / 2); zero-padded when larger than the image.
+TESSEL_API Tensor center_crop(const Tensor& image, int64_t h, int64_t w, Layout layout = Layout::Auto);
+enum class PadMode { Constant, Edge, Reflect, Symmetric };
 TESSEL_API PadMode pad_mode_from_string(std::string_view name);
+// value: one fill for every channel, or one per channel.
 TESSEL_API Tensor pad(const Tensor& image, int64_t top, int64_t bottom, int64_t left, int64_t right,
-                      PadMode mode = PadMode::Constant, double value = 0.0);
-TESSEL_API Tensor hflip(const Tensor& image);
-TESSEL_API Tensor vflip(const Tensor& image);
-// Counter-clockwise by `angle` degrees about the center, same size (Pillow's
-// rotate(expand=False)). Multiples of 90 are exact (and 90/270 swap H and W);
-// other angles sample bilinearly, `fill` outside.
-TESSEL_API Tensor rotate(const Tensor& image, double angle, double fill = 0.0);
-// EXIF orientation 1..8 -> the upright image.
+                      PadMode mode = PadMode::Constant, std::vector<double> value = {0.0},
+                      Layout layout = Layout::Auto);
+TESSEL_API Tensor hflip(const Tensor& image, Layout layout = Layout::Auto);
+TESSEL_API Tensor vflip(const Tensor& image, Layout layout = Layout::Auto);
+// torchvision's rotate: counter-clockwise by `angle` degrees about `center`
+// ((x, y) in pixels; empty: the image center). expand=false keeps the size;
+// true grows it to hold the whole turned image. nearest or bilinear sampling
+// of pixel centres (torchvision's tensor path); `fill` (one value, or one per
+// channel) outside. Multiples of 90 about the center are exact.
+TESSEL_API Tensor rotate(const Tensor& image, double angle, Interpolation interp = Interpolation::Nearest,
+                         bool expand = false, std::vector<double> center = {}, std::vector<double> fill = {0.0},
+                         Layout layout = Layout::Auto);
+// torchvision's affine: rotation `angle`, translation (tx, ty) pixels, `scale`,
+// shear (sx, sy) degrees, about the center; same size.
+TESSEL_API Tensor affine(const Tensor& image, double angle, std::array<double, 2> translate, double scale,
+                         std::array<double, 2> shear, Interpolation interp = Interpolation::Nearest,
+                         std::vector<double> fill = {0.0}, Layout layout = Layout::Auto);
+// EXIF orientation 1..8 -> the upright image (HWC).
 TESSEL_API Tensor apply_orientation(const Tensor& image, int orientation);
 
 // ---- color and tensor conversions (src/data/image/color.cpp) ----
@@ -122,26 +147,39 @@ enum class GrayRounding {
   Pillow,       // round to nearest (Pillow's convert("L"), OpenCV)
   Torchvision,  // truncate, with weights 0.2989/0.587/0.114 (torchvision rgb_to_grayscale)
 };
-// HWC uint8 or float32. gray is HW1. HSV: uint8 as Pillow's "HSV" mode (each
-// channel 0..255); float32 as torchvision (all in [0, 1]).
+// uint8 or float32, either layout. gray has 1 channel. HSV: uint8 as Pillow's
+// "HSV" mode (each channel 0..255); float32 as torchvision (all in [0, 1]).
 TESSEL_API Tensor convert_color(const Tensor& image, Color from, Color to,
-                                GrayRounding rounding = GrayRounding::Pillow);
+                                GrayRounding rounding = GrayRounding::Pillow, Layout layout = Layout::Auto);
 
-// HWC uint8 -> CHW float32 / 255 (torchvision ToTensor). HW gives 1HW.
+// A decoded HWC image (uint8: / 255; float32 kept) -> CHW float32 (torchvision
+// ToTensor). HW gives 1HW. A [..., C, H, W] tensor is refused (TypeError).
 TESSEL_API Tensor to_tensor(const Tensor& image);
-// CHW (or NCHW) float: (x - mean[c]) / std[c].
+// [..., C, H, W] float: (x - mean[c]) / std[c]. A decoded image is refused.
 TESSEL_API Tensor normalize(const Tensor& x, const std::vector<double>& mean, const std::vector<double>& std);
-// CHW float in [0, 1] -> HWC uint8, rounded half to even after clamping.
+// CHW float in [0, 1] -> HWC uint8 (marked as an image), rounded half to even after clamping.
 TESSEL_API Tensor to_image(const Tensor& x);
 
-// torchvision's color adjustments (its tensor path, float32 arithmetic) on HWC
-// RGB uint8 (results truncated, as torchvision does) or float32 in [0, 1].
-TESSEL_API Tensor adjust_brightness(const Tensor& image, double factor);
-TESSEL_API Tensor adjust_contrast(const Tensor& image, double factor);
-TESSEL_API Tensor adjust_saturation(const Tensor& image, double factor);
-TESSEL_API Tensor adjust_hue(const Tensor& image, double hue_shift);  // in [-0.5, 0.5]
+// torchvision's color adjustments (its tensor path, float32 arithmetic) on RGB
+// uint8 (results truncated, as torchvision does) or float32 in [0, 1].
+TESSEL_API Tensor adjust_brightness(const Tensor& image, double factor, Layout layout = Layout::Auto);
+TESSEL_API Tensor adjust_contrast(const Tensor& image, double factor, Layout layout = Layout::Auto);
+TESSEL_API Tensor adjust_saturation(const Tensor& image, double factor, Layout layout = Layout::Auto);
+TESSEL_API Tensor adjust_hue(const Tensor& image, double hue_shift, Layout layout = Layout::Auto);  // [-0.5, 0.5]
 
-// ---- transforms (src/data/image/transforms.cpp): immutable, thread-safe ----
+// ---- filters and augmentation ops (src/data/image/augment.cpp); either layout ----
+
+// torchvision's gaussian_blur: separable, odd kernel sizes, reflect padding; uint8 rounded.
+TESSEL_API Tensor gaussian_blur(const Tensor& image, std::array<int64_t, 2> kernel_size, std::array<double, 2> sigma,
+                                Layout layout = Layout::Auto);
+
+// Sets image[..., top:top+h, left:left+w] (a [..., C, H, W] tensor) to `value`
+// (one value, one per channel, or a [C, h, w] tensor); a copy unless inplace.
+TESSEL_API Tensor erase(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w, const Tensor& value,
+                        bool inplace = false);
+
+// ---- transforms (src/data/image/transforms.cpp, transforms_aug.cpp): immutable, thread-safe ----
+// Each takes decoded HWC images and [..., C, H, W] tensors (the layout rule above).
 
 // Encoded bytes (a 1-D uint8 tensor, e.g. a file read by the loader) -> HWC
 // image: lets the loader decode on its worker threads through a Compose.
@@ -233,6 +271,136 @@ class TESSEL_API ToTensor final : public data::Transform {
  public:
   Tensor apply(const Tensor& x, data::Rng& rng) const override;
   std::string repr() const override { return "ToTensor()"; }
+};
+
+// torchvision's Pad: padding (left, top, right, bottom).
+class TESSEL_API Pad final : public data::Transform {
+ public:
+  Pad(std::array<int64_t, 4> padding, std::vector<double> fill = {0.0}, PadMode mode = PadMode::Constant);
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  std::array<int64_t, 4> padding_;
+  std::vector<double> fill_;
+  PadMode mode_;
+};
+
+// torchvision's RandomCrop: optional padding (left, top, right, bottom) first;
+// pad_if_needed pads a side shorter than the crop by the difference on both ends.
+class TESSEL_API RandomCrop final : public data::Transform {
+ public:
+  RandomCrop(int64_t h, int64_t w, std::array<int64_t, 4> padding = {0, 0, 0, 0}, bool pad_if_needed = false,
+             std::vector<double> fill = {0.0}, PadMode mode = PadMode::Constant);
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  int64_t h_, w_;
+  std::array<int64_t, 4> padding_;
+  bool pad_if_needed_;
+  std::vector<double> fill_;
+  PadMode mode_;
+};
+
+class TESSEL_API RandomVerticalFlip final : public data::Transform {
+ public:
+  explicit RandomVerticalFlip(double p = 0.5);
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  double p_;
+};
+
+// torchvision's RandomRotation: angle uniform in [lo, hi] degrees, then rotate().
+class TESSEL_API RandomRotation final : public data::Transform {
+ public:
+  RandomRotation(double lo, double hi, Interpolation interp = Interpolation::Nearest, bool expand = false,
+                 std::vector<double> center = {}, std::vector<double> fill = {0.0});
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  double lo_, hi_;
+  Interpolation interp_;
+  bool expand_;
+  std::vector<double> center_, fill_;
+};
+
+// torchvision's RandomErasing, on [..., C, H, W] tensors. value: one value or one
+// per channel; random_value: standard normal noise instead.
+class TESSEL_API RandomErasing final : public data::Transform {
+ public:
+  RandomErasing(double p = 0.5, std::array<double, 2> scale = {0.02, 0.33}, std::array<double, 2> ratio = {0.3, 3.3},
+                std::vector<double> value = {0.0}, bool random_value = false, bool inplace = false);
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  double p_;
+  std::array<double, 2> scale_, ratio_;
+  std::vector<double> value_;
+  bool random_value_, inplace_;
+};
+
+// torchvision's GaussianBlur: kernel (kx, ky), sigma uniform in [lo, hi].
+class TESSEL_API GaussianBlur final : public data::Transform {
+ public:
+  GaussianBlur(std::array<int64_t, 2> kernel_size, std::array<double, 2> sigma = {0.1, 2.0});
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  std::array<int64_t, 2> kernel_;
+  std::array<double, 2> sigma_;
+};
+
+// torchvision's Grayscale: 1 or 3 output channels. Decoded images round as
+// Pillow's convert("L"); tensors truncate as torchvision's rgb_to_grayscale.
+class TESSEL_API Grayscale final : public data::Transform {
+ public:
+  explicit Grayscale(int64_t num_output_channels = 1);
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  int64_t n_;
+};
+
+// Grayscale with as many channels as the input, with probability p.
+class TESSEL_API RandomGrayscale final : public data::Transform {
+ public:
+  explicit RandomGrayscale(double p = 0.1);
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  double p_;
+};
+
+// The transforms in order with probability p, else the input.
+class TESSEL_API RandomApply final : public data::Transform {
+ public:
+  RandomApply(std::vector<data::TransformPtr> transforms, double p = 0.5);
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  std::vector<data::TransformPtr> transforms_;
+  double p_;
+};
+
+// One of the transforms, picked with the given weights (empty: uniform).
+class TESSEL_API RandomChoice final : public data::Transform {
+ public:
+  RandomChoice(std::vector<data::TransformPtr> transforms, std::vector<double> p = {});
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  std::vector<data::TransformPtr> transforms_;
+  std::vector<double> cum_;  // cumulative weights
 };
 
 }  // namespace tessel::image

@@ -1,7 +1,11 @@
 """Images as tensors: decode/encode (OpenCV), resize, geometry, color, transforms.
 
-Conventions (docs/image.md): images are HWC uint8 RGB (``bgr=True`` gives
-OpenCV's order), gray images HW1, model inputs CHW float32 (``to_tensor``).
+Conventions (docs/image.md): decoded images are HWC uint8 RGB (``bgr=True``
+gives OpenCV's order), gray images HW1, and are *marked* as images; NumPy arrays
+are HWC images too (as PIL images and cv2 arrays). Every other tessel Tensor is
+``[..., C, H, W]``, as in torchvision (float or uint8, batched or not). A tensor
+whose shape only reads as HWC raises instead of being guessed; ``layout=``
+("hwc"/"chw") or ``as_image(x)`` says it explicitly.
 EXIF orientation is applied only when asked (``apply_exif_orientation=True``),
 as in Pillow and torchvision. Resize has two named families: ``antialias=True``
 matches Pillow / torchvision, ``antialias=False`` matches OpenCV's cv2.resize.
@@ -17,17 +21,57 @@ _I = _C._image
 
 __all__ = [
     "available", "set_max_pixels", "max_pixels", "decode", "read", "info", "encode", "write", "decode_batch", "read_batch", "resize", "crop", "center_crop",
-    "pad", "hflip", "vflip", "rotate", "apply_orientation", "convert_color", "to_tensor", "normalize", "to_image",
-    "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue", "transforms",
+    "pad", "hflip", "vflip", "rotate", "affine", "apply_orientation", "convert_color", "to_tensor", "normalize",
+    "to_image", "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue", "gaussian_blur", "erase",
+    "as_image", "is_image", "transforms",
 ]
 
 
-def _t(x):
-    """A Tensor from a Tensor or anything NumPy can read (no copy when contiguous)."""
+def _t(x, layout=None):
+    """A Tensor from a Tensor or anything NumPy can read (no copy when contiguous).
+
+    NumPy arrays are HWC images (PIL's and cv2's layout): marked as such unless
+    layout says otherwise; one whose shape only reads as [C, H, W] raises."""
     if isinstance(x, _C.Tensor):
         return x
     import numpy as np
-    return _C.from_numpy(np.ascontiguousarray(x))
+    a = np.ascontiguousarray(x)
+    t = _C.from_numpy(a)
+    if layout is None and a.ndim >= 2:
+        if a.ndim >= 3 and a.shape[-1] not in (1, 3, 4) and a.shape[-3] in (1, 3, 4):
+            raise ValueError(f"[image] ambiguous layout: a NumPy array is read as an [H, W, C] image, but shape "
+                             f"{list(a.shape)} looks like [C, H, W]; pass layout='chw' (or convert it to a tensor "
+                             f"with ts.from_numpy), or layout='hwc' if it really is [H, W, C]")
+        t = _I.as_image(t)
+    return t
+
+
+def _layout(layout):
+    if layout not in (None, "hwc", "chw"):
+        raise ValueError(f"[image] unknown layout {layout!r}; expected 'hwc', 'chw' or None")
+    return layout
+
+
+def _fill(fill, what="fill"):
+    if fill is None:
+        return []
+    if isinstance(fill, (int, float)):
+        return [float(fill)]
+    return [float(f) for f in fill]
+
+
+def as_image(x):
+    """x marked as a decoded HWC image ([H, W, C], [..., H, W, C] or [H, W]): a new
+    handle on the same elements. decode/read and the HWC results of this module
+    are marked already; slices and other ops give plain ([..., C, H, W]) tensors."""
+    return _I.as_image(_t(x, "hwc"))
+
+
+def is_image(x):
+    """True for a tensor marked as a decoded HWC image (and for NumPy arrays)."""
+    if isinstance(x, _C.Tensor):
+        return _I.is_image(x)
+    return getattr(x, "ndim", 0) >= 2
 
 
 def _hw(size, what):
@@ -79,15 +123,26 @@ def info(data):
     return _I.info(data)
 
 
-def encode(image, format="png", quality=None, *, bgr=False):
-    """Encodes an HWC uint8 image (1, 3 or 4 channels) as png/jpeg/webp/bmp bytes.
+def _hwc(image, layout, op):
+    """The HWC view of an image in either layout (for the codecs)."""
+    t = _t(image, _layout(layout))
+    if t.dim() >= 3 and _I.resolve_layout(t, layout, op) == "chw":
+        if t.dim() != 3:
+            raise ValueError(f"[{op}] expected one image, got shape {list(t.shape)}")
+        t = t.permute(1, 2, 0)
+    return t
+
+
+def encode(image, format="png", quality=None, *, bgr=False, layout=None):
+    """Encodes a uint8 image (1, 3 or 4 channels) as png/jpeg/webp/bmp bytes: a decoded
+    HWC image or array, or a [C, H, W] tensor (as torchvision.io.encode_png).
     quality: JPEG/WebP 1..100 (None: JPEG 95, WebP lossless)."""
-    return _I.encode(_t(image), format, -1 if quality is None else int(quality), bgr)
+    return _I.encode(_hwc(image, layout, "image.encode"), format, -1 if quality is None else int(quality), bgr)
 
 
-def write(path, image, quality=None, *, bgr=False):
+def write(path, image, quality=None, *, bgr=False, layout=None):
     """Encodes (format from the extension) and writes a file."""
-    _I.write(_os.fspath(path), _t(image), -1 if quality is None else int(quality), bgr)
+    _I.write(_os.fspath(path), _hwc(image, layout, "image.write"), -1 if quality is None else int(quality), bgr)
 
 
 def decode_batch(items, mode="rgb", transform=None, num_threads=0, *, seed=None, bgr=False,
@@ -110,19 +165,29 @@ def read_batch(paths, mode="rgb", transform=None, num_threads=0, *, seed=None, b
                          None if size_hint is None else _hw(size_hint, "size_hint"), transform, seed, num_threads)
 
 
-def resize(image, size, interpolation="bilinear", antialias=True, layout="hwc"):
+def _size_of(t, layout, op):
+    """(H, W) of an image in its layout."""
+    l = _I.resolve_layout(t, layout, op)
+    if l == "chw" or t.dim() == 2:
+        return t.shape[-2], t.shape[-1]
+    return t.shape[-3], t.shape[-2]
+
+
+def resize(image, size, interpolation="bilinear", antialias=True, layout=None):
     """Resizes to size=(h, w) (an int: that size for the shorter side, keeping the ratio).
 
-    uint8 or float32; layout "hwc" (HWC or HW) or "chw" (CHW).
+    uint8 or float32, a decoded HWC image or a [..., C, H, W] tensor (layout rule
+    in the module docstring; layout="hwc"/"chw" overrides it).
     antialias=True with bilinear/bicubic/lanczos/box/hamming: Pillow's resize
     (= torchvision antialias=True): the filter widens with the downscale factor.
     antialias=False with bilinear/bicubic/lanczos: cv2.resize INTER_LINEAR/
     INTER_CUBIC/INTER_LANCZOS4. nearest (cv2 INTER_NEAREST), nearest_exact
     (Pillow NEAREST, cv2 INTER_NEAREST_EXACT) and area (cv2 INTER_AREA) ignore antialias.
     """
-    image = _t(image)
-    if isinstance(size, int):
-        h, w = (image.shape[0], image.shape[1]) if layout == "hwc" else (image.shape[1], image.shape[2])
+    image = _t(image, _layout(layout))
+    if isinstance(size, int) or (isinstance(size, (list, tuple)) and len(size) == 1):
+        size = size if isinstance(size, int) else int(size[0])
+        h, w = _size_of(image, layout, "image.resize")
         if w <= h:
             size = (int(size * h / w), size)
         else:
@@ -131,87 +196,135 @@ def resize(image, size, interpolation="bilinear", antialias=True, layout="hwc"):
     return _I.resize(image, h, w, interpolation, antialias, layout)
 
 
-def crop(image, top, left, height, width):
-    return _I.crop(_t(image), top, left, height, width)
+def crop(image, top, left, height, width, layout=None):
+    """torchvision's crop: image[..., top:top+height, left:left+width]; what lies
+    outside the image is zeros."""
+    return _I.crop(_t(image, _layout(layout)), int(top), int(left), int(height), int(width), layout)
 
 
-def center_crop(image, size):
-    """torchvision's CenterCrop (top = round((H - h) / 2)); the crop must fit."""
+def center_crop(image, size, layout=None):
+    """torchvision's CenterCrop (top = round((H - h) / 2)); zero-padded when the
+    crop is larger than the image."""
     h, w = _hw(size, "size")
-    return _I.center_crop(_t(image), h, w)
+    return _I.center_crop(_t(image, _layout(layout)), h, w, layout)
 
 
-def pad(image, padding, mode="constant", value=0):
-    """padding: int, (left/right, top/bottom) or (left, top, right, bottom), as torchvision.
-    mode: "constant" (value), "edge", "reflect" (without repeating the edge)."""
+def _padding(padding, op):
+    """torchvision's padding forms -> (left, top, right, bottom)."""
     if isinstance(padding, int):
-        l = t = r = b = padding
-    elif len(padding) == 2:
-        l, t = padding
-        r, b = padding
-    else:
-        l, t, r, b = padding
-    return _I.pad(_t(image), t, b, l, r, mode, float(value))
+        return (padding,) * 4
+    padding = tuple(int(p) for p in padding)
+    if len(padding) == 1:
+        return padding * 4
+    if len(padding) == 2:
+        return padding + padding
+    if len(padding) == 4:
+        return padding
+    raise ValueError(f"[{op}] padding must be an int or a sequence of 1, 2 or 4 ints, got {len(padding)}")
 
 
-def hflip(image):
-    return _I.hflip(_t(image))
+def pad(image, padding, fill=0, padding_mode="constant", layout=None):
+    """torchvision's pad. padding: int, (left/right, top/bottom) or (left, top, right, bottom).
+    padding_mode: "constant" (fill: one value or one per channel), "edge",
+    "reflect" (without repeating the edge) or "symmetric" (repeating it)."""
+    l, t, r, b = _padding(padding, "image.pad")
+    return _I.pad(_t(image, _layout(layout)), t, b, l, r, padding_mode, _fill(fill), layout)
 
 
-def vflip(image):
-    return _I.vflip(_t(image))
+def hflip(image, layout=None):
+    """Mirrors left-right (the W axis of either layout)."""
+    return _I.hflip(_t(image, _layout(layout)), layout)
 
 
-def rotate(image, angle, fill=0):
-    """Counter-clockwise by angle degrees. Multiples of 90 are exact (90/270 swap
-    H and W, like numpy.rot90); other angles keep the size, sample bilinearly
-    about the center (as PIL's rotate) and put `fill` outside."""
-    return _I.rotate(_t(image), float(angle), float(fill))
+def vflip(image, layout=None):
+    """Mirrors top-bottom (the H axis of either layout)."""
+    return _I.vflip(_t(image, _layout(layout)), layout)
+
+
+def rotate(image, angle, interpolation="nearest", expand=False, center=None, fill=None, layout=None):
+    """torchvision's rotate: counter-clockwise by angle degrees about center ((x, y),
+    default the image center). expand=False keeps the size; True grows it to hold
+    the whole image. interpolation "nearest" or "bilinear", sampling as
+    torchvision's tensor path (grid_sample); fill (a value or one per channel) is
+    put outside, None leaves zeros. Multiples of 90 about the center are exact."""
+    c = [] if center is None else [float(v) for v in center]
+    return _I.rotate(_t(image, _layout(layout)), float(angle), interpolation, bool(expand), c, _fill(fill), layout)
+
+
+def affine(image, angle, translate, scale, shear, interpolation="nearest", fill=None, layout=None):
+    """torchvision's affine about the image center: rotation angle (degrees),
+    translate (tx, ty) pixels, scale, shear (degrees: one value for x, or (sx, sy))."""
+    if isinstance(shear, (int, float)):
+        shear = (float(shear), 0.0)
+    return _I.affine(_t(image, _layout(layout)), float(angle), tuple(map(float, translate)), float(scale),
+                     tuple(map(float, shear)), interpolation, _fill(fill), layout)
 
 
 def apply_orientation(image, orientation):
-    """The upright image for an EXIF orientation 1..8."""
+    """The upright image for an EXIF orientation 1..8 (a decoded HWC image)."""
     return _I.apply_orientation(_t(image), orientation)
 
 
-def convert_color(image, src, dst, gray_rounding="pillow"):
-    """Between "rgb", "bgr", "gray" and "hsv" (HWC uint8 or float32).
+def convert_color(image, src, dst, gray_rounding="pillow", layout=None):
+    """Between "rgb", "bgr", "gray" and "hsv" (uint8 or float32, either layout).
     rgb->gray: gray_rounding="pillow" rounds 0.299R+0.587G+0.114B (Pillow's
     convert("L"), OpenCV); "torchvision" truncates 0.2989R+0.587G+0.114B.
     hsv: uint8 as Pillow's "HSV" mode (all channels 0..255); float32 as
     torchvision (all in [0, 1])."""
-    return _I.convert_color(_t(image), src, dst, gray_rounding)
+    return _I.convert_color(_t(image, _layout(layout)), src, dst, gray_rounding, layout)
 
 
 def to_tensor(image):
-    """HWC uint8 -> CHW float32 / 255 (torchvision's ToTensor)."""
+    """A decoded HWC image or NumPy array -> CHW float32 (uint8 / 255), torchvision's
+    ToTensor. A tessel tensor that is not marked as an image raises TypeError."""
     return _I.to_tensor(_t(image))
 
 
 def normalize(x, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)):
-    """(x - mean[c]) / std[c] on a CHW or NCHW float32 tensor (ImageNet's by default)."""
-    return _I.normalize(_t(x), list(mean), list(std))
+    """(x - mean[c]) / std[c] on a [..., C, H, W] float32 tensor (ImageNet's by default)."""
+    return _I.normalize(_t(x, "chw"), list(mean), list(std))
 
 
 def to_image(x):
-    """CHW float in [0, 1] -> HWC uint8, clamped and rounded (half to even)."""
-    return _I.to_image(_t(x))
+    """CHW float in [0, 1] -> HWC uint8 (marked as an image), clamped and rounded (half to even)."""
+    return _I.to_image(_t(x, "chw"))
 
 
-def adjust_brightness(image, factor):
-    return _I.adjust_brightness(_t(image), float(factor))
+def adjust_brightness(image, factor, layout=None):
+    return _I.adjust_brightness(_t(image, _layout(layout)), float(factor), layout)
 
 
-def adjust_contrast(image, factor):
-    return _I.adjust_contrast(_t(image), float(factor))
+def adjust_contrast(image, factor, layout=None):
+    return _I.adjust_contrast(_t(image, _layout(layout)), float(factor), layout)
 
 
-def adjust_saturation(image, factor):
-    return _I.adjust_saturation(_t(image), float(factor))
+def adjust_saturation(image, factor, layout=None):
+    return _I.adjust_saturation(_t(image, _layout(layout)), float(factor), layout)
 
 
-def adjust_hue(image, hue_shift):
-    return _I.adjust_hue(_t(image), float(hue_shift))
+def adjust_hue(image, hue_shift, layout=None):
+    return _I.adjust_hue(_t(image, _layout(layout)), float(hue_shift), layout)
+
+
+def gaussian_blur(image, kernel_size, sigma=None, layout=None):
+    """torchvision's gaussian_blur: kernel_size int or (kx, ky), odd; sigma a value or
+    (sx, sy) (None: 0.3 * ((k - 1) * 0.5 - 1) + 0.8); reflect padding; uint8 rounded."""
+    kx, ky = (kernel_size, kernel_size) if isinstance(kernel_size, int) else map(int, kernel_size)
+    if sigma is None:
+        sigma = [0.3 * ((k - 1) * 0.5 - 1) + 0.8 for k in (kx, ky)]
+    elif isinstance(sigma, (int, float)):
+        sigma = [float(sigma)] * 2
+    sx, sy = (float(s) for s in sigma)
+    return _I.gaussian_blur(_t(image, _layout(layout)), (kx, ky), (sx, sy), layout)
+
+
+def erase(image, top, left, height, width, value, inplace=False):
+    """torchvision's erase on a [..., C, H, W] tensor: the region set to value (a number,
+    one per channel, or a [C, h, w] tensor)."""
+    if not isinstance(value, _C.Tensor):
+        import numpy as np
+        value = _C.from_numpy(np.ascontiguousarray(np.asarray(value, dtype=np.float64).reshape(-1)))
+    return _I.erase(_t(image, "chw"), int(top), int(left), int(height), int(width), value, bool(inplace))
 
 
 from . import transforms  # noqa: E402

@@ -135,7 +135,7 @@ Tensor decode(const void* data, size_t size, const DecodeOptions& o) {
     const int orientation = detail::jpeg_orientation(p, size);
     if (orientation != 1) out = apply_orientation(out, orientation);
   }
-  return out;
+  return detail::mark(out);
 }
 
 Tensor read(const std::string& path, const DecodeOptions& o) {

@@ -224,6 +224,7 @@ detail::View rgb_view(const Tensor& image, const char* op) {
 }
 
 enum class Adjust { Brightness, Contrast, Saturation };
+Tensor hue_one(const Tensor& image, double hue_shift, const char* op);
 
 template <class T>
 Tensor adjust_typed(const detail::View& v, Adjust kind, double factor) {
@@ -248,10 +249,17 @@ Tensor adjust_typed(const detail::View& v, Adjust kind, double factor) {
   });
 }
 
-Tensor adjust(const Tensor& image, const char* op, Adjust kind, double factor) {
+Tensor adjust(const Tensor& image, const char* op, Adjust kind, double factor, Layout layout) {
   TS_CHECK(std::isfinite(factor) && factor >= 0, ValueError, op, "factor must be a non-negative number, got ", factor);
-  const detail::View v = rgb_view(image, op);
-  return image.dtype() == DType::UInt8 ? adjust_typed<uint8_t>(v, kind, factor) : adjust_typed<float>(v, kind, factor);
+  const Layout l = resolve_layout(image, layout, op);
+  return detail::map_images(
+      image, l,
+      [&](const Tensor& one) {
+        const detail::View v = rgb_view(one, op);
+        return one.dtype() == DType::UInt8 ? adjust_typed<uint8_t>(v, kind, factor)
+                                           : adjust_typed<float>(v, kind, factor);
+      },
+      op);
 }
 
 }  // namespace
@@ -264,19 +272,29 @@ Color color_from_string(std::string_view s) {
   fail<ValueError>(kConvert, "unknown color space '", std::string(s), "'; expected rgb, bgr, gray or hsv");
 }
 
-Tensor convert_color(const Tensor& image, Color from, Color to, GrayRounding rounding) {
-  const detail::View v = detail::hwc_view(image, kConvert);
+Tensor convert_color(const Tensor& image, Color from, Color to, GrayRounding rounding, Layout layout) {
+  const Layout l = resolve_layout(image, layout, kConvert);
   check_u8_f32(image, kConvert);
-  const bool swap_only = (from == Color::RGB || from == Color::BGR) && (to == Color::RGB || to == Color::BGR);
-  TS_CHECK(v.c == channels_of(from) || (swap_only && v.c == 4), ValueError, kConvert, "a ", name_of(from),
-           " image has ", channels_of(from), " channels, got shape ", image.shape());
-  if (from == to) return v.t.clone();
-  return image.dtype() == DType::UInt8 ? convert_typed<uint8_t>(v, from, to, rounding)
-                                       : convert_typed<float>(v, from, to, rounding);
+  return detail::map_images(
+      image, l,
+      [&](const Tensor& one) {
+        const detail::View v = detail::hwc_view(one, kConvert);
+        const bool swap_only = (from == Color::RGB || from == Color::BGR) && (to == Color::RGB || to == Color::BGR);
+        TS_CHECK(v.c == channels_of(from) || (swap_only && v.c == 4), ValueError, kConvert, "a ", name_of(from),
+                 " image has ", channels_of(from), " channels, got ", v.c, " (shape ", image.shape(), ")");
+        if (from == to) return v.t.clone();
+        return one.dtype() == DType::UInt8 ? convert_typed<uint8_t>(v, from, to, rounding)
+                                           : convert_typed<float>(v, from, to, rounding);
+      },
+      kConvert);
 }
 
 Tensor to_tensor(const Tensor& image) {
   const char* op = "image.to_tensor";
+  // torchvision's ToTensor takes PIL images and arrays, never tensors.
+  TS_CHECK(!image.defined() || is_image(image), TypeError, op,
+           "expects a decoded HWC image (ts.image.decode/read, a NumPy array, or ts.image.as_image(x)); got an "
+           "unmarked tensor of shape ", image.shape(), ", which is already [..., C, H, W]");
   const detail::View v = detail::hwc_view(image, op);
   check_u8_f32(image, op);
   Tensor out = empty({v.c, v.h, v.w}, DType::Float32);
@@ -299,8 +317,9 @@ Tensor normalize(const Tensor& x, const std::vector<double>& mean, const std::ve
   TS_CHECK(x.defined() && x.device().is_cpu(), ValueError, op, "expected a CPU tensor");
   TS_CHECK(x.dtype() == DType::Float32, TypeError, op, "expected a float32 CHW tensor, got ", x.dtype(),
            " (convert with to_tensor first)");
-  TS_CHECK(x.dim() == 3 || x.dim() == 4, ValueError, op, "expected a [C, H, W] or [N, C, H, W] tensor, got shape ",
-           x.shape());
+  TS_CHECK(!is_image(x), TypeError, op, "expects a [..., C, H, W] tensor, got a decoded HWC image of shape ",
+           x.shape(), " (convert it with to_tensor first)");
+  TS_CHECK(x.dim() >= 3, ValueError, op, "expected a [..., C, H, W] tensor, got shape ", x.shape());
   const int64_t c = x.size(-3);
   TS_CHECK(static_cast<int64_t>(mean.size()) == c && static_cast<int64_t>(std.size()) == c, ValueError, op,
            "mean and std need one value per channel (", c, "), got ", mean.size(), " and ", std.size());
@@ -335,22 +354,28 @@ Tensor to_image(const Tensor& x) {
       // NaN maps to 0.
       o[i * c + k] = static_cast<uint8_t>(v > 0.0f ? std::nearbyint(std::min(v, 1.0f) * 255.0f) : 0.0f);
     }
-  return out;
+  return detail::mark(out);
 }
 
-Tensor adjust_brightness(const Tensor& image, double factor) {
-  return adjust(image, "image.adjust_brightness", Adjust::Brightness, factor);
+Tensor adjust_brightness(const Tensor& image, double factor, Layout layout) {
+  return adjust(image, "image.adjust_brightness", Adjust::Brightness, factor, layout);
 }
-Tensor adjust_contrast(const Tensor& image, double factor) {
-  return adjust(image, "image.adjust_contrast", Adjust::Contrast, factor);
+Tensor adjust_contrast(const Tensor& image, double factor, Layout layout) {
+  return adjust(image, "image.adjust_contrast", Adjust::Contrast, factor, layout);
 }
-Tensor adjust_saturation(const Tensor& image, double factor) {
-  return adjust(image, "image.adjust_saturation", Adjust::Saturation, factor);
+Tensor adjust_saturation(const Tensor& image, double factor, Layout layout) {
+  return adjust(image, "image.adjust_saturation", Adjust::Saturation, factor, layout);
 }
 
-Tensor adjust_hue(const Tensor& image, double hue_shift) {
+Tensor adjust_hue(const Tensor& image, double hue_shift, Layout layout) {
   const char* op = "image.adjust_hue";
   TS_CHECK(hue_shift >= -0.5 && hue_shift <= 0.5, ValueError, op, "hue shift must be in [-0.5, 0.5], got ", hue_shift);
+  const Layout l = resolve_layout(image, layout, op);
+  return detail::map_images(image, l, [&](const Tensor& one) { return hue_one(one, hue_shift, op); }, op);
+}
+
+namespace {
+Tensor hue_one(const Tensor& image, double hue_shift, const char* op) {
   const detail::View v = rgb_view(image, op);
   const auto shift = static_cast<float>(hue_shift);
   auto shifted = [&](float r, float g, float b, float* o) {
@@ -369,5 +394,6 @@ Tensor adjust_hue(const Tensor& image, double hue_shift) {
     for (int k = 0; k < 3; ++k) o[k] = static_cast<uint8_t>(std::clamp(f[k] * 255.999f, 0.0f, 255.0f));
   });
 }
+}  // namespace
 
 }  // namespace tessel::image

@@ -2,6 +2,8 @@
 // whole pixels, so they work for every dtype; only the bilinear rotation reads
 // the values (uint8 and float32).
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cmath>
 #include <cstring>
 #include <numbers>
@@ -81,129 +83,284 @@ Tensor dihedral(const Tensor& image, const char* op, bool swap, bool fy, bool fx
 int64_t pad_index(int64_t i, int64_t n, PadMode mode) {
   if (i >= 0 && i < n) return i;
   if (mode == PadMode::Edge) return i < 0 ? 0 : n - 1;
+  if (mode == PadMode::Symmetric) {  // the edge repeated (NumPy "symmetric")
+    const int64_t period = 2 * n;
+    const int64_t k = ((i % period) + period) % period;
+    return k < n ? k : period - 1 - k;
+  }
   if (n == 1) return 0;
   const int64_t period = 2 * (n - 1);  // reflect without repeating the edge (NumPy "reflect")
   int64_t k = ((i % period) + period) % period;
   return k < n ? k : period - k;
 }
 
+// torchvision's _get_inverse_affine_matrix: output -> input, in coordinates
+// centred on the image (pixel centres at +-0.5, ...), y down.
+std::array<double, 6> inverse_affine(double cx, double cy, double angle, double tx, double ty, double scale,
+                                     double shx, double shy) {
+  const double rad = std::numbers::pi / 180.0;
+  const double rot = angle * rad, sx = shx * rad, sy = shy * rad;
+  const double a = std::cos(rot - sy) / std::cos(sy);
+  const double b = -std::cos(rot - sy) * std::tan(sx) / std::cos(sy) - std::sin(rot);
+  const double c = std::sin(rot - sy) / std::cos(sy);
+  const double d = -std::sin(rot - sy) * std::tan(sx) / std::cos(sy) + std::cos(rot);
+  std::array<double, 6> m = {d / scale, -b / scale, 0.0, -c / scale, a / scale, 0.0};
+  m[2] += m[0] * (-cx - tx) + m[1] * (-cy - ty) + cx;
+  m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty) + cy;
+  return m;
+}
+
+// grid_sample(align_corners=False, zeros padding) of an affine grid, as
+// torchvision's tensor path. With a fill, a sampled mask blends it in
+// (nearest: mask < 0.5 takes the fill); without one, outside is 0.
 template <class T>
-void rotate_bilinear(const T* in, T* out, int64_t h, int64_t w, int64_t c, double angle, double fill) {
-  const double t = angle * std::numbers::pi / 180.0;
-  const double cs = std::cos(t), sn = std::sin(t);
-  const double cx = w / 2.0, cy = h / 2.0;
-  for (int64_t y = 0; y < h; ++y) {
-    for (int64_t x = 0; x < w; ++x) {
-      // Inverse map of the output pixel's centre (counter-clockwise on screen, y down).
-      const double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
-      const double sx = cs * dx - sn * dy + cx - 0.5, sy = sn * dx + cs * dy + cy - 0.5;
-      T* o = out + (y * w + x) * c;
-      const double fx0 = std::floor(sx), fy0 = std::floor(sy);
-      if (fx0 < -1 || fx0 >= w || fy0 < -1 || fy0 >= h) {
-        for (int64_t k = 0; k < c; ++k) o[k] = static_cast<T>(fill);
+void warp(const T* in, T* out, int64_t h, int64_t w, int64_t c, int64_t oh, int64_t ow, const std::array<double, 6>& m,
+          bool nearest, const std::vector<double>& fill) {
+  const bool has_fill = !fill.empty();
+  // The float32 rows of torchvision's rescaled theta (theta / (w/2, h/2)).
+  const float hw = static_cast<float>(w) * 0.5f, hh = static_cast<float>(h) * 0.5f;
+  const float rx[3] = {static_cast<float>(m[0]) / hw, static_cast<float>(m[1]) / hw, static_cast<float>(m[2]) / hw};
+  const float ry[3] = {static_cast<float>(m[3]) / hh, static_cast<float>(m[4]) / hh, static_cast<float>(m[5]) / hh};
+  auto fill_of = [&](int64_t k) { return has_fill ? fill[fill.size() == 1 ? 0 : k] : 0.0; };
+  auto store = [&](T* o, double v) {
+    if constexpr (std::is_same_v<T, uint8_t>)
+      *o = static_cast<uint8_t>(std::clamp(std::nearbyint(v), 0.0, 255.0));
+    else
+      *o = static_cast<T>(v);
+  };
+  for (int64_t y = 0; y < oh; ++y) {
+    for (int64_t x = 0; x < ow; ++x) {
+      const double xo = x + 0.5 - ow * 0.5, yo = y + 0.5 - oh * 0.5;
+      const double sx = m[0] * xo + m[1] * yo + m[2] + w * 0.5 - 0.5;
+      const double sy = m[3] * xo + m[4] * yo + m[5] + h * 0.5 - 0.5;
+      T* o = out + (y * ow + x) * c;
+      if (nearest) {
+        // Ties (x.5) are common (30 degrees, odd/even sizes): round them as torchvision does,
+        // float32 grid -> normalized -> unnormalized, then half to even.
+        const float gx = static_cast<float>(xo) * rx[0] + static_cast<float>(yo) * rx[1] + rx[2];
+        const float gy = static_cast<float>(xo) * ry[0] + static_cast<float>(yo) * ry[1] + ry[2];
+        const float ix = std::nearbyint(((gx + 1.0f) * static_cast<float>(w) - 1.0f) / 2.0f);
+        const float iy = std::nearbyint(((gy + 1.0f) * static_cast<float>(h) - 1.0f) / 2.0f);
+        if (ix >= 0 && ix < w && iy >= 0 && iy < h) {
+          const T* p = in + (static_cast<int64_t>(iy) * w + static_cast<int64_t>(ix)) * c;
+          for (int64_t k = 0; k < c; ++k) o[k] = p[k];
+        } else {
+          for (int64_t k = 0; k < c; ++k) store(o + k, fill_of(k));
+        }
         continue;
       }
-      const int64_t x0 = static_cast<int64_t>(fx0), y0 = static_cast<int64_t>(fy0);
+      const double fx0 = std::floor(sx), fy0 = std::floor(sy);
       const double ax = sx - fx0, ay = sy - fy0;
-      // Neighbours outside the image repeat the edge (the border half-pixel).
-      const int64_t xa = std::clamp<int64_t>(x0, 0, w - 1), xb = std::clamp<int64_t>(x0 + 1, 0, w - 1);
-      const int64_t ya = std::clamp<int64_t>(y0, 0, h - 1), yb = std::clamp<int64_t>(y0 + 1, 0, h - 1);
+      const int64_t x0 = static_cast<int64_t>(fx0), y0 = static_cast<int64_t>(fy0);
+      const double wts[4] = {(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay};
+      const int64_t xs[4] = {x0, x0 + 1, x0, x0 + 1}, ys[4] = {y0, y0, y0 + 1, y0 + 1};
+      double mask = 0.0;
+      for (int j = 0; j < 4; ++j)
+        if (xs[j] >= 0 && xs[j] < w && ys[j] >= 0 && ys[j] < h) mask += wts[j];
       for (int64_t k = 0; k < c; ++k) {
-        const double top = in[(ya * w + xa) * c + k] * (1 - ax) + in[(ya * w + xb) * c + k] * ax;
-        const double bot = in[(yb * w + xa) * c + k] * (1 - ax) + in[(yb * w + xb) * c + k] * ax;
-        const double v = top * (1 - ay) + bot * ay;
-        if constexpr (std::is_same_v<T, uint8_t>)
-          o[k] = static_cast<uint8_t>(std::clamp(std::nearbyint(v), 0.0, 255.0));
-        else
-          o[k] = static_cast<T>(v);
+        double v = 0.0;
+        for (int j = 0; j < 4; ++j)
+          if (xs[j] >= 0 && xs[j] < w && ys[j] >= 0 && ys[j] < h) v += wts[j] * in[(ys[j] * w + xs[j]) * c + k];
+        if (has_fill) v = mask * (v - fill_of(k)) + fill_of(k);
+        store(o + k, v);
       }
     }
   }
 }
 
-}  // namespace
-
-Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w) {
-  const char* op = "image.crop";
-  const detail::View v = detail::hwc_view(image, op);
-  TS_CHECK(h >= 1 && w >= 1, ValueError, op, "crop size must be positive, got (", h, ", ", w, ")");
-  TS_CHECK(top >= 0 && left >= 0 && top + h <= v.h && left + w <= v.w, ValueError, op, "crop (top=", top,
-           ", left=", left, ", h=", h, ", w=", w, ") is outside the ", v.h, "x", v.w, " image");
-  return image.slice(0, top, top + h).slice(1, left, left + w).contiguous();
+// Dims of H and W in layout l.
+std::array<int64_t, 2> hw_dims(const Tensor& x, Layout l) {
+  if (l == Layout::CHW || x.dim() == 2) return {x.dim() - 2, x.dim() - 1};
+  return {x.dim() - 3, x.dim() - 2};
 }
 
-Tensor center_crop(const Tensor& image, int64_t h, int64_t w) {
+Tensor finish(Tensor t, Layout l) { return l == Layout::HWC ? detail::mark(std::move(t)) : t; }
+
+void check_fill(const std::vector<double>& fill, const char* op) {
+  for (double f : fill) TS_CHECK(std::isfinite(f), ValueError, op, "fill must be finite, got ", f);
+}
+
+Tensor warp_image(const Tensor& image, Layout l, const std::array<double, 6>& m, int64_t oh, int64_t ow,
+                  Interpolation interp, const std::vector<double>& fill, const char* op) {
+  TS_CHECK(interp == Interpolation::Nearest || interp == Interpolation::Bilinear, ValueError, op,
+           "interpolation must be nearest or bilinear, got ", to_string(interp));
+  TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, op,
+           "expected a uint8 or float32 image, got ", image.dtype());
+  check_fill(fill, op);
+  return detail::map_images(
+      image, l,
+      [&](const Tensor& one) {
+        const detail::View v = detail::hwc_view(one, op);
+        TS_CHECK(fill.size() <= 1 || static_cast<int64_t>(fill.size()) == v.c, ValueError, op,
+                 "fill needs 1 value or one per channel (", v.c, "), got ", fill.size());
+        Tensor out = detail::new_like(v, oh, ow, v.c, one.dtype());
+        if (one.dtype() == DType::UInt8)
+          warp(v.t.data<uint8_t>(), out.data<uint8_t>(), v.h, v.w, v.c, oh, ow, m,
+               interp == Interpolation::Nearest, fill);
+        else
+          warp(v.t.data<float>(), out.data<float>(), v.h, v.w, v.c, oh, ow, m, interp == Interpolation::Nearest,
+               fill);
+        return out;
+      },
+      op);
+}
+
+}  // namespace
+
+Tensor crop(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w, Layout layout) {
+  const char* op = "image.crop";
+  const Layout l = resolve_layout(image, layout, op);
+  TS_CHECK(h >= 1 && w >= 1, ValueError, op, "crop size must be positive, got (", h, ", ", w, ")");
+  const auto [dh, dw] = hw_dims(image, l);
+  const int64_t H = image.size(dh), W = image.size(dw);
+  TS_CHECK(H > 0 && W > 0, ValueError, op, "empty image of shape ", image.shape());
+  if (top >= 0 && left >= 0 && top + h <= H && left + w <= W)
+    return finish(image.slice(dh, top, top + h).slice(dw, left, left + w).clone(), l);
+  // torchvision: what lies outside the image is zeros.
+  const int64_t pt = std::max<int64_t>(0, -top), pb = std::max<int64_t>(0, top + h - H);
+  const int64_t pl = std::max<int64_t>(0, -left), pr = std::max<int64_t>(0, left + w - W);
+  const Tensor padded = pad(image, pt, pb, pl, pr, PadMode::Constant, {0.0}, l);
+  return crop(padded, top + pt, left + pl, h, w, l);
+}
+
+Tensor center_crop(const Tensor& image, int64_t h, int64_t w, Layout layout) {
   const char* op = "image.center_crop";
-  const detail::View v = detail::hwc_view(image, op);
-  TS_CHECK(h >= 1 && w >= 1 && h <= v.h && w <= v.w, ValueError, op, "crop size (", h, ", ", w,
-           ") must be positive and fit the ", v.h, "x", v.w, " image");
-  // torchvision: int(round((H - h) / 2.0)), Python's round (half to even).
-  const auto top = static_cast<int64_t>(std::nearbyint((v.h - h) / 2.0));
-  const auto left = static_cast<int64_t>(std::nearbyint((v.w - w) / 2.0));
-  return crop(image, top, left, h, w);
+  const Layout l = resolve_layout(image, layout, op);
+  TS_CHECK(h >= 1 && w >= 1, ValueError, op, "crop size must be positive, got (", h, ", ", w, ")");
+  const auto [dh, dw] = hw_dims(image, l);
+  const int64_t H = image.size(dh), W = image.size(dw);
+  // torchvision: int(round((H - h) / 2.0)), Python's round (half to even); a
+  // larger crop pads first (zeros, the extra row/column at the bottom/right).
+  if (h > H || w > W) {
+    const int64_t ph = std::max<int64_t>(0, h - H), pw = std::max<int64_t>(0, w - W);
+    const Tensor padded = pad(image, ph / 2, (ph + 1) / 2, pw / 2, (pw + 1) / 2, PadMode::Constant, {0.0}, l);
+    return center_crop(padded, h, w, l);
+  }
+  const auto top = static_cast<int64_t>(std::nearbyint((H - h) / 2.0));
+  const auto left = static_cast<int64_t>(std::nearbyint((W - w) / 2.0));
+  return crop(image, top, left, h, w, l);
 }
 
 PadMode pad_mode_from_string(std::string_view s) {
   if (s == "constant") return PadMode::Constant;
   if (s == "edge" || s == "replicate") return PadMode::Edge;
   if (s == "reflect") return PadMode::Reflect;
-  fail<ValueError>("image.pad", "unknown padding mode '", std::string(s), "'; expected constant, edge or reflect");
+  if (s == "symmetric") return PadMode::Symmetric;
+  fail<ValueError>("image.pad", "unknown padding mode '", std::string(s),
+                   "'; expected constant, edge, reflect or symmetric");
 }
 
-Tensor pad(const Tensor& image, int64_t top, int64_t bottom, int64_t left, int64_t right, PadMode mode, double value) {
+Tensor pad(const Tensor& image, int64_t top, int64_t bottom, int64_t left, int64_t right, PadMode mode,
+           std::vector<double> value, Layout layout) {
   const char* op = "image.pad";
-  const detail::View v = detail::hwc_view(image, op);
-  TS_CHECK(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, ValueError, op, "padding must be >= 0, got (", top, ", ",
-           bottom, ", ", left, ", ", right, ")");
-  const int64_t oh = v.h + top + bottom, ow = v.w + left + right;
-  Tensor out = detail::new_like(v, oh, ow, v.c, image.dtype());
-  const size_t px = static_cast<size_t>(v.c) * v.t.itemsize();
-  const auto* in = static_cast<const uint8_t*>(v.t.data_ptr());
-  auto* o = static_cast<uint8_t*>(out.data_ptr());
-  // The fill pixel in the image's dtype.
-  const Tensor fill = full({v.c}, Scalar(value), TensorOptions(image.dtype()));
-  const auto* fp = static_cast<const uint8_t*>(fill.data_ptr());
-  std::vector<int64_t> xs(ow);
-  for (int64_t x = 0; x < ow; ++x) xs[x] = pad_index(x - left, v.w, mode);
-  for (int64_t y = 0; y < oh; ++y) {
-    uint8_t* dst = o + y * ow * px;
-    const int64_t sy = y - top;
-    if (mode == PadMode::Constant && (sy < 0 || sy >= v.h)) {
-      for (int64_t x = 0; x < ow; ++x) std::memcpy(dst + x * px, fp, px);
-      continue;
-    }
-    const uint8_t* row = in + pad_index(sy, v.h, mode) * v.w * px;
-    for (int64_t x = 0; x < ow; ++x) {
-      const bool outside = x < left || x >= left + v.w;
-      std::memcpy(dst + x * px, mode == PadMode::Constant && outside ? fp : row + xs[x] * px, px);
-    }
-  }
-  return out;
+  const Layout l = resolve_layout(image, layout, op);
+  TS_CHECK(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, ValueError, op, "padding must be >= 0, got (", top,
+           ", ", bottom, ", ", left, ", ", right, ")");
+  TS_CHECK(!value.empty(), ValueError, op, "fill needs at least one value");
+  check_fill(value, op);
+  return detail::map_images(
+      image, l,
+      [&](const Tensor& one) {
+        const detail::View v = detail::hwc_view(one, op);
+        TS_CHECK(value.size() == 1 || static_cast<int64_t>(value.size()) == v.c, ValueError, op,
+                 "fill needs 1 value or one per channel (", v.c, "), got ", value.size());
+        const int64_t oh = v.h + top + bottom, ow = v.w + left + right;
+        Tensor out = detail::new_like(v, oh, ow, v.c, one.dtype());
+        const size_t px = static_cast<size_t>(v.c) * v.t.itemsize();
+        const auto* in = static_cast<const uint8_t*>(v.t.data_ptr());
+        auto* o = static_cast<uint8_t*>(out.data_ptr());
+        // The fill pixel in the image's dtype.
+        Tensor fill = empty({v.c}, DType::Float64);
+        for (int64_t k = 0; k < v.c; ++k) fill.data<double>()[k] = value[value.size() == 1 ? 0 : k];
+        fill = fill.to(one.dtype());
+        const auto* fp = static_cast<const uint8_t*>(fill.data_ptr());
+        std::vector<int64_t> xs(ow);
+        for (int64_t x = 0; x < ow; ++x) xs[x] = pad_index(x - left, v.w, mode);
+        for (int64_t y = 0; y < oh; ++y) {
+          uint8_t* dst = o + y * ow * px;
+          const int64_t sy = y - top;
+          if (mode == PadMode::Constant && (sy < 0 || sy >= v.h)) {
+            for (int64_t x = 0; x < ow; ++x) std::memcpy(dst + x * px, fp, px);
+            continue;
+          }
+          const uint8_t* row = in + pad_index(sy, v.h, mode) * v.w * px;
+          for (int64_t x = 0; x < ow; ++x) {
+            const bool outside = x < left || x >= left + v.w;
+            std::memcpy(dst + x * px, mode == PadMode::Constant && outside ? fp : row + xs[x] * px, px);
+          }
+        }
+        return out;
+      },
+      op);
 }
 
-Tensor hflip(const Tensor& image) { return dihedral(image, "image.hflip", false, false, true); }
-Tensor vflip(const Tensor& image) { return dihedral(image, "image.vflip", false, true, false); }
+Tensor hflip(const Tensor& image, Layout layout) {
+  const Layout l = resolve_layout(image, layout, "image.hflip");
+  return finish(flip(image, {hw_dims(image, l)[1]}), l);
+}
 
-Tensor rotate(const Tensor& image, double angle, double fill) {
+Tensor vflip(const Tensor& image, Layout layout) {
+  const Layout l = resolve_layout(image, layout, "image.vflip");
+  return finish(flip(image, {hw_dims(image, l)[0]}), l);
+}
+
+Tensor rotate(const Tensor& image, double angle, Interpolation interp, bool expand, std::vector<double> center,
+              std::vector<double> fill, Layout layout) {
   const char* op = "image.rotate";
+  const Layout l = resolve_layout(image, layout, op);
   TS_CHECK(std::isfinite(angle), ValueError, op, "angle must be finite, got ", angle);
+  TS_CHECK(center.empty() || center.size() == 2, ValueError, op, "center must be (x, y), got ", center.size(),
+           " values");
+  const auto [dh, dw] = hw_dims(image, l);
+  const int64_t H = image.size(dh), W = image.size(dw);
+  TS_CHECK(H > 0 && W > 0, ValueError, op, "empty image of shape ", image.shape());
   const double turns = angle / 90.0;
-  if (turns == std::floor(turns)) {
+  if (center.empty() && turns == std::floor(turns)) {
+    // Exact: pixel centres land on pixel centres.
     const int k = static_cast<int>(std::fmod(std::fmod(turns, 4.0) + 4.0, 4.0));
-    if (k == 0) return detail::hwc_view(image, op).t.clone();
-    if (k == 1) return dihedral(image, op, true, false, true);  // counter-clockwise
-    if (k == 2) return dihedral(image, op, false, true, true);
-    return dihedral(image, op, true, true, false);
+    if (k == 0) return finish(image.contiguous().clone(), l);
+    if (k == 2) return finish(flip(image, {dh, dw}), l);
+    if (expand || H == W) {
+      // 90 counter-clockwise: transpose, then flip the rows (numpy.rot90).
+      const Tensor t = image.transpose(dh, dw);
+      return finish(flip(t, {k == 1 ? dh : dw}), l);
+    }
   }
-  const detail::View v = detail::hwc_view(image, op);
-  TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, op,
-           "arbitrary angles need a uint8 or float32 image, got ", image.dtype());
-  Tensor out = detail::new_like(v, v.h, v.w, v.c, image.dtype());
-  if (image.dtype() == DType::UInt8)
-    rotate_bilinear(v.t.data<uint8_t>(), out.data<uint8_t>(), v.h, v.w, v.c, angle, fill);
-  else
-    rotate_bilinear(v.t.data<float>(), out.data<float>(), v.h, v.w, v.c, angle, fill);
-  return out;
+  const double cx = center.empty() ? 0.0 : center[0] - W * 0.5, cy = center.empty() ? 0.0 : center[1] - H * 0.5;
+  const std::array<double, 6> m = inverse_affine(cx, cy, -angle, 0, 0, 1, 0, 0);
+  int64_t oh = H, ow = W;
+  if (expand) {
+    // torchvision's _compute_affine_output_size: the corners through the matrix.
+    double lo[2] = {1e300, 1e300}, hi[2] = {-1e300, -1e300};
+    for (const auto& [px, py] : {std::pair{-0.5 * W, -0.5 * H}, {-0.5 * W, 0.5 * H}, {0.5 * W, 0.5 * H},
+                                 {0.5 * W, -0.5 * H}}) {
+      const double qx = m[0] * px + m[1] * py + m[2], qy = m[3] * px + m[4] * py + m[5];
+      lo[0] = std::min(lo[0], qx), hi[0] = std::max(hi[0], qx);
+      lo[1] = std::min(lo[1], qy), hi[1] = std::max(hi[1], qy);
+    }
+    const double tol = 1e-4, half[2] = {W * 0.5, H * 0.5};
+    int64_t size[2];
+    for (int i = 0; i < 2; ++i) {
+      const double cmax = std::ceil(std::trunc((hi[i] + half[i]) / tol) * tol);
+      const double cmin = std::floor(std::trunc((lo[i] + half[i]) / tol) * tol);
+      size[i] = static_cast<int64_t>(cmax - cmin);
+    }
+    ow = size[0], oh = size[1];
+  }
+  return warp_image(image, l, m, oh, ow, interp, fill, op);
+}
+
+Tensor affine(const Tensor& image, double angle, std::array<double, 2> translate, double scale,
+              std::array<double, 2> shear, Interpolation interp, std::vector<double> fill, Layout layout) {
+  const char* op = "image.affine";
+  const Layout l = resolve_layout(image, layout, op);
+  TS_CHECK(std::isfinite(angle) && std::isfinite(translate[0]) && std::isfinite(translate[1]) &&
+               std::isfinite(shear[0]) && std::isfinite(shear[1]),
+           ValueError, op, "angle, translate and shear must be finite");
+  TS_CHECK(scale > 0 && std::isfinite(scale), ValueError, op, "scale must be positive, got ", scale);
+  const auto [dh, dw] = hw_dims(image, l);
+  const std::array<double, 6> m = inverse_affine(0, 0, angle, translate[0], translate[1], scale, shear[0], shear[1]);
+  return warp_image(image, l, m, image.size(dh), image.size(dw), interp, fill, op);
 }
 
 Tensor apply_orientation(const Tensor& image, int orientation) {

@@ -1,6 +1,8 @@
 #pragma once
 // Shared by the image files; not installed.
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "tessel/data/image.h"
@@ -19,6 +21,16 @@ View hwc_view(const Tensor& image, const char* op);
 // A new image of the same rank convention as `v` (HW stays HW).
 Tensor new_like(const View& v, int64_t h, int64_t w, int64_t c, DType dtype);
 void check_dtype(const Tensor& t, const char* op, bool allow_float);
+
+// ---- layout (layout.cpp) ----
+// Marks t (a fresh result) as a decoded HWC image and returns it.
+Tensor mark(Tensor t);
+// f (an HWC or HW image -> an HWC or HW image) on every image of x in layout l
+// (resolved): [..., H, W, C] or [..., C, H, W], HW as is; the results are put
+// back in the same layout (HWC ones marked).
+Tensor map_images(const Tensor& x, Layout l, const std::function<Tensor(const Tensor&)>& f, const char* op);
+// (H, W) of x in layout l (transforms.cpp).
+std::array<int64_t, 2> image_hw(const Tensor& x, Layout l);
 
 // ---- header parsing (sniff.cpp): plain byte parsing, no OpenCV ----
 // "jpeg", "png", "webp", "bmp", "gif", "tiff", or "" when unknown.

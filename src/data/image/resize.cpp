@@ -420,23 +420,31 @@ Tensor resize(const Tensor& image, int64_t h, int64_t w, Interpolation interp, b
   TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, kOp,
            "expected a uint8 or float32 image, got ", image.dtype());
   TS_CHECK(h >= 1 && w >= 1, ValueError, kOp, "output size must be positive, got (", h, ", ", w, ")");
-  if (layout == Layout::CHW) {
-    TS_CHECK(image.dim() == 3, ValueError, kOp, "layout='chw' expects a 3-D [C, H, W] tensor, got shape ",
-             image.shape());
-    const Tensor src = image.contiguous();
-    const int64_t c = src.size(0), ih = src.size(1), iw = src.size(2);
-    TS_CHECK(c >= 1 && ih >= 1 && iw >= 1, ValueError, kOp, "empty image of shape ", image.shape());
-    Tensor out = empty({c, h, w}, image.dtype());
-    for (int64_t k = 0; k < c; ++k) {
+  const Layout l = resolve_layout(image, layout, kOp);
+  if (l == Layout::CHW && image.dim() >= 3) {
+    // Every [H, W] plane on its own: channels and batch dims alike.
+    const int64_t ih = image.size(-2), iw = image.size(-1);
+    TS_CHECK(image.numel() > 0, ValueError, kOp, "empty image of shape ", image.shape());
+    const Tensor src = image.reshape({-1, ih, iw}).contiguous();
+    const int64_t n = src.size(0);
+    Tensor out = empty({n, h, w}, image.dtype());
+    for (int64_t k = 0; k < n; ++k) {
       Tensor dst = out.select(0, k);
       resize_one(src.select(0, k), dst, ih, iw, 1, h, w, interp, antialias);
     }
-    return out;
+    Shape os(image.shape().begin(), image.shape().end() - 2);
+    os.push_back(h), os.push_back(w);
+    return out.reshape(os);
   }
-  const detail::View v = detail::hwc_view(image, kOp);
-  Tensor out = detail::new_like(v, h, w, v.c, image.dtype());
-  resize_one(v.t, out, v.h, v.w, v.c, h, w, interp, antialias);
-  return out;
+  return detail::map_images(
+      image, l,
+      [&](const Tensor& one) {
+        const detail::View v = detail::hwc_view(one, kOp);
+        Tensor out = detail::new_like(v, h, w, v.c, one.dtype());
+        resize_one(v.t, out, v.h, v.w, v.c, h, w, interp, antialias);
+        return out;
+      },
+      kOp);
 }
 
 }  // namespace tessel::image

@@ -31,10 +31,16 @@ std::array<int64_t, 2> shorter_side(int64_t h, int64_t w, int64_t size) {
   return {size, static_cast<int64_t>(static_cast<double>(size) * w / h)};
 }
 
-int64_t image_h(const Tensor& x, const char* op) {
-  TS_CHECK(x.dim() == 2 || x.dim() == 3, ValueError, op, "expected an HWC or HW image, got shape ", x.shape());
-  return x.size(0);
+}  // namespace
+
+namespace detail {
+std::array<int64_t, 2> image_hw(const Tensor& x, Layout l) {
+  if (l == Layout::CHW || x.dim() == 2) return {x.size(-2), x.size(-1)};
+  return {x.size(-3), x.size(-2)};
 }
+}  // namespace detail
+
+namespace {
 
 }  // namespace
 
@@ -58,9 +64,10 @@ Resize::Resize(int64_t h, int64_t w, Interpolation interp, bool antialias)
 }
 
 Tensor Resize::apply(const Tensor& x, data::Rng&) const {
-  const int64_t h = image_h(x, "image.Resize"), w = x.size(1);
+  const Layout l = resolve_layout(x, Layout::Auto, "image.Resize");
+  const auto [h, w] = detail::image_hw(x, l);
   const auto [oh, ow] = w_ == 0 ? shorter_side(h, w, h_) : std::array<int64_t, 2>{h_, w_};
-  return resize(x, oh, ow, interp_, antialias_);
+  return resize(x, oh, ow, interp_, antialias_, l);
 }
 
 std::string Resize::repr() const {
@@ -116,9 +123,10 @@ std::array<int64_t, 4> RandomResizedCrop::params(int64_t height, int64_t width, 
 }
 
 Tensor RandomResizedCrop::apply(const Tensor& x, data::Rng& rng) const {
-  const int64_t height = image_h(x, "image.RandomResizedCrop"), width = x.size(1);
+  const Layout l = resolve_layout(x, Layout::Auto, "image.RandomResizedCrop");
+  const auto [height, width] = detail::image_hw(x, l);
   const auto [top, left, h, w] = params(height, width, rng);
-  return resize(crop(x, top, left, h, w), h_, w_, interp_, antialias_);
+  return resize(crop(x, top, left, h, w, l), h_, w_, interp_, antialias_, l);
 }
 
 std::string RandomResizedCrop::repr() const {

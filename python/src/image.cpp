@@ -254,13 +254,14 @@ void init_image(py::module_& m) {
   sub.def(
       "affine",
       [](const Tensor& image, double angle, std::array<double, 2> translate, double scale,
-         std::array<double, 2> shear, const std::string& interp, std::vector<double> fill, const Layout& layout) {
+         std::array<double, 2> shear, const std::string& interp, std::vector<double> fill,
+         std::vector<double> center, const Layout& layout) {
         const img::Interpolation i = img::interpolation_from_string(interp);
         const img::Layout l = layout_of(layout);
-        return without_gil([&] { return img::affine(image, angle, translate, scale, shear, i, fill, l); });
+        return without_gil([&] { return img::affine(image, angle, translate, scale, shear, i, fill, center, l); });
       },
       py::arg("image"), py::arg("angle"), py::arg("translate"), py::arg("scale"), py::arg("shear"),
-      py::arg("interpolation"), py::arg("fill"), py::arg("layout") = py::none());
+      py::arg("interpolation"), py::arg("fill"), py::arg("center"), py::arg("layout") = py::none());
   sub.def("apply_orientation", &img::apply_orientation, py::arg("image"), py::arg("orientation"));
   sub.def(
       "convert_color",
@@ -296,6 +297,25 @@ void init_image(py::module_& m) {
         return without_gil([&] { return img::gaussian_blur(x, k, sigma, lay); });
       },
       py::arg("image"), py::arg("kernel_size"), py::arg("sigma"), py::arg("layout") = py::none());
+  sub.def(
+      "posterize", [](const Tensor& x, int64_t bits, const Layout& l) { return img::posterize(x, bits, layout_of(l)); },
+      py::arg("image"), py::arg("bits"), py::arg("layout") = py::none());
+  sub.def(
+      "solarize", [](const Tensor& x, double t, const Layout& l) { return img::solarize(x, t, layout_of(l)); },
+      py::arg("image"), py::arg("threshold"), py::arg("layout") = py::none());
+  sub.def(
+      "invert", [](const Tensor& x, const Layout& l) { return img::invert(x, layout_of(l)); }, py::arg("image"),
+      py::arg("layout") = py::none());
+  sub.def(
+      "autocontrast", [](const Tensor& x, const Layout& l) { return img::autocontrast(x, layout_of(l)); },
+      py::arg("image"), py::arg("layout") = py::none());
+  sub.def(
+      "equalize", [](const Tensor& x, const Layout& l) { return img::equalize(x, layout_of(l)); }, py::arg("image"),
+      py::arg("layout") = py::none());
+  sub.def(
+      "adjust_sharpness",
+      [](const Tensor& x, double f, const Layout& l) { return img::adjust_sharpness(x, f, layout_of(l)); },
+      py::arg("image"), py::arg("factor"), py::arg("layout") = py::none());
   sub.def("erase", &img::erase, py::arg("image"), py::arg("top"), py::arg("left"), py::arg("h"), py::arg("w"),
           py::arg("value"), py::arg("inplace") = false);
 
@@ -381,6 +401,19 @@ void init_image(py::module_& m) {
              return std::make_shared<img::RandomChoice>(transform_list(ts), std::move(p));
            }),
            py::arg("transforms"), py::arg("p"));
+  py::class_<img::AutoAugment, data::Transform, std::shared_ptr<img::AutoAugment>>(sub, "AutoAugment")
+      .def(py::init([](const std::string& interp, std::vector<double> fill) {
+             return std::make_shared<img::AutoAugment>(img::interpolation_from_string(interp), std::move(fill));
+           }),
+           py::arg("interpolation"), py::arg("fill"));
+  py::class_<img::RandAugment, data::Transform, std::shared_ptr<img::RandAugment>>(sub, "RandAugment")
+      .def(py::init([](int64_t num_ops, int64_t magnitude, int64_t bins, const std::string& interp,
+                       std::vector<double> fill) {
+             return std::make_shared<img::RandAugment>(num_ops, magnitude, bins, img::interpolation_from_string(interp),
+                                                       std::move(fill));
+           }),
+           py::arg("num_ops"), py::arg("magnitude"), py::arg("num_magnitude_bins"), py::arg("interpolation"),
+           py::arg("fill"));
   py::class_<PyLambda, data::Transform, std::shared_ptr<PyLambda>>(sub, "Lambda")
       .def(py::init<py::function, std::string>(), py::arg("lambd"), py::arg("name"));
   // Applies a transform to many images on C++ threads (the seed of image i is item_seed(seed, 0, i)).

@@ -424,3 +424,178 @@ def test_random_transforms_in_decode_batch_do_not_depend_on_threads():
     two = A(ts.image.decode_batch(b, transform=aug, seed=7, num_threads=3))
     assert one.shape == (6, 3, 24, 24)
     np.testing.assert_array_equal(one, two)
+
+
+# ---------------------------------------------------------------- AutoAugment's ops
+
+def test_point_ops_vs_pillow():
+    from PIL import ImageOps
+    a = noise(17, 23)
+    pil = Image.fromarray(a)
+    for bits in (1, 4, 7, 8):
+        np.testing.assert_array_equal(A(ts.image.posterize(a, bits)), A(ImageOps.posterize(pil, bits)))
+    for th in (0, 100, 255):
+        np.testing.assert_array_equal(A(ts.image.solarize(a, th)), A(ImageOps.solarize(pil, th)))
+    np.testing.assert_array_equal(A(ts.image.invert(a)), A(ImageOps.invert(pil)))
+    skew = (a // 3 + 40).astype(np.uint8)  # a narrow histogram
+    np.testing.assert_array_equal(A(ts.image.equalize(skew)), A(ImageOps.equalize(Image.fromarray(skew))))
+    flat = np.full((5, 5, 3), 77, np.uint8)
+    np.testing.assert_array_equal(A(ts.image.equalize(flat)), flat)
+    # Both layouts give the same.
+    np.testing.assert_array_equal(hwc(ts.image.equalize(chw(skew))), A(ts.image.equalize(skew)))
+    np.testing.assert_array_equal(hwc(ts.image.posterize(chw(a), 3)), A(ts.image.posterize(a, 3)))
+    f = a.astype(np.float32) / 255
+    np.testing.assert_allclose(A(ts.image.solarize(f, 0.5)), np.where(f >= 0.5, 1 - f, f))
+    np.testing.assert_allclose(A(ts.image.posterize(f, 2)), np.clip(np.floor(f * 4), 0, 3) / 4)
+    with pytest.raises(ValueError, match="bits must be in 0..8"):
+        ts.image.posterize(a, 9)
+
+
+def test_autocontrast_and_sharpness_vs_numpy():
+    a = (noise(12, 15) // 2 + 30).astype(np.uint8)
+    a[..., 2] = 9  # a flat channel stays as it is
+    lo, hi = a.min(axis=(0, 1)).astype(np.float32), a.max(axis=(0, 1)).astype(np.float32)
+    flat = lo == hi
+    lo[flat], hi[flat] = 0, 255
+    ref = np.clip((a.astype(np.float32) - lo) * (np.float32(255) / (hi - lo)), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(A(ts.image.autocontrast(a)), ref)
+    np.testing.assert_array_equal(hwc(ts.image.autocontrast(chw(a))), ref)
+    # torchvision's adjust_sharpness: interior = blend(img, round(conv3x3(img, [1 1 1; 1 5 1; 1 1 1] / 13)), f).
+    b = noise(9, 11)
+    k = np.ones((3, 3)) / 13
+    k[1, 1] = 5 / 13
+    x = b.astype(np.float64)
+    blur = sum(k[i, j] * x[i:i + 7, j:j + 9] for i in range(3) for j in range(3))
+    for factor in (0.0, 0.5, 2.0):
+        r = np.float32(factor)
+        inner = np.clip(r * b[1:-1, 1:-1].astype(np.float32) + (np.float32(1) - r) * np.round(blur).astype(np.float32),
+                        0, 255).astype(np.uint8)
+        ref = b.copy()
+        ref[1:-1, 1:-1] = inner
+        np.testing.assert_array_equal(A(ts.image.adjust_sharpness(b, factor)), ref)
+    np.testing.assert_array_equal(A(ts.image.adjust_sharpness(b, 1.0)), b)
+
+
+def _linspace(end, n, i, start=0.0):
+    """torch.linspace's scalar formula in float32 (its vectorized path may differ by an ulp:
+    the comparisons below allow 1 level)."""
+    f = np.float32
+    step = (f(end) - f(start)) / f(n - 1)
+    return float(f(start) + step * f(i) if i < n // 2 else f(end) - step * f(n - 1 - i))
+
+
+def _close(a, b):
+    return a.shape == b.shape and np.abs(a.astype(int) - b).max() <= 1
+
+
+def _apply(x, op, m):
+    """torchvision's _apply_op, through ts.image's functional ops."""
+    if op == "Identity":
+        return x
+    if op == "ShearX":
+        return ts.image.affine(x, 0, (0, 0), 1, (np.degrees(np.arctan(m)), 0), center=(0, 0))
+    if op == "ShearY":
+        return ts.image.affine(x, 0, (0, 0), 1, (0, np.degrees(np.arctan(m))), center=(0, 0))
+    if op == "TranslateX":
+        return ts.image.affine(x, 0, (int(m), 0), 1, (0, 0))
+    if op == "TranslateY":
+        return ts.image.affine(x, 0, (0, int(m)), 1, (0, 0))
+    if op == "Rotate":
+        return ts.image.rotate(x, m)
+    f = {"Brightness": ts.image.adjust_brightness, "Color": ts.image.adjust_saturation,
+         "Contrast": ts.image.adjust_contrast, "Sharpness": ts.image.adjust_sharpness}
+    if op in f:
+        return f[op](x, 1 + m)
+    if op == "Posterize":
+        return ts.image.posterize(x, int(m))
+    if op == "Solarize":
+        return ts.image.solarize(x, m)
+    return {"AutoContrast": ts.image.autocontrast, "Equalize": ts.image.equalize, "Invert": ts.image.invert}[op](x)
+
+
+def _magnitudes(op, bin_, n, h, w):
+    """torchvision's _augmentation_space: the (signed) magnitudes of one bin."""
+    signed = {"ShearX": 0.3, "ShearY": 0.3, "TranslateX": 150 / 331 * w, "TranslateY": 150 / 331 * h, "Rotate": 30,
+              "Brightness": 0.9, "Color": 0.9, "Contrast": 0.9, "Sharpness": 0.9}
+    if op in signed:
+        m = _linspace(signed[op], n, bin_)
+        return [m, -m]
+    if op == "Posterize":
+        return [8 - int(np.round(np.float32(bin_) / np.float32((n - 1) / 4)))]
+    if op == "Solarize":
+        return [_linspace(0.0, n, bin_, start=1.0) * 255]
+    return [0.0]
+
+
+RAND_OPS = ["Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
+            "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize"]
+
+
+def test_rand_augment_picks_each_op_uniformly():
+    a = (noise(16, 16, seed=3) * 0.75 + 20).astype(np.uint8)  # not the full range: AutoContrast changes it
+    cands = {op: [A(_apply(a, op, m)) for m in _magnitudes(op, 9, 31, 16, 16)] for op in RAND_OPS}
+    t = T.RandAugment(num_ops=1, magnitude=9)
+    counts = dict.fromkeys(RAND_OPS, 0)
+    for s in range(1400):
+        out = A(t(a, seed=s))
+        hits = [op for op in RAND_OPS if any(np.array_equal(out, c) for c in cands[op])] or \
+            [op for op in RAND_OPS if any(_close(out, c) for c in cands[op])]
+        assert hits, s
+        counts[hits[0]] += 1
+    freq = np.array(list(counts.values())) / 1400
+    assert np.all(np.abs(freq - 1 / 14) < 0.03), counts
+    # num_ops=2 composes two; the result is reproducible through ts.manual_seed.
+    ts.manual_seed(3)
+    r = A(T.RandAugment()(chw(a)))
+    ts.manual_seed(3)
+    np.testing.assert_array_equal(A(T.RandAugment()(chw(a))), r)
+    assert repr(T.RandAugment()) == \
+        "RandAugment(num_ops=2, magnitude=9, num_magnitude_bins=31, interpolation=nearest, fill=None)"
+    with pytest.raises(ValueError, match=r"magnitude must be in \[0, 30\]"):
+        T.RandAugment(magnitude=31)
+
+
+IMAGENET_POLICY = [
+    (("Posterize", 0.4, 8), ("Rotate", 0.6, 9)), (("Solarize", 0.6, 5), ("AutoContrast", 0.6, None)),
+    (("Equalize", 0.8, None), ("Equalize", 0.6, None)), (("Posterize", 0.6, 7), ("Posterize", 0.6, 6)),
+    (("Equalize", 0.4, None), ("Solarize", 0.2, 4)), (("Equalize", 0.4, None), ("Rotate", 0.8, 8)),
+    (("Solarize", 0.6, 3), ("Equalize", 0.6, None)), (("Posterize", 0.8, 5), ("Equalize", 1.0, None)),
+    (("Rotate", 0.2, 3), ("Solarize", 0.6, 8)), (("Equalize", 0.6, None), ("Posterize", 0.4, 6)),
+    (("Rotate", 0.8, 8), ("Color", 0.4, 0)), (("Rotate", 0.4, 9), ("Equalize", 0.6, None)),
+    (("Equalize", 0.0, None), ("Equalize", 0.8, None)), (("Invert", 0.6, None), ("Equalize", 1.0, None)),
+    (("Color", 0.6, 4), ("Contrast", 1.0, 8)), (("Rotate", 0.8, 8), ("Color", 1.0, 2)),
+    (("Color", 0.8, 8), ("Solarize", 0.8, 7)), (("Sharpness", 0.4, 7), ("Invert", 0.6, None)),
+    (("ShearX", 0.6, 5), ("Equalize", 1.0, None)), (("Color", 0.4, 0), ("Equalize", 0.6, None)),
+    (("Equalize", 0.4, None), ("Solarize", 0.2, 4)), (("Solarize", 0.6, 5), ("AutoContrast", 0.6, None)),
+    (("Invert", 0.6, None), ("Equalize", 1.0, None)), (("Color", 0.6, 4), ("Contrast", 1.0, 8)),
+    (("Equalize", 0.8, None), ("Equalize", 0.6, None)),
+]
+
+
+def test_auto_augment_outputs_come_from_the_imagenet_policy():
+    a = (noise(12, 12, seed=5) * 0.75 + 20).astype(np.uint8)
+    x = chw(a)
+    # Every result of every sub-policy: each op applied or not, each sign.
+    cands = []
+    for (o1, p1, b1), (o2, p2, b2) in IMAGENET_POLICY:
+        for m1 in _magnitudes(o1, b1 or 0, 10, 12, 12):
+            for m2 in _magnitudes(o2, b2 or 0, 10, 12, 12):
+                first = [A(x), A(_apply(x, o1, m1))]
+                for f in first:
+                    cands.append(f)
+                    cands.append(A(_apply(ts.from_numpy(f), o2, m2)))
+    t = T.AutoAugment()
+    same = 0
+    for s in range(300):
+        out = A(t(x, seed=s))
+        assert out.shape == A(x).shape and out.dtype == np.uint8
+        assert any(_close(out, c) for c in cands), s
+        same += np.array_equal(out, A(x))
+    # P(nothing applied) = sum over the 25 sub-policies of (1 - p1)(1 - p2) / 25, plus ops that are no-ops here.
+    p_none = np.mean([(1 - p1) * (1 - p2) for (_, p1, _), (_, p2, _) in IMAGENET_POLICY])
+    assert same / 300 >= p_none - 0.06
+    assert repr(t) == "AutoAugment(policy=imagenet, interpolation=nearest, fill=None)"
+    with pytest.raises(ValueError, match="policy 'cifar10' is not available"):
+        T.AutoAugment("cifar10")
+    # Decoded images take the same path (HWC in, HWC out).
+    np.testing.assert_array_equal(A(t(a, seed=11)), hwc(t(x, seed=11)))

@@ -130,11 +130,13 @@ TESSEL_API Tensor vflip(const Tensor& image, Layout layout = Layout::Auto);
 TESSEL_API Tensor rotate(const Tensor& image, double angle, Interpolation interp = Interpolation::Nearest,
                          bool expand = false, std::vector<double> center = {}, std::vector<double> fill = {0.0},
                          Layout layout = Layout::Auto);
-// torchvision's affine: rotation `angle`, translation (tx, ty) pixels, `scale`,
-// shear (sx, sy) degrees, about the center; same size.
+// torchvision's affine: rotation `angle` (clockwise, as torchvision), translation
+// (tx, ty) pixels, `scale`, shear (sx, sy) degrees, about `center` ((x, y); empty:
+// the image center); same size.
 TESSEL_API Tensor affine(const Tensor& image, double angle, std::array<double, 2> translate, double scale,
                          std::array<double, 2> shear, Interpolation interp = Interpolation::Nearest,
-                         std::vector<double> fill = {0.0}, Layout layout = Layout::Auto);
+                         std::vector<double> fill = {0.0}, std::vector<double> center = {},
+                         Layout layout = Layout::Auto);
 // EXIF orientation 1..8 -> the upright image (HWC).
 TESSEL_API Tensor apply_orientation(const Tensor& image, int orientation);
 
@@ -172,6 +174,19 @@ TESSEL_API Tensor adjust_hue(const Tensor& image, double hue_shift, Layout layou
 // torchvision's gaussian_blur: separable, odd kernel sizes, reflect padding; uint8 rounded.
 TESSEL_API Tensor gaussian_blur(const Tensor& image, std::array<int64_t, 2> kernel_size, std::array<double, 2> sigma,
                                 Layout layout = Layout::Auto);
+
+// AutoAugment's point ops, torchvision semantics (bound: 255 for uint8, 1 for float32).
+// posterize keeps the top `bits` bits (float: floor(x * 2^bits) / 2^bits).
+TESSEL_API Tensor posterize(const Tensor& image, int64_t bits, Layout layout = Layout::Auto);
+// x >= threshold -> bound - x.
+TESSEL_API Tensor solarize(const Tensor& image, double threshold, Layout layout = Layout::Auto);
+TESSEL_API Tensor invert(const Tensor& image, Layout layout = Layout::Auto);
+// Per channel: (x - min) * bound / (max - min), truncated for uint8; flat channels unchanged.
+TESSEL_API Tensor autocontrast(const Tensor& image, Layout layout = Layout::Auto);
+// Per-channel histogram equalization (Pillow's ImageOps.equalize); float through 8-bit levels.
+TESSEL_API Tensor equalize(const Tensor& image, Layout layout = Layout::Auto);
+// Blends with the 3x3 smoothed image (borders kept): 0 blurs, 1 is the image, 2 sharpens.
+TESSEL_API Tensor adjust_sharpness(const Tensor& image, double factor, Layout layout = Layout::Auto);
 
 // Sets image[..., top:top+h, left:left+w] (a [..., C, H, W] tensor) to `value`
 // (one value, one per channel, or a [C, h, w] tensor); a copy unless inplace.
@@ -401,6 +416,35 @@ class TESSEL_API RandomChoice final : public data::Transform {
  private:
   std::vector<data::TransformPtr> transforms_;
   std::vector<double> cum_;  // cumulative weights
+};
+
+// torchvision's AutoAugment with the ImageNet policy: one of 25 sub-policies of
+// two ops, each applied with its probability (src/data/image/autoaugment.cpp).
+// fill: empty is torchvision's None (zeros outside after a geometric op).
+class TESSEL_API AutoAugment final : public data::Transform {
+ public:
+  explicit AutoAugment(Interpolation interp = Interpolation::Nearest, std::vector<double> fill = {});
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  Interpolation interp_;
+  std::vector<double> fill_;
+};
+
+// torchvision's RandAugment: num_ops ops drawn uniformly from 14, all at bin
+// `magnitude` of num_magnitude_bins, signs random.
+class TESSEL_API RandAugment final : public data::Transform {
+ public:
+  RandAugment(int64_t num_ops = 2, int64_t magnitude = 9, int64_t num_magnitude_bins = 31,
+              Interpolation interp = Interpolation::Nearest, std::vector<double> fill = {});
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  int64_t num_ops_, magnitude_, bins_;
+  Interpolation interp_;
+  std::vector<double> fill_;
 };
 
 }  // namespace tessel::image

@@ -23,7 +23,8 @@ __all__ = [
     "available", "set_max_pixels", "max_pixels", "decode", "read", "info", "encode", "write", "decode_batch", "read_batch", "resize", "crop", "center_crop",
     "pad", "hflip", "vflip", "rotate", "affine", "apply_orientation", "convert_color", "to_tensor", "normalize",
     "to_image", "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue", "gaussian_blur", "erase",
-    "as_image", "is_image", "transforms",
+    "posterize", "solarize", "invert", "autocontrast", "equalize", "adjust_sharpness", "as_image", "is_image",
+    "transforms",
 ]
 
 
@@ -251,13 +252,15 @@ def rotate(image, angle, interpolation="nearest", expand=False, center=None, fil
     return _I.rotate(_t(image, _layout(layout)), float(angle), interpolation, bool(expand), c, _fill(fill), layout)
 
 
-def affine(image, angle, translate, scale, shear, interpolation="nearest", fill=None, layout=None):
-    """torchvision's affine about the image center: rotation angle (degrees),
-    translate (tx, ty) pixels, scale, shear (degrees: one value for x, or (sx, sy))."""
+def affine(image, angle, translate, scale, shear, interpolation="nearest", fill=None, center=None, layout=None):
+    """torchvision's affine: rotation angle (degrees, clockwise as torchvision), translate
+    (tx, ty) pixels, scale, shear (degrees: one value for x, or (sx, sy)), about center
+    ((x, y), default the image center); same size, sampled as rotate()."""
     if isinstance(shear, (int, float)):
         shear = (float(shear), 0.0)
+    c = [] if center is None else [float(v) for v in center]
     return _I.affine(_t(image, _layout(layout)), float(angle), tuple(map(float, translate)), float(scale),
-                     tuple(map(float, shear)), interpolation, _fill(fill), layout)
+                     tuple(map(float, shear)), interpolation, _fill(fill), c, layout)
 
 
 def apply_orientation(image, orientation):
@@ -316,6 +319,36 @@ def gaussian_blur(image, kernel_size, sigma=None, layout=None):
         sigma = [float(sigma)] * 2
     sx, sy = (float(s) for s in sigma)
     return _I.gaussian_blur(_t(image, _layout(layout)), (kx, ky), (sx, sy), layout)
+
+
+def posterize(image, bits, layout=None):
+    """Keeps the top `bits` bits of each uint8 value (float: floor(x * 2**bits) / 2**bits)."""
+    return _I.posterize(_t(image, _layout(layout)), int(bits), layout)
+
+
+def solarize(image, threshold, layout=None):
+    """Inverts the values >= threshold (bound - x; bound 255 for uint8, 1.0 for float)."""
+    return _I.solarize(_t(image, _layout(layout)), float(threshold), layout)
+
+
+def invert(image, layout=None):
+    return _I.invert(_t(image, _layout(layout)), layout)
+
+
+def autocontrast(image, layout=None):
+    """Per channel, stretches [min, max] to the full range (torchvision; uint8 truncated)."""
+    return _I.autocontrast(_t(image, _layout(layout)), layout)
+
+
+def equalize(image, layout=None):
+    """Per-channel histogram equalization, as Pillow's ImageOps.equalize / torchvision."""
+    return _I.equalize(_t(image, _layout(layout)), layout)
+
+
+def adjust_sharpness(image, sharpness_factor, layout=None):
+    """torchvision's adjust_sharpness: blends with the 3x3-smoothed image (borders kept);
+    0 blurs, 1 is the image, 2 sharpens."""
+    return _I.adjust_sharpness(_t(image, _layout(layout)), float(sharpness_factor), layout)
 
 
 def erase(image, top, left, height, width, value, inplace=False):

@@ -15,7 +15,7 @@ _I = _C._image
 __all__ = ["Transform", "Compose", "Decode", "Resize", "CenterCrop", "RandomResizedCrop", "RandomHorizontalFlip",
            "ColorJitter", "Normalize", "ToTensor", "Pad", "RandomCrop", "RandomVerticalFlip", "RandomRotation",
            "RandomErasing", "GaussianBlur", "Grayscale", "RandomGrayscale", "RandomApply", "RandomChoice", "Lambda",
-           "apply_batch", "IMAGENET_MEAN", "IMAGENET_STD"]
+           "AutoAugment", "AutoAugmentPolicy", "RandAugment", "apply_batch", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 # The base class and Compose are shared with ts.audio and ts.data.
 Transform = _C._data.Transform
@@ -201,6 +201,32 @@ class Lambda(_Call, _I.Lambda):
             raise TypeError(f"[image.Lambda] expected a callable, got {type(lambd).__name__}")
         self.lambd = lambd
         _I.Lambda.__init__(self, lambd, getattr(lambd, "__name__", type(lambd).__name__))
+
+
+class AutoAugmentPolicy:
+    """torchvision's policy names; tessel has the ImageNet one."""
+    IMAGENET = "imagenet"
+
+
+class AutoAugment(_Call, _I.AutoAugment):
+    """torchvision's AutoAugment with the ImageNet policy (25 two-op sub-policies).
+    interpolation "nearest" or "bilinear"; fill None leaves zeros outside geometric ops."""
+
+    def __init__(self, policy=AutoAugmentPolicy.IMAGENET, interpolation="nearest", fill=None):
+        if str(getattr(policy, "value", policy)).lower() != "imagenet":
+            raise ValueError(f"[image.AutoAugment] policy {policy!r} is not available; tessel has 'imagenet'")
+        self.policy = AutoAugmentPolicy.IMAGENET
+        _I.AutoAugment.__init__(self, interpolation, _fill(fill))
+
+
+class RandAugment(_Call, _I.RandAugment):
+    """torchvision's RandAugment: num_ops ops drawn from 14 (Identity, ShearX/Y, TranslateX/Y,
+    Rotate, Brightness, Color, Contrast, Sharpness, Posterize, Solarize, AutoContrast,
+    Equalize), each at bin `magnitude` of num_magnitude_bins, with a random sign."""
+
+    def __init__(self, num_ops=2, magnitude=9, num_magnitude_bins=31, interpolation="nearest", fill=None):
+        _I.RandAugment.__init__(self, int(num_ops), int(magnitude), int(num_magnitude_bins), interpolation,
+                                _fill(fill))
 
 
 def apply_batch(transform, images, seed=None, num_threads=0):

@@ -1,6 +1,7 @@
 // Filters and augmentation ops with torchvision's semantics (its tensor path).
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "src/data/image/image_util.h"
@@ -53,7 +54,192 @@ void blur(const T* in, T* out, int64_t h, int64_t w, int64_t c, const std::vecto
       }
 }
 
+enum class PointOp { Posterize, Solarize, Invert };
+
+template <class T>
+Tensor point_one(const detail::View& v, PointOp op, double arg) {
+  constexpr bool u8 = std::is_same_v<T, uint8_t>;
+  const double bound = u8 ? 255.0 : 1.0;
+  Tensor out = detail::new_like(v, v.h, v.w, v.c, v.t.dtype());
+  const T* in = v.t.data<T>();
+  T* o = out.data<T>();
+  const int64_t n = v.h * v.w * v.c;
+  const int bits = static_cast<int>(arg);
+  const auto mask = static_cast<uint8_t>(~((1 << (8 - bits)) - 1) & 0xFF);
+  const double levels = static_cast<double>(1 << bits);
+  for (int64_t i = 0; i < n; ++i) {
+    const T x = in[i];
+    if (op == PointOp::Invert) {
+      o[i] = static_cast<T>(bound - x);
+    } else if (op == PointOp::Solarize) {
+      o[i] = x >= arg ? static_cast<T>(bound - x) : x;
+    } else if constexpr (u8) {
+      o[i] = static_cast<uint8_t>(x & mask);
+    } else {  // float posterize: torchvision v2's floor(x * levels) / levels
+      o[i] = static_cast<T>(std::clamp(std::floor(x * levels), 0.0, levels - 1) / levels);
+    }
+  }
+  return out;
+}
+
+Tensor point(const Tensor& image, const char* op, PointOp kind, double arg, Layout layout) {
+  const Layout l = resolve_layout(image, layout, op);
+  TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, op,
+           "expected a uint8 or float32 image, got ", image.dtype());
+  return detail::map_images(
+      image, l,
+      [&](const Tensor& one) {
+        const detail::View v = detail::hwc_view(one, op);
+        return one.dtype() == DType::UInt8 ? point_one<uint8_t>(v, kind, arg) : point_one<float>(v, kind, arg);
+      },
+      op);
+}
+
+// torchvision's _blend: ratio * a + (1 - ratio) * b in float32, clamped, truncated for uint8.
+template <class T>
+T blend(float a, float b, float ratio) {
+  const float x = ratio * a + (1.0f - ratio) * b;
+  if constexpr (std::is_same_v<T, uint8_t>)
+    return static_cast<uint8_t>(std::clamp(x, 0.0f, 255.0f));
+  else
+    return std::clamp(x, 0.0f, 1.0f);
+}
+
+template <class T>
+Tensor sharpness_one(const detail::View& v, double factor) {
+  Tensor out = detail::new_like(v, v.h, v.w, v.c, v.t.dtype());
+  const T* in = v.t.data<T>();
+  T* o = out.data<T>();
+  const int64_t c = v.c, w = v.w;
+  std::copy(in, in + v.h * v.w * c, o);
+  if (v.h <= 2 || v.w <= 2) return out;
+  const auto r = static_cast<float>(factor);
+  // Interior only: the 3x3 smoothing kernel (1 1 1 / 1 5 1 / 1 1 1) / 13; borders keep the image.
+  for (int64_t y = 1; y < v.h - 1; ++y)
+    for (int64_t x = 1; x < w - 1; ++x)
+      for (int64_t k = 0; k < c; ++k) {
+        double s = 4.0 * in[(y * w + x) * c + k];
+        for (int64_t dy = -1; dy <= 1; ++dy)
+          for (int64_t dx = -1; dx <= 1; ++dx) s += in[((y + dy) * w + x + dx) * c + k];
+        double blurred = s / 13.0;
+        if constexpr (std::is_same_v<T, uint8_t>) blurred = std::nearbyint(blurred);
+        o[(y * w + x) * c + k] = blend<T>(static_cast<float>(in[(y * w + x) * c + k]), static_cast<float>(blurred), r);
+      }
+  return out;
+}
+
+template <class T>
+Tensor autocontrast_one(const detail::View& v) {
+  constexpr float bound = std::is_same_v<T, uint8_t> ? 255.0f : 1.0f;
+  Tensor out = detail::new_like(v, v.h, v.w, v.c, v.t.dtype());
+  const T* in = v.t.data<T>();
+  T* o = out.data<T>();
+  const int64_t n = v.h * v.w;
+  for (int64_t k = 0; k < v.c; ++k) {
+    float lo = static_cast<float>(in[k]), hi = lo;
+    for (int64_t i = 0; i < n; ++i) lo = std::min(lo, static_cast<float>(in[i * v.c + k])), hi = std::max(hi, static_cast<float>(in[i * v.c + k]));
+    if (lo == hi) lo = 0.0f, hi = bound;  // torchvision leaves a flat channel as it is
+    const float scale = bound / (hi - lo);
+    for (int64_t i = 0; i < n; ++i) {
+      const float y = std::clamp((static_cast<float>(in[i * v.c + k]) - lo) * scale, 0.0f, bound);
+      o[i * v.c + k] = static_cast<T>(y);
+    }
+  }
+  return out;
+}
+
+// torchvision's (and Pillow's ImageOps.equalize) histogram equalization of uint8 channels.
+void equalize_u8(const uint8_t* in, uint8_t* o, int64_t n, int64_t c) {
+  for (int64_t k = 0; k < c; ++k) {
+    int64_t hist[256] = {};
+    for (int64_t i = 0; i < n; ++i) ++hist[in[i * c + k]];
+    int last = 255;
+    while (last > 0 && hist[last] == 0) --last;
+    const int64_t step = (n - hist[last]) / 255;  // the pixels not in the last non-empty bin
+    if (step == 0) {
+      for (int64_t i = 0; i < n; ++i) o[i * c + k] = in[i * c + k];
+      continue;
+    }
+    uint8_t lut[256];
+    int64_t cum = 0;
+    for (int b = 0; b < 256; ++b) {
+      lut[b] = static_cast<uint8_t>(std::min<int64_t>(255, (cum + step / 2) / step));
+      cum += hist[b];
+    }
+    for (int64_t i = 0; i < n; ++i) o[i * c + k] = lut[in[i * c + k]];
+  }
+}
+
 }  // namespace
+
+Tensor posterize(const Tensor& image, int64_t bits, Layout layout) {
+  TS_CHECK(bits >= 0 && bits <= 8, ValueError, "image.posterize", "bits must be in 0..8, got ", bits);
+  return point(image, "image.posterize", PointOp::Posterize, static_cast<double>(bits), layout);
+}
+
+Tensor solarize(const Tensor& image, double threshold, Layout layout) {
+  TS_CHECK(std::isfinite(threshold), ValueError, "image.solarize", "threshold must be finite, got ", threshold);
+  return point(image, "image.solarize", PointOp::Solarize, threshold, layout);
+}
+
+Tensor invert(const Tensor& image, Layout layout) { return point(image, "image.invert", PointOp::Invert, 0, layout); }
+
+Tensor adjust_sharpness(const Tensor& image, double factor, Layout layout) {
+  const char* op = "image.adjust_sharpness";
+  TS_CHECK(std::isfinite(factor) && factor >= 0, ValueError, op, "factor must be a non-negative number, got ", factor);
+  const Layout l = resolve_layout(image, layout, op);
+  TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, op,
+           "expected a uint8 or float32 image, got ", image.dtype());
+  return detail::map_images(
+      image, l,
+      [&](const Tensor& one) {
+        const detail::View v = detail::hwc_view(one, op);
+        return one.dtype() == DType::UInt8 ? sharpness_one<uint8_t>(v, factor) : sharpness_one<float>(v, factor);
+      },
+      op);
+}
+
+Tensor autocontrast(const Tensor& image, Layout layout) {
+  const char* op = "image.autocontrast";
+  const Layout l = resolve_layout(image, layout, op);
+  TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, op,
+           "expected a uint8 or float32 image, got ", image.dtype());
+  return detail::map_images(
+      image, l,
+      [&](const Tensor& one) {
+        const detail::View v = detail::hwc_view(one, op);
+        return one.dtype() == DType::UInt8 ? autocontrast_one<uint8_t>(v) : autocontrast_one<float>(v);
+      },
+      op);
+}
+
+Tensor equalize(const Tensor& image, Layout layout) {
+  const char* op = "image.equalize";
+  const Layout l = resolve_layout(image, layout, op);
+  TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, op,
+           "expected a uint8 or float32 image, got ", image.dtype());
+  return detail::map_images(
+      image, l,
+      [&](const Tensor& one) {
+        const detail::View v = detail::hwc_view(one, op);
+        Tensor out = detail::new_like(v, v.h, v.w, v.c, one.dtype());
+        const int64_t n = v.h * v.w, total = n * v.c;
+        if (one.dtype() == DType::UInt8) {
+          equalize_u8(v.t.data<uint8_t>(), out.data<uint8_t>(), n, v.c);
+          return out;
+        }
+        // float: through uint8 levels (round(x * 255)) and back.
+        std::vector<uint8_t> q(static_cast<size_t>(total)), r(static_cast<size_t>(total));
+        const float* in = v.t.data<float>();
+        for (int64_t i = 0; i < total; ++i)
+          q[i] = static_cast<uint8_t>(std::nearbyint(std::clamp(in[i], 0.0f, 1.0f) * 255.0f));
+        equalize_u8(q.data(), r.data(), n, v.c);
+        float* o = out.data<float>();
+        for (int64_t i = 0; i < total; ++i) o[i] = r[i] / 255.0f;
+        return out;
+      },
+      op);
+}
 
 Tensor gaussian_blur(const Tensor& image, std::array<int64_t, 2> kernel_size, std::array<double, 2> sigma,
                      Layout layout) {

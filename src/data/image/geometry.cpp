@@ -351,15 +351,20 @@ Tensor rotate(const Tensor& image, double angle, Interpolation interp, bool expa
 }
 
 Tensor affine(const Tensor& image, double angle, std::array<double, 2> translate, double scale,
-              std::array<double, 2> shear, Interpolation interp, std::vector<double> fill, Layout layout) {
+              std::array<double, 2> shear, Interpolation interp, std::vector<double> fill, std::vector<double> center,
+              Layout layout) {
   const char* op = "image.affine";
   const Layout l = resolve_layout(image, layout, op);
   TS_CHECK(std::isfinite(angle) && std::isfinite(translate[0]) && std::isfinite(translate[1]) &&
                std::isfinite(shear[0]) && std::isfinite(shear[1]),
            ValueError, op, "angle, translate and shear must be finite");
   TS_CHECK(scale > 0 && std::isfinite(scale), ValueError, op, "scale must be positive, got ", scale);
+  TS_CHECK(center.empty() || center.size() == 2, ValueError, op, "center must be (x, y), got ", center.size(),
+           " values");
   const auto [dh, dw] = hw_dims(image, l);
-  const std::array<double, 6> m = inverse_affine(0, 0, angle, translate[0], translate[1], scale, shear[0], shear[1]);
+  const int64_t H = image.size(dh), W = image.size(dw);
+  const double cx = center.empty() ? 0.0 : center[0] - W * 0.5, cy = center.empty() ? 0.0 : center[1] - H * 0.5;
+  const std::array<double, 6> m = inverse_affine(cx, cy, angle, translate[0], translate[1], scale, shear[0], shear[1]);
   return warp_image(image, l, m, image.size(dh), image.size(dw), interp, fill, op);
 }
 

@@ -59,7 +59,18 @@ if [ "$reuse" -eq 0 ] || [ ! -x "$root/bin/bash" ]; then
   step "debootstrap took $(( $(date +%s) - t0 )) s"
 fi
 
+# The network settings a machine of this kind has from its image (not packages): DNS,
+# the workplace's own certificate authorities (its egress proxy re-signs TLS) and
+# pip's configuration. ca-certificates, once setup.sh installs it, picks the CAs up.
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+mkdir -p "$root/usr/local/share/ca-certificates"
+cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
+[ -f /etc/pip.conf ] && cp /etc/pip.conf "$root/etc/pip.conf"
+passenv=()
+for v in PIP_CERT PIP_DEFAULT_TIMEOUT PIP_INDEX_URL SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE \
+         http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+  [ -n "${!v:-}" ] && passenv+=("$v=${!v}")
+done
 bind /proc "$root/proc"
 bind /sys "$root/sys"
 bind /dev "$root/dev"
@@ -72,7 +83,7 @@ mkdir -p "$root/work"
 git clone -q "$repo" "$root/work/tessel"
 
 in_root() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  LANG=C.UTF-8 TERM=dumb /bin/bash -c "$1"; }
+  LANG=C.UTF-8 TERM=dumb "${passenv[@]}" /bin/bash -c "$1"; }
 
 step "installing make (the README's commands are make targets)"
 in_root "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends make >/dev/null"

@@ -32,7 +32,8 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
         if not x.dtype.is_floating_point:
             raise TypeError(f"cdist(): only floating-point dtypes are supported, {name} is {x.dtype}")
     if x1.shape[-1] != x2.shape[-1]:
-        raise ValueError(f"cdist(): x1 and x2 must have the same number of columns, got {x1.shape[-1]} and {x2.shape[-1]}")
+        raise ValueError("cdist(): x1 and x2 must have the same number of columns, "
+                         f"got {x1.shape[-1]} and {x2.shape[-1]}")
     p = float(p)
     if math.isnan(p) or p < 0:
         raise ValueError(f"cdist(): p must be non-negative, got {p}")

@@ -71,6 +71,10 @@ class PyLambda final : public data::Transform {
  public:
   PyLambda(py::function f, std::string name) : f_(std::move(f)), name_(std::move(name)) {}
   ~PyLambda() override {
+    if (!Py_IsInitialized()) {  // at interpreter exit: leak the reference rather than touch Python
+      f_.release();
+      return;
+    }
     py::gil_scoped_acquire gil;
     f_ = py::function();
   }

@@ -272,6 +272,10 @@ def test_grayscale():
     f = chw(a.astype(np.float32) / 255)
     np.testing.assert_allclose(A(T.Grayscale()(f))[0], ref.astype(np.float32) * 0 + (
         np.float32(0.2989) * r / 255 + np.float32(0.587) * g / 255 + np.float32(0.114) * b / 255), atol=1e-6)
+    # A 2-D image is one channel in both layouts; 3 output channels follow the layout.
+    g2 = a[..., 0].copy()
+    assert tuple(T.Grayscale(3)(ts.from_numpy(g2)).shape) == (3, 9, 11)
+    np.testing.assert_array_equal(A(T.Grayscale(3)(g2)), np.stack([g2] * 3, -1))
     with pytest.raises(ValueError, match="1 or 3 channels"):
         T.Grayscale()(ts.from_numpy(np.zeros((2, 5, 6), np.uint8)))
     with pytest.raises(ValueError, match="num_output_channels"):
@@ -599,3 +603,27 @@ def test_auto_augment_outputs_come_from_the_imagenet_policy():
         T.AutoAugment("cifar10")
     # Decoded images take the same path (HWC in, HWC out).
     np.testing.assert_array_equal(A(t(a, seed=11)), hwc(t(x, seed=11)))
+
+
+def test_new_transforms_on_the_loader_threads(tmp_path):
+    from tessel.data import DataLoader, FileDataset
+    paths = []
+    for i in range(6):
+        p = tmp_path / f"i{i}.png"
+        Image.fromarray(noise(30 + i, 34, seed=i)).save(p)  # written by the reference (Pillow)
+        paths.append(str(p))
+    seen = []
+
+    def note(x):
+        seen.append(tuple(x.shape))
+        return x
+
+    aug = ts.data.Compose([T.RandomCrop(28, pad_if_needed=True), T.Lambda(note), T.RandAugment(), T.ToTensor(),
+                           T.RandomErasing(p=1.0)])
+    ds = FileDataset(paths, decode="image", transform=aug)
+    ref = [A(b[0] if isinstance(b, (list, tuple)) else b) for b in DataLoader(ds, batch_size=3, seed=4, num_workers=0)]
+    got = [A(b[0] if isinstance(b, (list, tuple)) else b) for b in DataLoader(ds, batch_size=3, seed=4, num_workers=2)]
+    assert ref[0].shape == (3, 3, 28, 28)
+    for r, g in zip(ref, got):
+        np.testing.assert_array_equal(r, g)
+    assert set(seen) == {(28, 28, 3)} and len(seen) == 12

@@ -374,19 +374,19 @@ Tensor apply_orientation(const Tensor& image, int orientation) {
     case 1:
       return image;
     case 2:
-      return dihedral(image, op, false, false, true);  // mirrored
+      return detail::mark(dihedral(image, op, false, false, true));  // mirrored
     case 3:
-      return dihedral(image, op, false, true, true);  // 180
+      return detail::mark(dihedral(image, op, false, true, true));  // 180
     case 4:
-      return dihedral(image, op, false, true, false);  // mirrored vertically
+      return detail::mark(dihedral(image, op, false, true, false));  // mirrored vertically
     case 5:
-      return dihedral(image, op, true, false, false);  // transpose
+      return detail::mark(dihedral(image, op, true, false, false));  // transpose
     case 6:
-      return dihedral(image, op, true, true, false);  // stored turned left: turn 90 clockwise
+      return detail::mark(dihedral(image, op, true, true, false));  // stored turned left: turn 90 clockwise
     case 7:
-      return dihedral(image, op, true, true, true);  // transverse
+      return detail::mark(dihedral(image, op, true, true, true));  // transverse
     case 8:
-      return dihedral(image, op, true, false, true);  // turn 90 counter-clockwise
+      return detail::mark(dihedral(image, op, true, false, true));  // turn 90 counter-clockwise
     default:
       fail<ValueError>(op, "EXIF orientation must be 1..8, got ", orientation);
   }

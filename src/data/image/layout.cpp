@@ -47,7 +47,11 @@ Tensor mark(Tensor t) {
 
 Tensor map_images(const Tensor& x, Layout l, const std::function<Tensor(const Tensor&)>& f, const char* op) {
   TS_CHECK(x.defined() && x.device().is_cpu(), ValueError, op, "expected a CPU image tensor");
-  if (x.dim() == 2) return l == Layout::HWC ? mark(f(x)) : f(x);
+  if (x.dim() == 2) {
+    if (l == Layout::HWC) return mark(f(x));
+    const Tensor out = f(x);  // HW -> HW, or HWC when the op makes channels (gray -> rgb)
+    return out.dim() == 3 ? out.permute({2, 0, 1}).contiguous() : out;
+  }
   const Shape& s = x.shape();
   const Shape batch(s.begin(), s.end() - 3);
   const int64_t n = shape_numel(batch);

@@ -224,7 +224,7 @@ Tensor to_gray(const Tensor& x, int64_t n, const char* op) {
   const GrayRounding r = l == Layout::HWC ? GrayRounding::Pillow : GrayRounding::Torchvision;
   Tensor g = c == 1 ? x : convert_color(x, Color::RGB, Color::Gray, r, l);
   if (n == 1) return c == 1 ? (l == Layout::HWC ? as_image(x.clone()) : x.clone()) : g;
-  return convert_color(g.dim() == 2 ? g : g, Color::Gray, Color::RGB, GrayRounding::Pillow, l);
+  return convert_color(g, Color::Gray, Color::RGB, GrayRounding::Pillow, l);
 }
 }  // namespace
 

@@ -19,7 +19,7 @@ Tensor gradient(int64_t h, int64_t w) {
   for (int64_t y = 0; y < h; ++y)
     for (int64_t x = 0; x < w; ++x)
       for (int64_t c = 0; c < 3; ++c) p[(y * w + x) * 3 + c] = static_cast<uint8_t>((x * 7 + y * 3 + c * 50) % 256);
-  return t;
+  return img::as_image(t);  // an HWC image, as decode() gives; unmarked tensors are [..., C, H, W]
 }
 
 bool same(const Tensor& a, const Tensor& b) {
@@ -57,16 +57,35 @@ TEST(Image, TransformsAreThreadSafeAndSeeded) {
 TEST(Image, GeometryAndResize) {
   const Tensor src = gradient(9, 13);
   EXPECT_TRUE(same(img::hflip(img::hflip(src)), src));
-  EXPECT_TRUE(same(img::rotate(img::rotate(src, 90), -90), src));
+  const auto nearest = img::Interpolation::Nearest;
+  EXPECT_TRUE(same(img::rotate(img::rotate(src, 90, nearest, true), -90, nearest, true), src));
+  EXPECT_EQ(img::rotate(src, 90).shape(), (Shape{9, 13, 3}));  // expand=false keeps the size (torchvision)
   EXPECT_TRUE(same(img::resize(src, 9, 13), src));
   EXPECT_EQ(img::resize(src, 4, 5, img::Interpolation::Lanczos).shape(), (Shape{4, 5, 3}));
   EXPECT_EQ(img::center_crop(src, 5, 5).shape(), (Shape{5, 5, 3}));
+  EXPECT_EQ(img::crop(src, 5, 5, 10, 10).shape(), (Shape{10, 10, 3}));  // zeros outside (torchvision)
   try {
-    img::crop(src, 5, 5, 10, 10);
+    img::crop(src, 5, 5, 0, 10);
     FAIL() << "expected a ValueError";
   } catch (const ValueError& e) {
     EXPECT_NE(std::string(e.what()).find("[image.crop]"), std::string::npos);
   }
+}
+
+TEST(Image, LayoutRule) {
+  const Tensor hwc = gradient(9, 13);
+  EXPECT_TRUE(img::is_image(hwc));
+  // A plain tensor is [..., C, H, W]: the CHW copy of the image resizes to the same pixels.
+  const Tensor chw = hwc.permute({2, 0, 1}).contiguous();
+  EXPECT_FALSE(img::is_image(chw));
+  const Tensor r = img::resize(chw, 4, 6);
+  EXPECT_EQ(r.shape(), (Shape{3, 4, 6}));
+  EXPECT_TRUE(same(r.permute({1, 2, 0}).contiguous(), img::resize(hwc, 4, 6)));
+  data::Rng rng(1);
+  EXPECT_EQ(img::Resize(4, 0).apply(chw, rng).shape(), (Shape{3, 4, 5}));
+  // An unmarked tensor that reads only as HWC is refused, not guessed.
+  EXPECT_THROW(img::hflip(hwc.contiguous().clone()), ValueError);
+  EXPECT_EQ(img::hflip(hwc.clone(), img::Layout::HWC).shape(), (Shape{9, 13, 3}));
 }
 
 TEST(Image, CodecRoundTrip) {

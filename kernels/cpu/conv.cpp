@@ -132,8 +132,26 @@ std::shared_ptr<ConvPrim> make_prim(const ConvKey& k) {
   return r;
 }
 
+// bf16 primitives only pay off with the CPU's bf16 instructions (AVX512-BF16,
+// AMX): oneDNN's emulation on plain AVX-512 measured 4-5x slower than float32
+// (bench/README.md), so without them bf16 computes through float32.
+bool native_bf16() {
+  static const bool v = [] {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto want = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
+    return (isa & want) == want;
+  }();
+  return v;
+}
+
 std::shared_ptr<ConvPrim> make(const ConvKey& k) {
-  if (static_cast<DType>(k.dtype) == DType::Float32) return make_prim(k);
+  const DType dt = static_cast<DType>(k.dtype);
+  if (dt == DType::Float32) return make_prim(k);
+  if (dt == DType::BFloat16 && !native_bf16()) {
+    auto r = std::make_shared<ConvPrim>();
+    r->usable = false;
+    return r;
+  }
   try {
     auto r = make_prim(k);
     r->usable = !is_reference(r->impl);

@@ -65,7 +65,12 @@ void via_float32(const Tensor& a, const Tensor& b, const Tensor& out) {
 }
 
 void bf16_matmul(const KernelCall& c) {
+  // Native bf16 only (AVX512-BF16, AMX): oneDNN's bf16 gemm on other CPUs measured
+  // 4-5x slower than float32 (bench/README.md, bench_amp.py).
   static const bool supported = [] {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto want = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
+    if ((isa & want) != want) return false;
     try {
       const dnnl::memory::desc md({1, 2, 2}, dnnl::memory::data_type::bf16, dnnl::memory::format_tag::abc);
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(md, md, md), engine());

@@ -76,6 +76,8 @@ def test_decorator():
 
 
 def test_bad_arguments():
+    with pytest.raises(TypeError):
+        ts.autocast()  # device_type is required, as in PyTorch
     with pytest.raises(ValueError, match="device_type"):
         ts.autocast("tpu")
     with pytest.raises(ValueError, match="device_type"):

@@ -33,7 +33,7 @@ class autocast:
     the casts of parameters within the outermost region. Works as a decorator.
     """
 
-    def __init__(self, device_type="cpu", dtype=None, enabled=True, cache_enabled=None):
+    def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
         self.device = _check_device_type(device_type)
         if dtype is not None and not isinstance(dtype, _C.dtype):
             raise TypeError(f"[autocast] dtype must be a tessel dtype, got {dtype!r}")

@@ -83,7 +83,9 @@ void init_audio(py::module_& m) {
       .def_readwrite("f_min", &MelOptions::f_min)
       .def_readwrite("f_max", &MelOptions::f_max)
       .def_readwrite("norm", &MelOptions::norm)
-      .def_readwrite("mel_scale", &MelOptions::mel_scale);
+      .def_readwrite("mel_scale", &MelOptions::mel_scale)
+      .def_readwrite("hop_divisor", &MelOptions::hop_divisor)
+      .def_readwrite("rfft_freqs", &MelOptions::rfft_freqs);
   py::class_<MfccOptions>(a, "MfccOptions")
       .def(py::init<>())
       .def_static("preset", &MfccOptions::preset)
@@ -120,6 +122,8 @@ void init_audio(py::module_& m) {
   py::class_<MelSpectrogram, data::Transform, std::shared_ptr<MelSpectrogram>>(a, "MelSpectrogram")
       .def(py::init<MelOptions, bool, std::optional<double>>());
   py::class_<MFCC, data::Transform, std::shared_ptr<MFCC>>(a, "MFCC").def(py::init<MfccOptions>());
+  py::class_<AxisMasking, data::Transform, std::shared_ptr<AxisMasking>>(a, "AxisMasking")
+      .def(py::init<bool, int64_t, bool, double, std::optional<double>>());
 }
 
 }  // namespace tessel::python

@@ -77,17 +77,21 @@ TESSEL_API Tensor spectrogram(const Tensor& x, const StftOptions& opts = {}, dou
 
 // ---- mel ----
 // Triangular filters [n_freqs, n_mels] on linearly spaced FFT bins from 0 to
-// sample_rate / 2. mel_scale "htk" (2595 log10(1 + f / 700)) or "slaney"
-// (linear below 1 kHz, log above); norm "none" or "slaney" (area: 2 / band width).
+// sample_rate / 2 (torchaudio), or with n_fft given on the bins' own
+// frequencies k * sample_rate / n_fft (librosa; they differ for odd n_fft).
+// mel_scale "htk" (2595 log10(1 + f / 700)) or "slaney" (linear below 1 kHz,
+// log above); norm "none" or "slaney" (area: 2 / band width).
 TESSEL_API Tensor mel_filterbank(int64_t n_freqs, double f_min, double f_max, int64_t n_mels, int64_t sample_rate,
                                  const std::string& norm = "none", const std::string& mel_scale = "htk",
-                                 DType dtype = DType::Float32);
+                                 DType dtype = DType::Float32, std::optional<int64_t> n_fft = {});
 TESSEL_API double hz_to_mel(double hz, const std::string& mel_scale = "htk");
 TESSEL_API double mel_to_hz(double mel, const std::string& mel_scale = "htk");
 
 // Every knob of the mel and MFCC features. The presets give each library's defaults:
-// "torchaudio": n_fft 400, hop 200, reflect padding, n_mels 128, HTK scale, no norm, n_mfcc 40;
-// "librosa": n_fft 2048, hop 512, constant (zero) padding, n_mels 128, Slaney scale and norm, n_mfcc 20.
+// "torchaudio": n_fft 400, hop win_length / 2, reflect padding, n_mels 128, HTK scale, no norm,
+// filters on linspace(0, sample_rate / 2), n_mfcc 40;
+// "librosa": n_fft 2048, hop 512 (whatever n_fft is), constant (zero) padding, n_mels 128, Slaney scale and
+// norm, filters on the FFT bins' frequencies (rfftfreq), n_mfcc 20.
 struct TESSEL_API MelOptions {
   int64_t sample_rate = 16000;
   StftOptions stft;
@@ -97,6 +101,8 @@ struct TESSEL_API MelOptions {
   std::optional<double> f_max;  // default sample_rate / 2
   std::string norm = "none";
   std::string mel_scale = "htk";
+  int64_t hop_divisor = 4;  // stft.hop_length unset: win_length / hop_divisor (torchaudio: 2)
+  bool rfft_freqs = false;  // filters on k * sample_rate / n_fft (librosa), not linspace (torchaudio)
   static MelOptions preset(const std::string& name, int64_t sample_rate);
 };
 // [..., samples] -> [..., n_mels, frames]
@@ -177,6 +183,36 @@ class TESSEL_API MelSpectrogram final : public data::Transform {
   MelOptions opts_;
   bool to_db_;
   std::optional<double> top_db_;
+};
+
+// SpecAugment masks on a spectrogram [..., freq, time], as torchaudio's
+// FrequencyMasking / TimeMasking: one band of width floor(u * mask_param) at
+// a random start is set to mask_value (nullopt: the mean of the input). With
+// iid_masks (inputs of 3+ dims), every spectrogram of the batch gets its own band;
+// p caps the width at that fraction of the axis (TimeMasking).
+class TESSEL_API AxisMasking : public data::Transform {
+ public:
+  AxisMasking(bool time, int64_t mask_param, bool iid_masks, double p, std::optional<double> mask_value);
+  Tensor apply(const Tensor& x, data::Rng& rng) const override;
+  std::string repr() const override;
+
+ private:
+  bool time_;
+  int64_t mask_param_;
+  bool iid_;
+  double p_;
+  std::optional<double> mask_value_;
+};
+class TESSEL_API FrequencyMasking final : public AxisMasking {
+ public:
+  explicit FrequencyMasking(int64_t freq_mask_param, bool iid_masks = false, std::optional<double> mask_value = 0.0)
+      : AxisMasking(false, freq_mask_param, iid_masks, 1.0, mask_value) {}
+};
+class TESSEL_API TimeMasking final : public AxisMasking {
+ public:
+  explicit TimeMasking(int64_t time_mask_param, bool iid_masks = false, double p = 1.0,
+                       std::optional<double> mask_value = 0.0)
+      : AxisMasking(true, time_mask_param, iid_masks, p, mask_value) {}
 };
 
 class TESSEL_API MFCC final : public data::Transform {

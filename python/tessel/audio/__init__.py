@@ -48,8 +48,9 @@ def load(source, frame_offset=0, num_frames=-1, normalize=True, mono=False, chan
 def save(path, waveform, sample_rate, format=None, subtype=None, channels_first=True):
     """Writes waveform ([channels, samples], float in [-1, 1] or int16/int32) to path.
 
-    format comes from the extension unless given (wav, flac, ogg, mp3, aiff, au, w64);
-    subtype defaults to PCM_16 (VORBIS for ogg). Floats are clipped for integer subtypes.
+    format comes from the extension unless given (wav, flac, ogg, mp3, aiff, au, w64, caf,
+    rf64, ... : every libsndfile major format, by soundfile's name); subtype defaults to
+    PCM_16 (VORBIS for ogg, MPEG_LAYER_III for mp3). Floats are clipped for integer subtypes.
     """
     _a.save(os.fspath(path), waveform, int(sample_rate), format or "", subtype or "", channels_first)
 
@@ -116,12 +117,14 @@ def spectrogram(x, n_fft=400, hop_length=None, win_length=None, window=None, cen
                           power)
 
 
-def mel_filterbank(n_freqs, f_min, f_max, n_mels, sample_rate, norm=None, mel_scale="htk", dtype=None):
-    """Triangular mel filters [n_freqs, n_mels] (torchaudio.functional.melscale_fbanks;
-    the transpose of librosa.filters.mel with htk=(mel_scale == "htk"))."""
+def mel_filterbank(n_freqs, f_min, f_max, n_mels, sample_rate, norm=None, mel_scale="htk", dtype=None, n_fft=None):
+    """Triangular mel filters [n_freqs, n_mels] (torchaudio.functional.melscale_fbanks: bins
+    evenly from 0 to sample_rate / 2). With n_fft, the bins sit on their own frequencies
+    k * sample_rate / n_fft: the transpose of librosa.filters.mel(n_fft=n_fft,
+    htk=(mel_scale == "htk")), which differs for odd n_fft."""
     from .. import float32
     return _a.mel_filterbank(n_freqs, f_min, f_max, n_mels, sample_rate, norm or "none", mel_scale,
-                             dtype or float32)
+                             dtype or float32, n_fft)
 
 
 hz_to_mel = _a.hz_to_mel
@@ -154,8 +157,9 @@ def _mel_options(preset, sample_rate, kw):
 def mel_spectrogram(x, sample_rate=16000, preset=None, **kwargs):
     """Mel power spectrogram [..., n_mels, frames].
 
-    preset "torchaudio" (the default: n_fft 400, hop 200, reflect padding, HTK scale,
-    no norm) or "librosa" (n_fft 2048, hop 512, zero padding, Slaney scale and norm);
+    preset "torchaudio" (the default: n_fft 400, hop win_length // 2, reflect padding,
+    HTK scale, no norm) or "librosa" (n_fft 2048, hop 512 as librosa's, zero padding,
+    Slaney scale and norm, filters on the FFT bins' frequencies); win_length defaults to n_fft;
     any of n_fft, hop_length, win_length, window, center, pad_mode, normalized,
     power, n_mels, f_min, f_max, norm, mel_scale overrides the preset.
     """
@@ -257,4 +261,33 @@ class MFCC(_a.MFCC):
         _a.MFCC.__init__(self, _mfcc_options(sample_rate, preset, n_mfcc, dct_norm, log_mels, top_db, mel_kwargs))
 
 
-__all__ += ["Resample", "FixLength", "MelSpectrogram", "MFCC"]
+def _mask_value(mask_value, op):
+    if isinstance(mask_value, str):
+        if mask_value != "mean":
+            raise ValueError(f"[audio.{op}] mask_value must be a number or 'mean', got {mask_value!r}")
+        return None
+    return float(mask_value)
+
+
+class FrequencyMasking(_a.AxisMasking):
+    """torchaudio.transforms.FrequencyMasking on a spectrogram [..., freq, time]: a band of
+    floor(u * freq_mask_param) bins at a random start is set to mask_value (a number, or
+    "mean": the mean of the input, as SpecAugment(zero_masking=False)). The same band for the
+    whole input, or one per spectrogram of a [batch, ..., freq, time] input with iid_masks=True.
+    Random draws come from tessel's generator (ts.manual_seed), or t(x, seed=...)."""
+
+    def __init__(self, freq_mask_param, iid_masks=False, mask_value=0.0):
+        _a.AxisMasking.__init__(self, False, int(freq_mask_param), bool(iid_masks), 1.0,
+                                _mask_value(mask_value, "FrequencyMasking"))
+
+
+class TimeMasking(_a.AxisMasking):
+    """torchaudio.transforms.TimeMasking on a spectrogram [..., freq, time]: as
+    FrequencyMasking along time; p (in [0, 1]) caps the band at p * frames."""
+
+    def __init__(self, time_mask_param, iid_masks=False, p=1.0, mask_value=0.0):
+        _a.AxisMasking.__init__(self, True, int(time_mask_param), bool(iid_masks), float(p),
+                                _mask_value(mask_value, "TimeMasking"))
+
+
+__all__ += ["Resample", "FixLength", "MelSpectrogram", "MFCC", "FrequencyMasking", "TimeMasking"]

@@ -85,11 +85,16 @@ Tensor frames(const char* op, const Tensor& signal, const StftOptions& o, const 
 }
 
 // Power of (re, im) pairs [..., 2] -> [...]: re^2 + im^2, or its power / 2.
+// Where a bin is exactly 0 (a frame of digital silence) the gradient is 0, as
+// torchaudio's |z| (sgn(0) = 0): sqrt or pow of 0 would give 0 * inf = NaN, so
+// those entries take the root of 1 instead and are masked to 0 afterwards.
 Tensor pair_power(const Tensor& y, double power) {
   Tensor p = sum(square(y), {-1});
   if (power == 2.0) return p;
-  if (power == 1.0) return sqrt(p);
-  return tessel::pow(p, Scalar(power / 2.0));
+  if (!autograd::needs_grad(p)) return power == 1.0 ? sqrt(p) : tessel::pow(p, Scalar(power / 2.0));
+  const Tensor live = gt(p, Scalar(0.0));
+  const Tensor safe = where(live, p, Scalar(1.0));
+  return where(live, power == 1.0 ? sqrt(safe) : tessel::pow(safe, Scalar(power / 2.0)), Scalar(0.0));
 }
 
 // |rfft(frames)|^power [..., frames, bins], or with a projection fb [bins, P]
@@ -250,7 +255,8 @@ double mel_to_hz(double mel, const std::string& scale) {
 }
 
 Tensor mel_filterbank(int64_t n_freqs, double f_min, double f_max, int64_t n_mels, int64_t sample_rate,
-                      const std::string& norm, const std::string& mel_scale, DType dtype) {
+                      const std::string& norm, const std::string& mel_scale, DType dtype,
+                      std::optional<int64_t> n_fft) {
   const char* op = "audio.mel_filterbank";
   TS_CHECK(n_freqs > 0 && n_mels > 0 && sample_rate > 0, ValueError, op,
            "n_freqs, n_mels and sample_rate must be positive, got ", n_freqs, ", ", n_mels, ", ", sample_rate);
@@ -258,6 +264,7 @@ Tensor mel_filterbank(int64_t n_freqs, double f_min, double f_max, int64_t n_mel
            ", f_max=", f_max);
   TS_CHECK(norm == "none" || norm == "slaney" || norm.empty(), ValueError, op,
            "norm must be \"none\" or \"slaney\", got \"", norm, "\"");
+  TS_CHECK(!n_fft || *n_fft > 0, ValueError, op, "n_fft must be positive, got ", n_fft.value_or(0));
   const double m_lo = hz_to_mel(f_min, mel_scale), m_hi = hz_to_mel(f_max, mel_scale);
   std::vector<double> f_pts(static_cast<size_t>(n_mels + 2));
   for (int64_t i = 0; i < n_mels + 2; ++i)
@@ -265,7 +272,9 @@ Tensor mel_filterbank(int64_t n_freqs, double f_min, double f_max, int64_t n_mel
   std::vector<double> fb(static_cast<size_t>(n_freqs * n_mels));
   const double nyquist = double(sample_rate) / 2;
   for (int64_t k = 0; k < n_freqs; ++k) {
-    const double f = n_freqs > 1 ? nyquist * double(k) / double(n_freqs - 1) : 0.0;
+    const double f = n_fft             ? double(sample_rate) * double(k) / double(*n_fft)
+                     : n_freqs > 1 ? nyquist * double(k) / double(n_freqs - 1)
+                                   : 0.0;
     for (int64_t m = 0; m < n_mels; ++m) {
       const double down = (f - f_pts[m]) / (f_pts[m + 1] - f_pts[m]);
       const double up = (f_pts[m + 2] - f) / (f_pts[m + 2] - f_pts[m + 1]);
@@ -282,11 +291,12 @@ MelOptions MelOptions::preset(const std::string& name, int64_t sample_rate) {
   o.sample_rate = sample_rate;
   if (name == "torchaudio") {  // torchaudio.transforms.MelSpectrogram
     o.stft.n_fft = 400;
-    o.stft.hop_length = 200;
+    o.hop_divisor = 2;  // hop_length unset: win_length // 2, following an overridden n_fft or win_length
     o.stft.pad_mode = "reflect";
-  } else if (name == "librosa") {  // librosa.feature.melspectrogram
+  } else if (name == "librosa") {  // librosa.feature.melspectrogram: hop_length=512 whatever n_fft is
     o.stft.n_fft = 2048;
     o.stft.hop_length = 512;
+    o.rfft_freqs = true;
     o.stft.pad_mode = "constant";
     o.norm = "slaney";
     o.mel_scale = "slaney";
@@ -299,10 +309,14 @@ MelOptions MelOptions::preset(const std::string& name, int64_t sample_rate) {
 Tensor mel_spectrogram(const Tensor& input, const MelOptions& o) {
   const char* op = "audio.mel_spectrogram";
   const Tensor x = as_signal(op, input);
-  const Framing f = framing(op, o.stft, x.dtype());
-  const Tensor fb = mel_filterbank(f.n_fft / 2 + 1, o.f_min, o.f_max.value_or(double(o.sample_rate) / 2), o.n_mels,
-                                   o.sample_rate, o.norm, o.mel_scale, x.dtype());
-  return framed_power(op, x, o.stft, f, o.power, &fb);  // [..., mels, frames]
+  TS_CHECK(o.hop_divisor > 0, ValueError, op, "hop_divisor must be positive, got ", o.hop_divisor);
+  StftOptions so = o.stft;
+  if (!so.hop_length) so.hop_length = std::max<int64_t>(so.win_length.value_or(so.n_fft) / o.hop_divisor, 1);
+  const Framing f = framing(op, so, x.dtype());
+  const Tensor fb =
+      mel_filterbank(f.n_fft / 2 + 1, o.f_min, o.f_max.value_or(double(o.sample_rate) / 2), o.n_mels, o.sample_rate,
+                     o.norm, o.mel_scale, x.dtype(), o.rfft_freqs ? std::optional<int64_t>(f.n_fft) : std::nullopt);
+  return framed_power(op, x, so, f, o.power, &fb);  // [..., mels, frames]
 }
 
 Tensor amplitude_to_db(const Tensor& x, double multiplier, double amin, double ref, std::optional<double> top_db) {

@@ -88,20 +88,56 @@ Source open_bytes(const char* op, const std::string& bytes) {
   return s;
 }
 
-// Subtype names as soundfile spells them.
+// Every major format and subtype libsndfile 1.2 defines, named as soundfile
+// names them (info reports them; save accepts them).
 struct Named {
   const char* name;
   int code;
 };
 constexpr Named kSubtypes[] = {
-    {"PCM_S8", SF_FORMAT_PCM_S8}, {"PCM_U8", SF_FORMAT_PCM_U8}, {"PCM_16", SF_FORMAT_PCM_16},
-    {"PCM_24", SF_FORMAT_PCM_24}, {"PCM_32", SF_FORMAT_PCM_32}, {"FLOAT", SF_FORMAT_FLOAT},
-    {"DOUBLE", SF_FORMAT_DOUBLE}, {"ULAW", SF_FORMAT_ULAW},     {"ALAW", SF_FORMAT_ALAW},
-    {"VORBIS", SF_FORMAT_VORBIS}, {"OPUS", SF_FORMAT_OPUS},     {"MPEG_LAYER_III", SF_FORMAT_MPEG_LAYER_III},
+    {"PCM_S8", SF_FORMAT_PCM_S8},
+    {"PCM_16", SF_FORMAT_PCM_16},
+    {"PCM_24", SF_FORMAT_PCM_24},
+    {"PCM_32", SF_FORMAT_PCM_32},
+    {"PCM_U8", SF_FORMAT_PCM_U8},
+    {"FLOAT", SF_FORMAT_FLOAT},
+    {"DOUBLE", SF_FORMAT_DOUBLE},
+    {"ULAW", SF_FORMAT_ULAW},
+    {"ALAW", SF_FORMAT_ALAW},
+    {"IMA_ADPCM", SF_FORMAT_IMA_ADPCM},
+    {"MS_ADPCM", SF_FORMAT_MS_ADPCM},
+    {"GSM610", SF_FORMAT_GSM610},
+    {"VOX_ADPCM", SF_FORMAT_VOX_ADPCM},
+    {"NMS_ADPCM_16", SF_FORMAT_NMS_ADPCM_16},
+    {"NMS_ADPCM_24", SF_FORMAT_NMS_ADPCM_24},
+    {"NMS_ADPCM_32", SF_FORMAT_NMS_ADPCM_32},
+    {"G721_32", SF_FORMAT_G721_32},
+    {"G723_24", SF_FORMAT_G723_24},
+    {"G723_40", SF_FORMAT_G723_40},
+    {"DWVW_12", SF_FORMAT_DWVW_12},
+    {"DWVW_16", SF_FORMAT_DWVW_16},
+    {"DWVW_24", SF_FORMAT_DWVW_24},
+    {"DWVW_N", SF_FORMAT_DWVW_N},
+    {"DPCM_8", SF_FORMAT_DPCM_8},
+    {"DPCM_16", SF_FORMAT_DPCM_16},
+    {"VORBIS", SF_FORMAT_VORBIS},
+    {"OPUS", SF_FORMAT_OPUS},
+    {"ALAC_16", SF_FORMAT_ALAC_16},
+    {"ALAC_20", SF_FORMAT_ALAC_20},
+    {"ALAC_24", SF_FORMAT_ALAC_24},
+    {"ALAC_32", SF_FORMAT_ALAC_32},
+    {"MPEG_LAYER_I", SF_FORMAT_MPEG_LAYER_I},
+    {"MPEG_LAYER_II", SF_FORMAT_MPEG_LAYER_II},
+    {"MPEG_LAYER_III", SF_FORMAT_MPEG_LAYER_III},
 };
 constexpr Named kFormats[] = {
-    {"WAV", SF_FORMAT_WAV}, {"FLAC", SF_FORMAT_FLAC}, {"OGG", SF_FORMAT_OGG},  {"MP3", SF_FORMAT_MPEG},
-    {"AIFF", SF_FORMAT_AIFF}, {"AU", SF_FORMAT_AU}, {"W64", SF_FORMAT_W64},
+    {"WAV", SF_FORMAT_WAV},     {"AIFF", SF_FORMAT_AIFF},   {"AU", SF_FORMAT_AU},       {"RAW", SF_FORMAT_RAW},
+    {"PAF", SF_FORMAT_PAF},     {"SVX", SF_FORMAT_SVX},     {"NIST", SF_FORMAT_NIST},   {"VOC", SF_FORMAT_VOC},
+    {"IRCAM", SF_FORMAT_IRCAM}, {"W64", SF_FORMAT_W64},     {"MAT4", SF_FORMAT_MAT4},   {"MAT5", SF_FORMAT_MAT5},
+    {"PVF", SF_FORMAT_PVF},     {"XI", SF_FORMAT_XI},       {"HTK", SF_FORMAT_HTK},     {"SDS", SF_FORMAT_SDS},
+    {"AVR", SF_FORMAT_AVR},     {"WAVEX", SF_FORMAT_WAVEX}, {"SD2", SF_FORMAT_SD2},     {"FLAC", SF_FORMAT_FLAC},
+    {"CAF", SF_FORMAT_CAF},     {"WVE", SF_FORMAT_WVE},     {"OGG", SF_FORMAT_OGG},     {"MPC2K", SF_FORMAT_MPC2K},
+    {"RF64", SF_FORMAT_RF64},   {"MP3", SF_FORMAT_MPEG},
 };
 
 std::string subtype_name(int format) {

@@ -183,3 +183,20 @@ def test_strip_accents_spacing_and_enclosing_marks():
     _, tok = _char_model(normalizers.StripAccents())
     # Mc (U+0903 DEVANAGARI SIGN VISARGA) and Me (U+20DD COMBINING ENCLOSING CIRCLE) go, as in HF
     assert tok.encode("a\u0903 b\u20dd c\u0301", add_special_tokens=False).offsets == [(0, 1), (3, 4), (6, 7)]
+
+
+@pytest.mark.parametrize("pad", [None, dict(direction="left"), dict(direction="left", length=30)])
+def test_tokenize_transform_keeps_the_file_directions(tmp_path, pad):
+    hf = _wordpiece()
+    hf.enable_truncation(8, direction="left")
+    if pad is not None:
+        hf.enable_padding(pad_id=0, pad_token="[PAD]", **pad)
+    hf.save(str(tmp_path / "tok.json"))
+    tok = tt.Tokenizer.from_file(tmp_path / "tok.json")
+    t = tt.Tokenize(tok, max_length=12)
+    hf.enable_truncation(12, direction="left")
+    hf.enable_padding(pad_id=0, pad_token="[PAD]", length=12, direction=(pad or {}).get("direction", "right"))
+    for text in TEXTS:
+        out = t(ts.tensor(list(text.encode()), dtype=ts.uint8)).tolist()
+        e = hf.encode(text)
+        assert out == [e.ids, e.attention_mask], text

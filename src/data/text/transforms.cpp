@@ -43,20 +43,16 @@ Tensor Tokenize::apply(const Tensor& bytes, data::Rng&) const {
   TS_CHECK(max_length_ > 0, ValueError, "text.Tokenize", "max_length must be positive, got ", max_length_);
   const Tensor c = bytes.contiguous();
   const std::string_view text = bytes_of("text.Tokenize", c);
-  TruncationOptions trunc;
+  // Truncated and padded to max_length on the sides tokenizer.json names ("direction").
+  TruncationOptions trunc = tokenizer_.default_truncation();
   trunc.strategy = TruncationStrategy::LongestFirst;
   trunc.max_length = max_length_;
-  const Encoding e = tokenizer_.encode(text, std::nullopt, add_special_tokens_, trunc);
-  const std::optional<int64_t> pad = tokenizer_.default_padding().pad_id;
-  Tensor out = zeros({2, max_length_}, DType::Int64);
-  int64_t* ids = out.data<int64_t>();
-  int64_t* mask = ids + max_length_;
-  const int64_t n = std::min<int64_t>(static_cast<int64_t>(e.ids.size()), max_length_);
-  for (int64_t i = 0; i < max_length_; ++i) {
-    ids[i] = i < n ? e.ids[i] : pad.value_or(tokenizer_.token_to_id("[PAD]").value_or(0));
-    mask[i] = i < n ? 1 : 0;
-  }
-  return out;
+  PaddingOptions pad = tokenizer_.default_padding();
+  pad.strategy = PaddingStrategy::MaxLength;
+  pad.max_length = max_length_;
+  pad.pad_to_multiple_of = 0;
+  const BatchEncoding b = tokenizer_.encode_batch({std::string(text)}, {}, add_special_tokens_, trunc, pad, 1);
+  return stack({b.input_ids.reshape({max_length_}), b.attention_mask.reshape({max_length_})}, 0);
 }
 
 std::string Tokenize::repr() const {

@@ -37,6 +37,10 @@ Tensor.__array__ = _numpy.__array__
 Tensor.numpy = _numpy.numpy
 Tensor.__str__ = _tensor_repr
 from ._api import *  # noqa: F401,F403,E402  (PyTorch-style additions: _api.py)
+from ._port import *  # noqa: F401,F403,E402  (alpha=, rounding_mode=, finfo, legacy types: _port.py)
+from . import _port  # noqa: E402
+_port.install()
+from . import linalg, version  # noqa: E402,F401
 
 
 def _install_dir():

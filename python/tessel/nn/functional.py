@@ -1,10 +1,13 @@
 """Functional neural-network ops, as torch.nn.functional (C++: tessel/nn/functional.h)."""
+import warnings
+
 from .. import _C
 from .._C._nn import (  # noqa: F401
     conv1d, conv2d, conv_transpose2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, batch_norm, layer_norm,
     group_norm, embedding, scaled_dot_product_attention, cross_entropy, nll_loss, mse_loss, l1_loss,
     smooth_l1_loss, binary_cross_entropy, binary_cross_entropy_with_logits,
 )
+from ._functional.activation import _inplace
 from ._functional.activation import (  # noqa: F401
     cosine_similarity, dropout1d, dropout2d, dropout3d, hardsigmoid, hardswish, hardtanh, mish, normalize, prelu,
     relu6, rms_norm,
@@ -30,27 +33,40 @@ def relu(input, inplace=False):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    return input.leaky_relu_(negative_slope) if inplace else _C.leaky_relu(input, negative_slope)
+    return _inplace(input, lambda x: _C.leaky_relu(x, negative_slope), inplace)
 
 
 def elu(input, alpha=1.0, inplace=False):
-    return input.elu_(alpha) if inplace else _C.elu(input, alpha)
+    return _inplace(input, lambda x: _C.elu(x, alpha), inplace)
+
+
+def _implicit_dim(input, op):
+    # dim=None: PyTorch's deprecated choice (0 for 0-, 1- and 3-d inputs, else 1), with its warning
+    warnings.warn(f"Implicit dimension choice for {op} has been deprecated. "
+                  "Change the call to include dim=X as an argument.", stacklevel=3)
+    return 0 if input.dim() in (0, 1, 3) else 1
 
 
 def softmax(input, dim=None, dtype=None):
-    return _C.softmax(input, -1 if dim is None else dim, dtype=dtype)
+    return _C.softmax(input, _implicit_dim(input, "softmax") if dim is None else dim, dtype=dtype)
 
 
 def log_softmax(input, dim=None, dtype=None):
-    return _C.log_softmax(input, -1 if dim is None else dim, dtype=dtype)
+    return _C.log_softmax(input, _implicit_dim(input, "log_softmax") if dim is None else dim, dtype=dtype)
+
+
+def glu(input, dim=-1):
+    """The gated linear unit: a * sigmoid(b), a and b the two halves of `input` along `dim`."""
+    if input.dim() == 0 or input.shape[dim] % 2:
+        raise ValueError(f"glu: halving dim {dim} needs an even size, got shape {list(input.shape)}")
+    a, b = input.chunk(2, dim)
+    return a * _C.sigmoid(b)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
-    out = _C.dropout(input, p, training)
-    if inplace and out is not input:
-        input.copy_(out)
+    if inplace and (not training or p == 0.0):
         return input
-    return out
+    return _inplace(input, lambda x: _C.dropout(x, p, training), inplace)
 
 
 def pad(input, pad, mode="constant", value=0.0):

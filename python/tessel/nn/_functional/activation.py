@@ -7,35 +7,38 @@ _EPS = {"float16": 0.0009765625, "bfloat16": 0.0078125, "float32": 1.19209289550
         "float64": 2.220446049250313e-16}
 
 
-def _inplace(input, out, inplace):
-    if inplace:
-        input.copy_(out)
-        return input
-    return out
+def _inplace(input, fn, inplace):
+    """fn(input), written into input when inplace. fn reads a copy when autograd
+    records: an op that saved `input` itself would see it overwritten by copy_
+    and fail in backward."""
+    if not inplace:
+        return fn(input)
+    src = input.clone() if input.requires_grad and ts.is_grad_enabled() else input
+    return input.copy_(fn(src))
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
-    return _inplace(input, _C.clamp(input, min_val, max_val), inplace)
+    return input.clamp_(min_val, max_val) if inplace else _C.clamp(input, min_val, max_val)
 
 
 def relu6(input, inplace=False):
-    return _inplace(input, _C.clamp(input, 0.0, 6.0), inplace)
+    return input.clamp_(0.0, 6.0) if inplace else _C.clamp(input, 0.0, 6.0)
 
 
 def hardsigmoid(input, inplace=False):
-    return _inplace(input, _C.clamp(input + 3.0, 0.0, 6.0) / 6.0, inplace)
+    return _inplace(input, lambda x: _C.clamp(x + 3.0, 0.0, 6.0) / 6.0, inplace)
 
 
 def hardswish(input, inplace=False):
     """x * relu6(x + 3) / 6."""
-    return _inplace(input, input * (_C.clamp(input + 3.0, 0.0, 6.0) / 6.0), inplace)
+    return _inplace(input, lambda x: x * (_C.clamp(x + 3.0, 0.0, 6.0) / 6.0), inplace)
 
 
 def mish(input, inplace=False):
     """x * tanh(softplus(x))."""
-    return _inplace(input, input * _C.tanh(_C.softplus(input)), inplace)
+    return _inplace(input, lambda x: x * _C.tanh(_C.softplus(x)), inplace)
 
 
 def prelu(input, weight):
@@ -106,11 +109,10 @@ def _feature_dropout(input, p, training, inplace, op):
         return input
     shape = tuple(input.shape[:2]) + (1,) * (input.dim() - 2)
     if p == 1.0:
-        out = input * ts.zeros(*shape, dtype=input.dtype, device=input.device)
+        scale = ts.zeros(*shape, dtype=input.dtype, device=input.device)
     else:
-        keep = ts.bernoulli(ts.full(shape, 1.0 - p, dtype=input.dtype, device=input.device))
-        out = input * (keep / (1.0 - p))
-    return _inplace(input, out, inplace)
+        scale = ts.bernoulli(ts.full(shape, 1.0 - p, dtype=input.dtype, device=input.device)) / (1.0 - p)
+    return _inplace(input, lambda x: x * scale, inplace)
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):

@@ -17,7 +17,7 @@ class Dropout(Module):
     def forward(self, input):
         if not self.training or self.p == 0.0:
             return input  # saves a call per layer at inference
-        return F.dropout(input, self.p, True)
+        return F.dropout(input, self.p, True, self.inplace)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"

@@ -1016,3 +1016,119 @@ def test_inplace_activation_on_an_intermediate_backpropagates(make):
         (z * weights).sum().backward()
         results.append((z.detach(), x.grad))
     assert torch.equal(results[0][0], results[1][0]) and torch.allclose(results[0][1], results[1][1])
+
+
+def _scaler_setup(init_scale=2.0 ** 16, growth_interval=2):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=init_scale, growth_interval=growth_interval)
+    return model, opt, scaler
+
+
+def test_grad_scaler_unscales_steps_and_grows():
+    model, opt, scaler = _scaler_setup()
+    x, y = torch.randn(4, 3), torch.randn(4, 1)
+    ref = nn.Linear(3, 1)
+    ref.load_state_dict(model.state_dict())
+    F.mse_loss(ref(x), y).backward()
+    expected = [(p - 0.1 * p.grad).detach() for p in ref.parameters()]
+
+    loss = F.mse_loss(model(x), y)
+    scaled = scaler.scale(loss)
+    assert scaled.item() == pytest.approx(loss.item() * 2 ** 16, rel=1e-6)
+    scaled.backward()
+    scaler.unscale_(opt)  # before clipping, as the usual loop does
+    assert torch.allclose(model.weight.grad, ref.weight.grad, rtol=1e-5)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
+    scaler.step(opt)
+    scaler.update()
+    for p, e in zip(model.parameters(), expected):
+        assert torch.allclose(p, e, rtol=1e-5, atol=1e-7)
+    assert scaler.get_scale() == 2 ** 16  # one clean step of growth_interval=2
+    opt.zero_grad()
+    scaler.scale(F.mse_loss(model(x), y)).backward()
+    scaler.step(opt)
+    scaler.update()
+    assert scaler.get_scale() == 2 ** 17
+
+
+def test_grad_scaler_skips_inf_steps_and_backs_off():
+    model, opt, scaler = _scaler_setup()
+    before = [p.detach().clone() for p in model.parameters()]
+    (model(torch.tensor([[float("inf"), 0.0, 0.0]])).sum() * 0 + scaler.scale(model.weight.sum())).backward()
+    assert scaler.step(opt) is None  # skipped: a gradient is NaN
+    scaler.update()
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
+    assert scaler.get_scale() == 2 ** 15
+    with pytest.raises(RuntimeError, match="No inf checks"):
+        scaler.update()
+
+
+def test_grad_scaler_misuse_state_and_disabled():
+    model, opt, scaler = _scaler_setup()
+    scaler.scale(model(torch.ones(1, 3)).sum()).backward()
+    scaler.unscale_(opt)
+    with pytest.raises(RuntimeError, match="already been called"):
+        scaler.unscale_(opt)
+    scaler.step(opt)
+    with pytest.raises(RuntimeError, match="already been called"):
+        scaler.step(opt)
+    scaler.update()
+    restored = torch.amp.GradScaler("cpu")
+    restored.load_state_dict(scaler.state_dict())
+    assert restored.get_scale() == scaler.get_scale() and restored.state_dict() == scaler.state_dict()
+    scales = scaler.scale([torch.ones(1), (torch.ones(1),), {"a": torch.ones(1)}])
+    assert scales[0].item() == scaler.get_scale() and scales[2]["a"].item() == scaler.get_scale()
+    with pytest.raises(ValueError, match="growth_factor"):
+        torch.amp.GradScaler("cpu", growth_factor=0.5)
+    # "cuda" (the default, and torch.cuda.amp's) is disabled without CUDA, as in PyTorch: a pass-through
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        off = torch.cuda.amp.GradScaler()
+    loss = model(torch.ones(1, 3)).sum()
+    assert not off.is_enabled() and off.scale(loss) is loss and off.get_scale() == 1.0 and off.state_dict() == {}
+    before = model.weight.detach().clone()
+    opt.zero_grad()
+    loss.backward()
+    off.step(opt)
+    off.update()
+    assert not torch.equal(model.weight, before)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not torch.amp.GradScaler(enabled=False).is_enabled()
+
+
+def test_float16_autocast_training_with_grad_scaler():
+    # the AMP recipe, on the CPU in float16
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    scaler = torch.amp.GradScaler("cpu")
+    x = torch.randn(64, 8)
+    y = (x[:, 0] > 0).long()
+    losses = []
+    for _ in range(30):
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type="cpu", dtype=torch.float16):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+        assert logits.dtype == torch.float16 and loss.dtype == torch.float32
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(opt)
+        scaler.update()
+        losses.append(loss.item())
+    assert model[0].weight.dtype == torch.float32 and losses[-1] < 0.5 * losses[0]
+
+
+def test_legacy_variable_is_a_tensor():
+    from tessel.autograd import Variable
+    data = torch.tensor([1.0, 2.0])
+    v = Variable(data, requires_grad=True)
+    assert isinstance(v, torch.Tensor) and isinstance(data, Variable) and v.requires_grad and v.is_leaf
+    (v * v).sum().backward()
+    assert v.grad.tolist() == [2.0, 4.0] and data.grad is None
+    assert not Variable(data).requires_grad
+    with pytest.raises(TypeError, match="must be a Tensor"):
+        Variable([1.0])

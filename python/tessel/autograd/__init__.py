@@ -7,6 +7,7 @@
 from .grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, inference_mode  # noqa: F401
 from .function import Function, FunctionCtx  # noqa: F401
 from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
+from .variable import Variable  # noqa: F401  (legacy: Variable(t) is a tensor)
 from .. import _C
 
 _ag = _C._autograd

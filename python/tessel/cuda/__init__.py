@@ -6,7 +6,7 @@ available: scripts written as ``device = "cuda" if ts.cuda.is_available() else
 """
 
 __all__ = ["is_available", "device_count", "is_initialized", "manual_seed", "manual_seed_all", "seed", "seed_all",
-           "empty_cache"]
+           "empty_cache", "amp"]
 
 
 def is_available():
@@ -45,3 +45,6 @@ def seed_all():
 
 def empty_cache():
     """Releases cached CUDA memory: there is none in this build."""
+
+
+from . import amp  # noqa: E402  (ts.cuda.amp.autocast / GradScaler)

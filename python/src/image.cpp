@@ -257,9 +257,8 @@ void init_image(py::module_& m) {
       py::arg("fill"), py::arg("layout") = py::none());
   sub.def(
       "affine",
-      [](const Tensor& image, double angle, std::array<double, 2> translate, double scale,
-         std::array<double, 2> shear, const std::string& interp, std::vector<double> fill,
-         std::vector<double> center, const Layout& layout) {
+      [](const Tensor& image, double angle, std::array<double, 2> translate, double scale, std::array<double, 2> shear,
+         const std::string& interp, std::vector<double> fill, std::vector<double> center, const Layout& layout) {
         const img::Interpolation i = img::interpolation_from_string(interp);
         const img::Layout l = layout_of(layout);
         return without_gil([&] { return img::affine(image, angle, translate, scale, shear, i, fill, center, l); });
@@ -375,7 +374,7 @@ void init_image(py::module_& m) {
            py::arg("h"), py::arg("w"), py::arg("padding"), py::arg("pad_if_needed"), py::arg("fill"),
            py::arg("padding_mode"));
   py::class_<img::RandomVerticalFlip, data::Transform, std::shared_ptr<img::RandomVerticalFlip>>(sub,
-                                                                                                  "RandomVerticalFlip")
+                                                                                                 "RandomVerticalFlip")
       .def(py::init<double>(), py::arg("p"));
   py::class_<img::RandomRotation, data::Transform, std::shared_ptr<img::RandomRotation>>(sub, "RandomRotation")
       .def(py::init([](double lo, double hi, const std::string& interp, bool expand, std::vector<double> center,

@@ -151,8 +151,8 @@ enum class GrayRounding {
 };
 // uint8 or float32, either layout. gray has 1 channel. HSV: uint8 as Pillow's
 // "HSV" mode (each channel 0..255); float32 as torchvision (all in [0, 1]).
-TESSEL_API Tensor convert_color(const Tensor& image, Color from, Color to,
-                                GrayRounding rounding = GrayRounding::Pillow, Layout layout = Layout::Auto);
+TESSEL_API Tensor convert_color(const Tensor& image, Color from, Color to, GrayRounding rounding = GrayRounding::Pillow,
+                                Layout layout = Layout::Auto);
 
 // A decoded HWC image (uint8: / 255; float32 kept) -> CHW float32 (torchvision
 // ToTensor). HW gives 1HW. A [..., C, H, W] tensor is refused (TypeError).

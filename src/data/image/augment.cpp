@@ -137,7 +137,8 @@ Tensor autocontrast_one(const detail::View& v) {
   const int64_t n = v.h * v.w;
   for (int64_t k = 0; k < v.c; ++k) {
     float lo = static_cast<float>(in[k]), hi = lo;
-    for (int64_t i = 0; i < n; ++i) lo = std::min(lo, static_cast<float>(in[i * v.c + k])), hi = std::max(hi, static_cast<float>(in[i * v.c + k]));
+    for (int64_t i = 0; i < n; ++i)
+      lo = std::min(lo, static_cast<float>(in[i * v.c + k])), hi = std::max(hi, static_cast<float>(in[i * v.c + k]));
     if (lo == hi) lo = 0.0f, hi = bound;  // torchvision leaves a flat channel as it is
     const float scale = bound / (hi - lo);
     for (int64_t i = 0; i < n; ++i) {
@@ -246,14 +247,14 @@ Tensor gaussian_blur(const Tensor& image, std::array<int64_t, 2> kernel_size, st
   const char* op = "image.gaussian_blur";
   const Layout l = resolve_layout(image, layout, op);
   for (int64_t k : kernel_size)
-    TS_CHECK(k > 0 && k % 2 == 1, ValueError, op, "kernel_size must be odd and positive, got (", kernel_size[0],
-             ", ", kernel_size[1], ")");
+    TS_CHECK(k > 0 && k % 2 == 1, ValueError, op, "kernel_size must be odd and positive, got (", kernel_size[0], ", ",
+             kernel_size[1], ")");
   for (double s : sigma)
-    TS_CHECK(s > 0 && std::isfinite(s), ValueError, op, "sigma must be positive, got (", sigma[0], ", ", sigma[1],
-             ")");
+    TS_CHECK(s > 0 && std::isfinite(s), ValueError, op, "sigma must be positive, got (", sigma[0], ", ", sigma[1], ")");
   TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, op,
            "expected a uint8 or float32 image, got ", image.dtype());
-  const std::vector<double> kx = gaussian_kernel(kernel_size[0], sigma[0]), ky = gaussian_kernel(kernel_size[1], sigma[1]);
+  const std::vector<double> kx = gaussian_kernel(kernel_size[0], sigma[0]),
+                            ky = gaussian_kernel(kernel_size[1], sigma[1]);
   return detail::map_images(
       image, l,
       [&](const Tensor& one) {
@@ -275,8 +276,8 @@ Tensor erase(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t 
            image.shape(), " (convert it with to_tensor first)");
   TS_CHECK(image.dim() >= 3, ValueError, op, "expected a [..., C, H, W] tensor, got shape ", image.shape());
   const int64_t C = image.size(-3), H = image.size(-2), W = image.size(-1);
-  TS_CHECK(h >= 0 && w >= 0 && top >= 0 && left >= 0 && top + h <= H && left + w <= W, ValueError, op, "region (top=",
-           top, ", left=", left, ", h=", h, ", w=", w, ") is outside the ", H, "x", W, " image");
+  TS_CHECK(h >= 0 && w >= 0 && top >= 0 && left >= 0 && top + h <= H && left + w <= W, ValueError, op,
+           "region (top=", top, ", left=", left, ", h=", h, ", w=", w, ") is outside the ", H, "x", W, " image");
   TS_CHECK(value.defined(), ValueError, op, "expected a value tensor");
   Tensor v = value;
   if (value.numel() == C && value.dim() <= 1)

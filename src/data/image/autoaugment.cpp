@@ -9,14 +9,27 @@ namespace tessel::image {
 namespace {
 
 enum class Op {
-  Identity, ShearX, ShearY, TranslateX, TranslateY, Rotate, Brightness, Color, Contrast, Sharpness, Posterize,
-  Solarize, AutoContrast, Equalize, Invert,
+  Identity,
+  ShearX,
+  ShearY,
+  TranslateX,
+  TranslateY,
+  Rotate,
+  Brightness,
+  Color,
+  Contrast,
+  Sharpness,
+  Posterize,
+  Solarize,
+  AutoContrast,
+  Equalize,
+  Invert,
 };
 
 const char* op_name(Op op) {
-  static const char* names[] = {"Identity",   "ShearX",   "ShearY",    "TranslateX", "TranslateY",
-                                "Rotate",     "Brightness", "Color",   "Contrast",   "Sharpness",
-                                "Posterize",  "Solarize", "AutoContrast", "Equalize", "Invert"};
+  static const char* names[] = {"Identity",  "ShearX",     "ShearY",       "TranslateX", "TranslateY",
+                                "Rotate",    "Brightness", "Color",        "Contrast",   "Sharpness",
+                                "Posterize", "Solarize",   "AutoContrast", "Equalize",   "Invert"};
   return names[static_cast<int>(op)];
 }
 
@@ -98,24 +111,24 @@ struct Step {
 
 // The ImageNet policy of the AutoAugment paper (Cubuk et al., 2019), as torchvision lists it.
 const Step kImageNet[25][2] = {
-    {{Op::Posterize, 0.4, 8}, {Op::Rotate, 0.6, 9}},      {{Op::Solarize, 0.6, 5}, {Op::AutoContrast, 0.6, -1}},
-    {{Op::Equalize, 0.8, -1}, {Op::Equalize, 0.6, -1}},   {{Op::Posterize, 0.6, 7}, {Op::Posterize, 0.6, 6}},
-    {{Op::Equalize, 0.4, -1}, {Op::Solarize, 0.2, 4}},    {{Op::Equalize, 0.4, -1}, {Op::Rotate, 0.8, 8}},
-    {{Op::Solarize, 0.6, 3}, {Op::Equalize, 0.6, -1}},    {{Op::Posterize, 0.8, 5}, {Op::Equalize, 1.0, -1}},
-    {{Op::Rotate, 0.2, 3}, {Op::Solarize, 0.6, 8}},       {{Op::Equalize, 0.6, -1}, {Op::Posterize, 0.4, 6}},
-    {{Op::Rotate, 0.8, 8}, {Op::Color, 0.4, 0}},          {{Op::Rotate, 0.4, 9}, {Op::Equalize, 0.6, -1}},
-    {{Op::Equalize, 0.0, -1}, {Op::Equalize, 0.8, -1}},   {{Op::Invert, 0.6, -1}, {Op::Equalize, 1.0, -1}},
-    {{Op::Color, 0.6, 4}, {Op::Contrast, 1.0, 8}},        {{Op::Rotate, 0.8, 8}, {Op::Color, 1.0, 2}},
-    {{Op::Color, 0.8, 8}, {Op::Solarize, 0.8, 7}},        {{Op::Sharpness, 0.4, 7}, {Op::Invert, 0.6, -1}},
-    {{Op::ShearX, 0.6, 5}, {Op::Equalize, 1.0, -1}},      {{Op::Color, 0.4, 0}, {Op::Equalize, 0.6, -1}},
-    {{Op::Equalize, 0.4, -1}, {Op::Solarize, 0.2, 4}},    {{Op::Solarize, 0.6, 5}, {Op::AutoContrast, 0.6, -1}},
-    {{Op::Invert, 0.6, -1}, {Op::Equalize, 1.0, -1}},    {{Op::Color, 0.6, 4}, {Op::Contrast, 1.0, 8}},
+    {{Op::Posterize, 0.4, 8}, {Op::Rotate, 0.6, 9}},    {{Op::Solarize, 0.6, 5}, {Op::AutoContrast, 0.6, -1}},
+    {{Op::Equalize, 0.8, -1}, {Op::Equalize, 0.6, -1}}, {{Op::Posterize, 0.6, 7}, {Op::Posterize, 0.6, 6}},
+    {{Op::Equalize, 0.4, -1}, {Op::Solarize, 0.2, 4}},  {{Op::Equalize, 0.4, -1}, {Op::Rotate, 0.8, 8}},
+    {{Op::Solarize, 0.6, 3}, {Op::Equalize, 0.6, -1}},  {{Op::Posterize, 0.8, 5}, {Op::Equalize, 1.0, -1}},
+    {{Op::Rotate, 0.2, 3}, {Op::Solarize, 0.6, 8}},     {{Op::Equalize, 0.6, -1}, {Op::Posterize, 0.4, 6}},
+    {{Op::Rotate, 0.8, 8}, {Op::Color, 0.4, 0}},        {{Op::Rotate, 0.4, 9}, {Op::Equalize, 0.6, -1}},
+    {{Op::Equalize, 0.0, -1}, {Op::Equalize, 0.8, -1}}, {{Op::Invert, 0.6, -1}, {Op::Equalize, 1.0, -1}},
+    {{Op::Color, 0.6, 4}, {Op::Contrast, 1.0, 8}},      {{Op::Rotate, 0.8, 8}, {Op::Color, 1.0, 2}},
+    {{Op::Color, 0.8, 8}, {Op::Solarize, 0.8, 7}},      {{Op::Sharpness, 0.4, 7}, {Op::Invert, 0.6, -1}},
+    {{Op::ShearX, 0.6, 5}, {Op::Equalize, 1.0, -1}},    {{Op::Color, 0.4, 0}, {Op::Equalize, 0.6, -1}},
+    {{Op::Equalize, 0.4, -1}, {Op::Solarize, 0.2, 4}},  {{Op::Solarize, 0.6, 5}, {Op::AutoContrast, 0.6, -1}},
+    {{Op::Invert, 0.6, -1}, {Op::Equalize, 1.0, -1}},   {{Op::Color, 0.6, 4}, {Op::Contrast, 1.0, 8}},
     {{Op::Equalize, 0.8, -1}, {Op::Equalize, 0.6, -1}},
 };
 
-constexpr Op kRandOps[] = {Op::Identity,   Op::ShearX,   Op::ShearY,   Op::TranslateX, Op::TranslateY,
-                           Op::Rotate,     Op::Brightness, Op::Color,  Op::Contrast,   Op::Sharpness,
-                           Op::Posterize,  Op::Solarize, Op::AutoContrast, Op::Equalize};
+constexpr Op kRandOps[] = {Op::Identity,  Op::ShearX,     Op::ShearY,       Op::TranslateX, Op::TranslateY,
+                           Op::Rotate,    Op::Brightness, Op::Color,        Op::Contrast,   Op::Sharpness,
+                           Op::Posterize, Op::Solarize,   Op::AutoContrast, Op::Equalize};
 
 void check_interp(Interpolation interp, const char* op) {
   TS_CHECK(interp == Interpolation::Nearest || interp == Interpolation::Bilinear, ValueError, op,
@@ -145,8 +158,8 @@ Tensor AutoAugment::apply(const Tensor& x, data::Rng& rng) const {
   for (int i = 0; i < 2; ++i) {
     const Step& s = kImageNet[policy][i];
     if (probs[i] > s.p) continue;
-    auto [m, is_signed] = s.bin < 0 ? std::pair{0.0, false}
-                                    : magnitude(s.op, s.bin, 10, h, w, x.dtype() != DType::UInt8);
+    auto [m, is_signed] =
+        s.bin < 0 ? std::pair{0.0, false} : magnitude(s.op, s.bin, 10, h, w, x.dtype() != DType::UInt8);
     if (is_signed && negative[i]) m = -m;
     y = apply_op(y, l, s.op, m, interp_, fill_);
   }

@@ -294,7 +294,8 @@ Tensor to_tensor(const Tensor& image) {
   // torchvision's ToTensor takes PIL images and arrays, never tensors.
   TS_CHECK(!image.defined() || is_image(image), TypeError, op,
            "expects a decoded HWC image (ts.image.decode/read, a NumPy array, or ts.image.as_image(x)); got an "
-           "unmarked tensor of shape ", image.shape(), ", which is already [..., C, H, W]");
+           "unmarked tensor of shape ",
+           image.shape(), ", which is already [..., C, H, W]");
   const detail::View v = detail::hwc_view(image, op);
   check_u8_f32(image, op);
   Tensor out = empty({v.c, v.h, v.w}, DType::Float32);
@@ -317,8 +318,8 @@ Tensor normalize(const Tensor& x, const std::vector<double>& mean, const std::ve
   TS_CHECK(x.defined() && x.device().is_cpu(), ValueError, op, "expected a CPU tensor");
   TS_CHECK(x.dtype() == DType::Float32, TypeError, op, "expected a float32 CHW tensor, got ", x.dtype(),
            " (convert with to_tensor first)");
-  TS_CHECK(!is_image(x), TypeError, op, "expects a [..., C, H, W] tensor, got a decoded HWC image of shape ",
-           x.shape(), " (convert it with to_tensor first)");
+  TS_CHECK(!is_image(x), TypeError, op, "expects a [..., C, H, W] tensor, got a decoded HWC image of shape ", x.shape(),
+           " (convert it with to_tensor first)");
   TS_CHECK(x.dim() >= 3, ValueError, op, "expected a [..., C, H, W] tensor, got shape ", x.shape());
   const int64_t c = x.size(-3);
   TS_CHECK(static_cast<int64_t>(mean.size()) == c && static_cast<int64_t>(std.size()) == c, ValueError, op,
@@ -371,7 +372,8 @@ Tensor adjust_hue(const Tensor& image, double hue_shift, Layout layout) {
   const char* op = "image.adjust_hue";
   TS_CHECK(hue_shift >= -0.5 && hue_shift <= 0.5, ValueError, op, "hue shift must be in [-0.5, 0.5], got ", hue_shift);
   const Layout l = resolve_layout(image, layout, op);
-  return detail::map_images(image, l, [&](const Tensor& one) { return hue_one(one, hue_shift, op); }, op);
+  return detail::map_images(
+      image, l, [&](const Tensor& one) { return hue_one(one, hue_shift, op); }, op);
 }
 
 namespace {

@@ -3,11 +3,11 @@
 // the values (uint8 and float32).
 #include <algorithm>
 #include <array>
-#include <utility>
 #include <cmath>
 #include <cstring>
 #include <numbers>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "src/data/image/image_util.h"
@@ -96,8 +96,8 @@ int64_t pad_index(int64_t i, int64_t n, PadMode mode) {
 
 // torchvision's _get_inverse_affine_matrix: output -> input, in coordinates
 // centred on the image (pixel centres at +-0.5, ...), y down.
-std::array<double, 6> inverse_affine(double cx, double cy, double angle, double tx, double ty, double scale,
-                                     double shx, double shy) {
+std::array<double, 6> inverse_affine(double cx, double cy, double angle, double tx, double ty, double scale, double shx,
+                                     double shy) {
   const double rad = std::numbers::pi / 180.0;
   const double rot = angle * rad, sx = shx * rad, sy = shy * rad;
   const double a = std::cos(rot - sy) / std::cos(sy);
@@ -195,11 +195,10 @@ Tensor warp_image(const Tensor& image, Layout l, const std::array<double, 6>& m,
                  "fill needs 1 value or one per channel (", v.c, "), got ", fill.size());
         Tensor out = detail::new_like(v, oh, ow, v.c, one.dtype());
         if (one.dtype() == DType::UInt8)
-          warp(v.t.data<uint8_t>(), out.data<uint8_t>(), v.h, v.w, v.c, oh, ow, m,
-               interp == Interpolation::Nearest, fill);
-        else
-          warp(v.t.data<float>(), out.data<float>(), v.h, v.w, v.c, oh, ow, m, interp == Interpolation::Nearest,
+          warp(v.t.data<uint8_t>(), out.data<uint8_t>(), v.h, v.w, v.c, oh, ow, m, interp == Interpolation::Nearest,
                fill);
+        else
+          warp(v.t.data<float>(), out.data<float>(), v.h, v.w, v.c, oh, ow, m, interp == Interpolation::Nearest, fill);
         return out;
       },
       op);
@@ -254,8 +253,8 @@ Tensor pad(const Tensor& image, int64_t top, int64_t bottom, int64_t left, int64
            std::vector<double> value, Layout layout) {
   const char* op = "image.pad";
   const Layout l = resolve_layout(image, layout, op);
-  TS_CHECK(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, ValueError, op, "padding must be >= 0, got (", top,
-           ", ", bottom, ", ", left, ", ", right, ")");
+  TS_CHECK(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, ValueError, op, "padding must be >= 0, got (", top, ", ",
+           bottom, ", ", left, ", ", right, ")");
   TS_CHECK(!value.empty(), ValueError, op, "fill needs at least one value");
   check_fill(value, op);
   return detail::map_images(
@@ -332,8 +331,8 @@ Tensor rotate(const Tensor& image, double angle, Interpolation interp, bool expa
   if (expand) {
     // torchvision's _compute_affine_output_size: the corners through the matrix.
     double lo[2] = {1e300, 1e300}, hi[2] = {-1e300, -1e300};
-    for (const auto& [px, py] : {std::pair{-0.5 * W, -0.5 * H}, {-0.5 * W, 0.5 * H}, {0.5 * W, 0.5 * H},
-                                 {0.5 * W, -0.5 * H}}) {
+    for (const auto& [px, py] :
+         {std::pair{-0.5 * W, -0.5 * H}, {-0.5 * W, 0.5 * H}, {0.5 * W, 0.5 * H}, {0.5 * W, -0.5 * H}}) {
       const double qx = m[0] * px + m[1] * py + m[2], qy = m[3] * px + m[4] * py + m[5];
       lo[0] = std::min(lo[0], qx), hi[0] = std::max(hi[0], qx);
       lo[1] = std::min(lo[1], qy), hi[1] = std::max(hi[1], qy);

@@ -55,8 +55,8 @@ void check_warnings(const ErrorMgr& e, size_t n) {
   const std::string w = e.warning;
   const std::string prefix = "Corrupt JPEG data: ";
   const bool eof = w.rfind("Premature end", 0) == 0;
-  fail<ValueError>("image.decode", eof ? "truncated" : "corrupt", " JPEG data (", n, " bytes): ",
-                   w.rfind(prefix, 0) == 0 ? w.substr(prefix.size()) : w,
+  fail<ValueError>("image.decode", eof ? "truncated" : "corrupt", " JPEG data (", n,
+                   " bytes): ", w.rfind(prefix, 0) == 0 ? w.substr(prefix.size()) : w,
                    eof ? "" : " (the scan data is cut or damaged)");
 }
 

@@ -19,7 +19,6 @@
 #include "kernels/cpu/clones.h"
 #include "src/data/image/image_util.h"
 
-
 namespace tessel::image {
 namespace {
 

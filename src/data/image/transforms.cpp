@@ -40,9 +40,7 @@ std::array<int64_t, 2> image_hw(const Tensor& x, Layout l) {
 }
 }  // namespace detail
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 Tensor Decode::apply(const Tensor& x, data::Rng&) const {
   const char* op = "image.Decode";

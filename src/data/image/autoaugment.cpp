@@ -26,13 +26,6 @@ enum class Op {
   Invert,
 };
 
-const char* op_name(Op op) {
-  static const char* names[] = {"Identity",  "ShearX",     "ShearY",       "TranslateX", "TranslateY",
-                                "Rotate",    "Brightness", "Color",        "Contrast",   "Sharpness",
-                                "Posterize", "Solarize",   "AutoContrast", "Equalize",   "Invert"};
-  return names[static_cast<int>(op)];
-}
-
 // torch.linspace(start, end, n)[i] in float32 (its two-sided formula).
 double linspace(float start, float end, int64_t n, int64_t i) {
   if (n == 1) return start;

@@ -387,11 +387,8 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
-    """The p-norm of x1 - x2 + eps over the last dim (torch.nn.functional.pairwise_distance)."""
-    d = (x1 - x2 + eps).abs()
-    if p == float("inf"):
-        return d.amax(-1, keepdim=keepdim)
-    return d.pow(p).sum(-1, keepdim=keepdim).pow(1.0 / p)
+    from .nn import functional as F
+    return F.pairwise_distance(x1, x2, p, eps, keepdim)
 
 
 # ------------------------------------------------ legacy typed-tensor names

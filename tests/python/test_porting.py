@@ -1132,3 +1132,165 @@ def test_legacy_variable_is_a_tensor():
     assert not Variable(data).requires_grad
     with pytest.raises(TypeError, match="must be a Tensor"):
         Variable([1.0])
+
+
+# ----------------------------------------------- nn layers the scripts reached for
+
+def _x(*shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape) * 2
+
+
+_ALPHA, _SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+_ACTIVATIONS = {
+    "SELU": (lambda: nn.SELU(), lambda a: _SCALE * np.where(a > 0, a, _ALPHA * np.expm1(a))),
+    "CELU": (lambda: nn.CELU(0.7), lambda a: np.maximum(a, 0) + np.minimum(0, 0.7 * np.expm1(a / 0.7))),
+    "LogSigmoid": (lambda: nn.LogSigmoid(), lambda a: -np.logaddexp(0, -a)),
+    "Softsign": (lambda: nn.Softsign(), lambda a: a / (1 + np.abs(a))),
+    "Tanhshrink": (lambda: nn.Tanhshrink(), lambda a: a - np.tanh(a)),
+    "Softshrink": (lambda: nn.Softshrink(0.6), lambda a: np.where(a > 0.6, a - 0.6, np.where(a < -0.6, a + 0.6, 0))),
+    "Hardshrink": (lambda: nn.Hardshrink(0.6), lambda a: np.where(np.abs(a) > 0.6, a, 0)),
+    "Threshold": (lambda: nn.Threshold(0.4, -2.0), lambda a: np.where(a > 0.4, a, -2.0)),
+    "Softmin": (lambda: nn.Softmin(1), lambda a: np.exp(-a) / np.exp(-a).sum(1, keepdims=True)),
+    "Softmax2d": (lambda: nn.Softmax2d(), lambda a: np.exp(a) / np.exp(a).sum(1, keepdims=True)),
+    "GLU": (lambda: nn.GLU(1), lambda a: a[:, :2] / (1 + np.exp(-a[:, 2:]))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_ACTIVATIONS))
+def test_more_activations_match_numpy(name):
+    make, ref = _ACTIVATIONS[name]
+    a = _x(2, 4, 3, 3)
+    got = make()(torch.tensor(a))
+    np.testing.assert_allclose(N(got), ref(a), rtol=1e-10, atol=1e-12)
+    if name in ("SELU", "CELU", "LogSigmoid", "Softsign", "Tanhshrink", "Softmin", "GLU"):
+        assert torch.autograd.gradcheck(make(), (torch.tensor(_x(2, 4, 3, seed=1), requires_grad=True),))
+
+
+def test_activation_argument_errors():
+    with pytest.raises(ValueError, match="lambd must be non-negative"):
+        F.softshrink(torch.ones(2), -1.0)
+    with pytest.raises(ValueError, match="3D or 4D"):
+        nn.Softmax2d()(torch.ones(2, 2))
+    with pytest.raises(ValueError, match="alpha must not be 0"):
+        F.celu(torch.ones(2), 0.0)
+
+
+_PADS = [
+    ("ZeroPad2d", lambda: nn.ZeroPad2d((1, 2, 0, 1)), ((0, 0), (0, 0), (0, 1), (1, 2)), "constant", {}),
+    ("ConstantPad1d", lambda: nn.ConstantPad1d(2, 3.5), ((0, 0), (0, 0), (2, 2)), "constant", {"constant_values": 3.5}),
+    ("ReflectionPad2d", lambda: nn.ReflectionPad2d(2), ((0, 0), (0, 0), (2, 2), (2, 2)), "reflect", {}),
+    ("ReflectionPad1d", lambda: nn.ReflectionPad1d((1, 2)), ((0, 0), (0, 0), (1, 2)), "reflect", {}),
+    ("ReplicationPad1d", lambda: nn.ReplicationPad1d((3, 1)), ((0, 0), (0, 0), (3, 1)), "edge", {}),
+    ("ReplicationPad2d", lambda: nn.ReplicationPad2d(1), ((0, 0), (0, 0), (1, 1), (1, 1)), "edge", {}),
+    ("CircularPad2d", lambda: nn.CircularPad2d(1), ((0, 0), (0, 0), (1, 1), (1, 1)), "wrap", {}),
+    ("ConstantPad3d", lambda: nn.ConstantPad3d(1, -1.0), ((0, 0), (0, 0), (1, 1), (1, 1), (1, 1)), "constant",
+     {"constant_values": -1.0}),
+]
+
+
+@pytest.mark.parametrize("name,make,np_pad,mode,kw", _PADS, ids=[p[0] for p in _PADS])
+def test_padding_layers_match_numpy(name, make, np_pad, mode, kw):
+    a = _x(*([2, 3, 4, 5, 6][:len(np_pad)]))
+    assert N(make()(torch.tensor(a))).tolist() == np.pad(a, np_pad, mode=mode, **kw).tolist()
+    unbatched = a[0]
+    assert N(make()(torch.tensor(unbatched))).tolist() == np.pad(unbatched, np_pad[1:], mode=mode, **kw).tolist()
+    with pytest.raises(ValueError, match="padding must be an int or"):
+        type(make())((1, 2, 3)) if "Constant" not in name else type(make())((1, 2, 3), 0.0)
+
+
+def test_pixel_and_channel_shuffle_match_their_definitions():
+    r = 2
+    a = _x(2, 3 * r * r, 3, 4)
+    want = np.zeros((2, 3, 3 * r, 4 * r))
+    for c in range(3):
+        for i in range(r):
+            for j in range(r):
+                want[:, c, i::r, j::r] = a[:, c * r * r + i * r + j]
+    got = nn.PixelShuffle(r)(torch.tensor(a))
+    assert N(got).tolist() == want.tolist()
+    assert N(nn.PixelUnshuffle(r)(got)).tolist() == a.tolist()
+    assert F.pixel_shuffle(torch.tensor(a[0]), r).shape == (3, 6, 8)
+    g = _x(2, 6, 2)
+    want = g.reshape(2, 3, 2, 2).transpose(0, 2, 1, 3).reshape(2, 6, 2)
+    assert N(nn.ChannelShuffle(3)(torch.tensor(g))).tolist() == want.tolist()
+    with pytest.raises(ValueError, match="divisible by upscale_factor"):
+        F.pixel_shuffle(torch.ones(1, 3, 2, 2), 2)
+    with pytest.raises(ValueError, match="divisible by downscale_factor"):
+        F.pixel_unshuffle(torch.ones(1, 1, 3, 2), 2)
+    assert torch.autograd.gradcheck(lambda t: F.pixel_shuffle(t, 2), (torch.tensor(_x(1, 4, 2, 2),
+                                                                                   requires_grad=True),))
+
+
+def _instance_norm_ref(a, eps=1e-5):
+    axes = tuple(range(2, a.ndim))
+    return (a - a.mean(axes, keepdims=True)) / np.sqrt(a.var(axes, keepdims=True) + eps)
+
+
+@pytest.mark.parametrize("cls,shape", [(nn.InstanceNorm1d, (2, 3, 5)), (nn.InstanceNorm2d, (2, 3, 4, 5)),
+                                       (nn.InstanceNorm3d, (2, 3, 2, 3, 4))])
+def test_instance_norm_matches_numpy(cls, shape):
+    a = _x(*shape)
+    m = cls(3)
+    assert not m.affine and not m.track_running_stats and list(m.state_dict()) == []
+    np.testing.assert_allclose(N(m(torch.tensor(a))), _instance_norm_ref(a), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(N(m(torch.tensor(a[0]))), _instance_norm_ref(a[:1])[0], rtol=1e-9, atol=1e-12)
+    affine = cls(3, affine=True)
+    with torch.no_grad():
+        affine.weight.copy_(torch.tensor([1.0, 2.0, -1.0]))
+        affine.bias.copy_(torch.tensor([0.0, 0.5, 1.0]))
+    shape_c = (1, 3) + (1,) * (len(shape) - 2)
+    want = _instance_norm_ref(a) * np.array([1.0, 2.0, -1.0]).reshape(shape_c) + np.array([0, 0.5, 1]).reshape(shape_c)
+    np.testing.assert_allclose(N(affine(torch.tensor(a))), want, rtol=1e-9, atol=1e-12)
+    x = torch.tensor(a, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: F.instance_norm(t), (x,))
+
+
+def test_instance_norm_running_stats():
+    a = _x(2, 3, 4, 5)
+    m = nn.InstanceNorm2d(3, track_running_stats=True, momentum=0.3).double()
+    m(torch.tensor(a))
+    axes = (2, 3)
+    # running stats: the batch average of each instance's mean and unbiased variance
+    want_mean = 0.3 * a.mean(axes).mean(0)
+    want_var = 0.7 + 0.3 * a.var(axes, ddof=1).mean(0)
+    np.testing.assert_allclose(N(m.running_mean), want_mean, rtol=1e-9)
+    np.testing.assert_allclose(N(m.running_var), want_var, rtol=1e-9)
+    assert sorted(m.state_dict()) == ["num_batches_tracked", "running_mean", "running_var"]
+    m.eval()
+    c = (1, 3, 1, 1)
+    want = (a - want_mean.reshape(c)) / np.sqrt(want_var.reshape(c) + 1e-5)
+    np.testing.assert_allclose(N(m(torch.tensor(a))), want, rtol=1e-9)
+    with pytest.raises(ValueError, match="expected 3D"):
+        nn.InstanceNorm2d(3)(torch.ones(3, 4))
+    with pytest.raises(ValueError, match="more than 1 spatial element"):
+        nn.InstanceNorm2d(3)(torch.ones(2, 3, 1, 1))
+
+
+def test_batch_norm_3d_and_one_d_adaptive_pools():
+    a = _x(2, 3, 2, 3, 4)
+    axes = (0, 2, 3, 4)
+    want = (a - a.mean(axes, keepdims=True)) / np.sqrt(a.var(axes, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(N(nn.BatchNorm3d(3).double()(torch.tensor(a))), want, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="expected 5D input"):
+        nn.BatchNorm3d(3)(torch.ones(2, 3, 4, 4))
+    s = _x(2, 3, 7)
+    # adaptive windows: [floor(i * L / n), ceil((i + 1) * L / n))
+    bounds = [(i * 7 // 3, -(-(i + 1) * 7 // 3)) for i in range(3)]
+    avg = np.stack([s[..., lo:hi].mean(-1) for lo, hi in bounds], -1)
+    mx = np.stack([s[..., lo:hi].max(-1) for lo, hi in bounds], -1)
+    np.testing.assert_allclose(N(nn.AdaptiveAvgPool1d(3)(torch.tensor(s))), avg, rtol=1e-12)
+    assert N(nn.AdaptiveMaxPool1d(3)(torch.tensor(s))).tolist() == mx.tolist()
+    np.testing.assert_allclose(N(F.adaptive_avg_pool1d(torch.tensor(s[0]), 3)), avg[0], rtol=1e-12)
+    with pytest.raises(ValueError, match="2D .* or 3D"):
+        F.adaptive_avg_pool1d(torch.ones(2), 1)
+
+
+def test_distance_layers():
+    a, b = _x(4, 5), _x(4, 5, seed=1)
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    np.testing.assert_allclose(N(nn.CosineSimilarity(dim=1)(torch.tensor(a), torch.tensor(b))), cos, rtol=1e-10)
+    d = np.linalg.norm(a - b + 1e-6, ord=3, axis=1)
+    np.testing.assert_allclose(N(nn.PairwiseDistance(p=3)(torch.tensor(a), torch.tensor(b))), d, rtol=1e-10)
+    dinf = np.abs(a - b + 1e-6).max(1, keepdims=True)
+    np.testing.assert_allclose(N(F.pairwise_distance(torch.tensor(a), torch.tensor(b), p=math.inf, keepdim=True)),
+                               dinf, rtol=1e-12)

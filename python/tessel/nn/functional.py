@@ -9,15 +9,17 @@ from .._C._nn import (  # noqa: F401
 )
 from ._functional.activation import _inplace
 from ._functional.activation import (  # noqa: F401
-    cosine_similarity, dropout1d, dropout2d, dropout3d, hardsigmoid, hardswish, hardtanh, mish, normalize, prelu,
-    relu6, rms_norm,
+    celu, cosine_similarity, dropout1d, dropout2d, dropout3d, hardshrink, hardsigmoid, hardswish, hardtanh,
+    logsigmoid, mish, normalize, prelu, relu6, rms_norm, selu, softmin, softshrink, softsign, tanhshrink, threshold,
 )
 from ._functional.conv import conv3d, conv_transpose1d, fold, unfold  # noqa: F401
 from ._functional.interpolate import interpolate, upsample  # noqa: F401
 from ._functional.loss import huber_loss, kl_div  # noqa: F401
 from ._functional.pooling import (  # noqa: F401
-    adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, max_pool1d,
+    adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, max_pool1d,
 )
+from ._functional.normalization import instance_norm  # noqa: F401
+from ._functional.shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401
 from ._functional.sparse import embedding_bag  # noqa: F401
 
 linear = _C.linear
@@ -53,6 +55,14 @@ def softmax(input, dim=None, dtype=None):
 
 def log_softmax(input, dim=None, dtype=None):
     return _C.log_softmax(input, _implicit_dim(input, "log_softmax") if dim is None else dim, dtype=dtype)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """The p-norm of x1 - x2 + eps over the last dim."""
+    d = (x1 - x2 + eps).abs()
+    if p == float("inf"):
+        return d.amax(-1, keepdim=keepdim)
+    return d.pow(p).sum(-1, keepdim=keepdim).pow(1.0 / p)
 
 
 def glu(input, dim=-1):

@@ -127,3 +127,62 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
 
 def dropout3d(input, p=0.5, training=True, inplace=False):
     return _feature_dropout(input, p, training, inplace, "dropout3d")
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    """scale * elu(x, alpha) with the self-normalizing constants."""
+    return _inplace(input, lambda x: _C.elu(x, _SELU_ALPHA) * _SELU_SCALE, inplace)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0")
+    return _inplace(input, lambda x: _C.elu(x / alpha, 1.0) * alpha, inplace)
+
+
+def logsigmoid(input):
+    """log(sigmoid(x)) = -softplus(-x), stable for large |x|."""
+    return -_C.softplus(-input)
+
+
+def softsign(input):
+    """x / (1 + |x|)."""
+    return input / (input.abs() + 1)
+
+
+def tanhshrink(input):
+    """x - tanh(x)."""
+    return input - _C.tanh(input)
+
+
+def _check_lambd(lambd, op):
+    if lambd < 0:
+        raise ValueError(f"{op}: lambd must be non-negative, got {lambd}")
+
+
+def softshrink(input, lambd=0.5):
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    _check_lambd(lambd, "softshrink")
+    return _C.where(input > lambd, input - lambd, _C.where(input < -lambd, input + lambd, input * 0))
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, else 0."""
+    _check_lambd(lambd, "hardshrink")
+    return _C.where(input.abs() > lambd, input, input * 0)
+
+
+def threshold(input, threshold, value, inplace=False):
+    """x where x > threshold, else value."""
+    return _inplace(input, lambda x: _C.where(x > threshold, x, _C.full_like(x, value)), inplace)
+
+
+def softmin(input, dim=None, dtype=None):
+    """softmax(-x) along dim."""
+    from .. import functional as F
+    return F.softmax(-input, dim, dtype=dtype)

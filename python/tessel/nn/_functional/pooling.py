@@ -114,3 +114,10 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
     return out.squeeze(-2)
 
 
+
+
+def adaptive_avg_pool1d(input, output_size):
+    op = "adaptive_avg_pool1d"
+    if input.dim() not in (2, 3):
+        raise ValueError(f"{op}: expected 2D (unbatched) or 3D (batched) input, got {input.dim()}D")
+    return _C._nn.adaptive_avg_pool2d(input.unsqueeze(-2), (1, _one(output_size, op, "output_size"))).squeeze(-2)

@@ -398,7 +398,8 @@ def test_pad(mode, np_mode):
     out = A(ts.image.pad(a, (1, 2, 3, 4), fill=9, padding_mode=mode))
     kw = {"constant_values": 9} if mode == "constant" else {}
     np.testing.assert_array_equal(out, np.pad(a, ((2, 4), (1, 3), (0, 0)), np_mode, **kw))
-    np.testing.assert_array_equal(A(ts.image.pad(a, 2, padding_mode=mode)), np.pad(a, ((2, 2), (2, 2), (0, 0)), np_mode))
+    np.testing.assert_array_equal(A(ts.image.pad(a, 2, padding_mode=mode)),
+                                  np.pad(a, ((2, 2), (2, 2), (0, 0)), np_mode))
     f = a.astype(np.float32) / 7
     np.testing.assert_array_equal(A(ts.image.pad(f, (3, 1), 0, mode)), np.pad(f, ((1, 1), (3, 3), (0, 0)), np_mode))
     # The same on a [C, H, W] tensor (torchvision's layout).
@@ -421,6 +422,10 @@ R30E = [[0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 185, 222, 0, 0], [0, 0, 0, 
         [0, 0, 0, 0, 0, 0, 0, 0, 0]]
 AFF = [[0, 3, 40, 77, 114, 114, 151], [6, 6, 43, 80, 117, 154, 191], [9, 46, 83, 120, 120, 157, 194],
        [12, 49, 86, 123, 160, 197, 234], [0, 0, 0, 0, 0, 0, 0]]
+RC = [[37, 37, 77, 114, 151, 191, 228], [3, 40, 80, 117, 154, 194, 231], [6, 43, 80, 120, 157, 197, 197],
+      [9, 9, 46, 86, 123, 160, 7], [7, 12, 49, 7, 7, 7, 7]]  # rotate(20, center=[1, 2], fill=[7])
+SHX = [[0, 37, 74, 111, 148, 185, 222], [3, 40, 77, 114, 151, 188, 225], [6, 43, 80, 154, 154, 228, 228],
+       [46, 83, 120, 157, 194, 231, 0], [49, 86, 123, 160, 197, 234, 0]]  # AutoAugment's ShearX(0.2), center [0, 0]
 
 
 def test_rotate_affine_vs_torchvision():
@@ -429,6 +434,9 @@ def test_rotate_affine_vs_torchvision():
     np.testing.assert_array_equal(A(ts.image.rotate(t, 45, "bilinear", fill=200))[0], R45B)
     np.testing.assert_array_equal(A(ts.image.rotate(t, 30, expand=True))[0], R30E)
     np.testing.assert_array_equal(A(ts.image.affine(t, 10, (1, -1), 1.1, (15, 5)))[0], AFF)
+    np.testing.assert_array_equal(A(ts.image.rotate(t, 20, center=(1, 2), fill=7))[0], RC)
+    shear = (np.degrees(np.arctan(0.2)), 0)
+    np.testing.assert_array_equal(A(ts.image.affine(t, 0, (0, 0), 1, shear, center=(0, 0)))[0], SHX)
     # The same on the HWC (decoded) layout and on a float batch.
     hwc = np.ascontiguousarray(IMG.transpose(1, 2, 0))
     np.testing.assert_array_equal(A(ts.image.rotate(hwc, 30))[..., 0], R30)

@@ -28,6 +28,8 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv"
   "$PY" -m venv .venv
 fi
+# The Makefile passes -C (config settings) to pip, which needs pip >= 23.1; Debian 12's is 23.0.
+.venv/bin/python -m pip install -q --disable-pip-version-check "pip>=23.1"
 # Pinned lower bounds only; pip skips what is already satisfied. safetensors is the
 # reference that tests/python/test_io.py checks files against (test-only; 0.7 added C64);
 # scikit-learn provides the digits dataset of the demo; nbclient/ipykernel run the notebooks.

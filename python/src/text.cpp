@@ -200,14 +200,14 @@ void init_text(py::module_& m) {
             return t.encode(a, b, add_special, o);
           },
           py::arg("text"), py::arg("text_pair") = py::none(), py::arg("add_special_tokens") = true,
-          py::arg("truncation") = py::none(), py::arg("max_length") = py::none(), py::arg("truncation_side") = py::none())
+          py::arg("truncation") = py::none(), py::arg("max_length") = py::none(),
+          py::arg("truncation_side") = py::none())
       .def(
           "encode_batch",
           [](const Tokenizer& t, py::handle texts, py::handle pairs, bool add_special, std::optional<std::string> trunc,
              std::optional<int64_t> max_length, const std::optional<std::string>& padding,
              std::optional<int64_t> pad_to_multiple_of, const std::optional<std::string>& padding_side,
-             std::optional<int64_t> pad_id, const std::optional<std::string>& truncation_side,
-             int num_threads) {
+             std::optional<int64_t> pad_id, const std::optional<std::string>& truncation_side, int num_threads) {
             auto a = text_list(texts, "texts");
             std::vector<std::string> b;
             if (!pairs.is_none()) b = text_list(pairs, "pairs");
@@ -223,8 +223,8 @@ void init_text(py::module_& m) {
             else if (*padding == "do_not_pad")
               po.strategy = PaddingStrategy::None;
             else
-              throw ValueError("[text.encode_batch] padding must be 'longest', 'max_length' or False, got '" + *padding +
-                               "'");
+              throw ValueError("[text.encode_batch] padding must be 'longest', 'max_length' or False, got '" +
+                               *padding + "'");
             if (po.strategy == PaddingStrategy::MaxLength && max_length) po.max_length = *max_length;
             if (pad_to_multiple_of) po.pad_to_multiple_of = *pad_to_multiple_of;
             if (padding_side) {

@@ -53,8 +53,8 @@ std::string MFCC::repr() const {
 AxisMasking::AxisMasking(bool time, int64_t mask_param, bool iid_masks, double p, std::optional<double> mask_value)
     : time_(time), mask_param_(mask_param), iid_(iid_masks), p_(p), mask_value_(mask_value) {
   const char* op = time ? "audio.TimeMasking" : "audio.FrequencyMasking";
-  TS_CHECK(mask_param >= 0, ValueError, op, time ? "time_mask_param" : "freq_mask_param",
-           " must be non-negative, got ", mask_param);
+  TS_CHECK(mask_param >= 0, ValueError, op, time ? "time_mask_param" : "freq_mask_param", " must be non-negative, got ",
+           mask_param);
   TS_CHECK(p >= 0.0 && p <= 1.0, ValueError, op, "p must be in [0, 1], got ", p);
 }
 

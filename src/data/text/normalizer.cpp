@@ -174,9 +174,7 @@ void bert_char(const NormStep& st, char32_t c, int32_t s, int32_t e, NText& out,
 }
 
 // HF's combining classes are Unicode 9.0: a later char is a starter there.
-uint8_t hf_ccc(char32_t c) {
-  return c < 0x300 || !in_unicode_9(c) ? 0 : u_getCombiningClass(static_cast<UChar32>(c));
-}
+uint8_t hf_ccc(char32_t c) { return c < 0x300 || !in_unicode_9(c) ? 0 : u_getCombiningClass(static_cast<UChar32>(c)); }
 
 // NFD's canonical reordering within a run of marks (stable by combining
 // class, HF's classes being Unicode 9.0). Alignments follow HF's NFD: each

@@ -627,3 +627,18 @@ def test_new_transforms_on_the_loader_threads(tmp_path):
     for r, g in zip(ref, got):
         np.testing.assert_array_equal(r, g)
     assert set(seen) == {(28, 28, 3)} and len(seen) == 12
+
+
+def test_compose_keeps_python_steps_in_order():
+    # Regression: T.Compose used to be the C++-only Compose and dropped Python callables.
+    import numpy as np
+    x = ts.tensor(np.arange(3 * 8 * 8, dtype=np.float32).reshape(3, 8, 8))
+    calls = []
+    pipeline = T.Compose([T.Resize(4), lambda t: (calls.append(tuple(t.shape)), t * 2)[1], T.RandomVerticalFlip(p=1.0)])
+    out = pipeline(x)
+    assert calls == [(3, 4, 4)]
+    ref = ts.image.resize(x, (4, 4)) * 2
+    np.testing.assert_array_equal(out.numpy(), ref.numpy()[:, ::-1, :])
+    # NumPy input is still an HWC image.
+    img = np.zeros((6, 10, 3), dtype=np.uint8)
+    assert tuple(T.Compose([T.Resize(3), lambda t: t])(img).shape) == (3, 5, 3)

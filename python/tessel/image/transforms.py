@@ -9,6 +9,7 @@ import numbers
 
 from .. import _C
 from . import _t, _hw, _fill, _padding
+from ..data.files import Compose as _DataCompose
 
 _I = _C._image
 
@@ -19,7 +20,6 @@ __all__ = ["Transform", "Compose", "Decode", "Resize", "CenterCrop", "RandomResi
 
 # The base class and Compose are shared with ts.audio and ts.data.
 Transform = _C._data.Transform
-_Compose = _C._data.Compose
 
 
 class _Call:
@@ -27,12 +27,12 @@ class _Call:
         return Transform.__call__(self, _t(x), seed)
 
 
-class Compose(_Call, _Compose):
-    """Runs transforms in order (each may be any C++-backed transform)."""
+class Compose(_DataCompose):
+    """ts.data.Compose (C++ steps on the loader's threads, then any Python
+    callables in order) that reads NumPy input as HWC images."""
 
-    def __init__(self, transforms):
-        self.transforms = list(transforms)
-        _Compose.__init__(self, self.transforms)
+    def __call__(self, x, seed=None):
+        return _DataCompose.__call__(self, _t(x), seed)
 
 
 class Decode(_Call, _I.Decode):

@@ -1294,3 +1294,79 @@ def test_distance_layers():
     dinf = np.abs(a - b + 1e-6).max(1, keepdims=True)
     np.testing.assert_allclose(N(F.pairwise_distance(torch.tensor(a), torch.tensor(b), p=math.inf, keepdim=True)),
                                dinf, rtol=1e-12)
+
+
+def _softplus(z):
+    return np.logaddexp(0, z)
+
+
+def test_ranking_and_embedding_losses_match_numpy():
+    rng = np.random.default_rng(0)
+    a, b, c = rng.normal(size=(5, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    v1, v2, ys = rng.normal(size=6), rng.normal(size=6), np.array([1.0, -1, 1, -1, 1, -1])
+    T = torch.tensor
+    np.testing.assert_allclose(N(nn.MarginRankingLoss(0.3)(T(v1), T(v2), T(ys))),
+                               np.maximum(0, -ys * (v1 - v2) + 0.3).mean(), rtol=1e-12)
+    np.testing.assert_allclose(N(F.hinge_embedding_loss(T(v1), T(ys), margin=0.5, reduction="none")),
+                               np.where(ys == 1, v1, np.maximum(0, 0.5 - v1)), rtol=1e-12)
+    # softplus returns its input above 20 (PyTorch's threshold): 1e-9 of the exact value
+    np.testing.assert_allclose(N(nn.SoftMarginLoss()(T(v1 * 50), T(ys))), _softplus(-ys * v1 * 50).mean(),
+                               rtol=1e-9)
+    ml = (rng.random((5, 4)) > 0.5).astype(float)
+    w = np.array([1.0, 2.0, 0.5, 1.0])
+    want = ((ml * _softplus(-a) + (1 - ml) * _softplus(a)) * w).mean(-1)
+    np.testing.assert_allclose(N(nn.MultiLabelSoftMarginLoss(weight=T(w), reduction="none")(T(a), T(ml))), want,
+                               rtol=1e-12)
+    y5 = np.array([1.0, -1, -1, 1, 1])
+    cos = (a * b).sum(1) / np.sqrt(((a * a).sum(1) + 1e-12) * ((b * b).sum(1) + 1e-12))
+    np.testing.assert_allclose(N(nn.CosineEmbeddingLoss(0.2)(T(a), T(b), T(y5))),
+                               np.where(y5 == 1, 1 - cos, np.maximum(0, cos - 0.2)).mean(), rtol=1e-12)
+    with pytest.raises(ValueError, match="1-D target needs 2-D inputs"):
+        F.cosine_embedding_loss(T(v1), T(v2), T(ys))
+    d = lambda x, y, p: (np.abs(x - y + 1e-6) ** p).sum(-1) ** (1 / p)  # noqa: E731
+    np.testing.assert_allclose(N(nn.TripletMarginLoss(margin=1.0)(T(a), T(b), T(c))),
+                               np.maximum(d(a, b, 2) - d(a, c, 2) + 1, 0).mean(), rtol=1e-12)
+    swapped = np.maximum(d(a, b, 1) - np.minimum(d(a, c, 1), d(b, c, 1)) + 2, 0)
+    np.testing.assert_allclose(N(nn.TripletMarginLoss(margin=2.0, p=1, swap=True, reduction="none")(T(a), T(b), T(c))),
+                               swapped, rtol=1e-12)
+    with pytest.raises(ValueError, match="margin must be greater than 0"):
+        nn.TripletMarginLoss(margin=0)
+    x = T(a, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: F.triplet_margin_loss(t, T(b), T(c), margin=3.0), (x,))
+    assert torch.autograd.gradcheck(lambda t: F.cosine_embedding_loss(t, T(b), T(y5)), (x,))
+
+
+def test_likelihood_losses_match_numpy():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    var = rng.random((5, 4)) + 0.1
+    T = torch.tensor
+    nll = 0.5 * (np.log(var) + (a - b) ** 2 / var)
+    np.testing.assert_allclose(N(nn.GaussianNLLLoss()(T(a), T(b), T(var))), nll.mean(), rtol=1e-12)
+    v0 = var[:, 0]  # one variance per sample
+    full = 0.5 * (np.log(v0[:, None]) + (a - b) ** 2 / v0[:, None]) + 0.5 * np.log(2 * np.pi)
+    np.testing.assert_allclose(N(nn.GaussianNLLLoss(full=True, reduction="sum")(T(a), T(b), T(v0))), full.sum(),
+                               rtol=1e-12)
+    np.testing.assert_allclose(N(F.gaussian_nll_loss(T(a), T(b), T(var[:, :1]), reduction="none")),
+                               0.5 * (np.log(var[:, :1]) + (a - b) ** 2 / var[:, :1]), rtol=1e-12)
+    # var below eps is clamped for the value; its gradient there is the unclamped formula's (PyTorch's clamp
+    # runs under no_grad)
+    vv = T([0.1, 1e-9, 1.0], dtype=torch.float64, requires_grad=True)
+    x, t = np.array([0.5, 0.2, 0.3]), np.zeros(3)
+    loss = F.gaussian_nll_loss(T(x), T(t), vv, reduction="sum")
+    clamped = np.array([0.1, 1e-6, 1.0])
+    np.testing.assert_allclose(loss.item(), (0.5 * (np.log(clamped) + x ** 2 / clamped)).sum(), rtol=1e-12)
+    loss.backward()
+    np.testing.assert_allclose(N(vv.grad), 0.5 * (1 / clamped - x ** 2 / clamped ** 2), rtol=1e-9)
+    with pytest.raises(ValueError, match="negative"):
+        F.gaussian_nll_loss(T(x), T(t), T([-1.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="does not match"):
+        F.gaussian_nll_loss(T(a), T(b), T(var[:3]))
+    counts = rng.integers(0, 5, size=(5, 4)).astype(float)
+    np.testing.assert_allclose(N(nn.PoissonNLLLoss()(T(a), T(counts))), (np.exp(a) - counts * a).mean(), rtol=1e-12)
+    stirling = np.where(counts > 1, counts * np.log(np.maximum(counts, 1)) - counts
+                        + 0.5 * np.log(2 * np.pi * np.maximum(counts, 1)), 0)
+    np.testing.assert_allclose(N(nn.PoissonNLLLoss(full=True, reduction="none")(T(a), T(counts))),
+                               np.exp(a) - counts * a + stirling, rtol=1e-12)
+    np.testing.assert_allclose(N(nn.PoissonNLLLoss(log_input=False)(T(var), T(counts))),
+                               (var - counts * np.log(var + 1e-8)).mean(), rtol=1e-12)

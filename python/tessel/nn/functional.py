@@ -15,6 +15,10 @@ from ._functional.activation import (  # noqa: F401
 from ._functional.conv import conv3d, conv_transpose1d, fold, unfold  # noqa: F401
 from ._functional.interpolate import interpolate, upsample  # noqa: F401
 from ._functional.loss import huber_loss, kl_div  # noqa: F401
+from ._functional.loss_extra import (  # noqa: F401
+    cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, margin_ranking_loss, multilabel_soft_margin_loss,
+    poisson_nll_loss, soft_margin_loss, triplet_margin_loss,
+)
 from ._functional.pooling import (  # noqa: F401
     adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, max_pool1d,
 )

@@ -391,6 +391,76 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     return F.pairwise_distance(x1, x2, p, eps, keepdim)
 
 
+# ------------------------------------------------ in-place fills and samplers
+
+def fill_diagonal_(self, fill_value, wrap=False):
+    """Writes fill_value on the main diagonal (all dims equal for more than 2 dims); with wrap=True a tall
+    matrix's diagonal continues below the first square, as numpy.fill_diagonal(wrap=True)."""
+    if self.dim() < 2:
+        raise ValueError(f"fill_diagonal_(): expects at least 2 dims, got {self.dim()}")
+    if self.dim() > 2 and len(set(self.shape)) != 1:
+        raise ValueError(f"fill_diagonal_(): all dims must be equal for more than 2 dims, got {list(self.shape)}")
+    rows, cols = self.shape[0], self.shape[1]
+    if self.dim() == 2 and wrap and rows > cols:
+        flat = np.arange(0, rows * cols, cols + 1)  # numpy's flat stride, continued past the first square
+        idx = (_C.tensor(flat // cols), _C.tensor(flat % cols))
+    else:
+        i = _C.arange(builtins.min(self.shape))
+        idx = (i,) * self.dim()
+    self[idx] = fill_value
+    return self
+
+
+def index_fill_(self, dim, index, value):
+    """Sets the slices self.select(dim, i) for each i in index to value."""
+    if not isinstance(index, Tensor) or index.dim() > 1 or not _integral(index.dtype):
+        raise TypeError("index_fill_(): index must be a 0-d or 1-d integer tensor")
+    d = dim + self.dim() if dim < 0 else dim
+    if not 0 <= d < builtins.max(self.dim(), 1):
+        raise IndexError(f"index_fill_(): dim {dim} out of range for a {self.dim()}-d tensor")
+    self[(slice(None),) * d + (index.reshape(-1),)] = value
+    return self
+
+
+def index_fill(self, dim, index, value):
+    return index_fill_(self.clone(), dim, index, value)
+
+
+def random_(self, from_=0, to=None, *, generator=None):
+    """Integers uniform in [from_, to - 1]; random_(to) draws from [0, to - 1]; random_() from
+    [0, 2**mantissa] for floats (exactly representable) or the dtype's range for integers."""
+    if to is None and from_ != 0:
+        from_, to = 0, from_
+    if to is None:
+        bits = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}.get(self.dtype.name)
+        if bits is not None:
+            to = 2 ** bits + 1
+        elif self.dtype.name == "bool":
+            to = 2
+        else:  # the dtype's non-negative range; int64 stops one short of its max (randint's bound is an int64)
+            to = iinfo(self.dtype).max + (0 if self.dtype.name == "int64" else 1)
+    if from_ >= to:
+        raise ValueError(f"random_(): expects from < to, got from={from_}, to={to}")
+    with _no_grad():
+        return self.copy_(_C.randint(from_, to, tuple(self.shape), generator=generator, dtype=_C.dtype.int64))
+
+
+def exponential_(self, lambd=1.0, *, generator=None):
+    """Samples of the exponential distribution with rate lambd: -log(1 - U) / lambd."""
+    if lambd <= 0:
+        raise ValueError(f"exponential_(): lambd must be positive, got {lambd}")
+    if not self.dtype.is_floating_point:
+        raise TypeError(f"exponential_(): expects a floating-point tensor, got {self.dtype}")
+    u = _C.rand(tuple(self.shape), generator=generator, dtype=_C.dtype.float64)
+    with _no_grad():
+        return self.copy_(-_C.log1p(-u) / lambd)
+
+
+def _no_grad():
+    from .autograd import no_grad
+    return no_grad()
+
+
 # ------------------------------------------------ legacy typed-tensor names
 
 class _LegacyMeta(type):
@@ -499,7 +569,8 @@ def install():
     extra = {"is_cuda": property(lambda self: self.device.type == "cuda"),
              "is_cpu": property(lambda self: self.device.type == "cpu"),
              "get_device": _get_device, "cuda": _cuda, "equal": equal, "ndimension": lambda self: self.dim(),
-             "trace": trace}
+             "trace": trace, "fill_diagonal_": fill_diagonal_, "index_fill_": index_fill_,
+             "index_fill": index_fill, "random_": random_, "exponential_": exponential_}
     for name, fn in extra.items():
         if not hasattr(Tensor, name):  # never shadow a C++ binding
             setattr(Tensor, name, fn)

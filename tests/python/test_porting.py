@@ -1370,3 +1370,51 @@ def test_likelihood_losses_match_numpy():
                                np.exp(a) - counts * a + stirling, rtol=1e-12)
     np.testing.assert_allclose(N(nn.PoissonNLLLoss(log_input=False)(T(var), T(counts))),
                                (var - counts * np.log(var + 1e-8)).mean(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape,wrap", [((3, 4), False), ((4, 4), False), ((5, 2), True), ((5, 2), False),
+                                        ((7, 3), True), ((3, 3, 3), False)])
+def test_fill_diagonal_matches_numpy(shape, wrap):
+    want = np.zeros(shape)
+    np.fill_diagonal(want, 2.5, wrap=wrap)
+    x = torch.zeros(*shape)
+    assert x.fill_diagonal_(2.5, wrap=wrap) is x and N(x).tolist() == want.tolist()
+
+
+def test_fill_diagonal_masks_a_similarity_matrix():
+    # contrastive losses: sim.fill_diagonal_(-inf) before a softmax over the other samples
+    sim = torch.ones(3, 3).fill_diagonal_(float("-inf"))
+    assert torch.allclose(F.softmax(sim, dim=1), torch.tensor([[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]))
+    with pytest.raises(ValueError, match="all dims must be equal"):
+        torch.zeros(2, 3, 4).fill_diagonal_(1)
+
+
+def test_index_fill():
+    a = np.arange(12.0).reshape(3, 4)
+    want = a.copy()
+    want[:, [0, 2]] = -1
+    x = torch.tensor(a)
+    assert N(x.index_fill(1, torch.tensor([0, 2]), -1)).tolist() == want.tolist() and N(x).tolist() == a.tolist()
+    assert x.index_fill_(-2, torch.tensor(1), 9) is x and N(x)[1].tolist() == [9] * 4
+    with pytest.raises(TypeError, match="integer tensor"):
+        x.index_fill_(0, torch.tensor([0.5]), 1)
+    with pytest.raises(IndexError, match="out of range"):
+        x.index_fill_(2, torch.tensor([0]), 1)
+
+
+def test_random_and_exponential_fill():
+    torch.manual_seed(0)
+    x = torch.zeros(2000)
+    assert x.random_(5) is x and set(x.tolist()) == {0.0, 1.0, 2.0, 3.0, 4.0}
+    assert set(torch.zeros(500, dtype=torch.int64).random_(2, 4).tolist()) == {2, 3}
+    assert set(torch.zeros(100, dtype=torch.bool).random_().tolist()) == {False, True}
+    assert torch.zeros(100, dtype=torch.uint8).random_().max().item() <= 255
+    with pytest.raises(ValueError, match="from < to"):
+        torch.zeros(2).random_(3, 1)
+    e = torch.zeros(20000, dtype=torch.float64).exponential_(2.0)
+    assert e.min().item() >= 0 and abs(e.mean().item() - 0.5) < 0.02 and abs(e.std().item() - 0.5) < 0.02
+    g1 = torch.zeros(5).exponential_(generator=torch.Generator().manual_seed(3))
+    g2 = torch.zeros(5).exponential_(generator=torch.Generator().manual_seed(3))
+    assert torch.equal(g1, g2)
+    with pytest.raises(ValueError, match="lambd must be positive"):
+        torch.zeros(2).exponential_(0)

@@ -405,10 +405,25 @@ void init_image(py::module_& m) {
            }),
            py::arg("transforms"), py::arg("p"));
   py::class_<img::AutoAugment, data::Transform, std::shared_ptr<img::AutoAugment>>(sub, "AutoAugment")
-      .def(py::init([](const std::string& interp, std::vector<double> fill) {
-             return std::make_shared<img::AutoAugment>(img::interpolation_from_string(interp), std::move(fill));
+      .def(py::init([](const std::string& policy, const std::string& interp, std::vector<double> fill) {
+             return std::make_shared<img::AutoAugment>(img::autoaugment_policy_from_string(policy),
+                                                       img::interpolation_from_string(interp), std::move(fill));
            }),
-           py::arg("interpolation"), py::arg("fill"));
+           py::arg("policy"), py::arg("interpolation"), py::arg("fill"));
+  // A policy's table as torchvision's AutoAugment.policies: ((op, p, bin or None), (op, p, bin or None)) per row.
+  sub.def(
+      "autoaugment_policies",
+      [](const std::string& policy) {
+        py::list rows;
+        for (const auto& row : img::autoaugment_policies(img::autoaugment_policy_from_string(policy))) {
+          auto step = [](const img::AutoAugmentStep& s) {
+            return py::make_tuple(s.op, s.p, s.bin < 0 ? py::object(py::none()) : py::object(py::int_(s.bin)));
+          };
+          rows.append(py::make_tuple(step(row[0]), step(row[1])));
+        }
+        return rows;
+      },
+      py::arg("policy"));
   py::class_<img::RandAugment, data::Transform, std::shared_ptr<img::RandAugment>>(sub, "RandAugment")
       .def(py::init([](int64_t num_ops, int64_t magnitude, int64_t bins, const std::string& interp,
                        std::vector<double> fill) {

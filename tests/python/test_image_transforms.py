@@ -576,19 +576,71 @@ IMAGENET_POLICY = [
 ]
 
 
-def test_auto_augment_outputs_come_from_the_imagenet_policy():
-    a = (noise(12, 12, seed=5) * 0.75 + 20).astype(np.uint8)
+# The CIFAR10 and SVHN policies of the AutoAugment paper (Cubuk et al., 2019), as torchvision lists them.
+CIFAR10_POLICY = [
+    (("Invert", 0.1, None), ("Contrast", 0.2, 6)), (("Rotate", 0.7, 2), ("TranslateX", 0.3, 9)),
+    (("Sharpness", 0.8, 1), ("Sharpness", 0.9, 3)), (("ShearY", 0.5, 8), ("TranslateY", 0.7, 9)),
+    (("AutoContrast", 0.5, None), ("Equalize", 0.9, None)), (("ShearY", 0.2, 7), ("Posterize", 0.3, 7)),
+    (("Color", 0.4, 3), ("Brightness", 0.6, 7)), (("Sharpness", 0.3, 9), ("Brightness", 0.7, 9)),
+    (("Equalize", 0.6, None), ("Equalize", 0.5, None)), (("Contrast", 0.6, 7), ("Sharpness", 0.6, 5)),
+    (("Color", 0.7, 7), ("TranslateX", 0.5, 8)), (("Equalize", 0.3, None), ("AutoContrast", 0.4, None)),
+    (("TranslateY", 0.4, 3), ("Sharpness", 0.2, 6)), (("Brightness", 0.9, 6), ("Color", 0.2, 8)),
+    (("Solarize", 0.5, 2), ("Invert", 0.0, None)), (("Equalize", 0.2, None), ("AutoContrast", 0.6, None)),
+    (("Equalize", 0.2, None), ("Equalize", 0.6, None)), (("Color", 0.9, 9), ("Equalize", 0.6, None)),
+    (("AutoContrast", 0.8, None), ("Solarize", 0.2, 8)), (("Brightness", 0.1, 3), ("Color", 0.7, 0)),
+    (("Solarize", 0.4, 5), ("AutoContrast", 0.9, None)), (("TranslateY", 0.9, 9), ("TranslateY", 0.7, 9)),
+    (("AutoContrast", 0.9, None), ("Solarize", 0.8, 3)), (("Equalize", 0.8, None), ("Invert", 0.1, None)),
+    (("TranslateY", 0.7, 9), ("AutoContrast", 0.9, None)),
+]
+
+SVHN_POLICY = [
+    (("ShearX", 0.9, 4), ("Invert", 0.2, None)), (("ShearY", 0.9, 8), ("Invert", 0.7, None)),
+    (("Equalize", 0.6, None), ("Solarize", 0.6, 6)), (("Invert", 0.9, None), ("Equalize", 0.6, None)),
+    (("Equalize", 0.6, None), ("Rotate", 0.9, 3)), (("ShearX", 0.9, 4), ("AutoContrast", 0.8, None)),
+    (("ShearY", 0.9, 8), ("Invert", 0.4, None)), (("ShearY", 0.9, 5), ("Solarize", 0.2, 6)),
+    (("Invert", 0.9, None), ("AutoContrast", 0.8, None)), (("Equalize", 0.6, None), ("Rotate", 0.9, 3)),
+    (("ShearX", 0.9, 4), ("Solarize", 0.3, 3)), (("ShearY", 0.8, 8), ("Invert", 0.7, None)),
+    (("Equalize", 0.9, None), ("TranslateY", 0.6, 6)), (("Invert", 0.9, None), ("Equalize", 0.6, None)),
+    (("Contrast", 0.3, 3), ("Rotate", 0.8, 4)), (("Invert", 0.8, None), ("TranslateY", 0.0, 2)),
+    (("ShearY", 0.7, 6), ("Solarize", 0.4, 8)), (("Invert", 0.6, None), ("Rotate", 0.8, 4)),
+    (("ShearY", 0.3, 7), ("TranslateX", 0.9, 3)), (("ShearX", 0.1, 6), ("Invert", 0.6, None)),
+    (("Solarize", 0.7, 2), ("TranslateY", 0.6, 7)), (("ShearY", 0.8, 4), ("Invert", 0.8, None)),
+    (("ShearX", 0.7, 9), ("TranslateY", 0.8, 3)), (("ShearY", 0.8, 5), ("AutoContrast", 0.7, None)),
+    (("ShearX", 0.7, 2), ("Invert", 0.1, None)),
+]
+
+POLICIES = {"imagenet": IMAGENET_POLICY, "cifar10": CIFAR10_POLICY, "svhn": SVHN_POLICY}
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_auto_augment_tables_are_the_published_ones(name):
+    table = POLICIES[name]
+    assert len(table) == 25
+    t = T.AutoAugment(name)
+    assert t.policy is T.AutoAugmentPolicy(name) and t.policy == name
+    assert len(t.policies) == 25
+    assert t.policies == table
+    # torchvision's enum spelling, a member and an upper-case name reach the same policy.
+    assert T.AutoAugment(T.AutoAugmentPolicy[name.upper()]).policies == table
+    assert T.AutoAugment(name.upper()).policy is t.policy
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_auto_augment_outputs_come_from_the_policy(name):
+    table = POLICIES[name]
+    h, w = 12, 14  # not square: TranslateX reaches 150/331 of the width, TranslateY of the height
+    a = (noise(h, w, seed=5) * 0.75 + 20).astype(np.uint8)
     x = chw(a)
     # Every result of every sub-policy: each op applied or not, each sign.
     cands = []
-    for (o1, p1, b1), (o2, p2, b2) in IMAGENET_POLICY:
-        for m1 in _magnitudes(o1, b1 or 0, 10, 12, 12):
-            for m2 in _magnitudes(o2, b2 or 0, 10, 12, 12):
+    for (o1, p1, b1), (o2, p2, b2) in table:
+        for m1 in _magnitudes(o1, b1 or 0, 10, h, w):
+            for m2 in _magnitudes(o2, b2 or 0, 10, h, w):
                 first = [A(x), A(_apply(x, o1, m1))]
                 for f in first:
                     cands.append(f)
                     cands.append(A(_apply(ts.from_numpy(f), o2, m2)))
-    t = T.AutoAugment()
+    t = T.AutoAugment(name)
     same = 0
     for s in range(300):
         out = A(t(x, seed=s))
@@ -596,13 +648,32 @@ def test_auto_augment_outputs_come_from_the_imagenet_policy():
         assert any(_close(out, c) for c in cands), s
         same += np.array_equal(out, A(x))
     # P(nothing applied) = sum over the 25 sub-policies of (1 - p1)(1 - p2) / 25, plus ops that are no-ops here.
-    p_none = np.mean([(1 - p1) * (1 - p2) for (_, p1, _), (_, p2, _) in IMAGENET_POLICY])
+    p_none = np.mean([(1 - p1) * (1 - p2) for (_, p1, _), (_, p2, _) in table])
     assert same / 300 >= p_none - 0.06
-    assert repr(t) == "AutoAugment(policy=imagenet, interpolation=nearest, fill=None)"
-    with pytest.raises(ValueError, match="policy 'cifar10' is not available"):
-        T.AutoAugment("cifar10")
+    assert repr(t) == f"AutoAugment(policy={name}, interpolation=nearest, fill=None)"
+    # Seeded calls repeat; ts.manual_seed reproduces unseeded ones.
+    np.testing.assert_array_equal(A(t(x, seed=42)), A(t(x, seed=42)))
+    ts.manual_seed(9)
+    r = A(t(x))
+    ts.manual_seed(9)
+    np.testing.assert_array_equal(A(t(x)), r)
     # Decoded images take the same path (HWC in, HWC out).
     np.testing.assert_array_equal(A(t(a, seed=11)), hwc(t(x, seed=11)))
+
+
+def test_auto_augment_policies_differ_and_bad_arguments():
+    a = (noise(12, 14, seed=5) * 0.75 + 20).astype(np.uint8)
+    outs = {name: [A(T.AutoAugment(name)(a, seed=s)) for s in range(40)] for name in POLICIES}
+    assert any(not np.array_equal(c, s) for c, s in zip(outs["cifar10"], outs["svhn"]))
+    assert any(not np.array_equal(c, s) for c, s in zip(outs["cifar10"], outs["imagenet"]))
+    with pytest.raises(ValueError, match=r"\[image.AutoAugment\] unknown policy 'mnist'; expected imagenet, cifar10"):
+        T.AutoAugment("mnist")
+    with pytest.raises(TypeError, match="policy must be an AutoAugmentPolicy"):
+        T.AutoAugment(3)
+    with pytest.raises(ValueError, match="interpolation must be nearest or bilinear"):
+        T.AutoAugment("svhn", interpolation="bicubic")
+    assert repr(T.AutoAugment(T.AutoAugmentPolicy.SVHN, "bilinear", fill=[1, 2, 3])) == \
+        "AutoAugment(policy=svhn, interpolation=bilinear, fill=[1, 2, 3])"
 
 
 def test_new_transforms_on_the_loader_threads(tmp_path):

@@ -418,16 +418,34 @@ class TESSEL_API RandomChoice final : public data::Transform {
   std::vector<double> cum_;  // cumulative weights
 };
 
-// torchvision's AutoAugment with the ImageNet policy: one of 25 sub-policies of
-// two ops, each applied with its probability (src/data/image/autoaugment.cpp).
-// fill: empty is torchvision's None (zeros outside after a geometric op).
+// The AutoAugment paper's learned policies (torchvision's AutoAugmentPolicy):
+// "imagenet", "cifar10", "svhn".
+enum class AutoAugmentPolicy { ImageNet, Cifar10, Svhn };
+TESSEL_API AutoAugmentPolicy autoaugment_policy_from_string(std::string_view name);
+TESSEL_API std::string to_string(AutoAugmentPolicy p);
+// One op of a sub-policy: torchvision's op name, its probability and its
+// magnitude bin of 10 (-1: the op has no magnitude).
+struct AutoAugmentStep {
+  std::string op;
+  double p;
+  int bin;
+};
+// The policy's table: its sub-policies of two steps, in the paper's order.
+TESSEL_API std::vector<std::array<AutoAugmentStep, 2>> autoaugment_policies(AutoAugmentPolicy p);
+
+// torchvision's AutoAugment: one sub-policy of the policy's table drawn
+// uniformly, its two ops each applied with its probability
+// (src/data/image/autoaugment.cpp). fill: empty is torchvision's None (zeros
+// outside after a geometric op).
 class TESSEL_API AutoAugment final : public data::Transform {
  public:
-  explicit AutoAugment(Interpolation interp = Interpolation::Nearest, std::vector<double> fill = {});
+  explicit AutoAugment(AutoAugmentPolicy policy = AutoAugmentPolicy::ImageNet,
+                       Interpolation interp = Interpolation::Nearest, std::vector<double> fill = {});
   Tensor apply(const Tensor& x, data::Rng& rng) const override;
   std::string repr() const override;
 
  private:
+  AutoAugmentPolicy policy_;
   Interpolation interp_;
   std::vector<double> fill_;
 };

@@ -5,6 +5,7 @@ Transforms take decoded HWC images (ts.image.decode/read, NumPy arrays) and
 [..., C, H, W] tensors, as torchvision takes PIL images and tensors (the rule is
 in ts.image's docstring); ToTensor turns a decoded image into CHW float32.
 """
+import enum
 import numbers
 
 from .. import _C
@@ -203,20 +204,28 @@ class Lambda(_Call, _I.Lambda):
         _I.Lambda.__init__(self, lambd, getattr(lambd, "__name__", type(lambd).__name__))
 
 
-class AutoAugmentPolicy:
-    """torchvision's policy names; tessel has the ImageNet one."""
+class AutoAugmentPolicy(str, enum.Enum):
+    """torchvision's policy names (the members are also their strings)."""
     IMAGENET = "imagenet"
+    CIFAR10 = "cifar10"
+    SVHN = "svhn"
 
 
 class AutoAugment(_Call, _I.AutoAugment):
-    """torchvision's AutoAugment with the ImageNet policy (25 two-op sub-policies).
-    interpolation "nearest" or "bilinear"; fill None leaves zeros outside geometric ops."""
+    """torchvision's AutoAugment: one of the policy's 25 two-op sub-policies
+    (``self.policies``, as torchvision lists them) drawn per image, each op applied
+    with its probability at its magnitude bin of 10. policy: an AutoAugmentPolicy,
+    its string, or torchvision's enum. interpolation "nearest" or "bilinear"; fill
+    None leaves zeros outside geometric ops."""
 
     def __init__(self, policy=AutoAugmentPolicy.IMAGENET, interpolation="nearest", fill=None):
-        if str(getattr(policy, "value", policy)).lower() != "imagenet":
-            raise ValueError(f"[image.AutoAugment] policy {policy!r} is not available; tessel has 'imagenet'")
-        self.policy = AutoAugmentPolicy.IMAGENET
-        _I.AutoAugment.__init__(self, interpolation, _fill(fill))
+        name = getattr(policy, "value", policy)
+        if not isinstance(name, str):
+            raise TypeError(f"[image.AutoAugment] policy must be an AutoAugmentPolicy or its name, "
+                            f"got {type(policy).__name__}")
+        _I.AutoAugment.__init__(self, name.lower(), interpolation, _fill(fill))
+        self.policy = AutoAugmentPolicy(name.lower())
+        self.policies = _I.autoaugment_policies(self.policy.value)
 
 
 class RandAugment(_Call, _I.RandAugment):

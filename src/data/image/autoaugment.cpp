@@ -1,7 +1,9 @@
-// torchvision's AutoAugment (ImageNet policy) and RandAugment: the same op set,
-// magnitude bins and sampling; the randomness comes from the per-item Rng.
+// torchvision's AutoAugment (ImageNet, CIFAR10 and SVHN policies) and RandAugment:
+// the same op set, magnitude bins and sampling; the randomness comes from the
+// per-item Rng.
 #include <cmath>
 #include <numbers>
+#include <span>
 
 #include "src/data/image/image_util.h"
 
@@ -25,6 +27,43 @@ enum class Op {
   Equalize,
   Invert,
 };
+
+// torchvision's op names (autoaugment_policies lists the tables with them).
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::Identity:
+      return "Identity";
+    case Op::ShearX:
+      return "ShearX";
+    case Op::ShearY:
+      return "ShearY";
+    case Op::TranslateX:
+      return "TranslateX";
+    case Op::TranslateY:
+      return "TranslateY";
+    case Op::Rotate:
+      return "Rotate";
+    case Op::Brightness:
+      return "Brightness";
+    case Op::Color:
+      return "Color";
+    case Op::Contrast:
+      return "Contrast";
+    case Op::Sharpness:
+      return "Sharpness";
+    case Op::Posterize:
+      return "Posterize";
+    case Op::Solarize:
+      return "Solarize";
+    case Op::AutoContrast:
+      return "AutoContrast";
+    case Op::Equalize:
+      return "Equalize";
+    case Op::Invert:
+      return "Invert";
+  }
+  return "?";
+}
 
 // torch.linspace(start, end, n)[i] in float32 (its two-sided formula).
 double linspace(float start, float end, int64_t n, int64_t i) {
@@ -102,8 +141,10 @@ struct Step {
   int bin;  // -1: no magnitude
 };
 
-// The ImageNet policy of the AutoAugment paper (Cubuk et al., 2019), as torchvision lists it.
-const Step kImageNet[25][2] = {
+// The policies of the AutoAugment paper (Cubuk et al., 2019), as torchvision lists
+// them: 25 sub-policies each. The tables are unsized so that their length is
+// what autoaugment_policies reports (and the tests check).
+const Step kImageNet[][2] = {
     {{Op::Posterize, 0.4, 8}, {Op::Rotate, 0.6, 9}},    {{Op::Solarize, 0.6, 5}, {Op::AutoContrast, 0.6, -1}},
     {{Op::Equalize, 0.8, -1}, {Op::Equalize, 0.6, -1}}, {{Op::Posterize, 0.6, 7}, {Op::Posterize, 0.6, 6}},
     {{Op::Equalize, 0.4, -1}, {Op::Solarize, 0.2, 4}},  {{Op::Equalize, 0.4, -1}, {Op::Rotate, 0.8, 8}},
@@ -118,6 +159,50 @@ const Step kImageNet[25][2] = {
     {{Op::Invert, 0.6, -1}, {Op::Equalize, 1.0, -1}},   {{Op::Color, 0.6, 4}, {Op::Contrast, 1.0, 8}},
     {{Op::Equalize, 0.8, -1}, {Op::Equalize, 0.6, -1}},
 };
+
+const Step kCifar10[][2] = {
+    {{Op::Invert, 0.1, -1}, {Op::Contrast, 0.2, 6}},         {{Op::Rotate, 0.7, 2}, {Op::TranslateX, 0.3, 9}},
+    {{Op::Sharpness, 0.8, 1}, {Op::Sharpness, 0.9, 3}},      {{Op::ShearY, 0.5, 8}, {Op::TranslateY, 0.7, 9}},
+    {{Op::AutoContrast, 0.5, -1}, {Op::Equalize, 0.9, -1}},  {{Op::ShearY, 0.2, 7}, {Op::Posterize, 0.3, 7}},
+    {{Op::Color, 0.4, 3}, {Op::Brightness, 0.6, 7}},         {{Op::Sharpness, 0.3, 9}, {Op::Brightness, 0.7, 9}},
+    {{Op::Equalize, 0.6, -1}, {Op::Equalize, 0.5, -1}},      {{Op::Contrast, 0.6, 7}, {Op::Sharpness, 0.6, 5}},
+    {{Op::Color, 0.7, 7}, {Op::TranslateX, 0.5, 8}},         {{Op::Equalize, 0.3, -1}, {Op::AutoContrast, 0.4, -1}},
+    {{Op::TranslateY, 0.4, 3}, {Op::Sharpness, 0.2, 6}},     {{Op::Brightness, 0.9, 6}, {Op::Color, 0.2, 8}},
+    {{Op::Solarize, 0.5, 2}, {Op::Invert, 0.0, -1}},         {{Op::Equalize, 0.2, -1}, {Op::AutoContrast, 0.6, -1}},
+    {{Op::Equalize, 0.2, -1}, {Op::Equalize, 0.6, -1}},      {{Op::Color, 0.9, 9}, {Op::Equalize, 0.6, -1}},
+    {{Op::AutoContrast, 0.8, -1}, {Op::Solarize, 0.2, 8}},   {{Op::Brightness, 0.1, 3}, {Op::Color, 0.7, 0}},
+    {{Op::Solarize, 0.4, 5}, {Op::AutoContrast, 0.9, -1}},   {{Op::TranslateY, 0.9, 9}, {Op::TranslateY, 0.7, 9}},
+    {{Op::AutoContrast, 0.9, -1}, {Op::Solarize, 0.8, 3}},   {{Op::Equalize, 0.8, -1}, {Op::Invert, 0.1, -1}},
+    {{Op::TranslateY, 0.7, 9}, {Op::AutoContrast, 0.9, -1}},
+};
+
+const Step kSvhn[][2] = {
+    {{Op::ShearX, 0.9, 4}, {Op::Invert, 0.2, -1}},        {{Op::ShearY, 0.9, 8}, {Op::Invert, 0.7, -1}},
+    {{Op::Equalize, 0.6, -1}, {Op::Solarize, 0.6, 6}},    {{Op::Invert, 0.9, -1}, {Op::Equalize, 0.6, -1}},
+    {{Op::Equalize, 0.6, -1}, {Op::Rotate, 0.9, 3}},      {{Op::ShearX, 0.9, 4}, {Op::AutoContrast, 0.8, -1}},
+    {{Op::ShearY, 0.9, 8}, {Op::Invert, 0.4, -1}},        {{Op::ShearY, 0.9, 5}, {Op::Solarize, 0.2, 6}},
+    {{Op::Invert, 0.9, -1}, {Op::AutoContrast, 0.8, -1}}, {{Op::Equalize, 0.6, -1}, {Op::Rotate, 0.9, 3}},
+    {{Op::ShearX, 0.9, 4}, {Op::Solarize, 0.3, 3}},       {{Op::ShearY, 0.8, 8}, {Op::Invert, 0.7, -1}},
+    {{Op::Equalize, 0.9, -1}, {Op::TranslateY, 0.6, 6}},  {{Op::Invert, 0.9, -1}, {Op::Equalize, 0.6, -1}},
+    {{Op::Contrast, 0.3, 3}, {Op::Rotate, 0.8, 4}},       {{Op::Invert, 0.8, -1}, {Op::TranslateY, 0.0, 2}},
+    {{Op::ShearY, 0.7, 6}, {Op::Solarize, 0.4, 8}},       {{Op::Invert, 0.6, -1}, {Op::Rotate, 0.8, 4}},
+    {{Op::ShearY, 0.3, 7}, {Op::TranslateX, 0.9, 3}},     {{Op::ShearX, 0.1, 6}, {Op::Invert, 0.6, -1}},
+    {{Op::Solarize, 0.7, 2}, {Op::TranslateY, 0.6, 7}},   {{Op::ShearY, 0.8, 4}, {Op::Invert, 0.8, -1}},
+    {{Op::ShearX, 0.7, 9}, {Op::TranslateY, 0.8, 3}},     {{Op::ShearY, 0.8, 5}, {Op::AutoContrast, 0.7, -1}},
+    {{Op::ShearX, 0.7, 2}, {Op::Invert, 0.1, -1}},
+};
+
+std::span<const Step[2]> table(AutoAugmentPolicy p) {
+  switch (p) {
+    case AutoAugmentPolicy::ImageNet:
+      return kImageNet;
+    case AutoAugmentPolicy::Cifar10:
+      return kCifar10;
+    case AutoAugmentPolicy::Svhn:
+      return kSvhn;
+  }
+  return kImageNet;
+}
 
 constexpr Op kRandOps[] = {Op::Identity,  Op::ShearX,     Op::ShearY,       Op::TranslateX, Op::TranslateY,
                            Op::Rotate,    Op::Brightness, Op::Color,        Op::Contrast,   Op::Sharpness,
@@ -137,19 +222,48 @@ std::string fill_repr(const std::vector<double>& fill) {
 
 }  // namespace
 
-AutoAugment::AutoAugment(Interpolation interp, std::vector<double> fill) : interp_(interp), fill_(std::move(fill)) {
+AutoAugmentPolicy autoaugment_policy_from_string(std::string_view name) {
+  if (name == "imagenet") return AutoAugmentPolicy::ImageNet;
+  if (name == "cifar10") return AutoAugmentPolicy::Cifar10;
+  if (name == "svhn") return AutoAugmentPolicy::Svhn;
+  fail<ValueError>("image.AutoAugment", "unknown policy '", std::string(name), "'; expected imagenet, cifar10 or svhn");
+}
+
+std::string to_string(AutoAugmentPolicy p) {
+  switch (p) {
+    case AutoAugmentPolicy::ImageNet:
+      return "imagenet";
+    case AutoAugmentPolicy::Cifar10:
+      return "cifar10";
+    case AutoAugmentPolicy::Svhn:
+      return "svhn";
+  }
+  return "?";
+}
+
+std::vector<std::array<AutoAugmentStep, 2>> autoaugment_policies(AutoAugmentPolicy p) {
+  std::vector<std::array<AutoAugmentStep, 2>> out;
+  for (const auto& row : table(p))
+    out.push_back({AutoAugmentStep{op_name(row[0].op), row[0].p, row[0].bin},
+                   AutoAugmentStep{op_name(row[1].op), row[1].p, row[1].bin}});
+  return out;
+}
+
+AutoAugment::AutoAugment(AutoAugmentPolicy policy, Interpolation interp, std::vector<double> fill)
+    : policy_(policy), interp_(interp), fill_(std::move(fill)) {
   check_interp(interp, "image.AutoAugment");
 }
 
 Tensor AutoAugment::apply(const Tensor& x, data::Rng& rng) const {
   const Layout l = resolve_layout(x, Layout::Auto, "image.AutoAugment");
   const auto [h, w] = detail::image_hw(x, l);
-  const int64_t policy = rng.integer(0, 24);
+  const auto rows = table(policy_);
+  const int64_t policy = rng.integer(0, static_cast<int64_t>(rows.size()) - 1);
   const double probs[2] = {rng.uniform(), rng.uniform()};
   const bool negative[2] = {rng.integer(0, 1) == 0, rng.integer(0, 1) == 0};
   Tensor y = x;
   for (int i = 0; i < 2; ++i) {
-    const Step& s = kImageNet[policy][i];
+    const Step& s = rows[policy][i];
     if (probs[i] > s.p) continue;
     auto [m, is_signed] =
         s.bin < 0 ? std::pair{0.0, false} : magnitude(s.op, s.bin, 10, h, w, x.dtype() != DType::UInt8);
@@ -160,7 +274,7 @@ Tensor AutoAugment::apply(const Tensor& x, data::Rng& rng) const {
 }
 
 std::string AutoAugment::repr() const {
-  return tessel::detail::cat("AutoAugment(policy=imagenet, interpolation=", to_string(interp_),
+  return tessel::detail::cat("AutoAugment(policy=", to_string(policy_), ", interpolation=", to_string(interp_),
                              ", fill=", fill_repr(fill_), ")");
 }
 

@@ -40,7 +40,7 @@ from ._api import *  # noqa: F401,F403,E402  (PyTorch-style additions: _api.py)
 from ._port import *  # noqa: F401,F403,E402  (alpha=, rounding_mode=, finfo, legacy types: _port.py)
 from . import _port  # noqa: E402
 _port.install()
-from . import linalg, version  # noqa: E402,F401
+from . import distributions, linalg, version  # noqa: E402,F401
 
 
 def _install_dir():

@@ -1418,3 +1418,105 @@ def test_random_and_exponential_fill():
     assert torch.equal(g1, g2)
     with pytest.raises(ValueError, match="lambd must be positive"):
         torch.zeros(2).exponential_(0)
+
+
+# ------------------------------------------------------------ ts.distributions
+
+def test_normal_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    loc, scale, v = np.array([0.0, 1.0, -2.0]), np.array([1.0, 0.5, 3.0]), np.array([0.3, -1.0, 2.5])
+    d = torch.distributions.Normal(torch.tensor(loc), torch.tensor(scale))
+    ref = stats.norm(loc, scale)
+    np.testing.assert_allclose(N(d.log_prob(torch.tensor(v))), ref.logpdf(v), rtol=1e-12)
+    np.testing.assert_allclose(N(d.entropy()), ref.entropy(), rtol=1e-12)
+    np.testing.assert_allclose(N(d.cdf(torch.tensor(v))), ref.cdf(v), rtol=1e-9)
+    np.testing.assert_allclose(N(d.icdf(torch.tensor([0.1, 0.5, 0.975]))), ref.ppf([0.1, 0.5, 0.975]), rtol=1e-6)
+    assert d.batch_shape == (3,) and d.event_shape == () and d.sample((4, 2)).shape == (4, 2, 3)
+    assert torch.distributions.Normal(0.0, 2.0).log_prob(torch.tensor(1.0)).item() == pytest.approx(
+        stats.norm(0, 2).logpdf(1.0))
+    with pytest.raises(ValueError, match="scale must be positive"):
+        torch.distributions.Normal(torch.zeros(2), torch.tensor([1.0, -1.0]))
+    torch.manual_seed(0)
+    s = torch.distributions.Normal(torch.tensor(2.0, dtype=torch.float64), 3.0).sample((20000,))
+    assert abs(s.mean().item() - 2) < 0.1 and abs(s.std().item() - 3) < 0.1
+
+
+def test_normal_rsample_carries_gradients():
+    mu = torch.zeros(3, requires_grad=True)
+    sigma = torch.ones(3, requires_grad=True)
+    torch.manual_seed(0)
+    z = torch.distributions.Normal(mu, sigma).rsample()
+    z.sum().backward()
+    assert mu.grad.tolist() == [1.0, 1.0, 1.0] and torch.allclose(sigma.grad, z.detach())
+    assert not torch.distributions.Normal(mu, sigma).sample().requires_grad
+
+
+def test_categorical_and_bernoulli_match_numpy():
+    probs = np.array([[0.1, 0.0, 0.6, 0.3], [0.25, 0.25, 0.25, 0.25]])
+    c = torch.distributions.Categorical(probs=torch.tensor(probs))
+    assert N(c.log_prob(torch.tensor([2, 3]))).tolist() == pytest.approx(np.log([0.6, 0.25]).tolist())
+    ent = -(probs * np.log(np.where(probs > 0, probs, 1))).sum(-1)
+    np.testing.assert_allclose(N(c.entropy()), ent, rtol=1e-6)
+    logits = np.array([[1.0, -2.0, 0.5, 0.0], [3.0, 3.0, -1.0, 0.2]])
+    cl = torch.distributions.Categorical(logits=torch.tensor(logits))
+    sm = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(N(cl.probs), sm, rtol=1e-12)
+    # a [2, 1] value broadcasts against the batch [2]: entry [i, j] is log p_j(value[i])
+    want = np.log(np.array([[sm[j, v] for j in range(2)] for v in (0, 3)]))
+    np.testing.assert_allclose(N(cl.log_prob(torch.tensor([[0], [3]]))), want, rtol=1e-12)
+    kl = (probs * (np.log(np.clip(probs, 1e-300, None)) - np.log(sm))).sum(-1)
+    np.testing.assert_allclose(N(torch.distributions.kl_divergence(c, cl)), kl, rtol=1e-6)
+    with pytest.raises(ValueError, match="class index"):
+        c.log_prob(torch.tensor([4, 0]))
+    with pytest.raises(ValueError, match="either probs or logits"):
+        torch.distributions.Categorical()
+    torch.manual_seed(0)
+    draws = c.sample((4000,))
+    assert draws.shape == (4000, 2) and draws.dtype == torch.int64
+    freq = np.bincount(np.asarray(draws[:, 0].tolist()), minlength=4) / 4000
+    assert np.abs(freq - probs[0]).max() < 0.03 and freq[1] == 0
+    bp = np.array([0.2, 0.9, 0.5])
+    b = torch.distributions.Bernoulli(probs=torch.tensor(bp))
+    np.testing.assert_allclose(N(b.log_prob(torch.tensor([1.0, 0.0, 1.0]))), np.log([0.2, 0.1, 0.5]), rtol=1e-9)
+    np.testing.assert_allclose(N(b.entropy()), -(bp * np.log(bp) + (1 - bp) * np.log(1 - bp)), rtol=1e-9)
+    q = np.array([0.5, 0.5, 0.1])
+    kl_b = bp * np.log(bp / q) + (1 - bp) * np.log((1 - bp) / (1 - q))
+    np.testing.assert_allclose(N(torch.distributions.kl_divergence(b, torch.distributions.Bernoulli(
+        probs=torch.tensor(q)))), kl_b, rtol=1e-9)
+    assert torch.distributions.Bernoulli(logits=torch.tensor([0.0])).probs.tolist() == [0.5]
+    with pytest.raises(ValueError, match="0 or 1"):
+        b.log_prob(torch.tensor([0.5, 0.0, 1.0]))
+
+
+def test_uniform_and_kl_registry():
+    u = torch.distributions.Uniform(torch.tensor([0.0, -1.0]), torch.tensor([2.0, 1.0]))
+    assert N(u.log_prob(torch.tensor([1.0, 0.5]))).tolist() == pytest.approx([-math.log(2)] * 2)
+    assert u.entropy().tolist() == pytest.approx([math.log(2)] * 2) and u.mean.tolist() == [1.0, 0.0]
+    with pytest.raises(ValueError, match="outside the support"):
+        u.log_prob(torch.tensor([3.0, 0.0]))
+    kl = torch.distributions.kl_divergence(torch.distributions.Uniform(0.0, 1.0),
+                                           torch.distributions.Uniform(torch.tensor([-1.0, 0.5]), 2.0))
+    assert kl[0].item() == pytest.approx(math.log(3)) and kl[1].item() == math.inf
+    with pytest.raises(NotImplementedError, match="no closed form"):
+        torch.distributions.kl_divergence(u, torch.distributions.Normal(0.0, 1.0))
+
+
+def test_reinforce_script():
+    # policy gradient on a 4-armed bandit: the usual Categorical(logits=...) / log_prob loop
+    torch.manual_seed(0)
+    rewards = torch.tensor([0.1, 0.2, 0.9, 0.3])
+    policy = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 4))
+    optimizer = torch.optim.Adam(policy.parameters(), lr=0.05)
+    state = torch.ones(32, 1)
+    for _ in range(60):
+        dist = torch.distributions.Categorical(logits=policy(state))
+        action = dist.sample()
+        reward = rewards[action] + 0.05 * torch.randn(32)
+        advantage = reward - reward.mean()
+        loss = -(dist.log_prob(action) * advantage).mean() - 0.01 * dist.entropy().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        probs = F.softmax(policy(torch.ones(1, 1)), dim=-1)[0]
+    assert probs.argmax().item() == 2 and probs[2].item() > 0.8

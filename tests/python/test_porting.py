@@ -1520,3 +1520,58 @@ def test_reinforce_script():
     with torch.no_grad():
         probs = F.softmax(policy(torch.ones(1, 1)), dim=-1)[0]
     assert probs.argmax().item() == 2 and probs[2].item() > 0.8
+
+
+# ------------------------------------------------------------ optim.Adadelta
+
+def _adadelta_ref(p, grads, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+    v, u = np.zeros_like(p), np.zeros_like(p)
+    for g in grads:
+        g = -g if maximize else g
+        g = g + weight_decay * p
+        v = rho * v + (1 - rho) * g * g
+        d = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+        u = rho * u + (1 - rho) * d * d
+        p = p - lr * d
+    return p
+
+
+@pytest.mark.parametrize("kwargs", [{}, dict(lr=0.5, rho=0.8, eps=1e-4, weight_decay=0.1, maximize=True)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_adadelta_matches_numpy(kwargs, dtype):
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal((3, 4))
+    grads = [rng.standard_normal((3, 4)) for _ in range(8)]
+    p = nn.Parameter(torch.tensor(p0, dtype=dtype))
+    opt = torch.optim.Adadelta([p], **kwargs)
+    for g in grads:
+        p.grad = torch.tensor(g, dtype=dtype)
+        opt.step()
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == torch.float64 else dict(rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(N(p), _adadelta_ref(p0, grads, **kwargs), **tol)
+    state = opt.state_dict()["state"][0]
+    assert sorted(state) == ["acc_delta", "square_avg", "step"] and float(state["step"]) == 8
+    assert opt.defaults == dict(lr=kwargs.get("lr", 1.0), rho=kwargs.get("rho", 0.9), eps=kwargs.get("eps", 1e-6),
+                                weight_decay=kwargs.get("weight_decay", 0), maximize=kwargs.get("maximize", False))
+
+
+def test_adadelta_resumes_and_checks_arguments():
+    rng = np.random.default_rng(1)
+    p0 = rng.standard_normal(5)
+    grads = [rng.standard_normal(5) for _ in range(6)]
+    p = nn.Parameter(torch.tensor(p0))
+    opt = torch.optim.Adadelta([p], lr=0.3)
+    for g in grads[:3]:
+        p.grad = torch.tensor(g)
+        opt.step()
+    q = nn.Parameter(p.detach().clone())
+    resumed = torch.optim.Adadelta([q], lr=0.3)
+    resumed.load_state_dict(opt.state_dict())
+    for g in grads[3:]:
+        q.grad = torch.tensor(g)
+        resumed.step()
+    np.testing.assert_allclose(N(q), _adadelta_ref(p0, grads, lr=0.3), rtol=1e-10)
+    with pytest.raises(ValueError, match="Invalid rho value"):
+        torch.optim.Adadelta([p], rho=1.5)
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        torch.optim.Adadelta([p], lr=-1)

@@ -1575,3 +1575,23 @@ def test_adadelta_resumes_and_checks_arguments():
         torch.optim.Adadelta([p], rho=1.5)
     with pytest.raises(ValueError, match="Invalid learning rate"):
         torch.optim.Adadelta([p], lr=-1)
+
+
+def test_init_dirac_and_sparse():
+    w = nn.init.dirac_(torch.empty(4, 2, 3, 3), groups=2)
+    want = np.zeros((4, 2, 3, 3))
+    for g in range(2):
+        for i in range(2):
+            want[g * 2 + i, i, 1, 1] = 1
+    assert N(w).tolist() == want.tolist()
+    # a dirac-initialized conv is the identity on its input channels
+    conv = nn.Conv2d(3, 3, 3, padding=1, bias=False)
+    nn.init.dirac_(conv.weight)
+    x = torch.randn(1, 3, 5, 5)
+    assert torch.allclose(conv(x), x)
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.init.dirac_(torch.empty(3, 2, 3), groups=2)
+    s = nn.init.sparse_(torch.empty(10, 4), sparsity=0.3, std=0.5, generator=torch.Generator().manual_seed(0))
+    assert (s == 0).sum(0).tolist() == [3, 3, 3, 3] and s.abs().max().item() > 0
+    with pytest.raises(ValueError, match="2 dimensions"):
+        nn.init.sparse_(torch.empty(3), 0.5)

@@ -164,3 +164,37 @@ def orthogonal_(tensor, gain=1.0, generator=None):
     with ts.no_grad():
         tensor.copy_(ts.tensor(np.ascontiguousarray(q * gain)).reshape(tensor.shape).to(tensor.dtype))
     return tensor
+
+
+def dirac_(tensor, groups=1):
+    """Conv weights (out, in, *kernel) that pass channels through: weight[g * k + i, i, center] = 1 for each of
+    the `groups` blocks of k = out // groups output channels (i < min(k, in)); zero elsewhere."""
+    if tensor.dim() not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    out_ch = tensor.shape[0]
+    if groups <= 0 or out_ch % groups:
+        raise ValueError("dim 0 must be divisible by groups")
+    per_group = out_ch // groups
+    n = min(per_group, tensor.shape[1])
+    center = tuple(k // 2 for k in tensor.shape[2:])
+    with ts.no_grad():
+        tensor.zero_()
+        for g in range(groups):
+            for i in range(n):
+                tensor[(g * per_group + i, i) + center] = 1
+    return tensor
+
+
+def sparse_(tensor, sparsity, std=0.01, generator=None):
+    """A 2-D tensor drawn from N(0, std) with ceil(sparsity * rows) entries of each column set to zero (rows
+    chosen at random per column), as in Martens (2010)."""
+    if tensor.dim() != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    with ts.no_grad():
+        tensor.normal_(0, std, generator=generator)
+        for c in range(cols):
+            zero_rows = ts.randperm(rows, generator=generator)[:num_zeros]
+            tensor[zero_rows, c] = 0
+    return tensor

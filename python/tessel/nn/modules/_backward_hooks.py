@@ -51,13 +51,18 @@ def _run_full_hooks(state, grad_input):
     return grad_input
 
 
-class _InputHook(Function):
+class _Identity(Function):
+    """Passes the tensors through; subclasses see their gradients in backward.
+    Unmaterialized grads stay None so the hooks see which outputs had none."""
+
     @staticmethod
     def forward(ctx, state, *tensors):
         ctx.state = state
         ctx.set_materialize_grads(False)
         return tuple(t.detach() for t in tensors)
 
+
+class _InputHook(_Identity):
     @staticmethod
     def backward(ctx, *grads):
         state = ctx.state
@@ -65,13 +70,7 @@ class _InputHook(Function):
         return (None,) + tuple(grad_input[i] for i in state.in_pos)
 
 
-class _OutputHook(Function):
-    @staticmethod
-    def forward(ctx, state, *tensors):
-        ctx.state = state
-        ctx.set_materialize_grads(False)
-        return tuple(t.detach() for t in tensors)
-
+class _OutputHook(_Identity):
     @staticmethod
     def backward(ctx, *grads):
         state = ctx.state

@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include <string>
+#include <type_traits>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -42,6 +43,8 @@ struct ConvKey {
   int dtype;
   bool operator==(const ConvKey& k) const { return std::memcmp(this, &k, sizeof(ConvKey)) == 0; }
 };
+// The cache compares and hashes the key's bytes: padding would make equal keys differ.
+static_assert(std::has_unique_object_representations_v<ConvKey>, "ConvKey must have no padding bytes");
 
 struct ConvPrim {
   dnnl::primitive prim;

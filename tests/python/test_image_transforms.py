@@ -713,3 +713,31 @@ def test_compose_keeps_python_steps_in_order():
     # NumPy input is still an HWC image.
     img = np.zeros((6, 10, 3), dtype=np.uint8)
     assert tuple(T.Compose([T.Resize(3), lambda t: t])(img).shape) == (3, 5, 3)
+
+
+def test_gaussian_blur_kernel_radius_must_be_below_image_size():
+    # torch's reflect padding (torchvision's blur pads with it) refuses a radius >= the side:
+    # F.pad(x[1, 3, 4, 6], (5, 5), "reflect") works, (6, 6) raises (checked with torch).
+    a = chw(noise(4, 6))
+    assert tuple(ts.image.gaussian_blur(a, (11, 7), 1.0).shape) == (3, 4, 6)
+    with pytest.raises(ValueError, match="gaussian_blur.*kernel_size"):
+        ts.image.gaussian_blur(a, (13, 7), 1.0)
+    with pytest.raises(ValueError, match="gaussian_blur"):
+        ts.image.gaussian_blur(a, (11, 9), 1.0)
+    # A huge kernel was one giant allocation (then a loop per pixel): now an error at once.
+    with pytest.raises(ValueError, match="gaussian_blur"):
+        ts.image.gaussian_blur(a, 2**40 + 1, 1.0)
+
+
+def test_erase_region_bounds_do_not_overflow():
+    a = chw(noise(4, 6)).to(ts.float32)
+    with pytest.raises(ValueError, match="image.erase.*outside"):
+        ts.image.erase(a, 2**62, 0, 2**62, 1, 0.0)
+    np.testing.assert_array_equal(A(ts.image.erase(a, 1, 2, 3, 4, 0.0))[:, 1:4, 2:6], 0)
+
+
+@pytest.mark.parametrize("t", [T.Resize(8), T.Resize((8, 8)), T.RandomResizedCrop(8)])
+def test_resize_transforms_reject_empty_images(t):
+    # Resize(int) and RandomResizedCrop divide by the sides (a cast of inf/NaN before).
+    with pytest.raises(ValueError, match="empty image"):
+        t(ts.zeros((3, 0, 5)))

@@ -82,7 +82,10 @@ Tensor point_one(const detail::View& v, PointOp op, double arg) {
   return out;
 }
 
-Tensor point(const Tensor& image, const char* op, PointOp kind, double arg, Layout layout) {
+// f(view, T{}) on every image of a uint8 (T = uint8_t) or float32 (T = float)
+// input in the given layout: the shared front of the ops below.
+template <class F>
+Tensor per_image(const Tensor& image, Layout layout, const char* op, F&& f) {
   const Layout l = resolve_layout(image, layout, op);
   TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, op,
            "expected a uint8 or float32 image, got ", image.dtype());
@@ -90,9 +93,15 @@ Tensor point(const Tensor& image, const char* op, PointOp kind, double arg, Layo
       image, l,
       [&](const Tensor& one) {
         const detail::View v = detail::hwc_view(one, op);
-        return one.dtype() == DType::UInt8 ? point_one<uint8_t>(v, kind, arg) : point_one<float>(v, kind, arg);
+        return one.dtype() == DType::UInt8 ? f(v, uint8_t{}) : f(v, float{});
       },
       op);
+}
+
+Tensor point(const Tensor& image, const char* op, PointOp kind, double arg, Layout layout) {
+  return per_image(image, layout, op, [&](const detail::View& v, auto t) {
+    return point_one<decltype(t)>(v, kind, arg);
+  });
 }
 
 // torchvision's _blend: ratio * a + (1 - ratio) * b in float32, clamped, truncated for uint8.
@@ -188,85 +197,56 @@ Tensor invert(const Tensor& image, Layout layout) { return point(image, "image.i
 Tensor adjust_sharpness(const Tensor& image, double factor, Layout layout) {
   const char* op = "image.adjust_sharpness";
   TS_CHECK(std::isfinite(factor) && factor >= 0, ValueError, op, "factor must be a non-negative number, got ", factor);
-  const Layout l = resolve_layout(image, layout, op);
-  TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, op,
-           "expected a uint8 or float32 image, got ", image.dtype());
-  return detail::map_images(
-      image, l,
-      [&](const Tensor& one) {
-        const detail::View v = detail::hwc_view(one, op);
-        return one.dtype() == DType::UInt8 ? sharpness_one<uint8_t>(v, factor) : sharpness_one<float>(v, factor);
-      },
-      op);
+  return per_image(image, layout, op,
+                   [&](const detail::View& v, auto t) { return sharpness_one<decltype(t)>(v, factor); });
 }
 
 Tensor autocontrast(const Tensor& image, Layout layout) {
   const char* op = "image.autocontrast";
-  const Layout l = resolve_layout(image, layout, op);
-  TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, op,
-           "expected a uint8 or float32 image, got ", image.dtype());
-  return detail::map_images(
-      image, l,
-      [&](const Tensor& one) {
-        const detail::View v = detail::hwc_view(one, op);
-        return one.dtype() == DType::UInt8 ? autocontrast_one<uint8_t>(v) : autocontrast_one<float>(v);
-      },
-      op);
+  return per_image(image, layout, op, [](const detail::View& v, auto t) { return autocontrast_one<decltype(t)>(v); });
 }
 
 Tensor equalize(const Tensor& image, Layout layout) {
   const char* op = "image.equalize";
-  const Layout l = resolve_layout(image, layout, op);
-  TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, op,
-           "expected a uint8 or float32 image, got ", image.dtype());
-  return detail::map_images(
-      image, l,
-      [&](const Tensor& one) {
-        const detail::View v = detail::hwc_view(one, op);
-        Tensor out = detail::new_like(v, v.h, v.w, v.c, one.dtype());
-        const int64_t n = v.h * v.w, total = n * v.c;
-        if (one.dtype() == DType::UInt8) {
-          equalize_u8(v.t.data<uint8_t>(), out.data<uint8_t>(), n, v.c);
-          return out;
-        }
-        // float: through uint8 levels (round(x * 255)) and back.
-        std::vector<uint8_t> q(static_cast<size_t>(total)), r(static_cast<size_t>(total));
-        const float* in = v.t.data<float>();
-        for (int64_t i = 0; i < total; ++i)
-          q[i] = static_cast<uint8_t>(std::nearbyint(std::clamp(in[i], 0.0f, 1.0f) * 255.0f));
-        equalize_u8(q.data(), r.data(), n, v.c);
-        float* o = out.data<float>();
-        for (int64_t i = 0; i < total; ++i) o[i] = r[i] / 255.0f;
-        return out;
-      },
-      op);
+  return per_image(image, layout, op, [](const detail::View& v, auto t) {
+    Tensor out = detail::new_like(v, v.h, v.w, v.c, v.t.dtype());
+    const int64_t n = v.h * v.w, total = n * v.c;
+    if constexpr (std::is_same_v<decltype(t), uint8_t>) {
+      equalize_u8(v.t.data<uint8_t>(), out.data<uint8_t>(), n, v.c);
+    } else {  // float: through uint8 levels (round(x * 255)) and back.
+      std::vector<uint8_t> q(static_cast<size_t>(total)), r(static_cast<size_t>(total));
+      const float* in = v.t.data<float>();
+      for (int64_t i = 0; i < total; ++i)
+        q[i] = static_cast<uint8_t>(std::nearbyint(std::clamp(in[i], 0.0f, 1.0f) * 255.0f));
+      equalize_u8(q.data(), r.data(), n, v.c);
+      float* o = out.data<float>();
+      for (int64_t i = 0; i < total; ++i) o[i] = r[i] / 255.0f;
+    }
+    return out;
+  });
 }
 
 Tensor gaussian_blur(const Tensor& image, std::array<int64_t, 2> kernel_size, std::array<double, 2> sigma,
                      Layout layout) {
   const char* op = "image.gaussian_blur";
-  const Layout l = resolve_layout(image, layout, op);
   for (int64_t k : kernel_size)
     TS_CHECK(k > 0 && k % 2 == 1, ValueError, op, "kernel_size must be odd and positive, got (", kernel_size[0], ", ",
              kernel_size[1], ")");
   for (double s : sigma)
     TS_CHECK(s > 0 && std::isfinite(s), ValueError, op, "sigma must be positive, got (", sigma[0], ", ", sigma[1], ")");
-  TS_CHECK(image.dtype() == DType::UInt8 || image.dtype() == DType::Float32, TypeError, op,
-           "expected a uint8 or float32 image, got ", image.dtype());
+  // torch's reflect padding needs radius < size: this also bounds the kernel
+  // (a huge kernel_size was one giant allocation and a loop per pixel).
+  const auto [h, w] = detail::image_hw(image, resolve_layout(image, layout, op));
+  TS_CHECK(h == 0 || w == 0 || (kernel_size[0] / 2 < w && kernel_size[1] / 2 < h), ValueError, op, "kernel_size (", kernel_size[0], ", ",
+           kernel_size[1], ") needs a radius below the ", h, "x", w, " image's size (reflect padding)");
   const std::vector<double> kx = gaussian_kernel(kernel_size[0], sigma[0]),
                             ky = gaussian_kernel(kernel_size[1], sigma[1]);
-  return detail::map_images(
-      image, l,
-      [&](const Tensor& one) {
-        const detail::View v = detail::hwc_view(one, op);
-        Tensor out = detail::new_like(v, v.h, v.w, v.c, one.dtype());
-        if (one.dtype() == DType::UInt8)
-          blur(v.t.data<uint8_t>(), out.data<uint8_t>(), v.h, v.w, v.c, kx, ky);
-        else
-          blur(v.t.data<float>(), out.data<float>(), v.h, v.w, v.c, kx, ky);
-        return out;
-      },
-      op);
+  return per_image(image, layout, op, [&](const detail::View& v, auto t) {
+    using T = decltype(t);
+    Tensor out = detail::new_like(v, v.h, v.w, v.c, v.t.dtype());
+    blur(v.t.data<T>(), out.data<T>(), v.h, v.w, v.c, kx, ky);
+    return out;
+  });
 }
 
 Tensor erase(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t w, const Tensor& value, bool inplace) {
@@ -276,7 +256,7 @@ Tensor erase(const Tensor& image, int64_t top, int64_t left, int64_t h, int64_t 
            image.shape(), " (convert it with to_tensor first)");
   TS_CHECK(image.dim() >= 3, ValueError, op, "expected a [..., C, H, W] tensor, got shape ", image.shape());
   const int64_t C = image.size(-3), H = image.size(-2), W = image.size(-1);
-  TS_CHECK(h >= 0 && w >= 0 && top >= 0 && left >= 0 && top + h <= H && left + w <= W, ValueError, op,
+  TS_CHECK(h >= 0 && w >= 0 && top >= 0 && left >= 0 && top <= H - h && left <= W - w, ValueError, op,
            "region (top=", top, ", left=", left, ", h=", h, ", w=", w, ") is outside the ", H, "x", W, " image");
   TS_CHECK(value.defined(), ValueError, op, "expected a value tensor");
   Tensor v = value;

@@ -208,17 +208,7 @@ constexpr Op kRandOps[] = {Op::Identity,  Op::ShearX,     Op::ShearY,       Op::
                            Op::Rotate,    Op::Brightness, Op::Color,        Op::Contrast,   Op::Sharpness,
                            Op::Posterize, Op::Solarize,   Op::AutoContrast, Op::Equalize};
 
-void check_interp(Interpolation interp, const char* op) {
-  TS_CHECK(interp == Interpolation::Nearest || interp == Interpolation::Bilinear, ValueError, op,
-           "interpolation must be nearest or bilinear, got ", to_string(interp));
-}
-
-std::string fill_repr(const std::vector<double>& fill) {
-  if (fill.empty()) return "None";
-  std::string s = "[";
-  for (size_t i = 0; i < fill.size(); ++i) s += (i ? ", " : "") + tessel::detail::cat(fill[i]);
-  return s + "]";
-}
+std::string fill_repr(const std::vector<double>& fill) { return fill.empty() ? "None" : detail::list_repr(fill); }
 
 }  // namespace
 
@@ -251,7 +241,7 @@ std::vector<std::array<AutoAugmentStep, 2>> autoaugment_policies(AutoAugmentPoli
 
 AutoAugment::AutoAugment(AutoAugmentPolicy policy, Interpolation interp, std::vector<double> fill)
     : policy_(policy), interp_(interp), fill_(std::move(fill)) {
-  check_interp(interp, "image.AutoAugment");
+  detail::check_nearest_or_bilinear(interp, "image.AutoAugment");
 }
 
 Tensor AutoAugment::apply(const Tensor& x, data::Rng& rng) const {
@@ -282,7 +272,7 @@ RandAugment::RandAugment(int64_t num_ops, int64_t magnitude, int64_t num_magnitu
                          std::vector<double> fill)
     : num_ops_(num_ops), magnitude_(magnitude), bins_(num_magnitude_bins), interp_(interp), fill_(std::move(fill)) {
   const char* op = "image.RandAugment";
-  check_interp(interp, op);
+  detail::check_nearest_or_bilinear(interp, op);
   TS_CHECK(num_ops >= 0, ValueError, op, "num_ops must be >= 0, got ", num_ops);
   TS_CHECK(num_magnitude_bins >= 2, ValueError, op, "num_magnitude_bins must be >= 2, got ", num_magnitude_bins);
   TS_CHECK(magnitude >= 0 && magnitude < num_magnitude_bins, ValueError, op, "magnitude must be in [0, ",

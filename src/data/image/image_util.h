@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "tessel/data/image.h"
 #include "tessel/error.h"
@@ -31,6 +32,11 @@ Tensor mark(Tensor t);
 Tensor map_images(const Tensor& x, Layout l, const std::function<Tensor(const Tensor&)>& f, const char* op);
 // (H, W) of x in layout l (transforms.cpp).
 std::array<int64_t, 2> image_hw(const Tensor& x, Layout l);
+// Pieces of the transforms' Python-style reprs (transforms.cpp): True/False, [a, b, ...].
+std::string py_bool(bool b);
+std::string list_repr(const std::vector<double>& v);
+// The affine family (rotate, AutoAugment's shears) takes nearest or bilinear only.
+void check_nearest_or_bilinear(Interpolation interp, const char* op);
 
 // ---- header parsing (sniff.cpp): plain byte parsing, no OpenCV ----
 // "jpeg", "png", "webp", "bmp", "gif", "tiff", or "" when unknown.

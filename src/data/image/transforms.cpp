@@ -15,15 +15,6 @@ const bool registered = [] {
   return true;
 }();
 
-std::string py_bool(bool b) { return b ? "True" : "False"; }
-
-std::string fmt_list(const std::vector<double>& v) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
-  return os.str() + "]";
-}
-
 // torchvision's rule for one requested side: the shorter side becomes `size`,
 // the longer one int(size * long / short).
 std::array<int64_t, 2> shorter_side(int64_t h, int64_t w, int64_t size) {
@@ -37,6 +28,20 @@ namespace detail {
 std::array<int64_t, 2> image_hw(const Tensor& x, Layout l) {
   if (l == Layout::CHW || x.dim() == 2) return {x.size(-2), x.size(-1)};
   return {x.size(-3), x.size(-2)};
+}
+
+std::string py_bool(bool b) { return b ? "True" : "False"; }
+
+std::string list_repr(const std::vector<double>& v) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
+  return os.str() + "]";
+}
+
+void check_nearest_or_bilinear(Interpolation interp, const char* op) {
+  TS_CHECK(interp == Interpolation::Nearest || interp == Interpolation::Bilinear, ValueError, op,
+           "interpolation must be nearest or bilinear, got ", to_string(interp));
 }
 }  // namespace detail
 
@@ -52,8 +57,8 @@ Tensor Decode::apply(const Tensor& x, data::Rng&) const {
 
 std::string Decode::repr() const {
   const char* mode = opts_.mode == ColorMode::Gray ? "gray" : opts_.mode == ColorMode::Unchanged ? "unchanged" : "rgb";
-  return tessel::detail::cat("Decode(mode=", mode, ", bgr=", py_bool(opts_.bgr),
-                             ", apply_exif_orientation=", py_bool(opts_.apply_exif_orientation), ")");
+  return tessel::detail::cat("Decode(mode=", mode, ", bgr=", detail::py_bool(opts_.bgr),
+                             ", apply_exif_orientation=", detail::py_bool(opts_.apply_exif_orientation), ")");
 }
 
 Resize::Resize(int64_t h, int64_t w, Interpolation interp, bool antialias)
@@ -64,6 +69,8 @@ Resize::Resize(int64_t h, int64_t w, Interpolation interp, bool antialias)
 Tensor Resize::apply(const Tensor& x, data::Rng&) const {
   const Layout l = resolve_layout(x, Layout::Auto, "image.Resize");
   const auto [h, w] = detail::image_hw(x, l);
+  // shorter_side divides by the sides
+  TS_CHECK(h > 0 && w > 0, ValueError, "image.Resize", "empty image of shape ", x.shape());
   const auto [oh, ow] = w_ == 0 ? shorter_side(h, w, h_) : std::array<int64_t, 2>{h_, w_};
   return resize(x, oh, ow, interp_, antialias_, l);
 }
@@ -75,7 +82,7 @@ std::string Resize::repr() const {
     os << h_;
   else
     os << "[" << h_ << ", " << w_ << "]";
-  os << ", interpolation=" << to_string(interp_) << ", antialias=" << py_bool(antialias_) << ")";
+  os << ", interpolation=" << to_string(interp_) << ", antialias=" << detail::py_bool(antialias_) << ")";
   return os.str();
 }
 
@@ -123,6 +130,8 @@ std::array<int64_t, 4> RandomResizedCrop::params(int64_t height, int64_t width, 
 Tensor RandomResizedCrop::apply(const Tensor& x, data::Rng& rng) const {
   const Layout l = resolve_layout(x, Layout::Auto, "image.RandomResizedCrop");
   const auto [height, width] = detail::image_hw(x, l);
+  // params divides by the sides
+  TS_CHECK(height > 0 && width > 0, ValueError, "image.RandomResizedCrop", "empty image of shape ", x.shape());
   const auto [top, left, h, w] = params(height, width, rng);
   return resize(crop(x, top, left, h, w, l), h_, w_, interp_, antialias_, l);
 }
@@ -130,7 +139,7 @@ Tensor RandomResizedCrop::apply(const Tensor& x, data::Rng& rng) const {
 std::string RandomResizedCrop::repr() const {
   return tessel::detail::cat("RandomResizedCrop(size=[", h_, ", ", w_, "], scale=(", scale_[0], ", ", scale_[1],
                              "), ratio=(", ratio_[0], ", ", ratio_[1], "), interpolation=", to_string(interp_),
-                             ", antialias=", py_bool(antialias_), ")");
+                             ", antialias=", detail::py_bool(antialias_), ")");
 }
 
 RandomHorizontalFlip::RandomHorizontalFlip(double p) : p_(p) {
@@ -175,7 +184,7 @@ Normalize::Normalize(std::vector<double> mean, std::vector<double> std) : mean_(
            "mean and std must be non-empty and of the same length");
 }
 Tensor Normalize::apply(const Tensor& x, data::Rng&) const { return normalize(x, mean_, std_); }
-std::string Normalize::repr() const { return "Normalize(mean=" + fmt_list(mean_) + ", std=" + fmt_list(std_) + ")"; }
+std::string Normalize::repr() const { return "Normalize(mean=" + detail::list_repr(mean_) + ", std=" + detail::list_repr(std_) + ")"; }
 
 Tensor ToTensor::apply(const Tensor& x, data::Rng&) const { return to_tensor(x); }
 

@@ -2,21 +2,14 @@
 // arguments, defaults and sampling. All randomness comes from the per-item Rng.
 #include <cmath>
 #include <numbers>
-#include <sstream>
 
 #include "src/data/image/image_util.h"
 
 namespace tessel::image {
 namespace {
 
-std::string py_bool(bool b) { return b ? "True" : "False"; }
-
-std::string fmt(const std::vector<double>& v) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
-  return os.str() + "]";
-}
+using detail::list_repr;
+using detail::py_bool;
 
 const char* mode_name(PadMode m) {
   switch (m) {
@@ -67,7 +60,7 @@ Tensor Pad::apply(const Tensor& x, data::Rng&) const {
 
 std::string Pad::repr() const {
   return tessel::detail::cat("Pad(padding=[", padding_[0], ", ", padding_[1], ", ", padding_[2], ", ", padding_[3],
-                             "], fill=", fmt(fill_), ", padding_mode=", mode_name(mode_), ")");
+                             "], fill=", list_repr(fill_), ", padding_mode=", mode_name(mode_), ")");
 }
 
 // ---- RandomCrop ----
@@ -101,7 +94,7 @@ Tensor RandomCrop::apply(const Tensor& x, data::Rng& rng) const {
 std::string RandomCrop::repr() const {
   return tessel::detail::cat("RandomCrop(size=[", h_, ", ", w_, "], padding=[", padding_[0], ", ", padding_[1], ", ",
                              padding_[2], ", ", padding_[3], "], pad_if_needed=", py_bool(pad_if_needed_),
-                             ", fill=", fmt(fill_), ", padding_mode=", mode_name(mode_), ")");
+                             ", fill=", list_repr(fill_), ", padding_mode=", mode_name(mode_), ")");
 }
 
 // ---- RandomVerticalFlip ----
@@ -118,8 +111,7 @@ RandomRotation::RandomRotation(double lo, double hi, Interpolation interp, bool 
   const char* op = "image.RandomRotation";
   TS_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, ValueError, op,
            "degrees must be (min, max) with min <= max, got (", lo, ", ", hi, ")");
-  TS_CHECK(interp == Interpolation::Nearest || interp == Interpolation::Bilinear, ValueError, op,
-           "interpolation must be nearest or bilinear, got ", to_string(interp));
+  detail::check_nearest_or_bilinear(interp, op);
   TS_CHECK(center_.empty() || center_.size() == 2, ValueError, op, "center must be (x, y)");
   TS_CHECK(!fill_.empty(), ValueError, op, "fill needs at least one value");
 }
@@ -130,9 +122,9 @@ Tensor RandomRotation::apply(const Tensor& x, data::Rng& rng) const {
 }
 
 std::string RandomRotation::repr() const {
-  std::string c = center_.empty() ? "None" : fmt(center_);
+  std::string c = center_.empty() ? "None" : list_repr(center_);
   return tessel::detail::cat("RandomRotation(degrees=[", lo_, ", ", hi_, "], interpolation=", to_string(interp_),
-                             ", expand=", py_bool(expand_), ", center=", c, ", fill=", fmt(fill_), ")");
+                             ", expand=", py_bool(expand_), ", center=", c, ", fill=", list_repr(fill_), ")");
 }
 
 // ---- RandomErasing ----
@@ -187,7 +179,7 @@ Tensor RandomErasing::apply(const Tensor& x, data::Rng& rng) const {
 
 std::string RandomErasing::repr() const {
   return tessel::detail::cat("RandomErasing(p=", p_, ", scale=(", scale_[0], ", ", scale_[1], "), ratio=(", ratio_[0],
-                             ", ", ratio_[1], "), value=", random_value_ ? "random" : fmt(value_),
+                             ", ", ratio_[1], "), value=", random_value_ ? "random" : list_repr(value_),
                              ", inplace=", py_bool(inplace_), ")");
 }
 
@@ -289,7 +281,7 @@ Tensor RandomChoice::apply(const Tensor& x, data::Rng& rng) const {
 std::string RandomChoice::repr() const {
   std::vector<double> p;
   for (size_t i = 0; i < cum_.size(); ++i) p.push_back(cum_[i] - (i ? cum_[i - 1] : 0.0));
-  return tessel::detail::cat("RandomChoice(transforms=", list_repr(transforms_), ", p=", fmt(p), ")");
+  return tessel::detail::cat("RandomChoice(transforms=", list_repr(transforms_), ", p=", list_repr(p), ")");
 }
 
 }  // namespace tessel::image

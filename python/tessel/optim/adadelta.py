@@ -2,7 +2,7 @@
 import tessel as ts
 
 from ._checks import check_nonneg, check_unsupported
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _decayed_grad
 
 _STATE = ("square_avg", "acc_delta")
 
@@ -26,14 +26,10 @@ class Adadelta(Optimizer):
         return _STATE
 
     def _fused(self, group, params, grads, lists, step, first_step):
-        lr, rho, eps, wd = group["lr"], group["rho"], group["eps"], group["weight_decay"]
+        lr, rho, eps = group["lr"], group["rho"], group["eps"]
         with ts.no_grad():
             for p, g, v, u in zip(params, grads, *lists):
-                g = g.to(p.dtype)
-                if group["maximize"]:
-                    g = -g
-                if wd != 0:
-                    g = g + p * wd
+                g = _decayed_grad(p, g, group)
                 v.mul_(rho).add_(g * g * (1 - rho))
                 delta = (u + eps).sqrt() / (v + eps).sqrt() * g
                 u.mul_(rho).add_(delta * delta * (1 - rho))

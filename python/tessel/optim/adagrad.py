@@ -2,7 +2,7 @@
 import tessel as ts
 
 from ._checks import check_nonneg, check_unsupported
-from .optimizer import Optimizer, _state_dtype
+from .optimizer import Optimizer, _decayed_grad, _state_dtype
 
 _STATE = ("sum",)
 
@@ -36,14 +36,10 @@ class Adagrad(Optimizer):
         return ts.full(p.shape, float(group["initial_accumulator_value"]), dtype=_state_dtype(p), device=p.device)
 
     def _fused(self, group, params, grads, lists, step, first_step):
-        lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
+        lr, eps = group["lr"], group["eps"]
         clr = lr / (1 + (step - 1) * group["lr_decay"])
         with ts.no_grad():
             for p, g, acc in zip(params, grads, lists[0]):
-                g = g.to(p.dtype)
-                if group["maximize"]:
-                    g = -g
-                if wd != 0:
-                    g = g + p * wd
+                g = _decayed_grad(p, g, group)
                 acc.add_(g * g)
                 p.sub_(g / (acc.sqrt() + eps) * clr)

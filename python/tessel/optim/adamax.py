@@ -2,7 +2,7 @@
 import tessel as ts
 
 from ._checks import check_betas, check_nonneg, check_unsupported
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _decayed_grad
 
 _STATE = ("exp_avg", "exp_inf")
 
@@ -26,15 +26,11 @@ class Adamax(Optimizer):
 
     def _fused(self, group, params, grads, lists, step, first_step):
         beta1, beta2 = group["betas"]
-        wd, eps = group["weight_decay"], group["eps"]
+        eps = group["eps"]
         clr = group["lr"] / (1 - beta1 ** step)
         with ts.no_grad():
             for p, g, m, u in zip(params, grads, *lists):
-                g = g.to(p.dtype)
-                if group["maximize"]:
-                    g = -g
-                if wd != 0:
-                    g = g + p * wd
+                g = _decayed_grad(p, g, group)
                 m.lerp_(g, 1 - beta1)
                 u.copy_(ts.maximum(u * beta2, g.abs() + eps))
                 p.sub_(m / u * clr)

@@ -2,7 +2,7 @@
 import tessel as ts
 
 from ._checks import check_betas, check_nonneg, check_unsupported
-from .optimizer import Optimizer, _state_dtype
+from .optimizer import Optimizer, _decayed_grad, _state_dtype
 
 _STATE = ("mu_product", "exp_avg", "exp_avg_sq")
 
@@ -35,20 +35,13 @@ class NAdam(Optimizer):
 
     def _fused(self, group, params, grads, lists, step, first_step):
         beta1, beta2 = group["betas"]
-        lr, wd, eps, psi = group["lr"], group["weight_decay"], group["eps"], group["momentum_decay"]
+        lr, eps, psi = group["lr"], group["eps"], group["momentum_decay"]
         bc2 = 1 - beta2 ** step
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
         with ts.no_grad():
             for p, g, mu_prod, m, v in zip(params, grads, *lists):
-                g = g.to(p.dtype)
-                if group["maximize"]:
-                    g = -g
-                if wd != 0:
-                    if group["decoupled_weight_decay"]:
-                        p.mul_(1 - lr * wd)
-                    else:
-                        g = g + p * wd
+                g = _decayed_grad(p, g, group)
                 mu_prod.mul_(mu)
                 prod = mu_prod.item()
                 m.lerp_(g, 1 - beta1)

@@ -25,6 +25,22 @@ def _state_dtype(p):
     return ts.float32 if p.dtype in _LOW_PRECISION else p.dtype
 
 
+def _decayed_grad(p, g, group):
+    """g in p's dtype, negated for maximize, with L2 weight decay added; with
+    decoupled_weight_decay p is scaled by 1 - lr * wd instead (the pure-Python
+    optimizers' shared first step; call under no_grad)."""
+    g = g.to(p.dtype)
+    if group["maximize"]:
+        g = -g
+    wd = group["weight_decay"]
+    if wd != 0:
+        if group.get("decoupled_weight_decay", False):
+            p.mul_(1 - group["lr"] * wd)
+        else:
+            g = g + p * wd
+    return g
+
+
 class _Required:
     def __repr__(self):
         return "<required parameter>"

@@ -4,7 +4,7 @@ import math
 import tessel as ts
 
 from ._checks import check_betas, check_nonneg, check_unsupported
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _decayed_grad
 
 _STATE = ("exp_avg", "exp_avg_sq")
 
@@ -32,7 +32,7 @@ class RAdam(Optimizer):
 
     def _fused(self, group, params, grads, lists, step, first_step):
         beta1, beta2 = group["betas"]
-        lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
+        lr, eps = group["lr"], group["eps"]
         bc1, bc2 = 1 - beta1 ** step, 1 - beta2 ** step
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * step * beta2 ** step / bc2
@@ -41,14 +41,7 @@ class RAdam(Optimizer):
             rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
         with ts.no_grad():
             for p, g, m, v in zip(params, grads, *lists):
-                g = g.to(p.dtype)
-                if group["maximize"]:
-                    g = -g
-                if wd != 0:
-                    if group["decoupled_weight_decay"]:
-                        p.mul_(1 - lr * wd)
-                    else:
-                        g = g + p * wd
+                g = _decayed_grad(p, g, group)
                 m.lerp_(g, 1 - beta1)
                 v.mul_(beta2).add_(g * g * (1 - beta2))
                 if rect is None:

@@ -309,3 +309,11 @@ def test_masking_in_a_pipeline_and_errors():
         ts.audio.FrequencyMasking(3, mask_value="median")
     with pytest.raises(TypeError, match=r"\[audio\.FrequencyMasking\] expects a floating spectrogram"):
         ts.audio.FrequencyMasking(3)(ts.ones(4, 4, dtype=ts.int64))
+
+
+def test_mel_filterbank_size_overflow_is_an_error():
+    # n_freqs * n_mels overflowed int64: a small table was allocated and written past (a crash).
+    with pytest.raises(ValueError, match="audio.mel_filterbank.*overflows"):
+        ts.audio.mel_filterbank(2**40, 0.0, 8000.0, 2**30, 16000)
+    with pytest.raises(ValueError, match="audio.mel_filterbank"):
+        ts.audio.mel_filterbank(201, 0.0, 8000.0, 2**63 - 1, 16000)

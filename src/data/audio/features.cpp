@@ -265,6 +265,10 @@ Tensor mel_filterbank(int64_t n_freqs, double f_min, double f_max, int64_t n_mel
   TS_CHECK(norm == "none" || norm == "slaney" || norm.empty(), ValueError, op,
            "norm must be \"none\" or \"slaney\", got \"", norm, "\"");
   TS_CHECK(!n_fft || *n_fft > 0, ValueError, op, "n_fft must be positive, got ", n_fft.value_or(0));
+  // n_freqs * n_mels sizes the table: an overflowed product allocated a small one and wrote past it.
+  int64_t rows = 0, cells = 0;
+  TS_CHECK(!__builtin_add_overflow(n_mels, 2, &rows) && !__builtin_mul_overflow(n_freqs, rows, &cells), ValueError, op, "n_freqs=", n_freqs,
+           " times n_mels=", n_mels, " overflows int64");
   const double m_lo = hz_to_mel(f_min, mel_scale), m_hi = hz_to_mel(f_max, mel_scale);
   std::vector<double> f_pts(static_cast<size_t>(n_mels + 2));
   for (int64_t i = 0; i < n_mels + 2; ++i)

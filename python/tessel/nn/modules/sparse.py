@@ -7,7 +7,37 @@ from ..parameter import Parameter
 from .module import Module
 
 
-class Embedding(Module):
+def _padding_index(padding_idx, num_embeddings):
+    """padding_idx checked against num_embeddings, negative values counted from the end."""
+    if padding_idx is None:
+        return None
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError("padding_idx must be within num_embeddings")
+    return padding_idx % num_embeddings
+
+
+class _EmbeddingTable(Module):
+    """The (num_embeddings, embedding_dim) weight shared by Embedding and EmbeddingBag."""
+
+    def _make_weight(self, _weight, requires_grad, dtype, device):
+        if _weight is None:
+            self.weight = Parameter(ts.empty(self.num_embeddings, self.embedding_dim, dtype=dtype, device=device),
+                                    requires_grad=requires_grad)
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (self.num_embeddings, self.embedding_dim):
+                raise ValueError("Shape of weight does not match num_embeddings and embedding_dim")
+            self.weight = Parameter(_weight, requires_grad=requires_grad)
+
+    def reset_parameters(self):
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with ts.no_grad():
+                self.weight[self.padding_idx].fill_(0)
+
+
+
+class Embedding(_EmbeddingTable):
     """A lookup table of num_embeddings vectors of size embedding_dim, initialized
     N(0, 1); the padding_idx row starts at zero and gets no gradient."""
 
@@ -16,14 +46,7 @@ class Embedding(Module):
         super().__init__()
         if max_norm is not None or scale_grad_by_freq or sparse:
             raise NotImplementedError("Embedding: max_norm, scale_grad_by_freq and sparse are not supported")
-        if padding_idx is not None:
-            if padding_idx > 0:
-                if padding_idx >= num_embeddings:
-                    raise ValueError("Padding_idx must be within num_embeddings")
-            elif padding_idx < 0:
-                if padding_idx < -num_embeddings:
-                    raise ValueError("Padding_idx must be within num_embeddings")
-                padding_idx = num_embeddings + padding_idx
+        padding_idx = _padding_index(padding_idx, num_embeddings)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.padding_idx = padding_idx
@@ -31,20 +54,7 @@ class Embedding(Module):
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
         self.sparse = sparse
-        if _weight is None:
-            self.weight = Parameter(ts.empty(num_embeddings, embedding_dim, dtype=dtype, device=device),
-                                    requires_grad=not _freeze)
-            self.reset_parameters()
-        else:
-            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise ValueError("Shape of weight does not match num_embeddings and embedding_dim")
-            self.weight = Parameter(_weight, requires_grad=not _freeze)
-
-    def reset_parameters(self):
-        init.normal_(self.weight)
-        if self.padding_idx is not None:
-            with ts.no_grad():
-                self.weight[self.padding_idx].fill_(0)
+        self._make_weight(_weight, not _freeze, dtype, device)
 
     def forward(self, input):
         return F.embedding(input, self.weight, self.padding_idx)
@@ -63,7 +73,7 @@ class Embedding(Module):
         return cls(rows, cols, _weight=embeddings, _freeze=freeze, padding_idx=padding_idx)
 
 
-class EmbeddingBag(Module):
+class EmbeddingBag(_EmbeddingTable):
     """Sums, means or maxes of bags of embeddings without building the per-index rows' tensor
     in user code; weight (num_embeddings, embedding_dim) initialized N(0, 1)."""
 
@@ -75,10 +85,7 @@ class EmbeddingBag(Module):
             raise NotImplementedError("EmbeddingBag: max_norm, scale_grad_by_freq and sparse are not supported")
         if mode not in ("sum", "mean", "max"):
             raise ValueError(f"mode has to be one of sum, mean or max, got {mode!r}")
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError("padding_idx must be within num_embeddings")
-            padding_idx %= num_embeddings
+        padding_idx = _padding_index(padding_idx, num_embeddings)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.max_norm = max_norm
@@ -88,19 +95,7 @@ class EmbeddingBag(Module):
         self.sparse = sparse
         self.include_last_offset = include_last_offset
         self.padding_idx = padding_idx
-        if _weight is None:
-            self.weight = Parameter(ts.empty(num_embeddings, embedding_dim, dtype=dtype, device=device))
-            self.reset_parameters()
-        else:
-            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise ValueError("Shape of weight does not match num_embeddings and embedding_dim")
-            self.weight = Parameter(_weight)
-
-    def reset_parameters(self):
-        init.normal_(self.weight)
-        if self.padding_idx is not None:
-            with ts.no_grad():
-                self.weight[self.padding_idx].fill_(0)
+        self._make_weight(_weight, True, dtype, device)
 
     def forward(self, input, offsets=None, per_sample_weights=None):
         return F.embedding_bag(input, self.weight, offsets, mode=self.mode, per_sample_weights=per_sample_weights,

@@ -741,3 +741,25 @@ def test_resize_transforms_reject_empty_images(t):
     # Resize(int) and RandomResizedCrop divide by the sides (a cast of inf/NaN before).
     with pytest.raises(ValueError, match="empty image"):
         t(ts.zeros((3, 0, 5)))
+
+
+def test_color_adjustments_take_grayscale_tensors_as_torchvision():
+    # torchvision: brightness blends with 0 and contrast with the image's mean on a 1-channel
+    # tensor; saturation and hue return it as it is. AutoAugment/RandAugment on grayscale
+    # (MNIST-like) tensors raised "expected an RGB image" before.
+    g = np.random.default_rng(3).random((1, 5, 7)).astype(np.float32)
+    x = ts.from_numpy(g)
+    np.testing.assert_allclose(A(ts.image.adjust_brightness(x, 1.7)), np.clip(1.7 * g, 0, 1), rtol=1e-6)
+    m = np.float32(g.mean())
+    np.testing.assert_allclose(A(ts.image.adjust_contrast(x, 0.4)), np.clip(0.4 * g + 0.6 * m, 0, 1), rtol=1e-5)
+    np.testing.assert_array_equal(A(ts.image.adjust_saturation(x, 0.2)), g)
+    np.testing.assert_array_equal(A(ts.image.adjust_hue(x, 0.3)), g)
+    u = (g * 255).astype(np.uint8)
+    np.testing.assert_array_equal(A(ts.image.adjust_brightness(ts.from_numpy(u), 1.5)),
+                                  np.clip(np.float32(1.5) * u, 0, 255).astype(np.uint8))
+    with pytest.raises(ValueError, match="image.adjust_contrast.*1- or 3-channel"):
+        ts.image.adjust_contrast(ts.zeros((2, 5, 7)), 0.5)
+    ts.manual_seed(0)
+    for t in (T.AutoAugment(), T.AutoAugment("svhn"), T.RandAugment(num_ops=4), T.ColorJitter(0.4, 0.4, 0.4, 0.2)):
+        for _ in range(20):
+            assert tuple(t(ts.from_numpy(u)).shape) == (1, 5, 7)

@@ -226,26 +226,31 @@ detail::View rgb_view(const Tensor& image, const char* op) {
 enum class Adjust { Brightness, Contrast, Saturation };
 Tensor hue_one(const Tensor& image, double hue_shift, const char* op);
 
+// v has 1 or 3 channels (torchvision takes grayscale images too).
 template <class T>
 Tensor adjust_typed(const detail::View& v, Adjust kind, double factor) {
   const auto r = static_cast<float>(factor), r1 = static_cast<float>(1.0 - factor);
+  const int64_t c = v.c;
   if (kind == Adjust::Brightness)
-    return map_pixels<T>(v, 3, [&](const T* p, T* o) {
-      for (int k = 0; k < 3; ++k) o[k] = blend<T>(p[k], 0.0f, r, r1);
+    return map_pixels<T>(v, c, [&](const T* p, T* o) {
+      for (int64_t k = 0; k < c; ++k) o[k] = blend<T>(p[k], 0.0f, r, r1);
     });
-  if (kind == Adjust::Saturation)
+  if (kind == Adjust::Saturation) {
+    if (c == 1) return map_pixels<T>(v, 1, [](const T* p, T* o) { o[0] = p[0]; });  // torchvision: as it is
     return map_pixels<T>(v, 3, [&](const T* p, T* o) {
       const float g = luma<T>(p[0], p[1], p[2], GrayRounding::Torchvision);
       for (int k = 0; k < 3; ++k) o[k] = blend<T>(p[k], g, r, r1);
     });
-  // contrast: blend with the mean of the (torchvision) grayscale image
+  }
+  // contrast: blend with the mean of the (torchvision) grayscale image, of the image itself for 1 channel
   const T* in = v.t.data<T>();
   double sum = 0.0;
   for (int64_t i = 0; i < v.h * v.w; ++i)
-    sum += static_cast<float>(luma<T>(in[3 * i], in[3 * i + 1], in[3 * i + 2], GrayRounding::Torchvision));
+    sum += c == 1 ? static_cast<float>(in[i])
+                  : static_cast<float>(luma<T>(in[3 * i], in[3 * i + 1], in[3 * i + 2], GrayRounding::Torchvision));
   const auto mean = static_cast<float>(sum / static_cast<double>(v.h * v.w));
-  return map_pixels<T>(v, 3, [&](const T* p, T* o) {
-    for (int k = 0; k < 3; ++k) o[k] = blend<T>(p[k], mean, r, r1);
+  return map_pixels<T>(v, c, [&](const T* p, T* o) {
+    for (int64_t k = 0; k < c; ++k) o[k] = blend<T>(p[k], mean, r, r1);
   });
 }
 
@@ -255,7 +260,9 @@ Tensor adjust(const Tensor& image, const char* op, Adjust kind, double factor, L
   return detail::map_images(
       image, l,
       [&](const Tensor& one) {
-        const detail::View v = rgb_view(one, op);
+        const detail::View v = detail::hwc_view(one, op);
+        check_u8_f32(one, op);
+        TS_CHECK(v.c == 1 || v.c == 3, ValueError, op, "expected a 1- or 3-channel image, got shape ", one.shape());
         return one.dtype() == DType::UInt8 ? adjust_typed<uint8_t>(v, kind, factor)
                                            : adjust_typed<float>(v, kind, factor);
       },
@@ -378,6 +385,10 @@ Tensor adjust_hue(const Tensor& image, double hue_shift, Layout layout) {
 
 namespace {
 Tensor hue_one(const Tensor& image, double hue_shift, const char* op) {
+  if (image.dim() == 2 || image.size(-1) == 1) {  // torchvision returns a grayscale image as it is
+    check_u8_f32(image, op);
+    return detail::hwc_view(image, op).t.clone();
+  }
   const detail::View v = rgb_view(image, op);
   const auto shift = static_cast<float>(hue_shift);
   auto shifted = [&](float r, float g, float b, float* o) {

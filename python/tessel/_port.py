@@ -262,22 +262,24 @@ class iinfo:
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
 
 
-def std_mean(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
-    """(std, mean) over `dim` (all dims when None)."""
+def _stat_mean(stat, input, dim, correction, keepdim, unbiased):
+    if isinstance(dim, bool):  # PyTorch's (input, unbiased) overload
+        dim, unbiased = None, dim
     if unbiased is not None:
         correction = 1 if unbiased else 0
     if dim is None:
-        return input.std(correction=correction), input.mean()
-    return input.std(dim, correction=correction, keepdim=keepdim), input.mean(dim, keepdim=keepdim)
+        return stat(input, correction=correction), input.mean()
+    return stat(input, dim, correction=correction, keepdim=keepdim), input.mean(dim, keepdim=keepdim)
+
+
+def std_mean(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
+    """(std, mean) over `dim` (all dims when None); std_mean(input, unbiased) as in PyTorch."""
+    return _stat_mean(Tensor.std, input, dim, correction, keepdim, unbiased)
 
 
 def var_mean(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
-    """(var, mean) over `dim` (all dims when None)."""
-    if unbiased is not None:
-        correction = 1 if unbiased else 0
-    if dim is None:
-        return input.var(correction=correction), input.mean()
-    return input.var(dim, correction=correction, keepdim=keepdim), input.mean(dim, keepdim=keepdim)
+    """(var, mean) over `dim` (all dims when None); var_mean(input, unbiased) as in PyTorch."""
+    return _stat_mean(Tensor.var, input, dim, correction, keepdim, unbiased)
 
 
 def _tensors(op, tensors):

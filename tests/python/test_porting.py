@@ -829,6 +829,16 @@ def test_std_mean_var_mean():
     assert s.shape == (1, 1) and s.item() == pytest.approx(a.std())
 
 
+def test_std_mean_var_mean_positional_unbiased():
+    # PyTorch's (input, unbiased) overload: a bool in dim's place is `unbiased`, over all dims
+    a = np.array([[1.0, 2.0, 4.0], [3.0, 5.0, 9.0]])
+    x = torch.tensor(a, dtype=torch.float64)
+    s, m = torch.std_mean(x, False)
+    assert s.item() == pytest.approx(a.std()) and m.item() == pytest.approx(a.mean())
+    v, m = torch.var_mean(x, True)
+    assert v.item() == pytest.approx(a.var(ddof=1)) and m.item() == pytest.approx(a.mean())
+
+
 def test_stacking_helpers_match_numpy():
     a, b = np.array([1, 2]), np.array([3, 4])
     m, k = np.ones((2, 1)), np.zeros((2, 2))

@@ -36,6 +36,17 @@ const Tensor* as_tensor_ptr(py::handle o);
 // dim=None | int | tuple of ints -> dims (empty = all).
 inline Shape dims_arg(py::handle dim) { return dim.is_none() ? Shape{} : to_shape(dim); }
 
+// dtype= (fallback when None) and device= of the creation and random functions.
+inline TensorOptions opts(std::optional<DType> dtype, py::handle device, DType fallback) {
+  return TensorOptions(dtype.value_or(fallback), to_device(device));
+}
+
+// Creation functions take requires_grad=, as in PyTorch.
+inline Tensor with_grad_flag(Tensor t, bool requires_grad) {
+  if (requires_grad) t.set_requires_grad(true);
+  return t;
+}
+
 // The Python object holding `t` (in-place methods return self, as in PyTorch):
 // pybind11 finds the existing instance by the address of its C++ value.
 inline py::object self_of(const Tensor& t) { return py::cast(&t, py::return_value_policy::reference); }

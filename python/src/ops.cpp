@@ -5,21 +5,6 @@
 
 namespace tessel::python {
 
-namespace {
-
-TensorOptions opts(std::optional<DType> dtype, py::handle device, DType fallback) {
-  return TensorOptions(dtype.value_or(fallback), to_device(device));
-}
-
-// Creation functions take requires_grad=, as in PyTorch.
-Tensor with_grad_flag(Tensor t, bool requires_grad) {
-  if (requires_grad) t.set_requires_grad(true);
-  return t;
-}
-
-
-}  // namespace
-
 void init_ops(py::module_& m) {
   // ---- creation ----
   m.def("tensor", [](py::handle data, std::optional<DType> dtype, py::handle device, bool requires_grad) {

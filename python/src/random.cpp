@@ -9,15 +9,6 @@ namespace tessel::python {
 
 namespace {
 
-TensorOptions opts(std::optional<DType> dtype, py::handle device, DType fallback) {
-  return TensorOptions(dtype.value_or(fallback), to_device(device));
-}
-
-Tensor with_grad_flag(Tensor t, bool requires_grad) {
-  if (requires_grad) t.set_requires_grad(true);
-  return t;
-}
-
 // generator=None is the default generator.
 Generator& gen_of(py::handle g, const char* op) {
   if (g.is_none()) return default_generator();

@@ -59,6 +59,11 @@ void init_reduce(py::module_& m) {
            keepdim);
   auto var_std = [](bool is_std) {
     return [is_std](const Tensor& t, py::handle d, py::handle unbiased, std::optional<double> correction, bool k) {
+      // PyTorch's (input, unbiased) overload: a bool in the dim position is `unbiased` over all dims.
+      if (PyBool_Check(d.ptr()) && unbiased.is_none()) {
+        unbiased = d;
+        d = py::none();
+      }
       double corr = correction.value_or(1.0);
       if (!unbiased.is_none()) corr = py::cast<bool>(unbiased) ? 1.0 : 0.0;
       return is_std ? tessel::std(t, dims_arg(d), corr, k) : var(t, dims_arg(d), corr, k);

@@ -1605,3 +1605,12 @@ def test_init_dirac_and_sparse():
     assert (s == 0).sum(0).tolist() == [3, 3, 3, 3] and s.abs().max().item() > 0
     with pytest.raises(ValueError, match="2 dimensions"):
         nn.init.sparse_(torch.empty(3), 0.5)
+
+
+def test_std_var_positional_unbiased():
+    # x.std(False) / torch.var(x, True): the bool is `unbiased`, over all dims (it raised TypeError).
+    a = np.array([[1.0, 2.0, 4.0], [3.0, 5.0, 9.0]])
+    x = torch.tensor(a, dtype=torch.float64)
+    assert x.std(False).item() == pytest.approx(a.std())
+    assert torch.var(x, True).item() == pytest.approx(a.var(ddof=1))
+    assert torch.std(x, 1).tolist() == pytest.approx(a.std(axis=1, ddof=1).tolist())  # an int is still a dim

@@ -45,3 +45,45 @@ if(TESSEL_WITH_SNDFILE)
   add_library(tessel_sndfile INTERFACE IMPORTED)
   target_link_libraries(tessel_sndfile INTERFACE PkgConfig::SNDFILE)
 endif()
+
+if(TESSEL_WITH_ONNX)
+  find_package(Protobuf)
+  if(NOT Protobuf_FOUND OR NOT Protobuf_PROTOC_EXECUTABLE)
+    message(FATAL_ERROR "TESSEL_WITH_ONNX is ON but protobuf was not found: install libprotobuf-dev "
+      "protobuf-compiler (scripts/setup.sh does) or pass -DTESSEL_WITH_ONNX=OFF")
+  endif()
+  # The .proto files come from the Python onnx package (pip), which tracks the
+  # current ONNX release; -DTESSEL_ONNX_PROTO_DIR= points elsewhere.
+  set(TESSEL_ONNX_PROTO_DIR "" CACHE PATH "Folder holding onnx-ml.proto (default: the Python onnx package)")
+  if(NOT TESSEL_ONNX_PROTO_DIR)
+    if(NOT Python_EXECUTABLE)
+      find_package(Python 3.9 COMPONENTS Interpreter)
+    endif()
+    if(Python_EXECUTABLE)
+      execute_process(COMMAND ${Python_EXECUTABLE} -c "import onnx, os; print(os.path.dirname(onnx.__file__))"
+        OUTPUT_VARIABLE _onnx_dir OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE _onnx_rc)
+      if(_onnx_rc EQUAL 0)
+        set(TESSEL_ONNX_PROTO_DIR "${_onnx_dir}" CACHE PATH "Folder holding onnx-ml.proto" FORCE)
+      endif()
+    endif()
+  endif()
+  if(NOT EXISTS "${TESSEL_ONNX_PROTO_DIR}/onnx-ml.proto")
+    message(FATAL_ERROR "TESSEL_WITH_ONNX is ON but onnx-ml.proto was not found (looked in '${TESSEL_ONNX_PROTO_DIR}'): "
+      "pip install onnx into the Python used to configure (scripts/setup.sh does), pass "
+      "-DTESSEL_ONNX_PROTO_DIR=<folder with onnx-ml.proto> or -DTESSEL_WITH_ONNX=OFF")
+  endif()
+  # onnx-ml.proto is the full proto (ONNX_ML=1 semantics), package onnx.
+  set(TESSEL_ONNX_GEN_DIR ${CMAKE_BINARY_DIR}/generated/onnx)
+  file(MAKE_DIRECTORY ${TESSEL_ONNX_GEN_DIR})
+  add_custom_command(
+    OUTPUT ${TESSEL_ONNX_GEN_DIR}/onnx-ml.pb.cc ${TESSEL_ONNX_GEN_DIR}/onnx-ml.pb.h
+    COMMAND ${Protobuf_PROTOC_EXECUTABLE} --cpp_out=${TESSEL_ONNX_GEN_DIR} -I ${TESSEL_ONNX_PROTO_DIR}
+      ${TESSEL_ONNX_PROTO_DIR}/onnx-ml.proto
+    DEPENDS ${TESSEL_ONNX_PROTO_DIR}/onnx-ml.proto
+    COMMENT "Generating C++ classes from onnx-ml.proto")
+  # A target orders the generation before libtessel compiles (src/ adds the sources).
+  add_custom_target(tessel_onnx_gen DEPENDS ${TESSEL_ONNX_GEN_DIR}/onnx-ml.pb.cc ${TESSEL_ONNX_GEN_DIR}/onnx-ml.pb.h)
+  add_library(tessel_onnx_proto INTERFACE IMPORTED)
+  target_include_directories(tessel_onnx_proto INTERFACE ${TESSEL_ONNX_GEN_DIR} ${Protobuf_INCLUDE_DIRS})
+  target_link_libraries(tessel_onnx_proto INTERFACE protobuf::libprotobuf)
+endif()

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config ca-certificates python3 python3-venv python3-dev
   libdnnl-dev ocl-icd-opencl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libicu-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg62-turbo-dev libsndfile1-dev
-  espeak-ng)  # espeak-ng: speech for the audio tests
+  espeak-ng libprotobuf-dev protobuf-compiler)  # espeak-ng: speech for the audio tests; protobuf: ONNX import
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
@@ -34,9 +34,12 @@ fi
 # reference that tests/python/test_io.py checks files against (test-only; 0.7 added C64);
 # scikit-learn provides the digits dataset of the demo; nbclient/ipykernel run the notebooks.
 # librosa, soundfile, Pillow, opencv-python-headless and tokenizers are the test-only
-# references that the data-conversion tests compare against.
+# references that the data-conversion tests compare against. onnx provides the .proto files
+# that the ONNX import is generated from (build time) and builds test models; onnxruntime
+# is the test-only oracle of tests/python/test_onnx.py.
 .venv/bin/python -m pip install -q --disable-pip-version-check \
   "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24" "pytest>=7" "ninja" "safetensors>=0.7" \
   "scikit-learn>=1.3" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25" \
-  "librosa>=0.10" "soundfile>=0.12" "Pillow>=10" "opencv-python-headless>=4.8" "tokenizers>=0.15"
+  "librosa>=0.10" "soundfile>=0.12" "Pillow>=10" "opencv-python-headless>=4.8" "tokenizers>=0.15" \
+  "onnx>=1.16" "onnxruntime>=1.17"
 echo "[setup] done"

@@ -24,6 +24,7 @@ void init_audio(py::module_& m);
 void init_data(py::module_& m);
 void init_fft(py::module_& m);
 void init_amp(py::module_& m);
+void init_onnx(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -74,5 +75,6 @@ PYBIND11_MODULE(_C, m) {
   python::init_audio(m);
   python::init_fft(m);
   python::init_amp(m);
+  python::init_onnx(m);
   m.attr("__version__") = version();
 }

@@ -1,0 +1,68 @@
+// Bindings for ONNX model import (tessel._C._onnx); the Python-facing API
+// (ts.onnx.load, ts.onnx.InferenceSession) is in python/tessel/onnx/.
+#include <pybind11/stl.h>
+
+#include "python/src/convert.h"
+#include "tessel/onnx.h"
+
+namespace tessel::python {
+
+namespace {
+
+py::object dim_to_python(const onnx::Dim& d) {
+  if (auto* v = std::get_if<int64_t>(&d)) return py::int_(*v);
+  const auto& s = std::get<std::string>(d);
+  if (s.empty()) return py::none();  // an unknown dim without a name
+  return py::str(s);
+}
+
+py::list infos(const std::vector<onnx::ValueInfo>& vs) {
+  py::list out;
+  for (const auto& v : vs) {
+    py::object shape = py::none();
+    if (v.has_shape) {
+      py::list dims;
+      for (const auto& d : v.shape) dims.append(dim_to_python(d));
+      shape = dims;
+    }
+    out.append(py::make_tuple(v.name, v.onnx_type, py::cast(v.dtype), shape));
+  }
+  return out;
+}
+
+}  // namespace
+
+void init_onnx(py::module_& m) {
+  py::module_ o = m.def_submodule("_onnx", "ONNX model import (use tessel.onnx)");
+  o.def("available", &onnx::available);
+  py::class_<onnx::Model>(o, "Model")
+      .def_static(
+          "load",
+          [](const std::string& path) {
+            py::gil_scoped_release nogil;
+            return onnx::Model::load(path);
+          },
+          py::arg("path"))
+      .def_static(
+          "load_bytes",
+          [](const py::bytes& data, const std::string& base_dir) {
+            std::string s = data;
+            py::gil_scoped_release nogil;
+            return onnx::Model::load_bytes(s, base_dir);
+          },
+          py::arg("data"), py::arg("base_dir") = "")
+      .def_property_readonly("inputs", [](const onnx::Model& m) { return infos(m.inputs()); })
+      .def_property_readonly("outputs", [](const onnx::Model& m) { return infos(m.outputs()); })
+      .def_property_readonly("opset", &onnx::Model::opset)
+      .def_property_readonly("ir_version", &onnx::Model::ir_version)
+      .def_property_readonly("producer_name", &onnx::Model::producer_name)
+      .def(
+          "run",
+          [](const onnx::Model& m, const onnx::NamedTensors& feed) {
+            py::gil_scoped_release nogil;
+            return m.run(feed);
+          },
+          py::arg("feed"));
+}
+
+}  // namespace tessel::python

@@ -1,0 +1,138 @@
+"""ONNX model import: run .onnx models with tessel's ops.
+
+``ts.onnx.load(path)`` returns a callable :class:`Model`;
+``ts.onnx.InferenceSession(path)`` mirrors onnxruntime's session (NumPy in and out).
+No export yet; see docs/onnx.md for the supported ops.
+"""
+import os
+
+from .. import _C
+
+__all__ = ["load", "Model", "InferenceSession", "ValueInfo", "available"]
+
+_onnx = _C._onnx
+
+
+def available():
+    """Whether tessel was built with ONNX support (TESSEL_WITH_ONNX)."""
+    return _onnx.available()
+
+
+class ValueInfo:
+    """A graph input or output: ``name``, ``type`` (ONNX's, e.g. ``'tensor(float)'``),
+    ``dtype`` (tessel's) and ``shape`` (ints, names of symbolic dims, None for
+    unknown ones; None when the rank is unknown)."""
+
+    __slots__ = ("name", "type", "dtype", "shape")
+
+    def __init__(self, name, type, dtype, shape):
+        self.name, self.type, self.dtype, self.shape = name, type, dtype, shape
+
+    def __repr__(self):
+        return f"ValueInfo(name={self.name!r}, type={self.type!r}, shape={self.shape!r})"
+
+
+def _infos(raw):
+    return [ValueInfo(*r) for r in raw]
+
+
+def _load_raw(f):
+    if isinstance(f, (bytes, bytearray, memoryview)):
+        return _onnx.Model.load_bytes(bytes(f))
+    if isinstance(f, os.PathLike):
+        f = os.fspath(f)
+    if not isinstance(f, str):
+        raise TypeError(f"onnx.load: expected a path or bytes, got {type(f).__name__}")
+    return _onnx.Model.load(f)
+
+
+class Model:
+    """A loaded ONNX model. Call it with the inputs in graph order (or by name):
+    one output comes back as a Tensor, several as a tuple."""
+
+    def __init__(self, f):
+        self._m = _load_raw(f)
+        self.inputs = _infos(self._m.inputs)
+        self.outputs = _infos(self._m.outputs)
+
+    @property
+    def opset(self):
+        return self._m.opset
+
+    @property
+    def ir_version(self):
+        return self._m.ir_version
+
+    @property
+    def producer_name(self):
+        return self._m.producer_name
+
+    def run(self, feed):
+        """Runs the graph on ``{input name: Tensor}``; returns ``{output name: Tensor}``."""
+        if not isinstance(feed, dict):
+            raise TypeError(f"onnx.run: feed must be a dict of name -> Tensor, got {type(feed).__name__}")
+        return dict(self._m.run(list(feed.items())))
+
+    def __call__(self, *args, **kwargs):
+        if len(args) > len(self.inputs):
+            raise TypeError(f"onnx model takes {len(self.inputs)} inputs, got {len(args)}")
+        feed = {info.name: a for info, a in zip(self.inputs, args)}
+        for k, v in kwargs.items():
+            if k in feed:
+                raise TypeError(f"onnx model got input {k!r} twice")
+            feed[k] = v
+        out = self.run(feed)
+        values = tuple(out[o.name] for o in self.outputs)
+        return values[0] if len(values) == 1 else values
+
+    def __repr__(self):
+        return f"onnx.Model(inputs={[i.name for i in self.inputs]}, outputs={[o.name for o in self.outputs]}, opset={self.opset})"
+
+
+def load(f):
+    """Loads an ONNX model from a path or bytes (external data only from a path)."""
+    return Model(f)
+
+
+class _NodeArg:
+    """onnxruntime's NodeArg: ``.name``, ``.type``, ``.shape``."""
+
+    __slots__ = ("name", "type", "shape")
+
+    def __init__(self, info):
+        self.name, self.type = info.name, info.type
+        self.shape = list(info.shape) if info.shape is not None else None
+
+    def __repr__(self):
+        return f"NodeArg(name={self.name!r}, type={self.type!r}, shape={self.shape!r})"
+
+
+class InferenceSession:
+    """onnxruntime-style session: ``get_inputs()``, ``get_outputs()`` and
+    ``run(output_names, input_feed)`` with NumPy arrays in and out. Extra
+    keyword arguments (providers, sess_options) are accepted and ignored: tessel runs on CPU."""
+
+    def __init__(self, path_or_bytes, sess_options=None, providers=None, **kwargs):
+        self._model = Model(path_or_bytes)
+
+    def get_inputs(self):
+        return [_NodeArg(i) for i in self._model.inputs]
+
+    def get_outputs(self):
+        return [_NodeArg(o) for o in self._model.outputs]
+
+    def run(self, output_names, input_feed, run_options=None):
+        import numpy as np
+
+        from .. import as_tensor
+
+        if not isinstance(input_feed, dict):
+            raise TypeError(f"InferenceSession.run: input_feed must be a dict, got {type(input_feed).__name__}")
+        feed = {k: as_tensor(np.ascontiguousarray(v)) for k, v in input_feed.items()}
+        out = self._model.run(feed)
+        names = [o.name for o in self._model.outputs] if output_names is None else list(output_names)
+        for n in names:
+            if n not in out:
+                raise ValueError(f"InferenceSession.run: {n!r} is not an output of the model "
+                                 f"(outputs: {[o.name for o in self._model.outputs]})")
+        return [out[n].numpy() for n in names]

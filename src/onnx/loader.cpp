@@ -1,0 +1,346 @@
+// Parses an ONNX ModelProto (classes generated from the onnx package's
+// onnx-ml.proto) into Model::Impl: value metadata, initializers (raw_data,
+// typed fields, or external data inside the model's folder) and the nodes in
+// topological order. Every error names the file and the node or field.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "onnx-ml.pb.h"
+#include "src/onnx/internal.h"
+
+namespace tessel::onnx {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Protobuf cannot parse messages of 2 GiB or more; larger weights must be external.
+constexpr size_t kMaxModelBytes = INT_MAX;
+
+struct Ctx {
+  std::string source;
+  std::string base_dir;  // "" : external data refused
+  template <class... Args>
+  [[noreturn]] void fail(const Args&... args) const {
+    throw ValueError(detail::cat("[onnx.load] ", source, ": ", args...));
+  }
+};
+
+std::optional<DType> to_dtype(int t) {
+  switch (t) {
+    case ::onnx::TensorProto::FLOAT: return DType::Float32;
+    case ::onnx::TensorProto::UINT8: return DType::UInt8;
+    case ::onnx::TensorProto::INT8: return DType::Int8;
+    case ::onnx::TensorProto::INT16: return DType::Int16;
+    case ::onnx::TensorProto::INT32: return DType::Int32;
+    case ::onnx::TensorProto::INT64: return DType::Int64;
+    case ::onnx::TensorProto::BOOL: return DType::Bool;
+    case ::onnx::TensorProto::FLOAT16: return DType::Float16;
+    case ::onnx::TensorProto::DOUBLE: return DType::Float64;
+    case ::onnx::TensorProto::COMPLEX64: return DType::Complex64;
+    case ::onnx::TensorProto::COMPLEX128: return DType::Complex128;
+    case ::onnx::TensorProto::BFLOAT16: return DType::BFloat16;
+    default: return std::nullopt;
+  }
+}
+
+std::string type_name(int t) {
+  static const std::map<int, std::string> names = {
+      {1, "float"}, {2, "uint8"}, {3, "int8"}, {4, "uint16"}, {5, "int16"}, {6, "int32"}, {7, "int64"},
+      {8, "string"}, {9, "bool"}, {10, "float16"}, {11, "double"}, {12, "uint32"}, {13, "uint64"},
+      {14, "complex64"}, {15, "complex128"}, {16, "bfloat16"}};
+  auto it = names.find(t);
+  return it == names.end() ? "type " + std::to_string(t) : it->second;
+}
+
+// Reads [offset, offset + length) of a file through a memory map.
+void read_mapped(const Ctx& c, const std::string& what, const fs::path& file, uint64_t offset, uint64_t length,
+                 void* dst) {
+  int fd = ::open(file.c_str(), O_RDONLY);
+  if (fd < 0) c.fail(what, ": cannot open external data file '", file.string(), "': ", std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) < offset ||
+      static_cast<uint64_t>(st.st_size) - offset < length) {
+    ::close(fd);
+    c.fail(what, ": external data file '", file.string(), "' holds ", st.st_size, " bytes, fewer than offset ",
+           offset, " + length ", length);
+  }
+  if (length == 0) {
+    ::close(fd);
+    return;
+  }
+  void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) c.fail(what, ": cannot map '", file.string(), "': ", std::strerror(errno));
+  std::memcpy(dst, static_cast<const char*>(p) + offset, length);
+  ::munmap(p, static_cast<size_t>(st.st_size));
+}
+
+// The external file, which must lie inside the model's folder (no absolute
+// paths, no "..", no symlink out of it).
+fs::path resolve_external(const Ctx& c, const std::string& what, const std::string& location) {
+  if (c.base_dir.empty())
+    c.fail(what, ": uses external data ('", location, "') but the model was loaded from bytes without a base folder");
+  fs::path loc(location);
+  if (location.empty() || loc.is_absolute())
+    c.fail(what, ": external data location '", location, "' must be a relative path inside the model's folder");
+  std::error_code ec;
+  fs::path base = fs::weakly_canonical(fs::path(c.base_dir), ec);
+  fs::path full = fs::weakly_canonical(fs::path(c.base_dir) / loc, ec);
+  auto rel = full.lexically_relative(base);
+  if (ec || rel.empty() || *rel.begin() == "..")
+    c.fail(what, ": external data location '", location, "' resolves outside the model's folder; refused");
+  return full;
+}
+
+Tensor to_tensor(const Ctx& c, const ::onnx::TensorProto& tp, const std::string& what) {
+  auto dt = to_dtype(tp.data_type());
+  if (!dt) c.fail(what, ": element type ", type_name(tp.data_type()), " is not supported");
+  Shape shape(tp.dims().begin(), tp.dims().end());
+  for (auto d : shape)
+    if (d < 0) c.fail(what, ": negative dimension in dims ", shape);
+  int64_t n = 1;
+  for (auto d : shape) {
+    if (d != 0 && n > (int64_t{1} << 40) / d) c.fail(what, ": dims ", shape, " are too large");
+    n *= d;
+  }
+  Tensor t = empty(shape, TensorOptions(*dt));
+  const size_t nbytes = t.nbytes();
+  char* dst = static_cast<char*>(t.data_ptr());
+  auto expect = [&](size_t got, const char* field) {
+    if (got != static_cast<size_t>(n))
+      c.fail(what, ": ", field, " holds ", got, " values but dims ", shape, " need ", n);
+  };
+  if (tp.data_location() == ::onnx::TensorProto::EXTERNAL) {
+    std::string location;
+    uint64_t offset = 0, length = nbytes;
+    bool has_length = false;
+    for (const auto& kv : tp.external_data()) {
+      try {
+        if (kv.key() == "location") location = kv.value();
+        else if (kv.key() == "offset") offset = std::stoull(kv.value());
+        else if (kv.key() == "length") { length = std::stoull(kv.value()); has_length = true; }
+      } catch (const std::exception&) {
+        c.fail(what, ": external_data '", kv.key(), "' = '", kv.value(), "' is not a number");
+      }
+    }
+    if (has_length && length != nbytes)
+      c.fail(what, ": external data length ", length, " differs from the ", nbytes, " bytes of dims ", shape);
+    read_mapped(c, what, resolve_external(c, what, location), offset, nbytes, dst);
+  } else if (tp.has_raw_data()) {
+    if (tp.raw_data().size() != nbytes)
+      c.fail(what, ": raw_data holds ", tp.raw_data().size(), " bytes but dims ", shape, " of ",
+             type_name(tp.data_type()), " need ", nbytes);
+    std::memcpy(dst, tp.raw_data().data(), nbytes);  // little-endian, as on the hosts tessel runs on
+  } else {
+    switch (*dt) {
+      case DType::Float32:
+        expect(tp.float_data_size(), "float_data");
+        std::memcpy(dst, tp.float_data().data(), nbytes);
+        break;
+      case DType::Complex64:
+        expect(tp.float_data_size() / 2, "float_data");
+        std::memcpy(dst, tp.float_data().data(), nbytes);
+        break;
+      case DType::Float64:
+        expect(tp.double_data_size(), "double_data");
+        std::memcpy(dst, tp.double_data().data(), nbytes);
+        break;
+      case DType::Complex128:
+        expect(tp.double_data_size() / 2, "double_data");
+        std::memcpy(dst, tp.double_data().data(), nbytes);
+        break;
+      case DType::Int64:
+        expect(tp.int64_data_size(), "int64_data");
+        std::memcpy(dst, tp.int64_data().data(), nbytes);
+        break;
+      default: {  // int32_data carries the narrower types (and 16-bit floats as bits), one per value
+        expect(tp.int32_data_size(), "int32_data");
+        const size_t w = t.itemsize();
+        for (int64_t k = 0; k < n; ++k) {
+          int32_t v = tp.int32_data(static_cast<int>(k));
+          if (*dt == DType::Bool) v = v != 0;
+          std::memcpy(dst + k * w, &v, w);  // low bytes on little-endian hosts
+        }
+      }
+    }
+  }
+  return t;
+}
+
+ValueInfo to_info(const ::onnx::ValueInfoProto& v) {
+  ValueInfo info;
+  info.name = v.name();
+  if (!v.type().has_tensor_type()) {
+    info.onnx_type = "unsupported";
+    return info;
+  }
+  const auto& tt = v.type().tensor_type();
+  info.onnx_type = "tensor(" + type_name(tt.elem_type()) + ")";
+  if (auto dt = to_dtype(tt.elem_type())) info.dtype = *dt;
+  if (tt.has_shape()) {
+    info.has_shape = true;
+    for (const auto& d : tt.shape().dim()) {
+      if (d.has_dim_value()) info.shape.emplace_back(static_cast<int64_t>(d.dim_value()));
+      else info.shape.emplace_back(d.dim_param());
+    }
+  }
+  return info;
+}
+
+Attr to_attr(const Ctx& c, const ::onnx::AttributeProto& a, const std::string& where) {
+  using A = ::onnx::AttributeProto;
+  switch (a.type()) {
+    case A::INT: return static_cast<int64_t>(a.i());
+    case A::FLOAT: return static_cast<double>(a.f());
+    case A::STRING: return a.s();
+    case A::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
+    case A::FLOATS: return std::vector<double>(a.floats().begin(), a.floats().end());
+    case A::STRINGS: return std::vector<std::string>(a.strings().begin(), a.strings().end());
+    case A::TENSOR: return to_tensor(c, a.t(), where + " attribute '" + a.name() + "'");
+    default:
+      c.fail(where, ": attribute '", a.name(), "' has a type (", static_cast<int>(a.type()),
+             ") that tessel does not support yet (graphs, sparse tensors, type protos)");
+  }
+}
+
+std::shared_ptr<Model::Impl> convert(const Ctx& c, const ::onnx::ModelProto& m) {
+  auto impl = std::make_shared<Model::Impl>();
+  impl->source = c.source;
+  impl->ir_version = m.ir_version();
+  impl->producer = m.producer_name();
+  bool has_default = false;
+  for (const auto& op : m.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") {
+      impl->opset = op.version();
+      has_default = true;
+    }
+  if (!m.has_graph()) c.fail("the model has no graph (not an ONNX model, or a truncated one)");
+  if (!has_default) impl->opset = m.ir_version() < 3 ? 1 : 0;
+  if (!has_default && m.graph().node_size() > 0) c.fail("opset_import has no entry for the default domain");
+  const auto& g = m.graph();
+
+  std::set<std::string> init_names;
+  for (int k = 0; k < g.initializer_size(); ++k) {
+    const auto& tp = g.initializer(k);
+    if (tp.name().empty()) c.fail("graph.initializer[", k, "] has no name");
+    impl->initializers.emplace(tp.name(), to_tensor(c, tp, "initializer '" + tp.name() + "'"));
+    init_names.insert(tp.name());
+  }
+  if (g.sparse_initializer_size() > 0) c.fail("sparse initializers are not supported yet");
+  std::set<std::string> available(init_names);
+  for (const auto& v : g.input()) {
+    if (init_names.count(v.name())) continue;  // an initializer that may be overridden: not a required input
+    impl->inputs.push_back(to_info(v));
+    available.insert(v.name());
+  }
+  for (const auto& v : g.output()) impl->outputs.push_back(to_info(v));
+
+  // Nodes, then Kahn's topological order over their value dependencies.
+  std::vector<Node> nodes;
+  for (int k = 0; k < g.node_size(); ++k) {
+    const auto& np = g.node(k);
+    Node n;
+    n.op_type = np.op_type();
+    n.domain = np.domain();
+    n.name = np.name().empty() ? n.op_type + "#" + std::to_string(k) : np.name();
+    const std::string where = "node '" + n.name + "' (" + n.op_type + ")";
+    if (n.op_type.empty()) c.fail("graph.node[", k, "] has no op_type");
+    n.inputs.assign(np.input().begin(), np.input().end());
+    n.outputs.assign(np.output().begin(), np.output().end());
+    for (const auto& a : np.attribute()) {
+      if (!a.ref_attr_name().empty()) c.fail(where, ": attribute references (functions) are not supported");
+      n.attrs[a.name()] = to_attr(c, a, where);
+    }
+    nodes.push_back(std::move(n));
+  }
+  std::map<std::string, size_t> producer_of;
+  for (size_t k = 0; k < nodes.size(); ++k)
+    for (const auto& o : nodes[k].outputs) {
+      if (o.empty()) continue;
+      if (available.count(o) || producer_of.count(o))
+        c.fail("node '", nodes[k].name, "' (", nodes[k].op_type, ") output '", o,
+               "' is already defined by a graph input, initializer or another node");
+      producer_of[o] = k;
+    }
+  std::vector<int> pending(nodes.size(), 0);
+  std::map<std::string, std::vector<size_t>> consumers;
+  for (size_t k = 0; k < nodes.size(); ++k)
+    for (const auto& i : nodes[k].inputs) {
+      if (i.empty() || available.count(i)) continue;
+      if (!producer_of.count(i))
+        c.fail("node '", nodes[k].name, "' (", nodes[k].op_type, ") input '", i,
+               "' is not a graph input, an initializer or the output of any node");
+      ++pending[k];
+      consumers[i].push_back(k);
+    }
+  std::vector<size_t> ready;
+  for (size_t k = nodes.size(); k-- > 0;)
+    if (pending[k] == 0) ready.push_back(k);
+  std::vector<size_t> order;
+  while (!ready.empty()) {
+    // Keep the file's order among ready nodes: pop the smallest index.
+    auto it = std::min_element(ready.begin(), ready.end());
+    size_t k = *it;
+    ready.erase(it);
+    order.push_back(k);
+    for (const auto& o : nodes[k].outputs)
+      for (size_t u : consumers[o])
+        if (--pending[u] == 0) ready.push_back(u);
+  }
+  if (order.size() != nodes.size()) c.fail("the graph has a cycle");
+  for (size_t k : order) impl->nodes.push_back(std::move(nodes[k]));
+  for (const auto& o : impl->outputs)
+    if (!available.count(o.name) && !producer_of.count(o.name))
+      c.fail("graph output '", o.name, "' is not produced by any node");
+  return impl;
+}
+
+std::shared_ptr<Model::Impl> parse(const Ctx& c, const std::string& bytes) {
+  if (bytes.size() >= kMaxModelBytes)
+    c.fail("the model is ", bytes.size(), " bytes; protobuf limits one message to 2 GiB (store weights as external data)");
+  ::onnx::ModelProto m;
+  if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    c.fail("not a valid ONNX model (protobuf parsing failed: truncated or corrupt file)");
+  return convert(c, m);
+}
+
+}  // namespace
+
+bool available() { return true; }
+
+Model Model::load(const std::string& path) {
+  Ctx c{path, ""};
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw ValueError("[onnx.load] " + path + ": no such file");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) c.fail("cannot open the file");
+  auto size = fs::file_size(path, ec);
+  if (ec) c.fail("cannot read the file size");
+  if (size >= kMaxModelBytes) c.fail("the model is ", size, " bytes; protobuf limits one message to 2 GiB");
+  std::string bytes(size, '\0');
+  f.read(bytes.data(), static_cast<std::streamsize>(size));
+  if (!f) c.fail("cannot read the file");
+  fs::path parent = fs::path(path).parent_path();
+  c.base_dir = parent.empty() ? "." : parent.string();
+  return Model(parse(c, bytes));
+}
+
+Model Model::load_bytes(const std::string& bytes, const std::string& base_dir) {
+  return Model(parse(Ctx{"<bytes>", base_dir}, bytes));
+}
+
+const std::vector<ValueInfo>& Model::inputs() const { return impl_->inputs; }
+const std::vector<ValueInfo>& Model::outputs() const { return impl_->outputs; }
+int64_t Model::opset() const { return impl_->opset; }
+int64_t Model::ir_version() const { return impl_->ir_version; }
+const std::string& Model::producer_name() const { return impl_->producer; }
+
+}  // namespace tessel::onnx

@@ -1,0 +1,23 @@
+// ONNX import when tessel is built without protobuf (TESSEL_WITH_ONNX=OFF):
+// the same functions, each raising a clear error.
+#include "tessel/error.h"
+#include "tessel/onnx.h"
+
+namespace tessel::onnx {
+namespace {
+[[noreturn]] void missing() {
+  fail<NotImplementedError>("onnx.load", "tessel was built without ONNX (TESSEL_WITH_ONNX=OFF)");
+}
+}  // namespace
+
+bool available() { return false; }
+Model Model::load(const std::string&) { missing(); }
+Model Model::load_bytes(const std::string&, const std::string&) { missing(); }
+const std::vector<ValueInfo>& Model::inputs() const { missing(); }
+const std::vector<ValueInfo>& Model::outputs() const { missing(); }
+int64_t Model::opset() const { missing(); }
+int64_t Model::ir_version() const { missing(); }
+const std::string& Model::producer_name() const { missing(); }
+NamedTensors Model::run(const NamedTensors&) const { missing(); }
+
+}  // namespace tessel::onnx

@@ -1,0 +1,271 @@
+"""ONNX import: models built here with onnx.helper, run by tessel and by
+onnxruntime (the reference) on the same random inputs."""
+import os
+
+import numpy as np
+import pytest
+
+import tessel as ts
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built with TESSEL_WITH_ONNX=OFF")
+
+RNG = np.random.default_rng(0)
+
+
+def f32(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def init(name, arr):
+    return numpy_helper.from_array(arr, name)
+
+
+def model(nodes, inputs, outputs, inits=(), opset=13):
+    g = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8  # what the installed onnxruntime reads for every opset used here
+    onnx.checker.check_model(m)
+    return m
+
+
+def tv(name, shape, elem=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def compare(m, feed, atol=1e-5):
+    data = m.SerializeToString()
+    ref = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    want = ref.run(None, feed)
+    got = ts.onnx.InferenceSession(data).run(None, feed)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=atol)
+
+
+def mlp():
+    nodes = [
+        helper.make_node("Gemm", ["x", "W1", "b1"], ["h"], transB=1),
+        helper.make_node("Relu", ["h"], ["hr"]),
+        helper.make_node("MatMul", ["hr", "W2"], ["o"]),
+        helper.make_node("Add", ["o", "b2"], ["o2"]),
+        helper.make_node("Sigmoid", ["o2"], ["s"]),
+        helper.make_node("Tanh", ["o2"], ["t"]),
+        helper.make_node("Mul", ["s", "t"], ["m"]),
+        helper.make_node("Sub", ["m", "b2"], ["d"]),
+        helper.make_node("Div", ["d", "scale"], ["y"]),
+    ]
+    inits = [init("W1", f32(16, 8)), init("b1", f32(16)), init("W2", f32(16, 4)), init("b2", f32(4)),
+             init("scale", np.full((4,), 2.5, np.float32))]
+    return model(nodes, [tv("x", ["batch", 8])], [tv("y", ["batch", 4])], inits)
+
+
+def test_mlp_matches_onnxruntime():
+    compare(mlp(), {"x": f32(5, 8)})
+
+
+def test_gemm_alpha_beta_trans_a():
+    nodes = [helper.make_node("Gemm", ["a", "B", "C"], ["y"], alpha=0.5, beta=2.0, transA=1)]
+    m = model(nodes, [tv("a", [3, 4])], [tv("y", [4, 5])], [init("B", f32(3, 5)), init("C", f32(1, 5))])
+    compare(m, {"a": f32(3, 4)})
+
+
+def cnn(pads=(1, 1, 1, 1)):
+    c = 4
+    nodes = [
+        helper.make_node("Conv", ["x", "Wc", "bc"], ["c1"], kernel_shape=[3, 3], pads=list(pads), strides=[1, 1]),
+        helper.make_node("BatchNormalization", ["c1", "g", "beta", "mu", "var"], ["bn"], epsilon=1e-3),
+        helper.make_node("Relu", ["bn"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p", "Wg"], ["c2"], kernel_shape=[3, 3], group=2, auto_pad="SAME_UPPER"),
+        helper.make_node("AveragePool", ["c2"], ["ap"], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["ap"], ["gp"]),
+        helper.make_node("Flatten", ["gp"], ["f"], axis=1),
+        helper.make_node("Gemm", ["f", "Wf", "bf"], ["y"], transB=1),
+    ]
+    inits = [init("Wc", f32(c, 3, 3, 3)), init("bc", f32(c)), init("g", f32(c)), init("beta", f32(c)),
+             init("mu", f32(c)), init("var", RNG.uniform(0.5, 2, c).astype(np.float32)),
+             init("Wg", f32(c, c // 2, 3, 3)), init("Wf", f32(10, c)), init("bf", f32(10))]
+    return model(nodes, [tv("x", ["N", 3, 12, 12])], [tv("y", ["N", 10])], inits)
+
+
+def test_cnn_matches_onnxruntime():
+    compare(cnn(), {"x": f32(2, 3, 12, 12)})
+
+
+def test_conv_asymmetric_pads_match_onnxruntime():
+    compare(cnn(pads=(0, 1, 2, 0)), {"x": f32(1, 3, 12, 12)})
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_opset13(axis):
+    m = model([helper.make_node("Softmax", ["x"], ["y"], axis=axis)], [tv("x", [2, 3, 4])], [tv("y", [2, 3, 4])])
+    compare(m, {"x": f32(2, 3, 4)})
+
+
+def test_softmax_opset11_flattens_from_axis():
+    m = model([helper.make_node("Softmax", ["x"], ["y"], axis=1)], [tv("x", [2, 3, 4])], [tv("y", [2, 3, 4])],
+              opset=11)
+    compare(m, {"x": f32(2, 3, 4)})
+
+
+def test_shape_ops_match_onnxruntime():
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
+        helper.make_node("Constant", [], ["rest"], value=numpy_helper.from_array(np.array([-1], np.int64))),
+        helper.make_node("Concat", ["n1", "rest"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["x", "shape"], ["r"]),
+        helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+        helper.make_node("Identity", ["t"], ["t2"]),
+        helper.make_node("Gather", ["x", "idx"], ["g"], axis=2),
+        helper.make_node("Concat", ["x", "x"], ["c"], axis=-1),
+    ]
+    inits = [init("zero", np.array(0, np.int64)), init("axes0", np.array([0], np.int64)),
+             init("idx", np.array([[0, -1], [2, 1]], np.int64))]
+    m = model(nodes, [tv("x", ["N", 3, 4])], [tv("r", ["N", 12]), tv("t2", ["N", 4, 3]), tv("g", ["N", 3, 2, 2]),
+                                               tv("c", ["N", 3, 8])], inits)
+    compare(m, {"x": f32(2, 3, 4)})
+
+
+def test_metadata_with_symbolic_batch_dim():
+    data = mlp().SerializeToString()
+    m = ts.onnx.load(data)
+    assert [i.name for i in m.inputs] == ["x"] and m.inputs[0].shape == ["batch", 8]
+    assert m.inputs[0].type == "tensor(float)" and m.inputs[0].dtype == ts.float32
+    assert m.outputs[0].shape == ["batch", 4]
+    assert m.opset == 13 and m.ir_version == 8
+    sess = ts.onnx.InferenceSession(data)
+    ref = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    for mine, theirs in [(sess.get_inputs(), ref.get_inputs()), (sess.get_outputs(), ref.get_outputs())]:
+        assert [(a.name, a.type, a.shape) for a in mine] == [(a.name, a.type, a.shape) for a in theirs]
+
+
+def test_callable_model_returns_tensor():
+    data = mlp().SerializeToString()
+    m = ts.onnx.load(data)
+    x = f32(3, 8)
+    y = m(ts.as_tensor(x))
+    assert isinstance(y, ts.Tensor) and tuple(y.shape) == (3, 4)
+    want = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_feeds_raise():
+    m = ts.onnx.load(mlp().SerializeToString())
+    with pytest.raises(ValueError, match="was not fed"):
+        m.run({})
+    with pytest.raises(ValueError, match="'nope' is not an input"):
+        m.run({"x": ts.ones([2, 8]), "nope": ts.ones([1])})
+    with pytest.raises(ValueError, match="dim 1 must be 8"):
+        m.run({"x": ts.ones([2, 7])})
+    with pytest.raises(TypeError, match="tensor\\(float\\)"):
+        m.run({"x": ts.ones([2, 8], dtype=ts.float64)})
+
+
+def test_unknown_op_names_op_and_node():
+    n = helper.make_node("Erf", ["x"], ["y"], name="my_erf")
+    m = model([n], [tv("x", [2])], [tv("y", [2])])
+    loaded = ts.onnx.load(m.SerializeToString())
+    with pytest.raises(NotImplementedError, match="my_erf.*'Erf'"):
+        loaded.run({"x": ts.ones([2])})
+
+
+def test_typed_field_initializers():
+    # float_data / int64_data instead of raw_data.
+    W = helper.make_tensor("W", TensorProto.FLOAT, [2, 2], [1.0, 2.0, 3.0, 4.0])
+    shape = helper.make_tensor("shape", TensorProto.INT64, [1], [4])
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["y"]), helper.make_node("Reshape", ["y", "shape"], ["z"])]
+    m = model(nodes, [tv("x", [2, 2])], [tv("z", [4])], [W, shape])
+    compare(m, {"x": f32(2, 2)})
+
+
+def _save_external(tmp_path, location):
+    m = mlp()
+    w = m.graph.initializer[0]
+    arr = numpy_helper.to_array(w)
+    w.ClearField("raw_data")
+    w.ClearField("float_data")
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in [("location", location), ("offset", "0"), ("length", str(arr.nbytes))]:
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    return m, arr
+
+
+def test_external_data_inside_folder(tmp_path):
+    m, arr = _save_external(tmp_path, "weights.bin")
+    (tmp_path / "weights.bin").write_bytes(arr.tobytes())
+    path = tmp_path / "m.onnx"
+    path.write_bytes(m.SerializeToString())
+    x = f32(2, 8)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = ts.onnx.InferenceSession(str(path)).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_external_data_outside_folder_refused(tmp_path):
+    sub = tmp_path / "model"
+    sub.mkdir()
+    m, arr = _save_external(tmp_path, "../x.bin")
+    (tmp_path / "x.bin").write_bytes(arr.tobytes())
+    path = sub / "m.onnx"
+    path.write_bytes(m.SerializeToString())
+    with pytest.raises(ValueError, match="outside the model's folder"):
+        ts.onnx.load(str(path))
+    m2, _ = _save_external(tmp_path, str(tmp_path / "x.bin"))
+    path.write_bytes(m2.SerializeToString())
+    with pytest.raises(ValueError, match="relative path"):
+        ts.onnx.load(str(path))
+
+
+def test_external_data_from_bytes_refused(tmp_path):
+    m, _ = _save_external(tmp_path, "weights.bin")
+    with pytest.raises(ValueError, match="external data"):
+        ts.onnx.load(m.SerializeToString())
+
+
+def test_external_data_short_file(tmp_path):
+    m, arr = _save_external(tmp_path, "weights.bin")
+    (tmp_path / "weights.bin").write_bytes(arr.tobytes()[:10])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(m.SerializeToString())
+    with pytest.raises(ValueError, match="initializer 'W1'.*fewer than"):
+        ts.onnx.load(str(path))
+
+
+def test_truncated_file_raises_value_error(tmp_path):
+    data = cnn().SerializeToString()
+    path = tmp_path / "trunc.onnx"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="trunc.onnx"):
+        ts.onnx.load(str(path))
+
+
+def test_corrupt_file_raises_value_error(tmp_path):
+    path = tmp_path / "corrupt.onnx"
+    path.write_bytes(b"\xff\xfe not a protobuf at all \x00\x01" * 8)
+    with pytest.raises(ValueError, match="corrupt.onnx"):
+        ts.onnx.load(str(path))
+    with pytest.raises(ValueError, match="no such file"):
+        ts.onnx.load(str(tmp_path / "missing.onnx"))
+
+
+def test_dangling_input_names_node():
+    n = helper.make_node("Relu", ["nowhere"], ["y"], name="r1")
+    g = helper.make_graph([n], "g", [tv("x", [2])], [tv("y", [2])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(ValueError, match="node 'r1'.*'nowhere'"):
+        ts.onnx.load(m.SerializeToString())
+
+
+def test_raw_data_size_mismatch_names_initializer():
+    m = mlp()
+    m.graph.initializer[1].raw_data = b"\x00" * 3
+    with pytest.raises(ValueError, match="initializer 'b1'.*raw_data"):
+        ts.onnx.load(m.SerializeToString())

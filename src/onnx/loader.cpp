@@ -111,13 +111,15 @@ Tensor to_tensor(const Ctx& c, const ::onnx::TensorProto& tp, const std::string&
     if (d != 0 && n > (int64_t{1} << 40) / d) c.fail(what, ": dims ", shape, " are too large");
     n *= d;
   }
-  Tensor t = empty(shape, TensorOptions(*dt));
-  const size_t nbytes = t.nbytes();
-  char* dst = static_cast<char*>(t.data_ptr());
+  // Every size is checked against the data actually present before allocating,
+  // so absurd declared dims fail cleanly instead of exhausting memory.
+  const size_t nbytes = static_cast<size_t>(n) * itemsize(*dt);
   auto expect = [&](size_t got, const char* field) {
     if (got != static_cast<size_t>(n))
       c.fail(what, ": ", field, " holds ", got, " values but dims ", shape, " need ", n);
   };
+  auto alloc = [&] { return empty(shape, TensorOptions(*dt)); };
+  Tensor t;
   if (tp.data_location() == ::onnx::TensorProto::EXTERNAL) {
     std::string location;
     uint64_t offset = 0, length = nbytes;
@@ -133,36 +135,44 @@ Tensor to_tensor(const Ctx& c, const ::onnx::TensorProto& tp, const std::string&
     }
     if (has_length && length != nbytes)
       c.fail(what, ": external data length ", length, " differs from the ", nbytes, " bytes of dims ", shape);
-    read_mapped(c, what, resolve_external(c, what, location), offset, nbytes, dst);
+    fs::path file = resolve_external(c, what, location);
+    std::error_code ec;
+    auto fsize = fs::file_size(file, ec);
+    if (ec) c.fail(what, ": cannot open external data file '", file.string(), "': ", ec.message());
+    if (fsize < offset || fsize - offset < nbytes)
+      c.fail(what, ": external data file '", file.string(), "' holds ", fsize, " bytes, fewer than offset ", offset,
+             " + length ", nbytes);
+    t = alloc();
+    read_mapped(c, what, file, offset, nbytes, t.data_ptr());
   } else if (tp.has_raw_data()) {
     if (tp.raw_data().size() != nbytes)
       c.fail(what, ": raw_data holds ", tp.raw_data().size(), " bytes but dims ", shape, " of ",
              type_name(tp.data_type()), " need ", nbytes);
-    std::memcpy(dst, tp.raw_data().data(), nbytes);  // little-endian, as on the hosts tessel runs on
+    t = alloc();
+    std::memcpy(t.data_ptr(), tp.raw_data().data(), nbytes);  // little-endian, as on the hosts tessel runs on
   } else {
     switch (*dt) {
       case DType::Float32:
-        expect(tp.float_data_size(), "float_data");
-        std::memcpy(dst, tp.float_data().data(), nbytes);
-        break;
       case DType::Complex64:
-        expect(tp.float_data_size() / 2, "float_data");
-        std::memcpy(dst, tp.float_data().data(), nbytes);
+        expect(tp.float_data_size() / (*dt == DType::Complex64 ? 2 : 1), "float_data");
+        t = alloc();
+        std::memcpy(t.data_ptr(), tp.float_data().data(), nbytes);
         break;
       case DType::Float64:
-        expect(tp.double_data_size(), "double_data");
-        std::memcpy(dst, tp.double_data().data(), nbytes);
-        break;
       case DType::Complex128:
-        expect(tp.double_data_size() / 2, "double_data");
-        std::memcpy(dst, tp.double_data().data(), nbytes);
+        expect(tp.double_data_size() / (*dt == DType::Complex128 ? 2 : 1), "double_data");
+        t = alloc();
+        std::memcpy(t.data_ptr(), tp.double_data().data(), nbytes);
         break;
       case DType::Int64:
         expect(tp.int64_data_size(), "int64_data");
-        std::memcpy(dst, tp.int64_data().data(), nbytes);
+        t = alloc();
+        std::memcpy(t.data_ptr(), tp.int64_data().data(), nbytes);
         break;
       default: {  // int32_data carries the narrower types (and 16-bit floats as bits), one per value
         expect(tp.int32_data_size(), "int32_data");
+        t = alloc();
+        char* dst = static_cast<char*>(t.data_ptr());
         const size_t w = t.itemsize();
         for (int64_t k = 0; k < n; ++k) {
           int32_t v = tp.int32_data(static_cast<int>(k));

@@ -269,3 +269,13 @@ def test_raw_data_size_mismatch_names_initializer():
     m.graph.initializer[1].raw_data = b"\x00" * 3
     with pytest.raises(ValueError, match="initializer 'b1'.*raw_data"):
         ts.onnx.load(m.SerializeToString())
+
+
+def test_absurd_declared_size_fails_cleanly():
+    # Declares ~2^38 floats with 4 bytes of data: an error, not an allocation.
+    W = helper.make_tensor("W", TensorProto.FLOAT, [1], [1.0])
+    W.dims[:] = [1 << 19, 1 << 19]
+    g = helper.make_graph([helper.make_node("Identity", ["W"], ["y"])], "g", [], [tv("y", None)], [W])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(ValueError, match="initializer 'W'.*float_data holds 1 values"):
+        ts.onnx.load(m.SerializeToString())

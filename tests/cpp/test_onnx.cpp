@@ -1,0 +1,119 @@
+// The C++ ONNX import API. The model bytes are written here with a tiny
+// protobuf wire-format encoder (field numbers from onnx-ml.proto), so the
+// test needs no protobuf headers, just like a user of tessel/onnx.h.
+#include <gtest/gtest.h>
+#include <tessel/onnx.h>
+#include <tessel/tessel.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+using namespace tessel;
+
+namespace {
+
+std::string varint(uint64_t v) {
+  std::string out;
+  do {
+    uint8_t b = v & 0x7f;
+    v >>= 7;
+    out.push_back(static_cast<char>(b | (v ? 0x80 : 0)));
+  } while (v);
+  return out;
+}
+std::string field_varint(int field, uint64_t v) { return varint(static_cast<uint64_t>(field) << 3) + varint(v); }
+std::string field_bytes(int field, const std::string& s) {
+  return varint((static_cast<uint64_t>(field) << 3) | 2) + varint(s.size()) + s;
+}
+
+// ValueInfoProto for a float tensor; dims given as "N" (symbolic) or digits.
+std::string value_info(const std::string& name, const std::vector<std::string>& dims) {
+  std::string shape;
+  for (const auto& d : dims) {
+    std::string dim = std::isdigit(static_cast<unsigned char>(d[0])) ? field_varint(1, std::stoull(d))
+                                                                        : field_bytes(2, d);
+    shape += field_bytes(1, dim);
+  }
+  std::string tensor_type = field_varint(1, 1 /* FLOAT */) + field_bytes(2, shape);
+  return field_bytes(1, name) + field_bytes(2, field_bytes(1, tensor_type));
+}
+
+std::string node(const std::string& op, const std::vector<std::string>& in, const std::string& out,
+                 const std::string& name) {
+  std::string n;
+  for (const auto& i : in) n += field_bytes(1, i);
+  return n + field_bytes(2, out) + field_bytes(3, name) + field_bytes(4, op);
+}
+
+// y = Relu(x @ W), x [N, 3], W [3, 2] as raw_data.
+std::string tiny_model(const std::string& second_op = "Relu") {
+  const float w[6] = {1, -1, 2, 0.5f, -3, 1};
+  std::string init = field_varint(1, 3) + field_varint(1, 2) + field_varint(2, 1) + field_bytes(8, "W") +
+                     field_bytes(9, std::string(reinterpret_cast<const char*>(w), sizeof(w)));
+  std::string graph = field_bytes(1, node("MatMul", {"x", "W"}, "h", "mm")) +
+                      field_bytes(1, node(second_op, {"h"}, "y", "act")) + field_bytes(2, "g") +
+                      field_bytes(5, init) + field_bytes(11, value_info("x", {"N", "3"})) +
+                      field_bytes(12, value_info("y", {"N", "2"}));
+  return field_varint(1, 8) + field_bytes(7, graph) + field_bytes(8, field_bytes(1, "") + field_varint(2, 13));
+}
+
+}  // namespace
+
+TEST(Onnx, MetadataAndRun) {
+  auto m = onnx::Model::load_bytes(tiny_model());
+  EXPECT_EQ(m.ir_version(), 8);
+  EXPECT_EQ(m.opset(), 13);
+  ASSERT_EQ(m.inputs().size(), 1u);
+  EXPECT_EQ(m.inputs()[0].name, "x");
+  EXPECT_EQ(m.inputs()[0].onnx_type, "tensor(float)");
+  ASSERT_EQ(m.inputs()[0].shape.size(), 2u);
+  EXPECT_EQ(std::get<std::string>(m.inputs()[0].shape[0]), "N");
+  EXPECT_EQ(std::get<int64_t>(m.inputs()[0].shape[1]), 3);
+
+  Tensor x = from_vector<float>({1, 2, 3, -1, 0, 1}, {2, 3});
+  auto out = m.run({{"x", x}});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].first, "y");
+  ASSERT_EQ(out[0].second.shape(), (Shape{2, 2}));
+  // Row 0: [1,2,3] @ W = [1*1 + 2*2 + 3*-3, -1 + 1 + 3] = [-4, 3] -> relu [0, 3].
+  // Row 1: [-1,0,1] @ W = [-1 - 3, 1 + 1] = [-4, 2] -> relu [0, 2].
+  const float* y = out[0].second.contiguous().data<float>();
+  EXPECT_FLOAT_EQ(y[0], 0);
+  EXPECT_FLOAT_EQ(y[1], 3);
+  EXPECT_FLOAT_EQ(y[2], 0);
+  EXPECT_FLOAT_EQ(y[3], 2);
+}
+
+TEST(Onnx, LoadFromFile) {
+  auto path = std::filesystem::temp_directory_path() / ("tessel_onnx_" + std::to_string(::getpid()) + ".onnx");
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << tiny_model();
+  }
+  auto m = onnx::Model::load(path.string());
+  EXPECT_EQ(m.outputs()[0].name, "y");
+  std::filesystem::remove(path);
+}
+
+TEST(Onnx, BadInputErrors) {
+  std::string bytes = tiny_model();
+  try {
+    onnx::Model::load_bytes(bytes.substr(0, bytes.size() / 2));
+    FAIL() << "a truncated model loaded";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("[onnx.load]"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(onnx::Model::load("/nonexistent/model.onnx"), ValueError);
+  auto m = onnx::Model::load_bytes(tiny_model("NoSuchOp"));
+  try {
+    m.run({{"x", zeros({1, 3})}});
+    FAIL() << "an unknown op ran";
+  } catch (const NotImplementedError& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("NoSuchOp"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'act'"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(m.run({}), ValueError);
+}

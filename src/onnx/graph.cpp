@@ -138,14 +138,11 @@ NamedTensors Model::run(const NamedTensors& feed) const {
       if (dynamic_cast<const NotImplementedError*>(&e)) throw NotImplementedError(wrap);
       throw ValueError(wrap);
     }
-    size_t used = 0;
     for (size_t j = 0; j < n.outputs.size(); ++j) {
       if (n.outputs[j].empty()) continue;
       if (j >= out.size()) n.error<NotImplementedError>("output ", j, " ('", n.outputs[j], "') is not supported");
       env[n.outputs[j]] = out[j];
-      ++used;
     }
-    (void)used;
     for (const auto& i : n.inputs) {
       auto lu = last_use.find(i);
       if (!i.empty() && lu != last_use.end() && lu->second == k && !keep.count(i) && !m.initializers.count(i))

@@ -23,14 +23,18 @@ Tensor from_ints(const std::vector<int64_t>& v) {
 std::vector<Tensor> constant(const Node& n, const Inputs&, const OpContext&) {
   if (n.attrs.size() != 1) n.error("exactly one value attribute is required, got ", n.attrs.size());
   const auto& [name, a] = *n.attrs.begin();
-  if (name == "value") return one(std::get<Tensor>(a).clone());
-  if (name == "value_float") return one(full({}, Scalar(std::get<double>(a)), TensorOptions(DType::Float32)));
-  if (name == "value_int") return one(full({}, Scalar(std::get<int64_t>(a)), TensorOptions(DType::Int64)));
-  if (name == "value_ints") return one(from_ints(std::get<std::vector<int64_t>>(a)));
+  if (name == "value") {
+    if (auto* t = std::get_if<Tensor>(&a)) return one(t->clone());
+    n.error("attribute 'value' must be a tensor");
+  }
+  if (name == "value_float") return one(full({}, Scalar(n.f(name, 0)), TensorOptions(DType::Float32)));
+  if (name == "value_int") return one(full({}, Scalar(n.i(name, 0)), TensorOptions(DType::Int64)));
+  if (name == "value_ints") return one(from_ints(n.ints(name)));
   if (name == "value_floats") {
-    const auto& v = std::get<std::vector<double>>(a);
-    Tensor t = empty({static_cast<int64_t>(v.size())}, TensorOptions(DType::Float32));
-    std::transform(v.begin(), v.end(), t.data<float>(), [](double d) { return static_cast<float>(d); });
+    auto* v = std::get_if<std::vector<double>>(&a);
+    if (!v) n.error("attribute 'value_floats' must be a list of floats");
+    Tensor t = empty({static_cast<int64_t>(v->size())}, TensorOptions(DType::Float32));
+    std::transform(v->begin(), v->end(), t.data<float>(), [](double d) { return static_cast<float>(d); });
     return one(t);
   }
   n.error<NotImplementedError>("attribute '", name, "' is not supported");

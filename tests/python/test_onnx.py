@@ -279,3 +279,43 @@ def test_absurd_declared_size_fails_cleanly():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     with pytest.raises(ValueError, match="initializer 'W'.*float_data holds 1 values"):
         ts.onnx.load(m.SerializeToString())
+
+
+@pytest.mark.parametrize("attr,value", [("value_float", 2.5), ("value_int", 7), ("value_ints", [1, 2, 3]),
+                                        ("value_floats", [0.5, -1.0])])
+def test_constant_value_attributes(attr, value):
+    const = helper.make_node("Constant", [], ["c"], **{attr: value})
+    elem = TensorProto.INT64 if "int" in attr else TensorProto.FLOAT
+    shape = [] if attr in ("value_float", "value_int") else [len(value)]
+    m = model([const, helper.make_node("Identity", ["x"], ["y"])], [tv("x", [1])], [tv("c", shape, elem), tv("y", [1])])
+    compare(m, {"x": f32(1)})
+
+
+def test_wrong_attribute_type_names_node():
+    # Constant's value_int given as a string: a clear error, not a crash.
+    const = helper.make_node("Constant", [], ["c"], name="k")
+    const.attribute.append(helper.make_attribute("value_int", "seven"))
+    g = helper.make_graph([const], "g", [], [tv("c", [], TensorProto.INT64)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    loaded = ts.onnx.load(m.SerializeToString())
+    with pytest.raises(ValueError, match="node 'k'.*'value_int' must be an int"):
+        loaded.run({})
+
+
+@pytest.mark.parametrize("op,attrs", [
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[0, 1, 1, 0])),
+    ("MaxPool", dict(kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)),
+    ("MaxPool", dict(kernel_shape=[3, 3], auto_pad="SAME_LOWER")),
+    ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[2, 3], pads=[1, 0, 0, 1], count_include_pad=1)),
+    ("GlobalMaxPool", {}),
+])
+def test_pooling_variants(op, attrs):
+    m = model([helper.make_node(op, ["x"], ["y"], **attrs)], [tv("x", [2, 3, 7, 7])], [tv("y", [None] * 4)])
+    compare(m, {"x": f32(2, 3, 7, 7)})
+
+
+def test_conv1d_strided_dilated():
+    m = model([helper.make_node("Conv", ["x", "W"], ["y"], strides=[2], dilations=[2], pads=[1, 2])],
+              [tv("x", [1, 2, 11])], [tv("y", [None] * 3)], [init("W", f32(4, 2, 3))])
+    compare(m, {"x": f32(1, 2, 11)})

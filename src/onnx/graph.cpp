@@ -149,8 +149,16 @@ NamedTensors Model::run(const NamedTensors& feed) const {
         env.erase(i);
     }
   }
+  // Outputs never alias the caller's inputs or the model's weights (Identity,
+  // Reshape views): writing to a result must not change the model, as in onnxruntime.
+  std::set<const void*> owned;
+  for (const auto& [name, t] : feed) owned.insert(t.storage().get());
+  for (const auto& [name, t] : m.initializers) owned.insert(t.storage().get());
   NamedTensors result;
-  for (const auto& o : m.outputs) result.emplace_back(o.name, env.at(o.name));
+  for (const auto& o : m.outputs) {
+    Tensor t = env.at(o.name);
+    result.emplace_back(o.name, owned.count(t.storage().get()) ? t.clone() : t);
+  }
   return result;
 }
 

@@ -319,3 +319,16 @@ def test_conv1d_strided_dilated():
     m = model([helper.make_node("Conv", ["x", "W"], ["y"], strides=[2], dilations=[2], pads=[1, 2])],
               [tv("x", [1, 2, 11])], [tv("y", [None] * 3)], [init("W", f32(4, 2, 3))])
     compare(m, {"x": f32(1, 2, 11)})
+
+
+def test_outputs_do_not_alias_inputs_or_weights():
+    nodes = [helper.make_node("Identity", ["x"], ["y"]), helper.make_node("Reshape", ["W", "s"], ["w"])]
+    m = model(nodes, [tv("x", [2])], [tv("y", [2]), tv("w", [4])],
+              [init("W", np.arange(4, dtype=np.float32).reshape(2, 2)), init("s", np.array([4], np.int64))])
+    sess = ts.onnx.InferenceSession(m.SerializeToString())
+    x = np.ones(2, np.float32)
+    y, w = sess.run(None, {"x": x})
+    y[0], w[0] = 5.0, 9.0
+    assert x[0] == 1.0
+    y2, w2 = sess.run(None, {"x": x})
+    np.testing.assert_array_equal(w2, [0, 1, 2, 3])

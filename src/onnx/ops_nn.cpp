@@ -18,6 +18,13 @@ struct Pads {
 // Per-spatial-dim padding from `pads` or `auto_pad` (ONNX's SAME_UPPER puts the odd cell at the end).
 Pads spatial_pads(const Node& n, const Shape& in, const Shape& kernel, const Shape& stride, const Shape& dilation) {
   const size_t k = kernel.size();
+  if (in.size() != k) n.error("kernel_shape ", kernel, " must have ", in.size(), " values, one per spatial dim");
+  // Zero strides would divide by zero below (and in the kernels); ONNX requires them positive.
+  for (size_t d = 0; d < k; ++d) {
+    if (kernel[d] < 1) n.error("kernel_shape ", kernel, " must be positive");
+    if (stride[d] < 1) n.error("strides ", stride, " must be positive");
+    if (dilation[d] < 1) n.error("dilations ", dilation, " must be positive");
+  }
   Pads p{Shape(k, 0), Shape(k, 0)};
   const std::string autopad = n.s("auto_pad", "NOTSET");
   if (autopad == "NOTSET") {
@@ -65,7 +72,9 @@ std::vector<Tensor> conv(const Node& n, const Inputs& in, const OpContext&) {
   if (x.dim() != 3 && x.dim() != 4) n.error("only 1-D and 2-D convolution (3-D or 4-D X) are supported, got X ", x.shape());
   if (w.dim() != x.dim()) n.error("W ", w.shape(), " must have the rank of X ", x.shape());
   const size_t k = static_cast<size_t>(x.dim() - 2);
-  Shape kernel = n.ints("kernel_shape", Shape(w.shape().begin() + 2, w.shape().end()));
+  const Shape wk(w.shape().begin() + 2, w.shape().end());
+  Shape kernel = n.ints("kernel_shape", wk);
+  if (kernel != wk) n.error("kernel_shape ", kernel, " differs from the spatial dims of W ", w.shape());
   Shape stride = attr_or(n, "strides", k, 1), dilation = attr_or(n, "dilations", k, 1);
   Pads p = spatial_pads(n, spatial(x), kernel, stride, dilation);
   Tensor xi = x;

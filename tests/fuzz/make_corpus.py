@@ -40,9 +40,78 @@ def text(out):
         open(os.path.join(out, f"text_{i}"), "wb").write(s.encode("utf-8", "surrogateescape"))
 
 
+def onnx_models(out):
+    # Small valid models covering every op family the importer runs; fixed
+    # shapes so the target also executes them (it skips symbolic inputs).
+    import onnx
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(0)
+
+    def w(name, *shape, dtype=np.float32):
+        return nh.from_array(rng.standard_normal(shape).astype(dtype), name)
+
+    def i64(name, vals):
+        return nh.from_array(np.array(vals, np.int64), name)
+
+    def save(name, nodes, ins, outs, inits=(), opset=13):
+        g = h.make_graph(nodes, name, ins, outs, list(inits))
+        m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)])
+        m.ir_version = 8
+        onnx.checker.check_model(m)
+        open(os.path.join(out, f"onnx_{name}"), "wb").write(m.SerializeToString())
+
+    tv = h.make_tensor_value_info
+    mlp = [h.make_node("Gemm", ["x", "W1", "b1"], ["h"], transB=1), h.make_node("Relu", ["h"], ["r"]),
+           h.make_node("MatMul", ["r", "W2"], ["o"]), h.make_node("Add", ["o", "b2"], ["a"]),
+           h.make_node("Sigmoid", ["a"], ["s"]), h.make_node("Tanh", ["a"], ["t"]),
+           h.make_node("Mul", ["s", "t"], ["m"]), h.make_node("Sub", ["m", "b2"], ["d"]),
+           h.make_node("Div", ["d", "b2"], ["q"]), h.make_node("Softmax", ["q"], ["y"], axis=-1),
+           h.make_node("LogSoftmax", ["q"], ["z"], axis=1)]
+    mlp_inits = [w("W1", 6, 4), w("b1", 6), w("W2", 6, 3), w("b2", 3)]
+    save("mlp", mlp, [tv("x", T.FLOAT, [2, 4])], [tv("y", T.FLOAT, [2, 3]), tv("z", T.FLOAT, [2, 3])], mlp_inits)
+    save("mlp_symbolic", mlp, [tv("x", T.FLOAT, ["batch", 4])], [tv("y", T.FLOAT, ["batch", 3])], mlp_inits)
+    save("softmax_opset11", [h.make_node("Softmax", ["x"], ["y"], axis=1)], [tv("x", T.FLOAT, [2, 3, 4])],
+         [tv("y", T.FLOAT, [2, 3, 4])], opset=11)
+    cnn = [h.make_node("Conv", ["x", "Wc", "bc"], ["c"], kernel_shape=[3, 3], pads=[1, 0, 1, 2], strides=[1, 1]),
+           h.make_node("BatchNormalization", ["c", "g", "beta", "mu", "var"], ["bn"], epsilon=1e-3),
+           h.make_node("MaxPool", ["bn"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+           h.make_node("Conv", ["p", "Wg"], ["c2"], kernel_shape=[3, 3], group=2, auto_pad="SAME_UPPER"),
+           h.make_node("AveragePool", ["c2"], ["ap"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+           h.make_node("GlobalAveragePool", ["ap"], ["gp"]), h.make_node("GlobalMaxPool", ["c2"], ["gm"]),
+           h.make_node("Add", ["gp", "gm"], ["gs"]), h.make_node("Flatten", ["gs"], ["f"], axis=1),
+           h.make_node("Gemm", ["f", "Wf", "bf"], ["y"], transB=1)]
+    save("cnn", cnn, [tv("x", T.FLOAT, [1, 2, 8, 8])], [tv("y", T.FLOAT, [1, 5])],
+         [w("Wc", 4, 2, 3, 3), w("bc", 4), w("g", 4), w("beta", 4), w("mu", 4),
+          nh.from_array(np.full(4, 1.5, np.float32), "var"), w("Wg", 4, 2, 3, 3), w("Wf", 5, 4), w("bf", 5)])
+    same = [h.make_node("Conv", ["x", "Wc"], ["c"], strides=[2, 1], dilations=[1, 2], auto_pad="SAME_LOWER"),
+            h.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2], strides=[1, 2], auto_pad="SAME_UPPER",
+                        ceil_mode=1),
+            h.make_node("AveragePool", ["p"], ["y"], kernel_shape=[2, 2], pads=[0, 1, 0, 1], count_include_pad=1)]
+    save("same_pads", same, [tv("x", T.FLOAT, [1, 2, 7, 6])], [tv("y", T.FLOAT, [None] * 4)], [w("Wc", 3, 2, 3, 3)])
+    conv1d = [h.make_node("Conv", ["x", "W", "b"], ["y"], strides=[2], pads=[1, 2], group=2)]
+    save("conv1d", conv1d, [tv("x", T.FLOAT, [1, 4, 9])], [tv("y", T.FLOAT, [None] * 3)], [w("W", 2, 2, 3), w("b", 2)])
+    shape = [h.make_node("Shape", ["x"], ["s"]), h.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             h.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
+             h.make_node("Constant", [], ["rest"], value=nh.from_array(np.array([-1], np.int64))),
+             h.make_node("Concat", ["n1", "rest"], ["shape"], axis=0), h.make_node("Reshape", ["x", "shape"], ["r"]),
+             h.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]), h.make_node("Identity", ["t"], ["t2"]),
+             h.make_node("Gather", ["x", "idx"], ["g"], axis=2), h.make_node("Squeeze", ["g", "axes0"], ["sq"]),
+             h.make_node("Concat", ["x", "x"], ["c"], axis=-1)]
+    shape_inits = [i64("zero", 0), i64("axes0", [0]), i64("idx", [[0, -1], [2, 1]])]
+    outs = [tv("r", T.FLOAT, [1, 12]), tv("t2", T.FLOAT, [1, 4, 3]), tv("sq", T.FLOAT, [3, 2, 2]),
+            tv("c", T.FLOAT, [1, 3, 8])]
+    save("shape_ops", shape, [tv("x", T.FLOAT, [1, 3, 4])], outs, shape_inits)
+    save("shape_ops_symbolic", shape, [tv("x", T.FLOAT, ["N", 3, 4])], outs[:1], shape_inits)
+    # Typed-field initializers (not raw_data) and an int64 input.
+    typed = [h.make_node("MatMul", ["x", "W"], ["y"]), h.make_node("Reshape", ["y", "shape"], ["z"]),
+             h.make_node("Gather", ["z", "ix"], ["g"], axis=0)]
+    save("typed_fields", typed, [tv("x", T.FLOAT, [2, 2]), tv("ix", T.INT64, [3])], [tv("g", T.FLOAT, [3])],
+         [h.make_tensor("W", T.FLOAT, [2, 2], [1.0, 2.0, 3.0, 4.0]), h.make_tensor("shape", T.INT64, [1], [4])])
+
+
 if __name__ == "__main__":
     root = sys.argv[1]
-    for kind, fn in [("audio", audio), ("image", image), ("text", text)]:
+    for kind, fn in [("audio", audio), ("image", image), ("text", text), ("onnx", onnx_models)]:
         os.makedirs(os.path.join(root, kind), exist_ok=True)
         fn(os.path.join(root, kind))
     print(f"[fuzz] seed corpora in {root}")

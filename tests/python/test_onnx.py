@@ -332,3 +332,33 @@ def test_outputs_do_not_alias_inputs_or_weights():
     assert x[0] == 1.0
     y2, w2 = sess.run(None, {"x": x})
     np.testing.assert_array_equal(w2, [0, 1, 2, 3])
+
+
+# Found by tests/fuzz/fuzz_onnx.cpp: SAME_* auto_pad divided by a zero stride (SIGFPE).
+POOL_ZERO_STRIDE = (
+    b'\x08\x08:\x80\x01\nS\n\x01x\x12\x01y"\x07MaxPool*\x19\n\x08auto_pad"\nSAME_LOWER\xa0\x01\x03*\x15\n'
+    b'\x0ckernel_shape@\x02@\x02\xa0\x01\x07*\x10\n\x07strides@\x00@\x00\xa0\x01\x07\x12\x01gZ\x1b\n\x01x\x12\x16'
+    b'\n\x14\x08\x01\x12\x10\n\x02\x08\x01\n\x02\x08\x01\n\x02\x08\x05\n\x02\x08\x05b\t\n\x01y\x12\x04\n\x02\x08'
+    b'\x01B\x04\n\x00\x10\r')
+
+
+def test_fuzz_pool_zero_stride_same_pad_raises():
+    m = ts.onnx.load(POOL_ZERO_STRIDE)
+    with pytest.raises(ValueError, match="MaxPool.*strides \\[0, 0\\] must be positive"):
+        m.run({"x": ts.zeros([1, 1, 5, 5])})
+
+
+@pytest.mark.parametrize("attrs, msg", [
+    (dict(strides=[0, 1], auto_pad="SAME_UPPER"), "strides .* must be positive"),
+    (dict(strides=[1, 0]), "strides .* must be positive"),
+    (dict(dilations=[0, 1], auto_pad="SAME_LOWER"), "dilations .* must be positive"),
+    (dict(kernel_shape=[3], auto_pad="SAME_UPPER"), "kernel_shape \\[3\\] differs"),
+    (dict(kernel_shape=[5, 5]), "kernel_shape \\[5, 5\\] differs"),
+])
+def test_conv_bad_stride_dilation_kernel_raise(attrs, msg):
+    g = helper.make_graph([helper.make_node("Conv", ["x", "W"], ["y"], **attrs)], "g", [tv("x", [1, 1, 5, 5])],
+                          [tv("y", None)], [init("W", f32(2, 1, 3, 3))])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])  # invalid on purpose: no checker
+    loaded = ts.onnx.load(m.SerializeToString())
+    with pytest.raises(ValueError, match="Conv.*" + msg):
+        loaded.run({"x": ts.zeros([1, 1, 5, 5])})

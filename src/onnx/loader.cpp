@@ -100,6 +100,40 @@ fs::path resolve_external(const Ctx& c, const std::string& what, const std::stri
   return full;
 }
 
+// Protobuf does not check that proto2 `string` fields hold UTF-8; names reach
+// Python (metadata, error messages) as str, so other bytes are refused here.
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    uint32_t cp = len == 1 ? b : b & (0x7F >> len);
+    for (size_t k = 1; k < len; ++k) {
+      const auto cb = static_cast<unsigned char>(s[i + k]);
+      if ((cb & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cb & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return false;
+    i += len;
+  }
+  return true;
+}
+
+// The field is named, not echoed: its bytes could not be printed.
+void check_text(const Ctx& c, const std::string& s, const std::string& field) {
+  if (!valid_utf8(s)) c.fail(field, " is not valid UTF-8");
+}
+
+void check_value_info(const Ctx& c, const ::onnx::ValueInfoProto& v, const std::string& field) {
+  check_text(c, v.name(), field + ".name");
+  if (v.type().has_tensor_type() && v.type().tensor_type().has_shape())
+    for (const auto& d : v.type().tensor_type().shape().dim())
+      if (!d.has_dim_value()) check_text(c, d.dim_param(), "'" + v.name() + "' dim_param");
+}
+
 Tensor to_tensor(const Ctx& c, const ::onnx::TensorProto& tp, const std::string& what) {
   auto dt = to_dtype(tp.data_type());
   if (!dt) c.fail(what, ": element type ", type_name(tp.data_type()), " is not supported");
@@ -225,6 +259,7 @@ std::shared_ptr<Model::Impl> convert(const Ctx& c, const ::onnx::ModelProto& m) 
   auto impl = std::make_shared<Model::Impl>();
   impl->source = c.source;
   impl->ir_version = m.ir_version();
+  check_text(c, m.producer_name(), "producer_name");
   impl->producer = m.producer_name();
   bool has_default = false;
   for (const auto& op : m.opset_import())
@@ -241,10 +276,14 @@ std::shared_ptr<Model::Impl> convert(const Ctx& c, const ::onnx::ModelProto& m) 
   for (int k = 0; k < g.initializer_size(); ++k) {
     const auto& tp = g.initializer(k);
     if (tp.name().empty()) c.fail("graph.initializer[", k, "] has no name");
+    check_text(c, tp.name(), "graph.initializer[" + std::to_string(k) + "].name");
     impl->initializers.emplace(tp.name(), to_tensor(c, tp, "initializer '" + tp.name() + "'"));
     init_names.insert(tp.name());
   }
   if (g.sparse_initializer_size() > 0) c.fail("sparse initializers are not supported yet");
+  for (int k = 0; k < g.input_size(); ++k) check_value_info(c, g.input(k), "graph.input[" + std::to_string(k) + "]");
+  for (int k = 0; k < g.output_size(); ++k)
+    check_value_info(c, g.output(k), "graph.output[" + std::to_string(k) + "]");
   std::set<std::string> available(init_names);
   for (const auto& v : g.input()) {
     if (init_names.count(v.name())) continue;  // an initializer that may be overridden: not a required input
@@ -257,6 +296,13 @@ std::shared_ptr<Model::Impl> convert(const Ctx& c, const ::onnx::ModelProto& m) 
   std::vector<Node> nodes;
   for (int k = 0; k < g.node_size(); ++k) {
     const auto& np = g.node(k);
+    const std::string field = "graph.node[" + std::to_string(k) + "]";
+    check_text(c, np.op_type(), field + ".op_type");
+    check_text(c, np.domain(), field + ".domain");
+    check_text(c, np.name(), field + ".name");
+    for (const auto& v : np.input()) check_text(c, v, field + ".input");
+    for (const auto& v : np.output()) check_text(c, v, field + ".output");
+    for (const auto& a : np.attribute()) check_text(c, a.name(), field + ".attribute.name");
     Node n;
     n.op_type = np.op_type();
     n.domain = np.domain();

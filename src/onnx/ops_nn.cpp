@@ -1,4 +1,5 @@
 // ONNX neural-network ops: Conv, pooling, BatchNormalization (inference).
+#include <algorithm>
 #include <limits>
 
 #include "src/onnx/internal.h"
@@ -43,7 +44,10 @@ Pads spatial_pads(const Node& n, const Shape& in, const Shape& kernel, const Sha
       p.end[d] = total - p.begin[d];
     }
   } else if (autopad != "VALID") {
-    n.error("auto_pad '", autopad, "' must be NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+    // An attribute string is raw bytes in ONNX: echo it only when printable (messages reach Python as str).
+    const bool printable = std::all_of(autopad.begin(), autopad.end(), [](char ch) { return ch >= 0x20 && ch < 0x7F; });
+    n.error("auto_pad ", printable ? "'" + autopad + "'" : std::string("(not text)"),
+            " must be NOTSET, SAME_UPPER, SAME_LOWER or VALID");
   }
   return p;
 }

@@ -362,3 +362,36 @@ def test_conv_bad_stride_dilation_kernel_raise(attrs, msg):
     loaded = ts.onnx.load(m.SerializeToString())
     with pytest.raises(ValueError, match="Conv.*" + msg):
         loaded.run({"x": ts.zeros([1, 1, 5, 5])})
+
+
+# Found by tests/fuzz/fuzz_onnx.cpp: protobuf does not check that names are UTF-8,
+# and such bytes in a name or an echoed attribute broke the Python error/str
+# conversion (UnicodeDecodeError instead of a ValueError naming the field).
+@pytest.mark.parametrize("where", ["node_name", "op_type", "input_name", "dim_param", "producer"])
+def test_names_that_are_not_utf8_raise_value_error(where):
+    # The Python protobuf refuses such strings, so a placeholder is swapped in the bytes.
+    n = helper.make_node("Relu", ["x"], ["y"], name="relu")
+    m = model([n], [tv("x", [2])], [tv("y", [2])])
+    if where == "node_name":
+        m.graph.node[0].name = "QQQQ"
+    elif where == "op_type":
+        m.graph.node[0].op_type = "QQQQ"
+    elif where == "input_name":
+        m.graph.node[0].input[0] = m.graph.input[0].name = "QQQQ"
+    elif where == "dim_param":
+        m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "QQQQ"
+    else:
+        m.producer_name = "QQQQ"
+    data = m.SerializeToString().replace(b"QQQQ", b"x\xd3\xfb\xff")
+    with pytest.raises(ValueError, match="is not valid UTF-8") as e:
+        ts.onnx.load(data)
+    assert not isinstance(e.value, UnicodeDecodeError)
+
+
+def test_auto_pad_bytes_not_echoed():
+    n = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], auto_pad="SAME_QQQQ")
+    m = model([n], [tv("x", [1, 1, 4, 4])], [tv("y", [None] * 4)])
+    loaded = ts.onnx.load(m.SerializeToString().replace(b"QQQQ", b"x\xd3\xfb\xff"))
+    with pytest.raises(ValueError, match="auto_pad \\(not text\\) must be NOTSET") as e:
+        loaded.run({"x": ts.zeros([1, 1, 4, 4])})
+    assert not isinstance(e.value, UnicodeDecodeError)

@@ -50,6 +50,11 @@ const std::map<std::string, OpFn>& op_table() {
     register_math_ops(t);
     register_nn_ops(t);
     register_shape_ops(t);
+    register_elementwise_ops(t);
+    register_reduce_ops(t);
+    register_index_ops(t);
+    register_rnn_ops(t);
+    register_control_ops(t);
     return t;
   }();
   return table;

@@ -47,6 +47,11 @@ using OpFn = std::function<std::vector<Tensor>(const Node&, const Inputs&, const
 void register_math_ops(std::map<std::string, OpFn>& table);
 void register_nn_ops(std::map<std::string, OpFn>& table);
 void register_shape_ops(std::map<std::string, OpFn>& table);
+void register_elementwise_ops(std::map<std::string, OpFn>& table);
+void register_reduce_ops(std::map<std::string, OpFn>& table);
+void register_index_ops(std::map<std::string, OpFn>& table);
+void register_rnn_ops(std::map<std::string, OpFn>& table);
+void register_control_ops(std::map<std::string, OpFn>& table);
 const std::map<std::string, OpFn>& op_table();
 
 // Required input k of the node (present and non-empty).

@@ -69,4 +69,7 @@ struct Model::Impl {
   std::string producer;
 };
 
+// Graph passes run once after loading (passes.cpp): folding, fusions, planning.
+void optimize(Model::Impl& m);
+
 }  // namespace tessel::onnx

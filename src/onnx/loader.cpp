@@ -365,7 +365,9 @@ std::shared_ptr<Model::Impl> parse(const Ctx& c, const std::string& bytes) {
   ::onnx::ModelProto m;
   if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     c.fail("not a valid ONNX model (protobuf parsing failed: truncated or corrupt file)");
-  return convert(c, m);
+  auto impl = convert(c, m);
+  optimize(*impl);
+  return impl;
 }
 
 }  // namespace

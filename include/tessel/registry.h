@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -103,9 +104,17 @@ class TESSEL_API Registry {
   int num_ops_ = 0;
 };
 
+namespace trace::detail {
+// Non-zero while some thread records a trace (trace.h): then a kernel that runs
+// outside every traced op is noted, so export can name an op it cannot map.
+TESSEL_API extern std::atomic<int> recordings;
+TESSEL_API void kernel_ran(OpId op, std::span<Tensor> out);
+}  // namespace trace::detail
+
 // Looks up and runs the kernel for (op, device of the first output, dtype).
 inline void dispatch(OpId op, DType dtype, std::span<const Tensor> in, std::span<Tensor> out,
                      const void* params = nullptr) {
+  if (trace::detail::recordings.load(std::memory_order_relaxed) != 0) trace::detail::kernel_ran(op, out);
   const Device dev = out.empty() ? in[0].device() : out[0].device();
   Registry::get().lookup(op, dev.type, dtype)(KernelCall{in, out, params});
 }

@@ -1,6 +1,9 @@
 // Runs a loaded ONNX graph: nodes in topological order, each through the op
 // table (ops_*.cpp) built on tessel's own ops; values freed after their last use.
+// The main graph and the subgraphs of control-flow ops share one executor; a
+// subgraph reads the values of its enclosing graphs through a chain of scopes.
 #include <set>
+#include <unordered_set>
 
 #include "src/onnx/internal.h"
 
@@ -31,6 +34,25 @@ std::vector<int64_t> Node::ints(const std::string& a, std::vector<int64_t> dflt)
   error("attribute '", a, "' must be a list of ints");
 }
 
+std::vector<double> Node::floats(const std::string& a, std::vector<double> dflt) const {
+  auto it = attrs.find(a);
+  if (it == attrs.end()) return dflt;
+  if (auto* v = std::get_if<std::vector<double>>(&it->second)) return *v;
+  error("attribute '", a, "' must be a list of floats");
+}
+std::vector<std::string> Node::strings(const std::string& a, std::vector<std::string> dflt) const {
+  auto it = attrs.find(a);
+  if (it == attrs.end()) return dflt;
+  if (auto* v = std::get_if<std::vector<std::string>>(&it->second)) return *v;
+  error("attribute '", a, "' must be a list of strings");
+}
+const Graph& Node::graph(const std::string& a) const {
+  auto it = attrs.find(a);
+  if (it == attrs.end()) error("attribute '", a, "' (a graph) is required");
+  if (auto* v = std::get_if<GraphPtr>(&it->second)) return **v;
+  error("attribute '", a, "' must be a graph");
+}
+
 const Tensor& input(const Node& n, const Inputs& in, size_t k) {
   if (k >= in.size() || !in[k]) n.error("input ", k, " is required but missing");
   return *in[k];
@@ -54,10 +76,26 @@ const std::map<std::string, OpFn>& op_table() {
     register_reduce_ops(t);
     register_index_ops(t);
     register_rnn_ops(t);
+    return t;
+  }();
+  return table;
+}
+
+const std::map<std::string, ValueOpFn>& value_op_table() {
+  static const std::map<std::string, ValueOpFn> table = [] {
+    std::map<std::string, ValueOpFn> t;
     register_control_ops(t);
     return t;
   }();
   return table;
+}
+
+const Value* Scope::find(const std::string& name) const {
+  for (const Scope* s = this; s; s = s->parent) {
+    auto it = s->values.find(name);
+    if (it != s->values.end()) return &it->second;
+  }
+  return nullptr;
 }
 
 namespace {
@@ -68,11 +106,127 @@ bool fixed(const Dim& d, int64_t* v) {
   }
   return false;
 }
+
+const Value& lookup(const Node& n, const Scope& scope, const std::string& name) {
+  const Value* v = scope.find(name);
+  if (!v) n.error("value '", name, "' is not defined at run time");  // the loader rules this out
+  return *v;
+}
+
+// Runs one node, storing its outputs in `scope`.
+void run_node(const Node& n, Scope& scope, const OpContext& ctx) {
+  if (!n.domain.empty() && n.domain != "ai.onnx")
+    throw NotImplementedError(detail::cat("[onnx.run] node '", n.name, "': op ", n.domain, "::", n.op_type,
+                                          " of a custom domain is not supported"));
+  const auto& vtable = value_op_table();
+  const auto vit = vtable.find(n.op_type);
+  const auto& table = op_table();
+  const auto it = table.find(n.op_type);
+  if (vit == vtable.end() && it == table.end())
+    throw NotImplementedError(
+        detail::cat("[onnx.run] node '", n.name, "': op '", n.op_type, "' is not supported by tessel yet"));
+  std::vector<Value> out;
+  try {
+    if (vit != vtable.end()) {
+      ValueInputs in;
+      for (const auto& name : n.inputs) {
+        if (name.empty()) in.emplace_back(std::nullopt);
+        else in.emplace_back(lookup(n, scope, name));
+      }
+      out = vit->second(n, in, ctx);
+    } else {
+      Inputs in;
+      for (size_t k = 0; k < n.inputs.size(); ++k) {
+        const auto& name = n.inputs[k];
+        if (name.empty()) {
+          in.emplace_back(std::nullopt);
+          continue;
+        }
+        const Value& v = lookup(n, scope, name);
+        const Tensor* t = std::get_if<Tensor>(&v);
+        if (!t) n.error<TypeError>("input ", k, " ('", name, "') is a sequence; this op takes tensors");
+        in.emplace_back(*t);
+      }
+      for (auto& t : it->second(n, in, ctx)) out.emplace_back(std::move(t));
+    }
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    if (msg.rfind("[onnx.", 0) == 0) throw;
+    // A tessel op's error, re-raised with the node that caused it.
+    auto wrap = detail::cat("[onnx.", n.op_type, "] node '", n.name, "': ", msg);
+    if (dynamic_cast<const TypeError*>(&e)) throw TypeError(wrap);
+    if (dynamic_cast<const IndexError*>(&e)) throw IndexError(wrap);
+    if (dynamic_cast<const NotImplementedError*>(&e)) throw NotImplementedError(wrap);
+    throw ValueError(wrap);
+  }
+  for (size_t j = 0; j < n.outputs.size(); ++j) {
+    if (n.outputs[j].empty()) continue;
+    if (j >= out.size()) n.error<NotImplementedError>("output ", j, " ('", n.outputs[j], "') is not supported");
+    scope.values[n.outputs[j]] = std::move(out[j]);
+  }
+}
+
+// The shared executor: `scope` holds the graph's initializers and bound inputs.
+std::vector<Value> execute(const Graph& g, const Plan& plan, Scope& scope, int64_t opset) {
+  const OpContext ctx{opset, &scope};
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    run_node(g.nodes[k], scope, ctx);
+    for (const auto& name : plan.release[k]) scope.values.erase(name);
+  }
+  std::vector<Value> result;
+  for (const auto& o : g.outputs) {
+    const Value* v = scope.find(o.name);
+    if (!v) throw ValueError(detail::cat("[onnx.run] graph '", g.name, "' output '", o.name, "' was not computed"));
+    result.push_back(*v);
+  }
+  return result;
+}
+
+Scope make_scope(const Graph& g, const Scope* parent) {
+  Scope s;
+  s.graph = &g;
+  s.parent = parent;
+  for (const auto& [name, t] : g.initializers) s.values.emplace(name, t);
+  return s;
+}
 }  // namespace
+
+Plan make_plan(const Graph& g) {
+  // Last use of each value (a subgraph's reads count as reads of its node), so
+  // intermediates are released early; the graph's outputs stay.
+  std::unordered_map<std::string, size_t> last_use;
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    for (const auto& i : g.nodes[k].inputs)
+      if (!i.empty()) last_use[i] = k;
+    for (const auto& i : g.nodes[k].captures) last_use[i] = k;
+  }
+  std::unordered_set<std::string> keep;
+  for (const auto& o : g.outputs) keep.insert(o.name);
+  Plan p;
+  p.release.resize(g.nodes.size());
+  for (const auto& [name, k] : last_use)
+    if (!keep.count(name)) p.release[k].push_back(name);
+  return p;
+}
+
+std::vector<Value> run_subgraph(const Node& owner, const std::string& attr, const Graph& g, const Plan& plan,
+                                std::vector<Value> inputs, const OpContext& ctx) {
+  if (inputs.size() != g.inputs.size())
+    owner.error("subgraph '", attr, "' declares ", g.inputs.size(), " inputs but is given ", inputs.size());
+  Scope scope = make_scope(g, ctx.scope);
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const auto& want = g.input_dtypes[k];
+    if (const Tensor* t = std::get_if<Tensor>(&inputs[k]); t && want && t->dtype() != *want)
+      owner.error<TypeError>("subgraph '", attr, "' input '", g.inputs[k].name, "' must be ", g.inputs[k].onnx_type,
+                             ", got ", t->dtype());
+    scope.values[g.inputs[k].name] = std::move(inputs[k]);
+  }
+  return execute(g, plan, scope, ctx.opset);
+}
 
 NamedTensors Model::run(const NamedTensors& feed) const {
   const Impl& m = *impl_;
-  std::map<std::string, Tensor> env(m.initializers);
+  Scope scope = make_scope(m, nullptr);
   std::set<std::string> fed;
   for (const auto& [name, t] : feed) {
     const ValueInfo* info = nullptr;
@@ -99,70 +253,24 @@ NamedTensors Model::run(const NamedTensors& feed) const {
         }
       }
     }
-    env[name] = t;
+    scope.values[name] = t;
   }
   for (const auto& v : m.inputs)
     if (!fed.count(v.name)) fail<ValueError>("onnx.run", "input '", v.name, "' was not fed");
 
-  // Last use of each value, so intermediates are released early.
-  std::map<std::string, size_t> last_use;
-  for (size_t k = 0; k < m.nodes.size(); ++k)
-    for (const auto& i : m.nodes[k].inputs) last_use[i] = k;
-  std::set<std::string> keep;
-  for (const auto& o : m.outputs) keep.insert(o.name);
-
-  const auto& table = op_table();
-  OpContext ctx{m.opset};
-  for (size_t k = 0; k < m.nodes.size(); ++k) {
-    const Node& n = m.nodes[k];
-    if (!n.domain.empty() && n.domain != "ai.onnx")
-      throw NotImplementedError(detail::cat("[onnx.run] node '", n.name, "': op ", n.domain, "::", n.op_type,
-                                            " of a custom domain is not supported"));
-    auto it = table.find(n.op_type);
-    if (it == table.end())
-      throw NotImplementedError(
-          detail::cat("[onnx.run] node '", n.name, "': op '", n.op_type, "' is not supported by tessel yet"));
-    Inputs in;
-    for (const auto& name : n.inputs) {
-      if (name.empty()) {
-        in.emplace_back(std::nullopt);
-        continue;
-      }
-      in.emplace_back(env.at(name));
-    }
-    std::vector<Tensor> out;
-    try {
-      out = it->second(n, in, ctx);
-    } catch (const Error& e) {
-      std::string msg = e.what();
-      if (msg.rfind("[onnx.", 0) == 0) throw;
-      // A tessel op's error, re-raised with the node that caused it.
-      auto wrap = detail::cat("[onnx.", n.op_type, "] node '", n.name, "': ", msg);
-      if (dynamic_cast<const TypeError*>(&e)) throw TypeError(wrap);
-      if (dynamic_cast<const IndexError*>(&e)) throw IndexError(wrap);
-      if (dynamic_cast<const NotImplementedError*>(&e)) throw NotImplementedError(wrap);
-      throw ValueError(wrap);
-    }
-    for (size_t j = 0; j < n.outputs.size(); ++j) {
-      if (n.outputs[j].empty()) continue;
-      if (j >= out.size()) n.error<NotImplementedError>("output ", j, " ('", n.outputs[j], "') is not supported");
-      env[n.outputs[j]] = out[j];
-    }
-    for (const auto& i : n.inputs) {
-      auto lu = last_use.find(i);
-      if (!i.empty() && lu != last_use.end() && lu->second == k && !keep.count(i) && !m.initializers.count(i))
-        env.erase(i);
-    }
-  }
+  std::vector<Value> values = execute(m, make_plan(m), scope, m.opset);
   // Outputs never alias the caller's inputs or the model's weights (Identity,
   // Reshape views): writing to a result must not change the model, as in onnxruntime.
   std::set<const void*> owned;
   for (const auto& [name, t] : feed) owned.insert(t.storage().get());
   for (const auto& [name, t] : m.initializers) owned.insert(t.storage().get());
   NamedTensors result;
-  for (const auto& o : m.outputs) {
-    Tensor t = env.at(o.name);
-    result.emplace_back(o.name, owned.count(t.storage().get()) ? t.clone() : t);
+  for (size_t k = 0; k < m.outputs.size(); ++k) {
+    const Tensor* t = std::get_if<Tensor>(&values[k]);
+    if (!t)
+      throw NotImplementedError(detail::cat("[onnx.run] output '", m.outputs[k].name,
+                                            "' is a sequence; tessel returns tensor outputs only"));
+    result.emplace_back(m.outputs[k].name, owned.count(t->storage().get()) ? t->clone() : *t);
   }
   return result;
 }

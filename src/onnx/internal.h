@@ -3,8 +3,10 @@
 // executor (graph.cpp) and the op families (ops_*.cpp).
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -14,8 +16,11 @@
 
 namespace tessel::onnx {
 
+struct Graph;
+using GraphPtr = std::shared_ptr<const Graph>;
+
 using Attr = std::variant<int64_t, double, std::string, std::vector<int64_t>, std::vector<double>, Tensor,
-                          std::vector<std::string>>;
+                          std::vector<std::string>, GraphPtr, std::vector<GraphPtr>>;
 
 struct Node {
   std::string name;  // the node's name, or "<op_type>#<index>" when it has none
@@ -24,12 +29,19 @@ struct Node {
   std::vector<std::string> inputs;  // "" marks an omitted optional input
   std::vector<std::string> outputs;
   std::map<std::string, Attr> attrs;
+  // Values of enclosing graphs that this node's subgraphs read: they order the
+  // node after their producers and keep them alive until it has run.
+  std::vector<std::string> captures;
 
   bool has(const std::string& a) const { return attrs.count(a) != 0; }
   int64_t i(const std::string& a, int64_t dflt) const;
   double f(const std::string& a, double dflt) const;
   std::string s(const std::string& a, const std::string& dflt) const;
   std::vector<int64_t> ints(const std::string& a, std::vector<int64_t> dflt = {}) const;
+  std::vector<double> floats(const std::string& a, std::vector<double> dflt = {}) const;
+  std::vector<std::string> strings(const std::string& a, std::vector<std::string> dflt = {}) const;
+  // A required GRAPH attribute.
+  const Graph& graph(const std::string& a) const;
   // Errors name the node: "[onnx.Conv] node 'conv1': ...".
   template <class E = ValueError, class... Args>
   [[noreturn]] void error(const Args&... args) const {
@@ -37,11 +49,42 @@ struct Node {
   }
 };
 
+// A graph: the model's main graph or a subgraph (If branches, Loop/Scan bodies).
+// Node inputs resolve in the graph first, then in the enclosing graphs.
+struct Graph {
+  std::string name;
+  std::vector<ValueInfo> inputs, outputs;  // the main graph's inputs leave out initializers
+  std::vector<std::optional<DType>> input_dtypes;  // declared tensor element types (nullopt: not checked)
+  std::map<std::string, Tensor> initializers;
+  std::vector<Node> nodes;  // topological order
+  std::vector<std::string> captures;  // names read from enclosing graphs (here or in nested subgraphs)
+};
+
+// A runtime value: a tensor or a sequence of tensors (ONNX seq(tensor(T))).
+struct Sequence {
+  std::vector<Tensor> items;
+  DType elem = DType::Float32;
+};
+using Value = std::variant<Tensor, std::shared_ptr<const Sequence>>;
+
+// The values visible while a graph runs: its own, then those of the enclosing graphs.
+struct Scope {
+  const Graph* graph = nullptr;
+  const Scope* parent = nullptr;
+  std::unordered_map<std::string, Value> values;
+  // nullptr when the name is defined nowhere (the loader rules that out).
+  const Value* find(const std::string& name) const;
+};
+
 using Inputs = std::vector<std::optional<Tensor>>;
 struct OpContext {
   int64_t opset;
+  const Scope* scope = nullptr;  // where the node runs (its subgraphs read enclosing values through it)
 };
 using OpFn = std::function<std::vector<Tensor>(const Node&, const Inputs&, const OpContext&)>;
+// Ops on values that may be sequences, and control flow that runs subgraphs.
+using ValueInputs = std::vector<std::optional<Value>>;
+using ValueOpFn = std::function<std::vector<Value>(const Node&, const ValueInputs&, const OpContext&)>;
 
 // Each ops_*.cpp adds its family to the table.
 void register_math_ops(std::map<std::string, OpFn>& table);
@@ -51,19 +94,27 @@ void register_elementwise_ops(std::map<std::string, OpFn>& table);
 void register_reduce_ops(std::map<std::string, OpFn>& table);
 void register_index_ops(std::map<std::string, OpFn>& table);
 void register_rnn_ops(std::map<std::string, OpFn>& table);
-void register_control_ops(std::map<std::string, OpFn>& table);
+void register_control_ops(std::map<std::string, ValueOpFn>& table);
 const std::map<std::string, OpFn>& op_table();
+const std::map<std::string, ValueOpFn>& value_op_table();
 
 // Required input k of the node (present and non-empty).
 const Tensor& input(const Node& n, const Inputs& in, size_t k);
 // A 1-D integer tensor (e.g. Reshape's shape) as host values.
 std::vector<int64_t> int_values(const Node& n, const Tensor& t, const char* what);
 
-struct Model::Impl {
+// The graph prepared to run: which values die after each node.
+struct Plan {
+  std::vector<std::vector<std::string>> release;  // per node
+};
+Plan make_plan(const Graph& g);
+// Runs subgraph `g` of node `owner` (attribute `attr`) with its inputs bound in
+// order, reading enclosing values through ctx.scope. Returns its outputs.
+std::vector<Value> run_subgraph(const Node& owner, const std::string& attr, const Graph& g, const Plan& plan,
+                                std::vector<Value> inputs, const OpContext& ctx);
+
+struct Model::Impl : Graph {
   std::string source;  // the file (or "<bytes>") for error messages
-  std::vector<ValueInfo> inputs, outputs;
-  std::map<std::string, Tensor> initializers;
-  std::vector<Node> nodes;  // topological order
   int64_t opset = 0;
   int64_t ir_version = 0;
   std::string producer;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <unordered_set>
 
 #include "onnx-ml.pb.h"
 #include "src/onnx/internal.h"
@@ -239,8 +240,25 @@ ValueInfo to_info(const ::onnx::ValueInfoProto& v) {
   return info;
 }
 
-Attr to_attr(const Ctx& c, const ::onnx::AttributeProto& a, const std::string& where) {
+// Subgraphs nest through node attributes; the limit keeps hostile files from
+// exhausting the stack while loading and running.
+constexpr int kMaxGraphDepth = 16;
+
+using Names = std::unordered_set<std::string>;
+
+void convert_graph(const Ctx& c, const ::onnx::GraphProto& g, Graph& out, const std::vector<const Names*>& outer,
+                   int depth, const std::string& where);
+
+// `where` names the node ("node 'x' (Op)", inside its subgraph's own `where`).
+Attr to_attr(const Ctx& c, const ::onnx::AttributeProto& a, const std::string& where,
+             const std::vector<const Names*>& scopes, int depth) {
   using A = ::onnx::AttributeProto;
+  const std::string attr = where + " attribute '" + a.name() + "'";
+  auto graph = [&](const ::onnx::GraphProto& gp, const std::string& at) {
+    auto sub = std::make_shared<Graph>();
+    convert_graph(c, gp, *sub, scopes, depth + 1, at);
+    return GraphPtr(std::move(sub));
+  };
   switch (a.type()) {
     case A::INT: return static_cast<int64_t>(a.i());
     case A::FLOAT: return static_cast<double>(a.f());
@@ -248,10 +266,159 @@ Attr to_attr(const Ctx& c, const ::onnx::AttributeProto& a, const std::string& w
     case A::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
     case A::FLOATS: return std::vector<double>(a.floats().begin(), a.floats().end());
     case A::STRINGS: return std::vector<std::string>(a.strings().begin(), a.strings().end());
-    case A::TENSOR: return to_tensor(c, a.t(), where + " attribute '" + a.name() + "'");
+    case A::TENSOR: return to_tensor(c, a.t(), attr);
+    case A::GRAPH:
+      if (!a.has_g()) c.fail(attr, ": the graph is missing");
+      return graph(a.g(), attr);
+    case A::GRAPHS: {
+      std::vector<GraphPtr> gs;
+      for (int k = 0; k < a.graphs_size(); ++k) gs.push_back(graph(a.graphs(k), attr + "[" + std::to_string(k) + "]"));
+      return gs;
+    }
     default:
       c.fail(where, ": attribute '", a.name(), "' has a type (", static_cast<int>(a.type()),
-             ") that tessel does not support yet (graphs, sparse tensors, type protos)");
+             ") that tessel does not support yet (sparse tensors, type protos)");
+  }
+}
+
+void add_unique(std::vector<std::string>& v, const std::string& s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+}
+
+// One graph: the main graph (`where` empty) or a subgraph named by `where`
+// (its node and attribute). A name not defined here must be defined by an
+// enclosing graph (`outer`, innermost last) and becomes one of its captures.
+void convert_graph(const Ctx& c, const ::onnx::GraphProto& g, Graph& out, const std::vector<const Names*>& outer,
+                   int depth, const std::string& where) {
+  const bool main = where.empty();
+  const std::string pre = main ? "" : where + ": ";
+  if (depth > kMaxGraphDepth)
+    c.fail(where, ": subgraphs nest deeper than ", kMaxGraphDepth, " levels; refused");
+  check_text(c, g.name(), pre + "graph.name");
+  out.name = g.name();
+
+  Names defined;  // initializers, inputs and node outputs of this graph
+  for (int k = 0; k < g.initializer_size(); ++k) {
+    const auto& tp = g.initializer(k);
+    if (tp.name().empty()) c.fail(pre, "graph.initializer[", k, "] has no name");
+    check_text(c, tp.name(), pre + "graph.initializer[" + std::to_string(k) + "].name");
+    out.initializers.emplace(tp.name(), to_tensor(c, tp, pre + "initializer '" + tp.name() + "'"));
+    defined.insert(tp.name());
+  }
+  if (g.sparse_initializer_size() > 0) c.fail(pre, "sparse initializers are not supported yet");
+  for (int k = 0; k < g.input_size(); ++k)
+    check_value_info(c, g.input(k), pre + "graph.input[" + std::to_string(k) + "]");
+  for (int k = 0; k < g.output_size(); ++k)
+    check_value_info(c, g.output(k), pre + "graph.output[" + std::to_string(k) + "]");
+  for (const auto& v : g.input()) {
+    // The main graph's initializers may be overridden but are not required inputs;
+    // a subgraph's inputs are positional and all bound by its node.
+    if (main && out.initializers.count(v.name())) continue;
+    out.inputs.push_back(to_info(v));
+    std::optional<DType> dt;
+    if (v.type().has_tensor_type()) dt = to_dtype(v.type().tensor_type().elem_type());
+    out.input_dtypes.push_back(dt);
+    defined.insert(v.name());
+  }
+  for (const auto& v : g.output()) out.outputs.push_back(to_info(v));
+
+  // Nodes and the values they define, then their attributes (subgraphs see
+  // every value of this graph), then Kahn's topological order.
+  std::vector<Node> nodes;
+  std::map<std::string, size_t> producer_of;
+  for (int k = 0; k < g.node_size(); ++k) {
+    const auto& np = g.node(k);
+    const std::string field = pre + "graph.node[" + std::to_string(k) + "]";
+    check_text(c, np.op_type(), field + ".op_type");
+    check_text(c, np.domain(), field + ".domain");
+    check_text(c, np.name(), field + ".name");
+    for (const auto& v : np.input()) check_text(c, v, field + ".input");
+    for (const auto& v : np.output()) check_text(c, v, field + ".output");
+    for (const auto& a : np.attribute()) check_text(c, a.name(), field + ".attribute.name");
+    Node n;
+    n.op_type = np.op_type();
+    n.domain = np.domain();
+    n.name = np.name().empty() ? n.op_type + "#" + std::to_string(k) : np.name();
+    if (n.op_type.empty()) c.fail(pre, "graph.node[", k, "] has no op_type");
+    n.inputs.assign(np.input().begin(), np.input().end());
+    n.outputs.assign(np.output().begin(), np.output().end());
+    for (const auto& o : n.outputs) {
+      if (o.empty()) continue;
+      if (defined.count(o) || producer_of.count(o))
+        c.fail(pre, "node '", n.name, "' (", n.op_type, ") output '", o,
+               "' is already defined by a graph input, initializer or another node");
+      producer_of[o] = nodes.size();
+    }
+    nodes.push_back(std::move(n));
+  }
+  for (const auto& [name, k] : producer_of) defined.insert(name);
+  std::vector<const Names*> scopes(outer);
+  scopes.push_back(&defined);
+  for (int k = 0; k < g.node_size(); ++k) {
+    Node& n = nodes[static_cast<size_t>(k)];
+    const std::string node_where = pre + "node '" + n.name + "' (" + n.op_type + ")";
+    for (const auto& a : g.node(k).attribute()) {
+      if (!a.ref_attr_name().empty()) c.fail(node_where, ": attribute references (functions) are not supported");
+      if (n.attrs.count(a.name())) c.fail(node_where, ": attribute '", a.name(), "' is given twice");
+      n.attrs[a.name()] = to_attr(c, a, node_where, scopes, depth);
+    }
+    for (const auto& [name, a] : n.attrs) {
+      if (auto* sg = std::get_if<GraphPtr>(&a))
+        for (const auto& cap : (*sg)->captures) add_unique(n.captures, cap);
+      if (auto* sgs = std::get_if<std::vector<GraphPtr>>(&a))
+        for (const auto& sg2 : *sgs)
+          for (const auto& cap : sg2->captures) add_unique(n.captures, cap);
+    }
+  }
+  auto in_outer = [&](const std::string& name) {
+    for (const Names* s : outer)
+      if (s->count(name)) return true;
+    return false;
+  };
+  std::vector<int> pending(nodes.size(), 0);
+  std::map<std::string, std::vector<size_t>> consumers;
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    auto depend = [&](const std::string& i) {
+      if (i.empty()) return;
+      if (producer_of.count(i)) {
+        ++pending[k];
+        consumers[i].push_back(k);
+      } else if (!defined.count(i)) {
+        if (!in_outer(i))
+          c.fail(pre, "node '", nodes[k].name, "' (", nodes[k].op_type, ") input '", i,
+                 main ? "' is not a graph input, an initializer or the output of any node"
+                      : "' is not defined in this graph or an enclosing one");
+        add_unique(out.captures, i);
+      }
+    };
+    for (const auto& i : nodes[k].inputs) depend(i);
+    for (const auto& i : nodes[k].captures) depend(i);
+  }
+  std::vector<size_t> ready;
+  for (size_t k = nodes.size(); k-- > 0;)
+    if (pending[k] == 0) ready.push_back(k);
+  std::vector<size_t> order;
+  while (!ready.empty()) {
+    // Keep the file's order among ready nodes: pop the smallest index.
+    auto it = std::min_element(ready.begin(), ready.end());
+    size_t k = *it;
+    ready.erase(it);
+    order.push_back(k);
+    for (const auto& o : nodes[k].outputs)
+      for (size_t u : consumers[o])
+        if (--pending[u] == 0) ready.push_back(u);
+  }
+  if (order.size() != nodes.size()) {
+    // Name one node on the cycle (one that never became ready) to help the user.
+    size_t stuck = 0;
+    while (pending[stuck] == 0) ++stuck;
+    c.fail(pre, "the graph has a cycle (through node '", nodes[stuck].name, "' (", nodes[stuck].op_type, "))");
+  }
+  for (size_t k : order) out.nodes.push_back(std::move(nodes[k]));
+  for (const auto& o : out.outputs) {
+    if (defined.count(o.name)) continue;
+    if (main || !in_outer(o.name)) c.fail(pre, "graph output '", o.name, "' is not produced by any node");
+    add_unique(out.captures, o.name);
   }
 }
 
@@ -270,92 +437,7 @@ std::shared_ptr<Model::Impl> convert(const Ctx& c, const ::onnx::ModelProto& m) 
   if (!m.has_graph()) c.fail("the model has no graph (not an ONNX model, or a truncated one)");
   if (!has_default) impl->opset = m.ir_version() < 3 ? 1 : 0;
   if (!has_default && m.graph().node_size() > 0) c.fail("opset_import has no entry for the default domain");
-  const auto& g = m.graph();
-
-  std::set<std::string> init_names;
-  for (int k = 0; k < g.initializer_size(); ++k) {
-    const auto& tp = g.initializer(k);
-    if (tp.name().empty()) c.fail("graph.initializer[", k, "] has no name");
-    check_text(c, tp.name(), "graph.initializer[" + std::to_string(k) + "].name");
-    impl->initializers.emplace(tp.name(), to_tensor(c, tp, "initializer '" + tp.name() + "'"));
-    init_names.insert(tp.name());
-  }
-  if (g.sparse_initializer_size() > 0) c.fail("sparse initializers are not supported yet");
-  for (int k = 0; k < g.input_size(); ++k) check_value_info(c, g.input(k), "graph.input[" + std::to_string(k) + "]");
-  for (int k = 0; k < g.output_size(); ++k)
-    check_value_info(c, g.output(k), "graph.output[" + std::to_string(k) + "]");
-  std::set<std::string> available(init_names);
-  for (const auto& v : g.input()) {
-    if (init_names.count(v.name())) continue;  // an initializer that may be overridden: not a required input
-    impl->inputs.push_back(to_info(v));
-    available.insert(v.name());
-  }
-  for (const auto& v : g.output()) impl->outputs.push_back(to_info(v));
-
-  // Nodes, then Kahn's topological order over their value dependencies.
-  std::vector<Node> nodes;
-  for (int k = 0; k < g.node_size(); ++k) {
-    const auto& np = g.node(k);
-    const std::string field = "graph.node[" + std::to_string(k) + "]";
-    check_text(c, np.op_type(), field + ".op_type");
-    check_text(c, np.domain(), field + ".domain");
-    check_text(c, np.name(), field + ".name");
-    for (const auto& v : np.input()) check_text(c, v, field + ".input");
-    for (const auto& v : np.output()) check_text(c, v, field + ".output");
-    for (const auto& a : np.attribute()) check_text(c, a.name(), field + ".attribute.name");
-    Node n;
-    n.op_type = np.op_type();
-    n.domain = np.domain();
-    n.name = np.name().empty() ? n.op_type + "#" + std::to_string(k) : np.name();
-    const std::string where = "node '" + n.name + "' (" + n.op_type + ")";
-    if (n.op_type.empty()) c.fail("graph.node[", k, "] has no op_type");
-    n.inputs.assign(np.input().begin(), np.input().end());
-    n.outputs.assign(np.output().begin(), np.output().end());
-    for (const auto& a : np.attribute()) {
-      if (!a.ref_attr_name().empty()) c.fail(where, ": attribute references (functions) are not supported");
-      n.attrs[a.name()] = to_attr(c, a, where);
-    }
-    nodes.push_back(std::move(n));
-  }
-  std::map<std::string, size_t> producer_of;
-  for (size_t k = 0; k < nodes.size(); ++k)
-    for (const auto& o : nodes[k].outputs) {
-      if (o.empty()) continue;
-      if (available.count(o) || producer_of.count(o))
-        c.fail("node '", nodes[k].name, "' (", nodes[k].op_type, ") output '", o,
-               "' is already defined by a graph input, initializer or another node");
-      producer_of[o] = k;
-    }
-  std::vector<int> pending(nodes.size(), 0);
-  std::map<std::string, std::vector<size_t>> consumers;
-  for (size_t k = 0; k < nodes.size(); ++k)
-    for (const auto& i : nodes[k].inputs) {
-      if (i.empty() || available.count(i)) continue;
-      if (!producer_of.count(i))
-        c.fail("node '", nodes[k].name, "' (", nodes[k].op_type, ") input '", i,
-               "' is not a graph input, an initializer or the output of any node");
-      ++pending[k];
-      consumers[i].push_back(k);
-    }
-  std::vector<size_t> ready;
-  for (size_t k = nodes.size(); k-- > 0;)
-    if (pending[k] == 0) ready.push_back(k);
-  std::vector<size_t> order;
-  while (!ready.empty()) {
-    // Keep the file's order among ready nodes: pop the smallest index.
-    auto it = std::min_element(ready.begin(), ready.end());
-    size_t k = *it;
-    ready.erase(it);
-    order.push_back(k);
-    for (const auto& o : nodes[k].outputs)
-      for (size_t u : consumers[o])
-        if (--pending[u] == 0) ready.push_back(u);
-  }
-  if (order.size() != nodes.size()) c.fail("the graph has a cycle");
-  for (size_t k : order) impl->nodes.push_back(std::move(nodes[k]));
-  for (const auto& o : impl->outputs)
-    if (!available.count(o.name) && !producer_of.count(o.name))
-      c.fail("graph output '", o.name, "' is not produced by any node");
+  convert_graph(c, m.graph(), *impl, {}, 0, "");
   return impl;
 }
 

@@ -3,6 +3,6 @@
 
 namespace tessel::onnx {
 
-void register_control_ops(std::map<std::string, OpFn>& t) { (void)t; }
+void register_control_ops(std::map<std::string, ValueOpFn>& t) { (void)t; }
 
 }  // namespace tessel::onnx

@@ -1,3 +1,4 @@
+#include "tessel/trace.h"
 #include "tessel/tensor.h"
 
 #include <algorithm>
@@ -151,6 +152,7 @@ bool view_strides(const Shape& old_sizes, const Shape& old_strides, const Shape&
 }  // namespace
 
 Tensor Tensor::view(const Shape& shape) const {
+  if (trace::Op t{"reshape"}) return t.in(*this).out(view(shape));
   const Shape sizes = infer_shape("view", shape, numel());
   Shape st;
   TS_CHECK(view_strides(this->shape(), strides(), sizes, st), ValueError, "view", "cannot view a tensor of shape ",
@@ -160,6 +162,7 @@ Tensor Tensor::view(const Shape& shape) const {
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
+  if (trace::Op t{"reshape"}) return t.in(*this).out(reshape(shape));
   const Shape sizes = infer_shape("reshape", shape, numel());
   Shape st;
   if (view_strides(this->shape(), strides(), sizes, st)) {
@@ -170,6 +173,7 @@ Tensor Tensor::reshape(const Shape& shape) const {
 }
 
 Tensor Tensor::permute(const Shape& dims) const {
+  if (trace::Op t{"permute"}) return t.in(*this).attr("dims", dims).out(permute(dims));
   const int64_t n = dim();
   TS_CHECK(static_cast<int64_t>(dims.size()) == n, ValueError, "permute", "got ", dims.size(), " dims ", dims,
            " for a tensor with ", n, " dims");
@@ -187,6 +191,7 @@ Tensor Tensor::permute(const Shape& dims) const {
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
+  if (trace::Op t{"transpose"}) return t.in(*this).attr("dims", Shape{d0, d1}).out(transpose(d0, d1));
   if (dim() == 0) {
     wrap_dim("transpose", d0, 0);
     wrap_dim("transpose", d1, 0);
@@ -217,6 +222,7 @@ Tensor Tensor::mT() const {
 }
 
 Tensor Tensor::squeeze() const {
+  if (trace::Op t{"reshape"}) return t.in(*this).out(squeeze());
   Shape sizes, st;
   for (int64_t i = 0; i < dim(); ++i) {
     if (shape()[i] != 1) {
@@ -229,6 +235,7 @@ Tensor Tensor::squeeze() const {
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
+  if (trace::Op t{"reshape"}) return t.in(*this).out(squeeze(d));
   if (dim() == 0) {
     wrap_dim("squeeze", d, 0);
     return alias();
@@ -243,6 +250,7 @@ Tensor Tensor::squeeze(int64_t d) const {
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
+  if (trace::Op t{"reshape"}) return t.in(*this).out(unsqueeze(d));
   d = wrap_dim("unsqueeze", d, dim() + 1);
   Shape sizes = shape(), st = strides();
   const int64_t s = d < dim() ? shape()[d] * strides()[d] : 1;
@@ -253,6 +261,7 @@ Tensor Tensor::unsqueeze(int64_t d) const {
 }
 
 Tensor Tensor::expand(const Shape& target) const {
+  if (trace::Op t{"expand"}) return t.in(*this).out(expand(target));
   const int64_t n = static_cast<int64_t>(target.size());
   TS_CHECK(n >= dim(), ValueError, "expand", "the target shape ", target, " has fewer dims than the tensor's ",
            shape());
@@ -282,6 +291,7 @@ Tensor Tensor::expand(const Shape& target) const {
 }
 
 Tensor Tensor::flatten(int64_t start, int64_t end) const {
+  if (trace::Op t{"reshape"}) return t.in(*this).out(flatten(start, end));
   if (dim() == 0) return reshape({1});
   start = wrap_dim("flatten", start, dim());
   end = wrap_dim("flatten", end, dim());
@@ -305,6 +315,7 @@ Tensor Tensor::unflatten(int64_t d, const Shape& parts) const {
 }
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t stop, int64_t step) const {
+  if (trace::Op t{"slice"}) return t.in(*this).attr("dim", d).attr("start", start).attr("stop", stop).attr("step", step).out(slice(d, start, stop, step));
   TS_CHECK(dim() > 0, IndexError, "slice", "cannot slice a 0-d tensor");
   d = wrap_dim("slice", d, dim());
   TS_CHECK(step > 0, ValueError, "slice", "step must be positive, got ", step);
@@ -324,6 +335,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t stop, int64_t step) const
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
+  if (trace::Op t{"select"}) return t.in(*this).attr("dim", d).attr("index", index).out(select(d, index));
   TS_CHECK(dim() > 0, IndexError, "select", "cannot index a 0-d tensor");
   d = wrap_dim("select", d, dim());
   const int64_t n = shape()[d];
@@ -399,6 +411,7 @@ Tensor Tensor::unfold(int64_t d, int64_t size, int64_t step) const {
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
 Tensor Tensor::clone() const {
+  if (trace::Op t{"identity"}) return t.in(*this).out(clone());
   return autograd::recorded(
       autograd::needs_grad(*this),
       [&] {
@@ -410,6 +423,7 @@ Tensor Tensor::clone() const {
 }
 
 Tensor Tensor::to(DType d) const {
+  if (d != dtype()) if (trace::Op t{"cast"}) return t.in(*this).out(to(d));
   if (d == dtype()) return *this;
   return autograd::recorded(
       autograd::needs_grad(*this),

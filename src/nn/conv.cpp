@@ -2,6 +2,7 @@
 //
 // The reference path lowers to matmul over sliding windows (unfold), so it
 // is differentiable to any order and serves every dtype.
+#include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/nn/nn_util.h"
 #include "tessel/amp.h"
@@ -130,6 +131,7 @@ Tensor conv2d_kernel(const Tensor& x_in, const Tensor& w_in, const OptTensor& bi
 }  // namespace
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const OptTensor& bias, const ConvOptions& opts) {
+  if (trace::Op t{"conv2d"}) return t.in(input).in(weight).in(bias).attr("stride", opts.stride).attr("padding", opts.padding).attr("dilation", opts.dilation).attr("groups", opts.groups).attr("padding_mode", opts.padding_mode).out(conv2d(input, weight, bias, opts));
   OpScope scope_("conv2d");
   if (amp::active()) {
     const amp::Cast c(amp::Op::conv2d, {&input, &weight, amp::ptr(bias)});
@@ -145,6 +147,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const OptTensor& bias, 
 }
 
 Tensor conv1d(const Tensor& input, const Tensor& weight, const OptTensor& bias, const ConvOptions& opts) {
+  if (trace::Op t{"conv1d"}) return t.in(input).in(weight).in(bias).attr("stride", opts.stride).attr("padding", opts.padding).attr("dilation", opts.dilation).attr("groups", opts.groups).attr("padding_mode", opts.padding_mode).out(conv1d(input, weight, bias, opts));
   OpScope scope_("conv1d");
   if (amp::active()) {
     const amp::Cast c(amp::Op::conv1d, {&input, &weight, amp::ptr(bias)});
@@ -164,6 +167,7 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const OptTensor& bias, 
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const OptTensor& bias, const Shape& stride_in,
                         const Shape& padding_in, const Shape& output_padding_in, int64_t groups,
                         const Shape& dilation_in) {
+  if (trace::Op t{"conv_transpose2d"}) return t.in(input).in(weight).in(bias).attr("stride", stride_in).attr("padding", padding_in).attr("output_padding", output_padding_in).attr("groups", groups).attr("dilation", dilation_in).out(conv_transpose2d(input, weight, bias, stride_in, padding_in, output_padding_in, groups, dilation_in));
   OpScope scope_("conv_transpose2d");
   if (amp::active()) {
     const amp::Cast c(amp::Op::conv_transpose2d, {&input, &weight, amp::ptr(bias)});

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "tessel/trace.h"
 #include "src/nn/nn_util.h"
 #include "tessel/amp.h"
 #include "tessel/autograd.h"
@@ -10,6 +11,7 @@
 namespace tessel::nn::functional {
 
 Tensor embedding(const Tensor& input, const Tensor& weight, std::optional<int64_t> padding_idx) {
+  if (trace::Op t{"embedding"}) return t.in(input).in(weight).out(embedding(input, weight, padding_idx));
   OpScope scope_("embedding");
   TS_CHECK(is_integral(input.dtype()), TypeError, "embedding", "indices must be an integer tensor, got ",
            input.dtype());
@@ -37,6 +39,7 @@ Tensor embedding(const Tensor& input, const Tensor& weight, std::optional<int64_
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const OptTensor& attn_mask,
                                     double dropout_p, bool is_causal, std::optional<double> scale) {
+  if (trace::Op t{"scaled_dot_product_attention"}) { if (scale) t.attr("scale", *scale); return t.in(q).in(k).in(v).in(attn_mask).attr("dropout_p", dropout_p).attr("is_causal", int64_t{is_causal}).out(scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale)); }
   OpScope scope_("scaled_dot_product_attention");
   if (amp::active()) {
     const amp::Cast c(amp::Op::scaled_dot_product_attention, {&q, &k, &v});

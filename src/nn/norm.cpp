@@ -1,5 +1,6 @@
 // Normalization: batch_norm, layer_norm and group_norm, written with ops so
 // that they are differentiable to any order.
+#include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/nn/nn_util.h"
 #include "tessel/amp.h"
@@ -27,6 +28,7 @@ void check_channel_vector(const char* what, const OptTensor& t, int64_t C) {
 
 Tensor batch_norm(const Tensor& input, const OptTensor& running_mean, const OptTensor& running_var,
                   const OptTensor& weight, const OptTensor& bias, bool training, double momentum, double eps) {
+  if (trace::Op t{"batch_norm"}) return t.in(input).in(running_mean).in(running_var).in(weight).in(bias).attr("training", int64_t{training}).attr("momentum", momentum).attr("eps", eps).out(batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps));
   OpScope scope_("batch_norm");
   if (amp::active()) {
     const amp::Cast c(amp::Op::batch_norm, {&input, amp::ptr(weight), amp::ptr(bias)});
@@ -103,6 +105,7 @@ Tensor batch_norm(const Tensor& input, const OptTensor& running_mean, const OptT
 
 Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const OptTensor& weight, const OptTensor& bias,
                   double eps) {
+  if (trace::Op t{"layer_norm"}) return t.in(input).in(weight).in(bias).attr("normalized_shape", normalized_shape).attr("eps", eps).out(layer_norm(input, normalized_shape, weight, bias, eps));
   OpScope scope_("layer_norm");
   if (amp::active()) {
     const amp::Cast c(amp::Op::layer_norm, {&input, amp::ptr(weight), amp::ptr(bias)});
@@ -130,6 +133,7 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const OptT
 
 Tensor group_norm(const Tensor& input, int64_t num_groups, const OptTensor& weight, const OptTensor& bias,
                   double eps) {
+  if (trace::Op t{"group_norm"}) return t.in(input).in(weight).in(bias).attr("num_groups", num_groups).attr("eps", eps).out(group_norm(input, num_groups, weight, bias, eps));
   OpScope scope_("group_norm");
   if (amp::active()) {
     const amp::Cast c(amp::Op::group_norm, {&input, amp::ptr(weight), amp::ptr(bias)});

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/nn/nn_util.h"
 #include "tessel/autograd.h"
@@ -89,6 +90,7 @@ std::tuple<Tensor, Tensor> max_pool_kernel(const Tensor& x, const PoolGeometry& 
 
 std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const Shape& kernel_size, const Shape& stride,
                                                    const Shape& padding, const Shape& dilation, bool ceil_mode) {
+  if (trace::Op t{"max_pool2d_with_indices"}) return t.in(input).attr("kernel_size", kernel_size).attr("stride", stride).attr("padding", padding).attr("dilation", dilation).attr("ceil_mode", int64_t{ceil_mode}).out(max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode));
   OpScope scope_("max_pool2d");
   bool unbatched;
   const Tensor x = as_4d("max_pool2d", input, unbatched);
@@ -120,6 +122,7 @@ std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const Sh
 
 Tensor max_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& stride, const Shape& padding,
                   const Shape& dilation, bool ceil_mode) {
+  if (trace::Op t{"max_pool2d"}) return t.in(input).attr("kernel_size", kernel_size).attr("stride", stride).attr("padding", padding).attr("dilation", dilation).attr("ceil_mode", int64_t{ceil_mode}).out(max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode));
   OpScope scope_("max_pool2d");
   bool unbatched;
   const Tensor x = as_4d("max_pool2d", input, unbatched);
@@ -137,6 +140,7 @@ Tensor max_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& st
 
 Tensor avg_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& stride, const Shape& padding,
                   bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override) {
+  if (trace::Op t{"avg_pool2d"}) { if (divisor_override) t.attr("divisor_override", *divisor_override); return t.in(input).attr("kernel_size", kernel_size).attr("stride", stride).attr("padding", padding).attr("ceil_mode", int64_t{ceil_mode}).attr("count_include_pad", int64_t{count_include_pad}).out(avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)); }
   OpScope scope_("avg_pool2d");
   bool unbatched;
   const Tensor x = as_4d("avg_pool2d", input, unbatched);
@@ -163,6 +167,7 @@ Tensor avg_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& st
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& input, const Shape& output_size) {
+  if (trace::Op t{"adaptive_avg_pool2d"}) return t.in(input).attr("output_size", output_size).out(adaptive_avg_pool2d(input, output_size));
   OpScope scope_("adaptive_avg_pool2d");
   bool unbatched;
   const Tensor x = as_4d("adaptive_avg_pool2d", input, unbatched);

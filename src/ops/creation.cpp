@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "tessel/trace.h"
 #include "src/core/shape_util.h"
 
 #include "tessel/kernel.h"
@@ -29,6 +30,7 @@ Tensor empty(const Shape& shape, TensorOptions opts) {
 }
 
 Tensor full(const Shape& shape, const Scalar& value, TensorOptions opts) {
+  if (trace::Op t{"full"}) return t.attr("value", value.to<double>()).out(full(shape, value, opts));
   Tensor t = empty(shape, opts);
   t.fill_(value);
   return t;
@@ -106,6 +108,7 @@ Tensor& Tensor::fill_(const Scalar& value) {
 }
 
 Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, std::optional<DType> dtype, Device device) {
+  if (trace::Op t{"arange"}) return t.attr("start", start.to<double>()).attr("end", end.to<double>()).attr("step", step.to<double>()).out(arange(start, end, step, dtype, device));
   const bool integral = !start.is_float() && !end.is_float() && !step.is_float() && !start.is_complex();
   const DType d = dtype ? *dtype : (integral ? DType::Int64 : default_float_dtype());
   TS_CHECK(!is_complex(d) && d != DType::Bool, TypeError, "arange", "unsupported dtype ", d);

@@ -4,6 +4,7 @@
 #include "src/core/shape_util.h"
 #include "src/ops/elementwise_util.h"
 #include "tessel/amp.h"
+#include "tessel/trace.h"
 
 namespace tessel {
 namespace detail {
@@ -125,7 +126,18 @@ bool wants_grad(const Operand& o) {
   return t && t->requires_grad();
 }
 
+// A binary op's operands; a Scalar is recorded as a 0-d tensor of the op's dtype.
+trace::Op& operands(trace::Op& t, const Operand& a, const Operand& b) {
+  const DType dt = result_type({a, b});
+  for (const Operand* o : {&a, &b}) {
+    if (const Tensor* x = detail::tensor_of(*o)) t.in(*x);
+    else t.scalar(std::get<Scalar>(*o), dt);
+  }
+  return t;
+}
+
 Tensor run(const char* name, OpId id, const Operand& a, const Operand& b) {
+  if (trace::Op t{name}) return operands(t, a, b).out(run(name, id, a, b));
   if (amp::active()) {
     if (const auto o = amp::from_registry(id)) {  // pow (amp.h)
       const Tensor *ta = detail::tensor_of(a), *tb = detail::tensor_of(b);
@@ -140,6 +152,12 @@ Tensor run(const char* name, OpId id, const Operand& a, const Operand& b) {
       [&](const Tensor& out) { autograd::rules::binary(id, a, b, out); });
 }
 const Tensor& run_(const char* name, OpId id, const Tensor& a, const Operand& b) {
+  if (trace::Op t{name}) {
+    operands(t, &a, b).inplace();
+    run_(name, id, a, b);
+    t.out(a);
+    return a;
+  }
   check_operands(id, name, &a, b);
   if (autograd::GradMode::enabled() && (a.requires_grad() || wants_grad(b))) {
     return autograd::inplace(name, a, true, [&](const Tensor& self) { return run(name, id, &self, b); });
@@ -210,6 +228,7 @@ Tensor lerp_impl(const Tensor& start, const Tensor& end, const Operand& w) {
 
 namespace {
 Tensor where_op(const Tensor& c, const Operand& a, const Operand& b) {
+  if (trace::Op t{"where"}) return operands(t.in(c), a, b).out(where_op(c, a, b));
   return autograd::recorded(
       autograd::GradMode::enabled() && (wants_grad(a) || wants_grad(b)), [&] { return where_impl(c, a, b); },
       [&](const Tensor& out) { autograd::rules::where(c, a, b, out); });
@@ -224,7 +243,7 @@ Tensor lerp_op(const Tensor& start, const Tensor& end, const Operand& w) {
 Tensor where(const Tensor& c, const Tensor& a, const Tensor& b) { return where_op(c, &a, &b); }
 Tensor where(const Tensor& c, const Scalar& a, const Tensor& b) { return where_op(c, a, &b); }
 Tensor where(const Tensor& c, const Tensor& a, const Scalar& b) { return where_op(c, &a, b); }
-Tensor where(const Tensor& c, const Scalar& a, const Scalar& b) { return where_impl(c, a, b); }
+Tensor where(const Tensor& c, const Scalar& a, const Scalar& b) { return where_op(c, a, b); }
 
 Tensor lerp(const Tensor& start, const Tensor& end, const Scalar& weight) { return lerp_op(start, end, weight); }
 Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight) { return lerp_op(start, end, &weight); }

@@ -2,6 +2,7 @@
 // integer index tensors (PyTorch/NumPy advanced-indexing semantics), and nonzero.
 #include <algorithm>
 
+#include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/ops.h"
@@ -299,6 +300,7 @@ void scatter_into(const char* op, const Tensor& out, int64_t dim, const Tensor& 
 }  // namespace
 
 Tensor gather(const Tensor& t, int64_t dim, const Tensor& index) {
+  if (trace::Op r{"gather"}) return r.in(t).in(index).attr("dim", dim).out(gather(t, dim, index));
   OpScope scope_("gather");
   if (autograd::needs_grad(t)) {
     return autograd::recorded(
@@ -373,6 +375,7 @@ Tensor scatter_add(const Tensor& t, int64_t dim, const Tensor& index, const Tens
 }
 
 Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
+  if (trace::Op r{"index_select"}) return r.in(t).in(index).attr("dim", dim).out(index_select(t, dim, index));
   OpScope scope_("index_select");
   if (autograd::needs_grad(t) && t.dim() > 0) {  // the gradient adds rows back: no position tensor of t's size
     return autograd::recorded(
@@ -432,6 +435,7 @@ Tensor index_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor
 }
 
 Tensor masked_fill(const Tensor& t, const Tensor& mask, const Scalar& value) {
+  if (trace::Op r{"masked_fill"}) return r.in(t).in(mask).scalar(value, t.dtype()).out(masked_fill(t, mask, value));
   OpScope scope_("masked_fill");
   TS_CHECK(mask.dtype() == DType::Bool, TypeError, "masked_fill", "mask must be a bool tensor, got ", mask.dtype());
   const Shape bs = broadcast_shapes("masked_fill", t.shape(), mask.shape());

@@ -1,4 +1,5 @@
 // Linear algebra: matmul with NumPy/PyTorch semantics (1-D, 2-D, batched with broadcasting).
+#include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/amp.h"
@@ -66,6 +67,7 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (trace::Op t{"matmul"}) return t.in(a).in(b).out(matmul(a, b));
   TS_CHECK(a.defined() && b.defined(), ValueError, "matmul", "got an undefined tensor");
   if (amp::active()) {
     const amp::Cast c(amp::Op::matmul, {&a, &b});
@@ -176,6 +178,7 @@ Tensor baddbmm(const Tensor& input, const Tensor& b1, const Tensor& b2, const Sc
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
+  if (trace::Op t{"linear"}) return t.in(x).in(weight).in(bias).out(linear(x, weight, bias));
   OpScope scope_("linear");
   if (amp::active()) {
     const amp::Cast c(amp::Op::linear, {&x, &weight, amp::ptr(bias)});

@@ -1,4 +1,5 @@
 // Random ops: Philox counter-based streams, one per Generator (seed + running offset).
+#include "tessel/trace.h"
 #include "tessel/random.h"
 
 #include <cstring>
@@ -219,6 +220,7 @@ Tensor randperm(int64_t n, TensorOptions opts, Generator& gen) {
 Tensor randperm(int64_t n, TensorOptions opts) { return randperm(n, opts, default_generator()); }
 
 Tensor dropout(const Tensor& t, double p, bool training) {
+  if (training && p > 0) if (trace::Op r{"dropout"}) return r.in(t).attr("p", p).out(dropout(t, p, training));
   OpScope scope_("dropout");
   TS_CHECK(p >= 0 && p <= 1, ValueError, "dropout", "p must be in [0, 1], got ", p);
   if (!training || p == 0) return t;

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/kernel.h"
@@ -45,6 +46,7 @@ Tensor finish(const Tensor& out, const ReduceShape& r, bool keepdim) {
 }
 
 Tensor extreme(const char* name, OpId id, const Tensor& a, const Shape& dims, bool keepdim) {
+  if (trace::Op t{id == op::amax ? "amax" : "amin"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).out(extreme(name, id, a, dims, keepdim));
   TS_CHECK(!is_complex(a.dtype()), TypeError, name, "not supported for complex tensors");
   const ReduceShape r = reduce_shape(name, a, dims);
   TS_CHECK(r.count > 0, ValueError, name, "cannot reduce over an empty dimension (input shape ", a.shape(), ")");
@@ -75,6 +77,7 @@ std::tuple<Tensor, Tensor> extreme_dim_forward(const char* name, OpId id, const 
 }
 
 std::tuple<Tensor, Tensor> extreme_dim(const char* name, OpId id, const Tensor& a, int64_t dim, bool keepdim) {
+  if (trace::Op t{id == op::max_dim ? "max_dim" : "min_dim"}) return t.in(a).attr("dim", dim).attr("keepdim", int64_t{keepdim}).out(extreme_dim(name, id, a, dim, keepdim));
   return autograd::recorded(
       autograd::needs_grad(a), [&] { return extreme_dim_forward(name, id, a, dim, keepdim); },
       [&](const std::tuple<Tensor, Tensor>& r) {
@@ -102,6 +105,7 @@ Tensor sum_forward(const Tensor& a, const Shape& dims, bool keepdim, std::option
 }  // namespace
 
 Tensor sum(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+  if (trace::Op t{"sum"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).out(sum(a, dims, keepdim, dtype));
   if (amp::active() && !dtype) {
     const amp::Cast c(amp::Op::sum, {&a});
     return sum(c[0], dims, keepdim, dtype);
@@ -112,6 +116,7 @@ Tensor sum(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType
 }
 
 Tensor mean(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+  if (trace::Op t{"mean"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).out(mean(a, dims, keepdim, dtype));
   OpScope scope_("mean");
   const DType dt = dtype ? *dtype : a.dtype();
   TS_CHECK(is_floating(dt) || is_complex(dt), TypeError, "mean",
@@ -145,6 +150,7 @@ std::tuple<Tensor, Tensor> min(const Tensor& a, int64_t dim, bool keepdim) {
 namespace tessel {
 
 Tensor prod(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
+  if (trace::Op t{"prod"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).out(prod(a, dims, keepdim, dtype));
   if (amp::active() && !dtype) {
     const amp::Cast c(amp::Op::prod, {&a});
     return prod(c[0], dims, keepdim, dtype);
@@ -168,6 +174,7 @@ Tensor prod(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DTyp
 
 namespace {
 Tensor arg_extreme(const char* name, bool is_max, const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
+  if (trace::Op t{is_max ? "argmax" : "argmin"}) { if (dim) t.attr("dim", *dim); return t.in(a).attr("keepdim", int64_t{keepdim}).out(arg_extreme(name, is_max, a, dim, keepdim)); }
   OpScope scope_(name);
   if (!dim) {
     TS_CHECK(a.numel() > 0, ValueError, name, "cannot take the ", name, " of an empty tensor");
@@ -191,6 +198,7 @@ Tensor argmin(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
 }
 
 Tensor var(const Tensor& a, const Shape& dims, double correction, bool keepdim) {
+  if (trace::Op t{"var"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).attr("correction", correction).out(var(a, dims, correction, keepdim));
   OpScope scope_("var");
   check_floating("var", a);
   const ReduceShape r = reduce_shape("var", a, dims);
@@ -202,12 +210,14 @@ Tensor var(const Tensor& a, const Shape& dims, double correction, bool keepdim) 
 }
 
 Tensor std(const Tensor& a, const Shape& dims, double correction, bool keepdim) {
+  if (trace::Op t{"std"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).attr("correction", correction).out(std(a, dims, correction, keepdim));
   OpScope scope_("std");
   check_floating("std", a);
   return sqrt(var(a, dims, correction, keepdim));
 }
 
 Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
+  if (trace::Op t{"norm"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).attr("p", p).out(norm(a, p, dims, keepdim));
   if (amp::active()) {
     const amp::Cast c(amp::Op::norm, {&a});
     return norm(c[0], p, dims, keepdim);
@@ -228,6 +238,7 @@ Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
 }
 
 Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
+  if (trace::Op t{"logsumexp"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).out(logsumexp(a, dims, keepdim));
   if (amp::active()) {
     const amp::Cast c(amp::Op::logsumexp, {&a});
     return logsumexp(c[0], dims, keepdim);
@@ -244,6 +255,7 @@ Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
 }
 
 Tensor all(const Tensor& a, const Shape& dims, bool keepdim) {
+  if (trace::Op t{"all"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).out(all(a, dims, keepdim));
   OpScope scope_("all");
   const ReduceShape r = reduce_shape("all", a, dims);
   if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(true), TensorOptions(DType::Bool, a.device()));
@@ -251,6 +263,7 @@ Tensor all(const Tensor& a, const Shape& dims, bool keepdim) {
 }
 
 Tensor any(const Tensor& a, const Shape& dims, bool keepdim) {
+  if (trace::Op t{"any"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).out(any(a, dims, keepdim));
   OpScope scope_("any");
   const ReduceShape r = reduce_shape("any", a, dims);
   if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(false), TensorOptions(DType::Bool, a.device()));
@@ -277,6 +290,7 @@ Tensor dim_op(const char* name, OpId id, const Tensor& a, int64_t dim, DType out
 
 // Each casts first (differentiably), then runs its kernel with its own rule.
 Tensor cumsum(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  if (trace::Op t{"cumsum"}) return t.in(a).attr("dim", dim).out(cumsum(a, dim, dtype));
   if (amp::active() && !dtype) {
     const amp::Cast c(amp::Op::cumsum, {&a});
     return cumsum(c[0], dim, dtype);
@@ -301,6 +315,7 @@ Tensor cumprod(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   return dtype ? r.to(*dtype) : r;
 }
 Tensor softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  if (trace::Op t{"softmax"}) return t.in(a).attr("dim", dim).out(softmax(a, dim, dtype));
   if (amp::active() && !dtype) {
     const amp::Cast c(amp::Op::softmax, {&a});
     return softmax(c[0], dim, dtype);
@@ -312,6 +327,7 @@ Tensor softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
       [&](const Tensor& out) { autograd::rules::softmax(x, dim, out); });
 }
 Tensor log_softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  if (trace::Op t{"log_softmax"}) return t.in(a).attr("dim", dim).out(log_softmax(a, dim, dtype));
   if (amp::active() && !dtype) {
     const amp::Cast c(amp::Op::log_softmax, {&a});
     return log_softmax(c[0], dim, dtype);

@@ -1,6 +1,7 @@
 // Joining ops: cat and stack.
 #include <algorithm>
 
+#include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/ops.h"
@@ -48,6 +49,7 @@ Tensor cat_forward(const std::vector<Tensor>& tensors, int64_t dim) {
 }  // namespace
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  if (trace::Op t{"cat"}) return t.in(tensors).attr("dim", dim).out(cat(tensors, dim));
   OpScope scope_("cat");
   return autograd::recorded(
       autograd::needs_grad_any(tensors), [&] { return cat_forward(tensors, dim); },
@@ -55,6 +57,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  if (trace::Op t{"stack"}) return t.in(tensors).attr("dim", dim).out(stack(tensors, dim));
   OpScope scope_("stack");
   TS_CHECK(!tensors.empty(), ValueError, "stack", "expected a non-empty list of tensors");
   const int64_t d = wrap_dim("stack", dim, tensors[0].dim() + 1);
@@ -74,6 +77,7 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 namespace tessel {
 
 std::vector<Tensor> split(const Tensor& t, const Shape& sizes, int64_t dim) {
+  if (trace::Op r{"split"}) return r.in(t).attr("sizes", sizes).attr("dim", dim).out(split(t, sizes, dim));
   OpScope scope_("split");
   TS_CHECK(t.dim() > 0, ValueError, "split", "cannot split a 0-d tensor");
   const int64_t d = wrap_dim("split", dim, t.dim());
@@ -116,6 +120,7 @@ std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim) {
 }
 
 std::vector<Tensor> unbind(const Tensor& t, int64_t dim) {
+  if (trace::Op r{"unbind"}) return r.in(t).attr("dim", dim).out(unbind(t, dim));
   OpScope scope_("unbind");
   TS_CHECK(t.dim() > 0, ValueError, "unbind", "cannot unbind a 0-d tensor");
   const int64_t d = wrap_dim("unbind", dim, t.dim());
@@ -125,6 +130,7 @@ std::vector<Tensor> unbind(const Tensor& t, int64_t dim) {
 }
 
 Tensor flip(const Tensor& t, const Shape& dims) {
+  if (trace::Op r{"flip"}) return r.in(t).attr("dims", dims).out(flip(t, dims));
   OpScope scope_("flip");
   if (autograd::needs_grad(t)) {
     return autograd::recorded(
@@ -166,6 +172,7 @@ Tensor roll(const Tensor& t, const Shape& shifts, const Shape& dims) {
 }
 
 Tensor repeat(const Tensor& t, const Shape& repeats) {
+  if (trace::Op r{"repeat"}) return r.in(t).attr("repeats", repeats).out(repeat(t, repeats));
   OpScope scope_("repeat");
   TS_CHECK(static_cast<int64_t>(repeats.size()) >= t.dim(), ValueError, "repeat", "number of repeats ",
            repeats.size(), " is smaller than the number of dims ", t.dim());
@@ -223,6 +230,7 @@ Tensor repeat_interleave(const Tensor& t, const Tensor& repeats, std::optional<i
 
 namespace {
 Tensor triangle(const char* op, const Tensor& t, int64_t k, bool lower) {
+  if (trace::Op r{lower ? "tril" : "triu"}) return r.in(t).attr("diagonal", k).out(triangle(op, t, k, lower));
   TS_CHECK(t.dim() >= 2, ValueError, op, "expects a tensor with at least 2 dims, got shape ", t.shape());
   const int64_t m = t.shape()[t.dim() - 2], n = t.shape()[t.dim() - 1];
   const Tensor rows = arange(Scalar(0), Scalar(m), Scalar(1), DType::Int64, t.device()).unsqueeze(1);
@@ -237,6 +245,7 @@ Tensor tril(const Tensor& t, int64_t diagonal) { return triangle("tril", t, diag
 Tensor triu(const Tensor& t, int64_t diagonal) { return triangle("triu", t, diagonal, false); }
 
 Tensor pad(const Tensor& t, const Shape& p, const std::string& mode, double value) {
+  if (trace::Op r{"pad"}) return r.in(t).attr("pad", p).attr("mode", mode).attr("value", value).out(pad(t, p, mode, value));
   OpScope scope_("pad");
   TS_CHECK(p.size() % 2 == 0 && static_cast<int64_t>(p.size()) <= 2 * t.dim(), ValueError, "pad",
            "pad must have an even length of at most 2 * ndim (", 2 * t.dim(), "), got ", p);

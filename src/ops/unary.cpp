@@ -7,6 +7,7 @@
 #include "src/core/shape_util.h"
 #include "src/ops/elementwise_util.h"
 #include "tessel/amp.h"
+#include "tessel/trace.h"
 
 namespace tessel {
 namespace detail {
@@ -25,13 +26,29 @@ Tensor unary_forward(const char* name, OpId id, const Tensor& a, bool to_float, 
 }
 }  // namespace
 
+namespace {
+// A unary op's UnaryParams, as trace attributes p0, p1, p2 (leaky_relu's slope, gelu's mode, ...).
+trace::Op& params_attrs(trace::Op& t, OpId id, const void* params) {
+  if (!params || id == op::clamp) return t;
+  const auto* p = static_cast<const UnaryParams*>(params);
+  return t.attr("p0", p->a).attr("p1", p->b).attr("p2", p->c);
+}
+}  // namespace
+
 Tensor unary(const char* name, OpId id, const Tensor& a, bool to_float, const void* params, std::optional<DType> out) {
+  if (trace::Op t{name}) return params_attrs(t.in(a), id, params).out(unary(name, id, a, to_float, params, out));
   return autograd::recorded(
       autograd::needs_grad(a) && !out, [&] { return unary_forward(name, id, a, to_float, params, out); },
       [&](const Tensor& r) { autograd::rules::unary(id, a, r, params); });
 }
 
 const Tensor& unary_(const char* name, OpId id, const Tensor& a_ref, bool to_float, const void* params) {
+  if (trace::Op t{name}) {
+    params_attrs(t.in(a_ref).inplace(), id, params);
+    unary_(name, id, a_ref, to_float, params);
+    t.out(a_ref);
+    return a_ref;
+  }
   if (autograd::needs_grad(a_ref)) {
     return autograd::inplace(name, a_ref, true,
                              [&](const Tensor& self) { return unary(name, id, self, to_float, params); });
@@ -209,6 +226,11 @@ const Tensor& nan_to_num_(const Tensor& a, double nan, std::optional<double> pos
 
 Tensor clamp(const Tensor& a, const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
   TS_CHECK(min || max, ValueError, "clamp", "at least one of min and max must be given");
+  if (trace::Op t{"clamp"}) {
+    if (min) t.attr("min", min->to<double>());
+    if (max) t.attr("max", max->to<double>());
+    return t.in(a).out(clamp(a, min, max));
+  }
   DType dt = a.dtype();
   if (min) dt = result_type({&a, *min});
   if (max) dt = promote_types(dt, result_type({&a, *max}));
@@ -238,6 +260,14 @@ Tensor clamp(const Tensor& a, const std::optional<Tensor>& min, const std::optio
 }
 
 const Tensor& clamp_(const Tensor& a, const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
+  if (trace::Op t{"clamp"}) {
+    if (min) t.attr("min", min->to<double>());
+    if (max) t.attr("max", max->to<double>());
+    t.in(a).inplace();
+    clamp_(a, min, max);
+    t.out(a);
+    return a;
+  }
   if (autograd::needs_grad(a)) {
     return autograd::inplace("clamp_", a, true, [&](const Tensor& self) { return clamp(self, min, max); });
   }

@@ -1,8 +1,759 @@
-// ONNX indexing and tensor-manipulation ops: Slice, Gather*/Scatter*, Expand, Tile, Pad, Split, Range, ...
+// ONNX indexing and tensor-manipulation ops: Slice, Pad, Split, Gather*/Scatter*,
+// OneHot, NonZero, TopK, Trilu, Compress, ReverseSequence, Resize/Upsample.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
 #include "src/onnx/internal.h"
 
 namespace tessel::onnx {
+namespace {
 
-void register_index_ops(std::map<std::string, OpFn>& t) { (void)t; }
+std::vector<Tensor> one(Tensor t) { return {std::move(t)}; }
+
+std::optional<Tensor> opt(const Inputs& in, size_t k) {
+  if (k < in.size() && in[k]) return in[k];
+  return std::nullopt;
+}
+
+int64_t norm_axis(const Node& n, int64_t axis, int64_t rank, const char* what) {
+  if (axis < -rank || axis >= rank) n.error(what, " ", axis, " is out of range for rank ", rank);
+  return axis < 0 ? axis + rank : axis;
+}
+
+Tensor from_ints(const std::vector<int64_t>& v) {
+  Tensor t = empty({static_cast<int64_t>(v.size())}, TensorOptions(DType::Int64));
+  std::copy(v.begin(), v.end(), t.data<int64_t>());
+  return t;
+}
+
+// Host copy of an integer tensor of any shape (indices).
+std::vector<int64_t> all_ints(const Node& n, const Tensor& t, const char* what) {
+  if (t.dtype() != DType::Int64 && t.dtype() != DType::Int32) n.error<TypeError>(what, " must be int64 or int32, got ", t.dtype());
+  Tensor c = t.to(DType::Int64).contiguous();
+  const int64_t* p = c.data<int64_t>();
+  return std::vector<int64_t>(p, p + c.numel());
+}
+
+int64_t one_int(const Node& n, const Tensor& t, const char* what) {
+  if (t.numel() != 1) n.error(what, " must hold one value, got shape ", t.shape());
+  if (!is_integral(t.dtype())) n.error<TypeError>(what, " must be an integer, got ", t.dtype());
+  return t.reshape({}).item().to<int64_t>();
+}
+
+// A result larger than this is a corrupt or hostile model, not a tensor to allocate.
+constexpr int64_t kMaxBytes = int64_t{1} << 34;
+void check_size(const Node& n, const Shape& s, DType dt) {
+  int64_t total = static_cast<int64_t>(itemsize(dt));
+  for (int64_t d : s) {
+    if (d < 0) n.error("negative size in output shape ", s);
+    if (d != 0 && total > kMaxBytes / d) n.error("output shape ", s, " is too large (over 16 GiB)");
+    total *= d;
+  }
+}
+
+// Typed visit for reductions (Scatter*); other dtypes only support plain assignment.
+template <class F>
+void visit_numeric(const Node& n, DType dt, F&& f) {
+  switch (dt) {
+    case DType::Float32: return f(float{});
+    case DType::Float64: return f(double{});
+    case DType::Int64: return f(int64_t{});
+    case DType::Int32: return f(int32_t{});
+    case DType::Int16: return f(int16_t{});
+    case DType::Int8: return f(int8_t{});
+    case DType::UInt8: return f(uint8_t{});
+    default: n.error<NotImplementedError>("reduction on ", dt, " data is not supported");
+  }
+}
+
+template <class T>
+void reduce_into(T* dst, const T* src, const std::string& r) {
+  if (r == "add") *dst = static_cast<T>(*dst + *src);
+  else if (r == "mul") *dst = static_cast<T>(*dst * *src);
+  else if (r == "max") *dst = std::max(*dst, *src);
+  else *dst = std::min(*dst, *src);
+}
+
+std::string reduction_of(const Node& n) {
+  std::string r = n.s("reduction", "none");
+  if (r != "none" && r != "add" && r != "mul" && r != "max" && r != "min")
+    n.error("reduction '", r, "' must be none, add, mul, max or min");
+  return r;
+}
+
+// Copies `count` elements (or reduces them) from src into dst.
+void put(const Node& n, DType dt, char* dst, const char* src, int64_t count, const std::string& r) {
+  const size_t is = itemsize(dt);
+  if (r == "none") {
+    std::memcpy(dst, src, is * count);
+    return;
+  }
+  visit_numeric(n, dt, [&](auto tag) {
+    using T = decltype(tag);
+    for (int64_t k = 0; k < count; ++k) reduce_into(reinterpret_cast<T*>(dst) + k, reinterpret_cast<const T*>(src) + k, r);
+  });
+}
+
+// ---- Slice ----
+
+std::vector<Tensor> slice_op(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor& x = input(n, in, 0);
+  std::vector<int64_t> starts, ends, axes, steps;
+  if (c.opset < 10) {
+    starts = n.ints("starts");
+    ends = n.ints("ends");
+    axes = n.ints("axes");
+  } else {
+    starts = int_values(n, input(n, in, 1), "starts");
+    ends = int_values(n, input(n, in, 2), "ends");
+    if (auto a = opt(in, 3)) axes = int_values(n, *a, "axes");
+    if (auto s = opt(in, 4)) steps = int_values(n, *s, "steps");
+  }
+  if (starts.size() != ends.size()) n.error("starts ", starts, " and ends ", ends, " differ in length");
+  if (axes.empty())
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  if (axes.size() != starts.size() || steps.size() != starts.size())
+    n.error("starts, ends, axes and steps must have one value per sliced axis");
+  std::vector<bool> seen(x.dim(), false);
+  Tensor y = x;
+  for (size_t i = 0; i < starts.size(); ++i) {
+    const int64_t a = norm_axis(n, axes[i], x.dim(), "axis");
+    if (seen[a]) n.error("axes ", axes, " repeat axis ", a);
+    seen[a] = true;
+    const int64_t dim = x.shape()[a], st = steps[i];
+    if (st == 0) n.error("steps must not be 0");
+    int64_t s = starts[i], e = ends[i];
+    if (s < 0) s += dim;  // cannot overflow: s < 0 <= dim
+    if (e < 0) e += dim;
+    int64_t count = 0;
+    if (dim > 0 && st > 0) {
+      s = std::clamp<int64_t>(s, 0, dim);
+      e = std::clamp<int64_t>(e, 0, dim);
+      if (e > s) count = (e - s - 1) / st + 1;
+    } else if (dim > 0) {
+      s = std::clamp<int64_t>(s, 0, dim - 1);
+      e = std::clamp<int64_t>(e, -1, dim - 1);
+      if (s > e) count = (s - e - 1) / -st + 1;
+    }
+    if (count == 0) {
+      y = y.narrow(a, 0, 0);
+    } else if (st > 0) {
+      y = y.slice(a, s, s + (count - 1) * st + 1, st);
+    } else {
+      const int64_t lo = s + (count - 1) * st;  // the last picked index, the smallest
+      y = flip(y.slice(a, lo, s + 1, -st), {a});
+    }
+  }
+  return one(y);
+}
+
+// ---- Pad ----
+
+// Source index along one dim for an output position i (relative to the unpadded start).
+int64_t pad_source(int64_t i, int64_t d, const std::string& mode) {
+  if (mode == "edge") return std::clamp<int64_t>(i, 0, d - 1);
+  if (mode == "wrap") return ((i % d) + d) % d;
+  if (d == 1) return 0;  // reflect on one element repeats it
+  const int64_t period = 2 * (d - 1);
+  int64_t j = ((i % period) + period) % period;
+  return j < d ? j : period - j;
+}
+
+std::vector<Tensor> pad_op(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor& x = input(n, in, 0);
+  const int64_t r = x.dim();
+  const std::string mode = n.s("mode", "constant");
+  if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap")
+    n.error("mode '", mode, "' must be constant, reflect, edge or wrap");
+  std::vector<int64_t> pads, axes;
+  double value = 0;
+  if (c.opset < 11) {
+    pads = n.ints("pads");
+    value = n.f("value", 0.0);
+  } else {
+    pads = int_values(n, input(n, in, 1), "pads");
+    if (auto v = opt(in, 2)) {
+      if (v->numel() > 1) n.error("constant_value must be a scalar, got shape ", v->shape());
+      if (v->numel() == 1) value = v->reshape({}).item().to<double>();
+    }
+    if (auto a = opt(in, 3)) axes = int_values(n, *a, "axes");
+  }
+  if (axes.empty())
+    for (int64_t d = 0; d < r; ++d) axes.push_back(d);
+  if (pads.size() != 2 * axes.size()) n.error("pads ", pads, " must have ", 2 * axes.size(), " values");
+  Shape begin(r, 0), end(r, 0);
+  std::vector<bool> seen(r, false);
+  const size_t k = axes.size();
+  for (size_t i = 0; i < k; ++i) {
+    const int64_t a = norm_axis(n, axes[i], r, "axis");
+    if (seen[a]) n.error("axes ", axes, " repeat axis ", a);
+    seen[a] = true;
+    begin[a] = pads[i];
+    end[a] = pads[i + k];
+  }
+  Shape out = x.shape();
+  for (int64_t d = 0; d < r; ++d) {
+    // Checked before adding so hostile pads cannot overflow.
+    if (std::abs(begin[d]) > kMaxBytes || std::abs(end[d]) > kMaxBytes) n.error("pads ", pads, " are too large");
+    out[d] += begin[d] + end[d];
+    if (out[d] < 0) n.error("pads ", pads, " make dim ", d, " negative");
+  }
+  check_size(n, out, x.dtype());
+  if (mode == "constant") {
+    Shape spec;
+    for (int64_t d = r - 1; d >= 0; --d) {
+      spec.push_back(begin[d]);
+      spec.push_back(end[d]);
+    }
+    return one(pad(x, spec, "constant", value));
+  }
+  Tensor y = x;
+  for (int64_t d = 0; d < r; ++d) {
+    // Negative pads crop first; the rest indexes into what is left.
+    const int64_t lo = std::max<int64_t>(-begin[d], 0), hi = std::max<int64_t>(-end[d], 0);
+    y = y.narrow(d, lo, y.shape()[d] - lo - hi);
+    const int64_t pb = std::max<int64_t>(begin[d], 0), pe = std::max<int64_t>(end[d], 0);
+    if (pb == 0 && pe == 0) continue;
+    const int64_t len = y.shape()[d];
+    if (len == 0) n.error("cannot ", mode, "-pad the empty dim ", d);
+    if (mode == "reflect" && (pb >= len || pe >= len))
+      n.error("reflect pads ", pads, " must be smaller than dim ", d, " (", len, ")");
+    std::vector<int64_t> idx;
+    for (int64_t i = -pb; i < len + pe; ++i) idx.push_back(pad_source(i, len, mode));
+    y = index_select(y, d, from_ints(idx));
+  }
+  return one(y);
+}
+
+// ---- Split ----
+
+std::vector<Tensor> split_op(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor& x = input(n, in, 0);
+  if (x.dim() == 0) n.error("input must have at least one dim");
+  const int64_t axis = norm_axis(n, n.i("axis", 0), x.dim(), "axis");
+  const int64_t dim = x.shape()[axis];
+  const int64_t nout = static_cast<int64_t>(n.outputs.size());
+  std::vector<int64_t> sizes;
+  if (c.opset >= 13) {
+    if (auto s = opt(in, 1)) sizes = int_values(n, *s, "split");
+  } else {
+    sizes = n.ints("split");
+  }
+  if (!sizes.empty() && n.has("num_outputs")) n.error("split and num_outputs cannot both be given");
+  if (sizes.empty()) {
+    if (n.has("num_outputs")) {
+      const int64_t k = n.i("num_outputs", 0);
+      if (k < 1 || k != nout) n.error("num_outputs ", k, " must equal the number of outputs (", nout, ")");
+      const int64_t chunk = (dim + k - 1) / k;  // the last chunk is smaller when dim does not divide
+      for (int64_t i = 0; i < k; ++i) sizes.push_back(std::clamp<int64_t>(dim - i * chunk, 0, chunk));
+    } else {
+      if (nout < 1 || dim % nout != 0) n.error("dim ", axis, " of size ", dim, " does not split evenly into ", nout, " outputs");
+      sizes.assign(nout, dim / nout);
+    }
+  }
+  if (static_cast<int64_t>(sizes.size()) != nout) n.error("split ", sizes, " must have one size per output (", nout, ")");
+  int64_t total = 0;
+  for (int64_t s : sizes) {
+    if (s < 0 || s > dim) n.error("split ", sizes, " has a size outside [0, ", dim, "]");
+    total += s;
+  }
+  if (total != dim) n.error("split ", sizes, " sums to ", total, ", not dim ", axis, " of size ", dim);
+  std::vector<Tensor> out;
+  int64_t at = 0;
+  for (int64_t s : sizes) {
+    out.push_back(x.narrow(axis, at, s));
+    at += s;
+  }
+  return out;
+}
+
+// ---- Gather family ----
+
+std::vector<Tensor> gather_elements(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  const Tensor& idx = input(n, in, 1);
+  if (x.dim() == 0 || idx.dim() != x.dim()) n.error("indices ", idx.shape(), " must have the rank of data ", x.shape());
+  const int64_t axis = norm_axis(n, n.i("axis", 0), x.dim(), "axis");
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (d != axis && idx.shape()[d] > x.shape()[d])
+      n.error("indices ", idx.shape(), " exceed data ", x.shape(), " along dim ", d);
+  std::vector<int64_t> v = all_ints(n, idx, "indices");
+  const int64_t size = x.shape()[axis];
+  for (auto& i : v) {
+    if (i < -size || i >= size) n.error<IndexError>("index ", i, " is out of range for dim ", axis, " of size ", size);
+    if (i < 0) i += size;
+  }
+  return one(gather(x, axis, from_ints(v).reshape(idx.shape())));
+}
+
+// Shared walk of GatherND/ScatterND: for each index tuple, the element offset
+// of the slice it addresses in data and the slice length.
+struct NdPlan {
+  std::vector<int64_t> offsets;
+  int64_t slice = 1;
+  Shape out;  // GatherND's result shape
+};
+
+NdPlan nd_plan(const Node& n, const Tensor& x, const Tensor& idx, int64_t b) {
+  const int64_t r = x.dim(), q = idx.dim();
+  if (q < 1) n.error("indices must have at least one dim");
+  if (b < 0 || b >= std::min(r, q)) n.error("batch_dims ", b, " must be in [0, min(rank(data), rank(indices)))");
+  for (int64_t d = 0; d < b; ++d)
+    if (x.shape()[d] != idx.shape()[d]) n.error("batch dims of data ", x.shape(), " and indices ", idx.shape(), " differ");
+  const int64_t last = idx.shape()[q - 1];
+  if (last < 1 || last > r - b) n.error("the last dim of indices ", idx.shape(), " must be in [1, ", r - b, "]");
+  NdPlan p;
+  p.out.assign(idx.shape().begin(), idx.shape().end() - 1);
+  for (int64_t d = b + last; d < r; ++d) {
+    p.out.push_back(x.shape()[d]);
+    p.slice *= x.shape()[d];
+  }
+  int64_t batch = 1, per_batch = 1;  // elements of data per batch entry
+  for (int64_t d = 0; d < b; ++d) batch *= x.shape()[d];
+  for (int64_t d = b; d < r; ++d) per_batch *= x.shape()[d];
+  std::vector<int64_t> stride(last);
+  int64_t s = p.slice;
+  for (int64_t k = last - 1; k >= 0; --k) {
+    stride[k] = s;
+    s *= x.shape()[b + k];
+  }
+  std::vector<int64_t> v = all_ints(n, idx, "indices");
+  const int64_t tuples = static_cast<int64_t>(v.size()) / last;
+  const int64_t per = batch ? tuples / batch : 0;
+  for (int64_t t = 0; t < tuples; ++t) {
+    int64_t off = (per ? t / per : 0) * per_batch;
+    for (int64_t k = 0; k < last; ++k) {
+      int64_t i = v[t * last + k];
+      const int64_t size = x.shape()[b + k];
+      if (i < -size || i >= size) n.error<IndexError>("index ", i, " is out of range for dim ", b + k, " of size ", size);
+      if (i < 0) i += size;
+      off += i * stride[k];
+    }
+    p.offsets.push_back(off);
+  }
+  return p;
+}
+
+std::vector<Tensor> gather_nd(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor x = input(n, in, 0).contiguous();
+  const NdPlan p = nd_plan(n, x, input(n, in, 1), n.i("batch_dims", 0));
+  check_size(n, p.out, x.dtype());
+  Tensor y = empty(p.out, TensorOptions(x.dtype()));
+  const size_t bytes = itemsize(x.dtype()) * p.slice;
+  const char* src = static_cast<const char*>(x.data_ptr());
+  char* dst = static_cast<char*>(y.data_ptr());
+  for (size_t t = 0; t < p.offsets.size(); ++t)
+    std::memcpy(dst + t * bytes, src + p.offsets[t] * itemsize(x.dtype()), bytes);
+  return one(y);
+}
+
+std::vector<Tensor> scatter_nd(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  const Tensor& idx = input(n, in, 1);
+  Tensor upd = input(n, in, 2);
+  if (upd.dtype() != x.dtype()) n.error<TypeError>("updates (", upd.dtype(), ") must have the dtype of data (", x.dtype(), ")");
+  const NdPlan p = nd_plan(n, x, idx, 0);
+  if (upd.shape() != p.out) n.error("updates ", upd.shape(), " must have shape ", p.out);
+  const std::string r = reduction_of(n);
+  Tensor y = x.contiguous().clone();
+  upd = upd.contiguous();
+  const size_t is = itemsize(x.dtype());
+  char* dst = static_cast<char*>(y.data_ptr());
+  const char* src = static_cast<const char*>(upd.data_ptr());
+  for (size_t t = 0; t < p.offsets.size(); ++t) put(n, x.dtype(), dst + p.offsets[t] * is, src + t * p.slice * is, p.slice, r);
+  return one(y);
+}
+
+std::vector<Tensor> scatter_elements(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  const Tensor& idx = input(n, in, 1);
+  Tensor upd = input(n, in, 2);
+  if (upd.dtype() != x.dtype()) n.error<TypeError>("updates (", upd.dtype(), ") must have the dtype of data (", x.dtype(), ")");
+  if (x.dim() == 0 || idx.dim() != x.dim()) n.error("indices ", idx.shape(), " must have the rank of data ", x.shape());
+  if (upd.shape() != idx.shape()) n.error("updates ", upd.shape(), " must have the shape of indices ", idx.shape());
+  const int64_t axis = norm_axis(n, n.i("axis", 0), x.dim(), "axis");
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (d != axis && idx.shape()[d] > x.shape()[d])
+      n.error("indices ", idx.shape(), " exceed data ", x.shape(), " along dim ", d);
+  const std::string r = reduction_of(n);
+  std::vector<int64_t> v = all_ints(n, idx, "indices");
+  Tensor y = x.contiguous().clone();
+  upd = upd.contiguous();
+  const int64_t rank = x.dim(), size = x.shape()[axis];
+  Shape xstride(rank);
+  int64_t s = 1;
+  for (int64_t d = rank - 1; d >= 0; --d) {
+    xstride[d] = s;
+    s *= x.shape()[d];
+  }
+  const size_t is = itemsize(x.dtype());
+  char* dst = static_cast<char*>(y.data_ptr());
+  const char* src = static_cast<const char*>(upd.data_ptr());
+  Shape pos(rank, 0);  // multi-index into indices, advanced like an odometer
+  for (size_t t = 0; t < v.size(); ++t) {
+    int64_t i = v[t];
+    if (i < -size || i >= size) n.error<IndexError>("index ", i, " is out of range for dim ", axis, " of size ", size);
+    if (i < 0) i += size;
+    int64_t off = 0;
+    for (int64_t d = 0; d < rank; ++d) off += (d == axis ? i : pos[d]) * xstride[d];
+    put(n, x.dtype(), dst + off * is, src + t * is, 1, r);
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      if (++pos[d] < idx.shape()[d]) break;
+      pos[d] = 0;
+    }
+  }
+  return one(y);
+}
+
+// ---- OneHot, NonZero, TopK, Trilu, Compress, ReverseSequence ----
+
+std::vector<Tensor> one_hot(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& idx = input(n, in, 0);
+  const Tensor& depth_t = input(n, in, 1);
+  const Tensor& values = input(n, in, 2);
+  if (depth_t.numel() != 1) n.error("depth must hold one value, got shape ", depth_t.shape());
+  if (values.numel() != 2) n.error("values must hold [off_value, on_value], got shape ", values.shape());
+  if (is_complex(idx.dtype()) || idx.dtype() == DType::Bool) n.error<TypeError>("indices must be numeric, got ", idx.dtype());
+  const double dd = depth_t.reshape({}).item().to<double>();
+  if (!(dd >= 1) || dd > 1e9) n.error("depth ", dd, " must be in [1, 1e9]");
+  const int64_t depth = static_cast<int64_t>(dd);
+  const int64_t r = idx.dim();
+  int64_t axis = n.i("axis", -1);
+  if (axis < -r - 1 || axis > r) n.error("axis ", axis, " is out of range for rank ", r + 1);
+  if (axis < 0) axis += r + 1;
+  Shape out = idx.shape();
+  out.insert(out.begin() + axis, depth);
+  check_size(n, out, values.dtype());
+  Tensor i64 = idx.to(DType::Int64);
+  i64 = where(lt(i64, Scalar(0)), add(i64, Scalar(depth)), i64);  // -depth..-1 count from the end
+  Shape ar(r + 1, 1);
+  ar[axis] = depth;
+  Tensor mask = eq(i64.unsqueeze(axis), arange(Scalar(0), Scalar(depth), Scalar(1), DType::Int64).reshape(ar));
+  Tensor v = values.reshape({2});
+  return one(where(mask, v.select(0, 1), v.select(0, 0)).contiguous());
+}
+
+std::vector<Tensor> top_k(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor& x = input(n, in, 0);
+  if (x.dim() == 0) n.error("X must have at least one dim");
+  const int64_t axis = norm_axis(n, n.i("axis", -1), x.dim(), "axis");
+  int64_t k = 0;
+  if (c.opset >= 10) k = one_int(n, input(n, in, 1), "K");
+  else if (n.has("k")) k = n.i("k", 0);
+  else n.error("attribute k is required");
+  const int64_t size = x.shape()[axis];
+  if (k < 0 || k > size) n.error("K ", k, " is out of range for dim ", axis, " of size ", size);
+  const bool largest = n.i("largest", 1) != 0;
+  // ONNX breaks ties by the lower index: a stable sort gives that order.
+  auto [vals, idx] = sort(x, axis, largest);
+  Tensor v = vals.narrow(axis, 0, k), i = idx.narrow(axis, 0, k);
+  return {v.contiguous(), i.contiguous()};
+}
+
+std::vector<Tensor> compress(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  const Tensor& cond = input(n, in, 1);
+  if (cond.dim() != 1) n.error("condition must be 1-D, got shape ", cond.shape());
+  Tensor src = x;
+  int64_t axis = 0;
+  if (n.has("axis")) axis = norm_axis(n, n.i("axis", 0), x.dim(), "axis");
+  else src = x.reshape({-1});
+  const int64_t dim = src.shape()[axis];
+  Tensor idx = nonzero(cond.to(DType::Bool)).reshape({-1});
+  if (idx.numel() > 0 && idx.reshape({-1}).select(0, idx.numel() - 1).item().to<int64_t>() >= dim)
+    n.error<IndexError>("condition selects past dim ", axis, " of size ", dim);
+  return one(index_select(src, axis, idx));
+}
+
+std::vector<Tensor> reverse_sequence(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  if (x.dim() < 2) n.error("input must have at least 2 dims, got shape ", x.shape());
+  const int64_t ba = n.i("batch_axis", 1), ta = n.i("time_axis", 0);
+  if (!((ba == 0 && ta == 1) || (ba == 1 && ta == 0))) n.error("batch_axis and time_axis must be 0 and 1 (either order)");
+  std::vector<int64_t> lens = all_ints(n, input(n, in, 1), "sequence_lens");
+  const int64_t B = x.shape()[ba], T = x.shape()[ta];
+  if (static_cast<int64_t>(lens.size()) != B) n.error("sequence_lens must have ", B, " values, got ", lens.size());
+  // An index table [T, B] (or [B, T]) along the time axis, broadcast over the other dims.
+  Shape tshape(x.dim(), 1);
+  tshape[ta] = T;
+  tshape[ba] = B;
+  Tensor table = empty(tshape, TensorOptions(DType::Int64));
+  int64_t* p = table.data<int64_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    if (lens[b] < 0 || lens[b] > T) n.error("sequence_lens ", lens[b], " is out of range [0, ", T, "]");
+    for (int64_t t = 0; t < T; ++t) p[ta == 0 ? t * B + b : b * T + t] = t < lens[b] ? lens[b] - 1 - t : t;
+  }
+  return one(gather(x, ta, table.expand(x.shape()).contiguous()));
+}
+
+// ---- Resize / Upsample ----
+
+struct ResizeAttrs {
+  std::string mode = "nearest", coord = "half_pixel", nearest = "round_prefer_floor";
+  double cubic_a = -0.75, extrapolation = 0.0;
+  bool exclude_outside = false;
+};
+
+int64_t nearest_index(const Node& n, double x, const std::string& how, bool down) {
+  if (how == "simple") return down ? static_cast<int64_t>(std::ceil(x)) : static_cast<int64_t>(std::floor(x));
+  if (how == "floor") return static_cast<int64_t>(std::floor(x));
+  if (how == "ceil") return static_cast<int64_t>(std::ceil(x));
+  const double f = std::floor(x);
+  const bool half = x - f == 0.5;
+  if (how == "round_prefer_floor") return static_cast<int64_t>(half ? f : std::round(x));
+  if (how == "round_prefer_ceil") return static_cast<int64_t>(half ? f + 1 : std::round(x));
+  n.error("nearest_mode '", how, "' must be round_prefer_floor, round_prefer_ceil, floor or ceil");
+}
+
+double cubic_weight(double d, double a) {
+  d = std::abs(d);
+  if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
+  if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+  return 0;
+}
+
+// Resamples one axis: out = sum over taps of w_t * x[idx_t]; out-of-range
+// positions in tf_crop_and_resize are recorded in `outside`.
+Tensor resize_axis(const Node& n, const Tensor& x, int64_t axis, int64_t out_len, double scale, const ResizeAttrs& a,
+                   double roi_start, double roi_end, std::vector<bool>& outside) {
+  const int64_t in_len = x.shape()[axis];
+  const int taps = a.mode == "nearest" ? 1 : a.mode == "linear" ? 2 : 4;
+  std::vector<std::vector<int64_t>> idx(taps, std::vector<int64_t>(out_len));
+  std::vector<std::vector<double>> w(taps, std::vector<double>(out_len));
+  outside.assign(out_len, false);
+  // Coordinates in float32, as onnxruntime computes them (a .5 that float rounds decides nearest).
+  const float fs = static_cast<float>(scale), fin = static_cast<float>(in_len), fout = static_cast<float>(out_len);
+  const float r0 = static_cast<float>(roi_start), r1 = static_cast<float>(roi_end);
+  for (int64_t o = 0; o < out_len; ++o) {
+    float xo = 0;
+    const float fo = static_cast<float>(o);
+    const std::string& c = a.coord;
+    if (c == "half_pixel") {
+      xo = (fo + 0.5f) / fs - 0.5f;
+    } else if (c == "pytorch_half_pixel") {
+      xo = out_len > 1 ? (fo + 0.5f) / fs - 0.5f : 0.0f;
+    } else if (c == "half_pixel_symmetric") {
+      const float adj = fout / (fs * fin), center = fin / 2;
+      xo = center * (1 - adj) + (fo + 0.5f) / fs - 0.5f;
+    } else if (c == "align_corners") {
+      xo = out_len > 1 ? fo * (fin - 1) / (fout - 1) : 0.0f;
+    } else if (c == "asymmetric") {
+      xo = fo / fs;
+    } else if (c == "tf_crop_and_resize") {
+      xo = out_len > 1 ? r0 * (fin - 1) + fo * (r1 - r0) * (fin - 1) / (fout - 1) : 0.5f * (r0 + r1) * (fin - 1);
+      if (xo < 0 || xo > fin - 1) outside[o] = true;
+    } else {
+      n.error("coordinate_transformation_mode '", c, "' is not one of half_pixel, half_pixel_symmetric, "
+              "pytorch_half_pixel, align_corners, asymmetric, tf_crop_and_resize");
+    }
+    auto clampi = [&](int64_t i) { return std::clamp<int64_t>(i, 0, in_len - 1); };
+    if (a.mode == "nearest") {
+      idx[0][o] = clampi(nearest_index(n, xo, a.nearest, scale < 1));
+      w[0][o] = 1;
+    } else if (a.mode == "linear") {
+      const double xc = std::clamp<double>(xo, 0, in_len - 1);
+      const int64_t x0 = static_cast<int64_t>(std::floor(xc));
+      idx[0][o] = clampi(x0);
+      idx[1][o] = clampi(x0 + 1);
+      w[1][o] = xc - x0;
+      w[0][o] = 1 - w[1][o];
+    } else {
+      const int64_t x0 = static_cast<int64_t>(std::floor(xo));
+      const double t = xo - x0;
+      double sum = 0;
+      for (int k = 0; k < 4; ++k) {
+        const int64_t i = x0 - 1 + k;
+        double wk = cubic_weight(t - (k - 1), a.cubic_a);
+        if (a.exclude_outside && (i < 0 || i >= in_len)) wk = 0;
+        idx[k][o] = clampi(i);
+        w[k][o] = wk;
+        sum += wk;
+      }
+      if (a.exclude_outside && sum != 0)
+        for (int k = 0; k < 4; ++k) w[k][o] /= sum;
+    }
+  }
+  Shape wshape(x.dim(), 1);
+  wshape[axis] = out_len;
+  Tensor y;
+  for (int k = 0; k < taps; ++k) {
+    Tensor g = index_select(x, axis, from_ints(idx[k]));
+    if (taps == 1) return g;
+    Tensor wt = from_vector(w[k], {out_len}).to(x.dtype()).reshape(wshape);
+    y = k == 0 ? mul(g, wt) : add(y, mul(g, wt));
+  }
+  return y;
+}
+
+Tensor resize_impl(const Node& n, const Tensor& x, std::vector<int64_t> axes, std::vector<double> scales,
+                   std::vector<int64_t> sizes, std::vector<double> roi, const ResizeAttrs& a) {
+  const int64_t r = x.dim();
+  if (a.mode != "nearest" && a.mode != "linear" && a.mode != "cubic")
+    n.error("mode '", a.mode, "' must be nearest, linear or cubic");
+  if (axes.empty())
+    for (int64_t d = 0; d < r; ++d) axes.push_back(d);
+  for (auto& ax : axes) ax = norm_axis(n, ax, r, "axis");
+  const size_t k = axes.size();
+  if (!scales.empty() && !sizes.empty()) n.error("only one of scales and sizes may be given");
+  if (scales.empty() && sizes.empty()) n.error("one of scales and sizes is required");
+  if (!scales.empty() && scales.size() != k) n.error("scales must have ", k, " values, got ", scales.size());
+  if (!sizes.empty() && sizes.size() != k) n.error("sizes must have ", k, " values, got ", sizes.size());
+  Shape out = x.shape();
+  std::vector<double> sc(k);
+  if (!scales.empty()) {
+    for (size_t i = 0; i < k; ++i) {
+      if (!(scales[i] > 0) || scales[i] > 1e6) n.error("scales must be positive and finite, got ", scales[i]);
+      sc[i] = scales[i];
+      // onnxruntime sizes the output in float32, as the scales are float32.
+      out[axes[i]] = static_cast<int64_t>(static_cast<float>(scales[i]) * static_cast<float>(x.shape()[axes[i]]));
+    }
+  } else {
+    const std::string policy = n.s("keep_aspect_ratio_policy", "stretch");
+    if (policy != "stretch" && policy != "not_larger" && policy != "not_smaller")
+      n.error("keep_aspect_ratio_policy '", policy, "' must be stretch, not_larger or not_smaller");
+    for (size_t i = 0; i < k; ++i) {
+      if (sizes[i] < 0) n.error("sizes must not be negative, got ", sizes);
+      sc[i] = static_cast<double>(static_cast<float>(sizes[i]) / static_cast<float>(x.shape()[axes[i]]));
+    }
+    if (policy != "stretch") {
+      double s = policy == "not_larger" ? *std::min_element(sc.begin(), sc.end()) : *std::max_element(sc.begin(), sc.end());
+      for (size_t i = 0; i < k; ++i) {
+        sc[i] = s;
+        sizes[i] = static_cast<int64_t>(std::round(s * x.shape()[axes[i]]));
+      }
+    }
+    for (size_t i = 0; i < k; ++i) out[axes[i]] = sizes[i];
+  }
+  check_size(n, out, x.dtype());
+  if (a.coord == "tf_crop_and_resize" && roi.size() != 2 * k && roi.size() != 2 * static_cast<size_t>(r))
+    n.error("tf_crop_and_resize needs roi with ", 2 * k, " values, got ", roi.size());
+  const bool integral = !is_floating(x.dtype());
+  if (integral && x.dtype() == DType::Bool) n.error<TypeError>("bool input is not supported");
+  Tensor y = a.mode != "nearest" && integral ? x.to(DType::Float32) : x;
+  Tensor mask;  // positions outside the crop in any axis (tf_crop_and_resize)
+  for (size_t i = 0; i < k; ++i) {
+    const int64_t ax = axes[i];
+    if (out[ax] == x.shape()[ax] && sc[i] == 1.0 && a.coord != "tf_crop_and_resize") continue;
+    if (x.shape()[ax] == 0) n.error("cannot resize the empty dim ", ax);
+    double rs = 0, re = 1;
+    if (!roi.empty()) {
+      const size_t j = roi.size() == 2 * k ? i : static_cast<size_t>(ax), half = roi.size() / 2;
+      rs = roi[j];
+      re = roi[j + half];
+    }
+    std::vector<bool> outside;
+    y = resize_axis(n, y, ax, out[ax], sc[i], a, rs, re, outside);
+    if (a.coord == "tf_crop_and_resize") {
+      Shape ms(r, 1);
+      ms[ax] = out[ax];
+      Tensor m = empty({out[ax]}, TensorOptions(DType::Bool));
+      for (int64_t o = 0; o < out[ax]; ++o) m.data<bool>()[o] = outside[o];
+      m = m.reshape(ms);
+      mask = mask.defined() ? logical_or(mask, m) : m;
+    }
+  }
+  if (mask.defined()) y = masked_fill(y, mask, Scalar(a.extrapolation));
+  if (y.dtype() != x.dtype()) {
+    // Integer images round to the nearest value and saturate, as onnxruntime does.
+    const double lo = x.dtype() == DType::UInt8 ? 0 : x.dtype() == DType::Int8 ? -128 : -1e18;
+    const double hi = x.dtype() == DType::UInt8 ? 255 : x.dtype() == DType::Int8 ? 127 : 1e18;
+    y = clamp(round(y), Scalar(lo), Scalar(hi)).to(x.dtype());
+  }
+  return y.contiguous();
+}
+
+std::vector<double> float_values(const Node& n, const Tensor& t, const char* what) {
+  if (!is_floating(t.dtype())) n.error<TypeError>(what, " must be a float tensor, got ", t.dtype());
+  Tensor c = t.to(DType::Float64).contiguous().reshape({-1});
+  const double* p = c.data<double>();
+  return std::vector<double>(p, p + c.numel());
+}
+
+std::vector<Tensor> resize(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor& x = input(n, in, 0);
+  ResizeAttrs a;
+  a.mode = n.s("mode", "nearest");
+  std::vector<double> scales, roi;
+  std::vector<int64_t> sizes;
+  if (c.opset < 11) {
+    // Resize-10 is Upsample generalised: asymmetric coordinates, nearest floors (ceils when shrinking).
+    a.coord = "asymmetric";
+    a.nearest = "simple";
+    scales = float_values(n, input(n, in, 1), "scales");
+  } else {
+    a.coord = n.s("coordinate_transformation_mode", "half_pixel");
+    a.nearest = n.s("nearest_mode", "round_prefer_floor");
+    a.cubic_a = n.f("cubic_coeff_a", -0.75);
+    a.exclude_outside = n.i("exclude_outside", 0) != 0;
+    a.extrapolation = n.f("extrapolation_value", 0.0);
+    if (auto t = opt(in, 1); t && t->numel() > 0) roi = float_values(n, *t, "roi");
+    if (auto t = opt(in, 2); t && t->numel() > 0) scales = float_values(n, *t, "scales");
+    if (auto t = opt(in, 3); t && t->numel() > 0) sizes = int_values(n, *t, "sizes");
+  }
+  if (n.i("antialias", 0) != 0 && a.mode != "nearest")
+    for (double s : scales)
+      if (s < 1) n.error<NotImplementedError>("antialias=1 when downsampling is not supported");
+  return one(resize_impl(n, x, n.ints("axes"), scales, sizes, roi, a));
+}
+
+std::vector<Tensor> upsample(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor& x = input(n, in, 0);
+  ResizeAttrs a;
+  a.mode = n.s("mode", "nearest");
+  if (a.mode == "bilinear") a.mode = "linear";
+  a.coord = "asymmetric";
+  a.nearest = "simple";
+  std::vector<double> scales;
+  if (c.opset >= 9) {
+    scales = float_values(n, input(n, in, 1), "scales");
+  } else {
+    auto it = n.attrs.find("scales");
+    if (it == n.attrs.end()) n.error("attribute scales is required");
+    auto* v = std::get_if<std::vector<double>>(&it->second);
+    if (!v) n.error("attribute 'scales' must be a list of floats");
+    scales = *v;
+  }
+  for (double s : scales)
+    if (s < 1) n.error("scales must be >= 1, got ", s);
+  return one(resize_impl(n, x, {}, scales, {}, {}, a));
+}
+
+}  // namespace
+
+void register_index_ops(std::map<std::string, OpFn>& t) {
+  t["Slice"] = slice_op;
+  t["Pad"] = pad_op;
+  t["Split"] = split_op;
+  t["GatherElements"] = gather_elements;
+  t["GatherND"] = gather_nd;
+  t["ScatterND"] = scatter_nd;
+  t["ScatterElements"] = scatter_elements;
+  t["Scatter"] = scatter_elements;  // the pre-11 name, same semantics without reduction
+  t["OneHot"] = one_hot;
+  t["TopK"] = top_k;
+  t["Compress"] = compress;
+  t["ReverseSequence"] = reverse_sequence;
+  t["Resize"] = resize;
+  t["Upsample"] = upsample;
+  t["NonZero"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    const Tensor& x = input(n, in, 0);
+    Tensor nz = nonzero(x.dim() == 0 ? x.reshape({1}) : x);  // [count, rank]
+    if (x.dim() == 0) nz = nz.narrow(1, 0, 0);
+    return one(nz.t().contiguous());
+  };
+  t["Trilu"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    const Tensor& x = input(n, in, 0);
+    if (x.dim() < 2) n.error("input must have at least 2 dims, got shape ", x.shape());
+    int64_t k = 0;
+    if (auto kt = opt(in, 1)) k = one_int(n, *kt, "k");
+    // Beyond the matrix the result is all kept or all zeroed; clamping keeps tril/triu in range.
+    const int64_t lim = x.shape()[x.dim() - 1] + x.shape()[x.dim() - 2] + 1;
+    k = std::clamp<int64_t>(k, -lim, lim);
+    return one(n.i("upper", 1) != 0 ? triu(x, k) : tril(x, k));
+  };
+}
 
 }  // namespace tessel::onnx

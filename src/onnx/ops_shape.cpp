@@ -1,6 +1,8 @@
 // ONNX shape ops: Flatten, Reshape, Transpose, Concat, Identity, Constant,
-// Shape, Gather, Unsqueeze, Squeeze.
+// Shape, Size, Gather, Unsqueeze, Squeeze, Expand, Tile, Range, ConstantOfShape,
+// EyeLike, DepthToSpace, SpaceToDepth.
 #include <algorithm>
+#include <cmath>
 
 #include "src/onnx/internal.h"
 
@@ -86,6 +88,143 @@ std::vector<int64_t> axes_of(const Node& n, const Inputs& in, const OpContext& c
   return n.ints("axes");
 }
 
+// A result larger than this is a corrupt or hostile model, not a tensor to allocate.
+constexpr int64_t kMaxBytes = int64_t{1} << 34;
+void check_size(const Node& n, const Shape& s, DType dt) {
+  int64_t total = static_cast<int64_t>(itemsize(dt));
+  for (int64_t d : s) {
+    if (d < 0) n.error("negative size in output shape ", s);
+    if (d != 0 && total > kMaxBytes / d) n.error("output shape ", s, " is too large (over 16 GiB)");
+    total *= d;
+  }
+}
+
+std::vector<Tensor> expand_op(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  Shape shape = int_values(n, input(n, in, 1), "shape");
+  for (int64_t d : shape)
+    if (d < 0) n.error("shape ", shape, " has a negative size");
+  // ONNX broadcasts both ways: a 1 in `shape` keeps x's size.
+  Shape out;
+  try {
+    out = broadcast_shapes("Expand", x.shape(), shape);
+  } catch (const Error&) {
+    n.error("shape ", shape, " does not broadcast with input ", x.shape());
+  }
+  check_size(n, out, x.dtype());
+  return one(x.expand(out));
+}
+
+std::vector<Tensor> tile_op(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  Shape reps = int_values(n, input(n, in, 1), "repeats");
+  if (static_cast<int64_t>(reps.size()) != x.dim()) n.error("repeats ", reps, " must have ", x.dim(), " values");
+  Shape out = x.shape();
+  for (size_t d = 0; d < reps.size(); ++d) {
+    if (reps[d] < 0) n.error("repeats ", reps, " must not be negative");
+    if (reps[d] > kMaxBytes) n.error("repeats ", reps, " are too large");
+    out[d] *= reps[d];
+  }
+  check_size(n, out, x.dtype());
+  if (x.dim() == 0) return one(x.clone());
+  return one(tile(x, reps));
+}
+
+double scalar_of(const Node& n, const Tensor& t, const char* what) {
+  if (t.numel() != 1) n.error(what, " must be a scalar, got shape ", t.shape());
+  return t.reshape({}).item().to<double>();
+}
+
+std::vector<Tensor> range_op(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& s = input(n, in, 0);
+  const Tensor& l = input(n, in, 1);
+  const Tensor& d = input(n, in, 2);
+  if (s.dtype() != l.dtype() || s.dtype() != d.dtype())
+    n.error<TypeError>("start, limit and delta must share a dtype, got ", s.dtype(), ", ", l.dtype(), ", ", d.dtype());
+  const DType dt = s.dtype();
+  if (is_integral(dt)) {
+    if (s.numel() != 1 || l.numel() != 1 || d.numel() != 1) n.error("start, limit and delta must be scalars");
+    const int64_t a = s.reshape({}).item().to<int64_t>(), b = l.reshape({}).item().to<int64_t>();
+    const int64_t st = d.reshape({}).item().to<int64_t>();
+    if (st == 0) n.error("delta must not be 0");
+    // In double so that extreme limits cannot overflow the count.
+    const double cnt = std::ceil((static_cast<double>(b) - static_cast<double>(a)) / static_cast<double>(st));
+    const int64_t count = cnt > 0 ? static_cast<int64_t>(std::min(cnt, 1e18)) : 0;
+    check_size(n, {count}, dt);
+    Tensor t = empty({count}, TensorOptions(DType::Int64));
+    for (int64_t i = 0; i < count; ++i) t.data<int64_t>()[i] = a + i * st;
+    return one(t.to(dt));
+  }
+  const double a = scalar_of(n, s, "start"), b = scalar_of(n, l, "limit"), st = scalar_of(n, d, "delta");
+  if (st == 0 || !std::isfinite(a) || !std::isfinite(b) || !std::isfinite(st))
+    n.error("start, limit and delta must be finite and delta non-zero");
+  const double cnt = std::ceil((b - a) / st);
+  const int64_t count = cnt > 0 ? static_cast<int64_t>(std::min(cnt, 1e18)) : 0;
+  check_size(n, {count}, dt);
+  Tensor t = empty({count}, TensorOptions(DType::Float64));
+  for (int64_t i = 0; i < count; ++i) t.data<double>()[i] = a + static_cast<double>(i) * st;
+  return one(t.to(dt));
+}
+
+std::vector<Tensor> constant_of_shape(const Node& n, const Inputs& in, const OpContext&) {
+  Shape shape = int_values(n, input(n, in, 0), "shape");
+  Tensor v = zeros({1}, TensorOptions(DType::Float32));
+  if (auto it = n.attrs.find("value"); it != n.attrs.end()) {
+    auto* t = std::get_if<Tensor>(&it->second);
+    if (!t) n.error<TypeError>("attribute 'value' must be a tensor");
+    if (t->numel() != 1) n.error("attribute 'value' must hold one element, got shape ", t->shape());
+    v = *t;
+  }
+  check_size(n, shape, v.dtype());
+  return one(v.reshape(Shape(shape.size(), 1)).expand(shape).contiguous());
+}
+
+// DCR: depth is split as [block, block, C]; CRD: as [C, block, block].
+std::vector<Tensor> depth_to_space(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  if (x.dim() != 4) n.error("input must be 4-D [N, C, H, W], got shape ", x.shape());
+  const int64_t b = n.i("blocksize", 0);
+  const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  if (b < 1 || C % (b * b) != 0) n.error("blocksize ", b, " must be positive with blocksize^2 dividing C (", C, ")");
+  const int64_t c = C / (b * b);
+  const std::string mode = n.s("mode", "DCR");
+  Tensor y;
+  if (mode == "DCR") y = x.reshape({N, b, b, c, H, W}).permute({0, 3, 4, 1, 5, 2});
+  else if (mode == "CRD") y = x.reshape({N, c, b, b, H, W}).permute({0, 1, 4, 2, 5, 3});
+  else n.error("mode '", mode, "' must be DCR or CRD");
+  return one(y.reshape({N, c, H * b, W * b}));
+}
+
+std::vector<Tensor> space_to_depth(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  if (x.dim() != 4) n.error("input must be 4-D [N, C, H, W], got shape ", x.shape());
+  const int64_t b = n.i("blocksize", 0);
+  const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  if (b < 1 || H % b != 0 || W % b != 0) n.error("blocksize ", b, " must be positive and divide H and W (", H, ", ", W, ")");
+  Tensor y = x.reshape({N, C, H / b, b, W / b, b}).permute({0, 3, 5, 1, 2, 4});
+  return one(y.reshape({N, C * b * b, H / b, W / b}));
+}
+
+std::vector<Tensor> eye_like(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  if (x.dim() != 2) n.error("input must be 2-D, got shape ", x.shape());
+  DType dt = x.dtype();
+  if (n.has("dtype")) {
+    const int64_t code = n.i("dtype", 0);
+    // TensorProto.DataType codes for the dtypes tessel has.
+    static const std::map<int64_t, DType> codes = {
+        {1, DType::Float32}, {2, DType::UInt8}, {3, DType::Int8},    {5, DType::Int16},   {6, DType::Int32},
+        {7, DType::Int64},   {9, DType::Bool},  {10, DType::Float16}, {11, DType::Float64}, {16, DType::BFloat16}};
+    auto it = codes.find(code);
+    if (it == codes.end()) n.error<TypeError>("dtype ", code, " is not supported");
+    dt = it->second;
+  }
+  const int64_t rows = x.shape()[0], cols = x.shape()[1], k = n.i("k", 0);
+  Tensor i = arange(Scalar(0), Scalar(rows), Scalar(1), DType::Int64).reshape({rows, 1});
+  Tensor j = arange(Scalar(0), Scalar(cols), Scalar(1), DType::Int64).reshape({1, cols});
+  return one(eq(sub(j, i), Scalar(k)).to(dt));
+}
+
 }  // namespace
 
 void register_shape_ops(std::map<std::string, OpFn>& t) {
@@ -133,6 +272,16 @@ void register_shape_ops(std::map<std::string, OpFn>& t) {
     for (int64_t d = start; d < end; ++d) v.push_back(x.shape()[d]);
     return one(from_ints(v));
   };
+  t["Size"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    return one(full({}, Scalar(input(n, in, 0).numel()), TensorOptions(DType::Int64)));
+  };
+  t["Expand"] = expand_op;
+  t["Tile"] = tile_op;
+  t["Range"] = range_op;
+  t["ConstantOfShape"] = constant_of_shape;
+  t["DepthToSpace"] = depth_to_space;
+  t["SpaceToDepth"] = space_to_depth;
+  t["EyeLike"] = eye_like;
   t["Unsqueeze"] = [](const Node& n, const Inputs& in, const OpContext& c) {
     Tensor x = input(n, in, 0);
     std::vector<int64_t> axes = axes_of(n, in, c);

@@ -44,6 +44,8 @@ def _to_tensor(x, k):
     if x is None:
         raise NotImplementedError(f"input {k}: optional (None) inputs not supported")
     x = np.asarray(x)
+    if x.dtype.name == "bfloat16":  # ml_dtypes' type: through float32, which holds it exactly
+        return ts.as_tensor(x.astype(np.float32)).to(ts.bfloat16)
     if x.dtype not in _NP_OK:
         raise NotImplementedError(f"input {k}: dtype {x.dtype} not supported")
     # np.ascontiguousarray would turn a 0-d array into a 1-d one.
@@ -52,7 +54,9 @@ def _to_tensor(x, k):
 
 def _to_numpy(t):
     if t.dtype == ts.bfloat16:
-        raise NotImplementedError("dtype bfloat16 output not supported by NumPy")
+        import ml_dtypes  # what onnx uses for bfloat16 arrays
+
+        return t.float().numpy().astype(ml_dtypes.bfloat16)
     return t.numpy()
 
 

@@ -2,6 +2,8 @@
 // ONNX model import: load a .onnx file (or its bytes) and run it with tessel's
 // ops. No protobuf type appears here; the parsed graph lives behind a pimpl.
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -10,6 +12,10 @@
 
 #include "tessel/export.h"
 #include "tessel/tensor.h"
+
+namespace tessel::nn {
+class Module;
+}
 
 namespace tessel::onnx {
 
@@ -48,6 +54,35 @@ class TESSEL_API Model {
   explicit Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
 };
+
+// ---- Export: trace a function at the op level and write an ONNX model ----
+
+struct ExportOptions {
+  std::vector<std::string> input_names;   // default input_0, input_1, ...
+  std::vector<std::string> output_names;  // default output_0, ...
+  // {input or output name: {dim: symbolic name}}, e.g. {"x": {{0, "batch"}}}.
+  std::map<std::string, std::map<int64_t, std::string>> dynamic_axes;
+  int64_t opset = 18;  // 13..23
+  bool external_data = false;  // weights to "<path>.data"; automatic past external_threshold bytes
+  size_t external_threshold = size_t{2} << 30;
+  std::string producer_name = "tessel";
+  std::string graph_name = "tessel_graph";
+};
+
+using TracedFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+
+// Runs `fn(args)` once (twice with dynamic axes) recording the ops it dispatches,
+// and returns the ONNX model. `params` name constant tensors (weights) that appear
+// in the graph as initializers. Errors name the op that has no ONNX mapping.
+TESSEL_API std::string export_bytes(const TracedFn& fn, const std::vector<Tensor>& args, const NamedTensors& params,
+                                    const ExportOptions& opts = {});
+TESSEL_API void export_function(const TracedFn& fn, const std::vector<Tensor>& args, const NamedTensors& params,
+                                const std::string& path, const ExportOptions& opts = {});
+// A module in eval mode (restored after), its parameters and buffers named by path.
+TESSEL_API void export_model(nn::Module& module, const Tensor& example, const std::string& path,
+                             const ExportOptions& opts = {});
+TESSEL_API void export_model(nn::Module& module, const TracedFn& fn, const std::vector<Tensor>& args,
+                             const std::string& path, const ExportOptions& opts = {});
 
 // Whether tessel was built with ONNX support (TESSEL_WITH_ONNX).
 TESSEL_API bool available();

@@ -4,6 +4,7 @@
 
 #include "python/src/convert.h"
 #include "tessel/onnx.h"
+#include "tessel/trace.h"
 
 namespace tessel::python {
 
@@ -63,6 +64,28 @@ void init_onnx(py::module_& m) {
             return m.run(feed);
           },
           py::arg("feed"));
+
+  // Export: `fn(list[Tensor]) -> list[Tensor]` is traced (the GIL stays held: it is Python).
+  o.def(
+      "export",
+      [](const py::function& fn, const std::vector<Tensor>& args, const NamedTensors& params,
+         const std::vector<std::string>& input_names, const std::vector<std::string>& output_names,
+         const std::map<std::string, std::map<int64_t, std::string>>& dynamic_axes, int64_t opset,
+         bool external_data, const std::string& path) -> py::object {
+        onnx::ExportOptions o;
+        o.input_names = input_names;
+        o.output_names = output_names;
+        o.dynamic_axes = dynamic_axes;
+        o.opset = opset;
+        o.external_data = external_data;
+        auto call = [&](const std::vector<Tensor>& a) { return fn(a).cast<std::vector<Tensor>>(); };
+        if (path.empty()) return py::bytes(onnx::export_bytes(call, args, params, o));
+        onnx::export_function(call, args, params, path, o);
+        return py::none();
+      },
+      py::arg("fn"), py::arg("args"), py::arg("params"), py::arg("input_names"), py::arg("output_names"),
+      py::arg("dynamic_axes"), py::arg("opset"), py::arg("external_data"), py::arg("path"));
+  o.def("tracing", &trace::active, "Whether this thread is recording an export trace");
 }
 
 }  // namespace tessel::python

@@ -19,5 +19,16 @@ int64_t Model::opset() const { missing(); }
 int64_t Model::ir_version() const { missing(); }
 const std::string& Model::producer_name() const { missing(); }
 NamedTensors Model::run(const NamedTensors&) const { missing(); }
+std::string export_bytes(const TracedFn&, const std::vector<Tensor>&, const NamedTensors&, const ExportOptions&) {
+  missing();
+}
+void export_function(const TracedFn&, const std::vector<Tensor>&, const NamedTensors&, const std::string&,
+                     const ExportOptions&) {
+  missing();
+}
+void export_model(nn::Module&, const Tensor&, const std::string&, const ExportOptions&) { missing(); }
+void export_model(nn::Module&, const TracedFn&, const std::vector<Tensor>&, const std::string&, const ExportOptions&) {
+  missing();
+}
 
 }  // namespace tessel::onnx

@@ -2,15 +2,18 @@
 
 ``ts.onnx.load(path)`` returns a callable :class:`Model`;
 ``ts.onnx.InferenceSession(path)`` mirrors onnxruntime's session (NumPy in and out).
-No export yet; see docs/onnx.md for the supported ops.
+``ts.onnx.export(model, args, path)`` writes a model (see _export.py).
+See docs/onnx.md for the supported ops.
 """
 import os
 
 from .. import _C
 
-__all__ = ["load", "Model", "InferenceSession", "ValueInfo", "available"]
+__all__ = ["load", "export", "Model", "InferenceSession", "ValueInfo", "available"]
 
 _onnx = _C._onnx
+
+from ._export import export  # noqa: E402
 
 
 def available():

@@ -1,0 +1,760 @@
+// ONNX export: one emitter per traced op (the names ops record in tessel/trace.h),
+// each writing the nodes that compute the op's outputs into site.out.
+#include <climits>
+#include <cmath>
+
+#include "src/onnx/export_internal.h"
+
+namespace tessel::onnx::exporter {
+namespace {
+
+using NodeP = ::onnx::NodeProto*;
+
+double attr_f(const trace::Call& c, const std::string& k, double dflt) {
+  const trace::Attr* a = c.find(k);
+  if (!a) return dflt;
+  if (auto* d = std::get_if<double>(a)) return *d;
+  if (auto* i = std::get_if<int64_t>(a)) return static_cast<double>(*i);
+  return dflt;
+}
+int64_t attr_i(const trace::Call& c, const std::string& k, int64_t dflt) {
+  const trace::Attr* a = c.find(k);
+  if (!a) return dflt;
+  if (auto* i = std::get_if<int64_t>(a)) return *i;
+  return dflt;
+}
+std::vector<int64_t> attr_ints(const trace::Call& c, const std::string& k) {
+  const trace::Attr* a = c.find(k);
+  if (!a) return {};
+  if (auto* v = std::get_if<std::vector<int64_t>>(a)) return *v;
+  return {};
+}
+
+int64_t wrap(int64_t d, int64_t rank) { return d < 0 ? d + rank : d; }
+
+// Input k cast to `to`.
+std::string in_as(Builder& b, const Site& s, size_t k, DType to) { return b.cast(s.in[k], s.in_dtype(k), to); }
+
+// The output written with `op`, cast to the recorded output dtype when ONNX's differs.
+void finish(Builder& b, const Site& s, const std::string& v, DType have, size_t k = 0) {
+  if (have == s.out_dtype(k)) {
+    b.node("Identity", {v}, {s.out[k]});
+    return;
+  }
+  auto* n = b.node("Cast", {v}, {s.out[k]});
+  Builder::attr(n, "to", static_cast<int64_t>(onnx_type(s.out_dtype(k))));
+}
+
+// ---- elementwise ----
+
+// A binary op computed in the output dtype (or in the promoted input dtype for comparisons).
+void binary(Builder& b, const Site& s, const char* op, bool compare) {
+  const DType dt = compare ? promote_types(s.in_dtype(0), s.in_dtype(1)) : s.out_dtype();
+  b.node(op, {in_as(b, s, 0, dt), in_as(b, s, 1, dt)}, {s.out[0]});
+}
+
+template <const char* Op, bool Compare>
+void emit_binary(Builder& b, const Site& s) {
+  binary(b, s, Op, Compare);
+}
+
+constexpr char kAdd[] = "Add", kSub[] = "Sub", kMul[] = "Mul", kDiv[] = "Div", kPow[] = "Pow", kMax[] = "Max",
+               kMin[] = "Min", kEq[] = "Equal", kLt[] = "Less", kLe[] = "LessOrEqual", kGt[] = "Greater",
+               kGe[] = "GreaterOrEqual", kBAnd[] = "BitwiseAnd", kBOr[] = "BitwiseOr", kBXor[] = "BitwiseXor";
+
+void emit_div(Builder& b, const Site& s) {
+  if (!is_floating(s.out_dtype())) s.unsupported("integer division (tessel's div is true division)");
+  binary(b, s, "Div", false);
+}
+void emit_ne(Builder& b, const Site& s) {
+  const DType dt = promote_types(s.in_dtype(0), s.in_dtype(1));
+  std::string e = b.op("Equal", {in_as(b, s, 0, dt), in_as(b, s, 1, dt)});
+  b.node("Not", {e}, {s.out[0]});
+}
+void logical(Builder& b, const Site& s, const char* op) {
+  b.node(op, {in_as(b, s, 0, DType::Bool), in_as(b, s, 1, DType::Bool)}, {s.out[0]});
+}
+void emit_and(Builder& b, const Site& s) { logical(b, s, "And"); }
+void emit_or(Builder& b, const Site& s) { logical(b, s, "Or"); }
+void emit_xor(Builder& b, const Site& s) { logical(b, s, "Xor"); }
+void emit_floor_divide(Builder& b, const Site& s) {
+  if (!is_floating(s.out_dtype())) s.unsupported("integer floor division");
+  const DType dt = s.out_dtype();
+  b.node("Floor", {b.op("Div", {in_as(b, s, 0, dt), in_as(b, s, 1, dt)})}, {s.out[0]});
+}
+void emit_remainder(Builder& b, const Site& s) {  // Python's sign rule: a - floor(a / b) * b
+  const DType dt = s.out_dtype();
+  const std::string x = in_as(b, s, 0, dt), y = in_as(b, s, 1, dt);
+  if (!is_floating(dt)) {
+    auto* n = b.node("Mod", {x, y}, {s.out[0]});
+    Builder::attr(n, "fmod", int64_t{0});
+    return;
+  }
+  std::string q = b.op("Floor", {b.op("Div", {x, y})});
+  b.node("Sub", {x, b.op("Mul", {q, y})}, {s.out[0]});
+}
+
+template <const char* Op>
+void emit_unary(Builder& b, const Site& s) {
+  const DType dt = s.out_dtype();
+  b.node(Op, {in_as(b, s, 0, dt)}, {s.out[0]});
+}
+constexpr char kNeg[] = "Neg", kAbs[] = "Abs", kExp[] = "Exp", kLog[] = "Log", kSqrt[] = "Sqrt",
+               kRecip[] = "Reciprocal", kSin[] = "Sin", kCos[] = "Cos", kTan[] = "Tan", kAsin[] = "Asin",
+               kAcos[] = "Acos", kAtan[] = "Atan", kSinh[] = "Sinh", kCosh[] = "Cosh", kTanh[] = "Tanh",
+               kAsinh[] = "Asinh", kAcosh[] = "Acosh", kAtanh[] = "Atanh", kSigmoid[] = "Sigmoid", kErf[] = "Erf",
+               kRelu[] = "Relu", kFloor[] = "Floor", kCeil[] = "Ceil", kSign[] = "Sign", kBNot[] = "BitwiseNot",
+               kIdentity[] = "Identity";
+
+void emit_pred(Builder& b, const Site& s, const char* op) { b.node(op, {s.in[0]}, {s.out[0]}); }
+void emit_isnan(Builder& b, const Site& s) { emit_pred(b, s, "IsNaN"); }
+void emit_isinf(Builder& b, const Site& s) { emit_pred(b, s, "IsInf"); }
+void emit_not(Builder& b, const Site& s) { b.node("Not", {in_as(b, s, 0, DType::Bool)}, {s.out[0]}); }
+
+std::string x_as_out(Builder& b, const Site& s) { return in_as(b, s, 0, s.out_dtype()); }
+std::string c(Builder& b, const Site& s, double v) { return b.const_scalar(v, s.out_dtype()); }
+
+void emit_rsqrt(Builder& b, const Site& s) { b.node("Reciprocal", {b.op("Sqrt", {x_as_out(b, s)})}, {s.out[0]}); }
+void emit_square(Builder& b, const Site& s) {
+  std::string x = x_as_out(b, s);
+  b.node("Mul", {x, x}, {s.out[0]});
+}
+void emit_exp2(Builder& b, const Site& s) { b.node("Pow", {c(b, s, 2.0), x_as_out(b, s)}, {s.out[0]}); }
+void emit_expm1(Builder& b, const Site& s) { b.node("Sub", {b.op("Exp", {x_as_out(b, s)}), c(b, s, 1.0)}, {s.out[0]}); }
+void emit_log1p(Builder& b, const Site& s) { b.node("Log", {b.op("Add", {x_as_out(b, s), c(b, s, 1.0)})}, {s.out[0]}); }
+void emit_log2(Builder& b, const Site& s) { b.node("Div", {b.op("Log", {x_as_out(b, s)}), c(b, s, std::log(2.0))}, {s.out[0]}); }
+void emit_log10(Builder& b, const Site& s) { b.node("Div", {b.op("Log", {x_as_out(b, s)}), c(b, s, std::log(10.0))}, {s.out[0]}); }
+void emit_erfc(Builder& b, const Site& s) { b.node("Sub", {c(b, s, 1.0), b.op("Erf", {x_as_out(b, s)})}, {s.out[0]}); }
+void emit_silu(Builder& b, const Site& s) {
+  std::string x = x_as_out(b, s);
+  b.node("Mul", {x, b.op("Sigmoid", {x})}, {s.out[0]});
+}
+void emit_trunc(Builder& b, const Site& s) {  // sign(x) * floor(|x|)
+  std::string x = x_as_out(b, s);
+  b.node("Mul", {b.op("Sign", {x}), b.op("Floor", {b.op("Abs", {x})})}, {s.out[0]});
+}
+void emit_round(Builder& b, const Site& s) {
+  const double decimals = attr_f(s.a, "p0", 0);
+  std::string x = x_as_out(b, s);
+  if (decimals == 0) {
+    b.node("Round", {x}, {s.out[0]});
+    return;
+  }
+  std::string scale = c(b, s, std::pow(10.0, decimals));
+  b.node("Div", {b.op("Round", {b.op("Mul", {x, scale})}), scale}, {s.out[0]});
+}
+void emit_leaky_relu(Builder& b, const Site& s) {
+  auto* n = b.node("LeakyRelu", {s.in[0]}, {s.out[0]});
+  Builder::attr(n, "alpha", attr_f(s.a, "p0", 0.01));
+}
+void emit_elu(Builder& b, const Site& s) {
+  auto* n = b.node("Elu", {s.in[0]}, {s.out[0]});
+  Builder::attr(n, "alpha", attr_f(s.a, "p0", 1.0));
+}
+void emit_gelu(Builder& b, const Site& s) {
+  const bool tanh = attr_f(s.a, "p0", 0) != 0;
+  std::string x = s.in[0];
+  if (b.opset() >= 20) {
+    auto* n = b.node("Gelu", {x}, {s.out[0]});
+    Builder::attr(n, "approximate", std::string(tanh ? "tanh" : "none"));
+    return;
+  }
+  std::string inner;
+  if (!tanh) {
+    inner = b.op("Erf", {b.op("Mul", {x, c(b, s, M_SQRT1_2)})});
+  } else {  // tanh(sqrt(2/pi) * (x + 0.044715 x^3))
+    std::string x3 = b.op("Mul", {x, b.op("Mul", {x, x})});
+    std::string u = b.op("Add", {x, b.op("Mul", {x3, c(b, s, 0.044715)})});
+    inner = b.op("Tanh", {b.op("Mul", {u, c(b, s, std::sqrt(2.0 / M_PI))})});
+  }
+  std::string half = b.op("Mul", {x, c(b, s, 0.5)});
+  b.node("Mul", {half, b.op("Add", {inner, c(b, s, 1.0)})}, {s.out[0]});
+}
+void emit_softplus(Builder& b, const Site& s) {
+  const double beta = attr_f(s.a, "p0", 1.0), threshold = attr_f(s.a, "p1", 20.0);
+  std::string x = s.in[0];
+  std::string bx = beta == 1.0 ? x : b.op("Mul", {x, c(b, s, beta)});
+  std::string sp = b.op("Softplus", {bx});
+  if (beta != 1.0) sp = b.op("Div", {sp, c(b, s, beta)});
+  // Above the threshold softplus is the identity, as in tessel and PyTorch.
+  std::string over = b.op("Greater", {bx, c(b, s, threshold)});
+  b.node("Where", {over, x, sp}, {s.out[0]});
+}
+void emit_clamp(Builder& b, const Site& s) {
+  const DType dt = s.out_dtype();
+  std::string lo = s.a.find("min") ? b.const_scalar(attr_f(s.a, "min", 0), dt) : "";
+  std::string hi = s.a.find("max") ? b.const_scalar(attr_f(s.a, "max", 0), dt) : "";
+  b.node("Clip", {x_as_out(b, s), lo, hi}, {s.out[0]});
+}
+void emit_where(Builder& b, const Site& s) {
+  const DType dt = s.out_dtype();
+  b.node("Where", {in_as(b, s, 0, DType::Bool), in_as(b, s, 1, dt), in_as(b, s, 2, dt)}, {s.out[0]});
+}
+void emit_masked_fill(Builder& b, const Site& s) {
+  const DType dt = s.out_dtype();
+  b.node("Where", {in_as(b, s, 1, DType::Bool), in_as(b, s, 2, dt), in_as(b, s, 0, dt)}, {s.out[0]});
+}
+void emit_cast(Builder& b, const Site& s) {
+  auto* n = b.node("Cast", {s.in[0]}, {s.out[0]});
+  Builder::attr(n, "to", static_cast<int64_t>(onnx_type(s.out_dtype())));
+}
+void emit_identity(Builder& b, const Site& s) { b.node("Identity", {s.in[0]}, {s.out[0]}); }
+
+// ---- reductions ----
+
+std::vector<int64_t> norm_dims(const Site& s, const std::vector<int64_t>& dims) {
+  const int64_t r = s.input(0).dim();
+  std::vector<int64_t> out;
+  for (int64_t d : dims) out.push_back(wrap(d, std::max<int64_t>(r, 1)));
+  return out;
+}
+
+// ReduceX over `dims` (all when empty); axes moved from attribute to input at
+// opset 13 (ReduceSum) or 18 (the others).
+std::string reduce(Builder& b, const Site& s, const char* op, const std::string& x, const std::vector<int64_t>& dims,
+                   bool keepdim, const std::string& out = "") {
+  const bool axes_input = std::string(op) == "ReduceSum" ? b.opset() >= 13 : b.opset() >= 18;
+  std::vector<std::string> ins{x};
+  if (!dims.empty() && axes_input) ins.push_back(b.const_ints(norm_dims(s, dims)));
+  std::string o = out.empty() ? b.fresh(op) : out;
+  auto* n = b.node(op, ins, {o});
+  if (!dims.empty() && !axes_input) Builder::attr(n, "axes", norm_dims(s, dims));
+  Builder::attr(n, "keepdims", int64_t{keepdim});
+  return o;
+}
+
+template <const char* Op>
+void emit_reduce(Builder& b, const Site& s) {
+  const DType dt = s.out_dtype();
+  std::string x = in_as(b, s, 0, dt);
+  reduce(b, s, Op, x, attr_ints(s.a, "dims"), attr_i(s.a, "keepdim", 0), s.out[0]);
+}
+constexpr char kRSum[] = "ReduceSum", kRMean[] = "ReduceMean", kRMax[] = "ReduceMax", kRMin[] = "ReduceMin",
+               kRProd[] = "ReduceProd", kRLse[] = "ReduceLogSumExp";
+
+void emit_all_any(Builder& b, const Site& s, const char* op) {
+  std::string x = b.cast(s.in[0], s.in_dtype(0), DType::Bool);
+  x = b.cast(x, DType::Bool, DType::Int32);
+  std::string r = reduce(b, s, op, x, attr_ints(s.a, "dims"), attr_i(s.a, "keepdim", 0));
+  auto* n = b.node("Cast", {r}, {s.out[0]});
+  Builder::attr(n, "to", static_cast<int64_t>(::onnx::TensorProto::BOOL));
+}
+void emit_all(Builder& b, const Site& s) { emit_all_any(b, s, "ReduceMin"); }
+void emit_any(Builder& b, const Site& s) { emit_all_any(b, s, "ReduceMax"); }
+
+void emit_norm(Builder& b, const Site& s) {
+  const double p = attr_f(s.a, "p", 2);
+  const char* op = p == 2 ? "ReduceL2" : p == 1 ? "ReduceL1" : nullptr;
+  if (!op) s.unsupported(detail::cat("norm with p=", p, " (only 1 and 2)"));
+  reduce(b, s, op, x_as_out(b, s), attr_ints(s.a, "dims"), attr_i(s.a, "keepdim", 0), s.out[0]);
+}
+
+void emit_var_std(Builder& b, const Site& s, bool is_std) {
+  const auto dims = attr_ints(s.a, "dims");
+  const bool keep = attr_i(s.a, "keepdim", 0);
+  const double corr = attr_f(s.a, "correction", 1);
+  const Tensor& x0 = s.input(0);
+  int64_t n = 1;
+  std::vector<int64_t> nd = norm_dims(s, dims);
+  if (nd.empty())
+    for (int64_t d = 0; d < x0.dim(); ++d) nd.push_back(d);
+  for (int64_t d : nd) n *= x0.shape()[d];
+  if (s.b) {
+    int64_t nb = 1;
+    for (int64_t d : nd) nb *= s.b->inputs[0]->shape()[d];
+    if (nb != n) s.unsupported("var/std over a dynamic axis");
+  }
+  std::string x = x_as_out(b, s);
+  std::string mean = reduce(b, s, "ReduceMean", x, nd, true);
+  std::string d = b.op("Sub", {x, mean});
+  std::string ss = reduce(b, s, "ReduceSum", b.op("Mul", {d, d}), nd, keep);
+  std::string v = b.op("Div", {ss, c(b, s, static_cast<double>(n) - corr)});
+  b.node(is_std ? "Sqrt" : "Identity", {v}, {s.out[0]});
+}
+void emit_var(Builder& b, const Site& s) { emit_var_std(b, s, false); }
+void emit_std(Builder& b, const Site& s) { emit_var_std(b, s, true); }
+
+void emit_max_min_dim(Builder& b, const Site& s, bool is_max) {
+  const int64_t dim = wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1));
+  const bool keep = s.a.i("keepdim");
+  reduce(b, s, is_max ? "ReduceMax" : "ReduceMin", s.in[0], {dim}, keep, s.out[0]);
+  auto* n = b.node(is_max ? "ArgMax" : "ArgMin", {s.in[0]}, {s.out[1]});
+  Builder::attr(n, "axis", dim);
+  Builder::attr(n, "keepdims", int64_t{keep});
+  Builder::attr(n, "select_last_index", int64_t{0});
+}
+void emit_max_dim(Builder& b, const Site& s) { emit_max_min_dim(b, s, true); }
+void emit_min_dim(Builder& b, const Site& s) { emit_max_min_dim(b, s, false); }
+
+void emit_arg(Builder& b, const Site& s, const char* op) {
+  const bool keep = attr_i(s.a, "keepdim", 0);
+  if (s.a.find("dim")) {
+    auto* n = b.node(op, {s.in[0]}, {s.out[0]});
+    Builder::attr(n, "axis", wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1)));
+    Builder::attr(n, "keepdims", int64_t{keep});
+    return;
+  }
+  // Over all elements: argmax of the flattened tensor (0-d, or all-ones dims with keepdim).
+  std::string r = b.fresh(op);
+  auto* n = b.node(op, {b.op("Reshape", {s.in[0], b.const_ints({-1})})}, {r});
+  Builder::attr(n, "axis", int64_t{0});
+  Builder::attr(n, "keepdims", int64_t{0});
+  b.node("Reshape", {r, b.const_ints(s.out_shape_a())}, {s.out[0]});
+}
+void emit_argmax(Builder& b, const Site& s) { emit_arg(b, s, "ArgMax"); }
+void emit_argmin(Builder& b, const Site& s) { emit_arg(b, s, "ArgMin"); }
+
+void emit_cumsum(Builder& b, const Site& s) {
+  const int64_t dim = wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1));
+  b.node("CumSum", {x_as_out(b, s), b.const_int(dim)}, {s.out[0]});
+}
+void emit_softmax_like(Builder& b, const Site& s, const char* op) {
+  const int64_t dim = wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1));
+  if (b.opset() < 13 && dim != s.input(0).dim() - 1) s.unsupported("softmax over a dim other than the last before opset 13");
+  auto* n = b.node(op, {x_as_out(b, s)}, {s.out[0]});
+  Builder::attr(n, "axis", dim);
+}
+void emit_softmax(Builder& b, const Site& s) { emit_softmax_like(b, s, "Softmax"); }
+void emit_log_softmax(Builder& b, const Site& s) { emit_softmax_like(b, s, "LogSoftmax"); }
+
+// ---- linear algebra ----
+
+void emit_matmul(Builder& b, const Site& s) { b.node("MatMul", {s.in[0], s.in[1]}, {s.out[0]}); }
+void emit_linear(Builder& b, const Site& s) {
+  const Tensor& x = s.input(0);
+  if (x.dim() == 2 && s.input(1).dim() == 2) {
+    std::vector<std::string> ins{s.in[0], s.in[1]};
+    if (s.has_input(2)) ins.push_back(s.in[2]);
+    auto* n = b.node("Gemm", ins, {s.out[0]});
+    Builder::attr(n, "transB", int64_t{1});
+    return;
+  }
+  auto* t = b.node("Transpose", {s.in[1]}, {b.fresh("weight_t")});
+  if (s.input(1).dim() == 2) Builder::attr(t, "perm", std::vector<int64_t>{1, 0});
+  std::string y = b.op("MatMul", {s.in[0], t->output(0)});
+  if (s.has_input(2)) b.node("Add", {y, s.in[2]}, {s.out[0]});
+  else b.node("Identity", {y}, {s.out[0]});
+}
+
+// ---- shape ----
+
+void emit_reshape(Builder& b, const Site& s) {
+  std::string shape = b.shape(s.out_shape_a(), s.out_shape_b(), s.in[0], true);
+  b.node("Reshape", {s.in[0], shape}, {s.out[0]});
+}
+void emit_expand(Builder& b, const Site& s) {
+  // ONNX Expand broadcasts both ways: a 1 keeps the input's own (maybe dynamic) size.
+  const Tensor& x = s.input(0);
+  Shape sa = s.out_shape_a(), sb = s.out_shape_b();
+  const size_t lead = sa.size() - static_cast<size_t>(x.dim());
+  for (size_t d = lead; d < sa.size(); ++d)
+    if (x.shape()[d - lead] == sa[d] && x.shape()[d - lead] != 1) sa[d] = sb[d] = 1;
+  b.node("Expand", {s.in[0], b.shape(sa, sb, s.in[0], false)}, {s.out[0]});
+}
+void emit_permute(Builder& b, const Site& s) {
+  std::vector<int64_t> perm = s.a.ints("dims");
+  for (auto& d : perm) d = wrap(d, s.input(0).dim());
+  auto* n = b.node("Transpose", {s.in[0]}, {s.out[0]});
+  Builder::attr(n, "perm", perm);
+}
+void emit_transpose(Builder& b, const Site& s) {
+  const int64_t r = s.input(0).dim();
+  if (r < 2) {
+    b.node("Identity", {s.in[0]}, {s.out[0]});
+    return;
+  }
+  std::vector<int64_t> perm(r);
+  for (int64_t i = 0; i < r; ++i) perm[i] = i;
+  const auto& d = s.a.ints("dims");
+  std::swap(perm[wrap(d[0], r)], perm[wrap(d[1], r)]);
+  auto* n = b.node("Transpose", {s.in[0]}, {s.out[0]});
+  Builder::attr(n, "perm", perm);
+}
+// A start/stop index: INT64_MAX for "to the end", negative when it moves with a dynamic size.
+int64_t slice_index(const Site& s, const char* name, int64_t size_a, int64_t size_b) {
+  auto [va, vb] = s.int_pair(name);
+  if (va == vb && size_a == size_b) return va;
+  if (va == size_a && vb == size_b) return std::string(name) == "stop" ? INT64_MAX : va - size_a;
+  if (va - size_a == vb - size_b) return va - size_a;
+  if (va == vb) return va;
+  s.unsupported(detail::cat("a slice ", name, " that depends on a dynamic axis"));
+}
+void emit_slice(Builder& b, const Site& s) {
+  const int64_t r = s.input(0).dim();
+  const int64_t dim = wrap(s.a.i("dim"), r);
+  const int64_t na = s.input(0).shape()[dim], nb = s.b ? s.b->inputs[0]->shape()[dim] : na;
+  const int64_t step = s.a.i("step");
+  const int64_t start = slice_index(s, "start", na, nb);
+  int64_t stop = slice_index(s, "stop", na, nb);
+  if (stop >= na && na == nb) stop = INT64_MAX;
+  b.node("Slice", {s.in[0], b.const_ints({start}), b.const_ints({stop}), b.const_ints({dim}), b.const_ints({step})},
+         {s.out[0]});
+}
+void emit_select(Builder& b, const Site& s) {
+  const int64_t r = s.input(0).dim();
+  const int64_t dim = wrap(s.a.i("dim"), r);
+  const int64_t na = s.input(0).shape()[dim], nb = s.b ? s.b->inputs[0]->shape()[dim] : na;
+  auto [ia, ib] = s.int_pair("index");
+  int64_t idx = ia;
+  if (na != nb) {
+    const int64_t ra = ia < 0 ? ia + na : ia, rb = ib < 0 ? ib + nb : ib;
+    if (ra == rb) idx = ra;
+    else if (ra - na == rb - nb) idx = ra - na;
+    else s.unsupported("a select index that depends on a dynamic axis");
+  }
+  auto* n = b.node("Gather", {s.in[0], b.const_int(idx)}, {s.out[0]});
+  Builder::attr(n, "axis", dim);
+}
+void emit_cat(Builder& b, const Site& s) {
+  const int64_t r = s.out_shape_a().size();
+  std::vector<std::string> ins;
+  const DType dt = s.out_dtype();
+  for (size_t k = 0; k < s.in.size(); ++k) {
+    // cat skips 1-D empty tensors, as PyTorch does (legacy behaviour).
+    if (s.input(k).dim() == 1 && s.input(k).numel() == 0 && r != 1) continue;
+    ins.push_back(in_as(b, s, k, dt));
+  }
+  auto* n = b.node("Concat", ins, {s.out[0]});
+  Builder::attr(n, "axis", wrap(s.a.i("dim"), r));
+}
+void emit_stack(Builder& b, const Site& s) {
+  const int64_t r = s.out_shape_a().size();
+  const int64_t dim = wrap(s.a.i("dim"), r);
+  std::vector<std::string> ins;
+  for (size_t k = 0; k < s.in.size(); ++k)
+    ins.push_back(b.op("Unsqueeze", {in_as(b, s, k, s.out_dtype()), b.const_ints({dim})}));
+  auto* n = b.node("Concat", ins, {s.out[0]});
+  Builder::attr(n, "axis", dim);
+}
+void emit_split(Builder& b, const Site& s) {
+  const int64_t dim = wrap(s.a.i("dim"), s.input(0).dim());
+  if (s.b && s.b->ints("sizes") != s.a.ints("sizes")) s.unsupported("split sizes that depend on a dynamic axis");
+  auto* n = b.node("Split", {s.in[0], b.const_ints(s.a.ints("sizes"))}, s.out);
+  Builder::attr(n, "axis", dim);
+}
+void emit_unbind(Builder& b, const Site& s) {
+  const int64_t dim = wrap(s.a.i("dim"), s.input(0).dim());
+  if (s.b && s.b->outputs.size() != s.a.outputs.size()) s.unsupported("unbind along a dynamic axis");
+  std::vector<std::string> parts;
+  for (size_t k = 0; k < s.out.size(); ++k) parts.push_back(b.fresh("part"));
+  auto* n = b.node("Split", {s.in[0], b.const_ints(std::vector<int64_t>(s.out.size(), 1))}, parts);
+  Builder::attr(n, "axis", dim);
+  for (size_t k = 0; k < s.out.size(); ++k) b.node("Squeeze", {parts[k], b.const_ints({dim})}, {s.out[k]});
+}
+void emit_flip(Builder& b, const Site& s) {
+  std::vector<int64_t> dims = s.a.ints("dims");
+  for (auto& d : dims) d = wrap(d, s.input(0).dim());
+  const size_t n = dims.size();
+  b.node("Slice",
+         {s.in[0], b.const_ints(std::vector<int64_t>(n, -1)), b.const_ints(std::vector<int64_t>(n, INT64_MIN)),
+          b.const_ints(dims), b.const_ints(std::vector<int64_t>(n, -1))},
+         {s.out[0]});
+}
+void emit_repeat(Builder& b, const Site& s) {
+  const auto& reps = s.a.ints("repeats");
+  std::string x = s.in[0];
+  const int64_t r = s.input(0).dim();
+  if (static_cast<int64_t>(reps.size()) > r) {
+    Shape lead(reps.size() - r, 1), shp = lead;
+    for (int64_t d : s.input(0).shape()) shp.push_back(d);
+    Shape shp_b = lead;
+    for (int64_t d : (s.b ? s.b->inputs[0]->shape() : s.input(0).shape())) shp_b.push_back(d);
+    x = b.op("Reshape", {x, b.shape(shp, shp_b, x, true)});
+  }
+  b.node("Tile", {x, b.const_ints(reps)}, {s.out[0]});
+}
+void emit_tri(Builder& b, const Site& s, bool upper) {
+  auto* n = b.node("Trilu", {s.in[0], b.const_int(s.a.i("diagonal"))}, {s.out[0]});
+  Builder::attr(n, "upper", int64_t{upper});
+}
+void emit_tril(Builder& b, const Site& s) { emit_tri(b, s, false); }
+void emit_triu(Builder& b, const Site& s) { emit_tri(b, s, true); }
+void emit_pad(Builder& b, const Site& s) {
+  const auto& p = s.a.ints("pad");  // last dim first: (left, right, top, bottom, ...)
+  const int64_t r = s.input(0).dim();
+  std::vector<int64_t> pads(2 * r, 0);
+  for (size_t k = 0; k + 1 < p.size() + 1 && k / 2 < static_cast<size_t>(r); k += 2) {
+    const int64_t d = r - 1 - static_cast<int64_t>(k / 2);
+    pads[d] = p[k];
+    pads[d + r] = p[k + 1];
+  }
+  const std::string& mode = s.a.s("mode");
+  std::string onnx_mode = mode == "constant" ? "constant" : mode == "reflect" ? "reflect"
+                          : mode == "replicate"                   ? "edge"
+                          : mode == "circular"                    ? "wrap"
+                                                                  : "";
+  if (onnx_mode.empty()) s.unsupported("pad mode '" + mode + "'");
+  if (onnx_mode == "wrap" && b.opset() < 19) s.unsupported("circular padding needs opset 19");
+  for (int64_t v : pads)
+    if (v < 0 && onnx_mode != "constant") s.unsupported("negative padding with mode '" + mode + "'");
+  std::vector<std::string> ins{s.in[0], b.const_ints(pads)};
+  if (onnx_mode == "constant") ins.push_back(b.const_scalar(attr_f(s.a, "value", 0), s.in_dtype(0)));
+  auto* n = b.node("Pad", ins, {s.out[0]});
+  Builder::attr(n, "mode", onnx_mode);
+}
+
+// ---- creation ----
+
+void emit_full(Builder& b, const Site& s) {
+  Tensor v = scalar_tensor(Scalar(attr_f(s.a, "value", 0)), TensorOptions(s.out_dtype())).reshape({1});
+  auto* n = b.node("ConstantOfShape", {b.shape(s.out_shape_a(), s.out_shape_b(), "", false)}, {s.out[0]});
+  Builder::attr_tensor(n, "value", v);
+}
+void emit_arange(Builder& b, const Site& s) {
+  const DType dt = s.out_dtype();
+  const double start = attr_f(s.a, "start", 0), step = attr_f(s.a, "step", 1);
+  const double end_a = attr_f(s.a, "end", 0), end_b = s.b ? attr_f(*s.b, "end", 0) : end_a;
+  std::string end;
+  if (end_a == end_b) {
+    end = b.const_scalar(end_a, dt);
+  } else {
+    if (start != 0 || step != 1) s.unsupported("an arange with a dynamic end and a start or step");
+    std::string d = b.dim(static_cast<int64_t>(end_a), static_cast<int64_t>(end_b), "");
+    end = b.cast(b.op("Squeeze", {d, b.const_ints({0})}), DType::Int64, dt);
+  }
+  b.node("Range", {b.const_scalar(start, dt), end, b.const_scalar(step, dt)}, {s.out[0]});
+}
+
+// ---- nn ----
+
+std::vector<int64_t> per_dim(const std::vector<int64_t>& v, size_t n, int64_t dflt) {
+  if (v.empty()) return std::vector<int64_t>(n, dflt);
+  if (v.size() == 1) return std::vector<int64_t>(n, v[0]);
+  return v;
+}
+std::vector<int64_t> sym_pads(const std::vector<int64_t>& p) {
+  std::vector<int64_t> out = p;
+  out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+void emit_conv(Builder& b, const Site& s, size_t nd) {
+  const Tensor& w = s.input(1);
+  if (s.input(0).dim() != static_cast<int64_t>(nd) + 2) s.unsupported("an unbatched input (add the batch dim)");
+  auto stride = per_dim(s.a.ints("stride"), nd, 1), dil = per_dim(s.a.ints("dilation"), nd, 1);
+  auto pad = per_dim(s.a.ints("padding"), nd, 0);
+  const std::string& mode = s.a.s("padding_mode");
+  std::vector<int64_t> pads;
+  if (mode == "valid") {
+    pads.assign(2 * nd, 0);
+  } else if (mode == "same") {  // total = dilation * (k - 1), the extra one at the end (PyTorch's choice)
+    pads.assign(2 * nd, 0);
+    for (size_t d = 0; d < nd; ++d) {
+      const int64_t total = dil[d] * (w.shape()[2 + d] - 1);
+      pads[d] = total / 2;
+      pads[d + nd] = total - total / 2;
+    }
+  } else {
+    pads = sym_pads(pad);
+  }
+  std::vector<std::string> ins{s.in[0], s.in[1]};
+  if (s.has_input(2)) ins.push_back(s.in[2]);
+  auto* n = b.node("Conv", ins, {s.out[0]});
+  Builder::attr(n, "strides", stride);
+  Builder::attr(n, "dilations", dil);
+  Builder::attr(n, "pads", pads);
+  Builder::attr(n, "group", s.a.i("groups"));
+  std::vector<int64_t> ks(w.shape().begin() + 2, w.shape().end());
+  Builder::attr(n, "kernel_shape", ks);
+}
+void emit_conv1d(Builder& b, const Site& s) { emit_conv(b, s, 1); }
+void emit_conv2d(Builder& b, const Site& s) { emit_conv(b, s, 2); }
+void emit_conv_transpose2d(Builder& b, const Site& s) {
+  if (s.input(0).dim() != 4) s.unsupported("an unbatched input (add the batch dim)");
+  std::vector<std::string> ins{s.in[0], s.in[1]};
+  if (s.has_input(2)) ins.push_back(s.in[2]);
+  auto* n = b.node("ConvTranspose", ins, {s.out[0]});
+  Builder::attr(n, "strides", per_dim(s.a.ints("stride"), 2, 1));
+  Builder::attr(n, "dilations", per_dim(s.a.ints("dilation"), 2, 1));
+  Builder::attr(n, "pads", sym_pads(per_dim(s.a.ints("padding"), 2, 0)));
+  Builder::attr(n, "output_padding", per_dim(s.a.ints("output_padding"), 2, 0));
+  Builder::attr(n, "group", s.a.i("groups"));
+  const Tensor& w = s.input(1);
+  Builder::attr(n, "kernel_shape", std::vector<int64_t>(w.shape().begin() + 2, w.shape().end()));
+}
+void pool_common(const Site& s, NodeP n, bool dilation) {
+  auto ks = per_dim(s.a.ints("kernel_size"), 2, 1);
+  auto st = s.a.ints("stride").empty() ? ks : per_dim(s.a.ints("stride"), 2, 1);
+  Builder::attr(n, "kernel_shape", ks);
+  Builder::attr(n, "strides", st);
+  Builder::attr(n, "pads", sym_pads(per_dim(s.a.ints("padding"), 2, 0)));
+  Builder::attr(n, "ceil_mode", s.a.i("ceil_mode"));
+  if (dilation) Builder::attr(n, "dilations", per_dim(s.a.ints("dilation"), 2, 1));
+}
+void emit_max_pool2d(Builder& b, const Site& s) {
+  if (s.input(0).dim() != 4) s.unsupported("an unbatched input (add the batch dim)");
+  pool_common(s, b.node("MaxPool", {s.in[0]}, {s.out[0]}), true);
+}
+void emit_avg_pool2d(Builder& b, const Site& s) {
+  if (s.input(0).dim() != 4) s.unsupported("an unbatched input (add the batch dim)");
+  if (s.a.find("divisor_override")) s.unsupported("divisor_override");
+  auto* n = b.node("AveragePool", {s.in[0]}, {s.out[0]});
+  pool_common(s, n, false);
+  Builder::attr(n, "count_include_pad", s.a.i("count_include_pad"));
+}
+void emit_adaptive_avg_pool2d(Builder& b, const Site& s) {
+  const Tensor& x = s.input(0);
+  if (x.dim() != 4) s.unsupported("an unbatched input (add the batch dim)");
+  const Shape& o = s.out_shape_a();
+  if (o[2] == 1 && o[3] == 1) {
+    b.node("GlobalAveragePool", {s.in[0]}, {s.out[0]});
+    return;
+  }
+  const int64_t H = x.shape()[2], W = x.shape()[3];
+  if (s.b && (s.b->inputs[0]->shape()[2] != H || s.b->inputs[0]->shape()[3] != W))
+    s.unsupported("adaptive pooling of a dynamic spatial size to a size other than 1x1");
+  if (H % o[2] || W % o[3]) s.unsupported("adaptive pooling where the output size does not divide the input size");
+  auto* n = b.node("AveragePool", {s.in[0]}, {s.out[0]});
+  Builder::attr(n, "kernel_shape", std::vector<int64_t>{H / o[2], W / o[3]});
+  Builder::attr(n, "strides", std::vector<int64_t>{H / o[2], W / o[3]});
+}
+std::string or_const(Builder& b, const Site& s, size_t k, int64_t channels, double v) {
+  if (s.has_input(k)) return s.in[k];
+  return b.const_tensor(full({channels}, Scalar(v), TensorOptions(s.in_dtype(0))), v == 1 ? "ones" : "zeros");
+}
+void emit_batch_norm(Builder& b, const Site& s) {
+  if (s.a.i("training")) s.unsupported("batch_norm in training mode (export records eval semantics: call eval())");
+  if (!s.has_input(1) || !s.has_input(2)) s.unsupported("batch_norm without running statistics");
+  const int64_t C = s.input(0).dim() > 1 ? s.input(0).shape()[1] : 1;
+  auto* n = b.node("BatchNormalization",
+                   {s.in[0], or_const(b, s, 3, C, 1), or_const(b, s, 4, C, 0), s.in[1], s.in[2]}, {s.out[0]});
+  Builder::attr(n, "epsilon", attr_f(s.a, "eps", 1e-5));
+}
+void emit_layer_norm(Builder& b, const Site& s) {
+  const auto& ns = s.a.ints("normalized_shape");
+  const int64_t r = s.input(0).dim(), k = static_cast<int64_t>(ns.size());
+  const double eps = attr_f(s.a, "eps", 1e-5);
+  if (b.opset() >= 17) {
+    std::string scale = s.has_input(1) ? s.in[1] : b.const_tensor(ones(ns, TensorOptions(s.in_dtype(0))), "ones");
+    std::vector<std::string> ins{s.in[0], scale};
+    if (s.has_input(2)) ins.push_back(s.in[2]);
+    auto* n = b.node("LayerNormalization", ins, {s.out[0]});
+    Builder::attr(n, "axis", r - k);
+    Builder::attr(n, "epsilon", eps);
+    return;
+  }
+  std::vector<int64_t> axes;
+  for (int64_t d = r - k; d < r; ++d) axes.push_back(d);
+  std::string x = s.in[0];
+  std::string mean = reduce(b, s, "ReduceMean", x, axes, true);
+  std::string d = b.op("Sub", {x, mean});
+  std::string var = reduce(b, s, "ReduceMean", b.op("Mul", {d, d}), axes, true);
+  std::string y = b.op("Div", {d, b.op("Sqrt", {b.op("Add", {var, c(b, s, eps)})})});
+  if (s.has_input(1)) y = b.op("Mul", {y, s.in[1]});
+  if (s.has_input(2)) y = b.op("Add", {y, s.in[2]});
+  b.node("Identity", {y}, {s.out[0]});
+}
+void emit_group_norm(Builder& b, const Site& s) {
+  const Tensor& x0 = s.input(0);
+  const int64_t G = s.a.i("num_groups"), C = x0.shape()[1], r = x0.dim();
+  const double eps = attr_f(s.a, "eps", 1e-5);
+  std::string x = s.in[0];
+  // [N, G, rest]: statistics per group, then back to the input's shape.
+  std::string grouped = b.op("Reshape", {x, b.const_ints({0, G, -1})});
+  std::string mean = reduce(b, s, "ReduceMean", grouped, {2}, true);
+  std::string d = b.op("Sub", {grouped, mean});
+  std::string var = reduce(b, s, "ReduceMean", b.op("Mul", {d, d}), {2}, true);
+  std::string y = b.op("Div", {d, b.op("Sqrt", {b.op("Add", {var, c(b, s, eps)})})});
+  y = b.op("Reshape", {y, b.op("Shape", {x})});
+  Shape per_channel{C};
+  for (int64_t k = 2; k < r; ++k) per_channel.push_back(1);
+  if (s.has_input(1)) y = b.op("Mul", {y, b.op("Reshape", {s.in[1], b.const_ints(per_channel)})});
+  if (s.has_input(2)) y = b.op("Add", {y, b.op("Reshape", {s.in[2], b.const_ints(per_channel)})});
+  b.node("Identity", {y}, {s.out[0]});
+}
+void emit_embedding(Builder& b, const Site& s) {
+  auto* n = b.node("Gather", {s.in[1], s.in[0]}, {s.out[0]});
+  Builder::attr(n, "axis", int64_t{0});
+}
+void emit_gather(Builder& b, const Site& s) {
+  auto* n = b.node("GatherElements", {s.in[0], s.in[1]}, {s.out[0]});
+  Builder::attr(n, "axis", wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1)));
+}
+void emit_index_select(Builder& b, const Site& s) {
+  auto* n = b.node("Gather", {s.in[0], s.in[1]}, {s.out[0]});
+  Builder::attr(n, "axis", wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1)));
+}
+void emit_sdpa(Builder& b, const Site& s) {
+  if (attr_f(s.a, "dropout_p", 0) != 0) s.unsupported("attention dropout (export records eval semantics)");
+  const Tensor& q = s.input(0);
+  const int64_t E = q.shape().back();
+  const double scale = s.a.find("scale") ? attr_f(s.a, "scale", 1) : 1.0 / std::sqrt(static_cast<double>(E));
+  const int64_t r = s.input(1).dim();
+  std::vector<int64_t> perm(r);
+  for (int64_t i = 0; i < r; ++i) perm[i] = i;
+  std::swap(perm[r - 1], perm[r - 2]);
+  auto* kt = b.node("Transpose", {s.in[1]}, {b.fresh("k_t")});
+  Builder::attr(kt, "perm", perm);
+  std::string scores = b.op("Mul", {b.op("MatMul", {s.in[0], kt->output(0)}), c(b, s, scale)});
+  const std::string ninf = b.const_scalar(-INFINITY, s.out_dtype());
+  if (s.a.i("is_causal")) {
+    // Lower-triangular [L, S] mask built at run time (L and S may be dynamic).
+    std::string qs = b.op("Shape", {s.in[0]}), ks = b.op("Shape", {s.in[1]});
+    std::string L = b.op("Gather", {qs, b.const_ints({-2})}), S = b.op("Gather", {ks, b.const_ints({-2})});
+    auto* lsn = b.node("Concat", {L, S}, {b.fresh("ls")});
+    Builder::attr(lsn, "axis", int64_t{0});
+    auto* ones_n = b.node("ConstantOfShape", {lsn->output(0)}, {b.fresh("ones")});
+    Builder::attr_tensor(ones_n, "value", ones({1}, TensorOptions(DType::Int64)));
+    auto* tri = b.node("Trilu", {ones_n->output(0)}, {b.fresh("tri")});
+    Builder::attr(tri, "upper", int64_t{0});
+    std::string keep = b.cast(tri->output(0), DType::Int64, DType::Bool);
+    scores = b.op("Where", {keep, scores, ninf});
+  }
+  if (s.has_input(3)) {
+    if (s.in_dtype(3) == DType::Bool) scores = b.op("Where", {s.in[3], scores, ninf});
+    else scores = b.op("Add", {scores, b.cast(s.in[3], s.in_dtype(3), s.out_dtype())});
+  }
+  auto* sm = b.node("Softmax", {scores}, {b.fresh("attn")});
+  Builder::attr(sm, "axis", int64_t{-1});
+  b.node("MatMul", {sm->output(0), s.in[2]}, {s.out[0]});
+}
+void emit_dropout(Builder&, const Site& s) {
+  s.unsupported("dropout in training mode (export records eval semantics: call eval())");
+}
+
+}  // namespace
+
+const std::map<std::string, Emitter>& emitters() {
+  static const std::map<std::string, Emitter> table = {
+      {"add", emit_binary<kAdd, false>}, {"sub", emit_binary<kSub, false>}, {"mul", emit_binary<kMul, false>},
+      {"div", emit_div}, {"pow", emit_binary<kPow, false>}, {"maximum", emit_binary<kMax, false>},
+      {"minimum", emit_binary<kMin, false>}, {"eq", emit_binary<kEq, true>}, {"ne", emit_ne},
+      {"lt", emit_binary<kLt, true>}, {"le", emit_binary<kLe, true>}, {"gt", emit_binary<kGt, true>},
+      {"ge", emit_binary<kGe, true>}, {"logical_and", emit_and}, {"logical_or", emit_or},
+      {"logical_xor", emit_xor}, {"bitwise_and", emit_binary<kBAnd, false>},
+      {"bitwise_or", emit_binary<kBOr, false>}, {"bitwise_xor", emit_binary<kBXor, false>},
+      {"floor_divide", emit_floor_divide}, {"remainder", emit_remainder},
+      {"neg", emit_unary<kNeg>}, {"abs", emit_unary<kAbs>}, {"exp", emit_unary<kExp>}, {"log", emit_unary<kLog>},
+      {"sqrt", emit_unary<kSqrt>}, {"reciprocal", emit_unary<kRecip>}, {"sin", emit_unary<kSin>},
+      {"cos", emit_unary<kCos>}, {"tan", emit_unary<kTan>}, {"asin", emit_unary<kAsin>},
+      {"acos", emit_unary<kAcos>}, {"atan", emit_unary<kAtan>}, {"sinh", emit_unary<kSinh>},
+      {"cosh", emit_unary<kCosh>}, {"tanh", emit_unary<kTanh>}, {"asinh", emit_unary<kAsinh>},
+      {"acosh", emit_unary<kAcosh>}, {"atanh", emit_unary<kAtanh>}, {"sigmoid", emit_unary<kSigmoid>},
+      {"erf", emit_unary<kErf>}, {"relu", emit_unary<kRelu>}, {"floor", emit_unary<kFloor>},
+      {"ceil", emit_unary<kCeil>}, {"sign", emit_unary<kSign>}, {"bitwise_not", emit_unary<kBNot>},
+      {"isnan", emit_isnan}, {"isinf", emit_isinf}, {"logical_not", emit_not}, {"rsqrt", emit_rsqrt},
+      {"square", emit_square}, {"exp2", emit_exp2}, {"expm1", emit_expm1}, {"log1p", emit_log1p},
+      {"log2", emit_log2}, {"log10", emit_log10}, {"erfc", emit_erfc}, {"silu", emit_silu},
+      {"trunc", emit_trunc}, {"round", emit_round}, {"leaky_relu", emit_leaky_relu}, {"elu", emit_elu},
+      {"gelu", emit_gelu}, {"softplus", emit_softplus}, {"clamp", emit_clamp}, {"where", emit_where},
+      {"masked_fill", emit_masked_fill}, {"cast", emit_cast}, {"identity", emit_identity},
+      {"sum", emit_reduce<kRSum>}, {"mean", emit_reduce<kRMean>}, {"amax", emit_reduce<kRMax>},
+      {"amin", emit_reduce<kRMin>}, {"prod", emit_reduce<kRProd>}, {"logsumexp", emit_reduce<kRLse>},
+      {"all", emit_all}, {"any", emit_any}, {"norm", emit_norm}, {"var", emit_var}, {"std", emit_std},
+      {"max_dim", emit_max_dim}, {"min_dim", emit_min_dim}, {"argmax", emit_argmax}, {"argmin", emit_argmin},
+      {"cumsum", emit_cumsum}, {"softmax", emit_softmax}, {"log_softmax", emit_log_softmax},
+      {"matmul", emit_matmul}, {"linear", emit_linear}, {"reshape", emit_reshape}, {"expand", emit_expand},
+      {"permute", emit_permute}, {"transpose", emit_transpose}, {"slice", emit_slice}, {"select", emit_select},
+      {"cat", emit_cat}, {"stack", emit_stack}, {"split", emit_split}, {"unbind", emit_unbind},
+      {"flip", emit_flip}, {"repeat", emit_repeat}, {"tril", emit_tril}, {"triu", emit_triu}, {"pad", emit_pad},
+      {"full", emit_full}, {"arange", emit_arange}, {"conv1d", emit_conv1d}, {"conv2d", emit_conv2d},
+      {"conv_transpose2d", emit_conv_transpose2d}, {"max_pool2d", emit_max_pool2d},
+      {"avg_pool2d", emit_avg_pool2d}, {"adaptive_avg_pool2d", emit_adaptive_avg_pool2d},
+      {"batch_norm", emit_batch_norm}, {"layer_norm", emit_layer_norm}, {"group_norm", emit_group_norm},
+      {"embedding", emit_embedding}, {"gather", emit_gather}, {"index_select", emit_index_select},
+      {"scaled_dot_product_attention", emit_sdpa}, {"dropout", emit_dropout},
+  };
+  return table;
+}
+
+}  // namespace tessel::onnx::exporter

@@ -31,21 +31,16 @@ MODELS = MANIFEST["models"]
 
 RTOL, ATOL = 1e-4, 1e-5
 
-# Ops the importer lacks today, per model (from loading every op type of the
-# model in tessel). The tests of these models are strict xfails: once the ops
-# land they pass, the xfail turns into a failure, and the entry must go.
-# The text models were also run with LayerNormalization rewritten into
-# MatMul/Sub/Mul/Add/Sqrt/Div: they then matched onnxruntime, so it is their
-# only gap. The classifier keeps one op of the ai.onnx.ml domain after
-# zipmap=False: ArrayFeatureExtractor (maps the ArgMax index to the class
-# label); ZipMap itself is gone.
+# Ops the importer lacks today, per model (every op type of the model was
+# loaded in tessel on its own; the run error names the first missing one).
+# The tests of these models are strict xfails that only accept a
+# NotImplementedError naming a listed op: once the ops land they pass, the
+# xfail turns into a failure, and the entry must go. The classifier keeps one
+# op of the ai.onnx.ml domain after zipmap=False: ArrayFeatureExtractor (maps
+# the ArgMax index to the class label); ZipMap itself is gone.
 MISSING = {
-    "bert": ["LayerNormalization"],
-    "distilbert": ["LayerNormalization"],
-    "gpt2": ["LayerNormalization"],
-    "whisper_encoder": ["LayerNormalization"],
     "lstm": ["LSTM"],
-    "sklearn_mlp_classifier": ["ArgMax", "ai.onnx.ml::ArrayFeatureExtractor"],
+    "sklearn_mlp_classifier": ["ai.onnx.ml::ArrayFeatureExtractor"],
 }
 
 
@@ -114,6 +109,18 @@ def test_matches_onnxruntime(name, batch, seq):
             np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL, err_msg=f"{name}:{out_name}")
         else:
             np.testing.assert_array_equal(g, w, err_msg=f"{name}:{out_name}")
+
+
+@pytest.mark.parametrize("name", ["resnet18", "sklearn_mlp_regressor"])
+def test_load_api_on_tensors(name):
+    # ts.onnx.load's callable (tessel tensors in and out) gives what the session gives.
+    feed = make_feed(name, 3, None)
+    want = ort.InferenceSession(path_of(name), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    model = ts.onnx.load(path_of(name))
+    assert model.opset == max(MODELS[name]["opsets"].values())
+    assert model.producer_name == MODELS[name]["producer"].split()[0]
+    got = model(*[ts.as_tensor(feed[i.name]) for i in model.inputs])
+    np.testing.assert_allclose(got.numpy(), want, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("name", list(MODELS))

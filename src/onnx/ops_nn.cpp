@@ -1,5 +1,8 @@
-// ONNX neural-network ops: Conv, pooling, BatchNormalization (inference).
+// ONNX neural-network ops: Conv (1-D to 3-D), ConvTranspose, pooling (Max with
+// Indices, Average, Lp, Global*), normalizations (Batch, Layer, Instance, Group,
+// Lp, LRN, MeanVariance) and inference Dropout.
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "src/onnx/internal.h"
@@ -70,10 +73,34 @@ Shape attr_or(const Node& n, const char* name, size_t k, int64_t dflt) {
   return v;
 }
 
+// 3-D convolution from 2-D ones: each kernel depth tap kd convolves the depth
+// slices it reads (strided along D, folded into the batch) with W[:, :, kd].
+Tensor conv3d(const Tensor& x, const Tensor& w, const std::optional<Tensor>& bias, const Shape& stride,
+              const Shape& dilation, int64_t groups) {
+  const int64_t N = x.shape()[0], D = x.shape()[2], kd = w.shape()[2];
+  const int64_t eff = (kd - 1) * dilation[0] + 1;
+  const int64_t Dout = D >= eff ? (D - eff) / stride[0] + 1 : 0;
+  F::ConvOptions o;
+  o.stride = {stride[1], stride[2]};
+  o.dilation = {dilation[1], dilation[2]};
+  o.groups = groups;
+  Tensor y;
+  for (int64_t t = 0; t < kd; ++t) {
+    const int64_t start = t * dilation[0];
+    Tensor xs = x.slice(2, start, start + (Dout - 1) * stride[0] + 1, stride[0]);  // [N, C, Dout, H, W]
+    xs = xs.permute({0, 2, 1, 3, 4}).reshape({N * Dout, x.shape()[1], x.shape()[3], x.shape()[4]});
+    Tensor part = F::conv2d(xs, w.select(2, t).contiguous(), {}, o);
+    y = t == 0 ? part : add(y, part);
+  }
+  y = y.reshape({N, Dout, y.shape()[1], y.shape()[2], y.shape()[3]}).permute({0, 2, 1, 3, 4}).contiguous();
+  if (bias) y = add(y, bias->reshape({1, -1, 1, 1, 1}));
+  return y;
+}
+
 std::vector<Tensor> conv(const Node& n, const Inputs& in, const OpContext&) {
   const Tensor& x = input(n, in, 0);
   const Tensor& w = input(n, in, 1);
-  if (x.dim() != 3 && x.dim() != 4) n.error("only 1-D and 2-D convolution (3-D or 4-D X) are supported, got X ", x.shape());
+  if (x.dim() < 3 || x.dim() > 5) n.error("only 1-D, 2-D and 3-D convolution (3-D to 5-D X) are supported, got X ", x.shape());
   if (w.dim() != x.dim()) n.error("W ", w.shape(), " must have the rank of X ", x.shape());
   const size_t k = static_cast<size_t>(x.dim() - 2);
   const Shape wk(w.shape().begin() + 2, w.shape().end());
@@ -81,79 +108,360 @@ std::vector<Tensor> conv(const Node& n, const Inputs& in, const OpContext&) {
   if (kernel != wk) n.error("kernel_shape ", kernel, " differs from the spatial dims of W ", w.shape());
   Shape stride = attr_or(n, "strides", k, 1), dilation = attr_or(n, "dilations", k, 1);
   Pads p = spatial_pads(n, spatial(x), kernel, stride, dilation);
+  const int64_t groups = n.i("group", 1);
+  if (groups < 1 || x.shape()[1] != w.shape()[1] * groups || w.shape()[0] % groups != 0)
+    n.error("X ", x.shape(), " and W ", w.shape(), " do not match group=", groups);
+  std::optional<Tensor> bias;
+  if (in.size() > 2 && in[2]) bias = *in[2];
   Tensor xi = x;
   F::ConvOptions o;
   o.stride = stride;
   o.dilation = dilation;
-  o.groups = n.i("group", 1);
-  if (p.symmetric()) {
+  o.groups = groups;
+  if (p.symmetric() && k < 3) {
     o.padding = p.begin;
   } else {
     xi = pad_explicit(x, p, 0.0);
     o.padding = Shape(k, 0);
   }
-  std::optional<Tensor> bias;
-  if (in.size() > 2 && in[2]) bias = *in[2];
+  if (k == 3) return one(conv3d(xi, w, bias, stride, dilation, groups));
   return one(k == 1 ? F::conv1d(xi, w, bias, o) : F::conv2d(xi, w, bias, o));
 }
 
-void check_pool_input(const Node& n, const Tensor& x) {
-  if (x.dim() != 4) n.error("only 2-D pooling (4-D X [N, C, H, W]) is supported, got X ", x.shape());
+// ConvTranspose: the full transposed convolution (no padding), then cropped
+// (or zero-extended) to ONNX's pads / output_shape / output_padding.
+std::vector<Tensor> conv_transpose(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  const Tensor& w = input(n, in, 1);
+  if (x.dim() != 3 && x.dim() != 4) n.error("only 1-D and 2-D ConvTranspose (3-D or 4-D X) are supported, got X ", x.shape());
+  if (w.dim() != x.dim()) n.error("W ", w.shape(), " must have the rank of X ", x.shape());
+  const size_t k = static_cast<size_t>(x.dim() - 2);
+  const int64_t groups = n.i("group", 1);
+  if (groups < 1 || x.shape()[1] != w.shape()[0] || w.shape()[0] % groups != 0)
+    n.error("X ", x.shape(), " and W ", w.shape(), " do not match group=", groups);
+  const Shape wk(w.shape().begin() + 2, w.shape().end());
+  Shape kernel = n.ints("kernel_shape", wk);
+  if (kernel != wk) n.error("kernel_shape ", kernel, " differs from the spatial dims of W ", w.shape());
+  Shape stride = attr_or(n, "strides", k, 1), dilation = attr_or(n, "dilations", k, 1);
+  Shape outpad = attr_or(n, "output_padding", k, 0);
+  for (size_t d = 0; d < k; ++d) {
+    if (stride[d] < 1) n.error("strides ", stride, " must be positive");
+    if (dilation[d] < 1) n.error("dilations ", dilation, " must be positive");
+    if (outpad[d] < 0 || (outpad[d] >= stride[d] && outpad[d] >= dilation[d]))
+      n.error("output_padding ", outpad, " must be smaller than the stride or the dilation");
+  }
+  const Shape sp = spatial(x);
+  Shape full(k), pb(k, 0), pe(k, 0);
+  for (size_t d = 0; d < k; ++d) full[d] = stride[d] * (sp[d] - 1) + (kernel[d] - 1) * dilation[d] + 1;
+  const std::string autopad = n.s("auto_pad", "NOTSET");
+  Shape out_shape = n.ints("output_shape");
+  if (out_shape.size() == k + 2) out_shape.erase(out_shape.begin(), out_shape.begin() + 2);
+  if (!out_shape.empty() && out_shape.size() != k) n.error("output_shape must have ", k, " values, got ", out_shape);
+  if (out_shape.empty() && (autopad == "SAME_UPPER" || autopad == "SAME_LOWER"))
+    for (size_t d = 0; d < k; ++d) out_shape.push_back(sp[d] * stride[d]);
+  if (!out_shape.empty()) {
+    for (size_t d = 0; d < k; ++d) {
+      const int64_t total = full[d] + outpad[d] - out_shape[d];
+      // SAME_UPPER puts the odd padding cell at the end, the others at the start (as in the spec);
+      // a larger output_shape extends the end with zeros (bias only), as onnxruntime does.
+      pb[d] = total < 0 ? 0 : autopad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      pe[d] = total - pb[d];
+    }
+  } else if (autopad == "NOTSET") {
+    Shape pads = n.ints("pads", Shape(2 * k, 0));
+    if (pads.size() != 2 * k) n.error("pads must have ", 2 * k, " values, got ", pads);
+    for (size_t d = 0; d < k; ++d) {
+      if (pads[d] < 0 || pads[d + k] < 0) n.error("negative pads ", pads, " are not supported");
+      pb[d] = pads[d];
+      pe[d] = pads[d + k];
+    }
+  } else if (autopad != "VALID") {
+    n.error("auto_pad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+  }
+  Tensor xi = k == 1 ? x.unsqueeze(2) : x, wi = k == 1 ? w.unsqueeze(2) : w;
+  const Shape s2 = k == 1 ? Shape{1, stride[0]} : stride, d2 = k == 1 ? Shape{1, dilation[0]} : dilation;
+  Tensor y = F::conv_transpose2d(xi, wi, {}, s2, {0}, {0}, groups, d2);
+  // Output position o reads full position o + pb: a negative pad spec crops.
+  Shape spec;
+  for (size_t d = k; d-- > 0;) {
+    const int64_t len = full[d] + outpad[d] - pb[d] - pe[d];
+    if (len < 0) n.error("pads/output_shape give a negative output size along spatial dim ", d);
+    spec.push_back(-pb[d]);
+    spec.push_back(len - (full[d] - pb[d]));
+  }
+  if (k == 1) y = y.squeeze(2);
+  y = pad(y, spec, "constant", 0.0);
+  if (in.size() > 2 && in[2]) {
+    Shape bs(y.dim(), 1);
+    bs[1] = -1;
+    y = add(y, in[2]->reshape(bs));
+  }
+  return one(y);
 }
 
-std::vector<Tensor> max_pool(const Node& n, const Inputs& in, const OpContext&) {
-  const Tensor& x = input(n, in, 0);
-  check_pool_input(n, x);
-  if (n.outputs.size() > 1 && !n.outputs[1].empty()) n.error<NotImplementedError>("the Indices output is not supported");
-  if (n.i("storage_order", 0) != 0) n.error<NotImplementedError>("storage_order=1 is not supported");
+// Pooling geometry; 1-D pooling runs as 2-D with a height-1 window.
+struct PoolGeom {
+  Tensor x;  // [N, C, H, W]
+  bool one_d = false;
+  Shape kernel, stride, dilation;
+  Pads p;
+  bool ceil = false;
+};
+
+PoolGeom pool_geom(const Node& n, const Tensor& x0, bool has_dilation) {
+  if (x0.dim() != 3 && x0.dim() != 4)
+    n.error("only 1-D and 2-D pooling (3-D or 4-D X) are supported, got X ", x0.shape());
   if (!n.has("kernel_shape")) n.error("attribute kernel_shape is required");
-  Shape kernel = n.ints("kernel_shape");
-  if (kernel.size() != 2) n.error("kernel_shape must have 2 values, got ", kernel);
-  Shape stride = attr_or(n, "strides", 2, 1), dilation = attr_or(n, "dilations", 2, 1);
-  Pads p = spatial_pads(n, spatial(x), kernel, stride, dilation);
-  const bool ceil = n.i("ceil_mode", 0) != 0;
-  if (p.symmetric()) return one(F::max_pool2d(x, kernel, stride, p.begin, dilation, ceil));
-  Tensor xp = pad_explicit(x, p, -std::numeric_limits<double>::infinity());
-  return one(F::max_pool2d(xp, kernel, stride, {0, 0}, dilation, ceil));
+  const size_t k = static_cast<size_t>(x0.dim() - 2);
+  PoolGeom g;
+  g.kernel = n.ints("kernel_shape");
+  if (g.kernel.size() != k) n.error("kernel_shape must have ", k, " values, got ", g.kernel);
+  g.stride = attr_or(n, "strides", k, 1);
+  g.dilation = has_dilation ? attr_or(n, "dilations", k, 1) : Shape(k, 1);
+  g.p = spatial_pads(n, spatial(x0), g.kernel, g.stride, g.dilation);
+  g.ceil = n.i("ceil_mode", 0) != 0;
+  g.x = x0;
+  if (k == 1) {
+    g.one_d = true;
+    g.x = x0.unsqueeze(2);
+    g.kernel.insert(g.kernel.begin(), 1);
+    g.stride.insert(g.stride.begin(), 1);
+    g.dilation.insert(g.dilation.begin(), 1);
+    g.p.begin.insert(g.p.begin.begin(), 0);
+    g.p.end.insert(g.p.end.begin(), 0);
+  }
+  return g;
+}
+
+Tensor unpool(const PoolGeom& g, const Tensor& y) { return g.one_d ? y.squeeze(2) : y; }
+
+std::vector<Tensor> max_pool(const Node& n, const Inputs& in, const OpContext&) {
+  PoolGeom g = pool_geom(n, input(n, in, 0), true);
+  const int64_t order = n.i("storage_order", 0);
+  if (order != 0 && order != 1) n.error("storage_order ", order, " must be 0 or 1");
+  const bool want_idx = n.outputs.size() > 1 && !n.outputs[1].empty();
+  const Tensor& x = g.x;
+  if (!want_idx) {
+    if (g.p.symmetric()) return one(unpool(g, F::max_pool2d(x, g.kernel, g.stride, g.p.begin, g.dilation, g.ceil)));
+    Tensor xp = pad_explicit(x, g.p, -std::numeric_limits<double>::infinity());
+    return one(unpool(g, F::max_pool2d(xp, g.kernel, g.stride, {0, 0}, g.dilation, g.ceil)));
+  }
+  // Indices: tessel gives h * W + w within the (padded) plane; ONNX flattens the
+  // whole unpadded tensor, row-major (storage_order 0) or column-major per plane (1).
+  const bool sym = g.p.symmetric();
+  Tensor xp = sym ? x : pad_explicit(x, g.p, -std::numeric_limits<double>::infinity());
+  auto [y, idx] = F::max_pool2d_with_indices(xp, g.kernel, g.stride, sym ? g.p.begin : Shape{0, 0}, g.dilation, g.ceil);
+  const int64_t H = x.shape()[2], W = x.shape()[3], Wp = xp.shape()[3];
+  const int64_t planes = x.shape()[0] * x.shape()[1];
+  Tensor h = floor_divide(idx, Scalar(Wp)), w = remainder(idx, Scalar(Wp));
+  if (!sym) {
+    h = sub(h, Scalar(g.p.begin[0]));
+    w = sub(w, Scalar(g.p.begin[1]));
+  }
+  Tensor plane = arange(Scalar(0), Scalar(planes), Scalar(1), DType::Int64).reshape({x.shape()[0], x.shape()[1], 1, 1});
+  Tensor local = order == 0 ? add(mul(h, Scalar(W)), w) : add(mul(w, Scalar(H)), h);
+  Tensor flat = add(mul(plane, Scalar(H * W)), local);
+  return {unpool(g, y), unpool(g, flat)};
+}
+
+// Windowed sums (no averaging): avg_pool2d with a divisor of 1 over zero padding.
+Tensor window_sum(const Tensor& x, const PoolGeom& g) {
+  return F::avg_pool2d(pad_explicit(x, g.p, 0.0), g.kernel, g.stride, {0, 0}, g.ceil, true, 1);
 }
 
 std::vector<Tensor> avg_pool(const Node& n, const Inputs& in, const OpContext&) {
-  const Tensor& x = input(n, in, 0);
-  check_pool_input(n, x);
-  if (!n.has("kernel_shape")) n.error("attribute kernel_shape is required");
-  Shape kernel = n.ints("kernel_shape");
-  if (kernel.size() != 2) n.error("kernel_shape must have 2 values, got ", kernel);
-  Shape stride = attr_or(n, "strides", 2, 1), dilation = attr_or(n, "dilations", 2, 1);
-  if (dilation != Shape{1, 1}) n.error<NotImplementedError>("dilations ", dilation, " are not supported");
-  Pads p = spatial_pads(n, spatial(x), kernel, stride, dilation);
-  const bool ceil = n.i("ceil_mode", 0) != 0;
+  PoolGeom g = pool_geom(n, input(n, in, 0), true);
+  for (int64_t d : g.dilation)
+    if (d != 1) n.error<NotImplementedError>("dilations ", n.ints("dilations"), " are not supported");
+  const Tensor& x = g.x;
   const bool include_pad = n.i("count_include_pad", 0) != 0;  // ONNX's default excludes the padding
-  if (p.symmetric()) return one(F::avg_pool2d(x, kernel, stride, p.begin, ceil, include_pad));
-  if (!include_pad)
-    n.error<NotImplementedError>("asymmetric pads with count_include_pad=0 are not supported yet");
-  return one(F::avg_pool2d(pad_explicit(x, p, 0.0), kernel, stride, {0, 0}, ceil, true));
+  if (g.p.symmetric()) return one(unpool(g, F::avg_pool2d(x, g.kernel, g.stride, g.p.begin, g.ceil, include_pad)));
+  if (include_pad) return one(unpool(g, F::avg_pool2d(pad_explicit(x, g.p, 0.0), g.kernel, g.stride, {0, 0}, g.ceil, true)));
+  // Asymmetric pads without counting them: window sums over the count of real cells.
+  Tensor cells = ones({1, 1, x.shape()[2], x.shape()[3]}, TensorOptions(x.dtype()));
+  return one(unpool(g, div(window_sum(x, g), window_sum(cells, g))));
+}
+
+int64_t lp_p(const Node& n) {
+  const int64_t p = n.i("p", 2);
+  if (p < 1) n.error("p ", p, " must be a positive integer");
+  return p;
+}
+
+// |x|^p without pow for the common p = 1, 2.
+Tensor abs_pow(const Tensor& x, int64_t p) {
+  if (p == 1) return abs(x);
+  if (p == 2) return square(x);
+  return pow(abs(x), Scalar(static_cast<double>(p)));
+}
+
+Tensor root(const Tensor& x, int64_t p) {
+  if (p == 1) return x;
+  if (p == 2) return sqrt(x);
+  return pow(x, Scalar(1.0 / static_cast<double>(p)));
+}
+
+std::vector<Tensor> lp_pool(const Node& n, const Inputs& in, const OpContext&) {
+  PoolGeom g = pool_geom(n, input(n, in, 0), true);
+  for (int64_t d : g.dilation)
+    if (d != 1) n.error<NotImplementedError>("dilations ", n.ints("dilations"), " are not supported");
+  const int64_t p = lp_p(n);
+  return one(unpool(g, root(window_sum(abs_pow(g.x, p), g), p)));
+}
+
+Shape spatial_dims(const Node& n, const Tensor& x) {
+  if (x.dim() < 3) n.error("X must have spatial dims [N, C, ...], got ", x.shape());
+  Shape dims;
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  return dims;
+}
+
+// ---- normalizations ----
+
+// Float16/BFloat16 inputs compute in float32 (stash_type 1, onnxruntime's default).
+Tensor to_compute(const Tensor& x) { return x.dtype() == DType::Float64 ? x : x.to(DType::Float32); }
+
+std::vector<Tensor> layer_norm(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  const Tensor& scale = input(n, in, 1);
+  std::optional<Tensor> bias;
+  if (in.size() > 2 && in[2]) bias = *in[2];
+  const int64_t r = x.dim();
+  if (r == 0) n.error("X must have at least one dim");
+  int64_t axis = n.i("axis", -1);
+  if (axis < -r || axis >= r) n.error("axis ", axis, " is out of range for rank ", r);
+  if (axis < 0) axis += r;
+  const double eps = n.f("epsilon", 1e-5);
+  if (!is_floating(x.dtype())) n.error<TypeError>("X must be a float tensor, got ", x.dtype());
+  const Shape norm_shape(x.shape().begin() + axis, x.shape().end());
+  const bool stats = n.outputs.size() > 1;
+  if (!stats && scale.shape() == norm_shape && (!bias || bias->shape() == norm_shape) &&
+      (x.dtype() == DType::Float32 || x.dtype() == DType::Float64) && scale.dtype() == x.dtype() &&
+      (!bias || bias->dtype() == x.dtype()))
+    return one(F::layer_norm(x, norm_shape, scale, bias, eps));
+  Shape dims;
+  for (int64_t d = axis; d < r; ++d) dims.push_back(d);
+  Tensor xf = to_compute(x);
+  Tensor mu = mean(xf, dims, true);
+  Tensor centered = sub(xf, mu);
+  Tensor inv = rsqrt(add(mean(square(centered), dims, true), Scalar(eps)));
+  Tensor y = mul(mul(centered, inv), to_compute(scale));
+  if (bias) y = add(y, to_compute(*bias));
+  return {y.to(x.dtype()), mu, inv};
+}
+
+std::vector<Tensor> group_norm(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor& x = input(n, in, 0);
+  Tensor scale = input(n, in, 1), bias = input(n, in, 2);
+  if (x.dim() < 3) n.error("X must be [N, C, ...] with spatial dims, got ", x.shape());
+  if (!n.has("num_groups")) n.error("attribute num_groups is required");
+  const int64_t G = n.i("num_groups", 0), C = x.shape()[1];
+  if (G < 1 || C % G != 0) n.error("num_groups ", G, " must divide the channels (", C, ")");
+  // GroupNormalization-18 scales per group; -21 per channel.
+  const int64_t want = c.opset >= 21 ? C : G;
+  if (scale.numel() != want || bias.numel() != want || scale.dim() != 1 || bias.dim() != 1)
+    n.error("scale ", scale.shape(), " and bias ", bias.shape(), " must be [", want, "] at opset ", c.opset);
+  if (c.opset < 21) {
+    scale = repeat_interleave(scale, C / G, 0);
+    bias = repeat_interleave(bias, C / G, 0);
+  }
+  Tensor xf = to_compute(x);
+  return one(F::group_norm(xf, G, scale.to(xf.dtype()), bias.to(xf.dtype()), n.f("epsilon", 1e-5)).to(x.dtype()));
+}
+
+std::vector<Tensor> lrn(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  if (x.dim() < 3) n.error("X must be [N, C, ...] with spatial dims, got ", x.shape());
+  if (!n.has("size")) n.error("attribute size is required");
+  const int64_t size = n.i("size", 1);
+  const int64_t C = x.shape()[1];
+  if (size < 1 || size > 2 * C + 1) n.error("size ", size, " must be in [1, 2 * C + 1]");
+  const double alpha = n.f("alpha", 1e-4), beta = n.f("beta", 0.75), bias = n.f("bias", 1.0);
+  const int64_t before = (size - 1) / 2, after = size - 1 - before;
+  // Channel-window sums of squares: pad the channel dim, then add `size` shifted views.
+  Shape spec(2 * (x.dim() - 1), 0);
+  spec[spec.size() - 2] = before;
+  spec[spec.size() - 1] = after;
+  Tensor sq = pad(square(x), spec, "constant", 0.0);
+  Tensor sum = sq.narrow(1, 0, C);
+  for (int64_t k = 1; k < size; ++k) sum = add(sum, sq.narrow(1, k, C));
+  return one(div(x, pow(add(mul(sum, Scalar(alpha / static_cast<double>(size))), Scalar(bias)), Scalar(beta))));
+}
+
+std::vector<Tensor> dropout(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor& x = input(n, in, 0);
+  bool training = false;
+  if (c.opset >= 12) {
+    if (in.size() > 2 && in[2]) {
+      if (in[2]->numel() != 1 || in[2]->dtype() != DType::Bool) n.error<TypeError>("training_mode must be a bool scalar");
+      training = in[2]->reshape({}).item().to<bool>();
+    }
+    if (in.size() > 1 && in[1] && in[1]->numel() != 1) n.error("ratio must be a scalar");
+  }
+  if (training) n.error<NotImplementedError>("training_mode=true is not supported (inference only)");
+  // Inference: Y is X and the mask keeps everything (bool from opset 10, X's dtype before).
+  Tensor mask = ones(x.shape(), TensorOptions(c.opset >= 10 ? DType::Bool : x.dtype()));
+  return {x, mask};
 }
 
 }  // namespace
 
 void register_nn_ops(std::map<std::string, OpFn>& t) {
   t["Conv"] = conv;
+  t["ConvTranspose"] = conv_transpose;
   t["MaxPool"] = max_pool;
   t["AveragePool"] = avg_pool;
+  t["LpPool"] = lp_pool;
   t["GlobalAveragePool"] = [](const Node& n, const Inputs& in, const OpContext&) {
     const Tensor& x = input(n, in, 0);
-    if (x.dim() < 3) n.error("X must have spatial dims, got ", x.shape());
-    Shape dims;
-    for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
-    return one(mean(x, dims, true));
+    return one(mean(x, spatial_dims(n, x), true));
   };
   t["GlobalMaxPool"] = [](const Node& n, const Inputs& in, const OpContext&) {
     const Tensor& x = input(n, in, 0);
-    if (x.dim() < 3) n.error("X must have spatial dims, got ", x.shape());
-    Shape dims;
-    for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
-    return one(amax(x, dims, true));
+    return one(amax(x, spatial_dims(n, x), true));
   };
+  t["GlobalLpPool"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    const Tensor& x = input(n, in, 0);
+    const int64_t p = lp_p(n);
+    return one(root(sum(abs_pow(x, p), spatial_dims(n, x), true), p));
+  };
+  t["LayerNormalization"] = layer_norm;
+  t["GroupNormalization"] = group_norm;
+  t["InstanceNormalization"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    const Tensor& x = input(n, in, 0);
+    if (x.dim() < 3) n.error("X must be [N, C, ...] with spatial dims, got ", x.shape());
+    const Tensor& scale = input(n, in, 1);
+    const Tensor& bias = input(n, in, 2);
+    const int64_t C = x.shape()[1];
+    if (scale.numel() != C || bias.numel() != C) n.error("scale and B must have ", C, " values (one per channel)");
+    Tensor xf = to_compute(x);
+    return one(F::group_norm(xf, C, scale.reshape({C}).to(xf.dtype()), bias.reshape({C}).to(xf.dtype()),
+                             n.f("epsilon", 1e-5)).to(x.dtype()));
+  };
+  t["LpNormalization"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    const Tensor& x = input(n, in, 0);
+    const int64_t r = x.dim();
+    int64_t axis = n.i("axis", -1);
+    if (axis < -r || axis >= r) n.error("axis ", axis, " is out of range for rank ", r);
+    const int64_t p = n.i("p", 2);
+    if (p != 1 && p != 2) n.error("p ", p, " must be 1 or 2");
+    Tensor nrm = norm(x, static_cast<double>(p), {axis < 0 ? axis + r : axis}, true);
+    return one(div(x, nrm));
+  };
+  t["LRN"] = lrn;
+  t["MeanVarianceNormalization"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    const Tensor& x = input(n, in, 0);
+    Shape axes = n.ints("axes", {0, 2, 3});
+    for (auto& a : axes) {
+      if (a < -x.dim() || a >= x.dim()) n.error("axis ", a, " is out of range for rank ", x.dim());
+      if (a < 0) a += x.dim();
+    }
+    Tensor mu = mean(x, axes, true);
+    // The ONNX function: (X - E[X]) / (sqrt(E[X^2] - E[X]^2) + 1e-9).
+    Tensor sd = sqrt(sub(mean(square(x), axes, true), square(mu)));
+    return one(div(sub(x, mu), add(sd, Scalar(1e-9))));
+  };
+  t["Dropout"] = dropout;
   t["BatchNormalization"] = [](const Node& n, const Inputs& in, const OpContext&) {
     if (n.i("training_mode", 0) != 0) n.error<NotImplementedError>("training_mode=1 is not supported (inference only)");
     const Tensor& x = input(n, in, 0);

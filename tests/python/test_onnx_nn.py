@@ -1,0 +1,256 @@
+"""ONNX import of the neural-network ops (src/onnx/ops_nn.cpp): convolution,
+pooling, normalizations, Dropout; one-node models against onnxruntime."""
+import numpy as np
+import pytest
+
+import tessel as ts
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built with TESSEL_WITH_ONNX=OFF")
+
+RNG = np.random.default_rng(1)
+ELEM = {np.float32: TensorProto.FLOAT, np.float64: TensorProto.DOUBLE, np.int64: TensorProto.INT64,
+        np.float16: TensorProto.FLOAT16, np.bool_: TensorProto.BOOL}
+
+
+def f32(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def node_model(op, feed, consts=None, n_out=1, opset=13, outputs=None, **attrs):
+    """One node: `feed` arrays are graph inputs, `consts` initializers (None
+    leaves an optional input out), wired in that order."""
+    consts = consts or {}
+    names = [k if v is not None else "" for k, v in list(feed.items()) + list(consts.items())]
+    inputs = [helper.make_tensor_value_info(k, ELEM[v.dtype.type], v.shape) for k, v in feed.items()]
+    inits = [numpy_helper.from_array(v, k) for k, v in consts.items() if v is not None]
+    outs = outputs or [f"y{k}" for k in range(n_out)]
+    node = helper.make_node(op, names, outs, **attrs)
+    graph_outs = [o for o in outs if o]
+    g = helper.make_graph([node], "g", inputs, [helper.make_empty_tensor_value_info(o) for o in graph_outs], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8 if opset < 21 else 10
+    inferred = onnx.shape_inference.infer_shapes(m).graph.output
+    for out, inf in zip(m.graph.output, inferred):
+        if inf.type.tensor_type.elem_type:
+            out.type.tensor_type.elem_type = inf.type.tensor_type.elem_type
+    return m
+
+
+def run_ts(m, feed):
+    return ts.onnx.InferenceSession(m.SerializeToString()).run(None, feed)
+
+
+def compare(m, feed, atol=1e-5, rtol=1e-5):
+    data = m.SerializeToString()
+    want = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feed)
+    got = ts.onnx.InferenceSession(data).run(None, feed)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, w.shape, g.dtype, w.dtype)
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+
+
+# ---- Conv ----
+
+@pytest.mark.parametrize("attrs", [
+    {},
+    {"strides": [2, 1, 2], "pads": [1, 0, 1, 0, 1, 1], "dilations": [1, 2, 1]},
+    {"auto_pad": "SAME_UPPER", "strides": [2, 2, 1]},
+])
+def test_conv3d(attrs):
+    x, w, b = f32(2, 4, 5, 6, 7), f32(6, 2, 3, 2, 3), f32(6)
+    compare(node_model("Conv", {"x": x}, {"w": w, "b": b}, group=2, **attrs), {"x": x}, atol=1e-4)
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_LOWER", "VALID"])
+def test_conv2d_grouped_auto_pad(auto_pad):
+    x, w = f32(1, 6, 7, 8), f32(9, 2, 3, 2)
+    compare(node_model("Conv", {"x": x}, {"w": w}, group=3, auto_pad=auto_pad, strides=[2, 3]), {"x": x}, atol=1e-4)
+
+
+def test_conv_group_mismatch_names_node():
+    x, w = f32(1, 6, 7, 8), f32(9, 4, 3, 3)
+    with pytest.raises(ValueError, match=r"\[onnx.Conv\] node .*do not match group=3"):
+        run_ts(node_model("Conv", {"x": x}, {"w": w}, group=3), {"x": x})
+
+
+# ---- ConvTranspose ----
+
+@pytest.mark.parametrize("attrs", [
+    {},
+    {"strides": [2, 2], "pads": [1, 0, 0, 1]},
+    {"strides": [2, 3], "output_padding": [1, 2], "pads": [1, 1, 1, 1]},
+    {"strides": [2, 2], "dilations": [2, 1]},
+    {"strides": [2, 2], "output_shape": [10, 8]},
+    {"strides": [2, 2], "auto_pad": "SAME_UPPER"},
+    {"strides": [3, 2], "auto_pad": "SAME_LOWER"},
+    {"group": 2, "strides": [1, 2]},
+])
+def test_conv_transpose2d(attrs):
+    group = attrs.get("group", 1)
+    x, w, b = f32(2, 4, 4, 3), f32(4, 6 // group, 3, 3), f32(6)
+    compare(node_model("ConvTranspose", {"x": x}, {"w": w, "b": b}, **attrs), {"x": x}, atol=1e-4)
+
+
+def test_conv_transpose1d():
+    x, w = f32(2, 3, 5), f32(3, 4, 3)
+    compare(node_model("ConvTranspose", {"x": x}, {"w": w}, strides=[2], pads=[1, 0], output_padding=[1]), {"x": x},
+            atol=1e-4)
+
+
+def test_conv_transpose_bad_output_padding():
+    x, w = f32(1, 2, 4, 4), f32(2, 2, 3, 3)
+    with pytest.raises(ValueError, match=r"\[onnx.ConvTranspose\].*output_padding"):
+        run_ts(node_model("ConvTranspose", {"x": x}, {"w": w}, output_padding=[2, 2]), {"x": x})
+
+
+# ---- pooling ----
+
+@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("attrs", [
+    {"kernel_shape": [2, 2], "strides": [2, 2]},
+    {"kernel_shape": [3, 2], "pads": [1, 0, 0, 1]},
+    {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "strides": [2, 2], "ceil_mode": 1},
+    {"kernel_shape": [2, 2], "dilations": [2, 1]},
+])
+def test_max_pool_indices(order, attrs):
+    x = f32(2, 3, 6, 5)
+    compare(node_model("MaxPool", {"x": x}, n_out=2, opset=12, storage_order=order, **attrs), {"x": x})
+
+
+def test_max_pool_1d_with_indices_and_avg_pool_1d():
+    x = f32(2, 3, 9)
+    compare(node_model("MaxPool", {"x": x}, n_out=2, opset=12, kernel_shape=[3], strides=[2], pads=[1, 0]), {"x": x})
+    compare(node_model("AveragePool", {"x": x}, kernel_shape=[3], strides=[2], pads=[1, 1]), {"x": x})
+
+
+def test_avg_pool_asymmetric_pads_excluding_padding():
+    x = f32(1, 2, 6, 7)
+    compare(node_model("AveragePool", {"x": x}, kernel_shape=[3, 2], pads=[0, 1, 2, 0], strides=[2, 1]), {"x": x})
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_lp_pool_and_global(p):
+    x = f32(2, 3, 6, 5)
+    compare(node_model("LpPool", {"x": x}, opset=11, p=p, kernel_shape=[3, 2], strides=[2, 1], pads=[1, 0, 1, 1]),
+            {"x": x}, atol=1e-4)
+    compare(node_model("GlobalLpPool", {"x": x}, p=p), {"x": x}, atol=1e-4)
+
+
+def test_global_pools_3d():
+    x = f32(2, 3, 4, 5, 2)
+    compare(node_model("GlobalAveragePool", {"x": x}), {"x": x})
+    compare(node_model("GlobalMaxPool", {"x": x}), {"x": x})
+
+
+# ---- normalizations ----
+
+@pytest.mark.parametrize("axis", [-1, 1, -2])
+def test_layer_norm_with_stash_outputs(axis):
+    x = f32(2, 3, 4)
+    scale_shape = x.shape[axis:]
+    m = node_model("LayerNormalization", {"x": x}, {"s": f32(*scale_shape), "b": f32(*scale_shape)}, n_out=3,
+                   opset=17, axis=axis, epsilon=1e-3)
+    compare(m, {"x": x}, atol=1e-5)
+    m = node_model("LayerNormalization", {"x": x}, {"s": f32(*scale_shape)}, opset=17, axis=axis)
+    compare(m, {"x": x}, atol=1e-5)
+
+
+def test_layer_norm_broadcast_scale_and_float16():
+    x = f32(2, 3, 4)
+    compare(node_model("LayerNormalization", {"x": x}, {"s": f32(1), "b": f32(4)}, opset=17), {"x": x})
+    xh = f32(2, 8).astype(np.float16)
+    m = node_model("LayerNormalization", {"x": xh}, {"s": f32(8).astype(np.float16)}, opset=17)
+    compare(m, {"x": xh}, atol=2e-3, rtol=2e-3)
+
+
+def test_instance_norm():
+    x = f32(2, 3, 4, 5)
+    compare(node_model("InstanceNormalization", {"x": x}, {"s": f32(3), "b": f32(3)}, epsilon=1e-3), {"x": x},
+            atol=1e-5)
+
+
+@pytest.mark.parametrize("opset", [18, 21])
+def test_group_norm_per_opset(opset):
+    x = f32(2, 6, 4, 3)
+    n = 3 if opset == 18 else 6  # -18 scales per group, -21 per channel
+    m = node_model("GroupNormalization", {"x": x}, {"s": f32(n), "b": f32(n)}, opset=opset, num_groups=3)
+    ref = ReferenceEvaluator(m).run(None, {"x": x})[0]
+    got = run_ts(m, {"x": x})[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_group_norm_wrong_scale_size_names_opset():
+    x = f32(2, 6, 4, 3)
+    m = node_model("GroupNormalization", {"x": x}, {"s": f32(6), "b": f32(6)}, opset=18, num_groups=3)
+    with pytest.raises(ValueError, match=r"\[onnx.GroupNormalization\].*must be \[3\] at opset 18"):
+        run_ts(m, {"x": x})
+
+
+@pytest.mark.parametrize("p,axis", [(1, -1), (2, 0), (2, 1)])
+def test_lp_normalization(p, axis):
+    x = f32(3, 4)
+    compare(node_model("LpNormalization", {"x": x}, p=p, axis=axis), {"x": x})
+
+
+@pytest.mark.parametrize("size", [1, 3, 4, 5])
+def test_lrn(size):
+    x = f32(2, 6, 3, 3)
+    m = node_model("LRN", {"x": x}, size=size, alpha=1e-2, beta=0.6, bias=2.0)
+    if size % 2:
+        compare(m, {"x": x})
+    else:
+        # onnxruntime takes odd sizes only (and onnx's reference loops over the batch, not
+        # the channels): the spec's formula in NumPy, window [c - 1, c + 2] for size 4.
+        x64 = x.astype(np.float64)
+        sq = np.stack([(x64[:, max(0, c - 1):c + 3] ** 2).sum(1) for c in range(6)], 1)
+        want = x64 / (2.0 + 1e-2 / size * sq) ** 0.6
+        np.testing.assert_allclose(run_ts(m, {"x": x})[0], want, rtol=1e-5)
+
+
+def test_mean_variance_normalization():
+    x = f32(2, 3, 4, 5)
+    compare(node_model("MeanVarianceNormalization", {"x": x}), {"x": x}, atol=1e-4)
+    compare(node_model("MeanVarianceNormalization", {"x": x}, axes=[1, -1]), {"x": x}, atol=1e-4)
+
+
+def test_batch_norm_training_mode_refused():
+    x = f32(2, 3, 4)
+    c = {"s": f32(3), "b": f32(3), "m": f32(3), "v": np.abs(f32(3))}
+    compare(node_model("BatchNormalization", {"x": x}, c, opset=15), {"x": x})
+    with pytest.raises(NotImplementedError, match=r"\[onnx.BatchNormalization\].*training_mode"):
+        run_ts(node_model("BatchNormalization", {"x": x}, c, opset=15, training_mode=1), {"x": x})
+
+
+# ---- Dropout ----
+
+def test_dropout_inference_identity_and_mask():
+    x = f32(3, 4)
+    compare(node_model("Dropout", {"x": x}, {"r": np.array(0.3, np.float32)}, n_out=2, opset=13), {"x": x})
+    # Dropout-10: the spec (and onnx's reference) keep everything; onnxruntime's mask is all False.
+    m = node_model("Dropout", {"x": x}, n_out=2, opset=10, ratio=0.2)
+    got, want = run_ts(m, {"x": x}), ReferenceEvaluator(m).run(None, {"x": x})
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[1].dtype == np.bool_ and got[1].all() and want[1].all()
+    m = node_model("Dropout", {"x": x}, {"r": np.array(0.3, np.float32), "t": np.array(True)}, opset=13)
+    with pytest.raises(NotImplementedError, match=r"\[onnx.Dropout\].*training_mode"):
+        run_ts(m, {"x": x})
+
+
+# ---- bad input ----
+
+def test_pool_bad_attributes_raise():
+    x = f32(1, 1, 4, 4)
+    with pytest.raises(ValueError, match=r"\[onnx.MaxPool\].*storage_order 2"):
+        run_ts(node_model("MaxPool", {"x": x}, kernel_shape=[2, 2], storage_order=2), {"x": x})
+    with pytest.raises(ValueError, match=r"\[onnx.LpPool\].*kernel_shape must have 2 values"):
+        run_ts(node_model("LpPool", {"x": x}, kernel_shape=[2]), {"x": x})
+    with pytest.raises(ValueError, match=r"\[onnx.LRN\].*attribute 'size' must be an int"):
+        run_ts(node_model("LRN", {"x": x}, size=2.5), {"x": x})
+    with pytest.raises(ValueError, match=r"\[onnx.LayerNormalization\].*axis 4 is out of range"):
+        run_ts(node_model("LayerNormalization", {"x": x}, {"s": f32(4)}, opset=17, axis=4), {"x": x})

@@ -169,6 +169,9 @@ def test_fixtures_small_and_listed():
     assert files == sorted(m["file"] for m in MODELS.values())
     total = sum(os.path.getsize(os.path.join(FIXTURES, f)) for f in files)
     assert total < 3 * 2**20, total
+    union = sorted({op for m in MODELS.values() for op in m["op_types"]})
+    with open(os.path.join(FIXTURES, "README.md")) as f:
+        assert "\n" + " ".join(union) + "\n" in f.read()
     # The architectures the issue names are all there.
     for name in ("resnet18", "resnet50", "mobilenetv2", "bert", "distilbert", "gpt2", "whisper_encoder", "lstm",
                  "sklearn_mlp_classifier"):

@@ -150,7 +150,14 @@ def _reason(model, exc):
         msg = re.sub(r"^\[onnx\.[a-z_]+\] ", "", msg)
     msg = re.sub(r"^<bytes>: ", "", msg)
     if isinstance(exc, AssertionError):
-        msg = "output mismatch" + (" (dtype)" if "dtype" in str(exc) else "") + (" (shape)" if "shape" in str(exc) else "")
+        text = str(exc)
+        dt = re.search(r"ACTUAL: dtype\('([^']*)'\)\s*DESIRED: dtype\('([^']*)'\)", text)
+        if "incorrect shape" in text:
+            msg = "output shape mismatch"
+        elif dt:
+            msg = f"output dtype {dt.group(1)}, expected {dt.group(2)}"
+        else:
+            msg = "output values mismatch"
     msg = re.sub(r"\s+", " ", msg).replace("#", "")
     if len(msg) > 90:
         msg = msg[:87] + "..."

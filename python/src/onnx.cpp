@@ -86,6 +86,25 @@ void init_onnx(py::module_& m) {
       py::arg("fn"), py::arg("args"), py::arg("params"), py::arg("input_names"), py::arg("output_names"),
       py::arg("dynamic_axes"), py::arg("opset"), py::arg("external_data"), py::arg("path"));
   o.def("tracing", &trace::active, "Whether this thread is recording an export trace");
+  // A composite op written in Python (an LSTM's time loop) recorded as one call:
+  // `fn()` computes the outputs; the ops it runs are not recorded.
+  o.def(
+      "traced_call",
+      [](const std::string& name, const py::function& fn, const std::vector<std::optional<Tensor>>& inputs,
+         const py::dict& attrs) {
+        trace::Op t{name.c_str()};
+        if (!t) return fn().cast<std::vector<Tensor>>();
+        for (const auto& i : inputs) t.in(i);
+        for (const auto& [k, v] : attrs) {
+          const std::string key = py::str(k);
+          if (py::isinstance<py::bool_>(v) || py::isinstance<py::int_>(v)) t.attr(key.c_str(), v.cast<int64_t>());
+          else if (py::isinstance<py::float_>(v)) t.attr(key.c_str(), v.cast<double>());
+          else if (py::isinstance<py::str>(v)) t.attr(key.c_str(), v.cast<std::string>());
+          else t.attr(key.c_str(), v.cast<std::vector<int64_t>>());
+        }
+        return t.out(fn().cast<std::vector<Tensor>>());
+      },
+      py::arg("name"), py::arg("fn"), py::arg("inputs"), py::arg("attrs"));
 }
 
 }  // namespace tessel::python

@@ -60,7 +60,8 @@ void emit_binary(Builder& b, const Site& s) {
 
 constexpr char kAdd[] = "Add", kSub[] = "Sub", kMul[] = "Mul", kDiv[] = "Div", kPow[] = "Pow", kMax[] = "Max",
                kMin[] = "Min", kEq[] = "Equal", kLt[] = "Less", kLe[] = "LessOrEqual", kGt[] = "Greater",
-               kGe[] = "GreaterOrEqual", kBAnd[] = "BitwiseAnd", kBOr[] = "BitwiseOr", kBXor[] = "BitwiseXor";
+               kGe[] = "GreaterOrEqual", kBAnd[] = "BitwiseAnd", kBOr[] = "BitwiseOr", kBXor[] = "BitwiseXor",
+               kAnd[] = "And", kOr[] = "Or", kXor[] = "Xor";
 
 void emit_div(Builder& b, const Site& s) {
   if (!is_floating(s.out_dtype())) s.unsupported("integer division (tessel's div is true division)");
@@ -75,6 +76,12 @@ void logical(Builder& b, const Site& s, const char* op) {
   b.node(op, {in_as(b, s, 0, DType::Bool), in_as(b, s, 1, DType::Bool)}, {s.out[0]});
 }
 void emit_and(Builder& b, const Site& s) { logical(b, s, "And"); }
+// Bitwise ops on bool tensors are the logical ones (ONNX's Bitwise* take integers only).
+template <const char* Op, const char* Logical>
+void emit_bitwise(Builder& b, const Site& s) {
+  if (s.out_dtype() == DType::Bool) logical(b, s, Logical);
+  else binary(b, s, Op, false);
+}
 void emit_or(Builder& b, const Site& s) { logical(b, s, "Or"); }
 void emit_xor(Builder& b, const Site& s) { logical(b, s, "Xor"); }
 void emit_floor_divide(Builder& b, const Site& s) {
@@ -110,6 +117,9 @@ void emit_pred(Builder& b, const Site& s, const char* op) { b.node(op, {s.in[0]}
 void emit_isnan(Builder& b, const Site& s) { emit_pred(b, s, "IsNaN"); }
 void emit_isinf(Builder& b, const Site& s) { emit_pred(b, s, "IsInf"); }
 void emit_not(Builder& b, const Site& s) { b.node("Not", {in_as(b, s, 0, DType::Bool)}, {s.out[0]}); }
+void emit_bitwise_not(Builder& b, const Site& s) {
+  b.node(s.out_dtype() == DType::Bool ? "Not" : "BitwiseNot", {s.in[0]}, {s.out[0]});
+}
 
 std::string x_as_out(Builder& b, const Site& s) { return in_as(b, s, 0, s.out_dtype()); }
 std::string c(Builder& b, const Site& s, double v) { return b.const_scalar(v, s.out_dtype()); }
@@ -708,6 +718,68 @@ void emit_sdpa(Builder& b, const Site& s) {
   Builder::attr(sm, "axis", int64_t{-1});
   b.node("MatMul", {sm->output(0), s.in[2]}, {s.out[0]});
 }
+// A stacked (bi)directional RNN/LSTM/GRU recorded by nn.RNNBase as one call:
+// inputs x [T, N, In], h0 [L*D, N, H], (c0), then per layer and direction
+// w_ih, w_hh, (b_ih, b_hh). One ONNX node per layer; gates reordered from
+// PyTorch's (LSTM i,f,g,o; GRU r,z,n) to ONNX's (i,o,f,c; z,r,h).
+void emit_rnn(Builder& b, const Site& s) {
+  const std::string mode = s.a.s("mode");
+  const int64_t L = s.a.i("num_layers"), D = s.a.i("bidirectional") ? 2 : 1, H = s.a.i("hidden_size");
+  const bool bias = s.a.i("has_bias"), cell = s.a.i("has_cell");
+  const char* op = mode == "LSTM" ? "LSTM" : mode == "GRU" ? "GRU" : "RNN";
+  const std::vector<int64_t> order = mode == "LSTM" ? std::vector<int64_t>{0, 3, 1, 2}
+                                     : mode == "GRU" ? std::vector<int64_t>{1, 0, 2}
+                                                     : std::vector<int64_t>{0};
+  auto reorder = [&](const Tensor& w) {
+    std::vector<Tensor> parts = chunk(w, static_cast<int64_t>(order.size()), 0), picked;
+    for (int64_t k : order) picked.push_back(parts[k]);
+    return cat(picked, 0);
+  };
+  size_t k = cell ? 3 : 2;
+  const size_t per = bias ? 4 : 2;
+  std::string x = s.in[0];
+  std::vector<std::string> hs, cs;
+  for (int64_t l = 0; l < L; ++l) {
+    std::vector<Tensor> W, R, B;
+    for (int64_t d = 0; d < D; ++d, k += per) {
+      W.push_back(reorder(s.input(k)).unsqueeze(0));
+      R.push_back(reorder(s.input(k + 1)).unsqueeze(0));
+      if (bias) B.push_back(cat({reorder(s.input(k + 2)), reorder(s.input(k + 3))}, 0).unsqueeze(0));
+    }
+    auto slice0 = [&](const std::string& v) {
+      return b.op("Slice", {v, b.const_ints({l * D}), b.const_ints({(l + 1) * D}), b.const_ints({0})});
+    };
+    std::vector<std::string> ins{x, b.const_tensor(cat(W, 0), "W"), b.const_tensor(cat(R, 0), "R"),
+                                 bias ? b.const_tensor(cat(B, 0), "B") : "", "", slice0(s.in[1])};
+    if (cell) ins.push_back(slice0(s.in[2]));
+    std::vector<std::string> outs{b.fresh("Y"), b.fresh("Y_h")};
+    if (cell) outs.push_back(b.fresh("Y_c"));
+    auto* n = b.node(op, ins, outs);
+    Builder::attr(n, "hidden_size", H);
+    Builder::attr(n, "direction", std::string(D == 2 ? "bidirectional" : "forward"));
+    if (mode == "GRU") Builder::attr(n, "linear_before_reset", int64_t{1});
+    if (mode == "RNN_RELU") {
+      auto* a = n->add_attribute();
+      a->set_name("activations");
+      a->set_type(::onnx::AttributeProto::STRINGS);
+      for (int64_t d = 0; d < D; ++d) a->add_strings("Relu");
+    }
+    // Y [T, D, N, H] -> [T, N, D*H], the next layer's input.
+    auto* t = b.node("Transpose", {outs[0]}, {b.fresh("Y_t")});
+    Builder::attr(t, "perm", std::vector<int64_t>{0, 2, 1, 3});
+    x = b.op("Reshape", {t->output(0), b.const_ints({0, 0, -1})});
+    hs.push_back(outs[1]);
+    if (cell) cs.push_back(outs[2]);
+  }
+  b.node("Identity", {x}, {s.out[0]});
+  auto* hn = b.node("Concat", hs, {s.out[1]});
+  Builder::attr(hn, "axis", int64_t{0});
+  if (cell) {
+    auto* cn = b.node("Concat", cs, {s.out[2]});
+    Builder::attr(cn, "axis", int64_t{0});
+  }
+}
+
 void emit_dropout(Builder&, const Site& s) {
   s.unsupported("dropout in training mode (export records eval semantics: call eval())");
 }
@@ -721,8 +793,8 @@ const std::map<std::string, Emitter>& emitters() {
       {"minimum", emit_binary<kMin, false>}, {"eq", emit_binary<kEq, true>}, {"ne", emit_ne},
       {"lt", emit_binary<kLt, true>}, {"le", emit_binary<kLe, true>}, {"gt", emit_binary<kGt, true>},
       {"ge", emit_binary<kGe, true>}, {"logical_and", emit_and}, {"logical_or", emit_or},
-      {"logical_xor", emit_xor}, {"bitwise_and", emit_binary<kBAnd, false>},
-      {"bitwise_or", emit_binary<kBOr, false>}, {"bitwise_xor", emit_binary<kBXor, false>},
+      {"logical_xor", emit_xor}, {"bitwise_and", emit_bitwise<kBAnd, kAnd>},
+      {"bitwise_or", emit_bitwise<kBOr, kOr>}, {"bitwise_xor", emit_bitwise<kBXor, kXor>},
       {"floor_divide", emit_floor_divide}, {"remainder", emit_remainder},
       {"neg", emit_unary<kNeg>}, {"abs", emit_unary<kAbs>}, {"exp", emit_unary<kExp>}, {"log", emit_unary<kLog>},
       {"sqrt", emit_unary<kSqrt>}, {"reciprocal", emit_unary<kRecip>}, {"sin", emit_unary<kSin>},
@@ -731,7 +803,7 @@ const std::map<std::string, Emitter>& emitters() {
       {"cosh", emit_unary<kCosh>}, {"tanh", emit_unary<kTanh>}, {"asinh", emit_unary<kAsinh>},
       {"acosh", emit_unary<kAcosh>}, {"atanh", emit_unary<kAtanh>}, {"sigmoid", emit_unary<kSigmoid>},
       {"erf", emit_unary<kErf>}, {"relu", emit_unary<kRelu>}, {"floor", emit_unary<kFloor>},
-      {"ceil", emit_unary<kCeil>}, {"sign", emit_unary<kSign>}, {"bitwise_not", emit_unary<kBNot>},
+      {"ceil", emit_unary<kCeil>}, {"sign", emit_unary<kSign>}, {"bitwise_not", emit_bitwise_not},
       {"isnan", emit_isnan}, {"isinf", emit_isinf}, {"logical_not", emit_not}, {"rsqrt", emit_rsqrt},
       {"square", emit_square}, {"exp2", emit_exp2}, {"expm1", emit_expm1}, {"log1p", emit_log1p},
       {"log2", emit_log2}, {"log10", emit_log10}, {"erfc", emit_erfc}, {"silu", emit_silu},
@@ -752,7 +824,7 @@ const std::map<std::string, Emitter>& emitters() {
       {"avg_pool2d", emit_avg_pool2d}, {"adaptive_avg_pool2d", emit_adaptive_avg_pool2d},
       {"batch_norm", emit_batch_norm}, {"layer_norm", emit_layer_norm}, {"group_norm", emit_group_norm},
       {"embedding", emit_embedding}, {"gather", emit_gather}, {"index_select", emit_index_select},
-      {"scaled_dot_product_attention", emit_sdpa}, {"dropout", emit_dropout},
+      {"scaled_dot_product_attention", emit_sdpa}, {"dropout", emit_dropout}, {"rnn", emit_rnn},
   };
   return table;
 }

@@ -131,7 +131,8 @@ class InferenceSession:
 
         if not isinstance(input_feed, dict):
             raise TypeError(f"InferenceSession.run: input_feed must be a dict, got {type(input_feed).__name__}")
-        feed = {k: as_tensor(np.ascontiguousarray(v)) for k, v in input_feed.items()}
+        # np.asarray keeps 0-d inputs 0-d (np.ascontiguousarray makes them 1-d).
+        feed = {k: as_tensor(np.asarray(v, order="C")) for k, v in input_feed.items()}
         out = self._model.run(feed)
         names = [o.name for o in self._model.outputs] if output_names is None else list(output_names)
         for n in names:

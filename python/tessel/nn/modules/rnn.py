@@ -139,6 +139,28 @@ class RNNBase(Module):
     def _run(self, input, hx, cx, batch_sizes=None):
         """The stacked, possibly bidirectional recurrence on (L, N, H_in) input, or on packed
         (sum(batch_sizes), H_in) data. hx, cx: (num_layers * D, N, H) (cx None except for LSTM)."""
+        if batch_sizes is None and ts._C._onnx.tracing():
+            return self._run_traced(input, hx, cx)
+        return self._run_loop(input, hx, cx, batch_sizes)
+
+    def _run_traced(self, input, hx, cx):
+        """Under ONNX export the whole recurrence is recorded as one "rnn" call (exported as
+        ONNX LSTM/GRU/RNN nodes), so the time loop does not depend on the sequence length."""
+        if self.proj_size:
+            raise NotImplementedError("onnx.export: LSTM with proj_size has no ONNX mapping")
+        weights = [w for idx in range(len(self._all_weights)) for w in self._layer_weights(idx) if w is not None]
+        inputs = [input, hx] + ([cx] if cx is not None else []) + weights
+        attrs = {"mode": self.mode, "num_layers": self.num_layers, "bidirectional": int(self.bidirectional),
+                 "hidden_size": self.hidden_size, "has_bias": int(bool(self.bias)), "has_cell": int(cx is not None)}
+
+        def run():
+            out, h, c = self._run_loop(input, hx, cx)
+            return [out, h] + ([c] if c is not None else [])
+
+        outs = ts._C._onnx.traced_call("rnn", run, inputs, attrs)
+        return outs[0], outs[1], (outs[2] if cx is not None else None)
+
+    def _run_loop(self, input, hx, cx, batch_sizes=None):
         num_directions = 2 if self.bidirectional else 1
         h_n, c_n = [], []
         layer_input = input

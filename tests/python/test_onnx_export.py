@@ -1,0 +1,245 @@
+"""ONNX export: every ts.nn module and a set of ops exported with ts.onnx.export,
+checked by onnx.checker (full_check), run by onnxruntime (the reference) against
+tessel's eager result, and loaded back by tessel's own importer."""
+import io
+
+import numpy as np
+import pytest
+
+import tessel as ts
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built with TESSEL_WITH_ONNX=OFF")
+nn = ts.nn
+F = nn.functional
+
+
+def export(model, args, **kw):
+    buf = io.BytesIO()
+    ts.onnx.export(model, args, buf, **kw)
+    data = buf.getvalue()
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    return data
+
+
+def check(model, args, dynamic=None, feeds=None, rtol=1e-5, atol=1e-5, opset=18):
+    """Exports `model(*args)`; compares onnxruntime and tessel's importer with eager
+    tessel on the example and on `feeds` (other inputs, e.g. other batch sizes)."""
+    args = args if isinstance(args, tuple) else (args,)
+    names = [f"in{k}" for k in range(len(args))]
+    data = export(model, args, input_names=names, dynamic_axes=dynamic, opset_version=opset)
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    mine = ts.onnx.InferenceSession(data)
+    if isinstance(model, nn.Module):
+        model.eval()
+    for feed in [args] + list(feeds or []):
+        with ts.no_grad():
+            want = model(*feed)
+        want = [w.numpy() for w in (want if isinstance(want, (tuple, list)) else [want])]
+        np_feed = {n: a.numpy() for n, a in zip(names, feed)}
+        for got in (sess.run(None, np_feed), mine.run(None, np_feed)):
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, w.shape, g.dtype, w.dtype)
+                np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    return onnx.load_from_string(data)
+
+
+def r(*shape):
+    return ts.randn(*shape)
+
+
+BATCH = {"in0": {0: "batch"}}
+
+MODULES = {
+    "linear": (lambda: nn.Linear(6, 3), lambda b: r(b, 6)),
+    "linear_3d": (lambda: nn.Linear(6, 3), lambda b: r(b, 4, 6)),
+    "linear_nobias": (lambda: nn.Linear(6, 3, bias=False), lambda b: r(b, 6)),
+    "conv1d": (lambda: nn.Conv1d(3, 4, 3, stride=2, padding=1), lambda b: r(b, 3, 11)),
+    "conv2d": (lambda: nn.Conv2d(3, 4, 3, padding=1), lambda b: r(b, 3, 8, 8)),
+    "conv2d_groups_dil": (lambda: nn.Conv2d(4, 8, 3, stride=2, dilation=2, groups=2, bias=False), lambda b: r(b, 4, 11, 9)),
+    "conv2d_same": (lambda: nn.Conv2d(3, 4, 4, padding="same"), lambda b: r(b, 3, 7, 7)),
+    "conv_transpose2d": (lambda: nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1),
+                         lambda b: r(b, 4, 5, 5)),
+    "batchnorm1d": (lambda: nn.BatchNorm1d(5), lambda b: r(b, 5)),
+    "batchnorm2d": (lambda: nn.BatchNorm2d(3), lambda b: r(b, 3, 4, 4)),
+    "layernorm": (lambda: nn.LayerNorm(6), lambda b: r(b, 4, 6)),
+    "layernorm_2d": (lambda: nn.LayerNorm([4, 6]), lambda b: r(b, 4, 6)),
+    "groupnorm": (lambda: nn.GroupNorm(2, 4), lambda b: r(b, 4, 3, 3)),
+    "maxpool2d": (lambda: nn.MaxPool2d(2), lambda b: r(b, 3, 8, 8)),
+    "maxpool2d_pad": (lambda: nn.MaxPool2d(3, stride=2, padding=1), lambda b: r(b, 3, 9, 9)),
+    "avgpool2d": (lambda: nn.AvgPool2d(2), lambda b: r(b, 3, 8, 8)),
+    "avgpool2d_nopad": (lambda: nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), lambda b: r(b, 3, 9, 9)),
+    "adaptive_avg_1": (lambda: nn.AdaptiveAvgPool2d(1), lambda b: r(b, 3, 5, 7)),
+    "adaptive_avg_2": (lambda: nn.AdaptiveAvgPool2d((2, 3)), lambda b: r(b, 3, 4, 6)),
+    "embedding": (lambda: nn.Embedding(10, 4), lambda b: ts.randint(0, 10, (b, 5))),
+    "flatten": (lambda: nn.Flatten(), lambda b: r(b, 3, 2, 2)),
+    "dropout_eval": (lambda: nn.Dropout(0.5), lambda b: r(b, 4)),
+    "softmax": (lambda: nn.Softmax(dim=1), lambda b: r(b, 5)),
+    "log_softmax": (lambda: nn.LogSoftmax(dim=-1), lambda b: r(b, 5)),
+    "mlp": (lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), lambda b: r(b, 4)),
+}
+ACTIVATIONS = ["ReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "LeakyReLU", "Softplus", "Hardtanh", "ReLU6",
+               "Hardswish", "Hardsigmoid", "Mish", "SELU", "CELU", "Softsign", "Tanhshrink", "LogSigmoid"]
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module(name):
+    make, inp = MODULES[name]
+    m = make()
+    if any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in m.modules()) if hasattr(nn.modules, "batchnorm") else False:
+        pass
+    # Non-trivial running statistics for batch norm.
+    for sub in m.modules():
+        if hasattr(sub, "running_mean") and sub.running_mean is not None:
+            sub.running_mean.copy_(r(*sub.running_mean.shape))
+            sub.running_var.copy_(r(*sub.running_var.shape).abs() + 0.5)
+    check(m, inp(2), dynamic=BATCH, feeds=[(inp(5),)])
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activation(name):
+    m = getattr(nn, name)()
+    check(m, r(3, 7) * 3, dynamic=BATCH, feeds=[(r(6, 7) * 3,)])
+
+
+def test_gelu_tanh_and_opset20():
+    check(nn.GELU(approximate="tanh"), r(3, 7))
+    m = check(nn.GELU(), r(3, 7), opset=20)
+    assert [n.op_type for n in m.graph.node].count("Gelu") == 1
+    m = check(nn.LayerNorm(7), r(3, 7), opset=16)  # composed before opset 17
+    assert "LayerNormalization" not in [n.op_type for n in m.graph.node]
+
+
+def test_parameters_are_named_initializers():
+    m = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    model = check(m, r(2, 4))
+    names = {i.name for i in model.graph.initializer}
+    assert {"0.weight", "0.bias", "2.weight", "2.bias"} <= names
+
+
+def test_eval_semantics_and_training_flag_restored():
+    m = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.9), nn.BatchNorm1d(4))
+    m.train()
+    data = export(m, (r(3, 4),))
+    assert m.training and all(x.training for x in m.modules())
+    ops = [n.op_type for n in onnx.load_from_string(data).graph.node]
+    assert "Dropout" not in ops and "BatchNormalization" in ops
+
+
+def test_dynamic_axes_symbolic_names():
+    m = nn.Sequential(nn.Linear(6, 3), nn.Softmax(dim=-1))
+    model = check(m, r(2, 4, 6), dynamic={"in0": {0: "batch", 1: "seq"}}, feeds=[(r(3, 9, 6),), (r(1, 1, 6),)])
+    dims = [d.dim_param or d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "seq", 3]
+
+
+def test_view_flatten_with_dynamic_batch():
+    class Net(nn.Module):
+        def forward(self, x):
+            b = x.shape[0]
+            y = x.view(b, -1)
+            return y.reshape(b, 2, -1).transpose(1, 2).contiguous().view(b, -1) * 2
+
+    check(Net(), r(2, 3, 4), dynamic=BATCH, feeds=[(r(7, 3, 4),)])
+
+
+def test_ops_with_scalars_slicing_and_creation():
+    class Net(nn.Module):
+        def forward(self, x, y):
+            a = (x + 1.5) * y - x / 2
+            b = ts.where(a > 0, a, ts.zeros_like(a)) ** 2
+            c = ts.cat([b[:, :2], b[:, -1:]], dim=1)
+            d = c.sum(dim=1, keepdim=True) + c.mean(dim=0).amax() - c.std(dim=1, keepdim=True)
+            e = ts.stack([d, d.clamp(min=-0.5, max=0.5)], dim=0).permute(1, 0, 2)
+            return e.flatten(1), ts.arange(x.shape[1]).float() + x[0]
+
+    x, y = r(3, 5), r(3, 5)
+    check(Net(), (x, y), dynamic={"in0": {0: "b"}, "in1": {0: "b"}}, feeds=[(r(6, 5), r(6, 5))])
+
+
+def test_integer_and_bool_ops():
+    def f(i, x):
+        j = (i * 3 + 1) % 7
+        k = ts.argmax(x, dim=1)
+        m = (j > 2) & (x < 0.5)
+        return j, k, m, x.masked_fill(m, -1.0), ts.cumsum(i, 1)
+
+    check(f, (ts.randint(0, 9, (3, 4)), r(3, 4)))
+
+
+def test_attention_function():
+    def f(q, k, v):
+        return (F.scaled_dot_product_attention(q, k, v), F.scaled_dot_product_attention(q, k, v, is_causal=True))
+
+    q, k, v = r(2, 2, 5, 4), r(2, 2, 5, 4), r(2, 2, 5, 4)
+    dyn = {n: {0: "b", 2: "t"} for n in ("in0", "in1", "in2")}
+    check(f, (q, k, v), dynamic=dyn, feeds=[(r(1, 2, 7, 4), r(1, 2, 7, 4), r(1, 2, 7, 4))])
+
+
+def test_cpp_style_callable_without_params():
+    check(lambda x: (x.exp() - 1).log1p().tanh(), r(4))
+
+
+def test_file_path_and_external_data(tmp_path):
+    m = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 4))
+    p = tmp_path / "m.onnx"
+    ts.onnx.export(m, (r(2, 64),), str(p), external_data=True)
+    assert (tmp_path / "m.onnx.data").stat().st_size >= 64 * 64 * 4
+    model = onnx.load(str(p), load_external_data=False)
+    onnx.checker.check_model(str(p), full_check=True)
+    x = r(2, 64)
+    want = m(x).numpy()
+    got = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"input_0": x.numpy()})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ts.onnx.load(str(p))(x).numpy(), want, rtol=1e-5, atol=1e-5)
+    assert model.graph.initializer[0].data_location == onnx.TensorProto.EXTERNAL
+
+
+def test_errors_name_the_op():
+    def uses_flip_rows(x):
+        return ts.sort(x, dim=1)[0] + 1
+
+    with pytest.raises(NotImplementedError, match="sort"):
+        export(uses_flip_rows, (r(3, 4),))
+    with pytest.raises(ValueError, match="opset_version"):
+        export(nn.ReLU(), (r(2),), opset_version=7)
+    with pytest.raises(ValueError, match="dynamic_axes"):
+        export(nn.ReLU(), (r(2),), dynamic_axes={"nope": {0: "b"}})
+    with pytest.raises(TypeError, match="args"):
+        export(nn.ReLU(), ("x",))
+    with pytest.raises(NotImplementedError, match="dropout"):
+        export(lambda x: F.dropout(x, 0.5, training=True), (r(3),))
+
+
+def test_multihead_attention():
+    m = nn.MultiheadAttention(8, 2, batch_first=True)
+    x = r(2, 5, 8)
+    dyn = {"in0": {0: "b", 1: "t"}}
+    check(lambda x: m(x, x, x, need_weights=False)[0], (x,), dynamic=dyn, feeds=[(r(3, 7, 8),)])
+
+
+def test_transformer_encoder():
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.1, batch_first=True)
+    enc = nn.TransformerEncoder(layer, num_layers=2)
+    check(enc, r(2, 5, 8), dynamic={"in0": {0: "b", 1: "t"}}, feeds=[(r(3, 7, 8),)], rtol=1e-4, atol=1e-5)
+    gelu_first = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, activation="gelu", norm_first=True)
+    check(gelu_first, r(5, 2, 8), dynamic={"in0": {0: "t", 1: "b"}}, feeds=[(r(3, 1, 8),)], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("layers,bidir,batch_first", [(1, False, False), (2, True, True)])
+def test_recurrent(kind, layers, bidir, batch_first):
+    m = getattr(nn, kind)(4, 6, num_layers=layers, bidirectional=bidir, batch_first=batch_first)
+    x = r(3, 5, 4)
+    dyn = {"in0": {0: "b", 1: "t"} if batch_first else {0: "t", 1: "b"}}
+    check(lambda x: m(x)[0], (x,), dynamic=dyn, feeds=[(r(2, 7, 4),)], rtol=1e-4, atol=1e-5)
+
+
+def test_session_keeps_0d_inputs():
+    data = export(lambda x, s: x * s, (r(3), ts.tensor(2.0)))
+    (got,) = ts.onnx.InferenceSession(data).run(None, {"input_0": np.ones(3, np.float32),
+                                                       "input_1": np.array(3.0, np.float32)})
+    np.testing.assert_allclose(got, [3, 3, 3])

@@ -494,7 +494,7 @@ std::vector<Tensor> reverse_sequence(const Node& n, const Inputs& in, const OpCo
 struct ResizeAttrs {
   std::string mode = "nearest", coord = "half_pixel", nearest = "round_prefer_floor";
   double cubic_a = -0.75, extrapolation = 0.0;
-  bool exclude_outside = false;
+  bool exclude_outside = false, antialias = false;
 };
 
 int64_t nearest_index(const Node& n, double x, const std::string& how, bool down) {
@@ -520,7 +520,13 @@ double cubic_weight(double d, double a) {
 Tensor resize_axis(const Node& n, const Tensor& x, int64_t axis, int64_t out_len, double scale, const ResizeAttrs& a,
                    double roi_start, double roi_end, std::vector<bool>& outside) {
   const int64_t in_len = x.shape()[axis];
-  const int taps = a.mode == "nearest" ? 1 : a.mode == "linear" ? 2 : 4;
+  // Antialiased downsampling widens the linear/cubic filter by 1 / scale (onnx's reference).
+  const bool wide = a.antialias && a.mode != "nearest" && scale < 1;
+  const double fscale = wide ? scale : 1.0;
+  const double first = std::floor((a.mode == "linear" ? -1.0 : -2.0) / fscale) + 1;
+  if (first < -2048) n.error("antialias with scale ", scale, " needs too wide a filter");
+  const int64_t start = wide ? static_cast<int64_t>(first) : (a.mode == "linear" ? 0 : -1);
+  const int64_t taps = a.mode == "nearest" ? 1 : 2 - 2 * start;
   std::vector<std::vector<int64_t>> idx(taps, std::vector<int64_t>(out_len));
   std::vector<std::vector<double>> w(taps, std::vector<double>(out_len));
   outside.assign(out_len, false);
@@ -553,33 +559,31 @@ Tensor resize_axis(const Node& n, const Tensor& x, int64_t axis, int64_t out_len
     if (a.mode == "nearest") {
       idx[0][o] = clampi(nearest_index(n, xo, a.nearest, scale < 1));
       w[0][o] = 1;
-    } else if (a.mode == "linear") {
-      const double xc = std::clamp<double>(xo, 0, in_len - 1);
-      const int64_t x0 = static_cast<int64_t>(std::floor(xc));
-      idx[0][o] = clampi(x0);
-      idx[1][o] = clampi(x0 + 1);
-      w[1][o] = xc - x0;
-      w[0][o] = 1 - w[1][o];
-    } else {
-      const int64_t x0 = static_cast<int64_t>(std::floor(xo));
-      const double t = xo - x0;
-      double sum = 0;
-      for (int k = 0; k < 4; ++k) {
-        const int64_t i = x0 - 1 + k;
-        double wk = cubic_weight(t - (k - 1), a.cubic_a);
-        if (a.exclude_outside && (i < 0 || i >= in_len)) wk = 0;
-        idx[k][o] = clampi(i);
-        w[k][o] = wk;
-        sum += wk;
-      }
-      if (a.exclude_outside && sum != 0)
-        for (int k = 0; k < 4; ++k) w[k][o] /= sum;
+      continue;
     }
+    // Taps base + start .. base + start + taps - 1 around xo, base = ceil(xo) - 1 so that
+    // the ratio is in (0, 1]; out-of-range taps read the edge (or drop with exclude_outside).
+    double x_eff = xo;
+    if (a.mode == "linear" && !wide && a.coord != "tf_crop_and_resize") x_eff = std::clamp<double>(xo, 0, in_len - 1);
+    const int64_t base = static_cast<int64_t>(std::ceil(x_eff)) - 1;
+    const double ratio = x_eff - static_cast<double>(base);
+    double sum = 0;
+    for (int64_t k = 0; k < taps; ++k) {
+      const int64_t i = base + start + k;
+      const double arg = fscale * (static_cast<double>(start + k) - ratio);
+      double wk = a.mode == "linear" ? std::clamp(1.0 - std::abs(arg), 0.0, 1.0) : cubic_weight(arg, a.cubic_a);
+      if (a.exclude_outside && (i < 0 || i >= in_len)) wk = 0;
+      idx[k][o] = clampi(i);
+      w[k][o] = wk;
+      sum += wk;
+    }
+    if ((wide || a.exclude_outside) && sum != 0)
+      for (int64_t k = 0; k < taps; ++k) w[k][o] /= sum;
   }
   Shape wshape(x.dim(), 1);
   wshape[axis] = out_len;
   Tensor y;
-  for (int k = 0; k < taps; ++k) {
+  for (int64_t k = 0; k < taps; ++k) {
     Tensor g = index_select(x, axis, from_ints(idx[k]));
     if (taps == 1) return g;
     Tensor wt = from_vector(w[k], {out_len}).to(x.dtype()).reshape(wshape);
@@ -693,9 +697,7 @@ std::vector<Tensor> resize(const Node& n, const Inputs& in, const OpContext& c) 
     if (auto t = opt(in, 2); t && t->numel() > 0) scales = float_values(n, *t, "scales");
     if (auto t = opt(in, 3); t && t->numel() > 0) sizes = int_values(n, *t, "sizes");
   }
-  if (n.i("antialias", 0) != 0 && a.mode != "nearest")
-    for (double s : scales)
-      if (s < 1) n.error<NotImplementedError>("antialias=1 when downsampling is not supported");
+  a.antialias = n.i("antialias", 0) != 0;
   return one(resize_impl(n, x, n.ints("axes"), scales, sizes, roi, a));
 }
 

@@ -128,12 +128,32 @@ std::vector<Tensor> conv(const Node& n, const Inputs& in, const OpContext&) {
   return one(k == 1 ? F::conv1d(xi, w, bias, o) : F::conv2d(xi, w, bias, o));
 }
 
+// 3-D transposed convolution from 2-D ones: depth tap t of input slice i lands on
+// output depth i * stride + t * dilation.
+Tensor conv_transpose3d_full(const Tensor& x, const Tensor& w, const Shape& stride, const Shape& dilation,
+                             int64_t groups) {
+  const int64_t N = x.shape()[0], C = x.shape()[1], D = x.shape()[2], kd = w.shape()[2];
+  const int64_t full_d = stride[0] * (D - 1) + (kd - 1) * dilation[0] + 1;
+  Tensor xs = x.permute({0, 2, 1, 3, 4}).reshape({N * D, C, x.shape()[3], x.shape()[4]});
+  Tensor y;
+  for (int64_t t = 0; t < kd; ++t) {
+    Tensor part = F::conv_transpose2d(xs, w.select(2, t).contiguous(), {}, {stride[1], stride[2]}, {0}, {0}, groups,
+                                      {dilation[1], dilation[2]});
+    const int64_t O = part.shape()[1], H = part.shape()[2], W = part.shape()[3];
+    part = part.reshape({N, D, O, H, W}).permute({0, 2, 1, 3, 4});
+    if (!y.defined()) y = zeros({N, O, full_d, H, W}, TensorOptions(x.dtype()));
+    Tensor view = y.slice(2, t * dilation[0], t * dilation[0] + (D - 1) * stride[0] + 1, stride[0]);
+    view.add_(part);
+  }
+  return y;
+}
+
 // ConvTranspose: the full transposed convolution (no padding), then cropped
 // (or zero-extended) to ONNX's pads / output_shape / output_padding.
 std::vector<Tensor> conv_transpose(const Node& n, const Inputs& in, const OpContext&) {
   const Tensor& x = input(n, in, 0);
   const Tensor& w = input(n, in, 1);
-  if (x.dim() != 3 && x.dim() != 4) n.error("only 1-D and 2-D ConvTranspose (3-D or 4-D X) are supported, got X ", x.shape());
+  if (x.dim() < 3 || x.dim() > 5) n.error("only 1-D to 3-D ConvTranspose (3-D to 5-D X) are supported, got X ", x.shape());
   if (w.dim() != x.dim()) n.error("W ", w.shape(), " must have the rank of X ", x.shape());
   const size_t k = static_cast<size_t>(x.dim() - 2);
   const int64_t groups = n.i("group", 1);
@@ -180,7 +200,8 @@ std::vector<Tensor> conv_transpose(const Node& n, const Inputs& in, const OpCont
   }
   Tensor xi = k == 1 ? x.unsqueeze(2) : x, wi = k == 1 ? w.unsqueeze(2) : w;
   const Shape s2 = k == 1 ? Shape{1, stride[0]} : stride, d2 = k == 1 ? Shape{1, dilation[0]} : dilation;
-  Tensor y = F::conv_transpose2d(xi, wi, {}, s2, {0}, {0}, groups, d2);
+  Tensor y = k == 3 ? conv_transpose3d_full(x, w, stride, dilation, groups)
+                    : F::conv_transpose2d(xi, wi, {}, s2, {0}, {0}, groups, d2);
   // Output position o reads full position o + pb: a negative pad spec crops.
   Shape spec;
   for (size_t d = k; d-- > 0;) {
@@ -197,6 +218,88 @@ std::vector<Tensor> conv_transpose(const Node& n, const Inputs& in, const OpCont
     y = add(y, in[2]->reshape(bs));
   }
   return one(y);
+}
+
+// Generic N-D pooling over unfolded windows, for what tessel's 2-D kernels do
+// not take (3-D, dilated average/Lp pooling, integer data, wide pads).
+enum class PoolKind { Max, Avg, LpSum };
+
+struct NdPool {
+  Shape kernel, stride, dilation, pb, pe;
+  bool ceil = false;
+};
+
+NdPool nd_pool_attrs(const Node& n, const Tensor& x) {
+  if (x.dim() < 3) n.error("X must be [N, C, spatial...], got ", x.shape());
+  if (!n.has("kernel_shape")) n.error("attribute kernel_shape is required");
+  const size_t k = static_cast<size_t>(x.dim() - 2);
+  NdPool g;
+  g.kernel = n.ints("kernel_shape");
+  if (g.kernel.size() != k) n.error("kernel_shape must have ", k, " values, got ", g.kernel);
+  g.stride = attr_or(n, "strides", k, 1);
+  g.dilation = attr_or(n, "dilations", k, 1);
+  Pads p = spatial_pads(n, spatial(x), g.kernel, g.stride, g.dilation);
+  g.pb = p.begin;
+  g.pe = p.end;
+  g.ceil = n.i("ceil_mode", 0) != 0;
+  return g;
+}
+
+// Pads x (value `v`) so that every output window fits, and returns the window view
+// [N, C, out..., k...] (dilated taps only).
+Tensor windows(const Node& n, const Tensor& x, const NdPool& g, double v, Shape* pb_out = nullptr) {
+  const size_t k = g.kernel.size();
+  Pads p{g.pb, g.pe};
+  for (size_t d = 0; d < k; ++d) {
+    const int64_t in = x.shape()[2 + d], eff = (g.kernel[d] - 1) * g.dilation[d] + 1;
+    const int64_t span = in + g.pb[d] + g.pe[d] - eff;
+    if (span < 0) n.error("the window (", eff, ") is larger than the padded input (", in + g.pb[d] + g.pe[d], ")");
+    int64_t out = (g.ceil ? (span + g.stride[d] - 1) / g.stride[d] : span / g.stride[d]) + 1;
+    if (g.ceil && (out - 1) * g.stride[d] >= in + g.pb[d]) --out;  // no window starts in the end padding
+    p.end[d] += std::max<int64_t>(0, (out - 1) * g.stride[d] + eff - (in + g.pb[d] + g.pe[d]));
+  }
+  if (pb_out) *pb_out = p.begin;
+  Tensor w = pad_explicit(x, p, v);
+  for (size_t d = 0; d < k; ++d) w = w.unfold(static_cast<int64_t>(2 + d), (g.kernel[d] - 1) * g.dilation[d] + 1, g.stride[d]);
+  for (size_t d = 0; d < k; ++d) w = w.slice(w.dim() - static_cast<int64_t>(k) + static_cast<int64_t>(d), 0, w.shape()[w.dim() - k + d], g.dilation[d]);
+  return w;
+}
+
+Shape window_dims(const Tensor& w, size_t k) {
+  Shape dims;
+  for (size_t d = 0; d < k; ++d) dims.push_back(w.dim() - static_cast<int64_t>(k) + static_cast<int64_t>(d));
+  return dims;
+}
+
+Tensor pool_nd(const Node& n, const Tensor& x, const NdPool& g, PoolKind kind, bool include_pad) {
+  const size_t k = g.kernel.size();
+  if (kind == PoolKind::Max) {
+    // Integer data pads with its lowest value; floats with -inf.
+    double lo = -std::numeric_limits<double>::infinity();
+    if (x.dtype() == DType::UInt8) lo = 0;
+    else if (x.dtype() == DType::Int8) lo = -128;
+    else if (!is_floating(x.dtype())) n.error<TypeError>("MaxPool of ", x.dtype(), " data is not supported");
+    Tensor w = windows(n, x, g, lo);
+    return amax(w, window_dims(w, k)).contiguous();
+  }
+  Tensor w = windows(n, x, g, 0.0);
+  Tensor total = sum(w, window_dims(w, k));
+  if (kind == PoolKind::LpSum) return total;
+  // The divisor counts the real cells (and the explicit pads when include_pad), never the ceil overhang.
+  Shape one_shape(x.dim(), 1);
+  for (size_t d = 0; d < k; ++d) one_shape[2 + d] = x.shape()[2 + d];
+  Tensor cells = ones(one_shape, TensorOptions(x.dtype()));
+  Tensor cw;
+  if (include_pad) {
+    Tensor padded = pad_explicit(cells, Pads{g.pb, g.pe}, 1.0);
+    NdPool g0 = g;
+    g0.pb.assign(k, 0);
+    g0.pe.assign(k, 0);
+    cw = windows(n, padded, g0, 0.0);
+  } else {
+    cw = windows(n, cells, g, 0.0);
+  }
+  return div(total, sum(cw, window_dims(cw, k)));
 }
 
 // Pooling geometry; 1-D pooling runs as 2-D with a height-1 window.
@@ -235,20 +338,38 @@ PoolGeom pool_geom(const Node& n, const Tensor& x0, bool has_dilation) {
 
 Tensor unpool(const PoolGeom& g, const Tensor& y) { return g.one_d ? y.squeeze(2) : y; }
 
+// tessel's 2-D pooling takes symmetric pads of at most half the kernel.
+bool pads_fit(const PoolGeom& g) {
+  if (!g.p.symmetric()) return false;
+  for (size_t d = 0; d < g.kernel.size(); ++d)
+    if (2 * g.p.begin[d] > g.kernel[d]) return false;
+  return true;
+}
+
+bool needs_generic(const Node& n, const Tensor& x) {
+  const Shape dil = n.ints("dilations");
+  const bool dilated = std::any_of(dil.begin(), dil.end(), [](int64_t d) { return d != 1; });
+  return x.dim() > 4 || (x.dim() >= 3 && !is_floating(x.dtype())) || (dilated && n.op_type != "MaxPool");
+}
+
 std::vector<Tensor> max_pool(const Node& n, const Inputs& in, const OpContext&) {
-  PoolGeom g = pool_geom(n, input(n, in, 0), true);
   const int64_t order = n.i("storage_order", 0);
   if (order != 0 && order != 1) n.error("storage_order ", order, " must be 0 or 1");
   const bool want_idx = n.outputs.size() > 1 && !n.outputs[1].empty();
+  if (needs_generic(n, input(n, in, 0))) {
+    if (want_idx) n.error<NotImplementedError>("the Indices output is supported for 1-D and 2-D float pooling only");
+    return one(pool_nd(n, input(n, in, 0), nd_pool_attrs(n, input(n, in, 0)), PoolKind::Max, false));
+  }
+  PoolGeom g = pool_geom(n, input(n, in, 0), true);
   const Tensor& x = g.x;
   if (!want_idx) {
-    if (g.p.symmetric()) return one(unpool(g, F::max_pool2d(x, g.kernel, g.stride, g.p.begin, g.dilation, g.ceil)));
+    if (pads_fit(g)) return one(unpool(g, F::max_pool2d(x, g.kernel, g.stride, g.p.begin, g.dilation, g.ceil)));
     Tensor xp = pad_explicit(x, g.p, -std::numeric_limits<double>::infinity());
     return one(unpool(g, F::max_pool2d(xp, g.kernel, g.stride, {0, 0}, g.dilation, g.ceil)));
   }
   // Indices: tessel gives h * W + w within the (padded) plane; ONNX flattens the
   // whole unpadded tensor, row-major (storage_order 0) or column-major per plane (1).
-  const bool sym = g.p.symmetric();
+  const bool sym = pads_fit(g);
   Tensor xp = sym ? x : pad_explicit(x, g.p, -std::numeric_limits<double>::infinity());
   auto [y, idx] = F::max_pool2d_with_indices(xp, g.kernel, g.stride, sym ? g.p.begin : Shape{0, 0}, g.dilation, g.ceil);
   const int64_t H = x.shape()[2], W = x.shape()[3], Wp = xp.shape()[3];
@@ -270,12 +391,12 @@ Tensor window_sum(const Tensor& x, const PoolGeom& g) {
 }
 
 std::vector<Tensor> avg_pool(const Node& n, const Inputs& in, const OpContext&) {
-  PoolGeom g = pool_geom(n, input(n, in, 0), true);
-  for (int64_t d : g.dilation)
-    if (d != 1) n.error<NotImplementedError>("dilations ", n.ints("dilations"), " are not supported");
-  const Tensor& x = g.x;
   const bool include_pad = n.i("count_include_pad", 0) != 0;  // ONNX's default excludes the padding
-  if (g.p.symmetric()) return one(unpool(g, F::avg_pool2d(x, g.kernel, g.stride, g.p.begin, g.ceil, include_pad)));
+  if (needs_generic(n, input(n, in, 0)))
+    return one(pool_nd(n, input(n, in, 0), nd_pool_attrs(n, input(n, in, 0)), PoolKind::Avg, include_pad));
+  PoolGeom g = pool_geom(n, input(n, in, 0), true);
+  const Tensor& x = g.x;
+  if (pads_fit(g)) return one(unpool(g, F::avg_pool2d(x, g.kernel, g.stride, g.p.begin, g.ceil, include_pad)));
   if (include_pad) return one(unpool(g, F::avg_pool2d(pad_explicit(x, g.p, 0.0), g.kernel, g.stride, {0, 0}, g.ceil, true)));
   // Asymmetric pads without counting them: window sums over the count of real cells.
   Tensor cells = ones({1, 1, x.shape()[2], x.shape()[3]}, TensorOptions(x.dtype()));
@@ -302,10 +423,10 @@ Tensor root(const Tensor& x, int64_t p) {
 }
 
 std::vector<Tensor> lp_pool(const Node& n, const Inputs& in, const OpContext&) {
-  PoolGeom g = pool_geom(n, input(n, in, 0), true);
-  for (int64_t d : g.dilation)
-    if (d != 1) n.error<NotImplementedError>("dilations ", n.ints("dilations"), " are not supported");
   const int64_t p = lp_p(n);
+  const Tensor& x = input(n, in, 0);
+  if (needs_generic(n, x)) return one(root(pool_nd(n, abs_pow(x, p), nd_pool_attrs(n, x), PoolKind::LpSum, true), p));
+  PoolGeom g = pool_geom(n, x, true);
   return one(unpool(g, root(window_sum(abs_pow(g.x, p), g), p)));
 }
 
@@ -391,14 +512,18 @@ std::vector<Tensor> lrn(const Node& n, const Inputs& in, const OpContext&) {
 std::vector<Tensor> dropout(const Node& n, const Inputs& in, const OpContext& c) {
   const Tensor& x = input(n, in, 0);
   bool training = false;
+  double ratio = 0.5;
   if (c.opset >= 12) {
     if (in.size() > 2 && in[2]) {
       if (in[2]->numel() != 1 || in[2]->dtype() != DType::Bool) n.error<TypeError>("training_mode must be a bool scalar");
       training = in[2]->reshape({}).item().to<bool>();
     }
-    if (in.size() > 1 && in[1] && in[1]->numel() != 1) n.error("ratio must be a scalar");
+    if (in.size() > 1 && in[1]) {
+      if (in[1]->numel() != 1 || !is_floating(in[1]->dtype())) n.error("ratio must be a float scalar");
+      ratio = in[1]->reshape({}).item().to<double>();
+    }
   }
-  if (training) n.error<NotImplementedError>("training_mode=true is not supported (inference only)");
+  if (training && ratio != 0) n.error<NotImplementedError>("training_mode=true with a non-zero ratio is not supported (inference only)");
   // Inference: Y is X and the mask keeps everything (bool from opset 10, X's dtype before).
   Tensor mask = ones(x.shape(), TensorOptions(c.opset >= 10 ? DType::Bool : x.dtype()));
   return {x, mask};

@@ -201,7 +201,11 @@ std::vector<Tensor> space_to_depth(const Node& n, const Inputs& in, const OpCont
   const int64_t b = n.i("blocksize", 0);
   const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
   if (b < 1 || H % b != 0 || W % b != 0) n.error("blocksize ", b, " must be positive and divide H and W (", H, ", ", W, ")");
-  Tensor y = x.reshape({N, C, H / b, b, W / b, b}).permute({0, 3, 5, 1, 2, 4});
+  // DCR (the default) orders the new channels [block, block, C]; CRD (opset 28) [C, block, block].
+  const std::string mode = n.s("mode", "DCR");
+  if (mode != "DCR" && mode != "CRD") n.error("mode '", mode, "' must be DCR or CRD");
+  Tensor y = x.reshape({N, C, H / b, b, W / b, b});
+  y = mode == "DCR" ? y.permute({0, 3, 5, 1, 2, 4}) : y.permute({0, 1, 3, 5, 2, 4});
   return one(y.reshape({N, C * b * b, H / b, W / b}));
 }
 

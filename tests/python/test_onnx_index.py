@@ -472,3 +472,16 @@ def test_wrong_attribute_type_names_node():
     m = node_model("Trilu", {"x": x}, upper="yes", opset=14)
     with pytest.raises(ValueError, match="attribute 'upper' must be an int"):
         run_ts(m, {"x": x})
+
+
+@pytest.mark.parametrize("mode,sizes", [("linear", [1, 2, 3, 4]), ("cubic", [1, 2, 2, 5]), ("linear", [1, 2, 7, 2])])
+def test_resize_antialias_downsampling(mode, sizes):
+    x = f32(1, 2, 8, 9)
+    m = node_model("Resize", {"x": x}, {"roi": None, "sc": None, "sz": i64(*sizes)}, opset=18, mode=mode, antialias=1)
+    compare(m, {"x": x}, atol=1e-5)
+
+
+def test_space_to_depth_crd_mode_opset28():
+    x = f32(1, 3, 4, 6)
+    m = node_model("SpaceToDepth", {"x": x}, opset=28, blocksize=2, mode="CRD")
+    compare(m, {"x": x})

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built wi
 
 RNG = np.random.default_rng(1)
 ELEM = {np.float32: TensorProto.FLOAT, np.float64: TensorProto.DOUBLE, np.int64: TensorProto.INT64,
-        np.float16: TensorProto.FLOAT16, np.bool_: TensorProto.BOOL}
+        np.float16: TensorProto.FLOAT16, np.bool_: TensorProto.BOOL, np.uint8: TensorProto.UINT8}
 
 
 def f32(*shape):
@@ -238,7 +238,7 @@ def test_dropout_inference_identity_and_mask():
     np.testing.assert_array_equal(got[0], want[0])
     assert got[1].dtype == np.bool_ and got[1].all() and want[1].all()
     m = node_model("Dropout", {"x": x}, {"r": np.array(0.3, np.float32), "t": np.array(True)}, opset=13)
-    with pytest.raises(NotImplementedError, match=r"\[onnx.Dropout\].*training_mode"):
+    with pytest.raises(NotImplementedError, match=r"\[onnx.Dropout\].*training_mode=true with a non-zero ratio"):
         run_ts(m, {"x": x})
 
 
@@ -254,3 +254,51 @@ def test_pool_bad_attributes_raise():
         run_ts(node_model("LRN", {"x": x}, size=2.5), {"x": x})
     with pytest.raises(ValueError, match=r"\[onnx.LayerNormalization\].*axis 4 is out of range"):
         run_ts(node_model("LayerNormalization", {"x": x}, {"s": f32(4)}, opset=17, axis=4), {"x": x})
+
+
+# ---- the generic N-D pooling path (3-D, dilated average/Lp, integer data, wide pads) ----
+
+@pytest.mark.parametrize("op,attrs", [
+    ("MaxPool", {"kernel_shape": [2, 3, 2], "strides": [1, 2, 1], "pads": [1, 0, 1, 0, 1, 1]}),
+    ("MaxPool", {"kernel_shape": [2, 2, 2], "dilations": [2, 1, 2], "ceil_mode": 1, "strides": [2, 2, 2]}),
+    ("AveragePool", {"kernel_shape": [3, 2, 2], "pads": [1, 1, 0, 1, 0, 1]}),
+    ("AveragePool", {"kernel_shape": [3, 2, 2], "pads": [1, 1, 0, 1, 0, 1], "count_include_pad": 1}),
+    ("AveragePool", {"kernel_shape": [2, 2, 2], "strides": [2, 2, 2], "ceil_mode": 1}),
+    ("LpPool", {"kernel_shape": [2, 2, 2], "p": 3}),
+])
+def test_pool3d(op, attrs):
+    x = f32(2, 2, 5, 6, 5)
+    compare(node_model(op, {"x": x}, opset=19, **attrs), {"x": x}, atol=1e-4)
+
+
+@pytest.mark.parametrize("include_pad", [0, 1])
+def test_avg_and_lp_pool_dilated(include_pad):
+    x = f32(1, 2, 7, 8)
+    attrs = {"kernel_shape": [2, 3], "dilations": [2, 2], "pads": [1, 0, 1, 2], "strides": [1, 2]}
+    compare(node_model("AveragePool", {"x": x}, opset=19, count_include_pad=include_pad, **attrs), {"x": x})
+    compare(node_model("LpPool", {"x": x}, opset=19, **attrs), {"x": x}, atol=1e-4)
+
+
+def test_pools_with_pads_over_half_the_kernel():
+    x = f32(1, 2, 5, 5)
+    attrs = {"kernel_shape": [3, 3], "pads": [2, 2, 2, 2]}
+    compare(node_model("MaxPool", {"x": x}, **attrs), {"x": x})
+    compare(node_model("AveragePool", {"x": x}, **attrs), {"x": x})
+    compare(node_model("AveragePool", {"x": x}, count_include_pad=1, **attrs), {"x": x})
+
+
+def test_max_pool_uint8():
+    x = RNG.integers(0, 255, (1, 2, 5, 6)).astype(np.uint8)
+    compare(node_model("MaxPool", {"x": x}, opset=12, kernel_shape=[2, 2], pads=[1, 1, 0, 0]), {"x": x})
+
+
+def test_conv_transpose3d():
+    x, w, b = f32(1, 4, 3, 4, 2), f32(4, 3, 2, 3, 2), f32(6)
+    attrs = {"strides": [2, 1, 2], "pads": [1, 0, 0, 0, 1, 1], "group": 2, "dilations": [1, 2, 1]}
+    compare(node_model("ConvTranspose", {"x": x}, {"w": w, "b": b}, **attrs), {"x": x}, atol=1e-4)
+
+
+def test_dropout_training_with_zero_ratio_is_identity():
+    x = f32(3, 4)
+    m = node_model("Dropout", {"x": x}, {"r": np.array(0.0, np.float32), "t": np.array(True)}, n_out=2, opset=13)
+    compare(m, {"x": x})

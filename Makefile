@@ -31,16 +31,20 @@ install: build
 	@$(PY) -m pip install -q --no-build-isolation --disable-pip-version-check -Cbuild-dir=$(BUILD) \
 	  $(foreach f,$(TREE_FLAGS),-Ccmake.define.$(patsubst -D%,%,$(f))) .
 
-# The main job: train a CNN on scikit-learn's digits from Python, then the same from C++.
+# The main job: train a CNN on scikit-learn's digits from Python, then the same from C++; export
+# it to ONNX and run it Python-free from C++ and in onnxruntime.
 demo: install
 	@echo "== tensors (Python, then C++) =="
 	@$(PY) examples/demo.py
 	@$(BUILD)/examples/demo
-	@echo "== training a CNN on digits (Python) =="
-	@$(PY) examples/train_digits.py
-	@echo "== the same CNN from C++ =="
+	@echo "== training a CNN on digits (Python), exported to ONNX =="
+	@$(PY) examples/train_digits.py --onnx $(BUILD)/digits_cnn.onnx
+	@echo "== the same CNN from C++ (also exported to ONNX from C++) =="
 	@$(PY) examples/export_digits.py $(BUILD)/digits.safetensors
-	@$(BUILD)/examples/train_digits $(BUILD)/digits.safetensors $(BUILD)/digits_cnn_cpp.safetensors
+	@$(BUILD)/examples/train_digits $(BUILD)/digits.safetensors $(BUILD)/digits_cnn_cpp.safetensors $(BUILD)/digits_cnn_cpp.onnx
+	@echo "== Python-free deployment: the exported model from C++ (libtessel only), then in onnxruntime =="
+	@$(BUILD)/examples/onnx_digits $(BUILD)/digits_cnn.onnx $(BUILD)/digits.safetensors
+	@$(PY) examples/onnx_digits_ort.py $(BUILD)/digits_cnn.onnx $(BUILD)/digits.safetensors
 
 test-cpp: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

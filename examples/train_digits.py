@@ -36,7 +36,7 @@ def load_data(seed=0):
     return train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
 
 
-def main(epochs=20, threads=None):
+def main(epochs=20, threads=None, onnx_path=None):
     if threads:
         ts.set_num_threads(threads)
     ts.manual_seed(0)
@@ -68,6 +68,12 @@ def main(epochs=20, threads=None):
     print(f"saved to {path} ({os.path.getsize(path):,} bytes), reloaded; predictions for 8 test images:")
     print("  predicted:", pred)
     print("  actual:   ", y_test[:8].tolist())
+    if onnx_path:
+        # Deployment: the trained model as an ONNX file (dynamic batch) that runs without Python,
+        # from C++ (examples/cpp/onnx_digits.cpp) or onnxruntime (examples/onnx_digits_ort.py).
+        ts.onnx.export(restored, (ts.tensor(x_test[:1]),), onnx_path, input_names=["image"],
+                       output_names=["logits"], dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+        print(f"exported {onnx_path} ({os.path.getsize(onnx_path):,} bytes, ONNX opset 18)")
     if result["accuracy"] < 0.97:
         print("FAILED: test accuracy below 97%", file=sys.stderr)
         return 1
@@ -75,4 +81,6 @@ def main(epochs=20, threads=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # train_digits.py [--onnx model.onnx]
+    args = sys.argv[1:]
+    sys.exit(main(onnx_path=args[args.index("--onnx") + 1] if "--onnx" in args else None))

@@ -1,6 +1,7 @@
 // Trains the CNN of examples/train_digits.py from C++: the same layers,
 // optimizer, batch size and epochs, on the digits exported by
-// examples/export_digits.py. Usage: train_digits digits.safetensors [model.safetensors]
+// examples/export_digits.py. Usage: train_digits digits.safetensors [model.safetensors [model.onnx]]
+// The optional ONNX file is exported from C++ (tessel::onnx::export_model) with a dynamic batch.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -8,6 +9,7 @@
 
 #include <tessel/io.h>
 #include <tessel/nn/module.h>
+#include <tessel/onnx.h>
 #include <tessel/optim.h>
 #include <tessel/tessel.h>
 
@@ -39,7 +41,7 @@ double accuracy(nn::Module& model, const Tensor& x, const Tensor& y) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s digits.safetensors [model.safetensors]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s digits.safetensors [model.safetensors [model.onnx]]\n", argv[0]);
     return 2;
   }
   try {
@@ -80,6 +82,14 @@ int main(int argc, char** argv) {
     if (argc > 2) {
       save_safetensors(argv[2], model->state_dict());
       std::printf("saved %s\n", argv[2]);
+    }
+    if (argc > 3) {
+      onnx::ExportOptions o;
+      o.input_names = {"image"};
+      o.output_names = {"logits"};
+      o.dynamic_axes = {{"image", {{0, "batch"}}}, {"logits", {{0, "batch"}}}};
+      onnx::export_model(*model, x_test.slice(0, 0, 1), argv[3], o);
+      std::printf("exported %s (ONNX, from C++)\n", argv[3]);
     }
     return acc >= 0.97 ? 0 : 1;
   } catch (const std::exception& e) {

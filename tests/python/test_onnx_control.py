@@ -358,3 +358,136 @@ def test_missing_graph_attribute_and_wrong_type():
     m = model([n], [tv("M", [], I64), tv("x", [2])], [tv("y", [2])], check=False)
     with pytest.raises(ValueError, match="badloop.*'body' must be a graph"):
         ts.onnx.load(m.SerializeToString()).run({"M": ts.tensor(1), "x": ts.ones(2)})
+
+
+# ---- RNN, GRU, LSTM ----------------------------------------------------------------------------
+
+GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def rnn_model(op, direction="forward", layout=0, lens=False, init=False, peep=False, bias=True, S=5, Bt=3, I=4,
+              H=6, **attrs):
+    D = 2 if direction == "bidirectional" else 1
+    G = GATES[op]
+    inits = [numpy_helper.from_array(f32(D, G * H, I) * 0.5, "W"), numpy_helper.from_array(f32(D, G * H, H) * 0.5, "R")]
+    names = ["X", "W", "R", "", "", ""]
+    feed = {"X": f32(Bt, S, I) if layout else f32(S, Bt, I)}
+    if bias:
+        inits.append(numpy_helper.from_array(f32(D, 2 * G * H) * 0.5, "B"))
+        names[3] = "B"
+    if lens:
+        inits.append(numpy_helper.from_array(np.int32([S, 2, 1][:Bt]), "L"))
+        names[4] = "L"
+    state = [Bt, D, H] if layout else [D, Bt, H]
+    if init:
+        names[5] = "h0"
+        feed["h0"] = f32(*state)
+        if op == "LSTM":
+            names.append("c0")
+            feed["c0"] = f32(*state)
+    if peep:
+        names += [""] * (7 - len(names)) + ["P"]
+        inits.append(numpy_helper.from_array(f32(D, 3 * H), "P"))
+    while names and names[-1] == "":
+        names.pop()
+    outs = ["Y", "Y_h"] + (["Y_c"] if op == "LSTM" else [])
+    n = helper.make_node(op, names, outs, direction=direction, hidden_size=H, layout=layout, **attrs)
+    ins = [tv(k, list(v.shape)) for k, v in feed.items()]
+    m = model([n], ins, [tv(o, None) for o in outs], inits, opset=14)
+    return m, feed
+
+
+@pytest.mark.parametrize("op", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+@pytest.mark.parametrize("layout", [0, 1])
+@pytest.mark.parametrize("lens,init", [(False, False), (True, True)])
+def test_recurrent_directions_layouts_lengths(op, direction, layout, lens, init):
+    m, feed = rnn_model(op, direction, layout, lens, init)
+    if layout == 0:
+        compare(m, feed, rtol=1e-4, atol=1e-5)
+        return
+    # onnxruntime has no batch-major kernel (and onnx's reference evaluator ignores
+    # sequence_lens): the oracle is the same model with layout 0 on transposed data.
+    got = run_tessel(m.SerializeToString(), feed)
+    m0 = onnx.ModelProto()
+    m0.CopyFrom(m)
+    for a in m0.graph.node[0].attribute:
+        if a.name == "layout":
+            a.i = 0
+    for v in m0.graph.input:
+        v.type.tensor_type.ClearField("shape")
+    feed0 = {k: np.ascontiguousarray(v.swapaxes(0, 1)) for k, v in feed.items()}
+    want = ort.InferenceSession(m0.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feed0)
+    np.testing.assert_allclose(got[0], want[0].transpose(2, 0, 1, 3), rtol=1e-4, atol=1e-5)
+    for g, w in zip(got[1:], want[1:]):
+        np.testing.assert_allclose(g, w.swapaxes(0, 1), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("direction", ["forward", "bidirectional"])
+def test_lstm_peepholes_and_input_forget(direction):
+    m, feed = rnn_model("LSTM", direction, peep=True, init=True)
+    compare(m, feed, rtol=1e-4, atol=1e-5)
+    m, feed = rnn_model("LSTM", direction, input_forget=1)
+    compare(m, feed, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("lbr", [0, 1])
+@pytest.mark.parametrize("bias", [True, False])
+def test_gru_linear_before_reset(lbr, bias):
+    m, feed = rnn_model("GRU", "bidirectional", init=True, bias=bias, linear_before_reset=lbr)
+    compare(m, feed, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("op,acts,alpha,beta", [
+    ("RNN", ["Relu"], None, None),
+    ("RNN", ["LeakyRelu", "Affine"], [0.2, 0.5], [0.1]),
+    ("GRU", ["HardSigmoid", "Softsign"], [0.3], [0.4]),
+    ("GRU", ["Sigmoid", "ScaledTanh", "HardSigmoid", "Tanh"], [0.7, 0.25], [1.3, 0.6]),
+    ("LSTM", ["Sigmoid", "Elu", "Softplus"], None, None),
+    ("LSTM", ["HardSigmoid", "Tanh", "ThresholdedRelu"], [0.3, 0.1], [0.4]),
+])
+def test_recurrent_activations(op, acts, alpha, beta):
+    attrs = {"activations": acts}
+    if alpha:
+        attrs["activation_alpha"] = alpha
+    if beta:
+        attrs["activation_beta"] = beta
+    direction = "bidirectional" if len(acts) == 2 * {"RNN": 1, "GRU": 2, "LSTM": 3}[op] else "forward"
+    m, feed = rnn_model(op, direction, **attrs)
+    compare(m, feed, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("op", ["RNN", "GRU", "LSTM"])
+def test_recurrent_clip(op):
+    m, feed = rnn_model(op, "bidirectional", init=True, clip=0.4)
+    compare(m, feed, rtol=1e-4, atol=1e-5)
+
+
+def test_recurrent_without_hidden_size_and_optional_outputs():
+    # hidden_size comes from R; only Y_h is requested.
+    W, R = f32(1, 9, 3), f32(1, 9, 3)
+    n = helper.make_node("GRU", ["X", "W", "R"], ["", "Y_h"])
+    m = model([n], [tv("X", [4, 2, 3])], [tv("Y_h", None)],
+              [numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R")])
+    x = f32(4, 2, 3)
+    (got,) = run_tessel(m.SerializeToString(), {"X": x})
+    m.graph.node[0].attribute.append(helper.make_attribute("hidden_size", 3))
+    (want,) = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"X": x})
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_recurrent_bad_shapes_name_the_node():
+    m, _ = rnn_model("LSTM")
+    m.graph.node[0].name = "lstm0"
+    sess = ts.onnx.load(m.SerializeToString())
+    m.graph.input[0].type.tensor_type.shape.dim[2].dim_value = 5
+    sess = ts.onnx.load(m.SerializeToString())
+    with pytest.raises(ValueError, match="lstm0.*W must have shape"):
+        sess.run({"X": ts.ones([5, 3, 5])})
+    m, _ = rnn_model("RNN", activations=["Bogus"])
+    with pytest.raises(ValueError, match="activation 'Bogus'"):
+        ts.onnx.load(m.SerializeToString()).run({"X": ts.ones([5, 3, 4])})
+    m, _ = rnn_model("GRU", lens=True)
+    m.graph.initializer[-1].CopyFrom(numpy_helper.from_array(np.int32([9, 1, 1]), "L"))
+    with pytest.raises(ValueError, match="sequence_lens values must be in \\[0, 5\\]"):
+        ts.onnx.load(m.SerializeToString()).run({"X": ts.ones([5, 3, 4])})

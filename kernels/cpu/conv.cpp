@@ -8,11 +8,15 @@
 // float32 and rounds the result instead, which is far faster.
 #include <omp.h>
 
+#include <memory>
+#include <mutex>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "kernels/cpu/const_weights.h"
 #include "kernels/cpu/lru_cache.h"
 #include "kernels/cpu/register.h"
 #include "tessel/kernel.h"
@@ -216,6 +220,55 @@ void via_float32(const KernelCall& c, void (*kernel)(const KernelCall&)) {
   }
 }
 
+// Constant weights (see const_weights.h): the storages marked, held weakly so
+// that a freed storage whose address is reused is not taken for the old one.
+struct Marked {
+  std::mutex mu;
+  std::unordered_map<const StorageImpl*, std::weak_ptr<StorageImpl>> set;
+};
+Marked& marked() {
+  static Marked m;
+  return m;
+}
+
+// A constant weight reordered for one primitive: keyed by the primitive's key
+// and the weight's address, checked against the storage it was made from.
+struct WeiKey {
+  ConvKey k;
+  uint64_t data;
+  bool operator==(const WeiKey& o) const { return std::memcmp(this, &o, sizeof(WeiKey)) == 0; }
+};
+static_assert(std::has_unique_object_representations_v<WeiKey>, "WeiKey must have no padding bytes");
+struct WeiEntry {
+  std::mutex mu;
+  std::weak_ptr<StorageImpl> owner;
+  Tensor holder;
+  memory mem;
+};
+LruCache<WeiKey, std::shared_ptr<WeiEntry>>& wei_cache() {
+  static LruCache<WeiKey, std::shared_ptr<WeiEntry>> c(256);
+  return c;
+}
+
+Arg weight_arg(const Tensor& w, const Dims& d, const ConvKey& k, const ConvPrim& prim) {
+  if (!is_constant_weight(w)) return arg(w, d.wei, d.wei_tag, prim.wei, true);
+  WeiKey key{};
+  key.k = k;
+  key.data = reinterpret_cast<uint64_t>(w.data_ptr());
+  auto e = wei_cache().get(key, [] { return std::make_shared<WeiEntry>(); });
+  std::lock_guard<std::mutex> lock(e->mu);
+  if (e->owner.lock() != w.storage()) {  // first use, or a new storage at a reused address
+    Arg a = arg(w, d.wei, d.wei_tag, prim.wei, true);
+    e->owner = w.storage();
+    e->holder = a.holder;
+    e->mem = a.mem;
+  }
+  Arg a;
+  a.user = a.mem = e->mem;  // never copied back: weights are inputs
+  a.holder = e->holder;
+  return a;
+}
+
 void conv2d_forward(const KernelCall& c) {
   const ConvParams& p = *static_cast<const ConvParams*>(c.params);
   const Tensor &x = c.in[0], &w = c.in[1], &y = c.out[0];
@@ -224,7 +277,7 @@ void conv2d_forward(const KernelCall& c) {
   const auto prim = cache().get(k, [&] { return make(k); });
   if (!prim->usable) return via_float32(c, &conv2d_forward);
   const Dims d = dims_of(k);
-  Arg src = arg(x, d.src, tag::nchw, prim->src, true), wei = arg(w, d.wei, d.wei_tag, prim->wei, true);
+  Arg src = arg(x, d.src, tag::nchw, prim->src, true), wei = weight_arg(w, d, k, *prim);
   Arg dst = arg(y, d.dst, tag::nchw, prim->dst, false);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_WEIGHTS, wei.mem}, {DNNL_ARG_DST, dst.mem}};
   if (bias) args[DNNL_ARG_BIAS] = memory({d.bias, dnnl_type(c.in[2].dtype()), tag::x}, engine(), c.in[2].data_ptr());
@@ -277,4 +330,19 @@ const bool registered = [] {
 }();
 
 }  // namespace
+
+void mark_constant_weight(const Tensor& t) {
+  auto& m = marked();
+  std::lock_guard<std::mutex> lock(m.mu);
+  for (auto it = m.set.begin(); it != m.set.end();) it = it->second.expired() ? m.set.erase(it) : std::next(it);
+  m.set[t.storage().get()] = t.storage();
+}
+
+bool is_constant_weight(const Tensor& t) {
+  auto& m = marked();
+  std::lock_guard<std::mutex> lock(m.mu);
+  auto it = m.set.find(t.storage().get());
+  return it != m.set.end() && it->second.lock() == t.storage();
+}
+
 }  // namespace tessel::cpu

@@ -1,0 +1,270 @@
+"""Graph passes of the ONNX importer (src/onnx/passes.cpp): every rewritten graph
+gives onnxruntime's results, with the passes on and off (TESSEL_ONNX_PASSES=0),
+and TESSEL_ONNX_PASSES_VERBOSE=1 reports which passes fired."""
+import re
+
+import numpy as np
+import pytest
+
+import tessel as ts
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built without ONNX support")
+
+RNG = np.random.default_rng(0)
+
+
+def f32(*shape, scale=1.0):
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+def model(nodes, inputs, outputs, inits=(), opset=17):
+    g = helper.make_graph(nodes, "g", inputs, outputs,
+                          [numpy_helper.from_array(v, k) for k, v in dict(inits).items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    if all(o.type.tensor_type.HasField("shape") for o in m.graph.output):  # the checker wants output shapes
+        onnx.checker.check_model(m)
+    return m.SerializeToString()
+
+
+def vi(name, shape, t=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, t, shape)
+
+
+def load(data, monkeypatch, passes=True):
+    monkeypatch.setenv("TESSEL_ONNX_PASSES", "1" if passes else "0")
+    monkeypatch.setenv("TESSEL_ONNX_PASSES_VERBOSE", "1")
+    return ts.onnx.load(data)
+
+
+def report(capfd):
+    """{pass: count} from the verbose line printed at load."""
+    err = capfd.readouterr().err
+    m = re.search(r"(\d+) constant nodes folded, (\d+) Conv\+BatchNormalization folded, (\d+) GELU fused, "
+                  r"(\d+) dead nodes removed", err)
+    if m is None:
+        return None
+    return dict(zip(("folded", "conv_bn", "gelu", "dead"), map(int, m.groups())))
+
+
+def run_both(data, feed, monkeypatch, capfd, rtol=1e-5, atol=1e-5):
+    """Runs with passes on and off against onnxruntime; returns the passes' report."""
+    ref = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feed)
+    on = load(data, monkeypatch, True)
+    rep = report(capfd)
+    off = load(data, monkeypatch, False)
+    assert report(capfd) is None  # passes off: nothing runs, nothing printed
+    tfeed = {k: ts.tensor(v) for k, v in feed.items()}
+    for mod in (on, off):
+        got = mod.run(tfeed)
+        for o, r in zip(mod.outputs, ref):
+            np.testing.assert_allclose(got[o.name].numpy(), r, rtol=rtol, atol=atol)
+    return rep
+
+
+# ---------------------------------------------------------------------------
+# constant folding
+
+
+def test_constant_subgraph_is_folded(monkeypatch, capfd):
+    # W = Transpose(C) * 2 + Constant: three constant nodes, evaluated at load.
+    nodes = [
+        helper.make_node("Constant", [], ["k"], value=numpy_helper.from_array(np.float32([0.5]), "k")),
+        helper.make_node("Transpose", ["c"], ["ct"], perm=[1, 0]),
+        helper.make_node("Mul", ["ct", "two"], ["c2"]),
+        helper.make_node("Add", ["c2", "k"], ["w"]),
+        helper.make_node("MatMul", ["x", "w"], ["y"]),
+    ]
+    data = model(nodes, [vi("x", [3, 4])], [vi("y", [3, 5])], {"c": f32(5, 4), "two": np.float32(2)})
+    rep = run_both(data, {"x": f32(3, 4)}, monkeypatch, capfd)
+    assert rep["folded"] == 4
+
+
+def test_initializer_listed_as_graph_input(monkeypatch, capfd):
+    # 'b' is a graph input with a default (initializer). tessel's loader drops such inputs
+    # (they cannot be fed yet), so the pass may fold through it: results stay onnxruntime's.
+    nodes = [helper.make_node("Mul", ["b", "three"], ["b3"]), helper.make_node("Add", ["x", "b3"], ["y"])]
+    data = model(nodes, [vi("x", [2]), vi("b", [2])], [vi("y", [2])],
+                 {"b": np.float32([1, 2]), "three": np.float32(3)})
+    run_both(data, {"x": f32(2)}, monkeypatch, capfd)
+
+
+def test_constant_node_that_fails_is_left_for_run_time(monkeypatch, capfd):
+    # Reshape of a constant to an impossible shape: not folded; running raises the node's error.
+    nodes = [helper.make_node("Reshape", ["c", "shape"], ["r"], name="bad_reshape"),
+             helper.make_node("Add", ["x", "r"], ["y"])]
+    g = helper.make_graph(nodes, "g", [vi("x", [4])], [vi("y", None)],
+                          [numpy_helper.from_array(f32(4), "c"),
+                           numpy_helper.from_array(np.int64([3]), "shape")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    mod = load(m.SerializeToString(), monkeypatch)
+    assert report(capfd)["folded"] == 0
+    with pytest.raises(ValueError, match="bad_reshape"):
+        mod.run({"x": ts.tensor(f32(4))})
+
+
+# ---------------------------------------------------------------------------
+# Conv + BatchNormalization
+
+
+def conv_bn_nodes(bias, group=1, stride=1, eps=1e-5):
+    conv_in = ["x", "w"] + (["b"] if bias else [])
+    return [helper.make_node("Conv", conv_in, ["c"], pads=[1, 1, 1, 1], group=group, strides=[stride, stride]),
+            helper.make_node("BatchNormalization", ["c", "g", "beta", "mean", "var"], ["bn"], epsilon=eps),
+            helper.make_node("Relu", ["bn"], ["y"])]
+
+
+def bn_inits(c):
+    return {"g": f32(c) + 1, "beta": f32(c), "mean": f32(c), "var": RNG.random(c).astype(np.float32) + 0.5}
+
+
+@pytest.mark.parametrize("bias,group,stride", [(False, 1, 1), (True, 1, 2), (True, 4, 1), (False, 8, 1)])
+def test_conv_bn_folded(monkeypatch, capfd, bias, group, stride):
+    inits = {"w": f32(8, 8 // group, 3, 3, scale=0.3), **bn_inits(8)}
+    if bias:
+        inits["b"] = f32(8)
+    data = model(conv_bn_nodes(bias, group, stride, eps=1e-3), [vi("x", [2, 8, 9, 9])], [vi("y", None)], inits)
+    rep = run_both(data, {"x": f32(2, 8, 9, 9)}, monkeypatch, capfd)
+    assert rep["conv_bn"] == 1
+
+
+def test_conv_bn_not_folded_when_conv_output_is_read_elsewhere(monkeypatch, capfd):
+    nodes = conv_bn_nodes(True) + [helper.make_node("Identity", ["c"], ["c_out"])]
+    inits = {"w": f32(4, 4, 3, 3, scale=0.3), "b": f32(4), **bn_inits(4)}
+    data = model(nodes, [vi("x", [1, 4, 5, 5])], [vi("y", None), vi("c_out", None)], inits)
+    rep = run_both(data, {"x": f32(1, 4, 5, 5)}, monkeypatch, capfd)
+    assert rep["conv_bn"] == 0
+
+
+def test_conv_bn_not_folded_when_weights_are_fed(monkeypatch, capfd):
+    data = model(conv_bn_nodes(False), [vi("x", [1, 4, 5, 5]), vi("w", [4, 4, 3, 3])], [vi("y", None)], bn_inits(4))
+    rep = run_both(data, {"x": f32(1, 4, 5, 5), "w": f32(4, 4, 3, 3)}, monkeypatch, capfd)
+    assert rep["conv_bn"] == 0
+
+
+def test_shared_conv_weight_folded_into_one_conv_only(monkeypatch, capfd):
+    # Two convs share W; only the one followed by BN gets folded weights.
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "g", "beta", "mean", "var"], ["y1"]),
+             helper.make_node("Conv", ["x", "w"], ["y2"], pads=[1, 1, 1, 1])]
+    data = model(nodes, [vi("x", [1, 4, 6, 6])], [vi("y1", None), vi("y2", None)],
+                 {"w": f32(4, 4, 3, 3, scale=0.3), **bn_inits(4)})
+    rep = run_both(data, {"x": f32(1, 4, 6, 6)}, monkeypatch, capfd)
+    assert rep["conv_bn"] == 1
+
+
+def test_small_resnet_block(monkeypatch, capfd):
+    # conv-bn-relu, conv-bn, residual add, relu, pooled and classified: the shape of ResNet.
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c1", "g1", "b1", "m1", "v1"], ["n1"]),
+        helper.make_node("Relu", ["n1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c2", "g2", "b2", "m2", "v2"], ["n2"]),
+        helper.make_node("Add", ["n2", "x"], ["s"]),
+        helper.make_node("Relu", ["s"], ["r2"]),
+        helper.make_node("GlobalAveragePool", ["r2"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"], transB=1),
+    ]
+    inits = {"w1": f32(16, 16, 3, 3, scale=0.1), "w2": f32(16, 16, 3, 3, scale=0.1), "fc": f32(10, 16),
+             "fcb": f32(10)}
+    for k in "12":
+        inits.update({"g" + k: f32(16) + 1, "b" + k: f32(16), "m" + k: f32(16),
+                      "v" + k: RNG.random(16).astype(np.float32) + 0.5})
+    data = model(nodes, [vi("x", ["N", 16, 8, 8])], [vi("y", ["N", 10])], inits)
+    rep = run_both(data, {"x": f32(3, 16, 8, 8)}, monkeypatch, capfd, rtol=1e-4, atol=1e-4)
+    assert rep["conv_bn"] == 2
+
+
+# ---------------------------------------------------------------------------
+# GELU
+
+
+def gelu_nodes(form):
+    sqrt2 = "sqrt2" if form != "mul_rsqrt2" else "rsqrt2"
+    first = (helper.make_node("Div", ["x", sqrt2], ["d"]) if form != "mul_rsqrt2"
+             else helper.make_node("Mul", [sqrt2, "x"], ["d"]))
+    nodes = [first, helper.make_node("Erf", ["d"], ["e"]), helper.make_node("Add", ["one", "e"], ["a"])]
+    if form in ("x_a_half", "mul_rsqrt2"):
+        nodes += [helper.make_node("Mul", ["x", "a"], ["m"]), helper.make_node("Mul", ["m", "half"], ["y"])]
+    elif form == "half_x_a":
+        nodes += [helper.make_node("Mul", ["x", "half"], ["h"]), helper.make_node("Mul", ["h", "a"], ["y"])]
+    else:  # "x_a_half_inner": x * (a * 0.5)
+        nodes += [helper.make_node("Mul", ["a", "half"], ["m"]), helper.make_node("Mul", ["x", "m"], ["y"])]
+    return nodes
+
+
+GELU_CONSTS = {"sqrt2": np.float32(np.sqrt(2.0)), "rsqrt2": np.float32(np.sqrt(0.5)), "one": np.float32(1.0),
+               "half": np.float32(0.5)}
+
+
+@pytest.mark.parametrize("form", ["x_a_half", "half_x_a", "x_a_half_inner", "mul_rsqrt2"])
+def test_gelu_erf_pattern_fused(monkeypatch, capfd, form):
+    data = model(gelu_nodes(form), [vi("x", [4, 33])], [vi("y", [4, 33])], GELU_CONSTS)
+    rep = run_both(data, {"x": f32(4, 33, scale=3)}, monkeypatch, capfd)
+    assert rep["gelu"] == 1
+    assert rep["dead"] == 0
+
+
+def test_gelu_like_pattern_with_other_constant_is_not_fused(monkeypatch, capfd):
+    consts = dict(GELU_CONSTS, half=np.float32(0.6))
+    data = model(gelu_nodes("x_a_half"), [vi("x", [4, 8])], [vi("y", [4, 8])], consts)
+    rep = run_both(data, {"x": f32(4, 8)}, monkeypatch, capfd)
+    assert rep["gelu"] == 0
+
+
+def test_gelu_not_fused_when_an_inner_value_is_an_output(monkeypatch, capfd):
+    data = model(gelu_nodes("x_a_half"), [vi("x", [4, 8])], [vi("y", [4, 8]), vi("e", [4, 8])], GELU_CONSTS)
+    rep = run_both(data, {"x": f32(4, 8)}, monkeypatch, capfd)
+    assert rep["gelu"] == 0
+
+
+# ---------------------------------------------------------------------------
+# dead nodes, subgraphs
+
+
+def test_dead_nodes_removed(monkeypatch, capfd):
+    # 'unused' feeds nothing: its op (of a custom domain) cannot run, so only the pass lets the model run.
+    nodes = [helper.make_node("Relu", ["x"], ["y"]),
+             helper.make_node("Sigmoid", ["x"], ["s"]),
+             helper.make_node("Frobnicate", ["s"], ["unused"], domain="com.example")]
+    g = helper.make_graph(nodes, "g", [vi("x", [3])], [vi("y", [3])])
+    data = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                               helper.make_opsetid("com.example", 1)]).SerializeToString()
+    x = f32(3)
+    mod = load(data, monkeypatch, True)
+    assert report(capfd)["dead"] == 2
+    np.testing.assert_allclose(mod.run({"x": ts.tensor(x)})["y"].numpy(), np.maximum(x, 0))
+    off = load(data, monkeypatch, False)
+    with pytest.raises(NotImplementedError, match="Frobnicate"):
+        off.run({"x": ts.tensor(x)})
+
+
+def test_graph_with_subgraph_only_folds_constants(monkeypatch, capfd):
+    # The If branches read 'n' (a BatchNormalization output) from the enclosing graph by name:
+    # Conv+BN folding would rename it, so it must not run; the results stay onnxruntime's.
+    then_g = helper.make_graph([helper.make_node("Relu", ["n"], ["t"])], "then", [], [vi("t", None)])
+    else_g = helper.make_graph([helper.make_node("Neg", ["n"], ["e"])], "else", [], [vi("e", None)])
+    nodes = [helper.make_node("Mul", ["two", "two"], ["four"]),
+             helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "g", "beta", "mean", "var"], ["n"]),
+             helper.make_node("If", ["cond"], ["r"], then_branch=then_g, else_branch=else_g),
+             helper.make_node("Mul", ["r", "four"], ["y"])]
+    inits = {"w": f32(4, 4, 3, 3, scale=0.3), "two": np.float32(2), **bn_inits(4)}
+    data = model(nodes, [vi("x", [1, 4, 5, 5]), vi("cond", [], TensorProto.BOOL)], [vi("y", None)], inits)
+    for cond in (True, False):
+        rep = run_both(data, {"x": f32(1, 4, 5, 5), "cond": np.array(cond)}, monkeypatch, capfd)
+        assert rep == {"folded": 1, "conv_bn": 0, "gelu": 0, "dead": 0}
+
+
+def test_passes_off_by_env(monkeypatch, capfd):
+    data = model(gelu_nodes("x_a_half"), [vi("x", [2, 3])], [vi("y", [2, 3])], GELU_CONSTS)
+    load(data, monkeypatch, False)
+    assert "[onnx.passes]" not in capfd.readouterr().err
+    load(data, monkeypatch, True)
+    assert "[onnx.passes]" in capfd.readouterr().err

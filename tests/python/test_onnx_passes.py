@@ -268,3 +268,40 @@ def test_passes_off_by_env(monkeypatch, capfd):
     assert "[onnx.passes]" not in capfd.readouterr().err
     load(data, monkeypatch, True)
     assert "[onnx.passes]" in capfd.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# constant conv weights: the CPU kernel keeps them reordered (kernels/cpu/conv.cpp)
+
+
+def conv_model(w, b):
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1])]
+    return model(nodes, [vi("x", [2, 16, 7, 7])], [vi("y", [2, 16, 7, 7])], {"w": w, "b": b})
+
+
+def test_models_with_same_shapes_keep_their_own_weights(monkeypatch, capfd):
+    x = f32(2, 16, 7, 7)
+    datas = [conv_model(f32(16, 16, 3, 3), f32(16)) for _ in range(3)]
+    refs = [ort.InferenceSession(d, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0] for d in datas]
+    mods = [load(d, monkeypatch) for d in datas]
+    for _ in range(2):  # interleaved: each run must use its own model's weights
+        for mod, ref in zip(mods, refs):
+            np.testing.assert_allclose(mod.run({"x": ts.tensor(x)})["y"].numpy(), ref, rtol=1e-5, atol=1e-5)
+    # Freed models whose weight buffers may be reused by the next ones at the same addresses.
+    for _ in range(5):
+        del mods
+        datas = [conv_model(f32(16, 16, 3, 3), f32(16)) for _ in range(3)]
+        refs = [ort.InferenceSession(d, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0] for d in datas]
+        mods = [load(d, monkeypatch) for d in datas]
+        for mod, ref in zip(mods, refs):
+            np.testing.assert_allclose(mod.run({"x": ts.tensor(x)})["y"].numpy(), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_eager_conv_weight_written_in_place_is_seen():
+    # Weights of eager code are never cached: an in-place write shows in the next call.
+    x = ts.tensor(f32(1, 4, 6, 6))
+    w = ts.tensor(f32(4, 4, 3, 3))
+    y1 = ts.nn.functional.conv2d(x, w, padding=1).numpy()
+    w.mul_(2.0)
+    y2 = ts.nn.functional.conv2d(x, w, padding=1).numpy()
+    np.testing.assert_allclose(y2, 2 * y1, rtol=1e-5, atol=1e-5)

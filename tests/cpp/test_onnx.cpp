@@ -117,3 +117,50 @@ TEST(Onnx, BadInputErrors) {
   }
   EXPECT_THROW(m.run({}), ValueError);
 }
+
+namespace {
+
+// y = If(c, then: Neg(x * w), else: Relu(x)); the branches read x and the
+// initializer w from the main graph (outer scope).
+std::string if_model(bool dangling = false) {
+  auto graph_attr = [](const std::string& name, const std::string& graph) {
+    return field_bytes(1, name) + field_bytes(6, graph) + field_varint(20, 5 /* GRAPH */);
+  };
+  std::string then_g = field_bytes(1, node("Mul", {"x", dangling ? "nowhere" : "w"}, "xw", "mul")) +
+                       field_bytes(1, node("Neg", {"xw"}, "t", "neg")) + field_bytes(2, "then") +
+                       field_bytes(12, value_info("t", {"2"}));
+  std::string else_g =
+      field_bytes(1, node("Relu", {"x"}, "e", "relu")) + field_bytes(2, "else") + field_bytes(12, value_info("e", {"2"}));
+  std::string if_node = node("If", {"c"}, "y", "branch") + field_bytes(5, graph_attr("then_branch", then_g)) +
+                        field_bytes(5, graph_attr("else_branch", else_g));
+  const float w[2] = {2, 3};
+  std::string init = field_varint(1, 2) + field_varint(2, 1) + field_bytes(8, "w") +
+                     field_bytes(9, std::string(reinterpret_cast<const char*>(w), sizeof(w)));
+  std::string c_info = field_bytes(1, "c") + field_bytes(2, field_bytes(1, field_varint(1, 9 /* BOOL */)));
+  std::string graph = field_bytes(1, if_node) + field_bytes(2, "g") + field_bytes(5, init) + field_bytes(11, c_info) +
+                      field_bytes(11, value_info("x", {"2"})) + field_bytes(12, value_info("y", {"2"}));
+  return field_varint(1, 8) + field_bytes(7, graph) + field_bytes(8, field_bytes(1, "") + field_varint(2, 13));
+}
+
+}  // namespace
+
+TEST(Onnx, IfReadsOuterScope) {
+  auto m = onnx::Model::load_bytes(if_model());
+  Tensor x = from_vector<float>({1, -2}, {2});
+  auto yes = m.run({{"c", full({}, true, TensorOptions(DType::Bool))}, {"x", x}});
+  const float* a = yes[0].second.contiguous().data<float>();
+  EXPECT_FLOAT_EQ(a[0], -2);
+  EXPECT_FLOAT_EQ(a[1], 6);
+  auto no = m.run({{"c", full({}, false, TensorOptions(DType::Bool))}, {"x", x}});
+  const float* b = no[0].second.contiguous().data<float>();
+  EXPECT_FLOAT_EQ(b[0], 1);
+  EXPECT_FLOAT_EQ(b[1], 0);
+  try {
+    onnx::Model::load_bytes(if_model(true));
+    FAIL() << "a dangling name in a subgraph loaded";
+  } catch (const ValueError& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("node 'branch' (If) attribute 'then_branch'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'nowhere'"), std::string::npos) << msg;
+  }
+}

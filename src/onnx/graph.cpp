@@ -76,6 +76,9 @@ const std::map<std::string, OpFn>& op_table() {
     register_reduce_ops(t);
     register_index_ops(t);
     register_rnn_ops(t);
+    register_attention_ops(t);
+    register_loss_ops(t);
+    register_quant_ops(t);
     return t;
   }();
   return table;
@@ -182,6 +185,17 @@ std::vector<Value> execute(const Graph& g, const Plan& plan, Scope& scope, int64
   return result;
 }
 
+// The storages of the weights of `g` and of its subgraphs, at any depth.
+void weight_storages(const Graph& g, std::set<const void*>& out) {
+  for (const auto& [name, t] : g.initializers) out.insert(t.storage().get());
+  for (const auto& n : g.nodes)
+    for (const auto& [name, a] : n.attrs) {
+      if (auto* sg = std::get_if<GraphPtr>(&a)) weight_storages(**sg, out);
+      if (auto* sgs = std::get_if<std::vector<GraphPtr>>(&a))
+        for (const auto& sg2 : *sgs) weight_storages(*sg2, out);
+    }
+}
+
 Scope make_scope(const Graph& g, const Scope* parent) {
   Scope s;
   s.graph = &g;
@@ -263,7 +277,7 @@ NamedTensors Model::run(const NamedTensors& feed) const {
   // Reshape views): writing to a result must not change the model, as in onnxruntime.
   std::set<const void*> owned;
   for (const auto& [name, t] : feed) owned.insert(t.storage().get());
-  for (const auto& [name, t] : m.initializers) owned.insert(t.storage().get());
+  weight_storages(m, owned);
   NamedTensors result;
   for (size_t k = 0; k < m.outputs.size(); ++k) {
     const Tensor* t = std::get_if<Tensor>(&values[k]);

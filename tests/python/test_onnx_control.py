@@ -90,6 +90,18 @@ def test_if_output_aliasing_an_initializer_is_a_copy():
     compare(m, {"c": np.array(False)})
 
 
+def test_if_output_aliasing_a_branch_initializer_is_a_copy():
+    then_g = helper.make_graph([helper.make_node("Identity", ["k"], ["t"])], "then", [], [tv("t", [2])],
+                               [numpy_helper.from_array(np.float32([3, 4]), "k")])
+    else_g = helper.make_graph([helper.make_node("Neg", ["w"], ["n"])], "else", [], [tv("n", [2])])
+    n = helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)
+    m = model([n], [tv("c", [], B)], [tv("y", [2])], [numpy_helper.from_array(np.float32([1, 2]), "w")])
+    sess = ts.onnx.load(m.SerializeToString())
+    y = sess.run({"c": ts.tensor(True)})["y"]
+    y[0] = 100
+    np.testing.assert_array_equal(sess.run({"c": ts.tensor(True)})["y"].numpy(), [3, 4])
+
+
 def test_if_cond_must_be_bool_with_one_element():
     then_g = helper.make_graph([helper.make_node("Identity", ["x"], ["t"])], "then", [], [tv("t", [2])])
     else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [], [tv("e", [2])])

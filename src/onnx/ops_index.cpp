@@ -489,6 +489,65 @@ std::vector<Tensor> reverse_sequence(const Node& n, const Inputs& in, const OpCo
   return one(gather(x, ta, table.expand(x.shape()).contiguous()));
 }
 
+// Unique: values (or slices along `axis`) in sorted or first-seen order, with the
+// first index of each, every element's position among them, and their counts.
+std::vector<Tensor> unique_op(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  if (is_complex(x.dtype())) n.error<TypeError>("complex input is not supported");
+  const bool has_axis = n.has("axis");
+  const int64_t axis = has_axis ? norm_axis(n, n.i("axis", 0), x.dim(), "axis") : 0;
+  Tensor src = has_axis ? x : x.reshape({-1});
+  const int64_t rows = src.dim() == 0 ? 1 : src.shape()[axis];
+  if (rows == 0) {
+    Tensor none = empty({0}, TensorOptions(DType::Int64));
+    return {src, none, none, none};
+  }
+  // Comparison keys: each slice along axis as a row, in int64 (integers, bool) or double.
+  Shape perm{axis};
+  for (int64_t d = 0; d < src.dim(); ++d)
+    if (d != axis) perm.push_back(d);
+  const bool integral = is_integral(x.dtype(), true);
+  Tensor keys = src.permute(perm).reshape({rows, -1}).to(integral ? DType::Int64 : DType::Float64).contiguous();
+  const int64_t width = keys.shape()[1];
+  std::vector<int64_t> order(rows);
+  for (int64_t i = 0; i < rows; ++i) order[i] = i;
+  auto row_less = [&](auto* p, int64_t a, int64_t b) {
+    return std::lexicographical_compare(p + a * width, p + (a + 1) * width, p + b * width, p + (b + 1) * width);
+  };
+  auto row_eq = [&](auto* p, int64_t a, int64_t b) { return std::equal(p + a * width, p + (a + 1) * width, p + b * width); };
+  std::vector<int64_t> run_of(rows);  // run id of each sorted position
+  auto group = [&](auto* p) {
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return row_less(p, a, b); });
+    for (int64_t i = 1; i < rows; ++i) run_of[i] = run_of[i - 1] + (row_eq(p, order[i - 1], order[i]) ? 0 : 1);
+  };
+  if (integral) group(keys.data<int64_t>());
+  else group(keys.data<double>());
+  const int64_t runs = run_of[rows - 1] + 1;
+  std::vector<int64_t> first(runs, -1), count(runs, 0), inverse(rows);
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t r = run_of[i];
+    if (first[r] < 0) first[r] = order[i];  // the stable sort keeps the earliest first
+    ++count[r];
+    inverse[order[i]] = r;
+  }
+  // Output position of each run: sorted order, or first-seen order when sorted=0.
+  std::vector<int64_t> pos(runs);
+  for (int64_t r = 0; r < runs; ++r) pos[r] = r;
+  if (n.i("sorted", 1) == 0) {
+    std::vector<int64_t> by_first(runs);
+    for (int64_t r = 0; r < runs; ++r) by_first[r] = r;
+    std::sort(by_first.begin(), by_first.end(), [&](int64_t a, int64_t b) { return first[a] < first[b]; });
+    for (int64_t k = 0; k < runs; ++k) pos[by_first[k]] = k;
+  }
+  std::vector<int64_t> idx(runs), cnt(runs);
+  for (int64_t r = 0; r < runs; ++r) {
+    idx[pos[r]] = first[r];
+    cnt[pos[r]] = count[r];
+  }
+  for (auto& v : inverse) v = pos[v];
+  return {index_select(src, axis, from_ints(idx)), from_ints(idx), from_ints(inverse), from_ints(cnt)};
+}
+
 // ---- Resize / Upsample ----
 
 struct ResizeAttrs {
@@ -739,6 +798,7 @@ void register_index_ops(std::map<std::string, OpFn>& t) {
   t["Compress"] = compress;
   t["ReverseSequence"] = reverse_sequence;
   t["Resize"] = resize;
+  t["Unique"] = unique_op;
   t["Upsample"] = upsample;
   t["NonZero"] = [](const Node& n, const Inputs& in, const OpContext&) {
     const Tensor& x = input(n, in, 0);

@@ -229,6 +229,36 @@ std::vector<Tensor> eye_like(const Node& n, const Inputs& in, const OpContext&) 
   return one(eq(sub(j, i), Scalar(k)).to(dt));
 }
 
+// Crops or zero-pads each axis to `shape`, centred (the odd cell goes to the end).
+std::vector<Tensor> center_crop_pad(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  const Shape target = int_values(n, input(n, in, 1), "shape");
+  const int64_t r = x.dim();
+  Shape axes = n.ints("axes");
+  if (axes.empty())
+    for (int64_t d = 0; d < r; ++d) axes.push_back(d);
+  if (axes.size() != target.size()) n.error("shape ", target, " must have one value per axis (", axes.size(), ")");
+  Shape begin(r, 0), end(r, 0), out = x.shape();
+  std::vector<bool> seen(r, false);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    const int64_t a = norm_axis(n, axes[i], r, "axis");
+    if (seen[a]) n.error("axes ", axes, " repeat axis ", a);
+    seen[a] = true;
+    if (target[i] < 0) n.error("shape ", target, " has a negative size");
+    const int64_t diff = target[i] - x.shape()[a];
+    begin[a] = diff >= 0 ? diff / 2 : -((-diff) / 2);  // negative pads crop
+    end[a] = diff - begin[a];
+    out[a] = target[i];
+  }
+  check_size(n, out, x.dtype());
+  Shape spec;
+  for (int64_t d = r - 1; d >= 0; --d) {
+    spec.push_back(begin[d]);
+    spec.push_back(end[d]);
+  }
+  return one(r == 0 ? x.clone() : pad(x, spec, "constant", 0.0));
+}
+
 }  // namespace
 
 void register_shape_ops(std::map<std::string, OpFn>& t) {
@@ -286,6 +316,7 @@ void register_shape_ops(std::map<std::string, OpFn>& t) {
   t["DepthToSpace"] = depth_to_space;
   t["SpaceToDepth"] = space_to_depth;
   t["EyeLike"] = eye_like;
+  t["CenterCropPad"] = center_crop_pad;
   t["Unsqueeze"] = [](const Node& n, const Inputs& in, const OpContext& c) {
     Tensor x = input(n, in, 0);
     std::vector<int64_t> axes = axes_of(n, in, c);

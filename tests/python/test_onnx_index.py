@@ -485,3 +485,26 @@ def test_space_to_depth_crd_mode_opset28():
     x = f32(1, 3, 4, 6)
     m = node_model("SpaceToDepth", {"x": x}, opset=28, blocksize=2, mode="CRD")
     compare(m, {"x": x})
+
+
+@pytest.mark.parametrize("shape,axes", [([3, 8], None), ([6, 3], [-1, 0]), ([5], [1])])
+def test_center_crop_pad(shape, axes):
+    x = f32(4, 5)
+    attrs = {} if axes is None else {"axes": axes}
+    m = node_model("CenterCropPad", {"x": x}, {"s": i64(*shape)}, opset=18, **attrs)
+    from onnx.reference import ReferenceEvaluator
+    np.testing.assert_array_equal(run_ts(m, {"x": x})[0], ReferenceEvaluator(m).run(None, {"x": x})[0])
+
+
+@pytest.mark.parametrize("sorted_", [0, 1])
+@pytest.mark.parametrize("axis", [None, 0, 1, -1])
+def test_unique(sorted_, axis):
+    x = np.array([[2, 1, 2, 1], [0, 3, 0, 3], [2, 1, 2, 1]], np.float32)
+    attrs = {"sorted": sorted_}
+    if axis is not None:
+        attrs["axis"] = axis
+    m = node_model("Unique", {"x": x}, n_out=4, opset=11, **attrs)
+    compare(m, {"x": x})
+    xi = RNG.integers(-3, 3, (10,)).astype(np.int64)
+    compare(node_model("Unique", {"x": xi}, n_out=4, opset=11, **attrs) if axis in (None, 0, -1) else
+            node_model("Unique", {"x": xi}, n_out=4, opset=11, sorted=sorted_), {"x": xi})

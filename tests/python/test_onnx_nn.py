@@ -302,3 +302,4 @@ def test_dropout_training_with_zero_ratio_is_identity():
     x = f32(3, 4)
     m = node_model("Dropout", {"x": x}, {"r": np.array(0.0, np.float32), "t": np.array(True)}, n_out=2, opset=13)
     compare(m, {"x": x})
+

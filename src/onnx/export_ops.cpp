@@ -1,6 +1,7 @@
 // ONNX export: one emitter per traced op (the names ops record in tessel/trace.h),
 // each writing the nodes that compute the op's outputs into site.out.
 #include <climits>
+#include <algorithm>
 #include <cmath>
 
 #include "src/onnx/export_internal.h"
@@ -780,6 +781,110 @@ void emit_rnn(Builder& b, const Site& s) {
   }
 }
 
+void emit_nonzero(Builder& b, const Site& s) {  // ONNX gives [rank, n]; tessel [n, rank]
+  auto* t = b.node("Transpose", {b.op("NonZero", {s.in[0]})}, {s.out[0]});
+  Builder::attr(t, "perm", std::vector<int64_t>{1, 0});
+}
+// x[..., idx, ...] after the basic indexing: index tensors for `dims` of the view.
+// One index is a Gather; several go through GatherND with the indexed dims moved
+// to the front (NumPy's rule puts the index dims in place when adjacent, else first).
+void emit_advanced_index(Builder& b, const Site& s) {
+  const auto& dims = s.a.ints("dims");
+  const int64_t r = s.input(0).dim(), n = static_cast<int64_t>(dims.size());
+  if (n == 1) {
+    auto* g = b.node("Gather", {s.in[0], s.in[1]}, {s.out[0]});
+    Builder::attr(g, "axis", dims[0]);
+    return;
+  }
+  Shape bshape;
+  for (int64_t k = 0; k < n; ++k) bshape = broadcast_shapes("onnx.export", bshape, s.input(1 + k).shape());
+  bool adjacent = true;
+  for (int64_t k = 1; k < n; ++k) adjacent = adjacent && dims[k] == dims[k - 1] + 1;
+  std::vector<int64_t> perm(dims.begin(), dims.end()), rest;
+  for (int64_t d = 0; d < r; ++d)
+    if (std::find(dims.begin(), dims.end(), d) == dims.end()) rest.push_back(d);
+  perm.insert(perm.end(), rest.begin(), rest.end());
+  auto* tv = b.node("Transpose", {s.in[0]}, {b.fresh("front")});
+  Builder::attr(tv, "perm", perm);
+  std::vector<std::string> cols;
+  for (int64_t k = 0; k < n; ++k) {
+    std::string idx = s.in[1 + k];
+    if (s.input(1 + k).shape() != bshape) {
+      if (s.b) s.unsupported("index tensors of different shapes with dynamic axes");
+      idx = b.op("Expand", {idx, b.const_ints(bshape)});
+    }
+    cols.push_back(b.op("Unsqueeze", {idx, b.const_ints({-1})}));
+  }
+  auto* cat = b.node("Concat", cols, {b.fresh("nd_index")});
+  Builder::attr(cat, "axis", int64_t{-1});
+  const int64_t nb = static_cast<int64_t>(bshape.size());
+  if (!adjacent || dims[0] == 0) {
+    b.node("GatherND", {tv->output(0), cat->output(0)}, {s.out[0]});
+    return;
+  }
+  // Adjacent at dims[0] > 0: [bshape, rest...] -> [rest before, bshape, rest after].
+  std::string g = b.op("GatherND", {tv->output(0), cat->output(0)});
+  std::vector<int64_t> back;
+  const int64_t before = dims[0];
+  for (int64_t k = 0; k < before; ++k) back.push_back(nb + k);
+  for (int64_t k = 0; k < nb; ++k) back.push_back(k);
+  for (int64_t k = nb + before; k < nb + static_cast<int64_t>(rest.size()); ++k) back.push_back(k);
+  auto* t2 = b.node("Transpose", {g}, {s.out[0]});
+  Builder::attr(t2, "perm", back);
+}
+void emit_scatter(Builder& b, const Site& s, bool add) {
+  std::string src = in_as(b, s, 2, s.out_dtype());
+  auto* n = b.node("ScatterElements", {s.in[0], s.in[1], src}, {s.out[0]});
+  Builder::attr(n, "axis", wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1)));
+  if (add) Builder::attr(n, "reduction", std::string("add"));
+}
+void emit_scatter_set(Builder& b, const Site& s) { emit_scatter(b, s, false); }
+void emit_scatter_add(Builder& b, const Site& s) { emit_scatter(b, s, true); }
+void topk_node(Builder& b, const Site& s, const std::string& k, int64_t dim, bool largest) {
+  auto* n = b.node("TopK", {s.in[0], k}, {s.out[0], s.out[1]});
+  Builder::attr(n, "axis", dim);
+  Builder::attr(n, "largest", int64_t{largest});
+  Builder::attr(n, "sorted", int64_t{1});
+}
+void emit_topk(Builder& b, const Site& s) {
+  if (s.input(0).dim() == 0) s.unsupported("topk of a 0-d tensor");
+  topk_node(b, s, b.const_ints({s.a.i("k")}), wrap(s.a.i("dim"), s.input(0).dim()), s.a.i("largest"));
+}
+void emit_sort(Builder& b, const Site& s) {  // a TopK of the whole dim
+  if (s.input(0).dim() == 0) s.unsupported("sort of a 0-d tensor");
+  const int64_t dim = wrap(s.a.i("dim"), s.input(0).dim());
+  const int64_t na = s.input(0).shape()[dim], nb = s.b ? s.b->inputs[0]->shape()[dim] : na;
+  std::string k = na == nb ? b.const_ints({na}) : b.dim(na, nb, s.in[0]);
+  topk_node(b, s, k, dim, s.a.i("descending"));
+}
+void emit_lerp(Builder& b, const Site& s) {  // start + w * (end - start)
+  const DType dt = s.out_dtype();
+  std::string a = in_as(b, s, 0, dt), e = in_as(b, s, 1, dt), w = in_as(b, s, 2, dt);
+  b.node("Add", {a, b.op("Mul", {w, b.op("Sub", {e, a})})}, {s.out[0]});
+}
+void emit_nan_to_num(Builder& b, const Site& s) {
+  const DType dt = s.out_dtype();
+  std::string x = s.in[0];
+  std::string y = b.op("Where", {b.op("IsNaN", {x}), c(b, s, attr_f(s.a, "p0", 0)), x});
+  auto* pos = b.node("IsInf", {x}, {b.fresh("posinf")});
+  Builder::attr(pos, "detect_negative", int64_t{0});
+  y = b.op("Where", {pos->output(0), b.const_scalar(attr_f(s.a, "p1", 0), dt), y});
+  auto* neg = b.node("IsInf", {x}, {b.fresh("neginf")});
+  Builder::attr(neg, "detect_positive", int64_t{0});
+  b.node("Where", {neg->output(0), b.const_scalar(attr_f(s.a, "p2", 0), dt), y}, {s.out[0]});
+}
+void emit_max_pool2d_with_indices(Builder& b, const Site& s) {
+  const Tensor& x = s.input(0);
+  if (x.dim() != 4) s.unsupported("an unbatched input (add the batch dim)");
+  if (s.b && (s.b->inputs[0]->shape()[2] != x.shape()[2] || s.b->inputs[0]->shape()[3] != x.shape()[3]))
+    s.unsupported("pooling indices with dynamic spatial sizes");
+  std::string flat = b.fresh("indices");
+  pool_common(s, b.node("MaxPool", {s.in[0]}, {s.out[0], flat}), true);
+  // ONNX counts over the whole N*C*H*W tensor, tessel (like PyTorch) within each H*W plane.
+  auto* m = b.node("Mod", {flat, b.const_int(x.shape()[2] * x.shape()[3])}, {s.out[1]});
+  Builder::attr(m, "fmod", int64_t{0});
+}
+
 void emit_dropout(Builder&, const Site& s) {
   s.unsupported("dropout in training mode (export records eval semantics: call eval())");
 }
@@ -825,6 +930,9 @@ const std::map<std::string, Emitter>& emitters() {
       {"batch_norm", emit_batch_norm}, {"layer_norm", emit_layer_norm}, {"group_norm", emit_group_norm},
       {"embedding", emit_embedding}, {"gather", emit_gather}, {"index_select", emit_index_select},
       {"scaled_dot_product_attention", emit_sdpa}, {"dropout", emit_dropout}, {"rnn", emit_rnn},
+      {"nonzero", emit_nonzero}, {"advanced_index", emit_advanced_index}, {"scatter", emit_scatter_set},
+      {"scatter_add", emit_scatter_add}, {"topk", emit_topk}, {"sort", emit_sort}, {"lerp", emit_lerp},
+      {"nan_to_num", emit_nan_to_num}, {"max_pool2d_with_indices", emit_max_pool2d_with_indices},
   };
   return table;
 }

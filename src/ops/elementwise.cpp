@@ -234,6 +234,7 @@ Tensor where_op(const Tensor& c, const Operand& a, const Operand& b) {
       [&](const Tensor& out) { autograd::rules::where(c, a, b, out); });
 }
 Tensor lerp_op(const Tensor& start, const Tensor& end, const Operand& w) {
+  if (trace::Op t{"lerp"}) return operands(t.in(start), &end, w).out(lerp_op(start, end, w));
   return autograd::recorded(
       autograd::GradMode::enabled() && (start.requires_grad() || end.requires_grad() || wants_grad(w)),
       [&] { return lerp_impl(start, end, w); }, [&](const Tensor& out) { autograd::rules::lerp(start, end, w, out); });

@@ -11,6 +11,7 @@
 namespace tessel {
 
 Tensor nonzero(const Tensor& t) {
+  if (trace::Op r{"nonzero"}) return r.in(t).out(nonzero(t));
   OpScope scope_("nonzero");
   TS_CHECK(t.defined(), ValueError, "nonzero", "got an undefined tensor");
   const int64_t n = t.numel() == 0 ? 0 : sum(ne(t, Scalar(0))).item<int64_t>();
@@ -180,6 +181,21 @@ Tensor index(const Tensor& t, const std::vector<TensorIndex>& indices) {
   std::vector<Advanced> adv;
   const Tensor v = apply_basic("index", t, indices, adv);
   if (adv.empty()) return v;
+  if (trace::Op tr{"advanced_index"}) {  // the basic part above was traced op by op
+    Shape dims;
+    tr.in(v);
+    for (const auto& a : adv) {
+      tr.in(a.idx);
+      dims.push_back(a.dim);
+    }
+    tr.attr("dims", dims);
+    Shape result;
+    const Tensor off = offsets("index", v, adv, result);
+    Tensor out = empty(result, TensorOptions(t.dtype(), t.device()));
+    const Tensor in[2] = {v, off};
+    if (out.numel() > 0) dispatch(op::take_offsets, t.dtype(), in, {&out, 1});
+    return tr.out(out);
+  }
   Shape result;
   const Tensor off = offsets("index", v, adv, result);
   Tensor out = empty(result, TensorOptions(t.dtype(), t.device()));
@@ -343,6 +359,7 @@ const Tensor& scatter_add_(const Tensor& t, int64_t dim, const Tensor& index, co
   return t;
 }
 Tensor scatter(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src) {
+  if (trace::Op r{"scatter"}) return r.in(t).in(index).in(src).attr("dim", dim).out(scatter(t, dim, index, src));
   OpScope scope_("scatter");
   return autograd::recorded(
       autograd::needs_grad(t, src),
@@ -360,6 +377,7 @@ Tensor scatter(const Tensor& t, int64_t dim, const Tensor& index, const Scalar& 
   return scatter(t, dim, index, full(index.shape(), value, TensorOptions(t.dtype(), t.device())));
 }
 Tensor scatter_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src) {
+  if (trace::Op r{"scatter_add"}) return r.in(t).in(index).in(src).attr("dim", dim).out(scatter_add(t, dim, index, src));
   OpScope scope_("scatter_add");
   return autograd::recorded(
       autograd::needs_grad(t, src),

@@ -1,4 +1,5 @@
 // Sorting and searching: sort argsort topk kthvalue unique searchsorted.
+#include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/kernel.h"
@@ -14,6 +15,7 @@ void check_sortable(const char* op, const Tensor& t) {
 }  // namespace
 
 std::tuple<Tensor, Tensor> sort(const Tensor& t, int64_t dim, bool descending) {
+  if (trace::Op r{"sort"}) return r.in(t).attr("dim", dim).attr("descending", int64_t{descending}).out(sort(t, dim, descending));
   OpScope scope_("sort");
   if (autograd::needs_grad(t)) {
     return autograd::recorded(
@@ -41,6 +43,7 @@ Tensor argsort(const Tensor& t, int64_t dim, bool descending) {
 }
 
 std::tuple<Tensor, Tensor> topk(const Tensor& t, int64_t k, int64_t dim, bool largest) {
+  if (trace::Op r{"topk"}) return r.in(t).attr("k", k).attr("dim", dim).attr("largest", int64_t{largest}).out(topk(t, k, dim, largest));
   OpScope scope_("topk");
   if (autograd::needs_grad(t)) {
     return autograd::recorded(

@@ -199,11 +199,11 @@ def test_file_path_and_external_data(tmp_path):
 
 
 def test_errors_name_the_op():
-    def uses_flip_rows(x):
-        return ts.sort(x, dim=1)[0] + 1
+    def uses_cumprod(x):
+        return ts.cumprod(x, 1) + 1
 
-    with pytest.raises(NotImplementedError, match="sort"):
-        export(uses_flip_rows, (r(3, 4),))
+    with pytest.raises(NotImplementedError, match="cumprod"):
+        export(uses_cumprod, (r(3, 4),))
     with pytest.raises(ValueError, match="opset_version"):
         export(nn.ReLU(), (r(2),), opset_version=7)
     with pytest.raises(ValueError, match="dynamic_axes"):
@@ -243,3 +243,27 @@ def test_session_keeps_0d_inputs():
     (got,) = ts.onnx.InferenceSession(data).run(None, {"input_0": np.ones(3, np.float32),
                                                        "input_1": np.array(3.0, np.float32)})
     np.testing.assert_allclose(got, [3, 3, 3])
+
+
+def test_indexing_sorting_scatter():
+    def f(x, idx):
+        a = x[:, idx]                    # one index tensor: Gather
+        b = x[idx[:2], idx[1:3]]         # two adjacent at the front: GatherND
+        c = x[x > 0]                     # a bool mask: NonZero + GatherND
+        v, i = ts.topk(x, 2, dim=1)
+        s, j = ts.sort(x, dim=0, descending=True)
+        sc = ts.zeros(3, 4).scatter_add(1, i, v)
+        return a, b, c, v, i, s, j, sc, ts.nonzero(x > 0.5), ts.lerp(x, x * 2, 0.25)
+
+    x = ts.tensor([[0.3, -1.0, 2.0, 0.7], [1.5, 0.1, -0.2, 0.9], [-2.0, 0.4, 0.6, 0.8]])
+    check(f, (x, ts.tensor([2, 0, 1])))
+
+
+def test_max_pool_indices_and_nan_to_num():
+    def f(x):
+        v, i = F.max_pool2d(x, 2, return_indices=True)
+        return v, i, ts.nan_to_num(ts.log(x), nan=0.0, posinf=9.0, neginf=-9.0)
+
+    x = r(2, 3, 4, 4)
+    x[0, 0, 0, 0] = 0.0
+    check(f, (x,))

@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config ca-certificates python3 python3-venv python3-dev
   libdnnl-dev ocl-icd-opencl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libicu-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg62-turbo-dev libsndfile1-dev
-  espeak-ng libprotobuf-dev protobuf-compiler)  # espeak-ng: speech for the audio tests; protobuf: ONNX import
+  espeak-ng libprotobuf-dev protobuf-compiler libboost-dev libsimdjson-dev)
+# espeak-ng: speech for the audio tests; protobuf: ONNX import; Boost.Beast/Asio and simdjson: tessel-serve
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -46,7 +46,7 @@ bool nondeterministic(const std::string& op) {
 
 struct Ctx {
   Model::Impl& m;
-  int folded = 0, conv_bn = 0, gelu = 0, dead = 0;  // what each pass did (TESSEL_ONNX_PASSES_VERBOSE)
+  int folded = 0, conv_bn = 0, gelu = 0, matmul2d = 0, dead = 0;  // what each pass did (TESSEL_ONNX_PASSES_VERBOSE)
   std::unordered_set<std::string> graph_inputs;  // fed at run time: never constant
   std::unordered_set<std::string> names;         // every value name, to make fresh ones
   bool subgraphs = false;
@@ -271,6 +271,48 @@ void fuse_gelu(Ctx& c) {
   c.m.nodes = std::move(kept);
 }
 
+// MatMul of an activation X [..., K] by a constant 2-D weight W [K, N] runs as one
+// 2-D product: Flatten(X, axis=-1) @ W, reshaped back to [..., N]. tessel's
+// matmul would otherwise broadcast W over X's batch dims (one copy of W per
+// batch item); the 2-D product also lets the CPU kernel keep W packed.
+void flatten_matmul(Ctx& c) {
+  std::vector<Node> out;
+  out.reserve(c.m.nodes.size());
+  for (auto& n : c.m.nodes) {
+    const bool match = n.op_type == "MatMul" && default_domain(n) && n.inputs.size() == 2 && n.outputs.size() == 1 &&
+                       !n.inputs[0].empty() && !c.constant(n.inputs[0]) && c.constant(n.inputs[1]) &&
+                       c.m.initializers.at(n.inputs[1]).dim() == 2 &&
+                       is_floating(c.m.initializers.at(n.inputs[1]).dtype());
+    if (!match) {
+      out.push_back(std::move(n));
+      continue;
+    }
+    const int64_t cols = c.m.initializers.at(n.inputs[1]).shape()[1];
+    const std::string x = n.inputs[0], y = n.outputs[0], base = n.name;
+    const std::string flat = c.fresh(base + "/flat"), prod = c.fresh(base + "/2d"), lead = c.fresh(base + "/lead"),
+                      ncol = c.fresh(base + "/N"), shape = c.fresh(base + "/shape");
+    c.m.initializers[ncol] = from_vector(std::vector<int64_t>{cols}, {1});
+    auto node = [&](const char* op, std::vector<std::string> in, std::string o, std::map<std::string, Attr> attrs) {
+      Node k;
+      k.name = c.fresh(base + "/" + op);
+      k.op_type = op;
+      k.inputs = std::move(in);
+      k.outputs = {std::move(o)};
+      k.attrs = std::move(attrs);
+      out.push_back(std::move(k));
+    };
+    node("Flatten", {x}, flat, {{"axis", int64_t{-1}}});
+    n.inputs[0] = flat;
+    n.outputs[0] = prod;
+    out.push_back(std::move(n));
+    node("Shape", {x}, lead, {{"end", int64_t{-1}}});
+    node("Concat", {lead, ncol}, shape, {{"axis", int64_t{0}}});
+    node("Reshape", {prod, shape}, y, {{"allowzero", int64_t{1}}});
+    ++c.matmul2d;
+  }
+  c.m.nodes = std::move(out);
+}
+
 // Nodes none of whose outputs is used (ONNX ops have no side effects), then the
 // initializers nothing reads any more.
 void eliminate_dead(Ctx& c) {
@@ -320,11 +362,12 @@ void run_passes(Model::Impl& m) {
     fold_conv_bn(c);
     fuse_gelu(c);
     eliminate_dead(c);
+    flatten_matmul(c);
   }
   const char* v = std::getenv("TESSEL_ONNX_PASSES_VERBOSE");
   if (v && std::string(v) == "1")
-    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d dead nodes removed%s\n",
-                 m.source.c_str(), c.folded, c.conv_bn, c.gelu, c.dead,
+    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d dead nodes removed, %d MatMul as 2-D%s\n",
+                 m.source.c_str(), c.folded, c.conv_bn, c.gelu, c.dead, c.matmul2d,
                  c.subgraphs ? " (graph has subgraphs: only constant folding)" : "");
 }
 }  // namespace

@@ -45,10 +45,10 @@ def report(capfd):
     """{pass: count} from the verbose line printed at load."""
     err = capfd.readouterr().err
     m = re.search(r"(\d+) constant nodes folded, (\d+) Conv\+BatchNormalization folded, (\d+) GELU fused, "
-                  r"(\d+) dead nodes removed", err)
+                  r"(\d+) dead nodes removed, (\d+) MatMul as 2-D", err)
     if m is None:
         return None
-    return dict(zip(("folded", "conv_bn", "gelu", "dead"), map(int, m.groups())))
+    return dict(zip(("folded", "conv_bn", "gelu", "dead", "matmul2d"), map(int, m.groups())))
 
 
 def run_both(data, feed, monkeypatch, capfd, rtol=1e-5, atol=1e-5):
@@ -225,6 +225,32 @@ def test_gelu_not_fused_when_an_inner_value_is_an_output(monkeypatch, capfd):
 
 
 # ---------------------------------------------------------------------------
+# MatMul by a constant weight as one 2-D product
+
+
+@pytest.mark.parametrize("xshape", [[6], [3, 6], [2, 3, 6], [2, 1, 3, 6], [0, 3, 6], [2, 0, 6]])
+def test_matmul_by_constant_weight_runs_as_2d(monkeypatch, capfd, xshape):
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["y"])]
+    data = model(nodes, [vi("x", xshape)], [vi("y", xshape[:-1] + [5])], {"w": f32(6, 5), "b": f32(5)})
+    rep = run_both(data, {"x": f32(*xshape)}, monkeypatch, capfd)
+    assert rep["matmul2d"] == 1
+
+
+def test_matmul_of_two_activations_is_left_alone(monkeypatch, capfd):
+    nodes = [helper.make_node("MatMul", ["x", "z"], ["y"])]
+    data = model(nodes, [vi("x", [2, 3, 4]), vi("z", [4, 5])], [vi("y", [2, 3, 5])])
+    rep = run_both(data, {"x": f32(2, 3, 4), "z": f32(4, 5)}, monkeypatch, capfd)
+    assert rep["matmul2d"] == 0
+
+
+def test_matmul_by_batched_constant_is_left_alone(monkeypatch, capfd):
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"])]
+    data = model(nodes, [vi("x", [2, 3, 4])], [vi("y", [2, 3, 5])], {"w": f32(2, 4, 5)})
+    rep = run_both(data, {"x": f32(2, 3, 4)}, monkeypatch, capfd)
+    assert rep["matmul2d"] == 0
+
+
+# ---------------------------------------------------------------------------
 # dead nodes, subgraphs
 
 
@@ -259,7 +285,7 @@ def test_graph_with_subgraph_only_folds_constants(monkeypatch, capfd):
     data = model(nodes, [vi("x", [1, 4, 5, 5]), vi("cond", [], TensorProto.BOOL)], [vi("y", None)], inits)
     for cond in (True, False):
         rep = run_both(data, {"x": f32(1, 4, 5, 5), "cond": np.array(cond)}, monkeypatch, capfd)
-        assert rep == {"folded": 1, "conv_bn": 0, "gelu": 0, "dead": 0}
+        assert rep == {"folded": 1, "conv_bn": 0, "gelu": 0, "dead": 0, "matmul2d": 0}
 
 
 def test_passes_off_by_env(monkeypatch, capfd):

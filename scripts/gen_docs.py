@@ -11,20 +11,56 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- promotion-table:begin -->", "<!-- promotion-table:end -->"
 
 
+# tessel op -> the ONNX op type(s) it corresponds to, where the names differ.
+ONNX_NAMES = {
+    "eq": "Equal", "ne": "Equal+Not", "lt": "Less", "le": "LessOrEqual", "gt": "Greater", "ge": "GreaterOrEqual",
+    "maximum": "Max", "minimum": "Min", "logical_and": "And", "logical_or": "Or", "logical_xor": "Xor",
+    "logical_not": "Not", "amax": "ReduceMax", "amin": "ReduceMin", "sum": "ReduceSum", "prod": "ReduceProd",
+    "max_dim": "ReduceMax+ArgMax", "min_dim": "ReduceMin+ArgMin", "clamp": "Clip", "leaky_relu": "LeakyRelu",
+    "conv2d": "Conv", "max_pool2d": "MaxPool", "batch_norm": "BatchNormalization", "copy": "Identity/Cast",
+    "take_offsets": "Gather/GatherND", "sort": "TopK", "topk": "TopK", "fill": "ConstantOfShape",
+    "arange": "Range", "reciprocal": "Reciprocal", "isnan": "IsNaN", "isinf": "IsInf", "where": "Where",
+    "remainder": "Mod", "cumsum": "CumSum", "softmax": "Softmax", "log_softmax": "LogSoftmax", "matmul": "MatMul",
+    "bitwise_and": "BitwiseAnd", "bitwise_or": "BitwiseOr", "bitwise_xor": "BitwiseXor", "bitwise_not": "BitwiseNot",
+    "nonzero": "NonZero", "erf": "Erf", "floor_divide": "Div+Floor",
+}
+# Registry ops that export through the traced op of another name.
+EXPORTED_AS = {"copy": "cast", "take_offsets": "advanced_index", "fill": "full", "max_dim": "max_dim",
+               "max_pool2d": "max_pool2d", "conv2d": "conv2d"}
+
+
+def onnx_import_name(op, imported):
+    names = ONNX_NAMES.get(op, "".join(w.capitalize() for w in op.split("_")))
+    parts = [n for n in names.replace("/", "+").split("+")]
+    return names if all(p in imported for p in parts) else ""
+
+
 def ops_page():
     builtin = [e for e in ts.registry() if e[3] == "builtin"]
     dtypes = list(ts.dtype.__members__.values())
+    imported, exported = set(ts._C._onnx.import_ops()), set(ts._C._onnx.export_ops())
     cov = {}
     for op, dev, dt, _ in builtin:
         cov.setdefault((op, dev), set()).add(dt)
     lines = ["# Op coverage", "",
-             "Generated from `ts.registry()` by `scripts/gen_docs.py`; do not edit by hand.",
+             "Generated from `ts.registry()` and the ONNX op tables by `scripts/gen_docs.py`; do not edit by hand.",
              "Rows are (op, device); `x` marks a registered kernel. Ops outside this table",
-             "(views, cat, stack, indexing, mean, ...) are composed from these kernels.", "",
-             "| op | device | " + " | ".join(d.name for d in dtypes) + " |",
-             "|---|---|" + "---|" * len(dtypes)]
+             "(views, cat, stack, indexing, mean, ...) are composed from these kernels.",
+             "`onnx import`: the ONNX op type(s) the importer runs onto this kernel; `onnx export`: `x` when",
+             "`ts.onnx.export` maps the op (lists of both below the table).", "",
+             "| op | device | " + " | ".join(d.name for d in dtypes) + " | onnx import | onnx export |",
+             "|---|---|" + "---|" * (len(dtypes) + 2)]
     for (op, dev) in sorted(cov):
-        lines.append(f"| {op} | {dev} | " + " | ".join("x" if d in cov[(op, dev)] else "" for d in dtypes) + " |")
+        exp = "x" if EXPORTED_AS.get(op, op) in exported else ""
+        lines.append(f"| {op} | {dev} | " + " | ".join("x" if d in cov[(op, dev)] else "" for d in dtypes)
+                     + f" | {onnx_import_name(op, imported)} | {exp} |")
+    lines += ["", "## ONNX import", "",
+              f"{len(imported)} ONNX op types (default domain) run in tessel's importer (`src/onnx/ops_*.cpp`):", "",
+              ", ".join(f"`{o}`" for o in sorted(imported)), "",
+              "## ONNX export", "",
+              f"{len(exported)} traced ops map onto ONNX nodes (`src/onnx/export_ops.cpp`); composite ops",
+              "(`linear`, `layer_norm`, `scaled_dot_product_attention`, `rnn`, ...) export as themselves:", "",
+              ", ".join(f"`{o}`" for o in sorted(exported))]
     return "\n".join(lines) + "\n"
 
 

@@ -84,6 +84,10 @@ TESSEL_API void export_model(nn::Module& module, const Tensor& example, const st
 TESSEL_API void export_model(nn::Module& module, const TracedFn& fn, const std::vector<Tensor>& args,
                              const std::string& path, const ExportOptions& opts = {});
 
+// ONNX op types the importer runs (default domain), and tessel ops the exporter maps.
+TESSEL_API std::vector<std::string> import_ops();
+TESSEL_API std::vector<std::string> export_ops();
+
 // Whether tessel was built with ONNX support (TESSEL_WITH_ONNX).
 TESSEL_API bool available();
 

@@ -36,6 +36,8 @@ py::list infos(const std::vector<onnx::ValueInfo>& vs) {
 void init_onnx(py::module_& m) {
   py::module_ o = m.def_submodule("_onnx", "ONNX model import (use tessel.onnx)");
   o.def("available", &onnx::available);
+  o.def("import_ops", &onnx::import_ops, "ONNX op types (default domain) the importer runs");
+  o.def("export_ops", &onnx::export_ops, "tessel ops (trace names) the exporter maps onto ONNX");
   py::class_<onnx::Model>(o, "Model")
       .def_static(
           "load",

@@ -485,6 +485,18 @@ void export_function(const TracedFn& fn, const std::vector<Tensor>& args, const 
   if (!f) fail<ValueError>("onnx.export", "cannot write ", path);
 }
 
+std::vector<std::string> import_ops() {
+  std::vector<std::string> out;
+  for (const auto& [name, fn] : op_table()) out.push_back(name);
+  return out;
+}
+std::vector<std::string> export_ops() {
+  std::vector<std::string> out;
+  for (const auto& [name, fn] : exporter::emitters())
+    if (name != "dropout") out.push_back(name);  // its emitter only explains why training-mode dropout cannot export
+  return out;
+}
+
 namespace {
 NamedTensors state_of(const nn::Module& m) {
   NamedTensors all = m.named_parameters();

@@ -11,6 +11,8 @@ namespace {
 }  // namespace
 
 bool available() { return false; }
+std::vector<std::string> import_ops() { return {}; }
+std::vector<std::string> export_ops() { return {}; }
 Model Model::load(const std::string&) { missing(); }
 Model Model::load_bytes(const std::string&, const std::string&) { missing(); }
 const std::vector<ValueInfo>& Model::inputs() const { missing(); }

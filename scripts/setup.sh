@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config ca-certificates python3 python3-venv python3-dev
   libdnnl-dev ocl-icd-opencl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libicu-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg62-turbo-dev libsndfile1-dev
-  espeak-ng libprotobuf-dev protobuf-compiler libboost-dev libsimdjson-dev)
-# espeak-ng: speech for the audio tests; protobuf: ONNX import; Boost.Beast/Asio and simdjson: tessel-serve
+  espeak-ng libprotobuf-dev protobuf-compiler libboost-dev libsimdjson-dev postgresql)
+# espeak-ng: speech for the audio tests; protobuf: ONNX import; Boost.Beast/Asio and simdjson: tessel-serve;
+# postgresql: the tracking store's tests start a real server
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
@@ -37,10 +38,12 @@ fi
 # librosa, soundfile, Pillow, opencv-python-headless and tokenizers are the test-only
 # references that the data-conversion tests compare against. onnx provides the .proto files
 # that the ONNX import is generated from (build time) and builds test models; onnxruntime
-# is the test-only oracle of tests/python/test_onnx.py.
+# is the test-only oracle of tests/python/test_onnx.py. click/sqlalchemy/psycopg/psutil: the
+# `tessel` CLI and the tracking store; tritonclient: the official OIP client the server tests use.
 .venv/bin/python -m pip install -q --disable-pip-version-check \
   "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24" "pytest>=7" "ninja" "safetensors>=0.7" \
   "scikit-learn>=1.3" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25" \
   "librosa>=0.10" "soundfile>=0.12" "Pillow>=10" "opencv-python-headless>=4.8" "tokenizers>=0.15" \
-  "onnx>=1.16" "onnxruntime>=1.17"
+  "onnx>=1.16" "onnxruntime>=1.17" \
+  "click>=8.1" "sqlalchemy>=2.0" "psycopg[binary]>=3.1" "psutil>=5.9" "tritonclient[http]>=2.40"
 echo "[setup] done"

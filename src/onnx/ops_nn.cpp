@@ -529,6 +529,267 @@ std::vector<Tensor> dropout(const Node& n, const Inputs& in, const OpContext& c)
   return {x, mask};
 }
 
+// ---- sampling and image ops: MaxUnpool, Col2Im, AffineGrid, GridSample ----
+
+std::vector<double> host_doubles(const Tensor& t) {
+  Tensor c = t.to(DType::Float64).contiguous();
+  const double* p = c.data<double>();
+  return std::vector<double>(p, p + c.numel());
+}
+
+std::vector<Tensor> max_unpool(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  const Tensor& idx = input(n, in, 1);
+  if (x.dim() < 3) n.error("X must be [N, C, spatial...], got ", x.shape());
+  if (idx.shape() != x.shape()) n.error("I ", idx.shape(), " must have the shape of X ", x.shape());
+  if (!n.has("kernel_shape")) n.error("attribute kernel_shape is required");
+  const size_t k = static_cast<size_t>(x.dim() - 2);
+  const Shape kernel = n.ints("kernel_shape");
+  if (kernel.size() != k) n.error("kernel_shape must have ", k, " values, got ", kernel);
+  const Shape stride = attr_or(n, "strides", k, 1);
+  const Shape pads = n.ints("pads", Shape(2 * k, 0));
+  if (pads.size() != 2 * k) n.error("pads must have ", 2 * k, " values, got ", pads);
+  // Indices address the shape MaxPool saw (inferred); output_shape places that in its corner.
+  Shape inferred = x.shape();
+  for (size_t d = 0; d < k; ++d)
+    inferred[2 + d] = (x.shape()[2 + d] - 1) * stride[d] + kernel[d] - pads[d] - pads[d + k];
+  Shape out = inferred;
+  if (in.size() > 2 && in[2]) {
+    out = int_values(n, *in[2], "output_shape");
+    if (out.size() != static_cast<size_t>(x.dim())) n.error("output_shape must have ", x.dim(), " values, got ", out);
+  }
+  for (const Shape* s : {&inferred, &out})
+    for (int64_t d : *s)
+      if (d < 0 || d > (int64_t{1} << 34)) n.error("output shape ", *s, " is invalid or too large");
+  int64_t total = 1, out_total = 1;
+  for (size_t d = 0; d < out.size(); ++d) {
+    if (inferred[d] > 0 && total > (int64_t{1} << 34) / inferred[d]) n.error("output shape ", inferred, " is too large");
+    if (out[d] > 0 && out_total > (int64_t{1} << 34) / out[d]) n.error("output_shape ", out, " is too large");
+    total *= inferred[d];
+    out_total *= out[d];
+  }
+  if (out[0] != inferred[0] || out[1] != inferred[1]) n.error("output_shape ", out, " must keep N and C of X");
+  if (!is_integral(idx.dtype())) n.error<TypeError>("I must be int64, got ", idx.dtype());
+  Tensor flat_idx = idx.to(DType::Int64).reshape({-1});
+  if (flat_idx.numel() > 0) {
+    const int64_t lo = min(flat_idx).item().to<int64_t>(), hi = max(flat_idx).item().to<int64_t>();
+    if (lo < 0 || hi >= total) n.error<IndexError>("index ", lo < 0 ? lo : hi, " is outside the output (", total, " elements)");
+  }
+  Tensor y = zeros({total}, TensorOptions(x.dtype()));
+  y = scatter(y, 0, flat_idx, x.reshape({-1}).contiguous()).reshape(inferred);
+  if (out == inferred) return one(y);
+  Shape spec;
+  for (size_t d = k; d-- > 0;) {
+    spec.push_back(0);
+    spec.push_back(out[2 + d] - inferred[2 + d]);
+  }
+  return one(pad(y, spec, "constant", 0.0));
+}
+
+// Col2Im: sums the column blocks back onto the (padded) image, one kernel offset at a time.
+std::vector<Tensor> col2im(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  const Shape image = int_values(n, input(n, in, 1), "image_shape");
+  const Shape block = int_values(n, input(n, in, 2), "block_shape");
+  const size_t k = image.size();
+  if (k == 0 || block.size() != k) n.error("image_shape and block_shape must have the same, non-zero length");
+  if (x.dim() != 3) n.error("input must be [N, C * prod(block_shape), L], got ", x.shape());
+  const Shape dil = attr_or(n, "dilations", k, 1), stride = attr_or(n, "strides", k, 1);
+  const Shape pads = n.ints("pads", Shape(2 * k, 0));
+  if (pads.size() != 2 * k) n.error("pads must have ", 2 * k, " values, got ", pads);
+  int64_t kprod = 1, L = 1;
+  Shape blocks(k), padded(k);
+  for (size_t d = 0; d < k; ++d) {
+    if (block[d] < 1 || image[d] < 1 || dil[d] < 1 || stride[d] < 1 || pads[d] < 0 || pads[d + k] < 0)
+      n.error("image_shape, block_shape, dilations and strides must be positive, pads non-negative");
+    padded[d] = image[d] + pads[d] + pads[d + k];
+    const int64_t eff = (block[d] - 1) * dil[d] + 1;
+    if (padded[d] < eff) n.error("block ", block, " does not fit the padded image");
+    blocks[d] = (padded[d] - eff) / stride[d] + 1;
+    kprod *= block[d];
+    L *= blocks[d];
+  }
+  const int64_t N = x.shape()[0];
+  if (x.shape()[1] % kprod != 0 || x.shape()[2] != L)
+    n.error("input ", x.shape(), " must be [N, C * ", kprod, ", ", L, "] for these shapes");
+  const int64_t C = x.shape()[1] / kprod;
+  Shape yshape{N, C};
+  yshape.insert(yshape.end(), padded.begin(), padded.end());
+  Tensor y = zeros(yshape, TensorOptions(x.dtype()));
+  Shape cols{N, C, kprod};
+  cols.insert(cols.end(), blocks.begin(), blocks.end());
+  Tensor xc = x.reshape(cols);
+  for (int64_t kk = 0; kk < kprod; ++kk) {
+    Tensor view = y;
+    int64_t rem = kk;
+    for (size_t d = k; d-- > 0;) {
+      const int64_t off = rem % block[d];
+      rem /= block[d];
+      const int64_t start = off * dil[d];
+      view = view.slice(static_cast<int64_t>(2 + d), start, start + (blocks[d] - 1) * stride[d] + 1, stride[d]);
+    }
+    view.add_(xc.select(2, kk));
+  }
+  for (size_t d = 0; d < k; ++d) y = y.narrow(static_cast<int64_t>(2 + d), pads[d], image[d]);
+  return one(y.contiguous());
+}
+
+// AffineGrid: theta @ [x, y, (z,) 1] over the normalized output coordinates.
+std::vector<Tensor> affine_grid(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& theta = input(n, in, 0);
+  const Shape size = int_values(n, input(n, in, 1), "size");
+  if (size.size() != 4 && size.size() != 5) n.error("size must be [N, C, H, W] or [N, C, D, H, W], got ", size);
+  const int64_t r = static_cast<int64_t>(size.size()) - 2;
+  if (theta.dim() != 3 || theta.shape()[0] != size[0] || theta.shape()[1] != r || theta.shape()[2] != r + 1)
+    n.error("theta ", theta.shape(), " must be [", size[0], ", ", r, ", ", r + 1, "]");
+  if (!is_floating(theta.dtype())) n.error<TypeError>("theta must be a float tensor, got ", theta.dtype());
+  const bool align = n.i("align_corners", 0) != 0;
+  Shape spatial_size(size.begin() + 2, size.end());
+  int64_t points = 1;
+  for (int64_t d : spatial_size) {
+    if (d < 1 || points > (int64_t{1} << 28) / d) n.error("size ", size, " is invalid or too large");
+    points *= d;
+  }
+  // Base grid [points, r + 1]: the last spatial dim (x) first, then y (, z), then 1.
+  Tensor base = empty({points, r + 1}, TensorOptions(DType::Float64));
+  double* b = base.data<double>();
+  for (int64_t p = 0; p < points; ++p) {
+    int64_t rem = p;
+    for (int64_t d = r - 1; d >= 0; --d) {
+      const int64_t len = spatial_size[d], i = rem % len;
+      rem /= len;
+      const double c = align ? (len == 1 ? 0.0 : -1.0 + 2.0 * i / (len - 1)) : (2.0 * i + 1) / len - 1;
+      b[p * (r + 1) + (r - 1 - d)] = c;
+    }
+    b[p * (r + 1) + r] = 1.0;
+  }
+  Tensor grid = matmul(base.to(theta.dtype()), theta.transpose(1, 2));  // [N, points, r]
+  Shape out{size[0]};
+  out.insert(out.end(), spatial_size.begin(), spatial_size.end());
+  out.push_back(r);
+  return one(grid.reshape(out).contiguous());
+}
+
+double cubic_weight_gs(double d) {
+  const double a = -0.75;
+  d = std::abs(d);
+  if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
+  if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+  return 0;
+}
+
+double gs_reflect(double x, double lo, double hi) {
+  const double range = hi - lo;
+  if (range <= 0) return lo;
+  if (x < lo) {
+    const double dx = lo - x;
+    const int64_t k = static_cast<int64_t>(dx / range);
+    const double r = dx - k * range;
+    return k % 2 == 0 ? lo + r : hi - r;
+  }
+  if (x > hi) {
+    const double dx = x - hi;
+    const int64_t k = static_cast<int64_t>(dx / range);
+    const double r = dx - k * range;
+    return k % 2 == 0 ? hi - r : lo + r;
+  }
+  return x;
+}
+
+// GridSample: per output point and spatial dim, the taps (index or -1 for a zero)
+// and weights; their products over dims gather from X in one go.
+std::vector<Tensor> grid_sample(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  const Tensor& grid = input(n, in, 1);
+  const int64_t r = x.dim() - 2;
+  if (r < 1 || grid.dim() != r + 2 || grid.shape()[0] != x.shape()[0] || grid.shape()[grid.dim() - 1] != r)
+    n.error("X ", x.shape(), " and grid ", grid.shape(), " must be [N, C, spatial...] and [N, out..., ", r, "]");
+  if (!is_floating(x.dtype())) n.error<TypeError>("X must be a float tensor, got ", x.dtype());
+  std::string mode = n.s("mode", "linear");
+  if (mode == "bilinear") mode = "linear";
+  if (mode == "bicubic") mode = "cubic";
+  if (mode != "linear" && mode != "nearest" && mode != "cubic") n.error("mode '", mode, "' must be linear, nearest or cubic");
+  const std::string padding = n.s("padding_mode", "zeros");
+  if (padding != "zeros" && padding != "border" && padding != "reflection")
+    n.error("padding_mode '", padding, "' must be zeros, border or reflection");
+  const bool align = n.i("align_corners", 0) != 0;
+  const int64_t N = x.shape()[0], C = x.shape()[1];
+  const Shape dims(x.shape().begin() + 2, x.shape().end());
+  int64_t plane = 1;
+  for (int64_t d : dims) plane *= d;
+  const int64_t P = grid.numel() / std::max<int64_t>(N * r, 1);  // output points per batch entry
+  const int taps1 = mode == "nearest" ? 1 : mode == "linear" ? 2 : 4;
+  int64_t taps = 1;
+  for (int64_t d = 0; d < r; ++d) taps *= taps1;
+  if (N * P * taps > (int64_t{1} << 31)) n.error("grid ", grid.shape(), " is too large");
+  const std::vector<double> g = host_doubles(grid);
+  Tensor index = empty({N, 1, P * taps}, TensorOptions(DType::Int64));
+  Tensor weight = empty({N, 1, P, taps}, TensorOptions(DType::Float64));
+  int64_t* ip = index.data<int64_t>();
+  double* wp = weight.data<double>();
+  std::vector<std::vector<int64_t>> ti(r, std::vector<int64_t>(taps1));
+  std::vector<std::vector<double>> tw(r, std::vector<double>(taps1));
+  for (int64_t b = 0; b < N; ++b) {
+    for (int64_t p = 0; p < P; ++p) {
+      for (int64_t d = 0; d < r; ++d) {
+        const int64_t len = dims[d];
+        const double lo = align ? 0.0 : -0.5, hi = align ? len - 1.0 : len - 0.5;
+        const double c = g[(b * P + p) * r + (r - 1 - d)];  // the grid lists x (the last dim) first
+        double xd = align ? (c + 1) / 2 * (len - 1) : ((c + 1) * len - 1) / 2;
+        if (mode == "nearest") xd = std::nearbyint(xd);
+        if (xd < lo || xd > hi) {
+          if (padding == "border") xd = std::clamp<double>(xd, 0, len - 1);
+          else if (padding == "reflection") xd = gs_reflect(xd, lo, hi);
+        }
+        auto tap = [&](int64_t i) -> int64_t {
+          if (padding == "zeros") return i >= 0 && i < len ? i : -1;
+          if (padding == "border") return std::clamp<int64_t>(i, 0, len - 1);
+          return static_cast<int64_t>(gs_reflect(static_cast<double>(i), lo, hi));
+        };
+        if (mode == "nearest") {
+          ti[d][0] = tap(static_cast<int64_t>(xd));
+          tw[d][0] = 1;
+        } else {
+          const int64_t x0 = static_cast<int64_t>(std::floor(xd));
+          const double t = xd - x0;
+          for (int k = 0; k < taps1; ++k) {
+            const int64_t off = mode == "linear" ? k : k - 1;
+            ti[d][k] = tap(x0 + off);
+            tw[d][k] = mode == "linear" ? (k == 0 ? 1 - t : t) : cubic_weight_gs(t - off);
+          }
+        }
+      }
+      for (int64_t q = 0; q < taps; ++q) {
+        int64_t flat = 0, rem = q;
+        double w = 1;
+        bool zero = false;
+        for (int64_t d = r - 1; d >= 0; --d) {
+          const int64_t k = rem % taps1;
+          rem /= taps1;
+          if (ti[d][k] < 0) zero = true;
+          w *= tw[d][k];
+        }
+        rem = q;
+        int64_t mul_ = 1;
+        for (int64_t d = r - 1; d >= 0; --d) {
+          const int64_t k = rem % taps1;
+          rem /= taps1;
+          flat += (ti[d][k] < 0 ? 0 : ti[d][k]) * mul_;
+          mul_ *= dims[d];
+        }
+        ip[b * P * taps + p * taps + q] = flat;
+        wp[(b * P + p) * taps + q] = zero ? 0.0 : w;
+      }
+    }
+  }
+  Tensor xs = x.reshape({N, C, plane});
+  Tensor picked = gather(xs, 2, index.expand({N, C, P * taps}).contiguous()).reshape({N, C, P, taps});
+  Tensor y = sum(mul(picked, weight.to(x.dtype())), {3});
+  Shape out{N, C};
+  out.insert(out.end(), grid.shape().begin() + 1, grid.shape().end() - 1);
+  return one(y.reshape(out));
+}
+
 }  // namespace
 
 void register_nn_ops(std::map<std::string, OpFn>& t) {
@@ -587,6 +848,10 @@ void register_nn_ops(std::map<std::string, OpFn>& t) {
     return one(div(sub(x, mu), add(sd, Scalar(1e-9))));
   };
   t["Dropout"] = dropout;
+  t["MaxUnpool"] = max_unpool;
+  t["Col2Im"] = col2im;
+  t["AffineGrid"] = affine_grid;
+  t["GridSample"] = grid_sample;
   t["BatchNormalization"] = [](const Node& n, const Inputs& in, const OpContext&) {
     if (n.i("training_mode", 0) != 0) n.error<NotImplementedError>("training_mode=1 is not supported (inference only)");
     const Tensor& x = input(n, in, 0);

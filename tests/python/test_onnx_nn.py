@@ -303,3 +303,62 @@ def test_dropout_training_with_zero_ratio_is_identity():
     m = node_model("Dropout", {"x": x}, {"r": np.array(0.0, np.float32), "t": np.array(True)}, n_out=2, opset=13)
     compare(m, {"x": x})
 
+
+
+# ---- MaxUnpool, Col2Im, AffineGrid, GridSample ----
+
+def test_max_unpool_round_trip():
+    x = f32(1, 2, 4, 6)
+    pool = node_model("MaxPool", {"x": x}, n_out=2, opset=12, kernel_shape=[2, 2], strides=[2, 2])
+    y, idx = run_ts(pool, {"x": x})
+    g = helper.make_graph(
+        [helper.make_node("MaxUnpool", ["y", "i"], ["z"], kernel_shape=[2, 2], strides=[2, 2])], "g",
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, y.shape),
+         helper.make_tensor_value_info("i", TensorProto.INT64, idx.shape)],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 11)])
+    m.ir_version = 8
+    data = m.SerializeToString()
+    want = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"y": y, "i": idx})[0]
+    np.testing.assert_array_equal(ts.onnx.InferenceSession(data).run(None, {"y": y, "i": idx})[0], want)
+    bad = idx.copy()
+    bad[0, 0, 0, 0] = 10_000
+    with pytest.raises(IndexError, match=r"\[onnx.MaxUnpool\].*outside the output"):
+        ts.onnx.InferenceSession(data).run(None, {"y": y, "i": bad})
+
+
+@pytest.mark.parametrize("attrs", [{}, {"strides": [2, 1], "pads": [1, 0, 1, 1], "dilations": [1, 2]}])
+def test_col2im(attrs):
+    image, block = np.array([6, 5], np.int64), np.array([2, 3], np.int64)
+    s, p, d = attrs.get("strides", [1, 1]), attrs.get("pads", [0] * 4), attrs.get("dilations", [1, 1])
+    L = 1
+    for i in range(2):
+        L *= (image[i] + p[i] + p[i + 2] - ((block[i] - 1) * d[i] + 1)) // s[i] + 1
+    x = f32(2, 3 * 6, L)
+    compare(node_model("Col2Im", {"x": x}, {"im": image, "bl": block}, opset=18, **attrs), {"x": x})
+
+
+@pytest.mark.parametrize("align", [0, 1])
+def test_affine_grid(align):
+    theta = f32(2, 2, 3)
+    m = node_model("AffineGrid", {"t": theta}, {"s": np.array([2, 3, 4, 5], np.int64)}, opset=20, align_corners=align)
+    np.testing.assert_allclose(run_ts(m, {"t": theta})[0], ReferenceEvaluator(m).run(None, {"t": theta})[0],
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align", [0, 1])
+def test_grid_sample(mode, padding, align):
+    x = f32(2, 3, 5, 6)
+    grid = (RNG.random((2, 4, 7, 2)) * 2.6 - 1.3).astype(np.float32)  # some points outside [-1, 1]
+    m = node_model("GridSample", {"x": x, "g": grid}, opset=16, mode=mode, padding_mode=padding, align_corners=align)
+    if (mode, padding) != ("bicubic", "border"):
+        compare(m, {"x": x, "g": grid}, atol=1e-4)
+        return
+    # onnxruntime computes bicubic+border taps from the unclamped coordinate; the spec (and
+    # onnx's reference, which the backend tests use) clamps the coordinate first.
+    m20 = node_model("GridSample", {"x": x, "g": grid}, opset=20, mode="cubic", padding_mode=padding,
+                     align_corners=align)
+    want = ReferenceEvaluator(m20).run(None, {"x": x, "g": grid})[0]
+    np.testing.assert_allclose(run_ts(m, {"x": x, "g": grid})[0], want, rtol=1e-5, atol=1e-5)

@@ -1,8 +1,138 @@
-// ONNX quant ops (filled in by the following commits).
+// ONNX quantization ops: QuantizeLinear and DequantizeLinear (per tensor, per
+// axis and blocked; int8/uint8/int16, and int32 for dequantization) and
+// DynamicQuantizeLinear. The float8/int4/uint16 types have no tessel dtype.
+#include <algorithm>
+#include <cmath>
+
 #include "src/onnx/internal.h"
 
 namespace tessel::onnx {
+namespace {
 
-void register_quant_ops(std::map<std::string, OpFn>&) {}
+bool is_float(DType d) {
+  return d == DType::Float32 || d == DType::Float64 || d == DType::Float16 || d == DType::BFloat16;
+}
+
+// TensorProto element types of the quantized values tessel can hold.
+std::optional<DType> quant_dtype(int64_t t) {
+  switch (t) {
+    case 2: return DType::UInt8;
+    case 3: return DType::Int8;
+    case 5: return DType::Int16;
+    case 6: return DType::Int32;
+    default: return std::nullopt;
+  }
+}
+
+std::pair<double, double> quant_range(DType d) {
+  switch (d) {
+    case DType::UInt8: return {0, 255};
+    case DType::Int8: return {-128, 127};
+    case DType::Int16: return {-32768, 32767};
+    default: return {-2147483648.0, 2147483647.0};
+  }
+}
+
+// A scale or zero point laid out to broadcast against x: a scalar (per tensor),
+// a 1-D tensor along `axis` (per axis), or x's rank with `axis` shrunk by
+// block_size (blocked: each entry covers block_size consecutive elements).
+Tensor layout(const Node& n, const Tensor& p, const Tensor& x, int64_t axis, int64_t block, const char* what) {
+  if (p.dim() == 0 || (p.dim() == 1 && p.numel() == 1 && block == 0)) return p.reshape({});
+  const int64_t r = x.dim();
+  if (axis < -r || axis >= r) n.error("axis ", axis, " is out of range for rank ", r);
+  if (axis < 0) axis += r;
+  const int64_t len = x.shape()[axis];
+  if (block == 0) {
+    if (p.dim() != 1 || p.numel() != len)
+      n.error(what, " ", p.shape(), " must be a scalar or 1-D with x's size ", len, " along axis ", axis);
+    Shape s(r, 1);
+    s[axis] = len;
+    return p.reshape(s);
+  }
+  if (block < 0) n.error("block_size must be nonnegative, got ", block);
+  Shape want = x.shape();
+  want[axis] = (len + block - 1) / block;
+  if (p.shape() != want) n.error(what, " ", p.shape(), " must be ", want, " for block_size ", block, " on axis ", axis);
+  return repeat_interleave(p, block, axis).slice(axis, 0, len);
+}
+
+std::vector<Tensor> quantize(const Node& n, const Inputs& in, const OpContext& ctx) {
+  const Tensor &x = input(n, in, 0), &scale = input(n, in, 1);
+  const Tensor* zp = in.size() > 2 && in[2] ? &*in[2] : nullptr;
+  if (!is_float(x.dtype()) && x.dtype() != DType::Int32)
+    n.error<TypeError>("x must be floating or int32, got ", x.dtype());
+  if (!is_float(scale.dtype())) n.error<TypeError>("y_scale must be floating, got ", scale.dtype());
+  if (ctx.opset >= 19 && is_float(x.dtype()) && scale.dtype() != x.dtype())
+    n.error<TypeError>("y_scale has dtype ", scale.dtype(), " but x has ", x.dtype(), " (ONNX does not promote)");
+  DType out = DType::UInt8;
+  if (n.has("output_dtype") && n.i("output_dtype", 0) != 0) {
+    auto d = quant_dtype(n.i("output_dtype", 0));
+    if (!d || *d == DType::Int32) n.error<NotImplementedError>("output_dtype ", n.i("output_dtype", 0), " is not supported (uint8, int8, int16)");
+    out = *d;
+  }
+  if (zp) {
+    if (zp->dtype() != DType::UInt8 && zp->dtype() != DType::Int8 && zp->dtype() != DType::Int16)
+      n.error<TypeError>("y_zero_point must be uint8, int8 or int16, got ", zp->dtype());
+    if (n.has("output_dtype") && n.i("output_dtype", 0) != 0 && zp->dtype() != out)
+      n.error<TypeError>("y_zero_point has dtype ", zp->dtype(), " but output_dtype asks for ", out);
+    out = zp->dtype();
+  }
+  const int64_t axis = n.i("axis", 1), block = n.i("block_size", 0);
+  // x / scale rounds like the input's dtype would (half types through float32, rounded back).
+  const DType cdt = x.dtype() == DType::Float64 ? DType::Float64 : DType::Float32;
+  Tensor s = layout(n, scale, x, axis, block, "y_scale");
+  Tensor q = div(x.to(cdt), s.to(cdt));
+  if (is_float(x.dtype()) && x.dtype() != cdt) q = q.to(x.dtype()).to(cdt);
+  q = round(q);  // half to even
+  if (zp) q = add(q, layout(n, *zp, x, axis, block, "y_zero_point").to(cdt));
+  auto [lo, hi] = quant_range(out);
+  return {clamp(q, Scalar(lo), Scalar(hi)).to(out)};
+}
+
+std::vector<Tensor> dequantize(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor &x = input(n, in, 0), &scale = input(n, in, 1);
+  const Tensor* zp = in.size() > 2 && in[2] ? &*in[2] : nullptr;
+  if (x.dtype() != DType::UInt8 && x.dtype() != DType::Int8 && x.dtype() != DType::Int16 && x.dtype() != DType::Int32)
+    n.error<TypeError>("x must be uint8, int8, int16 or int32, got ", x.dtype());
+  if (!is_float(scale.dtype())) n.error<TypeError>("x_scale must be floating, got ", scale.dtype());
+  if (zp && zp->dtype() != x.dtype())
+    n.error<TypeError>("x_zero_point has dtype ", zp->dtype(), " but x has ", x.dtype(), " (they must match)");
+  DType out = scale.dtype();
+  if (n.has("output_dtype") && n.i("output_dtype", 0) != 0) {
+    const int64_t od = n.i("output_dtype", 0);
+    const std::optional<DType> d = od == 1 ? DType::Float32 : od == 10 ? DType::Float16 : od == 16 ? DType::BFloat16
+                                 : od == 11 ? std::optional<DType>(DType::Float64) : std::nullopt;
+    if (!d) n.error<NotImplementedError>("output_dtype ", od, " is not a floating type tessel has");
+    out = *d;
+  }
+  const int64_t axis = n.i("axis", 1), block = n.i("block_size", 0);
+  // float32 holds every 8/16-bit value exactly; int32 needs float64.
+  const DType cdt = x.dtype() == DType::Int32 || scale.dtype() == DType::Float64 ? DType::Float64 : DType::Float32;
+  Tensor v = x.to(cdt);
+  if (zp) v = sub(v, layout(n, *zp, x, axis, block, "x_zero_point").to(cdt));
+  return {mul(v, layout(n, scale, x, axis, block, "x_scale").to(cdt)).to(out)};
+}
+
+// uint8 quantization of x over [min(x, 0), max(x, 0)]: y, y_scale, y_zero_point.
+std::vector<Tensor> dynamic_quantize(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  if (x.dtype() != DType::Float32) n.error<TypeError>("x must be float32, got ", x.dtype());
+  if (x.numel() == 0) n.error("x must not be empty");
+  const float hi = std::max(0.0f, max(x).item<float>()), lo = std::min(0.0f, min(x).item<float>());
+  const float scale = (hi == lo ? 1.0f : hi - lo) / 255.0f;
+  const float zp = std::nearbyint(std::clamp(0.0f - lo / scale, 0.0f, 255.0f));  // ties to even
+  Tensor y = add(round(div(x, Scalar(static_cast<double>(scale)))), Scalar(static_cast<double>(zp)));
+  y = clamp(y, Scalar(0.0), Scalar(255.0)).to(DType::UInt8);
+  return {y, scalar_tensor(Scalar(static_cast<double>(scale)), DType::Float32),
+          scalar_tensor(Scalar(static_cast<int64_t>(zp)), DType::UInt8)};
+}
+
+}  // namespace
+
+void register_quant_ops(std::map<std::string, OpFn>& t) {
+  t["QuantizeLinear"] = quantize;
+  t["DequantizeLinear"] = dequantize;
+  t["DynamicQuantizeLinear"] = dynamic_quantize;
+}
 
 }  // namespace tessel::onnx

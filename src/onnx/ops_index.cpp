@@ -548,6 +548,82 @@ std::vector<Tensor> unique_op(const Node& n, const Inputs& in, const OpContext&)
   return {index_select(src, axis, from_ints(idx)), from_ints(idx), from_ints(inverse), from_ints(cnt)};
 }
 
+// ---- NonMaxSuppression ----
+
+// IoU test of two boxes, corners [y1, x1, y2, x2] in any order, or [xc, yc, w, h].
+bool suppresses(const double* a, const double* b, bool center, double threshold) {
+  auto span = [&](const double* box, int lo, int hi, double* mn, double* mx) {
+    if (center) {
+      *mn = box[lo] - box[hi] / 2;
+      *mx = box[lo] + box[hi] / 2;
+    } else {
+      *mn = std::min(box[lo], box[hi]);
+      *mx = std::max(box[lo], box[hi]);
+    }
+  };
+  double ax0, ax1, ay0, ay1, bx0, bx1, by0, by1;
+  span(a, center ? 0 : 1, center ? 2 : 3, &ax0, &ax1);
+  span(b, center ? 0 : 1, center ? 2 : 3, &bx0, &bx1);
+  span(a, center ? 1 : 0, center ? 3 : 2, &ay0, &ay1);
+  span(b, center ? 1 : 0, center ? 3 : 2, &by0, &by1);
+  const double ix = std::min(ax1, bx1) - std::max(ax0, bx0), iy = std::min(ay1, by1) - std::max(ay0, by0);
+  if (ix <= 0 || iy <= 0) return false;
+  const double inter = ix * iy, area_a = (ax1 - ax0) * (ay1 - ay0), area_b = (bx1 - bx0) * (by1 - by0);
+  const double uni = area_a + area_b - inter;
+  if (area_a <= 0 || area_b <= 0 || uni <= 0) return false;
+  return inter / uni > threshold;
+}
+
+std::vector<Tensor> non_max_suppression(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& boxes = input(n, in, 0);
+  const Tensor& scores = input(n, in, 1);
+  if (boxes.dim() != 3 || boxes.shape()[2] != 4) n.error("boxes must be [batch, boxes, 4], got ", boxes.shape());
+  if (scores.dim() != 3 || scores.shape()[0] != boxes.shape()[0] || scores.shape()[2] != boxes.shape()[1])
+    n.error("scores ", scores.shape(), " must be [batch, classes, boxes] for boxes ", boxes.shape());
+  if (!is_floating(boxes.dtype()) || !is_floating(scores.dtype())) n.error<TypeError>("boxes and scores must be float tensors");
+  int64_t max_out = 0;
+  double iou = 0, score_min = -std::numeric_limits<double>::infinity();
+  if (auto t = opt(in, 2); t && t->numel() > 0) max_out = one_int(n, *t, "max_output_boxes_per_class");
+  if (auto t = opt(in, 3); t && t->numel() > 0) iou = t->reshape({-1}).select(0, 0).item().to<double>();
+  const bool has_score = opt(in, 4).has_value() && opt(in, 4)->numel() > 0;
+  if (has_score) score_min = opt(in, 4)->reshape({-1}).select(0, 0).item().to<double>();
+  if (iou < 0 || iou > 1) n.error("iou_threshold ", iou, " must be in [0, 1]");
+  const int64_t cp = n.i("center_point_box", 0);
+  if (cp != 0 && cp != 1) n.error("center_point_box ", cp, " must be 0 or 1");
+  const int64_t B = boxes.shape()[0], K = boxes.shape()[1], C = scores.shape()[1];
+  const std::vector<double> bx = [&] {
+    Tensor c = boxes.to(DType::Float64).contiguous();
+    return std::vector<double>(c.data<double>(), c.data<double>() + c.numel());
+  }();
+  Tensor sc_t = scores.to(DType::Float64).contiguous();
+  const double* sc = sc_t.data<double>();
+  std::vector<int64_t> out;
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t c = 0; c < C; ++c) {
+      const double* s = sc + (b * C + c) * K;
+      std::vector<int64_t> cand;
+      for (int64_t i = 0; i < K; ++i)
+        if (!has_score || s[i] > score_min) cand.push_back(i);
+      // Highest score first; equal scores keep the lower box index first.
+      std::stable_sort(cand.begin(), cand.end(), [&](int64_t x, int64_t y) { return s[x] > s[y]; });
+      std::vector<int64_t> kept;
+      for (int64_t i : cand) {
+        if (static_cast<int64_t>(kept.size()) >= max_out) break;
+        bool ok = true;
+        for (int64_t j : kept)
+          if (suppresses(&bx[(b * K + i) * 4], &bx[(b * K + j) * 4], cp == 1, iou)) {
+            ok = false;
+            break;
+          }
+        if (!ok) continue;
+        kept.push_back(i);
+        out.insert(out.end(), {b, c, i});
+      }
+    }
+  }
+  return one(from_ints(out).reshape({static_cast<int64_t>(out.size()) / 3, 3}));
+}
+
 // ---- Resize / Upsample ----
 
 struct ResizeAttrs {
@@ -799,6 +875,7 @@ void register_index_ops(std::map<std::string, OpFn>& t) {
   t["ReverseSequence"] = reverse_sequence;
   t["Resize"] = resize;
   t["Unique"] = unique_op;
+  t["NonMaxSuppression"] = non_max_suppression;
   t["Upsample"] = upsample;
   t["NonZero"] = [](const Node& n, const Inputs& in, const OpContext&) {
     const Tensor& x = input(n, in, 0);

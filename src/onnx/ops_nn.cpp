@@ -790,6 +790,95 @@ std::vector<Tensor> grid_sample(const Node& n, const Inputs& in, const OpContext
   return one(y.reshape(out));
 }
 
+// RoiAlign: each output bin averages (or maxes) bilinear samples on a regular grid
+// inside its part of the region of interest, following onnxruntime's formulas.
+std::vector<Tensor> roi_align(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor& x = input(n, in, 0);
+  const Tensor& rois_t = input(n, in, 1);
+  const Tensor& bidx_t = input(n, in, 2);
+  if (x.dim() != 4) n.error("X must be [N, C, H, W], got ", x.shape());
+  if (!is_floating(x.dtype())) n.error<TypeError>("X must be a float tensor, got ", x.dtype());
+  if (rois_t.dim() != 2 || rois_t.shape()[1] != 4) n.error("rois must be [num_rois, 4], got ", rois_t.shape());
+  const int64_t R = rois_t.shape()[0];
+  std::vector<int64_t> bidx = int_values(n, bidx_t.reshape({-1}), "batch_indices");
+  if (static_cast<int64_t>(bidx.size()) != R) n.error("batch_indices must have ", R, " values");
+  const std::string mode = n.s("mode", "avg");
+  if (mode != "avg" && mode != "max") n.error("mode '", mode, "' must be avg or max");
+  const std::string coord = n.s("coordinate_transformation_mode", c.opset >= 16 ? "half_pixel" : "output_half_pixel");
+  if (coord != "half_pixel" && coord != "output_half_pixel")
+    n.error("coordinate_transformation_mode '", coord, "' must be half_pixel or output_half_pixel");
+  const int64_t oh = n.i("output_height", 1), ow = n.i("output_width", 1), ratio = n.i("sampling_ratio", 0);
+  if (oh < 1 || ow < 1 || oh > 65536 || ow > 65536) n.error("output_height and output_width must be in [1, 65536]");
+  if (ratio < 0 || ratio > 1024) n.error("sampling_ratio ", ratio, " must be in [0, 1024]");
+  const double scale = n.f("spatial_scale", 1.0);
+  const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  const std::vector<double> rois = host_doubles(rois_t);
+  Tensor xd = x.to(DType::Float64).contiguous();
+  const double* xp = xd.data<double>();
+  Tensor y = empty({R, C, oh, ow}, TensorOptions(DType::Float64));
+  double* yp = y.data<double>();
+  const double off = coord == "half_pixel" ? 0.5 : 0.0;
+  struct Tap { int64_t p[4]; double w[4]; };
+  for (int64_t r = 0; r < R; ++r) {
+    if (bidx[r] < 0 || bidx[r] >= N) n.error<IndexError>("batch index ", bidx[r], " is out of range for N = ", N);
+    const double sw = rois[r * 4] * scale - off, sh = rois[r * 4 + 1] * scale - off;
+    double rw = rois[r * 4 + 2] * scale - off - sw, rh = rois[r * 4 + 3] * scale - off - sh;
+    if (off == 0) {
+      rw = std::max(rw, 1.0);
+      rh = std::max(rh, 1.0);
+    }
+    const double bh = rh / oh, bw = rw / ow;
+    const int64_t gh = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rh / oh));
+    const int64_t gw = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rw / ow));
+    if (gh > 4096 || gw > 4096) n.error("region ", r, " needs too many samples per bin");
+    const double count = std::max<double>(static_cast<double>(gh * gw), 1.0);
+    // Sample taps per bin, shared by all channels.
+    std::vector<Tap> taps;
+    taps.reserve(static_cast<size_t>(oh * ow * std::max<int64_t>(gh * gw, 0)));
+    for (int64_t ph = 0; ph < oh; ++ph)
+      for (int64_t pw = 0; pw < ow; ++pw)
+        for (int64_t iy = 0; iy < gh; ++iy)
+          for (int64_t ix = 0; ix < gw; ++ix) {
+            double yy = sh + ph * bh + (iy + 0.5) * bh / gh, xx = sw + pw * bw + (ix + 0.5) * bw / gw;
+            Tap t{{0, 0, 0, 0}, {0, 0, 0, 0}};
+            if (!(yy < -1.0 || yy > H || xx < -1.0 || xx > W)) {
+              yy = std::max(yy, 0.0);
+              xx = std::max(xx, 0.0);
+              int64_t y0 = static_cast<int64_t>(yy), x0 = static_cast<int64_t>(xx), y1, x1;
+              if (y0 >= H - 1) y1 = y0 = H - 1, yy = static_cast<double>(y0);
+              else y1 = y0 + 1;
+              if (x0 >= W - 1) x1 = x0 = W - 1, xx = static_cast<double>(x0);
+              else x1 = x0 + 1;
+              const double ly = yy - y0, lx = xx - x0, hy = 1 - ly, hx = 1 - lx;
+              t = Tap{{y0 * W + x0, y0 * W + x1, y1 * W + x0, y1 * W + x1}, {hy * hx, hy * lx, ly * hx, ly * lx}};
+            }
+            taps.push_back(t);
+          }
+    const int64_t per_bin = gh * gw;
+    for (int64_t ch = 0; ch < C; ++ch) {
+      const double* plane = xp + (bidx[r] * C + ch) * H * W;
+      for (int64_t b = 0; b < oh * ow; ++b) {
+        double acc = 0;
+        bool first = true;
+        for (int64_t k = 0; k < per_bin; ++k) {
+          const Tap& t = taps[b * per_bin + k];
+          if (mode == "avg") {
+            for (int q = 0; q < 4; ++q) acc += t.w[q] * plane[t.p[q]];
+          } else {
+            // onnxruntime's max mode: the largest weighted corner of each sample.
+            double v = t.w[0] * plane[t.p[0]];
+            for (int q = 1; q < 4; ++q) v = std::max(v, t.w[q] * plane[t.p[q]]);
+            acc = first ? v : std::max(acc, v);
+            first = false;
+          }
+        }
+        yp[(r * C + ch) * oh * ow + b] = mode == "avg" ? acc / count : acc;
+      }
+    }
+  }
+  return one(y.to(x.dtype()));
+}
+
 }  // namespace
 
 void register_nn_ops(std::map<std::string, OpFn>& t) {
@@ -852,6 +941,7 @@ void register_nn_ops(std::map<std::string, OpFn>& t) {
   t["Col2Im"] = col2im;
   t["AffineGrid"] = affine_grid;
   t["GridSample"] = grid_sample;
+  t["RoiAlign"] = roi_align;
   t["BatchNormalization"] = [](const Node& n, const Inputs& in, const OpContext&) {
     if (n.i("training_mode", 0) != 0) n.error<NotImplementedError>("training_mode=1 is not supported (inference only)");
     const Tensor& x = input(n, in, 0);

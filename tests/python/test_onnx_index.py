@@ -508,3 +508,18 @@ def test_unique(sorted_, axis):
     xi = RNG.integers(-3, 3, (10,)).astype(np.int64)
     compare(node_model("Unique", {"x": xi}, n_out=4, opset=11, **attrs) if axis in (None, 0, -1) else
             node_model("Unique", {"x": xi}, n_out=4, opset=11, sorted=sorted_), {"x": xi})
+
+
+@pytest.mark.parametrize("center", [0, 1])
+def test_non_max_suppression(center):
+    rng = np.random.default_rng(3)
+    xy = rng.random((2, 12, 2)) * 10
+    wh = rng.random((2, 12, 2)) * 4 + 0.5
+    boxes = (np.concatenate([xy, wh], -1) if center else np.concatenate([xy, xy + wh], -1)).astype(np.float32)
+    scores = rng.random((2, 3, 12)).astype(np.float32)
+    scores[0, 0, 3] = scores[0, 0, 5]  # a tie: the lower box index goes first
+    consts = {"m": i64(4), "iou": np.array([0.3], np.float32), "st": np.array([0.2], np.float32)}
+    m = node_model("NonMaxSuppression", {"b": boxes, "s": scores}, consts, opset=11, center_point_box=center)
+    compare(m, {"b": boxes, "s": scores})
+    m = node_model("NonMaxSuppression", {"b": boxes, "s": scores}, {"m": i64(10)}, opset=11)
+    compare(m, {"b": boxes, "s": scores})

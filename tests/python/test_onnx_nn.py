@@ -362,3 +362,16 @@ def test_grid_sample(mode, padding, align):
                      align_corners=align)
     want = ReferenceEvaluator(m20).run(None, {"x": x, "g": grid})[0]
     np.testing.assert_allclose(run_ts(m, {"x": x, "g": grid})[0], want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["avg", "max"])
+@pytest.mark.parametrize("coord", ["half_pixel", "output_half_pixel"])
+def test_roi_align(mode, coord):
+    x = f32(2, 3, 8, 9)
+    rois = np.array([[0.5, 1, 6, 7.5], [2, 0, 3, 2], [-1, -1, 10, 11], [4, 4, 4.2, 4.1]], np.float32)
+    bidx = np.array([0, 1, 1, 0], np.int64)
+    m = node_model("RoiAlign", {"x": x, "r": rois, "b": bidx}, opset=16, mode=mode, output_height=3, output_width=2,
+                   spatial_scale=0.8, coordinate_transformation_mode=coord)
+    compare(m, {"x": x, "r": rois, "b": bidx}, atol=1e-5)
+    m = node_model("RoiAlign", {"x": x, "r": rois, "b": bidx}, opset=16, mode=mode, sampling_ratio=2)
+    compare(m, {"x": x, "r": rois, "b": bidx}, atol=1e-5)

@@ -344,6 +344,12 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
     if (tb_in && tb_in->shape() != t.shape())
       fail<NotImplementedError>("onnx.export", "input ", k, " of '", call.op,
                                 "' depends on a dynamic axis but was not computed by a traced op");
+    // A small constant whose value differs between the traces came from a Python
+    // int such as x.shape[1] (sizes are not traced): baking it in would be wrong.
+    if (tb_in && !tb_in->is_same(t) && t.numel() <= 64 && t.dtype() == tb_in->dtype() &&
+        !all(eq(t, *tb_in)).item<bool>())
+      fail<NotImplementedError>("onnx.export", "input ", k, " of '", call.op, "' is a constant computed from a ",
+                                "dynamic size (e.g. a Python number from x.shape); use tensor ops on the value instead");
     std::string name;
     auto p = param_name.find(t.impl().get());
     if (p != param_name.end() && used_names.insert(p->second).second) {
@@ -359,6 +365,16 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
   };
 
   const auto& table = emitters();
+  std::map<const void*, std::pair<size_t, const TensorImpl*>> mutated;  // storage -> (call, impl) of the last in-place op
+  std::map<std::string, size_t> defined_at;                             // value -> call that produced it
+  auto check_fresh = [&](const Tensor& t, const std::string& name, const std::string& what) {
+    auto mu = mutated.find(t.storage().get());
+    auto def = defined_at.find(name);
+    const size_t born = def == defined_at.end() ? 0 : def->second;
+    if (mu != mutated.end() && mu->second.second != t.impl().get() && (def == defined_at.end() || born < mu->second.first))
+      fail<NotImplementedError>("onnx.export", what, " shares storage that was updated in place through another view ('",
+                                ta.calls[mu->second.first].op, "'); use the out-of-place op");
+  };
   for (size_t c = 0; c < ta.calls.size(); ++c) {
     const trace::Call& ca = ta.calls[c];
     const trace::Call* cb = dynamic ? &tb.calls[c] : nullptr;
@@ -368,6 +384,9 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
     auto em = table.find(opname);
     if (em == table.end())
       fail<NotImplementedError>("onnx.export", "op '", ca.op, "' has no ONNX export mapping yet");
+    // An in-place op updates the value of its own tensor only: other views of the
+    // same storage would keep their old value in the graph, so refuse when one is read later.
+    if (ca.inplace && ca.inputs.size() > 0 && ca.inputs[0]) mutated[ca.inputs[0]->storage().get()] = {c, ca.inputs[0]->impl().get()};
     Site site{ca, cb, {}, {}};
     for (size_t k = 0; k < ca.inputs.size(); ++k) {
       if (!ca.inputs[k]) {
@@ -376,6 +395,7 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
       }
       const Tensor& t = *ca.inputs[k];
       auto it = va.find(t.impl().get());
+      if (it != va.end()) check_fresh(t, it->second, detail::cat("input ", k, " of '", ca.op, "'"));
       const Tensor* tbk = cb && k < cb->inputs.size() && cb->inputs[k] ? &*cb->inputs[k] : nullptr;
       site.in.push_back(it != va.end() ? it->second : constant(t, tbk, ca, k));
     }
@@ -390,6 +410,7 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
         sb = cb->outputs[k].shape();
       }
       b.define(site.out[k], t.shape(), sb);
+      defined_at[site.out[k]] = c;
     }
   }
 
@@ -405,6 +426,7 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
     std::string src;
     if (it != va.end()) {
       src = it->second;
+      check_fresh(t, src, detail::cat("output ", k));
     } else {
       trace::Call fake{"output", {}, {}, {}, false};
       src = constant(t, dynamic ? &outs_b[k] : nullptr, fake, k);

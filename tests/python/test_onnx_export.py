@@ -267,3 +267,27 @@ def test_max_pool_indices_and_nan_to_num():
     x = r(2, 3, 4, 4)
     x[0, 0, 0, 0] = 0.0
     check(f, (x,))
+
+
+def test_python_sizes_and_inplace_views_are_refused():
+    def scaled(x):
+        return x * x.shape[1]          # a Python int from a dynamic size
+
+    with pytest.raises(NotImplementedError, match="dynamic size"):
+        export(scaled, (r(2, 3),), dynamic_axes={"input_0": {1: "n"}})
+    check(scaled, r(2, 3))             # fine with fixed shapes
+
+    def through_view(x):
+        y = x * 1
+        y.view(-1).relu_()             # updates y through a view
+        return y
+
+    with pytest.raises(NotImplementedError, match="in place"):
+        export(through_view, (r(2, 3),))
+
+    def inplace_ok(x):
+        y = x * 2
+        y.relu_()
+        return y + 1
+
+    check(inplace_ok, r(2, 3))

@@ -4,6 +4,10 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
+#include <memory>
+#include <mutex>
+
+#include "kernels/cpu/const_weights.h"
 #include "kernels/cpu/lru_cache.h"
 #include "kernels/cpu/register.h"
 #include "tessel/ops.h"
@@ -17,7 +21,14 @@ struct DnnlKey {
   int64_t sa[3], sb[3];
   int dtype;
   int threads;  // oneDNN fixes its thread partitioning when a primitive is created
+  int64_t packed;  // 1: constant weights in the layout the primitive prefers
   bool operator==(const DnnlKey& o) const { return std::memcmp(this, &o, sizeof(DnnlKey)) == 0; }
+};
+static_assert(std::has_unique_object_representations_v<DnnlKey>, "DnnlKey must have no padding bytes");
+
+struct MatmulPrim {
+  dnnl::matmul prim;
+  dnnl::memory::desc wei;  // the weights' layout the primitive wants
 };
 
 dnnl::engine& engine() {
@@ -25,8 +36,28 @@ dnnl::engine& engine() {
   return e;
 }
 
-LruCache<DnnlKey, std::shared_ptr<dnnl::matmul>>& dnnl_cache() {
-  static LruCache<DnnlKey, std::shared_ptr<dnnl::matmul>> c(256);
+LruCache<DnnlKey, std::shared_ptr<MatmulPrim>>& dnnl_cache() {
+  static LruCache<DnnlKey, std::shared_ptr<MatmulPrim>> c(256);
+  return c;
+}
+
+// Constant weights (const_weights.h) reordered once into the primitive's
+// layout, keyed by the primitive and the weights' address, checked against the
+// storage they were made from (a freed storage's address can be reused).
+struct PackedKey {
+  DnnlKey k;
+  uint64_t data;
+  bool operator==(const PackedKey& o) const { return std::memcmp(this, &o, sizeof(PackedKey)) == 0; }
+};
+static_assert(std::has_unique_object_representations_v<PackedKey>, "PackedKey must have no padding bytes");
+struct Packed {
+  std::mutex mu;
+  std::weak_ptr<StorageImpl> owner;
+  Tensor holder;
+  dnnl::memory mem;
+};
+LruCache<PackedKey, std::shared_ptr<Packed>>& packed_cache() {
+  static LruCache<PackedKey, std::shared_ptr<Packed>> c(256);
   return c;
 }
 
@@ -46,13 +77,40 @@ void dnnl_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   const dnnl::memory::desc a_md(dims{B, M, K}, dt, dims{a.strides()[0], a.strides()[1], a.strides()[2]});
   const dnnl::memory::desc b_md(dims{B, K, N}, dt, dims{b.strides()[0], b.strides()[1], b.strides()[2]});
   const dnnl::memory::desc c_md(dims{B, M, N}, dt, dnnl::memory::format_tag::abc);
+  // A single constant weight matrix is packed once (no batch of weights to pack).
+  key.packed = (B == 1 || b.strides()[0] == 0) && is_constant_weight(b) ? 1 : 0;
   auto prim = dnnl_cache().get(key, [&] {
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), engine());
-    return std::make_shared<dnnl::matmul>(pd);
+    const dnnl::memory::desc w_md = key.packed ? dnnl::memory::desc(dims{1, K, N}, dt, dnnl::memory::format_tag::any) : b_md;
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, w_md, c_md), engine());
+    return std::make_shared<MatmulPrim>(MatmulPrim{dnnl::matmul(pd), pd.weights_desc()});
   });
   static thread_local dnnl::stream s(engine());  // one per thread, reused across calls
-  dnnl::memory am(a_md, engine(), a.data_ptr()), bm(b_md, engine(), b.data_ptr()), cm(c_md, engine(), out.data_ptr());
-  prim->execute(s, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+  dnnl::memory am(a_md, engine(), a.data_ptr()), cm(c_md, engine(), out.data_ptr());
+  dnnl::memory bm;
+  Tensor holder;
+  const dnnl::memory::desc one_md(dims{1, K, N}, dt, dims{K * N, b.strides()[1], b.strides()[2]});
+  if (key.packed && prim->wei == one_md) {
+    bm = dnnl::memory(one_md, engine(), b.data_ptr());  // the plain layout is the one wanted: no copy
+  } else if (key.packed) {
+    PackedKey pk{};
+    pk.k = key;
+    pk.data = reinterpret_cast<uint64_t>(b.data_ptr());
+    auto e = packed_cache().get(pk, [] { return std::make_shared<Packed>(); });
+    std::lock_guard<std::mutex> lock(e->mu);
+    if (e->owner.lock() != b.storage()) {  // first use, or a new storage at a reused address
+      dnnl::memory user(one_md, engine(), b.data_ptr());
+      e->holder = empty({static_cast<int64_t>(prim->wei.get_size()) + 64}, DType::UInt8);
+      e->mem = dnnl::memory(prim->wei, engine(), e->holder.data_ptr());
+      dnnl::reorder(user, e->mem).execute(s, user, e->mem);
+      s.wait();
+      e->owner = b.storage();
+    }
+    bm = e->mem;
+    holder = e->holder;  // alive until this call is done, even if the entry is refilled
+  } else {
+    bm = dnnl::memory(b_md, engine(), b.data_ptr());
+  }
+  prim->prim.execute(s, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
   s.wait();
 }
 

@@ -341,13 +341,16 @@ void eliminate_dead(Ctx& c) {
 }  // namespace
 
 namespace {
-// Conv weights of the model never change after loading: the CPU kernel keeps
-// them reordered in its blocked layout (not a graph rewrite: always on).
-void mark_conv_weights(const Model::Impl& m) {
+// The weights of Conv, MatMul and Gemm never change after loading: the CPU
+// kernels keep them in the layout their primitive prefers (not a graph
+// rewrite: always on).
+void mark_constant_weights(const Model::Impl& m) {
   std::unordered_set<std::string> fed;
   for (const auto& v : m.inputs) fed.insert(v.name);
   for (const auto& n : m.nodes) {
-    if (n.op_type != "Conv" || n.inputs.size() < 2 || fed.count(n.inputs[1])) continue;
+    if ((n.op_type != "Conv" && n.op_type != "MatMul" && n.op_type != "Gemm") || !default_domain(n) ||
+        n.inputs.size() < 2 || fed.count(n.inputs[1]))
+      continue;
     auto it = m.initializers.find(n.inputs[1]);
     if (it != m.initializers.end() && it->second.device().type == DeviceType::CPU)
       cpu::mark_constant_weight(it->second);
@@ -374,7 +377,7 @@ void run_passes(Model::Impl& m) {
 
 void optimize(Model::Impl& m) {
   run_passes(m);
-  mark_conv_weights(m);
+  mark_constant_weights(m);
 }
 
 }  // namespace tessel::onnx

@@ -331,3 +331,29 @@ def test_eager_conv_weight_written_in_place_is_seen():
     w.mul_(2.0)
     y2 = ts.nn.functional.conv2d(x, w, padding=1).numpy()
     np.testing.assert_allclose(y2, 2 * y1, rtol=1e-5, atol=1e-5)
+
+
+def gemm_matmul_model(w1, w2):
+    # MatMul by w1 [K, N], then Gemm by w2 stored [N', N] with transB=1: both weights packed once.
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"]),
+             helper.make_node("Gemm", ["h", "w2"], ["y"], transB=1)]
+    return model(nodes, [vi("x", [4, 24])], [vi("y", [4, 20])], {"w1": w1, "w2": w2})
+
+
+def test_packed_matmul_weights_stay_per_model(monkeypatch, capfd):
+    x = f32(4, 24)
+    for _ in range(3):  # later rounds may reuse the freed weights' addresses
+        datas = [gemm_matmul_model(f32(24, 40), f32(20, 40)) for _ in range(3)]
+        refs = [ort.InferenceSession(d, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0] for d in datas]
+        mods = [load(d, monkeypatch) for d in datas]
+        for _ in range(2):
+            for mod, ref in zip(mods, refs):
+                np.testing.assert_allclose(mod.run({"x": ts.tensor(x)})["y"].numpy(), ref, rtol=1e-5, atol=1e-5)
+        del mods
+
+
+def test_eager_matmul_weight_written_in_place_is_seen():
+    a, w = ts.tensor(f32(3, 8)), ts.tensor(f32(8, 5))
+    y1 = (a @ w).numpy()
+    w.mul_(3.0)
+    np.testing.assert_allclose((a @ w).numpy(), 3 * y1, rtol=1e-5, atol=1e-5)

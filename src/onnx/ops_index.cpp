@@ -197,7 +197,8 @@ std::vector<Tensor> pad_op(const Node& n, const Inputs& in, const OpContext& c) 
   Shape out = x.shape();
   for (int64_t d = 0; d < r; ++d) {
     // Checked before adding so hostile pads cannot overflow.
-    if (std::abs(begin[d]) > kMaxBytes || std::abs(end[d]) > kMaxBytes) n.error("pads ", pads, " are too large");
+    if (begin[d] > kMaxBytes || begin[d] < -kMaxBytes || end[d] > kMaxBytes || end[d] < -kMaxBytes)
+      n.error("pads ", pads, " are too large");
     out[d] += begin[d] + end[d];
     if (out[d] < 0) n.error("pads ", pads, " make dim ", d, " negative");
   }

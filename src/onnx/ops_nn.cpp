@@ -24,7 +24,10 @@ Pads spatial_pads(const Node& n, const Shape& in, const Shape& kernel, const Sha
   const size_t k = kernel.size();
   if (in.size() != k) n.error("kernel_shape ", kernel, " must have ", in.size(), " values, one per spatial dim");
   // Zero strides would divide by zero below (and in the kernels); ONNX requires them positive.
+  constexpr int64_t kMaxGeom = int64_t{1} << 30;  // keeps window arithmetic far from overflow
   for (size_t d = 0; d < k; ++d) {
+    if (kernel[d] > kMaxGeom || stride[d] > kMaxGeom || dilation[d] > kMaxGeom)
+      n.error("kernel_shape ", kernel, ", strides ", stride, " or dilations ", dilation, " are absurdly large");
     if (kernel[d] < 1) n.error("kernel_shape ", kernel, " must be positive");
     if (stride[d] < 1) n.error("strides ", stride, " must be positive");
     if (dilation[d] < 1) n.error("dilations ", dilation, " must be positive");
@@ -171,6 +174,9 @@ std::vector<Tensor> conv_transpose(const Node& n, const Inputs& in, const OpCont
       n.error("output_padding ", outpad, " must be smaller than the stride or the dilation");
   }
   const Shape sp = spatial(x);
+  for (size_t d = 0; d < k; ++d)
+    if (stride[d] > (int64_t{1} << 20) || dilation[d] > (int64_t{1} << 20) || kernel[d] > (int64_t{1} << 20))
+      n.error("strides ", stride, ", dilations ", dilation, " or kernel ", kernel, " are absurdly large");
   Shape full(k), pb(k, 0), pe(k, 0);
   for (size_t d = 0; d < k; ++d) full[d] = stride[d] * (sp[d] - 1) + (kernel[d] - 1) * dilation[d] + 1;
   const std::string autopad = n.s("auto_pad", "NOTSET");
@@ -197,6 +203,12 @@ std::vector<Tensor> conv_transpose(const Node& n, const Inputs& in, const OpCont
     }
   } else if (autopad != "VALID") {
     n.error("auto_pad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+  }
+  int64_t cells = x.shape()[0] * w.shape()[1] * groups;  // N * output channels
+  for (size_t d = 0; d < k; ++d) {
+    const int64_t len = std::max(full[d] + outpad[d], full[d] + outpad[d] - pb[d] - pe[d]);
+    if (len > 0 && cells > (int64_t{1} << 32) / len) n.error("the output would be too large");
+    cells *= std::max<int64_t>(len, 1);
   }
   Tensor xi = k == 1 ? x.unsqueeze(2) : x, wi = k == 1 ? w.unsqueeze(2) : w;
   const Shape s2 = k == 1 ? Shape{1, stride[0]} : stride, d2 = k == 1 ? Shape{1, dilation[0]} : dilation;
@@ -830,7 +842,8 @@ std::vector<Tensor> roi_align(const Node& n, const Inputs& in, const OpContext& 
     const double bh = rh / oh, bw = rw / ow;
     const int64_t gh = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rh / oh));
     const int64_t gw = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rw / ow));
-    if (gh > 4096 || gw > 4096) n.error("region ", r, " needs too many samples per bin");
+    if (gh > 4096 || gw > 4096 || oh * ow * gh * gw > (int64_t{1} << 26))
+      n.error("region ", r, " needs too many samples (", oh * ow * gh * gw, ")");
     const double count = std::max<double>(static_cast<double>(gh * gw), 1.0);
     // Sample taps per bin, shared by all channels.
     std::vector<Tap> taps;

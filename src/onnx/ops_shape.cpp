@@ -122,7 +122,7 @@ std::vector<Tensor> tile_op(const Node& n, const Inputs& in, const OpContext&) {
   Shape out = x.shape();
   for (size_t d = 0; d < reps.size(); ++d) {
     if (reps[d] < 0) n.error("repeats ", reps, " must not be negative");
-    if (reps[d] > kMaxBytes) n.error("repeats ", reps, " are too large");
+    if (reps[d] > 0 && out[d] > kMaxBytes / reps[d]) n.error("repeats ", reps, " are too large");
     out[d] *= reps[d];
   }
   check_size(n, out, x.dtype());
@@ -185,7 +185,8 @@ std::vector<Tensor> depth_to_space(const Node& n, const Inputs& in, const OpCont
   if (x.dim() != 4) n.error("input must be 4-D [N, C, H, W], got shape ", x.shape());
   const int64_t b = n.i("blocksize", 0);
   const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
-  if (b < 1 || C % (b * b) != 0) n.error("blocksize ", b, " must be positive with blocksize^2 dividing C (", C, ")");
+  if (b < 1 || b > C || C % (b * b) != 0)
+    n.error("blocksize ", b, " must be positive with blocksize^2 dividing C (", C, ")");
   const int64_t c = C / (b * b);
   const std::string mode = n.s("mode", "DCR");
   Tensor y;

@@ -523,3 +523,20 @@ def test_non_max_suppression(center):
     compare(m, {"b": boxes, "s": scores})
     m = node_model("NonMaxSuppression", {"b": boxes, "s": scores}, {"m": i64(10)}, opset=11)
     compare(m, {"b": boxes, "s": scores})
+
+
+def test_absurd_sizes_raise_cleanly():
+    x = f32(2, 3)
+    big = np.iinfo(np.int64).max
+    with pytest.raises(ValueError, match=r"\[onnx.Tile\].*too large"):
+        run_ts(node_model("Tile", {"x": x}, {"r": i64(1 << 40, 1 << 40)}), {"x": x})
+    with pytest.raises(ValueError, match=r"\[onnx.Pad\].*too large"):
+        run_ts(node_model("Pad", {"x": x}, {"p": i64(np.iinfo(np.int64).min, 0, 0, 0)}), {"x": x})
+    with pytest.raises(ValueError, match=r"\[onnx.OneHot\].*depth"):
+        run_ts(node_model("OneHot", {"i": i64(1)}, {"d": np.array(big, np.int64), "v": i64(0, 1)}), {"i": i64(1)})
+    y = f32(1, 4, 2, 2)
+    with pytest.raises(ValueError, match=r"\[onnx.DepthToSpace\].*blocksize"):
+        run_ts(node_model("DepthToSpace", {"x": y}, blocksize=1 << 32), {"x": y})
+    with pytest.raises(ValueError, match=r"\[onnx.Range\].*too large"):
+        run_ts(node_model("Range", {}, {"s": np.array(0, np.int64), "l": np.array(big, np.int64),
+                                        "d": np.array(1, np.int64)}, opset=11), {})

@@ -375,3 +375,13 @@ def test_roi_align(mode, coord):
     compare(m, {"x": x, "r": rois, "b": bidx}, atol=1e-5)
     m = node_model("RoiAlign", {"x": x, "r": rois, "b": bidx}, opset=16, mode=mode, sampling_ratio=2)
     compare(m, {"x": x, "r": rois, "b": bidx}, atol=1e-5)
+
+
+def test_absurd_geometry_raises_cleanly():
+    x, w = f32(1, 2, 4, 4), f32(2, 2, 3, 3)
+    with pytest.raises(ValueError, match=r"\[onnx.ConvTranspose\].*absurdly large"):
+        run_ts(node_model("ConvTranspose", {"x": x}, {"w": w}, strides=[1 << 40, 1]), {"x": x})
+    with pytest.raises(ValueError, match=r"\[onnx.MaxPool\].*absurdly large"):
+        run_ts(node_model("MaxPool", {"x": x}, kernel_shape=[2, 2], dilations=[1 << 62, 1]), {"x": x})
+    with pytest.raises(ValueError, match=r"\[onnx.ConvTranspose\].*too large"):
+        run_ts(node_model("ConvTranspose", {"x": x}, {"w": w}, output_shape=[1 << 20, 1 << 20]), {"x": x})

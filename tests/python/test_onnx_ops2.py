@@ -1,0 +1,259 @@
+"""ONNX attention, loss and quantization ops (src/onnx/ops_attention.cpp,
+ops_loss.cpp, ops_quant.cpp): models built with onnx.helper, run by tessel and
+by onnxruntime on the same inputs, plus bad input that must raise."""
+import numpy as np
+import pytest
+
+import tessel as ts
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built with TESSEL_WITH_ONNX=OFF")
+
+RNG = np.random.default_rng(0)
+F, F16, I64, U8, I8, BOOL = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.INT64, TensorProto.UINT8,
+                             TensorProto.INT8, TensorProto.BOOL)
+
+
+def f32(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def tv(name, elem, shape=None):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def one_node(op, inputs, outputs, opset=23, **attrs):
+    """A model of one node; inputs/outputs are (name, elem type) pairs ('' skips an optional input)."""
+    node = helper.make_node(op, [n for n, _ in inputs], [n for n, _ in outputs], **attrs)
+    g = helper.make_graph([node], "g", [tv(n, t) for n, t in inputs if n], [tv(n, t) for n, t in outputs])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 10
+    return m.SerializeToString()
+
+
+def compare(data, feed, rtol=1e-5, atol=1e-5):
+    want = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feed)
+    got = ts.onnx.InferenceSession(data).run(None, feed)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=rtol, atol=atol)
+    return got
+
+
+def run(data, feed):
+    return ts.onnx.InferenceSession(data).run(None, feed)
+
+
+# ---- Attention ----
+
+ATT_OUT = [("y", F), ("pk", F), ("pv", F), ("qk", F)]
+
+
+@pytest.mark.parametrize("attrs", [{}, {"is_causal": 1}, {"scale": 0.3}, {"softcap": 2.0},
+                                   {"qk_matmul_output_mode": 3}])
+def test_attention_4d(attrs):
+    q, k, v = f32(2, 3, 4, 8), f32(2, 3, 6, 8), f32(2, 3, 6, 5)
+    data = one_node("Attention", [("q", F), ("k", F), ("v", F)], [("y", F)], **attrs)
+    compare(data, {"q": q, "k": k, "v": v})
+
+
+def test_attention_4d_matches_numpy_softmax():
+    # Independent of onnxruntime: softmax(q k^T / sqrt(d)) v in float64.
+    q, k, v = f32(1, 2, 3, 4), f32(1, 2, 5, 4), f32(1, 2, 5, 4)
+    (y,) = run(one_node("Attention", [("q", F), ("k", F), ("v", F)], [("y", F)]), {"q": q, "k": k, "v": v})
+    s = q.astype(np.float64) @ np.swapaxes(k, -1, -2) / 2.0
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    np.testing.assert_allclose(y, p @ v, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mask_kind", ["bool", "float", "short"])
+def test_attention_masks_and_past(mask_kind):
+    q, k, v = f32(2, 4, 3, 8), f32(2, 4, 3, 8), f32(2, 4, 3, 8)
+    pk, pv = f32(2, 4, 5, 8), f32(2, 4, 5, 8)
+    total = 8 if mask_kind != "short" else 6
+    if mask_kind == "bool":
+        mask, mt = RNG.random((3, total)) > 0.3, BOOL
+        mask[:, 0] = True
+    else:
+        mask, mt = f32(2, 1, 3, total), F
+    # Mode 2 returns the scores with the mask added; onnxruntime writes a bool mask's
+    # masked cells as the lowest float where the spec (and tessel) has -inf, so bool uses mode 0.
+    data = one_node("Attention", [("q", F), ("k", F), ("v", F), ("m", mt), ("past_k", F), ("past_v", F)],
+                    [("y", F), ("pk", F), ("pv", F), ("qk", F)], qk_matmul_output_mode=0 if mask_kind == "bool" else 2)
+    feed = {"q": q, "k": k, "v": v, "m": mask, "past_k": pk, "past_v": pv}
+    if mask_kind != "short":
+        compare(data, feed)
+        return
+    # onnxruntime refuses a mask shorter than the keys; the spec pads it with -inf: check against onnx's reference.
+    from onnx.reference import ReferenceEvaluator
+
+    want = ReferenceEvaluator(onnx.load_from_string(data)).run(None, feed)
+    got = run(data, feed)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [0, 1])
+def test_attention_3d_gqa(causal):
+    # 3-D inputs: hidden = heads * head_size; 6 query heads share 2 KV heads.
+    q, k, v = f32(2, 4, 6 * 8), f32(2, 5, 2 * 8), f32(2, 5, 2 * 4)
+    data = one_node("Attention", [("q", F), ("k", F), ("v", F)], [("y", F)], q_num_heads=6, kv_num_heads=2,
+                    is_causal=causal)
+    (y,) = compare(data, {"q": q, "k": k, "v": v})
+    assert y.shape == (2, 4, 6 * 4)
+
+
+def test_attention_fp16():
+    q, k, v = (f32(1, 2, 4, 8).astype(np.float16) for _ in range(3))
+    data = one_node("Attention", [("q", F16), ("k", F16), ("v", F16)], [("y", F16)], is_causal=1)
+    compare(data, {"q": q, "k": k, "v": v}, rtol=2e-3, atol=2e-3)
+
+
+def test_attention_fully_masked_row_is_zero():
+    q, k, v = f32(1, 1, 2, 4), f32(1, 1, 3, 4), f32(1, 1, 3, 4)
+    mask = np.array([[True, True, False], [False, False, False]])
+    data = one_node("Attention", [("q", F), ("k", F), ("v", F), ("m", BOOL)], [("y", F)])
+    (y,) = run(data, {"q": q, "k": k, "v": v, "m": mask})
+    assert np.all(y[0, 0, 1] == 0) and np.all(np.isfinite(y))
+
+
+def test_attention_bad_input():
+    q, k, v = f32(1, 2, 3, 4), f32(1, 2, 3, 4), f32(1, 2, 3, 4)
+    data = one_node("Attention", [("q", F), ("k", F16), ("v", F)], [("y", F)])
+    with pytest.raises(TypeError, match=r"\[onnx.Attention\].*K has dtype float16"):
+        run(data, {"q": q, "k": k.astype(np.float16), "v": v})
+    data = one_node("Attention", [("q", F), ("k", F), ("v", F)], [("y", F)])
+    with pytest.raises(ValueError, match=r"\[onnx.Attention\].*head size"):
+        run(data, {"q": q, "k": f32(1, 2, 3, 5), "v": v})
+    data = one_node("Attention", [("q", F), ("k", F), ("v", F)], [("y", F)])  # 3-D without head counts
+    with pytest.raises(ValueError, match="q_num_heads"):
+        run(data, {"q": f32(1, 3, 8), "k": f32(1, 3, 8), "v": f32(1, 3, 8)})
+    data = one_node("Attention", [("q", F), ("k", F), ("v", F), ("m", F)], [("y", F)])
+    with pytest.raises(ValueError, match="total sequence length"):
+        run(data, {"q": q, "k": k, "v": v, "m": f32(3, 7)})
+
+
+# ---- RotaryEmbedding, RMSNormalization ----
+
+@pytest.mark.parametrize("interleaved", [0, 1])
+@pytest.mark.parametrize("rot_dim", [0, 4])
+def test_rotary_embedding_position_ids(interleaved, rot_dim):
+    x = f32(2, 3, 5, 8)  # [B, H, S, D]
+    half = (rot_dim or 8) // 2
+    cos, sin = f32(10, half), f32(10, half)
+    pos = RNG.integers(0, 10, (2, 5)).astype(np.int64)
+    data = one_node("RotaryEmbedding", [("x", F), ("cos", F), ("sin", F), ("pos", I64)], [("y", F)],
+                    interleaved=interleaved, rotary_embedding_dim=rot_dim)
+    compare(data, {"x": x, "cos": cos, "sin": sin, "pos": pos})
+
+
+def test_rotary_embedding_3d_numpy():
+    # Without position_ids the caches are [B, S, D / 2]; checked against the rotation in NumPy.
+    x, cos, sin = f32(1, 2, 2 * 4), f32(1, 2, 2), f32(1, 2, 2)
+    data = one_node("RotaryEmbedding", [("x", F), ("cos", F), ("sin", F)], [("y", F)], num_heads=2)
+    (y,) = run(data, {"x": x, "cos": cos, "sin": sin})
+    xr = x.reshape(1, 2, 2, 4)
+    x1, x2 = xr[..., :2], xr[..., 2:]
+    c, s = cos[:, :, None], sin[:, :, None]
+    want = np.concatenate([c * x1 - s * x2, s * x1 + c * x2], -1).reshape(1, 2, 8)
+    np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-6)
+    with pytest.raises(IndexError, match="position_ids"):
+        d2 = one_node("RotaryEmbedding", [("x", F), ("cos", F), ("sin", F), ("pos", I64)], [("y", F)])
+        run(d2, {"x": f32(1, 1, 2, 4), "cos": f32(3, 2), "sin": f32(3, 2), "pos": np.array([[0, 3]])})
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_rms_normalization(axis):
+    x, scale = f32(2, 3, 4), f32(3, 4) if axis == 1 else f32(4)
+    data = one_node("RMSNormalization", [("x", F), ("s", F)], [("y", F)], axis=axis, epsilon=1e-3)
+    (y,) = compare(data, {"x": x, "s": scale})
+    dims = tuple(range(axis % 3, 3))
+    want = x / np.sqrt(np.mean(x.astype(np.float64) ** 2, axis=dims, keepdims=True) + 1e-3) * scale
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+
+
+# ---- losses ----
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ignore", [None, 1])
+def test_nll_loss(reduction, weighted, ignore):
+    x, t = f32(3, 4, 5), RNG.integers(0, 4, (3, 5)).astype(np.int64)
+    ins, feed = [("x", F), ("t", I64)], {"x": x, "t": t}
+    if weighted:
+        ins.append(("w", F))
+        feed["w"] = RNG.random(4).astype(np.float32)
+    attrs = {"reduction": reduction} | ({} if ignore is None else {"ignore_index": ignore})
+    compare(one_node("NegativeLogLikelihoodLoss", ins, [("y", F)], opset=13, **attrs), feed)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_softmax_cross_entropy_log_prob(reduction):
+    x, t = f32(4, 6, 2, 3), RNG.integers(0, 6, (4, 2, 3)).astype(np.int64)
+    t[0, 0, 0] = -1  # ignored
+    w = RNG.random(6).astype(np.float32)
+    data = one_node("SoftmaxCrossEntropyLoss", [("x", F), ("t", I64), ("w", F)], [("y", F), ("lp", F)], opset=13,
+                    reduction=reduction, ignore_index=-1)
+    compare(data, {"x": x, "t": t, "w": w})
+
+
+def test_loss_bad_input():
+    data = one_node("NegativeLogLikelihoodLoss", [("x", F), ("t", I64)], [("y", F)], opset=13)
+    with pytest.raises(IndexError, match=r"\[onnx.NegativeLogLikelihoodLoss\].*target values"):
+        run(data, {"x": f32(2, 3), "t": np.array([0, 3])})
+    with pytest.raises(ValueError, match="target"):
+        run(data, {"x": f32(2, 3), "t": np.array([0, 1, 2])})
+    data = one_node("SoftmaxCrossEntropyLoss", [("x", F), ("t", I64), ("w", F16)], [("y", F)], opset=13)
+    with pytest.raises(TypeError, match=r"\[onnx.SoftmaxCrossEntropyLoss\].*weight has dtype float16"):
+        run(data, {"x": f32(2, 3), "t": np.array([0, 1]), "w": np.ones(3, np.float16)})
+
+
+# ---- quantization ----
+
+@pytest.mark.parametrize("zp_type", [U8, I8, None])
+def test_quantize_dequantize_per_tensor(zp_type):
+    x = (f32(3, 4) * 50).astype(np.float32)
+    x[0, :3] = [0.5, 1.5, 2.5]  # ties round to even
+    ins, feed = [("x", F), ("s", F)], {"x": x, "s": np.array(0.5, np.float32)}
+    if zp_type is not None:
+        ins.append(("z", zp_type))
+        feed["z"] = np.array(3, np.uint8 if zp_type == U8 else np.int8)
+    out = zp_type or U8
+    (q,) = compare(one_node("QuantizeLinear", ins, [("q", out)], opset=21), feed)
+    dq_feed = {"x": q, "s": feed["s"]} | ({"z": feed["z"]} if zp_type else {})
+    compare(one_node("DequantizeLinear", [("x", out)] + ins[1:], [("y", F)], opset=21), dq_feed)
+
+
+def test_quantize_per_axis_and_blocked():
+    x = f32(2, 6) * 10
+    s, z = np.array([0.1, 0.2], np.float32), np.array([1, -2], np.int8)
+    compare(one_node("QuantizeLinear", [("x", F), ("s", F), ("z", I8)], [("q", I8)], opset=21, axis=0),
+            {"x": x, "s": s, "z": z})
+    sb, zb = RNG.random((2, 3)).astype(np.float32) + 0.1, np.array([[0, 1, 2], [3, 4, 5]], np.uint8)
+    compare(one_node("QuantizeLinear", [("x", F), ("s", F), ("z", U8)], [("q", U8)], opset=21, axis=1,
+                     block_size=2), {"x": x, "s": sb, "z": zb})
+    q = RNG.integers(-128, 128, (2, 6)).astype(np.int8)
+    compare(one_node("DequantizeLinear", [("x", I8), ("s", F)], [("y", F)], opset=21, axis=1, block_size=2),
+            {"x": q, "s": sb})
+
+
+def test_dynamic_quantize_linear():
+    x = f32(4, 5) * 3
+    compare(one_node("DynamicQuantizeLinear", [("x", F)], [("y", U8), ("s", F), ("z", U8)], opset=11), {"x": x})
+
+
+def test_quantize_bad_input():
+    data = one_node("QuantizeLinear", [("x", F), ("s", F), ("z", U8)], [("q", U8)], opset=21)
+    with pytest.raises(ValueError, match=r"\[onnx.QuantizeLinear\].*y_scale"):
+        run(data, {"x": f32(2, 3), "s": np.ones(4, np.float32), "z": np.array(0, np.uint8)})
+    data = one_node("DequantizeLinear", [("x", U8), ("s", F), ("z", I8)], [("y", F)], opset=21)
+    with pytest.raises(TypeError, match=r"\[onnx.DequantizeLinear\].*x_zero_point has dtype int8"):
+        run(data, {"x": np.zeros(3, np.uint8), "s": np.array(1, np.float32), "z": np.array(0, np.int8)})
+    data = one_node("DynamicQuantizeLinear", [("x", TensorProto.DOUBLE)], [("y", U8), ("s", F), ("z", U8)], opset=11)
+    with pytest.raises(TypeError, match="float32"):
+        run(data, {"x": np.zeros(3)})

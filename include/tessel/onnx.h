@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -44,6 +45,12 @@ class TESSEL_API Model {
   int64_t opset() const;  // of the default ("" / "ai.onnx") domain
   int64_t ir_version() const;
   const std::string& producer_name() const;
+  // Dtypes and shapes inferred at load for the graph inputs and every node output
+  // (subgraphs included), by name; symbolic dims are names or expressions of the
+  // inputs' dims ("batch", "batch*seq"), "" when unknown. onnx_type "unknown":
+  // the dtype could not be inferred.
+  std::vector<ValueInfo> value_info() const;
+  std::optional<ValueInfo> value_info(const std::string& name) const;
 
   // Runs the graph; every graph input must be fed. Returns the graph outputs in order.
   NamedTensors run(const NamedTensors& feed) const;

@@ -58,6 +58,8 @@ struct Graph {
   std::map<std::string, Tensor> initializers;
   std::vector<Node> nodes;  // topological order
   std::vector<std::string> captures;  // names read from enclosing graphs (here or in nested subgraphs)
+  std::vector<ValueInfo> value_info;  // the file's declarations of intermediate values
+  std::map<std::string, DType> declared_dtype;  // declared tensor element types tessel knows (inputs, outputs, value_info)
 };
 
 // A runtime value: a tensor or a sequence of tensors (ONNX seq(tensor(T))).
@@ -116,12 +118,52 @@ Plan make_plan(const Graph& g);
 std::vector<Value> run_subgraph(const Node& owner, const std::string& attr, const Graph& g, const Plan& plan,
                                 std::vector<Value> inputs, const OpContext& ctx);
 
+// ---- Shape and type inference (shape_inference.cpp) ----
+
+// A symbolic dim: a polynomial with integer coefficients over the named dims
+// of the graph inputs ("batch", "2*seq", "batch*seq", "seq+1"), or unknown.
+// Arithmetic that overflows or grows too large gives unknown.
+struct SymDim {
+  bool known = false;
+  std::map<std::vector<std::string>, int64_t> terms;  // sorted symbols -> coefficient (none zero)
+
+  static SymDim of(int64_t v);
+  static SymDim symbol(const std::string& s);
+  bool is_const(int64_t* v = nullptr) const;
+  bool same(const SymDim& o) const { return known && o.known && terms == o.terms; }
+  std::string str() const;  // "" when unknown
+  Dim to_dim() const;
+};
+SymDim operator+(const SymDim& a, const SymDim& b);
+SymDim operator-(const SymDim& a, const SymDim& b);
+SymDim operator*(const SymDim& a, const SymDim& b);
+SymDim div_exact(const SymDim& a, const SymDim& b);  // unknown unless b divides a
+
+// What inference knows of a value: element type, shape (rank known or not) and,
+// for small integer tensors (shapes, axes), their contents.
+struct ValueShape {
+  std::optional<DType> dtype;
+  bool has_shape = false;
+  std::vector<SymDim> shape;
+  std::optional<std::vector<SymDim>> ints;  // row-major contents (at most kMaxTrackedInts)
+  bool sequence = false;
+};
+constexpr size_t kMaxTrackedInts = 64;
+
 struct Model::Impl : Graph {
   std::string source;  // the file (or "<bytes>") for error messages
   int64_t opset = 0;
   int64_t ir_version = 0;
   std::string producer;
+  // Inferred at load (before the passes), by value name, subgraph values included.
+  std::unordered_map<std::string, ValueShape> shapes;
 };
+
+// Infers the dtype and shape of every value of `m` (subgraphs included) into
+// m.shapes and completes m.outputs that the file leaves untyped. Raises a
+// ValueError naming the node when inference proves the graph inconsistent or
+// a declared type/shape contradicts the inferred one.
+void infer_shapes(Model::Impl& m);
 
 // Graph passes run once after loading (passes.cpp): folding, fusions, planning.
 void optimize(Model::Impl& m);

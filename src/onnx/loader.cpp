@@ -321,6 +321,18 @@ void convert_graph(const Ctx& c, const ::onnx::GraphProto& g, Graph& out, const 
     defined.insert(v.name());
   }
   for (const auto& v : g.output()) out.outputs.push_back(to_info(v));
+  for (int k = 0; k < g.value_info_size(); ++k) {
+    check_value_info(c, g.value_info(k), pre + "graph.value_info[" + std::to_string(k) + "]");
+    out.value_info.push_back(to_info(g.value_info(k)));
+  }
+  // Declared element types that tessel knows; inference checks its own against them.
+  auto declare = [&](const ::onnx::ValueInfoProto& v) {
+    if (!v.type().has_tensor_type()) return;
+    if (auto dt = to_dtype(v.type().tensor_type().elem_type())) out.declared_dtype.emplace(v.name(), *dt);
+  };
+  for (const auto& v : g.input()) declare(v);
+  for (const auto& v : g.output()) declare(v);
+  for (const auto& v : g.value_info()) declare(v);
 
   // Nodes and the values they define, then their attributes (subgraphs see
   // every value of this graph), then Kahn's topological order.
@@ -448,6 +460,7 @@ std::shared_ptr<Model::Impl> parse(const Ctx& c, const std::string& bytes) {
   if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     c.fail("not a valid ONNX model (protobuf parsing failed: truncated or corrupt file)");
   auto impl = convert(c, m);
+  infer_shapes(*impl);  // on the graph as written, so that errors and value_info use the file's names
   optimize(*impl);
   return impl;
 }

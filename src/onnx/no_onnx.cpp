@@ -21,6 +21,8 @@ int64_t Model::opset() const { missing(); }
 int64_t Model::ir_version() const { missing(); }
 const std::string& Model::producer_name() const { missing(); }
 NamedTensors Model::run(const NamedTensors&) const { missing(); }
+std::vector<ValueInfo> Model::value_info() const { missing(); }
+std::optional<ValueInfo> Model::value_info(const std::string&) const { missing(); }
 std::string export_bytes(const TracedFn&, const std::vector<Tensor>&, const NamedTensors&, const ExportOptions&) {
   missing();
 }

@@ -892,6 +892,81 @@ std::vector<Tensor> roi_align(const Node& n, const Inputs& in, const OpContext& 
   return one(y.to(x.dtype()));
 }
 
+// DeformConv (2-D): bilinear samples at the kernel taps moved by `offset` (zeros
+// outside X), scaled by `mask`, gathered into columns; then one matmul per group.
+std::vector<Tensor> deform_conv(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  const Tensor& w = input(n, in, 1);
+  const Tensor& offset = input(n, in, 2);
+  auto opt_in = [&](size_t i) -> std::optional<Tensor> { return i < in.size() ? in[i] : std::nullopt; };
+  const std::optional<Tensor> bias = opt_in(3), mask = opt_in(4);
+  if (x.dim() != 4 || w.dim() != 4) n.error("only 2-D DeformConv (4-D X and W) is supported, got X ", x.shape());
+  if (!is_floating(x.dtype())) n.error<TypeError>("X must be a float tensor, got ", x.dtype());
+  const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3], O = w.shape()[0];
+  const int64_t groups = n.i("group", 1), og = n.i("offset_group", 1);
+  if (groups < 1 || C != w.shape()[1] * groups || O % groups != 0)
+    n.error("X ", x.shape(), " and W ", w.shape(), " do not match group=", groups);
+  if (og < 1 || C % og != 0) n.error("offset_group ", og, " must divide the channels (", C, ")");
+  const Shape kernel{w.shape()[2], w.shape()[3]};
+  if (n.ints("kernel_shape", kernel) != kernel) n.error("kernel_shape differs from W ", w.shape());
+  const Shape stride = attr_or(n, "strides", 2, 1), dil = attr_or(n, "dilations", 2, 1);
+  const Pads pd = spatial_pads(n, spatial(x), kernel, stride, dil);
+  const int64_t K = kernel[0] * kernel[1];
+  const int64_t oh = (H + pd.begin[0] + pd.end[0] - ((kernel[0] - 1) * dil[0] + 1)) / stride[0] + 1;
+  const int64_t ow = (W + pd.begin[1] + pd.end[1] - ((kernel[1] - 1) * dil[1] + 1)) / stride[1] + 1;
+  if (oh < 1 || ow < 1) n.error("the kernel does not fit the padded input");
+  if (offset.shape() != Shape{N, og * 2 * K, oh, ow})
+    n.error("offset ", offset.shape(), " must be [", N, ", ", og * 2 * K, ", ", oh, ", ", ow, "]");
+  if (mask && mask->shape() != Shape{N, og * K, oh, ow})
+    n.error("mask ", mask->shape(), " must be [", N, ", ", og * K, ", ", oh, ", ", ow, "]");
+  const int64_t P = oh * ow;
+  if (N * og * K * P * 4 > (int64_t{1} << 30)) n.error("the sampling grid is too large");
+  const std::vector<double> off = host_doubles(offset);
+  const std::vector<double> msk = mask ? host_doubles(*mask) : std::vector<double>();
+  // Per (n, offset group): index [K * P * 4] into the H * W plane and weights (mask folded in).
+  Tensor index = empty({N, og, K * P * 4}, TensorOptions(DType::Int64));
+  Tensor weight = empty({N, og, K, P, 4}, TensorOptions(DType::Float64));
+  int64_t* ip = index.data<int64_t>();
+  double* wp = weight.data<double>();
+  for (int64_t b = 0; b < N; ++b)
+    for (int64_t g = 0; g < og; ++g)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t p = 0; p < P; ++p) {
+          const int64_t i = p / ow, j = p % ow, kh = k / kernel[1], kw = k % kernel[1];
+          const int64_t obase = ((b * og + g) * 2 * K + 2 * k) * P + p;
+          const double h = static_cast<double>(i * stride[0] - pd.begin[0] + kh * dil[0]) + off[obase];
+          const double v = static_cast<double>(j * stride[1] - pd.begin[1] + kw * dil[1]) + off[obase + P];
+          const double m = mask ? msk[((b * og + g) * K + k) * P + p] : 1.0;
+          const int64_t h0 = static_cast<int64_t>(std::floor(h)), w0 = static_cast<int64_t>(std::floor(v));
+          const double th = h - h0, tw = v - w0;
+          const int64_t at = (((b * og + g) * K + k) * P + p) * 4;
+          for (int q = 0; q < 4; ++q) {
+            const int64_t hh = h0 + (q >> 1), ww = w0 + (q & 1);
+            const bool inside = hh >= 0 && hh < H && ww >= 0 && ww < W;
+            ip[at + q] = inside ? hh * W + ww : 0;
+            wp[at + q] = inside ? m * ((q >> 1) ? th : 1 - th) * ((q & 1) ? tw : 1 - tw) : 0.0;
+          }
+        }
+  const int64_t cpg = C / og;  // channels per offset group
+  std::vector<Tensor> cols;
+  for (int64_t g = 0; g < og; ++g) {
+    Tensor xs = x.narrow(1, g * cpg, cpg).reshape({N, cpg, H * W});
+    Tensor idx = index.select(1, g).unsqueeze(1).expand({N, cpg, K * P * 4}).contiguous();
+    Tensor picked = gather(xs, 2, idx).reshape({N, cpg, K, P, 4});
+    cols.push_back(sum(mul(picked, weight.select(1, g).unsqueeze(1).to(x.dtype())), {4}));  // [N, cpg, K, P]
+  }
+  Tensor col = cat(cols, 1).reshape({N, C * K, P});
+  const int64_t cg = C / groups, ogp = O / groups;
+  std::vector<Tensor> outs;
+  for (int64_t g = 0; g < groups; ++g) {
+    Tensor wg = w.narrow(0, g * ogp, ogp).reshape({ogp, cg * K});
+    outs.push_back(matmul(wg, col.narrow(1, g * cg * K, cg * K)));  // [N, ogp, P]
+  }
+  Tensor y = cat(outs, 1).reshape({N, O, oh, ow});
+  if (bias) y = add(y, bias->reshape({1, O, 1, 1}));
+  return one(y);
+}
+
 }  // namespace
 
 void register_nn_ops(std::map<std::string, OpFn>& t) {
@@ -955,6 +1030,7 @@ void register_nn_ops(std::map<std::string, OpFn>& t) {
   t["AffineGrid"] = affine_grid;
   t["GridSample"] = grid_sample;
   t["RoiAlign"] = roi_align;
+  t["DeformConv"] = deform_conv;
   t["BatchNormalization"] = [](const Node& n, const Inputs& in, const OpContext&) {
     if (n.i("training_mode", 0) != 0) n.error<NotImplementedError>("training_mode=1 is not supported (inference only)");
     const Tensor& x = input(n, in, 0);

@@ -385,3 +385,16 @@ def test_absurd_geometry_raises_cleanly():
         run_ts(node_model("MaxPool", {"x": x}, kernel_shape=[2, 2], dilations=[1 << 62, 1]), {"x": x})
     with pytest.raises(ValueError, match=r"\[onnx.ConvTranspose\].*too large"):
         run_ts(node_model("ConvTranspose", {"x": x}, {"w": w}, output_shape=[1 << 20, 1 << 20]), {"x": x})
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_deform_conv(with_mask):
+    x, w, b = f32(2, 4, 5, 6), f32(6, 2, 2, 3), f32(6)
+    attrs = {"group": 2, "offset_group": 2, "strides": [1, 2], "pads": [1, 1, 0, 1], "dilations": [1, 1]}
+    oh, ow = (5 + 1 - 2) // 1 + 1, (6 + 2 - 3) // 2 + 1
+    feed = {"x": x, "w": w, "o": f32(2, 2 * 2 * 6, oh, ow), "b": b}
+    if with_mask:
+        feed["m"] = RNG.random((2, 2 * 6, oh, ow)).astype(np.float32)
+    m = node_model("DeformConv", feed, opset=19, **attrs)
+    want = ReferenceEvaluator(m).run(None, feed)[0]
+    np.testing.assert_allclose(run_ts(m, feed)[0], want, rtol=1e-4, atol=1e-5)

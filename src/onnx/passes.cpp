@@ -1,5 +1,5 @@
 // Graph passes run once after loading: constant folding, Conv+BatchNormalization
-// folding, GELU pattern fusion, dead-node elimination. Every pass keeps the graph's results (within
+// folding, GELU and LayerNorm pattern fusion, MatMul as 2-D, dead-node elimination. Every pass keeps the graph's results (within
 // float rounding of the folded weights); TESSEL_ONNX_PASSES=0 turns them off,
 // TESSEL_ONNX_PASSES_VERBOSE=1 prints what they did (stderr) at load.
 //
@@ -46,7 +46,7 @@ bool nondeterministic(const std::string& op) {
 
 struct Ctx {
   Model::Impl& m;
-  int folded = 0, conv_bn = 0, gelu = 0, matmul2d = 0, dead = 0;  // what each pass did (TESSEL_ONNX_PASSES_VERBOSE)
+  int folded = 0, conv_bn = 0, gelu = 0, layer_norm = 0, matmul2d = 0, dead = 0;  // what each pass did (TESSEL_ONNX_PASSES_VERBOSE)
   std::unordered_set<std::string> graph_inputs;  // fed at run time: never constant
   std::unordered_set<std::string> names;         // every value name, to make fresh ones
   bool subgraphs = false;
@@ -271,6 +271,106 @@ void fuse_gelu(Ctx& c) {
   c.m.nodes = std::move(kept);
 }
 
+// Whether a ReduceMean reduces exactly the last axis, keeping it (axes as an
+// attribute before opset 18, as input 1 since).
+bool mean_over_last(const Ctx& c, const Node& n) {
+  if (n.op_type != "ReduceMean" || !default_domain(n) || n.outputs.size() != 1 || n.i("keepdims", 1) != 1)
+    return false;
+  std::vector<int64_t> axes;
+  if (c.m.opset < 18) {
+    if (n.inputs.size() != 1) return false;
+    axes = n.ints("axes");
+  } else {
+    if (n.inputs.size() != 2 || !c.constant(n.inputs[1])) return false;
+    const Tensor& t = c.m.initializers.at(n.inputs[1]);
+    if (t.dtype() != DType::Int64 || t.numel() != 1) return false;
+    axes = {t.contiguous().data<int64_t>()[0]};
+  }
+  return axes == std::vector<int64_t>{-1};
+}
+
+// LayerNorm written out over the last axis, as exporters emit it before opset 17:
+//   d = x - ReduceMean(x); y = d / Sqrt(ReduceMean(d^2) + eps) * gamma + beta
+// becomes one LayerNormalization node (tessel's layer_norm).
+void fuse_layer_norm(Ctx& c) {
+  if (!op_table().count("LayerNormalization")) return;
+  auto uses = use_counts(c.m);
+  std::unordered_map<std::string, size_t> producer;
+  std::unordered_multimap<std::string, size_t> consumers;
+  for (size_t k = 0; k < c.m.nodes.size(); ++k) {
+    for (const auto& o : c.m.nodes[k].outputs) producer[o] = k;
+    for (const auto& i : c.m.nodes[k].inputs) consumers.emplace(i, k);
+  }
+  auto op_is = [&](size_t k, const char* op) {
+    const Node& n = c.m.nodes[k];
+    return n.op_type == op && default_domain(n) && n.outputs.size() == 1;
+  };
+  // Every node reading v (a node reading it twice is listed twice).
+  auto users = [&](const std::string& v) {
+    std::vector<size_t> r;
+    auto range = consumers.equal_range(v);
+    for (auto it = range.first; it != range.second; ++it) r.push_back(it->second);
+    return r;
+  };
+  auto sole = [&](const std::string& v) -> std::optional<size_t> {
+    auto r = users(v);
+    if (uses[v] != 1 || r.size() != 1) return std::nullopt;
+    return r[0];
+  };
+  auto vec_const = [&](const std::string& name) { return !name.empty() && const_f32(c, name, -1) && c.m.initializers.at(name).dim() == 1; };
+  std::vector<bool> drop(c.m.nodes.size(), false);
+  for (size_t k0 = 0; k0 < c.m.nodes.size(); ++k0) {
+    const Node& mean1 = c.m.nodes[k0];
+    if (drop[k0] || !mean_over_last(c, mean1)) continue;
+    const std::string x = mean1.inputs[0], mu = mean1.outputs[0];
+    auto ksub = sole(mu);
+    if (!ksub || !op_is(*ksub, "Sub") || c.m.nodes[*ksub].inputs != std::vector<std::string>{x, mu}) continue;
+    const std::string d = c.m.nodes[*ksub].outputs[0];
+    // d feeds the square (Pow(d, 2) or Mul(d, d)) and the Div.
+    std::optional<size_t> ksq, kdiv;
+    for (size_t u : users(d)) {
+      const Node& n = c.m.nodes[u];
+      if (op_is(u, "Pow") && n.inputs.size() == 2 && n.inputs[0] == d && near(scalar_const(c, n.inputs[1]), 2.0)) ksq = u;
+      else if (op_is(u, "Mul") && n.inputs == std::vector<std::string>{d, d}) ksq = u;
+      else if (op_is(u, "Div") && n.inputs.size() == 2 && n.inputs[0] == d) kdiv = u;
+    }
+    const int want_uses = ksq && c.m.nodes[*ksq].op_type == "Mul" ? 3 : 2;
+    if (!ksq || !kdiv || uses[d] != want_uses) continue;
+    auto kmean2 = sole(c.m.nodes[*ksq].outputs[0]);
+    if (!kmean2 || !mean_over_last(c, c.m.nodes[*kmean2])) continue;
+    auto kadd = sole(c.m.nodes[*kmean2].outputs[0]);
+    if (!kadd || !op_is(*kadd, "Add") || c.m.nodes[*kadd].inputs.size() != 2) continue;
+    const Node& add_eps = c.m.nodes[*kadd];
+    const std::string var = c.m.nodes[*kmean2].outputs[0];
+    const std::string eps_name = add_eps.inputs[0] == var ? add_eps.inputs[1] : add_eps.inputs[0];
+    const auto eps = scalar_const(c, eps_name);
+    if (!eps || *eps < 0) continue;
+    auto ksqrt = sole(add_eps.outputs[0]);
+    if (!ksqrt || !op_is(*ksqrt, "Sqrt")) continue;
+    if (sole(c.m.nodes[*ksqrt].outputs[0]) != kdiv || c.m.nodes[*kdiv].inputs[1] != c.m.nodes[*ksqrt].outputs[0]) continue;
+    // Then * gamma and + beta (1-D constants).
+    auto kmul = sole(c.m.nodes[*kdiv].outputs[0]);
+    if (!kmul || !op_is(*kmul, "Mul") || c.m.nodes[*kmul].inputs.size() != 2) continue;
+    const Node& mul_g = c.m.nodes[*kmul];
+    const std::string normed = c.m.nodes[*kdiv].outputs[0];
+    const std::string gamma = mul_g.inputs[0] == normed ? mul_g.inputs[1] : mul_g.inputs[0];
+    auto kb = sole(mul_g.outputs[0]);
+    if (!vec_const(gamma) || !kb || !op_is(*kb, "Add") || c.m.nodes[*kb].inputs.size() != 2) continue;
+    Node& add_b = c.m.nodes[*kb];
+    const std::string beta = add_b.inputs[0] == mul_g.outputs[0] ? add_b.inputs[1] : add_b.inputs[0];
+    if (!vec_const(beta) || c.m.initializers.at(beta).numel() != c.m.initializers.at(gamma).numel()) continue;
+    for (size_t k : {k0, *ksub, *ksq, *kmean2, *kadd, *ksqrt, *kdiv, *kmul}) drop[k] = true;
+    add_b.op_type = "LayerNormalization";
+    add_b.inputs = {x, gamma, beta};
+    add_b.attrs = {{"axis", int64_t{-1}}, {"epsilon", *eps}};
+    ++c.layer_norm;
+  }
+  std::vector<Node> kept;
+  for (size_t k = 0; k < c.m.nodes.size(); ++k)
+    if (!drop[k]) kept.push_back(std::move(c.m.nodes[k]));
+  c.m.nodes = std::move(kept);
+}
+
 // MatMul of an activation X [..., K] by a constant 2-D weight W [K, N] runs as one
 // 2-D product: Flatten(X, axis=-1) @ W, reshaped back to [..., N]. tessel's
 // matmul would otherwise broadcast W over X's batch dims (one copy of W per
@@ -283,7 +383,9 @@ void flatten_matmul(Ctx& c) {
                        !n.inputs[0].empty() && !c.constant(n.inputs[0]) && c.constant(n.inputs[1]) &&
                        c.m.initializers.at(n.inputs[1]).dim() == 2 &&
                        is_floating(c.m.initializers.at(n.inputs[1]).dtype());
-    if (!match) {
+    // A 2-D X (rank known from shape inference) already makes a 2-D product.
+    auto sh = match ? c.m.shapes.find(n.inputs[0]) : c.m.shapes.end();
+    if (!match || (sh != c.m.shapes.end() && sh->second.has_shape && sh->second.shape.size() == 2)) {
       out.push_back(std::move(n));
       continue;
     }
@@ -364,13 +466,14 @@ void run_passes(Model::Impl& m) {
   if (!c.subgraphs) {
     fold_conv_bn(c);
     fuse_gelu(c);
+    fuse_layer_norm(c);
     eliminate_dead(c);
     flatten_matmul(c);
   }
   const char* v = std::getenv("TESSEL_ONNX_PASSES_VERBOSE");
   if (v && std::string(v) == "1")
-    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d dead nodes removed, %d MatMul as 2-D%s\n",
-                 m.source.c_str(), c.folded, c.conv_bn, c.gelu, c.dead, c.matmul2d,
+    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d LayerNorm fused, %d dead nodes removed, %d MatMul as 2-D%s\n",
+                 m.source.c_str(), c.folded, c.conv_bn, c.gelu, c.layer_norm, c.dead, c.matmul2d,
                  c.subgraphs ? " (graph has subgraphs: only constant folding)" : "");
 }
 }  // namespace

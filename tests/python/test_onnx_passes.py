@@ -45,10 +45,10 @@ def report(capfd):
     """{pass: count} from the verbose line printed at load."""
     err = capfd.readouterr().err
     m = re.search(r"(\d+) constant nodes folded, (\d+) Conv\+BatchNormalization folded, (\d+) GELU fused, "
-                  r"(\d+) dead nodes removed, (\d+) MatMul as 2-D", err)
+                  r"(\d+) LayerNorm fused, (\d+) dead nodes removed, (\d+) MatMul as 2-D", err)
     if m is None:
         return None
-    return dict(zip(("folded", "conv_bn", "gelu", "dead", "matmul2d"), map(int, m.groups())))
+    return dict(zip(("folded", "conv_bn", "gelu", "layer_norm", "dead", "matmul2d"), map(int, m.groups())))
 
 
 def run_both(data, feed, monkeypatch, capfd, rtol=1e-5, atol=1e-5):
@@ -93,18 +93,18 @@ def test_initializer_listed_as_graph_input(monkeypatch, capfd):
     run_both(data, {"x": f32(2)}, monkeypatch, capfd)
 
 
-def test_constant_node_that_fails_is_left_for_run_time(monkeypatch, capfd):
-    # Reshape of a constant to an impossible shape: not folded; running raises the node's error.
+def test_constant_node_that_fails_reports_its_node(monkeypatch, capfd):
+    # Reshape of a constant to an impossible shape: the error names the node, passes on or off
+    # (raised by shape inference at load, or at run time; folding never hides it).
     nodes = [helper.make_node("Reshape", ["c", "shape"], ["r"], name="bad_reshape"),
              helper.make_node("Add", ["x", "r"], ["y"])]
     g = helper.make_graph(nodes, "g", [vi("x", [4])], [vi("y", None)],
                           [numpy_helper.from_array(f32(4), "c"),
                            numpy_helper.from_array(np.int64([3]), "shape")])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    mod = load(m.SerializeToString(), monkeypatch)
-    assert report(capfd)["folded"] == 0
-    with pytest.raises(ValueError, match="bad_reshape"):
-        mod.run({"x": ts.tensor(f32(4))})
+    data = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    for passes in (True, False):
+        with pytest.raises(ValueError, match="bad_reshape"):
+            load(data, monkeypatch, passes).run({"x": ts.tensor(f32(4))})
 
 
 # ---------------------------------------------------------------------------
@@ -225,15 +225,81 @@ def test_gelu_not_fused_when_an_inner_value_is_an_output(monkeypatch, capfd):
 
 
 # ---------------------------------------------------------------------------
+# LayerNorm written out
+
+
+def layer_norm_nodes(opset, square="pow", extra_use=False):
+    def mean(i, o):
+        if opset >= 18:
+            return helper.make_node("ReduceMean", [i, "axes"], [o])
+        return helper.make_node("ReduceMean", [i], [o], axes=[-1])
+    sq = (helper.make_node("Pow", ["d", "two"], ["p"]) if square == "pow"
+          else helper.make_node("Mul", ["d", "d"], ["p"]))
+    nodes = [mean("x", "mu"), helper.make_node("Sub", ["x", "mu"], ["d"]), sq, mean("p", "var"),
+             helper.make_node("Add", ["var", "eps"], ["ve"]), helper.make_node("Sqrt", ["ve"], ["sd"]),
+             helper.make_node("Div", ["d", "sd"], ["n"]), helper.make_node("Mul", ["n", "gamma"], ["g"]),
+             helper.make_node("Add", ["g", "beta"], ["y"])]
+    if extra_use:
+        nodes.append(helper.make_node("Identity", ["d"], ["d_out"]))
+    return nodes
+
+
+def ln_inits(opset, width, eps=1e-5):
+    inits = {"two": np.float32(2), "eps": np.float32(eps), "gamma": f32(width) + 1, "beta": f32(width)}
+    if opset >= 18:
+        inits["axes"] = np.int64([-1])
+    return inits
+
+
+@pytest.mark.parametrize("opset,square,eps", [(17, "pow", 1e-5), (13, "mul", 1e-12), (18, "pow", 1e-3)])
+def test_layer_norm_pattern_fused(monkeypatch, capfd, opset, square, eps):
+    data = model(layer_norm_nodes(opset, square), [vi("x", [2, 5, 32])], [vi("y", [2, 5, 32])],
+                 ln_inits(opset, 32, eps), opset=opset)
+    rep = run_both(data, {"x": f32(2, 5, 32, scale=3) + 1}, monkeypatch, capfd, rtol=1e-4, atol=1e-5)
+    assert rep["layer_norm"] == 1
+
+
+def test_layer_norm_pattern_not_fused_when_centered_value_is_an_output(monkeypatch, capfd):
+    data = model(layer_norm_nodes(17, extra_use=True), [vi("x", [2, 16])], [vi("y", [2, 16]), vi("d_out", [2, 16])],
+                 ln_inits(17, 16))
+    rep = run_both(data, {"x": f32(2, 16)}, monkeypatch, capfd, rtol=1e-4, atol=1e-5)
+    assert rep["layer_norm"] == 0
+
+
+def test_layer_norm_pattern_over_other_axis_not_fused(monkeypatch, capfd):
+    nodes = layer_norm_nodes(17)
+    for n in nodes:
+        if n.op_type == "ReduceMean":
+            n.attribute[0].ints[:] = [1]
+    data = model(nodes, [vi("x", [2, 8, 8])], [vi("y", [2, 8, 8])], ln_inits(17, 8))
+    rep = run_both(data, {"x": f32(2, 8, 8)}, monkeypatch, capfd, rtol=1e-4, atol=1e-5)
+    assert rep["layer_norm"] == 0
+
+
+# ---------------------------------------------------------------------------
 # MatMul by a constant weight as one 2-D product
 
 
-@pytest.mark.parametrize("xshape", [[6], [3, 6], [2, 3, 6], [2, 1, 3, 6], [0, 3, 6], [2, 0, 6]])
+@pytest.mark.parametrize("xshape", [[6], [2, 3, 6], [2, 1, 3, 6], [0, 3, 6], [2, 0, 6]])
 def test_matmul_by_constant_weight_runs_as_2d(monkeypatch, capfd, xshape):
     nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["y"])]
     data = model(nodes, [vi("x", xshape)], [vi("y", xshape[:-1] + [5])], {"w": f32(6, 5), "b": f32(5)})
     rep = run_both(data, {"x": f32(*xshape)}, monkeypatch, capfd)
     assert rep["matmul2d"] == 1
+
+
+def test_matmul_with_symbolic_batch_dims_runs_as_2d(monkeypatch, capfd):
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"])]
+    data = model(nodes, [vi("x", ["N", "S", 6])], [vi("y", ["N", "S", 5])], {"w": f32(6, 5)})
+    rep = run_both(data, {"x": f32(3, 4, 6)}, monkeypatch, capfd)
+    assert rep["matmul2d"] == 1
+
+
+def test_matmul_of_2d_input_is_left_as_is(monkeypatch, capfd):
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"])]
+    data = model(nodes, [vi("x", [3, 6])], [vi("y", [3, 5])], {"w": f32(6, 5)})
+    rep = run_both(data, {"x": f32(3, 6)}, monkeypatch, capfd)
+    assert rep["matmul2d"] == 0
 
 
 def test_matmul_of_two_activations_is_left_alone(monkeypatch, capfd):
@@ -285,7 +351,7 @@ def test_graph_with_subgraph_only_folds_constants(monkeypatch, capfd):
     data = model(nodes, [vi("x", [1, 4, 5, 5]), vi("cond", [], TensorProto.BOOL)], [vi("y", None)], inits)
     for cond in (True, False):
         rep = run_both(data, {"x": f32(1, 4, 5, 5), "cond": np.array(cond)}, monkeypatch, capfd)
-        assert rep == {"folded": 1, "conv_bn": 0, "gelu": 0, "dead": 0, "matmul2d": 0}
+        assert rep == {"folded": 1, "conv_bn": 0, "gelu": 0, "layer_norm": 0, "dead": 0, "matmul2d": 0}
 
 
 def test_passes_off_by_env(monkeypatch, capfd):

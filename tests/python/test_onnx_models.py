@@ -39,7 +39,6 @@ RTOL, ATOL = 1e-4, 1e-5
 # op of the ai.onnx.ml domain after zipmap=False: ArrayFeatureExtractor (maps
 # the ArgMax index to the class label); ZipMap itself is gone.
 MISSING = {
-    "lstm": ["LSTM"],
     "sklearn_mlp_classifier": ["ai.onnx.ml::ArrayFeatureExtractor"],
 }
 

@@ -1,12 +1,15 @@
 // ONNX attention-family ops: Attention (opset 23+: masks, causal, GQA, 3-D and
 // 4-D layouts, KV cache, softcap, qk_matmul_output, sliding windows,
-// nonpad_kv_seqlen), RotaryEmbedding and RMSNormalization.
+// nonpad_kv_seqlen), RotaryEmbedding, RMSNormalization, and the newer LLM-block
+// ops LinearAttention, CausalConvWithState, SwiGLU and TensorScatter.
 #include <cmath>
 #include <limits>
 
 #include "src/onnx/internal.h"
+#include "tessel/nn/functional.h"
 
 namespace tessel::onnx {
+namespace F = tessel::nn::functional;
 namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
@@ -26,7 +29,7 @@ void require_float(const Node& n, const Tensor& t, const char* what) {
 
 void same_dtype(const Node& n, const Tensor& a, const Tensor& b, const char* what) {
   if (a.dtype() != b.dtype())
-    n.error<TypeError>(what, " has dtype ", b.dtype(), " but Q has ", a.dtype(), " (ONNX does not promote)");
+    n.error<TypeError>(what, " has dtype ", b.dtype(), " but input 0 has ", a.dtype(), " (ONNX does not promote)");
 }
 
 // [B, S, H * D] -> [B, H, S, D].
@@ -222,12 +225,153 @@ std::vector<Tensor> rms_normalization(const Node& n, const Inputs& in, const OpC
   return {mul(mul(xf, inv).to(x.dtype()), scale)};
 }
 
+
+// Recurrent linear attention over T steps with a [B, Hkv, dk, dv] state:
+// optional decay gating (state *= exp(g)) and delta-rule correction
+// (v <- beta * (v - state^T k)), then state += k v^T; output = scale * q^T state.
+std::vector<Tensor> linear_attention(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor &q = input(n, in, 0), &k = input(n, in, 1), &v = input(n, in, 2);
+  require_float(n, q, "query");
+  same_dtype(n, q, k, "key");
+  same_dtype(n, q, v, "value");
+  const Tensor *past = opt(in, 3), *decay = opt(in, 4), *beta = opt(in, 5);
+  const std::string rule = n.s("update_rule", "gated_delta");
+  if (rule != "linear" && rule != "gated" && rule != "delta" && rule != "gated_delta")
+    n.error("update_rule must be linear, gated, delta or gated_delta");
+  const bool gating = rule == "gated" || rule == "gated_delta", delta = rule == "delta" || rule == "gated_delta";
+  if (gating != (decay != nullptr)) n.error("update_rule '", rule, "' ", gating ? "requires" : "forbids", " the decay input");
+  if (delta != (beta != nullptr)) n.error("update_rule '", rule, "' ", delta ? "requires" : "forbids", " the beta input");
+  const int64_t hq = n.i("q_num_heads", 0), hkv = n.i("kv_num_heads", 0);
+  if (hq <= 0 || hkv <= 0 || hq % hkv != 0) n.error("q_num_heads must be a positive multiple of kv_num_heads");
+  if (q.dim() != 3 || k.dim() != 3 || v.dim() != 3) n.error("query, key and value must be 3-D [B, T, H * D]");
+  const DType cdt = compute_dtype(q.dtype());
+  Tensor q4 = split_heads(n, q, hq, "query").to(cdt), k4 = split_heads(n, k, hkv, "key").to(cdt);
+  Tensor v4 = split_heads(n, v, hkv, "value").to(cdt);
+  const int64_t B = q.shape()[0], T = q.shape()[1], dk = q4.shape()[3], dv = v4.shape()[3];
+  if (k4.shape()[3] != dk || k.shape()[1] != T || v.shape()[1] != T) n.error("key must match query's head size and length");
+  Tensor g4, b4;
+  if (decay) {
+    same_dtype(n, q, *decay, "decay");
+    if (decay->dim() != 3) n.error("decay must be 3-D, got shape ", decay->shape());
+    const int64_t last = decay->shape()[2];
+    if (last == hkv) g4 = decay->reshape({B, T, hkv, 1}).permute({0, 2, 1, 3}).to(cdt);
+    else if (last == hkv * dk) g4 = split_heads(n, *decay, hkv, "decay").to(cdt);
+    else n.error("decay's last dim must be kv_num_heads or kv_num_heads * head size, got ", last);
+  }
+  if (beta) {
+    same_dtype(n, q, *beta, "beta");
+    if (beta->dim() != 3 || (beta->shape()[2] != hkv && beta->shape()[2] != 1))
+      n.error("beta must be [B, T, kv_num_heads or 1], got shape ", beta->shape());
+    b4 = beta->reshape({B, T, beta->shape()[2], 1}).permute({0, 2, 1, 3}).to(cdt);
+  }
+  Tensor state = zeros({B, hkv, dk, dv}, cdt);
+  DType state_dtype = q.dtype();
+  if (past) {
+    if (!is_float(past->dtype())) n.error<TypeError>("past_state must be floating, got ", past->dtype());
+    if (past->shape() != Shape{B, hkv, dk, dv}) n.error("past_state must be ", Shape{B, hkv, dk, dv}, ", got ", past->shape());
+    state = past->to(cdt).clone();
+    state_dtype = past->dtype();
+  }
+  const double sc = n.f("scale", 0.0);
+  const double scale = sc == 0.0 ? 1.0 / std::sqrt(static_cast<double>(dk)) : sc;
+  std::vector<Tensor> steps;
+  for (int64_t t = 0; t < T; ++t) {
+    Tensor kt = k4.select(2, t), vt = v4.select(2, t);  // [B, Hkv, dk], [B, Hkv, dv]
+    if (gating) state = mul(state, exp(g4.select(2, t)).unsqueeze(-1));
+    if (delta) vt = mul(b4.select(2, t), sub(vt, matmul(kt.unsqueeze(2), state).squeeze(2)));
+    state = add(state, mul(kt.unsqueeze(-1), vt.unsqueeze(2)));
+    Tensor read = hq == hkv ? state : repeat_interleave(state, hq / hkv, 1);
+    steps.push_back(mul(matmul(q4.select(2, t).unsqueeze(2), read).squeeze(2), Scalar(scale)));  // [B, Hq, dv]
+  }
+  Tensor out = T == 0 ? zeros({B, 0, hq * dv}, cdt) : stack(steps, 1).reshape({B, T, hq * dv});
+  return {out.to(q.dtype()), state.to(state_dtype)};
+}
+
+// Depthwise causal conv1d over [past_state, input] (weight [C, 1, k]); the last
+// k - 1 columns become the new state.
+std::vector<Tensor> causal_conv_with_state(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor &x = input(n, in, 0), &w = input(n, in, 1);
+  require_float(n, x, "input");
+  same_dtype(n, x, w, "weight");
+  const Tensor *bias = opt(in, 2), *past = opt(in, 3);
+  const std::string act = n.s("activation", "none");
+  if (act != "none" && act != "silu" && act != "swish") n.error("activation must be none, silu or swish");
+  if (x.dim() != 3) n.error("input must be [B, C, L], got shape ", x.shape());
+  const int64_t B = x.shape()[0], C = x.shape()[1];
+  if (w.dim() != 3 || w.shape()[0] != C || w.shape()[1] != 1) n.error("weight must be [", C, ", 1, k], got ", w.shape());
+  const int64_t k = w.shape()[2];
+  if (k < 1) n.error("the kernel size must be positive");
+  Tensor state = zeros({B, C, k - 1}, x.dtype());
+  if (past) {
+    same_dtype(n, x, *past, "past_state");
+    if (past->shape() != Shape{B, C, k - 1}) n.error("past_state must be ", Shape{B, C, k - 1}, ", got ", past->shape());
+    state = *past;
+  }
+  if (bias) {
+    same_dtype(n, x, *bias, "bias");
+    if (bias->dim() != 1 || bias->shape()[0] != C) n.error("bias must be [", C, "], got ", bias->shape());
+  }
+  Tensor padded = cat({state, x}, 2);
+  const DType cdt = compute_dtype(x.dtype());
+  F::ConvOptions o;
+  o.groups = C;
+  Tensor y = F::conv1d(padded.to(cdt), w.to(cdt), bias ? std::optional<Tensor>(bias->to(cdt)) : std::nullopt, o);
+  if (act != "none") y = mul(y, sigmoid(y));
+  const int64_t len = padded.shape()[2];
+  return {y.to(x.dtype()), padded.slice(2, len - (k - 1), len).contiguous()};
+}
+
+// past_cache with update written along `axis` from write_indices[b] on (wrapping in circular mode).
+std::vector<Tensor> tensor_scatter(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor &cache = input(n, in, 0), &upd = input(n, in, 1);
+  if (cache.dtype() != upd.dtype())
+    n.error<TypeError>("update has dtype ", upd.dtype(), " but past_cache has ", cache.dtype());
+  const std::string mode = n.s("mode", "linear");
+  if (mode != "linear" && mode != "circular") n.error("mode must be linear or circular");
+  const int64_t r = cache.dim();
+  int64_t axis = n.i("axis", -2);
+  if (r < 2 || axis < -r || axis >= r) n.error("axis ", axis, " is out of range for rank ", r);
+  if (axis < 0) axis += r;
+  if (axis == 0) n.error("axis must not be the batch dim");
+  if (upd.dim() != r) n.error("update ", upd.shape(), " must have past_cache's rank");
+  for (int64_t d = 0; d < r; ++d)
+    if (d == axis ? upd.shape()[d] > cache.shape()[d] : upd.shape()[d] != cache.shape()[d])
+      n.error("update ", upd.shape(), " does not fit past_cache ", cache.shape(), " along axis ", axis);
+  const int64_t B = cache.shape()[0], S = upd.shape()[axis], max_len = cache.shape()[axis];
+  Tensor start = zeros({B}, DType::Int64);
+  if (const Tensor* wi = opt(in, 2)) {
+    if (wi->dtype() != DType::Int64) n.error<TypeError>("write_indices must be int64, got ", wi->dtype());
+    if (wi->numel() != B) n.error("write_indices must have one value per batch (", B, "), got ", wi->shape());
+    start = wi->reshape({B});
+  }
+  Tensor pos = add(start.reshape({B, 1}), arange(Scalar(int64_t(0)), Scalar(S), Scalar(int64_t(1))).reshape({1, S}));
+  if (mode == "circular") pos = remainder(pos, Scalar(max_len));
+  if (pos.numel() > 0 && (min(pos).item<int64_t>() < 0 || max(pos).item<int64_t>() >= max_len))
+    n.error<IndexError>("write_indices + update length run past the cache's ", max_len, " positions");
+  Shape ps(r, 1);
+  ps[0] = B;
+  ps[axis] = S;
+  return {scatter(cache, axis, pos.reshape(ps).expand(upd.shape()).contiguous(), upd)};
+}
 }  // namespace
 
 void register_attention_ops(std::map<std::string, OpFn>& t) {
   t["Attention"] = attention;
   t["RotaryEmbedding"] = rotary_embedding;
   t["RMSNormalization"] = rms_normalization;
+  t["LinearAttention"] = linear_attention;
+  t["CausalConvWithState"] = causal_conv_with_state;
+  t["TensorScatter"] = tensor_scatter;
+  // swish(A, alpha) * B: A and B of one shape and dtype.
+  t["SwiGLU"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    const Tensor &a = input(n, in, 0), &b = input(n, in, 1);
+    require_float(n, a, "A");
+    same_dtype(n, a, b, "B");
+    if (a.shape() != b.shape()) n.error("A ", a.shape(), " and B ", b.shape(), " must have the same shape");
+    const DType cdt = compute_dtype(a.dtype());
+    Tensor af = a.to(cdt);
+    return std::vector<Tensor>{mul(mul(af, sigmoid(mul(af, Scalar(n.f("alpha", 1.0))))), b.to(cdt)).to(a.dtype())};
+  };
 }
 
 }  // namespace tessel::onnx

@@ -257,3 +257,75 @@ def test_quantize_bad_input():
     data = one_node("DynamicQuantizeLinear", [("x", TensorProto.DOUBLE)], [("y", U8), ("s", F), ("z", U8)], opset=11)
     with pytest.raises(TypeError, match="float32"):
         run(data, {"x": np.zeros(3)})
+
+
+# ---- LinearAttention, CausalConvWithState, SwiGLU (opsets 27-28) and TensorScatter ----
+
+def compare_ref(data, feed, rtol=1e-5, atol=1e-5):
+    """Against onnx's reference evaluator, for ops newer than the installed onnxruntime."""
+    from onnx.reference import ReferenceEvaluator
+
+    want = ReferenceEvaluator(onnx.load_from_string(data)).run(None, feed)
+    got = run(data, feed)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    return got
+
+
+@pytest.mark.parametrize("rule", ["linear", "gated", "delta", "gated_delta"])
+def test_linear_attention(rule):
+    B, T, hq, hkv, dk, dv = 2, 5, 4, 2, 3, 4
+    feed = {"q": f32(B, T, hq * dk), "k": f32(B, T, hkv * dk) * 0.5, "v": f32(B, T, hkv * dv),
+            "s": f32(B, hkv, dk, dv)}
+    ins = [("q", F), ("k", F), ("v", F), ("s", F)]
+    if rule in ("gated", "gated_delta"):
+        feed["g"] = -RNG.random((B, T, hkv)).astype(np.float32)
+    ins.append(("g", F) if "g" in feed else ("", F))
+    if rule in ("delta", "gated_delta"):
+        feed["b"] = RNG.random((B, T, 1)).astype(np.float32)
+        ins.append(("b", F))
+    data = one_node("LinearAttention", ins, [("y", F), ("state", F)], opset=27, q_num_heads=hq, kv_num_heads=hkv,
+                    update_rule=rule)
+    compare_ref(data, feed)
+
+
+def test_linear_attention_bad_input():
+    data = one_node("LinearAttention", [("q", F), ("k", F), ("v", F)], [("y", F), ("s", F)], opset=27,
+                    q_num_heads=2, kv_num_heads=2, update_rule="gated")
+    with pytest.raises(ValueError, match=r"\[onnx.LinearAttention\].*requires the decay"):
+        run(data, {"q": f32(1, 2, 4), "k": f32(1, 2, 4), "v": f32(1, 2, 4)})
+
+
+@pytest.mark.parametrize("activation", ["none", "silu"])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_causal_conv_with_state(activation, with_state):
+    x, w, b = f32(2, 3, 6), f32(3, 1, 4), f32(3)
+    ins, feed = [("x", F), ("w", F), ("b", F)], {"x": x, "w": w, "b": b}
+    if with_state:
+        ins.append(("s", F))
+        feed["s"] = f32(2, 3, 3)
+    data = one_node("CausalConvWithState", ins, [("y", F), ("state", F)], opset=27, activation=activation)
+    compare_ref(data, feed)
+
+
+def test_swiglu_and_bad_shapes():
+    a, b = f32(3, 4), f32(3, 4)
+    data = one_node("SwiGLU", [("a", F), ("b", F)], [("y", F)], opset=28, alpha=1.5)
+    (y,) = compare_ref(data, {"a": a, "b": b})
+    np.testing.assert_allclose(y, a / (1 + np.exp(-1.5 * a)) * b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"\[onnx.SwiGLU\].*same shape"):
+        run(data, {"a": a, "b": f32(3, 1)})
+
+
+@pytest.mark.parametrize("mode", ["linear", "circular"])
+def test_tensor_scatter(mode):
+    cache, upd = f32(2, 3, 5, 4), f32(2, 3, 2, 4)
+    idx = np.array([1, 4 if mode == "circular" else 3], np.int64)
+    data = one_node("TensorScatter", [("c", F), ("u", F), ("i", I64)], [("y", F)], opset=24, mode=mode)
+    (y,) = compare_ref(data, {"c": cache, "u": upd, "i": idx})
+    assert np.array_equal(y[0, :, 1:3], upd[0])
+    if mode == "linear":
+        with pytest.raises(IndexError, match=r"\[onnx.TensorScatter\]"):
+            run(data, {"c": cache, "u": upd, "i": np.array([0, 4])})

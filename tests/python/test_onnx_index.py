@@ -162,9 +162,10 @@ def test_split_variants():
 
 def test_split_errors():
     x = f32(5, 2)
-    with pytest.raises(ValueError, match="does not split evenly"):
+    # Shape inference at load may report it first, in its own words; either names the node.
+    with pytest.raises(ValueError, match=r"\[onnx.Split\] node .*(does not split evenly|sum)"):
         run_ts(node_model("Split", {"x": x}, n_out=2), {"x": x})
-    with pytest.raises(ValueError, match="sums to"):
+    with pytest.raises(ValueError, match=r"\[onnx.Split\] node .*sum"):
         run_ts(node_model("Split", {"x": x}, {"s": i64(1, 2)}, n_out=2), {"x": x})
 
 
@@ -310,7 +311,7 @@ def test_expand_tile():
     compare(node_model("Expand", {"x": x}, {"s": i64(2, 1, 4)}), {"x": x})
     compare(node_model("Expand", {"x": x}, {"s": i64(1)}), {"x": x})
     compare(node_model("Tile", {"x": x}, {"r": i64(2, 3)}), {"x": x})
-    with pytest.raises(ValueError, match=r"\[onnx.Expand\].*does not broadcast"):
+    with pytest.raises(ValueError, match=r"\[onnx.Expand\] node .*broadcast"):
         run_ts(node_model("Expand", {"x": x}, {"s": i64(2, 4)}), {"x": x})
     with pytest.raises(ValueError, match="too large"):
         run_ts(node_model("Expand", {"x": x}, {"s": i64(1 << 40, 3, 1 << 20)}), {"x": x})

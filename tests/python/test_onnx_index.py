@@ -321,7 +321,7 @@ def test_expand_tile():
     (np.int64, 1, 10, 3), (np.int32, 10, -3, -4), (np.float32, 0.5, 3.2, 0.7), (np.float64, 1, 0, 1),
     (np.int64, 0, 0, 1)])
 def test_range(dtype, start, limit, delta):
-    # Initializers: InferenceSession.run turns 0-D feeds into 1-D (np.ascontiguousarray).
+    # Scalars as initializers (the graph then has no inputs at all).
     consts = {"s": np.array(start, dtype), "l": np.array(limit, dtype), "d": np.array(delta, dtype)}
     compare(node_model("Range", {}, consts, opset=11), {})
 

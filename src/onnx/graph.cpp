@@ -79,6 +79,8 @@ const std::map<std::string, OpFn>& op_table() {
     register_attention_ops(t);
     register_loss_ops(t);
     register_quant_ops(t);
+    register_signal_ops(t);
+    register_ml_ops(t);
     return t;
   }();
   return table;
@@ -118,16 +120,19 @@ const Value& lookup(const Node& n, const Scope& scope, const std::string& name) 
 
 // Runs one node, storing its outputs in `scope`.
 void run_node(const Node& n, Scope& scope, const OpContext& ctx) {
-  if (!n.domain.empty() && n.domain != "ai.onnx")
+  // Default-domain ops are keyed by op type, ai.onnx.ml ones as "ai.onnx.ml.<op type>".
+  const bool ml = n.domain == "ai.onnx.ml";
+  if (!n.domain.empty() && n.domain != "ai.onnx" && !ml)
     throw NotImplementedError(detail::cat("[onnx.run] node '", n.name, "': op ", n.domain, "::", n.op_type,
                                           " of a custom domain is not supported"));
+  const std::string key = ml ? "ai.onnx.ml." + n.op_type : n.op_type;
   const auto& vtable = value_op_table();
-  const auto vit = vtable.find(n.op_type);
+  const auto vit = vtable.find(key);
   const auto& table = op_table();
-  const auto it = table.find(n.op_type);
+  const auto it = table.find(key);
   if (vit == vtable.end() && it == table.end())
-    throw NotImplementedError(
-        detail::cat("[onnx.run] node '", n.name, "': op '", n.op_type, "' is not supported by tessel yet"));
+    throw NotImplementedError(detail::cat("[onnx.run] node '", n.name, "': op '", ml ? "ai.onnx.ml::" : "",
+                                          n.op_type, "' is not supported by tessel yet"));
   std::vector<Value> out;
   try {
     if (vit != vtable.end()) {

@@ -448,7 +448,11 @@ std::shared_ptr<Model::Impl> convert(const Ctx& c, const ::onnx::ModelProto& m) 
     }
   if (!m.has_graph()) c.fail("the model has no graph (not an ONNX model, or a truncated one)");
   if (!has_default) impl->opset = m.ir_version() < 3 ? 1 : 0;
-  if (!has_default && m.graph().node_size() > 0) c.fail("opset_import has no entry for the default domain");
+  if (!has_default)
+    for (const auto& n : m.graph().node())
+      if (n.domain().empty() || n.domain() == "ai.onnx")
+        c.fail("opset_import has no entry for the default domain, which node '", n.name(), "' (", n.op_type(),
+               ") uses");
   convert_graph(c, m.graph(), *impl, {}, 0, "");
   return impl;
 }

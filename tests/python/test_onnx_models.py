@@ -35,12 +35,10 @@ RTOL, ATOL = 1e-4, 1e-5
 # loaded in tessel on its own; the run error names the first missing one).
 # The tests of these models are strict xfails that only accept a
 # NotImplementedError naming a listed op: once the ops land they pass, the
-# xfail turns into a failure, and the entry must go. The classifier keeps one
-# op of the ai.onnx.ml domain after zipmap=False: ArrayFeatureExtractor (maps
-# the ArgMax index to the class label); ZipMap itself is gone.
-MISSING = {
-    "sklearn_mlp_classifier": ["ai.onnx.ml::ArrayFeatureExtractor"],
-}
+# xfail turns into a failure, and the entry must go. (The classifier keeps one
+# op of the ai.onnx.ml domain after zipmap=False, ArrayFeatureExtractor, which
+# maps the ArgMax index to the class label: src/onnx/ops_ml.cpp runs it.)
+MISSING = {}
 
 
 def has_seq(name):

@@ -210,7 +210,9 @@ void Batcher::State::worker() {
       continue;
     }
     Clock::time_point wake = Clock::time_point::max();
-    for (const auto& it : queue) wake = std::min(wake, it.deadline);
+    // Deadlines wake the worker only when they reject (DELAY keeps late requests queued).
+    if (opt.queue_policy.timeout_action == QueuePolicy::TimeoutAction::Reject)
+      for (const auto& it : queue) wake = std::min(wake, it.deadline);
     std::vector<BatchItem> batch = pick(now, wake);
     if (batch.empty()) {
       cv.wait_until(lk, wake);

@@ -459,9 +459,15 @@ TEST(ServeBatcher, FullQueueIs503AndTimeoutIs504) {
   write_file(d.path / "slow" / "config.pbtxt",
              "max_batch_size: 8 dynamic_batching { preferred_batch_size: [4] max_queue_delay_microseconds: 2000000 "
              "default_queue_policy { default_timeout_microseconds: 20000 allow_timeout_override: true } }");
+  // DELAY: a request past its timeout is not rejected; it runs with the next batch.
+  write_model(d.path / "delay" / "1" / "model.onnx", 2);
+  write_file(d.path / "delay" / "config.pbtxt",
+             "max_batch_size: 8 dynamic_batching { preferred_batch_size: [4] max_queue_delay_microseconds: 100000 "
+             "default_queue_policy { timeout_action: DELAY default_timeout_microseconds: 1000 } }");
   RepositoryOptions o;
   o.repository = d.path.string();
   ModelRepository r(o, nullptr);
+  EXPECT_EQ(r.get("delay")->infer(request_of(ones({1, 4}))).get().outputs[0].shape, (std::vector<int64_t>{1, 4}));
 
   auto full_v = r.get("full");
   auto first = full_v->infer(request_of(ones({1, 4})));
@@ -495,6 +501,7 @@ TEST(ServeBatcher, FullQueueIs503AndTimeoutIs504) {
 
   const auto text = r.metrics().render();
   EXPECT_EQ(metric(text, "tessel_inference_rejected_total{model=\"full\",version=\"1\",reason=\"queue_full\"}"), 1);
+  EXPECT_EQ(metric(text, "tessel_inference_rejected_total{model=\"delay\",version=\"1\",reason=\"timeout\"}"), 0);
   EXPECT_EQ(metric(text, "tessel_inference_requests_total{model=\"full\",version=\"1\",status=\"503\"}"), 1);
   EXPECT_EQ(metric(text, "tessel_inference_rejected_total{model=\"slow\",version=\"1\",reason=\"timeout\"}"), 2);
   EXPECT_EQ(metric(text, "tessel_inference_requests_total{model=\"slow\",version=\"1\",status=\"504\"}"), 2);
@@ -605,4 +612,46 @@ TEST(ServeRepository, StopDrainsQueuedRequests) {
   EXPECT_EQ(queued.get().outputs[0].shape, (std::vector<int64_t>{1, 4}));
   EXPECT_EQ(status_of([&] { v->infer(request_of(ones({1, 4}))); }), 503);
   r.reset();
+}
+
+TEST(ServeBatcher, OneBadRequestDoesNotFailItsBatch) {
+  TempDir d;
+  // y = table[idx]: an index out of range fails the model run.
+  const Tensor table = from_vector<float>({0, 1, 2, 3, 4}, {5, 1});
+  onnx::ExportOptions eo;
+  eo.input_names = {"idx"};
+  eo.output_names = {"y"};
+  eo.dynamic_axes = {{"idx", {{0, "batch"}}}, {"y", {{0, "batch"}}}};
+  auto fn = [&](const std::vector<Tensor>& a) { return std::vector<Tensor>{index_select(table, 0, a[0])}; };
+  fs::create_directories(d.path / "lookup" / "1");
+  onnx::export_function(fn, {from_vector<int64_t>({0, 1}, {2})}, {{"table", table}},
+                        (d.path / "lookup" / "1" / "model.onnx").string(), eo);
+  write_file(d.path / "lookup" / "config.pbtxt",
+             "max_batch_size: 8 dynamic_batching { preferred_batch_size: [2] max_queue_delay_microseconds: 1000000 }");
+  RepositoryOptions o;
+  o.repository = d.path.string();
+  ModelRepository r(o, nullptr);
+  auto v = r.get("lookup");
+  auto req = [](int64_t i) {
+    InferRequest q;
+    const Tensor t = from_vector<int64_t>({i}, {1});
+    q.inputs.push_back(NamedTensor{"idx", "INT64", {1}, t, {}});
+    return q;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto good = v->infer(req(3));
+  auto bad = v->infer(req(99));
+  EXPECT_FLOAT_EQ(good.get().outputs[0].tensor.data<float>()[0], 3.f);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);  // merged at the preferred size, not after the 1 s delay
+  try {
+    bad.get();
+    FAIL() << "expected a 400";
+  } catch (const HttpError& e) {
+    EXPECT_EQ(e.status, 400) << e.what();
+    EXPECT_NE(std::string(e.what()).find("lookup"), std::string::npos) << e.what();
+  }
+  const auto text = r.metrics().render();
+  // The merged run failed, then each request ran alone.
+  EXPECT_EQ(metric(text, "tessel_inference_executions_total{model=\"lookup\",version=\"1\"}"), 2);
+  EXPECT_EQ(metric(text, "tessel_inference_requests_total{model=\"lookup\",version=\"1\",status=\"400\"}"), 1);
 }

@@ -56,6 +56,7 @@ void init_onnx(py::module_& m) {
           py::arg("data"), py::arg("base_dir") = "")
       .def_property_readonly("inputs", [](const onnx::Model& m) { return infos(m.inputs()); })
       .def_property_readonly("outputs", [](const onnx::Model& m) { return infos(m.outputs()); })
+      .def_property_readonly("value_info", [](const onnx::Model& m) { return infos(m.value_info()); })
       .def_property_readonly("opset", &onnx::Model::opset)
       .def_property_readonly("ir_version", &onnx::Model::ir_version)
       .def_property_readonly("producer_name", &onnx::Model::producer_name)

@@ -757,8 +757,24 @@ std::vector<VS> infer_slice(const In& in) {
     axes = in.has(3) ? in.ints(3) : std::vector<int64_t>{};
     steps = in.has(4) ? in.ints(4) : std::vector<int64_t>{};
   }
-  if (!starts || !ends || !axes || (in.opset >= 10 && !steps) || starts->size() != ends->size())
-    return one(tensor(x.dtype, Dims(x.shape.size())));
+  if (!starts || !ends || !axes || (in.opset >= 10 && !steps) || starts->size() != ends->size()) {
+    // Unknown bounds: only the sliced axes (when known) lose their dims.
+    Dims out(x.shape.size());
+    int64_t cnt = 0;
+    if (axes && !axes->empty()) {
+      out = x.shape;
+      for (auto a : *axes) {
+        auto ax = axis_of(a, x.shape.size());
+        if (!ax) return one(rank_unknown(x.dtype));
+        out[*ax] = {};
+      }
+    } else if (axes && in.opset >= 10 && in[1].has_shape && in[1].shape.size() == 1 && fixed(in[1].shape[0], &cnt) &&
+               cnt >= 0 && static_cast<size_t>(cnt) <= out.size()) {
+      out = x.shape;  // default axes: the first len(starts) dims
+      for (int64_t k = 0; k < cnt; ++k) out[static_cast<size_t>(k)] = {};
+    }
+    return one(tensor(x.dtype, out));
+  }
   if (axes->empty())
     for (size_t k = 0; k < starts->size(); ++k) axes->push_back(static_cast<int64_t>(k));
   if (!steps || steps->empty()) steps = std::vector<int64_t>(starts->size(), 1);
@@ -1271,7 +1287,11 @@ std::vector<VS> infer_node(const In& in, Ctx& cx, Env& env) {
     std::vector<VS> out{r};
     if (op == "Dropout") out.push_back(tensor(DType::Bool, x.shape)), out.back().has_shape = x.has_shape;
     if (op == "DequantizeLinear") out[0].dtype = in.has(1) ? in[1].dtype : std::nullopt;
-    if (op == "QuantizeLinear") out[0].dtype = in.has(2) ? in[2].dtype : std::optional<DType>(DType::UInt8);
+    if (op == "QuantizeLinear")
+      out[0].dtype = n.i("output_dtype", 0) != 0 ? onnx_type_dtype(n.i("output_dtype", 0))
+                     : in.has(2)                 ? in[2].dtype
+                                                 : std::optional<DType>(DType::UInt8);
+    if (op == "Bernoulli") out[0].dtype = dtype_attr(n, "dtype", x.dtype);
     if (op == "BatchNormalization") out.resize(1);
     return out;
   }
@@ -1528,6 +1548,7 @@ void reconcile(const Node* n, const std::string& name, VS& v, const ValueInfo& d
   if (v.sequence) return;
   if (v.dtype && d.dtype && *v.dtype != *d.dtype)
     throw Proven(detail::cat(where(), "value '", name, "' is declared ", decl.onnx_type, " but inferred ", *v.dtype));
+  if (!v.dtype) v.dtype = d.dtype;
   if (!d.has_shape) return;
   if (v.has_shape && v.shape.size() != d.shape.size())
     throw Proven(detail::cat(where(), "value '", name, "' is declared with shape ", show(d.shape), " but inferred ",

@@ -59,6 +59,14 @@ class Model:
         self.outputs = _infos(self._m.outputs)
 
     @property
+    def value_info(self):
+        """``{name: ValueInfo}`` inferred at load for the graph inputs and every
+        node output (subgraphs included): symbolic dims are names or expressions
+        of the inputs' dims (``'batch'``, ``'batch*seq'``), None when unknown;
+        ``type`` is ``'unknown'`` when the dtype could not be inferred."""
+        return {r[0]: ValueInfo(*r) for r in self._m.value_info}
+
+    @property
     def opset(self):
         return self._m.opset
 

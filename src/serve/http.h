@@ -1,0 +1,75 @@
+#pragma once
+// The HTTP/1.1 front of tessel-serve (Boost.Beast/Asio; only http.cpp includes
+// Boost). Requests reach a Handler as plain structs; the handler answers through
+// `Reply`, exactly once, from any thread.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tessel::serve {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // as sent: path and query
+  std::string path;    // target without the query
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string remote;  // peer address
+  // The first header of that (lower-case) name, or null.
+  const std::string* header(std::string_view name) const {
+    for (auto& [k, v] : headers)
+      if (k == name) return &v;
+    return nullptr;
+  }
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+using Reply = std::function<void(Response&&)>;
+using Handler = std::function<void(Request&&, Reply)>;
+
+struct HttpOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8000;  // 0: any free port (see HttpServer::port)
+  int threads = 0;       // event loops; 0: one per core
+  size_t max_body_bytes = size_t{64} << 20;
+  size_t max_header_bytes = size_t{16} << 10;
+  // A request (headers and body) must arrive within this time: slow clients are cut off.
+  std::chrono::milliseconds read_timeout{30000};
+  std::chrono::milliseconds idle_timeout{60000};   // keep-alive connections with no request
+  std::chrono::milliseconds drain_timeout{30000};  // at shutdown, for requests in flight
+};
+
+class HttpServer {
+ public:
+  HttpServer(HttpOptions opts, Handler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens (throws std::runtime_error when it cannot).
+  void listen();
+  uint16_t port() const;
+  // Serves until stop() or, with `handle_signals`, SIGINT/SIGTERM; then stops
+  // accepting, lets requests in flight finish (up to drain_timeout) and returns.
+  void run(bool handle_signals = true);
+  void stop();  // thread-safe; run() returns once drained
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tessel::serve

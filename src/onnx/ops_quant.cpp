@@ -1,8 +1,10 @@
-// ONNX quantization ops: QuantizeLinear and DequantizeLinear (per tensor, per
-// axis and blocked; int8/uint8/int16, and int32 for dequantization) and
-// DynamicQuantizeLinear. The float8/int4/uint16 types have no tessel dtype.
+// ONNX quantization and bit-level ops: QuantizeLinear and DequantizeLinear (per
+// tensor, per axis and blocked; int8/uint8/int16, and int32 for
+// dequantization), DynamicQuantizeLinear and BitCast. The float8/int4/uint16
+// types have no tessel dtype.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "src/onnx/internal.h"
 
@@ -127,12 +129,45 @@ std::vector<Tensor> dynamic_quantize(const Node& n, const Inputs& in, const OpCo
           scalar_tensor(Scalar(static_cast<int64_t>(zp)), DType::UInt8)};
 }
 
+// TensorProto element types tessel has, for BitCast's `to`.
+std::optional<DType> any_dtype(int64_t t) {
+  switch (t) {
+    case 1: return DType::Float32;
+    case 2: return DType::UInt8;
+    case 3: return DType::Int8;
+    case 5: return DType::Int16;
+    case 6: return DType::Int32;
+    case 7: return DType::Int64;
+    case 9: return DType::Bool;
+    case 10: return DType::Float16;
+    case 11: return DType::Float64;
+    case 16: return DType::BFloat16;
+    default: return std::nullopt;
+  }
+}
+
+// The same bytes read as another dtype of the same size.
+std::vector<Tensor> bitcast(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  if (!n.has("to")) n.error("attribute 'to' is required");
+  const auto to = any_dtype(n.i("to", 0));
+  if (!to) n.error<NotImplementedError>("to=", n.i("to", 0), " is not a dtype tessel has");
+  if (itemsize(*to) != x.itemsize())
+    n.error<TypeError>("cannot reinterpret ", x.dtype(), " (", x.itemsize(), " bytes) as ", *to, " (", itemsize(*to), " bytes)");
+  Tensor src = x.contiguous();
+  // Bytes meant as bools go through uint8 so that tessel's bools stay 0/1.
+  Tensor out = empty(x.shape(), *to == DType::Bool ? DType::UInt8 : *to);
+  if (x.numel() > 0) std::memcpy(out.data_ptr(), src.data_ptr(), src.nbytes());
+  return {*to == DType::Bool ? ne(out, Scalar(int64_t(0))) : out};
+}
+
 }  // namespace
 
 void register_quant_ops(std::map<std::string, OpFn>& t) {
   t["QuantizeLinear"] = quantize;
   t["DequantizeLinear"] = dequantize;
   t["DynamicQuantizeLinear"] = dynamic_quantize;
+  t["BitCast"] = bitcast;
 }
 
 }  // namespace tessel::onnx

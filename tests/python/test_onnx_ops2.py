@@ -329,3 +329,74 @@ def test_tensor_scatter(mode):
     if mode == "linear":
         with pytest.raises(IndexError, match=r"\[onnx.TensorScatter\]"):
             run(data, {"c": cache, "u": upd, "i": np.array([0, 4])})
+
+
+# ---- DFT, STFT, windows, MelWeightMatrix (ops_signal.cpp), BitCast ----
+
+@pytest.mark.parametrize("inverse,onesided,complex_in", [(0, 0, False), (0, 1, False), (0, 0, True), (1, 0, True),
+                                                           (1, 1, True)])
+def test_dft_numpy(inverse, onesided, complex_in):
+    # Opset 20: axis is an input. Checked against numpy.fft in float64.
+    x = RNG.standard_normal((2, 6, 3, 2 if complex_in else 1))
+    z = x[..., 0] + 1j * x[..., 1] if complex_in else x[..., 0]
+    n_len = 8
+    data = one_node("DFT", [("x", TensorProto.DOUBLE), ("n", I64), ("a", I64)], [("y", TensorProto.DOUBLE)],
+                    opset=20, inverse=inverse, onesided=onesided)
+    (y,) = run(data, {"x": x, "n": np.array(n_len), "a": np.array(1)})
+    if inverse and onesided:
+        want = np.fft.irfft(z, n=n_len, axis=1)[..., None]
+    elif inverse:
+        w = np.fft.ifft(z, n=n_len, axis=1)
+        want = np.stack([w.real, w.imag], -1)
+    else:
+        w = np.fft.fft(z, n=n_len, axis=1)
+        w = w[:, : n_len // 2 + 1] if onesided else w
+        want = np.stack([w.real, w.imag], -1)
+    np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-10)
+
+
+def test_dft_opset17_and_stft_vs_onnxruntime():
+    x = f32(2, 7, 1)
+    compare(one_node("DFT", [("x", F)], [("y", F)], opset=17, axis=1, onesided=1), {"x": x}, atol=1e-4)
+    sig, win = f32(2, 32, 1), np.hanning(8).astype(np.float32)
+    data = one_node("STFT", [("s", F), ("step", I64), ("w", F)], [("y", F)], opset=17)
+    compare(data, {"s": sig, "step": np.array(3), "w": win}, atol=1e-4)
+
+
+@pytest.mark.parametrize("op", ["HannWindow", "HammingWindow", "BlackmanWindow"])
+@pytest.mark.parametrize("periodic", [0, 1])
+def test_windows(op, periodic):
+    compare(one_node(op, [("n", I64)], [("y", F)], opset=17, periodic=periodic), {"n": np.array(10)}, atol=1e-6)
+
+
+def test_mel_weight_matrix():
+    data = one_node("MelWeightMatrix", [("m", I64), ("d", I64), ("r", I64), ("lo", F), ("hi", F)], [("y", F)], opset=17)
+    compare(data, {"m": np.array(8), "d": np.array(64), "r": np.array(8000), "lo": np.array(0, np.float32),
+                   "hi": np.array(3500, np.float32)})
+
+
+def test_signal_bad_input():
+    data = one_node("DFT", [("x", F), ("n", I64), ("a", I64)], [("y", F)], opset=20)
+    with pytest.raises(ValueError, match=r"\[onnx.DFT\].*last"):
+        run(data, {"x": f32(2, 4, 1), "n": np.array(4), "a": np.array(-1)})
+    with pytest.raises(ValueError, match=r"\[onnx.DFT\].*\[\.\.\., n, 1\]"):
+        run(data, {"x": f32(2, 4, 3), "n": np.array(4), "a": np.array(1)})
+    data = one_node("STFT", [("s", F), ("step", I64), ("w", TensorProto.DOUBLE)], [("y", F)], opset=17)
+    with pytest.raises(TypeError, match=r"\[onnx.STFT\].*window has dtype float64"):
+        run(data, {"s": f32(1, 16, 1), "step": np.array(2), "w": np.ones(4)})
+
+
+@pytest.mark.parametrize("src,dst,to", [(np.float32, np.int32, TensorProto.INT32),
+                                        (np.int64, np.float64, TensorProto.DOUBLE),
+                                        (np.int8, np.uint8, TensorProto.UINT8)])
+def test_bitcast(src, dst, to):
+    x = (RNG.standard_normal((3, 4)) * 100).astype(src)
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(src))
+    (y,) = run(one_node("BitCast", [("x", elem)], [("y", to)], opset=26, to=to), {"x": x})
+    assert y.dtype == dst and np.array_equal(y.view(np.uint8), x.view(np.uint8))
+
+
+def test_bitcast_size_mismatch():
+    data = one_node("BitCast", [("x", F)], [("y", I64)], opset=26, to=TensorProto.INT64)
+    with pytest.raises(TypeError, match=r"\[onnx.BitCast\].*4 bytes"):
+        run(data, {"x": f32(2)})

@@ -15,6 +15,7 @@ from . import nn, optim  # noqa: F401,E402
 from . import amp, cpu  # noqa: F401,E402
 from .amp import autocast, is_autocast_enabled, get_autocast_dtype  # noqa: F401,E402
 from .training import Trainer, History, Callback, EarlyStopping, ModelCheckpoint, LearningRateScheduler  # noqa
+from . import callbacks  # noqa: F401,E402  (ts.callbacks.Tracker: the tracking store)
 
 __version__ = _C.__version__
 

@@ -220,11 +220,17 @@ BUILDERS = {"resnet50": build_resnet50, "mobilenetv2": build_mobilenetv2, "bert_
 
 def feed_for(name, model, batch, rng):
     if name == "bert_base":
-        ids = rng.integers(0, 30522, (batch, 128)).astype(np.int64)
-        mask = np.ones((batch, 128), np.int64)
-        mask[:, 100:] = 0
-        names = [i.name for i in model.graph.input]
-        return {names[0]: ids, names[1]: mask} if len(names) > 1 else {names[0]: ids}
+        feed = {}
+        for i in model.graph.input:
+            if "mask" in i.name:
+                mask = np.ones((batch, 128), np.int64)
+                mask[:, 100:] = 0  # padded tail
+                feed[i.name] = mask
+            elif "type" in i.name:
+                feed[i.name] = np.zeros((batch, 128), np.int64)
+            else:
+                feed[i.name] = rng.integers(0, 30522, (batch, 128)).astype(np.int64)
+        return feed
     inp = model.graph.input[0]
     dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
     dims[0] = batch
@@ -414,6 +420,70 @@ def bench_load(ts, ort, cache, quick, rows, results):
     os.rmdir(d)
 
 
+def profile(ts, ort, name, path, batch, threads, runs):
+    """Per-op-type time: tessel node by node (each node run as a one-node model on
+    the real intermediate values, so its figures include a small per-call cost),
+    onnxruntime from its own profiler (after its fusions). Prints the top op types."""
+    import onnx
+    from onnx import helper, numpy_helper
+    m = onnx.load(path)
+    rng = np.random.default_rng(0)
+    feed = feed_for(name, m, batch, rng)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    # every intermediate value, from onnxruntime with all node outputs exposed (no graph optimisation)
+    full = onnx.ModelProto()
+    full.CopyFrom(m)
+    have = {o.name for o in full.graph.output}
+    for n in full.graph.node:
+        for o in n.output:
+            if o and o not in have:
+                full.graph.output.append(helper.ValueInfoProto(name=o))
+    so_plain = ort.SessionOptions()
+    so_plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(full.SerializeToString(), so_plain, providers=["CPUExecutionProvider"])
+    values = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feed)))
+    values.update(feed)
+    inits = {t.name: t for t in m.graph.initializer}
+    ts.set_num_threads(threads)
+    per_type, count = {}, {}
+    for node in m.graph.node:
+        ins = [i for i in node.input if i and i not in inits]
+        g = helper.make_graph([node], "one", [helper.make_tensor_value_info(
+            i, helper.np_dtype_to_tensor_dtype(values[i].dtype), values[i].shape) for i in ins],
+            [helper.ValueInfoProto(name=o) for o in node.output if o],
+            [inits[i] for i in node.input if i in inits])
+        one = helper.make_model(g, opset_imports=m.opset_import)
+        one.ir_version = m.ir_version
+        tm = ts.onnx.load(one.SerializeToString())
+        tfeed = {i: ts.tensor(values[i]) for i in ins}
+        t = common.measure(lambda: tm.run(tfeed), repeat=runs, number=1, warmup=1)
+        per_type[node.op_type] = per_type.get(node.op_type, 0.0) + t.median_ns / 1e6
+        count[node.op_type] = count.get(node.op_type, 0) + 1
+    so.enable_profiling = True
+    so.profile_file_prefix = os.path.join(tempfile.gettempdir(), "bench_onnx_ort_profile")
+    s2 = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    for _ in range(runs + 1):
+        s2.run(None, feed)
+    prof = s2.end_profiling()
+    with open(prof) as f:
+        events = json.load(f)
+    os.remove(prof)
+    ort_type, ort_count = {}, {}
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            op = e.get("args", {}).get("op_name", "?")
+            ort_type[op] = ort_type.get(op, 0.0) + e["dur"] / 1e3 / (runs + 1)
+            ort_count[op] = ort_count.get(op, 0) + 1
+    rows = [[op, count[op], f"{ms:.2f}"] for op, ms in sorted(per_type.items(), key=lambda kv: -kv[1])]
+    common.print_table(["op (tessel, node by node)", "nodes", "ms"], rows + [["total", sum(count.values()),
+                       f"{sum(per_type.values()):.2f}"]],
+                       f"profile {name} batch {batch}, {threads} thread(s): tessel per op type")
+    rows = [[op, ort_count[op] // (runs + 1), f"{ms:.2f}"] for op, ms in sorted(ort_type.items(), key=lambda kv: -kv[1])]
+    common.print_table(["op (onnxruntime, after its fusions)", "nodes", "ms"], rows + [["total", "",
+                       f"{sum(ort_type.values()):.2f}"]], "onnxruntime's profiler (kernel time per run)")
+
+
 def main():
     p = common.base_parser(__doc__.split("\n")[0])
     p.add_argument("--models", default="digits_cnn,mobilenetv2,resnet50,bert_base",
@@ -424,6 +494,8 @@ def main():
     p.add_argument("--cache", default=os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
                                                    "tessel-bench-onnx"), help="folder for generated models")
     p.add_argument("--no-load", action="store_true", help="skip the load-time comparison")
+    p.add_argument("--profile", metavar="MODEL", default=None,
+                   help="per-op-type times of MODEL (first --batches and --threads value) instead of the benchmark")
     args = p.parse_args()
     threads = common.parse_threads(args.threads)
     batches = [int(b) for b in args.batches.split(",") if b]
@@ -449,6 +521,10 @@ def main():
     exported = {} if args.builtin else torch_models(args.cache, notes)
     for n in notes:
         print(n)
+    if args.profile:
+        path, source = model_path(args.profile, args.cache, exported)
+        print(f"{args.profile}: {source} ({path})")
+        return profile(ts, ort, args.profile, path, batches[0], threads[0], 3 if args.quick else 10)
     rows, results = [], []
     print("\nmodel  threads  batch  tessel_ms  ort_ms  ratio  %peak_tessel  %peak_ort  max_rel_err")
     for name in models:

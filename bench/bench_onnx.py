@@ -503,7 +503,7 @@ def main():
     for m in models:
         if m not in BUILDERS:
             raise SystemExit(f"--models: unknown model {m!r} (known: {', '.join(BUILDERS)})")
-    if args.quick:
+    if args.quick and not args.profile:
         batches = [b for b in batches if b <= 8] or [1]
         models = [m for m in models if m in ("digits_cnn", "mobilenetv2")]
     os.makedirs(args.cache, exist_ok=True)

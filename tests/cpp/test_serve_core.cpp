@@ -86,7 +86,7 @@ platform: "onnxruntime_onnx"
 max_batch_size: 8
 input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]
 output [ { name: "y" data_type: TYPE_FP32 dims: [ 4 ] } ]
-dynamic_batching { preferred_batch_size: [ 4 ] max_queue_delay_microseconds: 300000 }
+dynamic_batching { preferred_batch_size: [ 4 ] max_queue_delay_microseconds: 1000000 }
 )";
 
 }  // namespace
@@ -394,7 +394,7 @@ TEST(ServeBatcher, MergesConcurrentRequests) {
   ModelRepository r(o, nullptr);
   auto v = r.get("m");
   // Four requests of one row reach the preferred size 4 and run as one batch,
-  // well before the 300 ms delay; each gets its own rows back.
+  // well before the 1 s delay; each gets its own rows back.
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::future<InferResponse>> fs;
   for (int i = 0; i < 4; ++i) fs.push_back(v->infer(request_of(full({1, 4}, Scalar(double(i)), TensorOptions(DType::Float32)), std::to_string(i))));
@@ -404,7 +404,7 @@ TEST(ServeBatcher, MergesConcurrentRequests) {
     EXPECT_EQ(resp.outputs[0].shape, (std::vector<int64_t>{1, 4}));
     EXPECT_FLOAT_EQ(resp.outputs[0].tensor.data<float>()[0], 2.f * i + 1);
   }
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 250ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 900ms);
   auto text = r.metrics().render();
   EXPECT_EQ(metric(text, "tessel_inference_executions_total{model=\"m\",version=\"1\"}"), 1);
   EXPECT_EQ(metric(text, "tessel_inference_batch_size_sum{model=\"m\",version=\"1\"}"), 4);
@@ -415,12 +415,12 @@ TEST(ServeBatcher, MergesConcurrentRequests) {
   const auto t1 = std::chrono::steady_clock::now();
   auto lone = v->infer(request_of(ones({2, 4}))).get();
   const auto waited = std::chrono::steady_clock::now() - t1;
-  EXPECT_GE(waited, 290ms);
-  EXPECT_LT(waited, 2s);
+  EXPECT_GE(waited, 990ms);
+  EXPECT_LT(waited, 3s);
   EXPECT_EQ(lone.outputs[0].shape, (std::vector<int64_t>{2, 4}));
   text = r.metrics().render();
   EXPECT_EQ(metric(text, "tessel_inference_executions_total{model=\"m\",version=\"1\"}"), 2);
-  EXPECT_GE(metric(text, "tessel_inference_queue_duration_seconds_sum{model=\"m\",version=\"1\"}"), 0.29);
+  EXPECT_GE(metric(text, "tessel_inference_queue_duration_seconds_sum{model=\"m\",version=\"1\"}"), 0.99);
   EXPECT_EQ(metric(text, "tessel_inference_request_duration_seconds_count{model=\"m\",version=\"1\"}"), 5);
   EXPECT_EQ(metric(text, "tessel_inference_in_flight_requests{model=\"m\",version=\"1\"}"), 0);
 }
@@ -510,7 +510,7 @@ TEST(ServeBatcher, FullQueueIs503AndTimeoutIs504) {
 TEST(ServeRepository, PollingSwapsVersionsWithoutDroppingRequests) {
   TempDir d;
   write_model(d.path / "m" / "1" / "model.onnx", 2);
-  // Requests wait up to 300 ms in the queue: one is in flight on version 1 while version 2 arrives.
+  // Requests wait up to 1 s in the queue: one is in flight on version 1 while version 2 arrives.
   write_file(d.path / "m" / "config.pbtxt", kBatchConfig);
   RepositoryOptions o;
   o.repository = d.path.string();
@@ -537,7 +537,11 @@ TEST(ServeRepository, PollingSwapsVersionsWithoutDroppingRequests) {
   // v2's handle still works while held.
   EXPECT_FLOAT_EQ(v2->infer(request_of(ones({4, 4}))).get().outputs[0].tensor.data<float>()[0], 10.f);
   v2.reset();
-  r.poll();  // retired and idle: gone, with its metric series
+  // Retired and idle (its worker may still be finishing the last callback): gone, with its metric series.
+  for (int i = 0; i < 50 && r.metrics().render().find("version=\"2\"") != std::string::npos; ++i) {
+    std::this_thread::sleep_for(10ms);
+    r.poll();
+  }
   EXPECT_EQ(r.metrics().render().find("version=\"2\""), std::string::npos);
 
   // A new model folder appears; a removed one disappears.

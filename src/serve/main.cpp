@@ -8,7 +8,9 @@
 #include <thread>
 
 #include "serve/http.h"
+#include "serve/metrics.h"
 #include "serve/protocol.h"
+#include "serve/repository.h"
 
 namespace {
 
@@ -18,11 +20,12 @@ Serves ONNX models over the Open Inference Protocol v2 (KServe v2) and TF-Servin
 
 models:
   --model NAME=PATH            serve one .onnx file as model NAME, version 1 (repeatable)
-  --model-repository DIR       serve DIR/NAME/VERSION/model.onnx
-  --model-control MODE         none | poll | explicit (default none)
+  --model-repository DIR       serve DIR/NAME/VERSION/model.onnx (optional DIR/NAME/config.pbtxt)
+  --model-control MODE         none | poll | explicit (default none); explicit turns on
+                               POST /v2/repository/models/NAME/load|unload
   --repository-poll-secs N     polling interval with --model-control poll (default 15)
-  --compute-threads N          threads running models (default: cores / 2, at least 1)
-  --max-queue-size N           requests waiting for a compute thread before 503 (default 1024)
+  --load-model NAME            with --model-control explicit: load NAME at start (repeatable)
+  --max-queue-size N           queue bound of a model whose config sets none; 503 past it (default 1024)
 
 network:
   --host ADDR                  address to bind (default 127.0.0.1)
@@ -76,7 +79,7 @@ int main(int argc, char** argv) {
   RouterOptions router;
   std::vector<std::pair<std::string, std::string>> models;
   std::string repository, model_control = "none", port_file;
-  int compute_threads = std::max(1u, std::thread::hardware_concurrency() / 2);
+  std::vector<std::string> load_models;
   size_t max_queue = 1024;
   long long poll_secs = 15;
 
@@ -106,8 +109,8 @@ int main(int argc, char** argv) {
       model_control = v;
     } else if (a == "--repository-poll-secs") {
       poll_secs = parse_int(a, v, 1, 86400);
-    } else if (a == "--compute-threads") {
-      compute_threads = static_cast<int>(parse_int(a, v, 1, 1024));
+    } else if (a == "--load-model") {
+      load_models.push_back(v);
     } else if (a == "--max-queue-size") {
       max_queue = static_cast<size_t>(parse_int(a, v, 1, 1 << 24));
     } else if (a == "--host") {
@@ -146,18 +149,28 @@ int main(int argc, char** argv) {
       usage_error("unknown option '" + a + "'");
     }
   }
-  (void)poll_secs;
-  if (!repository.empty()) usage_error("--model-repository is not available in this build yet; use --model NAME=PATH");
-  if (model_control != "none") usage_error("--model-control " + model_control + " needs --model-repository");
-  if (models.empty()) usage_error("no model: give --model NAME=PATH or --model-repository DIR");
+  if (model_control != "none" && repository.empty())
+    usage_error("--model-control " + model_control + " needs --model-repository");
+  if (models.empty() && repository.empty()) usage_error("no model: give --model NAME=PATH or --model-repository DIR");
+  if (!load_models.empty() && model_control != "explicit") usage_error("--load-model needs --model-control explicit");
 
-  std::unique_ptr<ModelBackend> backend;
+  RepositoryOptions ro;
+  ro.repository = repository;
+  ro.models = models;
+  ro.control = model_control == "poll"       ? RepositoryOptions::Control::Poll
+               : model_control == "explicit" ? RepositoryOptions::Control::Explicit
+                                             : RepositoryOptions::Control::None;
+  ro.poll_interval = std::chrono::milliseconds(poll_secs * 1000);
+  ro.startup_models = load_models;
+  ro.default_max_queue_size = max_queue;
+  std::shared_ptr<ModelRepository> repo;
   try {
-    backend = make_file_backend(models, compute_threads, max_queue);
+    repo = std::make_shared<ModelRepository>(ro, std::make_shared<MetricsRegistry>());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "tessel-serve: cannot load the models: %s\n", e.what());
+    std::fprintf(stderr, "tessel-serve: %s\n", e.what());
     return 1;
   }
+  std::unique_ptr<ModelBackend> backend = make_repository_backend(repo);
   HttpServer server(http, make_router(*backend, router));
   try {
     server.listen();
@@ -173,7 +186,7 @@ int main(int argc, char** argv) {
     std::rename(tmp.c_str(), port_file.c_str());
   }
   server.run(true);
-  backend.reset();  // finishes queued work
+  repo->stop();  // finishes what is still queued
   std::fprintf(stderr, "tessel-serve: stopped\n");
   return 0;
 }

@@ -218,6 +218,43 @@ Response infer_response(const InferResponse& resp, const std::vector<std::string
   return r;
 }
 
+// Triton's model repository extension: POST /v2/repository/index and
+// /v2/repository/models/NAME/load|unload (the last two only with explicit control).
+void repository_route(Context& ctx, Request& req, Reply& reply, const std::vector<std::string_view>& parts) {
+  bool index = parts.size() == 3 && parts[2] == "index";
+  bool control = parts.size() == 5 && parts[2] == "models" && (parts[4] == "load" || parts[4] == "unload");
+  if (!index && !control) return reply(error_response(404, "no route for " + req.method + " " + req.path));
+  if (req.method != "POST") return reply(method_not_allowed("POST"));
+  bool ready_only = false;
+  if (!req.body.empty()) {
+    element root = json::parse(req.body);
+    if (root.type() != element_type::OBJECT) throw HttpError(400, "the request body must be a JSON object");
+    element r;
+    if (!root["ready"].get(r)) {
+      if (r.type() != element_type::BOOL) throw HttpError(400, "\"ready\" must be a boolean");
+      ready_only = bool(r);
+    }
+  }
+  if (index) {
+    json::Writer w;
+    w.begin_array();
+    for (auto& e : ctx.models.index(ready_only)) {
+      w.begin_object().key("name").value(e.name);
+      if (!e.version.empty()) w.key("version").value(e.version);
+      w.key("state").value(e.state);
+      if (!e.reason.empty()) w.key("reason").value(e.reason);
+      w.end_object();
+    }
+    w.end_array();
+    return reply(json_response(200, std::move(w.out)));
+  }
+  std::string name(parts[3]);
+  if (!valid_name(name)) throw HttpError(400, "invalid model name");
+  if (parts[4] == "load") ctx.models.load(name);
+  else ctx.models.unload(name);
+  reply(json_response(200, "{}"));
+}
+
 }  // namespace
 
 void check_request(const InferRequest& req, const ModelMetadata& meta) {
@@ -286,6 +323,7 @@ bool oip_route(Context& ctx, Request& req, Reply& reply) {
     reply(std::move(r));
     return true;
   }
+  if (parts[1] == "repository") return repository_route(ctx, req, reply, parts), true;
   if (parts[1] != "models" || parts.size() < 3) return false;
   // /v2/models/NAME[/versions/V][/ready|/infer]
   std::string name(parts[2]);
@@ -296,7 +334,8 @@ bool oip_route(Context& ctx, Request& req, Reply& reply) {
     i = 5;
   }
   std::string_view action = i < parts.size() ? parts[i] : std::string_view();
-  if (i + (action.empty() ? 0 : 1) != parts.size() || !(action.empty() || action == "ready" || action == "infer"))
+  if (i + (action.empty() ? 0 : 1) != parts.size() ||
+      !(action.empty() || action == "ready" || action == "infer" || action == "config"))
     return false;
   if (!valid_name(name)) throw HttpError(400, "invalid model name");
   if (!version.empty() && !valid_name(version)) throw HttpError(400, "invalid model version");
@@ -306,9 +345,13 @@ bool oip_route(Context& ctx, Request& req, Reply& reply) {
     reply(json_response(200, model_metadata_json(ctx.models.metadata(name, version))));
     return true;
   }
+  if (action == "config") {
+    if (!get) return reply(method_not_allowed("GET")), true;
+    reply(json_response(200, ctx.models.config_json(name, version)));
+    return true;
+  }
   if (action == "ready") {
     if (!get) return reply(method_not_allowed("GET")), true;
-    ctx.models.metadata(name, version);  // 404 when unknown
     bool ok = ctx.models.model_ready(name, version);
     json::Writer w;
     w.begin_object().key("name").value(name).key("ready").value(ok).end_object();

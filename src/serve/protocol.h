@@ -53,20 +53,30 @@ class ModelBackend {
   virtual void infer(InferRequest&& req, Done done) = 0;
   // Prometheus text for /metrics ("" when the backend keeps none).
   virtual std::string metrics_text() const { return {}; }
+  // Triton's model configuration as JSON (GET /v2/models/NAME/config).
+  virtual std::string config_json(const std::string& name, const std::string& version) const {
+    metadata(name, version);
+    return "{}";
+  }
+  // The repository extension (POST /v2/repository/...): every model version and its state.
+  struct IndexEntry {
+    std::string name, version, state, reason;
+  };
+  virtual std::vector<IndexEntry> index(bool /*ready_only*/) const { return {}; }
+  // Explicit model control; HttpError 403 unless the server runs with --model-control explicit.
+  virtual void load(const std::string&) { throw HttpError(403, "model control is off (--model-control explicit)"); }
+  virtual void unload(const std::string&) { throw HttpError(403, "model control is off (--model-control explicit)"); }
   // Called for each answered request (for request metrics).
   virtual void observe_request(std::string_view /*model*/, std::string_view /*version*/, int /*status*/,
                                double /*seconds*/) {}
 };
 
-// Models given on the command line as NAME=PATH (one version "1" each), run on
-// `threads` compute threads with a queue of at most `max_queue` requests.
-std::unique_ptr<ModelBackend> make_file_backend(const std::vector<std::pair<std::string, std::string>>& models,
-                                                int threads, size_t max_queue);
+class ModelRepository;
+// The backend over servecore's model repository (backend_repository.cpp).
+std::unique_ptr<ModelBackend> make_repository_backend(std::shared_ptr<ModelRepository> repo);
 
 // ---- helpers shared by the protocols ----
 
-// OIP datatype of an ONNX type name such as "tensor(float)" ("UNSUPPORTED" otherwise).
-std::string oip_datatype_of_onnx(const std::string& onnx_type);
 
 // Whether `name` is acceptable as a model name or version (letters, digits, "_-.", not "." or "..").
 bool valid_name(std::string_view name);

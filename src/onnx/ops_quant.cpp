@@ -1,14 +1,16 @@
 // ONNX quantization and bit-level ops: QuantizeLinear and DequantizeLinear (per
 // tensor, per axis and blocked; int8/uint8/int16, and int32 for
-// dequantization), DynamicQuantizeLinear and BitCast. The float8/int4/uint16
-// types have no tessel dtype.
+// dequantization), DynamicQuantizeLinear, ConvInteger, QLinearConv and
+// BitCast. The float8/int4/uint16 types have no tessel dtype.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "src/onnx/internal.h"
+#include "tessel/nn/functional.h"
 
 namespace tessel::onnx {
+namespace F = tessel::nn::functional;
 namespace {
 
 bool is_float(DType d) {
@@ -129,6 +131,108 @@ std::vector<Tensor> dynamic_quantize(const Node& n, const Inputs& in, const OpCo
           scalar_tensor(Scalar(static_cast<int64_t>(zp)), DType::UInt8)};
 }
 
+// An 8-bit input minus its zero point (scalar, or per output channel for W), in float64.
+Tensor shifted(const Node& n, const Tensor& t, const Tensor* zp, const char* what, bool per_channel) {
+  if (t.dtype() != DType::UInt8 && t.dtype() != DType::Int8) n.error<TypeError>(what, " must be uint8 or int8, got ", t.dtype());
+  Tensor v = t.to(DType::Float64);
+  if (!zp) return v;
+  if (zp->dtype() != t.dtype())
+    n.error<TypeError>(what, "'s zero point has dtype ", zp->dtype(), " but ", what, " has ", t.dtype());
+  Tensor z = zp->to(DType::Float64);
+  if (per_channel && z.dim() == 1 && z.numel() == t.shape()[0] && z.numel() > 1) {
+    Shape s(t.dim(), 1);
+    s[0] = z.numel();
+    z = z.reshape(s);
+  } else if (z.numel() != 1) {
+    n.error(what, "'s zero point must be a scalar", per_channel ? " or one per output channel" : "", ", got ", z.shape());
+  } else {
+    z = z.reshape({});
+  }
+  return sub(v, z);
+}
+
+// Convolution of zero-shifted integer-valued tensors, exact in float64 (1-D and 2-D).
+Tensor integer_conv(const Node& n, const Tensor& x, const Tensor& w) {
+  if (x.dim() != 3 && x.dim() != 4) n.error("only 1-D and 2-D convolution (3-D or 4-D X) are supported, got ", x.shape());
+  if (w.dim() != x.dim()) n.error("W ", w.shape(), " must have the rank of X ", x.shape());
+  const size_t k = static_cast<size_t>(x.dim() - 2);
+  const Shape kernel(w.shape().begin() + 2, w.shape().end());
+  if (n.ints("kernel_shape", kernel) != kernel) n.error("kernel_shape differs from the spatial dims of W ", w.shape());
+  const Shape stride = n.ints("strides", Shape(k, 1)), dil = n.ints("dilations", Shape(k, 1));
+  if (stride.size() != k || dil.size() != k) n.error("strides and dilations need ", k, " values");
+  for (size_t d = 0; d < k; ++d)
+    if (stride[d] < 1 || dil[d] < 1 || kernel[d] < 1) n.error("strides, dilations and kernel sizes must be positive");
+  const int64_t groups = n.i("group", 1);
+  if (groups < 1 || x.shape()[1] != w.shape()[1] * groups || w.shape()[0] % groups != 0)
+    n.error("X ", x.shape(), " and W ", w.shape(), " do not match group=", groups);
+  Shape begin(k, 0), end(k, 0);
+  const std::string autopad = n.s("auto_pad", "NOTSET");
+  if (autopad == "NOTSET") {
+    const Shape pads = n.ints("pads", Shape(2 * k, 0));
+    if (pads.size() != 2 * k) n.error("pads must have ", 2 * k, " values");
+    for (size_t d = 0; d < k; ++d) {
+      if (pads[d] < 0 || pads[d + k] < 0) n.error("negative pads are not supported");
+      begin[d] = pads[d];
+      end[d] = pads[d + k];
+    }
+  } else if (autopad == "SAME_UPPER" || autopad == "SAME_LOWER") {
+    for (size_t d = 0; d < k; ++d) {
+      const int64_t in = x.shape()[2 + d], out = (in + stride[d] - 1) / stride[d];
+      const int64_t total = std::max<int64_t>(0, (out - 1) * stride[d] + (kernel[d] - 1) * dil[d] + 1 - in);
+      begin[d] = autopad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      end[d] = total - begin[d];
+    }
+  } else if (autopad != "VALID") {
+    n.error("auto_pad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+  }
+  Shape spec;  // tessel::pad lists the last dim first
+  for (size_t d = k; d-- > 0;) {
+    spec.push_back(begin[d]);
+    spec.push_back(end[d]);
+  }
+  Tensor xp = pad(x, spec);
+  F::ConvOptions o;
+  o.stride = stride;
+  o.dilation = dil;
+  o.groups = groups;
+  return k == 1 ? F::conv1d(xp, w, {}, o) : F::conv2d(xp, w, {}, o);
+}
+
+std::vector<Tensor> conv_integer(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor* xz = in.size() > 2 && in[2] ? &*in[2] : nullptr;
+  const Tensor* wz = in.size() > 3 && in[3] ? &*in[3] : nullptr;
+  Tensor x = shifted(n, input(n, in, 0), xz, "x", false), w = shifted(n, input(n, in, 1), wz, "w", true);
+  return {integer_conv(n, x, w).to(DType::Int32)};
+}
+
+// round((x - xz) * (w - wz) conv + B) * x_scale * w_scale / y_scale) + yz, saturated to y's type.
+std::vector<Tensor> qlinear_conv(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor &xs = input(n, in, 1), &ws = input(n, in, 4), &ys = input(n, in, 6), &yz = input(n, in, 7);
+  for (const Tensor* t : {&xs, &ws, &ys})
+    if (t->dtype() != DType::Float32) n.error<TypeError>("scales must be float32, got ", t->dtype());
+  if (yz.dtype() != DType::UInt8 && yz.dtype() != DType::Int8) n.error<TypeError>("y_zero_point must be uint8 or int8, got ", yz.dtype());
+  const Tensor& w8 = input(n, in, 3);
+  Tensor x = shifted(n, input(n, in, 0), &input(n, in, 2), "x", false), w = shifted(n, w8, &input(n, in, 5), "w", true);
+  Tensor acc = integer_conv(n, x, w);  // [N, M, ...]
+  Shape chan(acc.dim(), 1);
+  chan[1] = acc.shape()[1];
+  if (in.size() > 8 && in[8]) {
+    if (in[8]->dtype() != DType::Int32) n.error<TypeError>("B must be int32, got ", in[8]->dtype());
+    if (in[8]->numel() != acc.shape()[1]) n.error("B must have one value per output channel (", acc.shape()[1], ")");
+    acc = add(acc, in[8]->to(DType::Float64).reshape(chan));
+  }
+  Tensor wsc = ws.numel() == 1 ? ws.reshape({}) : ws;
+  if (ws.numel() != 1) {
+    if (ws.dim() != 1 || ws.numel() != w8.shape()[0]) n.error("w_scale must be a scalar or one per output channel");
+    wsc = ws.reshape(chan);
+  }
+  // The multiplier in float32, as the reference computes it.
+  Tensor mult = div(mul(xs.reshape({}), wsc), ys.reshape({})).to(DType::Float64);
+  Tensor y = add(mul(acc, mult), yz.to(DType::Float64).reshape({}));
+  auto [lo, hi] = quant_range(yz.dtype());
+  return {round(clamp(y, Scalar(lo), Scalar(hi))).to(yz.dtype())};
+}
+
 // TensorProto element types tessel has, for BitCast's `to`.
 std::optional<DType> any_dtype(int64_t t) {
   switch (t) {
@@ -168,6 +272,8 @@ void register_quant_ops(std::map<std::string, OpFn>& t) {
   t["DequantizeLinear"] = dequantize;
   t["DynamicQuantizeLinear"] = dynamic_quantize;
   t["BitCast"] = bitcast;
+  t["ConvInteger"] = conv_integer;
+  t["QLinearConv"] = qlinear_conv;
 }
 
 }  // namespace tessel::onnx

@@ -400,3 +400,35 @@ def test_bitcast_size_mismatch():
     data = one_node("BitCast", [("x", F)], [("y", I64)], opset=26, to=TensorProto.INT64)
     with pytest.raises(TypeError, match=r"\[onnx.BitCast\].*4 bytes"):
         run(data, {"x": f32(2)})
+
+
+# ---- ConvInteger, QLinearConv ----
+
+@pytest.mark.parametrize("pads,strides,group", [([0, 0, 0, 0], [1, 1], 1), ([1, 0, 2, 1], [2, 1], 1),
+                                                ([1, 1, 1, 1], [1, 1], 2)])
+def test_conv_integer(pads, strides, group):
+    x = RNG.integers(0, 256, (2, 4, 7, 6)).astype(np.uint8)
+    w = RNG.integers(0, 256, (6, 4 // group, 3, 3)).astype(np.uint8)
+    data = one_node("ConvInteger", [("x", U8), ("w", U8), ("xz", U8), ("wz", U8)], [("y", TensorProto.INT32)],
+                    opset=10, pads=pads, strides=strides, group=group)
+    compare(data, {"x": x, "w": w, "xz": np.array(128, np.uint8), "wz": np.array(3, np.uint8)})
+
+
+def test_qlinear_conv_per_channel():
+    x = RNG.integers(0, 256, (1, 3, 6, 6)).astype(np.uint8)
+    w = RNG.integers(-128, 128, (4, 3, 3, 3)).astype(np.int8)
+    feed = {"x": x, "xs": np.array(0.02, np.float32), "xz": np.array(120, np.uint8), "w": w,
+            "ws": (RNG.random(4) * 0.01 + 0.001).astype(np.float32), "wz": np.zeros(4, np.int8),
+            "ys": np.array(0.05, np.float32), "yz": np.array(7, np.uint8),
+            "b": RNG.integers(-500, 500, 4).astype(np.int32)}
+    ins = [("x", U8), ("xs", F), ("xz", U8), ("w", I8), ("ws", F), ("wz", I8), ("ys", F), ("yz", U8),
+           ("b", TensorProto.INT32)]
+    (y,) = compare(one_node("QLinearConv", ins, [("y", U8)], opset=10, pads=[1, 1, 1, 1]), feed, atol=1)
+    assert y.shape == (1, 4, 6, 6)
+
+
+def test_conv_integer_bad_input():
+    data = one_node("ConvInteger", [("x", U8), ("w", I8), ("xz", I8)], [("y", TensorProto.INT32)], opset=10)
+    with pytest.raises(TypeError, match=r"\[onnx.ConvInteger\].*zero point has dtype int8"):
+        run(data, {"x": np.zeros((1, 1, 3, 3), np.uint8), "w": np.zeros((1, 1, 2, 2), np.int8),
+                   "xz": np.array(0, np.int8)})

@@ -94,7 +94,7 @@ std::shared_ptr<ModelVersion> ModelVersion::load(const std::string& name, int64_
                                                  ModelConfig config, std::shared_ptr<MetricsRegistry> metrics,
                                                  size_t default_max_queue_size,
                                                  std::shared_ptr<std::vector<std::string>> versions,
-                                                 std::shared_ptr<std::mutex> versions_mu) {
+                                                 std::shared_ptr<std::mutex> versions_mu, bool log) {
   auto v = failed(name, version, std::move(config), "", std::move(metrics));
   v->file_ = file;
   v->versions_ = std::move(versions);
@@ -121,9 +121,17 @@ std::shared_ptr<ModelVersion> ModelVersion::load(const std::string& name, int64_
   } catch (const std::exception& e) {
     v->error_ = e.what();
     v->model_.reset();
-    warn("model '" + name + "' version " + v->version_ + " failed to load: " + v->error_);
   }
   v->load_seconds_ = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (log) {
+    if (v->ready_) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%.3f", v->load_seconds_);
+      warn("loaded model '" + name + "' version " + v->version_ + " in " + secs + " s");
+    } else {
+      warn("model '" + name + "' version " + v->version_ + " failed to load: " + v->error_);
+    }
+  }
   v->metrics_.load_time->set(v->load_seconds_);
   v->metrics_.ready->set(v->ready_ ? 1 : 0);
   return v;
@@ -402,7 +410,7 @@ void ModelRepository::sync(const std::string& name) {
   if (!error.empty()) {
     // Keep serving what is loaded; report the problem.
     std::lock_guard<std::mutex> lk(mu_);
-    if (e->error != error) warn("model '" + name + "': " + error);
+    if (e->error != error && opt_.log_loads) warn("model '" + name + "': " + error);
     e->error = error;
     models_[name] = e;
     return;
@@ -418,7 +426,7 @@ void ModelRepository::sync(const std::string& name) {
     const auto st = e->stamps.find(v);
     if (old != e->versions.end() && !config_changed && st != e->stamps.end() && st->second == stamp) continue;
     loaded[v] = ModelVersion::load(name, v, file, config, metrics_, opt_.default_max_queue_size, e->ready_versions,
-                                   e->ready_mu);
+                                   e->ready_mu, opt_.log_loads);
   }
 
   std::lock_guard<std::mutex> lk(mu_);
@@ -579,6 +587,7 @@ std::vector<VersionStatus> ModelRepository::status(const std::string& name) cons
 bool ModelRepository::ready() const {
   std::lock_guard<std::mutex> lk(mu_);
   if (stopping_) return false;
+  if (!opt_.strict_readiness) return true;
   for (const auto& [name, e] : models_) {
     const bool any = std::any_of(e->versions.begin(), e->versions.end(), [](const auto& p) { return p.second->ready(); });
     if (!any) return false;

@@ -87,7 +87,7 @@ class ModelVersion {
                                             ModelConfig config, std::shared_ptr<MetricsRegistry> metrics,
                                             size_t default_max_queue_size,
                                             std::shared_ptr<std::vector<std::string>> versions,
-                                            std::shared_ptr<std::mutex> versions_mu);
+                                            std::shared_ptr<std::mutex> versions_mu, bool log = false);
   // A version that cannot load (bad config, ...), reported with `error`.
   static std::shared_ptr<ModelVersion> failed(const std::string& name, int64_t version, ModelConfig config,
                                               std::string error, std::shared_ptr<MetricsRegistry> metrics);
@@ -117,6 +117,9 @@ struct RepositoryOptions {
   std::chrono::milliseconds poll_interval{5000};
   std::vector<std::string> startup_models;  // explicit mode: --load-model NAME
   size_t default_max_queue_size = 1024;     // when a config sets no max_queue_size
+  // ready() also needs every model to have a ready version (Triton's --strict-readiness).
+  bool strict_readiness = true;
+  bool log_loads = true;  // one line on stderr per version loaded or failed
 };
 
 class ModelRepository {
@@ -138,7 +141,8 @@ class ModelRepository {
   std::vector<VersionStatus> index(bool ready_only = false) const;
   // One model's versions (TF-Serving's model status); HttpError 404 when unknown.
   std::vector<VersionStatus> status(const std::string& name) const;
-  // True when every model found has at least one ready version (server readiness).
+  // Server readiness: not stopping and, with strict_readiness, every model found
+  // has at least one ready version (so one broken model keeps the server unready).
   bool ready() const;
 
   // Explicit model control only (HttpError 403 otherwise). load() (re)reads the

@@ -330,6 +330,13 @@ TEST(ServeRepository, LayoutVersionPolicyAndFailures) {
   EXPECT_EQ(md.inputs[0].shape, (std::vector<int64_t>{-1, 4}));
   EXPECT_NE(r.metrics().render().find("tessel_model_load_duration_seconds{model=\"double\",version=\"2\"}"),
             std::string::npos);
+  EXPECT_EQ(metric(r.metrics().render(), "tessel_model_ready{model=\"broken\",version=\"1\"}"), 0);
+  EXPECT_EQ(metric(r.metrics().render(), "tessel_model_ready{model=\"double\",version=\"2\"}"), 1);
+
+  // Without strict readiness the broken models do not hold the server back.
+  o.strict_readiness = false;
+  o.log_loads = false;
+  EXPECT_TRUE(ModelRepository(o, nullptr).ready());
 }
 
 TEST(ServeRepository, RequestValidation) {

@@ -156,15 +156,25 @@ namespace {
 using VS = ValueShape;
 using Dims = std::vector<SymDim>;
 
-// A contradiction that inference proves: raised to the user.
-struct Proven : ValueError {
-  using ValueError::ValueError;
+// A contradiction that inference proves: raised to the user (as a TypeError
+// when about dtypes, a ValueError otherwise).
+struct Proven : std::runtime_error {
+  bool type_error = false;
+  Proven(const std::string& msg, bool type) : std::runtime_error(msg), type_error(type) {}
 };
 
 template <class... Args>
 [[noreturn]] void prove(const Node& n, const Args&... args) {
-  throw Proven(detail::cat("[onnx.", n.op_type, "] node '", n.name, "': ", args...));
+  throw Proven(detail::cat("[onnx.", n.op_type, "] node '", n.name, "': ", args...), false);
 }
+template <class... Args>
+[[noreturn]] void prove_type(const Node& n, const Args&... args) {
+  throw Proven(detail::cat("[onnx.", n.op_type, "] node '", n.name, "': ", args...), true);
+}
+
+// A node that run time will refuse (an axis out of range, an attribute of the
+// wrong opset): its outputs stay unknown and run time reports the error.
+struct Invalid : std::exception {};
 
 VS unknown() { return {}; }
 
@@ -341,7 +351,7 @@ struct In {
 
 std::optional<int64_t> axis_of(int64_t a, size_t rank) {
   const auto r = static_cast<int64_t>(rank);
-  if (a < -r || a >= r) return std::nullopt;
+  if (a < -r || a >= r) throw Invalid{};
   return a < 0 ? a + r : a;
 }
 
@@ -438,6 +448,7 @@ std::optional<std::vector<int64_t>> axes_of(const In& in, size_t k, int64_t attr
     *given = in.n.has("axes");
     return in.n.ints("axes");
   }
+  if (in.n.has("axes")) throw Invalid{};
   *given = in.has(k);
   if (!in.has(k)) return std::vector<int64_t>{};
   return in.ints(k);
@@ -665,8 +676,8 @@ std::vector<VS> infer_concat(const In& in) {
     if (!in.has(k)) continue;
     if (!dt) dt = in[k].dtype;
     if (in[k].dtype && dt && *in[k].dtype != *dt)
-      prove(n, "inputs have different dtypes: '", in.name(ref_k), "' ", *dt, " and '", in.name(k), "' ",
-            *in[k].dtype);
+      prove_type(n, "inputs must have the same dtype, got '", in.name(ref_k), "' ", *dt, " and '", in.name(k), "' ",
+                 *in[k].dtype);
     if (!in[k].has_shape) continue;
     if (ref && ref->shape.size() != in[k].shape.size())
       prove(n, "inputs have different ranks: '", in.name(ref_k), "' ", show(*ref), " and '", in.name(k), "' ",
@@ -1030,8 +1041,8 @@ std::vector<VS> infer_broadcasting(const In& in) {
   if (op != "Pow" && op != "BitShift" && op != "PRelu")
     for (size_t k = 1; k < in.v.size(); ++k)
       if (in[0].dtype && in[k].dtype && *in[0].dtype != *in[k].dtype)
-        prove(n, "inputs have different dtypes: '", in.name(0), "' ", *in[0].dtype, " and '", in.name(k), "' ",
-              *in[k].dtype, " (ONNX does not promote)");
+        prove_type(n, "inputs must have the same dtype (ONNX does not promote), got '", in.name(0), "' ", *in[0].dtype,
+                   " and '", in.name(k), "' ", *in[k].dtype);
   if (op == "Pow") dt = in[0].dtype;
   if (comparison(op)) dt = DType::Bool;
   auto shape = broadcast_all(in, 0, in.v.size());
@@ -1068,7 +1079,8 @@ std::vector<VS> infer_broadcasting(const In& in) {
 std::vector<VS> infer_where(const In& in) {
   const VS &c = in[0], &x = in[1], &y = in[2];
   if (x.dtype && y.dtype && *x.dtype != *y.dtype)
-    prove(in.n, "X '", in.name(1), "' is ", *x.dtype, " but Y '", in.name(2), "' is ", *y.dtype);
+    prove_type(in.n, "X and Y must have the same dtype, got '", in.name(1), "' ", *x.dtype, " and '", in.name(2), "' ",
+               *y.dtype);
   auto shape = broadcast_all(in, 0, 3);
   VS r = shape ? tensor(x.dtype ? x.dtype : y.dtype, *shape) : rank_unknown(x.dtype ? x.dtype : y.dtype);
   if (shape && shape->size() <= 1 && c.ints && x.ints && y.ints) {
@@ -1144,6 +1156,10 @@ std::vector<VS> infer_loop(const In& in, Ctx& cx) {
   const Graph& body = *std::get<GraphPtr>(it->second);
   std::vector<VS> given{tensor(DType::Int64, {}), tensor(DType::Bool, {})};
   const size_t ncarried = in.v.size() > 2 ? in.v.size() - 2 : 0;
+  // A body that does not match the node is run time's error to report.
+  if (body.inputs.size() != 2 + ncarried || body.outputs.size() != 1 + n.outputs.size() ||
+      n.outputs.size() < ncarried)
+    return {};
   for (size_t k = 0; k < ncarried; ++k) {
     // A carried value may change shape between iterations: keep its rank only.
     VS v = in[2 + k];
@@ -1190,6 +1206,8 @@ std::vector<VS> infer_scan(const In& in, Ctx& cx) {
   const auto nscan = static_cast<size_t>(std::max<int64_t>(0, n.i("num_scan_inputs", 0)));
   if (nscan > in.v.size()) return {};
   const size_t nstate = in.v.size() - nscan;
+  if (body.inputs.size() != in.v.size() || body.outputs.size() != n.outputs.size() || n.outputs.size() < nstate)
+    return {};
   auto in_axes = n.ints("scan_input_axes", std::vector<int64_t>(nscan, 0));
   std::vector<VS> given;
   for (size_t k = 0; k < nstate; ++k) given.push_back(in[k]);
@@ -1547,12 +1565,12 @@ void reconcile(const Node* n, const std::string& name, VS& v, const ValueInfo& d
   };
   if (v.sequence) return;
   if (v.dtype && d.dtype && *v.dtype != *d.dtype)
-    throw Proven(detail::cat(where(), "value '", name, "' is declared ", decl.onnx_type, " but inferred ", *v.dtype));
+    throw Proven(detail::cat(where(), "value '", name, "' is declared ", decl.onnx_type, " but inferred ", *v.dtype),
+                 true);
   if (!v.dtype) v.dtype = d.dtype;
-  if (!d.has_shape) return;
-  if (v.has_shape && v.shape.size() != d.shape.size())
-    throw Proven(detail::cat(where(), "value '", name, "' is declared with shape ", show(d.shape), " but inferred ",
-                             show(v.shape)));
+  // A declared rank that differs is ignored, as onnxruntime does (exporters
+  // write placeholder shapes); only fixed dims of the same rank must agree.
+  if (!d.has_shape || (v.has_shape && v.shape.size() != d.shape.size())) return;
   if (!v.has_shape) {
     v.has_shape = true;
     v.shape = d.shape;
@@ -1562,7 +1580,8 @@ void reconcile(const Node* n, const std::string& name, VS& v, const ValueInfo& d
     int64_t a = 0, b = 0;
     if (fixed(v.shape[k], &a) && fixed(d.shape[k], &b) && a != b)
       throw Proven(detail::cat(where(), "value '", name, "' is declared with shape ", show(d.shape), " but inferred ",
-                               show(v.shape), " (dim ", k, ")"));
+                               show(v.shape), " (dim ", k, ")"),
+                 false);
     if (!v.shape[k].known || (!fixed(v.shape[k], &a) && fixed(d.shape[k], &b))) v.shape[k] = d.shape[k];
   }
 }
@@ -1650,6 +1669,7 @@ void infer_shapes(Model::Impl& m) {
   try {
     infer_graph(m, env, cx, m.opset);
   } catch (const Proven& e) {
+    if (e.type_error) throw TypeError(e.what());
     throw ValueError(e.what());
   }
   for (const auto& i : m.inputs) cx.all.emplace(i.name, env.vals[i.name]);

@@ -75,7 +75,7 @@ main.add_command(models.models)
 # `tessel serve`: servehttp's python/tessel/cli/serve.py holds the function
 # that execs the tessel-serve binary with the command line's arguments. Every
 # argument (--help included) goes to the server as given.
-_SERVE_ENTRIES = ("serve", "main", "exec_serve", "run")
+_SERVE_ENTRIES = ("main", "serve", "exec_serve", "run")
 
 
 def _serve_entry():

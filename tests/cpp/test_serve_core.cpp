@@ -666,3 +666,41 @@ TEST(ServeBatcher, OneBadRequestDoesNotFailItsBatch) {
   EXPECT_EQ(metric(text, "tessel_inference_executions_total{model=\"lookup\",version=\"1\"}"), 2);
   EXPECT_EQ(metric(text, "tessel_inference_requests_total{model=\"lookup\",version=\"1\",status=\"400\"}"), 1);
 }
+
+TEST(ServeRepository, PollingReloadsRewrittenFilesAndKeepsServingOnABadConfig) {
+  TempDir d;
+  write_model(d.path / "m" / "1" / "model.onnx", 2);
+  write_file(d.path / "m" / "config.pbtxt", "max_batch_size: 4");
+  RepositoryOptions o;
+  o.repository = d.path.string();
+  o.control = RepositoryOptions::Control::Poll;
+  o.poll_interval = 3600s;
+  o.log_loads = false;
+  ModelRepository r(o, nullptr);
+  auto first = r.get("m");
+  EXPECT_EQ(first->config().max_batch_size, 4);
+
+  // A new config reloads the version with it.
+  write_file(d.path / "m" / "config.pbtxt", "max_batch_size: 16");
+  r.poll();
+  auto second = r.get("m");
+  EXPECT_NE(first.get(), second.get());
+  EXPECT_EQ(second->config().max_batch_size, 16);
+
+  // A rewritten model file (same version) is reloaded too.
+  std::this_thread::sleep_for(20ms);  // a distinct modification time
+  write_model(d.path / "m" / "1" / "model.onnx", 7);
+  r.poll();
+  EXPECT_FLOAT_EQ(r.get("m")->infer(request_of(ones({1, 4}))).get().outputs[0].tensor.data<float>()[0], 7.f);
+
+  // Nothing changed: the same version object is kept.
+  auto third = r.get("m");
+  r.poll();
+  EXPECT_EQ(r.get("m").get(), third.get());
+
+  // A broken config keeps the loaded version serving.
+  write_file(d.path / "m" / "config.pbtxt", "max_batch_size: oops");
+  r.poll();
+  EXPECT_EQ(r.get("m").get(), third.get());
+  EXPECT_TRUE(r.get("m")->ready());
+}

@@ -1292,6 +1292,15 @@ std::vector<VS> infer_constant(const In& in, Env& env) {
 std::vector<VS> infer_node(const In& in, Ctx& cx, Env& env) {
   const Node& n = in.n;
   const std::string& op = n.op_type;
+  if (n.domain == "ai.onnx.ml" && n.op_type == "ArrayFeatureExtractor") {
+    // X [..., C] indexed by Y along the last axis: [..., numel(Y)] ([1, numel(Y)] for a 1-D X).
+    const VS &x = in[0], &y = in[1];
+    if (!x.has_shape || !y.has_shape || x.shape.empty()) return one(rank_unknown(x.dtype));
+    Dims s(x.shape.begin(), x.shape.end() - 1);
+    if (s.empty()) s.push_back(SymDim::of(1));
+    s.push_back(numel(y.shape));
+    return one(tensor(x.dtype, s));
+  }
   if (!n.domain.empty() && n.domain != "ai.onnx") return {};
   const VS& x = in[0];
   if (op == "Constant") return infer_constant(in, env);
@@ -1300,6 +1309,8 @@ std::vector<VS> infer_node(const In& in, Ctx& cx, Env& env) {
   if (op == "Scan") return infer_scan(in, cx);
   if (x.sequence) return {};
   if (same_as_input().count(op)) {
+    if ((op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") && x.has_shape)
+      axis_of(n.i("axis", in.opset >= 13 ? -1 : 1), x.shape.size());  // throws when out of range
     VS r = x;
     r.ints = op == "Identity" ? x.ints : std::nullopt;
     std::vector<VS> out{r};

@@ -8,6 +8,7 @@
 // float32 and rounds the result instead, which is far faster.
 #include <omp.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -225,6 +226,7 @@ void via_float32(const KernelCall& c, void (*kernel)(const KernelCall&)) {
 struct Marked {
   std::mutex mu;
   std::unordered_map<const StorageImpl*, std::weak_ptr<StorageImpl>> set;
+  std::atomic<bool> any{false};  // nothing marked yet: eager calls skip the lock
 };
 Marked& marked() {
   static Marked m;
@@ -336,10 +338,12 @@ void mark_constant_weight(const Tensor& t) {
   std::lock_guard<std::mutex> lock(m.mu);
   for (auto it = m.set.begin(); it != m.set.end();) it = it->second.expired() ? m.set.erase(it) : std::next(it);
   m.set[t.storage().get()] = t.storage();
+  m.any.store(true, std::memory_order_release);
 }
 
 bool is_constant_weight(const Tensor& t) {
   auto& m = marked();
+  if (!m.any.load(std::memory_order_acquire)) return false;
   std::lock_guard<std::mutex> lock(m.mu);
   auto it = m.set.find(t.storage().get());
   return it != m.set.end() && it->second.lock() == t.storage();

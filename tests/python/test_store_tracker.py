@@ -174,7 +174,7 @@ def test_locked_store_during_training_loses_nothing(tmp_path):
             elif epoch == 2:
                 holder.execute("ROLLBACK")
 
-    tracker = ts.callbacks.Tracker("e", store=s, log_model=False)
+    tracker = ts.callbacks.Tracker("e", store=s, log_model=False, flush_every=0)
     # The lock callback runs before the tracker, so epoch 1's write hits the lock and is retried in epoch 2.
     with pytest.warns(UserWarning, match="could not write to the store, will retry"):
         _model().fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[LockDuringEpoch1(), tracker])

@@ -2,9 +2,9 @@
 
     model.fit(x, y, epochs=10, callbacks=[ts.callbacks.Tracker(experiment="digits")])
 
-Per-step points are buffered in memory and written in one transaction per
-epoch (or every `flush_every` seconds), so tracking costs a list append per
-step; see docs/tracking.md for what is recorded.
+Points are buffered in memory and written in one transaction at the first
+epoch end after `flush_every` seconds (and at the end of training), so
+tracking costs a list append per step; see docs/tracking.md.
 """
 import atexit
 import math
@@ -78,7 +78,7 @@ class Tracker(Callback):
     model to the registry under that name (a version linked to this run).
     log_every_n_steps: keep one per-step point out of n. system_every: seconds
     between system samples (CPU %, RSS). flush_every: seconds between writes
-    within an epoch (one write per epoch at least).
+    to the store (at an epoch end, or within a long epoch; 0: every epoch).
 
     Recorded: params (optimizer and its hyper-parameters, lr, batch size,
     epochs, samples, loss, metrics, scheduler, model class, parameter count,
@@ -88,7 +88,7 @@ class Tracker(Callback):
     """
 
     def __init__(self, experiment="default", store=None, run_name=None, log_model=True, register_as=None,
-                 params=None, tags=None, log_every_n_steps=1, system_every=10.0, flush_every=30.0):
+                 params=None, tags=None, log_every_n_steps=1, system_every=10.0, flush_every=2.0):
         super().__init__()
         if not isinstance(experiment, str) or not experiment:
             raise ValueError(f"Tracker: experiment must be a non-empty string, got {experiment!r}")
@@ -223,8 +223,9 @@ class Tracker(Callback):
             if x is not None:
                 self._buffer.append((k, epoch, x))
         self._buffer += [(k, self._step, v) for k, v in self._sampler.sample().items()]
-        self._last_system = time.perf_counter()
-        self._flush()
+        self._last_system = now = time.perf_counter()
+        if now - self._last_flush >= self.flush_every:
+            self._flush()
 
     def on_train_end(self, logs=None):
         if self._hook is not None:

@@ -45,5 +45,5 @@ fi
   "scikit-learn>=1.3" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25" \
   "librosa>=0.10" "soundfile>=0.12" "Pillow>=10" "opencv-python-headless>=4.8" "tokenizers>=0.15" \
   "onnx>=1.16" "onnxruntime>=1.17" \
-  "click>=8.1" "sqlalchemy>=2.0" "psycopg[binary]>=3.1" "psutil>=5.9" "tritonclient[http]>=2.40"
+  "click>=8.1" "sqlalchemy>=2.0" "psycopg[binary]>=3.1" "psutil>=5.9" "PyYAML>=6" "tritonclient[http]>=2.40"
 echo "[setup] done"

@@ -11,6 +11,7 @@
 #include "tessel/autograd.h"
 #include "tessel/error.h"
 #include "tessel/ops.h"
+#include "tessel/version.h"
 
 namespace tessel::serve {
 
@@ -192,6 +193,8 @@ std::vector<BatchItem> Batcher::State::pick(Clock::time_point now, Clock::time_p
 }
 
 void Batcher::State::worker() {
+  // The thread count is per calling thread: set it in each worker.
+  if (opt.intra_op_threads > 0) set_num_threads(opt.intra_op_threads);
   std::unique_lock<std::mutex> lk(mu);
   for (;;) {
     const auto now = Clock::now();

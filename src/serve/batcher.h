@@ -44,6 +44,7 @@ struct BatcherOptions {
   std::chrono::microseconds max_queue_delay{0};
   QueuePolicy queue_policy;  // its max_queue_size already resolved (> 0)
   int instances = 1;
+  int intra_op_threads = 0;  // > 0: each worker runs its ops on this many threads (0: tessel's default)
 };
 
 // A validated request waiting in the queue.

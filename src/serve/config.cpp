@@ -178,6 +178,16 @@ ModelConfig parse_model_config(const std::string& text, const std::string& path)
   if (count > 256) config_error(path, "instance_group count " + std::to_string(count) + " is over 256");
   c.instance_count = count == 0 ? 1 : count;
 
+  for (const auto& [key, value] : pb.parameters()) {
+    if (key != "intra_op_thread_count")
+      config_error(path, "parameters: unknown key '" + key + "' (tessel-serve reads intra_op_thread_count)");
+    const std::string& v = value.string_value();
+    if (v.empty() || v.size() > 3 || !std::all_of(v.begin(), v.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) ||
+        std::stoi(v) < 1)
+      config_error(path, "parameters: intra_op_thread_count must be a whole number >= 1, got '" + v + "'");
+    c.intra_op_threads = std::stoi(v);
+  }
+
   if (pb.has_version_policy()) {
     const auto& vp = pb.version_policy();
     if (vp.has_latest()) {
@@ -337,6 +347,8 @@ std::string model_config_json(const ModelConfig& c) {
        << ",\"allow_timeout_override\":" << (q.allow_timeout_override ? "true" : "false")
        << ",\"max_queue_size\":" << q.max_queue_size << "}}";
   }
+  if (c.intra_op_threads > 0)
+    os << ",\"parameters\":{\"intra_op_thread_count\":{\"string_value\":\"" << c.intra_op_threads << "\"}}";
   os << ",\"instance_group\":[{\"count\":" << c.instance_count << ",\"kind\":\"KIND_CPU\"}],\"default_model_filename\":";
   json_string(os, c.default_model_filename);
   os << '}';

@@ -59,6 +59,9 @@ struct ModelConfig {
   int instance_count = 1;  // sum of instance_group counts (KIND_CPU / KIND_AUTO)
   VersionPolicy version_policy;
   std::string default_model_filename = "model.onnx";
+  // Threads each instance's ops may use (parameters { key: "intra_op_thread_count" ... });
+  // 0: the server's default (RepositoryOptions::intra_op_threads).
+  int intra_op_threads = 0;
   bool has_file = false;  // read from a config.pbtxt (else the defaults)
 };
 

@@ -94,7 +94,8 @@ std::shared_ptr<ModelVersion> ModelVersion::load(const std::string& name, int64_
                                                  ModelConfig config, std::shared_ptr<MetricsRegistry> metrics,
                                                  size_t default_max_queue_size,
                                                  std::shared_ptr<std::vector<std::string>> versions,
-                                                 std::shared_ptr<std::mutex> versions_mu, bool log) {
+                                                 std::shared_ptr<std::mutex> versions_mu, bool log,
+                                                 int default_intra_op_threads) {
   auto v = failed(name, version, std::move(config), "", std::move(metrics));
   v->file_ = file;
   v->versions_ = std::move(versions);
@@ -107,6 +108,7 @@ std::shared_ptr<ModelVersion> ModelVersion::load(const std::string& name, int64_
     BatcherOptions bo;
     bo.max_batch_size = v->config_.max_batch_size;
     bo.instances = v->config_.instance_count;
+    bo.intra_op_threads = v->config_.intra_op_threads > 0 ? v->config_.intra_op_threads : default_intra_op_threads;
     if (v->config_.dynamic_batching) {
       bo.dynamic = true;
       bo.preferred_batch_size = v->config_.dynamic_batching->preferred_batch_size;
@@ -174,8 +176,9 @@ void ModelVersion::drain() {
 
 void ModelVersion::infer_async(InferRequest req, InferCallback done) {
   const ModelMetrics& m = metrics_;
-  const std::string who = "model '" + name_ + "' version " + version_;
-  if (!ready_) bad_request(m, who + " is not ready: " + error_);
+  // Built only for error messages (the success path allocates no strings for them).
+  auto who = [this] { return "model '" + name_ + "' version " + version_; };
+  if (!ready_) bad_request(m, who() + " is not ready: " + error_);
   const auto& cfg = config_;
   const bool batched = cfg.max_batch_size > 0;
 
@@ -188,7 +191,7 @@ void ModelVersion::infer_async(InferRequest req, InferCallback done) {
     if (it == cfg.input.end()) {
       std::string names;
       for (const auto& t : cfg.input) names += (names.empty() ? "" : ", ") + t.name;
-      bad_request(m, "unknown input '" + in.name + "' for " + who + " (its inputs: " + names + ")");
+      bad_request(m, "unknown input '" + in.name + "' for " + who() + " (its inputs: " + names + ")");
     }
     const size_t i = static_cast<size_t>(it - cfg.input.begin());
     if (seen[i]) bad_request(m, "input '" + in.name + "' is given twice");
@@ -211,7 +214,7 @@ void ModelVersion::infer_async(InferRequest req, InferCallback done) {
       const int64_t n = in.shape[0];
       if (n < 1 || n > cfg.max_batch_size)
         bad_request(m, "input '" + in.name + "': batch size " + std::to_string(n) + " is outside 1.." +
-                           std::to_string(cfg.max_batch_size) + " (max_batch_size of " + who + ")");
+                           std::to_string(cfg.max_batch_size) + " (max_batch_size of " + who() + ")");
       if (batch != -1 && n != batch)
         bad_request(m, "input '" + in.name + "': batch size " + std::to_string(n) + " differs from the other inputs' " +
                            std::to_string(batch));
@@ -220,7 +223,7 @@ void ModelVersion::infer_async(InferRequest req, InferCallback done) {
     ordered[i] = std::move(in);
   }
   for (size_t i = 0; i < seen.size(); ++i)
-    if (!seen[i]) bad_request(m, "missing input '" + cfg.input[i].name + "' for " + who);
+    if (!seen[i]) bad_request(m, "missing input '" + cfg.input[i].name + "' for " + who());
   for (const auto& in : ordered) {
     key += in.datatype;
     for (size_t d = batched ? 1 : 0; d < in.shape.size(); ++d) key += "," + std::to_string(in.shape[d]);
@@ -230,7 +233,7 @@ void ModelVersion::infer_async(InferRequest req, InferCallback done) {
   std::vector<std::string> outputs;
   for (const auto& name : req.outputs) {
     if (std::none_of(cfg.output.begin(), cfg.output.end(), [&](const auto& t) { return t.name == name; }))
-      bad_request(m, "unknown output '" + name + "' requested from " + who);
+      bad_request(m, "unknown output '" + name + "' requested from " + who());
     if (std::find(outputs.begin(), outputs.end(), name) != outputs.end())
       bad_request(m, "output '" + name + "' is requested twice");
     outputs.push_back(name);
@@ -426,7 +429,7 @@ void ModelRepository::sync(const std::string& name) {
     const auto st = e->stamps.find(v);
     if (old != e->versions.end() && !config_changed && st != e->stamps.end() && st->second == stamp) continue;
     loaded[v] = ModelVersion::load(name, v, file, config, metrics_, opt_.default_max_queue_size, e->ready_versions,
-                                   e->ready_mu, opt_.log_loads);
+                                   e->ready_mu, opt_.log_loads, opt_.intra_op_threads);
   }
 
   std::lock_guard<std::mutex> lk(mu_);

@@ -87,7 +87,8 @@ class ModelVersion {
                                             ModelConfig config, std::shared_ptr<MetricsRegistry> metrics,
                                             size_t default_max_queue_size,
                                             std::shared_ptr<std::vector<std::string>> versions,
-                                            std::shared_ptr<std::mutex> versions_mu, bool log = false);
+                                            std::shared_ptr<std::mutex> versions_mu, bool log = false,
+                                            int default_intra_op_threads = 1);
   // A version that cannot load (bad config, ...), reported with `error`.
   static std::shared_ptr<ModelVersion> failed(const std::string& name, int64_t version, ModelConfig config,
                                               std::string error, std::shared_ptr<MetricsRegistry> metrics);
@@ -117,6 +118,10 @@ struct RepositoryOptions {
   std::chrono::milliseconds poll_interval{5000};
   std::vector<std::string> startup_models;  // explicit mode: --load-model NAME
   size_t default_max_queue_size = 1024;     // when a config sets no max_queue_size
+  // Threads per model instance when its config sets no intra_op_thread_count. One
+  // by default: a server gets its parallelism from instances, batching and the
+  // I/O threads, and small ops split across threads only contend with them.
+  int intra_op_threads = 1;
   // ready() also needs every model to have a ready version (Triton's --strict-readiness).
   bool strict_readiness = true;
   bool log_loads = true;  // one line on stderr per version loaded or failed

@@ -129,6 +129,10 @@ TEST(ServeConfig, ParsesTritonVocabulary) {
   const auto sp = parse_model_config("version_policy { specific { versions: [1, 3] } }", "a/config.pbtxt");
   EXPECT_EQ(sp.version_policy.kind, VersionPolicy::Kind::Specific);
   EXPECT_EQ(sp.version_policy.versions, (std::vector<int64_t>{1, 3}));
+  const auto par = parse_model_config(R"(parameters { key: "intra_op_thread_count" value: { string_value: "2" } })",
+                                     "a/config.pbtxt");
+  EXPECT_EQ(par.intra_op_threads, 2);
+  EXPECT_NE(model_config_json(par).find("\"intra_op_thread_count\":{\"string_value\":\"2\"}"), std::string::npos);
   const auto json = model_config_json(c);
   EXPECT_NE(json.find("\"max_batch_size\":16"), std::string::npos) << json;
   EXPECT_NE(json.find("\"data_type\":\"TYPE_INT64\""), std::string::npos) << json;
@@ -170,6 +174,11 @@ TEST(ServeConfig, ErrorsNameTheFieldAndTheFile) {
   EXPECT_NE(config_error("platform: \"tensorflow_savedmodel\"").find("tensorflow_savedmodel"), std::string::npos);
   EXPECT_NE(config_error("max_batch_size: -1").find("max_batch_size"), std::string::npos);
   EXPECT_NE(config_error("default_model_filename: \"../x.onnx\"").find("file name"), std::string::npos);
+  EXPECT_NE(config_error(R"(parameters { key: "execution_mode" value: { string_value: "1" } })").find("execution_mode"),
+            std::string::npos);
+  EXPECT_NE(config_error(R"(parameters { key: "intra_op_thread_count" value: { string_value: "0" } })")
+                .find("intra_op_thread_count"),
+            std::string::npos);
 }
 
 TEST(ServeConfig, CheckedAgainstTheModel) {
@@ -703,4 +712,62 @@ TEST(ServeRepository, PollingReloadsRewrittenFilesAndKeepsServingOnABadConfig) {
   r.poll();
   EXPECT_EQ(r.get("m").get(), third.get());
   EXPECT_TRUE(r.get("m")->ready());
+}
+
+namespace {
+BatchItem item_of(int64_t rows, std::function<void(std::exception_ptr, InferResponse)> done) {
+  BatchItem b;
+  const Tensor x = full({rows, 2}, Scalar(double(rows)), TensorOptions(DType::Float32));
+  b.request.inputs.push_back(NamedTensor{"x", "FP32", x.shape(), x, {}});
+  b.outputs = {"y"};
+  b.batch = rows;
+  b.key = "FP32,2;";
+  b.enqueued = std::chrono::steady_clock::now();
+  b.deadline = std::chrono::steady_clock::time_point::max();
+  b.done = std::move(done);
+  return b;
+}
+}  // namespace
+
+TEST(ServeBatcher, PreferredPrefixAndWorkerThreads) {
+  MetricsRegistry reg;
+  BatcherOptions bo;
+  bo.max_batch_size = 8;
+  bo.dynamic = true;
+  bo.preferred_batch_size = {4};
+  bo.max_queue_delay = std::chrono::microseconds(200000);
+  bo.queue_policy.max_queue_size = 16;
+  bo.intra_op_threads = 1;
+  std::mutex mu;
+  std::vector<int64_t> runs;
+  std::vector<int> threads;
+  auto run = [&](const onnx::NamedTensors& feed) {
+    std::lock_guard<std::mutex> lk(mu);
+    runs.push_back(feed.at(0).second.size(0));
+    threads.push_back(get_num_threads());
+    return onnx::NamedTensors{{"y", feed.at(0).second}};
+  };
+  std::vector<std::promise<InferResponse>> ps(3);
+  {
+    Batcher b(bo, run, ModelMetrics::create(reg, "m", "1"));
+    // Rows 3, 1, 2 (a batch of 3 alone is below the preferred size, so it waits).
+    int i = 0;
+    for (int64_t rows : {3, 1, 2}) {
+      b.submit(item_of(rows, [&ps, i](std::exception_ptr e, InferResponse r) {
+        if (e) ps[i].set_exception(e);
+        else ps[i].set_value(std::move(r));
+      }));
+      ++i;
+    }
+    // Rows 3 + 1 make the preferred 4 and leave at once; the 2 waits out the delay.
+    auto r0 = ps[0].get_future().get();
+    auto r1 = ps[1].get_future().get();
+    EXPECT_EQ(r0.outputs[0].shape, (std::vector<int64_t>{3, 2}));
+    EXPECT_FLOAT_EQ(r0.outputs[0].tensor.data<float>()[0], 3.f);
+    EXPECT_EQ(r1.outputs[0].shape, (std::vector<int64_t>{1, 2}));
+    EXPECT_FLOAT_EQ(r1.outputs[0].tensor.data<float>()[0], 1.f);
+    EXPECT_EQ(ps[2].get_future().get().outputs[0].shape, (std::vector<int64_t>{2, 2}));
+  }
+  EXPECT_EQ(runs, (std::vector<int64_t>{4, 2}));
+  for (int t : threads) EXPECT_EQ(t, 1);
 }

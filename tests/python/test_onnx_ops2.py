@@ -432,3 +432,26 @@ def test_conv_integer_bad_input():
     with pytest.raises(TypeError, match=r"\[onnx.ConvInteger\].*zero point has dtype int8"):
         run(data, {"x": np.zeros((1, 1, 3, 3), np.uint8), "w": np.zeros((1, 1, 2, 2), np.int8),
                    "xz": np.array(0, np.int8)})
+
+
+# ---- TfIdfVectorizer (ops_text.cpp) ----
+
+@pytest.mark.parametrize("mode", ["TF", "IDF", "TFIDF"])
+@pytest.mark.parametrize("lo,hi,skip", [(1, 1, 0), (2, 2, 0), (1, 2, 3)])
+def test_tfidf_vectorizer(mode, lo, hi, skip):
+    x = RNG.integers(0, 6, (3, 12)).astype(np.int64)
+    # 4 unigrams then 3 bigrams; output columns permuted, weights per column.
+    attrs = dict(mode=mode, min_gram_length=lo, max_gram_length=hi, max_skip_count=skip, ngram_counts=[0, 4],
+                 ngram_indexes=[6, 0, 2, 4, 1, 5, 3], pool_int64s=[0, 2, 3, 5, 1, 2, 3, 3, 4, 0],
+                 weights=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5])
+    data = one_node("TfIdfVectorizer", [("x", I64)], [("y", F)], opset=9, **attrs)
+    compare(data, {"x": x})
+    (y1,) = compare(data, {"x": x[0]})  # 1-D input: one row, 1-D output
+    assert y1.shape == (7,)
+
+
+def test_tfidf_vectorizer_bad_input():
+    data = one_node("TfIdfVectorizer", [("x", I64)], [("y", F)], opset=9, mode="TF", min_gram_length=1,
+                    max_gram_length=1, max_skip_count=0, ngram_counts=[0], ngram_indexes=[0, 1], pool_int64s=[1, 2])
+    with pytest.raises(ValueError, match=r"\[onnx.TfIdfVectorizer\].*\[C\] or \[B, C\]"):
+        run(data, {"x": np.zeros((1, 2, 3), np.int64)})

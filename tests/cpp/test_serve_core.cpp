@@ -6,6 +6,7 @@
 #include <tessel/tessel.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -770,4 +771,36 @@ TEST(ServeBatcher, PreferredPrefixAndWorkerThreads) {
   }
   EXPECT_EQ(runs, (std::vector<int64_t>{4, 2}));
   for (int t : threads) EXPECT_EQ(t, 1);
+}
+
+TEST(ServeBatcher, InstancesRunConcurrently) {
+  MetricsRegistry reg;
+  BatcherOptions bo;
+  bo.instances = 2;
+  bo.queue_policy.max_queue_size = 4;
+  std::mutex mu;
+  std::condition_variable cv;
+  int active = 0, most = 0;
+  // Each run waits (up to 2 s) until another run is active too: only two workers get there.
+  auto run = [&](const onnx::NamedTensors& feed) {
+    std::unique_lock<std::mutex> lk(mu);
+    most = std::max(most, ++active);
+    cv.notify_all();
+    cv.wait_for(lk, 2s, [&] { return most >= 2; });
+    --active;
+    return onnx::NamedTensors{{"y", feed.at(0).second}};
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::future<void>> done;
+  {
+    Batcher b(bo, run, ModelMetrics::create(reg, "m", "1"));
+    for (int i = 0; i < 2; ++i) {
+      auto p = std::make_shared<std::promise<void>>();
+      done.push_back(p->get_future());
+      b.submit(item_of(1, [p](std::exception_ptr, InferResponse) { p->set_value(); }));
+    }
+    for (auto& f : done) f.get();
+  }
+  EXPECT_EQ(most, 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
 }

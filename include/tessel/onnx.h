@@ -32,6 +32,16 @@ struct ValueInfo {
 };
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using NamedShapes = std::vector<std::pair<std::string, Shape>>;
+
+// Bytes of intermediate values (node outputs; not inputs or weights) for one
+// feed's shapes, under the executor's free-after-last-use order.
+struct MemoryEstimate {
+  int64_t peak_bytes = 0;   // the most alive at once
+  int64_t total_bytes = 0;  // the sum over all intermediates (no reuse)
+  std::string peak_node;    // the node after which the peak is reached
+  std::vector<std::string> unknown;  // values whose size inference could not tell (counted as 0)
+};
 
 class TESSEL_API Model {
  public:
@@ -51,6 +61,9 @@ class TESSEL_API Model {
   // the dtype could not be inferred.
   std::vector<ValueInfo> value_info() const;
   std::optional<ValueInfo> value_info(const std::string& name) const;
+  // Peak memory of intermediates for inputs of the given shapes (symbolic dims
+  // bound from them), as the graph runs after the load-time passes.
+  MemoryEstimate memory_estimate(const NamedShapes& input_shapes) const;
 
   // Runs the graph; every graph input must be fed. Returns the graph outputs in order.
   NamedTensors run(const NamedTensors& feed) const;

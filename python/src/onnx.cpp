@@ -57,6 +57,18 @@ void init_onnx(py::module_& m) {
       .def_property_readonly("inputs", [](const onnx::Model& m) { return infos(m.inputs()); })
       .def_property_readonly("outputs", [](const onnx::Model& m) { return infos(m.outputs()); })
       .def_property_readonly("value_info", [](const onnx::Model& m) { return infos(m.value_info()); })
+      .def(
+          "memory_estimate",
+          [](const onnx::Model& m, const onnx::NamedShapes& shapes) {
+            auto e = m.memory_estimate(shapes);
+            py::dict d;
+            d["peak_bytes"] = e.peak_bytes;
+            d["total_bytes"] = e.total_bytes;
+            d["peak_node"] = e.peak_node;
+            d["unknown"] = e.unknown;
+            return d;
+          },
+          py::arg("input_shapes"))
       .def_property_readonly("opset", &onnx::Model::opset)
       .def_property_readonly("ir_version", &onnx::Model::ir_version)
       .def_property_readonly("producer_name", &onnx::Model::producer_name)

@@ -448,12 +448,12 @@ std::shared_ptr<Model::Impl> convert(const Ctx& c, const ::onnx::ModelProto& m) 
     }
   if (!m.has_graph()) c.fail("the model has no graph (not an ONNX model, or a truncated one)");
   if (!has_default) impl->opset = m.ir_version() < 3 ? 1 : 0;
-  if (!has_default)
-    for (const auto& n : m.graph().node())
-      if (n.domain().empty() || n.domain() == "ai.onnx")
-        c.fail("opset_import has no entry for the default domain, which node '", n.name(), "' (", n.op_type(),
-               ") uses");
   convert_graph(c, m.graph(), *impl, {}, 0, "");
+  // After convert_graph: the node names it echoes have been checked to be UTF-8.
+  if (!has_default)
+    for (const auto& n : impl->nodes)
+      if (n.domain.empty() || n.domain == "ai.onnx")
+        c.fail("opset_import has no entry for the default domain, which node '", n.name, "' (", n.op_type, ") uses");
   return impl;
 }
 

@@ -23,6 +23,7 @@ const std::string& Model::producer_name() const { missing(); }
 NamedTensors Model::run(const NamedTensors&) const { missing(); }
 std::vector<ValueInfo> Model::value_info() const { missing(); }
 std::optional<ValueInfo> Model::value_info(const std::string&) const { missing(); }
+MemoryEstimate Model::memory_estimate(const NamedShapes&) const { missing(); }
 std::string export_bytes(const TracedFn&, const std::vector<Tensor>&, const NamedTensors&, const ExportOptions&) {
   missing();
 }

@@ -396,3 +396,41 @@ def test_hostile_dims_do_not_crash():
     assert info["f"].shape == [1, None]  # the product overflows int64: unknown
     assert info["c"].shape == [None, big, 3]
     assert info["t"].shape == [None, None, 3]
+
+
+# ---- memory estimate by liveness ---------------------------------------------------------------
+
+
+def test_memory_estimate_chain_frees_after_last_use():
+    # x -> a -> b -> c -> y (each [n, 100] float32): at most two intermediates alive at
+    # once while a node runs (its input and its output); y, a graph output, stays.
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Neg", ["a"], ["b"]),
+             helper.make_node("Abs", ["b"], ["c"]), helper.make_node("Exp", ["c"], ["y"])]
+    m = model(nodes, [tv("x", F, ["n", 100])], [tv("y", F, None)])
+    est = load(m).memory_estimate({"x": [8, 100]})
+    one = 8 * 100 * 4
+    assert est["total_bytes"] == 4 * one
+    assert est["peak_bytes"] == 2 * one
+    assert est["unknown"] == []
+    # A value used again at the end stays alive: a -> b -> c, then y = a + c.
+    nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Neg", ["a"], ["b"]),
+             helper.make_node("Abs", ["b"], ["c"]), helper.make_node("Add", ["a", "c"], ["y"])]
+    m = model(nodes, [tv("x", F, ["n", 100])], [tv("y", F, None)])
+    est = load(m).memory_estimate({"x": [8, 100]})
+    assert est["peak_bytes"] == 3 * one and est["total_bytes"] == 4 * one
+    # Sizes follow the symbolic dims.
+    assert load(m).memory_estimate({"x": [2, 100]})["peak_bytes"] == 3 * 2 * 100 * 4
+
+
+def test_memory_estimate_fixture_and_errors():
+    mod = ts.onnx.load(os.path.join(os.path.dirname(FIXTURES[0]), "resnet18.onnx"))
+    small = mod.memory_estimate({"input": [1, 3, 64, 64]})
+    big = mod.memory_estimate({"input": [4, 3, 64, 64]})
+    assert small["unknown"] == [] and 0 < small["peak_bytes"] < small["total_bytes"]
+    assert big["peak_bytes"] == 4 * small["peak_bytes"]
+    with pytest.raises(ValueError, match="not an input"):
+        mod.memory_estimate({"nope": [1]})
+    with pytest.raises(ValueError, match="4 dims"):
+        mod.memory_estimate({"input": [1, 3]})
+    with pytest.raises(TypeError, match="dict"):
+        mod.memory_estimate([1, 3, 64, 64])

@@ -66,6 +66,15 @@ class Model:
         ``type`` is ``'unknown'`` when the dtype could not be inferred."""
         return {r[0]: ValueInfo(*r) for r in self._m.value_info}
 
+    def memory_estimate(self, input_shapes):
+        """Bytes of intermediates for inputs of the given shapes (``{name: shape}``),
+        under the executor's free-after-last-use order: a dict with ``peak_bytes``,
+        ``total_bytes`` (no reuse), ``peak_node`` and ``unknown`` (values whose size
+        could not be inferred, counted as 0)."""
+        if not isinstance(input_shapes, dict):
+            raise TypeError(f"onnx.memory_estimate: input_shapes must be a dict, got {type(input_shapes).__name__}")
+        return self._m.memory_estimate([(k, list(v)) for k, v in input_shapes.items()])
+
     @property
     def opset(self):
         return self._m.opset

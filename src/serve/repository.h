@@ -75,6 +75,11 @@ class ModelVersion {
   // The same with a future; immediate refusals are thrown from infer() itself.
   std::future<InferResponse> infer(InferRequest request);
 
+  // Counts a request that the HTTP side refused before infer_async (a body or
+  // shape check of its own) in tessel_inference_requests_total{status}; requests
+  // that reach infer_async are counted there, whatever their outcome.
+  void count_request(int status) const { metrics_.count(status); }
+
   size_t queue_depth() const;
   bool idle() const;  // nothing queued or running
   // Stops accepting, finishes the queued requests (graceful shutdown).

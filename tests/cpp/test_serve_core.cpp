@@ -386,6 +386,7 @@ TEST(ServeRepository, RequestValidation) {
   r5.inputs[0].shape = {4, 2};
   EXPECT_NE(err(r5).find("does not match the declared shape"), std::string::npos);
 
+  v->count_request(413);  // refused by the HTTP side before infer
   auto ok = request_of(x, "abc");
   auto resp = v->infer(std::move(ok)).get();
   EXPECT_EQ(resp.id, "abc");
@@ -400,6 +401,7 @@ TEST(ServeRepository, RequestValidation) {
       << "labels keep their declared order";
   EXPECT_EQ(metric(text, "tessel_inference_requests_total{model=\"m\",version=\"1\",status=\"200\"}"), 2);
   EXPECT_EQ(metric(text, "tessel_inference_requests_total{model=\"m\",version=\"1\",status=\"400\"}"), 8);
+  EXPECT_EQ(metric(text, "tessel_inference_requests_total{model=\"m\",version=\"1\",status=\"413\"}"), 1);
 }
 
 TEST(ServeBatcher, MergesConcurrentRequests) {

@@ -101,6 +101,7 @@ void register_loss_ops(std::map<std::string, OpFn>& table);
 void register_quant_ops(std::map<std::string, OpFn>& table);
 void register_signal_ops(std::map<std::string, OpFn>& table);
 void register_text_ops(std::map<std::string, OpFn>& table);
+void register_image_ops(std::map<std::string, OpFn>& table);
 void register_ml_ops(std::map<std::string, OpFn>& table);  // ai.onnx.ml, keyed "ai.onnx.ml.<op>"
 void register_control_ops(std::map<std::string, ValueOpFn>& table);
 const std::map<std::string, OpFn>& op_table();

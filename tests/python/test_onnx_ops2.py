@@ -455,3 +455,35 @@ def test_tfidf_vectorizer_bad_input():
                     max_gram_length=1, max_skip_count=0, ngram_counts=[0], ngram_indexes=[0, 1], pool_int64s=[1, 2])
     with pytest.raises(ValueError, match=r"\[onnx.TfIdfVectorizer\].*\[C\] or \[B, C\]"):
         run(data, {"x": np.zeros((1, 2, 3), np.int64)})
+
+
+# ---- ImageDecoder (ops_image.cpp), against Pillow ----
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP"])
+@pytest.mark.parametrize("pixel_format", ["RGB", "BGR", "Grayscale"])
+def test_image_decoder(fmt, pixel_format):
+    import io
+
+    PIL = pytest.importorskip("PIL.Image")
+    if not ts.image.available():
+        pytest.skip("tessel built without OpenCV")
+    arr = (RNG.random((9, 13, 3)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    PIL.fromarray(arr).save(buf, format=fmt)
+    enc = np.frombuffer(buf.getvalue(), np.uint8)
+    data = one_node("ImageDecoder", [("x", U8)], [("y", U8)], opset=20, pixel_format=pixel_format)
+    (y,) = run(data, {"x": enc})
+    img = PIL.open(io.BytesIO(buf.getvalue()))
+    want = {"RGB": lambda: np.array(img), "BGR": lambda: np.array(img)[:, :, ::-1],
+            "Grayscale": lambda: np.array(img.convert("L"))[:, :, None]}[pixel_format]()
+    assert y.shape == want.shape and y.dtype == np.uint8
+    assert np.array_equal(y, want)
+
+
+def test_image_decoder_bad_input():
+    data = one_node("ImageDecoder", [("x", U8)], [("y", U8)], opset=20)
+    with pytest.raises(ValueError, match=r"\[onnx.ImageDecoder\]"):
+        run(data, {"x": np.frombuffer(b"not an image at all", np.uint8)})
+    data = one_node("ImageDecoder", [("x", I8)], [("y", U8)], opset=20)
+    with pytest.raises(TypeError, match=r"\[onnx.ImageDecoder\].*uint8"):
+        run(data, {"x": np.zeros(4, np.int8)})

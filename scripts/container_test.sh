@@ -93,6 +93,10 @@ fi
 vols=()
 ccache_dir=${CCACHE_DIR:-$HOME/.cache/ccache}
 [ -d "$ccache_dir" ] && vols=(-v "$ccache_dir:/root/.cache/ccache")
+# pip in the build stage trusts the host's CA bundle (it holds the CA of this network's
+# TLS-intercepting egress proxy, when there is one).
+host_ca=/etc/ssl/certs/ca-certificates.crt
+[ -f "$host_ca" ] && vols+=(-v "$host_ca:/run/host-ca.crt:ro" --build-arg PIP_CA_BUNDLE=/run/host-ca.crt)
 # --format docker keeps HEALTHCHECK (the OCI image format has no field for it).
 tb=$SECONDS
 buildah bud --isolation chroot --format docker --layers "${vols[@]}" -f "$WORK/ctx/deploy/Dockerfile" \

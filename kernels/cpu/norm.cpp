@@ -1,7 +1,10 @@
 // CPU kernels for batch normalization (training statistics fused with the
 // normalization, and the fused backward) and relu's backward: single passes
 // where the op-by-op forms make eight.
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/register.h"
@@ -103,8 +106,53 @@ void relu_backward_kernel(const KernelCall& c) {
 // For each output row, kernel offsets form the outer loop and output columns
 // the inner one: the running maxima of a row are independent, so the inner
 // loop pipelines (one window at a time would chain every compare).
+// Without the indices output (inference): for each output row, the elementwise
+// maximum of the window's input rows (contiguous, vectorizes), then the maximum
+// over the window's columns of that row. NaN propagates, as in PyTorch.
+template <class T>
+void max_pool2d_values(const KernelCall& c) {
+  const PoolParams& p = *static_cast<const PoolParams*>(c.params);
+  const Tensor &x = c.in[0], &y = c.out[0];
+  const int64_t planes = x.shape()[0] * x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  const int64_t Ho = y.shape()[2], Wo = y.shape()[3];
+  const T* px = cptr<T>(x);
+  T* py = mptr<T>(y);
+  const T lowest = -std::numeric_limits<T>::infinity();
+  parallel_for(planes, Ho * Wo * p.kernel[0] * p.kernel[1], [&](int64_t lo, int64_t hi) {
+    std::vector<T> row(static_cast<size_t>(W));
+    for (int64_t pl = lo; pl < hi; ++pl) {
+      const T* in = px + pl * H * W;
+      for (int64_t oh = 0; oh < Ho; ++oh) {
+        T* r = row.data();
+        for (int64_t w = 0; w < W; ++w) r[w] = lowest;
+        for (int64_t i = 0; i < p.kernel[0]; ++i) {
+          const int64_t h = oh * p.stride[0] - p.pad[0] + i * p.dilation[0];
+          if (h < 0 || h >= H) continue;
+          const T* src = in + h * W;
+          for (int64_t w = 0; w < W; ++w) {
+            const T v = src[w];
+            r[w] = select((v > r[w]) | (v != v), v, r[w]);
+          }
+        }
+        T* out = py + (pl * Ho + oh) * Wo;
+        for (int64_t ow = 0; ow < Wo; ++ow) out[ow] = lowest;
+        for (int64_t j = 0; j < p.kernel[1]; ++j) {
+          const int64_t off = j * p.dilation[1] - p.pad[1];
+          const int64_t ow0 = std::max<int64_t>(0, (-off + p.stride[1] - 1) / p.stride[1]);
+          const int64_t ow1 = std::min<int64_t>(Wo, off >= W ? 0 : (W - 1 - off) / p.stride[1] + 1);
+          for (int64_t ow = ow0; ow < ow1; ++ow) {
+            const T v = r[ow * p.stride[1] + off];
+            out[ow] = select((v > out[ow]) | (v != v), v, out[ow]);
+          }
+        }
+      }
+    }
+  });
+}
+
 template <class T>
 void max_pool2d_kernel(const KernelCall& c) {
+  if (c.out.size() < 2) return max_pool2d_values<T>(c);
   const PoolParams& p = *static_cast<const PoolParams*>(c.params);
   const Tensor &x = c.in[0], &y = c.out[0];
   const int64_t planes = x.shape()[0] * x.shape()[1], H = x.shape()[2], W = x.shape()[3];

@@ -128,7 +128,21 @@ Tensor max_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& st
   const Tensor x = as_4d("max_pool2d", input, unbatched);
   const PoolGeometry g = pool_geometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode);
   if (has_pool_kernel(x)) {
-    const Tensor v = std::get<0>(max_pool_kernel(x, g));
+    Tensor v;
+    // Only the builtin CPU kernel has the index-free form (kernels of other devices
+    // may expect both outputs).
+    if (autograd::needs_grad(x) || x.device().type != DeviceType::CPU) {
+      v = std::get<0>(max_pool_kernel(x, g));
+    } else {
+      // No backward to feed: the kernel's index-free form (no int64 argmax per output).
+      PoolParams p;
+      for (int i = 0; i < 2; ++i) {
+        p.kernel[i] = g.k[i], p.stride[i] = g.s[i], p.pad[i] = g.p[i], p.dilation[i] = g.d[i];
+      }
+      const Tensor xc = x.contiguous();
+      v = empty({x.shape()[0], x.shape()[1], g.out[0], g.out[1]}, TensorOptions(x.dtype(), x.device()));
+      dispatch(op::max_pool2d, x.dtype(), {&xc, 1}, {&v, 1}, &p);
+    }
     return unbatched ? v.squeeze(0) : v;
   }
   const int64_t N = x.shape()[0], C = x.shape()[1];

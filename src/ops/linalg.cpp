@@ -54,6 +54,15 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   Tensor out;
   if (K == 0 || shape_numel(out_shape) == 0) {
     out = zeros(out_shape, TensorOptions(a.dtype(), a.device()));
+  } else if (b2.dim() == 2 && a2.dim() > 2) {
+    // [..., M, K] @ [K, N]: one [B*M, K] @ [K, N] product. Broadcasting the
+    // weight over the batch would copy it once per batch item; the batch dims
+    // fold into M (a view when a's rows are laid out that way, else one copy of a).
+    const int64_t rows = shape_numel(batch) * M;
+    const Tensor in[2] = {as_batched(a2.reshape({rows, K}), {}), as_batched(b2, {})};
+    out = empty(out_shape, TensorOptions(a.dtype(), a.device()));
+    Tensor out3 = out.view({1, rows, N});
+    dispatch(op::matmul, a.dtype(), in, {&out3, 1});
   } else {
     const Tensor in[2] = {as_batched(a2, batch), as_batched(b2, batch)};
     out = empty(out_shape, TensorOptions(a.dtype(), a.device()));

@@ -423,3 +423,100 @@ def test_eager_matmul_weight_written_in_place_is_seen():
     y1 = (a @ w).numpy()
     w.mul_(3.0)
     np.testing.assert_allclose((a @ w).numpy(), 3 * y1, rtol=1e-5, atol=1e-5)
+
+
+# ---- kernels the ONNX runtime leans on (fast paths; references are NumPy) ----
+
+@pytest.mark.parametrize("dtype,lo,hi", [(np.float32, 0.0, 6.0), (np.float32, 1.0, -1.0), (np.int32, -2, 3),
+                                         (np.float32, None, 0.5), (np.int64, 1, None)])
+def test_clip_with_one_element_bounds(dtype, lo, hi):
+    # ReLU6 as exporters write it: bounds as 0-d (or [1]) initializers; min > max gives max everywhere.
+    tt = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    x = (RNG.standard_normal((2, 3, 5)) * 5).astype(dtype)
+    if dtype == np.float32:
+        x[0, 0, 0] = np.nan
+    inits, ins = {}, ["x"]
+    for name, v, shape in (("lo", lo, ()), ("hi", hi, (1,))):
+        if v is None:
+            ins.append("")
+        else:
+            inits[name] = np.full(shape, v, dtype)
+            ins.append(name)
+    while ins[-1] == "":
+        ins.pop()
+    data = model([helper.make_node("Clip", ins, ["y"])], [vi("x", [2, 3, 5], tt)], [vi("y", [2, 3, 5], tt)], inits)
+    got = ts.onnx.load(data).run({"x": ts.tensor(x)})["y"].numpy()
+    want = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+def pool_ref(x, k, s, p, d, ceil):
+    """Max pooling in float64 NumPy, NaN propagating (PyTorch's semantics), padding never chosen."""
+    N, C, H, W = x.shape
+    out_hw = []
+    for L, i in ((H, 0), (W, 1)):
+        span = L + 2 * p[i] - d[i] * (k[i] - 1) - 1
+        o = (-(-span // s[i]) if ceil else span // s[i]) + 1
+        if ceil and (o - 1) * s[i] >= L + p[i]:
+            o -= 1
+        out_hw.append(o)
+    y = np.full((N, C, *out_hw), -np.inf)
+    for oh in range(out_hw[0]):
+        for ow in range(out_hw[1]):
+            hs = [oh * s[0] - p[0] + a * d[0] for a in range(k[0])]
+            ws = [ow * s[1] - p[1] + b * d[1] for b in range(k[1])]
+            hs = [h for h in hs if 0 <= h < H]
+            ws = [w for w in ws if 0 <= w < W]
+            win = x[:, :, hs][:, :, :, ws].reshape(N, C, -1).astype(np.float64)
+            m = win.max(axis=2)
+            y[:, :, oh, ow] = np.where(np.isnan(win).any(axis=2), np.nan, m)
+    return y
+
+
+@pytest.mark.parametrize("k,s,p,d,ceil,shape", [((3, 3), (2, 2), (1, 1), (1, 1), False, (2, 3, 12, 13)),
+                                                ((2, 2), (2, 2), (0, 0), (1, 1), False, (1, 2, 7, 9)),
+                                                ((3, 2), (1, 2), (1, 0), (2, 1), True, (1, 2, 9, 8)),
+                                                ((2, 3), (3, 2), (1, 1), (1, 2), True, (2, 1, 10, 11))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_without_indices_matches_reference(k, s, p, d, ceil, shape, dtype):
+    # Inference (no grad) runs the kernel's index-free form; with grad, the indexed one.
+    x = RNG.standard_normal(shape).astype(dtype)
+    x[0, 0, 1, 2] = np.nan
+    x[-1, -1, -1, -1] = np.nan
+    want = pool_ref(x, k, s, p, d, ceil)
+    with ts.no_grad():
+        got = ts.nn.functional.max_pool2d(ts.tensor(x), k, s, p, d, ceil_mode=ceil).numpy()
+    np.testing.assert_array_equal(got, want.astype(dtype))
+    xg = ts.tensor(x, requires_grad=True)
+    np.testing.assert_array_equal(ts.nn.functional.max_pool2d(xg, k, s, p, d, ceil_mode=ceil).detach().numpy(),
+                                  want.astype(dtype))
+    # Unbatched input [C, H, W].
+    with ts.no_grad():
+        got3 = ts.nn.functional.max_pool2d(ts.tensor(x[0]), k, s, p, d, ceil_mode=ceil).numpy()
+    np.testing.assert_array_equal(got3, want[0].astype(dtype))
+
+
+@pytest.mark.parametrize("ashape,bshape", [((4, 3, 5), (5, 6)), ((2, 3, 4, 5), (5, 2)), ((3, 4, 5), (5,)),
+                                           ((2, 1, 5), (5, 7))])
+def test_batched_matmul_by_2d_weight(ashape, bshape):
+    # The batch dims fold into the rows of one 2-D product (no copy of b per batch item).
+    a = RNG.standard_normal(ashape)
+    b = RNG.standard_normal(bshape)
+    got = ts.matmul(ts.tensor(a), ts.tensor(b)).numpy()
+    np.testing.assert_allclose(got, a @ b, rtol=1e-12)
+    # A non-contiguous a (a transposed view) too.
+    at = np.ascontiguousarray(np.swapaxes(a, 0, -2))
+    got_t = ts.matmul(ts.tensor(at).transpose(0, -2), ts.tensor(b)).numpy()
+    np.testing.assert_allclose(got_t, a @ b, rtol=1e-12)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    np.testing.assert_allclose(ts.matmul(ts.tensor(a32), ts.tensor(b32)).numpy(), a32 @ b32, rtol=1e-5, atol=1e-5)
+
+
+def test_batched_matmul_by_2d_weight_gradients():
+    a = ts.tensor(RNG.standard_normal((2, 3, 4)), requires_grad=True)
+    b = ts.tensor(RNG.standard_normal((4, 5)), requires_grad=True)
+    assert ts.autograd.gradcheck(lambda u, v: ts.matmul(u, v), (a, b))
+    a4 = ts.tensor(RNG.standard_normal((2, 2, 3, 4)), requires_grad=True)
+    v = ts.tensor(RNG.standard_normal(4), requires_grad=True)
+    assert ts.autograd.gradcheck(lambda u, w: ts.matmul(u, w), (a4, v))

@@ -435,7 +435,19 @@ void ModelRepository::sync(const std::string& name) {
   std::lock_guard<std::mutex> lk(mu_);
   for (auto& [v, mv] : loaded) {
     auto old = e->versions.find(v);
-    if (old != e->versions.end()) retire(old->second);
+    if (old != e->versions.end()) {
+      // A failed reload keeps the version that serves (retried when the files change again).
+      if (!mv->ready() && old->second->ready()) {
+        if (opt_.log_loads) warn("keeping the loaded model '" + name + "' version " + mv->version());
+        // The failed attempt wrote the shared series of this version: put the serving one's back.
+        auto series = ModelMetrics::create(*metrics_, name, mv->version());
+        series.ready->set(1);
+        series.load_time->set(old->second->load_seconds());
+        retire(mv);
+        continue;
+      }
+      retire(old->second);
+    }
     e->versions[v] = mv;
   }
   for (auto it = e->versions.begin(); it != e->versions.end();) {

@@ -710,6 +710,14 @@ TEST(ServeRepository, PollingReloadsRewrittenFilesAndKeepsServingOnABadConfig) {
   r.poll();
   EXPECT_EQ(r.get("m").get(), third.get());
 
+  // A model file rewritten with garbage: the loaded version keeps serving.
+  std::this_thread::sleep_for(20ms);
+  write_file(d.path / "m" / "1" / "model.onnx", "garbage");
+  r.poll();
+  EXPECT_EQ(r.get("m").get(), third.get());
+  EXPECT_TRUE(r.get("m")->ready());
+  EXPECT_EQ(metric(r.metrics().render(), "tessel_model_ready{model=\"m\",version=\"1\"}"), 1);
+
   // A broken config keeps the loaded version serving.
   write_file(d.path / "m" / "config.pbtxt", "max_batch_size: oops");
   r.poll();

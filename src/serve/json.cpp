@@ -18,6 +18,8 @@ simdjson::dom::element parse(std::string_view text) {
     if (err == simdjson::DEPTH_ERROR) why = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
     else if (err == simdjson::UTF8_ERROR) why = "the body is not valid UTF-8";
     else if (err == simdjson::EMPTY) why = "empty body";
+    else if (err == simdjson::NUMBER_ERROR)
+      why = "a number is malformed or out of range";
     throw HttpError(400, "invalid JSON: " + why);
   }
   return root;

@@ -226,9 +226,11 @@ void repository_route(Context& ctx, Request& req, Reply& reply, const std::vecto
   if (!index && !control) return reply(error_response(404, "no route for " + req.method + " " + req.path));
   if (req.method != "POST") return reply(method_not_allowed("POST"));
   bool ready_only = false;
-  if (!req.body.empty()) {
+  if (index && !req.body.empty()) {  // load/unload take no parameters: their body is ignored
     element root = json::parse(req.body);
     if (root.type() != element_type::OBJECT) throw HttpError(400, "the request body must be a JSON object");
+    for (auto [k, v] : simdjson::dom::object(root))
+      if (k != "ready") throw HttpError(400, "unknown field \"" + std::string(k) + "\" (only \"ready\")");
     element r;
     if (!root["ready"].get(r)) {
       if (r.type() != element_type::BOOL) throw HttpError(400, "\"ready\" must be a boolean");

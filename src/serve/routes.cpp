@@ -71,6 +71,12 @@ std::string_view model_of(std::string_view path) {
   return {};
 }
 
+Response not_allowed(const char* allow, std::string_view message) {
+  Response r = error_response(405, message);
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
 struct Router {
   ModelBackend& models;
   RouterOptions opts;
@@ -124,8 +130,8 @@ struct Router {
   }
 
   void route(Request& req, Reply& reply) {
-    if (req.method == "OPTIONS") {
-      if (opts.cors_origin.empty()) return reply(error_response(405, "CORS is not enabled (--cors-origin)"));
+    // Without CORS, OPTIONS goes through the routes, each answering 405 with its own Allow.
+    if (req.method == "OPTIONS" && !opts.cors_origin.empty()) {
       Response r;
       r.status = 204;
       r.content_type = "text/plain";
@@ -148,11 +154,11 @@ struct Router {
     }
     bool get = req.method == "GET" || req.method == "HEAD";
     if (req.path == "/v2/openapi.json" || req.path == "/openapi.json") {
-      if (!get) return reply(error_response(405, "method not allowed; use GET"));
+      if (!get) return reply(not_allowed("GET", "method not allowed; use GET"));
       return reply(json_response(200, kOpenApiJson));
     }
     if (req.path == "/metrics") {
-      if (!get) return reply(error_response(405, "method not allowed; use GET"));
+      if (!get) return reply(not_allowed("GET", "method not allowed; use GET"));
       Response r;
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       r.body = models.metrics_text();

@@ -684,6 +684,12 @@ def test_repository_index_and_control_off(server):
     status, index = server.json("POST", "/v2/repository/index")
     assert status == 200
     assert {"name": "mlp", "version": "1", "state": "READY"} in index
+    status, ready = server.json("POST", "/v2/repository/index", {"ready": True})
+    assert status == 200 and {e["name"] for e in ready} == {"mlp", "two", "ident"}
+    status, out = server.json("POST", "/v2/repository/index", {"ready": True, "other": 1})
+    assert status == 400 and "unknown field" in out["error"]
+    status, out = server.json("POST", "/v2/repository/index", '{"ready": 1e999}')
+    assert status == 400 and "out of range" in out["error"]
     status, out = server.json("POST", "/v2/repository/models/mlp/unload")
     assert status == 403 and "explicit" in out["error"]
 
@@ -748,7 +754,10 @@ def test_bearer_auth_and_cors(repo, tmp_path):
 def test_cors_off_by_default(server):
     status, hdrs, _ = server.request("GET", "/v2/health/live", headers={"Origin": "https://app.example"})
     assert status == 200 and "access-control-allow-origin" not in hdrs
-    assert server.request("OPTIONS", "/v2/models/mlp/infer", headers={"Origin": "https://app.example"})[0] == 405
+    status, hdrs, _ = server.request("OPTIONS", "/v2/models/mlp/infer", headers={"Origin": "https://app.example"})
+    assert status == 405 and hdrs["allow"] == "POST"  # each route names its own methods
+    status, hdrs, _ = server.request("TRACE", "/metrics")
+    assert status == 405 and hdrs["allow"] == "GET"
 
 
 # ---------------------------------------------------------------- start-up, failures, shutdown

@@ -52,38 +52,48 @@ ModelMetrics ModelMetrics::create(MetricsRegistry& r, const std::string& model, 
   m.requests = &r.counter("tessel_inference_requests_total", "Inference requests by final HTTP status.",
                           {"model", "version", "status"});
   m.success = m.requests->with({model, version, "200"});
-  m.executions = r.counter("tessel_inference_executions_total", "Model executions (one per batch).",
-                           {"model", "version"}).with(mv);
+  m.executions =
+      r.counter("tessel_inference_executions_total", "Model executions (one per batch).", {"model", "version"})
+          .with(mv);
   m.inferences = r.counter("tessel_inference_count_total", "Inferences performed (samples, batch dims summed).",
-                           {"model", "version"}).with(mv);
+                           {"model", "version"})
+                     .with(mv);
   auto& rej = r.counter("tessel_inference_rejected_total", "Requests rejected by the queue, by reason.",
                         {"model", "version", "reason"});
   m.rejected_full = rej.with({model, version, "queue_full"});
   m.rejected_timeout = rej.with({model, version, "timeout"});
-  m.request_time = r.histogram("tessel_inference_request_duration_seconds",
-                               "Time from the request's admission to its result.", {"model", "version"},
-                               latency_buckets()).with(mv);
+  m.request_time =
+      r.histogram("tessel_inference_request_duration_seconds", "Time from the request's admission to its result.",
+                  {"model", "version"}, latency_buckets())
+          .with(mv);
   m.queue_time = r.histogram("tessel_inference_queue_duration_seconds", "Time requests wait in the queue.",
-                             {"model", "version"}, latency_buckets()).with(mv);
+                             {"model", "version"}, latency_buckets())
+                     .with(mv);
   m.compute_time = r.histogram("tessel_inference_compute_duration_seconds",
                                "Time of one model execution (a batch), inputs merged to outputs split.",
-                               {"model", "version"}, latency_buckets()).with(mv);
+                               {"model", "version"}, latency_buckets())
+                       .with(mv);
   m.batch_size = r.histogram("tessel_inference_batch_size", "Samples per model execution.", {"model", "version"},
-                             batch_size_buckets()).with(mv);
-  m.in_flight = r.gauge("tessel_inference_in_flight_requests", "Requests admitted and not yet answered.",
-                        {"model", "version"}).with(mv);
-  m.queue_depth = r.gauge("tessel_inference_queue_depth", "Requests waiting in the queue.", {"model", "version"})
-                      .with(mv);
-  m.load_time = r.gauge("tessel_model_load_duration_seconds", "Time the model version took to load.",
-                        {"model", "version"}).with(mv);
-  m.ready = r.gauge("tessel_model_ready", "1 when the model version is loaded and serving.", {"model", "version"})
-                .with(mv);
+                             batch_size_buckets())
+                     .with(mv);
+  m.in_flight =
+      r.gauge("tessel_inference_in_flight_requests", "Requests admitted and not yet answered.", {"model", "version"})
+          .with(mv);
+  m.queue_depth =
+      r.gauge("tessel_inference_queue_depth", "Requests waiting in the queue.", {"model", "version"}).with(mv);
+  m.load_time =
+      r.gauge("tessel_model_load_duration_seconds", "Time the model version took to load.", {"model", "version"})
+          .with(mv);
+  m.ready =
+      r.gauge("tessel_model_ready", "1 when the model version is loaded and serving.", {"model", "version"}).with(mv);
   return m;
 }
 
 void ModelMetrics::count(int status) const {
-  if (status == 200) success->inc();
-  else requests->with({model, version, std::to_string(status)})->inc();
+  if (status == 200)
+    success->inc();
+  else
+    requests->with({model, version, std::to_string(status)})->inc();
 }
 
 void ModelMetrics::remove(MetricsRegistry& r) const {
@@ -294,8 +304,7 @@ std::exception_ptr as_http_error(const std::string& model, const std::string& ve
     return std::make_exception_ptr(
         HttpError(400, "model '" + model + "' version " + version + " failed on the input: " + e.what()));
   } catch (const std::exception& e) {
-    return std::make_exception_ptr(
-        HttpError(500, "model '" + model + "' version " + version + " failed: " + e.what()));
+    return std::make_exception_ptr(HttpError(500, "model '" + model + "' version " + version + " failed: " + e.what()));
   }
 }
 
@@ -342,8 +351,7 @@ Batcher::Batcher(BatcherOptions options, RunFn run, ModelMetrics metrics) : stat
   state_->opt = std::move(options);
   state_->run = std::move(run);
   state_->metrics = std::move(metrics);
-  for (int i = 0; i < std::max(1, state_->opt.instances); ++i)
-    workers_.emplace_back([s = state_] { s->worker(); });
+  for (int i = 0; i < std::max(1, state_->opt.instances); ++i) workers_.emplace_back([s = state_] { s->worker(); });
 }
 
 Batcher::~Batcher() { stop(); }
@@ -380,8 +388,10 @@ void Batcher::stop() {
   for (auto& t : workers_) {
     if (!t.joinable()) continue;
     // A callback may drop the last owner of this batcher on a worker thread.
-    if (t.get_id() == std::this_thread::get_id()) t.detach();
-    else t.join();
+    if (t.get_id() == std::this_thread::get_id())
+      t.detach();
+    else
+      t.join();
   }
 }
 

@@ -38,8 +38,8 @@ struct ModelMetrics {
 };
 
 struct BatcherOptions {
-  int64_t max_batch_size = 0;  // 0: inputs have no batch dim; each request runs alone
-  bool dynamic = false;        // dynamic_batching present
+  int64_t max_batch_size = 0;                 // 0: inputs have no batch dim; each request runs alone
+  bool dynamic = false;                       // dynamic_batching present
   std::vector<int64_t> preferred_batch_size;  // sorted
   std::chrono::microseconds max_queue_delay{0};
   QueuePolicy queue_policy;  // its max_queue_size already resolved (> 0)
@@ -49,10 +49,10 @@ struct BatcherOptions {
 
 // A validated request waiting in the queue.
 struct BatchItem {
-  InferRequest request;  // inputs in the model's input order
-  std::vector<std::string> outputs;  // names to return
-  int64_t batch = 1;     // dim 0 of the inputs (1 without a batch dim)
-  std::string key;       // dtypes and shapes beyond dim 0: only equal keys merge
+  InferRequest request;                                      // inputs in the model's input order
+  std::vector<std::string> outputs;                          // names to return
+  int64_t batch = 1;                                         // dim 0 of the inputs (1 without a batch dim)
+  std::string key;                                           // dtypes and shapes beyond dim 0: only equal keys merge
   std::chrono::steady_clock::time_point enqueued, deadline;  // deadline: max() when none
   InferCallback done;
 };

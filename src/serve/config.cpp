@@ -18,36 +18,48 @@ namespace tessel::serve {
 
 namespace {
 
-[[noreturn]] void config_error(const std::string& path, const std::string& msg) {
-  throw ValueError(path + ": " + msg);
-}
+[[noreturn]] void config_error(const std::string& path, const std::string& msg) { throw ValueError(path + ": " + msg); }
 
 const std::unordered_map<std::string, DType>& oip_dtypes() {
   static const std::unordered_map<std::string, DType> m = {
-      {"BOOL", DType::Bool},      {"UINT8", DType::UInt8},      {"INT8", DType::Int8},
-      {"INT16", DType::Int16},    {"INT32", DType::Int32},      {"INT64", DType::Int64},
-      {"FP16", DType::Float16},   {"BF16", DType::BFloat16},    {"FP32", DType::Float32},
-      {"FP64", DType::Float64}};
+      {"BOOL", DType::Bool},    {"UINT8", DType::UInt8}, {"INT8", DType::Int8},    {"INT16", DType::Int16},
+      {"INT32", DType::Int32},  {"INT64", DType::Int64}, {"FP16", DType::Float16}, {"BF16", DType::BFloat16},
+      {"FP32", DType::Float32}, {"FP64", DType::Float64}};
   return m;
 }
 
 std::string triton_to_oip(tessel_serve::DataType t) {
   switch (t) {
-    case tessel_serve::TYPE_BOOL: return "BOOL";
-    case tessel_serve::TYPE_UINT8: return "UINT8";
-    case tessel_serve::TYPE_UINT16: return "UINT16";
-    case tessel_serve::TYPE_UINT32: return "UINT32";
-    case tessel_serve::TYPE_UINT64: return "UINT64";
-    case tessel_serve::TYPE_INT8: return "INT8";
-    case tessel_serve::TYPE_INT16: return "INT16";
-    case tessel_serve::TYPE_INT32: return "INT32";
-    case tessel_serve::TYPE_INT64: return "INT64";
-    case tessel_serve::TYPE_FP16: return "FP16";
-    case tessel_serve::TYPE_FP32: return "FP32";
-    case tessel_serve::TYPE_FP64: return "FP64";
-    case tessel_serve::TYPE_STRING: return "BYTES";
-    case tessel_serve::TYPE_BF16: return "BF16";
-    default: return "";
+    case tessel_serve::TYPE_BOOL:
+      return "BOOL";
+    case tessel_serve::TYPE_UINT8:
+      return "UINT8";
+    case tessel_serve::TYPE_UINT16:
+      return "UINT16";
+    case tessel_serve::TYPE_UINT32:
+      return "UINT32";
+    case tessel_serve::TYPE_UINT64:
+      return "UINT64";
+    case tessel_serve::TYPE_INT8:
+      return "INT8";
+    case tessel_serve::TYPE_INT16:
+      return "INT16";
+    case tessel_serve::TYPE_INT32:
+      return "INT32";
+    case tessel_serve::TYPE_INT64:
+      return "INT64";
+    case tessel_serve::TYPE_FP16:
+      return "FP16";
+    case tessel_serve::TYPE_FP32:
+      return "FP32";
+    case tessel_serve::TYPE_FP64:
+      return "FP64";
+    case tessel_serve::TYPE_STRING:
+      return "BYTES";
+    case tessel_serve::TYPE_BF16:
+      return "BF16";
+    default:
+      return "";
   }
 }
 
@@ -56,11 +68,11 @@ std::string oip_to_triton(const std::string& oip) { return oip == "BYTES" ? "TYP
 // ONNX element type ("tensor(float)") -> OIP name; "" when OIP has none.
 std::string onnx_to_oip(const std::string& onnx_type) {
   static const std::unordered_map<std::string, std::string> m = {
-      {"tensor(float)", "FP32"},   {"tensor(double)", "FP64"}, {"tensor(float16)", "FP16"},
-      {"tensor(bfloat16)", "BF16"}, {"tensor(int8)", "INT8"},   {"tensor(int16)", "INT16"},
-      {"tensor(int32)", "INT32"},  {"tensor(int64)", "INT64"}, {"tensor(uint8)", "UINT8"},
+      {"tensor(float)", "FP32"},    {"tensor(double)", "FP64"},   {"tensor(float16)", "FP16"},
+      {"tensor(bfloat16)", "BF16"}, {"tensor(int8)", "INT8"},     {"tensor(int16)", "INT16"},
+      {"tensor(int32)", "INT32"},   {"tensor(int64)", "INT64"},   {"tensor(uint8)", "UINT8"},
       {"tensor(uint16)", "UINT16"}, {"tensor(uint32)", "UINT32"}, {"tensor(uint64)", "UINT64"},
-      {"tensor(bool)", "BOOL"},    {"tensor(string)", "BYTES"}};
+      {"tensor(bool)", "BOOL"},     {"tensor(string)", "BYTES"}};
   auto it = m.find(onnx_type);
   return it == m.end() ? "" : it->second;
 }
@@ -69,7 +81,8 @@ class Collector : public google::protobuf::io::ErrorCollector {
  public:
   explicit Collector(std::string path) : path_(std::move(path)) {}
   void AddError(int line, google::protobuf::io::ColumnNumber col, const std::string& message) override {
-    if (first_.empty()) first_ = path_ + ":" + std::to_string(line + 1) + ":" + std::to_string(col + 1) + ": " + message;
+    if (first_.empty())
+      first_ = path_ + ":" + std::to_string(line + 1) + ":" + std::to_string(col + 1) + ": " + message;
   }
   const std::string& first() const { return first_; }
 
@@ -225,7 +238,8 @@ void complete_model_config(ModelConfig& c, const onnx::Model& model, const std::
   auto model_dims = [&](const onnx::ValueInfo& v, const char* what) {
     std::vector<int64_t> dims;
     if (!v.has_shape) {
-      if (batched) config_error(path, std::string(what) + " '" + v.name + "' has no known rank; max_batch_size > 0 needs one");
+      if (batched)
+        config_error(path, std::string(what) + " '" + v.name + "' has no known rank; max_batch_size > 0 needs one");
       return dims;  // rank unknown: left unchecked
     }
     for (const auto& d : v.shape) dims.push_back(std::holds_alternative<int64_t>(d) ? std::get<int64_t>(d) : -1);
@@ -324,11 +338,16 @@ std::string model_config_json(const ModelConfig& c) {
   json_string(os, c.backend.empty() ? "onnxruntime" : c.backend);
   os << ",\"version_policy\":";
   switch (c.version_policy.kind) {
-    case VersionPolicy::Kind::Latest: os << "{\"latest\":{\"num_versions\":" << c.version_policy.num_versions << "}}"; break;
-    case VersionPolicy::Kind::All: os << "{\"all\":{}}"; break;
+    case VersionPolicy::Kind::Latest:
+      os << "{\"latest\":{\"num_versions\":" << c.version_policy.num_versions << "}}";
+      break;
+    case VersionPolicy::Kind::All:
+      os << "{\"all\":{}}";
+      break;
     case VersionPolicy::Kind::Specific:
       os << "{\"specific\":{\"versions\":[";
-      for (size_t i = 0; i < c.version_policy.versions.size(); ++i) os << (i ? "," : "") << c.version_policy.versions[i];
+      for (size_t i = 0; i < c.version_policy.versions.size(); ++i)
+        os << (i ? "," : "") << c.version_policy.versions[i];
       os << "]}}";
       break;
   }
@@ -341,7 +360,8 @@ std::string model_config_json(const ModelConfig& c) {
     os << ",\"dynamic_batching\":{\"preferred_batch_size\":[";
     for (size_t i = 0; i < d.preferred_batch_size.size(); ++i) os << (i ? "," : "") << d.preferred_batch_size[i];
     const auto& q = d.default_queue_policy;
-    os << "],\"max_queue_delay_microseconds\":" << d.max_queue_delay_us << ",\"default_queue_policy\":{\"timeout_action\":\""
+    os << "],\"max_queue_delay_microseconds\":" << d.max_queue_delay_us
+       << ",\"default_queue_policy\":{\"timeout_action\":\""
        << (q.timeout_action == QueuePolicy::TimeoutAction::Delay ? "DELAY" : "REJECT")
        << "\",\"default_timeout_microseconds\":" << q.default_timeout_us
        << ",\"allow_timeout_override\":" << (q.allow_timeout_override ? "true" : "false")
@@ -349,7 +369,8 @@ std::string model_config_json(const ModelConfig& c) {
   }
   if (c.intra_op_threads > 0)
     os << ",\"parameters\":{\"intra_op_thread_count\":{\"string_value\":\"" << c.intra_op_threads << "\"}}";
-  os << ",\"instance_group\":[{\"count\":" << c.instance_count << ",\"kind\":\"KIND_CPU\"}],\"default_model_filename\":";
+  os << ",\"instance_group\":[{\"count\":" << c.instance_count
+     << ",\"kind\":\"KIND_CPU\"}],\"default_model_filename\":";
   json_string(os, c.default_model_filename);
   os << '}';
   return os.str();

@@ -31,7 +31,7 @@ struct TensorConfig {
 struct QueuePolicy {
   enum class TimeoutAction { Reject, Delay };
   TimeoutAction timeout_action = TimeoutAction::Reject;
-  uint64_t default_timeout_us = 0;  // 0: requests never time out in the queue
+  uint64_t default_timeout_us = 0;      // 0: requests never time out in the queue
   bool allow_timeout_override = false;  // a request's "timeout" parameter (microseconds) wins
   uint32_t max_queue_size = 0;          // 0: the server's default bound (RepositoryOptions)
 };
@@ -51,8 +51,8 @@ struct VersionPolicy {
 
 struct ModelConfig {
   std::string name;
-  std::string platform;  // "onnxruntime_onnx" (the default), or "tessel_onnx"
-  std::string backend;   // "onnxruntime" or "tessel" when set
+  std::string platform;        // "onnxruntime_onnx" (the default), or "tessel_onnx"
+  std::string backend;         // "onnxruntime" or "tessel" when set
   int64_t max_batch_size = 0;  // > 0: dim 0 of every input and output is the batch
   std::vector<TensorConfig> input, output;
   std::optional<DynamicBatching> dynamic_batching;

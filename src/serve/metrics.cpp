@@ -33,10 +33,14 @@ void number(std::string& out, double v) {
 
 void label_value(std::string& out, const std::string& v) {
   for (char ch : v) {
-    if (ch == '\\') out += "\\\\";
-    else if (ch == '"') out += "\\\"";
-    else if (ch == '\n') out += "\\n";
-    else out += ch;
+    if (ch == '\\')
+      out += "\\\\";
+    else if (ch == '"')
+      out += "\\\"";
+    else if (ch == '\n')
+      out += "\\n";
+    else
+      out += ch;
   }
 }
 
@@ -62,9 +66,12 @@ void labels(std::string& out, const std::vector<std::string>& names, const std::
 void header(std::string& out, const std::string& name, const std::string& help, const char* type) {
   out += "# HELP " + name + ' ';
   for (char ch : help) {
-    if (ch == '\\') out += "\\\\";
-    else if (ch == '\n') out += "\\n";
-    else out += ch;
+    if (ch == '\\')
+      out += "\\\\";
+    else if (ch == '\n')
+      out += "\\n";
+    else
+      out += ch;
   }
   out += "\n# TYPE " + name + ' ' + type + '\n';
 }
@@ -210,8 +217,10 @@ std::string MetricsRegistry::render() const {
         const auto s = h->snapshot();
         for (size_t i = 0; i <= s.bounds.size(); ++i) {
           std::string le;
-          if (i < s.bounds.size()) number(le, s.bounds[i]);
-          else le = "+Inf";
+          if (i < s.bounds.size())
+            number(le, s.bounds[i]);
+          else
+            le = "+Inf";
           out += name + "_bucket";
           labels(out, e.h->label_names(), values, &le);
           out += ' ' + std::to_string(s.cumulative[i]) + '\n';

@@ -41,7 +41,7 @@ class Histogram {
   explicit Histogram(std::vector<double> bounds);
   void observe(double v);
   struct Snapshot {
-    std::vector<double> bounds;      // without +Inf
+    std::vector<double> bounds;        // without +Inf
     std::vector<uint64_t> cumulative;  // per bound, then +Inf (== count)
     double sum = 0;
     uint64_t count = 0;

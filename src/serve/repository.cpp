@@ -67,10 +67,14 @@ bool valid_model_name(const std::string& name) {
 
 const char* state_name(LoadState s) {
   switch (s) {
-    case LoadState::Loading: return "LOADING";
-    case LoadState::Ready: return "READY";
-    case LoadState::Unloading: return "UNLOADING";
-    default: return "UNAVAILABLE";
+    case LoadState::Loading:
+      return "LOADING";
+    case LoadState::Ready:
+      return "READY";
+    case LoadState::Unloading:
+      return "UNLOADING";
+    default:
+      return "UNAVAILABLE";
   }
 }
 
@@ -115,7 +119,8 @@ std::shared_ptr<ModelVersion> ModelVersion::load(const std::string& name, int64_
       bo.max_queue_delay = std::chrono::microseconds(v->config_.dynamic_batching->max_queue_delay_us);
       bo.queue_policy = v->config_.dynamic_batching->default_queue_policy;
     }
-    if (bo.queue_policy.max_queue_size == 0) bo.queue_policy.max_queue_size = static_cast<uint32_t>(default_max_queue_size);
+    if (bo.queue_policy.max_queue_size == 0)
+      bo.queue_policy.max_queue_size = static_cast<uint32_t>(default_max_queue_size);
     const onnx::Model* m = v->model_.get();
     v->batcher_ = std::make_unique<Batcher>(
         bo, [m](const onnx::NamedTensors& feed) { return m->run(feed); }, v->metrics_);
@@ -197,7 +202,8 @@ void ModelVersion::infer_async(InferRequest req, InferCallback done) {
     if (seen[i]) bad_request(m, "input '" + in.name + "' is given twice");
     seen[i] = true;
     if (in.datatype != it->datatype)
-      bad_request(m, "input '" + in.name + "': datatype " + in.datatype + " does not match the model's " + it->datatype);
+      bad_request(m,
+                  "input '" + in.name + "': datatype " + in.datatype + " does not match the model's " + it->datatype);
     if (!in.tensor.defined() || in.tensor.dtype() != *oip_to_dtype(it->datatype))
       bad_request(m, "input '" + in.name + "' carries no " + it->datatype + " data");
     if (in.tensor.shape() != in.shape)
@@ -273,8 +279,10 @@ std::future<InferResponse> ModelVersion::infer(InferRequest request) {
   auto promise = std::make_shared<std::promise<InferResponse>>();
   auto future = promise->get_future();
   infer_async(std::move(request), [promise](std::exception_ptr err, InferResponse resp) {
-    if (err) promise->set_exception(err);
-    else promise->set_value(std::move(resp));
+    if (err)
+      promise->set_exception(err);
+    else
+      promise->set_value(std::move(resp));
   });
   return future;
 }
@@ -285,9 +293,9 @@ struct ModelRepository::Entry {
   std::string name;
   std::string file;  // --model PATH ("" for a repository folder)
   std::map<int64_t, std::shared_ptr<ModelVersion>> versions;
-  std::map<int64_t, std::string> stamps;  // model file stamp at load
+  std::map<int64_t, std::string> stamps;   // model file stamp at load
   std::optional<std::string> config_text;  // config.pbtxt as last read
-  std::string error;  // model-level: a bad config, no version folder
+  std::string error;                       // model-level: a bad config, no version folder
   std::shared_ptr<std::vector<std::string>> ready_versions = std::make_shared<std::vector<std::string>>();
   std::shared_ptr<std::mutex> ready_mu = std::make_shared<std::mutex>();
 };
@@ -404,9 +412,9 @@ void ModelRepository::sync(const std::string& name) {
           chosen[it->first] = it->second;
       }
       if (chosen.empty())
-        error = candidates.empty() ? "no version folder (" + (dir / "<N>" / config.default_model_filename).string() +
-                                         ") holds a model"
-                                   : "the version policy selects none of the versions found";
+        error = candidates.empty()
+                    ? "no version folder (" + (dir / "<N>" / config.default_model_filename).string() + ") holds a model"
+                    : "the version policy selects none of the versions found";
       candidates = std::move(chosen);
     }
   }
@@ -557,8 +565,7 @@ std::shared_ptr<ModelVersion> ModelRepository::get(const std::string& name, cons
 namespace {
 
 VersionStatus status_of(const ModelVersion& v) {
-  return {v.name(), v.version(), v.ready() ? LoadState::Ready : LoadState::Unavailable, v.error(),
-          v.load_seconds()};
+  return {v.name(), v.version(), v.ready() ? LoadState::Ready : LoadState::Unavailable, v.error(), v.load_seconds()};
 }
 
 }  // namespace
@@ -595,7 +602,8 @@ std::vector<VersionStatus> ModelRepository::status(const std::string& name) cons
   std::vector<VersionStatus> out;
   for (const auto& [v, mv] : it->second->versions) out.push_back(status_of(*mv));
   if (out.empty())
-    out.push_back({name, "", LoadState::Unavailable, it->second->error.empty() ? "no version loaded" : it->second->error, 0});
+    out.push_back(
+        {name, "", LoadState::Unavailable, it->second->error.empty() ? "no version loaded" : it->second->error, 0});
   return out;
 }
 
@@ -604,7 +612,8 @@ bool ModelRepository::ready() const {
   if (stopping_) return false;
   if (!opt_.strict_readiness) return true;
   for (const auto& [name, e] : models_) {
-    const bool any = std::any_of(e->versions.begin(), e->versions.end(), [](const auto& p) { return p.second->ready(); });
+    const bool any =
+        std::any_of(e->versions.begin(), e->versions.end(), [](const auto& p) { return p.second->ready(); });
     if (!any) return false;
   }
   return true;
@@ -627,7 +636,8 @@ void ModelRepository::load(const std::string& name) {
   const Entry& e = *it->second;
   if (!e.error.empty()) throw HttpError(400, "failed to load '" + name + "': " + e.error);
   for (const auto& [v, mv] : e.versions)
-    if (!mv->ready()) throw HttpError(400, "failed to load '" + name + "' version " + mv->version() + ": " + mv->error());
+    if (!mv->ready())
+      throw HttpError(400, "failed to load '" + name + "' version " + mv->version() + ": " + mv->error());
 }
 
 void ModelRepository::unload(const std::string& name) {

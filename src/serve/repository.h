@@ -48,7 +48,7 @@ struct VersionStatus {
   std::string name;
   std::string version;  // "" for a model with no loadable version
   LoadState state = LoadState::Unavailable;
-  std::string reason;   // why it is not ready
+  std::string reason;  // why it is not ready
   double load_seconds = 0;
 };
 
@@ -114,7 +114,7 @@ class ModelVersion {
 };
 
 struct RepositoryOptions {
-  std::string repository;  // --model-repository DIR ("" for none)
+  std::string repository;                                   // --model-repository DIR ("" for none)
   std::vector<std::pair<std::string, std::string>> models;  // --model NAME=PATH (served as version 1)
   // none: load everything at start; poll: also rescan every poll_interval;
   // explicit: load only `startup_models`, then load()/unload() (Triton's --model-control-mode).

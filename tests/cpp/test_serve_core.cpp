@@ -31,8 +31,7 @@ struct TempDir {
   fs::path path;
   TempDir() {
     static int n = 0;
-    path = fs::temp_directory_path() /
-           ("tessel_serve_core_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
+    path = fs::temp_directory_path() / ("tessel_serve_core_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -45,9 +44,13 @@ void write_model(const fs::path& file, double scale, double shift = 0, bool ragg
   onnx::ExportOptions o;
   o.input_names = {"x"};
   o.output_names = {"y"};
-  if (ragged) o.dynamic_axes = {{"x", {{0, "batch"}, {1, "n"}}}, {"y", {{0, "batch"}, {1, "n"}}}};
-  else o.dynamic_axes = {{"x", {{0, "batch"}}}, {"y", {{0, "batch"}}}};
-  auto fn = [=](const std::vector<Tensor>& a) { return std::vector<Tensor>{add(mul(a[0], Scalar(scale)), Scalar(shift))}; };
+  if (ragged)
+    o.dynamic_axes = {{"x", {{0, "batch"}, {1, "n"}}}, {"y", {{0, "batch"}, {1, "n"}}}};
+  else
+    o.dynamic_axes = {{"x", {{0, "batch"}}}, {"y", {{0, "batch"}}}};
+  auto fn = [=](const std::vector<Tensor>& a) {
+    return std::vector<Tensor>{add(mul(a[0], Scalar(scale)), Scalar(shift))};
+  };
   onnx::export_function(fn, {ones({2, 4})}, {}, file.string(), o);
 }
 
@@ -109,7 +112,8 @@ TEST(ServeConfig, ParsesTritonVocabulary) {
     }
     instance_group [ { count: 2 kind: KIND_CPU }, { kind: KIND_CPU } ]
     version_policy: { latest: { num_versions: 2 } }
-  )", "resnet/config.pbtxt");
+  )",
+                                    "resnet/config.pbtxt");
   EXPECT_EQ(c.name, "resnet");
   EXPECT_EQ(c.max_batch_size, 16);
   ASSERT_EQ(c.input.size(), 1u);
@@ -131,7 +135,7 @@ TEST(ServeConfig, ParsesTritonVocabulary) {
   EXPECT_EQ(sp.version_policy.kind, VersionPolicy::Kind::Specific);
   EXPECT_EQ(sp.version_policy.versions, (std::vector<int64_t>{1, 3}));
   const auto par = parse_model_config(R"(parameters { key: "intra_op_thread_count" value: { string_value: "2" } })",
-                                     "a/config.pbtxt");
+                                      "a/config.pbtxt");
   EXPECT_EQ(par.intra_op_threads, 2);
   EXPECT_NE(model_config_json(par).find("\"intra_op_thread_count\":{\"string_value\":\"2\"}"), std::string::npos);
   const auto json = model_config_json(c);
@@ -169,8 +173,9 @@ TEST(ServeConfig, ErrorsNameTheFieldAndTheFile) {
   EXPECT_NE(config_error("version_policy { }").find("latest, all or specific"), std::string::npos);
   // Settings that cannot be served.
   EXPECT_NE(config_error("dynamic_batching { }").find("max_batch_size > 0"), std::string::npos);
-  EXPECT_NE(config_error("max_batch_size: 4 dynamic_batching { preferred_batch_size: [ 8 ] }").find("preferred_batch_size 8"),
-            std::string::npos);
+  EXPECT_NE(
+      config_error("max_batch_size: 4 dynamic_batching { preferred_batch_size: [ 8 ] }").find("preferred_batch_size 8"),
+      std::string::npos);
   EXPECT_NE(config_error("instance_group [ { kind: KIND_GPU } ]").find("KIND_GPU"), std::string::npos);
   EXPECT_NE(config_error("platform: \"tensorflow_savedmodel\"").find("tensorflow_savedmodel"), std::string::npos);
   EXPECT_NE(config_error("max_batch_size: -1").find("max_batch_size"), std::string::npos);
@@ -233,7 +238,8 @@ TEST(ServeMetrics, PrometheusTextFormat) {
   EXPECT_THROW(c.with({}), std::invalid_argument);
 
   const std::string text = r.render();
-  EXPECT_NE(text.find("# HELP tessel_test_total A test counter.\n# TYPE tessel_test_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("# HELP tessel_test_total A test counter.\n# TYPE tessel_test_total counter\n"),
+            std::string::npos);
   EXPECT_NE(text.find("tessel_test_total{model=\"a\\\"b\\\\c\"} 3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("tessel_test_gauge 2.5\n"), std::string::npos) << text;
   // Buckets are cumulative, "le" inclusive, +Inf equals _count.
@@ -264,7 +270,8 @@ TEST(ServeMetrics, PrometheusTextFormat) {
 
 TEST(ServeRepository, ModelNames) {
   for (const char* ok : {"m", "resnet-18", "a.b_c", "A1"}) EXPECT_TRUE(valid_model_name(ok)) << ok;
-  for (const char* bad : {"", ".", "..", "../etc", "a/b", "a b", "a\\b", "m%2f"}) EXPECT_FALSE(valid_model_name(bad)) << bad;
+  for (const char* bad : {"", ".", "..", "../etc", "a/b", "a b", "a\\b", "m%2f"})
+    EXPECT_FALSE(valid_model_name(bad)) << bad;
   TempDir d;
   write_model(d.path / "m.onnx", 2);
   RepositoryOptions o;
@@ -416,7 +423,9 @@ TEST(ServeBatcher, MergesConcurrentRequests) {
   // well before the 1 s delay; each gets its own rows back.
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::future<InferResponse>> fs;
-  for (int i = 0; i < 4; ++i) fs.push_back(v->infer(request_of(full({1, 4}, Scalar(double(i)), TensorOptions(DType::Float32)), std::to_string(i))));
+  for (int i = 0; i < 4; ++i)
+    fs.push_back(
+        v->infer(request_of(full({1, 4}, Scalar(double(i)), TensorOptions(DType::Float32)), std::to_string(i))));
   for (int i = 0; i < 4; ++i) {
     auto resp = fs[i].get();
     EXPECT_EQ(resp.id, std::to_string(i));
@@ -765,8 +774,10 @@ TEST(ServeBatcher, PreferredPrefixAndWorkerThreads) {
     int i = 0;
     for (int64_t rows : {3, 1, 2}) {
       b.submit(item_of(rows, [&ps, i](std::exception_ptr e, InferResponse r) {
-        if (e) ps[i].set_exception(e);
-        else ps[i].set_value(std::move(r));
+        if (e)
+          ps[i].set_exception(e);
+        else
+          ps[i].set_value(std::move(r));
       }));
       ++i;
     }

@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include <atomic>
+#include <bit>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +19,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/cpu/const_weights.h"
+#include "kernels/cpu/conv_fused.h"
 #include "kernels/cpu/lru_cache.h"
 #include "kernels/cpu/register.h"
 #include "tessel/kernel.h"
@@ -46,6 +48,9 @@ struct ConvKey {
   int bias;
   int threads;  // oneDNN fixes its thread partitioning when a primitive is created
   int dtype;
+  // Post-ops of the fused forward (conv_fused.h): activation, its two float
+  // parameters as bits (floats have no unique object representation), sum.
+  int act = 0, act_a = 0, act_b = 0, sum = 0;
   bool operator==(const ConvKey& k) const { return std::memcmp(this, &k, sizeof(ConvKey)) == 0; }
 };
 // The cache compares and hashes the key's bytes: padding would make equal keys differ.
@@ -89,9 +94,34 @@ Dims dims_of(const ConvKey& k) {
   return d;
 }
 
+dnnl::primitive_attr post_attr(const ConvKey& k) {
+  dnnl::post_ops ops;
+  if (k.sum) ops.append_sum(1.0f);
+  const float a = std::bit_cast<float>(k.act_a), b = std::bit_cast<float>(k.act_b);
+  switch (static_cast<ConvAct>(k.act)) {
+    case ConvAct::none: break;
+    case ConvAct::relu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f); break;
+    case ConvAct::leaky_relu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, a, 0.0f); break;
+    case ConvAct::clip: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, a, b); break;
+    case ConvAct::sigmoid: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f); break;
+  }
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  return attr;
+}
+
 dnnl::convolution_forward::primitive_desc forward_pd(const ConvKey& k, const Dims& d) {
   const auto f32 = dnnl_type(static_cast<DType>(k.dtype));
   const memory::desc src(d.src, f32, tag::any), wei(d.wei, f32, tag::any), dst(d.dst, f32, tag::any);
+  if (k.act || k.sum) {  // the fused inference forward
+    const auto kind = dnnl::prop_kind::forward_inference;
+    const auto desc = k.bias ? dnnl::convolution_forward::desc(kind, dnnl::algorithm::convolution_direct, src, wei,
+                                                                memory::desc(d.bias, f32, tag::x), dst, d.strides,
+                                                                d.dilates, d.pad_l, d.pad_r)
+                             : dnnl::convolution_forward::desc(kind, dnnl::algorithm::convolution_direct, src, wei,
+                                                                dst, d.strides, d.dilates, d.pad_l, d.pad_r);
+    return {desc, post_attr(k), engine()};
+  }
   if (k.bias) {
     return {dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
                                             src, wei, memory::desc(d.bias, f32, tag::x), dst, d.strides, d.dilates,
@@ -332,6 +362,36 @@ const bool registered = [] {
 }();
 
 }  // namespace
+
+bool conv2d_fused_supported(const Tensor& x, const Tensor& w) {
+  return x.device().type == DeviceType::CPU && w.device().type == DeviceType::CPU && x.dtype() == DType::Float32 &&
+         w.dtype() == DType::Float32 && x.dim() == 4 && w.dim() == 4;
+}
+
+Tensor conv2d_fused(const Tensor& x0, const Tensor& w0, const Tensor& bias, const Tensor& residual,
+                    const ConvParams& p, const ConvPost& post) {
+  const Tensor x = x0.contiguous(), w = w0.contiguous();
+  const int64_t ho = (x.shape()[2] + p.pad[0] + p.pad[1] - p.dilation[0] * (w.shape()[2] - 1) - 1) / p.stride[0] + 1;
+  const int64_t wo = (x.shape()[3] + p.pad[2] + p.pad[3] - p.dilation[1] * (w.shape()[3] - 1) - 1) / p.stride[1] + 1;
+  // With a sum post-op the primitive adds into what dst holds: start from the residual.
+  Tensor y = residual.defined() ? residual.contiguous().clone() : empty({x.shape()[0], w.shape()[0], ho, wo}, TensorOptions(DType::Float32));
+  ConvKey k = key_of(x, w, y, p, 0, bias.defined());
+  k.act = static_cast<int>(post.act);
+  k.act_a = std::bit_cast<int>(post.alpha), k.act_b = std::bit_cast<int>(post.beta);
+  k.sum = residual.defined();
+  if (!k.act && !k.sum) k.act = -1;  // keeps the key apart from the training forward; no post-op
+  const auto prim = cache().get(k, [&] { return make(k); });
+  const Dims d = dims_of(k);
+  Arg src = arg(x, d.src, tag::nchw, prim->src, true), wei = weight_arg(w, d, k, *prim);
+  Arg dst = arg(y, d.dst, tag::nchw, prim->dst, k.sum != 0);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_WEIGHTS, wei.mem}, {DNNL_ARG_DST, dst.mem}};
+  const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
+  if (b.defined()) args[DNNL_ARG_BIAS] = memory({d.bias, memory::data_type::f32, tag::x}, engine(), b.data_ptr());
+  prim->prim.execute(stream(), args);
+  finish(dst);
+  stream().wait();
+  return y;
+}
 
 void mark_constant_weight(const Tensor& t) {
   auto& m = marked();

@@ -83,6 +83,7 @@ const std::map<std::string, OpFn>& op_table() {
     register_text_ops(t);
     register_image_ops(t);
     register_ml_ops(t);
+    register_fused_ops(t);
     return t;
   }();
   return table;
@@ -122,12 +123,14 @@ const Value& lookup(const Node& n, const Scope& scope, const std::string& name) 
 
 // Runs one node, storing its outputs in `scope`.
 void run_node(const Node& n, Scope& scope, const OpContext& ctx) {
-  // Default-domain ops are keyed by op type, ai.onnx.ml ones as "ai.onnx.ml.<op type>".
+  // Default-domain ops are keyed by op type, ai.onnx.ml ones as "ai.onnx.ml.<op type>",
+  // the fused nodes that graph passes create (domain ai.tessel) as "ai.tessel.<op type>".
   const bool ml = n.domain == "ai.onnx.ml";
-  if (!n.domain.empty() && n.domain != "ai.onnx" && !ml)
+  const bool fused = n.domain == kFusedDomain;
+  if (!n.domain.empty() && n.domain != "ai.onnx" && !ml && !fused)
     throw NotImplementedError(detail::cat("[onnx.run] node '", n.name, "': op ", n.domain, "::", n.op_type,
                                           " of a custom domain is not supported"));
-  const std::string key = ml ? "ai.onnx.ml." + n.op_type : n.op_type;
+  const std::string key = ml ? "ai.onnx.ml." + n.op_type : fused ? std::string(kFusedDomain) + "." + n.op_type : n.op_type;
   const auto& vtable = value_op_table();
   const auto vit = vtable.find(key);
   const auto& table = op_table();

@@ -103,6 +103,9 @@ void register_signal_ops(std::map<std::string, OpFn>& table);
 void register_text_ops(std::map<std::string, OpFn>& table);
 void register_image_ops(std::map<std::string, OpFn>& table);
 void register_ml_ops(std::map<std::string, OpFn>& table);  // ai.onnx.ml, keyed "ai.onnx.ml.<op>"
+// Domain of the fused nodes that graph passes create (never accepted from a file).
+inline constexpr const char* kFusedDomain = "ai.tessel";
+void register_fused_ops(std::map<std::string, OpFn>& table);  // passes_fused.cpp, keyed "ai.tessel.<op>"
 void register_control_ops(std::map<std::string, ValueOpFn>& table);
 const std::map<std::string, OpFn>& op_table();
 const std::map<std::string, ValueOpFn>& value_op_table();

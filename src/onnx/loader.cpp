@@ -351,6 +351,9 @@ void convert_graph(const Ctx& c, const ::onnx::GraphProto& g, Graph& out, const 
     n.op_type = np.op_type();
     n.domain = np.domain();
     n.name = np.name().empty() ? n.op_type + "#" + std::to_string(k) : np.name();
+    // ai.tessel holds the runtime's own fused nodes, which trust their inputs: never from a file.
+    if (n.domain == kFusedDomain)
+      c.fail(field, " (node '", n.name, "'): domain ", kFusedDomain, " is reserved for tessel's internal fused ops");
     if (n.op_type.empty()) c.fail(pre, "graph.node[", k, "] has no op_type");
     n.inputs.assign(np.input().begin(), np.input().end());
     n.outputs.assign(np.output().begin(), np.output().end());

@@ -46,7 +46,7 @@ bool nondeterministic(const std::string& op) {
 
 struct Ctx {
   Model::Impl& m;
-  int folded = 0, conv_bn = 0, gelu = 0, layer_norm = 0, matmul2d = 0, dead = 0;  // what each pass did (TESSEL_ONNX_PASSES_VERBOSE)
+  int folded = 0, conv_bn = 0, gelu = 0, layer_norm = 0, matmul2d = 0, dead = 0, conv_fused = 0;  // what each pass did (TESSEL_ONNX_PASSES_VERBOSE)
   std::unordered_set<std::string> graph_inputs;  // fed at run time: never constant
   std::unordered_set<std::string> names;         // every value name, to make fresh ones
   bool subgraphs = false;
@@ -415,6 +415,100 @@ void flatten_matmul(Ctx& c) {
   c.m.nodes = std::move(out);
 }
 
+// Conv(+bias) followed by a residual Add and/or an activation (Relu, Clip with
+// constant bounds, Sigmoid, LeakyRelu) becomes one ai.tessel.FusedConv node:
+// oneDNN applies the sum and the activation as post-ops while the output tile is
+// in cache, instead of two more passes over memory. Only 2-D float32 Convs with
+// constant weights and explicit pads; each intermediate value must have no other use.
+void fuse_conv(Ctx& c) {
+  auto uses = use_counts(c.m);
+  std::unordered_multimap<std::string, size_t> consumers;
+  for (size_t k = 0; k < c.m.nodes.size(); ++k)
+    for (const auto& i : c.m.nodes[k].inputs) consumers.emplace(i, k);
+  std::vector<bool> drop(c.m.nodes.size(), false);
+  // A node already taken into a fused chain (Add(conv1, conv2): only one conv takes it).
+  auto sole = [&](const std::string& v) -> std::optional<size_t> {
+    if (uses[v] != 1) return std::nullopt;
+    auto it = consumers.find(v);
+    if (it == consumers.end() || drop[it->second] || c.m.nodes[it->second].domain == kFusedDomain) return std::nullopt;
+    return it->second;
+  };
+  auto plain = [&](size_t k, const char* op) {
+    const Node& n = c.m.nodes[k];
+    return n.op_type == op && default_domain(n) && n.outputs.size() == 1 && !n.outputs[0].empty();
+  };
+  for (size_t k0 = 0; k0 < c.m.nodes.size(); ++k0) {
+    const Node& conv = c.m.nodes[k0];
+    if (drop[k0] || !plain(k0, "Conv") || conv.inputs.size() < 2 || conv.inputs.size() > 3 || conv.inputs[0].empty())
+      continue;
+    const Tensor* w = const_f32(c, conv.inputs[1], -1);
+    if (!w || w->dim() != 4 || conv.s("auto_pad", "NOTSET") != "NOTSET") continue;
+    const bool has_b = conv.inputs.size() == 3 && !conv.inputs[2].empty();
+    if (has_b && !const_f32(c, conv.inputs[2], w->shape()[0])) continue;
+    std::string cur = conv.outputs[0], residual;
+    size_t last = k0;
+    std::vector<size_t> chain;
+    auto next = sole(cur);
+    if (next && plain(*next, "Add") && c.m.nodes[*next].inputs.size() == 2) {
+      const Node& a = c.m.nodes[*next];
+      const std::string other = a.inputs[0] == cur ? a.inputs[1] : a.inputs[0];
+      if (other != cur && !other.empty()) {
+        residual = other;
+        chain.push_back(*next);
+        last = *next;
+        cur = a.outputs[0];
+        next = sole(cur);
+      }
+    }
+    std::map<std::string, Attr> act;
+    if (next) {
+      const Node& a = c.m.nodes[*next];
+      if (plain(*next, "Relu") && a.inputs.size() == 1) {
+        act = {{"activation", std::string("Relu")}};
+      } else if (plain(*next, "Sigmoid") && a.inputs.size() == 1) {
+        act = {{"activation", std::string("Sigmoid")}};
+      } else if (plain(*next, "LeakyRelu") && a.inputs.size() == 1) {
+        act = {{"activation", std::string("LeakyRelu")}, {"alpha", a.f("alpha", 0.01)}};
+      } else if (plain(*next, "Clip") && a.inputs[0] == cur) {
+        std::optional<double> lo, hi;
+        if (c.m.opset < 11) {
+          if (a.inputs.size() == 1) lo = a.f("min", -INFINITY), hi = a.f("max", INFINITY);
+        } else {
+          lo = a.inputs.size() > 1 && !a.inputs[1].empty() ? scalar_const(c, a.inputs[1]) : std::optional<double>(-INFINITY);
+          hi = a.inputs.size() > 2 && !a.inputs[2].empty() ? scalar_const(c, a.inputs[2]) : std::optional<double>(INFINITY);
+        }
+        // Bounds oneDNN's clip takes as given (min <= max, not NaN).
+        if (lo && hi && *lo <= *hi && std::isfinite(*lo) && std::isfinite(*hi))
+          act = {{"activation", std::string("Clip")}, {"alpha", *lo}, {"beta", *hi}};
+      }
+      if (!act.empty()) {
+        chain.push_back(*next);
+        last = *next;
+        cur = a.outputs[0];
+      }
+    }
+    if (chain.empty()) continue;
+    Node& out = c.m.nodes[last];
+    Node fused;
+    fused.name = conv.name + "/fused";
+    fused.op_type = "FusedConv";
+    fused.domain = kFusedDomain;
+    fused.inputs = {conv.inputs[0], conv.inputs[1], has_b ? conv.inputs[2] : std::string(), residual};
+    fused.outputs = {cur};
+    fused.attrs = conv.attrs;
+    for (auto& [k, v] : act) fused.attrs[k] = v;
+    drop[k0] = true;
+    for (size_t k : chain) drop[k] = true;
+    drop[last] = false;
+    out = std::move(fused);
+    ++c.conv_fused;
+  }
+  std::vector<Node> kept;
+  for (size_t k = 0; k < c.m.nodes.size(); ++k)
+    if (!drop[k]) kept.push_back(std::move(c.m.nodes[k]));
+  c.m.nodes = std::move(kept);
+}
+
 // Nodes none of whose outputs is used (ONNX ops have no side effects), then the
 // initializers nothing reads any more.
 void eliminate_dead(Ctx& c) {
@@ -450,8 +544,9 @@ void mark_constant_weights(const Model::Impl& m) {
   std::unordered_set<std::string> fed;
   for (const auto& v : m.inputs) fed.insert(v.name);
   for (const auto& n : m.nodes) {
-    if ((n.op_type != "Conv" && n.op_type != "MatMul" && n.op_type != "Gemm") || !default_domain(n) ||
-        n.inputs.size() < 2 || fed.count(n.inputs[1]))
+    const bool fused = n.domain == kFusedDomain && n.op_type == "FusedConv";
+    if (((n.op_type != "Conv" && n.op_type != "MatMul" && n.op_type != "Gemm") || !default_domain(n)) && !fused) continue;
+    if (n.inputs.size() < 2 || fed.count(n.inputs[1]))
       continue;
     auto it = m.initializers.find(n.inputs[1]);
     if (it != m.initializers.end() && it->second.device().type == DeviceType::CPU)
@@ -469,11 +564,12 @@ void run_passes(Model::Impl& m) {
     fuse_layer_norm(c);
     eliminate_dead(c);
     flatten_matmul(c);
+    fuse_conv(c);
   }
   const char* v = std::getenv("TESSEL_ONNX_PASSES_VERBOSE");
   if (v && std::string(v) == "1")
-    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d LayerNorm fused, %d dead nodes removed, %d MatMul as 2-D%s\n",
-                 m.source.c_str(), c.folded, c.conv_bn, c.gelu, c.layer_norm, c.dead, c.matmul2d,
+    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d LayerNorm fused, %d dead nodes removed, %d MatMul as 2-D, %d Conv+Add/activation fused%s\n",
+                 m.source.c_str(), c.folded, c.conv_bn, c.gelu, c.layer_norm, c.dead, c.matmul2d, c.conv_fused,
                  c.subgraphs ? " (graph has subgraphs: only constant folding)" : "");
 }
 }  // namespace

@@ -45,10 +45,12 @@ def report(capfd):
     """{pass: count} from the verbose line printed at load."""
     err = capfd.readouterr().err
     m = re.search(r"(\d+) constant nodes folded, (\d+) Conv\+BatchNormalization folded, (\d+) GELU fused, "
-                  r"(\d+) LayerNorm fused, (\d+) dead nodes removed, (\d+) MatMul as 2-D", err)
+                  r"(\d+) LayerNorm fused, (\d+) dead nodes removed, (\d+) MatMul as 2-D, "
+                  r"(\d+) Conv\+Add/activation fused", err)
     if m is None:
         return None
-    return dict(zip(("folded", "conv_bn", "gelu", "layer_norm", "dead", "matmul2d"), map(int, m.groups())))
+    return dict(zip(("folded", "conv_bn", "gelu", "layer_norm", "dead", "matmul2d", "conv_fused"),
+                    map(int, m.groups())))
 
 
 def run_both(data, feed, monkeypatch, capfd, rtol=1e-5, atol=1e-5):
@@ -351,7 +353,8 @@ def test_graph_with_subgraph_only_folds_constants(monkeypatch, capfd):
     data = model(nodes, [vi("x", [1, 4, 5, 5]), vi("cond", [], TensorProto.BOOL)], [vi("y", None)], inits)
     for cond in (True, False):
         rep = run_both(data, {"x": f32(1, 4, 5, 5), "cond": np.array(cond)}, monkeypatch, capfd)
-        assert rep == {"folded": 1, "conv_bn": 0, "gelu": 0, "layer_norm": 0, "dead": 0, "matmul2d": 0}
+        assert rep == {"folded": 1, "conv_bn": 0, "gelu": 0, "layer_norm": 0, "dead": 0, "matmul2d": 0,
+                       "conv_fused": 0}
 
 
 def test_passes_off_by_env(monkeypatch, capfd):
@@ -520,3 +523,126 @@ def test_batched_matmul_by_2d_weight_gradients():
     a4 = ts.tensor(RNG.standard_normal((2, 2, 3, 4)), requires_grad=True)
     v = ts.tensor(RNG.standard_normal(4), requires_grad=True)
     assert ts.autograd.gradcheck(lambda u, w: ts.matmul(u, w), (a4, v))
+
+
+# ---------------------------------------------------------------------------
+# Conv(+bias)(+residual Add)(+activation) as one ai.tessel.FusedConv node
+
+ACTS = {
+    "Relu": lambda y, b: [helper.make_node("Relu", [y], ["out"])],
+    "Clip": lambda y, b: [helper.make_node("Clip", [y, "c_lo", "c_hi"], ["out"])],
+    "Sigmoid": lambda y, b: [helper.make_node("Sigmoid", [y], ["out"])],
+    "LeakyRelu": lambda y, b: [helper.make_node("LeakyRelu", [y], ["out"], alpha=0.2)],
+    None: lambda y, b: [helper.make_node("Identity", [y], ["out"])],
+}
+
+
+def fused_conv_model(act, residual, bias=True, group=1, stride=1, pads=(1, 1, 1, 1), res_shape=None):
+    cin, cout = 4, 8
+    inits = {"W": f32(cout, cin // group, 3, 3, scale=0.3), "c_lo": np.array(0.0, np.float32),
+             "c_hi": np.array(1.5, np.float32)}
+    ins = ["x", "W"]
+    if bias:
+        inits["B"] = f32(cout)
+        ins.append("B")
+    nodes = [helper.make_node("Conv", ins, ["y"], pads=list(pads), strides=[stride, stride], group=group)]
+    y = "y"
+    graph_in = [vi("x", ["N", cin, 9, 10])]
+    if residual == "input":
+        nodes.append(helper.make_node("Add", ["r", y], ["s"]))
+        graph_in.append(vi("r", ["N", cout, "H", "W"]))
+        y = "s"
+    elif residual == "const":  # broadcasting residual: composed ops
+        inits["R"] = f32(*res_shape)
+        nodes.append(helper.make_node("Add", [y, "R"], ["s"]))
+        y = "s"
+    nodes += ACTS[act](y, bias)
+    return model(nodes, graph_in, [vi("out", None)], inits)
+
+
+def conv_out_hw(stride, pads):
+    return ((9 + pads[0] + pads[2] - 3) // stride + 1, (10 + pads[1] + pads[3] - 3) // stride + 1)
+
+
+@pytest.mark.parametrize("act,residual", [(a, r) for a in ("Relu", "Clip", "Sigmoid", "LeakyRelu", None)
+                                          for r in (None, "input") if (a, r) != (None, None)])
+@pytest.mark.parametrize("bias,group,stride,pads", [(True, 1, 1, (1, 1, 1, 1)), (False, 2, 2, (0, 1, 2, 0)),
+                                                    (True, 4, 1, (1, 0, 1, 2))])
+def test_conv_activation_residual_fused(monkeypatch, capfd, act, residual, bias, group, stride, pads):
+    data = fused_conv_model(act, residual, bias, group, stride, pads)
+    feed = {"x": f32(2, 4, 9, 10)}
+    if residual == "input":
+        feed["r"] = f32(2, 8, *conv_out_hw(stride, pads))
+    rep = run_both(data, feed, monkeypatch, capfd, rtol=1e-4, atol=1e-5)
+    assert rep["conv_fused"] == 1
+
+
+def test_fused_conv_with_broadcast_residual_runs_the_composed_ops(monkeypatch, capfd):
+    data = fused_conv_model("Relu", "const", res_shape=(1, 8, 1, 1))
+    rep = run_both(data, {"x": f32(3, 4, 9, 10)}, monkeypatch, capfd, rtol=1e-4, atol=1e-5)
+    assert rep["conv_fused"] == 1
+
+
+def test_conv_with_auto_pad_not_fused(monkeypatch, capfd):
+    w = f32(3, 2, 3, 3)
+    data = model([helper.make_node("Conv", ["x", "W"], ["y"], auto_pad="SAME_UPPER", strides=[2, 2]),
+                  helper.make_node("Relu", ["y"], ["out"])],
+                 [vi("x", [1, 2, 5, 6])], [vi("out", None)], {"W": w})
+    rep = run_both(data, {"x": f32(1, 2, 5, 6)}, monkeypatch, capfd)
+    assert rep["conv_fused"] == 0
+
+
+def test_conv_not_fused_when_its_output_is_read_elsewhere(monkeypatch, capfd):
+    w = f32(8, 4, 3, 3, scale=0.3)
+    data = model([helper.make_node("Conv", ["x", "W"], ["y"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", ["y"], ["out"])],
+                 [vi("x", [1, 4, 6, 6])], [vi("out", None), vi("y", None)], {"W": w})
+    rep = run_both(data, {"x": f32(1, 4, 6, 6)}, monkeypatch, capfd)
+    assert rep["conv_fused"] == 0
+
+
+def test_clip_with_crossed_bounds_not_fused(monkeypatch, capfd):
+    w = f32(8, 4, 3, 3, scale=0.3)
+    data = model([helper.make_node("Conv", ["x", "W"], ["y"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Clip", ["y", "lo", "hi"], ["out"])],
+                 [vi("x", [1, 4, 6, 6])], [vi("out", None)],
+                 {"W": w, "lo": np.array(1.0, np.float32), "hi": np.array(-1.0, np.float32)})
+    rep = run_both(data, {"x": f32(1, 4, 6, 6)}, monkeypatch, capfd)
+    assert rep["conv_fused"] == 0
+
+
+def test_resnet_block_fuses_each_conv(monkeypatch, capfd):
+    # conv-bn-relu, conv-bn + identity add + relu: BN folds, then two fused convs.
+    c = 4
+    nodes = conv_bn_nodes(True)  # x -> Conv -> BN -> Relu -> y
+    inits = {"w": f32(c, c, 3, 3, scale=0.3), "b": f32(c), **bn_inits(c)}
+    nodes.append(helper.make_node("Conv", ["y", "W2"], ["y2"], pads=[1, 1, 1, 1]))
+    nodes.append(helper.make_node("Add", ["y2", "x"], ["s"]))
+    nodes.append(helper.make_node("Relu", ["s"], ["out"]))
+    inits["W2"] = f32(c, c, 3, 3, scale=0.3)
+    data = model(nodes, [vi("x", [2, c, 7, 7])], [vi("out", None)], inits)
+    rep = run_both(data, {"x": f32(2, c, 7, 7)}, monkeypatch, capfd, rtol=1e-4, atol=1e-5)
+    assert rep["conv_bn"] == 1 and rep["conv_fused"] == 2
+
+
+def test_loader_refuses_the_internal_fused_domain():
+    node = helper.make_node("FusedConv", ["x", "W"], ["y"], domain="ai.tessel")
+    g = helper.make_graph([node], "g", [vi("x", [1, 1, 3, 3])], [vi("y", None)],
+                          [numpy_helper.from_array(f32(1, 1, 1, 1), "W")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.tessel", 1)])
+    m.ir_version = 8
+    with pytest.raises(Exception, match="ai.tessel is reserved"):
+        ts.onnx.load(m.SerializeToString())
+
+
+def test_add_of_two_convs_is_fused_into_one_of_them(monkeypatch, capfd):
+    # ResNet's downsampling block: Relu(Conv_a(x) + Conv_b(x)); one conv takes the Add, the other
+    # output is its residual.
+    data = model([helper.make_node("Conv", ["x", "Wa"], ["a"], pads=[1, 1, 1, 1], strides=[2, 2]),
+                  helper.make_node("Conv", ["x", "Wb", "Bb"], ["b"], strides=[2, 2]),
+                  helper.make_node("Add", ["a", "b"], ["s"]),
+                  helper.make_node("Relu", ["s"], ["out"])],
+                 [vi("x", [2, 4, 8, 8])], [vi("out", None)],
+                 {"Wa": f32(6, 4, 3, 3, scale=0.3), "Wb": f32(6, 4, 1, 1), "Bb": f32(6)})
+    rep = run_both(data, {"x": f32(2, 4, 8, 8)}, monkeypatch, capfd, rtol=1e-4, atol=1e-5)
+    assert rep["conv_fused"] == 1

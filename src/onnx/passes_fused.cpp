@@ -1,0 +1,97 @@
+// The fused nodes that graph passes create (domain ai.tessel, never read from a
+// file: the loader refuses the domain). Each runs as one oneDNN primitive with
+// post-ops when its operands allow, and otherwise as the ops it replaced, so a
+// fused node always computes what the original nodes did.
+//
+//   ai.tessel.FusedConv(X, W, B?, R?) -> act(Conv(X, W, B) + R)
+//     the Conv's attributes, plus activation ("" | Relu | Clip | Sigmoid | LeakyRelu)
+//     and its float parameters alpha, beta (Clip bounds, LeakyRelu slope).
+#include "kernels/cpu/conv_fused.h"
+#include "src/onnx/internal.h"
+#include "tessel/ops.h"
+
+namespace tessel::onnx {
+namespace {
+
+const Tensor* opt(const Inputs& in, size_t k) { return k < in.size() && in[k] ? &*in[k] : nullptr; }
+
+Tensor activate(const Node& n, const Tensor& y) {
+  const std::string act = n.s("activation", "");
+  if (act.empty()) return y;
+  if (act == "Relu") return relu(y);
+  if (act == "Sigmoid") return sigmoid(y);
+  if (act == "LeakyRelu") return leaky_relu(y, n.f("alpha", 0.01));
+  if (act == "Clip") return clamp(y, std::optional<Scalar>(n.f("alpha", 0.0)), std::optional<Scalar>(n.f("beta", 0.0)));
+  n.error("unknown fused activation '", act, "'");
+}
+
+cpu::ConvPost post_of(const Node& n) {
+  const std::string act = n.s("activation", "");
+  cpu::ConvPost p;
+  p.act = act == "Relu"        ? cpu::ConvAct::relu
+          : act == "Sigmoid"   ? cpu::ConvAct::sigmoid
+          : act == "LeakyRelu" ? cpu::ConvAct::leaky_relu
+          : act == "Clip"      ? cpu::ConvAct::clip
+                               : cpu::ConvAct::none;
+  p.alpha = static_cast<float>(n.f("alpha", act == "LeakyRelu" ? 0.01 : 0.0));
+  p.beta = static_cast<float>(n.f("beta", 0.0));
+  return p;
+}
+
+// The oneDNN path: float32 2-D convolution with explicit pads and operands of
+// the shapes a valid Conv has (anything else goes through the Conv op, which
+// checks and reports).
+std::optional<Tensor> conv_one_primitive(const Node& n, const Tensor& x, const Tensor& w, const Tensor* b,
+                                         const Tensor* r) {
+  if (!cpu::conv2d_fused_supported(x, w)) return std::nullopt;
+  const int64_t g = n.i("group", 1);
+  const auto pads = n.ints("pads", {0, 0, 0, 0}), strides = n.ints("strides", {1, 1}),
+             dil = n.ints("dilations", {1, 1});
+  if (n.s("auto_pad", "NOTSET") != "NOTSET" || pads.size() != 4 || strides.size() != 2 || dil.size() != 2 || g < 1 ||
+      w.shape()[0] % g != 0 || x.shape()[1] != w.shape()[1] * g)
+    return std::nullopt;
+  for (int64_t v : pads) if (v < 0) return std::nullopt;
+  for (int64_t v : strides) if (v < 1) return std::nullopt;
+  for (int64_t v : dil) if (v < 1) return std::nullopt;
+  if (n.has("kernel_shape") && n.ints("kernel_shape") != std::vector<int64_t>{w.shape()[2], w.shape()[3]})
+    return std::nullopt;
+  ConvParams p;
+  p.stride[0] = strides[0], p.stride[1] = strides[1];
+  p.dilation[0] = dil[0], p.dilation[1] = dil[1];
+  p.pad[0] = pads[0], p.pad[1] = pads[2], p.pad[2] = pads[1], p.pad[3] = pads[3];  // ONNX: begins, then ends
+  p.groups = g;
+  const int64_t ho = x.shape()[2] + pads[0] + pads[2] - dil[0] * (w.shape()[2] - 1) - 1;
+  const int64_t wo = x.shape()[3] + pads[1] + pads[3] - dil[1] * (w.shape()[3] - 1) - 1;
+  if (ho < 0 || wo < 0 || x.shape()[0] == 0) return std::nullopt;
+  const Shape out{x.shape()[0], w.shape()[0], ho / strides[0] + 1, wo / strides[1] + 1};
+  if (b && (b->dtype() != DType::Float32 || b->dim() != 1 || b->shape()[0] != w.shape()[0])) return std::nullopt;
+  if (r && (r->dtype() != DType::Float32 || r->shape() != out || r->device().type != DeviceType::CPU))
+    return std::nullopt;  // a broadcasting residual: the composed ops handle it
+  return cpu::conv2d_fused(x, w, b ? *b : Tensor(), r ? *r : Tensor(), p, post_of(n));
+}
+
+std::vector<Tensor> fused_conv(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor* x = opt(in, 0);
+  const Tensor* w = opt(in, 1);
+  const Tensor *b = opt(in, 2), *r = opt(in, 3);
+  if (x && w) {
+    if (auto y = conv_one_primitive(n, *x, *w, b, r)) return {*y};
+  }
+  // The ops the pass replaced, in their order.
+  Node conv = n;
+  conv.op_type = "Conv";
+  conv.domain.clear();
+  for (const char* a : {"activation", "alpha", "beta"}) conv.attrs.erase(a);
+  Inputs cin(in.begin(), in.begin() + std::min<size_t>(in.size(), 3));
+  Tensor y = op_table().at("Conv")(conv, cin, c).at(0);
+  if (r) y = add(y, *r);
+  return {activate(n, y)};
+}
+
+}  // namespace
+
+void register_fused_ops(std::map<std::string, OpFn>& t) {
+  t[std::string(kFusedDomain) + ".FusedConv"] = fused_conv;
+}
+
+}  // namespace tessel::onnx

@@ -125,6 +125,8 @@ struct Batcher::State {
   bool stopping = false;
 
   void worker();
+  // Answers requests at their deadline even while every worker is running a batch.
+  void reaper();
   // Picks the next batch from the queue (mu held); empty when it should wait until `wake`.
   std::vector<BatchItem> pick(Clock::time_point now, Clock::time_point& wake);
   // Takes the requests past their deadline out of the queue (mu held) ...
@@ -352,6 +354,32 @@ Batcher::Batcher(BatcherOptions options, RunFn run, ModelMetrics metrics) : stat
   state_->run = std::move(run);
   state_->metrics = std::move(metrics);
   for (int i = 0; i < std::max(1, state_->opt.instances); ++i) workers_.emplace_back([s = state_] { s->worker(); });
+  const auto& q = state_->opt.queue_policy;
+  if (q.timeout_action == QueuePolicy::TimeoutAction::Reject && (q.default_timeout_us > 0 || q.allow_timeout_override))
+    workers_.emplace_back([s = state_] { s->reaper(); });
+}
+
+void Batcher::State::reaper() {
+  std::unique_lock<std::mutex> lk(mu);
+  for (;;) {
+    if (stopping && queue.empty()) return;
+    Clock::time_point next = Clock::time_point::max();
+    for (const auto& it : queue) next = std::min(next, it.deadline);
+    if (next == Clock::time_point::max()) {
+      cv.wait(lk);
+      continue;
+    }
+    cv.wait_until(lk, next);
+    const auto now = Clock::now();
+    std::vector<BatchItem> expired = expire(now);
+    if (expired.empty()) continue;
+    ++busy;
+    lk.unlock();
+    reject_expired(expired, now);
+    lk.lock();
+    --busy;
+    if (queue.empty() && busy == 0) idle_cv.notify_all();
+  }
 }
 
 Batcher::~Batcher() { stop(); }

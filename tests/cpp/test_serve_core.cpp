@@ -825,3 +825,40 @@ TEST(ServeBatcher, InstancesRunConcurrently) {
   EXPECT_EQ(most, 2);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
 }
+
+TEST(ServeBatcher, TimeoutWhileTheWorkerIsBusy) {
+  MetricsRegistry reg;
+  BatcherOptions bo;  // one instance, no dynamic batching
+  bo.queue_policy.max_queue_size = 4;
+  bo.queue_policy.default_timeout_us = 1;  // timeouts on: items carry their own deadlines below
+  auto run = [&](const onnx::NamedTensors& feed) {
+    std::this_thread::sleep_for(600ms);
+    return onnx::NamedTensors{{"y", feed.at(0).second}};
+  };
+  auto p0 = std::make_shared<std::promise<InferResponse>>();
+  auto p1 = std::make_shared<std::promise<InferResponse>>();
+  auto to = [](std::shared_ptr<std::promise<InferResponse>> p) {
+    return [p](std::exception_ptr e, InferResponse r) {
+      if (e)
+        p->set_exception(e);
+      else
+        p->set_value(std::move(r));
+    };
+  };
+  Batcher b(bo, run, ModelMetrics::create(reg, "m", "1"));
+  b.submit(item_of(1, to(p0)));  // no deadline: occupies the only worker for 600 ms
+  std::this_thread::sleep_for(50ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto late = item_of(1, to(p1));
+  late.deadline = t0 + 50ms;
+  b.submit(std::move(late));
+  try {
+    p1->get_future().get();
+    FAIL() << "expected a 504";
+  } catch (const HttpError& e) {
+    EXPECT_EQ(e.status, 504);
+  }
+  // Answered at its deadline by the reaper, not when the worker came free.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 400ms);
+  EXPECT_EQ(p0->get_future().get().outputs[0].shape, (std::vector<int64_t>{1, 2}));
+}

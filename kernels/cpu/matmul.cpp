@@ -5,11 +5,14 @@
 #include <omp.h>
 
 #include <memory>
+#include <cstring>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "kernels/cpu/const_weights.h"
 #include "kernels/cpu/lru_cache.h"
+#include "kernels/cpu/matmul_fused.h"
 #include "kernels/cpu/register.h"
 #include "tessel/ops.h"
 
@@ -190,5 +193,106 @@ const bool registered = [] {
   return true;
 }();
 
+// ---- fused (matmul_fused.h) ----
+struct FusedKey {
+  int64_t m, k, n, sw[2];
+  int act, bias, threads, packed;
+  uint64_t data;  // the packed weights' address (0 when not packed)
+  bool operator==(const FusedKey& o) const { return std::memcmp(this, &o, sizeof(FusedKey)) == 0; }
+};
+static_assert(std::has_unique_object_representations_v<FusedKey>, "FusedKey must have no padding bytes");
+struct FusedPrim {
+  dnnl::matmul prim;
+  dnnl::memory::desc wei;
+  std::mutex mu;  // guards the packed weights below
+  std::weak_ptr<StorageImpl> owner;
+  Tensor holder;
+  dnnl::memory mem;
+};
+LruCache<FusedKey, std::shared_ptr<FusedPrim>>& fused_cache() {
+  static LruCache<FusedKey, std::shared_ptr<FusedPrim>> c(256);
+  return c;
+}
+
 }  // namespace
+
+bool matmul_fused_supported(const Tensor& a, const Tensor& w, const Tensor& bias) {
+  auto cpu32 = [](const Tensor& t) { return t.device().type == DeviceType::CPU && t.dtype() == DType::Float32; };
+  return cpu32(a) && cpu32(w) && a.dim() == 2 && w.dim() == 2 && a.shape()[1] == w.shape()[0] && a.shape()[0] > 0 &&
+         a.shape()[1] > 0 && w.shape()[1] > 0 &&
+         (!bias.defined() || (cpu32(bias) && bias.dim() == 1 && bias.shape()[0] == w.shape()[1]));
+}
+
+Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, MatmulAct act) {
+  using dims = dnnl::memory::dims;
+  using tag = dnnl::memory::format_tag;
+  const auto dt = dnnl::memory::data_type::f32;
+  const Tensor a = a0.contiguous();
+  const int64_t M = a.shape()[0], K = a.shape()[1], N = w.shape()[1];
+  FusedKey key{};
+  key.m = M, key.k = K, key.n = N, key.sw[0] = w.strides()[0], key.sw[1] = w.strides()[1];
+  key.act = static_cast<int>(act);
+  key.bias = bias0.defined();
+  key.threads = omp_get_max_threads();
+  key.packed = is_constant_weight(w);
+  key.data = key.packed ? reinterpret_cast<uint64_t>(w.data_ptr()) : 0;
+  const dnnl::memory::desc a_md(dims{M, K}, dt, tag::ab), c_md(dims{M, N}, dt, tag::ab);
+  const dnnl::memory::desc w_plain(dims{K, N}, dt, dims{w.strides()[0], w.strides()[1]});
+  const dnnl::memory::desc b_md(dims{1, N}, dt, tag::ab);
+  auto e = fused_cache().get(key, [&] {
+    dnnl::post_ops ops;
+    if (act == MatmulAct::relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    if (act == MatmulAct::gelu_erf) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+    if (act == MatmulAct::gelu_tanh) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_tanh, 0.0f, 0.0f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    auto make = [&](const dnnl::memory::desc& wmd) {
+      return key.bias ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, wmd, b_md, c_md), attr, engine())
+                      : dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, wmd, c_md), attr, engine());
+    };
+    auto r = std::make_shared<FusedPrim>();
+    if (key.packed) {  // column blocks, as the unfused kernel (measured faster than plain)
+      try {
+        auto pd = make(dnnl::memory::desc(dims{K, N}, dt, tag::BA16a64b));
+        if (!std::string(pd.impl_info_str()).starts_with("ref")) {
+          r->prim = dnnl::matmul(pd);
+          r->wei = pd.weights_desc();
+          return r;
+        }
+      } catch (const dnnl::error&) {
+      }
+    }
+    auto pd = make(w_plain);
+    r->prim = dnnl::matmul(pd);
+    r->wei = pd.weights_desc();
+    return r;
+  });
+  static thread_local dnnl::stream s(engine());
+  Tensor out = empty({M, N}, TensorOptions(DType::Float32));
+  dnnl::memory am(a_md, engine(), a.data_ptr()), cm(c_md, engine(), out.data_ptr());
+  dnnl::memory wm;
+  Tensor holder;
+  if (e->wei == w_plain) {
+    wm = dnnl::memory(w_plain, engine(), w.data_ptr());
+  } else {
+    std::lock_guard<std::mutex> lock(e->mu);
+    if (e->owner.lock() != w.storage()) {  // first use, or a new storage at a reused address
+      dnnl::memory user(w_plain, engine(), w.data_ptr());
+      e->holder = empty({static_cast<int64_t>(e->wei.get_size()) + 64}, DType::UInt8);
+      e->mem = dnnl::memory(e->wei, engine(), e->holder.data_ptr());
+      dnnl::reorder(user, e->mem).execute(s, user, e->mem);
+      s.wait();
+      e->owner = w.storage();
+    }
+    wm = e->mem;
+    holder = e->holder;
+  }
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, cm}};
+  const Tensor bias = bias0.defined() ? bias0.contiguous() : Tensor();
+  if (bias.defined()) args[DNNL_ARG_BIAS] = dnnl::memory(b_md, engine(), bias.data_ptr());
+  e->prim.execute(s, args);
+  s.wait();
+  return out;
+}
+
 }  // namespace tessel::cpu

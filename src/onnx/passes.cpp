@@ -46,7 +46,7 @@ bool nondeterministic(const std::string& op) {
 
 struct Ctx {
   Model::Impl& m;
-  int folded = 0, conv_bn = 0, gelu = 0, layer_norm = 0, matmul2d = 0, dead = 0, conv_fused = 0;  // what each pass did (TESSEL_ONNX_PASSES_VERBOSE)
+  int folded = 0, conv_bn = 0, gelu = 0, layer_norm = 0, matmul2d = 0, dead = 0, conv_fused = 0, matmul_fused = 0;  // what each pass did (TESSEL_ONNX_PASSES_VERBOSE)
   std::unordered_set<std::string> graph_inputs;  // fed at run time: never constant
   std::unordered_set<std::string> names;         // every value name, to make fresh ones
   bool subgraphs = false;
@@ -509,6 +509,88 @@ void fuse_conv(Ctx& c) {
   c.m.nodes = std::move(kept);
 }
 
+// MatMul by a constant 2-D weight followed by Add of a constant bias [N], and
+// Gemm (alpha = beta = 1, no transA, constant weight, constant bias [N] or none),
+// each optionally followed by Relu or Gelu, become one ai.tessel.FusedMatMul node:
+// oneDNN adds the bias and applies the activation as post-ops.
+void fuse_matmul(Ctx& c) {
+  auto uses = use_counts(c.m);
+  std::unordered_multimap<std::string, size_t> consumers;
+  for (size_t k = 0; k < c.m.nodes.size(); ++k)
+    for (const auto& i : c.m.nodes[k].inputs) consumers.emplace(i, k);
+  std::vector<bool> drop(c.m.nodes.size(), false);
+  auto sole = [&](const std::string& v) -> std::optional<size_t> {
+    if (uses[v] != 1) return std::nullopt;
+    auto it = consumers.find(v);
+    if (it == consumers.end() || drop[it->second] || c.m.nodes[it->second].domain == kFusedDomain) return std::nullopt;
+    return it->second;
+  };
+  auto plain = [&](size_t k, const char* op) {
+    const Node& n = c.m.nodes[k];
+    return n.op_type == op && default_domain(n) && n.outputs.size() == 1 && !n.outputs[0].empty();
+  };
+  for (size_t k0 = 0; k0 < c.m.nodes.size(); ++k0) {
+    const Node& mm = c.m.nodes[k0];
+    const bool gemm = plain(k0, "Gemm");
+    if (drop[k0] || !(gemm || plain(k0, "MatMul")) || mm.inputs.size() < 2 || mm.inputs[0].empty() ||
+        c.constant(mm.inputs[0]))
+      continue;
+    const Tensor* w = const_f32(c, mm.inputs[1], -1);
+    if (!w || w->dim() != 2) continue;
+    const int64_t trans_b = gemm ? mm.i("transB", 0) : 0;
+    const int64_t n_out = w->shape()[trans_b ? 0 : 1];
+    std::string cur = mm.outputs[0], bias;
+    std::vector<size_t> chain;
+    if (gemm) {
+      if (mm.i("transA", 0) != 0 || mm.f("alpha", 1.0) != 1.0 || mm.f("beta", 1.0) != 1.0 || mm.inputs.size() > 3) continue;
+      if (mm.inputs.size() == 3 && !mm.inputs[2].empty()) {
+        if (!const_f32(c, mm.inputs[2], n_out)) continue;
+        bias = mm.inputs[2];
+      }
+    } else if (auto k = sole(cur); k && plain(*k, "Add") && c.m.nodes[*k].inputs.size() == 2) {
+      const Node& a = c.m.nodes[*k];
+      const std::string other = a.inputs[0] == cur ? a.inputs[1] : a.inputs[0];
+      if (other != cur && const_f32(c, other, n_out)) {
+        bias = other;
+        chain.push_back(*k);
+        cur = a.outputs[0];
+      }
+    }
+    std::map<std::string, Attr> act;
+    if (auto k = sole(cur); k && c.m.nodes[*k].inputs.size() == 1) {
+      const Node& a = c.m.nodes[*k];
+      if (plain(*k, "Relu")) act = {{"activation", std::string("Relu")}};
+      const std::string approx = a.s("approximate", "none");
+      if (plain(*k, "Gelu") && (approx == "none" || approx == "tanh"))
+        act = {{"activation", std::string("Gelu")}, {"approximate", approx}};
+      if (!act.empty()) {
+        chain.push_back(*k);
+        cur = a.outputs[0];
+      }
+    }
+    if (chain.empty() && !gemm) continue;  // a bare MatMul: flatten_matmul's 2-D product is as good
+    Node fused;
+    fused.name = mm.name + "/fused";
+    fused.op_type = "FusedMatMul";
+    fused.domain = kFusedDomain;
+    fused.inputs = {mm.inputs[0], mm.inputs[1], bias};
+    fused.outputs = {cur};
+    if (gemm) fused.attrs = mm.attrs;
+    fused.attrs["source"] = std::string(gemm ? "Gemm" : "MatMul");
+    for (auto& [k, v] : act) fused.attrs[k] = v;
+    const size_t last = chain.empty() ? k0 : chain.back();
+    for (size_t k : chain) drop[k] = true;
+    drop[k0] = true;
+    drop[last] = false;
+    c.m.nodes[last] = std::move(fused);
+    ++c.matmul_fused;
+  }
+  std::vector<Node> kept;
+  for (size_t k = 0; k < c.m.nodes.size(); ++k)
+    if (!drop[k]) kept.push_back(std::move(c.m.nodes[k]));
+  c.m.nodes = std::move(kept);
+}
+
 // Nodes none of whose outputs is used (ONNX ops have no side effects), then the
 // initializers nothing reads any more.
 void eliminate_dead(Ctx& c) {
@@ -544,7 +626,7 @@ void mark_constant_weights(const Model::Impl& m) {
   std::unordered_set<std::string> fed;
   for (const auto& v : m.inputs) fed.insert(v.name);
   for (const auto& n : m.nodes) {
-    const bool fused = n.domain == kFusedDomain && n.op_type == "FusedConv";
+    const bool fused = n.domain == kFusedDomain && (n.op_type == "FusedConv" || n.op_type == "FusedMatMul");
     if (((n.op_type != "Conv" && n.op_type != "MatMul" && n.op_type != "Gemm") || !default_domain(n)) && !fused) continue;
     if (n.inputs.size() < 2 || fed.count(n.inputs[1]))
       continue;
@@ -563,13 +645,14 @@ void run_passes(Model::Impl& m) {
     fuse_gelu(c);
     fuse_layer_norm(c);
     eliminate_dead(c);
+    fuse_matmul(c);
     flatten_matmul(c);
     fuse_conv(c);
   }
   const char* v = std::getenv("TESSEL_ONNX_PASSES_VERBOSE");
   if (v && std::string(v) == "1")
-    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d LayerNorm fused, %d dead nodes removed, %d MatMul as 2-D, %d Conv+Add/activation fused%s\n",
-                 m.source.c_str(), c.folded, c.conv_bn, c.gelu, c.layer_norm, c.dead, c.matmul2d, c.conv_fused,
+    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d LayerNorm fused, %d dead nodes removed, %d MatMul as 2-D, %d Conv+Add/activation fused, %d MatMul/Gemm+bias/activation fused%s\n",
+                 m.source.c_str(), c.folded, c.conv_bn, c.gelu, c.layer_norm, c.dead, c.matmul2d, c.conv_fused, c.matmul_fused,
                  c.subgraphs ? " (graph has subgraphs: only constant folding)" : "");
 }
 }  // namespace

@@ -6,7 +6,11 @@
 //   ai.tessel.FusedConv(X, W, B?, R?) -> act(Conv(X, W, B) + R)
 //     the Conv's attributes, plus activation ("" | Relu | Clip | Sigmoid | LeakyRelu)
 //     and its float parameters alpha, beta (Clip bounds, LeakyRelu slope).
+//   ai.tessel.FusedMatMul(X, W, B?) -> act(X @ W + B), or act(Gemm(X, W, B)) with transB
+//     source ("MatMul" or "Gemm": the op it replaced, with its attributes),
+//     activation ("" | Relu | Gelu) and Gelu's approximate.
 #include "kernels/cpu/conv_fused.h"
+#include "kernels/cpu/matmul_fused.h"
 #include "src/onnx/internal.h"
 #include "tessel/ops.h"
 
@@ -88,10 +92,54 @@ std::vector<Tensor> fused_conv(const Node& n, const Inputs& in, const OpContext&
   return {activate(n, y)};
 }
 
+std::vector<Tensor> fused_matmul(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor* x = opt(in, 0);
+  const Tensor* w = opt(in, 1);
+  const Tensor* b = opt(in, 2);
+  const std::string source = n.s("source", "MatMul"), act = n.s("activation", "");
+  if (x && w && x->dim() >= 2 && w->dim() == 2 && (source == "MatMul" || x->dim() == 2)) {
+    const Tensor w2 = n.i("transB", 0) ? w->t() : *w;
+    const int64_t K = w2.shape()[0];
+    if (x->shape()[x->dim() - 1] == K && x->numel() > 0) {
+      const Tensor x2 = x->reshape({x->numel() / K, K});
+      const Tensor bias = b ? *b : Tensor();
+      const bool gelu_tanh = n.s("approximate", "none") == "tanh";
+      const cpu::MatmulAct a = act == "Relu"   ? cpu::MatmulAct::relu
+                               : act == "Gelu" ? (gelu_tanh ? cpu::MatmulAct::gelu_tanh : cpu::MatmulAct::gelu_erf)
+                                               : cpu::MatmulAct::none;
+      if ((act.empty() || act == "Relu" || act == "Gelu") && cpu::matmul_fused_supported(x2, w2, bias)) {
+        Shape shape(x->shape().begin(), x->shape().end() - 1);
+        shape.push_back(w2.shape()[1]);
+        return {cpu::matmul_fused(x2, w2, bias, a).reshape(shape)};
+      }
+    }
+  }
+  // The ops the pass replaced.
+  Node orig = n;
+  orig.op_type = source;
+  orig.domain.clear();
+  for (const char* k : {"source", "activation", "approximate"}) orig.attrs.erase(k);
+  Tensor y;
+  if (source == "Gemm") {
+    y = op_table().at("Gemm")(orig, in, c).at(0);
+  } else {
+    y = op_table().at("MatMul")(orig, Inputs(in.begin(), in.begin() + std::min<size_t>(in.size(), 2)), c).at(0);
+    if (b) y = add(y, *b);
+  }
+  if (act.empty()) return {y};
+  Node a = n;
+  a.op_type = act;
+  a.domain.clear();
+  a.attrs.clear();
+  if (act == "Gelu") a.attrs["approximate"] = n.s("approximate", "none");
+  return op_table().at(act)(a, Inputs{y}, c);
+}
+
 }  // namespace
 
 void register_fused_ops(std::map<std::string, OpFn>& t) {
   t[std::string(kFusedDomain) + ".FusedConv"] = fused_conv;
+  t[std::string(kFusedDomain) + ".FusedMatMul"] = fused_matmul;
 }
 
 }  // namespace tessel::onnx

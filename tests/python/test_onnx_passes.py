@@ -46,10 +46,10 @@ def report(capfd):
     err = capfd.readouterr().err
     m = re.search(r"(\d+) constant nodes folded, (\d+) Conv\+BatchNormalization folded, (\d+) GELU fused, "
                   r"(\d+) LayerNorm fused, (\d+) dead nodes removed, (\d+) MatMul as 2-D, "
-                  r"(\d+) Conv\+Add/activation fused", err)
+                  r"(\d+) Conv\+Add/activation fused, (\d+) MatMul/Gemm\+bias/activation fused", err)
     if m is None:
         return None
-    return dict(zip(("folded", "conv_bn", "gelu", "layer_norm", "dead", "matmul2d", "conv_fused"),
+    return dict(zip(("folded", "conv_bn", "gelu", "layer_norm", "dead", "matmul2d", "conv_fused", "matmul_fused"),
                     map(int, m.groups())))
 
 
@@ -284,10 +284,11 @@ def test_layer_norm_pattern_over_other_axis_not_fused(monkeypatch, capfd):
 
 @pytest.mark.parametrize("xshape", [[6], [2, 3, 6], [2, 1, 3, 6], [0, 3, 6], [2, 0, 6]])
 def test_matmul_by_constant_weight_runs_as_2d(monkeypatch, capfd, xshape):
+    # The addend has one element (not a [5] bias): no FusedMatMul, the MatMul runs as 2-D.
     nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["y"])]
-    data = model(nodes, [vi("x", xshape)], [vi("y", xshape[:-1] + [5])], {"w": f32(6, 5), "b": f32(5)})
+    data = model(nodes, [vi("x", xshape)], [vi("y", xshape[:-1] + [5])], {"w": f32(6, 5), "b": f32(1)})
     rep = run_both(data, {"x": f32(*xshape)}, monkeypatch, capfd)
-    assert rep["matmul2d"] == 1
+    assert rep["matmul2d"] == 1 and rep["matmul_fused"] == 0
 
 
 def test_matmul_with_symbolic_batch_dims_runs_as_2d(monkeypatch, capfd):
@@ -354,7 +355,7 @@ def test_graph_with_subgraph_only_folds_constants(monkeypatch, capfd):
     for cond in (True, False):
         rep = run_both(data, {"x": f32(1, 4, 5, 5), "cond": np.array(cond)}, monkeypatch, capfd)
         assert rep == {"folded": 1, "conv_bn": 0, "gelu": 0, "layer_norm": 0, "dead": 0, "matmul2d": 0,
-                       "conv_fused": 0}
+                       "conv_fused": 0, "matmul_fused": 0}
 
 
 def test_passes_off_by_env(monkeypatch, capfd):
@@ -646,3 +647,81 @@ def test_add_of_two_convs_is_fused_into_one_of_them(monkeypatch, capfd):
                  {"Wa": f32(6, 4, 3, 3, scale=0.3), "Wb": f32(6, 4, 1, 1), "Bb": f32(6)})
     rep = run_both(data, {"x": f32(2, 4, 8, 8)}, monkeypatch, capfd, rtol=1e-4, atol=1e-5)
     assert rep["conv_fused"] == 1
+
+
+# ---------------------------------------------------------------------------
+# MatMul/Gemm(+bias)(+Relu/Gelu) as one ai.tessel.FusedMatMul node
+
+@pytest.mark.parametrize("act", [None, "Relu", "Gelu", "GeluTanh"])
+@pytest.mark.parametrize("xshape", [[5, 6], [2, 3, 6], ["B", "S", 6], [0, 3, 6], [2, 0, 6]])
+@pytest.mark.parametrize("bias_first", [False, True])
+def test_matmul_bias_activation_fused(monkeypatch, capfd, act, xshape, bias_first):
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["m"]),
+             helper.make_node("Add", ["B", "m"] if bias_first else ["m", "B"], ["a"])]
+    out = "a"
+    if act == "Relu":
+        nodes.append(helper.make_node("Relu", ["a"], ["r"]))
+        out = "r"
+    elif act is not None:
+        nodes.append(helper.make_node("Gelu", ["a"], ["r"], approximate="tanh" if act == "GeluTanh" else "none"))
+        out = "r"
+    data = model(nodes, [vi("x", xshape)], [vi(out, None)], {"W": f32(6, 7), "B": f32(7)}, opset=20)
+    shape = [2 if isinstance(d, str) else d for d in xshape]
+    if xshape[0] == "B":
+        shape = [4, 3, 6]
+    rep = run_both(data, {"x": f32(*shape)}, monkeypatch, capfd, rtol=1e-4, atol=1e-5)
+    assert rep["matmul_fused"] == 1
+
+
+@pytest.mark.parametrize("trans_b,bias,act", [(0, True, None), (1, True, "Relu"), (1, False, None), (0, False, "Relu")])
+def test_gemm_fused(monkeypatch, capfd, trans_b, bias, act):
+    w = f32(7, 6) if trans_b else f32(6, 7)
+    inits = {"W": w}
+    ins = ["x", "W"]
+    if bias:
+        inits["C"] = f32(7)
+        ins.append("C")
+    nodes = [helper.make_node("Gemm", ins, ["g"], transB=trans_b)]
+    out = "g"
+    if act:
+        nodes.append(helper.make_node("Relu", ["g"], ["r"]))
+        out = "r"
+    data = model(nodes, [vi("x", [5, 6])], [vi(out, None)], inits)
+    rep = run_both(data, {"x": f32(5, 6)}, monkeypatch, capfd, rtol=1e-4, atol=1e-5)
+    assert rep["matmul_fused"] == 1
+
+
+def test_gemm_with_alpha_not_fused(monkeypatch, capfd):
+    data = model([helper.make_node("Gemm", ["x", "W", "C"], ["g"], alpha=0.5)], [vi("x", [5, 6])], [vi("g", None)],
+                 {"W": f32(6, 7), "C": f32(7)})
+    rep = run_both(data, {"x": f32(5, 6)}, monkeypatch, capfd)
+    assert rep["matmul_fused"] == 0
+
+
+def test_matmul_with_broadcast_2d_bias_not_fused(monkeypatch, capfd):
+    # A [5, 7] addend is not a bias: the MatMul stays as it is (run as 2-D).
+    data = model([helper.make_node("MatMul", ["x", "W"], ["m"]), helper.make_node("Add", ["m", "B"], ["a"])],
+                 [vi("x", [2, 5, 6])], [vi("a", None)], {"W": f32(6, 7), "B": f32(5, 7)})
+    rep = run_both(data, {"x": f32(2, 5, 6)}, monkeypatch, capfd)
+    assert rep["matmul_fused"] == 0 and rep["matmul2d"] == 1
+
+
+def test_fused_matmul_of_1d_input_runs_the_composed_ops(monkeypatch, capfd):
+    data = model([helper.make_node("MatMul", ["x", "W"], ["m"]), helper.make_node("Add", ["m", "B"], ["a"]),
+                  helper.make_node("Relu", ["a"], ["r"])],
+                 [vi("x", [6])], [vi("r", None)], {"W": f32(6, 7), "B": f32(7)})
+    rep = run_both(data, {"x": f32(6)}, monkeypatch, capfd)
+    assert rep["matmul_fused"] == 1
+
+
+def test_matmul_weights_of_fused_nodes_stay_per_model(monkeypatch, capfd):
+    # Two models with same shapes: packed weights are per weight storage.
+    w1, w2, b = f32(6, 7), f32(6, 7), f32(7)
+    def mk(w):
+        return model([helper.make_node("MatMul", ["x", "W"], ["m"]), helper.make_node("Add", ["m", "B"], ["a"])],
+                     [vi("x", [3, 6])], [vi("a", None)], {"W": w, "B": b})
+    x = f32(3, 6)
+    m1, m2 = ts.onnx.load(mk(w1)), ts.onnx.load(mk(w2))
+    for _ in range(2):
+        np.testing.assert_allclose(m1.run({"x": ts.tensor(x)})["a"].numpy(), x @ w1 + b, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(m2.run({"x": ts.tensor(x)})["a"].numpy(), x @ w2 + b, rtol=1e-5, atol=1e-5)

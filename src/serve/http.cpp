@@ -11,6 +11,8 @@
 #include <optional>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -38,6 +40,8 @@ struct HttpServer::Impl {
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::signal_set> signals;
   std::atomic<bool> stopping{false};
+  std::atomic<size_t> connections{0};
+  size_t max_connections = 0;
   size_t next_loop = 0;
 
   std::mutex mu;
@@ -62,7 +66,10 @@ Response error_response(int status, std::string_view message) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, HttpServer::Impl& srv, size_t loop)
-      : stream_(std::move(socket)), srv_(srv), loop_(loop) {}
+      : stream_(std::move(socket)), srv_(srv), loop_(loop) {
+    ++srv_.connections;
+  }
+  ~Session() { --srv_.connections; }
 
   void start() {
     boost::system::error_code ec;
@@ -230,7 +237,10 @@ void HttpServer::Impl::accept() {
   size_t loop = next_loop++ % loops.size();
   acceptor->async_accept(*loops[loop], [this, loop](beast::error_code ec, tcp::socket socket) {
     if (stopping || !acceptor->is_open()) return;
-    if (!ec) {
+    if (!ec && connections >= max_connections) {
+      boost::system::error_code ignored;
+      socket.close(ignored);  // over the cap: shed at once rather than run out of descriptors
+    } else if (!ec) {
       asio::post(*loops[loop], [this, loop, s = std::make_shared<tcp::socket>(std::move(socket))]() mutable {
         if (stopping) return;
         auto session = std::make_shared<Session>(std::move(*s), *this, loop);
@@ -280,6 +290,23 @@ HttpServer::HttpServer(HttpOptions opts, Handler handler) : impl_(std::make_uniq
     impl_->guards.push_back(asio::make_work_guard(*impl_->loops.back()));
   }
   impl_->sessions.resize(static_cast<size_t>(n));
+  size_t cap = impl_->opts.max_connections;
+  if (cap == 0) {
+    // Raise the soft descriptor limit to the hard one, and keep some for models and logs.
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+      if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+        ::getrlimit(RLIMIT_NOFILE, &rl);
+      }
+      cap = rl.rlim_cur == RLIM_INFINITY ? 1000000 : static_cast<size_t>(rl.rlim_cur);
+      cap = cap > 128 ? cap - 64 : cap / 2;
+    } else {
+      cap = 1000;
+    }
+  }
+  impl_->max_connections = cap;
 }
 
 HttpServer::~HttpServer() = default;

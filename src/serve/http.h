@@ -49,6 +49,9 @@ struct HttpOptions {
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};   // keep-alive connections with no request
   std::chrono::milliseconds drain_timeout{30000};  // at shutdown, for requests in flight
+  // Open connections beyond this are closed at once, so that idle or slow clients
+  // cannot take every file descriptor; 0: from the descriptor limit.
+  size_t max_connections = 0;
 };
 
 class HttpServer {

@@ -34,6 +34,7 @@ network:
   --threads N                  event-loop threads (default: one per core)
   --max-body-bytes N           larger request bodies get 413 (default 67108864)
   --max-header-bytes N         larger request headers get 431 (default 16384)
+  --max-connections N          connections beyond N are closed at once (default: the descriptor limit - 64)
   --read-timeout-secs S        a request must arrive within S seconds (default 30)
   --idle-timeout-secs S        idle keep-alive connections close after S seconds (default 60)
   --drain-timeout-secs S       on SIGTERM/SIGINT, wait up to S seconds for requests in flight (default 30)
@@ -125,6 +126,8 @@ int main(int argc, char** argv) {
       http.max_body_bytes = static_cast<size_t>(parse_int(a, v, 1, 1LL << 40));
     } else if (a == "--max-header-bytes") {
       http.max_header_bytes = static_cast<size_t>(parse_int(a, v, 256, 1 << 24));
+    } else if (a == "--max-connections") {
+      http.max_connections = static_cast<size_t>(parse_int(a, v, 1, 1 << 24));
     } else if (a == "--read-timeout-secs") {
       http.read_timeout = parse_secs(a, v);
     } else if (a == "--idle-timeout-secs") {

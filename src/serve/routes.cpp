@@ -152,6 +152,8 @@ struct Router {
         return reply(std::move(r));
       }
     }
+    if (const std::string* enc = req.header("content-encoding"); enc && !req.body.empty() && *enc != "identity")
+      return reply(error_response(415, "Content-Encoding '" + *enc + "' is not supported; send the body uncompressed"));
     bool get = req.method == "GET" || req.method == "HEAD";
     if (req.path == "/v2/openapi.json" || req.path == "/openapi.json") {
       if (!get) return reply(not_allowed("GET", "method not allowed; use GET"));

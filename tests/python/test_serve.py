@@ -648,6 +648,40 @@ def test_slowloris_is_cut_off_without_blocking_others(server):
     _alive(server)
 
 
+def test_compressed_body_415(server):
+    status, hdrs, data = server.request("POST", "/v2/models/mlp/infer", b"\x1f\x8b\x08\x00",
+                                        {"Content-Encoding": "gzip"})
+    assert status == 415 and "gzip" in json.loads(data)["error"]
+
+
+def test_connection_cap_sheds_extra_connections(repo, tmp_path):
+    s = Server(["--model", f"mlp={repo / 'mlp' / '1' / 'model.onnx'}", "--max-connections", "3",
+                "--log-format", "none"], tmp_path)
+    try:
+        idle = [socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT) for _ in range(3)]
+        time.sleep(0.2)
+        extra = socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT)
+        try:  # closed without being served (a reset when the request was already sent)
+            extra.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert extra.recv(100) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        extra.close()
+        for c in idle:
+            c.close()
+        deadline = time.monotonic() + TIMEOUT
+        while True:  # the slots free up once the server sees the closes
+            try:
+                if s.request("GET", "/v2/health/live")[0] == 200:
+                    break
+            except (ConnectionError, http.client.RemoteDisconnected):
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        assert s.stop() == 0
+
+
 # ---------------------------------------------------------------- other routes
 
 def test_openapi_document(server):

@@ -3,6 +3,8 @@
 // float rounding of the folded weights); TESSEL_ONNX_PASSES=0 turns them off,
 // TESSEL_ONNX_PASSES_VERBOSE=1 prints what they did (stderr) at load.
 //
+// TESSEL_ONNX_FUSE=0 keeps the passes but not the ai.tessel fused nodes (to measure them).
+//
 // Subgraphs (If/Loop/Scan bodies) read values of the enclosing graph by name,
 // invisible in the node's inputs: when a graph holds such a node, only
 // constant folding runs (it keeps every value name alive, as an initializer),
@@ -645,9 +647,11 @@ void run_passes(Model::Impl& m) {
     fuse_gelu(c);
     fuse_layer_norm(c);
     eliminate_dead(c);
-    fuse_matmul(c);
+    const char* fuse = std::getenv("TESSEL_ONNX_FUSE");
+    const bool fused_ops = !(fuse && std::string(fuse) == "0");
+    if (fused_ops) fuse_matmul(c);
     flatten_matmul(c);
-    fuse_conv(c);
+    if (fused_ops) fuse_conv(c);
   }
   const char* v = std::getenv("TESSEL_ONNX_PASSES_VERBOSE");
   if (v && std::string(v) == "1")

@@ -725,3 +725,12 @@ def test_matmul_weights_of_fused_nodes_stay_per_model(monkeypatch, capfd):
     for _ in range(2):
         np.testing.assert_allclose(m1.run({"x": ts.tensor(x)})["a"].numpy(), x @ w1 + b, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(m2.run({"x": ts.tensor(x)})["a"].numpy(), x @ w2 + b, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_nodes_off_by_env(monkeypatch, capfd):
+    # TESSEL_ONNX_FUSE=0: the other passes run, no ai.tessel node is made.
+    monkeypatch.setenv("TESSEL_ONNX_FUSE", "0")
+    data = fused_conv_model("Relu", "input")
+    feed = {"x": f32(2, 4, 9, 10), "r": f32(2, 8, 9, 10)}
+    rep = run_both(data, feed, monkeypatch, capfd, rtol=1e-4, atol=1e-5)
+    assert rep["conv_fused"] == 0 and rep["matmul_fused"] == 0

@@ -13,6 +13,8 @@ import copy
 import json
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -107,6 +109,19 @@ def test_kustomization_lists_existing_manifests():
     expected = {n for n, d in MANIFESTS if d["kind"] != "InferenceService"}
     assert listed == expected
     assert {i["name"] for i in k["images"]} == {"tessel-serve"}
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) is not installed")
+def test_kustomize_build_renders_valid_manifests():
+    # What `kubectl apply -k deploy/k8s` would send: rendered offline, then validated.
+    out = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    assert sorted(d["kind"] for d in docs) == ["Deployment", "HorizontalPodAutoscaler", "PersistentVolumeClaim",
+                                              "Service"]
+    for d in docs:
+        assert d["metadata"]["labels"]["app.kubernetes.io/part-of"] == "tessel"
+        kv.validate(d, K8S_VERSION, strict=True)
 
 
 # ---------------------------------------------------------------- Deployment, Service, HPA

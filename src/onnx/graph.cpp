@@ -2,6 +2,11 @@
 // table (ops_*.cpp) built on tessel's own ops; values freed after their last use.
 // The main graph and the subgraphs of control-flow ops share one executor; a
 // subgraph reads the values of its enclosing graphs through a chain of scopes.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <set>
 #include <unordered_set>
 
@@ -179,11 +184,51 @@ void run_node(const Node& n, Scope& scope, const OpContext& ctx) {
   }
 }
 
+// TESSEL_ONNX_PROFILE=1: time per op type over every run of every model in the
+// process, printed to stderr at exit (a node running a subgraph includes its body).
+struct OpProfile {
+  const bool on = [] {
+    const char* e = std::getenv("TESSEL_ONNX_PROFILE");
+    return e && std::string(e) == "1";
+  }();
+  std::mutex mu;
+  std::map<std::string, std::pair<double, int64_t>> by_op;  // seconds, calls
+  ~OpProfile() {
+    if (by_op.empty()) return;
+    std::vector<std::pair<double, std::string>> rows;
+    double total = 0;
+    for (const auto& [op, v] : by_op) rows.emplace_back(v.first, op), total += v.first;
+    std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(stderr, "[onnx.profile] time per op type (all runs):\n%-28s %12s %8s %10s %6s\n", "op", "total ms",
+                 "calls", "ms/call", "%");
+    for (const auto& [sec, op] : rows) {
+      const int64_t calls = by_op[op].second;
+      std::fprintf(stderr, "%-28s %12.3f %8lld %10.4f %6.1f\n", op.c_str(), sec * 1e3, static_cast<long long>(calls),
+                   sec * 1e3 / static_cast<double>(calls), total > 0 ? 100 * sec / total : 0.0);
+    }
+  }
+};
+OpProfile& op_profile() {
+  static OpProfile p;
+  return p;
+}
+
 // The shared executor: `scope` holds the graph's initializers and bound inputs.
 std::vector<Value> execute(const Graph& g, const Plan& plan, Scope& scope, int64_t opset) {
   const OpContext ctx{opset, &scope};
+  OpProfile& prof = op_profile();
   for (size_t k = 0; k < g.nodes.size(); ++k) {
-    run_node(g.nodes[k], scope, ctx);
+    if (prof.on) {
+      const auto t0 = std::chrono::steady_clock::now();
+      run_node(g.nodes[k], scope, ctx);
+      const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const Node& n = g.nodes[k];
+      std::lock_guard<std::mutex> lock(prof.mu);
+      auto& e = prof.by_op[n.domain.empty() || n.domain == "ai.onnx" ? n.op_type : n.domain + "." + n.op_type];
+      e.first += sec, ++e.second;
+    } else {
+      run_node(g.nodes[k], scope, ctx);
+    }
     for (const auto& name : plan.release[k]) scope.values.erase(name);
   }
   std::vector<Value> result;

@@ -734,3 +734,24 @@ def test_fused_nodes_off_by_env(monkeypatch, capfd):
     feed = {"x": f32(2, 4, 9, 10), "r": f32(2, 8, 9, 10)}
     rep = run_both(data, feed, monkeypatch, capfd, rtol=1e-4, atol=1e-5)
     assert rep["conv_fused"] == 0 and rep["matmul_fused"] == 0
+
+
+def test_profile_table_printed_at_exit(tmp_path):
+    # TESSEL_ONNX_PROFILE=1: per-op-type times of every run, on stderr when the process exits.
+    import os
+    import subprocess
+    import sys
+    path = tmp_path / "m.onnx"
+    path.write_bytes(fused_conv_model("Relu", None))
+    code = ("import numpy as np, tessel as ts\n"
+            f"m = ts.onnx.load({str(path)!r})\n"
+            "for _ in range(3): m.run({'x': ts.tensor(np.ones((1, 4, 9, 10), np.float32))})\n")
+    env = dict(os.environ, TESSEL_ONNX_PROFILE="1")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "[onnx.profile]" in r.stderr
+    row = [ln for ln in r.stderr.splitlines() if ln.startswith("ai.tessel.FusedConv")]
+    assert len(row) == 1 and row[0].split()[2] == "3"  # calls
+    env["TESSEL_ONNX_PROFILE"] = "0"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "[onnx.profile]" not in r.stderr

@@ -61,6 +61,14 @@ class RepositoryBackend final : public ModelBackend {
     });
   }
 
+  void count_refused(const std::string& name, const std::string& version, int status) override {
+    try {
+      repo_->get(name, version)->count_request(status);
+    } catch (const HttpError&) {
+      // unloaded meanwhile: nothing to count against
+    }
+  }
+
   std::string metrics_text() const override { return repo_->metrics().render(); }
 
   std::string config_json(const std::string& name, const std::string& version) const override {

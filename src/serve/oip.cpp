@@ -362,8 +362,14 @@ bool oip_route(Context& ctx, Request& req, Reply& reply) {
   }
   if (req.method != "POST") return reply(method_not_allowed("POST")), true;
   ModelMetadata meta = ctx.models.metadata(name, version);
-  ParsedInfer parsed = parse_infer(req, name, version);
-  check_request(parsed.req, meta);
+  ParsedInfer parsed;
+  try {
+    parsed = parse_infer(req, name, version);
+    check_request(parsed.req, meta);
+  } catch (...) {
+    ctx.models.count_refused(name, version, exception_response(std::current_exception()).status);
+    throw;
+  }
   std::vector<std::string> requested = parsed.req.outputs;
   ctx.models.infer(std::move(parsed.req), [reply, requested, binary_out = std::move(parsed.binary_out),
                                            all_binary = parsed.all_binary](InferResponse&& resp, std::exception_ptr e) {

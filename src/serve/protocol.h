@@ -66,6 +66,9 @@ class ModelBackend {
   // Explicit model control; HttpError 403 unless the server runs with --model-control explicit.
   virtual void load(const std::string&) { throw HttpError(403, "model control is off (--model-control explicit)"); }
   virtual void unload(const std::string&) { throw HttpError(403, "model control is off (--model-control explicit)"); }
+  // Counts an inference request of a known model that the HTTP side refused
+  // before infer() (bad body, shapes, datatypes): infer() counts the others.
+  virtual void count_refused(const std::string& /*name*/, const std::string& /*version*/, int /*status*/) {}
   // Called for each answered request (for request metrics).
   virtual void observe_request(std::string_view /*model*/, std::string_view /*version*/, int /*status*/,
                                double /*seconds*/) {}

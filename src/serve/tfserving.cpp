@@ -167,6 +167,10 @@ void signature_json(json::Writer& w, const std::vector<TensorSpec>& specs) {
 
 }  // namespace
 
+// The InferRequest of a :predict body (row or columnar format); throws HttpError(400).
+InferRequest predict_request(const Request& req, const ModelMetadata& meta, const std::string& model,
+                             const std::string& version, bool& has_rows);
+
 bool tfserving_route(Context& ctx, Request& req, Reply& reply) {
   std::string_view path = req.path;
   if (path.substr(0, 11) != "/v1/models/") return false;
@@ -236,6 +240,27 @@ bool tfserving_route(Context& ctx, Request& req, Reply& reply) {
   }
 
   ModelMetadata meta = ctx.models.metadata(model, version);
+  InferRequest ir;
+  bool has_rows = false;
+  try {
+    ir = predict_request(req, meta, model, version, has_rows);
+  } catch (...) {
+    ctx.models.count_refused(model, version, exception_response(std::current_exception()).status);
+    throw;
+  }
+  ctx.models.infer(std::move(ir), [reply, row = has_rows](InferResponse&& resp, std::exception_ptr e) {
+    if (e) return reply(exception_response(e));
+    try {
+      reply(json_response(200, predict_response(resp, row)));
+    } catch (...) {
+      reply(exception_response(std::current_exception()));
+    }
+  });
+  return true;
+}
+
+InferRequest predict_request(const Request& req, const ModelMetadata& meta, const std::string& model,
+                             const std::string& version, bool& has_rows) {
   element root = json::parse(req.body);
   if (root.type() != element_type::OBJECT) throw HttpError(400, "the request must be a JSON object");
   element sig;
@@ -245,7 +270,8 @@ bool tfserving_route(Context& ctx, Request& req, Reply& reply) {
       throw HttpError(400, "unknown signature_name; this model has only \"serving_default\"");
   }
   element instances, inputs;
-  bool has_rows = !root["instances"].get(instances), has_cols = !root["inputs"].get(inputs);
+  has_rows = !root["instances"].get(instances);
+  bool has_cols = !root["inputs"].get(inputs);
   if (has_rows == has_cols) throw HttpError(400, "the request needs exactly one of \"instances\" and \"inputs\"");
 
   InferRequest ir;
@@ -281,15 +307,7 @@ bool tfserving_route(Context& ctx, Request& req, Reply& reply) {
     }
   }
   check_request(ir, meta);
-  ctx.models.infer(std::move(ir), [reply, row = has_rows](InferResponse&& resp, std::exception_ptr e) {
-    if (e) return reply(exception_response(e));
-    try {
-      reply(json_response(200, predict_response(resp, row)));
-    } catch (...) {
-      reply(exception_response(std::current_exception()));
-    }
-  });
-  return true;
+  return ir;
 }
 
 }  // namespace tessel::serve

@@ -701,6 +701,18 @@ def test_metrics_route(server):
     assert status == 200 and hdrs["content-type"].startswith("text/plain")
     assert b'tessel_inference_requests_total{model="mlp",version="1",status="200"}' in data
 
+    def count(text, status):
+        key = f'tessel_inference_requests_total{{model="two",version="1",status="{status}"}} '.encode()
+        line = [ln for ln in text.splitlines() if ln.startswith(key)]
+        return float(line[0][len(key):]) if line else 0.0
+
+    before = count(data, 400)
+    # Refused by the HTTP side (bad datatype) on both protocols: still counted for the model.
+    assert server.json("POST", "/v2/models/two/infer", {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64",
+                                                                    "data": [1, 2]}]})[0] == 400
+    assert server.json("POST", "/v1/models/two:predict", {"instances": [[1, 2, 3]]})[0] == 400
+    assert count(server.request("GET", "/metrics")[2], 400) == before + 2
+
 
 def test_head_request(server):
     status, hdrs, data = server.request("HEAD", "/v2/models/mlp")

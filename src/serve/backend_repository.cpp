@@ -17,10 +17,14 @@ std::vector<TensorSpec> specs(const std::vector<TensorMetadata>& ts) {
 // TF-Serving's ModelVersionStatus states.
 const char* tf_state(LoadState s) {
   switch (s) {
-    case LoadState::Loading: return "LOADING";
-    case LoadState::Ready: return "AVAILABLE";
-    case LoadState::Unloading: return "UNLOADING";
-    default: return "END";
+    case LoadState::Loading:
+      return "LOADING";
+    case LoadState::Ready:
+      return "AVAILABLE";
+    case LoadState::Unloading:
+      return "UNLOADING";
+    default:
+      return "END";
   }
 }
 
@@ -32,7 +36,8 @@ class RepositoryBackend final : public ModelBackend {
 
   ModelMetadata metadata(const std::string& name, const std::string& version) const override {
     auto v = repo_->get(name, version);
-    if (!v->ready()) throw HttpError(404, "model '" + name + "' version " + v->version() + " is not ready: " + v->error());
+    if (!v->ready())
+      throw HttpError(404, "model '" + name + "' version " + v->version() + " is not ready: " + v->error());
     VersionMetadata md = v->metadata();
     ModelMetadata m;
     m.name = md.name;
@@ -56,9 +61,8 @@ class RepositoryBackend final : public ModelBackend {
 
   void infer(InferRequest&& req, Done done) override {
     auto v = repo_->get(req.model, req.version);
-    v->infer_async(std::move(req), [done = std::move(done)](std::exception_ptr e, InferResponse r) {
-      done(std::move(r), e);
-    });
+    v->infer_async(std::move(req),
+                   [done = std::move(done)](std::exception_ptr e, InferResponse r) { done(std::move(r), e); });
   }
 
   void count_refused(const std::string& name, const std::string& version, int status) override {

@@ -19,11 +19,10 @@ struct DataType {
 };
 
 constexpr DataType kTypes[] = {
-    {"BOOL", 1, DType::Bool},      {"UINT8", 1, DType::UInt8},     {"UINT16", 2, DType::Int32},
-    {"UINT32", 4, DType::Int64},   {"UINT64", 8, DType::Int64},    {"INT8", 1, DType::Int8},
-    {"INT16", 2, DType::Int16},    {"INT32", 4, DType::Int32},     {"INT64", 8, DType::Int64},
-    {"FP16", 2, DType::Float16},   {"BF16", 2, DType::BFloat16},   {"FP32", 4, DType::Float32},
-    {"FP64", 8, DType::Float64},   {"BYTES", 0, DType::UInt8},
+    {"BOOL", 1, DType::Bool},    {"UINT8", 1, DType::UInt8},  {"UINT16", 2, DType::Int32},  {"UINT32", 4, DType::Int64},
+    {"UINT64", 8, DType::Int64}, {"INT8", 1, DType::Int8},    {"INT16", 2, DType::Int16},   {"INT32", 4, DType::Int32},
+    {"INT64", 8, DType::Int64},  {"FP16", 2, DType::Float16}, {"BF16", 2, DType::BFloat16}, {"FP32", 4, DType::Float32},
+    {"FP64", 8, DType::Float64}, {"BYTES", 0, DType::UInt8},
 };
 
 const DataType& lookup(std::string_view name) {
@@ -83,18 +82,29 @@ size_t datatype_size(std::string_view datatype) { return lookup(datatype).wire_s
 
 std::string datatype_of(DType dtype) {
   switch (dtype) {
-    case DType::Bool: return "BOOL";
-    case DType::UInt8: return "UINT8";
-    case DType::Int8: return "INT8";
-    case DType::Int16: return "INT16";
-    case DType::Int32: return "INT32";
-    case DType::Int64: return "INT64";
-    case DType::Float16: return "FP16";
-    case DType::BFloat16: return "BF16";
-    case DType::Float32: return "FP32";
-    case DType::Float64: return "FP64";
-    default: throw HttpError(500, std::string("the model produced a ") + dtype_name(dtype) +
-                                      " tensor, which no OIP datatype represents");
+    case DType::Bool:
+      return "BOOL";
+    case DType::UInt8:
+      return "UINT8";
+    case DType::Int8:
+      return "INT8";
+    case DType::Int16:
+      return "INT16";
+    case DType::Int32:
+      return "INT32";
+    case DType::Int64:
+      return "INT64";
+    case DType::Float16:
+      return "FP16";
+    case DType::BFloat16:
+      return "BF16";
+    case DType::Float32:
+      return "FP32";
+    case DType::Float64:
+      return "FP64";
+    default:
+      throw HttpError(
+          500, std::string("the model produced a ") + dtype_name(dtype) + " tensor, which no OIP datatype represents");
   }
 }
 
@@ -155,23 +165,43 @@ NamedTensor tensor_from_leaves(std::string name, std::string datatype, std::vect
       }
       break;
     }
-    case DType::UInt8: fill_ints(nm, dn, leaves, t.tensor.data<uint8_t>(), 0, 255); break;
-    case DType::Int8: fill_ints(nm, dn, leaves, t.tensor.data<int8_t>(), -128, 127); break;
-    case DType::Int16: fill_ints(nm, dn, leaves, t.tensor.data<int16_t>(), -32768, 32767); break;
+    case DType::UInt8:
+      fill_ints(nm, dn, leaves, t.tensor.data<uint8_t>(), 0, 255);
+      break;
+    case DType::Int8:
+      fill_ints(nm, dn, leaves, t.tensor.data<int8_t>(), -128, 127);
+      break;
+    case DType::Int16:
+      fill_ints(nm, dn, leaves, t.tensor.data<int16_t>(), -32768, 32767);
+      break;
     case DType::Int32:
-      if (t.datatype == "UINT16") fill_ints(nm, dn, leaves, t.tensor.data<int32_t>(), 0, 65535);
-      else fill_ints(nm, dn, leaves, t.tensor.data<int32_t>(), INT32_MIN, INT32_MAX);
+      if (t.datatype == "UINT16")
+        fill_ints(nm, dn, leaves, t.tensor.data<int32_t>(), 0, 65535);
+      else
+        fill_ints(nm, dn, leaves, t.tensor.data<int32_t>(), INT32_MIN, INT32_MAX);
       break;
     case DType::Int64:
-      if (t.datatype == "UINT32") fill_ints(nm, dn, leaves, t.tensor.data<int64_t>(), 0, UINT32_MAX);
-      else if (t.datatype == "UINT64") fill_ints(nm, dn, leaves, t.tensor.data<int64_t>(), 0, INT64_MAX);
-      else fill_ints(nm, dn, leaves, t.tensor.data<int64_t>(), INT64_MIN, INT64_MAX);
+      if (t.datatype == "UINT32")
+        fill_ints(nm, dn, leaves, t.tensor.data<int64_t>(), 0, UINT32_MAX);
+      else if (t.datatype == "UINT64")
+        fill_ints(nm, dn, leaves, t.tensor.data<int64_t>(), 0, INT64_MAX);
+      else
+        fill_ints(nm, dn, leaves, t.tensor.data<int64_t>(), INT64_MIN, INT64_MAX);
       break;
-    case DType::Float16: fill_floats(nm, dn, leaves, t.tensor.data<Half>()); break;
-    case DType::BFloat16: fill_floats(nm, dn, leaves, t.tensor.data<BFloat16>()); break;
-    case DType::Float32: fill_floats(nm, dn, leaves, t.tensor.data<float>()); break;
-    case DType::Float64: fill_floats(nm, dn, leaves, t.tensor.data<double>()); break;
-    default: throw HttpError(500, "unreachable datatype");
+    case DType::Float16:
+      fill_floats(nm, dn, leaves, t.tensor.data<Half>());
+      break;
+    case DType::BFloat16:
+      fill_floats(nm, dn, leaves, t.tensor.data<BFloat16>());
+      break;
+    case DType::Float32:
+      fill_floats(nm, dn, leaves, t.tensor.data<float>());
+      break;
+    case DType::Float64:
+      fill_floats(nm, dn, leaves, t.tensor.data<double>());
+      break;
+    default:
+      throw HttpError(500, "unreachable datatype");
   }
   return t;
 }
@@ -267,8 +297,8 @@ void write_nested(json::Writer& w, const std::vector<int64_t>& dims, size_t d, i
 }
 }  // namespace
 
-void write_values(json::Writer& w, const NamedTensor& t, int64_t begin, const std::vector<int64_t>& dims,
-                  bool nested, bool b64) {
+void write_values(json::Writer& w, const NamedTensor& t, int64_t begin, const std::vector<int64_t>& dims, bool nested,
+                  bool b64) {
   int64_t count = 1;
   for (int64_t d : dims) count *= d;
   auto emit = [&](auto&& one) {
@@ -298,11 +328,11 @@ void write_values(json::Writer& w, const NamedTensor& t, int64_t begin, const st
   }
   Tensor c = t.tensor.cpu().contiguous();
   switch (c.dtype()) {
-#define TESSEL_SERVE_CASE(D, T)                                      \
-  case DType::D: {                                                   \
-    const T* p = static_cast<const T*>(c.data_ptr());                \
-    emit([&](int64_t i) { write_one(w, p, i); });                    \
-    break;                                                           \
+#define TESSEL_SERVE_CASE(D, T)                       \
+  case DType::D: {                                    \
+    const T* p = static_cast<const T*>(c.data_ptr()); \
+    emit([&](int64_t i) { write_one(w, p, i); });     \
+    break;                                            \
   }
     TESSEL_SERVE_CASE(Bool, bool)
     TESSEL_SERVE_CASE(UInt8, uint8_t)
@@ -315,7 +345,8 @@ void write_values(json::Writer& w, const NamedTensor& t, int64_t begin, const st
     TESSEL_SERVE_CASE(Float32, float)
     TESSEL_SERVE_CASE(Float64, double)
 #undef TESSEL_SERVE_CASE
-    default: throw HttpError(500, std::string("cannot write a ") + dtype_name(c.dtype()) + " tensor");
+    default:
+      throw HttpError(500, std::string("cannot write a ") + dtype_name(c.dtype()) + " tensor");
   }
 }
 

@@ -30,8 +30,8 @@ std::string tensor_to_binary(const NamedTensor& t);
 
 // Writes elements [begin, begin + prod(dims)) of the tensor, nested by `dims`
 // when `nested` (else flat); BYTES as strings, or as {"b64": ...} when `b64`.
-void write_values(json::Writer& w, const NamedTensor& t, int64_t begin, const std::vector<int64_t>& dims,
-                  bool nested, bool b64);
+void write_values(json::Writer& w, const NamedTensor& t, int64_t begin, const std::vector<int64_t>& dims, bool nested,
+                  bool b64);
 
 // Fills datatype/shape of a tensor returned by a model (numeric tensors only).
 NamedTensor named_output(std::string name, const Tensor& t);

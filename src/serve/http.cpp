@@ -65,8 +65,7 @@ Response error_response(int status, std::string_view message) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, HttpServer::Impl& srv, size_t loop)
-      : stream_(std::move(socket)), srv_(srv), loop_(loop) {
+  Session(tcp::socket socket, HttpServer::Impl& srv, size_t loop) : stream_(std::move(socket)), srv_(srv), loop_(loop) {
     ++srv_.connections;
   }
   ~Session() { --srv_.connections; }
@@ -93,12 +92,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (srv_.stopping) return close();
     if (buffer_.size() > 0) return read_header();
     stream_.expires_after(srv_.opts.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(16384),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              if (ec) return self->close();
-                              self->buffer_.commit(n);
-                              self->read_header();
-                            });
+    stream_.async_read_some(buffer_.prepare(16384), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->close();
+      self->buffer_.commit(n);
+      self->read_header();
+    });
   }
 
   void read_header() {
@@ -132,8 +130,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void read_failed(beast::error_code ec) {
     if (ec == http::error::body_limit)
-      return send_and_close(error_response(413, "request body larger than the limit of " +
-                                                    std::to_string(srv_.opts.max_body_bytes) + " bytes"));
+      return send_and_close(error_response(
+          413, "request body larger than the limit of " + std::to_string(srv_.opts.max_body_bytes) + " bytes"));
     if (ec == http::error::header_limit) return send_and_close(error_response(431, "request headers too large"));
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
         ec == asio::error::connection_reset || ec == asio::error::eof)
@@ -172,9 +170,8 @@ class Session : public std::enable_shared_from_this<Session> {
     auto work = asio::make_work_guard(stream_.get_executor());
     Reply reply = [self, once, work](Response&& r) mutable {
       if (once->exchange(true)) return;
-      asio::post(self->stream_.get_executor(), [self, r = std::move(r), work = std::move(work)]() mutable {
-        self->write(std::move(r));
-      });
+      asio::post(self->stream_.get_executor(),
+                 [self, r = std::move(r), work = std::move(work)]() mutable { self->write(std::move(r)); });
     };
     try {
       srv_.handler(std::move(req), reply);
@@ -245,8 +242,7 @@ void HttpServer::Impl::accept() {
         if (stopping) return;
         auto session = std::make_shared<Session>(std::move(*s), *this, loop);
         auto& list = sessions[loop];
-        if (list.size() > 64)
-          list.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
+        if (list.size() > 64) list.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
         list.push_back(session);
         session->start();
       });
@@ -330,8 +326,7 @@ void HttpServer::listen() {
       last_error = e.what();
     }
   }
-  throw std::runtime_error("cannot listen on " + im.opts.host + ":" + std::to_string(im.opts.port) + ": " +
-                           last_error);
+  throw std::runtime_error("cannot listen on " + im.opts.host + ":" + std::to_string(im.opts.port) + ": " + last_error);
 }
 
 uint16_t HttpServer::port() const { return impl_->acceptor ? impl_->acceptor->local_endpoint().port() : 0; }
@@ -366,7 +361,8 @@ void HttpServer::run(bool handle_signals) {
   {
     std::unique_lock lock(im.mu);
     im.cv.wait(lock, [&] { return im.stop_requested; });
-    if (!im.cv.wait_for(lock, im.opts.drain_timeout, [&] { return im.loops_done == static_cast<int>(im.loops.size()); }))
+    if (!im.cv.wait_for(lock, im.opts.drain_timeout,
+                        [&] { return im.loops_done == static_cast<int>(im.loops.size()); }))
       for (auto& loop : im.loops) loop->stop();  // drain deadline passed
   }
   for (auto& t : threads) t.join();

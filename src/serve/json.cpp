@@ -15,9 +15,12 @@ simdjson::dom::element parse(std::string_view text) {
   auto err = parser.parse(text.data(), text.size(), true).get(root);
   if (err) {
     std::string why = simdjson::error_message(err);
-    if (err == simdjson::DEPTH_ERROR) why = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
-    else if (err == simdjson::UTF8_ERROR) why = "the body is not valid UTF-8";
-    else if (err == simdjson::EMPTY) why = "empty body";
+    if (err == simdjson::DEPTH_ERROR)
+      why = "nesting deeper than " + std::to_string(kMaxDepth) + " levels";
+    else if (err == simdjson::UTF8_ERROR)
+      why = "the body is not valid UTF-8";
+    else if (err == simdjson::EMPTY)
+      why = "empty body";
     else if (err == simdjson::NUMBER_ERROR)
       why = "a number is malformed or out of range";
     throw HttpError(400, "invalid JSON: " + why);
@@ -28,14 +31,20 @@ simdjson::dom::element parse(std::string_view text) {
 std::string_view type_name(simdjson::dom::element_type t) {
   using T = simdjson::dom::element_type;
   switch (t) {
-    case T::ARRAY: return "array";
-    case T::OBJECT: return "object";
+    case T::ARRAY:
+      return "array";
+    case T::OBJECT:
+      return "object";
     case T::INT64:
     case T::UINT64:
-    case T::DOUBLE: return "number";
-    case T::STRING: return "string";
-    case T::BOOL: return "boolean";
-    case T::NULL_VALUE: return "null";
+    case T::DOUBLE:
+      return "number";
+    case T::STRING:
+      return "string";
+    case T::BOOL:
+      return "boolean";
+    case T::NULL_VALUE:
+      return "null";
   }
   return "value";
 }
@@ -99,9 +108,9 @@ size_t utf8_len(std::string_view s, size_t i) {
   if (n == 0 || i + n > s.size()) return 0;
   for (size_t j = 1; j < n; ++j)
     if ((b(i + j) & 0xC0) != 0x80) return 0;
-  if (n == 2 && c < 0xC2) return 0;                                   // overlong
-  if (n == 3 && c == 0xE0 && b(i + 1) < 0xA0) return 0;               // overlong
-  if (n == 3 && c == 0xED && b(i + 1) >= 0xA0) return 0;              // surrogate
+  if (n == 2 && c < 0xC2) return 0;                       // overlong
+  if (n == 3 && c == 0xE0 && b(i + 1) < 0xA0) return 0;   // overlong
+  if (n == 3 && c == 0xED && b(i + 1) >= 0xA0) return 0;  // surrogate
   if (n == 4 && (c > 0xF4 || (c == 0xF0 && b(i + 1) < 0x90) || (c == 0xF4 && b(i + 1) >= 0x90))) return 0;
   return n;
 }
@@ -124,11 +133,21 @@ Writer& Writer::str(std::string_view s) {
       continue;
     }
     switch (ch) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
       default:
         if (ch < 0x20) {
           out.append("\\u00");

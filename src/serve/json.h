@@ -84,8 +84,7 @@ class Writer {
     return *this;
   }
   template <class T>
-    requires std::is_arithmetic_v<T> && (!std::is_same_v<T, bool>)
-  Writer& value(T v) {
+  requires std::is_arithmetic_v<T> &&(!std::is_same_v<T, bool>)Writer& value(T v) {
     comma();
     number(v);
     return *this;

@@ -58,8 +58,7 @@ long long parse_int(const std::string& opt, const std::string& v, long long lo, 
     if (pos == v.size() && x >= lo && x <= hi) return x;
   } catch (...) {
   }
-  usage_error(opt + " expects an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], not '" + v +
-              "'");
+  usage_error(opt + " expects an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], not '" + v + "'");
 }
 
 std::chrono::milliseconds parse_secs(const std::string& opt, const std::string& v) {

@@ -159,8 +159,8 @@ ParsedInfer parse_infer(const Request& http, std::string name, std::string versi
     r.inputs.push_back(tensor_from_leaves(iname, datatype, std::move(shape), leaves, false));
   }
   if (offset != body.size())
-    throw HttpError(400, "the body has " + std::to_string(body.size() - offset) +
-                             " bytes after the JSON header and binary inputs");
+    throw HttpError(
+        400, "the body has " + std::to_string(body.size() - offset) + " bytes after the JSON header and binary inputs");
 
   element outputs;
   if (!root["outputs"].get(outputs)) {
@@ -252,8 +252,10 @@ void repository_route(Context& ctx, Request& req, Reply& reply, const std::vecto
   }
   std::string name(parts[3]);
   if (!valid_name(name)) throw HttpError(400, "invalid model name");
-  if (parts[4] == "load") ctx.models.load(name);
-  else ctx.models.unload(name);
+  if (parts[4] == "load")
+    ctx.models.load(name);
+  else
+    ctx.models.unload(name);
   reply(json_response(200, "{}"));
 }
 
@@ -272,8 +274,8 @@ void check_request(const InferRequest& req, const ModelMetadata& meta) {
       if (s.name == in.name) spec = &s;
     std::string what = "input '" + in.name + "'";
     if (!spec)
-      throw HttpError(400, "model '" + meta.name + "' has no input '" + in.name + "' (inputs: " +
-                               names(meta.inputs) + ")");
+      throw HttpError(400,
+                      "model '" + meta.name + "' has no input '" + in.name + "' (inputs: " + names(meta.inputs) + ")");
     if (!given.insert(in.name).second) throw HttpError(400, what + " given twice");
     if (in.datatype != spec->datatype)
       throw HttpError(400, what + ": datatype " + in.datatype + " but the model expects " + spec->datatype);
@@ -297,8 +299,8 @@ void check_request(const InferRequest& req, const ModelMetadata& meta) {
     bool found = false;
     for (auto& s : meta.outputs) found = found || s.name == o;
     if (!found)
-      throw HttpError(400, "model '" + meta.name + "' has no output '" + o + "' (outputs: " + names(meta.outputs) +
-                               ")");
+      throw HttpError(400,
+                      "model '" + meta.name + "' has no output '" + o + "' (outputs: " + names(meta.outputs) + ")");
     if (!outs.insert(o).second) throw HttpError(400, "output '" + o + "' requested twice");
   }
 }

@@ -80,7 +80,6 @@ std::unique_ptr<ModelBackend> make_repository_backend(std::shared_ptr<ModelRepos
 
 // ---- helpers shared by the protocols ----
 
-
 // Whether `name` is acceptable as a model name or version (letters, digits, "_-.", not "." or "..").
 bool valid_name(std::string_view name);
 
@@ -110,8 +109,8 @@ bool oip_route(Context& ctx, Request& req, Reply& reply);
 bool tfserving_route(Context& ctx, Request& req, Reply& reply);
 
 struct RouterOptions {
-  std::string auth_token;   // "": no auth
-  std::string cors_origin;  // "": CORS off; "*" or an origin
+  std::string auth_token;           // "": no auth
+  std::string cors_origin;          // "": CORS off; "*" or an origin
   std::string log_format = "json";  // json | text | none
 };
 

@@ -13,9 +13,9 @@ namespace {
 
 const char* tf_dtype(std::string_view dt) {
   static const std::pair<const char*, const char*> table[] = {
-      {"BOOL", "DT_BOOL"},     {"UINT8", "DT_UINT8"},   {"UINT16", "DT_UINT16"}, {"UINT32", "DT_UINT32"},
-      {"UINT64", "DT_UINT64"}, {"INT8", "DT_INT8"},     {"INT16", "DT_INT16"},   {"INT32", "DT_INT32"},
-      {"INT64", "DT_INT64"},   {"FP16", "DT_HALF"},     {"BF16", "DT_BFLOAT16"}, {"FP32", "DT_FLOAT"},
+      {"BOOL", "DT_BOOL"},     {"UINT8", "DT_UINT8"}, {"UINT16", "DT_UINT16"}, {"UINT32", "DT_UINT32"},
+      {"UINT64", "DT_UINT64"}, {"INT8", "DT_INT8"},   {"INT16", "DT_INT16"},   {"INT32", "DT_INT32"},
+      {"INT64", "DT_INT64"},   {"FP16", "DT_HALF"},   {"BF16", "DT_BFLOAT16"}, {"FP32", "DT_FLOAT"},
       {"FP64", "DT_DOUBLE"},   {"BYTES", "DT_STRING"}};
   for (auto& [k, v] : table)
     if (dt == k) return v;
@@ -81,8 +81,10 @@ NamedTensor row_tensor(simdjson::dom::array instances, const TensorSpec& spec) {
     element v;
     if (inst[spec.name].get(v)) throw HttpError(400, "an instance lacks input '" + spec.name + "'");
     std::vector<int64_t> s = probe_shape(v);
-    if (first) inner = s;
-    else if (s != inner) throw HttpError(400, what + ": instances have different shapes");
+    if (first)
+      inner = s;
+    else if (s != inner)
+      throw HttpError(400, what + ": instances have different shapes");
     first = false;
     gather(v, inner, 0, leaves, what);
   }
@@ -158,7 +160,8 @@ void signature_json(json::Writer& w, const std::vector<TensorSpec>& specs) {
     w.key(s.name).begin_object().key("dtype").value(tf_dtype(s.datatype)).key("tensor_shape").begin_object();
     w.key("dim").begin_array();
     if (s.has_shape)
-      for (int64_t d : s.shape) w.begin_object().key("size").value(std::to_string(d)).key("name").value("").end_object();
+      for (int64_t d : s.shape)
+        w.begin_object().key("size").value(std::to_string(d)).key("name").value("").end_object();
     w.end_array().key("unknown_rank").value(!s.has_shape).end_object();
     w.key("name").value(s.name).end_object();
   }
@@ -231,8 +234,7 @@ bool tfserving_route(Context& ctx, Request& req, Reply& reply) {
     return true;
   }
   if (metadata) return false;
-  if (verb != "predict")
-    throw HttpError(400, "only :predict is supported (not :" + std::string(verb) + ")");
+  if (verb != "predict") throw HttpError(400, "only :predict is supported (not :" + std::string(verb) + ")");
   if (req.method != "POST") {
     Response r = error_response(405, "method not allowed; use POST");
     r.headers.emplace_back("Allow", "POST");

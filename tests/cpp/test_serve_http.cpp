@@ -61,8 +61,9 @@ TEST(ServeJson, WriterEscapesAndFormats) {
   w.begin_object().key("s").value(std::string_view("a\"b\\c\n\x01 \xc3\xa9 \xff")).key("n").value(1.5f);
   w.key("nan").value(std::nan("")).key("i").value(int64_t{-3}).key("b").value(true).key("a").begin_array();
   w.value(1).value(2).end_array().end_object();
-  EXPECT_EQ(w.out, "{\"s\":\"a\\\"b\\\\c\\n\\u0001 \xc3\xa9 \\ufffd\",\"n\":1.5,\"nan\":null,\"i\":-3,\"b\":true,"
-                   "\"a\":[1,2]}");
+  EXPECT_EQ(w.out,
+            "{\"s\":\"a\\\"b\\\\c\\n\\u0001 \xc3\xa9 \\ufffd\",\"n\":1.5,\"nan\":null,\"i\":-3,\"b\":true,"
+            "\"a\":[1,2]}");
   // Whatever the writer emits, the parser accepts.
   EXPECT_EQ(status_of([&] { json::parse(w.out); }), 0);
 }
@@ -93,8 +94,7 @@ TEST(ServeCodec, NumericFromJson) {
   // UINT32/UINT64 widen to int64; values past int64 are refused.
   NamedTensor u = tensor_from_leaves("u", "UINT32", {1}, leaves_of("[4294967295]"), false);
   EXPECT_EQ(u.tensor.data<int64_t>()[0], 4294967295LL);
-  EXPECT_EQ(status_of([] { tensor_from_leaves("u", "UINT64", {1}, leaves_of("[18446744073709551615]"), false); }),
-            400);
+  EXPECT_EQ(status_of([] { tensor_from_leaves("u", "UINT64", {1}, leaves_of("[18446744073709551615]"), false); }), 400);
 }
 
 TEST(ServeCodec, ShapeOverflowRefusedBeforeAllocating) {
@@ -155,7 +155,8 @@ TEST(ServeCodec, NestedWriting) {
 
 TEST(ServeRoutes, ValidNames) {
   for (const char* ok : {"mlp", "a.b-c_d", "1", "resnet-18.v2"}) EXPECT_TRUE(valid_name(ok)) << ok;
-  for (const char* bad : {"", ".", "..", "a/b", "../x", "a b", "a%2F", "\xc3\xa9"}) EXPECT_FALSE(valid_name(bad)) << bad;
+  for (const char* bad : {"", ".", "..", "a/b", "../x", "a b", "a%2F", "\xc3\xa9"})
+    EXPECT_FALSE(valid_name(bad)) << bad;
   EXPECT_FALSE(valid_name(std::string(129, 'a')));
 }
 
@@ -220,8 +221,9 @@ std::string roundtrip(uint16_t port, const std::string& request) {
 }
 
 std::string post(const std::string& path, const std::string& body) {
-  return "POST " + path + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n" + body;
+  return "POST " + path +
+         " HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+         body;
 }
 
 struct Running {
@@ -270,7 +272,7 @@ TEST(ServeHttp, OipAndTfServingOverLoopback) {
 
   // Backend refusals keep their status and Retry-After.
   out = roundtrip(port, post("/v2/models/add1/infer", R"({"id":"full","inputs":[{"name":"x","shape":[1,2],)"
-                                                     R"("datatype":"FP32","data":[1,2]}]})"));
+                                                      R"("datatype":"FP32","data":[1,2]}]})"));
   EXPECT_EQ(out.rfind("HTTP/1.1 503", 0), 0u) << out;
   EXPECT_NE(out.find("Retry-After: 1"), std::string::npos) << out;
 
@@ -279,7 +281,7 @@ TEST(ServeHttp, OipAndTfServingOverLoopback) {
   out = roundtrip(port, post("/v2/models/add1/infer", std::string(5000, ' ')));
   EXPECT_EQ(out.rfind("HTTP/1.1 413", 0), 0u) << out;
   out = roundtrip(port, post("/v2/models/add1/infer", R"({"inputs":[{"name":"x","shape":[1,3],)"
-                                                     R"("datatype":"FP32","data":[1,2,3]}]})"));
+                                                      R"("datatype":"FP32","data":[1,2,3]}]})"));
   EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
 }
 

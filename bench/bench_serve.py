@@ -1,0 +1,388 @@
+"""tessel-serve vs onnxruntime behind Flask+gunicorn vs MLServer (scikit-learn runtime), on loopback.
+
+The server under test is pinned to one core (taskset), the load generator (wrk, Debian's `wrk`
+package) to another. Every server gets the same Open Inference Protocol v2 JSON body (a POST from a
+small Lua script). Per point: a warm-up, then a timed run at 1, 8, 64 and 256 connections; reported:
+req/s, p50 and p99 latency (wrk --latency), errors (socket errors + non-2xx), and the server's
+CPU-seconds over the timed run (utime + stime of the server and its worker processes, from /proc).
+Then ResNet-18 at 64 connections with tessel-serve's dynamic batching off and on.
+
+Flask+gunicorn and MLServer are bench-only: they run from a separate venv (--bench-venv, default
+/opt/benchvenv), never .venv:
+    python3 -m venv /opt/benchvenv
+    /opt/benchvenv/bin/pip install flask gunicorn onnxruntime numpy mlserver mlserver-sklearn scikit-learn
+A server whose venv or package is missing is skipped with the reason printed.
+Everything is bounded: server start (60 s), each wrk run (duration + 15 s), the whole run.
+
+    .venv/bin/python bench/bench_serve.py            # 3 s warm-up, 20 s per point
+    .venv/bin/python bench/bench_serve.py --quick    # 3 s points
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+CONNECTIONS = [1, 8, 64, 256]
+START_TIMEOUT = 60
+
+FLASK_APP = r'''
+import os, numpy as np, onnxruntime as ort
+from flask import Flask, request, jsonify
+so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1
+SESS = {n: ort.InferenceSession(os.path.join(os.environ["BENCH_MODELS"], n + ".onnx"), so,
+                                providers=["CPUExecutionProvider"])
+        for n in os.environ["BENCH_MODEL_NAMES"].split(",")}
+app = Flask(__name__)
+
+@app.get("/v2/health/ready")
+def ready():
+    return jsonify(ready=True)
+
+@app.post("/v2/models/<name>/infer")
+def infer(name):
+    s = SESS.get(name)
+    if s is None:
+        return jsonify(error="unknown model"), 404
+    req = request.get_json()
+    feeds = {i["name"]: np.asarray(i["data"], np.float32).reshape(i["shape"]) for i in req["inputs"]}
+    outs = s.run(None, feeds)
+    return jsonify(model_name=name, outputs=[
+        {"name": o.name, "datatype": "FP32", "shape": list(v.shape), "data": v.ravel().tolist()}
+        for o, v in zip(s.get_outputs(), outs)])
+'''
+
+MLSERVER_MODEL = r'''
+import sys, json, joblib, numpy as np
+from sklearn.neural_network import MLPRegressor
+# Same architecture as the ONNX MLP (16 -> 32 -> relu -> 4); weights from a short fit on noise.
+rng = np.random.default_rng(0)
+m = MLPRegressor(hidden_layer_sizes=(32,), activation="relu", max_iter=5)
+m.fit(rng.standard_normal((64, 16)), rng.standard_normal((64, 4)))
+joblib.dump(m, sys.argv[1] + "/model.joblib")
+json.dump({"name": "mlp", "implementation": "mlserver_sklearn.SKLearnModel",
+           "parameters": {"uri": "./model.joblib"}}, open(sys.argv[1] + "/model-settings.json", "w"))
+json.dump({"http_port": int(sys.argv[2]), "grpc_port": int(sys.argv[3]), "metrics_port": int(sys.argv[4]),
+           "parallel_workers": 0, "debug": False, "logging_level": "WARNING"},
+          open(sys.argv[1] + "/settings.json", "w"))
+'''
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(root_pid):
+    """utime + stime of root_pid and all its descendants (workers), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                txt = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            f = txt[txt.rindex(")") + 2:].split()
+            stats[int(d)] = (int(f[1]), int(f[11]) + int(f[12]))  # ppid, utime + stime
+    keep, total, frontier = {root_pid}, 0, [root_pid]
+    while frontier:
+        p = frontier.pop()
+        total += stats.get(p, (0, 0))[1]
+        for c, (ppid, _) in stats.items():
+            if ppid == p and c not in keep:
+                keep.add(c)
+                frontier.append(c)
+    return total / tick
+
+
+def rss_kb(root_pid):
+    try:
+        for line in open(f"/proc/{root_pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+
+
+class Proc:
+    def __init__(self, name, cmd, port, env=None, log=None):
+        self.name, self.port = name, port
+        self.log = open(log, "w+")
+        self.p = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.p.poll() is not None:
+                raise RuntimeError(f"{name} exited with {self.p.returncode}: {self.tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{name} not ready within {START_TIMEOUT} s: {self.tail()}")
+            time.sleep(0.2)
+
+    def tail(self):
+        self.log.flush()
+        return Path(self.log.name).read_text()[-1500:]
+
+    def stop(self):
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait(timeout=15)
+        self.log.close()
+
+
+def wrk(url, body_file, conns, secs, lua_dir, cpu):
+    lua = Path(lua_dir) / f"post_{Path(body_file).stem}.lua"
+    if not lua.exists():
+        lua.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                       f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*a")\nf:close()\n')
+    cmd = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--timeout", "10s",
+           "--latency", "-s", str(lua), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=secs + 15).stdout
+    return parse_wrk(out)
+
+
+def _ms(v, unit):
+    return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+
+def parse_wrk(out):
+    r = {"rps": 0.0, "p50_ms": None, "p99_ms": None, "errors": 0, "requests": 0}
+    if m := re.search(r"Requests/sec:\s+([\d.]+)", out):
+        r["rps"] = float(m.group(1))
+    for q, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        if m := re.search(rf"^\s+{q}(?:\.000)?%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M):
+            r[key] = _ms(m.group(1), m.group(2))
+    if m := re.search(r"(\d+) requests in", out):
+        r["requests"] = int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        r["errors"] += sum(int(x) for x in m.groups())
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        r["errors"] += int(m.group(1))
+    return r
+
+
+def run_points(srv, path, body_file, conns_list, warm, secs, tmp, load_cpu):
+    url = f"http://127.0.0.1:{srv.port}{path}"
+    rows = []
+    # one request first: a body the server refuses would measure error replies, not inference
+    req = urllib.request.Request(url, data=Path(body_file).read_bytes(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        if r.status != 200 or "outputs" not in json.loads(r.read()):
+            raise RuntimeError(f"{srv.name} {path}: status {r.status}")
+    wrk(url, body_file, max(conns_list), warm, tmp, load_cpu)  # warm-up
+    for c in conns_list:
+        cpu0 = cpu_seconds(srv.p.pid)
+        r = wrk(url, body_file, c, secs, tmp, load_cpu)
+        r["server_cpu_s"] = cpu_seconds(srv.p.pid) - cpu0
+        r["conns"] = c
+        r["rss_kb"] = rss_kb(srv.p.pid)
+        rows.append(r)
+        print(f"  {srv.name:<16} c={c:<4} {r['rps']:>9.0f} req/s  p50 {common.fmt(r['p50_ms'])} ms  "
+              f"p99 {common.fmt(r['p99_ms'])} ms  errors {r['errors']}  server CPU {r['server_cpu_s']:.1f} s",
+              flush=True)
+    return rows
+
+
+def make_models(d):
+    """mlp.onnx (16 -> 32 -> relu -> 4, exported by tessel) and resnet18.onnx (the test fixture)."""
+    import tessel as ts
+    ts.manual_seed(0)
+    m = ts.nn.Sequential(ts.nn.Linear(16, 32), ts.nn.ReLU(), ts.nn.Linear(32, 4))
+    ts.onnx.export(m, (ts.randn(2, 16),), str(d / "mlp.onnx"), input_names=["x"], output_names=["y"],
+                   dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    shutil.copy(ROOT / "tests" / "fixtures" / "onnx" / "resnet18.onnx", d / "resnet18.onnx")
+
+
+def make_repo(d, models, batching):
+    """tessel-serve repository; resnet18 with or without dynamic batching, one intra-op thread."""
+    for name in ("mlp", "resnet18"):
+        (d / name / "1").mkdir(parents=True)
+        shutil.copy(models / f"{name}.onnx", d / name / "1" / "model.onnx")
+        cfg = ['max_batch_size: 64', 'parameters { key: "intra_op_thread_count" value: { string_value: "1" } }']
+        if batching and name == "resnet18":
+            cfg.append("dynamic_batching { preferred_batch_size: [ 16, 32, 64 ] max_queue_delay_microseconds: 2000 }")
+        (d / name / "config.pbtxt").write_text("\n".join(cfg) + "\n")
+
+
+def bodies(d):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, inp, shape in (("mlp", "x", [1, 16]), ("resnet18", "input", [1, 3, 64, 64])):
+        x = rng.standard_normal(shape).astype(np.float32)
+        f = d / f"{name}.json"
+        f.write_text(json.dumps({"inputs": [{"name": inp, "shape": shape, "datatype": "FP32",
+                                             "data": [round(float(v), 5) for v in x.ravel()]}]}))
+        out[name] = f
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="3 s points (smoke test)")
+    p.add_argument("--seconds", type=float, default=None, help="seconds per point (default 20, --quick 3)")
+    p.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds before each series")
+    p.add_argument("--connections", default=",".join(map(str, CONNECTIONS)))
+    p.add_argument("--servers", default="tessel,flask,mlserver")
+    p.add_argument("--bench-venv", default="/opt/benchvenv")
+    p.add_argument("--server-cpu", type=int, default=0)
+    p.add_argument("--load-cpu", type=int, default=1)
+    p.add_argument("--json", metavar="PATH", default=None)
+    a = p.parse_args()
+    secs = int(a.seconds or (3 if a.quick else 20))
+    warm = max(1, int(a.warmup))
+    conns = [int(c) for c in a.connections.split(",")]
+    servers = a.servers.split(",")
+    if shutil.which("wrk") is None:
+        sys.exit("bench_serve: wrk not found (Debian: apt-get install wrk)")
+    import numpy as np
+    import tessel as ts
+    from tessel.cli.serve import find_server
+    m = common.machine_info(np=np, ts=ts)
+    common.print_machine(m)
+    print(f"layout  : server on CPU {a.server_cpu} (one event-loop thread, one intra-op thread), "
+          f"wrk -t1 on CPU {a.load_cpu}; {warm} s warm-up, {secs} s per point; connections {conns}")
+    print(f"command : {' '.join([Path(sys.executable).name] + sys.argv)}\n")
+    results = {"machine": m, "seconds": secs, "warmup": warm, "rows": [], "notes": []}
+    tmp = Path(tempfile.mkdtemp(prefix="bench_serve_"))
+    models = tmp / "models"
+    models.mkdir()
+    make_models(models)
+    body = bodies(tmp)
+    pin = ["taskset", "-c", str(a.server_cpu)]
+    venv_py = Path(a.bench_venv) / "bin" / "python"
+
+    def record(server, model, rows, extra=""):
+        for r in rows:
+            results["rows"].append({"server": server, "model": model, "variant": extra, **r})
+
+    def note(msg):
+        print("  SKIP " + msg, flush=True)
+        results["notes"].append(msg)
+
+    try:
+        # --- tessel-serve (dynamic batching off for the connection sweep)
+        if "tessel" in servers:
+            for batching in (False, True):
+                repo = tmp / f"repo_{int(batching)}"
+                make_repo(repo, models, batching)
+                port = free_port()
+                srv = Proc("tessel-serve" + (" (batching)" if batching else ""),
+                           pin + [find_server(), "--model-repository", str(repo), "--http-port", str(port),
+                                  "--threads", "1", "--log-format", "none"], port, log=tmp / "tessel.log")
+                try:
+                    if not batching:
+                        for model in ("mlp", "resnet18"):
+                            print(f"{model}:")
+                            record("tessel-serve", model, run_points(srv, f"/v2/models/{model}/infer", body[model],
+                                                                     conns, warm, secs, tmp, a.load_cpu))
+                    print(f"resnet18, 64 connections, dynamic batching {'on' if batching else 'off'}:")
+                    record("tessel-serve", "resnet18",
+                           run_points(srv, "/v2/models/resnet18/infer", body["resnet18"], [64], warm, secs, tmp,
+                                      a.load_cpu), "batching " + ("on" if batching else "off"))
+                finally:
+                    srv.stop()
+        # --- onnxruntime behind Flask + gunicorn
+        if "flask" in servers:
+            if not venv_py.exists() or subprocess.run([venv_py, "-c", "import flask, gunicorn, onnxruntime"],
+                                                      capture_output=True).returncode:
+                note(f"flask+gunicorn: {venv_py} lacks flask/gunicorn/onnxruntime")
+            else:
+                (tmp / "flask_app.py").write_text(FLASK_APP)
+                port = free_port()
+                env = dict(os.environ, BENCH_MODELS=str(models), BENCH_MODEL_NAMES="mlp,resnet18",
+                           OMP_NUM_THREADS="1", PYTHONPATH=str(tmp))
+                # 2 sync-style workers x 4 threads on the one core: a usual gunicorn setup for 1 CPU
+                srv = Proc("flask+gunicorn", pin + [str(venv_py), "-m", "gunicorn", "-w", "2", "-k", "gthread",
+                                                    "--threads", "4", "--backlog", "2048", "-b",
+                                                    f"127.0.0.1:{port}", "flask_app:app"], port, env=env,
+                           log=tmp / "flask.log")
+                try:
+                    for model in ("mlp", "resnet18"):
+                        print(f"{model}:")
+                        record("flask+gunicorn", model, run_points(srv, f"/v2/models/{model}/infer", body[model],
+                                                                   conns, warm, secs, tmp, a.load_cpu))
+                finally:
+                    srv.stop()
+        # --- MLServer, scikit-learn runtime (the MLP only: it has no runtime for an ONNX ResNet)
+        if "mlserver" in servers:
+            mls = Path(a.bench_venv) / "bin" / "mlserver"
+            if not mls.exists() or subprocess.run([venv_py, "-c", "import mlserver_sklearn, sklearn, joblib"],
+                                                  capture_output=True).returncode:
+                note(f"MLServer: {a.bench_venv} lacks mlserver / mlserver-sklearn / scikit-learn")
+            else:
+                d = tmp / "mlserver"
+                d.mkdir()
+                port = free_port()
+                (tmp / "mls_model.py").write_text(MLSERVER_MODEL)
+                subprocess.run([venv_py, tmp / "mls_model.py", str(d), str(port), str(free_port()),
+                                str(free_port())], check=True, timeout=120)
+                try:
+                    srv = Proc("mlserver", pin + [str(mls), "start", str(d)], port, log=tmp / "mlserver.log")
+                except RuntimeError as e:
+                    note(f"MLServer did not start: {str(e)[-300:]}")
+                else:
+                    try:
+                        print("mlp:")
+                        record("mlserver", "mlp", run_points(srv, "/v2/models/mlp/infer", body["mlp"], conns, warm,
+                                                             secs, tmp, a.load_cpu))
+                    finally:
+                        srv.stop()
+                print("  resnet18 on MLServer: n/a (its scikit-learn runtime cannot run an ONNX ResNet)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    # --- summary
+    print()
+    rows = []
+    for r in results["rows"]:
+        rows.append([r["model"], r["server"] + (f" [{r['variant']}]" if r["variant"] else ""), r["conns"],
+                     f"{r['rps']:.0f}", common.fmt(r["p50_ms"]), common.fmt(r["p99_ms"]), r["errors"],
+                     f"{r['server_cpu_s']:.1f}", f"{r['rps'] * secs / r['server_cpu_s']:.0f}"
+                     if r["server_cpu_s"] > 0 else "n/a"])
+    common.print_table(["model", "server", "conns", "req/s", "p50 ms", "p99 ms", "errors", "server CPU s",
+                        "req per CPU-s"], rows, title="results")
+    peak = {}
+    for r in results["rows"]:
+        if not r["variant"]:
+            peak[(r["model"], r["server"])] = max(peak.get((r["model"], r["server"]), 0), r["rps"])
+    for model in ("mlp", "resnet18"):
+        t = peak.get((model, "tessel-serve"))
+        for other in ("flask+gunicorn", "mlserver"):
+            o = peak.get((model, other))
+            if t and o:
+                print(f"{model}: tessel-serve peak req/s = {t / o:.1f}x {other}")
+    b = {r["variant"]: r["rps"] for r in results["rows"] if r["variant"]}
+    if b.get("batching off"):
+        print(f"resnet18 @64: dynamic batching on/off = {b.get('batching on', 0) / b['batching off']:.2f}x")
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -67,7 +67,8 @@ def infer(name):
 '''
 
 MLSERVER_MODEL = r'''
-import sys, json, joblib, numpy as np
+import sys, json, warnings, joblib, numpy as np
+warnings.simplefilter("ignore")  # ConvergenceWarning: the weights only need the right shapes
 from sklearn.neural_network import MLPRegressor
 # Same architecture as the ONNX MLP (16 -> 32 -> relu -> 4); weights from a short fit on noise.
 rng = np.random.default_rng(0)

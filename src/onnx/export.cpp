@@ -509,7 +509,8 @@ void export_function(const TracedFn& fn, const std::vector<Tensor>& args, const 
 
 std::vector<std::string> import_ops() {
   std::vector<std::string> out;
-  for (const auto& [name, fn] : op_table()) out.push_back(name);
+  for (const auto& [name, fn] : op_table())
+    if (!name.starts_with(std::string(kFusedDomain) + ".")) out.push_back(name);  // internal fused nodes: not ONNX ops
   return out;
 }
 std::vector<std::string> export_ops() {

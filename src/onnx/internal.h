@@ -172,6 +172,9 @@ struct Model::Impl : Graph {
 // a declared type/shape contradicts the inferred one.
 void infer_shapes(Model::Impl& m);
 
+// The tessel dtype of an ONNX TensorProto element type, if tessel has it (loader.cpp).
+std::optional<DType> dtype_from_onnx(int64_t elem_type);
+
 // Graph passes run once after loading (passes.cpp): folding, fusions, planning.
 void optimize(Model::Impl& m);
 

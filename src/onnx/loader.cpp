@@ -34,7 +34,9 @@ struct Ctx {
   }
 };
 
-std::optional<DType> to_dtype(int t) {
+}  // namespace
+
+std::optional<DType> dtype_from_onnx(int64_t t) {
   switch (t) {
     case ::onnx::TensorProto::FLOAT: return DType::Float32;
     case ::onnx::TensorProto::UINT8: return DType::UInt8;
@@ -51,6 +53,8 @@ std::optional<DType> to_dtype(int t) {
     default: return std::nullopt;
   }
 }
+
+namespace {
 
 std::string type_name(int t) {
   static const std::map<int, std::string> names = {
@@ -136,7 +140,7 @@ void check_value_info(const Ctx& c, const ::onnx::ValueInfoProto& v, const std::
 }
 
 Tensor to_tensor(const Ctx& c, const ::onnx::TensorProto& tp, const std::string& what) {
-  auto dt = to_dtype(tp.data_type());
+  auto dt = dtype_from_onnx(tp.data_type());
   if (!dt) c.fail(what, ": element type ", type_name(tp.data_type()), " is not supported");
   Shape shape(tp.dims().begin(), tp.dims().end());
   for (auto d : shape)
@@ -229,7 +233,7 @@ ValueInfo to_info(const ::onnx::ValueInfoProto& v) {
   }
   const auto& tt = v.type().tensor_type();
   info.onnx_type = "tensor(" + type_name(tt.elem_type()) + ")";
-  if (auto dt = to_dtype(tt.elem_type())) info.dtype = *dt;
+  if (auto dt = dtype_from_onnx(tt.elem_type())) info.dtype = *dt;
   if (tt.has_shape()) {
     info.has_shape = true;
     for (const auto& d : tt.shape().dim()) {
@@ -316,7 +320,7 @@ void convert_graph(const Ctx& c, const ::onnx::GraphProto& g, Graph& out, const 
     if (main && out.initializers.count(v.name())) continue;
     out.inputs.push_back(to_info(v));
     std::optional<DType> dt;
-    if (v.type().has_tensor_type()) dt = to_dtype(v.type().tensor_type().elem_type());
+    if (v.type().has_tensor_type()) dt = dtype_from_onnx(v.type().tensor_type().elem_type());
     out.input_dtypes.push_back(dt);
     defined.insert(v.name());
   }
@@ -328,7 +332,7 @@ void convert_graph(const Ctx& c, const ::onnx::GraphProto& g, Graph& out, const 
   // Declared element types that tessel knows; inference checks its own against them.
   auto declare = [&](const ::onnx::ValueInfoProto& v) {
     if (!v.type().has_tensor_type()) return;
-    if (auto dt = to_dtype(v.type().tensor_type().elem_type())) out.declared_dtype.emplace(v.name(), *dt);
+    if (auto dt = dtype_from_onnx(v.type().tensor_type().elem_type())) out.declared_dtype.emplace(v.name(), *dt);
   };
   for (const auto& v : g.input()) declare(v);
   for (const auto& v : g.output()) declare(v);

@@ -51,24 +51,6 @@ void binary(std::map<std::string, OpFn>& t, const char* name, unsigned allowed, 
   };
 }
 
-// ONNX TensorProto element types that tessel has.
-std::optional<DType> onnx_dtype(int64_t t) {
-  switch (t) {
-    case 1: return DType::Float32;
-    case 2: return DType::UInt8;
-    case 3: return DType::Int8;
-    case 5: return DType::Int16;
-    case 6: return DType::Int32;
-    case 7: return DType::Int64;
-    case 9: return DType::Bool;
-    case 10: return DType::Float16;
-    case 11: return DType::Float64;
-    case 14: return DType::Complex64;
-    case 15: return DType::Complex128;
-    case 16: return DType::BFloat16;
-    default: return std::nullopt;
-  }
-}
 
 const char* onnx_type_name(int64_t t) {
   switch (t) {
@@ -348,7 +330,7 @@ void register_elementwise_ops(std::map<std::string, OpFn>& t) {
   t["Cast"] = [](const Node& n, const Inputs& in, const OpContext&) {
     if (!n.has("to")) n.error("attribute 'to' is required");
     const int64_t to = n.i("to", 0);
-    auto dt = onnx_dtype(to);
+    auto dt = dtype_from_onnx(to);
     if (!dt) n.error<NotImplementedError>("cast to ", onnx_type_name(to), " (ONNX type ", to, ") is not supported");
     return one(cast_to(input(n, in, 0), *dt));
   };

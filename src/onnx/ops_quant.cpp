@@ -233,29 +233,13 @@ std::vector<Tensor> qlinear_conv(const Node& n, const Inputs& in, const OpContex
   return {round(clamp(y, Scalar(lo), Scalar(hi))).to(yz.dtype())};
 }
 
-// TensorProto element types tessel has, for BitCast's `to`.
-std::optional<DType> any_dtype(int64_t t) {
-  switch (t) {
-    case 1: return DType::Float32;
-    case 2: return DType::UInt8;
-    case 3: return DType::Int8;
-    case 5: return DType::Int16;
-    case 6: return DType::Int32;
-    case 7: return DType::Int64;
-    case 9: return DType::Bool;
-    case 10: return DType::Float16;
-    case 11: return DType::Float64;
-    case 16: return DType::BFloat16;
-    default: return std::nullopt;
-  }
-}
 
 // The same bytes read as another dtype of the same size.
 std::vector<Tensor> bitcast(const Node& n, const Inputs& in, const OpContext&) {
   const Tensor& x = input(n, in, 0);
   if (!n.has("to")) n.error("attribute 'to' is required");
-  const auto to = any_dtype(n.i("to", 0));
-  if (!to) n.error<NotImplementedError>("to=", n.i("to", 0), " is not a dtype tessel has");
+  const auto to = dtype_from_onnx(n.i("to", 0));
+  if (!to || is_complex(*to)) n.error<NotImplementedError>("to=", n.i("to", 0), " is not a dtype tessel has");
   if (itemsize(*to) != x.itemsize())
     n.error<TypeError>("cannot reinterpret ", x.dtype(), " (", x.itemsize(), " bytes) as ", *to, " (", itemsize(*to), " bytes)");
   Tensor src = x.contiguous();

@@ -242,23 +242,6 @@ void set_ints(VS& v, Dims values) {
   if (values.size() <= kMaxTrackedInts && is_int(v.dtype)) v.ints = std::move(values);
 }
 
-std::optional<DType> onnx_type_dtype(int64_t t) {
-  switch (t) {
-    case 1: return DType::Float32;
-    case 2: return DType::UInt8;
-    case 3: return DType::Int8;
-    case 5: return DType::Int16;
-    case 6: return DType::Int32;
-    case 7: return DType::Int64;
-    case 9: return DType::Bool;
-    case 10: return DType::Float16;
-    case 11: return DType::Float64;
-    case 14: return DType::Complex64;
-    case 15: return DType::Complex128;
-    case 16: return DType::BFloat16;
-    default: return std::nullopt;
-  }
-}
 
 std::string onnx_type_name(DType d) {
   switch (d) {
@@ -439,7 +422,7 @@ std::vector<VS> one(VS v) { return {std::move(v)}; }
 
 std::optional<DType> dtype_attr(const Node& n, const char* a, std::optional<DType> dflt) {
   if (!n.has(a)) return dflt;
-  return onnx_type_dtype(n.i(a, 0));
+  return dtype_from_onnx(n.i(a, 0));
 }
 
 // Axes given as an attribute (before `attr_until`) or as input k.
@@ -1317,7 +1300,7 @@ std::vector<VS> infer_node(const In& in, Ctx& cx, Env& env) {
     if (op == "Dropout") out.push_back(tensor(DType::Bool, x.shape)), out.back().has_shape = x.has_shape;
     if (op == "DequantizeLinear") out[0].dtype = in.has(1) ? in[1].dtype : std::nullopt;
     if (op == "QuantizeLinear")
-      out[0].dtype = n.i("output_dtype", 0) != 0 ? onnx_type_dtype(n.i("output_dtype", 0))
+      out[0].dtype = n.i("output_dtype", 0) != 0 ? dtype_from_onnx(n.i("output_dtype", 0))
                      : in.has(2)                 ? in[2].dtype
                                                  : std::optional<DType>(DType::UInt8);
     if (op == "Bernoulli") out[0].dtype = dtype_attr(n, "dtype", x.dtype);

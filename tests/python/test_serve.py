@@ -906,3 +906,14 @@ def test_python_entry_points(repo):
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
         assert r.returncode == 0, r.stderr
         assert "usage: tessel-serve" in r.stdout
+
+
+def test_missing_binary_is_a_failure_not_a_usage_error(monkeypatch, capsys):
+    import tessel.cli.serve as cli_serve
+
+    def nowhere():
+        raise FileNotFoundError("tessel-serve was not found (looked in: /nowhere)")
+
+    monkeypatch.setattr(cli_serve, "find_server", nowhere)
+    assert cli_serve.main(["--help"]) == 1
+    assert "tessel-serve was not found" in capsys.readouterr().err

@@ -42,7 +42,7 @@ def main(argv=None):
         binary = find_server()
     except FileNotFoundError as e:
         print(f"tessel serve: {e}", file=sys.stderr)
-        return 2
+        return 1  # a failure, not a usage error (the CLI's convention: 2 is for bad arguments)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(binary, [binary] + args)

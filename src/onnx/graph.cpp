@@ -63,6 +63,22 @@ const Tensor& input(const Node& n, const Inputs& in, size_t k) {
   return *in[k];
 }
 
+std::optional<Tensor> opt(const Inputs& in, size_t k) {
+  if (k < in.size() && in[k]) return in[k];
+  return std::nullopt;
+}
+
+int64_t norm_axis(const Node& n, int64_t axis, int64_t rank, const char* what) {
+  if (axis < -rank || axis >= rank) n.error(what, " ", axis, " is out of range for rank ", rank);
+  return axis < 0 ? axis + rank : axis;
+}
+
+Tensor from_ints(const std::vector<int64_t>& v) {
+  Tensor t = empty({static_cast<int64_t>(v.size())}, TensorOptions(DType::Int64));
+  std::copy(v.begin(), v.end(), t.data<int64_t>());
+  return t;
+}
+
 std::vector<int64_t> int_values(const Node& n, const Tensor& t, const char* what) {
   if (t.dtype() != DType::Int64 && t.dtype() != DType::Int32) n.error(what, " must be int64, got ", t.dtype());
   if (t.dim() > 1) n.error(what, " must be 1-D, got shape ", t.shape());

@@ -112,6 +112,12 @@ const std::map<std::string, ValueOpFn>& value_op_table();
 
 // Required input k of the node (present and non-empty).
 const Tensor& input(const Node& n, const Inputs& in, size_t k);
+// Helpers shared by the op families (graph.cpp).
+inline std::vector<Tensor> one(Tensor t) { return {std::move(t)}; }
+std::optional<Tensor> opt(const Inputs& in, size_t k);  // input k, or nullopt when omitted
+// `axis` in [-rank, rank) as a non-negative dim; else an error naming the node and `what`.
+int64_t norm_axis(const Node& n, int64_t axis, int64_t rank, const char* what);
+Tensor from_ints(const std::vector<int64_t>& v);  // a 1-D int64 tensor
 // A 1-D integer tensor (e.g. Reshape's shape) as host values.
 std::vector<int64_t> int_values(const Node& n, const Tensor& t, const char* what);
 

@@ -9,7 +9,6 @@
 namespace tessel::onnx {
 namespace {
 
-std::vector<Tensor> one(Tensor t) { return {std::move(t)}; }
 
 // Type classes of the ONNX schemas' constraints.
 enum : unsigned { kFloat = 1, kSigned = 2, kUnsigned = 4, kBool = 8, kInt = kSigned | kUnsigned, kNum = kFloat | kInt };

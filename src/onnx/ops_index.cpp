@@ -10,23 +10,9 @@
 namespace tessel::onnx {
 namespace {
 
-std::vector<Tensor> one(Tensor t) { return {std::move(t)}; }
 
-std::optional<Tensor> opt(const Inputs& in, size_t k) {
-  if (k < in.size() && in[k]) return in[k];
-  return std::nullopt;
-}
 
-int64_t norm_axis(const Node& n, int64_t axis, int64_t rank, const char* what) {
-  if (axis < -rank || axis >= rank) n.error(what, " ", axis, " is out of range for rank ", rank);
-  return axis < 0 ? axis + rank : axis;
-}
 
-Tensor from_ints(const std::vector<int64_t>& v) {
-  Tensor t = empty({static_cast<int64_t>(v.size())}, TensorOptions(DType::Int64));
-  std::copy(v.begin(), v.end(), t.data<int64_t>());
-  return t;
-}
 
 // Host copy of an integer tensor of any shape (indices).
 std::vector<int64_t> all_ints(const Node& n, const Tensor& t, const char* what) {

@@ -7,7 +7,6 @@
 namespace tessel::onnx {
 namespace {
 
-std::vector<Tensor> one(Tensor t) { return {std::move(t)}; }
 
 // ONNX never promotes: mixed dtypes are a model error, not something to fix silently.
 void same_dtype(const Node& n, const Tensor& a, const Tensor& b) {

@@ -12,7 +12,6 @@ namespace tessel::onnx {
 namespace F = tessel::nn::functional;
 namespace {
 
-std::vector<Tensor> one(Tensor t) { return {std::move(t)}; }
 
 struct Pads {
   Shape begin, end;

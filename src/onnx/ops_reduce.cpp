@@ -8,9 +8,9 @@
 namespace tessel::onnx {
 namespace {
 
-std::vector<Tensor> one(Tensor t) { return {std::move(t)}; }
 
-int64_t norm_axis(const Node& n, int64_t a, int64_t rank, const char* what = "axis") {
+// As norm_axis, with a 0-d input reduced as if it had one dim.
+int64_t reduce_axis(const Node& n, int64_t a, int64_t rank, const char* what = "axis") {
   const int64_t r = std::max<int64_t>(rank, 1);
   if (a < -r || a >= r) n.error(what, " ", a, " is out of range for rank ", rank);
   return a < 0 ? a + r : a;
@@ -39,7 +39,7 @@ std::optional<Shape> reduce_axes(const Node& n, const Inputs& in, const OpContex
     for (int64_t d = 0; d < rank; ++d) all[static_cast<size_t>(d)] = d;
     return all;
   }
-  for (auto& a : axes) a = norm_axis(n, a, rank, "axes entry");
+  for (auto& a : axes) a = reduce_axis(n, a, rank, "axes entry");
   std::sort(axes.begin(), axes.end());
   if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) n.error("axes has a repeated axis");
   return axes;
@@ -122,7 +122,7 @@ Tensor arg_reduce(const Node& n, const Inputs& in, bool is_max) {
   const Tensor& x = input(n, in, 0);
   if (x.dtype() == DType::Bool || is_complex(x.dtype()))
     n.error<TypeError>("input has dtype ", x.dtype(), ", which ", n.op_type, " does not accept");
-  const int64_t axis = norm_axis(n, n.i("axis", 0), x.dim());
+  const int64_t axis = reduce_axis(n, n.i("axis", 0), x.dim());
   const bool keep = n.i("keepdims", 1) != 0;
   if (x.dim() > 0 && x.shape()[axis] == 0) n.error("cannot reduce over the empty axis ", axis);
   if (n.i("select_last_index", 0) == 0) return is_max ? argmax(x, axis, keep) : argmin(x, axis, keep);
@@ -141,7 +141,7 @@ Tensor cumulative(const Node& n, const Inputs& in, bool is_prod) {
   const Tensor& a = input(n, in, 1);
   if (a.numel() != 1 || a.dim() > 1) n.error("axis must be a scalar, got shape ", a.shape());
   if (x.dim() == 0) n.error("input must have at least one dimension");
-  const int64_t axis = norm_axis(n, int_values(n, a.reshape({1}), "axis")[0], x.dim());
+  const int64_t axis = reduce_axis(n, int_values(n, a.reshape({1}), "axis")[0], x.dim());
   const bool exclusive = n.i("exclusive", 0) != 0, reverse = n.i("reverse", 0) != 0;
   Tensor v = reverse ? flip(x, {axis}) : x;
   const int64_t len = v.shape()[axis];
@@ -161,7 +161,7 @@ Tensor hardmax(const Node& n, const Tensor& x, const OpContext& c) {
   if (!is_floating(x.dtype())) n.error<TypeError>("input has dtype ", x.dtype(), ", which Hardmax does not accept");
   const int64_t r = x.dim();
   if (r == 0) return ones({}, x.dtype());
-  const int64_t axis = norm_axis(n, n.i("axis", c.opset >= 13 ? -1 : 1), r);
+  const int64_t axis = reduce_axis(n, n.i("axis", c.opset >= 13 ? -1 : 1), r);
   Tensor v = c.opset >= 13 ? x : x.flatten(axis);
   const int64_t d = c.opset >= 13 ? axis : std::min<int64_t>(axis, v.dim() - 1);
   if (v.shape()[d] == 0) return zeros(x.shape(), x.dtype());

@@ -9,18 +9,8 @@
 namespace tessel::onnx {
 namespace {
 
-std::vector<Tensor> one(Tensor t) { return {std::move(t)}; }
 
-int64_t norm_axis(const Node& n, int64_t axis, int64_t rank, const char* what) {
-  if (axis < -rank || axis >= rank) n.error(what, " ", axis, " is out of range for rank ", rank);
-  return axis < 0 ? axis + rank : axis;
-}
 
-Tensor from_ints(const std::vector<int64_t>& v) {
-  Tensor t = empty({static_cast<int64_t>(v.size())}, TensorOptions(DType::Int64));
-  std::copy(v.begin(), v.end(), t.data<int64_t>());
-  return t;
-}
 
 std::vector<Tensor> constant(const Node& n, const Inputs&, const OpContext&) {
   if (n.attrs.size() != 1) n.error("exactly one value attribute is required, got ", n.attrs.size());

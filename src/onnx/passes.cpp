@@ -417,28 +417,45 @@ void flatten_matmul(Ctx& c) {
   c.m.nodes = std::move(out);
 }
 
+// Use counts, consumers and a drop mask over the nodes, shared by the fusions.
+struct Chains {
+  Model::Impl& m;
+  std::unordered_map<std::string, int> uses;
+  std::unordered_multimap<std::string, size_t> consumers;
+  std::vector<bool> drop;
+  explicit Chains(Model::Impl& model) : m(model), uses(use_counts(model)), drop(model.nodes.size(), false) {
+    for (size_t k = 0; k < m.nodes.size(); ++k)
+      for (const auto& i : m.nodes[k].inputs) consumers.emplace(i, k);
+  }
+  // The only consumer of `v`, unless a fused chain already took it (Add(conv1, conv2): only one conv takes it).
+  std::optional<size_t> sole(const std::string& v) {
+    if (uses[v] != 1) return std::nullopt;
+    auto it = consumers.find(v);
+    if (it == consumers.end() || drop[it->second] || m.nodes[it->second].domain == kFusedDomain) return std::nullopt;
+    return it->second;
+  }
+  bool plain(size_t k, const char* op) const {
+    const Node& n = m.nodes[k];
+    return n.op_type == op && default_domain(n) && n.outputs.size() == 1 && !n.outputs[0].empty();
+  }
+  void compact() {  // removes the dropped nodes
+    std::vector<Node> kept;
+    for (size_t k = 0; k < m.nodes.size(); ++k)
+      if (!drop[k]) kept.push_back(std::move(m.nodes[k]));
+    m.nodes = std::move(kept);
+  }
+};
+
 // Conv(+bias) followed by a residual Add and/or an activation (Relu, Clip with
 // constant bounds, Sigmoid, LeakyRelu) becomes one ai.tessel.FusedConv node:
 // oneDNN applies the sum and the activation as post-ops while the output tile is
 // in cache, instead of two more passes over memory. Only 2-D float32 Convs with
 // constant weights and explicit pads; each intermediate value must have no other use.
 void fuse_conv(Ctx& c) {
-  auto uses = use_counts(c.m);
-  std::unordered_multimap<std::string, size_t> consumers;
-  for (size_t k = 0; k < c.m.nodes.size(); ++k)
-    for (const auto& i : c.m.nodes[k].inputs) consumers.emplace(i, k);
-  std::vector<bool> drop(c.m.nodes.size(), false);
-  // A node already taken into a fused chain (Add(conv1, conv2): only one conv takes it).
-  auto sole = [&](const std::string& v) -> std::optional<size_t> {
-    if (uses[v] != 1) return std::nullopt;
-    auto it = consumers.find(v);
-    if (it == consumers.end() || drop[it->second] || c.m.nodes[it->second].domain == kFusedDomain) return std::nullopt;
-    return it->second;
-  };
-  auto plain = [&](size_t k, const char* op) {
-    const Node& n = c.m.nodes[k];
-    return n.op_type == op && default_domain(n) && n.outputs.size() == 1 && !n.outputs[0].empty();
-  };
+  Chains ch(c.m);
+  auto& drop = ch.drop;
+  auto sole = [&](const std::string& v) { return ch.sole(v); };
+  auto plain = [&](size_t k, const char* op) { return ch.plain(k, op); };
   for (size_t k0 = 0; k0 < c.m.nodes.size(); ++k0) {
     const Node& conv = c.m.nodes[k0];
     if (drop[k0] || !plain(k0, "Conv") || conv.inputs.size() < 2 || conv.inputs.size() > 3 || conv.inputs[0].empty())
@@ -505,10 +522,7 @@ void fuse_conv(Ctx& c) {
     out = std::move(fused);
     ++c.conv_fused;
   }
-  std::vector<Node> kept;
-  for (size_t k = 0; k < c.m.nodes.size(); ++k)
-    if (!drop[k]) kept.push_back(std::move(c.m.nodes[k]));
-  c.m.nodes = std::move(kept);
+  ch.compact();
 }
 
 // MatMul by a constant 2-D weight followed by Add of a constant bias [N], and
@@ -516,21 +530,10 @@ void fuse_conv(Ctx& c) {
 // each optionally followed by Relu or Gelu, become one ai.tessel.FusedMatMul node:
 // oneDNN adds the bias and applies the activation as post-ops.
 void fuse_matmul(Ctx& c) {
-  auto uses = use_counts(c.m);
-  std::unordered_multimap<std::string, size_t> consumers;
-  for (size_t k = 0; k < c.m.nodes.size(); ++k)
-    for (const auto& i : c.m.nodes[k].inputs) consumers.emplace(i, k);
-  std::vector<bool> drop(c.m.nodes.size(), false);
-  auto sole = [&](const std::string& v) -> std::optional<size_t> {
-    if (uses[v] != 1) return std::nullopt;
-    auto it = consumers.find(v);
-    if (it == consumers.end() || drop[it->second] || c.m.nodes[it->second].domain == kFusedDomain) return std::nullopt;
-    return it->second;
-  };
-  auto plain = [&](size_t k, const char* op) {
-    const Node& n = c.m.nodes[k];
-    return n.op_type == op && default_domain(n) && n.outputs.size() == 1 && !n.outputs[0].empty();
-  };
+  Chains ch(c.m);
+  auto& drop = ch.drop;
+  auto sole = [&](const std::string& v) { return ch.sole(v); };
+  auto plain = [&](size_t k, const char* op) { return ch.plain(k, op); };
   for (size_t k0 = 0; k0 < c.m.nodes.size(); ++k0) {
     const Node& mm = c.m.nodes[k0];
     const bool gemm = plain(k0, "Gemm");
@@ -587,10 +590,7 @@ void fuse_matmul(Ctx& c) {
     c.m.nodes[last] = std::move(fused);
     ++c.matmul_fused;
   }
-  std::vector<Node> kept;
-  for (size_t k = 0; k < c.m.nodes.size(); ++k)
-    if (!drop[k]) kept.push_back(std::move(c.m.nodes[k]));
-  c.m.nodes = std::move(kept);
+  ch.compact();
 }
 
 // Nodes none of whose outputs is used (ONNX ops have no side effects), then the

@@ -81,5 +81,18 @@ void fill_tensor(::onnx::TensorProto* p, const Tensor& t, const std::string& nam
 
 using Emitter = void (*)(Builder&, const Site&);
 const std::map<std::string, Emitter>& emitters();
+void add_nn_emitters(std::map<std::string, Emitter>& table);  // export_nn.cpp
+
+// Helpers shared by the emitters (export_ops.cpp).
+double attr_f(const trace::Call& c, const std::string& k, double dflt);
+int64_t attr_i(const trace::Call& c, const std::string& k, int64_t dflt);
+std::vector<int64_t> attr_ints(const trace::Call& c, const std::string& k);
+int64_t wrap(int64_t d, int64_t rank);
+std::string in_as(Builder& b, const Site& s, size_t k, DType to);  // input k cast to `to`
+std::string x_as_out(Builder& b, const Site& s);                    // input 0 in the output dtype
+std::string c(Builder& b, const Site& s, double v);                 // a 0-d constant of the output dtype
+// ReduceX over `dims` (all when empty) with axes as attribute or input by opset; returns the output name.
+std::string reduce(Builder& b, const Site& s, const char* op, const std::string& x, const std::vector<int64_t>& dims,
+                   bool keepdim, const std::string& out = "");
 
 }  // namespace tessel::onnx::exporter

@@ -10,9 +10,11 @@ cd "$(dirname "$0")/.."
 DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config ca-certificates python3 python3-venv python3-dev
   libdnnl-dev ocl-icd-opencl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libicu-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg62-turbo-dev libsndfile1-dev
-  espeak-ng libprotobuf-dev protobuf-compiler libboost-dev libsimdjson-dev postgresql)
+  espeak-ng libprotobuf-dev protobuf-compiler libboost-dev libsimdjson-dev postgresql
+  chromium chromium-driver libopenmpi-dev openmpi-bin)
 # espeak-ng: speech for the audio tests; protobuf: ONNX import; Boost.Beast/Asio and simdjson: tessel-serve;
-# postgresql: the tracking store's tests start a real server
+# postgresql: the tracking store's tests start a real server; chromium + chromium-driver (same version):
+# the web UI's browser tests; OpenMPI: data-parallel training (TESSEL_WITH_MPI) and its mpirun tests
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
@@ -42,10 +44,14 @@ fi
 # `tessel` CLI and the tracking store; tritonclient: the official OIP client the server tests use;
 # kubernetes-validate: offline schema checks of deploy/k8s (bundled schemas); schemathesis: fuzzes
 # tessel-serve against its OpenAPI document (pinned: its Python API changes between releases).
+# flask: the web UI (`tessel ui`); selenium drives Debian's chromium in its tests; tensorboard reads back
+# the TensorBoard callback's event files and mlflow-skinny is the MLflow callback's optional dependency
+# (test-only); optuna: the ML agent's search.
 .venv/bin/python -m pip install -q --disable-pip-version-check \
   "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24" "pytest>=7" "ninja" "safetensors>=0.7" \
   "scikit-learn>=1.3" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25" \
   "librosa>=0.10" "soundfile>=0.12" "Pillow>=10" "opencv-python-headless>=4.8" "tokenizers>=0.15" \
   "onnx>=1.16" "onnxruntime>=1.17" \
-  "click>=8.1" "sqlalchemy>=2.0" "psycopg[binary]>=3.1" "psutil>=5.9" "PyYAML>=6" "tritonclient[http]>=2.40" "kubernetes-validate>=1.31" "schemathesis==4.32.5"
+  "click>=8.1" "sqlalchemy>=2.0" "psycopg[binary]>=3.1" "psutil>=5.9" "PyYAML>=6" "tritonclient[http]>=2.40" "kubernetes-validate>=1.31" "schemathesis==4.32.5" \
+  "flask>=2.3" "selenium>=4.15" "tensorboard>=2.15" "mlflow-skinny>=2.10" "optuna>=3.5"
 echo "[setup] done"

@@ -1,18 +1,24 @@
 """tessel.config: the one place where tessel's configuration files are read.
 
-This step holds the file reader shared by the CLI's settings file and the
-registry (JSON, YAML or TOML, with errors naming the file). The training
-config schema that `tessel train`, the ML agent and the pipelines share comes
-next (issue 13).
+The file reader shared by the CLI's settings file and the registry (JSON,
+YAML or TOML, with errors naming the file), and the training config schema
+that `tessel train`, the ML agent and the pipelines share (schema.py,
+documented in docs/config.md).
 """
 import json
 import os
 
-__all__ = ["load_file", "ConfigError"]
+__all__ = ["load_file", "ConfigError", "TrainConfig", "resolve_config", "SCHEMA", "MODEL_FAMILIES"]
 
 
 class ConfigError(ValueError):
-    """A configuration file or key that cannot be used; the message names it."""
+    """A configuration file or key that cannot be used; the message names it.
+    `errors` lists the single problems (each 'key.path: message') when a
+    validation found several."""
+
+    def __init__(self, message, errors=None):
+        super().__init__(message)
+        self.errors = list(errors) if errors else [message]
 
 
 def load_file(path):
@@ -50,3 +56,6 @@ def load_file(path):
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys to values, got {type(data).__name__}")
     return data
+
+
+from .schema import MODEL_FAMILIES, SCHEMA, TrainConfig, resolve_config  # noqa: E402

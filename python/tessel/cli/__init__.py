@@ -70,6 +70,9 @@ from . import info, models, runs  # noqa: E402  (each adds its commands to main)
 main.add_command(info.info)
 main.add_command(runs.runs)
 main.add_command(models.models)
+from .ui import ui as _ui; main.add_command(_ui)  # noqa: E402,E702  (tessel ui: the web UI)
+from .convert import convert as _convert  # noqa: E402
+main.add_command(_convert)
 
 
 # `tessel serve`: servehttp's python/tessel/cli/serve.py holds the function

@@ -20,6 +20,7 @@ from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Sub
 from .distributed import DistributedSampler
 from .files import Compose, FileDataset, Transform, decoders, _d  # noqa: F401  (_d: tests use epoch_order)
 from .folder import AUDIO_EXTENSIONS, IMG_EXTENSIONS, AudioFolder, DatasetFolder, ImageFolder
+from .shards import ShardDataset, ShardWriter
 from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
                       WeightedRandomSampler)
 from .worker import WorkerInfo, get_worker_info
@@ -28,4 +29,5 @@ __all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "Chai
            "random_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
            "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "DataLoader", "default_collate",
            "default_convert", "get_worker_info", "WorkerInfo", "FileDataset", "DatasetFolder", "ImageFolder",
-           "AudioFolder", "IMG_EXTENSIONS", "AUDIO_EXTENSIONS", "Transform", "Compose", "decoders"]
+           "AudioFolder", "IMG_EXTENSIONS", "AUDIO_EXTENSIONS", "Transform", "Compose", "decoders",
+           "ShardDataset", "ShardWriter"]

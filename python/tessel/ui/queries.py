@@ -1,0 +1,196 @@
+"""Read-only queries the pages need beyond the store's public API: the runs
+table (filter and sort by parameters and metrics, in SQL so that 10,000 runs
+stay fast) and metric series downsampled in the database."""
+import math
+import re
+
+from sqlalchemy import Float, and_, cast, func, select
+
+from ..store import schema as S
+from ..store.tracking import RUN_STATUSES, RunInfo
+
+_FILTER = re.compile(r"^\s*([^\s<>=!]+)\s*(<=|>=|!=|==|=|<|>)\s*(.*?)\s*$")
+SORT_COLUMNS = ("start_time", "end_time", "name", "status", "experiment", "duration")
+PAGE_SIZES = (20, 50, 100, 200, 500)
+
+
+class QueryError(ValueError):
+    """A filter or sort the runs table cannot read; the message names it."""
+
+
+def parse_filters(text, what):
+    """'lr=0.01, val_accuracy>0.9' -> [(key, op, value)]. Clauses are separated
+    by commas or ' and '."""
+    out = []
+    if not text or not text.strip():
+        return out
+    for clause in re.split(r",|\band\b", text):
+        if not clause.strip():
+            continue
+        m = _FILTER.match(clause)
+        if not m or not m.group(3):
+            raise QueryError(f"{what} filter {clause.strip()!r} is not KEY OP VALUE (OP one of = != < <= > >=)")
+        key, op, value = m.groups()
+        op = "=" if op == "==" else op
+        value = value.strip("'\"")
+        if what == "metric":
+            try:
+                value = float(value)
+            except ValueError:
+                raise QueryError(f"metric filter {clause.strip()!r}: {value!r} is not a number") from None
+        elif op not in ("=", "!="):
+            try:
+                float(value)
+            except ValueError:
+                raise QueryError(f"param filter {clause.strip()!r}: {op} needs a number") from None
+        out.append((key, op, value))
+    return out
+
+
+def _compare(col, op, value):
+    return {"=": col == value, "!=": col != value, "<": col < value, "<=": col <= value, ">": col > value,
+            ">=": col >= value}[op]
+
+
+def _last_value(key):
+    """Subquery (run_id, value): each run's last point of metric `key` (highest step, newest row)."""
+    M = S.Metric
+    top = select(M.run_id, func.max(M.step).label("step")).where(M.key == key).group_by(M.run_id).subquery()
+    last = (select(M.run_id, func.max(M.id).label("id")).join(top, and_(top.c.run_id == M.run_id,
+                                                                       top.c.step == M.step))
+            .where(M.key == key).group_by(M.run_id).subquery())
+    return select(last.c.run_id, M.value).join(M, M.id == last.c.id).subquery()
+
+
+def _param_value(key):
+    P = S.Param
+    return select(P.run_id, P.value).where(P.key == key).subquery()
+
+
+def runs_query(experiment=None, status=None, params=(), metrics=(), sort="start_time", descending=True):
+    """(select of RunInfo columns, count select) with the filters and the order applied."""
+    R, E = S.Run, S.Experiment
+    duration = (R.end_time - R.start_time).label("duration")
+    q = select(R.id, E.name.label("experiment"), R.name, R.status, R.start_time, R.end_time) \
+        .join(E, E.id == R.experiment_id)
+    conds = []
+    if experiment:
+        conds.append(E.name == experiment)
+    if status:
+        if status not in RUN_STATUSES:
+            raise QueryError(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+        conds.append(R.status == status)
+    for key, op, value in params:
+        sub = _param_value(key)
+        q = q.join(sub, sub.c.run_id == R.id)
+        if op in ("=", "!="):
+            conds.append(_compare(sub.c.value, op, value))
+        else:  # numeric comparison of a JSON number
+            conds.append(_compare(cast(sub.c.value, Float), op, float(value)))
+    for key, op, value in metrics:
+        sub = _last_value(key)
+        q = q.join(sub, sub.c.run_id == R.id)
+        conds.append(_compare(sub.c.value, op, value))
+    if conds:
+        q = q.where(and_(*conds))
+    count = select(func.count()).select_from(q.subquery())
+
+    if sort in ("start_time", "end_time", "name", "status"):
+        col = getattr(R, sort)
+    elif sort == "experiment":
+        col = E.name
+    elif sort == "duration":
+        col = duration
+    elif sort.startswith("param:") and len(sort) > 6:
+        sub = _param_value(sort[6:])
+        q = q.outerjoin(sub, sub.c.run_id == R.id)
+        col = sub.c.value
+    elif sort.startswith("metric:") and len(sort) > 7:
+        sub = _last_value(sort[7:])
+        q = q.outerjoin(sub, sub.c.run_id == R.id)
+        col = sub.c.value
+    else:
+        raise QueryError(f"sort must be one of {', '.join(SORT_COLUMNS)}, param:KEY or metric:KEY; got {sort!r}")
+    # Runs without the value go last either way.
+    q = q.order_by(col.is_(None), col.desc() if descending else col.asc(), R.id)
+    return q, count
+
+
+def search(store, page=1, per_page=50, **kw):
+    """(RunInfos of one page, total matching)."""
+    q, count = runs_query(**kw)
+    with store._db.tx() as c:
+        total = c.execute(count).scalar()
+        rows = c.execute(q.limit(per_page).offset((page - 1) * per_page)).mappings().all()
+    return [RunInfo(**r) for r in rows], total
+
+
+def search_all(store, **kw):
+    q, _ = runs_query(**kw)
+    with store._db.tx() as c:
+        return [RunInfo(**r) for r in c.execute(q).mappings()]
+
+
+def params_of(store, run_ids):
+    """{run_id: {key: value}} in one query per 500 runs."""
+    out = {r: {} for r in run_ids}
+    ids = list(run_ids)
+    with store._db.tx() as c:
+        for i in range(0, len(ids), 500):
+            for run_id, k, v in c.execute(select(S.Param.run_id, S.Param.key, S.Param.value)
+                                          .where(S.Param.run_id.in_(ids[i:i + 500]))):
+                out[run_id][k] = v
+    return out
+
+
+def summaries(store, run_ids):
+    ids = list(run_ids)
+    out = {}
+    for i in range(0, len(ids), 500):
+        out.update(store.metric_summary(ids[i:i + 500]))
+    return out
+
+
+# ----- series ----------------------------------------------------------------------------------------
+
+class Series:
+    """A metric series ready to draw: x (step), y (mean of the bucket or the
+    point), lo/hi (min and max of the bucket), n (points in the bucket)."""
+
+    __slots__ = ("key", "x", "y", "lo", "hi", "n", "total", "bucketed")
+
+    def __init__(self, key, total, bucketed):
+        self.key, self.total, self.bucketed = key, total, bucketed
+        self.x, self.y, self.lo, self.hi, self.n = [], [], [], [], []
+
+
+def series(store, run_id, key, buckets=500):
+    """The series `key` of a run, downsampled in the database to at most
+    `buckets` buckets of equal step width (min, max and mean per bucket) when
+    it has more than 2 * buckets points, so a run of 10^6 points costs one
+    aggregate query and a few hundred points to draw."""
+    M = S.Metric
+    where = (M.run_id == run_id, M.key == key)
+    with store._db.tx() as c:
+        total, lo, hi = c.execute(select(func.count(), func.min(M.step), func.max(M.step)).where(*where)).one()
+        s = Series(key, total or 0, False)
+        if not total:
+            return s
+        if total <= 2 * buckets or hi == lo:
+            for step, v in c.execute(select(M.step, M.value).where(*where).order_by(M.step, M.id)):
+                v = math.nan if v is None else v
+                s.x.append(step), s.y.append(v), s.lo.append(v), s.hi.append(v), s.n.append(1)
+            return s
+        s.bucketed = True
+        span = hi - lo + 1
+        b = ((M.step - lo) * buckets // span).label("b")
+        q = (select(b, func.min(M.step), func.max(M.step), func.min(M.value), func.max(M.value), func.avg(M.value),
+                    func.count(M.value)).where(*where).group_by(b).order_by(b))
+        for _b, s0, s1, vmin, vmax, vavg, n in c.execute(q):
+            nan = n == 0  # only NaN points in the bucket
+            s.x.append((s0 + s1) / 2)
+            s.y.append(math.nan if nan else float(vavg))
+            s.lo.append(math.nan if nan else float(vmin))
+            s.hi.append(math.nan if nan else float(vmax))
+            s.n.append(max(n, 1))
+    return s

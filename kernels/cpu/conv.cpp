@@ -224,9 +224,11 @@ struct Arg {
   Tensor holder;
 };
 
-Arg arg(const Tensor& t, const memory::dims& dims, tag plain, const memory::desc& want, bool fill) {
+// `user`: how `t` lays out its values (plain NCHW, or blocked for the ONNX
+// runtime's chains of convolutions, conv_fused.h).
+Arg arg(const Tensor& t, const memory::desc& user, const memory::desc& want, bool fill) {
   Arg a;
-  a.user = memory(memory::desc(dims, dnnl_type(t.dtype()), plain), engine(), t.data_ptr());
+  a.user = memory(user, engine(), t.data_ptr());
   if (a.user.get_desc() == want) {
     a.mem = a.user;
     return a;
@@ -235,6 +237,10 @@ Arg arg(const Tensor& t, const memory::dims& dims, tag plain, const memory::desc
   a.mem = memory(want, engine(), a.holder.data_ptr());
   if (fill) dnnl::reorder(a.user, a.mem).execute(stream(), a.user, a.mem);
   return a;
+}
+
+Arg arg(const Tensor& t, const memory::dims& dims, tag plain, const memory::desc& want, bool fill) {
+  return arg(t, memory::desc(dims, dnnl_type(t.dtype()), plain), want, fill);
 }
 
 void finish(Arg& a) {
@@ -371,29 +377,101 @@ bool conv2d_fused_supported(const Tensor& x, const Tensor& w) {
          w.dtype() == DType::Float32 && x.dim() == 4 && w.dim() == 4;
 }
 
+namespace {
+tag blocked_tag(int64_t b) { return b == 16 ? tag::nChw16c : tag::nChw8c; }
+
+// The oneDNN desc of a blocked activation with `c` channels.
+memory::desc blocked_desc(int64_t n, int64_t c, int64_t h, int64_t w) {
+  return memory::desc({n, c, h, w}, memory::data_type::f32, blocked_tag(conv_block_size()));
+}
+
+// The tensor holding a blocked activation: [N, ceil(C/b), H, W, b].
+Shape blocked_shape(int64_t n, int64_t c, int64_t h, int64_t w) {
+  const int64_t b = conv_block_size();
+  return {n, (c + b - 1) / b, h, w, b};
+}
+}  // namespace
+
+int64_t conv_block_size() {
+  // What oneDNN picks for a typical float32 convolution on this CPU (16 channels
+  // per block with AVX-512, 8 with AVX2); 0 when it picks no channel blocking.
+  static const int64_t b = [] {
+    try {
+      const memory::dims src{1, 64, 28, 28}, wei{64, 64, 3, 3}, dst{1, 64, 28, 28};
+      const auto f32 = memory::data_type::f32;
+      dnnl::convolution_forward::primitive_desc pd(
+          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                          memory::desc(src, f32, tag::any), memory::desc(wei, f32, tag::any),
+                                          memory::desc(dst, f32, tag::any), {1, 1}, {0, 0}, {1, 1}, {1, 1}),
+          engine());
+      for (int64_t blk : {16, 8})
+        if (pd.dst_desc() == memory::desc(dst, f32, blocked_tag(blk))) return blk;
+    } catch (const dnnl::error&) {
+    }
+    return int64_t{0};
+  }();
+  return b;
+}
+
+Tensor conv_unblock(const Tensor& xb0, int64_t channels) {
+  const int64_t b = conv_block_size();
+  TS_CHECK(b > 0 && xb0.dim() == 5 && xb0.dtype() == DType::Float32 && xb0.shape()[4] == b && channels > 0 &&
+               (channels + b - 1) / b == xb0.shape()[1],
+           ValueError, "conv_unblock", "not a blocked activation of ", channels, " channels: shape ", xb0.shape());
+  const Tensor xb = xb0.contiguous();
+  const int64_t n = xb.shape()[0], h = xb.shape()[2], w = xb.shape()[3];
+  Tensor y = empty({n, channels, h, w}, TensorOptions(DType::Float32));
+  if (y.numel() == 0) return y;
+  memory src(blocked_desc(n, channels, h, w), engine(), xb.data_ptr());
+  memory dst(memory::desc({n, channels, h, w}, memory::data_type::f32, tag::nchw), engine(), y.data_ptr());
+  dnnl::reorder(src, dst).execute(stream(), src, dst);
+  stream().wait();
+  return y;
+}
+
 Tensor conv2d_fused(const Tensor& x0, const Tensor& w0, const Tensor& bias, const Tensor& residual,
-                    const ConvParams& p, const ConvPost& post) {
+                    const ConvParams& p, const ConvPost& post, const ConvLayout& layout) {
   const Tensor x = x0.contiguous(), w = w0.contiguous();
-  const int64_t ho = (x.shape()[2] + p.pad[0] + p.pad[1] - p.dilation[0] * (w.shape()[2] - 1) - 1) / p.stride[0] + 1;
-  const int64_t wo = (x.shape()[3] + p.pad[2] + p.pad[3] - p.dilation[1] * (w.shape()[3] - 1) - 1) / p.stride[1] + 1;
-  Tensor y = empty({x.shape()[0], w.shape()[0], ho, wo}, TensorOptions(DType::Float32));
-  ConvKey k = key_of(x, w, y, p, 0, bias.defined());
+  const int64_t n = x.shape()[0], h = x.shape()[2], wi = x.shape()[3];
+  const int64_t c = layout.x ? w.shape()[1] * p.groups : x.shape()[1], o = w.shape()[0];
+  const int64_t ho = (h + p.pad[0] + p.pad[1] - p.dilation[0] * (w.shape()[2] - 1) - 1) / p.stride[0] + 1;
+  const int64_t wo = (wi + p.pad[2] + p.pad[3] - p.dilation[1] * (w.shape()[3] - 1) - 1) / p.stride[1] + 1;
+  if (layout.x)
+    TS_CHECK(x.shape() == blocked_shape(n, c, h, wi), ValueError, "conv2d_fused", "blocked input of shape ",
+             x.shape(), " does not hold ", c, " channels");
+  Tensor y = empty(layout.y ? blocked_shape(n, o, ho, wo) : Shape{n, o, ho, wo}, TensorOptions(DType::Float32));
+  ConvKey k{};
+  k.n = n, k.c = c, k.h = h, k.w = wi;
+  k.o = o, k.kh = w.shape()[2], k.kw = w.shape()[3], k.ho = ho, k.wo = wo;
+  k.p = p;
+  k.kind = 0;
+  k.bias = bias.defined();
+  k.threads = omp_get_max_threads();
+  k.dtype = static_cast<int>(DType::Float32);
   k.act = static_cast<int>(post.act);
   k.act_a = std::bit_cast<int>(post.alpha), k.act_b = std::bit_cast<int>(post.beta);
   k.sum = residual.defined();
   if (!k.act && !k.sum) k.act = -1;  // keeps the key apart from the training forward; no post-op
   const auto prim = cache().get(k, [&] { return make(k); });
   const Dims d = dims_of(k);
-  Arg src = arg(x, d.src, tag::nchw, prim->src, true), wei = weight_arg(w, d, k, *prim);
-  Arg dst = arg(y, d.dst, tag::nchw, prim->dst, false);
-  if (k.sum) {  // the sum post-op adds into what dst holds: the residual, reordered straight in
+  const auto f32 = memory::data_type::f32;
+  // Blocked operands go straight to the primitive when it wants that layout
+  // (the point of keeping it between convolutions), else through a reorder.
+  Arg src = arg(x, layout.x ? blocked_desc(n, c, h, wi) : memory::desc(d.src, f32, tag::nchw), prim->src, true);
+  Arg wei = weight_arg(w, d, k, *prim);
+  Arg dst = arg(y, layout.y ? blocked_desc(n, o, ho, wo) : memory::desc(d.dst, f32, tag::nchw), prim->dst, false);
+  if (k.sum) {  // the sum post-op adds into what dst holds: the residual, reordered (or copied) straight in
     const Tensor r = residual.contiguous();
-    memory rm(memory::desc(d.dst, memory::data_type::f32, tag::nchw), engine(), r.data_ptr());
+    if (layout.residual)
+      TS_CHECK(r.shape() == blocked_shape(n, o, ho, wo), ValueError, "conv2d_fused",
+               "blocked residual of shape ", r.shape(), " does not match the output");
+    memory rm(layout.residual ? blocked_desc(n, o, ho, wo) : memory::desc(d.dst, f32, tag::nchw), engine(),
+              r.data_ptr());
     dnnl::reorder(rm, dst.mem).execute(stream(), rm, dst.mem);
   }
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_WEIGHTS, wei.mem}, {DNNL_ARG_DST, dst.mem}};
   const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
-  if (b.defined()) args[DNNL_ARG_BIAS] = memory({d.bias, memory::data_type::f32, tag::x}, engine(), b.data_ptr());
+  if (b.defined()) args[DNNL_ARG_BIAS] = memory({d.bias, f32, tag::x}, engine(), b.data_ptr());
   prim->prim.execute(stream(), args);
   finish(dst);
   stream().wait();

@@ -18,9 +18,24 @@ struct ConvPost {
 // w [O, C/groups, kh, kw]; otherwise callers compose the unfused ops.
 bool conv2d_fused_supported(const Tensor& x, const Tensor& w);
 
+// Blocked activations: consecutive convolutions pass their values in oneDNN's
+// channel-blocked layout (nChw16c with AVX-512) instead of reordering to NCHW
+// and back around each one. Such a tensor has shape [N, ceil(C/b), H, W, b]
+// with b = conv_block_size(): channel c of pixel (h, w) at [n, c / b, h, w, c % b],
+// the padded channels zero. Only these kernels read it; conv_unblock gives NCHW.
+int64_t conv_block_size();  // 16 or 8 on this CPU; 0: no blocked layout here
+Tensor conv_unblock(const Tensor& blocked, int64_t channels);
+
+// Which operands of conv2d_fused are blocked (the input's channel count is then
+// w.shape()[1] * groups; the output's is w.shape()[0]).
+struct ConvLayout {
+  bool x = false, residual = false, y = false;
+};
+
 // y = act(conv2d(x, w, bias) + residual); bias and residual may be undefined.
-// residual has y's shape [N, O, Ho, Wo] (from params and x, w).
+// residual has y's shape [N, O, Ho, Wo] (from params and x, w), or its blocked
+// shape with layout.residual.
 Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual,
-                    const ConvParams& p, const ConvPost& post);
+                    const ConvParams& p, const ConvPost& post, const ConvLayout& layout = {});
 
 }  // namespace tessel::cpu

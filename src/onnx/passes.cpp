@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "kernels/cpu/const_weights.h"
+#include "kernels/cpu/conv_fused.h"
 #include "src/onnx/internal.h"
 
 namespace tessel::onnx {
@@ -48,7 +49,8 @@ bool nondeterministic(const std::string& op) {
 
 struct Ctx {
   Model::Impl& m;
-  int folded = 0, conv_bn = 0, gelu = 0, layer_norm = 0, matmul2d = 0, dead = 0, conv_fused = 0, matmul_fused = 0;  // what each pass did (TESSEL_ONNX_PASSES_VERBOSE)
+  int folded = 0, conv_bn = 0, gelu = 0, layer_norm = 0, matmul2d = 0, dead = 0, conv_fused = 0, matmul_fused = 0,
+      blocked = 0;  // what each pass did (TESSEL_ONNX_PASSES_VERBOSE)
   std::unordered_set<std::string> graph_inputs;  // fed at run time: never constant
   std::unordered_set<std::string> names;         // every value name, to make fresh ones
   bool subgraphs = false;
@@ -525,6 +527,64 @@ void fuse_conv(Ctx& c) {
   ch.compact();
 }
 
+// Chains of convolutions keep oneDNN's blocked layout (conv_fused.h) between
+// them: a convolution's output is blocked when it is not a graph output and
+// every consumer is a convolution reading it as its input X or residual R; no
+// other op ever sees a blocked value. Bare Convs on such values become
+// FusedConv nodes without post-ops. TESSEL_ONNX_BLOCKED=0 turns this off.
+void block_conv_chains(Ctx& c) {
+  const char* e = std::getenv("TESSEL_ONNX_BLOCKED");
+  if ((e && std::string(e) == "0") || cpu::conv_block_size() == 0) return;
+  auto& nodes = c.m.nodes;
+  // The convolutions that can run as FusedConv (the conditions of fuse_conv).
+  std::vector<bool> conv(nodes.size(), false);
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const Node& n = nodes[k];
+    if (n.domain == kFusedDomain && n.op_type == "FusedConv") {
+      conv[k] = true;
+    } else if (default_domain(n) && n.op_type == "Conv" && n.outputs.size() == 1 && !n.outputs[0].empty() &&
+               n.inputs.size() >= 2 && n.inputs.size() <= 3 && !n.inputs[0].empty() &&
+               n.s("auto_pad", "NOTSET") == "NOTSET") {
+      const Tensor* w = const_f32(c, n.inputs[1], -1);
+      const bool has_b = n.inputs.size() == 3 && !n.inputs[2].empty();
+      conv[k] = w && w->dim() == 4 && (!has_b || const_f32(c, n.inputs[2], w->shape()[0]));
+    }
+  }
+  std::unordered_set<std::string> outputs;
+  for (const auto& o : c.m.outputs) outputs.insert(o.name);
+  std::unordered_map<std::string, size_t> producer;
+  for (size_t k = 0; k < nodes.size(); ++k)
+    if (conv[k]) producer[nodes[k].outputs[0]] = k;
+  // A value fails when any consumer is not a convolution or reads it as W or B.
+  std::unordered_set<std::string> fails;
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const Node& n = nodes[k];
+    for (size_t i = 0; i < n.inputs.size(); ++i)
+      if (!conv[k] || (i != 0 && i != 3)) fails.insert(n.inputs[i]);
+    for (const auto& v : n.captures) fails.insert(v);
+  }
+  auto uses = use_counts(c.m);
+  auto to_fused = [&](size_t k) {
+    Node& n = nodes[k];
+    if (n.domain == kFusedDomain) return;
+    n.domain = kFusedDomain;
+    n.op_type = "FusedConv";
+    n.inputs.resize(4);  // X, W, B ("" when absent), R ("")
+  };
+  for (const auto& [v, k] : producer) {
+    if (outputs.count(v) || fails.count(v) || uses[v] == 0) continue;
+    to_fused(k);
+    nodes[k].attrs["blocked_out"] = int64_t{1};
+    ++c.blocked;
+    for (size_t j = 0; j < nodes.size(); ++j) {
+      Node& n = nodes[j];
+      if (!conv[j]) continue;
+      if (n.inputs[0] == v) to_fused(j), n.attrs["blocked_x"] = int64_t{1};
+      if (n.inputs.size() > 3 && n.inputs[3] == v) to_fused(j), n.attrs["blocked_r"] = int64_t{1};
+    }
+  }
+}
+
 // MatMul by a constant 2-D weight followed by Add of a constant bias [N], and
 // Gemm (alpha = beta = 1, no transA, constant weight, constant bias [N] or none),
 // each optionally followed by Relu or Gelu, become one ai.tessel.FusedMatMul node:
@@ -652,12 +712,13 @@ void run_passes(Model::Impl& m) {
     if (fused_ops) fuse_matmul(c);
     flatten_matmul(c);
     if (fused_ops) fuse_conv(c);
+    if (fused_ops) block_conv_chains(c);
   }
   const char* v = std::getenv("TESSEL_ONNX_PASSES_VERBOSE");
   if (v && std::string(v) == "1")
-    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d LayerNorm fused, %d dead nodes removed, %d MatMul as 2-D, %d Conv+Add/activation fused, %d MatMul/Gemm+bias/activation fused%s\n",
+    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d LayerNorm fused, %d dead nodes removed, %d MatMul as 2-D, %d Conv+Add/activation fused, %d MatMul/Gemm+bias/activation fused, %d conv outputs kept blocked%s\n",
                  m.source.c_str(), c.folded, c.conv_bn, c.gelu, c.layer_norm, c.dead, c.matmul2d, c.conv_fused, c.matmul_fused,
-                 c.subgraphs ? " (graph has subgraphs: only constant folding)" : "");
+                 c.blocked, c.subgraphs ? " (graph has subgraphs: only constant folding)" : "");
 }
 }  // namespace
 

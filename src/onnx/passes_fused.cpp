@@ -5,7 +5,9 @@
 //
 //   ai.tessel.FusedConv(X, W, B?, R?) -> act(Conv(X, W, B) + R)
 //     the Conv's attributes, plus activation ("" | Relu | Clip | Sigmoid | LeakyRelu)
-//     and its float parameters alpha, beta (Clip bounds, LeakyRelu slope).
+//     and its float parameters alpha, beta (Clip bounds, LeakyRelu slope);
+//     blocked_x, blocked_r, blocked_out (ints, passes.cpp's layout pass): X, R and
+//     the output may be in oneDNN's blocked layout (kernels/cpu/conv_fused.h).
 //   ai.tessel.FusedMatMul(X, W, B?) -> act(X @ W + B), or act(Gemm(X, W, B)) with transB
 //     source ("MatMul" or "Gemm": the op it replaced, with its attributes),
 //     activation ("" | Relu | Gelu) and Gelu's approximate.
@@ -42,17 +44,34 @@ cpu::ConvPost post_of(const Node& n) {
   return p;
 }
 
+// Which operands are in the blocked layout (conv_fused.h): the layout pass
+// (passes.cpp) marks the inputs that may arrive blocked (blocked_x, blocked_r)
+// and the nodes whose output every consumer takes blocked (blocked_out). A
+// producer that ran the composed ops hands over NCHW (rank 4) instead, so an
+// input counts as blocked only when it also has the blocked rank 5.
+cpu::ConvLayout layout_of(const Node& n, const Tensor* x, const Tensor* r) {
+  cpu::ConvLayout l;
+  l.x = x && x->dim() == 5 && n.i("blocked_x", 0) != 0;
+  l.residual = r && r->dim() == 5 && n.i("blocked_r", 0) != 0;
+  l.y = n.i("blocked_out", 0) != 0 && cpu::conv_block_size() > 0;
+  return l;
+}
+
 // The oneDNN path: float32 2-D convolution with explicit pads and operands of
 // the shapes a valid Conv has (anything else goes through the Conv op, which
 // checks and reports).
 std::optional<Tensor> conv_one_primitive(const Node& n, const Tensor& x, const Tensor& w, const Tensor* b,
-                                         const Tensor* r) {
-  if (!cpu::conv2d_fused_supported(x, w)) return std::nullopt;
+                                         const Tensor* r, const cpu::ConvLayout& layout) {
+  if (!cpu::conv2d_fused_supported(x, w) && !(layout.x && x.dim() == 5 && w.dim() == 4)) return std::nullopt;
   const int64_t g = n.i("group", 1);
   const auto pads = n.ints("pads", {0, 0, 0, 0}), strides = n.ints("strides", {1, 1}),
              dil = n.ints("dilations", {1, 1});
   if (n.s("auto_pad", "NOTSET") != "NOTSET" || pads.size() != 4 || strides.size() != 2 || dil.size() != 2 || g < 1 ||
-      w.shape()[0] % g != 0 || x.shape()[1] != w.shape()[1] * g)
+      w.shape()[0] % g != 0 || x.dtype() != DType::Float32 || w.dtype() != DType::Float32)
+    return std::nullopt;
+  const int64_t blk = cpu::conv_block_size();
+  if (layout.x ? x.shape()[1] != (w.shape()[1] * g + blk - 1) / blk || x.shape()[4] != blk
+               : x.shape()[1] != w.shape()[1] * g)
     return std::nullopt;
   for (int64_t v : pads) if (v < 0) return std::nullopt;
   for (int64_t v : strides) if (v < 1) return std::nullopt;
@@ -67,28 +86,37 @@ std::optional<Tensor> conv_one_primitive(const Node& n, const Tensor& x, const T
   const int64_t ho = x.shape()[2] + pads[0] + pads[2] - dil[0] * (w.shape()[2] - 1) - 1;
   const int64_t wo = x.shape()[3] + pads[1] + pads[3] - dil[1] * (w.shape()[3] - 1) - 1;
   if (ho < 0 || wo < 0 || x.shape()[0] == 0) return std::nullopt;
-  const Shape out{x.shape()[0], w.shape()[0], ho / strides[0] + 1, wo / strides[1] + 1};
-  if (b && (b->dtype() != DType::Float32 || b->dim() != 1 || b->shape()[0] != w.shape()[0])) return std::nullopt;
-  if (r && (r->dtype() != DType::Float32 || r->shape() != out || r->device().type != DeviceType::CPU))
+  const int64_t o = w.shape()[0];
+  const Shape out{x.shape()[0], o, ho / strides[0] + 1, wo / strides[1] + 1};
+  if (b && (b->dtype() != DType::Float32 || b->dim() != 1 || b->shape()[0] != o)) return std::nullopt;
+  const Shape rshape = layout.residual ? Shape{out[0], (o + blk - 1) / blk, out[2], out[3], blk} : out;
+  if (r && (r->dtype() != DType::Float32 || r->shape() != rshape || r->device().type != DeviceType::CPU))
     return std::nullopt;  // a broadcasting residual: the composed ops handle it
-  return cpu::conv2d_fused(x, w, b ? *b : Tensor(), r ? *r : Tensor(), p, post_of(n));
+  return cpu::conv2d_fused(x, w, b ? *b : Tensor(), r ? *r : Tensor(), p, post_of(n), layout);
 }
 
 std::vector<Tensor> fused_conv(const Node& n, const Inputs& in, const OpContext& c) {
   const Tensor* x = opt(in, 0);
   const Tensor* w = opt(in, 1);
   const Tensor *b = opt(in, 2), *r = opt(in, 3);
+  const cpu::ConvLayout layout = layout_of(n, x, r);
   if (x && w) {
-    if (auto y = conv_one_primitive(n, *x, *w, b, r)) return {*y};
+    if (auto y = conv_one_primitive(n, *x, *w, b, r, layout)) return {*y};
   }
-  // The ops the pass replaced, in their order.
+  // The ops the pass replaced, in their order, on NCHW operands (the output
+  // then stays NCHW: the consumers take either).
+  Inputs cin(in.begin(), in.begin() + std::min<size_t>(in.size(), 3));
+  std::optional<Tensor> res = r ? std::optional<Tensor>(*r) : std::nullopt;
+  if ((layout.x || layout.residual) && (!w || w->dim() != 4))
+    n.error("blocked operands need a 4-D weight, got ", w ? w->shape() : Shape{});
+  if (layout.x) cin[0] = cpu::conv_unblock(*x, w->shape()[1] * n.i("group", 1));
+  if (layout.residual) res = cpu::conv_unblock(*r, w->shape()[0]);
   Node conv = n;
   conv.op_type = "Conv";
   conv.domain.clear();
-  for (const char* a : {"activation", "alpha", "beta"}) conv.attrs.erase(a);
-  Inputs cin(in.begin(), in.begin() + std::min<size_t>(in.size(), 3));
+  for (const char* a : {"activation", "alpha", "beta", "blocked_x", "blocked_r", "blocked_out"}) conv.attrs.erase(a);
   Tensor y = op_table().at("Conv")(conv, cin, c).at(0);
-  if (r) y = add(y, *r);
+  if (res) y = add(y, *res);
   return {activate(n, y)};
 }
 

@@ -1,0 +1,168 @@
+"""The blocked layout kept between convolutions (src/onnx/passes.cpp's
+block_conv_chains, kernels/cpu/conv_fused.h): a chain of convolutions passes
+its values in oneDNN's channel-blocked layout; results match onnxruntime and
+the same model loaded with TESSEL_ONNX_BLOCKED=0, and no other op, nor a graph
+output, ever receives a blocked value."""
+import re
+
+import numpy as np
+import pytest
+
+import tessel as ts
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built without ONNX support")
+
+RNG = np.random.default_rng(0)
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+# oneDNN blocks channels by 16 with AVX-512 and by 8 with AVX2; without either
+# the pass keeps everything NCHW (its count is then 0).
+BLOCKING = "avx2" in _cpu_flags()
+
+
+def f32(*shape, scale=1.0):
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+def vi(name, shape, t=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, t, shape)
+
+
+def model(nodes, inputs, outputs, inits):
+    g = helper.make_graph(nodes, "g", inputs, outputs, [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m.SerializeToString()
+
+
+def load(data, monkeypatch, blocked):
+    monkeypatch.setenv("TESSEL_ONNX_PASSES", "1")
+    monkeypatch.setenv("TESSEL_ONNX_PASSES_VERBOSE", "1")
+    monkeypatch.setenv("TESSEL_ONNX_BLOCKED", "1" if blocked else "0")
+    return ts.onnx.load(data)
+
+
+def blocked_count(capfd):
+    m = re.search(r"(\d+) conv outputs kept blocked", capfd.readouterr().err)
+    assert m is not None
+    return int(m.group(1))
+
+
+def check(data, feed, monkeypatch, capfd, rtol=1e-4, atol=1e-5):
+    """Runs blocked and unblocked against onnxruntime; returns the blocked count."""
+    ref = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feed)
+    on = load(data, monkeypatch, True)
+    n_on = blocked_count(capfd)
+    off = load(data, monkeypatch, False)
+    assert blocked_count(capfd) == 0
+    tfeed = {k: ts.tensor(v) for k, v in feed.items()}
+    for mod in (on, off):
+        got = mod.run(tfeed)
+        for o, r in zip(mod.outputs, ref):
+            out = got[o.name].numpy()
+            assert out.shape == r.shape  # never a blocked tensor at the graph's edge
+            np.testing.assert_allclose(out, r, rtol=rtol, atol=atol)
+    return n_on
+
+
+def mobile_block(c_in, c_mid, act="Clip"):
+    """An inverted residual block with channel counts that are not multiples of
+    16: expand (1x1 + activation), depthwise 3x3 (+ activation), project (bare
+    1x1), residual Add, then a last 3x3 conv whose output is the graph's output."""
+    inits = {"We": f32(c_mid, c_in, 1, 1, scale=0.4), "Be": f32(c_mid),
+             "Wd": f32(c_mid, 1, 3, 3, scale=0.4), "Bd": f32(c_mid),
+             "Wp": f32(c_in, c_mid, 1, 1, scale=0.3),
+             "Wl": f32(5, c_in, 3, 3, scale=0.3), "Bl": f32(5),
+             "lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32)}
+
+    def activation(x, y):
+        if act == "Clip":
+            return helper.make_node("Clip", [x, "lo", "hi"], [y])
+        return helper.make_node(act, [x], [y])
+
+    nodes = [helper.make_node("Conv", ["x", "W0"], ["x0"], pads=[1, 1, 1, 1]),  # input conv
+             helper.make_node("Conv", ["x0", "We", "Be"], ["e"]),
+             activation("e", "ea"),
+             helper.make_node("Conv", ["ea", "Wd", "Bd"], ["d"], pads=[1, 1, 1, 1], group=c_mid),
+             activation("d", "da"),
+             helper.make_node("Conv", ["da", "Wp"], ["p"]),
+             helper.make_node("Add", ["p", "x0"], ["s"]),
+             helper.make_node("Conv", ["s", "Wl", "Bl"], ["out"], pads=[0, 1, 2, 1], strides=[2, 1])]
+    inits["W0"] = f32(c_in, 3, 3, 3, scale=0.4)
+    return model(nodes, [vi("x", ["N", 3, 11, 9])], [vi("out", None)], inits)
+
+
+@pytest.mark.parametrize("c_in,c_mid", [(24, 40), (16, 32), (5, 7), (3, 33)])
+@pytest.mark.parametrize("act", ["Clip", "Sigmoid", "Relu"])
+def test_inverted_residual_block_blocked(monkeypatch, capfd, c_in, c_mid, act):
+    # Sigmoid(0) = 0.5: the padded channels of a blocked value must still read as zero.
+    data = mobile_block(c_in, c_mid, act)
+    n = check(data, {"x": f32(2, 3, 11, 9)}, monkeypatch, capfd)
+    # x0 (an X and a residual), e, d, p+x0: four conv outputs stay blocked.
+    assert n == (4 if BLOCKING else 0)
+
+
+def test_batch_of_zero_runs_the_composed_ops(monkeypatch, capfd):
+    data = mobile_block(24, 40)
+    check(data, {"x": f32(0, 3, 11, 9)}, monkeypatch, capfd)
+
+
+def test_value_read_by_another_op_stays_nchw(monkeypatch, capfd):
+    # y feeds a conv and a Relu; z is a graph output: neither is blocked. Only
+    # the first conv's output (read by the second conv alone) is.
+    w = f32(16, 16, 3, 3, scale=0.2)
+    data = model([helper.make_node("Conv", ["x", "W"], ["a"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Conv", ["a", "W"], ["y"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Conv", ["y", "W"], ["z"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", ["y"], ["r"])],
+                 [vi("x", [1, 16, 6, 7])], [vi("z", None), vi("r", None)], {"W": w})
+    n = check(data, {"x": f32(1, 16, 6, 7)}, monkeypatch, capfd)
+    assert n == (1 if BLOCKING else 0)
+
+
+def test_conv_output_used_as_weight_is_not_blocked(monkeypatch, capfd):
+    # The second conv reads the first one's output as its weight: NCHW.
+    data = model([helper.make_node("Conv", ["x", "W"], ["k"]),
+                  helper.make_node("Conv", ["x", "k"], ["out"])],
+                 [vi("x", [2, 2, 2, 2])], [vi("out", None)], {"W": f32(2, 2, 1, 1)})
+    assert check(data, {"x": f32(2, 2, 2, 2)}, monkeypatch, capfd) == 0
+
+
+def test_fused_residual_chain_two_threads(monkeypatch, capfd):
+    # ResNet-like: conv-relu, conv + blocked residual + relu, twice; at 2 threads
+    # (oneDNN partitions work by thread count; the primitives are per count).
+    c = 32
+    inits = {f"W{i}": f32(c, c, 3, 3, scale=0.1) for i in range(4)}
+    nodes, cur = [], "x"
+    for i in (0, 2):
+        nodes += [helper.make_node("Conv", [cur, f"W{i}"], [f"a{i}"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", [f"a{i}"], [f"r{i}"]),
+                  helper.make_node("Conv", [f"r{i}", f"W{i + 1}"], [f"b{i}"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Add", [f"b{i}", cur], [f"s{i}"]),
+                  helper.make_node("Relu", [f"s{i}"], [f"o{i}"])]
+        cur = f"o{i}"
+    nodes.append(helper.make_node("GlobalAveragePool", [cur], ["out"]))
+    data = model(nodes, [vi("x", ["N", c, 8, 8])], [vi("out", None)], inits)
+    old = ts.get_num_threads()
+    ts.set_num_threads(2)
+    try:
+        n = check(data, {"x": f32(3, c, 8, 8)}, monkeypatch, capfd)
+    finally:
+        ts.set_num_threads(old)
+    # r0, o0 (X and residual of the second block), r2; o2 feeds the pool.
+    assert n == (3 if BLOCKING else 0)

@@ -152,7 +152,7 @@ SCHEMA = {
               doc="output folder; {experiment}, {time} and {run_name} are filled in"),
         overwrite=F("bool", True, doc="write into an existing folder"),
         export_onnx=F("bool", True),
-        opset=F("int", 17, min=7, max=21),
+        opset=F("int", 18, min=13, max=21),
         register=F("str", None, nullable=True, doc="registry model name: add a version"),
         alias=F("str", None, nullable=True, doc="alias set on the registered version (e.g. champion)"),
     ),

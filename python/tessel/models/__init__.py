@@ -1,0 +1,83 @@
+"""Built-in model families of `tessel train` (model.name), one small family per modality.
+
+    build_model({"name": "mlp", "hidden": [64]}, input_shape=(64,), num_outputs=10)
+
+Every family exports to ONNX with ts.onnx.export (plain conv/linear/norm/
+attention ops, batch dimension dynamic). `module:function` names user code:
+the function gets the config's model keys (name aside) plus, when its
+signature takes them, input_shape, num_inputs, num_outputs, task, modality.
+"""
+import importlib
+import inspect
+import os
+import sys
+
+from ..config import ConfigError
+from .families import MLP, AudioCNN, SmallCNN, SmallResNet, TextBag, TextTransformer
+
+__all__ = ["build_model", "MLP", "SmallCNN", "SmallResNet", "AudioCNN", "TextTransformer", "TextBag"]
+
+
+def build_model(model_cfg, input_shape, num_outputs, task="classification", modality=None, search_path=None):
+    """A ts.nn.Module from the resolved `model` section."""
+    cfg = dict(model_cfg)
+    name = cfg.pop("name")
+    input_shape = tuple(int(s) for s in input_shape)
+    if name == "mlp":
+        n = 1
+        for s in input_shape:
+            n *= s
+        return MLP(n, num_outputs, **cfg)
+    if name in ("cnn", "resnet"):
+        if len(input_shape) != 3:
+            raise ConfigError(f"model.name: {name} takes images [C, H, W], the data gives {list(input_shape)}")
+        return (SmallCNN if name == "cnn" else SmallResNet)(input_shape[0], num_outputs, **cfg)
+    if name == "audio_cnn":
+        return AudioCNN(input_shape[0], num_outputs, **cfg)
+    if name == "text_transformer":
+        return TextTransformer(cfg.pop("vocab_size"), input_shape[0], num_outputs, **cfg)
+    if name == "text_bag":
+        return TextBag(cfg.pop("vocab_size"), num_outputs, **cfg)
+    if ":" in name:
+        return _user_model(name, cfg, input_shape, num_outputs, task, modality, search_path)
+    raise ConfigError(f"model.name: unknown model {name!r}")
+
+
+def _user_model(name, cfg, input_shape, num_outputs, task, modality, search_path):
+    from .. import nn
+    mod_name, _, fn_name = name.partition(":")
+    added = []
+    for p in (search_path, os.getcwd()):
+        if p and p not in sys.path:
+            sys.path.insert(0, p)
+            added.append(p)
+    try:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ImportError as e:
+            raise ConfigError(f"model.name: cannot import module {mod_name!r}: {e}") from None
+    finally:
+        for p in added:
+            sys.path.remove(p)
+    fn = getattr(mod, fn_name, None)
+    if not callable(fn):
+        raise ConfigError(f"model.name: module {mod_name!r} has no function {fn_name!r}")
+    n = 1
+    for s in input_shape:
+        n *= s
+    offer = {"input_shape": input_shape, "num_inputs": n, "num_outputs": num_outputs, "task": task,
+             "modality": modality}
+    try:
+        params = inspect.signature(fn).parameters
+        var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
+        kwargs = {k: v for k, v in offer.items() if var_kw or k in params}
+        for k in cfg:
+            if not var_kw and k not in params:
+                raise ConfigError(f"model.{k}: {name} takes no argument {k!r} (it takes {', '.join(params)})")
+    except (TypeError, ValueError):
+        kwargs = {}
+    kwargs.update(cfg)
+    model = fn(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model.name: {name} returned {type(model).__name__}, not a ts.nn.Module")
+    return model

@@ -25,6 +25,7 @@ void init_data(py::module_& m);
 void init_fft(py::module_& m);
 void init_amp(py::module_& m);
 void init_onnx(py::module_& m);
+void init_distributed(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -76,5 +77,6 @@ PYBIND11_MODULE(_C, m) {
   python::init_fft(m);
   python::init_amp(m);
   python::init_onnx(m);
+  python::init_distributed(m);
   m.attr("__version__") = version();
 }

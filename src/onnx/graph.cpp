@@ -79,6 +79,15 @@ Tensor from_ints(const std::vector<int64_t>& v) {
   return t;
 }
 
+void check_size(const Node& n, const Shape& s, DType dt) {
+  int64_t total = static_cast<int64_t>(itemsize(dt));
+  for (int64_t d : s) {
+    if (d < 0) n.error("negative size in output shape ", s);
+    if (d != 0 && total > kMaxBytes / d) n.error("output shape ", s, " is too large (over 16 GiB)");
+    total *= d;
+  }
+}
+
 std::vector<int64_t> int_values(const Node& n, const Tensor& t, const char* what) {
   if (t.dtype() != DType::Int64 && t.dtype() != DType::Int32) n.error(what, " must be int64, got ", t.dtype());
   if (t.dim() > 1) n.error(what, " must be 1-D, got shape ", t.shape());

@@ -118,6 +118,10 @@ std::optional<Tensor> opt(const Inputs& in, size_t k);  // input k, or nullopt w
 // `axis` in [-rank, rank) as a non-negative dim; else an error naming the node and `what`.
 int64_t norm_axis(const Node& n, int64_t axis, int64_t rank, const char* what);
 Tensor from_ints(const std::vector<int64_t>& v);  // a 1-D int64 tensor
+// An output larger than this is a corrupt or hostile model, not a tensor to allocate.
+constexpr int64_t kMaxBytes = int64_t{1} << 34;
+// Refuses an output shape with a negative dim or over kMaxBytes.
+void check_size(const Node& n, const Shape& s, DType dt);
 // A 1-D integer tensor (e.g. Reshape's shape) as host values.
 std::vector<int64_t> int_values(const Node& n, const Tensor& t, const char* what);
 

@@ -1,5 +1,10 @@
 // ONNX image ops: ImageDecoder (encoded bytes -> HWC uint8) through tessel's
-// image codec (OpenCV; a build without it raises NotImplementedError).
+// image codec (OpenCV; a build without it raises NotImplementedError), and
+// Resize/Upsample (every mode, coordinate transform and nearest rounding of
+// the spec, one axis at a time).
+#include <algorithm>
+#include <cmath>
+
 #include "src/onnx/internal.h"
 #include "tessel/data/image.h"
 
@@ -25,8 +30,246 @@ std::vector<Tensor> image_decoder(const Node& n, const Inputs& in, const OpConte
   return {l.to(DType::UInt8).unsqueeze(2).contiguous()};
 }
 
+// ---- Resize / Upsample ----
+
+struct ResizeAttrs {
+  std::string mode = "nearest", coord = "half_pixel", nearest = "round_prefer_floor";
+  double cubic_a = -0.75, extrapolation = 0.0;
+  bool exclude_outside = false, antialias = false;
+};
+
+int64_t nearest_index(const Node& n, double x, const std::string& how, bool down) {
+  if (how == "simple") return down ? static_cast<int64_t>(std::ceil(x)) : static_cast<int64_t>(std::floor(x));
+  if (how == "floor") return static_cast<int64_t>(std::floor(x));
+  if (how == "ceil") return static_cast<int64_t>(std::ceil(x));
+  const double f = std::floor(x);
+  const bool half = x - f == 0.5;
+  if (how == "round_prefer_floor") return static_cast<int64_t>(half ? f : std::round(x));
+  if (how == "round_prefer_ceil") return static_cast<int64_t>(half ? f + 1 : std::round(x));
+  n.error("nearest_mode '", how, "' must be round_prefer_floor, round_prefer_ceil, floor or ceil");
+}
+
+double cubic_weight(double d, double a) {
+  d = std::abs(d);
+  if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
+  if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+  return 0;
+}
+
+// Resamples one axis: out = sum over taps of w_t * x[idx_t]; out-of-range
+// positions in tf_crop_and_resize are recorded in `outside`.
+Tensor resize_axis(const Node& n, const Tensor& x, int64_t axis, int64_t out_len, double scale, const ResizeAttrs& a,
+                   double roi_start, double roi_end, std::vector<bool>& outside) {
+  const int64_t in_len = x.shape()[axis];
+  // Antialiased downsampling widens the linear/cubic filter by 1 / scale (onnx's reference).
+  const bool wide = a.antialias && a.mode != "nearest" && scale < 1;
+  const double fscale = wide ? scale : 1.0;
+  const double first = std::floor((a.mode == "linear" ? -1.0 : -2.0) / fscale) + 1;
+  if (first < -2048) n.error("antialias with scale ", scale, " needs too wide a filter");
+  const int64_t start = wide ? static_cast<int64_t>(first) : (a.mode == "linear" ? 0 : -1);
+  const int64_t taps = a.mode == "nearest" ? 1 : 2 - 2 * start;
+  std::vector<std::vector<int64_t>> idx(taps, std::vector<int64_t>(out_len));
+  std::vector<std::vector<double>> w(taps, std::vector<double>(out_len));
+  outside.assign(out_len, false);
+  // Coordinates in float32, as onnxruntime computes them (a .5 that float rounds decides nearest).
+  const float fs = static_cast<float>(scale), fin = static_cast<float>(in_len), fout = static_cast<float>(out_len);
+  const float r0 = static_cast<float>(roi_start), r1 = static_cast<float>(roi_end);
+  for (int64_t o = 0; o < out_len; ++o) {
+    float xo = 0;
+    const float fo = static_cast<float>(o);
+    const std::string& c = a.coord;
+    if (c == "half_pixel") {
+      xo = (fo + 0.5f) / fs - 0.5f;
+    } else if (c == "pytorch_half_pixel") {
+      xo = out_len > 1 ? (fo + 0.5f) / fs - 0.5f : 0.0f;
+    } else if (c == "half_pixel_symmetric") {
+      const float adj = fout / (fs * fin), center = fin / 2;
+      xo = center * (1 - adj) + (fo + 0.5f) / fs - 0.5f;
+    } else if (c == "align_corners") {
+      xo = out_len > 1 ? fo * (fin - 1) / (fout - 1) : 0.0f;
+    } else if (c == "asymmetric") {
+      xo = fo / fs;
+    } else if (c == "tf_crop_and_resize") {
+      xo = out_len > 1 ? r0 * (fin - 1) + fo * (r1 - r0) * (fin - 1) / (fout - 1) : 0.5f * (r0 + r1) * (fin - 1);
+      if (xo < 0 || xo > fin - 1) outside[o] = true;
+    } else {
+      n.error("coordinate_transformation_mode '", c, "' is not one of half_pixel, half_pixel_symmetric, "
+              "pytorch_half_pixel, align_corners, asymmetric, tf_crop_and_resize");
+    }
+    auto clampi = [&](int64_t i) { return std::clamp<int64_t>(i, 0, in_len - 1); };
+    if (a.mode == "nearest") {
+      idx[0][o] = clampi(nearest_index(n, xo, a.nearest, scale < 1));
+      w[0][o] = 1;
+      continue;
+    }
+    // Taps base + start .. base + start + taps - 1 around xo, base = ceil(xo) - 1 so that
+    // the ratio is in (0, 1]; out-of-range taps read the edge (or drop with exclude_outside).
+    double x_eff = xo;
+    if (a.mode == "linear" && !wide && a.coord != "tf_crop_and_resize") x_eff = std::clamp<double>(xo, 0, in_len - 1);
+    const int64_t base = static_cast<int64_t>(std::ceil(x_eff)) - 1;
+    const double ratio = x_eff - static_cast<double>(base);
+    double sum = 0;
+    for (int64_t k = 0; k < taps; ++k) {
+      const int64_t i = base + start + k;
+      const double arg = fscale * (static_cast<double>(start + k) - ratio);
+      double wk = a.mode == "linear" ? std::clamp(1.0 - std::abs(arg), 0.0, 1.0) : cubic_weight(arg, a.cubic_a);
+      if (a.exclude_outside && (i < 0 || i >= in_len)) wk = 0;
+      idx[k][o] = clampi(i);
+      w[k][o] = wk;
+      sum += wk;
+    }
+    if ((wide || a.exclude_outside) && sum != 0)
+      for (int64_t k = 0; k < taps; ++k) w[k][o] /= sum;
+  }
+  Shape wshape(x.dim(), 1);
+  wshape[axis] = out_len;
+  Tensor y;
+  for (int64_t k = 0; k < taps; ++k) {
+    Tensor g = index_select(x, axis, from_ints(idx[k]));
+    if (taps == 1) return g;
+    Tensor wt = from_vector(w[k], {out_len}).to(x.dtype()).reshape(wshape);
+    y = k == 0 ? mul(g, wt) : add(y, mul(g, wt));
+  }
+  return y;
+}
+
+Tensor resize_impl(const Node& n, const Tensor& x, std::vector<int64_t> axes, std::vector<double> scales,
+                   std::vector<int64_t> sizes, std::vector<double> roi, const ResizeAttrs& a) {
+  const int64_t r = x.dim();
+  if (a.mode != "nearest" && a.mode != "linear" && a.mode != "cubic")
+    n.error("mode '", a.mode, "' must be nearest, linear or cubic");
+  if (axes.empty())
+    for (int64_t d = 0; d < r; ++d) axes.push_back(d);
+  for (auto& ax : axes) ax = norm_axis(n, ax, r, "axis");
+  const size_t k = axes.size();
+  if (!scales.empty() && !sizes.empty()) n.error("only one of scales and sizes may be given");
+  if (scales.empty() && sizes.empty()) n.error("one of scales and sizes is required");
+  if (!scales.empty() && scales.size() != k) n.error("scales must have ", k, " values, got ", scales.size());
+  if (!sizes.empty() && sizes.size() != k) n.error("sizes must have ", k, " values, got ", sizes.size());
+  Shape out = x.shape();
+  std::vector<double> sc(k);
+  if (!scales.empty()) {
+    for (size_t i = 0; i < k; ++i) {
+      if (!(scales[i] > 0) || scales[i] > 1e6) n.error("scales must be positive and finite, got ", scales[i]);
+      sc[i] = scales[i];
+      // onnxruntime sizes the output in float32, as the scales are float32.
+      out[axes[i]] = static_cast<int64_t>(static_cast<float>(scales[i]) * static_cast<float>(x.shape()[axes[i]]));
+    }
+  } else {
+    const std::string policy = n.s("keep_aspect_ratio_policy", "stretch");
+    if (policy != "stretch" && policy != "not_larger" && policy != "not_smaller")
+      n.error("keep_aspect_ratio_policy '", policy, "' must be stretch, not_larger or not_smaller");
+    for (size_t i = 0; i < k; ++i) {
+      if (sizes[i] < 0) n.error("sizes must not be negative, got ", sizes);
+      sc[i] = static_cast<double>(static_cast<float>(sizes[i]) / static_cast<float>(x.shape()[axes[i]]));
+    }
+    if (policy != "stretch") {
+      double s = policy == "not_larger" ? *std::min_element(sc.begin(), sc.end()) : *std::max_element(sc.begin(), sc.end());
+      for (size_t i = 0; i < k; ++i) {
+        sc[i] = s;
+        sizes[i] = static_cast<int64_t>(std::round(s * x.shape()[axes[i]]));
+      }
+    }
+    for (size_t i = 0; i < k; ++i) out[axes[i]] = sizes[i];
+  }
+  check_size(n, out, x.dtype());
+  if (a.coord == "tf_crop_and_resize" && roi.size() != 2 * k && roi.size() != 2 * static_cast<size_t>(r))
+    n.error("tf_crop_and_resize needs roi with ", 2 * k, " values, got ", roi.size());
+  const bool integral = !is_floating(x.dtype());
+  if (integral && x.dtype() == DType::Bool) n.error<TypeError>("bool input is not supported");
+  Tensor y = a.mode != "nearest" && integral ? x.to(DType::Float32) : x;
+  Tensor mask;  // positions outside the crop in any axis (tf_crop_and_resize)
+  for (size_t i = 0; i < k; ++i) {
+    const int64_t ax = axes[i];
+    if (out[ax] == x.shape()[ax] && sc[i] == 1.0 && a.coord != "tf_crop_and_resize") continue;
+    if (x.shape()[ax] == 0) n.error("cannot resize the empty dim ", ax);
+    double rs = 0, re = 1;
+    if (!roi.empty()) {
+      const size_t j = roi.size() == 2 * k ? i : static_cast<size_t>(ax), half = roi.size() / 2;
+      rs = roi[j];
+      re = roi[j + half];
+    }
+    std::vector<bool> outside;
+    y = resize_axis(n, y, ax, out[ax], sc[i], a, rs, re, outside);
+    if (a.coord == "tf_crop_and_resize") {
+      Shape ms(r, 1);
+      ms[ax] = out[ax];
+      Tensor m = empty({out[ax]}, TensorOptions(DType::Bool));
+      for (int64_t o = 0; o < out[ax]; ++o) m.data<bool>()[o] = outside[o];
+      m = m.reshape(ms);
+      mask = mask.defined() ? logical_or(mask, m) : m;
+    }
+  }
+  if (mask.defined()) y = masked_fill(y, mask, Scalar(a.extrapolation));
+  if (y.dtype() != x.dtype()) {
+    // Integer images round to the nearest value and saturate, as onnxruntime does.
+    const double lo = x.dtype() == DType::UInt8 ? 0 : x.dtype() == DType::Int8 ? -128 : -1e18;
+    const double hi = x.dtype() == DType::UInt8 ? 255 : x.dtype() == DType::Int8 ? 127 : 1e18;
+    y = clamp(round(y), Scalar(lo), Scalar(hi)).to(x.dtype());
+  }
+  return y.contiguous();
+}
+
+std::vector<double> float_values(const Node& n, const Tensor& t, const char* what) {
+  if (!is_floating(t.dtype())) n.error<TypeError>(what, " must be a float tensor, got ", t.dtype());
+  Tensor c = t.to(DType::Float64).contiguous().reshape({-1});
+  const double* p = c.data<double>();
+  return std::vector<double>(p, p + c.numel());
+}
+
+std::vector<Tensor> resize(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor& x = input(n, in, 0);
+  ResizeAttrs a;
+  a.mode = n.s("mode", "nearest");
+  std::vector<double> scales, roi;
+  std::vector<int64_t> sizes;
+  if (c.opset < 11) {
+    // Resize-10 is Upsample generalised: asymmetric coordinates, nearest floors (ceils when shrinking).
+    a.coord = "asymmetric";
+    a.nearest = "simple";
+    scales = float_values(n, input(n, in, 1), "scales");
+  } else {
+    a.coord = n.s("coordinate_transformation_mode", "half_pixel");
+    a.nearest = n.s("nearest_mode", "round_prefer_floor");
+    a.cubic_a = n.f("cubic_coeff_a", -0.75);
+    a.exclude_outside = n.i("exclude_outside", 0) != 0;
+    a.extrapolation = n.f("extrapolation_value", 0.0);
+    if (auto t = opt(in, 1); t && t->numel() > 0) roi = float_values(n, *t, "roi");
+    if (auto t = opt(in, 2); t && t->numel() > 0) scales = float_values(n, *t, "scales");
+    if (auto t = opt(in, 3); t && t->numel() > 0) sizes = int_values(n, *t, "sizes");
+  }
+  a.antialias = n.i("antialias", 0) != 0;
+  return one(resize_impl(n, x, n.ints("axes"), scales, sizes, roi, a));
+}
+
+std::vector<Tensor> upsample(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor& x = input(n, in, 0);
+  ResizeAttrs a;
+  a.mode = n.s("mode", "nearest");
+  if (a.mode == "bilinear") a.mode = "linear";
+  a.coord = "asymmetric";
+  a.nearest = "simple";
+  std::vector<double> scales;
+  if (c.opset >= 9) {
+    scales = float_values(n, input(n, in, 1), "scales");
+  } else {
+    auto it = n.attrs.find("scales");
+    if (it == n.attrs.end()) n.error("attribute scales is required");
+    auto* v = std::get_if<std::vector<double>>(&it->second);
+    if (!v) n.error("attribute 'scales' must be a list of floats");
+    scales = *v;
+  }
+  for (double s : scales)
+    if (s < 1) n.error("scales must be >= 1, got ", s);
+  return one(resize_impl(n, x, {}, scales, {}, {}, a));
+}
+
 }  // namespace
 
-void register_image_ops(std::map<std::string, OpFn>& t) { t["ImageDecoder"] = image_decoder; }
+void register_image_ops(std::map<std::string, OpFn>& t) {
+  t["ImageDecoder"] = image_decoder;
+  t["Resize"] = resize;
+  t["Upsample"] = upsample;
+}
 
 }  // namespace tessel::onnx

@@ -78,17 +78,6 @@ std::vector<int64_t> axes_of(const Node& n, const Inputs& in, const OpContext& c
   return n.ints("axes");
 }
 
-// A result larger than this is a corrupt or hostile model, not a tensor to allocate.
-constexpr int64_t kMaxBytes = int64_t{1} << 34;
-void check_size(const Node& n, const Shape& s, DType dt) {
-  int64_t total = static_cast<int64_t>(itemsize(dt));
-  for (int64_t d : s) {
-    if (d < 0) n.error("negative size in output shape ", s);
-    if (d != 0 && total > kMaxBytes / d) n.error("output shape ", s, " is too large (over 16 GiB)");
-    total *= d;
-  }
-}
-
 std::vector<Tensor> expand_op(const Node& n, const Inputs& in, const OpContext&) {
   const Tensor& x = input(n, in, 0);
   Shape shape = int_values(n, input(n, in, 1), "shape");

@@ -1,0 +1,436 @@
+"""AutoML: profile -> held-out split -> search (Optuna) -> retrain the best on
+all training data -> evaluate on the held-out split -> export ONNX, register
+as `champion` -> HTML report. Every trial and the final model are runs of
+`tessel.train` (the same config schema and output folder); the agent's own
+run in the tracking store holds the profile, leaderboard and report.
+
+    automl = ts.agent.AutoML(budget="10m", seed=0)
+    result = automl.fit("train.csv", target="price")
+    print(result.leaderboard_table())
+    result.predict([{"area": 80, "rooms": 3}])
+"""
+import contextlib
+import csv
+import dataclasses
+import json
+import math
+import os
+import re
+import sys
+import time
+
+from . import plan
+from . import trial as trial_mod
+from .errors import AgentError, BudgetError, DataError
+from .prepare import prepare
+from .profile import Profile, profile
+from .search import Schedule, open_study, parse_budget, with_lock_retry
+
+__all__ = ["AutoML", "AgentResult"]
+
+
+@dataclasses.dataclass
+class AgentResult:
+    """What AutoML.fit() found and wrote."""
+    profile: Profile
+    leaderboard: list          # one dict per trial, best first
+    best: dict                 # the leaderboard row of the best trial
+    config: dict               # the final train config (resolved)
+    test_metrics: dict         # metrics of the final model on the held-out split
+    output_dir: str            # the final model's output folder (config.yaml, model.onnx, ...)
+    model_version: dict        # the registry version (name, version, folder, aliases) or None
+    report_path: str
+    run_id: str                # the agent's run in the tracking store
+    study_name: str
+    storage: str
+    stages: dict               # seconds per stage
+    work_dir: str
+    predictions: list = None   # the final model's predictions on the held-out split
+    test_labels: list = None
+
+    def to_dict(self):
+        d = {k: getattr(self, k) for k in ("leaderboard", "best", "test_metrics", "output_dir", "report_path",
+                                           "run_id", "study_name", "storage", "stages", "work_dir")}
+        d["profile"] = self.profile.to_dict()
+        d["model_version"] = None if self.model_version is None else \
+            {k: self.model_version.get(k) for k in ("name", "version", "folder", "aliases")}
+        return d
+
+    def leaderboard_table(self, limit=20):
+        return leaderboard_text(self.leaderboard[:limit])
+
+    def predict(self, items):
+        from ..train import Predictor
+        return Predictor.load(self.output_dir).predict(items)
+
+
+def leaderboard_text(rows):
+    cols = ("rank", "trial", "family", "state", "val_loss", "metric", "epochs", "seconds")
+    cells = [cols]
+    for r in rows:
+        m = r.get("val_metric")
+        cells.append((str(r.get("rank") or "-"), str(r["trial"]), r["family"], r["state"], _fmt(r.get("value")),
+                      "-" if m is None else f"{r.get('val_metric_name')}={_fmt(m)}", str(r.get("epochs", "")),
+                      _fmt(r.get("seconds"))))
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
+    lines = []
+    for i, c in enumerate(cells):
+        lines.append("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+def _model_name(data, profile):
+    if isinstance(data, (str, os.PathLike)):
+        stem = os.path.splitext(os.path.basename(os.path.normpath(os.fspath(data))))[0]
+    else:
+        stem = "arrays"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-._") or "model"
+    return name[:100]
+
+
+class AutoML:
+    """The ML agent.
+
+    budget: wall-clock budget of the whole fit ("10m", "90s", 600); None with
+    n_trials for a trial budget only (deterministic: the same seed and
+    n_trials give the same leaderboard). n_trials: most trials. seed: the
+    sampler's, the splits' and training's seed. families: model families to
+    search (default: per modality, see plan.CANDIDATES). max_epochs /
+    min_epochs: epochs per trial (a time budget shrinks them toward
+    min_epochs when few trials would fit). store: tracking store (folder or
+    URL; default $TESSEL_STORE or ./tessel-store). storage: 'sqlite' (the
+    study in STORE/studies.db), 'journal' (STORE/studies.journal, for several
+    local workers), 'memory', or a database URL. study_name: continue (or
+    share with other workers) the study of that name. register: registry
+    model name (True: from the data's name; False: do not register).
+    """
+
+    def __init__(self, budget=None, n_trials=None, seed=0, families=None, max_epochs=10, min_epochs=1,
+                 store=None, experiment="agent", study_name=None, storage="sqlite", work_dir=None, test_size=0.2,
+                 val_split=0.2, register=True, alias="champion", export=True, report=True, lock_timeout=10.0,
+                 verbose=True, log=None):
+        if budget is None and n_trials is None:
+            budget = "10m"
+        self.budget_s = parse_budget(budget)
+        if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+            raise BudgetError(f"n_trials must be a positive integer, got {n_trials!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise TypeError(f"seed must be an int, got {seed!r}")
+        if not isinstance(max_epochs, int) or max_epochs < 1:
+            raise ValueError(f"max_epochs must be a positive integer, got {max_epochs!r}")
+        if not 0.0 < val_split < 0.9:
+            raise ValueError(f"val_split must be in (0, 0.9), got {val_split!r}")
+        self.n_trials, self.seed, self.families = n_trials, seed, families
+        self.max_epochs, self.min_epochs = max_epochs, max(1, min(int(min_epochs), max_epochs))
+        self.store_location, self.experiment = store, experiment
+        self.study_name, self.storage = study_name, storage
+        self.work_dir, self.test_size, self.val_split = work_dir, test_size, val_split
+        self.register, self.alias, self.export, self.report = register, alias, export, report
+        self.lock_timeout, self.verbose = lock_timeout, verbose
+        self.log_stream = log
+        self.result_ = None
+
+    # ----- logging ---------------------------------------------------------------------------------
+
+    def _log(self, msg):
+        if self.verbose:
+            print(f"[agent] {msg}", file=self.log_stream or sys.stderr, flush=True)
+
+    # ----- fit -------------------------------------------------------------------------------------
+
+    def fit(self, data, target=None, task="auto"):
+        t_start = time.monotonic()
+        stages = {}
+
+        @contextlib.contextmanager
+        def stage(name):
+            t0 = time.perf_counter()
+            try:
+                yield
+            finally:
+                stages[name] = stages.get(name, 0.0) + time.perf_counter() - t0
+
+        with stage("profile"):
+            prof = profile(data, target, task)
+        if prof.target is None:
+            raise DataError("the agent needs something to predict: give target= (a column name, or the labels "
+                            "of array data)")
+        self._log(f"profile: {prof.kind}, {prof.task}, {prof.n_samples} samples, {prof.n_features} features")
+        for w in prof.warnings:
+            self._log(f"warning: {w}")
+        families = plan.candidates(prof, self.families)
+
+        from .. import store as tstore
+        store = tstore.open(self.store_location)
+        try:
+            return self._fit(store, data, target, prof, families, stages, stage, t_start)
+        finally:
+            store.close()
+
+    def _fit(self, store, data, target, prof, families, stages, stage, t_start):
+        name = _model_name(data, prof)
+        params = {"agent.budget_s": self.budget_s, "agent.n_trials": self.n_trials, "agent.seed": self.seed,
+                  "agent.families": ",".join(families), "agent.max_epochs": self.max_epochs,
+                  "agent.data": os.fspath(data) if isinstance(data, (str, os.PathLike)) else "arrays"}
+        run_id = store.start_run(self.experiment, name=f"agent {name}", params=params,
+                                 tags={"source": "tessel agent"})
+        status = "FAILED"
+        try:
+            prof.log(store, run_id)
+            result = self._search_and_finish(store, run_id, data, target, prof, families, stages, stage, t_start,
+                                             name)
+            status = "FINISHED"
+            return result
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            try:
+                store.end_run(run_id, status)
+            except Exception:  # noqa: BLE001  (the error that ended the fit is the one to report)
+                pass
+
+    def _search_and_finish(self, store, run_id, data, target, prof, families, stages, stage, t_start, name):
+        work = os.path.abspath(self.work_dir or os.path.join(store.artifact_root, "agent", run_id))
+        os.makedirs(work, exist_ok=True)
+        with stage("prepare"):
+            prep = prepare(prof, data, target, work, self.test_size, self.seed)
+        self._log(f"held out {prep.n_test} samples for the test; {prep.n_train} for training")
+
+        base = {"experiment": {"name": self.experiment, "tags": {"agent.run": run_id}},
+                "data": dict(prep.data, val_split=self.val_split, seed=self.seed),
+                "train": {"seed": self.seed, "verbose": False},
+                "output": {"export_onnx": False}}
+
+        study_name = self.study_name or f"{name}-{run_id[:8]}"
+        with stage("search"):
+            study, kind, where = open_study(study_name, self.storage, store.artifact_root, self.seed,
+                                            self.lock_timeout, resume=True)
+            store.log_params(run_id, {"agent.study": study_name, "agent.storage": where or "memory"})
+            rows = self._search(store, study, kind, where, base, families, work, t_start)
+        done = [r for r in rows if r["state"] == "COMPLETE"]
+        self._log(f"search: {len(rows)} trials ({len(done)} complete, "
+                  f"{sum(r['state'] == 'PRUNED' for r in rows)} pruned, {sum(r['state'] == 'FAIL' for r in rows)} "
+                  f"failed)")
+        if not done:
+            errors = [r for r in rows if r.get("error")]
+            first = f"; first error (trial {errors[0]['trial']}): {errors[0]['error']}" if errors else ""
+            raise AgentError(f"no trial finished, so there is no model to keep{first}")
+        best = done[0]
+
+        # ----- the final model: all the training data, evaluated on the held-out split
+        with stage("final"):
+            cfg = plan.to_config(base, best["params"], max(1, best["epochs"]))
+            cfg["data"]["val_path"] = prep.test_path
+            cfg["experiment"]["run_name"] = f"agent {name} final"
+            cfg["experiment"]["tags"] = {"agent.run": run_id, "agent.role": "final", "agent.trial": str(best["trial"])}
+            cfg["output"] = {"dir": os.path.join(work, "final"), "export_onnx": bool(self.export)}
+            if self.register and self.export:
+                cfg["output"]["register"] = name if self.register is True else self.register
+                cfg["output"]["alias"] = self.alias
+            res = trial_mod.run_train(cfg, store)
+        test_metrics = {("test_" + k[4:] if k.startswith("val_") else k): v for k, v in res.metrics.items()
+                        if k.startswith("val_")}
+        self._log("final: " + ", ".join(f"{k}={_fmt(v)}" for k, v in test_metrics.items()
+                                        if isinstance(v, float)))
+        predictions = None
+        if self.export:
+            with stage("evaluate"):
+                predictions = self._predict_test(res.output_dir, prep)
+        version = getattr(res, "model_version", None)
+        if version:
+            self._log(f"registered {version['name']} version {version['version']} as {self.alias!r}")
+
+        # ----- leaderboard, metrics and the report as artifacts of the agent's run
+        lb_json = os.path.join(work, "leaderboard.json")
+        with open(lb_json, "w") as f:
+            json.dump(_jsonable(rows), f, indent=1)
+        lb_csv = os.path.join(work, "leaderboard.csv")
+        _write_leaderboard_csv(lb_csv, rows)
+        for p in (lb_json, lb_csv):
+            store.log_artifact(run_id, p)
+        points = [(f"test/{k[5:]}", 0, float(v)) for k, v in test_metrics.items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))]
+        points += [("agent/trials", 0, len(rows)), ("agent/complete", 0, len(done)),
+                   ("agent/best_val_loss", 0, best["value"])]
+        store.log_metrics(run_id, points)
+        result = AgentResult(profile=prof, leaderboard=rows, best=best, config=res.config,
+                             test_metrics=test_metrics, output_dir=res.output_dir, model_version=version,
+                             report_path=None, run_id=run_id, study_name=study_name, storage=where or "memory",
+                             stages=stages, work_dir=work, predictions=predictions, test_labels=prep.test_labels)
+        if self.report:
+            with stage("report"):
+                from .report import write_report
+                result.report_path = write_report(result, os.path.join(work, "report.html"),
+                                                  histories=self._histories(rows))
+            store.log_artifact(run_id, result.report_path)
+        store.log_metrics(run_id, [(f"stage_seconds/{k}", 0, v) for k, v in stages.items()])
+        store.set_tags(run_id, {"agent.output_dir": res.output_dir, "agent.report": result.report_path or ""})
+        self.result_ = result
+        return result
+
+    # ----- the search loop -------------------------------------------------------------------------
+
+    def _search(self, store, study, kind, where, base, families, work, t_start):
+        from optuna.trial import TrialState
+
+        retry = (lambda fn: with_lock_retry(fn, where, self.lock_timeout)) if kind == "sqlite" else (lambda fn: fn())
+        remaining = None if self.budget_s is None else self.budget_s - (time.monotonic() - t_start)
+        if remaining is not None and remaining < 1.0:
+            raise BudgetError(f"budget of {self.budget_s:g} s was spent before the search started "
+                              f"(profiling and the split took {self.budget_s - remaining:.1f} s)")
+        sched = Schedule(remaining, self.n_trials, self.max_epochs, self.min_epochs)
+        if not study.trials:
+            for fam in families:  # each family's defaults first: a sound baseline before TPE explores
+                retry(lambda fam=fam: study.enqueue_trial(_optuna_params(plan.defaults(fam), families)))
+        best_value = min((t.value for t in study.trials if t.state == TrialState.COMPLETE), default=None)
+        ran = 0
+        while True:
+            epochs = sched.next_epochs(None)
+            if epochs is None:
+                break
+            tr = retry(study.ask)
+            params = plan.sample(tr, families)
+            epochs = sched.next_epochs(params["family"]) or epochs
+            cfg = plan.to_config(base, params, epochs)
+            cfg["experiment"]["run_name"] = f"trial {tr.number}"
+            cfg["experiment"]["tags"] = dict(base["experiment"]["tags"], **{"agent.trial": str(tr.number)})
+            cfg["output"] = {"dir": os.path.join(work, "trials", f"{tr.number:04d}"), "export_onnx": False}
+            out = trial_mod.run_trial(cfg, store, tr, sched.trial_deadline())
+            ran += 1
+            if out.over_budget and out.epochs == 0 and sched.trials_run == 0 and not any(
+                    t.state == TrialState.COMPLETE for t in study.trials):
+                retry(lambda: study.tell(tr, state=TrialState.FAIL))
+                raise BudgetError(f"budget of {self.budget_s:g} s is too small for one trial: trial {tr.number} "
+                                  f"({params['family']}) did not finish one epoch in {out.seconds:.1f} s; give a "
+                                  f"larger --budget (or fewer --max-epochs, smaller data)")
+            attrs = {"family": params["family"], "params": params, "epochs": out.epochs, "seconds": out.seconds,
+                     "history": out.history, "output_dir": out.output_dir, "run_id": out.run_id,
+                     "error": out.error, "metrics": _metric_subset(out.metrics)}
+            for k, v in attrs.items():
+                retry(lambda k=k, v=v: tr.set_user_attr(k, _jsonable(v)))
+            if out.state == "COMPLETE":
+                retry(lambda: study.tell(tr, out.value))
+            elif out.state == "PRUNED":
+                retry(lambda: study.tell(tr, state=TrialState.PRUNED))
+            else:
+                retry(lambda: study.tell(tr, state=TrialState.FAIL))
+            is_best = out.state == "COMPLETE" and (best_value is None or out.value < best_value)
+            if is_best:
+                best_value = out.value
+            sched.record(params["family"], out.seconds, out.epochs, best=is_best)
+            msg = f"trial {tr.number} {params['family']}: {out.state.lower()}"
+            if out.value is not None:
+                msg += f", val_loss {out.value:.4g}"
+            msg += f", {out.epochs} epochs in {out.seconds:.1f} s"
+            if out.error:
+                msg += f" ({out.error})"
+            self._log(msg)
+        if ran == 0 and not study.trials:
+            raise BudgetError(f"budget of {self.budget_s:g} s is too small for one trial")
+        return leaderboard_rows(study)
+
+    def _histories(self, rows):
+        return {r["trial"]: r.get("history") or [] for r in rows}
+
+    def _predict_test(self, output_dir, prep):
+        from ..train import Predictor
+        try:
+            return Predictor.load(output_dir).predict(prep.test_inputs)
+        except Exception as e:  # noqa: BLE001  (the report goes without plots of predictions)
+            self._log(f"warning: predictions on the held-out split failed: {e}")
+            return None
+
+
+def _optuna_params(point, families):
+    # The params Optuna records: 'family' only when there is a choice (as plan.sample asks).
+    return {k: v for k, v in point.items() if k != "family" or len(families) > 1}
+
+
+_KEEP = ("val_accuracy", "val_loss", "val_mae", "val_rmse", "val_r2", "val_f1_macro", "train_accuracy",
+         "num_parameters", "train_time_s")
+
+
+def _metric_subset(m):
+    return {k: m[k] for k in _KEEP if k in m and isinstance(m[k], (int, float))}
+
+
+def _jsonable(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if hasattr(o, "item") and not isinstance(o, (str, bytes)):
+        try:
+            return o.item()
+        except (TypeError, ValueError):
+            return str(o)
+    return o
+
+
+def leaderboard_rows(study):
+    """One dict per trial of the study: complete trials by validation loss,
+    then pruned ones (by their last value), then failed ones."""
+    from optuna.trial import TrialState
+    rows = []
+    for t in study.trials:
+        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+            continue
+        a = t.user_attrs
+        hist = a.get("history") or []
+        value = t.value if t.state == TrialState.COMPLETE else (hist[-1] if hist and hist[-1] is not None else None)
+        m = a.get("metrics") or {}
+        metric_name = "val_accuracy" if "val_accuracy" in m else ("val_rmse" if "val_rmse" in m else None)
+        rows.append({"trial": t.number, "state": t.state.name, "family": a.get("family", t.params.get("family")),
+                     "value": value, "val_metric_name": metric_name,
+                     "val_metric": m.get(metric_name) if metric_name else None, "epochs": a.get("epochs", 0),
+                     "seconds": a.get("seconds"), "params": a.get("params") or dict(t.params),
+                     "metrics": m, "history": hist, "error": a.get("error"), "output_dir": a.get("output_dir"),
+                     "run_id": a.get("run_id")})
+    order = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2}
+
+    def key(r):
+        v = r["value"]
+        return (order[r["state"]], v if v is not None and math.isfinite(v) else math.inf, r["trial"])
+
+    rows.sort(key=key)
+    rank = 0
+    for r in rows:
+        if r["state"] == "COMPLETE":
+            rank += 1
+            r["rank"] = rank
+        else:
+            r["rank"] = None
+    return rows
+
+
+def _write_leaderboard_csv(path, rows):
+    keys = sorted({k for r in rows for k in r["params"]})
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["rank", "trial", "state", "family", "val_loss", "val_metric_name", "val_metric", "epochs",
+                    "seconds", "error"] + keys)
+        for r in rows:
+            w.writerow([r["rank"] or "", r["trial"], r["state"], r["family"], _csv(r["value"]),
+                        r["val_metric_name"] or "", _csv(r["val_metric"]), r["epochs"], _csv(r["seconds"]),
+                        r["error"] or ""] + [_csv(r["params"].get(k)) for k in keys])
+
+
+def _csv(v):
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)

@@ -1,0 +1,159 @@
+"""Planning: candidate model families per modality, their search spaces, and
+the train configs (tessel.config schema) that a trial's parameters become.
+
+A search space is a list of Dims; `sample(trial, space)` asks Optuna for each
+and `to_config(base, params)` turns the flat parameters into a config dict that
+`tessel.train.run` validates and runs. Parameter names are prefixed with the
+family (mlp.width) so that TPE keeps the families' spaces apart.
+"""
+import copy
+import dataclasses
+
+__all__ = ["Dim", "CANDIDATES", "SPACES", "COMMON", "candidates", "sample", "to_config", "defaults"]
+
+# Families tried per modality, best first (the first one's defaults are trial 0).
+CANDIDATES = {
+    "tabular": ("mlp",),
+    "array": ("mlp",),
+    "mixed": ("mlp",),
+    "image": ("cnn", "resnet"),
+    "audio": ("audio_cnn",),
+    "text": ("text_bag", "text_transformer"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Dim:
+    name: str
+    kind: str            # int, float, log, cat
+    low: object = None
+    high: object = None
+    choices: tuple = ()
+    default: object = None
+
+
+# Family keys: the model section of the config is built from these (see to_config).
+SPACES = {
+    "mlp": (Dim("width", "cat", choices=(32, 64, 128, 256), default=128),
+            Dim("depth", "int", 1, 3, default=2),
+            Dim("dropout", "float", 0.0, 0.5, default=0.1),
+            Dim("activation", "cat", choices=("relu", "gelu", "silu"), default="relu"),
+            Dim("batch_norm", "cat", choices=(False, True), default=False),
+            Dim("residual", "cat", choices=(False, True), default=False)),
+    "cnn": (Dim("base", "cat", choices=(16, 32, 64), default=32),
+            Dim("depth", "int", 2, 3, default=2),
+            Dim("dropout", "float", 0.0, 0.5, default=0.2)),
+    "resnet": (Dim("base", "cat", choices=(16, 32), default=16),
+               Dim("depth", "int", 2, 3, default=3),
+               Dim("blocks", "int", 1, 2, default=1),
+               Dim("dropout", "float", 0.0, 0.3, default=0.0)),
+    "audio_cnn": (Dim("base", "cat", choices=(8, 16, 32), default=16),
+                  Dim("depth", "int", 2, 3, default=3),
+                  Dim("dropout", "float", 0.0, 0.5, default=0.2)),
+    "text_bag": (Dim("dim", "cat", choices=(32, 64, 128), default=64),
+                 Dim("hidden", "cat", choices=(0, 64, 128), default=64),
+                 Dim("dropout", "float", 0.0, 0.5, default=0.1)),
+    "text_transformer": (Dim("dim", "cat", choices=(32, 64), default=64),
+                         Dim("heads", "cat", choices=(2, 4), default=4),
+                         Dim("layers", "int", 1, 2, default=2),
+                         Dim("dropout", "float", 0.0, 0.3, default=0.1)),
+}
+
+# Shared by every family.
+COMMON = (Dim("optimizer", "cat", choices=("adam", "adamw"), default="adam"),
+          Dim("lr", "log", 1e-4, 3e-2, default=3e-3),
+          Dim("weight_decay", "log", 1e-6, 1e-2, default=1e-4),
+          Dim("batch_size", "cat", choices=(32, 64, 128), default=64),
+          Dim("schedule", "cat", choices=("none", "cosine"), default="none"))
+
+
+def candidates(profile, families=None):
+    """The families to search for a profile (or the given ones, checked against
+    the train schema and the data's modality)."""
+    from ..config.schema import MODEL_FAMILIES
+    modality = profile.modality
+    if modality == "mixed":
+        modality = "text" if profile.kind == "text" else "tabular"
+    allowed = tuple(f for f, spec in MODEL_FAMILIES.items()
+                    if modality in spec["modalities"] or (modality == "array" and "array" in spec["modalities"]))
+    if families is None:
+        fams = CANDIDATES.get(modality)
+        if not fams:
+            raise ValueError(f"the agent has no model family for {modality} data")
+        return tuple(fams)
+    if isinstance(families, str):
+        families = (families,)
+    fams = tuple(families)
+    for f in fams:
+        if f not in SPACES:
+            import difflib
+            close = difflib.get_close_matches(str(f), list(SPACES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"families: unknown family {f!r}{hint}; known: {', '.join(SPACES)}")
+        if f not in allowed:
+            raise ValueError(f"families: {f!r} does not take {modality} data; use one of {', '.join(allowed)}")
+    if not fams:
+        raise ValueError("families: give at least one family")
+    return fams
+
+
+def _suggest(trial, name, d):
+    if d.kind == "cat":
+        return trial.suggest_categorical(name, list(d.choices))
+    if d.kind == "int":
+        return trial.suggest_int(name, d.low, d.high)
+    return trial.suggest_float(name, d.low, d.high, log=d.kind == "log")
+
+
+def sample(trial, families):
+    """Flat parameters {family, <family>.<key>, <common>} from an Optuna trial."""
+    fam = trial.suggest_categorical("family", list(families)) if len(families) > 1 else families[0]
+    params = {"family": fam}
+    for d in SPACES[fam]:
+        params[f"{fam}.{d.name}"] = _suggest(trial, f"{fam}.{d.name}", d)
+    for d in COMMON:
+        params[d.name] = _suggest(trial, d.name, d)
+    return params
+
+
+def defaults(family, with_family=True):
+    """The default point of a family (enqueued as its first trial)."""
+    p = {"family": family} if with_family else {}
+    p.update({f"{family}.{d.name}": d.default for d in SPACES[family]})
+    p.update({d.name: d.default for d in COMMON})
+    return p
+
+
+def _model(fam, p):
+    g = {k.split(".", 1)[1]: v for k, v in p.items() if k.startswith(fam + ".")}
+    if fam == "mlp":
+        return {"name": "mlp", "hidden": [g["width"]] * g["depth"], "dropout": g["dropout"],
+                "activation": g["activation"], "batch_norm": g["batch_norm"], "residual": g["residual"]}
+    if fam in ("cnn", "audio_cnn"):
+        return {"name": fam, "channels": [g["base"] * 2 ** i for i in range(g["depth"])], "dropout": g["dropout"]}
+    if fam == "resnet":
+        return {"name": "resnet", "channels": [g["base"] * 2 ** i for i in range(g["depth"])],
+                "blocks": g["blocks"], "dropout": g["dropout"]}
+    if fam == "text_bag":
+        return {"name": "text_bag", "dim": g["dim"], "hidden": g["hidden"], "dropout": g["dropout"]}
+    if fam == "text_transformer":
+        return {"name": "text_transformer", "dim": g["dim"], "heads": g["heads"], "layers": g["layers"],
+                "ff_dim": 2 * g["dim"], "dropout": g["dropout"]}
+    raise ValueError(f"unknown family {fam!r}")
+
+
+def to_config(base, params, epochs):
+    """A train config dict: `base` (experiment, data, output, ...) with the
+    model, optimizer, schedule and train sections from the parameters."""
+    cfg = copy.deepcopy(base)
+    fam = params["family"]
+    cfg["model"] = _model(fam, params)
+    opt = {"name": params["optimizer"], "lr": float(params["lr"])}
+    if params["optimizer"] == "adamw":
+        opt["weight_decay"] = float(params["weight_decay"])
+    cfg["optimizer"] = opt
+    cfg["schedule"] = {"name": params["schedule"]}
+    train = cfg.setdefault("train", {})
+    train["epochs"] = int(epochs)
+    train["batch_size"] = int(params["batch_size"])
+    return cfg

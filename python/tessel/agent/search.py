@@ -1,0 +1,249 @@
+"""The search: an Optuna study (TPE with a fixed seed, median pruning on the
+per-epoch validation loss), its storage, the budget schedule, and one trial.
+
+Storage: 'sqlite' (default) is STORE/studies.db next to the tracking store,
+one process at a time (Optuna warns against SQLite for parallel writers);
+'journal' is STORE/studies.journal, Optuna's journal file that several local
+worker processes share; 'memory' keeps nothing; any other string is an RDB URL
+(postgresql+psycopg://... for teams).
+"""
+import math
+import os
+import re
+import statistics
+import time
+
+from ..training import Callback
+from .errors import BudgetError, StudyLockedError
+
+__all__ = ["parse_budget", "open_study", "Schedule", "PruningCallback", "TrialOverBudget", "MIN_BUDGET_S"]
+
+MIN_BUDGET_S = 1.0
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600}
+
+
+def parse_budget(budget):
+    """Seconds from 600, 90.5, "90s", "10m", "1h30m" or "2.5m"; None stays None.
+    BudgetError for anything else, or a budget under MIN_BUDGET_S."""
+    if budget is None:
+        return None
+    if isinstance(budget, bool):
+        raise BudgetError(f"budget must be seconds or a duration like '10m', got {budget!r}")
+    if isinstance(budget, (int, float)):
+        secs = float(budget)
+    elif isinstance(budget, str):
+        text = budget.strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            secs = float(text)
+        else:
+            parts = re.findall(r"(\d+(?:\.\d+)?)(h|hr|min|m|sec|s)", text)
+            if not parts or "".join(a + b for a, b in parts) != text:
+                raise BudgetError(f"budget {budget!r} is not a duration: use seconds (600) or units s, m, h "
+                                  f"('90s', '10m', '1h30m')")
+            secs = sum(float(a) * _UNITS[b] for a, b in parts)
+    else:
+        raise BudgetError(f"budget must be seconds or a duration like '10m', got {type(budget).__name__}")
+    if not math.isfinite(secs) or secs < MIN_BUDGET_S:
+        raise BudgetError(f"budget {budget!r} is too small: the agent needs at least {MIN_BUDGET_S:g} s "
+                          f"for one trial")
+    return secs
+
+
+def storage_location(storage, root):
+    """(kind, location) of a storage spec: sqlite/journal files under `root`."""
+    if storage in (None, "sqlite"):
+        return "sqlite", f"sqlite:///{os.path.join(root, 'studies.db')}"
+    if storage == "journal":
+        return "journal", os.path.join(root, "studies.journal")
+    if storage == "memory":
+        return "memory", None
+    if isinstance(storage, str) and "://" in storage:
+        return "rdb", storage
+    raise ValueError(f"storage must be 'sqlite', 'journal', 'memory' or a database URL, got {storage!r}")
+
+
+def _is_locked(e):
+    return "database is locked" in str(e) or "database table is locked" in str(e)
+
+
+def locked_message(where, timeout):
+    return (f"study database {where} is locked by another process (waited {timeout:g} s); finished trials are "
+            f"kept. SQLite takes one writer at a time: for several workers use storage='journal' "
+            f"(--storage journal), or wait for the other process to finish")
+
+
+def open_study(name, storage, root, seed, lock_timeout=10.0, resume=True):
+    """An Optuna study (direction minimize: the validation loss) with a seeded
+    TPE sampler and a median pruner. resume: continue a study of that name."""
+    import optuna
+    from sqlalchemy import exc as sa_exc
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the agent logs its own lines
+    kind, where = storage_location(storage, root)
+    if kind in ("sqlite", "journal"):
+        os.makedirs(root, exist_ok=True)
+    try:
+        if kind in ("sqlite", "rdb"):
+            kw = {"connect_args": {"timeout": float(lock_timeout)}} if where.startswith("sqlite") else None
+            st = optuna.storages.RDBStorage(where, engine_kwargs=kw)
+        elif kind == "journal":
+            from optuna.storages.journal import JournalFileBackend, JournalStorage
+            st = JournalStorage(JournalFileBackend(where))
+        else:
+            st = optuna.storages.InMemoryStorage()
+        sampler = optuna.samplers.TPESampler(seed=seed)
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        if not resume:
+            try:
+                optuna.delete_study(study_name=name, storage=st)
+            except KeyError:
+                pass
+        study = optuna.create_study(study_name=name, storage=st, sampler=sampler, pruner=pruner,
+                                    direction="minimize", load_if_exists=True)
+    except sa_exc.OperationalError as e:
+        if _is_locked(e):
+            raise StudyLockedError(locked_message(where, lock_timeout)) from None
+        raise
+    return study, kind, where
+
+
+def with_lock_retry(fn, where, timeout):
+    """fn() retried while SQLite reports a lock, up to `timeout` seconds in all;
+    then StudyLockedError."""
+    from sqlalchemy import exc as sa_exc
+    t0 = time.monotonic()
+    delay = 0.05
+    while True:
+        try:
+            return fn()
+        except sa_exc.OperationalError as e:
+            if not _is_locked(e):
+                raise
+            if time.monotonic() - t0 > timeout:
+                raise StudyLockedError(locked_message(where, timeout)) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+class TrialOverBudget(Exception):
+    """Raised inside a trial's training when the time budget runs out mid-epoch."""
+
+
+class PruningCallback(Callback):
+    """Reports the monitored validation metric to the Optuna trial after every
+    epoch and stops training when the pruner says so (or the value is not
+    finite); raises TrialOverBudget at a batch end after the hard deadline."""
+
+    def __init__(self, trial, monitor="val_loss", deadline=None, report=True):
+        super().__init__()
+        self.trial, self.monitor, self.deadline, self.report = trial, monitor, deadline, report
+        self.values, self.pruned, self.nonfinite = [], False, False
+        self.epoch_times = []
+        self._t = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t = time.perf_counter()
+
+    def on_batch_end(self, batch, logs=None):
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TrialOverBudget(f"over the time budget in epoch {len(self.values) + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._t is not None:
+            self.epoch_times.append(time.perf_counter() - self._t)
+        v = (logs or {}).get(self.monitor)
+        if v is None:
+            return
+        v = float(v)
+        self.values.append(v)
+        if not math.isfinite(v):
+            self.nonfinite = True
+            self._stop()
+            return
+        if self.report:
+            self.trial.report(v, len(self.values) - 1)
+            if self.trial.should_prune():
+                self.pruned = True
+                self._stop()
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self._stop()
+
+    def _stop(self):
+        if self.trainer is not None:
+            self.trainer.stop_training = True
+
+
+class Schedule:
+    """When to stop searching and how many epochs the next trial gets.
+
+    With a trial budget only, every trial gets max_epochs (deterministic).
+    With a time budget, the measured seconds per epoch (per family, else over
+    all) give each trial's cost; the time the final retrain will need is kept
+    in reserve; epochs shrink toward min_epochs when fewer than
+    `target_trials` more trials would fit, and the search stops when not even
+    one trial of min_epochs fits.
+    """
+
+    def __init__(self, budget_s=None, n_trials=None, max_epochs=5, min_epochs=1, target_trials=10,
+                 final_factor=1.5, start=None):
+        self.budget_s, self.n_trials = budget_s, n_trials
+        self.max_epochs, self.min_epochs = int(max_epochs), int(min(min_epochs, max_epochs))
+        self.target_trials, self.final_factor = target_trials, final_factor
+        self.start = time.monotonic() if start is None else start
+        self.deadline = None if budget_s is None else self.start + budget_s
+        self.per_epoch = {}      # family -> [seconds per epoch]
+        self.trials_run = 0
+        self.best_cost = None    # seconds per epoch of the best trial so far
+
+    def record(self, family, seconds, epochs, best=False):
+        self.trials_run += 1
+        if epochs > 0:
+            self.per_epoch.setdefault(family, []).append(seconds / epochs)
+            if best:
+                self.best_cost = seconds / epochs
+
+    def cost_per_epoch(self, family):
+        own = self.per_epoch.get(family)
+        if own:
+            return statistics.median(own)
+        every = [v for vs in self.per_epoch.values() for v in vs]
+        return statistics.median(every) if every else None
+
+    def reserve(self):
+        """Seconds kept for the final retrain (all training data, max epochs) and the report."""
+        every = [v for vs in self.per_epoch.values() for v in vs]
+        if not every:
+            return 0.0
+        cpe = self.best_cost if self.best_cost is not None else statistics.median(every)
+        return self.final_factor * cpe * self.max_epochs + 1.0
+
+    def remaining(self):
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def next_epochs(self, family):
+        """Epochs for the next trial of `family`, or None to stop the search."""
+        if self.n_trials is not None and self.trials_run >= self.n_trials:
+            return None
+        if self.deadline is None:
+            return self.max_epochs
+        left = self.remaining() - self.reserve()
+        cpe = self.cost_per_epoch(family)
+        if cpe is None:  # nothing measured yet: the first trial finds the cost
+            return self.max_epochs if left > 0 else None
+        if left < cpe * self.min_epochs:
+            return None
+        if self.n_trials is not None:
+            want = max(1, self.n_trials - self.trials_run)
+        else:
+            want = self.target_trials
+        fit = int(left // (cpe * want)) if cpe > 0 else self.max_epochs
+        return max(self.min_epochs, min(self.max_epochs, fit))
+
+    def trial_deadline(self):
+        """Monotonic time after which a running trial is stopped: the budget
+        minus the reserve, and for the first trial at most half the budget."""
+        if self.deadline is None:
+            return None
+        if not self.per_epoch:
+            return self.start + 0.5 * self.budget_s
+        return self.deadline - self.reserve()

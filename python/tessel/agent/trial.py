@@ -1,0 +1,93 @@
+"""One trial: a train config run through tessel.train's runner with the
+agent's callbacks, and what came out of it (state, value, metrics, time)."""
+import dataclasses
+import inspect
+import math
+import time
+import traceback
+
+from .search import PruningCallback, TrialOverBudget
+
+__all__ = ["TrialOutcome", "run_train", "run_trial"]
+
+
+@dataclasses.dataclass
+class TrialOutcome:
+    state: str                 # COMPLETE, PRUNED, FAIL
+    value: float = None        # the last validation loss
+    epochs: int = 0
+    seconds: float = 0.0
+    metrics: dict = dataclasses.field(default_factory=dict)
+    history: list = dataclasses.field(default_factory=list)
+    output_dir: str = None
+    run_id: str = None
+    error: str = None
+    over_budget: bool = False
+
+
+def run_train(config, store, callbacks=()):
+    """tessel.train.run(config) with extra fit callbacks.
+
+    run() takes no callbacks yet: until it does, its Trainer is swapped for a
+    subclass that adds ours to the fit of this one call (one process, one
+    trial at a time)."""
+    from ..train import runner
+    if "callbacks" in inspect.signature(runner.run).parameters:
+        return runner.run(config, store=store, callbacks=list(callbacks))
+    if not callbacks:
+        return runner.run(config, store=store)
+    base = runner.Trainer
+    extra = list(callbacks)
+
+    class _AgentTrainer(base):
+        def fit(self, *args, callbacks=(), **kwargs):
+            return super().fit(*args, callbacks=[*callbacks, *extra], **kwargs)
+
+    runner.Trainer = _AgentTrainer
+    try:
+        return runner.run(config, store=store)
+    finally:
+        runner.Trainer = base
+
+
+def _short_error(e):
+    text = str(e).strip() or type(e).__name__
+    line = text.splitlines()[0]
+    return f"{type(e).__name__}: {line}"[:500]
+
+
+def run_trial(config, store, trial, deadline=None, train_fn=None):
+    """Runs one trial; never raises for a failure of the training itself
+    (the outcome says FAIL with the error), only for KeyboardInterrupt."""
+    cb = PruningCallback(trial, "val_loss", deadline)
+    t0 = time.perf_counter()
+    fn = train_fn or run_train
+    try:
+        res = fn(config, store, [cb])
+    except TrialOverBudget as e:
+        seconds = time.perf_counter() - t0
+        values = [v for v in cb.values if math.isfinite(v)]
+        state = "PRUNED" if values else "FAIL"
+        return TrialOutcome(state, values[-1] if values else None, len(cb.values), seconds,
+                            history=list(cb.values), error=str(e), over_budget=True)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # noqa: BLE001  (a crashing trial is recorded and the study goes on)
+        return TrialOutcome("FAIL", None, len(cb.values), time.perf_counter() - t0, history=list(cb.values),
+                            error=_short_error(e), metrics={"traceback": traceback.format_exc(limit=6)})
+    seconds = time.perf_counter() - t0
+    metrics = dict(getattr(res, "metrics", None) or {})
+    out = TrialOutcome("COMPLETE", None, len(cb.values), seconds, metrics=metrics, history=list(cb.values),
+                       output_dir=getattr(res, "output_dir", None), run_id=getattr(res, "run_id", None))
+    if not cb.values:
+        v = metrics.get("val_loss")
+        out.value = float(v) if isinstance(v, (int, float)) else None
+    else:
+        out.value = cb.values[-1]
+    if out.value is None or not math.isfinite(out.value):
+        out.state = "FAIL"
+        out.error = f"validation loss is {out.value} (the training diverged)" if out.value is not None else \
+            "the run reported no validation loss"
+    elif cb.pruned:
+        out.state = "PRUNED"
+    return out

@@ -71,10 +71,11 @@ def chart(series, title="", smoothing=0.0, log_y=False, labels=None, width=W, he
         for x, y, lo, hi, ys_ in zip(s.x, s.y, s.lo, s.hi, y_s):
             vals = (y, lo, hi, ys_)
             if log_y:
-                if any(v <= 0 for v in vals if not math.isnan(v)):
-                    dropped += 1
+                if not y > 0:  # NaN stays a gap below
+                    dropped += not math.isnan(y)
                     continue
-                vals = tuple(math.log10(v) if not math.isnan(v) else v for v in vals)
+                # a band or smoothed value <= 0 has no place on a log axis: left out, the line stays
+                vals = tuple(math.log10(v) if v > 0 else math.nan for v in vals)
             if math.isnan(vals[0]) or math.isinf(vals[0]):
                 continue
             pts.append((x, *vals))

@@ -67,3 +67,14 @@ from .random import normal  # noqa: E402,F401
 from . import image  # noqa: E402,F401
 from . import onnx  # noqa: E402,F401  (ts.onnx: ONNX model import)
 from . import utils  # noqa: E402,F401  (ts.utils.data = ts.data)
+
+# The platform's packages load on first use (`ts.store`, `ts.train`, ...): they
+# pull in SQLAlchemy, Flask or Optuna, which `import tessel` should not pay for.
+_LAZY = ("store", "train", "models", "config", "ui", "agent", "distributed", "automation", "cli")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'tessel' has no attribute '{name}'")

@@ -73,6 +73,8 @@ main.add_command(models.models)
 from .ui import ui as _ui; main.add_command(_ui)  # noqa: E402,E702  (tessel ui: the web UI)
 from .convert import convert as _convert  # noqa: E402
 main.add_command(_convert)
+from .bench import bench as _bench; main.add_command(_bench)  # noqa: E402,E702
+from . import train as _train; [main.add_command(c) for c in (_train.train, _train.evaluate, _train.predict, _train.export)]  # noqa: E402
 
 
 # `tessel serve`: servehttp's python/tessel/cli/serve.py holds the function
@@ -106,3 +108,4 @@ def serve_command(args):
     result = _serve_entry()(list(args))
     if isinstance(result, int) and result:
         raise SystemExit(result)
+from .agent import agent as _agent; main.add_command(_agent)  # noqa: E402,E702  (tessel agent: the ML agent)

@@ -69,13 +69,16 @@ def _user_model(name, cfg, input_shape, num_outputs, task, modality, search_path
              "modality": modality}
     try:
         params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # no signature to read (a builtin): pass the config's keys only
+        params = None
+    if params is None:
+        kwargs = {}
+    else:
         var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
         kwargs = {k: v for k, v in offer.items() if var_kw or k in params}
         for k in cfg:
             if not var_kw and k not in params:
                 raise ConfigError(f"model.{k}: {name} takes no argument {k!r} (it takes {', '.join(params)})")
-    except (TypeError, ValueError):
-        kwargs = {}
     kwargs.update(cfg)
     model = fn(**kwargs)
     if not isinstance(model, nn.Module):

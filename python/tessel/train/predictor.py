@@ -149,3 +149,26 @@ class Predictor:
 
     def __repr__(self):
         return f"Predictor({self.folder!r}, task={self.task}, modality={self.modality})"
+
+
+def read_config(folder):
+    """The resolved config saved with a model (config.yaml, or the registry's config.json)."""
+    from ..config import load_file
+    return load_file(config_file(folder))
+
+
+def load_module(folder):
+    """The trained ts.nn.Module of a folder: rebuilt from its config and signature, weights loaded."""
+    from ..models import build_model
+    sig = read_signature(folder)
+    cfg = read_config(folder)
+    m = dict(cfg["model"])
+    if sig["modality"] == "text" and m["name"] in ("text_transformer", "text_bag"):
+        m["vocab_size"] = len(sig["preprocess"]["tokenizer"]["model"]["vocab"])
+    shape = sig["inputs"][0]["shape"][1:]
+    num_outputs = sig["outputs"][0]["shape"][-1]
+    model = build_model(m, shape, num_outputs, sig["task"], sig["modality"])
+    state = ts.load(weights_file(folder))
+    model.load_state_dict(state)
+    model.eval()
+    return model, sig, cfg

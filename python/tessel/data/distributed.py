@@ -8,13 +8,18 @@ from .sampler import Sampler
 __all__ = ["DistributedSampler"]
 
 
-def _from_env(name, value):
+def _from_group(name, value):
+    """num_replicas / rank: given, else from the default process group
+    (ts.distributed), else from the WORLD_SIZE / RANK environment variables."""
     if value is not None:
         return value
+    from .. import distributed
+    if distributed.is_initialized():
+        return distributed.get_world_size() if name == "WORLD_SIZE" else distributed.get_rank()
     if name in os.environ:
         return int(os.environ[name])
-    raise ValueError("[data.DistributedSampler] num_replicas and rank are needed (tessel has no default process "
-                     "group; they are also read from the WORLD_SIZE and RANK environment variables)")
+    raise ValueError("[data.DistributedSampler] num_replicas and rank are needed: pass them, call "
+                     "ts.distributed.init_process_group() first, or set the WORLD_SIZE and RANK environment variables")
 
 
 class DistributedSampler(Sampler):
@@ -25,8 +30,8 @@ class DistributedSampler(Sampler):
     it, the tail is dropped. Every replica gets len(self) indices."""
 
     def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False):
-        num_replicas = _from_env("WORLD_SIZE", num_replicas)
-        rank = _from_env("RANK", rank)
+        num_replicas = _from_group("WORLD_SIZE", num_replicas)
+        rank = _from_group("RANK", rank)
         if not isinstance(num_replicas, int) or num_replicas < 1:
             raise ValueError(f"[data.DistributedSampler] num_replicas must be a positive int, got {num_replicas!r}")
         if not isinstance(rank, int) or rank >= num_replicas or rank < 0:

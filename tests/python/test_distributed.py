@@ -1,0 +1,490 @@
+"""ts.distributed and DistributedDataParallel. The multi-process tests run real
+`mpirun -np 2` and `-np 3 --oversubscribe` jobs of small scripts (each with a
+timeout); every script checks its results with NumPy and prints "ok <rank>"."""
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import tessel as ts
+import tessel.distributed as dist
+from tessel.nn.parallel import DistributedDataParallel
+
+MPIRUN = shutil.which("mpirun")
+needs_mpi = pytest.mark.skipif(MPIRUN is None or not dist.is_mpi_available(),
+                               reason="mpirun or tessel's MPI backend (TESSEL_WITH_MPI) is missing")
+LAUNCH_VARS = ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
+               "OMPI_COMM_WORLD_LOCAL_SIZE", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS", "RANK",
+               "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID",
+               "PMIX_RANK")
+
+
+def run_mpi(tmp_path, np_, body, timeout=120):
+    """Runs `body` (after a prelude that initializes the group) on np_ ranks; returns the process."""
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent("""\
+        import numpy as np
+        import tessel as ts
+        import tessel.distributed as dist
+        from tessel.nn.parallel import DistributedDataParallel as DDP
+        dist.init_process_group()
+        rank, world = dist.get_rank(), dist.get_world_size()
+        assert dist.get_backend() == "mpi", dist.get_backend()
+        """) + textwrap.dedent(body) + '\nprint("ok", rank, flush=True)\n')
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    env["OMP_NUM_THREADS"] = "1"
+    if os.geteuid() == 0:  # mpirun refuses root without both variables
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    cmd = [MPIRUN, "-np", str(np_), "--oversubscribe", "--timeout", str(timeout), "-x", "OMP_NUM_THREADS",
+           sys.executable, str(script)]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout + 60)
+
+
+def assert_ok(proc, np_):
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert sorted(line for line in proc.stdout.splitlines() if line.startswith("ok ")) == \
+        [f"ok {r}" for r in range(np_)], out
+
+
+@pytest.fixture
+def no_launcher(monkeypatch):
+    for k in LAUNCH_VARS:
+        monkeypatch.delenv(k, raising=False)
+    yield monkeypatch
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@pytest.fixture
+def single(no_launcher):
+    dist.init_process_group()
+    yield
+
+
+# ---- launcher detection and backend choice (no MPI started) ----
+
+def test_launch_info_from_each_launcher(no_launcher):
+    assert dist.launch_info() == {"launcher": "", "rank": 0, "world_size": 1, "local_rank": 0,
+                                  "local_world_size": 1, "mpi": False}
+    cases = [
+        ({"OMPI_COMM_WORLD_RANK": "3", "OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_RANK": "1",
+          "OMPI_COMM_WORLD_LOCAL_SIZE": "2"}, ("mpirun", 3, 4, 1, 2, True)),
+        ({"PMI_RANK": "2", "PMI_SIZE": "3", "MPI_LOCALRANKID": "0"}, ("pmi", 2, 3, 0, 3, True)),
+        ({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}, ("torchrun", 1, 2, 1, 2, False)),
+        ({"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1"}, ("slurm", 5, 8, 1, 8, False)),
+        ({"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "PMIX_RANK": "5"}, ("slurm", 5, 8, 5, 8, True)),
+    ]
+    keys = ("launcher", "rank", "world_size", "local_rank", "local_world_size", "mpi")
+    for env, expected in cases:
+        for k in LAUNCH_VARS:
+            no_launcher.delenv(k, raising=False)
+        for k, v in env.items():
+            no_launcher.setenv(k, v)
+        info = dist.launch_info()
+        assert tuple(info[k] for k in keys) == expected, env
+
+
+def test_launch_info_mpirun_wins_over_torchrun_vars(no_launcher):
+    no_launcher.setenv("RANK", "0")
+    no_launcher.setenv("WORLD_SIZE", "1")
+    no_launcher.setenv("OMPI_COMM_WORLD_RANK", "1")
+    no_launcher.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    assert dist.launch_info()["launcher"] == "mpirun"
+
+
+@pytest.mark.parametrize("env", [{"OMPI_COMM_WORLD_RANK": "x", "OMPI_COMM_WORLD_SIZE": "2"},
+                                 {"RANK": "2", "WORLD_SIZE": "2"}, {"RANK": "0", "WORLD_SIZE": "0"},
+                                 {"RANK": "-1", "WORLD_SIZE": "2"}])
+def test_launch_info_rejects_bad_values(no_launcher, env):
+    for k, v in env.items():
+        no_launcher.setenv(k, v)
+    with pytest.raises(ValueError, match="RANK|WORLD_SIZE"):
+        dist.launch_info()
+
+
+def test_auto_without_launcher_is_single(no_launcher):
+    assert not dist.is_initialized()
+    dist.init_process_group()
+    assert dist.is_initialized()
+    assert (dist.get_backend(), dist.get_rank(), dist.get_world_size(), dist.get_local_rank()) == ("single", 0, 1, 0)
+    assert dist.get_node_local_rank() == 0
+    dist.destroy_process_group()
+    assert not dist.is_initialized()
+    dist.init_process_group("single")  # a single group can start again
+    assert dist.get_backend() == "single"
+
+
+def test_auto_refuses_a_torchrun_job_of_several_processes(no_launcher):
+    no_launcher.setenv("RANK", "0")
+    no_launcher.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="torchrun started 2 processes.*MPI"):
+        dist.init_process_group()
+    with pytest.raises(ValueError, match="single.*2 processes"):
+        dist.init_process_group("single")
+    assert not dist.is_initialized()
+
+
+@pytest.mark.skipif(not dist.is_mpi_available(), reason="built without MPI")
+def test_mpi_backend_needs_an_mpi_launcher(no_launcher):
+    # Never MPI_Init outside a launcher: a clear error instead.
+    with pytest.raises(ValueError, match="MPI launcher"):
+        dist.init_process_group("mpi")
+    assert not dist.is_initialized()
+
+
+def test_init_process_group_arguments(no_launcher):
+    with pytest.raises(ValueError, match="unknown backend \"gloo\""):
+        dist.init_process_group("gloo")
+    with pytest.raises(TypeError, match="backend must be a str"):
+        dist.init_process_group(3)
+    with pytest.raises(ValueError, match="init_method"):
+        dist.init_process_group(init_method="tcp://127.0.0.1:23456")
+    with pytest.raises(ValueError, match="world_size=2"):
+        dist.init_process_group(world_size=2)
+    assert not dist.is_initialized()
+    dist.init_process_group(backend=None, init_method="env://", world_size=1, rank=0)
+    with pytest.raises(ValueError, match="twice"):
+        dist.init_process_group()
+
+
+def test_not_initialized_errors(no_launcher):
+    for fn in (dist.get_rank, dist.get_world_size, dist.get_backend, dist.barrier, dist.destroy_process_group):
+        with pytest.raises(ValueError, match="not been initialized"):
+            fn()
+    with pytest.raises(ValueError, match="not been initialized"):
+        dist.all_reduce(ts.ones(2))
+    with pytest.raises(ValueError, match="not been initialized"):
+        DistributedDataParallel(ts.nn.Linear(2, 2))
+    assert dist.get_node_local_rank(fallback_rank=3) == 3
+    with pytest.raises(RuntimeError, match="fallback_rank"):
+        dist.get_node_local_rank()
+
+
+# ---- the single-process group ----
+
+ALL_DTYPES = [ts.bool, ts.uint8, ts.int8, ts.int16, ts.int32, ts.int64, ts.float16, ts.bfloat16, ts.float32,
+              ts.float64, ts.complex64, ts.complex128]
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
+def test_single_collectives_keep_values(single, dtype):
+    x = (ts.arange(6) % 3).to(dtype)
+    expected = x.clone()
+    ops = [dist.ReduceOp.SUM, dist.ReduceOp.PRODUCT]
+    if dtype.is_floating_point or dtype.is_complex:
+        ops.append(dist.ReduceOp.AVG)
+    if not dtype.is_complex:
+        ops += [dist.ReduceOp.MIN, dist.ReduceOp.MAX]
+    for op in ops:
+        assert dist.all_reduce(x, op=op) is None
+        assert ts.equal(x, expected)
+    dist.broadcast(x, src=0)
+    outs = [ts.zeros(6, dtype=dtype)]
+    dist.all_gather(outs, x)
+    assert ts.equal(outs[0], expected)
+    out = ts.zeros(6, dtype=dtype)
+    dist.all_gather_into_tensor(out, x)
+    assert ts.equal(out, expected)
+    out = ts.zeros(6, dtype=dtype)
+    dist.reduce_scatter(out, [x])
+    assert ts.equal(out, expected)
+    out = ts.zeros(6, dtype=dtype)
+    dist.reduce_scatter_tensor(out, x)
+    assert ts.equal(out, expected)
+
+
+def test_single_async_work(single):
+    w = dist.all_reduce(ts.ones(3), async_op=True)
+    assert isinstance(w, dist.Work)
+    assert w.wait() is True
+    assert w.is_completed() and w.is_success()
+    assert dist.barrier(async_op=True).wait()
+    assert dist.barrier() is None
+
+
+def test_collective_argument_errors(single):
+    with pytest.raises(ValueError, match=r"\[all_reduce\] tensor must be contiguous"):
+        dist.all_reduce(ts.ones(3, 4).t())
+    with pytest.raises(TypeError, match="AVG needs a floating point or complex tensor"):
+        dist.all_reduce(ts.ones(3, dtype=ts.int32), op=dist.ReduceOp.AVG)
+    with pytest.raises(TypeError, match="MAX is not defined for complex"):
+        dist.all_reduce(ts.ones(3, dtype=ts.complex64), op=dist.ReduceOp.MAX)
+    with pytest.raises(TypeError, match="op must be a ReduceOp"):
+        dist.all_reduce(ts.ones(3), op="sum")
+    with pytest.raises(TypeError, match="tensor must be a Tensor"):
+        dist.all_reduce(np.ones(3))
+    with pytest.raises(ValueError, match="src rank 1 is out of range"):
+        dist.broadcast(ts.ones(3), src=1)
+    with pytest.raises(ValueError, match="src .* is required"):
+        dist.broadcast(ts.ones(3))
+    with pytest.raises(ValueError, match="tensor_list has 2 tensors; the world size is 1"):
+        dist.all_gather([ts.ones(3), ts.ones(3)], ts.ones(3))
+    with pytest.raises(TypeError, match="dtype float64 but the input has float32"):
+        dist.all_gather([ts.ones(3, dtype=ts.float64)], ts.ones(3))
+    with pytest.raises(ValueError, match="has 2 elements, the input 3"):
+        dist.all_gather([ts.ones(2)], ts.ones(3))
+    with pytest.raises(ValueError, match="output has 4 elements"):
+        dist.all_gather_into_tensor(ts.ones(4), ts.ones(3))
+    with pytest.raises(ValueError, match="input has 4 elements"):
+        dist.reduce_scatter_tensor(ts.ones(3), ts.ones(4))
+    with pytest.raises(ValueError, match="input_list has 0 tensors"):
+        dist.reduce_scatter(ts.ones(3), [])
+    with pytest.raises(ValueError, match="only the default process group"):
+        dist.all_reduce(ts.ones(3), group=object())
+
+
+def test_ddp_single_process_is_the_plain_module(single):
+    ts.manual_seed(0)
+    net = ts.nn.Linear(3, 2)
+    ts.manual_seed(0)
+    ref = ts.nn.Linear(3, 2)
+    ddp = DistributedDataParallel(net)
+    assert ddp.module is net and [k for k in ddp.state_dict()] == ["module.weight", "module.bias"]
+    x = ts.randn(4, 3)
+    ddp(x).sum().backward()
+    ref(x).sum().backward()
+    assert ts.allclose(net.weight.grad, ref.weight.grad) and ts.allclose(net.bias.grad, ref.bias.grad)
+
+
+def test_ddp_argument_errors(single):
+    with pytest.raises(TypeError, match="must be a ts.nn.Module"):
+        DistributedDataParallel(lambda x: x)
+    with pytest.raises(ValueError, match="device_ids"):
+        DistributedDataParallel(ts.nn.Linear(2, 2), device_ids=[0])
+    with pytest.raises(ValueError, match="bucket_cap_mb"):
+        DistributedDataParallel(ts.nn.Linear(2, 2), bucket_cap_mb=0)
+    with pytest.raises(RuntimeError, match="doesn't have any parameter"):
+        DistributedDataParallel(ts.nn.ReLU())
+
+
+def test_sampler_reads_the_process_group(single, monkeypatch):
+    s = ts.data.DistributedSampler(list(range(10)), shuffle=False)
+    assert (s.num_replicas, s.rank, list(s)) == (1, 0, list(range(10)))
+
+
+# ---- real MPI jobs ----
+
+COLLECTIVES = """
+DTYPES = [ts.bool, ts.uint8, ts.int8, ts.int16, ts.int32, ts.int64, ts.float16, ts.bfloat16, ts.float32,
+          ts.float64, ts.complex64, ts.complex128]
+R = dist.ReduceOp
+
+def data(r, n, dtype):
+    # Small integers: exact sums and products in every dtype.
+    base = (np.arange(n) % 3 + r).astype(np.float64)
+    if dtype == ts.bool:
+        return ts.tensor((np.arange(n) + r) % 3 == 0)
+    t = ts.tensor(base).to(dtype)
+    if dtype.is_complex:
+        t = t + ts.tensor(1j * (np.arange(n) % 2)).to(dtype)
+    return t
+
+def as_np(t):
+    if t.dtype.is_complex:
+        return t.to(ts.complex128).numpy()
+    if t.dtype == ts.bool:
+        return np.array(t.tolist(), dtype=bool)
+    return t.to(ts.float64).numpy()
+
+def ref(n, dtype, op):
+    every = np.stack([as_np(data(r, n, dtype)) for r in range(world)]) if n else np.zeros((world, 0))
+    if dtype == ts.bool:
+        every = every.astype(bool)
+        return every.any(0) if op in (R.SUM, R.MAX) else every.all(0)
+    return {R.SUM: every.sum(0), R.AVG: every.mean(0), R.PRODUCT: every.prod(0), R.MIN: every.min(0),
+            R.MAX: every.max(0)}[op]
+
+def check(got, want, dtype, what):
+    tol = 1e-2 if dtype in (ts.float16, ts.bfloat16) else 1e-6
+    assert np.allclose(as_np(got), want, rtol=tol, atol=tol), (what, dtype, as_np(got)[:8], np.asarray(want)[:8])
+
+for dtype in DTYPES:
+    ops = [R.SUM, R.PRODUCT]
+    ops += [R.AVG] if (dtype.is_floating_point or dtype.is_complex) else []
+    ops += [] if dtype.is_complex else [R.MIN, R.MAX]
+    for n in (0, 1, 7):
+        for op in ops:
+            t = data(rank, n, dtype)
+            dist.all_reduce(t, op=op)
+            check(t, ref(n, dtype, op), dtype, f"all_reduce {op} n={n}")
+        # broadcast from the last rank
+        t = data(rank, n, dtype)
+        dist.broadcast(t, src=world - 1)
+        check(t, as_np(data(world - 1, n, dtype)), dtype, "broadcast")
+        # all_gather, both forms
+        outs = [ts.zeros(n, dtype=dtype) for _ in range(world)]
+        dist.all_gather(outs, data(rank, n, dtype))
+        for r in range(world):
+            check(outs[r], as_np(data(r, n, dtype)), dtype, "all_gather")
+        flat = ts.zeros(n * world, dtype=dtype)
+        dist.all_gather_into_tensor(flat, data(rank, n, dtype))
+        check(flat, np.concatenate([as_np(data(r, n, dtype)) for r in range(world)]), dtype, "all_gather_into_tensor")
+        # reduce_scatter: rank r gets part r of every rank's (world * n)-element input
+        for op in ops:
+            big = data(rank, n * world, dtype)
+            out = ts.zeros(n, dtype=dtype)
+            dist.reduce_scatter_tensor(out, big, op=op)
+            check(out, ref(n * world, dtype, op)[rank * n:(rank + 1) * n], dtype, f"reduce_scatter_tensor {op}")
+            out = ts.zeros(n, dtype=dtype)
+            dist.reduce_scatter(out, [big[r * n:(r + 1) * n].contiguous() for r in range(world)], op=op)
+            check(out, ref(n * world, dtype, op)[rank * n:(rank + 1) * n], dtype, f"reduce_scatter {op}")
+
+# a large buffer, asynchronously, with compute in between
+big = ts.full((3_000_001,), float(rank + 1))
+w = dist.all_reduce(big, op=R.SUM, async_op=True)
+local = (ts.ones(200, 200) @ ts.ones(200, 200)).sum()
+assert w.wait() is True and w.is_completed()
+assert float(big.min()) == float(big.max()) == world * (world + 1) / 2
+# several in flight complete in order
+ws = [dist.all_reduce(ts.full((1000,), float(i)), op=R.MAX, async_op=True) for i in range(5)]
+assert all(x.wait() for x in ws)
+dist.barrier()
+# the sampler takes rank and world size from the group
+s = ts.data.DistributedSampler(list(range(10)), shuffle=True, seed=3)
+assert (s.num_replicas, s.rank) == (world, rank)
+mine = ts.tensor(list(s), dtype=ts.int64)
+every = ts.zeros(len(mine) * world, dtype=ts.int64)
+dist.all_gather_into_tensor(every, mine)
+assert set(every.tolist()) == set(range(10)), every.tolist()
+"""
+
+
+@needs_mpi
+@pytest.mark.parametrize("np_", [2, 3])
+def test_mpi_collectives_every_dtype(tmp_path, np_):
+    assert_ok(run_mpi(tmp_path, np_, COLLECTIVES), np_)
+
+
+DDP_EQUIVALENCE = """
+import numpy as np
+K, B = 5, 12
+
+class Branches(ts.nn.Module):
+    # Four parallel branches, summed in a rank-dependent order: each rank's backward
+    # produces the gradients (and fills the buckets) in a different order.
+    def __init__(self, order):
+        super().__init__()
+        self.inp = ts.nn.Linear(4, 6)
+        self.branches = ts.nn.ModuleList([ts.nn.Linear(6, 3) for _ in range(4)])
+        self.order = order
+    def forward(self, x):
+        h = ts.tanh(self.inp(x))
+        out = None
+        for i in self.order:
+            y = self.branches[i](h)
+            out = y if out is None else out + y
+        return out
+
+def make(order, seed):
+    ts.manual_seed(seed)
+    return Branches(order)
+
+rng = np.random.default_rng(7)
+X = ts.tensor(rng.standard_normal((B, 4)).astype(np.float32))
+Y = ts.tensor(rng.standard_normal((B, 3)).astype(np.float32))
+per = B // world
+lo, hi = rank * per, (rank + 1) * per
+
+def train(model, step_fn):
+    opt = ts.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(K):
+        opt.zero_grad()
+        step_fn(model)
+        opt.step()
+
+# one process on the full batch
+ref = make([0, 1, 2, 3], 100)
+train(ref, lambda m: ts.nn.functional.mse_loss(m(X), Y).backward())
+
+# DDP: ranks start from different weights (rank 0's are broadcast), tiny buckets, shuffled order
+order = list(np.random.default_rng(rank).permutation(4))
+net = make(order, 100 + rank)
+ddp = DDP(net, bucket_cap_mb=0.00005)
+assert len(ddp._buckets) > 3
+train(ddp, lambda m: ts.nn.functional.mse_loss(m(X[lo:hi]), Y[lo:hi]).backward())
+for (name, a), b in zip(net.named_parameters(), ref.parameters()):
+    assert np.allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6), name
+
+# no_sync: the first half of the local batch accumulates locally, the second synchronizes
+net2 = make(order, 100 + 7 * rank)
+ddp2 = DDP(net2, bucket_cap_mb=0.00005)
+def accumulate(m):
+    half = per // 2
+    with m.no_sync():
+        (ts.nn.functional.mse_loss(m(X[lo:lo + half]), Y[lo:lo + half]) * half / per).backward()
+    g = net2.inp.weight.grad.clone()
+    every = ts.zeros(world * g.numel())
+    dist.all_gather_into_tensor(every, g.reshape(-1))
+    if world > 1:  # local gradients: not averaged yet
+        assert not np.allclose(every.numpy()[:g.numel()], every.numpy()[g.numel():2 * g.numel()])
+    (ts.nn.functional.mse_loss(m(X[lo + half:hi]), Y[lo + half:hi]) * (per - half) / per).backward()
+train(ddp2, accumulate)
+for (name, a), b in zip(net2.named_parameters(), ref.parameters()):
+    assert np.allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6), ("no_sync", name)
+"""
+
+
+@needs_mpi
+@pytest.mark.parametrize("np_", [2, 3])
+def test_mpi_ddp_matches_one_process_on_the_full_batch(tmp_path, np_):
+    assert_ok(run_mpi(tmp_path, np_, DDP_EQUIVALENCE), np_)
+
+
+DDP_UNUSED = """
+class TwoHeads(ts.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = ts.nn.Linear(3, 2)
+        self.b = ts.nn.Linear(3, 2)      # used on rank 0 only
+        self.never = ts.nn.Linear(3, 2)  # used on no rank
+    def forward(self, x):
+        return self.a(x) + (self.b(x) if rank == 0 else 0)
+
+ts.manual_seed(0)
+net = TwoHeads()
+ddp = DDP(net, find_unused_parameters=True)
+x = ts.ones(2, 3) * (rank + 1)
+ddp(x).sum().backward()
+assert net.never.weight.grad is None
+# b's gradient is rank 0's, averaged with the others' zeros
+g = net.b.weight.grad.numpy()
+assert np.allclose(g, np.full((2, 3), 2.0 / world)), g
+ga = net.a.weight.grad.numpy()
+assert np.allclose(ga, np.full((2, 3), sum(r + 1 for r in range(world)) * 2 / world)), ga
+ddp(x).sum().backward()  # a second iteration works too
+
+# without find_unused_parameters the next forward names the parameters that got no gradient
+ts.manual_seed(0)
+plain = DDP(TwoHeads())
+plain(x).sum().backward()
+try:
+    plain(x)
+    raise AssertionError("no error")
+except RuntimeError as e:
+    assert "find_unused_parameters=True" in str(e) and "never.weight" in str(e), str(e)
+"""
+
+
+@needs_mpi
+def test_mpi_ddp_find_unused_parameters(tmp_path):
+    assert_ok(run_mpi(tmp_path, 2, DDP_UNUSED), 2)
+
+
+@needs_mpi
+def test_mpi_a_failing_rank_ends_the_job(tmp_path):
+    body = """
+    if rank == 1:
+        raise KeyError("boom on purpose")
+    dist.all_reduce(ts.ones(3))  # would wait forever for rank 1
+    """
+    start = time.monotonic()
+    proc = run_mpi(tmp_path, 2, body, timeout=60)
+    assert proc.returncode != 0
+    assert "rank 1 of 2 failed with KeyError" in proc.stderr and "boom on purpose" in proc.stderr, proc.stderr
+    assert time.monotonic() - start < 30  # ended by MPI_Abort, not by mpirun's --timeout

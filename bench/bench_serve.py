@@ -156,11 +156,16 @@ class Proc:
         self.log.close()
 
 
-def wrk(url, body_file, conns, secs, lua_dir, cpu):
-    lua = Path(lua_dir) / f"post_{Path(body_file).stem}.lua"
+def wrk(url, body_file, conns, secs, lua_dir, cpu, headers=None, delay_ms=None):
+    """One wrk run. `headers`: extra request headers; `delay_ms`: each connection waits that long between its
+    requests (wrk's Lua delay()), which paces the load at about conns * 1000 / delay_ms req/s."""
+    tag = Path(body_file).stem + (f"_d{delay_ms}" if delay_ms else "")
+    lua = Path(lua_dir) / f"post_{tag}.lua"
     if not lua.exists():
-        lua.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                       f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*a")\nf:close()\n')
+        hdr = {"Content-Type": "application/json", **(headers or {})}
+        lua.write_text('wrk.method = "POST"\n' + "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in hdr.items())
+                       + f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+                       + (f"function delay() return {int(delay_ms)} end\n" if delay_ms else ""))
     cmd = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--timeout", "10s",
            "--latency", "-s", str(lua), url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=secs + 15).stdout
@@ -187,26 +192,77 @@ def parse_wrk(out):
     return r
 
 
-def run_points(srv, path, body_file, conns_list, warm, secs, tmp, load_cpu):
+def run_points(srv, path, body, conns_list, warm, secs, tmp, load_cpu, delay_ms=None, label=""):
+    """`body`: a JSON body file, or (file, headers) for a body that needs headers (binary tensors)."""
+    body_file, headers = body if isinstance(body, tuple) else (body, None)
     url = f"http://127.0.0.1:{srv.port}{path}"
     rows = []
     # one request first: a body the server refuses would measure error replies, not inference
-    req = urllib.request.Request(url, data=Path(body_file).read_bytes(), headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=Path(body_file).read_bytes(),
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     with urllib.request.urlopen(req, timeout=30) as r:
         if r.status != 200 or "outputs" not in json.loads(r.read()):
             raise RuntimeError(f"{srv.name} {path}: status {r.status}")
-    wrk(url, body_file, max(conns_list), warm, tmp, load_cpu)  # warm-up
+    wrk(url, body_file, max(conns_list), warm, tmp, load_cpu, headers)  # warm-up
     for c in conns_list:
         cpu0 = cpu_seconds(srv.p.pid)
-        r = wrk(url, body_file, c, secs, tmp, load_cpu)
+        r = wrk(url, body_file, c, secs, tmp, load_cpu, headers, delay_ms)
         r["server_cpu_s"] = cpu_seconds(srv.p.pid) - cpu0
         r["conns"] = c
         r["rss_kb"] = rss_kb(srv.p.pid)
+        r["loadavg_1m"] = os.getloadavg()[0]
         rows.append(r)
-        print(f"  {srv.name:<16} c={c:<4} {r['rps']:>9.0f} req/s  p50 {common.fmt(r['p50_ms'])} ms  "
-              f"p99 {common.fmt(r['p99_ms'])} ms  errors {r['errors']}  server CPU {r['server_cpu_s']:.1f} s",
-              flush=True)
+        print(f"  {srv.name + label:<16} c={c:<4} {r['rps']:>9.0f} req/s  p50 {common.fmt(r['p50_ms'])} ms  "
+              f"p99 {common.fmt(r['p99_ms'])} ms  errors {r['errors']}  server CPU {r['server_cpu_s']:.1f} s  "
+              f"load {r['loadavg_1m']:.1f}", flush=True)
     return rows
+
+
+def half_load(srv, path, body, peak_rps, secs, tmp, load_cpu, conns=256):
+    """p99 at about half of `peak_rps`: `conns` connections, each pausing so that together they send
+    ~peak/2 req/s (wrk is closed-loop; the pause dominates the cycle when latency is far below it)."""
+    delay = max(1, round(conns * 1000 / (peak_rps / 2)))
+    return run_points(srv, path, body, [conns], 1, secs, tmp, load_cpu, delay_ms=delay,
+                      label=f" @~{peak_rps / 2:.0f}/s")
+
+
+def memory_run(srv, path, body, conns, secs, tmp, load_cpu):
+    """RSS of the server sampled every second over a `secs` steady run (after the warm-up already done)."""
+    body_file, headers = body if isinstance(body, tuple) else (body, None)
+    url = f"http://127.0.0.1:{srv.port}{path}"
+    samples = []
+    p = subprocess.Popen(["taskset", "-c", str(load_cpu), "wrk", "-t1", f"-c{conns}", f"-d{int(secs)}s",
+                          "--timeout", "10s", "--latency", "-s",
+                          str(Path(tmp) / f"post_{Path(body_file).stem}.lua"), url],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    t0 = time.monotonic()
+    while p.poll() is None and time.monotonic() - t0 < secs + 15:
+        samples.append((round(time.monotonic() - t0, 1), rss_kb(srv.p.pid)))
+        time.sleep(1)
+    out = p.communicate(timeout=30)[0]
+    r = parse_wrk(out)
+    kb = [k for _, k in samples if k]
+    # growth: the last 10 s against the 10 s after the first 5 (start-up allocations settle first)
+    first = kb[5:15] or kb[:1]
+    last = kb[-10:] or kb[-1:]
+    r.update(seconds=secs, conns=conns, rss_first_kb=kb[0] if kb else None, rss_max_kb=max(kb) if kb else None,
+             rss_last_kb=kb[-1] if kb else None,
+             rss_growth_kb=(sum(last) / len(last) - sum(first) / len(first)) if kb else None,
+             loadavg_1m=os.getloadavg()[0], samples=samples)
+    print(f"  memory: {secs:.0f} s at c={conns}: {r['rps']:.0f} req/s, errors {r['errors']}, RSS {r['rss_first_kb']} -> "
+          f"{r['rss_last_kb']} kB (max {r['rss_max_kb']}), growth {r['rss_growth_kb']:.0f} kB "
+          f"(mean of the last 10 s - mean of s 5-15)  load {r['loadavg_1m']:.1f}", flush=True)
+    return r
+
+
+def batch_counts(port, model):
+    """(executions, rows inferred) of `model` from tessel-serve's /metrics."""
+    txt = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    vals = {}
+    for name in ("tessel_inference_executions_total", "tessel_inference_count_total"):
+        m = re.search(rf'^{name}{{model="{model}",version="1"}} ([\d.e+]+)$', txt, re.M)
+        vals[name] = float(m.group(1)) if m else 0.0
+    return vals["tessel_inference_executions_total"], vals["tessel_inference_count_total"]
 
 
 def make_models(d):
@@ -240,6 +296,14 @@ def bodies(d):
         f.write_text(json.dumps({"inputs": [{"name": inp, "shape": shape, "datatype": "FP32",
                                              "data": [round(float(v), 5) for v in x.ravel()]}]}))
         out[name] = f
+    # the same ResNet input as binary tensor data (OIP extension; tritonclient sends tensors this way)
+    x = rng.standard_normal([1, 3, 64, 64]).astype(np.float32)
+    header = json.dumps({"inputs": [{"name": "input", "shape": [1, 3, 64, 64], "datatype": "FP32",
+                                     "parameters": {"binary_data_size": x.nbytes}}]}).encode()
+    f = d / "resnet18_bin.bin"
+    f.write_bytes(header + x.tobytes())
+    out["resnet18_bin"] = (f, {"Inference-Header-Content-Length": str(len(header)),
+                               "Content-Type": "application/octet-stream"})
     return out
 
 
@@ -254,11 +318,23 @@ def main():
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--load-cpu", type=int, default=1)
     p.add_argument("--json", metavar="PATH", default=None)
+    p.add_argument("--batching-only", action="store_true",
+                   help="only ResNet-18 at 64 connections, dynamic batching off and on (JSON and binary bodies)")
+    p.add_argument("--half-load", action=argparse.BooleanOptionalAction, default=None,
+                   help="p99 at about half of each server's peak MLP req/s (default: on, off with --quick)")
+    p.add_argument("--memory-seconds", type=float, default=None,
+                   help="tessel-serve RSS over a steady MLP run of S s at 64 connections (default 60, --quick 0)")
     a = p.parse_args()
     secs = int(a.seconds or (3 if a.quick else 20))
     warm = max(1, int(a.warmup))
     conns = [int(c) for c in a.connections.split(",")]
     servers = a.servers.split(",")
+    if a.batching_only:
+        servers = ["tessel"]
+    half = (not a.quick) if a.half_load is None else a.half_load
+    mem_secs = (0 if a.quick else 60) if a.memory_seconds is None else a.memory_seconds
+    if a.batching_only:
+        half, mem_secs = False, 0
     if shutil.which("wrk") is None:
         sys.exit("bench_serve: wrk not found (Debian: apt-get install wrk)")
     import numpy as np
@@ -297,15 +373,29 @@ def main():
                            pin + [find_server(), "--model-repository", str(repo), "--http-port", str(port),
                                   "--threads", "1", "--log-format", "none"], port, log=tmp / "tessel.log")
                 try:
-                    if not batching:
+                    if not batching and not a.batching_only:
                         for model in ("mlp", "resnet18"):
                             print(f"{model}:")
-                            record("tessel-serve", model, run_points(srv, f"/v2/models/{model}/infer", body[model],
-                                                                     conns, warm, secs, tmp, a.load_cpu))
-                    print(f"resnet18, 64 connections, dynamic batching {'on' if batching else 'off'}:")
-                    record("tessel-serve", "resnet18",
-                           run_points(srv, "/v2/models/resnet18/infer", body["resnet18"], [64], warm, secs, tmp,
-                                      a.load_cpu), "batching " + ("on" if batching else "off"))
+                            rows = run_points(srv, f"/v2/models/{model}/infer", body[model], conns, warm, secs, tmp,
+                                              a.load_cpu)
+                            record("tessel-serve", model, rows)
+                            if half:
+                                peak = max(r["rps"] for r in rows)
+                                record("tessel-serve", model, half_load(srv, f"/v2/models/{model}/infer", body[model],
+                                                                        peak, secs, tmp, a.load_cpu), "half load")
+                        if mem_secs > 0:
+                            results["memory"] = memory_run(srv, "/v2/models/mlp/infer", body["mlp"], 64, mem_secs,
+                                                           tmp, a.load_cpu)
+                    for kind in ("JSON", "binary"):
+                        print(f"resnet18, 64 connections, {kind} body, dynamic batching {'on' if batching else 'off'}:")
+                        e0, n0 = batch_counts(port, "resnet18")
+                        rows = run_points(srv, "/v2/models/resnet18/infer",
+                                          body["resnet18" if kind == "JSON" else "resnet18_bin"], [64], warm, secs,
+                                          tmp, a.load_cpu)
+                        e1, n1 = batch_counts(port, "resnet18")  # includes the warm-up: a mean, not this point's
+                        rows[0]["mean_batch"] = (n1 - n0) / (e1 - e0) if e1 > e0 else None
+                        print(f"  mean batch (warm-up and point) {common.fmt(rows[0]['mean_batch'])}")
+                        record("tessel-serve", "resnet18", rows, f"batching {'on' if batching else 'off'}, {kind}")
                 finally:
                     srv.stop()
         # --- onnxruntime behind Flask + gunicorn
@@ -326,8 +416,13 @@ def main():
                 try:
                     for model in ("mlp", "resnet18"):
                         print(f"{model}:")
-                        record("flask+gunicorn", model, run_points(srv, f"/v2/models/{model}/infer", body[model],
-                                                                   conns, warm, secs, tmp, a.load_cpu))
+                        rows = run_points(srv, f"/v2/models/{model}/infer", body[model], conns, warm, secs, tmp,
+                                          a.load_cpu)
+                        record("flask+gunicorn", model, rows)
+                        if half:
+                            peak = max(r["rps"] for r in rows)
+                            record("flask+gunicorn", model, half_load(srv, f"/v2/models/{model}/infer", body[model],
+                                                                      peak, secs, tmp, a.load_cpu), "half load")
                 finally:
                     srv.stop()
         # --- MLServer, scikit-learn runtime (the MLP only: it has no runtime for an ONNX ResNet)
@@ -350,8 +445,13 @@ def main():
                 else:
                     try:
                         print("mlp:")
-                        record("mlserver", "mlp", run_points(srv, "/v2/models/mlp/infer", body["mlp"], conns, warm,
-                                                             secs, tmp, a.load_cpu))
+                        rows = run_points(srv, "/v2/models/mlp/infer", body["mlp"], conns, warm, secs, tmp,
+                                          a.load_cpu)
+                        record("mlserver", "mlp", rows)
+                        if half:
+                            peak = max(r["rps"] for r in rows)
+                            record("mlserver", "mlp", half_load(srv, "/v2/models/mlp/infer", body["mlp"], peak, secs,
+                                                                tmp, a.load_cpu), "half load")
                     finally:
                         srv.stop()
                 print("  resnet18 on MLServer: n/a (its scikit-learn runtime cannot run an ONNX ResNet)")
@@ -365,9 +465,9 @@ def main():
         rows.append([r["model"], r["server"] + (f" [{r['variant']}]" if r["variant"] else ""), r["conns"],
                      f"{r['rps']:.0f}", common.fmt(r["p50_ms"]), common.fmt(r["p99_ms"]), r["errors"],
                      f"{r['server_cpu_s']:.1f}", f"{r['rps'] * secs / r['server_cpu_s']:.0f}"
-                     if r["server_cpu_s"] > 0 else "n/a"])
+                     if r["server_cpu_s"] > 0 else "n/a", f"{r['loadavg_1m']:.1f}"])
     common.print_table(["model", "server", "conns", "req/s", "p50 ms", "p99 ms", "errors", "server CPU s",
-                        "req per CPU-s"], rows, title="results")
+                        "req per CPU-s", "load 1m"], rows, title="results")
     peak = {}
     for r in results["rows"]:
         if not r["variant"]:
@@ -378,9 +478,14 @@ def main():
             o = peak.get((model, other))
             if t and o:
                 print(f"{model}: tessel-serve peak req/s = {t / o:.1f}x {other}")
-    b = {r["variant"]: r["rps"] for r in results["rows"] if r["variant"]}
-    if b.get("batching off"):
-        print(f"resnet18 @64: dynamic batching on/off = {b.get('batching on', 0) / b['batching off']:.2f}x")
+    b = {r["variant"]: r for r in results["rows"] if r["variant"].startswith("batching")}
+    for kind in ("JSON", "binary"):
+        off, on = b.get(f"batching off, {kind}"), b.get(f"batching on, {kind}")
+        if off and on and off["rps"] > 0:
+            per_cpu = ""
+            if off["server_cpu_s"] > 0 and on["server_cpu_s"] > 0:
+                per_cpu = (f", per server CPU-second {on['rps'] / on['server_cpu_s'] / (off['rps'] / off['server_cpu_s']):.2f}x")
+            print(f"resnet18 @64, {kind} body: dynamic batching on/off = {on['rps'] / off['rps']:.2f}x req/s{per_cpu}")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1))
 

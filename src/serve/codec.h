@@ -22,6 +22,11 @@ int64_t checked_numel(const std::vector<int64_t>& shape, std::string_view what);
 NamedTensor tensor_from_leaves(std::string name, std::string datatype, std::vector<int64_t> shape,
                                const std::vector<simdjson::dom::element>& leaves, bool allow_b64);
 
+// The same from an OIP "data" value (flat or nested), written straight into the
+// tensor for numeric datatypes. Same errors as tensor_from_leaves (no b64).
+NamedTensor tensor_from_json(std::string name, std::string datatype, std::vector<int64_t> shape,
+                             simdjson::dom::element data);
+
 // A tensor from the binary tensor data extension's raw little-endian bytes
 // (BYTES: each element a 4-byte little-endian length then its bytes).
 NamedTensor tensor_from_binary(std::string name, std::string datatype, std::vector<int64_t> shape,

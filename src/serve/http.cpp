@@ -193,6 +193,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void write(Response&& r) {
+    if (r.deferred) {
+      auto make = std::move(r.deferred);
+      try {
+        r = make();
+      } catch (const std::exception& e) {
+        r = error_response(500, std::string("internal error: ") + e.what());
+      }
+    }
     fill(std::move(r));
     res_.keep_alive(keep_alive_ && !srv_.stopping);
     stream_.expires_after(srv_.opts.read_timeout);

@@ -34,6 +34,10 @@ struct Response {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // When set, called on the connection's event loop to build the response that
+  // is sent, so that a compute thread answering a request only hands its result
+  // over and encoding (JSON of the outputs) runs on the I/O threads.
+  std::function<Response()> deferred;
 };
 
 using Reply = std::function<void(Response&&)>;

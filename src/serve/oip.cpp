@@ -123,7 +123,6 @@ ParsedInfer parse_infer(const Request& http, std::string name, std::string versi
   if (root["inputs"].get(inputs) || inputs.type() != element_type::ARRAY)
     throw HttpError(400, "the inference request needs an \"inputs\" array");
   size_t offset = header_len;  // binary tensors follow the JSON header in input order
-  std::vector<element> leaves;
   std::unordered_set<std::string> seen;
   for (element in : simdjson::dom::array(inputs)) {
     if (in.type() != element_type::OBJECT) throw HttpError(400, "each input must be an object");
@@ -154,9 +153,7 @@ ParsedInfer parse_infer(const Request& http, std::string name, std::string versi
     }
     element data;
     if (in["data"].get(data)) throw HttpError(400, what + ": missing \"data\" (or a binary_data_size parameter)");
-    leaves.clear();
-    collect_leaves(data, leaves);
-    r.inputs.push_back(tensor_from_leaves(iname, datatype, std::move(shape), leaves, false));
+    r.inputs.push_back(tensor_from_json(iname, datatype, std::move(shape), data));
   }
   if (offset != body.size())
     throw HttpError(
@@ -373,14 +370,16 @@ bool oip_route(Context& ctx, Request& req, Reply& reply) {
     throw;
   }
   std::vector<std::string> requested = parsed.req.outputs;
+  // The callback runs on a batcher worker: it hands the outputs over, and the
+  // JSON is written on the connection's loop (Response::deferred).
   ctx.models.infer(std::move(parsed.req), [reply, requested, binary_out = std::move(parsed.binary_out),
-                                           all_binary = parsed.all_binary](InferResponse&& resp, std::exception_ptr e) {
+                                           all_binary = parsed.all_binary](InferResponse&& resp,
+                                                                           std::exception_ptr e) mutable {
     if (e) return reply(exception_response(e));
-    try {
-      reply(infer_response(resp, requested, binary_out, all_binary));
-    } catch (...) {
-      reply(exception_response(std::current_exception()));
-    }
+    Response r;
+    r.deferred = [resp = std::move(resp), requested = std::move(requested), binary_out = std::move(binary_out),
+                  all_binary] { return infer_response(resp, requested, binary_out, all_binary); };
+    reply(std::move(r));
   });
   return true;
 }

@@ -175,12 +175,29 @@ struct Router {
     auto start = std::chrono::steady_clock::now();
     // The request moves into the reply so that the access log can see it.
     auto shared = std::make_shared<Request>(std::move(req));
-    Reply logged = [this, shared, start, reply = std::move(reply)](Response&& res) {
+    auto finish = [this, shared, start](Response& res) {
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       add_cors(*shared, res);
       std::string_view model = model_of(shared->path);
       if (!model.empty()) models.observe_request(model, {}, res.status, seconds);
       log(*shared, res, seconds);
+    };
+    Reply logged = [finish, reply = std::move(reply)](Response&& res) {
+      if (res.deferred) {
+        // Built on the connection's loop: CORS, metrics and the log follow it there.
+        res.deferred = [finish, make = std::move(res.deferred)]() {
+          Response out;
+          try {
+            out = make();
+          } catch (...) {
+            out = exception_response(std::current_exception());
+          }
+          finish(out);
+          return out;
+        };
+        return reply(std::move(res));
+      }
+      finish(res);
       reply(std::move(res));
     };
     try {

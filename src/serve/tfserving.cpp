@@ -252,11 +252,9 @@ bool tfserving_route(Context& ctx, Request& req, Reply& reply) {
   }
   ctx.models.infer(std::move(ir), [reply, row = has_rows](InferResponse&& resp, std::exception_ptr e) {
     if (e) return reply(exception_response(e));
-    try {
-      reply(json_response(200, predict_response(resp, row)));
-    } catch (...) {
-      reply(exception_response(std::current_exception()));
-    }
+    Response r;  // encoded on the connection's loop, off the batcher worker
+    r.deferred = [resp = std::move(resp), row] { return json_response(200, predict_response(resp, row)); };
+    reply(std::move(r));
   });
   return true;
 }

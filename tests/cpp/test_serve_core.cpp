@@ -5,6 +5,7 @@
 #include <tessel/onnx.h>
 #include <tessel/tessel.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -861,4 +862,60 @@ TEST(ServeBatcher, TimeoutWhileTheWorkerIsBusy) {
   // Answered at its deadline by the reaper, not when the worker came free.
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 400ms);
   EXPECT_EQ(p0->get_future().get().outputs[0].shape, (std::vector<int64_t>{1, 2}));
+}
+
+// Queueing wakes the waiting worker only when it matters (a batch could now be
+// full, or an earlier deadline): a request with its own short timeout behind one
+// that waits out a long delay is still answered 504 at its deadline, and four
+// rows still leave at once at the preferred size.
+TEST(ServeBatcher, WakesOnlyForFullBatchesAndEarlierDeadlines) {
+  MetricsRegistry reg;
+  BatcherOptions bo;
+  bo.max_batch_size = 8;
+  bo.dynamic = true;
+  bo.preferred_batch_size = {4};
+  bo.max_queue_delay = std::chrono::microseconds(800000);
+  bo.queue_policy.max_queue_size = 16;
+  bo.queue_policy.allow_timeout_override = true;  // the reaper runs; items carry their own deadlines
+  std::atomic<int> runs{0};
+  auto run = [&](const onnx::NamedTensors& feed) {
+    ++runs;
+    return onnx::NamedTensors{{"y", feed.at(0).second}};
+  };
+  auto promise_of = [](std::shared_ptr<std::promise<int64_t>> p) {
+    return [p](std::exception_ptr e, InferResponse r) {
+      if (e)
+        p->set_exception(e);
+      else
+        p->set_value(r.outputs.at(0).shape.at(0));
+    };
+  };
+  Batcher b(bo, run, ModelMetrics::create(reg, "m", "1"));
+  auto p0 = std::make_shared<std::promise<int64_t>>();
+  b.submit(item_of(1, promise_of(p0)));  // no deadline: waits for company
+  std::this_thread::sleep_for(20ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto p1 = std::make_shared<std::promise<int64_t>>();
+  auto late = item_of(1, promise_of(p1));
+  late.deadline = t0 + 50ms;
+  b.submit(std::move(late));
+  try {
+    p1->get_future().get();
+    FAIL() << "expected a 504";
+  } catch (const HttpError& e) {
+    EXPECT_EQ(e.status, 504);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);  // at its deadline, not after the 800 ms delay
+  EXPECT_EQ(runs.load(), 0);
+  // Three more rows make the preferred 4 with the waiting one: they leave at once.
+  std::vector<std::shared_ptr<std::promise<int64_t>>> ps;
+  const auto t1 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    ps.push_back(std::make_shared<std::promise<int64_t>>());
+    b.submit(item_of(1, promise_of(ps.back())));
+  }
+  EXPECT_EQ(p0->get_future().get(), 1);
+  for (auto& p : ps) EXPECT_EQ(p->get_future().get(), 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, 500ms);
+  EXPECT_EQ(runs.load(), 1);
 }

@@ -390,6 +390,9 @@ def test_binary_extension_errors(server):
      "does not match the model's [-1, 16]"),
     ('{"inputs": [{"name": "x", "shape": [1, 16], "datatype": "FP32", "data": [1, 2]}]}',
      "shape has 16 elements but data has 2"),
+    # more values than the shape holds, nested: the exact count is reported
+    ('{"inputs": [{"name": "x", "shape": [1, 16], "datatype": "FP32", "data": [[' + "0," * 16 + "0], [1, 2]]}]}",
+     "shape has 16 elements but data has 19"),
     ('{"inputs": [{"name": "x", "shape": [1, 16], "datatype": "FP64", "data": [' + "0," * 15 + "0]}]}",
      "datatype FP64 but the model expects FP32"),
     ('{"inputs": [{"name": "x", "shape": [1, 16], "datatype": "FP99", "data": [' + "0," * 15 + "0]}]}",

@@ -439,7 +439,10 @@ Tensor conv2d_fused(const Tensor& x0, const Tensor& w0, const Tensor& bias, cons
   if (layout.x)
     TS_CHECK(x.shape() == blocked_shape(n, c, h, wi), ValueError, "conv2d_fused", "blocked input of shape ",
              x.shape(), " does not hold ", c, " channels");
-  Tensor y = empty(layout.y ? blocked_shape(n, o, ho, wo) : Shape{n, o, ho, wo}, TensorOptions(DType::Float32));
+  const Shape yshape = layout.y ? blocked_shape(n, o, ho, wo) : Shape{n, o, ho, wo};
+  const bool in_place = layout.reuse_residual && layout.residual && layout.y && residual.defined() &&
+                        residual.shape() == yshape && residual.is_contiguous() && residual.offset() == 0;
+  Tensor y = in_place ? residual : empty(yshape, TensorOptions(DType::Float32));
   ConvKey k{};
   k.n = n, k.c = c, k.h = h, k.w = wi;
   k.o = o, k.kh = w.shape()[2], k.kw = w.shape()[3], k.ho = ho, k.wo = wo;
@@ -460,7 +463,7 @@ Tensor conv2d_fused(const Tensor& x0, const Tensor& w0, const Tensor& bias, cons
   Arg src = arg(x, layout.x ? blocked_desc(n, c, h, wi) : memory::desc(d.src, f32, tag::nchw), prim->src, true);
   Arg wei = weight_arg(w, d, k, *prim);
   Arg dst = arg(y, layout.y ? blocked_desc(n, o, ho, wo) : memory::desc(d.dst, f32, tag::nchw), prim->dst, false);
-  if (k.sum) {  // the sum post-op adds into what dst holds: the residual, reordered (or copied) straight in
+  if (k.sum && !(in_place && dst.mem == dst.user)) {  // the sum post-op adds into what dst holds: the residual
     const Tensor r = residual.contiguous();
     if (layout.residual)
       TS_CHECK(r.shape() == blocked_shape(n, o, ho, wo), ValueError, "conv2d_fused",

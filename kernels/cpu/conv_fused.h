@@ -30,6 +30,9 @@ Tensor conv_unblock(const Tensor& blocked, int64_t channels);
 // w.shape()[1] * groups; the output's is w.shape()[0]).
 struct ConvLayout {
   bool x = false, residual = false, y = false;
+  // The caller holds the residual's only reference: with residual and y both
+  // blocked, the result is written into the residual's buffer (no copy).
+  bool reuse_residual = false;
 };
 
 // y = act(conv2d(x, w, bias) + residual); bias and residual may be undefined.

@@ -151,8 +151,11 @@ const Value& lookup(const Node& n, const Scope& scope, const std::string& name) 
   return *v;
 }
 
-// Runs one node, storing its outputs in `scope`.
-void run_node(const Node& n, Scope& scope, const OpContext& ctx) {
+// Runs one node, storing its outputs in `scope`. The tensors of `dying` (values
+// released after this node) that it reads once are moved out of the scope into
+// its inputs: an op then holds their only reference and may write its result
+// into one of them (FusedConv's residual).
+void run_node(const Node& n, Scope& scope, const OpContext& ctx, const std::vector<std::string>& dying) {
   // Default-domain ops are keyed by op type, ai.onnx.ml ones as "ai.onnx.ml.<op type>",
   // the fused nodes that graph passes create (domain ai.tessel) as "ai.tessel.<op type>".
   const bool ml = n.domain == "ai.onnx.ml";
@@ -188,7 +191,13 @@ void run_node(const Node& n, Scope& scope, const OpContext& ctx) {
         const Value& v = lookup(n, scope, name);
         const Tensor* t = std::get_if<Tensor>(&v);
         if (!t) n.error<TypeError>("input ", k, " ('", name, "') is a sequence; this op takes tensors");
-        in.emplace_back(*t);
+        auto own = scope.values.find(name);
+        if (own != scope.values.end() && &own->second == &v &&
+            std::find(dying.begin(), dying.end(), name) != dying.end() &&
+            std::count(n.inputs.begin(), n.inputs.end(), name) == 1 && n.captures.empty())
+          in.emplace_back(std::move(*std::get_if<Tensor>(&own->second)));  // erased after the node anyway
+        else
+          in.emplace_back(*t);
       }
       for (auto& t : it->second(n, in, ctx)) out.emplace_back(std::move(t));
     }
@@ -245,14 +254,14 @@ std::vector<Value> execute(const Graph& g, const Plan& plan, Scope& scope, int64
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     if (prof.on) {
       const auto t0 = std::chrono::steady_clock::now();
-      run_node(g.nodes[k], scope, ctx);
+      run_node(g.nodes[k], scope, ctx, plan.release[k]);
       const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const Node& n = g.nodes[k];
       std::lock_guard<std::mutex> lock(prof.mu);
       auto& e = prof.by_op[n.domain.empty() || n.domain == "ai.onnx" ? n.op_type : n.domain + "." + n.op_type];
       e.first += sec, ++e.second;
     } else {
-      run_node(g.nodes[k], scope, ctx);
+      run_node(g.nodes[k], scope, ctx, plan.release[k]);
     }
     for (const auto& name : plan.release[k]) scope.values.erase(name);
   }

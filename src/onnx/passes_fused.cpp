@@ -54,6 +54,9 @@ cpu::ConvLayout layout_of(const Node& n, const Tensor* x, const Tensor* r) {
   l.x = x && x->dim() == 5 && n.i("blocked_x", 0) != 0;
   l.residual = r && r->dim() == 5 && n.i("blocked_r", 0) != 0;
   l.y = n.i("blocked_out", 0) != 0 && cpu::conv_block_size() > 0;
+  // The executor moves a value that dies at this node into the inputs: a sole
+  // owner of the residual lets the kernel accumulate into its buffer.
+  l.reuse_residual = l.residual && r->impl().use_count() == 1 && r->storage().use_count() == 1;
   return l;
 }
 

@@ -166,3 +166,23 @@ def test_fused_residual_chain_two_threads(monkeypatch, capfd):
         ts.set_num_threads(old)
     # r0, o0 (X and residual of the second block), r2; o2 feeds the pool.
     assert n == (3 if BLOCKING else 0)
+
+
+@pytest.mark.parametrize("later", [False, True])
+def test_residual_read_after_the_fused_conv_keeps_its_values(monkeypatch, capfd, later):
+    # s = Conv_b(a) + a, where `a` is blocked. When `a` dies at that conv its
+    # buffer takes the sum in place; when a later conv still reads `a`, it must
+    # see the old values (later=True).
+    c = 16
+    inits = {"Wa": f32(c, 3, 3, 3, scale=0.3), "Wb": f32(c, c, 3, 3, scale=0.1),
+             "Wc": f32(c, c, 1, 1, scale=0.2)}
+    nodes = [helper.make_node("Conv", ["x", "Wa"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["a", "Wb"], ["b"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["b", "a"], ["s"])]
+    if later:
+        nodes += [helper.make_node("Conv", ["a", "Wc"], ["t"]), helper.make_node("Add", ["s", "t"], ["out"])]
+    else:
+        nodes += [helper.make_node("Conv", ["s", "Wc"], ["out"])]
+    data = model(nodes, [vi("x", [2, 3, 6, 5])], [vi("out", None)], inits)
+    n = check(data, {"x": f32(2, 3, 6, 5)}, monkeypatch, capfd)
+    assert n == (2 if BLOCKING else 0)  # a, and s (the input or the residual of the last conv)

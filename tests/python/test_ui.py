@@ -558,10 +558,11 @@ def test_try_image_matches_onnxruntime(client, world):
     assert labels[0][0] == ["ant", "bee", "cat", "dog", "eel"][best]
     assert float(labels[0][1]) == pytest.approx(p[best], abs=1e-4)
     assert "Latency:" in html and "this process (ts.onnx)" in html
-    req = html[html.index('id="request-json"'):]
-    assert "&#34;shape&#34;: [\n        1,\n        3,\n        8,\n        8" in req or '"shape": [' in req
+    import html as html_mod
+    shown = html_mod.unescape(re.search(r'id="request-json">(.*?)</pre>', html, re.S).group(1))
     rid = re.search(r'/try/request/([^".]+)\.json', html).group(1)
     full = json.loads(client.get(f"/try/request/{rid}.json").data)
+    assert json.loads(shown) == full  # a small input is shown whole: the exact request
     assert full["inputs"][0]["shape"] == [1, 3, 8, 8] and full["inputs"][0]["datatype"] == "FP32"
     np.testing.assert_allclose(np.asarray(full["inputs"][0]["data"], np.float32).reshape(1, 3, 8, 8), x, atol=1e-7)
 
@@ -638,3 +639,12 @@ def test_tessel_ui_command_usage_errors(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tessel", "--store", str(tmp_path / "s"), "ui", "--max-upload", "lots"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "not a size" in r.stderr
+
+
+def test_long_request_is_cut_with_a_note():
+    from tessel.ui import try_model
+    req = {"inputs": [{"name": "x", "shape": [1, 5000], "datatype": "FP32", "data": [0.5] * 5000}]}
+    text = try_model.shown_json(req)
+    assert "x: 4096 of 5000 values shown" in text and text.count("0.5") == 4096
+    small = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "INT64", "data": [1, 2]}]}
+    assert json.loads(try_model.shown_json(small)) == small

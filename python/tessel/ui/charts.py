@@ -9,7 +9,7 @@ from markupsafe import Markup, escape
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
            "#7f7f7f")
-W, H = 640, 260
+W, H = 560, 250
 ML, MR, MT, MB = 64, 16, 24, 36  # margins: room for tick labels
 
 
@@ -49,6 +49,26 @@ def nice_ticks(lo, hi, count=5):
     return out
 
 
+def log_ticks(lo, hi):
+    """Ticks (as log10 values) for a log axis spanning [lo, hi] in log10: 1-2-5
+    per decade, or decades only when that is too many; linear ticks inside
+    less than one decade."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return []
+    for mults in ((1, 2, 5), (1,)):
+        ticks = [math.log10(m) + k for k in range(math.floor(lo), math.ceil(hi) + 1) for m in mults]
+        ticks = [t for t in ticks if lo <= t <= hi]
+        if 2 <= len(ticks) <= 8:
+            return ticks
+        if len(ticks) > 8:
+            continue
+        break
+    if len(ticks) > 8:  # many decades: every few
+        step = math.ceil(len(ticks) / 6)
+        return ticks[::step]
+    return [math.log10(t) for t in nice_ticks(10 ** lo, 10 ** hi) if t > 0]
+
+
 def _label(v):
     if v == 0:
         return "0"
@@ -62,7 +82,9 @@ def chart(series, title="", smoothing=0.0, log_y=False, labels=None, width=W, he
     """SVG markup of one chart. series: list of queries.Series (one color
     each); labels: legend text per series (default: their keys)."""
     labels = labels or [s.key for s in series]
-    pw, ph = width - ML - MR, height - MT - MB
+    legend_rows = math.ceil(len(series) / 3) if len(series) > 1 else 0
+    mt = MT + 13 * legend_rows  # the legend sits between the title and the plot
+    pw, ph = width - ML - MR, height - mt - MB
     lines, dropped = [], 0
     xs, ys = [], []
     for i, s in enumerate(series):
@@ -105,17 +127,17 @@ def chart(series, title="", smoothing=0.0, log_y=False, labels=None, width=W, he
         return ML + (x - x0) / (x1 - x0) * pw
 
     def py(y):
-        return MT + (1 - (y - y0) / (y1 - y0)) * ph
+        return mt + (1 - (y - y0) / (y1 - y0)) * ph
 
-    out.append(f'<rect x="{ML}" y="{MT}" width="{pw}" height="{ph}" class="chart-frame"/>')
-    for t in nice_ticks(y0, y1):
+    out.append(f'<rect x="{ML}" y="{mt}" width="{pw}" height="{ph}" class="chart-frame"/>')
+    for t in (log_ticks(y0, y1) if log_y else nice_ticks(y0, y1)):
         yy = py(t)
         text = _label(10 ** t) if log_y else _label(t)
         out.append(f'<line x1="{ML}" x2="{ML + pw}" y1="{yy:.1f}" y2="{yy:.1f}" class="chart-grid"/>'
                    f'<text x="{ML - 6}" y="{yy + 4:.1f}" text-anchor="end" class="chart-tick">{text}</text>')
     for t in nice_ticks(x0, x1):
         xx = px(t)
-        out.append(f'<text x="{xx:.1f}" y="{MT + ph + 16}" text-anchor="middle" class="chart-tick">{_label(t)}</text>')
+        out.append(f'<text x="{xx:.1f}" y="{mt + ph + 16}" text-anchor="middle" class="chart-tick">{_label(t)}</text>')
     out.append(f'<text x="{ML + pw / 2}" y="{height - 4}" text-anchor="middle" class="chart-axis">step'
                f'{" (log y)" if log_y else ""}</text>')
     for i, pts in enumerate(lines):
@@ -140,8 +162,8 @@ def chart(series, title="", smoothing=0.0, log_y=False, labels=None, width=W, he
                        f'class="series" data-series="{escape(labels[i])}"/>')
     if len(series) > 1:
         for i, lab in enumerate(labels):
-            lx = ML + 8 + (i % 3) * (pw // 3)
-            ly = MT + 12 + (i // 3) * 13
+            lx = ML + (i % 3) * (pw // 3)
+            ly = MT + 8 + (i // 3) * 13
             out.append(f'<rect x="{lx}" y="{ly - 8}" width="10" height="3" fill="{PALETTE[i % len(PALETTE)]}"/>'
                        f'<text x="{lx + 14}" y="{ly - 3}" class="chart-legend">{escape(lab)}</text>')
     if dropped:

@@ -76,7 +76,7 @@ def figures(now, before, dt):
             "model": model, "version": version or "-", "requests": r["requests"], "errors": r["errors"],
             "status": r["status"], "rejected": r["rejected"],
             "rate": (r["requests"] - b["requests"]) / dt if (b is not None and dt > 0) else None,
-            "window": f"last {dt:.0f} s" if windowed else "since start",
+            "window": f"the last {dt:.0f} s" if windowed else "the server's lifetime",
             "p50": prom.quantile(0.5, lat_b), "p99": prom.quantile(0.99, lat_b),
             "mean_latency": r["latency_sum"] / r["latency_count"] if r["latency_count"] else None,
             "queue_depth": r["queue_depth"], "in_flight": r["in_flight"], "ready": r["ready"],

@@ -35,7 +35,8 @@ OIP_NUMPY = {"FP32": np.float32, "FP64": np.float64, "FP16": np.float16, "INT64"
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 AUDIO_EXT = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 TEXT_EXT = (".txt", ".csv", ".json", ".jsonl", ".md")
-SHOWN_VALUES = 48  # values of a data array shown inline before "... N more"
+SHOWN_VALUES = 48  # output values shown inline before "... N more"
+SHOWN_REQUEST_VALUES = 4096  # input values shown in the request JSON (all of a small model's input)
 _models_lock = threading.Lock()
 _MODEL_CACHE = collections.OrderedDict()  # (path, mtime) -> ts.onnx.Model
 
@@ -260,9 +261,20 @@ def _short(data):
 
 
 def shown_json(req):
-    """The request as indented JSON, long data arrays cut (the full one is a download)."""
-    short = {"inputs": [dict(i, data=_short(i["data"])) for i in req["inputs"]]}
-    return json.dumps(short, indent=2, default=_json_default)
+    """The request as JSON, one line per tensor's data. Inputs of more than
+    SHOWN_REQUEST_VALUES values are cut (said outside the JSON); the full
+    request is a download."""
+    parts = []
+    for i in req["inputs"]:
+        data = i["data"]
+        cut = len(data) > SHOWN_REQUEST_VALUES
+        head = json.dumps({k: v for k, v in i.items() if k != "data"})[:-1]
+        body = json.dumps(data[:SHOWN_REQUEST_VALUES] if cut else data, default=_json_default)
+        parts.append(f"    {head},\n     \"data\": {body[:-1] + ', ...]' if cut else body}}}")
+    text = "{\n  \"inputs\": [\n" + ",\n".join(parts) + "\n  ]\n}"
+    cut = [f"{i['name']}: {SHOWN_REQUEST_VALUES} of {len(i['data'])} values shown"
+           for i in req["inputs"] if len(i["data"]) > SHOWN_REQUEST_VALUES]
+    return text + (f"\n\n({'; '.join(cut)}: the full request is the 'full JSON' link)" if cut else "")
 
 
 def _json_default(o):

@@ -488,3 +488,61 @@ def test_mpi_a_failing_rank_ends_the_job(tmp_path):
     assert proc.returncode != 0
     assert "rank 1 of 2 failed with KeyError" in proc.stderr and "boom on purpose" in proc.stderr, proc.stderr
     assert time.monotonic() - start < 30  # ended by MPI_Abort, not by mpirun's --timeout
+
+
+# ---- tessel launch ----
+
+def test_launch_command_line():
+    from tessel.cli.launch import build_command
+    argv, env = build_command(3, ["train.py", "--epochs", "2"], is_root=True, cores=2, python="py")
+    assert argv == ["mpirun", "-np", "3", "--oversubscribe", "--bind-to", "none", "--allow-run-as-root",
+                    "-x", "OMP_NUM_THREADS", "py", "train.py", "--epochs", "2"]
+    assert env == {"OMP_NUM_THREADS": "1"}
+    # 2 ranks on 8 cores: 4 threads each, unbound; no root flag for a user; --timeout passed on
+    argv, env = build_command(2, ["tessel", "train", "cfg.yaml"], timeout=30, is_root=False, cores=8,
+                              extra_env=["FOO=1"])
+    assert argv == ["mpirun", "-np", "2", "--bind-to", "none", "--timeout", "30", "-x", "OMP_NUM_THREADS",
+                    "-x", "FOO", "tessel", "train", "cfg.yaml"]
+    assert env == {"OMP_NUM_THREADS": "4", "FOO": "1"}
+    # one thread per rank keeps mpirun's default binding
+    argv, env = build_command(2, ["a.out"], threads=1, is_root=False, cores=2)
+    assert argv == ["mpirun", "-np", "2", "-x", "OMP_NUM_THREADS", "a.out"]
+    # several machines: the slots per machine decide the threads
+    argv, env = build_command(4, ["a.out"], hosts="a:2,b:2", is_root=False, cores=8)
+    assert argv[:5] == ["mpirun", "-np", "4", "--host", "a:2,b:2"] and env["OMP_NUM_THREADS"] == "4"
+
+
+def test_launch_cli_errors_and_dry_run():
+    from click.testing import CliRunner
+    from tessel.cli import main
+    r = CliRunner().invoke(main, ["launch", "-n", "2", "--dry-run", "--", "x.py", "--lr", "0.1"])
+    assert r.exit_code == 0, r.output
+    assert "mpirun -np 2" in r.output and r.output.rstrip().endswith("x.py --lr 0.1")
+    assert "OMP_NUM_THREADS=" in r.output
+    r = CliRunner().invoke(main, ["launch", "-n", "0", "x.py"])
+    assert r.exit_code == 2 and "must be >= 1" in r.output
+    r = CliRunner().invoke(main, ["launch", "-n", "2", "--timeout", "0", "x.py"])
+    assert r.exit_code == 2 and "must be > 0" in r.output
+    r = CliRunner().invoke(main, ["launch", "-n", "2", "--mpirun", "/nonexistent/mpirun", "x.py"])
+    assert r.exit_code == 1 and "was not found" in r.output
+
+
+@needs_mpi
+def test_launch_runs_a_script_on_each_rank(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text("import os, tessel.distributed as dist\n"
+                      "dist.init_process_group()\n"
+                      "print('rank', dist.get_rank(), dist.get_world_size(), os.environ['OMP_NUM_THREADS'], flush=True)\n")
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    proc = subprocess.run([sys.executable, "-m", "tessel", "launch", "-n", "3", "--timeout", "100", str(script)],
+                          env=env, capture_output=True, text=True, timeout=160)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = sorted(line for line in proc.stdout.splitlines() if line.startswith("rank"))
+    threads = max(1, len(os.sched_getaffinity(0)) // min(3, len(os.sched_getaffinity(0))))
+    assert lines == [f"rank {r} 3 {threads}" for r in range(3)]
+    # a failing program's exit status comes back
+    bad = tmp_path / "bad.py"
+    bad.write_text("import sys; sys.exit(3)\n")
+    proc = subprocess.run([sys.executable, "-m", "tessel", "launch", "-n", "2", "--timeout", "100", str(bad)],
+                          env=env, capture_output=True, text=True, timeout=160)
+    assert proc.returncode != 0

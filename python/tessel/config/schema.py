@@ -530,7 +530,7 @@ def validate(raw, base_dir=None):
         if k == "model":
             continue
         out[k] = _validate_section(sec, raw.get(k), k, errors)
-    if not errors:
+    if not any(e.startswith("data") for e in errors):  # the data section is well-typed: look at the files
         _check_data(out["data"], errors, {v: k for k, v in given.items()})
     kind = out["data"].get("kind")
     out["model"] = _check_model(raw.get("model"), None if kind == "auto" else kind, errors)

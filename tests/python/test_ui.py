@@ -648,3 +648,21 @@ def test_long_request_is_cut_with_a_note():
     assert "x: 4096 of 5000 values shown" in text and text.count("0.5") == 4096
     small = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "INT64", "data": [1, 2]}]}
     assert json.loads(try_model.shown_json(small)) == small
+
+
+def test_table_leaves_per_step_series_out_unless_asked(client, world):
+    html = _text(client.get("/runs?experiment=exp-big"))
+    assert "step/loss" not in html[html.index('id="runs-table"'):]
+    html = _text(client.get("/runs?experiment=exp-big&step_metrics=1"))
+    table = html[html.index('id="runs-table"'):]
+    assert "step/loss" in table and f"{100.0:.4g}" in table  # the spike is the max
+    st = world["store"]
+    ids = [r.id for r in st.search_runs(limit=None)]
+    full = queries.summaries(st, ids)
+    assert full == {r: s for r, s in st.metric_summary(ids).items()}
+    cut = queries.summaries(st, ids, per_step=False)
+    for r in ids:
+        want = {k: v for k, v in full[r].items() if not k.startswith("step/")}
+        assert cut[r].keys() == want.keys()
+        for k in want:
+            assert cut[r][k] == pytest.approx(want[k], nan_ok=True)

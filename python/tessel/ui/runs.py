@@ -74,7 +74,8 @@ def table():
         abort(400, str(e))
     ids = [r.id for r in runs]
     params = queries.params_of(store(), ids)
-    summary = queries.summaries(store(), ids)
+    per_step = request.args.get("step_metrics") == "1"
+    summary = queries.summaries(store(), ids, per_step=per_step)
     pcols, mcols = _columns(runs, params, summary)
     pages = max(1, math.ceil(total / per_page))
     experiments = store().list_experiments()
@@ -91,7 +92,7 @@ def table():
     return render_template("runs.html", runs=runs, total=total, page=page, pages=pages, per_page=per_page,
                            params=params, summary=summary, pcols=pcols, mcols=mcols, f=f, args=request.args,
                            experiments=experiments, statuses=queries.RUN_STATUSES, link=link, sort_link=sort_link,
-                           csv_url=url_for("runs.export_csv", **request.args.to_dict()))
+                           per_step=per_step, csv_url=url_for("runs.export_csv", **request.args.to_dict()))
 
 
 @bp.route("/runs.csv")
@@ -104,7 +105,7 @@ def export_csv():
         abort(400, str(e))
     ids = [r.id for r in runs]
     params = queries.params_of(store(), ids)
-    summary = queries.summaries(store(), ids)
+    summary = queries.summaries(store(), ids, per_step=request.args.get("step_metrics") == "1")
     pkeys = sorted({k for p in params.values() for k in p})
     mkeys = sorted({k for s in summary.values() for k in s})
     buf = io.StringIO()

@@ -8,5 +8,8 @@ here; Tracker records a run in the tracking store (tessel.store).
 """
 from ..training import Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint
 from .tracker import Tracker
+from .tensorboard import SummaryWriter, TensorBoard
+from .mlflow import MLflowLogger
 
-__all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "Tracker"]
+__all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "Tracker",
+           "TensorBoard", "SummaryWriter", "MLflowLogger"]

@@ -36,6 +36,7 @@ class RepositoryBackend final : public ModelBackend {
 
   ModelMetadata metadata(const std::string& name, const std::string& version) const override {
     auto v = repo_->get(name, version);
+    if (v->loading()) throw HttpError(503, "model '" + name + "' version " + v->version() + " is loading", "1");
     if (!v->ready())
       throw HttpError(404, "model '" + name + "' version " + v->version() + " is not ready: " + v->error());
     VersionMetadata md = v->metadata();

@@ -94,6 +94,13 @@ std::shared_ptr<ModelVersion> ModelVersion::failed(const std::string& name, int6
   return v;
 }
 
+std::shared_ptr<ModelVersion> ModelVersion::placeholder(const std::string& name, int64_t version, ModelConfig config,
+                                                        std::shared_ptr<MetricsRegistry> metrics) {
+  auto v = failed(name, version, std::move(config), "loading", std::move(metrics));
+  v->loading_ = true;
+  return v;
+}
+
 std::shared_ptr<ModelVersion> ModelVersion::load(const std::string& name, int64_t version, const std::string& file,
                                                  ModelConfig config, std::shared_ptr<MetricsRegistry> metrics,
                                                  size_t default_max_queue_size,
@@ -183,6 +190,10 @@ void ModelVersion::infer_async(InferRequest req, InferCallback done) {
   const ModelMetrics& m = metrics_;
   // Built only for error messages (the success path allocates no strings for them).
   auto who = [this] { return "model '" + name_ + "' version " + version_; };
+  if (loading_) {
+    m.count(503);
+    throw HttpError(503, who() + " is loading", "1");
+  }
   if (!ready_) bad_request(m, who() + " is not ready: " + error_);
   const auto& cfg = config_;
   const bool batched = cfg.max_batch_size > 0;
@@ -429,13 +440,31 @@ void ModelRepository::sync(const std::string& name) {
 
   const bool config_changed = e->config_text != config_text;
   std::map<int64_t, std::shared_ptr<ModelVersion>> loaded;
-  std::map<int64_t, std::string> stamps;
+  std::map<int64_t, std::string> stamps, to_load;
   for (const auto& [v, file] : candidates) {
     const std::string stamp = file_stamp(file);
     stamps[v] = stamp;
     auto old = e->versions.find(v);
     const auto st = e->stamps.find(v);
     if (old != e->versions.end() && !config_changed && st != e->stamps.end() && st->second == stamp) continue;
+    to_load[v] = file;
+  }
+  // New versions are LOADING while they load (Triton's state): listed in the
+  // index, not ready (a model with no other version keeps the server unready),
+  // and requests to them get 503 with Retry-After. A reload keeps the loaded
+  // version serving meanwhile.
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    bool placed = false;
+    for (const auto& [v, file] : to_load)
+      if (!e->versions.count(v)) {
+        e->versions[v] = ModelVersion::placeholder(name, v, config, metrics_);
+        placed = true;
+      }
+    if (placed) models_[name] = e;
+  }
+  for (const auto& [v, file] : to_load) {
+    if (opt_.before_load) opt_.before_load(name, v);
     loaded[v] = ModelVersion::load(name, v, file, config, metrics_, opt_.default_max_queue_size, e->ready_versions,
                                    e->ready_mu, opt_.log_loads, opt_.intra_op_threads);
   }
@@ -565,7 +594,8 @@ std::shared_ptr<ModelVersion> ModelRepository::get(const std::string& name, cons
 namespace {
 
 VersionStatus status_of(const ModelVersion& v) {
-  return {v.name(), v.version(), v.ready() ? LoadState::Ready : LoadState::Unavailable, v.error(), v.load_seconds()};
+  const LoadState s = v.ready() ? LoadState::Ready : v.loading() ? LoadState::Loading : LoadState::Unavailable;
+  return {v.name(), v.version(), s, v.loading() ? "" : v.error(), v.load_seconds()};
 }
 
 }  // namespace

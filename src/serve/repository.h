@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -58,6 +59,8 @@ class ModelVersion {
   const std::string& version() const { return version_; }  // decimal, e.g. "3"
   int64_t version_number() const { return number_; }
   bool ready() const { return ready_; }
+  // A placeholder while the version loads (LOADING): not ready, requests get 503 with Retry-After.
+  bool loading() const { return loading_; }
   const std::string& error() const { return error_; }  // why it is not ready ("" when ready)
   double load_seconds() const { return load_seconds_; }
   // The effective config (the model's inputs/outputs filled in when ready).
@@ -94,6 +97,9 @@ class ModelVersion {
                                             std::shared_ptr<std::vector<std::string>> versions,
                                             std::shared_ptr<std::mutex> versions_mu, bool log = false,
                                             int default_intra_op_threads = 1);
+  // The LOADING placeholder of a version whose load has started (replaced when it ends).
+  static std::shared_ptr<ModelVersion> placeholder(const std::string& name, int64_t version, ModelConfig config,
+                                                   std::shared_ptr<MetricsRegistry> metrics);
   // A version that cannot load (bad config, ...), reported with `error`.
   static std::shared_ptr<ModelVersion> failed(const std::string& name, int64_t version, ModelConfig config,
                                               std::string error, std::shared_ptr<MetricsRegistry> metrics);
@@ -103,6 +109,7 @@ class ModelVersion {
   std::string name_, version_, error_, file_;
   int64_t number_ = 0;
   bool ready_ = false;
+  bool loading_ = false;
   double load_seconds_ = 0;
   ModelConfig config_;
   std::shared_ptr<MetricsRegistry> registry_;
@@ -130,6 +137,9 @@ struct RepositoryOptions {
   // ready() also needs every model to have a ready version (Triton's --strict-readiness).
   bool strict_readiness = true;
   bool log_loads = true;  // one line on stderr per version loaded or failed
+  // Called before each version's load starts, with the version already LOADING
+  // in index()/status()/get() (tests hold a load here to observe that state).
+  std::function<void(const std::string& name, int64_t version)> before_load;
 };
 
 class ModelRepository {

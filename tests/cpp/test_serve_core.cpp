@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -18,6 +19,7 @@
 
 #include "serve/config.h"
 #include "serve/metrics.h"
+#include "serve/protocol.h"
 #include "serve/repository.h"
 
 using namespace tessel;
@@ -918,4 +920,87 @@ TEST(ServeBatcher, WakesOnlyForFullBatchesAndEarlierDeadlines) {
   for (auto& p : ps) EXPECT_EQ(p->get_future().get(), 1);
   EXPECT_LT(std::chrono::steady_clock::now() - t1, 500ms);
   EXPECT_EQ(runs.load(), 1);
+}
+
+// A version is LOADING while it loads: listed so in the index and TF-Serving's
+// status, not ready (so a model with no other version keeps the server unready),
+// and its requests get 503 with Retry-After; a model's loaded version keeps
+// serving while a new version of it loads.
+TEST(ServeRepository, LoadingStateWhileAVersionLoads) {
+  TempDir d;
+  write_model(d.path / "a" / "1" / "model.onnx", 2);
+  write_model(d.path / "b" / "1" / "model.onnx", 3);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string holding;  // "name/version" held in before_load until released
+  bool release = false;
+  RepositoryOptions o;
+  o.repository = d.path.string();
+  o.control = RepositoryOptions::Control::Explicit;
+  o.startup_models = {"a"};
+  o.log_loads = false;
+  o.before_load = [&](const std::string& name, int64_t v) {
+    std::unique_lock<std::mutex> lk(mu);
+    if (name == "a" && v == 1) return;  // the startup load
+    holding = name + "/" + std::to_string(v);
+    cv.notify_all();
+    cv.wait_for(lk, 10s, [&] { return release; });
+    holding.clear();
+    release = false;
+  };
+  auto repo = std::make_shared<ModelRepository>(o, nullptr);
+  auto backend = make_repository_backend(repo);
+  auto wait_holding = [&](const std::string& what) {
+    std::unique_lock<std::mutex> lk(mu);
+    return cv.wait_for(lk, 10s, [&] { return holding == what; });
+  };
+  auto let_go = [&] {
+    std::lock_guard<std::mutex> lk(mu);
+    release = true;
+    cv.notify_all();
+  };
+
+  std::thread loader([&] { repo->load("b"); });
+  ASSERT_TRUE(wait_holding("b/1"));
+  std::map<std::string, std::string> states;
+  for (const auto& s : repo->index()) states[s.name] = state_name(s.state);
+  EXPECT_EQ(states["b"], "LOADING");
+  EXPECT_EQ(states["a"], "READY");
+  EXPECT_FALSE(repo->ready());  // b has no ready version yet
+  EXPECT_TRUE(repo->get("b")->loading());
+  EXPECT_FALSE(backend->model_ready("b", ""));
+  EXPECT_EQ(backend->versions("b").at(0).state, "LOADING");
+  try {
+    backend->metadata("b", "");
+    FAIL() << "expected a 503";
+  } catch (const HttpError& e) {
+    EXPECT_EQ(e.status, 503);
+    EXPECT_EQ(e.retry_after, "1");
+    EXPECT_NE(std::string(e.what()).find("loading"), std::string::npos);
+  }
+  try {
+    repo->get("b")->infer(request_of(ones({1, 4})));
+    FAIL() << "expected a 503";
+  } catch (const HttpError& e) {
+    EXPECT_EQ(e.status, 503);
+  }
+  EXPECT_EQ(repo->get("a")->infer(request_of(ones({1, 4}))).get().outputs[0].shape, (std::vector<int64_t>{1, 4}));
+  let_go();
+  loader.join();
+  EXPECT_TRUE(repo->get("b")->ready());
+  EXPECT_TRUE(repo->ready());
+  EXPECT_EQ(backend->versions("b").at(0).state, "AVAILABLE");
+
+  // A new version of a served model: the loaded one answers while it loads.
+  write_model(d.path / "a" / "2" / "model.onnx", 5);
+  std::thread reloader([&] { repo->load("a"); });
+  ASSERT_TRUE(wait_holding("a/2"));
+  EXPECT_TRUE(repo->ready());
+  EXPECT_EQ(repo->get("a")->version(), "1");
+  EXPECT_TRUE(repo->get("a", "2")->loading());
+  EXPECT_EQ(sum(repo->get("a")->infer(request_of(ones({1, 4}))).get().outputs[0].tensor).item<float>(), 8.f);  // 4 x 2
+  let_go();
+  reloader.join();
+  EXPECT_EQ(repo->get("a")->version(), "2");
+  EXPECT_EQ(sum(repo->get("a")->infer(request_of(ones({1, 4}))).get().outputs[0].tensor).item<float>(), 20.f);  // 4 x 5
 }

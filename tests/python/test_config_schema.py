@@ -1,6 +1,5 @@
 """The training config schema (tessel.config.schema): defaults, validation
 errors naming the key, --set overrides, path anchoring and YAML round trip."""
-import os
 
 import pytest
 import yaml

@@ -2,6 +2,7 @@
 family, the output folder contract, ONNX vs onnxruntime, Predictor, tracking
 and the registry. Small data so that each test takes seconds."""
 import csv
+import io
 import json
 import os
 import time
@@ -182,12 +183,14 @@ def test_image_folder_cnn_and_resnet(tmp_path):
         assert r.metrics["val_accuracy"] > 0.7, (name, r.metrics)
         sig, _ = check_output_folder(r.output_dir, "classification", "image")
         assert sig["classes"] == ["bright", "dark"] and sig["inputs"][0]["shape"] == [-1, 3, 12, 12]
-    p = Predictor.load(r.output_dir)
-    files = [str(data / "dark" / "0.png"), (data / "bright" / "1.png").read_bytes()]
-    x = p.preprocess(files)
-    assert list(x.shape) == [2, 3, 12, 12]
-    onnx_matches_onnxruntime(r.output_dir, x)
-    assert [q["label"] for q in p.predict(files)] == ["dark", "bright"]
+        p = Predictor.load(r.output_dir)
+        files = [str(data / "dark" / "0.png"), (data / "bright" / "1.png").read_bytes()]
+        x = p.preprocess(files)
+        assert list(x.shape) == [2, 3, 12, 12]
+        ref = onnx_matches_onnxruntime(r.output_dir, x)
+        with ts.no_grad():
+            np.testing.assert_allclose(r.model(x).numpy(), ref, rtol=1e-4, atol=1e-5)  # the trained model
+        assert [q["label"] for q in p.predict(files)] == ["dark", "bright"]
 
 
 def test_image_grayscale_and_augment(tmp_path):
@@ -292,6 +295,35 @@ def test_tabular_classification_with_categorical_and_missing(tmp_path):
     assert abs(row[0, 1]) < 1e-6  # missing numeric: the training mean, standardized to 0
     assert [q["label"] for q in p.predict([{"x1": 3, "x2": 0, "color": "red"}, {"x1": -3, "x2": 0, "color": "blue"}])] \
         == ["yes", "no"]
+
+
+def test_predictor_takes_uploaded_files(tmp_path):
+    # What the web UI's try-a-model page passes: the uploaded file's bytes.
+    path = write_table(tmp_path / "t.csv", n=60)
+    r = run(base(tmp_path, {"path": str(path), "label": "y"}, train={"epochs": 2}))
+    p = Predictor.load(r.output_dir)
+    text = "x1,x2,color\n1.0,0.5,red\n-1.0,,blue\n"
+    a = p.predict([text.encode()])
+    b = p.predict([{"x1": "1.0", "x2": "0.5", "color": "red"}, {"x1": -1.0, "x2": None, "color": "blue"}])
+    assert len(a) == 2 and a == b
+    (tmp_path / "rows.csv").write_text(text)
+    assert p.predict([str(tmp_path / "rows.csv")]) == a
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    np.savez(tmp_path / "a.npz", x=x, label=(x[:, 0] > 0).astype(np.int64))
+    r = run(base(tmp_path, {"path": str(tmp_path / "a.npz")}, train={"epochs": 2},
+                 output={"dir": str(tmp_path / "arr")}))
+    p = Predictor.load(r.output_dir)
+    buf = io.BytesIO()
+    np.save(buf, x[:5])
+    assert p.predict([buf.getvalue()]) == p.predict(list(x[:5]))
+
+
+def test_untracked_and_no_onnx(tmp_path):
+    r = run(base(tmp_path, {"path": "sklearn:iris"}, experiment={"track": False}, output={"export_onnx": False}))
+    assert r.run_id is None and not os.path.exists(tmp_path / "store")
+    assert "model.onnx" not in os.listdir(r.output_dir)
+    with pytest.raises(FileNotFoundError, match="no model.onnx"):
+        Predictor.load(r.output_dir)
 
 
 def test_tabular_regression(tmp_path):

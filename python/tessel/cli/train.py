@@ -106,7 +106,8 @@ def evaluate(ctx, model, data_path, on_error, batch_size, as_json):
 
     from ..train.metrics import classification_metrics, regression_metrics
     from ..train.predictor import Predictor, read_config
-    from ..train.sources import DataError, load_labeled
+    from ..train.inputs import load_labeled
+    from ..train.sources import DataError
     folder = resolve_model(ctx, model)
     p = Predictor.load(folder)
     cfg = read_config(folder)
@@ -163,7 +164,8 @@ def predict(ctx, model, inputs, texts, fmt, output, batch_size):
     its model.onnx. Output: one record per input with the label and the class
     probabilities, or the value."""
     from ..train.predictor import Predictor, read_config
-    from ..train.sources import DataError, expand_inputs
+    from ..train.inputs import expand_inputs
+    from ..train.sources import DataError
     folder = resolve_model(ctx, model)
     p = Predictor.load(folder)
     if texts and p.modality != "text":

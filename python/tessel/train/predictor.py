@@ -5,6 +5,8 @@ and the preprocessing recipe of signature.json.
     p = Predictor.load("tessel-runs/digits/20261202-141500")
     p.predict(["a.png", b"...png bytes..."])   # [{"label": "cat", "probabilities": {...}}]
 """
+import csv
+import io
 import json
 import os
 
@@ -103,12 +105,35 @@ class Predictor:
             texts = [it.decode("utf-8") if _is_bytes(it) else it for it in items]
             return S.encode_texts(texts, pre)
         if kind == "tabular":
-            return ts.from_numpy(S.encode_rows(items, pre["columns"]))
+            return ts.from_numpy(S.encode_rows(self._rows(items), pre["columns"]))
         if kind == "array":
-            arrs = [np.load(it, allow_pickle=False) if isinstance(it, (str, os.PathLike)) else np.asarray(it)
-                    for it in items]
+            arrs = []
+            for it in items:
+                if isinstance(it, (str, os.PathLike)):
+                    it = np.load(os.fspath(it), allow_pickle=False)
+                elif _is_bytes(it):  # an uploaded .npy file
+                    it = np.load(io.BytesIO(bytes(it)), allow_pickle=False)
+                it = np.asarray(it)
+                # a .npy of several samples gives one row each
+                arrs += list(it) if list(it.shape[1:]) == list(pre["shape"]) else [it]
             return ts.from_numpy(S.encode_arrays(np.stack(arrs), pre))
         raise ValueError(f"signature.json: unknown preprocess kind {kind!r}")
+
+    @staticmethod
+    def _rows(items):
+        """Table rows: dicts and lists as they are; a .csv/.jsonl path, or CSV
+        text/bytes with a header line (an uploaded file), gives its rows."""
+        rows = []
+        for it in items:
+            if _is_bytes(it):
+                it = bytes(it).decode("utf-8")
+            if isinstance(it, os.PathLike) or (isinstance(it, str) and "\n" not in it and os.path.isfile(it)):
+                rows += S.read_table(os.fspath(it))
+            elif isinstance(it, str):
+                rows += list(csv.DictReader(io.StringIO(it)))
+            else:
+                rows.append(it)
+        return rows
 
     @staticmethod
     def _image(it, i):

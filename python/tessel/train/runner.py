@@ -2,7 +2,6 @@
 output folder (config.yaml, model.safetensors, model.onnx, signature.json,
 metrics.json, history.csv) -> registry version (output.register).
 """
-import copy
 import csv
 import datetime
 import json

@@ -189,11 +189,18 @@ def mlruns(tmp_path_factory):
     return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
 
 
+@pytest.fixture(autouse=True)
+def _cwd(tmp_path, monkeypatch):
+    # MLflow puts the artifacts of a database store under ./mlruns unless told otherwise.
+    monkeypatch.chdir(tmp_path)
+
+
 def test_mlflow_logger_fit(tmp_path, mlruns):
     from mlflow.tracking import MlflowClient
     x, y = _data()
     logger = ts.callbacks.MLflowLogger("digits", tracking_uri=mlruns, run_name="r1", tags={"team": "a"},
-                                       params={"note": "hi"}, log_every_n_steps=1, log_model=True)
+                                       params={"note": "hi"}, log_every_n_steps=1, log_model=True,
+                                       artifact_location=str(tmp_path / "artifacts"))
     history = _model().fit(x, y, batch_size=16, epochs=2, validation_split=0.25, verbose=0, callbacks=[logger])
     client = MlflowClient(tracking_uri=mlruns)
     run = client.get_run(logger.run_id)
@@ -212,6 +219,7 @@ def test_mlflow_logger_fit(tmp_path, mlruns):
     assert exp.experiment_id == run.info.experiment_id
     arts = [a.path for a in client.list_artifacts(logger.run_id, "model")]
     assert arts == ["model/weights.safetensors"]
+    assert (tmp_path / "artifacts" / logger.run_id / "artifacts" / "model" / "weights.safetensors").is_file()
     local = client.download_artifacts(logger.run_id, "model/weights.safetensors", str(tmp_path / "dl"))
     assert set(ts.load(local)) == set(dict(_model().state_dict()))
 

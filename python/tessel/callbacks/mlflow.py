@@ -50,12 +50,14 @@ class MLflowLogger(Callback):
         model class and parameter count.
     log_every_n_steps: also log "step/loss" every n batches (None: epochs only).
     log_model: log the final weights as the artifact model/weights.safetensors.
+    artifact_location: where a new experiment keeps its artifacts (MLflow's default
+        for a database store is ./mlruns in the working directory).
     run_id is set once training starts; a run that raises ends as FAILED when
     the logger is used again or closed.
     """
 
     def __init__(self, experiment_name="default", tracking_uri=None, run_name=None, tags=None, params=None,
-                 log_every_n_steps=None, log_model=False):
+                 log_every_n_steps=None, log_model=False, artifact_location=None):
         super().__init__()
         self._mlflow = _client_module()  # fails here, at construction, when mlflow is missing
         if not isinstance(experiment_name, str) or not experiment_name:
@@ -71,6 +73,7 @@ class MLflowLogger(Callback):
         self.extra_params = dict(params or {})
         self.log_every_n_steps = log_every_n_steps
         self.log_model = log_model
+        self.artifact_location = artifact_location
         self.client = None
         self.run_id = None
         self.experiment_id = None
@@ -83,7 +86,7 @@ class MLflowLogger(Callback):
             self.client = MlflowClient(tracking_uri=self.tracking_uri)
         exp = self.client.get_experiment_by_name(self.experiment_name)
         self.experiment_id = exp.experiment_id if exp is not None else \
-            self.client.create_experiment(self.experiment_name)
+            self.client.create_experiment(self.experiment_name, artifact_location=self.artifact_location)
 
     def _params(self):
         trainer, model = self.trainer, self.model

@@ -19,6 +19,7 @@ import tessel as ts
 from . import nn, optim
 from .nn import functional as F
 from .nn.modules.module import Module
+from .distributed._fit import data_parallel as _data_parallel
 
 __all__ = ["Trainer", "History", "Callback", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler"]
 
@@ -545,6 +546,10 @@ class Trainer:
                 val = self._data(validation_data, None)
         if seed is not None:
             ts.manual_seed(seed)
+        # Several ranks (ts.distributed): DDP, this rank's share of the data, rank-0-only output.
+        par = _data_parallel(self)
+        if par is not None:
+            data, callbacks, verbose = par.shard(data), par.callbacks(callbacks), par.verbose(verbose)
 
         history = History()
         cbs = [history, *callbacks]
@@ -565,6 +570,7 @@ class Trainer:
         for cb in cbs:
             cb.on_train_begin({})
         model, loss_fn, opt, metrics = self.model, self.loss_fn, self.optimizer, self.metrics
+        forward = model if par is None else par.model
         batch_scheduler = self.scheduler if self.scheduler_interval == "batch" else None
         for epoch in range(initial_epoch, epochs):
             logs = {}
@@ -578,7 +584,7 @@ class Trainer:
             for step, (xs, yb, n) in enumerate(data.batches(batch_size, shuffle)):
                 for cb in batch_cbs:
                     cb.on_batch_begin(step, {"batch": step, "size": n})
-                out = model(*xs)
+                out = forward(*xs)
                 loss = loss_fn(out, yb)
                 opt.zero_grad()
                 loss.backward()
@@ -591,7 +597,7 @@ class Trainer:
                     for cb in batch_cbs:
                         cb.on_batch_end(step, batch_logs)
                 progress.update(sums.count if unit == "samples" else step + 1, sums.count, sums.logs)
-            logs.update(sums.logs())
+            logs.update(sums.logs() if par is None else par.logs(sums))
             if val is not None:
                 logs.update({"val_" + k: v for k, v in self._evaluate(val, batch_size).items()})
             if records_lr:

@@ -546,3 +546,50 @@ def test_launch_runs_a_script_on_each_rank(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tessel", "launch", "-n", "2", "--timeout", "100", str(bad)],
                           env=env, capture_output=True, text=True, timeout=160)
     assert proc.returncode != 0
+
+
+# ---- model.fit on several ranks ----
+
+FIT = """
+rng = np.random.default_rng(0)
+X = rng.standard_normal((48, 5)).astype(np.float32)
+Y = (X @ rng.standard_normal((5, 2))).astype(np.float32)
+def make(seed):
+    ts.manual_seed(seed)
+    return ts.nn.Sequential(ts.nn.Linear(5, 4), ts.nn.Tanh(), ts.nn.Linear(4, 2))
+
+# one process, batches of 16 consecutive samples
+ref = make(0)
+opt = ts.optim.SGD(ref.parameters(), lr=0.05)
+for epoch in range(3):
+    for s in range(0, 48, 16):
+        opt.zero_grad()
+        ts.nn.functional.mse_loss(ref(ts.tensor(X[s:s + 16])), ts.tensor(Y[s:s + 16])).backward()
+        opt.step()
+
+# each rank: batches of 16 // world; rank r takes samples r, r + world, ... of each 16
+m = make(0 if rank == 0 else 50 + rank)  # rank 0's weights are broadcast
+m.compile(ts.optim.SGD(m.parameters(), lr=0.05), "mse", metrics=())
+h = m.fit(X, Y, batch_size=16 // world, epochs=3, shuffle=False, verbose=1)
+for a, b in zip(m.parameters(), ref.parameters()):
+    assert np.allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+losses = ts.tensor(h.history["loss"], dtype=ts.float64)
+every = ts.zeros(3 * world, dtype=ts.float64)
+dist.all_gather_into_tensor(every, losses)
+assert np.allclose(every.numpy().reshape(world, 3), losses.numpy()), every  # the same logs on every rank
+
+# shuffled epochs still keep the ranks' weights identical
+h = m.fit(X, Y, batch_size=5, epochs=2, shuffle=True, verbose=0)
+flat = ts.cat([p.detach().reshape(-1) for p in m.parameters()])
+every = ts.zeros(world * flat.numel())
+dist.all_gather_into_tensor(every, flat)
+assert np.ptp(every.numpy().reshape(world, -1), axis=0).max() == 0
+"""
+
+
+@needs_mpi
+@pytest.mark.parametrize("np_", [2, 4])
+def test_mpi_model_fit_uses_ddp(tmp_path, np_):
+    proc = run_mpi(tmp_path, np_, FIT)
+    assert_ok(proc, np_)
+    assert proc.stdout.count("Epoch 1/3") == 1  # progress from rank 0 only

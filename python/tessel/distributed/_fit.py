@@ -1,0 +1,84 @@
+"""What Trainer.fit (model.fit) does differently when a process group of several
+ranks exists: the model trains through DistributedDataParallel, in-memory data
+is split between the ranks (the same shuffled order on every rank, each taking
+every world-th sample, padded like DistributedSampler so that all ranks run the
+same number of steps), the epoch's loss and metrics are averaged over the ranks,
+and only rank 0 prints progress and runs the callbacks that write files."""
+import math
+
+import tessel as ts
+
+from .. import _C
+from . import ReduceOp, all_reduce, broadcast, get_rank, get_world_size, is_initialized
+
+# Callbacks that write files or tracking records: rank 0 only.
+_RANK_ZERO_ONLY = ("ModelCheckpoint", "Tracker")
+
+
+class DataParallelFit:
+    def __init__(self, trainer):
+        from .ddp import DistributedDataParallel
+        self.rank, self.world = get_rank(), get_world_size()
+        ddp = trainer.__dict__.get("_ddp")
+        if ddp is None or ddp.module is not trainer.model:
+            ddp = trainer.__dict__["_ddp"] = DistributedDataParallel(trainer.model)
+        self.model = ddp
+        # One shuffling seed for all ranks (each rank's own generator may differ).
+        seed = ts.tensor([int(ts.randint(0, 2 ** 31 - 1, (1,)).item())], dtype=ts.int64)
+        broadcast(seed, 0)
+        self.seed = int(seed.item())
+
+    def shard(self, data):
+        """In-memory data (the Trainer's _Arrays) -> this rank's share; loaders pass through
+        (shard them with ts.data.DistributedSampler)."""
+        return _Shard(data, self.rank, self.world, self.seed) if hasattr(data, "xs") else data
+
+    def callbacks(self, cbs):
+        if self.rank == 0:
+            return list(cbs)
+        return [cb for cb in cbs if not any(t.__name__ in _RANK_ZERO_ONLY for t in type(cb).__mro__)]
+
+    def verbose(self, verbose):
+        return verbose if self.rank == 0 else 0
+
+    def logs(self, sums):
+        """The epoch's mean loss and metrics over all ranks' samples."""
+        t = ts.tensor([float(sums.loss)] + [float(v) for v in sums.values] + [float(sums.count)], dtype=ts.float64)
+        all_reduce(t, op=ReduceOp.SUM)
+        total = t.tolist()
+        if not total[-1]:
+            return {}
+        logs = {"loss": total[0] / total[-1]}
+        for i, m in enumerate(sums.metrics):
+            logs[m.name] = total[1 + i] / total[-1]
+        return logs
+
+
+class _Shard:
+    def __init__(self, data, rank, world, seed):
+        self.data, self.rank, self.world, self.seed, self.epoch = data, rank, world, seed, 0
+        self.n = math.ceil(data.n / world)
+
+    def num_batches(self, batch_size):
+        return math.ceil(self.n / batch_size)
+
+    def batches(self, batch_size, shuffle):
+        total = self.data.n
+        order = _C._data.epoch_order(total, True, self.seed + self.epoch, 0) if shuffle else list(range(total))
+        self.epoch += 1
+        need = self.n * self.world
+        if total and need > total:
+            order += (order * math.ceil((need - total) / total))[:need - total]
+        mine = order[self.rank:need:self.world]
+        xs, y = self.data.xs, self.data.y
+        for s in range(0, len(mine), batch_size):
+            idx = ts.tensor(mine[s:s + batch_size], dtype=ts.int64, device=xs[0].device)
+            yield (tuple(x.index_select(0, idx) for x in xs),
+                   None if y is None else y.index_select(0, idx), idx.shape[0])
+
+
+def data_parallel(trainer):
+    """A DataParallelFit when a group of several ranks exists, else None."""
+    if is_initialized() and get_world_size() > 1:
+        return DataParallelFit(trainer)
+    return None

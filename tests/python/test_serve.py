@@ -832,6 +832,28 @@ def test_model_that_fails_to_load(repo, tmp_path):
         assert s.stop() == 0
 
 
+def test_string_input_model_is_unavailable_with_the_reason(tmp_path):
+    # ONNX string inputs (e.g. StringNormalizer): tessel has no string tensors, so the model
+    # cannot load; the reason says so, and BYTES requests to it are refused, naming it.
+    s_in = helper.make_tensor_value_info("s", TensorProto.STRING, ["n"])
+    s_out = helper.make_tensor_value_info("o", TensorProto.STRING, ["n"])
+    _save(helper.make_graph([helper.make_node("StringNormalizer", ["s"], ["o"], case_change_action="LOWER")],
+                            "text", [s_in], [s_out]), tmp_path / "repo" / "text" / "1" / "model.onnx")
+    _mlp_model(tmp_path / "repo" / "mlp" / "1" / "model.onnx")
+    s = Server(["--model-repository", str(tmp_path / "repo"), "--log-format", "none"], tmp_path)
+    try:
+        status, index = s.json("POST", "/v2/repository/index")
+        text = [e for e in index if e["name"] == "text"][0]
+        assert status == 200 and text["state"] == "UNAVAILABLE"
+        assert "string tensor (BYTES)" in text["reason"] and "no string dtype" in text["reason"]
+        status, body = s.json("POST", "/v2/models/text/infer",
+                              {"inputs": [{"name": "s", "shape": [1], "datatype": "BYTES", "data": ["Ab"]}]})
+        assert 400 <= status < 500 and "no string dtype" in body["error"]
+        _alive(s)
+    finally:
+        assert s.stop() == 0
+
+
 def test_sigterm_drains_in_flight_requests_and_exits_0(repo, tmp_path):
     # A queue delay of 0.8 s holds the request in the batcher while SIGTERM arrives.
     r = tmp_path / "repo"

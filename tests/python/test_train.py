@@ -318,6 +318,18 @@ def test_predictor_takes_uploaded_files(tmp_path):
     assert p.predict([buf.getvalue()]) == p.predict(list(x[:5]))
 
 
+def test_limit_and_no_validation(tmp_path):
+    data = write_images(tmp_path / "imgs", n=10)
+    r = run(base(tmp_path, {"path": str(data), "limit": 8, "val_split": 0.0}, {"name": "cnn", "channels": [4]},
+                 train={"epochs": 2}))
+    assert r.data.x_train.shape[0] == 8 and r.data.x_val is None
+    assert sorted(set(r.data.y_train.tolist())) == [0, 1]  # a random subset keeps both classes
+    assert "train_accuracy" in r.metrics and not any(k.startswith("val_") for k in r.metrics)
+    path = write_table(tmp_path / "t.csv", n=100)
+    r = run(base(tmp_path, {"path": str(path), "label": "y", "limit": 30}, train={"epochs": 1}))
+    assert r.data.x_train.shape[0] + r.data.x_val.shape[0] == 30
+
+
 def test_untracked_and_no_onnx(tmp_path):
     r = run(base(tmp_path, {"path": "sklearn:iris"}, experiment={"track": False}, output={"export_onnx": False}))
     assert r.run_id is None and not os.path.exists(tmp_path / "store")

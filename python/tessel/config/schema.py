@@ -79,7 +79,7 @@ SCHEMA = {
         categorical=F("list", None, nullable=True, items="str",
                       doc="tabular columns to one-hot encode (default: non-numeric columns)"),
         inputs=F("str", "x", doc="array key of the inputs (npz/safetensors)"),
-        limit=F("int", None, nullable=True, min=1, doc="use at most this many samples (quick runs)"),
+        limit=F("int", None, nullable=True, min=1, doc="use at most this many samples: a seeded random subset (quick runs)"),
         num_workers=F("int", 0, min=0, doc="C++ DataLoader worker threads for file data"),
         image=_section(
             size=F("list", [32, 32], items="int", doc="[height, width] after resize"),

@@ -195,18 +195,24 @@ def convert_files(paths, decode, transform, on_error="raise", num_workers=0, wha
     The files are decoded and transformed on the C++ DataLoader's threads,
     _CHUNK at a time; when a chunk fails, its files are redone one by one to
     find the bad ones (on_error="raise": the first one's error, naming it)."""
+    from ..utils.progress import Progress
     ds = ts.data.FileDataset(list(paths), decode=decode, transform=transform)
     outs, kept, skipped = [], [], []
+    # A bar on a terminal for long conversions; nothing in logs (the epoch lines follow).
+    bar = Progress(total=len(paths), desc=f"decode {what}s", unit="file",
+                   disable=len(paths) <= _CHUNK or not _stderr_tty())
     for start in range(0, len(paths), _CHUNK):
         idx = list(range(start, min(len(paths), start + _CHUNK)))
         try:
             loader = ts.data.DataLoader(ts.data.Subset(ds, idx), batch_size=len(idx), num_workers=num_workers)
             batch = next(iter(loader))
+        except Exception:  # noqa: BLE001  (find which file failed, below)
+            batch = None
+        if batch is not None:
             outs.append(batch)
             kept += idx
+            bar.update(len(idx))
             continue
-        except Exception:  # noqa: BLE001  (find which file failed)
-            pass
         for i in idx:
             try:
                 item = ds[i]
@@ -219,10 +225,20 @@ def convert_files(paths, decode, transform, on_error="raise", num_workers=0, wha
                 continue
             outs.append(item.unsqueeze(0))
             kept.append(i)
+        bar.update(len(idx))
+    bar.close()
     if not outs:
         raise DataError(f"no {what} could be read ({len(skipped)} skipped; first: {skipped[0]['error']})"
                         if skipped else f"no {what}s")
     return ts.cat(outs), kept, skipped
+
+
+def _stderr_tty():
+    import sys
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _class_folder(path, extensions, kind):
@@ -274,6 +290,7 @@ def _image_folder(cfg, path):
     from ..config.schema import IMAGE_EXT
     d = cfg["data"]
     classes, samples = _class_folder(path, IMAGE_EXT, "image")
+    samples = [samples[i] for i in subset(len(samples), d["limit"], d["seed"])]
     pre = image_preprocess(cfg)
     x, kept, skipped = convert_files([p for p, _ in samples], "image", image_transform(pre), d["on_error"],
                                      d["num_workers"], "image file")
@@ -341,6 +358,7 @@ def _audio_folder(cfg, path, pre):
     from ..config.schema import AUDIO_EXT
     d = cfg["data"]
     classes, samples = _class_folder(path, AUDIO_EXT, "audio")
+    samples = [samples[i] for i in subset(len(samples), d["limit"], d["seed"])]
     x, kept, skipped = audio_features([p for p, _ in samples], pre, d["on_error"], d["num_workers"])
     labels = [classes[samples[i][1]] for i in kept]
     return x, labels, classes, skipped, [samples[i][0] for i in kept]
@@ -348,7 +366,15 @@ def _audio_folder(cfg, path, pre):
 
 # ----- tables (text and tabular) ---------------------------------------------------------------------------
 
-def read_table(path, limit=None):
+def subset(n, limit, seed):
+    """Sorted indices of a seeded random subset of `limit` of n items (all when limit is None or >= n),
+    so that data.limit keeps every class of a sorted folder or table."""
+    if not limit or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+
+
+def read_table(path, limit=None, seed=0):
     """[dict] rows of a .csv/.tsv (header line) or .jsonl/.json (one object per line, or a list)."""
     ext = os.path.splitext(path)[1].lower()
     rows = []
@@ -375,7 +401,7 @@ def read_table(path, limit=None):
         if not isinstance(r, dict):
             raise DataError(f"{path}: row {i + 1} is not an object of columns")
     if limit:
-        rows = rows[:limit]
+        rows = [rows[i] for i in subset(len(rows), limit, seed)]
     if not rows:
         raise DataError(f"data.path: {path!r} has no rows")
     return rows
@@ -455,7 +481,7 @@ def encode_texts(texts, pre):
 
 def _text(cfg, path, val_path):
     d = cfg["data"]
-    rows = read_table(path, d["limit"])
+    rows = read_table(path, d["limit"], d["seed"])
     texts = [str(v) for v in _column(rows, d["text"], path, "text")]
     labels = _label_values(_column(rows, d["label"], path, "label"))
     tk = d["tokenizer"]
@@ -566,7 +592,7 @@ def _tabular_rows(cfg, rows, path, features, labels, vrows=None, vlabels=None):
 
 def _tabular(cfg, path, val_path):
     d = cfg["data"]
-    rows = read_table(path, d["limit"])
+    rows = read_table(path, d["limit"], d["seed"])
     labels = _label_values(_column(rows, d["label"], path, "label"))
     features = d["features"] or [k for k in rows[0] if k != d["label"]]
     if not features:
@@ -613,7 +639,8 @@ def _arrays(cfg, path, val_path):
     d = cfg["data"]
     x, y = _read_arrays(path, d["inputs"], d["label"])
     if d["limit"]:
-        x, y = x[:d["limit"]], y[:d["limit"]]
+        keep = subset(len(y), d["limit"], d["seed"])
+        x, y = x[keep], y[keep]
     if y.ndim != 1:
         raise DataError(f"{path!r}: labels must be one value per sample, got shape {list(y.shape)}")
     x = x.astype(np.float32)
@@ -658,7 +685,8 @@ def _sklearn(cfg, path):
         y = y[:, 0]  # linnerud: the first target
     names = list(getattr(bunch, "feature_names", None) or [f"x{i}" for i in range(x.shape[1])])
     if cfg["data"]["limit"]:
-        x, y = x[:cfg["data"]["limit"]], y[:cfg["data"]["limit"]]
+        keep = subset(len(y), cfg["data"]["limit"], cfg["data"]["seed"])
+        x, y = x[keep], y[keep]
     rows = [dict(zip(names, r)) for r in x.tolist()]
     if task == "classification":
         tn = getattr(bunch, "target_names", None)
@@ -704,8 +732,6 @@ def load_data(cfg):
             if val_path:
                 vx, vlabels, _vc, vsk, _ = _audio_folder(cfg, val_path, pre)
                 skipped += vsk
-        if d["limit"]:
-            x, labels, files = x[:d["limit"]], labels[:d["limit"]], files[:d["limit"]]
         if kind == "audio_folder":
             # One mean/std over the training part's log-mel values (the split is redone in _finish, same seed).
             data = _finish(cfg, "audio", x, labels, pre, vx, vlabels, classes=classes)

@@ -117,6 +117,27 @@ def test_set_beats_file(tmp_path):
         TrainConfig.from_file(p, ["train.epochs=abc"])
 
 
+def test_set_paths_are_relative_to_the_current_folder(tmp_path, monkeypatch):
+    (tmp_path / "cfgdir").mkdir()
+    (tmp_path / "here" / "imgs" / "a").mkdir(parents=True)
+    (tmp_path / "here" / "imgs" / "a" / "1.png").write_bytes(b"x")
+    p = tmp_path / "cfgdir" / "c.yaml"
+    p.write_text("data:\n  path: imgs\n")
+    monkeypatch.chdir(tmp_path / "here")
+    cfg = TrainConfig.from_file(p, ["data.path=imgs"]).resolve()
+    assert cfg["data"]["path"] == str(tmp_path / "here" / "imgs")
+    with pytest.raises(ConfigError, match="data.path: folder 'imgs'"):
+        TrainConfig.from_file(p)  # from the file: relative to cfgdir, where there is none
+
+
+def test_json_and_toml_configs(tmp_path):
+    (tmp_path / "c.json").write_text('{"data": {"path": "sklearn:iris"}, "train": {"epochs": 2}}')
+    (tmp_path / "c.toml").write_text('[data]\npath = "sklearn:iris"\n[train]\nepochs = 2\n')
+    a = TrainConfig.from_file(tmp_path / "c.json").resolve()
+    b = TrainConfig.from_file(tmp_path / "c.toml").resolve()
+    assert a == b and a["train"]["epochs"] == 2
+
+
 def test_set_into_non_section():
     with pytest.raises(ConfigError, match="train.epochs is not a section"):
         resolve_config({**DIGITS, "train": {"epochs": 3}}, ["train.epochs.x=1"])

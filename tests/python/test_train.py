@@ -410,6 +410,25 @@ def test_optimizers_schedules_callbacks(tmp_path):
     assert len(ck) == r.metrics["epochs_run"]
 
 
+def test_extra_callbacks_see_each_epoch_and_can_stop(tmp_path):
+    from tessel.training import Callback
+
+    class Prune(Callback):  # what a tuner's pruning callback does
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seen.append(logs["val_loss"])
+            if epoch == 1:
+                self.trainer.stop_training = True
+
+    cb = Prune()
+    r = run(base(tmp_path, {"path": "sklearn:iris"}, train={"epochs": 10}), callbacks=[cb])
+    assert len(cb.seen) == 2 and r.metrics["epochs_run"] == 2
+    assert cb.seen == r.history.history["val_loss"]
+
+
 def test_user_model_function(tmp_path):
     (tmp_path / "mymodels.py").write_text(
         "import tessel.nn as nn\n"

@@ -221,10 +221,12 @@ def _as_config(config, overrides):
     return TrainConfig.from_file(config, overrides)
 
 
-def run(config, overrides=(), store=None, log=None):
+def run(config, overrides=(), store=None, log=None, callbacks=()):
     """Trains what `config` (a path, a dict or a TrainConfig) describes; returns a TrainResult.
     store: a ts.store.Store or a folder/URL overriding experiment.store. log: a stream
-    for progress (default stderr; verbose false prints nothing)."""
+    for progress (default stderr; verbose false prints nothing). callbacks: extra
+    ts.Callback objects for fit (e.g. a tuner's pruning callback that reads val_loss
+    each epoch and sets trainer.stop_training, or raises to abandon the trial)."""
     tc = _as_config(config, overrides)
     cfg = tc.resolve()
     tr = cfg["train"]
@@ -268,6 +270,7 @@ def run(config, overrides=(), store=None, log=None):
     trainer = Trainer(model, opt, loss, metrics=metrics, scheduler=scheduler, scheduler_interval=interval)
 
     has_val = data.x_val is not None
+    extra = list(callbacks)
     callbacks = []
     if tr["verbose"]:
         callbacks.append(_EpochLog(tr["epochs"], steps, stream))
@@ -299,6 +302,7 @@ def run(config, overrides=(), store=None, log=None):
                           log_model=False, params=params,
                           tags={"source": "tessel train", "config": tc.source or "", **cfg["experiment"]["tags"]})
         callbacks.append(tracker)
+    callbacks += extra  # after the tracker, so that a callback that raises still leaves the epoch recorded
 
     validation = (data.x_val, data.y_val) if has_val else None
     try:

@@ -666,3 +666,94 @@ def test_table_leaves_per_step_series_out_unless_asked(client, world):
         assert cut[r].keys() == want.keys()
         for k in want:
             assert cut[r][k] == pytest.approx(want[k], nan_ok=True)
+
+
+# ------------------------------------------------------------------ try a model trained by `tessel train`
+
+def _write_reviews(path, n=40):
+    rng = np.random.default_rng(2)
+    pos, neg = ["great", "wonderful", "loved", "excellent", "happy"], ["awful", "terrible", "hated", "boring", "sad"]
+    rows = ["text,label"]
+    for i in range(n):
+        label = "pos" if i % 2 else "neg"
+        words = list(rng.choice(pos if label == "pos" else neg, 3)) + list(rng.choice(["the", "movie", "was"], 3))
+        rng.shuffle(words)
+        rows.append(f"{' '.join(words)},{label}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A text classifier and an image classifier trained and registered by tessel.train (signature.json
+    records their preprocessing)."""
+    train = pytest.importorskip("tessel.train")
+    from PIL import Image
+    tmp = tmp_path_factory.mktemp("uitrain")
+    store_dir = tmp / "store"
+    base = {"experiment": {"name": "t", "store": str(store_dir)}, "train": {"epochs": 12, "batch_size": 16,
+                                                                              "verbose": False}}
+    cfg = dict(base, data={"path": str(_write_reviews(tmp / "reviews.csv")), "tokenizer": {"max_length": 12}},
+               model={"name": "text_bag", "dim": 16}, optimizer={"lr": 0.01},
+               output={"dir": str(tmp / "text-out"), "register": "reviews"})
+    train.run(cfg)
+    rng = np.random.default_rng(0)
+    for c, level in (("dark", 40), ("bright", 210)):
+        (tmp / "imgs" / c).mkdir(parents=True)
+        for i in range(12):
+            a = np.clip(level + rng.normal(0, 20, (12, 14, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(a).save(tmp / "imgs" / c / f"{i}.png")
+    cfg = dict(base, data={"path": str(tmp / "imgs"), "image": {"size": [12, 12]}},
+               model={"name": "cnn", "channels": [8]}, optimizer={"lr": 0.01},
+               train=dict(base["train"], epochs=6), output={"dir": str(tmp / "img-out"), "register": "brightness"})
+    train.run(cfg)
+    st = ts.store.open(store_dir)
+    return {"store": st, "tmp": tmp}
+
+
+def test_try_text_with_recorded_preprocessing(trained):
+    from tessel.train import Predictor
+    c = create_app(store=trained["store"]).test_client()
+    html = _text(c.get("/try/reviews/1"))
+    assert "records its preprocessing (text, classification: neg, pos)" in html and 'name="text"' in html
+    r = _try(c, "/try/reviews/1", {"text": "great happy loved"})
+    html = _text(r)
+    assert r.status_code == 200, html
+    labels = re.findall(r'<td class="label">([^<]+)</td><td class="num">([0-9.]+)</td>', html)
+    p = Predictor.load(trained["store"].get_model_version("reviews", 1)["folder"])
+    want = p.predict(["great happy loved"])[0]
+    assert labels[0][0] == want["label"] == "pos"
+    assert float(labels[0][1]) == pytest.approx(want["probabilities"]["pos"], abs=1e-4)
+    # the request carries the token ids the recorded tokenizer made
+    rid = re.search(r'/try/request/([^".]+)\.json', html).group(1)
+    full = json.loads(c.get(f"/try/request/{rid}.json").data)
+    ids = np.asarray(p.preprocess(["great happy loved"]).numpy())
+    assert full["inputs"][0]["datatype"] == "INT64" and full["inputs"][0]["data"] == ids.reshape(-1).tolist()
+    # a .txt upload works the same
+    r = _try(c, "/try/reviews/1", {"file": (io.BytesIO(b"awful sad hated"), "review.txt")})
+    assert re.findall(r'<td class="label">([^<]+)</td>', _text(r))[0] == "neg"
+    r = _try(c, "/try/reviews/1", {})
+    assert r.status_code == 400 and "give a text" in _text(r)
+
+
+def test_try_image_with_recorded_preprocessing(trained):
+    c = create_app(store=trained["store"]).test_client()
+    html = _text(c.get("/try/brightness/1"))
+    assert "records its preprocessing (image" in html and 'accept="image/*"' in html
+    bright = np.full((20, 20, 3), 220, np.uint8)
+    r = _try(c, "/try/brightness/1", {"file": (io.BytesIO(_png(bright)), "b.png")})
+    html = _text(r)
+    assert r.status_code == 200, html
+    assert re.findall(r'<td class="label">([^<]+)</td>', html)[0] == "bright"
+    assert "image [1, 3, 12, 12]" in html or "[1, 3, 12, 12]" in html
+    r = _try(c, "/try/brightness/1", {"file": (io.BytesIO(b"not a picture"), "x.png")})
+    assert r.status_code == 400 and "cannot be made into this model" in _text(r) and "not JPEG, PNG" in _text(r)
+
+
+def test_summary_from_the_series_equals_the_store(world):
+    st = world["store"]
+    for rid in world["runs"][:2] + [world["big"], world["failed"]]:
+        want = st.metric_summary([rid])[rid]
+        for k in st.metric_keys(rid):
+            got = queries.summary_of(st, rid, queries.series(st, rid, k, buckets=100))
+            assert got == pytest.approx(want[k], nan_ok=True), (rid, k)

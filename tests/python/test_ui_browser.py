@@ -125,7 +125,7 @@ def browser():
 def shot(drv, name):
     # the whole page: grow the window to the document's height first
     h = drv.execute_script("return document.documentElement.scrollHeight")
-    drv.set_window_size(1360, min(max(h + 40, 700), 4000))
+    drv.set_window_size(1360, min(max(h + 160, 700), 5000))  # + the window frame of headless Chrome
     drv.save_screenshot(str(SHOTS / f"ui-{name}.png"))
     drv.set_window_size(1360, 1000)
     assert (SHOTS / f"ui-{name}.png").stat().st_size > 5000

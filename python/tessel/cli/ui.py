@@ -50,9 +50,12 @@ def ui(ctx, host, port, token, serve_url, serve_token, max_upload, port_file):
 
         tessel ui --port 5000 --serve-url http://127.0.0.1:8000
     """
-    from werkzeug.serving import make_server
+    try:
+        from werkzeug.serving import make_server
 
-    from ..ui import create_app
+        from ..ui import create_app
+    except ImportError as e:
+        raise click.ClickException(f"tessel ui needs Flask and NumPy ({e}): pip install 'tessel[ui]'") from None
 
     if not _is_loopback(host) and not token:
         log(f"warning: binding {host} without --token: anyone who can reach this port can read the store and move "

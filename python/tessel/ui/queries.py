@@ -227,3 +227,27 @@ def series(store, run_id, key, buckets=500):
             s.hi.append(math.nan if nan else float(vmax))
             s.n.append(max(n, 1))
     return s
+
+
+def last_point(store, run_id, key):
+    """(step, value) of the series' last point (highest step, newest row): one index probe."""
+    M = S.Metric
+    with store._db.tx() as c:
+        row = c.execute(select(M.step, M.value).where(M.run_id == run_id, M.key == key)
+                        .order_by(M.step.desc(), M.id.desc()).limit(1)).first()
+    if row is None:
+        return None, math.nan
+    return row[0], math.nan if row[1] is None else row[1]
+
+
+def summary_of(store, run_id, s):
+    """store.metric_summary's figures for one series, from its downsampled form
+    (min of the bucket minima, max of the maxima: exact) plus one probe for the
+    last point, so a page that draws a series does not scan it twice."""
+    if not s.total:
+        return None
+    finite_lo = [v for v in s.lo if not math.isnan(v)]
+    finite_hi = [v for v in s.hi if not math.isnan(v)]
+    step, last = last_point(store, run_id, s.key)
+    return {"min": min(finite_lo) if finite_lo else math.nan, "max": max(finite_hi) if finite_hi else math.nan,
+            "last": last, "step": step, "count": s.total}

@@ -141,10 +141,11 @@ def run(run_id):
     opts = chart_options()
     st = store()
     keys = st.metric_keys(info.id)
-    summary = st.metric_summary([info.id])[info.id]
+    summary = {}
     plots, system = [], []
     for k in keys:
         s = queries.series(st, info.id, k, opts["buckets"])
+        summary[k] = queries.summary_of(st, info.id, s)  # from the series: no second scan
         svg = charts.chart([s], title=k, smoothing=opts["smoothing"], log_y=opts["log_y"])
         (system if k.startswith("system/") else plots).append({"key": k, "svg": svg, "total": s.total,
                                                                "bucketed": s.bucketed})
@@ -193,7 +194,8 @@ def compare():
     st = store()
     rid = [r.id for r in runs]
     params = queries.params_of(st, rid)
-    summary = st.metric_summary(rid)
+    series = {r: {k: queries.series(st, r, k, opts["buckets"]) for k in st.metric_keys(r)} for r in rid}
+    summary = {r: {k: queries.summary_of(st, r, s) for k, s in series[r].items()} for r in rid}
     keys = sorted({k for p in params.values() for k in p})
     show_all = request.args.get("all_params") == "1"
     differing = [k for k in keys if len({params[r].get(k) for r in rid}) > 1]
@@ -203,8 +205,8 @@ def compare():
     labels = [f"{(r.name or r.id[:8])}" for r in runs]
     plots = []
     for k in mkeys:
-        series = [queries.series(st, r.id, k, opts["buckets"]) for r in runs]
-        plots.append({"key": k, "svg": charts.chart(series, title=k, smoothing=opts["smoothing"],
+        drawn = [series[r.id].get(k) or queries.Series(k, 0, False) for r in runs]
+        plots.append({"key": k, "svg": charts.chart(drawn, title=k, smoothing=opts["smoothing"],
                                                      log_y=opts["log_y"], labels=labels)})
     return render_template("compare.html", runs=runs, params=params, pkeys=pkeys, differing=differing,
                            n_params=len(keys), show_all=show_all, summary=summary, mkeys=mkeys, plots=plots,

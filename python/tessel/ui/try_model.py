@@ -18,7 +18,6 @@ import json
 import math
 import os
 import secrets
-import tempfile
 import threading
 import time
 
@@ -32,13 +31,15 @@ bp = Blueprint("try_model", __name__)
 
 OIP_NUMPY = {"FP32": np.float32, "FP64": np.float64, "FP16": np.float16, "INT64": np.int64, "INT32": np.int32,
              "INT16": np.int16, "INT8": np.int8, "UINT8": np.uint8, "BOOL": np.bool_}
+_DTYPE_OIP = {"float32": "FP32", "float64": "FP64", "float16": "FP16", "int64": "INT64", "int32": "INT32",
+              "int16": "INT16", "int8": "INT8", "uint8": "UINT8", "bool": "BOOL"}
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 AUDIO_EXT = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 TEXT_EXT = (".txt", ".csv", ".json", ".jsonl", ".md")
 SHOWN_VALUES = 48  # output values shown inline before "... N more"
 SHOWN_REQUEST_VALUES = 4096  # input values shown in the request JSON (all of a small model's input)
 _models_lock = threading.Lock()
-_MODEL_CACHE = collections.OrderedDict()  # (path, mtime) -> ts.onnx.Model
+_MODEL_CACHE = collections.OrderedDict()  # (path, mtime) -> ts.onnx.Model, ("predictor", folder, mtime) -> Predictor
 
 
 class InputError(ValueError):
@@ -69,7 +70,9 @@ def input_specs(v):
         inputs = tstore.onnx_signature(os.path.join(v["folder"], "model.onnx"))["inputs"]
     specs = []
     for t in inputs or []:
-        spec = {"name": t["name"], "datatype": t["datatype"], "shape": t.get("shape")}
+        dt = t.get("datatype") or _DTYPE_OIP.get(str(t.get("dtype")), str(t.get("dtype")).upper())
+        t = dict(t, datatype=dt)
+        spec = {"name": t["name"], "datatype": dt, "shape": t.get("shape")}
         shape = spec["shape"]
         if t["datatype"] == "BYTES":
             spec.update(kind="unsupported", why="a string input: this model has no text preprocessing recorded")
@@ -93,10 +96,23 @@ def _predictor(v):
         from ..train import Predictor
     except (ImportError, AttributeError):
         return None
+    sig = os.path.join(v["folder"], "signature.json")
     try:
-        return Predictor.load(v["folder"])
-    except Exception:  # noqa: BLE001  (no recorded preprocessing: the ONNX metadata path takes over)
+        key = ("predictor", v["folder"], os.path.getmtime(sig))
+    except OSError:
         return None
+    with _models_lock:
+        if key in _MODEL_CACHE:
+            return _MODEL_CACHE[key]
+    try:
+        p = Predictor.load(v["folder"])
+    except Exception:  # noqa: BLE001  (no recorded preprocessing: the ONNX metadata path takes over)
+        p = None
+    with _models_lock:
+        _MODEL_CACHE[key] = p
+        while len(_MODEL_CACHE) > 8:
+            _MODEL_CACHE.popitem(last=False)
+    return p
 
 
 def _image_tensor(data, spec):
@@ -172,7 +188,7 @@ def _local_model(path):
         if m is None:
             m = tonnx.load(path)
             _MODEL_CACHE[key] = m
-            while len(_MODEL_CACHE) > 4:
+            while len(_MODEL_CACHE) > 8:
                 _MODEL_CACHE.popitem(last=False)
         return m
 
@@ -304,14 +320,14 @@ def form(name, version):
     predictor = _predictor(v)
     specs = input_specs(v)
     on_server = server_holds(v["name"], v["version"])
-    ctx = {"v": v, "specs": specs, "predictor": predictor is not None, "on_server": on_server, "result": None,
-           "error": None}
+    ctx = {"v": v, "specs": specs, "predictor": predictor_form(predictor) if predictor is not None else None,
+           "on_server": on_server, "result": None, "error": None}
     if request.method == "GET":
         return render_template("try.html", **ctx)
     where = request.form.get("where", "server" if on_server else "local")
     try:
         if predictor is not None:
-            ctx["result"] = _predict_with(predictor, v, specs)
+            ctx["result"] = _predict_with(predictor, v, where, on_server)
         else:
             arrays = build_inputs(specs, request.files, request.form)
             req = oip_request(arrays, specs)
@@ -331,45 +347,62 @@ def form(name, version):
     return render_template("try.html", **ctx)
 
 
-def _predict_with(predictor, v, specs):
-    """Predictor.predict on the upload (saved to a temporary file, keeping its
-    extension) or on the text typed in the form."""
-    f = next((f for k, f in request.files.items() if f and f.filename), None)
-    text = next((t for k, t in request.form.items() if k.startswith("text:") and t.strip()), None)
-    if f is None and text is None:
-        raise InputError("choose a file or enter a text")
-    with tempfile.TemporaryDirectory(prefix="tessel-ui-") as tmp:
-        if f is not None:
-            ext = os.path.splitext(f.filename)[1].lower()[:10]
-            item = os.path.join(tmp, "input" + ext)
-            f.save(item)
-        else:
-            item = text
-        req = None
-        if hasattr(predictor, "preprocess"):
-            arrays = predictor.preprocess([item])
-            if isinstance(arrays, dict):
-                arrays = {k: np.asarray(a.numpy() if hasattr(a, "numpy") else a) for k, a in arrays.items()}
-                req = oip_request(arrays, specs if all(s["name"] in arrays for s in specs) else
-                                  [{"name": k, "datatype": _oip_type(a.dtype)} for k, a in arrays.items()])
+def predictor_form(predictor):
+    """What the form asks for, from the recorded preprocessing."""
+    kind = predictor.signature["preprocess"]["kind"]
+    accept = {"image": "image/*", "audio": "audio/*", "text": ".txt,text/plain", "tabular": ".csv,.jsonl,text/csv",
+              "array": ".npy"}.get(kind, "")
+    hint = {"image": "an image", "audio": "an audio clip (WAV, FLAC, OGG, MP3)", "text": "a text (typed or a .txt file)",
+            "tabular": "CSV rows with a header line (typed or a .csv file)", "array": "a .npy array"}.get(kind, kind)
+    return {"kind": kind, "accept": accept, "hint": hint, "text": kind in ("text", "tabular"),
+            "task": predictor.task, "classes": predictor.classes}
+
+
+def _predict_with(predictor, v, where, on_server):
+    """The upload (or typed text) through the recorded preprocessing
+    (Predictor.preprocess), the model run here or on the server, the output
+    decoded by Predictor.decode."""
+    info = predictor_form(predictor)
+    f = request.files.get("file")
+    text = request.form.get("text", "")
+    if f is not None and f.filename:
+        item = f.read()
+        if info["kind"] == "text":
+            item = item.decode("utf-8", errors="replace")
+    elif text.strip() and info["text"]:
+        item = text
+    else:
+        raise InputError(f"give {info['hint']}")
+    try:
+        x = predictor.preprocess([item])
+    except (ValueError, TypeError, OSError, RuntimeError) as e:
+        raise InputError(f"the upload cannot be made into this model's input ({info['hint']}): {e}") from None
+    arr = np.asarray(x.numpy())
+    spec = {"name": predictor.input_name, "datatype": _oip_type(arr.dtype)}
+    req = oip_request({predictor.input_name: arr}, [spec])
+    if where == "server" and on_server:
+        resp, dt = run_server(v, req)
+        ran = f"tessel-serve at {current_app.config['TESSEL_SERVE_URL']}"
+        out = next((o for o in resp.get("outputs", []) if o["name"] == predictor.output_name), resp["outputs"][0])
+        y = np.asarray(out["data"], dtype=np.float64).reshape(out["shape"])
+    else:
         t0 = time.perf_counter()
-        try:
-            preds = predictor.predict([item])
-        except (ValueError, TypeError, FileNotFoundError) as e:
-            raise InputError(str(e)) from None
+        y = predictor.run(x)
         dt = time.perf_counter() - t0
-    pred = preds[0] if isinstance(preds, (list, tuple)) and preds else preds
-    top = None
-    if isinstance(pred, dict) and isinstance(pred.get("probabilities"), dict):
+        ran = "this process (ts.onnx)"
+    pred = predictor.decode(y)[0]
+    if "probabilities" in pred:
         top = sorted(({"label": k, "probability": float(p), "score": float(p), "index": i}
                       for i, (k, p) in enumerate(pred["probabilities"].items())), key=lambda d: -d["probability"])[:5]
-    result = {"outputs": [{"name": "prediction", "shape": None, "datatype": None, "top": top,
-                           "values": pred if top is None else pred.get("label")}],
-              "latency_ms": dt * 1000, "ran": "this process (tessel.train.Predictor, with the recorded preprocessing)",
-              "endpoint": f"POST /v2/models/{v['name']}/versions/{v['version']}/infer",
-              "request": shown_json(req) if req else json.dumps({"predict": [os.path.basename(str(item))]}),
-              "request_id": _remember(req) if req else None, "input_shapes": None}
-    return result
+        outputs = [{"name": predictor.output_name, "shape": list(np.shape(y)), "datatype": "FP32", "top": top,
+                    "values": None}]
+    else:
+        outputs = [{"name": predictor.output_name, "shape": list(np.shape(y)), "datatype": "FP32", "top": None,
+                    "values": pred}]
+    return {"outputs": outputs, "latency_ms": dt * 1000, "ran": ran + ", with the preprocessing recorded at training",
+            "request": shown_json(req), "request_id": _remember(req),
+            "endpoint": f"POST /v2/models/{v['name']}/versions/{v['version']}/infer",
+            "input_shapes": {predictor.input_name: list(arr.shape)}}
 
 
 @bp.route("/try/request/<rid>.json")

@@ -1,5 +1,6 @@
 // The tessel._C extension: one init function per area, mirroring src/.
 #include "python/src/convert.h"
+#include "tessel/build_info.h"
 
 namespace tessel::python {
 void init_dtype(py::module_& m);
@@ -79,4 +80,16 @@ PYBIND11_MODULE(_C, m) {
   python::init_onnx(m);
   python::init_distributed(m);
   m.attr("__version__") = version();
+  m.def(
+      "_build_info",
+      [] {
+        py::list out;
+        for (const BuildComponent& c : build_info()) {
+          py::dict details;
+          for (const auto& [k, v] : c.details) details[py::str(k)] = v;
+          out.append(py::make_tuple(c.name, c.enabled, c.version, details));
+        }
+        return out;
+      },
+      "[(name, enabled, version, {detail: value})] of tessel::build_info(): what this build holds.");
 }

@@ -91,28 +91,51 @@ def _version_of(dist):
         return None
 
 
+def _serve():
+    try:
+        from .serve import find_server
+        return {"enabled": True, "path": find_server()}
+    except FileNotFoundError:
+        return {"enabled": False}
+
+
+def _build(ts):
+    """Build options from the binary (tessel::build_info through _C._build_info):
+    what was compiled in, and the versions of the libraries it runs with."""
+    libs = _loaded_libraries()
+    build = {}
+    raw = getattr(ts._C, "_build_info", None)
+    if raw is not None:
+        for name, enabled, version, details in raw():
+            entry = {"enabled": bool(enabled), "version": version or None}
+            entry.update({k: v for k, v in details.items() if v not in ("", "N/A")})
+            build[name] = entry
+    else:  # an extension built before _build_info: what the loaded libraries and oneDNN's verbose report say
+        dnnl = _onednn_report()
+        build = {
+            "oneDNN": {"enabled": True, "version": dnnl.get("version") or libs.get("oneDNN"), "isa": dnnl.get("isa"),
+                       "cpu_runtime": dnnl.get("runtime")},
+            "OpenCV": {"enabled": bool(ts.image.available()), "version": libs.get("OpenCV")},
+            "ICU": {"enabled": bool(ts.text.available), "version": libs.get("ICU")},
+            "libsndfile": {"enabled": bool(ts.audio.available), "version": libs.get("libsndfile")},
+            "ONNX": {"enabled": bool(ts.onnx.available()), "version": None},
+            "MPI": {"enabled": "MPI" in libs, "version": libs.get("MPI")},
+            "CUDA": {"enabled": bool(getattr(ts.backends.cuda, "is_built", lambda: False)()), "version": None},
+            "cuDNN": {"enabled": bool(ts.backends.cudnn.is_available()), "version": libs.get("cuDNN")},
+        }
+    build["CUDA"]["available"] = bool(ts.cuda.is_available())
+    if ts.version.cuda and not build["CUDA"].get("version"):
+        build["CUDA"]["version"] = ts.version.cuda
+    if libs.get("protobuf"):
+        build["ONNX"]["library"] = f"libprotobuf.so.{libs['protobuf']}"
+    build["serve"] = _serve()
+    return build
+
+
 def collect():
     """Everything `tessel info` reports, as a dict."""
     import tessel as ts
-    libs = _loaded_libraries()
-    dnnl = _onednn_report()
-    cuda_built = bool(ts.backends.cuda.is_built()) if hasattr(ts.backends.cuda, "is_built") else None
-    build = {
-        "oneDNN": {"enabled": True, "version": dnnl.get("version") or libs.get("oneDNN"), "isa": dnnl.get("isa"),
-                   "runtime": dnnl.get("runtime")},
-        "OpenCV": {"enabled": bool(ts.image.available()), "version": libs.get("OpenCV")},
-        "ICU": {"enabled": bool(ts.text.available), "version": libs.get("ICU")},
-        "libsndfile": {"enabled": bool(ts.audio.available), "version": libs.get("libsndfile")},
-        "ONNX": {"enabled": bool(ts.onnx.available()),
-                 "library": libs.get("protobuf") and f"libprotobuf.so.{libs['protobuf']}"},
-        "CUDA": {"enabled": cuda_built if cuda_built is not None else bool(ts.cuda.is_available()),
-                 "available": bool(ts.cuda.is_available()), "version": ts.version.cuda,
-                 "runtime": libs.get("CUDA runtime")},
-        "cuDNN": {"enabled": bool(ts.backends.cudnn.is_available()), "version": libs.get("cuDNN")},
-        "MPI": {"enabled": "MPI" in libs, "version": libs.get("MPI")},
-        "OpenMP": {"enabled": bool(ts.backends.openmp.is_available()),
-                   "library": libs.get("OpenMP (GNU)") and f"libgomp.so.{libs['OpenMP (GNU)']}"},
-    }
+    build = _build(ts)
     env = {k: ("***" if _SECRET.search(k) else v) for k, v in sorted(os.environ.items()) if k.startswith(_ENV_PREFIXES)}
     return {
         "tessel": {"version": ts.__version__, "location": os.path.dirname(ts.__file__), "debug": ts.version.debug},

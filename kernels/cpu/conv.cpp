@@ -429,6 +429,64 @@ Tensor conv_unblock(const Tensor& xb0, int64_t channels) {
   return y;
 }
 
+namespace {
+struct PoolKey {
+  int64_t n, c, h, w, ho, wo, kernel[2], stride[2], pad_l[2], pad_r[2];
+  int64_t kind, threads;
+  bool operator==(const PoolKey& k) const { return std::memcmp(this, &k, sizeof(PoolKey)) == 0; }
+};
+static_assert(std::has_unique_object_representations_v<PoolKey>, "PoolKey must have no padding bytes");
+struct PoolPrim {
+  dnnl::pooling_forward prim;
+  memory::desc dst;
+};
+LruCache<PoolKey, std::shared_ptr<PoolPrim>>& pool_cache() {
+  static LruCache<PoolKey, std::shared_ptr<PoolPrim>> c(64);
+  return c;
+}
+}  // namespace
+
+Tensor pool2d_blocked(const Tensor& xb0, int64_t channels, const PoolParams& p, bool out_blocked) {
+  const int64_t b = conv_block_size();
+  TS_CHECK(b > 0 && xb0.dim() == 5 && xb0.dtype() == DType::Float32 && xb0.shape()[4] == b && channels > 0 &&
+               (channels + b - 1) / b == xb0.shape()[1],
+           ValueError, "pool2d_blocked", "not a blocked activation of ", channels, " channels: shape ", xb0.shape());
+  const Tensor xb = xb0.contiguous();
+  PoolKey k{};
+  k.n = xb.shape()[0], k.c = channels, k.h = xb.shape()[2], k.w = xb.shape()[3];
+  for (int d = 0; d < 2; ++d) {
+    TS_CHECK(p.kernel[d] >= 1 && p.stride[d] >= 1 && p.pad_begin[d] >= 0 && p.pad_end[d] >= 0 &&
+                 p.pad_begin[d] < p.kernel[d] && p.pad_end[d] < p.kernel[d],
+             ValueError, "pool2d_blocked", "bad kernel, stride or pads");
+    k.kernel[d] = p.kernel[d], k.stride[d] = p.stride[d], k.pad_l[d] = p.pad_begin[d], k.pad_r[d] = p.pad_end[d];
+  }
+  const int64_t hp = k.h + k.pad_l[0] + k.pad_r[0] - k.kernel[0], wp = k.w + k.pad_l[1] + k.pad_r[1] - k.kernel[1];
+  TS_CHECK(hp >= 0 && wp >= 0, ValueError, "pool2d_blocked", "kernel larger than the padded input");
+  k.ho = hp / k.stride[0] + 1, k.wo = wp / k.stride[1] + 1;
+  k.kind = static_cast<int64_t>(p.kind);
+  k.threads = omp_get_max_threads();
+  const memory::desc src = blocked_desc(k.n, k.c, k.h, k.w), dst = blocked_desc(k.n, k.c, k.ho, k.wo);
+  const auto prim = pool_cache().get(k, [&] {
+    const auto alg = p.kind == PoolKind::max               ? dnnl::algorithm::pooling_max
+                     : p.kind == PoolKind::avg_include_pad ? dnnl::algorithm::pooling_avg_include_padding
+                                                           : dnnl::algorithm::pooling_avg_exclude_padding;
+    dnnl::pooling_forward::primitive_desc pd(
+        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, alg, src, dst, {k.stride[0], k.stride[1]},
+                                    {k.kernel[0], k.kernel[1]}, {k.pad_l[0], k.pad_l[1]}, {k.pad_r[0], k.pad_r[1]}),
+        engine());
+    auto r = std::make_shared<PoolPrim>();
+    r->prim = dnnl::pooling_forward(pd);
+    r->dst = pd.dst_desc();
+    return r;
+  });
+  Tensor yb = empty(blocked_shape(k.n, k.c, k.ho, k.wo), TensorOptions(DType::Float32));
+  memory ms(src, engine(), xb.data_ptr()), md(prim->dst, engine(), yb.data_ptr());
+  prim->prim.execute(stream(), {{DNNL_ARG_SRC, ms}, {DNNL_ARG_DST, md}});
+  stream().wait();
+  if (out_blocked) return yb;
+  return conv_unblock(yb, channels);
+}
+
 Tensor conv2d_fused(const Tensor& x0, const Tensor& w0, const Tensor& bias, const Tensor& residual,
                     const ConvParams& p, const ConvPost& post, const ConvLayout& layout) {
   const Tensor x = x0.contiguous(), w = w0.contiguous();

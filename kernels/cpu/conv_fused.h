@@ -26,6 +26,16 @@ bool conv2d_fused_supported(const Tensor& x, const Tensor& w);
 int64_t conv_block_size();  // 16 or 8 on this CPU; 0: no blocked layout here
 Tensor conv_unblock(const Tensor& blocked, int64_t channels);
 
+// 2-D pooling of a blocked activation with `channels` channels (floor output
+// sizes; max ignores the padding, avg counts it or not). The result is blocked
+// too with out_blocked, else NCHW.
+enum class PoolKind : int { max = 0, avg_exclude_pad, avg_include_pad };
+struct PoolParams {
+  PoolKind kind = PoolKind::max;
+  int64_t kernel[2] = {1, 1}, stride[2] = {1, 1}, pad_begin[2] = {0, 0}, pad_end[2] = {0, 0};
+};
+Tensor pool2d_blocked(const Tensor& blocked, int64_t channels, const PoolParams& p, bool out_blocked);
+
 // Which operands of conv2d_fused are blocked (the input's channel count is then
 // w.shape()[1] * groups; the output's is w.shape()[0]).
 struct ConvLayout {

@@ -528,59 +528,86 @@ void fuse_conv(Ctx& c) {
 }
 
 // Chains of convolutions keep oneDNN's blocked layout (conv_fused.h) between
-// them: a convolution's output is blocked when it is not a graph output and
-// every consumer is a convolution reading it as its input X or residual R; no
-// other op ever sees a blocked value. Bare Convs on such values become
-// FusedConv nodes without post-ops. TESSEL_ONNX_BLOCKED=0 turns this off.
+// them: the output of a convolution or pooling node is blocked when it is not a
+// graph output and every consumer is a convolution reading it as its input X
+// or residual R, or a pooling node; no other op ever sees a blocked value. Bare
+// Convs on such values become FusedConv nodes without post-ops, the pooling
+// nodes (MaxPool, AveragePool without ceil_mode or dilations, GlobalAveragePool;
+// 4-D float32 input of known channel count) ai.tessel.BlockedPool.
+// TESSEL_ONNX_BLOCKED=0 turns this off.
 void block_conv_chains(Ctx& c) {
   const char* e = std::getenv("TESSEL_ONNX_BLOCKED");
   if ((e && std::string(e) == "0") || cpu::conv_block_size() == 0) return;
   auto& nodes = c.m.nodes;
-  // The convolutions that can run as FusedConv (the conditions of fuse_conv).
-  std::vector<bool> conv(nodes.size(), false);
+  enum Kind { none = 0, conv, pool };
+  std::vector<Kind> kind(nodes.size(), none);
+  std::vector<int64_t> channels(nodes.size(), 0);  // a pooling node's input channels
   for (size_t k = 0; k < nodes.size(); ++k) {
     const Node& n = nodes[k];
     if (n.domain == kFusedDomain && n.op_type == "FusedConv") {
-      conv[k] = true;
+      kind[k] = conv;
     } else if (default_domain(n) && n.op_type == "Conv" && n.outputs.size() == 1 && !n.outputs[0].empty() &&
                n.inputs.size() >= 2 && n.inputs.size() <= 3 && !n.inputs[0].empty() &&
-               n.s("auto_pad", "NOTSET") == "NOTSET") {
+               n.s("auto_pad", "NOTSET") == "NOTSET") {  // the conditions of fuse_conv
       const Tensor* w = const_f32(c, n.inputs[1], -1);
       const bool has_b = n.inputs.size() == 3 && !n.inputs[2].empty();
-      conv[k] = w && w->dim() == 4 && (!has_b || const_f32(c, n.inputs[2], w->shape()[0]));
+      if (w && w->dim() == 4 && (!has_b || const_f32(c, n.inputs[2], w->shape()[0]))) kind[k] = conv;
+    } else if (default_domain(n) && (n.op_type == "MaxPool" || n.op_type == "AveragePool" ||
+                                     n.op_type == "GlobalAveragePool") &&
+               n.inputs.size() == 1 && !n.inputs[0].empty() && n.outputs.size() == 1 && !n.outputs[0].empty()) {
+      auto it = c.m.shapes.find(n.inputs[0]);
+      int64_t ch = 0;
+      if (it == c.m.shapes.end() || it->second.dtype != DType::Float32 || !it->second.has_shape ||
+          it->second.shape.size() != 4 || !it->second.shape[1].is_const(&ch) || ch < 1)
+        continue;
+      if (n.op_type != "GlobalAveragePool") {  // what the kernel takes (blocked_pool checks again)
+        const auto dil = n.ints("dilations", {1, 1});
+        if (n.ints("kernel_shape").size() != 2 || n.i("ceil_mode", 0) != 0 || n.s("auto_pad", "NOTSET") != "NOTSET" ||
+            n.i("storage_order", 0) != 0 || (dil != std::vector<int64_t>{1, 1}))
+          continue;
+      }
+      kind[k] = pool;
+      channels[k] = ch;
     }
   }
   std::unordered_set<std::string> outputs;
   for (const auto& o : c.m.outputs) outputs.insert(o.name);
   std::unordered_map<std::string, size_t> producer;
   for (size_t k = 0; k < nodes.size(); ++k)
-    if (conv[k]) producer[nodes[k].outputs[0]] = k;
-  // A value fails when any consumer is not a convolution or reads it as W or B.
+    if (kind[k] != none) producer[nodes[k].outputs[0]] = k;
+  // A value fails when any consumer takes no blocked input there.
   std::unordered_set<std::string> fails;
   for (size_t k = 0; k < nodes.size(); ++k) {
     const Node& n = nodes[k];
     for (size_t i = 0; i < n.inputs.size(); ++i)
-      if (!conv[k] || (i != 0 && i != 3)) fails.insert(n.inputs[i]);
+      if (kind[k] == none || (kind[k] == conv && i != 0 && i != 3) || (kind[k] == pool && i != 0))
+        fails.insert(n.inputs[i]);
     for (const auto& v : n.captures) fails.insert(v);
   }
   auto uses = use_counts(c.m);
-  auto to_fused = [&](size_t k) {
+  auto convert = [&](size_t k) {
     Node& n = nodes[k];
     if (n.domain == kFusedDomain) return;
+    if (kind[k] == pool) {
+      n.attrs["source"] = n.op_type;
+      n.attrs["channels"] = channels[k];
+      n.op_type = "BlockedPool";
+    } else {
+      n.op_type = "FusedConv";
+      n.inputs.resize(4);  // X, W, B ("" when absent), R ("")
+    }
     n.domain = kFusedDomain;
-    n.op_type = "FusedConv";
-    n.inputs.resize(4);  // X, W, B ("" when absent), R ("")
   };
   for (const auto& [v, k] : producer) {
     if (outputs.count(v) || fails.count(v) || uses[v] == 0) continue;
-    to_fused(k);
+    convert(k);
     nodes[k].attrs["blocked_out"] = int64_t{1};
     ++c.blocked;
     for (size_t j = 0; j < nodes.size(); ++j) {
       Node& n = nodes[j];
-      if (!conv[j]) continue;
-      if (n.inputs[0] == v) to_fused(j), n.attrs["blocked_x"] = int64_t{1};
-      if (n.inputs.size() > 3 && n.inputs[3] == v) to_fused(j), n.attrs["blocked_r"] = int64_t{1};
+      if (kind[j] == none) continue;
+      if (n.inputs[0] == v) convert(j), n.attrs["blocked_x"] = int64_t{1};
+      if (kind[j] == conv && n.inputs.size() > 3 && n.inputs[3] == v) convert(j), n.attrs["blocked_r"] = int64_t{1};
     }
   }
 }
@@ -716,7 +743,7 @@ void run_passes(Model::Impl& m) {
   }
   const char* v = std::getenv("TESSEL_ONNX_PASSES_VERBOSE");
   if (v && std::string(v) == "1")
-    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d LayerNorm fused, %d dead nodes removed, %d MatMul as 2-D, %d Conv+Add/activation fused, %d MatMul/Gemm+bias/activation fused, %d conv outputs kept blocked%s\n",
+    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d LayerNorm fused, %d dead nodes removed, %d MatMul as 2-D, %d Conv+Add/activation fused, %d MatMul/Gemm+bias/activation fused, %d values kept blocked%s\n",
                  m.source.c_str(), c.folded, c.conv_bn, c.gelu, c.layer_norm, c.dead, c.matmul2d, c.conv_fused, c.matmul_fused,
                  c.blocked, c.subgraphs ? " (graph has subgraphs: only constant folding)" : "");
 }

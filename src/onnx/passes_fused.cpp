@@ -8,6 +8,9 @@
 //     and its float parameters alpha, beta (Clip bounds, LeakyRelu slope);
 //     blocked_x, blocked_r, blocked_out (ints, passes.cpp's layout pass): X, R and
 //     the output may be in oneDNN's blocked layout (kernels/cpu/conv_fused.h).
+//   ai.tessel.BlockedPool(X) -> MaxPool / AveragePool / GlobalAveragePool (source) of
+//     X, which may be blocked (blocked_x; channels: its channel count), on oneDNN;
+//     blocked_out as FusedConv's.
 //   ai.tessel.FusedMatMul(X, W, B?) -> act(X @ W + B), or act(Gemm(X, W, B)) with transB
 //     source ("MatMul" or "Gemm": the op it replaced, with its attributes),
 //     activation ("" | Relu | Gelu) and Gelu's approximate.
@@ -123,6 +126,50 @@ std::vector<Tensor> fused_conv(const Node& n, const Inputs& in, const OpContext&
   return {activate(n, y)};
 }
 
+// ai.tessel.BlockedPool(X): the pooling node `source` (MaxPool, AveragePool or
+// GlobalAveragePool, its attributes kept) on an input that may arrive blocked
+// (blocked_x; `channels` channels), its output blocked with blocked_out.
+std::optional<cpu::PoolParams> pool_params(const Node& n, const std::string& source, const Tensor& xb) {
+  cpu::PoolParams p;
+  if (source == "GlobalAveragePool") {
+    p.kind = cpu::PoolKind::avg_exclude_pad;
+    p.kernel[0] = xb.shape()[2], p.kernel[1] = xb.shape()[3];
+    return p.kernel[0] > 0 && p.kernel[1] > 0 ? std::optional(p) : std::nullopt;
+  }
+  const auto k = n.ints("kernel_shape"), s = n.ints("strides", {1, 1}), pads = n.ints("pads", {0, 0, 0, 0}),
+             dil = n.ints("dilations", {1, 1});
+  if (k.size() != 2 || s.size() != 2 || pads.size() != 4 || dil != std::vector<int64_t>{1, 1} ||
+      n.i("ceil_mode", 0) != 0 || n.s("auto_pad", "NOTSET") != "NOTSET" || n.i("storage_order", 0) != 0)
+    return std::nullopt;
+  for (int d = 0; d < 2; ++d) {
+    if (k[d] < 1 || s[d] < 1 || pads[d] < 0 || pads[d + 2] < 0 || pads[d] >= k[d] || pads[d + 2] >= k[d])
+      return std::nullopt;
+    p.kernel[d] = k[d], p.stride[d] = s[d], p.pad_begin[d] = pads[d], p.pad_end[d] = pads[d + 2];
+    if (xb.shape()[2 + d] + pads[d] + pads[d + 2] < k[d]) return std::nullopt;
+  }
+  p.kind = source == "MaxPool"                   ? cpu::PoolKind::max
+           : n.i("count_include_pad", 0) != 0 ? cpu::PoolKind::avg_include_pad
+                                                  : cpu::PoolKind::avg_exclude_pad;
+  return p;
+}
+
+std::vector<Tensor> blocked_pool(const Node& n, const Inputs& in, const OpContext& c) {
+  const std::string source = n.s("source", "MaxPool");
+  const int64_t channels = n.i("channels", 0);
+  Inputs args = in;
+  const Tensor* x = opt(in, 0);
+  if (x && x->dim() == 5 && n.i("blocked_x", 0) != 0) {
+    if (channels < 1) n.error("a blocked input needs the channel count (attribute 'channels')");
+    if (auto p = pool_params(n, source, *x)) return {cpu::pool2d_blocked(*x, channels, *p, n.i("blocked_out", 0) != 0)};
+    args[0] = cpu::conv_unblock(*x, channels);
+  }
+  Node orig = n;
+  orig.op_type = source;
+  orig.domain.clear();
+  for (const char* a : {"source", "channels", "blocked_x", "blocked_out"}) orig.attrs.erase(a);
+  return op_table().at(source)(orig, args, c);
+}
+
 std::vector<Tensor> fused_matmul(const Node& n, const Inputs& in, const OpContext& c) {
   const Tensor* x = opt(in, 0);
   const Tensor* w = opt(in, 1);
@@ -171,6 +218,7 @@ std::vector<Tensor> fused_matmul(const Node& n, const Inputs& in, const OpContex
 void register_fused_ops(std::map<std::string, OpFn>& t) {
   t[std::string(kFusedDomain) + ".FusedConv"] = fused_conv;
   t[std::string(kFusedDomain) + ".FusedMatMul"] = fused_matmul;
+  t[std::string(kFusedDomain) + ".BlockedPool"] = blocked_pool;
 }
 
 }  // namespace tessel::onnx

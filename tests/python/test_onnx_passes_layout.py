@@ -1,6 +1,7 @@
 """The blocked layout kept between convolutions (src/onnx/passes.cpp's
 block_conv_chains, kernels/cpu/conv_fused.h): a chain of convolutions passes
-its values in oneDNN's channel-blocked layout; results match onnxruntime and
+its values (and those of pooling nodes between them) in oneDNN's
+channel-blocked layout; results match onnxruntime and
 the same model loaded with TESSEL_ONNX_BLOCKED=0, and no other op, nor a graph
 output, ever receives a blocked value."""
 import re
@@ -58,7 +59,7 @@ def load(data, monkeypatch, blocked):
 
 
 def blocked_count(capfd):
-    m = re.search(r"(\d+) conv outputs kept blocked", capfd.readouterr().err)
+    m = re.search(r"(\d+) values kept blocked", capfd.readouterr().err)
     assert m is not None
     return int(m.group(1))
 
@@ -164,8 +165,8 @@ def test_fused_residual_chain_two_threads(monkeypatch, capfd):
         n = check(data, {"x": f32(3, c, 8, 8)}, monkeypatch, capfd)
     finally:
         ts.set_num_threads(old)
-    # r0, o0 (X and residual of the second block), r2; o2 feeds the pool.
-    assert n == (3 if BLOCKING else 0)
+    # r0, o0 (X and residual of the second block), r2, o2 (into GlobalAveragePool).
+    assert n == (4 if BLOCKING else 0)
 
 
 @pytest.mark.parametrize("later", [False, True])
@@ -186,3 +187,51 @@ def test_residual_read_after_the_fused_conv_keeps_its_values(monkeypatch, capfd,
     data = model(nodes, [vi("x", [2, 3, 6, 5])], [vi("out", None)], inits)
     n = check(data, {"x": f32(2, 3, 6, 5)}, monkeypatch, capfd)
     assert n == (2 if BLOCKING else 0)  # a, and s (the input or the residual of the last conv)
+
+
+POOLS = {
+    "max": lambda i, o: helper.make_node("MaxPool", [i], [o], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+    "max_asym": lambda i, o: helper.make_node("MaxPool", [i], [o], kernel_shape=[2, 3], strides=[1, 2],
+                                              pads=[0, 1, 1, 2]),
+    "avg": lambda i, o: helper.make_node("AveragePool", [i], [o], kernel_shape=[3, 3], strides=[2, 2],
+                                         pads=[1, 1, 1, 1]),
+    "avg_incl": lambda i, o: helper.make_node("AveragePool", [i], [o], kernel_shape=[3, 3], strides=[2, 2],
+                                              pads=[1, 1, 1, 1], count_include_pad=1),
+    "gap": lambda i, o: helper.make_node("GlobalAveragePool", [i], [o]),
+}
+
+
+@pytest.mark.parametrize("pool", sorted(POOLS))
+@pytest.mark.parametrize("c", [16, 20])
+@pytest.mark.parametrize("then_conv", [False, True])
+def test_pooling_between_convolutions(monkeypatch, capfd, pool, c, then_conv):
+    # conv -> pool (-> conv): the pool reads the blocked conv output and, when a
+    # conv follows, hands over a blocked result too; Sigmoid leaves non-zero
+    # values where the padded channels would be if they were not kept zero.
+    inits = {"W1": f32(c, 3, 3, 3, scale=0.3), "W2": f32(8, c, 1, 1, scale=0.3)}
+    nodes = [helper.make_node("Conv", ["x", "W1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["a"], ["s"]),
+             POOLS[pool]("s", "p" if then_conv else "out")]
+    if then_conv:
+        nodes.append(helper.make_node("Conv", ["p", "W2"], ["out"]))
+    data = model(nodes, [vi("x", ["N", 3, 9, 11])], [vi("out", None)], inits)
+    n = check(data, {"x": f32(2, 3, 9, 11)}, monkeypatch, capfd)
+    assert n == ((2 if then_conv else 1) if BLOCKING else 0)
+
+
+def test_pool_with_ceil_mode_stays_nchw(monkeypatch, capfd):
+    inits = {"W1": f32(16, 3, 3, 3, scale=0.3)}
+    nodes = [helper.make_node("Conv", ["x", "W1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("MaxPool", ["a"], ["out"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)]
+    data = model(nodes, [vi("x", [1, 3, 7, 7])], [vi("out", None)], inits)
+    assert check(data, {"x": f32(1, 3, 7, 7)}, monkeypatch, capfd) == 0
+
+
+def test_pool_with_unknown_channels_stays_nchw(monkeypatch, capfd):
+    # The weight is fed at run time: the conv is not fused, its output channels unknown.
+    nodes = [helper.make_node("Conv", ["x", "W"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("MaxPool", ["a"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["p", "W2"], ["out"])]
+    data = model(nodes, [vi("x", [1, 3, 8, 8]), vi("W", ["O", 3, 3, 3])], [vi("out", None)],
+                 {"W2": f32(4, 16, 1, 1)})
+    assert check(data, {"x": f32(1, 3, 8, 8), "W": f32(16, 3, 3, 3)}, monkeypatch, capfd) == 0

@@ -14,8 +14,9 @@ std::unique_ptr<Communicator> g_group;
 // A tensor a collective may read or write in place.
 void check_tensor(const char* op, const char* what, const Tensor& t) {
   TS_CHECK(t.defined(), ValueError, op, what, " is an undefined tensor");
-  TS_CHECK(t.device().is_cpu(), ValueError, op, what, " is on ", t.device(),
-           "; the ", default_group().backend(), " backend takes CPU tensors");
+  const bool nccl = default_group().backend() == "nccl";
+  TS_CHECK(t.device().is_cpu() != nccl, ValueError, op, what, " is on ", t.device(), "; the ",
+           default_group().backend(), " backend takes ", nccl ? "CUDA" : "CPU", " tensors");
   TS_CHECK(t.is_contiguous(), ValueError, op, what, " must be contiguous (call .contiguous() first)");
 }
 
@@ -32,7 +33,7 @@ WorkPtr finish(WorkPtr w, bool async_op) {
 }  // namespace
 
 bool is_mpi_available() { return detail::mpi_built(); }
-bool is_nccl_available() { return false; }
+bool is_nccl_available() { return detail::nccl_built(); }
 
 void init_process_group(const std::string& backend) {
   std::lock_guard<std::mutex> lock(g_mu);
@@ -63,9 +64,15 @@ void init_process_group(const std::string& backend) {
              info.world_size, " processes (", info.launcher, "): every rank would train alone");
     g_group = detail::make_single();
   } else if (chosen == "nccl") {
-    fail<NotImplementedError>("init_process_group", "tessel was built without NCCL (TESSEL_WITH_NCCL=OFF)");
+    if (detail::nccl_built()) {
+      TS_CHECK(info.mpi, ValueError, "init_process_group",
+               "backend=\"nccl\" is bootstrapped over MPI and needs a process started by an MPI launcher (mpirun, "
+               "`tessel launch`)");
+    }
+    g_group = detail::make_nccl(info);
   } else {
-    fail<ValueError>("init_process_group", "unknown backend \"", backend, "\" (expected \"auto\", \"mpi\" or \"single\")");
+    fail<ValueError>("init_process_group", "unknown backend \"", backend,
+                     "\" (expected \"auto\", \"mpi\", \"nccl\" or \"single\")");
   }
 }
 

@@ -12,6 +12,8 @@ namespace tessel::distributed::detail {
 std::unique_ptr<Communicator> make_single();
 std::unique_ptr<Communicator> make_mpi(const LaunchInfo& info);
 bool mpi_built();
+std::unique_ptr<Communicator> make_nccl(const LaunchInfo& info);  // nccl.cpp or no_nccl.cpp
+bool nccl_built();
 
 // inout[i] = op(inout[i], in[i]) for the dtypes MPI has no type for (float16, bfloat16).
 template <class T>

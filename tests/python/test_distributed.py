@@ -138,6 +138,39 @@ def test_mpi_backend_needs_an_mpi_launcher(no_launcher):
     assert not dist.is_initialized()
 
 
+def test_nccl_backend_without_a_launcher(no_launcher):
+    # NCCL is bootstrapped over MPI: it too needs an MPI launcher (or was not built).
+    with pytest.raises(ValueError if dist.is_nccl_available() else NotImplementedError, match="nccl|NCCL"):
+        dist.init_process_group("nccl")
+    assert not dist.is_initialized()
+
+
+@needs_mpi
+@pytest.mark.skipif(not dist.is_nccl_available(), reason="built without NCCL")
+def test_mpi_nccl_backend_loads_its_libraries(tmp_path):
+    # libcudart and libnccl are loaded on demand: with a GPU the group starts, without one
+    # the CUDA runtime's own error comes back as a RuntimeError (not a crash).
+    script = tmp_path / "nccl.py"
+    script.write_text(textwrap.dedent("""\
+        import tessel.distributed as dist
+        try:
+            dist.init_process_group("nccl")
+        except RuntimeError as e:
+            assert "CUDA" in str(e), e
+            print("no gpu:", e)
+        else:
+            assert dist.get_backend() == "nccl" and dist.get_world_size() == 1
+            dist.barrier()
+            dist.destroy_process_group()
+            print("gpu")
+        """))
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    env["OMPI_ALLOW_RUN_AS_ROOT"] = env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    proc = subprocess.run([MPIRUN, "-np", "1", "--timeout", "100", sys.executable, str(script)], env=env,
+                          capture_output=True, text=True, timeout=160)
+    assert proc.returncode == 0 and ("gpu" in proc.stdout), proc.stdout + proc.stderr
+
+
 def test_init_process_group_arguments(no_launcher):
     with pytest.raises(ValueError, match="unknown backend \"gloo\""):
         dist.init_process_group("gloo")

@@ -98,7 +98,8 @@ def _check_group(op, group):
 
 def init_process_group(backend=None, init_method=None, timeout=None, world_size=-1, rank=-1, store=None,
                        group_name="", pg_options=None, device_id=None):
-    """Creates the default process group. backend: "auto" (or None), "mpi" or "single".
+    """Creates the default process group. backend: "auto" (or None), "mpi", "single" or
+    "nccl" (CUDA buffers, bootstrapped over MPI; built with TESSEL_WITH_NCCL).
     "auto" picks MPI when an MPI launcher (mpirun, PMI, srun --mpi=pmix) started this
     process and a single-process group when no launcher did. world_size and rank, when
     given, must agree with the launcher's. init_method may only be None or "env://" and

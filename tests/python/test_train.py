@@ -48,7 +48,7 @@ def write_images(root, n=12, size=12, corrupt=False):
 
 
 def write_audio(root, n=8, sr=8000):
-    """Two classes: a low tone and a high tone, at two sample rates."""
+    """Two classes: a low tone and a high tone, at two sample rates, mono and stereo."""
     import soundfile as sf
     rng = np.random.default_rng(1)
     for c, f0 in (("low", 300.0), ("high", 2500.0)):
@@ -57,6 +57,8 @@ def write_audio(root, n=8, sr=8000):
             rate = sr if i % 2 else 16000
             t = np.arange(int(0.5 * rate)) / rate
             w = 0.5 * np.sin(2 * np.pi * (f0 + rng.normal(0, 20)) * t) + rng.normal(0, 0.01, t.shape)
+            if i % 3 == 0:  # some stereo files among the mono ones
+                w = np.stack([w, w], axis=1)
             sf.write(str(root / c / f"{i}.wav"), w.astype(np.float32), rate)
     return root
 

@@ -320,13 +320,13 @@ def audio_transform(pre, orig_rate):
 
 def audio_features(paths_or_bytes, pre, on_error="raise", num_workers=0):
     """(features [N, 1, n_mels, frames] before mean/std scaling, kept indices, skipped):
-    files grouped by sample rate (read from the headers), each group converted on the
-    C++ DataLoader, channels averaged."""
+    files grouped by sample rate and channel count (read from the headers), each group
+    converted on the C++ DataLoader, channels averaged."""
     groups = {}
     skipped = []
     for i, p in enumerate(paths_or_bytes):
         try:
-            sr = ts.audio.info(p).sample_rate
+            info = ts.audio.info(p)
         except Exception as e:  # noqa: BLE001
             name = p if isinstance(p, str) else f"item {i}"
             if on_error == "raise":
@@ -334,9 +334,10 @@ def audio_features(paths_or_bytes, pre, on_error="raise", num_workers=0):
                                 f"files)") from None
             skipped.append({"file": str(name), "error": str(e)})
             continue
-        groups.setdefault(sr, []).append(i)
+        # one group per (rate, channels): a group is converted (and stacked) in one pass
+        groups.setdefault((info.sample_rate, info.num_channels), []).append(i)
     feats = [None] * len(paths_or_bytes)
-    for sr, idx in groups.items():
+    for (sr, _channels), idx in groups.items():
         items = [paths_or_bytes[i] for i in idx]
         if all(isinstance(p, str) for p in items):
             x, kept, sk = convert_files(items, "audio", audio_transform(pre, sr), on_error, num_workers, "audio file")

@@ -53,24 +53,22 @@ def _compare(col, op, value):
 
 
 def _last_value(key):
-    """Subquery (run_id, value): each run's last point of metric `key` (highest step, newest row)."""
-    M = S.Metric
-    top = select(M.run_id, func.max(M.step).label("step")).where(M.key == key).group_by(M.run_id).subquery()
-    last = (select(M.run_id, func.max(M.id).label("id")).join(top, and_(top.c.run_id == M.run_id,
-                                                                       top.c.step == M.step))
-            .where(M.key == key).group_by(M.run_id).subquery())
-    return select(last.c.run_id, M.value).join(M, M.id == last.c.id).subquery()
+    """Correlated scalar subquery: the run's last value of metric `key` (highest
+    step, newest row). One backwards probe of the (run_id, key, step) index per
+    run, so sorting or filtering 10,000 runs by a metric stays fast."""
+    M, R = S.Metric, S.Run
+    return (select(M.value).where(M.run_id == R.id, M.key == key).order_by(M.step.desc(), M.id.desc()).limit(1)
+            .correlate(R).scalar_subquery())
 
 
 def _param_value(key):
-    P = S.Param
-    return select(P.run_id, P.value).where(P.key == key).subquery()
+    P, R = S.Param, S.Run
+    return select(P.value).where(P.run_id == R.id, P.key == key).correlate(R).scalar_subquery()
 
 
 def runs_query(experiment=None, status=None, params=(), metrics=(), sort="start_time", descending=True):
     """(select of RunInfo columns, count select) with the filters and the order applied."""
     R, E = S.Run, S.Experiment
-    duration = (R.end_time - R.start_time).label("duration")
     q = select(R.id, E.name.label("experiment"), R.name, R.status, R.start_time, R.end_time) \
         .join(E, E.id == R.experiment_id)
     conds = []
@@ -81,16 +79,14 @@ def runs_query(experiment=None, status=None, params=(), metrics=(), sort="start_
             raise QueryError(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
         conds.append(R.status == status)
     for key, op, value in params:
-        sub = _param_value(key)
-        q = q.join(sub, sub.c.run_id == R.id)
+        col = _param_value(key)
         if op in ("=", "!="):
-            conds.append(_compare(sub.c.value, op, value))
+            conds.append(col.is_not(None))  # a run without the parameter matches neither = nor !=
+            conds.append(_compare(col, op, value))
         else:  # numeric comparison of a JSON number
-            conds.append(_compare(cast(sub.c.value, Float), op, float(value)))
+            conds.append(_compare(cast(col, Float), op, float(value)))
     for key, op, value in metrics:
-        sub = _last_value(key)
-        q = q.join(sub, sub.c.run_id == R.id)
-        conds.append(_compare(sub.c.value, op, value))
+        conds.append(_compare(_last_value(key), op, value))
     if conds:
         q = q.where(and_(*conds))
     count = select(func.count()).select_from(q.subquery())
@@ -100,15 +96,11 @@ def runs_query(experiment=None, status=None, params=(), metrics=(), sort="start_
     elif sort == "experiment":
         col = E.name
     elif sort == "duration":
-        col = duration
+        col = R.end_time - R.start_time
     elif sort.startswith("param:") and len(sort) > 6:
-        sub = _param_value(sort[6:])
-        q = q.outerjoin(sub, sub.c.run_id == R.id)
-        col = sub.c.value
+        col = _param_value(sort[6:])
     elif sort.startswith("metric:") and len(sort) > 7:
-        sub = _last_value(sort[7:])
-        q = q.outerjoin(sub, sub.c.run_id == R.id)
-        col = sub.c.value
+        col = _last_value(sort[7:])
     else:
         raise QueryError(f"sort must be one of {', '.join(SORT_COLUMNS)}, param:KEY or metric:KEY; got {sort!r}")
     # Runs without the value go last either way.

@@ -626,3 +626,79 @@ def test_mpi_model_fit_uses_ddp(tmp_path, np_):
     proc = run_mpi(tmp_path, np_, FIT)
     assert_ok(proc, np_)
     assert proc.stdout.count("Epoch 1/3") == 1  # progress from rank 0 only
+
+
+LOADER_FIT = """
+import warnings
+X = ts.tensor(np.arange(40, dtype=np.float32).reshape(20, 2))
+Y = ts.zeros(20, 1)
+seen = []
+class Spy(ts.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = ts.nn.Linear(2, 1)
+    def forward(self, x):
+        seen.extend(x[:, 0].tolist())
+        return self.lin(x)
+m = Spy()
+m.compile("sgd", "mse", metrics=())
+# a plain list of 5 batches: every world-th batch, the remainder dropped
+batches = [(X[i:i + 4], Y[i:i + 4]) for i in range(0, 20, 4)]
+m.fit(batches, epochs=1, verbose=0)
+per = 5 // world
+assert sorted(seen) == sorted(float(2 * i) for b in range(rank, per * world, world) for i in range(4 * b, 4 * b + 4))
+# a loader with a DistributedSampler is used as it is
+seen.clear()
+data = ts.data.TensorDataset(X, Y)
+loader = ts.data.DataLoader(data, batch_size=3, sampler=ts.data.DistributedSampler(data, shuffle=False))
+m.fit(loader, epochs=1, verbose=0)
+assert sorted(seen) == sorted(float(2 * i) for i in ts.data.DistributedSampler(data, shuffle=False)), seen
+"""
+
+
+@needs_mpi
+def test_mpi_model_fit_splits_loaders(tmp_path):
+    assert_ok(run_mpi(tmp_path, 2, LOADER_FIT), 2)
+
+
+CHECKPOINT_SAVE = """
+ckpt = {ckpt!r}
+X = ts.tensor(np.random.default_rng(0).standard_normal((24, 3)).astype(np.float32))
+Y = X.sum(1, keepdim=True)
+class Saver(ts.ModelCheckpoint):
+    def on_epoch_end(self, epoch, logs=None):
+        print("saved by rank", rank, flush=True)
+        super().on_epoch_end(epoch, logs)
+ts.manual_seed(rank)
+m = ts.nn.Linear(3, 1)
+m.compile(ts.optim.SGD(m.parameters(), lr=0.1), "mse", metrics=())
+m.fit(X, Y, batch_size=4, epochs=2, verbose=0, callbacks=[Saver(ckpt, monitor="loss")])
+if rank == 0:
+    np.save(ckpt + ".npy", m.weight.detach().numpy())
+"""
+
+CHECKPOINT_RESUME = """
+ckpt = {ckpt!r}
+ts.manual_seed(10 + rank)
+m = ts.nn.Linear(3, 1)
+m.load_state_dict(ts.load(ckpt))
+assert np.array_equal(m.weight.detach().numpy(), np.load(ckpt + ".npy"))
+X = ts.tensor(np.random.default_rng(0).standard_normal((24, 3)).astype(np.float32))
+m.compile(ts.optim.SGD(m.parameters(), lr=0.1), "mse", metrics=())
+m.fit(X, X.sum(1, keepdim=True), batch_size=4, epochs=1, verbose=0)
+w = m.weight.detach().reshape(-1)
+every = ts.zeros(3 * world)
+dist.all_gather_into_tensor(every, w)
+assert np.ptp(every.numpy().reshape(world, 3), axis=0).max() == 0
+"""
+
+
+@needs_mpi
+def test_mpi_checkpoint_on_rank_0_and_resume_on_another_world_size(tmp_path):
+    ckpt = str(tmp_path / "model.safetensors")
+    (tmp_path / "a").mkdir()
+    proc = run_mpi(tmp_path / "a", 2, CHECKPOINT_SAVE.format(ckpt=ckpt))
+    assert_ok(proc, 2)
+    assert proc.stdout.count("saved by rank 0") == 2 and "saved by rank 1" not in proc.stdout
+    (tmp_path / "b").mkdir()
+    assert_ok(run_mpi(tmp_path / "b", 3, CHECKPOINT_RESUME.format(ckpt=ckpt)), 3)

@@ -5,6 +5,7 @@ every world-th sample, padded like DistributedSampler so that all ranks run the
 same number of steps), the epoch's loss and metrics are averaged over the ranks,
 and only rank 0 prints progress and runs the callbacks that write files."""
 import math
+import warnings
 
 import tessel as ts
 
@@ -29,9 +30,21 @@ class DataParallelFit:
         self.seed = int(seed.item())
 
     def shard(self, data):
-        """In-memory data (the Trainer's _Arrays) -> this rank's share; loaders pass through
-        (shard them with ts.data.DistributedSampler)."""
-        return _Shard(data, self.rank, self.world, self.seed) if hasattr(data, "xs") else data
+        """This rank's share of the Trainer's data. In-memory arrays: every world-th sample.
+        A loader whose sampler is a DistributedSampler is sharded already; another loader
+        with a length gives every world-th batch (the last len % world batches are dropped,
+        so that all ranks run the same number of steps); one without a length cannot be
+        split safely and every rank reads all of it."""
+        if hasattr(data, "xs"):
+            return _Shard(data, self.rank, self.world, self.seed)
+        from ..data.distributed import DistributedSampler
+        if isinstance(getattr(data.loader, "sampler", None), DistributedSampler):
+            return data
+        if data.num_batches(1) is None:
+            warnings.warn("model.fit on several ranks: the data loader has no len(), so every rank reads all of it; "
+                          "use ts.data.DistributedSampler to give each rank its share", stacklevel=3)
+            return data
+        return _LoaderShard(data, self.rank, self.world)
 
     def callbacks(self, cbs):
         if self.rank == 0:
@@ -75,6 +88,22 @@ class _Shard:
             idx = ts.tensor(mine[s:s + batch_size], dtype=ts.int64, device=xs[0].device)
             yield (tuple(x.index_select(0, idx) for x in xs),
                    None if y is None else y.index_select(0, idx), idx.shape[0])
+
+
+class _LoaderShard:
+    def __init__(self, data, rank, world):
+        self.data, self.rank, self.world, self.n = data, rank, world, None
+
+    def num_batches(self, batch_size):
+        return self.data.num_batches(batch_size) // self.world
+
+    def batches(self, batch_size, shuffle):
+        keep = self.num_batches(batch_size) * self.world
+        for i, batch in enumerate(self.data.batches(batch_size, shuffle)):
+            if i >= keep:
+                break
+            if i % self.world == self.rank:
+                yield batch
 
 
 def data_parallel(trainer):

@@ -93,6 +93,10 @@ def test_config_errors_exit_2_naming_the_key(tmp_path):
     assert r.exit_code == 2 and "expected KEY=VALUE" in r.stderr
     r = cli("train", str(tmp_path / "missing.yaml"))
     assert r.exit_code == 2 and "does not exist" in r.stderr
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    r = cli("train", c, "--set", f"output.dir={tmp_path / 'full'}", "--set", "output.overwrite=false")
+    assert r.exit_code == 2 and "output.dir:" in r.stderr and "is not empty" in r.stderr
 
 
 def test_data_error_exit_1_naming_the_file(tmp_path):

@@ -71,8 +71,10 @@ def train(ctx, config, overrides, dry_run, quiet, as_json):
     from ..train.sources import DataError
     try:
         result = run(tc, store=_store_arg(ctx))
-    except DataError as e:
+    except DataError as e:  # a file or column of the data: failure (1), named
         raise click.ClickException(str(e)) from None
+    except ConfigError as e:  # found once the data is known (model keys, output folder): usage (2)
+        raise click.UsageError(str(e), ctx) from None
     if as_json:
         emit_json(result.to_dict())
         return

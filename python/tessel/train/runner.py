@@ -138,7 +138,6 @@ def _prepare_output(cfg):
         raise ConfigError(f"output.dir: {out} exists and is not a folder")
     if os.path.isdir(out) and os.listdir(out) and not cfg["output"]["overwrite"]:
         raise ConfigError(f"output.dir: {out} is not empty (set output.overwrite: true or choose another folder)")
-    os.makedirs(out, exist_ok=True)
     return out
 
 
@@ -235,8 +234,9 @@ def run(config, overrides=(), store=None, log=None, callbacks=()):
     np.random.seed(tr["seed"] % 2**32)
     t_start = time.perf_counter()
 
+    out = _prepare_output(cfg)  # checked before the data is read; made once it is
     data = load_data(cfg)
-    out = _prepare_output(cfg)
+    os.makedirs(out, exist_ok=True)
     cfg["output"]["dir"] = out
     if tr["verbose"]:
         n_val = 0 if data.x_val is None else data.x_val.shape[0]

@@ -1,7 +1,9 @@
 """Read-only queries the pages need beyond the store's public API: the runs
 table (filter and sort by parameters and metrics, in SQL so that 10,000 runs
 stay fast) and metric series downsampled in the database."""
+import concurrent.futures
 import math
+import os
 import re
 
 from sqlalchemy import Float, and_, cast, func, select
@@ -243,3 +245,18 @@ def summary_of(store, run_id, s):
     step, last = last_point(store, run_id, s.key)
     return {"min": min(finite_lo) if finite_lo else math.nan, "max": max(finite_hi) if finite_hi else math.nan,
             "last": last, "step": step, "count": s.total}
+
+
+def many_series(store, jobs, buckets=500, workers=None):
+    """[(Series, summary)] for [(run_id, key)], on a few threads: the database
+    does the work with the GIL released (SQLite readers in WAL mode run side by
+    side on their own connections)."""
+    def one(job):
+        s = series(store, job[0], job[1], buckets)
+        return s, summary_of(store, job[0], s)
+
+    workers = workers or min(4, os.cpu_count() or 1, len(jobs))
+    if workers <= 1:
+        return [one(j) for j in jobs]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tessel-ui-series") as ex:
+        return list(ex.map(one, jobs))

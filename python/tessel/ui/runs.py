@@ -143,9 +143,8 @@ def run(run_id):
     keys = st.metric_keys(info.id)
     summary = {}
     plots, system = [], []
-    for k in keys:
-        s = queries.series(st, info.id, k, opts["buckets"])
-        summary[k] = queries.summary_of(st, info.id, s)  # from the series: no second scan
+    for k, (s, summ) in zip(keys, queries.many_series(st, [(info.id, k) for k in keys], opts["buckets"])):
+        summary[k] = summ  # from the series: no second scan
         svg = charts.chart([s], title=k, smoothing=opts["smoothing"], log_y=opts["log_y"])
         (system if k.startswith("system/") else plots).append({"key": k, "svg": svg, "total": s.total,
                                                                "bucketed": s.bucketed})
@@ -194,8 +193,12 @@ def compare():
     st = store()
     rid = [r.id for r in runs]
     params = queries.params_of(st, rid)
-    series = {r: {k: queries.series(st, r, k, opts["buckets"]) for k in st.metric_keys(r)} for r in rid}
-    summary = {r: {k: queries.summary_of(st, r, s) for k, s in series[r].items()} for r in rid}
+    jobs = [(r, k) for r in rid for k in st.metric_keys(r)]
+    done = queries.many_series(st, jobs, opts["buckets"])
+    series = {r: {} for r in rid}
+    summary = {r: {} for r in rid}
+    for (r, k), (s, summ) in zip(jobs, done):
+        series[r][k], summary[r][k] = s, summ
     keys = sorted({k for p in params.values() for k in p})
     show_all = request.args.get("all_params") == "1"
     differing = [k for k in keys if len({params[r].get(k) for r in rid}) > 1]

@@ -452,6 +452,13 @@ def test_output_dir_placeholders_and_overwrite(tmp_path):
     cfg = base(tmp_path, {"path": "sklearn:iris"}, output={"dir": str(tmp_path / "runs" / "{experiment}-{time}")})
     r = run(cfg)
     assert os.path.basename(r.output_dir).startswith("t-20")
+    r2 = run(cfg)  # a second run in the same second gets its own folder
+    assert r2.output_dir != r.output_dir and os.path.exists(os.path.join(r.output_dir, "model.onnx"))
+    bad = base(tmp_path, {"path": str(tmp_path / "x.npz")}, output={"dir": str(tmp_path / "b" / "{time}")})
+    np.savez(tmp_path / "x.npz", x=np.zeros((4, 2)))
+    with pytest.raises(DataError):
+        run(bad)
+    assert os.listdir(tmp_path / "b") == []  # the claimed folder is given back when the data fails
     cfg = base(tmp_path, {"path": "sklearn:iris"}, output={"dir": r.output_dir, "overwrite": False})
     with pytest.raises(ConfigError, match="is not empty"):
         run(cfg)

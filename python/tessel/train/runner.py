@@ -133,12 +133,24 @@ def _format_dir(pattern, cfg):
 
 
 def _prepare_output(cfg):
-    out = os.path.abspath(_format_dir(cfg["output"]["dir"], cfg))
+    """(folder, claimed). A pattern with {time} means a new folder per run: it is
+    claimed now (mkdir), with -2, -3, ... when two runs start in the same second."""
+    pattern = cfg["output"]["dir"]
+    out = os.path.abspath(_format_dir(pattern, cfg))
+    if "{time}" in pattern:
+        base, n = out, 1
+        while True:
+            try:
+                os.makedirs(out)
+                return out, True
+            except FileExistsError:
+                n += 1
+                out = f"{base}-{n}"
     if os.path.exists(out) and not os.path.isdir(out):
         raise ConfigError(f"output.dir: {out} exists and is not a folder")
     if os.path.isdir(out) and os.listdir(out) and not cfg["output"]["overwrite"]:
         raise ConfigError(f"output.dir: {out} is not empty (set output.overwrite: true or choose another folder)")
-    return out
+    return out, False
 
 
 def _model_keys(cfg, data):
@@ -234,8 +246,13 @@ def run(config, overrides=(), store=None, log=None, callbacks=()):
     np.random.seed(tr["seed"] % 2**32)
     t_start = time.perf_counter()
 
-    out = _prepare_output(cfg)  # checked before the data is read; made once it is
-    data = load_data(cfg)
+    out, claimed = _prepare_output(cfg)  # checked before the data is read
+    try:
+        data = load_data(cfg)
+    except BaseException:
+        if claimed and not os.listdir(out):
+            os.rmdir(out)
+        raise
     os.makedirs(out, exist_ok=True)
     cfg["output"]["dir"] = out
     if tr["verbose"]:

@@ -80,7 +80,8 @@ def test_unknown_sklearn_dataset():
 
 def test_model_family_checks():
     errs = errors_of({**DIGITS, "model": {"name": "cnn"}})
-    assert errs[0].startswith("model.name: 'cnn' takes image data") and "'mlp'" in errs[0]
+    assert errs[0].startswith("model.name: 'cnn' takes image/audio data, but data.kind 'sklearn' is tabular")
+    assert errs[0].endswith("use 'mlp'")
     assert errors_of({**DIGITS, "model": {"name": "mlpp"}})[0].startswith(
         "model.name: unknown model 'mlpp' (did you mean 'mlp'?)")
     cfg = resolve_config({**DIGITS, "model": {"name": "mymod:build", "width": 3}})

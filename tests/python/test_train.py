@@ -250,6 +250,12 @@ def test_audio_folder_audio_cnn(tmp_path):
     assert np.isfinite(x.numpy()).all()
     onnx_matches_onnxruntime(r.output_dir, x)
     assert [q["label"] for q in p.predict(items)] == ["low", "high"]
+    # a ResNet on the same spectrograms
+    r = run(base(tmp_path, r.config["data"], {"name": "resnet", "channels": [8, 16]}, train={"epochs": 6,
+                                                                                          "batch_size": 8},
+                 optimizer={"lr": 0.01}, output={"dir": str(tmp_path / "res")}))
+    assert r.metrics["val_accuracy"] >= 0.75, r.metrics
+    onnx_matches_onnxruntime(r.output_dir, x)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])

@@ -167,12 +167,12 @@ MODEL_FAMILIES = {
         batch_norm=F("bool", False),
         residual=F("bool", False, doc="residual blocks (hidden widths must be equal)"),
     )},
-    "cnn": {"modalities": ("image",), "keys": _section(
+    "cnn": {"modalities": ("image", "audio"), "keys": _section(
         channels=F("list", [32, 64], items="int", doc="conv widths, one 3x3 conv + pool per entry"),
         dropout=F("float", 0.2, min=0.0, max=0.95),
         batch_norm=F("bool", True),
     )},
-    "resnet": {"modalities": ("image",), "keys": _section(
+    "resnet": {"modalities": ("image", "audio"), "keys": _section(
         channels=F("list", [32, 64, 128], items="int", doc="stage widths; each stage halves the size after the first"),
         blocks=F("int", 1, min=1, max=8, doc="residual blocks per stage"),
         dropout=F("float", 0.0, min=0.0, max=0.95),

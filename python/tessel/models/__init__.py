@@ -30,7 +30,8 @@ def build_model(model_cfg, input_shape, num_outputs, task="classification", moda
         return MLP(n, num_outputs, **cfg)
     if name in ("cnn", "resnet"):
         if len(input_shape) != 3:
-            raise ConfigError(f"model.name: {name} takes images [C, H, W], the data gives {list(input_shape)}")
+            raise ConfigError(f"model.name: {name} takes images or spectrograms [C, H, W], the data gives "
+                              f"{list(input_shape)}")
         return (SmallCNN if name == "cnn" else SmallResNet)(input_shape[0], num_outputs, **cfg)
     if name == "audio_cnn":
         return AudioCNN(input_shape[0], num_outputs, **cfg)

@@ -657,6 +657,28 @@ assert sorted(seen) == sorted(float(2 * i) for i in ts.data.DistributedSampler(d
 
 
 @needs_mpi
+def test_mpi_model_fit_creates_the_group_under_mpirun(tmp_path):
+    script = tmp_path / "fit.py"
+    script.write_text(textwrap.dedent("""\
+        import numpy as np, tessel as ts, tessel.distributed as dist
+        assert not dist.is_initialized()
+        ts.manual_seed(int(__import__("os").environ["OMPI_COMM_WORLD_RANK"]))
+        m = ts.nn.Linear(2, 1)
+        m.compile("sgd", "mse", metrics=())
+        m.fit(np.ones((8, 2), np.float32), np.ones((8, 1), np.float32), batch_size=2, verbose=0)
+        assert dist.is_initialized() and dist.get_world_size() == 2
+        every = ts.zeros(4)
+        dist.all_gather_into_tensor(every, m.weight.detach().reshape(-1))
+        assert every[:2].tolist() == every[2:].tolist()
+        print("ok", dist.get_rank(), flush=True)
+        """))
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    proc = subprocess.run([sys.executable, "-m", "tessel", "launch", "-n", "2", "--timeout", "100", str(script)],
+                          env=env, capture_output=True, text=True, timeout=160)
+    assert_ok(proc, 2)
+
+
+@needs_mpi
 def test_mpi_model_fit_splits_loaders(tmp_path):
     assert_ok(run_mpi(tmp_path, 2, LOADER_FIT), 2)
 

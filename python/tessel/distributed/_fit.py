@@ -107,7 +107,14 @@ class _LoaderShard:
 
 
 def data_parallel(trainer):
-    """A DataParallelFit when a group of several ranks exists, else None."""
+    """A DataParallelFit when a group of several ranks exists, else None. Under an MPI
+    launcher with several ranks the group is created here if the program did not
+    (so that `tessel launch -n 2 -- tessel train cfg.yaml` trains data-parallel)."""
+    from . import init_process_group, is_mpi_available, launch_info
+    if not is_initialized() and is_mpi_available():
+        info = launch_info()
+        if info["mpi"] and info["world_size"] > 1:
+            init_process_group("mpi")
     if is_initialized() and get_world_size() > 1:
         return DataParallelFit(trainer)
     return None

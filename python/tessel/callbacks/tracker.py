@@ -4,12 +4,16 @@
 
 Points are buffered in memory and written in one transaction at the first
 epoch end after `flush_every` seconds (and at the end of training), so
-tracking costs a list append per step; see docs/tracking.md.
+tracking costs a list append per step. The store is opened and the run
+started on a background thread: the first use of a store (importing
+SQLAlchemy, creating the engine and the schema) costs more than all of the
+run's writes together, and training need not wait for it; see docs/tracking.md.
 """
 import atexit
 import math
 import os
 import tempfile
+import threading
 import time
 import warnings
 import weakref
@@ -67,6 +71,34 @@ def _number(v):
         return None
 
 
+class _Starter(threading.Thread):
+    """Opens the store (a folder, URL or None) and starts the run off the training thread."""
+
+    def __init__(self, location, experiment, run_name, tags, params):
+        super().__init__(name="tessel-tracker-start", daemon=True)
+        self.location, self.experiment, self.run_name, self.tags, self.params = (location, experiment, run_name,
+                                                                                tags, params)
+        self.store = self.run_id = self.error = None
+
+    def run(self):
+        try:
+            from .. import store as tstore
+            store = tstore.open(self.location)
+            try:
+                run_id = store.start_run(self.experiment, self.run_name, tags=self.tags)
+                store.log_params(run_id, self.params)
+            except BaseException:
+                store.close()
+                raise
+            self.store, self.run_id = store, run_id
+        except BaseException as e:  # noqa: BLE001  (raised again on the training thread)
+            self.error = e
+
+
+def _is_location(store):
+    return store is None or isinstance(store, (str, bytes, os.PathLike))
+
+
 class Tracker(Callback):
     """Records the run of `fit` in a tracking store (ts.store).
 
@@ -107,7 +139,8 @@ class Tracker(Callback):
         self.log_every_n_steps = log_every_n_steps
         self.system_every = system_every
         self.flush_every = flush_every
-        self.run_id = None
+        self._run_id = None
+        self._starter = None
         self.model_version = None
         self._buffer = []
         self._example = None
@@ -118,12 +151,37 @@ class Tracker(Callback):
 
     # ----- store plumbing ---------------------------------------------------------------------------
 
-    def _open_store(self):
-        from .. import store as tstore
-        if isinstance(self.store, tstore.Store):
-            return self.store
-        self.store = tstore.open(self.store)
-        return self.store
+    @property
+    def run_id(self):
+        """The run's id once training has started (waits for the background start if it is still going)."""
+        if self._starter is not None:
+            self._wait_started()
+        return self._run_id
+
+    @run_id.setter
+    def run_id(self, value):
+        self._run_id = value
+
+    def _wait_started(self):
+        """Joins the background start; its failure (store unreachable, locked, of another schema) is raised here."""
+        starter = self._starter
+        if starter is None:
+            return
+        starter.join()
+        self._starter = None
+        if starter.error is not None:
+            self._finished = True
+            _open_trackers.discard(self)
+            raise starter.error
+        self.store, self._run_id = starter.store, starter.run_id
+
+    def _started(self):
+        """True when the run exists in the store (without waiting); a failed start is raised."""
+        if self._starter is not None:
+            if self._starter.is_alive():
+                return False
+            self._wait_started()
+        return True
 
     def _flush(self, final=False):
         if not self._buffer:
@@ -188,15 +246,22 @@ class Tracker(Callback):
     # ----- callback hooks -------------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
-        self._open_store()
         if not self._finished:  # the previous fit with this tracker raised before it ended
+            self._wait_started()
             self._flush(final=True)
-            self.store.end_run(self.run_id, "FAILED")
+            self.store.end_run(self._run_id, "FAILED")
         tags = {"source": "ts.callbacks.Tracker", **self.extra_tags}
-        self.run_id = self.store.start_run(self.experiment, self.run_name, tags=tags)
+        params = self._params()
+        self._run_id = None
+        if _is_location(self.store):
+            # Opening the store is the one slow step of tracking: it runs while training starts.
+            self._starter = _Starter(self.store, self.experiment, self.run_name, tags, params)
+            self._starter.start()
+        else:
+            self._run_id = self.store.start_run(self.experiment, self.run_name, tags=tags)
+            self.store.log_params(self._run_id, params)
         self._finished = False
         _open_trackers.add(self)
-        self.store.log_params(self.run_id, self._params())
         self._step = 0
         self._buffer = []
         self._last_flush = self._last_system = time.perf_counter()
@@ -214,7 +279,7 @@ class Tracker(Callback):
         if now - self._last_system >= self.system_every:
             self._last_system = now
             self._buffer += [(k, step, v) for k, v in self._sampler.sample().items()]
-        if now - self._last_flush >= self.flush_every:
+        if now - self._last_flush >= self.flush_every and self._started():
             self._flush()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -224,13 +289,14 @@ class Tracker(Callback):
                 self._buffer.append((k, epoch, x))
         self._buffer += [(k, self._step, v) for k, v in self._sampler.sample().items()]
         self._last_system = now = time.perf_counter()
-        if now - self._last_flush >= self.flush_every:
+        if now - self._last_flush >= self.flush_every and self._started():
             self._flush()
 
     def on_train_end(self, logs=None):
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
+        self._wait_started()
         self._flush(final=True)
         if self.log_model:
             self._log_model()
@@ -277,9 +343,12 @@ _open_trackers = weakref.WeakSet()
 @atexit.register
 def _close_open_runs():
     for tracker in list(_open_trackers):
-        if tracker._finished or tracker.run_id is None:
+        if tracker._finished:
             continue
         try:
+            tracker._wait_started()
+            if tracker._run_id is None:
+                continue
             tracker._flush(final=True)
             tracker.store.end_run(tracker.run_id, "FAILED")
         except Exception:  # noqa: BLE001  (nothing to report to at exit)

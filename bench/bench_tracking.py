@@ -1,0 +1,122 @@
+"""Tracking overhead on examples/train_digits.py's training (issue 13: < 2%).
+
+Each measurement is a fresh process (so the Tracker's first-use costs, its
+imports and the store's engine and schema creation, are counted), training
+the digits CNN for 20 epochs with model.fit, with and without
+ts.callbacks.Tracker (a new store in a temp folder, log_model=True: the
+weights and the ONNX export are written as artifacts). Runs alternate
+(without, with, without, ...) so that load drift on a shared machine hits
+both alike; the figures are medians of --repeat runs each.
+
+    PYTHONPATH=... python bench/bench_tracking.py --repeat 3 [--threads 2] [--json]
+
+Reported: fit seconds without / with the Tracker and the overhead in %,
+the time spent inside the Tracker's hooks (train begin, batch and epoch ends,
+train end) and what happens after fit returns (the background writer's
+join on close, which is part of the run's cost too).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def one_run(tracked, epochs, threads):
+    """Runs in the child: returns {fit_s, hooks_s, close_s}."""
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import tessel as ts
+    from train_digits import load_data, make_model
+    from tessel import nn
+    if threads:
+        ts.set_num_threads(threads)
+    ts.manual_seed(0)
+    x_train, x_test, y_train, y_test = load_data()
+    model = make_model()
+    opt = ts.optim.Adam(model.parameters(), lr=3e-3)
+    model.compile(optimizer=opt, loss=nn.CrossEntropyLoss(), metrics=["accuracy"],
+                  scheduler=ts.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs))
+    callbacks, hooks = [], [0.0]
+    tmp = tempfile.mkdtemp(prefix="tessel-bench-track-")
+    if tracked:
+        from tessel.callbacks import Tracker
+
+        class Timed(Tracker):
+            pass
+
+        for name in ("on_train_begin", "on_batch_end", "on_epoch_end", "on_train_end"):
+            def timed(self, *a, _f=getattr(Tracker, name), **k):
+                t0 = time.perf_counter()
+                try:
+                    return _f(self, *a, **k)
+                finally:
+                    hooks[0] += time.perf_counter() - t0
+            setattr(Timed, name, timed)
+        callbacks.append(Timed(experiment="digits", store=os.path.join(tmp, "store")))
+    start, cpu0 = time.perf_counter(), time.process_time()
+    model.fit(x_train, y_train, batch_size=64, epochs=epochs, validation_data=(x_test, y_test), seed=0,
+              verbose=0, callbacks=callbacks)
+    fit_s = time.perf_counter() - start
+    cpu_s = time.process_time() - cpu0  # every thread of the process: the tracker's background start included
+    close_s = 0.0
+    if tracked:
+        t0 = time.perf_counter()
+        tracker = callbacks[0]
+        if hasattr(tracker, "close"):
+            tracker.close()
+        close_s = time.perf_counter() - t0
+        run = tracker.store.get_run(tracker.run_id)
+        assert run.status == "FINISHED", run.status
+    return {"fit_s": fit_s, "cpu_s": cpu_s, "hooks_s": hooks[0], "close_s": close_s}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--child", choices=["plain", "tracked"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(one_run(args.child == "tracked", args.epochs, args.threads)))
+        return
+    results = {"plain": [], "tracked": []}
+    for _ in range(args.repeat):
+        for kind in ("plain", "tracked"):
+            out = subprocess.run([sys.executable, __file__, "--child", kind, "--epochs", str(args.epochs),
+                                  "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+            results[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    plain = statistics.median(r["fit_s"] for r in results["plain"])
+    tracked = statistics.median(r["fit_s"] + r["close_s"] for r in results["tracked"])
+    cpu_plain = statistics.median(r["cpu_s"] for r in results["plain"])
+    cpu_tracked = statistics.median(r["cpu_s"] for r in results["tracked"])
+    summary = {"epochs": args.epochs, "repeat": args.repeat,
+               "fit_s_without": plain, "fit_s_with": tracked, "overhead_pct": 100 * (tracked - plain) / plain,
+               "cpu_s_without": cpu_plain, "cpu_s_with": cpu_tracked,
+               "cpu_overhead_pct": 100 * (cpu_tracked - cpu_plain) / cpu_plain,
+               "hooks_s_median": statistics.median(r["hooks_s"] for r in results["tracked"]),
+               "close_s_median": statistics.median(r["close_s"] for r in results["tracked"]),
+               "hooks_pct_of_fit": 100 * statistics.median(r["hooks_s"] + r["close_s"] for r in results["tracked"])
+               / plain,
+               "runs": results}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"digits, {args.epochs} epochs, median of {args.repeat} fresh processes each")
+        print(f"  fit without Tracker: {plain:.3f} s")
+        print(f"  fit with Tracker:    {tracked:.3f} s  ({summary['overhead_pct']:+.2f}%)")
+        print(f"  process CPU time:    {cpu_plain:.3f} s without, {cpu_tracked:.3f} s with "
+              f"({summary['cpu_overhead_pct']:+.2f}%)")
+        print(f"  inside the Tracker's hooks: {summary['hooks_s_median']:.3f} s + close {summary['close_s_median']:.3f}"
+              f" s = {summary['hooks_pct_of_fit']:.2f}% of the untracked fit")
+
+
+if __name__ == "__main__":
+    main()

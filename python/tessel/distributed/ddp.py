@@ -49,7 +49,9 @@ class DistributedDataParallel(Module):
     backward averages the gradients of all ranks into each parameter's .grad.
     CPU modules only (device_ids must be None). find_unused_parameters=True
     lets a forward leave some parameters out of the graph (found by walking it
-    after each forward); no_sync() skips the averaging for gradient accumulation."""
+    after each forward); no_sync() skips the averaging for gradient accumulation.
+    dim, gradient_as_bucket_view, static_graph and check_reduction are accepted for
+    PyTorch compatibility; the gradients are the same with or without them."""
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
                  process_group=None, bucket_cap_mb=None, find_unused_parameters=False, check_reduction=False,

@@ -1,7 +1,6 @@
 """ts.callbacks.TensorBoard / SummaryWriter read back with tensorboard's own
 EventAccumulator, and ts.callbacks.MLflowLogger read back through MLflow's
 client from a local store."""
-import os
 import struct
 import sys
 import zlib

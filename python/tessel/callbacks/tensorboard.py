@@ -15,7 +15,6 @@ tensorflow.Event protobuf. The few message fields used here are encoded by
 hand below (field numbers from tensorboard's event.proto, summary.proto,
 tensor.proto and plugins/hparams/{api,plugin_data}.proto).
 """
-import math
 import os
 import socket
 import struct

@@ -130,6 +130,14 @@ class MpiCommunicator final : public Communicator {
       int provided = 0;
       mpi_check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "init_process_group");
       owns_init_ = true;
+    } else {
+      // Started by someone else (mpi4py, the program's own MPI_Init) on another thread:
+      // calling MPI from this thread then needs MPI_THREAD_MULTIPLE.
+      int level = 0;
+      MPI_Query_thread(&level);
+      TS_CHECK(level == MPI_THREAD_MULTIPLE, Error, "init_process_group",
+               "MPI was initialized before init_process_group() with a thread level below MPI_THREAD_MULTIPLE; "
+               "initialize it with MPI_Init_thread(MPI_THREAD_MULTIPLE) (mpi4py's default) or let tessel do it");
     }
     // Our own communicator: errors come back as codes (raised as exceptions), and a
     // user's own MPI traffic on MPI_COMM_WORLD cannot match ours.

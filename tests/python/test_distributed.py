@@ -724,3 +724,37 @@ def test_mpi_checkpoint_on_rank_0_and_resume_on_another_world_size(tmp_path):
     assert proc.stdout.count("saved by rank 0") == 2 and "saved by rank 1" not in proc.stdout
     (tmp_path / "b").mkdir()
     assert_ok(run_mpi(tmp_path / "b", 3, CHECKPOINT_RESUME.format(ckpt=ckpt)), 3)
+
+
+MPI_STARTED_ELSEWHERE = """
+import ctypes
+import tessel.distributed as dist
+lib = ctypes.CDLL("libmpi.so.40", mode=ctypes.RTLD_GLOBAL)
+provided = ctypes.c_int()
+level = {level}  # OpenMPI: MPI_THREAD_SINGLE = 0, MPI_THREAD_MULTIPLE = 3
+assert lib.MPI_Init_thread(None, None, level, ctypes.byref(provided)) == 0
+try:
+    dist.init_process_group()
+except RuntimeError as e:
+    assert "MPI_THREAD_MULTIPLE" in str(e) and level == 0, e
+else:
+    assert level == 3 and dist.get_world_size() == 2
+    dist.all_reduce(__import__("tessel").ones(2))
+    dist.destroy_process_group()  # does not finalize MPI it did not start
+lib.MPI_Finalize()
+print("ok", flush=True)
+"""
+
+
+@needs_mpi
+@pytest.mark.parametrize("level", [0, 3])
+def test_mpi_initialized_by_the_program(tmp_path, level):
+    # A program (or mpi4py) that initialized MPI itself: tessel joins it when the thread
+    # level lets its communication thread call MPI, and says why not otherwise.
+    script = tmp_path / "own.py"
+    script.write_text(MPI_STARTED_ELSEWHERE.format(level=level))
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    env["OMPI_ALLOW_RUN_AS_ROOT"] = env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    proc = subprocess.run([MPIRUN, "-np", "2", "--oversubscribe", "--timeout", "100", sys.executable, str(script)],
+                          env=env, capture_output=True, text=True, timeout=160)
+    assert proc.returncode == 0 and proc.stdout.count("ok") == 2, proc.stdout + proc.stderr

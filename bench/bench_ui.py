@@ -4,6 +4,7 @@ Two stores, built once and kept (--store-dir, default /tmp/tessel-bench-ui):
 * "long": --runs runs (100) with one series of --points points (10^5) each,
   plus 20 epoch points of two metrics and a few parameters: the run page and
   the compare page (overlaid charts of 2, 10 and 20 runs);
+* "big": one run of --big-points points (10^6): the run page;
 * "wide": --table-runs runs (10,000), each with 6 parameters and 3 metrics of
   10 epochs: the runs table (default order, sorted by a metric, filtered by a
   parameter and a metric) and the CSV export of every run.
@@ -101,6 +102,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", type=int, default=100)
     p.add_argument("--points", type=int, default=100_000)
+    p.add_argument("--big-points", type=int, default=1_000_000, help="points of the one-run store (run page)")
     p.add_argument("--table-runs", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--store-dir", default="/tmp/tessel-bench-ui")
@@ -108,14 +110,17 @@ def main():
     p.add_argument("--json", metavar="PATH")
     a = p.parse_args()
     if a.quick:
-        a.runs, a.points, a.table_runs, a.repeat = 10, 10_000, 1000, 3
+        a.runs, a.points, a.big_points, a.table_runs, a.repeat = 10, 10_000, 100_000, 1000, 3
 
     from tessel.ui import create_app
     long_st = build_long(os.path.join(a.store_dir, f"long-{a.runs}x{a.points}"), a.runs, a.points)
     wide_st = build_wide(os.path.join(a.store_dir, f"wide-{a.table_runs}"), a.table_runs)
+    big_st = build_long(os.path.join(a.store_dir, f"long-1x{a.big_points}"), 1, a.big_points)
+    big_id = big_st.search_runs("long", limit=1)[0].id
     ids = [r.id for r in long_st.search_runs("long", limit=None, order_by="name", descending=False)]
     c_long = create_app(store=long_st).test_client()
     c_wide = create_app(store=wide_st).test_client()
+    c_big = create_app(store=big_st).test_client()
 
     def cmp(n):
         return "/compare?" + "&".join(f"run={i}" for i in ids[:n])
@@ -123,6 +128,7 @@ def main():
     cases = [
         (c_long, f"run page ({a.points:,} points, 500 buckets)", f"/runs/{ids[0]}"),
         (c_long, "run page, smoothing 0.9 + log axis", f"/runs/{ids[1]}?smooth=0.9&log=1"),
+        (c_big, f"run page ({a.big_points:,} points, 500 buckets)", f"/runs/{big_id}"),
         (c_long, f"compare 2 runs ({2 * a.points:,} points)", cmp(2)),
         (c_long, f"compare 10 runs ({10 * a.points:,} points)", cmp(min(10, len(ids)))),
         (c_long, f"compare 20 runs ({20 * a.points:,} points)", cmp(min(20, len(ids)))),

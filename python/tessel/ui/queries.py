@@ -6,7 +6,7 @@ import math
 import os
 import re
 
-from sqlalchemy import Float, and_, cast, func, select
+from sqlalchemy import Float, and_, bindparam, cast, func, select
 
 from ..store import schema as S
 from ..store.tracking import RUN_STATUSES, RunInfo
@@ -210,10 +210,19 @@ def series(store, run_id, key, buckets=500):
             return s
         s.bucketed = True
         span = hi - lo + 1
-        b = ((M.step - lo) * buckets // span).label("b")
-        q = (select(b, func.min(M.step), func.max(M.step), func.min(M.value), func.max(M.value), func.avg(M.value),
-                    func.count(M.value)).where(*where).group_by(b).order_by(b))
-        for _b, s0, s1, vmin, vmax, vavg, n in c.execute(q):
+        # Bucket i holds the steps with (step - lo) * buckets // span == i. One aggregate per bucket over
+        # its index range: no sort of the points (a GROUP BY on the bucket number sorts them all first,
+        # about twice the time).
+        edges = [lo + (span * i + buckets - 1) // buckets for i in range(buckets + 1)]
+        a, b = bindparam("a"), bindparam("b")
+        q = select(func.min(M.step), func.max(M.step), func.min(M.value), func.max(M.value), func.avg(M.value),
+                   func.count(M.value), func.count()).where(*where, M.step >= a, M.step < b)
+        for s0_, s1_ in zip(edges, edges[1:]):
+            if s1_ <= s0_:
+                continue
+            s0, s1, vmin, vmax, vavg, n, rows = c.execute(q, {"a": s0_, "b": s1_}).one()
+            if not rows:
+                continue
             nan = n == 0  # only NaN points in the bucket
             s.x.append((s0 + s1) / 2)
             s.y.append(math.nan if nan else float(vavg))

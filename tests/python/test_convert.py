@@ -273,6 +273,28 @@ def test_text_wordpiece_matches_tokenizers(tmp_path):
         assert ds.classes[label.item()] == str(labels[i])
 
 
+def test_text_tokenizer_json_matches_tokenizers(tmp_path):
+    from tokenizers import BertWordPieceTokenizer
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "movie", "very", "##s", "not"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertWordPieceTokenizer(str(tmp_path / "vocab.txt")).save(str(tmp_path / "tokenizer.json"))
+    texts = ["very good movies", "not good", "bad bad bad bad bad bad bad"]
+    with open(tmp_path / "t.tsv", "w") as f:
+        f.write("label\ttext\n" + "".join(f"{'pos' if 'good' in t else 'neg'}\t{t}\n" for t in texts))
+    r = run("convert", tmp_path / "t.tsv", tmp_path / "out", "--tokenizer", tmp_path / "tokenizer.json",
+            "--max-length", 6)
+    assert r.exit_code == 0, r.output
+    from tokenizers import Tokenizer
+    ref = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    ref.enable_truncation(6)
+    ref.enable_padding(length=6)
+    ds = ts.data.ShardDataset(tmp_path / "out")
+    for i, t in enumerate(texts):
+        enc = ref.encode(t)
+        ids, mask, _ = ds[i]
+        assert ids.tolist() == enc.ids and mask.tolist() == enc.attention_mask
+
+
 def test_text_bad_rows_name_the_line(tmp_path):
     p = tmp_path / "t.jsonl"
     p.write_text('{"text": "ok", "label": "a"}\n{"text": oops}\n')

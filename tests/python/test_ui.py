@@ -757,3 +757,14 @@ def test_summary_from_the_series_equals_the_store(world):
         for k in st.metric_keys(rid):
             got = queries.summary_of(st, rid, queries.series(st, rid, k, buckets=100))
             assert got == pytest.approx(want[k], nan_ok=True), (rid, k)
+
+
+def test_downsampling_paths_agree(world, monkeypatch):
+    """The sqlite3 fast path and the SQLAlchemy path (other databases) give the same buckets."""
+    st = world["store"]
+    fast = queries.series(st, world["big"], "step/loss", buckets=300)
+    monkeypatch.setattr(st._db, "is_sqlite", False)
+    slow = queries.series(st, world["big"], "step/loss", buckets=300)
+    assert fast.bucketed and len(fast.x) == len(slow.x) == 300
+    for a in ("x", "y", "lo", "hi", "n"):
+        assert getattr(fast, a) == pytest.approx(getattr(slow, a)), a

@@ -127,6 +127,10 @@ class MpiCommunicator final : public Communicator {
     TS_CHECK(!finalized, Error, "init_process_group",
              "MPI was finalized by an earlier destroy_process_group() and cannot start again in this process");
     if (!initialized) {
+      // This thread waits inside MPI while the rank computes: yielding the core while it
+      // polls (OpenMPI's mpi_yield_when_idle) keeps it from slowing backward down. The
+      // user's own setting wins.
+      setenv("OMPI_MCA_mpi_yield_when_idle", "1", /*overwrite=*/0);
       int provided = 0;
       mpi_check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "init_process_group");
       owns_init_ = true;

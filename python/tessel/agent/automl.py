@@ -328,7 +328,7 @@ class AutoML:
             is_best = out.state == "COMPLETE" and (best_value is None or out.value < best_value)
             if is_best:
                 best_value = out.value
-            sched.record(params["family"], out.seconds, out.epochs, best=is_best)
+            sched.record(params["family"], out.seconds, out.epochs, best=is_best, epoch_seconds=out.epoch_seconds)
             msg = f"trial {tr.number} {params['family']}: {out.state.lower()}"
             if out.value is not None:
                 msg += f", val_loss {out.value:.4g}"

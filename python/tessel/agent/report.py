@@ -103,17 +103,21 @@ def svg_scatter(xs, ys, width=420, height=360, xlabel="true", ylabel="predicted"
         out.append(f'<text x="50" y="16" font-size="13">{_e(title)}</text>')
     if not pts:
         return "".join(out) + '<text x="50" y="50">no data</text></svg>'
-    allv = [p[0] for p in pts] + [p[1] for p in pts]
-    lo, hi = min(allv), max(allv)
-    if hi == lo:
-        hi, lo = hi + 0.5, lo - 0.5
+    def span(vs):
+        lo_, hi_ = min(vs), max(vs)
+        return (lo_ - 0.5, hi_ + 0.5) if hi_ == lo_ else (lo_, hi_)
+
+    # One range for both axes when the diagonal (y = x) is drawn; else each its own.
+    xlo, xhi = span([p[0] for p in pts] + ([p[1] for p in pts] if diagonal else []))
+    ylo, yhi = (xlo, xhi) if diagonal else span([p[1] for p in pts])
+    lo, hi = xlo, xhi
     pad, pw, ph = 50, width - 70, height - 80
 
     def sx(v):
-        return pad + pw * (v - lo) / (hi - lo)
+        return pad + pw * (v - xlo) / (xhi - xlo)
 
     def sy(v):
-        return 24 + ph * (1 - (v - lo) / (hi - lo))
+        return 24 + ph * (1 - (v - ylo) / (yhi - ylo))
 
     out.append(f'<rect x="{pad}" y="24" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
     if diagonal:
@@ -121,6 +125,8 @@ def svg_scatter(xs, ys, width=420, height=360, xlabel="true", ylabel="predicted"
                    f'stroke-dasharray="4"/>')
     for x, y in pts:
         out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{_COLORS[0]}" fill-opacity="0.6"/>')
+    out.append(f'<text x="{pad - 4}" y="{24 + ph:.0f}" font-size="11" text-anchor="end">{_f(ylo)}</text>'
+               f'<text x="{pad - 4}" y="34" font-size="11" text-anchor="end">{_f(yhi)}</text>')
     out.append(f'<text x="{pad}" y="{height - 30}" font-size="11">{_f(lo)}</text>'
                f'<text x="{pad + pw}" y="{height - 30}" font-size="11" text-anchor="end">{_f(hi)}</text>'
                f'<text x="{pad + pw / 2:.0f}" y="{height - 12}" font-size="11" text-anchor="middle">{_e(xlabel)}</text>'

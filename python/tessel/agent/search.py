@@ -63,11 +63,22 @@ def storage_location(storage, root):
 
 
 def _is_locked(e):
-    return "database is locked" in str(e) or "database table is locked" in str(e)
+    """A SQLite lock timeout, also when Optuna wrapped it (StorageInternalError from the commit)."""
+    seen = 0
+    while e is not None and seen < 5:
+        if "database is locked" in str(e) or "database table is locked" in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return False
+
+
+def _shown(where):
+    return where[len("sqlite:///"):] if where and where.startswith("sqlite:///") else where
 
 
 def locked_message(where, timeout):
-    return (f"study database {where} is locked by another process (waited {timeout:g} s); finished trials are "
+    return (f"study database {_shown(where)} is locked by another process (waited {timeout:g} s); finished trials are "
             f"kept. SQLite takes one writer at a time: for several workers use storage='journal' "
             f"(--storage journal), or wait for the other process to finish")
 
@@ -100,7 +111,7 @@ def open_study(name, storage, root, seed, lock_timeout=10.0, resume=True):
                 pass
         study = optuna.create_study(study_name=name, storage=st, sampler=sampler, pruner=pruner,
                                     direction="minimize", load_if_exists=True)
-    except sa_exc.OperationalError as e:
+    except (sa_exc.OperationalError, optuna.exceptions.StorageInternalError) as e:
         if _is_locked(e):
             raise StudyLockedError(locked_message(where, lock_timeout)) from None
         raise
@@ -110,13 +121,14 @@ def open_study(name, storage, root, seed, lock_timeout=10.0, resume=True):
 def with_lock_retry(fn, where, timeout):
     """fn() retried while SQLite reports a lock, up to `timeout` seconds in all;
     then StudyLockedError."""
+    from optuna.exceptions import StorageInternalError
     from sqlalchemy import exc as sa_exc
     t0 = time.monotonic()
     delay = 0.05
     while True:
         try:
             return fn()
-        except sa_exc.OperationalError as e:
+        except (sa_exc.OperationalError, StorageInternalError) as e:
             if not _is_locked(e):
                 raise
             if time.monotonic() - t0 > timeout:
@@ -134,9 +146,10 @@ class PruningCallback(Callback):
     epoch and stops training when the pruner says so (or the value is not
     finite); raises TrialOverBudget at a batch end after the hard deadline."""
 
-    def __init__(self, trial, monitor="val_loss", deadline=None, report=True):
+    def __init__(self, trial, monitor="val_loss", deadline=None, report=True, clock=time.monotonic):
         super().__init__()
         self.trial, self.monitor, self.deadline, self.report = trial, monitor, deadline, report
+        self.clock = clock
         self.values, self.pruned, self.nonfinite = [], False, False
         self.epoch_times = []
         self._t = None
@@ -145,7 +158,7 @@ class PruningCallback(Callback):
         self._t = time.perf_counter()
 
     def on_batch_end(self, batch, logs=None):
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.deadline is not None and self.clock() > self.deadline:
             raise TrialOverBudget(f"over the time budget in epoch {len(self.values) + 1}")
 
     def on_epoch_end(self, epoch, logs=None):
@@ -165,7 +178,7 @@ class PruningCallback(Callback):
             if self.trial.should_prune():
                 self.pruned = True
                 self._stop()
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.deadline is not None and self.clock() > self.deadline:
             self._stop()
 
     def _stop(self):
@@ -177,30 +190,39 @@ class Schedule:
     """When to stop searching and how many epochs the next trial gets.
 
     With a trial budget only, every trial gets max_epochs (deterministic).
-    With a time budget, the measured seconds per epoch (per family, else over
-    all) give each trial's cost; the time the final retrain will need is kept
-    in reserve; epochs shrink toward min_epochs when fewer than
-    `target_trials` more trials would fit, and the search stops when not even
-    one trial of min_epochs fits.
+    With a time budget, each trial's cost is modelled as a fixed part (data,
+    model, tracking) plus epochs x seconds per epoch, both measured (per
+    family, else over all); the time the final retrain will need is kept in
+    reserve; epochs shrink toward min_epochs when fewer than `target_trials`
+    more trials would fit, and the search stops when not even one trial of
+    min_epochs fits. `clock` is time.monotonic (tests pass their own).
     """
 
     def __init__(self, budget_s=None, n_trials=None, max_epochs=5, min_epochs=1, target_trials=10,
-                 final_factor=1.5, start=None):
+                 final_factor=1.5, start=None, clock=time.monotonic):
         self.budget_s, self.n_trials = budget_s, n_trials
         self.max_epochs, self.min_epochs = int(max_epochs), int(min(min_epochs, max_epochs))
         self.target_trials, self.final_factor = target_trials, final_factor
-        self.start = time.monotonic() if start is None else start
+        self.clock = clock
+        self.start = clock() if start is None else start
         self.deadline = None if budget_s is None else self.start + budget_s
         self.per_epoch = {}      # family -> [seconds per epoch]
+        self.fixed = []          # seconds of each trial outside its epochs
         self.trials_run = 0
         self.best_cost = None    # seconds per epoch of the best trial so far
 
-    def record(self, family, seconds, epochs, best=False):
+    def record(self, family, seconds, epochs, best=False, epoch_seconds=None):
+        """A finished trial: its wall time, epochs run, and (when known) the
+        seconds of its epochs, which split the time into fixed + per epoch."""
         self.trials_run += 1
-        if epochs > 0:
-            self.per_epoch.setdefault(family, []).append(seconds / epochs)
-            if best:
-                self.best_cost = seconds / epochs
+        if epochs <= 0:
+            return
+        in_epochs = sum(epoch_seconds) if epoch_seconds else seconds
+        cpe = in_epochs / epochs
+        self.per_epoch.setdefault(family, []).append(cpe)
+        self.fixed.append(max(0.0, seconds - in_epochs))
+        if best:
+            self.best_cost = cpe
 
     def cost_per_epoch(self, family):
         own = self.per_epoch.get(family)
@@ -209,16 +231,19 @@ class Schedule:
         every = [v for vs in self.per_epoch.values() for v in vs]
         return statistics.median(every) if every else None
 
+    def fixed_cost(self):
+        return statistics.median(self.fixed) if self.fixed else 0.0
+
     def reserve(self):
         """Seconds kept for the final retrain (all training data, max epochs) and the report."""
         every = [v for vs in self.per_epoch.values() for v in vs]
         if not every:
             return 0.0
         cpe = self.best_cost if self.best_cost is not None else statistics.median(every)
-        return self.final_factor * cpe * self.max_epochs + 1.0
+        return self.fixed_cost() + self.final_factor * cpe * self.max_epochs + 1.0
 
     def remaining(self):
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        return None if self.deadline is None else self.deadline - self.clock()
 
     def next_epochs(self, family):
         """Epochs for the next trial of `family`, or None to stop the search."""
@@ -230,17 +255,15 @@ class Schedule:
         cpe = self.cost_per_epoch(family)
         if cpe is None:  # nothing measured yet: the first trial finds the cost
             return self.max_epochs if left > 0 else None
+        left -= self.fixed_cost()
         if left < cpe * self.min_epochs:
             return None
-        if self.n_trials is not None:
-            want = max(1, self.n_trials - self.trials_run)
-        else:
-            want = self.target_trials
+        want = max(1, self.n_trials - self.trials_run) if self.n_trials is not None else self.target_trials
         fit = int(left // (cpe * want)) if cpe > 0 else self.max_epochs
         return max(self.min_epochs, min(self.max_epochs, fit))
 
     def trial_deadline(self):
-        """Monotonic time after which a running trial is stopped: the budget
+        """Clock time after which a running trial is stopped: the budget
         minus the reserve, and for the first trial at most half the budget."""
         if self.deadline is None:
             return None

@@ -23,6 +23,7 @@ class TrialOutcome:
     run_id: str = None
     error: str = None
     over_budget: bool = False
+    epoch_seconds: list = dataclasses.field(default_factory=list)
 
 
 def run_train(config, store, callbacks=()):
@@ -69,7 +70,8 @@ def run_trial(config, store, trial, deadline=None, train_fn=None):
         values = [v for v in cb.values if math.isfinite(v)]
         state = "PRUNED" if values else "FAIL"
         return TrialOutcome(state, values[-1] if values else None, len(cb.values), seconds,
-                            history=list(cb.values), error=str(e), over_budget=True)
+                            history=list(cb.values), error=str(e), over_budget=True,
+                            epoch_seconds=list(cb.epoch_times))
     except KeyboardInterrupt:
         raise
     except Exception as e:  # noqa: BLE001  (a crashing trial is recorded and the study goes on)
@@ -78,7 +80,8 @@ def run_trial(config, store, trial, deadline=None, train_fn=None):
     seconds = time.perf_counter() - t0
     metrics = dict(getattr(res, "metrics", None) or {})
     out = TrialOutcome("COMPLETE", None, len(cb.values), seconds, metrics=metrics, history=list(cb.values),
-                       output_dir=getattr(res, "output_dir", None), run_id=getattr(res, "run_id", None))
+                       output_dir=getattr(res, "output_dir", None), run_id=getattr(res, "run_id", None),
+                       epoch_seconds=list(cb.epoch_times))
     if not cb.values:
         v = metrics.get("val_loss")
         out.value = float(v) if isinstance(v, (int, float)) else None

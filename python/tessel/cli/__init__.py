@@ -108,4 +108,5 @@ def serve_command(args):
     result = _serve_entry()(list(args))
     if isinstance(result, int) and result:
         raise SystemExit(result)
+from .agent import agent as _agent; main.add_command(_agent)  # noqa: E402,E702  (tessel agent: the ML agent)
 from .launch import launch as _launch; main.add_command(_launch)  # noqa: E402,E702  (tessel launch: mpirun)

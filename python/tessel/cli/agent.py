@@ -1,0 +1,111 @@
+"""`tessel agent run|profile`: the ML agent (tessel.agent) from the command line."""
+import click
+
+from ._base import TesselGroup, emit_json, json_option, log
+
+__all__ = ["agent"]
+
+
+def _budget(ctx, param, value):
+    if value is None:
+        return None
+    from ..agent.errors import BudgetError
+    from ..agent.search import parse_budget
+    try:
+        parse_budget(value)
+    except BudgetError as e:
+        raise click.BadParameter(str(e), ctx, param) from None
+    return value
+
+
+@click.group("agent", cls=TesselGroup)
+def agent():
+    """The ML agent: profile data, search models under a budget, register the best."""
+
+
+@agent.command("profile")
+@click.argument("data", type=click.Path(exists=True))
+@click.option("-t", "--target", metavar="COL", help="The column to predict (tables).")
+@click.option("--task", type=click.Choice(["auto", "classification", "regression"]), default="auto",
+              show_default=True)
+@json_option
+def profile_command(data, target, task, as_json):
+    """Profile DATA (a CSV/TSV/JSONL table, a folder of class folders, .npy/.npz)."""
+    from ..agent import profile
+    p = profile(data, target, task)
+    if as_json:
+        emit_json(p.to_dict())
+    else:
+        click.echo(str(p))
+
+
+@agent.command("run")
+@click.argument("data", type=click.Path(exists=True))
+@click.option("-t", "--target", metavar="COL", help="The column to predict (tables; class folders need none).")
+@click.option("-b", "--budget", callback=_budget, metavar="DURATION",
+              help="Wall-clock budget: 90s, 10m, 1h30m. [default: 10m, or none with --trials]")
+@click.option("-n", "--trials", "n_trials", type=click.IntRange(1), help="Most trials (with a seed: reproducible).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampler, splits and training.")
+@click.option("--task", type=click.Choice(["auto", "classification", "regression"]), default="auto",
+              show_default=True)
+@click.option("-f", "--family", "families", multiple=True, metavar="NAME",
+              help="Model family to search (repeatable; default: per modality).")
+@click.option("--max-epochs", type=click.IntRange(1), default=10, show_default=True, help="Epochs per trial at most.")
+@click.option("--min-epochs", type=click.IntRange(1), default=1, show_default=True,
+              help="Epochs per trial at least (a time budget shrinks trials toward it).")
+@click.option("--storage", default="sqlite", show_default=True, metavar="sqlite|journal|memory|URL",
+              help="Study storage: STORE/studies.db, STORE/studies.journal (several workers), or a database URL.")
+@click.option("--study", "study_name", metavar="NAME", help="Continue (or share with other workers) this study.")
+@click.option("-e", "--experiment", default="agent", show_default=True, help="Experiment of the runs.")
+@click.option("--name", "model_name", metavar="MODEL", help="Registry model name (default: from DATA's name).")
+@click.option("--no-register", is_flag=True, help="Do not register the model.")
+@click.option("--alias", default="champion", show_default=True, help="Alias of the registered version.")
+@click.option("--work-dir", type=click.Path(file_okay=False), help="Folder of the trials and the report "
+                                                                   "(default: STORE/agent/RUN_ID).")
+@click.option("--lock-timeout", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="Seconds to wait for a locked study database.")
+@click.option("--serve", is_flag=True, help="Serve the registry with tessel serve afterwards.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@json_option
+@click.pass_context
+def run_command(ctx, data, target, budget, n_trials, seed, task, families, max_epochs, min_epochs, storage,
+                study_name, experiment, model_name, no_register, alias, work_dir, lock_timeout, serve, quiet,
+                as_json):
+    """Search models for DATA under a budget; retrain the best, evaluate it on a
+    held-out split, export it to ONNX and register it (alias champion).
+
+        tessel agent run houses.csv --target price --budget 10m
+        tessel agent run photos/ --trials 20 --seed 0 --json
+    """
+    from ..agent import AutoML
+    params = ctx.find_root().params or {}
+    register = False if no_register else (model_name or True)
+    automl = AutoML(budget=budget, n_trials=n_trials, seed=seed, families=list(families) or None,
+                    max_epochs=max_epochs, min_epochs=min(min_epochs, max_epochs), store=params.get("store"),
+                    experiment=experiment, study_name=study_name, storage=storage, work_dir=work_dir,
+                    register=register, alias=alias, lock_timeout=lock_timeout, verbose=not quiet)
+    result = automl.fit(data, target, task)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(result.leaderboard_table())
+        click.echo("")
+        for k, v in result.test_metrics.items():
+            if isinstance(v, float):
+                click.echo(f"{k}: {v:.4g}")
+        mv = result.model_version
+        if mv:
+            click.echo(f"model: {mv['name']} version {mv['version']} ({', '.join(mv['aliases'])}) in {mv['folder']}")
+        click.echo(f"output: {result.output_dir}")
+        if result.report_path:
+            click.echo(f"report: {result.report_path}")
+    if serve:
+        if not result.model_version:
+            raise click.ClickException("--serve needs a registered model (drop --no-register)")
+        import os
+        from . import _serve_entry
+        registry = os.path.dirname(os.path.dirname(result.model_version["folder"]))
+        log(f"serving {registry} (tessel serve --model-repository {registry})")
+        rc = _serve_entry()(["--model-repository", registry])
+        if isinstance(rc, int) and rc:
+            raise SystemExit(rc)

@@ -232,6 +232,19 @@ def test_single_collectives_keep_values(single, dtype):
     assert ts.equal(out, expected)
 
 
+def test_single_object_collectives(single):
+    out = [None]
+    dist.all_gather_object(out, {"a": (1, 2)})
+    assert out == [{"a": (1, 2)}]
+    lst = ["x", 3]
+    dist.broadcast_object_list(lst, src=0)
+    assert lst == ["x", 3]
+    with pytest.raises(ValueError, match="world_size \\(1\\)"):
+        dist.all_gather_object([None, None], 1)
+    with pytest.raises(ValueError, match="src"):
+        dist.broadcast_object_list(lst)
+
+
 def test_single_async_work(single):
     w = dist.all_reduce(ts.ones(3), async_op=True)
     assert isinstance(w, dist.Work)
@@ -378,6 +391,13 @@ assert float(big.min()) == float(big.max()) == world * (world + 1) / 2
 ws = [dist.all_reduce(ts.full((1000,), float(i)), op=R.MAX, async_op=True) for i in range(5)]
 assert all(x.wait() for x in ws)
 dist.barrier()
+# Python objects
+objs = [None] * world
+dist.all_gather_object(objs, {"rank": rank, "data": "x" * rank})
+assert objs == [{"rank": r, "data": "x" * r} for r in range(world)], objs
+lst = [rank, "from %d" % rank] if rank == 1 else [None, None]
+dist.broadcast_object_list(lst, src=1)
+assert lst == [1, "from 1"], lst
 # the sampler takes rank and world size from the group
 s = ts.data.DistributedSampler(list(range(10)), shuffle=True, seed=3)
 assert (s.num_replicas, s.rank) == (world, rank)

@@ -16,8 +16,10 @@ Collectives take contiguous CPU tensors and write them in place; they run on
 the communicator's own thread, so async_op=True overlaps them with compute.
 """
 import atexit
+import pickle
 import sys
-import traceback
+
+import tessel as _ts
 
 from .. import _C
 from .._C import Tensor
@@ -29,7 +31,8 @@ Work = _d.Work
 __all__ = ["ReduceOp", "Work", "Backend", "is_available", "is_mpi_available", "is_nccl_available", "is_initialized",
            "init_process_group", "destroy_process_group", "get_backend", "get_rank", "get_world_size",
            "get_node_local_rank", "get_local_rank", "all_reduce", "broadcast", "all_gather",
-           "all_gather_into_tensor", "reduce_scatter", "reduce_scatter_tensor", "barrier", "launch_info"]
+           "all_gather_into_tensor", "reduce_scatter", "reduce_scatter_tensor", "barrier", "launch_info",
+           "all_gather_object", "broadcast_object_list"]
 
 
 class Backend:
@@ -252,3 +255,53 @@ def barrier(group=None, async_op=False, device_ids=None, timeout=None):
     _check_group("barrier", group)
     return _result(_d.barrier(bool(async_op)), async_op)
 
+
+
+def _bytes_tensor(data):
+    import numpy as np
+    return _ts.from_numpy(np.frombuffer(bytearray(data), dtype=np.uint8)) if data else _ts.zeros(0, dtype=_ts.uint8)
+
+
+def all_gather_object(object_list, obj, group=None):
+    """object_list[r] receives rank r's `obj` (any picklable object); object_list must
+    have world_size elements. Objects travel pickled: only use it with trusted ranks."""
+    _check_group("all_gather_object", group)
+    world = get_world_size()
+    if not isinstance(object_list, list) or len(object_list) != world:
+        raise ValueError(f"[all_gather_object] object_list must be a list of world_size ({world}) elements")
+    data = pickle.dumps(obj)
+    sizes = _ts.zeros(world, dtype=_ts.int64)
+    all_gather_into_tensor(sizes, _ts.full((1,), len(data), dtype=_ts.int64))
+    sizes = sizes.tolist()
+    width = max(sizes)
+    mine = _ts.zeros(width, dtype=_ts.uint8)
+    if data:
+        mine[:len(data)] = _bytes_tensor(data)
+    every = _ts.zeros(width * world, dtype=_ts.uint8)
+    all_gather_into_tensor(every, mine)
+    raw = bytes(every.numpy())
+    for r in range(world):
+        object_list[r] = pickle.loads(raw[r * width:r * width + sizes[r]])
+
+
+def broadcast_object_list(object_list, src=None, group=None, device=None, group_src=None):
+    """Fills object_list on every rank with rank `src`'s elements (same length on
+    every rank; picklable objects: only use it with trusted ranks)."""
+    _check_group("broadcast_object_list", group)
+    if src is None:
+        src = group_src
+    if src is None:
+        raise ValueError("[broadcast_object_list] src (the sending rank) is required")
+    if not isinstance(object_list, list):
+        raise TypeError(f"[broadcast_object_list] object_list must be a list, got {type(object_list).__name__}")
+    data = pickle.dumps(object_list) if get_rank() == src else b""
+    size = _ts.full((1,), len(data), dtype=_ts.int64)
+    broadcast(size, src)
+    buf = _bytes_tensor(data) if get_rank() == src else _ts.zeros(int(size.item()), dtype=_ts.uint8)
+    broadcast(buf, src)
+    if get_rank() != src:
+        received = pickle.loads(bytes(buf.numpy()))
+        if len(received) != len(object_list):
+            raise ValueError(f"[broadcast_object_list] rank {src} sent {len(received)} objects; this rank's "
+                             f"object_list has {len(object_list)}")
+        object_list[:] = received

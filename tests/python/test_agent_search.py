@@ -313,3 +313,16 @@ def test_cli_agent_serve_hands_the_registry_to_tessel_serve(tmp_path, iris, monk
              "--max-epochs", "1", "-q", "--serve"])
     assert r.exit_code == 0, r.output
     assert seen == [["--model-repository", str(tmp_path / "st" / "registry")]]
+
+
+def test_missing_tokens_in_features_are_converted(tmp_path):
+    from test_agent import write_csv
+    rows = [["" if i % 5 == 0 else i * 0.1, "NA" if i % 7 == 0 else i % 3, ["r", "g", "?", "None"][i % 4],
+             "yes" if i % 2 else "no"] for i in range(60)]
+    path = write_csv(tmp_path / "miss.csv", ["a", "b", "color", "y"], rows)
+    res = automl(tmp_path, n_trials=1, max_epochs=1).fit(path, target="y")
+    assert res.leaderboard[0]["state"] == "COMPLETE"
+    with open(os.path.join(res.work_dir, "data", "train.csv")) as f:
+        text = f.read()
+    assert "NA" not in text and "?" not in text and "None" not in text
+    assert len(res.predictions) == res.test_metrics["test_samples"] == 12

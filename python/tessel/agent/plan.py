@@ -17,7 +17,7 @@ CANDIDATES = {
     "array": ("mlp",),
     "mixed": ("mlp",),
     "image": ("cnn", "resnet"),
-    "audio": ("audio_cnn",),
+    "audio": ("audio_cnn", "resnet"),
     "text": ("text_bag", "text_transformer"),
 }
 

@@ -94,9 +94,10 @@ def _prepare_table(profile, path, target, out, test_size, seed):
             w = csv.writer(f)
             w.writerow(header)
             for i in idx:
-                r = list(rows[i])
+                # Missing tokens (NA, nan, ?, ...) become empty cells, which the train sources read as missing.
+                r = ["" if _missing(v) else v for v in rows[i]]
                 r[ti] = labels[i]
-                w.writerow(["" if v is None else v for v in r])
+                w.writerow(r)
     cols = {c.name: c for c in profile.columns}
     data = {"kind": profile.kind, "path": train_csv, "label": target, "task": task}
     if profile.kind == "text":
@@ -114,8 +115,10 @@ def _prepare_table(profile, path, target, out, test_size, seed):
             row = {}
             for c in feats:
                 v = rows[i][header.index(c)]
-                if cols[c].modality == "numeric":
-                    v = None if _missing(v) else float(v)
+                if _missing(v):
+                    v = None
+                elif cols[c].modality == "numeric":
+                    v = float(v)
                 row[c] = v
             inputs.append(row)
     test_labels = [labels[i] if task == "classification" else float(labels[i]) for i in te]

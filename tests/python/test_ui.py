@@ -768,3 +768,37 @@ def test_downsampling_paths_agree(world, monkeypatch):
     assert fast.bucketed and len(fast.x) == len(slow.x) == 300
     for a in ("x", "y", "lo", "hi", "n"):
         assert getattr(fast, a) == pytest.approx(getattr(slow, a)), a
+
+
+# ------------------------------------------------------------------ the same pages on PostgreSQL
+
+from test_store import pg_server  # noqa: E402,F401  (the throwaway PostgreSQL server of the store tests)
+
+
+def test_pages_on_postgresql(pg_server, tmp_path):  # noqa: F811
+    st = ts.store.open(pg_server(), artifact_root=tmp_path / "artifacts")
+    try:
+        ids = []
+        for i in range(3):
+            with st.run("pg", name=f"p{i}", params={"lr": 0.01 * (i + 1), "model": "a" if i else "b"}) as rid:
+                st.log_metrics(rid, [("loss", s, 1.0 / (s + 1 + i)) for s in range(5)])
+                st.log_metrics(rid, [("step/loss", s, float(np.sin(s / 50.0)) + (7.0 if s == 1234 else 0.0))
+                                     for s in range(3000)])
+            ids.append(rid)
+        c = create_app(store=st).test_client()
+        html = _text(c.get("/runs?sort=metric:loss&dir=asc"))
+        assert re.findall(r'class="run-link">(p\d)<', html) == ["p2", "p1", "p0"]
+        html = _text(c.get("/runs?param=lr%3E0.015&metric=loss%3C0.2"))
+        assert sorted(re.findall(r'class="run-link">(p\d)<', html)) == ["p1", "p2"]
+        html = _text(c.get("/runs?param=model%3Db&step_metrics=1"))
+        assert re.findall(r'class="run-link">(p\d)<', html) == ["p0"] and "step/loss" in html
+        rows = list(csv.DictReader(io.StringIO(_text(c.get("/runs.csv?sort=name&dir=asc")))))
+        assert [float(r["metric.loss.last"]) for r in rows] == pytest.approx([1 / 5, 1 / 6, 1 / 7])
+        s = queries.series(st, ids[0], "step/loss", buckets=100)
+        assert s.bucketed and sum(s.n) == 3000 and max(s.hi) == pytest.approx(7.0 + np.sin(1234 / 50.0))
+        assert queries.summary_of(st, ids[0], s) == pytest.approx(st.metric_summary([ids[0]])[ids[0]]["step/loss"])
+        html = _text(c.get(f"/runs/{ids[0]}?points=100"))
+        assert "3000 points, drawn as 100 buckets" in html
+        assert c.get(f"/compare?run={ids[0]}&run={ids[1]}").status_code == 200
+    finally:
+        st.close()

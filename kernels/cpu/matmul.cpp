@@ -4,6 +4,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
+#include <bit>
 #include <memory>
 #include <cstring>
 #include <mutex>
@@ -291,6 +292,92 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
   const Tensor bias = bias0.defined() ? bias0.contiguous() : Tensor();
   if (bias.defined()) args[DNNL_ARG_BIAS] = dnnl::memory(b_md, engine(), bias.data_ptr());
   e->prim.execute(s, args);
+  s.wait();
+  return out;
+}
+
+namespace {
+struct AttnKey {
+  int64_t d[5];  // B, H, L, D, S
+  int64_t sa[4], sb[4], m[4];  // strides of a and b; the mask's dims (0: no mask)
+  int64_t scale, threads;      // scale: the float's bits
+  bool operator==(const AttnKey& o) const { return std::memcmp(this, &o, sizeof(AttnKey)) == 0; }
+};
+static_assert(std::has_unique_object_representations_v<AttnKey>, "AttnKey must have no padding bytes");
+struct AttnPrim {
+  bool usable = false;  // false: a reference implementation (slower than the composed ops)
+  dnnl::matmul mm;
+  dnnl::softmax_forward sm;
+};
+LruCache<AttnKey, std::shared_ptr<AttnPrim>>& attn_cache() {
+  static LruCache<AttnKey, std::shared_ptr<AttnPrim>> c(64);
+  return c;
+}
+}  // namespace
+
+bool attention_probs_supported(const Tensor& a, const Tensor& b, const Tensor& mask) {
+  auto cpu32 = [](const Tensor& t) { return t.device().type == DeviceType::CPU && t.dtype() == DType::Float32; };
+  if (!cpu32(a) || !cpu32(b) || a.dim() != 4 || b.dim() != 4 || a.numel() == 0 || b.numel() == 0) return false;
+  for (int i = 0; i < 2; ++i)
+    if (a.shape()[i] != b.shape()[i]) return false;
+  if (a.shape()[3] != b.shape()[2]) return false;
+  if (!mask.defined()) return true;
+  if (!cpu32(mask) || mask.dim() != 4) return false;
+  const int64_t want[4] = {a.shape()[0], a.shape()[1], a.shape()[2], b.shape()[3]};
+  for (int i = 0; i < 4; ++i)
+    if (mask.shape()[i] != 1 && mask.shape()[i] != want[i]) return false;
+  return true;
+}
+
+Tensor attention_probs(const Tensor& a, const Tensor& b, const Tensor& mask0, float scale) {
+  using dims = dnnl::memory::dims;
+  const auto dt = dnnl::memory::data_type::f32;
+  const Tensor mask = mask0.defined() ? mask0.contiguous() : Tensor();
+  AttnKey key{};
+  const int64_t B = a.shape()[0], H = a.shape()[1], L = a.shape()[2], D = a.shape()[3], S = b.shape()[3];
+  key.d[0] = B, key.d[1] = H, key.d[2] = L, key.d[3] = D, key.d[4] = S;
+  for (int i = 0; i < 4; ++i) {
+    key.sa[i] = a.strides()[i], key.sb[i] = b.strides()[i];
+    key.m[i] = mask.defined() ? mask.shape()[i] : 0;
+  }
+  key.scale = std::bit_cast<int32_t>(scale);
+  key.threads = omp_get_max_threads();
+  const dnnl::memory::desc a_md(dims{B, H, L, D}, dt, dims(a.strides().begin(), a.strides().end()));
+  const dnnl::memory::desc b_md(dims{B, H, D, S}, dt, dims(b.strides().begin(), b.strides().end()));
+  const dnnl::memory::desc c_md(dims{B, H, L, S}, dt, dnnl::memory::format_tag::abcd);
+  const dnnl::memory::desc m_md = mask.defined() ? dnnl::memory::desc(dims(mask.shape().begin(), mask.shape().end()),
+                                                                      dt, dnnl::memory::format_tag::abcd)
+                                                 : dnnl::memory::desc();
+  auto prim = attn_cache().get(key, [&] {
+    auto r = std::make_shared<AttnPrim>();
+    try {
+      dnnl::post_ops ops;
+      if (scale != 1.0f) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, scale, 0.0f);
+      if (mask.defined()) ops.append_binary(dnnl::algorithm::binary_add, m_md);
+      dnnl::primitive_attr attr;
+      attr.set_post_ops(ops);
+      const dnnl::matmul::primitive_desc mpd(dnnl::matmul::desc(a_md, b_md, c_md), attr, engine());
+      const dnnl::softmax_forward::primitive_desc spd(
+          dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, c_md, 3), engine());
+      r->usable = !std::string(mpd.impl_info_str()).starts_with("ref") &&
+                  !std::string(spd.impl_info_str()).starts_with("ref");
+      if (r->usable) r->mm = dnnl::matmul(mpd), r->sm = dnnl::softmax_forward(spd);
+    } catch (const dnnl::error&) {  // unimplemented for these operands
+      r->usable = false;
+    }
+    return r;
+  });
+  if (!prim->usable) return Tensor();
+  static thread_local dnnl::stream s(engine());
+  Tensor out = empty({B, H, L, S}, TensorOptions(DType::Float32));
+  dnnl::memory am(a_md, engine(), a.data_ptr()), bm(b_md, engine(), b.data_ptr()), cm(c_md, engine(), out.data_ptr());
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+  if (mask.defined()) {
+    const int idx = scale != 1.0f ? 1 : 0;  // the binary post-op's position
+    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) | DNNL_ARG_SRC_1] = dnnl::memory(m_md, engine(), mask.data_ptr());
+  }
+  prim->mm.execute(s, args);
+  prim->sm.execute(s, {{DNNL_ARG_SRC, cm}, {DNNL_ARG_DST, cm}});
   s.wait();
   return out;
 }

@@ -13,4 +13,14 @@ enum class MatmulAct : int { none = 0, relu, gelu_erf, gelu_tanh };
 bool matmul_fused_supported(const Tensor& a, const Tensor& w, const Tensor& bias);
 Tensor matmul_fused(const Tensor& a, const Tensor& w, const Tensor& bias, MatmulAct act);
 
+// Attention probabilities softmax(a @ b * scale + mask) over the last dim, for
+// the ONNX runtime's fused attention nodes: float32 a [B, H, L, D] and
+// b [B, H, D, S] (any strides), mask float32 with 4 dims each 1 or the
+// product's ([B, 1, 1, S]: a padding mask) or undefined. One matmul with the
+// scale and the mask as post-ops, then oneDNN's softmax in place. Returns an
+// undefined tensor when oneDNN has no fast kernel for these operands (the
+// caller composes the ops).
+bool attention_probs_supported(const Tensor& a, const Tensor& b, const Tensor& mask);
+Tensor attention_probs(const Tensor& a, const Tensor& b, const Tensor& mask, float scale);
+
 }  // namespace tessel::cpu

@@ -50,7 +50,7 @@ bool nondeterministic(const std::string& op) {
 struct Ctx {
   Model::Impl& m;
   int folded = 0, conv_bn = 0, gelu = 0, layer_norm = 0, matmul2d = 0, dead = 0, conv_fused = 0, matmul_fused = 0,
-      blocked = 0;  // what each pass did (TESSEL_ONNX_PASSES_VERBOSE)
+      blocked = 0, attention = 0;  // what each pass did (TESSEL_ONNX_PASSES_VERBOSE)
   std::unordered_set<std::string> graph_inputs;  // fed at run time: never constant
   std::unordered_set<std::string> names;         // every value name, to make fresh ones
   bool subgraphs = false;
@@ -527,6 +527,70 @@ void fuse_conv(Ctx& c) {
   ch.compact();
 }
 
+// Attention: MatMul(Q, Kt) [* or / a constant scalar] [+ mask] -> Softmax over
+// the last axis -> MatMul(., V) becomes one ai.tessel.Attention node: the
+// scale and the mask become post-ops of the first product and oneDNN's softmax
+// runs in place on it (passes_fused.cpp), instead of three more passes over
+// the [B, H, L, S] scores. Each intermediate value must have no other use.
+void fuse_attention(Ctx& c) {
+  if (c.m.opset < 13) return;  // Softmax flattened its input before opset 13
+  Chains ch(c.m);
+  auto& nodes = c.m.nodes;
+  for (size_t k0 = 0; k0 < nodes.size(); ++k0) {
+    const Node& mm = nodes[k0];
+    if (ch.drop[k0] || !ch.plain(k0, "MatMul") || mm.inputs.size() != 2 || mm.inputs[0].empty() ||
+        mm.inputs[1].empty() || c.constant(mm.inputs[0]) || c.constant(mm.inputs[1]))
+      continue;
+    std::string cur = mm.outputs[0], scale, scale_op, mask;
+    std::vector<size_t> chain;
+    auto next = ch.sole(cur);
+    if (next && (ch.plain(*next, "Mul") || ch.plain(*next, "Div")) && nodes[*next].inputs.size() == 2) {
+      const Node& a = nodes[*next];
+      std::string other;
+      if (a.inputs[0] == cur) other = a.inputs[1];
+      else if (a.op_type == "Mul" && a.inputs[1] == cur) other = a.inputs[0];
+      if (!other.empty() && other != cur && scalar_const(c, other) &&
+          c.m.initializers.at(other).dtype() == DType::Float32) {
+        scale = other, scale_op = a.op_type;
+        chain.push_back(*next);
+        cur = a.outputs[0];
+        next = ch.sole(cur);
+      }
+    }
+    if (next && ch.plain(*next, "Add") && nodes[*next].inputs.size() == 2) {
+      const Node& a = nodes[*next];
+      const std::string other = a.inputs[0] == cur ? a.inputs[1] : a.inputs[0];
+      if (!other.empty() && other != cur) {
+        mask = other;
+        chain.push_back(*next);
+        cur = a.outputs[0];
+        next = ch.sole(cur);
+      }
+    }
+    if (!next || !ch.plain(*next, "Softmax") || nodes[*next].inputs.size() != 1 || nodes[*next].i("axis", -1) != -1)
+      continue;
+    chain.push_back(*next);
+    cur = nodes[*next].outputs[0];
+    next = ch.sole(cur);
+    if (!next || !ch.plain(*next, "MatMul") || nodes[*next].inputs.size() != 2 || nodes[*next].inputs[0] != cur ||
+        nodes[*next].inputs[1].empty() || nodes[*next].inputs[1] == cur)
+      continue;
+    const size_t last = *next;
+    Node fused;
+    fused.name = mm.name + "/attention";
+    fused.op_type = "Attention";
+    fused.domain = kFusedDomain;
+    fused.inputs = {mm.inputs[0], mm.inputs[1], nodes[last].inputs[1], mask, scale};
+    fused.outputs = {nodes[last].outputs[0]};
+    fused.attrs["scale_op"] = scale_op;
+    ch.drop[k0] = true;
+    for (size_t k : chain) ch.drop[k] = true;
+    nodes[last] = std::move(fused);
+    ++c.attention;
+  }
+  ch.compact();
+}
+
 // Chains of convolutions keep oneDNN's blocked layout (conv_fused.h) between
 // them: the output of a convolution or pooling node is blocked when it is not a
 // graph output and every consumer is a convolution reading it as its input X
@@ -736,6 +800,7 @@ void run_passes(Model::Impl& m) {
     eliminate_dead(c);
     const char* fuse = std::getenv("TESSEL_ONNX_FUSE");
     const bool fused_ops = !(fuse && std::string(fuse) == "0");
+    if (fused_ops) fuse_attention(c);
     if (fused_ops) fuse_matmul(c);
     flatten_matmul(c);
     if (fused_ops) fuse_conv(c);
@@ -743,9 +808,9 @@ void run_passes(Model::Impl& m) {
   }
   const char* v = std::getenv("TESSEL_ONNX_PASSES_VERBOSE");
   if (v && std::string(v) == "1")
-    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d LayerNorm fused, %d dead nodes removed, %d MatMul as 2-D, %d Conv+Add/activation fused, %d MatMul/Gemm+bias/activation fused, %d values kept blocked%s\n",
+    std::fprintf(stderr, "[onnx.passes] %s: %d constant nodes folded, %d Conv+BatchNormalization folded, %d GELU fused, %d LayerNorm fused, %d dead nodes removed, %d MatMul as 2-D, %d Conv+Add/activation fused, %d MatMul/Gemm+bias/activation fused, %d values kept blocked, %d attention fused%s\n",
                  m.source.c_str(), c.folded, c.conv_bn, c.gelu, c.layer_norm, c.dead, c.matmul2d, c.conv_fused, c.matmul_fused,
-                 c.blocked, c.subgraphs ? " (graph has subgraphs: only constant folding)" : "");
+                 c.blocked, c.attention, c.subgraphs ? " (graph has subgraphs: only constant folding)" : "");
 }
 }  // namespace
 

@@ -11,9 +11,13 @@
 //   ai.tessel.BlockedPool(X) -> MaxPool / AveragePool / GlobalAveragePool (source) of
 //     X, which may be blocked (blocked_x; channels: its channel count), on oneDNN;
 //     blocked_out as FusedConv's.
+//   ai.tessel.Attention(Q, Kt, V, mask?, scale?) -> Softmax(Q @ Kt [scale_op scale] [+ mask]) @ V
+//     (scale_op: "Mul", "Div" or ""), the first product, scale, mask and softmax on oneDNN.
 //   ai.tessel.FusedMatMul(X, W, B?) -> act(X @ W + B), or act(Gemm(X, W, B)) with transB
 //     source ("MatMul" or "Gemm": the op it replaced, with its attributes),
 //     activation ("" | Relu | Gelu) and Gelu's approximate.
+#include <cmath>
+
 #include "kernels/cpu/conv_fused.h"
 #include "kernels/cpu/matmul_fused.h"
 #include "src/onnx/internal.h"
@@ -170,6 +174,39 @@ std::vector<Tensor> blocked_pool(const Node& n, const Inputs& in, const OpContex
   return op_table().at(source)(orig, args, c);
 }
 
+// ai.tessel.Attention(Q, Kt, V, mask?, scale?) -> MatMul(Softmax(MatMul(Q, Kt)
+// [scale_op scale] [+ mask], axis -1), V); scale_op is "Mul", "Div" or "".
+std::vector<Tensor> fused_attention(const Node& n, const Inputs& in, const OpContext& c) {
+  const Tensor& q = input(n, in, 0);
+  const Tensor& kt = input(n, in, 1);
+  const Tensor& v = input(n, in, 2);
+  const Tensor *mask = opt(in, 3), *sc = opt(in, 4);
+  const std::string scale_op = n.s("scale_op", "");
+  auto run = [&](const char* op, Inputs args, std::map<std::string, Attr> attrs = {}) {
+    Node m = n;
+    m.op_type = op;
+    m.domain.clear();
+    m.attrs = std::move(attrs);
+    return op_table().at(op)(m, args, c).at(0);
+  };
+  if (sc && !scale_op.empty() && sc->numel() == 1 && sc->dtype() == DType::Float32 && v.dim() == 4 &&
+      cpu::attention_probs_supported(q, kt, mask ? *mask : Tensor()) && v.dtype() == DType::Float32 &&
+      v.shape()[0] == q.shape()[0] && v.shape()[1] == q.shape()[1] && v.shape()[2] == kt.shape()[3]) {
+    const float s = sc->contiguous().data<float>()[0];
+    const float scale = scale_op == "Div" ? 1.0f / s : s;
+    if (std::isfinite(scale)) {
+      Tensor p = cpu::attention_probs(q, kt, mask ? *mask : Tensor(), scale);
+      if (p.defined()) return {run("MatMul", {p, v})};
+    }
+  }
+  // The ops the pass replaced.
+  Tensor y = run("MatMul", {q, kt});
+  if (sc && !scale_op.empty()) y = run(scale_op.c_str(), {y, *sc});
+  if (mask) y = run("Add", {y, *mask});
+  y = run("Softmax", {y}, {{"axis", int64_t{-1}}});
+  return {run("MatMul", {y, v})};
+}
+
 std::vector<Tensor> fused_matmul(const Node& n, const Inputs& in, const OpContext& c) {
   const Tensor* x = opt(in, 0);
   const Tensor* w = opt(in, 1);
@@ -219,6 +256,7 @@ void register_fused_ops(std::map<std::string, OpFn>& t) {
   t[std::string(kFusedDomain) + ".FusedConv"] = fused_conv;
   t[std::string(kFusedDomain) + ".FusedMatMul"] = fused_matmul;
   t[std::string(kFusedDomain) + ".BlockedPool"] = blocked_pool;
+  t[std::string(kFusedDomain) + ".Attention"] = fused_attention;
 }
 
 }  // namespace tessel::onnx

@@ -73,7 +73,8 @@ def build_wide(path, runs):
     t0 = time.perf_counter()
     for i in range(runs):
         rid = st.start_run(f"exp-{i % 10}", name=f"run-{i}",
-                           params={"lr": float(rng.choice([1e-4, 3e-4, 1e-3, 3e-3])), "batch_size": int(rng.choice([32, 64])),
+                           params={"lr": float(rng.choice([1e-4, 3e-4, 1e-3, 3e-3])),
+                                   "batch_size": int(rng.choice([32, 64])),
                                    "model": str(rng.choice(["mlp", "cnn", "resnet"])), "epochs": 10, "seed": i,
                                    "optimizer": "adam"})
         st.log_metrics(rid, [(k, e, float(rng.uniform())) for k in ("loss", "val_loss", "val_accuracy")
@@ -135,8 +136,10 @@ def main():
         (c_long, f"runs table of the long store ({a.runs} runs)", "/runs"),
         (c_wide, f"runs table, {a.table_runs:,} runs, newest first", "/runs"),
         (c_wide, "runs table, sorted by last val_accuracy", "/runs?sort=metric:val_accuracy&dir=desc"),
-        (c_wide, "runs table, filter model=cnn + val_accuracy>0.5", "/runs?param=model%3Dcnn&metric=val_accuracy%3E0.5"),
-        (c_wide, "runs table, experiment + status, page 3", "/runs?experiment=exp-3&status=FINISHED&page=3&per_page=20"),
+        (c_wide, "runs table, filter model=cnn + val_accuracy>0.5",
+         "/runs?param=model%3Dcnn&metric=val_accuracy%3E0.5"),
+        (c_wide, "runs table, experiment + status, page 3",
+         "/runs?experiment=exp-3&status=FINISHED&page=3&per_page=20"),
         (c_wide, f"CSV export of all {a.table_runs:,} runs", "/runs.csv"),
     ]
     print(f"machine: {machine()}; python {platform.python_version()}")

@@ -262,7 +262,11 @@ def summarize(resp, labels):
                 "values": _short(data)}
         if o.get("datatype", "").startswith("FP") and len(shape) == 2 and shape[0] == 1 and 1 < shape[1] <= 100000:
             x = np.asarray(data, dtype=np.float64)
-            probs = x if (np.all(x >= 0) and abs(x.sum() - 1) < 1e-3) else np.exp(x - x.max()) / np.exp(x - x.max()).sum()
+            if np.all(x >= 0) and abs(x.sum() - 1) < 1e-3:
+                probs = x  # already probabilities
+            else:
+                e = np.exp(x - x.max())
+                probs = e / e.sum()
             order = np.argsort(-probs)[:5]
             item["top"] = [{"index": int(i), "label": labels[i] if labels and i < len(labels) else str(int(i)),
                             "score": float(x[i]), "probability": float(probs[i])} for i in order]
@@ -352,7 +356,8 @@ def predictor_form(predictor):
     kind = predictor.signature["preprocess"]["kind"]
     accept = {"image": "image/*", "audio": "audio/*", "text": ".txt,text/plain", "tabular": ".csv,.jsonl,text/csv",
               "array": ".npy"}.get(kind, "")
-    hint = {"image": "an image", "audio": "an audio clip (WAV, FLAC, OGG, MP3)", "text": "a text (typed or a .txt file)",
+    hint = {"image": "an image", "audio": "an audio clip (WAV, FLAC, OGG, MP3)",
+            "text": "a text (typed or a .txt file)",
             "tabular": "CSV rows with a header line (typed or a .csv file)", "array": "a .npy array"}.get(kind, kind)
     return {"kind": kind, "accept": accept, "hint": hint, "text": kind in ("text", "tabular"),
             "task": predictor.task, "classes": predictor.classes}

@@ -345,6 +345,36 @@ def fma_peak(flags, threads, notes):
 # running
 
 
+def side_by_side(f_ts, f_ort, repeat, target_s):
+    """Median wall and CPU (process) time per call of tessel and onnxruntime,
+    their samples interleaved (tessel, ort, tessel, ...) so that both see the
+    same load; each sample averages `number` calls (about target_s). On a busy
+    machine the CPU time is the steadier figure: it leaves out the time the
+    process waits for a core (with several threads it sums their CPU time,
+    spinning included)."""
+    f_ts(), f_ort()
+    t0 = time.perf_counter()
+    f_ts()
+    number = max(1, int(target_s / max(time.perf_counter() - t0, 1e-6)))
+    out = []
+    for f in (f_ts, f_ort):
+        out.append({"wall": [], "cpu": []})
+    for k in range(repeat + 1):  # the first round is a warm-up
+        for f, o in zip((f_ts, f_ort), out):
+            w0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(number):
+                f()
+            w, c = (time.perf_counter() - w0) / number, (time.process_time() - c0) / number
+            if k:
+                o["wall"].append(w), o["cpu"].append(c)
+    res = []
+    for o in out:
+        wall = float(np.median(o["wall"]))
+        res.append({"wall_ms": wall * 1e3, "cpu_ms": float(np.median(o["cpu"])) * 1e3, "number": number,
+                    "spread": (max(o["wall"]) - min(o["wall"])) / wall if wall else 0.0})
+    return res
+
+
 def bench_model(ts, ort, name, path, source, batches, threads, peaks, args, rows, results, notes):
     import onnx
     model = onnx.load(path, load_external_data=False)
@@ -375,18 +405,21 @@ def bench_model(ts, ort, name, path, source, batches, threads, peaks, args, rows
             err = float(np.max(np.abs(got - ref)) / (np.max(np.abs(ref)) + 1e-30))
             rep = 3 if args.quick else args.repeat
             target = 0.02 if args.quick else 0.2
-            t_ort = common.measure(lambda: sess.run(None, feed), repeat=rep, warmup=1, target_s=target)
-            t_ts = common.measure(lambda: tm.run(tfeed), repeat=rep, warmup=1, target_s=target)
+            t_ts, t_ort = side_by_side(lambda: tm.run(tfeed), lambda: sess.run(None, feed), rep, target)
             flops = count_flops(model, bsz) if name != "bert_base" else None
-            pct = (lambda tt: 100 * flops / (tt.median_ns * 1e-9) / (peaks[t] * 1e9)) if (flops and peaks) else None
-            r = t_ts.median_ns / t_ort.median_ns
-            rows.append([name, t, bsz, f"{t_ts.median_ns / 1e6:.2f}", f"{t_ort.median_ns / 1e6:.2f}",
-                         common.fmt_ratio(r), common.fmt(pct(t_ts) if pct else None, ".1f"),
+            pct = (lambda tt: 100 * flops / (tt["wall_ms"] * 1e-3) / (peaks[t] * 1e9)) if (flops and peaks) else None
+            r = t_ts["wall_ms"] / t_ort["wall_ms"]
+            r_cpu = t_ts["cpu_ms"] / t_ort["cpu_ms"] if t_ort["cpu_ms"] > 0 else None
+            rows.append([name, t, bsz, f"{t_ts['wall_ms']:.2f}", f"{t_ort['wall_ms']:.2f}",
+                         common.fmt_ratio(r), f"{t_ts['cpu_ms']:.2f}", f"{t_ort['cpu_ms']:.2f}",
+                         common.fmt_ratio(r_cpu), common.fmt(pct(t_ts) if pct else None, ".1f"),
                          common.fmt(pct(t_ort) if pct else None, ".1f"), f"{err:.1e}"])
             results.append({"model": name, "source": source, "threads": t, "batch": bsz,
-                            "tessel_ms": t_ts.median_ns / 1e6, "ort_ms": t_ort.median_ns / 1e6,
-                            "ratio": r, "tessel_spread": t_ts.spread, "ort_spread": t_ort.spread,
-                            "gflop": flops / 1e9 if flops else None, "max_rel_err": err})
+                            "tessel_ms": t_ts["wall_ms"], "ort_ms": t_ort["wall_ms"], "ratio": r,
+                            "tessel_cpu_ms": t_ts["cpu_ms"], "ort_cpu_ms": t_ort["cpu_ms"], "cpu_ratio": r_cpu,
+                            "tessel_spread": t_ts["spread"], "ort_spread": t_ort["spread"],
+                            "number": t_ts["number"], "gflop": flops / 1e9 if flops else None,
+                            "max_rel_err": err})
             print("  " + "  ".join(str(c) for c in rows[-1]), flush=True)
         del sess
 
@@ -526,13 +559,15 @@ def main():
         print(f"{args.profile}: {source} ({path})")
         return profile(ts, ort, args.profile, path, batches[0], threads[0], 3 if args.quick else 10)
     rows, results = [], []
-    print("\nmodel  threads  batch  tessel_ms  ort_ms  ratio  %peak_tessel  %peak_ort  max_rel_err")
+    print("\nmodel  threads  batch  tessel_ms  ort_ms  ratio  tessel_cpu_ms  ort_cpu_ms  cpu_ratio  %peak_tessel  "
+          "%peak_ort  max_rel_err")
     for name in models:
         path, source = model_path(name, args.cache, exported)
         print(f"{name}: {source} ({path})", flush=True)
         bench_model(ts, ort, name, path, source, batches, threads, peaks, args, rows, results, notes)
-    common.print_table(["model", "thr", "batch", "tessel ms", "ort ms", "tessel/ort", "%peak ts", "%peak ort",
-                        "max rel err"], rows, "time per batch (median); ratio < 1.00x: tessel faster")
+    common.print_table(["model", "thr", "batch", "tessel ms", "ort ms", "tessel/ort", "ts cpu ms", "ort cpu ms",
+                        "cpu ratio", "%peak ts", "%peak ort", "max rel err"], rows,
+                       "time per batch (median wall and CPU time, interleaved samples); ratio < 1.00x: tessel faster")
     load_rows = []
     if not args.no_load:
         bench_load(ts, ort, args.cache, args.quick, load_rows, results)

@@ -532,7 +532,10 @@ void fuse_conv(Ctx& c) {
 // scale and the mask become post-ops of the first product and oneDNN's softmax
 // runs in place on it (passes_fused.cpp), instead of three more passes over
 // the [B, H, L, S] scores. Each intermediate value must have no other use.
+// TESSEL_ONNX_ATTENTION=0 turns this off.
 void fuse_attention(Ctx& c) {
+  const char* e = std::getenv("TESSEL_ONNX_ATTENTION");
+  if (e && std::string(e) == "0") return;  // to measure it
   if (c.m.opset < 13) return;  // Softmax flattened its input before opset 13
   Chains ch(c.m);
   auto& nodes = c.m.nodes;

@@ -133,3 +133,9 @@ def test_opset_12_softmax_not_fused(monkeypatch, capfd):
     data = model(nodes, [vi("q", [B, H, L, D]), vi("kt", [B, H, D, S]), vi("v", [B, H, S, D])],
                  [vi("out", None)], inits, opset=12)
     assert check(data, feed_for(mask_shape=None), monkeypatch, capfd) == 0
+
+
+def test_attention_fusion_off_by_env(monkeypatch, capfd):
+    data = attention_model("Mul", (B, 1, 1, S))
+    monkeypatch.setenv("TESSEL_ONNX_ATTENTION", "0")
+    assert check(data, feed_for(), monkeypatch, capfd) == 0

@@ -198,6 +198,8 @@ def test_run_page(client, world):
     r = client.get(f"/runs/{rid}/artifacts/reports/notes.txt")
     assert r.status_code == 200 and r.data == b"hello artifact"
     assert "attachment" in r.headers["Content-Disposition"]
+    # never inline, not even when asked (an HTML artifact would run in the UI's origin)
+    assert "attachment" in client.get(f"/runs/{rid}/artifacts/reports/notes.txt?view=1").headers["Content-Disposition"]
 
 
 def test_run_page_unknown_and_bad_options(client, world):
@@ -366,7 +368,10 @@ def test_token_login_and_header(world):
 def test_security_headers_and_cookie(client):
     r = client.get("/runs")
     assert r.headers["X-Frame-Options"] == "DENY"
-    assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'self';" in csp  # no inline script
+    assert "<script>" not in _text(r) and " oninput=" not in _text(r)
+    assert client.get("/static/tessel-ui.js").status_code == 200
     _csrf(client, "/models/cnn")
     cookie = client.get_cookie("session")
     assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"

@@ -185,7 +185,9 @@ def test_click_through_every_page(site, browser):
     assert d.find_elements(By.CSS_SELECTOR, "figure[data-key='step/loss'] svg")
     assert d.find_elements(By.CSS_SELECTOR, "#system figure[data-key='system/rss_mb'] svg")
     d.find_element(By.ID, "log").click()
-    d.execute_script("document.getElementById('smooth').value = '0.8'")
+    slider = d.find_element(By.ID, "smooth")
+    d.execute_script("arguments[0].value = '0.8'; arguments[0].dispatchEvent(new Event('input'))", slider)
+    assert d.find_element(By.CSS_SELECTOR, "#chart-options output").text == "0.8"  # static/tessel-ui.js
     go(d, By.ID, "redraw")
     WebDriverWait(d, WAIT).until(EC.url_contains("log=1"))
     assert "smooth=0.8" in d.current_url

@@ -174,7 +174,8 @@ def artifact(run_id, path):
         abort(400, str(e))
     except NotFoundError as e:
         abort(404, str(e))
-    return send_file(full, as_attachment=request.args.get("view") != "1", download_name=path.rsplit("/", 1)[-1])
+    # Always a download: an HTML or SVG artifact shown inline would run in the UI's origin.
+    return send_file(full, as_attachment=True, download_name=path.rsplit("/", 1)[-1])
 
 
 @bp.route("/compare")

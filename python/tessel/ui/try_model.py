@@ -306,9 +306,11 @@ def _json_default(o):
 def _remember(req):
     kept = current_app.extensions["tessel_requests"]
     rid = secrets.token_urlsafe(12)
-    kept[rid] = json.dumps(req)
-    while len(kept) > 8:
-        kept.pop(next(iter(kept)))
+    text = json.dumps(req)
+    with _models_lock:  # the server is threaded
+        kept[rid] = text
+        while len(kept) > 8:
+            kept.pop(next(iter(kept)))
     return rid
 
 

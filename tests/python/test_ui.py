@@ -712,6 +712,19 @@ def trained(tmp_path_factory):
                model={"name": "cnn", "channels": [8]}, optimizer={"lr": 0.01},
                train=dict(base["train"], epochs=6), output={"dir": str(tmp / "img-out"), "register": "brightness"})
     train.run(cfg)
+    import soundfile as sf
+    for c, f0 in (("low", 300.0), ("high", 2500.0)):
+        (tmp / "wavs" / c).mkdir(parents=True)
+        for i in range(10):
+            t = np.arange(4000) / 8000
+            w = 0.5 * np.sin(2 * np.pi * (f0 + rng.normal(0, 20)) * t) + rng.normal(0, 0.01, t.shape)
+            sf.write(str(tmp / "wavs" / c / f"{i}.wav"), w.astype(np.float32), 8000)
+    cfg = dict(base, data={"path": str(tmp / "wavs"), "audio": {"sample_rate": 8000, "duration": 0.5, "n_mels": 20,
+                                                               "n_fft": 256, "hop_length": 128}},
+               model={"name": "audio_cnn", "channels": [8]}, optimizer={"lr": 0.01},
+               train=dict(base["train"], epochs=6, batch_size=8), output={"dir": str(tmp / "wav-out"),
+                                                                          "register": "tones"})
+    train.run(cfg)
     st = ts.store.open(store_dir)
     return {"store": st, "tmp": tmp}
 
@@ -807,3 +820,19 @@ def test_pages_on_postgresql(pg_server, tmp_path):  # noqa: F811
         assert c.get(f"/compare?run={ids[0]}&run={ids[1]}").status_code == 200
     finally:
         st.close()
+
+
+def test_try_audio_with_recorded_preprocessing(trained):
+    from tessel.train import Predictor
+    c = create_app(store=trained["store"]).test_client()
+    html = _text(c.get("/try/tones/1"))
+    assert "records its preprocessing (audio" in html and 'accept="audio/*"' in html
+    clip = (trained["tmp"] / "wavs" / "high" / "3.wav").read_bytes()
+    r = _try(c, "/try/tones/1", {"file": (io.BytesIO(clip), "clip.wav")})
+    html = _text(r)
+    assert r.status_code == 200, html
+    want = Predictor.load(trained["store"].get_model_version("tones", 1)["folder"]).predict([clip])[0]
+    labels = re.findall(r'<td class="label">([^<]+)</td><td class="num">([0-9.]+)</td>', html)
+    assert labels[0][0] == want["label"]
+    assert float(labels[0][1]) == pytest.approx(want["probabilities"][want["label"]], abs=1e-4)
+    assert "[1, 1, 20," in html  # the log-mel input made by the recorded conversion

@@ -836,3 +836,21 @@ def test_try_audio_with_recorded_preprocessing(trained):
     assert labels[0][0] == want["label"]
     assert float(labels[0][1]) == pytest.approx(want["probabilities"][want["label"]], abs=1e-4)
     assert "[1, 1, 20," in html  # the log-mel input made by the recorded conversion
+
+
+def test_locked_or_unreachable_store_is_a_clear_503(world, monkeypatch):
+    from tessel.store import StoreLockedError, StoreUnavailableError
+    c = create_app(store=world["store"]).test_client()
+
+    def locked(*a, **k):
+        raise StoreLockedError("the store /x/tessel.db is locked by another process (waited 30 s)")
+    monkeypatch.setattr(queries, "search", locked)
+    r = c.get("/runs")
+    assert r.status_code == 503 and "/x/tessel.db is locked by another process" in _text(r)
+
+    def gone(*a, **k):
+        raise StoreUnavailableError("cannot reach the store postgresql+psycopg://u:***@db/x: refused")
+    monkeypatch.setattr(world["store"], "list_models", gone)
+    r = c.get("/models")
+    assert r.status_code == 503 and "cannot reach the store" in _text(r)
+    assert c.get("/favicon.ico").status_code == 204

@@ -96,6 +96,18 @@ def create_app(store=None, serve_url=None, token=None, secret_key=None, max_uplo
                       f"Send a smaller file, or start `tessel ui` with a larger --max-upload.")
         return render_template("error.html", code=e.code, name=e.name, detail=detail), e.code
 
+    @app.errorhandler(tstore.StoreError)
+    def store_error(e):
+        # A locked or unreachable database is the server's state, not the request's fault: 503, with the
+        # store's own message (it names the file or URL).
+        code = 404 if isinstance(e, tstore.NotFoundError) else 400 if isinstance(e, tstore.ArtifactPathError) else 503
+        names = {404: "Not Found", 400: "Bad Request", 503: "Store Unavailable"}
+        return render_template("error.html", code=code, name=names[code], detail=str(e)), code
+
+    @app.route("/favicon.ico")
+    def favicon():
+        return "", 204
+
     app.jinja_env.globals.update(csrf_token=security.csrf_token, csrf_field=_csrf_field, serve_url=serve_url,
                                  auth_enabled=token is not None)
     app.jinja_env.filters.update(when=_when, num=_num, size=_size, duration=_duration, short=lambda s: (s or "")[:8])

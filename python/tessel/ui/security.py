@@ -14,7 +14,7 @@ import secrets
 from flask import abort, current_app, g, redirect, request, session, url_for
 
 CSRF_FIELD = "csrf_token"
-OPEN_ENDPOINTS = {"login", "static", "logout"}
+OPEN_ENDPOINTS = {"login", "static", "logout", "favicon"}
 
 
 def csrf_token():

@@ -854,3 +854,29 @@ def test_locked_or_unreachable_store_is_a_clear_503(world, monkeypatch):
     r = c.get("/models")
     assert r.status_code == 503 and "cannot reach the store" in _text(r)
     assert c.get("/favicon.ico").status_code == 204
+
+
+@needs_server
+def test_serving_page_with_a_server_token(world, tmp_path):
+    (tmp_path / "tok").write_text("serve-secret\n")
+    port_file = tmp_path / "port"
+    proc = subprocess.Popen([SERVER, "--http-port", "0", "--port-file", str(port_file), "--threads", "1",
+                             "--auth-token-file", str(tmp_path / "tok"), "--model-repository",
+                             world["store"].registry_root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        url = f"http://127.0.0.1:{int(port_file.read_text())}"
+        html = _text(create_app(store=world["store"], serve_url=url).test_client().get("/serving"))
+        assert "answered 401" in html and "bearer token" in html
+        html = _text(create_app(store=world["store"], serve_url=url, serve_token="serve-secret")
+                     .test_client().get("/serving"))
+        assert 'id="serve-index"' in html and "answered 401" not in html
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()

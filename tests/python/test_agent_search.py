@@ -224,6 +224,17 @@ def test_journal_storage_and_resume(tmp_path, iris):
     assert sorted(r["trial"] for r in b.leaderboard) == [0, 1, 2, 3]  # the study went on
 
 
+def test_two_worker_processes_share_the_study(tmp_path, iris):
+    res = automl(tmp_path, n_trials=6, workers=2).fit(iris, target="target")
+    assert res.storage.endswith("studies.journal")  # not SQLite with parallel writers
+    seen = [(r["trial"], r["worker"], r["state"], r["error"]) for r in res.leaderboard]
+    assert 6 <= len(res.leaderboard) <= 7, seen  # a worker may start one trial past the budget
+    assert {r["worker"] for r in res.leaderboard} == {0, 1}, seen
+    assert sorted(r["trial"] for r in res.leaderboard) == list(range(len(res.leaderboard)))
+    with pytest.raises(ValueError, match="not 'memory'"):
+        agent.AutoML(workers=2, storage="memory")
+
+
 def test_locked_study_database(tmp_path, iris):
     import optuna
     root = tmp_path / "store"
@@ -282,7 +293,7 @@ def test_cli_agent_run(tmp_path, iris):
     assert len(out["leaderboard"]) == 2 and out["model_version"]["aliases"] == ["champion"]
     assert out["profile"]["task"] == "classification" and "test_accuracy" in out["test_metrics"]
     r = cli(["--store", str(tmp_path / "st"), "agent", "run", iris, "--target", "target", "--trials", "1",
-             "--max-epochs", "1", "--no-register"])
+             "--max-epochs", "1", "--no-register", "--storage", "memory"])
     assert r.exit_code == 0, r.output
     assert "rank  trial" in r.stdout and "report:" in r.stdout and "model:" not in r.stdout
 

@@ -111,14 +111,16 @@ class AutoML:
     URL; default $TESSEL_STORE or ./tessel-store). storage: 'sqlite' (the
     study in STORE/studies.db), 'journal' (STORE/studies.journal, for several
     local workers), 'memory', or a database URL. study_name: continue (or
-    share with other workers) the study of that name. register: registry
-    model name (True: from the data's name; False: do not register).
+    share with other workers) the study of that name. workers: processes
+    that run trials at once (> 1: the journal storage unless a URL is given;
+    not deterministic). register: registry model name (True: from the data's
+    name; False: do not register).
     """
 
     def __init__(self, budget=None, n_trials=None, seed=0, families=None, max_epochs=10, min_epochs=1,
                  store=None, experiment="agent", study_name=None, storage="sqlite", work_dir=None, test_size=0.2,
                  val_split=0.2, register=True, alias="champion", export=True, report=True, lock_timeout=10.0,
-                 verbose=True, log=None):
+                 workers=1, verbose=True, log=None):
         if budget is None and n_trials is None:
             budget = "10m"
         self.budget_s = parse_budget(budget)
@@ -130,6 +132,14 @@ class AutoML:
             raise ValueError(f"max_epochs must be a positive integer, got {max_epochs!r}")
         if not 0.0 < val_split < 0.9:
             raise ValueError(f"val_split must be in (0, 0.9), got {val_split!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        if workers > 1 and storage == "memory":
+            raise ValueError("workers > 1 share the study through storage: use 'journal' or a database URL, "
+                             "not 'memory'")
+        if workers > 1 and storage in (None, "sqlite"):
+            storage = "journal"  # Optuna warns against SQLite for parallel writers
+        self.workers = workers
         self.n_trials, self.seed, self.families = n_trials, seed, families
         self.max_epochs, self.min_epochs = max_epochs, max(1, min(int(min_epochs), max_epochs))
         self.store_location, self.experiment = store, experiment
@@ -284,58 +294,47 @@ class AutoML:
     def _search(self, store, study, kind, where, base, families, work, t_start):
         from optuna.trial import TrialState
 
-        retry = (lambda fn: with_lock_retry(fn, where, self.lock_timeout)) if kind == "sqlite" else (lambda fn: fn())
+        retry = _retry_for(kind, where, self.lock_timeout)
         remaining = None if self.budget_s is None else self.budget_s - (time.monotonic() - t_start)
         if remaining is not None and remaining < 1.0:
             raise BudgetError(f"budget of {self.budget_s:g} s was spent before the search started "
                               f"(profiling and the split took {self.budget_s - remaining:.1f} s)")
-        sched = Schedule(remaining, self.n_trials, self.max_epochs, self.min_epochs)
         if not study.trials:
             for fam in families:  # each family's defaults first: a sound baseline before TPE explores
                 retry(lambda fam=fam: study.enqueue_trial(_optuna_params(plan.defaults(fam), families)))
-        best_value = min((t.value for t in study.trials if t.state == TrialState.COMPLETE), default=None)
-        ran = 0
-        while True:
-            epochs = sched.next_epochs(None)
-            if epochs is None:
-                break
-            tr = retry(study.ask)
-            params = plan.sample(tr, families)
-            epochs = sched.next_epochs(params["family"]) or epochs
-            cfg = plan.to_config(base, params, epochs)
-            cfg["experiment"]["run_name"] = f"trial {tr.number}"
-            cfg["experiment"]["tags"] = dict(base["experiment"]["tags"], **{"agent.trial": str(tr.number)})
-            cfg["output"] = {"dir": os.path.join(work, "trials", f"{tr.number:04d}"), "export_onnx": False}
-            out = trial_mod.run_trial(cfg, store, tr, sched.trial_deadline())
-            ran += 1
-            if out.over_budget and out.epochs == 0 and sched.trials_run == 0 and not any(
-                    t.state == TrialState.COMPLETE for t in study.trials):
-                retry(lambda: study.tell(tr, state=TrialState.FAIL))
-                raise BudgetError(f"budget of {self.budget_s:g} s is too small for one trial: trial {tr.number} "
-                                  f"({params['family']}) did not finish one epoch in {out.seconds:.1f} s; give a "
-                                  f"larger --budget (or fewer --max-epochs, smaller data)")
-            attrs = {"family": params["family"], "params": params, "epochs": out.epochs, "seconds": out.seconds,
-                     "history": out.history, "output_dir": out.output_dir, "run_id": out.run_id,
-                     "error": out.error, "metrics": _metric_subset(out.metrics)}
-            for k, v in attrs.items():
-                retry(lambda k=k, v=v: tr.set_user_attr(k, _jsonable(v)))
-            if out.state == "COMPLETE":
-                retry(lambda: study.tell(tr, out.value))
-            elif out.state == "PRUNED":
-                retry(lambda: study.tell(tr, state=TrialState.PRUNED))
-            else:
-                retry(lambda: study.tell(tr, state=TrialState.FAIL))
-            is_best = out.state == "COMPLETE" and (best_value is None or out.value < best_value)
-            if is_best:
-                best_value = out.value
-            sched.record(params["family"], out.seconds, out.epochs, best=is_best, epoch_seconds=out.epoch_seconds)
-            msg = f"trial {tr.number} {params['family']}: {out.state.lower()}"
-            if out.value is not None:
-                msg += f", val_loss {out.value:.4g}"
-            msg += f", {out.epochs} epochs in {out.seconds:.1f} s"
-            if out.error:
-                msg += f" ({out.error})"
-            self._log(msg)
+        first = sum(t.state != TrialState.WAITING for t in study.trials)  # trials of earlier runs (resumed)
+        spec = {"base": base, "families": list(families), "work": work, "budget_s": remaining,
+                "n_trials": self.n_trials, "first": first, "max_epochs": self.max_epochs,
+                "min_epochs": self.min_epochs, "lock_timeout": self.lock_timeout, "verbose": self.verbose,
+                "budget_label": self.budget_s, "workers": self.workers}
+        procs = []
+        if self.workers > 1:
+            import multiprocessing
+            ctx = multiprocessing.get_context("spawn")  # no fork of a process with OpenMP threads
+            ready = ctx.Semaphore(0)
+            for w in range(1, self.workers):
+                wspec = dict(spec, worker=w, seed=self.seed + w, study=study.study_name, storage=self.storage,
+                             store_url=store.url, artifact_root=store.artifact_root)
+                p = ctx.Process(target=_worker_main, args=(wspec, ready), name=f"tessel-agent-worker-{w}",
+                                daemon=True)
+                p.start()
+                procs.append(p)
+            # Start together: a worker needs seconds to import tessel; the budget waits for none of them long.
+            wait_until = time.monotonic() + (60.0 if remaining is None else min(60.0, 0.25 * remaining))
+            for p in procs:
+                if not ready.acquire(timeout=max(0.0, wait_until - time.monotonic())):
+                    break
+            self._log(f"{self.workers} workers share the study ({where})")
+        try:
+            ran = search_loop(study, retry, store, dict(spec, worker=0), self._log)
+        finally:
+            for p in procs:
+                p.join(None if self.budget_s is None else max(5.0, (remaining or 0) + 30.0))
+                if p.is_alive():
+                    p.terminate()
+                    p.join(5)
+                if p.exitcode:
+                    self._log(f"warning: worker {p.name} ended with exit code {p.exitcode}")
         if ran == 0 and not study.trials:
             raise BudgetError(f"budget of {self.budget_s:g} s is too small for one trial")
         return leaderboard_rows(study)
@@ -350,6 +349,96 @@ class AutoML:
         except Exception as e:  # noqa: BLE001  (the report goes without plots of predictions)
             self._log(f"warning: predictions on the held-out split failed: {e}")
             return None
+
+
+def _retry_for(kind, where, lock_timeout):
+    if kind == "sqlite":
+        return lambda fn: with_lock_retry(fn, where, lock_timeout)
+    return lambda fn: fn()
+
+
+def search_loop(study, retry, store, spec, log, clock=time.monotonic):
+    """Asks, runs and tells trials until the schedule says stop; returns how
+    many this process ran. Shared by the main process and worker processes:
+    with several workers the trial budget counts every trial of the study
+    since `spec['first']` (so the study may overshoot by a trial per worker)."""
+    from optuna.trial import TrialState
+
+    families, base, work = spec["families"], spec["base"], spec["work"]
+    shared = spec["workers"] > 1
+    sched = Schedule(spec["budget_s"], None if shared else spec["n_trials"], spec["max_epochs"], spec["min_epochs"],
+                     clock=clock)
+    best_value = min((t.value for t in study.trials if t.state == TrialState.COMPLETE), default=None)
+    tag = f"[w{spec['worker']}] " if spec.get("worker") else ""
+    ran = 0
+    while True:
+        if shared and spec["n_trials"] is not None:
+            started = sum(t.state != TrialState.WAITING for t in retry(lambda: study.get_trials(deepcopy=False)))
+            if started - spec["first"] >= spec["n_trials"]:
+                break
+        epochs = sched.next_epochs(None)
+        if epochs is None:
+            break
+        tr = retry(study.ask)
+        params = plan.sample(tr, families)
+        epochs = sched.next_epochs(params["family"]) or epochs
+        cfg = plan.to_config(base, params, epochs)
+        cfg["experiment"]["run_name"] = f"trial {tr.number}"
+        cfg["experiment"]["tags"] = dict(base["experiment"]["tags"], **{"agent.trial": str(tr.number),
+                                                                        "agent.worker": str(spec.get("worker", 0))})
+        cfg["output"] = {"dir": os.path.join(work, "trials", f"{tr.number:04d}"), "export_onnx": False}
+        out = trial_mod.run_trial(cfg, store, tr, sched.trial_deadline())
+        ran += 1
+        if out.over_budget and out.epochs == 0 and sched.trials_run == 0 and not any(
+                t.state == TrialState.COMPLETE for t in study.trials):
+            retry(lambda: study.tell(tr, state=TrialState.FAIL))
+            raise BudgetError(f"budget of {spec['budget_label']:g} s is too small for one trial: trial {tr.number} "
+                              f"({params['family']}) did not finish one epoch in {out.seconds:.1f} s; give a "
+                              f"larger --budget (or fewer --max-epochs, smaller data)")
+        attrs = {"family": params["family"], "params": params, "epochs": out.epochs, "seconds": out.seconds,
+                 "history": out.history, "output_dir": out.output_dir, "run_id": out.run_id,
+                 "error": out.error, "metrics": _metric_subset(out.metrics), "worker": spec.get("worker", 0)}
+        for k, v in attrs.items():
+            retry(lambda k=k, v=v: tr.set_user_attr(k, _jsonable(v)))
+        if out.state == "COMPLETE":
+            retry(lambda: study.tell(tr, out.value))
+        elif out.state == "PRUNED":
+            retry(lambda: study.tell(tr, state=TrialState.PRUNED))
+        else:
+            retry(lambda: study.tell(tr, state=TrialState.FAIL))
+        is_best = out.state == "COMPLETE" and (best_value is None or out.value < best_value)
+        if is_best:
+            best_value = out.value
+        sched.record(params["family"], out.seconds, out.epochs, best=is_best, epoch_seconds=out.epoch_seconds)
+        msg = f"{tag}trial {tr.number} {params['family']}: {out.state.lower()}"
+        if out.value is not None:
+            msg += f", val_loss {out.value:.4g}"
+        msg += f", {out.epochs} epochs in {out.seconds:.1f} s"
+        if out.error:
+            msg += f" ({out.error})"
+        log(msg)
+    return ran
+
+
+def _worker_main(spec, ready=None):
+    """A worker process: its own store connection and study handle (seeded
+    apart from the others), the same loop."""
+    from .. import store as tstore
+    from .search import open_study
+
+    def log(msg):
+        if spec["verbose"]:
+            print(f"[agent] {msg}", file=sys.stderr, flush=True)
+
+    store = tstore.open(spec["store_url"], spec["artifact_root"])
+    try:
+        study, kind, where = open_study(spec["study"], spec["storage"], spec["artifact_root"], spec["seed"],
+                                        spec["lock_timeout"], resume=True)
+        if ready is not None:
+            ready.release()
+        search_loop(study, _retry_for(kind, where, spec["lock_timeout"]), store, spec, log)
+    finally:
+        store.close()
 
 
 def _optuna_params(point, families):
@@ -398,7 +487,7 @@ def leaderboard_rows(study):
                      "val_metric": m.get(metric_name) if metric_name else None, "epochs": a.get("epochs", 0),
                      "seconds": a.get("seconds"), "params": a.get("params") or dict(t.params),
                      "metrics": m, "history": hist, "error": a.get("error"), "output_dir": a.get("output_dir"),
-                     "run_id": a.get("run_id")})
+                     "run_id": a.get("run_id"), "worker": a.get("worker", 0)})
     order = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2}
 
     def key(r):

@@ -55,6 +55,8 @@ def profile_command(data, target, task, as_json):
               help="Epochs per trial at least (a time budget shrinks trials toward it).")
 @click.option("--storage", default="sqlite", show_default=True, metavar="sqlite|journal|memory|URL",
               help="Study storage: STORE/studies.db, STORE/studies.journal (several workers), or a database URL.")
+@click.option("-w", "--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Processes running trials at once (> 1: journal storage unless a URL; not deterministic).")
 @click.option("--study", "study_name", metavar="NAME", help="Continue (or share with other workers) this study.")
 @click.option("-e", "--experiment", default="agent", show_default=True, help="Experiment of the runs.")
 @click.option("--name", "model_name", metavar="MODEL", help="Registry model name (default: from DATA's name).")
@@ -69,7 +71,7 @@ def profile_command(data, target, task, as_json):
 @json_option
 @click.pass_context
 def run_command(ctx, data, target, budget, n_trials, seed, task, families, max_epochs, min_epochs, storage,
-                study_name, experiment, model_name, no_register, alias, work_dir, lock_timeout, serve, quiet,
+                workers, study_name, experiment, model_name, no_register, alias, work_dir, lock_timeout, serve, quiet,
                 as_json):
     """Search models for DATA under a budget; retrain the best, evaluate it on a
     held-out split, export it to ONNX and register it (alias champion).
@@ -83,7 +85,8 @@ def run_command(ctx, data, target, budget, n_trials, seed, task, families, max_e
     automl = AutoML(budget=budget, n_trials=n_trials, seed=seed, families=list(families) or None,
                     max_epochs=max_epochs, min_epochs=min(min_epochs, max_epochs), store=params.get("store"),
                     experiment=experiment, study_name=study_name, storage=storage, work_dir=work_dir,
-                    register=register, alias=alias, lock_timeout=lock_timeout, verbose=not quiet)
+                    register=register, alias=alias, lock_timeout=lock_timeout, workers=workers,
+                    verbose=not quiet)
     result = automl.fit(data, target, task)
     if as_json:
         emit_json(result.to_dict())

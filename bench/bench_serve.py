@@ -219,11 +219,20 @@ def run_points(srv, path, body, conns_list, warm, secs, tmp, load_cpu, delay_ms=
 
 
 def half_load(srv, path, body, peak_rps, secs, tmp, load_cpu, conns=256):
-    """p99 at about half of `peak_rps`: `conns` connections, each pausing so that together they send
-    ~peak/2 req/s (wrk is closed-loop; the pause dominates the cycle when latency is far below it)."""
-    delay = max(1, round(conns * 1000 / (peak_rps / 2)))
-    return run_points(srv, path, body, [conns], 1, secs, tmp, load_cpu, delay_ms=delay,
-                      label=f" @~{peak_rps / 2:.0f}/s")
+    """p99 at about half of `peak_rps`: `conns` connections, each pausing between requests so that
+    together they send ~peak/2 req/s. wrk is closed-loop (rate = conns / (pause + latency)), so a 3 s
+    calibration run measures the latency share of the cycle and the pause is set from it."""
+    target = peak_rps / 2
+    body_file, headers = body if isinstance(body, tuple) else (body, None)
+    url = f"http://127.0.0.1:{srv.port}{path}"
+    delay = max(1, round(conns * 1000 / target))
+    cal = wrk(url, body_file, conns, 3, tmp, load_cpu, headers, delay)
+    if cal["rps"] > 0:
+        latency_ms = max(0.0, conns * 1000 / cal["rps"] - delay)
+        delay = max(1, round(conns * 1000 / target - latency_ms))
+    rows = run_points(srv, path, body, [conns], 1, secs, tmp, load_cpu, delay_ms=delay, label=f" @~{target:.0f}/s")
+    rows[0]["target_rps"] = target
+    return rows
 
 
 def memory_run(srv, path, body, conns, secs, tmp, load_cpu):

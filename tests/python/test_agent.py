@@ -266,3 +266,49 @@ def test_wide_table_prints_a_bounded_number_of_columns():
     x, y = load_digits(return_X_y=True)
     text = str(agent.profile((x, y)))
     assert "39 more columns" in text
+
+
+# ----- drift ---------------------------------------------------------------------------------------------------
+
+def test_ks_matches_scipy_and_psi_reads_shift():
+    from scipy import stats
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=300), rng.normal(0.3, 1.2, size=200)
+    from tessel.agent.monitor import ks_2samp, psi, psi_categorical
+    d, p = ks_2samp(a, b)
+    ref = stats.ks_2samp(a, b, method="asymp")  # scipy as the oracle
+    assert d == pytest.approx(ref.statistic, abs=1e-12)
+    assert p == pytest.approx(ref.pvalue, rel=0.05)
+    assert ks_2samp(a, a) == (0.0, 1.0)
+    assert psi(a, a) == pytest.approx(0.0, abs=1e-12)
+    same = psi(a, rng.normal(size=300))
+    assert same < 0.1 < psi(a, rng.normal(1.0, 1.0, size=300))
+    # By hand: shares r = (.5, .5), c = (.9, .1): (.4 ln 1.8) + (-.4 ln .2)
+    assert psi_categorical(["x", "y"] * 50, ["x"] * 90 + ["y"] * 10) == pytest.approx(
+        0.4 * np.log(0.9 / 0.5) + (-0.4) * np.log(0.1 / 0.5))
+    with pytest.raises(ValueError, match="finite"):
+        psi([np.nan], [1.0])
+
+
+def test_drift_between_tables(tmp_path):
+    rng = np.random.default_rng(1)
+
+    def table(name, shift, colors):
+        rows = [[f"{v:.4f}", f"{w:.4f}", colors[i % len(colors)], i % 2]
+                for i, (v, w) in enumerate(zip(rng.normal(shift, 1, 400), rng.normal(0, 1, 400)))]
+        return write_csv(tmp_path / name, ["a", "b", "color", "y"], rows)
+
+    ref = table("ref.csv", 0.0, ["r", "g", "b"])
+    same = agent.drift(ref, table("same.csv", 0.0, ["r", "g", "b"]), target="y")
+    assert not same.drifted and [f["name"] for f in same.features] == ["a", "b", "color"]
+    moved = agent.drift(ref, table("moved.csv", 1.0, ["r", "r", "r", "g"]), target="y")
+    assert moved.drifted_features == ["a", "color"]
+    a = moved.features[0]
+    assert a["ks"] > 0.3 and a["p_value"] < 1e-6
+    assert "DRIFT" in str(moved) and "2 of 3 features drifted: a, color" in str(moved)
+    assert json.loads(moved.to_json())["drifted"] is True
+    (tmp_path / "renamed.csv").write_text("A,b,color,y\n1,2,r,0\n")
+    with pytest.raises(agent.DataError, match="did you mean 'A'"):
+        agent.drift(ref, str(tmp_path / "renamed.csv"), target="y")
+    with pytest.raises(ValueError, match="threshold"):
+        agent.drift(ref, ref, threshold=0)

@@ -225,7 +225,7 @@ def test_journal_storage_and_resume(tmp_path, iris):
 
 
 def test_two_worker_processes_share_the_study(tmp_path, iris):
-    res = automl(tmp_path, n_trials=6, workers=2).fit(iris, target="target")
+    res = automl(tmp_path, n_trials=6, workers=2, verbose=True).fit(iris, target="target")
     assert res.storage.endswith("studies.journal")  # not SQLite with parallel writers
     seen = [(r["trial"], r["worker"], r["state"], r["error"]) for r in res.leaderboard]
     assert 6 <= len(res.leaderboard) <= 7, seen  # a worker may start one trial past the budget
@@ -337,3 +337,18 @@ def test_missing_tokens_in_features_are_converted(tmp_path):
         text = f.read()
     assert "NA" not in text and "?" not in text and "None" not in text
     assert len(res.predictions) == res.test_metrics["test_samples"] == 12
+
+
+def test_cli_agent_drift(tmp_path, iris):
+    from test_agent import write_csv
+    shifted = write_csv(tmp_path / "shifted.csv", ["sepal length (cm)", "sepal width (cm)", "petal length (cm)",
+                                                   "petal width (cm)", "target"],
+                        [[9.0 + i * 0.01, 3.0, 1.5, 0.2, 0] for i in range(50)])
+    r = cli(["agent", "drift", iris, shifted, "-t", "target", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["drifted"] and out["features"][0]["name"] == "sepal length (cm)" and out["features"][0]["drifted"]
+    r = cli(["agent", "drift", iris, iris, "-t", "target", "--fail-on-drift"])
+    assert r.exit_code == 0 and "0 of 4 features drifted" in r.stdout
+    r = cli(["agent", "drift", iris, shifted, "-t", "target", "--fail-on-drift"])
+    assert r.exit_code == 1

@@ -18,7 +18,8 @@ See docs/agent.md.
 from .errors import AgentError, BudgetError, DataError, StudyLockedError
 from .profile import ColumnProfile, Profile, TargetProfile, profile
 
-__all__ = ["profile", "Profile", "ColumnProfile", "TargetProfile", "AutoML", "AgentResult", "run",
+__all__ = ["profile", "Profile", "ColumnProfile", "TargetProfile", "AutoML", "AgentResult", "run", "drift",
+           "DriftReport",
            "AgentError", "DataError", "BudgetError", "StudyLockedError"]
 
 
@@ -27,6 +28,9 @@ def __getattr__(name):
     if name in ("AutoML", "AgentResult"):
         from . import automl
         return getattr(automl, name)
+    if name in ("drift", "DriftReport"):
+        from . import monitor as _monitor
+        return getattr(_monitor, name)
     raise AttributeError(f"module 'tessel.agent' has no attribute {name!r}")
 
 

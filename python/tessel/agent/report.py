@@ -249,6 +249,18 @@ def write_report(result, path, histories=None):
                      f"<td>{r['epochs']}</td><td>{_f(r['seconds'])}</td><td class='l'>{_e(detail)}</td></tr>")
     parts.append("</table>")
 
+    # Optimization history: each trial's validation loss in trial order and the best so far.
+    order = sorted((r for r in rows if r["value"] is not None), key=lambda r: r["trial"])
+    if order:
+        best, running = [], None
+        for r in order:
+            if r["state"] == "COMPLETE" and (running is None or r["value"] < running):
+                running = r["value"]
+            best.append(running)
+        parts.append("<h2>Optimization history</h2>" + svg_lines(
+            {"trial value": [r["value"] for r in order], "best so far": best}, xlabel="trial (in order)",
+            ylabel="validation loss"))
+
     # Learning curves: the best few trials plus the pruned ones (where pruning cut them).
     histories = histories or {}
     shown = [r for r in rows if r["state"] == "COMPLETE"][:5] + [r for r in rows if r["state"] == "PRUNED"][:3]

@@ -1,7 +1,6 @@
 """One trial: a train config run through tessel.train's runner with the
 agent's callbacks, and what came out of it (state, value, metrics, time)."""
 import dataclasses
-import inspect
 import math
 import time
 import traceback
@@ -27,28 +26,9 @@ class TrialOutcome:
 
 
 def run_train(config, store, callbacks=()):
-    """tessel.train.run(config) with extra fit callbacks.
-
-    run() takes no callbacks yet: until it does, its Trainer is swapped for a
-    subclass that adds ours to the fit of this one call (one process, one
-    trial at a time)."""
+    """tessel.train.run(config) with extra fit callbacks (the pruning callback)."""
     from ..train import runner
-    if "callbacks" in inspect.signature(runner.run).parameters:
-        return runner.run(config, store=store, callbacks=list(callbacks))
-    if not callbacks:
-        return runner.run(config, store=store)
-    base = runner.Trainer
-    extra = list(callbacks)
-
-    class _AgentTrainer(base):
-        def fit(self, *args, callbacks=(), **kwargs):
-            return super().fit(*args, callbacks=[*callbacks, *extra], **kwargs)
-
-    runner.Trainer = _AgentTrainer
-    try:
-        return runner.run(config, store=store)
-    finally:
-        runner.Trainer = base
+    return runner.run(config, store=store, callbacks=list(callbacks))
 
 
 def _short_error(e):

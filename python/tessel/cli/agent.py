@@ -39,6 +39,26 @@ def profile_command(data, target, task, as_json):
         click.echo(str(p))
 
 
+@agent.command("drift")
+@click.argument("reference", type=click.Path(exists=True, dir_okay=False))
+@click.argument("current", type=click.Path(exists=True, dir_okay=False))
+@click.option("-t", "--target", metavar="COL", help="The label column (left out of the comparison).")
+@click.option("--threshold", type=click.FloatRange(0, min_open=True), default=0.2, show_default=True,
+              help="A feature drifts when its PSI is over this.")
+@click.option("--fail-on-drift", is_flag=True, help="Exit 1 when any feature drifted.")
+@json_option
+def drift_command(reference, current, target, threshold, fail_on_drift, as_json):
+    """Per-feature drift (PSI, Kolmogorov-Smirnov) of table CURRENT against REFERENCE."""
+    from ..agent.monitor import drift
+    report = drift(reference, current, target, threshold)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        click.echo(str(report))
+    if fail_on_drift and report.drifted:
+        raise SystemExit(1)
+
+
 @agent.command("run")
 @click.argument("data", type=click.Path(exists=True))
 @click.option("-t", "--target", metavar="COL", help="The column to predict (tables; class folders need none).")

@@ -26,6 +26,8 @@ models:
   --repository-poll-secs N     polling interval with --model-control poll (default 15)
   --load-model NAME            with --model-control explicit: load NAME at start (repeatable)
   --max-queue-size N           queue bound of a model whose config sets none; 503 past it (default 1024)
+  --startup-load MODE          wait | background (default wait): load the models, then listen (as
+                               Triton does); or listen at once, ready (503) only once they have loaded
 
 network:
   --host ADDR                  address to bind (default 127.0.0.1)
@@ -82,6 +84,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> load_models;
   size_t max_queue = 1024;
   long long poll_secs = 15;
+  bool background_startup = false;
 
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -111,6 +114,9 @@ int main(int argc, char** argv) {
       poll_secs = parse_int(a, v, 1, 86400);
     } else if (a == "--load-model") {
       load_models.push_back(v);
+    } else if (a == "--startup-load") {
+      if (v != "wait" && v != "background") usage_error("--startup-load is wait or background");
+      background_startup = v == "background";
     } else if (a == "--max-queue-size") {
       max_queue = static_cast<size_t>(parse_int(a, v, 1, 1 << 24));
     } else if (a == "--host") {
@@ -165,6 +171,7 @@ int main(int argc, char** argv) {
   ro.poll_interval = std::chrono::milliseconds(poll_secs * 1000);
   ro.startup_models = load_models;
   ro.default_max_queue_size = max_queue;
+  ro.background_startup = background_startup;
   std::shared_ptr<ModelRepository> repo;
   try {
     repo = std::make_shared<ModelRepository>(ro, std::make_shared<MetricsRegistry>());

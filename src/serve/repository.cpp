@@ -325,33 +325,49 @@ ModelRepository::ModelRepository(RepositoryOptions options, std::shared_ptr<Metr
     e->file = path;
     models_[name] = e;
   }
-  {
-    std::lock_guard<std::mutex> lk(sync_mu_);
-    for (const auto& [name, e] : std::map<std::string, std::shared_ptr<Entry>>(models_)) sync(name);
-    if (opt_.control == RepositoryOptions::Control::Explicit) {
-      for (const auto& name : opt_.startup_models) {
-        if (!valid_model_name(name)) throw ValueError("--load-model: invalid model name '" + name + "'");
-        if (opt_.repository.empty() || !fs::is_directory(fs::path(opt_.repository) / name))
-          throw ValueError("--load-model: no model '" + name + "' in the repository");
-        sync(name);
+  // The models to load at start, checked here so that bad options fail at once.
+  std::vector<std::string> startup;
+  for (const auto& [name, e] : models_) startup.push_back(name);
+  if (opt_.control == RepositoryOptions::Control::Explicit) {
+    for (const auto& name : opt_.startup_models) {
+      if (!valid_model_name(name)) throw ValueError("--load-model: invalid model name '" + name + "'");
+      if (opt_.repository.empty() || !fs::is_directory(fs::path(opt_.repository) / name))
+        throw ValueError("--load-model: no model '" + name + "' in the repository");
+      startup.push_back(name);
+    }
+  } else if (!opt_.repository.empty()) {
+    for (const auto& d : fs::directory_iterator(opt_.repository)) {
+      const std::string n = d.path().filename().string();
+      if (!d.is_directory() || n.empty() || n[0] == '.') continue;
+      if (!valid_model_name(n)) {
+        warn("skipping '" + n + "' in the model repository: not a valid model name");
+        continue;
       }
-    } else if (!opt_.repository.empty()) {
-      for (const auto& d : fs::directory_iterator(opt_.repository)) {
-        const std::string n = d.path().filename().string();
-        if (!d.is_directory() || n.empty() || n[0] == '.') continue;
-        if (!valid_model_name(n)) {
-          warn("skipping '" + n + "' in the model repository: not a valid model name");
-          continue;
-        }
-        if (models_.count(n) && !models_[n]->file.empty()) {
-          warn("model '" + n + "' is both in the repository and given with --model; --model wins");
-          continue;
-        }
-        sync(n);
+      if (models_.count(n) && !models_[n]->file.empty()) {
+        warn("model '" + n + "' is both in the repository and given with --model; --model wins");
+        continue;
       }
+      startup.push_back(n);
     }
   }
-  thread_ = std::thread([this] { housekeeping(); });
+  auto load_startup = [this, startup] {
+    std::lock_guard<std::mutex> lk(sync_mu_);
+    for (const auto& name : startup) {
+      if (stopping_) break;
+      sync(name);
+    }
+  };
+  if (!opt_.background_startup) {
+    load_startup();
+    thread_ = std::thread([this] { housekeeping(); });
+    return;
+  }
+  starting_ = true;
+  thread_ = std::thread([this, load_startup] {
+    load_startup();
+    starting_ = false;
+    housekeeping();
+  });
 }
 
 ModelRepository::~ModelRepository() {
@@ -577,7 +593,11 @@ void ModelRepository::poll() {
 std::shared_ptr<ModelVersion> ModelRepository::get(const std::string& name, const std::string& version) const {
   std::lock_guard<std::mutex> lk(mu_);
   auto it = models_.find(name);
-  if (it == models_.end()) throw HttpError(404, "unknown model '" + name + "'");
+  if (it == models_.end()) {
+    if (starting_)
+      throw HttpError(503, "model '" + name + "' is not loaded yet: the server is still loading its models", "1");
+    throw HttpError(404, "unknown model '" + name + "'");
+  }
   const Entry& e = *it->second;
   if (version.empty()) {
     for (auto v = e.versions.rbegin(); v != e.versions.rend(); ++v)
@@ -628,7 +648,11 @@ std::vector<VersionStatus> ModelRepository::index(bool ready_only) const {
 std::vector<VersionStatus> ModelRepository::status(const std::string& name) const {
   std::lock_guard<std::mutex> lk(mu_);
   auto it = models_.find(name);
-  if (it == models_.end()) throw HttpError(404, "unknown model '" + name + "'");
+  if (it == models_.end()) {
+    if (starting_)
+      throw HttpError(503, "model '" + name + "' is not loaded yet: the server is still loading its models", "1");
+    throw HttpError(404, "unknown model '" + name + "'");
+  }
   std::vector<VersionStatus> out;
   for (const auto& [v, mv] : it->second->versions) out.push_back(status_of(*mv));
   if (out.empty())
@@ -639,7 +663,7 @@ std::vector<VersionStatus> ModelRepository::status(const std::string& name) cons
 
 bool ModelRepository::ready() const {
   std::lock_guard<std::mutex> lk(mu_);
-  if (stopping_) return false;
+  if (stopping_ || starting_) return false;
   if (!opt_.strict_readiness) return true;
   for (const auto& [name, e] : models_) {
     const bool any =

@@ -137,6 +137,10 @@ struct RepositoryOptions {
   // ready() also needs every model to have a ready version (Triton's --strict-readiness).
   bool strict_readiness = true;
   bool log_loads = true;  // one line on stderr per version loaded or failed
+  // Load the start-up models on the repository's thread instead of in the
+  // constructor, so that the server can listen meanwhile: not ready(), versions
+  // LOADING as their turn comes, and models not reached yet answer 503.
+  bool background_startup = false;
   // Called before each version's load starts, with the version already LOADING
   // in index()/status()/get() (tests hold a load here to observe that state).
   std::function<void(const std::string& name, int64_t version)> before_load;
@@ -197,6 +201,7 @@ class ModelRepository {
   std::mutex thread_mu_;
   std::condition_variable thread_cv_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> starting_{false};  // background start-up loads still running
 };
 
 // Model names: [A-Za-z0-9_.-]+, not "." or "..", at most 255 characters.

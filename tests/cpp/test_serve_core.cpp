@@ -1004,3 +1004,52 @@ TEST(ServeRepository, LoadingStateWhileAVersionLoads) {
   EXPECT_EQ(repo->get("a")->version(), "2");
   EXPECT_EQ(sum(repo->get("a")->infer(request_of(ones({1, 4}))).get().outputs[0].tensor).item<float>(), 20.f);  // 4 x 5
 }
+
+// Background start-up: the constructor returns at once; until every start-up
+// model has loaded the repository is not ready, the model being loaded is
+// LOADING and a model not reached yet answers 503 (not 404).
+TEST(ServeRepository, BackgroundStartup) {
+  TempDir d;
+  write_model(d.path / "a" / "1" / "model.onnx", 2);
+  write_model(d.path / "b" / "1" / "model.onnx", 3);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool holding = false, release = false;
+  RepositoryOptions o;
+  o.repository = d.path.string();
+  o.log_loads = false;
+  o.background_startup = true;
+  o.before_load = [&](const std::string& name, int64_t) {
+    if (name != "a") return;  // directory order is unspecified: hold "a", whichever comes first
+    std::unique_lock<std::mutex> lk(mu);
+    holding = true;
+    cv.notify_all();
+    cv.wait_for(lk, 10s, [&] { return release; });
+  };
+  ModelRepository r(o, nullptr);
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, 10s, [&] { return holding; }));
+  }
+  EXPECT_FALSE(r.ready());
+  EXPECT_TRUE(r.get("a")->loading());
+  EXPECT_EQ(r.status("a").at(0).state, LoadState::Loading);
+  // "b" is either done (listed before "a") or not reached yet (503, never 404).
+  try {
+    EXPECT_TRUE(r.get("b")->ready());
+  } catch (const HttpError& e) {
+    EXPECT_EQ(e.status, 503);
+    EXPECT_EQ(e.retry_after, "1");
+  }
+  EXPECT_EQ(status_of([&] { r.get("nope"); }), 503);  // unknown only once start-up is over
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    release = true;
+    cv.notify_all();
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!r.ready() && std::chrono::steady_clock::now() - t0 < 10s) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(r.ready());
+  EXPECT_EQ(status_of([&] { r.get("nope"); }), 404);
+  EXPECT_EQ(r.get("b")->infer(request_of(ones({1, 4}))).get().outputs[0].shape, (std::vector<int64_t>{1, 4}));
+}

@@ -854,6 +854,27 @@ def test_string_input_model_is_unavailable_with_the_reason(tmp_path):
         assert s.stop() == 0
 
 
+def test_startup_load_background(repo, tmp_path):
+    # --startup-load background: listening before the models load; live at once, ready once
+    # loaded (the LOADING/503 window itself is tested in C++ with a held load)
+    s = Server(["--model-repository", str(repo), "--startup-load", "background", "--log-format", "none"], tmp_path)
+    try:
+        assert s.json("GET", "/v2/health/live") == (200, {"live": True})
+        deadline = time.monotonic() + TIMEOUT
+        while s.json("GET", "/v2/health/ready")[0] != 200:
+            status, body = s.json("GET", "/v2/models/mlp/ready")
+            assert status in (200, 503), body
+            assert time.monotonic() < deadline, "not ready within the timeout"
+            time.sleep(0.02)
+        _alive(s)
+        assert s.json("GET", "/v2/models/nope")[0] == 404
+    finally:
+        assert s.stop() == 0
+    bad = subprocess.run([SERVER, "--model-repository", str(repo), "--startup-load", "later"],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert bad.returncode == 2 and "--startup-load is wait or background" in bad.stderr
+
+
 def test_sigterm_drains_in_flight_requests_and_exits_0(repo, tmp_path):
     # A queue delay of 0.8 s holds the request in the batcher while SIGTERM arrives.
     r = tmp_path / "repo"

@@ -247,12 +247,21 @@ def run(config, overrides=(), store=None, log=None, callbacks=()):
     t_start = time.perf_counter()
 
     out, claimed = _prepare_output(cfg)  # checked before the data is read
+    opened = []
     try:
-        data = load_data(cfg)
+        return _run(tc, cfg, out, store, stream, callbacks, t_start, opened)
     except BaseException:
-        if claimed and not os.listdir(out):
-            os.rmdir(out)
+        if claimed and os.path.isdir(out) and not os.listdir(out):
+            os.rmdir(out)  # a failure before anything was written gives the claimed folder back
         raise
+    finally:
+        for st in opened:
+            st.close()
+
+
+def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
+    tr = cfg["train"]
+    data = load_data(cfg)
     os.makedirs(out, exist_ok=True)
     cfg["output"]["dir"] = out
     if tr["verbose"]:
@@ -313,7 +322,11 @@ def run(config, overrides=(), store=None, log=None, callbacks=()):
     if cfg["experiment"]["track"]:
         from .. import store as tstore
         from ..callbacks import Tracker
-        st = store if isinstance(store, tstore.Store) else tstore.open(store or cfg["experiment"]["store"])
+        if isinstance(store, tstore.Store):
+            st = store
+        else:
+            st = tstore.open(store or cfg["experiment"]["store"])
+            opened.append(st)
         params = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in flatten(cfg).items()}
         tracker = Tracker(experiment=cfg["experiment"]["name"], store=st, run_name=cfg["experiment"]["run_name"],
                           log_model=False, params=params,

@@ -225,7 +225,7 @@ def test_journal_storage_and_resume(tmp_path, iris):
 
 
 def test_two_worker_processes_share_the_study(tmp_path, iris):
-    res = automl(tmp_path, n_trials=6, workers=2, verbose=True).fit(iris, target="target")
+    res = automl(tmp_path, n_trials=6, workers=2).fit(iris, target="target")
     assert res.storage.endswith("studies.journal")  # not SQLite with parallel writers
     seen = [(r["trial"], r["worker"], r["state"], r["error"]) for r in res.leaderboard]
     assert 6 <= len(res.leaderboard) <= 7, seen  # a worker may start one trial past the budget

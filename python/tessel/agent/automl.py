@@ -308,6 +308,7 @@ class AutoML:
                 "min_epochs": self.min_epochs, "lock_timeout": self.lock_timeout, "verbose": self.verbose,
                 "budget_label": self.budget_s, "workers": self.workers}
         procs = []
+        from ..train import runner  # noqa: F401  (the training runtime, imported once before the clock matters)
         if self.workers > 1:
             import multiprocessing
             ctx = multiprocessing.get_context("spawn")  # no fork of a process with OpenMP threads
@@ -434,6 +435,7 @@ def _worker_main(spec, ready=None):
     try:
         study, kind, where = open_study(spec["study"], spec["storage"], spec["artifact_root"], spec["seed"],
                                         spec["lock_timeout"], resume=True)
+        from ..train import runner  # noqa: F401  (warm before the start: the main process is warm too)
         if ready is not None:
             ready.release()
         search_loop(study, _retry_for(kind, where, spec["lock_timeout"]), store, spec, log)

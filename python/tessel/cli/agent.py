@@ -96,6 +96,7 @@ def run_command(ctx, data, target, budget, n_trials, seed, task, families, max_e
     """Search models for DATA under a budget; retrain the best, evaluate it on a
     held-out split, export it to ONNX and register it (alias champion).
 
+    \b
         tessel agent run houses.csv --target price --budget 10m
         tessel agent run photos/ --trials 20 --seed 0 --json
     """

@@ -352,3 +352,18 @@ def test_cli_agent_drift(tmp_path, iris):
     assert r.exit_code == 0 and "0 of 4 features drifted" in r.stdout
     r = cli(["agent", "drift", iris, shifted, "-t", "target", "--fail-on-drift"])
     assert r.exit_code == 1
+
+
+def test_audio_folder(tmp_path):
+    import soundfile as sf
+    sr = 8000
+    t = np.arange(int(sr * 0.25)) / sr
+    for c, f in (("low", 300), ("high", 1200)):
+        os.makedirs(tmp_path / "aud" / c)
+        for i in range(5):
+            sf.write(str(tmp_path / "aud" / c / f"{i}.wav"), 0.5 * np.sin(2 * np.pi * (f + 20 * i) * t), sr)
+    res = automl(tmp_path, n_trials=2, max_epochs=1).fit(str(tmp_path / "aud"))
+    # Each audio family's defaults first; clips as long as the longest sampled one.
+    assert sorted(r["family"] for r in res.leaderboard) == ["audio_cnn", "resnet"]
+    assert res.config["data"]["kind"] == "audio_folder" and res.config["data"]["audio"]["duration"] == 0.25
+    assert len(res.predictions) == res.test_metrics["test_samples"] == 2

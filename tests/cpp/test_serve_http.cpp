@@ -324,3 +324,78 @@ TEST(ServeHttp, AuthTokenAndOpenHealth) {
   EXPECT_EQ(get("/v2/models/add1", "Authorization: Bearer tok2\r\n").rfind("HTTP/1.1 401", 0), 0u);
   EXPECT_EQ(get("/v2/models/add1", "Authorization: Bearer tok\r\n").rfind("HTTP/1.1 200", 0), 0u);
 }
+
+// A reply from another thread (a batcher worker) with Response::deferred: the
+// response is built on the connection's event loop, and the access-log/CORS
+// wrapping of the router sees the built response.
+TEST(ServeHttp, DeferredResponsesAreBuiltOnTheLoop) {
+  std::atomic<bool> built_on_worker{true};
+  std::thread::id worker_id;
+  std::thread worker;
+  Handler handler = [&](Request&&, Reply reply) {
+    worker = std::thread([&, reply] {
+      worker_id = std::this_thread::get_id();
+      Response r;
+      r.deferred = [&] {
+        built_on_worker = std::this_thread::get_id() == worker_id;
+        Response out;
+        out.body = "{\"built\":true}";
+        return out;
+      };
+      reply(std::move(r));
+    });
+  };
+  HttpServer server(loopback(), handler);
+  server.listen();
+  std::thread run([&] { server.run(false); });
+  std::string out = roundtrip(server.port(), "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  server.stop();
+  run.join();
+  if (worker.joinable()) worker.join();
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  EXPECT_NE(out.find("{\"built\":true}"), std::string::npos) << out;
+  EXPECT_FALSE(built_on_worker.load());
+
+  // Through the router: the CORS header is added to the built response, and an
+  // encoder that throws becomes an error response.
+  struct Deferring final : ModelBackend {
+    bool ready() const override { return true; }
+    ModelMetadata metadata(const std::string&, const std::string&) const override {
+      ModelMetadata m;
+      m.name = "d";
+      m.version = "1";
+      m.inputs = {{"x", "FP32", {-1}, true}};
+      m.outputs = {{"y", "FP64", {-1}, true}};
+      return m;
+    }
+    bool model_ready(const std::string&, const std::string&) const override { return true; }
+    std::vector<VersionState> versions(const std::string&) const override { return {}; }
+    void infer(InferRequest&& req, Done done) override {
+      InferResponse r{req.model, "1", req.id, {}};
+      // A complex output no OIP datatype holds: the encoder (on the loop) fails.
+      NamedTensor t{"y", "FP64", {1}, zeros({1}, TensorOptions(DType::Complex64)), {}};
+      if (req.id == "bad") r.outputs.push_back(t);
+      std::thread([done, r = std::move(r)]() mutable { done(std::move(r), nullptr); }).detach();
+    }
+  } backend;
+  RouterOptions ro;
+  ro.log_format = "none";
+  ro.cors_origin = "*";
+  HttpServer routed(loopback(), make_router(backend, ro));
+  routed.listen();
+  std::thread run2([&] { routed.run(false); });
+  auto infer = [&](const std::string& id) {
+    std::string body = R"({"id":")" + id + R"(","inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]})";
+    return roundtrip(routed.port(), "POST /v2/models/d/infer HTTP/1.1\r\nHost: t\r\nOrigin: https://a.example\r\n"
+                                    "Connection: close\r\nContent-Length: " +
+                                        std::to_string(body.size()) + "\r\n\r\n" + body);
+  };
+  out = infer("ok");
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  EXPECT_NE(out.find("Access-Control-Allow-Origin: *"), std::string::npos) << out;
+  out = infer("bad");
+  EXPECT_EQ(out.rfind("HTTP/1.1 500", 0), 0u) << out;
+  EXPECT_NE(out.find("Access-Control-Allow-Origin: *"), std::string::npos) << out;
+  routed.stop();
+  run2.join();
+}

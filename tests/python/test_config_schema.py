@@ -203,3 +203,32 @@ def test_flatten():
     flat = flatten(resolve_config(DIGITS))
     assert flat["optimizer.lr"] == 1e-3 and flat["train.callbacks.early_stopping.patience"] == 5
     assert flat["experiment.tags"] == {}
+
+
+def test_every_key_is_documented():
+    """docs/config.md is the one place the schema is documented: every key of every section and family is there."""
+    import os
+
+    from tessel.config.schema import MODEL_FAMILIES
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    doc = open(os.path.join(root, "docs", "config.md")).read()
+
+    def keys(spec, prefix=""):
+        for k, v in spec.items():
+            if isinstance(v, dict):
+                yield from keys(v, f"{prefix}{k}.")
+            else:
+                yield prefix + k, k
+
+    missing = []
+    for section, spec in SCHEMA.items():
+        for full, leaf in keys(spec):
+            if f"`{leaf}`" not in doc and f"`{full}`" not in doc and f"`{full.split('.')[-2]}.{leaf}`" not in doc:
+                missing.append(f"{section}.{full}")
+    for fam, info in MODEL_FAMILIES.items():
+        if f"`{fam}`" not in doc:
+            missing.append(f"model family {fam}")
+        for full, leaf in keys(info["keys"]):
+            if f"`{leaf}`" not in doc:
+                missing.append(f"model.{leaf} ({fam})")
+    assert not missing, missing

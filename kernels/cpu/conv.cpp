@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <bit>
+#include <cstdlib>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -378,6 +380,69 @@ bool conv2d_fused_supported(const Tensor& x, const Tensor& w) {
 }
 
 namespace {
+// Outputs of the ONNX runtime's convolutions and pools reuse large buffers that
+// their previous tensors released: a fresh allocation of this size is an mmap
+// whose pages the kernel zeroes on first touch, as costly as writing them
+// (MobileNetV2 at batch 32 writes a few GB of activations per run). The pool
+// keeps a bounded set of buffers; one whose only owner is the pool is free.
+// TESSEL_ONNX_REUSE=0 turns it off.
+class BufferPool {
+ public:
+  static constexpr size_t kMinBytes = size_t{256} << 10;  // smaller ones come from the heap without faults
+  static constexpr size_t kMaxBytes = size_t{1} << 30;    // all buffers held, free or in use
+  static constexpr size_t kMaxBuffers = 32;
+
+  Tensor empty_f32(const Shape& shape) {
+    const size_t nbytes = static_cast<size_t>(shape_numel(shape)) * sizeof(float);
+    if (!on_ || nbytes < kMinBytes) return empty(shape, TensorOptions(DType::Float32));
+    std::lock_guard<std::mutex> lock(mu_);
+    Storage found;
+    for (auto it = items_.begin(); it != items_.end(); ++it)
+      if ((*it)->nbytes() == nbytes && it->use_count() == 1) {  // nobody else holds it
+        found = *it;
+        items_.splice(items_.begin(), items_, it);  // most recently used first
+        break;
+      }
+    if (!found) {
+      found = allocate(nbytes, Device{});
+      items_.push_front(found);
+      held_ += nbytes;
+      // Over the bounds: drop the least recently used free buffers.
+      for (auto it = items_.end(); (held_ > kMaxBytes || items_.size() > kMaxBuffers) && it != items_.begin();) {
+        --it;
+        if (it->use_count() == 1 && *it != found) {
+          held_ -= (*it)->nbytes();
+          it = items_.erase(it);
+        }
+      }
+    }
+    Shape strides(shape.size(), 1);
+    for (size_t d = shape.size(); d-- > 1;) strides[d - 1] = strides[d] * shape[d];
+    return make_tensor(found, shape, strides, 0, DType::Float32);
+  }
+
+  // Whether the pool is the only other owner of `s` (besides `owners` handles).
+  bool holds(const Storage& s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& it : items_)
+      if (it == s) return true;
+    return false;
+  }
+
+ private:
+  const bool on_ = [] {
+    const char* e = std::getenv("TESSEL_ONNX_REUSE");
+    return !(e && std::string(e) == "0");
+  }();
+  std::mutex mu_;
+  std::list<Storage> items_;
+  size_t held_ = 0;
+};
+BufferPool& buffer_pool() {
+  static BufferPool p;
+  return p;
+}
+
 tag blocked_tag(int64_t b) { return b == 16 ? tag::nChw16c : tag::nChw8c; }
 
 // The oneDNN desc of a blocked activation with `c` channels.
@@ -413,6 +478,12 @@ int64_t conv_block_size() {
   return b;
 }
 
+bool conv_sole_owner(const Tensor& t) {
+  if (!t.defined() || t.impl().use_count() != 1) return false;
+  const long n = t.storage().use_count();
+  return n == 1 || (n == 2 && buffer_pool().holds(t.storage()));
+}
+
 Tensor conv_unblock(const Tensor& xb0, int64_t channels) {
   const int64_t b = conv_block_size();
   TS_CHECK(b > 0 && xb0.dim() == 5 && xb0.dtype() == DType::Float32 && xb0.shape()[4] == b && channels > 0 &&
@@ -420,7 +491,7 @@ Tensor conv_unblock(const Tensor& xb0, int64_t channels) {
            ValueError, "conv_unblock", "not a blocked activation of ", channels, " channels: shape ", xb0.shape());
   const Tensor xb = xb0.contiguous();
   const int64_t n = xb.shape()[0], h = xb.shape()[2], w = xb.shape()[3];
-  Tensor y = empty({n, channels, h, w}, TensorOptions(DType::Float32));
+  Tensor y = buffer_pool().empty_f32({n, channels, h, w});
   if (y.numel() == 0) return y;
   memory src(blocked_desc(n, channels, h, w), engine(), xb.data_ptr());
   memory dst(memory::desc({n, channels, h, w}, memory::data_type::f32, tag::nchw), engine(), y.data_ptr());
@@ -479,7 +550,7 @@ Tensor pool2d_blocked(const Tensor& xb0, int64_t channels, const PoolParams& p, 
     r->dst = pd.dst_desc();
     return r;
   });
-  Tensor yb = empty(blocked_shape(k.n, k.c, k.ho, k.wo), TensorOptions(DType::Float32));
+  Tensor yb = buffer_pool().empty_f32(blocked_shape(k.n, k.c, k.ho, k.wo));
   memory ms(src, engine(), xb.data_ptr()), md(prim->dst, engine(), yb.data_ptr());
   prim->prim.execute(stream(), {{DNNL_ARG_SRC, ms}, {DNNL_ARG_DST, md}});
   stream().wait();
@@ -500,7 +571,7 @@ Tensor conv2d_fused(const Tensor& x0, const Tensor& w0, const Tensor& bias, cons
   const Shape yshape = layout.y ? blocked_shape(n, o, ho, wo) : Shape{n, o, ho, wo};
   const bool in_place = layout.reuse_residual && layout.residual && layout.y && residual.defined() &&
                         residual.shape() == yshape && residual.is_contiguous() && residual.offset() == 0;
-  Tensor y = in_place ? residual : empty(yshape, TensorOptions(DType::Float32));
+  Tensor y = in_place ? residual : buffer_pool().empty_f32(yshape);
   ConvKey k{};
   k.n = n, k.c = c, k.h = h, k.w = wi;
   k.o = o, k.kh = w.shape()[2], k.kw = w.shape()[3], k.ho = ho, k.wo = wo;

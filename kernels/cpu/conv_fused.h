@@ -36,6 +36,11 @@ struct PoolParams {
 };
 Tensor pool2d_blocked(const Tensor& blocked, int64_t channels, const PoolParams& p, bool out_blocked);
 
+// Whether `t` (one handle) is the only user of its buffer: the caller may then
+// let conv2d_fused write into it (ConvLayout::reuse_residual). Outputs of these
+// kernels come from a pool of reused buffers, which does not count as a user.
+bool conv_sole_owner(const Tensor& t);
+
 // Which operands of conv2d_fused are blocked (the input's channel count is then
 // w.shape()[1] * groups; the output's is w.shape()[0]).
 struct ConvLayout {

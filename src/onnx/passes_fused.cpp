@@ -63,7 +63,7 @@ cpu::ConvLayout layout_of(const Node& n, const Tensor* x, const Tensor* r) {
   l.y = n.i("blocked_out", 0) != 0 && cpu::conv_block_size() > 0;
   // The executor moves a value that dies at this node into the inputs: a sole
   // owner of the residual lets the kernel accumulate into its buffer.
-  l.reuse_residual = l.residual && r->impl().use_count() == 1 && r->storage().use_count() == 1;
+  l.reuse_residual = l.residual && cpu::conv_sole_owner(*r);
   return l;
 }
 

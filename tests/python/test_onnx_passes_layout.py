@@ -170,7 +170,8 @@ def test_fused_residual_chain_two_threads(monkeypatch, capfd):
 
 
 @pytest.mark.parametrize("later", [False, True])
-def test_residual_read_after_the_fused_conv_keeps_its_values(monkeypatch, capfd, later):
+@pytest.mark.parametrize("hw", [(6, 5), (48, 40)])  # the larger outputs come from the reused-buffer pool
+def test_residual_read_after_the_fused_conv_keeps_its_values(monkeypatch, capfd, later, hw):
     # s = Conv_b(a) + a, where `a` is blocked. When `a` dies at that conv its
     # buffer takes the sum in place; when a later conv still reads `a`, it must
     # see the old values (later=True).
@@ -184,8 +185,8 @@ def test_residual_read_after_the_fused_conv_keeps_its_values(monkeypatch, capfd,
         nodes += [helper.make_node("Conv", ["a", "Wc"], ["t"]), helper.make_node("Add", ["s", "t"], ["out"])]
     else:
         nodes += [helper.make_node("Conv", ["s", "Wc"], ["out"])]
-    data = model(nodes, [vi("x", [2, 3, 6, 5])], [vi("out", None)], inits)
-    n = check(data, {"x": f32(2, 3, 6, 5)}, monkeypatch, capfd)
+    data = model(nodes, [vi("x", [2, 3, *hw])], [vi("out", None)], inits)
+    n = check(data, {"x": f32(2, 3, *hw)}, monkeypatch, capfd)
     assert n == (2 if BLOCKING else 0)  # a, and s (the input or the residual of the last conv)
 
 
@@ -235,3 +236,38 @@ def test_pool_with_unknown_channels_stays_nchw(monkeypatch, capfd):
     data = model(nodes, [vi("x", [1, 3, 8, 8]), vi("W", ["O", 3, 3, 3])], [vi("out", None)],
                  {"W2": f32(4, 16, 1, 1)})
     assert check(data, {"x": f32(1, 3, 8, 8), "W": f32(16, 3, 3, 3)}, monkeypatch, capfd) == 0
+
+
+@pytest.mark.parametrize("reuse", ["1", "0"])
+def test_outputs_kept_by_the_caller_are_not_reused(monkeypatch, reuse):
+    # Conv outputs of 512 KB and more come from a pool of reused buffers
+    # (TESSEL_ONNX_REUSE=0: fresh ones): a result the caller still holds (as a
+    # tensor or as a NumPy array) must keep its values through later runs.
+    monkeypatch.setenv("TESSEL_ONNX_REUSE", reuse)
+    c = 64
+    inits = {"W1": f32(c, 3, 3, 3, scale=0.3), "W2": f32(c, c, 1, 1, scale=0.1)}
+    nodes = [helper.make_node("Conv", ["x", "W1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["a", "W2"], ["out"]),
+             helper.make_node("Conv", ["a", "W2"], ["out2"])]
+    data = model(nodes, [vi("x", ["N", 3, 32, 32])], [vi("out", None), vi("out2", None)], inits)
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    m = ts.onnx.load(data)
+    feeds = [{"x": f32(2, 3, 32, 32)} for _ in range(3)]
+    lone = m.run({"x": ts.tensor(feeds[0]["x"])})["out"].numpy()  # the tensor itself is dropped at once
+    kept, arrays = [], []
+    for feed in feeds:
+        got = m.run({"x": ts.tensor(feed["x"])})
+        kept.append(got)
+        arrays.append(got["out"].numpy())
+        del got
+    for feed, got, arr in zip(feeds, kept, arrays):
+        ref = sess.run(None, feed)
+        np.testing.assert_allclose(got["out"].numpy(), ref[0], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got["out2"].numpy(), ref[1], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(arr, ref[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(lone, sess.run(None, feeds[0])[0], rtol=1e-4, atol=1e-5)
+    # Dropped results free their buffers for the next runs: still right.
+    kept.clear()
+    for feed in feeds:
+        got = m.run({"x": ts.tensor(feed["x"])})
+        np.testing.assert_allclose(got["out"].numpy(), sess.run(None, feed)[0], rtol=1e-4, atol=1e-5)

@@ -86,7 +86,7 @@ void walk_leaves(element el, T* out, size_t n, size_t& i, size_t depth, const Le
   for (element child : simdjson::dom::array(el)) walk_leaves(child, out, n, i, depth + 1, leaf);
 }
 
-// Calls fill(leaf) with the element converter of the datatype (`dt` numeric).
+// Calls fill(out, leaf): the tensor's data and the converter of its (numeric) datatype.
 template <class Fill>
 void with_converter(const std::string& nm, std::string_view dn, std::string_view oip, DType dtype, Tensor& t,
                     const Fill& fill) {

@@ -372,15 +372,15 @@ bool oip_route(Context& ctx, Request& req, Reply& reply) {
   std::vector<std::string> requested = parsed.req.outputs;
   // The callback runs on a batcher worker: it hands the outputs over, and the
   // JSON is written on the connection's loop (Response::deferred).
-  ctx.models.infer(std::move(parsed.req), [reply, requested, binary_out = std::move(parsed.binary_out),
-                                           all_binary = parsed.all_binary](InferResponse&& resp,
-                                                                           std::exception_ptr e) mutable {
-    if (e) return reply(exception_response(e));
-    Response r;
-    r.deferred = [resp = std::move(resp), requested = std::move(requested), binary_out = std::move(binary_out),
-                  all_binary] { return infer_response(resp, requested, binary_out, all_binary); };
-    reply(std::move(r));
-  });
+  ctx.models.infer(
+      std::move(parsed.req), [reply, requested, binary_out = std::move(parsed.binary_out),
+                              all_binary = parsed.all_binary](InferResponse&& resp, std::exception_ptr e) mutable {
+        if (e) return reply(exception_response(e));
+        Response r;
+        r.deferred = [resp = std::move(resp), requested = std::move(requested), binary_out = std::move(binary_out),
+                      all_binary] { return infer_response(resp, requested, binary_out, all_binary); };
+        reply(std::move(r));
+      });
   return true;
 }
 

@@ -386,9 +386,10 @@ TEST(ServeHttp, DeferredResponsesAreBuiltOnTheLoop) {
   std::thread run2([&] { routed.run(false); });
   auto infer = [&](const std::string& id) {
     std::string body = R"({"id":")" + id + R"(","inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]})";
-    return roundtrip(routed.port(), "POST /v2/models/d/infer HTTP/1.1\r\nHost: t\r\nOrigin: https://a.example\r\n"
-                                    "Connection: close\r\nContent-Length: " +
-                                        std::to_string(body.size()) + "\r\n\r\n" + body);
+    return roundtrip(routed.port(),
+                     "POST /v2/models/d/infer HTTP/1.1\r\nHost: t\r\nOrigin: https://a.example\r\n"
+                     "Connection: close\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\n\r\n" + body);
   };
   out = infer("ok");
   EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;

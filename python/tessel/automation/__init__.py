@@ -1,0 +1,24 @@
+"""ts.automation: the ML workflow as tasks and declared pipelines.
+
+    from tessel import automation
+    automation.tasks.train("digits.yaml")               # plain functions, JSON-able in and out
+    p = automation.load("pipeline.yaml")                 # validated up front (ConfigError names the key)
+    result = automation.run_local(p)                     # topological order, retries, tracked runs
+    flow = automation.prefect.build_flow(p)              # a Prefect 3 flow (needs prefect>=3)
+
+Command line: `tessel pipeline run pipeline.yaml --engine local|prefect`.
+See docs/automation.md.
+"""
+from . import tasks
+from .pipeline import Pipeline, PipelineResult, load, run_local
+from .tasks import TASKS
+
+__all__ = ["tasks", "TASKS", "Pipeline", "PipelineResult", "load", "run_local", "prefect"]
+
+
+def __getattr__(name):
+    # Lazy: Prefect is optional and slow to import.
+    if name == "prefect":
+        import importlib
+        return importlib.import_module(__name__ + ".prefect")
+    raise AttributeError(f"module 'tessel.automation' has no attribute {name!r}")

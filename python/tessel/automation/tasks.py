@@ -1,0 +1,430 @@
+"""The pipeline tasks as plain Python functions: profile, convert, train, tune,
+evaluate, export, register, deploy, watch.
+
+Each takes and returns JSON-able values (paths, run ids, metrics, versions),
+never tensors or models, so that any engine (the local one, Prefect, Airflow)
+can run them and pass the results along (Airflow's XCom carries paths). No
+workflow engine is imported here.
+
+A MODEL argument is a `tessel train` output folder, a registry version folder,
+or models:/NAME, models:/NAME/VERSION, models:/NAME@ALIAS (with `store`).
+"""
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+__all__ = ["TASKS", "profile", "convert", "train", "tune", "evaluate", "export", "register", "deploy", "watch",
+           "resolve_model", "input_hash"]
+
+
+def _jsonable(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if hasattr(o, "item") and callable(o.item) and not isinstance(o, (str, bytes)):  # NumPy scalars
+        return _jsonable(o.item())
+    if isinstance(o, (str, int, float, bool)) or o is None:
+        return o
+    return str(o)
+
+
+@contextlib.contextmanager
+def _store(store):
+    """A ts.store.Store from a folder/URL (closed afterwards) or the one given."""
+    from .. import store as tstore
+    if isinstance(store, tstore.Store):
+        yield store
+        return
+    st = tstore.open(store)
+    try:
+        yield st
+    finally:
+        st.close()
+
+
+def resolve_model(model, store=None):
+    """The folder of a MODEL argument (see the module's doc)."""
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be a folder or models:/NAME[/VERSION|@ALIAS], got {model!r}")
+    model = os.fspath(model)
+    if model.startswith("models:/"):
+        rest = model[len("models:/"):]
+        sep = "@" if "@" in rest else "/"
+        name, _, version = rest.partition(sep)
+        if not name:
+            raise ValueError(f"model {model!r}: expected models:/NAME, models:/NAME/VERSION or models:/NAME@ALIAS")
+        with _store(store) as st:
+            return st.get_model_version(name, version or None)["folder"]
+    if not os.path.isdir(model):
+        raise FileNotFoundError(f"model {model!r}: no such folder (a `tessel train` output folder, a registry "
+                                "version folder or models:/NAME[/VERSION|@ALIAS])")
+    return os.path.abspath(model)
+
+
+def input_hash(path, extra=None):
+    """sha256 over the names, sizes and modification times of the files under
+    `path` (or of the file), plus `extra` (e.g. the options): a cache key that
+    changes when the input changes, without reading every byte."""
+    h = hashlib.sha256()
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        for root, dirs, files in os.walk(path, followlinks=True):
+            dirs.sort()
+            for f in sorted(files):
+                p = os.path.join(root, f)
+                st = os.stat(p)
+                h.update(f"{os.path.relpath(p, path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    elif os.path.isfile(path):
+        st = os.stat(path)
+        h.update(f"{os.path.basename(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    else:
+        h.update(path.encode())  # sklearn:NAME and the like
+    h.update(json.dumps(extra, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+# ----- the tasks -----------------------------------------------------------------------------------------
+
+def profile(data, target=None, task="auto", out=None):
+    """ts.agent.profile(data, target, task) as a dict; `out`: also write it there as JSON."""
+    from ..agent import profile as _profile
+    p = _profile(data, target, task)
+    d = p.to_dict()
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w") as f:
+            f.write(p.to_json())
+        d["path"] = os.path.abspath(out)
+    return _jsonable(d)
+
+
+def convert(src, out, kind=None, shard_size=1024, overwrite=True, options=None):
+    """`tessel convert SRC OUT` (ts.data.ShardWriter): image or audio class
+    folders, or a text CSV/JSONL, into tensor shards. options: the command's
+    other options by name ({"size": "32", "features": "log-mel", ...}).
+    Returns {"out", "count", "shards", "kind", "classes", "input_hash"}."""
+    import click
+
+    from ..cli.convert import convert as command
+    if not os.path.exists(os.fspath(src)):
+        raise FileNotFoundError(f"convert: {src} does not exist")
+    args = [os.fspath(src), os.fspath(out), "--shard-size", str(int(shard_size))]
+    if kind:
+        args += ["--kind", kind]
+    if overwrite:
+        args.append("--overwrite")
+    known = {p.name: p for p in command.params}
+    for k, v in (options or {}).items():
+        name = k.replace("-", "_")
+        if name not in known or name in ("src", "out", "as_json"):
+            import difflib
+            close = difflib.get_close_matches(name, [n for n in known if n not in ("src", "out", "as_json")], n=1)
+            raise ValueError(f"convert: unknown option {k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        p = known[name]
+        flag = "--" + name.replace("_", "-")
+        if p.is_flag:
+            on, off = (p.opts[0], p.secondary_opts[0]) if p.secondary_opts else (p.opts[0], None)
+            if v:
+                args.append(on)
+            elif off:
+                args.append(off)
+        else:
+            args += [flag, str(v)]
+    try:
+        command.main(args=args, prog_name="tessel convert", standalone_mode=False)
+    except click.ClickException as e:
+        raise ValueError(f"convert: {e.format_message()}") from None
+    with open(os.path.join(out, "index.json")) as f:
+        index = json.load(f)
+    return {"out": os.path.abspath(out), "count": index.get("count"), "shards": len(index.get("shards", [])),
+            "kind": index.get("kind"), "classes": index.get("classes"),
+            "input_hash": input_hash(src, {"kind": kind, "options": options})}
+
+
+def train(config, overrides=(), store=None):
+    """tessel.train.run(config, overrides): a config file path or a dict in the
+    shared schema (docs/config.md). Returns {"run_id", "output_dir", "metrics", "model_version"}."""
+    from ..train import run
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    result = run(config, list(overrides), store=store)
+    return _jsonable(result.to_dict())
+
+
+def tune(data, target=None, budget=None, n_trials=None, seed=0, task="auto", store=None, **options):
+    """ts.agent.AutoML(budget, n_trials, seed, **options).fit(data, target, task).
+    Returns the agent's result as a dict (leaderboard, best, test_metrics,
+    output_dir, report_path, run_id, model_version, ...)."""
+    from ..agent import AutoML
+    options.setdefault("verbose", False)
+    result = AutoML(budget=budget, n_trials=n_trials, seed=seed, store=store, **options).fit(data, target, task)
+    d = result.to_dict()
+    d.pop("profile", None)  # the profile is its own task; keep the hand-over small
+    return _jsonable(d)
+
+
+def evaluate(model, data=None, store=None, on_error="raise", batch_size=256):
+    """Metrics of MODEL (through its model.onnx) on labeled `data` (default:
+    its config's val_path, else its data.path): accuracy, macro P/R/F1
+    (classification) or MAE, RMSE, R^2 (regression)."""
+    import numpy as np
+
+    from ..train.inputs import load_labeled
+    from ..train.metrics import classification_metrics, regression_metrics
+    from ..train.predictor import Predictor, read_config
+    folder = resolve_model(model, store)
+    p = Predictor.load(folder)
+    cfg = read_config(folder)
+    path = os.fspath(data) if data is not None else (cfg["data"].get("val_path") or cfg["data"]["path"])
+    x, labels = load_labeled(path, p.signature, cfg["data"], on_error)
+    outs = np.concatenate([p.run(x[s:s + batch_size]) for s in range(0, x.shape[0], batch_size)])
+    if p.task == "classification":
+        index = {c: i for i, c in enumerate(p.classes)}
+        y = []
+        for v in labels:
+            name = str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+            if name not in index:
+                raise ValueError(f"evaluate: label {name!r} in {path} is not a class of the model")
+            y.append(index[name])
+        m = classification_metrics(outs, y, p.classes)
+    else:
+        t = p.signature["preprocess"].get("target") or {"mean": 0.0, "std": 1.0}
+        m = regression_metrics(outs[:, 0] * t["std"] + t["mean"], np.asarray(labels, dtype=np.float64))
+    return _jsonable({"model": folder, "data": path, "task": p.task, **m})
+
+
+def export(model, out, opset=None, store=None):
+    """MODEL (its weights and config) to the ONNX file `out`. Returns {"model", "onnx", "opset"}."""
+    import tessel as ts
+
+    from ..train.predictor import load_module
+    from ..train.runner import export_onnx
+    folder = resolve_model(model, store)
+    module, sig, cfg = load_module(folder)
+    opset = opset or cfg.get("output", {}).get("opset", 18)
+    shape = sig["inputs"][0]["shape"][1:]
+    example = ts.ones(1, *shape, dtype=ts.int64) if sig["inputs"][0]["dtype"] == "int64" else ts.zeros(1, *shape)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    export_onnx(module, example, os.fspath(out), opset)
+    return {"model": folder, "onnx": os.path.abspath(out), "opset": opset}
+
+
+def register(model, name, alias=None, store=None, description=None):
+    """Adds MODEL's output folder (model.onnx, weights, config, signature,
+    metrics) as a new version of `name` in the registry; `alias` (e.g.
+    champion) points at it. Returns {"name", "version", "folder", "aliases"}."""
+    from ..train.predictor import config_file, weights_file
+    folder = resolve_model(model, store)
+    onnx = os.path.join(folder, "model.onnx")
+    metrics, run_id = {}, None
+    mpath = os.path.join(folder, "metrics.json")
+    if os.path.isfile(mpath):
+        with open(mpath) as f:
+            raw = json.load(f)
+        run_id = raw.get("run_id")  # the training run, for the registry's lineage
+        metrics = {k: v for k, v in raw.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    sig = None
+    spath = os.path.join(folder, "signature.json")
+    if os.path.isfile(spath):
+        with open(spath) as f:
+            sig = json.load(f)
+    with _store(store) as st:
+        if run_id is not None:
+            try:
+                st.resolve_run(run_id)
+            except Exception:  # noqa: BLE001  (trained against another store: no lineage link)
+                run_id = None
+        mv = st.register_model(name, onnx=onnx if os.path.isfile(onnx) else None, weights=weights_file(folder),
+                               config=config_file(folder), signature=sig, metrics=metrics, run_id=run_id,
+                               description=description, alias=alias)
+        mv = st.get_model_version(name, mv["version"])
+    return {k: mv[k] for k in ("name", "version", "folder", "aliases")}
+
+
+# ----- deploy -------------------------------------------------------------------------------------------
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:  # a zombie child of ours counts as gone
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def _ready(url, timeout):
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/v2/health/ready", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def deploy(registry=None, state_dir=None, port=0, poll_secs=2, store=None, timeout=60, model=None, version=None):
+    """Serves the registry folder with tessel-serve on 127.0.0.1 (loopback
+    only), polling it for new versions; a server this task started before
+    (its pid in `state_dir/serve.json`) is kept and reloads by itself at the
+    next poll. registry: the folder (default: the store's registry). model /
+    version: recorded as deployed in the store's lineage. Returns {"url",
+    "pid", "port", "registry", "started"}."""
+    from ..cli.serve import find_server
+    with _store(store) as st:
+        registry = os.path.abspath(registry or st.registry_root)
+        if not os.path.isdir(registry):
+            raise FileNotFoundError(f"deploy: registry folder {registry} does not exist")
+        state_dir = os.path.abspath(state_dir or os.path.join(os.path.dirname(registry), "serve"))
+        os.makedirs(state_dir, exist_ok=True)
+        state_file = os.path.join(state_dir, "serve.json")
+        info = None
+        if os.path.isfile(state_file):
+            with open(state_file) as f:
+                info = json.load(f)
+            if info.get("registry") != registry or not _alive(info.get("pid", -1)):
+                info = None
+        started = info is None
+        if started:
+            port_file = os.path.join(state_dir, "port")
+            if os.path.exists(port_file):
+                os.remove(port_file)
+            log = open(os.path.join(state_dir, "serve.log"), "ab")
+            proc = subprocess.Popen([find_server(), "--model-repository", registry, "--host", "127.0.0.1",
+                                     "--http-port", str(int(port)), "--port-file", port_file,
+                                     "--model-control", "poll", "--repository-poll-secs", str(poll_secs)],
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+            log.close()
+            deadline = time.monotonic() + timeout
+            while not (os.path.isfile(port_file) and open(port_file).read().strip()):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    raise RuntimeError(f"deploy: tessel-serve did not start (see {state_dir}/serve.log)")
+                time.sleep(0.1)
+            bound = int(open(port_file).read().strip())
+            info = {"pid": proc.pid, "port": bound, "url": f"http://127.0.0.1:{bound}", "registry": registry}
+            with open(state_file, "w") as f:
+                json.dump(info, f)
+        if not _ready(info["url"], timeout):
+            raise RuntimeError(f"deploy: tessel-serve at {info['url']} is not ready after {timeout}s "
+                               f"(see {state_dir}/serve.log)")
+        if model is not None:
+            st.record_deployment(model, version, info["url"])
+    return {**info, "started": started}
+
+
+def stop(state_dir):
+    """Stops a server deploy() started (its pid in state_dir/serve.json); True if one was running."""
+    import signal
+    state_file = os.path.join(state_dir, "serve.json")
+    if not os.path.isfile(state_file):
+        return False
+    with open(state_file) as f:
+        pid = json.load(f)["pid"]
+    os.remove(state_file)
+    if not _alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not _alive(pid):
+            break
+        time.sleep(0.05)
+    return True
+
+
+# ----- watch --------------------------------------------------------------------------------------------
+
+def _score(metrics):
+    """Higher is better: accuracy for classification, -RMSE for regression."""
+    if "accuracy" in metrics:
+        return float(metrics["accuracy"])
+    return -float(metrics["rmse"])
+
+
+def watch(reference, current, model, holdout, target=None, threshold=0.2, store=None, name=None, alias="champion",
+          retrain_overrides=(), output_dir=None):
+    """Drift of table `current` against `reference` (the training data);
+    when a feature drifts, retrains MODEL's config on `current` (plus the
+    reference) and promotes the new model (registry `name`, `alias`) only when
+    it scores better on the held-out `holdout` data than MODEL does.
+
+    Returns {"drifted", "drifted_features", "retrained", "promoted",
+    "old_score", "new_score", "new_output_dir", "model_version"}."""
+    from ..agent.monitor import drift
+    from ..train.predictor import read_config
+    report = drift(reference, current, target, threshold)
+    out = {"drifted": report.drifted, "drifted_features": report.drifted_features, "retrained": False,
+           "promoted": False, "old_score": None, "new_score": None, "new_output_dir": None, "model_version": None,
+           "drift": _jsonable(report.to_dict())}
+    if not report.drifted:
+        return out
+    folder = resolve_model(model, store)
+    old = evaluate(folder, holdout, store=store)
+    cfg = read_config(folder)
+    cfg = json.loads(json.dumps(cfg))
+    # Retrain on the reference and the new rows together: the new model must
+    # not forget what the old one knew.
+    combined = os.path.join(output_dir or os.path.dirname(os.path.abspath(os.fspath(current))),
+                            "watch-train-data" + os.path.splitext(os.fspath(current))[1])
+    _concat_tables(reference, current, combined)
+    cfg["data"]["path"] = os.path.abspath(combined)
+    cfg["data"]["val_path"] = os.path.abspath(os.fspath(holdout))
+    cfg["output"]["register"] = None
+    cfg["output"]["alias"] = None
+    cfg["output"]["dir"] = os.path.abspath(output_dir or os.path.join(os.path.dirname(folder), "watch-{time}"))
+    cfg["train"]["verbose"] = False
+    if store is not None and not hasattr(store, "close"):
+        cfg["experiment"]["store"] = os.fspath(store)
+    res = train(cfg, list(retrain_overrides), store=store)
+    new = evaluate(res["output_dir"], holdout, store=store)
+    out.update(retrained=True, new_output_dir=res["output_dir"], old_score=_score(old), new_score=_score(new),
+               old_metrics=old, new_metrics=new)
+    if out["new_score"] > out["old_score"]:
+        out["promoted"] = True
+        if name:
+            out["model_version"] = register(res["output_dir"], name, alias=alias, store=store,
+                                            description=f"retrained by watch on {current}")
+    return _jsonable(out)
+
+
+def _concat_tables(a, b, out):
+    """Rows of table b appended to table a (same header; CSV/TSV or JSONL)."""
+    a, b = os.fspath(a), os.fspath(b)
+    if a.lower().endswith((".jsonl", ".ndjson")):
+        with open(out, "w") as f:
+            for p in (a, b):
+                with open(p) as g:
+                    for line in g:
+                        if line.strip():
+                            f.write(line.rstrip("\n") + "\n")
+        return
+    with open(a, newline="") as f:
+        head_a, *rows_a = f.read().splitlines()
+    with open(b, newline="") as f:
+        head_b, *rows_b = f.read().splitlines()
+    if head_a.strip() != head_b.strip():
+        raise ValueError(f"watch: {b} has other columns than {a} ({head_b!r} vs {head_a!r})")
+    with open(out, "w", newline="") as f:
+        f.write("\n".join([head_a] + [r for r in rows_a + rows_b if r.strip()]) + "\n")
+
+
+TASKS = {"profile": profile, "convert": convert, "train": train, "tune": tune, "evaluate": evaluate,
+         "export": export, "register": register, "deploy": deploy, "watch": watch}

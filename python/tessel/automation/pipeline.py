@@ -31,7 +31,7 @@ import time
 import traceback
 
 from ..config import ConfigError, load_file
-from ..config.schema import F, _check_field, _validate_section, apply_overrides
+from ..config.schema import F, _validate_section, apply_overrides
 from .tasks import TASKS
 
 __all__ = ["Pipeline", "load", "run_local", "PipelineResult", "PIPELINE_SCHEMA", "STEP_SCHEMA"]
@@ -80,6 +80,7 @@ class Pipeline:
         self.source, self.base_dir = source, base_dir or os.getcwd()
         errors = []
         spec = _validate_section(PIPELINE_SCHEMA, raw, "", errors)
+        errors[:] = [e[1:] if e.startswith(".") else e for e in errors]  # top-level keys have no prefix
         steps = {}
         if isinstance(spec.get("steps"), dict):
             if not spec["steps"]:

@@ -384,12 +384,14 @@ def watch(reference, current, model, holdout, target=None, threshold=0.2, store=
     # not forget what the old one knew.
     combined = os.path.join(output_dir or os.path.dirname(os.path.abspath(os.fspath(current))),
                             "watch-train-data" + os.path.splitext(os.fspath(current))[1])
+    os.makedirs(os.path.dirname(combined), exist_ok=True)
     _concat_tables(reference, current, combined)
     cfg["data"]["path"] = os.path.abspath(combined)
     cfg["data"]["val_path"] = os.path.abspath(os.fspath(holdout))
     cfg["output"]["register"] = None
     cfg["output"]["alias"] = None
-    cfg["output"]["dir"] = os.path.abspath(output_dir or os.path.join(os.path.dirname(folder), "watch-{time}"))
+    cfg["output"]["dir"] = os.path.abspath(os.path.join(output_dir, "model-{time}") if output_dir
+                                            else os.path.join(os.path.dirname(folder), "watch-{time}"))
     cfg["train"]["verbose"] = False
     if store is not None and not hasattr(store, "close"):
         cfg["experiment"]["store"] = os.fspath(store)

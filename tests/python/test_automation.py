@@ -1,0 +1,279 @@
+"""ts.automation: the task functions, pipeline.yaml validation, the local engine
+(order, retries, skipped steps, tracking), `tessel pipeline`. Small data only
+(scikit-learn's iris, 1 epoch)."""
+import csv
+import json
+import os
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from tessel import automation, store as tstore
+from tessel.automation import tasks
+from tessel.cli import main
+from tessel.config import ConfigError
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return str(path)
+
+
+def iris_tables(tmp_path, shift=0.0):
+    """train.csv / test.csv of iris (every 5th row held out); `shift` moves the features of new.csv."""
+    from sklearn.datasets import load_iris
+    d = load_iris()
+    cols = ["a", "b", "c", "d", "target"]
+    rows = [list(map(float, x)) + [int(y)] for x, y in zip(d.data, d.target)]
+    train = [r for i, r in enumerate(rows) if i % 5]
+    test = [r for i, r in enumerate(rows) if not i % 5]
+    new = [[v + shift for v in r[:4]] + [r[4]] for r in train]
+    return (write_csv(tmp_path / "train.csv", cols, train), write_csv(tmp_path / "test.csv", cols, test),
+            write_csv(tmp_path / "new.csv", cols, new))
+
+
+def train_config(tmp_path, data, val=None, epochs=1, hidden=(16,)):
+    return {"experiment": {"name": "auto"}, "data": {"path": data, "val_path": val, "label": "target"},
+            "model": {"name": "mlp", "hidden": list(hidden)}, "optimizer": {"lr": 0.01},
+            "train": {"epochs": epochs, "verbose": False, "batch_size": 16},
+            "output": {"dir": str(tmp_path / "runs" / "m-{time}")}}
+
+
+@pytest.fixture
+def store(tmp_path):
+    return str(tmp_path / "store")
+
+
+# ----- tasks ----------------------------------------------------------------------------------------------
+
+def test_tasks_compose_through_json(tmp_path, store):
+    train, test, _ = iris_tables(tmp_path)
+    prof = tasks.profile(train, "target", out=str(tmp_path / "profile.json"))
+    assert prof["task"] == "classification" and os.path.isfile(prof["path"])
+    res = tasks.train(train_config(tmp_path, train, test), store=store)
+    assert json.loads(json.dumps(res)) == res  # plain JSON, no tensors
+    assert os.path.isfile(os.path.join(res["output_dir"], "model.onnx")) and res["run_id"]
+    m = tasks.evaluate(res["output_dir"], test, store=store)
+    assert m["samples"] == 30 and 0.0 <= m["accuracy"] <= 1.0
+    # The same numbers as `tessel evaluate` on the same model and data.
+    cli = CliRunner().invoke(main, ["--store", store, "evaluate", res["output_dir"], "--data", test, "--json"])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.output)["accuracy"] == pytest.approx(m["accuracy"])
+    exp = tasks.export(res["output_dir"], str(tmp_path / "x" / "model.onnx"))
+    assert os.path.getsize(exp["onnx"]) > 0
+    mv = tasks.register(res["output_dir"], "iris", alias="champion", store=store)
+    assert (mv["name"], mv["version"], mv["aliases"]) == ("iris", 1, ["champion"])
+    assert tasks.resolve_model("models:/iris@champion", store) == mv["folder"]
+    with tstore.open(store) as st:
+        assert st.lineage("iris", 1)["run"] == res["run_id"]  # linked to the training run
+    assert tasks.evaluate("models:/iris/1", test, store=store)["accuracy"] == pytest.approx(m["accuracy"])
+
+
+def test_task_errors_name_the_problem(tmp_path, store):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        tasks.evaluate(str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        tasks.convert(str(tmp_path / "nope"), str(tmp_path / "out"))
+    (tmp_path / "imgs").mkdir()
+    with pytest.raises(ValueError, match="unknown option 'sizes' .*'size'"):
+        tasks.convert(str(tmp_path / "imgs"), str(tmp_path / "out"), kind="image", options={"sizes": 8})
+
+
+def test_convert_writes_shards_and_hash_follows_the_files(tmp_path):
+    from PIL import Image
+    import numpy as np
+    import tessel as ts
+    for c in ("cat", "dog"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((10, 12, 3), 40 * i, np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+    src = str(tmp_path / "imgs")
+    out = tasks.convert(src, str(tmp_path / "shards"), kind="image", shard_size=4, options={"size": "8"})
+    assert (out["count"], out["shards"], out["classes"]) == (6, 2, ["cat", "dog"])
+    ds = ts.data.ShardDataset(out["out"])
+    assert len(ds) == 6
+    h1 = tasks.input_hash(src, {"size": "8"})
+    assert h1 == tasks.input_hash(src, {"size": "8"}) and h1 != tasks.input_hash(src, {"size": "16"})
+    Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(tmp_path / "imgs" / "cat" / "new.png")
+    assert tasks.input_hash(src, {"size": "8"}) != h1
+
+
+def test_watch_retrains_and_promotes_only_a_better_model(tmp_path, store):
+    train, test, _ = iris_tables(tmp_path)
+    weak = tasks.train({**train_config(tmp_path, train, test, epochs=1, hidden=(2,)),
+                        "optimizer": {"lr": 0.0001}}, store=store)
+    tasks.register(weak["output_dir"], "iris", alias="champion", store=store)
+    # No drift: nothing happens.
+    same = tasks.watch(train, train, "models:/iris@champion", test, target="target", store=store, name="iris")
+    assert (same["drifted"], same["retrained"], same["promoted"]) == (False, False, False)
+    # Drifted new data (shifted features) with a retrain that is better: promoted.
+    _, _, new = iris_tables(tmp_path, shift=3.0)
+    out = tasks.watch(train, new, "models:/iris@champion", test, target="target", store=store, name="iris",
+                      retrain_overrides=["train.epochs=30", "optimizer.lr=0.01", "model.hidden=[32]"],
+                      output_dir=str(tmp_path / "watch"))
+    assert out["drifted"] and set(out["drifted_features"]) == {"a", "b", "c", "d"}
+    assert out["retrained"] and out["new_score"] > out["old_score"] and out["promoted"]
+    assert out["model_version"]["version"] == 2 and out["model_version"]["aliases"] == ["champion"]
+    # A retrain that is worse (the tiny model, one epoch) is not promoted: champion stays at 2.
+    worse = tasks.watch(train, new, "models:/iris@champion", test, target="target", store=store, name="iris",
+                        retrain_overrides=["train.epochs=1", "optimizer.lr=0.0001", "model.hidden=[2]"],
+                        output_dir=str(tmp_path / "watch"))
+    assert worse["retrained"] and worse["new_score"] <= worse["old_score"] and not worse["promoted"]
+    with tstore.open(store) as st:
+        assert st.get_aliases("iris") == {"champion": 2}
+
+
+def test_deploy_serves_the_registry_on_loopback(tmp_path, store):
+    import urllib.request
+    train, test, _ = iris_tables(tmp_path)
+    res = tasks.train(train_config(tmp_path, train, test), store=store)
+    tasks.register(res["output_dir"], "iris", alias="champion", store=store)
+    state = str(tmp_path / "serve")
+    try:
+        d = tasks.deploy(store=store, state_dir=state, model="iris", version="champion")
+        assert d["started"] and d["url"].startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(d["url"] + "/v2/models/iris/ready", timeout=5) as r:
+            assert r.status == 200
+        again = tasks.deploy(store=store, state_dir=state)  # the running server is kept (it polls the registry)
+        assert not again["started"] and again["pid"] == d["pid"]
+        with tstore.open(store) as st:
+            assert st.lineage("iris", 1)["deployments"]
+    finally:
+        assert tasks.stop(state)
+
+
+# ----- pipeline.yaml ----------------------------------------------------------------------------------------
+
+def pipeline_spec(tmp_path, train, test, store):
+    return {"name": "iris", "store": store, "params": {"data": train, "test": test, "epochs": 1},
+            "steps": {
+                "profile": {"task": "profile", "args": {"data": "${params.data}", "target": "target"}},
+                "train": {"task": "train", "needs": ["profile"],
+                          "args": {"config": {**train_config(tmp_path, train, test),
+                                              "train": {"epochs": "${params.epochs}", "verbose": False}}}},
+                "evaluate": {"task": "evaluate", "needs": ["train"],
+                             "args": {"model": "${steps.train.output_dir}", "data": "${params.test}"}},
+                "register": {"task": "register", "needs": ["evaluate"],
+                             "args": {"model": "${steps.train.output_dir}", "name": "iris", "alias": "champion"}},
+            }}
+
+
+def test_validation_reports_every_problem_with_its_key(tmp_path):
+    bad = {"name": "x", "parms": {}, "params": {"data": "d.csv"}, "steps": {
+        "a": {"task": "trian", "args": {}},
+        "b": {"task": "evaluate", "needs": ["c"], "args": {"modle": "m"}},
+        "c": {"task": "profile", "needs": ["d"], "args": {"data": "${params.dat}"}, "retries": -1},
+        "d": {"task": "profile", "needs": ["c"], "args": {"data": "${steps.a.out}"}},
+        "e": {"task": "evaluate", "args": {"model": "${steps.b.x}", "foo": 1}},
+    }}
+    with pytest.raises(ConfigError) as e:
+        automation.load(bad)
+    errs = e.value.errors
+    expected = ["parms: unknown key (did you mean 'params'?)",
+                "steps.a.task: 'trian' is not one of",
+                "steps.b.args.modle: evaluate has no argument 'modle' (did you mean 'model'?)",
+                "steps.b.args.model: required argument of evaluate is missing",
+                "steps.c.retries: must be >= 0",
+                "steps.c.args.data: ${params.dat}: no params.dat (did you mean 'data'?)",
+                "steps.d.args.data: ${steps.a.out}: step 'a' is not in this step's needs",
+                "steps.e.args.foo: evaluate has no argument 'foo'",
+                "steps.e.args.model: ${steps.b.x}: step 'b' is not in this step's needs",
+                "steps: the needs form a cycle through"]
+    for x in expected:
+        assert any(err.startswith(x) for err in errs), (x, errs)
+    with pytest.raises(ConfigError, match=r"steps.a.needs: unknown step 'trian' \(did you mean 'train'\?\)"):
+        automation.load({"name": "x", "steps": {"train": {"task": "profile", "args": {"data": "x"}},
+                                                "a": {"task": "profile", "needs": ["trian"], "args": {"data": "x"}}}})
+    with pytest.raises(ConfigError, match="steps: the pipeline has no step"):
+        automation.load({"name": "x", "steps": {}})
+    with pytest.raises(ConfigError, match="steps: required key is missing"):
+        automation.load({"name": "x"})
+
+
+def test_order_and_overrides(tmp_path):
+    p = automation.load({"name": "x", "params": {"n": 1}, "steps": {
+        "c": {"task": "profile", "needs": ["b", "a"], "args": {"data": "x"}},
+        "a": {"task": "profile", "args": {"data": "x"}},
+        "b": {"task": "profile", "needs": ["a"], "args": {"data": "x"}}}},
+        ["params.n=5", "steps.b.retries=2"])
+    assert p.order == ["a", "b", "c"]
+    assert p.params == {"n": 5} and p.steps["b"]["retries"] == 2
+
+
+def test_local_engine_runs_and_tracks(tmp_path, store):
+    train, test, _ = iris_tables(tmp_path)
+    spec = pipeline_spec(tmp_path, train, test, store)
+    r = automation.run_local(spec)
+    assert r.state == "FINISHED", r.steps
+    assert [s["state"] for s in r.steps.values()] == ["FINISHED"] * 4
+    assert r.outputs["register"]["aliases"] == ["champion"]
+    assert r.outputs["evaluate"]["samples"] == 30
+    with tstore.open(store) as st:
+        runs = st.search_runs(experiment="pipeline:iris")
+        steps = {x.name: x for x in runs if st.get_tags(x.id).get("kind") == "pipeline_step"}
+        assert set(steps) == {"profile", "train", "evaluate", "register"}
+        tags = st.get_tags(steps["train"].id)
+        assert tags["pipeline_run"] == r.run_id and tags["state"] == "FINISHED" and tags["needs"] == "profile"
+        assert st.metric_history(steps["train"].id, "duration_s")[0]
+        assert "log.txt" in {a["path"] for a in st.list_artifacts(steps["train"].id)}
+        with open(st.artifact_file(r.run_id, "state.json")) as f:
+            state = json.load(f)
+        assert state["order"] == ["profile", "train", "evaluate", "register"]
+        assert st.get_run(r.run_id).status == "FINISHED"
+
+
+def test_local_engine_retries_then_skips_downstream(tmp_path, store, monkeypatch):
+    calls = []
+
+    def flaky(data, target=None, task="auto", out=None):
+        calls.append(data)
+        if len(calls) < 3:
+            raise RuntimeError(f"flaky {len(calls)}")
+        return {"ok": data}
+
+    monkeypatch.setitem(automation.TASKS, "profile", flaky)
+    spec = {"name": "retry", "store": store, "steps": {
+        "a": {"task": "profile", "retries": 2, "args": {"data": "x"}},
+        "b": {"task": "profile", "needs": ["a"], "args": {"data": "${steps.a.ok}"}},
+    }}
+    r = automation.run_local(spec, sleep=lambda s: None)
+    assert r.state == "FINISHED" and r.steps["a"]["attempts"] == 3 and calls == ["x", "x", "x", "x"]
+    calls.clear()
+    spec["steps"]["a"]["retries"] = 1
+    spec["steps"]["c"] = {"task": "profile", "args": {"data": "y"}}
+    r = automation.run_local(spec, sleep=lambda s: None)
+    assert r.state == "FAILED"
+    assert (r.steps["a"]["state"], r.steps["a"]["attempts"]) == ("FAILED", 2)
+    assert "RuntimeError: flaky 2" in r.steps["a"]["error"]
+    assert r.steps["b"]["state"] == "SKIPPED" and r.steps["c"]["state"] == "FINISHED"  # independent steps still run
+    with tstore.open(store) as st:
+        assert st.get_run(r.run_id).status == "FAILED"
+        log = open(st.artifact_file(r.steps["a"]["run_id"], "log.txt")).read()
+        assert "attempt 2 of 2" in log and "flaky 2" in log
+
+
+def test_cli_pipeline_run_and_check(tmp_path, store):
+    train, test, _ = iris_tables(tmp_path)
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(pipeline_spec(tmp_path, train, test, store)))
+    runner = CliRunner()
+    r = runner.invoke(main, ["pipeline", "check", str(path)])
+    assert r.exit_code == 0 and "register (register) after evaluate" in r.output
+    r = runner.invoke(main, ["pipeline", "run", str(path), "-q", "--json", "--set", "params.epochs=2"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["state"] == "FINISHED" and d["steps"]["train"]["output"]["metrics"]["epochs_run"] == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "x", "steps": {"a": {"task": "profil", "args": {}}}}))
+    r = runner.invoke(main, ["pipeline", "run", str(bad)])
+    assert r.exit_code == 2 and "steps.a.task: 'profil' is not one of" in r.output and "did you mean 'profile'" \
+        in r.output
+    failing = tmp_path / "fail.yaml"
+    failing.write_text(yaml.safe_dump({"name": "f", "store": store, "steps": {
+        "a": {"task": "evaluate", "args": {"model": str(tmp_path / "missing")}}}}))
+    r = runner.invoke(main, ["pipeline", "run", str(failing), "-q"])
+    assert r.exit_code == 1 and "FAILED" in r.output and "no such folder" in r.output

@@ -169,6 +169,7 @@ def test_validation_reports_every_problem_with_its_key(tmp_path):
         "c": {"task": "profile", "needs": ["d"], "args": {"data": "${params.dat}"}, "retries": -1},
         "d": {"task": "profile", "needs": ["c"], "args": {"data": "${steps.a.out}"}},
         "e": {"task": "evaluate", "args": {"model": "${steps.b.x}", "foo": 1}},
+        "f": {"task": "tune", "args": {"data": "d.csv", "max_epoch": 1, "workers": 2}},
     }}
     with pytest.raises(ConfigError) as e:
         automation.load(bad)
@@ -182,6 +183,7 @@ def test_validation_reports_every_problem_with_its_key(tmp_path):
                 "steps.d.args.data: ${steps.a.out}: step 'a' is not in this step's needs",
                 "steps.e.args.foo: evaluate has no argument 'foo'",
                 "steps.e.args.model: ${steps.b.x}: step 'b' is not in this step's needs",
+                "steps.f.args.max_epoch: tune has no argument 'max_epoch' (did you mean 'max_epochs'?)",
                 "steps: the needs form a cycle through"]
     for x in expected:
         assert any(err.startswith(x) for err in errs), (x, errs)

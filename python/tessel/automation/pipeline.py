@@ -124,8 +124,10 @@ class Pipeline:
         sig = inspect.signature(fn)
         takes_kwargs = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
         names = [p for p, v in sig.parameters.items() if v.kind != v.VAR_KEYWORD]
+        if takes_kwargs and callable(getattr(fn, "options", None)):
+            names, takes_kwargs = names + fn.options(), False  # e.g. tune: AutoML's keyword arguments
         for a in step["args"]:
-            if a not in sig.parameters and not takes_kwargs:
+            if a not in names and not takes_kwargs:
                 close = difflib.get_close_matches(str(a), names, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else f" (it takes: {', '.join(names)})"
                 errors.append(f"{key}.args.{a}: {step['task']} has no argument {a!r}{hint}")

@@ -173,6 +173,17 @@ def tune(data, target=None, budget=None, n_trials=None, seed=0, task="auto", sto
     return _jsonable(d)
 
 
+def _automl_options():
+    import inspect
+
+    from ..agent.automl import AutoML
+    return [p for p in inspect.signature(AutoML.__init__).parameters if p not in ("self", "budget", "n_trials", "seed",
+                                                                                   "store")]
+
+
+tune.options = _automl_options  # the names **options may take (the pipeline validator checks them)
+
+
 def evaluate(model, data=None, store=None, on_error="raise", batch_size=256):
     """Metrics of MODEL (through its model.onnx) on labeled `data` (default:
     its config's val_path, else its data.path): accuracy, macro P/R/F1

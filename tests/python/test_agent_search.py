@@ -28,6 +28,7 @@ def automl(tmp_path, **kw):
     kw.setdefault("max_epochs", 2)
     kw.setdefault("verbose", False)
     kw.setdefault("store", str(tmp_path / "store"))
+    kw.setdefault("ensemble", False)  # these tests check the retrained single model; test_agent_ensemble.py the rest
     return agent.AutoML(**kw)
 
 

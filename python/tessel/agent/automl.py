@@ -47,17 +47,26 @@ class AgentResult:
     work_dir: str
     predictions: list = None   # the final model's predictions on the held-out split
     test_labels: list = None
+    ensemble: dict = None      # the selected ensemble (members, weights, val losses, used) or None
+    advice: dict = None        # the LLM advisor's answer (changes, explanation) or None
 
     def to_dict(self):
         d = {k: getattr(self, k) for k in ("leaderboard", "best", "test_metrics", "output_dir", "report_path",
-                                           "run_id", "study_name", "storage", "stages", "work_dir")}
+                                           "run_id", "study_name", "storage", "stages", "work_dir",
+                                           "ensemble", "advice")}
         d["profile"] = self.profile.to_dict()
         d["model_version"] = None if self.model_version is None else \
             {k: self.model_version.get(k) for k in ("name", "version", "folder", "aliases")}
         return d
 
     def leaderboard_table(self, limit=20):
-        return leaderboard_text(self.leaderboard[:limit])
+        text = leaderboard_text(self.leaderboard[:limit])
+        e = self.ensemble
+        if e:
+            w = ", ".join(f"trial {m['trial']}: {m['weight']:.3g}" for m in e["members"] if m["weight"] > 0)
+            text += (f"\nensemble: val_loss={_fmt(e['val_loss'])} vs best single {_fmt(e['best_single_loss'])} "
+                     f"({'used' if e['used'] else 'not used'}); weights {w}")
+        return text
 
     def predict(self, items):
         from ..train import Predictor
@@ -115,12 +124,20 @@ class AutoML:
     that run trials at once (> 1: the journal storage unless a URL is given;
     not deterministic). register: registry model name (True: from the data's
     name; False: do not register).
+    ensemble: try a weighted ensemble of the best
+    `ensemble_size` (5) trials (greedy selection with replacement,
+    `ensemble_iterations` picks, on the validation split all trials share);
+    it replaces the retrained best model when its validation loss is lower.
+    advisor: URL of an OpenAI-compatible endpoint (".../v1") asked for
+    search-space changes and an explanation (off by default; see
+    tessel.agent.advisor); advisor_model: the model name sent to it.
     """
 
     def __init__(self, budget=None, n_trials=None, seed=0, families=None, max_epochs=10, min_epochs=1,
                  store=None, experiment="agent", study_name=None, storage="sqlite", work_dir=None, test_size=0.2,
                  val_split=0.2, register=True, alias="champion", export=True, report=True, lock_timeout=10.0,
-                 workers=1, verbose=True, log=None):
+                 workers=1, verbose=True, log=None, ensemble=True, ensemble_size=5, ensemble_iterations=25,
+                 advisor=None, advisor_model=None, advisor_timeout=30.0):
         if budget is None and n_trials is None:
             budget = "10m"
         self.budget_s = parse_budget(budget)
@@ -148,6 +165,13 @@ class AutoML:
         self.register, self.alias, self.export, self.report = register, alias, export, report
         self.lock_timeout, self.verbose = lock_timeout, verbose
         self.log_stream = log
+        if isinstance(ensemble_size, bool) or not isinstance(ensemble_size, int) or ensemble_size < 1:
+            raise ValueError(f"ensemble_size must be a positive integer, got {ensemble_size!r}")
+        if isinstance(ensemble_iterations, bool) or not isinstance(ensemble_iterations, int) or ensemble_iterations < 1:
+            raise ValueError(f"ensemble_iterations must be a positive integer, got {ensemble_iterations!r}")
+        self.ensemble, self.ensemble_size, self.ensemble_iterations = bool(ensemble), ensemble_size, \
+            ensemble_iterations
+        self.advisor, self.advisor_model, self.advisor_timeout = advisor, advisor_model, advisor_timeout
         self.result_ = None
 
     # ----- logging ---------------------------------------------------------------------------------
@@ -238,33 +262,52 @@ class AutoML:
             raise AgentError(f"no trial finished, so there is no model to keep{first}")
         best = done[0]
 
-        # ----- the final model: all the training data, evaluated on the held-out split
-        with stage("final"):
-            cfg = plan.to_config(base, best["params"], max(1, best["epochs"]))
-            cfg["data"]["val_path"] = prep.test_path
-            cfg["experiment"]["run_name"] = f"agent {name} final"
-            cfg["experiment"]["tags"] = {"agent.run": run_id, "agent.role": "final", "agent.trial": str(best["trial"])}
-            cfg["output"] = {"dir": os.path.join(work, "final"), "export_onnx": bool(self.export)}
-            if self.register and self.export:
-                cfg["output"]["register"] = name if self.register is True else self.register
-                cfg["output"]["alias"] = self.alias
-            res = trial_mod.run_train(cfg, store)
-        test_metrics = {("test_" + k[4:] if k.startswith("val_") else k): v for k, v in res.metrics.items()
-                        if k.startswith("val_")}
-        self._log("final: " + ", ".join(f"{k}={_fmt(v)}" for k, v in test_metrics.items()
-                                        if isinstance(v, float)))
-        predictions = None
-        if self.export:
-            with stage("evaluate"):
-                predictions = self._predict_test(res.output_dir, prep)
-        version = getattr(res, "model_version", None)
-        if version:
-            self._log(f"registered {version['name']} version {version['version']} as {self.alias!r}")
+        ens = None
+        if self.ensemble and len(done) >= 2:
+            with stage("ensemble"):
+                ens = self._select_ensemble(done)
+        if ens is not None and ens["used"]:
+            with stage("final"):
+                res, test_metrics, predictions = self._finish_ensemble(store, run_id, ens, prep, work, name)
+            version = res.model_version
+            if version:
+                self._log(f"registered the ensemble as {version['name']} version {version['version']} "
+                          f"({self.alias!r})")
+        else:
+            # ----- the final model: all the training data, evaluated on the held-out split
+            with stage("final"):
+                cfg = plan.to_config(base, best["params"], max(1, best["epochs"]))
+                cfg["data"]["val_path"] = prep.test_path
+                cfg["experiment"]["run_name"] = f"agent {name} final"
+                cfg["experiment"]["tags"] = {"agent.run": run_id, "agent.role": "final",
+                                             "agent.trial": str(best["trial"])}
+                cfg["output"] = {"dir": os.path.join(work, "final"), "export_onnx": bool(self.export)}
+                if self.register and self.export:
+                    cfg["output"]["register"] = name if self.register is True else self.register
+                    cfg["output"]["alias"] = self.alias
+                res = trial_mod.run_train(cfg, store)
+            test_metrics = {("test_" + k[4:] if k.startswith("val_") else k): v for k, v in res.metrics.items()
+                            if k.startswith("val_")}
+            self._log("final: " + ", ".join(f"{k}={_fmt(v)}" for k, v in test_metrics.items()
+                                            if isinstance(v, float)))
+            predictions = None
+            if self.export:
+                with stage("evaluate"):
+                    predictions = self._predict_test(res.output_dir, prep)
+            version = getattr(res, "model_version", None)
+            if version:
+                self._log(f"registered {version['name']} version {version['version']} as {self.alias!r}")
 
         # ----- leaderboard, metrics and the report as artifacts of the agent's run
         lb_json = os.path.join(work, "leaderboard.json")
         with open(lb_json, "w") as f:
             json.dump(_jsonable(rows), f, indent=1)
+        if ens is not None:
+            ens_json = os.path.join(work, "ensemble.json")
+            with open(ens_json, "w") as f:
+                json.dump(_jsonable(ens), f, indent=1)
+            store.log_artifact(run_id, ens_json)
+            store.log_params(run_id, {"agent.ensemble": "used" if ens["used"] else "not used"})
         lb_csv = os.path.join(work, "leaderboard.csv")
         _write_leaderboard_csv(lb_csv, rows)
         for p in (lb_json, lb_csv):
@@ -277,7 +320,8 @@ class AutoML:
         result = AgentResult(profile=prof, leaderboard=rows, best=best, config=res.config,
                              test_metrics=test_metrics, output_dir=res.output_dir, model_version=version,
                              report_path=None, run_id=run_id, study_name=study_name, storage=where or "memory",
-                             stages=stages, work_dir=work, predictions=predictions, test_labels=prep.test_labels)
+                             stages=stages, work_dir=work, predictions=predictions, test_labels=prep.test_labels,
+                             ensemble=ens)
         if self.report:
             with stage("report"):
                 from .report import write_report
@@ -288,6 +332,113 @@ class AutoML:
         store.set_tags(run_id, {"agent.output_dir": res.output_dir, "agent.report": result.report_path or ""})
         self.result_ = result
         return result
+
+    # ----- ensemble selection ---------------------------------------------------------------------
+
+    def _select_ensemble(self, done):
+        """Greedy ensemble selection over the best `ensemble_size` complete
+        trials' predictions on their shared validation split. Members must
+        share the preprocessing (one input for the one ONNX graph)."""
+        import numpy as np
+
+        from . import ensemble as E
+        members = []
+        for r in done[:self.ensemble_size]:
+            if not r.get("output_dir"):
+                continue
+            try:
+                mp = E.member_predictions(r["output_dir"])
+            except Exception as e:  # noqa: BLE001  (a member that cannot be reloaded is left out)
+                self._log(f"warning: trial {r['trial']} left out of the ensemble: {e}")
+                continue
+            if members:
+                m0 = members[0][1]
+                if mp.preprocess != m0.preprocess or mp.pred.shape != m0.pred.shape or not np.array_equal(mp.y, m0.y):
+                    self._log(f"trial {r['trial']} left out of the ensemble: its inputs differ from trial "
+                              f"{members[0][0]['trial']}'s")
+                    continue
+            members.append((r, mp))
+        if len(members) < 2:
+            return None
+        task = members[0][1].task
+        preds = np.stack([m.pred for _, m in members])
+        y = members[0][1].y
+        singles = [E.loss_of(p, y, task) for p in preds]
+        weights, loss = E.select(preds, y, task, self.ensemble_iterations)
+        best_single = min(singles)
+        # Strictly better on validation, and a real mix: one member at weight 1 is the single model.
+        used = bool(loss < best_single - 1e-9 * max(1.0, abs(best_single)) and int((weights > 0).sum()) >= 2)
+        avg = np.tensordot(weights, preds, axes=1)
+        ens = {"members": [{"trial": r["trial"], "family": r["family"], "weight": float(w), "val_loss": float(sl),
+                            "output_dir": m.folder} for (r, m), w, sl in zip(members, weights, singles)],
+               "val_loss": float(loss), "best_single_loss": float(best_single), "used": used,
+               "loss": "log_loss" if task == "classification" else "mse (scaled target)",
+               "iterations": self.ensemble_iterations, "task": task}
+        if task == "classification":
+            ens["val_accuracy"] = float(np.mean(avg.argmax(axis=1) == y))
+        self._ens_members = members
+        self._log(f"ensemble of {int((weights > 0).sum())} trials: val_loss {loss:.4g} vs best single "
+                  f"{best_single:.4g} ({'used' if used else 'not used'})")
+        return ens
+
+    def _finish_ensemble(self, store, run_id, ens, prep, work, name):
+        """Exports every member with a weight to ONNX, combines them into one
+        graph (checked against the weighted sum of the members), evaluates it
+        on the held-out split and registers it."""
+        import shutil
+        import types
+
+        import numpy as np
+
+        import tessel as ts
+
+        from ..train import Predictor, runner
+        from ..train.predictor import read_config
+        from . import ensemble as E
+        task = ens["task"]
+        out = os.path.join(work, "ensemble")
+        os.makedirs(out, exist_ok=True)
+        paths, weights = [], []
+        for m, (r, mp) in zip(ens["members"], self._ens_members):
+            if m["weight"] <= 0:
+                continue
+            p = os.path.join(out, f"member-{r['trial']:04d}.onnx")
+            runner.export_onnx(mp.module, mp.example, p)
+            paths.append(p)
+            weights.append(m["weight"])
+        first = self._ens_members[0][1].folder
+        E.export_onnx(paths, weights, task, os.path.join(out, "model.onnx"))
+        for fname in ("signature.json", "config.yaml"):
+            shutil.copyfile(os.path.join(first, fname), os.path.join(out, fname))
+        with open(os.path.join(out, "ensemble.json"), "w") as f:
+            json.dump(_jsonable(ens), f, indent=1)
+        pred = Predictor.load(out)
+        x = pred.preprocess(prep.test_inputs)
+        got = pred.run(x)
+        member_outs = []
+        for p in paths:
+            o = ts.onnx.load(p).run({pred.input_name: x})
+            member_outs.append((o[pred.output_name] if pred.output_name in o else list(o.values())[0]).numpy())
+        ref = E.ensemble_onnx_outputs(member_outs, weights, task)
+        if not np.allclose(got.reshape(ref.shape), ref, rtol=1e-4, atol=1e-4):
+            raise AgentError("the ensemble's ONNX graph does not compute the weighted sum of its members "
+                             f"(largest difference {float(np.max(np.abs(got.reshape(ref.shape) - ref))):.3g})")
+        predictions = pred.decode(got)
+        test_metrics = held_out_metrics(predictions, prep.test_labels, task)
+        self._log("final (ensemble): " + ", ".join(f"{k}={_fmt(v)}" for k, v in test_metrics.items()))
+        cfg = read_config(first)
+        cfg["ensemble"] = {"members": [{"trial": m["trial"], "weight": m["weight"]} for m in ens["members"]
+                                       if m["weight"] > 0]}
+        version = None
+        if self.register and self.export:
+            reg = name if self.register is True else self.register
+            version = store.register_model(reg, onnx=os.path.join(out, "model.onnx"), config=cfg,
+                                           signature=pred.signature, run_id=run_id, metrics=test_metrics,
+                                           alias=self.alias, description="tessel agent: weighted ensemble")
+            for fname in ("config.yaml", "ensemble.json"):
+                shutil.copyfile(os.path.join(out, fname), os.path.join(version["folder"], fname))
+        res = types.SimpleNamespace(config=cfg, output_dir=out, model_version=version, metrics=test_metrics)
+        return res, test_metrics, predictions
 
     # ----- the search loop -------------------------------------------------------------------------
 
@@ -350,6 +501,24 @@ class AutoML:
         except Exception as e:  # noqa: BLE001  (the report goes without plots of predictions)
             self._log(f"warning: predictions on the held-out split failed: {e}")
             return None
+
+
+def held_out_metrics(predictions, labels, task):
+    """test_accuracy/test_loss (log loss), or test_rmse/test_mae/test_r2, of
+    Predictor-style predictions against the held-out labels."""
+    if task == "classification":
+        labels = [str(y) for y in labels]
+        acc = sum(p["label"] == y for p, y in zip(predictions, labels)) / len(labels)
+        ll = -sum(math.log(max(p["probabilities"].get(y, 0.0), 1e-12)) for p, y in zip(predictions, labels))
+        return {"test_accuracy": float(acc), "test_loss": float(ll / len(labels))}
+    ys = [float(y) for y in labels]
+    ps = [float(p["value"]) for p in predictions]
+    err = [a - b for a, b in zip(ps, ys)]
+    mean = sum(ys) / len(ys)
+    sst = sum((y - mean) ** 2 for y in ys)
+    sse = sum(e * e for e in err)
+    return {"test_rmse": math.sqrt(sse / len(ys)), "test_mae": sum(abs(e) for e in err) / len(ys),
+            "test_r2": 1.0 - sse / sst if sst > 0 else 0.0}
 
 
 def _retry_for(kind, where, lock_timeout):

@@ -3,6 +3,7 @@ JavaScript) with the profile, the leaderboard, learning curves, the confusion
 matrix (classification) or residuals (regression), parameter importance and
 the time spent per stage."""
 import html
+import json
 import math
 
 __all__ = ["write_report", "svg_lines", "svg_bars", "svg_scatter", "confusion_table"]
@@ -232,6 +233,29 @@ def write_report(result, path, histories=None):
     b = result.best
     parts.append(f"<p>Best trial {b['trial']} ({_e(b['family'])}): " +
                  ", ".join(f"{_e(k)}={_e(_f(v))}" for k, v in b["params"].items()) + "</p>")
+
+    # Ensemble: the selected weights and validation losses against the best single model.
+    e = getattr(result, "ensemble", None)
+    if e:
+        parts.append(f"<h2>Ensemble</h2><p>Greedy ensemble selection ({e['iterations']} picks with replacement) "
+                     f"over the best trials on the shared validation split: {e['loss']} {_f(e['val_loss'])} "
+                     f"against {_f(e['best_single_loss'])} for the best single model; "
+                     f"{'the ensemble is the final model' if e['used'] else 'not used (no better)'}.</p>"
+                     "<table><tr><th>trial</th><th class='l'>family</th><th>weight</th><th>val_loss</th></tr>")
+        for m in e["members"]:
+            parts.append(f"<tr><td>{m['trial']}</td><td class='l'>{_e(m['family'])}</td><td>{_f(m['weight'])}</td>"
+                         f"<td>{_f(m['val_loss'])}</td></tr>")
+        parts.append(f"<tr><td>ensemble</td><td class='l'>weighted</td><td>1</td><td>{_f(e['val_loss'])}</td></tr>"
+                     "</table>")
+    adv = getattr(result, "advice", None)
+    if adv:
+        parts.append("<h2>Advisor</h2>")
+        if adv.get("explanation"):
+            parts.append(f"<p>{_e(adv['explanation'])}</p>")
+        if adv.get("changes"):
+            parts.append(f"<pre>{_e(json.dumps(adv['changes'], indent=1, sort_keys=True))}</pre>")
+        for w in adv.get("warnings") or []:
+            parts.append(f"<p class='warn'>{_e(w)}</p>")
 
     # Profile
     parts.append(f"<h2>Profile</h2><pre>{_e(str(p))}</pre>")

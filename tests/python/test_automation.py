@@ -279,3 +279,21 @@ def test_cli_pipeline_run_and_check(tmp_path, store):
         "a": {"task": "evaluate", "args": {"model": str(tmp_path / "missing")}}}}))
     r = runner.invoke(main, ["pipeline", "run", str(failing), "-q"])
     assert r.exit_code == 1 and "FAILED" in r.output and "no such folder" in r.output
+
+
+def test_cli_pipeline_step_runs_one_step_with_upstream(tmp_path, store):
+    train, test, _ = iris_tables(tmp_path)
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(pipeline_spec(tmp_path, train, test, store)))
+    runner = CliRunner()
+    r = runner.invoke(main, ["pipeline", "step", str(path), "train"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert os.path.isfile(os.path.join(out["output_dir"], "model.onnx"))
+    r = runner.invoke(main, ["pipeline", "step", str(path), "evaluate", "--upstream", json.dumps({"train": out})])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["samples"] == 30
+    r = runner.invoke(main, ["pipeline", "step", str(path), "evaluate"])  # the train output is missing
+    assert r.exit_code == 1 and "no output of step 'train'" in r.output
+    r = runner.invoke(main, ["pipeline", "step", str(path), "evalute"])
+    assert r.exit_code == 2 and "did you mean 'evaluate'" in r.output

@@ -10,15 +10,15 @@ Command line: `tessel pipeline run pipeline.yaml --engine local|prefect`.
 See docs/automation.md.
 """
 from . import tasks
-from .pipeline import Pipeline, PipelineResult, load, run_local
+from .pipeline import Pipeline, PipelineResult, load, run_local, run_step
 from .tasks import TASKS
 
-__all__ = ["tasks", "TASKS", "Pipeline", "PipelineResult", "load", "run_local", "prefect"]
+__all__ = ["tasks", "TASKS", "Pipeline", "PipelineResult", "load", "run_local", "run_step", "prefect", "airflow"]
 
 
 def __getattr__(name):
-    # Lazy: Prefect is optional and slow to import.
-    if name == "prefect":
+    # Lazy: Prefect and Airflow are optional and slow to import.
+    if name in ("prefect", "airflow"):
         import importlib
         return importlib.import_module(__name__ + ".prefect")
     raise AttributeError(f"module 'tessel.automation' has no attribute {name!r}")

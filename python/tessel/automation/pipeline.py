@@ -34,7 +34,7 @@ from ..config import ConfigError, load_file
 from ..config.schema import F, _validate_section, apply_overrides
 from .tasks import TASKS
 
-__all__ = ["Pipeline", "load", "run_local", "PipelineResult", "PIPELINE_SCHEMA", "STEP_SCHEMA"]
+__all__ = ["Pipeline", "load", "run_local", "run_step", "PipelineResult", "PIPELINE_SCHEMA", "STEP_SCHEMA"]
 
 PIPELINE_SCHEMA = {
     "name": F("str", doc="pipeline name (the runs go to experiment pipeline:NAME)"),
@@ -191,6 +191,8 @@ class Pipeline:
             parts = ref.split(".")
             if parts[0] == "params":
                 return params[parts[1]]
+            if parts[1] not in outputs:
+                raise KeyError(f"steps.{name}: ${{{ref}}}: no output of step {parts[1]!r} (it has not run)")
             v = outputs[parts[1]]
             for i, p in enumerate(parts[2:]):
                 if isinstance(v, dict) and p in v:
@@ -234,6 +236,18 @@ def load(path_or_dict, overrides=()):
     if isinstance(path_or_dict, dict):
         return Pipeline(path_or_dict, overrides)
     return Pipeline.from_file(path_or_dict, overrides)
+
+
+def run_step(pipeline, name, upstream=None, overrides=()):
+    """Runs one step with the outputs of the steps it reads (`upstream`: step
+    name -> output); what engines that run each step in its own process call
+    (`tessel pipeline step`, the Airflow DAG). Returns the step's output."""
+    p = load(pipeline, overrides)
+    if name not in p.steps:
+        close = difflib.get_close_matches(str(name), list(p.steps), n=1)
+        raise ConfigError(f"pipeline {p.name}: no step {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    args = p.resolve_args(name, dict(upstream or {}))
+    return TASKS[p.steps[name]["task"]](**args)
 
 
 class PipelineResult:

@@ -67,3 +67,35 @@ def run_command(ctx, path, engine, overrides, quiet, as_json):
         click.echo(f"pipeline {d['name']}: {d['state']}" + (f" (run {d['run_id']})" if d.get("run_id") else ""))
     if d["state"] != "FINISHED":
         raise SystemExit(1)
+
+
+@pipeline.command("step")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("name")
+@click.option("--upstream", metavar="JSON|@FILE", help="Outputs of the steps it reads: {step: output}, as JSON "
+                                                      "text or @file.json.")
+@_set
+@click.pass_context
+def step_command(ctx, path, name, upstream, overrides):
+    """Run step NAME of PATH alone and print its output as JSON (one line):
+    how engines that run each step in its own process (Airflow) call a step."""
+    import json
+    from ..automation import run_step
+    ups = {}
+    if upstream:
+        text = open(upstream[1:]).read() if upstream.startswith("@") else upstream
+        try:
+            ups = json.loads(text)
+        except ValueError as e:
+            raise click.BadParameter(f"not JSON: {e}", ctx, param_hint="--upstream") from None
+        if not isinstance(ups, dict):
+            raise click.BadParameter("expected a JSON object {step: output}", ctx, param_hint="--upstream")
+    p = _load(ctx, path, overrides)
+    import contextlib
+    import sys
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the output line
+            out = run_step(p, name, ups)
+    except ConfigError as e:
+        raise click.UsageError(str(e), ctx) from None
+    click.echo(json.dumps(out))

@@ -270,3 +270,28 @@ def test_registry_version_is_served(iris, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def test_models_register_from_a_train_output_folder(iris, tmp_path):
+    """`tessel models register NAME --from OUT` makes a version equal to what output.register makes."""
+    store, res = iris
+    out = res["output_dir"]
+    r = cli("--store", store, "models", "register", "iris-b", "--from", out, "--alias", "champion", "--json")
+    assert r.exit_code == 0, r.output
+    v = json.loads(r.stdout)
+    assert v["name"] == "iris-b" and v["version"] == 1 and v["aliases"] == ["champion"]
+    assert v["run_id"] == res["run_id"]  # from metrics.json
+    assert v["metrics"]["val_accuracy"] == pytest.approx(res["metrics"]["val_accuracy"])
+    files = set(os.listdir(v["folder"]))
+    assert {"model.onnx", "signature.json", "config.yaml", "metrics.json", "history.csv"} <= files
+    from tessel.train import Predictor
+    a = Predictor.load(v["folder"]).predict([[5.1, 3.5, 1.4, 0.2]])
+    b = Predictor.load(out).predict([[5.1, 3.5, 1.4, 0.2]])
+    assert a == b
+    # A folder that tessel train did not write, and --from mixed with file options, are refused.
+    bad = tmp_path / "notrain"
+    bad.mkdir()
+    r = cli("--store", store, "models", "register", "x", "--from", str(bad))
+    assert r.exit_code == 1 and "no config.yaml" in r.output
+    r = cli("--store", store, "models", "register", "x", "--from", out, "--metric", "a=1")
+    assert r.exit_code == 2 and "--from" in r.output

@@ -78,6 +78,8 @@ def show_model(ctx, name, version, as_json):
 
 @models.command("register")
 @click.argument("name")
+@click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False),
+              help="A `tessel train` output folder: its ONNX file, weights, config, signature, metrics and run.")
 @click.option("--onnx", "onnx_path", type=click.Path(exists=True, dir_okay=False), help="The ONNX model file.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), help="The safetensors weights.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
@@ -89,10 +91,19 @@ def show_model(ctx, name, version, as_json):
 @click.option("-d", "--description", help="A line about this version.")
 @json_option
 @click.pass_context
-def register(ctx, name, onnx_path, weights, config_path, run_id, metrics, data, alias, description, as_json):
-    """Add a version of model NAME from an ONNX file and/or weights."""
-    if not onnx_path and not weights:
-        raise click.UsageError("give --onnx and/or --weights")
+def register(ctx, name, from_dir, onnx_path, weights, config_path, run_id, metrics, data, alias, description,
+             as_json):
+    """Add a version of model NAME from a `tessel train` output folder (--from), or from an ONNX file
+    and/or weights."""
+    if from_dir:
+        if onnx_path or weights or config_path or metrics or data:
+            raise click.UsageError("--from takes the files from the folder: leave out --onnx/--weights/--config/"
+                                   "--metric/--data")
+        from ..train import register as register_folder
+        v = register_folder(from_dir, name, store=open_store(ctx), alias=alias, run_id=run_id,
+                            description=description)
+    elif not onnx_path and not weights:
+        raise click.UsageError("give --from FOLDER, or --onnx and/or --weights")
     parsed = {}
     for m in metrics:
         key, sep, value = m.partition("=")
@@ -102,9 +113,10 @@ def register(ctx, name, onnx_path, weights, config_path, run_id, metrics, data, 
             parsed[key] = float(value)
         except ValueError:
             raise click.BadParameter(f"{m!r} is not KEY=NUMBER", param_hint="--metric") from None
-    v = open_store(ctx).register_model(name, onnx=onnx_path, weights=weights, config=config_path,
-                                       metrics=parsed, run_id=run_id, data=list(data), alias=alias,
-                                       description=description)
+    if not from_dir:
+        v = open_store(ctx).register_model(name, onnx=onnx_path, weights=weights, config=config_path,
+                                           metrics=parsed, run_id=run_id, data=list(data), alias=alias,
+                                           description=description)
     if as_json:
         emit_json(v)
     else:

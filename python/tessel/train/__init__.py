@@ -4,16 +4,17 @@
     result = run("digits.yaml", overrides=["train.epochs=5"])   # -> output folder, run id, metrics
     p = Predictor.load(result.output_dir)                        # or a registry version folder
     p.predict(["cat.png"])                                       # [{"label": "cat", "probabilities": {...}}]
+    register(result.output_dir, "cats", alias="champion")       # a registry version of that folder
 
 The output folder holds config.yaml (resolved), model.safetensors,
 model.onnx, signature.json, metrics.json and history.csv; see docs/config.md.
 """
-__all__ = ["run", "Predictor", "TrainResult", "load_data", "build_model"]
+__all__ = ["run", "register", "Predictor", "TrainResult", "load_data", "build_model"]
 
 
 def __getattr__(name):
     # Lazy: the schema imports tessel.train.sources; the rest pulls in the runtime.
-    if name in ("run", "TrainResult"):
+    if name in ("run", "register", "TrainResult"):
         from . import runner
         return getattr(runner, name)
     if name == "Predictor":

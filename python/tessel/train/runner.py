@@ -20,7 +20,7 @@ from ..training import Callback, EarlyStopping, LearningRateScheduler, ModelChec
 from .metrics import classification_metrics, regression_metrics, scalar_metrics
 from .sources import load_data
 
-__all__ = ["run", "TrainResult", "build_optimizer", "build_scheduler", "write_signature", "evaluate_arrays"]
+__all__ = ["run", "register", "TrainResult", "build_optimizer", "build_scheduler", "write_signature", "evaluate_arrays"]
 
 _DTYPES = {"float32": "FP32", "int64": "INT64"}
 
@@ -403,14 +403,7 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
             st.log_data(run_id, src)
         reg = cfg["output"]["register"]
         if reg:
-            version = st.register_model(reg, onnx=onnx_path, weights=os.path.join(out, "model.safetensors"),
-                                        config=cfg, signature=sig, run_id=run_id,
-                                        metrics={k: float(v) for k, v in scalar_metrics(metrics_out).items()},
-                                        alias=cfg["output"]["alias"])
-            # The version folder gets the rest of the output folder too, so Predictor.load works on it.
-            import shutil
-            for fname in ("config.yaml", "metrics.json", "history.csv"):
-                shutil.copyfile(os.path.join(out, fname), os.path.join(version["folder"], fname))
+            version = register(out, reg, store=st, alias=cfg["output"]["alias"], run_id=run_id)
     if tr["verbose"]:
         shown = " ".join(f"{k}={v:.4g}" for k, v in metrics_out.items()
                          if isinstance(v, float) and k.startswith(("val_", "train_")) and "time" not in k)
@@ -419,3 +412,40 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
               file=stream, flush=True)
     return TrainResult(output_dir=out, run_id=run_id, metrics=metrics_out, config=cfg, model_version=version,
                        model=model, data=data, history=history)
+
+
+def register(output_dir, name, store=None, alias=None, run_id=None, description=None):
+    """Registers a train output folder as a new version of model `name` (the
+    ONNX file, the weights, the resolved config, signature.json, the scalar
+    metrics, the run that produced it) and returns the version's dict. The
+    version folder gets config.yaml, metrics.json and history.csv too, so
+    Predictor.load and `tessel serve --model-repository` work on it. store: a
+    ts.store.Store, a folder or a URL (default $TESSEL_STORE / ./tessel-store);
+    run_id: default the run recorded in metrics.json."""
+    import shutil
+    import yaml
+    from .. import store as tstore
+    from .predictor import read_signature
+    out = os.fspath(output_dir)
+    for fname in ("config.yaml", "model.safetensors", "signature.json", "metrics.json"):
+        if not os.path.isfile(os.path.join(out, fname)):
+            raise FileNotFoundError(f"{out} is not a tessel train output folder: it has no {fname}")
+    with open(os.path.join(out, "config.yaml")) as f:
+        cfg = yaml.safe_load(f)
+    with open(os.path.join(out, "metrics.json")) as f:
+        metrics = json.load(f)
+    onnx_path = os.path.join(out, "model.onnx")
+    st = store if isinstance(store, tstore.Store) else tstore.open(store)
+    try:
+        version = st.register_model(name, onnx=onnx_path if os.path.isfile(onnx_path) else None,
+                                    weights=os.path.join(out, "model.safetensors"), config=cfg,
+                                    signature=read_signature(out), run_id=run_id or metrics.get("run_id"),
+                                    metrics={k: float(v) for k, v in scalar_metrics(metrics).items()},
+                                    alias=alias, description=description)
+        for fname in ("config.yaml", "metrics.json", "history.csv"):
+            if os.path.isfile(os.path.join(out, fname)):
+                shutil.copyfile(os.path.join(out, fname), os.path.join(version["folder"], fname))
+    finally:
+        if st is not store:
+            st.close()
+    return version

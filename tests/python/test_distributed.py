@@ -1,6 +1,7 @@
 """ts.distributed and DistributedDataParallel. The multi-process tests run real
 `mpirun -np 2` and `-np 3 --oversubscribe` jobs of small scripts (each with a
 timeout); every script checks its results with NumPy and prints "ok <rank>"."""
+import json
 import os
 import shutil
 import subprocess
@@ -778,3 +779,31 @@ def test_mpi_initialized_by_the_program(tmp_path, level):
     proc = subprocess.run([MPIRUN, "-np", "2", "--oversubscribe", "--timeout", "100", sys.executable, str(script)],
                           env=env, capture_output=True, text=True, timeout=160)
     assert proc.returncode == 0 and proc.stdout.count("ok") == 2, proc.stdout + proc.stderr
+
+
+@needs_mpi
+def test_tessel_train_on_two_ranks_writes_one_output(tmp_path):
+    # `tessel launch -n 2 -- tessel train`: both ranks train (DDP inside fit); only rank 0
+    # claims an output folder, records a run and registers a version.
+    import yaml
+    cfg = {"experiment": {"name": "ddp"}, "data": {"path": "sklearn:iris"},
+           "train": {"epochs": 3, "batch_size": 16, "verbose": False},
+           "output": {"dir": str(tmp_path / "out" / "{time}"), "register": "iris", "export_onnx": True}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    store = tmp_path / "store"
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    proc = subprocess.run([sys.executable, "-m", "tessel", "launch", "-n", "2", "--timeout", "200", "--",
+                           sys.executable, "-m", "tessel", "--store", str(store), "train", str(tmp_path / "c.yaml"),
+                           "--json", "-q"], env=env, capture_output=True, text=True, timeout=260)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(os.listdir(tmp_path / "out")) == 1, os.listdir(tmp_path / "out")
+    assert json.loads(proc.stdout)["model_version"]["version"] == 1  # one JSON document: rank 0's
+    out = tmp_path / "out" / os.listdir(tmp_path / "out")[0]
+    assert {"model.onnx", "model.safetensors", "metrics.json"} <= set(os.listdir(out))
+    import tessel.store as tstore
+    st = tstore.open(str(store))
+    try:
+        assert len(st.search_runs("ddp")) == 1
+        assert [v["version"] for v in st.list_versions("iris")] == [1]
+    finally:
+        st.close()

@@ -75,6 +75,8 @@ def train(ctx, config, overrides, dry_run, quiet, as_json):
         raise click.ClickException(str(e)) from None
     except ConfigError as e:  # found once the data is known (model keys, output folder): usage (2)
         raise click.UsageError(str(e), ctx) from None
+    if result.output_dir is None:
+        return  # a rank other than 0 under `tessel launch`: rank 0 reports the run
     if as_json:
         emit_json(result.to_dict())
         return

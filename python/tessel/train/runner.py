@@ -246,12 +246,20 @@ def run(config, overrides=(), store=None, log=None, callbacks=()):
     np.random.seed(tr["seed"] % 2**32)
     t_start = time.perf_counter()
 
-    out, claimed = _prepare_output(cfg)  # checked before the data is read
+    # Under a launcher (tessel launch / mpirun) every rank trains, through DDP
+    # inside fit; only rank 0 owns the output folder, the tracked run and the
+    # registry version, and prints.
+    if _launch_rank() != 0:
+        cfg["experiment"]["track"] = False
+        tr["verbose"] = False
+        out, claimed = None, False
+    else:
+        out, claimed = _prepare_output(cfg)  # checked before the data is read
     opened = []
     try:
         return _run(tc, cfg, out, store, stream, callbacks, t_start, opened)
     except BaseException:
-        if claimed and os.path.isdir(out) and not os.listdir(out):
+        if claimed and out and os.path.isdir(out) and not os.listdir(out):
             os.rmdir(out)  # a failure before anything was written gives the claimed folder back
         raise
     finally:
@@ -262,8 +270,9 @@ def run(config, overrides=(), store=None, log=None, callbacks=()):
 def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
     tr = cfg["train"]
     data = load_data(cfg)
-    os.makedirs(out, exist_ok=True)
-    cfg["output"]["dir"] = out
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+        cfg["output"]["dir"] = out
     if tr["verbose"]:
         n_val = 0 if data.x_val is None else data.x_val.shape[0]
         print(f"data: {data.modality} {data.task}, {data.x_train.shape[0]} train / {n_val} val samples, input "
@@ -313,7 +322,7 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
                               restore_best_weights=es["restore_best_weights"])
         callbacks.append(early)
     ck = tr["callbacks"]["checkpoint"]
-    if ck["enabled"]:
+    if ck["enabled"] and out is not None:
         os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
         callbacks.append(ModelCheckpoint(os.path.join(out, "checkpoints", "epoch-{epoch:03d}.safetensors"),
                                          monitor=monitor(ck["monitor"]), save_best_only=ck["save_best_only"]))
@@ -368,6 +377,10 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
     if early is not None and early.stopped_epoch:
         metrics_out["stopped_epoch"] = early.stopped_epoch + 1
 
+    if out is None:  # a rank other than 0: rank 0 writes the same model
+        return TrainResult(output_dir=None, run_id=None, metrics=metrics_out, config=cfg, model_version=None,
+                           model=model, data=data, history=history)
+
     # ----- the output folder
     import yaml
     with open(os.path.join(out, "config.yaml"), "w") as f:
@@ -412,6 +425,14 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
               file=stream, flush=True)
     return TrainResult(output_dir=out, run_id=run_id, metrics=metrics_out, config=cfg, model_version=version,
                        model=model, data=data, history=history)
+
+
+def _launch_rank():
+    """This process's rank as its launcher's environment gives it (0 when not launched)."""
+    from .. import distributed
+    if distributed.is_initialized():
+        return distributed.get_rank()
+    return int(distributed.launch_info().get("rank", 0) or 0)
 
 
 def register(output_dir, name, store=None, alias=None, run_id=None, description=None):

@@ -11,7 +11,8 @@ NOTEBOOKS = sorted((pathlib.Path(__file__).parents[2] / "examples" / "notebooks"
 
 def test_notebooks_exist():
     names = {p.name for p in NOTEBOOKS}
-    assert {"01_train_digits.ipynb", "02_data_conversion.ipynb", "03_export_and_deploy.ipynb"} <= names
+    assert {"01_train_digits.ipynb", "02_data_conversion.ipynb", "03_export_and_deploy.ipynb",
+            "04_track_and_compare.ipynb", "05_agent.ipynb"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

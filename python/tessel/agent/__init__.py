@@ -19,7 +19,7 @@ from .errors import AgentError, BudgetError, DataError, StudyLockedError
 from .profile import ColumnProfile, Profile, TargetProfile, profile
 
 __all__ = ["profile", "Profile", "ColumnProfile", "TargetProfile", "AutoML", "AgentResult", "run", "drift",
-           "DriftReport",
+           "DriftReport", "watch", "WatchResult",
            "AgentError", "DataError", "BudgetError", "StudyLockedError"]
 
 
@@ -28,6 +28,9 @@ def __getattr__(name):
     if name in ("AutoML", "AgentResult"):
         from . import automl
         return getattr(automl, name)
+    if name in ("watch", "WatchResult"):
+        from . import watcher as _watch  # not 'watch': the submodule would shadow the function
+        return getattr(_watch, name)
     if name in ("drift", "DriftReport"):
         from . import monitor as _monitor
         return getattr(_monitor, name)

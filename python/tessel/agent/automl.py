@@ -172,6 +172,7 @@ class AutoML:
         self.ensemble, self.ensemble_size, self.ensemble_iterations = bool(ensemble), ensemble_size, \
             ensemble_iterations
         self.advisor, self.advisor_model, self.advisor_timeout = advisor, advisor_model, advisor_timeout
+        self._space = {}  # the advisor's search-space changes (plan.sample's space)
         self.result_ = None
 
     # ----- logging ---------------------------------------------------------------------------------
@@ -246,6 +247,17 @@ class AutoML:
                 "train": {"seed": self.seed, "verbose": False},
                 "output": {"export_onnx": False}}
 
+        self._space, advice = {}, None
+        if self.advisor:
+            with stage("advisor"):
+                advice = self._ask_advisor(prof, [], families)
+            if advice is not None:
+                families = advice.families or families
+                self._space = dict(advice.space)
+                self._log(f"advisor: families {', '.join(families)}; {len(self._space)} search-space changes"
+                          + (f"; {len(advice.warnings)} ignored" if advice.warnings else ""))
+                store.log_params(run_id, {"agent.advisor": self.advisor, "agent.families": ",".join(families)})
+
         study_name = self.study_name or f"{name}-{run_id[:8]}"
         with stage("search"):
             study, kind, where = open_study(study_name, self.storage, store.artifact_root, self.seed,
@@ -261,6 +273,16 @@ class AutoML:
             first = f"; first error (trial {errors[0]['trial']}): {errors[0]['error']}" if errors else ""
             raise AgentError(f"no trial finished, so there is no model to keep{first}")
         best = done[0]
+        advice_out = None
+        if self.advisor:
+            with stage("advisor"):
+                after = self._ask_advisor(prof, rows, families)
+            if advice is not None or after is not None:
+                advice_out = (advice or after).to_dict()
+                advice_out["explanation"] = (after.explanation if after is not None and after.explanation
+                                             else advice_out["explanation"])
+                if advice is None:  # only the explanation came after the search: its changes were not used
+                    advice_out["changes"], advice_out["families"] = {}, None
 
         ens = None
         if self.ensemble and len(done) >= 2:
@@ -298,6 +320,13 @@ class AutoML:
             if version:
                 self._log(f"registered {version['name']} version {version['version']} as {self.alias!r}")
 
+        if version:
+            # Where the model's data is, for `tessel agent watch` (drift against it, retraining on it).
+            with open(os.path.join(version["folder"], "agent.json"), "w") as f:
+                json.dump({"reference": prep.train_path, "heldout": prep.test_path, "target": target,
+                           "task": prof.task, "kind": prep.data["kind"], "agent_run": run_id,
+                           "ensemble": bool(ens and ens["used"])}, f, indent=1)
+
         # ----- leaderboard, metrics and the report as artifacts of the agent's run
         lb_json = os.path.join(work, "leaderboard.json")
         with open(lb_json, "w") as f:
@@ -321,7 +350,7 @@ class AutoML:
                              test_metrics=test_metrics, output_dir=res.output_dir, model_version=version,
                              report_path=None, run_id=run_id, study_name=study_name, storage=where or "memory",
                              stages=stages, work_dir=work, predictions=predictions, test_labels=prep.test_labels,
-                             ensemble=ens)
+                             ensemble=ens, advice=advice_out)
         if self.report:
             with stage("report"):
                 from .report import write_report
@@ -332,6 +361,19 @@ class AutoML:
         store.set_tags(run_id, {"agent.output_dir": res.output_dir, "agent.report": result.report_path or ""})
         self.result_ = result
         return result
+
+    # ----- the advisor ---------------------------------------------------------------------------
+
+    def _ask_advisor(self, prof, rows, families):
+        import warnings
+
+        from . import advisor as adv
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            advice = adv.ask(self.advisor, prof, rows, self.advisor_model, self.advisor_timeout, families)
+        for w in caught:
+            self._log(f"warning: {w.message}")
+        return advice
 
     # ----- ensemble selection ---------------------------------------------------------------------
 
@@ -452,12 +494,13 @@ class AutoML:
                               f"(profiling and the split took {self.budget_s - remaining:.1f} s)")
         if not study.trials:
             for fam in families:  # each family's defaults first: a sound baseline before TPE explores
-                retry(lambda fam=fam: study.enqueue_trial(_optuna_params(plan.defaults(fam), families)))
+                retry(lambda fam=fam: study.enqueue_trial(_optuna_params(plan.defaults(fam, space=self._space),
+                                                                         families)))
         first = sum(t.state != TrialState.WAITING for t in study.trials)  # trials of earlier runs (resumed)
         spec = {"base": base, "families": list(families), "work": work, "budget_s": remaining,
                 "n_trials": self.n_trials, "first": first, "max_epochs": self.max_epochs,
                 "min_epochs": self.min_epochs, "lock_timeout": self.lock_timeout, "verbose": self.verbose,
-                "budget_label": self.budget_s, "workers": self.workers}
+                "budget_label": self.budget_s, "workers": self.workers, "space": self._space}
         procs = []
         from ..train import runner  # noqa: F401  (the training runtime, imported once before the clock matters)
         if self.workers > 1:
@@ -550,7 +593,7 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic):
         if epochs is None:
             break
         tr = retry(study.ask)
-        params = plan.sample(tr, families)
+        params = plan.sample(tr, families, spec.get("space"))
         epochs = sched.next_epochs(params["family"]) or epochs
         cfg = plan.to_config(base, params, epochs)
         cfg["experiment"]["run_name"] = f"trial {tr.number}"

@@ -105,22 +105,26 @@ def _suggest(trial, name, d):
     return trial.suggest_float(name, d.low, d.high, log=d.kind == "log")
 
 
-def sample(trial, families):
-    """Flat parameters {family, <family>.<key>, <common>} from an Optuna trial."""
+def sample(trial, families, space=None):
+    """Flat parameters {family, <family>.<key>, <common>} from an Optuna trial.
+    space: {param name: Dim} replacing those dims (the advisor's changes)."""
+    space = space or {}
     fam = trial.suggest_categorical("family", list(families)) if len(families) > 1 else families[0]
     params = {"family": fam}
     for d in SPACES[fam]:
-        params[f"{fam}.{d.name}"] = _suggest(trial, f"{fam}.{d.name}", d)
+        name = f"{fam}.{d.name}"
+        params[name] = _suggest(trial, name, space.get(name, d))
     for d in COMMON:
-        params[d.name] = _suggest(trial, d.name, d)
+        params[d.name] = _suggest(trial, d.name, space.get(d.name, d))
     return params
 
 
-def defaults(family, with_family=True):
+def defaults(family, with_family=True, space=None):
     """The default point of a family (enqueued as its first trial)."""
+    space = space or {}
     p = {"family": family} if with_family else {}
-    p.update({f"{family}.{d.name}": d.default for d in SPACES[family]})
-    p.update({d.name: d.default for d in COMMON})
+    p.update({f"{family}.{d.name}": space.get(f"{family}.{d.name}", d).default for d in SPACES[family]})
+    p.update({d.name: space.get(d.name, d).default for d in COMMON})
     return p
 
 

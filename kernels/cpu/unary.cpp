@@ -3,8 +3,10 @@
 #include <cmath>
 #include <complex>
 #include <limits>
+#include <utility>
 
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/vecmath.h"
 #include "tessel/kernel.h"
 
 namespace tessel::cpu {
@@ -64,38 +66,72 @@ C sigmoid(C x) {
   }
 }
 
+// Float dtypes take the vector kernels of vecmath (SLEEF, AVX-512 or AVX2,
+// chosen at run time) when this CPU has them; other dtypes, and CPUs without
+// AVX2, keep the scalar op.
+template <class T>
+constexpr bool vec_float_v = std::is_floating_point_v<T> || is_reduced_float_v<T>;
+
+template <class Op>
+auto vec(vecmath::Fn fn, Op op) {
+  return [fn, op]<class T>(std::type_identity<T>) -> Kernel {
+    if constexpr (vec_float_v<T>) {
+      return [fn, op](const KernelCall& c) {
+        if (!vecmath::unary(c, static_cast<int>(dtype_v<T>), fn, {})) unary_loop<T, T>(c, op);
+      };
+    } else {
+      return [op](const KernelCall& c) { unary_loop<T, T>(c, op); };
+    }
+  };
+}
+
+// Same for ops with UnaryParams: pick(params) -> (fn, vecmath params).
+template <class Pick, class Op>
+auto vec_with(Pick pick, Op op) {
+  return [pick, op]<class T>(std::type_identity<T>) -> Kernel {
+    return [pick, op](const KernelCall& c) {
+      const auto& p = *static_cast<const UnaryParams*>(c.params);
+      if constexpr (vec_float_v<T>) {
+        const auto [fn, vp] = pick(p);
+        if (vecmath::unary(c, static_cast<int>(dtype_v<T>), fn, vp)) return;
+      }
+      unary_loop<T, T>(c, [&](auto x) { return op(x, p); });
+    };
+  };
+}
+
 using Floats = FloatTypes;
 using FloatsComplex = decltype(FloatTypes{} + ComplexTypes{});
 // float32 log, log2 and log10 have their own vectorized kernels (kernels/cpu/log.cpp).
 using LogTypes = TypeList<Half, BFloat16, double, complex64, complex128>;
 
 const bool registered = [] {
-  register_for(FloatsComplex{}, op::exp, unary([](auto a) { return std::exp(a); }));
-  register_for(LogTypes{}, op::log, unary([](auto a) { return std::log(a); }));
+  register_for(FloatsComplex{}, op::exp, vec(vecmath::Exp, [](auto a) { return std::exp(a); }));
+  register_for(LogTypes{}, op::log, vec(vecmath::Log, [](auto a) { return std::log(a); }));
   register_for(FloatsComplex{}, op::sqrt, unary([](auto a) { return std::sqrt(a); }));
-  register_for(Floats{}, op::exp2, unary([](auto a) { return std::exp2(a); }));
-  register_for(Floats{}, op::expm1, unary([](auto a) { return std::expm1(a); }));
-  register_for(TypeList<Half, BFloat16, double>{}, op::log2, unary([](auto a) { return std::log2(a); }));
-  register_for(LogTypes{}, op::log10, unary([](auto a) { return std::log10(a); }));
-  register_for(Floats{}, op::log1p, unary([](auto a) { return std::log1p(a); }));
+  register_for(Floats{}, op::exp2, vec(vecmath::Exp2, [](auto a) { return std::exp2(a); }));
+  register_for(Floats{}, op::expm1, vec(vecmath::Expm1, [](auto a) { return std::expm1(a); }));
+  register_for(TypeList<Half, BFloat16, double>{}, op::log2, vec(vecmath::Log2, [](auto a) { return std::log2(a); }));
+  register_for(LogTypes{}, op::log10, vec(vecmath::Log10, [](auto a) { return std::log10(a); }));
+  register_for(Floats{}, op::log1p, vec(vecmath::Log1p, [](auto a) { return std::log1p(a); }));
   register_for(FloatsComplex{}, op::rsqrt, unary([](auto a) { return decltype(a)(1) / std::sqrt(a); }));
   register_for(FloatsComplex{}, op::reciprocal, unary([](auto a) { return decltype(a)(1) / a; }));
-  register_for(FloatsComplex{}, op::sin, unary([](auto a) { return std::sin(a); }));
-  register_for(FloatsComplex{}, op::cos, unary([](auto a) { return std::cos(a); }));
-  register_for(FloatsComplex{}, op::tan, unary([](auto a) { return std::tan(a); }));
-  register_for(FloatsComplex{}, op::asin, unary([](auto a) { return std::asin(a); }));
-  register_for(FloatsComplex{}, op::acos, unary([](auto a) { return std::acos(a); }));
-  register_for(FloatsComplex{}, op::atan, unary([](auto a) { return std::atan(a); }));
-  register_for(FloatsComplex{}, op::sinh, unary([](auto a) { return std::sinh(a); }));
-  register_for(FloatsComplex{}, op::cosh, unary([](auto a) { return std::cosh(a); }));
-  register_for(FloatsComplex{}, op::tanh, unary([](auto a) { return std::tanh(a); }));
-  register_for(FloatsComplex{}, op::asinh, unary([](auto a) { return std::asinh(a); }));
-  register_for(FloatsComplex{}, op::acosh, unary([](auto a) { return std::acosh(a); }));
-  register_for(FloatsComplex{}, op::atanh, unary([](auto a) { return std::atanh(a); }));
-  register_for(FloatsComplex{}, op::sigmoid, unary([](auto a) { return sigmoid(a); }));
-  register_for(Floats{}, op::erf, unary([](auto a) { return std::erf(a); }));
-  register_for(Floats{}, op::erfc, unary([](auto a) { return std::erfc(a); }));
-  register_for(Floats{}, op::erfinv, unary([](auto a) { return erfinv(a); }));
+  register_for(FloatsComplex{}, op::sin, vec(vecmath::Sin, [](auto a) { return std::sin(a); }));
+  register_for(FloatsComplex{}, op::cos, vec(vecmath::Cos, [](auto a) { return std::cos(a); }));
+  register_for(FloatsComplex{}, op::tan, vec(vecmath::Tan, [](auto a) { return std::tan(a); }));
+  register_for(FloatsComplex{}, op::asin, vec(vecmath::Asin, [](auto a) { return std::asin(a); }));
+  register_for(FloatsComplex{}, op::acos, vec(vecmath::Acos, [](auto a) { return std::acos(a); }));
+  register_for(FloatsComplex{}, op::atan, vec(vecmath::Atan, [](auto a) { return std::atan(a); }));
+  register_for(FloatsComplex{}, op::sinh, vec(vecmath::Sinh, [](auto a) { return std::sinh(a); }));
+  register_for(FloatsComplex{}, op::cosh, vec(vecmath::Cosh, [](auto a) { return std::cosh(a); }));
+  register_for(FloatsComplex{}, op::tanh, vec(vecmath::Tanh, [](auto a) { return std::tanh(a); }));
+  register_for(FloatsComplex{}, op::asinh, vec(vecmath::Asinh, [](auto a) { return std::asinh(a); }));
+  register_for(FloatsComplex{}, op::acosh, vec(vecmath::Acosh, [](auto a) { return std::acosh(a); }));
+  register_for(FloatsComplex{}, op::atanh, vec(vecmath::Atanh, [](auto a) { return std::atanh(a); }));
+  register_for(FloatsComplex{}, op::sigmoid, vec(vecmath::Sigmoid, [](auto a) { return sigmoid(a); }));
+  register_for(Floats{}, op::erf, vec(vecmath::Erf, [](auto a) { return std::erf(a); }));
+  register_for(Floats{}, op::erfc, vec(vecmath::Erfc, [](auto a) { return std::erfc(a); }));
+  register_for(Floats{}, op::erfinv, vec(vecmath::Erfinv, [](auto a) { return erfinv(a); }));
 
   register_for(NumberTypes{}, op::neg, unary([](auto a) { return -a; }));
   // abs: integers wrap like C (abs(-128) stays -128 for int8); complex gives the real magnitude.
@@ -126,26 +162,33 @@ const bool registered = [] {
                  else return decltype(a)(~a);
                }));
   register_for(AllTypes{}, op::logical_not, predicate([](auto a) { return a == decltype(a)(0); }));
-  register_for(Floats{}, op::silu, unary([](auto a) { return a * sigmoid(a); }));
+  register_for(Floats{}, op::silu, vec(vecmath::Silu, [](auto a) { return a * sigmoid(a); }));
 
   register_for(Floats{}, op::leaky_relu, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
                  using C = decltype(a);
                  return a > C(0) ? a : C(a * C(p.a));
                }));
-  register_for(Floats{}, op::elu, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
+  register_for(Floats{}, op::elu, vec_with([](const UnaryParams& p) { return std::pair{vecmath::Elu, vecmath::Params{p.a, 0}}; },
+                                          [](auto a, const UnaryParams& p) {
                  using C = decltype(a);
                  return a > C(0) ? a : C(C(p.a) * std::expm1(a));
                }));
-  register_for(Floats{}, op::gelu, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
+  register_for(Floats{}, op::gelu, vec_with([](const UnaryParams& p) {
+                 return std::pair{p.a != 0 ? vecmath::GeluTanh : vecmath::GeluErf, vecmath::Params{}};
+               },
+                                           [](auto a, const UnaryParams& p) {
                  using C = decltype(a);
                  if (p.a != 0) {  // tanh approximation, as x * sigmoid(2u): 1 + tanh(u) cancels for u << 0
                    const C u = C(0.7978845608028654) * (a + C(0.044715) * a * a * a);  // sqrt(2/pi) (...)
-                   return a / (C(1) + std::exp(C(-2) * u));
+                   return C(a * sigmoid(C(2) * u));  // stable sigmoid: the far negative tail does not flush to -0
                  }
                  // erfc form: 1 + erf(x) cancels for negative x
                  return C(0.5) * a * std::erfc(-a * C(0.7071067811865476));
                }));
-  register_for(Floats{}, op::softplus, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
+  register_for(Floats{}, op::softplus, vec_with([](const UnaryParams& p) {
+                 return std::pair{vecmath::Softplus, vecmath::Params{p.a, p.b}};
+               },
+                                               [](auto a, const UnaryParams& p) {
                  using C = decltype(a);
                  const C bx = C(p.a) * a;
                  return bx > C(p.b) ? a : C(std::log1p(std::exp(bx)) / C(p.a));

@@ -2,11 +2,13 @@
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
+#include "kernels/cpu/vecmath.h"
 #include "python/src/convert.h"
 
 namespace tessel::python {
 
 void init_registry(py::module_& m) {
+  m.def("_cpu_capability", [] { return std::string(cpu::vecmath::isa_name()); });  // vecmath's SIMD level
   m.def("_registry_list", [] {
     py::list out;
     for (const KernelInfo& k : Registry::get().list()) out.append(py::make_tuple(k.op, k.device, k.dtype, k.source));

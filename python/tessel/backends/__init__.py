@@ -4,6 +4,6 @@
     ts.backends.cudnn.is_available()    # False: no CUDA in this build
     ts.backends.cudnn.deterministic = True   # accepted; nothing to change on the CPU
 """
-from . import cuda, cudnn, mkldnn, mps, openmp  # noqa: F401
+from . import cpu, cuda, cudnn, mkldnn, mps, openmp  # noqa: F401
 
-__all__ = ["cuda", "cudnn", "mkldnn", "mps", "openmp"]
+__all__ = ["cpu", "cuda", "cudnn", "mkldnn", "mps", "openmp"]

@@ -1,0 +1,68 @@
+#pragma once
+// Vectorized transcendental functions for the CPU kernels (issue 16): SLEEF's
+// 1-ulp (u10) vector functions plus composites built on them (sigmoid, silu,
+// gelu, softplus, elu, erfinv), on the widest SIMD this CPU has, chosen once
+// at run time (AVX-512, AVX2, or none: the kernels keep their scalar loops).
+//
+// This header is included by the per-ISA files (vecmath_avx512.cpp,
+// vecmath_avx2.cpp), which are compiled with -mavx512f / -mavx2: it must stay
+// free of inline C++ library code, or the linker could keep an AVX-512 copy of
+// an inline function for every caller. Hence plain C types only.
+#include <cstdint>
+
+#include "tessel/export.h"
+
+namespace tessel {
+struct KernelCall;
+}
+
+namespace tessel::cpu::vecmath {
+
+enum Fn : int {
+  Exp, Exp2, Expm1, Log, Log1p, Log2, Log10,
+  Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh, Asinh, Acosh, Atanh,
+  Erf, Erfc, Erfinv,
+  Sigmoid, Silu, GeluErf, GeluTanh,
+  Softplus,  // params: a = beta, b = threshold
+  Elu,       // params: a = alpha
+  kNumUnary,
+};
+enum BinFn : int { Atan2, Pow, kNumBinary };
+
+struct Params {
+  double a = 0, b = 0;
+};
+
+// Contiguous arrays; o may be a (in place). Any n >= 0.
+using UnaryF = void (*)(float* o, const float* a, int64_t n, Params p);
+using UnaryD = void (*)(double* o, const double* a, int64_t n, Params p);
+using BinaryF = void (*)(float* o, const float* a, const float* b, int64_t n);
+using BinaryD = void (*)(double* o, const double* a, const double* b, int64_t n);
+
+struct Table {
+  const char* isa;  // "avx512" or "avx2"
+  UnaryF f32[kNumUnary];
+  UnaryD f64[kNumUnary];
+  BinaryF bin_f32[kNumBinary];
+  BinaryD bin_f64[kNumBinary];
+};
+
+// The table for this CPU, or nullptr when there is no vector path (no AVX2,
+// SLEEF missing at build time, or TESSEL_VECMATH=scalar in the environment;
+// TESSEL_VECMATH=avx2 forces the AVX2 table on an AVX-512 machine, for tests).
+const Table* table();
+// "avx512", "avx2" or "scalar": what table() picked.
+TESSEL_API const char* isa_name();  // exported for ts.backends.cpu.get_cpu_capability()
+
+// Runs unary fn over c.in[0] -> c.out[0] for dtype `dtype` (float32, float64,
+// float16, bfloat16; any strides). False when there is no vector path for it:
+// the caller then runs its scalar loop.
+bool unary(const KernelCall& c, int dtype, Fn fn, Params p);
+// Same for binary ops (out, a, b of one dtype, broadcast views allowed).
+bool binary(const KernelCall& c, int dtype, BinFn fn);
+
+// Defined by the per-ISA files.
+const Table* avx512_table();
+const Table* avx2_table();
+
+}  // namespace tessel::cpu::vecmath

@@ -305,6 +305,28 @@ def test_tabular_classification_with_categorical_and_missing(tmp_path):
         == ["yes", "no"]
 
 
+def test_tabular_missing_tokens_keep_a_column_numeric(tmp_path):
+    # NA, ?, null, N/A and nan mark missing cells (the agent's profiler reads the same set):
+    # x2 stays numeric, its missing cells become the training mean.
+    rng = np.random.default_rng(4)
+    path = tmp_path / "na.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["x1", "x2", "y"])
+        for k in range(80):
+            x1, x2 = rng.normal(), rng.normal()
+            w.writerow([f"{x1:.4f}", ["NA", "?", "null", "N/A", "nan"][k % 5] if k % 4 == 0 else f"{x2:.4f}",
+                        "a" if x1 > 0 else "b"])
+    r = run(base(tmp_path, {"path": str(path), "label": "y"}, train={"epochs": 2}))
+    sig, _ = check_output_folder(r.output_dir, "classification", "tabular")
+    assert [c["type"] for c in sig["preprocess"]["columns"]] == ["numeric", "numeric"]
+    x = Predictor.load(r.output_dir).preprocess([{"x1": 0.0, "x2": "NA"}]).numpy()
+    assert abs(x[0, 1]) < 1e-6
+    from tessel.agent.profile import MISSING_TOKENS
+    from tessel.train.sources import MISSING_TOKENS as TRAIN_TOKENS
+    assert MISSING_TOKENS is TRAIN_TOKENS
+
+
 def test_predictor_takes_uploaded_files(tmp_path):
     # What the web UI's try-a-model page passes: the uploaded file's bytes.
     path = write_table(tmp_path / "t.csv", n=60)

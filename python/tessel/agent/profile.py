@@ -21,12 +21,11 @@ import time
 import numpy as np
 
 from ..config.schema import AUDIO_EXT, IMAGE_EXT
+from ..train.sources import MISSING_TOKENS, is_missing as _missing  # one set of missing-cell tokens
 from .errors import DataError
 
 __all__ = ["profile", "Profile", "ColumnProfile", "TargetProfile", "MISSING_TOKENS"]
 
-# Cells read as missing (compared lower-case, stripped).
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 TEXT_EXT = (".txt", ".md")
 TABLE_EXT = (".csv", ".tsv", ".jsonl")
 ARRAY_EXT = (".npy", ".npz")
@@ -309,9 +308,6 @@ def _profile_table(path, target, task, max_rows):
     return p
 
 
-def _missing(v):
-    return v is None or (isinstance(v, str) and v.strip().lower() in MISSING_TOKENS) or \
-        (isinstance(v, float) and math.isnan(v))
 
 
 def _as_float(v):

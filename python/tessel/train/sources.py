@@ -505,12 +505,22 @@ def _text(cfg, path, val_path):
     return _finish(cfg, "text", x, labels, pre, xv, vlabels, sources=[path] + ([val_path] if val_path else []))
 
 
+# Table cells read as missing (compared stripped and lower-case); the agent's
+# profiler reads tables with the same set.
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+
+
+def is_missing(v):
+    return v is None or (isinstance(v, str) and v.strip().lower() in MISSING_TOKENS) or \
+        (isinstance(v, float) and math.isnan(v))
+
+
 def _is_number(v):
     if isinstance(v, bool):
         return False
-    if isinstance(v, (int, float)):
+    if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v)):
         return True
-    if v is None or (isinstance(v, str) and v.strip() == ""):
+    if is_missing(v):
         return None  # missing: says nothing about the column's type
     try:
         float(v)
@@ -518,9 +528,6 @@ def _is_number(v):
     except (TypeError, ValueError):
         return False
 
-
-def _missing(v):
-    return v is None or (isinstance(v, str) and v.strip() == "") or (isinstance(v, float) and math.isnan(v))
 
 
 def fit_tabular(rows, features, categorical=None):
@@ -532,10 +539,10 @@ def fit_tabular(rows, features, categorical=None):
         is_cat = (categorical is not None and name in categorical) or \
                  (categorical is None and any(k is False for k in kinds))
         if is_cat:
-            cats = sorted({str(v) for v in vals if not _missing(v)})
+            cats = sorted({str(v) for v in vals if not is_missing(v)})
             cols.append({"name": name, "type": "categorical", "categories": cats})
         else:
-            nums = np.array([float(v) for v in vals if not _missing(v)], dtype=np.float64)
+            nums = np.array([float(v) for v in vals if not is_missing(v)], dtype=np.float64)
             mean = float(nums.mean()) if len(nums) else 0.0
             std = float(nums.std()) if len(nums) else 1.0
             cols.append({"name": name, "type": "numeric", "mean": mean, "std": std if std > 1e-12 else 1.0,
@@ -560,7 +567,7 @@ def encode_rows(rows, columns):
         for c in columns:
             v = r.get(c["name"])
             if c["type"] == "numeric":
-                if _missing(v):
+                if is_missing(v):
                     v = c["fill"]
                 try:
                     out[i, j] = (float(v) - c["mean"]) / c["std"]
@@ -569,7 +576,7 @@ def encode_rows(rows, columns):
                 j += 1
             else:
                 cats = c["categories"]
-                if not _missing(v) and str(v) in cats:
+                if not is_missing(v) and str(v) in cats:
                     out[i, j + cats.index(str(v))] = 1.0
                 j += len(cats)
     return out

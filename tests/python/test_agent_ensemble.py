@@ -165,3 +165,14 @@ def test_ensemble_can_be_turned_off(tmp_path):
     assert res.ensemble is None and res.output_dir.endswith("final")
     with pytest.raises(ValueError, match="ensemble_size"):
         agent.AutoML(n_trials=1, ensemble_size=0)
+
+
+def test_cli_no_ensemble(tmp_path):
+    from click.testing import CliRunner
+    from tessel.cli import main
+    r = CliRunner().invoke(main, ["--store", str(tmp_path / "st"), "agent", "run", sklearn_csv(tmp_path, "diabetes"),
+                                  "--target", "target", "--trials", "2", "--max-epochs", "1", "--no-ensemble",
+                                  "--json", "-q"], prog_name="tessel")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["ensemble"] is None and out["output_dir"].endswith("final")

@@ -145,3 +145,21 @@ def test_bad_input(champion, tmp_path):
         agent.watch("old", str(tmp_path / "nope.csv"), store=store)
     with pytest.raises(ValueError, match="no model version"):
         agent.watch("models:/missing@champion", str(d / "old.csv"), store=store)
+
+
+def _cli(args):
+    from click.testing import CliRunner
+    from tessel.cli import main
+    return CliRunner().invoke(main, args, prog_name="tessel")
+
+
+def test_cli_agent_watch(champion, tmp_path):
+    d, store = champion
+    same = _table(tmp_path / "same.csv", 300, 1)
+    r = _cli(["--store", store, "agent", "watch", "models:/old/1", same, "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["drifted"] is False and out["retrained"] is False and out["version"] == 1
+    shifted = _table(tmp_path / "shifted.csv", 300, 2, shift=3.0)
+    r = _cli(["--store", store, "agent", "watch", "models:/old/1", shifted, "--no-retrain", "--fail-on-drift"])
+    assert r.exit_code == 1 and "DRIFT" in r.stdout and "retraining is off" in r.stdout

@@ -1,4 +1,4 @@
-"""`tessel agent run|profile`: the ML agent (tessel.agent) from the command line."""
+"""`tessel agent run|profile|drift|watch`: the ML agent (tessel.agent) from the command line."""
 import click
 
 from ._base import TesselGroup, emit_json, json_option, log
@@ -59,6 +59,42 @@ def drift_command(reference, current, target, threshold, fail_on_drift, as_json)
         raise SystemExit(1)
 
 
+@agent.command("watch")
+@click.argument("model")
+@click.argument("data", type=click.Path(exists=True))
+@click.option("--threshold", type=click.FloatRange(0, min_open=True), default=0.2, show_default=True,
+              help="A feature drifts when its PSI is over this.")
+@click.option("--alias", default="champion", show_default=True, help="Alias of a bare MODEL name; promoted.")
+@click.option("--no-retrain", is_flag=True, help="Only report the drift.")
+@click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+              show_default=True, help="Share of the new labelled data held out to compare the models on.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-e", "--experiment", default="agent-watch", show_default=True, help="Experiment of the decision run.")
+@click.option("--fail-on-drift", is_flag=True, help="Exit 1 when the data drifted (after retraining).")
+@json_option
+@click.pass_context
+def watch_command(ctx, model, data, threshold, alias, no_retrain, holdout, seed, experiment, fail_on_drift, as_json):
+    """Compare new DATA with the training data of MODEL (models:/NAME@champion,
+    models:/NAME/3 or NAME); above the threshold retrain on old + new labelled
+    data and promote the new version only if it scores better on held-out data.
+
+    \b
+        tessel agent watch models:/houses@champion this_week.csv --threshold 0.2
+    """
+    from ..agent import watch
+    params = ctx.find_root().params or {}
+    res = watch(model, data, threshold=threshold, store=params.get("store"), alias=alias, retrain=not no_retrain,
+                holdout=holdout, seed=seed, experiment=experiment)
+    if as_json:
+        emit_json(res.to_dict())
+    else:
+        for f in res.drift["features"]:
+            click.echo(f"  {f['name']:<24} psi {f['psi']:.4f}" + ("  DRIFT" if f["drifted"] else ""))
+        click.echo(str(res))
+    if fail_on_drift and res.drifted:
+        raise SystemExit(1)
+
+
 @agent.command("run")
 @click.argument("data", type=click.Path(exists=True))
 @click.option("-t", "--target", metavar="COL", help="The column to predict (tables; class folders need none).")
@@ -86,13 +122,16 @@ def drift_command(reference, current, target, threshold, fail_on_drift, as_json)
                                                                    "(default: STORE/agent/RUN_ID).")
 @click.option("--lock-timeout", type=click.FloatRange(0), default=10.0, show_default=True,
               help="Seconds to wait for a locked study database.")
+@click.option("--no-ensemble", is_flag=True, help="Keep the best single model (no ensemble of the best trials).")
+@click.option("--advisor", metavar="URL", help="OpenAI-compatible endpoint (http://HOST:PORT/v1) of the LLM advisor.")
+@click.option("--advisor-model", metavar="NAME", help="Model name sent to the advisor.")
 @click.option("--serve", is_flag=True, help="Serve the registry with tessel serve afterwards.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @json_option
 @click.pass_context
 def run_command(ctx, data, target, budget, n_trials, seed, task, families, max_epochs, min_epochs, storage,
-                workers, study_name, experiment, model_name, no_register, alias, work_dir, lock_timeout, serve, quiet,
-                as_json):
+                workers, study_name, experiment, model_name, no_register, alias, work_dir, lock_timeout, no_ensemble,
+                advisor, advisor_model, serve, quiet, as_json):
     """Search models for DATA under a budget; retrain the best, evaluate it on a
     held-out split, export it to ONNX and register it (alias champion).
 
@@ -107,7 +146,7 @@ def run_command(ctx, data, target, budget, n_trials, seed, task, families, max_e
                     max_epochs=max_epochs, min_epochs=min(min_epochs, max_epochs), store=params.get("store"),
                     experiment=experiment, study_name=study_name, storage=storage, work_dir=work_dir,
                     register=register, alias=alias, lock_timeout=lock_timeout, workers=workers,
-                    verbose=not quiet)
+                    verbose=not quiet, ensemble=not no_ensemble, advisor=advisor, advisor_model=advisor_model)
     result = automl.fit(data, target, task)
     if as_json:
         emit_json(result.to_dict())

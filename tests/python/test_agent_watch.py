@@ -163,3 +163,36 @@ def test_cli_agent_watch(champion, tmp_path):
     shifted = _table(tmp_path / "shifted.csv", 300, 2, shift=3.0)
     r = _cli(["--store", store, "agent", "watch", "models:/old/1", shifted, "--no-retrain", "--fail-on-drift"])
     assert r.exit_code == 1 and "DRIFT" in r.stdout and "retraining is off" in r.stdout
+
+
+def _images(root, n, bright_offset, seed, size=(12, 12)):
+    # cat: dark, dog: bright (learnable); bright_offset moves every pixel (a camera change).
+    rng = np.random.default_rng(seed)
+    for c, base in (("cat", 40), ("dog", 160)):
+        os.makedirs(root / c, exist_ok=True)
+        for i in range(n):
+            px = np.clip(rng.normal(base + bright_offset, 20, (*size, 3)), 0, 255).astype(np.uint8)
+            ts.image.write(str(root / c / f"{seed}-{i}.png"), ts.image.as_image(ts.from_numpy(px)))
+    return str(root)
+
+
+def test_image_folder_drift_retrains_on_old_and_new_files(tmp_path):
+    store = str(tmp_path / "store")
+    res0 = agent.AutoML(n_trials=1, max_epochs=2, seed=0, verbose=False, store=store, ensemble=False,
+                        report=False).fit(_images(tmp_path / "old", 15, 0, 0), task="classification")
+    name = res0.model_version["name"]
+    same = agent.watch(name, _images(tmp_path / "same", 15, 0, 1), store=store)
+    assert not same.drifted and not same.retrained
+    res = agent.watch(name, _images(tmp_path / "new", 15, 60, 2), store=store)
+    assert res.drifted and "pixel_mean" in [f["name"] for f in res.drift["features"] if f["drifted"]]
+    assert res.retrained and res.metric == "accuracy"
+    # Held-out: the agent's 6 test files plus 20% of the 30 new ones; training: the old 24 + the other 24 new.
+    assert res.n_heldout == 6 + 6
+    train_dir = os.path.join(os.path.dirname(res.output_dir), "data", "train")
+    assert sum(len(os.listdir(os.path.join(train_dir, c))) for c in ("cat", "dog")) == 24 + 24
+    st = ts.store.open(store)
+    try:
+        champion = st.get_aliases(name)["champion"]
+    finally:
+        st.close()
+    assert champion == (2 if res.new_metric > res.old_metric else 1) and res.promoted == (champion == 2)

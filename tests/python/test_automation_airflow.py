@@ -1,0 +1,95 @@
+"""ts.automation.airflow: a pipeline as an Airflow 3 DAG, run with dag.test().
+
+Airflow 3 cannot live in tessel's environment: apache-airflow-core 3.3 needs
+fastapi>=0.129,<0.137 and Prefect 3.9 needs fastapi>=0.139,<0.151. So this
+test runs in a separate environment that has Airflow (and NumPy, PyYAML):
+its interpreter is $TESSEL_AIRFLOW_PYTHON, e.g.
+
+    python3.11 -m venv /opt/airflow-venv
+    /opt/airflow-venv/bin/pip install 'apache-airflow>=3,<4' numpy pyyaml
+    TESSEL_AIRFLOW_PYTHON=/opt/airflow-venv/bin/python pytest tests/python/test_automation_airflow.py
+
+The DAG's steps run as subprocesses in *this* interpreter (tessel's
+environment), which is the design: Airflow's workers need only Airflow."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import yaml
+
+import tessel
+
+AIRFLOW_PYTHON = os.environ.get("TESSEL_AIRFLOW_PYTHON")
+pytestmark = pytest.mark.skipif(not AIRFLOW_PYTHON, reason="needs $TESSEL_AIRFLOW_PYTHON: a separate environment "
+                                                           "with apache-airflow>=3 (it conflicts with Prefect 3)")
+
+# The DAG file, as a user puts one in Airflow's dags folder (dag.test() syncs the DAG from there).
+DAG_FILE = textwrap.dedent("""
+    import os
+    from tessel.automation.airflow import build_dag
+    dag = build_dag(os.environ["TESSEL_PIPELINE"])   # python: $TESSEL_PYTHON
+""")
+SCRIPT = textwrap.dedent("""
+    import importlib.util, json, sys
+    spec = importlib.util.spec_from_file_location("tessel_dag", sys.argv[1])
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    dag = mod.dag
+    edges = {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}
+    dr = dag.test()
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    xcom = {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in dr.get_task_instances()}
+    print("RESULT " + json.dumps({"dag_id": dag.dag_id, "edges": edges, "state": str(dr.state), "states": states,
+                                  "xcom": xcom, "schedule": json.dumps(dag.timetable.serialize(), default=str)}))
+""")
+
+
+def run_in_airflow(tmp_path, pipeline):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(pipeline))
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "tessel_dag.py").write_text(DAG_FILE)
+    env = dict(os.environ, AIRFLOW_HOME=str(tmp_path / "airflow"), AIRFLOW__CORE__DAGS_FOLDER=str(tmp_path / "dags"),
+               AIRFLOW__CORE__LOAD_EXAMPLES="False", TESSEL_PIPELINE=str(path), TESSEL_PYTHON=sys.executable,
+               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(tessel.__file__)),
+                                           os.environ.get("PYTHONPATH", "")]))
+    subprocess.run([AIRFLOW_PYTHON, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True,
+                   timeout=300)
+    script = tmp_path / "dag_test.py"
+    script.write_text(SCRIPT)
+    proc = subprocess.run([AIRFLOW_PYTHON, str(script), str(tmp_path / "dags" / "tessel_dag.py")], env=env,
+                          capture_output=True, text=True, timeout=600)
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    assert line, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(line[-1][len("RESULT "):])
+
+
+def test_dag_runs_steps_as_subprocesses_with_paths_in_xcom(tmp_path):
+    store = str(tmp_path / "store")
+    r = run_in_airflow(tmp_path, {"name": "af", "store": store, "schedule": "0 3 * * *", "steps": {
+        "train": {"task": "train", "retries": 1, "args": {"config": {
+            "data": {"path": "sklearn:iris"}, "model": {"name": "mlp", "hidden": [8]},
+            "train": {"epochs": 1, "verbose": False}, "output": {"dir": str(tmp_path / "out" / "m-{time}")}}}},
+        "evaluate": {"task": "evaluate", "needs": ["train"], "args": {"model": "${steps.train.output_dir}"}},
+        "register": {"task": "register", "needs": ["evaluate"],
+                     "args": {"model": "${steps.train.output_dir}", "name": "iris", "alias": "champion"}},
+    }})
+    assert r["dag_id"] == "tessel_af" and r["state"].endswith("success"), r
+    assert r["edges"] == {"train": [], "evaluate": ["train"], "register": ["evaluate", "train"]}
+    assert all(s.endswith("success") for s in r["states"].values()), r["states"]
+    out = r["xcom"]["train"]
+    assert os.path.isfile(os.path.join(out["output_dir"], "model.onnx"))  # XCom holds paths, not tensors
+    assert r["xcom"]["evaluate"]["samples"] == 150  # no val_path: all of sklearn iris
+    assert r["xcom"]["register"]["aliases"] == ["champion"]
+    assert "0 3 * * *" in r["schedule"]
+
+
+def test_failed_step_fails_the_dag_run(tmp_path):
+    r = run_in_airflow(tmp_path, {"name": "bad", "steps": {
+        "a": {"task": "evaluate", "args": {"model": str(tmp_path / "missing")}},
+        "b": {"task": "profile", "needs": ["a"], "args": {"data": "${steps.a.model}"}}}})
+    assert r["state"].endswith("failed")
+    assert r["states"]["a"].endswith("failed") and r["states"]["b"].endswith("upstream_failed")

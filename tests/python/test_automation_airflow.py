@@ -43,7 +43,7 @@ SCRIPT = textwrap.dedent("""
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     xcom = {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in dr.get_task_instances()}
     print("RESULT " + json.dumps({"dag_id": dag.dag_id, "edges": edges, "state": str(dr.state), "states": states,
-                                  "xcom": xcom, "schedule": json.dumps(dag.timetable.serialize(), default=str)}))
+                                  "xcom": xcom, "schedule": str(dag.schedule)}))
 """)
 
 

@@ -132,6 +132,10 @@ def test_agent_uses_a_better_ensemble(tmp_path):
     got = ort.InferenceSession(os.path.join(res.model_version["folder"], "model.onnx")).run(None, {"input": x})[0]
     np.testing.assert_allclose(got, E.ensemble_onnx_outputs(outs, [w for w in weights if w > 0], "regression"),
                                rtol=1e-5, atol=1e-5)
+    # Its config says what it is and where its held-out data is (tessel evaluate's default data).
+    cfg = ts.train.predictor.read_config(res.output_dir)
+    assert cfg["data"]["val_path"].endswith("test.csv")
+    assert [m["weight"] for m in cfg["ensemble"]["members"]] == [w for w in weights if w > 0]
     # Leaderboard text, report and artifacts show the ensemble and its weights.
     assert "ensemble: val_loss=" in res.leaderboard_table() and "(used)" in res.leaderboard_table()
     html = open(res.report_path).read()

@@ -384,12 +384,12 @@ class AutoML:
         import numpy as np
 
         from . import ensemble as E
-        members = []
+        members, cache = [], {}
         for r in done[:self.ensemble_size]:
             if not r.get("output_dir"):
                 continue
             try:
-                mp = E.member_predictions(r["output_dir"])
+                mp = E.member_predictions(r["output_dir"], cache)
             except Exception as e:  # noqa: BLE001  (a member that cannot be reloaded is left out)
                 self._log(f"warning: trial {r['trial']} left out of the ensemble: {e}")
                 continue
@@ -450,8 +450,14 @@ class AutoML:
             weights.append(m["weight"])
         first = self._ens_members[0][1].folder
         E.export_onnx(paths, weights, task, os.path.join(out, "model.onnx"))
-        for fname in ("signature.json", "config.yaml"):
-            shutil.copyfile(os.path.join(first, fname), os.path.join(out, fname))
+        shutil.copyfile(os.path.join(first, "signature.json"), os.path.join(out, "signature.json"))
+        cfg = read_config(first)
+        cfg["ensemble"] = {"members": [{"trial": m["trial"], "weight": m["weight"]} for m in ens["members"]
+                                       if m["weight"] > 0]}
+        cfg["data"]["val_path"] = prep.test_path  # what the ensemble was evaluated on (tessel evaluate's default)
+        import yaml
+        with open(os.path.join(out, "config.yaml"), "w") as f:
+            yaml.safe_dump(_jsonable(cfg), f, sort_keys=False)
         with open(os.path.join(out, "ensemble.json"), "w") as f:
             json.dump(_jsonable(ens), f, indent=1)
         pred = Predictor.load(out)
@@ -468,9 +474,6 @@ class AutoML:
         predictions = pred.decode(got)
         test_metrics = held_out_metrics(predictions, prep.test_labels, task)
         self._log("final (ensemble): " + ", ".join(f"{k}={_fmt(v)}" for k, v in test_metrics.items()))
-        cfg = read_config(first)
-        cfg["ensemble"] = {"members": [{"trial": m["trial"], "weight": m["weight"]} for m in ens["members"]
-                                       if m["weight"] > 0]}
         version = None
         if self.register and self.export:
             reg = name if self.register is True else self.register

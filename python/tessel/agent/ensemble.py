@@ -41,13 +41,22 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def member_predictions(folder):
+def member_predictions(folder, cache=None):
     """A trial's predictions on its validation split: its saved config rebuilds
-    the same (seeded) split, its weights give the outputs."""
+    the same (seeded) split, its weights give the outputs. cache: a dict
+    shared between calls, so that trials with the same data section decode
+    the data once."""
+    import json
+
     from ..train.predictor import load_module, read_signature
     from ..train.sources import load_data
     module, sig, cfg = load_module(folder)
-    data = load_data(cfg)
+    key = json.dumps(cfg["data"], sort_keys=True, default=str)
+    data = cache.get(key) if cache is not None else None
+    if data is None:
+        data = load_data(cfg)
+        if cache is not None:
+            cache[key] = data
     if data.x_val is None:
         raise ValueError(f"{folder}: the trial has no validation split to ensemble on")
     out = module(data.x_val).detach().numpy().astype(np.float64)

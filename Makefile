@@ -32,7 +32,9 @@ install: build
 	  $(foreach f,$(TREE_FLAGS),-Ccmake.define.$(patsubst -D%,%,$(f))) .
 
 # The main job: train a CNN on scikit-learn's digits from Python, then the same from C++; export
-# it to ONNX and run it Python-free from C++ and in onnxruntime.
+# it to ONNX and run it Python-free from C++ and in onnxruntime; then the platform: a declarative
+# `tessel train` and an ML-agent search on a raw table, both tracked and registered, served by
+# `tessel serve` and checked with one Open Inference Protocol request each.
 demo: install
 	@echo "== tensors (Python, then C++) =="
 	@$(PY) examples/demo.py
@@ -45,6 +47,8 @@ demo: install
 	@echo "== Python-free deployment: the exported model from C++ (libtessel only), then in onnxruntime =="
 	@$(BUILD)/examples/onnx_digits $(BUILD)/digits_cnn.onnx $(BUILD)/digits.safetensors
 	@$(PY) examples/onnx_digits_ort.py $(BUILD)/digits_cnn.onnx $(BUILD)/digits.safetensors
+	@echo "== the platform: tessel train and tessel agent (tracked, registered), served by tessel serve =="
+	@$(PY) examples/platform_demo.py $(BUILD)/platform-demo
 
 test-cpp: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

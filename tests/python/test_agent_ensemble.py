@@ -180,3 +180,25 @@ def test_cli_no_ensemble(tmp_path):
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["ensemble"] is None and out["output_dir"].endswith("final")
+
+
+def test_agent_classification_ensemble_averages_probabilities(tmp_path):
+    import onnxruntime as ort
+    path = sklearn_csv(tmp_path, "breast_cancer")
+    res = _fit(tmp_path, path, "s")
+    e = res.ensemble
+    assert e["used"] and e["task"] == "classification" and 0.0 <= e["val_accuracy"] <= 1.0
+    weights = [m["weight"] for m in e["members"] if m["weight"] > 0]
+    assert set(res.test_metrics) == {"test_accuracy", "test_loss"}
+    acc = np.mean([p["label"] == str(y) for p, y in zip(res.predictions, res.test_labels)])
+    assert res.test_metrics["test_accuracy"] == pytest.approx(acc)
+    for p in res.predictions:
+        assert sum(p["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    # The graph's output is log(sum_i w_i softmax(member_i)): checked with onnxruntime.
+    pred = ts.train.Predictor.load(res.output_dir)
+    x = pred.preprocess(_rows(path)[:16]).numpy()
+    members = sorted(f for f in os.listdir(res.output_dir) if f.startswith("member-"))
+    outs = [ort.InferenceSession(os.path.join(res.output_dir, f)).run(None, {"input": x})[0] for f in members]
+    got = ort.InferenceSession(os.path.join(res.output_dir, "model.onnx")).run(None, {"input": x})[0]
+    probs = sum(w * np.exp(o) / np.exp(o).sum(axis=1, keepdims=True) for w, o in zip(weights, outs))
+    np.testing.assert_allclose(np.exp(got), probs, rtol=1e-5, atol=1e-6)

@@ -190,6 +190,13 @@ def test_validation_reports_every_problem_with_its_key(tmp_path):
     with pytest.raises(ConfigError, match=r"steps.a.needs: unknown step 'trian' \(did you mean 'train'\?\)"):
         automation.load({"name": "x", "steps": {"train": {"task": "profile", "args": {"data": "x"}},
                                                 "a": {"task": "profile", "needs": ["trian"], "args": {"data": "x"}}}})
+    # A train step's config is checked as `tessel train` checks it, naming the key under the step.
+    with pytest.raises(ConfigError) as e:
+        automation.load({"name": "x", "steps": {"t": {"task": "train", "args": {"config": {
+            "data": {"path": "sklearn:iris"}, "optimizer": {"lrr": 0.1}}}}}})
+    assert "steps.t.args.config.optimizer.lrr: unknown key (did you mean 'lr'?)" in e.value.errors
+    with pytest.raises(ConfigError, match=r"steps.t.args.config \(nope.yaml\): config file nope.yaml does not exist"):
+        automation.load({"name": "x", "steps": {"t": {"task": "train", "args": {"config": "nope.yaml"}}}})
     with pytest.raises(ConfigError, match="steps: the pipeline has no step"):
         automation.load({"name": "x", "steps": {}})
     with pytest.raises(ConfigError, match="steps: required key is missing"):

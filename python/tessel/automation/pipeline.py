@@ -135,6 +135,8 @@ class Pipeline:
             if v.default is v.empty and v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL) and p not in step["args"]:
                 if not (p == "store"):
                     errors.append(f"{key}.args.{p}: required argument of {step['task']} is missing")
+        if step.get("task") == "train" and "config" in step["args"] and not _refs(step["args"]):
+            Pipeline._check_train_config(key, step["args"], errors)
         upstream = Pipeline._upstream(name, steps)
         for a, v in step["args"].items():
             for ref in _refs(v):
@@ -154,6 +156,24 @@ class Pipeline:
                         errors.append(f"{where}: ${{{ref}}}: step {parts[1]!r} is not in this step's needs")
                 else:
                     errors.append(f"{where}: ${{{ref}}}: expected ${{params.KEY}} or ${{steps.NAME.KEY}}")
+
+    @staticmethod
+    def _check_train_config(key, args, errors):
+        """A train step's config (with no ${...} in it) is checked as `tessel train` would, now."""
+        from ..config.schema import TrainConfig
+        config, overrides = args["config"], args.get("overrides") or []
+        if isinstance(overrides, str):
+            overrides = [overrides]
+        try:
+            if isinstance(config, dict):
+                TrainConfig(config, overrides).resolve()
+            elif isinstance(config, str):
+                TrainConfig.from_file(config, overrides).resolve()
+            else:
+                errors.append(f"{key}.args.config: expected a config file path or a mapping, got {config!r}")
+        except ConfigError as e:
+            where = f"{key}.args.config" + (f" ({config})" if isinstance(config, str) else "")
+            errors.extend(f"{where}: {line}" if isinstance(config, str) else f"{where}.{line}" for line in e.errors)
 
     @staticmethod
     def _upstream(name, steps):

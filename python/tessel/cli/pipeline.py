@@ -46,8 +46,8 @@ def check_command(ctx, path, overrides):
 @json_option
 @click.pass_context
 def run_command(ctx, path, engine, overrides, quiet, as_json):
-    """Run the pipeline PATH; each step is a run of experiment pipeline:NAME.
-    Exit 1 when a step failed."""
+    """Run the pipeline PATH (local engine: each step is tracked as a run of
+    experiment pipeline:NAME). Exit 1 when a step failed."""
     import sys
     p = _load(ctx, path, overrides)
     store = (ctx.find_root().params or {}).get("store")
@@ -56,7 +56,10 @@ def run_command(ctx, path, engine, overrides, quiet, as_json):
         result = run_local(p, store=store, echo=None if quiet else sys.stderr)
         d = result.to_dict()
     else:
-        from ..automation import prefect as tprefect
+        try:
+            from ..automation import prefect as tprefect
+        except ModuleNotFoundError as e:
+            raise click.ClickException(str(e)) from None
         d = tprefect.run(p, store=store)
     if as_json:
         emit_json(d)

@@ -196,3 +196,30 @@ def test_image_folder_drift_retrains_on_old_and_new_files(tmp_path):
     finally:
         st.close()
     assert champion == (2 if res.new_metric > res.old_metric else 1) and res.promoted == (champion == 2)
+
+
+def test_text_table_drift_uses_length_and_vocabulary(tmp_path):
+    rng = np.random.default_rng(0)
+    pos, neg = "good great fine nice lovely".split(), "bad awful poor sad grim".split()
+
+    def table(path, n, words_per_row, seed):
+        r = np.random.default_rng(seed)
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "label"])
+            for i in range(n):
+                lab = ("pos", "neg")[i % 2]
+                w.writerow([" ".join(r.choice(pos if lab == "pos" else neg, words_per_row)), lab])
+        return str(path)
+
+    store = str(tmp_path / "store")
+    res0 = agent.AutoML(n_trials=1, max_epochs=2, seed=0, verbose=False, store=store, ensemble=False, report=False,
+                        families=["text_bag"]).fit(table(tmp_path / "reviews.csv", 80, 4, 0), target="label")
+    assert res0.config["data"]["kind"] == "text"
+    same = agent.watch("reviews", table(tmp_path / "same.csv", 60, 4, 1), store=store)
+    assert not same.drifted
+    res = agent.watch("reviews", table(tmp_path / "long.csv", 60, 30, 2), store=store)
+    drifted = [f["name"] for f in res.drift["features"] if f["drifted"]]
+    assert "text.words" in drifted and "text.chars" in drifted
+    assert res.retrained and res.n_heldout == 16 + 12 and res.metric == "accuracy"
+    assert rng is not None

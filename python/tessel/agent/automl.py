@@ -285,7 +285,10 @@ class AutoML:
                     advice_out["changes"], advice_out["families"] = {}, None
 
         ens = None
-        if self.ensemble and len(done) >= 2:
+        if self.ensemble and len(done) >= 2 and self.budget_s is not None and \
+                time.monotonic() - t_start > self.budget_s:
+            self._log("no time left in the budget for an ensemble: keeping the best trial")
+        elif self.ensemble and len(done) >= 2:
             with stage("ensemble"):
                 ens = self._select_ensemble(done)
         if ens is not None and ens["used"]:

@@ -27,13 +27,17 @@ _EPS = 1e-4  # floor of a bin's share, so that an empty bin gives a finite PSI
 
 def psi(reference, current, bins=10):
     """PSI of a numeric feature: bins at the reference's quantiles (ties
-    merged), both samples' shares per bin, sum((c - r) * ln(c / r))."""
+    merged) and open bins beyond its range, both samples' shares per bin,
+    sum((c - r) * ln(c / r))."""
     ref = np.asarray(reference, dtype=np.float64)
     cur = np.asarray(current, dtype=np.float64)
     ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
     if ref.size == 0 or cur.size == 0:
         raise ValueError("psi: both samples need at least one finite value")
-    edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
+    # Interior quantiles, plus open bins below the reference's minimum and above its maximum: values
+    # outside the reference's range get bins of their own (a constant reference still shows a shift).
+    edges = np.unique(np.concatenate([np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]),
+                                      [ref.min(), np.nextafter(ref.max(), np.inf)]]))
     r = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=edges.size + 1) / ref.size
     c = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=edges.size + 1) / cur.size
     return _psi(r, c)

@@ -154,7 +154,7 @@ def folder_features(items, modality):
         elif modality == "audio":
             f = _audio_features(it)
         elif modality == "text":
-            if os.path.isfile(it):
+            if len(it) < 4096 and "\n" not in it and os.path.isfile(it):
                 with open(it, encoding="utf-8", errors="replace") as fh:
                     it = fh.read()
             f = _text_features(it)
@@ -289,10 +289,13 @@ def _watch(st, model, data, threshold, alias, retrain, holdout, seed, work_dir, 
         os.makedirs(work, exist_ok=True)
         res = WatchResult(name, version["version"], alias, {}, False)
         res.run_id = run_id
+        data_cfg = (version.get("config") or {}).get("data") or {}
+        if not info.get("target") and data_cfg.get("label") and not os.path.isdir(info["reference"]):
+            info = dict(info, target=data_cfg["label"])  # a text folder the agent turned into a text table
         if kind in ("image_folder", "audio_folder") or os.path.isdir(data):
             plan_ = _folder_plan(info, data, threshold, kind)
         else:
-            plan_ = _table_plan(info, data, threshold)
+            plan_ = _table_plan(info, data, threshold, data_cfg.get("text") if kind == "text" else None)
         res.drift = plan_["drift"]
         res.drifted = bool(plan_["drift"]["drifted"])
         points = [(f"drift/psi/{f['name']}", 0, float(f["psi"])) for f in res.drift["features"]
@@ -323,12 +326,20 @@ def _watch(st, model, data, threshold, alias, retrain, holdout, seed, work_dir, 
         st.end_run(run_id, status)
 
 
-def _table_plan(info, data, threshold):
+def _table_plan(info, data, threshold, text_column=None):
     ref, target = info["reference"], info.get("target")
     rep = table_drift(ref, data, target=target, threshold=threshold)
     d = rep.to_dict()
     rh, rrows = _read_table(ref, None)
     nh, nrows = _read_table(data, None)
+    if text_column and text_column in rh and text_column in nh:
+        # A text column: the drift of its summary features (length, vocabulary), as for text folders.
+        tr = folder_drift([r[rh.index(text_column)] or "" for r in rrows],
+                          [r[nh.index(text_column)] or "" for r in nrows], "text", threshold)
+        for f in tr["features"]:
+            f["name"] = f"{text_column}.{f['name']}"
+        d["features"] = [f for f in d["features"] if f["name"] != text_column] + tr["features"]
+        d["drifted"] = any(f["drifted"] for f in d["features"])
     labelled = target is not None and target in nh and any(not _missing(r[nh.index(target)]) for r in nrows)
     return {"drift": {"features": d["features"], "drifted": d["drifted"], "threshold": threshold,
                       "n_reference": d["n_reference"], "n_current": d["n_current"]},
@@ -387,8 +398,13 @@ def _retrain(st, res, version, info, plan_, holdout, seed, work, run_id, log):
         hrows = [[r[hh.index(c)] for c in rh] for r in hrows] + [nrows[i] for i in held]
         heldout = os.path.join(data_dir, "heldout.csv")
         _write_csv(heldout, rh, hrows)
-        feats = cfg["data"].get("features") or [c for c in rh if c != target]
-        items, labels = _table_items(rh, hrows, target, feats, set(cfg["data"].get("categorical") or ()))
+        if cfg["data"].get("kind") == "text":  # the model takes the text itself
+            ti_, xi = rh.index(target), rh.index(cfg["data"]["text"])
+            items = [r[xi] for r in hrows if not _missing(r[ti_])]
+            labels = [r[ti_].strip() for r in hrows if not _missing(r[ti_])]
+        else:
+            feats = cfg["data"].get("features") or [c for c in rh if c != target]
+            items, labels = _table_items(rh, hrows, target, feats, set(cfg["data"].get("categorical") or ()))
         if task != "classification":
             labels = [float(v) for v in labels]
     else:

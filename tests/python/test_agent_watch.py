@@ -199,7 +199,6 @@ def test_image_folder_drift_retrains_on_old_and_new_files(tmp_path):
 
 
 def test_text_table_drift_uses_length_and_vocabulary(tmp_path):
-    rng = np.random.default_rng(0)
     pos, neg = "good great fine nice lovely".split(), "bad awful poor sad grim".split()
 
     def table(path, n, words_per_row, seed):
@@ -222,4 +221,27 @@ def test_text_table_drift_uses_length_and_vocabulary(tmp_path):
     drifted = [f["name"] for f in res.drift["features"] if f["drifted"]]
     assert "text.words" in drifted and "text.chars" in drifted
     assert res.retrained and res.n_heldout == 16 + 12 and res.metric == "accuracy"
-    assert rng is not None
+
+
+def test_audio_summaries_detect_a_louder_noisier_source(tmp_path):
+    import soundfile as sf
+    rng = np.random.default_rng(0)
+
+    def clips(name, amp, noise, n=30):
+        out = []
+        for i in range(n):
+            t = np.arange(8000) / 8000
+            x = amp * np.sin(2 * np.pi * rng.uniform(200, 400) * t) + noise * rng.normal(size=t.size)
+            p = tmp_path / f"{name}{i}.wav"
+            sf.write(p, x.astype(np.float32), 8000)
+            out.append(str(p))
+        return out
+
+    a, b = clips("a", 0.1, 0.001), clips("b", 0.1, 0.001)
+    c = clips("c", 0.5, 0.1)
+    feats = watcher.folder_features(a[:1], "audio")
+    assert feats["seconds"] == [1.0] and len([k for k in feats if k.startswith("logmel_")]) == 8
+    assert feats["rms"][0] == pytest.approx(0.1 / np.sqrt(2), rel=0.05)
+    assert not watcher.folder_drift(a, b, "audio")["drifted"]
+    rep = watcher.folder_drift(a, c, "audio")
+    assert rep["drifted"] and "rms" in [f["name"] for f in rep["features"] if f["drifted"]]

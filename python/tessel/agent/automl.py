@@ -252,11 +252,15 @@ class AutoML:
             with stage("advisor"):
                 advice = self._ask_advisor(prof, [], families)
             if advice is not None:
-                families = advice.families or families
+                if advice.families:
+                    # Families the user chose bound the advice; otherwise any family the data takes.
+                    families = (tuple(f for f in advice.families if f in families) or families) if self.families \
+                        else advice.families
                 self._space = dict(advice.space)
                 self._log(f"advisor: families {', '.join(families)}; {len(self._space)} search-space changes"
                           + (f"; {len(advice.warnings)} ignored" if advice.warnings else ""))
-                store.log_params(run_id, {"agent.advisor": self.advisor, "agent.families": ",".join(families)})
+                store.log_params(run_id, {"agent.advisor": self.advisor,
+                                          "agent.advised_families": ",".join(families)})
 
         study_name = self.study_name or f"{name}-{run_id[:8]}"
         with stage("search"):

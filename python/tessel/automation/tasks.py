@@ -363,80 +363,17 @@ def stop(state_dir):
 
 # ----- watch --------------------------------------------------------------------------------------------
 
-def _score(metrics):
-    """Higher is better: accuracy for classification, -RMSE for regression."""
-    if "accuracy" in metrics:
-        return float(metrics["accuracy"])
-    return -float(metrics["rmse"])
-
-
-def watch(reference, current, model, holdout, target=None, threshold=0.2, store=None, name=None, alias="champion",
-          retrain_overrides=(), output_dir=None):
-    """Drift of table `current` against `reference` (the training data);
-    when a feature drifts, retrains MODEL's config on `current` (plus the
-    reference) and promotes the new model (registry `name`, `alias`) only when
-    it scores better on the held-out `holdout` data than MODEL does.
-
-    Returns {"drifted", "drifted_features", "retrained", "promoted",
-    "old_score", "new_score", "new_output_dir", "model_version"}."""
-    from ..agent.monitor import drift
-    from ..train.predictor import read_config
-    report = drift(reference, current, target, threshold)
-    out = {"drifted": report.drifted, "drifted_features": report.drifted_features, "retrained": False,
-           "promoted": False, "old_score": None, "new_score": None, "new_output_dir": None, "model_version": None,
-           "drift": _jsonable(report.to_dict())}
-    if not report.drifted:
-        return out
-    folder = resolve_model(model, store)
-    old = evaluate(folder, holdout, store=store)
-    cfg = read_config(folder)
-    cfg = json.loads(json.dumps(cfg))
-    # Retrain on the reference and the new rows together: the new model must
-    # not forget what the old one knew.
-    combined = os.path.join(output_dir or os.path.dirname(os.path.abspath(os.fspath(current))),
-                            "watch-train-data" + os.path.splitext(os.fspath(current))[1])
-    os.makedirs(os.path.dirname(combined), exist_ok=True)
-    _concat_tables(reference, current, combined)
-    cfg["data"]["path"] = os.path.abspath(combined)
-    cfg["data"]["val_path"] = os.path.abspath(os.fspath(holdout))
-    cfg["output"]["register"] = None
-    cfg["output"]["alias"] = None
-    cfg["output"]["dir"] = os.path.abspath(os.path.join(output_dir, "model-{time}") if output_dir
-                                            else os.path.join(os.path.dirname(folder), "watch-{time}"))
-    cfg["train"]["verbose"] = False
-    if store is not None and not hasattr(store, "close"):
-        cfg["experiment"]["store"] = os.fspath(store)
-    res = train(cfg, list(retrain_overrides), store=store)
-    new = evaluate(res["output_dir"], holdout, store=store)
-    out.update(retrained=True, new_output_dir=res["output_dir"], old_score=_score(old), new_score=_score(new),
-               old_metrics=old, new_metrics=new)
-    if out["new_score"] > out["old_score"]:
-        out["promoted"] = True
-        if name:
-            out["model_version"] = register(res["output_dir"], name, alias=alias, store=store,
-                                            description=f"retrained by watch on {current}")
-    return _jsonable(out)
-
-
-def _concat_tables(a, b, out):
-    """Rows of table b appended to table a (same header; CSV/TSV or JSONL)."""
-    a, b = os.fspath(a), os.fspath(b)
-    if a.lower().endswith((".jsonl", ".ndjson")):
-        with open(out, "w") as f:
-            for p in (a, b):
-                with open(p) as g:
-                    for line in g:
-                        if line.strip():
-                            f.write(line.rstrip("\n") + "\n")
-        return
-    with open(a, newline="") as f:
-        head_a, *rows_a = f.read().splitlines()
-    with open(b, newline="") as f:
-        head_b, *rows_b = f.read().splitlines()
-    if head_a.strip() != head_b.strip():
-        raise ValueError(f"watch: {b} has other columns than {a} ({head_b!r} vs {head_a!r})")
-    with open(out, "w", newline="") as f:
-        f.write("\n".join([head_a] + [r for r in rows_a + rows_b if r.strip()]) + "\n")
+def watch(model, data, threshold=0.2, store=None, alias="champion", retrain=True, holdout=0.2, seed=0,
+          work_dir=None):
+    """ts.agent.watch: drift of the new `data` (a table, or a folder of image,
+    audio or text files) against MODEL's training data (a registry model:
+    models:/NAME@ALIAS, models:/NAME/N or NAME); above `threshold` (PSI)
+    retrains on old + new labelled data and moves `alias` to the new version
+    only when it scores better on held-out data. Returns the decision as a
+    dict (drifted, retrained, promoted, new_version, metric, old_metric,
+    new_metric, reason, run_id, output_dir, drift)."""
+    from ..agent.watcher import watch as _watch
+    return _jsonable(_watch(model, data, threshold, store, alias, retrain, holdout, seed, work_dir).to_dict())
 
 
 TASKS = {"profile": profile, "convert": convert, "train": train, "tune": tune, "evaluate": evaluate,

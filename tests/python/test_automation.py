@@ -105,9 +105,7 @@ def test_convert_writes_shards_and_hash_follows_the_files(tmp_path):
 def test_watch_retrains_and_promotes_only_a_better_model(tmp_path, store):
     train, test, _ = iris_tables(tmp_path)
     cfg = {**train_config(tmp_path, train, test, epochs=1, hidden=(2,)), "optimizer": {"lr": 0.0001}}
-    # data.task given: ts.agent.watch reads the task from the config's data.task, and "auto" scored as
-    # regression when this was written (reported to the agent's owner).
-    cfg["data"]["task"] = "classification"
+    assert cfg["data"].get("task", "auto") == "auto"  # watch takes the task from the version's signature
     weak = tasks.train(cfg, store=store)
     tasks.register(weak["output_dir"], "iris", alias="champion", store=store)
     # No drift (the training data again): nothing retrained.

@@ -101,7 +101,12 @@ def _agent_info(version):
     if not heldout:
         cand = os.path.join(os.path.dirname(d["path"]), "test" + os.path.splitext(d["path"])[1])
         heldout = cand if os.path.exists(cand) else None
-    return {"reference": d["path"], "heldout": heldout, "target": d.get("label"), "task": d.get("task"),
+    # The task the model was trained for: signature.json has it resolved (the
+    # config may say `auto`).
+    task = (version.get("signature") or {}).get("task")
+    if task not in ("classification", "regression"):
+        task = d.get("task")
+    return {"reference": d["path"], "heldout": heldout, "target": d.get("label"), "task": task,
             "kind": d.get("kind")}
 
 

@@ -55,4 +55,13 @@ fi
   "onnx>=1.16" "onnxruntime>=1.17" \
   "click>=8.1" "sqlalchemy>=2.0" "psycopg[binary]>=3.1" "psutil>=5.9" "PyYAML>=6" "tritonclient[http]>=2.40" "kubernetes-validate>=1.31" "schemathesis==4.32.5" \
   "flask>=2.3" "selenium>=4.15" "tensorboard>=2.15" "mlflow-skinny>=2.10" "optuna>=3.5" "prefect>=3.4,<4"
+# Airflow 3 and Prefect 3 need disjoint fastapi ranges, so Airflow gets its own environment:
+# the Airflow DAG test (tests/python/test_automation_airflow.py) runs dag.test() there, and the
+# DAG's steps run as subprocesses in .venv, which is how Airflow workers use tessel.
+if ! .venv-airflow/bin/python -c "import airflow, numpy, yaml" 2>/dev/null; then
+  echo "[setup] creating .venv-airflow (Apache Airflow 3, for the Airflow DAG test)"
+  rm -rf .venv-airflow
+  "$PY" -m venv .venv-airflow
+  .venv-airflow/bin/python -m pip install -q --disable-pip-version-check "apache-airflow>=3,<4" numpy pyyaml
+fi
 echo "[setup] done"

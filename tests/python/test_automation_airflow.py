@@ -3,7 +3,8 @@
 Airflow 3 cannot live in tessel's environment: apache-airflow-core 3.3 needs
 fastapi>=0.129,<0.137 and Prefect 3.9 needs fastapi>=0.139,<0.151. So this
 test runs in a separate environment that has Airflow (and NumPy, PyYAML):
-its interpreter is $TESSEL_AIRFLOW_PYTHON, e.g.
+scripts/setup.sh makes it at .venv-airflow; $TESSEL_AIRFLOW_PYTHON names
+another interpreter, e.g.
 
     python3.11 -m venv /opt/airflow-venv
     /opt/airflow-venv/bin/pip install 'apache-airflow>=3,<4' numpy pyyaml
@@ -22,9 +23,12 @@ import yaml
 
 import tessel
 
-AIRFLOW_PYTHON = os.environ.get("TESSEL_AIRFLOW_PYTHON")
-pytestmark = pytest.mark.skipif(not AIRFLOW_PYTHON, reason="needs $TESSEL_AIRFLOW_PYTHON: a separate environment "
-                                                           "with apache-airflow>=3 (it conflicts with Prefect 3)")
+_SETUP_VENV = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                           ".venv-airflow", "bin", "python")
+AIRFLOW_PYTHON = os.environ.get("TESSEL_AIRFLOW_PYTHON") or (_SETUP_VENV if os.path.exists(_SETUP_VENV) else None)
+pytestmark = pytest.mark.skipif(not AIRFLOW_PYTHON, reason="needs .venv-airflow (made by scripts/setup.sh) or "
+                                                           "$TESSEL_AIRFLOW_PYTHON: a separate environment with "
+                                                           "apache-airflow>=3 (it conflicts with Prefect 3)")
 
 # The DAG file, as a user puts one in Airflow's dags folder (dag.test() syncs the DAG from there).
 DAG_FILE = textwrap.dedent("""

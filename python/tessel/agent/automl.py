@@ -25,6 +25,7 @@ from .errors import AgentError, BudgetError, DataError
 from .prepare import prepare
 from .profile import Profile, profile
 from .search import Schedule, open_study, parse_budget, with_lock_retry
+from ..utils.jsonable import jsonable as _jsonable
 
 __all__ = ["AutoML", "AgentResult"]
 
@@ -678,19 +679,6 @@ def _metric_subset(m):
     return {k: m[k] for k in _KEEP if k in m and isinstance(m[k], (int, float))}
 
 
-def _jsonable(o):
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if hasattr(o, "item") and not isinstance(o, (str, bytes)):
-        try:
-            return o.item()
-        except (TypeError, ValueError):
-            return str(o)
-    return o
 
 
 def leaderboard_rows(study):

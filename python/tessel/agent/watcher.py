@@ -25,13 +25,13 @@ import json
 import math
 import os
 import re
-import shutil
 import time
 
 import numpy as np
 
 from .errors import DataError
 from .monitor import drift as table_drift, ks_2samp, psi
+from .prepare import _link
 from .profile import AUDIO_EXT, IMAGE_EXT, TEXT_EXT, _missing, _read_table
 
 __all__ = ["watch", "WatchResult", "resolve_model", "folder_features", "folder_drift", "AGENT_FILE"]
@@ -283,7 +283,7 @@ def watch(model, data, threshold=0.2, store=None, alias="champion", retrain=True
 def _watch(st, model, data, threshold, alias, retrain, holdout, seed, work_dir, experiment, verbose):
     name, version = resolve_model(st, model, alias)
     info = _agent_info(version)
-    task, kind = info.get("task"), info.get("kind")
+    kind = info.get("kind")
     log = (lambda m: print(f"[watch] {m}", flush=True)) if verbose else (lambda m: None)
     run_id = st.start_run(experiment, name=f"watch {name}", tags={"source": "tessel agent watch"},
                           params={"watch.model": name, "watch.version": version["version"], "watch.alias": alias,
@@ -462,11 +462,3 @@ def _retrain(st, res, version, info, plan_, holdout, seed, work, run_id, log):
     log(res.reason)
 
 
-def _link(src, dst):
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    if os.path.lexists(dst):
-        os.remove(dst)
-    try:
-        os.symlink(os.path.abspath(src), dst)
-    except OSError:
-        shutil.copyfile(src, dst)

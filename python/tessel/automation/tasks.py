@@ -11,31 +11,15 @@ or models:/NAME, models:/NAME/VERSION, models:/NAME@ALIAS (with `store`).
 """
 import contextlib
 import hashlib
-import io
 import json
-import math
 import os
-import shutil
 import subprocess
-import sys
 import time
+
+from ..utils.jsonable import jsonable as _jsonable
 
 __all__ = ["TASKS", "profile", "convert", "train", "tune", "evaluate", "export", "register", "deploy", "watch",
            "resolve_model", "input_hash"]
-
-
-def _jsonable(o):
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if hasattr(o, "item") and callable(o.item) and not isinstance(o, (str, bytes)):  # NumPy scalars
-        return _jsonable(o.item())
-    if isinstance(o, (str, int, float, bool)) or o is None:
-        return o
-    return str(o)
 
 
 @contextlib.contextmanager
@@ -188,78 +172,29 @@ def evaluate(model, data=None, store=None, on_error="raise", batch_size=256):
     """Metrics of MODEL (through its model.onnx) on labeled `data` (default:
     its config's val_path, else its data.path): accuracy, macro P/R/F1
     (classification) or MAE, RMSE, R^2 (regression)."""
-    import numpy as np
-
-    from ..train.inputs import load_labeled
-    from ..train.metrics import classification_metrics, regression_metrics
-    from ..train.predictor import Predictor, read_config
-    folder = resolve_model(model, store)
-    p = Predictor.load(folder)
-    cfg = read_config(folder)
-    path = os.fspath(data) if data is not None else (cfg["data"].get("val_path") or cfg["data"]["path"])
-    x, labels = load_labeled(path, p.signature, cfg["data"], on_error)
-    outs = np.concatenate([p.run(x[s:s + batch_size]) for s in range(0, x.shape[0], batch_size)])
-    if p.task == "classification":
-        index = {c: i for i, c in enumerate(p.classes)}
-        y = []
-        for v in labels:
-            name = str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-            if name not in index:
-                raise ValueError(f"evaluate: label {name!r} in {path} is not a class of the model")
-            y.append(index[name])
-        m = classification_metrics(outs, y, p.classes)
-    else:
-        t = p.signature["preprocess"].get("target") or {"mean": 0.0, "std": 1.0}
-        m = regression_metrics(outs[:, 0] * t["std"] + t["mean"], np.asarray(labels, dtype=np.float64))
-    return _jsonable({"model": folder, "data": path, "task": p.task, **m})
+    from ..train import evaluate as evaluate_folder
+    return _jsonable(evaluate_folder(resolve_model(model, store), data, on_error=on_error, batch_size=batch_size))
 
 
 def export(model, out, opset=None, store=None):
     """MODEL (its weights and config) to the ONNX file `out`. Returns {"model", "onnx", "opset"}."""
-    import tessel as ts
-
-    from ..train.predictor import load_module
-    from ..train.runner import export_onnx
-    folder = resolve_model(model, store)
-    module, sig, cfg = load_module(folder)
-    opset = opset or cfg.get("output", {}).get("opset", 18)
-    shape = sig["inputs"][0]["shape"][1:]
-    example = ts.ones(1, *shape, dtype=ts.int64) if sig["inputs"][0]["dtype"] == "int64" else ts.zeros(1, *shape)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    export_onnx(module, example, os.fspath(out), opset)
-    return {"model": folder, "onnx": os.path.abspath(out), "opset": opset}
+    from ..train import export as export_folder
+    r = export_folder(resolve_model(model, store), out, opset=opset, check=False)
+    return {k: r[k] for k in ("model", "onnx", "opset")}
 
 
 def register(model, name, alias=None, store=None, description=None):
     """Adds MODEL's output folder (model.onnx, weights, config, signature,
-    metrics) as a new version of `name` in the registry; `alias` (e.g.
-    champion) points at it. Returns {"name", "version", "folder", "aliases"}."""
-    from ..train.predictor import config_file, weights_file
+    metrics, the run that trained it) as a new version of `name` in the
+    registry; `alias` (e.g. champion) points at it. Returns {"name",
+    "version", "folder", "aliases"}."""
+    from ..train import register as register_folder
     folder = resolve_model(model, store)
-    onnx = os.path.join(folder, "model.onnx")
-    metrics, run_id = {}, None
-    mpath = os.path.join(folder, "metrics.json")
-    if os.path.isfile(mpath):
-        with open(mpath) as f:
-            raw = json.load(f)
-        run_id = raw.get("run_id")  # the training run, for the registry's lineage
-        metrics = {k: v for k, v in raw.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    sig = None
-    spath = os.path.join(folder, "signature.json")
-    if os.path.isfile(spath):
-        with open(spath) as f:
-            sig = json.load(f)
     with _store(store) as st:
-        if run_id is not None:
-            try:
-                st.resolve_run(run_id)
-            except Exception:  # noqa: BLE001  (trained against another store: no lineage link)
-                run_id = None
-        mv = st.register_model(name, onnx=onnx if os.path.isfile(onnx) else None, weights=weights_file(folder),
-                               config=config_file(folder), signature=sig, metrics=metrics, run_id=run_id,
-                               description=description, alias=alias)
+        mv = register_folder(folder, name, store=st, alias=alias, description=description)
         mv = st.get_model_version(name, mv["version"])
     return {k: mv[k] for k in ("name", "version", "folder", "aliases")}
+
 
 
 # ----- deploy -------------------------------------------------------------------------------------------

@@ -106,35 +106,15 @@ def evaluate(ctx, model, data_path, on_error, batch_size, as_json):
     """Evaluate MODEL on labeled data through its model.onnx: accuracy, macro
     precision/recall/F1 and the confusion matrix (classification), or MAE,
     RMSE and R^2 (regression)."""
-    import numpy as np
-
-    from ..train.metrics import classification_metrics, regression_metrics
-    from ..train.predictor import Predictor, read_config
-    from ..train.inputs import load_labeled
+    from ..train import evaluate as evaluate_folder
     from ..train.sources import DataError
     folder = resolve_model(ctx, model)
-    p = Predictor.load(folder)
-    cfg = read_config(folder)
-    path = data_path or cfg["data"].get("val_path") or cfg["data"]["path"]
     try:
-        x, labels = load_labeled(path, p.signature, cfg["data"], on_error)
+        m = evaluate_folder(folder, data_path, on_error=on_error, batch_size=batch_size)
     except DataError as e:
         raise click.ClickException(str(e)) from None
-    outs = np.concatenate([p.run(x[s:s + batch_size]) for s in range(0, x.shape[0], batch_size)])
-    if p.task == "classification":
-        index = {c: i for i, c in enumerate(p.classes)}
-        y = []
-        for v in labels:
-            name = str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-            if name not in index:
-                raise click.ClickException(f"label {name!r} in {path} is not a class of the model "
-                                           f"({', '.join(p.classes[:20])})")
-            y.append(index[name])
-        m = classification_metrics(outs, y, p.classes)
-    else:
-        t = p.signature["preprocess"].get("target") or {"mean": 0.0, "std": 1.0}
-        m = regression_metrics(outs[:, 0] * t["std"] + t["mean"], np.asarray(labels, dtype=np.float64))
-    m = {"model": folder, "data": path, **m}
+    m.pop("task")
+    path = m["data"]
     if as_json:
         emit_json(m)
         return
@@ -224,32 +204,13 @@ def predict(ctx, model, inputs, texts, fmt, output, batch_size):
 @click.pass_context
 def export(ctx, model, out, opset, check, as_json):
     """Export MODEL (its model.safetensors and config) to ONNX, batch dimension dynamic."""
-    import numpy as np
-
-    import tessel as ts
-
-    from ..train.predictor import load_module
-    from ..train.runner import export_onnx
+    from ..train import export as export_folder
     folder = resolve_model(ctx, model)
-    module, sig, cfg = load_module(folder)
-    opset = opset or cfg.get("output", {}).get("opset", 18)
-    shape = sig["inputs"][0]["shape"][1:]
-    if sig["inputs"][0]["dtype"] == "int64":
-        example = ts.ones(1, *shape, dtype=ts.int64)
-    else:
-        example = ts.zeros(1, *shape)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    export_onnx(module, example, out, opset)
-    result = {"model": folder, "onnx": os.path.abspath(out), "opset": opset}
-    if check:
-        x = example if sig["inputs"][0]["dtype"] == "int64" else ts.randn(2, *shape)
-        with ts.no_grad():
-            ref = module(x).numpy()
-        got = list(ts.onnx.load(out).run({"input": x}).values())[0].numpy()
-        err = float(np.abs(ref - got).max())
-        result["max_abs_diff"] = err
-        if not err <= 1e-4 * max(1.0, float(np.abs(ref).max())):
-            raise click.ClickException(f"the exported model differs from the trained one by {err:.3g}")
+    try:
+        result = export_folder(folder, out, opset=opset, check=check)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    opset = result["opset"]
     if as_json:
         emit_json(result)
     else:

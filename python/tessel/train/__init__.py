@@ -9,7 +9,7 @@
 The output folder holds config.yaml (resolved), model.safetensors,
 model.onnx, signature.json, metrics.json and history.csv; see docs/config.md.
 """
-__all__ = ["run", "register", "Predictor", "TrainResult", "load_data", "build_model"]
+__all__ = ["run", "register", "evaluate", "export", "Predictor", "TrainResult", "load_data", "build_model"]
 
 
 def __getattr__(name):
@@ -17,6 +17,9 @@ def __getattr__(name):
     if name in ("run", "register", "TrainResult"):
         from . import runner
         return getattr(runner, name)
+    if name in ("evaluate", "export"):
+        from . import folder_ops
+        return getattr(folder_ops, name)
     if name == "Predictor":
         from .predictor import Predictor
         return Predictor

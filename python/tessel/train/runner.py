@@ -19,6 +19,7 @@ from ..config.schema import TrainConfig, flatten
 from ..training import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint, Trainer
 from .metrics import classification_metrics, regression_metrics, scalar_metrics
 from .sources import load_data
+from ..utils.jsonable import jsonable as _jsonable
 
 __all__ = ["run", "register", "TrainResult", "build_optimizer", "build_scheduler", "write_signature", "evaluate_arrays"]
 
@@ -210,14 +211,6 @@ def _write_history(path, history):
             w.writerow([e + 1] + [history.history[k][i] if i < len(history.history[k]) else "" for k in keys])
 
 
-def _jsonable(o):
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _jsonable(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_jsonable(v) for v in o]
-    return o
 
 
 # ----- the run ------------------------------------------------------------------------------------------
@@ -442,7 +435,7 @@ def register(output_dir, name, store=None, alias=None, run_id=None, description=
     version folder gets config.yaml, metrics.json and history.csv too, so
     Predictor.load and `tessel serve --model-repository` work on it. store: a
     ts.store.Store, a folder or a URL (default $TESSEL_STORE / ./tessel-store);
-    run_id: default the run recorded in metrics.json."""
+    run_id: default the run recorded in metrics.json when it is in this store."""
     import shutil
     import yaml
     from .. import store as tstore
@@ -458,9 +451,16 @@ def register(output_dir, name, store=None, alias=None, run_id=None, description=
     onnx_path = os.path.join(out, "model.onnx")
     st = store if isinstance(store, tstore.Store) else tstore.open(store)
     try:
+        if run_id is None and metrics.get("run_id"):
+            # The run that trained it, when it is in this store (a model trained
+            # against another store registers without a lineage link).
+            try:
+                run_id = st.resolve_run(metrics["run_id"])
+            except Exception:  # noqa: BLE001
+                run_id = None
         version = st.register_model(name, onnx=onnx_path if os.path.isfile(onnx_path) else None,
                                     weights=os.path.join(out, "model.safetensors"), config=cfg,
-                                    signature=read_signature(out), run_id=run_id or metrics.get("run_id"),
+                                    signature=read_signature(out), run_id=run_id,
                                     metrics={k: float(v) for k, v in scalar_metrics(metrics).items()},
                                     alias=alias, description=description)
         for fname in ("config.yaml", "metrics.json", "history.csv"):

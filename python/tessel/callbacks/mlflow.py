@@ -11,6 +11,7 @@ import tempfile
 import time
 
 from ..training import Callback
+from .tracker import _number
 
 __all__ = ["MLflowLogger"]
 
@@ -27,16 +28,6 @@ def _client_module():
                           "pip install mlflow-skinny (or mlflow)") from e
     return MlflowClient, Metric, Param, RunTag
 
-
-def _number(v):
-    if isinstance(v, bool):
-        return float(v)
-    if isinstance(v, (int, float)):
-        return float(v)
-    try:
-        return float(v.item())
-    except (AttributeError, TypeError, ValueError, RuntimeError):
-        return None
 
 
 class MLflowLogger(Callback):

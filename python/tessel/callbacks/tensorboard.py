@@ -22,6 +22,7 @@ import threading
 import time
 
 from ..training import Callback
+from .tracker import _number
 
 __all__ = ["SummaryWriter", "TensorBoard"]
 
@@ -196,16 +197,6 @@ def _histogram_of(values, bins):
     limits[-1] = hi
     return lo, hi, n, total, total_sq, limits, [float(c) for c in counts]
 
-
-def _number(v):
-    if isinstance(v, bool):
-        return float(v)
-    if isinstance(v, (int, float)):
-        return float(v)
-    try:
-        return float(v.item())
-    except (AttributeError, TypeError, ValueError, RuntimeError):
-        return None
 
 
 class SummaryWriter:

@@ -232,6 +232,25 @@ def test_click_through_every_page(site, browser):
     else:
         wait_for(d, "#no-server")
 
+    # --- pipelines: the run's DAG and steps (recorded now, so the runs table above kept its 4 runs)
+    from tessel import automation
+    tmp = site["tmp"]
+    table = tmp / "t.csv"
+    table.write_text("x,y\n" + "".join(f"{k},{k % 2}\n" for k in range(20)))
+    automation.run_local({"name": "nightly", "store": str(tmp / "store"), "steps": {
+        "profile": {"task": "profile", "args": {"data": str(table), "target": "y"}},
+        "broken": {"task": "profile", "needs": ["profile"], "args": {"data": str(tmp / "missing.csv")}},
+        "report": {"task": "profile", "needs": ["broken"], "args": {"data": str(table)}}}}, sleep=lambda s: None)
+    go(d, By.ID, "nav-pipelines")
+    assert "nightly" in wait_for(d, "#pipelines-table").text
+    go(d, By.CSS_SELECTOR, "a.pipeline-link")
+    wait_for(d, "#dag")
+    states = {e.get_attribute("data-step"): e.get_attribute("data-state")
+              for e in d.find_elements(By.CSS_SELECTOR, "#dag g.dag-node")}
+    assert states == {"profile": "FINISHED", "broken": "FAILED", "report": "SKIPPED"}
+    assert "missing.csv" in d.find_element(By.CSS_SELECTOR, 'tr[data-step="broken"]').text
+    shot(d, "pipeline")
+
     # --- try a model: upload an image
     go(d, By.ID, "nav-try")
     wait_for(d, "#try-models")

@@ -23,6 +23,7 @@ os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not go onli
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -132,10 +133,15 @@ def shot(drv, name):
 
 
 def go(drv, by, value):
-    """Clicks what navigates, and waits for the new page to replace the old one."""
-    old = drv.find_element(By.TAG_NAME, "html")
+    """Clicks what navigates, and waits for the new page to replace the old one: a
+    mark set on the old page's window is gone once a new document has loaded.
+    (Waiting for the old <html> element to go stale raced with Chromium: asked
+    about a node mid-navigation, it can answer "Node with given id does not
+    belong to the document" instead of a stale-element error.)"""
+    drv.execute_script("window.__tesselOldPage = true;")
     drv.find_element(by, value).click()
-    WebDriverWait(drv, WAIT).until(EC.staleness_of(old))
+    WebDriverWait(drv, WAIT, ignored_exceptions=(WebDriverException,)).until(  # transient mid-navigation
+        lambda d: d.execute_script("return document.readyState === 'complete' && !window.__tesselOldPage;"))
 
 
 def wait_for(drv, css):

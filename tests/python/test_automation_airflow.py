@@ -56,10 +56,14 @@ def run_in_airflow(tmp_path, pipeline):
     path.write_text(yaml.safe_dump(pipeline))
     (tmp_path / "dags").mkdir()
     (tmp_path / "dags" / "tessel_dag.py").write_text(DAG_FILE)
+    # Only the tessel package goes onto Airflow's path (a folder with a link to it): the
+    # folder tessel is installed in is .venv's site-packages, whose fastapi/pydantic would
+    # shadow Airflow's own and break its task runner.
+    (tmp_path / "pkgs").mkdir()
+    os.symlink(os.path.dirname(tessel.__file__), tmp_path / "pkgs" / "tessel")
     env = dict(os.environ, AIRFLOW_HOME=str(tmp_path / "airflow"), AIRFLOW__CORE__DAGS_FOLDER=str(tmp_path / "dags"),
                AIRFLOW__CORE__LOAD_EXAMPLES="False", TESSEL_PIPELINE=str(path), TESSEL_PYTHON=sys.executable,
-               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(tessel.__file__)),
-                                           os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=str(tmp_path / "pkgs"))
     subprocess.run([AIRFLOW_PYTHON, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True,
                    timeout=300)
     script = tmp_path / "dag_test.py"

@@ -25,6 +25,12 @@ LAUNCH_VARS = ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_
                "PMIX_RANK")
 
 
+# Each rank's marker line in one write(2): mpirun forwards every rank's output
+# through its own pty, and a line printed in pieces can interleave with another
+# rank's ("ok ok 0\n1" failed a CI run).
+OK_LINE = '\nimport os as _os\n_os.write(1, f"ok {{{rank}}}\\n".encode())\n'
+
+
 def run_mpi(tmp_path, np_, body, timeout=120):
     """Runs `body` (after a prelude that initializes the group) on np_ ranks; returns the process."""
     script = tmp_path / "job.py"
@@ -36,7 +42,7 @@ def run_mpi(tmp_path, np_, body, timeout=120):
         dist.init_process_group()
         rank, world = dist.get_rank(), dist.get_world_size()
         assert dist.get_backend() == "mpi", dist.get_backend()
-        """) + textwrap.dedent(body) + '\nprint("ok", rank, flush=True)\n')
+        """) + textwrap.dedent(body) + OK_LINE.format(rank="rank"))
     env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
     env["OMP_NUM_THREADS"] = "1"
     if os.geteuid() == 0:  # mpirun refuses root without both variables
@@ -691,8 +697,7 @@ def test_mpi_model_fit_creates_the_group_under_mpirun(tmp_path):
         every = ts.zeros(4)
         dist.all_gather_into_tensor(every, m.weight.detach().reshape(-1))
         assert every[:2].tolist() == every[2:].tolist()
-        print("ok", dist.get_rank(), flush=True)
-        """))
+        """) + OK_LINE.format(rank="dist.get_rank()"))
     env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
     proc = subprocess.run([sys.executable, "-m", "tessel", "launch", "-n", "2", "--timeout", "100", str(script)],
                           env=env, capture_output=True, text=True, timeout=160)

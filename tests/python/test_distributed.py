@@ -31,6 +31,13 @@ LAUNCH_VARS = ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_
 OK_LINE = '\nimport os as _os\n_os.write(1, f"ok {{{rank}}}\\n".encode())\n'
 
 
+def rank_env():
+    """The environment for a job: no launcher variables of this process, and no
+    PYTHONUNBUFFERED (set on these machines), so that each rank's print() is one
+    write per line and lines of different ranks do not interleave mid-line."""
+    return {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS and k != "PYTHONUNBUFFERED"}
+
+
 def run_mpi(tmp_path, np_, body, timeout=120):
     """Runs `body` (after a prelude that initializes the group) on np_ ranks; returns the process."""
     script = tmp_path / "job.py"
@@ -43,7 +50,7 @@ def run_mpi(tmp_path, np_, body, timeout=120):
         rank, world = dist.get_rank(), dist.get_world_size()
         assert dist.get_backend() == "mpi", dist.get_backend()
         """) + textwrap.dedent(body) + OK_LINE.format(rank="rank"))
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    env = rank_env()
     env["OMP_NUM_THREADS"] = "1"
     if os.geteuid() == 0:  # mpirun refuses root without both variables
         env["OMPI_ALLOW_RUN_AS_ROOT"] = env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
@@ -171,7 +178,7 @@ def test_mpi_nccl_backend_loads_its_libraries(tmp_path):
             dist.destroy_process_group()
             print("gpu")
         """))
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    env = rank_env()
     env["OMPI_ALLOW_RUN_AS_ROOT"] = env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
     proc = subprocess.run([MPIRUN, "-np", "1", "--timeout", "100", sys.executable, str(script)], env=env,
                           capture_output=True, text=True, timeout=160)
@@ -593,7 +600,7 @@ def test_launch_runs_a_script_on_each_rank(tmp_path):
     script.write_text("import os, tessel.distributed as dist\n"
                       "dist.init_process_group()\n"
                       "print('rank', dist.get_rank(), dist.get_world_size(), os.environ['OMP_NUM_THREADS'], flush=True)\n")
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    env = rank_env()
     proc = subprocess.run([sys.executable, "-m", "tessel", "launch", "-n", "3", "--timeout", "100", str(script)],
                           env=env, capture_output=True, text=True, timeout=160)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -698,7 +705,7 @@ def test_mpi_model_fit_creates_the_group_under_mpirun(tmp_path):
         dist.all_gather_into_tensor(every, m.weight.detach().reshape(-1))
         assert every[:2].tolist() == every[2:].tolist()
         """) + OK_LINE.format(rank="dist.get_rank()"))
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    env = rank_env()
     proc = subprocess.run([sys.executable, "-m", "tessel", "launch", "-n", "2", "--timeout", "100", str(script)],
                           env=env, capture_output=True, text=True, timeout=160)
     assert_ok(proc, 2)
@@ -779,7 +786,7 @@ def test_mpi_initialized_by_the_program(tmp_path, level):
     # level lets its communication thread call MPI, and says why not otherwise.
     script = tmp_path / "own.py"
     script.write_text(MPI_STARTED_ELSEWHERE.format(level=level))
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    env = rank_env()
     env["OMPI_ALLOW_RUN_AS_ROOT"] = env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
     proc = subprocess.run([MPIRUN, "-np", "2", "--oversubscribe", "--timeout", "100", sys.executable, str(script)],
                           env=env, capture_output=True, text=True, timeout=160)
@@ -796,7 +803,7 @@ def test_tessel_train_on_two_ranks_writes_one_output(tmp_path):
            "output": {"dir": str(tmp_path / "out" / "{time}"), "register": "iris", "export_onnx": True}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     store = tmp_path / "store"
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    env = rank_env()
     proc = subprocess.run([sys.executable, "-m", "tessel", "launch", "-n", "2", "--timeout", "200", "--",
                            sys.executable, "-m", "tessel", "--store", str(store), "train", str(tmp_path / "c.yaml"),
                            "--json", "-q"], env=env, capture_output=True, text=True, timeout=260)

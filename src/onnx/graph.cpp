@@ -79,6 +79,12 @@ Tensor from_ints(const std::vector<int64_t>& v) {
   return t;
 }
 
+std::vector<double> host_doubles(const Tensor& t) {
+  Tensor c = t.to(DType::Float64).contiguous();
+  const double* p = c.data<double>();
+  return std::vector<double>(p, p + c.numel());
+}
+
 void check_size(const Node& n, const Shape& s, DType dt) {
   int64_t total = static_cast<int64_t>(itemsize(dt));
   for (int64_t d : s) {

@@ -122,6 +122,10 @@ Tensor from_ints(const std::vector<int64_t>& v);  // a 1-D int64 tensor
 constexpr int64_t kMaxBytes = int64_t{1} << 34;
 // Refuses an output shape with a negative dim or over kMaxBytes.
 void check_size(const Node& n, const Shape& s, DType dt);
+// Any tensor's values as float64 on the host, row-major.
+std::vector<double> host_doubles(const Tensor& t);
+// The spatial dims of an [N, C, spatial...] tensor.
+inline Shape spatial(const Tensor& x) { return Shape(x.shape().begin() + 2, x.shape().end()); }
 // A 1-D integer tensor (e.g. Reshape's shape) as host values.
 std::vector<int64_t> int_values(const Node& n, const Tensor& t, const char* what);
 

@@ -1,6 +1,6 @@
 // ONNX neural-network ops: Conv (1-D to 3-D), ConvTranspose, pooling (Max with
 // Indices, Average, Lp, Global*), normalizations (Batch, Layer, Instance, Group,
-// Lp, LRN, MeanVariance) and inference Dropout.
+// Lp, LRN, MeanVariance), inference Dropout, MaxUnpool, Col2Im and DeformConv.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -67,7 +67,6 @@ Tensor pad_explicit(const Tensor& x, const Pads& p, double value) {
   return pad(x, spec, "constant", value);
 }
 
-Shape spatial(const Tensor& x) { return Shape(x.shape().begin() + 2, x.shape().end()); }
 
 Shape attr_or(const Node& n, const char* name, size_t k, int64_t dflt) {
   Shape v = n.ints(name, Shape(k, dflt));
@@ -540,13 +539,7 @@ std::vector<Tensor> dropout(const Node& n, const Inputs& in, const OpContext& c)
   return {x, mask};
 }
 
-// ---- sampling and image ops: MaxUnpool, Col2Im, AffineGrid, GridSample ----
-
-std::vector<double> host_doubles(const Tensor& t) {
-  Tensor c = t.to(DType::Float64).contiguous();
-  const double* p = c.data<double>();
-  return std::vector<double>(p, p + c.numel());
-}
+// ---- MaxUnpool, Col2Im, DeformConv (AffineGrid, GridSample, RoiAlign: ops_image.cpp) ----
 
 std::vector<Tensor> max_unpool(const Node& n, const Inputs& in, const OpContext&) {
   const Tensor& x = input(n, in, 0);
@@ -643,252 +636,6 @@ std::vector<Tensor> col2im(const Node& n, const Inputs& in, const OpContext&) {
   }
   for (size_t d = 0; d < k; ++d) y = y.narrow(static_cast<int64_t>(2 + d), pads[d], image[d]);
   return one(y.contiguous());
-}
-
-// AffineGrid: theta @ [x, y, (z,) 1] over the normalized output coordinates.
-std::vector<Tensor> affine_grid(const Node& n, const Inputs& in, const OpContext&) {
-  const Tensor& theta = input(n, in, 0);
-  const Shape size = int_values(n, input(n, in, 1), "size");
-  if (size.size() != 4 && size.size() != 5) n.error("size must be [N, C, H, W] or [N, C, D, H, W], got ", size);
-  const int64_t r = static_cast<int64_t>(size.size()) - 2;
-  if (theta.dim() != 3 || theta.shape()[0] != size[0] || theta.shape()[1] != r || theta.shape()[2] != r + 1)
-    n.error("theta ", theta.shape(), " must be [", size[0], ", ", r, ", ", r + 1, "]");
-  if (!is_floating(theta.dtype())) n.error<TypeError>("theta must be a float tensor, got ", theta.dtype());
-  const bool align = n.i("align_corners", 0) != 0;
-  Shape spatial_size(size.begin() + 2, size.end());
-  int64_t points = 1;
-  for (int64_t d : spatial_size) {
-    if (d < 1 || points > (int64_t{1} << 28) / d) n.error("size ", size, " is invalid or too large");
-    points *= d;
-  }
-  // Base grid [points, r + 1]: the last spatial dim (x) first, then y (, z), then 1.
-  Tensor base = empty({points, r + 1}, TensorOptions(DType::Float64));
-  double* b = base.data<double>();
-  for (int64_t p = 0; p < points; ++p) {
-    int64_t rem = p;
-    for (int64_t d = r - 1; d >= 0; --d) {
-      const int64_t len = spatial_size[d], i = rem % len;
-      rem /= len;
-      const double c = align ? (len == 1 ? 0.0 : -1.0 + 2.0 * i / (len - 1)) : (2.0 * i + 1) / len - 1;
-      b[p * (r + 1) + (r - 1 - d)] = c;
-    }
-    b[p * (r + 1) + r] = 1.0;
-  }
-  Tensor grid = matmul(base.to(theta.dtype()), theta.transpose(1, 2));  // [N, points, r]
-  Shape out{size[0]};
-  out.insert(out.end(), spatial_size.begin(), spatial_size.end());
-  out.push_back(r);
-  return one(grid.reshape(out).contiguous());
-}
-
-double cubic_weight_gs(double d) {
-  const double a = -0.75;
-  d = std::abs(d);
-  if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
-  if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
-  return 0;
-}
-
-double gs_reflect(double x, double lo, double hi) {
-  const double range = hi - lo;
-  if (range <= 0) return lo;
-  if (x < lo) {
-    const double dx = lo - x;
-    const int64_t k = static_cast<int64_t>(dx / range);
-    const double r = dx - k * range;
-    return k % 2 == 0 ? lo + r : hi - r;
-  }
-  if (x > hi) {
-    const double dx = x - hi;
-    const int64_t k = static_cast<int64_t>(dx / range);
-    const double r = dx - k * range;
-    return k % 2 == 0 ? hi - r : lo + r;
-  }
-  return x;
-}
-
-// GridSample: per output point and spatial dim, the taps (index or -1 for a zero)
-// and weights; their products over dims gather from X in one go.
-std::vector<Tensor> grid_sample(const Node& n, const Inputs& in, const OpContext&) {
-  const Tensor& x = input(n, in, 0);
-  const Tensor& grid = input(n, in, 1);
-  const int64_t r = x.dim() - 2;
-  if (r < 1 || grid.dim() != r + 2 || grid.shape()[0] != x.shape()[0] || grid.shape()[grid.dim() - 1] != r)
-    n.error("X ", x.shape(), " and grid ", grid.shape(), " must be [N, C, spatial...] and [N, out..., ", r, "]");
-  if (!is_floating(x.dtype())) n.error<TypeError>("X must be a float tensor, got ", x.dtype());
-  std::string mode = n.s("mode", "linear");
-  if (mode == "bilinear") mode = "linear";
-  if (mode == "bicubic") mode = "cubic";
-  if (mode != "linear" && mode != "nearest" && mode != "cubic") n.error("mode '", mode, "' must be linear, nearest or cubic");
-  const std::string padding = n.s("padding_mode", "zeros");
-  if (padding != "zeros" && padding != "border" && padding != "reflection")
-    n.error("padding_mode '", padding, "' must be zeros, border or reflection");
-  const bool align = n.i("align_corners", 0) != 0;
-  const int64_t N = x.shape()[0], C = x.shape()[1];
-  const Shape dims(x.shape().begin() + 2, x.shape().end());
-  int64_t plane = 1;
-  for (int64_t d : dims) plane *= d;
-  const int64_t P = grid.numel() / std::max<int64_t>(N * r, 1);  // output points per batch entry
-  const int taps1 = mode == "nearest" ? 1 : mode == "linear" ? 2 : 4;
-  int64_t taps = 1;
-  for (int64_t d = 0; d < r; ++d) taps *= taps1;
-  if (N * P * taps > (int64_t{1} << 31)) n.error("grid ", grid.shape(), " is too large");
-  const std::vector<double> g = host_doubles(grid);
-  Tensor index = empty({N, 1, P * taps}, TensorOptions(DType::Int64));
-  Tensor weight = empty({N, 1, P, taps}, TensorOptions(DType::Float64));
-  int64_t* ip = index.data<int64_t>();
-  double* wp = weight.data<double>();
-  std::vector<std::vector<int64_t>> ti(r, std::vector<int64_t>(taps1));
-  std::vector<std::vector<double>> tw(r, std::vector<double>(taps1));
-  for (int64_t b = 0; b < N; ++b) {
-    for (int64_t p = 0; p < P; ++p) {
-      for (int64_t d = 0; d < r; ++d) {
-        const int64_t len = dims[d];
-        const double lo = align ? 0.0 : -0.5, hi = align ? len - 1.0 : len - 0.5;
-        const double c = g[(b * P + p) * r + (r - 1 - d)];  // the grid lists x (the last dim) first
-        double xd = align ? (c + 1) / 2 * (len - 1) : ((c + 1) * len - 1) / 2;
-        if (mode == "nearest") xd = std::nearbyint(xd);
-        if (xd < lo || xd > hi) {
-          if (padding == "border") xd = std::clamp<double>(xd, 0, len - 1);
-          else if (padding == "reflection") xd = gs_reflect(xd, lo, hi);
-        }
-        auto tap = [&](int64_t i) -> int64_t {
-          if (padding == "zeros") return i >= 0 && i < len ? i : -1;
-          if (padding == "border") return std::clamp<int64_t>(i, 0, len - 1);
-          return static_cast<int64_t>(gs_reflect(static_cast<double>(i), lo, hi));
-        };
-        if (mode == "nearest") {
-          ti[d][0] = tap(static_cast<int64_t>(xd));
-          tw[d][0] = 1;
-        } else {
-          const int64_t x0 = static_cast<int64_t>(std::floor(xd));
-          const double t = xd - x0;
-          for (int k = 0; k < taps1; ++k) {
-            const int64_t off = mode == "linear" ? k : k - 1;
-            ti[d][k] = tap(x0 + off);
-            tw[d][k] = mode == "linear" ? (k == 0 ? 1 - t : t) : cubic_weight_gs(t - off);
-          }
-        }
-      }
-      for (int64_t q = 0; q < taps; ++q) {
-        int64_t flat = 0, rem = q;
-        double w = 1;
-        bool zero = false;
-        for (int64_t d = r - 1; d >= 0; --d) {
-          const int64_t k = rem % taps1;
-          rem /= taps1;
-          if (ti[d][k] < 0) zero = true;
-          w *= tw[d][k];
-        }
-        rem = q;
-        int64_t mul_ = 1;
-        for (int64_t d = r - 1; d >= 0; --d) {
-          const int64_t k = rem % taps1;
-          rem /= taps1;
-          flat += (ti[d][k] < 0 ? 0 : ti[d][k]) * mul_;
-          mul_ *= dims[d];
-        }
-        ip[b * P * taps + p * taps + q] = flat;
-        wp[(b * P + p) * taps + q] = zero ? 0.0 : w;
-      }
-    }
-  }
-  Tensor xs = x.reshape({N, C, plane});
-  Tensor picked = gather(xs, 2, index.expand({N, C, P * taps}).contiguous()).reshape({N, C, P, taps});
-  Tensor y = sum(mul(picked, weight.to(x.dtype())), {3});
-  Shape out{N, C};
-  out.insert(out.end(), grid.shape().begin() + 1, grid.shape().end() - 1);
-  return one(y.reshape(out));
-}
-
-// RoiAlign: each output bin averages (or maxes) bilinear samples on a regular grid
-// inside its part of the region of interest, following onnxruntime's formulas.
-std::vector<Tensor> roi_align(const Node& n, const Inputs& in, const OpContext& c) {
-  const Tensor& x = input(n, in, 0);
-  const Tensor& rois_t = input(n, in, 1);
-  const Tensor& bidx_t = input(n, in, 2);
-  if (x.dim() != 4) n.error("X must be [N, C, H, W], got ", x.shape());
-  if (!is_floating(x.dtype())) n.error<TypeError>("X must be a float tensor, got ", x.dtype());
-  if (rois_t.dim() != 2 || rois_t.shape()[1] != 4) n.error("rois must be [num_rois, 4], got ", rois_t.shape());
-  const int64_t R = rois_t.shape()[0];
-  std::vector<int64_t> bidx = int_values(n, bidx_t.reshape({-1}), "batch_indices");
-  if (static_cast<int64_t>(bidx.size()) != R) n.error("batch_indices must have ", R, " values");
-  const std::string mode = n.s("mode", "avg");
-  if (mode != "avg" && mode != "max") n.error("mode '", mode, "' must be avg or max");
-  const std::string coord = n.s("coordinate_transformation_mode", c.opset >= 16 ? "half_pixel" : "output_half_pixel");
-  if (coord != "half_pixel" && coord != "output_half_pixel")
-    n.error("coordinate_transformation_mode '", coord, "' must be half_pixel or output_half_pixel");
-  const int64_t oh = n.i("output_height", 1), ow = n.i("output_width", 1), ratio = n.i("sampling_ratio", 0);
-  if (oh < 1 || ow < 1 || oh > 65536 || ow > 65536) n.error("output_height and output_width must be in [1, 65536]");
-  if (ratio < 0 || ratio > 1024) n.error("sampling_ratio ", ratio, " must be in [0, 1024]");
-  const double scale = n.f("spatial_scale", 1.0);
-  const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
-  const std::vector<double> rois = host_doubles(rois_t);
-  Tensor xd = x.to(DType::Float64).contiguous();
-  const double* xp = xd.data<double>();
-  Tensor y = empty({R, C, oh, ow}, TensorOptions(DType::Float64));
-  double* yp = y.data<double>();
-  const double off = coord == "half_pixel" ? 0.5 : 0.0;
-  struct Tap { int64_t p[4]; double w[4]; };
-  for (int64_t r = 0; r < R; ++r) {
-    if (bidx[r] < 0 || bidx[r] >= N) n.error<IndexError>("batch index ", bidx[r], " is out of range for N = ", N);
-    const double sw = rois[r * 4] * scale - off, sh = rois[r * 4 + 1] * scale - off;
-    double rw = rois[r * 4 + 2] * scale - off - sw, rh = rois[r * 4 + 3] * scale - off - sh;
-    if (off == 0) {
-      rw = std::max(rw, 1.0);
-      rh = std::max(rh, 1.0);
-    }
-    const double bh = rh / oh, bw = rw / ow;
-    const int64_t gh = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rh / oh));
-    const int64_t gw = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rw / ow));
-    if (gh > 4096 || gw > 4096 || oh * ow * gh * gw > (int64_t{1} << 26))
-      n.error("region ", r, " needs too many samples (", oh * ow * gh * gw, ")");
-    const double count = std::max<double>(static_cast<double>(gh * gw), 1.0);
-    // Sample taps per bin, shared by all channels.
-    std::vector<Tap> taps;
-    taps.reserve(static_cast<size_t>(oh * ow * std::max<int64_t>(gh * gw, 0)));
-    for (int64_t ph = 0; ph < oh; ++ph)
-      for (int64_t pw = 0; pw < ow; ++pw)
-        for (int64_t iy = 0; iy < gh; ++iy)
-          for (int64_t ix = 0; ix < gw; ++ix) {
-            double yy = sh + ph * bh + (iy + 0.5) * bh / gh, xx = sw + pw * bw + (ix + 0.5) * bw / gw;
-            Tap t{{0, 0, 0, 0}, {0, 0, 0, 0}};
-            if (!(yy < -1.0 || yy > H || xx < -1.0 || xx > W)) {
-              yy = std::max(yy, 0.0);
-              xx = std::max(xx, 0.0);
-              int64_t y0 = static_cast<int64_t>(yy), x0 = static_cast<int64_t>(xx), y1, x1;
-              if (y0 >= H - 1) y1 = y0 = H - 1, yy = static_cast<double>(y0);
-              else y1 = y0 + 1;
-              if (x0 >= W - 1) x1 = x0 = W - 1, xx = static_cast<double>(x0);
-              else x1 = x0 + 1;
-              const double ly = yy - y0, lx = xx - x0, hy = 1 - ly, hx = 1 - lx;
-              t = Tap{{y0 * W + x0, y0 * W + x1, y1 * W + x0, y1 * W + x1}, {hy * hx, hy * lx, ly * hx, ly * lx}};
-            }
-            taps.push_back(t);
-          }
-    const int64_t per_bin = gh * gw;
-    for (int64_t ch = 0; ch < C; ++ch) {
-      const double* plane = xp + (bidx[r] * C + ch) * H * W;
-      for (int64_t b = 0; b < oh * ow; ++b) {
-        double acc = 0;
-        bool first = true;
-        for (int64_t k = 0; k < per_bin; ++k) {
-          const Tap& t = taps[b * per_bin + k];
-          if (mode == "avg") {
-            for (int q = 0; q < 4; ++q) acc += t.w[q] * plane[t.p[q]];
-          } else {
-            // onnxruntime's max mode: the largest weighted corner of each sample.
-            double v = t.w[0] * plane[t.p[0]];
-            for (int q = 1; q < 4; ++q) v = std::max(v, t.w[q] * plane[t.p[q]]);
-            acc = first ? v : std::max(acc, v);
-            first = false;
-          }
-        }
-        yp[(r * C + ch) * oh * ow + b] = mode == "avg" ? acc / count : acc;
-      }
-    }
-  }
-  return one(y.to(x.dtype()));
 }
 
 // DeformConv (2-D): bilinear samples at the kernel taps moved by `offset` (zeros
@@ -1026,9 +773,6 @@ void register_nn_ops(std::map<std::string, OpFn>& t) {
   t["Dropout"] = dropout;
   t["MaxUnpool"] = max_unpool;
   t["Col2Im"] = col2im;
-  t["AffineGrid"] = affine_grid;
-  t["GridSample"] = grid_sample;
-  t["RoiAlign"] = roi_align;
   t["DeformConv"] = deform_conv;
   t["BatchNormalization"] = [](const Node& n, const Inputs& in, const OpContext&) {
     if (n.i("training_mode", 0) != 0) n.error<NotImplementedError>("training_mode=1 is not supported (inference only)");

@@ -6,6 +6,8 @@ import html
 import json
 import math
 
+from .profile import _g as _f  # numbers as the profile prints them
+
 __all__ = ["write_report", "svg_lines", "svg_bars", "svg_scatter", "confusion_table"]
 
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -17,14 +19,6 @@ h2{margin-top:1.6em;border-bottom:1px solid #ddd}.warn{color:#a50}svg{background
 
 def _e(s):
     return html.escape(str(s))
-
-
-def _f(v):
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else f"{v:.4g}"
-    return str(v)
 
 
 def _finite(vs):

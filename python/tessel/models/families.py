@@ -121,23 +121,13 @@ class SmallResNet(nn.Module):
         return self.head(self.dropout(x))
 
 
-class AudioCNN(nn.Module):
-    """A CNN on log-mel spectrograms [N, 1, n_mels, frames]: conv-bn-relu-pool
-    blocks, then mean over frequency and time, dropout and a linear head."""
+class AudioCNN(SmallCNN):
+    """A CNN on log-mel spectrograms [N, 1, n_mels, frames]: SmallCNN's
+    conv-bn-relu-pool blocks (mean over frequency and time) with three
+    narrower stages by default."""
 
     def __init__(self, in_channels, num_outputs, channels=(16, 32, 64), dropout=0.2):
-        super().__init__()
-        layers, c = [], in_channels
-        for w in channels:
-            layers += _conv_bn(c, w) + [nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)]
-            c = w
-        self.features = nn.Sequential(*layers)
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(c, num_outputs)
-
-    def forward(self, x):
-        x = self.features(x).mean((2, 3))
-        return self.head(self.dropout(x))
+        super().__init__(in_channels, num_outputs, channels=channels, dropout=dropout, batch_norm=True)
 
 
 def _pad_mask(ids):

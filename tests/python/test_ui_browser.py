@@ -257,6 +257,30 @@ def test_click_through_every_page(site, browser):
     assert "missing.csv" in d.find_element(By.CSS_SELECTOR, 'tr[data-step="broken"]').text
     shot(d, "pipeline")
 
+    # --- studies: a 4-trial agent run (wine: 3 complete, the pruner stops one), its history, importance, table
+    from tessel import agent
+    from test_agent import sklearn_csv
+    res = agent.AutoML(n_trials=4, max_epochs=2, verbose=False, store=str(tmp / "store"), ensemble=False,
+                       export=False, register=False, report=False).fit(sklearn_csv(tmp, "wine"), target="target")
+    states = {r["trial"]: r["state"] for r in res.leaderboard}
+    go(d, By.ID, "nav-studies")
+    assert res.study_name in wait_for(d, "#studies-table").text
+    go(d, By.CSS_SELECTOR, "a.study-link")
+    wait_for(d, "#history")
+    marks = {int(e.get_attribute("data-trial")): e.get_attribute("data-state")
+             for e in d.find_elements(By.CSS_SELECTOR, "#history .trial-point")}
+    assert marks == states and "PRUNED" in marks.values()
+    assert float(d.find_element(By.CSS_SELECTOR, "#history .best-so-far").get_attribute("data-best")) == \
+        pytest.approx(res.best["value"])
+    assert d.find_element(By.ID, "best-trial").text == str(res.best["trial"])
+    assert len(d.find_elements(By.CSS_SELECTOR, "#parallel .pc-line")) == len(states)
+    assert "objective" in [e.get_attribute("data-param") for e in d.find_elements(By.CSS_SELECTOR, "#parallel .pc-axis")]
+    assert "lr" in [e.get_attribute("data-param") for e in d.find_elements(By.CSS_SELECTOR, "#importance .importance-bar")]
+    rows = {int(e.get_attribute("data-trial")): e.get_attribute("data-state")
+            for e in d.find_elements(By.CSS_SELECTOR, "#trials-table tbody tr")}
+    assert rows == states
+    shot(d, "studies")
+
     # --- try a model: upload an image
     go(d, By.ID, "nav-try")
     wait_for(d, "#try-models")

@@ -57,9 +57,10 @@ def create_app(store=None, serve_url=None, token=None, secret_key=None, max_uplo
     app.before_request(security.check_request)
     app.after_request(security.security_headers)
 
-    from . import models, pipelines, runs, serving, try_model
+    from . import models, pipelines, runs, serving, studies, try_model
     app.register_blueprint(runs.bp)
     app.register_blueprint(pipelines.bp)
+    app.register_blueprint(studies.bp)
     app.register_blueprint(models.bp)
     app.register_blueprint(serving.bp)
     app.register_blueprint(try_model.bp)

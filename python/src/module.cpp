@@ -24,6 +24,7 @@ void init_image(py::module_& m);
 void init_audio(py::module_& m);
 void init_data(py::module_& m);
 void init_fft(py::module_& m);
+void init_linalg_lapack(py::module_& m);
 void init_amp(py::module_& m);
 void init_onnx(py::module_& m);
 void init_distributed(py::module_& m);
@@ -76,6 +77,7 @@ PYBIND11_MODULE(_C, m) {
   python::init_image(m);
   python::init_audio(m);
   python::init_fft(m);
+  python::init_linalg_lapack(m);
   python::init_amp(m);
   python::init_onnx(m);
   python::init_distributed(m);

@@ -1,0 +1,386 @@
+// LAPACK kernels of the linalg ops (contracts in tessel/linalg.h). Tensors are
+// row-major and LAPACK column-major: each matrix is copied transposed into a
+// column-major buffer (O(n^2) next to the O(n^3) factorization) except where
+// reading the row-major buffer as the transpose is itself the answer (svd,
+// triangular solve). Batches run in parallel over matrices; a single matrix
+// leaves the threads to LAPACK (OpenBLAS runs single-threaded inside a parallel
+// region, so the two never oversubscribe).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/linalg_lapack.h"
+#include "kernels/cpu/register.h"
+#include "tessel/linalg.h"
+
+namespace tessel::cpu {
+namespace {
+
+using linalg::LinalgParams;
+
+template <class T>
+struct RealOf {
+  using type = T;
+};
+template <class T>
+struct RealOf<std::complex<T>> {
+  using type = T;
+};
+template <class T>
+using real_t = typename RealOf<T>::type;
+template <class T>
+constexpr bool kComplex = !std::is_same_v<T, real_t<T>>;
+
+// dst (column-major, leading dim ld >= m) <- src (row-major m x n).
+template <class T>
+void to_col(const T* src, int64_t m, int64_t n, T* dst, int64_t ld) {
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < m; ++i) dst[j * ld + i] = src[i * n + j];
+}
+// dst (row-major m x n) <- src (column-major, leading dim ld).
+template <class T>
+void from_col(const T* src, int64_t ld, int64_t m, int64_t n, T* dst) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) dst[i * n + j] = src[j * ld + i];
+}
+
+// Runs body(b) for each matrix of the batch: in parallel when there are several.
+template <class F>
+void for_batch(int64_t B, F&& body) {
+#pragma omp parallel for schedule(dynamic) if (B > 1)
+  for (int64_t b = 0; b < B; ++b) body(b);
+}
+
+// Optimal workspace size from a LAPACK query (lwork = -1 writes it to work[0]).
+template <class T>
+int lwork_of(const T& w) {
+  return std::max(1, static_cast<int>(std::real(w)));
+}
+
+template <class T>
+void solve_kernel(const KernelCall& c) {
+  const Tensor &A = c.in[0], &Bm = c.in[1];
+  const int64_t B = A.shape()[0], n = A.shape()[1], k = Bm.shape()[2];
+  const T* a = A.data<T>();
+  const T* bsrc = Bm.data<T>();
+  T* x = c.out[0].data<T>();
+  int* info = c.out[1].data<int>();
+  for_batch(B, [&](int64_t b) {
+    std::vector<T> ca(n * n), cb(n * k);
+    std::vector<int> piv(n);
+    to_col(a + b * n * n, n, n, ca.data(), n);
+    to_col(bsrc + b * n * k, n, k, cb.data(), n);
+    if (n > 0) lapack::gesv(int(n), int(k), ca.data(), piv.data(), cb.data(), &info[b]);
+    else info[b] = 0;
+    from_col(cb.data(), n, n, k, x + b * n * k);
+  });
+}
+
+template <class T>
+void lu_factor_kernel(const KernelCall& c) {
+  const Tensor& A = c.in[0];
+  const int64_t B = A.shape()[0], m = A.shape()[1], n = A.shape()[2], mn = std::min(m, n);
+  const T* a = A.data<T>();
+  T* lu = c.out[0].data<T>();
+  int* piv = c.out[1].data<int>();
+  int* info = c.out[2].data<int>();
+  for_batch(B, [&](int64_t b) {
+    std::vector<T> ca(m * n);
+    to_col(a + b * m * n, m, n, ca.data(), m);
+    info[b] = 0;
+    if (mn > 0) lapack::getrf(int(m), int(n), ca.data(), piv + b * mn, &info[b]);
+    from_col(ca.data(), m, m, n, lu + b * m * n);
+  });
+}
+
+template <class T>
+void lu_solve_kernel(const KernelCall& c) {
+  const auto& p = *static_cast<const LinalgParams*>(c.params);
+  const Tensor &LU = c.in[0], &P = c.in[1], &Bm = c.in[2];
+  const int64_t B = LU.shape()[0], n = LU.shape()[1], k = Bm.shape()[2];
+  const char trans = p.trans == 0 ? 'N' : (p.trans == 1 || !kComplex<T> ? 'T' : 'C');
+  for_batch(B, [&](int64_t b) {
+    std::vector<T> ca(n * n), cb(n * k);
+    to_col(LU.data<T>() + b * n * n, n, n, ca.data(), n);
+    to_col(Bm.data<T>() + b * n * k, n, k, cb.data(), n);
+    int info = 0;
+    if (n > 0 && k > 0) lapack::getrs(trans, int(n), int(k), ca.data(), P.data<int>() + b * n, cb.data(), &info);
+    from_col(cb.data(), n, n, k, c.out[0].data<T>() + b * n * k);
+  });
+}
+
+template <class T>
+void cholesky_kernel(const KernelCall& c) {
+  const Tensor& A = c.in[0];
+  const int64_t B = A.shape()[0], n = A.shape()[1];
+  T* l = c.out[0].data<T>();
+  int* info = c.out[1].data<int>();
+  for_batch(B, [&](int64_t b) {
+    std::vector<T> ca(n * n);
+    to_col(A.data<T>() + b * n * n, n, n, ca.data(), n);
+    info[b] = 0;
+    if (n > 0) lapack::potrf('L', int(n), ca.data(), &info[b]);
+    T* o = l + b * n * n;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) o[i * n + j] = j <= i ? ca[j * n + i] : T(0);
+  });
+}
+
+template <class T>
+void qr_kernel(const KernelCall& c) {
+  const auto& p = *static_cast<const LinalgParams*>(c.params);
+  const Tensor& A = c.in[0];
+  const int64_t B = A.shape()[0], m = A.shape()[1], n = A.shape()[2], k = std::min(m, n);
+  const int64_t kr = c.out[1].shape()[1], mq = c.out[0].shape()[2];
+  for_batch(B, [&](int64_t b) {
+    std::vector<T> ca(m * std::max(n, m)), tau(std::max<int64_t>(k, 1));
+    to_col(A.data<T>() + b * m * n, m, n, ca.data(), std::max<int64_t>(m, 1));
+    int info = 0;
+    if (k > 0) {
+      T q;
+      lapack::geqrf(int(m), int(n), ca.data(), int(m), tau.data(), &q, -1, &info);
+      std::vector<T> work(lwork_of(q));
+      lapack::geqrf(int(m), int(n), ca.data(), int(m), tau.data(), work.data(), int(work.size()), &info);
+    }
+    T* r = c.out[1].data<T>() + b * kr * n;
+    for (int64_t i = 0; i < kr; ++i)
+      for (int64_t j = 0; j < n; ++j) r[i * n + j] = (j >= i && i < m) ? ca[j * m + i] : T(0);
+    if (p.mode == 2) return;
+    T* qo = c.out[0].data<T>() + b * m * mq;
+    if (k == 0) {  // no reflectors: Q is the identity
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < mq; ++j) qo[i * mq + j] = T(i == j ? 1 : 0);
+      return;
+    }
+    T q;
+    lapack::orgqr(int(m), int(mq), int(k), ca.data(), int(m), tau.data(), &q, -1, &info);
+    std::vector<T> work(lwork_of(q));
+    lapack::orgqr(int(m), int(mq), int(k), ca.data(), int(m), tau.data(), work.data(), int(work.size()), &info);
+    from_col(ca.data(), m, m, mq, qo);
+  });
+}
+
+template <class T>
+void eigh_kernel(const KernelCall& c) {
+  using R = real_t<T>;
+  const auto& p = *static_cast<const LinalgParams*>(c.params);
+  const Tensor& A = c.in[0];
+  const int64_t B = A.shape()[0], n = A.shape()[1];
+  const char jobz = p.compute_v ? 'V' : 'N', uplo = p.upper ? 'U' : 'L';
+  int* info = c.out[2].data<int>();
+  for_batch(B, [&](int64_t b) {
+    std::vector<T> ca(n * n);
+    to_col(A.data<T>() + b * n * n, n, n, ca.data(), n);
+    R* w = c.out[0].data<R>() + b * n;
+    info[b] = 0;
+    if (n == 0) return;
+    const int ni = int(n);
+    T wq;
+    int iq = 0, li = -1;
+    if constexpr (kComplex<T>) {
+      R rq;
+      auto call = [&](T* wk, int lw, R* rw, int lrw, int* iw, int liw) {
+        if constexpr (std::is_same_v<T, lapack::c64>)
+          lapack::cheevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, rw, &lrw, iw, &liw, &info[b], 1, 1);
+        else
+          lapack::zheevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, rw, &lrw, iw, &liw, &info[b], 1, 1);
+      };
+      call(&wq, -1, &rq, -1, &iq, li);
+      std::vector<T> work(lwork_of(wq));
+      std::vector<R> rwork(std::max(1, int(rq)));
+      std::vector<int> iwork(std::max(1, iq));
+      call(work.data(), int(work.size()), rwork.data(), int(rwork.size()), iwork.data(), int(iwork.size()));
+    } else {
+      auto call = [&](T* wk, int lw, int* iw, int liw) {
+        if constexpr (std::is_same_v<T, float>)
+          lapack::ssyevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, iw, &liw, &info[b], 1, 1);
+        else
+          lapack::dsyevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, iw, &liw, &info[b], 1, 1);
+      };
+      call(&wq, -1, &iq, li);
+      std::vector<T> work(lwork_of(wq));
+      std::vector<int> iwork(std::max(1, iq));
+      call(work.data(), int(work.size()), iwork.data(), int(iwork.size()));
+    }
+    if (p.compute_v) from_col(ca.data(), n, n, n, c.out[1].data<T>() + b * n * n);
+  });
+}
+
+// The row-major A [m, n] is the column-major A^T [n, m]; its SVD V S U^T (A^T =
+// conj(V) S U^T for complex) hands back, read row-major, Vh where LAPACK writes
+// "U" and U where it writes "VT": no transposes at all.
+template <class T>
+void svd_kernel(const KernelCall& c) {
+  using R = real_t<T>;
+  const auto& p = *static_cast<const LinalgParams*>(c.params);
+  const Tensor& A = c.in[0];
+  const int64_t B = A.shape()[0], m = A.shape()[1], n = A.shape()[2], k = std::min(m, n);
+  const char jobz = !p.compute_v ? 'N' : (p.full ? 'A' : 'S');
+  const int64_t ku = p.compute_v ? (p.full ? m : k) : 0, kv = p.compute_v ? (p.full ? n : k) : 0;
+  int* info = c.out[3].data<int>();
+  for_batch(B, [&](int64_t b) {
+    info[b] = 0;
+    if (k == 0) return;
+    std::vector<T> ca(A.data<T>() + b * m * n, A.data<T>() + (b + 1) * m * n);
+    T dummy[1];
+    T* vh = p.compute_v ? c.out[2].data<T>() + b * kv * n : dummy;
+    T* u = p.compute_v ? c.out[0].data<T>() + b * m * ku : dummy;
+    R* s = c.out[1].data<R>() + b * k;
+    const int M = int(n), N = int(m), ldu = int(n), ldvt = std::max(1, int(ku));
+    std::vector<int> iwork(8 * k);
+    T wq;
+    int lw = -1;
+    if constexpr (kComplex<T>) {
+      const int64_t mx = std::max(m, n);
+      std::vector<R> rwork(p.compute_v ? k * std::max(5 * k + 7, 2 * mx + 2 * k + 1) : 7 * k);
+      auto call = [&](T* wk) {
+        if constexpr (std::is_same_v<T, lapack::c64>)
+          lapack::cgesdd_(&jobz, &M, &N, ca.data(), &M, s, vh, &ldu, u, &ldvt, wk, &lw, rwork.data(), iwork.data(),
+                          &info[b], 1);
+        else
+          lapack::zgesdd_(&jobz, &M, &N, ca.data(), &M, s, vh, &ldu, u, &ldvt, wk, &lw, rwork.data(), iwork.data(),
+                          &info[b], 1);
+      };
+      call(&wq);
+      std::vector<T> work(lwork_of(wq));
+      lw = int(work.size());
+      call(work.data());
+    } else {
+      auto call = [&](T* wk) {
+        if constexpr (std::is_same_v<T, float>)
+          lapack::sgesdd_(&jobz, &M, &N, ca.data(), &M, s, vh, &ldu, u, &ldvt, wk, &lw, iwork.data(), &info[b], 1);
+        else
+          lapack::dgesdd_(&jobz, &M, &N, ca.data(), &M, s, vh, &ldu, u, &ldvt, wk, &lw, iwork.data(), &info[b], 1);
+      };
+      call(&wq);
+      std::vector<T> work(lwork_of(wq));
+      lw = int(work.size());
+      call(work.data());
+    }
+  });
+}
+
+template <class T>
+void eig_kernel(const KernelCall& c) {
+  using R = real_t<T>;
+  using C = std::complex<R>;
+  const auto& p = *static_cast<const LinalgParams*>(c.params);
+  const Tensor& A = c.in[0];
+  const int64_t B = A.shape()[0], n = A.shape()[1];
+  const char jl = 'N', jr = p.compute_v ? 'V' : 'N';
+  int* info = c.out[2].data<int>();
+  for_batch(B, [&](int64_t b) {
+    info[b] = 0;
+    if (n == 0) return;
+    std::vector<T> ca(n * n), vr(p.compute_v ? n * n : 1);
+    to_col(A.data<T>() + b * n * n, n, n, ca.data(), n);
+    C* w = c.out[0].data<C>() + b * n;
+    C* v = p.compute_v ? c.out[1].data<C>() + b * n * n : nullptr;
+    const int ni = int(n), ldv = p.compute_v ? ni : 1, one = 1;
+    T wq, dummy[1];
+    int lw = -1;
+    if constexpr (kComplex<T>) {
+      std::vector<R> rwork(2 * n);
+      auto call = [&](T* wk) {
+        if constexpr (std::is_same_v<T, lapack::c64>)
+          lapack::cgeev_(&jl, &jr, &ni, ca.data(), &ni, w, dummy, &one, vr.data(), &ldv, wk, &lw, rwork.data(),
+                         &info[b], 1, 1);
+        else
+          lapack::zgeev_(&jl, &jr, &ni, ca.data(), &ni, w, dummy, &one, vr.data(), &ldv, wk, &lw, rwork.data(),
+                         &info[b], 1, 1);
+      };
+      call(&wq);
+      std::vector<T> work(lwork_of(wq));
+      lw = int(work.size());
+      call(work.data());
+      if (v) from_col(vr.data(), n, n, n, v);
+    } else {
+      std::vector<T> wr(n), wi(n);
+      auto call = [&](T* wk) {
+        if constexpr (std::is_same_v<T, float>)
+          lapack::sgeev_(&jl, &jr, &ni, ca.data(), &ni, wr.data(), wi.data(), dummy, &one, vr.data(), &ldv, wk, &lw,
+                         &info[b], 1, 1);
+        else
+          lapack::dgeev_(&jl, &jr, &ni, ca.data(), &ni, wr.data(), wi.data(), dummy, &one, vr.data(), &ldv, wk, &lw,
+                         &info[b], 1, 1);
+      };
+      call(&wq);
+      std::vector<T> work(lwork_of(wq));
+      lw = int(work.size());
+      call(work.data());
+      for (int64_t j = 0; j < n; ++j) w[j] = C(wr[j], wi[j]);
+      if (!v) return;
+      // A complex pair j, j + 1 shares columns: v_j = re + i im, v_{j+1} = its conjugate.
+      for (int64_t j = 0; j < n; ++j) {
+        if (wi[j] != 0 && j + 1 < n) {
+          for (int64_t i = 0; i < n; ++i) {
+            const R re = vr[j * n + i], im = vr[(j + 1) * n + i];
+            v[i * n + j] = C(re, im);
+            v[i * n + j + 1] = C(re, -im);
+          }
+          ++j;
+        } else {
+          for (int64_t i = 0; i < n; ++i) v[i * n + j] = C(vr[j * n + i], 0);
+        }
+      }
+    }
+  });
+}
+
+// Row-major A X = B is column-major X^T A^T = B^T: a right-side trsm on the
+// buffers as they are, with the triangle flipped.
+template <class T>
+void solve_triangular_kernel(const KernelCall& c) {
+  const auto& p = *static_cast<const LinalgParams*>(c.params);
+  const Tensor &A = c.in[0], &Bm = c.in[1];
+  const int64_t B = A.shape()[0], n = A.shape()[1], k = Bm.shape()[2];
+  T* x = c.out[0].data<T>();
+  std::memcpy(x, Bm.data<T>(), sizeof(T) * B * n * k);
+  if (n == 0 || k == 0) return;
+  for_batch(B, [&](int64_t b) {
+    lapack::trsm('R', p.upper ? 'L' : 'U', p.unit ? 'U' : 'N', int(k), int(n), A.data<T>() + b * n * n, int(n),
+                 x + b * n * k, int(k));
+  });
+}
+
+template <template <class> class K>
+void register_all(const char* name) {
+  auto& reg = Registry::get();
+  const OpId id = reg.op_id(name);
+  reg.add(id, DeviceType::CPU, DType::Float32, &K<float>::run);
+  reg.add(id, DeviceType::CPU, DType::Float64, &K<double>::run);
+  reg.add(id, DeviceType::CPU, DType::Complex64, &K<complex64>::run);
+  reg.add(id, DeviceType::CPU, DType::Complex128, &K<complex128>::run);
+}
+
+#define TS_LINALG_KERNEL(name)                        \
+  template <class T>                                  \
+  struct name##_k {                                   \
+    static void run(const KernelCall& c) { name##_kernel<T>(c); } \
+  };
+TS_LINALG_KERNEL(solve)
+TS_LINALG_KERNEL(lu_factor)
+TS_LINALG_KERNEL(lu_solve)
+TS_LINALG_KERNEL(cholesky)
+TS_LINALG_KERNEL(qr)
+TS_LINALG_KERNEL(eigh)
+TS_LINALG_KERNEL(svd)
+TS_LINALG_KERNEL(eig)
+TS_LINALG_KERNEL(solve_triangular)
+#undef TS_LINALG_KERNEL
+
+const bool registered = [] {
+  register_all<solve_k>("linalg_solve");
+  register_all<lu_factor_k>("linalg_lu_factor");
+  register_all<lu_solve_k>("linalg_lu_solve");
+  register_all<cholesky_k>("linalg_cholesky");
+  register_all<qr_k>("linalg_qr");
+  register_all<eigh_k>("linalg_eigh");
+  register_all<svd_k>("linalg_svd");
+  register_all<eig_k>("linalg_eig");
+  register_all<solve_triangular_k>("linalg_solve_triangular");
+  return true;
+}();
+
+}  // namespace
+}  // namespace tessel::cpu

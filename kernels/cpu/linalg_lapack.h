@@ -1,0 +1,94 @@
+#pragma once
+// Typed front of the LAPACK/BLAS routines the linalg kernels call (Fortran
+// ABI, 32-bit integers as Debian's liblapack3 and libopenblas0 use). The
+// trailing size_t arguments are the hidden lengths gfortran passes for
+// character arguments. Only kernels/cpu/linalg_lapack.cpp includes this.
+#include <complex>
+#include <cstddef>
+
+namespace tessel::cpu::lapack {
+
+using c64 = std::complex<float>;
+using c128 = std::complex<double>;
+using L = std::size_t;
+
+extern "C" {
+#define TS_LAPACK_REAL(p, T)                                                                                          \
+  void p##gesv_(const int*, const int*, T*, const int*, int*, T*, const int*, int*);                                 \
+  void p##getrf_(const int*, const int*, T*, const int*, int*, int*);                                                \
+  void p##getrs_(const char*, const int*, const int*, const T*, const int*, const int*, T*, const int*, int*, L);    \
+  void p##potrf_(const char*, const int*, T*, const int*, int*, L);                                                  \
+  void p##geqrf_(const int*, const int*, T*, const int*, T*, T*, const int*, int*);                                  \
+  void p##trsm_(const char*, const char*, const char*, const char*, const int*, const int*, const T*, const T*,       \
+                const int*, T*, const int*, L, L, L, L);
+TS_LAPACK_REAL(s, float)
+TS_LAPACK_REAL(d, double)
+TS_LAPACK_REAL(c, c64)
+TS_LAPACK_REAL(z, c128)
+#undef TS_LAPACK_REAL
+void sorgqr_(const int*, const int*, const int*, float*, const int*, const float*, float*, const int*, int*);
+void dorgqr_(const int*, const int*, const int*, double*, const int*, const double*, double*, const int*, int*);
+void cungqr_(const int*, const int*, const int*, c64*, const int*, const c64*, c64*, const int*, int*);
+void zungqr_(const int*, const int*, const int*, c128*, const int*, const c128*, c128*, const int*, int*);
+void ssyevd_(const char*, const char*, const int*, float*, const int*, float*, float*, const int*, int*, const int*,
+             int*, L, L);
+void dsyevd_(const char*, const char*, const int*, double*, const int*, double*, double*, const int*, int*,
+             const int*, int*, L, L);
+void cheevd_(const char*, const char*, const int*, c64*, const int*, float*, c64*, const int*, float*, const int*,
+             int*, const int*, int*, L, L);
+void zheevd_(const char*, const char*, const int*, c128*, const int*, double*, c128*, const int*, double*,
+             const int*, int*, const int*, int*, L, L);
+void sgesdd_(const char*, const int*, const int*, float*, const int*, float*, float*, const int*, float*, const int*,
+             float*, const int*, int*, int*, L);
+void dgesdd_(const char*, const int*, const int*, double*, const int*, double*, double*, const int*, double*,
+             const int*, double*, const int*, int*, int*, L);
+void cgesdd_(const char*, const int*, const int*, c64*, const int*, float*, c64*, const int*, c64*, const int*, c64*,
+             const int*, float*, int*, int*, L);
+void zgesdd_(const char*, const int*, const int*, c128*, const int*, double*, c128*, const int*, c128*, const int*,
+             c128*, const int*, double*, int*, int*, L);
+void sgeev_(const char*, const char*, const int*, float*, const int*, float*, float*, float*, const int*, float*,
+            const int*, float*, const int*, int*, L, L);
+void dgeev_(const char*, const char*, const int*, double*, const int*, double*, double*, double*, const int*,
+            double*, const int*, double*, const int*, int*, L, L);
+void cgeev_(const char*, const char*, const int*, c64*, const int*, c64*, c64*, const int*, c64*, const int*, c64*,
+            const int*, float*, int*, L, L);
+void zgeev_(const char*, const char*, const int*, c128*, const int*, c128*, c128*, const int*, c128*, const int*,
+            c128*, const int*, double*, int*, L, L);
+}
+
+// Overloads by element type, so the kernels are written once.
+#define TS_LAPACK_OVERLOADS(p, T)                                                                                     \
+  inline void gesv(int n, int k, T* a, int* ipiv, T* b, int* info) { p##gesv_(&n, &k, a, &n, ipiv, b, &n, info); } \
+  inline void getrf(int m, int n, T* a, int* ipiv, int* info) { p##getrf_(&m, &n, a, &m, ipiv, info); }             \
+  inline void getrs(char t, int n, int k, const T* a, const int* ipiv, T* b, int* info) {                           \
+    p##getrs_(&t, &n, &k, a, &n, ipiv, b, &n, info, 1);                                                              \
+  }                                                                                                                  \
+  inline void potrf(char uplo, int n, T* a, int* info) { p##potrf_(&uplo, &n, a, &n, info, 1); }                    \
+  inline void geqrf(int m, int n, T* a, int lda, T* tau, T* work, int lwork, int* info) {                            \
+    p##geqrf_(&m, &n, a, &lda, tau, work, &lwork, info);                                                             \
+  }                                                                                                                  \
+  inline void trsm(char side, char uplo, char diag, int m, int n, const T* a, int lda, T* b, int ldb) {             \
+    const T one(1);                                                                                                  \
+    const char t = 'N';                                                                                              \
+    p##trsm_(&side, &uplo, &t, &diag, &m, &n, &one, a, &lda, b, &ldb, 1, 1, 1, 1);                                   \
+  }
+TS_LAPACK_OVERLOADS(s, float)
+TS_LAPACK_OVERLOADS(d, double)
+TS_LAPACK_OVERLOADS(c, c64)
+TS_LAPACK_OVERLOADS(z, c128)
+#undef TS_LAPACK_OVERLOADS
+
+inline void orgqr(int m, int n, int k, float* a, int lda, const float* tau, float* w, int lw, int* info) {
+  sorgqr_(&m, &n, &k, a, &lda, tau, w, &lw, info);
+}
+inline void orgqr(int m, int n, int k, double* a, int lda, const double* tau, double* w, int lw, int* info) {
+  dorgqr_(&m, &n, &k, a, &lda, tau, w, &lw, info);
+}
+inline void orgqr(int m, int n, int k, c64* a, int lda, const c64* tau, c64* w, int lw, int* info) {
+  cungqr_(&m, &n, &k, a, &lda, tau, w, &lw, info);
+}
+inline void orgqr(int m, int n, int k, c128* a, int lda, const c128* tau, c128* w, int lw, int* info) {
+  zungqr_(&m, &n, &k, a, &lda, tau, w, &lw, info);
+}
+
+}  // namespace tessel::cpu::lapack

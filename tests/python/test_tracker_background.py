@@ -10,6 +10,7 @@ import pytest
 import tessel as ts
 from tessel import nn
 from tessel import store as tstore
+from tessel.callbacks import tracker as tracker_mod
 
 
 def _data(n=64, seed=0):
@@ -27,7 +28,7 @@ def _model():
 
 
 def test_training_does_not_wait_for_a_slow_store(tmp_path, monkeypatch):
-    real_open = tstore.open
+    real_open = tracker_mod._open_sink
     opened = threading.Event()
     threads = []
 
@@ -38,7 +39,7 @@ def test_training_does_not_wait_for_a_slow_store(tmp_path, monkeypatch):
         opened.set()
         return s
 
-    monkeypatch.setattr(tstore, "open", slow_open)
+    monkeypatch.setattr(tracker_mod, "_open_sink", slow_open)
     seen = []
 
     class Probe(ts.callbacks.Callback):
@@ -52,7 +53,7 @@ def test_training_does_not_wait_for_a_slow_store(tmp_path, monkeypatch):
     assert threads and threads[0] is not threading.main_thread()
     assert seen[0] is False  # the first steps ran while the store was still opening
     assert time.perf_counter() - t0 >= 0.6
-    s = real_open(tmp_path / "s")
+    s = tstore.open(tmp_path / "s")
     run = s.get_run(tracker.run_id)
     assert run.status == "FINISHED"
     # Every point buffered before the store was ready is there.
@@ -63,13 +64,13 @@ def test_training_does_not_wait_for_a_slow_store(tmp_path, monkeypatch):
 
 
 def test_run_id_waits_for_the_start(tmp_path, monkeypatch):
-    real_open = tstore.open
+    real_open = tracker_mod._open_sink
 
     def slow_open(*a, **k):
         time.sleep(0.3)
         return real_open(*a, **k)
 
-    monkeypatch.setattr(tstore, "open", slow_open)
+    monkeypatch.setattr(tracker_mod, "_open_sink", slow_open)
     ids = []
 
     class ReadRunId(ts.callbacks.Callback):

@@ -2,17 +2,20 @@
 
     model.fit(x, y, epochs=10, callbacks=[ts.callbacks.Tracker(experiment="digits")])
 
-Points are buffered in memory and written in one transaction at the first
+Points are buffered in memory and handed to a writer thread at the first
 epoch end after `flush_every` seconds (and at the end of training), so
-tracking costs a list append per step. The store is opened and the run
-started on a background thread: the first use of a store (importing
-SQLAlchemy, creating the engine and the schema) costs more than all of the
-run's writes together, and training need not wait for it; see docs/tracking.md.
+tracking costs a list append per step. The writer thread opens the store,
+starts the run and writes each batch of points in one transaction while
+training goes on. A folder or plain SQLite file is written through Python's
+sqlite3 (ts.store._sqlite.SQLiteWriter): importing SQLAlchemy and building
+its engine would cost more CPU than the whole run's writes, taken from the
+training it records. Other URLs (PostgreSQL...) go through ts.store.Store.
+See docs/tracking.md.
 """
 import atexit
 import math
 import os
-import tempfile
+import queue
 import threading
 import time
 import warnings
@@ -71,28 +74,105 @@ def _number(v):
         return None
 
 
-class _Starter(threading.Thread):
-    """Opens the store (a folder, URL or None) and starts the run off the training thread."""
+def _open_sink(location):
+    """What the writer thread writes through: the lean sqlite3 writer for a
+    folder or plain SQLite file, else a ts.store.Store (SQLAlchemy)."""
+    from ..store import _location
+    url, artifact_root = _location.resolve(location)
+    db_file = _location.sqlite_file(url)
+    if db_file is not None:
+        from ..store._sqlite import SQLiteWriter
+        return SQLiteWriter(db_file, artifact_root)
+    from .. import store as tstore
+    return tstore.open(location)
+
+
+class _Writer(threading.Thread):
+    """Owns the store of a Tracker given a location: opens it and starts the
+    run, then runs what the training thread submits, in order (points are
+    written in one transaction per flush). Failures to open are kept in
+    `error` and raised on the training thread; a metric write that fails
+    (a locked store) keeps its points for the next one."""
 
     def __init__(self, location, experiment, run_name, tags, params):
-        super().__init__(name="tessel-tracker-start", daemon=True)
+        super().__init__(name="tessel-tracker-writer", daemon=True)
         self.location, self.experiment, self.run_name, self.tags, self.params = (location, experiment, run_name,
                                                                                 tags, params)
-        self.store = self.run_id = self.error = None
+        self.sink = self.run_id = self.error = None
+        self.ready = threading.Event()
+        self.pending = []  # points not written yet
+        self.write_error = None  # the StoreError of the last failed metric write, None once written
+        self._jobs = queue.SimpleQueue()
+        self._warned = False
 
     def run(self):
         try:
-            from .. import store as tstore
-            store = tstore.open(self.location)
+            sink = _open_sink(self.location)
             try:
-                run_id = store.start_run(self.experiment, self.run_name, tags=self.tags)
-                store.log_params(run_id, self.params)
+                self.run_id = sink.start_run(self.experiment, self.run_name, params=self.params, tags=self.tags)
             except BaseException:
-                store.close()
+                sink.close()
                 raise
-            self.store, self.run_id = store, run_id
+            self.sink = sink
         except BaseException as e:  # noqa: BLE001  (raised again on the training thread)
             self.error = e
+        finally:
+            self.ready.set()
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                break
+            job()
+        if self.sink is not None:
+            self.sink.close()
+
+    def submit(self, fn):
+        """Runs fn() on this thread after what was submitted before; returns
+        a function that waits for it and returns its result or raises its error."""
+        done, out = threading.Event(), {}
+
+        def job():
+            try:
+                if self.sink is not None:
+                    out["result"] = fn()
+            except BaseException as e:  # noqa: BLE001  (handed to the waiter)
+                out["error"] = e
+            finally:
+                done.set()
+
+        self._jobs.put(job)
+
+        def wait():
+            done.wait()
+            if "error" in out:
+                raise out["error"]
+            return out.get("result")
+        return wait
+
+    def write_points(self, points):
+        """Queues points; they are written with any left over from a failed write."""
+        def write():
+            from ..store import StoreError
+            self.pending += points
+            try:
+                self.sink.log_metrics(self.run_id, self.pending)
+            except StoreError as e:
+                # Keep the points and try again at the next flush: a locked store must not lose them.
+                self.write_error = e
+                del self.pending[:-_MAX_BUFFER]
+                if not self._warned:
+                    warnings.warn(f"Tracker: could not write to the store, will retry: {e}", stacklevel=2)
+                    self._warned = True
+                return
+            self.pending = []
+            self.write_error = None
+        return self.submit(write)
+
+    def close(self):
+        """Ends the thread after what was submitted (the store closed) and waits for it."""
+        if self.is_alive():
+            self._jobs.put(None)
+            self.join()
 
 
 def _is_location(store):
@@ -117,6 +197,7 @@ class Tracker(Callback):
     model summary), epoch metrics under Keras' names ("loss", "val_accuracy",
     step = epoch), per-step "step/loss" (step = global step), "system/cpu_percent"
     and "system/rss_mb", and the artifacts above. `run_id` is set once training starts.
+    When fit returns, everything is in the store (written and committed).
     """
 
     def __init__(self, experiment="default", store=None, run_name=None, log_model=True, register_as=None,
@@ -140,7 +221,8 @@ class Tracker(Callback):
         self.system_every = system_every
         self.flush_every = flush_every
         self._run_id = None
-        self._starter = None
+        self._writer = None  # the writer thread, when the store is a location
+        self._sink = None  # what the run is written through (a Store, or the writer thread's sink)
         self.model_version = None
         self._buffer = []
         self._example = None
@@ -153,8 +235,8 @@ class Tracker(Callback):
 
     @property
     def run_id(self):
-        """The run's id once training has started (waits for the background start if it is still going)."""
-        if self._starter is not None:
+        """The run's id once training has started (waits for the writer thread's start if it is still going)."""
+        if self._writer is not None and self._run_id is None:
             self._wait_started()
         return self._run_id
 
@@ -163,32 +245,50 @@ class Tracker(Callback):
         self._run_id = value
 
     def _wait_started(self):
-        """Joins the background start; its failure (store unreachable, locked, of another schema) is raised here."""
-        starter = self._starter
-        if starter is None:
+        """Waits for the writer thread's start; its failure (store unreachable,
+        locked, of another schema) is raised here."""
+        writer = self._writer
+        if writer is None:
             return
-        starter.join()
-        self._starter = None
-        if starter.error is not None:
+        writer.ready.wait()
+        if writer.error is not None:
+            self._writer = None
             self._finished = True
             _open_trackers.discard(self)
-            raise starter.error
-        self.store, self._run_id = starter.store, starter.run_id
+            writer.close()
+            raise writer.error
+        self._sink, self._run_id = writer.sink, writer.run_id
 
     def _started(self):
         """True when the run exists in the store (without waiting); a failed start is raised."""
-        if self._starter is not None:
-            if self._starter.is_alive():
+        if self._writer is not None and self._run_id is None:
+            if not self._writer.ready.is_set():
                 return False
             self._wait_started()
         return True
 
     def _flush(self, final=False):
+        """Writes the buffered points: handed to the writer thread (final:
+        and waits until they are written), or written at once to a Store given
+        to the tracker. A store that cannot be written keeps them for the next
+        flush; the final one raises StoreError."""
+        from ..store import StoreError
+        if self._writer is not None:
+            self._wait_started()
+            points, self._buffer = self._buffer, []
+            wait = self._writer.write_points(points)
+            self._last_flush = time.perf_counter()
+            if final:
+                wait()
+                err = self._writer.write_error
+                if err is not None:  # the points stay with the writer: close() or the exit tries again
+                    raise StoreError(f"Tracker: {len(self._writer.pending)} metric points of run {self._run_id} "
+                                     f"could not be written: {err}") from err
+            return
         if not self._buffer:
             return
-        from ..store import StoreError
         try:
-            self.store.log_metrics(self.run_id, self._buffer)
+            self._sink.log_metrics(self.run_id, self._buffer)
         except StoreError as e:
             # Keep the points and try again at the next flush: a locked store must not lose them.
             if final:
@@ -201,6 +301,28 @@ class Tracker(Callback):
             return
         self._buffer = []
         self._last_flush = time.perf_counter()
+
+    def _call(self, fn, wait=True):
+        """fn(sink, run_id) after the points handed over so far: its result,
+        or (wait=False) a function that waits for it and returns it."""
+        if self._writer is not None:
+            waiter = self._writer.submit(lambda: fn(self._sink, self._run_id))
+            return waiter() if wait else waiter
+        result = fn(self._sink, self._run_id)
+        return result if wait else (lambda: result)
+
+    def _end(self, status):
+        """Writes what is buffered, ends the run with `status` and lets the store go."""
+        self._flush(final=True)
+        self._call(lambda sink, run_id: sink.end_run(run_id, status))
+        self._close_writer()
+        self._finished = True
+        _open_trackers.discard(self)
+
+    def _close_writer(self):
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
 
     # ----- what is recorded at the start -----------------------------------------------------------------
 
@@ -248,16 +370,17 @@ class Tracker(Callback):
     def on_train_begin(self, logs=None):
         if not self._finished:  # the previous fit with this tracker raised before it ended
             self._wait_started()
-            self._flush(final=True)
-            self.store.end_run(self._run_id, "FAILED")
+            self._end("FAILED")
         tags = {"source": "ts.callbacks.Tracker", **self.extra_tags}
         params = self._params()
         self._run_id = None
         if _is_location(self.store):
-            # Opening the store is the one slow step of tracking: it runs while training starts.
-            self._starter = _Starter(self.store, self.experiment, self.run_name, tags, params)
-            self._starter.start()
+            # The store opens and the run starts on the writer thread while training starts.
+            self._sink = None
+            self._writer = _Writer(self.store, self.experiment, self.run_name, tags, params)
+            self._writer.start()
         else:
+            self._sink = self.store
             self._run_id = self.store.start_run(self.experiment, self.run_name, tags=tags)
             self.store.log_params(self._run_id, params)
         self._finished = False
@@ -297,42 +420,65 @@ class Tracker(Callback):
             self._hook.remove()
             self._hook = None
         self._wait_started()
-        self._flush(final=True)
+        # The last points go to the writer thread while the model is saved here.
+        self._flush(final=self._writer is None)
         if self.log_model:
             self._log_model()
-        self.store.end_run(self.run_id, "FINISHED")
-        self._finished = True
-        _open_trackers.discard(self)
+        self._end("FINISHED")
+
+    def close(self):
+        """Ends an unfinished run as FAILED (what was recorded is kept); a no-op
+        once fit has returned, when everything is already in the store."""
+        if not self._finished:
+            self._wait_started()
+            self._end("FAILED")
 
     def _log_model(self):
+        """The final weights and the ONNX export, written straight into the
+        run's artifact folder (no temporary copy) and recorded on the writer
+        thread (sizes and SHA-256 there too)."""
         from .. import save
         from ..onnx import export
-        history = getattr(self.trainer, "history", None)
-        final = {}
-        if history is not None:
-            final = {k: v[-1] for k, v in history.history.items() if v and _number(v[-1]) is not None}
-        with tempfile.TemporaryDirectory(prefix="tessel-track-") as tmp:
-            weights = os.path.join(tmp, "weights.safetensors")
-            save(dict(self.model.state_dict()), weights)
-            self.store.log_artifact(self.run_id, weights, "model/weights.safetensors")
-            onnx_path = None
-            if self._example:
-                onnx_path = os.path.join(tmp, "model.onnx")
-                n = len(self._example)
-                names = ["input"] if n == 1 else [f"input_{i}" for i in range(n)]
-                axes = {name: {0: "batch"} for name in names}
-                try:
-                    export(self.model, self._example, onnx_path, input_names=names, dynamic_axes=axes)
-                    self.store.log_artifact(self.run_id, onnx_path, "model/model.onnx")
-                except Exception as e:  # noqa: BLE001  (a model the exporter cannot trace still keeps its weights)
-                    onnx_path = None
-                    self.store.set_tags(self.run_id, {"onnx_export_error": f"{type(e).__name__}: {e}"})
-                    warnings.warn(f"Tracker: the ONNX export failed, only the weights were recorded: {e}",
-                                  stacklevel=3)
-            if self.register_as is not None:
-                self.model_version = self.store.register_model(
-                    self.register_as, onnx=onnx_path, weights=weights, run_id=self.run_id,
+        run_id, sink = self._run_id, self._sink
+        weights = sink.artifact_destination(run_id, "model/weights.safetensors")
+        save(dict(self.model.state_dict()), weights)
+        # Hashed and recorded on the writer thread while the export runs here.
+        logged = self._call(lambda s_, r: s_.log_artifact(r, weights, "model/weights.safetensors"), wait=False)
+        onnx_path = None
+        if self._example:
+            onnx_path = sink.artifact_destination(run_id, "model/model.onnx")
+            n = len(self._example)
+            names = ["input"] if n == 1 else [f"input_{i}" for i in range(n)]
+            axes = {name: {0: "batch"} for name in names}
+            try:
+                export(self.model, self._example, onnx_path, input_names=names, dynamic_axes=axes)
+            except Exception as e:  # noqa: BLE001  (a model the exporter cannot trace still keeps its weights)
+                if os.path.exists(onnx_path):
+                    os.remove(onnx_path)
+                onnx_path = None
+                why = f"{type(e).__name__}: {e}"
+                self._call(lambda s_, r: s_.set_tags(r, {"onnx_export_error": why}))
+                warnings.warn(f"Tracker: the ONNX export failed, only the weights were recorded: {e}",
+                              stacklevel=3)
+            else:
+                self._call(lambda s_, r: s_.log_artifact(r, onnx_path, "model/model.onnx"))
+        logged()
+        if self.register_as is not None:
+            history = getattr(self.trainer, "history", None)
+            final = {}
+            if history is not None:
+                final = {k: v[-1] for k, v in history.history.items() if v and _number(v[-1]) is not None}
+            registry = sink
+            if not hasattr(registry, "register_model"):  # the lean writer: the registry needs the full Store
+                from .. import store as tstore
+                registry = tstore.open(self.store)
+            try:
+                self.model_version = registry.register_model(
+                    self.register_as, onnx=onnx_path, weights=weights, run_id=run_id,
                     metrics={k: v for k, v in final.items() if not math.isnan(_number(v))})
+            finally:
+                if registry is not sink:
+                    registry.close()
 
 
 # Runs still open when the interpreter exits (fit raised, or the process was
@@ -346,10 +492,6 @@ def _close_open_runs():
         if tracker._finished:
             continue
         try:
-            tracker._wait_started()
-            if tracker._run_id is None:
-                continue
-            tracker._flush(final=True)
-            tracker.store.end_run(tracker.run_id, "FAILED")
+            tracker.close()
         except Exception:  # noqa: BLE001  (nothing to report to at exit)
             pass

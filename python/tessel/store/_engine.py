@@ -1,5 +1,5 @@
-"""Where a store lives (URL and artifact root), its engine, transactions and
-the schema-version check."""
+"""The SQLAlchemy engine of a store, its transactions and the schema-version
+check (where a store lives: _location.py)."""
 import contextlib
 import os
 import time
@@ -9,42 +9,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from . import schema
-from .errors import SchemaVersionError, StoreError, StoreLockedError, StoreUnavailableError
-
-DEFAULT_LOCATION = "tessel-store"
-DB_FILE = "tessel.db"
-
-
-def _is_url(location):
-    return "://" in location
-
-
-def resolve(location=None, artifact_root=None):
-    """(SQLAlchemy URL, artifact root folder) for `location`: None reads
-    $TESSEL_STORE, then ./tessel-store. A folder holds tessel.db, artifacts/
-    and registry/; a URL ("sqlite:///runs.db", "postgresql+psycopg://...")
-    keeps artifacts in `artifact_root`, $TESSEL_ARTIFACT_ROOT, the SQLite
-    file's folder, or ./tessel-store, in that order."""
-    if location is None:
-        location = os.environ.get("TESSEL_STORE") or DEFAULT_LOCATION
-    location = os.fspath(location)
-    if artifact_root is None:
-        artifact_root = os.environ.get("TESSEL_ARTIFACT_ROOT") or None
-    if not _is_url(location):
-        folder = os.path.abspath(os.path.expanduser(location))
-        if os.path.exists(folder) and not os.path.isdir(folder):
-            raise StoreError(f"store location {folder} is a file, not a folder (give a folder or a URL)")
-        return f"sqlite:///{os.path.join(folder, DB_FILE)}", os.path.abspath(artifact_root or folder)
-    try:
-        url = make_url(location)
-    except sa_exc.ArgumentError as e:
-        raise StoreError(f"store URL {location!r} is not a valid SQLAlchemy URL: {e}") from None
-    if artifact_root is None:
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-            artifact_root = os.path.dirname(os.path.abspath(url.database))
-        else:
-            artifact_root = DEFAULT_LOCATION
-    return location, os.path.abspath(os.path.expanduser(artifact_root))
+from ._ddl import ensure_sqlite_schema
+from ._location import DB_FILE, DEFAULT_LOCATION, resolve  # noqa: F401  (resolve was defined here)
+from .errors import SchemaVersionError, StoreUnavailableError, translate_db_error
 
 
 def safe_url(url):
@@ -115,17 +82,22 @@ class Engine:
             raise self._translate(e) from e
 
     def _translate(self, e):
-        msg = str(getattr(e, "orig", e)).strip()
-        where = self.describe()
-        if "locked" in msg or "busy" in msg:
-            return StoreLockedError(f"the store {where} is locked by another process (waited {self.busy_timeout:g} s):"
-                                    f" {msg}")
-        if "unable to open" in msg or "connect" in msg.lower() or "could not" in msg.lower():
-            return StoreUnavailableError(f"cannot reach the store {where}: {msg}")
-        return StoreError(f"store {where}: {msg}")
+        return translate_db_error(str(getattr(e, "orig", e)), self.describe(), self.busy_timeout)
 
     def ensure_schema(self):
         """Creates the tables of an empty store; refuses one of another schema version."""
+        if self.is_sqlite:
+            # The same DDL as the lean writer (_ddl.py), so both create identical stores.
+            import sqlite3
+            try:
+                raw = self.engine.raw_connection()
+                try:
+                    ensure_sqlite_schema(raw.driver_connection, self.describe())
+                finally:
+                    raw.close()
+            except (sa_exc.OperationalError, sqlite3.OperationalError) as e:
+                raise self._translate(e) from e
+            return
         try:
             with self.engine.connect() as conn:
                 present = inspect(conn).has_table(schema.SchemaInfo.__tablename__)

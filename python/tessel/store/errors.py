@@ -26,3 +26,13 @@ class NotFoundError(StoreError, KeyError):
 
 class ArtifactPathError(StoreError, ValueError):
     """An artifact path that is absolute or leaves the run's artifact folder."""
+
+
+def translate_db_error(msg, where, busy_timeout):
+    """The StoreError for a database driver's OperationalError message (both writers use it)."""
+    msg = msg.strip()
+    if "locked" in msg or "busy" in msg:
+        return StoreLockedError(f"the store {where} is locked by another process (waited {busy_timeout:g} s): {msg}")
+    if "unable to open" in msg or "connect" in msg.lower() or "could not" in msg.lower():
+        return StoreUnavailableError(f"cannot reach the store {where}: {msg}")
+    return StoreError(f"store {where}: {msg}")

@@ -7,7 +7,6 @@ config.json, signature.json), the model repository layout that
 import json
 import math
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -16,30 +15,15 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 
 from . import schema as S
+from ._common import check_alias, check_model_name  # noqa: F401  (importable from here too)
 from .errors import NotFoundError, StoreError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 LINEAGE_KINDS = ("data", "run", "version", "deployment")
 
 # ONNX element types (as ts.onnx.ValueInfo.type spells them) -> OIP datatypes.
 _OIP = {"float": "FP32", "double": "FP64", "float16": "FP16", "bfloat16": "BF16", "int8": "INT8", "int16": "INT16",
         "int32": "INT32", "int64": "INT64", "uint8": "UINT8", "uint16": "UINT16", "uint32": "UINT32",
         "uint64": "UINT64", "bool": "BOOL", "string": "BYTES"}
-
-
-def check_model_name(name):
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"model name {name!r} is not valid: use letters, digits, '_', '-' and '.', starting with a "
-                         f"letter or digit, at most 128 characters (it names a folder of the registry)")
-    return name
-
-
-def check_alias(alias):
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
-        raise ValueError(f"alias {alias!r} is not valid: a letter or '_' then letters, digits, '_' or '-' "
-                         f"(at most 64); numbers name versions")
-    return alias
 
 
 def onnx_signature(path):

@@ -2,13 +2,15 @@
 
 Times are float seconds since the epoch (what time.time() gives): comparable
 across databases and cheap to write. Bump SCHEMA_VERSION whenever a table
-changes; a store written by another version is refused with a clear error
-instead of being read wrongly.
+changes (it lives in _ddl.py, next to the SQLite DDL generated from these
+tables: regenerate that with `python -m tessel.store._ddl --write`); a store
+written by another version is refused with a clear error instead of being
+read wrongly.
 """
 from sqlalchemy import (BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+from ._ddl import SCHEMA_TABLE, SCHEMA_VERSION  # noqa: F401  (one place for both)
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; elsewhere ids are 64-bit.
 _Id = BigInteger().with_variant(Integer, "sqlite")
@@ -19,7 +21,7 @@ class Base(DeclarativeBase):
 
 
 class SchemaInfo(Base):
-    __tablename__ = "tessel_schema"
+    __tablename__ = SCHEMA_TABLE
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     created_at: Mapped[float] = mapped_column(Float, nullable=False)

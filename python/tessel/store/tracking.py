@@ -1,9 +1,5 @@
 """Experiments, runs, parameters, tags, metrics and artifacts."""
 import contextlib
-import dataclasses
-import hashlib
-import json
-import math
 import os
 import shutil
 import time
@@ -13,77 +9,15 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 
 from . import schema as S
-from .errors import ArtifactPathError, NotFoundError, StoreError
-
-RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
-
-
-@dataclasses.dataclass
-class RunInfo:
-    id: str
-    experiment: str
-    name: str
-    status: str
-    start_time: float
-    end_time: float
-
-    @property
-    def duration(self):
-        return None if self.end_time is None else self.end_time - self.start_time
-
-    def to_dict(self):
-        d = dataclasses.asdict(self)
-        d["duration"] = self.duration
-        return d
-
-
-def _param_text(value):
-    return value if isinstance(value, str) else json.dumps(value, default=str)
-
-
-def _float_or_none(v):
-    # SQLite stores NaN as NULL; NULL reads back as NaN.
-    v = float(v)
-    return None if math.isnan(v) else v
+from ._common import (RUN_STATUSES, RunInfo, artifact_destination, check_end_status, check_name,  # noqa: F401
+                      check_relative_path, contained, copy_artifacts, metric_rows, param_rows, params_conflict,
+                      run_artifact_root, tag_rows)
+from .errors import NotFoundError, StoreError
 
 
 def _value(v):
-    return math.nan if v is None else v
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def check_relative_path(path, what="artifact path"):
-    """`path` as a normalized '/'-separated relative path, or ArtifactPathError
-    naming it when it is absolute or climbs out ('..')."""
-    if not isinstance(path, str) or not path:
-        raise ArtifactPathError(f"{what} must be a non-empty string, got {path!r}")
-    p = path.replace("\\", "/")
-    if p.startswith("/") or os.path.isabs(path) or (len(p) > 1 and p[1] == ":"):
-        raise ArtifactPathError(f"{what} {path!r} is absolute: artifact paths are relative to the run's folder")
-    parts = [s for s in p.split("/") if s not in ("", ".")]
-    if not parts or any(s == ".." for s in parts):
-        raise ArtifactPathError(f"{what} {path!r} leaves the run's artifact folder (no '..' allowed)")
-    if any("\0" in s for s in parts):
-        raise ArtifactPathError(f"{what} {path!r} contains a NUL byte")
-    return "/".join(parts)
-
-
-def contained(root, rel, what="artifact path"):
-    """The absolute path of `rel` under `root`, refused (naming it) when links
-    make it resolve outside `root`."""
-    rel = check_relative_path(rel, what)
-    root_real = os.path.realpath(root)
-    full = os.path.realpath(os.path.join(root_real, *rel.split("/")))
-    if os.path.commonpath([root_real, full]) != root_real:
-        raise ArtifactPathError(f"{what} {rel!r} resolves to {full}, outside the store folder {root_real}")
-    return full
+    # SQLite stores NaN as NULL; NULL reads back as NaN.
+    return float("nan") if v is None else v
 
 
 class TrackingMixin:
@@ -116,13 +50,7 @@ class TrackingMixin:
             rows = c.execute(select(S.Experiment).order_by(S.Experiment.name)).mappings().all()
         return [dict(r, runs=counts.get(r["id"], 0)) for r in rows]
 
-    @staticmethod
-    def _check_name(name, what):
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"{what} must be a non-empty string, got {name!r}")
-        if len(name) > 256:
-            raise ValueError(f"{what} is longer than 256 characters")
-        return name
+    _check_name = staticmethod(check_name)
 
     # ----- runs -------------------------------------------------------------------------------------
 
@@ -141,8 +69,7 @@ class TrackingMixin:
         return run_id
 
     def end_run(self, run_id, status="FINISHED"):
-        if status not in RUN_STATUSES[1:]:
-            raise ValueError(f"end_run: status must be one of {RUN_STATUSES[1:]}, got {status!r}")
+        check_end_status(status)
         with self._db.tx(write=True) as c:
             n = c.execute(update(S.Run).where(S.Run.id == run_id).values(status=status, end_time=time.time())).rowcount
         if not n:
@@ -233,15 +160,12 @@ class TrackingMixin:
     def log_params(self, run_id, params):
         """Records parameters (values stored as text, JSON for non-strings).
         A parameter is written once: a different value for a key raises ValueError."""
-        rows = {self._check_name(str(k), "parameter name"): _param_text(v) for k, v in dict(params).items()}
+        rows = param_rows(params)
         with self._db.tx(write=True) as c:
             self._require_run(c, run_id)
             have = dict(c.execute(select(S.Param.key, S.Param.value).where(
                 S.Param.run_id == run_id, S.Param.key.in_(list(rows)))).all())
-            for k, v in rows.items():
-                if k in have and have[k] != v:
-                    raise ValueError(f"parameter {k!r} of run {run_id} is already {have[k]!r}; "
-                                     f"parameters are written once (got {v!r})")
+            params_conflict(run_id, have, rows)
             new = [{"run_id": run_id, "key": k, "value": v} for k, v in rows.items() if k not in have]
             if new:
                 c.execute(insert(S.Param), new)
@@ -253,7 +177,7 @@ class TrackingMixin:
 
     def set_tags(self, run_id, tags):
         """Sets tags (key -> text); a tag may be changed."""
-        rows = {self._check_name(str(k), "tag name"): str(v) for k, v in dict(tags).items()}
+        rows = tag_rows(tags)
         with self._db.tx(write=True) as c:
             self._require_run(c, run_id)
             c.execute(delete(S.Tag).where(S.Tag.run_id == run_id, S.Tag.key.in_(list(rows))))
@@ -274,20 +198,10 @@ class TrackingMixin:
         """Bulk insert: `points` is an iterable of (key, step, value) or
         (key, step, value, timestamp), or a dict {key: value} logged at step 0.
         One transaction for all of them."""
-        now = time.time()
-        if isinstance(points, dict):
-            points = [(k, 0, v) for k, v in points.items()]
-        rows = []
-        for p in points:
-            key, step, value = p[0], p[1], p[2]
-            ts_ = p[3] if len(p) > 3 and p[3] is not None else now
-            rows.append({"run_id": run_id, "key": key, "step": int(step), "value": _float_or_none(value),
-                         "timestamp": float(ts_)})
+        cols = ("run_id", "key", "step", "value", "timestamp")
+        rows = [dict(zip(cols, r)) for r in metric_rows(run_id, points, time.time())]
         if not rows:
             return
-        for r in rows:
-            if not isinstance(r["key"], str) or not r["key"]:
-                raise ValueError(f"metric name must be a non-empty string, got {r['key']!r}")
         with self._db.tx(write=True) as c:
             self._require_run(c, run_id)
             c.execute(insert(S.Metric), rows)
@@ -340,37 +254,27 @@ class TrackingMixin:
     # ----- artifacts ----------------------------------------------------------------------------------
 
     def _run_artifact_root(self, run_id):
-        return os.path.join(self.artifact_root, "artifacts", run_id)
+        return run_artifact_root(self.artifact_root, run_id)
+
+    def artifact_destination(self, run_id, artifact_path):
+        """The file that artifact `artifact_path` of a run is kept in (its
+        folder created, the path checked as log_artifact does): write a file
+        there, then log_artifact(run_id, that_file, artifact_path) records it
+        without copying."""
+        return artifact_destination(self.artifact_root, run_id, artifact_path)
 
     def log_artifact(self, run_id, local_path, artifact_path=None):
         """Copies a file (or a folder, recursively) into the run's artifact
         folder as `artifact_path` (default: its base name); returns the list of
         artifact paths recorded. Paths that are absolute or leave the folder
         are refused with ArtifactPathError naming them."""
-        local_path = os.fspath(local_path)
-        if not os.path.exists(local_path):
-            raise FileNotFoundError(f"log_artifact: no file {local_path}")
-        rel = check_relative_path(os.path.basename(os.path.normpath(local_path)) if artifact_path is None else artifact_path)
+        if not os.path.exists(os.fspath(local_path)):
+            raise FileNotFoundError(f"log_artifact: no file {os.fspath(local_path)}")
         with self._db.tx() as c:
             self._require_run(c, run_id)
-        if os.path.isdir(local_path):
-            pairs = []
-            for d, _, files in os.walk(local_path):
-                for f in sorted(files):
-                    src = os.path.join(d, f)
-                    sub = os.path.relpath(src, local_path).replace(os.sep, "/")
-                    pairs.append((src, f"{rel}/{sub}"))
-        else:
-            pairs = [(local_path, rel)]
-        root = self._run_artifact_root(run_id)
-        os.makedirs(root, exist_ok=True)
-        rows = []
-        for src, dst_rel in pairs:
-            dst = contained(root, dst_rel)
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            shutil.copyfile(src, dst)
-            rows.append({"run_id": run_id, "path": check_relative_path(dst_rel), "size": os.path.getsize(dst),
-                         "sha256": _sha256(dst), "created_at": time.time()})
+        cols = ("run_id", "path", "size", "sha256", "created_at")
+        rows = [dict(zip(cols, r)) for r in copy_artifacts(self.artifact_root, run_id, local_path, artifact_path,
+                                                            time.time)]
         with self._db.tx(write=True) as c:
             c.execute(delete(S.Artifact).where(S.Artifact.run_id == run_id,
                                                S.Artifact.path.in_([r["path"] for r in rows])))

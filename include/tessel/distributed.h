@@ -53,10 +53,16 @@ class TESSEL_API Work {
   void wait();  // blocks until done; rethrows the collective's error
   bool is_completed() const;
   bool is_success() const;  // completed without error
+  // When the communication thread started and finished running it, in seconds of
+  // std::chrono::steady_clock (CLOCK_MONOTONIC on Linux: Python's time.monotonic());
+  // 0 until then. DDP uses them to tell communication hidden behind backward.
+  double started_at() const;
+  double finished_at() const;
 
   // For communicators: the tensors and scratch memory the collective uses stay alive with it.
   std::vector<Tensor> keep;
   std::vector<char> scratch;
+  void start();  // stamps started_at (the communication thread calls it)
   void finish(std::exception_ptr error);
 
  private:

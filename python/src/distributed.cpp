@@ -25,7 +25,9 @@ void init_distributed(py::module_& m) {
         return true;
       }, "Blocks until the collective is done (raises its error, if any); returns True.")
       .def("is_completed", &d::Work::is_completed)
-      .def("is_success", &d::Work::is_success);
+      .def("is_success", &d::Work::is_success)
+      .def("_timing", [](const d::Work& w) { return py::make_tuple(w.started_at(), w.finished_at()); },
+           "(started, finished) on the communication thread, in time.monotonic() seconds (0 until then).");
 
   dm.def("detect_launch", [] {
     const d::LaunchInfo i = d::detect_launch();

@@ -126,6 +126,12 @@ Tensors run(const Tensors& roots, const Tensors& root_grads, bool keep_graph, bo
   };
   using Item = std::pair<uint64_t, Node*>;
   std::priority_queue<Item> ready;
+  // Newest node first, except that a leaf's accumulator runs as soon as its gradient is
+  // complete (as PyTorch's engine does): its hooks, DDP's bucket hooks among them, then
+  // fire while the rest of backward goes on instead of all at the end.
+  auto priority = [](Node* n) -> uint64_t {
+    return dynamic_cast<AccumulateGrad*>(n) ? UINT64_MAX : n->sequence_nr;
+  };
   for (size_t i = 0; i < root_edges.size(); ++i) {
     Node* n = root_edges[i].node.get();
     add_grad(n, root_edges[i].input_nr, conform(*n, *n, root_edges[i].input_nr, seeds[i]));
@@ -133,7 +139,7 @@ Tensors run(const Tensors& roots, const Tensors& root_grads, bool keep_graph, bo
   {
     std::unordered_set<Node*> pushed;
     for (const Edge& e : root_edges)
-      if (!deps.count(e.node.get()) && pushed.insert(e.node.get()).second) ready.emplace(e.node->sequence_nr, e.node.get());
+      if (!deps.count(e.node.get()) && pushed.insert(e.node.get()).second) ready.emplace(priority(e.node.get()), e.node.get());
   }
 
   while (!ready.empty()) {
@@ -193,7 +199,7 @@ Tensors run(const Tensors& roots, const Tensors& root_grads, bool keep_graph, bo
       const Edge& e = n->next_edges[i];
       if (!e.node) continue;
       if (i < outs.size() && outs[i].defined()) add_grad(e.node.get(), e.input_nr, conform(*n, *e.node, e.input_nr, outs[i]));
-      if (--deps[e.node.get()] == 0) ready.emplace(e.node->sequence_nr, e.node.get());
+      if (--deps[e.node.get()] == 0) ready.emplace(priority(e.node.get()), e.node.get());
     }
   }
 

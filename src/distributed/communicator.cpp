@@ -1,5 +1,6 @@
 // Work handles and the Communicator base: argument checks and the thread that
 // runs every collective in submission order.
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -28,14 +29,39 @@ struct Work::State {
   std::condition_variable cv;
   bool done = false;
   std::exception_ptr error;
+  double started = 0, finished = 0;
 };
+
+namespace {
+double monotonic_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
 
 Work::Work() : state_(std::make_unique<State>()) {}
 Work::~Work() = default;
 
+void Work::start() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->started = monotonic_seconds();
+}
+
+double Work::started_at() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->started;
+}
+
+double Work::finished_at() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->finished;
+}
+
 void Work::finish(std::exception_ptr error) {
+  const double now = monotonic_seconds();
   {
     std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->started == 0) state_->started = now;
+    state_->finished = now;
     state_->done = true;
     state_->error = std::move(error);
   }
@@ -78,6 +104,7 @@ struct Communicator::Queue {
         tasks.pop_front();
       }
       std::exception_ptr error;
+      task.second->start();
       try {
         task.first();
       } catch (...) {
@@ -116,6 +143,7 @@ WorkPtr Communicator::submit(std::function<void()> fn, WorkPtr work) {
   TS_CHECK(!shut_down_, ValueError, "distributed", "the process group was destroyed");
   if (!queue_) {  // no thread: run now
     std::exception_ptr error;
+    work->start();
     try {
       fn();
     } catch (...) {

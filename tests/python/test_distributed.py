@@ -266,6 +266,12 @@ def test_single_async_work(single):
     assert w.is_completed() and w.is_success()
     assert dist.barrier(async_op=True).wait()
     assert dist.barrier() is None
+    # The communication thread's timestamps, on time.monotonic()'s clock.
+    before = time.monotonic()
+    w = dist.all_reduce(ts.ones(1000), async_op=True)
+    w.wait()
+    started, finished = w._timing()
+    assert before <= started <= finished <= time.monotonic()
 
 
 def test_collective_argument_errors(single):
@@ -541,6 +547,47 @@ except RuntimeError as e:
 @needs_mpi
 def test_mpi_ddp_find_unused_parameters(tmp_path):
     assert_ok(run_mpi(tmp_path, 2, DDP_UNUSED), 2)
+
+
+DDP_OVERLAP = """
+import time
+# Four buckets of ~1 MB; a slow layer between them in backward leaves the first
+# buckets time to finish while backward goes on.
+class Slow(ts.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 1
+    @staticmethod
+    def backward(ctx, g):
+        time.sleep(0.05)
+        return g
+layers = [ts.nn.Linear(512, 512) for _ in range(4)]
+class Net(ts.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = ts.nn.ModuleList(layers)
+    def forward(self, x):
+        for layer in self.layers:
+            x = Slow.apply(layer(x))
+        return x
+model = DDP(Net(), bucket_cap_mb=1)
+x = ts.randn(8, 512)
+for _ in range(3):
+    model(x).sum().backward()
+st = model._overlap_stats
+assert st["steps"] == 3, st
+assert st["comm_s"] > 0 and 0 <= st["hidden_s"] <= st["comm_s"] + 1e-9, st
+# Every bucket but the last (issued when backward ends) overlaps a 50 ms sleep: most is hidden.
+assert st["hidden_s"] >= 0.5 * st["comm_s"], st
+with model.no_sync():
+    model(x).sum().backward()
+assert model._overlap_stats["steps"] == 3  # no averaging, nothing counted
+"""
+
+
+@needs_mpi
+def test_mpi_ddp_counts_communication_hidden_by_backward(tmp_path):
+    assert_ok(run_mpi(tmp_path, 2, DDP_OVERLAP), 2)
 
 
 @needs_mpi

@@ -6,14 +6,17 @@ a tuple (unpack it as ``v, i = ...``) whose fields also read as ``.values`` and
 """
 from collections import namedtuple
 
-__all__ = ["max", "min", "sort", "topk", "kthvalue", "median", "mode"]
+__all__ = ["max", "min", "sort", "topk", "kthvalue", "median", "mode", "linalg_inv_ex", "linalg_solve_ex",
+           "linalg_slogdet", "linalg_cholesky_ex", "linalg_lu_factor", "linalg_lu_factor_ex", "linalg_lu", "linalg_qr",
+           "linalg_eigh", "linalg_eig", "linalg_svd", "linalg_lstsq"]
 
 
-def _make(name):
-    base = namedtuple(name, ["values", "indices"], module=__name__)
+def _make(name, fields=("values", "indices")):
+    base = namedtuple(name, fields, module=__name__)
 
     def __repr__(self):
-        return f"tessel.return_types.{name}(\nvalues={self.values!r},\nindices={self.indices!r})"
+        body = ",\n".join(f"{f}={getattr(self, f)!r}" for f in fields)
+        return f"tessel.return_types.{name}(\n{body})"
 
     return type(name, (base,), {"__slots__": (), "__repr__": __repr__, "__module__": __name__,
                                 "__qualname__": name})
@@ -26,3 +29,17 @@ topk = _make("topk")
 kthvalue = _make("kthvalue")
 median = _make("median")
 mode = _make("mode")
+
+# ts.linalg's named results (torch.return_types.linalg_*)
+linalg_inv_ex = _make("linalg_inv_ex", ("inverse", "info"))
+linalg_solve_ex = _make("linalg_solve_ex", ("result", "info"))
+linalg_slogdet = _make("linalg_slogdet", ("sign", "logabsdet"))
+linalg_cholesky_ex = _make("linalg_cholesky_ex", ("L", "info"))
+linalg_lu_factor = _make("linalg_lu_factor", ("LU", "pivots"))
+linalg_lu_factor_ex = _make("linalg_lu_factor_ex", ("LU", "pivots", "info"))
+linalg_lu = _make("linalg_lu", ("P", "L", "U"))
+linalg_qr = _make("linalg_qr", ("Q", "R"))
+linalg_eigh = _make("linalg_eigh", ("eigenvalues", "eigenvectors"))
+linalg_eig = _make("linalg_eig", ("eigenvalues", "eigenvectors"))
+linalg_svd = _make("linalg_svd", ("U", "S", "Vh"))
+linalg_lstsq = _make("linalg_lstsq", ("solution", "residuals", "rank", "singular_values"))

@@ -1,0 +1,386 @@
+"""ts.linalg factorizations and solvers against NumPy/SciPy in float64 (and float32/complex within their
+precision): values, batching and broadcasting, dtypes, named results and errors."""
+import numpy as np
+import pytest
+import scipy.linalg as sla
+
+import tessel as ts
+
+rng = np.random.default_rng(0)
+DTYPES = [(np.float64, 1e-10), (np.float32, 2e-4), (np.complex128, 1e-10), (np.complex64, 2e-4)]
+
+
+def rand(*shape, dtype=np.float64):
+    a = rng.standard_normal(shape)
+    if np.issubdtype(dtype, np.complexfloating):
+        a = a + 1j * rng.standard_normal(shape)
+    return a.astype(dtype)
+
+
+def spd(*shape, dtype=np.float64):
+    a = rand(*shape, dtype=dtype)
+    n = shape[-1]
+    return (a @ np.conj(np.swapaxes(a, -1, -2)) + n * np.eye(n)).astype(dtype)
+
+
+def t(a):
+    return ts.tensor(a)
+
+
+def close(x, ref, tol):
+    x = x.numpy() if isinstance(x, ts.Tensor) else x
+    scale = max(1.0, float(np.abs(ref).max())) if np.size(ref) else 1.0
+    assert x.shape == np.shape(ref), (x.shape, np.shape(ref))
+    assert np.abs(x - ref).max(initial=0) <= tol * scale, np.abs(x - ref).max()
+
+
+@pytest.mark.parametrize("dtype,tol", DTYPES)
+def test_solve_batched_matrix_and_vector(dtype, tol):
+    A, B, b = rand(2, 3, 4, 4, dtype=dtype), rand(2, 3, 4, 2, dtype=dtype), rand(2, 3, 4, dtype=dtype)
+    close(ts.linalg.solve(t(A), t(B)), np.linalg.solve(A, B), tol)
+    close(ts.linalg.solve(t(A), t(b)), np.linalg.solve(A, b[..., None])[..., 0], tol)
+    assert ts.linalg.solve(t(A), t(B)).dtype == t(A).dtype
+
+
+def test_solve_broadcasts_batch_dims_and_left_false():
+    A, B = rand(4, 4), rand(5, 4, 3)
+    close(ts.linalg.solve(t(A), t(B)), np.linalg.solve(A, B), 1e-10)
+    A2, B2 = rand(3, 1, 4, 4), rand(2, 4, 1)
+    close(ts.linalg.solve(t(A2), t(B2)), np.linalg.solve(A2, B2), 1e-10)
+    # X A = B
+    B3 = rand(2, 4)
+    close(ts.linalg.solve(t(A), t(B3), left=False), B3 @ np.linalg.inv(A), 1e-10)
+    # a 1-d B is a vector whichever the batch
+    assert list(ts.linalg.solve(t(rand(3, 4, 4)), t(np.ones(4))).shape) == [3, 4]
+
+
+def test_solve_promotes_mixed_dtypes():
+    A, B = rand(3, 3).astype(np.float32), rand(3, 2)
+    x = ts.linalg.solve(t(A), t(B))
+    assert x.dtype == ts.float64
+    close(x, np.linalg.solve(A.astype(np.float64), B), 1e-6)
+
+
+def test_singular_solve_and_inv_name_op_and_batch_element():
+    A = rand(3, 3, 3)
+    A[1] = 0
+    with pytest.raises(ts.linalg.LinAlgError, match=r"\[linalg.solve\] \(Batch element 1\).*singular"):
+        ts.linalg.solve(t(A), t(rand(3, 3, 1)))
+    with pytest.raises(RuntimeError, match=r"\[linalg.inv\] \(Batch element 1\).*singular"):
+        ts.linalg.inv(t(A))
+    with pytest.raises(RuntimeError, match=r"\[linalg.inv\] The solver failed.*singular"):
+        ts.linalg.inv(t(np.zeros((2, 2))))
+    inv, info = ts.linalg.inv_ex(t(A))
+    assert info.tolist() == [0, 1, 0]
+    close(inv[0], np.linalg.inv(A[0]), 1e-10)
+    res = ts.linalg.solve_ex(t(A), t(rand(3, 3, 2)))
+    assert res.info.tolist() == [0, 1, 0] and list(res.result.shape) == [3, 3, 2]
+
+
+@pytest.mark.parametrize("dtype,tol", DTYPES)
+def test_inv_det_slogdet(dtype, tol):
+    A = rand(2, 5, 5, dtype=dtype)
+    close(ts.linalg.inv(t(A)), np.linalg.inv(A), tol * 10)
+    close(ts.linalg.det(t(A)), np.linalg.det(A), tol * 10)
+    sign, logabs = ts.linalg.slogdet(t(A))
+    s_ref, l_ref = np.linalg.slogdet(A)
+    close(sign, s_ref, tol)
+    close(logabs, l_ref, tol)
+    assert logabs.dtype == (ts.float32 if dtype in (np.float32, np.complex64) else ts.float64)
+
+
+def test_det_of_singular_is_zero_and_slogdet_minus_inf():
+    A = np.array([[1.0, 2.0], [2.0, 4.0]])
+    A[1] = 2 * A[0]
+    assert ts.linalg.det(t(np.zeros((3, 3)))).item() == 0
+    sign, logabs = ts.linalg.slogdet(t(np.zeros((2, 2))))
+    assert sign.item() == 0 and logabs.item() == -np.inf
+    # a permutation's sign comes from the pivots
+    P = np.eye(3)[[1, 0, 2]]
+    assert ts.linalg.det(t(P)).item() == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("dtype,tol", DTYPES)
+def test_cholesky(dtype, tol):
+    A = spd(3, 4, 4, dtype=dtype)
+    L = ts.linalg.cholesky(t(A))
+    close(L, np.linalg.cholesky(A), tol * 10)
+    U = ts.linalg.cholesky(t(A), upper=True)
+    close(U, np.conj(np.swapaxes(np.linalg.cholesky(A), -1, -2)), tol * 10)
+    # only the lower triangle is read
+    junk = A.copy()
+    junk[..., 0, 3] = 1e6
+    close(ts.linalg.cholesky(t(junk)), np.linalg.cholesky(A), tol * 10)
+
+
+def test_cholesky_not_positive_definite_names_minor_and_ex_returns_info():
+    A = np.stack([np.eye(3), np.diag([1.0, -1.0, 1.0])])
+    with pytest.raises(ts.linalg.LinAlgError, match=r"\(Batch element 1\).*leading minor of order 2 is not "
+                                                    r"positive-definite"):
+        ts.linalg.cholesky(t(A))
+    L, info = ts.linalg.cholesky_ex(t(A))
+    assert info.tolist() == [0, 2]
+    with pytest.raises(RuntimeError, match="leading minor of order 1"):
+        ts.linalg.cholesky_ex(t(-np.eye(2)), check_errors=True)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (4, 4), (2, 6, 4)])
+@pytest.mark.parametrize("dtype,tol", DTYPES)
+def test_qr_modes(shape, dtype, tol):
+    A = rand(*shape, dtype=dtype)
+    for mode in ("reduced", "complete"):
+        Q, R = ts.linalg.qr(t(A), mode=mode)
+        Qr, Rr = np.linalg.qr(A, mode=mode)
+        assert list(Q.shape) == list(Qr.shape) and list(R.shape) == list(Rr.shape)
+        # unique up to the signs of R's diagonal: compare with the signs fixed
+        d = np.sign(np.diagonal(R.numpy(), 0, -2, -1)) / np.sign(np.diagonal(Rr, 0, -2, -1))
+        k = d.shape[-1]
+        close(Q.numpy()[..., :k] * np.conj(d[..., None, :]), Qr[..., :k], tol * 10)
+        close(Q @ R, A, tol * 10)
+        close(np.triu(R.numpy()), R.numpy(), 0)
+    Q, R = ts.linalg.qr(t(A), mode="r")
+    assert Q.numel() == 0
+    close(np.abs(R.numpy()), np.abs(np.linalg.qr(A, mode="r")), tol * 10)
+
+
+def test_qr_bad_mode():
+    with pytest.raises(ValueError, match=r"\[linalg.qr\] mode must be"):
+        ts.linalg.qr(t(rand(3, 3)), mode="full")
+
+
+@pytest.mark.parametrize("dtype,tol", DTYPES)
+def test_eigh_and_eigvalsh(dtype, tol):
+    A = spd(2, 5, 5, dtype=dtype)
+    w, V = ts.linalg.eigh(t(A))
+    wr = np.linalg.eigvalsh(A)
+    close(w, wr, tol * 10)
+    # A V = V diag(w), V unitary
+    Vn = V.numpy()
+    close(A @ Vn, Vn * w.numpy()[..., None, :], tol * 50)
+    close(np.conj(np.swapaxes(Vn, -1, -2)) @ Vn, np.broadcast_to(np.eye(5), (2, 5, 5)), tol * 10)
+    close(ts.linalg.eigvalsh(t(A)), wr, tol * 10)
+    # UPLO picks the triangle that is read
+    B = np.tril(A) + np.triu(rand(5, 5, dtype=dtype) * 100, 1)
+    close(ts.linalg.eigvalsh(t(B), UPLO="L"), np.linalg.eigvalsh(B, UPLO="L"), tol * 100)
+    C = np.triu(A) + np.tril(rand(5, 5, dtype=dtype) * 100, -1)
+    close(ts.linalg.eigh(t(C), UPLO="U").eigenvalues, np.linalg.eigvalsh(C, UPLO="U"), tol * 100)
+    with pytest.raises(ValueError, match="UPLO"):
+        ts.linalg.eigh(t(A), UPLO="X")
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (4, 4), (2, 3, 6, 2)])
+@pytest.mark.parametrize("dtype,tol", DTYPES)
+def test_svd_and_svdvals(shape, dtype, tol):
+    A = rand(*shape, dtype=dtype)
+    S_ref = np.linalg.svd(A, compute_uv=False)
+    for full in (True, False):
+        U, S, Vh = ts.linalg.svd(t(A), full_matrices=full)
+        Ur, _, Vhr = np.linalg.svd(A, full_matrices=full)
+        assert list(U.shape) == list(Ur.shape) and list(Vh.shape) == list(Vhr.shape)
+        close(S, S_ref, tol * 10)
+        k = S.shape[-1]
+        close((U.numpy()[..., :k] * S.numpy()[..., None, :]) @ Vh.numpy()[..., :k, :], A, tol * 10)
+        m, n = shape[-2], shape[-1]
+        close(np.conj(np.swapaxes(U.numpy(), -1, -2)) @ U.numpy(), np.broadcast_to(np.eye(U.shape[-1]),
+              U.numpy().shape[:-2] + (U.shape[-1],) * 2), tol * 10)
+        assert (m, n) == tuple(shape[-2:])
+    close(ts.linalg.svdvals(t(A)), S_ref, tol * 10)
+    assert ts.linalg.svdvals(t(A)).dtype == (ts.float32 if dtype in (np.float32, np.complex64) else ts.float64)
+
+
+def test_eig_and_eigvals():
+    A = rand(3, 4, 4)
+    w, V = ts.linalg.eig(t(A))
+    assert w.dtype == ts.complex128 and V.dtype == ts.complex128
+    Vn = V.numpy()
+    close(A.astype(complex) @ Vn, Vn * w.numpy()[..., None, :], 1e-10)
+    close(np.linalg.norm(Vn, axis=-2), np.ones((3, 4)), 1e-12)
+    ref = np.sort_complex(np.linalg.eigvals(A))
+    close(np.sort_complex(ts.linalg.eigvals(t(A)).numpy()), ref, 1e-10)
+    Ac = rand(4, 4, dtype=np.complex64)
+    w, V = ts.linalg.eig(t(Ac))
+    assert w.dtype == ts.complex64
+    close(Ac @ V.numpy(), V.numpy() * w.numpy()[None, :], 1e-4)
+    # a rotation: complex pair
+    R = np.array([[0.0, -1.0], [1.0, 0.0]])
+    close(np.sort_complex(ts.linalg.eigvals(t(R)).numpy()), np.array([-1j, 1j]), 1e-14)
+
+
+@pytest.mark.parametrize("dtype,tol", DTYPES)
+def test_solve_triangular(dtype, tol):
+    A = rand(2, 4, 4, dtype=dtype) + 4 * np.eye(4)
+    B = rand(2, 4, 3, dtype=dtype)
+    for upper in (True, False):
+        T = np.triu(A) if upper else np.tril(A)
+        close(ts.linalg.solve_triangular(t(A), t(B), upper=upper), np.linalg.solve(T, B), tol * 10)
+        Bl = rand(2, 3, 4, dtype=dtype)
+        close(ts.linalg.solve_triangular(t(A), t(Bl), upper=upper, left=False), Bl @ np.linalg.inv(T), tol * 10)
+        Tu = T.copy()
+        idx = np.arange(4)
+        Tu[..., idx, idx] = 1
+        close(ts.linalg.solve_triangular(t(A), t(B), upper=upper, unitriangular=True), np.linalg.solve(Tu, B),
+              tol * 10)
+    # batch broadcast: one A for a batch of B
+    close(ts.linalg.solve_triangular(t(np.triu(A[0])), t(B), upper=True), np.linalg.solve(np.triu(A[0]), B),
+          tol * 10)
+
+
+def test_lu_factor_lu_solve_and_lu():
+    A = rand(2, 5, 5)
+    LU, piv = ts.linalg.lu_factor(t(A))
+    assert piv.dtype == ts.int32
+    lu_ref, piv_ref = sla.lu_factor(A[0])
+    close(LU[0], lu_ref, 1e-12)
+    assert (piv[0].numpy() - 1).tolist() == piv_ref.tolist()
+    B = rand(2, 5, 3)
+    close(ts.linalg.lu_solve(LU, piv, t(B)), np.linalg.solve(A, B), 1e-10)
+    close(ts.linalg.lu_solve(LU, piv, t(B), adjoint=True), np.linalg.solve(np.swapaxes(A, -1, -2), B), 1e-10)
+    Br = rand(2, 3, 5)
+    close(ts.linalg.lu_solve(LU, piv, t(Br), left=False), Br @ np.linalg.inv(A), 1e-10)
+    P, L, U = ts.linalg.lu(t(A))
+    close(P @ L @ U, A, 1e-12)
+    Pr, Lr, Ur = sla.lu(A[1])
+    close(P[1], Pr, 0)
+    close(L[1], Lr, 1e-12)
+    close(U[1], Ur, 1e-12)
+    # rectangular
+    W = rand(3, 5)
+    P, L, U = ts.linalg.lu(t(W))
+    assert [list(P.shape), list(L.shape), list(U.shape)] == [[3, 3], [3, 3], [3, 5]]
+    close(P @ L @ U, W, 1e-12)
+    _, _, info = ts.linalg.lu_factor_ex(t(np.zeros((2, 2))))
+    assert info.item() == 1
+    with pytest.raises(ts.linalg.LinAlgError, match=r"\[linalg.lu_factor\].*singular"):
+        ts.linalg.lu_factor_ex(t(np.zeros((2, 2))), check_errors=True)
+    Ac = rand(4, 4, dtype=np.complex128)
+    LUc, pc = ts.linalg.lu_factor(t(Ac))
+    Bc = rand(4, 2, dtype=np.complex128)
+    close(ts.linalg.lu_solve(LUc, pc, t(Bc), adjoint=True), np.linalg.solve(Ac.conj().T, Bc), 1e-10)
+    close(ts.linalg.lu_solve(LUc, pc, t(Bc.T), left=False, adjoint=True), Bc.T @ np.linalg.inv(Ac.conj().T), 1e-10)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (3, 6), (4, 4)])
+def test_lstsq_matches_numpy(shape):
+    A, B = rand(*shape), rand(shape[0], 2)
+    X, res, rank, sv = np.linalg.lstsq(A, B, rcond=None)
+    r = ts.linalg.lstsq(t(A), t(B), driver="gelsd")
+    close(r.solution, X, 1e-10)
+    assert r.rank.item() == rank
+    close(r.singular_values, sv, 1e-10)
+    if shape[0] > shape[1]:
+        close(r.residuals, res, 1e-10)
+    else:
+        assert r.residuals.numel() == 0
+    # default driver (gelsy in torch): no singular values
+    assert ts.linalg.lstsq(t(A), t(B)).singular_values.numel() == 0
+
+
+def test_lstsq_rank_deficient_batched_and_vector():
+    A = rand(3, 6, 4)
+    A[1, :, 3] = A[1, :, 0]  # rank 3
+    B = rand(3, 6, 2)
+    r = ts.linalg.lstsq(t(A), t(B))
+    assert r.rank.tolist() == [4, 3, 4]
+    assert r.residuals.numel() == 0  # not every matrix has full rank
+    for i in range(3):
+        close(r.solution[i], np.linalg.lstsq(A[i], B[i], rcond=None)[0], 1e-9)
+    b = rand(3, 6)
+    close(ts.linalg.lstsq(t(A), t(b)).solution, np.stack([np.linalg.lstsq(A[i], b[i], rcond=None)[0]
+                                                          for i in range(3)]), 1e-9)
+    with pytest.raises(ValueError, match="driver"):
+        ts.linalg.lstsq(t(A), t(B), driver="magic")
+
+
+def test_pinv_matrix_rank_cond():
+    A = rand(2, 5, 3)
+    close(ts.linalg.pinv(t(A)), np.linalg.pinv(A), 1e-10)
+    S = spd(4, 4)
+    close(ts.linalg.pinv(t(S), hermitian=True), np.linalg.pinv(S, hermitian=True), 1e-10)
+    D = np.diag([1.0, 1e-3, 1e-20])
+    assert ts.linalg.matrix_rank(t(D)).item() == 2
+    assert ts.linalg.matrix_rank(t(D), atol=1e-2).item() == 1
+    assert ts.linalg.matrix_rank(t(D), hermitian=True).item() == 2
+    assert ts.linalg.matrix_rank(t(rand(3, 4, 6))).tolist() == [4, 4, 4]
+    close(ts.linalg.pinv(t(D), rtol=1e-2), np.linalg.pinv(D, rcond=1e-2), 1e-12)
+    M = rand(4, 4)
+    close(ts.linalg.cond(t(M)), np.linalg.cond(M), 1e-9)
+    close(ts.linalg.cond(t(M), "fro"), np.linalg.cond(M, "fro"), 1e-9)
+    close(ts.linalg.cond(t(M), 1), np.linalg.cond(M, 1), 1e-9)
+
+
+def test_matrix_norm_spectral_and_nuclear_and_negative_power():
+    A = rand(3, 4, 5)
+    for ord in (2, -2, "nuc"):
+        close(ts.linalg.matrix_norm(t(A), ord), np.linalg.norm(A, ord, axis=(-2, -1)), 1e-10)
+        close(ts.linalg.norm(t(A[0]), ord), np.linalg.norm(A[0], ord), 1e-10)
+    close(ts.linalg.matrix_norm(t(A), 2, dim=(0, 2), keepdim=True),
+          np.linalg.norm(A, 2, axis=(0, 2), keepdims=True), 1e-10)
+    M = rand(4, 4)
+    close(ts.linalg.matrix_power(t(M), -3), np.linalg.matrix_power(M, -3), 1e-8)
+
+
+def test_cross_and_array_api_names():
+    a, b = rand(4, 3), rand(1, 3)
+    close(ts.linalg.cross(t(a), t(b)), np.cross(a, b), 1e-14)
+    c, d = rand(3, 5), rand(3, 5)
+    close(ts.linalg.cross(t(c), t(d), dim=0), np.cross(c, d, axis=0), 1e-14)
+    close(ts.linalg.cross(t(c), t(d), axis=0), np.cross(c, d, axis=0), 1e-14)
+    with pytest.raises(ValueError, match="size 3"):
+        ts.linalg.cross(t(rand(4)), t(rand(4)))
+    M = rand(2, 3, 4)
+    close(ts.linalg.matrix_transpose(t(M)), np.swapaxes(M, -1, -2), 0)
+    close(ts.linalg.trace(t(M)), np.trace(M, axis1=-2, axis2=-1), 1e-14)
+    close(ts.linalg.trace(t(M), offset=1), np.trace(M, 1, axis1=-2, axis2=-1), 1e-14)
+    close(ts.linalg.diagonal(t(M), offset=-1), np.diagonal(M, -1, -2, -1), 0)
+    close(ts.linalg.outer(t(a[0]), t(b[0])), np.outer(a[0], b[0]), 1e-14)
+    N = rand(3, 4, 5)
+    close(ts.linalg.tensordot(t(M), t(N), axes=2), np.tensordot(M, N, axes=2), 1e-12)
+    K = rand(4, 2)
+    close(ts.linalg.tensordot(t(M), t(K), axes=1), np.tensordot(M, K, axes=1), 1e-12)
+    close(ts.linalg.matmul(t(M), t(np.swapaxes(M, -1, -2))), M @ np.swapaxes(M, -1, -2), 1e-14)
+    close(ts.linalg.vector_norm(t(M), axis=-1, keepdims=True), np.linalg.norm(M, axis=-1, keepdims=True), 1e-14)
+    close(ts.linalg.matrix_norm(t(M), keepdims=True), np.linalg.norm(M, axis=(-2, -1), keepdims=True), 1e-14)
+    close(ts.linalg.vecdot(t(M), t(M), axis=-1), (M * M).sum(-1), 1e-14)
+
+
+def test_named_results():
+    A = spd(3, 3)
+    r = ts.linalg.eigh(t(A))
+    assert type(r).__name__ == "linalg_eigh" and r.eigenvalues is r[0]
+    assert ts.linalg.svd(t(A)).Vh.shape == ts.linalg.svd(t(A))[2].shape
+    assert ts.linalg.qr(t(A)).R is not None and ts.linalg.slogdet(t(A)).logabsdet.dtype == ts.float64
+    assert ts.linalg.cholesky_ex(t(A)).info.item() == 0
+    assert "LU=" in repr(ts.linalg.lu_factor(t(A)))
+
+
+def test_input_errors():
+    with pytest.raises(ValueError, match=r"\[linalg.inv\] expects square matrices"):
+        ts.linalg.inv(t(rand(3, 4)))
+    with pytest.raises(ValueError, match=r"\[linalg.det\] expects a tensor with at least 2 dims"):
+        ts.linalg.det(t(rand(3)))
+    with pytest.raises(TypeError, match=r"\[linalg.cholesky\] expects a float32, float64, complex64 or complex128"):
+        ts.linalg.cholesky(ts.ones(3, 3, dtype=ts.int64))
+    with pytest.raises(ValueError, match=r"\[linalg.solve\] incompatible shapes"):
+        ts.linalg.solve(t(rand(3, 3)), t(rand(4, 2)))
+    with pytest.raises(ValueError, match=r"\[linalg.solve\]"):
+        ts.linalg.solve(t(rand(2, 3, 3)), t(rand(4, 3, 2)))
+    with pytest.raises(NotImplementedError, match="ldl_factor"):
+        ts.linalg.ldl_factor(t(rand(3, 3)))
+    with pytest.raises(AttributeError):
+        ts.linalg.no_such_function
+
+
+def test_empty_batches_and_matrices():
+    assert list(ts.linalg.inv(t(np.zeros((0, 3, 3)))).shape) == [0, 3, 3]
+    assert list(ts.linalg.det(t(np.zeros((0, 2, 2)))).shape) == [0]
+    assert list(ts.linalg.svdvals(t(np.zeros((2, 0, 3)))).shape) == [2, 0]
+    assert list(ts.linalg.eigvalsh(t(np.zeros((0, 4, 4)))).shape) == [0, 4]
+    assert list(ts.linalg.solve(t(np.zeros((0, 0))), t(np.zeros((0, 2)))).shape) == [0, 2]
+
+
+def test_float32_factorizations_stay_float32_and_use_lapack_precision():
+    A = spd(6, 6).astype(np.float32)
+    assert ts.linalg.cholesky(t(A)).dtype == ts.float32
+    w = ts.linalg.eigvalsh(t(A))
+    assert w.dtype == ts.float32
+    close(w, np.linalg.eigvalsh(A.astype(np.float64)), 1e-4)

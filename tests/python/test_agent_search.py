@@ -215,6 +215,23 @@ def test_budget_too_small_for_one_trial(tmp_path, iris, monkeypatch):
         automl(tmp_path, n_trials=None, budget=3).fit(iris, target="target")
 
 
+def test_every_trial_stopped_by_the_budget_retrains_the_best_stopped(tmp_path, iris, monkeypatch):
+    real = trial_mod.run_train
+
+    def stopped(config, store, callbacks=()):
+        if not callbacks:  # the final retrain
+            return real(config, store)
+        n = int(config["experiment"]["run_name"].split()[-1])
+        callbacks[0].on_epoch_end(0, {"val_loss": 0.9 - 0.1 * n})  # trial 1 is the better one
+        raise search.TrialOverBudget("over the time budget in epoch 2")
+
+    monkeypatch.setattr(trial_mod, "run_train", stopped)
+    res = automl(tmp_path, n_trials=2).fit(iris, target="target")
+    assert [r["state"] for r in res.leaderboard] == ["PRUNED", "PRUNED"]
+    assert res.best["trial"] == 1 and res.config["train"]["epochs"] == 1
+    assert 0.0 <= res.test_metrics["test_accuracy"] <= 1.0
+
+
 # ----- study storage -------------------------------------------------------------------------------------
 
 def test_journal_storage_and_resume(tmp_path, iris):

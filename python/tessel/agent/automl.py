@@ -273,6 +273,13 @@ class AutoML:
         self._log(f"search: {len(rows)} trials ({len(done)} complete, "
                   f"{sum(r['state'] == 'PRUNED' for r in rows)} pruned, {sum(r['state'] == 'FAIL' for r in rows)} "
                   f"failed)")
+        stopped = [r for r in rows if r["state"] == "PRUNED" and r["value"] is not None and math.isfinite(r["value"])]
+        if not done and stopped:
+            # Every trial was stopped early (a tight budget stops the first one at half of it): the best of them
+            # still learned something, so it is retrained rather than leaving the user with no model.
+            self._log(f"no trial ran to the end: retraining the best stopped one (trial {stopped[0]['trial']}, "
+                      f"{stopped[0]['epochs']} epochs)")
+            done = stopped[:1]
         if not done:
             errors = [r for r in rows if r.get("error")]
             first = f"; first error (trial {errors[0]['trial']}): {errors[0]['error']}" if errors else ""

@@ -343,3 +343,35 @@ def test_instruction_parser_sees_continuations_and_comments():
     ins = _instructions("FROM a AS b\n# c\nRUN x \\\n  # inner\n  && y\nUSER 1\n")
     assert ins == [("FROM", "a AS b"), ("RUN", "x    && y"), ("USER", "1")]
     assert shlex.split(ins[1][1]) == ["x", "&&", "y"]
+
+
+def test_dockerfile_train_target():
+    # --target train (docs/distributed.md): the Python package with the MPI backend, OpenMPI,
+    # the ssh client for mpirun and sshd for the workers, as the unprivileged user 10001 whose
+    # home holds the keys the MPI Operator mounts (tessel k8s render mpijob's sshAuthMountPath).
+    stages = _stages(_instructions((DEPLOY / "Dockerfile").read_text()))
+    names = [s[0][1].split()[2] for s in stages]
+    assert names[-1] == "runtime" and "train" in names  # the serving image stays the default target
+    build = stages[0]
+    assert re.search(r"\blibopenmpi-dev\b", " ".join(r for w, r in build if w == "RUN"))
+    assert any(w == "RUN" and "is_mpi_available()" in r for w, r in build)  # the wheel has the MPI backend
+    train = stages[names.index("train")]
+    run = " ".join(r for w, r in train if w == "RUN")
+    for pkg in ("python3", "libopenmpi3", "openmpi-bin", "openssh-client", "openssh-server", "libdnnl2"):
+        assert re.search(rf"\b{re.escape(pkg)}\b", run), pkg
+    assert "not found" in run and "ldd /opt/tessel-venv" in run
+    assert not re.search(r"\b(cmake|g\+\+|build-essential)\b", run)
+    assert any(w == "COPY" and "--from=build /opt/tessel-venv" in r for w, r in train)
+    copies = [r.split() for w, r in train if w == "COPY" and not r.startswith("--from")]
+    for src, _dst in copies:
+        assert (ROOT / src).is_file(), src
+    assert "deploy/train/tessel-sshd" in [c[0] for c in copies]
+    assert (ROOT / "deploy" / "train" / "tessel-sshd").stat().st_mode & 0o111  # COPY keeps the mode
+    users = [r for w, r in train if w == "USER"]
+    assert users == ["10001:10001"]
+    assert "--uid 10001" in run and "--home-dir /home/tessel" in run
+    assert json.loads(next(r for w, r in train if w == "CMD")) == ["tessel-sshd"]
+    assert next(r for w, r in train if w == "EXPOSE") == "2222"
+    # The serving image loads the same libtessel, which now links OpenMPI.
+    runtime_run = " ".join(r for w, r in stages[-1] if w == "RUN")
+    assert re.search(r"\blibopenmpi3\b", runtime_run)

@@ -110,4 +110,5 @@ def serve_command(args):
         raise SystemExit(result)
 from .agent import agent as _agent; main.add_command(_agent)  # noqa: E402,E702  (tessel agent: the ML agent)
 from .launch import launch as _launch; main.add_command(_launch)  # noqa: E402,E702  (tessel launch: mpirun)
+from .k8s import k8s as _k8s; main.add_command(_k8s)  # noqa: E402,E702  (tessel k8s render: MPIJob, TrainJob)
 from .pipeline import pipeline as _pipeline; main.add_command(_pipeline)  # noqa: E402,E702  (tessel pipeline)

@@ -375,3 +375,6 @@ def test_dockerfile_train_target():
     # The serving image loads the same libtessel, which now links OpenMPI.
     runtime_run = " ".join(r for w, r in stages[-1] if w == "RUN")
     assert re.search(r"\blibopenmpi3\b", runtime_run)
+    # And LAPACK (kernels/CMakeLists.txt prefers OpenBLAS): -dev in the build, the library in both images.
+    assert re.search(r"\blibopenblas-openmp-dev\b", " ".join(r for w, r in build if w == "RUN"))
+    assert re.search(r"\blibopenblas0-openmp\b", runtime_run) and re.search(r"\blibopenblas0-openmp\b", run)

@@ -423,8 +423,7 @@ std::tuple<Tensor, Tensor, Tensor> svd_impl(const char* op, const Tensor& A, boo
   if (grad && full && compute_uv && (m != k || n != k)) {
     // Square factors under autograd: complete the bases from a no-grad full SVD (their extra columns
     // do not enter A = U S Vh, so their gradient is not defined; torch behaves alike).
-    autograd::NoGradGuard guard;
-    auto [Uf, Sf, Vhf] = svd_impl(op, A.detach(), true, true);
+    auto [Uf, Sf, Vhf] = svd_impl(op, A.detach(), true, true);  // no grad: A is detached
     Tensor U = std::get<0>(r), Vh = std::get<2>(r);
     if (m > k) U = cat({U, Uf.narrow(-1, k, m - k)}, -1);
     if (n > k) Vh = cat({Vh, Vhf.narrow(-2, k, n - k)}, -2);

@@ -392,3 +392,53 @@ def test_examples_are_what_the_command_renders(path):
 def test_examples_cover_both_kinds():
     kinds = sorted(d["kind"] for p in EXAMPLES.glob("*.yaml") for d in yaml.safe_load_all(p.read_text()) if d)
     assert kinds == ["MPIJob", "TrainJob", "TrainingRuntime"]
+
+
+# ---------------------------------------------------------------- serving: deploy/k8s/*.yaml
+
+SERVE_DIR = ROOT / "deploy" / "k8s"
+
+
+def _static_serve_docs():
+    docs = {}
+    for p in sorted(SERVE_DIR.glob("*.yaml")):
+        if p.name != "kustomization.yaml":
+            for d in yaml.safe_load_all(p.read_text()):
+                if d:
+                    docs[d["kind"]] = d
+    return docs
+
+
+def test_serving_manifests_are_what_render_serve_prints():
+    # One source: the commented files in deploy/k8s hold the documents `tessel k8s render serve`
+    # (and `--kserve`) prints with the defaults; a change to one without the other fails here.
+    static = _static_serve_docs()
+    rendered = {d["kind"]: d for d in k8s.render_serve() + k8s.render_serve(kserve=True)}
+    assert sorted(static) == sorted(rendered)
+    for kind in static:
+        assert static[kind] == rendered[kind], kind
+
+
+def test_render_serve_options_and_validity():
+    docs = k8s.render_serve(image="reg/tessel-serve:2", replicas=3, max_replicas=6, port=9000, drain_secs=20)
+    by = {d["kind"]: d for d in docs}
+    for d in docs:
+        kv.validate(d, K8S_VERSION, strict=True)
+    c = by["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert c["image"] == "reg/tessel-serve:2" and c["ports"][0]["containerPort"] == 9000
+    assert c["args"][c["args"].index("--http-port") + 1] == "9000"
+    assert by["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > 20
+    assert (by["HorizontalPodAutoscaler"]["spec"]["minReplicas"], by["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]) \
+        == (3, 6)
+    assert by["Service"]["spec"]["ports"][0]["port"] == 9000
+    import click
+    with pytest.raises(click.BadParameter):
+        k8s.render_serve(replicas=5, max_replicas=2)
+    with pytest.raises(click.BadParameter):
+        k8s.render_serve(cpu="lots")
+
+
+def test_cli_render_serve():
+    r = CliRunner().invoke(main, ["k8s", "render", "serve", "--kserve"])
+    assert r.exit_code == 0, r.output
+    assert [d["kind"] for d in yaml.safe_load_all(r.output)] == ["PersistentVolumeClaim", "InferenceService"]

@@ -3,6 +3,7 @@
 
     tessel k8s render mpijob --image tessel-train:0.1.0 --workers 4 --slots-per-worker 2
     tessel k8s render trainjob --image tessel-train:0.1.0 --workers 4 > trainjob.yaml
+    tessel k8s render serve [--kserve]      # tessel-serve: what deploy/k8s/*.yaml hold
 
 mpijob:   a Kubeflow MPI Operator MPIJob (kubeflow.org/v2beta1). The launcher pod runs
           `tessel launch` (mpirun over the hostfile the operator writes); the worker pods
@@ -21,7 +22,7 @@ import shlex
 
 import click
 
-__all__ = ["k8s", "render_mpijob", "render_trainjob", "SSH_PORT", "SSH_AUTH_MOUNT_PATH", "SSHD_COMMAND", "UID"]
+__all__ = ["k8s", "render_mpijob", "render_trainjob", "render_serve", "SSH_PORT", "SSH_AUTH_MOUNT_PATH", "SSHD_COMMAND", "UID"]
 
 UID = 10001
 SSH_PORT = 2222
@@ -279,4 +280,125 @@ def render_trainjob_command(image, workers, slots_per_worker, cpu, memory, name,
     """A Kubeflow Trainer TrainJob (trainer.kubeflow.org/v1alpha1) and its TrainingRuntime."""
     docs = render_trainjob(image, workers, slots_per_worker, cpu, memory, _argv(command), name, config_map, pvc,
                            timeout, runtime)
+    click.echo(to_yaml(docs), nl=False)
+
+
+# ---------------------------------------------------------------- serving (deploy/k8s/*.yaml)
+
+_SERVE = "tessel-serve"
+
+
+def render_serve(image="tessel-serve:0.1.0", replicas=2, max_replicas=10, threads=2, cpu="1", cpu_limit="2",
+                 memory="512Mi", memory_limit="2Gi", models_pvc="tessel-models", storage="10Gi", port=8000,
+                 drain_secs=30, kserve=False):
+    """tessel-serve's manifests (dicts): PersistentVolumeClaim, Deployment, Service and
+    HorizontalPodAutoscaler, or with kserve=True the claim and a KServe InferenceService.
+    deploy/k8s/*.yaml are these documents with comments (tests/python/test_k8s.py checks them)."""
+    if replicas < 1 or max_replicas < replicas:
+        raise click.BadParameter(f"need 1 <= replicas <= max replicas, got {replicas} and {max_replicas}",
+                                 param_hint="--replicas")
+    for hint, q in (("--cpu", cpu), ("--cpu-limit", cpu_limit)):
+        if not _QUANTITY_CPU.match(q):
+            raise click.BadParameter(f"a Kubernetes CPU quantity such as 2 or 500m, got {q!r}", param_hint=hint)
+    for hint, q in (("--memory", memory), ("--memory-limit", memory_limit), ("--storage", storage)):
+        if not _QUANTITY.match(q):
+            raise click.BadParameter(f"a Kubernetes quantity such as 2Gi, got {q!r}", param_hint=hint)
+    label = {"app.kubernetes.io/name": _SERVE}
+    resources = {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
+    tmp_volume = {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}
+    pod_security = {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID}
+    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": models_pvc, "labels": label},
+           "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": storage}}}}
+    if kserve:
+        kport = 8080  # KServe's default container port
+        isvc = {
+            "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": _SERVE, "labels": label, "annotations": {
+                "serving.kserve.io/deploymentMode": "RawDeployment", "serving.kserve.io/autoscalerClass": "hpa",
+                "serving.kserve.io/metric": "cpu", "serving.kserve.io/targetUtilizationPercentage": "70"}},
+            "spec": {"predictor": {
+                "minReplicas": 1, "maxReplicas": max_replicas, "securityContext": pod_security,
+                "containers": [{
+                    "name": "kserve-container", "image": image,
+                    "args": ["--model-repository", "/mnt/models", "--http-port", str(kport), "--threads", str(threads),
+                             "--drain-timeout-secs", str(drain_secs), "--log-format", "json"],
+                    "env": [{"name": "STORAGE_URI", "value": f"pvc://{models_pvc}/"}],
+                    "ports": [{"name": "http1", "containerPort": kport, "protocol": "TCP"}],
+                    "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": kport}, "periodSeconds": 5},
+                    "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": kport},
+                                      "initialDelaySeconds": 10, "periodSeconds": 10},
+                    "resources": resources,
+                    "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                        "capabilities": {"drop": ["ALL"]}},
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],
+                "volumes": [tmp_volume]}},
+        }
+        return [pvc, isvc]
+    labels = {**label, "app.kubernetes.io/component": "model-server"}
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": _SERVE, "labels": labels},
+        "spec": {
+            "replicas": replicas, "selector": {"matchLabels": label},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {"prometheus.io/scrape": "true",
+                                                               "prometheus.io/port": str(port),
+                                                               "prometheus.io/path": "/metrics"}},
+                "spec": {
+                    "terminationGracePeriodSeconds": drain_secs + 10,
+                    "automountServiceAccountToken": False,
+                    "securityContext": {**pod_security, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{
+                        "name": _SERVE, "image": image, "imagePullPolicy": "IfNotPresent",
+                        "args": ["--http-port", str(port), "--threads", str(threads), "--model-control", "poll",
+                                 "--repository-poll-secs", "30", "--drain-timeout-secs", str(drain_secs),
+                                 "--log-format", "json"],
+                        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+                        "startupProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 2,
+                                         "failureThreshold": 60},
+                        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10,
+                                          "timeoutSeconds": 2, "failureThreshold": 3},
+                        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"},
+                                           "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 2},
+                        "resources": resources,
+                        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True},
+                                         {"name": "tmp", "mountPath": "/tmp"}]}],
+                    "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": models_pvc,
+                                                                             "readOnly": True}},
+                                tmp_volume],
+                }},
+        }}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": _SERVE, "labels": label},
+               "spec": {"type": "ClusterIP", "selector": label,
+                        "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]}}
+    hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": _SERVE,
+                                                                                          "labels": label},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": _SERVE},
+                    "minReplicas": replicas, "maxReplicas": max_replicas,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                        "type": "Utilization", "averageUtilization": 70}}}],
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300, "policies": [
+                        {"type": "Pods", "value": 1, "periodSeconds": 60}]}}}}
+    return [pvc, deployment, service, hpa]
+
+
+@render.command("serve")
+@click.option("--image", default="tessel-serve:0.1.0", show_default=True, help="The serving image (deploy/Dockerfile).")
+@click.option("--replicas", type=int, default=2, show_default=True, help="Replicas (and the autoscaler's minimum).")
+@click.option("--max-replicas", type=int, default=10, show_default=True, help="The autoscaler's maximum.")
+@click.option("--threads", type=int, default=2, show_default=True, help="tessel-serve --threads.")
+@click.option("--cpu", default="1", show_default=True, help="CPU request per replica.")
+@click.option("--cpu-limit", default="2", show_default=True, help="CPU limit per replica.")
+@click.option("--memory", default="512Mi", show_default=True, help="Memory request per replica.")
+@click.option("--memory-limit", default="2Gi", show_default=True, help="Memory limit per replica.")
+@click.option("--models-pvc", default="tessel-models", show_default=True, help="The model repository's claim.")
+@click.option("--storage", default="10Gi", show_default=True, help="Size of that claim.")
+@click.option("--port", type=int, default=8000, show_default=True, help="HTTP port.")
+@click.option("--kserve", is_flag=True, help="A KServe InferenceService instead of Deployment, Service and HPA.")
+def render_serve_command(image, replicas, max_replicas, threads, cpu, cpu_limit, memory, memory_limit, models_pvc,
+                         storage, port, kserve):
+    """tessel-serve: claim, Deployment, Service, HPA (or a KServe InferenceService); deploy/k8s/*.yaml."""
+    docs = render_serve(image, replicas, max_replicas, threads, cpu, cpu_limit, memory, memory_limit, models_pvc,
+                        storage, port, kserve=kserve)
     click.echo(to_yaml(docs), nl=False)

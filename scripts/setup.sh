@@ -11,11 +11,12 @@ DEB_PACKAGES=(build-essential cmake ninja-build ccache pkg-config ca-certificate
   libdnnl-dev ocl-icd-opencl-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libicu-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg62-turbo-dev libsndfile1-dev
   espeak-ng libprotobuf-dev protobuf-compiler libboost-dev libsimdjson-dev postgresql
-  chromium chromium-driver libopenmpi-dev openmpi-bin libsleef-dev)
+  chromium chromium-driver libopenmpi-dev openmpi-bin libsleef-dev libopenblas-openmp-dev)
 # espeak-ng: speech for the audio tests; protobuf: ONNX import; Boost.Beast/Asio and simdjson: tessel-serve;
 # postgresql: the tracking store's tests start a real server; chromium + chromium-driver (same version):
 # the web UI's browser tests; OpenMPI: data-parallel training (TESSEL_WITH_MPI) and its mpirun tests; SLEEF: vectorized
-# transcendental functions (what PyTorch uses on the CPU)
+# transcendental functions (what PyTorch uses on the CPU); OpenBLAS (its OpenMP build, sharing oneDNN's thread pool):
+# the LAPACK behind ts.linalg
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -4,10 +4,12 @@
 //   irfft_real: in [B, n/2 + 1, 2] -> out [B, n]  (includes the 1/n; imaginary parts of the
 //               DC and, for even n, Nyquist bins are ignored, as numpy.fft.irfft does)
 //   stft_power: see fft::StftPowerParams in tessel/fft.h
+//   fft_c2c:    see fft::C2cParams in tessel/fft.h (complex transforms along a middle dim)
 // n is read from the shapes. The transforms of one call run in lanes: kLanes
 // signals at a time, stored split (re and im arrays, lane index innermost), so
 // every butterfly is a plain loop over lanes that the compiler vectorizes. Even
 // n runs as one complex FFT of n/2 points (x[2j] + i x[2j+1]) and a split step.
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <map>
@@ -32,49 +34,102 @@ namespace {
 template <class T>
 constexpr int kLanes = 128 / sizeof(T);
 
+// Prime factors above this run through Bluestein's algorithm instead of a
+// direct p-point DFT (whose cost and root table grow as p^2).
+constexpr int kMaxDirectRadix = 64;
+
 // A mixed-radix Stockham plan for complex transforms of length m (autosort:
-// no bit reversal; each stage reads one buffer and writes the other).
+// no bit reversal; each stage reads one buffer and writes the other). With a
+// prime factor > kMaxDirectRadix, the transform is instead a convolution of
+// length M (a power of two >= 2m - 1) run by `sub` (Bluestein).
 template <class T>
 struct Plan {
-  int64_t n = 0;  // real length
-  int64_t m = 0;  // complex length: n / 2 for even n, else n
+  int64_t n = 0;  // transform length (of the real signal for the real transforms)
+  int64_t m = 0;  // complex length: n / 2 for even real n, else n
   std::vector<int> radix;
   std::vector<std::vector<std::complex<T>>> twiddle;  // per stage: [j * p + k] = w_N^{jk}
   std::vector<std::vector<std::complex<T>>> root;     // per stage: [r * p + k] = w_p^{rk}
-  std::vector<std::complex<T>> split;                 // e^{-2 pi i k / n}, k = 0..m (even n)
+  std::vector<std::complex<T>> split;                 // e^{-2 pi i k / n}, k = 0..m (even real n)
+  // Bluestein: X_k = c_k sum_j (x_j c_j) conj(c_{k-j}), c_j = e^{-i pi j^2 / m}.
+  int64_t M = 0;
+  std::unique_ptr<const Plan> sub;
+  std::vector<std::complex<T>> chirp;  // c_j, j < m
+  std::vector<T> filt_r, filt_i;       // FFT_M of conj(c) laid out circularly, times 1/M
+  int64_t rows = 0;                    // rows (of L lanes) each work buffer needs
 
-  explicit Plan(int64_t n_) : n(n_), m(n_ % 2 == 0 ? n_ / 2 : n_) {
+  Plan(int64_t n_, bool complex_input) : n(n_), m(complex_input || n_ % 2 != 0 ? n_ : n_ / 2) {
     int64_t rest = m;
     while (rest % 4 == 0) radix.push_back(4), rest /= 4;
     for (int p : {2, 3, 5})
       while (rest % p == 0) radix.push_back(p), rest /= p;
-    for (int64_t p = 7; rest > 1; p += 2)
-      while (rest % p == 0) radix.push_back(static_cast<int>(p)), rest /= p;
-    const double two_pi = 2 * std::numbers::pi;
-    int64_t N = m;
-    for (int p : radix) {
-      const int64_t len = N / p;
-      std::vector<std::complex<T>> tw(static_cast<size_t>(len * p)), rt(static_cast<size_t>(p * p));
-      for (int64_t j = 0; j < len; ++j)
-        for (int k = 0; k < p; ++k) tw[j * p + k] = std::complex<T>(std::polar(1.0, -two_pi * double(j * k) / double(N)));
-      for (int r = 0; r < p; ++r)
-        for (int k = 0; k < p; ++k) rt[r * p + k] = std::complex<T>(std::polar(1.0, -two_pi * double((r * k) % p) / p));
-      twiddle.push_back(std::move(tw));
-      root.push_back(std::move(rt));
-      N = len;
+    for (int64_t p = 7; rest > 1; p += 2) {
+      if (p * p > rest) p = rest;  // what is left is prime
+      while (rest % p == 0) radix.push_back(static_cast<int>(std::min<int64_t>(p, INT32_MAX))), rest /= p;
     }
-    if (n % 2 == 0)
+    const double two_pi = 2 * std::numbers::pi;
+    rows = m;
+    if (!radix.empty() && *std::max_element(radix.begin(), radix.end()) > kMaxDirectRadix) {
+      radix.clear();
+      init_bluestein();
+    } else {
+      int64_t N = m;
+      for (int p : radix) {
+        const int64_t len = N / p;
+        std::vector<std::complex<T>> tw(static_cast<size_t>(len * p)), rt(static_cast<size_t>(p * p));
+        for (int64_t j = 0; j < len; ++j)
+          for (int k = 0; k < p; ++k) tw[j * p + k] = std::complex<T>(std::polar(1.0, -two_pi * double(j * k) / double(N)));
+        for (int r = 0; r < p; ++r)
+          for (int k = 0; k < p; ++k) rt[r * p + k] = std::complex<T>(std::polar(1.0, -two_pi * double((r * k) % p) / p));
+        twiddle.push_back(std::move(tw));
+        root.push_back(std::move(rt));
+        N = len;
+      }
+    }
+    if (!complex_input && n % 2 == 0)
       for (int64_t k = 0; k <= m; ++k) split.push_back(std::complex<T>(std::polar(1.0, -two_pi * double(k) / double(n))));
   }
+
+ private:
+  void init_bluestein();
 };
 
+template <class T, int L>
+bool complex_fft(const Plan<T>& plan, T* re, T* im, T* tr, T* ti);
+
 template <class T>
-std::shared_ptr<const Plan<T>> plan_for(int64_t n) {
+void Plan<T>::init_bluestein() {
+  M = 1;
+  while (M < 2 * m - 1) M *= 2;
+  rows = M;
+  sub = std::make_unique<const Plan<T>>(M, true);
+  // c_j from j^2 mod 2m, exact in integers, so large j lose no phase accuracy.
+  std::vector<std::complex<double>> c(static_cast<size_t>(m));
+  for (int64_t j = 0; j < m; ++j) {
+    const auto j2 = static_cast<int64_t>((static_cast<unsigned __int128>(j) * j) % static_cast<unsigned>(2 * m));
+    c[j] = std::polar(1.0, -std::numbers::pi * double(j2) / double(m));
+    chirp.push_back(std::complex<T>(c[j]));
+  }
+  // The filter's spectrum in float64 whatever T is (one transform per plan).
+  const Plan<double> dsub(M, true);
+  std::vector<double> hr(static_cast<size_t>(2 * M), 0.0), hi(static_cast<size_t>(2 * M), 0.0);
+  for (int64_t d = 0; d < m; ++d) {
+    hr[d] = c[d].real(), hi[d] = -c[d].imag();
+    if (d > 0) hr[M - d] = c[d].real(), hi[M - d] = -c[d].imag();
+  }
+  const bool sw = complex_fft<double, 1>(dsub, hr.data(), hi.data(), hr.data() + M, hi.data() + M);
+  for (int64_t k = 0; k < M; ++k) {
+    filt_r.push_back(static_cast<T>((sw ? hr[M + k] : hr[k]) / double(M)));
+    filt_i.push_back(static_cast<T>((sw ? hi[M + k] : hi[k]) / double(M)));
+  }
+}
+
+template <class T>
+std::shared_ptr<const Plan<T>> plan_for(int64_t n, bool complex_input = false) {
   static std::mutex mu;
-  static std::map<int64_t, std::shared_ptr<const Plan<T>>> cache;
+  static std::map<std::pair<int64_t, bool>, std::shared_ptr<const Plan<T>>> cache;
   std::lock_guard<std::mutex> lock(mu);
-  auto& p = cache[n];
-  if (!p) p = std::make_shared<const Plan<T>>(n);
+  auto& p = cache[{n, complex_input}];
+  if (!p) p = std::make_shared<const Plan<T>>(n, complex_input);
   return p;
 }
 
@@ -195,10 +250,10 @@ TESSEL_CLONES void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, c
   }
 }
 
-// Forward complex FFT of L lanes in (re, im), [m][L]; (tr, ti) is scratch of the
-// same size. Returns whether the result ended in the scratch buffers.
+// Forward complex FFT of L lanes in (re, im), [rows][L]; (tr, ti) is scratch
+// of the same size. Returns whether the result ended in the scratch buffers.
 template <class T, int L>
-bool complex_fft(const Plan<T>& plan, T* re, T* im, T* tr, T* ti) {
+bool stockham(const Plan<T>& plan, T* re, T* im, T* tr, T* ti) {
   int64_t N = plan.m, s = 1;
   bool in_scratch = false;
   for (size_t st = 0; st < plan.radix.size(); ++st) {
@@ -213,6 +268,49 @@ bool complex_fft(const Plan<T>& plan, T* re, T* im, T* tr, T* ti) {
   return in_scratch;
 }
 
+// The same through Bluestein when the plan has one (m rows in, plan.rows of room).
+template <class T, int L>
+bool complex_fft(const Plan<T>& plan, T* re, T* im, T* tr, T* ti) {
+  if (!plan.sub) return stockham<T, L>(plan, re, im, tr, ti);
+  const int64_t m = plan.m, M = plan.M;
+  for (int64_t j = 0; j < m; ++j) {
+    const T cr = plan.chirp[j].real(), ci = plan.chirp[j].imag();
+    T *a = re + j * L, *b = im + j * L;
+    TS_FOR_LANES(l) {
+      const T xr = a[l], xi = b[l];
+      a[l] = xr * cr - xi * ci;
+      b[l] = xr * ci + xi * cr;
+    }
+  }
+  std::fill(re + m * L, re + M * L, T(0));
+  std::fill(im + m * L, im + M * L, T(0));
+  bool sw = stockham<T, L>(*plan.sub, re, im, tr, ti);
+  T *zr = sw ? tr : re, *zi = sw ? ti : im, *wr = sw ? re : tr, *wi = sw ? im : ti;
+  // Times the filter, conjugated: the inverse transform runs forward on conj.
+  for (int64_t k = 0; k < M; ++k) {
+    const T hr = plan.filt_r[k], hi = plan.filt_i[k];
+    T *a = zr + k * L, *b = zi + k * L;
+    TS_FOR_LANES(l) {
+      const T xr = a[l], xi = b[l];
+      a[l] = xr * hr - xi * hi;
+      b[l] = -(xr * hi + xi * hr);
+    }
+  }
+  sw = stockham<T, L>(*plan.sub, zr, zi, wr, wi);
+  const T *yr = sw ? wr : zr, *yi = sw ? wi : zi;
+  for (int64_t k = 0; k < m; ++k) {  // X_k = c_k conj(y_k)
+    const T cr = plan.chirp[k].real(), ci = plan.chirp[k].imag();
+    const T *a = yr + k * L, *b = yi + k * L;
+    T *oa = re + k * L, *ob = im + k * L;
+    TS_FOR_LANES(l) {
+      const T xr = a[l], xi = -b[l];
+      oa[l] = xr * cr - xi * ci;
+      ob[l] = xr * ci + xi * cr;
+    }
+  }
+  return false;
+}
+
 // Forward real FFTs of `count` signals, L at a time: fill(q, frame) writes the
 // n samples of signal q (q < count) to frame; emit(q0, nq, Xr, Xi) receives the
 // bins of signals q0 .. q0 + nq - 1 as [bins][L] arrays (lane l = signal q0 + l;
@@ -220,7 +318,7 @@ bool complex_fft(const Plan<T>& plan, T* re, T* im, T* tr, T* ti) {
 template <class T, class Fill, class Emit>
 TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t work, Fill fill, Emit emit) {
   constexpr int L = kLanes<T>;
-  const int64_t n = plan.n, m = plan.m, bins = n / 2 + 1, len = (m + 1) * L;
+  const int64_t n = plan.n, m = plan.m, bins = n / 2 + 1, len = (std::max(m + 1, plan.rows)) * L;
   const int64_t chunks = (count + L - 1) / L;
 #pragma omp parallel if (chunks > 1 && work > 32768)
   {
@@ -386,8 +484,9 @@ TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
   // The inverse runs forward on conjugated input: ifft(Z) = conj(fft(conj(Z))) / m.
 #pragma omp parallel if (chunks > 1 && B * n > 32768)
   {
-    std::vector<T> buf(static_cast<size_t>(4 * m * L));
-    T *re = buf.data(), *im = re + m * L, *tr = im + m * L, *ti = tr + m * L;
+    const int64_t len = plan->rows * L;
+    std::vector<T> buf(static_cast<size_t>(4 * len));
+    T *re = buf.data(), *im = re + len, *tr = im + len, *ti = tr + len;
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch) {
       const int64_t b0 = ch * L, nb = std::min<int64_t>(L, B - b0);
@@ -428,6 +527,75 @@ TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
   }
 }
 
+// Complex transforms (op "fft_c2c", contract in tessel/fft.h): signal (o, i)
+// of the [outer, n_in, inner] layout goes to a lane; lanes read and write
+// with stride `inner`, so a transform along any dim needs no transpose. The
+// inverse runs forward on conjugates: ifft(x) = conj(fft(conj(x))).
+template <class T, int L>
+TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const T* src, T* dst, int64_t outer,
+                             int64_t n_in, int64_t inner) {
+  const int64_t n = plan.m, count = outer * inner, chunks = (count + L - 1) / L, len = plan.rows * L;
+  const int64_t copy = std::min(n, n_in);
+  const int64_t cin = p.real_input ? 1 : 2, in_step = inner * cin, out_step = inner * 2;
+  const T sign = p.inverse ? T(-1) : T(1), scale = static_cast<T>(p.scale);
+#pragma omp parallel if (chunks > 1 && count * n > 32768)
+  {
+    std::vector<T> buf(static_cast<size_t>(4 * len));
+    T *re = buf.data(), *im = re + len, *tr = im + len, *ti = tr + len;
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const int64_t q0 = ch * L, nq = std::min<int64_t>(L, count - q0);
+      const T* from[L];
+      T* to[L];
+      for (int l = 0; l < L; ++l) {  // missing lanes repeat the last signal and are not written back
+        const int64_t q = q0 + std::min<int64_t>(l, nq - 1), o = q / inner, i = q % inner;
+        from[l] = src + (o * n_in * inner + i) * cin;
+        to[l] = dst + (o * n * inner + i) * 2;
+      }
+      for (int64_t j = 0; j < copy; ++j) {
+        T *a = re + j * L, *b = im + j * L;
+        const int64_t at = j * in_step;
+        if (p.real_input) {
+          for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = T(0);
+        } else {
+          for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = sign * from[l][at + 1];
+        }
+      }
+      std::fill(re + copy * L, re + n * L, T(0));  // zero-padded to n
+      std::fill(im + copy * L, im + n * L, T(0));
+      const bool sw = complex_fft<T, L>(plan, re, im, tr, ti);
+      const T* zr = sw ? tr : re;
+      const T* zi = sw ? ti : im;
+      const T iscale = sign * scale;
+      for (int64_t k = 0; k < n; ++k) {
+        const T *a = zr + k * L, *b = zi + k * L;
+        const int64_t at = k * out_step;
+        for (int64_t l = 0; l < nq; ++l) to[l][at] = a[l] * scale, to[l][at + 1] = b[l] * iscale;
+      }
+    }
+  }
+}
+
+template <class T>
+void c2c_kernel(const KernelCall& c) {
+  const auto& p = *static_cast<const fft::C2cParams*>(c.params);
+  const Tensor &x = c.in[0], &out = c.out[0];
+  const int64_t outer = out.shape()[0], n = out.shape()[1], inner = out.shape()[2], n_in = x.shape()[1];
+  const auto plan = plan_for<T>(n, true);
+  const T* src = x.data<T>();
+  T* dst = out.data<T>();
+  // Few signals get few lanes: lanes that hold no signal would cost as much as full ones.
+  const int64_t count = outer * inner;
+  if (count >= kLanes<T>)
+    c2c_lanes<T, kLanes<T>>(*plan, p, src, dst, outer, n_in, inner);
+  else if (count > 4)
+    c2c_lanes<T, 8>(*plan, p, src, dst, outer, n_in, inner);
+  else if (count > 1)
+    c2c_lanes<T, 4>(*plan, p, src, dst, outer, n_in, inner);
+  else
+    c2c_lanes<T, 1>(*plan, p, src, dst, outer, n_in, inner);
+}
+
 const bool registered = [] {
   auto& reg = Registry::get();
   const OpId rfft = reg.op_id("rfft_real"), irfft = reg.op_id("irfft_real");
@@ -438,6 +606,9 @@ const bool registered = [] {
   const OpId power = reg.op_id("stft_power");
   reg.add(power, DeviceType::CPU, DType::Float32, &stft_power_kernel<float>);
   reg.add(power, DeviceType::CPU, DType::Float64, &stft_power_kernel<double>);
+  const OpId c2c = reg.op_id("fft_c2c");
+  reg.add(c2c, DeviceType::CPU, DType::Float32, &c2c_kernel<float>);
+  reg.add(c2c, DeviceType::CPU, DType::Float64, &c2c_kernel<double>);
   return true;
 }();
 

@@ -1,6 +1,8 @@
-// Real FFTs: validate, move the transformed dim last, flatten the rest, then
-// one kernel call (kernels/cpu/fft.cpp). rfft_real and irfft_real are each
-// other's gradient (scaled per bin), so both differentiate to any order.
+// FFTs. The real pair: validate, move the transformed dim last, flatten the
+// rest, then one kernel call (kernels/cpu/fft.cpp); rfft_real and irfft_real
+// are each other's gradient (scaled per bin), so both differentiate to any
+// order. Complex transforms run on (re, im) pairs, one dim at a time, in place
+// along the dim (the kernel strides over it); n-d transforms chain 1-d ones.
 #include <cmath>
 
 #include "src/autograd/rules.h"
@@ -70,6 +72,170 @@ Tensor moved(const Tensor& t, int64_t from, int64_t to) {
 // The kernels register by name (kernels/cpu/fft.cpp); their ids, looked up once.
 const OpId kRfft = Registry::get().op_id("rfft_real");
 const OpId kIrfft = Registry::get().op_id("irfft_real");
+const OpId kC2c = Registry::get().op_id("fft_c2c");
+
+// The factor on a complex transform of length n (the kernel applies none).
+double c2c_scale(const char* op, const std::string& norm, int64_t n, bool inverse) {
+  if (norm == "backward") return inverse ? 1.0 / double(n) : 1.0;
+  if (norm == "ortho") return 1.0 / std::sqrt(double(n));
+  if (norm == "forward") return inverse ? 1.0 : 1.0 / double(n);
+  fail<ValueError>(op, "norm must be \"backward\", \"ortho\" or \"forward\", got \"", norm, "\"");
+}
+
+// hfft / ihfft are irfft / rfft with the scaling's direction swapped.
+std::string swapped(const char* op, const std::string& norm) {
+  if (norm == "backward") return "forward";
+  if (norm == "forward") return "backward";
+  if (norm == "ortho") return norm;
+  fail<ValueError>(op, "norm must be \"backward\", \"ortho\" or \"forward\", got \"", norm, "\"");
+}
+
+int64_t wrap_dim(const char* op, int64_t dim, int64_t nd) {
+  TS_CHECK(dim >= -nd && dim < nd, IndexError, op, "dim ", dim, " out of range for a ", nd, "-d tensor");
+  return dim < 0 ? dim + nd : dim;
+}
+
+int64_t checked_n(const char* op, int64_t n) {
+  TS_CHECK(n >= 1, ValueError, op, "invalid number of data points n=", n, " (must be at least 1)");
+  return n;
+}
+
+// Complex results cannot carry gradients: refuse up front, naming the way out.
+void check_no_grad(const char* op, const Tensor& x, const char* instead) {
+  TS_CHECK(!autograd::needs_grad(x), NotImplementedError, op, "complex results cannot carry gradients in tessel: use fft.",
+           instead, ", which works on (re, im) pairs as a trailing dim of 2");
+}
+
+// The input of a complex transform as a real tensor: (re, im) pairs of a
+// complex one, or (real_in) a real signal in float32/float64.
+Tensor real_view(const char* op, const Tensor& x, bool& real_in) {
+  real_in = !is_complex(x.dtype());
+  if (!real_in) return view_as_real(x);
+  TS_CHECK(x.dtype() != DType::Bool, TypeError, op, "expects a number tensor, got bool");
+  return x.dtype() == DType::Float64 ? x : x.to(DType::Float32);
+}
+
+// Real pairs (zero imaginary parts) for a real signal.
+Tensor as_pairs(const Tensor& v, bool real_in) { return real_in ? stack({v, zeros_like(v)}, -1) : v; }
+
+// One complex transform of length n along dim d (of the complex shape) of x:
+// (re, im) pairs [..., 2], or a real signal when real_in; returns pairs.
+// Differentiable: the adjoint of scale * DFT is scale * the other direction,
+// then the input's cut / zero-padding undone (and the real part for a real x).
+Tensor c2c(const Tensor& x, bool real_in, int64_t n, int64_t d, bool inverse, double scale) {
+  const int64_t cd = x.dim() - (real_in ? 0 : 1);
+  const Shape& xs = x.shape();
+  const int64_t n_in = xs[d];
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < d; ++i) outer *= xs[i];
+  for (int64_t i = d + 1; i < cd; ++i) inner *= xs[i];
+  Shape out_shape(xs.begin(), xs.begin() + cd);
+  out_shape[d] = n;
+  out_shape.push_back(2);
+  return autograd::recorded(
+      autograd::needs_grad(x),
+      [&] {
+        Tensor out = empty(out_shape, TensorOptions(x.dtype(), x.device()));
+        if (out.numel() > 0) {
+          Tensor in = x.contiguous().reshape(real_in ? Shape{outer, n_in, inner} : Shape{outer, n_in, inner, 2});
+          Tensor o = out.view({outer, n, inner, 2});
+          const fft::C2cParams p{inverse, real_in, scale};
+          dispatch(kC2c, x.dtype(), {&in, 1}, {&o, 1}, &p);
+        }
+        return out;
+      },
+      [&](const Tensor& y) {
+        autograd::record("FftC2cBackward", {x}, {y}, [=](const Tensors& g) {
+          Tensor gx = c2c(g[0], false, n, d, !inverse, scale);
+          if (n_in < n) gx = gx.narrow(d, 0, n_in);
+          if (n_in > n) {
+            Shape pads(static_cast<size_t>(2 * (gx.dim() - d)), 0);
+            pads.back() = n_in - n;  // after dim d's elements
+            gx = pad(gx, pads);
+          }
+          return Tensors{real_in ? gx.select(-1, 0) : gx};
+        });
+      });
+}
+
+// The dims and output sizes (-1: the default) of an n-d transform.
+struct Axes {
+  Shape dims, sizes;
+};
+
+Axes resolve(const char* op, int64_t nd, const std::optional<Shape>& s, const std::optional<Shape>& dim) {
+  Axes a;
+  if (dim) {
+    for (int64_t d : *dim) a.dims.push_back(wrap_dim(op, d, nd));
+    TS_CHECK(!s || s->size() == dim->size(), ValueError, op, "s and dim must have the same length, got ", s->size(),
+             " and ", dim->size());
+  } else if (s) {
+    TS_CHECK(static_cast<int64_t>(s->size()) <= nd, ValueError, op, "s has ", s->size(), " sizes for a ", nd,
+             "-d tensor");
+    for (size_t i = 0; i < s->size(); ++i) a.dims.push_back(nd - static_cast<int64_t>(s->size()) + int64_t(i));
+  } else {
+    for (int64_t i = 0; i < nd; ++i) a.dims.push_back(i);
+  }
+  for (size_t i = 0; i < a.dims.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      TS_CHECK(a.dims[i] != a.dims[j], ValueError, op, "dims must be unique, got dim ", a.dims[i], " twice");
+  a.sizes = s ? *s : Shape(a.dims.size(), -1);
+  for (int64_t n : a.sizes)
+    TS_CHECK(n == -1 || n >= 1, ValueError, op, "invalid number of data points ", n, " in s (must be at least 1)");
+  return a;
+}
+
+Tensor fftn_impl(const char* op, const Tensor& x, const Axes& a, const std::string& norm, bool inverse) {
+  OpScope scope_(op);
+  check_no_grad(op, x, inverse ? "ifft_real" : "fft_real");
+  bool real_in = false;
+  Tensor v = real_view(op, x, real_in);
+  if (a.dims.empty()) return view_as_complex(real_in ? as_pairs(v, true) : v.clone().contiguous());
+  for (size_t i = 0; i < a.dims.size(); ++i) {
+    const int64_t d = a.dims[i], n = checked_n(op, a.sizes[i] == -1 ? v.size(d) : a.sizes[i]);
+    v = c2c(v, real_in, n, d, inverse, c2c_scale(op, norm, n, inverse));
+    real_in = false;
+  }
+  return view_as_complex(v);
+}
+
+Tensor rfftn_impl(const char* op, const Tensor& x, const Axes& a, const std::string& norm) {
+  OpScope scope_(op);
+  check_no_grad(op, x, "rfft_real");
+  TS_CHECK(!is_complex(x.dtype()), TypeError, op, "expects a real tensor, got ", x.dtype());
+  TS_CHECK(!a.dims.empty(), ValueError, op, "needs at least one dim to transform");
+  const int64_t dl = a.dims.back();
+  const int64_t nl = checked_n(op, a.sizes.back() == -1 ? x.size(dl) : a.sizes.back());
+  Tensor v = moved(fft::rfft_real(moved(x, dl, -1), nl, norm), -2, dl);
+  for (size_t i = 0; i + 1 < a.dims.size(); ++i) {
+    const int64_t d = a.dims[i], n = checked_n(op, a.sizes[i] == -1 ? v.size(d) : a.sizes[i]);
+    v = c2c(v, false, n, d, false, c2c_scale(op, norm, n, false));
+  }
+  return view_as_complex(v);
+}
+
+// irfftn, irfft and (conj first, norm swapped) hfft. Real input counts as
+// complex with zero imaginary parts, so a real input differentiates.
+Tensor irfftn_impl(const char* op, const Tensor& X, const Axes& a, const std::string& norm, bool conj_first) {
+  OpScope scope_(op);
+  TS_CHECK(!a.dims.empty(), ValueError, op, "needs at least one dim to transform");
+  bool real_in = false;
+  Tensor v = real_view(op, conj_first && is_complex(X.dtype()) ? conj(X) : X, real_in);
+  for (size_t i = 0; i + 1 < a.dims.size(); ++i) {
+    const int64_t d = a.dims[i], n = checked_n(op, a.sizes[i] == -1 ? v.size(d) : a.sizes[i]);
+    v = c2c(v, real_in, n, d, true, c2c_scale(op, norm, n, true));
+    real_in = false;
+  }
+  v = as_pairs(v, real_in);
+  const int64_t dl = a.dims.back();
+  const int64_t nl = checked_n(op, a.sizes.back() == -1 ? 2 * (v.size(dl) - 1) : a.sizes.back());
+  return moved(fft::irfft_real(moved(v, dl, -2), nl, conj_first ? swapped(op, norm) : norm), -1, dl);
+}
+
+Axes one_dim(const char* op, const Tensor& x, std::optional<int64_t> n, int64_t dim) {
+  TS_CHECK(x.dim() >= 1, ValueError, op, "expects at least 1 dimension, got a 0-d tensor");
+  return Axes{{wrap_dim(op, dim, x.dim())}, {n.value_or(-1)}};
+}
 
 }  // namespace
 
@@ -117,24 +283,69 @@ Tensor irfft_real(const Tensor& input, int64_t n, const std::string& norm) {
 }
 
 Tensor rfft(const Tensor& x, std::optional<int64_t> n, int64_t dim, const std::string& norm) {
-  TS_CHECK(x.dim() >= 1, ValueError, "rfft", "expects at least 1 dimension, got a 0-d tensor");
-  TS_CHECK(!autograd::needs_grad(x), NotImplementedError, "rfft",
-           "complex results cannot carry gradients in tessel: use fft.rfft_real, which returns (re, im) pairs");
-  const int64_t d = dim < 0 ? dim + x.dim() : dim;
-  TS_CHECK(d >= 0 && d < x.dim(), IndexError, "rfft", "dim ", dim, " out of range for a ", x.dim(), "-d tensor");
-  Tensor r = rfft_real(moved(x, d, -1), n, norm).contiguous();
-  return moved(view_as_complex(r), -1, d);
+  TS_CHECK(!n || *n >= 1, ValueError, "rfft", "invalid number of data points n=", *n, " (must be at least 1)");
+  return rfftn_impl("rfft", x, one_dim("rfft", x, n, dim), norm);
 }
 
 Tensor irfft(const Tensor& X, std::optional<int64_t> n, int64_t dim, const std::string& norm) {
-  TS_CHECK(X.dim() >= 1, ValueError, "irfft", "expects at least 1 dimension, got a 0-d tensor");
-  TS_CHECK(is_complex(X.dtype()), TypeError, "irfft", "expects a complex tensor, got ", X.dtype());
-  const int64_t d = dim < 0 ? dim + X.dim() : dim;
-  TS_CHECK(d >= 0 && d < X.dim(), IndexError, "irfft", "dim ", dim, " out of range for a ", X.dim(), "-d tensor");
-  const int64_t len = n.value_or(2 * (X.size(d) - 1));
-  TS_CHECK(len >= 1, ValueError, "irfft", "invalid number of data points n=", len, " (must be at least 1)");
-  Tensor y = irfft_real(view_as_real(moved(X, d, -1).contiguous()), len, norm);
-  return moved(y, -1, d);
+  TS_CHECK(!n || *n >= 1, ValueError, "irfft", "invalid number of data points n=", *n, " (must be at least 1)");
+  return irfftn_impl("irfft", X, one_dim("irfft", X, n, dim), norm, false);
+}
+
+Tensor fft(const Tensor& x, std::optional<int64_t> n, int64_t dim, const std::string& norm) {
+  TS_CHECK(!n || *n >= 1, ValueError, "fft", "invalid number of data points n=", *n, " (must be at least 1)");
+  return fftn_impl("fft", x, one_dim("fft", x, n, dim), norm, false);
+}
+
+Tensor ifft(const Tensor& x, std::optional<int64_t> n, int64_t dim, const std::string& norm) {
+  TS_CHECK(!n || *n >= 1, ValueError, "ifft", "invalid number of data points n=", *n, " (must be at least 1)");
+  return fftn_impl("ifft", x, one_dim("ifft", x, n, dim), norm, true);
+}
+
+Tensor hfft(const Tensor& x, std::optional<int64_t> n, int64_t dim, const std::string& norm) {
+  TS_CHECK(!n || *n >= 1, ValueError, "hfft", "invalid number of data points n=", *n, " (must be at least 1)");
+  return irfftn_impl("hfft", x, one_dim("hfft", x, n, dim), norm, true);
+}
+
+Tensor ihfft(const Tensor& x, std::optional<int64_t> n, int64_t dim, const std::string& norm) {
+  TS_CHECK(!n || *n >= 1, ValueError, "ihfft", "invalid number of data points n=", *n, " (must be at least 1)");
+  return conj(rfftn_impl("ihfft", x, one_dim("ihfft", x, n, dim), swapped("ihfft", norm)));
+}
+
+Tensor fftn(const Tensor& x, std::optional<Shape> s, std::optional<Shape> dim, const std::string& norm) {
+  return fftn_impl("fftn", x, resolve("fftn", x.dim(), s, dim), norm, false);
+}
+
+Tensor ifftn(const Tensor& x, std::optional<Shape> s, std::optional<Shape> dim, const std::string& norm) {
+  return fftn_impl("ifftn", x, resolve("ifftn", x.dim(), s, dim), norm, true);
+}
+
+Tensor rfftn(const Tensor& x, std::optional<Shape> s, std::optional<Shape> dim, const std::string& norm) {
+  return rfftn_impl("rfftn", x, resolve("rfftn", x.dim(), s, dim), norm);
+}
+
+Tensor irfftn(const Tensor& x, std::optional<Shape> s, std::optional<Shape> dim, const std::string& norm) {
+  return irfftn_impl("irfftn", x, resolve("irfftn", x.dim(), s, dim), norm, false);
+}
+
+namespace {
+Tensor c2c_pairs(const char* op, const Tensor& x, std::optional<int64_t> n, int64_t dim, const std::string& norm,
+                 bool inverse) {
+  OpScope scope_(op);
+  TS_CHECK(x.dim() >= 2 && x.size(-1) == 2, ValueError, op, "expects complex numbers as [..., 2] (re, im), got shape ",
+           x.shape());
+  Tensor v = as_fft_input(op, x);
+  const int64_t d = wrap_dim(op, dim, x.dim() - 1), len = checked_n(op, n.value_or(v.size(d)));
+  return c2c(v, false, len, d, inverse, c2c_scale(op, norm, len, inverse));
+}
+}  // namespace
+
+Tensor fft_real(const Tensor& x, std::optional<int64_t> n, int64_t dim, const std::string& norm) {
+  return c2c_pairs("fft_real", x, n, dim, norm, false);
+}
+
+Tensor ifft_real(const Tensor& x, std::optional<int64_t> n, int64_t dim, const std::string& norm) {
+  return c2c_pairs("ifft_real", x, n, dim, norm, true);
 }
 
 }  // namespace fft

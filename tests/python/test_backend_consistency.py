@@ -978,6 +978,20 @@ def spec_irfft_real(dtype, device):
         check(y.cpu(), np.fft.irfft(ref64(X)[..., 0] + 1j * ref64(X)[..., 1], n), dtype, scale=scale)
 
 
+def spec_fft_c2c(dtype, device):
+    # Through fft_real / ifft_real on (re, im) pairs: lengths cut, padded, Bluestein (97), dims in the middle.
+    for shape, n, dim in [((1, 2), None, 0), ((3, 5, 2), 8, 1), ((4, 6, 3, 2), 4, 1), ((2, 97, 2), None, -1),
+                          ((33, 12, 2), 12, 0)]:
+        x = sample(dtype, shape)
+        z = ref64(x)[..., 0] + 1j * ref64(x)[..., 1]
+        scale_z = np.abs(z).sum(dim, keepdims=True)  # the sums cancel
+        for f, g, div in [(ts.fft.fft_real, np.fft.fft, 1), (ts.fft.ifft_real, np.fft.ifft, n or shape[dim])]:
+            y = f(from_numpy(x, dtype).to(device), n=n, dim=dim)
+            ref = g(z, n=n, axis=dim)
+            scale = np.broadcast_to((scale_z / div)[..., None], y.shape)
+            check(y.cpu(), np.stack([ref.real, ref.imag], -1), dtype, scale=scale)
+
+
 def spec_stft_power(dtype, device):
     # Through ts.audio.spectrogram, which takes the fused kernel when no gradient is needed.
     for shape, n_fft, hop, center, mode, power in [((50,), 16, 4, True, "reflect", 2.0), ((2, 3, 37), 9, 5, True,
@@ -1026,6 +1040,7 @@ def spec_dequantize_affine(dtype, device):
 
 
 SPECS.update({"rfft_real": spec_rfft_real, "irfft_real": spec_irfft_real, "stft_power": spec_stft_power,
+              "fft_c2c": spec_fft_c2c,
               "quantize_affine": spec_quantize_affine, "dequantize_affine": spec_dequantize_affine})
 
 ENTRIES = [(op, dev, dt) for op, dev, dt, src in ts.registry() if src == "builtin"]

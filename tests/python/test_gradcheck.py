@@ -68,6 +68,7 @@ CASES = {
  'rfft_real': (lambda a: ts.fft.rfft_real(a, 7, norm='ortho'), [R(2,6)]),
  'irfft_real': (lambda a: ts.fft.irfft_real(a, 6), [R(2,4,2)]),
  'irfft_real_odd': (lambda a: ts.fft.irfft_real(a, 5, norm='forward'), [R(3,2)]),
+ 'fft_c2c': (lambda a: ts.fft.ifft_real(a, 7, dim=0, norm='ortho'), [R(5,3,2)]),
  'expand': (lambda a: a.expand(3,4), [R(1,4)]),
  'adv_index': (lambda a: a[ts.tensor([0,2,0])], [R(3,4)]),
  'mask_index': (lambda a: a[a>0], [R(3,4)]),

@@ -12,8 +12,11 @@ both alike; the figures are medians of --repeat runs each.
 
 Reported: fit seconds without / with the Tracker and the overhead in %,
 the time spent inside the Tracker's hooks (train begin, batch and epoch ends,
-train end) and what happens after fit returns (the background writer's
-join on close, which is part of the run's cost too).
+train end: the final writes, the model's weights and ONNX export, and the
+wait for the writer thread, so that when fit returns the data is committed),
+Tracker.close() after fit (nothing left to do; timed all the same), the
+writer thread's store open and its CPU time, whether SQLAlchemy was
+imported, and the load average.
 """
 import argparse
 import json
@@ -42,7 +45,7 @@ def one_run(tracked, epochs, threads):
     opt = ts.optim.Adam(model.parameters(), lr=3e-3)
     model.compile(optimizer=opt, loss=nn.CrossEntropyLoss(), metrics=["accuracy"],
                   scheduler=ts.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs))
-    callbacks, hooks, hooks_cpu, start_bg = [], [0.0], [0.0], [0.0, 0.0]
+    callbacks, hooks, hooks_cpu, start_bg, writer_cpu = [], [0.0], [0.0], [0.0, 0.0], [0.0]
     tmp = tempfile.mkdtemp(prefix="tessel-bench-track-")
     if tracked:
         from tessel.callbacks import Tracker
@@ -60,17 +63,25 @@ def one_run(tracked, epochs, threads):
                     hooks[0] += time.perf_counter() - t0
                     hooks_cpu[0] += time.thread_time() - c0
             setattr(Timed, name, timed)
-        starter = getattr(tracker_mod, "_Starter", None)
-        if starter is not None:  # the background start (store open, run start): off the training thread
-            run = starter.run
+        # The writer thread: opening the store and starting the run (wall and CPU), and its CPU in all.
+        open_sink = tracker_mod._open_sink
 
-            def timed_run(self):
-                t0, c0 = time.perf_counter(), time.thread_time()
-                try:
-                    run(self)
-                finally:
-                    start_bg[0], start_bg[1] = time.perf_counter() - t0, time.thread_time() - c0
-            starter.run = timed_run
+        def timed_open(*a, **k):
+            t0, c0 = time.perf_counter(), time.thread_time()
+            try:
+                return open_sink(*a, **k)
+            finally:
+                start_bg[0], start_bg[1] = time.perf_counter() - t0, time.thread_time() - c0
+        tracker_mod._open_sink = timed_open
+        writer_run = tracker_mod._Writer.run
+
+        def timed_writer(self):
+            c0 = time.thread_time()
+            try:
+                writer_run(self)
+            finally:
+                writer_cpu[0] += time.thread_time() - c0
+        tracker_mod._Writer.run = timed_writer
         callbacks.append(Timed(experiment="digits", store=os.path.join(tmp, "store")))
     start, cpu0, main0 = time.perf_counter(), time.process_time(), time.thread_time()
     model.fit(x_train, y_train, batch_size=64, epochs=epochs, validation_data=(x_test, y_test), seed=0,
@@ -79,16 +90,18 @@ def one_run(tracked, epochs, threads):
     cpu_s = time.process_time() - cpu0  # every thread of the process: the tracker's background start included
     main_cpu_s = time.thread_time() - main0  # the training thread only
     close_s = 0.0
+    sqlalchemy = any(m == "sqlalchemy" or m.startswith("sqlalchemy.") for m in sys.modules)
     if tracked:
+        # Nothing is left to do once fit returns (the data is committed); close() is timed in case it ever is.
         t0 = time.perf_counter()
         tracker = callbacks[0]
-        if hasattr(tracker, "close"):
-            tracker.close()
+        tracker.close()
         close_s = time.perf_counter() - t0
-        run = tracker.store.get_run(tracker.run_id)
+        run = ts.store.open(os.path.join(tmp, "store")).get_run(tracker.run_id)
         assert run.status == "FINISHED", run.status
     return {"fit_s": fit_s, "cpu_s": cpu_s, "main_cpu_s": main_cpu_s, "hooks_s": hooks[0], "hooks_cpu_s": hooks_cpu[0],
-            "start_bg_s": start_bg[0], "start_bg_cpu_s": start_bg[1], "close_s": close_s}
+            "start_bg_s": start_bg[0], "start_bg_cpu_s": start_bg[1], "writer_cpu_s": writer_cpu[0],
+            "close_s": close_s, "sqlalchemy_imported_by_fit": sqlalchemy}
 
 
 def main():
@@ -103,6 +116,7 @@ def main():
         print(json.dumps(one_run(args.child == "tracked", args.epochs, args.threads)))
         return
     results = {"plain": [], "tracked": []}
+    load_before = os.getloadavg()
     for _ in range(args.repeat):
         for kind in ("plain", "tracked"):
             out = subprocess.run([sys.executable, __file__, "--child", kind, "--epochs", str(args.epochs),
@@ -127,6 +141,9 @@ def main():
                / statistics.median(r["main_cpu_s"] for r in results["plain"]),
                "start_bg_s_median": statistics.median(r["start_bg_s"] for r in results["tracked"]),
                "start_bg_cpu_s_median": statistics.median(r["start_bg_cpu_s"] for r in results["tracked"]),
+               "writer_cpu_s_median": statistics.median(r.get("writer_cpu_s", 0.0) for r in results["tracked"]),
+               "sqlalchemy_imported_by_fit": any(r.get("sqlalchemy_imported_by_fit") for r in results["tracked"]),
+               "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
                "runs": results}
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -141,8 +158,11 @@ def main():
         print(f"  training-thread CPU in the hooks: {summary['hooks_cpu_s_median']:.3f} s = "
               f"{summary['hooks_cpu_pct_of_main_cpu']:.2f}% of the untracked fit's training-thread CPU "
               f"({summary['main_cpu_s_without']:.3f} s)")
-        print(f"  background start (store open, run start): {summary['start_bg_s_median']:.3f} s wall, "
-              f"{summary['start_bg_cpu_s_median']:.3f} s CPU")
+        print(f"  writer thread: store open {summary['start_bg_s_median']:.3f} s wall, "
+              f"{summary['start_bg_cpu_s_median']:.3f} s CPU; all its work {summary['writer_cpu_s_median']:.3f} s CPU")
+        print(f"  SQLAlchemy imported by the tracked fit: {summary['sqlalchemy_imported_by_fit']}")
+        print("  load average (1/5/15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(
+            *summary["loadavg_before"], *summary["loadavg_after"]))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""ts.linalg factorizations side by side: tessel vs NumPy vs SciPy (vs PyTorch when importable).
+
+solve (A X = B with 16 right-hand sides), cholesky, qr (reduced), svd (reduced, U S Vh) and eigh (values and
+vectors) on one float64 matrix of n = 64, 256, 1024 (1024 skipped with --quick), with 1 and 2 threads.
+Reports the median ms per call of each library and tessel's time ratio to the fastest other one (below
+1.00x: tessel is faster). Every tessel result is checked against NumPy first.
+
+    .venv/bin/python bench/bench_linalg.py [--quick] [--json PATH] [--threads 1,2] [--dtype float32]
+    # with PyTorch's column: run under a Python that has torch, tessel on its path
+    PYTHONPATH=/tmp/tessel-dev-linalg /opt/torchref/bin/python bench/bench_linalg.py
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+
+import common  # noqa: E402
+
+OPS = ["solve", "cholesky", "qr", "svd", "eigh"]
+
+
+def inputs(op, n, dtype, rng):
+    A = rng.standard_normal((n, n))
+    if op in ("cholesky", "eigh"):
+        A = A @ A.T + n * np.eye(n)
+    if op == "solve":
+        A = A + n ** 0.5 * np.eye(n)
+        return A.astype(dtype), rng.standard_normal((n, 16)).astype(dtype)
+    return (A.astype(dtype),)
+
+
+def tessel_fns(ts):
+    L = ts.linalg
+    return {
+        "solve": lambda A, B: L.solve(A, B),
+        "cholesky": lambda A: L.cholesky(A),
+        "qr": lambda A: L.qr(A),
+        "svd": lambda A: L.svd(A, full_matrices=False),
+        "eigh": lambda A: L.eigh(A),
+    }
+
+
+def numpy_fns():
+    return {
+        "solve": np.linalg.solve,
+        "cholesky": np.linalg.cholesky,
+        "qr": lambda A: np.linalg.qr(A),
+        "svd": lambda A: np.linalg.svd(A, full_matrices=False),
+        "eigh": np.linalg.eigh,
+    }
+
+
+def scipy_fns():
+    try:
+        import scipy.linalg as sla
+    except Exception:
+        return None
+    return {
+        "solve": lambda A, B: sla.solve(A, B, check_finite=False),
+        "cholesky": lambda A: sla.cholesky(A, lower=True, check_finite=False),
+        "qr": lambda A: sla.qr(A, mode="economic", check_finite=False),
+        "svd": lambda A: sla.svd(A, full_matrices=False, check_finite=False),
+        "eigh": lambda A: sla.eigh(A, check_finite=False),
+    }
+
+
+def torch_fns(torch):
+    L = torch.linalg
+    return {
+        "solve": lambda A, B: L.solve(A, B),
+        "cholesky": lambda A: L.cholesky(A),
+        "qr": lambda A: L.qr(A),
+        "svd": lambda A: L.svd(A, full_matrices=False),
+        "eigh": lambda A: L.eigh(A),
+    }
+
+
+def check(op, ts_out, args, notes):
+    # values that do not depend on sign/phase choices
+    if op == "solve":
+        got, ref = ts_out.numpy(), np.linalg.solve(*args)
+    elif op == "cholesky":
+        got, ref = ts_out.numpy(), np.linalg.cholesky(args[0])
+    elif op == "qr":
+        got, ref = (ts_out[0] @ ts_out[1]).numpy(), args[0]
+    elif op == "svd":
+        got, ref = ts_out[1].numpy(), np.linalg.svd(args[0], compute_uv=False)
+    else:
+        got, ref = ts_out[0].numpy(), np.linalg.eigvalsh(args[0])
+    scale = max(1.0, float(np.abs(ref).max()))
+    tol = 1e-3 if args[0].dtype == np.float32 else 1e-8
+    return common.check_close(f"{op}", got / scale, ref / scale, rtol=tol, atol=tol, notes=notes)
+
+
+def main():
+    p = common.base_parser("ts.linalg vs NumPy/SciPy/PyTorch")
+    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    p.add_argument("--sizes", default=None, help="comma-separated n (default 64,256,1024)")
+    args = p.parse_args()
+    ts = common.import_tessel()
+    torch = common.import_torch()
+    report = common.start("bench_linalg.py", "factorizations, median ms per call", args, np, ts, torch)
+    threads = common.Threads(np, ts, torch)
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([64, 256] if args.quick else [64, 256, 1024])
+    dtype = np.dtype(args.dtype)
+    libs = {"tessel": tessel_fns(ts), "numpy": numpy_fns()}
+    if (s := scipy_fns()) is not None:
+        libs["scipy"] = s
+    if torch is not None:
+        libs["torch"] = torch_fns(torch)
+    report.settings = {"dtype": args.dtype, "sizes": sizes, "libraries": list(libs), "solve_rhs": 16}
+    rng = np.random.default_rng(0)
+    for nt in common.parse_threads(args.threads):
+        threads.set(nt)
+        print(threads.describe(nt))
+        rows = []
+        for op in OPS:
+            for n in sizes:
+                args_np = inputs(op, n, dtype, rng)
+                per_lib = {
+                    "tessel": tuple(ts.tensor(a) for a in args_np),
+                    "numpy": args_np,
+                    "scipy": args_np,
+                }
+                if torch is not None:
+                    per_lib["torch"] = tuple(torch.from_numpy(a) for a in args_np)
+                check(op, libs["tessel"][op](*per_lib["tessel"]), args_np, report.notes)
+                repeat = 3 if args.quick else (5 if n >= 1024 else 9)
+                target = 0.02 if args.quick else (0.2 if n >= 1024 else 0.05)
+                times = {}
+                for name, fns in libs.items():
+                    a = per_lib[name]
+                    f = fns[op]
+                    times[name] = common.measure(lambda: f(*a), repeat=repeat, warmup=1, target_s=target).median_ns
+                others = {k: v for k, v in times.items() if k != "tessel"}
+                best = min(others, key=others.get)
+                r = common.ratio(times["tessel"], others[best])
+                rows.append([f"{op} n={n}"] + [common.fmt(times[k] / 1e6, ".3f") for k in libs]
+                            + [f"{common.fmt_ratio(r)} vs {best}"])
+                report.results.append({"op": op, "n": n, "threads": nt, "dtype": args.dtype,
+                                       "ms": {k: v / 1e6 for k, v in times.items()}, "ratio_vs_fastest": r,
+                                       "fastest_other": best})
+            rows.append(None)
+        common.print_table(["op"] + [f"{k} ms" for k in libs] + ["tessel / fastest"], rows[:-1],
+                           title=f"{args.dtype}, {nt} thread(s)")
+    report.write(args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@ replacement on validation predictions, the one-graph ONNX export checked with
 onnxruntime against the weighted sum of its members, and the agent using the
 ensemble when it beats the best single model on the shared validation split."""
 import json
+import re
 import os
 
 import numpy as np
@@ -202,3 +203,33 @@ def test_agent_classification_ensemble_averages_probabilities(tmp_path):
     got = ort.InferenceSession(os.path.join(res.output_dir, "model.onnx")).run(None, {"input": x})[0]
     probs = sum(w * np.exp(o) / np.exp(o).sum(axis=1, keepdims=True) for w, o in zip(weights, outs))
     np.testing.assert_allclose(np.exp(got), probs, rtol=1e-5, atol=1e-6)
+
+
+def test_time_budget_measures_and_reserves_the_ensemble_stage(tmp_path):
+    import io
+    import time
+    log = io.StringIO()
+    t0 = time.monotonic()
+    res = agent.AutoML(budget=20, max_epochs=2, seed=0, store=str(tmp_path / "store"), verbose=True, log=log,
+                       report=False).fit(sklearn_csv(tmp_path, "diabetes"), target="target")
+    took = time.monotonic() - t0
+    text = log.getvalue()
+    m = re.search(r"ensemble stage measured on trial \d+: about ([\d.]+) s", text)
+    assert m and float(m.group(1)) > 0.5, text
+    assert took <= 1.05 * 20 + 5, text
+    if res.ensemble is not None:
+        assert res.ensemble["estimated_s"] == pytest.approx(float(m.group(1)), abs=0.06)
+        assert "ensemble" in res.stages
+
+
+def test_ensemble_skipped_when_its_measured_cost_does_not_fit(tmp_path, monkeypatch):
+    import io
+    from tessel.agent import automl as A, search as S
+    monkeypatch.setattr(A, "measure_ensemble_cost", lambda folder, members: 1e6)
+    monkeypatch.setattr(S.Schedule, "set_ensemble_cost", lambda self, s: None)  # the search itself ignores it
+    log = io.StringIO()
+    res = agent.AutoML(budget=60, n_trials=3, max_epochs=1, seed=0, store=str(tmp_path / "store"), verbose=True,
+                       log=log, report=False, register=False).fit(sklearn_csv(tmp_path, "iris"), target="target")
+    assert "no time left in the budget for an ensemble" in log.getvalue()
+    assert "it needs about 1000000.0 s" in log.getvalue()
+    assert res.ensemble is None and "ensemble" not in res.stages

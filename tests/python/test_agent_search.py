@@ -194,6 +194,19 @@ def test_schedule_adapts_to_measured_cost():
     assert t.next_epochs("mlp") is None
 
 
+def test_schedule_reserves_the_measured_ensemble_cost():
+    now = [0.0]
+    s = search.Schedule(budget_s=100, max_epochs=10, clock=lambda: now[0])
+    s.record("mlp", 2.0, 2, best=True, epoch_seconds=[0.5, 0.5])  # 1 s fixed + 0.5 s per epoch
+    before = s.reserve()
+    assert before == pytest.approx(1.0 + 1.5 * 0.5 * 10 + 1.0)
+    s.set_ensemble_cost(12.5)
+    assert s.reserve() == pytest.approx(before + 12.5)
+    assert s.trial_deadline() == pytest.approx(100 - before - 12.5)
+    now[0] = 100 - before - 12.5 - 1.0 - 0.4  # the fixed part and less than one epoch fit before the reserve
+    assert s.next_epochs("mlp") is None
+
+
 def test_time_budget_is_kept(tmp_path, iris):
     t0 = time.monotonic()
     res = automl(tmp_path, n_trials=None, budget="6s", max_epochs=2).fit(iris, target="target")

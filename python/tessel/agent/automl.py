@@ -297,15 +297,24 @@ class AutoML:
                     advice_out["changes"], advice_out["families"] = {}, None
 
         ens = None
-        if self.ensemble and len(done) >= 2 and self.budget_s is not None and \
-                time.monotonic() - t_start > self.budget_s:
-            self._log("no time left in the budget for an ensemble: keeping the best trial")
+        need = getattr(self, "_ensemble_cost", None)  # measured during the search (time budgets only)
+        left = None if self.budget_s is None else self.budget_s - (time.monotonic() - t_start)
+        if self.ensemble and len(done) >= 2 and left is not None and (left <= 0 or (need is not None and
+                                                                                    left < need)):
+            self._log(f"no time left in the budget for an ensemble ({max(left, 0.0):.1f} s left"
+                      + (f", it needs about {need:.1f} s" if need is not None else "") + "): keeping the best trial")
         elif self.ensemble and len(done) >= 2:
+            t_ens = time.perf_counter()
             with stage("ensemble"):
                 ens = self._select_ensemble(done)
+            if ens is not None:
+                ens["estimated_s"] = need
         if ens is not None and ens["used"]:
             with stage("final"):
                 res, test_metrics, predictions = self._finish_ensemble(store, run_id, ens, prep, work, name)
+            ens["seconds"] = time.perf_counter() - t_ens
+            if need is not None:
+                self._log(f"ensemble stage: {ens['seconds']:.1f} s (reserved {need:.1f} s)")
             version = res.model_version
             if version:
                 self._log(f"registered the ensemble as {version['name']} version {version['version']} "
@@ -506,6 +515,7 @@ class AutoML:
         from optuna.trial import TrialState
 
         retry = _retry_for(kind, where, self.lock_timeout)
+        self._ensemble_cost = None
         remaining = None if self.budget_s is None else self.budget_s - (time.monotonic() - t_start)
         if remaining is not None and remaining < 1.0:
             raise BudgetError(f"budget of {self.budget_s:g} s was spent before the search started "
@@ -518,7 +528,8 @@ class AutoML:
         spec = {"base": base, "families": list(families), "work": work, "budget_s": remaining,
                 "n_trials": self.n_trials, "first": first, "max_epochs": self.max_epochs,
                 "min_epochs": self.min_epochs, "lock_timeout": self.lock_timeout, "verbose": self.verbose,
-                "budget_label": self.budget_s, "workers": self.workers, "space": self._space}
+                "budget_label": self.budget_s, "workers": self.workers, "space": self._space,
+                "ensemble_members": self.ensemble_size if self.ensemble and self.ensemble_size >= 2 else 0}
         procs = []
         from ..train import runner  # noqa: F401  (the training runtime, imported once before the clock matters)
         if self.workers > 1:
@@ -539,7 +550,9 @@ class AutoML:
                     break
             self._log(f"{self.workers} workers share the study ({where})")
         try:
-            ran = search_loop(study, retry, store, dict(spec, worker=0), self._log)
+            main_spec = dict(spec, worker=0)
+            ran = search_loop(study, retry, store, main_spec, self._log)
+            self._ensemble_cost = main_spec.get("ensemble_cost")
         finally:
             for p in procs:
                 p.join(None if self.budget_s is None else max(5.0, (remaining or 0) + 30.0))
@@ -637,6 +650,16 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic):
             retry(lambda: study.tell(tr, state=TrialState.PRUNED))
         else:
             retry(lambda: study.tell(tr, state=TrialState.FAIL))
+        if out.state == "COMPLETE" and out.output_dir and spec.get("ensemble_members", 0) >= 2 and \
+                spec["budget_s"] is not None and "ensemble_cost" not in spec and not spec.get("worker"):
+            try:
+                spec["ensemble_cost"] = measure_ensemble_cost(out.output_dir, spec["ensemble_members"])
+                sched.set_ensemble_cost(spec["ensemble_cost"])
+                log(f"ensemble stage measured on trial {tr.number}: about {spec['ensemble_cost']:.1f} s, "
+                    f"kept in reserve")
+            except Exception as e:  # noqa: BLE001  (no estimate: the stage then runs if any time is left)
+                spec["ensemble_cost"] = None
+                log(f"warning: the ensemble stage's cost could not be measured: {e}")
         is_best = out.state == "COMPLETE" and (best_value is None or out.value < best_value)
         if is_best:
             best_value = out.value
@@ -649,6 +672,30 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic):
             msg += f" ({out.error})"
         log(msg)
     return ran
+
+
+def measure_ensemble_cost(output_dir, members):
+    """Seconds the ensemble stage will take with `members` members, from one
+    finished trial: its validation predictions with the data decoded (the
+    first member) and from the shared cache (the others), the ONNX export of
+    its graph and one more prediction per member (what a used ensemble's
+    export and check do), plus half a second for the combined graph."""
+    import tempfile
+
+    from ..train import runner
+    from . import ensemble as E
+    cache = {}
+    t0 = time.perf_counter()
+    mp = E.member_predictions(output_dir, cache)
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    E.member_predictions(output_dir, cache)
+    warm = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        runner.export_onnx(mp.module, mp.example, os.path.join(d, "member.onnx"))
+        export = time.perf_counter() - t0
+    return cold + (members - 1) * warm + members * (export + warm) + 0.5
 
 
 def _worker_main(spec, ready=None):

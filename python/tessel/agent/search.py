@@ -210,6 +210,7 @@ class Schedule:
         self.fixed = []          # seconds of each trial outside its epochs
         self.trials_run = 0
         self.best_cost = None    # seconds per epoch of the best trial so far
+        self.ensemble_s = 0.0    # the ensemble stage's measured cost (set_ensemble_cost), kept in reserve too
 
     def record(self, family, seconds, epochs, best=False, epoch_seconds=None):
         """A finished trial: its wall time, epochs run, and (when known) the
@@ -234,13 +235,20 @@ class Schedule:
     def fixed_cost(self):
         return statistics.median(self.fixed) if self.fixed else 0.0
 
+    def set_ensemble_cost(self, seconds):
+        """The ensemble stage's cost, measured on a finished trial (see
+        automl.measure_ensemble_cost): reserved from then on, since whether the
+        ensemble or the retrained best wins is known only after both could run."""
+        self.ensemble_s = max(0.0, float(seconds))
+
     def reserve(self):
-        """Seconds kept for the final retrain (all training data, max epochs) and the report."""
+        """Seconds kept for the ensemble stage (once measured), the final
+        retrain (all training data, max epochs) and the report."""
         every = [v for vs in self.per_epoch.values() for v in vs]
         if not every:
-            return 0.0
+            return self.ensemble_s
         cpe = self.best_cost if self.best_cost is not None else statistics.median(every)
-        return self.fixed_cost() + self.final_factor * cpe * self.max_epochs + 1.0
+        return self.ensemble_s + self.fixed_cost() + self.final_factor * cpe * self.max_epochs + 1.0
 
     def remaining(self):
         return None if self.deadline is None else self.deadline - self.clock()

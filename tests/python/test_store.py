@@ -251,6 +251,32 @@ def test_metrics_bulk_history_ranges_and_summary(store):
         store.log_metrics(r, [("", 0, 1.0)])
 
 
+def test_metric_summary_leaves_a_prefix_out(store):
+    runs = [store.start_run() for _ in range(2)]
+    keys = ["a", "step", "step.x", "step/loss", "step/z", "step0", "stepz", "val_loss"]
+    for r in runs:
+        store.log_metrics(r, [(k, s, float(i + s)) for i, k in enumerate(keys) for s in range(3)])
+    full = store.metric_summary(runs)
+    cut = store.metric_summary(runs, exclude_prefix="step/")
+    for r in runs:
+        assert sorted(full[r]) == keys
+        assert cut[r] == {k: v for k, v in full[r].items() if not k.startswith("step/")}
+    assert full[runs[0]]["step0"] == {"min": 5.0, "max": 7.0, "last": 7.0, "step": 2, "count": 3}
+    assert store.metric_summary([]) == {} and store.metric_summary(["nope"]) == {"nope": {}}
+    with pytest.raises(ValueError, match="exclude_prefix must be a non-empty string"):
+        store.metric_summary(runs, exclude_prefix="")
+
+
+def test_metric_summary_of_more_runs_than_one_query_takes(tmp_path):
+    with tstore.open(tmp_path / "s") as s:
+        runs = [s.start_run() for _ in range(1203)]
+        for i, r in enumerate(runs):
+            s.log_metrics(r, [("loss", 0, float(i)), ("step/loss", 0, 1.0)])
+        out = s.metric_summary(runs, exclude_prefix="step/")
+        assert len(out) == 1203 and all(out[r] == {"loss": {"min": float(i), "max": float(i), "last": float(i),
+                                                              "step": 0, "count": 1}} for i, r in enumerate(runs))
+
+
 def test_metric_range_query_is_fast(tmp_path):
     # 10 series of 100k points: a step window must come from the index, not a scan.
     with tstore.open(tmp_path / "s") as s:

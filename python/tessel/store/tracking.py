@@ -226,29 +226,46 @@ class TrackingMixin:
         with self._db.tx() as c:
             return [(s, _value(v), t) for s, v, t in c.execute(q)]
 
-    def metric_summary(self, run_ids):
+    def metric_summary(self, run_ids, exclude_prefix=None):
         """{run_id: {key: {"min", "max", "last", "step", "count"}}}: min/max over
-        the series, last = the value at the highest step."""
+        the series, last = the value at the highest step. exclude_prefix
+        leaves out the series whose names start with it ("step/": on runs that
+        logged every optimizer step, their min/max is most of the work, a
+        scan of every point); the rest is read as two key ranges of the
+        (run_id, key, step) index, so the excluded series are never read.
+        500 runs per query (bound-parameter limits)."""
         run_ids = list(run_ids)
-        if not run_ids:
-            return {}
-        M = S.Metric
-        agg = (select(M.run_id, M.key, func.min(M.value).label("min"), func.max(M.value).label("max"),
-                      func.max(M.step).label("step"), func.count().label("count"))
-               .where(M.run_id.in_(run_ids)).group_by(M.run_id, M.key).subquery())
-        # The last point: the newest row at the highest step.
-        last_id = (select(M.run_id, M.key, func.max(M.id).label("id"))
-                   .join(agg, and_(agg.c.run_id == M.run_id, agg.c.key == M.key, agg.c.step == M.step))
-                   .group_by(M.run_id, M.key).subquery())
-        q = (select(agg, M.value.label("last")).join(last_id, and_(last_id.c.run_id == agg.c.run_id,
-                                                                   last_id.c.key == agg.c.key))
-             .join(M, M.id == last_id.c.id))
         out = {r: {} for r in run_ids}
-        with self._db.tx() as c:
-            for row in c.execute(q).mappings():
-                out[row["run_id"]][row["key"]] = {"min": _value(row["min"]), "max": _value(row["max"]),
-                                                  "last": _value(row["last"]), "step": row["step"],
-                                                  "count": row["count"]}
+        if exclude_prefix is None:
+            ranges = [(None, None)]
+        else:
+            if not isinstance(exclude_prefix, str) or not exclude_prefix:
+                raise ValueError(f"metric_summary: exclude_prefix must be a non-empty string, got {exclude_prefix!r}")
+            # keys < prefix, and keys >= the prefix with its last character incremented ("step/" -> "step0").
+            ranges = [(None, exclude_prefix), (exclude_prefix[:-1] + chr(ord(exclude_prefix[-1]) + 1), None)]
+        M = S.Metric
+        for i in range(0, len(run_ids), 500):
+            for lo, hi in ranges:
+                cond = [M.run_id.in_(run_ids[i:i + 500])]
+                if lo is not None:
+                    cond.append(M.key >= lo)
+                if hi is not None:
+                    cond.append(M.key < hi)
+                agg = (select(M.run_id, M.key, func.min(M.value).label("min"), func.max(M.value).label("max"),
+                              func.max(M.step).label("step"), func.count().label("count"))
+                       .where(*cond).group_by(M.run_id, M.key).subquery())
+                # The last point: the newest row at the highest step.
+                last_id = (select(M.run_id, M.key, func.max(M.id).label("id"))
+                           .join(agg, and_(agg.c.run_id == M.run_id, agg.c.key == M.key, agg.c.step == M.step))
+                           .group_by(M.run_id, M.key).subquery())
+                q = (select(agg, M.value.label("last")).join(last_id, and_(last_id.c.run_id == agg.c.run_id,
+                                                                           last_id.c.key == agg.c.key))
+                     .join(M, M.id == last_id.c.id))
+                with self._db.tx() as c:
+                    for row in c.execute(q).mappings():
+                        out[row["run_id"]][row["key"]] = {"min": _value(row["min"]), "max": _value(row["max"]),
+                                                          "last": _value(row["last"]), "step": row["step"],
+                                                          "count": row["count"]}
         return out
 
     # ----- artifacts ----------------------------------------------------------------------------------

@@ -138,44 +138,10 @@ def params_of(store, run_ids):
 
 
 def summaries(store, run_ids, per_step=True):
-    """{run_id: {key: {min, max, last, step, count}}} as store.metric_summary,
-    500 runs per query. per_step=False leaves out the "step/..." series: on a
-    table of runs that logged every optimizer step, their min/max is most of
-    the work (a scan of every point) for columns few people read."""
-    ids = list(run_ids)
-    out = {r: {} for r in ids}
-    if not ids:
-        return out
-    if per_step:
-        for i in range(0, len(ids), 500):
-            out.update(store.metric_summary(ids[i:i + 500]))
-        return out
-    M = S.Metric
-    # Two key ranges around "step/" (keys < "step/" and >= "step0", '0' following '/'): each is a
-    # range scan of the (run_id, key, step) index, so the step series are never read.
-    for lo_hi in ((None, "step/"), ("step0", None)):
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            cond = [M.run_id.in_(chunk)]
-            if lo_hi[0] is not None:
-                cond.append(M.key >= lo_hi[0])
-            if lo_hi[1] is not None:
-                cond.append(M.key < lo_hi[1])
-            agg = (select(M.run_id, M.key, func.min(M.value).label("min"), func.max(M.value).label("max"),
-                          func.max(M.step).label("step"), func.count().label("count"))
-                   .where(*cond).group_by(M.run_id, M.key).subquery())
-            last_id = (select(M.run_id, M.key, func.max(M.id).label("id"))
-                       .join(agg, and_(agg.c.run_id == M.run_id, agg.c.key == M.key, agg.c.step == M.step))
-                       .group_by(M.run_id, M.key).subquery())
-            q = (select(agg, M.value.label("last")).join(last_id, and_(last_id.c.run_id == agg.c.run_id,
-                                                                       last_id.c.key == agg.c.key))
-                 .join(M, M.id == last_id.c.id))
-            with store._db.tx() as c:
-                for row in c.execute(q).mappings():
-                    out[row["run_id"]][row["key"]] = {k: (math.nan if row[k] is None else row[k])
-                                                      for k in ("min", "max", "last")}
-                    out[row["run_id"]][row["key"]].update(step=row["step"], count=row["count"])
-    return out
+    """{run_id: {key: {min, max, last, step, count}}} from store.metric_summary.
+    per_step=False leaves out the "step/..." series (never read: see
+    metric_summary's exclude_prefix), columns few people read on a table."""
+    return store.metric_summary(run_ids, exclude_prefix=None if per_step else "step/")
 
 
 # ----- series ----------------------------------------------------------------------------------------

@@ -182,8 +182,12 @@ const bool registered = [] {
                    const C u = C(0.7978845608028654) * (a + C(0.044715) * a * a * a);  // sqrt(2/pi) (...)
                    return C(a * sigmoid(C(2) * u));  // stable sigmoid: the far negative tail does not flush to -0
                  }
-                 // erfc form: 1 + erf(x) cancels for negative x
-                 return C(0.5) * a * std::erfc(-a * C(0.7071067811865476));
+                 // erfc form: 1 + erf(x) cancels for negative x. float in double, as the vector kernel:
+                 // the rounding of -x/sqrt(2) would be magnified ~x^2 times by erfc's tail.
+                 if constexpr (std::is_same_v<C, float>)
+                   return C(0.5 * double(a) * std::erfc(-double(a) * 0.70710678118654752440));
+                 else
+                   return C(0.5) * a * std::erfc(-a * C(0.7071067811865476));
                }));
   register_for(Floats{}, op::softplus, vec_with([](const UnaryParams& p) {
                  return std::pair{vecmath::Softplus, vecmath::Params{p.a, p.b}};

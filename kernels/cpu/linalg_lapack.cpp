@@ -9,6 +9,8 @@
 #include <cstring>
 #include <vector>
 
+#include <omp.h>
+
 #include "kernels/cpu/linalg_lapack.h"
 #include "kernels/cpu/register.h"
 #include "tessel/linalg.h"
@@ -44,10 +46,37 @@ void from_col(const T* src, int64_t ld, int64_t m, int64_t n, T* dst) {
     for (int64_t j = 0; j < n; ++j) dst[i * n + j] = src[j * ld + i];
 }
 
-// Runs body(b) for each matrix of the batch: in parallel when there are several.
+// One thread for LAPACK on a small matrix: threads do not pay below ~n = 128
+// (the OpenMP build of OpenBLAS reads this thread's omp_get_max_threads, so the
+// setting is per calling thread), and on a busy machine their barriers cost
+// far more than the work.
+constexpr int64_t kSerialBelow = 128;
+class SerialLapack {
+ public:
+  explicit SerialLapack(int64_t n) : saved_(n < kSerialBelow ? omp_get_max_threads() : 0) {
+    if (saved_ > 1) omp_set_num_threads(1);
+  }
+  ~SerialLapack() {
+    if (saved_ > 1) omp_set_num_threads(saved_);
+  }
+  SerialLapack(const SerialLapack&) = delete;
+  SerialLapack& operator=(const SerialLapack&) = delete;
+
+ private:
+  int saved_;
+};
+
+// Runs body(b) for each matrix [m, n] of the batch: in parallel when there are
+// several (LAPACK then runs single-threaded inside each), else with LAPACK's
+// own threads unless the matrix is small.
 template <class F>
-void for_batch(int64_t B, F&& body) {
-#pragma omp parallel for schedule(dynamic) if (B > 1)
+void for_batch(int64_t B, F&& body, int64_t size = kSerialBelow) {
+  if (B == 1) {
+    SerialLapack serial(size);
+    body(0);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic)
   for (int64_t b = 0; b < B; ++b) body(b);
 }
 
@@ -73,7 +102,7 @@ void solve_kernel(const KernelCall& c) {
     if (n > 0) lapack::gesv(int(n), int(k), ca.data(), piv.data(), cb.data(), &info[b]);
     else info[b] = 0;
     from_col(cb.data(), n, n, k, x + b * n * k);
-  });
+  }, n);
 }
 
 template <class T>
@@ -90,7 +119,7 @@ void lu_factor_kernel(const KernelCall& c) {
     info[b] = 0;
     if (mn > 0) lapack::getrf(int(m), int(n), ca.data(), piv + b * mn, &info[b]);
     from_col(ca.data(), m, m, n, lu + b * m * n);
-  });
+  }, std::max(m, n));
 }
 
 template <class T>
@@ -106,7 +135,7 @@ void lu_solve_kernel(const KernelCall& c) {
     int info = 0;
     if (n > 0 && k > 0) lapack::getrs(trans, int(n), int(k), ca.data(), P.data<int>() + b * n, cb.data(), &info);
     from_col(cb.data(), n, n, k, c.out[0].data<T>() + b * n * k);
-  });
+  }, n);
 }
 
 template <class T>
@@ -123,7 +152,7 @@ void cholesky_kernel(const KernelCall& c) {
     T* o = l + b * n * n;
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < n; ++j) o[i * n + j] = j <= i ? ca[j * n + i] : T(0);
-  });
+  }, n);
 }
 
 template <class T>
@@ -157,7 +186,7 @@ void qr_kernel(const KernelCall& c) {
     std::vector<T> work(lwork_of(q));
     lapack::orgqr(int(m), int(mq), int(k), ca.data(), int(m), tau.data(), work.data(), int(work.size()), &info);
     from_col(ca.data(), m, m, mq, qo);
-  });
+  }, std::max(m, n));
 }
 
 template <class T>
@@ -203,7 +232,7 @@ void eigh_kernel(const KernelCall& c) {
       call(work.data(), int(work.size()), iwork.data(), int(iwork.size()));
     }
     if (p.compute_v) from_col(ca.data(), n, n, n, c.out[1].data<T>() + b * n * n);
-  });
+  }, n);
 }
 
 // The row-major A [m, n] is the column-major A^T [n, m]; its SVD V S U^T (A^T =
@@ -257,7 +286,7 @@ void svd_kernel(const KernelCall& c) {
       lw = int(work.size());
       call(work.data());
     }
-  });
+  }, std::max(m, n));
 }
 
 template <class T>
@@ -324,7 +353,7 @@ void eig_kernel(const KernelCall& c) {
         }
       }
     }
-  });
+  }, n);
 }
 
 // Row-major A X = B is column-major X^T A^T = B^T: a right-side trsm on the
@@ -340,7 +369,7 @@ void solve_triangular_kernel(const KernelCall& c) {
   for_batch(B, [&](int64_t b) {
     lapack::trsm('R', p.upper ? 'L' : 'U', p.unit ? 'U' : 'N', int(k), int(n), A.data<T>() + b * n * n, int(n),
                  x + b * n * k, int(k));
-  });
+  }, n);
 }
 
 template <template <class> class K>

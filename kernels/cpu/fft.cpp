@@ -552,13 +552,30 @@ TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const
         from[l] = src + (o * n_in * inner + i) * cin;
         to[l] = dst + (o * n * inner + i) * 2;
       }
-      for (int64_t j = 0; j < copy; ++j) {
-        T *a = re + j * L, *b = im + j * L;
-        const int64_t at = j * in_step;
-        if (p.real_input) {
-          for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = T(0);
-        } else {
-          for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = sign * from[l][at + 1];
+      // Contiguous signals (inner == 1) are read lane by lane in blocks of rows:
+      // reading across lanes would touch L lines n samples apart, which share
+      // one cache set when n is a multiple of 1 KiB.
+      const int64_t block = inner == 1 ? 64 : copy;
+      for (int64_t j0 = 0; j0 < copy; j0 += block) {
+        const int64_t j1 = std::min(copy, j0 + block);
+        if (inner == 1) {
+          for (int l = 0; l < L; ++l) {
+            const T* f = from[l];
+            if (p.real_input)
+              for (int64_t j = j0; j < j1; ++j) re[j * L + l] = f[j], im[j * L + l] = T(0);
+            else
+              for (int64_t j = j0; j < j1; ++j) re[j * L + l] = f[2 * j], im[j * L + l] = sign * f[2 * j + 1];
+          }
+          continue;
+        }
+        for (int64_t j = j0; j < j1; ++j) {
+          T *a = re + j * L, *b = im + j * L;
+          const int64_t at = j * in_step;
+          if (p.real_input) {
+            for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = T(0);
+          } else {
+            for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = sign * from[l][at + 1];
+          }
         }
       }
       std::fill(re + copy * L, re + n * L, T(0));  // zero-padded to n
@@ -567,10 +584,20 @@ TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const
       const T* zr = sw ? tr : re;
       const T* zi = sw ? ti : im;
       const T iscale = sign * scale;
-      for (int64_t k = 0; k < n; ++k) {
-        const T *a = zr + k * L, *b = zi + k * L;
-        const int64_t at = k * out_step;
-        for (int64_t l = 0; l < nq; ++l) to[l][at] = a[l] * scale, to[l][at + 1] = b[l] * iscale;
+      if (inner == 1) {  // lane by lane in blocks of rows, as the gather
+        for (int64_t k0 = 0; k0 < n; k0 += 64) {
+          const int64_t k1 = std::min(n, k0 + 64);
+          for (int64_t l = 0; l < nq; ++l) {
+            T* o = to[l];
+            for (int64_t k = k0; k < k1; ++k) o[2 * k] = zr[k * L + l] * scale, o[2 * k + 1] = zi[k * L + l] * iscale;
+          }
+        }
+      } else {
+        for (int64_t k = 0; k < n; ++k) {
+          const T *a = zr + k * L, *b = zi + k * L;
+          const int64_t at = k * out_step;
+          for (int64_t l = 0; l < nq; ++l) to[l][at] = a[l] * scale, to[l][at + 1] = b[l] * iscale;
+        }
       }
     }
   }

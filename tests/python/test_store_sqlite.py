@@ -302,6 +302,26 @@ def test_tracker_on_a_folder_never_imports_sqlalchemy(tmp_path):
         assert len(s.metric_history(run_id, "step/loss")) == 8
 
 
+def test_fit_returns_committed_and_close_waits_for_the_writer(tmp_path):
+    x, y = _data()
+    ts.manual_seed(0)
+    m = nn.Sequential(nn.Linear(6, 2))
+    m.compile(optimizer="sgd", loss="cross_entropy")
+    tracker = ts.callbacks.Tracker("e", store=tmp_path / "s")
+    m.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[tracker])
+    # Committed when fit returns: another connection sees the finished run.
+    c = sqlite3.connect(tmp_path / "s" / "tessel.db")
+    assert c.execute("SELECT status FROM runs").fetchall() == [("FINISHED",)]
+    assert c.execute("SELECT count(*) FROM artifacts").fetchone()[0] == 2
+    c.close()
+    writer = tracker._closing
+    tracker.close()
+    assert writer is not None and not writer.is_alive()
+    # The last connection closed: the WAL was checkpointed into the database file and removed.
+    assert not os.path.exists(tmp_path / "s" / "tessel.db-wal")
+    tracker.close()  # twice is fine
+
+
 def test_tracker_writer_waits_out_a_lock_without_stopping_training(tmp_path):
     x, y = _data()
     _writer(str(tmp_path / "s")).close()

@@ -1,6 +1,7 @@
 """ts.callbacks.Tracker opens its store and starts the run on a background
 thread (the first use of a store is the slow part of tracking): training does
 not wait for it, nothing is lost while it runs, and its failures reach fit."""
+import os
 import threading
 import time
 
@@ -108,3 +109,16 @@ def test_given_store_object_starts_at_once(tmp_path):
     tracker = ts.callbacks.Tracker("bg", store=s, log_model=False)
     _model().fit(x, y, epochs=1, verbose=0, callbacks=[tracker, Probe()])
     assert started == [tracker.run_id]  # no background start for an open store
+
+
+def test_system_sampler_reads_rss_and_cpu():
+    from tessel.callbacks.tracker import _SystemSampler
+    psutil = pytest.importorskip("psutil")
+    s = _SystemSampler()
+    t0 = time.process_time()
+    while time.process_time() - t0 < 0.05:  # keep one core busy for a moment
+        pass
+    out = s.sample()
+    rss = psutil.Process().memory_info().rss / 2**20
+    assert abs(out["system/rss_mb"] - rss) < 16  # the same figure as psutil's (statm on Linux)
+    assert 10 < out["system/cpu_percent"] <= 100 * (os.cpu_count() or 1) + 50

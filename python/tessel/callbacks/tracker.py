@@ -28,16 +28,33 @@ __all__ = ["Tracker"]
 _MAX_BUFFER = 1_000_000  # points kept in memory while the store cannot be written
 
 
+_statm = {}  # pid -> (fd, page size) of /proc/self/statm kept open, or () where there is none
+
+
+def _statm_of_this_process():
+    pid = os.getpid()  # a forked child opens its own (/proc/self is resolved when opened)
+    if pid not in _statm:
+        try:
+            _statm[pid] = (os.open(f"/proc/{pid}/statm", os.O_RDONLY), os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError, AttributeError):
+            _statm[pid] = ()
+    return _statm[pid]
+
+
 class _SystemSampler:
     """CPU % of this process (CPU time over wall time since the last sample,
-    100 per busy core) and its resident memory."""
+    100 per busy core) and its resident memory: /proc/PID/statm on Linux
+    (one pread, no import), else psutil, else getrusage's peak."""
 
     def __init__(self):
-        try:
-            import psutil
-            self._proc = psutil.Process()
-        except ModuleNotFoundError:  # /proc or getrusage instead
-            self._proc = None
+        self._statm = _statm_of_this_process()
+        self._proc = None
+        if not self._statm:
+            try:
+                import psutil
+                self._proc = psutil.Process()
+            except ModuleNotFoundError:  # getrusage instead
+                pass
         self._last = (time.perf_counter(), self._cpu_time())
 
     @staticmethod
@@ -46,14 +63,15 @@ class _SystemSampler:
         return t.user + t.system
 
     def _rss(self):
+        if self._statm:
+            try:
+                return int(os.pread(self._statm[0], 128, 0).split()[1]) * self._statm[1]
+            except (OSError, ValueError, IndexError):
+                pass
         if self._proc is not None:
             return self._proc.memory_info().rss
-        try:
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, ValueError):
-            import resource
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     def sample(self):
         now, cpu = time.perf_counter(), self._cpu_time()
@@ -104,6 +122,7 @@ class _Writer(threading.Thread):
         self.write_error = None  # the StoreError of the last failed metric write, None once written
         self._jobs = queue.SimpleQueue()
         self._warned = False
+        self._closing = False
 
     def run(self):
         try:
@@ -168,11 +187,20 @@ class _Writer(threading.Thread):
             self.write_error = None
         return self.submit(write)
 
-    def close(self):
-        """Ends the thread after what was submitted (the store closed) and waits for it."""
-        if self.is_alive():
+    def close(self, wait=True):
+        """Ends the thread after what was submitted: it closes the store (for
+        SQLite the last connection's close checkpoints the WAL into the
+        database file); wait: until it has."""
+        if not self._closing:
+            self._closing = True
             self._jobs.put(None)
+            _closing_writers.add(self)
+        if wait and self.is_alive():
             self.join()
+
+
+# Writer threads closing their store after their run ended; waited for at exit.
+_closing_writers = weakref.WeakSet()
 
 
 def _is_location(store):
@@ -222,6 +250,7 @@ class Tracker(Callback):
         self.flush_every = flush_every
         self._run_id = None
         self._writer = None  # the writer thread, when the store is a location
+        self._closing = None  # the writer thread of the last run, closing the store
         self._sink = None  # what the run is written through (a Store, or the writer thread's sink)
         self.model_version = None
         self._buffer = []
@@ -311,18 +340,34 @@ class Tracker(Callback):
         result = fn(self._sink, self._run_id)
         return result if wait else (lambda: result)
 
-    def _end(self, status):
-        """Writes what is buffered, ends the run with `status` and lets the store go."""
-        self._flush(final=True)
-        self._call(lambda sink, run_id: sink.end_run(run_id, status))
-        self._close_writer()
+    def _end(self, status, waits=()):
+        """Writes what is buffered and ends the run with `status`: all of it
+        committed when this returns (after `waits`, the artifact records). The
+        writer thread then closes the store on its own; close() waits for that."""
+        from ..store import StoreError
+        writer = self._writer
+        if writer is None:
+            self._flush(final=True)
+            for wait in waits:
+                wait()
+            self._sink.end_run(self._run_id, status)
+        else:
+            self._flush()
+
+            def finish():
+                if writer.write_error is not None:  # the points stay with the writer: close() or the exit retries
+                    raise StoreError(f"Tracker: {len(writer.pending)} metric points of run {self._run_id} could not "
+                                     f"be written: {writer.write_error}") from writer.write_error
+                self._sink.end_run(self._run_id, status)
+            done = writer.submit(finish)
+            for wait in waits:
+                wait()
+            done()
+            self._writer = None
+            writer.close(wait=False)
+            self._closing = writer
         self._finished = True
         _open_trackers.discard(self)
-
-    def _close_writer(self):
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
 
     # ----- what is recorded at the start -----------------------------------------------------------------
 
@@ -420,18 +465,21 @@ class Tracker(Callback):
             self._hook.remove()
             self._hook = None
         self._wait_started()
-        # The last points go to the writer thread while the model is saved here.
+        # The last points go to the writer thread while the model is saved here; one wait at the end.
         self._flush(final=self._writer is None)
-        if self.log_model:
-            self._log_model()
-        self._end("FINISHED")
+        self._end("FINISHED", self._log_model() if self.log_model else ())
 
     def close(self):
-        """Ends an unfinished run as FAILED (what was recorded is kept); a no-op
-        once fit has returned, when everything is already in the store."""
+        """Ends an unfinished run as FAILED (what was recorded is kept), and
+        waits until the writer thread has closed the store. After fit the run
+        is already complete and committed; this only waits for the close (for
+        SQLite, the WAL checkpoint into the database file)."""
         if not self._finished:
             self._wait_started()
             self._end("FAILED")
+        closing, self._closing = self._closing, None
+        if closing is not None:
+            closing.close()
 
     def _log_model(self):
         """The final weights and the ONNX export, written straight into the
@@ -443,7 +491,7 @@ class Tracker(Callback):
         weights = sink.artifact_destination(run_id, "model/weights.safetensors")
         save(dict(self.model.state_dict()), weights)
         # Hashed and recorded on the writer thread while the export runs here.
-        logged = self._call(lambda s_, r: s_.log_artifact(r, weights, "model/weights.safetensors"), wait=False)
+        waits = [self._call(lambda s_, r: s_.log_artifact(r, weights, "model/weights.safetensors"), wait=False)]
         onnx_path = None
         if self._example:
             onnx_path = sink.artifact_destination(run_id, "model/model.onnx")
@@ -457,12 +505,11 @@ class Tracker(Callback):
                     os.remove(onnx_path)
                 onnx_path = None
                 why = f"{type(e).__name__}: {e}"
-                self._call(lambda s_, r: s_.set_tags(r, {"onnx_export_error": why}))
+                waits.append(self._call(lambda s_, r: s_.set_tags(r, {"onnx_export_error": why}), wait=False))
                 warnings.warn(f"Tracker: the ONNX export failed, only the weights were recorded: {e}",
                               stacklevel=3)
             else:
-                self._call(lambda s_, r: s_.log_artifact(r, onnx_path, "model/model.onnx"))
-        logged()
+                waits.append(self._call(lambda s_, r: s_.log_artifact(r, onnx_path, "model/model.onnx"), wait=False))
         if self.register_as is not None:
             history = getattr(self.trainer, "history", None)
             final = {}
@@ -479,6 +526,7 @@ class Tracker(Callback):
             finally:
                 if registry is not sink:
                     registry.close()
+        return waits
 
 
 # Runs still open when the interpreter exits (fit raised, or the process was
@@ -495,3 +543,5 @@ def _close_open_runs():
             tracker.close()
         except Exception:  # noqa: BLE001  (nothing to report to at exit)
             pass
+    for writer in list(_closing_writers):
+        writer.join(timeout=60)

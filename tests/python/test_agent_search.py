@@ -207,6 +207,17 @@ def test_schedule_reserves_the_measured_ensemble_cost():
     assert s.next_epochs("mlp") is None
 
 
+def test_search_budget_counts_from_when_it_was_measured(tmp_path):
+    # Waiting for worker processes to start is spent budget: a loop entered after the whole
+    # budget went by (spec['start'] + budget_s in the past) runs no trial.
+    from tessel.agent import automl as A
+    study, _, _ = search.open_study("s", "memory", str(tmp_path), 0)
+    spec = {"families": ["mlp"], "base": {}, "work": str(tmp_path), "workers": 1, "n_trials": None, "budget_s": 5.0,
+            "max_epochs": 2, "min_epochs": 1, "worker": 0, "start": time.monotonic() - 5.5}
+    assert A.search_loop(study, lambda fn: fn(), None, spec, lambda m: None) == 0
+    assert study.trials == []
+
+
 def test_time_budget_is_kept(tmp_path, iris):
     t0 = time.monotonic()
     res = automl(tmp_path, n_trials=None, budget="6s", max_epochs=2).fit(iris, target="target")

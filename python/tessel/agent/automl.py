@@ -516,7 +516,8 @@ class AutoML:
 
         retry = _retry_for(kind, where, self.lock_timeout)
         self._ensemble_cost = None
-        remaining = None if self.budget_s is None else self.budget_s - (time.monotonic() - t_start)
+        t_search = time.monotonic()
+        remaining = None if self.budget_s is None else self.budget_s - (t_search - t_start)
         if remaining is not None and remaining < 1.0:
             raise BudgetError(f"budget of {self.budget_s:g} s was spent before the search started "
                               f"(profiling and the split took {self.budget_s - remaining:.1f} s)")
@@ -528,6 +529,7 @@ class AutoML:
         spec = {"base": base, "families": list(families), "work": work, "budget_s": remaining,
                 "n_trials": self.n_trials, "first": first, "max_epochs": self.max_epochs,
                 "min_epochs": self.min_epochs, "lock_timeout": self.lock_timeout, "verbose": self.verbose,
+                "start": t_search,
                 "budget_label": self.budget_s, "workers": self.workers, "space": self._space,
                 "ensemble_members": self.ensemble_size if self.ensemble and self.ensemble_size >= 2 else 0}
         procs = []
@@ -610,8 +612,11 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic):
 
     families, base, work = spec["families"], spec["base"], spec["work"]
     shared = spec["workers"] > 1
+    # The budget counts from when `budget_s` was measured (spec['start'], time.monotonic, which every process
+    # shares), not from here: waiting for the workers to start is spent budget too.
+    start = spec.get("start") if clock is time.monotonic else None
     sched = Schedule(spec["budget_s"], None if shared else spec["n_trials"], spec["max_epochs"], spec["min_epochs"],
-                     clock=clock)
+                     start=start, clock=clock)
     best_value = min((t.value for t in study.trials if t.state == TrialState.COMPLETE), default=None)
     tag = f"[w{spec['worker']}] " if spec.get("worker") else ""
     ran = 0

@@ -267,7 +267,17 @@ def test_journal_storage_and_resume(tmp_path, iris):
 
 
 def test_two_worker_processes_share_the_study(tmp_path, iris):
-    res = automl(tmp_path, n_trials=6, workers=2).fit(iris, target="target")
+    threads = ts.get_num_threads()
+    shares = []
+    real_set = ts.set_num_threads
+    monkey = lambda n: (shares.append(n), real_set(n))  # noqa: E731
+    ts.set_num_threads = monkey
+    try:
+        res = automl(tmp_path, n_trials=6, workers=2).fit(iris, target="target")
+    finally:
+        ts.set_num_threads = real_set
+    # The main process searched on its share of the cores and got them all back after.
+    assert shares == [max(1, threads // 2), threads] and ts.get_num_threads() == threads
     assert res.storage.endswith("studies.journal")  # not SQLite with parallel writers
     seen = [(r["trial"], r["worker"], r["state"], r["error"]) for r in res.leaderboard]
     assert 6 <= len(res.leaderboard) <= 7, seen  # a worker may start one trial past the budget

@@ -534,7 +534,12 @@ class AutoML:
                 "ensemble_members": self.ensemble_size if self.ensemble and self.ensemble_size >= 2 else 0}
         procs = []
         from ..train import runner  # noqa: F401  (the training runtime, imported once before the clock matters)
+        import tessel as ts
+        threads0 = ts.get_num_threads()
         if self.workers > 1:
+            # Each process its share of the cores: two processes with every core each would oversubscribe them.
+            spec["threads"] = max(1, threads0 // self.workers)
+            ts.set_num_threads(spec["threads"])
             import multiprocessing
             ctx = multiprocessing.get_context("spawn")  # no fork of a process with OpenMP threads
             ready = ctx.Semaphore(0)
@@ -556,6 +561,7 @@ class AutoML:
             ran = search_loop(study, retry, store, main_spec, self._log)
             self._ensemble_cost = main_spec.get("ensemble_cost")
         finally:
+            ts.set_num_threads(threads0)
             for p in procs:
                 p.join(None if self.budget_s is None else max(5.0, (remaining or 0) + 30.0))
                 if p.is_alive():
@@ -713,6 +719,9 @@ def _worker_main(spec, ready=None):
         if spec["verbose"]:
             print(f"[agent] {msg}", file=sys.stderr, flush=True)
 
+    if spec.get("threads"):
+        import tessel as ts
+        ts.set_num_threads(spec["threads"])
     store = tstore.open(spec["store_url"], spec["artifact_root"])
     try:
         study, kind, where = open_study(spec["study"], spec["storage"], spec["artifact_root"], spec["seed"],

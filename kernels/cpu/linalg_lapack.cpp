@@ -7,6 +7,7 @@
 // region, so the two never oversubscribe).
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include <omp.h>
@@ -95,13 +96,17 @@ void solve_kernel(const KernelCall& c) {
   T* x = c.out[0].data<T>();
   int* info = c.out[1].data<int>();
   for_batch(B, [&](int64_t b) {
-    std::vector<T> ca(n * n), cb(n * k);
+    // The row-major A is the column-major A^T: factor it as it lies (no
+    // transpose) and solve with the transposed factors, A X = B.
+    std::unique_ptr<T[]> ca(new T[n * n]), cb(new T[n * k]);
     std::vector<int> piv(n);
-    to_col(a + b * n * n, n, n, ca.data(), n);
-    to_col(bsrc + b * n * k, n, k, cb.data(), n);
-    if (n > 0) lapack::gesv(int(n), int(k), ca.data(), piv.data(), cb.data(), &info[b]);
-    else info[b] = 0;
-    from_col(cb.data(), n, n, k, x + b * n * k);
+    std::copy(a + b * n * n, a + (b + 1) * n * n, ca.get());
+    to_col(bsrc + b * n * k, n, k, cb.get(), n);
+    info[b] = 0;
+    lapack::getrf(int(n), int(n), ca.get(), piv.data(), &info[b]);
+    int solved = 0;
+    if (info[b] == 0 && k > 0) lapack::getrs('T', int(n), int(k), ca.get(), piv.data(), cb.get(), &solved);
+    from_col(cb.get(), n, n, k, x + b * n * k);
   }, n);
 }
 
@@ -145,13 +150,15 @@ void cholesky_kernel(const KernelCall& c) {
   T* l = c.out[0].data<T>();
   int* info = c.out[1].data<int>();
   for_batch(B, [&](int64_t b) {
-    std::vector<T> ca(n * n);
-    to_col(A.data<T>() + b * n * n, n, n, ca.data(), n);
+    // Column-major, the row-major A is A^T (conj(A) if complex): its upper
+    // factor U^H U = A^T, read row-major, is L = U^T with L L^H = A. No transposes.
+    std::unique_ptr<T[]> ca(new T[n * n]);
+    std::copy(A.data<T>() + b * n * n, A.data<T>() + (b + 1) * n * n, ca.get());
     info[b] = 0;
-    if (n > 0) lapack::potrf('L', int(n), ca.data(), &info[b]);
+    if (n > 0) lapack::potrf('U', int(n), ca.get(), &info[b]);
     T* o = l + b * n * n;
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < n; ++j) o[i * n + j] = j <= i ? ca[j * n + i] : T(0);
+      for (int64_t j = 0; j < n; ++j) o[i * n + j] = j <= i ? ca[i * n + j] : T(0);
   }, n);
 }
 
@@ -195,11 +202,12 @@ void eigh_kernel(const KernelCall& c) {
   const auto& p = *static_cast<const LinalgParams*>(c.params);
   const Tensor& A = c.in[0];
   const int64_t B = A.shape()[0], n = A.shape()[1];
-  const char jobz = p.compute_v ? 'V' : 'N', uplo = p.upper ? 'U' : 'L';
+  // Column-major, the row-major A is A^T = conj(A): its other triangle is A's
+  // chosen one, and its eigenvectors are the conjugates of A's.
+  const char jobz = p.compute_v ? 'V' : 'N', uplo = p.upper ? 'L' : 'U';
   int* info = c.out[2].data<int>();
   for_batch(B, [&](int64_t b) {
-    std::vector<T> ca(n * n);
-    to_col(A.data<T>() + b * n * n, n, n, ca.data(), n);
+    std::vector<T> ca(A.data<T>() + b * n * n, A.data<T>() + (b + 1) * n * n);
     R* w = c.out[0].data<R>() + b * n;
     info[b] = 0;
     if (n == 0) return;
@@ -231,7 +239,11 @@ void eigh_kernel(const KernelCall& c) {
       std::vector<int> iwork(std::max(1, iq));
       call(work.data(), int(work.size()), iwork.data(), int(iwork.size()));
     }
-    if (p.compute_v) from_col(ca.data(), n, n, n, c.out[1].data<T>() + b * n * n);
+    if (!p.compute_v) return;
+    T* v = c.out[1].data<T>() + b * n * n;
+    from_col(ca.data(), n, n, n, v);
+    if constexpr (kComplex<T>)
+      for (int64_t i = 0; i < n * n; ++i) v[i] = std::conj(v[i]);
   }, n);
 }
 

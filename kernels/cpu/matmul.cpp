@@ -217,6 +217,20 @@ LruCache<FusedKey, std::shared_ptr<FusedPrim>>& fused_cache() {
 
 }  // namespace
 
+struct MatmulSite {
+  std::mutex mu;
+  bool ready = false;
+  FusedKey key{};
+  const void* w_data = nullptr;
+  std::weak_ptr<StorageImpl> w_owner;
+  std::shared_ptr<FusedPrim> prim;
+  Tensor w_holder;
+  dnnl::memory a, c, bias;
+  std::unordered_map<int, dnnl::memory> args;
+};
+
+std::shared_ptr<MatmulSite> make_matmul_site() { return std::make_shared<MatmulSite>(); }
+
 bool matmul_fused_supported(const Tensor& a, const Tensor& w, const Tensor& bias) {
   auto cpu32 = [](const Tensor& t) { return t.device().type == DeviceType::CPU && t.dtype() == DType::Float32; };
   return cpu32(a) && cpu32(w) && a.dim() == 2 && w.dim() == 2 && a.shape()[1] == w.shape()[0] && a.shape()[0] > 0 &&
@@ -224,7 +238,7 @@ bool matmul_fused_supported(const Tensor& a, const Tensor& w, const Tensor& bias
          (!bias.defined() || (cpu32(bias) && bias.dim() == 1 && bias.shape()[0] == w.shape()[1]));
 }
 
-Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, MatmulAct act) {
+Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, MatmulAct act, MatmulSite* site) {
   using dims = dnnl::memory::dims;
   using tag = dnnl::memory::format_tag;
   const auto dt = dnnl::memory::data_type::f32;
@@ -235,6 +249,26 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
   key.act = static_cast<int>(act);
   key.bias = bias0.defined();
   key.threads = omp_get_max_threads();
+  static thread_local dnnl::stream s(engine());
+  const Tensor bias = bias0.defined() ? bias0.contiguous() : Tensor();
+  std::unique_lock<std::mutex> lock;
+  if (site) lock = std::unique_lock<std::mutex>(site->mu, std::try_to_lock);
+  MatmulSite* sl = lock.owns_lock() ? site : nullptr;
+  // The site's last call had these shapes and this weight (its packed flag and
+  // address are part of the key: compared with everything else but them).
+  if (sl && sl->ready && sl->w_data == w.data_ptr() && sl->w_owner.lock() == w.storage()) {
+    FusedKey k2 = key;
+    k2.packed = sl->key.packed, k2.data = sl->key.data;
+    if (k2 == sl->key) {
+      Tensor out = empty({M, N}, TensorOptions(DType::Float32));
+      sl->a.set_data_handle(a.data_ptr());
+      sl->c.set_data_handle(out.data_ptr());
+      if (bias.defined()) sl->bias.set_data_handle(bias.data_ptr());
+      sl->prim->prim.execute(s, sl->args);
+      s.wait();
+      return out;
+    }
+  }
   key.packed = is_constant_weight(w);
   key.data = key.packed ? reinterpret_cast<uint64_t>(w.data_ptr()) : 0;
   const dnnl::memory::desc a_md(dims{M, K}, dt, tag::ab), c_md(dims{M, N}, dt, tag::ab);
@@ -268,7 +302,6 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
     r->wei = pd.weights_desc();
     return r;
   });
-  static thread_local dnnl::stream s(engine());
   Tensor out = empty({M, N}, TensorOptions(DType::Float32));
   dnnl::memory am(a_md, engine(), a.data_ptr()), cm(c_md, engine(), out.data_ptr());
   dnnl::memory wm;
@@ -289,10 +322,23 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
     holder = e->holder;
   }
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, cm}};
-  const Tensor bias = bias0.defined() ? bias0.contiguous() : Tensor();
   if (bias.defined()) args[DNNL_ARG_BIAS] = dnnl::memory(b_md, engine(), bias.data_ptr());
   e->prim.execute(s, args);
   s.wait();
+  // The site keeps this call's objects for the next one: constant weights only
+  // (another weight at the same address may hold new values).
+  if (sl && key.packed) {
+    sl->ready = false;
+    sl->key = key;
+    sl->w_data = w.data_ptr();
+    sl->w_owner = w.storage();
+    sl->prim = e;
+    sl->w_holder = holder;
+    sl->a = am, sl->c = cm;
+    sl->args = args;
+    if (bias.defined()) sl->bias = args[DNNL_ARG_BIAS];
+    sl->ready = true;
+  }
   return out;
 }
 

@@ -2,6 +2,8 @@
 // 2-D float32 matmul with a bias and an activation as oneDNN post-ops, for the
 // ONNX runtime's fused MatMul/Gemm nodes (src/onnx/passes_fused.cpp):
 // y = act(a @ w + bias), one pass over the output instead of three.
+#include <memory>
+
 #include "tessel/tensor.h"
 
 namespace tessel::cpu {
@@ -11,7 +13,12 @@ enum class MatmulAct : int { none = 0, relu, gelu_erf, gelu_tanh };
 // a [M, K] and w [K, N] (any strides) float32 on the CPU; bias [N] float32 or
 // undefined. Constant weights (const_weights.h) are packed once.
 bool matmul_fused_supported(const Tensor& a, const Tensor& w, const Tensor& bias);
-Tensor matmul_fused(const Tensor& a, const Tensor& w, const Tensor& bias, MatmulAct act);
+// What one call site (an ONNX node) keeps between calls, as ConvSite
+// (conv_fused.h): the primitive, the weight's memory and the memory objects of
+// the last shapes. One call at a time; a concurrent call takes the shared cache.
+struct MatmulSite;
+std::shared_ptr<MatmulSite> make_matmul_site();
+Tensor matmul_fused(const Tensor& a, const Tensor& w, const Tensor& bias, MatmulAct act, MatmulSite* site = nullptr);
 
 // Attention probabilities softmax(a @ b * scale + mask) over the last dim, for
 // the ONNX runtime's fused attention nodes: float32 a [B, H, L, D] and

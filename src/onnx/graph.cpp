@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <set>
+#include <tuple>
 #include <unordered_set>
 
 #include "src/onnx/internal.h"
@@ -138,6 +139,10 @@ const Value* Scope::find(const std::string& name) const {
   for (const Scope* s = this; s; s = s->parent) {
     auto it = s->values.find(name);
     if (it != s->values.end()) return &it->second;
+    if (s->constants) {
+      auto c = s->constants->find(name);
+      if (c != s->constants->end()) return &c->second;
+    }
   }
   return nullptr;
 }
@@ -157,55 +162,71 @@ const Value& lookup(const Node& n, const Scope& scope, const std::string& name) 
   return *v;
 }
 
-// Runs one node, storing its outputs in `scope`. The tensors of `dying` (values
-// released after this node) that it reads once are moved out of the scope into
-// its inputs: an op then holds their only reference and may write its result
-// into one of them (FusedConv's residual).
-void run_node(const Node& n, Scope& scope, const OpContext& ctx, const std::vector<std::string>& dying) {
-  // Default-domain ops are keyed by op type, ai.onnx.ml ones as "ai.onnx.ml.<op type>",
-  // the fused nodes that graph passes create (domain ai.tessel) as "ai.tessel.<op type>".
+// The op table entry of a node: default-domain ops are keyed by op type,
+// ai.onnx.ml ones as "ai.onnx.ml.<op type>", the fused nodes that graph passes
+// create (domain ai.tessel) as "ai.tessel.<op type>"; both null when none.
+std::pair<const OpFn*, const ValueOpFn*> resolve(const Node& n) {
   const bool ml = n.domain == "ai.onnx.ml";
   const bool fused = n.domain == kFusedDomain;
-  if (!n.domain.empty() && n.domain != "ai.onnx" && !ml && !fused)
-    throw NotImplementedError(detail::cat("[onnx.run] node '", n.name, "': op ", n.domain, "::", n.op_type,
-                                          " of a custom domain is not supported"));
+  if (!n.domain.empty() && n.domain != "ai.onnx" && !ml && !fused) return {nullptr, nullptr};
   const std::string key = ml ? "ai.onnx.ml." + n.op_type : fused ? std::string(kFusedDomain) + "." + n.op_type : n.op_type;
   const auto& vtable = value_op_table();
-  const auto vit = vtable.find(key);
+  if (auto vit = vtable.find(key); vit != vtable.end()) return {nullptr, &vit->second};
   const auto& table = op_table();
-  const auto it = table.find(key);
-  if (vit == vtable.end() && it == table.end())
+  if (auto it = table.find(key); it != table.end()) return {&it->second, nullptr};
+  return {nullptr, nullptr};
+}
+
+// Runs node k of the plan, storing its outputs in `scope`. The tensors that
+// die at this node and that it reads once (plan.movable) are moved out of the
+// scope into its inputs: an op then holds their only reference and may write
+// its result into one of them (FusedConv's residual).
+void run_node(const Node& n, Scope& scope, const OpContext& ctx, const Plan& plan, size_t k) {
+  const OpFn* fn = plan.fn[k];
+  const ValueOpFn* vfn = plan.vfn[k];
+  if (!fn && !vfn) {
+    const bool ml = n.domain == "ai.onnx.ml";
+    if (!n.domain.empty() && n.domain != "ai.onnx" && !ml && n.domain != kFusedDomain)
+      throw NotImplementedError(detail::cat("[onnx.run] node '", n.name, "': op ", n.domain, "::", n.op_type,
+                                            " of a custom domain is not supported"));
     throw NotImplementedError(detail::cat("[onnx.run] node '", n.name, "': op '", ml ? "ai.onnx.ml::" : "",
                                           n.op_type, "' is not supported by tessel yet"));
+  }
+  const std::vector<char>& movable = plan.movable[k];
   std::vector<Value> out;
   try {
-    if (vit != vtable.end()) {
+    if (vfn) {
       ValueInputs in;
       for (const auto& name : n.inputs) {
         if (name.empty()) in.emplace_back(std::nullopt);
         else in.emplace_back(lookup(n, scope, name));
       }
-      out = vit->second(n, in, ctx);
+      out = (*vfn)(n, in, ctx);
     } else {
       Inputs in;
-      for (size_t k = 0; k < n.inputs.size(); ++k) {
-        const auto& name = n.inputs[k];
+      in.reserve(n.inputs.size());
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        const auto& name = n.inputs[i];
         if (name.empty()) {
           in.emplace_back(std::nullopt);
           continue;
         }
+        if (movable[i]) {  // only a value of this scope (not a constant or an enclosing graph's) moves
+          auto own = scope.values.find(name);
+          if (own != scope.values.end()) {
+            Tensor* t = std::get_if<Tensor>(&own->second);
+            if (!t) n.error<TypeError>("input ", i, " ('", name, "') is a sequence; this op takes tensors");
+            in.emplace_back(std::move(*t));  // erased after the node anyway
+            continue;
+          }
+        }
         const Value& v = lookup(n, scope, name);
         const Tensor* t = std::get_if<Tensor>(&v);
-        if (!t) n.error<TypeError>("input ", k, " ('", name, "') is a sequence; this op takes tensors");
-        auto own = scope.values.find(name);
-        if (own != scope.values.end() && &own->second == &v &&
-            std::find(dying.begin(), dying.end(), name) != dying.end() &&
-            std::count(n.inputs.begin(), n.inputs.end(), name) == 1 && n.captures.empty())
-          in.emplace_back(std::move(*std::get_if<Tensor>(&own->second)));  // erased after the node anyway
-        else
-          in.emplace_back(*t);
+        if (!t) n.error<TypeError>("input ", i, " ('", name, "') is a sequence; this op takes tensors");
+        in.emplace_back(*t);
       }
-      for (auto& t : it->second(n, in, ctx)) out.emplace_back(std::move(t));
+      out.reserve(n.outputs.size());
+      for (auto& t : (*fn)(n, in, ctx)) out.emplace_back(std::move(t));
     }
   } catch (const Error& e) {
     std::string msg = e.what();
@@ -260,14 +281,14 @@ std::vector<Value> execute(const Graph& g, const Plan& plan, Scope& scope, int64
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     if (prof.on) {
       const auto t0 = std::chrono::steady_clock::now();
-      run_node(g.nodes[k], scope, ctx, plan.release[k]);
+      run_node(g.nodes[k], scope, ctx, plan, k);
       const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const Node& n = g.nodes[k];
       std::lock_guard<std::mutex> lock(prof.mu);
       auto& e = prof.by_op[n.domain.empty() || n.domain == "ai.onnx" ? n.op_type : n.domain + "." + n.op_type];
       e.first += sec, ++e.second;
     } else {
-      run_node(g.nodes[k], scope, ctx, plan.release[k]);
+      run_node(g.nodes[k], scope, ctx, plan, k);
     }
     for (const auto& name : plan.release[k]) scope.values.erase(name);
   }
@@ -315,6 +336,21 @@ Plan make_plan(const Graph& g) {
   p.release.resize(g.nodes.size());
   for (const auto& [name, k] : last_use)
     if (!keep.count(name)) p.release[k].push_back(name);
+  p.fn.resize(g.nodes.size());
+  p.vfn.resize(g.nodes.size());
+  p.movable.resize(g.nodes.size());
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const Node& n = g.nodes[k];
+    std::tie(p.fn[k], p.vfn[k]) = resolve(n);
+    p.movable[k].assign(n.inputs.size(), 0);
+    const auto& dying = p.release[k];
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const auto& name = n.inputs[i];
+      p.movable[k][i] = !name.empty() && n.captures.empty() &&
+                        std::find(dying.begin(), dying.end(), name) != dying.end() &&
+                        std::count(n.inputs.begin(), n.inputs.end(), name) == 1;
+    }
+  }
   return p;
 }
 
@@ -333,9 +369,19 @@ std::vector<Value> run_subgraph(const Node& owner, const std::string& attr, cons
   return execute(g, plan, scope, ctx.opset);
 }
 
+void prepare_run(Model::Impl& m) {
+  m.plan = make_plan(m);
+  m.constants.clear();
+  for (const auto& [name, t] : m.initializers) m.constants.emplace(name, t);
+  m.weight_storages.clear();
+  weight_storages(m, m.weight_storages);
+}
+
 NamedTensors Model::run(const NamedTensors& feed) const {
   const Impl& m = *impl_;
-  Scope scope = make_scope(m, nullptr);
+  Scope scope;
+  scope.graph = &m;
+  scope.constants = &m.constants;
   std::set<std::string> fed;
   for (const auto& [name, t] : feed) {
     const ValueInfo* info = nullptr;
@@ -367,19 +413,23 @@ NamedTensors Model::run(const NamedTensors& feed) const {
   for (const auto& v : m.inputs)
     if (!fed.count(v.name)) fail<ValueError>("onnx.run", "input '", v.name, "' was not fed");
 
-  std::vector<Value> values = execute(m, make_plan(m), scope, m.opset);
+  std::vector<Value> values = execute(m, m.plan, scope, m.opset);
   // Outputs never alias the caller's inputs or the model's weights (Identity,
   // Reshape views): writing to a result must not change the model, as in onnxruntime.
-  std::set<const void*> owned;
-  for (const auto& [name, t] : feed) owned.insert(t.storage().get());
-  weight_storages(m, owned);
+  auto owned = [&](const Tensor& t) {
+    const void* s = t.storage().get();
+    if (m.weight_storages.count(s)) return true;
+    for (const auto& [name, f] : feed)
+      if (f.storage().get() == s) return true;
+    return false;
+  };
   NamedTensors result;
   for (size_t k = 0; k < m.outputs.size(); ++k) {
     const Tensor* t = std::get_if<Tensor>(&values[k]);
     if (!t)
       throw NotImplementedError(detail::cat("[onnx.run] output '", m.outputs[k].name,
                                             "' is a sequence; tessel returns tensor outputs only"));
-    result.emplace_back(m.outputs[k].name, owned.count(t->storage().get()) ? t->clone() : *t);
+    result.emplace_back(m.outputs[k].name, owned(*t) ? t->clone() : *t);
   }
   return result;
 }

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -19,6 +20,13 @@ namespace tessel::onnx {
 struct Graph;
 using GraphPtr = std::shared_ptr<const Graph>;
 
+// What an op resolves once at load instead of on every run (attributes parsed
+// into a struct, per-node kernel caches): set by prepare_fused_nodes, read-only
+// to the executor; any state it holds must be safe under concurrent runs.
+struct NodePrep {
+  virtual ~NodePrep() = default;
+};
+
 using Attr = std::variant<int64_t, double, std::string, std::vector<int64_t>, std::vector<double>, Tensor,
                           std::vector<std::string>, GraphPtr, std::vector<GraphPtr>>;
 
@@ -32,6 +40,7 @@ struct Node {
   // Values of enclosing graphs that this node's subgraphs read: they order the
   // node after their producers and keep them alive until it has run.
   std::vector<std::string> captures;
+  std::shared_ptr<NodePrep> prep;  // null unless the op prepared itself at load
 
   bool has(const std::string& a) const { return attrs.count(a) != 0; }
   int64_t i(const std::string& a, int64_t dflt) const;
@@ -74,6 +83,9 @@ struct Scope {
   const Graph* graph = nullptr;
   const Scope* parent = nullptr;
   std::unordered_map<std::string, Value> values;
+  // The graph's initializers as values, built once at load (the main graph):
+  // read after `values`, so a run does not copy them into its scope.
+  const std::unordered_map<std::string, Value>* constants = nullptr;
   // nullptr when the name is defined nowhere (the loader rules that out).
   const Value* find(const std::string& name) const;
 };
@@ -129,9 +141,15 @@ inline Shape spatial(const Tensor& x) { return Shape(x.shape().begin() + 2, x.sh
 // A 1-D integer tensor (e.g. Reshape's shape) as host values.
 std::vector<int64_t> int_values(const Node& n, const Tensor& t, const char* what);
 
-// The graph prepared to run: which values die after each node.
+// The graph prepared to run: which values die after each node, and each
+// node's op resolved in the op tables (nullptr: not found; run_node reports it).
 struct Plan {
   std::vector<std::vector<std::string>> release;  // per node
+  std::vector<const OpFn*> fn;                    // per node, tensor ops
+  std::vector<const ValueOpFn*> vfn;              // per node, ops on values (control flow, sequences)
+  // Per node and input: the value dies at this node and the node reads it once,
+  // so the executor may move it into the op's inputs.
+  std::vector<std::vector<char>> movable;
 };
 Plan make_plan(const Graph& g);
 // Runs subgraph `g` of node `owner` (attribute `attr`) with its inputs bound in
@@ -178,6 +196,11 @@ struct Model::Impl : Graph {
   std::string producer;
   // Inferred at load (before the passes), by value name, subgraph values included.
   std::unordered_map<std::string, ValueShape> shapes;
+  // Built once after the passes (prepare_run): the main graph's plan, its
+  // initializers as values, and the storages of every weight (subgraphs included).
+  Plan plan;
+  std::unordered_map<std::string, Value> constants;
+  std::set<const void*> weight_storages;
 };
 
 // Infers the dtype and shape of every value of `m` (subgraphs included) into
@@ -189,7 +212,10 @@ void infer_shapes(Model::Impl& m);
 // The tessel dtype of an ONNX TensorProto element type, if tessel has it (loader.cpp).
 std::optional<DType> dtype_from_onnx(int64_t elem_type);
 
-// Graph passes run once after loading (passes.cpp): folding, fusions, planning.
+// Graph passes run once after loading (passes.cpp): folding, fusions, planning;
+// then prepare_fused_nodes (passes_fused.cpp) and prepare_run (graph.cpp).
 void optimize(Model::Impl& m);
+void prepare_fused_nodes(Model::Impl& m);
+void prepare_run(Model::Impl& m);
 
 }  // namespace tessel::onnx

@@ -473,6 +473,8 @@ void run_passes(Model::Impl& m) {
 void optimize(Model::Impl& m) {
   run_passes(m);
   mark_constant_weights(m);
+  prepare_fused_nodes(m);
+  prepare_run(m);
 }
 
 }  // namespace tessel::onnx

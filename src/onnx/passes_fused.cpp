@@ -17,6 +17,8 @@
 //     source ("MatMul" or "Gemm": the op it replaced, with its attributes),
 //     activation ("" | Relu | Gelu) and Gelu's approximate.
 #include <cmath>
+#include <memory>
+#include <optional>
 
 #include "kernels/cpu/conv_fused.h"
 #include "kernels/cpu/matmul_fused.h"
@@ -28,6 +30,23 @@ namespace {
 
 const Tensor* opt(const Inputs& in, size_t k) { return k < in.size() && in[k] ? &*in[k] : nullptr; }
 
+// What FusedConv and BlockedPool read from their attributes, resolved once at
+// load (prepare_fused_nodes), and the node's kernel site (conv_fused.h).
+struct ConvPrep : NodePrep {
+  std::string activation;
+  cpu::ConvPost post;
+  bool blocked_x = false, blocked_r = false, blocked_out = false;
+  // Conv attributes, when the one-primitive path can take them (plain: explicit pads, 2-D).
+  bool plain = false;
+  int64_t group = 1;
+  std::vector<int64_t> pads, strides, dil;
+  std::optional<std::vector<int64_t>> kernel_shape;
+  // BlockedPool
+  std::string source;
+  int64_t channels = 0;
+  std::shared_ptr<cpu::ConvSite> site = cpu::make_conv_site();
+};
+
 Tensor activate(const Node& n, const Tensor& y) {
   const std::string act = n.s("activation", "");
   if (act.empty()) return y;
@@ -36,6 +55,32 @@ Tensor activate(const Node& n, const Tensor& y) {
   if (act == "LeakyRelu") return leaky_relu(y, n.f("alpha", 0.01));
   if (act == "Clip") return clamp(y, std::optional<Scalar>(n.f("alpha", 0.0)), std::optional<Scalar>(n.f("beta", 0.0)));
   n.error("unknown fused activation '", act, "'");
+}
+
+cpu::ConvPost post_of(const Node& n);
+
+ConvPrep conv_prep_of(const Node& n) {
+  ConvPrep p;
+  p.activation = n.s("activation", "");
+  p.post = post_of(n);
+  p.blocked_x = n.i("blocked_x", 0) != 0;
+  p.blocked_r = n.i("blocked_r", 0) != 0;
+  p.blocked_out = n.i("blocked_out", 0) != 0;
+  p.group = n.i("group", 1);
+  p.pads = n.ints("pads", {0, 0, 0, 0}), p.strides = n.ints("strides", {1, 1}), p.dil = n.ints("dilations", {1, 1});
+  if (n.has("kernel_shape")) p.kernel_shape = n.ints("kernel_shape");
+  p.plain = n.s("auto_pad", "NOTSET") == "NOTSET";
+  p.source = n.s("source", "MaxPool");
+  p.channels = n.i("channels", 0);
+  return p;
+}
+
+// The node's prepared state, or one resolved now (a node made after load).
+const ConvPrep& conv_prep(const Node& n, std::optional<ConvPrep>& local) {
+  if (auto* p = dynamic_cast<const ConvPrep*>(n.prep.get())) return *p;
+  local = conv_prep_of(n);
+  local->site.reset();
+  return *local;
 }
 
 cpu::ConvPost post_of(const Node& n) {
@@ -56,11 +101,11 @@ cpu::ConvPost post_of(const Node& n) {
 // and the nodes whose output every consumer takes blocked (blocked_out). A
 // producer that ran the composed ops hands over NCHW (rank 4) instead, so an
 // input counts as blocked only when it also has the blocked rank 5.
-cpu::ConvLayout layout_of(const Node& n, const Tensor* x, const Tensor* r) {
+cpu::ConvLayout layout_of(const ConvPrep& n, const Tensor* x, const Tensor* r) {
   cpu::ConvLayout l;
-  l.x = x && x->dim() == 5 && n.i("blocked_x", 0) != 0;
-  l.residual = r && r->dim() == 5 && n.i("blocked_r", 0) != 0;
-  l.y = n.i("blocked_out", 0) != 0 && cpu::conv_block_size() > 0;
+  l.x = x && x->dim() == 5 && n.blocked_x;
+  l.residual = r && r->dim() == 5 && n.blocked_r;
+  l.y = n.blocked_out && cpu::conv_block_size() > 0;
   // The executor moves a value that dies at this node into the inputs: a sole
   // owner of the residual lets the kernel accumulate into its buffer.
   l.reuse_residual = l.residual && cpu::conv_sole_owner(*r);
@@ -70,13 +115,12 @@ cpu::ConvLayout layout_of(const Node& n, const Tensor* x, const Tensor* r) {
 // The oneDNN path: float32 2-D convolution with explicit pads and operands of
 // the shapes a valid Conv has (anything else goes through the Conv op, which
 // checks and reports).
-std::optional<Tensor> conv_one_primitive(const Node& n, const Tensor& x, const Tensor& w, const Tensor* b,
+std::optional<Tensor> conv_one_primitive(const ConvPrep& n, const Tensor& x, const Tensor& w, const Tensor* b,
                                          const Tensor* r, const cpu::ConvLayout& layout) {
   if (!cpu::conv2d_fused_supported(x, w) && !(layout.x && x.dim() == 5 && w.dim() == 4)) return std::nullopt;
-  const int64_t g = n.i("group", 1);
-  const auto pads = n.ints("pads", {0, 0, 0, 0}), strides = n.ints("strides", {1, 1}),
-             dil = n.ints("dilations", {1, 1});
-  if (n.s("auto_pad", "NOTSET") != "NOTSET" || pads.size() != 4 || strides.size() != 2 || dil.size() != 2 || g < 1 ||
+  const int64_t g = n.group;
+  const auto &pads = n.pads, &strides = n.strides, &dil = n.dil;
+  if (!n.plain || pads.size() != 4 || strides.size() != 2 || dil.size() != 2 || g < 1 ||
       w.shape()[0] % g != 0 || x.dtype() != DType::Float32 || w.dtype() != DType::Float32)
     return std::nullopt;
   const int64_t blk = cpu::conv_block_size();
@@ -86,7 +130,7 @@ std::optional<Tensor> conv_one_primitive(const Node& n, const Tensor& x, const T
   for (int64_t v : pads) if (v < 0) return std::nullopt;
   for (int64_t v : strides) if (v < 1) return std::nullopt;
   for (int64_t v : dil) if (v < 1) return std::nullopt;
-  if (n.has("kernel_shape") && n.ints("kernel_shape") != std::vector<int64_t>{w.shape()[2], w.shape()[3]})
+  if (n.kernel_shape && *n.kernel_shape != std::vector<int64_t>{w.shape()[2], w.shape()[3]})
     return std::nullopt;
   ConvParams p;
   p.stride[0] = strides[0], p.stride[1] = strides[1];
@@ -102,16 +146,18 @@ std::optional<Tensor> conv_one_primitive(const Node& n, const Tensor& x, const T
   const Shape rshape = layout.residual ? Shape{out[0], (o + blk - 1) / blk, out[2], out[3], blk} : out;
   if (r && (r->dtype() != DType::Float32 || r->shape() != rshape || r->device().type != DeviceType::CPU))
     return std::nullopt;  // a broadcasting residual: the composed ops handle it
-  return cpu::conv2d_fused(x, w, b ? *b : Tensor(), r ? *r : Tensor(), p, post_of(n), layout);
+  return cpu::conv2d_fused(x, w, b ? *b : Tensor(), r ? *r : Tensor(), p, n.post, layout, n.site.get());
 }
 
 std::vector<Tensor> fused_conv(const Node& n, const Inputs& in, const OpContext& c) {
   const Tensor* x = opt(in, 0);
   const Tensor* w = opt(in, 1);
   const Tensor *b = opt(in, 2), *r = opt(in, 3);
-  const cpu::ConvLayout layout = layout_of(n, x, r);
+  std::optional<ConvPrep> local;
+  const ConvPrep& prep = conv_prep(n, local);
+  const cpu::ConvLayout layout = layout_of(prep, x, r);
   if (x && w) {
-    if (auto y = conv_one_primitive(n, *x, *w, b, r, layout)) return {*y};
+    if (auto y = conv_one_primitive(prep, *x, *w, b, r, layout)) return {*y};
   }
   // The ops the pass replaced, in their order, on NCHW operands (the output
   // then stays NCHW: the consumers take either).
@@ -119,11 +165,12 @@ std::vector<Tensor> fused_conv(const Node& n, const Inputs& in, const OpContext&
   std::optional<Tensor> res = r ? std::optional<Tensor>(*r) : std::nullopt;
   if ((layout.x || layout.residual) && (!w || w->dim() != 4))
     n.error("blocked operands need a 4-D weight, got ", w ? w->shape() : Shape{});
-  if (layout.x) cin[0] = cpu::conv_unblock(*x, w->shape()[1] * n.i("group", 1));
+  if (layout.x) cin[0] = cpu::conv_unblock(*x, w->shape()[1] * prep.group);
   if (layout.residual) res = cpu::conv_unblock(*r, w->shape()[0]);
   Node conv = n;
   conv.op_type = "Conv";
   conv.domain.clear();
+  conv.prep.reset();
   for (const char* a : {"activation", "alpha", "beta", "blocked_x", "blocked_r", "blocked_out"}) conv.attrs.erase(a);
   Tensor y = op_table().at("Conv")(conv, cin, c).at(0);
   if (res) y = add(y, *res);
@@ -158,16 +205,19 @@ std::optional<cpu::PoolParams> pool_params(const Node& n, const std::string& sou
 }
 
 std::vector<Tensor> blocked_pool(const Node& n, const Inputs& in, const OpContext& c) {
-  const std::string source = n.s("source", "MaxPool");
-  const int64_t channels = n.i("channels", 0);
+  std::optional<ConvPrep> local;
+  const ConvPrep& prep = conv_prep(n, local);
+  const std::string& source = prep.source;
+  const int64_t channels = prep.channels;
   Inputs args = in;
   const Tensor* x = opt(in, 0);
-  if (x && x->dim() == 5 && n.i("blocked_x", 0) != 0) {
+  if (x && x->dim() == 5 && prep.blocked_x) {
     if (channels < 1) n.error("a blocked input needs the channel count (attribute 'channels')");
-    if (auto p = pool_params(n, source, *x)) return {cpu::pool2d_blocked(*x, channels, *p, n.i("blocked_out", 0) != 0)};
-    args[0] = cpu::conv_unblock(*x, channels);
+    if (auto p = pool_params(n, source, *x)) return {cpu::pool2d_blocked(*x, channels, *p, prep.blocked_out, prep.site.get())};
+    args[0] = cpu::conv_unblock(*x, channels, prep.site.get());
   }
   Node orig = n;
+  orig.prep.reset();
   orig.op_type = source;
   orig.domain.clear();
   for (const char* a : {"source", "channels", "blocked_x", "blocked_out"}) orig.attrs.erase(a);
@@ -207,25 +257,52 @@ std::vector<Tensor> fused_attention(const Node& n, const Inputs& in, const OpCon
   return {run("MatMul", {y, v})};
 }
 
+// What FusedMatMul reads from its attributes, resolved once at load, and the
+// node's kernel site (matmul_fused.h).
+struct MatmulPrep : NodePrep {
+  std::string source, act;
+  bool trans_b = false;
+  bool known_act = false;  // "", Relu or Gelu: what the oneDNN path applies
+  cpu::MatmulAct kernel_act = cpu::MatmulAct::none;
+  std::shared_ptr<cpu::MatmulSite> site = cpu::make_matmul_site();
+};
+
+MatmulPrep matmul_prep_of(const Node& n) {
+  MatmulPrep p;
+  p.source = n.s("source", "MatMul"), p.act = n.s("activation", "");
+  p.trans_b = n.i("transB", 0) != 0;
+  const bool gelu_tanh = n.s("approximate", "none") == "tanh";
+  p.kernel_act = p.act == "Relu"   ? cpu::MatmulAct::relu
+                 : p.act == "Gelu" ? (gelu_tanh ? cpu::MatmulAct::gelu_tanh : cpu::MatmulAct::gelu_erf)
+                                   : cpu::MatmulAct::none;
+  p.known_act = p.act.empty() || p.act == "Relu" || p.act == "Gelu";
+  return p;
+}
+
 std::vector<Tensor> fused_matmul(const Node& n, const Inputs& in, const OpContext& c) {
   const Tensor* x = opt(in, 0);
   const Tensor* w = opt(in, 1);
   const Tensor* b = opt(in, 2);
-  const std::string source = n.s("source", "MatMul"), act = n.s("activation", "");
+  std::optional<MatmulPrep> local;
+  const MatmulPrep* prep = dynamic_cast<const MatmulPrep*>(n.prep.get());
+  if (!prep) {  // a node made after load
+    local = matmul_prep_of(n);
+    local->site.reset();
+    prep = &*local;
+  }
+  const std::string &source = prep->source, &act = prep->act;
   if (x && w && x->dim() >= 2 && w->dim() == 2 && (source == "MatMul" || x->dim() == 2)) {
-    const Tensor w2 = n.i("transB", 0) ? w->t() : *w;
+    const Tensor w2 = prep->trans_b ? w->t() : *w;
     const int64_t K = w2.shape()[0];
     if (x->shape()[x->dim() - 1] == K && x->numel() > 0) {
-      const Tensor x2 = x->reshape({x->numel() / K, K});
+      const Tensor x2 = x->dim() == 2 ? *x : x->reshape({x->numel() / K, K});
       const Tensor bias = b ? *b : Tensor();
-      const bool gelu_tanh = n.s("approximate", "none") == "tanh";
-      const cpu::MatmulAct a = act == "Relu"   ? cpu::MatmulAct::relu
-                               : act == "Gelu" ? (gelu_tanh ? cpu::MatmulAct::gelu_tanh : cpu::MatmulAct::gelu_erf)
-                                               : cpu::MatmulAct::none;
-      if ((act.empty() || act == "Relu" || act == "Gelu") && cpu::matmul_fused_supported(x2, w2, bias)) {
+      if (prep->known_act && cpu::matmul_fused_supported(x2, w2, bias)) {
+        Tensor y = cpu::matmul_fused(x2, w2, bias, prep->kernel_act, prep->site.get());
+        if (x->dim() == 2) return {y};
         Shape shape(x->shape().begin(), x->shape().end() - 1);
         shape.push_back(w2.shape()[1]);
-        return {cpu::matmul_fused(x2, w2, bias, a).reshape(shape)};
+        return {y.reshape(shape)};
       }
     }
   }
@@ -233,6 +310,7 @@ std::vector<Tensor> fused_matmul(const Node& n, const Inputs& in, const OpContex
   Node orig = n;
   orig.op_type = source;
   orig.domain.clear();
+  orig.prep.reset();
   for (const char* k : {"source", "activation", "approximate"}) orig.attrs.erase(k);
   Tensor y;
   if (source == "Gemm") {
@@ -245,12 +323,24 @@ std::vector<Tensor> fused_matmul(const Node& n, const Inputs& in, const OpContex
   Node a = n;
   a.op_type = act;
   a.domain.clear();
+  a.prep.reset();
   a.attrs.clear();
   if (act == "Gelu") a.attrs["approximate"] = n.s("approximate", "none");
   return op_table().at(act)(a, Inputs{y}, c);
 }
 
 }  // namespace
+
+void prepare_fused_nodes(Model::Impl& m) {
+  for (auto& n : m.nodes)
+    if (n.domain == kFusedDomain) {
+      try {
+        if (n.op_type == "FusedConv" || n.op_type == "BlockedPool") n.prep = std::make_shared<ConvPrep>(conv_prep_of(n));
+        if (n.op_type == "FusedMatMul") n.prep = std::make_shared<MatmulPrep>(matmul_prep_of(n));
+      } catch (const Error&) {  // attributes of the wrong type: the run reports them with its context
+      }
+    }
+}
 
 void register_fused_ops(std::map<std::string, OpFn>& t) {
   t[std::string(kFusedDomain) + ".FusedConv"] = fused_conv;

@@ -12,7 +12,6 @@ PyTorch meaning cannot coexist with the standard's keep PyTorch's (docs/array-ap
 "Known deviations").
 """
 import builtins
-import numbers
 
 import numpy as np
 
@@ -229,14 +228,6 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
     return _C.tensor(obj, dtype=dtype)
 
 
-def _creation(name, fn):
-    def wrapper(*args, device=None, **kwargs):
-        _check_device(device, name)
-        return fn(*args, **kwargs)
-    wrapper.__name__ = name
-    return wrapper
-
-
 def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None, requires_grad=False):
     """The (n_rows, n_cols) matrix with ones on diagonal k (torch.eye plus the standard's k)."""
     _check_device(device, "eye")
@@ -355,10 +346,6 @@ def _pos(self):
     return self.clone()
 
 
-def _complex_m(self):
-    return builtins.complex(self.item())
-
-
 def _install_tensor():
     Tensor.__array_namespace__ = _array_namespace
     Tensor.to_device = _to_device
@@ -379,10 +366,6 @@ def _install_tensor():
 
 
 _install_tensor()
-
-
-def _as_number(x):
-    return isinstance(x, numbers.Number)
 
 
 # ---------------------------------------------------------------- finfo / iinfo

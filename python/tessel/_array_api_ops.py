@@ -132,12 +132,12 @@ def full(shape=None, fill_value=None, *, dtype=None, device=None, requires_grad=
     return _C.full(shape, fill_value, dtype=dtype, requires_grad=requires_grad)
 
 
-def tril(input, diagonal=0, *, k=_UNSET):
+def tril(input, diagonal=_UNSET, *, k=_UNSET):
     """The lower triangle (at and below diagonal k) of the last two dims."""
     return _C.tril(_tensor(input, "tril"), _pick("tril", "k", k, "diagonal", diagonal, 0))
 
 
-def triu(input, diagonal=0, *, k=_UNSET):
+def triu(input, diagonal=_UNSET, *, k=_UNSET):
     """The upper triangle (at and above diagonal k) of the last two dims."""
     return _C.triu(_tensor(input, "triu"), _pick("triu", "k", k, "diagonal", diagonal, 0))
 

@@ -4,6 +4,10 @@ The suite is pinned beside the checkout at ../shared/array-api-tests (see its PI
 runs it in a subprocess with fixed settings and checks that every test not listed in
 array_api_xfails.txt (one test id and its reason per line) passes, and that the pass count stays at or
 above a floor. Skips only when the pinned suite is absent.
+
+The listed tests are handed to the suite as its skips file: a failing Hypothesis test shrinks its
+example for seconds to minutes, and they took 5 of the run's 7 minutes. TESSEL_ARRAY_API_ALL=1 runs
+them too and then fails on listed tests that pass (prune the list).
 """
 import os
 import shutil
@@ -20,7 +24,8 @@ SUITE = (REPO / ".." / "shared" / "array-api-tests").resolve()
 XFAILS = HERE / "array_api_xfails.txt"
 MAX_EXAMPLES = 10
 SEED = 0
-PASS_FLOOR = 1300  # NumPy 2.4.6 passes 1317 of the same suite at --max-examples=10
+PASS_FLOOR = 1290  # with the listed tests skipped; NumPy 2.4.6 passes 1317 at --max-examples=10
+RUN_ALL = os.environ.get("TESSEL_ARRAY_API_ALL") == "1"
 
 
 def _xfails():
@@ -65,12 +70,14 @@ def suite_run(tmp_path_factory):
         (suite / "array-api" / "spec" / version / "API_specification").mkdir(parents=True, exist_ok=True)
     import tessel
     env = dict(os.environ, ARRAY_API_TESTS_MODULE="tessel", PYTHONDONTWRITEBYTECODE="1",
-               PYTHONPATH=os.pathsep.join([str(Path(tessel.__file__).resolve().parent.parent),
+               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(tessel.__file__))),
                                            os.environ.get("PYTHONPATH", "")]))
     junit = work / "junit.xml"
+    skips = work / "skips.txt"
+    skips.write_text("".join(f"array_api_tests/{t}\n" for t in ([] if RUN_ALL else _xfails())))
     cmd = [sys.executable, "-m", "pytest", str(suite / "array_api_tests"), f"--max-examples={MAX_EXAMPLES}",
            f"--hypothesis-seed={SEED}", "-q", "-p", "no:cacheprovider", "-W", "ignore",
-           f"--junitxml={junit}", "-o", "junit_family=xunit1"]
+           f"--skips-file={skips}", f"--junitxml={junit}", "-o", "junit_family=xunit1"]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
     if not junit.exists():
         pytest.fail(f"the suite did not run (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -89,6 +96,13 @@ def test_no_unexpected_failures(suite_run):
     xf = _xfails()
     unexpected = sorted(t for t, o in outcomes.items() if o == "failed" and t not in xf)
     assert not unexpected, "failures not in array_api_xfails.txt:\n" + "\n".join(unexpected) + "\n" + log[-4000:]
+
+
+@pytest.mark.skipif(not RUN_ALL, reason="the listed tests run only with TESSEL_ARRAY_API_ALL=1")
+def test_listed_failures_still_fail(suite_run):
+    outcomes, _ = suite_run
+    fixed = sorted(t for t in _xfails() if outcomes.get(t) == "passed")
+    assert not fixed, "listed in array_api_xfails.txt but passing now (remove them):\n" + "\n".join(fixed)
 
 
 def test_pass_count_floor(suite_run):

@@ -1,9 +1,11 @@
 // CPU kernels for uniform, normal and randint. Each element i draws from
 // Philox4x32-10 at counter (offset + i), so values depend only on the seed
 // and the element, never on the thread split.
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/loops.h"
+#include "kernels/cpu/vecmath.h"
 #include "kernels/cpu/register.h"
 #include "tessel/kernel.h"
 
@@ -48,6 +50,36 @@ void generate(const KernelCall& c, Gen gen) {
   });
 }
 
+// normal: Box-Muller on two 32-bit uniforms of element i's Philox block, u1 in
+// (0, 1] so that log stays finite. In blocks of 256: the uniforms first, then
+// log and cos through the vectorized math table (SLEEF's 1-ulp double log and
+// cos; glibc's when this CPU has no table), which is most of the cost.
+template <class T>
+void normal_kernel(const KernelCall& c) {
+  const auto& ps = *static_cast<const RandomParams*>(c.params);
+  T* o = static_cast<T*>(c.out[0].data_ptr());
+  const vecmath::Table* vt = vecmath::table();
+  constexpr int64_t kBlock = 256;
+  parallel_for(c.out[0].numel(), 8, [&](int64_t b, int64_t e) {
+    double lg[kBlock], cs[kBlock];
+    for (int64_t i0 = b; i0 < e; i0 += kBlock) {
+      const int64_t m = std::min(kBlock, e - i0);
+      for (int64_t j = 0; j < m; ++j) {
+        const Words x = philox(ps.seed, ps.offset + static_cast<uint64_t>(i0 + j));
+        lg[j] = (static_cast<double>(x.w[2]) + 1.0) * 0x1.0p-32;
+        cs[j] = 6.283185307179586 * (static_cast<double>(x.w[3]) * 0x1.0p-32);
+      }
+      if (vt) {
+        vt->f64[vecmath::Log](lg, lg, m, {});
+        vt->f64[vecmath::Cos](cs, cs, m, {});
+      } else {
+        for (int64_t j = 0; j < m; ++j) lg[j] = std::log(lg[j]), cs[j] = std::cos(cs[j]);
+      }
+      for (int64_t j = 0; j < m; ++j) o[i0 + j] = static_cast<T>(ps.a + ps.b * (std::sqrt(-2.0 * lg[j]) * cs[j]));
+    }
+  });
+}
+
 const bool registered = [] {
   register_for(FloatTypes{}, op::uniform, []<class T>(std::type_identity<T>) -> Kernel {
     return [](const KernelCall& c) {
@@ -63,15 +95,7 @@ const bool registered = [] {
     };
   });
   register_for(FloatTypes{}, op::normal, []<class T>(std::type_identity<T>) -> Kernel {
-    return [](const KernelCall& c) {
-      generate<T>(c, [](const Words& x, const RandomParams& p) {
-        // Box-Muller on two 32-bit uniforms; u1 in (0, 1] keeps log finite.
-        const double u1 = (static_cast<double>(x.w[2]) + 1.0) * 0x1.0p-32;
-        const double u2 = static_cast<double>(x.w[3]) * 0x1.0p-32;
-        const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-        return static_cast<T>(p.a + p.b * z);
-      });
-    };
+    return [](const KernelCall& c) { normal_kernel<T>(c); };
   });
   register_for(RealTypes{}, op::randint, []<class T>(std::type_identity<T>) -> Kernel {
     return [](const KernelCall& c) {

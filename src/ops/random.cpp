@@ -2,8 +2,10 @@
 #include "tessel/trace.h"
 #include "tessel/random.h"
 
+#include <algorithm>
 #include <cstring>
 #include <random>
+#include <vector>
 
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
@@ -215,7 +217,31 @@ Tensor randperm(int64_t n, TensorOptions opts, Generator& gen) {
   OpScope scope_("randperm");
   TS_CHECK(n >= 0, ValueError, "randperm", "n must be non-negative, got ", n);
   // The order of random keys: a uniform permutation that does not depend on the thread count.
-  return argsort(rand({n}, TensorOptions(DType::Float64, opts.device), gen)).to(opts.dtype);
+  const Tensor keys = rand({n}, TensorOptions(DType::Float64, opts.device), gen);
+  if (!keys.device().is_cpu() || n < 2) return argsort(keys).to(opts.dtype);
+  // On the CPU the same order in O(n): the keys are uniform on [0, 1), so bucket floor(k n)
+  // (monotone in k) holds about one key; a counting pass places the indices by bucket, in
+  // index order, and an insertion sort orders each bucket (ties keep index order).
+  const double* k = keys.data<double>();
+  std::vector<int64_t> start(static_cast<size_t>(n) + 1, 0);
+  const auto bucket = [&](int64_t i) { return std::min<int64_t>(static_cast<int64_t>(k[i] * double(n)), n - 1); };
+  for (int64_t i = 0; i < n; ++i) ++start[bucket(i) + 1];
+  for (int64_t b = 0; b < n; ++b) start[b + 1] += start[b];
+  Tensor out = empty({n}, TensorOptions(DType::Int64, keys.device()));
+  int64_t* o = out.data<int64_t>();
+  {
+    std::vector<int64_t> fill(start.begin(), start.end() - 1);
+    for (int64_t i = 0; i < n; ++i) o[fill[bucket(i)]++] = i;
+  }
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t j = start[b] + 1; j < start[b + 1]; ++j) {
+      const int64_t v = o[j];
+      int64_t q = j;
+      for (; q > start[b] && k[o[q - 1]] > k[v]; --q) o[q] = o[q - 1];
+      o[q] = v;
+    }
+  }
+  return opts.dtype == DType::Int64 ? out : out.to(opts.dtype);
 }
 Tensor randperm(int64_t n, TensorOptions opts) { return randperm(n, opts, default_generator()); }
 

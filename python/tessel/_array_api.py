@@ -224,7 +224,8 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
         raise TypeError("[asarray] a complex value cannot become a real dtype")
     if dtype is not None and isinstance(obj, (list, tuple)) and not (dtype.is_floating_point or dtype.is_complex):
         # Python floats into an integer dtype would truncate silently
-        return _C.tensor(obj).to(dtype) if _nested_kind(obj) <= 1 else _C.tensor(obj, dtype=dtype)
+        kind = _nested_kind(obj)  # None: holds tensors
+        return _C.tensor(obj).to(dtype) if kind is not None and 0 <= kind <= 1 else _C.tensor(obj, dtype=dtype)
     return _C.tensor(obj, dtype=dtype)
 
 

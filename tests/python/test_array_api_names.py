@@ -82,6 +82,8 @@ def test_asarray_copy_semantics_and_inference():
     assert ts.asarray([1, 2.5]).dtype == ts.get_default_dtype() and ts.asarray(1j).dtype.is_complex
     with pytest.raises(OverflowError):
         ts.asarray(2 ** 70)
+    assert N(ts.asarray([ts.asarray(True), ts.asarray(False)], dtype=ts.bool)).tolist() == [True, False]
+    assert N(ts.asarray([1.7, -1.2], dtype=ts.int32)).tolist() == [1, -1]
     t = ts.asarray([1.0, 2.0])
     assert ts.asarray(t) is t and ts.asarray(t, copy=True) is not t
 

@@ -213,7 +213,10 @@ def _read_csv_rows(path):
 
 
 def worker_tessel(a):
+    import tessel as ts
     from tessel import agent
+    if a.threads:
+        ts.set_num_threads(a.threads)
     t0 = time.perf_counter()
     task = "regression" if a.task == "regression" else "classification"
     work = os.path.join(a.tmp, "tessel")
@@ -236,7 +239,10 @@ def worker_tessel(a):
         items.append(item)
     preds = res.predict(items)
     fit_s = time.perf_counter() - t0
-    extra = {"trials": len(res.leaderboard), "complete": sum(r["state"] == "COMPLETE" for r in res.leaderboard),
+    lb = res.leaderboard
+    extra = {"trials": len(lb), "complete": sum(r["state"] == "COMPLETE" for r in lb),
+             "pruned": sum(r["state"] == "PRUNED" for r in lb), "failed": sum(r["state"] == "FAIL" for r in lb),
+             "epochs": sum(int(r.get("epochs") or 0) for r in lb),
              "ensemble": bool(res.ensemble and res.ensemble.get("used")), "stages": res.stages}
     if task == "regression":
         return {"values": [float(p["value"]) for p in preds]}, fit_s, extra
@@ -341,7 +347,7 @@ def versions(systems, automl_python):
     return out
 
 
-def run_one(system, table, seed, budget, cache, automl_python, tmp_root, verbose=False, workers=1):
+def run_one(system, table, seed, budget, cache, automl_python, tmp_root, verbose=False, workers=1, threads=None):
     """One system on one table and seed, in its own process; the result row."""
     _, _, target, task = TABLES[table]
     train, test, labels = split(table, seed, cache, automl_python)
@@ -350,7 +356,8 @@ def run_one(system, table, seed, budget, cache, automl_python, tmp_root, verbose
     py = sys.executable if system == "tessel" else automl_python
     cmd = [py, os.path.abspath(__file__), "--worker", system, "--train", train, "--test", test, "--target", target,
            "--task", task, "--budget", repr(float(budget)), "--seed", str(seed), "--out", out, "--tmp", tmp,
-           "--workers-n", str(workers)] + (["--verbose"] if verbose else [])
+           "--workers-n", str(workers)] + (["--verbose"] if verbose else []) + \
+        (["--threads", str(threads)] if threads else [])
     env = None if system == "tessel" else _clean_env()
     t0 = time.perf_counter()
     row = {"system": system, "table": table, "seed": seed, "task": task, "metric": METRIC[task], "budget": budget}
@@ -472,15 +479,22 @@ def workers_figure(args, automl_python):
     table = args.tables.split(",")[0] if args.tables else "digits"
     out = {}
     for n in (1, 2):
-        row = run_one("tessel", table, 0, args.budget, args.cache, automl_python, args.tmp, args.verbose, workers=n)
+        row = run_one("tessel", table, 0, args.budget, args.cache, automl_python, args.tmp, args.verbose, workers=n,
+                      threads=args.threads)
         x = row.get("extra") or {}
         search_s = (x.get("stages") or {}).get("search")
-        out[n] = {"trials": x.get("trials"), "search_s": search_s, "error": row.get("error"),
-                  "per_min": (60.0 * x["trials"] / search_s) if x.get("trials") and search_s else None}
+        done = (x.get("complete") or 0) + (x.get("pruned") or 0)  # finished trials (failed ones do not count)
+        out[n] = {"trials": done, "failed": x.get("failed"), "epochs": x.get("epochs"), "search_s": search_s,
+                  "error": row.get("error"), "metric": row.get("raw_value"),
+                  "per_min": (60.0 * done / search_s) if done and search_s else None,
+                  "epochs_per_min": (60.0 * x["epochs"] / search_s) if x.get("epochs") and search_s else None}
         print(f"workers={n}: {out[n]}", flush=True)
     if out[1]["per_min"] and out[2]["per_min"]:
-        print(f"2 workers / 1 worker: {out[2]['per_min'] / out[1]['per_min']:.2f}x trials per minute "
-              f"(goal >= 1.8x); load average {os.getloadavg()[0]:.2f}")
+        # Pruned trials are cheap, so trials per minute also depends on how many the pruner stops: epochs per
+        # minute (the training work done) is printed next to it.
+        print(f"2 workers / 1 worker: {out[2]['per_min'] / out[1]['per_min']:.2f}x trials per minute (goal >= 1.8x), "
+              f"{out[2]['epochs_per_min'] / out[1]['epochs_per_min']:.2f}x epochs per minute; "
+              f"load average {os.getloadavg()[0]:.2f}")
     return out
 
 
@@ -497,6 +511,7 @@ def main(argv=None):
     p.add_argument("--json", help="write every run and the summary to this file")
     p.add_argument("--write-readme", action="store_true", help="put the table into bench/README.md")
     p.add_argument("--workers", action="store_true", help="trials per minute with 1 vs 2 agent workers")
+    p.add_argument("--threads", type=int, help="tessel's threads per run (default: its own, every core)")
     p.add_argument("--verbose", action="store_true")
     # worker mode (internal)
     p.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
@@ -543,7 +558,7 @@ def main(argv=None):
     for t in tables:
         for seed in seeds:
             for s in systems:  # one after another, never at once
-                r = run_one(s, t, seed, a.budget, a.cache, a.automl_python, a.tmp, a.verbose)
+                r = run_one(s, t, seed, a.budget, a.cache, a.automl_python, a.tmp, a.verbose, threads=a.threads)
                 rows.append(r)
                 val = "-" if r.get("raw_value") is None else f"{r['raw_value']:.4g}"
                 print(f"{t:14s} seed {seed} {s:10s} {r['metric']:8s} {val:>9s}  fit {r.get('fit_s') or 0:6.1f} s  "

@@ -312,6 +312,39 @@ void emit_cumsum(Builder& b, const Site& s) {
   const int64_t dim = wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1));
   b.node("CumSum", {x_as_out(b, s), b.const_int(dim)}, {s.out[0]});
 }
+// ONNX has no cumulative product: y_j = prod_{i <= j} x_i is ReduceProd over i
+// of Where(i <= j, x_i, 1), x broadcast to [..., n, n, ...] along `dim` (n^2
+// elements per lane: fine for the short axes cumprod is used on).
+void emit_cumprod(Builder& b, const Site& s) {
+  const Tensor& x = s.input(0);
+  const std::string xv = x_as_out(b, s);
+  if (x.dim() == 0) {  // a 0-d tensor is its own cumulative product
+    wrap(s.a.i("dim"), 1);
+    b.node("Identity", {xv}, {s.out[0]});
+    return;
+  }
+  const int64_t r = x.dim(), d = wrap(s.a.i("dim"), r);
+  const int64_t na = x.shape()[d], nb = s.b ? s.b->inputs[0]->shape()[d] : na;
+  std::string idx;
+  if (na == nb) {
+    std::vector<int64_t> v(static_cast<size_t>(na));
+    for (int64_t k = 0; k < na; ++k) v[static_cast<size_t>(k)] = k;
+    idx = b.const_ints(v);
+  } else {
+    const std::string n = b.op("Squeeze", {b.dim(na, nb, s.in[0]), b.const_ints({0})});
+    idx = b.op("Range", {b.const_int(0), n, b.const_int(1)});
+  }
+  std::string mask = b.op("LessOrEqual", {b.op("Unsqueeze", {idx, b.const_ints({1})}),
+                                          b.op("Unsqueeze", {idx, b.const_ints({0})})});  // [i, j]: i <= j
+  if (r - d - 1 > 0) {  // trailing dims of x broadcast
+    std::vector<int64_t> axes;
+    for (int64_t k = 0; k < r - d - 1; ++k) axes.push_back(2 + k);
+    mask = b.op("Unsqueeze", {mask, b.const_ints(axes)});
+  }
+  const std::string xi = b.op("Unsqueeze", {xv, b.const_ints({d + 1})});  // [..., n (i), 1, ...]
+  const std::string t = b.op("Where", {mask, xi, b.const_scalar(1, s.out_dtype())});
+  reduce(b, s, "ReduceProd", t, {d}, false, s.out[0]);
+}
 void emit_softmax_like(Builder& b, const Site& s, const char* op) {
   const int64_t dim = wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1));
   if (b.opset() < 13 && dim != s.input(0).dim() - 1) s.unsupported("softmax over a dim other than the last before opset 13");
@@ -650,7 +683,7 @@ const std::map<std::string, Emitter>& emitters() {
       {"amin", emit_reduce<kRMin>}, {"prod", emit_reduce<kRProd>}, {"logsumexp", emit_reduce<kRLse>},
       {"all", emit_all}, {"any", emit_any}, {"norm", emit_norm}, {"var", emit_var}, {"std", emit_std},
       {"max_dim", emit_max_dim}, {"min_dim", emit_min_dim}, {"argmax", emit_argmax}, {"argmin", emit_argmin},
-      {"cumsum", emit_cumsum}, {"softmax", emit_softmax}, {"log_softmax", emit_log_softmax},
+      {"cumsum", emit_cumsum}, {"cumprod", emit_cumprod}, {"softmax", emit_softmax}, {"log_softmax", emit_log_softmax},
       {"matmul", emit_matmul}, {"linear", emit_linear}, {"reshape", emit_reshape}, {"expand", emit_expand},
       {"permute", emit_permute}, {"transpose", emit_transpose}, {"slice", emit_slice}, {"select", emit_select},
       {"cat", emit_cat}, {"stack", emit_stack}, {"split", emit_split}, {"unbind", emit_unbind},

@@ -303,6 +303,7 @@ Tensor cumsum(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   return dtype ? r.to(*dtype) : r;
 }
 Tensor cumprod(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
+  if (trace::Op t{"cumprod"}) return t.in(a).attr("dim", dim).out(cumprod(a, dim, dtype));
   if (amp::active() && !dtype) {
     const amp::Cast c(amp::Op::cumprod, {&a});
     return cumprod(c[0], dim, dtype);

@@ -198,12 +198,26 @@ def test_file_path_and_external_data(tmp_path):
     assert model.graph.initializer[0].data_location == onnx.TensorProto.EXTERNAL
 
 
-def test_errors_name_the_op():
-    def uses_cumprod(x):
-        return ts.cumprod(x, 1) + 1
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cumprod(dim):
+    # No ONNX op: a masked ReduceProd; float, integer (-> int64) and bool inputs,
+    # the last axis dynamic.
+    def f(x, i, m):
+        return ts.cumprod(x, dim), ts.cumprod(i, dim), ts.cumprod(m, dim), ts.cumprod(x[0, 0], 0)
 
-    with pytest.raises(NotImplementedError, match="cumprod"):
-        export(uses_cumprod, (r(3, 4),))
+    def args(n):
+        return r(3, 4, n), ts.randint(-3, 4, (3, 4, n)), ts.rand(3, 4, n) > 0.3
+
+    dyn = {k: {2: "n"} for k in ("in0", "in1", "in2")}
+    check(f, args(5), dynamic=dyn, feeds=[args(7), args(1)])
+
+
+def test_errors_name_the_op():
+    def uses_searchsorted(x):
+        return ts.searchsorted(x, x) + 1
+
+    with pytest.raises(NotImplementedError, match="searchsorted"):
+        export(uses_searchsorted, (ts.arange(6).float(),))
     with pytest.raises(ValueError, match="opset_version"):
         export(nn.ReLU(), (r(2),), opset_version=7)
     with pytest.raises(ValueError, match="dynamic_axes"):

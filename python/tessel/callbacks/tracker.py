@@ -225,7 +225,8 @@ class Tracker(Callback):
     model summary), epoch metrics under Keras' names ("loss", "val_accuracy",
     step = epoch), per-step "step/loss" (step = global step), "system/cpu_percent"
     and "system/rss_mb", and the artifacts above. `run_id` is set once training starts.
-    When fit returns, everything is in the store (written and committed).
+    When fit returns, everything is in the store (written and committed);
+    the writer thread then closes the store, and close() waits for that.
     """
 
     def __init__(self, experiment="default", store=None, run_name=None, log_model=True, register_as=None,

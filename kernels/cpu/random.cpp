@@ -41,12 +41,29 @@ inline double unit_double(const Words& x) {  // [0, 1) with 53 random bits
 }
 inline float unit_float(const Words& x) { return static_cast<float>(x.w[0] >> 8) * 0x1.0p-24f; }
 
+constexpr int64_t kBlock = 256;
+
+// The Philox words of counters ctr .. ctr + n - 1 (n <= kBlock), word k of
+// counter ctr + j at w[k * n + j]: on SIMD lanes when vecmath has a table.
+inline void philox_block(uint32_t* w, uint64_t seed, uint64_t ctr, int64_t n) {
+  if (const vecmath::Table* vt = vecmath::table(); vt && vt->philox) return vt->philox(w, seed, ctr, n);
+  for (int64_t j = 0; j < n; ++j) {
+    const Words x = philox(seed, ctr + static_cast<uint64_t>(j));
+    for (int k = 0; k < 4; ++k) w[k * n + j] = x.w[k];
+  }
+}
+
 template <class T, class Gen>
 void generate(const KernelCall& c, Gen gen) {
   const auto& ps = *static_cast<const RandomParams*>(c.params);
   T* o = static_cast<T*>(c.out[0].data_ptr());
   parallel_for(c.out[0].numel(), 8, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) o[i] = gen(philox(ps.seed, ps.offset + static_cast<uint64_t>(i)), ps);
+    uint32_t w[4 * kBlock];
+    for (int64_t i0 = b; i0 < e; i0 += kBlock) {
+      const int64_t m = std::min(kBlock, e - i0);
+      philox_block(w, ps.seed, ps.offset + static_cast<uint64_t>(i0), m);
+      for (int64_t j = 0; j < m; ++j) o[i0 + j] = gen(Words{{w[j], w[m + j], w[2 * m + j], w[3 * m + j]}}, ps);
+    }
   });
 }
 
@@ -59,15 +76,15 @@ void normal_kernel(const KernelCall& c) {
   const auto& ps = *static_cast<const RandomParams*>(c.params);
   T* o = static_cast<T*>(c.out[0].data_ptr());
   const vecmath::Table* vt = vecmath::table();
-  constexpr int64_t kBlock = 256;
   parallel_for(c.out[0].numel(), 8, [&](int64_t b, int64_t e) {
     double lg[kBlock], cs[kBlock];
+    uint32_t w[4 * kBlock];
     for (int64_t i0 = b; i0 < e; i0 += kBlock) {
       const int64_t m = std::min(kBlock, e - i0);
+      philox_block(w, ps.seed, ps.offset + static_cast<uint64_t>(i0), m);
       for (int64_t j = 0; j < m; ++j) {
-        const Words x = philox(ps.seed, ps.offset + static_cast<uint64_t>(i0 + j));
-        lg[j] = (static_cast<double>(x.w[2]) + 1.0) * 0x1.0p-32;
-        cs[j] = 6.283185307179586 * (static_cast<double>(x.w[3]) * 0x1.0p-32);
+        lg[j] = (static_cast<double>(w[2 * m + j]) + 1.0) * 0x1.0p-32;
+        cs[j] = 6.283185307179586 * (static_cast<double>(w[3 * m + j]) * 0x1.0p-32);
       }
       if (vt) {
         vt->f64[vecmath::Log](lg, lg, m, {});

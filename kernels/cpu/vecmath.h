@@ -45,6 +45,9 @@ struct Table {
   UnaryD f64[kNumUnary];
   BinaryF bin_f32[kNumBinary];
   BinaryD bin_f64[kNumBinary];
+  // Philox4x32-10 (kernels/cpu/random.cpp's generator) for the n counters ctr, ctr + 1, ...:
+  // word k of counter ctr + j goes to w[k * n + j].
+  void (*philox)(uint32_t* w, uint64_t seed, uint64_t ctr, int64_t n);
 };
 
 // The table for this CPU, or nullptr when there is no vector path (no AVX2,

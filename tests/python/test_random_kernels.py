@@ -62,16 +62,23 @@ ts.manual_seed(5)
 a = ts.randn(100_001).numpy().astype(np.float64)
 ts.manual_seed(5)
 b = ts.normal(2.0, 3.0, size=(100_001,), dtype=ts.float64).numpy()
-np.save(sys.argv[1], np.stack([a, b]))
+ts.manual_seed(6)
+u32 = ts.rand(100_001).numpy().astype(np.float64)
+u64 = ts.rand(100_001, dtype=ts.float64).numpy()
+ri = ts.randint(-2**40, 2**40, (100_001,)).numpy().astype(np.float64)
+perm = ts.randperm(100_001).numpy().astype(np.float64)
+np.save(sys.argv[1], np.stack([a, b, u32, u64, ri, perm]))
 """
 
 
-def test_randn_vector_path_matches_the_scalar_stream(tmp_path):
+def test_vector_paths_match_the_scalar_stream(tmp_path):
     # TESSEL_VECMATH=scalar computes log and cos with glibc (the values before the vector
     # path): float32 draws are the same bits; float64 ones may differ in the last bits
     # (SLEEF's log and cos are 1-ulp functions), as docs/random.md says.
     outs = {}
-    for name, env in (("native", None), ("scalar", "scalar")):
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    paths = (("native", None), ("scalar", "scalar")) + ((("avx2", "avx2"),) if " avx2" in flags else ())
+    for name, env in paths:
         e = dict(os.environ)
         e.pop("TESSEL_VECMATH", None)
         if env:
@@ -83,5 +90,11 @@ def test_randn_vector_path_matches_the_scalar_stream(tmp_path):
         outs[name] = np.load(path)
     a, b = outs["native"], outs["scalar"]
     assert np.array_equal(a[0], b[0])
+    # Philox on SIMD lanes gives the scalar generator's words: uniform, randint, randperm equal
+    assert np.array_equal(a[2:], b[2:])
+    if "avx2" in outs:  # the AVX2 Philox and SLEEF's AVX2 log/cos
+        c = outs["avx2"]
+        assert np.array_equal(a[[0, 2, 3, 4, 5]], c[[0, 2, 3, 4, 5]])
+        assert np.all(np.abs(a[1] - c[1]) <= 1e-14 * (2 + np.abs(c[1])))
     # 2 + 3 z: a last-bit change of z is at most ~3 * 2 spacing(|z|), absolute (results near 0 cancel)
     assert np.all(np.abs(a[1] - b[1]) <= 1e-14 * (2 + np.abs(b[1]))), float(np.max(np.abs(a[1] - b[1])))

@@ -718,10 +718,8 @@ def vecdot(x1, x2, /, *, axis=-1, dim=_UNSET):
 def take(input, index, *, axis=None):
     """Elements of x at indices along axis (x flattened when None, as torch.take)."""
     x, indices = _tensor(input, "take"), index
-    if axis is None:
-        if x.dim() > 1:
-            return _C.take(x, indices)
-        axis = 0
+    if axis is None:  # flattened, as torch.take (the standard allows it only for 1-d x)
+        return _C.take(x, indices)
     return _C.index_select(x, _norm_axes(axis, x.dim(), "take")[0], indices)
 
 

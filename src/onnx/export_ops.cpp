@@ -636,6 +636,14 @@ void emit_sort(Builder& b, const Site& s) {  // a TopK of the whole dim
   std::string k = na == nb ? b.const_ints({na}) : b.dim(na, nb, s.in[0]);
   topk_node(b, s, k, dim, s.a.i("descending"));
 }
+// tessel's unique flattens and sorts: ONNX Unique without an axis, sorted; its
+// inverse indices are 1-D, tessel's have the input's shape.
+void emit_unique(Builder& b, const Site& s) {
+  const std::string first = b.fresh("unique_first"), inverse = b.fresh("unique_inverse");
+  auto* n = b.node("Unique", {s.in[0]}, {s.out[0], first, inverse, s.out[2]});
+  Builder::attr(n, "sorted", int64_t{1});
+  b.node("Reshape", {inverse, b.op("Shape", {s.in[0]})}, {s.out[1]});
+}
 void emit_lerp(Builder& b, const Site& s) {  // start + w * (end - start)
   const DType dt = s.out_dtype();
   std::string a = in_as(b, s, 0, dt), e = in_as(b, s, 1, dt), w = in_as(b, s, 2, dt);
@@ -690,7 +698,7 @@ const std::map<std::string, Emitter>& emitters() {
       {"flip", emit_flip}, {"repeat", emit_repeat}, {"tril", emit_tril}, {"triu", emit_triu}, {"pad", emit_pad},
       {"full", emit_full}, {"arange", emit_arange}, {"gather", emit_gather}, {"index_select", emit_index_select},
       {"nonzero", emit_nonzero}, {"advanced_index", emit_advanced_index}, {"scatter", emit_scatter_set},
-      {"scatter_add", emit_scatter_add}, {"topk", emit_topk}, {"sort", emit_sort}, {"lerp", emit_lerp},
+      {"scatter_add", emit_scatter_add}, {"topk", emit_topk}, {"sort", emit_sort}, {"unique", emit_unique}, {"lerp", emit_lerp},
       {"nan_to_num", emit_nan_to_num},
     };
     add_nn_emitters(t);

@@ -212,6 +212,27 @@ def test_cumprod(dim):
     check(f, args(5), dynamic=dyn, feeds=[args(7), args(1)])
 
 
+@pytest.mark.parametrize("make", [lambda: ts.randint(0, 5, (3, 4)), lambda: ts.randn(2, 3, 2), lambda: ts.randn(())])
+def test_unique(make):
+    # Sorted values, inverse indices in the input's shape, counts (ONNX Unique, then a Reshape).
+    def f(x):
+        u, inv, cnt = ts.unique(x, return_inverse=True, return_counts=True)
+        return u * 2, inv, cnt
+
+    check(f, (make(),))
+
+
+def test_unique_dynamic_batch():
+    # The number of unique values depends on the data, not on the traced sizes.
+    def f(x):
+        u, inv = ts.unique(x, return_inverse=True)
+        return u, inv
+
+    args = (ts.tensor([[3, 1, 3], [2, 1, 1]]),)
+    check(f, args, dynamic={"in0": {0: "b"}}, feeds=[(ts.tensor([[5, 5, 5]]),),
+                                                     (ts.tensor([[0, 1, 2], [3, 4, 5], [0, 0, 9]]),)])
+
+
 def test_errors_name_the_op():
     def uses_searchsorted(x):
         return ts.searchsorted(x, x) + 1

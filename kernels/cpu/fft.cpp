@@ -371,12 +371,29 @@ TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t wo
 }
 
 template <class T>
+void c2c_any(const fft::C2cParams& p, const T* src, T* dst, int64_t outer, int64_t n_in, int64_t n, int64_t inner);
+
+// Fewer signals than half the lanes: the real kernels would mostly transform
+// empty lanes, so the complex kernel (which sizes its lanes to the count) runs
+// the full length-n transform instead, at twice the work per signal.
+template <class T>
+bool few_signals(int64_t B) {
+  return 2 * B < kLanes<T>;
+}
+
+template <class T>
 void rfft_kernel(const KernelCall& c) {
   constexpr int L = kLanes<T>;
   const Tensor &x = c.in[0], &out = c.out[0];
   const int64_t B = x.shape()[0], n = x.shape()[1], bins = n / 2 + 1;
   const T* src = x.data<T>();
   T* dst = out.data<T>();
+  if (few_signals<T>(B)) {
+    std::vector<T> full(static_cast<size_t>(B * n * 2));
+    c2c_any<T>(fft::C2cParams{false, true, 1.0}, src, full.data(), B, n, n, 1);
+    for (int64_t b = 0; b < B; ++b) std::copy(full.data() + b * n * 2, full.data() + b * n * 2 + bins * 2, dst + b * bins * 2);
+    return;
+  }
   forward_driver<T>(
       *plan_for<T>(n), B, B * n, [&](int64_t q, T* frame) { std::copy(src + q * n, src + (q + 1) * n, frame); },
       [&](int64_t q0, int64_t nq, T* xr, const T* xi) {
@@ -476,10 +493,26 @@ TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
   constexpr int L = kLanes<T>;
   const Tensor &X = c.in[0], &out = c.out[0];
   const int64_t B = out.shape()[0], n = out.shape()[1], bins = n / 2 + 1;
-  const auto plan = plan_for<T>(n);
-  const int64_t m = plan->m;
   const T* src = X.data<T>();
   T* dst = out.data<T>();
+  if (few_signals<T>(B)) {  // the full Hermitian spectrum, inverted as complex; the real parts are the signal
+    std::vector<T> full(static_cast<size_t>(B * n * 2)), back(static_cast<size_t>(B * n * 2));
+    for (int64_t b = 0; b < B; ++b) {
+      const T* h = src + b * bins * 2;
+      T* z = full.data() + b * n * 2;
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t at = k < bins ? k : n - k;
+        const bool real_only = at == 0 || (n % 2 == 0 && at == bins - 1);
+        z[2 * k] = h[2 * at];
+        z[2 * k + 1] = real_only ? T(0) : (k < bins ? h[2 * at + 1] : -h[2 * at + 1]);
+      }
+    }
+    c2c_any<T>(fft::C2cParams{true, false, 1.0 / double(n)}, full.data(), back.data(), B, n, n, 1);
+    for (int64_t i = 0; i < B * n; ++i) dst[i] = back[2 * i];
+    return;
+  }
+  const auto plan = plan_for<T>(n);
+  const int64_t m = plan->m;
   const int64_t chunks = (B + L - 1) / L;
   // The inverse runs forward on conjugated input: ifft(Z) = conj(fft(conj(Z))) / m.
 #pragma omp parallel if (chunks > 1 && B * n > 32768)
@@ -603,14 +636,70 @@ TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const
   }
 }
 
+// w_n^{k1 j2} for the four-step split n = n1 * n2, [k1][j2], cached per n.
 template <class T>
-void c2c_kernel(const KernelCall& c) {
-  const auto& p = *static_cast<const fft::C2cParams*>(c.params);
-  const Tensor &x = c.in[0], &out = c.out[0];
-  const int64_t outer = out.shape()[0], n = out.shape()[1], inner = out.shape()[2], n_in = x.shape()[1];
+std::shared_ptr<const std::vector<std::complex<T>>> four_step_twiddles(int64_t n, int64_t n1) {
+  static std::mutex mu;
+  static std::map<int64_t, std::shared_ptr<const std::vector<std::complex<T>>>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& t = cache[n];
+  if (!t) {
+    const int64_t n2 = n / n1;
+    auto w = std::make_shared<std::vector<std::complex<T>>>(static_cast<size_t>(n));
+    for (int64_t k1 = 0; k1 < n1; ++k1)
+      for (int64_t j2 = 0; j2 < n2; ++j2)
+        (*w)[k1 * n2 + j2] = std::complex<T>(std::polar(1.0, -2 * std::numbers::pi * double((k1 * j2) % n) / double(n)));
+    t = std::move(w);
+  }
+  return t;
+}
+
+template <class T>
+void c2c_any(const fft::C2cParams& p, const T* src, T* dst, int64_t outer, int64_t n_in, int64_t n, int64_t inner);
+
+// One long signal would run in a single lane, without SIMD. Split n = n1 n2
+// instead (the "four-step" FFT): n2 transforms of length n1 along the first
+// dim of x as [n1, n2] (lanes over j2), twiddles w_n^{k1 j2}, n1 transforms
+// of length n2 (lanes over k1), then X[k1 + n1 k2] = B[k1][k2].
+template <class T>
+bool four_step(const fft::C2cParams& p, const T* src, T* dst, int64_t n_in, int64_t n) {
+  if (n < 4096) return false;
+  int64_t n1 = 0;
+  for (auto d = static_cast<int64_t>(std::sqrt(double(n))); d >= 16; --d)
+    if (n % d == 0) {
+      n1 = d;
+      break;
+    }
+  if (n1 == 0 || n / n1 < 16) return false;  // prime or nearly: the plain path (Bluestein)
+  const int64_t n2 = n / n1, cin = p.real_input ? 1 : 2;
+  std::vector<T> padded;
+  if (n_in != n) {  // cut or zero-pad first
+    padded.assign(static_cast<size_t>(n * cin), T(0));
+    std::copy(src, src + std::min(n, n_in) * cin, padded.data());
+    src = padded.data();
+  }
+  std::vector<T> a(static_cast<size_t>(2 * n)), b(static_cast<size_t>(2 * n));
+  c2c_any<T>(fft::C2cParams{p.inverse, p.real_input, 1.0}, src, a.data(), 1, n1, n1, n2);
+  const auto w = four_step_twiddles<T>(n, n1);
+  const T sign = p.inverse ? T(-1) : T(1);  // the inverse's roots are the conjugates
+  for (int64_t i = 0; i < n; ++i) {
+    const T xr = a[2 * i], xi = a[2 * i + 1], wr = (*w)[i].real(), wi = sign * (*w)[i].imag();
+    a[2 * i] = xr * wr - xi * wi;
+    a[2 * i + 1] = xr * wi + xi * wr;
+  }
+  c2c_any<T>(fft::C2cParams{p.inverse, false, p.scale}, a.data(), b.data(), n1, n2, n2, 1);
+  for (int64_t k1 = 0; k1 < n1; ++k1)
+    for (int64_t k2 = 0; k2 < n2; ++k2) {
+      dst[2 * (k1 + n1 * k2)] = b[2 * (k1 * n2 + k2)];
+      dst[2 * (k1 + n1 * k2) + 1] = b[2 * (k1 * n2 + k2) + 1];
+    }
+  return true;
+}
+
+template <class T>
+void c2c_any(const fft::C2cParams& p, const T* src, T* dst, int64_t outer, int64_t n_in, int64_t n, int64_t inner) {
+  if (outer * inner == 1 && four_step<T>(p, src, dst, n_in, n)) return;
   const auto plan = plan_for<T>(n, true);
-  const T* src = x.data<T>();
-  T* dst = out.data<T>();
   // Few signals get few lanes: lanes that hold no signal would cost as much as full ones.
   const int64_t count = outer * inner;
   if (count >= kLanes<T>)
@@ -621,6 +710,13 @@ void c2c_kernel(const KernelCall& c) {
     c2c_lanes<T, 4>(*plan, p, src, dst, outer, n_in, inner);
   else
     c2c_lanes<T, 1>(*plan, p, src, dst, outer, n_in, inner);
+}
+
+template <class T>
+void c2c_kernel(const KernelCall& c) {
+  const Tensor &x = c.in[0], &out = c.out[0];
+  c2c_any<T>(*static_cast<const fft::C2cParams*>(c.params), x.data<T>(), out.data<T>(), out.shape()[0], x.shape()[1],
+             out.shape()[1], out.shape()[2]);
 }
 
 const bool registered = [] {

@@ -359,3 +359,34 @@ def test_parseval_gradient():
     x = R(4, 6, 2, seed=7)
     ts.fft.fft_real(x, dim=0).square().sum().backward()
     assert rel_err(x.grad, 2 * 4 * x.detach().numpy()) < 1e-13
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 8, 15, 16, 17, 40])  # few rows run the complex kernel, many the lanes
+@pytest.mark.parametrize("n", [16, 97, 1000])
+def test_rfft_irfft_any_row_count(rows, n):
+    for dtype, tol in [(np.float64, 1e-13), (np.float32, 2e-6 * np.log2(n))]:
+        x = rnoise((rows, n), seed=rows, dtype=dtype)
+        X = ts.fft.rfft(ts.tensor(x))
+        assert rel_err(X, np.fft.rfft(x.astype(np.float64))) < tol
+        Xn = np.fft.rfft(x.astype(np.float64))
+        Xn[:, 0] += 2j  # ignored imaginary DC (and Nyquist for even n), as numpy does
+        Xn[:, -1] += 3j
+        got = ts.fft.irfft(ts.tensor(Xn.astype(np.complex128 if dtype == np.float64 else np.complex64)), n=n)
+        assert rel_err(got, np.fft.irfft(Xn, n=n)) < tol
+
+
+@pytest.mark.parametrize("n", [4096, 5000, 6561, 2 * 4099, 65536])  # one long signal: the four-step split
+def test_single_long_signal(n):
+    x = cnoise((n,), seed=n)
+    assert rel_err(ts.fft.fft(ts.tensor(x)), np.fft.fft(x)) < 1e-13
+    assert rel_err(ts.fft.ifft(ts.tensor(x), norm="ortho"), np.fft.ifft(x, norm="ortho")) < 1e-13
+    assert rel_err(ts.fft.fft(ts.tensor(x), n=n + 4), np.fft.fft(x, n=n + 4)) < 1e-13  # zero-padded
+    assert rel_err(ts.fft.fft(ts.tensor(x), n=n - 8), np.fft.fft(x, n=n - 8)) < 1e-13  # cut
+    r = x.real.copy()
+    assert rel_err(ts.fft.fft(ts.tensor(r)), np.fft.fft(r)) < 1e-13
+    assert rel_err(ts.fft.rfft(ts.tensor(r)), np.fft.rfft(r)) < 1e-13
+    X = np.fft.rfft(r)
+    assert rel_err(ts.fft.irfft(ts.tensor(X), n=n), r) < 1e-13
+    x32 = x.astype(np.complex64)
+    assert rel_err(ts.fft.fft(ts.tensor(x32)), np.fft.fft(x32.astype(np.complex128))) < 1e-5
+    assert rel_err(ts.fft.fft(ts.tensor(x.reshape(n, 1)), dim=0), np.fft.fft(x.reshape(n, 1), axis=0)) < 1e-13

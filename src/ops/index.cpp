@@ -1,6 +1,7 @@
 // Indexing: t[...] and t[...] = v with ints, slices, None, ..., bool masks and
 // integer index tensors (PyTorch/NumPy advanced-indexing semantics), and nonzero.
 #include <algorithm>
+#include <cstring>
 
 #include "tessel/trace.h"
 #include "src/autograd/rules.h"
@@ -405,6 +406,22 @@ Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
   const Tensor idx = long_index("index_select", index, t.device()).reshape({-1});
   check_range("index_select", idx, 0, t.dim() ? t.shape()[d] : 1, d);
   if (t.dim() == 0) return tessel::index(t.reshape({1}), {TensorIndex::with(idx)}).reshape(index.shape());
+  if (d == 0 && t.device().is_cpu() && t.is_contiguous()) {
+    // Rows of a contiguous CPU tensor (embedding, batches of samples): one memcpy per row
+    // instead of an offset per element.
+    Shape shape = t.shape();
+    shape[0] = idx.numel();
+    Tensor out = empty(shape, TensorOptions(t.dtype(), t.device()));
+    int64_t row = static_cast<int64_t>(t.itemsize());
+    for (size_t j = 1; j < shape.size(); ++j) row *= shape[j];
+    const Tensor ic = idx.contiguous();
+    const int64_t* ip = ic.data<int64_t>();
+    const char* src = static_cast<const char*>(t.data_ptr());
+    char* dst = static_cast<char*>(out.data_ptr());
+    if (row > 0)
+      for (int64_t i = 0; i < shape[0]; ++i) std::memcpy(dst + i * row, src + ip[i] * row, static_cast<size_t>(row));
+    return out;
+  }
   std::vector<TensorIndex> ix(static_cast<size_t>(d), TensorIndex::slice());
   ix.push_back(TensorIndex::with(idx));
   return tessel::index(t, ix);

@@ -10,6 +10,7 @@
 #   bash scripts/container_train_test.sh             # build, then the checks; keeps the image
 #   SKIP_BUILD=1 bash scripts/container_train_test.sh  # reuse the image of the last run
 #   KEEP_IMAGES=0 bash scripts/container_train_test.sh # also removes the built image
+#   OUTSIDE_PYTHONPATH=DIR ...                        # the outside run imports tessel from DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -111,13 +112,17 @@ if rank == 0:
     with open(sys.argv[1], "w") as f:
         json.dump({n: p.detach().reshape(-1).tolist() for n, p in model.module.named_parameters()}, f)
 EOF
-if ls "$ROOT"/build/python/_C.*.so >/dev/null 2>&1; then
+# Outside: OUTSIDE_PYTHONPATH when given (e.g. a copy of a build, while others rebuild the
+# tree), else the build tree through scripts/dev_overlay.sh, else the installed package.
+if [ -n "${OUTSIDE_PYTHONPATH:-}" ]; then
+  export PYTHONPATH="$OUTSIDE_PYTHONPATH"
+elif ls "$ROOT"/build/python/_C.*.so >/dev/null 2>&1; then
   bash scripts/dev_overlay.sh "$WORK/pypath" >/dev/null
   export PYTHONPATH="$WORK/pypath" TESSEL_BUILD_DIR="$ROOT/build"
 fi
 outside_env=(env -u PYTHONUNBUFFERED)
 [ "$(id -u)" -eq 0 ] && outside_env+=(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1)
-"${outside_env[@]}" "$PY" -m tessel launch -n 2 --threads 1 --timeout 300 -x PYTHONPATH -x TESSEL_BUILD_DIR -- \
+"${outside_env[@]}" "$PY" -m tessel launch -n 2 --threads 1 --timeout 300 -x PYTHONPATH -- \
   "$PY" "$WORK/job/train_check.py" "$WORK/job/out/outside.json"
 podman run --rm --runtime=runc --network=host -v "$WORK/job:/job" "$IMAGE" \
   tessel launch -n 2 --threads 1 --timeout 300 -- tessel-python /job/train_check.py /job/out/inside.json

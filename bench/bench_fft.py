@@ -10,7 +10,7 @@ Workloads (complex64 / float32 unless named; each at every thread count of --thr
   fft c128 [256, 1024]           complex128
   fft dim0 [1024, 256]           along the first dim (strided)
   ifft     [256, 1024]
-  rfft     [256, 1024] float32,  irfft back
+  rfft     [256, 1024] float32,  irfft back; rfft / irfft of one 2^20-sample signal
   fft2     [16, 256, 256],       rfft2 float32 [16, 256, 256]
   fftn     [64, 64, 64]
 
@@ -58,6 +58,8 @@ def workloads(quick):
     add("ifft [256, 1024]", cnoise((256, 1024)), "ifft")
     add("rfft f32 [256, 1024]", rnoise((256, 1024)), "rfft")
     add("irfft [256, 513]", np.fft.rfft(rnoise((256, 1024))).astype(np.complex64), "irfft")
+    add("rfft f32 [1, 2^20]", rnoise((1, 1 << 20)), "rfft")
+    add("irfft [1, 2^19 + 1]", np.fft.rfft(rnoise((1, 1 << 20))).astype(np.complex64), "irfft")
     if not quick:
         add("fft2 [16, 256, 256]", cnoise((16, 256, 256)), "fft2")
         add("rfft2 f32 [16, 256, 256]", rnoise((16, 256, 256)), "rfft2")

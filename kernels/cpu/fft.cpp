@@ -688,11 +688,14 @@ bool four_step(const fft::C2cParams& p, const T* src, T* dst, int64_t n_in, int6
     a[2 * i + 1] = xr * wi + xi * wr;
   }
   c2c_any<T>(fft::C2cParams{p.inverse, false, p.scale}, a.data(), b.data(), n1, n2, n2, 1);
-  for (int64_t k1 = 0; k1 < n1; ++k1)
-    for (int64_t k2 = 0; k2 < n2; ++k2) {
-      dst[2 * (k1 + n1 * k2)] = b[2 * (k1 * n2 + k2)];
-      dst[2 * (k1 + n1 * k2) + 1] = b[2 * (k1 * n2 + k2) + 1];
-    }
+  constexpr int64_t tile = 32;  // transposed in tiles that stay in L1
+  for (int64_t t1 = 0; t1 < n1; t1 += tile)
+    for (int64_t t2 = 0; t2 < n2; t2 += tile)
+      for (int64_t k2 = t2; k2 < std::min(n2, t2 + tile); ++k2)
+        for (int64_t k1 = t1; k1 < std::min(n1, t1 + tile); ++k1) {
+          dst[2 * (k1 + n1 * k2)] = b[2 * (k1 * n2 + k2)];
+          dst[2 * (k1 + n1 * k2) + 1] = b[2 * (k1 * n2 + k2) + 1];
+        }
   return true;
 }
 

@@ -5,7 +5,9 @@
 #include <tessel/onnx.h>
 #include <tessel/tessel.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 using namespace tessel;
 
@@ -74,4 +76,44 @@ TEST(OnnxExport, FunctionToBytesAndErrors) {
   } catch (const NotImplementedError& e) {
     EXPECT_NE(std::string(e.what()).find("searchsorted"), std::string::npos) << e.what();
   }
+}
+
+// The model server runs one loaded model from several threads: each fused
+// node's kernel site serves one run at a time and the others take the shared
+// caches; results must match eager ones whatever the interleaving or batch size.
+TEST(OnnxExport, ConcurrentRunsFromSeveralThreads) {
+  manual_seed(1);
+  nn::functional::ConvOptions pad1;
+  pad1.padding = {1};
+  auto m = std::make_shared<nn::Sequential>();
+  m->add(std::make_shared<nn::Conv2d>(3, 16, 3, pad1)).add(std::make_shared<nn::ReLU>());
+  m->add(std::make_shared<nn::Conv2d>(16, 24, 3, pad1)).add(std::make_shared<nn::ReLU>());
+  m->add(std::make_shared<nn::MaxPool2d>(2)).add(std::make_shared<nn::Conv2d>(24, 8, 1));
+  m->add(std::make_shared<nn::Flatten>()).add(std::make_shared<nn::Linear>(8 * 4 * 4, 5));
+  m->eval();
+  onnx::ExportOptions o;
+  o.input_names = {"x"};
+  o.dynamic_axes = {{"x", {{0, "batch"}}}};
+  const auto path = (std::filesystem::temp_directory_path() / "tessel_concurrent_test.onnx").string();
+  onnx::export_model(*m, randn({2, 3, 8, 8}), path, o);
+  const onnx::Model loaded = onnx::Model::load(path);
+  std::filesystem::remove(path);
+  std::vector<Tensor> xs, want;
+  for (int64_t k = 0; k < 6; ++k) {
+    xs.push_back(randn({1 + k % 3, 3, 8, 8}));
+    autograd::NoGradGuard ng;
+    want.push_back(m->forward(xs.back()));
+  }
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int it = 0; it < 20; ++it) {
+        const size_t k = static_cast<size_t>(t + it) % xs.size();
+        const Tensor got = loaded.run({{"x", xs[k]}}).at(0).second;
+        if (got.shape() != want[k].shape() || amax(abs(sub(got, want[k]))).item<double>() > 1e-4) ++bad;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
 }

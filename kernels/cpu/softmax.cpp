@@ -5,10 +5,56 @@
 
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/register.h"
+#include "kernels/cpu/vecmath.h"
 #include "tessel/kernel.h"
 
 namespace tessel::cpu {
 namespace {
+
+// One contiguous float row through the vector exp (vecmath's table): max with
+// 8 running maxima (the compiler keeps a serial max chain, NaN rules), x - m,
+// exp in place (softmax) or into a scratch row (log_softmax), 8 partial sums.
+template <bool Log>
+void softmax_row_f32(const vecmath::UnaryF exp_f, const float* x, float* y, int64_t len, std::vector<float>& tmp) {
+  float mv[8];
+  for (float& v : mv) v = -INFINITY;
+  int64_t j = 0;
+  bool nan = false;
+  for (; j + 8 <= len; j += 8)
+    for (int k = 0; k < 8; ++k) {
+      mv[k] = x[j + k] > mv[k] ? x[j + k] : mv[k];
+      nan |= x[j + k] != x[j + k];
+    }
+  float m = -INFINITY;
+  for (; j < len; ++j) {
+    m = x[j] > m ? x[j] : m;
+    nan |= x[j] != x[j];
+  }
+  for (float v : mv) m = v > m ? v : m;
+  if (nan) m = NAN;  // a NaN in the row makes every output NaN, as std::max's chain did
+  if (std::isinf(m) && m < 0) m = 0;
+  float* e = y;
+  if constexpr (Log) {
+    if (static_cast<int64_t>(tmp.size()) < len) tmp.resize(static_cast<size_t>(len));
+    e = tmp.data();
+  }
+  for (int64_t k = 0; k < len; ++k) e[k] = x[k] - m;
+  exp_f(e, e, len, {});
+  float sv[8] = {};
+  j = 0;
+  for (; j + 8 <= len; j += 8)
+    for (int k = 0; k < 8; ++k) sv[k] += e[j + k];
+  float sum = 0;
+  for (; j < len; ++j) sum += e[j];
+  for (float v : sv) sum += v;
+  if constexpr (Log) {
+    const float lse = m + std::log(sum);
+    for (int64_t k = 0; k < len; ++k) y[k] = x[k] - lse;
+  } else {
+    const float inv = 1.0f / sum;
+    for (int64_t k = 0; k < len; ++k) y[k] *= inv;
+  }
+}
 
 template <class T, bool Log>
 void softmax_kernel(const KernelCall& c) {
@@ -18,7 +64,17 @@ void softmax_kernel(const KernelCall& c) {
   const int64_t len = a.shape()[dim];
   const int64_t sa = a.strides()[dim], so = out.strides()[dim];
   const Tensor a0 = a.narrow(dim, 0, 1), o0 = out.narrow(dim, 0, 1);
+  [[maybe_unused]] const vecmath::Table* vt = vecmath::table();
   for_each<2>({&o0, &a0}, [&](char** p, const int64_t* s, int64_t n) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (vt && sa == 1 && so == 1) {
+        std::vector<float> tmp;
+        for (int64_t i = 0; i < n; ++i)
+          softmax_row_f32<Log>(vt->f32[vecmath::Exp], reinterpret_cast<const float*>(p[1] + i * s[1]),
+                               reinterpret_cast<float*>(p[0] + i * s[0]), len, tmp);
+        return;
+      }
+    }
     for (int64_t i = 0; i < n; ++i) {
       const T* x = reinterpret_cast<const T*>(p[1] + i * s[1]);
       T* y = reinterpret_cast<T*>(p[0] + i * s[0]);

@@ -470,14 +470,16 @@ class Tracker(Callback):
         self._flush(final=self._writer is None)
         self._end("FINISHED", self._log_model() if self.log_model else ())
 
-    def close(self):
-        """Ends an unfinished run as FAILED (what was recorded is kept), and
-        waits until the writer thread has closed the store. After fit the run
-        is already complete and committed; this only waits for the close (for
-        SQLite, the WAL checkpoint into the database file)."""
+    def close(self, status="FAILED"):
+        """Ends an unfinished run with `status` (FAILED or KILLED; what was
+        recorded is kept), and waits until the writer thread has closed the
+        store. After fit the run is already complete and committed; this only
+        waits for the close (for SQLite, the WAL checkpoint into the database file)."""
+        if status not in ("FAILED", "KILLED"):
+            raise ValueError(f"Tracker.close: status must be 'FAILED' or 'KILLED', got {status!r}")
         if not self._finished:
             self._wait_started()
-            self._end("FAILED")
+            self._end(status)
         closing, self._closing = self._closing, None
         if closing is not None:
             closing.close()

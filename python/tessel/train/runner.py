@@ -324,14 +324,17 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
     if cfg["experiment"]["track"]:
         from .. import store as tstore
         from ..callbacks import Tracker
-        if isinstance(store, tstore.Store):
-            st = store
+        # A folder or SQLite location goes to the Tracker as is: its lean writer
+        # records the training without SQLAlchemy; the Store for the output's
+        # records and the registry is opened after fit.
+        location = None
+        if store is None or isinstance(store, (str, os.PathLike)):
+            location = store or cfg["experiment"]["store"]
         else:
-            st = tstore.open(store or cfg["experiment"]["store"])
-            opened.append(st)
+            st = store
         params = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in flatten(cfg).items()}
-        tracker = Tracker(experiment=cfg["experiment"]["name"], store=st, run_name=cfg["experiment"]["run_name"],
-                          log_model=False, params=params,
+        tracker = Tracker(experiment=cfg["experiment"]["name"], store=location if st is None else st,
+                          run_name=cfg["experiment"]["run_name"], log_model=False, params=params,
                           tags={"source": "tessel train", "config": tc.source or "", **cfg["experiment"]["tags"]})
         callbacks.append(tracker)
     callbacks += extra  # after the tracker, so that a callback that raises still leaves the epoch recorded
@@ -346,11 +349,9 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
                                   validation_data=validation, shuffle=True, seed=tr["seed"], callbacks=callbacks,
                                   verbose=0)
     except BaseException:
-        if tracker is not None and tracker.run_id is not None and not tracker._finished:
-            try:
-                tracker._flush(final=True)
-                st.end_run(tracker.run_id, "KILLED" if isinstance(sys.exc_info()[1], KeyboardInterrupt) else "FAILED")
-                tracker._finished = True
+        if tracker is not None and not tracker._finished:
+            try:  # ends the run as FAILED/KILLED with what was recorded
+                tracker.close("KILLED" if isinstance(sys.exc_info()[1], KeyboardInterrupt) else "FAILED")
             except Exception:  # noqa: BLE001  (the training error is the one to report)
                 pass
         raise
@@ -395,6 +396,9 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
 
     # ----- tracking: final metrics and the output files as artifacts; lineage; registry
     version = None
+    if tracker is not None and st is None:
+        st = tstore.open(location)
+        opened.append(st)
     if st is not None:
         final_points = [(f"final/{k}", len(history.epoch), float(v)) for k, v in scalar_metrics(metrics_out).items()
                         if isinstance(v, (int, float)) and math.isfinite(float(v))]

@@ -20,7 +20,7 @@ __all__ = [
     "arange", "empty", "empty_like", "full", "ones", "zeros", "tril", "triu",
     # elementwise
     "bitwise_invert", "bitwise_left_shift", "bitwise_right_shift", "copysign", "greater", "greater_equal",
-    "less", "less_equal", "not_equal", "hypot", "imag", "real", "logaddexp", "nextafter", "positive",
+    "less", "less_equal", "equal", "not_equal", "hypot", "imag", "real", "logaddexp", "nextafter", "positive",
     "signbit", "clip", "expm1", "log1p", "sign",
     # statistical
     "max", "min", "sum", "prod", "mean", "std", "var", "cumulative_sum", "cumulative_prod",
@@ -177,6 +177,9 @@ greater_equal = _compare("greater_equal", _C.ge)
 less = _compare("less", _C.lt)
 less_equal = _compare("less_equal", _C.le)
 not_equal = _compare("not_equal", _C.ne)
+# The standard's (and NumPy's) elementwise equal, not torch.equal's one bool:
+# ts.array_equal and Tensor.equal keep that meaning (docs/array-api.md).
+equal = _compare("equal", _C.eq)
 
 
 def bitwise_invert(x, /):

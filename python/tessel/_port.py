@@ -18,7 +18,7 @@ __all__ = [
     "add", "sub", "subtract", "max", "min", "div", "divide", "true_divide", "multiply", "fmod", "compile",
     "set_float32_matmul_precision", "get_float32_matmul_precision", "finfo", "iinfo", "std_mean", "var_mean",
     "hstack", "vstack", "row_stack", "column_stack", "dstack", "atleast_1d", "atleast_2d", "atleast_3d", "trace",
-    "equal", "clone", "t", "detach", "randint_like", "cosine_similarity", "pairwise_distance",
+    "array_equal", "clone", "t", "detach", "randint_like", "cosine_similarity", "pairwise_distance",
     "use_deterministic_algorithms", "are_deterministic_algorithms_enabled", "FloatTensor", "DoubleTensor",
     "HalfTensor", "BFloat16Tensor", "ByteTensor", "CharTensor", "ShortTensor", "IntTensor", "LongTensor", "BoolTensor",
 ]
@@ -355,10 +355,11 @@ def trace(input):
     return input.diagonal().sum()
 
 
-def equal(input, other):
-    """True when both tensors have the same shape and equal elements (NaN is unequal to itself)."""
+def array_equal(input, other):
+    """True when both tensors have the same shape and equal elements (NaN is unequal to itself):
+    torch.equal's meaning, NumPy's name (ts.equal is the array API's elementwise comparison)."""
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
-        raise TypeError(f"equal(): expects two tensors, got {type(input).__name__} and {type(other).__name__}")
+        raise TypeError(f"array_equal(): expects two tensors, got {type(input).__name__} and {type(other).__name__}")
     return tuple(input.shape) == tuple(other.shape) and builtins.bool((input == other).all().item())
 
 
@@ -570,7 +571,7 @@ def install():
     Tensor.type = _type
     extra = {"is_cuda": property(lambda self: self.device.type == "cuda"),
              "is_cpu": property(lambda self: self.device.type == "cpu"),
-             "get_device": _get_device, "cuda": _cuda, "equal": equal, "ndimension": lambda self: self.dim(),
+             "get_device": _get_device, "cuda": _cuda, "equal": array_equal, "ndimension": lambda self: self.dim(),
              "trace": trace, "fill_diagonal_": fill_diagonal_, "index_fill_": index_fill_,
              "index_fill": index_fill, "random_": random_, "exponential_": exponential_}
     for name, fn in extra.items():

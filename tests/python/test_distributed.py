@@ -230,20 +230,20 @@ def test_single_collectives_keep_values(single, dtype):
         ops += [dist.ReduceOp.MIN, dist.ReduceOp.MAX]
     for op in ops:
         assert dist.all_reduce(x, op=op) is None
-        assert ts.equal(x, expected)
+        assert ts.array_equal(x, expected)
     dist.broadcast(x, src=0)
     outs = [ts.zeros(6, dtype=dtype)]
     dist.all_gather(outs, x)
-    assert ts.equal(outs[0], expected)
+    assert ts.array_equal(outs[0], expected)
     out = ts.zeros(6, dtype=dtype)
     dist.all_gather_into_tensor(out, x)
-    assert ts.equal(out, expected)
+    assert ts.array_equal(out, expected)
     out = ts.zeros(6, dtype=dtype)
     dist.reduce_scatter(out, [x])
-    assert ts.equal(out, expected)
+    assert ts.array_equal(out, expected)
     out = ts.zeros(6, dtype=dtype)
     dist.reduce_scatter_tensor(out, x)
-    assert ts.equal(out, expected)
+    assert ts.array_equal(out, expected)
 
 
 def test_single_object_collectives(single):

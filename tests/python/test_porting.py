@@ -864,10 +864,14 @@ def test_small_functional_forms():
     with pytest.raises(ValueError, match="2-d"):
         torch.trace(torch.ones(3))
     assert torch.t(torch.ones(2, 3)).shape == (3, 2) and torch.clone(torch.ones(2)).tolist() == [1, 1]
-    assert torch.equal(torch.tensor([1, 2]), torch.tensor([1, 2])) and torch.tensor([1.0]).equal(torch.tensor([1]))
-    assert not torch.equal(torch.tensor([1, 2]), torch.tensor([1, 3]))
-    assert not torch.equal(torch.tensor([1, 2]), torch.tensor([[1, 2]]))  # shapes must match, no broadcasting
-    assert not torch.equal(torch.tensor([float("nan")]), torch.tensor([float("nan")]))
+    # torch.equal's one bool is ts.array_equal (and the method); ts.equal is the array API's elementwise one
+    assert torch.array_equal(torch.tensor([1, 2]), torch.tensor([1, 2])) and torch.tensor([1.0]).equal(torch.tensor([1]))
+    assert not torch.array_equal(torch.tensor([1, 2]), torch.tensor([1, 3]))
+    assert not torch.array_equal(torch.tensor([1, 2]), torch.tensor([[1, 2]]))  # shapes must match, no broadcasting
+    assert not torch.array_equal(torch.tensor([float("nan")]), torch.tensor([float("nan")]))
+    assert torch.equal(torch.tensor([1, 2]), torch.tensor([1, 3])).tolist() == [True, False]
+    with pytest.raises(ValueError):  # a port that kept torch.equal fails loudly
+        bool(torch.equal(torch.tensor([1, 2]), torch.tensor([1, 2])))
     r = torch.randint_like(torch.ones(200, dtype=torch.int32), 5, 7)
     assert r.dtype == torch.int32 and set(r.tolist()) == {5, 6}
     assert set(torch.randint_like(torch.ones(200), 3).tolist()) == {0.0, 1.0, 2.0}
@@ -1022,7 +1026,7 @@ def test_inplace_activation_on_an_intermediate_backpropagates(make):
         assert (z is y) == inplace
         (z * weights).sum().backward()
         results.append((z.detach(), x.grad))
-    assert torch.equal(results[0][0], results[1][0]) and torch.allclose(results[0][1], results[1][1])
+    assert torch.array_equal(results[0][0], results[1][0]) and torch.allclose(results[0][1], results[1][1])
 
 
 def _scaler_setup(init_scale=2.0 ** 16, growth_interval=2):
@@ -1066,7 +1070,7 @@ def test_grad_scaler_skips_inf_steps_and_backs_off():
     (model(torch.tensor([[float("inf"), 0.0, 0.0]])).sum() * 0 + scaler.scale(model.weight.sum())).backward()
     assert scaler.step(opt) is None  # skipped: a gradient is NaN
     scaler.update()
-    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
+    assert all(torch.array_equal(p, b) for p, b in zip(model.parameters(), before))
     assert scaler.get_scale() == 2 ** 15
     with pytest.raises(RuntimeError, match="No inf checks"):
         scaler.update()
@@ -1099,7 +1103,7 @@ def test_grad_scaler_misuse_state_and_disabled():
     loss.backward()
     off.step(opt)
     off.update()
-    assert not torch.equal(model.weight, before)
+    assert not torch.array_equal(model.weight, before)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not torch.amp.GradScaler(enabled=False).is_enabled()
@@ -1422,7 +1426,7 @@ def test_random_and_exponential_fill():
     assert e.min().item() >= 0 and abs(e.mean().item() - 0.5) < 0.02 and abs(e.std().item() - 0.5) < 0.02
     g1 = torch.zeros(5).exponential_(generator=torch.Generator().manual_seed(3))
     g2 = torch.zeros(5).exponential_(generator=torch.Generator().manual_seed(3))
-    assert torch.equal(g1, g2)
+    assert torch.array_equal(g1, g2)
     with pytest.raises(ValueError, match="lambd must be positive"):
         torch.zeros(2).exponential_(0)
 

@@ -58,7 +58,7 @@ def test_fit_records_params_metrics_system_and_model(tmp_path):
     # The recorded weights are the trained ones, and the ONNX file computes the same outputs.
     w = ts.load(s.artifact_file(run.id, "model/weights.safetensors"))
     for k, v in model.state_dict().items():
-        assert ts.equal(w[k], v)
+        assert ts.array_equal(w[k], v)
     onnx_model = ts.onnx.load(s.artifact_file(run.id, "model/model.onnx"))
     model.eval()
     xt = ts.tensor(x[:5])

@@ -1,5 +1,6 @@
 // CPU kernels for sum, amax, amin, max_dim and min_dim.
 // Contract (kernel.h): out has the keepdim shape; reduced dims are where out has size 1.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -188,8 +189,58 @@ void fold_kernel(const KernelCall& c, Run reduce, Step step) {
   reduce_general<T, A>(a, out, reduce.identity(), step);
 }
 
+// acc[0, inner) += the sum of rows x[r * inner + i], r < rows: row by row (the
+// inner loop vectorizes), pairwise over halves of the rows past 64 of them.
+template <class T>
+void add_rows(T* acc, const T* x, int64_t rows, int64_t inner) {
+  if (rows <= 64) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < inner; ++i) acc[i] += x[r * inner + i];
+    return;
+  }
+  const int64_t h = rows / 2;
+  std::vector<T> tmp(static_cast<size_t>(inner), T(0));
+  add_rows(acc, x, h, inner);
+  add_rows(tmp.data(), x + h * inner, rows - h, inner);
+  for (int64_t i = 0; i < inner; ++i) acc[i] += tmp[i];
+}
+
+// Sum over one block of dims of a contiguous tensor with kept dims after it
+// (dim 0 of a matrix, the middle dims of [B, L, C] -> [B, 1, C]): a as
+// [outer, rows, inner], each output row accumulated from whole input rows,
+// instead of one element at a time through a stride-0 accumulator.
+template <class T>
+bool sum_middle(const KernelCall& c) {
+  const Tensor &a = c.in[0], &out = c.out[0];
+  if (!a.is_contiguous() || !out.is_contiguous() || a.numel() == 0) return false;
+  int64_t first = -1, last = -1;
+  for (int64_t d = 0; d < a.dim(); ++d) {
+    if (a.shape()[d] == 1) continue;
+    const bool red = out.shape()[d] == 1;
+    if (red && first < 0) first = d;
+    if (red) last = d;
+  }
+  if (first < 0) return false;
+  for (int64_t d = first; d <= last; ++d)
+    if (a.shape()[d] != 1 && out.shape()[d] != 1) return false;  // a kept dim inside the block
+  int64_t outer = 1, rows = 1, inner = 1;
+  for (int64_t d = 0; d < a.dim(); ++d) (d < first ? outer : d <= last ? rows : inner) *= a.shape()[d];
+  if (inner == 1) return false;  // a contiguous run: reduce_runs' pairwise sum
+  const T* x = static_cast<const T*>(a.data_ptr());
+  T* o = static_cast<T*>(out.data_ptr());
+  parallel_for(outer, rows * inner, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      std::fill(o + k * inner, o + (k + 1) * inner, T(0));
+      add_rows(o + k * inner, x + k * rows * inner, rows, inner);
+    }
+  });
+  return true;
+}
+
 template <class T>
 void sum_kernel(const KernelCall& c) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
+    if (sum_middle<T>(c)) return;
   fold_kernel<T>(c, SumRun<T>{}, [](auto r, auto v) { return r + v; });
 }
 

@@ -134,10 +134,14 @@ const bool registered = [] {
   register_for(Floats{}, op::erfinv, vec(vecmath::Erfinv, [](auto a) { return erfinv(a); }));
 
   register_for(NumberTypes{}, op::neg, unary([](auto a) { return -a; }));
-  // abs: integers wrap like C (abs(-128) stays -128 for int8); complex gives the real magnitude.
+  // abs: integers wrap like C (abs(-128) stays -128 for int8); complex gives the real magnitude;
+  // floats clear the sign bit, so abs(-0.) is +0. (a compare-and-negate keeps -0.).
   register_for(RealTypes{}, op::abs, unary([](auto a) {
-                 if constexpr (std::is_unsigned_v<decltype(a)>) return a;
-                 else return a < decltype(a)(0) ? decltype(a)(-a) : a;
+                 using T = decltype(a);
+                 if constexpr (std::is_unsigned_v<T>) return a;
+                 else if constexpr (std::is_floating_point_v<T>) return std::fabs(a);
+                 else if constexpr (std::is_integral_v<T>) return a < T(0) ? T(-a) : a;
+                 else return a < T(0) ? T(-a) : (a == T(0) ? T(0) : a);  // float16/bfloat16
                }));
   register_for(ComplexTypes{}, op::abs, []<class T>(std::type_identity<T>) -> Kernel {
     return [](const KernelCall& c) { unary_loop<T, typename T::value_type>(c, [](T a) { return std::abs(a); }); };

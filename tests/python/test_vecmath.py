@@ -284,3 +284,12 @@ def test_erf_family_switch_points():
         keep = np.abs(r) >= 2.0 ** -126
         assert np.all(ulps32(got[keep], r[keep]) <= bound), (fn, v, got, r)
         assert np.all(np.abs(got[~keep] - r[~keep]) <= 0.52 * 2.0 ** -149), (fn, v[~keep], got[~keep])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_abs_clears_the_sign_of_zero(dtype):
+    # IEEE abs (and numpy.abs, torch.abs): abs(-0.) is +0., the array API's special case
+    x = ts.tensor([-0.0, 0.0, -1.5, 2.0], dtype=getattr(ts, dtype))
+    out = ts.abs(x).to(ts.float64).numpy()
+    np.testing.assert_array_equal(np.signbit(out), [False, False, False, False])
+    np.testing.assert_array_equal(out, [0.0, 0.0, 1.5, 2.0])

@@ -1064,3 +1064,115 @@ def test_multithreaded_results_match_single_thread():
     ts.set_num_threads(1)
     one = [(t + t * 2).tolist(), t.sum(1).tolist(), t.t().contiguous().tolist()]
     assert one == two
+
+
+# ---- linalg (LAPACK): factorizations are checked through what defines them (a reconstruction and the
+# factor's structure) and the unique parts (values, solutions) against NumPy float64. Well-conditioned
+# inputs (diagonally dominant), so float32's error stays within a small multiple of its rtol.
+
+def _matrix(dtype, shape, dominant=True, hermitian=False):
+    a = sample(dtype, shape, low=-1, high=1)
+    if hermitian:
+        a = (ref64(a) + np.conj(np.swapaxes(ref64(a), -1, -2))) / 2
+    if dominant:
+        a = ref64(a) + shape[-1] * 2 * np.eye(shape[-1])
+    return np.asarray(a).astype(NP[dtype])
+
+
+def _close(got, ref, dtype, k=50):
+    """|got - ref| within k * rtol of the reference's largest entry (LAPACK's backward-stable error)."""
+    ref = np.asarray(ref)
+    check(got, ref, dtype, scale=np.broadcast_to(k * (np.abs(ref).max() + 1), ref.shape))
+
+
+def _t(a, dtype, device):
+    return from_numpy(a, dtype).to(device)
+
+
+def _mT(x):
+    return np.conj(np.swapaxes(x, -1, -2))
+
+
+def spec_linalg_solve(dtype, device):
+    for a_shape, b_shape in [((3, 3), (3, 2)), ((2, 4, 4), (2, 4, 1)), ((5, 5), (5, 5))]:
+        a, b = _matrix(dtype, a_shape), sample(dtype, b_shape)
+        _close(ts.linalg.solve(_t(a, dtype, device), _t(b, dtype, device)).cpu(),
+               np.linalg.solve(ref64(a), ref64(b)), dtype)
+
+
+def spec_linalg_lu_factor(dtype, device):
+    for shape in [(3, 3), (2, 5, 5)]:
+        a = _matrix(dtype, shape, dominant=False)
+        P, L, U = ts.linalg.lu(_t(a, dtype, device))
+        _close(P.cpu() @ L.cpu() @ U.cpu(), ref64(a), dtype)
+        np.testing.assert_array_equal(np.triu(to_numpy(L.cpu()), 1), 0)
+        np.testing.assert_array_equal(np.tril(to_numpy(U.cpu()), -1), 0)
+
+
+def spec_linalg_lu_solve(dtype, device):
+    a, b = _matrix(dtype, (2, 4, 4)), sample(dtype, (2, 4, 3))
+    LU, piv = ts.linalg.lu_factor(_t(a, dtype, device))
+    _close(ts.linalg.lu_solve(LU, piv, _t(b, dtype, device)).cpu(), np.linalg.solve(ref64(a), ref64(b)), dtype)
+
+
+def spec_linalg_cholesky(dtype, device):
+    for shape in [(3, 3), (2, 4, 4)]:
+        a = _matrix(dtype, shape, hermitian=True)
+        _close(ts.linalg.cholesky(_t(a, dtype, device)).cpu(), np.linalg.cholesky(ref64(a)), dtype)
+
+
+def spec_linalg_qr(dtype, device):
+    for shape in [(4, 3), (3, 3), (2, 5, 2)]:
+        a = _matrix(dtype, shape, dominant=False)
+        Q, R = ts.linalg.qr(_t(a, dtype, device))
+        q, r = ref64(to_numpy(Q.cpu())), ref64(to_numpy(R.cpu()))
+        _close(Q.cpu() @ R.cpu(), ref64(a), dtype)
+        _close(_t(_mT(q) @ q, ts.complex128 if dtype.is_complex else ts.float64, "cpu"),
+               np.broadcast_to(np.eye(q.shape[-1]), q.shape[:-2] + (q.shape[-1],) * 2), dtype)
+        np.testing.assert_array_equal(np.tril(r, -1), 0)
+
+
+def spec_linalg_eigh(dtype, device):
+    for shape in [(3, 3), (2, 4, 4)]:
+        a = _matrix(dtype, shape, dominant=False, hermitian=True)
+        w, V = ts.linalg.eigh(_t(a, dtype, device))
+        _close(w.cpu(), np.linalg.eigvalsh(ref64(a)), dtype)
+        v = ref64(to_numpy(V.cpu()))
+        _close(_t(v @ (ref64(to_numpy(w.cpu()))[..., None] * _mT(v)), ts.complex128 if dtype.is_complex
+                  else ts.float64, "cpu"), ref64(a), dtype)
+
+
+def spec_linalg_svd(dtype, device):
+    for shape in [(4, 3), (3, 5), (2, 3, 3)]:
+        a = _matrix(dtype, shape, dominant=False)
+        U, S, Vh = ts.linalg.svd(_t(a, dtype, device), full_matrices=False)
+        _close(S.cpu(), np.linalg.svd(ref64(a), compute_uv=False), dtype)
+        u, s, vh = (ref64(to_numpy(t.cpu())) for t in (U, S, Vh))
+        _close(_t(u @ (s[..., None] * vh), ts.complex128 if dtype.is_complex else ts.float64, "cpu"), ref64(a), dtype)
+
+
+def spec_linalg_eig(dtype, device):
+    for shape in [(3, 3), (2, 4, 4)]:
+        a = _matrix(dtype, shape, dominant=False)
+        w, V = ts.linalg.eig(_t(a, dtype, device))
+        w, v = ref64(to_numpy(w.cpu())), ref64(to_numpy(V.cpu()))
+        _close(_t(ref64(a).astype(np.complex128) @ v, ts.complex128, "cpu"), v * w[..., None, :], dtype)
+        np.testing.assert_allclose(np.sort_complex(w.reshape(-1, shape[-1])),
+                                   np.sort_complex(np.linalg.eigvals(ref64(a)).reshape(-1, shape[-1])),
+                                   rtol=100 * RTOL[dtype], atol=100 * RTOL[dtype])
+
+
+def spec_linalg_solve_triangular(dtype, device):
+    for upper, left in [(True, True), (False, True), (True, False)]:
+        a = _matrix(dtype, (4, 4))
+        a = np.triu(a) if upper else np.tril(a)
+        b = sample(dtype, (4, 2) if left else (2, 4))
+        got = ts.linalg.solve_triangular(_t(a, dtype, device), _t(b, dtype, device), upper=upper, left=left)
+        ref = np.linalg.solve(ref64(a), ref64(b)) if left else ref64(b) @ np.linalg.inv(ref64(a))
+        _close(got.cpu(), ref, dtype)
+
+
+SPECS.update({"linalg_solve": spec_linalg_solve, "linalg_lu_factor": spec_linalg_lu_factor,
+              "linalg_lu_solve": spec_linalg_lu_solve, "linalg_cholesky": spec_linalg_cholesky,
+              "linalg_qr": spec_linalg_qr, "linalg_eigh": spec_linalg_eigh, "linalg_svd": spec_linalg_svd,
+              "linalg_eig": spec_linalg_eig, "linalg_solve_triangular": spec_linalg_solve_triangular})

@@ -199,6 +199,20 @@ def test_float32_conv_double_backward_goes_through_the_reference():
     np.testing.assert_allclose(gw.numpy(), gw64.numpy(), rtol=1e-3, atol=1e-3)
 
 
+# linalg (LAPACK kernels): well-conditioned inputs; the outputs are chosen to be unique (sign-free
+# products of eigen/singular vectors) so the finite differences see a smooth function.
+_I3 = ts.eye(3, dtype=ts.float64)
+CASES['linalg_solve'] = (lambda a, b: ts.linalg.solve(a + 4 * _I3, b), [R(3, 3), R(3, 2)])
+CASES['linalg_cholesky'] = (lambda a: ts.linalg.cholesky(a @ a.mT + 3 * _I3), [R(3, 3)])
+CASES['linalg_qr'] = (lambda a: ts.cat([t.flatten() for t in ts.linalg.qr(a + 4 * _I3)]), [R(3, 3)])
+CASES['linalg_eigh'] = (lambda a: (lambda w, v: ts.cat([w, (v * v).flatten()]))(*ts.linalg.eigh(
+    a + a.mT + ts.diag(ts.tensor([1.0, 5.0, 9.0], dtype=ts.float64)))), [R(3, 3)])
+CASES['linalg_svd'] = (lambda a: (lambda u, s, vh: ts.cat([s, (u @ vh).flatten()]))(*ts.linalg.svd(
+    a + ts.diag(ts.tensor([1.0, 4.0, 9.0], dtype=ts.float64)), full_matrices=False)), [R(3, 3)])
+CASES['linalg_solve_triangular'] = (lambda a, b: ts.linalg.solve_triangular(ts.triu(a) + 4 * _I3, b, upper=True),
+                                    [R(3, 3), R(3, 2)])
+
+
 # Which case checks the gradient of each registry kernel.
 COVERS = {
     "copy": "clone", "take_offsets": "adv_index", "put_offsets": "index_put", "put_offsets_add": "scatter_add",
@@ -218,6 +232,9 @@ NOT_DIFFERENTIABLE = {
     # The fused no-grad spectrogram; under autograd the features use rfft_real instead.
     "stft_power",
     "quantize_affine", "dequantize_affine",  # integer codes: quantize detaches its input
+    # eig's complex outputs and the LU family raise NotImplementedError for inputs that require grad
+    # (docs/linalg.md); solve/inv/det differentiate through linalg_solve's rule instead.
+    "linalg_eig", "linalg_lu_factor", "linalg_lu_solve",
 }
 
 

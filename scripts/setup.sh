@@ -49,7 +49,8 @@ fi
 # flask: the web UI (`tessel ui`); selenium drives Debian's chromium in its tests; tensorboard reads back
 # the TensorBoard callback's event files and mlflow-skinny is the MLflow callback's optional dependency
 # (test-only); optuna: the ML agent's search; prefect: pipelines as Prefect flows (tested on its ephemeral API).
-# hypothesis/ndindex: what the pinned array API conformance suite (../shared/array-api-tests) needs.
+# hypothesis/ndindex/pytest-json-report: what the pinned array API conformance suite (../shared/array-api-tests)
+# needs (its conftest refuses to start without pytest-json-report).
 .venv/bin/python -m pip install -q --disable-pip-version-check \
   "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24" "pytest>=7" "ninja" "safetensors>=0.7" \
   "scikit-learn>=1.3" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25" \
@@ -57,7 +58,7 @@ fi
   "onnx>=1.16" "onnxruntime>=1.17" \
   "click>=8.1" "sqlalchemy>=2.0" "psycopg[binary]>=3.1" "psutil>=5.9" "PyYAML>=6" "tritonclient[http]>=2.40" "kubernetes-validate>=1.31" "schemathesis==4.32.5" \
   "flask>=2.3" "selenium>=4.15" "tensorboard>=2.15" "mlflow-skinny>=2.10" "optuna>=3.5" "prefect>=3.4,<4" \
-  "hypothesis>=6.100" "ndindex>=1.8"
+  "hypothesis>=6.100" "ndindex>=1.8" "pytest-json-report>=1.5"
 # Airflow 3 and Prefect 3 need disjoint fastapi ranges, so Airflow gets its own environment:
 # the Airflow DAG test (tests/python/test_automation_airflow.py) runs dag.test() there, and the
 # DAG's steps run as subprocesses in .venv, which is how Airflow workers use tessel.

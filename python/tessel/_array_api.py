@@ -12,6 +12,7 @@ PyTorch meaning cannot coexist with the standard's keep PyTorch's (docs/array-ap
 "Known deviations").
 """
 import builtins
+import functools
 
 import numpy as np
 
@@ -51,6 +52,16 @@ def _check_device(device, op):
     d = device if isinstance(device, _C.device) else _C.device(str(device))
     if d.type != "cpu":
         raise ValueError(f"[{op}] device {device!r} is not available (tessel's array API devices: cpu)")
+
+
+def _placed(fn):
+    """fn computed on the CPU, then moved to `device` when one is given (the core's .to() validates it, so
+    plugin devices and, later, CUDA work as they do for the PyTorch-style functions)."""
+    @functools.wraps(fn)
+    def wrapper(*args, device=None, **kwargs):
+        out = fn(*args, **kwargs)
+        return out if device is None else out.to(device)
+    return wrapper
 
 
 class __array_namespace_info__:  # noqa: N801  (the standard's name)
@@ -149,11 +160,11 @@ def can_cast(from_, to, /):
     return _C.can_cast(_dtype_of(from_, "can_cast"), _dtype_of(to, "can_cast"))
 
 
+@_placed
 def astype(x, dtype, /, *, copy=True, device=None):
     """x converted to `dtype` (a new tensor unless copy=False and nothing changes)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"[astype] expected a Tensor, got {type(x).__name__}")
-    _check_device(device, "astype")
     if x.dtype == dtype and not copy:
         return x
     return x.to(dtype).clone() if x.dtype == dtype else x.to(dtype)
@@ -180,10 +191,10 @@ def _nested_kind(obj):
     return best
 
 
+@_placed
 def asarray(obj, /, *, dtype=None, device=None, copy=None):
     """A tensor from a tensor, a NumPy array, a buffer, a DLPack capsule holder, a Python scalar or a nested
     sequence; copy=None shares memory when it can, False raises when it cannot, True always copies."""
-    _check_device(device, "asarray")
     if isinstance(obj, Tensor):
         out = obj
         if dtype is not None and obj.dtype != dtype:
@@ -229,9 +240,9 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
     return _C.tensor(obj, dtype=dtype)
 
 
+@_placed
 def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None, requires_grad=False):
     """The (n_rows, n_cols) matrix with ones on diagonal k (torch.eye plus the standard's k)."""
-    _check_device(device, "eye")
     m = n_rows if n_cols is None else n_cols
     if k == 0:
         return _C.eye(n_rows, m, dtype=dtype, requires_grad=requires_grad)
@@ -242,11 +253,11 @@ def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None, requires_grad=F
     return out.requires_grad_(requires_grad) if requires_grad else out
 
 
+@_placed
 def linspace(start, stop=None, num=None, *, dtype=None, device=None, endpoint=True, requires_grad=False,
              steps=None, end=None):
     """num values from start to stop (torch.linspace; `end` and `steps` are PyTorch's names for stop and
     num; endpoint=False leaves stop out)."""
-    _check_device(device, "linspace")
     if (stop is None) == (end is None):
         raise TypeError("[linspace] pass the end point once (stop, or end as in PyTorch)")
     stop = end if stop is None else stop
@@ -269,9 +280,9 @@ def linspace(start, stop=None, num=None, *, dtype=None, device=None, endpoint=Tr
     return _C.linspace(start, stop, n, dtype=dtype, requires_grad=requires_grad)
 
 
+@_placed
 def from_dlpack(x, /, *, device=None, copy=None):
     """A tensor sharing the memory of an object with __dlpack__ (copy=True copies)."""
-    _check_device(device, "from_dlpack")
     out = _C.from_dlpack(x)
     return out.clone() if copy else out
 
@@ -286,8 +297,8 @@ def _array_namespace(self, /, *, api_version=None):
 
 
 def _to_device(self, device, /, *, stream=None):
-    _check_device(device, "to_device")
-    return self
+    d = device if isinstance(device, _C.device) else _C.device(str(device))
+    return self if self.device == d else self.to(d)
 
 
 def _shift(op, reflected=False, inplace=False):

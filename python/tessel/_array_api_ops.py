@@ -10,7 +10,7 @@ from collections import namedtuple
 
 from . import _C
 from ._C import Tensor
-from ._array_api import _check_device, _integral, _shift_values, _D
+from ._array_api import _integral, _shift_values, _D
 from . import _port
 
 __all__ = [
@@ -77,13 +77,12 @@ def _norm_axes(axis, ndim, op):
 
 def arange(start=0, stop=None, step=None, *, dtype=None, device=None, requires_grad=False, end=None):
     """Values from start (or 0) up to stop, step apart (torch.arange; `end` is PyTorch's name for stop)."""
-    _check_device(device, "arange")
     stop = end if stop is None else stop
     if step is None:
         step = 1
     if stop is None:
         start, stop = 0, start
-    return _C.arange(start, stop, step, dtype=dtype, requires_grad=requires_grad)
+    return _C.arange(start, stop, step, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def _shape_args(op, shape, more, size):
@@ -100,36 +99,31 @@ def _shape_args(op, shape, more, size):
 
 def empty(shape=None, *more, dtype=None, device=None, requires_grad=False, size=None):
     """An uninitialised tensor: empty((2, 3)) or empty(2, 3)."""
-    _check_device(device, "empty")
-    return _C.empty(_shape_args("empty", shape, more, size), dtype=dtype, requires_grad=requires_grad)
+    return _C.empty(_shape_args("empty", shape, more, size), dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def zeros(shape=None, *more, dtype=None, device=None, requires_grad=False, size=None):
     """A tensor of zeros: zeros((2, 3)) or zeros(2, 3)."""
-    _check_device(device, "zeros")
-    return _C.zeros(_shape_args("zeros", shape, more, size), dtype=dtype, requires_grad=requires_grad)
+    return _C.zeros(_shape_args("zeros", shape, more, size), dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def ones(shape=None, *more, dtype=None, device=None, requires_grad=False, size=None):
     """A tensor of ones: ones((2, 3)) or ones(2, 3)."""
-    _check_device(device, "ones")
-    return _C.ones(_shape_args("ones", shape, more, size), dtype=dtype, requires_grad=requires_grad)
+    return _C.ones(_shape_args("ones", shape, more, size), dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False):
-    _check_device(device, "empty_like")
-    return _C.empty_like(input, dtype=dtype, requires_grad=requires_grad)
+    return _C.empty_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def full(shape=None, fill_value=None, *, dtype=None, device=None, requires_grad=False, size=None):
     """A tensor filled with fill_value (a bool gives bool, an int int64, a float the default float)."""
-    _check_device(device, "full")
     shape = _shape_args("full", shape, (), size)
     if fill_value is None:
         raise TypeError("[full] missing fill_value")
     if dtype is None and isinstance(fill_value, builtins.complex):
         dtype = _D.complex128 if _C.get_default_dtype() == _D.float64 else _D.complex64
-    return _C.full(shape, fill_value, dtype=dtype, requires_grad=requires_grad)
+    return _C.full(shape, fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def tril(input, diagonal=_UNSET, *, k=_UNSET):

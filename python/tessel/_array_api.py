@@ -274,9 +274,12 @@ def linspace(start, stop=None, num=None, *, dtype=None, device=None, endpoint=Tr
         out = _C.tensor(vals, dtype=_D.complex128 if cplx else _D.float64).to(dt) if n else _C.zeros(0, dtype=dt)
         return out
     if not endpoint:
+        # the first n of n + 1 points to stop, as the standard defines it (bit for bit: the points past
+        # the middle are computed from stop)
         if n == 0:
             return _C.zeros(0, dtype=dtype or _C.get_default_dtype())
-        stop = start + (stop - start) * (n - 1) / n
+        out = _C.linspace(start, stop, n + 1, dtype=dtype)[:n].clone()
+        return out.requires_grad_(requires_grad) if requires_grad else out
     return _C.linspace(start, stop, n, dtype=dtype, requires_grad=requires_grad)
 
 

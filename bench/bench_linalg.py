@@ -32,8 +32,8 @@ def inputs(op, n, dtype, rng):
     return (A.astype(dtype),)
 
 
-def tessel_fns(ts):
-    L = ts.linalg
+def linalg_fns(L):
+    """The ops through a torch.linalg-style module (ts.linalg and torch.linalg share the names)."""
     return {
         "solve": lambda A, B: L.solve(A, B),
         "cholesky": lambda A: L.cholesky(A),
@@ -41,6 +41,10 @@ def tessel_fns(ts):
         "svd": lambda A: L.svd(A, full_matrices=False),
         "eigh": lambda A: L.eigh(A),
     }
+
+
+def tessel_fns(ts):
+    return linalg_fns(ts.linalg)
 
 
 def numpy_fns():
@@ -68,14 +72,7 @@ def scipy_fns():
 
 
 def torch_fns(torch):
-    L = torch.linalg
-    return {
-        "solve": lambda A, B: L.solve(A, B),
-        "cholesky": lambda A: L.cholesky(A),
-        "qr": lambda A: L.qr(A),
-        "svd": lambda A: L.svd(A, full_matrices=False),
-        "eigh": lambda A: L.eigh(A),
-    }
+    return linalg_fns(torch.linalg)
 
 
 def check(op, ts_out, args, notes):

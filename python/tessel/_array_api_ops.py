@@ -456,16 +456,21 @@ def broadcast_to(input, shape=None, *, size=None):
     return _C.broadcast_to(_tensor(input, "broadcast_to"), shape if size is None else size)
 
 
-def concat(tensors, dim=_UNSET, *, axis=_UNSET):
-    """The tensors joined along axis (axis=None: flattened first); dtypes promote."""
-    ax = _pick("concat", "axis", axis, "dim", dim, 0)
+def _promoted(op, tensors):
+    """The tensors (at least one) converted to their common promoted dtype."""
     arrays = list(tensors)
     if not arrays:
-        raise ValueError("[concat] expects at least one tensor")
+        raise ValueError(f"[{op}] expects at least one tensor")
     dt = arrays[0].dtype
     for a in arrays[1:]:
         dt = _C.promote_types(dt, a.dtype)
-    arrays = [a.to(dt) for a in arrays]
+    return [a.to(dt) for a in arrays]
+
+
+def concat(tensors, dim=_UNSET, *, axis=_UNSET):
+    """The tensors joined along axis (axis=None: flattened first); dtypes promote."""
+    ax = _pick("concat", "axis", axis, "dim", dim, 0)
+    arrays = _promoted("concat", tensors)
     if ax is None:
         return _C.cat([a.reshape(-1) for a in arrays], 0)
     return _C.cat(arrays, ax)
@@ -533,13 +538,7 @@ def squeeze(input, axis=None, *, dim=_UNSET):
 def stack(tensors, dim=_UNSET, *, axis=_UNSET):
     """The tensors stacked along a new axis; dtypes promote."""
     ax = _pick("stack", "axis", axis, "dim", dim, 0)
-    arrays = list(tensors)
-    if not arrays:
-        raise ValueError("[stack] expects at least one tensor")
-    dt = arrays[0].dtype
-    for a in arrays[1:]:
-        dt = _C.promote_types(dt, a.dtype)
-    return _C.stack([a.to(dt) for a in arrays], ax)
+    return _C.stack(_promoted("stack", tensors), ax)
 
 
 def unstack(x, /, *, axis=0):

@@ -18,6 +18,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import aliased
 
 from ..store import NotFoundError
+from .charts import _label as _tick, nice_ticks
 from ..store import schema as S
 
 bp = Blueprint("studies", __name__)
@@ -132,16 +133,9 @@ def importance(trials):
 
 # ----- charts --------------------------------------------------------------------------------------------
 
-def _tick(v):
-    if v == 0:
-        return "0"
-    return f"{v:.1e}" if abs(v) >= 1e5 or abs(v) < 1e-3 else f"{v:.4g}"
-
-
 def history_svg(trials, width=640, height=300):
     """Objective per trial (complete: dots; pruned: crosses at their last
     reported value; failed: red marks on the x axis) and the best-so-far line."""
-    from .charts import nice_ticks
     ml, mr, mt, mb = 64, 16, 34, 38
     pw, ph = width - ml - mr, height - mt - mb
     vals = [t["value"] for t in trials if t["state"] in ("COMPLETE", "PRUNED") and _finite(t["value"])]

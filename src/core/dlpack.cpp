@@ -3,6 +3,8 @@
 
 #include <vector>
 
+#include "tessel/cuda.h"
+
 namespace tessel {
 
 DLDataType to_dl_dtype(DType d) {
@@ -49,7 +51,15 @@ DLDevice to_dl_device(Device d) {
 
 Device from_dl_device(DLDevice d) {
   if (d.device_type == kDLCPU || d.device_type == kDLCUDAHost) return Device(DeviceType::CPU);
-  if (d.device_type == kDLCUDA || d.device_type == kDLCUDAManaged) return Device(DeviceType::CUDA, d.device_id);
+  if (d.device_type == kDLCUDA || d.device_type == kDLCUDAManaged) {
+    // Refused here, before the capsule is consumed: a CUDA tensor without a
+    // runtime would only fail later, at its first use or free.
+    TS_CHECK(cuda::is_available(), Error, "from_dlpack", "the tensor is on CUDA device ", d.device_id,
+             " (kDLCUDA) but no CUDA device is available here (", cuda::unavailable_reason(), ")");
+    TS_CHECK(d.device_id >= 0 && d.device_id < cuda::device_count(), ValueError, "from_dlpack",
+             "the tensor is on CUDA device ", d.device_id, " but ", cuda::device_count(), " device(s) are available");
+    return Device(DeviceType::CUDA, d.device_id);
+  }
   fail<ValueError>("from_dlpack", "unsupported DLPack device type ", int(d.device_type));
 }
 

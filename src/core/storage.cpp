@@ -64,6 +64,8 @@ void register_device_hooks(DeviceType type, const DeviceHooks& hooks) {
 const DeviceHooks& device_hooks(DeviceType type) {
   const DeviceHooks& h = table().hooks[static_cast<size_t>(type)];
   if (!h.allocate) {
+    // The CUDA backend registers its hooks whenever it is compiled in, with or without a device.
+    if (type == DeviceType::CUDA) fail<Error>("device", "tessel was built without CUDA (TESSEL_WITH_CUDA=OFF)");
     fail<Error>("device", "no memory hooks for device type '", device_type_name(type),
                 "' (built without it, or its plugin is not loaded)");
   }

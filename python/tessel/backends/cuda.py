@@ -1,8 +1,10 @@
-"""ts.backends.cuda: CUDA is not part of this build (see ts.cuda)."""
+"""ts.backends.cuda: whether this build has the CUDA backend, and the matmul flags (see ts.cuda)."""
+from .. import _C
 
 
 class _MatmulFlags:
-    """ts.backends.cuda.matmul.allow_tf32 and friends: accepted, without effect on the CPU."""
+    """ts.backends.cuda.matmul.allow_tf32 and friends: accepted; not yet read by the CUDA matmul, which
+    computes float32 in full float32 (PyTorch's default, allow_tf32 = False)."""
 
     allow_tf32 = False
     allow_fp16_reduced_precision_reduction = True
@@ -13,5 +15,6 @@ matmul = _MatmulFlags()
 
 
 def is_built():
-    """False: this tessel build has no CUDA kernels."""
-    return False
+    """Whether this tessel build has the CUDA backend (TESSEL_WITH_CUDA); a device may still be missing:
+    ts.cuda.is_available() says."""
+    return _C._cuda.is_compiled()

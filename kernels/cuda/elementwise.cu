@@ -1,0 +1,203 @@
+// Elementwise binary (add sub mul div maximum minimum), unary (neg exp log
+// relu tanh sigmoid reciprocal square) and lerp kernels on CUDA. Dense operands take 16-byte vector loads;
+// broadcast or strided ones walk the Layout's offsets.
+#include "kernels/cuda/device/common.cuh"
+
+namespace tessel::cuda {
+namespace {
+
+template <class T, int V>
+struct alignas(sizeof(T) * V) Vec {
+  T v[V];
+};
+
+template <class T>
+__device__ __forceinline__ bool isnan_(T x) {
+  if constexpr (std::is_floating_point_v<T>) return x != x;
+  else return false;
+}
+
+template <Binary Op>
+struct BinaryFn {
+  template <class C>
+  __device__ __forceinline__ C operator()(C a, C b) const {
+    if constexpr (Op == Binary::add) return a + b;
+    else if constexpr (Op == Binary::sub) return a - b;
+    else if constexpr (Op == Binary::mul) return a * b;
+    else if constexpr (Op == Binary::div) return a / b;
+    // NaN propagates, as on the CPU (kernels/cpu/elementwise.cpp).
+    else if constexpr (Op == Binary::maximum) return isnan_(a) || isnan_(b) ? a + b : (a > b ? a : b);
+    else if constexpr (Op == Binary::minimum) return isnan_(a) || isnan_(b) ? a + b : (a < b ? a : b);
+    else return b > C(0) ? a : C(0);  // relu_backward: a = grad, b = relu's output
+  }
+};
+
+template <Unary Op>
+struct UnaryFn {
+  template <class C>
+  __device__ __forceinline__ C operator()(C a) const {
+    if constexpr (Op == Unary::neg) return -a;
+    else if constexpr (Op == Unary::relu) return a > C(0) || a != a ? a : C(0);
+    else if constexpr (Op == Unary::exp) return exp_(a);
+    else if constexpr (Op == Unary::log) return std::is_same_v<C, float> ? logf(a) : log(a);
+    else if constexpr (Op == Unary::tanh) return std::is_same_v<C, float> ? tanhf(a) : tanh(a);
+    else if constexpr (Op == Unary::reciprocal) return C(1) / a;
+    else if constexpr (Op == Unary::square) return a * a;
+    else return C(1) / (C(1) + exp_(-a));
+  }
+  template <class C>
+  __device__ __forceinline__ static C exp_(C a) {
+    if constexpr (std::is_same_v<C, float>) return expf(a);
+    else return exp(a);
+  }
+};
+
+// 16 bytes per load; the tail past the last full vector goes element by element.
+template <class T, class F, int NIN>
+__global__ void map_contiguous(T* out, const T* a, const T* b, int64_t n, F f) {
+  using C = acc_t<T>;
+  constexpr int V = 16 / sizeof(T);
+  const int64_t stride = (int64_t{gridDim.x} * blockDim.x) * V;
+  for (int64_t i = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) * V; i < n; i += stride) {
+    if (i + V <= n) {
+      const Vec<T, V> va = *reinterpret_cast<const Vec<T, V>*>(a + i);
+      Vec<T, V> vb;
+      if constexpr (NIN == 2) vb = *reinterpret_cast<const Vec<T, V>*>(b + i);
+      Vec<T, V> vo;
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        if constexpr (NIN == 2) vo.v[j] = convert<T>(f(convert<C>(va.v[j]), convert<C>(vb.v[j])));
+        else vo.v[j] = convert<T>(f(convert<C>(va.v[j])));
+      }
+      *reinterpret_cast<Vec<T, V>*>(out + i) = vo;
+    } else {
+      for (int64_t j = i; j < n; ++j) {
+        if constexpr (NIN == 2) out[j] = convert<T>(f(convert<C>(a[j]), convert<C>(b[j])));
+        else out[j] = convert<T>(f(convert<C>(a[j])));
+      }
+    }
+  }
+}
+
+template <class T, class F, int N>
+__global__ void map_strided(Layout<N> L, F f) {
+  using C = acc_t<T>;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < L.numel; i += stride) {
+    int64_t off[N];
+    offsets_of(L, i, off);
+    const C a = convert<C>(*reinterpret_cast<const T*>(L.ptrs[1] + off[1]));
+    T* o = reinterpret_cast<T*>(L.ptrs[0] + off[0]);
+    if constexpr (N == 3) *o = convert<T>(f(a, convert<C>(*reinterpret_cast<const T*>(L.ptrs[2] + off[2]))));
+    else *o = convert<T>(f(a));
+  }
+}
+
+template <int N>
+bool aligned16(const Layout<N>& L) {
+  for (int k = 0; k < N; ++k)
+    if (reinterpret_cast<uintptr_t>(L.ptrs[k]) % 16 != 0) return false;
+  return true;
+}
+
+template <class T, int N, class F>
+void run_map(const Layout<N>& L, F f, cudaStream_t s) {
+  constexpr int V = 16 / sizeof(T);
+  const T* b = reinterpret_cast<const T*>(L.ptrs[N - 1]);  // unused by unary ops
+  if (L.contiguous && aligned16(L))
+    map_contiguous<T, F, N - 1><<<blocks_for(L.numel, V), kThreads, 0, s>>>(
+        reinterpret_cast<T*>(L.ptrs[0]), reinterpret_cast<const T*>(L.ptrs[1]), b, L.numel, f);
+  else
+    map_strided<T, F, N><<<blocks_for(L.numel), kThreads, 0, s>>>(L, f);
+}
+
+// Which dtypes each op is compiled for (the registrations in register.cpp follow these).
+template <class T>
+inline constexpr bool is_float = std::is_floating_point_v<T> || is_lowp<T>;
+template <class T>
+inline constexpr bool is_binary_int = std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>;
+
+template <Binary Op>
+bool binary_for(int dtype, const Layout<3>& L, cudaStream_t s) {
+  bool ok = false;
+  visit_code(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (is_float<T> || (is_binary_int<T> && Op != Binary::div && Op != Binary::relu_backward)) {
+      run_map<T, 3>(L, BinaryFn<Op>{}, s);
+      ok = true;
+    }
+  });
+  return ok;
+}
+
+template <Unary Op>
+bool unary_for(int dtype, const Layout<2>& L, cudaStream_t s) {
+  bool ok = false;
+  visit_code(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (is_float<T> || (is_binary_int<T> && (Op == Unary::neg || Op == Unary::relu || Op == Unary::square))) {
+      run_map<T, 2>(L, UnaryFn<Op>{}, s);
+      ok = true;
+    }
+  });
+  return ok;
+}
+
+// The CPU's two formulas meeting at weight 0.5, so weights 0 and 1 are exact.
+template <class T>
+__global__ void lerp_strided(Layout<4> L) {
+  using C = acc_t<T>;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < L.numel; i += stride) {
+    int64_t off[4];
+    offsets_of(L, i, off);
+    const C a = convert<C>(*reinterpret_cast<const T*>(L.ptrs[1] + off[1]));
+    const C b = convert<C>(*reinterpret_cast<const T*>(L.ptrs[2] + off[2]));
+    const C w = convert<C>(*reinterpret_cast<const T*>(L.ptrs[3] + off[3]));
+    const C r = (w < C(0.5) && w > C(-0.5)) ? a + w * (b - a) : b - (b - a) * (C(1) - w);
+    *reinterpret_cast<T*>(L.ptrs[0] + off[0]) = convert<T>(r);
+  }
+}
+
+}  // namespace
+
+bool launch_lerp(int dtype, const Layout<4>& L, cudaStream_t s) {
+  bool ok = false;
+  visit_code(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (is_float<T>) {
+      lerp_strided<T><<<blocks_for(L.numel), kThreads, 0, s>>>(L);
+      ok = true;
+    }
+  });
+  return ok;
+}
+
+bool launch_binary(Binary op, int dtype, const Layout<3>& L, cudaStream_t s) {
+  switch (op) {
+    case Binary::add: return binary_for<Binary::add>(dtype, L, s);
+    case Binary::sub: return binary_for<Binary::sub>(dtype, L, s);
+    case Binary::mul: return binary_for<Binary::mul>(dtype, L, s);
+    case Binary::div: return binary_for<Binary::div>(dtype, L, s);
+    case Binary::maximum: return binary_for<Binary::maximum>(dtype, L, s);
+    case Binary::minimum: return binary_for<Binary::minimum>(dtype, L, s);
+    case Binary::relu_backward: return binary_for<Binary::relu_backward>(dtype, L, s);
+  }
+  return false;
+}
+
+bool launch_unary(Unary op, int dtype, const Layout<2>& L, cudaStream_t s) {
+  switch (op) {
+    case Unary::neg: return unary_for<Unary::neg>(dtype, L, s);
+    case Unary::exp: return unary_for<Unary::exp>(dtype, L, s);
+    case Unary::log: return unary_for<Unary::log>(dtype, L, s);
+    case Unary::relu: return unary_for<Unary::relu>(dtype, L, s);
+    case Unary::tanh: return unary_for<Unary::tanh>(dtype, L, s);
+    case Unary::sigmoid: return unary_for<Unary::sigmoid>(dtype, L, s);
+    case Unary::reciprocal: return unary_for<Unary::reciprocal>(dtype, L, s);
+    case Unary::square: return unary_for<Unary::square>(dtype, L, s);
+  }
+  return false;
+}
+
+}  // namespace tessel::cuda

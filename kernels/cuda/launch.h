@@ -1,0 +1,54 @@
+#pragma once
+// The interface between the host side of the CUDA kernels (register.cpp,
+// which sees tessel tensors) and the .cu files (which see only this): plain
+// structs of iterator metadata and launch functions. Keeping tessel headers
+// out of nvcc keeps the .cu files quick to compile.
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace tessel::cuda {
+
+// cpu::StridedLayout's content (kernels/cpu/strided_layout.h) plus base
+// pointers: dims innermost last, strides in bytes; operand 0 is the output.
+inline constexpr int kMaxDims = 16;
+template <int N>
+struct Layout {
+  int ndim = 0;
+  int64_t numel = 0;
+  int64_t sizes[kMaxDims];
+  int64_t strides[N][kMaxDims];
+  char* ptrs[N];
+  // Every operand is dense and in order, so element i is at i * itemsize.
+  bool contiguous = false;
+};
+
+// dtype codes: the values of tessel::DType (bool ... float64).
+enum Code : int { kBool, kUInt8, kInt8, kInt16, kInt32, kInt64, kFloat16, kBFloat16, kFloat32, kFloat64 };
+
+enum class Binary : int { add, sub, mul, div, maximum, minimum, relu_backward };
+enum class Compare : int { eq, ne, lt, le, gt, ge };
+enum class Unary : int { neg, exp, log, relu, tanh, sigmoid, reciprocal, square };
+enum class Reduce : int { sum, amax, amin };
+
+// Each returns false when the (op, dtype) pair is not compiled in.
+bool launch_copy(int src, int dst, const Layout<2>& L, cudaStream_t s);
+bool launch_fill(int itemsize, uint64_t bits, const Layout<1>& L, cudaStream_t s);
+bool launch_binary(Binary op, int dtype, const Layout<3>& L, cudaStream_t s);
+bool launch_unary(Unary op, int dtype, const Layout<2>& L, cudaStream_t s);
+// out (bool) = a <op> b, a and b of `dtype`.
+bool launch_compare(Compare op, int dtype, const Layout<3>& L, cudaStream_t s);
+// out = cond ? a : b; operands out, cond (bool), a, b.
+bool launch_where(int dtype, const Layout<4>& L, cudaStream_t s);
+// out = lerp(start, end, weight) (floats); operands out, start, end, weight.
+bool launch_lerp(int dtype, const Layout<4>& L, cudaStream_t s);
+
+// A reduction: out[o] = reduce over inner of in[o, inner]. `outer` walks the
+// output (operand 0) and the input (operand 1) over kept dims; `inner` walks
+// the input over reduced dims (its ptrs[0] unused). `scratch` holds at least
+// reduce_scratch_bytes() bytes of device memory.
+size_t reduce_scratch_bytes();
+bool launch_reduce(Reduce op, int dtype, const Layout<2>& outer, const Layout<1>& inner, void* scratch,
+                   cudaStream_t s);
+
+}  // namespace tessel::cuda

@@ -1,0 +1,145 @@
+// The host side of the CUDA kernels: builds the iterator metadata of the
+// tensors (the CPU iterator's, kernels/cpu/strided_layout.h), launches on
+// the device's current stream and registers each (op, dtype) for cuda.
+#include <cstring>
+
+#include "kernels/cuda/host.h"
+#include "kernels/cuda/launch.h"
+#include "src/cuda/runtime.h"
+#include "tessel/ops.h"
+#include "tessel/registry.h"
+
+namespace tessel::cuda {
+namespace {
+
+void copy_kernel(const KernelCall& c) {
+  const Tensor& src = c.in[0];
+  Tensor& dst = c.out[0];
+  if (dst.numel() == 0) return;
+  const Layout<2> L = layout_of<2>({&dst, &src});
+  on_device("copy", dst, [&](cudaStream_t s) {
+    if (L.contiguous && src.dtype() == dst.dtype()) {
+      check(cudaMemcpyAsync(L.ptrs[0], L.ptrs[1], dst.nbytes(), cudaMemcpyDeviceToDevice, s), "copy");
+      return true;
+    }
+    return launch_copy(code(src.dtype()), code(dst.dtype()), L, s);
+  });
+}
+
+void fill_kernel(const KernelCall& c) {
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  // The value in the output's dtype, converted by the CPU's rules.
+  const Tensor h = scalar_tensor(*static_cast<const Scalar*>(c.params), TensorOptions(out.dtype()));
+  uint64_t bits = 0;
+  std::memcpy(&bits, h.data_ptr(), h.itemsize());
+  const Layout<1> L = layout_of<1>({&out});
+  on_device("fill", out, [&](cudaStream_t s) { return launch_fill(static_cast<int>(out.itemsize()), bits, L, s); });
+}
+
+template <Binary B>
+void binary_kernel(const KernelCall& c) {
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  const Layout<3> L = layout_of<3>({&out, &c.in[0], &c.in[1]});
+  on_device("binary", out, [&](cudaStream_t s) { return launch_binary(B, code(out.dtype()), L, s); });
+}
+
+template <Compare C>
+void compare_kernel(const KernelCall& c) {
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  const Layout<3> L = layout_of<3>({&out, &c.in[0], &c.in[1]});
+  on_device("compare", out, [&](cudaStream_t s) { return launch_compare(C, code(c.in[0].dtype()), L, s); });
+}
+
+void lerp_kernel(const KernelCall& c) {
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  const Layout<4> L = layout_of<4>({&out, &c.in[0], &c.in[1], &c.in[2]});
+  on_device("lerp", out, [&](cudaStream_t s) { return launch_lerp(code(out.dtype()), L, s); });
+}
+
+void where_kernel(const KernelCall& c) {
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  const Layout<4> L = layout_of<4>({&out, &c.in[0], &c.in[1], &c.in[2]});
+  on_device("where", out, [&](cudaStream_t s) { return launch_where(code(out.dtype()), L, s); });
+}
+
+template <Unary U>
+void unary_kernel(const KernelCall& c) {
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  const Layout<2> L = layout_of<2>({&out, &c.in[0]});
+  on_device("unary", out, [&](cudaStream_t s) { return launch_unary(U, code(out.dtype()), L, s); });
+}
+
+// Reduced dims are those where out (keepdim shape) has size 1 and the input does not.
+template <Reduce R>
+void reduce_kernel(const KernelCall& c) {
+  const Tensor& a = c.in[0];
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  Tensor kept = a, reduced = a;
+  for (int64_t d = 0; d < a.dim(); ++d) {
+    if (out.shape()[d] == 1 && a.shape()[d] != 1) kept = kept.narrow(d, 0, 1);
+    else reduced = reduced.narrow(d, 0, 1);
+  }
+  const Layout<2> outer = layout_of<2>({&out, &kept});
+  const Layout<1> inner = layout_of<1>({&reduced});
+  Tensor scratch;
+  if (outer.numel == 1)
+    scratch = empty({static_cast<int64_t>(reduce_scratch_bytes())}, TensorOptions(DType::UInt8, out.device()));
+  on_device("reduce", out, [&](cudaStream_t s) {
+    return launch_reduce(R, code(a.dtype()), outer, inner, scratch.defined() ? scratch.data_ptr() : nullptr, s);
+  });
+}
+
+const bool registered = [] {
+  auto& r = Registry::get();
+  const DeviceType cu = DeviceType::CUDA;
+  const DType reals[] = {DType::Bool,    DType::UInt8,    DType::Int8,    DType::Int16,  DType::Int32,
+                         DType::Int64,   DType::Float16,  DType::BFloat16, DType::Float32, DType::Float64};
+  const DType floats[] = {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64};
+  const DType numbers[] = {DType::Int32, DType::Int64, DType::Float16, DType::BFloat16, DType::Float32, DType::Float64};
+  for (DType t : reals) {
+    r.add(op::copy, cu, t, &copy_kernel);
+    r.add(op::fill, cu, t, &fill_kernel);
+    r.add(op::where, cu, t, &where_kernel);
+  }
+  for (DType t : numbers) {
+    r.add(op::add, cu, t, &binary_kernel<Binary::add>);
+    r.add(op::sub, cu, t, &binary_kernel<Binary::sub>);
+    r.add(op::mul, cu, t, &binary_kernel<Binary::mul>);
+    r.add(op::maximum, cu, t, &binary_kernel<Binary::maximum>);
+    r.add(op::minimum, cu, t, &binary_kernel<Binary::minimum>);
+    r.add(op::neg, cu, t, &unary_kernel<Unary::neg>);
+    r.add(op::relu, cu, t, &unary_kernel<Unary::relu>);
+    r.add(op::square, cu, t, &unary_kernel<Unary::square>);
+    r.add(op::sum, cu, t, &reduce_kernel<Reduce::sum>);
+    r.add(op::amax, cu, t, &reduce_kernel<Reduce::amax>);
+    r.add(op::amin, cu, t, &reduce_kernel<Reduce::amin>);
+    r.add(op::eq, cu, t, &compare_kernel<Compare::eq>);
+    r.add(op::ne, cu, t, &compare_kernel<Compare::ne>);
+    r.add(op::lt, cu, t, &compare_kernel<Compare::lt>);
+    r.add(op::le, cu, t, &compare_kernel<Compare::le>);
+    r.add(op::gt, cu, t, &compare_kernel<Compare::gt>);
+    r.add(op::ge, cu, t, &compare_kernel<Compare::ge>);
+  }
+  r.add(op::sum, cu, DType::Bool, &reduce_kernel<Reduce::sum>);  // counts, into int64
+  for (DType t : floats) {
+    r.add(op::div, cu, t, &binary_kernel<Binary::div>);
+    r.add(op::exp, cu, t, &unary_kernel<Unary::exp>);
+    r.add(op::log, cu, t, &unary_kernel<Unary::log>);
+    r.add(op::tanh, cu, t, &unary_kernel<Unary::tanh>);
+    r.add(op::sigmoid, cu, t, &unary_kernel<Unary::sigmoid>);
+    r.add(op::reciprocal, cu, t, &unary_kernel<Unary::reciprocal>);
+    r.add(op::lerp, cu, t, &lerp_kernel);  // running statistics (batch_norm)
+    r.add(op::relu_backward, cu, t, &binary_kernel<Binary::relu_backward>);
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace tessel::cuda

@@ -4,6 +4,7 @@ tessel's DistributedDataParallel (MPI) side by side with PyTorch's (gloo) in the
     .venv/bin/python bench/bench_ddp.py                      # tessel and PyTorch, 1 and 2 ranks
     .venv/bin/python bench/bench_ddp.py --quick              # smoke test
     .venv/bin/python bench/bench_ddp.py --torch-python /opt/torchref/bin/python
+    .venv/bin/python bench/bench_ddp.py --libs tessel,tessel-tcp,torch   # + tessel's TCP backend
 
 Each configuration is one `mpirun -np N` job (the command line of `tessel launch`, one
 thread per rank: ranks x threads <= cores is the comparison's premise). Every rank trains
@@ -87,12 +88,13 @@ def _worker(args):
     rank = int(os.environ.get("OMPI_COMM_WORLD_RANK", "0"))
     world = int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1"))
     channels = [int(c) for c in args.channels.split(",")]
-    if args.worker == "tessel":
+    if args.worker.startswith("tessel"):
         import tessel as lib
         import tessel.distributed as dist
         from tessel.nn.parallel import DistributedDataParallel as DDP
         lib.set_num_threads(args.rank_threads)
-        dist.init_process_group()
+        # tessel-tcp: the TCP backend (as under torchrun) although mpirun started the ranks.
+        dist.init_process_group("tcp" if args.worker == "tessel-tcp" else "auto")
         assert dist.get_world_size() == world, (dist.get_world_size(), world)
         backend = dist.get_backend()
     else:
@@ -123,9 +125,8 @@ def _worker(args):
 
     times = []
     for i in range(args.warmup + args.steps):
-        if i == args.warmup and args.worker == "tessel":
-            for k in model._overlap_stats:
-                model._overlap_stats[k] = 0 if k == "steps" else 0.0
+        if i == args.warmup and args.worker.startswith("tessel"):
+            model._reset_overlap_stats()
         t0 = time.perf_counter()
         loss = step()
         float(loss.item())
@@ -135,7 +136,7 @@ def _worker(args):
     if rank == 0:
         out = {"lib": args.worker, "ranks": world, "backend": str(backend), "params": int(nparams),
                "step_s": times, "threads": lib.get_num_threads(), "version": lib.__version__}
-        if args.worker == "tessel" and world > 1:
+        if args.worker.startswith("tessel") and world > 1:
             out["overlap"] = dict(model._overlap_stats)
         Path(args.out).write_text(json.dumps(out))
     dist.barrier()  # no rank tears the group down while another still uses it
@@ -162,6 +163,8 @@ def _job_command(lib, ranks, args, out, python):
         extra = ["MASTER_ADDR=127.0.0.1", f"MASTER_PORT={_free_port()}"]
     else:
         extra = [k for k in ("PYTHONPATH", "TESSEL_BUILD_DIR", "LD_LIBRARY_PATH") if os.environ.get(k)]
+        if lib == "tessel-tcp":  # the TCP backend meets where gloo does
+            extra += ["MASTER_ADDR=127.0.0.1", f"MASTER_PORT={_free_port()}"]
     argv, env = build_command(ranks, worker, threads=args.rank_threads, timeout=args.timeout, extra_env=extra,
                               python=python)
     return argv, env
@@ -200,7 +203,7 @@ def _run_job_once(lib, ranks, args, python):
 def main():
     import common
     p = common.base_parser(__doc__.splitlines()[0], default_threads="1")
-    p.add_argument("--worker", choices=["tessel", "torch"], help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=["tessel", "tessel-tcp", "torch"], help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--rank-threads", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--ranks", default="1,2", help="world sizes to run (default: 1,2)")
@@ -227,8 +230,8 @@ def main():
         args.steps, args.warmup, args.batch = 3, 1, 16
     ranks = sorted({int(r) for r in args.ranks.split(",")})
     libs = [lib for lib in args.libs.split(",") if lib]
-    if set(libs) - {"tessel", "torch"}:
-        raise SystemExit(f"--libs: tessel and/or torch, got {args.libs}")
+    if set(libs) - {"tessel", "tessel-tcp", "torch"}:
+        raise SystemExit(f"--libs: tessel, tessel-tcp and/or torch, got {args.libs}")
     ts = common.import_tessel()
     import numpy as np
     torch_python = args.torch_python if os.path.exists(args.torch_python) else sys.executable
@@ -284,10 +287,11 @@ def main():
     common.print_table(["library", "ranks", "backend", "median step ms", "min", "max", "samples/s",
                         f"x over {min(ranks)} rank", "comm ms/step", "hidden by backward"], rows)
     top = max(ranks)
-    if ("tessel", top) in results and ("torch", top) in results:
-        ratio = results[("tessel", top)]["samples_per_s"] / results[("torch", top)]["samples_per_s"]
-        report.note(f"tessel / PyTorch samples/s on {top} ranks: {ratio:.2f} (goal >= 1.00)")
-        report.results.append({"tessel_over_torch": ratio, "ranks": top})
+    for mine in ("tessel", "tessel-tcp"):
+        if (mine, top) in results and ("torch", top) in results:
+            ratio = results[(mine, top)]["samples_per_s"] / results[("torch", top)]["samples_per_s"]
+            report.note(f"{mine} / PyTorch samples/s on {top} ranks: {ratio:.2f} (goal >= 1.00)")
+            report.results.append({f"{mine.replace('-', '_')}_over_torch": ratio, "ranks": top})
     if ("tessel", top) in results and top > min(ranks):
         report.note(f"tessel {top}-rank scaling: {results[('tessel', top)]['scaling']:.2f}x (goal >= 1.80x for 2 "
                     "ranks; needs 2 idle cores)")

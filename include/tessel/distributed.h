@@ -2,7 +2,9 @@
 // Collective communication for data-parallel training (docs/distributed.md).
 //
 // A Communicator joins the processes of one job: the MPI one (CPU buffers,
-// built with TESSEL_WITH_MPI) or the single-process one (world size 1). Its
+// built with TESSEL_WITH_MPI), the TCP one (CPU buffers, for torchrun-style
+// launches without MPI: src/distributed/tcp.cpp), the NCCL one (CUDA buffers) or
+// the single-process one (world size 1). Its
 // collectives return a Work at once; they run in call order on the
 // communicator's own thread (OpenMPI has no asynchronous progress thread, so
 // that thread is what lets communication overlap with backward), and
@@ -78,7 +80,7 @@ class TESSEL_API Communicator {
   Communicator(const Communicator&) = delete;
   Communicator& operator=(const Communicator&) = delete;
 
-  virtual std::string backend() const = 0;  // "mpi", "single"
+  virtual std::string backend() const = 0;  // "mpi", "tcp", "nccl", "single"
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }
   int local_rank() const { return local_rank_; }
@@ -125,8 +127,11 @@ class TESSEL_API Communicator {
 // ---- the default group, as torch.distributed ----
 TESSEL_API bool is_mpi_available();   // built with TESSEL_WITH_MPI
 TESSEL_API bool is_nccl_available();  // built with TESSEL_WITH_NCCL
-// backend: "auto" (MPI when an MPI launcher started this process, else single), "mpi" or "single".
-TESSEL_API void init_process_group(const std::string& backend = "auto");
+// backend: "auto" (MPI when an MPI launcher started this process; TCP when torchrun's variables
+// say several processes: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; else single), "mpi", "tcp",
+// "nccl" or "single". timeout_s bounds the TCP rendezvous and each TCP collective's waits
+// (0: TESSEL_DIST_TIMEOUT, else 600 s).
+TESSEL_API void init_process_group(const std::string& backend = "auto", double timeout_s = 0);
 TESSEL_API bool is_initialized();
 TESSEL_API void destroy_process_group();
 TESSEL_API Communicator& default_group();  // ValueError when not initialized
@@ -145,5 +150,58 @@ TESSEL_API WorkPtr reduce_scatter(const Tensor& output, const std::vector<Tensor
 TESSEL_API WorkPtr reduce_scatter_tensor(const Tensor& output, const Tensor& input, ReduceOp op = ReduceOp::Sum,
                                          bool async_op = false);
 TESSEL_API WorkPtr barrier(bool async_op = false);
+
+// ---- gradient buckets for data-parallel training ----
+// The engine behind DistributedDataParallel, in C++ (tessel::nn, tessel/nn/parallel.h)
+// and in Python (ts.nn.parallel): one copy of the logic, after PyTorch's design note.
+// Gradients are packed into buckets of about bucket_cap_bytes in reverse registration
+// order (one dtype per bucket). A hook on each parameter copies its gradient (plus
+// whatever .grad holds: no_sync accumulation) into its bucket when backward produces
+// it; buckets are averaged (all_reduce AVG) on the communicator's thread while backward
+// goes on, always issued in index order, so ranks whose gradients arrive in different
+// orders issue the same collectives. The last gradient's hook waits for every bucket
+// and writes the averages into each parameter's .grad.
+struct ReducerOptions {
+  int64_t bucket_cap_bytes = int64_t(25) << 20;
+  bool find_unused_parameters = false;  // walk the graph after each forward for parameters it left out
+};
+
+// Seconds summed over the synchronized backwards: comm_s the buckets' all-reduces took on
+// the communication thread, hidden_s the part that ran before the last gradient arrived.
+struct ReducerStats {
+  int64_t steps = 0;
+  double comm_s = 0, hidden_s = 0;
+};
+
+class TESSEL_API Reducer {
+ public:
+  // `params` (leaves requiring grad, no duplicates) in registration order, `names` for messages.
+  // Checks that every rank holds the same parameter shapes (a collective: every rank constructs).
+  Reducer(std::vector<Tensor> params, std::vector<std::string> names, ReducerOptions options = {});
+  ~Reducer();
+  Reducer(const Reducer&) = delete;
+  Reducer& operator=(const Reducer&) = delete;
+
+  // Before a forward: raises when the previous synchronized backward left parameters without a gradient.
+  void check_finished() const;
+  // After a forward whose backward must average the gradients; `outputs` are where the
+  // graph walk of find_unused_parameters starts.
+  void prepare_for_backward(const std::vector<Tensor>& outputs);
+  // After a forward whose backward must not average (no_sync, no grad mode): the hooks stay idle.
+  void disarm();
+  ReducerStats stats() const;
+  void reset_stats();
+  // Parameter indices of each bucket, in the order the buckets are issued.
+  std::vector<std::vector<int64_t>> buckets() const;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Copies rank `src`'s values into `tensors` on every rank (DDP's parameters and buffers):
+// all broadcasts in flight together; non-contiguous tensors through a contiguous copy.
+TESSEL_API void broadcast_tensors(const std::vector<Tensor>& tensors, int src = 0);
 
 }  // namespace tessel::distributed

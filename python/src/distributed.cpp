@@ -42,10 +42,10 @@ void init_distributed(py::module_& m) {
   }, "The launcher's view of this process, from the environment.");
   dm.def("is_mpi_available", &d::is_mpi_available);
   dm.def("is_nccl_available", &d::is_nccl_available);
-  dm.def("init_process_group", [](const std::string& backend) {
+  dm.def("init_process_group", [](const std::string& backend, double timeout_s) {
     py::gil_scoped_release nogil;
-    d::init_process_group(backend);
-  }, py::arg("backend") = "auto");
+    d::init_process_group(backend, timeout_s);
+  }, py::arg("backend") = "auto", py::arg("timeout_s") = 0.0);
   dm.def("is_initialized", &d::is_initialized);
   dm.def("destroy_process_group", [] {
     py::gil_scoped_release nogil;
@@ -68,6 +68,33 @@ void init_distributed(py::module_& m) {
   dm.def("reduce_scatter_tensor", &d::reduce_scatter_tensor, py::arg("output"), py::arg("input"), py::arg("op"),
          py::arg("async_op"), nogil);
   dm.def("barrier", &d::barrier, py::arg("async_op"), nogil);
+
+  // The bucket engine of ts.nn.parallel.DistributedDataParallel (C++ hooks: backward
+  // never enters Python for it).
+  py::class_<d::Reducer>(dm, "Reducer", "Gradient buckets averaged over the ranks while backward runs.")
+      .def(py::init([](std::vector<Tensor> params, std::vector<std::string> names, int64_t bucket_cap_bytes,
+                       bool find_unused_parameters) {
+             d::ReducerOptions o;
+             o.bucket_cap_bytes = bucket_cap_bytes;
+             o.find_unused_parameters = find_unused_parameters;
+             py::gil_scoped_release nogil;
+             return std::make_unique<d::Reducer>(std::move(params), std::move(names), o);
+           }),
+           py::arg("params"), py::arg("names"), py::arg("bucket_cap_bytes"), py::arg("find_unused_parameters"))
+      .def("check_finished", &d::Reducer::check_finished)
+      .def("prepare_for_backward", &d::Reducer::prepare_for_backward, py::arg("outputs"), nogil)
+      .def("disarm", &d::Reducer::disarm)
+      .def("buckets", &d::Reducer::buckets)
+      .def("stats", [](const d::Reducer& r) {
+        const d::ReducerStats s = r.stats();
+        py::dict out;
+        out["steps"] = s.steps;
+        out["comm_s"] = s.comm_s;
+        out["hidden_s"] = s.hidden_s;
+        return out;
+      })
+      .def("reset_stats", &d::Reducer::reset_stats);
+  dm.def("broadcast_tensors", &d::broadcast_tensors, py::arg("tensors"), py::arg("src") = 0, nogil);
 }
 
 }  // namespace tessel::python

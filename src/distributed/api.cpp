@@ -1,4 +1,5 @@
 // The default process group and the tensor collectives on it (torch.distributed's API).
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -35,9 +36,31 @@ WorkPtr finish(WorkPtr w, bool async_op) {
 bool is_mpi_available() { return detail::mpi_built(); }
 bool is_nccl_available() { return detail::nccl_built(); }
 
-void init_process_group(const std::string& backend) {
+namespace {
+
+// Seconds a TCP rendezvous or collective may wait: the argument, else TESSEL_DIST_TIMEOUT, else 600.
+double timeout_seconds(double given) {
+  if (given > 0) return given;
+  const char* v = std::getenv("TESSEL_DIST_TIMEOUT");
+  if (v == nullptr || *v == '\0') return 600;
+  char* end = nullptr;
+  const double t = std::strtod(v, &end);
+  TS_CHECK(end != v && *end == '\0' && t > 0, ValueError, "init_process_group", "environment variable TESSEL_DIST_TIMEOUT='",
+           v, "' is not a positive number of seconds");
+  return t;
+}
+
+bool master_addr_set() {
+  const char* v = std::getenv("MASTER_ADDR");
+  return v != nullptr && *v != '\0';
+}
+
+}  // namespace
+
+void init_process_group(const std::string& backend, double timeout_s) {
   std::lock_guard<std::mutex> lock(g_mu);
   TS_CHECK(!g_group, ValueError, "init_process_group", "trying to initialize the default process group twice");
+  TS_CHECK(timeout_s >= 0, ValueError, "init_process_group", "timeout must be positive, got ", timeout_s, " s");
   const LaunchInfo info = detect_launch();
   std::string chosen = backend;
   if (backend == "auto") {
@@ -45,11 +68,12 @@ void init_process_group(const std::string& backend) {
       chosen = "mpi";
     } else if (info.world_size == 1) {
       chosen = "single";
+    } else if (info.launcher == "torchrun" || master_addr_set()) {
+      chosen = "tcp";  // torchrun's rendezvous variables: no MPI launcher, so no MPI
     } else {
       fail<ValueError>("init_process_group", info.launcher, " started ", info.world_size,
-                       " processes, but tessel runs several processes over MPI only",
-                       detail::mpi_built() ? ": launch with mpirun or `tessel launch`"
-                                           : " and was built without it (TESSEL_WITH_MPI=OFF)");
+                       " processes without MASTER_ADDR/MASTER_PORT (for backend=\"tcp\") or an MPI launcher",
+                       detail::mpi_built() ? " (mpirun, `tessel launch`)" : " (tessel was built without MPI)");
     }
   }
   if (chosen == "mpi") {
@@ -59,6 +83,8 @@ void init_process_group(const std::string& backend) {
                "--mpi=pmix); none of OMPI_COMM_WORLD_RANK, PMI_RANK, PMIX_RANK is set");
     }
     g_group = detail::make_mpi(info);
+  } else if (chosen == "tcp") {
+    g_group = detail::make_tcp(info, timeout_seconds(timeout_s));
   } else if (chosen == "single") {
     TS_CHECK(info.world_size == 1, ValueError, "init_process_group", "backend=\"single\" in a job of ",
              info.world_size, " processes (", info.launcher, "): every rank would train alone");
@@ -72,7 +98,7 @@ void init_process_group(const std::string& backend) {
     g_group = detail::make_nccl(info);
   } else {
     fail<ValueError>("init_process_group", "unknown backend \"", backend,
-                     "\" (expected \"auto\", \"mpi\", \"nccl\" or \"single\")");
+                     "\" (expected \"auto\", \"mpi\", \"tcp\", \"nccl\" or \"single\")");
   }
 }
 

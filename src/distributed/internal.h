@@ -12,6 +12,7 @@ namespace tessel::distributed::detail {
 std::unique_ptr<Communicator> make_single();
 std::unique_ptr<Communicator> make_mpi(const LaunchInfo& info);
 bool mpi_built();
+std::unique_ptr<Communicator> make_tcp(const LaunchInfo& info, double timeout_s);  // tcp.cpp
 std::unique_ptr<Communicator> make_nccl(const LaunchInfo& info);  // nccl.cpp or no_nccl.cpp
 bool nccl_built();
 

@@ -1,6 +1,7 @@
 """ts.distributed and DistributedDataParallel. The multi-process tests run real
 `mpirun -np 2` and `-np 3 --oversubscribe` jobs of small scripts (each with a
 timeout); every script checks its results with NumPy and prints "ok <rank>"."""
+import datetime
 import json
 import os
 import shutil
@@ -38,18 +39,31 @@ def rank_env():
     return {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS and k != "PYTHONUNBUFFERED"}
 
 
-def run_mpi(tmp_path, np_, body, timeout=120):
-    """Runs `body` (after a prelude that initializes the group) on np_ ranks; returns the process."""
-    script = tmp_path / "job.py"
-    script.write_text(textwrap.dedent("""\
+def job_script(path, body, backend, init_args=""):
+    """`body` after a prelude that initializes the group (init_process_group(init_args)) and
+    checks its backend, then the rank's "ok" line."""
+    path.write_text(textwrap.dedent(f"""\
         import numpy as np
         import tessel as ts
         import tessel.distributed as dist
         from tessel.nn.parallel import DistributedDataParallel as DDP
-        dist.init_process_group()
+        dist.init_process_group({init_args})
         rank, world = dist.get_rank(), dist.get_world_size()
-        assert dist.get_backend() == "mpi", dist.get_backend()
+        assert dist.get_backend() == "{backend}", dist.get_backend()
         """) + textwrap.dedent(body) + OK_LINE.format(rank="rank"))
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_mpi(tmp_path, np_, body, timeout=120):
+    """Runs `body` (after a prelude that initializes the group) on np_ ranks; returns the process."""
+    script = tmp_path / "job.py"
+    job_script(script, body, "mpi")
     env = rank_env()
     env["OMP_NUM_THREADS"] = "1"
     if os.geteuid() == 0:  # mpirun refuses root without both variables
@@ -134,13 +148,33 @@ def test_auto_without_launcher_is_single(no_launcher):
     assert dist.get_backend() == "single"
 
 
-def test_auto_refuses_a_torchrun_job_of_several_processes(no_launcher):
+def test_auto_meets_a_torchrun_job_over_tcp_and_times_out_alone(no_launcher):
+    # torchrun's variables without MPI: "auto" is the TCP backend, whose rendezvous waits for
+    # the other rank until the timeout and then names what it waited for.
     no_launcher.setenv("RANK", "0")
     no_launcher.setenv("WORLD_SIZE", "2")
-    with pytest.raises(ValueError, match="torchrun started 2 processes.*MPI"):
-        dist.init_process_group()
+    no_launcher.setenv("MASTER_ADDR", "127.0.0.1")
+    no_launcher.setenv("MASTER_PORT", str(free_port()))
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"timed out waiting for the other ranks at 127.0.0.1:\d+: 0 of 1 joined"):
+        dist.init_process_group(timeout=datetime.timedelta(seconds=1))
+    assert time.monotonic() - start < 10
     with pytest.raises(ValueError, match="single.*2 processes"):
         dist.init_process_group("single")
+    with pytest.raises(ValueError, match="timeout must be a positive"):
+        dist.init_process_group(timeout=0)
+    no_launcher.setenv("MASTER_PORT", "99999")
+    with pytest.raises(ValueError, match="MASTER_PORT='99999'"):
+        dist.init_process_group("tcp")
+    assert not dist.is_initialized()
+
+
+def test_auto_refuses_several_processes_without_a_rendezvous(no_launcher):
+    no_launcher.setenv("SLURM_PROCID", "0")
+    no_launcher.setenv("SLURM_NTASKS", "2")
+    no_launcher.delenv("MASTER_ADDR", raising=False)
+    with pytest.raises(ValueError, match="slurm started 2 processes without MASTER_ADDR"):
+        dist.init_process_group()
     assert not dist.is_initialized()
 
 
@@ -604,6 +638,105 @@ def test_mpi_a_failing_rank_ends_the_job(tmp_path):
     assert time.monotonic() - start < 30  # ended by MPI_Abort, not by mpirun's --timeout
 
 
+# ---- the TCP backend: torchrun's variables, no mpirun ----
+
+def run_tcp(tmp_path, np_, body, timeout=120, init_args="", port=None, extra_env=None):
+    """Starts np_ plain processes with torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK,
+    MASTER_ADDR, MASTER_PORT) running `body`; returns [(returncode, stdout, stderr)] per rank.
+    Every process is killed at the timeout: a hang fails the test instead of stalling it."""
+    script = tmp_path / "tcp_job.py"
+    job_script(script, body, "tcp", init_args)
+    return start_ranks(script, np_, timeout, port, extra_env)
+
+
+def start_ranks(script, np_, timeout=120, port=None, extra_env=None):
+    """Runs `script` as np_ processes with torchrun's variables; [(returncode, stdout, stderr)] per rank."""
+    port = port or free_port()
+    procs = []
+    for r in range(np_):
+        env = rank_env()
+        env.update(RANK=str(r), WORLD_SIZE=str(np_), LOCAL_RANK=str(r), LOCAL_WORLD_SIZE=str(np_),
+                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1", **(extra_env or {}))
+        procs.append(subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    deadline = time.monotonic() + timeout
+    results = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            results.append((p.returncode, out, err))
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+        raise AssertionError(f"the TCP job hung past {timeout} s: {[p.poll() for p in procs]}") from None
+    return results
+
+
+def assert_tcp_ok(results):
+    for r, (code, out, err) in enumerate(results):
+        assert code == 0 and f"ok {r}" in out.splitlines(), f"rank {r} exited {code}:\n{out}\n{err}"
+
+
+@pytest.mark.parametrize("np_", [2, 3])
+def test_tcp_collectives_every_dtype(tmp_path, np_):
+    # The same checks against NumPy as under mpirun: every dtype, op and size 0, 1, 7, 3e6.
+    assert_tcp_ok(run_tcp(tmp_path, np_, COLLECTIVES))
+
+
+def test_tcp_ddp_matches_one_process_on_the_full_batch(tmp_path):
+    assert_tcp_ok(run_tcp(tmp_path, 2, DDP_EQUIVALENCE))
+
+
+@pytest.mark.parametrize("how", ["raise", "exit"])
+def test_tcp_a_dead_rank_fails_the_others(tmp_path, how):
+    # Rank 1 dies before the collective (an uncaught error, or a plain exit); rank 0, waiting
+    # in all_reduce with the default 600 s timeout, fails at once naming rank 1.
+    body = f"""
+    if rank == 1:
+        {"raise KeyError('boom on purpose')" if how == "raise" else "import os; os._exit(3)"}
+    dist.all_reduce(ts.ones(1000))
+    """
+    start = time.monotonic()
+    results = run_tcp(tmp_path, 2, body, timeout=90)
+    assert time.monotonic() - start < 60
+    (code0, _, err0), (code1, _, err1) = results
+    assert code0 != 0 and code1 != 0, results
+    assert "rank 1 closed the connection" in err0 or "rank 1 failed" in err0, err0
+    if how == "raise":
+        assert "rank 1 of 2 failed with KeyError" in err1 and "boom on purpose" in err1, err1
+
+
+def test_tcp_meets_next_to_torchruns_agent_store(tmp_path):
+    # torchrun's agent serves its own store at MASTER_PORT and tells its workers so
+    # (TORCHELASTIC_USE_AGENT_STORE=True): tessel's ranks then meet at MASTER_PORT + 1.
+    import socket
+    with socket.socket() as agent:
+        agent.bind(("127.0.0.1", 0))
+        agent.listen()
+        results = run_tcp(tmp_path, 2, "dist.barrier()", port=agent.getsockname()[1],
+                          extra_env={"TORCHELASTIC_USE_AGENT_STORE": "True"})
+    assert_tcp_ok(results)
+
+
+def test_tcp_a_stuck_rank_times_out(tmp_path):
+    body = """
+    import time
+    if rank == 1:
+        time.sleep(20)  # alive but silent
+    else:
+        t0 = time.monotonic()
+        try:
+            dist.all_reduce(ts.ones(10))
+            raise AssertionError("no timeout")
+        except RuntimeError as e:
+            assert "timed out" in str(e) and "rank 1" in str(e), str(e)
+        assert time.monotonic() - t0 < 10, time.monotonic() - t0
+        import os; os._exit(0)  # the other rank is still asleep: no collective shutdown
+    """
+    results = run_tcp(tmp_path, 2, body, timeout=90, init_args="timeout=2")
+    assert results[0][0] == 0, results[0]
+
+
 # ---- tessel launch ----
 
 def test_launch_command_line():
@@ -639,6 +772,45 @@ def test_launch_cli_errors_and_dry_run():
     assert r.exit_code == 2 and "must be > 0" in r.output
     r = CliRunner().invoke(main, ["launch", "-n", "2", "--mpirun", "/nonexistent/mpirun", "x.py"])
     assert r.exit_code == 1 and "was not found" in r.output
+
+
+def test_launch_tcp_command_lines():
+    from tessel.cli.launch import local_ranks
+    argv, envs = local_ranks(3, ["train.py", "--lr", "0.1"], cores=2, python="py", port=29999, extra_env=["FOO=1"])
+    assert argv == ["py", "train.py", "--lr", "0.1"]
+    assert envs == [{"OMP_NUM_THREADS": "1", "FOO": "1", "WORLD_SIZE": "3", "LOCAL_WORLD_SIZE": "3",
+                     "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29999", "RANK": str(r), "LOCAL_RANK": str(r)}
+                    for r in range(3)]
+    from click.testing import CliRunner
+    from tessel.cli import main
+    r = CliRunner().invoke(main, ["launch", "-n", "2", "--backend", "tcp", "--hosts", "a:1,b:1", "x.py"])
+    assert r.exit_code == 2 and "--hosts needs --backend mpi" in r.output
+
+
+def test_launch_tcp_runs_a_script_on_each_rank_without_mpi(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text("import tessel as ts, tessel.distributed as dist\n"
+                      "dist.init_process_group()\n"
+                      "t = ts.ones(2) * (dist.get_rank() + 1)\n"
+                      "dist.all_reduce(t)\n"
+                      "print('rank', dist.get_rank(), dist.get_world_size(), dist.get_backend(), t.tolist(), flush=True)\n")
+    env = rank_env()
+    proc = subprocess.run([sys.executable, "-m", "tessel", "launch", "-n", "3", "--backend", "tcp", "--timeout", "100",
+                           str(script)], env=env, capture_output=True, text=True, timeout=160)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = sorted(line for line in proc.stdout.splitlines() if line.startswith("rank"))
+    assert lines == [f"rank {r} 3 tcp [6.0, 6.0]" for r in range(3)], proc.stdout
+    # one failing rank: its status comes back and the others are stopped (or fail) instead of hanging
+    bad = tmp_path / "bad.py"
+    bad.write_text("import os, sys, time, tessel.distributed as dist\n"
+                   "dist.init_process_group()\n"
+                   "if dist.get_rank() == 1: sys.exit(3)\n"
+                   "time.sleep(60)\n")
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "tessel", "launch", "-n", "2", "--backend", "tcp", str(bad)],
+                          env=env, capture_output=True, text=True, timeout=160)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert time.monotonic() - start < 40
 
 
 @needs_mpi
@@ -756,6 +928,24 @@ def test_mpi_model_fit_creates_the_group_under_mpirun(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tessel", "launch", "-n", "2", "--timeout", "100", str(script)],
                           env=env, capture_output=True, text=True, timeout=160)
     assert_ok(proc, 2)
+
+
+def test_tcp_model_fit_creates_the_group_under_torchruns_variables(tmp_path):
+    # `torchrun ... tessel train` without MPI: fit makes the TCP group itself and trains data-parallel.
+    script = tmp_path / "fit_tcp.py"
+    script.write_text(textwrap.dedent("""\
+        import os, numpy as np, tessel as ts, tessel.distributed as dist
+        assert not dist.is_initialized()
+        ts.manual_seed(int(os.environ["RANK"]))
+        m = ts.nn.Linear(2, 1)
+        m.compile("sgd", "mse", metrics=())
+        m.fit(np.ones((8, 2), np.float32), np.ones((8, 1), np.float32), batch_size=2, verbose=0)
+        assert dist.is_initialized() and dist.get_world_size() == 2 and dist.get_backend() == "tcp"
+        every = ts.zeros(4)
+        dist.all_gather_into_tensor(every, m.weight.detach().reshape(-1))
+        assert every[:2].tolist() == every[2:].tolist()
+        """) + OK_LINE.format(rank="dist.get_rank()"))
+    assert_tcp_ok(start_ranks(script, 2))
 
 
 @needs_mpi

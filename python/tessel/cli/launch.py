@@ -4,6 +4,7 @@ with the flags one machine needs (docs/distributed.md):
     tessel launch -n 2 train.py --epochs 3      # a .py file runs under this Python
     tessel launch -n 4 --hosts a:2,b:2 -- tessel train cfg.yaml
     tessel launch -n 2 --dry-run train.py       # print the mpirun command line
+    tessel launch -n 2 --backend tcp train.py   # no MPI: local processes, torchrun's variables
 
 Threads per rank default to cores / ranks on this machine (OMP_NUM_THREADS),
 so that ranks x threads = cores; ranks with several threads are not bound to
@@ -12,12 +13,15 @@ one core. Root gets --allow-run-as-root, more ranks than cores --oversubscribe.
 import os
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 
 import click
 
-__all__ = ["launch", "build_command"]
+__all__ = ["launch", "build_command", "local_ranks"]
 
 
 def _cores():
@@ -67,10 +71,59 @@ def build_command(nprocs, program, hosts=None, threads=None, timeout=None, mpiru
             env.setdefault(name, os.environ.get(name, ""))
     for name in env:
         argv += ["-x", name]
+    return argv + _program(program, python), env
+
+
+def _program(program, python=None):
+    """The command line of one rank: a .py file runs under `python` (default: this one)."""
     program = list(program)
-    if program[0].endswith(".py"):
-        program.insert(0, python or sys.executable)
-    return argv + program, env
+    return [python or sys.executable] + program if program[0].endswith(".py") else program
+
+
+def local_ranks(nprocs, program, threads=None, extra_env=(), cores=None, python=None, port=None):
+    """(argv, one env-additions dict per rank) for --backend tcp: the ranks are local
+    processes given torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
+    MASTER_ADDR=127.0.0.1, MASTER_PORT), which init_process_group("auto") meets over TCP."""
+    _, env = build_command(nprocs, program, threads=threads, extra_env=extra_env, is_root=False, cores=cores)
+    program = _program(program, python)
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    common = dict(env, WORLD_SIZE=str(nprocs), LOCAL_WORLD_SIZE=str(nprocs), MASTER_ADDR="127.0.0.1",
+                  MASTER_PORT=str(port))
+    return program, [dict(common, RANK=str(r), LOCAL_RANK=str(r)) for r in range(nprocs)]
+
+
+def _run_local(program, envs, timeout):
+    """Runs the ranks; when one fails (or the timeout passes) the others are stopped. Exit status:
+    the first failing rank's, 124 after the timeout."""
+    procs = [subprocess.Popen(program, env=dict(os.environ, **e)) for e in envs]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    code = 0
+    try:
+        while [p.poll() for p in procs].count(None):  # polls every rank (any() would stop at the first)
+            failed = [p.returncode for p in procs if p.returncode not in (None, 0)]
+            if failed or (deadline is not None and time.monotonic() > deadline):
+                code = failed[0] if failed else 124
+                if not failed:
+                    click.echo(f"tessel launch: timed out after {timeout} s; stopping the ranks", err=True)
+                break
+            time.sleep(0.05)
+    finally:
+        for p in procs:  # SIGTERM, then SIGKILL for a rank that ignores it
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        end = time.monotonic() + 5
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    if code == 0:
+        code = next((p.returncode for p in procs if p.returncode), 0)
+    return code if code >= 0 else 128 - code  # killed by signal N: 128 + N, as a shell says
 
 
 @click.command("launch", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -80,14 +133,30 @@ def build_command(nprocs, program, hosts=None, threads=None, timeout=None, mpiru
 @click.option("--timeout", type=int, metavar="SECONDS", help="End the whole job after this many seconds.")
 @click.option("-x", "extra_env", multiple=True, metavar="NAME[=VALUE]", help="Pass an environment variable on.")
 @click.option("--mpirun", default="mpirun", show_default=True, help="The mpirun to run (OpenMPI's).")
+@click.option("--backend", type=click.Choice(["mpi", "tcp"]), default="mpi", show_default=True,
+              help="mpi: through mpirun; tcp: N local processes with torchrun's variables (no MPI needed).")
 @click.option("--dry-run", is_flag=True, help="Print the command line instead of running it.")
 @click.argument("program", nargs=-1, required=True, type=click.UNPROCESSED)
-def launch(nprocs, hosts, threads, timeout, extra_env, mpirun, dry_run, program):
-    """Run PROGRAM on N ranks with mpirun (a .py file runs under this Python);
-    ts.distributed.init_process_group() in it joins them."""
+def launch(nprocs, hosts, threads, timeout, extra_env, mpirun, backend, dry_run, program):
+    """Run PROGRAM on N ranks with mpirun, or as local processes with --backend tcp (a .py
+    file runs under this Python); ts.distributed.init_process_group() in it joins them."""
     program = list(program)
     if program and program[0] == "--":
         program = program[1:]
+    if backend == "tcp":
+        if hosts:
+            raise click.UsageError("--hosts needs --backend mpi: --backend tcp starts the ranks on this machine")
+        if timeout is not None and timeout <= 0:
+            raise click.BadParameter(f"must be > 0, got {timeout}", param_hint="--timeout")
+        argv, envs = local_ranks(nprocs, program, threads, extra_env)
+        if dry_run:
+            for e in envs:
+                click.echo(" ".join(f"{k}={shlex.quote(v)}" for k, v in e.items()) + " " + shlex.join(argv))
+            return
+        code = _run_local(argv, envs, timeout)
+        if code:
+            sys.exit(code)
+        return
     argv, env = build_command(nprocs, program, hosts, threads, timeout, mpirun, extra_env)
     if dry_run:
         click.echo(" ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shlex.join(argv))

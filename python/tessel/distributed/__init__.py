@@ -11,7 +11,8 @@ named after torch.distributed (docs/distributed.md).
 
 Ranks meet through the launcher: init_process_group("auto") reads mpirun's,
 PMI's, torchrun's or Slurm's environment, joins MPI only when an MPI launcher
-started the process, and otherwise runs a single-process group (world size 1).
+started the process, meets over TCP at MASTER_ADDR:MASTER_PORT when torchrun (or
+any launcher setting its variables) did, and otherwise runs a single-process group.
 Collectives take contiguous CPU tensors and write them in place; they run on
 the communicator's own thread, so async_op=True overlaps them with compute.
 """
@@ -39,6 +40,7 @@ class Backend:
     """Backend names accepted by init_process_group."""
     AUTO = "auto"
     MPI = "mpi"
+    TCP = "tcp"
     SINGLE = "single"
     NCCL = "nccl"
 
@@ -101,13 +103,17 @@ def _check_group(op, group):
 
 def init_process_group(backend=None, init_method=None, timeout=None, world_size=-1, rank=-1, store=None,
                        group_name="", pg_options=None, device_id=None):
-    """Creates the default process group. backend: "auto" (or None), "mpi", "single" or
-    "nccl" (CUDA buffers, bootstrapped over MPI; built with TESSEL_WITH_NCCL).
+    """Creates the default process group. backend: "auto" (or None), "mpi", "tcp",
+    "single" or "nccl" (CUDA buffers, bootstrapped over MPI; built with TESSEL_WITH_NCCL).
     "auto" picks MPI when an MPI launcher (mpirun, PMI, srun --mpi=pmix) started this
-    process and a single-process group when no launcher did. world_size and rank, when
-    given, must agree with the launcher's. init_method may only be None or "env://" and
-    store None: the launcher is the rendezvous. timeout is accepted for torch
-    compatibility; bound a job's time with `mpirun --timeout` (tessel launch --timeout)."""
+    process, TCP when torchrun's variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)
+    say several processes, and a single-process group when no launcher did. The TCP
+    backend meets at MASTER_ADDR:MASTER_PORT (127.0.0.1:29500 by default) and never
+    starts MPI. world_size and rank, when given, must agree with the launcher's.
+    init_method may only be None or "env://" and store None: the launcher's environment
+    is the rendezvous. timeout (a datetime.timedelta or seconds) bounds the TCP
+    rendezvous and every wait of a TCP collective (default: TESSEL_DIST_TIMEOUT or
+    600 s); bound an MPI job's time with `mpirun --timeout` (tessel launch --timeout)."""
     global _hooks_installed, _previous_excepthook
     if backend is None:
         backend = "auto"
@@ -118,7 +124,13 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
                          "the launcher (mpirun); pass init_method=None")
     if store is not None:
         raise ValueError("[init_process_group] store= is not supported: ranks meet through the launcher (mpirun)")
-    _d.init_process_group(backend.lower())
+    seconds = 0.0
+    if timeout is not None:
+        seconds = timeout.total_seconds() if hasattr(timeout, "total_seconds") else timeout
+        if not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise ValueError(f"[init_process_group] timeout must be a positive timedelta or number of seconds, "
+                             f"got {timeout!r}")
+    _d.init_process_group(backend.lower(), float(seconds))
     for name, given, actual in (("world_size", world_size, _d.get_world_size()), ("rank", rank, _d.get_rank())):
         if given is not None and given != -1 and given != actual:
             _d.destroy_process_group()
@@ -138,7 +150,7 @@ def destroy_process_group(group=None):
 
 
 def get_backend(group=None):
-    """The default group's backend: "mpi" or "single"."""
+    """The default group's backend: "mpi", "tcp", "nccl" or "single"."""
     _check_group("get_backend", group)
     return _d.get_backend()
 

@@ -108,13 +108,18 @@ class _LoaderShard:
 
 def data_parallel(trainer):
     """A DataParallelFit when a group of several ranks exists, else None. Under an MPI
-    launcher with several ranks the group is created here if the program did not
-    (so that `tessel launch -n 2 -- tessel train cfg.yaml` trains data-parallel)."""
+    launcher, or torchrun's variables, with several ranks the group is created here if
+    the program did not (so that `tessel launch -n 2 -- tessel train cfg.yaml` and
+    `torchrun --nproc-per-node 2 --no-python tessel train cfg.yaml` train data-parallel)."""
+    import os
+
     from . import init_process_group, is_mpi_available, launch_info
-    if not is_initialized() and is_mpi_available():
+    if not is_initialized():
         info = launch_info()
-        if info["mpi"] and info["world_size"] > 1:
-            init_process_group("mpi")
+        over_mpi = info["mpi"] and is_mpi_available()
+        over_tcp = not info["mpi"] and (info["launcher"] == "torchrun" or bool(os.environ.get("MASTER_ADDR")))
+        if info["world_size"] > 1 and (over_mpi or over_tcp):
+            init_process_group("mpi" if over_mpi else "tcp")
     if is_initialized() and get_world_size() > 1:
         return DataParallelFit(trainer)
     return None

@@ -25,6 +25,7 @@ bottom). Ranks per table and seed, averaged.
     .venv/bin/python bench/bench_agent.py --budget 60 --seeds 0,1,2 --write-readme
     .venv/bin/python bench/bench_agent.py --tables wine,credit --systems tessel,flaml --budget 30
     .venv/bin/python bench/bench_agent.py --workers --budget 60   # trials per minute, 1 vs 2 workers
+    .venv/bin/python bench/bench_agent.py --workers --tables digits --budget 40 --threads 1 --repeat 3
 
 The script itself needs only the standard library, NumPy and scikit-learn
 (the worker of each system imports that system).
@@ -475,26 +476,43 @@ def write_readme(block, marker="bench-agent"):
 
 def workers_figure(args, automl_python):
     """Trials per minute of the agent's search with 1 and 2 worker processes,
-    on one table at the same budget (each worker a process; the journal storage)."""
+    on one table at the same budget (each worker a process; the journal
+    storage). --repeat N alternates the two N times (1, 2, 1, 2, ...) and
+    takes the medians: on a loaded machine one pair is mostly noise."""
+    import statistics
+
     table = args.tables.split(",")[0] if args.tables else "digits"
-    out = {}
-    for n in (1, 2):
-        row = run_one("tessel", table, 0, args.budget, args.cache, automl_python, args.tmp, args.verbose, workers=n,
-                      threads=args.threads)
-        x = row.get("extra") or {}
-        search_s = (x.get("stages") or {}).get("search")
-        done = (x.get("complete") or 0) + (x.get("pruned") or 0)  # finished trials (failed ones do not count)
-        out[n] = {"trials": done, "failed": x.get("failed"), "epochs": x.get("epochs"), "search_s": search_s,
-                  "error": row.get("error"), "metric": row.get("raw_value"),
-                  "per_min": (60.0 * done / search_s) if done and search_s else None,
-                  "epochs_per_min": (60.0 * x["epochs"] / search_s) if x.get("epochs") and search_s else None}
-        print(f"workers={n}: {out[n]}", flush=True)
+    runs = {1: [], 2: []}
+    for rep in range(args.repeat):
+        for n in (1, 2):
+            row = run_one("tessel", table, 0, args.budget, args.cache, automl_python, args.tmp, args.verbose,
+                          workers=n, threads=args.threads)
+            x = row.get("extra") or {}
+            search_s = (x.get("stages") or {}).get("search")
+            done = (x.get("complete") or 0) + (x.get("pruned") or 0)  # finished trials (failed ones do not count)
+            r = {"trials": done, "failed": x.get("failed"), "epochs": x.get("epochs"), "search_s": search_s,
+                 "error": row.get("error"), "metric": row.get("raw_value"),
+                 "per_min": (60.0 * done / search_s) if done and search_s else None,
+                 "epochs_per_min": (60.0 * x["epochs"] / search_s) if x.get("epochs") and search_s else None,
+                 "load": os.getloadavg()[0]}
+            runs[n].append(r)
+            print(f"workers={n} (run {rep + 1}): {r}", flush=True)
+
+    def med(n, k):
+        v = [r[k] for r in runs[n] if r[k]]
+        return statistics.median(v) if len(v) == len(runs[n]) else None
+
+    out = {n: dict(runs[n][-1], per_min=med(n, "per_min"), epochs_per_min=med(n, "epochs_per_min"), runs=runs[n])
+           for n in (1, 2)}
     if out[1]["per_min"] and out[2]["per_min"]:
         # Pruned trials are cheap, so trials per minute also depends on how many the pruner stops: epochs per
         # minute (the training work done) is printed next to it.
-        print(f"2 workers / 1 worker: {out[2]['per_min'] / out[1]['per_min']:.2f}x trials per minute (goal >= 1.8x), "
+        loads = [r["load"] for n in (1, 2) for r in runs[n]]
+        print(f"2 workers / 1 worker ({args.repeat} run(s) each, medians): "
+              f"{out[2]['per_min'] / out[1]['per_min']:.2f}x trials per minute (goal >= 1.8x; "
+              f"{out[1]['per_min']:.1f} vs {out[2]['per_min']:.1f}), "
               f"{out[2]['epochs_per_min'] / out[1]['epochs_per_min']:.2f}x epochs per minute; "
-              f"load average {os.getloadavg()[0]:.2f}")
+              f"load average {min(loads):.2f}-{max(loads):.2f}")
     return out
 
 
@@ -512,6 +530,8 @@ def main(argv=None):
     p.add_argument("--write-readme", action="store_true", help="put the table into bench/README.md")
     p.add_argument("--workers", action="store_true", help="trials per minute with 1 vs 2 agent workers")
     p.add_argument("--threads", type=int, help="tessel's threads per run (default: its own, every core)")
+    p.add_argument("--repeat", type=int, default=1, help="with --workers: alternate 1 and 2 workers N times, "
+                                                          "medians")
     p.add_argument("--verbose", action="store_true")
     # worker mode (internal)
     p.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)

@@ -298,3 +298,63 @@ def test_cli_pipeline_step_runs_one_step_with_upstream(tmp_path, store):
     assert r.exit_code == 1 and "no output of step 'train'" in r.output
     r = runner.invoke(main, ["pipeline", "step", str(path), "evalute"])
     assert r.exit_code == 2 and "did you mean 'evaluate'" in r.output
+
+
+def test_step_processes_record_like_the_local_engine(tmp_path, store, monkeypatch):
+    """What the Airflow DAG's tasks run (tessel pipeline start, step --run,
+    finish), called here as Airflow would call them, try by try: the run and
+    steps land in the store as the local engine writes them (tests/python/
+    test_automation_airflow.py runs the real DAG)."""
+    monkeypatch.delenv("TESSEL_STORE", raising=False)  # an earlier `tessel --store` in this process set it
+    calls = []
+
+    def flaky(data, target=None, task="auto", out=None):
+        calls.append(data)
+        print(f"try {len(calls)}")
+        if data == "x" and len(calls) < 2:
+            raise RuntimeError(f"flaky {len(calls)}")
+        if data == "bad":
+            raise ValueError("bad data")
+        return {"ok": data}
+
+    monkeypatch.setitem(automation.TASKS, "profile", flaky)
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"name": "proc", "store": store, "steps": {
+        "a": {"task": "profile", "retries": 1, "args": {"data": "x"}},
+        "b": {"task": "profile", "needs": ["a"], "args": {"data": "${steps.a.ok}"}},
+        "c": {"task": "profile", "args": {"data": "bad"}},
+        "d": {"task": "profile", "needs": ["c"], "args": {"data": "z"}}}}))
+
+    def call(*args):
+        r = CliRunner().invoke(main, ["pipeline", *args])
+        assert r.exit_code in (0, 1), r.output
+        return r.exit_code, json.loads(r.stdout.strip().splitlines()[-1]) if r.exit_code == 0 else None
+
+    rc, run = call("start", str(path), "--tag", "airflow_run_id=manual__1")
+    assert rc == 0 and run["store"] == os.path.abspath(store)
+    r = json.dumps(run)
+    assert call("step", str(path), "a", "--run", r, "--attempt", "1")[0] == 1  # Airflow retries it
+    with tstore.open(store) as st:
+        sid = [x.id for x in st.search_runs("pipeline:proc") if st.get_tags(x.id).get("step") == "a"]
+        assert len(sid) == 1 and st.get_run(sid[0]).status == "RUNNING"  # a retry is coming
+    assert call("step", str(path), "a", "--run", r, "--attempt", "2") == (0, {"ok": "x"})
+    assert call("step", str(path), "b", "--run", r, "--upstream", json.dumps({"a": {"ok": "x"}}))[1] \
+        == {"ok": "x"}
+    assert call("step", str(path), "c", "--run", r)[0] == 1  # no retries: its last try
+    assert call("finish", str(path), "--run", r)[0] == 1  # d never ran: the pipeline FAILED
+    with tstore.open(store) as st:
+        tags = st.get_tags(run["run_id"])
+        assert (tags["engine"], tags["state"], tags["airflow_run_id"]) == ("airflow", "FAILED", "manual__1")
+        steps = {st.get_tags(x.id)["step"]: x for x in st.search_runs("pipeline:proc")
+                 if st.get_tags(x.id).get("kind") == "pipeline_step"}
+        t = {n: st.get_tags(x.id) for n, x in steps.items()}
+        assert {n: (v["state"], v["attempts"]) for n, v in t.items()} == {
+            "a": ("FINISHED", "2"), "b": ("FINISHED", "1"), "c": ("FAILED", "1"), "d": ("SKIPPED", "0")}
+        assert [steps[n].status for n in "abcd"] == ["FINISHED", "FINISHED", "FAILED", "KILLED"]
+        log = open(st.artifact_file(steps["a"].id, "log.txt")).read()
+        assert "attempt 1 of 2" in log and "RuntimeError: flaky 1" in log and "attempt 2 of 2" in log
+        assert "ValueError: bad data" in t["c"]["error"] and t["d"]["error"] == "upstream failed: c"
+        state = json.load(open(st.artifact_file(run["run_id"], "state.json")))
+        assert [x[0] for x in state["steps"]["a"]["transitions"]] == ["RUNNING", "FAILED", "RETRYING", "FINISHED"]
+        assert {n: s["state"] for n, s in state["steps"].items()} == {
+            "a": "FINISHED", "b": "FINISHED", "c": "FAILED", "d": "SKIPPED"}

@@ -32,6 +32,12 @@ def harness():
         yield
 
 
+@pytest.fixture(autouse=True)
+def default_store(tmp_path, monkeypatch):
+    # Every flow run is recorded in the tessel store: pipelines without `store:` use $TESSEL_STORE.
+    monkeypatch.setenv("TESSEL_STORE", str(tmp_path / "default-store"))
+
+
 def test_flow_runs_the_agent_and_links_its_report(tmp_path):
     train, test, _ = iris_tables(tmp_path)
     store = str(tmp_path / "store")
@@ -79,6 +85,74 @@ def test_retries_and_skipped_steps(tmp_path, monkeypatch):
     r = tp.run(spec)
     assert r["state"] == "FAILED" and r["steps"]["a"]["state"] == "FAILED"
     assert "flaky 1" in r["steps"]["a"]["error"] and r["steps"]["b"]["state"] == "SKIPPED"
+
+
+def test_flow_runs_are_recorded_in_the_store_and_shown_by_the_ui(tmp_path, monkeypatch):
+    import re
+
+    import tessel.store as tstore
+    calls = []
+
+    def flaky(data, target=None, task="auto", out=None):
+        calls.append(data)
+        print(f"try {len(calls)} of {data}")
+        if len(calls) < 3:
+            raise RuntimeError(f"flaky {len(calls)}")
+        return {"ok": data}
+
+    monkeypatch.setitem(automation.TASKS, "profile", flaky)
+    store = str(tmp_path / "store")
+    spec = {"name": "recorded", "store": store, "steps": {
+        "a": {"task": "profile", "retries": 2, "args": {"data": "x"}},
+        "b": {"task": "profile", "needs": ["a"], "args": {"data": "${steps.a.ok}"}},
+        "bad": {"task": "evaluate", "args": {"model": str(tmp_path / "missing")}},
+        "after_bad": {"task": "profile", "needs": ["bad"], "args": {"data": "y"}}}}
+    r = tp.run(spec)
+    assert r["state"] == "FAILED" and r["run_id"]
+    st = tstore.open(store)
+    tags = st.get_tags(r["run_id"])
+    assert (tags["kind"], tags["engine"], tags["state"]) == ("pipeline", "prefect", "FAILED")
+    assert st.get_run(r["run_id"]).status == "FAILED"
+    # The Prefect flow run the tessel run points at exists, with its task runs.
+    from prefect.client.orchestration import get_client
+    with get_client(sync_client=True) as client:
+        fr = client.read_flow_run(tags["prefect_flow_run_id"])
+    assert fr.name == tags["prefect_flow_run"] and fr.state.is_completed()
+    # One step run per step, with the same records as the local engine writes.
+    runs = {st.get_tags(x.id)["step"]: x for x in st.search_runs("pipeline:recorded", limit=50)
+            if st.get_tags(x.id).get("kind") == "pipeline_step" and st.get_tags(x.id)["pipeline_run"] == r["run_id"]}
+    assert set(runs) == {"a", "b", "bad", "after_bad"}
+    step_tags = {n: st.get_tags(x.id) for n, x in runs.items()}
+    assert {n: t["state"] for n, t in step_tags.items()} == {"a": "FINISHED", "b": "FINISHED", "bad": "FAILED",
+                                                            "after_bad": "SKIPPED"}
+    assert step_tags["a"]["attempts"] == "3" and step_tags["b"]["attempts"] == "1"
+    assert "missing" in step_tags["bad"]["error"] and "upstream failed: bad" in step_tags["after_bad"]["error"]
+    assert all(len(step_tags[n]["prefect_task_run_id"]) == 36 for n in ("a", "b", "bad"))
+    assert {n: x.status for n, x in runs.items()} == {"a": "FINISHED", "b": "FINISHED", "bad": "FAILED",
+                                                      "after_bad": "KILLED"}
+    assert st.metric_history(runs["a"].id, "attempts")[-1][1] == 3.0
+    log = open(st.artifact_file(runs["a"].id, "log.txt")).read()
+    assert "attempt 1 of 3" in log and "attempt 3 of 3" in log and "RuntimeError: flaky 2" in log
+    assert "try 3 of x" in log  # print() in the task, through Prefect's run logger
+    assert json.load(open(st.artifact_file(runs["b"].id, "output.json"))) == {"ok": "x"}
+    state = json.load(open(st.artifact_file(r["run_id"], "state.json")))
+    assert [t[0] for t in state["steps"]["a"]["transitions"]] == ["RUNNING", "FAILED", "RETRYING", "FAILED",
+                                                                 "RETRYING", "FINISHED"]
+    assert state["steps"]["a"]["duration_s"] > 0
+    # The UI's pipelines page lists the run and draws its DAG, as for a local run.
+    pytest.importorskip("flask")
+    from tessel.ui import create_app
+    app = create_app(store=st)
+    app.config["TESTING"] = True
+    c = app.test_client()
+    html = c.get("/pipelines").get_data(as_text=True)
+    assert f"/pipelines/{r['run_id']}" in html and "recorded" in html and "prefect" in html
+    html = c.get(f"/pipelines/{r['run_id']}").get_data(as_text=True)
+    nodes = dict(re.findall(r'data-step="([^"]+)" data-state="([^"]+)"', html))
+    assert nodes == {"a": "FINISHED", "b": "FINISHED", "bad": "FAILED", "after_bad": "SKIPPED"}
+    assert "3 tries" in html and tags["prefect_flow_run_id"] in html
+    assert 'title="RUNNING → FAILED → RETRYING → FAILED → RETRYING → FINISHED"' in html  # a's transitions
+    assert c.get(f"/runs/{runs['a'].id}/artifacts/log.txt").status_code == 200
 
 
 def test_convert_is_cached_by_input_hash(tmp_path):

@@ -23,6 +23,7 @@ import numpy as np
 from ..config.schema import AUDIO_EXT, IMAGE_EXT
 from ..train.sources import MISSING_TOKENS, is_missing as _missing  # one set of missing-cell tokens
 from .errors import DataError
+from .leaderboard import fmt as _g
 
 __all__ = ["profile", "Profile", "ColumnProfile", "TargetProfile", "MISSING_TOKENS"]
 
@@ -166,12 +167,6 @@ class Profile:
         return "<pre>" + html.escape(str(self)) + "</pre>"
 
 
-def _g(v):
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else f"{v:.4g}"
-    return str(v)
 
 
 def _size(n):

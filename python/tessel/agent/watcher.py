@@ -12,7 +12,11 @@ Tables: PSI per numeric/categorical feature and KS per numeric one
 summary features (images: size and mean/std of the pixels per channel; audio:
 duration, RMS level and the means of 8 log-spectrum bands; text: length in
 words and characters, mean word length, share of distinct words), each
-compared with PSI and the two-sample KS test.
+compared with PSI and the two-sample KS test; and the embedding drift of the
+model's input tensors (tessel.agent.embedding: MMD with a permutation
+threshold). Inputs logged by the server (tessel.agent.input_log): tables
+decoded back to their columns (PSI/KS), other inputs by embedding drift;
+logged inputs carry no labels, so they are reported on, not retrained on.
 
 Held-out data: the model's own held-out split (the agent's test split) plus a
 seeded `holdout` share of the new labelled data, which the retraining does not
@@ -29,7 +33,9 @@ import time
 
 import numpy as np
 
+from .embedding import embedding_drift
 from .errors import DataError
+from .input_log import is_input_log, read_input_log
 from .monitor import drift as table_drift, ks_2samp, psi
 from .prepare import _link
 from .profile import AUDIO_EXT, IMAGE_EXT, TEXT_EXT, _missing, _read_table
@@ -297,25 +303,35 @@ def _watch(st, model, data, threshold, alias, retrain, holdout, seed, work_dir, 
         data_cfg = (version.get("config") or {}).get("data") or {}
         if not info.get("target") and data_cfg.get("label") and not os.path.isdir(info["reference"]):
             info = dict(info, target=data_cfg["label"])  # a text folder the agent turned into a text table
-        if kind in ("image_folder", "audio_folder") or os.path.isdir(data):
-            plan_ = _folder_plan(info, data, threshold, kind)
+        if is_input_log(data):
+            plan_ = _log_plan(info, version, data, threshold, work, log)
+        elif kind in ("image_folder", "audio_folder") or os.path.isdir(data):
+            plan_ = _folder_plan(info, data, threshold, kind, version["folder"], log)
         else:
-            plan_ = _table_plan(info, data, threshold, data_cfg.get("text") if kind == "text" else None)
+            plan_ = _table_plan(info, data, threshold, data_cfg.get("text") if kind == "text" else None,
+                                version["folder"], log)
         res.drift = plan_["drift"]
         res.drifted = bool(plan_["drift"]["drifted"])
-        points = [(f"drift/psi/{f['name']}", 0, float(f["psi"])) for f in res.drift["features"]
-                  if math.isfinite(f["psi"])]
-        points.append(("drift/max_psi", 0, max([f["psi"] for f in res.drift["features"]] or [0.0])))
-        points.append(("drift/drifted_features", 0, float(sum(f["drifted"] for f in res.drift["features"]))))
+        feats = res.drift["features"]
+        psis = [f["psi"] for f in feats if f.get("psi") is not None]
+        points = [(f"drift/psi/{f['name']}", 0, float(f["psi"])) for f in feats
+                  if f.get("psi") is not None and math.isfinite(f["psi"])]
+        points += [(f"drift/{f['name']}/mmd2", 0, float(f["mmd2"])) for f in feats if "mmd2" in f]
+        points += [(f"drift/{f['name']}/p_value", 0, float(f["p_value"])) for f in feats if "mmd2" in f]
+        max_psi = max(psis or [0.0])
+        points.append(("drift/max_psi", 0, max_psi))
+        points.append(("drift/drifted_features", 0, float(sum(f["drifted"] for f in feats))))
         st.log_metrics(run_id, points)
-        log(f"{name} v{version['version']}: {'drift' if res.drifted else 'no drift'} "
-            f"(max PSI {points[-2][2]:.4g})")
+        log(f"{name} v{version['version']}: {'drift' if res.drifted else 'no drift'} (max PSI {max_psi:.4g}"
+            + "".join(f"; {f['name']} MMD^2 {f['mmd2']:.3g}, p {f['p_value']:.3g}" for f in feats if "mmd2" in f)
+            + ")")
         if not res.drifted:
             res.reason = "no feature over the threshold"
         elif not retrain:
             res.reason = "retraining is off"
         elif not plan_["new_labelled"]:
-            res.reason = "the new data has no labels to retrain on"
+            res.reason = ("inputs logged by the server carry no labels to retrain on" if plan_["kind"] == "log"
+                          else "the new data has no labels to retrain on")
         else:
             _retrain(st, res, version, info, plan_, holdout, seed, work, run_id, log)
         st.set_tags(run_id, {"watch.decision": "promoted" if res.promoted else
@@ -331,7 +347,7 @@ def _watch(st, model, data, threshold, alias, retrain, holdout, seed, work_dir, 
         st.end_run(run_id, status)
 
 
-def _table_plan(info, data, threshold, text_column=None):
+def _table_plan(info, data, threshold, text_column=None, model_folder=None, log=None):
     ref, target = info["reference"], info.get("target")
     rep = table_drift(ref, data, target=target, threshold=threshold)
     d = rep.to_dict()
@@ -341,6 +357,9 @@ def _table_plan(info, data, threshold, text_column=None):
         # A text column: the drift of its summary features (length, vocabulary), as for text folders.
         tr = folder_drift([r[rh.index(text_column)] or "" for r in rrows],
                           [r[nh.index(text_column)] or "" for r in nrows], "text", threshold)
+        if model_folder is not None:
+            tr["features"] += _embedding_entries(model_folder, [r[rh.index(text_column)] or "" for r in rrows],
+                                                 [r[nh.index(text_column)] or "" for r in nrows], log)
         for f in tr["features"]:
             f["name"] = f"{text_column}.{f['name']}"
         d["features"] = [f for f in d["features"] if f["name"] != text_column] + tr["features"]
@@ -360,7 +379,7 @@ def _modality(kind, info):
     return "text"
 
 
-def _folder_plan(info, data, threshold, kind):
+def _folder_plan(info, data, threshold, kind, model_folder=None, log=None):
     modality = _modality(kind, info)
     exts = {"image": IMAGE_EXT, "audio": AUDIO_EXT, "text": TEXT_EXT}[modality]
     ref = info["reference"]
@@ -373,8 +392,119 @@ def _folder_plan(info, data, threshold, kind):
     if not new:
         raise DataError(f"watch: {data} has no {modality} files")
     rep = folder_drift(ref_items, [p for p, _ in new], modality, threshold)
+    if model_folder is not None:
+        rep["features"] += _embedding_entries(model_folder, ref_items, [p for p, _ in new], log)
+        rep["drifted"] = any(f["drifted"] for f in rep["features"])
     labelled = os.path.isdir(ref) and all(c is not None for _, c in new)
     return {"drift": rep, "kind": "folder", "new_labelled": labelled, "new_files": new, "exts": exts}
+
+
+# ----- embedding drift and inputs logged by the server ---------------------------------------------------
+
+_EMBED_MAX = 300  # files or rows per side converted for the embedding drift (seeded sample)
+
+
+def _sample(items, n, seed=0):
+    if len(items) <= n:
+        return list(items)
+    keep = np.sort(np.random.default_rng(seed).choice(len(items), n, replace=False))
+    return [items[i] for i in keep]
+
+
+def _model_inputs(pred, items, batch=64):
+    """The model's input tensors (NumPy) of raw items: its own conversion (Predictor.preprocess)."""
+    if pred.signature["preprocess"]["kind"] == "text":
+        items = [_read_text(it) for it in items]
+    return np.concatenate([pred.preprocess(items[s:s + batch]).numpy() for s in range(0, len(items), batch)])
+
+
+def _read_text(it):
+    if len(it) < 4096 and "\n" not in it and os.path.isfile(it):
+        with open(it, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    return it
+
+
+def _embedding_entries(model_folder, ref_items, cur_items, log=None):
+    """[the embedding drift entry] of two sets of raw items through the model's conversion; [] for a model
+    that converts no images, audio or text, or has no ONNX file to convert with (said in the log)."""
+    from ..train import Predictor
+    try:
+        pred = Predictor.load(model_folder)
+    except FileNotFoundError as e:
+        if log:
+            log(f"no embedding drift: {e}")
+        return []
+    kind = pred.signature["preprocess"]["kind"]
+    if kind not in ("image", "audio", "text"):
+        return []
+    ref = _model_inputs(pred, _sample(ref_items, _EMBED_MAX))
+    cur = _model_inputs(pred, _sample(cur_items, _EMBED_MAX))
+    return [embedding_drift(ref, cur, kind, max_samples=_EMBED_MAX)]
+
+
+def _decode_rows(x, columns):
+    """Table rows (strings, '' for missing) of encoded inputs [N, F]: numeric columns unscaled, one-hot
+    categories back to their names (encode_rows inverted)."""
+    rows = []
+    for v in x:
+        row, j = [], 0
+        for c in columns:
+            if c["type"] == "numeric":
+                row.append("" if not np.isfinite(v[j]) else repr(float(v[j]) * c["std"] + c["mean"]))
+                j += 1
+            else:
+                k = len(c["categories"])
+                hot = v[j:j + k]
+                row.append(c["categories"][int(np.argmax(hot))] if k and np.nanmax(hot) > 0.5 else "")
+                j += k
+        rows.append(row)
+    return rows
+
+
+def _log_plan(info, version, data, threshold, work, log):
+    """Drift of the inputs the server logged (tessel.agent.input_log) against the training data."""
+    from ..train import Predictor
+    pred = Predictor.load(version["folder"])
+    x, li = read_input_log(data, model=version["name"], input_name=pred.input_name)
+    want = pred.signature["inputs"][0]["shape"][1:]
+    if len(want) != x.ndim - 1 or any(w not in (-1, None) and w != g for w, g in zip(want, x.shape[1:])):
+        raise DataError(f"watch: the logged inputs are [N, {', '.join(map(str, x.shape[1:]))}] but model "
+                        f"{version['name']} version {version['version']} takes {pred.signature['inputs'][0]['shape']}"
+                        f" (another model's log?)")
+    log(f"input log: {li['rows']} rows in {li['requests']} requests from {len(li['files'])} file(s)")
+    pre = pred.signature["preprocess"]
+    kind = pre["kind"]
+    if kind == "tabular":
+        cols = pre["columns"]
+        names = [c["name"] for c in cols]
+        rh, rrows = _read_table(info["reference"], None)
+        missing = [n for n in names if n not in rh]
+        if missing:
+            raise DataError(f"watch: the training data {info['reference']} lacks the model's columns {missing}")
+        # Both sides as tables of the model's columns: the reference may hold others (the target, ignored ones).
+        ref_csv, cur_csv = os.path.join(work, "reference_columns.csv"), os.path.join(work, "logged_inputs.csv")
+        _write_csv(ref_csv, names, [[r[rh.index(n)] or "" for n in names] for r in rrows])
+        _write_csv(cur_csv, names, _decode_rows(x, cols))
+        d = table_drift(ref_csv, cur_csv, threshold=threshold).to_dict()
+        features = d["features"]
+    elif kind in ("image", "audio", "text"):
+        if os.path.isdir(info["reference"]):
+            ref_items = [p for p, _ in _class_files(info["reference"], {"image": IMAGE_EXT, "audio": AUDIO_EXT,
+                                                                         "text": TEXT_EXT}[kind])]
+        else:  # a text table: its text column
+            h, rows = _read_table(info["reference"], None)
+            col = ((version.get("config") or {}).get("data") or {}).get("text") or "text"
+            ref_items = [r[h.index(col)] or "" for r in rows]
+        ref = _model_inputs(pred, _sample(ref_items, _EMBED_MAX))
+        features = [embedding_drift(ref, x, kind, max_samples=_EMBED_MAX)]
+    else:
+        raise DataError(f"watch: logged inputs of a {kind!r} model are not compared yet (tables, images, audio "
+                        f"and text are)")
+    return {"drift": {"features": features, "drifted": any(f["drifted"] for f in features), "threshold": threshold,
+                      "n_reference": None, "n_current": int(len(x)), "source": "input log",
+                      "requests": li["requests"]},
+            "kind": "log", "new_labelled": False}
 
 
 def _retrain(st, res, version, info, plan_, holdout, seed, work, run_id, log):

@@ -20,5 +20,5 @@ def __getattr__(name):
     # Lazy: Prefect and Airflow are optional and slow to import.
     if name in ("prefect", "airflow"):
         import importlib
-        return importlib.import_module(__name__ + ".prefect")
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'tessel.automation' has no attribute {name!r}")

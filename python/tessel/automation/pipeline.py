@@ -258,14 +258,19 @@ def load(path_or_dict, overrides=()):
     return Pipeline.from_file(path_or_dict, overrides)
 
 
+def check_step(p, name):
+    """ConfigError naming the pipeline (and the closest step name) unless `name` is one of its steps."""
+    if name not in p.steps:
+        close = difflib.get_close_matches(str(name), list(p.steps), n=1)
+        raise ConfigError(f"pipeline {p.name}: no step {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+
+
 def run_step(pipeline, name, upstream=None, overrides=()):
     """Runs one step with the outputs of the steps it reads (`upstream`: step
     name -> output); what engines that run each step in its own process call
     (`tessel pipeline step`, the Airflow DAG). Returns the step's output."""
     p = load(pipeline, overrides)
-    if name not in p.steps:
-        close = difflib.get_close_matches(str(name), list(p.steps), n=1)
-        raise ConfigError(f"pipeline {p.name}: no step {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    check_step(p, name)
     args = p.resolve_args(name, dict(upstream or {}))
     return TASKS[p.steps[name]["task"]](**args)
 
@@ -299,6 +304,26 @@ class _Tee(io.TextIOBase):
             st.flush()
 
 
+def _attempt(p, name, outputs, info, log, attempt, echo=None):
+    """One try of a step in this process (the local engine, and Airflow's
+    recorded steps): its stdout/stderr and traceback into `log`, the result
+    or error into `info`. True when it finished."""
+    import contextlib
+    s = p.steps[name]
+    log.write(f"--- {name} ({s['task']}) attempt {attempt} of {s['retries'] + 1}\n")
+    out_stream = _Tee(log, echo) if echo else log
+    try:
+        with contextlib.redirect_stdout(out_stream), contextlib.redirect_stderr(out_stream):
+            result = TASKS[s["task"]](**p.resolve_args(name, outputs))
+        json.dumps(result)  # the hand-over must be JSON-able
+        info.update(state="FINISHED", output=result, error=None)
+        return True
+    except Exception as e:  # noqa: BLE001  (a step's failure is recorded, then retried or reported)
+        log.write(traceback.format_exc())
+        info.update(state="FAILED", error=f"{type(e).__name__}: {e}")
+        return False
+
+
 def run_local(pipeline, overrides=(), store=None, echo=None, sleep=time.sleep):
     """Runs the steps in topological order in this process, retrying a failed
     step `retries` times. Each step is a run of experiment `pipeline:NAME` in
@@ -308,99 +333,36 @@ def run_local(pipeline, overrides=(), store=None, echo=None, sleep=time.sleep):
     state.json: the DAG with each step's state). A failed step skips the
     steps that need it; the others still run. echo: a stream that also gets
     the steps' output (e.g. sys.stderr)."""
-    import contextlib
-
-    from .. import store as tstore
+    from .record import RunRecorder
     p = load(pipeline, overrides)
-    st = store if isinstance(store, tstore.Store) else tstore.open(store or p.store)
-    experiment = f"pipeline:{p.name}"
-    steps = {n: {"task": s["task"], "needs": list(s["needs"]), "state": "PENDING", "attempts": 0,
-                 "duration_s": None, "output": None, "error": None, "run_id": None} for n, s in p.steps.items()}
-    run_id = st.start_run(experiment, name=p.name, params={f"params.{k}": json.dumps(v) if isinstance(v, (dict, list))
-                                                            else v for k, v in p.params.items()},
-                          tags={"kind": "pipeline", "pipeline": p.name, "engine": "local", "state": "RUNNING",
-                                "source": os.path.abspath(p.source) if p.source else ""})
-    work = os.path.join(st.artifact_root, ".pipeline", run_id)
-    os.makedirs(work, exist_ok=True)
-
-    def save_state():
-        path = os.path.join(work, "state.json")
-        with open(path, "w") as f:
-            json.dump({"name": p.name, "order": p.order, "steps": steps}, f, indent=1, default=str)
-        st.log_artifact(run_id, path, "state.json")
-
+    rec = RunRecorder(p, store, engine="local")
+    steps, run_id = rec.steps, rec.run_id
     try:
-        import yaml
-        spec_path = os.path.join(work, "pipeline.yaml")
-        with open(spec_path, "w") as f:
-            yaml.safe_dump(p.to_dict(), f, sort_keys=False)
-        st.log_artifact(run_id, spec_path, "pipeline.yaml")
         outputs = {}
         for name in p.order:
             s, info = p.steps[name], steps[name]
-            if any(steps[d]["state"] != "FINISHED" for d in s["needs"]):
-                info["state"] = "SKIPPED"
-                info["error"] = "upstream failed: " + ", ".join(d for d in s["needs"] if steps[d]["state"] != "FINISHED")
-                info["run_id"] = st.start_run(experiment, name=name, tags={
-                    "kind": "pipeline_step", "pipeline_run": run_id, "step": name, "task": s["task"],
-                    "needs": ",".join(s["needs"]), "state": "SKIPPED", "attempts": "0"})
-                st.end_run(info["run_id"], "KILLED")
+            if rec.must_skip(name):
+                rec.skip(name)
                 continue
-            sid = info["run_id"] = st.start_run(experiment, name=name, tags={
-                "kind": "pipeline_step", "pipeline_run": run_id, "step": name, "task": s["task"],
-                "needs": ",".join(s["needs"]), "state": "RUNNING"})
-            info["state"] = "RUNNING"
-            save_state()
+            rec.start_step(name)
             log = io.StringIO()
             t0 = time.perf_counter()
             for attempt in range(1, s["retries"] + 2):
                 info["attempts"] = attempt
-                log.write(f"--- {name} ({s['task']}) attempt {attempt} of {s['retries'] + 1}\n")
-                out_stream = _Tee(log, echo) if echo else log
-                try:
-                    with contextlib.redirect_stdout(out_stream), contextlib.redirect_stderr(out_stream):
-                        args = p.resolve_args(name, outputs)
-                        result = TASKS[s["task"]](**args)
-                    json.dumps(result)  # the hand-over must be JSON-able
-                    info.update(state="FINISHED", output=result, error=None)
+                if attempt > 1:
+                    rec.transition(name, "RETRYING")
+                if _attempt(p, name, outputs, info, log, attempt, echo):
                     break
-                except Exception as e:  # noqa: BLE001  (a step's failure is recorded, then retried or reported)
-                    log.write(traceback.format_exc())
-                    info.update(state="FAILED", error=f"{type(e).__name__}: {e}")
-                    if attempt <= s["retries"] and s["retry_delay"]:
-                        sleep(s["retry_delay"])
+                rec.transition(name, "FAILED")
+                if attempt <= s["retries"] and s["retry_delay"]:
+                    sleep(s["retry_delay"])
             info["duration_s"] = time.perf_counter() - t0
             if info["state"] == "FINISHED":
                 outputs[name] = info["output"]
-            _finish_step(st, sid, work, name, info, log.getvalue())
-            save_state()
-        state = "FINISHED" if all(i["state"] == "FINISHED" for i in steps.values()) else "FAILED"
-        st.set_tags(run_id, {"state": state})
-        save_state()
-        st.end_run(run_id, state)
-        return PipelineResult(p.name, run_id, state, steps)
-    except BaseException:
-        st.set_tags(run_id, {"state": "FAILED"})
-        st.end_run(run_id, "KILLED" if isinstance(__import__("sys").exc_info()[1], KeyboardInterrupt) else "FAILED")
+            rec.finish_step(name, log.getvalue())
+        return PipelineResult(p.name, run_id, rec.finish(), steps)
+    except BaseException as e:
+        rec.abort(e)
         raise
     finally:
-        if st is not store:
-            st.close()
-
-
-def _finish_step(st, sid, work, name, info, log_text):
-    folder = os.path.join(work, name)
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "log.txt"), "w") as f:
-        f.write(log_text)
-    st.log_artifact(sid, os.path.join(folder, "log.txt"), "log.txt")
-    if info["output"] is not None:
-        with open(os.path.join(folder, "output.json"), "w") as f:
-            json.dump(info["output"], f, indent=1)
-        st.log_artifact(sid, os.path.join(folder, "output.json"), "output.json")
-    st.log_metrics(sid, {"duration_s": info["duration_s"], "attempts": float(info["attempts"])})
-    tags = {"state": info["state"], "attempts": str(info["attempts"])}
-    if info["error"]:
-        tags["error"] = info["error"][:500]
-    st.set_tags(sid, tags)
-    st.end_run(sid, "FINISHED" if info["state"] == "FINISHED" else "FAILED")
+        rec.close()

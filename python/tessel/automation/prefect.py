@@ -14,8 +14,13 @@ into the pipeline's params) and `overrides` (--set lines). At the end the
 flow writes a markdown artifact: the steps' states and durations, and links
 to the agent's HTML report and the model folders.
 """
+import contextlib
+import io
+import logging
 import os
+import sys
 import time
+import traceback
 
 try:
     from prefect import flow, task
@@ -25,7 +30,8 @@ try:
 except ModuleNotFoundError as e:  # pragma: no cover  (depends on the install)
     raise ModuleNotFoundError(f"tessel.automation.prefect needs Prefect 3 (pip install 'prefect>=3'): {e}") from None
 
-from .pipeline import Pipeline, load
+from .pipeline import Pipeline, _Tee, load
+from .record import RunRecorder
 from .tasks import TASKS, input_hash
 
 __all__ = ["pipeline_flow", "build_flow", "run", "build_deployment", "convert_cache_key", "report_markdown"]
@@ -38,14 +44,31 @@ def convert_cache_key(context, parameters):
     return "tessel-convert-" + input_hash(src, args)
 
 
-def _step_task(p, name, tries):
+def _step_task(p, name, rec, tries, logs):
     s = p.steps[name]
     fn = TASKS[s["task"]]
     cache = s["cache"] if s["cache"] is not None else s["task"] == "convert"
 
     def call(args):
-        tries[name] = tries.get(name, 0) + 1  # Prefect's retries call this again
-        return fn(**args)
+        n = tries[name] = tries.get(name, 0) + 1  # Prefect's retries call this again
+        if n > 1:
+            rec.transition(name, "RETRYING")
+        log = logs.setdefault(name, io.StringIO())
+        log.write(f"--- {name} ({s['task']}) attempt {n} of {s['retries'] + 1}\n")
+        # print() in a task goes to Prefect's run logger (log_prints), other writes to stdout/stderr:
+        # the step's log.txt gets both, as the local engine's does.
+        handler = _LogCapture(log)
+        logger = logging.getLogger("prefect.task_runs")
+        logger.addHandler(handler)
+        try:
+            with contextlib.redirect_stdout(_Tee(log, sys.stdout)), contextlib.redirect_stderr(_Tee(log, sys.stderr)):
+                return fn(**args)
+        except Exception:
+            log.write(traceback.format_exc())
+            rec.transition(name, "FAILED")
+            raise
+        finally:
+            logger.removeHandler(handler)
 
     call.__name__ = call.__qualname__ = f"tessel_{s['task']}"
     opts = {"name": f"{name} ({s['task']})", "task_run_name": name, "retries": s["retries"],
@@ -56,6 +79,16 @@ def _step_task(p, name, tries):
     else:
         opts["cache_policy"] = NO_CACHE
     return task(call, **opts)
+
+
+class _LogCapture(logging.Handler):
+    def __init__(self, stream):
+        super().__init__()
+        self.stream = stream
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+
+    def emit(self, record):
+        self.stream.write(self.format(record) + "\n")
 
 
 def report_markdown(p, steps):
@@ -87,53 +120,71 @@ def report_markdown(p, steps):
     return "\n".join(lines) + "\n"
 
 
-def _run_steps(p):
-    steps = {n: {"task": s["task"], "needs": list(s["needs"]), "state": "PENDING", "attempts": 0,
-                 "duration_s": None, "output": None, "error": None} for n, s in p.steps.items()}
-    outputs, tries = {}, {}
+def _run_steps(p, rec):
+    """Each step as a Prefect task, recorded in the tessel store through `rec` (as the local engine records)."""
+    steps = rec.steps
+    outputs, tries, logs = {}, {}, {}
     for name in p.order:
         info = steps[name]
-        if any(steps[d]["state"] != "FINISHED" for d in info["needs"]):
-            info["state"] = "SKIPPED"
-            info["error"] = "upstream failed: " + ", ".join(d for d in info["needs"] if steps[d]["state"] != "FINISHED")
+        if rec.must_skip(name):
+            rec.skip(name)
             continue
+        rec.start_step(name)
         t0 = time.perf_counter()
         try:
             args = p.resolve_args(name, outputs)
         except KeyError as e:
-            info.update(state="FAILED", error=str(e))
+            info.update(state="FAILED", error=str(e), duration_s=time.perf_counter() - t0)
+            rec.finish_step(name, f"{e}\n")
             continue
-        state = _step_task(p, name, tries)(args, return_state=True)
+        state = _step_task(p, name, rec, tries, logs)(args, return_state=True)
         info["duration_s"] = time.perf_counter() - t0
         info["attempts"] = tries.get(name, 0)  # 0: a cached result
+        tags = {"prefect_task_run_id": str(state.state_details.task_run_id)}
         if state.is_completed():
             info["state"] = "FINISHED"
             info["cached"] = state.name == "Cached"
             info["output"] = outputs[name] = state.result()
+            if info["cached"]:
+                tags["cached"] = "true"
+                logs.setdefault(name, io.StringIO()).write(f"--- {name}: Prefect's cached result (not run again)\n")
         else:
             info["state"] = "FAILED"
             try:
                 state.result()
             except Exception as e:  # noqa: BLE001  (the task's own error, for the summary)
                 info["error"] = f"{type(e).__name__}: {e}"
+        rec.finish_step(name, logs[name].getvalue() if name in logs else "", tags)
     return steps
 
 
 @flow(name="tessel-pipeline", log_prints=True)
 def pipeline_flow(pipeline, params=None, overrides=None, store=None):
-    """Runs a tessel pipeline (a file path or a mapping) as Prefect tasks; returns {name, state, steps, artifact}."""
-    sets = list(overrides or [])
+    """Runs a tessel pipeline (a file path or a mapping) as Prefect tasks,
+    recorded in the tessel store as the local engine records it (engine
+    prefect, tag prefect_flow_run_id); returns {name, state, steps, run_id, artifact_id}."""
     import json
+
+    from prefect.runtime import flow_run
+    sets = list(overrides or [])
     for k, v in (params or {}).items():
         sets.append(f"params.{k}={json.dumps(v)}")
     if store:
         sets.append(f"store={store}")
     p = load(pipeline, sets)
-    steps = _run_steps(p)
-    state = "FINISHED" if all(s["state"] == "FINISHED" for s in steps.values()) else "FAILED"
+    rec = RunRecorder(p, engine="prefect", tags={"prefect_flow_run_id": str(flow_run.id),
+                                                 "prefect_flow_run": str(flow_run.name or "")})
+    try:
+        steps = _run_steps(p, rec)
+        state = rec.finish()
+    except BaseException as e:
+        rec.abort(e)
+        raise
+    finally:
+        rec.close()
     artifact = create_markdown_artifact(markdown=report_markdown(p, steps), key=_artifact_key(p.name),
                                         description=f"tessel pipeline {p.name}: {state}")
-    return {"name": p.name, "state": state, "steps": steps, "run_id": None, "artifact_id": str(artifact)}
+    return {"name": p.name, "state": state, "steps": steps, "run_id": rec.run_id, "artifact_id": str(artifact)}
 
 
 def _artifact_key(name):

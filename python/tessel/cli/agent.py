@@ -77,9 +77,12 @@ def watch_command(ctx, model, data, threshold, alias, no_retrain, holdout, seed,
     """Compare new DATA with the training data of MODEL (models:/NAME@champion,
     models:/NAME/3 or NAME); above the threshold retrain on old + new labelled
     data and promote the new version only if it scores better on held-out data.
+    DATA may also be the server's input log (a folder of inputs*.jsonl files,
+    or one such file): drift is then reported (logged inputs have no labels).
 
     \b
         tessel agent watch models:/houses@champion this_week.csv --threshold 0.2
+        tessel agent watch models:/houses@champion /var/log/tessel-inputs/houses
     """
     from ..agent import watch
     params = ctx.find_root().params or {}
@@ -89,7 +92,9 @@ def watch_command(ctx, model, data, threshold, alias, no_retrain, holdout, seed,
         emit_json(res.to_dict())
     else:
         for f in res.drift["features"]:
-            click.echo(f"  {f['name']:<24} psi {f['psi']:.4f}" + ("  DRIFT" if f["drifted"] else ""))
+            score = f"psi {f['psi']:.4f}" if f.get("psi") is not None else \
+                f"mmd2 {f['mmd2']:.4g} (p {f['p_value']:.3g})"
+            click.echo(f"  {f['name']:<24} {score}" + ("  DRIFT" if f["drifted"] else ""))
         click.echo(str(res))
     if fail_on_drift and res.drifted:
         raise SystemExit(1)

@@ -180,6 +180,8 @@ MODEL_FAMILIES = {
     "audio_cnn": {"modalities": ("audio",), "keys": _section(
         channels=F("list", [16, 32, 64], items="int", doc="conv widths on the log-mel image"),
         dropout=F("float", 0.2, min=0.0, max=0.95),
+        pool=F("str", "mean", choices=("mean", "meanmax"), doc="mean over frequency and time, or mean and max"),
+        center=F("bool", False, doc="subtract each clip's mean log-mel level (gain invariance)"),
     )},
     "text_transformer": {"modalities": ("text",), "keys": _section(
         dim=F("int", 64, min=8),

@@ -123,11 +123,30 @@ class SmallResNet(nn.Module):
 
 class AudioCNN(SmallCNN):
     """A CNN on log-mel spectrograms [N, 1, n_mels, frames]: SmallCNN's
-    conv-bn-relu-pool blocks (mean over frequency and time) with three
-    narrower stages by default."""
+    conv-bn-relu-pool blocks with three narrower stages by default.
 
-    def __init__(self, in_channels, num_outputs, channels=(16, 32, 64), dropout=0.2):
+    pool="mean" averages the last feature map over frequency and time;
+    "meanmax" also takes its maximum (a word is a short event in a longer
+    clip: the mean of a clip that is mostly noise washes it out).
+    center=True subtracts each clip's mean log-mel level first, so the
+    recording's gain does not move the features (spoken words at any volume)."""
+
+    def __init__(self, in_channels, num_outputs, channels=(16, 32, 64), dropout=0.2, pool="mean", center=False):
         super().__init__(in_channels, num_outputs, channels=channels, dropout=dropout, batch_norm=True)
+        if pool not in ("mean", "meanmax"):
+            raise ValueError(f"AudioCNN: pool must be 'mean' or 'meanmax', got {pool!r}")
+        self.pool, self.center = pool, bool(center)
+        if pool == "meanmax":
+            self.head = nn.Linear(2 * channels[-1], num_outputs)
+
+    def forward(self, x):
+        if self.center:
+            x = x - x.mean((1, 2, 3), keepdim=True)
+        h = self.features(x)
+        z = h.mean((2, 3))
+        if self.pool == "meanmax":
+            z = ts.cat([z, h.amax((2, 3))], 1)
+        return self.head(self.dropout(z))
 
 
 def _pad_mask(ids):

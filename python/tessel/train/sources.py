@@ -14,7 +14,7 @@ import json
 import math
 import os
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 
 import numpy as np
 
@@ -33,6 +33,9 @@ SKLEARN_DATASETS = {
 }
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# Text tables hold whole documents (a man page can pass 128 KiB, the csv module's default field limit,
+# and every trial failed on it); one process-wide setting, raised once here.
+csv.field_size_limit(2**31 - 1)
 _CHUNK = 256  # files decoded per DataLoader pass (a failing pass is retried file by file)
 
 
@@ -318,10 +321,43 @@ def audio_transform(pre, orig_rate):
     return ts.data.Compose(steps)
 
 
+# Converted audio folders, so that the runs of one process (the agent's trials, its final
+# retrain) decode and convert each file once: key = the files (path, size, mtime) and the
+# conversion settings; the last few folders are kept.
+_AUDIO_CACHE = OrderedDict()
+_AUDIO_CACHE_SIZE = 4
+
+
+def _audio_cache_key(paths, pre, on_error):
+    if not all(isinstance(p, str) for p in paths):
+        return None
+    try:
+        stats = tuple((p, st.st_size, st.st_mtime_ns) for p in paths for st in (os.stat(p),))
+    except OSError:
+        return None  # a missing file: the conversion reports it
+    settings = json.dumps({k: v for k, v in pre.items() if k not in ("mean", "std")}, sort_keys=True, default=str)
+    return stats, settings, on_error
+
+
 def audio_features(paths_or_bytes, pre, on_error="raise", num_workers=0):
     """(features [N, 1, n_mels, frames] before mean/std scaling, kept indices, skipped):
     files grouped by sample rate and channel count (read from the headers), each group
-    converted on the C++ DataLoader, channels averaged."""
+    converted on the C++ DataLoader, channels averaged. Files converted before with the
+    same settings (unchanged on disk) come from a per-process cache."""
+    key = _audio_cache_key(paths_or_bytes, pre, on_error)
+    if key is not None and key in _AUDIO_CACHE:
+        _AUDIO_CACHE.move_to_end(key)
+        x, kept, skipped = _AUDIO_CACHE[key]
+        return x, list(kept), [dict(s) for s in skipped]
+    out = _audio_features(paths_or_bytes, pre, on_error, num_workers)
+    if key is not None:
+        _AUDIO_CACHE[key] = (out[0], tuple(out[1]), tuple(dict(s) for s in out[2]))
+        while len(_AUDIO_CACHE) > _AUDIO_CACHE_SIZE:
+            _AUDIO_CACHE.popitem(last=False)
+    return out
+
+
+def _audio_features(paths_or_bytes, pre, on_error, num_workers):
     groups = {}
     skipped = []
     for i, p in enumerate(paths_or_bytes):

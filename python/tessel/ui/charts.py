@@ -78,6 +78,51 @@ def _label(v):
     return f"{v:.4g}"
 
 
+def svg_open(width, height, title, title_x=ML, svg_id=None):
+    """The opening markup every chart shares: the svg element, its accessible title and the visible title."""
+    ident = f' id="{svg_id}"' if svg_id else ""
+    return [f'<svg class="chart"{ident} xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+            f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
+            f'<title>{escape(title)}</title>',
+            f'<text x="{title_x}" y="15" class="chart-title">{escape(title)}</text>']
+
+
+def svg_empty(out, width, height, text):
+    """Closes a chart that has nothing to draw, with `text` in its middle."""
+    out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="chart-empty">{text}</text></svg>')
+    return Markup("".join(out))
+
+
+class Plot:
+    """The plot area of a chart: maps data ranges [x0, x1] x [y0, y1] onto the pixels of the frame at
+    (left, top), size pw x ph, and draws the frame, the y grid with its labels and the x labels."""
+
+    def __init__(self, x0, x1, y0, y1, left, top, pw, ph):
+        self.x0, self.x1, self.y0, self.y1 = x0, x1, y0, y1
+        self.left, self.top, self.pw, self.ph = left, top, pw, ph
+
+    def px(self, x):
+        return self.left + (x - self.x0) / (self.x1 - self.x0) * self.pw
+
+    def py(self, y):
+        return self.top + (1 - (y - self.y0) / (self.y1 - self.y0)) * self.ph
+
+    def axes(self, y_ticks, x_ticks, x_label, height):
+        """Markup of the frame and axes; y_ticks and x_ticks are (value, label text) pairs."""
+        left, top, pw, ph = self.left, self.top, self.pw, self.ph
+        out = [f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="chart-frame"/>']
+        for t, text in y_ticks:
+            yy = self.py(t)
+            out.append(f'<line x1="{left}" x2="{left + pw}" y1="{yy:.1f}" y2="{yy:.1f}" class="chart-grid"/>'
+                       f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end" class="chart-tick">{text}</text>')
+        for t, text in x_ticks:
+            out.append(f'<text x="{self.px(t):.1f}" y="{top + ph + 16}" text-anchor="middle" class="chart-tick">'
+                       f'{text}</text>')
+        out.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle" class="chart-axis">'
+                   f'{x_label}</text>')
+        return "".join(out)
+
+
 def chart(series, title="", smoothing=0.0, log_y=False, labels=None, width=W, height=H):
     """SVG markup of one chart. series: list of queries.Series (one color
     each); labels: legend text per series (default: their keys)."""
@@ -105,14 +150,9 @@ def chart(series, title="", smoothing=0.0, log_y=False, labels=None, width=W, he
         for p in pts:
             xs.append(p[0])
             ys.extend(v for v in p[1:] if math.isfinite(v))
-    out = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
-           f'<title>{escape(title)}</title>',
-           f'<text x="{ML}" y="15" class="chart-title">{escape(title)}</text>']
+    out = svg_open(width, height, title)
     if not xs:
-        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="chart-empty">no points'
-                   f'{" above 0 for the log axis" if log_y and dropped else ""}</text></svg>')
-        return Markup("".join(out))
+        return svg_empty(out, width, height, f'no points{" above 0 for the log axis" if log_y and dropped else ""}')
     x0, x1 = min(xs), max(xs)
     y0, y1 = min(ys), max(ys)
     if x1 == x0:
@@ -123,23 +163,11 @@ def chart(series, title="", smoothing=0.0, log_y=False, labels=None, width=W, he
     pad = (y1 - y0) * 0.04
     y0, y1 = y0 - pad, y1 + pad
 
-    def px(x):
-        return ML + (x - x0) / (x1 - x0) * pw
-
-    def py(y):
-        return mt + (1 - (y - y0) / (y1 - y0)) * ph
-
-    out.append(f'<rect x="{ML}" y="{mt}" width="{pw}" height="{ph}" class="chart-frame"/>')
-    for t in (log_ticks(y0, y1) if log_y else nice_ticks(y0, y1)):
-        yy = py(t)
-        text = _label(10 ** t) if log_y else _label(t)
-        out.append(f'<line x1="{ML}" x2="{ML + pw}" y1="{yy:.1f}" y2="{yy:.1f}" class="chart-grid"/>'
-                   f'<text x="{ML - 6}" y="{yy + 4:.1f}" text-anchor="end" class="chart-tick">{text}</text>')
-    for t in nice_ticks(x0, x1):
-        xx = px(t)
-        out.append(f'<text x="{xx:.1f}" y="{mt + ph + 16}" text-anchor="middle" class="chart-tick">{_label(t)}</text>')
-    out.append(f'<text x="{ML + pw / 2}" y="{height - 4}" text-anchor="middle" class="chart-axis">step'
-               f'{" (log y)" if log_y else ""}</text>')
+    plot = Plot(x0, x1, y0, y1, ML, mt, pw, ph)
+    px, py = plot.px, plot.py
+    y_ticks = [(t, _label(10 ** t)) for t in log_ticks(y0, y1)] if log_y else [(t, _label(t)) for t in nice_ticks(y0, y1)]
+    out.append(plot.axes(y_ticks, [(t, _label(t)) for t in nice_ticks(x0, x1)], f'step{" (log y)" if log_y else ""}',
+                         height))
     for i, pts in enumerate(lines):
         color = PALETTE[i % len(PALETTE)]
         if not pts:

@@ -1,8 +1,8 @@
-"""Pipelines: the runs of `tessel pipeline run` (local engine), each as a DAG
-with every step's state, attempts, duration and error, and links to the step
-runs (their log.txt and output.json). The data is what the local engine
-records: a run per pipeline (tag kind=pipeline, artifact state.json) and a run
-per step (tag kind=pipeline_step)."""
+"""Pipelines: the runs of `tessel pipeline run` (every engine: local, Prefect,
+Airflow), each as a DAG with every step's state, attempts, duration and error,
+and links to the step runs (their log.txt and output.json). The data is what
+the engines record through tessel.automation.record: a run per pipeline (tag
+kind=pipeline, artifact state.json) and a run per step (tag kind=pipeline_step)."""
 import json
 from html import escape
 
@@ -31,7 +31,8 @@ def index():
         for r in st.search_runs(e["name"], limit=200):
             tags = st.get_tags(r.id)
             if tags.get("kind") == "pipeline":
-                rows.append({"run": r, "pipeline": e["name"][len(PREFIX):], "state": tags.get("state", r.status)})
+                rows.append({"run": r, "pipeline": e["name"][len(PREFIX):], "state": tags.get("state", r.status),
+                             "engine": tags.get("engine", "local")})
     rows.sort(key=lambda x: -x["run"].start_time)
     return render_template("pipelines.html", rows=rows)
 
@@ -49,8 +50,10 @@ def pipeline(run_id):
         abort(500, f"the state of pipeline run {run_id} cannot be read: {e}")
     steps = state.get("steps", {})
     order = [n for n in state.get("order", steps) if n in steps]
+    tags = st.get_tags(run.id)
+    engine_ids = {k: v for k, v in sorted(tags.items()) if k.startswith(("prefect_", "airflow_"))}
     return render_template("pipeline.html", run=run, name=state.get("name", run.name), order=order, steps=steps,
-                           dag=dag_svg(order, steps))
+                           dag=dag_svg(order, steps), engine=tags.get("engine", "local"), engine_ids=engine_ids)
 
 
 def _layers(order, steps):

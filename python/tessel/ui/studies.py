@@ -18,7 +18,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import aliased
 
 from ..store import NotFoundError
-from .charts import _label as _tick, nice_ticks
+from .charts import Plot, _label as _tick, nice_ticks, svg_empty, svg_open
 from ..store import schema as S
 
 bp = Blueprint("studies", __name__)
@@ -139,13 +139,9 @@ def history_svg(trials, width=640, height=300):
     ml, mr, mt, mb = 64, 16, 34, 38
     pw, ph = width - ml - mr, height - mt - mb
     vals = [t["value"] for t in trials if t["state"] in ("COMPLETE", "PRUNED") and _finite(t["value"])]
-    out = [f'<svg class="chart" id="history" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" role="img" aria-label="optimization history">',
-           f'<text x="{ml}" y="15" class="chart-title">optimization history (objective: validation loss)</text>']
+    out = svg_open(width, height, "optimization history (objective: validation loss)", ml, "history")
     if not trials:
-        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="chart-empty">no trials'
-                   f'</text></svg>')
-        return Markup("".join(out))
+        return svg_empty(out, width, height, "no trials")
     n0, n1 = min(t["number"] for t in trials), max(t["number"] for t in trials)
     x0, x1 = (n0 - 0.5, n1 + 0.5)
     y0, y1 = (min(vals), max(vals)) if vals else (0.0, 1.0)
@@ -154,21 +150,10 @@ def history_svg(trials, width=640, height=300):
     pad = (y1 - y0) * 0.06
     y0, y1 = y0 - pad, y1 + pad
 
-    def px(x):
-        return ml + (x - x0) / (x1 - x0) * pw
-
-    def py(y):
-        return mt + (1 - (y - y0) / (y1 - y0)) * ph
-
-    out.append(f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" class="chart-frame"/>')
-    for t in nice_ticks(y0, y1):
-        out.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" class="chart-grid"/>'
-                   f'<text x="{ml - 6}" y="{py(t) + 4:.1f}" text-anchor="end" class="chart-tick">{_tick(t)}</text>')
-    for t in nice_ticks(n0, n1, count=min(8, max(1, n1 - n0))):
-        if float(t).is_integer():
-            out.append(f'<text x="{px(t):.1f}" y="{mt + ph + 16}" text-anchor="middle" class="chart-tick">'
-                       f'{int(t)}</text>')
-    out.append(f'<text x="{ml + pw / 2}" y="{height - 4}" text-anchor="middle" class="chart-axis">trial</text>')
+    plot = Plot(x0, x1, y0, y1, ml, mt, pw, ph)
+    px, py = plot.px, plot.py
+    x_ticks = [(t, int(t)) for t in nice_ticks(n0, n1, count=min(8, max(1, n1 - n0))) if float(t).is_integer()]
+    out.append(plot.axes([(t, _tick(t)) for t in nice_ticks(y0, y1)], x_ticks, "trial", height))
     # Best so far: a step line through the complete trials in trial order.
     best, pts = None, []
     for t in sorted(trials, key=lambda t: t["number"]):
@@ -271,14 +256,9 @@ def parallel_svg(trials, axis_gap=96, height=320):
     ml, mr, mt, mb = 50, 70, 56, 24
     width = ml + mr + axis_gap * (len(axes) - 1)
     ph = height - mt - mb
-    out = [f'<svg class="chart" id="parallel" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" role="img" aria-label="parallel coordinates">',
-           f'<text x="{ml}" y="15" class="chart-title">parallel coordinates (dark = lower loss; grey dashed = '
-           f'pruned)</text>']
+    out = svg_open(width, height, "parallel coordinates (dark = lower loss; grey dashed = pruned)", ml, "parallel")
     if not shown:
-        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="chart-empty">no trial with '
-                   f'a value</text></svg>')
-        return Markup("".join(out))
+        return svg_empty(out, width, height, "no trial with a value")
     lo, hi = axes[-1]["low"], axes[-1]["high"]
 
     def ax_x(i):
@@ -337,9 +317,7 @@ def importance_svg(imp, width=560, bar_h=16):
     items = sorted(imp.items(), key=lambda kv: -kv[1])
     height = int(34 + len(items) * (bar_h + 6))
     top = max([v for _, v in items] + [1e-12])
-    out = [f'<svg class="chart" id="importance" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" role="img" aria-label="parameter importance">',
-           '<text x="4" y="15" class="chart-title">parameter importance (fANOVA, complete trials)</text>']
+    out = svg_open(width, height, "parameter importance (fANOVA, complete trials)", 4, "importance")
     for i, (k, v) in enumerate(items):
         y = 26 + i * (bar_h + 6)
         w = (width - 230) * max(v, 0.0) / top

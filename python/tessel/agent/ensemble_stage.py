@@ -1,0 +1,151 @@
+"""The ensemble stage: greedy selection over the best trials' validation
+predictions (tessel.agent.ensemble), then, when the ensemble wins, one ONNX
+graph of the weighted members, checked, evaluated on the held-out split and
+registered."""
+import json
+import os
+import time
+
+from .errors import AgentError
+from .final import held_out_metrics
+from .leaderboard import fmt
+from ..utils.jsonable import jsonable as _jsonable
+
+__all__ = ["select_ensemble", "finish_ensemble", "measure_ensemble_cost"]
+
+
+def select_ensemble(done, size, iterations, log):
+    """Greedy ensemble selection over the best `size` complete trials'
+    predictions on their shared validation split. Members must share the
+    preprocessing (one input for the one ONNX graph). Returns (the ensemble
+    dict, [(row, member predictions)]), or (None, None) with fewer than 2
+    members."""
+    import numpy as np
+
+    from . import ensemble as E
+    members, cache = [], {}
+    for r in done[:size]:
+        if not r.get("output_dir"):
+            continue
+        try:
+            mp = E.member_predictions(r["output_dir"], cache)
+        except Exception as e:  # noqa: BLE001  (a member that cannot be reloaded is left out)
+            log(f"warning: trial {r['trial']} left out of the ensemble: {e}")
+            continue
+        if members:
+            m0 = members[0][1]
+            if mp.preprocess != m0.preprocess or mp.pred.shape != m0.pred.shape or not np.array_equal(mp.y, m0.y):
+                log(f"trial {r['trial']} left out of the ensemble: its inputs differ from trial "
+                    f"{members[0][0]['trial']}'s")
+                continue
+        members.append((r, mp))
+    if len(members) < 2:
+        return None, None
+    task = members[0][1].task
+    preds = np.stack([m.pred for _, m in members])
+    y = members[0][1].y
+    singles = [E.loss_of(p, y, task) for p in preds]
+    weights, loss = E.select(preds, y, task, iterations)
+    best_single = min(singles)
+    # Strictly better on validation, and a real mix: one member at weight 1 is the single model.
+    used = bool(loss < best_single - 1e-9 * max(1.0, abs(best_single)) and int((weights > 0).sum()) >= 2)
+    avg = np.tensordot(weights, preds, axes=1)
+    ens = {"members": [{"trial": r["trial"], "family": r["family"], "weight": float(w), "val_loss": float(sl),
+                        "output_dir": m.folder} for (r, m), w, sl in zip(members, weights, singles)],
+           "val_loss": float(loss), "best_single_loss": float(best_single), "used": used,
+           "loss": "log_loss" if task == "classification" else "mse (scaled target)",
+           "iterations": iterations, "task": task}
+    if task == "classification":
+        ens["val_accuracy"] = float(np.mean(avg.argmax(axis=1) == y))
+    log(f"ensemble of {int((weights > 0).sum())} trials: val_loss {loss:.4g} vs best single "
+        f"{best_single:.4g} ({'used' if used else 'not used'})")
+    return ens, members
+
+
+def finish_ensemble(store, run_id, ens, members, prep, work, name, register, export, alias, log):
+    """Exports every member with a weight to ONNX, combines them into one
+    graph (checked against the weighted sum of the members), evaluates it
+    on the held-out split and registers it (register: True for `name`, a
+    registry name, or False). Returns (result namespace, test metrics,
+    predictions)."""
+    import shutil
+    import types
+
+    import numpy as np
+    import yaml
+
+    import tessel as ts
+
+    from ..train import Predictor, runner
+    from ..train.predictor import read_config
+    from . import ensemble as E
+    task = ens["task"]
+    out = os.path.join(work, "ensemble")
+    os.makedirs(out, exist_ok=True)
+    paths, weights = [], []
+    for m, (r, mp) in zip(ens["members"], members):
+        if m["weight"] <= 0:
+            continue
+        p = os.path.join(out, f"member-{r['trial']:04d}.onnx")
+        runner.export_onnx(mp.module, mp.example, p)
+        paths.append(p)
+        weights.append(m["weight"])
+    first = members[0][1].folder
+    E.export_onnx(paths, weights, task, os.path.join(out, "model.onnx"))
+    shutil.copyfile(os.path.join(first, "signature.json"), os.path.join(out, "signature.json"))
+    cfg = read_config(first)
+    cfg["ensemble"] = {"members": [{"trial": m["trial"], "weight": m["weight"]} for m in ens["members"]
+                                   if m["weight"] > 0]}
+    cfg["data"]["val_path"] = prep.test_path  # what the ensemble was evaluated on (tessel evaluate's default)
+    with open(os.path.join(out, "config.yaml"), "w") as f:
+        yaml.safe_dump(_jsonable(cfg), f, sort_keys=False)
+    with open(os.path.join(out, "ensemble.json"), "w") as f:
+        json.dump(_jsonable(ens), f, indent=1)
+    pred = Predictor.load(out)
+    x = pred.preprocess(prep.test_inputs)
+    got = pred.run(x)
+    member_outs = []
+    for p in paths:
+        o = ts.onnx.load(p).run({pred.input_name: x})
+        member_outs.append((o[pred.output_name] if pred.output_name in o else list(o.values())[0]).numpy())
+    ref = E.ensemble_onnx_outputs(member_outs, weights, task)
+    if not np.allclose(got.reshape(ref.shape), ref, rtol=1e-4, atol=1e-4):
+        raise AgentError("the ensemble's ONNX graph does not compute the weighted sum of its members "
+                         f"(largest difference {float(np.max(np.abs(got.reshape(ref.shape) - ref))):.3g})")
+    predictions = pred.decode(got)
+    test_metrics = held_out_metrics(predictions, prep.test_labels, task)
+    log("final (ensemble): " + ", ".join(f"{k}={fmt(v)}" for k, v in test_metrics.items()))
+    version = None
+    if register and export:
+        reg = name if register is True else register
+        version = store.register_model(reg, onnx=os.path.join(out, "model.onnx"), config=cfg,
+                                       signature=pred.signature, run_id=run_id, metrics=test_metrics,
+                                       alias=alias, description="tessel agent: weighted ensemble")
+        for fname in ("config.yaml", "ensemble.json"):
+            shutil.copyfile(os.path.join(out, fname), os.path.join(version["folder"], fname))
+    res = types.SimpleNamespace(config=cfg, output_dir=out, model_version=version, metrics=test_metrics)
+    return res, test_metrics, predictions
+
+
+def measure_ensemble_cost(output_dir, members):
+    """Seconds the ensemble stage will take with `members` members, from one
+    finished trial: its validation predictions with the data decoded (the
+    first member) and from the shared cache (the others), the ONNX export of
+    its graph and one more prediction per member (what a used ensemble's
+    export and check do), plus half a second for the combined graph."""
+    import tempfile
+
+    from ..train import runner
+    from . import ensemble as E
+    cache = {}
+    t0 = time.perf_counter()
+    mp = E.member_predictions(output_dir, cache)
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    E.member_predictions(output_dir, cache)
+    warm = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        runner.export_onnx(mp.module, mp.example, os.path.join(d, "member.onnx"))
+        export = time.perf_counter() - t0
+    return cold + (members - 1) * warm + members * (export + warm) + 0.5

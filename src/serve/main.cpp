@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "serve/http.h"
+#include "serve/input_log.h"
 #include "serve/metrics.h"
 #include "serve/protocol.h"
 #include "serve/repository.h"
@@ -45,6 +46,11 @@ security and logs:
   --auth-token-file FILE       require "Authorization: Bearer <token>" (health routes stay open)
   --cors-origin ORIGIN         allow cross-origin requests from ORIGIN ("*": any); off by default
   --log-format FORMAT          access log on stdout: json | text | none (default json)
+  --input-log DIR              log the inputs of answered inference requests as JSON lines in
+                               DIR/MODEL/VERSION/inputs.jsonl (for `tessel agent watch`); off by default
+  --input-log-max-mb N         rotate a log file past N MB (default 64)
+  --input-log-keep N           rotated files kept per model version (default 10)
+  --input-log-sample R         share of requests logged, in (0, 1] (default 1)
   --help                       show this text
 )";
 
@@ -61,6 +67,16 @@ long long parse_int(const std::string& opt, const std::string& v, long long lo, 
   } catch (...) {
   }
   usage_error(opt + " expects an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], not '" + v + "'");
+}
+
+double parse_number(const std::string& opt, const std::string& v, double lo, double hi) {
+  try {
+    size_t pos = 0;
+    double x = std::stod(v, &pos);
+    if (pos == v.size() && x >= lo && x <= hi) return x;
+  } catch (...) {
+  }
+  usage_error(opt + " expects a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], not '" + v + "'");
 }
 
 std::chrono::milliseconds parse_secs(const std::string& opt, const std::string& v) {
@@ -85,6 +101,7 @@ int main(int argc, char** argv) {
   size_t max_queue = 1024;
   long long poll_secs = 15;
   bool background_startup = false;
+  InputLogOptions input_log;
 
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -153,6 +170,15 @@ int main(int argc, char** argv) {
     } else if (a == "--log-format") {
       if (v != "json" && v != "text" && v != "none") usage_error("--log-format is json, text or none");
       router.log_format = v;
+    } else if (a == "--input-log") {
+      input_log.dir = v;
+    } else if (a == "--input-log-max-mb") {
+      double mb = parse_number(a, v, 0.001, 1 << 20);
+      input_log.max_bytes = static_cast<size_t>(mb * (1 << 20));
+    } else if (a == "--input-log-keep") {
+      input_log.keep = static_cast<int>(parse_int(a, v, 1, 100000));
+    } else if (a == "--input-log-sample") {
+      input_log.sample = parse_number(a, v, 1e-9, 1);
     } else {
       usage_error("unknown option '" + a + "'");
     }
@@ -161,6 +187,13 @@ int main(int argc, char** argv) {
     usage_error("--model-control " + model_control + " needs --model-repository");
   if (models.empty() && repository.empty()) usage_error("no model: give --model NAME=PATH or --model-repository DIR");
   if (!load_models.empty() && model_control != "explicit") usage_error("--load-model needs --model-control explicit");
+  if (!input_log.dir.empty()) {
+    try {
+      check_input_log_options(input_log);
+    } catch (const std::exception& e) {
+      usage_error(e.what());
+    }
+  }
 
   RepositoryOptions ro;
   ro.repository = repository;
@@ -180,6 +213,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<ModelBackend> backend = make_repository_backend(repo);
+  if (!input_log.dir.empty()) backend = make_input_log_backend(std::move(backend), input_log);
   HttpServer server(http, make_router(*backend, router));
   try {
     server.listen();

@@ -94,6 +94,9 @@ std::string datatype_of(DType dtype);
 // The output of a model as a NamedTensor (codec.cpp).
 NamedTensor named_output(std::string name, const Tensor& t);
 
+// The current UTC time as ISO 8601 with milliseconds ("2026-12-03T03:30:00.123Z"), for logs.
+std::string utc_timestamp();
+
 Response json_response(int status, std::string body);
 Response error_response(int status, std::string_view message);
 // The response for an exception thrown by a handler or the backend.

@@ -22,6 +22,18 @@ bool valid_name(std::string_view name) {
   return true;
 }
 
+std::string utc_timestamp() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char ts[64];
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return ts;
+}
+
 Response json_response(int status, std::string body) {
   Response r;
   r.status = status;
@@ -87,19 +99,12 @@ struct Router {
 
   void log(const Request& req, const Response& res, double seconds) {
     if (opts.log_format == "none") return;
-    auto now = std::chrono::system_clock::now();
-    std::time_t t = std::chrono::system_clock::to_time_t(now);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char ts[40];
-    std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    std::string ts = utc_timestamp();
     std::string line;
     if (opts.log_format == "text") {
       char buf[64];
       std::snprintf(buf, sizeof buf, " %d %zu %.3fms", res.status, res.body.size(), seconds * 1e3);
-      line = std::string(ts) + " " + req.remote + " " + req.method + " ";
+      line = ts + " " + req.remote + " " + req.method + " ";
       json::Writer w;
       w.str(req.target);  // quoted and escaped: the target is client text
       line += w.out + buf + "\n";

@@ -49,6 +49,15 @@ TESSEL_API Tensor eigvals(const Tensor& A);
 // A triangular; solves A X = B (left) or X A = B; unitriangular ignores A's diagonal (taken as ones).
 TESSEL_API Tensor solve_triangular(const Tensor& A, const Tensor& B, bool upper, bool left = true,
                                    bool unitriangular = false);
+// Bunch-Kaufman A = P L D L^T P^T (L D L^H when hermitian) of a symmetric (Hermitian) A, read from its
+// lower triangle: LD packs L and D, and pivots (int32 [..., n]) are LAPACK's ?sytrf/?hetrf ipiv (1-based,
+// negative for a 2x2 block of D); info > 0 when D[info-1, info-1] is zero. Not differentiable.
+TESSEL_API std::tuple<Tensor, Tensor, Tensor> ldl_factor_ex(const Tensor& A, bool hermitian = false,
+                                                            bool check_errors = false);
+// Solves A X = B from ldl_factor's (LD, pivots); B [..., n, k], batch dims broadcast.
+TESSEL_API Tensor ldl_solve(const Tensor& LD, const Tensor& pivots, const Tensor& B, bool hermitian = false);
+// The permutation matrices P [..., m, m] of dtype `dtype` with A = P L U, from lu_factor's pivots [..., k].
+TESSEL_API Tensor lu_pivots_to_permutation(const Tensor& pivots, int64_t m, DType dtype);
 
 // Kernel contracts (ops linalg_*, batch flattened to one leading dim, inputs contiguous):
 // linalg_solve: in A [B,n,n], B [B,n,k] -> out X [B,n,k], info int32 [B]
@@ -60,6 +69,8 @@ TESSEL_API Tensor solve_triangular(const Tensor& A, const Tensor& B, bool upper,
 // linalg_svd: in A [B,m,n] -> out U [B,m,ku], S real [B,k], Vh [B,kv,n], info; params full, compute_v
 // linalg_eig: in A [B,n,n] -> out w complex [B,n], V complex [B,n,n], info; params compute_v
 // linalg_solve_triangular: in A [B,n,n], B [B,n,k] -> out X [B,n,k]; params upper, unit
+// linalg_ldl_factor: in A [B,n,n] -> out LD [B,n,n], pivots int32 [B,n], info int32 [B]; params mode (1: hermitian)
+// linalg_ldl_solve: in LD [B,n,n], pivots [B,n], B [B,n,k] -> out X [B,n,k]; params mode (1: hermitian)
 struct LinalgParams {
   int trans = 0;  // 0: A, 1: A^T, 2: A^H
   int mode = 0;

@@ -368,6 +368,48 @@ void eig_kernel(const KernelCall& c) {
   }, n);
 }
 
+// Bunch-Kaufman LDL^T (LDL^H when p.mode == 1) from the lower triangle, as
+// LAPACK's ?sytrf/?hetrf lay it out: LD packs D's blocks and L's multipliers.
+template <class T>
+void ldl_factor_kernel(const KernelCall& c) {
+  const auto& p = *static_cast<const LinalgParams*>(c.params);
+  const Tensor& A = c.in[0];
+  const int64_t B = A.shape()[0], n = A.shape()[1];
+  int* info = c.out[2].data<int>();
+  for_batch(B, [&](int64_t b) {
+    std::vector<T> ca(n * n);
+    to_col(A.data<T>() + b * n * n, n, n, ca.data(), n);
+    info[b] = 0;
+    if (n > 0) {
+      int* piv = c.out[1].data<int>() + b * n;
+      T q;
+      lapack::ldl_factor(p.mode == 1, int(n), ca.data(), piv, &q, -1, &info[b]);
+      std::vector<T> work(lwork_of(q));
+      lapack::ldl_factor(p.mode == 1, int(n), ca.data(), piv, work.data(), int(work.size()), &info[b]);
+    }
+    T* ld = c.out[0].data<T>() + b * n * n;
+    from_col(ca.data(), n, n, n, ld);
+    for (int64_t i = 0; i < n; ++i)  // the upper triangle still holds A's: clear it
+      for (int64_t j = i + 1; j < n; ++j) ld[i * n + j] = T(0);
+  }, n);
+}
+
+template <class T>
+void ldl_solve_kernel(const KernelCall& c) {
+  const auto& p = *static_cast<const LinalgParams*>(c.params);
+  const Tensor &LD = c.in[0], &P = c.in[1], &Bm = c.in[2];
+  const int64_t B = LD.shape()[0], n = LD.shape()[1], k = Bm.shape()[2];
+  for_batch(B, [&](int64_t b) {
+    std::vector<T> ca(n * n), cb(n * k);
+    to_col(LD.data<T>() + b * n * n, n, n, ca.data(), n);
+    to_col(Bm.data<T>() + b * n * k, n, k, cb.data(), n);
+    int info = 0;
+    if (n > 0 && k > 0)
+      lapack::ldl_solve(p.mode == 1, int(n), int(k), ca.data(), P.data<int>() + b * n, cb.data(), &info);
+    from_col(cb.data(), n, n, k, c.out[0].data<T>() + b * n * k);
+  }, n);
+}
+
 // Row-major A X = B is column-major X^T A^T = B^T: a right-side trsm on the
 // buffers as they are, with the triangle flipped.
 template <class T>
@@ -408,6 +450,8 @@ TS_LINALG_KERNEL(eigh)
 TS_LINALG_KERNEL(svd)
 TS_LINALG_KERNEL(eig)
 TS_LINALG_KERNEL(solve_triangular)
+TS_LINALG_KERNEL(ldl_factor)
+TS_LINALG_KERNEL(ldl_solve)
 #undef TS_LINALG_KERNEL
 
 const bool registered = [] {
@@ -420,6 +464,8 @@ const bool registered = [] {
   register_all<svd_k>("linalg_svd");
   register_all<eig_k>("linalg_eig");
   register_all<solve_triangular_k>("linalg_solve_triangular");
+  register_all<ldl_factor_k>("linalg_ldl_factor");
+  register_all<ldl_solve_k>("linalg_ldl_solve");
   return true;
 }();
 

@@ -26,6 +26,20 @@ TS_LAPACK_REAL(d, double)
 TS_LAPACK_REAL(c, c64)
 TS_LAPACK_REAL(z, c128)
 #undef TS_LAPACK_REAL
+// Bunch-Kaufman LDL^T (sytr*) and LDL^H (hetr*, complex only).
+void ssytrf_(const char*, const int*, float*, const int*, int*, float*, const int*, int*, L);
+void dsytrf_(const char*, const int*, double*, const int*, int*, double*, const int*, int*, L);
+void csytrf_(const char*, const int*, c64*, const int*, int*, c64*, const int*, int*, L);
+void zsytrf_(const char*, const int*, c128*, const int*, int*, c128*, const int*, int*, L);
+void chetrf_(const char*, const int*, c64*, const int*, int*, c64*, const int*, int*, L);
+void zhetrf_(const char*, const int*, c128*, const int*, int*, c128*, const int*, int*, L);
+void ssytrs_(const char*, const int*, const int*, const float*, const int*, const int*, float*, const int*, int*, L);
+void dsytrs_(const char*, const int*, const int*, const double*, const int*, const int*, double*, const int*, int*,
+             L);
+void csytrs_(const char*, const int*, const int*, const c64*, const int*, const int*, c64*, const int*, int*, L);
+void zsytrs_(const char*, const int*, const int*, const c128*, const int*, const int*, c128*, const int*, int*, L);
+void chetrs_(const char*, const int*, const int*, const c64*, const int*, const int*, c64*, const int*, int*, L);
+void zhetrs_(const char*, const int*, const int*, const c128*, const int*, const int*, c128*, const int*, int*, L);
 void sorgqr_(const int*, const int*, const int*, float*, const int*, const float*, float*, const int*, int*);
 void dorgqr_(const int*, const int*, const int*, double*, const int*, const double*, double*, const int*, int*);
 void cungqr_(const int*, const int*, const int*, c64*, const int*, const c64*, c64*, const int*, int*);
@@ -77,6 +91,22 @@ TS_LAPACK_OVERLOADS(d, double)
 TS_LAPACK_OVERLOADS(c, c64)
 TS_LAPACK_OVERLOADS(z, c128)
 #undef TS_LAPACK_OVERLOADS
+
+// LDL: hermitian picks ?hetr* for complex types (real types have only ?sytr*).
+#define TS_LDL_OVERLOADS(T, SYTRF, SYTRS, HETRF, HETRS)                                                             \
+  inline void ldl_factor(bool herm, int n, T* a, int* ipiv, T* work, int lwork, int* info) {                        \
+    const char u = 'L';                                                                                              \
+    (herm ? HETRF : SYTRF)(&u, &n, a, &n, ipiv, work, &lwork, info, 1);                                             \
+  }                                                                                                                  \
+  inline void ldl_solve(bool herm, int n, int k, const T* a, const int* ipiv, T* b, int* info) {                    \
+    const char u = 'L';                                                                                              \
+    (herm ? HETRS : SYTRS)(&u, &n, &k, a, &n, ipiv, b, &n, info, 1);                                                \
+  }
+TS_LDL_OVERLOADS(float, ssytrf_, ssytrs_, ssytrf_, ssytrs_)
+TS_LDL_OVERLOADS(double, dsytrf_, dsytrs_, dsytrf_, dsytrs_)
+TS_LDL_OVERLOADS(c64, csytrf_, csytrs_, chetrf_, chetrs_)
+TS_LDL_OVERLOADS(c128, zsytrf_, zsytrs_, zhetrf_, zhetrs_)
+#undef TS_LDL_OVERLOADS
 
 inline void orgqr(int m, int n, int k, float* a, int lda, const float* tau, float* w, int lw, int* info) {
   sorgqr_(&m, &n, &k, a, &lda, tau, w, &lw, info);

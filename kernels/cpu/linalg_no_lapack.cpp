@@ -9,7 +9,8 @@ namespace {
 const bool registered = [] {
   auto& reg = Registry::get();
   for (const char* name : {"linalg_solve", "linalg_lu_factor", "linalg_lu_solve", "linalg_cholesky", "linalg_qr",
-                           "linalg_eigh", "linalg_svd", "linalg_eig", "linalg_solve_triangular"}) {
+                           "linalg_eigh", "linalg_svd", "linalg_eig", "linalg_solve_triangular",
+                           "linalg_ldl_factor", "linalg_ldl_solve"}) {
     const OpId id = reg.op_id(name);
     for (DType d : {DType::Float32, DType::Float64, DType::Complex64, DType::Complex128}) {
       reg.add(id, DeviceType::CPU, d, [name](const KernelCall&) {

@@ -34,6 +34,12 @@ void init_linalg_lapack(py::module_& m) {
   l.def("eigvals", &linalg::eigvals, py::arg("A"), nogil);
   l.def("solve_triangular", &linalg::solve_triangular, py::arg("A"), py::arg("B"), py::kw_only(), py::arg("upper"),
         py::arg("left") = true, py::arg("unitriangular") = false, nogil);
+  l.def("ldl_factor_ex", &linalg::ldl_factor_ex, py::arg("A"), py::arg("hermitian") = false,
+        py::arg("check_errors") = false, nogil);
+  l.def("ldl_solve", &linalg::ldl_solve, py::arg("LD"), py::arg("pivots"), py::arg("B"), py::arg("hermitian") = false,
+        nogil);
+  l.def("lu_pivots_to_permutation", &linalg::lu_pivots_to_permutation, py::arg("pivots"), py::arg("m"),
+        py::arg("dtype"), nogil);
 }
 
 }  // namespace tessel::python

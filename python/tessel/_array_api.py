@@ -13,8 +13,7 @@ PyTorch meaning cannot coexist with the standard's keep PyTorch's (docs/array-ap
 """
 import builtins
 import functools
-
-import numpy as np
+import sys
 
 from . import _C, _port
 from ._C import Tensor
@@ -202,7 +201,9 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
                 raise ValueError("[asarray] copy=False but a dtype change needs a copy")
             return obj.to(dtype)
         return out.clone() if copy else out
-    if isinstance(obj, np.ndarray) or (hasattr(obj, "__array_interface__") and not isinstance(obj, (list, tuple))):
+    np = sys.modules.get("numpy")  # an ndarray exists only if NumPy was imported: tessel itself does not need it
+    if np is not None and (isinstance(obj, np.ndarray)
+                           or (hasattr(obj, "__array_interface__") and not isinstance(obj, (list, tuple)))):
         a = np.asarray(obj)
         if a.dtype.kind not in "biufc":
             raise TypeError(f"[asarray] unsupported NumPy dtype {a.dtype}")
@@ -222,6 +223,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
         out = _C.from_dlpack(obj)
         return asarray(out, dtype=dtype, copy=copy)
     if isinstance(obj, (bytes, bytearray, memoryview)):
+        import numpy as np  # buffers go through NumPy's buffer protocol reader
         a = np.frombuffer(obj, dtype=np.uint8) if not isinstance(obj, memoryview) else np.asarray(obj)
         return asarray(a, dtype=dtype, copy=copy)
     if copy is False:
@@ -330,7 +332,7 @@ def _integral(dt):
 def _shift_values(a, b, left):
     dt = _C.promote_types(a.dtype, b.dtype)
     a, b = a.to(dt), b.to(dt)
-    bits = np.iinfo(dt.name).bits
+    bits = 8 * dt.itemsize
     # Work in int64 (uint8 values fit) so a big shift count gives 0 / -1 rather than UB.
     a64, b64 = a.to(_D.int64), _C.clamp(b.to(_D.int64), 0, 63)
     if left:
@@ -347,10 +349,10 @@ def _wrap(x64, dt):
     """int64 values reduced modulo 2**bits of dt (two's complement), as C's fixed-width arithmetic does."""
     if dt == _D.int64:
         return x64
-    bits = np.iinfo(dt.name).bits
+    bits = 8 * dt.itemsize
     m = 1 << bits
     r = _C.remainder(x64, m)
-    if np.iinfo(dt.name).min < 0:
+    if dt.is_signed:
         r = _C.where(r >= m // 2, r - m, r)
     return r.to(dt)
 

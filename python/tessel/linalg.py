@@ -13,6 +13,7 @@ import numbers
 
 from . import _C, return_types
 from ._C import Tensor
+from ._linalg_matfn import matrix_exp, tensorinv, tensorsolve, householder_product, cholesky_inverse, vander  # noqa
 
 _L = _C._linalg
 
@@ -20,18 +21,8 @@ __all__ = ["norm", "vector_norm", "matrix_norm", "matrix_power", "vecdot", "mult
            "inv_ex", "det", "slogdet", "cholesky", "cholesky_ex", "lu_factor", "lu_factor_ex", "lu_solve", "lu",
            "solve_triangular", "qr", "eigh", "eigvalsh", "svd", "svdvals", "eig", "eigvals", "lstsq", "pinv",
            "matrix_rank", "cond", "cross", "matmul", "diagonal", "matrix_transpose", "outer", "tensordot", "trace",
-           "LinAlgError"]
-
-# torch.linalg names tessel does not have yet
-_MISSING = {"ldl_factor", "ldl_factor_ex", "ldl_solve", "matrix_exp", "tensorinv", "tensorsolve",
-            "householder_product", "vander", "cholesky_inverse"}
-
-
-def __getattr__(name):
-    if name in _MISSING:
-        raise NotImplementedError(f"[linalg.{name}] is not implemented in tessel yet; compute it with NumPy/SciPy "
-                                  "on x.numpy() meanwhile")
-    raise AttributeError(f"module 'tessel.linalg' has no attribute {name!r}")
+           "matrix_exp", "tensorinv", "tensorsolve", "householder_product", "cholesky_inverse", "vander",
+           "ldl_factor", "ldl_factor_ex", "ldl_solve", "LinAlgError"]
 
 
 class LinAlgError(RuntimeError):
@@ -161,10 +152,10 @@ def matrix_power(A, n):
 
 
 def vecdot(x, y, *, dim=-1, axis=None):
-    """sum(conj(x) * y) over `dim` (broadcast); axis: the array API's spelling."""
-    if axis is not None:
-        dim = axis
-    return (x.conj() * y).sum(dim) if x.dtype.is_complex else (x * y).sum(dim)
+    """sum(conj(x) * y) over `dim` (broadcast, dtypes promoted as the standard says); axis: the array API's
+    spelling. The top-level ts.vecdot."""
+    from . import _array_api_ops
+    return _array_api_ops.vecdot(x, y, axis=dim if axis is None else axis)
 
 
 def multi_dot(tensors):
@@ -242,27 +233,40 @@ def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
     return _L.lu_solve(LU, pivots, B, left, adjoint)
 
 
-def _permutation(pivots, n, like):
-    # LAPACK's row swaps in turn -> the permutation matrix P with A = P L U
-    import numpy as np
-    piv = pivots.numpy().reshape(-1, pivots.shape[-1]) - 1
-    P = np.zeros((piv.shape[0], n, n))
-    for b, swaps in enumerate(piv):
-        perm = np.arange(n)
-        for i, j in enumerate(swaps):
-            perm[i], perm[j] = perm[j], perm[i]
-        P[b, perm, np.arange(n)] = 1
-    return _C.tensor(P.reshape(tuple(pivots.shape[:-1]) + (n, n)), dtype=like.dtype)
+def _unpack(LU, pivots, unpack_data=True, unpack_pivots=True):
+    # packed factors -> (P, L, U); empty tensors for the parts not asked for, as torch.lu_unpack
+    m, n = LU.shape[-2], LU.shape[-1]
+    k = min(m, n)
+    none = _C.empty([0], dtype=LU.dtype)
+    L = LU[..., :, :k].tril(-1) + _C.eye(m, k, dtype=LU.dtype) if unpack_data else none
+    U = LU[..., :k, :].triu() if unpack_data else none
+    P = _L.lu_pivots_to_permutation(pivots, m, LU.dtype) if unpack_pivots else none
+    return P, L, U
 
 
 def lu(A, *, pivot=True):
     """(P, L, U) with A = P L U: P a permutation, L [..., m, k] unit lower, U [..., k, n] upper, k = min(m, n)."""
     LU, pivots = lu_factor(A, pivot=pivot)
-    m, n = A.shape[-2], A.shape[-1]
-    k = min(m, n)
-    L = LU[..., :, :k].tril(-1) + _C.eye(m, k, dtype=A.dtype)
-    U = LU[..., :k, :].triu()
-    return return_types.linalg_lu(_permutation(pivots, m, A), L, U)
+    return return_types.linalg_lu(*_unpack(LU, pivots))
+
+
+@_lapack
+def ldl_factor_ex(A, *, hermitian=False, check_errors=False):
+    """(LD, pivots, info): the Bunch-Kaufman factorization A = P L D L^T P^T (L D L^H when hermitian) of a
+    symmetric (Hermitian) A read from its lower triangle, packed as LAPACK's ?sytrf/?hetrf (pivots 1-based,
+    negative for a 2x2 block of D); info > 0 when D[info - 1, info - 1] is zero. Not differentiable."""
+    return return_types.linalg_ldl_factor_ex(*_L.ldl_factor_ex(A, hermitian, check_errors))
+
+
+def ldl_factor(A, *, hermitian=False):
+    """(LD, pivots) of ldl_factor_ex; LinAlgError when D is singular."""
+    LD, pivots, _ = ldl_factor_ex(A, hermitian=hermitian, check_errors=True)
+    return return_types.linalg_ldl_factor(LD, pivots)
+
+
+def ldl_solve(LD, pivots, B, *, hermitian=False):
+    """X with A X = B from ldl_factor's (LD, pivots) (batch dims broadcast). Not differentiable."""
+    return _L.ldl_solve(LD, pivots, B, hermitian)
 
 
 def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
@@ -478,8 +482,10 @@ def outer(x1, x2):
 
 
 def tensordot(x1, x2, *, axes=2, dims=None):
-    """Contraction over `axes` (the array API's name; torch's `dims` also accepted)."""
-    return _C.tensordot(x1, x2, dims=axes if dims is None else dims)
+    """Contraction over `axes` (the array API's name; torch's `dims` also accepted), mixed dtypes promoted:
+    the top-level ts.tensordot."""
+    from . import _array_api_ops
+    return _array_api_ops.tensordot(x1, x2, axes=axes if dims is None else dims)
 
 
 def trace(x, *, offset=0, dtype=None):

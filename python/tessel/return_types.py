@@ -8,7 +8,8 @@ from collections import namedtuple
 
 __all__ = ["max", "min", "sort", "topk", "kthvalue", "median", "mode", "linalg_inv_ex", "linalg_solve_ex",
            "linalg_slogdet", "linalg_cholesky_ex", "linalg_lu_factor", "linalg_lu_factor_ex", "linalg_lu", "linalg_qr",
-           "linalg_eigh", "linalg_eig", "linalg_svd", "linalg_lstsq"]
+           "linalg_eigh", "linalg_eig", "linalg_svd", "linalg_lstsq", "linalg_ldl_factor", "linalg_ldl_factor_ex",
+           "slogdet", "qr", "svd", "triangular_solve", "lu_unpack"]
 
 
 def _make(name, fields=("values", "indices")):
@@ -43,3 +44,12 @@ linalg_eigh = _make("linalg_eigh", ("eigenvalues", "eigenvectors"))
 linalg_eig = _make("linalg_eig", ("eigenvalues", "eigenvectors"))
 linalg_svd = _make("linalg_svd", ("U", "S", "Vh"))
 linalg_lstsq = _make("linalg_lstsq", ("solution", "residuals", "rank", "singular_values"))
+linalg_ldl_factor = _make("linalg_ldl_factor", ("LD", "pivots"))
+linalg_ldl_factor_ex = _make("linalg_ldl_factor_ex", ("LD", "pivots", "info"))
+
+# PyTorch's older top-level names (ts.slogdet, ts.qr, ts.svd, ...: _linalg_aliases.py)
+slogdet = _make("slogdet", ("sign", "logabsdet"))
+qr = _make("qr", ("Q", "R"))
+svd = _make("svd", ("U", "S", "V"))
+triangular_solve = _make("triangular_solve", ("solution", "cloned_coefficient"))
+lu_unpack = _make("lu_unpack", ("P", "L", "U"))

@@ -66,20 +66,65 @@ void linalg_cholesky(const Tensor& A, const Tensor& L) {
   });
 }
 
+namespace {
+// gA of square or tall reduced QR: (gQ + Q copyltu(M)) R^-T, M = R gR^T - gQ^T Q, copyltu(M) = tril(M) + tril(M, -1)^T.
+Tensor qr_tall_grad(const Tensor& Q, const Tensor& R, const Tensor& gQ, const Tensor& gR) {
+  const Tensor M = sub(matmul(R, gR.mT()), matmul(gQ.mT(), Q));
+  const Tensor sym = add(tril(M), tril(M, -1).mT());
+  const Tensor b = add(gQ, matmul(Q, sym));
+  return linalg::solve_triangular(R.mT(), b, /*upper=*/false, /*left=*/false);
+}
+}  // namespace
+
 void linalg_qr(const Tensor& A, const Tensor& Q, const Tensor& R) {
   const int64_t m = A.size(-2), n = A.size(-1), kq = Q.size(-1);
   record("LinalgQrBackward", {A}, {Q, R},
          [SQ = SavedTensor::output(Q, 0), SR = SavedTensor::output(R, 1), m, n, kq](const Tensors& g) {
-           TS_CHECK(m >= n && kq == n, NotImplementedError, "linalg.qr",
-                    "the derivative is implemented for reduced QR of tall or square inputs (m >= n), got ", m,
-                    " x ", n);
-           // gA = (gQ + Q copyltu(M)) R^-T, M = R gR^T - gQ^T Q, copyltu(M) = tril(M) + tril(M, -1)^T.
+           TS_CHECK(kq == std::min(m, n), NotImplementedError, "linalg.qr",
+                    "the derivative of mode='complete' is implemented only when m <= n (Q is then the reduced "
+                    "one), got ", m, " x ", n);
            const Tensor Q = SQ.unpack(), R = SR.unpack();
-           const Tensor M = sub(matmul(R, g[1].mT()), matmul(g[0].mT(), Q));
-           const Tensor sym = add(tril(M), tril(M, -1).mT());
-           const Tensor b = add(g[0], matmul(Q, sym));
-           return Tensors{linalg::solve_triangular(R.mT(), b, /*upper=*/false, /*left=*/false)};
+           if (m >= n) return Tensors{qr_tall_grad(Q, R, g[0], g[1])};
+           // Wide A = [X Y] = Q [U V]: X = Q U is a square QR and V = Q^T Y, so Y's part of the loss adds
+           // Y gV^T to X's gQ and gives gY = Q gV.
+           const Tensor U = R.narrow(-1, 0, m), V = R.narrow(-1, m, n - m);
+           const Tensor gU = g[1].narrow(-1, 0, m), gV = g[1].narrow(-1, m, n - m);
+           const Tensor gQ = add(g[0], matmul(matmul(Q, V), gV.mT()));
+           return Tensors{tessel::cat({qr_tall_grad(Q, U, gQ, gU), matmul(Q, gV)}, -1)};
          });
+}
+
+void linalg_lu_factor(const Tensor& A, const Tensor& LU, const Tensor& P) {
+  const int64_t m = A.size(-2), n = A.size(-1);
+  record("LinalgLuFactorBackward", {A}, {LU}, [SLU = SavedTensor::output(LU, 0), SP = SavedTensor(P), m,
+                                                 n](const Tensors& g) {
+    // A = P L U with L = [L1; L2] (m x k, L1 unit lower) and U = [U1 U2] (k x n, U1 upper), k = min(m, n).
+    // From dA: L1^-1 P^T dA_11 U1^-1 = L1^-1 dL1 + dU1 U1^-1 (strictly lower + upper), and the extra
+    // rows/columns follow from dA_21 = dL2 U1 + L2 dU1, dA_12 = dL1 U2 + L1 dU2. Transposed:
+    //   M = tril(L1^T gL1 - gU2 U2^T, -1) + triu(gU1 U1^T - L2^T gL2),
+    //   gA = P [L1^-T M U1^-T, L1^-T gU2; gL2 U1^-T, 0]   (U1 invertible).
+    const int64_t k = std::min(m, n);
+    const Tensor LU = SLU.unpack(), P = SP.unpack(), gLU = g[0];
+    const Tensor LU1 = LU.narrow(-2, 0, k).narrow(-1, 0, k), g1 = gLU.narrow(-2, 0, k).narrow(-1, 0, k);
+    const Tensor L1 = add(tril(LU1, -1), eye_like(LU, k)), U1 = triu(LU1);
+    Tensor lower = matmul(L1.mT(), tril(g1, -1)), upper = matmul(triu(g1), U1.mT());
+    auto right = [&](const Tensor& t) { return t.narrow(-2, 0, k).narrow(-1, k, n - k); };  // U2's block
+    auto below = [&](const Tensor& t) { return t.narrow(-2, k, m - k).narrow(-1, 0, k); };  // L2's block
+    if (n > k) lower = sub(lower, matmul(right(gLU), right(LU).mT()));
+    if (m > k) upper = sub(upper, matmul(below(LU).mT(), below(gLU)));
+    const Tensor M = add(tril(lower, -1), triu(upper));
+    // L1^-T M U1^-T, with L1^T unit upper and U1^T lower
+    const Tensor LtM = linalg::solve_triangular(LU1.mT(), M, /*upper=*/true, /*left=*/true, /*unitriangular=*/true);
+    Tensor gA = linalg::solve_triangular(LU1.mT(), LtM, /*upper=*/false, /*left=*/false);
+    if (n > k) {
+      gA = tessel::cat({gA, linalg::solve_triangular(LU1.mT(), right(gLU), /*upper=*/true, true, /*unitriangular=*/true)},
+               -1);
+    }
+    if (m > k) {
+      gA = tessel::cat({gA, linalg::solve_triangular(LU1.mT(), below(gLU), /*upper=*/false, /*left=*/false)}, -2);
+    }
+    return Tensors{matmul(P, gA)};
+  });
 }
 
 void linalg_eigh(const Tensor& A, const Tensor& w, const Tensor& V) {

@@ -13,7 +13,7 @@ void linalg_det(const Tensor& A, const Tensor& d);
 void linalg_slogdet(const Tensor& A, const Tensor& sign, const Tensor& logabsdet);
 // L lower with L L^T = A.
 void linalg_cholesky(const Tensor& A, const Tensor& L);
-// A = Q R, reduced (m >= n) or square.
+// A = Q R, reduced (Q [m, min(m, n)]).
 void linalg_qr(const Tensor& A, const Tensor& Q, const Tensor& R);
 // A V = V diag(w); the gradient needs distinct eigenvalues when V is used.
 void linalg_eigh(const Tensor& A, const Tensor& w, const Tensor& V);
@@ -21,4 +21,6 @@ void linalg_eigh(const Tensor& A, const Tensor& w, const Tensor& V);
 void linalg_svd(const Tensor& A, const Tensor& U, const Tensor& S, const Tensor& Vh);
 // A X = B, A triangular (upper/lower; unitriangular ignores its diagonal).
 void linalg_solve_triangular(const Tensor& A, const Tensor& B, const Tensor& X, bool upper, bool unit);
+// A = P L U packed in LU [..., m, n]; P [..., m, m] the permutation (constant).
+void linalg_lu_factor(const Tensor& A, const Tensor& LU, const Tensor& P);
 }  // namespace tessel::autograd::rules

@@ -23,6 +23,8 @@ const OpId kEigh = Registry::get().op_id("linalg_eigh");
 const OpId kSvd = Registry::get().op_id("linalg_svd");
 const OpId kEig = Registry::get().op_id("linalg_eig");
 const OpId kSolveTriangular = Registry::get().op_id("linalg_solve_triangular");
+const OpId kLdlFactor = Registry::get().op_id("linalg_ldl_factor");
+const OpId kLdlSolve = Registry::get().op_id("linalg_ldl_solve");
 
 bool lapack_dtype(DType d) {
   return d == DType::Float32 || d == DType::Float64 || d == DType::Complex64 || d == DType::Complex128;
@@ -175,21 +177,52 @@ std::pair<Tensor, Tensor> inv_ex(const Tensor& A, bool check_errors) {
 
 Tensor inv(const Tensor& A) { return inv_ex(A, true).first; }
 
+Tensor lu_pivots_to_permutation(const Tensor& pivots, int64_t m, DType dtype) {
+  const char* op = "linalg.lu_unpack";
+  TS_CHECK(pivots.defined() && pivots.dtype() == DType::Int32 && pivots.dim() >= 1, TypeError, op,
+           "expects int32 pivots [..., k]");
+  const int64_t k = pivots.size(-1), nb = shape_numel(batch_of(pivots, 1));
+  TS_CHECK(k <= m, ValueError, op, "pivots [..., ", k, "] do not fit matrices with ", m, " rows");
+  const Tensor piv = pivots.contiguous();
+  Tensor P = zeros(with_tail(batch_of(pivots, 1), {m, m}), opts(DType::Float64, pivots));
+  const int* p = piv.data<int>();
+  double* out = P.data<double>();
+  std::vector<int64_t> perm(m);
+  for (int64_t b = 0; b < nb; ++b) {
+    // LAPACK swapped row i with row pivots[i] - 1, in turn; A = P L U puts row perm[j] of A at row j of L U.
+    for (int64_t i = 0; i < m; ++i) perm[i] = i;
+    for (int64_t i = 0; i < k; ++i) {
+      const int64_t j = p[b * k + i] - 1;
+      TS_CHECK(j >= 0 && j < m, ValueError, op, "pivot ", j + 1, " is out of range [1, ", m, "]");
+      std::swap(perm[i], perm[j]);
+    }
+    for (int64_t j = 0; j < m; ++j) out[b * m * m + perm[j] * m + j] = 1.0;
+  }
+  return P.to(dtype);
+}
+
 std::tuple<Tensor, Tensor, Tensor> lu_factor_ex(const Tensor& A, bool pivot, bool check_errors) {
   OpScope scope_("linalg.lu_factor");
   check_matrix("linalg.lu_factor", A, false);
   TS_CHECK(pivot, NotImplementedError, "linalg.lu_factor", "LU without pivoting is not implemented on the CPU");
-  TS_CHECK(!autograd::needs_grad(A), NotImplementedError, "linalg.lu_factor",
-           "has no derivative in tessel yet: use solve/det/slogdet (differentiable), or pass A.detach()");
   const Shape batch = batch_of(A);
   const int64_t m = A.size(-2), n = A.size(-1), nb = shape_numel(batch);
-  std::vector<Tensor> out{empty(A.shape(), opts(A.dtype(), A)), zeros(with_tail(batch, {std::min(m, n)}), opts(DType::Int32, A)),
-                          zeros(batch, opts(DType::Int32, A))};
-  if (nb > 0) {
-    const Tensor in[1] = {fl(A.contiguous(), 2, nb)};
-    std::vector<Tensor> fo{fl(out[0], 2, nb), fl(out[1], 1, nb), fl(out[2], 0, nb)};
-    dispatch(kLuFactor, A.dtype(), in, fo);
-  }
+  const std::vector<Tensor> out = autograd::recorded(
+      autograd::needs_grad(A),
+      [&] {
+        std::vector<Tensor> o{empty(A.shape(), opts(A.dtype(), A)),
+                              zeros(with_tail(batch, {std::min(m, n)}), opts(DType::Int32, A)),
+                              zeros(batch, opts(DType::Int32, A))};
+        if (nb > 0) {
+          const Tensor in[1] = {fl(A.contiguous(), 2, nb)};
+          std::vector<Tensor> fo{fl(o[0], 2, nb), fl(o[1], 1, nb), fl(o[2], 0, nb)};
+          dispatch(kLuFactor, A.dtype(), in, fo);
+        }
+        return o;
+      },
+      [&](const std::vector<Tensor>& o) {
+        autograd::rules::linalg_lu_factor(A, o[0], lu_pivots_to_permutation(o[1], m, A.dtype()));
+      });
   if (check_errors)
     check_info("linalg.lu_factor", out[2], [](int i) {
       return detail::cat("The factorization could not be completed because the input matrix is singular (U[", i - 1,
@@ -198,6 +231,26 @@ std::tuple<Tensor, Tensor, Tensor> lu_factor_ex(const Tensor& A, bool pivot, boo
   return {out[0], out[1], out[2]};
 }
 
+namespace {
+// lu_solve under autograd (real inputs): triangular solves on the unpacked factors of A = P L U, so the
+// gradient reaches both LU and B through solve_triangular's rule. A X = B: X = U^-1 L^-1 P^T B;
+// A^T X = B: X = P L^-T U^-T B; the right-hand forms are these on B^T.
+Tensor lu_solve_by_ops(const Tensor& LU, const Tensor& pivots, const Tensor& B, bool left, bool adjoint) {
+  const Tensor P = lu_pivots_to_permutation(pivots, LU.size(-1), LU.dtype());
+  const Tensor b = left ? B : B.mT();
+  const bool transposed = left ? adjoint : !adjoint;  // X A = B <=> A^T X^T = B^T
+  Tensor X;
+  if (transposed) {
+    const Tensor y = solve_triangular(LU.mT(), b, /*upper=*/false);                       // U^-T b
+    X = matmul(P, solve_triangular(LU.mT(), y, /*upper=*/true, true, /*unitriangular=*/true));  // P L^-T y
+  } else {
+    const Tensor y = solve_triangular(LU, matmul(P.mT(), b), /*upper=*/false, true, /*unitriangular=*/true);
+    X = solve_triangular(LU, y, /*upper=*/true);
+  }
+  return left ? X : X.mT();
+}
+}  // namespace
+
 Tensor lu_solve(const Tensor& LU, const Tensor& pivots, const Tensor& B, bool left, bool adjoint) {
   const char* op = "linalg.lu_solve";
   OpScope scope_(op);
@@ -205,11 +258,15 @@ Tensor lu_solve(const Tensor& LU, const Tensor& pivots, const Tensor& B, bool le
   check_matrix(op, B, false);
   TS_CHECK(pivots.defined() && pivots.dtype() == DType::Int32, TypeError, op, "expects pivots of dtype int32, got ",
            pivots.defined() ? pivots.dtype() : DType::Int32);
-  TS_CHECK(!autograd::needs_grad(LU, B), NotImplementedError, op, "has no derivative in tessel yet (use linalg.solve)");
   const int64_t n = LU.size(-1);
   TS_CHECK(pivots.dim() >= 1 && pivots.size(-1) == n, ValueError, op, "pivots must be [..., ", n, "], got shape ",
            pivots.shape());
   const DType dt = result_type({&LU, &B});
+  if (autograd::needs_grad(LU, B)) {
+    TS_CHECK((left ? B.size(-2) : B.size(-1)) == n, ValueError, op, "incompatible shapes of LU ", LU.shape(),
+             " and B ", B.shape());
+    return lu_solve_by_ops(LU.to(dt), pivots, B.to(dt), left, adjoint);
+  }
   const bool cplx = is_complex(dt);
   // Right-hand forms through the transpose: X A = B <=> A^T X^T = B^T; X A^H = B <=> A X^H = B^H.
   Tensor b = B.to(dt);
@@ -508,6 +565,61 @@ Tensor solve_triangular(const Tensor& A, const Tensor& B, bool upper, bool left,
       },
       [&](const Tensor& x) { autograd::rules::linalg_solve_triangular(a, b, x, upper, unitriangular); });
   return left ? X : X.mT();
+}
+
+std::tuple<Tensor, Tensor, Tensor> ldl_factor_ex(const Tensor& A, bool hermitian, bool check_errors) {
+  const char* op = "linalg.ldl_factor";
+  OpScope scope_(op);
+  check_matrix(op, A, true);
+  TS_CHECK(!autograd::needs_grad(A), NotImplementedError, op,
+           "has no derivative (as in PyTorch): use cholesky/solve (differentiable), or pass A.detach()");
+  const Shape batch = batch_of(A);
+  const int64_t n = A.size(-1), nb = shape_numel(batch);
+  std::vector<Tensor> out{empty(A.shape(), opts(A.dtype(), A)), zeros(with_tail(batch, {n}), opts(DType::Int32, A)),
+                          zeros(batch, opts(DType::Int32, A))};
+  LinalgParams params;
+  params.mode = hermitian ? 1 : 0;
+  if (nb > 0) {
+    const Tensor in[1] = {fl(A.contiguous(), 2, nb)};
+    std::vector<Tensor> fo{fl(out[0], 2, nb), fl(out[1], 1, nb), fl(out[2], 0, nb)};
+    dispatch(kLdlFactor, A.dtype(), in, fo, &params);
+  }
+  if (check_errors)
+    check_info(op, out[2], [](int i) {
+      return detail::cat("The factorization could not be completed because the input matrix is singular (D[", i - 1,
+                         ", ", i - 1, "] is zero).");
+    });
+  return {out[0], out[1], out[2]};
+}
+
+Tensor ldl_solve(const Tensor& LD, const Tensor& pivots, const Tensor& B, bool hermitian) {
+  const char* op = "linalg.ldl_solve";
+  OpScope scope_(op);
+  check_matrix(op, LD, true);
+  check_matrix(op, B, false);
+  TS_CHECK(pivots.defined() && pivots.dtype() == DType::Int32, TypeError, op, "expects pivots of dtype int32, got ",
+           pivots.defined() ? pivots.dtype() : DType::Int32);
+  TS_CHECK(!autograd::needs_grad(LD, B), NotImplementedError, op,
+           "has no derivative (as in PyTorch): use linalg.solve (differentiable)");
+  const int64_t n = LD.size(-1), k = B.size(-1);
+  TS_CHECK(pivots.dim() >= 1 && pivots.size(-1) == n, ValueError, op, "pivots must be [..., ", n, "], got shape ",
+           pivots.shape());
+  TS_CHECK(B.size(-2) == n, ValueError, op, "incompatible shapes of LD ", LD.shape(), " and B ", B.shape());
+  const DType dt = result_type({&LD, &B});
+  Shape batch = broadcast_shapes(op, batch_of(LD), batch_of(B));
+  batch = broadcast_shapes(op, batch, batch_of(pivots, 1));
+  const Tensor ld = broadcast_to(LD.to(dt), with_tail(batch, {n, n})).contiguous();
+  const Tensor p = broadcast_to(pivots, with_tail(batch, {n})).contiguous();
+  const Tensor b = broadcast_to(B.to(dt), with_tail(batch, {n, k})).contiguous();
+  std::vector<Tensor> out{empty(with_tail(batch, {n, k}), opts(dt, b))};
+  LinalgParams params;
+  params.mode = hermitian ? 1 : 0;
+  if (const int64_t nb = shape_numel(batch); nb > 0) {
+    const Tensor in[3] = {fl(ld, 2, nb), fl(p, 1, nb), fl(b, 2, nb)};
+    std::vector<Tensor> fo{fl(out[0], 2, nb)};
+    dispatch(kLdlSolve, dt, in, fo, &params);
+  }
+  return out[0];
 }
 
 }  // namespace tessel::linalg

@@ -101,6 +101,10 @@ def test_creation_spellings():
     assert N(ts.arange(start=1, end=4)).tolist() == [1, 2, 3] and N(ts.arange(1, stop=7, step=3)).tolist() == [1, 4]
     with pytest.raises((ValueError, RuntimeError)):
         ts.arange(1, 0, 1)  # PyTorch's rule kept
+    # a zero remainder takes the divisor's sign (Python, NumPy and the standard)
+    z = ts.remainder(ts.tensor([-0.0, 0.0, 3.0, -3.0]), ts.tensor([1.0, -1.0, -1.5, 1.5]))
+    assert np.signbit(N(z)).tolist() == [False, True, True, False]
+    assert np.signbit(N(ts.tensor([-0.0], dtype=ts.float64) % 2.0)).tolist() == [False]
     x = ts.asarray(np.arange(9.0).reshape(3, 3))
     assert N(ts.tril(x, k=-1)).tolist() == np.tril(np.arange(9.0).reshape(3, 3), -1).tolist()
     assert N(ts.triu(x, 1)).tolist() == np.triu(np.arange(9.0).reshape(3, 3), 1).tolist()

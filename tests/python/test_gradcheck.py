@@ -44,6 +44,8 @@ CASES = {
  'cumsum': (lambda a: ts.cumsum(a, 1), [R(3,4)]),
  'cumprod': (lambda a: ts.cumprod(a, 1), [R(3,4)]),
  'softmax': (lambda a: ts.softmax(a, 1), [R(3,4)]),
+ 'softmax_dim0': (lambda a: ts.softmax(a, 0), [R(3,4)]),
+ 'softmax_odd_rows': (lambda a: ts.softmax(a, -1), [R(2,3,11)]),
  'log_softmax': (lambda a: ts.log_softmax(a, 0), [R(3,4)]),
  'matmul': (lambda a,b: a@b, [R(2,3,4), R(4,5)]),
  'mv': (lambda a,b: ts.mv(a,b), [R(3,4), R(4)]),
@@ -148,6 +150,9 @@ CASES.update({
     'adaptive_avg_pool2d': (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [R(1, 2, 5, 4)]),
     'batch_norm': (lambda x, w, b: F.batch_norm(x, None, None, w, b, True), [R(4, 3, 2), R(3), R(3)]),
     'layer_norm': (lambda x, w, b: F.layer_norm(x, (4,), w, b), [R(3, 4), R(4), R(4)]),
+ 'layer_norm_odd_rows_2d_shape': (lambda x, w, b: F.layer_norm(x, (3, 3), w, b), [R(2, 3, 3), R(3, 3), R(3, 3)]),
+ 'layer_norm_11_no_weight': (lambda x: F.layer_norm(x, (11,)), [R(5, 11)]),
+ 'layer_norm_one_element_rows': (lambda x, w, b: F.layer_norm(x, (1,), w, b), [R(4, 1), R(1), R(1)]),
     'group_norm': (lambda x, w, b: F.group_norm(x, 2, w, b), [R(2, 4, 3), R(4), R(4)]),
     'embedding': (lambda w: F.embedding(_T([[0, 2], [2, 2]]), w), [R(3, 2)]),
     'sdpa_causal': (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
@@ -209,6 +214,8 @@ CASES['linalg_eigh'] = (lambda a: (lambda w, v: ts.cat([w, (v * v).flatten()]))(
     a + a.mT + ts.diag(ts.tensor([1.0, 5.0, 9.0], dtype=ts.float64)))), [R(3, 3)])
 CASES['linalg_svd'] = (lambda a: (lambda u, s, vh: ts.cat([s, (u @ vh).flatten()]))(*ts.linalg.svd(
     a + ts.diag(ts.tensor([1.0, 4.0, 9.0], dtype=ts.float64)), full_matrices=False)), [R(3, 3)])
+CASES['linalg_lu_factor'] = (lambda a: ts.linalg.lu_factor(a + 4 * _I3).LU, [R(3, 3)])
+CASES['linalg_lu_solve'] = (lambda a, b: ts.linalg.lu_solve(*ts.linalg.lu_factor(a + 4 * _I3), b), [R(3, 3), R(3, 2)])
 CASES['linalg_solve_triangular'] = (lambda a, b: ts.linalg.solve_triangular(ts.triu(a) + 4 * _I3, b, upper=True),
                                     [R(3, 3), R(3, 2)])
 
@@ -218,6 +225,8 @@ COVERS = {
     "copy": "clone", "take_offsets": "adv_index", "put_offsets": "index_put", "put_offsets_add": "scatter_add",
     "sum": "sum", "max_dim": "max_dim", "min_dim": "min_dim",
     "batch_norm": "batch_norm", "max_pool2d": "max_pool2d",
+    "softmax_backward_fused": "softmax",  # first-order softmax gradients along the last dim
+    "layer_norm_fused": "layer_norm", "layer_norm_fused_backward": "layer_norm",  # the fused kernel and its backward
     "conv2d": "conv2d",  # float32 kernel: test_float32_conv_kernel_gradients_match_the_float64_reference
 }
 NOT_DIFFERENTIABLE = {
@@ -232,9 +241,9 @@ NOT_DIFFERENTIABLE = {
     # The fused no-grad spectrogram; under autograd the features use rfft_real instead.
     "stft_power",
     "quantize_affine", "dequantize_affine",  # integer codes: quantize detaches its input
-    # eig's complex outputs and the LU family raise NotImplementedError for inputs that require grad
-    # (docs/linalg.md); solve/inv/det differentiate through linalg_solve's rule instead.
-    "linalg_eig", "linalg_lu_factor", "linalg_lu_solve",
+    # eig's complex outputs (tessel has no complex autograd) and the LDL family (not differentiable in
+    # PyTorch either) raise NotImplementedError for inputs that require grad (docs/linalg.md).
+    "linalg_eig", "linalg_ldl_factor", "linalg_ldl_solve",
 }
 
 

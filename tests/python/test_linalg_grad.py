@@ -48,11 +48,36 @@ def test_qr_grad():
     check(lambda A: ts.linalg.qr(A)[0] * 2 + ts.linalg.qr(A)[1].sum(), leaf(4, 3))
 
 
-def test_qr_grad_of_wide_input_is_not_implemented():
-    A = leaf(2, 4)
-    Q, R = ts.linalg.qr(A)
-    with pytest.raises(NotImplementedError, match=r"linalg.qr.*m >= n"):
+def test_qr_grad_of_wide_input():
+    check(lambda A: ts.linalg.qr(A).Q, leaf(2, 4))
+    check(lambda A: ts.linalg.qr(A).R, leaf(2, 3, 5))
+    check(lambda A: ts.linalg.qr(A, mode="complete").R.sum(-1), leaf(3, 4))  # complete is reduced when m <= n
+    Q, R = ts.linalg.qr(leaf(4, 2), mode="complete")
+    with pytest.raises(NotImplementedError, match=r"linalg.qr.*complete"):
         (Q.sum() + R.sum()).backward()
+
+
+def test_lu_factor_grad_square_tall_wide_batched():
+    for shape in [(4, 4), (2, 3, 3), (5, 3), (3, 5), (2, 4, 2), (2, 2, 4)]:
+        check(lambda A: ts.linalg.lu_factor(A).LU, leaf(*shape))
+    check(lambda A: (lambda P, L, U: L.sum(-1) + U.sum(-2)[..., :1])(*ts.linalg.lu(A)), leaf(5, 3))
+    check(lambda A: ts.linalg.lu(A).U, leaf(3, 6))
+
+
+def test_lu_solve_grad_wrt_both_arguments():
+    for left in (True, False):
+        for adjoint in (False, True):
+            B = leaf(3, 2) if left else leaf(2, 3)
+            check(lambda A, B: ts.linalg.lu_solve(*ts.linalg.lu_factor(A), B, left=left, adjoint=adjoint),
+                  leaf(3, 3, shift=2), B)
+    # LU factors as leaves (the gradient reaches LU itself), batch broadcast against B
+    LU, piv = ts.linalg.lu_factor(ts.tensor(rng.standard_normal((2, 3, 3)) + 3 * np.eye(3)))
+    check(lambda lu, B: ts.linalg.lu_solve(lu, piv, B), LU.detach().requires_grad_(), leaf(3, 1))
+    # agrees with solve's gradient
+    A, B = leaf(3, 3, shift=2), leaf(3, 2)
+    (g1,) = ts.autograd.grad(ts.linalg.lu_solve(*ts.linalg.lu_factor(A), B).pow(2).sum(), [A])
+    (g2,) = ts.autograd.grad(ts.linalg.solve(A, B).pow(2).sum(), [A])
+    np.testing.assert_allclose(g1.numpy(), g2.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_eigh_grad():
@@ -129,8 +154,8 @@ def test_non_differentiable_ops_say_so():
     A = leaf(3, 3)
     with pytest.raises(NotImplementedError, match=r"\[linalg.eig\].*derivative"):
         ts.linalg.eig(A)
-    with pytest.raises(NotImplementedError, match=r"\[linalg.lu_factor\].*derivative"):
-        ts.linalg.lu_factor(A)
+    with pytest.raises(NotImplementedError, match=r"\[linalg.ldl_factor\].*derivative"):
+        ts.linalg.ldl_factor(A)
     with pytest.raises(NotImplementedError, match=r"mode='r'"):
         ts.linalg.qr(A, mode="r")
     with ts.no_grad():

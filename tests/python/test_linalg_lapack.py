@@ -364,8 +364,10 @@ def test_input_errors():
         ts.linalg.solve(t(rand(3, 3)), t(rand(4, 2)))
     with pytest.raises(ValueError, match=r"\[linalg.solve\]"):
         ts.linalg.solve(t(rand(2, 3, 3)), t(rand(4, 3, 2)))
-    with pytest.raises(NotImplementedError, match="ldl_factor"):
-        ts.linalg.ldl_factor(t(rand(3, 3)))
+    with pytest.raises(ValueError, match=r"\[linalg.ldl_factor\] expects square"):
+        ts.linalg.ldl_factor(t(rand(3, 4)))
+    with pytest.raises(TypeError, match=r"\[linalg.ldl_solve\] expects pivots of dtype int32"):
+        ts.linalg.ldl_solve(t(rand(3, 3)), ts.zeros(3, dtype=ts.int64), t(rand(3, 1)))
     with pytest.raises(AttributeError):
         ts.linalg.no_such_function
 

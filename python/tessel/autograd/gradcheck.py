@@ -1,5 +1,5 @@
 """Finite-difference checks of gradients (first and second order), in float64."""
-import numpy as np
+from .._numpy import np
 
 from .. import _C
 

@@ -1,4 +1,14 @@
-"""NumPy protocol methods of Tensor: __array__ and numpy() share memory."""
+"""NumPy protocol methods of Tensor (__array__ and numpy() share memory), and `np`, the NumPy module
+imported on first use: `import tessel` needs no NumPy; the few functions that compute with it import it then."""
+
+
+class _LazyNumPy:
+    def __getattr__(self, name):
+        import numpy
+        return getattr(numpy, name)
+
+
+np = _LazyNumPy()
 
 
 def __array__(self, dtype=None, copy=None):

@@ -7,8 +7,7 @@ of existing ops; tessel/__init__.py re-exports __all__ and calls install().
 """
 import builtins
 import numbers
-
-import numpy as np
+import sys
 
 from . import _C
 from ._C import Tensor
@@ -223,6 +222,14 @@ def _as_dtype(dtype, op, default):
     return dtype
 
 
+_FINFO = {  # name: (bits, eps, max, smallest normal, decimal digits of precision)
+    "float16": (16, 2.0 ** -10, 65504.0, 2.0 ** -14, 3),
+    "bfloat16": (16, 2.0 ** -7, (2 - 2.0 ** -7) * 2.0 ** 127, 2.0 ** -126, 2),
+    "float32": (32, 2.0 ** -23, (2 - 2.0 ** -23) * 2.0 ** 127, 2.0 ** -126, 6),
+    "float64": (64, 2.0 ** -52, sys.float_info.max, 2.0 ** -1022, 15),
+}
+
+
 class finfo:
     """Machine limits of a floating-point dtype (float16, bfloat16, float32, float64; a complex dtype gives its
     real part's): bits, eps, max, min, tiny (= smallest_normal), resolution, dtype."""
@@ -232,13 +239,9 @@ class finfo:
         real = {"complex64": _C.dtype.float32, "complex128": _C.dtype.float64}.get(d.name, d)
         if not real.is_floating_point:
             raise TypeError(f"finfo(): {d} is not a floating-point dtype (use iinfo for integers)")
-        if real.name == "bfloat16":  # 8 exponent bits as float32, 8 significand bits
-            self.bits, self.eps, self.max = 16, 2.0 ** -7, float(np.float32(3.3895313892515355e38))
-            self.tiny, self.resolution = 2.0 ** -126, 0.01
-        else:
-            fi = np.finfo(real.name)
-            self.bits, self.eps, self.max = fi.bits, float(fi.eps), float(fi.max)
-            self.tiny, self.resolution = float(fi.tiny), 10.0 ** -int(fi.precision)
+        # IEEE (and bfloat16) constants, so finfo needs no NumPy: bits, eps, max, smallest normal, decimal digits.
+        self.bits, self.eps, self.max, self.tiny, digits = _FINFO[real.name]
+        self.resolution = 10.0 ** -digits
         self.min = -self.max
         self.smallest_normal = self.tiny
         self.dtype = real.name
@@ -255,8 +258,10 @@ class iinfo:
         d = _as_dtype(type, "iinfo", None)
         if not _integral(d) or d == _C.dtype.bool:
             raise TypeError(f"iinfo(): {d} is not an integer dtype")
-        ii = np.iinfo(d.name)
-        self.bits, self.min, self.max, self.dtype = ii.bits, int(ii.min), int(ii.max), d.name
+        self.bits = 8 * d.itemsize
+        self.min = -(1 << (self.bits - 1)) if d.is_signed else 0
+        self.max = (1 << (self.bits - 1)) - 1 if d.is_signed else (1 << self.bits) - 1
+        self.dtype = d.name
 
     def __repr__(self):
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
@@ -405,8 +410,8 @@ def fill_diagonal_(self, fill_value, wrap=False):
         raise ValueError(f"fill_diagonal_(): all dims must be equal for more than 2 dims, got {list(self.shape)}")
     rows, cols = self.shape[0], self.shape[1]
     if self.dim() == 2 and wrap and rows > cols:
-        flat = np.arange(0, rows * cols, cols + 1)  # numpy's flat stride, continued past the first square
-        idx = (_C.tensor(flat // cols), _C.tensor(flat % cols))
+        flat = _C.arange(0, rows * cols, cols + 1)  # numpy's flat stride, continued past the first square
+        idx = (_C.floor_divide(flat, cols), _C.remainder(flat, cols))
     else:
         i = _C.arange(builtins.min(self.shape))
         idx = (i,) * self.dim()

@@ -121,6 +121,8 @@ def specs():
                       lambda L, x, n=n: getattr(_F(L), n)(x, dim=-1)))
     S.append(Spec("F.layer_norm", "reduce", lambda L, x: _F(L).layer_norm(x, (x.shape[-1],)),
                   lambda L, x: _F(L).layer_norm(x, (x.shape[-1],)), rtol=1e-3, atol=1e-4))
+    S.append(Spec("F.rms_norm", "reduce", lambda L, x: _F(L).rms_norm(x, (x.shape[-1],), eps=1e-6),
+                  lambda L, x: _F(L).rms_norm(x, (x.shape[-1],), eps=1e-6), rtol=1e-3, atol=1e-4))
     S.append(Spec("sort(dim=-1)", "reduce", lambda L, x: L.sort(x, -1)[0], lambda L, x: L.sort(x, -1)[0]))
     S.append(Spec("topk(8)", "reduce", lambda L, x: L.topk(x, 8, -1)[0], lambda L, x: L.topk(x, 8, -1)[0]))
     # Index and shape family: builders take the element count and make their own shapes.
@@ -424,7 +426,8 @@ def main():
     print("\n" + summary)
     covered = {s.name.split("(")[0].replace("F.", "") for s in specs()}
     covered |= {"max_dim", "min_dim", "conv2d_backward_input", "conv2d_backward_weight", "batch_norm_backward",
-                "max_pool2d_backward", "relu_backward", "fill", "copy"}  # reached through the rows above
+                "max_pool2d_backward", "relu_backward", "fill", "copy",
+                "layer_norm_fused", "layer_norm_fused_backward", "softmax_backward_fused"}  # reached through the rows above
     uncovered = [o for o in ts.registry.ops() if o not in covered]
     print(f"\nregistry ops without a row here ({len(uncovered)}): {', '.join(uncovered)}")
     for kind, items in (("MISMATCH", res.mismatches), ("ERROR", res.errors)):

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <complex>
 
+#include "kernels/cpu/clones.h"
+#include "kernels/cpu/vecmath.h"
+
 namespace tessel::cpu {
 namespace {
 
@@ -40,7 +43,8 @@ const auto remainder_op = [](auto a, auto b) {
     return (r != 0 && ((r < 0) != (b < 0))) ? C(r + b) : r;
   } else {
     C r = std::fmod(a, b);
-    if (r != 0 && ((r < 0) != (b < 0))) r += b;
+    if (r == C(0)) return std::copysign(C(0), b);  // a zero takes the divisor's sign too (Python, NumPy)
+    if ((r < 0) != (b < 0)) r += b;
     return r;
   }
 };
@@ -75,6 +79,40 @@ const auto minimum_op = [](auto a, auto b) {
   return a < b ? a : b;
 };
 
+// Float dtypes try the vector kernels of vecmath (run-time ISA); other dtypes
+// and CPUs without them keep the scalar op.
+template <class Op>
+auto vec_binary(vecmath::BinFn fn, Op op) {
+  return [fn, op]<class T>(std::type_identity<T>) -> Kernel {
+    if constexpr (std::is_floating_point_v<T> || is_reduced_float_v<T>) {
+      return [fn, op](const KernelCall& c) {
+        if (!vecmath::binary(c, static_cast<int>(dtype_v<T>), fn)) binary_loop<T, T>(c, op);
+      };
+    } else {
+      return [op](const KernelCall& c) { binary_loop<T, T>(c, op); };
+    }
+  };
+}
+
+// where over a run with a contiguous mask and output, each value operand
+// contiguous (step 1) or broadcast (step 0): fixed steps and the select done on
+// the bits as unsigned integers let GCC vectorize it (through memcpy it did not).
+template <class T, int SA, int SB>
+TESSEL_CLONES void where_run(T* __restrict o, const bool* __restrict m, const T* __restrict a, const T* __restrict b,
+                             int64_t n) {
+  using U = std::conditional_t<sizeof(T) == 1, uint8_t,
+                               std::conditional_t<sizeof(T) == 2, uint16_t,
+                                                  std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>>;
+  typedef U UA __attribute__((may_alias));
+  auto* ou = reinterpret_cast<UA*>(o);
+  const auto *au = reinterpret_cast<const UA*>(a), *bu = reinterpret_cast<const UA*>(b);
+  const auto* mu = reinterpret_cast<const uint8_t*>(m);
+  for (int64_t i = 0; i < n; ++i) {
+    const U mk = static_cast<U>(U(0) - U(mu[i]));
+    ou[i] = static_cast<U>((au[i * SA] & mk) | (bu[i * SB] & static_cast<U>(~mk)));
+  }
+}
+
 template <class T>
 bool truthy(T v) {
   return v != T(0);
@@ -88,10 +126,11 @@ const bool registered = [] {
                  else return a * b;
                }));
   register_for(FloatTypes{} + ComplexTypes{}, op::div, binary([](auto a, auto b) { return a / b; }));
-  register_for(RealTypes{}, op::floor_divide, binary(floor_divide_op));
-  register_for(RealTypes{}, op::remainder, binary(remainder_op));
+  register_for(RealTypes{}, op::floor_divide, vec_binary(vecmath::FloorDivide, floor_divide_op));
+  register_for(RealTypes{}, op::remainder, vec_binary(vecmath::Remainder, remainder_op));
+  // pow stays on the C library: SLEEF's is not exact for integer powers such as x ** 2 (docs/numerics.md).
   register_for(AllTypes{}, op::pow, binary(pow_op));
-  register_for(FloatTypes{}, op::atan2, binary([](auto a, auto b) { return std::atan2(a, b); }));
+  register_for(FloatTypes{}, op::atan2, vec_binary(vecmath::Atan2, [](auto a, auto b) { return std::atan2(a, b); }));
   register_for(BoolType{} + RealTypes{}, op::maximum, binary(maximum_op));
   register_for(BoolType{} + RealTypes{}, op::minimum, binary(minimum_op));
 
@@ -101,8 +140,9 @@ const bool registered = [] {
   register_for(BoolType{} + RealTypes{}, op::le, compare([](auto a, auto b) { return a <= b; }));
   register_for(BoolType{} + RealTypes{}, op::gt, compare([](auto a, auto b) { return a > b; }));
   register_for(BoolType{} + RealTypes{}, op::ge, compare([](auto a, auto b) { return a >= b; }));
-  register_for(AllTypes{}, op::logical_and, compare([](auto a, auto b) { return truthy(a) && truthy(b); }));
-  register_for(AllTypes{}, op::logical_or, compare([](auto a, auto b) { return truthy(a) || truthy(b); }));
+  // & and |, not && and ||: no short-circuit branch, so the loops vectorize.
+  register_for(AllTypes{}, op::logical_and, compare([](auto a, auto b) { return truthy(a) & truthy(b); }));
+  register_for(AllTypes{}, op::logical_or, compare([](auto a, auto b) { return truthy(a) | truthy(b); }));
   register_for(AllTypes{}, op::logical_xor, compare([](auto a, auto b) { return truthy(a) != truthy(b); }));
 
   register_for(BoolType{} + IntTypes{}, op::bitwise_and, binary([](auto a, auto b) { return a & b; }));
@@ -112,6 +152,19 @@ const bool registered = [] {
   register_for(AllTypes{}, op::where, []<class T>(std::type_identity<T>) -> Kernel {
     return [](const KernelCall& c) {
       for_each<4>({&c.out[0], &c.in[0], &c.in[1], &c.in[2]}, [](char** p, const int64_t* s, int64_t n) {
+        constexpr int64_t e = sizeof(T);
+        if constexpr (sizeof(T) <= 8 && std::is_trivially_copyable_v<T>) {
+          if (s[0] == e && s[1] == 1 && (s[2] == e || s[2] == 0) && (s[3] == e || s[3] == 0)) {
+            auto* o = reinterpret_cast<T*>(p[0]);
+            const auto* m = reinterpret_cast<const bool*>(p[1]);
+            const auto *a = reinterpret_cast<const T*>(p[2]), *b = reinterpret_cast<const T*>(p[3]);
+            if (s[2] && s[3]) where_run<T, 1, 1>(o, m, a, b, n);
+            else if (s[2]) where_run<T, 1, 0>(o, m, a, b, n);
+            else if (s[3]) where_run<T, 0, 1>(o, m, a, b, n);
+            else where_run<T, 0, 0>(o, m, a, b, n);
+            return;
+          }
+        }
         for (int64_t i = 0; i < n; ++i) {
           // Both loads, then a select: a branch on random masks mispredicts half the time.
           const bool m = *reinterpret_cast<const bool*>(p[1] + i * s[1]);

@@ -1,5 +1,5 @@
-// CPU kernels for batch normalization (training statistics fused with the
-// normalization, and the fused backward) and relu's backward: single passes
+// CPU kernels for batch and layer normalization (statistics fused with the
+// normalization, and fused backwards) and relu's backward: single passes
 // where the op-by-op forms make eight.
 #include <algorithm>
 #include <cmath>
@@ -88,6 +88,115 @@ void batch_norm_backward_kernel(const KernelCall& c) {
         T* out = gx + (n * C + ch) * S;
         for (int64_t s = 0; s < S; ++s) out[s] = a * (gr[s] - mg - (xr[s] - mm) * k);
       }
+    }
+  });
+}
+
+// layer_norm over rows [R, D]: per row, mean and rstd accumulated in double
+// (8 partial sums so the loop vectorizes) and the output, rows in parallel.
+// Each row is computed by one thread in a fixed order: the result does not
+// depend on the thread count.
+template <class T>
+double row_sum(const T* x, int64_t D) {
+  double acc[8] = {};
+  int64_t j = 0;
+  for (; j + 8 <= D; j += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += static_cast<double>(x[j + k]);
+  double s = 0;
+  for (; j < D; ++j) s += static_cast<double>(x[j]);
+  for (int k = 0; k < 8; ++k) s += acc[k];
+  return s;
+}
+
+template <class T>
+double row_centered_sq(const T* x, double m, int64_t D) {
+  double acc[8] = {};
+  int64_t j = 0;
+  for (; j + 8 <= D; j += 8)
+    for (int k = 0; k < 8; ++k) {
+      const double d = static_cast<double>(x[j + k]) - m;
+      acc[k] += d * d;
+    }
+  double s = 0;
+  for (; j < D; ++j) {
+    const double d = static_cast<double>(x[j]) - m;
+    s += d * d;
+  }
+  for (int k = 0; k < 8; ++k) s += acc[k];
+  return s;
+}
+
+template <class T>
+void layer_norm_kernel(const KernelCall& c) {
+  const Tensor& x = c.in[0];
+  const int64_t R = x.shape()[0], D = x.shape()[1];
+  const double eps = static_cast<const UnaryParams*>(c.params)->a;
+  const T *px = cptr<T>(x), *w = cptr<T>(c.in[1]), *b = cptr<T>(c.in[2]);
+  T *y = mptr<T>(c.out[0]), *mean = mptr<T>(c.out[1]), *rstd = mptr<T>(c.out[2]);
+  parallel_for(R, D * 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const T* row = px + r * D;
+      const double m = row_sum(row, D) / static_cast<double>(D);
+      const double is = 1.0 / std::sqrt(row_centered_sq(row, m, D) / static_cast<double>(D) + eps);
+      mean[r] = static_cast<T>(m);
+      rstd[r] = static_cast<T>(is);
+      const T tm = static_cast<T>(m), ts = static_cast<T>(is);
+      T* out = y + r * D;
+      for (int64_t j = 0; j < D; ++j) out[j] = (row[j] - tm) * ts * w[j] + b[j];
+    }
+  });
+}
+
+// dx per row (rows in parallel): dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)),
+// gw = g * w, xhat = (x - mean) * rstd. dweight = sum_r g * xhat and dbias = sum_r g
+// run in parallel over column blocks, each summing the rows in order.
+template <class T>
+void layer_norm_backward_kernel(const KernelCall& c) {
+  const Tensor &g = c.in[0], &x = c.in[1];
+  const int64_t R = x.shape()[0], D = x.shape()[1];
+  const T *pg = cptr<T>(g), *px = cptr<T>(x), *mean = cptr<T>(c.in[2]), *rstd = cptr<T>(c.in[3]);
+  const T* w = cptr<T>(c.in[4]);
+  T *gx = mptr<T>(c.out[0]), *gw = mptr<T>(c.out[1]), *gb = mptr<T>(c.out[2]);
+  parallel_for(R, D * 6, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const T *gr = pg + r * D, *xr = px + r * D;
+      const T m = mean[r], is = rstd[r];
+      double a1[8] = {}, a2[8] = {};  // sum(g * w), sum(g * w * xhat)
+      int64_t j = 0;
+      for (; j + 8 <= D; j += 8)
+        for (int k = 0; k < 8; ++k) {
+          const double gwj = static_cast<double>(gr[j + k] * w[j + k]);
+          a1[k] += gwj;
+          a2[k] += gwj * static_cast<double>((xr[j + k] - m) * is);
+        }
+      double s1 = 0, s2 = 0;
+      for (; j < D; ++j) {
+        const double gwj = static_cast<double>(gr[j] * w[j]);
+        s1 += gwj;
+        s2 += gwj * static_cast<double>((xr[j] - m) * is);
+      }
+      for (int k = 0; k < 8; ++k) s1 += a1[k], s2 += a2[k];
+      const T mg = static_cast<T>(s1 / static_cast<double>(D)), mgx = static_cast<T>(s2 / static_cast<double>(D));
+      T* out = gx + r * D;
+      for (int64_t jj = 0; jj < D; ++jj) out[jj] = is * (gr[jj] * w[jj] - mg - (xr[jj] - m) * is * mgx);
+    }
+  });
+  constexpr int64_t kBlock = 256;
+  parallel_for((D + kBlock - 1) / kBlock, R * kBlock * 4, [&](int64_t lo, int64_t hi) {
+    std::vector<double> sw(kBlock), sb(kBlock);
+    for (int64_t blk = lo; blk < hi; ++blk) {
+      const int64_t j0 = blk * kBlock, n = std::min(kBlock, D - j0);
+      std::fill(sw.begin(), sw.end(), 0.0);
+      std::fill(sb.begin(), sb.end(), 0.0);
+      for (int64_t r = 0; r < R; ++r) {
+        const T *gr = pg + r * D + j0, *xr = px + r * D + j0;
+        const T m = mean[r], is = rstd[r];
+        for (int64_t j = 0; j < n; ++j) {
+          sb[j] += static_cast<double>(gr[j]);
+          sw[j] += static_cast<double>(gr[j] * ((xr[j] - m) * is));
+        }
+      }
+      for (int64_t j = 0; j < n; ++j) gw[j0 + j] = static_cast<T>(sw[j]), gb[j0 + j] = static_cast<T>(sb[j]);
     }
   });
 }
@@ -246,6 +355,13 @@ const bool registered = [] {
                []<class T>(std::type_identity<T>) -> Kernel { return max_pool2d_backward_kernel<T>; });
   register_for(Types{}, op::relu_backward,
                []<class T>(std::type_identity<T>) -> Kernel { return relu_backward_kernel<T>; });
+  // By name (as plugins do), so the builtin op list in registry.h stays as it is.
+  auto& reg = Registry::get();
+  const OpId ln = reg.op_id("layer_norm_fused"), lnb = reg.op_id("layer_norm_fused_backward");
+  reg.add(ln, DeviceType::CPU, DType::Float32, &layer_norm_kernel<float>);
+  reg.add(ln, DeviceType::CPU, DType::Float64, &layer_norm_kernel<double>);
+  reg.add(lnb, DeviceType::CPU, DType::Float32, &layer_norm_backward_kernel<float>);
+  reg.add(lnb, DeviceType::CPU, DType::Float64, &layer_norm_backward_kernel<double>);
   return true;
 }();
 

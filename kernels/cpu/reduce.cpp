@@ -2,12 +2,16 @@
 // Contract (kernel.h): out has the keepdim shape; reduced dims are where out has size 1.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <vector>
 
+#include "kernels/cpu/clones.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/register.h"
+#include "tessel/autograd.h"
 #include "tessel/cast.h"
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
@@ -50,6 +54,96 @@ bool better(A v, A best, bool is_max) {  // NaN beats everything, and the first 
   }
   return is_max ? v > best : v < best;
 }
+
+// max/min/prod of floats in vector lanes (GCC vector extensions; the AVX2 clone
+// is picked at load time): a plain `v > m ? v : m` loop stays scalar under
+// -ftrapping-math. The ops have internal linkage and are inlined into the folds
+// below, so no 32-byte vector crosses an ABI boundary: GCC's note for the SSE2
+// build (-Wpsabi) is off for the rest of this file, where it reports instantiations.
+#pragma GCC diagnostic ignored "-Wpsabi"
+// Over a run: the plain compare (one max instruction) and a separate NaN flag.
+struct MaxOp {
+  static constexpr bool kNanFlag = true;
+  template <class V>
+  V operator()(V m, V v) const { return v > m ? v : m; }
+};
+struct MinOp {
+  static constexpr bool kNanFlag = true;
+  template <class V>
+  V operator()(V m, V v) const { return v < m ? v : m; }
+};
+// Over rows: `v != v` takes a NaN and a NaN accumulator is never replaced by a number.
+struct MaxNanOp {
+  template <class V>
+  V operator()(V m, V v) const { return ((v > m) | (v != v)) ? v : m; }
+};
+struct MinNanOp {
+  template <class V>
+  V operator()(V m, V v) const { return ((v < m) | (v != v)) ? v : m; }
+};
+struct MulOp {
+  static constexpr bool kNanFlag = false;
+  template <class V>
+  V operator()(V m, V v) const { return m * v; }
+};
+
+// op folded over a contiguous run from `init`: four vector accumulators, then
+// their lanes in order, then the tail; the order depends on n only (not on
+// threads). max/min return the run's first NaN if it has one.
+template <class T, class Op>
+TESSEL_CLONES T fold_lanes(const T* x, int64_t n, T init, Op op) {
+  typedef T V __attribute__((vector_size(32)));
+  constexpr int64_t W = sizeof(V) / sizeof(T);
+  V a0 = V{} + init, a1 = a0, a2 = a0, a3 = a0;
+  decltype(V{} != V{}) bad{};
+  int64_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    V u0, u1, u2, u3;  // one load each (an array of four went through the stack)
+    std::memcpy(&u0, x + i, sizeof(V));
+    std::memcpy(&u1, x + i + W, sizeof(V));
+    std::memcpy(&u2, x + i + 2 * W, sizeof(V));
+    std::memcpy(&u3, x + i + 3 * W, sizeof(V));
+    a0 = op(a0, u0);
+    a1 = op(a1, u1);
+    a2 = op(a2, u2);
+    a3 = op(a3, u3);
+    if constexpr (Op::kNanFlag) bad |= (u0 != u0) | (u1 != u1) | (u2 != u2) | (u3 != u3);
+  }
+  const V m = op(op(a0, a1), op(a2, a3));
+  T r = init;
+  bool nan = false;
+  for (int64_t k = 0; k < W; ++k) r = op(r, T(m[k])), nan |= bad[k] != 0;
+  for (; i < n; ++i) r = op(r, x[i]), nan |= x[i] != x[i];
+  if constexpr (Op::kNanFlag) {
+    if (nan)
+      for (int64_t j = 0;; ++j)
+        if (x[j] != x[j]) return x[j];
+  }
+  return r;
+}
+
+// acc[0, width) = op(acc, row) for each of `rows` rows of x (`stride` apart),
+// row after row (the order of the one-element fold, so the same bits), W columns at a time.
+template <class T, class Op>
+TESSEL_CLONES void fold_rows(T* acc, const T* x, int64_t rows, int64_t width, int64_t stride, Op op) {
+  typedef T V __attribute__((vector_size(32)));
+  constexpr int64_t W = sizeof(V) / sizeof(T);
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* row = x + r * stride;
+    int64_t i = 0;
+    for (; i + W <= width; i += W) {
+      V a, v;
+      std::memcpy(&a, acc + i, sizeof(V));
+      std::memcpy(&v, row + i, sizeof(V));
+      a = op(a, v);
+      std::memcpy(acc + i, &a, sizeof(V));
+    }
+    for (; i < width; ++i) acc[i] = op(acc[i], row[i]);
+  }
+}
+
+template <class T>
+constexpr bool lanes_v = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
 // Splits a's dims into kept and reduced (by out's size-1 dims).
 struct Split {
@@ -145,6 +239,7 @@ struct ProdRun {
   using A = sum_acc_t<T>;
   using Out = std::conditional_t<std::is_integral_v<T>, int64_t, T>;
   A operator()(const T* x, int64_t n) const {
+    if constexpr (lanes_v<T>) return fold_lanes(x, n, T(1), MulOp{});
     A r = A(1);
     for (int64_t i = 0; i < n; ++i) r *= A(x[i]);
     return r;
@@ -163,6 +258,10 @@ struct ExtremeRun {
   using Out = T;
   bool is_max;
   A operator()(const T* x, int64_t n) const {
+    if constexpr (lanes_v<T>) {
+      return is_max ? fold_lanes(x, n, -std::numeric_limits<T>::infinity(), MaxOp{})
+                    : fold_lanes(x, n, std::numeric_limits<T>::infinity(), MinOp{});
+    }
     A best = A(x[0]);
     for (int64_t i = 1; i < n; ++i)
       if (better(A(x[i]), best, is_max)) best = A(x[i]);
@@ -205,12 +304,14 @@ void add_rows(T* acc, const T* x, int64_t rows, int64_t inner) {
   for (int64_t i = 0; i < inner; ++i) acc[i] += tmp[i];
 }
 
-// Sum over one block of dims of a contiguous tensor with kept dims after it
+// One block of reduced dims of a contiguous tensor with kept dims after it
 // (dim 0 of a matrix, the middle dims of [B, L, C] -> [B, 1, C]): a as
-// [outer, rows, inner], each output row accumulated from whole input rows,
-// instead of one element at a time through a stride-0 accumulator.
-template <class T>
-bool sum_middle(const KernelCall& c) {
+// [outer, rows, inner], so that each output row is folded from whole input
+// rows instead of one element at a time through a stride-0 accumulator.
+struct Middle {
+  int64_t outer = 1, rows = 1, inner = 1;
+};
+bool middle_block(const KernelCall& c, Middle& m) {
   const Tensor &a = c.in[0], &out = c.out[0];
   if (!a.is_contiguous() || !out.is_contiguous() || a.numel() == 0) return false;
   int64_t first = -1, last = -1;
@@ -223,22 +324,82 @@ bool sum_middle(const KernelCall& c) {
   if (first < 0) return false;
   for (int64_t d = first; d <= last; ++d)
     if (a.shape()[d] != 1 && out.shape()[d] != 1) return false;  // a kept dim inside the block
-  int64_t outer = 1, rows = 1, inner = 1;
-  for (int64_t d = 0; d < a.dim(); ++d) (d < first ? outer : d <= last ? rows : inner) *= a.shape()[d];
-  if (inner == 1) return false;  // a contiguous run: reduce_runs' pairwise sum
-  const T* x = static_cast<const T*>(a.data_ptr());
-  T* o = static_cast<T*>(out.data_ptr());
-  parallel_for(outer, rows * inner, [&](int64_t b, int64_t e) {
+  for (int64_t d = 0; d < a.dim(); ++d) (d < first ? m.outer : d <= last ? m.rows : m.inner) *= a.shape()[d];
+  return m.inner > 1;  // inner == 1 is one contiguous run: reduce_runs
+}
+
+// Sum: pairwise over halves of the rows (add_rows).
+template <class T>
+bool sum_middle(const KernelCall& c) {
+  Middle m;
+  if (!middle_block(c, m)) return false;
+  const T* x = static_cast<const T*>(c.in[0].data_ptr());
+  T* o = static_cast<T*>(c.out[0].data_ptr());
+  parallel_for(m.outer, m.rows * m.inner, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k) {
-      std::fill(o + k * inner, o + (k + 1) * inner, T(0));
-      add_rows(o + k * inner, x + k * rows * inner, rows, inner);
+      std::fill(o + k * m.inner, o + (k + 1) * m.inner, T(0));
+      add_rows(o + k * m.inner, x + k * m.rows * m.inner, m.rows, m.inner);
     }
   });
   return true;
 }
 
+// prod, amax and amin: rows folded in order from `init` (fold_rows). Columns
+// are split across threads, so each output sees the same order at any thread count.
+template <class T, class Op>
+bool fold_middle(const KernelCall& c, T init, Op op) {
+  Middle m;
+  if (!middle_block(c, m)) return false;
+  const T* x = static_cast<const T*>(c.in[0].data_ptr());
+  T* o = static_cast<T*>(c.out[0].data_ptr());
+  constexpr int64_t kCols = 256;  // columns per task: a [rows, 256] strip of acc stays in L1
+  const int64_t strips = (m.inner + kCols - 1) / kCols;
+  parallel_for(m.outer * strips, m.rows * kCols, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t k = t / strips, i0 = (t % strips) * kCols, w = std::min(kCols, m.inner - i0);
+      T* acc = o + k * m.inner + i0;
+      std::fill(acc, acc + w, init);
+      fold_rows(acc, x + k * m.rows * m.inner + i0, m.rows, w, m.inner, op);
+    }
+  });
+  return true;
+}
+
+// A non-contiguous input whose reduced dims form no runs (a transposed or
+// broadcast view) is read in memory order when it is a permuted dense tensor,
+// else copied to a contiguous tensor first; either way the vectorized folds run
+// instead of one element at a time through a stride-0 accumulator (sum of a
+// transposed 10^5 view: ~40x PyTorch's time). The order depends on the layout
+// only, not on the thread count.
+template <class T>
+bool via_contiguous(const KernelCall& c, void (*kernel)(const KernelCall&)) {
+  if constexpr (!lanes_v<T>) {
+    return false;
+  } else {
+    const Tensor& a = c.in[0];
+    if (a.is_contiguous() || a.numel() < 4096 || a.numel() > (int64_t{1} << 26)) return false;  // cap: the copy's memory
+    int64_t run;
+    if (inner_contiguous(split_dims(a, c.out[0]), run)) return false;
+    // A permuted dense tensor (a transpose): the same dims of a and out permuted to
+    // a's memory order reduce the same elements into the same outputs, with no copy.
+    Shape perm(static_cast<size_t>(a.dim()));
+    std::iota(perm.begin(), perm.end(), int64_t{0});
+    std::stable_sort(perm.begin(), perm.end(), [&](int64_t x, int64_t y) { return a.strides()[x] > a.strides()[y]; });
+    Tensor in[1] = {a.permute(perm)};
+    Tensor out[1] = {c.out[0].permute(perm)};
+    if (!in[0].is_contiguous() || !out[0].is_contiguous()) {
+      autograd::NoGradGuard no_grad;
+      in[0] = a.contiguous();
+      out[0] = c.out[0];
+    }
+    kernel(KernelCall{std::span<const Tensor>(in, 1), std::span<Tensor>(out, 1), c.params});
+    return true;
+  }
+}
+
 template <class T>
 void sum_kernel(const KernelCall& c) {
+  if (via_contiguous<T>(c, &sum_kernel<T>)) return;
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>)
     if (sum_middle<T>(c)) return;
   fold_kernel<T>(c, SumRun<T>{}, [](auto r, auto v) { return r + v; });
@@ -246,16 +407,24 @@ void sum_kernel(const KernelCall& c) {
 
 template <class T>
 void prod_kernel(const KernelCall& c) {
+  if (via_contiguous<T>(c, &prod_kernel<T>)) return;
+  if constexpr (lanes_v<T>)
+    if (fold_middle<T>(c, T(1), MulOp{})) return;
   fold_kernel<T>(c, ProdRun<T>{}, [](auto r, auto v) { return r * v; });
 }
 
 template <class T, bool IsMax>
 void extreme_kernel(const KernelCall& c) {
+  if (via_contiguous<T>(c, &extreme_kernel<T, IsMax>)) return;
   using A = acc_t<T>;
   const Tensor &a = c.in[0], &out = c.out[0];
   const Split s = split_dims(a, out);
   int64_t run;
   if (inner_contiguous(s, run)) return reduce_runs<T, A>(a, out, s, run, ExtremeRun<T>{IsMax});
+  if constexpr (lanes_v<T>) {
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    if (IsMax ? fold_middle<T>(c, -inf, MaxNanOp{}) : fold_middle<T>(c, inf, MinNanOp{})) return;
+  }
   A init;
   if constexpr (std::is_same_v<A, bool>) init = !IsMax;
   else if constexpr (std::is_floating_point_v<A>) init = IsMax ? -INFINITY : INFINITY;

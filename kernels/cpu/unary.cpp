@@ -93,7 +93,7 @@ auto vec_with(Pick pick, Op op) {
       const auto& p = *static_cast<const UnaryParams*>(c.params);
       if constexpr (vec_float_v<T>) {
         const auto [fn, vp] = pick(p);
-        if (vecmath::unary(c, static_cast<int>(dtype_v<T>), fn, vp)) return;
+        if (fn != vecmath::kNumUnary && vecmath::unary(c, static_cast<int>(dtype_v<T>), fn, vp)) return;
       }
       unary_loop<T, T>(c, [&](auto x) { return op(x, p); });
     };
@@ -108,13 +108,13 @@ using LogTypes = TypeList<Half, BFloat16, double, complex64, complex128>;
 const bool registered = [] {
   register_for(FloatsComplex{}, op::exp, vec(vecmath::Exp, [](auto a) { return std::exp(a); }));
   register_for(LogTypes{}, op::log, vec(vecmath::Log, [](auto a) { return std::log(a); }));
-  register_for(FloatsComplex{}, op::sqrt, unary([](auto a) { return std::sqrt(a); }));
+  register_for(FloatsComplex{}, op::sqrt, vec(vecmath::Sqrt, [](auto a) { return std::sqrt(a); }));
   register_for(Floats{}, op::exp2, vec(vecmath::Exp2, [](auto a) { return std::exp2(a); }));
   register_for(Floats{}, op::expm1, vec(vecmath::Expm1, [](auto a) { return std::expm1(a); }));
   register_for(TypeList<Half, BFloat16, double>{}, op::log2, vec(vecmath::Log2, [](auto a) { return std::log2(a); }));
   register_for(LogTypes{}, op::log10, vec(vecmath::Log10, [](auto a) { return std::log10(a); }));
   register_for(Floats{}, op::log1p, vec(vecmath::Log1p, [](auto a) { return std::log1p(a); }));
-  register_for(FloatsComplex{}, op::rsqrt, unary([](auto a) { return decltype(a)(1) / std::sqrt(a); }));
+  register_for(FloatsComplex{}, op::rsqrt, vec(vecmath::Rsqrt, [](auto a) { return decltype(a)(1) / std::sqrt(a); }));
   register_for(FloatsComplex{}, op::reciprocal, unary([](auto a) { return decltype(a)(1) / a; }));
   register_for(FloatsComplex{}, op::sin, vec(vecmath::Sin, [](auto a) { return std::sin(a); }));
   register_for(FloatsComplex{}, op::cos, vec(vecmath::Cos, [](auto a) { return std::cos(a); }));
@@ -152,15 +152,15 @@ const bool registered = [] {
                  // NaN stays NaN: it is not > 0, so pick a, not 0.
                  return a > decltype(a)(0) || a != a ? a : decltype(a)(0);
                }));
-  register_for(BoolType{} + RealTypes{}, op::sign, unary([](auto a) {
+  register_for(BoolType{} + RealTypes{}, op::sign, vec(vecmath::Sign, [](auto a) {
                  using C = decltype(a);
                  if constexpr (std::is_same_v<C, bool>) return a;
                  else if constexpr (std::is_floating_point_v<C>) return std::isnan(a) ? a : C((C(0) < a) - (a < C(0)));
                  else return C((C(0) < a) - (a < C(0)));
                }));
-  register_for(Floats{}, op::floor, unary([](auto a) { return std::floor(a); }));
-  register_for(Floats{}, op::ceil, unary([](auto a) { return std::ceil(a); }));
-  register_for(Floats{}, op::trunc, unary([](auto a) { return std::trunc(a); }));
+  register_for(Floats{}, op::floor, vec(vecmath::Floor, [](auto a) { return std::floor(a); }));
+  register_for(Floats{}, op::ceil, vec(vecmath::Ceil, [](auto a) { return std::ceil(a); }));
+  register_for(Floats{}, op::trunc, vec(vecmath::Trunc, [](auto a) { return std::trunc(a); }));
   register_for(BoolType{} + IntTypes{}, op::bitwise_not, unary([](auto a) {
                  if constexpr (std::is_same_v<decltype(a), bool>) return !a;
                  else return decltype(a)(~a);
@@ -168,7 +168,8 @@ const bool registered = [] {
   register_for(AllTypes{}, op::logical_not, predicate([](auto a) { return a == decltype(a)(0); }));
   register_for(Floats{}, op::silu, vec(vecmath::Silu, [](auto a) { return a * sigmoid(a); }));
 
-  register_for(Floats{}, op::leaky_relu, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
+  register_for(Floats{}, op::leaky_relu, vec_with([](const UnaryParams& p) { return std::pair{vecmath::LeakyRelu, vecmath::Params{p.a, 0}}; },
+                                                 [](auto a, const UnaryParams& p) {
                  using C = decltype(a);
                  return a > C(0) ? a : C(a * C(p.a));
                }));
@@ -201,7 +202,11 @@ const bool registered = [] {
                  const C bx = C(p.a) * a;
                  return bx > C(p.b) ? a : C(std::log1p(std::exp(bx)) / C(p.a));
                }));
-  register_for(Floats{}, op::round, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
+  // round to decimals (p.a != 0) keeps the scalar loop: kNumUnary means no vector kernel.
+  register_for(Floats{}, op::round, vec_with([](const UnaryParams& p) {
+                 return std::pair{p.a == 0 ? vecmath::Round : vecmath::kNumUnary, vecmath::Params{}};
+               },
+                                             [](auto a, const UnaryParams& p) {
                  using C = decltype(a);
                  if (p.a == 0) return std::nearbyint(a);  // ties to even
                  const C scale = C(std::pow(10.0, p.a));

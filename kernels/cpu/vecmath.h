@@ -25,9 +25,16 @@ enum Fn : int {
   Sigmoid, Silu, GeluErf, GeluTanh,
   Softplus,  // params: a = beta, b = threshold
   Elu,       // params: a = alpha
+  Floor, Ceil, Trunc, Round,  // Round: nearbyint, ties to even
+  Sqrt, Rsqrt, Sign,
+  LeakyRelu,  // params: a = negative slope
   kNumUnary,
 };
-enum BinFn : int { Atan2, Pow, kNumBinary };
+enum BinFn : int {
+  Atan2, Pow,
+  Remainder, FloorDivide,  // Python's: the result takes the divisor's sign (float32 only)
+  kNumBinary,
+};
 
 struct Params {
   double a = 0, b = 0;

@@ -194,7 +194,8 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
       break;
     case op::log1p: rec("Log1pBackward", true, false, [](T g, T x, T) { return div(g, add(x, Scalar(1.0))); }); break;
     case op::rsqrt:
-      rec("RsqrtBackward", false, true, [](T g, T, T y) { return mul(g, mul(pow(y, Scalar(3.0)), Scalar(-0.5))); });
+      // -y^3 / 2 as products: pow costs a transcendental call per element
+      rec("RsqrtBackward", false, true, [](T g, T, T y) { return mul(g, mul(mul(y, y), mul(y, Scalar(-0.5)))); });
       break;
     case op::reciprocal:
       rec("ReciprocalBackward", false, true, [](T g, T, T y) { return neg(mul(g, mul(y, y))); });

@@ -1,7 +1,9 @@
-// Derivative rules of the fused nn kernels (conv2d, batch_norm): first-order
+// Derivative rules of the fused nn kernels (conv2d, batch_norm, layer_norm): first-order
 // gradients come from backward kernels; under create_graph they are written
 // with ops, so that they are differentiable again.
 #include "src/autograd/rules.h"
+#include "src/autograd/rules_norm.h"
+#include "tessel/registry.h"
 
 namespace tessel::autograd::rules {
 
@@ -87,6 +89,45 @@ void batch_norm(const Tensor& x, const std::optional<Tensor>& weight, const std:
            if (nx) r[0] = outs[0];
            if (nw) r[1] = outs[1];
            if (nb) r[2] = outs[2];
+           return r;
+         });
+}
+
+void layer_norm(const Tensor& x, const Tensor& x2, const std::optional<Tensor>& weight,
+                const std::optional<Tensor>& bias, const Tensor& mean, const Tensor& rstd, double eps,
+                const Tensor& out) {
+  const bool nx = x.requires_grad(), nw = weight && weight->requires_grad(), nb = bias && bias->requires_grad();
+  record("LayerNormBackward", {x, weight ? *weight : Tensor(), bias ? *bias : Tensor()}, {out},
+         [X = SavedTensor(x), W = weight ? SavedTensor(*weight) : SavedTensor(), R = x2.shape()[0],
+          D = x2.shape()[1], mean, rstd, eps, nx, nw, nb](const Tensors& grads) {
+           const Tensor& g = grads[0];
+           const Tensor xs = X.unpack();
+           Tensors r(3);
+           if (GradMode::enabled()) {  // create_graph: the same formulas with ops, statistics recomputed from x
+             const Tensor x2 = xs.reshape({R, D}), g2 = g.reshape({R, D});
+             const Tensor mu = tessel::mean(x2, {1}, true);
+             const Tensor is = rsqrt(add(tessel::var(x2, {1}, 0, true), Scalar(eps)));
+             const Tensor xhat = mul(sub(x2, mu), is);
+             const Tensor gw = W.defined() ? mul(g2, W.unpack().reshape({D})) : g2;
+             if (nx) {
+               const Tensor inner = sub(sub(gw, tessel::mean(gw, {1}, true)), mul(xhat, tessel::mean(mul(gw, xhat), {1}, true)));
+               r[0] = mul(is, inner).reshape(xs.shape());
+             }
+             if (nw) r[1] = tessel::sum(mul(g2, xhat), {0}).reshape(W.unpack().shape());
+             if (nb) r[2] = tessel::sum(g2, {0}).reshape(W.defined() ? W.unpack().shape() : Shape{D});
+             return r;
+           }
+           static const OpId kBackward = Registry::get().op_id("layer_norm_fused_backward");
+           const TensorOptions opts(g.dtype(), g.device());
+           const Tensor w = W.defined() ? W.unpack().contiguous().view({D}) : ones({D}, opts);
+           const Tensor in[5] = {g.contiguous().view({R, D}), xs.contiguous().view({R, D}), mean, rstd, w};
+           Tensor outs[3] = {empty(xs.shape(), opts), empty({D}, opts), empty({D}, opts)};
+           Tensor views[3] = {outs[0].view({R, D}), outs[1], outs[2]};
+           dispatch(kBackward, g.dtype(), in, views, nullptr);
+           const Shape ws = W.defined() ? W.unpack().shape() : Shape{D};
+           if (nx) r[0] = outs[0];
+           if (nw) r[1] = outs[1].view(ws);
+           if (nb) r[2] = outs[2].view(ws);
            return r;
          });
 }

@@ -2,6 +2,7 @@
 // that they are differentiable to any order.
 #include "tessel/trace.h"
 #include "src/autograd/rules.h"
+#include "src/autograd/rules_norm.h"
 #include "src/nn/nn_util.h"
 #include "tessel/amp.h"
 #include "tessel/autograd.h"
@@ -120,6 +121,30 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const OptT
   for (const OptTensor* p : {&weight, &bias}) {
     if (*p) TS_CHECK((*p)->shape() == normalized_shape, ValueError, "layer_norm", "weight and bias must have shape ",
                      normalized_shape, ", got ", (*p)->shape());
+  }
+  static const OpId kFused = Registry::get().op_id("layer_norm_fused");
+  if (input.numel() > 0 && Registry::get().has(kFused, input.device().type, input.dtype()) &&
+      (!weight || weight->dtype() == input.dtype()) && (!bias || bias->dtype() == input.dtype())) {
+    // One kernel for the row statistics and the output; its own backward kernel.
+    const TensorOptions opts(input.dtype(), input.device());
+    int64_t D = 1;
+    for (const int64_t s : normalized_shape) D *= s;
+    const int64_t R = input.numel() / D;
+    const Tensor x2 = input.contiguous().view({R, D});
+    Tensor mean_r = empty({R}, opts), rstd_r = empty({R}, opts);
+    return autograd::recorded(
+        autograd::needs_grad(input) || (weight && weight->requires_grad()) || (bias && bias->requires_grad()),
+        [&] {
+          const Tensor w = weight ? weight->contiguous().view({D}) : ones({D}, opts);
+          const Tensor b = bias ? bias->contiguous().view({D}) : zeros({D}, opts);
+          Tensor out = empty(input.shape(), opts);
+          Tensor outs[3] = {out.view({R, D}), mean_r, rstd_r};
+          const Tensor in[3] = {x2, w, b};
+          const UnaryParams p{eps};
+          dispatch(kFused, input.dtype(), in, outs, &p);
+          return out;
+        },
+        [&](const Tensor& out) { autograd::rules::layer_norm(input, x2, weight, bias, mean_r, rstd_r, eps, out); });
   }
   Shape dims;
   for (int64_t i = input.dim() - k; i < input.dim(); ++i) dims.push_back(i);

@@ -229,6 +229,8 @@ Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
         true, [&] { return norm(a, p, dims, keepdim); },
         [&](const Tensor& out) { autograd::rules::norm2(a, dims, keepdim, out); });
   }
+  // real input: square(|a|) == square(a), one pass less
+  if (p == 2 && !is_complex(a.dtype())) return sqrt(sum(square(a), dims, keepdim));
   const Tensor x = abs(a);  // real for complex input
   if (std::isinf(p)) return p > 0 ? amax(x, dims, keepdim) : amin(x, dims, keepdim);
   if (p == 0) return sum(ne(x, Scalar(0)), dims, keepdim).to(x.dtype());

@@ -900,6 +900,59 @@ SPECS.update({"batch_norm": spec_batch_norm, "batch_norm_backward": spec_batch_n
               "relu_backward": spec_relu_backward})
 
 
+# ---- fused layer norm (by name: layer_norm_fused, layer_norm_fused_backward) ----
+
+def _ln_case(dtype, device, shape):
+    d = shape[-1]
+    x, w, b = sample(dtype, shape), sample(dtype, (d,)), sample(dtype, (d,))
+    tx, tw, tb = (from_numpy(a, dtype).to(device).requires_grad_() for a in (x, w, b))
+    import tessel.nn.functional as F
+    out = F.layer_norm(tx, (d,), tw, tb)
+    x64 = ref64(x)
+    mu, var = x64.mean(-1, keepdims=True), x64.var(-1, keepdims=True)
+    return out, (tx, tw, tb), (x64 - mu) / np.sqrt(var + 1e-5), ref64(w), ref64(b), var
+
+
+LN_SHAPES = ((3, 7), (2, 5, 64), (4, 1), (2, 769))
+
+
+def spec_layer_norm_fused(dtype, device):
+    for shape in LN_SHAPES:
+        out, _, xhat, w, b, _ = _ln_case(dtype, device, shape)
+        check(out.detach().cpu(), xhat * w + b, dtype, scale=np.abs(xhat * w) + np.abs(b) + 1)
+
+
+def spec_layer_norm_fused_backward(dtype, device):
+    for shape in LN_SHAPES:
+        out, (tx, tw, tb), xhat, w, b, var = _ln_case(dtype, device, shape)
+        g = sample(dtype, shape)
+        out.backward(from_numpy(g, dtype).to(device))
+        g64, gw = ref64(g), ref64(g) * w
+        gx = (gw - gw.mean(-1, keepdims=True) - xhat * (gw * xhat).mean(-1, keepdims=True)) / np.sqrt(var + 1e-5)
+        rows = tuple(range(len(shape) - 1))
+        check(tx.grad.cpu(), gx, dtype, scale=np.abs(gx).max() + 1)
+        check(tw.grad.cpu(), (g64 * xhat).sum(rows), dtype, scale=np.abs(g64).sum(rows) * 4 + 1)
+        check(tb.grad.cpu(), g64.sum(rows), dtype, scale=np.abs(g64).sum(rows) + 1)
+
+
+SPECS.update({"layer_norm_fused": spec_layer_norm_fused, "layer_norm_fused_backward": spec_layer_norm_fused_backward})
+
+
+def spec_softmax_backward_fused(dtype, device):
+    for shape in ((3, 7), (2, 5, 64), (4, 1), (2, 769)):
+        x, g = sample(dtype, shape), sample(dtype, shape)
+        tx = from_numpy(x, dtype).to(device).requires_grad_()
+        tx.softmax(-1).backward(from_numpy(g, dtype).to(device))
+        x64, g64 = ref64(x), ref64(g)
+        e = np.exp(x64 - x64.max(-1, keepdims=True))
+        y = e / e.sum(-1, keepdims=True)
+        gx = y * (g64 - (g64 * y).sum(-1, keepdims=True))
+        check(tx.grad.cpu(), gx, dtype, scale=np.abs(g64).max() + 1)
+
+
+SPECS.update({"softmax_backward_fused": spec_softmax_backward_fused})
+
+
 # ---- max pooling kernels against NumPy windows ----
 
 POOL_CASES = [  # (shape, kernel, stride, padding, dilation, ceil_mode)
@@ -1049,6 +1102,8 @@ ENTRIES = [(op, dev, dt) for op, dev, dt, src in ts.registry() if src == "builti
 @pytest.mark.parametrize("op,device,dtype", ENTRIES, ids=[f"{o}-{d}-{t.name}" for o, d, t in ENTRIES])
 def test_kernel_matches_numpy(op, device, dtype):
     assert op in SPECS, f"no harness spec for op '{op}': add one to {__file__}"
+    if device == "cuda" and not ts.cuda.is_available():
+        pytest.skip(f"needs a CUDA GPU ({ts._C._cuda.unavailable_reason()})")
     SPECS[op](dtype, device)
 
 
@@ -1172,6 +1227,34 @@ def spec_linalg_solve_triangular(dtype, device):
         _close(got.cpu(), ref, dtype)
 
 
+def _ldl_input(dtype, shape):
+    # symmetric (Hermitian) and indefinite, so Bunch-Kaufman pivots (2x2 blocks for most draws)
+    return _matrix(dtype, shape, dominant=False, hermitian=True) + 0
+
+
+def spec_linalg_ldl_factor(dtype, device):
+    from scipy.linalg import lapack
+    herm = bool(dtype.is_complex)
+    for shape in [(4, 4), (2, 5, 5)]:
+        a = _ldl_input(dtype, shape)
+        LD, piv = ts.linalg.ldl_factor(_t(a, dtype, device), hermitian=herm)
+        ld, p = to_numpy(LD.cpu()), to_numpy(piv.cpu())
+        fn = lapack.get_lapack_funcs("hetrf" if herm else "sytrf", (a,))
+        for i, m in enumerate(a.reshape((-1,) + shape[-2:])):  # LAPACK's own layout, same precision
+            ref, ipiv, info = fn(m, lower=1)
+            np.testing.assert_array_equal(p.reshape(-1, shape[-1])[i], ipiv)
+            _close(_t(ld.reshape((-1,) + shape[-2:])[i], dtype, "cpu"), np.tril(ref64(ref)), dtype)
+
+
+def spec_linalg_ldl_solve(dtype, device):
+    herm = bool(dtype.is_complex)
+    a, b = _ldl_input(dtype, (2, 4, 4)), sample(dtype, (2, 4, 3))
+    LD, piv = ts.linalg.ldl_factor(_t(a, dtype, device), hermitian=herm)
+    _close(ts.linalg.ldl_solve(LD, piv, _t(b, dtype, device), hermitian=herm).cpu(),
+           np.linalg.solve(ref64(a), ref64(b)), dtype, k=500)
+
+
+SPECS.update({"linalg_ldl_factor": spec_linalg_ldl_factor, "linalg_ldl_solve": spec_linalg_ldl_solve})
 SPECS.update({"linalg_solve": spec_linalg_solve, "linalg_lu_factor": spec_linalg_lu_factor,
               "linalg_lu_solve": spec_linalg_lu_solve, "linalg_cholesky": spec_linalg_cholesky,
               "linalg_qr": spec_linalg_qr, "linalg_eigh": spec_linalg_eigh, "linalg_svd": spec_linalg_svd,

@@ -39,3 +39,94 @@ def test_sum_middle_special_values_and_views():
     t = ts.from_numpy(np.arange(24, dtype=np.float32).reshape(4, 6))
     assert np.array_equal(ts.sum(t.t(), dim=0).numpy(), np.arange(24, dtype=np.float32).reshape(4, 6).T.sum(0))
     assert np.array_equal(ts.sum(t[:, 1:4], dim=0).numpy(), np.arange(24, dtype=np.float32).reshape(4, 6)[:, 1:4].sum(0))
+
+
+# amax, amin and prod: vector lanes over contiguous runs and whole rows over leading or
+# middle dims (kernels/cpu/reduce.cpp). max/min are exact; prod is within a few roundings.
+_FOLD_SHAPES = [((300, 7), (0,)), ((4, 200, 9), (1,)), ((3, 5, 6, 7), (1, 2)), ((129, 2, 3), (0, 1)),
+                ((6, 1000, 2), (1,)), ((2, 3), (0,)), ((7, 531), (1,)), ((3, 37), (-1,)), ((1000, 70), (0,)),
+                ((2, 600, 300), (1,)), ((5, 33), (0, 1))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,dims", _FOLD_SHAPES)
+def test_amax_amin_prod_over_runs_and_middle_dims(dtype, shape, dims):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    p = rng.uniform(0.95, 1.05, shape).astype(dtype)
+    for keepdim in (False, True):
+        for name, npf in (("amax", np.max), ("amin", np.min)):
+            got = getattr(ts, name)(ts.from_numpy(x), dim=dims, keepdim=keepdim).numpy()
+            assert np.array_equal(got, npf(x, axis=dims, keepdims=keepdim)), (name, shape, dims)
+        got = ts.prod(ts.from_numpy(p), dim=dims, keepdim=keepdim).numpy()
+        want = p.astype(np.float64).prod(axis=dims, keepdims=keepdim)
+        n = np.prod([shape[d] for d in dims])
+        eps = np.finfo(dtype).eps
+        assert np.all(np.abs(got - want) <= 2 * n * eps * np.abs(want)), (shape, dims)
+
+
+@pytest.mark.parametrize("dims", [(0,), (1,), (2,), (0, 2)])
+def test_amax_amin_prod_special_values(dims):
+    x = np.random.default_rng(9).standard_normal((40, 33, 20)).astype(np.float32)
+    x[3, 4, 5], x[10, 0, 0], x[39, 32, 19] = np.nan, np.inf, -np.inf
+    x[20, 7, :] = np.nan  # a NaN in every column of one row
+    near_one = np.where(np.isfinite(x), 1 + 0.001 * x, x)  # products stay finite in float32
+    for name, npf in (("amax", np.max), ("amin", np.min), ("prod", np.prod)):
+        v = near_one if name == "prod" else x
+        got = getattr(ts, name)(ts.from_numpy(v), dim=dims).numpy()
+        want = npf(v.astype(np.float64), axis=dims)
+        same_nan = np.array_equal(np.isnan(got), np.isnan(want))
+        assert same_nan, (name, dims)
+        fin = np.isfinite(want)
+        assert np.array_equal(got[~fin & ~np.isnan(want)], want[~fin & ~np.isnan(want)].astype(np.float32)), name
+        if name != "prod":
+            assert np.array_equal(got[fin], want[fin].astype(np.float32)), name
+    z = np.array([[-0.0, 0.0], [0.0, -0.0]], np.float32)
+    assert np.array_equal(ts.amax(ts.from_numpy(z), dim=0).numpy(), [0.0, 0.0])
+
+
+def test_amax_amin_prod_independent_of_threads():
+    x = np.random.default_rng(10).uniform(0.99, 1.01, (64, 3000)).astype(np.float32)
+    t = ts.from_numpy(x)
+    before = ts.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            ts.set_num_threads(n)
+            outs.append([f(t, dim=d).numpy() for f in (ts.amax, ts.amin, ts.prod) for d in (0, 1)])
+            outs[-1].append(ts.prod(t.reshape(-1), dim=0).numpy())
+        for o in outs[1:]:
+            for a, b in zip(outs[0], o):
+                assert np.array_equal(a, b)
+    finally:
+        ts.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reductions_of_transposed_and_broadcast_views(dtype):
+    # Views whose reduced dims are neither runs nor a middle block go through a contiguous
+    # copy (kernels/cpu/reduce.cpp): same values as NumPy, at any thread count.
+    rng = np.random.default_rng(14)
+    base = rng.standard_normal((300, 70)).astype(dtype)
+    near = rng.uniform(0.99, 1.01, (300, 70)).astype(dtype)
+    eps = np.finfo(dtype).eps
+    cases = [(lambda x: ts.from_numpy(x.T.copy()).t(), lambda x: x),                       # transposed
+             (lambda x: ts.from_numpy(x[:1].copy()).expand(300, 70), lambda x: np.broadcast_to(x[:1], (300, 70))),
+             (lambda x: ts.from_numpy(x.reshape(30, 10, 70).transpose(1, 0, 2).copy()).permute(1, 0, 2).reshape(300, 70),
+              lambda x: x)]
+    before = ts.get_num_threads()
+    try:
+        for make, ref in cases:
+            for dims in [(0,), (1,), (0, 1)]:
+                for threads in (1, 2):
+                    ts.set_num_threads(threads)
+                    t, x = make(base), ref(base).astype(np.float64)
+                    s = ts.sum(t, dim=dims).numpy()
+                    assert np.all(np.abs(s - x.sum(axis=dims)) <= 32 * eps * np.abs(x).sum(axis=dims) + 1e-30)
+                    assert np.array_equal(ts.amax(t, dim=dims).numpy(), x.max(axis=dims).astype(dtype))
+                    assert np.array_equal(ts.amin(t, dim=dims).numpy(), x.min(axis=dims).astype(dtype))
+                    p = ts.prod(make(near), dim=dims).numpy()
+                    want = ref(near).astype(np.float64).prod(axis=dims)
+                    assert np.all(np.abs(p - want) <= 2 * 21000 * eps * np.abs(want))
+    finally:
+        ts.set_num_threads(before)

@@ -293,3 +293,141 @@ def test_abs_clears_the_sign_of_zero(dtype):
     out = ts.abs(x).to(ts.float64).numpy()
     np.testing.assert_array_equal(np.signbit(out), [False, False, False, False])
     np.testing.assert_array_equal(out, [0.0, 0.0, 1.5, 2.0])
+
+
+# The cheap ops on the vector table (round instructions, sqrt, selects): exact, so every
+# path must give NumPy's float64-derived bits, special values and signed zeros included.
+EXACT = {
+    "floor": (ts.floor, np.floor), "ceil": (ts.ceil, np.ceil), "trunc": (ts.trunc, np.trunc),
+    "round": (ts.round, np.rint), "sqrt": (ts.sqrt, np.sqrt), "sign": (ts.sign, np.sign),
+    "rsqrt": (ts.rsqrt, lambda x: 1 / np.sqrt(x)),
+    "leaky_relu": (lambda t: F.leaky_relu(t, 0.1), lambda x: np.where(x > 0, x, x * x.dtype.type(0.1))),
+}
+_EXACT_SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 1e-45, -1e-45, 3e38, -3e38,
+                  8388607.5, -8388607.5, 16777217.0, 4.0, 2.0 ** -126]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(EXACT))
+def test_rounding_sqrt_sign_leaky_exact(name, dtype):
+    fn, ref = EXACT[name]
+    rng = np.random.default_rng(6)
+    x = np.concatenate([np.array(_EXACT_SPECIAL), rng.uniform(-40, 40, 2001), rng.standard_normal(333) * 1e6,
+                        np.sign(rng.uniform(-1, 1, 300)) * 10.0 ** rng.uniform(-40, 30, 300)]).astype(dtype)
+    with np.errstate(all="ignore"):
+        want = ref(x).astype(dtype)
+    got = fn(ts.from_numpy(x)).numpy()
+    assert got.dtype == dtype
+    assert np.array_equal(got, want, equal_nan=True), (name, x[got != want], got[got != want], want[got != want])
+    zero = want == 0
+    assert np.array_equal(np.signbit(got[zero]), np.signbit(want[zero])), (name, x[zero], got[zero])
+    # vector tails, a transposed and a strided view give the same bits
+    for n in range(1, 40):
+        assert np.array_equal(fn(ts.from_numpy(x[:n].copy())).numpy(), got[:n], equal_nan=True), n
+    m = x[:2000].reshape(40, 50)
+    assert np.array_equal(fn(ts.from_numpy(m.T.copy()).t()).numpy(), got[:2000].reshape(40, 50), equal_nan=True)
+    assert np.array_equal(fn(ts.from_numpy(m)[:, ::3]).numpy(), got[:2000].reshape(40, 50)[:, ::3], equal_nan=True)
+
+
+def test_round_to_decimals_keeps_its_scalar_path():
+    x = np.array([1.2345, -2.5551, 0.125, 1e30], np.float32)
+    got = ts.round(ts.from_numpy(x), decimals=2).numpy()
+    assert np.allclose(got, np.round(x.astype(np.float64), 2), rtol=1e-6), got
+
+
+@pytest.mark.parametrize("name,fn,ref,bound", [
+    ("atan2", ts.atan2, np.arctan2, 1),
+    ("pow", ts.pow, np.power, 1),  # the C library's pow (not SLEEF's), checked all the same
+])
+def test_binary_vector_kernels(name, fn, ref, bound):
+    rng = np.random.default_rng(7)
+    a = rng.uniform(0 if name == "pow" else -50, 50, 4001).astype(np.float32)
+    b = rng.uniform(-8, 8, 4001).astype(np.float32)
+    got = fn(ts.from_numpy(a), ts.from_numpy(b)).numpy()
+    with np.errstate(all="ignore"):
+        r = ref(a.astype(np.float64), b.astype(np.float64))
+    keep = np.isfinite(r) & (np.abs(r) >= 1e-30) & (np.abs(r) < 3e38)
+    assert np.all(ulps32(got[keep], r[keep]) <= bound + 0.01), name
+    # a broadcast operand and the special values C99 (and NumPy) define
+    sp_a = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 2.0, -8.0, 0.0], np.float32)
+    sp_b = np.array([-0.0, 0.0, np.inf, 2.0, 0.0, np.nan, np.inf, -np.inf, 1 / 3, -1.0], np.float32)
+    with np.errstate(all="ignore"):
+        want = ref(sp_a.astype(np.float64), sp_b.astype(np.float64)).astype(np.float32)
+    got = fn(ts.from_numpy(sp_a), ts.from_numpy(sp_b)).numpy()
+    assert np.array_equal(got, want, equal_nan=True), (name, got, want)
+    row = fn(ts.from_numpy(a[:7].copy()).expand(3, 7), ts.from_numpy(b[:21].reshape(3, 7).copy())).numpy()
+    with np.errstate(all="ignore"):
+        r2 = ref(np.broadcast_to(a[:7], (3, 7)).astype(np.float64), b[:21].reshape(3, 7).astype(np.float64))
+    assert np.all(ulps32(row, r2) <= bound + 0.01)
+
+
+_CHILD_EXACT = r"""
+import sys, numpy as np, tessel as ts
+F = ts.nn.functional
+x = np.concatenate([np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 2.5, -2.5, 1e-45]),
+                    np.random.default_rng(8).uniform(-40, 40, 1001)]).astype(np.float32)
+t = ts.from_numpy(x)
+d = ts.from_numpy(np.random.default_rng(9).uniform(-6, 6, 1009).astype(np.float32))
+outs = [ts.floor(t), ts.ceil(t), ts.trunc(t), ts.round(t), ts.sqrt(t), ts.rsqrt(t), ts.sign(t),
+        F.leaky_relu(t, 0.1), ts.amax(t.reshape(1009, 1), 0), ts.amin(t, 0), ts.remainder(t, d),
+        ts.floor_divide(t, d), ts.remainder(t * 1e30, d)]
+np.save(sys.argv[1], np.concatenate([o.reshape(-1).numpy() for o in outs]))
+"""
+
+
+@pytest.mark.parametrize("isa", ["avx2", "scalar"])
+def test_exact_ops_same_bits_on_every_path(tmp_path, isa):
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    if isa == "avx2" and " avx2" not in flags:
+        pytest.skip("this CPU has no AVX2")
+    outs = []
+    for env in (None, isa):
+        e = dict(os.environ)
+        e.pop("TESSEL_VECMATH", None)
+        if env:
+            e["TESSEL_VECMATH"] = env
+        path = tmp_path / f"{env}.npy"
+        p = subprocess.run([sys.executable, "-c", _CHILD_EXACT, str(path)], env=e, capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == 0, p.stderr
+        outs.append(np.load(path))
+    assert np.array_equal(outs[0], outs[1], equal_nan=True)
+    assert np.array_equal(np.signbit(outs[0]), np.signbit(outs[1]))
+
+
+def test_remainder_and_floor_divide_float32_exact():
+    # The vector kernels (fmod in double lanes) against NumPy, bit for bit: Python's signs,
+    # a zero remainder with the divisor's sign, huge quotients (the fmodf fallback), b = 0, inf, NaN.
+    rng = np.random.default_rng(11)
+    sa = [0.0, -0.0, np.inf, -np.inf, np.nan, 5, -5, 7.5, -7.5, 1e-45, 3e38, -3e38, 4, -4, -4, 4, 1.0, 6.0]
+    sb = [3, 3, 2, 2, 1, np.inf, -np.inf, 0, -0.0, 1e-45, 1e-45, 7, 2, -2, 2, -2, np.nan, 0.1]
+    a = np.concatenate([rng.uniform(-50, 50, 20001), rng.standard_normal(999) * 1e30, sa]).astype(np.float32)
+    b = np.concatenate([rng.uniform(-8, 8, 20001), rng.standard_normal(999) * 1e-3, sb]).astype(np.float32)
+    A, B = ts.from_numpy(a), ts.from_numpy(b)
+    with np.errstate(all="ignore"):
+        for fn, ref in ((ts.remainder, np.remainder), (ts.floor_divide, np.floor_divide)):
+            got, want = fn(A, B).numpy(), ref(a, b)
+            assert np.array_equal(got, want, equal_nan=True), (fn, a[got != want][:5], b[got != want][:5])
+            zero = want == 0
+            assert np.array_equal(np.signbit(got[zero]), np.signbit(want[zero])), fn
+            assert np.array_equal(fn(A[::3], B[::3]).numpy(), want[::3], equal_nan=True)  # strided: block path
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.int16, np.int64, np.bool_])
+def test_where_runs_with_contiguous_and_broadcast_operands(dtype):
+    # where's vectorized runs (kernels/cpu/elementwise.cpp): both operands contiguous, either one
+    # broadcast, both broadcast, odd lengths for the vector tails; a strided mask takes the old loop.
+    rng = np.random.default_rng(12)
+    for n in (1, 7, 33, 1001):
+        a, b = (rng.standard_normal(n) * 10).astype(dtype), (rng.standard_normal(n) * 10).astype(dtype)
+        m = rng.random(n) > 0.5
+        A, B, M = ts.from_numpy(a), ts.from_numpy(b), ts.from_numpy(m)
+        assert np.array_equal(ts.where(M, A, B).numpy(), np.where(m, a, b))
+        assert np.array_equal(ts.where(M, A[:1].expand(n), B).numpy(), np.where(m, a[0], b))
+        assert np.array_equal(ts.where(M, A, B[:1].expand(n)).numpy(), np.where(m, a, b[0]))
+        assert np.array_equal(ts.where(M, A[:1].expand(n), B[:1].expand(n)).numpy(), np.where(m, a[0], b[0]))
+    m2 = rng.random((40, 30)) > 0.5
+    x, y = (rng.standard_normal((2, 40, 30)) * 10).astype(dtype)
+    assert np.array_equal(ts.where(ts.from_numpy(m2.T.copy()).t(), ts.from_numpy(x), ts.from_numpy(y)).numpy(),
+                          np.where(m2, x, y))
+

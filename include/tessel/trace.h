@@ -40,9 +40,14 @@ struct Call {
 
 struct Trace {
   std::vector<Call> calls;
-  // Storage of each output of a kernel that ran outside every traced op, with the
-  // kernel's op name: an op tessel cannot export produced it.
-  std::vector<std::pair<const void*, std::string>> untraced;
+  // Each output of a kernel that ran outside every traced op: an op tessel cannot
+  // export produced it, or wrote into it (a value of the trace updated in place).
+  struct Untraced {
+    const void* storage;
+    std::string op;  // the kernel's op name
+    size_t at;       // calls.size() when it ran: after calls [0, at)
+  };
+  std::vector<Untraced> untraced;
 };
 
 // Records the ops this thread runs until finish() or destruction. Not nestable.

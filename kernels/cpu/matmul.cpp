@@ -35,11 +35,24 @@ struct MatmulPrim {
   dnnl::matmul prim;
   dnnl::memory::desc wei;  // the weights' layout the primitive wants
   bool two_d = false;      // a 2-D primitive (one matrix of packed constant weights)
+  dnnl::memory::desc scratch;
 };
 
 dnnl::engine& engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
+}
+
+// The cached primitives run from any thread, several at once (the model server, Python threads). oneDNN's
+// library scratchpad is shared by all primitives and bound to the thread that made them (dnnl_types.h,
+// scratchpad_mode), so each primitive here takes its scratchpad from the call: two concurrent runs of a
+// 2-thread matmul otherwise wrote each other's partial sums (wrong ONNX outputs, test_onnx_concurrency).
+dnnl::primitive_attr own_scratchpad(dnnl::primitive_attr attr = {}) {
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+void add_scratchpad(std::unordered_map<int, dnnl::memory>& args, const dnnl::memory::desc& md) {
+  if (md.get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(md, engine());  // this call's own
 }
 
 LruCache<DnnlKey, std::shared_ptr<MatmulPrim>>& dnnl_cache() {
@@ -95,15 +108,15 @@ void dnnl_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
       // column blocks: ask for its blocked layout; fall back when it has none here.
       try {
         const dnnl::memory::desc w_md(dims{K, N}, dt, dnnl::memory::format_tag::BA16a64b);
-        const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a2_md, w_md, c2_md), engine());
+        const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a2_md, w_md, c2_md), own_scratchpad(), engine());
         if (!std::string(pd.impl_info_str()).starts_with("ref"))
-          return std::make_shared<MatmulPrim>(MatmulPrim{dnnl::matmul(pd), pd.weights_desc(), true});
+          return std::make_shared<MatmulPrim>(MatmulPrim{dnnl::matmul(pd), pd.weights_desc(), true, pd.scratchpad_desc()});
       } catch (const dnnl::error&) {
       }
     }
     const dnnl::memory::desc w_md = key.packed ? dnnl::memory::desc(dims{1, K, N}, dt, dnnl::memory::format_tag::any) : b_md;
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, w_md, c_md), engine());
-    return std::make_shared<MatmulPrim>(MatmulPrim{dnnl::matmul(pd), pd.weights_desc()});
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, w_md, c_md), own_scratchpad(), engine());
+    return std::make_shared<MatmulPrim>(MatmulPrim{dnnl::matmul(pd), pd.weights_desc(), false, pd.scratchpad_desc()});
   });
   static thread_local dnnl::stream s(engine());  // one per thread, reused across calls
   dnnl::memory am(prim->two_d ? a2_md : a_md, engine(), a.data_ptr());
@@ -134,7 +147,9 @@ void dnnl_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   } else {
     bm = dnnl::memory(b_md, engine(), b.data_ptr());
   }
-  prim->prim.execute(s, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+  add_scratchpad(args, prim->scratch);
+  prim->prim.execute(s, args);
   s.wait();
 }
 
@@ -204,7 +219,7 @@ struct FusedKey {
 static_assert(std::has_unique_object_representations_v<FusedKey>, "FusedKey must have no padding bytes");
 struct FusedPrim {
   dnnl::matmul prim;
-  dnnl::memory::desc wei;
+  dnnl::memory::desc wei, scratch;
   std::mutex mu;  // guards the packed weights below
   std::weak_ptr<StorageImpl> owner;
   Tensor holder;
@@ -264,7 +279,7 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
       sl->a.set_data_handle(a.data_ptr());
       sl->c.set_data_handle(out.data_ptr());
       if (bias.defined()) sl->bias.set_data_handle(bias.data_ptr());
-      sl->prim->prim.execute(s, sl->args);
+      sl->prim->prim.execute(s, sl->args);  // args hold the site's scratchpad: one call at a time uses it
       s.wait();
       return out;
     }
@@ -279,7 +294,7 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
     if (act == MatmulAct::relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
     if (act == MatmulAct::gelu_erf) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
     if (act == MatmulAct::gelu_tanh) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_tanh, 0.0f, 0.0f);
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = own_scratchpad();
     attr.set_post_ops(ops);
     auto make = [&](const dnnl::memory::desc& wmd) {
       return key.bias ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, wmd, b_md, c_md), attr, engine())
@@ -292,6 +307,7 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
         if (!std::string(pd.impl_info_str()).starts_with("ref")) {
           r->prim = dnnl::matmul(pd);
           r->wei = pd.weights_desc();
+          r->scratch = pd.scratchpad_desc();
           return r;
         }
       } catch (const dnnl::error&) {
@@ -300,6 +316,7 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
     auto pd = make(w_plain);
     r->prim = dnnl::matmul(pd);
     r->wei = pd.weights_desc();
+    r->scratch = pd.scratchpad_desc();
     return r;
   });
   Tensor out = empty({M, N}, TensorOptions(DType::Float32));
@@ -323,6 +340,7 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
   }
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, cm}};
   if (bias.defined()) args[DNNL_ARG_BIAS] = dnnl::memory(b_md, engine(), bias.data_ptr());
+  add_scratchpad(args, e->scratch);
   e->prim.execute(s, args);
   s.wait();
   // The site keeps this call's objects for the next one: constant weights only
@@ -354,6 +372,7 @@ struct AttnPrim {
   bool usable = false;  // false: a reference implementation (slower than the composed ops)
   dnnl::matmul mm;
   dnnl::softmax_forward sm;
+  dnnl::memory::desc mm_scratch, sm_scratch;
 };
 LruCache<AttnKey, std::shared_ptr<AttnPrim>>& attn_cache() {
   static LruCache<AttnKey, std::shared_ptr<AttnPrim>> c(64);
@@ -400,11 +419,12 @@ Tensor attention_probs(const Tensor& a, const Tensor& b, const Tensor& mask0, fl
       dnnl::post_ops ops;
       if (scale != 1.0f) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, scale, 0.0f);
       if (mask.defined()) ops.append_binary(dnnl::algorithm::binary_add, m_md);
-      dnnl::primitive_attr attr;
+      dnnl::primitive_attr attr = own_scratchpad();
       attr.set_post_ops(ops);
       const dnnl::matmul::primitive_desc mpd(dnnl::matmul::desc(a_md, b_md, c_md), attr, engine());
       const dnnl::softmax_forward::primitive_desc spd(
-          dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, c_md, 3), engine());
+          dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, c_md, 3), own_scratchpad(), engine());
+      r->mm_scratch = mpd.scratchpad_desc(), r->sm_scratch = spd.scratchpad_desc();
       r->usable = !std::string(mpd.impl_info_str()).starts_with("ref") &&
                   !std::string(spd.impl_info_str()).starts_with("ref");
       if (r->usable) r->mm = dnnl::matmul(mpd), r->sm = dnnl::softmax_forward(spd);
@@ -422,8 +442,11 @@ Tensor attention_probs(const Tensor& a, const Tensor& b, const Tensor& mask0, fl
     const int idx = scale != 1.0f ? 1 : 0;  // the binary post-op's position
     args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) | DNNL_ARG_SRC_1] = dnnl::memory(m_md, engine(), mask.data_ptr());
   }
+  add_scratchpad(args, prim->mm_scratch);
   prim->mm.execute(s, args);
-  prim->sm.execute(s, {{DNNL_ARG_SRC, cm}, {DNNL_ARG_DST, cm}});
+  std::unordered_map<int, dnnl::memory> sm_args{{DNNL_ARG_SRC, cm}, {DNNL_ARG_DST, cm}};
+  add_scratchpad(sm_args, prim->sm_scratch);
+  prim->sm.execute(s, sm_args);
   s.wait();
   return out;
 }

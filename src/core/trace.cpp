@@ -36,7 +36,7 @@ void kernel_ran(OpId op, std::span<Tensor> out) {
   State* s = g_state;
   if (!s || s->depth > 0) return;
   for (const Tensor& t : out)
-    if (t.defined()) s->trace.untraced.emplace_back(t.storage().get(), Registry::get().op_name(op));
+    if (t.defined()) s->trace.untraced.push_back({t.storage().get(), Registry::get().op_name(op), s->trace.calls.size()});
 }
 }  // namespace detail
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include "src/onnx/export_internal.h"
@@ -240,8 +241,8 @@ trace::Trace run_traced(const TracedFn& fn, const std::vector<Tensor>& args, std
 }
 
 std::string untraced_op(const trace::Trace& t, const Tensor& v) {
-  for (const auto& [st, op] : t.untraced)
-    if (st == v.storage().get()) return op;
+  for (const auto& u : t.untraced)
+    if (u.storage == v.storage().get()) return u.op;
   return "";
 }
 
@@ -333,12 +334,21 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
 
   // Constants: parameters by their module path, other tensors as fresh initializers.
   std::map<const TensorImpl*, std::string> consts;
+  // Values that depend on the graph inputs, and their storages: a tensor outside the
+  // trace that shares one is a view made by an op the trace does not see.
+  std::set<std::string> varying(in_names.begin(), in_names.end());
+  std::set<const void*> varying_storage;
+  for (const Tensor& a : args) varying_storage.insert(a.storage().get());
   auto constant = [&](const Tensor& t, const Tensor* tb_in, const trace::Call& call, size_t k) -> std::string {
     const std::string op = untraced_op(ta, t);
     if (!op.empty())
       fail<NotImplementedError>("onnx.export", "input ", k, " of '", call.op, "' (shape ", t.shape(),
                                 ") was computed by op '", op,
                                 "', which has no ONNX export mapping yet (it ran outside every traced op)");
+    if (varying_storage.count(t.storage().get()))
+      fail<NotImplementedError>("onnx.export", "input ", k, " of '", call.op, "' (shape ", t.shape(),
+                                ") is a view of a value computed from the inputs, made by an op that export does "
+                                "not trace (such as diagonal, unfold or as_strided); use another op or a copy");
     auto it = consts.find(t.impl().get());
     if (it != consts.end()) return it->second;
     if (tb_in && tb_in->shape() != t.shape())
@@ -365,15 +375,111 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
   };
 
   const auto& table = emitters();
-  std::map<const void*, std::pair<size_t, const TensorImpl*>> mutated;  // storage -> (call, impl) of the last in-place op
-  std::map<std::string, size_t> defined_at;                             // value -> call that produced it
-  auto check_fresh = [&](const Tensor& t, const std::string& name, const std::string& what) {
-    auto mu = mutated.find(t.storage().get());
-    auto def = defined_at.find(name);
-    const size_t born = def == defined_at.end() ? 0 : def->second;
-    if (mu != mutated.end() && mu->second.second != t.impl().get() && (def == defined_at.end() || born < mu->second.first))
-      fail<NotImplementedError>("onnx.export", what, " shares storage that was updated in place through another view ('",
-                                ta.calls[mu->second.first].op, "'); use the out-of-place op");
+  // In-place writes. A value is stale when its storage was written after the value
+  // was defined. A write into a view (the output of a traced view op, which shares
+  // its input's storage) is written back into its base, and that base's base; a
+  // stale view is recomputed from its base when read. A kernel that ran outside
+  // every traced op and wrote into a value makes it stale for good.
+  std::map<const void*, size_t> written;  // storage -> last call that wrote into it
+  std::map<std::string, size_t> defined_at;  // value -> call that produced it (absent: inputs, constants)
+  std::map<const void*, std::vector<const trace::Trace::Untraced*>> untraced_writes;
+  for (const auto& u : ta.untraced) untraced_writes[u.storage].push_back(&u);
+  struct ViewOf {
+    Tensor base;                   // the view op's input
+    size_t call, out;              // the view op and which of its outputs
+    std::vector<std::string> in;   // the call's input names when it ran
+  };
+  std::map<const TensorImpl*, ViewOf> view_of;
+  static const std::set<std::string> view_ops = {"slice", "select", "reshape", "permute", "transpose", "split", "unbind"};
+  auto born = [&](const std::string& name) -> int64_t {
+    auto d = defined_at.find(name);
+    return d == defined_at.end() ? -1 : static_cast<int64_t>(d->second);
+  };
+  auto emit_site = [&](size_t call, std::vector<std::string> in) {
+    Site s{ta.calls[call], dynamic ? &tb.calls[call] : nullptr, std::move(in), {}};
+    for (size_t k = 0; k < s.a.outputs.size(); ++k) s.out.push_back(b.fresh(s.a.op));
+    table.at(s.a.op)(b, s);
+    return s.out;
+  };
+  auto define_as = [&](const std::string& name, size_t call, size_t k, size_t at) {
+    b.define(name, ta.calls[call].outputs[k].shape(),
+             dynamic ? tb.calls[call].outputs[k].shape() : ta.calls[call].outputs[k].shape());
+    defined_at[name] = at;
+  };
+  // The current value of a traced tensor read by call `at` (`what` names it in errors).
+  std::function<std::string(const Tensor&, size_t, const std::string&)> current =
+      [&](const Tensor& t, size_t at, const std::string& what) -> std::string {
+    const std::string name = va.at(t.impl().get());
+    auto u = untraced_writes.find(t.storage().get());
+    if (u != untraced_writes.end())
+      for (const auto* w : u->second)
+        if (static_cast<int64_t>(w->at) > born(name) && w->at <= at)
+          fail<NotImplementedError>("onnx.export", what, " was updated in place by op '", w->op,
+                                    "', which has no ONNX export mapping yet (it ran outside every traced op)");
+    auto wr = written.find(t.storage().get());
+    if (wr == written.end() || born(name) >= static_cast<int64_t>(wr->second)) return name;
+    auto vo = view_of.find(t.impl().get());
+    if (vo == view_of.end())
+      fail<NotImplementedError>("onnx.export", what, " shares storage that was updated in place ('",
+                                ta.calls[wr->second].op, "') through a view that export cannot write back; "
+                                "use the out-of-place op");
+    std::vector<std::string> in = vo->second.in;
+    in[0] = current(vo->second.base, at, what);
+    const std::string v = emit_site(vo->second.call, in)[vo->second.out];
+    define_as(v, vo->second.call, vo->second.out, wr->second);
+    if (varying.count(in[0])) varying.insert(v);
+    va[t.impl().get()] = v;
+    return v;
+  };
+  // After call c wrote `value` into tensor x: the bases of x, up the chain of views, get it too.
+  auto write_back = [&](const Tensor& x, std::string value, size_t c) {
+    const TensorImpl* cur = x.impl().get();
+    for (auto vo = view_of.find(cur); vo != view_of.end(); vo = view_of.find(cur)) {
+      const ViewOf& link = vo->second;
+      const std::string base = current(link.base, c, detail::cat("the base of a view written by '", ta.calls[c].op, "'"));
+      const trace::Call& view = ta.calls[link.call];
+      const Shape sa = link.base.shape(), sb = dynamic ? tb.calls[link.call].inputs[0]->shape() : sa;
+      std::string nv;
+      auto whole = [&](const trace::Call& v, const Shape& in) {  // x[:] covers its input
+        const int64_t d = wrap(v.i("dim"), static_cast<int64_t>(in.size()));
+        return v.i("start") == 0 && v.i("step") == 1 && v.i("stop") >= in[d];
+      };
+      if (view.op == "slice" && whole(view, sa) && (!dynamic || whole(tb.calls[link.call], sb))) {
+        nv = value;
+      } else if (view.op == "reshape") {  // row-major order both ways
+        nv = b.op("Reshape", {value, b.shape(sa, sb, base, false)});
+      } else if (view.op == "permute" || view.op == "transpose") {  // the inverse permutation
+        const int64_t r = static_cast<int64_t>(sa.size());
+        std::vector<int64_t> perm(r);
+        for (int64_t i = 0; i < r; ++i) perm[i] = i;
+        if (view.op == "permute") {
+          const auto& dims = view.ints("dims");
+          for (int64_t i = 0; i < r; ++i) perm[wrap(dims[i], r)] = i;
+        } else if (r >= 2) {
+          const auto& d = view.ints("dims");
+          std::swap(perm[wrap(d[0], r)], perm[wrap(d[1], r)]);
+        }
+        auto* n = b.node("Transpose", {value}, {b.fresh("write_back")});
+        Builder::attr(n, "perm", perm);
+        nv = n->output(0);
+      } else {  // the view's positions in the base (the view op applied to 0..n-1), then ScatterND
+        std::vector<std::string> in = link.in;
+        in[0] = iota(b, base, sa, sb);
+        const std::string pos = emit_site(link.call, in)[link.out];
+        nv = b.fresh("write_back");
+        scatter_flat(b, base, pos, value, b.shape(sa, sb, base, false), nv);
+      }
+      if (nv != value) b.define(nv, sa, sb);
+      defined_at[nv] = c;
+      if (varying.count(value) || varying.count(base)) {
+        varying.insert(nv);
+        varying_storage.insert(link.base.storage().get());
+      }
+      va[link.base.impl().get()] = nv;
+      cur = link.base.impl().get();
+      value = nv;
+    }
+    written[x.storage().get()] = c;
   };
   for (size_t c = 0; c < ta.calls.size(); ++c) {
     const trace::Call& ca = ta.calls[c];
@@ -384,9 +490,6 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
     auto em = table.find(opname);
     if (em == table.end())
       fail<NotImplementedError>("onnx.export", "op '", ca.op, "' has no ONNX export mapping yet");
-    // An in-place op updates the value of its own tensor only: other views of the
-    // same storage would keep their old value in the graph, so refuse when one is read later.
-    if (ca.inplace && ca.inputs.size() > 0 && ca.inputs[0]) mutated[ca.inputs[0]->storage().get()] = {c, ca.inputs[0]->impl().get()};
     Site site{ca, cb, {}, {}};
     for (size_t k = 0; k < ca.inputs.size(); ++k) {
       if (!ca.inputs[k]) {
@@ -394,24 +497,27 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
         continue;
       }
       const Tensor& t = *ca.inputs[k];
-      auto it = va.find(t.impl().get());
-      if (it != va.end()) check_fresh(t, it->second, detail::cat("input ", k, " of '", ca.op, "'"));
       const Tensor* tbk = cb && k < cb->inputs.size() && cb->inputs[k] ? &*cb->inputs[k] : nullptr;
-      site.in.push_back(it != va.end() ? it->second : constant(t, tbk, ca, k));
+      if (!va.count(t.impl().get())) va[t.impl().get()] = constant(t, tbk, ca, k);  // a value from now on
+      site.in.push_back(current(t, c, detail::cat("input ", k, " of '", ca.op, "'")));
     }
     for (size_t k = 0; k < ca.outputs.size(); ++k) site.out.push_back(b.fresh(ca.op));
     em->second(b, site);
+    bool varies = false;
+    for (const auto& n : site.in) varies = varies || varying.count(n);
     for (size_t k = 0; k < ca.outputs.size(); ++k) {
       const Tensor& t = ca.outputs[k];
-      va[t.impl().get()] = site.out[k];
-      Shape sb = t.shape();
-      if (cb) {
-        vb[cb->outputs[k].impl().get()] = site.out[k];
-        sb = cb->outputs[k].shape();
+      if (varies) {
+        varying.insert(site.out[k]);
+        varying_storage.insert(t.storage().get());
       }
-      b.define(site.out[k], t.shape(), sb);
-      defined_at[site.out[k]] = c;
+      va[t.impl().get()] = site.out[k];
+      if (cb) vb[cb->outputs[k].impl().get()] = site.out[k];
+      define_as(site.out[k], c, k, c);
+      if (!ca.inplace && view_ops.count(ca.op) && ca.inputs[0] && t.storage().get() == ca.inputs[0]->storage().get())
+        view_of[t.impl().get()] = ViewOf{*ca.inputs[0], c, k, site.in};
     }
+    if (ca.inplace && !ca.inputs.empty() && ca.inputs[0]) write_back(*ca.inputs[0], site.out[0], c);
   }
 
   // Graph outputs.
@@ -422,11 +528,9 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
   for (size_t k = 0; k < outs_a.size(); ++k) {
     const Tensor& t = outs_a[k];
     if (!t.defined()) fail<ValueError>("onnx.export", "output ", k, " is undefined");
-    auto it = va.find(t.impl().get());
     std::string src;
-    if (it != va.end()) {
-      src = it->second;
-      check_fresh(t, src, detail::cat("output ", k));
+    if (va.count(t.impl().get())) {
+      src = current(t, ta.calls.size(), detail::cat("output ", k));
     } else {
       trace::Call fake{"output", {}, {}, {}, false};
       src = constant(t, dynamic ? &outs_b[k] : nullptr, fake, k);

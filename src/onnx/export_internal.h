@@ -91,6 +91,13 @@ int64_t wrap(int64_t d, int64_t rank);
 std::string in_as(Builder& b, const Site& s, size_t k, DType to);  // input k cast to `to`
 std::string x_as_out(Builder& b, const Site& s);                    // input 0 in the output dtype
 std::string c(Builder& b, const Site& s, double v);                 // a 0-d constant of the output dtype
+// In-place writes: 0..n-1 laid out in x's shape (sizes `sa`, `sb` in the two traces),
+// so that a view op or an index applied to it gives the flat positions it selects;
+// and x with the elements at flat positions `pos` replaced by `value` (shaped like
+// pos), reshaped to `shape`, as value `out`.
+std::string iota(Builder& b, const std::string& x, const Shape& sa, const Shape& sb);
+void scatter_flat(Builder& b, const std::string& x, const std::string& pos, const std::string& value,
+                  const std::string& shape, const std::string& out);
 // ReduceX over `dims` (all when empty) with axes as attribute or input by opset; returns the output name.
 std::string reduce(Builder& b, const Site& s, const char* op, const std::string& x, const std::vector<int64_t>& dims,
                    bool keepdim, const std::string& out = "");

@@ -3,6 +3,7 @@
 #include <climits>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "src/onnx/export_internal.h"
 
@@ -114,6 +115,17 @@ void emit_remainder(Builder& b, const Site& s) {  // Python's sign rule: a - flo
   }
   std::string q = b.op("Floor", {b.op("Div", {x, y})});
   b.node("Sub", {x, b.op("Mul", {q, y})}, {s.out[0]});
+}
+
+// ONNX has no atan2: atan(y / x), moved by +-pi where x < 0; sign(y) * pi / 2 where x == 0.
+void emit_atan2(Builder& b, const Site& s) {
+  const DType dt = s.out_dtype();
+  const std::string y = in_as(b, s, 0, dt), x = in_as(b, s, 1, dt), zero = c(b, s, 0.0), pi = c(b, s, M_PI);
+  const std::string a = b.op("Atan", {b.op("Div", {y, x})});
+  const std::string left = b.op("Where", {b.op("Less", {y, zero}), b.op("Sub", {a, pi}), b.op("Add", {a, pi})});
+  const std::string adj = b.op("Where", {b.op("Less", {x, zero}), left, a});
+  const std::string axis = b.op("Mul", {b.op("Sign", {y}), c(b, s, M_PI / 2)});
+  b.node("Where", {b.op("Equal", {x, zero}), axis, adj}, {s.out[0]});
 }
 
 template <const char* Op>
@@ -612,12 +624,100 @@ void emit_advanced_index(Builder& b, const Site& s) {
   Builder::attr(t2, "perm", back);
 }
 void emit_scatter(Builder& b, const Site& s, bool add) {
+  if (add && b.opset() < 16) s.unsupported("scatter_add needs opset 16 or later (ScatterElements' reduction)");
   std::string src = in_as(b, s, 2, s.out_dtype());
+  const Shape &ia = s.input(1).shape(), &sa = s.input(2).shape();
+  if (ia != sa) {  // tessel reads the leading index-shaped block of a larger src; ONNX wants them equal
+    if (s.b && (s.b->inputs[1]->shape() != ia || s.b->inputs[2]->shape() != sa))
+      s.unsupported("a src larger than the index with dynamic axes");
+    std::vector<int64_t> zeros(ia.size(), 0), axes(ia.size());
+    for (size_t d = 0; d < ia.size(); ++d) axes[d] = static_cast<int64_t>(d);
+    src = b.op("Slice", {src, b.const_ints(zeros), b.const_ints(ia), b.const_ints(axes)});
+  }
   auto* n = b.node("ScatterElements", {s.in[0], s.in[1], src}, {s.out[0]});
   Builder::attr(n, "axis", wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1)));
   if (add) Builder::attr(n, "reduction", std::string("add"));
 }
 void emit_scatter_set(Builder& b, const Site& s) { emit_scatter(b, s, false); }
+// index_add(t, dim, index, source, alpha): the 1-D index broadcast to source's
+// shape along dim, then ScatterElements adding source * alpha.
+void emit_index_add(Builder& b, const Site& s) {
+  const Tensor& t = s.input(0);
+  if (t.dim() == 0) s.unsupported("index_add of a 0-d tensor");
+  if (b.opset() < 16) s.unsupported("index_add needs opset 16 or later (ScatterElements' reduction)");
+  const int64_t r = t.dim(), d = wrap(s.a.i("dim"), r);
+  std::vector<int64_t> along(static_cast<size_t>(r), 1);
+  along[static_cast<size_t>(d)] = -1;
+  const std::string idx = b.op("Expand", {b.op("Reshape", {s.in[1], b.const_ints(along)}), b.op("Shape", {s.in[2]})});
+  std::string src = in_as(b, s, 2, s.out_dtype());
+  if (s.input(3).item<double>() != 1.0) src = b.op("Mul", {src, in_as(b, s, 3, s.out_dtype())});
+  auto* n = b.node("ScatterElements", {s.in[0], idx, src}, {s.out[0]});
+  Builder::attr(n, "axis", d);
+  Builder::attr(n, "reduction", std::string("add"));
+}
+}  // namespace
+
+std::string iota(Builder& b, const std::string& x, const Shape& sa, const Shape& sb) {
+  const std::string shape = b.shape(sa, sb, x, false);
+  std::string v = b.op("Reshape", {b.op("Range", {b.const_int(0), b.op("Size", {x}), b.const_int(1)}), shape});
+  b.define(v, sa, sb);
+  return v;
+}
+// x with the elements at flat positions `pos` replaced by `value` (shaped like pos).
+void scatter_flat(Builder& b, const std::string& x, const std::string& pos, const std::string& value,
+                  const std::string& shape, const std::string& out) {
+  const std::string idx = b.op("Unsqueeze", {b.op("Reshape", {pos, b.const_ints({-1})}), b.const_ints({1})});
+  const std::string flat = b.op("ScatterND", {b.op("Reshape", {x, b.const_ints({-1})}), idx,
+                                              b.op("Reshape", {value, b.const_ints({-1})})});
+  b.node("Reshape", {flat, shape}, {out});
+}
+
+namespace {
+// x[i0, i1, ...] = value (index tensors after the basic part; traced as
+// index_put_(x, i0, i1, ..., value)): ScatterND at the positions the same
+// advanced index picks out of 0..n-1, value trimmed, cast and broadcast to them.
+void emit_index_put(Builder& b, const Site& s) {
+  const Tensor& x = s.input(0);
+  const size_t n = s.a.ints("dims").size();
+  const Shape sa = x.shape(), sb = s.b ? s.b->inputs[0]->shape() : sa;
+  const std::string shape = b.shape(sa, sb, s.in[0], false);
+  Site g{s.a, s.b, std::vector<std::string>(s.in.begin(), s.in.begin() + static_cast<long>(n) + 1), {b.fresh("pos")}};
+  g.in[0] = iota(b, s.in[0], sa, sb);
+  emit_advanced_index(b, g);
+  Shape bshape;
+  for (size_t k = 0; k < n; ++k) bshape = broadcast_shapes("onnx.export", bshape, s.input(1 + k).shape());
+  const int64_t rank = x.dim() - static_cast<int64_t>(n) + static_cast<int64_t>(bshape.size());
+  const Tensor& value = s.input(1 + n);
+  std::string v = in_as(b, s, 1 + n, s.out_dtype());
+  if (value.dim() > rank) {  // leading size-1 dims beyond the result's rank are dropped
+    std::vector<int64_t> lead;
+    for (int64_t k = 0; k < value.dim() - rank; ++k) lead.push_back(k);
+    v = b.op("Squeeze", {v, b.const_ints(lead)});
+  }
+  v = b.op("Expand", {v, b.op("Shape", {g.out[0]})});
+  scatter_flat(b, s.in[0], g.out[0], v, shape, s.out[0]);
+}
+// copy_ (x[...] = v with ints and slices writes into a view): v cast and broadcast.
+void emit_copy(Builder& b, const Site& s) {
+  const std::string v = in_as(b, s, 1, s.out_dtype());
+  const bool same = s.input(1).shape() == s.out_shape_a() && (!s.b || s.b->inputs[1]->shape() == s.out_shape_b());
+  if (same) b.node("Identity", {v}, {s.out[0]});
+  else b.node("Expand", {v, b.shape(s.out_shape_a(), s.out_shape_b(), s.in[0], false)}, {s.out[0]});
+}
+void emit_fill(Builder& b, const Site& s) {  // fill_(x, value): the 0-d value broadcast to x
+  b.node("Expand", {s.in[1], b.shape(s.out_shape_a(), s.out_shape_b(), s.in[0], false)}, {s.out[0]});
+}
+void emit_constant(Builder& b, const Site& s) {  // a tensor made from a Python number
+  const Tensor v = s.a.outputs[0].contiguous();
+  if (s.b) {
+    const Tensor w = s.b->outputs[0].contiguous();
+    if (w.shape() != v.shape() || std::memcmp(v.data_ptr(), w.data_ptr(), v.nbytes()) != 0)
+      s.unsupported("a constant computed from a dynamic size (e.g. a Python number from x.shape); "
+                    "use tensor ops on the value instead");
+  }
+  auto* n = b.node("Constant", {}, {s.out[0]});
+  Builder::attr_tensor(n, "value", v);
+}
 void emit_scatter_add(Builder& b, const Site& s) { emit_scatter(b, s, true); }
 void topk_node(Builder& b, const Site& s, const std::string& k, int64_t dim, bool largest) {
   auto* n = b.node("TopK", {s.in[0], k}, {s.out[0], s.out[1]});
@@ -672,7 +772,7 @@ const std::map<std::string, Emitter>& emitters() {
       {"ge", emit_binary<kGe, true>}, {"logical_and", emit_and}, {"logical_or", emit_or},
       {"logical_xor", emit_xor}, {"bitwise_and", emit_bitwise<kBAnd, kAnd>},
       {"bitwise_or", emit_bitwise<kBOr, kOr>}, {"bitwise_xor", emit_bitwise<kBXor, kXor>},
-      {"floor_divide", emit_floor_divide}, {"remainder", emit_remainder},
+      {"floor_divide", emit_floor_divide}, {"atan2", emit_atan2}, {"remainder", emit_remainder},
       {"neg", emit_unary<kNeg>}, {"abs", emit_unary<kAbs>}, {"exp", emit_unary<kExp>}, {"log", emit_unary<kLog>},
       {"sqrt", emit_unary<kSqrt>}, {"reciprocal", emit_unary<kRecip>}, {"sin", emit_unary<kSin>},
       {"cos", emit_unary<kCos>}, {"tan", emit_unary<kTan>}, {"asin", emit_unary<kAsin>},
@@ -699,7 +799,8 @@ const std::map<std::string, Emitter>& emitters() {
       {"full", emit_full}, {"arange", emit_arange}, {"gather", emit_gather}, {"index_select", emit_index_select},
       {"nonzero", emit_nonzero}, {"advanced_index", emit_advanced_index}, {"scatter", emit_scatter_set},
       {"scatter_add", emit_scatter_add}, {"topk", emit_topk}, {"sort", emit_sort}, {"unique", emit_unique}, {"lerp", emit_lerp},
-      {"nan_to_num", emit_nan_to_num},
+      {"nan_to_num", emit_nan_to_num}, {"index_add", emit_index_add}, {"index_put", emit_index_put},
+      {"copy", emit_copy}, {"fill", emit_fill}, {"constant", emit_constant},
     };
     add_nn_emitters(t);
     return t;

@@ -5,6 +5,13 @@
 namespace tessel::onnx {
 
 void register_ml_ops(std::map<std::string, OpFn>& t) {
+  // 1 where X > threshold, else 0, in X's dtype.
+  t["ai.onnx.ml.Binarizer"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    const Tensor& x = input(n, in, 0);
+    if (!is_floating(x.dtype()) && !is_integral(x.dtype()))
+      n.error<TypeError>("X must be a number tensor, got ", x.dtype());
+    return std::vector<Tensor>{gt(x, Scalar(n.f("threshold", 0.0))).to(x.dtype())};
+  };
   // Picks entries of the last axis; a 1-D input gives [1, n] (as onnxruntime).
   t["ai.onnx.ml.ArrayFeatureExtractor"] = [](const Node& n, const Inputs& in, const OpContext&) {
     Tensor x = input(n, in, 0);

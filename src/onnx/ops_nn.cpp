@@ -755,7 +755,8 @@ void register_nn_ops(std::map<std::string, OpFn>& t) {
     const int64_t p = n.i("p", 2);
     if (p != 1 && p != 2) n.error("p ", p, " must be 1 or 2");
     Tensor nrm = norm(x, static_cast<double>(p), {axis < 0 ? axis + r : axis}, true);
-    return one(div(x, nrm));
+    // A zero norm gives zeros (0 / 0 = 0), as the reference implementation says.
+    return one(where(eq(nrm, Scalar(0)), zeros_like(x), div(x, nrm)));
   };
   t["LRN"] = lrn;
   t["MeanVarianceNormalization"] = [](const Node& n, const Inputs& in, const OpContext&) {
@@ -775,11 +776,24 @@ void register_nn_ops(std::map<std::string, OpFn>& t) {
   t["Col2Im"] = col2im;
   t["DeformConv"] = deform_conv;
   t["BatchNormalization"] = [](const Node& n, const Inputs& in, const OpContext&) {
-    if (n.i("training_mode", 0) != 0) n.error<NotImplementedError>("training_mode=1 is not supported (inference only)");
     const Tensor& x = input(n, in, 0);
     if (x.dim() < 2) n.error("X must be at least 2-D [N, C, ...], got ", x.shape());
-    return one(F::batch_norm(x, input(n, in, 3), input(n, in, 4), input(n, in, 1), input(n, in, 2), false, 0.0,
-                             n.f("epsilon", 1e-5)));
+    const double eps = n.f("epsilon", 1e-5);
+    if (n.i("training_mode", 0) == 0)
+      return one(F::batch_norm(x, input(n, in, 3), input(n, in, 4), input(n, in, 1), input(n, in, 2), false, 0.0, eps));
+    // Training mode (opset 14+): Y from the batch's mean and biased variance over all
+    // dims but C; running_mean/var outputs blend the inputs with them by `momentum`.
+    const Tensor &mean_in = input(n, in, 3), &var_in = input(n, in, 4);
+    Shape axes{0}, bshape(static_cast<size_t>(x.dim()), 1);
+    for (int64_t d = 2; d < x.dim(); ++d) axes.push_back(d);
+    bshape[1] = x.shape()[1];
+    const Tensor mu = mean(x, axes, false);
+    const Tensor var = mean(square(sub(x, mu.reshape(bshape))), axes, false);
+    const double m = n.f("momentum", 0.9);
+    Tensor y = F::batch_norm(x, mu, var, input(n, in, 1), input(n, in, 2), false, 0.0, eps);
+    Tensor run_mean = add(mul(mean_in, Scalar(m)), mul(mu.to(mean_in.dtype()), Scalar(1 - m)));
+    Tensor run_var = add(mul(var_in, Scalar(m)), mul(var.to(var_in.dtype()), Scalar(1 - m)));
+    return std::vector<Tensor>{y, run_mean, run_var};
   };
 }
 

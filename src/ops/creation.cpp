@@ -90,6 +90,7 @@ void check_fill_value(const char* op, const Scalar& v, DType d) {
 }  // namespace
 
 Tensor scalar_tensor(const Scalar& value, TensorOptions opts) {
+  if (trace::Op t{"constant"}) return t.out(scalar_tensor(value, opts));  // a Python number: a constant
   Tensor t = empty({}, opts);
   fill_unchecked(t, value);
   return t;
@@ -97,6 +98,12 @@ Tensor scalar_tensor(const Scalar& value, TensorOptions opts) {
 
 Tensor& Tensor::fill_(const Scalar& value) {
   check_fill_value("fill_", value, dtype());
+  if (trace::Op t{"fill_"}) {
+    t.in(*this).scalar(value, dtype()).inplace();
+    fill_(value);
+    t.out(*this);
+    return *this;
+  }
   if (autograd::needs_grad(*this)) {  // the new value is a constant: the history ends here
     autograd::inplace("fill_", *this, false, [&](const Tensor& self) { return full_like(self, value); });
     return *this;

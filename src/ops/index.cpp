@@ -223,6 +223,17 @@ void index_put_(const Tensor& t, const std::vector<TensorIndex>& indices, const 
   }
   TS_CHECK(value.device() == t.device(), ValueError, "index_put_", "value on ", value.device(), " for a tensor on ",
            t.device());
+  // Traced for export, t[mask] = v with a mask of t's shape and a 0-d value is ONNX's
+  // Where (the same values as the scatter below, without NonZero).
+  if (trace::active() && indices.size() == 1 && indices[0].kind == TensorIndex::Kind::Tensor &&
+      indices[0].tensor.dtype() == DType::Bool && indices[0].tensor.shape() == t.shape() && value.dim() == 0 &&
+      t.dim() > 0) {
+    check_writable("index_put_", t);
+    Tensor(t).copy_(where(indices[0].tensor, value.to(t.dtype()), t));
+    return;
+  }
+  // The basic part (ints, slices, None) is a view of t, traced op by op; a write
+  // into it is traced as copy_ or index_put_ on that view.
   std::vector<Advanced> adv;
   Tensor v = apply_basic("index_put_", t, indices, adv);
   // Leading size-1 dims of the value beyond the target's rank are dropped (NumPy and PyTorch do).
@@ -235,18 +246,30 @@ void index_put_(const Tensor& t, const std::vector<TensorIndex>& indices, const 
     v.copy_(trim(value, static_cast<size_t>(v.dim())));
     return;
   }
+  trace::Op tr{"index_put_"};
+  if (tr) {  // the index tensors as advanced_index records them, then the value as given
+    Shape dims;
+    tr.in(v).inplace();
+    for (const auto& a : adv) {
+      tr.in(a.idx);
+      dims.push_back(a.dim);
+    }
+    tr.in(value).attr("dims", dims);
+  }
   Shape result;
   const Tensor off = offsets("index_put_", v, adv, result);
   const Tensor value_t = trim(value, result.size());
   const Shape bs = broadcast_shapes("index_put_", result, value_t.shape());
   TS_CHECK(bs == result, ValueError, "index_put_", "shape mismatch: value of shape ", value.shape(),
            " cannot be broadcast to indexing result of shape ", result);
-  if (off.numel() == 0) return;
-  // A value that aliases t is read from a snapshot, so no element is lost.
-  const Tensor val = value_t.storage() == t.storage() ? value_t.to(t.dtype()).clone() : value_t.to(t.dtype());
-  const Tensor in[2] = {broadcast_to(val, result), off};
-  dispatch(op::put_offsets, t.dtype(), in, {&v, 1});
-  t.bump_version();
+  if (off.numel() > 0) {
+    // A value that aliases t is read from a snapshot, so no element is lost.
+    const Tensor val = value_t.storage() == t.storage() ? value_t.to(t.dtype()).clone() : value_t.to(t.dtype());
+    const Tensor in[2] = {broadcast_to(val, result), off};
+    dispatch(op::put_offsets, t.dtype(), in, {&v, 1});
+    t.bump_version();
+  }
+  if (tr) tr.out(v);
 }
 
 }  // namespace tessel
@@ -337,6 +360,12 @@ Tensor gather(const Tensor& t, int64_t dim, const Tensor& index) {
 }
 
 const Tensor& scatter_(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src) {
+  if (trace::Op r{"scatter_"}) {
+    r.in(t).in(index).in(src).attr("dim", dim).inplace();
+    scatter_(t, dim, index, src);
+    r.out(t);
+    return t;
+  }
   OpScope scope_("scatter_");
   if (autograd::needs_grad(t, src)) {
     return autograd::inplace("scatter_", t, true, [&](const Tensor& self) { return scatter(self, dim, index, src); });
@@ -350,6 +379,12 @@ const Tensor& scatter_(const Tensor& t, int64_t dim, const Tensor& index, const 
   return scatter_(t, dim, index, full(index.shape(), value, TensorOptions(t.dtype(), t.device())));
 }
 const Tensor& scatter_add_(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& src) {
+  if (trace::Op r{"scatter_add_"}) {
+    r.in(t).in(index).in(src).attr("dim", dim).inplace();
+    scatter_add_(t, dim, index, src);
+    r.out(t);
+    return t;
+  }
   OpScope scope_("scatter_add_");
   if (autograd::needs_grad(t, src)) {
     return autograd::inplace("scatter_add_", t, true,
@@ -429,6 +464,12 @@ Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
 
 const Tensor& index_add_(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& source,
                          const Scalar& alpha) {
+  if (trace::Op r{"index_add_"}) {
+    r.in(t).in(index).in(source).scalar(alpha, source.dtype()).attr("dim", dim).inplace();
+    index_add_(t, dim, index, source, alpha);
+    r.out(t);
+    return t;
+  }
   OpScope scope_("index_add_");
   if (autograd::needs_grad(t, source)) {
     return autograd::inplace("index_add_", t, true,
@@ -456,6 +497,8 @@ const Tensor& index_add_(const Tensor& t, int64_t dim, const Tensor& index, cons
 }
 
 Tensor index_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& source, const Scalar& alpha) {
+  if (trace::Op r{"index_add"})
+    return r.in(t).in(index).in(source).scalar(alpha, source.dtype()).attr("dim", dim).out(index_add(t, dim, index, source, alpha));
   OpScope scope_("index_add");
   return autograd::recorded(
       autograd::needs_grad(t, source),
@@ -480,6 +523,12 @@ Tensor masked_fill(const Tensor& t, const Tensor& mask, const Scalar& value) {
 }
 
 const Tensor& masked_fill_(const Tensor& t, const Tensor& mask, const Scalar& value) {
+  if (trace::Op r{"masked_fill_"}) {
+    r.in(t).in(mask).scalar(value, t.dtype()).inplace();
+    masked_fill_(t, mask, value);
+    r.out(t);
+    return t;
+  }
   OpScope scope_("masked_fill_");
   Tensor(t).copy_(masked_fill(t, mask, value));
   return t;

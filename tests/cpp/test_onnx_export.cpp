@@ -78,6 +78,30 @@ TEST(OnnxExport, FunctionToBytesAndErrors) {
   }
 }
 
+// In-place indexed writes from C++ (index_put_, scatter_, masked_fill_, index_add_)
+// export as ScatterND / ScatterElements / Where and round-trip through the importer.
+TEST(OnnxExport, IndexedWritesRoundTrip) {
+  auto fn = [](const std::vector<Tensor>& a) {
+    Tensor y = a[0].clone();
+    index_put_(y, {TensorIndex::slice(), TensorIndex::integer(1)}, from_vector<float>({0.5f}, {1}));  // y[:, 1] = 0.5
+    index_put_(y, {TensorIndex::with(from_vector<int64_t>({2, 0}, {2}))}, mul(a[0].narrow(0, 0, 2), Scalar(3.0)));
+    masked_fill_(y, gt(a[0], Scalar(1.0)), Scalar(-2.0));
+    Tensor z = zeros({3, 4});
+    scatter_(z, 1, from_vector<int64_t>({3, 1, 0}, {3, 1}), a[0].narrow(1, 0, 1));
+    index_add_(z, 0, from_vector<int64_t>({1, 1}, {2}), a[0].narrow(0, 0, 2), Scalar(0.5));
+    return std::vector<Tensor>{y, z};
+  };
+  const std::string bytes = onnx::export_bytes(fn, {randn({3, 4})}, {});
+  const onnx::Model m = onnx::Model::load_bytes(bytes);
+  for (int k = 0; k < 2; ++k) {
+    const Tensor x = randn({3, 4});
+    auto got = m.run({{"input_0", x}});
+    auto want = fn({x});
+    expect_close(got[0].second, want[0]);
+    expect_close(got[1].second, want[1]);
+  }
+}
+
 // The model server runs one loaded model from several threads: each fused
 // node's kernel site serves one run at a time and the others take the shared
 // caches; results must match eager ones whatever the interleaving or batch size.

@@ -164,6 +164,15 @@ def _reason(model, exc):
     return f"{op}: {msg}" if op else msg
 
 
+# Value mismatches whose cause was checked by hand (the generic reason cannot tell).
+_KNOWN = {
+    "test_dft_inverse_cpu": "DFT: expected values are NumPy's complex64 ifft (1.9e-7 where exact is 0, atol 1e-7); tessel: float64",
+    "test_dft_inverse_opset19_cpu": "DFT: expected values are NumPy's complex64 ifft (1.9e-7 where exact is 0, atol 1e-7); tessel: float64",
+    "test_resize_downsample_scales_cubic_align_corners_cpu": "Resize: align_corners as onnxruntime (over the integer output length)",
+    "test_resize_downsample_scales_linear_align_corners_cpu": "Resize: align_corners as onnxruntime (over the integer output length)",
+}
+
+
 def write_xfail(path=XFAIL_FILE):
     """Runs every node test (without the list) and writes the failures; returns (passed, total)."""
     bt = _backend_test()
@@ -183,6 +192,8 @@ def write_xfail(path=XFAIL_FILE):
             failures[name] = f"skipped: {e}"
         except Exception as e:  # noqa: BLE001 - every failure is recorded with its cause
             failures[name] = _reason(item.proto[0], e)
+            if failures[name].endswith("output values mismatch") and name in _KNOWN:
+                failures[name] = _KNOWN[name]
     with open(path, "w", encoding="utf-8") as f:
         f.write("# ONNX backend node tests expected to fail (tests/python/test_onnx_backend.py --write-xfail)\n")
         for name in sorted(failures):

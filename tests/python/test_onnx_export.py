@@ -312,13 +312,23 @@ def test_python_sizes_and_inplace_views_are_refused():
         export(scaled, (r(2, 3),), dynamic_axes={"input_0": {1: "n"}})
     check(scaled, r(2, 3))             # fine with fixed shapes
 
-    def through_view(x):
+    def through_untraced_view(x):
         y = x * 1
-        y.view(-1).relu_()             # updates y through a view
+        y.diagonal().fill_(0.0)        # diagonal is a view the trace does not see
         return y
 
-    with pytest.raises(NotImplementedError, match="in place"):
-        export(through_view, (r(2, 3),))
+    with pytest.raises(NotImplementedError, match="view of a value computed from the inputs"):
+        export(through_untraced_view, (r(3, 3),))
+    with pytest.raises(NotImplementedError, match="view of a value computed from the inputs"):
+        export(lambda x: x.diagonal() * 2, (r(3, 3),))
+
+    def untraced_write(x):
+        y = x * 1
+        y[0].uniform_()                # a kernel outside every traced op writes into y
+        return y + 1
+
+    with pytest.raises(NotImplementedError, match="updated in place by op 'uniform"):
+        export(untraced_write, (r(3, 3),))
 
     def inplace_ok(x):
         y = x * 2
@@ -326,3 +336,74 @@ def test_python_sizes_and_inplace_views_are_refused():
         return y + 1
 
     check(inplace_ok, r(2, 3))
+
+
+def test_indexed_writes():
+    # x[...] = v, scatter_, masked_fill_, index_add_, fill_: each write becomes
+    # ScatterND / ScatterElements / Where on the written value, and a write into a
+    # view (x[0], x[:, 1:3], x.view(-1), x.t()) is written back into its base.
+    def f(x, idx):
+        y = x.clone()
+        row = y[1]                         # a view read after writes into its storage
+        y[0] = 0.0                         # int: a select view, written back by ScatterND
+        y[:, 1:3] = x[:, :2] * 2           # slices, a broadcasting value
+        y[idx] = -1.0                      # an index tensor
+        y[idx, 0] = x[:2, 3]               # two index tensors, a value per element
+        y[1:, idx[:1]] = ts.tensor([[[5.0]]])  # basic and advanced, a value with an extra leading dim
+        y[y > 1.5] = 1.5                   # a mask of y's shape, one value: Where
+        y[:, 3][x[:, 0] < 0] = 9.0         # a mask on a view
+        y[2][1] = 7.0                      # chained views
+        y.view(-1)[::5] += 1.0             # an in-place op on a strided view of a reshape
+        y.t()[3] = 4.0                     # a transposed view
+        z = ts.zeros(3, 4)
+        z.scatter_(1, ts.tensor([[2], [0], [3]]), x[:, :1])
+        z.scatter_add_(0, ts.tensor([[0, 1, 2, 0]]), ts.ones(2, 4))  # src larger than the index
+        z.masked_fill_(x < -1.0, -5.0)
+        w = ts.zeros(4, 2).index_add_(0, ts.tensor([3, 0, 3]), x[:, :2], alpha=2.0)
+        v = x.clone().fill_(3.0)
+        v.zero_()
+        v[x > 0] = x[x > 0] * 10           # a mask with a value per selected element: NonZero + ScatterND
+        return y, row, z, w, v
+
+    x = ts.tensor([[0.3, -1.0, 2.0, 0.7], [1.5, -0.1, -2.2, 0.9], [-2.0, 0.4, 0.6, 1.8]])
+    model = check(f, (x, ts.tensor([2, 0])), feeds=[(r(3, 4), ts.tensor([1, 2]))])
+    ops = {n.op_type for n in model.graph.node}
+    assert {"ScatterND", "ScatterElements", "Where"} <= ops
+
+
+def test_indexed_writes_dynamic_axes():
+    def f(x):
+        y = x * 1
+        y[:, 0] = 0.0                      # a column of a batch of any size
+        y[:, -1] = y[:, 1] + 1             # negative index and a value read from y
+        y[y < -1] = -1.0
+        h = ts.zeros_like(y)
+        h[:, 1:] = y[:, :-1]               # a shift, as a KV cache update writes
+        return y, h
+
+    check(f, r(3, 5), dynamic={"in0": {0: "batch"}}, feeds=[(r(6, 5),), (r(1, 5),)])
+
+
+def test_indexed_write_opsets():
+    def f(x):
+        y = ts.zeros(3, 4)
+        return y.scatter_add(1, ts.tensor([[0], [1], [2]]), x[:, :1])
+
+    check(f, r(3, 4), opset=16)
+    with pytest.raises(NotImplementedError, match="opset 16"):
+        export(f, (r(3, 4),), opset_version=15)
+
+    def g(x):
+        y = x.clone()
+        y[ts.tensor([0, 2])] = 0.0         # ScatterND without reduction: opset 13 has it
+        return y
+
+    check(g, r(3, 4), opset=13)
+
+
+def test_atan2():
+    # No ONNX Atan2: Atan of the quotient, moved by +-pi left of the y axis, and
+    # +-pi/2 (or 0) on it; every quadrant, the axes and the origin.
+    y = ts.tensor([[1.0, 1.0, -1.0, -1.0, 0.0, 2.0, -2.0, 0.0, 0.5]])
+    x = ts.tensor([[1.0, -1.0, -1.0, 1.0, -3.0, 0.0, 0.0, 0.0, 1e-3]])
+    check(lambda a, b: ts.atan2(a, b), (y, x), feeds=[(r(1, 9), r(1, 9))])

@@ -219,12 +219,21 @@ def test_mean_variance_normalization():
     compare(node_model("MeanVarianceNormalization", {"x": x}, axes=[1, -1]), {"x": x}, atol=1e-4)
 
 
-def test_batch_norm_training_mode_refused():
-    x = f32(2, 3, 4)
+def test_batch_norm_training_mode():
+    x = f32(2, 3, 4, 5)
     c = {"s": f32(3), "b": f32(3), "m": f32(3), "v": np.abs(f32(3))}
     compare(node_model("BatchNormalization", {"x": x}, c, opset=15), {"x": x})
-    with pytest.raises(NotImplementedError, match=r"\[onnx.BatchNormalization\].*training_mode"):
-        run_ts(node_model("BatchNormalization", {"x": x}, c, opset=15, training_mode=1), {"x": x})
+    # Training mode: batch statistics (biased variance) over N, H, W, and the running
+    # statistics blended by momentum, as the spec's reference (NumPy, float64).
+    y, rm, rv = run_ts(node_model("BatchNormalization", {"x": x}, c, n_out=3, opset=15, training_mode=1,
+                                  momentum=0.8, epsilon=1e-3), {"x": x})
+    x64 = x.astype(np.float64)
+    mu, var = x64.mean((0, 2, 3)), x64.var((0, 2, 3))
+    b = (1, 3, 1, 1)
+    want = (x64 - mu.reshape(b)) / np.sqrt(var.reshape(b) + 1e-3) * c["s"].reshape(b) + c["b"].reshape(b)
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(rm, c["m"] * 0.8 + mu * 0.2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv, c["v"] * 0.8 + var * 0.2, rtol=1e-5, atol=1e-6)
 
 
 # ---- Dropout ----

@@ -4,7 +4,11 @@ its values (and those of pooling nodes between them) in oneDNN's
 channel-blocked layout; results match onnxruntime and
 the same model loaded with TESSEL_ONNX_BLOCKED=0, and no other op, nor a graph
 output, ever receives a blocked value."""
+import os
 import re
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -271,3 +275,30 @@ def test_outputs_kept_by_the_caller_are_not_reused(monkeypatch, reuse):
     for feed in feeds:
         got = m.run({"x": ts.tensor(feed["x"])})
         np.testing.assert_allclose(got["out"].numpy(), sess.run(None, feed)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_winograd_3x3_chain_matches_onnxruntime(monkeypatch, capfd):
+    # 3x3 stride-1 float32 convolutions of the fused path run oneDNN's Winograd
+    # F(2x2, 3x3) where it has one (TESSEL_ONNX_WINOGRAD=0: the direct kernel);
+    # bias + Relu, and a residual sum, at ResNet's sizes, within the usual 1e-4.
+    c, hw = 64, 28
+    inits = {f"W{i}": f32(c, c, 3, 3, scale=0.06) for i in range(3)}
+    inits.update({f"B{i}": f32(c, scale=0.1) for i in range(3)})
+    nodes = [helper.make_node("Conv", ["x", "W0", "B0"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["r"]),
+             helper.make_node("Conv", ["r", "W1", "B1"], ["b"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["b", "x"], ["s"]),
+             helper.make_node("Relu", ["s"], ["t"]),
+             helper.make_node("Conv", ["t", "W2", "B2"], ["out"], pads=[1, 1, 1, 1])]
+    data = model(nodes, [vi("x", [1, c, hw, hw])], [vi("out", None)], inits)
+    feed = {"x": f32(1, c, hw, hw)}
+    check(data, feed, monkeypatch, capfd)
+    code = ("import sys, numpy as np, tessel as ts; m = ts.onnx.load(sys.stdin.buffer.read()); "
+            "np.save(sys.argv[1], m.run({'x': ts.tensor(np.load(sys.argv[2]))})['out'].numpy())")
+    ref = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    with tempfile.TemporaryDirectory() as d:
+        np.save(os.path.join(d, "x.npy"), feed["x"])
+        env = dict(os.environ, TESSEL_ONNX_WINOGRAD="0")
+        subprocess.run([sys.executable, "-c", code, os.path.join(d, "y.npy"), os.path.join(d, "x.npy")], input=data,
+                       env=env, check=True)
+        np.testing.assert_allclose(np.load(os.path.join(d, "y.npy")), ref, rtol=1e-4, atol=1e-5)

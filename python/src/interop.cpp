@@ -2,6 +2,7 @@
 #include <pybind11/stl.h>
 
 #include "python/src/convert.h"
+#include "tessel/cuda.h"
 #include "tessel/dlpack.h"
 
 namespace tessel::python {
@@ -68,8 +69,14 @@ void capsule_destructor(PyObject* cap, const char* name) {
 
 py::object dlpack(const Tensor& self, py::handle stream, py::handle max_version, py::handle dl_device,
                   py::handle copy) {
-  (void)stream;  // CPU tensors need no stream synchronisation
   Tensor t = self;
+  if (t.device().type == DeviceType::CUDA) {
+    // The consumer's stream (DLPack: None or 1 the legacy default stream, 2 the
+    // per-thread one, -1 no synchronisation, 0 ambiguous) waits for ours.
+    const int64_t s = stream.is_none() ? 1 : py::cast<int64_t>(stream);
+    if (s == 0) throw py::value_error("__dlpack__: stream=0 is ambiguous for CUDA; use 1 (legacy default) or 2");
+    if (s != -1) cuda::stream_wait_current(static_cast<cuda::StreamHandle>(s), t.device().index);
+  }  // CPU tensors need no stream synchronisation
   uint64_t flags = 0;
   if (!dl_device.is_none()) {
     const auto want = py::cast<std::pair<int, int>>(dl_device);
@@ -78,8 +85,9 @@ py::object dlpack(const Tensor& self, py::handle stream, py::handle max_version,
       if (!copy.is_none() && !py::cast<bool>(copy)) {
         throw py::buffer_error("__dlpack__: a copy to another device is needed but copy=False");
       }
-      if (want.first != kDLCPU) throw py::buffer_error("__dlpack__: can only copy to the CPU");
-      t = t.cpu();
+      if (want.first == kDLCPU) t = t.cpu();
+      else if (want.first == kDLCUDA) t = t.to(Device(DeviceType::CUDA, want.second));
+      else throw py::buffer_error("__dlpack__: can only copy to the CPU or a CUDA device");
       flags |= kDLFlagIsCopied;
     }
   }
@@ -105,11 +113,23 @@ Tensor from_dlpack_obj(py::handle x) {
   if (PyCapsule_CheckExact(x.ptr())) {
     cap = py::reinterpret_borrow<py::object>(x);
   } else if (py::hasattr(x, "__dlpack__")) {
+    // A CUDA producer is asked to order its work before our current stream
+    // (1: the legacy default stream); without a runtime, refuse before asking.
+    py::object stream = py::none();
+    if (py::hasattr(x, "__dlpack_device__")) {
+      const auto dev = py::cast<std::pair<int, int>>(x.attr("__dlpack_device__")());
+      if (dev.first == kDLCUDA || dev.first == kDLCUDAManaged) {
+        (void)from_dl_device(DLDevice{static_cast<DLDeviceType>(dev.first), dev.second});  // clear error if none
+        const cuda::StreamHandle cur = cuda::current_stream_handle(dev.second);
+        stream = py::int_(cur == 0 ? 1 : cur);
+      }
+    }
     try {
-      cap = x.attr("__dlpack__")(py::arg("max_version") = py::make_tuple(1, 0));
+      cap = x.attr("__dlpack__")(py::arg("stream") = stream, py::arg("max_version") = py::make_tuple(1, 0));
     } catch (const py::error_already_set& e) {
       if (!e.matches(PyExc_TypeError)) throw;
-      cap = x.attr("__dlpack__")();  // a producer that predates max_version
+      cap = stream.is_none() ? x.attr("__dlpack__")()  // a producer that predates max_version
+                             : x.attr("__dlpack__")(py::arg("stream") = stream);
     }
   } else {
     throw py::type_error("from_dlpack expects an object with __dlpack__ or a DLPack capsule, got " + type_name(x));

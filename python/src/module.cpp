@@ -28,6 +28,7 @@ void init_linalg_lapack(py::module_& m);
 void init_amp(py::module_& m);
 void init_onnx(py::module_& m);
 void init_distributed(py::module_& m);
+void init_cuda(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -81,6 +82,7 @@ PYBIND11_MODULE(_C, m) {
   python::init_amp(m);
   python::init_onnx(m);
   python::init_distributed(m);
+  python::init_cuda(m);
   m.attr("__version__") = version();
   m.def(
       "_build_info",

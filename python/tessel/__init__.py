@@ -42,6 +42,9 @@ from ._port import *  # noqa: F401,F403,E402  (alpha=, rounding_mode=, finfo, le
 from . import _port  # noqa: E402
 _port.install()
 from . import distributions, linalg, version  # noqa: E402,F401
+from ._linalg_aliases import *  # noqa: E402,F401,F403  (torch.det, torch.inverse, torch.svd, ...)
+from . import _linalg_aliases  # noqa: E402
+_linalg_aliases.install()
 from ._array_api import *  # noqa: E402,F401,F403  (the array API standard on this namespace: _array_api.py)
 
 

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tests/cpp/host_device.h"
+
 using namespace tessel;
 
 TEST(Registry, MissingKernelNamesOpDeviceAndDtype) {
@@ -30,13 +32,7 @@ TEST(Registry, NewOpRegisteredFromOutsideTheCore) {
 
 TEST(Registry, SecondDeviceWithItsOwnKernels) {
   // A host-memory "device" with only `add` and `fill` kernels, registered like a plugin would.
-  const DeviceType dev = register_device_type("cpptestdev");
-  DeviceHooks h;
-  h.allocate = [](size_t n, int) { return std::malloc(n ? n : 1); };
-  h.deallocate = [](void* p, int) { std::free(p); };
-  h.copy_to_host = [](void* d, const void* s, size_t n, int) { std::memcpy(d, s, n); };
-  h.copy_from_host = h.copy_to_host;
-  register_device_hooks(dev, h);
+  const DeviceType dev = register_host_test_device("cpptestdev");
   Registry::get().add(op::add, dev, DType::Float32, [](const KernelCall& c) {
     // Compute on host views of the same memory: the device is host memory.
     auto host = [](const Tensor& t) {

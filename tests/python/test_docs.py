@@ -9,7 +9,10 @@ spec.loader.exec_module(gen_docs)
 
 
 def test_op_coverage_table_is_current():
-    assert (ROOT / "docs" / "ops.md").read_text() == gen_docs.ops_page(), "run scripts/gen_docs.py"
+    text = (ROOT / "docs" / "ops.md").read_text()
+    if not gen_docs.ts._C._cuda.is_compiled():  # a build without CUDA (TESSEL_WITH_CUDA=OFF) has no cuda rows
+        text = "".join(line for line in text.splitlines(keepends=True) if "| cuda |" not in line)
+    assert text == gen_docs.ops_page(), "run scripts/gen_docs.py"
 
 
 def test_promotion_table_is_current():

@@ -7,7 +7,7 @@ from index_select (its backward is an index_add)."""
 import math
 import numbers
 
-import numpy as np
+from ..._numpy import np
 
 import tessel as ts
 from tessel import _C

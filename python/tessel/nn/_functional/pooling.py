@@ -1,6 +1,6 @@
 """max_pool1d, avg_pool1d (the 2-D kernels on a height-1 image) and adaptive_max_pool2d."""
 
-import numpy as np
+from ..._numpy import np
 
 import tessel as ts
 from tessel import _C

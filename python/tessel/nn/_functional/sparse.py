@@ -1,5 +1,5 @@
 """embedding_bag: bags of embedding rows reduced by sum, mean or max."""
-import numpy as np
+from ..._numpy import np
 
 import tessel as ts
 from tessel import _C

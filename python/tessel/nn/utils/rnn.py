@@ -6,7 +6,7 @@ that are at least t + 1 long. Packing and unpacking are one index_select
 each, so gradients flow through them."""
 from collections import namedtuple
 
-import numpy as np
+from ..._numpy import np
 
 import tessel as ts
 

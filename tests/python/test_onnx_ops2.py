@@ -423,8 +423,17 @@ def test_qlinear_conv_per_channel():
             "b": RNG.integers(-500, 500, 4).astype(np.int32)}
     ins = [("x", U8), ("xs", F), ("xz", U8), ("w", I8), ("ws", F), ("wz", I8), ("ys", F), ("yz", U8),
            ("b", TensorProto.INT32)]
-    (y,) = compare(one_node("QLinearConv", ins, [("y", U8)], opset=10, pads=[1, 1, 1, 1]), feed, atol=1)
-    assert y.shape == (1, 4, 6, 6)
+    # The oracle is the standard's formula in float64, not onnxruntime: on CPUs without
+    # AVX-512/VNNI its u8 x s8 kernel sums pairs of products in saturating int16
+    # (vpmaddubsw) and was off by up to 16 here (an AVX2 AMD EPYC).
+    y = run(one_node("QLinearConv", ins, [("y", U8)], opset=10, pads=[1, 1, 1, 1]), feed)[0]
+    xp = np.pad(x.astype(np.float64) - 120, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))  # [1, 3, 6, 6, 3, 3]
+    acc = np.einsum("nchwij,ocij->nohw", windows, w.astype(np.float64)) + feed["b"][None, :, None, None]
+    scale = 0.02 * feed["ws"].astype(np.float64) / 0.05
+    want = np.clip(np.rint(acc * scale[None, :, None, None]) + 7, 0, 255)
+    assert y.shape == (1, 4, 6, 6) and y.dtype == np.uint8
+    np.testing.assert_array_equal(y, want)
 
 
 def test_conv_integer_bad_input():

@@ -1,4 +1,4 @@
-// CPU kernels for batch and layer normalization (statistics fused with the
+// CPU kernels for batch, layer and RMS normalization (statistics fused with the
 // normalization, and fused backwards) and relu's backward: single passes
 // where the op-by-op forms make eight.
 #include <algorithm>
@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/register.h"
+#include "kernels/cpu/vecmath.h"
 #include "tessel/kernel.h"
 
 namespace tessel::cpu {
@@ -92,28 +93,60 @@ void batch_norm_backward_kernel(const KernelCall& c) {
   });
 }
 
-// layer_norm over rows [R, D]: per row, mean and rstd accumulated in double
-// (8 partial sums so the loop vectorizes) and the output, rows in parallel.
-// Each row is computed by one thread in a fixed order: the result does not
-// depend on the thread count.
-template <class T>
-double row_sum(const T* x, int64_t D) {
-  double acc[8] = {};
-  int64_t j = 0;
-  for (; j + 8 <= D; j += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += static_cast<double>(x[j + k]);
-  double s = 0;
-  for (; j < D; ++j) s += static_cast<double>(x[j]);
-  for (int k = 0; k < 8; ++k) s += acc[k];
-  return s;
+// layer_norm and rms_norm over rows [R, D]. Row sums are accumulated in double in
+// 16 explicit partial sums (the lanes of the vector loop); each row is computed by
+// one thread in a fixed order and dweight/dbias by column blocks that sum the rows
+// in order, so no result depends on the thread count.
+//
+// The file is built for the baseline ISA (2 double lanes). The row loops are also
+// compiled for AVX2 through a target attribute (no FMA: a contraction would change
+// the rounding), picked at run time when vecmath has its vector table
+// (TESSEL_VECMATH=scalar turns it off); both clones round alike, since the partial
+// sums are written out.
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define TS_NORM_AVX2 1
+#define TS_NORM_TARGET_AVX2 __attribute__((target("avx2")))
+#endif
+#define TS_NORM_INLINE inline __attribute__((always_inline))
+
+constexpr int kLanes = 16;
+
+bool norm_use_avx2() {
+#ifdef TS_NORM_AVX2
+  static const bool v = vecmath::table() != nullptr && __builtin_cpu_supports("avx2");
+  return v;
+#else
+  return false;
+#endif
 }
 
 template <class T>
-double row_centered_sq(const T* x, double m, int64_t D) {
-  double acc[8] = {};
+struct NormArgs {
+  const T *x = nullptr, *g = nullptr, *w = nullptr, *b = nullptr, *mean = nullptr, *rstd = nullptr;
+  T *y = nullptr, *mean_out = nullptr, *rstd_out = nullptr, *gx = nullptr, *gw = nullptr, *gb = nullptr;
+  int64_t R = 0, D = 0;
+  double eps = 0;
+};
+
+template <class T>
+TS_NORM_INLINE double lanes_sum(const T* x, int64_t D) {
+  double acc[kLanes] = {};
   int64_t j = 0;
-  for (; j + 8 <= D; j += 8)
-    for (int k = 0; k < 8; ++k) {
+  for (; j + kLanes <= D; j += kLanes)
+    for (int k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(x[j + k]);
+  double s = 0;
+  for (; j < D; ++j) s += static_cast<double>(x[j]);
+  for (int k = 0; k < kLanes; ++k) s += acc[k];
+  return s;
+}
+
+// sum((x - m)^2); m = 0 gives the sum of squares.
+template <class T>
+TS_NORM_INLINE double lanes_centered_sq(const T* x, double m, int64_t D) {
+  double acc[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= D; j += kLanes)
+    for (int k = 0; k < kLanes; ++k) {
       const double d = static_cast<double>(x[j + k]) - m;
       acc[k] += d * d;
     }
@@ -122,83 +155,209 @@ double row_centered_sq(const T* x, double m, int64_t D) {
     const double d = static_cast<double>(x[j]) - m;
     s += d * d;
   }
-  for (int k = 0; k < 8; ++k) s += acc[k];
+  for (int k = 0; k < kLanes; ++k) s += acc[k];
   return s;
 }
 
 template <class T>
-void layer_norm_kernel(const KernelCall& c) {
-  const Tensor& x = c.in[0];
-  const int64_t R = x.shape()[0], D = x.shape()[1];
-  const double eps = static_cast<const UnaryParams*>(c.params)->a;
-  const T *px = cptr<T>(x), *w = cptr<T>(c.in[1]), *b = cptr<T>(c.in[2]);
-  T *y = mptr<T>(c.out[0]), *mean = mptr<T>(c.out[1]), *rstd = mptr<T>(c.out[2]);
-  parallel_for(R, D * 4, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* row = px + r * D;
-      const double m = row_sum(row, D) / static_cast<double>(D);
-      const double is = 1.0 / std::sqrt(row_centered_sq(row, m, D) / static_cast<double>(D) + eps);
-      mean[r] = static_cast<T>(m);
-      rstd[r] = static_cast<T>(is);
-      const T tm = static_cast<T>(m), ts = static_cast<T>(is);
-      T* out = y + r * D;
-      for (int64_t j = 0; j < D; ++j) out[j] = (row[j] - tm) * ts * w[j] + b[j];
-    }
-  });
+TS_NORM_INLINE void ln_forward_rows(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+  const int64_t D = a.D;
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* row = a.x + r * D;
+    const double m = lanes_sum(row, D) / static_cast<double>(D);
+    const double is = 1.0 / __builtin_sqrt(lanes_centered_sq(row, m, D) / static_cast<double>(D) + a.eps);
+    a.mean_out[r] = static_cast<T>(m);
+    a.rstd_out[r] = static_cast<T>(is);
+    const T tm = static_cast<T>(m), ts = static_cast<T>(is);
+    const T *w = a.w, *b = a.b;
+    T* out = a.y + r * D;
+    for (int64_t j = 0; j < D; ++j) out[j] = (row[j] - tm) * ts * w[j] + b[j];
+  }
 }
 
-// dx per row (rows in parallel): dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)),
-// gw = g * w, xhat = (x - mean) * rstd. dweight = sum_r g * xhat and dbias = sum_r g
-// run in parallel over column blocks, each summing the rows in order.
+// dx per row: dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w,
+// xhat = (x - mean) * rstd.
+template <class T>
+TS_NORM_INLINE void ln_backward_rows(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+  const int64_t D = a.D;
+  const T* w = a.w;
+  for (int64_t r = lo; r < hi; ++r) {
+    const T *gr = a.g + r * D, *xr = a.x + r * D;
+    const T m = a.mean[r], is = a.rstd[r];
+    double a1[kLanes] = {}, a2[kLanes] = {};  // sum(g * w), sum(g * w * xhat)
+    int64_t j = 0;
+    for (; j + kLanes <= D; j += kLanes)
+      for (int k = 0; k < kLanes; ++k) {
+        const double gwj = static_cast<double>(gr[j + k] * w[j + k]);
+        a1[k] += gwj;
+        a2[k] += gwj * static_cast<double>((xr[j + k] - m) * is);
+      }
+    double s1 = 0, s2 = 0;
+    for (; j < D; ++j) {
+      const double gwj = static_cast<double>(gr[j] * w[j]);
+      s1 += gwj;
+      s2 += gwj * static_cast<double>((xr[j] - m) * is);
+    }
+    for (int k = 0; k < kLanes; ++k) s1 += a1[k], s2 += a2[k];
+    const T mg = static_cast<T>(s1 / static_cast<double>(D)), mgx = static_cast<T>(s2 / static_cast<double>(D));
+    T* out = a.gx + r * D;
+    for (int64_t jj = 0; jj < D; ++jj) out[jj] = is * (gr[jj] * w[jj] - mg - (xr[jj] - m) * is * mgx);
+  }
+}
+
+// dweight = sum_r g * xhat (and dbias = sum_r g when Bias) for the column blocks
+// [lo, hi) of kColBlock columns, the rows summed in order.
+constexpr int64_t kColBlock = 256;
+template <class T, bool Centered, bool Bias>
+TS_NORM_INLINE void norm_backward_cols(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+  double sw[kColBlock], sb[kColBlock];
+  for (int64_t blk = lo; blk < hi; ++blk) {
+    const int64_t j0 = blk * kColBlock, n = a.D - j0 < kColBlock ? a.D - j0 : kColBlock;
+    for (int64_t j = 0; j < n; ++j) sw[j] = 0, sb[j] = 0;
+    for (int64_t r = 0; r < a.R; ++r) {
+      const T *gr = a.g + r * a.D + j0, *xr = a.x + r * a.D + j0;
+      const T m = Centered ? a.mean[r] : T(0), is = a.rstd[r];
+      for (int64_t j = 0; j < n; ++j) {
+        if constexpr (Bias) sb[j] += static_cast<double>(gr[j]);
+        if constexpr (Centered) sw[j] += static_cast<double>(gr[j] * ((xr[j] - m) * is));
+        else sw[j] += static_cast<double>(gr[j] * (xr[j] * is));
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      a.gw[j0 + j] = static_cast<T>(sw[j]);
+      if constexpr (Bias) a.gb[j0 + j] = static_cast<T>(sb[j]);
+    }
+  }
+}
+template <class T>
+TS_NORM_INLINE void ln_backward_cols(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+  norm_backward_cols<T, true, true>(a, lo, hi);
+}
+
+// rms_norm: y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps).
+template <class T>
+TS_NORM_INLINE void rms_forward_rows(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+  const int64_t D = a.D;
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* row = a.x + r * D;
+    const double is = 1.0 / __builtin_sqrt(lanes_centered_sq(row, 0.0, D) / static_cast<double>(D) + a.eps);
+    a.rstd_out[r] = static_cast<T>(is);
+    const T ts = static_cast<T>(is);
+    const T* w = a.w;
+    T* out = a.y + r * D;
+    for (int64_t j = 0; j < D; ++j) out[j] = row[j] * ts * w[j];
+  }
+}
+
+// dx = rstd * g * w - x * rstd^3 * mean(g * w * x) per row.
+template <class T>
+TS_NORM_INLINE void rms_backward_rows(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+  const int64_t D = a.D;
+  const T* w = a.w;
+  for (int64_t r = lo; r < hi; ++r) {
+    const T *gr = a.g + r * D, *xr = a.x + r * D;
+    const T is = a.rstd[r];
+    double acc[kLanes] = {};
+    int64_t j = 0;
+    for (; j + kLanes <= D; j += kLanes)
+      for (int k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(gr[j + k] * w[j + k]) * static_cast<double>(xr[j + k]);
+    double s = 0;
+    for (; j < D; ++j) s += static_cast<double>(gr[j] * w[j]) * static_cast<double>(xr[j]);
+    for (int k = 0; k < kLanes; ++k) s += acc[k];
+    const double isd = static_cast<double>(is);
+    const T coef = static_cast<T>(isd * isd * isd * (s / static_cast<double>(D)));
+    T* out = a.gx + r * D;
+    for (int64_t jj = 0; jj < D; ++jj) out[jj] = is * (gr[jj] * w[jj]) - xr[jj] * coef;
+  }
+}
+template <class T>
+TS_NORM_INLINE void rms_backward_cols(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+  norm_backward_cols<T, false, false>(a, lo, hi);
+}
+
+// A baseline and an AVX2 clone of each row function, and a runner that picks one.
+#ifdef TS_NORM_AVX2
+#define TS_NORM_CLONES(fn)                                                                      \
+  template <class T>                                                                            \
+  TS_NORM_TARGET_AVX2 void fn##_avx2(const NormArgs<T>& a, int64_t lo, int64_t hi) {            \
+    fn<T>(a, lo, hi);                                                                           \
+  }                                                                                             \
+  template <class T>                                                                            \
+  void fn##_base(const NormArgs<T>& a, int64_t lo, int64_t hi) {                                \
+    fn<T>(a, lo, hi);                                                                           \
+  }                                                                                             \
+  template <class T>                                                                            \
+  void fn##_run(const NormArgs<T>& a, int64_t lo, int64_t hi) {                                 \
+    if (norm_use_avx2()) fn##_avx2<T>(a, lo, hi);                                               \
+    else fn##_base<T>(a, lo, hi);                                                               \
+  }
+#else
+#define TS_NORM_CLONES(fn)                                                                      \
+  template <class T>                                                                            \
+  void fn##_run(const NormArgs<T>& a, int64_t lo, int64_t hi) {                                 \
+    fn<T>(a, lo, hi);                                                                           \
+  }
+#endif
+TS_NORM_CLONES(ln_forward_rows)
+TS_NORM_CLONES(ln_backward_rows)
+TS_NORM_CLONES(ln_backward_cols)
+TS_NORM_CLONES(rms_forward_rows)
+TS_NORM_CLONES(rms_backward_rows)
+TS_NORM_CLONES(rms_backward_cols)
+#undef TS_NORM_CLONES
+
+// "layer_norm_fused": in x [R, D], weight [D], bias [D] (contiguous, T); out y [R, D],
+// mean [R], rstd [R]; params UnaryParams (a = eps).
+template <class T>
+void layer_norm_kernel(const KernelCall& c) {
+  NormArgs<T> a;
+  a.R = c.in[0].shape()[0], a.D = c.in[0].shape()[1];
+  a.eps = static_cast<const UnaryParams*>(c.params)->a;
+  a.x = cptr<T>(c.in[0]), a.w = cptr<T>(c.in[1]), a.b = cptr<T>(c.in[2]);
+  a.y = mptr<T>(c.out[0]), a.mean_out = mptr<T>(c.out[1]), a.rstd_out = mptr<T>(c.out[2]);
+  parallel_for(a.R, a.D * 4, [&](int64_t lo, int64_t hi) { ln_forward_rows_run<T>(a, lo, hi); });
+}
+
+// "layer_norm_fused_backward": in g, x [R, D], mean, rstd [R], weight [D]; out dx [R, D]
+// and, when given (3 outputs), dweight [D], dbias [D].
 template <class T>
 void layer_norm_backward_kernel(const KernelCall& c) {
-  const Tensor &g = c.in[0], &x = c.in[1];
-  const int64_t R = x.shape()[0], D = x.shape()[1];
-  const T *pg = cptr<T>(g), *px = cptr<T>(x), *mean = cptr<T>(c.in[2]), *rstd = cptr<T>(c.in[3]);
-  const T* w = cptr<T>(c.in[4]);
-  T *gx = mptr<T>(c.out[0]), *gw = mptr<T>(c.out[1]), *gb = mptr<T>(c.out[2]);
-  parallel_for(R, D * 6, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const T *gr = pg + r * D, *xr = px + r * D;
-      const T m = mean[r], is = rstd[r];
-      double a1[8] = {}, a2[8] = {};  // sum(g * w), sum(g * w * xhat)
-      int64_t j = 0;
-      for (; j + 8 <= D; j += 8)
-        for (int k = 0; k < 8; ++k) {
-          const double gwj = static_cast<double>(gr[j + k] * w[j + k]);
-          a1[k] += gwj;
-          a2[k] += gwj * static_cast<double>((xr[j + k] - m) * is);
-        }
-      double s1 = 0, s2 = 0;
-      for (; j < D; ++j) {
-        const double gwj = static_cast<double>(gr[j] * w[j]);
-        s1 += gwj;
-        s2 += gwj * static_cast<double>((xr[j] - m) * is);
-      }
-      for (int k = 0; k < 8; ++k) s1 += a1[k], s2 += a2[k];
-      const T mg = static_cast<T>(s1 / static_cast<double>(D)), mgx = static_cast<T>(s2 / static_cast<double>(D));
-      T* out = gx + r * D;
-      for (int64_t jj = 0; jj < D; ++jj) out[jj] = is * (gr[jj] * w[jj] - mg - (xr[jj] - m) * is * mgx);
-    }
-  });
-  constexpr int64_t kBlock = 256;
-  parallel_for((D + kBlock - 1) / kBlock, R * kBlock * 4, [&](int64_t lo, int64_t hi) {
-    std::vector<double> sw(kBlock), sb(kBlock);
-    for (int64_t blk = lo; blk < hi; ++blk) {
-      const int64_t j0 = blk * kBlock, n = std::min(kBlock, D - j0);
-      std::fill(sw.begin(), sw.end(), 0.0);
-      std::fill(sb.begin(), sb.end(), 0.0);
-      for (int64_t r = 0; r < R; ++r) {
-        const T *gr = pg + r * D + j0, *xr = px + r * D + j0;
-        const T m = mean[r], is = rstd[r];
-        for (int64_t j = 0; j < n; ++j) {
-          sb[j] += static_cast<double>(gr[j]);
-          sw[j] += static_cast<double>(gr[j] * ((xr[j] - m) * is));
-        }
-      }
-      for (int64_t j = 0; j < n; ++j) gw[j0 + j] = static_cast<T>(sw[j]), gb[j0 + j] = static_cast<T>(sb[j]);
-    }
-  });
+  NormArgs<T> a;
+  a.R = c.in[1].shape()[0], a.D = c.in[1].shape()[1];
+  a.g = cptr<T>(c.in[0]), a.x = cptr<T>(c.in[1]), a.mean = cptr<T>(c.in[2]), a.rstd = cptr<T>(c.in[3]);
+  a.w = cptr<T>(c.in[4]);
+  a.gx = mptr<T>(c.out[0]);
+  parallel_for(a.R, a.D * 6, [&](int64_t lo, int64_t hi) { ln_backward_rows_run<T>(a, lo, hi); });
+  if (c.out.size() < 3) return;  // no dweight/dbias wanted: skips a pass over g and x
+  a.gw = mptr<T>(c.out[1]), a.gb = mptr<T>(c.out[2]);
+  parallel_for((a.D + kColBlock - 1) / kColBlock, a.R * kColBlock * 4,
+               [&](int64_t lo, int64_t hi) { ln_backward_cols_run<T>(a, lo, hi); });
+}
+
+// "rms_norm_fused": in x [R, D], weight [D]; out y [R, D], rstd [R]; params UnaryParams (a = eps).
+template <class T>
+void rms_norm_kernel(const KernelCall& c) {
+  NormArgs<T> a;
+  a.R = c.in[0].shape()[0], a.D = c.in[0].shape()[1];
+  a.eps = static_cast<const UnaryParams*>(c.params)->a;
+  a.x = cptr<T>(c.in[0]), a.w = cptr<T>(c.in[1]);
+  a.y = mptr<T>(c.out[0]), a.rstd_out = mptr<T>(c.out[1]);
+  parallel_for(a.R, a.D * 3, [&](int64_t lo, int64_t hi) { rms_forward_rows_run<T>(a, lo, hi); });
+}
+
+// "rms_norm_fused_backward": in g, x [R, D], rstd [R], weight [D]; out dx [R, D] and,
+// when given (2 outputs), dweight [D].
+template <class T>
+void rms_norm_backward_kernel(const KernelCall& c) {
+  NormArgs<T> a;
+  a.R = c.in[1].shape()[0], a.D = c.in[1].shape()[1];
+  a.g = cptr<T>(c.in[0]), a.x = cptr<T>(c.in[1]), a.rstd = cptr<T>(c.in[2]), a.w = cptr<T>(c.in[3]);
+  a.gx = mptr<T>(c.out[0]);
+  parallel_for(a.R, a.D * 5, [&](int64_t lo, int64_t hi) { rms_backward_rows_run<T>(a, lo, hi); });
+  if (c.out.size() < 2) return;
+  a.gw = mptr<T>(c.out[1]);
+  parallel_for((a.D + kColBlock - 1) / kColBlock, a.R * kColBlock * 3,
+               [&](int64_t lo, int64_t hi) { rms_backward_cols_run<T>(a, lo, hi); });
 }
 
 template <class T>
@@ -362,6 +521,11 @@ const bool registered = [] {
   reg.add(ln, DeviceType::CPU, DType::Float64, &layer_norm_kernel<double>);
   reg.add(lnb, DeviceType::CPU, DType::Float32, &layer_norm_backward_kernel<float>);
   reg.add(lnb, DeviceType::CPU, DType::Float64, &layer_norm_backward_kernel<double>);
+  const OpId rn = reg.op_id("rms_norm_fused"), rnb = reg.op_id("rms_norm_fused_backward");
+  reg.add(rn, DeviceType::CPU, DType::Float32, &rms_norm_kernel<float>);
+  reg.add(rn, DeviceType::CPU, DType::Float64, &rms_norm_kernel<double>);
+  reg.add(rnb, DeviceType::CPU, DType::Float32, &rms_norm_backward_kernel<float>);
+  reg.add(rnb, DeviceType::CPU, DType::Float64, &rms_norm_backward_kernel<double>);
   return true;
 }();
 

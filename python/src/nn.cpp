@@ -2,6 +2,7 @@
 #include <pybind11/stl.h>
 
 #include "python/src/convert.h"
+#include "src/nn/norm_fused.h"
 #include "tessel/nn/functional.h"
 
 namespace tessel::python {
@@ -75,6 +76,11 @@ void init_nn(py::module_& m) {
     return F::layer_norm(x, ints(shape), opt(w), opt(b), eps);
   }, py::arg("input"), py::arg("normalized_shape"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
      py::arg("eps") = 1e-5);
+  // rms_norm's fused kernels (tessel.nn.functional.rms_norm checks the arguments; None
+  // where the kernels do not apply and the caller composes the ops).
+  nn.def("_rms_norm_fused", [](const Tensor& x, int64_t k, py::handle w, double eps) {
+    return F::rms_norm_fused(x, k, opt(w), eps);
+  }, py::arg("input"), py::arg("k"), py::arg("weight") = py::none(), py::arg("eps"));
   nn.def("group_norm", [](const Tensor& x, int64_t groups, py::handle w, py::handle b, double eps) {
     return F::group_norm(x, groups, opt(w), opt(b), eps);
   }, py::arg("input"), py::arg("num_groups"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),

@@ -1,4 +1,4 @@
-// Derivative rules of the fused nn kernels (conv2d, batch_norm, layer_norm): first-order
+// Derivative rules of the fused nn kernels (conv2d, batch_norm, layer_norm, rms_norm): first-order
 // gradients come from backward kernels; under create_graph they are written
 // with ops, so that they are differentiable again.
 #include "src/autograd/rules.h"
@@ -123,11 +123,43 @@ void layer_norm(const Tensor& x, const Tensor& x2, const std::optional<Tensor>& 
            const Tensor in[5] = {g.contiguous().view({R, D}), xs.contiguous().view({R, D}), mean, rstd, w};
            Tensor outs[3] = {empty(xs.shape(), opts), empty({D}, opts), empty({D}, opts)};
            Tensor views[3] = {outs[0].view({R, D}), outs[1], outs[2]};
-           dispatch(kBackward, g.dtype(), in, views, nullptr);
+           // Without dweight/dbias the kernel skips their pass over g and x.
+           dispatch(kBackward, g.dtype(), in, std::span<Tensor>(views, nw || nb ? 3 : 1), nullptr);
            const Shape ws = W.defined() ? W.unpack().shape() : Shape{D};
            if (nx) r[0] = outs[0];
            if (nw) r[1] = outs[1].view(ws);
            if (nb) r[2] = outs[2].view(ws);
+           return r;
+         });
+}
+
+void rms_norm(const Tensor& x, const Tensor& x2, const std::optional<Tensor>& weight, const Tensor& rstd, double eps,
+              const Tensor& out) {
+  const bool nx = x.requires_grad(), nw = weight && weight->requires_grad();
+  record("RmsNormBackward", {x, weight ? *weight : Tensor()}, {out},
+         [X = SavedTensor(x), W = weight ? SavedTensor(*weight) : SavedTensor(), R = x2.shape()[0],
+          D = x2.shape()[1], rstd, eps, nx, nw](const Tensors& grads) {
+           const Tensor& g = grads[0];
+           const Tensor xs = X.unpack();
+           Tensors r(2);
+           if (GradMode::enabled()) {  // create_graph: the same formulas with ops, rstd recomputed from x
+             const Tensor x2 = xs.reshape({R, D}), g2 = g.reshape({R, D});
+             const Tensor is = rsqrt(add(tessel::mean(mul(x2, x2), {1}, true), Scalar(eps)));
+             const Tensor xhat = mul(x2, is);
+             const Tensor gw = W.defined() ? mul(g2, W.unpack().reshape({D})) : g2;
+             if (nx) r[0] = mul(is, sub(gw, mul(xhat, tessel::mean(mul(gw, xhat), {1}, true)))).reshape(xs.shape());
+             if (nw) r[1] = tessel::sum(mul(g2, xhat), {0}).reshape(W.unpack().shape());
+             return r;
+           }
+           static const OpId kBackward = Registry::get().op_id("rms_norm_fused_backward");
+           const TensorOptions opts(g.dtype(), g.device());
+           const Tensor w = W.defined() ? W.unpack().contiguous().view({D}) : ones({D}, opts);
+           const Tensor in[4] = {g.contiguous().view({R, D}), xs.contiguous().view({R, D}), rstd, w};
+           Tensor outs[2] = {empty(xs.shape(), opts), empty({D}, opts)};
+           Tensor views[2] = {outs[0].view({R, D}), outs[1]};
+           dispatch(kBackward, g.dtype(), in, std::span<Tensor>(views, nw ? 2 : 1), nullptr);
+           if (nx) r[0] = outs[0];
+           if (nw) r[1] = outs[1].view(W.unpack().shape());
            return r;
          });
 }

@@ -148,6 +148,16 @@ void log_softmax(const Tensor& a, int64_t dim, const Tensor& out) {
   record("LogSoftmaxBackward", {a}, {out}, [Y = SavedTensor::output(out, 0), d](const Tensors& g) {
     const Tensor y = Y.unpack();
     if (y.dim() == 0) return Tensors{mul(g[0], Scalar(0.0))};
+    static const OpId kFused = Registry::get().op_id("log_softmax_backward_fused");
+    if (!GradMode::enabled() && d == y.dim() - 1 && y.numel() > 0 && g[0].dtype() == y.dtype() &&
+        Registry::get().has(kFused, y.device().type, y.dtype())) {  // one pass per row, the vector exp
+      const int64_t D = y.shape()[d], R = y.numel() / D;
+      Tensor gx = empty(y.shape(), TensorOptions(y.dtype(), y.device()));
+      const Tensor in[2] = {g[0].contiguous().view({R, D}), y.contiguous().view({R, D})};
+      Tensor out = gx.view({R, D});
+      dispatch(kFused, y.dtype(), in, {&out, 1}, nullptr);
+      return Tensors{gx};
+    }
     return Tensors{sub(g[0], mul(exp(y), tessel::sum(g[0], {d}, true)))};
   });
 }

@@ -4,6 +4,7 @@
 #include "src/autograd/rules.h"
 #include "src/autograd/rules_norm.h"
 #include "src/nn/nn_util.h"
+#include "src/nn/norm_fused.h"
 #include "tessel/amp.h"
 #include "tessel/autograd.h"
 #include "tessel/kernel.h"
@@ -154,6 +155,37 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const OptT
   if (weight) y = mul(y, *weight);
   if (bias) y = add(y, *bias);
   return y;
+}
+
+std::optional<Tensor> rms_norm_fused(const Tensor& input, int64_t k, const OptTensor& weight, double eps) {
+  TS_CHECK(k >= 1 && k <= input.dim(), ValueError, "rms_norm", "normalized_shape has ", k,
+           " dims, more than the input's ", input.shape());
+  static const OpId kFused = Registry::get().op_id("rms_norm_fused");
+  if (input.numel() == 0 || amp::active() || trace::active() ||
+      !Registry::get().has(kFused, input.device().type, input.dtype()) ||
+      (weight && (weight->dtype() != input.dtype() || weight->device() != input.device())))
+    return std::nullopt;
+  int64_t D = 1;
+  for (int64_t i = input.dim() - k; i < input.dim(); ++i) D *= input.shape()[i];
+  if (weight) TS_CHECK(weight->numel() == D, ValueError, "rms_norm", "weight must have ", D, " elements, got ",
+                       weight->shape());
+  OpScope scope_("rms_norm");
+  const TensorOptions opts(input.dtype(), input.device());
+  const int64_t R = input.numel() / D;
+  const Tensor x2 = input.contiguous().view({R, D});
+  Tensor rstd_r = empty({R}, opts);
+  return autograd::recorded(
+      autograd::needs_grad(input) || (weight && autograd::needs_grad(*weight)),
+      [&] {
+        const Tensor w = weight ? weight->contiguous().view({D}) : ones({D}, opts);
+        Tensor out = empty(input.shape(), opts);
+        Tensor outs[2] = {out.view({R, D}), rstd_r};
+        const Tensor in[2] = {x2, w};
+        const UnaryParams p{eps};
+        dispatch(kFused, input.dtype(), in, outs, &p);
+        return out;
+      },
+      [&](const Tensor& out) { autograd::rules::rms_norm(input, x2, weight, rstd_r, eps, out); });
 }
 
 Tensor group_norm(const Tensor& input, int64_t num_groups, const OptTensor& weight, const OptTensor& bias,

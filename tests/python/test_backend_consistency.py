@@ -953,6 +953,51 @@ def spec_softmax_backward_fused(dtype, device):
 SPECS.update({"softmax_backward_fused": spec_softmax_backward_fused})
 
 
+def spec_log_softmax_backward_fused(dtype, device):
+    for shape in ((3, 7), (2, 5, 64), (4, 1), (2, 1500)):
+        x, g = sample(dtype, shape), sample(dtype, shape)
+        tx = from_numpy(x, dtype).to(device).requires_grad_()
+        tx.log_softmax(-1).backward(from_numpy(g, dtype).to(device))
+        x64, g64 = ref64(x), ref64(g)
+        e = np.exp(x64 - x64.max(-1, keepdims=True))
+        gx = g64 - e / e.sum(-1, keepdims=True) * g64.sum(-1, keepdims=True)
+        check(tx.grad.cpu(), gx, dtype, scale=np.abs(g64).sum(-1, keepdims=True) + 1)
+
+
+def _rms_case(dtype, device, shape):
+    d = shape[-1]
+    x, w = sample(dtype, shape), sample(dtype, (d,))
+    tx, tw = (from_numpy(a, dtype).to(device).requires_grad_() for a in (x, w))
+    import tessel.nn.functional as F
+    out = F.rms_norm(tx, (d,), tw, eps=1e-6)
+    x64 = ref64(x)
+    rs = 1.0 / np.sqrt((x64 * x64).mean(-1, keepdims=True) + 1e-6)
+    return out, (tx, tw), x64, rs, ref64(w)
+
+
+def spec_rms_norm_fused(dtype, device):
+    for shape in LN_SHAPES:
+        out, _, x64, rs, w = _rms_case(dtype, device, shape)
+        check(out.detach().cpu(), x64 * rs * w, dtype, scale=np.abs(x64 * rs * w) + 1)
+
+
+def spec_rms_norm_fused_backward(dtype, device):
+    for shape in LN_SHAPES:
+        out, (tx, tw), x64, rs, w = _rms_case(dtype, device, shape)
+        g = sample(dtype, shape)
+        out.backward(from_numpy(g, dtype).to(device))
+        g64 = ref64(g)
+        gw = g64 * w
+        gx = rs * gw - x64 * rs ** 3 * (gw * x64).mean(-1, keepdims=True)
+        rows = tuple(range(len(shape) - 1))
+        check(tx.grad.cpu(), gx, dtype, scale=np.abs(gx).max() + 1)
+        check(tw.grad.cpu(), (g64 * x64 * rs).sum(rows), dtype, scale=np.abs(g64).sum(rows) * 4 + 1)
+
+
+SPECS.update({"log_softmax_backward_fused": spec_log_softmax_backward_fused,
+              "rms_norm_fused": spec_rms_norm_fused, "rms_norm_fused_backward": spec_rms_norm_fused_backward})
+
+
 # ---- max pooling kernels against NumPy windows ----
 
 POOL_CASES = [  # (shape, kernel, stride, padding, dilation, ceil_mode)

@@ -153,6 +153,9 @@ CASES.update({
  'layer_norm_odd_rows_2d_shape': (lambda x, w, b: F.layer_norm(x, (3, 3), w, b), [R(2, 3, 3), R(3, 3), R(3, 3)]),
  'layer_norm_11_no_weight': (lambda x: F.layer_norm(x, (11,)), [R(5, 11)]),
  'layer_norm_one_element_rows': (lambda x, w, b: F.layer_norm(x, (1,), w, b), [R(4, 1), R(1), R(1)]),
+ 'log_softmax_last_dim': (lambda a: ts.log_softmax(a, -1), [R(2, 3, 11)]),
+ 'rms_norm': (lambda x, w: F.rms_norm(x, (4,), w, eps=1e-6), [R(3, 4), R(4)]),
+ 'rms_norm_2d_shape_no_weight': (lambda x: F.rms_norm(x, (3, 3)), [R(2, 3, 3)]),
     'group_norm': (lambda x, w, b: F.group_norm(x, 2, w, b), [R(2, 4, 3), R(4), R(4)]),
     'embedding': (lambda w: F.embedding(_T([[0, 2], [2, 2]]), w), [R(3, 2)]),
     'sdpa_causal': (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
@@ -227,6 +230,8 @@ COVERS = {
     "batch_norm": "batch_norm", "max_pool2d": "max_pool2d",
     "softmax_backward_fused": "softmax",  # first-order softmax gradients along the last dim
     "layer_norm_fused": "layer_norm", "layer_norm_fused_backward": "layer_norm",  # the fused kernel and its backward
+    "log_softmax_backward_fused": "log_softmax_last_dim",  # first-order log_softmax gradients along the last dim
+    "rms_norm_fused": "rms_norm", "rms_norm_fused_backward": "rms_norm",
     "conv2d": "conv2d",  # float32 kernel: test_float32_conv_kernel_gradients_match_the_float64_reference
 }
 NOT_DIFFERENTIABLE = {

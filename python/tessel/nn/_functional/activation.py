@@ -91,6 +91,10 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
                          f"{normalized_shape}")
     if eps is None:
         eps = _EPS.get(str(input.dtype).rsplit(".", 1)[-1], _EPS["float32"])
+    # float32/float64 on the CPU: one kernel each way (None where it does not apply)
+    out = _C._nn._rms_norm_fused(input, k, weight, float(eps))
+    if out is not None:
+        return out
     low = input.dtype in (ts.float16, ts.bfloat16)
     x = input.to(ts.float32) if low else input  # accumulate half precision in float32
     dims = tuple(range(input.dim() - k, input.dim()))

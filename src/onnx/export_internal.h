@@ -81,7 +81,8 @@ void fill_tensor(::onnx::TensorProto* p, const Tensor& t, const std::string& nam
 
 using Emitter = void (*)(Builder&, const Site&);
 const std::map<std::string, Emitter>& emitters();
-void add_nn_emitters(std::map<std::string, Emitter>& table);  // export_nn.cpp
+void add_nn_emitters(std::map<std::string, Emitter>& table);     // export_nn.cpp
+void add_index_emitters(std::map<std::string, Emitter>& table);  // export_index.cpp
 
 // Helpers shared by the emitters (export_ops.cpp).
 double attr_f(const trace::Call& c, const std::string& k, double dflt);

@@ -1,5 +1,6 @@
 // ONNX export: one emitter per traced op (the names ops record in tessel/trace.h),
-// each writing the nodes that compute the op's outputs into site.out.
+// each writing the nodes that compute the op's outputs into site.out (the nn
+// modules' ops are in export_nn.cpp, indexing and in-place writes in export_index.cpp).
 #include <climits>
 #include <algorithm>
 #include <cmath>
@@ -564,186 +565,6 @@ void emit_arange(Builder& b, const Site& s) {
   b.node("Range", {b.const_scalar(start, dt), end, b.const_scalar(step, dt)}, {s.out[0]});
 }
 
-void emit_gather(Builder& b, const Site& s) {
-  auto* n = b.node("GatherElements", {s.in[0], s.in[1]}, {s.out[0]});
-  Builder::attr(n, "axis", wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1)));
-}
-void emit_index_select(Builder& b, const Site& s) {
-  auto* n = b.node("Gather", {s.in[0], s.in[1]}, {s.out[0]});
-  Builder::attr(n, "axis", wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1)));
-}
-void emit_nonzero(Builder& b, const Site& s) {  // ONNX gives [rank, n]; tessel [n, rank]
-  auto* t = b.node("Transpose", {b.op("NonZero", {s.in[0]})}, {s.out[0]});
-  Builder::attr(t, "perm", std::vector<int64_t>{1, 0});
-}
-// x[..., idx, ...] after the basic indexing: index tensors for `dims` of the view.
-// One index is a Gather; several go through GatherND with the indexed dims moved
-// to the front (NumPy's rule puts the index dims in place when adjacent, else first).
-void emit_advanced_index(Builder& b, const Site& s) {
-  const auto& dims = s.a.ints("dims");
-  const int64_t r = s.input(0).dim(), n = static_cast<int64_t>(dims.size());
-  if (n == 1) {
-    auto* g = b.node("Gather", {s.in[0], s.in[1]}, {s.out[0]});
-    Builder::attr(g, "axis", dims[0]);
-    return;
-  }
-  Shape bshape;
-  for (int64_t k = 0; k < n; ++k) bshape = broadcast_shapes("onnx.export", bshape, s.input(1 + k).shape());
-  bool adjacent = true;
-  for (int64_t k = 1; k < n; ++k) adjacent = adjacent && dims[k] == dims[k - 1] + 1;
-  std::vector<int64_t> perm(dims.begin(), dims.end()), rest;
-  for (int64_t d = 0; d < r; ++d)
-    if (std::find(dims.begin(), dims.end(), d) == dims.end()) rest.push_back(d);
-  perm.insert(perm.end(), rest.begin(), rest.end());
-  auto* tv = b.node("Transpose", {s.in[0]}, {b.fresh("front")});
-  Builder::attr(tv, "perm", perm);
-  std::vector<std::string> cols;
-  for (int64_t k = 0; k < n; ++k) {
-    std::string idx = s.in[1 + k];
-    if (s.input(1 + k).shape() != bshape) {
-      if (s.b) s.unsupported("index tensors of different shapes with dynamic axes");
-      idx = b.op("Expand", {idx, b.const_ints(bshape)});
-    }
-    cols.push_back(b.op("Unsqueeze", {idx, b.const_ints({-1})}));
-  }
-  auto* cat = b.node("Concat", cols, {b.fresh("nd_index")});
-  Builder::attr(cat, "axis", int64_t{-1});
-  const int64_t nb = static_cast<int64_t>(bshape.size());
-  if (!adjacent || dims[0] == 0) {
-    b.node("GatherND", {tv->output(0), cat->output(0)}, {s.out[0]});
-    return;
-  }
-  // Adjacent at dims[0] > 0: [bshape, rest...] -> [rest before, bshape, rest after].
-  std::string g = b.op("GatherND", {tv->output(0), cat->output(0)});
-  std::vector<int64_t> back;
-  const int64_t before = dims[0];
-  for (int64_t k = 0; k < before; ++k) back.push_back(nb + k);
-  for (int64_t k = 0; k < nb; ++k) back.push_back(k);
-  for (int64_t k = nb + before; k < nb + static_cast<int64_t>(rest.size()); ++k) back.push_back(k);
-  auto* t2 = b.node("Transpose", {g}, {s.out[0]});
-  Builder::attr(t2, "perm", back);
-}
-void emit_scatter(Builder& b, const Site& s, bool add) {
-  if (add && b.opset() < 16) s.unsupported("scatter_add needs opset 16 or later (ScatterElements' reduction)");
-  std::string src = in_as(b, s, 2, s.out_dtype());
-  const Shape &ia = s.input(1).shape(), &sa = s.input(2).shape();
-  if (ia != sa) {  // tessel reads the leading index-shaped block of a larger src; ONNX wants them equal
-    if (s.b && (s.b->inputs[1]->shape() != ia || s.b->inputs[2]->shape() != sa))
-      s.unsupported("a src larger than the index with dynamic axes");
-    std::vector<int64_t> zeros(ia.size(), 0), axes(ia.size());
-    for (size_t d = 0; d < ia.size(); ++d) axes[d] = static_cast<int64_t>(d);
-    src = b.op("Slice", {src, b.const_ints(zeros), b.const_ints(ia), b.const_ints(axes)});
-  }
-  auto* n = b.node("ScatterElements", {s.in[0], s.in[1], src}, {s.out[0]});
-  Builder::attr(n, "axis", wrap(s.a.i("dim"), std::max<int64_t>(s.input(0).dim(), 1)));
-  if (add) Builder::attr(n, "reduction", std::string("add"));
-}
-void emit_scatter_set(Builder& b, const Site& s) { emit_scatter(b, s, false); }
-// index_add(t, dim, index, source, alpha): the 1-D index broadcast to source's
-// shape along dim, then ScatterElements adding source * alpha.
-void emit_index_add(Builder& b, const Site& s) {
-  const Tensor& t = s.input(0);
-  if (t.dim() == 0) s.unsupported("index_add of a 0-d tensor");
-  if (b.opset() < 16) s.unsupported("index_add needs opset 16 or later (ScatterElements' reduction)");
-  const int64_t r = t.dim(), d = wrap(s.a.i("dim"), r);
-  std::vector<int64_t> along(static_cast<size_t>(r), 1);
-  along[static_cast<size_t>(d)] = -1;
-  const std::string idx = b.op("Expand", {b.op("Reshape", {s.in[1], b.const_ints(along)}), b.op("Shape", {s.in[2]})});
-  std::string src = in_as(b, s, 2, s.out_dtype());
-  if (s.input(3).item<double>() != 1.0) src = b.op("Mul", {src, in_as(b, s, 3, s.out_dtype())});
-  auto* n = b.node("ScatterElements", {s.in[0], idx, src}, {s.out[0]});
-  Builder::attr(n, "axis", d);
-  Builder::attr(n, "reduction", std::string("add"));
-}
-}  // namespace
-
-std::string iota(Builder& b, const std::string& x, const Shape& sa, const Shape& sb) {
-  const std::string shape = b.shape(sa, sb, x, false);
-  std::string v = b.op("Reshape", {b.op("Range", {b.const_int(0), b.op("Size", {x}), b.const_int(1)}), shape});
-  b.define(v, sa, sb);
-  return v;
-}
-// x with the elements at flat positions `pos` replaced by `value` (shaped like pos).
-void scatter_flat(Builder& b, const std::string& x, const std::string& pos, const std::string& value,
-                  const std::string& shape, const std::string& out) {
-  const std::string idx = b.op("Unsqueeze", {b.op("Reshape", {pos, b.const_ints({-1})}), b.const_ints({1})});
-  const std::string flat = b.op("ScatterND", {b.op("Reshape", {x, b.const_ints({-1})}), idx,
-                                              b.op("Reshape", {value, b.const_ints({-1})})});
-  b.node("Reshape", {flat, shape}, {out});
-}
-
-namespace {
-// x[i0, i1, ...] = value (index tensors after the basic part; traced as
-// index_put_(x, i0, i1, ..., value)): ScatterND at the positions the same
-// advanced index picks out of 0..n-1, value trimmed, cast and broadcast to them.
-void emit_index_put(Builder& b, const Site& s) {
-  const Tensor& x = s.input(0);
-  const size_t n = s.a.ints("dims").size();
-  const Shape sa = x.shape(), sb = s.b ? s.b->inputs[0]->shape() : sa;
-  const std::string shape = b.shape(sa, sb, s.in[0], false);
-  Site g{s.a, s.b, std::vector<std::string>(s.in.begin(), s.in.begin() + static_cast<long>(n) + 1), {b.fresh("pos")}};
-  g.in[0] = iota(b, s.in[0], sa, sb);
-  emit_advanced_index(b, g);
-  Shape bshape;
-  for (size_t k = 0; k < n; ++k) bshape = broadcast_shapes("onnx.export", bshape, s.input(1 + k).shape());
-  const int64_t rank = x.dim() - static_cast<int64_t>(n) + static_cast<int64_t>(bshape.size());
-  const Tensor& value = s.input(1 + n);
-  std::string v = in_as(b, s, 1 + n, s.out_dtype());
-  if (value.dim() > rank) {  // leading size-1 dims beyond the result's rank are dropped
-    std::vector<int64_t> lead;
-    for (int64_t k = 0; k < value.dim() - rank; ++k) lead.push_back(k);
-    v = b.op("Squeeze", {v, b.const_ints(lead)});
-  }
-  v = b.op("Expand", {v, b.op("Shape", {g.out[0]})});
-  scatter_flat(b, s.in[0], g.out[0], v, shape, s.out[0]);
-}
-// copy_ (x[...] = v with ints and slices writes into a view): v cast and broadcast.
-void emit_copy(Builder& b, const Site& s) {
-  const std::string v = in_as(b, s, 1, s.out_dtype());
-  const bool same = s.input(1).shape() == s.out_shape_a() && (!s.b || s.b->inputs[1]->shape() == s.out_shape_b());
-  if (same) b.node("Identity", {v}, {s.out[0]});
-  else b.node("Expand", {v, b.shape(s.out_shape_a(), s.out_shape_b(), s.in[0], false)}, {s.out[0]});
-}
-void emit_fill(Builder& b, const Site& s) {  // fill_(x, value): the 0-d value broadcast to x
-  b.node("Expand", {s.in[1], b.shape(s.out_shape_a(), s.out_shape_b(), s.in[0], false)}, {s.out[0]});
-}
-void emit_constant(Builder& b, const Site& s) {  // a tensor made from a Python number
-  const Tensor v = s.a.outputs[0].contiguous();
-  if (s.b) {
-    const Tensor w = s.b->outputs[0].contiguous();
-    if (w.shape() != v.shape() || std::memcmp(v.data_ptr(), w.data_ptr(), v.nbytes()) != 0)
-      s.unsupported("a constant computed from a dynamic size (e.g. a Python number from x.shape); "
-                    "use tensor ops on the value instead");
-  }
-  auto* n = b.node("Constant", {}, {s.out[0]});
-  Builder::attr_tensor(n, "value", v);
-}
-void emit_scatter_add(Builder& b, const Site& s) { emit_scatter(b, s, true); }
-void topk_node(Builder& b, const Site& s, const std::string& k, int64_t dim, bool largest) {
-  auto* n = b.node("TopK", {s.in[0], k}, {s.out[0], s.out[1]});
-  Builder::attr(n, "axis", dim);
-  Builder::attr(n, "largest", int64_t{largest});
-  Builder::attr(n, "sorted", int64_t{1});
-}
-void emit_topk(Builder& b, const Site& s) {
-  if (s.input(0).dim() == 0) s.unsupported("topk of a 0-d tensor");
-  topk_node(b, s, b.const_ints({s.a.i("k")}), wrap(s.a.i("dim"), s.input(0).dim()), s.a.i("largest"));
-}
-void emit_sort(Builder& b, const Site& s) {  // a TopK of the whole dim
-  if (s.input(0).dim() == 0) s.unsupported("sort of a 0-d tensor");
-  const int64_t dim = wrap(s.a.i("dim"), s.input(0).dim());
-  const int64_t na = s.input(0).shape()[dim], nb = s.b ? s.b->inputs[0]->shape()[dim] : na;
-  std::string k = na == nb ? b.const_ints({na}) : b.dim(na, nb, s.in[0]);
-  topk_node(b, s, k, dim, s.a.i("descending"));
-}
-// tessel's unique flattens and sorts: ONNX Unique without an axis, sorted; its
-// inverse indices are 1-D, tessel's have the input's shape.
-void emit_unique(Builder& b, const Site& s) {
-  const std::string first = b.fresh("unique_first"), inverse = b.fresh("unique_inverse");
-  auto* n = b.node("Unique", {s.in[0]}, {s.out[0], first, inverse, s.out[2]});
-  Builder::attr(n, "sorted", int64_t{1});
-  b.node("Reshape", {inverse, b.op("Shape", {s.in[0]})}, {s.out[1]});
-}
 void emit_lerp(Builder& b, const Site& s) {  // start + w * (end - start)
   const DType dt = s.out_dtype();
   std::string a = in_as(b, s, 0, dt), e = in_as(b, s, 1, dt), w = in_as(b, s, 2, dt);
@@ -796,13 +617,11 @@ const std::map<std::string, Emitter>& emitters() {
       {"permute", emit_permute}, {"transpose", emit_transpose}, {"slice", emit_slice}, {"select", emit_select},
       {"cat", emit_cat}, {"stack", emit_stack}, {"split", emit_split}, {"unbind", emit_unbind},
       {"flip", emit_flip}, {"repeat", emit_repeat}, {"tril", emit_tril}, {"triu", emit_triu}, {"pad", emit_pad},
-      {"full", emit_full}, {"arange", emit_arange}, {"gather", emit_gather}, {"index_select", emit_index_select},
-      {"nonzero", emit_nonzero}, {"advanced_index", emit_advanced_index}, {"scatter", emit_scatter_set},
-      {"scatter_add", emit_scatter_add}, {"topk", emit_topk}, {"sort", emit_sort}, {"unique", emit_unique}, {"lerp", emit_lerp},
-      {"nan_to_num", emit_nan_to_num}, {"index_add", emit_index_add}, {"index_put", emit_index_put},
-      {"copy", emit_copy}, {"fill", emit_fill}, {"constant", emit_constant},
+      {"full", emit_full}, {"arange", emit_arange}, {"lerp", emit_lerp},
+      {"nan_to_num", emit_nan_to_num},
     };
     add_nn_emitters(t);
+    add_index_emitters(t);
     return t;
   }();
   return table;

@@ -29,9 +29,26 @@ struct ValueInfo {
   std::string onnx_type;  // ONNX's element type name, e.g. "tensor(float)"
   std::vector<Dim> shape;
   bool has_shape = false;  // false: rank unknown
+  bool is_string() const { return onnx_type == "tensor(string)"; }  // `dtype` is meaningless then
 };
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// An ONNX tensor(string): tessel's Tensor has no string dtype, so string
+// inputs, outputs and intermediates of a model are held apart as row-major
+// byte strings (UTF-8 as ONNX requires; not re-validated here).
+struct StringTensor {
+  Shape shape;
+  std::vector<std::string> data;  // prod(shape) elements, row-major
+  int64_t numel() const {
+    int64_t n = 1;
+    for (auto d : shape) n *= d;
+    return n;
+  }
+};
+// A feed or result of Model::run_values: a numeric tensor or a string tensor.
+using RunValue = std::variant<Tensor, StringTensor>;
+using NamedValues = std::vector<std::pair<std::string, RunValue>>;
 using NamedShapes = std::vector<std::pair<std::string, Shape>>;
 
 // Bytes of intermediate values (node outputs; not inputs or weights) for one
@@ -66,7 +83,11 @@ class TESSEL_API Model {
   MemoryEstimate memory_estimate(const NamedShapes& input_shapes) const;
 
   // Runs the graph; every graph input must be fed. Returns the graph outputs in order.
+  // String outputs are refused here (use run_values).
   NamedTensors run(const NamedTensors& feed) const;
+  // The same with string tensors allowed among inputs and outputs. (Not an
+  // overload of run: `run({{"x", t}})` would then be ambiguous.)
+  NamedValues run_values(const NamedValues& feed) const;
 
   struct Impl;
 

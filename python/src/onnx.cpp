@@ -31,6 +31,39 @@ py::list infos(const std::vector<onnx::ValueInfo>& vs) {
   return out;
 }
 
+// A string tensor from Python: (shape, list of str or bytes), row-major.
+onnx::StringTensor string_tensor(const std::string& name, const py::tuple& v) {
+  if (v.size() != 2) throw TypeError("[onnx.run] input '" + name + "': a string feed is (shape, values)");
+  onnx::StringTensor st;
+  st.shape = v[0].cast<Shape>();
+  py::list items = v[1].cast<py::list>();
+  st.data.reserve(items.size());
+  for (const auto& it : items) {
+    if (py::isinstance<py::bytes>(it) || py::isinstance<py::str>(it)) {
+      st.data.push_back(it.cast<std::string>());  // str as UTF-8
+    } else {
+      const std::string tn = py::str(py::type::of(it).attr("__name__"));
+      throw TypeError("[onnx.run] input '" + name + "': string tensor elements must be str or bytes, got " + tn);
+    }
+  }
+  return st;
+}
+
+// Strings back to Python as str; bytes that are not UTF-8 come back as bytes.
+py::object strings_to_python(const onnx::StringTensor& st) {
+  py::list items;
+  for (const auto& s : st.data) {
+    PyObject* u = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "strict");
+    if (u) {
+      items.append(py::reinterpret_steal<py::object>(u));
+    } else {
+      PyErr_Clear();
+      items.append(py::bytes(s));
+    }
+  }
+  return py::make_tuple(py::cast(st.shape), items);
+}
+
 }  // namespace
 
 void init_onnx(py::module_& m) {
@@ -77,6 +110,32 @@ void init_onnx(py::module_& m) {
           [](const onnx::Model& m, const onnx::NamedTensors& feed) {
             py::gil_scoped_release nogil;
             return m.run(feed);
+          },
+          py::arg("feed"))
+      // feed: [(name, Tensor | (shape, [str | bytes]))]; string results come
+      // back as (shape, [str]) tuples.
+      .def(
+          "run_values",
+          [](const onnx::Model& m, const py::list& feed) {
+            onnx::NamedValues in;
+            for (const auto& item : feed) {
+              auto pair = item.cast<py::tuple>();
+              const std::string name = pair[0].cast<std::string>();
+              py::object v = pair[1];
+              if (py::isinstance<py::tuple>(v)) in.emplace_back(name, string_tensor(name, v.cast<py::tuple>()));
+              else in.emplace_back(name, v.cast<Tensor>());
+            }
+            onnx::NamedValues out;
+            {
+              py::gil_scoped_release nogil;
+              out = m.run_values(in);
+            }
+            py::list res;
+            for (auto& [name, v] : out) {
+              if (auto* t = std::get_if<Tensor>(&v)) res.append(py::make_tuple(name, py::cast(*t)));
+              else res.append(py::make_tuple(name, strings_to_python(std::get<onnx::StringTensor>(v))));
+            }
+            return res;
           },
           py::arg("feed"));
 

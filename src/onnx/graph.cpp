@@ -126,6 +126,15 @@ const std::map<std::string, OpFn>& op_table() {
   return table;
 }
 
+const std::map<std::string, ValueOpFn>& string_op_table() {
+  static const std::map<std::string, ValueOpFn> table = [] {
+    std::map<std::string, ValueOpFn> t;
+    register_string_ops(t);
+    return t;
+  }();
+  return table;
+}
+
 const std::map<std::string, ValueOpFn>& value_op_table() {
   static const std::map<std::string, ValueOpFn> table = [] {
     std::map<std::string, ValueOpFn> t;
@@ -184,7 +193,8 @@ std::pair<const OpFn*, const ValueOpFn*> resolve(const Node& n) {
 void run_node(const Node& n, Scope& scope, const OpContext& ctx, const Plan& plan, size_t k) {
   const OpFn* fn = plan.fn[k];
   const ValueOpFn* vfn = plan.vfn[k];
-  if (!fn && !vfn) {
+  const ValueOpFn* sfn = plan.sfn[k];
+  if (!fn && !vfn && !sfn) {
     const bool ml = n.domain == "ai.onnx.ml";
     if (!n.domain.empty() && n.domain != "ai.onnx" && !ml && n.domain != kFusedDomain)
       throw NotImplementedError(detail::cat("[onnx.run] node '", n.name, "': op ", n.domain, "::", n.op_type,
@@ -194,14 +204,31 @@ void run_node(const Node& n, Scope& scope, const OpContext& ctx, const Plan& pla
   }
   const std::vector<char>& movable = plan.movable[k];
   std::vector<Value> out;
+  auto value_inputs = [&] {
+    ValueInputs in;
+    for (const auto& name : n.inputs) {
+      if (name.empty()) in.emplace_back(std::nullopt);
+      else in.emplace_back(lookup(n, scope, name));
+    }
+    return in;
+  };
+  auto not_tensor = [&](size_t i, const std::string& name, const Value& v) {
+    if (std::holds_alternative<StringPtr>(v))
+      n.error<TypeError>("input ", i, " ('", name, "') is a string tensor; op ", n.op_type,
+                         " takes numeric tensors only");
+    n.error<TypeError>("input ", i, " ('", name, "') is a sequence; this op takes tensors");
+  };
   try {
-    if (vfn) {
-      ValueInputs in;
-      for (const auto& name : n.inputs) {
-        if (name.empty()) in.emplace_back(std::nullopt);
-        else in.emplace_back(lookup(n, scope, name));
-      }
-      out = (*vfn)(n, in, ctx);
+    // The string version runs when the op has no tensor one, when an input is a
+    // string, or when the node makes strings from numbers (Cast to string).
+    bool strings = sfn && (!fn || string_output(n));
+    if (sfn && !strings)
+      for (const auto& name : n.inputs)
+        if (!name.empty() && std::holds_alternative<StringPtr>(lookup(n, scope, name))) strings = true;
+    if (strings) {
+      out = (*sfn)(n, value_inputs(), ctx);
+    } else if (vfn) {
+      out = (*vfn)(n, value_inputs(), ctx);
     } else {
       Inputs in;
       in.reserve(n.inputs.size());
@@ -215,14 +242,14 @@ void run_node(const Node& n, Scope& scope, const OpContext& ctx, const Plan& pla
           auto own = scope.values.find(name);
           if (own != scope.values.end()) {
             Tensor* t = std::get_if<Tensor>(&own->second);
-            if (!t) n.error<TypeError>("input ", i, " ('", name, "') is a sequence; this op takes tensors");
+            if (!t) not_tensor(i, name, own->second);
             in.emplace_back(std::move(*t));  // erased after the node anyway
             continue;
           }
         }
         const Value& v = lookup(n, scope, name);
         const Tensor* t = std::get_if<Tensor>(&v);
-        if (!t) n.error<TypeError>("input ", i, " ('", name, "') is a sequence; this op takes tensors");
+        if (!t) not_tensor(i, name, v);
         in.emplace_back(*t);
       }
       out.reserve(n.outputs.size());
@@ -317,6 +344,7 @@ Scope make_scope(const Graph& g, const Scope* parent) {
   s.graph = &g;
   s.parent = parent;
   for (const auto& [name, t] : g.initializers) s.values.emplace(name, t);
+  for (const auto& [name, t] : g.string_initializers) s.values.emplace(name, string_value(t));
   return s;
 }
 }  // namespace
@@ -338,10 +366,16 @@ Plan make_plan(const Graph& g) {
     if (!keep.count(name)) p.release[k].push_back(name);
   p.fn.resize(g.nodes.size());
   p.vfn.resize(g.nodes.size());
+  p.sfn.resize(g.nodes.size(), nullptr);
   p.movable.resize(g.nodes.size());
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const Node& n = g.nodes[k];
     std::tie(p.fn[k], p.vfn[k]) = resolve(n);
+    if (n.domain.empty() || n.domain == "ai.onnx" || n.domain == "ai.onnx.ml") {
+      const auto& st = string_op_table();
+      auto it = st.find(n.domain == "ai.onnx.ml" ? "ai.onnx.ml." + n.op_type : n.op_type);
+      if (it != st.end()) p.sfn[k] = &it->second;
+    }
     p.movable[k].assign(n.inputs.size(), 0);
     const auto& dying = p.release[k];
     for (size_t i = 0; i < n.inputs.size(); ++i) {
@@ -373,42 +407,67 @@ void prepare_run(Model::Impl& m) {
   m.plan = make_plan(m);
   m.constants.clear();
   for (const auto& [name, t] : m.initializers) m.constants.emplace(name, t);
+  for (const auto& [name, t] : m.string_initializers) m.constants.emplace(name, string_value(t));
   m.weight_storages.clear();
   weight_storages(m, m.weight_storages);
 }
 
-NamedTensors Model::run(const NamedTensors& feed) const {
+namespace {
+std::string shape_str(const Shape& s) { return detail::cat(s); }
+}  // namespace
+
+NamedValues Model::run_values(const NamedValues& feed) const {
   const Impl& m = *impl_;
   Scope scope;
   scope.graph = &m;
   scope.constants = &m.constants;
   std::set<std::string> fed;
-  for (const auto& [name, t] : feed) {
+  for (const auto& [name, fv] : feed) {
     const ValueInfo* info = nullptr;
     for (const auto& v : m.inputs)
       if (v.name == name) info = &v;
-    if (!info && !m.initializers.count(name)) {
+    const bool init_num = m.initializers.count(name) != 0, init_str = m.string_initializers.count(name) != 0;
+    if (!info && !init_num && !init_str) {
       std::string names;
       for (const auto& v : m.inputs) names += (names.empty() ? "'" : ", '") + v.name + "'";
       fail<ValueError>("onnx.run", "'", name, "' is not an input of the model (inputs: ", names, ")");
     }
     if (!fed.insert(name).second) fail<ValueError>("onnx.run", "input '", name, "' is fed twice");
+    const Tensor* t = std::get_if<Tensor>(&fv);
+    const StringTensor* st = std::get_if<StringTensor>(&fv);
+    const bool want_string = info ? info->is_string() : init_str;
+    if (want_string && !st)
+      fail<TypeError>("onnx.run", "input '", name, "' is tensor(string) and must be fed strings, got a ", t->dtype(),
+                      " tensor");
+    if (!want_string && !t)
+      fail<TypeError>("onnx.run", "input '", name, "' must be ", info ? info->onnx_type : std::string("numeric"),
+                      ", got strings");
+    Shape shape = t ? t->shape() : st->shape;
+    if (st) {
+      for (auto d : st->shape)
+        if (d < 0) fail<ValueError>("onnx.run", "input '", name, "' has a negative dim in shape ", shape_str(shape));
+      if (static_cast<int64_t>(st->data.size()) != st->numel())
+        fail<ValueError>("onnx.run", "input '", name, "' has shape ", shape_str(shape), " (", st->numel(),
+                         " elements) but ", st->data.size(), " strings");
+    }
     if (info) {
-      if (t.dtype() != info->dtype)
+      if (t && t->dtype() != info->dtype)
         fail<TypeError>("onnx.run", "input '", name, "' must be ", info->onnx_type, " (", info->dtype, "), got ",
-                        t.dtype());
+                        t->dtype());
       if (info->has_shape) {
-        if (t.dim() != static_cast<int64_t>(info->shape.size()))
+        if (shape.size() != info->shape.size())
           fail<ValueError>("onnx.run", "input '", name, "' must have ", info->shape.size(), " dims, got shape ",
-                           t.shape());
+                           shape_str(shape));
         for (size_t d = 0; d < info->shape.size(); ++d) {
           int64_t v = 0;
-          if (fixed(info->shape[d], &v) && v != t.shape()[d])
-            fail<ValueError>("onnx.run", "input '", name, "' dim ", d, " must be ", v, ", got shape ", t.shape());
+          if (fixed(info->shape[d], &v) && v != shape[d])
+            fail<ValueError>("onnx.run", "input '", name, "' dim ", d, " must be ", v, ", got shape ",
+                             shape_str(shape));
         }
       }
     }
-    scope.values[name] = t;
+    if (t) scope.values[name] = *t;
+    else scope.values[name] = string_value(*st);
   }
   for (const auto& v : m.inputs)
     if (!fed.count(v.name)) fail<ValueError>("onnx.run", "input '", v.name, "' was not fed");
@@ -420,16 +479,35 @@ NamedTensors Model::run(const NamedTensors& feed) const {
     const void* s = t.storage().get();
     if (m.weight_storages.count(s)) return true;
     for (const auto& [name, f] : feed)
-      if (f.storage().get() == s) return true;
+      if (auto* ft = std::get_if<Tensor>(&f); ft && ft->storage().get() == s) return true;
     return false;
   };
-  NamedTensors result;
+  NamedValues result;
   for (size_t k = 0; k < m.outputs.size(); ++k) {
+    if (auto* sv = std::get_if<StringPtr>(&values[k])) {
+      result.emplace_back(m.outputs[k].name, **sv);  // a copy: string values are shared
+      continue;
+    }
     const Tensor* t = std::get_if<Tensor>(&values[k]);
     if (!t)
       throw NotImplementedError(detail::cat("[onnx.run] output '", m.outputs[k].name,
                                             "' is a sequence; tessel returns tensor outputs only"));
     result.emplace_back(m.outputs[k].name, owned(*t) ? t->clone() : *t);
+  }
+  return result;
+}
+
+NamedTensors Model::run(const NamedTensors& feed) const {
+  NamedValues in;
+  in.reserve(feed.size());
+  for (const auto& [name, t] : feed) in.emplace_back(name, t);
+  NamedTensors result;
+  for (auto& [name, v] : run_values(in)) {
+    Tensor* t = std::get_if<Tensor>(&v);
+    if (!t)
+      throw TypeError(detail::cat("[onnx.run] output '", name,
+                                  "' is tensor(string); use Model::run_values (Python: ts.onnx) to get strings"));
+    result.emplace_back(name, std::move(*t));
   }
   return result;
 }

@@ -28,7 +28,7 @@ struct NodePrep {
 };
 
 using Attr = std::variant<int64_t, double, std::string, std::vector<int64_t>, std::vector<double>, Tensor,
-                          std::vector<std::string>, GraphPtr, std::vector<GraphPtr>>;
+                          std::vector<std::string>, GraphPtr, std::vector<GraphPtr>, StringTensor>;
 
 struct Node {
   std::string name;  // the node's name, or "<op_type>#<index>" when it has none
@@ -65,18 +65,22 @@ struct Graph {
   std::vector<ValueInfo> inputs, outputs;  // the main graph's inputs leave out initializers
   std::vector<std::optional<DType>> input_dtypes;  // declared tensor element types (nullopt: not checked)
   std::map<std::string, Tensor> initializers;
+  std::map<std::string, StringTensor> string_initializers;  // tensor(string) ones (not seen by the passes)
   std::vector<Node> nodes;  // topological order
   std::vector<std::string> captures;  // names read from enclosing graphs (here or in nested subgraphs)
   std::vector<ValueInfo> value_info;  // the file's declarations of intermediate values
   std::map<std::string, DType> declared_dtype;  // declared tensor element types tessel knows (inputs, outputs, value_info)
 };
 
-// A runtime value: a tensor or a sequence of tensors (ONNX seq(tensor(T))).
+// A runtime value: a tensor, a sequence of tensors (ONNX seq(tensor(T))) or
+// a string tensor (shared: values are copied into op inputs).
 struct Sequence {
   std::vector<Tensor> items;
   DType elem = DType::Float32;
 };
-using Value = std::variant<Tensor, std::shared_ptr<const Sequence>>;
+using StringPtr = std::shared_ptr<const StringTensor>;
+using Value = std::variant<Tensor, std::shared_ptr<const Sequence>, StringPtr>;
+inline Value string_value(StringTensor s) { return std::make_shared<const StringTensor>(std::move(s)); }
 
 // The values visible while a graph runs: its own, then those of the enclosing graphs.
 struct Scope {
@@ -121,6 +125,14 @@ void register_fused_ops(std::map<std::string, OpFn>& table);  // passes_fused.cp
 void register_control_ops(std::map<std::string, ValueOpFn>& table);
 const std::map<std::string, OpFn>& op_table();
 const std::map<std::string, ValueOpFn>& value_op_table();
+// Ops over string tensors (ops_string.cpp), keyed as op_table. A node whose op
+// also has a tensor version runs this one when an input is a string (or, for
+// Cast, when it casts to string); an op with no tensor version always runs it.
+void register_string_ops(std::map<std::string, ValueOpFn>& table);
+const std::map<std::string, ValueOpFn>& string_op_table();
+bool string_output(const Node& n);
+// TfIdfVectorizer on integer tokens X against `pool` (ops_text.cpp).
+Tensor tfidf_ids(const Node& n, const Tensor& x, const std::vector<int64_t>& pool);  // whether a node with numeric inputs makes strings (Cast to string)
 
 // Required input k of the node (present and non-empty).
 const Tensor& input(const Node& n, const Inputs& in, size_t k);
@@ -147,6 +159,7 @@ struct Plan {
   std::vector<std::vector<std::string>> release;  // per node
   std::vector<const OpFn*> fn;                    // per node, tensor ops
   std::vector<const ValueOpFn*> vfn;              // per node, ops on values (control flow, sequences)
+  std::vector<const ValueOpFn*> sfn;              // per node, the op's string version (nullptr: none)
   // Per node and input: the value dies at this node and the node reads it once,
   // so the executor may move it into the op's inputs.
   std::vector<std::vector<char>> movable;
@@ -186,6 +199,7 @@ struct ValueShape {
   std::vector<SymDim> shape;
   std::optional<std::vector<SymDim>> ints;  // row-major contents (at most kMaxTrackedInts)
   bool sequence = false;
+  bool string = false;  // tensor(string): dtype stays nullopt
 };
 constexpr size_t kMaxTrackedInts = 64;
 

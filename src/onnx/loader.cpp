@@ -224,6 +224,25 @@ Tensor to_tensor(const Ctx& c, const ::onnx::TensorProto& tp, const std::string&
   return t;
 }
 
+// A tensor(string) initializer or attribute: string_data only (ONNX stores no
+// strings as raw or external data).
+StringTensor to_string_tensor(const Ctx& c, const ::onnx::TensorProto& tp, const std::string& what) {
+  StringTensor st;
+  st.shape.assign(tp.dims().begin(), tp.dims().end());
+  int64_t n = 1;
+  for (auto d : st.shape) {
+    if (d < 0) c.fail(what, ": negative dimension in dims ", st.shape);
+    if (d != 0 && n > (int64_t{1} << 40) / d) c.fail(what, ": dims ", st.shape, " are too large");
+    n *= d;
+  }
+  if (tp.data_location() == ::onnx::TensorProto::EXTERNAL || tp.has_raw_data())
+    c.fail(what, ": a string tensor must hold its values in string_data (not raw or external data)");
+  if (tp.string_data_size() != n)
+    c.fail(what, ": string_data holds ", tp.string_data_size(), " values but dims ", st.shape, " need ", n);
+  st.data.assign(tp.string_data().begin(), tp.string_data().end());
+  return st;
+}
+
 ValueInfo to_info(const ::onnx::ValueInfoProto& v) {
   ValueInfo info;
   info.name = v.name();
@@ -270,7 +289,9 @@ Attr to_attr(const Ctx& c, const ::onnx::AttributeProto& a, const std::string& w
     case A::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
     case A::FLOATS: return std::vector<double>(a.floats().begin(), a.floats().end());
     case A::STRINGS: return std::vector<std::string>(a.strings().begin(), a.strings().end());
-    case A::TENSOR: return to_tensor(c, a.t(), attr);
+    case A::TENSOR:
+      if (a.t().data_type() == ::onnx::TensorProto::STRING) return to_string_tensor(c, a.t(), attr);
+      return to_tensor(c, a.t(), attr);
     case A::GRAPH:
       if (!a.has_g()) c.fail(attr, ": the graph is missing");
       return graph(a.g(), attr);
@@ -306,7 +327,10 @@ void convert_graph(const Ctx& c, const ::onnx::GraphProto& g, Graph& out, const 
     const auto& tp = g.initializer(k);
     if (tp.name().empty()) c.fail(pre, "graph.initializer[", k, "] has no name");
     check_text(c, tp.name(), pre + "graph.initializer[" + std::to_string(k) + "].name");
-    out.initializers.emplace(tp.name(), to_tensor(c, tp, pre + "initializer '" + tp.name() + "'"));
+    if (tp.data_type() == ::onnx::TensorProto::STRING)
+      out.string_initializers.emplace(tp.name(), to_string_tensor(c, tp, pre + "initializer '" + tp.name() + "'"));
+    else
+      out.initializers.emplace(tp.name(), to_tensor(c, tp, pre + "initializer '" + tp.name() + "'"));
     defined.insert(tp.name());
   }
   if (g.sparse_initializer_size() > 0) c.fail(pre, "sparse initializers are not supported yet");
@@ -317,7 +341,7 @@ void convert_graph(const Ctx& c, const ::onnx::GraphProto& g, Graph& out, const 
   for (const auto& v : g.input()) {
     // The main graph's initializers may be overridden but are not required inputs;
     // a subgraph's inputs are positional and all bound by its node.
-    if (main && out.initializers.count(v.name())) continue;
+    if (main && (out.initializers.count(v.name()) || out.string_initializers.count(v.name()))) continue;
     out.inputs.push_back(to_info(v));
     std::optional<DType> dt;
     if (v.type().has_tensor_type()) dt = dtype_from_onnx(v.type().tensor_type().elem_type());

@@ -21,6 +21,7 @@ int64_t Model::opset() const { missing(); }
 int64_t Model::ir_version() const { missing(); }
 const std::string& Model::producer_name() const { missing(); }
 NamedTensors Model::run(const NamedTensors&) const { missing(); }
+NamedValues Model::run_values(const NamedValues&) const { missing(); }
 std::vector<ValueInfo> Model::value_info() const { missing(); }
 std::optional<ValueInfo> Model::value_info(const std::string&) const { missing(); }
 MemoryEstimate Model::memory_estimate(const NamedShapes&) const { missing(); }

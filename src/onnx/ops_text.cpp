@@ -1,5 +1,5 @@
-// ONNX text-feature ops on integer tokens: TfIdfVectorizer (tessel has no
-// string tensors, so pool_strings models cannot run).
+// ONNX text-feature ops on integer tokens: TfIdfVectorizer (string tokens are
+// mapped to ids by its string version in ops_string.cpp).
 #include <algorithm>
 #include <map>
 
@@ -8,22 +8,27 @@
 namespace tessel::onnx {
 namespace {
 
-// Counts the pool's n-grams in each row of X ([C] or [B, C] int32/int64): for
+// Counts the pool's n-grams (pool: pool_int64s or string ids) in each row of X ([C] or [B, C] int32/int64): for
 // each skip distance d (1 .. max_skip_count + 1), items start, start + d, ...;
 // unigrams count only at d = 1. Then TF (counts), IDF (weight where present) or
 // TFIDF (weight * count), weights given per pool n-gram.
 std::vector<Tensor> tfidf(const Node& n, const Inputs& in, const OpContext&) {
   const Tensor& x = input(n, in, 0);
   if (x.dtype() != DType::Int64 && x.dtype() != DType::Int32)
-    n.error<TypeError>("X must be int32 or int64 (string inputs are not supported), got ", x.dtype());
+    n.error<TypeError>("X must be int32, int64 or strings, got ", x.dtype());
+  if (n.has("pool_strings")) n.error<TypeError>("X is int but the node's pool is pool_strings");
+  return {tfidf_ids(n, x, n.ints("pool_int64s"))};
+}
+
+}  // namespace
+
+Tensor tfidf_ids(const Node& n, const Tensor& x, const std::vector<int64_t>& pool) {
   if (x.dim() > 2) n.error("X must be [C] or [B, C], got shape ", x.shape());
-  if (n.has("pool_strings")) n.error<NotImplementedError>("pool_strings is not supported (tessel has no string tensors)");
   const std::string mode = n.s("mode", "");
   if (mode != "TF" && mode != "IDF" && mode != "TFIDF") n.error("mode must be TF, IDF or TFIDF");
   const int64_t lo = n.i("min_gram_length", 1), hi = n.i("max_gram_length", 1), skip = n.i("max_skip_count", 0);
   if (lo < 1 || hi < lo || skip < 0) n.error("need 1 <= min_gram_length <= max_gram_length and max_skip_count >= 0");
-  const std::vector<int64_t> counts = n.ints("ngram_counts"), indexes = n.ints("ngram_indexes"),
-                             pool = n.ints("pool_int64s");
+  const std::vector<int64_t> counts = n.ints("ngram_counts"), indexes = n.ints("ngram_indexes");
   const std::vector<double> weights = n.floats("weights");
   if (indexes.empty()) n.error("ngram_indexes must not be empty");
   const int64_t out_size = *std::max_element(indexes.begin(), indexes.end()) + 1;
@@ -80,10 +85,8 @@ std::vector<Tensor> tfidf(const Node& n, const Inputs& in, const OpContext&) {
       float& out = py[r * out_size + indexes[g]];
       out = mode == "IDF" ? static_cast<float>(w) : out + static_cast<float>(mode == "TF" ? f : w * f);
     }
-  return {y};
+  return y;
 }
-
-}  // namespace
 
 void register_text_ops(std::map<std::string, OpFn>& t) { t["TfIdfVectorizer"] = tfidf; }
 

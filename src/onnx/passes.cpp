@@ -24,14 +24,10 @@
 namespace tessel::onnx {
 namespace passes {
 
-// The attribute kinds up to list-of-strings are plain values; any later
-// alternative of Attr (GRAPH, GRAPHS) carries a subgraph.
-constexpr size_t kPlainAttrKinds = 7;
-
 bool has_subgraph(const Node& n) {
   if (n.op_type == "If" || n.op_type == "Loop" || n.op_type == "Scan") return true;
   for (const auto& [k, a] : n.attrs)
-    if (a.index() >= kPlainAttrKinds) return true;
+    if (std::holds_alternative<GraphPtr>(a) || std::holds_alternative<std::vector<GraphPtr>>(a)) return true;
   return false;
 }
 

@@ -249,6 +249,7 @@ VS from_info(const ValueInfo& info, const std::map<std::string, DType>& declared
   VS v;
   auto it = declared.find(info.name);
   if (it != declared.end()) v.dtype = it->second;
+  v.string = info.is_string();
   if (info.has_shape && info.shape.size() <= kMaxRank) {
     v.has_shape = true;
     for (const auto& d : info.shape) {
@@ -549,6 +550,11 @@ void reconcile(const Node* n, const std::string& name, VS& v, const ValueInfo& d
     return n ? detail::cat("[onnx.", n->op_type, "] node '", n->name, "': ") : std::string("[onnx.load] ");
   };
   if (v.sequence) return;
+  if ((v.string && d.dtype) || (v.dtype && d.string))
+    throw Proven(detail::cat(where(), "value '", name, "' is declared ", decl.onnx_type, " but inferred ",
+                             v.string ? std::string("tensor(string)") : detail::cat(*v.dtype)),
+                 true);
+  if (d.string) v.string = true;
   if (v.dtype && d.dtype && *v.dtype != *d.dtype)
     throw Proven(detail::cat(where(), "value '", name, "' is declared ", decl.onnx_type, " but inferred ", *v.dtype),
                  true);
@@ -571,6 +577,64 @@ void reconcile(const Node* n, const std::string& name, VS& v, const ValueInfo& d
   }
 }
 
+// The element type of string values: the rules know numbers only, so ops that
+// pass strings through (shape ops) or make them are marked here, after the rule
+// (whose shape stands; any numeric dtype it guessed is dropped).
+void mark_strings(const In& in, std::vector<VS>& out) {
+  const Node& n = in.n;
+  for (auto& v : out) v.string = false;  // a rule that copied its input's info copied the flag too
+  auto str_in = [&](size_t k) { return k < in.v.size() && in.v[k] && in.v[k]->string; };
+  auto set = [&](size_t k, bool str) {
+    if (k >= n.outputs.size()) return;
+    if (out.size() <= k) out.resize(k + 1, unknown());
+    if (str) {
+      out[k].string = true;
+      out[k].dtype.reset();
+      out[k].ints.reset();
+    } else if (out[k].string) {
+      out[k].string = false;
+    }
+  };
+  static const std::set<std::string> pass = {"Identity", "Reshape",  "Flatten", "Squeeze", "Unsqueeze", "Transpose",
+                                             "Slice",    "Gather",   "Expand",  "Tile",    "Concat",    "StringConcat",
+                                             "StringNormalizer"};
+  const bool ml = n.domain == "ai.onnx.ml";
+  const bool dflt = n.domain.empty() || n.domain == "ai.onnx";
+  if (dflt && pass.count(n.op_type)) {
+    bool any = false;
+    for (size_t k = 0; k < in.v.size(); ++k) any = any || ((k == 0 || n.op_type == "Concat" || n.op_type == "StringConcat") && str_in(k));
+    if (any || n.op_type == "StringConcat" || n.op_type == "StringNormalizer") set(0, true);
+  } else if (dflt && n.op_type == "StringSplit") {
+    set(0, true);
+  } else if (dflt && (n.op_type == "Cast" || n.op_type == "CastLike")) {
+    const bool to_str = n.op_type == "Cast" ? n.i("to", 0) == 8 : str_in(1);
+    if (to_str) set(0, true);
+    else if (str_in(0) && !out.empty()) out[0].ints.reset();  // the strings' numbers are not tracked
+  } else if (dflt && n.op_type == "Constant") {
+    if (n.has("value") && std::holds_alternative<StringTensor>(n.attrs.at("value"))) {
+      const auto& st = std::get<StringTensor>(n.attrs.at("value"));
+      VS v;
+      v.has_shape = true;
+      for (auto d : st.shape) v.shape.push_back(SymDim::of(d));
+      if (out.empty()) out.push_back(v);
+      set(0, true);
+      out[0].has_shape = true;
+      out[0].shape = v.shape;
+    } else if (n.has("value_strings") || n.has("value_string")) {
+      set(0, true);
+    }
+  } else if (ml && (n.op_type == "LabelEncoder" || n.op_type == "CategoryMapper")) {
+    bool to_str = n.op_type == "CategoryMapper" ? !str_in(0) : n.has("values_strings");
+    if (n.op_type == "LabelEncoder" && n.has("values_tensor"))
+      to_str = std::holds_alternative<StringTensor>(n.attrs.at("values_tensor"));
+    if (n.op_type == "LabelEncoder" && n.has("classes_strings")) to_str = !str_in(0);
+    VS v;
+    if (!in.v.empty() && in.v[0]) v.has_shape = in.v[0]->has_shape, v.shape = in.v[0]->shape;
+    out.assign(1, v);
+    set(0, to_str);
+  }
+}
+
 std::vector<VS> infer_graph(const Graph& g, Env& env, Ctx& cx, int64_t opset) {
   for (const auto& [name, t] : g.initializers) {
     env.vals[name] = from_tensor(t);
@@ -578,6 +642,13 @@ std::vector<VS> infer_graph(const Graph& g, Env& env, Ctx& cx, int64_t opset) {
       Tensor c = t.to(DType::Float64).contiguous();
       env.floats[name] = std::vector<double>(c.data<double>(), c.data<double>() + c.numel());
     }
+  }
+  for (const auto& [name, t] : g.string_initializers) {
+    VS v;
+    v.string = true;
+    v.has_shape = true;
+    for (auto d : t.shape) v.shape.push_back(SymDim::of(d));
+    env.vals[name] = std::move(v);
   }
   for (const auto& i : g.inputs)
     if (!env.vals.count(i.name)) env.vals[i.name] = from_info(i, g.declared_dtype);
@@ -595,6 +666,7 @@ std::vector<VS> infer_graph(const Graph& g, Env& env, Ctx& cx, int64_t opset) {
     } catch (const std::exception&) {
       out.clear();  // bad attributes and the like: run time reports them
     }
+    mark_strings(in, out);
     for (size_t k = 0; k < node.outputs.size(); ++k) {
       const std::string& name = node.outputs[k];
       if (name.empty()) continue;
@@ -621,7 +693,9 @@ ValueInfo to_value_info(const std::string& name, const VS& v) {
     info.onnx_type = "sequence";
     return info;
   }
-  if (v.dtype) {
+  if (v.string) {
+    info.onnx_type = "tensor(string)";
+  } else if (v.dtype) {
     info.dtype = *v.dtype;
     info.onnx_type = onnx_type_name(*v.dtype);
   } else {
@@ -663,6 +737,7 @@ void infer_shapes(Model::Impl& m) {
     auto it = m.shapes.find(o.name);
     if (it == m.shapes.end() || it->second.sequence) continue;
     const VS& v = it->second;
+    if (o.onnx_type == "unsupported" && v.string) o.onnx_type = "tensor(string)";
     if (!m.declared_dtype.count(o.name) && o.onnx_type == "unsupported" && v.dtype) {
       o.dtype = *v.dtype;
       o.onnx_type = onnx_type_name(*v.dtype);

@@ -44,6 +44,8 @@ def _to_tensor(x, k):
     if x is None:
         raise NotImplementedError(f"input {k}: optional (None) inputs not supported")
     x = np.asarray(x)
+    if x.dtype.kind in "OUS":  # tensor(string): ts.onnx.Model.run takes the NumPy array itself
+        return x
     if x.dtype.name == "bfloat16":  # ml_dtypes' type: through float32, which holds it exactly
         return ts.as_tensor(x.astype(np.float32)).to(ts.bfloat16)
     if x.dtype not in _NP_OK:
@@ -53,6 +55,8 @@ def _to_tensor(x, k):
 
 
 def _to_numpy(t):
+    if isinstance(t, np.ndarray):  # string outputs come back as NumPy object arrays
+        return t
     if t.dtype == ts.bfloat16:
         import ml_dtypes  # what onnx uses for bfloat16 arrays
 

@@ -39,6 +39,34 @@ def _infos(raw):
     return [ValueInfo(*r) for r in raw]
 
 
+def _is_string_array(v):
+    """A NumPy array of str/bytes/objects: the feed of a tensor(string) input."""
+    kind = getattr(getattr(v, "dtype", None), "kind", None)
+    return kind in ("U", "S", "O")
+
+
+def _string_feed(name, v):
+    """(shape, [str | bytes]) for the binding, from an array or nested list of strings."""
+    import numpy as np
+
+    a = np.asarray(v, dtype=object) if not _is_string_array(v) else np.asarray(v)
+    if a.dtype.kind == "U":
+        a = a.astype(object)
+    elif a.dtype.kind == "S":
+        a = np.array([bytes(x) for x in a.ravel()], dtype=object).reshape(a.shape)
+    return (list(a.shape), list(a.ravel(order="C")))
+
+
+def _strings_out(value):
+    """NumPy object array of str (onnxruntime's form) from (shape, list)."""
+    import numpy as np
+
+    shape, items = value
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out.reshape(shape)
+
+
 def _load_raw(f):
     if isinstance(f, (bytes, bytearray, memoryview)):
         return _onnx.Model.load_bytes(bytes(f))
@@ -57,6 +85,9 @@ class Model:
         self._m = _load_raw(f)
         self.inputs = _infos(self._m.inputs)
         self.outputs = _infos(self._m.outputs)
+        self._string_inputs = {i.name for i in self.inputs if i.type == "tensor(string)"}
+        # Any string input or output sends runs through run_values.
+        self._strings = bool(self._string_inputs) or any(o.type == "tensor(string)" for o in self.outputs)
 
     @property
     def value_info(self):
@@ -88,10 +119,20 @@ class Model:
         return self._m.producer_name
 
     def run(self, feed):
-        """Runs the graph on ``{input name: Tensor}``; returns ``{output name: Tensor}``."""
+        """Runs the graph on ``{input name: Tensor}``; returns ``{output name: Tensor}``.
+        ``tensor(string)`` inputs take NumPy str/object arrays (or nested lists of
+        str); string outputs come back as NumPy object arrays of str, as in onnxruntime."""
         if not isinstance(feed, dict):
             raise TypeError(f"onnx.run: feed must be a dict of name -> Tensor, got {type(feed).__name__}")
-        return dict(self._m.run(list(feed.items())))
+        if not self._strings and not any(_is_string_array(v) for v in feed.values()):
+            return dict(self._m.run(list(feed.items())))
+        items = []
+        for k, v in feed.items():
+            # A numeric feed of a string input goes through as a tensor: the runtime names the mismatch.
+            if _is_string_array(v) or (k in self._string_inputs and isinstance(v, (list, tuple, str, bytes))):
+                v = _string_feed(k, v)
+            items.append((k, v))
+        return {k: (_strings_out(v) if isinstance(v, tuple) else v) for k, v in self._m.run_values(items)}
 
     def __call__(self, *args, **kwargs):
         if len(args) > len(self.inputs):
@@ -149,11 +190,13 @@ class InferenceSession:
         if not isinstance(input_feed, dict):
             raise TypeError(f"InferenceSession.run: input_feed must be a dict, got {type(input_feed).__name__}")
         # np.asarray keeps 0-d inputs 0-d (np.ascontiguousarray makes them 1-d).
-        feed = {k: as_tensor(np.asarray(v, order="C")) for k, v in input_feed.items()}
+        strings = self._model._string_inputs
+        feed = {k: (v if k in strings or _is_string_array(v) else as_tensor(np.asarray(v, order="C")))
+                for k, v in input_feed.items()}
         out = self._model.run(feed)
         names = [o.name for o in self._model.outputs] if output_names is None else list(output_names)
         for n in names:
             if n not in out:
                 raise ValueError(f"InferenceSession.run: {n!r} is not an output of the model "
                                  f"(outputs: {[o.name for o in self._model.outputs]})")
-        return [out[n].numpy() for n in names]
+        return [out[n] if isinstance(out[n], np.ndarray) else out[n].numpy() for n in names]

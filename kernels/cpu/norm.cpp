@@ -1,9 +1,10 @@
 // CPU kernels for batch, layer and RMS normalization (statistics fused with the
-// normalization, and fused backwards) and relu's backward: single passes
+// normalization, and fused backwards) and relu's and gelu's backwards: single passes
 // where the op-by-op forms make eight.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/loops.h"
@@ -360,6 +361,68 @@ void rms_norm_backward_kernel(const KernelCall& c) {
                [&](int64_t lo, int64_t hi) { rms_backward_cols_run<T>(a, lo, hi); });
 }
 
+// gelu's first-order backward (by name, "gelu_backward_fused"): in g, x; out dx (one
+// shape); params UnaryParams (a = 0: exact, else the tanh approximation).
+//   exact: dx = g * (Phi(x) + x * phi(x))
+//   tanh:  t = tanh(k (x + c x^3)), dx = g * (0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2))
+// Contiguous runs go a block at a time through vecmath's vector tanh (or erf and exp)
+// into the output, then one pass combines; strided runs use the scalar functions.
+template <class T>
+void gelu_backward_kernel(const KernelCall& c) {
+  const bool approx = static_cast<const UnaryParams*>(c.params)->a != 0;
+  constexpr T k = T(0.79788456080286535588), cc = T(0.044715), inv_sqrt2 = T(0.70710678118654752440),
+              inv_sqrt_2pi = T(0.39894228040143267794);
+  using UnaryFn = void (*)(T*, const T*, int64_t, vecmath::Params);
+  UnaryFn vtanh = nullptr, verf = nullptr, vexp = nullptr;
+  if (const vecmath::Table* vt = vecmath::table()) {
+    if constexpr (std::is_same_v<T, float>) {
+      vtanh = vt->f32[vecmath::Tanh], verf = vt->f32[vecmath::Erf], vexp = vt->f32[vecmath::Exp];
+    } else {
+      vtanh = vt->f64[vecmath::Tanh], verf = vt->f64[vecmath::Erf], vexp = vt->f64[vecmath::Exp];
+    }
+  }
+  for_each<3>({&c.out[0], &c.in[0], &c.in[1]}, [&](char** p, const int64_t* s, int64_t n) {
+    constexpr int64_t S = sizeof(T);
+    if (vtanh && s[0] == S && s[1] == S && s[2] == S) {
+      T* o = reinterpret_cast<T*>(p[0]);
+      const T *g = reinterpret_cast<const T*>(p[1]), *x = reinterpret_cast<const T*>(p[2]);
+      constexpr int64_t kBlock = 512;
+      T tmp[kBlock];
+      for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+        const int64_t m = std::min(kBlock, n - i0);
+        T* ob = o + i0;
+        const T *gb = g + i0, *xb = x + i0;
+        if (approx) {
+          for (int64_t i = 0; i < m; ++i) ob[i] = k * (xb[i] + cc * xb[i] * xb[i] * xb[i]);
+          vtanh(ob, ob, m, {});
+          for (int64_t i = 0; i < m; ++i) {
+            const T t = ob[i], xv = xb[i];
+            ob[i] = gb[i] * (T(0.5) * (T(1) + t) + T(0.5) * xv * (T(1) - t * t) * k * (T(1) + T(3) * cc * xv * xv));
+          }
+        } else {
+          for (int64_t i = 0; i < m; ++i) ob[i] = xb[i] * inv_sqrt2, tmp[i] = T(-0.5) * xb[i] * xb[i];
+          verf(ob, ob, m, {});
+          vexp(tmp, tmp, m, {});
+          for (int64_t i = 0; i < m; ++i)
+            ob[i] = gb[i] * (T(0.5) * (T(1) + ob[i]) + xb[i] * tmp[i] * inv_sqrt_2pi);
+        }
+      }
+      return;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const T gv = *reinterpret_cast<const T*>(p[1] + i * s[1]), xv = *reinterpret_cast<const T*>(p[2] + i * s[2]);
+      T d;
+      if (approx) {
+        const T t = std::tanh(k * (xv + cc * xv * xv * xv));
+        d = T(0.5) * (T(1) + t) + T(0.5) * xv * (T(1) - t * t) * k * (T(1) + T(3) * cc * xv * xv);
+      } else {
+        d = T(0.5) * (T(1) + std::erf(xv * inv_sqrt2)) + xv * std::exp(T(-0.5) * xv * xv) * inv_sqrt_2pi;
+      }
+      *reinterpret_cast<T*>(p[0] + i * s[0]) = gv * d;
+    }
+  }, 40);
+}
+
 template <class T>
 void relu_backward_kernel(const KernelCall& c) {
   for_each<3>({&c.out[0], &c.in[0], &c.in[1]}, [](char** p, const int64_t* s, int64_t n) {
@@ -526,6 +589,9 @@ const bool registered = [] {
   reg.add(rn, DeviceType::CPU, DType::Float64, &rms_norm_kernel<double>);
   reg.add(rnb, DeviceType::CPU, DType::Float32, &rms_norm_backward_kernel<float>);
   reg.add(rnb, DeviceType::CPU, DType::Float64, &rms_norm_backward_kernel<double>);
+  const OpId gb = reg.op_id("gelu_backward_fused");
+  reg.add(gb, DeviceType::CPU, DType::Float32, &gelu_backward_kernel<float>);
+  reg.add(gb, DeviceType::CPU, DType::Float64, &gelu_backward_kernel<double>);
   return true;
 }();
 

@@ -272,15 +272,30 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
         return tessel::where(gt(x, Scalar(0.0)), g, mul(g, add(y, Scalar(alpha))));
       });
       break;
-    case op::gelu:
+    case op::gelu: {
+      // First order on float32/64 CPU tensors: one kernel (vecmath's tanh, or erf and exp);
+      // create_graph and other dtypes: the ops below.
+      const auto fused = [approx = p.a](T g, T x) -> Tensor {
+        static const OpId kFused = Registry::get().op_id("gelu_backward_fused");
+        if (GradMode::enabled() || g.dtype() != x.dtype() || g.device() != x.device() || g.shape() != x.shape() ||
+            !Registry::get().has(kFused, x.device().type, x.dtype()))
+          return Tensor();
+        Tensor r = empty(x.shape(), TensorOptions(x.dtype(), x.device()));
+        const Tensor in[2] = {g, x};
+        const UnaryParams up{approx};
+        dispatch(kFused, x.dtype(), in, {&r, 1}, &up);
+        return r;
+      };
       if (p.a == 0) {  // exact: x * Phi(x)
         rec("GeluBackward", true, false, [=](T g, T x, T) {
+          if (Tensor r = fused(g, x); r.defined()) return r;
           const Tensor cdf = mul(add(erf(mul(x, Scalar(kInvSqrt2))), Scalar(1.0)), Scalar(0.5));
           const Tensor pdf = mul(exp(mul(mul(x, x), Scalar(-0.5))), Scalar(kInvSqrt2Pi));
           return mul(g, add(cdf, mul(x, pdf)));
         });
       } else {  // 0.5 x (1 + tanh(k (x + 0.044715 x^3)))
-        rec("GeluBackward", true, false, [](T g, T x, T) {
+        rec("GeluBackward", true, false, [=](T g, T x, T) {
+          if (Tensor r = fused(g, x); r.defined()) return r;
           const double k = 0.79788456080286535588, c = 0.044715;
           const Tensor x2 = mul(x, x);
           const Tensor t = tanh(mul(mul(x, add(mul(x2, Scalar(c)), Scalar(1.0))), Scalar(k)));
@@ -291,6 +306,7 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
         });
       }
       break;
+    }
     case op::softplus:
       rec("SoftplusBackward", true, false, [beta = p.a, threshold = p.b](T g, T x, T) {
         const Tensor z = mul(x, Scalar(beta));

@@ -994,6 +994,24 @@ def spec_rms_norm_fused_backward(dtype, device):
         check(tw.grad.cpu(), (g64 * x64 * rs).sum(rows), dtype, scale=np.abs(g64).sum(rows) * 4 + 1)
 
 
+def spec_gelu_backward_fused(dtype, device):
+    from math import erf, sqrt, pi
+    for approximate in ("none", "tanh"):
+        for shape in ((7,), (3, 600)):
+            x, g = sample(dtype, shape), sample(dtype, shape)
+            tx = from_numpy(x, dtype).to(device).requires_grad_()
+            ts.gelu(tx, approximate=approximate).backward(from_numpy(g, dtype).to(device))
+            x64, g64 = ref64(x), ref64(g)
+            if approximate == "tanh":
+                k, c = sqrt(2.0 / pi), 0.044715
+                t = np.tanh(k * (x64 + c * x64 ** 3))
+                d = 0.5 * (1 + t) + 0.5 * x64 * (1 - t * t) * k * (1 + 3 * c * x64 * x64)
+            else:
+                d = 0.5 * (1 + np.vectorize(erf)(x64 / sqrt(2.0))) + x64 * np.exp(-0.5 * x64 * x64) / sqrt(2 * pi)
+            check(tx.grad.cpu(), g64 * d, dtype, scale=np.abs(g64) * 2 + 1)
+
+
+SPECS.update({"gelu_backward_fused": spec_gelu_backward_fused})
 SPECS.update({"log_softmax_backward_fused": spec_log_softmax_backward_fused,
               "rms_norm_fused": spec_rms_norm_fused, "rms_norm_fused_backward": spec_rms_norm_fused_backward})
 

@@ -232,6 +232,7 @@ COVERS = {
     "layer_norm_fused": "layer_norm", "layer_norm_fused_backward": "layer_norm",  # the fused kernel and its backward
     "log_softmax_backward_fused": "log_softmax_last_dim",  # first-order log_softmax gradients along the last dim
     "rms_norm_fused": "rms_norm", "rms_norm_fused_backward": "rms_norm",
+    "gelu_backward_fused": "gelu_tanh",  # first-order gelu gradients (exact: the 'gelu' case)
     "conv2d": "conv2d",  # float32 kernel: test_float32_conv_kernel_gradients_match_the_float64_reference
 }
 NOT_DIFFERENTIABLE = {

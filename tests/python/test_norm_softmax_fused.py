@@ -207,3 +207,56 @@ def test_layer_norm_and_rms_norm_match_bitwise_with_and_without_the_vector_table
     assert len(a.files) == 18
     for k in a.files:
         assert np.array_equal(a[k], b[k]), k
+
+
+# ---- gelu backward (gelu_backward_fused) ----
+
+def gelu_grad_ref(x, g, approximate):
+    from math import erf, sqrt, pi
+    x, g = np.asarray(x, np.float64), np.asarray(g, np.float64)
+    if approximate == "tanh":
+        k, c = sqrt(2.0 / pi), 0.044715
+        t = np.tanh(k * (x + c * x ** 3))
+        d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x)
+    else:
+        cdf = 0.5 * (1 + np.vectorize(erf)(x / sqrt(2.0)))
+        d = cdf + x * np.exp(-0.5 * x * x) / sqrt(2 * pi)
+    return g * d
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype,tol", [(ts.float64, 1e-13), (ts.float32, 3e-6)])
+@pytest.mark.parametrize("n", [1, 7, 512, 513, 5000])
+def test_gelu_backward_matches_float64(approximate, dtype, tol, n):
+    rng = np.random.default_rng(n)
+    xn = rng.standard_normal(n) * 3
+    xn[: min(n, 4)] = [0.0, -12.0, 12.0, -0.5][: min(n, 4)]  # zero and saturated tails
+    gn = rng.standard_normal(n)
+    x = ts.tensor(xn, dtype=dtype).requires_grad_()
+    F.gelu(x, approximate=approximate).backward(ts.tensor(gn, dtype=dtype))
+    close(x.grad, gelu_grad_ref(ts.tensor(xn, dtype=dtype).numpy(), gn, approximate), tol)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_backward_strided_input_and_broadcast_grad(approximate):
+    rng = np.random.default_rng(13)
+    xn = rng.standard_normal((40, 30))
+    x = ts.tensor(xn).requires_grad_()
+    F.gelu(x.t(), approximate=approximate).sum().backward()  # x.t() strided, g an expanded scalar
+    close(x.grad, gelu_grad_ref(xn, np.ones_like(xn), approximate), 1e-13)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_gradcheck_and_create_graph(approximate):
+    x = ts.randn(4, 9, dtype=ts.float64).requires_grad_()
+    assert gradcheck(lambda a: F.gelu(a, approximate=approximate), [x])
+    assert gradgradcheck(lambda a: F.gelu(a, approximate=approximate), [x])
+
+
+def test_gelu_backward_half_types_keep_the_ops():
+    rng = np.random.default_rng(14)
+    xn, gn = rng.standard_normal(64), rng.standard_normal(64)
+    for dtype in (ts.float16, ts.bfloat16):
+        x = ts.tensor(xn, dtype=ts.float32).to(dtype).requires_grad_()
+        F.gelu(x, approximate="tanh").backward(ts.tensor(gn, dtype=ts.float32).to(dtype))
+        np.testing.assert_allclose(x.grad.to(ts.float32).numpy(), gelu_grad_ref(xn, gn, "tanh"), rtol=0.05, atol=0.05)

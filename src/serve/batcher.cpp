@@ -256,15 +256,39 @@ void Batcher::State::worker() {
 
 namespace {
 
+// Item j's rows of a string output (all of it when the batch has one item), as BYTES.
+NamedTensor string_output(const std::string& name, const onnx::StringTensor& st, const std::vector<BatchItem>& batch,
+                          size_t j, int64_t total, bool has_batch_dim) {
+  if (batch.size() == 1 && !has_batch_dim) return NamedTensor{name, "BYTES", st.shape, {}, st.data};
+  if (st.shape.empty() || st.shape[0] != total)
+    throw HttpError(500, "output '" + name + "' has shape " + detail::cat(st.shape) + ", not a batch of " +
+                             std::to_string(total) + " along dim 0");
+  const int64_t row = total > 0 ? st.numel() / total : 0;
+  int64_t off = 0;
+  for (size_t k = 0; k < j; ++k) off += batch[k].batch;
+  NamedTensor out{name, "BYTES", st.shape, {}, {}};
+  out.shape[0] = batch[j].batch;
+  out.bytes.assign(st.data.begin() + off * row, st.data.begin() + (off + batch[j].batch) * row);
+  return out;
+}
+
 // Runs one batch; returns per-item outputs or throws.
 std::vector<std::vector<NamedTensor>> run_batch(const Batcher::RunFn& run, const std::vector<BatchItem>& batch,
                                                 bool has_batch_dim) {
   const auto& first = batch.front().request;
-  onnx::NamedTensors feed;
+  onnx::NamedValues feed;
   int64_t total = 0;
   for (const auto& b : batch) total += b.batch;
   for (size_t i = 0; i < first.inputs.size(); ++i) {
-    if (batch.size() == 1) {
+    if (first.inputs[i].datatype == "BYTES") {
+      // Strings concatenate along dim 0 by appending: their rows are contiguous.
+      onnx::StringTensor st;
+      st.shape = first.inputs[i].shape;
+      if (batch.size() > 1) st.shape.at(0) = total;
+      for (const auto& b : batch)
+        st.data.insert(st.data.end(), b.request.inputs[i].bytes.begin(), b.request.inputs[i].bytes.end());
+      feed.emplace_back(first.inputs[i].name, std::move(st));
+    } else if (batch.size() == 1) {
       feed.emplace_back(first.inputs[i].name, first.inputs[i].tensor);
     } else {
       std::vector<Tensor> parts;
@@ -272,7 +296,7 @@ std::vector<std::vector<NamedTensor>> run_batch(const Batcher::RunFn& run, const
       feed.emplace_back(first.inputs[i].name, cat(parts, 0));
     }
   }
-  onnx::NamedTensors out;
+  onnx::NamedValues out;
   {
     autograd::NoGradGuard ng;
     out = run(feed);
@@ -282,7 +306,11 @@ std::vector<std::vector<NamedTensor>> run_batch(const Batcher::RunFn& run, const
     for (const auto& name : batch[j].outputs) {
       auto it = std::find_if(out.begin(), out.end(), [&](const auto& p) { return p.first == name; });
       if (it == out.end()) throw HttpError(500, "the model did not produce output '" + name + "'");
-      Tensor t = it->second;
+      if (auto* st = std::get_if<onnx::StringTensor>(&it->second)) {
+        res[j].push_back(string_output(name, *st, batch, j, total, has_batch_dim));
+        continue;
+      }
+      Tensor t = std::get<Tensor>(it->second);
       if (batch.size() > 1 || has_batch_dim) {
         if (t.dim() < 1 || t.size(0) != total)
           throw HttpError(500, "output '" + name + "' has shape " + detail::cat(t.shape()) + ", not a batch of " +
@@ -356,6 +384,25 @@ void Batcher::State::execute_one_by_one(std::vector<BatchItem>& batch) {
     execute(one);
   }
 }
+
+namespace {
+Batcher::RunFn values_fn(Batcher::TensorRunFn run) {
+  return [run = std::move(run)](const onnx::NamedValues& feed) {
+    onnx::NamedTensors in;
+    for (const auto& [name, v] : feed) {
+      const Tensor* t = std::get_if<Tensor>(&v);
+      if (!t) throw HttpError(400, "input '" + name + "': this model takes no strings");
+      in.emplace_back(name, *t);
+    }
+    onnx::NamedValues out;
+    for (auto& [name, t] : run(in)) out.emplace_back(name, std::move(t));
+    return out;
+  };
+}
+}  // namespace
+
+Batcher::Batcher(BatcherOptions options, TensorRunFn run, ModelMetrics metrics)
+    : Batcher(std::move(options), values_fn(std::move(run)), std::move(metrics)) {}
 
 Batcher::Batcher(BatcherOptions options, RunFn run, ModelMetrics metrics) : state_(std::make_shared<State>()) {
   state_->opt = std::move(options);

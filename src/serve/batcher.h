@@ -59,8 +59,12 @@ struct BatchItem {
 
 class Batcher {
  public:
-  using RunFn = std::function<onnx::NamedTensors(const onnx::NamedTensors&)>;
+  // BYTES inputs are fed (and string outputs come back) as onnx::StringTensor.
+  using RunFn = std::function<onnx::NamedValues(const onnx::NamedValues&)>;
   Batcher(BatcherOptions options, RunFn run, ModelMetrics metrics);
+  // A model function over numeric tensors only (string inputs are refused).
+  using TensorRunFn = std::function<onnx::NamedTensors(const onnx::NamedTensors&)>;
+  Batcher(BatcherOptions options, TensorRunFn run, ModelMetrics metrics);
   // Finishes what is queued, then joins the workers.
   ~Batcher();
   Batcher(const Batcher&) = delete;

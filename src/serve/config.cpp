@@ -292,14 +292,8 @@ void complete_model_config(ModelConfig& c, const onnx::Model& model, const std::
   check(c.input, model.inputs(), "input", true);
   check(c.output, model.outputs(), "output", false);
   for (const auto& t : c.input) {
-    // The protocols carry BYTES (JSON strings, {"b64"}, length-prefixed binary), but
-    // tessel's Tensor has no string dtype for the model to receive them in.
-    if (t.datatype == "BYTES")
-      config_error(path, "input '" + t.name +
-                             "' is an ONNX string tensor (BYTES): tessel's tensors have no string dtype, so models "
-                             "with string inputs cannot run (the server parses BYTES requests, but has nothing to "
-                             "feed them into)");
-    if (!oip_to_dtype(t.datatype))
+    // BYTES inputs (ONNX tensor(string)) are fed to the model as string tensors.
+    if (t.datatype != "BYTES" && !oip_to_dtype(t.datatype))
       config_error(path, "input '" + t.name + "' has datatype " + t.datatype + ", which tessel's tensors cannot hold");
   }
 }

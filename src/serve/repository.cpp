@@ -130,7 +130,7 @@ std::shared_ptr<ModelVersion> ModelVersion::load(const std::string& name, int64_
       bo.queue_policy.max_queue_size = static_cast<uint32_t>(default_max_queue_size);
     const onnx::Model* m = v->model_.get();
     v->batcher_ = std::make_unique<Batcher>(
-        bo, [m](const onnx::NamedTensors& feed) { return m->run(feed); }, v->metrics_);
+        bo, [m](const onnx::NamedValues& feed) { return m->run_values(feed); }, v->metrics_);
     v->ready_ = true;
   } catch (const std::exception& e) {
     v->error_ = e.what();
@@ -215,9 +215,17 @@ void ModelVersion::infer_async(InferRequest req, InferCallback done) {
     if (in.datatype != it->datatype)
       bad_request(m,
                   "input '" + in.name + "': datatype " + in.datatype + " does not match the model's " + it->datatype);
-    if (!in.tensor.defined() || in.tensor.dtype() != *oip_to_dtype(it->datatype))
+    if (in.datatype == "BYTES") {
+      // The codecs check this too; a request built another way must not reach the model with a mismatch.
+      int64_t n = 1;
+      for (auto d : in.shape) n = d < 0 ? -1 : n * d;
+      if (n < 0 || static_cast<int64_t>(in.bytes.size()) != n)
+        bad_request(m, "input '" + in.name + "': shape " + shape_str(in.shape) + " needs " + std::to_string(n) +
+                           " BYTES elements, got " + std::to_string(in.bytes.size()));
+    } else if (!in.tensor.defined() || in.tensor.dtype() != *oip_to_dtype(it->datatype)) {
       bad_request(m, "input '" + in.name + "' carries no " + it->datatype + " data");
-    if (in.tensor.shape() != in.shape)
+    }
+    if (in.datatype != "BYTES" && in.tensor.shape() != in.shape)
       bad_request(m, "input '" + in.name + "': data of shape " + shape_str(in.tensor.shape()) +
                          " does not match the declared shape " + shape_str(in.shape));
     std::vector<int64_t> want = it->dims;

@@ -832,9 +832,9 @@ def test_model_that_fails_to_load(repo, tmp_path):
         assert s.stop() == 0
 
 
-def test_string_input_model_is_unavailable_with_the_reason(tmp_path):
-    # ONNX string inputs (e.g. StringNormalizer): tessel has no string tensors, so the model
-    # cannot load; the reason says so, and BYTES requests to it are refused, naming it.
+def test_string_input_model_is_served(tmp_path):
+    # ONNX string inputs (e.g. StringNormalizer) run as string tensors: the model is
+    # READY and BYTES requests get BYTES back (more in test_serve_strings.py).
     s_in = helper.make_tensor_value_info("s", TensorProto.STRING, ["n"])
     s_out = helper.make_tensor_value_info("o", TensorProto.STRING, ["n"])
     _save(helper.make_graph([helper.make_node("StringNormalizer", ["s"], ["o"], case_change_action="LOWER")],
@@ -844,11 +844,11 @@ def test_string_input_model_is_unavailable_with_the_reason(tmp_path):
     try:
         status, index = s.json("POST", "/v2/repository/index")
         text = [e for e in index if e["name"] == "text"][0]
-        assert status == 200 and text["state"] == "UNAVAILABLE"
-        assert "string tensor (BYTES)" in text["reason"] and "no string dtype" in text["reason"]
+        assert status == 200 and text["state"] == "READY"
         status, body = s.json("POST", "/v2/models/text/infer",
-                              {"inputs": [{"name": "s", "shape": [1], "datatype": "BYTES", "data": ["Ab"]}]})
-        assert 400 <= status < 500 and "no string dtype" in body["error"]
+                              {"inputs": [{"name": "s", "shape": [2], "datatype": "BYTES", "data": ["Ab", "CD"]}]})
+        assert status == 200 and body["outputs"][0]["datatype"] == "BYTES"
+        assert body["outputs"][0]["data"] == ["ab", "cd"]
         _alive(s)
     finally:
         assert s.stop() == 0

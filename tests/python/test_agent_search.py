@@ -166,6 +166,11 @@ def test_final_epochs_fit_the_time_left():
     assert final.final_epochs(best, 12.6, 1.25) == 5
     assert final.final_epochs(best, 0.5, 1.25) == 1  # always at least one epoch
     assert final.final_epochs({"epochs": 0, "seconds": 0.0}, 5.0, 1.25) == 1
+    # 20 s of which 10 s in 10 epochs: 1.25 s per final epoch after 12.5 s of fixed cost.
+    split = {"epochs": 10, "seconds": 20.0, "epoch_seconds": 10.0}
+    assert final.final_epochs(split, 100.0, 1.25) == 10
+    assert final.final_epochs(split, 20.0, 1.25) == 6   # (20 - 12.5) // 1.25
+    assert final.final_epochs(split, 10.0, 1.25) == 1   # the fixed cost alone does not fit: still one epoch
 
 
 def test_missing_target_and_no_target(tmp_path, iris):

@@ -13,14 +13,19 @@ __all__ = ["retrain_best", "held_out_metrics", "predict_test"]
 
 def final_epochs(best, seconds_left, data_factor):
     """The best trial's epochs, or fewer when a time budget has only
-    `seconds_left` (None: no time budget): the trial's measured seconds per
-    epoch times `data_factor` (the final run's rows over the trial's) per
-    epoch, and at least one epoch."""
+    `seconds_left` (None: no time budget), and at least one epoch. The trial's
+    wall time splits into its epochs (`epoch_seconds`, when recorded) and a
+    fixed part (decoding the data, building the model, the last evaluation);
+    both scale by `data_factor` (the final run's rows over the trial's), and
+    the fixed part is paid before the first epoch."""
     epochs = max(1, int(best["epochs"]))
-    per_epoch = (best.get("seconds") or 0.0) / epochs * data_factor
+    seconds = best.get("seconds") or 0.0
+    in_epochs = best.get("epoch_seconds") or seconds
+    per_epoch = in_epochs / epochs * data_factor
+    fixed = max(0.0, seconds - in_epochs) * data_factor
     if seconds_left is None or per_epoch <= 0:
         return epochs
-    return max(1, min(epochs, int(seconds_left // per_epoch)))
+    return max(1, min(epochs, int((seconds_left - fixed) // per_epoch)))
 
 
 def retrain_best(store, run_id, base, best, prep, work, name, register, export, alias, log, stage,

@@ -21,7 +21,7 @@ def leaderboard_rows(study):
         rows.append({"trial": t.number, "state": t.state.name, "family": a.get("family", t.params.get("family")),
                      "value": value, "val_metric_name": metric_name,
                      "val_metric": m.get(metric_name) if metric_name else None, "epochs": a.get("epochs", 0),
-                     "seconds": a.get("seconds"), "params": a.get("params") or dict(t.params),
+                     "seconds": a.get("seconds"), "epoch_seconds": a.get("epoch_seconds"), "params": a.get("params") or dict(t.params),
                      "metrics": m, "history": hist, "error": a.get("error"), "output_dir": a.get("output_dir"),
                      "run_id": a.get("run_id"), "worker": a.get("worker", 0)})
     order = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2}

@@ -134,6 +134,7 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic, measure_co
                               f"({params['family']}) did not finish one epoch in {out.seconds:.1f} s; give a "
                               f"larger --budget (or fewer --max-epochs, smaller data)")
         attrs = {"family": params["family"], "params": params, "epochs": out.epochs, "seconds": out.seconds,
+                 "epoch_seconds": sum(out.epoch_seconds) if out.epoch_seconds else None,
                  "history": out.history, "output_dir": out.output_dir, "run_id": out.run_id,
                  "error": out.error, "metrics": metric_subset(out.metrics), "worker": spec.get("worker", 0)}
         for k, v in attrs.items():

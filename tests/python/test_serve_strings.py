@@ -55,6 +55,9 @@ def repo(tmp_path_factory):
     d = tmp_path_factory.mktemp("repo")
     _words_model(d / "words" / "1" / "model.onnx")
     _words_model(d / "wordsb" / "1" / "model.onnx")
+    _save([helper.make_node("Identity", ["s"], ["echo_bytes"])],
+          [helper.make_tensor_value_info("s", TensorProto.STRING, ["n"])],
+          [helper.make_tensor_value_info("echo_bytes", TensorProto.STRING, ["n"])], d / "echo" / "1" / "model.onnx")
     (d / "wordsb" / "config.pbtxt").write_text(
         "max_batch_size: 8\ndynamic_batching { preferred_batch_size: [8] max_queue_delay_microseconds: 300000 }\n")
     return d
@@ -143,6 +146,15 @@ def test_tfserving_strings_and_b64(server, ref):
     status, body = server.json("POST", "/v1/models/words:predict", {"inputs": {"words": b64}})
     assert status == 200, body
     assert body["outputs"]["ids"] == want["ids"].tolist() and body["outputs"]["tags"] == want["tags"].tolist()
+
+
+def test_tfserving_bytes_output_as_b64(server):
+    """Outputs named *_bytes come back as {"b64": ...} (TF-Serving's rule), bytes intact."""
+    vals = [b"\x00\xffraw", b"plain"]
+    inst = [{"b64": base64.b64encode(v).decode()} for v in vals]
+    status, body = server.json("POST", "/v1/models/echo:predict", {"instances": inst})
+    assert status == 200, body
+    assert [base64.b64decode(p["b64"]) for p in body["predictions"]] == vals
 
 
 def test_batched_string_requests(server, ref):

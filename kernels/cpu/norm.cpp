@@ -121,12 +121,27 @@ bool norm_use_avx2() {
 #endif
 }
 
+// 4-lane vectors (GCC/Clang vector extensions): 2 SSE registers on the baseline ISA, one
+// AVX register in the AVX2 clones; lane-wise IEEE arithmetic either way.
+typedef double Vec4d __attribute__((vector_size(32)));
+template <class T>
+struct Vec4;
+template <>
+struct Vec4<float> {
+  typedef float type __attribute__((vector_size(16)));
+};
+template <>
+struct Vec4<double> {
+  typedef double type __attribute__((vector_size(32)));
+};
+
 template <class T>
 struct NormArgs {
   const T *x = nullptr, *g = nullptr, *w = nullptr, *b = nullptr, *mean = nullptr, *rstd = nullptr;
   T *y = nullptr, *mean_out = nullptr, *rstd_out = nullptr, *gx = nullptr, *gw = nullptr, *gb = nullptr;
   int64_t R = 0, D = 0;
   double eps = 0;
+  double *sw = nullptr, *sb = nullptr;  // dweight/dbias sums, when the row pass accumulates them
 };
 
 template <class T>
@@ -178,20 +193,27 @@ TS_NORM_INLINE void ln_forward_rows(const NormArgs<T>& a, int64_t lo, int64_t hi
 
 // dx per row: dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w,
 // xhat = (x - mean) * rstd.
-template <class T>
-TS_NORM_INLINE void ln_backward_rows(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+template <class T, bool Acc>
+TS_NORM_INLINE void ln_backward_rows_impl(const NormArgs<T>& a, int64_t lo, int64_t hi) {
   const int64_t D = a.D;
   const T* w = a.w;
   for (int64_t r = lo; r < hi; ++r) {
     const T *gr = a.g + r * D, *xr = a.x + r * D;
     const T m = a.mean[r], is = a.rstd[r];
-    double a1[kLanes] = {}, a2[kLanes] = {};  // sum(g * w), sum(g * w * xhat)
+    // sum(g * w) and sum(g * w * xhat) in 16 double lanes, written with vector types:
+    // GCC left this two-sum loop scalar. Lane k of a[q] is partial sum 4 q + k.
+    using V = typename Vec4<T>::type;
+    Vec4d a1[4] = {}, a2[4] = {};
     int64_t j = 0;
     for (; j + kLanes <= D; j += kLanes)
-      for (int k = 0; k < kLanes; ++k) {
-        const double gwj = static_cast<double>(gr[j + k] * w[j + k]);
-        a1[k] += gwj;
-        a2[k] += gwj * static_cast<double>((xr[j + k] - m) * is);
+      for (int q = 0; q < 4; ++q) {
+        V gv, wv, xv;
+        __builtin_memcpy(&gv, gr + j + 4 * q, sizeof(V));
+        __builtin_memcpy(&wv, w + j + 4 * q, sizeof(V));
+        __builtin_memcpy(&xv, xr + j + 4 * q, sizeof(V));
+        const Vec4d gwd = __builtin_convertvector(gv * wv, Vec4d);
+        a1[q] += gwd;
+        a2[q] += gwd * __builtin_convertvector((xv - m) * is, Vec4d);
       }
     double s1 = 0, s2 = 0;
     for (; j < D; ++j) {
@@ -199,11 +221,29 @@ TS_NORM_INLINE void ln_backward_rows(const NormArgs<T>& a, int64_t lo, int64_t h
       s1 += gwj;
       s2 += gwj * static_cast<double>((xr[j] - m) * is);
     }
-    for (int k = 0; k < kLanes; ++k) s1 += a1[k], s2 += a2[k];
+    for (int k = 0; k < kLanes; ++k) s1 += a1[k / 4][k % 4], s2 += a2[k / 4][k % 4];
     const T mg = static_cast<T>(s1 / static_cast<double>(D)), mgx = static_cast<T>(s2 / static_cast<double>(D));
     T* out = a.gx + r * D;
-    for (int64_t jj = 0; jj < D; ++jj) out[jj] = is * (gr[jj] * w[jj] - mg - (xr[jj] - m) * is * mgx);
+    if constexpr (Acc) {  // dweight/dbias in the same pass, the rows in order (as the column pass sums them)
+      double *sw = a.sw, *sb = a.sb;
+      for (int64_t jj = 0; jj < D; ++jj) {
+        const T xh = (xr[jj] - m) * is;
+        out[jj] = is * (gr[jj] * w[jj] - mg - xh * mgx);
+        sb[jj] += static_cast<double>(gr[jj]);
+        sw[jj] += static_cast<double>(gr[jj] * xh);
+      }
+    } else {
+      for (int64_t jj = 0; jj < D; ++jj) out[jj] = is * (gr[jj] * w[jj] - mg - (xr[jj] - m) * is * mgx);
+    }
   }
+}
+template <class T>
+TS_NORM_INLINE void ln_backward_rows(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+  ln_backward_rows_impl<T, false>(a, lo, hi);
+}
+template <class T>
+TS_NORM_INLINE void ln_backward_rows_acc(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+  ln_backward_rows_impl<T, true>(a, lo, hi);
 }
 
 // dweight = sum_r g * xhat (and dbias = sum_r g when Bias) for the column blocks
@@ -251,8 +291,8 @@ TS_NORM_INLINE void rms_forward_rows(const NormArgs<T>& a, int64_t lo, int64_t h
 }
 
 // dx = rstd * g * w - x * rstd^3 * mean(g * w * x) per row.
-template <class T>
-TS_NORM_INLINE void rms_backward_rows(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+template <class T, bool Acc>
+TS_NORM_INLINE void rms_backward_rows_impl(const NormArgs<T>& a, int64_t lo, int64_t hi) {
   const int64_t D = a.D;
   const T* w = a.w;
   for (int64_t r = lo; r < hi; ++r) {
@@ -268,8 +308,24 @@ TS_NORM_INLINE void rms_backward_rows(const NormArgs<T>& a, int64_t lo, int64_t 
     const double isd = static_cast<double>(is);
     const T coef = static_cast<T>(isd * isd * isd * (s / static_cast<double>(D)));
     T* out = a.gx + r * D;
-    for (int64_t jj = 0; jj < D; ++jj) out[jj] = is * (gr[jj] * w[jj]) - xr[jj] * coef;
+    if constexpr (Acc) {
+      double* sw = a.sw;
+      for (int64_t jj = 0; jj < D; ++jj) {
+        out[jj] = is * (gr[jj] * w[jj]) - xr[jj] * coef;
+        sw[jj] += static_cast<double>(gr[jj] * (xr[jj] * is));
+      }
+    } else {
+      for (int64_t jj = 0; jj < D; ++jj) out[jj] = is * (gr[jj] * w[jj]) - xr[jj] * coef;
+    }
   }
+}
+template <class T>
+TS_NORM_INLINE void rms_backward_rows(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+  rms_backward_rows_impl<T, false>(a, lo, hi);
+}
+template <class T>
+TS_NORM_INLINE void rms_backward_rows_acc(const NormArgs<T>& a, int64_t lo, int64_t hi) {
+  rms_backward_rows_impl<T, true>(a, lo, hi);
 }
 template <class T>
 TS_NORM_INLINE void rms_backward_cols(const NormArgs<T>& a, int64_t lo, int64_t hi) {
@@ -301,9 +357,11 @@ TS_NORM_INLINE void rms_backward_cols(const NormArgs<T>& a, int64_t lo, int64_t 
 #endif
 TS_NORM_CLONES(ln_forward_rows)
 TS_NORM_CLONES(ln_backward_rows)
+TS_NORM_CLONES(ln_backward_rows_acc)
 TS_NORM_CLONES(ln_backward_cols)
 TS_NORM_CLONES(rms_forward_rows)
 TS_NORM_CLONES(rms_backward_rows)
+TS_NORM_CLONES(rms_backward_rows_acc)
 TS_NORM_CLONES(rms_backward_cols)
 #undef TS_NORM_CLONES
 
@@ -328,6 +386,16 @@ void layer_norm_backward_kernel(const KernelCall& c) {
   a.g = cptr<T>(c.in[0]), a.x = cptr<T>(c.in[1]), a.mean = cptr<T>(c.in[2]), a.rstd = cptr<T>(c.in[3]);
   a.w = cptr<T>(c.in[4]);
   a.gx = mptr<T>(c.out[0]);
+  if (c.out.size() >= 3 && (a.R < 2 || threads_for(a.R * a.D * 6) <= 1)) {
+    // One thread: the row pass sums dweight/dbias too, in the column pass's order
+    // (rows in order), so the result is the same as with threads; g and x are read once.
+    std::vector<double> sums(static_cast<size_t>(2 * a.D), 0.0);
+    a.sw = sums.data(), a.sb = sums.data() + a.D;
+    ln_backward_rows_acc_run<T>(a, 0, a.R);
+    T *gw = mptr<T>(c.out[1]), *gb = mptr<T>(c.out[2]);
+    for (int64_t j = 0; j < a.D; ++j) gw[j] = static_cast<T>(a.sw[j]), gb[j] = static_cast<T>(a.sb[j]);
+    return;
+  }
   parallel_for(a.R, a.D * 6, [&](int64_t lo, int64_t hi) { ln_backward_rows_run<T>(a, lo, hi); });
   if (c.out.size() < 3) return;  // no dweight/dbias wanted: skips a pass over g and x
   a.gw = mptr<T>(c.out[1]), a.gb = mptr<T>(c.out[2]);
@@ -354,6 +422,14 @@ void rms_norm_backward_kernel(const KernelCall& c) {
   a.R = c.in[1].shape()[0], a.D = c.in[1].shape()[1];
   a.g = cptr<T>(c.in[0]), a.x = cptr<T>(c.in[1]), a.rstd = cptr<T>(c.in[2]), a.w = cptr<T>(c.in[3]);
   a.gx = mptr<T>(c.out[0]);
+  if (c.out.size() >= 2 && (a.R < 2 || threads_for(a.R * a.D * 5) <= 1)) {  // one thread: as layer_norm's
+    std::vector<double> sums(static_cast<size_t>(a.D), 0.0);
+    a.sw = sums.data();
+    rms_backward_rows_acc_run<T>(a, 0, a.R);
+    T* gw = mptr<T>(c.out[1]);
+    for (int64_t j = 0; j < a.D; ++j) gw[j] = static_cast<T>(a.sw[j]);
+    return;
+  }
   parallel_for(a.R, a.D * 5, [&](int64_t lo, int64_t hi) { rms_backward_rows_run<T>(a, lo, hi); });
   if (c.out.size() < 2) return;
   a.gw = mptr<T>(c.out[1]);

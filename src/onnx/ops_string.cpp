@@ -6,7 +6,7 @@
 // ... keep exactly the semantics (and errors) of their numeric versions.
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <regex>
@@ -166,8 +166,8 @@ bool is_int_dtype(DType d) {
   return d == DType::UInt8 || d == DType::Int8 || d == DType::Int16 || d == DType::Int32 || d == DType::Int64;
 }
 
-// Numbers as onnxruntime writes them: integers in decimal, floats in the
-// shortest form that reads back to the same value, "NaN"/"INF"/"-INF".
+// Numbers as onnxruntime writes them: integers (bools as 1/0) in decimal,
+// floats with 8 significant digits (printf %.8g), "NaN"/"INF"/"-INF".
 std::vector<std::string> to_strings(const Node& n, const Tensor& x) {
   std::vector<std::string> out;
   out.reserve(static_cast<size_t>(x.numel()));
@@ -187,10 +187,8 @@ std::vector<std::string> to_strings(const Node& n, const Tensor& x) {
       if (std::isnan(v)) out.emplace_back("NaN");
       else if (std::isinf(v)) out.emplace_back(v > 0 ? "INF" : "-INF");
       else {
-        // float32 values print at float32's shortest length (0.1f as "0.1").
-        auto r = dt == DType::Float64 ? std::to_chars(buf, buf + sizeof buf, v)
-                                      : std::to_chars(buf, buf + sizeof buf, static_cast<float>(v));
-        out.emplace_back(buf, r.ptr);
+        std::snprintf(buf, sizeof buf, "%.8g", v);  // onnxruntime's form, for every float type
+        out.emplace_back(buf);
       }
     }
     return out;

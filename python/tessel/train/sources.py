@@ -310,14 +310,21 @@ def audio_preprocess(cfg):
             "mean": 0.0, "std": 1.0}
 
 
+def audio_mel(pre):
+    """The log-mel (dB) transform of the recipe: [..., samples] -> [..., n_mels, frames]."""
+    return ts.audio.MelSpectrogram(sample_rate=pre["sample_rate"], n_fft=pre["n_fft"], hop_length=pre["hop_length"],
+                                   n_mels=pre["n_mels"], to_db=True, top_db=pre["top_db"])
+
+
 def audio_transform(pre, orig_rate):
-    """The C++ transform for files at orig_rate: resample, pad/cut, log-mel -> [channels, n_mels, frames]."""
+    """The C++ transform for files at orig_rate: resample, pad/cut, log-mel -> [channels, n_mels, frames];
+    pre["output"] == "waveform" stops before the log-mel: [channels, samples] (augmentation's input)."""
     steps = []
     if orig_rate != pre["sample_rate"]:
         steps.append(ts.audio.Resample(orig_rate, pre["sample_rate"]))
-    steps += [ts.audio.FixLength(pre["num_samples"]),
-              ts.audio.MelSpectrogram(sample_rate=pre["sample_rate"], n_fft=pre["n_fft"], hop_length=pre["hop_length"],
-                                      n_mels=pre["n_mels"], to_db=True, top_db=pre["top_db"])]
+    steps.append(ts.audio.FixLength(pre["num_samples"]))
+    if pre.get("output") != "waveform":
+        steps.append(audio_mel(pre))
     return ts.data.Compose(steps)
 
 
@@ -399,6 +406,21 @@ def _audio_folder(cfg, path, pre):
     x, kept, skipped = audio_features([p for p, _ in samples], pre, d["on_error"], d["num_workers"])
     labels = [classes[samples[i][1]] for i in kept]
     return x, labels, classes, skipped, [samples[i][0] for i in kept]
+
+
+def _audio_augment_loader(cfg, pre, data, files):
+    """The training part's clips as waveforms (decoded once per process, cached like the features),
+    augmented afresh every epoch (train/augment_audio.py)."""
+    from .augment_audio import AudioAugmentLoader
+    d = cfg["data"]
+    tr = getattr(data, "train_index", None)
+    files_tr = files if tr is None else [files[i] for i in tr]
+    wave, kept, _ = audio_features(files_tr, dict(pre, output="waveform"), d["on_error"], d["num_workers"])
+    if len(kept) != len(files_tr):  # these files converted a moment ago
+        raise DataError(f"{len(files_tr) - len(kept)} training audio file(s) could not be read again for "
+                        f"data.audio.augment")
+    return AudioAugmentLoader(wave, data.y_train, pre, d["audio"]["augment"], cfg["train"]["batch_size"],
+                              seed=d["seed"])
 
 
 # ----- tables (text and tabular) ---------------------------------------------------------------------------
@@ -785,6 +807,8 @@ def load_data(cfg):
             data.x_train = (data.x_train - m) / s
             if data.x_val is not None:
                 data.x_val = (data.x_val - m) / s
+            if d["audio"]["augment"]["enabled"]:
+                data.train_loader = _audio_augment_loader(cfg, pre, data, files)
         else:
             data = _finish(cfg, "image", x, labels, pre, vx, vlabels, classes=classes)
             if d["image"]["augment"]:

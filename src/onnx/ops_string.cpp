@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <regex>
 #include <set>
 #include <unordered_map>
@@ -58,13 +59,15 @@ StringTensor pick(const std::vector<const std::string*>& pool, const Tensor& idx
   return out;
 }
 
-// A shape op over strings: string inputs (`str_args`: which inputs may be
-// strings) become position tensors for the tensor op `op`.
-std::vector<Value> via_positions(const Node& n, const ValueInputs& in, const OpContext& ctx, const std::string& op) {
+// A shape op over strings: the inputs that may hold strings (`str_input`)
+// become position tensors for the tensor op `op`, and each of its outputs picks
+// the strings at the positions it holds; `numeric_out` ops (Shape, Size) return
+// the tensor op's result as it is.
+std::vector<Value> via_positions(const Node& n, const ValueInputs& in, const OpContext& ctx, const std::string& op,
+                                 const std::function<bool(size_t)>& str_input, bool numeric_out) {
   const auto& table = op_table();
   auto it = table.find(op);
   if (it == table.end()) n.error<NotImplementedError>("op has no tensor version");
-  const bool variadic = op == "Concat";
   Inputs tin;
   std::vector<const std::string*> pool;
   for (size_t k = 0; k < in.size(); ++k) {
@@ -73,19 +76,23 @@ std::vector<Value> via_positions(const Node& n, const ValueInputs& in, const OpC
       continue;
     }
     if (auto* s = std::get_if<StringPtr>(&*in[k])) {
-      if (k > 0 && !variadic) n.error<TypeError>("input ", k, " must be a numeric tensor, got strings");
+      if (!str_input(k)) n.error<TypeError>("input ", k, " must be a numeric tensor, got strings");
       tin.emplace_back(positions(**s, static_cast<int64_t>(pool.size())));
       for (const auto& x : (*s)->data) pool.push_back(&x);
     } else if (auto* t = std::get_if<Tensor>(&*in[k])) {
-      if (k == 0 || variadic) n.error<TypeError>("input ", k, " is numeric but input 0 is a string tensor");
+      if (str_input(k)) n.error<TypeError>("input ", k, " is numeric but the op's other data inputs are strings");
       tin.emplace_back(*t);
     } else {
       n.error<TypeError>("input ", k, " is a sequence; this op takes tensors");
     }
   }
   std::vector<Tensor> out = it->second(n, tin, ctx);
-  if (out.empty()) n.error("produced no output");
-  return one_str(pick(pool, out[0]));
+  std::vector<Value> res;
+  for (auto& t : out) {
+    if (numeric_out) res.emplace_back(std::move(t));
+    else res.push_back(string_value(pick(pool, t)));
+  }
+  return res;
 }
 
 // ---- Broadcasting of two string tensors (Equal, StringConcat) ----
@@ -574,13 +581,21 @@ void register_string_ops(std::map<std::string, ValueOpFn>& t) {
     str_in(n, in, 0);
     return {*in[0]};
   };
-  for (const char* op : {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Slice", "Gather",
-                         "Expand", "Tile"}) {
+  // Data input 0 may be strings; the others (shapes, indices, axes) are numbers.
+  for (const char* op : {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Gather", "Expand", "Tile",
+                         "GatherElements", "GatherND", "Compress", "Split", "ReverseSequence", "Shape", "Size"}) {
     const std::string name = op;
-    t[name] = [name](const Node& n, const ValueInputs& in, const OpContext& c) {
-      return via_positions(n, in, c, name);
+    const bool numeric_out = name == "Shape" || name == "Size";
+    t[name] = [name, numeric_out](const Node& n, const ValueInputs& in, const OpContext& c) {
+      return via_positions(n, in, c, name, [](size_t k) { return k == 0; }, numeric_out);
     };
   }
+  t["Concat"] = [](const Node& n, const ValueInputs& in, const OpContext& c) {
+    return via_positions(n, in, c, "Concat", [](size_t) { return true; }, false);
+  };
+  t["Where"] = [](const Node& n, const ValueInputs& in, const OpContext& c) {
+    return via_positions(n, in, c, "Where", [](size_t k) { return k == 1 || k == 2; }, false);
+  };
   t["Equal"] = equal;
   t["Cast"] = cast;
   t["CastLike"] = cast_like;

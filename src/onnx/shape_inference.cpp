@@ -595,15 +595,21 @@ void mark_strings(const In& in, std::vector<VS>& out) {
       out[k].string = false;
     }
   };
-  static const std::set<std::string> pass = {"Identity", "Reshape",  "Flatten", "Squeeze", "Unsqueeze", "Transpose",
-                                             "Slice",    "Gather",   "Expand",  "Tile",    "Concat",    "StringConcat",
-                                             "StringNormalizer"};
+  static const std::set<std::string> pass = {
+      "Identity", "Reshape",        "Flatten",  "Squeeze",   "Unsqueeze",       "Transpose",    "Slice",
+      "Gather",   "GatherElements", "GatherND", "Compress",  "Split",           "ReverseSequence", "Expand",
+      "Tile",     "Concat",         "Where",    "StringConcat", "StringNormalizer"};
   const bool ml = n.domain == "ai.onnx.ml";
   const bool dflt = n.domain.empty() || n.domain == "ai.onnx";
   if (dflt && pass.count(n.op_type)) {
+    const std::string& op = n.op_type;
     bool any = false;
-    for (size_t k = 0; k < in.v.size(); ++k) any = any || ((k == 0 || n.op_type == "Concat" || n.op_type == "StringConcat") && str_in(k));
-    if (any || n.op_type == "StringConcat" || n.op_type == "StringNormalizer") set(0, true);
+    for (size_t k = 0; k < in.v.size(); ++k) {
+      const bool data = op == "Concat" || op == "StringConcat" ? true : op == "Where" ? (k == 1 || k == 2) : k == 0;
+      any = any || (data && str_in(k));
+    }
+    if (any || op == "StringConcat" || op == "StringNormalizer")
+      for (size_t k = 0; k < (op == "Split" ? n.outputs.size() : 1); ++k) set(k, true);
   } else if (dflt && n.op_type == "StringSplit") {
     set(0, true);
   } else if (dflt && (n.op_type == "Cast" || n.op_type == "CastLike")) {

@@ -100,6 +100,28 @@ def test_shape_ops_on_strings(op, extra, attrs, inits):
     _same(*_both(m, {"x": x}))
 
 
+def test_where_split_gather_elements_compress_shape():
+    nodes = [
+        helper.make_node("Where", ["cond", "x", "other"], ["w"]),
+        helper.make_node("Split", ["x"], ["s0", "s1"], axis=1, num_outputs=2),
+        helper.make_node("GatherElements", ["x", "gi"], ["ge"], axis=1),
+        helper.make_node("Compress", ["x", "keep"], ["c"], axis=1),
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Size", ["x"], ["size"]),
+    ]
+    inits = [helper.make_tensor("other", S, [1], [b"-"]), helper.make_tensor("gi", I64, [2, 2], [3, 0, 1, 1]),
+             helper.make_tensor("keep", B, [4], [1, 0, 0, 1])]
+    outs = [("w", S), ("s0", S), ("s1", S), ("ge", S), ("c", S), ("shape", I64), ("size", I64)]
+    m = _model(nodes, [helper.make_tensor_value_info("cond", B, [2, 4]), helper.make_tensor_value_info("x", S, [2, 4])],
+               [helper.make_tensor_value_info(n, t, None) for n, t in outs], inits, opset=18)
+    x = np.array([["a", "b", "c", "d"], ["e", "f", "g", "h"]], dtype=object)
+    cond = np.array([[True, False, True, False], [False, False, True, True]])
+    _same(*_both(m, {"cond": cond, "x": x}))
+    info = ts.onnx.load(m)
+    assert info.value_info["s1"].type == "tensor(string)" and info.value_info["w"].type == "tensor(string)"
+    assert info.value_info["shape"].type == "tensor(int64)"
+
+
 def test_concat_equal_cast():
     nodes = [
         helper.make_node("Concat", ["a", "b"], ["c"], axis=0),

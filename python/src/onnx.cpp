@@ -26,7 +26,8 @@ py::list infos(const std::vector<onnx::ValueInfo>& vs) {
       for (const auto& d : v.shape) dims.append(dim_to_python(d));
       shape = dims;
     }
-    out.append(py::make_tuple(v.name, v.onnx_type, py::cast(v.dtype), shape));
+    // tensor(string) has no tessel dtype: None.
+    out.append(py::make_tuple(v.name, v.onnx_type, v.is_string() ? py::none() : py::cast(v.dtype), shape));
   }
   return out;
 }

@@ -79,6 +79,7 @@ def test_model_returning_strings():
     assert [o.type for o in info.outputs] == ["tensor(string)", "tensor(string)"]
     assert info.value_info["name"].type == "tensor(string)"
     assert info.value_info["t"].shape == [3, 2]
+    assert info.outputs[0].dtype is None and info.inputs[0].dtype == ts.int64  # strings have no tessel dtype
 
 
 @pytest.mark.parametrize("op,extra,attrs,inits", [

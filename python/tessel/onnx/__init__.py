@@ -23,7 +23,7 @@ def available():
 
 class ValueInfo:
     """A graph input or output: ``name``, ``type`` (ONNX's, e.g. ``'tensor(float)'``),
-    ``dtype`` (tessel's) and ``shape`` (ints, names of symbolic dims, None for
+    ``dtype`` (tessel's; None for ``'tensor(string)'``) and ``shape`` (ints, names of symbolic dims, None for
     unknown ones; None when the rank is unknown)."""
 
     __slots__ = ("name", "type", "dtype", "shape")

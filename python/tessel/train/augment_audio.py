@@ -7,7 +7,7 @@ random signal-to-noise ratio (colored noise, from white to brown), the log-mel
 of the data's recipe (the same ts.audio.MelSpectrogram as the clean features),
 the training mean/std scaling, then SpecAugment masks: frequency bands and
 time spans set to 0, the training mean after scaling (ts.audio.FrequencyMasking
-and TimeMasking, one mask per clip). Validation, evaluation and prediction
+and TimeMasking, drawn per clip). Validation, evaluation and prediction
 read the clean features: only the training loader augments.
 
 Every draw comes from a NumPy generator seeded with (seed, epoch): the same

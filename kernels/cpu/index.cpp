@@ -1,6 +1,11 @@
-// CPU kernels for take_offsets, put_offsets (advanced indexing) and nonzero.
+// CPU kernels for take_offsets, put_offsets (advanced indexing), nonzero and
+// by name gather_rows (gather's forward) and index_add_rows (the gather /
+// index_select backward).
 // Indexing only moves elements, so one kernel per element size serves all dtypes.
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/register.h"
@@ -40,6 +45,68 @@ void put_add(const KernelCall& c) {
   });
 }
 
+// Scatter-add by rows for the backwards of gather and index_select/embedding
+// (by name, "index_add_rows"): in g [O, K, I] and index (int64, contiguous):
+// either [O, K, I] (gather along the middle dim) or [K] (index_select); out
+// [O, N, I] contiguous, written whole (zeros first). Every output element is
+// summed by one task, in k order, so the result does not depend on the thread
+// count and needs no atomics: tasks are slabs o x column blocks (gather) or
+// o x destination-row ranges (index_select: each task scans all K indices and
+// adds only the rows it owns). Indices are in range (the forward checked them).
+template <class T>
+void index_add_rows(const KernelCall& c) {
+  const Tensor &g = c.in[0], &ix = c.in[1];
+  const Tensor& out = c.out[0];
+  const int64_t O = out.shape()[0], N = out.shape()[1], I = out.shape()[2], K = g.shape()[1];
+  const T* pg = static_cast<const T*>(g.data_ptr());
+  const int64_t* pi = static_cast<const int64_t*>(ix.data_ptr());
+  T* po = static_cast<T*>(out.data_ptr());
+  const auto add = [](T& d, T v) {
+    if constexpr (std::is_same_v<T, bool>) d = d || v;
+    else d = static_cast<T>(acc_t<T>(d) + acc_t<T>(v));
+  };
+  const int64_t nt = std::max<int64_t>(omp_get_max_threads(), 1);
+  if (ix.dim() == 1) {
+    // Row ranges only split work across threads; with enough slabs one per slab.
+    const int64_t rb = O >= nt ? 1 : std::min<int64_t>(N, (nt + O - 1) / O);
+    parallel_for(O * rb, (K * I) / std::max<int64_t>(rb, 1) + K + N * I / rb, [&](int64_t lo, int64_t hi) {
+      for (int64_t t = lo; t < hi; ++t) {
+        const int64_t o = t / rb, b = t % rb;
+        const int64_t n0 = N * b / rb, n1 = N * (b + 1) / rb;
+        T* slab = po + o * N * I;
+        std::fill(slab + n0 * I, slab + n1 * I, T(0));
+        const T* gs = pg + o * K * I;
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t n = pi[k];
+          if (n < n0 || n >= n1) continue;
+          T* dst = slab + n * I;
+          const T* src = gs + k * I;
+          for (int64_t i = 0; i < I; ++i) add(dst[i], src[i]);
+        }
+      }
+    });
+    return;
+  }
+  // gather: column blocks of a slab when there are too few slabs to share.
+  constexpr int64_t kCols = 256;
+  const int64_t cb = O >= nt ? 1 : std::max<int64_t>(1, std::min((I + kCols - 1) / kCols, (nt + O - 1) / O));
+  parallel_for(O * cb, K * I / cb * 2, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t o = t / cb, b = t % cb;
+      const int64_t i0 = I * b / cb, i1 = I * (b + 1) / cb;
+      T* slab = po + o * N * I;
+      if (cb == 1) std::fill(slab, slab + N * I, T(0));
+      else
+        for (int64_t n = 0; n < N; ++n) std::fill(slab + n * I + i0, slab + n * I + i1, T(0));
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t* ik = pi + (o * K + k) * I;
+        const T* gk = pg + (o * K + k) * I;
+        for (int64_t i = i0; i < i1; ++i) add(slab[ik[i] * I + i], gk[i]);
+      }
+    }
+  });
+}
+
 template <class T>
 void nonzero(const KernelCall& c) {
   const Tensor& a = c.in[0];
@@ -67,6 +134,52 @@ void nonzero(const KernelCall& c) {
   }
 }
 
+// gather along the middle dim of contiguous [O, N, I] rows (by name,
+// "gather_rows"): in t [O, N, I], index [O, K, I] (int64, contiguous); out
+// [O, K, I] and a 1-element int64 flag set to 1 when an index lies outside
+// [0, N) (that element is left 0 and the caller raises): the range check and
+// the copy in one pass, without the offset tensor take_offsets needs.
+template <class T>
+void gather_rows(const KernelCall& c) {
+  const Tensor &t = c.in[0], &ix = c.in[1];
+  const int64_t O = t.shape()[0], N = t.shape()[1], I = t.shape()[2], K = ix.shape()[1];
+  const T* pt = static_cast<const T*>(t.data_ptr());
+  const int64_t* pi = static_cast<const int64_t*>(ix.data_ptr());
+  T* po = static_cast<T*>(c.out[0].data_ptr());
+  std::atomic<bool> bad{false};
+  parallel_for(O * K, I * 2, [&](int64_t lo, int64_t hi) {
+    bool b = false;
+    int64_t o = lo / K, k = lo % K;  // stepped along, no division per row
+    for (int64_t r = lo; r < hi;) {
+      const T* src = pt + o * N * I;
+      const int64_t end = std::min(hi, r + (K - k));  // the rest of slab o
+      const int64_t* ir = pi + r * I;
+      T* dst = po + r * I;
+      if (I == 1) {  // gather along the last dim: one run over the slab
+        for (int64_t j = 0; j < end - r; ++j) {
+          const int64_t n = ir[j];
+          const bool ok = static_cast<uint64_t>(n) < static_cast<uint64_t>(N);
+          b |= !ok;
+          dst[j] = src[ok ? n : 0];
+        }
+      } else {
+        for (int64_t j = 0; j < (end - r) * I; j += I)
+          for (int64_t i = 0; i < I; ++i) {
+            const int64_t n = ir[j + i];
+            const bool ok = static_cast<uint64_t>(n) < static_cast<uint64_t>(N);
+            b |= !ok;
+            dst[j + i] = src[(ok ? n : 0) * I + i];
+          }
+      }
+      r = end;
+      ++o;
+      k = 0;
+    }
+    if (b) bad.store(true, std::memory_order_relaxed);
+  });
+  *static_cast<int64_t*>(c.out[1].data_ptr()) = bad.load() ? 1 : 0;
+}
+
 // Same-size stand-ins: moving bytes needs no arithmetic.
 template <size_t N>
 struct Bytes {
@@ -82,6 +195,11 @@ const bool registered = [] {
   });
   register_for(AllTypes{}, op::put_offsets_add, []<class T>(std::type_identity<T>) -> Kernel { return &put_add<T>; });
   register_for(AllTypes{}, op::nonzero, []<class T>(std::type_identity<T>) -> Kernel { return &nonzero<T>; });
+  // By name: registry.h's builtin op list stays as it is.
+  const OpId rows = Registry::get().op_id("index_add_rows");
+  const OpId gr = Registry::get().op_id("gather_rows");
+  register_for(AllTypes{}, gr, []<class T>(std::type_identity<T>) -> Kernel { return &gather_rows<Bytes<sizeof(T)>>; });
+  register_for(NumberTypes{}, rows, []<class T>(std::type_identity<T>) -> Kernel { return &index_add_rows<T>; });
   return true;
 }();
 

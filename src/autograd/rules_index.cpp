@@ -1,11 +1,40 @@
 // Derivative rules of indexing, scatter/gather and sorting.
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
+#include "tessel/registry.h"
 
 namespace tessel::autograd::rules {
 
 namespace {
 Tensor zeros_for(const Shape& shape, const Tensor& g) { return zeros(shape, TensorOptions(g.dtype(), g.device())); }
+
+// First-order gather / index_select gradients on the CPU through the
+// "index_add_rows" kernel: a scatter-add by rows, no atomics, bitwise the same
+// for any thread count. `idx` is [K] (index_select) or g's shape (gather).
+// Returns an undefined tensor where the op path must run instead: create_graph,
+// another device, a dtype without the kernel, a gather index narrower than the input.
+Tensor add_rows(const Shape& in, int64_t d, const Tensor& g, const Tensor& idx) {
+  if (GradMode::enabled() || !g.device().is_cpu() || in.empty()) return Tensor();
+  static const OpId kRows = Registry::get().op_id("index_add_rows");
+  if (!Registry::get().has(kRows, DeviceType::CPU, g.dtype())) return Tensor();
+  const int64_t nd = static_cast<int64_t>(in.size());
+  if (idx.dim() != 1) {
+    for (int64_t k = 0; k < nd; ++k)
+      if (k != d && idx.shape()[k] != in[k]) return Tensor();
+  }
+  int64_t O = 1, I = 1;
+  for (int64_t k = 0; k < d; ++k) O *= in[k];
+  for (int64_t k = d + 1; k < nd; ++k) I *= in[k];
+  const int64_t K = g.shape()[d], N = in[d];
+  Tensor out = empty(in, TensorOptions(g.dtype(), g.device()));
+  if (out.numel() == 0) return out;
+  if (g.numel() == 0) return zeros_for(in, g);
+  const Tensor ix = idx.to(DType::Int64).contiguous();
+  const Tensor ins[2] = {g.contiguous().view({O, K, I}), idx.dim() == 1 ? ix : ix.view({O, K, I})};
+  Tensor o3 = out.view({O, N, I});
+  dispatch(kRows, g.dtype(), ins, {&o3, 1}, nullptr);
+  return out;
+}
 }  // namespace
 
 void index(const Tensor& t, const std::vector<TensorIndex>& indices, const Tensor& out) {
@@ -34,12 +63,14 @@ void index_put(const Tensor& t, const std::vector<TensorIndex>& indices, const T
 
 void gather(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& out) {
   record("GatherBackward", {t}, {out}, [in = t.shape(), dim, index](const Tensors& g) {
+    if (Tensor r = add_rows(in, dim, g[0], index); r.defined()) return Tensors{r};
     return Tensors{scatter_add(zeros_for(in, g[0]), dim, index, g[0])};
   });
 }
 
 void index_select(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& out) {
   record("IndexSelectBackward", {t}, {out}, [in = t.shape(), dim, index](const Tensors& g) {
+    if (Tensor r = add_rows(in, dim, g[0], index.reshape({-1})); r.defined()) return Tensors{r};
     return Tensors{tessel::index_add(zeros_for(in, g[0]), dim, index.reshape({-1}), g[0])};
   });
 }

@@ -350,6 +350,23 @@ Tensor gather(const Tensor& t, int64_t dim, const Tensor& index) {
   const int64_t d = wrap_dim("gather", dim, t.dim());
   const Tensor idx = long_index("gather", index, t.device());
   check_same_rank("gather", t, idx, d);
+  if (t.dim() > 0 && t.device().is_cpu() && t.is_contiguous() && idx.numel() > 0) {
+    // Index as wide as t off dim: rows of [O, N, I], range check and copy in one kernel pass.
+    bool same = true;
+    for (int64_t k = 0; k < t.dim(); ++k) same = same && (k == d || idx.shape()[k] == t.shape()[k]);
+    static const OpId kRows = Registry::get().op_id("gather_rows");
+    if (same && Registry::get().has(kRows, DeviceType::CPU, t.dtype())) {
+      int64_t O = 1, I = 1;
+      for (int64_t k = 0; k < d; ++k) O *= t.shape()[k];
+      for (int64_t k = d + 1; k < t.dim(); ++k) I *= t.shape()[k];
+      Tensor out = empty(idx.shape(), TensorOptions(t.dtype(), t.device()));
+      Tensor outs[2] = {out.view({O, idx.shape()[d], I}), empty({1}, TensorOptions(DType::Int64, t.device()))};
+      const Tensor ins[2] = {t.view({O, t.shape()[d], I}), idx.contiguous().view({O, idx.shape()[d], I})};
+      dispatch(kRows, t.dtype(), ins, outs, nullptr);
+      if (outs[1].data<int64_t>()[0] != 0) check_range("gather", idx, 0, t.shape()[d], d);  // raises, naming the index
+      return out;
+    }
+  }
   check_range("gather", idx, 0, t.dim() ? t.shape()[d] : 1, d);
   Tensor out = empty(idx.shape(), TensorOptions(t.dtype(), t.device()));
   if (idx.numel() == 0) return out;

@@ -233,6 +233,7 @@ COVERS = {
     "log_softmax_backward_fused": "log_softmax_last_dim",  # first-order log_softmax gradients along the last dim
     "rms_norm_fused": "rms_norm", "rms_norm_fused_backward": "rms_norm",
     "gelu_backward_fused": "gelu_tanh",  # first-order gelu gradients (exact: the 'gelu' case)
+    "gather_rows": "gather", "index_add_rows": "gather",  # gather's forward; gather/index_select backwards
     "conv2d": "conv2d",  # float32 kernel: test_float32_conv_kernel_gradients_match_the_float64_reference
 }
 NOT_DIFFERENTIABLE = {

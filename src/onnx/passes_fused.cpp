@@ -16,9 +16,14 @@
 //   ai.tessel.FusedMatMul(X, W, B?) -> act(X @ W + B), or act(Gemm(X, W, B)) with transB
 //     source ("MatMul" or "Gemm": the op it replaced, with its attributes),
 //     activation ("" | Relu | Gelu) and Gelu's approximate.
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "kernels/cpu/conv_fused.h"
 #include "kernels/cpu/matmul_fused.h"
@@ -29,6 +34,56 @@ namespace tessel::onnx {
 namespace {
 
 const Tensor* opt(const Inputs& in, size_t k) { return k < in.size() && in[k] ? &*in[k] : nullptr; }
+
+// Small nodes run on the calling thread alone. oneDNN's OpenMP kernels split
+// their work statically, so a node of a few microseconds pays a fork/join, and
+// on a busy machine waits for a descheduled second thread: the digits CNN at
+// 2 threads took 0.24 ms per image against 0.04 ms for onnxruntime, whose pool
+// lets the caller do the work alone (bench/README.md, AVX2 machine).
+// omp_set_num_threads changes only the calling thread's setting, and the
+// kernels key their primitives by omp_get_max_threads(), so the one-thread
+// primitive is cached apart. TESSEL_ONNX_SMALL_SERIAL=0 turns it off; another
+// number sets the FLOP threshold (pooling: that many / 32 input elements).
+double serial_flops() {
+  static const double v = [] {
+    const char* e = std::getenv("TESSEL_ONNX_SMALL_SERIAL");
+    return e && *e ? std::max(0.0, std::atof(e)) : 2.0 * 1024 * 1024;  // ~30 us of conv on one AVX2 core
+  }();
+  return v;
+}
+
+class SerialIfSmall {
+ public:
+  // work: FLOPs (conv, matmul) or, for pooling, input elements x 32.
+  explicit SerialIfSmall(double work) {
+    if (work > 0 && work < serial_flops() && (saved_ = omp_get_max_threads()) > 1) omp_set_num_threads(1);
+  }
+  ~SerialIfSmall() {
+    if (saved_ > 1) omp_set_num_threads(saved_);
+  }
+  SerialIfSmall(const SerialIfSmall&) = delete;
+  SerialIfSmall& operator=(const SerialIfSmall&) = delete;
+
+ private:
+  int saved_ = 0;
+};
+
+// Multiply-adds x 2 of x [..., K] times a 2-D weight of K x N elements (either order).
+double matmul_flops(const Tensor& x, const Tensor& w) {
+  const int64_t k = x.dim() ? x.shape()[x.dim() - 1] : 0;
+  if (w.dim() != 2 || k <= 0) return 0;
+  return 2.0 * static_cast<double>(x.numel()) * static_cast<double>(w.numel() / k);
+}
+
+// Multiply-adds x 2 of a convolution of x (NCHW or blocked [N, C/b, H, W, b])
+// by w [O, C/group, kh, kw]; 0 when the shapes are not those.
+double conv_flops(const Tensor* x, const Tensor* w, const std::vector<int64_t>& strides) {
+  if (!x || !w || x->dim() < 4 || w->dim() != 4) return 0;
+  const int64_t sh = strides.size() == 2 && strides[0] > 0 ? strides[0] : 1;
+  const int64_t sw = strides.size() == 2 && strides[1] > 0 ? strides[1] : 1;
+  return 2.0 * static_cast<double>(x->shape()[0]) * static_cast<double>(w->numel()) *
+         static_cast<double>(x->shape()[2] / sh) * static_cast<double>(x->shape()[3] / sw);
+}
 
 // What FusedConv and BlockedPool read from their attributes, resolved once at
 // load (prepare_fused_nodes), and the node's kernel site (conv_fused.h).
@@ -156,6 +211,7 @@ std::vector<Tensor> fused_conv(const Node& n, const Inputs& in, const OpContext&
   std::optional<ConvPrep> local;
   const ConvPrep& prep = conv_prep(n, local);
   const cpu::ConvLayout layout = layout_of(prep, x, r);
+  SerialIfSmall serial(conv_flops(x, w, prep.strides));
   if (x && w) {
     if (auto y = conv_one_primitive(prep, *x, *w, b, r, layout)) return {*y};
   }
@@ -211,6 +267,7 @@ std::vector<Tensor> blocked_pool(const Node& n, const Inputs& in, const OpContex
   const int64_t channels = prep.channels;
   Inputs args = in;
   const Tensor* x = opt(in, 0);
+  SerialIfSmall serial(x ? 32.0 * static_cast<double>(x->numel()) : 0.0);
   if (x && x->dim() == 5 && prep.blocked_x) {
     if (channels < 1) n.error("a blocked input needs the channel count (attribute 'channels')");
     if (auto p = pool_params(n, source, *x)) return {cpu::pool2d_blocked(*x, channels, *p, prep.blocked_out, prep.site.get())};
@@ -291,6 +348,7 @@ std::vector<Tensor> fused_matmul(const Node& n, const Inputs& in, const OpContex
     prep = &*local;
   }
   const std::string &source = prep->source, &act = prep->act;
+  SerialIfSmall serial(x && w ? matmul_flops(*x, *w) : 0.0);
   if (x && w && x->dim() >= 2 && w->dim() == 2 && (source == "MatMul" || x->dim() == 2)) {
     const Tensor w2 = prep->trans_b ? w->t() : *w;
     const int64_t K = w2.shape()[0];

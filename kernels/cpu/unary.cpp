@@ -1,13 +1,16 @@
 // CPU kernels for unary elementwise ops: floating math, activations,
 // rounding, predicates, nan_to_num and clamp.
+#include <algorithm>
 #include <cmath>
 #include <complex>
+#include <cstring>
 #include <limits>
 #include <utility>
 
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/vecmath.h"
 #include "tessel/kernel.h"
+#include "tessel/ops.h"
 
 namespace tessel::cpu {
 namespace {
@@ -98,6 +101,164 @@ auto vec_with(Pick pick, Op op) {
       unary_loop<T, T>(c, [&](auto x) { return op(x, p); });
     };
   };
+}
+
+// An output for a two-input kernel by name: in a's memory order when a is a
+// dense permutation (a transposed view: the three operands then run in memory
+// order, as PyTorch's outputs do), else contiguous.
+Tensor output_like(const Tensor& a) {
+  const TensorOptions opts(a.dtype(), a.device());
+  const int64_t nd = a.dim();
+  if (nd < 2 || a.is_contiguous()) return empty(a.shape(), opts);
+  Shape perm(static_cast<size_t>(nd));
+  for (int64_t k = 0; k < nd; ++k) perm[k] = k;
+  std::stable_sort(perm.begin(), perm.end(), [&](int64_t i, int64_t j) { return a.strides()[i] > a.strides()[j]; });
+  int64_t expect = 1;  // dense: the sorted strides are the contiguous ones of the permuted shape
+  for (int64_t k = nd - 1; k >= 0; --k) {
+    if (a.shape()[perm[k]] != 1 && a.strides()[perm[k]] != expect) return empty(a.shape(), opts);
+    expect *= a.shape()[perm[k]];
+  }
+  Shape ps(static_cast<size_t>(nd)), inv(static_cast<size_t>(nd));
+  for (int64_t k = 0; k < nd; ++k) ps[k] = a.shape()[perm[k]], inv[perm[k]] = k;
+  return empty(ps, opts).permute(inv);
+}
+
+// hypot and copysign, registered by name ("hypot", "hypot_backward",
+// "copysign"; called through call_op from python/tessel/_array_api_ops.py, which
+// broadcasts the two inputs to one shape and dtype first). The kernel allocates
+// its output in a's shape. float32/half types: sqrt(x^2 + y^2) in double, where
+// the squares are exact and nothing overflows (within 1 ulp of the true value);
+// double: big * sqrt(1 + (small / big)^2), no overflow or underflow in between.
+// An infinite input gives inf even with a NaN in the other (C99 hypot).
+template <class T>
+void hypot_kernel(const KernelCall& c) {
+  const Tensor &a = c.in[0], &b = c.in[1];
+  if (!c.out[0].defined()) c.out[0] = output_like(a);
+  const auto f = [](T xt, T yt) -> T {
+    if constexpr (std::is_same_v<T, double>) {
+      const double x = std::fabs(xt), y = std::fabs(yt);
+      const double big = x > y ? x : y, small = x > y ? y : x;
+      const double q = small / (big == 0 ? 1.0 : big);
+      double r = big * std::sqrt(1.0 + q * q);
+      if (x != x || y != y) r = NAN;
+      if (x == INFINITY || y == INFINITY) r = INFINITY;
+      return r;
+    } else {
+      const double x = static_cast<double>(static_cast<float>(xt)), y = static_cast<double>(static_cast<float>(yt));
+      double r = std::sqrt(x * x + y * y);
+      if (std::fabs(x) == INFINITY || std::fabs(y) == INFINITY) r = INFINITY;
+      return static_cast<T>(static_cast<float>(r));
+    }
+  };
+  Tensor& out = c.out[0];
+  // std::sqrt keeps errno (a branch per element, no SIMD): contiguous float/double
+  // runs take vecmath's vector sqrt on a block of double sums instead.
+  const vecmath::Table* vt = std::is_floating_point_v<T> ? vecmath::table() : nullptr;
+  for_each<3>({&out, &a, &b}, [f, vt](char** p, const int64_t* s, int64_t n) {
+    constexpr int64_t z = sizeof(T);
+    if (s[0] == z && s[1] == z && s[2] == z) {
+      T* o = reinterpret_cast<T*>(p[0]);
+      const T *x = reinterpret_cast<const T*>(p[1]), *y = reinterpret_cast<const T*>(p[2]);
+      if constexpr (std::is_floating_point_v<T>) {
+        if (vt) {
+          constexpr int64_t kBlock = 512;
+          double t[kBlock];
+          for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+            const int64_t m = std::min(kBlock, n - i0);
+            const T *xb = x + i0, *yb = y + i0;
+            T* ob = o + i0;
+            if constexpr (std::is_same_v<T, float>) {
+              for (int64_t i = 0; i < m; ++i) {
+                const double u = xb[i], v = yb[i];
+                t[i] = u * u + v * v;
+              }
+              vt->f64[vecmath::Sqrt](t, t, m, {});
+              for (int64_t i = 0; i < m; ++i) {
+                const bool inf = std::fabs(xb[i]) == INFINITY || std::fabs(yb[i]) == INFINITY;
+                ob[i] = inf ? INFINITY : static_cast<float>(t[i]);
+              }
+            } else {
+              for (int64_t i = 0; i < m; ++i) {
+                const double u = std::fabs(xb[i]), v = std::fabs(yb[i]);
+                const double big = u > v ? u : v, small = u > v ? v : u;
+                const double q = small / (big == 0 ? 1.0 : big);
+                t[i] = 1.0 + q * q;
+              }
+              vt->f64[vecmath::Sqrt](t, t, m, {});
+              for (int64_t i = 0; i < m; ++i) {
+                const double u = std::fabs(xb[i]), v = std::fabs(yb[i]);
+                const double big = u > v ? u : v;
+                double r = big * t[i];
+                r = (u != u || v != v) ? NAN : r;
+                ob[i] = (u == INFINITY || v == INFINITY) ? INFINITY : r;
+              }
+            }
+          }
+          return;
+        }
+      }
+      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
+      return;
+    }
+    for (int64_t i = 0; i < n; ++i)
+      *reinterpret_cast<T*>(p[0] + i * s[0]) =
+          f(*reinterpret_cast<const T*>(p[1] + i * s[1]), *reinterpret_cast<const T*>(p[2] + i * s[2]));
+  });
+}
+
+// d hypot(x, y) / dx = x / r (0 where r = 0, as the earlier composite gave):
+// in g, x, r (one shape); out g * x / r.
+template <class T>
+void hypot_backward_kernel(const KernelCall& c) {
+  const Tensor &g = c.in[0], &x = c.in[1], &r = c.in[2];
+  if (!c.out[0].defined()) c.out[0] = output_like(x);
+  Tensor& out = c.out[0];
+  for_each<4>({&out, &g, &x, &r}, [](char** p, const int64_t* s, int64_t n) {
+    constexpr int64_t z = sizeof(T);
+    if (s[0] == z && s[1] == z && s[2] == z && s[3] == z) {  // a loop the compiler vectorizes
+      using A = acc_t<T>;
+      T* o = reinterpret_cast<T*>(p[0]);
+      const T *gp = reinterpret_cast<const T*>(p[1]), *xp = reinterpret_cast<const T*>(p[2]),
+              *rp = reinterpret_cast<const T*>(p[3]);
+      for (int64_t i = 0; i < n; ++i) {
+        const A rv = A(rp[i]);
+        o[i] = static_cast<T>(rv == 0 ? A(0) : A(gp[i]) * A(xp[i]) / (rv == 0 ? A(1) : rv));
+      }
+      return;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      using A = acc_t<T>;
+      const A rv = A(*reinterpret_cast<const T*>(p[3] + i * s[3]));
+      const A v = A(*reinterpret_cast<const T*>(p[1] + i * s[1])) * A(*reinterpret_cast<const T*>(p[2] + i * s[2]));
+      *reinterpret_cast<T*>(p[0] + i * s[0]) = static_cast<T>(rv == 0 ? A(0) : v / rv);
+    }
+  });
+}
+
+// copysign(x, y): x's magnitude bits with y's sign bit (also for -0.0 and NaNs).
+template <class T>
+void copysign_kernel(const KernelCall& c) {
+  const Tensor &a = c.in[0], &b = c.in[1];
+  if (!c.out[0].defined()) c.out[0] = output_like(a);
+  using U = std::conditional_t<sizeof(T) == 8, uint64_t, std::conditional_t<sizeof(T) == 4, uint32_t, uint16_t>>;
+  Tensor& out = c.out[0];
+  for_each<3>({&out, &a, &b}, [](char** p, const int64_t* s, int64_t n) {
+    constexpr U sign = U(1) << (8 * sizeof(U) - 1);
+    constexpr int64_t z = sizeof(U);
+    if (s[0] == z && s[1] == z && s[2] == z) {
+      U* o = reinterpret_cast<U*>(p[0]);
+      const U *x = reinterpret_cast<const U*>(p[1]), *y = reinterpret_cast<const U*>(p[2]);
+      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<U>((x[i] & U(~sign)) | (y[i] & sign));
+      return;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      U x, y;
+      std::memcpy(&x, p[1] + i * s[1], z);
+      std::memcpy(&y, p[2] + i * s[2], z);
+      const U o = static_cast<U>((x & U(~sign)) | (y & sign));
+      std::memcpy(p[0] + i * s[0], &o, z);
+    }
+  });
 }
 
 using Floats = FloatTypes;
@@ -240,6 +401,11 @@ const bool registered = [] {
       });
     };
   });
+  auto& reg = Registry::get();  // by name: registry.h's builtin op list stays as it is
+  const OpId hy = reg.op_id("hypot"), hyb = reg.op_id("hypot_backward"), cs = reg.op_id("copysign");
+  register_for(Floats{}, hy, []<class T>(std::type_identity<T>) -> Kernel { return &hypot_kernel<T>; });
+  register_for(Floats{}, hyb, []<class T>(std::type_identity<T>) -> Kernel { return &hypot_backward_kernel<T>; });
+  register_for(Floats{}, cs, []<class T>(std::type_identity<T>) -> Kernel { return &copysign_kernel<T>; });
   return true;
 }();
 

@@ -219,16 +219,69 @@ def signbit(x, /):
     return asarray(bits.copy()).reshape(x.shape)
 
 
+def _same_shape(op, a, b):
+    """a and b broadcast to one shape (views), for the two-input kernels called by name."""
+    try:
+        shape = _C.broadcast_shapes(a.shape, b.shape)
+    except ValueError as e:
+        raise ValueError(f"[{op}] {e}") from None
+    return (a if a.shape == shape else _C.broadcast_to(a, shape)), (b if b.shape == shape else _C.broadcast_to(b, shape))
+
+
+def _needs_grad(*ts):
+    return _C._autograd.is_grad_enabled() and builtins.any(t.requires_grad for t in ts)
+
+
 def copysign(x1, x2, /):
     """|x1| with the sign bit of x2."""
     a, b = _float_pair("copysign", x1, x2)
+    if a.device.type == "cpu" and not _needs_grad(a, b):
+        # One pass over the bits (kernels/cpu/unary.cpp, "copysign").
+        return _C.call_op("copysign", list(_same_shape("copysign", a, b)))
     mag = _C.abs(a)
     return _C.where(signbit(b), -mag, mag)
+
+
+def _hypot_function():
+    from .autograd import Function
+
+    class _Hypot(Function):
+        """hypot through the "hypot" kernel; the backward through "hypot_backward" (g * x / r,
+        0 where r = 0), or with ops under create_graph, so that it differentiates again."""
+
+        @staticmethod
+        def forward(ctx, a, b):
+            r = _C.call_op("hypot", [a, b])
+            ctx.save_for_backward(a, b, r)
+            return r
+
+        @staticmethod
+        def backward(ctx, g):
+            a, b, r = ctx.saved_tensors
+            if _C._autograd.is_grad_enabled():
+                inv = _C.where(r == 0, _C.zeros_like(r), g / _C.where(r == 0, _C.ones_like(r), r))
+                return (inv * a if ctx.needs_input_grad[0] else None), (inv * b if ctx.needs_input_grad[1] else None)
+            ga = _C.call_op("hypot_backward", [g, a, r]) if ctx.needs_input_grad[0] else None
+            gb = _C.call_op("hypot_backward", [g, b, r]) if ctx.needs_input_grad[1] else None
+            return ga, gb
+
+    return _Hypot
+
+
+_HYPOT = []
 
 
 def hypot(x1, x2, /):
     """sqrt(x1**2 + x2**2) without overflow or underflow in between; inf if either is inf."""
     a, b = _float_pair("hypot", x1, x2)
+    if a.device.type == "cpu":
+        # One pass (kernels/cpu/unary.cpp, "hypot"): broadcast views in, gradients summed back by autograd.
+        a, b = _same_shape("hypot", a, b)
+        if not _needs_grad(a, b):
+            return _C.call_op("hypot", [a, b])
+        if not _HYPOT:
+            _HYPOT.append(_hypot_function())
+        return _HYPOT[0].apply(a, b)
     a, b = _C.abs(a), _C.abs(b)
     big, small = _C.maximum(a, b), _C.minimum(a, b)
     safe = _C.where(big == 0, _C.ones_like(big), big)

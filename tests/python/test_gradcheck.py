@@ -104,6 +104,7 @@ CASES['elu'] = (lambda a: ts.elu(a), [R(5)])
 CASES['gelu'] = (lambda a: ts.gelu(a), [R(5)])
 CASES['gelu_tanh'] = (lambda a: ts.gelu(a, approximate='tanh'), [R(5)])
 CASES['softplus'] = (lambda a: ts.softplus(a, 2.0), [R(5)])
+CASES['hypot'] = (lambda a, b: ts.hypot(a, b), [R(3, 4), R(4)])  # kernel by name, its backward too
 CASES['floor_divide'] = (lambda a, b: ts.floor_divide(a, b) + a, [R(4), R(4, pos=True)])
 CASES['remainder'] = (lambda a, b: ts.remainder(a, b), [R(4), R(4, pos=True)])
 CASES['round'] = (lambda a: ts.round(a) + a, [R(4)])
@@ -234,6 +235,7 @@ COVERS = {
     "rms_norm_fused": "rms_norm", "rms_norm_fused_backward": "rms_norm",
     "gelu_backward_fused": "gelu_tanh",  # first-order gelu gradients (exact: the 'gelu' case)
     "gather_rows": "gather", "index_add_rows": "gather",  # gather's forward; gather/index_select backwards
+    "hypot_backward": "hypot",
     "conv2d": "conv2d",  # float32 kernel: test_float32_conv_kernel_gradients_match_the_float64_reference
 }
 NOT_DIFFERENTIABLE = {
@@ -247,6 +249,7 @@ NOT_DIFFERENTIABLE = {
     "max_pool2d_backward",
     # The fused no-grad spectrogram; under autograd the features use rfft_real instead.
     "stft_power",
+    "copysign",  # called by name without grad only; with grad, abs/where/signbit ops
     "quantize_affine", "dequantize_affine",  # integer codes: quantize detaches its input
     # eig's complex outputs (tessel has no complex autograd) and the LDL family (not differentiable in
     # PyTorch either) raise NotImplementedError for inputs that require grad (docs/linalg.md).

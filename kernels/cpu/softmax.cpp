@@ -17,7 +17,8 @@ namespace {
 // 8 running maxima (the compiler keeps a serial max chain, NaN rules), x - m,
 // exp in place (softmax) or into a scratch row (log_softmax), 8 partial sums.
 template <bool Log>
-void softmax_row_f32(const vecmath::UnaryF exp_f, const float* x, float* y, int64_t len, std::vector<float>& tmp) {
+inline __attribute__((always_inline)) void softmax_row_f32_body(const vecmath::UnaryF exp_f, const float* x,
+                                                                float* y, int64_t len, std::vector<float>& tmp) {
   float mv[8];
   for (float& v : mv) v = -INFINITY;
   int64_t j = 0;
@@ -58,6 +59,32 @@ void softmax_row_f32(const vecmath::UnaryF exp_f, const float* x, float* y, int6
   }
 }
 
+// The file is built for the baseline ISA; the row loops (max, x - m, the sums,
+// x - lse) also get an AVX2 clone through a target attribute (no FMA, and the 8
+// partial sums are written out, so both clones round alike), picked when vecmath
+// has its vector table (TESSEL_VECMATH=scalar turns it off).
+template <bool Log>
+void softmax_row_f32(const vecmath::UnaryF exp_f, const float* x, float* y, int64_t len, std::vector<float>& tmp) {
+  softmax_row_f32_body<Log>(exp_f, x, y, len, tmp);
+}
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define TS_SOFTMAX_AVX2 1
+template <bool Log>
+__attribute__((target("avx2"))) void softmax_row_f32_avx2(const vecmath::UnaryF exp_f, const float* x, float* y,
+                                                          int64_t len, std::vector<float>& tmp) {
+  softmax_row_f32_body<Log>(exp_f, x, y, len, tmp);
+}
+#endif
+
+bool softmax_use_avx2() {
+#ifdef TS_SOFTMAX_AVX2
+  static const bool v = vecmath::table() != nullptr && __builtin_cpu_supports("avx2");
+  return v;
+#else
+  return false;
+#endif
+}
+
 template <class T, bool Log>
 void softmax_kernel(const KernelCall& c) {
   using A = acc_t<T>;
@@ -71,9 +98,36 @@ void softmax_kernel(const KernelCall& c) {
     if constexpr (std::is_same_v<T, float>) {
       if (vt && sa == 1 && so == 1) {
         std::vector<float> tmp;
+#ifdef TS_SOFTMAX_AVX2
+        if (softmax_use_avx2()) {
+          for (int64_t i = 0; i < n; ++i)
+            softmax_row_f32_avx2<Log>(vt->f32[vecmath::Exp], reinterpret_cast<const float*>(p[1] + i * s[1]),
+                                      reinterpret_cast<float*>(p[0] + i * s[0]), len, tmp);
+          return;
+        }
+#endif
         for (int64_t i = 0; i < n; ++i)
           softmax_row_f32<Log>(vt->f32[vecmath::Exp], reinterpret_cast<const float*>(p[1] + i * s[1]),
                                reinterpret_cast<float*>(p[0] + i * s[0]), len, tmp);
+        return;
+      }
+      if (vt) {
+        // Strided rows (a transposed view): copied into a contiguous row, through the
+        // vector path, and back; the scalar loop below would take std::exp per element.
+        std::vector<float> tmp, row(static_cast<size_t>(len)), res(static_cast<size_t>(len));
+        const bool avx2 = softmax_use_avx2();
+        for (int64_t i = 0; i < n; ++i) {
+          const float* x = reinterpret_cast<const float*>(p[1] + i * s[1]);
+          float* y = reinterpret_cast<float*>(p[0] + i * s[0]);
+          for (int64_t j = 0; j < len; ++j) row[j] = x[j * sa];
+#ifdef TS_SOFTMAX_AVX2
+          if (avx2) softmax_row_f32_avx2<Log>(vt->f32[vecmath::Exp], row.data(), res.data(), len, tmp);
+          else
+#endif
+            softmax_row_f32<Log>(vt->f32[vecmath::Exp], row.data(), res.data(), len, tmp);
+          for (int64_t j = 0; j < len; ++j) y[j * so] = res[j];
+        }
+        (void)avx2;
         return;
       }
     }

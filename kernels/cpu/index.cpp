@@ -195,11 +195,12 @@ const bool registered = [] {
   });
   register_for(AllTypes{}, op::put_offsets_add, []<class T>(std::type_identity<T>) -> Kernel { return &put_add<T>; });
   register_for(AllTypes{}, op::nonzero, []<class T>(std::type_identity<T>) -> Kernel { return &nonzero<T>; });
-  // By name: registry.h's builtin op list stays as it is.
+  // By name: registry.h's builtin op list stays as it is. index_add_rows serves
+  // gradients only, so floating types.
   const OpId rows = Registry::get().op_id("index_add_rows");
   const OpId gr = Registry::get().op_id("gather_rows");
   register_for(AllTypes{}, gr, []<class T>(std::type_identity<T>) -> Kernel { return &gather_rows<Bytes<sizeof(T)>>; });
-  register_for(NumberTypes{}, rows, []<class T>(std::type_identity<T>) -> Kernel { return &index_add_rows<T>; });
+  register_for(FloatTypes{}, rows, []<class T>(std::type_identity<T>) -> Kernel { return &index_add_rows<T>; });
   return true;
 }();
 

@@ -1016,6 +1016,71 @@ SPECS.update({"log_softmax_backward_fused": spec_log_softmax_backward_fused,
               "rms_norm_fused": spec_rms_norm_fused, "rms_norm_fused_backward": spec_rms_norm_fused_backward})
 
 
+
+def spec_gather_rows(dtype, device):  # gather's forward over contiguous rows
+    for shape, dim in (((5, 9), 1), ((5, 9), 0), ((3, 4, 6), 1), ((300, 130), 1)):
+        a = sample(dtype, shape)
+        ishape = list(shape)
+        ishape[dim] += 2
+        idx = rng.integers(0, shape[dim], ishape)
+        out = ts.gather(from_numpy(a, dtype).to(device), dim, ts.tensor(idx).to(device))
+        check(out.cpu(), np.take_along_axis(a, idx, dim), dtype)
+
+
+def spec_index_add_rows(dtype, device):  # the gather / index_select backwards
+    for shape, dim, k in (((5, 9), 1, 12), ((6, 4), 0, 9), ((3, 4, 5), 1, 7), ((300, 130), 0, 400)):
+        a = sample(dtype, shape)
+        t = from_numpy(a, dtype).to(device).requires_grad_()
+        idx = rng.integers(0, shape[dim], k)
+        gshape = list(shape)
+        gshape[dim] = k
+        g = sample(dtype, gshape)
+        ts.index_select(t, dim, ts.tensor(idx).to(device)).backward(from_numpy(g, dtype).to(device))
+        want = np.zeros(shape)
+        sl = [slice(None)] * len(shape)
+        sl[dim] = idx
+        np.add.at(want, tuple(sl), ref64(g))
+        check(t.grad.cpu(), want, dtype, scale=np.abs(want) + 8 * np.abs(ref64(g)).max())
+        t2 = from_numpy(a, dtype).to(device).requires_grad_()
+        gi = rng.integers(0, shape[dim], shape)
+        g2 = sample(dtype, shape)
+        ts.gather(t2, dim, ts.tensor(gi).to(device)).backward(from_numpy(g2, dtype).to(device))
+        want2 = np.zeros(shape)
+        pos = list(np.indices(shape))
+        pos[dim] = gi
+        np.add.at(want2, tuple(pos), ref64(g2))
+        check(t2.grad.cpu(), want2, dtype, scale=np.abs(want2) + 8 * np.abs(ref64(g2)).max())
+
+
+def spec_hypot(dtype, device):
+    for name, make in layouts((300, 130)):
+        a, b = sample(dtype, (300, 130)), sample(dtype, (300, 130))
+        out = ts.hypot(make(a, dtype, device), make(b, dtype, device))
+        check(out.cpu(), np.hypot(ref64(a), ref64(b)), dtype, scale=np.hypot(ref64(a), ref64(b)) + 1e-30)
+
+
+def spec_hypot_backward(dtype, device):
+    a, b, g = (sample(dtype, (7, 33)) for _ in range(3))
+    ta, tb = (from_numpy(v, dtype).to(device).requires_grad_() for v in (a, b))
+    ts.hypot(ta, tb).backward(from_numpy(g, dtype).to(device))
+    a64, b64, g64 = ref64(a), ref64(b), ref64(g)
+    r = np.hypot(a64, b64)
+    ga = np.where(r == 0, 0, g64 * a64 / np.where(r == 0, 1, r))
+    gb = np.where(r == 0, 0, g64 * b64 / np.where(r == 0, 1, r))
+    check(ta.grad.cpu(), ga, dtype, scale=np.abs(g64) * 2 + 1e-30)
+    check(tb.grad.cpu(), gb, dtype, scale=np.abs(g64) * 2 + 1e-30)
+
+
+def spec_copysign(dtype, device):
+    for name, make in layouts((300, 130)):
+        a, b = sample(dtype, (300, 130)), sample(dtype, (300, 130))
+        out = ts.copysign(make(a, dtype, device), make(b, dtype, device))
+        check(out.cpu(), np.copysign(ref64(a), ref64(b)), dtype)
+
+
+SPECS.update({"gather_rows": spec_gather_rows, "index_add_rows": spec_index_add_rows, "hypot": spec_hypot,
+              "hypot_backward": spec_hypot_backward, "copysign": spec_copysign})
+
 # ---- max pooling kernels against NumPy windows ----
 
 POOL_CASES = [  # (shape, kernel, stride, padding, dilation, ceil_mode)

@@ -184,8 +184,8 @@ def build_bert(layers=12, hidden=768, heads=12, ffn=3072, vocab=30522, max_pos=5
     tok = b.init((r.standard_normal((2, hidden)) * 0.02).astype(np.float32), "emb_tok")
     pos_ids = b.init(np.arange(seq, dtype=np.int64)[None], "pos_ids")
     tok_ids = b.init(np.zeros((1, seq), np.int64), "tok_ids")
-    x = b.op("Add", [b.op("Gather", ["input_ids", word]), b.op("Gather", [tok_ids, tok])])
-    x = ln(b.op("Add", [x, b.op("Gather", [pos_ids, pos])]))
+    x = b.op("Add", [b.op("Gather", [word, "input_ids"]), b.op("Gather", [tok, tok_ids])])  # Gather(table, ids)
+    x = ln(b.op("Add", [x, b.op("Gather", [pos, pos_ids])]))
     # additive mask [N, 1, 1, S]: 0 where attended, -10000 where padded
     m = b.op("Unsqueeze", [b.op("Cast", ["attention_mask"], to=TensorProto.FLOAT), c64([1, 2])])
     mask = b.op("Mul", [b.op("Sub", [b.init(np.array(1.0, np.float32), "one"), m]),

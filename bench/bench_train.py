@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Training workloads: tessel vs PyTorch (MLPs and the digits CNN, conv2d, Adam step).
+"""Training workloads: tessel vs PyTorch (digits MLPs/CNN, conv2d, Adam step, GPT/LSTM/GRU/ResNet).
 
-Three sections, each run at every thread count of --threads (default 1,2):
+Four sections, each run at every thread count of --threads (default 1,2):
 
 1. Training throughput (samples/s) on scikit-learn's digits: all 1,797
    images (/16, float32; flattened to 64 features for the MLPs), batch size 64
@@ -26,11 +26,27 @@ Three sections, each run at every thread count of --threads (default 1,2):
    gradients present: ts.optim.Adam.step() vs torch.optim.Adam(foreach=True)
    .step(); goal >= 1.0x. (torch fused=True is shown for information.)
 
+4. Models of issue 16, each trained by the plain loop over a fixed set of seeded
+   batches (one pass = MODEL_BATCHES batches; 1 warm-up pass, then the median
+   of --passes timed passes, libraries alternating), PyTorch's initial weights
+   copied into tessel; the first batch's logits and loss (eval mode) must match:
+     gpt       GPT-style char model: token + position embeddings, 2 pre-norm
+               blocks (LayerNorm, causal nn.MultiheadAttention d=128 4 heads,
+               GELU MLP 4x, residual dropout 0.1), vocab 65, context 64,
+               batch 32, AdamW; data: a seeded Markov-chain character stream;
+               goal >= 1.2x
+     lstm/gru  LSTM / GRU 32 -> 128 over 50 steps, Linear on the last hidden
+               state, 10 classes, batch 64, Adam; random data; goal >= 1.2x
+     resnet32  CIFAR-style ResNet-8 (16/32/64 channels) on [64, 3, 32, 32]
+               random images, SGD momentum; goal >= 1.0x
+   `--models gpt,lstm` runs section 4 alone with those models.
+
 "speed" columns are speed ratios, time(PyTorch) / time(tessel): above 1.00x
 tessel is faster (the goals are stated that way); "vs torch" columns are the
 usual time ratios, tessel / PyTorch.
 
     .venv/bin/python bench/bench_train.py [--quick] [--json PATH] [--threads 1,2]
+        [--sections train,conv,adam,models] [--models gpt,lstm,gru,resnet32] [--passes N]
 """
 import os
 import statistics
@@ -49,7 +65,28 @@ BATCH = 64
 CONV = dict(N=8, C=64, H=56, W=56, K=64, R=3)
 ADAM_TENSORS, ADAM_NUMEL = 10, 1_000_000
 
-GOALS = {"mlp_sgd": 2.0, "mlp_adam": 2.0, "cnn_adam": 1.5, "conv2d": 1.0, "adam_step": 1.0}
+GOALS = {"mlp_sgd": 2.0, "mlp_adam": 2.0, "cnn_adam": 1.5, "conv2d": 1.0, "adam_step": 1.0,
+         "gpt": 1.2, "lstm": 1.2, "gru": 1.2, "resnet32": 1.0}
+
+# section 4 (issue 16): model sizes, batches per timed pass, optimizers
+GPT_CFG = dict(vocab=65, ctx=64, d=128, heads=4, layers=2, p=0.1)
+GPT_BATCH = 32
+RNN_CFG = dict(seq=50, input=32, hidden=128, classes=10, batch=64)
+RESNET_CFG = dict(batch=64, classes=10)
+MODEL_BATCHES = {"gpt": 4, "lstm": 4, "gru": 4, "resnet32": 4}
+MODELS = ("gpt", "lstm", "gru", "resnet32")
+MODEL_LABELS = {
+    "gpt": "GPT char 2x(d128,4h,ctx64), b32, AdamW",
+    "lstm": "LSTM 32->128 seq50 + Linear, b64, Adam",
+    "gru": "GRU 32->128 seq50 + Linear, b64, Adam",
+    "resnet32": "ResNet-8 on 3x32x32, b64, SGD momentum",
+}
+MODEL_OPT = {
+    "gpt": lambda lib, ps: lib.optim.AdamW(ps, lr=3e-4, weight_decay=0.1),
+    "lstm": lambda lib, ps: lib.optim.Adam(ps, lr=1e-3),
+    "gru": lambda lib, ps: lib.optim.Adam(ps, lr=1e-3),
+    "resnet32": lambda lib, ps: lib.optim.SGD(ps, lr=0.05, momentum=0.9),
+}
 
 
 def goal_text(speed, goal):
@@ -426,27 +463,250 @@ def bench_adam(ts, torch, n_threads, rep, repeat, target_s):
 
 
 # --------------------------------------------------------------------------
+# 4. models of issue 16: GPT-style char model, LSTM / GRU classifiers, ResNet-8 on 32x32
+
+
+def make_model_classes(lib):
+    """The four models of section 4 written once against `lib` (tessel or torch):
+    the same module tree, so that named_parameters() match for the weight copy."""
+    nn = lib.nn
+
+    class Block(nn.Module):
+        """Pre-norm GPT block: causal self-attention (no attention dropout, so
+        both libraries may take their fused attention path) and a GELU MLP."""
+
+        def __init__(self, d, heads, p):
+            super().__init__()
+            self.ln1 = nn.LayerNorm(d)
+            self.attn = nn.MultiheadAttention(d, heads, dropout=0.0, batch_first=True)
+            self.drop1 = nn.Dropout(p)
+            self.ln2 = nn.LayerNorm(d)
+            self.fc1 = nn.Linear(d, 4 * d)
+            self.act = nn.GELU()
+            self.fc2 = nn.Linear(4 * d, d)
+            self.drop2 = nn.Dropout(p)
+
+        def forward(self, x, mask):
+            h = self.ln1(x)
+            x = x + self.drop1(self.attn(h, h, h, attn_mask=mask, need_weights=False, is_causal=True)[0])
+            return x + self.drop2(self.fc2(self.act(self.fc1(self.ln2(x)))))
+
+    class GPT(nn.Module):
+        def __init__(self, vocab, ctx, d, heads, layers, p):
+            super().__init__()
+            self.tok = nn.Embedding(vocab, d)
+            self.pos = nn.Embedding(ctx, d)
+            self.drop = nn.Dropout(p)
+            self.blocks = nn.ModuleList([Block(d, heads, p) for _ in range(layers)])
+            self.ln_f = nn.LayerNorm(d)
+            self.head = nn.Linear(d, vocab)
+            self.vocab = vocab
+            causal = np.triu(np.full((ctx, ctx), -np.inf, dtype=np.float32), 1)
+            self._mask = lib.tensor(causal)
+            self._positions = lib.tensor(np.arange(ctx, dtype=np.int64))
+
+        def forward(self, idx):
+            x = self.drop(self.tok(idx) + self.pos(self._positions))
+            for b in self.blocks:
+                x = b(x, self._mask)
+            return self.head(self.ln_f(x)).reshape(-1, self.vocab)  # [B*T, vocab]
+
+    class RNNClassifier(nn.Module):
+        def __init__(self, cell, n_in, hidden, n_cls):
+            super().__init__()
+            self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(n_in, hidden, batch_first=True)
+            self.fc = nn.Linear(hidden, n_cls)
+            self.cell = cell
+
+        def forward(self, x):
+            _, h = self.rnn(x)
+            h_n = h[0] if self.cell == "lstm" else h
+            return self.fc(h_n[-1])
+
+    class BasicBlock(nn.Module):
+        def __init__(self, c_in, c_out, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(c_out)
+            self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c_out)
+            self.relu = nn.ReLU()
+            self.short = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+                          if stride != 1 or c_in != c_out else nn.Identity())
+
+        def forward(self, x):
+            y = self.relu(self.bn1(self.conv1(x)))
+            return self.relu(self.bn2(self.conv2(y)) + self.short(x))
+
+    class ResNet8(nn.Module):
+        """CIFAR-style ResNet-8: a 3x3 stem, one basic block per stage (16, 32, 64 channels)."""
+
+        def __init__(self, n_cls):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+            self.layers = nn.Sequential(BasicBlock(16, 16, 1), BasicBlock(16, 32, 2), BasicBlock(32, 64, 2))
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(64, n_cls)
+
+        def forward(self, x):
+            return self.fc(self.pool(self.layers(self.stem(x))).flatten(1))
+
+    return {"gpt": lambda: GPT(**GPT_CFG),
+            "lstm": lambda: RNNClassifier("lstm", RNN_CFG["input"], RNN_CFG["hidden"], RNN_CFG["classes"]),
+            "gru": lambda: RNNClassifier("gru", RNN_CFG["input"], RNN_CFG["hidden"], RNN_CFG["classes"]),
+            "resnet32": lambda: ResNet8(RESNET_CFG["classes"])}
+
+
+def model_data(key):
+    """Seeded data for one model: a list of (x, y) NumPy batches."""
+    rng = np.random.default_rng(16)
+    if key == "gpt":
+        c = GPT_CFG
+        # a fixed character stream from a seeded sparse Markov chain: learnable, not uniform noise
+        trans = rng.dirichlet(np.full(c["vocab"], 0.05), size=c["vocab"])
+        cum = np.cumsum(trans, axis=1)
+        n_chars = MODEL_BATCHES["gpt"] * GPT_BATCH * (c["ctx"] + 1)
+        u = rng.random(n_chars)
+        stream = np.empty(n_chars, dtype=np.int64)
+        s = 0
+        for i in range(n_chars):
+            s = min(int(np.searchsorted(cum[s], u[i])), c["vocab"] - 1)
+            stream[i] = s
+        seqs = stream.reshape(-1, c["ctx"] + 1)
+        return [(np.ascontiguousarray(seqs[i:i + GPT_BATCH, :-1]),
+                 np.ascontiguousarray(seqs[i:i + GPT_BATCH, 1:]).reshape(-1))
+                for i in range(0, len(seqs), GPT_BATCH)]
+    if key in ("lstm", "gru"):
+        c = RNN_CFG
+        return [(rng.standard_normal((c["batch"], c["seq"], c["input"]), dtype=np.float32),
+                 rng.integers(0, c["classes"], c["batch"]).astype(np.int64))
+                for _ in range(MODEL_BATCHES[key])]
+    c = RESNET_CFG
+    return [(rng.standard_normal((c["batch"], 3, 32, 32), dtype=np.float32),
+             rng.integers(0, c["classes"], c["batch"]).astype(np.int64))
+            for _ in range(MODEL_BATCHES[key])]
+
+
+def bench_models(ts, torch, n_threads, models, passes, rep):
+    rows, goals = [], []
+    ts_cls = make_model_classes(ts)
+    th_cls = make_model_classes(torch) if torch is not None else None
+    for key in models:
+        label = MODEL_LABELS[key]
+        np_batches = model_data(key)
+        n = sum(len(x) for x, _ in np_batches)  # samples (sequences / images) per pass
+        ts_batches = [(ts.tensor(a), ts.tensor(b)) for a, b in np_batches]
+        ts.manual_seed(0)
+        tsm = ts_cls[key]()
+        libs = [("tessel", tsm, ts, ts_batches)]
+        init_note = "tessel's own init (no PyTorch)"
+        if torch is not None:
+            torch.manual_seed(0)
+            thm = th_cls[key]()
+            th_batches = [(torch.from_numpy(a.copy()), torch.from_numpy(b.copy())) for a, b in np_batches]
+            copied = copy_torch_into_tessel(ts, tsm, thm)
+            init_note = f"PyTorch's init copied ({copied} tensors)"
+            libs.append(("torch", thm, torch, th_batches))
+        make_opt = MODEL_OPT[key]
+        state = {}
+        for name, model, lib, batches in libs:
+            state[name] = (model, make_opt(lib, model.parameters()), lib.nn.CrossEntropyLoss(), batches)
+        first_loss = {}
+        if torch is not None:
+            # same weights -> same logits and loss on the first batch (eval mode: no dropout, BN on running stats)
+            for name, model, lib, batches in libs:
+                model.eval()
+                with lib.no_grad():
+                    out = model(batches[0][0])
+                    first_loss[name] = state[name][2](out, batches[0][1]).item()
+                    if name == "tessel":
+                        lt = np.asarray(out)
+                    else:
+                        lth = out.numpy()
+                model.train()
+            common.check_close(f"{key}: first-batch logits tessel vs torch", lt, lth, rtol=1e-3, atol=1e-4,
+                               notes=rep.notes)
+            if abs(first_loss["tessel"] - first_loss["torch"]) > 1e-4 * max(1.0, abs(first_loss["torch"])):
+                rep.note(f"CHECK FAILED: {key}: first-batch loss tessel {first_loss['tessel']:.6f} vs "
+                         f"torch {first_loss['torch']:.6f}")
+        pass_s = {name: [] for name in state}
+        last_loss = {}
+        for name, (model, opt, loss_fn, batches) in state.items():  # warm-up pass
+            last_loss[name] = train_epoch(model, opt, loss_fn, batches)
+        for _ in range(passes):  # alternate libraries pass by pass: drift hits both alike
+            for name, (model, opt, loss_fn, batches) in state.items():
+                t0 = time.perf_counter_ns()
+                last_loss[name] = train_epoch(model, opt, loss_fn, batches)
+                pass_s[name].append((time.perf_counter_ns() - t0) / 1e9)
+        sps = {name: n / statistics.median(v) for name, v in pass_s.items()}
+        speed = common.ratio(sps["tessel"], sps.get("torch")) if "torch" in sps else None
+        similar = None
+        if "torch" in last_loss:
+            a, b = last_loss["tessel"], last_loss["torch"]
+            # same data and init; dropout masks differ between the libraries
+            similar = abs(a - b) <= 0.02 + 0.1 * max(a, b)
+            if not similar:
+                rep.note(f"CHECK FAILED: {key}: last-pass losses differ (tessel {a:.4f} vs torch {b:.4f})")
+        for name in ("tessel", "torch"):
+            if name not in sps:
+                rows.append([label, n_threads, name, "n/a", "", "", "", "", "not installed"])
+                continue
+            spread = (max(pass_s[name]) - min(pass_s[name])) / statistics.median(pass_s[name])
+            rows.append([label, n_threads, name, f"{sps[name]:,.0f}", f"{100 * spread:.0f}%",
+                         common.fmt(first_loss.get(name), ".4f"), f"{last_loss[name]:.4f}",
+                         common.fmt_ratio(speed) if name == "tessel" else "",
+                         ("similar" if similar else "DIFFERENT") if (name == "tessel" and similar is not None)
+                         else ""])
+            rep.results.append({"section": "models", "model": key, "threads": n_threads, "library": name,
+                                "samples_per_s": sps[name], "pass_s": pass_s[name], "samples_per_pass": n,
+                                "first_loss": first_loss.get(name), "last_pass_loss": last_loss[name],
+                                "speed_vs_torch": speed if name == "tessel" else None,
+                                "losses_similar": similar, "init": init_note})
+        rows.append(None)
+        goals.append(f"  {n_threads} thr  {label:<48} samples/s tessel/torch = "
+                     + goal_text(speed, GOALS[key]))
+    if rows:
+        common.print_table(["model", "thr", "library", "samples/s", "spread", "first loss", "last-pass loss",
+                            "speed", "loss check"], rows[:-1],
+                           title=f"4. models (samples/s from the median of {passes} passes over fixed seeded "
+                                 f"batches after 1 warm-up pass; {n_threads} thread(s))")
+    return goals
+
+
+# --------------------------------------------------------------------------
 
 
 def main():
     p = common.base_parser(__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=None,
                    help="timed epochs after the warm-up epoch (default 10, --quick 2)")
-    p.add_argument("--sections", default="train,conv,adam",
-                   help="comma-separated subset of train,conv,adam (default: all)")
+    p.add_argument("--sections", default="train,conv,adam,models",
+                   help="comma-separated subset of train,conv,adam,models (default: all)")
+    p.add_argument("--models", default=",".join(MODELS),
+                   help=f"section 4's models, comma-separated subset of {','.join(MODELS)} (default: all); "
+                        "naming models without --sections runs section 4 alone")
+    p.add_argument("--passes", type=int, default=None,
+                   help="section 4: timed passes over its batches after the warm-up pass (default 7, --quick 2)")
     args = p.parse_args()
     threads = common.parse_threads(args.threads)
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
-    bad = sections - {"train", "conv", "adam"}
+    bad = sections - {"train", "conv", "adam", "models"}
     if bad:
         raise SystemExit(f"--sections: unknown {sorted(bad)}")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    bad = [m for m in models if m not in MODELS]
+    if bad:
+        raise SystemExit(f"--models: unknown {bad}; choose from {','.join(MODELS)}")
+    if "--models" in " ".join(sys.argv) and "--sections" not in " ".join(sys.argv):
+        sections = {"models"}
+    passes = args.passes or (2 if args.quick else 7)
     epochs = args.epochs or (2 if args.quick else 10)
     repeat = 3 if args.quick else 7
     target_s = 0.03 if args.quick else 0.1
 
     ts = common.import_tessel()
     torch = common.import_torch()
-    rep = common.start("bench_train", "training workloads (digits MLPs/CNN, conv2d, Adam step)",
+    rep = common.start("bench_train", "training workloads (digits MLPs/CNN, conv2d, Adam step, GPT/LSTM/GRU/ResNet)",
                        args, np, ts, torch)
     th = common.Threads(np, ts, torch)
     print(f"timing  : training: samples/s from the median epoch time of {epochs} timed epochs after "
@@ -472,6 +732,8 @@ def main():
     rep.settings = {"threads": threads, "epochs": epochs, "batch": BATCH, "repeat": repeat,
                     "target_s": target_s, "sections": sorted(sections), "conv": CONV,
                     "adam": {"tensors": ADAM_TENSORS, "numel": ADAM_NUMEL}, "goals": GOALS,
+                    "models": models, "passes": passes, "gpt": GPT_CFG, "gpt_batch": GPT_BATCH, "rnn": RNN_CFG,
+                    "resnet": RESNET_CFG, "batches_per_pass": MODEL_BATCHES,
                     "fma_peak_gflops": peaks, "fma_peak_build": peak_info,
                     "numpy_thread_control": th.numpy_method, "busy_cpus_at_start": busy}
 
@@ -488,6 +750,8 @@ def main():
             goals += bench_conv(ts, torch, t, peaks, rep, repeat, target_s)
         if "adam" in sections:
             goals += bench_adam(ts, torch, t, rep, repeat, target_s)
+        if "models" in sections:
+            goals += bench_models(ts, torch, t, models, passes, rep)
 
     print("\nGoals (speed = PyTorch time / tessel time, or tessel samples/s / PyTorch samples/s):")
     for g in goals:

@@ -137,7 +137,8 @@ void nonzero(const KernelCall& c) {
 // gather along the middle dim of contiguous [O, N, I] rows (by name,
 // "gather_rows"): in t [O, N, I], index [O, K, I] (int64, contiguous); out
 // [O, K, I] and a 1-element int64 flag set to 1 when an index lies outside
-// [0, N) (that element is left 0 and the caller raises): the range check and
+// [0, N) (that element reads index 0, an in-bounds load without a branch, and
+// the caller raises): the range check and
 // the copy in one pass, without the offset tensor take_offsets needs.
 template <class T>
 void gather_rows(const KernelCall& c) {

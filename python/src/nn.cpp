@@ -3,6 +3,7 @@
 
 #include "python/src/convert.h"
 #include "src/nn/norm_fused.h"
+#include "src/nn/rnn_fused.h"
 #include "tessel/nn/functional.h"
 
 namespace tessel::python {
@@ -81,6 +82,15 @@ void init_nn(py::module_& m) {
   nn.def("_rms_norm_fused", [](const Tensor& x, int64_t k, py::handle w, double eps) {
     return F::rms_norm_fused(x, k, opt(w), eps);
   }, py::arg("input"), py::arg("k"), py::arg("weight") = py::none(), py::arg("eps"));
+  // The fused LSTM/GRU recurrence of one layer and direction (tessel.nn.LSTM/GRU); None
+  // where the kernels do not apply and the module loops over the steps.
+  nn.def("_rnn_fused", [](bool gru, const Tensor& xp, const Tensor& h0, py::handle c0, const Tensor& w_hh,
+                          py::handle b_hh, bool reverse) -> py::object {
+    auto r = F::rnn_fused(gru, xp, h0, opt(c0), w_hh, opt(b_hh), reverse);
+    if (!r) return py::none();
+    return py::cast(*r);
+  }, py::arg("gru"), py::arg("xp"), py::arg("h0"), py::arg("c0"), py::arg("w_hh"), py::arg("b_hh"),
+     py::arg("reverse"));
   nn.def("group_norm", [](const Tensor& x, int64_t groups, py::handle w, py::handle b, double eps) {
     return F::group_norm(x, groups, opt(w), opt(b), eps);
   }, py::arg("input"), py::arg("num_groups"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),

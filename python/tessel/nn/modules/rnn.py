@@ -2,7 +2,9 @@
 names, gate order and init.
 
 The input projection of a whole sequence is one matmul per layer and
-direction; the time loop then does the recurrent matmul and the gates. A
+direction; LSTM and GRU then run the recurrence as one fused kernel forward and
+backward (kernels/cpu/rnn.cpp: float32/float64 on the CPU); elsewhere a time
+loop does the recurrent matmul and the gates. A
 PackedSequence runs the same loop over the active rows of each time step
 (sequences are sorted by decreasing length), so each sequence sees exactly
 its own steps."""
@@ -184,7 +186,14 @@ class RNNBase(Module):
         if batch_sizes is not None:
             return self._packed_loop(F.linear(x, w_ih, b_ih).split(batch_sizes), h, c, w_hh, b_hh, step, reverse,
                                      batch_sizes)
-        xs = F.linear(x, w_ih, b_ih).unbind(0)
+        xp = F.linear(x, w_ih, b_ih)
+        if self.mode in ("LSTM", "GRU") and not ts._C._onnx.tracing():
+            # One fused kernel for the whole sequence, forward and backward (kernels/cpu/rnn.cpp);
+            # None where it does not apply (other devices and dtypes, autocast): the loop below.
+            r = ts._C._nn._rnn_fused(self.mode == "GRU", xp, h, c, w_hh, b_hh, reverse)
+            if r is not None:
+                return r[0], r[1], (r[2] if self.mode == "LSTM" else None)
+        xs = xp.unbind(0)
         outs = [None] * len(xs)
         for t in self._steps(len(xs), reverse):
             h, c = step(xs[t], h, c, w_hh, b_hh)

@@ -1,6 +1,9 @@
 // CPU kernels for softmax and log_softmax along one dim.
 // Contract: in a (floating T); out same shape and dtype; params ReduceDimParams.
 #include <algorithm>
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#endif
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -59,26 +62,137 @@ inline __attribute__((always_inline)) void softmax_row_f32_body(const vecmath::U
   }
 }
 
-// The file is built for the baseline ISA; the row loops (max, x - m, the sums,
-// x - lse) also get an AVX2 clone through a target attribute (no FMA, and the 8
-// partial sums are written out, so both clones round alike), picked when vecmath
-// has its vector table (TESSEL_VECMATH=scalar turns it off).
+// The file is built for the baseline ISA: this row loop is the path on CPUs
+// other than x86; x86 CPUs with vecmath's table (AVX2 + FMA) take the
+// intrinsics kernel below (TESSEL_VECMATH=scalar turns both off: scalar loop).
 template <bool Log>
 void softmax_row_f32(const vecmath::UnaryF exp_f, const float* x, float* y, int64_t len, std::vector<float>& tmp) {
   softmax_row_f32_body<Log>(exp_f, x, y, len, tmp);
 }
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define TS_SOFTMAX_AVX2 1
+#endif
+
+#ifdef TS_SOFTMAX_AVX2
+// The row kernel on AVX2 + FMA (every CPU with vecmath's table has both), three
+// passes over the row instead of five and no call per row: max; exp(x - m) and
+// its sum in one loop (softmax stores the exps, log_softmax only sums them); the
+// scale (softmax) or x - m - log(sum) (log_softmax). exp is inline: exp(z) for
+// z = x - m <= 0 as 2^k e^r, k = round(z / ln2), r = z - k ln2 with ln2 split
+// in two (Cody-Waite), e^r = 1 + r + r^2 Q(r) with Q of degree 5 fitted to
+// (e^r - 1 - r) / r^2 on |r| <= 0.37 (bench/fit_erfc_float.py; 3.3e-9 there):
+// within ~1 ulp, as SLEEF's u10 exp it replaces. Results below 2^-126
+// (z < -87.3) are scaled in two steps, so subnormals round once; z = -inf gives 0.
+__attribute__((target("avx2,fma"))) inline __m256 exp_nonpos_avx2(__m256 z) {
+  const __m256 kf = _mm256_round_ps(_mm256_mul_ps(z, _mm256_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fmadd_ps(kf, _mm256_set1_ps(-0.693145751953125f), z);  // ln2_hi: 16 bits, k ln2_hi exact
+  r = _mm256_fmadd_ps(kf, _mm256_set1_ps(-1.428606765330187045e-06f), r);
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  const __m256 qa = _mm256_fmadd_ps(_mm256_set1_ps(0.00019916801829822361f), r, _mm256_set1_ps(0.001393990940414369f));
+  const __m256 qb = _mm256_fmadd_ps(_mm256_set1_ps(0.00833327230066061f), r, _mm256_set1_ps(0.04166640341281891f));
+  const __m256 qc = _mm256_fmadd_ps(_mm256_set1_ps(0.1666666716337204f), r, _mm256_set1_ps(0.5f));
+  const __m256 q = _mm256_fmadd_ps(_mm256_fmadd_ps(qa, r2, qb), r2, qc);
+  const __m256 e = _mm256_add_ps(_mm256_fmadd_ps(r2, q, r), _mm256_set1_ps(1.0f));
+  // kf is in [-151, 0] for z in [-104, 0]; below -104 (and -inf) the result is 0
+  const __m256 lo = _mm256_cmp_ps(z, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
+  __m256i k = _mm256_cvtps_epi32(kf);
+  __m256 out;
+  if (_mm256_testz_ps(lo, lo)) {
+    out = _mm256_mul_ps(e, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23)));
+  } else {
+    k = _mm256_max_epi32(k, _mm256_set1_epi32(-160));
+    const __m256i k1 = _mm256_srai_epi32(k, 1), k2 = _mm256_sub_epi32(k, k1);
+    out = _mm256_mul_ps(
+        _mm256_mul_ps(e, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, _mm256_set1_epi32(127)), 23))),
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, _mm256_set1_epi32(127)), 23)));
+    out = _mm256_andnot_ps(_mm256_cmp_ps(z, _mm256_set1_ps(-104.0f), _CMP_LT_OQ), out);  // also -inf
+  }
+  return out;
+}
+// The first n (< 8) lanes of p, the rest `fill`.
+__attribute__((target("avx2,fma"))) inline __m256 load_part(const float* p, int64_t n, float fill) {
+  alignas(32) float b[8];
+  for (int k = 0; k < 8; ++k) b[k] = k < n ? p[k] : fill;
+  return _mm256_load_ps(b);
+}
 template <bool Log>
-__attribute__((target("avx2"))) void softmax_row_f32_avx2(const vecmath::UnaryF exp_f, const float* x, float* y,
-                                                          int64_t len, std::vector<float>& tmp) {
-  softmax_row_f32_body<Log>(exp_f, x, y, len, tmp);
+__attribute__((target("avx2,fma"))) void softmax_row_f32_fma(const float* x, float* y, int64_t len) {
+  // max, with NaN tracked apart (vmaxps drops a NaN in its first operand)
+  __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, nan = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 16 <= len; j += 16) {
+    const __m256 a = _mm256_loadu_ps(x + j), b = _mm256_loadu_ps(x + j + 8);
+    m0 = _mm256_max_ps(m0, a);
+    m1 = _mm256_max_ps(m1, b);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
+  }
+  for (; j + 8 <= len; j += 8) {
+    const __m256 a = _mm256_loadu_ps(x + j);
+    m0 = _mm256_max_ps(m0, a);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+  }
+  const int64_t tail = len - j;
+  if (tail) {
+    const __m256 a = load_part(x + j, tail, -INFINITY);
+    m0 = _mm256_max_ps(m0, a);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+  }
+  m0 = _mm256_max_ps(m0, m1);
+  alignas(32) float mv[8];
+  _mm256_store_ps(mv, m0);
+  float m = mv[0];
+  for (int k = 1; k < 8; ++k) m = mv[k] > m ? mv[k] : m;
+  if (!_mm256_testz_ps(nan, nan)) m = NAN;  // a NaN in the row makes every output NaN
+  if (std::isinf(m) && m < 0) m = 0;        // a row of -inf: exp(-inf) = 0 everywhere, sum 0
+  const __m256 mb = _mm256_set1_ps(m);
+  // exp(x - m) and the sum, 2 accumulators
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  j = 0;
+  for (; j + 16 <= len; j += 16) {
+    const __m256 e0 = exp_nonpos_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + j), mb));
+    const __m256 e1 = exp_nonpos_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + j + 8), mb));
+    if constexpr (!Log) {
+      _mm256_storeu_ps(y + j, e0);
+      _mm256_storeu_ps(y + j + 8, e1);
+    }
+    s0 = _mm256_add_ps(s0, e0);
+    s1 = _mm256_add_ps(s1, e1);
+  }
+  for (; j + 8 <= len; j += 8) {
+    const __m256 e0 = exp_nonpos_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + j), mb));
+    if constexpr (!Log) _mm256_storeu_ps(y + j, e0);
+    s0 = _mm256_add_ps(s0, e0);
+  }
+  alignas(32) float et[8];
+  if (tail) {
+    const __m256 e0 = exp_nonpos_avx2(_mm256_sub_ps(load_part(x + j, tail, -INFINITY), mb));  // padding: exp = 0
+    _mm256_store_ps(et, e0);
+    if constexpr (!Log)
+      for (int64_t k = 0; k < tail; ++k) y[j + k] = et[k];
+    s0 = _mm256_add_ps(s0, e0);
+  }
+  alignas(32) float sv[8];
+  _mm256_store_ps(sv, _mm256_add_ps(s0, s1));
+  const float sum = ((sv[0] + sv[1]) + (sv[2] + sv[3])) + ((sv[4] + sv[5]) + (sv[6] + sv[7]));
+  j = 0;
+  if constexpr (Log) {
+    const __m256 lse = _mm256_set1_ps(m + std::log(sum));
+    for (; j + 8 <= len; j += 8) _mm256_storeu_ps(y + j, _mm256_sub_ps(_mm256_loadu_ps(x + j), lse));
+    const float l = m + std::log(sum);
+    for (; j < len; ++j) y[j] = x[j] - l;
+  } else {
+    const float inv = 1.0f / sum;
+    const __m256 ib = _mm256_set1_ps(inv);
+    for (; j + 8 <= len; j += 8) _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_loadu_ps(y + j), ib));
+    for (; j < len; ++j) y[j] *= inv;
+  }
 }
 #endif
 
 bool softmax_use_avx2() {
 #ifdef TS_SOFTMAX_AVX2
-  static const bool v = vecmath::table() != nullptr && __builtin_cpu_supports("avx2");
+  static const bool v = vecmath::table() != nullptr && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return v;
 #else
   return false;
@@ -101,8 +215,8 @@ void softmax_kernel(const KernelCall& c) {
 #ifdef TS_SOFTMAX_AVX2
         if (softmax_use_avx2()) {
           for (int64_t i = 0; i < n; ++i)
-            softmax_row_f32_avx2<Log>(vt->f32[vecmath::Exp], reinterpret_cast<const float*>(p[1] + i * s[1]),
-                                      reinterpret_cast<float*>(p[0] + i * s[0]), len, tmp);
+            softmax_row_f32_fma<Log>(reinterpret_cast<const float*>(p[1] + i * s[1]),
+                                     reinterpret_cast<float*>(p[0] + i * s[0]), len);
           return;
         }
 #endif
@@ -121,7 +235,7 @@ void softmax_kernel(const KernelCall& c) {
           float* y = reinterpret_cast<float*>(p[0] + i * s[0]);
           for (int64_t j = 0; j < len; ++j) row[j] = x[j * sa];
 #ifdef TS_SOFTMAX_AVX2
-          if (avx2) softmax_row_f32_avx2<Log>(vt->f32[vecmath::Exp], row.data(), res.data(), len, tmp);
+          if (avx2) softmax_row_f32_fma<Log>(row.data(), res.data(), len);
           else
 #endif
             softmax_row_f32<Log>(vt->f32[vecmath::Exp], row.data(), res.data(), len, tmp);

@@ -41,11 +41,11 @@ FNS = {
     "acosh": (ts.acosh, np.arccosh, (1, 1e4), 1),
     "atanh": (ts.atanh, np.arctanh, (-1, 1), 1),
     "erf": (ts.erf, sp.erf, (-6, 6), 1.2),  # float32: own float polynomials + exp, 1.08 ulp measured
-    "erfc": (ts.erfc, sp.erfc, (-6, 11), 0.6),  # float32: own, evaluated in double (0.52 measured)
+    "erfc": (ts.erfc, sp.erfc, (-6, 11), 1.9),  # float32: own, in float lanes (1.86 measured; 0.52 in double before)
     "erfinv": (ts.erfinv, sp.erfinv, (-1, 1), 0.6),  # float32: own, evaluated in double (0.51 measured)
     "sigmoid": (ts.sigmoid, _sig, (-100, 30), 3),
     "silu": (F.silu, lambda x: x * _sig(x), (-80, 30), 4),
-    "gelu": (F.gelu, lambda x: 0.5 * x * sp.erfc(-x / np.sqrt(2)), (-14, 12), 0.6),  # float32: in double
+    "gelu": (F.gelu, lambda x: 0.5 * x * sp.erfc(-x / np.sqrt(2)), (-14, 12), 1.9),  # float32: float lanes, 1.82
     "gelu_tanh": (lambda t: F.gelu(t, approximate="tanh"),
                   lambda x: x * _sig(2 * np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)), (-5, 9), 40),
     "softplus": (F.softplus, lambda x: np.where(x > 20, x, np.logaddexp(0.0, x)), (-80, 30), 2),
@@ -55,8 +55,8 @@ FNS = {
 }
 # gelu_tanh's polynomial is rounded in the input's precision first, as in the scalar kernel
 # and PyTorch, and the steep negative tail magnifies that rounding by ~x^2: the bound holds on
-# the sampled domain and grows with |x| past it. float32 gelu (erf form) is computed in double,
-# where the rounding of -x/sqrt(2) is too small to show.
+# the sampled domain and grows with |x| past it. float32 gelu (erf form) carries x^2 exactly
+# (kernels/cpu/vecmath_body.inc), so no rounding of -x/sqrt(2) is magnified there.
 
 
 def ulps32(got, ref):
@@ -246,7 +246,7 @@ def _dense_float32(step):
     return np.concatenate([x, -x])
 
 
-@pytest.mark.parametrize("name,bound", [("erf", 1.1), ("erfc", 0.53), ("erfinv", 0.52), ("gelu", 0.53)])
+@pytest.mark.parametrize("name,bound", [("erf", 1.1), ("erfc", 1.9), ("erfinv", 0.52), ("gelu", 1.9)])
 def test_erf_family_float32_dense(name, bound):
     # The own float32 erf/erfc/erfinv/gelu kernels (fitted polynomials, bench/fit_erf.py) over
     # every 997th bit pattern plus their busy ranges; subnormal results within 0.52 * 2^-149.
@@ -266,7 +266,7 @@ def test_erf_family_float32_dense(name, bound):
     err = ulps32(got[normal], r[normal])
     assert err.max() <= bound, (name, float(err.max()), float(x[normal][np.argmax(err)]))
     sub = fin & ~normal
-    assert np.all(np.abs(got[sub] - r[sub]) <= 0.52 * 2.0 ** -149), name
+    assert np.all(np.abs(got[sub] - r[sub]) <= max(bound, 0.52) * 2.0 ** -149), name
 
 
 def test_erf_family_switch_points():
@@ -277,13 +277,13 @@ def test_erf_family_switch_points():
     x = np.concatenate([x, -x])
     y = np.float32(np.sqrt(1 - np.exp(-5.0)))
     ys = np.array([np.nextafter(y, np.float32(0)), y, np.nextafter(y, np.float32(1))], np.float32)
-    for fn, ref, v, bound in [(ts.erf, sp.erf, x, 1.1), (ts.erfc, sp.erfc, x, 0.53),
-                              (F.gelu, FNS["gelu"][1], x, 0.53), (ts.erfinv, sp.erfinv, np.concatenate([ys, -ys]), 0.52)]:
+    for fn, ref, v, bound in [(ts.erf, sp.erf, x, 1.1), (ts.erfc, sp.erfc, x, 1.9),
+                              (F.gelu, FNS["gelu"][1], x, 1.9), (ts.erfinv, sp.erfinv, np.concatenate([ys, -ys]), 0.52)]:
         got = fn(ts.from_numpy(v)).numpy()
         r = ref(v.astype(np.float64))
         keep = np.abs(r) >= 2.0 ** -126
         assert np.all(ulps32(got[keep], r[keep]) <= bound), (fn, v, got, r)
-        assert np.all(np.abs(got[~keep] - r[~keep]) <= 0.52 * 2.0 ** -149), (fn, v[~keep], got[~keep])
+        assert np.all(np.abs(got[~keep] - r[~keep]) <= max(bound, 0.52) * 2.0 ** -149), (fn, v[~keep], got[~keep])
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])

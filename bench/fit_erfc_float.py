@@ -1,0 +1,48 @@
+"""Fits the float32-lane polynomials of tessel's erfc and gelu (erf form) kernels
+(kernels/cpu/vecmath_body.inc) and the exp polynomial they share with the softmax row
+kernel (kernels/cpu/softmax.cpp); prints the coefficients, highest degree first.
+
+With u = sqrt(2) a and t = 1 / (1 + u):  erfc(a) exp(a^2) = t exp(P(t)).
+P is 0 at t = 1 and as t -> 0 and stays below 0.17 in magnitude between, so its
+float rounding is small next to the result's. Fits as in bench/fit_erf.py (mpmath at
+40 digits, reweighted least squares on Chebyshev nodes, each coefficient rounded to
+float32 from the highest degree down and the rest refitted around it):
+  kErfcP   P in t - 0.5,   t in [1 / (1 + sqrt(2) 10.2), 1] (every finite result)
+  kErfcP3  P in t - 0.625, t in [1 / 4, 1] (u <= 3: the short form for blocks without large |x|)
+  kExpQ    (e^r - 1 - r) / r^2 in r, |r| <= 0.37
+Run: /opt/torchref/bin/python bench/fit_erfc_float.py
+"""
+import mpmath as mp
+import numpy as np
+
+from fit_erf import nodes, reweighted_lstsq, values
+
+mp.mp.dps = 40
+SQRT2 = mp.sqrt(2)
+
+
+def P(t):
+    t = mp.mpf(t)
+    a = (1 / t - 1) / SQRT2
+    return mp.log(mp.erfc(a) / t) + a * a
+
+
+def fit_float32(name, f, lo, hi, deg, shift, n=800):
+    v = nodes(lo, hi, n)
+    y = values(f, v)
+    u = v - shift
+    fixed = []
+    for _ in range(deg + 1):
+        d = deg - len(fixed)
+        rest = y - sum(c * u ** (deg - i) for i, c in enumerate(fixed))
+        c, err = reweighted_lstsq(np.vander(u, d + 1), rest, np.ones_like(y))
+        fixed.append(float(np.float32(c[0])))
+    print(f"{name}: max absolute error {err:.3g} (float32 coefficients); u = v - {shift}")
+    print("  {" + ", ".join(repr(x) + "f" for x in fixed) + "}")
+
+
+if __name__ == "__main__":
+    fit_float32("kErfcP", P, float(1 / (1 + SQRT2 * 10.2)), 1.0, 15, 0.5, n=1000)
+    fit_float32("kErfcP3", P, 0.25, 1.0, 9, 0.625)
+    fit_float32("kExpQ", lambda r: (mp.exp(r) - 1 - r) / r ** 2 if r != 0 else mp.mpf(0.5), -0.37, 0.37, 5, 0.0,
+                n=400)

@@ -30,6 +30,9 @@ struct ValueInfo {
   std::vector<Dim> shape;
   bool has_shape = false;  // false: rank unknown
   bool is_string() const { return onnx_type == "tensor(string)"; }  // `dtype` is meaningless then
+  // seq(tensor(T)) / optional(...) values (`dtype`: a sequence's element type when numeric).
+  bool is_sequence() const { return onnx_type.rfind("seq(", 0) == 0; }
+  bool is_optional() const { return onnx_type.rfind("optional(", 0) == 0; }
 };
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
@@ -46,8 +49,15 @@ struct StringTensor {
     return n;
   }
 };
-// A feed or result of Model::run_values: a numeric tensor or a string tensor.
-using RunValue = std::variant<Tensor, StringTensor>;
+// An ONNX sequence, seq(tensor(T)): numeric tensors of one dtype, or string tensors.
+struct TensorSequence {
+  std::vector<std::variant<Tensor, StringTensor>> items;
+};
+// An ONNX optional(...) that holds no value (None in Python). An optional that
+// holds one is fed and returned as the value itself, as onnxruntime does.
+struct NoValue {};
+// A feed or result of Model::run_values.
+using RunValue = std::variant<Tensor, StringTensor, TensorSequence, NoValue>;
 using NamedValues = std::vector<std::pair<std::string, RunValue>>;
 using NamedShapes = std::vector<std::pair<std::string, Shape>>;
 
@@ -83,9 +93,9 @@ class TESSEL_API Model {
   MemoryEstimate memory_estimate(const NamedShapes& input_shapes) const;
 
   // Runs the graph; every graph input must be fed. Returns the graph outputs in order.
-  // String outputs are refused here (use run_values).
+  // String, sequence and empty optional outputs are refused here (use run_values).
   NamedTensors run(const NamedTensors& feed) const;
-  // The same with string tensors allowed among inputs and outputs. (Not an
+  // The same with string tensors, sequences and optionals allowed among inputs and outputs. (Not an
   // overload of run: `run({{"x", t}})` would then be ambiguous.)
   NamedValues run_values(const NamedValues& feed) const;
 

@@ -113,8 +113,9 @@ void init_onnx(py::module_& m) {
             return m.run(feed);
           },
           py::arg("feed"))
-      // feed: [(name, Tensor | (shape, [str | bytes]))]; string results come
-      // back as (shape, [str]) tuples.
+      // feed: [(name, value)], a value being a Tensor, (shape, [str | bytes])
+      // for strings, a list of those for a sequence, or None for an empty
+      // optional; results come back in the same forms.
       .def(
           "run_values",
           [](const onnx::Model& m, const py::list& feed) {
@@ -123,18 +124,41 @@ void init_onnx(py::module_& m) {
               auto pair = item.cast<py::tuple>();
               const std::string name = pair[0].cast<std::string>();
               py::object v = pair[1];
-              if (py::isinstance<py::tuple>(v)) in.emplace_back(name, string_tensor(name, v.cast<py::tuple>()));
-              else in.emplace_back(name, v.cast<Tensor>());
+              if (v.is_none()) {
+                in.emplace_back(name, onnx::NoValue{});
+              } else if (py::isinstance<py::list>(v)) {
+                onnx::TensorSequence seq;
+                for (const auto& x : v.cast<py::list>()) {
+                  if (py::isinstance<py::tuple>(x)) seq.items.emplace_back(string_tensor(name, x.cast<py::tuple>()));
+                  else seq.items.emplace_back(x.cast<Tensor>());
+                }
+                in.emplace_back(name, std::move(seq));
+              } else if (py::isinstance<py::tuple>(v)) {
+                in.emplace_back(name, string_tensor(name, v.cast<py::tuple>()));
+              } else {
+                in.emplace_back(name, v.cast<Tensor>());
+              }
             }
             onnx::NamedValues out;
             {
               py::gil_scoped_release nogil;
               out = m.run_values(in);
             }
+            auto element = [](const std::variant<Tensor, onnx::StringTensor>& e) -> py::object {
+              if (auto* t = std::get_if<Tensor>(&e)) return py::cast(*t);
+              return strings_to_python(std::get<onnx::StringTensor>(e));
+            };
             py::list res;
             for (auto& [name, v] : out) {
-              if (auto* t = std::get_if<Tensor>(&v)) res.append(py::make_tuple(name, py::cast(*t)));
-              else res.append(py::make_tuple(name, strings_to_python(std::get<onnx::StringTensor>(v))));
+              py::object o = py::none();
+              if (auto* t = std::get_if<Tensor>(&v)) o = py::cast(*t);
+              else if (auto* st = std::get_if<onnx::StringTensor>(&v)) o = strings_to_python(*st);
+              else if (auto* seq = std::get_if<onnx::TensorSequence>(&v)) {
+                py::list items;
+                for (const auto& e : seq->items) items.append(element(e));
+                o = items;
+              }
+              res.append(py::make_tuple(name, o));
             }
             return res;
           },

@@ -139,6 +139,7 @@ const std::map<std::string, ValueOpFn>& value_op_table() {
   static const std::map<std::string, ValueOpFn> table = [] {
     std::map<std::string, ValueOpFn> t;
     register_control_ops(t);
+    register_sequence_ops(t);
     return t;
   }();
   return table;
@@ -216,7 +217,7 @@ void run_node(const Node& n, Scope& scope, const OpContext& ctx, const Plan& pla
     if (std::holds_alternative<StringPtr>(v))
       n.error<TypeError>("input ", i, " ('", name, "') is a string tensor; op ", n.op_type,
                          " takes numeric tensors only");
-    n.error<TypeError>("input ", i, " ('", name, "') is a sequence; this op takes tensors");
+    n.error<TypeError>("input ", i, " ('", name, "') is ", value_kind(v), "; this op takes tensors");
   };
   try {
     // The string version runs when the op has no tensor one, when an input is a
@@ -414,6 +415,50 @@ void prepare_run(Model::Impl& m) {
 
 namespace {
 std::string shape_str(const Shape& s) { return detail::cat(s); }
+
+std::string run_kind(const RunValue& v) {
+  if (auto* t = std::get_if<Tensor>(&v)) return detail::cat("a ", t->dtype(), " tensor");
+  if (std::holds_alternative<StringTensor>(v)) return "strings";
+  if (std::holds_alternative<TensorSequence>(v)) return "a sequence";
+  return "no value (an empty optional)";
+}
+
+// A feed of a sequence or optional input as a runtime value; nullopt when it is a
+// plain tensor or string tensor for an optional(tensor(...)) input (checked as one).
+std::optional<Value> feed_value(const ValueInfo& info, const RunValue& fv) {
+  const std::string& name = info.name;
+  if (std::holds_alternative<NoValue>(fv)) {
+    if (!info.is_optional())
+      fail<TypeError>("onnx.run", "input '", name, "' is ", info.onnx_type, " and must have a value");
+    return Value{NoValue{}};
+  }
+  const bool want_seq = info.is_sequence() || info.onnx_type.rfind("optional(seq(", 0) == 0;
+  const auto* ts = std::get_if<TensorSequence>(&fv);
+  if (want_seq != (ts != nullptr))
+    fail<TypeError>("onnx.run", "input '", name, "' must be ", info.onnx_type, ", got ", run_kind(fv));
+  if (!ts) return std::nullopt;
+  Sequence s;
+  s.strings = info.onnx_type.find("tensor(string)") != std::string::npos;
+  s.elem = info.dtype;
+  for (size_t k = 0; k < ts->items.size(); ++k) {
+    const auto& item = ts->items[k];
+    if (auto* t = std::get_if<Tensor>(&item)) {
+      if (s.strings || t->dtype() != s.elem)
+        fail<TypeError>("onnx.run", "input '", name, "' item ", k, " is a ", t->dtype(), " tensor; the input is ",
+                        info.onnx_type);
+      s.items.emplace_back(*t);
+    } else {
+      const auto& st = std::get<StringTensor>(item);
+      if (!s.strings)
+        fail<TypeError>("onnx.run", "input '", name, "' item ", k, " holds strings; the input is ", info.onnx_type);
+      if (static_cast<int64_t>(st.data.size()) != st.numel())
+        fail<ValueError>("onnx.run", "input '", name, "' item ", k, " has shape ", shape_str(st.shape), " but ",
+                         st.data.size(), " strings");
+      s.items.emplace_back(string_value(st));
+    }
+  }
+  return Value{std::make_shared<const Sequence>(std::move(s))};
+}
 }  // namespace
 
 NamedValues Model::run_values(const NamedValues& feed) const {
@@ -433,15 +478,20 @@ NamedValues Model::run_values(const NamedValues& feed) const {
       fail<ValueError>("onnx.run", "'", name, "' is not an input of the model (inputs: ", names, ")");
     }
     if (!fed.insert(name).second) fail<ValueError>("onnx.run", "input '", name, "' is fed twice");
+    if (info && (info->is_sequence() || info->is_optional() || !std::holds_alternative<Tensor>(fv))) {
+      if (auto v = feed_value(*info, fv)) {  // sequences, optionals (null: a tensor of an optional(tensor))
+        scope.values[name] = std::move(*v);
+        continue;
+      }
+    }
     const Tensor* t = std::get_if<Tensor>(&fv);
     const StringTensor* st = std::get_if<StringTensor>(&fv);
     const bool want_string = info ? info->is_string() : init_str;
     if (want_string && !st)
-      fail<TypeError>("onnx.run", "input '", name, "' is tensor(string) and must be fed strings, got a ", t->dtype(),
-                      " tensor");
+      fail<TypeError>("onnx.run", "input '", name, "' is tensor(string) and must be fed strings, got ", run_kind(fv));
     if (!want_string && !t)
       fail<TypeError>("onnx.run", "input '", name, "' must be ", info ? info->onnx_type : std::string("numeric"),
-                      ", got strings");
+                      ", got ", run_kind(fv));
     Shape shape = t ? t->shape() : st->shape;
     if (st) {
       for (auto d : st->shape)
@@ -478,21 +528,30 @@ NamedValues Model::run_values(const NamedValues& feed) const {
   auto owned = [&](const Tensor& t) {
     const void* s = t.storage().get();
     if (m.weight_storages.count(s)) return true;
-    for (const auto& [name, f] : feed)
+    for (const auto& [name, f] : feed) {
       if (auto* ft = std::get_if<Tensor>(&f); ft && ft->storage().get() == s) return true;
+      if (auto* fs = std::get_if<TensorSequence>(&f))
+        for (const auto& item : fs->items)
+          if (auto* it = std::get_if<Tensor>(&item); it && it->storage().get() == s) return true;
+    }
     return false;
   };
   NamedValues result;
   for (size_t k = 0; k < m.outputs.size(); ++k) {
     if (auto* sv = std::get_if<StringPtr>(&values[k])) {
       result.emplace_back(m.outputs[k].name, **sv);  // a copy: string values are shared
-      continue;
+    } else if (auto* t = std::get_if<Tensor>(&values[k])) {
+      result.emplace_back(m.outputs[k].name, owned(*t) ? t->clone() : *t);
+    } else if (auto* seq = std::get_if<SequencePtr>(&values[k])) {
+      TensorSequence out;
+      for (const auto& item : (*seq)->items) {
+        if (auto* it = std::get_if<Tensor>(&item)) out.items.emplace_back(owned(*it) ? it->clone() : *it);
+        else out.items.emplace_back(*std::get<StringPtr>(item));
+      }
+      result.emplace_back(m.outputs[k].name, std::move(out));
+    } else {
+      result.emplace_back(m.outputs[k].name, NoValue{});
     }
-    const Tensor* t = std::get_if<Tensor>(&values[k]);
-    if (!t)
-      throw NotImplementedError(detail::cat("[onnx.run] output '", m.outputs[k].name,
-                                            "' is a sequence; tessel returns tensor outputs only"));
-    result.emplace_back(m.outputs[k].name, owned(*t) ? t->clone() : *t);
   }
   return result;
 }
@@ -505,8 +564,8 @@ NamedTensors Model::run(const NamedTensors& feed) const {
   for (auto& [name, v] : run_values(in)) {
     Tensor* t = std::get_if<Tensor>(&v);
     if (!t)
-      throw TypeError(detail::cat("[onnx.run] output '", name,
-                                  "' is tensor(string); use Model::run_values (Python: ts.onnx) to get strings"));
+      throw TypeError(detail::cat("[onnx.run] output '", name, "' is ", run_kind(v),
+                                  "; use Model::run_values (Python: ts.onnx) to get it"));
     result.emplace_back(name, std::move(*t));
   }
   return result;

@@ -72,14 +72,18 @@ struct Graph {
   std::map<std::string, DType> declared_dtype;  // declared tensor element types tessel knows (inputs, outputs, value_info)
 };
 
-// A runtime value: a tensor, a sequence of tensors (ONNX seq(tensor(T))) or
-// a string tensor (shared: values are copied into op inputs).
-struct Sequence {
-  std::vector<Tensor> items;
-  DType elem = DType::Float32;
-};
+// A runtime value: a tensor, a sequence (ONNX seq(tensor(T))), a string
+// tensor, or an optional without a value (shared: values are copied into op
+// inputs). An optional with a value is the value itself.
+struct Sequence;
+using SequencePtr = std::shared_ptr<const Sequence>;
 using StringPtr = std::shared_ptr<const StringTensor>;
-using Value = std::variant<Tensor, std::shared_ptr<const Sequence>, StringPtr>;
+using Value = std::variant<Tensor, SequencePtr, StringPtr, NoValue>;
+struct Sequence {
+  std::vector<Value> items;  // each a Tensor of dtype `elem`, or (strings) a StringPtr
+  DType elem = DType::Float32;
+  bool strings = false;
+};
 inline Value string_value(StringTensor s) { return std::make_shared<const StringTensor>(std::move(s)); }
 
 // The values visible while a graph runs: its own, then those of the enclosing graphs.
@@ -123,6 +127,9 @@ void register_ml_ops(std::map<std::string, OpFn>& table);  // ai.onnx.ml, keyed 
 inline constexpr const char* kFusedDomain = "ai.tessel";
 void register_fused_ops(std::map<std::string, OpFn>& table);  // passes_fused.cpp, keyed "ai.tessel.<op>"
 void register_control_ops(std::map<std::string, ValueOpFn>& table);
+void register_sequence_ops(std::map<std::string, ValueOpFn>& table);  // sequences and optionals (ops_sequence.cpp)
+// The kind of a runtime value for error messages: "a tensor", "a sequence", ...
+const char* value_kind(const Value& v);
 const std::map<std::string, OpFn>& op_table();
 const std::map<std::string, ValueOpFn>& value_op_table();
 // Ops over string tensors (ops_string.cpp), keyed as op_table. A node whose op
@@ -130,6 +137,11 @@ const std::map<std::string, ValueOpFn>& value_op_table();
 // Cast, when it casts to string); an op with no tensor version always runs it.
 void register_string_ops(std::map<std::string, ValueOpFn>& table);
 const std::map<std::string, ValueOpFn>& string_op_table();
+// Element positions (offset, offset + 1, ...) of a string tensor as an int64
+// tensor of its shape, and back: the strings of `pool` at the positions `idx`
+// holds. A shape op on strings runs on the positions (ops_string.cpp).
+Tensor string_positions(const StringTensor& s, int64_t offset = 0);
+StringTensor pick_strings(const std::vector<const std::string*>& pool, const Tensor& idx);
 bool string_output(const Node& n);
 // TfIdfVectorizer on integer tokens X against `pool` (ops_text.cpp).
 Tensor tfidf_ids(const Node& n, const Tensor& x, const std::vector<int64_t>& pool);  // whether a node with numeric inputs makes strings (Cast to string)

@@ -243,11 +243,32 @@ StringTensor to_string_tensor(const Ctx& c, const ::onnx::TensorProto& tp, const
   return st;
 }
 
+// ONNX's name of a type as onnxruntime prints it: "tensor(float)",
+// "seq(tensor(int64))", "optional(seq(tensor(float)))", "map(string,tensor(float))";
+// "unsupported" for none (or nesting deeper than any real model's).
+std::string type_string(const ::onnx::TypeProto& t, int depth = 0) {
+  if (depth > 8) return "unsupported";
+  if (t.has_tensor_type()) return "tensor(" + type_name(t.tensor_type().elem_type()) + ")";
+  if (t.has_sequence_type()) return "seq(" + type_string(t.sequence_type().elem_type(), depth + 1) + ")";
+  if (t.has_optional_type()) return "optional(" + type_string(t.optional_type().elem_type(), depth + 1) + ")";
+  if (t.has_map_type())
+    return "map(" + type_name(t.map_type().key_type()) + "," + type_string(t.map_type().value_type(), depth + 1) + ")";
+  return "unsupported";
+}
+
 ValueInfo to_info(const ::onnx::ValueInfoProto& v) {
   ValueInfo info;
   info.name = v.name();
   if (!v.type().has_tensor_type()) {
-    info.onnx_type = "unsupported";
+    info.onnx_type = type_string(v.type());
+    // The element type of seq(tensor(T)) and optional(tensor(T)) / optional(seq(tensor(T))).
+    const ::onnx::TypeProto* t = &v.type();
+    for (int k = 0; k < 2 && !t->has_tensor_type(); ++k)
+      t = t->has_sequence_type() ? &t->sequence_type().elem_type()
+          : t->has_optional_type() ? &t->optional_type().elem_type()
+                                   : t;
+    if (t->has_tensor_type())
+      if (auto dt = dtype_from_onnx(t->tensor_type().elem_type())) info.dtype = *dt;
     return info;
   }
   const auto& tt = v.type().tensor_type();
@@ -300,9 +321,10 @@ Attr to_attr(const Ctx& c, const ::onnx::AttributeProto& a, const std::string& w
       for (int k = 0; k < a.graphs_size(); ++k) gs.push_back(graph(a.graphs(k), attr + "[" + std::to_string(k) + "]"));
       return gs;
     }
+    case A::TYPE_PROTO: return type_string(a.tp());  // Optional's `type`: its name, e.g. "seq(tensor(float))"
     default:
       c.fail(where, ": attribute '", a.name(), "' has a type (", static_cast<int>(a.type()),
-             ") that tessel does not support yet (sparse tensors, type protos)");
+             ") that tessel does not support yet (sparse tensors, lists of type protos)");
   }
 }
 

@@ -11,13 +11,13 @@ namespace {
 const Tensor& tensor_in(const Node& n, const ValueInputs& in, size_t k, const char* what) {
   if (k >= in.size() || !in[k]) n.error(what, " (input ", k, ") is required but missing");
   const Tensor* t = std::get_if<Tensor>(&*in[k]);
-  if (!t) n.error<TypeError>(what, " (input ", k, ") must be a tensor, got a sequence");
+  if (!t) n.error<TypeError>(what, " (input ", k, ") must be a tensor, got ", value_kind(*in[k]));
   return *t;
 }
 
 const Tensor& tensor_out(const Node& n, const std::vector<Value>& outs, size_t k, const char* what) {
   const Tensor* t = std::get_if<Tensor>(&outs[k]);
-  if (!t) n.error<TypeError>("body output ", k, " (", what, ") must be a tensor, got a sequence");
+  if (!t) n.error<TypeError>("body output ", k, " (", what, ") must be a tensor, got ", value_kind(outs[k]));
   return *t;
 }
 

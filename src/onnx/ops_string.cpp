@@ -17,6 +17,26 @@
 #include "src/onnx/internal.h"
 
 namespace tessel::onnx {
+
+// Element positions of `s` as an int64 tensor of its shape.
+Tensor string_positions(const StringTensor& s, int64_t offset) {
+  Tensor t = empty(s.shape, TensorOptions(DType::Int64));
+  int64_t* p = t.data<int64_t>();
+  for (int64_t k = 0; k < s.numel(); ++k) p[k] = offset + k;
+  return t;
+}
+
+// The strings of `pool` at the positions held by `idx`, in idx's shape.
+StringTensor pick_strings(const std::vector<const std::string*>& pool, const Tensor& idx) {
+  StringTensor out;
+  out.shape = idx.shape();
+  Tensor c = idx.contiguous();
+  const int64_t* p = c.data<int64_t>();
+  out.data.reserve(static_cast<size_t>(c.numel()));
+  for (int64_t k = 0; k < c.numel(); ++k) out.data.push_back(*pool[static_cast<size_t>(p[k])]);
+  return out;
+}
+
 namespace {
 
 StringPtr str_in(const Node& n, const ValueInputs& in, size_t k) {
@@ -40,24 +60,6 @@ bool is_str(const ValueInputs& in, size_t k) {
 
 std::vector<Value> one_str(StringTensor s) { return {string_value(std::move(s))}; }
 
-// Element positions of `s` as an int64 tensor of its shape.
-Tensor positions(const StringTensor& s, int64_t offset = 0) {
-  Tensor t = empty(s.shape, TensorOptions(DType::Int64));
-  int64_t* p = t.data<int64_t>();
-  for (int64_t k = 0; k < s.numel(); ++k) p[k] = offset + k;
-  return t;
-}
-
-// The strings of `pool` at the positions held by `idx`, in idx's shape.
-StringTensor pick(const std::vector<const std::string*>& pool, const Tensor& idx) {
-  StringTensor out;
-  out.shape = idx.shape();
-  Tensor c = idx.contiguous();
-  const int64_t* p = c.data<int64_t>();
-  out.data.reserve(static_cast<size_t>(c.numel()));
-  for (int64_t k = 0; k < c.numel(); ++k) out.data.push_back(*pool[static_cast<size_t>(p[k])]);
-  return out;
-}
 
 // A shape op over strings: the inputs that may hold strings (`str_input`)
 // become position tensors for the tensor op `op`, and each of its outputs picks
@@ -77,7 +79,7 @@ std::vector<Value> via_positions(const Node& n, const ValueInputs& in, const OpC
     }
     if (auto* s = std::get_if<StringPtr>(&*in[k])) {
       if (!str_input(k)) n.error<TypeError>("input ", k, " must be a numeric tensor, got strings");
-      tin.emplace_back(positions(**s, static_cast<int64_t>(pool.size())));
+      tin.emplace_back(string_positions(**s, static_cast<int64_t>(pool.size())));
       for (const auto& x : (*s)->data) pool.push_back(&x);
     } else if (auto* t = std::get_if<Tensor>(&*in[k])) {
       if (str_input(k)) n.error<TypeError>("input ", k, " is numeric but the op's other data inputs are strings");
@@ -90,7 +92,7 @@ std::vector<Value> via_positions(const Node& n, const ValueInputs& in, const OpC
   std::vector<Value> res;
   for (auto& t : out) {
     if (numeric_out) res.emplace_back(std::move(t));
-    else res.push_back(string_value(pick(pool, t)));
+    else res.push_back(string_value(pick_strings(pool, t)));
   }
   return res;
 }
@@ -577,10 +579,7 @@ bool string_output(const Node& n) {
 }
 
 void register_string_ops(std::map<std::string, ValueOpFn>& t) {
-  t["Identity"] = [](const Node& n, const ValueInputs& in, const OpContext&) -> std::vector<Value> {
-    str_in(n, in, 0);
-    return {*in[0]};
-  };
+  // Identity passes strings through as any value (ops_sequence.cpp).
   // Data input 0 may be strings; the others (shapes, indices, axes) are numbers.
   for (const char* op : {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Gather", "Expand", "Tile",
                          "GatherElements", "GatherND", "Compress", "Split", "ReverseSequence", "Shape", "Size"}) {

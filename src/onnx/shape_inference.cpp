@@ -250,6 +250,7 @@ VS from_info(const ValueInfo& info, const std::map<std::string, DType>& declared
   auto it = declared.find(info.name);
   if (it != declared.end()) v.dtype = it->second;
   v.string = info.is_string();
+  v.sequence = info.is_sequence();
   if (info.has_shape && info.shape.size() <= kMaxRank) {
     v.has_shape = true;
     for (const auto& d : info.shape) {
@@ -696,7 +697,8 @@ ValueInfo to_value_info(const std::string& name, const VS& v) {
   ValueInfo info;
   info.name = name;
   if (v.sequence) {
-    info.onnx_type = "sequence";
+    info.onnx_type = v.string ? "seq(tensor(string))" : v.dtype ? "seq(" + onnx_type_name(*v.dtype) + ")" : "seq";
+    if (v.dtype) info.dtype = *v.dtype;
     return info;
   }
   if (v.string) {

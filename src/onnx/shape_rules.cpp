@@ -451,7 +451,21 @@ std::vector<VS> infer_node(const In& in, Ctx& cx, Env& env) {
   if (op == "If") return infer_if(in, cx);
   if (op == "Loop") return infer_loop(in, cx);
   if (op == "Scan") return infer_scan(in, cx);
-  if (x.sequence) return {};
+  // Sequences and optionals (ops_sequence.cpp): which outputs are sequences; the
+  // element type carries through, element shapes are not tracked.
+  if (op == "SequenceEmpty" || op == "SequenceConstruct" || op == "SequenceInsert" || op == "SequenceErase" ||
+      op == "SplitToSequence" || op == "SequenceMap") {
+    VS s;
+    s.sequence = true;
+    if (op == "SequenceEmpty") s.dtype = dtype_attr(n, "dtype", DType::Float32);
+    else if (op != "SequenceMap" && in.has(op == "SequenceInsert" ? 1 : 0)) s.dtype = in[op == "SequenceInsert" ? 1 : 0].dtype;
+    return std::vector<VS>(op == "SequenceMap" ? n.outputs.size() : 1, s);
+  }
+  if (op == "SequenceLength") return one(tensor(DType::Int64, {}));
+  if (op == "OptionalHasElement") return one(tensor(DType::Bool, {}));
+  if (op == "SequenceAt" || op == "ConcatFromSequence") return one(rank_unknown(x.dtype));
+  if (op == "Optional" || op == "OptionalGetElement") return in.has(0) ? one(x) : std::vector<VS>{};
+  if (x.sequence) return op == "Identity" ? one(x) : std::vector<VS>{};
   if (same_as_input().count(op)) {
     if ((op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") && x.has_shape)
       axis_of(n.i("axis", in.opset >= 13 ? -1 : 1), x.shape.size());  // throws when out of range

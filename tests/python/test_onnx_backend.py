@@ -39,10 +39,12 @@ _NP_OK = {np.dtype(t) for t in (np.bool_, np.uint8, np.int8, np.int16, np.int32,
 
 
 def _to_tensor(x, k):
-    if isinstance(x, (list, dict)):
-        raise NotImplementedError(f"input {k}: sequence/map inputs not supported")
-    if x is None:
-        raise NotImplementedError(f"input {k}: optional (None) inputs not supported")
+    if isinstance(x, dict):
+        raise NotImplementedError(f"input {k}: map inputs not supported")
+    if isinstance(x, list):  # a sequence
+        return [_to_tensor(v, k) for v in x]
+    if x is None:  # an empty optional
+        return None
     x = np.asarray(x)
     if x.dtype.kind in "OUS":  # tensor(string): ts.onnx.Model.run takes the NumPy array itself
         return x
@@ -55,6 +57,10 @@ def _to_tensor(x, k):
 
 
 def _to_numpy(t):
+    if t is None:
+        return None
+    if isinstance(t, list):
+        return [_to_numpy(v) for v in t]
     if isinstance(t, np.ndarray):  # string outputs come back as NumPy object arrays
         return t
     if t.dtype == ts.bfloat16:

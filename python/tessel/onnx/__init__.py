@@ -67,6 +67,29 @@ def _strings_out(value):
     return out.reshape(shape)
 
 
+def _element_feed(name, v, string_input=False):
+    """A tensor or string tensor of a feed for the binding."""
+    from .. import Tensor, as_tensor
+
+    # A numeric feed of a string input goes through as a tensor: the runtime names the mismatch.
+    if _is_string_array(v) or (string_input and isinstance(v, (list, tuple, str, bytes))):
+        return _string_feed(name, v)
+    if isinstance(v, Tensor):
+        return v
+    import numpy as np
+
+    return as_tensor(np.asarray(v, order="C"))
+
+
+def _value_out(v):
+    """A result of run_values as Model.run returns it (strings as NumPy object arrays)."""
+    if isinstance(v, tuple):
+        return _strings_out(v)
+    if isinstance(v, list):
+        return [_value_out(x) for x in v]
+    return v
+
+
 def _load_raw(f):
     if isinstance(f, (bytes, bytearray, memoryview)):
         return _onnx.Model.load_bytes(bytes(f))
@@ -86,8 +109,11 @@ class Model:
         self.inputs = _infos(self._m.inputs)
         self.outputs = _infos(self._m.outputs)
         self._string_inputs = {i.name for i in self.inputs if i.type == "tensor(string)"}
-        # Any string input or output sends runs through run_values.
-        self._strings = bool(self._string_inputs) or any(o.type == "tensor(string)" for o in self.outputs)
+        # seq(...) and optional(...) inputs: lists (of tensors or string arrays) and None.
+        self._value_inputs = {i.name: i.type for i in self.inputs if not i.type.startswith("tensor(")}
+        # Any string, sequence or optional input or output sends runs through run_values.
+        self._strings = bool(self._string_inputs) or bool(self._value_inputs) or \
+            any(o.type == "tensor(string)" or not o.type.startswith("tensor(") for o in self.outputs)
 
     @property
     def value_info(self):
@@ -121,18 +147,21 @@ class Model:
     def run(self, feed):
         """Runs the graph on ``{input name: Tensor}``; returns ``{output name: Tensor}``.
         ``tensor(string)`` inputs take NumPy str/object arrays (or nested lists of
-        str); string outputs come back as NumPy object arrays of str, as in onnxruntime."""
+        str); string outputs come back as NumPy object arrays of str, as in onnxruntime.
+        ``seq(...)`` inputs take a list of those, an empty ``optional(...)`` None; sequence
+        outputs come back as lists, empty optionals as None."""
         if not isinstance(feed, dict):
             raise TypeError(f"onnx.run: feed must be a dict of name -> Tensor, got {type(feed).__name__}")
         if not self._strings and not any(_is_string_array(v) for v in feed.values()):
             return dict(self._m.run(list(feed.items())))
         items = []
         for k, v in feed.items():
-            # A numeric feed of a string input goes through as a tensor: the runtime names the mismatch.
-            if _is_string_array(v) or (k in self._string_inputs and isinstance(v, (list, tuple, str, bytes))):
-                v = _string_feed(k, v)
+            if k in self._value_inputs and isinstance(v, (list, tuple)):
+                v = [_element_feed(k, x) for x in v]
+            elif v is not None:
+                v = _element_feed(k, v, k in self._string_inputs)
             items.append((k, v))
-        return {k: (_strings_out(v) if isinstance(v, tuple) else v) for k, v in self._m.run_values(items)}
+        return {k: _value_out(v) for k, v in self._m.run_values(items)}
 
     def __call__(self, *args, **kwargs):
         if len(args) > len(self.inputs):
@@ -190,13 +219,27 @@ class InferenceSession:
         if not isinstance(input_feed, dict):
             raise TypeError(f"InferenceSession.run: input_feed must be a dict, got {type(input_feed).__name__}")
         # np.asarray keeps 0-d inputs 0-d (np.ascontiguousarray makes them 1-d).
-        strings = self._model._string_inputs
-        feed = {k: (v if k in strings or _is_string_array(v) else as_tensor(np.asarray(v, order="C")))
-                for k, v in input_feed.items()}
+        strings, values = self._model._string_inputs, self._model._value_inputs
+
+        def tensor(v):
+            return v if _is_string_array(v) else as_tensor(np.asarray(v, order="C"))
+
+        feed = {}
+        for k, v in input_feed.items():
+            if k in values and (v is None or isinstance(v, (list, tuple))):
+                feed[k] = v if v is None else [tensor(x) for x in v]  # a sequence, or an empty optional
+            else:
+                feed[k] = v if k in strings or _is_string_array(v) else tensor(v)
         out = self._model.run(feed)
         names = [o.name for o in self._model.outputs] if output_names is None else list(output_names)
         for n in names:
             if n not in out:
                 raise ValueError(f"InferenceSession.run: {n!r} is not an output of the model "
                                  f"(outputs: {[o.name for o in self._model.outputs]})")
-        return [out[n] if isinstance(out[n], np.ndarray) else out[n].numpy() for n in names]
+
+        def numpy(v):
+            if isinstance(v, list):
+                return [numpy(x) for x in v]
+            return v if v is None or isinstance(v, np.ndarray) else v.numpy()
+
+        return [numpy(out[n]) for n in names]

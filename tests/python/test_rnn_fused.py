@@ -81,9 +81,9 @@ def close(got, want, tol):
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("dtype,tol", [(ts.float64, 1e-12), (ts.float32, 2e-5)])
 @pytest.mark.parametrize("bias", [True, False])
-def test_op_vs_numpy(gru, reverse, dtype, tol, bias):
+@pytest.mark.parametrize("L,N,H", [(7, 5, 6), (1, 1, 3), (3, 1, 17)])  # one step, one row, a vector tail
+def test_op_vs_numpy(gru, reverse, dtype, tol, bias, L, N, H):
     rng = np.random.default_rng(1 + 2 * gru + reverse)
-    L, N, H = 7, 5, 6
     G = 3 if gru else 4
     xp, h0, c0 = rng.standard_normal((L, N, G * H)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
     w, b = rng.standard_normal((G * H, H)) * 0.4, rng.standard_normal(G * H) * 0.5

@@ -8,6 +8,10 @@
 #include <deque>
 #include <mutex>
 
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include "tessel/autograd.h"
 #include "tessel/error.h"
 #include "tessel/ops.h"
@@ -212,7 +216,30 @@ std::vector<BatchItem> Batcher::State::pick(Clock::time_point now, Clock::time_p
   return batch;
 }
 
+namespace {
+
+// A model loaded through the load API is loaded on an event-loop thread, and its
+// workers would inherit that loop's SCHED_BATCH (HttpOptions::io_sched_batch): the
+// model's runs would then no longer start as soon as a request wakes them. Workers
+// take the process's main-thread policy back (SCHED_BATCH <-> SCHED_OTHER needs no
+// privilege; other policies are left alone).
+void compute_thread_policy() {
+#ifdef SCHED_BATCH
+  const int main_policy = ::sched_getscheduler(::getpid());
+  int policy = 0;
+  sched_param p{};
+  if (main_policy != SCHED_OTHER || ::pthread_getschedparam(::pthread_self(), &policy, &p) != 0 ||
+      policy != SCHED_BATCH)
+    return;
+  p.sched_priority = 0;
+  ::pthread_setschedparam(::pthread_self(), SCHED_OTHER, &p);
+#endif
+}
+
+}  // namespace
+
 void Batcher::State::worker() {
+  compute_thread_policy();
   // The thread count is per calling thread: set it in each worker.
   if (opt.intra_op_threads > 0) set_num_threads(opt.intra_op_threads);
   std::unique_lock<std::mutex> lk(mu);

@@ -11,6 +11,8 @@
 #include <optional>
 #include <thread>
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 
 #include <boost/asio.hpp>
@@ -354,6 +356,13 @@ void HttpServer::run(bool handle_signals) {
   std::vector<std::thread> threads;
   for (auto& loop : im.loops)
     threads.emplace_back([&im, io = loop.get()] {
+#ifdef SCHED_BATCH
+      if (im.opts.io_sched_batch) {
+        sched_param p{};
+        p.sched_priority = 0;
+        ::pthread_setschedparam(::pthread_self(), SCHED_BATCH, &p);  // best effort: the loop runs either way
+      }
+#endif
       for (;;) {
         try {
           io->run();

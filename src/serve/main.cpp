@@ -35,6 +35,8 @@ network:
   --http-port N                port (default 8000; 0 picks a free one)
   --port-file FILE             write the bound port to FILE once listening
   --threads N                  event-loop threads (default: one per core)
+  --io-sched POLICY            batch | normal (default batch, Linux): event loops under SCHED_BATCH do
+                               not preempt a model running on the same core when a request arrives
   --max-body-bytes N           larger request bodies get 413 (default 67108864)
   --max-header-bytes N         larger request headers get 431 (default 16384)
   --max-connections N          connections beyond N are closed at once (default: the descriptor limit - 64)
@@ -144,6 +146,9 @@ int main(int argc, char** argv) {
       port_file = v;
     } else if (a == "--threads") {
       http.threads = static_cast<int>(parse_int(a, v, 1, 1024));
+    } else if (a == "--io-sched") {
+      if (v != "batch" && v != "normal") usage_error("--io-sched is batch or normal");
+      http.io_sched_batch = v == "batch";
     } else if (a == "--max-body-bytes") {
       http.max_body_bytes = static_cast<size_t>(parse_int(a, v, 1, 1LL << 40));
     } else if (a == "--max-header-bytes") {

@@ -15,6 +15,8 @@
 #include <sstream>
 #include <thread>
 
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "serve/config.h"
@@ -795,6 +797,43 @@ TEST(ServeBatcher, PreferredPrefixAndWorkerThreads) {
   }
   EXPECT_EQ(runs, (std::vector<int64_t>{4, 2}));
   for (int t : threads) EXPECT_EQ(t, 1);
+}
+
+// A batcher created on a SCHED_BATCH thread (an event loop serving the load API,
+// HttpOptions::io_sched_batch) runs its model under the process's SCHED_OTHER all
+// the same: runs must start as soon as a request wakes the worker.
+TEST(ServeBatcher, WorkersLeaveTheLoopsSchedBatch) {
+#ifndef SCHED_BATCH
+  GTEST_SKIP() << "no SCHED_BATCH on this platform";
+#else
+  if (::sched_getscheduler(::getpid()) != SCHED_OTHER) GTEST_SKIP() << "the test process is not SCHED_OTHER";
+  MetricsRegistry reg;
+  BatcherOptions bo;
+  bo.queue_policy.max_queue_size = 4;
+  std::atomic<int> seen{-1};
+  auto run = [&](const onnx::NamedTensors& feed) {
+    int policy = -1;
+    sched_param p{};
+    ::pthread_getschedparam(::pthread_self(), &policy, &p);
+    seen = policy;
+    return onnx::NamedTensors{{"y", feed.at(0).second}};
+  };
+  std::unique_ptr<Batcher> b;
+  int creator = -1;
+  std::thread loader([&] {
+    sched_param p{};
+    ::pthread_setschedparam(::pthread_self(), SCHED_BATCH, &p);
+    ::pthread_getschedparam(::pthread_self(), &creator, &p);
+    b = std::make_unique<Batcher>(bo, run, ModelMetrics::create(reg, "m", "1"));
+  });
+  loader.join();
+  ASSERT_EQ(creator, SCHED_BATCH);
+  std::promise<void> done;
+  b->submit(item_of(1, [&done](std::exception_ptr, InferResponse) { done.set_value(); }));
+  done.get_future().get();
+  b.reset();
+  EXPECT_EQ(seen.load(), SCHED_OTHER);
+#endif
 }
 
 TEST(ServeBatcher, InstancesRunConcurrently) {

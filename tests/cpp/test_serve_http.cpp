@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -323,6 +325,38 @@ TEST(ServeHttp, AuthTokenAndOpenHealth) {
   EXPECT_EQ(get("/v2/models/add1", "").rfind("HTTP/1.1 401", 0), 0u);
   EXPECT_EQ(get("/v2/models/add1", "Authorization: Bearer tok2\r\n").rfind("HTTP/1.1 401", 0), 0u);
   EXPECT_EQ(get("/v2/models/add1", "Authorization: Bearer tok\r\n").rfind("HTTP/1.1 200", 0), 0u);
+}
+
+// The event loops run under SCHED_BATCH (a request arriving does not preempt a
+// model running on the same core) unless HttpOptions::io_sched_batch is false.
+TEST(ServeHttp, EventLoopsRunUnderSchedBatch) {
+#ifndef SCHED_BATCH
+  GTEST_SKIP() << "no SCHED_BATCH on this platform";
+#else
+  if (::sched_getscheduler(0) != SCHED_OTHER) GTEST_SKIP() << "the test process is not SCHED_OTHER";
+  for (bool batch : {true, false}) {
+    std::atomic<int> seen{-1};
+    Handler handler = [&](Request&&, Reply reply) {
+      int policy = -1;
+      sched_param p{};
+      ::pthread_getschedparam(::pthread_self(), &policy, &p);
+      seen = policy;
+      Response r;
+      r.body = "{}";
+      reply(std::move(r));
+    };
+    HttpOptions o = loopback();
+    o.io_sched_batch = batch;
+    HttpServer server(o, handler);
+    server.listen();
+    std::thread run([&] { server.run(false); });
+    std::string out = roundtrip(server.port(), "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    server.stop();
+    run.join();
+    EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+    EXPECT_EQ(seen.load(), batch ? SCHED_BATCH : SCHED_OTHER) << "io_sched_batch " << batch;
+  }
+#endif
 }
 
 // A reply from another thread (a batcher worker) with Response::deferred: the

@@ -945,6 +945,43 @@ def test_bad_command_lines(tmp_path):
     assert r.returncode == 1 and "invalid model name" in r.stderr
 
 
+def _thread_policies(pid):
+    """Scheduling policy of each thread of `pid` (field 41 of /proc/PID/task/TID/stat)."""
+    out = []
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            st = Path(f"/proc/{pid}/task/{t}/stat").read_text()
+        except OSError:  # the thread ended
+            continue
+        out.append(int(st[st.rindex(")") + 2:].split()[38]))
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not hasattr(os, "SCHED_BATCH"),
+                    reason="SCHED_BATCH and /proc are Linux's")
+def test_io_sched_puts_the_event_loops_under_sched_batch(repo, tmp_path):
+    """--io-sched batch (the default): the 2 event loops run SCHED_BATCH and everything else (the
+    model's worker threads) keeps the process's SCHED_OTHER; --io-sched normal: no thread is batch."""
+    if os.sched_getscheduler(0) != os.SCHED_OTHER:
+        pytest.skip("the test process does not run under SCHED_OTHER")
+    for args, loops in (([], 2), (["--io-sched", "batch"], 2), (["--io-sched", "normal"], 0)):
+        s = Server(["--model-repository", str(repo), "--log-format", "none"] + args, tmp_path)
+        try:
+            assert s.json("POST", "/v2/models/mlp/infer", _oip_body(_x()))[0] == 200  # a worker has run
+            deadline = time.monotonic() + TIMEOUT
+            while True:  # the second loop may start its thread just after the port file is written
+                pol = _thread_policies(s.proc.pid)
+                if pol.count(os.SCHED_BATCH) == loops or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert pol.count(os.SCHED_BATCH) == loops, (args, pol)
+            assert pol.count(os.SCHED_OTHER) == len(pol) - loops, (args, pol)
+        finally:
+            assert s.stop() == 0
+    r = subprocess.run([SERVER, "--io-sched", "fifo"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 2 and "--io-sched is batch or normal" in r.stderr
+
+
 def test_python_entry_points(repo):
     env = {**os.environ}
     for cmd in ([sys.executable, "-m", "tessel", "serve", "--help"],

@@ -5,7 +5,11 @@ package) to another. Every server gets the same Open Inference Protocol v2 JSON 
 small Lua script). Per point: a warm-up, then a timed run at 1, 8, 64 and 256 connections; reported:
 req/s, p50 and p99 latency (wrk --latency), errors (socket errors + non-2xx), and the server's
 CPU-seconds over the timed run (utime + stime of the server and its worker processes, from /proc).
-Then ResNet-18 at 64 connections with tessel-serve's dynamic batching off and on.
+Then ResNet-18 at 64 connections with tessel-serve's dynamic batching off and on, and the model's own
+batching ceiling: its per-sample time at batch 1 and 32 in this process, on one thread pinned to the
+server's CPU (no server, no HTTP), which bounds what batching can gain on this CPU. With
+--batching-only both servers run at once and the off/on points alternate for --rounds rounds, so that
+both see the same load from other processes; the summary gives medians and the paired per-round ratios.
 
 Flask+gunicorn and MLServer are bench-only: they run from a separate venv (--bench-venv, default
 /opt/benchvenv), never .venv:
@@ -274,6 +278,77 @@ def batch_counts(port, model):
     return vals["tessel_inference_executions_total"], vals["tessel_inference_count_total"]
 
 
+def model_ceiling(path, cpu, batches=(1, 32), rounds=7, target_s=0.1):
+    """Per-sample CPU ms of the ONNX model at each batch size, in this process on one thread pinned to `cpu`
+    (where the server runs), tessel and onnxruntime (when importable) interleaved, medians of `rounds`. The ratio
+    batch-1 / batch-N bounds what dynamic batching can gain on the model's compute, before any server cost."""
+    import numpy as np
+    import tessel as ts
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        ort = None
+    old_aff, old_threads = os.sched_getaffinity(0), ts.get_num_threads()
+    os.sched_setaffinity(0, {cpu})
+    ts.set_num_threads(1)
+    try:
+        runners = {"tessel": ts.onnx.load(str(path))}
+        if ort is not None:
+            so = ort.SessionOptions()
+            so.intra_op_num_threads, so.inter_op_num_threads = 1, 1
+            runners["onnxruntime"] = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(0)
+        calls = {}
+        for b in batches:
+            x = rng.standard_normal((b, 3, 64, 64)).astype(np.float32)
+            tx = {"input": ts.tensor(x)}
+            for name, r in runners.items():
+                calls[(name, b)] = (lambda r=r, tx=tx: r.run(tx)) if name == "tessel" else \
+                    (lambda r=r, x=x: r.run(None, {"input": x}))
+        number = {}
+        for k, f in calls.items():
+            f()
+            t0 = time.process_time()
+            f()
+            number[k] = max(1, int(target_s / max(time.process_time() - t0, 1e-6)))
+        samples = {k: [] for k in calls}
+        for _ in range(rounds):
+            for k, f in calls.items():
+                c0 = time.process_time()
+                for _ in range(number[k]):
+                    f()
+                samples[k].append((time.process_time() - c0) / number[k] / k[1] * 1e3)
+        out = {"cpu": cpu, "loadavg_1m": os.getloadavg()[0], "rows": []}
+        for name in runners:
+            per = {b: sorted(samples[(name, b)])[len(samples[(name, b)]) // 2] for b in batches}
+            out["rows"].append({"runtime": name, "ms_per_sample": per, "gain": per[batches[0]] / per[batches[-1]]})
+        return out
+    finally:
+        ts.set_num_threads(old_threads)
+        os.sched_setaffinity(0, old_aff)
+
+
+def print_ceiling(c):
+    for r in c["rows"]:
+        per = r["ms_per_sample"]
+        bs = list(per)
+        print(f"  model alone ({r['runtime']}, 1 thread on CPU {c['cpu']}): " +
+              ", ".join(f"batch {b} {per[b]:.3f} ms/sample" for b in bs) +
+              f"; batch {bs[0]} / batch {bs[-1]} = {r['gain']:.2f}x  load {c['loadavg_1m']:.1f}", flush=True)
+
+
+def batching_point(srv, port, kind, body, warm, secs, tmp, load_cpu, on):
+    """ResNet-18 at 64 connections, one body kind; the mean batch comes from /metrics."""
+    print(f"resnet18, 64 connections, {kind} body, dynamic batching {'on' if on else 'off'}:")
+    e0, n0 = batch_counts(port, "resnet18")
+    rows = run_points(srv, "/v2/models/resnet18/infer", body["resnet18" if kind == "JSON" else "resnet18_bin"], [64],
+                      warm, secs, tmp, load_cpu)
+    e1, n1 = batch_counts(port, "resnet18")  # includes the warm-up: a mean, not this point's
+    rows[0]["mean_batch"] = (n1 - n0) / (e1 - e0) if e1 > e0 else None
+    print(f"  mean batch (warm-up and point) {common.fmt(rows[0]['mean_batch'])}")
+    return rows
+
+
 def make_models(d):
     """mlp.onnx (16 -> 32 -> relu -> 4, exported by tessel) and resnet18.onnx (the test fixture)."""
     import tessel as ts
@@ -329,6 +404,15 @@ def main():
     p.add_argument("--json", metavar="PATH", default=None)
     p.add_argument("--batching-only", action="store_true",
                    help="only ResNet-18 at 64 connections, dynamic batching off and on (JSON and binary bodies)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="--batching-only: alternating off/on rounds, both servers up (default 3)")
+    p.add_argument("--io-sched", choices=["batch", "normal", "both"], default="batch",
+                   help="tessel-serve --io-sched (event loops under SCHED_BATCH or not); both: --batching-only "
+                        "alternates the two as well")
+    p.add_argument("--ceiling-batches", default="1,32",
+                   help="batch sizes of the model-alone ceiling (per-sample time; the ratio is first / last)")
+    p.add_argument("--ceiling-only", action="store_true",
+                   help="only the model-alone ceiling (no server, no wrk), e.g. --ceiling-batches 1,2,4,8,16,32")
     p.add_argument("--half-load", action=argparse.BooleanOptionalAction, default=None,
                    help="p99 at about half of each server's peak MLP req/s (default: on, off with --quick)")
     p.add_argument("--memory-seconds", type=float, default=None,
@@ -344,6 +428,20 @@ def main():
     mem_secs = (0 if a.quick else 60) if a.memory_seconds is None else a.memory_seconds
     if a.batching_only:
         half, mem_secs = False, 0
+    ceiling_batches = tuple(int(b) for b in a.ceiling_batches.split(","))
+    if a.ceiling_only:
+        import numpy as np
+        import tessel as ts
+        common.print_machine(common.machine_info(np=np, ts=ts))
+        print(f"command : {' '.join([Path(sys.executable).name] + sys.argv)}\n")
+        with tempfile.TemporaryDirectory(prefix="bench_serve_") as d:
+            make_models(Path(d))
+            c = model_ceiling(Path(d) / "resnet18.onnx", a.server_cpu, ceiling_batches, rounds=11)
+        print("resnet18 alone:")
+        print_ceiling(c)
+        if a.json:
+            Path(a.json).write_text(json.dumps({"ceiling": c}, indent=1))
+        return
     if shutil.which("wrk") is None:
         sys.exit("bench_serve: wrk not found (Debian: apt-get install wrk)")
     import numpy as np
@@ -373,14 +471,42 @@ def main():
 
     try:
         # --- tessel-serve (dynamic batching off for the connection sweep)
+        def tessel_server(batching, io_sched="batch"):
+            repo = tmp / f"repo_{int(batching)}_{io_sched}"
+            make_repo(repo, models, batching)
+            port = free_port()
+            return Proc("tessel-serve" + (" (batching)" if batching else "") + ("" if io_sched == "batch" else " io normal"),
+                        pin + [find_server(), "--model-repository", str(repo), "--http-port", str(port),
+                               "--threads", "1", "--log-format", "none", "--io-sched", io_sched], port,
+                        log=tmp / f"tessel_{int(batching)}_{io_sched}.log")
+
         if "tessel" in servers:
+            print("resnet18, the model's own batching ceiling:")
+            results["ceiling"] = model_ceiling(models / "resnet18.onnx", a.server_cpu, ceiling_batches)
+            print_ceiling(results["ceiling"])
+        if "tessel" in servers and a.batching_only:
+            # Both servers up; off and on alternate so that both see the same load from other processes.
+            scheds = ["batch", "normal"] if a.io_sched == "both" else [a.io_sched]
+            setups = [(batching, io) for io in scheds for batching in (False, True)]
+            srvs = []
+            try:
+                for batching, io in setups:
+                    srvs.append(tessel_server(batching, io))
+                for rnd in range(max(1, a.rounds)):
+                    print(f"round {rnd + 1} of {max(1, a.rounds)}")
+                    for kind in ("JSON", "binary"):
+                        for (batching, io), srv in zip(setups, srvs):
+                            rows = batching_point(srv, srv.port, kind, body, warm, secs, tmp, a.load_cpu, batching)
+                            rows[0]["round"] = rnd
+                            record("tessel-serve", "resnet18", rows, f"batching {'on' if batching else 'off'}, {kind}"
+                                   + ("" if io == "batch" else ", io normal"))
+            finally:
+                for srv in srvs:
+                    srv.stop()
+        elif "tessel" in servers:
             for batching in (False, True):
-                repo = tmp / f"repo_{int(batching)}"
-                make_repo(repo, models, batching)
-                port = free_port()
-                srv = Proc("tessel-serve" + (" (batching)" if batching else ""),
-                           pin + [find_server(), "--model-repository", str(repo), "--http-port", str(port),
-                                  "--threads", "1", "--log-format", "none"], port, log=tmp / "tessel.log")
+                srv = tessel_server(batching, "batch" if a.io_sched == "both" else a.io_sched)
+                port = srv.port
                 try:
                     if not batching and not a.batching_only:
                         for model in ("mlp", "resnet18"):
@@ -396,14 +522,7 @@ def main():
                             results["memory"] = memory_run(srv, "/v2/models/mlp/infer", body["mlp"], 64, mem_secs,
                                                            tmp, a.load_cpu)
                     for kind in ("JSON", "binary"):
-                        print(f"resnet18, 64 connections, {kind} body, dynamic batching {'on' if batching else 'off'}:")
-                        e0, n0 = batch_counts(port, "resnet18")
-                        rows = run_points(srv, "/v2/models/resnet18/infer",
-                                          body["resnet18" if kind == "JSON" else "resnet18_bin"], [64], warm, secs,
-                                          tmp, a.load_cpu)
-                        e1, n1 = batch_counts(port, "resnet18")  # includes the warm-up: a mean, not this point's
-                        rows[0]["mean_batch"] = (n1 - n0) / (e1 - e0) if e1 > e0 else None
-                        print(f"  mean batch (warm-up and point) {common.fmt(rows[0]['mean_batch'])}")
+                        rows = batching_point(srv, port, kind, body, warm, secs, tmp, a.load_cpu, batching)
                         record("tessel-serve", "resnet18", rows, f"batching {'on' if batching else 'off'}, {kind}")
                 finally:
                     srv.stop()
@@ -487,14 +606,43 @@ def main():
             o = peak.get((model, other))
             if t and o:
                 print(f"{model}: tessel-serve peak req/s = {t / o:.1f}x {other}")
-    b = {r["variant"]: r for r in results["rows"] if r["variant"].startswith("batching")}
-    for kind in ("JSON", "binary"):
-        off, on = b.get(f"batching off, {kind}"), b.get(f"batching on, {kind}")
-        if off and on and off["rps"] > 0:
-            per_cpu = ""
-            if off["server_cpu_s"] > 0 and on["server_cpu_s"] > 0:
-                per_cpu = (f", per server CPU-second {on['rps'] / on['server_cpu_s'] / (off['rps'] / off['server_cpu_s']):.2f}x")
-            print(f"resnet18 @64, {kind} body: dynamic batching on/off = {on['rps'] / off['rps']:.2f}x req/s{per_cpu}")
+    def med(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+    def per_cpu(r):
+        return r["rps"] / r["server_cpu_s"] if r["server_cpu_s"] > 0 else None
+
+    b = {}
+    for r in results["rows"]:
+        if r["variant"].startswith("batching"):
+            b.setdefault(r["variant"], []).append(r)
+    for kind, label in [(k + io, f"{k} body{io}") for io in ("", ", io normal") for k in ("JSON", "binary")]:
+        off, on = b.get(f"batching off, {kind}", []), b.get(f"batching on, {kind}", [])
+        if not off or not on or med([r["rps"] for r in off]) <= 0:
+            continue
+        line = f"resnet18 @64, {label}: dynamic batching on/off = {med([r['rps'] for r in on]) / med([r['rps'] for r in off]):.2f}x req/s"
+        pc_off, pc_on = [x for x in map(per_cpu, off) if x], [x for x in map(per_cpu, on) if x]
+        if pc_off and pc_on:
+            line += f", per server CPU-second {med(pc_on) / med(pc_off):.2f}x"
+        if len(off) > 1 and len(off) == len(on):  # alternated rounds: the paired ratios
+            paired = [n["rps"] / f["rps"] for f, n in zip(off, on) if f["rps"] > 0]
+            pc = [per_cpu(n) / per_cpu(f) for f, n in zip(off, on) if per_cpu(f) and per_cpu(n)]
+            line += (f" (medians of {len(off)} alternated rounds; per round: req/s "
+                     + " ".join(f"{x:.2f}" for x in paired) + ", per CPU-s " + " ".join(f"{x:.2f}" for x in pc) + ")")
+        print(line)
+    for kind in ("JSON", "binary"):  # --io-sched both: what the event loops' SCHED_BATCH changes, same batching
+        for on in ("off", "on"):
+            x, y = b.get(f"batching {on}, {kind}", []), b.get(f"batching {on}, {kind}, io normal", [])
+            if x and y and len(x) == len(y):
+                pc = [per_cpu(u) / per_cpu(v) for u, v in zip(x, y) if per_cpu(u) and per_cpu(v)]
+                rps = [u["rps"] / v["rps"] for u, v in zip(x, y) if v["rps"] > 0]
+                print(f"resnet18 @64, {kind} body, batching {on}: io SCHED_BATCH / normal = {med(rps):.2f}x req/s, "
+                      f"{med(pc) if pc else float('nan'):.2f}x per server CPU-second (medians of the paired rounds)")
+    for r in results.get("ceiling", {}).get("rows", []):
+        bs = list(r["ms_per_sample"])
+        print(f"resnet18 alone, {r['runtime']}, 1 thread: per-sample time batch {bs[0]} / batch {bs[-1]} = "
+              f"{r['gain']:.2f}x (about what batching can gain on the model's compute on this CPU)")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1))
 

@@ -72,7 +72,7 @@ std::optional<Tensors> rnn_fused(bool gru, const Tensor& xp, const Tensor& h0, c
   const DType dt = xp.dtype();
   const Device dev = xp.device();
   auto same = [&](const Tensor& t) { return t.dtype() == dt && t.device() == dev; };
-  if (L == 0 || N == 0 || amp::active() || trace::active() || !Registry::get().has(kFwd, dev.type, dt) ||
+  if (L == 0 || N == 0 || H == 0 || amp::active() || trace::active() || !Registry::get().has(kFwd, dev.type, dt) ||
       !same(h0) || !same(w_hh) || (c0 && !gru && !same(*c0)) || (b_hh && !same(*b_hh)))
     return std::nullopt;
   OpScope scope_(name);

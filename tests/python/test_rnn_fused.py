@@ -259,12 +259,17 @@ def test_bad_arguments_name_the_op():
         ts._C._nn._rnn_fused(False, xp, h0, ts.zeros(2, 4), w, ts.zeros(12), False)
 
 
-def test_other_dtypes_fall_back():
+def test_other_dtypes_and_empty_fall_back():
     """No kernel for float16: None, and the module runs its loop."""
     xp = ts.zeros(3, 2, 16, dtype=ts.float16)
     h = ts.zeros(2, 4, dtype=ts.float16)
     w = ts.zeros(16, 4, dtype=ts.float16)
     assert ts._C._nn._rnn_fused(False, xp, h, h, w, None, False) is None
+    # Empty sequence, batch or state: None too (the module's loop handles or rejects them).
+    assert ts._C._nn._rnn_fused(True, ts.zeros(0, 2, 6), ts.zeros(2, 2), None, ts.zeros(6, 2), None, False) is None
+    assert ts._C._nn._rnn_fused(True, ts.zeros(3, 0, 6), ts.zeros(0, 2), None, ts.zeros(6, 2), None, False) is None
+    assert ts._C._nn._rnn_fused(False, ts.zeros(3, 2, 0), ts.zeros(2, 0), ts.zeros(2, 0), ts.zeros(0, 0), None,
+                                False) is None
 
 
 def test_weight_modified_before_backward_is_refused():

@@ -5,13 +5,16 @@
 // in conv.cpp (conv_dnnl.h).
 #include <omp.h>
 
+#include <algorithm>
 #include <bit>
+#include <cstring>
 #include <cstdlib>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "kernels/cpu/const_weights.h"
 #include "kernels/cpu/conv_dnnl.h"
@@ -177,9 +180,219 @@ struct ConvSlot {
 std::unique_lock<std::mutex> claim(ConvSite* site);
 }  // namespace
 
+namespace {
+// Winograd F(2x2, 3x3) for blocked 3x3 stride-1 convolutions where oneDNN has
+// none (its Winograd kernels are AVX-512 only, so on AVX2 CPUs it runs the
+// direct jit:avx2 kernel): each 4x4 input tile and each 3x3 filter go to the
+// Winograd domain (U = G g G^T, V = B^T d B), the 16 elementwise products summed
+// over input channels are 16 GEMMs [tiles x C] x [C x O] (oneDNN's sgemm), and
+// A^T M A gives 2x2 outputs: 2.25x fewer multiplies than the direct kernel.
+// Channels are blocked by 8 (nChw8c): one tile row of one channel block is one
+// AVX2 register. Errors stay at float32 rounding level (the transforms are
+// additions and halvings). TESSEL_ONNX_WINOGRAD=0 turns it off.
+struct WinoSlot {
+  const void* w_data = nullptr;
+  std::weak_ptr<StorageImpl> w_owner;
+  int64_t c = 0, o = 0;
+  std::vector<float> u;  // [16][Op][Cp]: U_e transposed, for sgemm's transB (Cp, Op: channels padded to 8)
+};
+
+using v8 = float __attribute__((vector_size(32)));
+
+bool winograd_cpu() {
+  static const bool v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return v;
+}
+
+bool winograd_on() {
+  static const bool on = [] {
+    const char* e = std::getenv("TESSEL_ONNX_WINOGRAD");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+
+// Whether conv2d_fused takes the Winograd path: float32, blocked by 8, 3x3,
+// stride and dilation 1, one group, blocked input and output (and residual),
+// post-ops it applies itself, channels wide enough that the transforms cost
+// less than the multiplies saved, and enough tiles for sgemm to run well
+// (1 thread, AMD EPYC, one conv in a chain, vs the direct kernel: 128 channels
+// at 28x28 batch 1 22% less time, 256 at 14x14 20-30%; 64 at 56x56 no gain;
+// 512 at 7x7 batch 1, 16 tiles, 25% more).
+bool winograd_fits(const ConvKey& k, const ConvLayout& l, const ConvPost& post) {
+  if (!winograd_on() || conv_block_size() != 8 || !winograd_cpu()) return false;
+  if (k.kh != 3 || k.kw != 3 || k.p.stride[0] != 1 || k.p.stride[1] != 1 || k.p.dilation[0] != 1 ||
+      k.p.dilation[1] != 1 || k.p.groups != 1 || k.c < 128 || k.o < 128 ||
+      k.n * ((k.ho + 1) / 2) * ((k.wo + 1) / 2) < 32)
+    return false;
+  for (int64_t v : k.p.pad)
+    if (v > 2) return false;
+  if (!l.x || !l.y || (k.sum && !l.residual)) return false;
+  return post.act == ConvAct::none || post.act == ConvAct::relu || post.act == ConvAct::clip ||
+         post.act == ConvAct::leaky_relu;
+}
+
+// U_e for every (o, c), stored [e][o][c] with o, c padded to multiples of 8 (zeros).
+void winograd_weights(const Tensor& w, WinoSlot& s) {
+  const int64_t o = w.shape()[0], c = w.shape()[1], op = (o + 7) / 8 * 8, cp = (c + 7) / 8 * 8;
+  s.u.assign(static_cast<size_t>(16 * op * cp), 0.0f);
+  const float* g0 = w.data<float>();
+  for (int64_t ko = 0; ko < o; ++ko)
+    for (int64_t kc = 0; kc < c; ++kc) {
+      const float* g = g0 + (ko * c + kc) * 9;
+      double r[4][3];  // G g
+      for (int j = 0; j < 3; ++j) {
+        r[0][j] = g[j];
+        r[1][j] = 0.5 * (double(g[j]) + g[3 + j] + g[6 + j]);
+        r[2][j] = 0.5 * (double(g[j]) - g[3 + j] + g[6 + j]);
+        r[3][j] = g[6 + j];
+      }
+      for (int i = 0; i < 4; ++i) {  // (G g) G^T
+        const double u[4] = {r[i][0], 0.5 * (r[i][0] + r[i][1] + r[i][2]), 0.5 * (r[i][0] - r[i][1] + r[i][2]),
+                             r[i][2]};
+        for (int j = 0; j < 4; ++j) s.u[static_cast<size_t>(((i * 4 + j) * op + ko) * cp + kc)] = static_cast<float>(u[j]);
+      }
+    }
+  s.c = c, s.o = o;
+}
+
+struct WinoShape {
+  int64_t n, cb, h, w, kb, ho, wo, pt, pl, th, tw;
+};
+
+// V for tiles [p0, p1): v[e][p - p0][cb * 8 + lane], row stride cp.
+__attribute__((target("avx2,fma"))) void winograd_input(const float* x, const WinoShape& s, int64_t p0,
+                                                        int64_t p1, float* v) {
+  const int64_t cp = s.cb * 8, plane = (p1 - p0) * cp;
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t n = p / (s.th * s.tw), ty = p / s.tw % s.th, tx = p % s.tw;
+    const int64_t y0 = 2 * ty - s.pt, x0 = 2 * tx - s.pl;
+    const bool inside = y0 >= 0 && x0 >= 0 && y0 + 4 <= s.h && x0 + 4 <= s.w;
+    for (int64_t cb = 0; cb < s.cb; ++cb) {
+      const float* xb = x + ((n * s.cb + cb) * s.h) * s.w * 8;
+      v8 d[4][4];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) {
+          const int64_t yy = y0 + i, xx = x0 + j;
+          if (inside || (yy >= 0 && yy < s.h && xx >= 0 && xx < s.w))
+            std::memcpy(&d[i][j], xb + (yy * s.w + xx) * 8, sizeof(v8));
+          else
+            d[i][j] = v8{};
+        }
+      v8 t[4][4];  // B^T d
+      for (int j = 0; j < 4; ++j) {
+        t[0][j] = d[0][j] - d[2][j];
+        t[1][j] = d[1][j] + d[2][j];
+        t[2][j] = d[2][j] - d[1][j];
+        t[3][j] = d[1][j] - d[3][j];
+      }
+      float* out = v + (p - p0) * cp + cb * 8;
+      for (int i = 0; i < 4; ++i) {  // (B^T d) B
+        const v8 r[4] = {t[i][0] - t[i][2], t[i][1] + t[i][2], t[i][2] - t[i][1], t[i][1] - t[i][3]};
+        for (int j = 0; j < 4; ++j) std::memcpy(out + (i * 4 + j) * plane, &r[j], sizeof(v8));
+      }
+    }
+  }
+}
+
+// y (blocked) from M for tiles [p0, p1): A^T M A + bias [+ residual], activation.
+__attribute__((target("avx2,fma"))) void winograd_output(const float* m, const WinoShape& s, int64_t o,
+                                                         int64_t p0, int64_t p1, const float* bias,
+                                                         const float* res, const ConvPost& post, float* y) {
+  const int64_t op = s.kb * 8, plane = (p1 - p0) * op;
+  const v8 zero{}, lo = zero + post.alpha, hi = zero + post.beta;
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t n = p / (s.th * s.tw), ty = p / s.tw % s.th, tx = p % s.tw;
+    for (int64_t kb = 0; kb < s.kb; ++kb) {
+      const int64_t yb0 = (n * s.kb + kb) * s.ho * s.wo * 8;
+      v8 b{};
+      if (bias) {
+        float tmp[8] = {};
+        for (int l = 0; l < 8 && kb * 8 + l < o; ++l) tmp[l] = bias[kb * 8 + l];
+        std::memcpy(&b, tmp, sizeof(v8));
+      }
+      const float* in = m + (p - p0) * op + kb * 8;
+      v8 t[2][4];  // A^T M
+      for (int j = 0; j < 4; ++j) {
+        v8 r[4];
+        for (int i = 0; i < 4; ++i) std::memcpy(&r[i], in + (i * 4 + j) * plane, sizeof(v8));
+        t[0][j] = r[0] + r[1] + r[2];
+        t[1][j] = r[1] - r[2] - r[3];
+      }
+      // Padded output channels stay zero whatever the activation.
+      v8 keep = zero + 1.0f;
+      if (kb * 8 + 8 > o) {
+        float tmp[8] = {};
+        for (int l = 0; kb * 8 + l < o; ++l) tmp[l] = 1.0f;
+        std::memcpy(&keep, tmp, sizeof(v8));
+      }
+      for (int i = 0; i < 2; ++i) {
+        const int64_t yy = 2 * ty + i;
+        if (yy >= s.ho) break;
+        const v8 r[2] = {t[i][0] + t[i][1] + t[i][2] + b, t[i][1] - t[i][2] - t[i][3] + b};
+        for (int j = 0; j < 2; ++j) {
+          const int64_t xx = 2 * tx + j;
+          if (xx >= s.wo) break;
+          v8 val = r[j];
+          const int64_t at = yb0 + (yy * s.wo + xx) * 8;
+          if (res) {
+            v8 rv;
+            std::memcpy(&rv, res + at, sizeof(v8));
+            val += rv;
+          }
+          switch (post.act) {
+            case ConvAct::relu: val = val > zero ? val : zero; break;
+            case ConvAct::leaky_relu: val = val > zero ? val : val * lo; break;
+            case ConvAct::clip: val = val < lo ? lo : (val > hi ? hi : val); break;
+            default: break;
+          }
+          val *= keep;
+          std::memcpy(y + at, &val, sizeof(v8));
+        }
+      }
+    }
+  }
+}
+
+void winograd_conv(const Tensor& x, const WinoSlot& ws, const Tensor& bias, const Tensor& residual, const ConvKey& k,
+                   const ConvPost& post, const Tensor& y) {
+  WinoShape s{};
+  s.n = k.n, s.cb = (k.c + 7) / 8, s.h = k.h, s.w = k.w, s.kb = (k.o + 7) / 8, s.ho = k.ho, s.wo = k.wo;
+  s.pt = k.p.pad[0], s.pl = k.p.pad[2];
+  s.th = (s.ho + 1) / 2, s.tw = (s.wo + 1) / 2;
+  const int64_t cp = s.cb * 8, op = s.kb * 8, tiles = s.n * s.th * s.tw;
+  // Tiles per chunk: V and M of a chunk (16 planes each) at most 4 MiB each, and
+  // at least one chunk per thread.
+  const int threads = omp_get_max_threads();
+  // (Larger chunks measured faster: sgemm repacks U_e per chunk and runs better
+  // on more rows; 256K floats took 20% more time at 28x28 than 1M.)
+  int64_t chunk = std::max<int64_t>(16, (int64_t{1} << 20) / (16 * std::max(cp, op)));
+  chunk = std::min(chunk, (tiles + threads - 1) / threads);
+  const int64_t chunks = (tiles + chunk - 1) / chunk;
+  const float* xd = x.data<float>();
+  const float* bd = bias.defined() ? bias.data<float>() : nullptr;
+  const float* rd = residual.defined() ? residual.data<float>() : nullptr;
+  float* yd = y.data<float>();
+  const float* u = ws.u.data();
+#pragma omp parallel for schedule(static) if (threads > 1 && chunks > 1)
+  for (int64_t ci = 0; ci < chunks; ++ci) {
+    static thread_local std::vector<float> vbuf, mbuf;
+    const int64_t p0 = ci * chunk, p1 = std::min(tiles, p0 + chunk), t = p1 - p0;
+    if (vbuf.size() < static_cast<size_t>(16 * t * cp)) vbuf.resize(static_cast<size_t>(16 * t * cp));
+    if (mbuf.size() < static_cast<size_t>(16 * t * op)) mbuf.resize(static_cast<size_t>(16 * t * op));
+    winograd_input(xd, s, p0, p1, vbuf.data());
+    for (int e = 0; e < 16; ++e)  // M_e [t x op] = V_e [t x cp] x U_e^T ([op x cp] stored)
+      dnnl_sgemm('N', 'T', t, op, cp, 1.0f, vbuf.data() + e * t * cp, cp, u + e * op * cp, cp, 0.0f,
+                 mbuf.data() + e * t * op, op);
+    winograd_output(mbuf.data(), s, k.o, p0, p1, bd, rd, post, yd);
+  }
+}
+}  // namespace
+
 struct ConvSite {
   std::mutex mu;
   ConvSlot conv;
+  WinoSlot wino;
   PoolSlot pool;
   UnblockSlot unblock;
 };
@@ -331,6 +544,24 @@ Tensor conv2d_fused(const Tensor& x0, const Tensor& w0, const Tensor& bias, cons
       TS_CHECK(r.shape() == blocked_shape(n, o, ho, wo), ValueError, "conv2d_fused",
                "blocked residual of shape ", r.shape(), " does not match the output");
   };
+  if (winograd_fits(k, layout, post)) {
+    auto lock = claim(site);
+    WinoSlot local;
+    const bool keep = lock.owns_lock() && is_constant_weight(w);  // another weight may change between calls
+    WinoSlot& ws = keep ? site->wino : local;
+    if (!keep || ws.u.empty() || ws.w_data != w.data_ptr() || ws.w_owner.lock() != w.storage()) {
+      winograd_weights(w, ws);
+      ws.w_data = w.data_ptr();
+      ws.w_owner = w.storage();
+    }
+    Tensor r;
+    if (k.sum) {
+      r = residual.contiguous();
+      check_residual(r);
+    }
+    winograd_conv(x, ws, b, r, k, post, y);
+    return y;
+  }
   auto lock = claim(site);
   ConvSlot* sl = lock.owns_lock() ? &site->conv : nullptr;
   if (sl && sl->ready && sl->key == k && sl->x_blocked == layout.x && sl->y_blocked == layout.y &&

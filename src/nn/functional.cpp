@@ -1,12 +1,19 @@
 // Embedding and scaled dot-product attention.
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "tessel/trace.h"
+#include "src/autograd/rules.h"
 #include "src/nn/nn_util.h"
 #include "tessel/amp.h"
 #include "tessel/autograd.h"
+#include "tessel/kernel.h"
 #include "tessel/nn/functional.h"
+#include "tessel/registry.h"
 
 namespace tessel::nn::functional {
 
@@ -37,6 +44,111 @@ Tensor embedding(const Tensor& input, const Tensor& weight, std::optional<int64_
   return out.reshape(out_shape);
 }
 
+namespace {
+
+// TESSEL_SDPA_FUSED=0 keeps scaled_dot_product_attention on the composite (A/B timing in
+// one process: read on every call, ~50 ns against the op's microseconds).
+bool fused_sdpa_off() {
+  const char* e = std::getenv("TESSEL_SDPA_FUSED");
+  return e != nullptr && std::string_view(e) == "0";
+}
+
+// The composite's masking of scores [..., L, S]: causal (top-left aligned), boolean (false:
+// excluded) or additive.
+Tensor mask_scores(const Tensor& scores, const OptTensor& attn_mask, bool is_causal, int64_t L, int64_t S) {
+  const double ninf = -std::numeric_limits<double>::infinity();
+  if (is_causal) {
+    const Tensor keep = tril(ones({L, S}, TensorOptions(DType::Bool, scores.device())));
+    return where(keep, scores, Scalar(ninf));
+  }
+  if (attn_mask)
+    return attn_mask->dtype() == DType::Bool ? where(*attn_mask, scores, Scalar(ninf)) : add(scores, *attn_mask);
+  return scores;
+}
+
+// The fused flash-style kernel (kernels/cpu/attention.cpp) for CPU float32/float64 q, k, v
+// of one dtype and the same batch dims, without dropout; a boolean mask becomes additive.
+// nullopt where it does not apply (the caller runs the composite).
+std::optional<Tensor> sdpa_fused(const Tensor& q, const Tensor& k, const Tensor& v, const OptTensor& attn_mask,
+                                 bool is_causal, double sc) {
+  static const OpId kFwd = Registry::get().op_id("sdpa_flash");
+  static const OpId kBwd = Registry::get().op_id("sdpa_flash_backward");
+  const DType dt = q.dtype();
+  if (trace::active() || k.dtype() != dt || v.dtype() != dt || k.device() != q.device() || v.device() != q.device() ||
+      q.dim() < 3 || k.dim() != q.dim() || v.dim() != q.dim() || q.numel() == 0 || k.numel() == 0 ||
+      v.numel() == 0 || !Registry::get().has(kFwd, q.device().type, dt))
+    return std::nullopt;
+  const int64_t nd = q.dim(), L = q.shape()[nd - 2], E = q.shape()[nd - 1], S = k.shape()[nd - 2],
+                Ev = v.shape()[nd - 1];
+  Shape batch(q.shape().begin(), q.shape().end() - 2);
+  int64_t B = 1;
+  for (int64_t i = 0; i < nd - 2; ++i) {
+    if (k.shape()[i] != batch[i] || v.shape()[i] != batch[i]) return std::nullopt;  // broadcast batch dims
+    B *= batch[i];
+  }
+  const TensorOptions opts(dt, q.device());
+  Tensor mask3;  // additive [1 or B, L, S]
+  if (attn_mask) {
+    const Tensor& m = *attn_mask;
+    if (m.requires_grad() || m.device() != q.device() || (m.dtype() != DType::Bool && m.dtype() != dt) ||
+        m.dim() > nd)
+      return std::nullopt;
+    Tensor add_m = m.dtype() == DType::Bool
+                       ? where(m, full({}, 0.0, opts), full({}, -std::numeric_limits<double>::infinity(), opts))
+                       : m;
+    bool shared = true;  // one [L, S] mask for every batch entry
+    for (int64_t i = 0; i < add_m.dim() - 2; ++i) shared = shared && add_m.shape()[i] == 1;
+    if (shared) {
+      mask3 = add_m.reshape({-1, add_m.shape()[add_m.dim() - 1]}).expand({L, S}).contiguous().view({1, L, S});
+    } else {
+      Shape full_shape = batch;
+      full_shape.push_back(L);
+      full_shape.push_back(S);
+      mask3 = add_m.expand(full_shape).contiguous().view({B, L, S});
+    }
+  }
+  const UnaryParams params{sc, is_causal ? 1.0 : 0.0};
+  const Tensor q3 = q.contiguous().view({B, L, E}), k3 = k.contiguous().view({B, S, E}),
+               v3 = v.contiguous().view({B, S, Ev});
+  Tensor o3 = empty({B, L, Ev}, opts), lse = empty({B, L}, opts);
+  {
+    Tensor outs[2] = {o3, lse};
+    std::vector<Tensor> in{q3, k3, v3};
+    if (mask3.defined()) in.push_back(mask3);
+    dispatch(kFwd, dt, in, outs, &params);
+  }
+  Shape out_shape = batch;
+  out_shape.push_back(L);
+  out_shape.push_back(Ev);
+  Tensor out = o3.view(out_shape);
+  if (!autograd::needs_grad(q, k, v)) return out;
+  autograd::record(
+      "ScaledDotProductAttentionBackward", {q, k, v}, {out},
+      [Q = autograd::SavedTensor(q), K = autograd::SavedTensor(k), V = autograd::SavedTensor(v),
+       O = autograd::SavedTensor::output(out, 0), lse, mask3,
+       attn_mask, is_causal, sc, B, L, S, E, Ev, params](const Tensors& grads) {
+        const Tensor qs = Q.unpack(), ks = K.unpack(), vs = V.unpack();
+        const Tensor& g = grads[0];
+        if (autograd::GradMode::enabled()) {  // create_graph: the composite's gradient written with ops
+          const Tensor p = softmax(mask_scores(mul(matmul(qs, ks.mT()), Scalar(sc)), attn_mask, is_causal, L, S), -1);
+          const Tensor dp = matmul(g, vs.mT());
+          const Tensor ds = mul(p, sub(dp, tessel::sum(mul(dp, p), {-1}, true)));
+          return Tensors{mul(matmul(ds, ks), Scalar(sc)), mul(matmul(ds.mT(), qs), Scalar(sc)), matmul(p.mT(), g)};
+        }
+        const TensorOptions o(g.dtype(), g.device());
+        Tensor outs[3] = {empty({B, L, E}, o), empty({B, S, E}, o), empty({B, S, Ev}, o)};
+        std::vector<Tensor> in{g.contiguous().view({B, L, Ev}), qs.contiguous().view({B, L, E}),
+                               ks.contiguous().view({B, S, E}), vs.contiguous().view({B, S, Ev}),
+                               O.unpack().contiguous().view({B, L, Ev}), lse};
+        if (mask3.defined()) in.push_back(mask3);
+        dispatch(kBwd, g.dtype(), in, outs, &params);
+        return Tensors{outs[0].view(qs.shape()), outs[1].view(ks.shape()), outs[2].view(vs.shape())};
+      });
+  return out;
+}
+
+}  // namespace
+
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const OptTensor& attn_mask,
                                     double dropout_p, bool is_causal, std::optional<double> scale) {
   if (trace::Op t{"scaled_dot_product_attention"}) { if (scale) t.attr("scale", *scale); return t.in(q).in(k).in(v).in(attn_mask).attr("dropout_p", dropout_p).attr("is_causal", int64_t{is_causal}).out(scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale)); }
@@ -53,14 +165,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   TS_CHECK(!(is_causal && attn_mask), ValueError, "scaled_dot_product_attention",
            "pass either attn_mask or is_causal, not both");
   const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(E));
-  Tensor scores = mul(matmul(q, k.mT()), Scalar(sc));
-  const double ninf = -std::numeric_limits<double>::infinity();
-  if (is_causal) {
-    const Tensor keep = tril(ones({L, S}, TensorOptions(DType::Bool, q.device())));
-    scores = where(keep, scores, Scalar(ninf));
-  } else if (attn_mask) {
-    scores = attn_mask->dtype() == DType::Bool ? where(*attn_mask, scores, Scalar(ninf)) : add(scores, *attn_mask);
+  if (dropout_p == 0 && !fused_sdpa_off()) {
+    if (std::optional<Tensor> fused = sdpa_fused(q, k, v, attn_mask, is_causal, sc)) return *fused;
   }
+  Tensor scores = mask_scores(mul(matmul(q, k.mT()), Scalar(sc)), attn_mask, is_causal, L, S);
   Tensor attn = softmax(scores, -1);
   if (dropout_p > 0) attn = dropout(attn, dropout_p, true);
   return matmul(attn, v);

@@ -236,6 +236,7 @@ COVERS = {
     "gelu_backward_fused": "gelu_tanh",  # first-order gelu gradients (exact: the 'gelu' case)
     "gather_rows": "gather", "index_add_rows": "gather",  # gather's forward; gather/index_select backwards
     "hypot_backward": "hypot",
+    "sdpa_flash": "sdpa_causal", "sdpa_flash_backward": "sdpa_causal",  # second order: the composite's formula
     "conv2d": "conv2d",  # float32 kernel: test_float32_conv_kernel_gradients_match_the_float64_reference
 }
 NOT_DIFFERENTIABLE = {

@@ -406,9 +406,9 @@ def main():
                    help="only ResNet-18 at 64 connections, dynamic batching off and on (JSON and binary bodies)")
     p.add_argument("--rounds", type=int, default=3,
                    help="--batching-only: alternating off/on rounds, both servers up (default 3)")
-    p.add_argument("--io-sched", choices=["batch", "normal", "both"], default="batch",
-                   help="tessel-serve --io-sched (event loops under SCHED_BATCH or not); both: --batching-only "
-                        "alternates the two as well")
+    p.add_argument("--io-sched", choices=["normal", "batch", "both"], default="normal",
+                   help="tessel-serve --io-sched (default normal: the server's default; batch: event loops under "
+                        "SCHED_BATCH); both: --batching-only alternates the two as well")
     p.add_argument("--ceiling-batches", default="1,32",
                    help="batch sizes of the model-alone ceiling (per-sample time; the ratio is first / last)")
     p.add_argument("--ceiling-only", action="store_true",
@@ -471,11 +471,11 @@ def main():
 
     try:
         # --- tessel-serve (dynamic batching off for the connection sweep)
-        def tessel_server(batching, io_sched="batch"):
+        def tessel_server(batching, io_sched="normal"):
             repo = tmp / f"repo_{int(batching)}_{io_sched}"
             make_repo(repo, models, batching)
             port = free_port()
-            return Proc("tessel-serve" + (" (batching)" if batching else "") + ("" if io_sched == "batch" else " io normal"),
+            return Proc("tessel-serve" + (" (batching)" if batching else "") + ("" if io_sched == "normal" else " io batch"),
                         pin + [find_server(), "--model-repository", str(repo), "--http-port", str(port),
                                "--threads", "1", "--log-format", "none", "--io-sched", io_sched], port,
                         log=tmp / f"tessel_{int(batching)}_{io_sched}.log")
@@ -486,7 +486,7 @@ def main():
             print_ceiling(results["ceiling"])
         if "tessel" in servers and a.batching_only:
             # Both servers up; off and on alternate so that both see the same load from other processes.
-            scheds = ["batch", "normal"] if a.io_sched == "both" else [a.io_sched]
+            scheds = ["normal", "batch"] if a.io_sched == "both" else [a.io_sched]
             setups = [(batching, io) for io in scheds for batching in (False, True)]
             srvs = []
             try:
@@ -499,13 +499,13 @@ def main():
                             rows = batching_point(srv, srv.port, kind, body, warm, secs, tmp, a.load_cpu, batching)
                             rows[0]["round"] = rnd
                             record("tessel-serve", "resnet18", rows, f"batching {'on' if batching else 'off'}, {kind}"
-                                   + ("" if io == "batch" else ", io normal"))
+                                   + ("" if io == "normal" else ", io batch"))
             finally:
                 for srv in srvs:
                     srv.stop()
         elif "tessel" in servers:
             for batching in (False, True):
-                srv = tessel_server(batching, "batch" if a.io_sched == "both" else a.io_sched)
+                srv = tessel_server(batching, "normal" if a.io_sched == "both" else a.io_sched)
                 port = srv.port
                 try:
                     if not batching and not a.batching_only:
@@ -617,7 +617,7 @@ def main():
     for r in results["rows"]:
         if r["variant"].startswith("batching"):
             b.setdefault(r["variant"], []).append(r)
-    for kind, label in [(k + io, f"{k} body{io}") for io in ("", ", io normal") for k in ("JSON", "binary")]:
+    for kind, label in [(k + io, f"{k} body{io}") for io in ("", ", io batch") for k in ("JSON", "binary")]:
         off, on = b.get(f"batching off, {kind}", []), b.get(f"batching on, {kind}", [])
         if not off or not on or med([r["rps"] for r in off]) <= 0:
             continue
@@ -633,7 +633,7 @@ def main():
         print(line)
     for kind in ("JSON", "binary"):  # --io-sched both: what the event loops' SCHED_BATCH changes, same batching
         for on in ("off", "on"):
-            x, y = b.get(f"batching {on}, {kind}", []), b.get(f"batching {on}, {kind}, io normal", [])
+            x, y = b.get(f"batching {on}, {kind}, io batch", []), b.get(f"batching {on}, {kind}", [])
             if x and y and len(x) == len(y):
                 pc = [per_cpu(u) / per_cpu(v) for u, v in zip(x, y) if per_cpu(u) and per_cpu(v)]
                 rps = [u["rps"] / v["rps"] for u, v in zip(x, y) if v["rps"] > 0]

@@ -56,13 +56,14 @@ struct HttpOptions {
   // Open connections beyond this are closed at once, so that idle or slow clients
   // cannot take every file descriptor; 0: from the descriptor limit.
   size_t max_connections = 0;
-  // Linux: the event loops run under SCHED_BATCH, so that a request arriving while a
-  // model runs on the same core does not preempt it; the loop reads what has arrived
-  // once the model's thread blocks or its time slice ends. With the loop and a batcher
-  // worker pinned to one core (ResNet-18, binary bodies, 64 connections) the server's
-  // CPU per request fell 12-17 % without dynamic batching and 3 % with it; JSON bodies
-  // were unchanged within noise (bench/README.md). false: the process's policy.
-  bool io_sched_batch = true;
+  // Linux, opt-in: the event loops run under SCHED_BATCH, so that a request arriving
+  // while a model runs on the same core does not preempt the run; the loop reads what
+  // has arrived once the model's thread blocks or its time slice ends. With the loop and
+  // a batcher worker pinned to one core (ResNet-18, binary bodies, 64 connections) the
+  // server's CPU per request fell 12-17 % without dynamic batching and 3 % with it. Off
+  // by default: a SCHED_BATCH loop cannot preempt other processes either, and on a
+  // shared core one connection's p50 went from 0.2 to 4 ms (bench/README.md).
+  bool io_sched_batch = false;
 };
 
 class HttpServer {

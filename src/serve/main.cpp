@@ -35,8 +35,11 @@ network:
   --http-port N                port (default 8000; 0 picks a free one)
   --port-file FILE             write the bound port to FILE once listening
   --threads N                  event-loop threads (default: one per core)
-  --io-sched POLICY            batch | normal (default batch, Linux): event loops under SCHED_BATCH do
-                               not preempt a model running on the same core when a request arrives
+  --io-sched POLICY            normal | batch (default normal). batch (Linux): event loops under
+                               SCHED_BATCH do not preempt a model running on the same core when a
+                               request arrives (less CPU per request on a core shared with the model,
+                               but a request waits out whatever else holds the core: higher latency
+                               at low load on a busy machine)
   --max-body-bytes N           larger request bodies get 413 (default 67108864)
   --max-header-bytes N         larger request headers get 431 (default 16384)
   --max-connections N          connections beyond N are closed at once (default: the descriptor limit - 64)

@@ -327,13 +327,15 @@ TEST(ServeHttp, AuthTokenAndOpenHealth) {
   EXPECT_EQ(get("/v2/models/add1", "Authorization: Bearer tok\r\n").rfind("HTTP/1.1 200", 0), 0u);
 }
 
-// The event loops run under SCHED_BATCH (a request arriving does not preempt a
-// model running on the same core) unless HttpOptions::io_sched_batch is false.
-TEST(ServeHttp, EventLoopsRunUnderSchedBatch) {
+// With HttpOptions::io_sched_batch the event loops run under SCHED_BATCH (a
+// request arriving does not preempt a model running on the same core); by
+// default they keep the process's SCHED_OTHER.
+TEST(ServeHttp, EventLoopsRunUnderSchedBatchWhenAsked) {
 #ifndef SCHED_BATCH
   GTEST_SKIP() << "no SCHED_BATCH on this platform";
 #else
   if (::sched_getscheduler(0) != SCHED_OTHER) GTEST_SKIP() << "the test process is not SCHED_OTHER";
+  EXPECT_FALSE(HttpOptions{}.io_sched_batch);
   for (bool batch : {true, false}) {
     std::atomic<int> seen{-1};
     Handler handler = [&](Request&&, Reply reply) {

@@ -959,12 +959,12 @@ def _thread_policies(pid):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not hasattr(os, "SCHED_BATCH"),
                     reason="SCHED_BATCH and /proc are Linux's")
-def test_io_sched_puts_the_event_loops_under_sched_batch(repo, tmp_path):
-    """--io-sched batch (the default): the 2 event loops run SCHED_BATCH and everything else (the
-    model's worker threads) keeps the process's SCHED_OTHER; --io-sched normal: no thread is batch."""
+def test_io_sched_batch_puts_the_event_loops_under_sched_batch(repo, tmp_path):
+    """--io-sched batch: the 2 event loops run SCHED_BATCH and everything else (the model's worker
+    threads) keeps the process's SCHED_OTHER; --io-sched normal (the default): no thread is batch."""
     if os.sched_getscheduler(0) != os.SCHED_OTHER:
         pytest.skip("the test process does not run under SCHED_OTHER")
-    for args, loops in (([], 2), (["--io-sched", "batch"], 2), (["--io-sched", "normal"], 0)):
+    for args, loops in (([], 0), (["--io-sched", "batch"], 2), (["--io-sched", "normal"], 0)):
         s = Server(["--model-repository", str(repo), "--log-format", "none"] + args, tmp_path)
         try:
             assert s.json("POST", "/v2/models/mlp/infer", _oip_body(_x()))[0] == 200  # a worker has run

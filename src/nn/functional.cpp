@@ -46,11 +46,16 @@ Tensor embedding(const Tensor& input, const Tensor& weight, std::optional<int64_
 
 namespace {
 
-// TESSEL_SDPA_FUSED=0 keeps scaled_dot_product_attention on the composite (A/B timing in
-// one process: read on every call, ~50 ns against the op's microseconds).
-bool fused_sdpa_off() {
+// Whether the fused kernel runs: by default for causal attention only, where it skips the
+// keys above the diagonal and beats the composite (bench/bench_sdpa.py); without the causal
+// cut one query row at a time against a key block is slower than the composite's GEMMs.
+// TESSEL_SDPA_FUSED=0 turns it off, =all takes it for masks and full attention too (tests,
+// A/B timing); read on every call, ~50 ns against the op's microseconds.
+bool fused_sdpa_wanted(bool is_causal) {
   const char* e = std::getenv("TESSEL_SDPA_FUSED");
-  return e != nullptr && std::string_view(e) == "0";
+  if (e != nullptr && std::string_view(e) == "0") return false;
+  if (e != nullptr && std::string_view(e) == "all") return true;
+  return is_causal;
 }
 
 // The composite's masking of scores [..., L, S]: causal (top-left aligned), boolean (false:
@@ -165,7 +170,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   TS_CHECK(!(is_causal && attn_mask), ValueError, "scaled_dot_product_attention",
            "pass either attn_mask or is_causal, not both");
   const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(E));
-  if (dropout_p == 0 && !fused_sdpa_off()) {
+  if (dropout_p == 0 && fused_sdpa_wanted(is_causal)) {
     if (std::optional<Tensor> fused = sdpa_fused(q, k, v, attn_mask, is_causal, sc)) return *fused;
   }
   Tensor scores = mask_scores(mul(matmul(q, k.mT()), Scalar(sc)), attn_mask, is_causal, L, S);

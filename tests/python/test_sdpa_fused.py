@@ -8,6 +8,13 @@ import tessel.nn.functional as F
 from tessel.autograd import gradcheck, gradgradcheck
 
 
+@pytest.fixture(autouse=True)
+def fused_everywhere(monkeypatch):
+    """The kernel runs for causal attention by default; TESSEL_SDPA_FUSED=all takes it for
+    masks and full attention too, so that every case here checks the kernel."""
+    monkeypatch.setenv("TESSEL_SDPA_FUSED", "all")
+
+
 def ref(q, k, v, g, mask=None, causal=False, scale=None):
     """Attention and its gradients in float64 (mask: bool keep-mask or additive)."""
     q, k, v, g = (np.asarray(a, np.float64) for a in (q, k, v, g))
@@ -89,13 +96,18 @@ def test_masks(dtype, tol, kind):
     check(run(qn, kn, vn, gn, dtype, mask=mask), ref(qn, kn, vn, gn, mask=mask), tol)
 
 
-def test_fused_path_is_taken_and_can_be_switched_off(monkeypatch):
+def test_which_path_runs(monkeypatch):
     q = ts.tensor(np.random.default_rng(14).standard_normal((2, 3, 4)), dtype=ts.float32).requires_grad_()
-    assert F.scaled_dot_product_attention(q, q, q).grad_fn.name() == "ScaledDotProductAttentionBackward"
-    # dropout keeps the composite
-    assert F.scaled_dot_product_attention(q, q, q, dropout_p=0.5).grad_fn.name() != "ScaledDotProductAttentionBackward"
+    fused = "ScaledDotProductAttentionBackward"
+
+    def name(**kw):
+        return F.scaled_dot_product_attention(q, q, q, **kw).grad_fn.name()
+    assert name() == fused and name(is_causal=True) == fused
+    assert name(dropout_p=0.5) != fused  # dropout keeps the composite
+    monkeypatch.delenv("TESSEL_SDPA_FUSED")  # the default: causal attention only
+    assert name(is_causal=True) == fused and name() != fused
     monkeypatch.setenv("TESSEL_SDPA_FUSED", "0")
-    assert F.scaled_dot_product_attention(q, q, q).grad_fn.name() != "ScaledDotProductAttentionBackward"
+    assert name(is_causal=True) != fused
 
 
 def test_scale_argument():

@@ -630,16 +630,20 @@ def bench_models(ts, torch, n_threads, models, passes, rep):
                 rep.note(f"CHECK FAILED: {key}: first-batch loss tessel {first_loss['tessel']:.6f} vs "
                          f"torch {first_loss['torch']:.6f}")
         pass_s = {name: [] for name in state}
+        cpu_s = {name: [] for name in state}  # process CPU time: steadier than wall time on a busy machine
         last_loss = {}
         for name, (model, opt, loss_fn, batches) in state.items():  # warm-up pass
             last_loss[name] = train_epoch(model, opt, loss_fn, batches)
         for _ in range(passes):  # alternate libraries pass by pass: drift hits both alike
             for name, (model, opt, loss_fn, batches) in state.items():
-                t0 = time.perf_counter_ns()
+                c0, t0 = time.process_time_ns(), time.perf_counter_ns()
                 last_loss[name] = train_epoch(model, opt, loss_fn, batches)
                 pass_s[name].append((time.perf_counter_ns() - t0) / 1e9)
+                cpu_s[name].append((time.process_time_ns() - c0) / 1e9)
         sps = {name: n / statistics.median(v) for name, v in pass_s.items()}
+        cpu_sps = {name: n / statistics.median(v) for name, v in cpu_s.items()}
         speed = common.ratio(sps["tessel"], sps.get("torch")) if "torch" in sps else None
+        cpu_speed = common.ratio(cpu_sps["tessel"], cpu_sps.get("torch")) if "torch" in cpu_sps else None
         similar = None
         if "torch" in last_loss:
             a, b = last_loss["tessel"], last_loss["torch"]
@@ -649,27 +653,32 @@ def bench_models(ts, torch, n_threads, models, passes, rep):
                 rep.note(f"CHECK FAILED: {key}: last-pass losses differ (tessel {a:.4f} vs torch {b:.4f})")
         for name in ("tessel", "torch"):
             if name not in sps:
-                rows.append([label, n_threads, name, "n/a", "", "", "", "", "not installed"])
+                rows.append([label, n_threads, name, "n/a", "", "", "", "", "", "", "not installed"])
                 continue
             spread = (max(pass_s[name]) - min(pass_s[name])) / statistics.median(pass_s[name])
             rows.append([label, n_threads, name, f"{sps[name]:,.0f}", f"{100 * spread:.0f}%",
+                         f"{cpu_sps[name]:,.0f}",
                          common.fmt(first_loss.get(name), ".4f"), f"{last_loss[name]:.4f}",
                          common.fmt_ratio(speed) if name == "tessel" else "",
+                         common.fmt_ratio(cpu_speed) if name == "tessel" else "",
                          ("similar" if similar else "DIFFERENT") if (name == "tessel" and similar is not None)
                          else ""])
             rep.results.append({"section": "models", "model": key, "threads": n_threads, "library": name,
                                 "samples_per_s": sps[name], "pass_s": pass_s[name], "samples_per_pass": n,
+                                "samples_per_cpu_s": cpu_sps[name], "pass_cpu_s": cpu_s[name],
+                                "speed_vs_torch_cpu": cpu_speed if name == "tessel" else None,
                                 "first_loss": first_loss.get(name), "last_pass_loss": last_loss[name],
                                 "speed_vs_torch": speed if name == "tessel" else None,
                                 "losses_similar": similar, "init": init_note})
         rows.append(None)
         goals.append(f"  {n_threads} thr  {label:<48} samples/s tessel/torch = "
-                     + goal_text(speed, GOALS[key]))
+                     + goal_text(speed, GOALS[key]) + f" (CPU time: {common.fmt_ratio(cpu_speed)})")
     if rows:
-        common.print_table(["model", "thr", "library", "samples/s", "spread", "first loss", "last-pass loss",
-                            "speed", "loss check"], rows[:-1],
+        common.print_table(["model", "thr", "library", "samples/s", "spread", "per CPU s", "first loss",
+                            "last-pass loss", "speed", "CPU speed", "loss check"], rows[:-1],
                            title=f"4. models (samples/s from the median of {passes} passes over fixed seeded "
-                                 f"batches after 1 warm-up pass; {n_threads} thread(s))")
+                                 f"batches after 1 warm-up pass, wall time; 'per CPU s' and 'CPU speed' from "
+                                 f"the process's CPU time, steadier on a busy machine; {n_threads} thread(s))")
     return goals
 
 

@@ -46,6 +46,23 @@ A pairwise_sum(const T* x, int64_t n) {
   }
 }
 
+// The same pairwise tree over x[i]^2 (norm's sum of squares, one pass, no temporary).
+template <class A, class T>
+A pairwise_sumsq(const T* x, int64_t n) {
+  if (n <= 128) {
+    A acc[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; ++k) acc[k] += A(x[i + k]) * A(x[i + k]);
+    A s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; ++i) s += A(x[i]) * A(x[i]);
+    return s;
+  }
+  int64_t h = n / 2;
+  h -= h % 8;
+  return pairwise_sumsq<A>(x, h) + pairwise_sumsq<A>(x + h, n - h);
+}
+
 template <class A>
 bool better(A v, A best, bool is_max) {  // NaN beats everything, and the first NaN stays
   if constexpr (std::is_floating_point_v<A>) {
@@ -230,6 +247,15 @@ struct SumRun {
   using A = sum_acc_t<T>;
   using Out = std::conditional_t<std::is_integral_v<T>, int64_t, T>;
   A operator()(const T* x, int64_t n) const { return pairwise_sum<A>(x, n); }
+  A combine(const A* p, int64_t n) const { return pairwise_sum<A>(p, n); }
+  A identity() const { return A(0); }
+};
+
+template <class T>
+struct SumSqRun {
+  using A = acc_t<T>;
+  using Out = T;
+  A operator()(const T* x, int64_t n) const { return pairwise_sumsq<A>(x, n); }
   A combine(const A* p, int64_t n) const { return pairwise_sum<A>(p, n); }
   A identity() const { return A(0); }
 };
@@ -439,6 +465,19 @@ void sum_kernel(const KernelCall& c) {
   fold_kernel<T>(c, SumRun<T>{}, [](auto r, auto v) { return r + v; });
 }
 
+// By name, "sum_squares" (norm's p = 2 on real floats): sum(x * x) over the
+// reduced dims, which the caller passes only as one contiguous run per output
+// (the last dims of a contiguous tensor); a broadcast input folds first.
+template <class T>
+void sum_squares_kernel(const KernelCall& c) {
+  if (fold_broadcast<T>(c, &sum_squares_kernel<T>, true)) return;
+  const Tensor &a = c.in[0], &out = c.out[0];
+  const Split s = split_dims(a, out);
+  int64_t run;
+  if (!inner_contiguous(s, run)) throw ValueError("[sum_squares] the reduced dims must form one contiguous run");
+  reduce_runs<T, acc_t<T>>(a, out, s, run, SumSqRun<T>{});
+}
+
 template <class T>
 void prod_kernel(const KernelCall& c) {
   if (via_contiguous<T>(c, &prod_kernel<T>)) return;
@@ -496,6 +535,9 @@ void extreme_dim_kernel(const KernelCall& c) {
 const bool registered = [] {
   register_for(AllTypes{}, op::sum, []<class T>(std::type_identity<T>) -> Kernel { return &sum_kernel<T>; });
   register_for(AllTypes{}, op::prod, []<class T>(std::type_identity<T>) -> Kernel { return &prod_kernel<T>; });
+  const OpId sq = Registry::get().op_id("sum_squares");
+  Registry::get().add(sq, DeviceType::CPU, DType::Float32, &sum_squares_kernel<float>);
+  Registry::get().add(sq, DeviceType::CPU, DType::Float64, &sum_squares_kernel<double>);
   register_for(BoolType{} + RealTypes{}, op::amax,
                []<class T>(std::type_identity<T>) -> Kernel { return &extreme_kernel<T, true>; });
   register_for(BoolType{} + RealTypes{}, op::amin,

@@ -65,9 +65,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, axis=None, kee
         raise ValueError(f"[linalg.vector_norm] ord must be a number, got {ord!r}")
     if dtype is not None:
         x = x.to(dtype)
-    if dim is None and x.dim() > 0:
-        r = _C.norm(x.reshape(-1), float(ord), 0, False)
-        return r.reshape((1,) * x.dim()) if keepdim else r
+    if dim is None and x.dim() > 0:  # every dim, without reshape(-1)'s copy of a non-contiguous x
+        dim = tuple(range(x.dim()))
     return _C.norm(x, float(ord), dim, keepdim)
 
 

@@ -1,6 +1,7 @@
 // Reductions: sum mean amax amin max min.
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "tessel/trace.h"
 #include "src/autograd/rules.h"
@@ -216,6 +217,42 @@ Tensor std(const Tensor& a, const Shape& dims, double correction, bool keepdim) 
   return sqrt(var(a, dims, correction, keepdim));
 }
 
+namespace {
+// The 2-norm of a contiguous CPU tensor over its last dims (or all) in one pass:
+// the by-name kernel "sum_squares", then sqrt in place (no x*x temporary).
+bool norm2_fused(const Tensor& a, const Shape& dims, bool keepdim, Tensor& out) {
+  static const OpId kSq = Registry::get().op_id("sum_squares");
+  if (!a.device().is_cpu() || a.numel() == 0 || !Registry::get().has(kSq, DeviceType::CPU, a.dtype())) return false;
+  const ReduceShape r = reduce_shape("norm", a, dims);
+  if (!a.is_contiguous()) {
+    // Over every element the order is free: a transposed (permuted dense) tensor
+    // is read in memory order instead of being copied.
+    if (r.count != a.numel()) return false;
+    Shape perm(static_cast<size_t>(a.dim()));
+    std::iota(perm.begin(), perm.end(), int64_t{0});
+    std::stable_sort(perm.begin(), perm.end(), [&](int64_t x, int64_t y) { return a.strides()[x] > a.strides()[y]; });
+    const Tensor p = a.permute(perm);
+    if (!p.is_contiguous()) return false;
+    Tensor all;
+    if (!norm2_fused(p.reshape({p.numel()}), {0}, false, all)) return false;
+    out = keepdim ? all.reshape(r.keep) : all.reshape(r.squeezed);
+    return true;
+  }
+  bool reduced_seen = false;  // the reduced dims must come after every kept one
+  for (int64_t d = 0; d < a.dim(); ++d) {
+    if (a.shape()[d] == 1) continue;
+    if (r.keep[d] == 1) reduced_seen = true;
+    else if (reduced_seen) return false;
+  }
+  out = empty(r.keep, TensorOptions(a.dtype(), a.device()));
+  const Tensor in[1] = {a};
+  dispatch(kSq, a.dtype(), in, {&out, 1});
+  out = sqrt(out);
+  if (!keepdim) out = out.view(r.squeezed);
+  return true;
+}
+}  // namespace
+
 Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
   if (trace::Op t{"norm"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).attr("p", p).out(norm(a, p, dims, keepdim));
   if (amp::active()) {
@@ -230,7 +267,10 @@ Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
         [&](const Tensor& out) { autograd::rules::norm2(a, dims, keepdim, out); });
   }
   // real input: square(|a|) == square(a), one pass less
-  if (p == 2 && !is_complex(a.dtype())) return sqrt(sum(square(a), dims, keepdim));
+  if (p == 2 && !is_complex(a.dtype())) {
+    if (Tensor out; norm2_fused(a, dims, keepdim, out)) return out;
+    return sqrt(sum(square(a), dims, keepdim));
+  }
   const Tensor x = abs(a);  // real for complex input
   if (std::isinf(p)) return p > 0 ? amax(x, dims, keepdim) : amin(x, dims, keepdim);
   if (p == 0) return sum(ne(x, Scalar(0)), dims, keepdim).to(x.dtype());

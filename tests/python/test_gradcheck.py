@@ -40,6 +40,11 @@ CASES = {
  'var': (lambda a: ts.var(a, 1), [R(3,4)]),
  'std': (lambda a: ts.std(a), [R(3,4)]),
  'norm': (lambda a: ts.norm(a), [R(3,4)]),
+ # LSTM and GRU over a whole sequence in one kernel (xp: the input projection [L, N, G*H])
+ 'lstm_fused': (lambda xp, h, c, w, b: ts._C._nn._rnn_fused(False, xp, h, c, w, b, False)[0],
+                [R(3, 2, 8), R(2, 2), R(2, 2), R(8, 2), R(8)]),
+ 'gru_fused': (lambda xp, h, w, b: ts._C._nn._rnn_fused(True, xp, h, None, w, b, True)[0],
+               [R(3, 2, 6), R(2, 2), R(6, 2), R(6)]),
  'logsumexp': (lambda a: ts.logsumexp(a, 1), [R(3,4)]),
  'cumsum': (lambda a: ts.cumsum(a, 1), [R(3,4)]),
  'cumprod': (lambda a: ts.cumprod(a, 1), [R(3,4)]),
@@ -237,6 +242,8 @@ COVERS = {
     "gather_rows": "gather", "index_add_rows": "gather",  # gather's forward; gather/index_select backwards
     "hypot_backward": "hypot",
     "sdpa_flash": "sdpa_causal", "sdpa_flash_backward": "sdpa_causal",  # second order: the composite's formula
+    "sum_squares": "norm",  # the 2-norm's one-pass sum of squares (contiguous float input)
+    "rnn_fused": "lstm_fused", "rnn_fused_backward": "lstm_fused",  # second order: the op recurrence
     "conv2d": "conv2d",  # float32 kernel: test_float32_conv_kernel_gradients_match_the_float64_reference
 }
 NOT_DIFFERENTIABLE = {

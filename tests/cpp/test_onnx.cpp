@@ -164,3 +164,61 @@ TEST(Onnx, IfReadsOuterScope) {
     EXPECT_NE(msg.find("'nowhere'"), std::string::npos) << msg;
   }
 }
+
+namespace {
+// ValueInfoProto of elem type `elem` (ONNX code) without a shape; `seq` wraps it in seq(...).
+std::string typed_info(const std::string& name, int elem, bool seq) {
+  const std::string tensor = field_bytes(1, field_varint(1, static_cast<uint64_t>(elem)));  // TypeProto{tensor_type}
+  const std::string type = seq ? field_bytes(4, field_bytes(1, tensor)) : tensor;          // TypeProto{sequence_type}
+  return field_bytes(1, name) + field_bytes(2, type);
+}
+
+// n = SequenceLength(s), y = ConcatFromSequence(s, axis=0), t = Identity(s).
+std::string sequence_model() {
+  const std::string axis = field_bytes(1, "axis") + field_varint(3, 0) + field_varint(20, 2 /* INT */);
+  const std::string graph = field_bytes(1, node("SequenceLength", {"s"}, "n", "len")) +
+                            field_bytes(1, node("ConcatFromSequence", {"s"}, "y", "cat") + field_bytes(5, axis)) +
+                            field_bytes(1, node("Identity", {"s"}, "t", "id")) + field_bytes(2, "g") +
+                            field_bytes(11, typed_info("s", 1, true)) + field_bytes(12, typed_info("n", 7, false)) +
+                            field_bytes(12, typed_info("y", 1, false)) + field_bytes(12, typed_info("t", 1, true));
+  return field_varint(1, 8) + field_bytes(7, graph) + field_bytes(8, field_bytes(1, "") + field_varint(2, 13));
+}
+}  // namespace
+
+TEST(Onnx, SequencesInAndOut) {
+  const auto m = onnx::Model::load_bytes(sequence_model());
+  ASSERT_EQ(m.inputs().size(), 1u);
+  EXPECT_TRUE(m.inputs()[0].is_sequence());
+  EXPECT_EQ(m.inputs()[0].onnx_type, "seq(tensor(float))");
+  EXPECT_EQ(m.outputs()[2].onnx_type, "seq(tensor(float))");
+
+  onnx::TensorSequence s;
+  s.items.emplace_back(ones({2}));
+  s.items.emplace_back(full({3}, 2.0));
+  const auto out = m.run_values({{"s", s}});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(std::get<Tensor>(out[0].second).item<int64_t>(), 2);
+  const Tensor y = std::get<Tensor>(out[1].second).contiguous();
+  ASSERT_EQ(y.numel(), 5);
+  const std::vector<float> want = {1, 1, 2, 2, 2};
+  EXPECT_EQ(std::vector<float>(y.data<float>(), y.data<float>() + 5), want);
+  const auto& t = std::get<onnx::TensorSequence>(out[2].second);
+  ASSERT_EQ(t.items.size(), 2u);
+  // Results never alias the feed: writing to them leaves the caller's tensors alone.
+  Tensor first = std::get<Tensor>(t.items[0]);
+  first.fill_(Scalar(7.0));
+  EXPECT_EQ(std::get<Tensor>(s.items[0]).contiguous().data<float>()[0], 1.0f);
+
+  // A tensor for the sequence input, an item of another dtype, and run() (tensors only) with a
+  // sequence output: errors that name the input or output.
+  try {
+    m.run_values({{"s", ones({2})}});
+    FAIL() << "a tensor fed to a sequence input";
+  } catch (const TypeError& e) {
+    EXPECT_NE(std::string(e.what()).find("'s' must be seq(tensor(float))"), std::string::npos) << e.what();
+  }
+  onnx::TensorSequence bad;
+  bad.items.emplace_back(ones({2}, TensorOptions(DType::Int64)));
+  EXPECT_THROW(m.run_values({{"s", bad}}), TypeError);
+  EXPECT_THROW(m.run({{"s", ones({2})}}), TypeError);
+}

@@ -195,3 +195,20 @@ def test_thread_count_independence(tmp_path):
         assert p.returncode == 0, p.stderr
         outs.append(np.load(path))
     assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("shape", [(2, 2), (17, 33), (16, 16), (250, 3), (5, 1001)])
+def test_transposed_views_same_bits(shape, dtype):
+    # Transposed 2-D views (with a storage offset) through vecmath's unary dispatch
+    # (kernels/cpu/vecmath.cpp): every op there gives the contiguous result's bits.
+    rng = np.random.default_rng(sum(shape))
+    x = rng.uniform(-5, 5, (shape[1] + 3, shape[0] + 2)).astype(np.float32)
+    base = ts.from_numpy(x).to(getattr(ts, dtype))
+    view = base[3:, 2:].t()  # shape `shape`, stride 1 along dim 0, an offset
+    assert tuple(view.shape) == shape and not view.is_contiguous()
+    dense = view.contiguous()
+    for fn in (ts.exp, ts.tanh, ts.erf, ts.erfc, F.gelu, ts.sigmoid, lambda t: F.gelu(t, approximate="tanh")):
+        got = fn(view).to(ts.float32).numpy()
+        want = fn(dense).to(ts.float32).numpy()
+        assert np.array_equal(got, want), (fn, shape, dtype)

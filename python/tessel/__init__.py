@@ -3,8 +3,20 @@
     import tessel as ts
     x = ts.arange(6).reshape(2, 3)
 """
-from . import _C
-from ._C import *  # noqa: F401,F403  (Tensor, dtypes, ops)
+import os as _os
+
+# How OpenMP threads wait at the end of a parallel region. libgomp reads this
+# once, when it loads (with _C, below); its default spins ~300,000 times, so on a
+# machine where another process holds a core a thread burns its core waiting for
+# a descheduled partner: 2-thread training and ONNX runs took 2-8x longer.
+# A short spin then sleep kept quiet-machine speed (0.98-1.11x) and took most of
+# passive waiting's gain under contention (bench/bench_omp_wait.py; decisions.md).
+# A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins; child processes inherit it.
+if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "1000"
+
+from . import _C  # noqa: E402
+from ._C import *  # noqa: F401,F403,E402  (Tensor, dtypes, ops)
 from ._C import Tensor, device, dtype  # noqa: F401
 from ._registry import registry, ops  # noqa: F401
 from ._repr import tensor_repr as _tensor_repr

@@ -1224,6 +1224,111 @@ SPECS.update({"rfft_real": spec_rfft_real, "irfft_real": spec_irfft_real, "stft_
               "fft_c2c": spec_fft_c2c,
               "quantize_affine": spec_quantize_affine, "dequantize_affine": spec_dequantize_affine})
 
+# ---- fused kernels added in the seventh session: the 2-norm's sum of squares, LSTM/GRU over a
+# sequence, flash-style attention; each through its public op against NumPy float64 ----
+
+def spec_sum_squares(dtype, device):  # through the 2-norm (sum_squares, then sqrt)
+    for shape, dim in (((100003,), None), ((37, 1029), -1), ((6, 7, 513), (-2, -1))):
+        a = sample(dtype, shape)
+        out = ts.linalg.vector_norm(from_numpy(a, dtype).to(device), 2, dim=dim)
+        ref = np.sqrt(np.sum(ref64(a) ** 2, axis=dim))
+        check(out.cpu(), ref, dtype, scale=ref)
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _lstm_ref(xp, h, c, w, b):
+    outs = []
+    for t in range(xp.shape[0]):
+        g = xp[t] + h @ w.T + b
+        i, f, gg, o = np.split(g, 4, axis=-1)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(gg)
+        h = _sigmoid(o) * np.tanh(c)
+        outs.append(h)
+    return np.stack(outs)
+
+
+def _lstm_case(dtype, device):
+    L, N, H = 5, 3, 6
+    xp, h, c = sample(dtype, (L, N, 4 * H), -1, 1), sample(dtype, (N, H), -1, 1), sample(dtype, (N, H), -1, 1)
+    w, b = sample(dtype, (4 * H, H), -0.5, 0.5), sample(dtype, (4 * H,), -0.5, 0.5)
+    ts_in = [from_numpy(v, dtype).to(device).requires_grad_() for v in (xp, h, c, w, b)]
+    return (xp, h, c, w, b), ts_in
+
+
+def spec_rnn_fused(dtype, device):
+    ref_in, (txp, th, tc, tw, tb) = _lstm_case(dtype, device)
+    out = ts._C._nn._rnn_fused(False, txp, th, tc, tw, tb, False)[0]
+    check(out.detach().cpu(), _lstm_ref(*[ref64(v) for v in ref_in]), dtype)
+
+
+def _lstm_bptt(xp, h, c, w, b):
+    """d(sum of the outputs)/d(xp) by backpropagation through time, in float64."""
+    saved = []
+    for t in range(xp.shape[0]):
+        g = xp[t] + h @ w.T + b
+        i, f, gg, o = (_sigmoid(x) if k != 2 else np.tanh(x) for k, x in enumerate(np.split(g, 4, axis=-1)))
+        c_prev, c = c, f * c + i * gg
+        h = o * np.tanh(c)
+        saved.append((i, f, gg, o, c_prev, c))
+    dxp, dh_next, dc_next = np.zeros_like(xp), np.zeros_like(h), np.zeros_like(c)
+    for t in reversed(range(xp.shape[0])):
+        i, f, gg, o, c_prev, c = saved[t]
+        dh = 1.0 + dh_next
+        tc = np.tanh(c)
+        dc = dc_next + dh * o * (1 - tc ** 2)
+        dg = np.concatenate([dc * gg * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - gg ** 2),
+                             dh * tc * o * (1 - o)], axis=-1)
+        dxp[t] = dg
+        dh_next, dc_next = dg @ w, dc * f
+    return dxp
+
+
+def spec_rnn_fused_backward(dtype, device):
+    ref_in, (txp, th, tc, tw, tb) = _lstm_case(dtype, device)
+    ts._C._nn._rnn_fused(False, txp, th, tc, tw, tb, False)[0].sum().backward()
+    g = _lstm_bptt(*[ref64(v) for v in ref_in])
+    check(txp.grad.cpu(), g, dtype, scale=np.abs(g) + 1.0)
+
+
+def _sdpa_ref(q, k, v):  # causal, scale 1/sqrt(E)
+    s = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    L, S = s.shape[-2:]
+    s = np.where(np.tril(np.ones((L, S), bool)), s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    return (p / p.sum(-1, keepdims=True)) @ v
+
+
+def _sdpa_case(dtype, device):
+    q, k, v = (sample(dtype, (2, 3, 70, 16), -1, 1) for _ in range(3))
+    return (q, k, v), [from_numpy(x, dtype).to(device).requires_grad_() for x in (q, k, v)]
+
+
+def spec_sdpa_flash(dtype, device):
+    ref_in, (tq, tk, tv) = _sdpa_case(dtype, device)
+    out = ts.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
+    q, k, v = (ref64(x) for x in ref_in)
+    check(out.detach().cpu(), _sdpa_ref(q, k, v), dtype, scale=_sdpa_ref(q, k, np.abs(v)) + 1.0)
+
+
+def spec_sdpa_flash_backward(dtype, device):  # d(sum(out * w))/dv = P^T w, exact in float64
+    ref_in, (tq, tk, tv) = _sdpa_case(dtype, device)
+    w = sample(dtype, (2, 3, 70, 16))
+    (ts.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True) * from_numpy(w, dtype).to(device)).sum().backward()
+    q, k, v = (ref64(x) for x in ref_in)
+    s = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    s = np.where(np.tril(np.ones(s.shape[-2:], bool)), s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    check(tv.grad.cpu(), np.swapaxes(p, -1, -2) @ ref64(w), dtype, scale=np.swapaxes(p, -1, -2) @ np.abs(ref64(w)) + 1.0)
+
+
+SPECS.update({"sum_squares": spec_sum_squares, "rnn_fused": spec_rnn_fused,
+              "rnn_fused_backward": spec_rnn_fused_backward, "sdpa_flash": spec_sdpa_flash,
+              "sdpa_flash_backward": spec_sdpa_flash_backward})
+
 ENTRIES = [(op, dev, dt) for op, dev, dt, src in ts.registry() if src == "builtin"]
 
 

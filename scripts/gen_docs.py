@@ -55,7 +55,7 @@ def ops_page():
         lines.append(f"| {op} | {dev} | " + " | ".join("x" if d in cov[(op, dev)] else "" for d in dtypes)
                      + f" | {onnx_import_name(op, imported)} | {exp} |")
     lines += ["", "## ONNX import", "",
-              f"{len(imported)} ONNX op types (default domain) run in tessel's importer (`src/onnx/ops_*.cpp`):", "",
+              f"{len(imported)} ONNX op types (the default domain and `ai.onnx.ml`) run in tessel's importer (`src/onnx/ops_*.cpp`):", "",
               ", ".join(f"`{o}`" for o in sorted(imported)), "",
               "## ONNX export", "",
               f"{len(exported)} traced ops map onto ONNX nodes (`src/onnx/export_ops.cpp`); composite ops",

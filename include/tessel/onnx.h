@@ -49,9 +49,18 @@ struct StringTensor {
     return n;
   }
 };
-// An ONNX sequence, seq(tensor(T)): numeric tensors of one dtype, or string tensors.
+// An ONNX map(K, V) with int64 or string keys and one number per key: the rows
+// of ZipMap's seq(map(...)) output (a dict in Python, as onnxruntime gives).
+struct ValueMap {
+  bool by_string = false;
+  std::vector<int64_t> int_keys;         // when !by_string
+  std::vector<std::string> string_keys;  // when by_string
+  Tensor values;                         // 1-D, one per key, in key order
+};
+// An ONNX sequence, seq(tensor(T)): numeric tensors of one dtype, or string
+// tensors; as an output also seq(map(K, V)) (ValueMap items).
 struct TensorSequence {
-  std::vector<std::variant<Tensor, StringTensor>> items;
+  std::vector<std::variant<Tensor, StringTensor, ValueMap>> items;
 };
 // An ONNX optional(...) that holds no value (None in Python). An optional that
 // holds one is fed and returned as the value itself, as onnxruntime does.
@@ -135,7 +144,7 @@ TESSEL_API void export_model(nn::Module& module, const Tensor& example, const st
 TESSEL_API void export_model(nn::Module& module, const TracedFn& fn, const std::vector<Tensor>& args,
                              const std::string& path, const ExportOptions& opts = {});
 
-// ONNX op types the importer runs (default domain), and tessel ops the exporter maps.
+// ONNX op types the importer runs (ai.onnx.ml ones as "ai.onnx.ml.<op>"), and tessel ops the exporter maps.
 TESSEL_API std::vector<std::string> import_ops();
 TESSEL_API std::vector<std::string> export_ops();
 

@@ -70,7 +70,7 @@ py::object strings_to_python(const onnx::StringTensor& st) {
 void init_onnx(py::module_& m) {
   py::module_ o = m.def_submodule("_onnx", "ONNX model import (use tessel.onnx)");
   o.def("available", &onnx::available);
-  o.def("import_ops", &onnx::import_ops, "ONNX op types (default domain) the importer runs");
+  o.def("import_ops", &onnx::import_ops, "ONNX op types the importer runs (ai.onnx.ml ones as 'ai.onnx.ml.<op>')");
   o.def("export_ops", &onnx::export_ops, "tessel ops (trace names) the exporter maps onto ONNX");
   py::class_<onnx::Model>(o, "Model")
       .def_static(
@@ -144,8 +144,18 @@ void init_onnx(py::module_& m) {
               py::gil_scoped_release nogil;
               out = m.run_values(in);
             }
-            auto element = [](const std::variant<Tensor, onnx::StringTensor>& e) -> py::object {
+            auto element = [](const std::variant<Tensor, onnx::StringTensor, onnx::ValueMap>& e) -> py::object {
               if (auto* t = std::get_if<Tensor>(&e)) return py::cast(*t);
+              if (auto* m = std::get_if<onnx::ValueMap>(&e)) {  // {key: float}, as onnxruntime
+                py::dict d;
+                const Tensor v = m->values.to(DType::Float64).contiguous();
+                const double* p = v.data<double>();
+                for (int64_t k = 0; k < v.numel(); ++k) {
+                  if (m->by_string) d[py::str(m->string_keys[static_cast<size_t>(k)])] = p[k];
+                  else d[py::int_(m->int_keys[static_cast<size_t>(k)])] = p[k];
+                }
+                return std::move(d);
+              }
               return strings_to_python(std::get<onnx::StringTensor>(e));
             };
             py::list res;

@@ -612,10 +612,15 @@ void export_function(const TracedFn& fn, const std::vector<Tensor>& args, const 
 }
 
 std::vector<std::string> import_ops() {
-  std::vector<std::string> out;
-  for (const auto& [name, fn] : op_table())
-    if (!name.starts_with(std::string(kFusedDomain) + ".")) out.push_back(name);  // internal fused nodes: not ONNX ops
-  return out;
+  std::set<std::string> out;  // tensor ops, ops on values (control flow, sequences, classifiers) and string ops
+  auto add = [&](const auto& table) {
+    for (const auto& [name, fn] : table)
+      if (!name.starts_with(std::string(kFusedDomain) + ".")) out.insert(name);  // internal fused nodes: not ONNX ops
+  };
+  add(op_table());
+  add(value_op_table());
+  add(string_op_table());
+  return {out.begin(), out.end()};
 }
 std::vector<std::string> export_ops() {
   std::vector<std::string> out;

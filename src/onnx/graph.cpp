@@ -140,6 +140,7 @@ const std::map<std::string, ValueOpFn>& value_op_table() {
     std::map<std::string, ValueOpFn> t;
     register_control_ops(t);
     register_sequence_ops(t);
+    register_ml_value_ops(t);
     return t;
   }();
   return table;
@@ -442,6 +443,8 @@ std::optional<Value> feed_value(const ValueInfo& info, const RunValue& fv) {
   s.elem = info.dtype;
   for (size_t k = 0; k < ts->items.size(); ++k) {
     const auto& item = ts->items[k];
+    if (std::holds_alternative<ValueMap>(item))
+      fail<NotImplementedError>("onnx.run", "input '", name, "' item ", k, " is a map; maps are outputs only (ZipMap)");
     if (auto* t = std::get_if<Tensor>(&item)) {
       if (s.strings || t->dtype() != s.elem)
         fail<TypeError>("onnx.run", "input '", name, "' item ", k, " is a ", t->dtype(), " tensor; the input is ",
@@ -546,6 +549,7 @@ NamedValues Model::run_values(const NamedValues& feed) const {
       TensorSequence out;
       for (const auto& item : (*seq)->items) {
         if (auto* it = std::get_if<Tensor>(&item)) out.items.emplace_back(owned(*it) ? it->clone() : *it);
+        else if (auto* mp = std::get_if<MapPtr>(&item)) out.items.emplace_back(**mp);
         else out.items.emplace_back(*std::get<StringPtr>(item));
       }
       result.emplace_back(m.outputs[k].name, std::move(out));

@@ -72,13 +72,14 @@ struct Graph {
   std::map<std::string, DType> declared_dtype;  // declared tensor element types tessel knows (inputs, outputs, value_info)
 };
 
-// A runtime value: a tensor, a sequence (ONNX seq(tensor(T))), a string
-// tensor, or an optional without a value (shared: values are copied into op
+// A runtime value: a tensor, a sequence (ONNX seq(tensor(T)) or seq(map)), a
+// string tensor, a map, or an optional without a value (shared: values are copied into op
 // inputs). An optional with a value is the value itself.
 struct Sequence;
 using SequencePtr = std::shared_ptr<const Sequence>;
 using StringPtr = std::shared_ptr<const StringTensor>;
-using Value = std::variant<Tensor, SequencePtr, StringPtr, NoValue>;
+using MapPtr = std::shared_ptr<const ValueMap>;  // map(K, V): ZipMap's rows, items of a sequence
+using Value = std::variant<Tensor, SequencePtr, StringPtr, NoValue, MapPtr>;
 struct Sequence {
   std::vector<Value> items;  // each a Tensor of dtype `elem`, or (strings) a StringPtr
   DType elem = DType::Float32;
@@ -123,6 +124,7 @@ void register_signal_ops(std::map<std::string, OpFn>& table);
 void register_text_ops(std::map<std::string, OpFn>& table);
 void register_image_ops(std::map<std::string, OpFn>& table);
 void register_ml_ops(std::map<std::string, OpFn>& table);  // ai.onnx.ml, keyed "ai.onnx.ml.<op>"
+void register_ml_value_ops(std::map<std::string, ValueOpFn>& table);  // ML classifiers (string labels)
 // Domain of the fused nodes that graph passes create (never accepted from a file).
 inline constexpr const char* kFusedDomain = "ai.tessel";
 void register_fused_ops(std::map<std::string, OpFn>& table);  // passes_fused.cpp, keyed "ai.tessel.<op>"
@@ -242,6 +244,8 @@ std::optional<DType> dtype_from_onnx(int64_t elem_type);
 // then prepare_fused_nodes (passes_fused.cpp) and prepare_run (graph.cpp).
 void optimize(Model::Impl& m);
 void prepare_fused_nodes(Model::Impl& m);
+// Parses the main graph's tree ensembles once (ops_ml_tree.cpp); a malformed one fails the load.
+void prepare_tree_nodes(std::vector<Node>& nodes);
 void prepare_run(Model::Impl& m);
 
 }  // namespace tessel::onnx

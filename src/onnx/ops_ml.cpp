@@ -1,8 +1,234 @@
-// ONNX-ML domain (ai.onnx.ml) ops that scikit-learn exports (skl2onnx) use
-// around plain tensor math.
-#include "src/onnx/internal.h"
+// ONNX-ML domain (ai.onnx.ml) ops that scikit-learn exports (skl2onnx) use:
+// preprocessing (Binarizer, Scaler, Normalizer, Imputer, ArrayFeatureExtractor)
+// and linear models. Tree ensembles are in ops_ml_tree.cpp, the string ones
+// (LabelEncoder, CategoryMapper) in ops_string.cpp.
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+#include "src/onnx/ml_internal.h"
 
 namespace tessel::onnx {
+namespace ml {
+
+Post post_of(const Node& n, const std::string& name) {
+  if (name == "NONE") return Post::None;
+  if (name == "SOFTMAX") return Post::Softmax;
+  if (name == "LOGISTIC") return Post::Logistic;
+  if (name == "SOFTMAX_ZERO") return Post::SoftmaxZero;
+  if (name == "PROBIT") return Post::Probit;
+  n.error("post_transform '", name, "' is not one of NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT");
+}
+
+Post post_of(const Node& n, int64_t code) {
+  if (code < 0 || code > 4) n.error("post_transform ", code, " is not in 0..4 (NONE .. PROBIT)");
+  return static_cast<Post>(code);
+}
+
+double logistic(double v) { return v >= 0 ? 1 / (1 + std::exp(-v)) : std::exp(v) / (1 + std::exp(v)); }
+
+// sqrt(2) * erfinv(2p - 1), the standard normal quantile: an initial guess
+// refined by Newton steps on erf (onnxruntime uses a 1e-3 approximation).
+double probit(double p) {
+  const double y = 2 * p - 1;
+  if (!(y > -1 && y < 1)) return y == 1 ? INFINITY : y == -1 ? -INFINITY : NAN;
+  const double l = std::log((1 - y) * (1 + y)), a = 0.147, b = 2 / (M_PI * a) + l / 2;
+  double x = std::copysign(std::sqrt(std::sqrt(b * b - l / a) - b), y);
+  for (int k = 0; k < 3; ++k) x -= (std::erf(x) - y) / (2 / std::sqrt(M_PI) * std::exp(-x * x));
+  return M_SQRT2 * x;
+}
+
+void apply_post(Post p, double* s, int64_t n) {
+  switch (p) {
+    case Post::None: return;
+    case Post::Logistic:
+      for (int64_t j = 0; j < n; ++j) s[j] = logistic(s[j]);
+      return;
+    case Post::Probit:
+      for (int64_t j = 0; j < n; ++j) s[j] = probit(s[j]);
+      return;
+    case Post::Softmax:
+    case Post::SoftmaxZero: {
+      // SOFTMAX_ZERO leaves exact zeros at 0 and out of the sum.
+      const bool zero = p == Post::SoftmaxZero;
+      double m = -INFINITY, sum = 0;
+      for (int64_t j = 0; j < n; ++j)
+        if (!zero || s[j] != 0) m = std::max(m, s[j]);
+      for (int64_t j = 0; j < n; ++j) {
+        s[j] = zero && s[j] == 0 ? 0 : std::exp(s[j] - m);
+        sum += s[j];
+      }
+      if (sum > 0)
+        for (int64_t j = 0; j < n; ++j) s[j] /= sum;
+      return;
+    }
+  }
+}
+
+Tensor features(const Node& n, const Tensor& x) {
+  if (!is_floating(x.dtype()) && !is_integral(x.dtype()))
+    n.error<TypeError>("X must be a tensor of numbers, got ", x.dtype());
+  if (x.dim() != 1 && x.dim() != 2) n.error("X must be 1-D or 2-D [N, features], got shape ", x.shape());
+  Tensor x2 = x.dim() == 1 ? x.reshape({1, x.numel()}) : x;
+  return x2.to(DType::Float64).contiguous();
+}
+
+Labels labels_of(const Node& n, const char* ints_attr, const char* strings_attr) {
+  Labels l;
+  l.is_string = n.has(strings_attr);
+  if (l.is_string == n.has(ints_attr)) n.error("exactly one of ", ints_attr, " and ", strings_attr, " must be given");
+  if (l.is_string) l.strings = n.strings(strings_attr);
+  else l.ints = n.ints(ints_attr);
+  if (l.size() == 0) n.error("the class label list is empty");
+  return l;
+}
+
+Value Labels::make(const std::vector<int64_t>& idx) const {
+  const int64_t rows = static_cast<int64_t>(idx.size());
+  if (is_string) {
+    StringTensor s{{rows}, {}};
+    s.data.reserve(idx.size());
+    for (auto k : idx) s.data.push_back(strings[static_cast<size_t>(k)]);
+    return string_value(std::move(s));
+  }
+  std::vector<int64_t> v;
+  v.reserve(idx.size());
+  for (auto k : idx) v.push_back(ints[static_cast<size_t>(k)]);
+  return from_vector(v, {rows});
+}
+
+}  // namespace ml
+
+namespace {
+
+using namespace ml;
+
+// A 1-D float tensor of `v`, or of its one value repeated `n` times.
+Tensor per_feature(const Node& n, const std::vector<double>& v, int64_t features, const char* what, DType dt) {
+  if (v.size() == 1 || static_cast<int64_t>(v.size()) == features) return from_vector(v, {static_cast<int64_t>(v.size())}).to(dt);
+  n.error(what, " has ", v.size(), " values for ", features, " features (1 or one per feature)");
+}
+
+// X and its last dim, for ops that act per feature on [N, F] or [F].
+int64_t feature_count(const Node& n, const Tensor& x) {
+  if (!is_floating(x.dtype()) && !is_integral(x.dtype()))
+    n.error<TypeError>("X must be a tensor of numbers, got ", x.dtype());
+  if (x.dim() == 0 || x.dim() > 2) n.error("X must be 1-D or 2-D, got shape ", x.shape());
+  return x.shape().back();
+}
+
+// Scores = X W^T + b for a [T * F] coefficient list (row-major [T, F]), as [N, T] float64.
+Tensor linear_scores(const Node& n, const Tensor& x64, const std::vector<double>& coef, const std::vector<double>& icpt) {
+  const int64_t f = x64.shape()[1];
+  if (coef.empty() || f == 0 || static_cast<int64_t>(coef.size()) % f != 0)
+    n.error("coefficients has ", coef.size(), " values, not a multiple of the ", f, " features");
+  const int64_t t = static_cast<int64_t>(coef.size()) / f;
+  if (!icpt.empty() && static_cast<int64_t>(icpt.size()) != t)
+    n.error("intercepts has ", icpt.size(), " values for ", t, " targets");
+  Tensor s = matmul(x64, from_vector(coef, {t, f}).transpose(0, 1));
+  if (!icpt.empty()) s = add(s, from_vector(icpt, {t}));
+  return s.contiguous();
+}
+
+std::vector<Value> linear_classifier(const Node& n, const ValueInputs& in, const OpContext&) {
+  if (in.empty() || !in[0] || !std::holds_alternative<Tensor>(*in[0])) n.error<TypeError>("X must be a numeric tensor");
+  const Tensor x = features(n, std::get<Tensor>(*in[0]));
+  const Labels labels = labels_of(n, "classlabels_ints", "classlabels_strings");
+  const Post post = post_of(n, n.s("post_transform", "NONE"));
+  Tensor raw = linear_scores(n, x, n.floats("coefficients"), n.floats("intercepts"));
+  const int64_t rows = raw.shape()[0], t = raw.shape()[1], c = labels.size();
+  // One score column for two classes is the binary form: the columns are [-s, s].
+  const bool binary = t == 1 && c == 2;
+  if (!binary && t != c)
+    n.error("the coefficients give ", t, " score columns for ", c, " class labels (one per class, or 1 for 2 classes)");
+  if (binary && post == Post::Probit) n.error<NotImplementedError>("post_transform PROBIT with one score column for two classes");
+  const int64_t cols = binary ? 2 : t;
+  std::vector<double> scores(static_cast<size_t>(rows * cols));
+  std::vector<int64_t> idx(static_cast<size_t>(rows));
+  const double* r = raw.data<double>();
+  for (int64_t i = 0; i < rows; ++i) {
+    double* s = scores.data() + i * cols;
+    if (binary) {
+      // As onnxruntime: [1 - p, p] with p = σ(s) for LOGISTIC, else p = s (the softmaxes
+      // do not apply to one column).
+      idx[static_cast<size_t>(i)] = r[i] > 0 ? 1 : 0;
+      const double p = post == Post::Logistic ? logistic(r[i]) : r[i];
+      s[0] = 1 - p, s[1] = p;
+      continue;
+    }
+    std::copy(r + i * t, r + (i + 1) * t, s);
+    idx[static_cast<size_t>(i)] = std::max_element(s, s + cols) - s;  // the first of equal maxima
+    apply_post(post, s, cols);
+  }
+  return {labels.make(idx), from_vector(scores, {rows, cols}).to(DType::Float32)};
+}
+
+// One-hot rows over the categories (int64s or strings) with an extra last dim;
+// an unknown value is all zeros, or an error when zeros=0.
+std::vector<Value> one_hot_encoder(const Node& n, const ValueInputs& in, const OpContext&) {
+  if (in.empty() || !in[0]) n.error("input X is required");
+  const bool strs = n.has("cats_strings");
+  if (strs == n.has("cats_int64s")) n.error("exactly one of cats_int64s and cats_strings must be given");
+  const auto* st = std::get_if<StringPtr>(&*in[0]);
+  const auto* tx = std::get_if<Tensor>(&*in[0]);
+  if (!st && !tx) n.error<TypeError>("X must be a tensor, got ", value_kind(*in[0]));
+  if (strs != (st != nullptr))
+    n.error<TypeError>("X is ", st ? "strings" : "numbers", " but the categories are ", strs ? "strings" : "int64s");
+  const bool unknown_zero = n.i("zeros", 1) != 0;
+  Shape shape = st ? (*st)->shape : tx->shape();
+  std::vector<int64_t> pos;  // the category of each element, -1 when unknown
+  if (strs) {
+    std::unordered_map<std::string, int64_t> at;
+    for (const auto& c : n.strings("cats_strings")) at.emplace(c, static_cast<int64_t>(at.size()));
+    for (const auto& v : (*st)->data) {
+      auto it = at.find(v);
+      pos.push_back(it == at.end() ? -1 : it->second);
+    }
+  } else {
+    if (!is_floating(tx->dtype()) && !is_integral(tx->dtype())) n.error<TypeError>("X must be numbers, got ", tx->dtype());
+    std::unordered_map<int64_t, int64_t> at;
+    for (auto c : n.ints("cats_int64s")) at.emplace(c, static_cast<int64_t>(at.size()));
+    for (double v : host_doubles(*tx)) {
+      auto it = at.find(static_cast<int64_t>(v));
+      pos.push_back(it == at.end() || static_cast<double>(static_cast<int64_t>(v)) != v ? -1 : it->second);
+    }
+  }
+  const int64_t cats = strs ? static_cast<int64_t>(n.strings("cats_strings").size()) : static_cast<int64_t>(n.ints("cats_int64s").size());
+  shape.push_back(cats);
+  check_size(n, shape, DType::Float32);
+  Tensor out = zeros(shape, DType::Float32);
+  float* o = out.data<float>();
+  for (size_t i = 0; i < pos.size(); ++i) {
+    if (pos[i] >= 0) o[static_cast<int64_t>(i) * cats + pos[i]] = 1;
+    else if (!unknown_zero) n.error("element ", i, " of X is not one of the ", cats, " categories (zeros=0)");
+  }
+  return {out};
+}
+
+// Class scores [N, C] (or [C]) as N maps {label: score}, a seq(map(K, float)).
+std::vector<Value> zip_map(const Node& n, const ValueInputs& in, const OpContext&) {
+  if (in.empty() || !in[0] || !std::holds_alternative<Tensor>(*in[0])) n.error<TypeError>("X must be a float tensor");
+  const Tensor& x = std::get<Tensor>(*in[0]);
+  if (x.dtype() != DType::Float32) n.error<TypeError>("X must be float32, got ", x.dtype());
+  if (x.dim() != 1 && x.dim() != 2) n.error("X must be [N, classes] or [classes], got shape ", x.shape());
+  const Labels labels = labels_of(n, "classlabels_int64s", "classlabels_strings");
+  const Tensor x2 = x.dim() == 1 ? x.reshape({1, x.numel()}) : x;
+  if (x2.shape()[1] != labels.size())
+    n.error("X has ", x2.shape()[1], " columns for ", labels.size(), " class labels");
+  Sequence seq;
+  seq.elem = DType::Float32;
+  for (int64_t i = 0; i < x2.shape()[0]; ++i) {
+    ValueMap m;
+    m.by_string = labels.is_string;
+    m.int_keys = labels.ints;
+    m.string_keys = labels.strings;
+    m.values = x2.select(0, i).clone();
+    seq.items.emplace_back(std::make_shared<const ValueMap>(std::move(m)));
+  }
+  return {std::make_shared<const Sequence>(std::move(seq))};
+}
+
+}  // namespace
 
 void register_ml_ops(std::map<std::string, OpFn>& t) {
   // 1 where X > threshold, else 0, in X's dtype.
@@ -26,6 +252,75 @@ void register_ml_ops(std::map<std::string, OpFn>& t) {
     if (lo < 0 || hi >= size) n.error("index ", lo < 0 ? lo : hi, " is out of range for a last axis of size ", size);
     return std::vector<Tensor>{index_select(x, x.dim() - 1, flat)};
   };
+  // (X - offset) * scale per feature, in float32 (as onnxruntime).
+  t["ai.onnx.ml.Scaler"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    const Tensor& x = input(n, in, 0);
+    const int64_t f = feature_count(n, x);
+    const Tensor off = per_feature(n, n.floats("offset", {0.0}), f, "offset", DType::Float32);
+    const Tensor sc = per_feature(n, n.floats("scale", {1.0}), f, "scale", DType::Float32);
+    return one(mul(sub(x.to(DType::Float32), off), sc));
+  };
+  // Each row divided by its max |x|, sum |x| or 2-norm, in float32. MAX is max |x| as in
+  // scikit-learn and the ONNX reference (onnxruntime 1.32 divides by the signed max).
+  t["ai.onnx.ml.Normalizer"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    const Tensor& x = input(n, in, 0);
+    feature_count(n, x);
+    const std::string norm = n.s("norm", "MAX");
+    Tensor xf = x.to(DType::Float32), d;
+    const int64_t last = x.dim() - 1;
+    if (norm == "MAX") d = amax(abs(xf), {last}, true);
+    else if (norm == "L1") d = sum(abs(xf), {last}, true);
+    else if (norm == "L2") d = sqrt(sum(mul(xf, xf), {last}, true));
+    else n.error("norm '", norm, "' is not one of MAX, L1, L2");
+    return one(div(xf, clamp(d, std::optional<Scalar>(Scalar(1e-30)), std::nullopt)));
+  };
+  // Replaces `replaced_value_*` (NaN by default for floats) by a per-feature value.
+  t["ai.onnx.ml.Imputer"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    const Tensor& x = input(n, in, 0);
+    const int64_t f = feature_count(n, x);
+    const bool floats = !n.floats("imputed_value_floats").empty();
+    const bool ints = !n.ints("imputed_value_int64s").empty();
+    if (floats == ints) n.error("exactly one of imputed_value_floats and imputed_value_int64s must be given");
+    if (floats != is_floating(x.dtype()))
+      n.error<TypeError>("imputed values are ", floats ? "floats" : "int64s", " but X is ", x.dtype());
+    Tensor vals, hit;
+    if (floats) {
+      vals = per_feature(n, n.floats("imputed_value_floats"), f, "imputed_value_floats", x.dtype());
+      const double r = n.f("replaced_value_float", 0.0);
+      hit = std::isnan(r) ? isnan(x) : eq(x, Scalar(r));
+    } else {
+      const auto v = n.ints("imputed_value_int64s");
+      if (v.size() != 1 && static_cast<int64_t>(v.size()) != f)
+        n.error("imputed_value_int64s has ", v.size(), " values for ", f, " features");
+      vals = from_vector(v, {static_cast<int64_t>(v.size())}).to(x.dtype());
+      hit = eq(x, Scalar(n.i("replaced_value_int64", 0)));
+    }
+    return one(where(hit, broadcast_to(vals, x.shape()), x));
+  };
+  // X W^T + b per target, float32 [N, targets].
+  t["ai.onnx.ml.LinearRegressor"] = [](const Node& n, const Inputs& in, const OpContext&) {
+    const Tensor x = features(n, input(n, in, 0));
+    const auto coef = n.floats("coefficients");
+    const int64_t targets = n.i("targets", 1);
+    Tensor s = linear_scores(n, x, coef, n.floats("intercepts"));
+    if (s.shape()[1] != targets) n.error("the coefficients give ", s.shape()[1], " targets, not targets=", targets);
+    const Post post = post_of(n, n.s("post_transform", "NONE"));
+    if (post != Post::None) {
+      double* p = s.data<double>();
+      for (int64_t i = 0; i < s.shape()[0]; ++i) apply_post(post, p + i * targets, targets);
+    }
+    return one(s.to(DType::Float32));
+  };
+  register_tree_ops(t);
+}
+
+void register_ml_value_ops(std::map<std::string, ValueOpFn>& t) {
+  // Label (int64 or string) and per-class scores of a linear model.
+  t["ai.onnx.ml.LinearClassifier"] = linear_classifier;
+  // X may be strings: an op on values.
+  t["ai.onnx.ml.OneHotEncoder"] = one_hot_encoder;
+  t["ai.onnx.ml.ZipMap"] = zip_map;
+  register_tree_value_ops(t);
 }
 
 }  // namespace tessel::onnx

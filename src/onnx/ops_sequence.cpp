@@ -15,6 +15,7 @@ const char* value_kind(const Value& v) {
   if (std::holds_alternative<Tensor>(v)) return "a tensor";
   if (std::holds_alternative<StringPtr>(v)) return "a string tensor";
   if (std::holds_alternative<SequencePtr>(v)) return "a sequence";
+  if (std::holds_alternative<MapPtr>(v)) return "a map";
   return "an empty optional";
 }
 

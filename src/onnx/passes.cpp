@@ -470,6 +470,7 @@ void optimize(Model::Impl& m) {
   run_passes(m);
   mark_constant_weights(m);
   prepare_fused_nodes(m);
+  prepare_tree_nodes(m.nodes);
   prepare_run(m);
 }
 

@@ -570,10 +570,14 @@ void reconcile(const Node* n, const std::string& name, VS& v, const ValueInfo& d
   }
   for (size_t k = 0; k < d.shape.size(); ++k) {
     int64_t a = 0, b = 0;
-    if (fixed(v.shape[k], &a) && fixed(d.shape[k], &b) && a != b)
+    if (fixed(v.shape[k], &a) && fixed(d.shape[k], &b) && a != b) {
+      // On a graph output the inferred dim stands, as onnxruntime runs such models with a
+      // warning (skl2onnx declares a binary RidgeClassifier's [N, 1] scores as [N, 2]).
+      if (std::any_of(g.outputs.begin(), g.outputs.end(), [&](const ValueInfo& o) { return o.name == name; })) continue;
       throw Proven(detail::cat(where(), "value '", name, "' is declared with shape ", show(d.shape), " but inferred ",
                                show(v.shape), " (dim ", k, ")"),
-                 false);
+                   false);
+    }
     if (!v.shape[k].known || (!fixed(v.shape[k], &a) && fixed(d.shape[k], &b))) v.shape[k] = d.shape[k];
   }
 }
@@ -630,6 +634,8 @@ void mark_strings(const In& in, std::vector<VS>& out) {
     } else if (n.has("value_strings") || n.has("value_string")) {
       set(0, true);
     }
+  } else if (ml && (n.op_type == "LinearClassifier" || n.op_type == "TreeEnsembleClassifier")) {
+    set(0, n.has("classlabels_strings"));
   } else if (ml && (n.op_type == "LabelEncoder" || n.op_type == "CategoryMapper")) {
     bool to_str = n.op_type == "CategoryMapper" ? !str_in(0) : n.has("values_strings");
     if (n.op_type == "LabelEncoder" && n.has("values_tensor"))

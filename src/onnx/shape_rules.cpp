@@ -433,18 +433,62 @@ std::vector<VS> infer_where(const In& in) {
   return one(r);
 }
 
-std::vector<VS> infer_node(const In& in, Ctx& cx, Env& env) {
+// ai.onnx.ml ops (ops_ml.cpp, ops_ml_tree.cpp): the classifiers' labels are
+// int64 here (mark_strings makes string ones strings), scores are float32.
+static std::vector<VS> infer_ml(const In& in) {
   const Node& n = in.n;
   const std::string& op = n.op_type;
-  if (n.domain == "ai.onnx.ml" && n.op_type == "ArrayFeatureExtractor") {
+  if (in.v.empty() || !in.v[0]) return {};
+  const VS& x = *in.v[0];
+  if (op == "ArrayFeatureExtractor") {
     // X [..., C] indexed by Y along the last axis: [..., numel(Y)] ([1, numel(Y)] for a 1-D X).
-    const VS &x = in[0], &y = in[1];
+    const VS& y = in[1];
     if (!x.has_shape || !y.has_shape || x.shape.empty()) return one(rank_unknown(x.dtype));
     Dims s(x.shape.begin(), x.shape.end() - 1);
     if (s.empty()) s.push_back(SymDim::of(1));
     s.push_back(numel(y.shape));
     return one(tensor(x.dtype, s));
   }
+  if (op == "Scaler" || op == "Normalizer" || op == "Imputer") {
+    const std::optional<DType> dt = op == "Imputer" ? x.dtype : std::optional<DType>(DType::Float32);
+    return one(x.has_shape ? tensor(dt, x.shape) : rank_unknown(dt));
+  }
+  if (op == "ZipMap") {
+    VS v;
+    v.sequence = true;
+    v.dtype = DType::Float32;
+    return one(v);
+  }
+  if (op == "OneHotEncoder") {
+    const int64_t c = static_cast<int64_t>(std::max(n.ints("cats_int64s").size(), n.strings("cats_strings").size()));
+    if (!x.has_shape) return one(rank_unknown(DType::Float32));
+    Dims s = x.shape;
+    s.push_back(SymDim::of(c));
+    return one(tensor(DType::Float32, s));
+  }
+  // Rows of a [N, F] (or one [F]) input.
+  const SymDim rows = !x.has_shape || x.shape.empty() ? SymDim{} : x.shape.size() == 1 ? SymDim::of(1) : x.shape[0];
+  auto count = [&](const char* ints, const char* strs) {
+    return static_cast<int64_t>(std::max(n.ints(ints).size(), n.strings(strs).size()));
+  };
+  if (op == "LinearRegressor") return one(tensor(DType::Float32, {rows, SymDim::of(n.i("targets", 1))}));
+  if (op == "TreeEnsembleRegressor") return one(tensor(DType::Float32, {rows, SymDim::of(n.i("n_targets", 1))}));
+  if (op == "TreeEnsemble") {
+    const std::optional<DType> dt = x.dtype && is_floating(*x.dtype) ? x.dtype : std::optional<DType>(DType::Float32);
+    return one(tensor(dt, {rows, SymDim::of(n.i("n_targets", 1))}));
+  }
+  if (op == "LinearClassifier" || op == "TreeEnsembleClassifier") {
+    const int64_t c = op == "LinearClassifier" ? count("classlabels_ints", "classlabels_strings")
+                                               : count("classlabels_int64s", "classlabels_strings");
+    return {tensor(DType::Int64, {rows}), tensor(DType::Float32, {rows, SymDim::of(c)})};
+  }
+  return {};
+}
+
+std::vector<VS> infer_node(const In& in, Ctx& cx, Env& env) {
+  const Node& n = in.n;
+  const std::string& op = n.op_type;
+  if (n.domain == "ai.onnx.ml") return infer_ml(in);
   if (!n.domain.empty() && n.domain != "ai.onnx") return {};
   const VS& x = in[0];
   if (op == "Constant") return infer_constant(in, env);

@@ -185,6 +185,44 @@ std::string sequence_model() {
 }
 }  // namespace
 
+// z = ZipMap(x) (ai.onnx.ml) with string labels: seq(map(string, tensor(float))).
+std::string zipmap_model() {
+  const std::string labels = field_bytes(1, "classlabels_strings") + field_bytes(9, "no") + field_bytes(9, "yes") +
+                             field_varint(20, 8 /* STRINGS */);
+  const std::string zip = node("ZipMap", {"x"}, "z", "zip") + field_bytes(5, labels) + field_bytes(7, "ai.onnx.ml");
+  const std::string float_tensor = field_bytes(1, field_varint(1, 1));
+  const std::string map = field_bytes(5, field_varint(1, 8 /* STRING */) + field_bytes(2, float_tensor));
+  const std::string z_type = field_bytes(4, field_bytes(1, map));  // seq(map(string, tensor(float)))
+  const std::string graph = field_bytes(1, zip) + field_bytes(2, "g") + field_bytes(11, typed_info("x", 1, false)) +
+                            field_bytes(12, field_bytes(1, "z") + field_bytes(2, z_type));
+  return field_varint(1, 8) + field_bytes(7, graph) + field_bytes(8, field_bytes(1, "") + field_varint(2, 13)) +
+         field_bytes(8, field_bytes(1, "ai.onnx.ml") + field_varint(2, 1));
+}
+
+TEST(Onnx, ZipMapGivesASequenceOfMaps) {
+  const auto m = onnx::Model::load_bytes(zipmap_model());
+  EXPECT_EQ(m.outputs()[0].onnx_type, "seq(map(string,tensor(float)))");
+  const Tensor x = from_vector(std::vector<float>{0.25f, 0.75f, 1, 0}, {2, 2});
+  const auto out = m.run_values({{"x", x}});
+  const auto& rows = std::get<onnx::TensorSequence>(out[0].second).items;
+  ASSERT_EQ(rows.size(), 2u);
+  const auto& r0 = std::get<onnx::ValueMap>(rows[0]);
+  EXPECT_TRUE(r0.by_string);
+  EXPECT_EQ(r0.string_keys, (std::vector<std::string>{"no", "yes"}));
+  const Tensor v = r0.values.contiguous();
+  EXPECT_EQ(std::vector<float>(v.data<float>(), v.data<float>() + 2), (std::vector<float>{0.25f, 0.75f}));
+  EXPECT_EQ(std::get<onnx::ValueMap>(rows[1]).values.contiguous().data<float>()[0], 1.0f);
+  EXPECT_THROW(m.run({{"x", x}}), TypeError);  // run() returns tensors only
+  // Three columns for two labels: an error naming the node.
+  try {
+    m.run_values({{"x", ones({1, 3})}});
+    FAIL() << "3 columns for 2 labels";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("ZipMap] node 'zip': X has 3 columns for 2 class labels"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Onnx, SequencesInAndOut) {
   const auto m = onnx::Model::load_bytes(sequence_model());
   ASSERT_EQ(m.inputs().size(), 1u);
@@ -221,4 +259,7 @@ TEST(Onnx, SequencesInAndOut) {
   bad.items.emplace_back(ones({2}, TensorOptions(DType::Int64)));
   EXPECT_THROW(m.run_values({{"s", bad}}), TypeError);
   EXPECT_THROW(m.run({{"s", ones({2})}}), TypeError);
+  onnx::TensorSequence maps;  // maps are outputs only
+  maps.items.emplace_back(onnx::ValueMap{});
+  EXPECT_THROW(m.run_values({{"s", maps}}), NotImplementedError);
 }

@@ -108,6 +108,39 @@ def onnx_models(out):
     save("typed_fields", typed, [tv("x", T.FLOAT, [2, 2]), tv("ix", T.INT64, [3])], [tv("g", T.FLOAT, [3])],
          [h.make_tensor("W", T.FLOAT, [2, 2], [1.0, 2.0, 3.0, 4.0]), h.make_tensor("shape", T.INT64, [1], [4])])
 
+    # ai.onnx.ml: a tree ensemble (ml 3), the flat TreeEnsemble (ml 5) and a linear classifier + ZipMap.
+    def save_ml(name, nodes, ins, outs, ml):
+        g = h.make_graph(nodes, name, ins, outs)
+        m = h.make_model(g, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("ai.onnx.ml", ml)])
+        m.ir_version = 9
+        open(os.path.join(out, f"onnx_{name}"), "wb").write(m.SerializeToString())
+
+    trees = h.make_node(
+        "TreeEnsembleClassifier", ["x"], ["label", "p"], domain="ai.onnx.ml",
+        nodes_treeids=[0, 0, 0, 1, 1, 1], nodes_nodeids=[0, 1, 2, 0, 1, 2], nodes_featureids=[0, 0, 0, 1, 0, 0],
+        nodes_values=[0.5, 0, 0, -1.0, 0, 0], nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF", "BRANCH_GT", "LEAF", "LEAF"],
+        nodes_truenodeids=[1, 0, 0, 1, 0, 0], nodes_falsenodeids=[2, 0, 0, 2, 0, 0],
+        nodes_missing_value_tracks_true=[1, 0, 0, 0, 0, 0],
+        class_treeids=[0, 0, 1, 1, 1], class_nodeids=[1, 2, 1, 2, 2], class_ids=[0, 1, 2, 0, 1],
+        class_weights=[0.5, 1.0, 0.25, 0.75, 0.1], classlabels_int64s=[3, 5, 7], post_transform="SOFTMAX")
+    save_ml("ml_trees", [trees], [tv("x", T.FLOAT, [4, 2])], [tv("label", T.INT64, [4]), tv("p", T.FLOAT, [4, 3])], 3)
+    v5 = h.make_node(
+        "TreeEnsemble", ["x"], ["y"], domain="ai.onnx.ml", n_targets=1, aggregate_function=0,
+        nodes_featureids=[0, 1], nodes_modes=h.make_tensor("m", T.UINT8, [2], [6, 1]),
+        nodes_splits=h.make_tensor("s", T.FLOAT, [2], [np.nan, 2.0]), nodes_truenodeids=[0, 1],
+        nodes_trueleafs=[1, 1], nodes_falsenodeids=[1, 2], nodes_falseleafs=[0, 1],
+        membership_values=h.make_tensor("mv", T.FLOAT, [3], [1.0, 3.0, np.nan]), leaf_targetids=[0, 0, 0],
+        leaf_weights=h.make_tensor("w", T.FLOAT, [3], [1.0, 2.0, 3.0]), tree_roots=[0])
+    save_ml("ml_tree_v5", [v5], [tv("x", T.FLOAT, [3, 2])], [tv("y", T.FLOAT, [3, 1])], 5)
+    linear = [h.make_node("Scaler", ["x"], ["xs"], domain="ai.onnx.ml", offset=[0.5], scale=[2.0, 1.0]),
+              h.make_node("LinearClassifier", ["xs"], ["label", "p"], domain="ai.onnx.ml",
+                          coefficients=[1.0, -1.0, 0.5, 0.5], intercepts=[0.0, 0.1],
+                          classlabels_strings=["a", "b"], post_transform="LOGISTIC"),
+              h.make_node("ZipMap", ["p"], ["z"], domain="ai.onnx.ml", classlabels_strings=["a", "b"])]
+    zipmap_t = h.make_sequence_type_proto(h.make_map_type_proto(T.STRING, h.make_tensor_type_proto(T.FLOAT, [])))
+    save_ml("ml_linear_zipmap", linear, [tv("x", T.FLOAT, [2, 2])],
+            [tv("label", T.STRING, [2]), h.make_value_info("z", zipmap_t)], 1)
+
 
 if __name__ == "__main__":
     root = sys.argv[1]

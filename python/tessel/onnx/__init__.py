@@ -240,6 +240,6 @@ class InferenceSession:
         def numpy(v):
             if isinstance(v, list):
                 return [numpy(x) for x in v]
-            return v if v is None or isinstance(v, np.ndarray) else v.numpy()
+            return v if v is None or isinstance(v, (np.ndarray, dict)) else v.numpy()  # dict: a ZipMap row
 
         return [numpy(out[n]) for n in names]

@@ -1,0 +1,411 @@
+// Tree ensembles of the ONNX-ML domain: TreeEnsembleRegressor and
+// TreeEnsembleClassifier (ai.onnx.ml 1-3, what skl2onnx, onnxmltools and
+// LightGBM/XGBoost converters write) and TreeEnsemble (ai.onnx.ml 5). The three
+// are parsed into one flat forest at load (checked: ids, children, cycles),
+// then each row walks every tree. Scores are summed in float64; where the spec
+// is vague (binary classifiers, base values) the results follow onnxruntime.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "src/onnx/ml_internal.h"
+
+namespace tessel::onnx {
+namespace {
+
+using namespace ml;
+
+enum class Mode : uint8_t { Leq, Lt, Gte, Gt, Eq, Neq, Member };
+enum class Agg { Average, Sum, Min, Max };
+
+struct Forest : NodePrep {
+  struct Split {
+    double value = 0;
+    int64_t feature = 0;
+    int64_t yes = 0, no = 0;  // >= 0: a split; < 0: leaf ~k
+    int64_t set_begin = 0, set_end = 0;  // Member: sorted values in `members`
+    Mode mode = Mode::Leq;
+    bool missing_yes = false;  // NaN goes to `yes`
+  };
+  std::vector<Split> splits;
+  std::vector<int64_t> roots;        // per tree: a split, or ~leaf for a one-leaf tree
+  std::vector<int64_t> leaf_begin;   // leaves + 1 offsets into targets/weights
+  std::vector<int64_t> targets;
+  std::vector<double> weights;
+  std::vector<double> members;
+  std::vector<double> base;
+  int64_t n_targets = 1;
+  int64_t max_feature = -1;
+  Agg agg = Agg::Sum;
+  Post post = Post::None;
+  // Classifiers.
+  bool classifier = false;
+  Labels labels;
+  bool binary = false;        // 2 classes, every weight on one class id
+  bool all_positive = true;   // every class weight >= 0
+  bool v5 = false;            // TreeEnsemble: the output has X's dtype
+
+  int64_t leaf_of(const double* x, int64_t node) const {
+    while (node >= 0) {
+      const Split& s = splits[static_cast<size_t>(node)];
+      const double v = x[s.feature];
+      bool yes;
+      switch (s.mode) {
+        case Mode::Leq: yes = v <= s.value; break;
+        case Mode::Lt: yes = v < s.value; break;
+        case Mode::Gte: yes = v >= s.value; break;
+        case Mode::Gt: yes = v > s.value; break;
+        case Mode::Eq: yes = v == s.value; break;
+        case Mode::Neq: yes = v != s.value; break;
+        default:
+          yes = std::binary_search(members.begin() + s.set_begin, members.begin() + s.set_end, v);
+      }
+      if (s.missing_yes && std::isnan(v)) yes = true;
+      node = yes ? s.yes : s.no;
+    }
+    return ~node;
+  }
+};
+
+Agg agg_of(const Node& n, const std::string& a) {
+  if (a == "SUM") return Agg::Sum;
+  if (a == "AVERAGE") return Agg::Average;
+  if (a == "MIN") return Agg::Min;
+  if (a == "MAX") return Agg::Max;
+  n.error("aggregate_function '", a, "' is not one of AVERAGE, SUM, MIN, MAX");
+}
+
+// A float attribute, or its `<name>_as_tensor` (double) form.
+std::vector<double> floats_or_tensor(const Node& n, const std::string& name) {
+  const std::string t = name + "_as_tensor";
+  if (n.has(t)) {
+    const auto* v = std::get_if<Tensor>(&n.attrs.at(t));
+    if (!v) n.error<TypeError>("attribute ", t, " must be a tensor");
+    return host_doubles(*v);
+  }
+  return n.floats(name);
+}
+
+// A TENSOR attribute's values (TreeEnsemble, ai.onnx.ml 5).
+std::vector<double> tensor_attr(const Node& n, const std::string& name, bool required) {
+  if (!n.has(name)) {
+    if (required) n.error("attribute ", name, " is required");
+    return {};
+  }
+  const auto* v = std::get_if<Tensor>(&n.attrs.at(name));
+  if (!v) n.error<TypeError>("attribute ", name, " must be a tensor");
+  return host_doubles(*v);
+}
+
+void check_len(const Node& n, const char* what, size_t got, size_t want, const char* of) {
+  if (got != want) n.error("attribute ", what, " has ", got, " values, ", of, " has ", want);
+}
+
+// No split is reached twice from the roots: a cycle would never end a walk, and
+// a shared subtree is not a tree. Iterative, so a deep chain cannot overflow the stack.
+void check_trees(const Node& n, const Forest& f) {
+  std::vector<char> seen(f.splits.size(), 0);
+  std::vector<int64_t> stack;
+  for (auto r : f.roots) {
+    if (r < 0) continue;
+    stack.push_back(r);
+    while (!stack.empty()) {
+      const int64_t k = stack.back();
+      stack.pop_back();
+      if (seen[static_cast<size_t>(k)]) n.error("node ", k, " is reached twice: the trees have a cycle or a shared node");
+      seen[static_cast<size_t>(k)] = 1;
+      for (int64_t c : {f.splits[static_cast<size_t>(k)].yes, f.splits[static_cast<size_t>(k)].no})
+        if (c >= 0) stack.push_back(c);
+    }
+  }
+}
+
+// TreeEnsembleRegressor / TreeEnsembleClassifier (ai.onnx.ml 1-3): nodes named
+// by (tree id, node id), LEAF nodes carrying the votes listed in target_* / class_*.
+std::shared_ptr<Forest> parse_legacy(const Node& n, bool classifier) {
+  auto f = std::make_shared<Forest>();
+  f->classifier = classifier;
+  const auto tree = n.ints("nodes_treeids"), id = n.ints("nodes_nodeids"), feat = n.ints("nodes_featureids");
+  const auto yes = n.ints("nodes_truenodeids"), no = n.ints("nodes_falsenodeids");
+  const auto modes = n.strings("nodes_modes");
+  const auto values = floats_or_tensor(n, "nodes_values");
+  const auto missing = n.ints("nodes_missing_value_tracks_true");
+  const size_t m = tree.size();
+  if (m == 0) n.error("the ensemble has no nodes (nodes_treeids is empty)");
+  check_len(n, "nodes_nodeids", id.size(), m, "nodes_treeids");
+  check_len(n, "nodes_modes", modes.size(), m, "nodes_treeids");
+  std::map<std::pair<int64_t, int64_t>, size_t> at;
+  for (size_t i = 0; i < m; ++i)
+    if (!at.emplace(std::make_pair(tree[i], id[i]), i).second)
+      n.error("node id ", id[i], " appears twice in tree ", tree[i]);
+  // Leaves get consecutive numbers; splits too, in file order.
+  std::vector<int64_t> slot(m);
+  int64_t leaves = 0, nsplit = 0;
+  for (size_t i = 0; i < m; ++i) slot[i] = modes[i] == "LEAF" ? ~leaves++ : nsplit++;
+  const size_t ns = static_cast<size_t>(nsplit);
+  if (ns) {
+    for (auto [a, len] : {std::pair<const char*, size_t>{"nodes_featureids", feat.size()}, {"nodes_truenodeids", yes.size()},
+                          {"nodes_falsenodeids", no.size()}, {"nodes_values", values.size()}})
+      check_len(n, a, len, m, "nodes_treeids");
+    if (!missing.empty()) check_len(n, "nodes_missing_value_tracks_true", missing.size(), m, "nodes_treeids");
+  }
+  f->splits.resize(ns);
+  auto child = [&](size_t i, int64_t nid, const char* which) {
+    auto it = at.find({tree[i], nid});
+    if (it == at.end()) n.error("node ", id[i], " of tree ", tree[i], ": its ", which, " child ", nid, " does not exist");
+    return slot[it->second];
+  };
+  for (size_t i = 0; i < m; ++i) {
+    if (slot[i] < 0) continue;
+    Forest::Split& s = f->splits[static_cast<size_t>(slot[i])];
+    const std::string& md = modes[i];
+    s.mode = md == "BRANCH_LEQ" ? Mode::Leq : md == "BRANCH_LT" ? Mode::Lt : md == "BRANCH_GTE" ? Mode::Gte
+           : md == "BRANCH_GT" ? Mode::Gt : md == "BRANCH_EQ" ? Mode::Eq : md == "BRANCH_NEQ" ? Mode::Neq : Mode::Member;
+    if (s.mode == Mode::Member) n.error("node ", id[i], " of tree ", tree[i], ": unknown mode '", md, "'");
+    s.value = values[i];
+    s.feature = feat[i];
+    if (s.feature < 0) n.error("node ", id[i], " of tree ", tree[i], ": negative feature id ", s.feature);
+    f->max_feature = std::max(f->max_feature, s.feature);
+    s.yes = child(i, yes[i], "true");
+    s.no = child(i, no[i], "false");
+    s.missing_yes = !missing.empty() && missing[i] != 0;
+  }
+  // Roots: each tree's first node in file order, trees in id order.
+  std::map<int64_t, size_t> first;
+  for (size_t i = 0; i < m; ++i) first.emplace(tree[i], i);
+  for (auto [t, i] : first) f->roots.push_back(slot[i]);
+  // Votes at the leaves.
+  const char* p = classifier ? "class_" : "target_";
+  const auto vt = n.ints(std::string(p) + "treeids"), vn = n.ints(std::string(p) + "nodeids");
+  const auto vi = n.ints(std::string(p) + "ids");
+  const auto vw = floats_or_tensor(n, std::string(p) + "weights");
+  check_len(n, (std::string(p) + "nodeids").c_str(), vn.size(), vt.size(), (std::string(p) + "treeids").c_str());
+  check_len(n, (std::string(p) + "ids").c_str(), vi.size(), vt.size(), (std::string(p) + "treeids").c_str());
+  check_len(n, (std::string(p) + "weights").c_str(), vw.size(), vt.size(), (std::string(p) + "treeids").c_str());
+  std::vector<std::vector<std::pair<int64_t, double>>> votes(static_cast<size_t>(leaves));
+  for (size_t k = 0; k < vt.size(); ++k) {
+    auto it = at.find({vt[k], vn[k]});
+    if (it == at.end()) n.error(p, "nodeids: node ", vn[k], " of tree ", vt[k], " does not exist");
+    if (slot[it->second] >= 0) n.error(p, "nodeids: node ", vn[k], " of tree ", vt[k], " is not a LEAF");
+    votes[static_cast<size_t>(~slot[it->second])].emplace_back(vi[k], vw[k]);
+  }
+  f->leaf_begin.push_back(0);
+  for (auto& v : votes) {
+    for (auto [t, w] : v) f->targets.push_back(t), f->weights.push_back(w);
+    f->leaf_begin.push_back(static_cast<int64_t>(f->targets.size()));
+  }
+  f->base = floats_or_tensor(n, "base_values");
+  f->post = post_of(n, n.s("post_transform", "NONE"));
+  if (classifier) {
+    f->labels = labels_of(n, "classlabels_int64s", "classlabels_strings");
+    f->n_targets = f->labels.size();
+    std::set<int64_t> used(f->targets.begin(), f->targets.end());
+    f->binary = f->n_targets == 2 && used.size() <= 1;
+    for (double w : f->weights) f->all_positive = f->all_positive && w >= 0;
+    if (f->n_targets == 1) n.error<NotImplementedError>("a classifier with one class label is not supported");
+  } else {
+    f->n_targets = n.i("n_targets", 1);
+    f->agg = agg_of(n, n.s("aggregate_function", "SUM"));
+  }
+  return f;
+}
+
+// TreeEnsemble (ai.onnx.ml 5): splits by index, children flagged as leaves, one
+// (target, weight) per leaf, set membership through NaN-separated lists.
+std::shared_ptr<Forest> parse_v5(const Node& n) {
+  auto f = std::make_shared<Forest>();
+  f->v5 = true;
+  const auto splits = tensor_attr(n, "nodes_splits", true), modes = tensor_attr(n, "nodes_modes", true);
+  const auto feat = n.ints("nodes_featureids"), yes = n.ints("nodes_truenodeids"), no = n.ints("nodes_falsenodeids");
+  const auto yes_leaf = n.ints("nodes_trueleafs"), no_leaf = n.ints("nodes_falseleafs");
+  const auto missing = n.ints("nodes_missing_value_tracks_true");
+  const auto lt = n.ints("leaf_targetids");
+  const auto lw = tensor_attr(n, "leaf_weights", true), members = tensor_attr(n, "membership_values", false);
+  const auto roots = n.ints("tree_roots");
+  const size_t m = splits.size(), leaves = lw.size();
+  for (auto [a, len] : {std::pair<const char*, size_t>{"nodes_modes", modes.size()}, {"nodes_featureids", feat.size()},
+                        {"nodes_truenodeids", yes.size()}, {"nodes_falsenodeids", no.size()},
+                        {"nodes_trueleafs", yes_leaf.size()}, {"nodes_falseleafs", no_leaf.size()}})
+    check_len(n, a, len, m, "nodes_splits");
+  if (!missing.empty()) check_len(n, "nodes_missing_value_tracks_true", missing.size(), m, "nodes_splits");
+  check_len(n, "leaf_targetids", lt.size(), leaves, "leaf_weights");
+  if (roots.empty()) n.error("tree_roots is empty");
+  f->n_targets = n.i("n_targets", 0);
+  if (f->n_targets <= 0) n.error("n_targets must be positive, got ", f->n_targets);
+  auto child = [&](size_t i, int64_t k, int64_t leaf, const char* which) -> int64_t {
+    const size_t lim = leaf ? leaves : m;
+    if (k < 0 || static_cast<size_t>(k) >= lim)
+      n.error("node ", i, ": ", which, " child ", k, " is out of range for ", lim, leaf ? " leaves" : " nodes");
+    return leaf ? ~k : k;
+  };
+  f->splits.resize(m);
+  size_t mi = 0;  // next membership value
+  for (size_t i = 0; i < m; ++i) {
+    Forest::Split& s = f->splits[i];
+    const double md = modes[i];
+    if (!(md >= 0 && md <= 6)) n.error("node ", i, ": mode ", md, " is not in 0..6");
+    s.mode = static_cast<Mode>(static_cast<int>(md));
+    s.value = splits[i];
+    s.feature = feat[i];
+    if (s.feature < 0) n.error("node ", i, ": negative feature id ", s.feature);
+    f->max_feature = std::max(f->max_feature, s.feature);
+    s.yes = child(i, yes[i], yes_leaf[i], "true");
+    s.no = child(i, no[i], no_leaf[i], "false");
+    s.missing_yes = !missing.empty() && missing[i] != 0;
+    if (s.mode == Mode::Member) {
+      s.set_begin = static_cast<int64_t>(f->members.size());
+      for (; mi < members.size() && !std::isnan(members[mi]); ++mi) f->members.push_back(members[mi]);
+      if (mi >= members.size() && s.set_begin == static_cast<int64_t>(f->members.size()))
+        n.error("node ", i, ": membership_values has no set for this BRANCH_MEMBER node");
+      ++mi;  // the NaN that ends the set
+      s.set_end = static_cast<int64_t>(f->members.size());
+      std::sort(f->members.begin() + s.set_begin, f->members.end());
+    }
+  }
+  for (auto r : roots) {
+    if (r < 0 || static_cast<size_t>(r) >= m) n.error("tree root ", r, " is out of range for ", m, " nodes");
+    const auto& s = f->splits[static_cast<size_t>(r)];
+    // A one-leaf tree: both children the same leaf.
+    f->roots.push_back(yes_leaf[r] && no_leaf[r] && yes[r] == no[r] ? s.yes : r);
+  }
+  for (size_t k = 0; k <= leaves; ++k) f->leaf_begin.push_back(static_cast<int64_t>(k));
+  f->targets = lt;
+  f->weights = lw;
+  const int64_t agg = n.i("aggregate_function", 1);  // 0 AVERAGE, 1 SUM, 2 MIN, 3 MAX
+  if (agg < 0 || agg > 3) n.error("aggregate_function ", agg, " is not in 0..3 (AVERAGE, SUM, MIN, MAX)");
+  f->agg = static_cast<Agg>(agg);
+  f->post = post_of(n, n.i("post_transform", 0));
+  return f;
+}
+
+std::shared_ptr<const Forest> forest_of(const Node& n) {
+  if (auto p = std::dynamic_pointer_cast<const Forest>(n.prep)) return p;
+  std::shared_ptr<Forest> f = n.op_type == "TreeEnsemble" ? parse_v5(n) : parse_legacy(n, n.op_type == "TreeEnsembleClassifier");
+  for (auto t : f->targets)
+    if (t < 0 || t >= f->n_targets)
+      n.error(f->classifier ? "class id " : "target id ", t, " is out of range for ", f->n_targets,
+              f->classifier ? " classes" : " targets");
+  check_trees(n, *f);
+  return f;
+}
+
+// Sums (or min/max) of every tree's leaf votes per row: [rows, n_targets] scores and whether each got a vote.
+void accumulate(const Forest& f, const double* x, int64_t rows, int64_t feats, std::vector<double>& score,
+                std::vector<char>& has) {
+  const int64_t t = f.n_targets;
+  score.assign(static_cast<size_t>(rows * t), 0.0);
+  has.assign(static_cast<size_t>(rows * t), 0);
+  const int64_t work = rows * static_cast<int64_t>(f.roots.size());
+#pragma omp parallel for schedule(static) if (work > 4096)
+  for (int64_t i = 0; i < rows; ++i) {
+    double* s = score.data() + i * t;
+    char* h = has.data() + i * t;
+    for (int64_t root : f.roots) {
+      const int64_t leaf = f.leaf_of(x + i * feats, root);
+      for (int64_t k = f.leaf_begin[static_cast<size_t>(leaf)]; k < f.leaf_begin[static_cast<size_t>(leaf) + 1]; ++k) {
+        const int64_t c = f.targets[static_cast<size_t>(k)];
+        const double w = f.weights[static_cast<size_t>(k)];
+        if (!h[c] || f.agg == Agg::Sum || f.agg == Agg::Average) s[c] = h[c] ? s[c] + w : w;
+        else s[c] = f.agg == Agg::Min ? std::min(s[c], w) : std::max(s[c], w);
+        h[c] = 1;
+      }
+    }
+  }
+}
+
+Tensor checked_features(const Node& n, const Forest& f, const Tensor& x) {
+  Tensor x64 = features(n, x);
+  if (f.max_feature >= x64.shape()[1])
+    n.error("the trees read feature ", f.max_feature, " but X has ", x64.shape()[1], " features");
+  return x64;
+}
+
+std::vector<Tensor> regress(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& xin = input(n, in, 0);
+  auto f = forest_of(n);
+  const Tensor x = checked_features(n, *f, xin);
+  const int64_t rows = x.shape()[0], t = f->n_targets;
+  std::vector<double> s;
+  std::vector<char> h;
+  accumulate(*f, x.data<double>(), rows, x.shape()[1], s, h);
+  // Base values: one per target, or (one target) a single origin.
+  const bool per_target = static_cast<int64_t>(f->base.size()) == t;
+  const double trees = static_cast<double>(f->roots.size());
+  for (int64_t i = 0; i < rows; ++i) {
+    double* r = s.data() + i * t;
+    for (int64_t c = 0; c < t; ++c) {
+      if (!h[static_cast<size_t>(i * t + c)]) {
+        r[c] = 0;  // a target no leaf voted for is 0, without its base value (as onnxruntime)
+        continue;
+      }
+      if (f->agg == Agg::Average) r[c] /= trees;
+      if (per_target) r[c] += f->base[static_cast<size_t>(c)];
+    }
+    // onnxruntime applies only PROBIT to a single target.
+    if (t > 1 || f->post == Post::Probit) apply_post(f->post, r, t);
+  }
+  DType out = DType::Float32;
+  if (f->v5 && is_floating(xin.dtype())) out = xin.dtype();
+  return one(from_vector(s, {rows, t}).to(out));
+}
+
+std::vector<Value> classify(const Node& n, const ValueInputs& in, const OpContext&) {
+  if (in.empty() || !in[0] || !std::holds_alternative<Tensor>(*in[0])) n.error<TypeError>("X must be a numeric tensor");
+  auto f = forest_of(n);
+  const Tensor x = checked_features(n, *f, std::get<Tensor>(*in[0]));
+  const int64_t rows = x.shape()[0], c = f->n_targets;
+  std::vector<double> s;
+  std::vector<char> h;
+  accumulate(*f, x.data<double>(), rows, x.shape()[1], s, h);
+  std::vector<int64_t> idx(static_cast<size_t>(rows));
+  const auto& base = f->base;
+  if (f->binary && f->post == Post::Probit) n.error<NotImplementedError>("post_transform PROBIT on a one-column binary classifier");
+  for (int64_t i = 0; i < rows; ++i) {
+    double* r = s.data() + i * c;
+    char* hr = h.data() + i * c;
+    if (f->binary) {
+      // One score for two classes: p = the votes plus the (last) base value. Labels
+      // by p > 0.5 for probabilities (all weights >= 0), else by p > 0 (margins).
+      const size_t used = !f->targets.empty() ? static_cast<size_t>(f->targets[0]) : 0;
+      double p = hr[used] ? r[used] : 0;
+      if (!base.empty()) p += base.back();
+      const bool pos = f->all_positive ? p > 0.5 : p > 0;
+      idx[static_cast<size_t>(i)] = pos ? 1 : 0;
+      if (f->all_positive) r[0] = 1 - p, r[1] = p;
+      else if (f->post == Post::Logistic) r[0] = logistic(-p), r[1] = logistic(p);
+      else r[0] = -p, r[1] = p;
+      continue;
+    }
+    if (static_cast<int64_t>(base.size()) == c)
+      for (int64_t k = 0; k < c; ++k) r[k] = (hr[k] ? r[k] : 0) + base[static_cast<size_t>(k)], hr[k] = 1;
+    int64_t best = -1;
+    for (int64_t k = 0; k < c; ++k) {
+      if (!hr[k]) r[k] = 0;
+      else if (best < 0 || r[k] > r[best]) best = k;
+    }
+    idx[static_cast<size_t>(i)] = std::max<int64_t>(best, 0);
+    apply_post(f->post, r, c);
+  }
+  return {f->labels.make(idx), from_vector(s, {rows, c}).to(DType::Float32)};
+}
+
+}  // namespace
+
+void register_tree_ops(std::map<std::string, OpFn>& t) {
+  t["ai.onnx.ml.TreeEnsembleRegressor"] = regress;
+  t["ai.onnx.ml.TreeEnsemble"] = regress;
+}
+
+// The classifier's label output may be strings: an op on values.
+void register_tree_value_ops(std::map<std::string, ValueOpFn>& t) { t["ai.onnx.ml.TreeEnsembleClassifier"] = classify; }
+
+// Parses the tree ensembles of the main graph once at load; a malformed one fails the load.
+void prepare_tree_nodes(std::vector<Node>& nodes) {
+  for (auto& n : nodes)
+    if (n.domain == "ai.onnx.ml" &&
+        (n.op_type == "TreeEnsembleClassifier" || n.op_type == "TreeEnsembleRegressor" || n.op_type == "TreeEnsemble"))
+      n.prep = std::const_pointer_cast<Forest>(forest_of(n));
+}
+
+}  // namespace tessel::onnx

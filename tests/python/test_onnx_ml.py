@@ -1,0 +1,311 @@
+"""ONNX-ML (ai.onnx.ml) models: scikit-learn pipelines converted by skl2onnx,
+run by tessel and checked against onnxruntime and scikit-learn itself; hand-built
+tree ensembles for the modes, aggregates and missing values exporters rarely
+write; malformed ensembles refused with the node named."""
+import numpy as np
+import pytest
+from onnx import TensorProto as TP
+from onnx import helper as H
+
+import tessel as ts
+
+ort = pytest.importorskip("onnxruntime")
+skl2onnx = pytest.importorskip("skl2onnx")
+from sklearn import ensemble, impute, linear_model, pipeline, preprocessing, tree  # noqa: E402
+from sklearn.datasets import make_classification, make_regression  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built without ONNX support")
+
+
+def _data(kind, seed=0):
+    if kind == "reg":
+        x, y = make_regression(240, 7, random_state=seed)
+    else:
+        x, y = make_classification(240, 7, n_informative=5, n_classes=int(kind[-1]), random_state=seed)
+    return x.astype(np.float32), y
+
+
+def _convert(model, x):
+    last = model.steps[-1][1] if isinstance(model, pipeline.Pipeline) else model
+    opts = {id(last): {"zipmap": False}} if hasattr(last, "classes_") else None
+    return skl2onnx.to_onnx(model, x[:1], options=opts, target_opset={"": 17, "ai.onnx.ml": 3}).SerializeToString()
+
+
+def _both(model_bytes, feed):
+    ref = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    ours = ts.onnx.InferenceSession(model_bytes)
+    assert [o.name for o in ours.get_outputs()] == [o.name for o in ref.get_outputs()]
+    return ours.run(None, feed), ref.run(None, feed)
+
+
+def _assert_same(ours, ref):
+    for a, b in zip(ours, ref):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, a.dtype, b.shape, b.dtype)
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        else:
+            np.testing.assert_array_equal(a, b)
+
+
+CASES = {
+    "random_forest_2": (lambda: ensemble.RandomForestClassifier(8, max_depth=5, random_state=0), "cls2"),
+    "random_forest_3": (lambda: ensemble.RandomForestClassifier(8, max_depth=5, random_state=0), "cls3"),
+    "extra_trees_3": (lambda: ensemble.ExtraTreesClassifier(8, max_depth=5, random_state=0), "cls3"),
+    "gradient_boosting_2": (lambda: ensemble.GradientBoostingClassifier(n_estimators=8, max_depth=3), "cls2"),
+    "gradient_boosting_3": (lambda: ensemble.GradientBoostingClassifier(n_estimators=8, max_depth=3), "cls3"),
+    "decision_tree_3": (lambda: tree.DecisionTreeClassifier(max_depth=4), "cls3"),
+    "logistic_2": (lambda: linear_model.LogisticRegression(), "cls2"),
+    "logistic_3": (lambda: linear_model.LogisticRegression(), "cls3"),
+    "ridge_classifier_2": (lambda: linear_model.RidgeClassifier(), "cls2"),
+    "random_forest_regressor": (lambda: ensemble.RandomForestRegressor(8, max_depth=5, random_state=0), "reg"),
+    "gradient_boosting_regressor": (lambda: ensemble.GradientBoostingRegressor(n_estimators=8), "reg"),
+    "linear_regression": (lambda: linear_model.LinearRegression(), "reg"),
+    "scaled_normalized_logistic": (lambda: pipeline.make_pipeline(
+        preprocessing.StandardScaler(), preprocessing.Normalizer(), linear_model.LogisticRegression()), "cls3"),
+    "minmax_maxabs_forest": (lambda: pipeline.make_pipeline(
+        preprocessing.MinMaxScaler(), preprocessing.MaxAbsScaler(), ensemble.RandomForestRegressor(4, random_state=0)), "reg"),
+    "l1_linear": (lambda: pipeline.make_pipeline(preprocessing.Normalizer("l1"), linear_model.LinearRegression()), "reg"),
+    "imputed_boosting": (lambda: pipeline.make_pipeline(
+        impute.SimpleImputer(), ensemble.GradientBoostingClassifier(n_estimators=5)), "cls2"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_sklearn_model_matches_onnxruntime_and_sklearn(name):
+    make, kind = CASES[name]
+    x, y = _data(kind)
+    model = make().fit(x, y)
+    xt = x.copy()
+    if name.startswith("imputed"):
+        xt[::5, 2] = np.nan  # the Imputer fills them with the training mean
+    ours, ref = _both(_convert(model, x), {"X": xt})
+    _assert_same(ours, ref)
+    # scikit-learn itself: the same labels (float32 features; ties at a split are not in this data)
+    # and, for classifiers, the same probabilities up to float32 rounding.
+    if kind == "reg":
+        np.testing.assert_allclose(ours[0].ravel(), model.predict(xt), rtol=1e-4, atol=1e-3 * np.abs(y).max())
+    else:
+        np.testing.assert_array_equal(ours[0], model.predict(xt))
+        if hasattr(model, "predict_proba"):
+            np.testing.assert_allclose(ours[1], model.predict_proba(xt), atol=1e-5)
+
+
+def test_string_class_labels():
+    x, y = _data("cls3")
+    labels = np.array(["cat", "dog", "eel"])[y]
+    for model in (ensemble.RandomForestClassifier(6, max_depth=4, random_state=0), linear_model.LogisticRegression()):
+        model.fit(x, labels)
+        ours, ref = _both(_convert(model, x), {"X": x})
+        assert ours[0].dtype == object and ours[0].tolist() == ref[0].tolist() == model.predict(x).tolist()
+        np.testing.assert_allclose(ours[1], ref[1], rtol=1e-5, atol=1e-6)
+
+
+def test_normalizer_max_is_max_abs_like_sklearn():
+    # onnxruntime 1.32 divides by the signed row max; scikit-learn and the ONNX reference by max |x|.
+    x = np.array([[1, -4, 2], [-1, -3, -0.5], [3, 1, 2]], np.float32)
+    m = _model([H.make_node("Normalizer", ["X"], ["Y"], domain="ai.onnx.ml", norm="MAX")], 3)
+    (y,) = ts.onnx.InferenceSession(m).run(None, {"X": x})
+    np.testing.assert_allclose(y, preprocessing.Normalizer("max").fit_transform(x), rtol=1e-6)
+
+
+def _model(nodes, features, outputs=(("Y", TP.FLOAT),), ml_opset=3, dtype=TP.FLOAT):
+    g = H.make_graph(nodes, "g", [H.make_tensor_value_info("X", dtype, [None, features])],
+                     [H.make_tensor_value_info(n, t, None) for n, t in outputs])
+    return H.make_model(g, opset_imports=[H.make_opsetid("", 17), H.make_opsetid("ai.onnx.ml", ml_opset)],
+                        ir_version=9).SerializeToString()
+
+
+# Two trees over 3 features. Tree 0: x0 <mode> 0.5 ? (x1 <= -1 ? leaf 3 : leaf 4) : leaf 2.
+# Tree 1: x2 <= 0 ? leaf 1 : leaf 2. Votes go to two targets.
+def _regressor(mode="BRANCH_LEQ", agg="SUM", base=None, missing=(0, 0, 0, 0, 0, 0, 0, 0), n_targets=2, post="NONE"):
+    kw = dict(base_values=base) if base is not None else {}
+    return H.make_node(
+        "TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml",
+        nodes_treeids=[0, 0, 0, 0, 0, 1, 1, 1], nodes_nodeids=[0, 1, 2, 3, 4, 0, 1, 2],
+        nodes_featureids=[0, 1, 0, 0, 0, 2, 0, 0], nodes_values=[0.5, -1.0, 0, 0, 0, 0.0, 0, 0],
+        nodes_modes=[mode, "BRANCH_LEQ", "LEAF", "LEAF", "LEAF", "BRANCH_LEQ", "LEAF", "LEAF"],
+        nodes_truenodeids=[1, 3, 0, 0, 0, 1, 0, 0], nodes_falsenodeids=[2, 4, 0, 0, 0, 2, 0, 0],
+        nodes_missing_value_tracks_true=list(missing),
+        target_treeids=[0, 0, 0, 0, 1, 1], target_nodeids=[2, 3, 4, 4, 1, 2],
+        target_ids=[0, 0, 0, 1, 1, 0] if n_targets == 2 else [0] * 6,
+        # One target: leaf 4's second vote is 0 (onnxruntime keeps only a leaf's first vote then;
+        # tessel sums them, as the spec says).
+        target_weights=[1.5, -2.0, 4.0, 0.25 if n_targets == 2 else 0.0, -3.0, 7.0],
+        n_targets=n_targets, aggregate_function=agg, post_transform=post, **kw)
+
+
+X3 = np.array([[0.1, -2, -1], [0.5, 0, 1], [0.9, -5, 0], [np.nan, -2, np.nan], [0.5, np.nan, -0.5],
+               [-7, 3, 2]], np.float32)
+
+
+@pytest.mark.parametrize("mode", ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"])
+@pytest.mark.parametrize("agg", ["SUM", "AVERAGE", "MIN", "MAX"])
+def test_tree_regressor_modes_and_aggregates(mode, agg):
+    m = _model([_regressor(mode, agg)], 3)
+    _assert_same(*_both(m, {"X": X3}))
+
+
+@pytest.mark.parametrize("kw", [dict(base=[10.0, -1.0]), dict(base=[0.5], n_targets=1),
+                                dict(missing=(1, 1, 0, 0, 0, 1, 0, 0)), dict(post="LOGISTIC"),
+                                dict(post="SOFTMAX", agg="AVERAGE", base=[1.0, 2.0])])
+def test_tree_regressor_base_values_missing_and_transforms(kw):
+    m = _model([_regressor(**kw)], 3)
+    _assert_same(*_both(m, {"X": X3}))
+
+
+def test_tree_regressor_float64_input():
+    m = _model([_regressor(agg="AVERAGE")], 3, dtype=TP.DOUBLE)
+    _assert_same(*_both(m, {"X": X3.astype(np.float64)}))
+
+
+def test_tree_ensemble_v5_members_and_output_dtype():
+    # ai.onnx.ml 5: x0 in {1, 3} ? leaf 0 : (x1 < 2 ? leaf 1 : leaf 2), one tree, float64 in and out.
+    node = H.make_node(
+        "TreeEnsemble", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=2, aggregate_function=1, post_transform=0,
+        nodes_featureids=[0, 1], nodes_modes=H.make_tensor("m", TP.UINT8, [2], [6, 1]),
+        nodes_splits=H.make_tensor("s", TP.DOUBLE, [2], [np.nan, 2.0]),
+        nodes_truenodeids=[0, 1], nodes_trueleafs=[1, 1], nodes_falsenodeids=[1, 2], nodes_falseleafs=[0, 1],
+        membership_values=H.make_tensor("mv", TP.DOUBLE, [3], [3.0, 1.0, np.nan]),
+        leaf_targetids=[0, 1, 0], leaf_weights=H.make_tensor("w", TP.DOUBLE, [3], [10.0, 20.0, 30.0]),
+        tree_roots=[0])
+    x = np.array([[1, 5], [2, 1], [3, 9], [2, 9]], np.float64)
+    (y,) = ts.onnx.InferenceSession(_model([node], 2, ml_opset=5, dtype=TP.DOUBLE, outputs=(("Y", TP.DOUBLE),))).run(
+        None, {"X": x})
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, [[10, 0], [0, 20], [10, 0], [30, 0]])
+
+
+@pytest.mark.parametrize("post", ["NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO"])
+def test_linear_classifier_one_score_column(post):
+    # One coefficient row for two classes: onnxruntime's binary form [1 - p, p], p = s or σ(s).
+    node = H.make_node("LinearClassifier", ["X"], ["L", "S"], domain="ai.onnx.ml", coefficients=[0.5, 0.25],
+                       intercepts=[0.1], classlabels_strings=["no", "yes"], post_transform=post)
+    m = _model([node], 2, outputs=(("L", TP.STRING), ("S", TP.FLOAT)), ml_opset=1)
+    x = np.array([[1, 2], [-1, -3], [0, 0], [-0.2, 0]], np.float32)
+    ours, ref = _both(m, {"X": x})
+    assert ours[0].tolist() == ref[0].tolist()
+    np.testing.assert_allclose(ours[1], ref[1], rtol=1e-6, atol=1e-7)
+
+
+def _bad(nodes, features=3, match=None, exc=Exception, feed=None):
+    with pytest.raises(exc, match=match):
+        s = ts.onnx.InferenceSession(_model(nodes, features))
+        s.run(None, {"X": feed if feed is not None else X3})
+
+
+def test_malformed_tree_ensembles_are_refused():
+    cyc = _regressor()
+    for a in cyc.attribute:
+        if a.name == "nodes_truenodeids":
+            a.ints[1] = 0  # node 1's true child is the root: a cycle
+    _bad([cyc], match=r"TreeEnsembleRegressor.*reached twice")
+    dangling = _regressor()
+    for a in dangling.attribute:
+        if a.name == "nodes_falsenodeids":
+            a.ints[0] = 9
+    _bad([dangling], match=r"false child 9 does not exist")
+    short = _regressor()
+    for a in short.attribute:
+        if a.name == "nodes_values":
+            del a.floats[-1]
+    _bad([short], match=r"nodes_values has 7 values")
+    target = _regressor(n_targets=1)
+    for a in target.attribute:
+        if a.name == "target_ids":
+            a.ints[0] = 3
+    _bad([target], match=r"target id 3 is out of range for 1 targets")
+    _bad([_regressor(agg="MEDIAN")], match=r"aggregate_function 'MEDIAN'")
+    _bad([_regressor(mode="BRANCH_SOMETIMES")], match=r"unknown mode 'BRANCH_SOMETIMES'")
+    # A feature the trees read that X lacks: refused at run, not read out of bounds.
+    _bad([_regressor()], features=2, match=r"read feature 2 but X has 2 features", feed=X3[:, :2])
+    leaf_vote = _regressor()
+    for a in leaf_vote.attribute:
+        if a.name == "target_nodeids":
+            a.ints[0] = 1  # a vote on a split
+    _bad([leaf_vote], match=r"node 1 of tree 0 is not a LEAF")
+
+
+def test_malformed_linear_models_are_refused():
+    lc = H.make_node("LinearClassifier", ["X"], ["L", "S"], domain="ai.onnx.ml", coefficients=[1.0] * 6,
+                     classlabels_ints=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"LinearClassifier.*2 score columns for 4 class labels"):
+        ts.onnx.InferenceSession(_model([lc], 3, outputs=(("L", TP.INT64), ("S", TP.FLOAT)))).run(None, {"X": X3})
+    lr = H.make_node("LinearRegressor", ["X"], ["Y"], domain="ai.onnx.ml", coefficients=[1.0] * 5)
+    with pytest.raises(ValueError, match=r"LinearRegressor.*5 values, not a multiple of the 3 features"):
+        ts.onnx.InferenceSession(_model([lr], 3)).run(None, {"X": X3})
+    sc = H.make_node("Scaler", ["X"], ["Y"], domain="ai.onnx.ml", offset=[1.0, 2.0], scale=[1.0])
+    with pytest.raises(ValueError, match=r"Scaler.*offset has 2 values for 3 features"):
+        ts.onnx.InferenceSession(_model([sc], 3)).run(None, {"X": X3})
+
+
+def test_one_hot_encoder_numbers_strings_and_unknowns():
+    x = np.array([[1, 3], [7, 1], [5, 3], [3, 9]], np.int64)
+    enc = preprocessing.OneHotEncoder(handle_unknown="ignore").fit(np.array([[1, 3], [7, 1], [3, 1]]))
+    onx = skl2onnx.to_onnx(enc, x[:1], target_opset={"": 17, "ai.onnx.ml": 3}).SerializeToString()
+    ours, ref = _both(onx, {"X": x})
+    _assert_same(ours, ref)
+    np.testing.assert_array_equal(ours[0], enc.transform(x).toarray())  # unknown 5 and 9: all zeros
+    node = H.make_node("OneHotEncoder", ["X"], ["Y"], domain="ai.onnx.ml", cats_strings=["a", "b"], zeros=0)
+    g = H.make_graph([node], "g", [H.make_tensor_value_info("X", TP.STRING, [None])],
+                     [H.make_tensor_value_info("Y", TP.FLOAT, None)])
+    m = H.make_model(g, opset_imports=[H.make_opsetid("", 17), H.make_opsetid("ai.onnx.ml", 1)]).SerializeToString()
+    s = ts.onnx.InferenceSession(m)
+    np.testing.assert_array_equal(s.run(None, {"X": np.array(["b", "a"], object)})[0], [[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match=r"OneHotEncoder.*element 1 of X is not one of the 2 categories"):
+        s.run(None, {"X": np.array(["a", "c"], object)})
+    with pytest.raises(TypeError, match=r"OneHotEncoder.*X is numbers but the categories are strings"):
+        ts.onnx.InferenceSession(_model([node], 2)).run(None, {"X": X3[:, :2]})
+
+
+@pytest.mark.parametrize("string_labels", [False, True])
+def test_default_export_with_zipmap_gives_dicts(string_labels):
+    # skl2onnx's default classifier output: seq(map(label, float)), a list of dicts as in onnxruntime.
+    x, y = _data("cls3")
+    labels = np.array(["cat", "dog", "eel"])[y] if string_labels else y
+    model = ensemble.RandomForestClassifier(4, max_depth=4, random_state=0).fit(x, labels)
+    onx = skl2onnx.to_onnx(model, x[:1], target_opset={"": 17, "ai.onnx.ml": 3}).SerializeToString()
+    s = ts.onnx.InferenceSession(onx)
+    assert s.get_outputs()[1].type == f"seq(map({'string' if string_labels else 'int64'},tensor(float)))"
+    ours, ref = _both(onx, {"X": x[:20]})
+    assert ours[0].tolist() == ref[0].tolist()
+    assert isinstance(ours[1], list) and len(ours[1]) == 20
+    for a, b, p in zip(ours[1], ref[1], model.predict_proba(x[:20])):
+        assert list(a) == list(b) == list(model.classes_)
+        np.testing.assert_allclose(list(a.values()), list(b.values()), rtol=1e-6)
+        np.testing.assert_allclose(list(a.values()), p, atol=1e-6)
+
+
+def _v5_node():
+    return H.make_node(
+        "TreeEnsemble", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=2, aggregate_function=1, post_transform=0,
+        nodes_featureids=[0, 1, 2], nodes_modes=H.make_tensor("m", TP.UINT8, [3], [0, 6, 3]),
+        nodes_splits=H.make_tensor("s", TP.FLOAT, [3], [0.5, np.nan, -1.0]),
+        nodes_truenodeids=[1, 0, 1], nodes_trueleafs=[0, 1, 1], nodes_falsenodeids=[2, 1, 2], nodes_falseleafs=[0, 1, 1],
+        membership_values=H.make_tensor("mv", TP.FLOAT, [3], [-2.0, 3.0, np.nan]),
+        leaf_targetids=[0, 1, 0], leaf_weights=H.make_tensor("w", TP.FLOAT, [3], [1.0, 2.0, 3.0]), tree_roots=[0])
+
+
+def test_randomly_corrupted_tree_ensembles_load_or_raise():
+    # Hostile attribute values (ids out of range, cycles, short lists): every model loads
+    # and runs or raises tessel's error naming the op; none crashes or hangs.
+    rng = np.random.default_rng(7)
+    outcomes = {"ran": 0, "refused": 0}
+    for k in range(400):
+        node = _regressor() if k % 2 == 0 else _v5_node()
+        ints = [a for a in node.attribute if a.type == a.INTS]
+        for _ in range(int(rng.integers(1, 4))):
+            a = ints[int(rng.integers(len(ints)))]
+            if len(a.ints) and rng.random() < 0.2:
+                del a.ints[int(rng.integers(len(a.ints)))]
+            elif len(a.ints):
+                a.ints[int(rng.integers(len(a.ints)))] = int(rng.integers(-3, 12))
+        m = _model([node], 3, ml_opset=3 if k % 2 == 0 else 5)
+        try:
+            (y,) = ts.onnx.InferenceSession(m).run(None, {"X": X3})
+            assert y.shape == (len(X3), 2)
+            outcomes["ran"] += 1
+        except (ValueError, TypeError, IndexError, NotImplementedError) as e:
+            assert "TreeEnsemble" in str(e) or "onnx" in str(e), e
+            outcomes["refused"] += 1
+    assert outcomes["ran"] > 20 and outcomes["refused"] > 100, outcomes

@@ -117,26 +117,50 @@ int64_t feature_count(const Node& n, const Tensor& x) {
   return x.shape().back();
 }
 
-// Scores = X W^T + b for a [T * F] coefficient list (row-major [T, F]), as [N, T] float64.
-Tensor linear_scores(const Node& n, const Tensor& x64, const std::vector<double>& coef, const std::vector<double>& icpt) {
-  const int64_t f = x64.shape()[1];
+template <class T>
+void dot_rows(const T* x, int64_t rows, int64_t f, const std::vector<double>& w, const std::vector<double>& b,
+              int64_t t, double* out) {
+#pragma omp parallel for schedule(static) if (rows * f * t > 1 << 16)
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < t; ++j) {
+      double acc = b.empty() ? 0.0 : b[static_cast<size_t>(j)];
+      const double* wj = w.data() + j * f;
+      const T* xi = x + i * f;
+      for (int64_t k = 0; k < f; ++k) acc += static_cast<double>(xi[k]) * wj[k];
+      out[i * t + j] = acc;
+    }
+}
+
+// Scores = X W^T + b for a [T * F] coefficient list (row-major [T, F]) in float64,
+// [rows * T]; X float32 is read as it is, other dtypes through a float64 copy.
+std::vector<double> linear_scores(const Node& n, const Tensor& x_in, const std::vector<double>& coef,
+                                  const std::vector<double>& icpt, int64_t& rows, int64_t& t) {
+  const Tensor x = x_in.dtype() == DType::Float32 && (x_in.dim() == 1 || x_in.dim() == 2)
+                       ? (x_in.dim() == 1 ? x_in.reshape({1, x_in.numel()}) : x_in).contiguous()
+                       : features(n, x_in);
+  const int64_t f = x.shape()[1];
+  rows = x.shape()[0];
   if (coef.empty() || f == 0 || static_cast<int64_t>(coef.size()) % f != 0)
     n.error("coefficients has ", coef.size(), " values, not a multiple of the ", f, " features");
-  const int64_t t = static_cast<int64_t>(coef.size()) / f;
+  t = static_cast<int64_t>(coef.size()) / f;
   if (!icpt.empty() && static_cast<int64_t>(icpt.size()) != t)
     n.error("intercepts has ", icpt.size(), " values for ", t, " targets");
-  Tensor s = matmul(x64, from_vector(coef, {t, f}).transpose(0, 1));
-  if (!icpt.empty()) s = add(s, from_vector(icpt, {t}));
-  return s.contiguous();
+  std::vector<double> out(static_cast<size_t>(rows * t));
+  if (x.dtype() == DType::Float32) dot_rows(x.data<float>(), rows, f, coef, icpt, t, out.data());
+  else dot_rows(x.data<double>(), rows, f, coef, icpt, t, out.data());
+  return out;
 }
 
 std::vector<Value> linear_classifier(const Node& n, const ValueInputs& in, const OpContext&) {
   if (in.empty() || !in[0] || !std::holds_alternative<Tensor>(*in[0])) n.error<TypeError>("X must be a numeric tensor");
-  const Tensor x = features(n, std::get<Tensor>(*in[0]));
+  const Tensor& x = std::get<Tensor>(*in[0]);
+  if (!is_floating(x.dtype()) && !is_integral(x.dtype())) n.error<TypeError>("X must be a tensor of numbers, got ", x.dtype());
+  if (x.dim() != 1 && x.dim() != 2) n.error("X must be 1-D or 2-D [N, features], got shape ", x.shape());
   const Labels labels = labels_of(n, "classlabels_ints", "classlabels_strings");
   const Post post = post_of(n, n.s("post_transform", "NONE"));
-  Tensor raw = linear_scores(n, x, n.floats("coefficients"), n.floats("intercepts"));
-  const int64_t rows = raw.shape()[0], t = raw.shape()[1], c = labels.size();
+  int64_t rows = 0, t = 0;
+  const std::vector<double> raw = linear_scores(n, x, n.floats("coefficients"), n.floats("intercepts"), rows, t);
+  const int64_t c = labels.size();
   // One score column for two classes is the binary form: the columns are [-s, s].
   const bool binary = t == 1 && c == 2;
   if (!binary && t != c)
@@ -145,7 +169,8 @@ std::vector<Value> linear_classifier(const Node& n, const ValueInputs& in, const
   const int64_t cols = binary ? 2 : t;
   std::vector<double> scores(static_cast<size_t>(rows * cols));
   std::vector<int64_t> idx(static_cast<size_t>(rows));
-  const double* r = raw.data<double>();
+  const double* r = raw.data();
+#pragma omp parallel for schedule(static) if (rows > 2048)  // per row; nothing here throws
   for (int64_t i = 0; i < rows; ++i) {
     double* s = scores.data() + i * cols;
     if (binary) {
@@ -299,17 +324,17 @@ void register_ml_ops(std::map<std::string, OpFn>& t) {
   };
   // X W^T + b per target, float32 [N, targets].
   t["ai.onnx.ml.LinearRegressor"] = [](const Node& n, const Inputs& in, const OpContext&) {
-    const Tensor x = features(n, input(n, in, 0));
-    const auto coef = n.floats("coefficients");
+    const Tensor& x = input(n, in, 0);
+    if (!is_floating(x.dtype()) && !is_integral(x.dtype())) n.error<TypeError>("X must be a tensor of numbers, got ", x.dtype());
+    if (x.dim() != 1 && x.dim() != 2) n.error("X must be 1-D or 2-D [N, features], got shape ", x.shape());
     const int64_t targets = n.i("targets", 1);
-    Tensor s = linear_scores(n, x, coef, n.floats("intercepts"));
-    if (s.shape()[1] != targets) n.error("the coefficients give ", s.shape()[1], " targets, not targets=", targets);
+    int64_t rows = 0, t = 0;
+    std::vector<double> s = linear_scores(n, x, n.floats("coefficients"), n.floats("intercepts"), rows, t);
+    if (t != targets) n.error("the coefficients give ", t, " targets, not targets=", targets);
     const Post post = post_of(n, n.s("post_transform", "NONE"));
-    if (post != Post::None) {
-      double* p = s.data<double>();
-      for (int64_t i = 0; i < s.shape()[0]; ++i) apply_post(post, p + i * targets, targets);
-    }
-    return one(s.to(DType::Float32));
+    if (post != Post::None)
+      for (int64_t i = 0; i < rows; ++i) apply_post(post, s.data() + i * t, t);
+    return one(from_vector(s, {rows, t}).to(DType::Float32));
   };
   register_tree_ops(t);
 }

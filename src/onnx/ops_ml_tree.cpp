@@ -18,18 +18,28 @@ using namespace ml;
 
 enum class Mode : uint8_t { Leq, Lt, Gte, Gt, Eq, Neq, Member };
 enum class Agg { Average, Sum, Min, Max };
+// Node, leaf and feature ids are int32 in the walk.
+constexpr size_t kMaxNodes = size_t{1} << 31;
+
+// A split: 24 bytes with a double threshold, 16 with a float one, so that the nodes a
+// block of rows walks stay in cache.
+template <class T>
+struct SplitT {
+  T value = 0;
+  int32_t feature = 0;
+  int32_t yes = 0, no = 0;  // >= 0: a split; < 0: leaf ~k
+  Mode mode = Mode::Leq;
+  bool missing_yes = false;  // NaN goes to `yes`
+};
+using Split = SplitT<double>;
 
 struct Forest : NodePrep {
-  struct Split {
-    double value = 0;
-    int64_t feature = 0;
-    int64_t yes = 0, no = 0;  // >= 0: a split; < 0: leaf ~k
-    int64_t set_begin = 0, set_end = 0;  // Member: sorted values in `members`
-    Mode mode = Mode::Leq;
-    bool missing_yes = false;  // NaN goes to `yes`
-  };
   std::vector<Split> splits;
-  std::vector<int64_t> roots;        // per tree: a split, or ~leaf for a one-leaf tree
+  // The same with float thresholds, when every threshold is a float: float32 rows
+  // then walk them without a float64 copy, with the same comparisons.
+  std::vector<SplitT<float>> fsplits;
+  std::vector<std::pair<int64_t, int64_t>> sets;  // per split, Member only: its sorted values in `members`
+  std::vector<int32_t> roots;        // per tree: a split, or ~leaf for a one-leaf tree
   std::vector<int64_t> leaf_begin;   // leaves + 1 offsets into targets/weights
   std::vector<int64_t> targets;
   std::vector<double> weights;
@@ -39,6 +49,8 @@ struct Forest : NodePrep {
   int64_t max_feature = -1;
   Agg agg = Agg::Sum;
   Post post = Post::None;
+  // One mode for every split and no NaN routing: the walk needs no switch (most exports).
+  bool same_mode = false, any_missing = false;
   // Classifiers.
   bool classifier = false;
   Labels labels;
@@ -46,25 +58,55 @@ struct Forest : NodePrep {
   bool all_positive = true;   // every class weight >= 0
   bool v5 = false;            // TreeEnsemble: the output has X's dtype
 
-  int64_t leaf_of(const double* x, int64_t node) const {
-    while (node >= 0) {
-      const Split& s = splits[static_cast<size_t>(node)];
-      const double v = x[s.feature];
-      bool yes;
-      switch (s.mode) {
-        case Mode::Leq: yes = v <= s.value; break;
-        case Mode::Lt: yes = v < s.value; break;
-        case Mode::Gte: yes = v >= s.value; break;
-        case Mode::Gt: yes = v > s.value; break;
-        case Mode::Eq: yes = v == s.value; break;
-        case Mode::Neq: yes = v != s.value; break;
-        default:
-          yes = std::binary_search(members.begin() + s.set_begin, members.begin() + s.set_end, v);
+  template <class T>
+  bool test(const SplitT<T>& s, int32_t k, T v) const {
+    bool yes;
+    switch (s.mode) {
+      case Mode::Leq: yes = v <= s.value; break;
+      case Mode::Lt: yes = v < s.value; break;
+      case Mode::Gte: yes = v >= s.value; break;
+      case Mode::Gt: yes = v > s.value; break;
+      case Mode::Eq: yes = v == s.value; break;
+      case Mode::Neq: yes = v != s.value; break;
+      default: {
+        const auto [b, e] = sets[static_cast<size_t>(k)];
+        yes = std::binary_search(members.begin() + b, members.begin() + e, static_cast<double>(v));
       }
-      if (s.missing_yes && std::isnan(v)) yes = true;
-      node = yes ? s.yes : s.no;
+    }
+    return yes || (s.missing_yes && std::isnan(v));
+  }
+  template <class T>
+  int32_t leaf_of(const SplitT<T>* sp, const T* x, int32_t node) const {
+    while (node >= 0) {
+      const SplitT<T>& s = sp[node];
+      node = test(s, node, x[s.feature]) ? s.yes : s.no;
     }
     return ~node;
+  }
+  // The walk of kLanes rows at once with the comparison fixed at compile time: the
+  // rows' chains of dependent loads interleave, and the step is a select, not a branch.
+  static constexpr int kLanes = 8;
+  template <Mode M, class T>
+  static void leaves_of_mode(const SplitT<T>* sp, const T* const* x, int32_t root, int32_t* leaf, int lanes) {
+    int32_t node[kLanes];
+    for (int j = 0; j < kLanes; ++j) node[j] = j < lanes ? root : -1;
+    for (bool active = root >= 0; active;) {
+      active = false;
+      for (int j = 0; j < kLanes; ++j) {
+        const int32_t k = node[j];
+        if (k < 0) continue;
+        const SplitT<T>& s = sp[k];
+        const T v = x[j][s.feature];
+        bool yes;
+        if constexpr (M == Mode::Leq) yes = v <= s.value;
+        else if constexpr (M == Mode::Lt) yes = v < s.value;
+        else if constexpr (M == Mode::Gte) yes = v >= s.value;
+        else yes = v > s.value;
+        node[j] = yes ? s.yes : s.no;
+        active |= node[j] >= 0;
+      }
+    }
+    for (int j = 0; j < lanes; ++j) leaf[j] = ~node[j];
   }
 };
 
@@ -115,7 +157,7 @@ void check_trees(const Node& n, const Forest& f) {
       stack.pop_back();
       if (seen[static_cast<size_t>(k)]) n.error("node ", k, " is reached twice: the trees have a cycle or a shared node");
       seen[static_cast<size_t>(k)] = 1;
-      for (int64_t c : {f.splits[static_cast<size_t>(k)].yes, f.splits[static_cast<size_t>(k)].no})
+      for (int32_t c : {f.splits[static_cast<size_t>(k)].yes, f.splits[static_cast<size_t>(k)].no})
         if (c >= 0) stack.push_back(c);
     }
   }
@@ -133,6 +175,7 @@ std::shared_ptr<Forest> parse_legacy(const Node& n, bool classifier) {
   const auto missing = n.ints("nodes_missing_value_tracks_true");
   const size_t m = tree.size();
   if (m == 0) n.error("the ensemble has no nodes (nodes_treeids is empty)");
+  if (m >= kMaxNodes) n.error("the ensemble has ", m, " nodes; at most ", kMaxNodes - 1, " are supported");
   check_len(n, "nodes_nodeids", id.size(), m, "nodes_treeids");
   check_len(n, "nodes_modes", modes.size(), m, "nodes_treeids");
   std::map<std::pair<int64_t, int64_t>, size_t> at;
@@ -158,23 +201,24 @@ std::shared_ptr<Forest> parse_legacy(const Node& n, bool classifier) {
   };
   for (size_t i = 0; i < m; ++i) {
     if (slot[i] < 0) continue;
-    Forest::Split& s = f->splits[static_cast<size_t>(slot[i])];
+    Split& s = f->splits[static_cast<size_t>(slot[i])];
     const std::string& md = modes[i];
     s.mode = md == "BRANCH_LEQ" ? Mode::Leq : md == "BRANCH_LT" ? Mode::Lt : md == "BRANCH_GTE" ? Mode::Gte
            : md == "BRANCH_GT" ? Mode::Gt : md == "BRANCH_EQ" ? Mode::Eq : md == "BRANCH_NEQ" ? Mode::Neq : Mode::Member;
     if (s.mode == Mode::Member) n.error("node ", id[i], " of tree ", tree[i], ": unknown mode '", md, "'");
     s.value = values[i];
-    s.feature = feat[i];
-    if (s.feature < 0) n.error("node ", id[i], " of tree ", tree[i], ": negative feature id ", s.feature);
-    f->max_feature = std::max(f->max_feature, s.feature);
-    s.yes = child(i, yes[i], "true");
-    s.no = child(i, no[i], "false");
+    if (feat[i] < 0 || feat[i] >= static_cast<int64_t>(kMaxNodes))
+      n.error("node ", id[i], " of tree ", tree[i], ": feature id ", feat[i], " is out of range");
+    s.feature = static_cast<int32_t>(feat[i]);
+    f->max_feature = std::max<int64_t>(f->max_feature, s.feature);
+    s.yes = static_cast<int32_t>(child(i, yes[i], "true"));
+    s.no = static_cast<int32_t>(child(i, no[i], "false"));
     s.missing_yes = !missing.empty() && missing[i] != 0;
   }
   // Roots: each tree's first node in file order, trees in id order.
   std::map<int64_t, size_t> first;
   for (size_t i = 0; i < m; ++i) first.emplace(tree[i], i);
-  for (auto [t, i] : first) f->roots.push_back(slot[i]);
+  for (auto [t, i] : first) f->roots.push_back(static_cast<int32_t>(slot[i]));
   // Votes at the leaves.
   const char* p = classifier ? "class_" : "target_";
   const auto vt = n.ints(std::string(p) + "treeids"), vn = n.ints(std::string(p) + "nodeids");
@@ -224,6 +268,8 @@ std::shared_ptr<Forest> parse_v5(const Node& n) {
   const auto lw = tensor_attr(n, "leaf_weights", true), members = tensor_attr(n, "membership_values", false);
   const auto roots = n.ints("tree_roots");
   const size_t m = splits.size(), leaves = lw.size();
+  if (m >= kMaxNodes || leaves >= kMaxNodes)
+    n.error("the ensemble has ", m, " nodes and ", leaves, " leaves; at most ", kMaxNodes - 1, " of each are supported");
   for (auto [a, len] : {std::pair<const char*, size_t>{"nodes_modes", modes.size()}, {"nodes_featureids", feat.size()},
                         {"nodes_truenodeids", yes.size()}, {"nodes_falsenodeids", no.size()},
                         {"nodes_trueleafs", yes_leaf.size()}, {"nodes_falseleafs", no_leaf.size()}})
@@ -242,32 +288,33 @@ std::shared_ptr<Forest> parse_v5(const Node& n) {
   f->splits.resize(m);
   size_t mi = 0;  // next membership value
   for (size_t i = 0; i < m; ++i) {
-    Forest::Split& s = f->splits[i];
+    Split& s = f->splits[i];
     const double md = modes[i];
     if (!(md >= 0 && md <= 6)) n.error("node ", i, ": mode ", md, " is not in 0..6");
     s.mode = static_cast<Mode>(static_cast<int>(md));
     s.value = splits[i];
-    s.feature = feat[i];
-    if (s.feature < 0) n.error("node ", i, ": negative feature id ", s.feature);
-    f->max_feature = std::max(f->max_feature, s.feature);
-    s.yes = child(i, yes[i], yes_leaf[i], "true");
-    s.no = child(i, no[i], no_leaf[i], "false");
+    if (feat[i] < 0 || feat[i] >= static_cast<int64_t>(kMaxNodes)) n.error("node ", i, ": feature id ", feat[i], " is out of range");
+    s.feature = static_cast<int32_t>(feat[i]);
+    f->max_feature = std::max<int64_t>(f->max_feature, s.feature);
+    s.yes = static_cast<int32_t>(child(i, yes[i], yes_leaf[i], "true"));
+    s.no = static_cast<int32_t>(child(i, no[i], no_leaf[i], "false"));
     s.missing_yes = !missing.empty() && missing[i] != 0;
     if (s.mode == Mode::Member) {
-      s.set_begin = static_cast<int64_t>(f->members.size());
+      const int64_t b = static_cast<int64_t>(f->members.size());
       for (; mi < members.size() && !std::isnan(members[mi]); ++mi) f->members.push_back(members[mi]);
-      if (mi >= members.size() && s.set_begin == static_cast<int64_t>(f->members.size()))
+      if (mi >= members.size() && b == static_cast<int64_t>(f->members.size()))
         n.error("node ", i, ": membership_values has no set for this BRANCH_MEMBER node");
       ++mi;  // the NaN that ends the set
-      s.set_end = static_cast<int64_t>(f->members.size());
-      std::sort(f->members.begin() + s.set_begin, f->members.end());
+      std::sort(f->members.begin() + b, f->members.end());
+      f->sets.resize(m);
+      f->sets[i] = {b, static_cast<int64_t>(f->members.size())};
     }
   }
   for (auto r : roots) {
     if (r < 0 || static_cast<size_t>(r) >= m) n.error("tree root ", r, " is out of range for ", m, " nodes");
     const auto& s = f->splits[static_cast<size_t>(r)];
     // A one-leaf tree: both children the same leaf.
-    f->roots.push_back(yes_leaf[r] && no_leaf[r] && yes[r] == no[r] ? s.yes : r);
+    f->roots.push_back(yes_leaf[r] && no_leaf[r] && yes[r] == no[r] ? s.yes : static_cast<int32_t>(r));
   }
   for (size_t k = 0; k <= leaves; ++k) f->leaf_begin.push_back(static_cast<int64_t>(k));
   f->targets = lt;
@@ -287,38 +334,104 @@ std::shared_ptr<const Forest> forest_of(const Node& n) {
       n.error(f->classifier ? "class id " : "target id ", t, " is out of range for ", f->n_targets,
               f->classifier ? " classes" : " targets");
   check_trees(n, *f);
+  bool floats = true;
+  for (const auto& sp : f->splits)
+    floats = floats && (std::isnan(sp.value) || static_cast<double>(static_cast<float>(sp.value)) == sp.value);
+  if (floats)
+    for (const auto& sp : f->splits)
+      f->fsplits.push_back({static_cast<float>(sp.value), sp.feature, sp.yes, sp.no, sp.mode, sp.missing_yes});
+  f->same_mode = !f->splits.empty() && f->splits[0].mode != Mode::Member;
+  for (const auto& sp : f->splits) {
+    f->same_mode = f->same_mode && sp.mode == f->splits[0].mode;
+    f->any_missing = f->any_missing || sp.missing_yes;
+  }
   return f;
 }
 
-// Sums (or min/max) of every tree's leaf votes per row: [rows, n_targets] scores and whether each got a vote.
-void accumulate(const Forest& f, const double* x, int64_t rows, int64_t feats, std::vector<double>& score,
-                std::vector<char>& has) {
+// Sums (or min/max) of every tree's leaf votes per row: [rows, n_targets] scores and
+// whether each got a vote. Rows go in blocks, each tree over a whole block, so a
+// tree's nodes stay in cache while the block walks it; blocks run in parallel.
+template <class T, class Walk>
+void accumulate_with(const Forest& f, const SplitT<T>* sp, const T* x, int64_t rows, int64_t feats, double* score,
+                     char* has, const Walk& walk) {
   const int64_t t = f.n_targets;
-  score.assign(static_cast<size_t>(rows * t), 0.0);
-  has.assign(static_cast<size_t>(rows * t), 0);
+  constexpr int64_t kBlock = 64;
+  constexpr int L = Forest::kLanes;
+  const int64_t blocks = (rows + kBlock - 1) / kBlock;
   const int64_t work = rows * static_cast<int64_t>(f.roots.size());
-#pragma omp parallel for schedule(static) if (work > 4096)
-  for (int64_t i = 0; i < rows; ++i) {
-    double* s = score.data() + i * t;
-    char* h = has.data() + i * t;
-    for (int64_t root : f.roots) {
-      const int64_t leaf = f.leaf_of(x + i * feats, root);
-      for (int64_t k = f.leaf_begin[static_cast<size_t>(leaf)]; k < f.leaf_begin[static_cast<size_t>(leaf) + 1]; ++k) {
-        const int64_t c = f.targets[static_cast<size_t>(k)];
-        const double w = f.weights[static_cast<size_t>(k)];
-        if (!h[c] || f.agg == Agg::Sum || f.agg == Agg::Average) s[c] = h[c] ? s[c] + w : w;
-        else s[c] = f.agg == Agg::Min ? std::min(s[c], w) : std::max(s[c], w);
-        h[c] = 1;
+  const bool sum = f.agg == Agg::Sum || f.agg == Agg::Average;
+  const int64_t* tg = f.targets.data();
+  const double* wt = f.weights.data();
+#pragma omp parallel for schedule(static) if (work > 4096 && blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t i0 = b * kBlock, i1 = std::min(rows, i0 + kBlock);
+    for (int32_t root : f.roots)
+      for (int64_t i = i0; i < i1; i += L) {
+        const int lanes = static_cast<int>(std::min<int64_t>(L, i1 - i));
+        const T* rx[L];
+        for (int j = 0; j < L; ++j) rx[j] = x + (i + std::min(j, lanes - 1)) * feats;
+        int32_t leaf[L];
+        if (lanes == 1) leaf[0] = f.leaf_of(sp, rx[0], root);  // one row: no idle lanes
+        else walk(rx, root, leaf, lanes);
+        for (int j = 0; j < lanes; ++j) {
+          double* s = score + (i + j) * t;
+          char* h = has + (i + j) * t;
+          const auto lb = static_cast<size_t>(leaf[j]);
+          for (int64_t k = f.leaf_begin[lb]; k < f.leaf_begin[lb + 1]; ++k) {
+            const int64_t c = tg[k];
+            const double w = wt[k];
+            if (sum) s[c] += w;  // scores start at 0
+            else s[c] = !h[c] ? w : f.agg == Agg::Min ? std::min(s[c], w) : std::max(s[c], w);
+            h[c] = 1;
+          }
+        }
       }
-    }
   }
 }
 
+template <class T>
+void accumulate_t(const Forest& f, const SplitT<T>* sp, const T* x, int64_t rows, int64_t feats, double* score,
+                  char* has) {
+  auto run = [&](auto walk) { accumulate_with(f, sp, x, rows, feats, score, has, walk); };
+  if (f.same_mode && !f.any_missing) {
+    switch (f.splits[0].mode) {
+      case Mode::Leq:
+        return run([sp](const T* const* r, int32_t k, int32_t* o, int n) { Forest::leaves_of_mode<Mode::Leq>(sp, r, k, o, n); });
+      case Mode::Lt:
+        return run([sp](const T* const* r, int32_t k, int32_t* o, int n) { Forest::leaves_of_mode<Mode::Lt>(sp, r, k, o, n); });
+      case Mode::Gte:
+        return run([sp](const T* const* r, int32_t k, int32_t* o, int n) { Forest::leaves_of_mode<Mode::Gte>(sp, r, k, o, n); });
+      case Mode::Gt:
+        return run([sp](const T* const* r, int32_t k, int32_t* o, int n) { Forest::leaves_of_mode<Mode::Gt>(sp, r, k, o, n); });
+      default: break;
+    }
+  }
+  run([&f, sp](const T* const* r, int32_t k, int32_t* o, int n) {
+    for (int j = 0; j < n; ++j) o[j] = f.leaf_of(sp, r[j], k);
+  });
+}
+
+// Scores and votes of every row of X ([rows, features], float32 when the forest has
+// float thresholds, else float64; see checked_features).
+void accumulate(const Forest& f, const Tensor& x, std::vector<double>& score, std::vector<char>& has) {
+  const int64_t rows = x.shape()[0], feats = x.shape()[1];
+  score.assign(static_cast<size_t>(rows * f.n_targets), 0.0);
+  has.assign(static_cast<size_t>(rows * f.n_targets), 0);
+  if (x.dtype() == DType::Float32) accumulate_t(f, f.fsplits.data(), x.data<float>(), rows, feats, score.data(), has.data());
+  else accumulate_t(f, f.splits.data(), x.data<double>(), rows, feats, score.data(), has.data());
+}
+
+// X as contiguous [rows, features]: float32 rows as they are when the forest has float
+// thresholds (the comparisons are the same as in float64), else a float64 copy.
 Tensor checked_features(const Node& n, const Forest& f, const Tensor& x) {
-  Tensor x64 = features(n, x);
-  if (f.max_feature >= x64.shape()[1])
-    n.error("the trees read feature ", f.max_feature, " but X has ", x64.shape()[1], " features");
-  return x64;
+  Tensor xs;
+  if (x.dtype() == DType::Float32 && !f.fsplits.empty() && (x.dim() == 1 || x.dim() == 2))
+    xs = (x.dim() == 1 ? x.reshape({1, x.numel()}) : x).contiguous();
+  else
+    xs = features(n, x);
+  if (f.max_feature >= xs.shape()[1])
+    n.error("the trees read feature ", f.max_feature, " but X has ", xs.shape()[1], " features");
+  return xs;
 }
 
 std::vector<Tensor> regress(const Node& n, const Inputs& in, const OpContext&) {
@@ -328,10 +441,11 @@ std::vector<Tensor> regress(const Node& n, const Inputs& in, const OpContext&) {
   const int64_t rows = x.shape()[0], t = f->n_targets;
   std::vector<double> s;
   std::vector<char> h;
-  accumulate(*f, x.data<double>(), rows, x.shape()[1], s, h);
+  accumulate(*f, x, s, h);
   // Base values: one per target, or (one target) a single origin.
   const bool per_target = static_cast<int64_t>(f->base.size()) == t;
   const double trees = static_cast<double>(f->roots.size());
+#pragma omp parallel for schedule(static) if (rows > 2048)  // per row; nothing here throws
   for (int64_t i = 0; i < rows; ++i) {
     double* r = s.data() + i * t;
     for (int64_t c = 0; c < t; ++c) {
@@ -357,10 +471,11 @@ std::vector<Value> classify(const Node& n, const ValueInputs& in, const OpContex
   const int64_t rows = x.shape()[0], c = f->n_targets;
   std::vector<double> s;
   std::vector<char> h;
-  accumulate(*f, x.data<double>(), rows, x.shape()[1], s, h);
+  accumulate(*f, x, s, h);
   std::vector<int64_t> idx(static_cast<size_t>(rows));
   const auto& base = f->base;
   if (f->binary && f->post == Post::Probit) n.error<NotImplementedError>("post_transform PROBIT on a one-column binary classifier");
+#pragma omp parallel for schedule(static) if (rows > 2048)  // per row; nothing here throws
   for (int64_t i = 0; i < rows; ++i) {
     double* r = s.data() + i * c;
     char* hr = h.data() + i * c;

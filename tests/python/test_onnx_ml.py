@@ -309,3 +309,38 @@ def test_randomly_corrupted_tree_ensembles_load_or_raise():
             assert "TreeEnsemble" in str(e) or "onnx" in str(e), e
             outcomes["refused"] += 1
     assert outcomes["ran"] > 20 and outcomes["refused"] > 100, outcomes
+
+
+def test_tessel_serve_runs_a_sklearn_forest(tmp_path):
+    # A skl2onnx forest with string labels behind tessel-serve (OIP, real socket): the labels come
+    # back as BYTES and the probabilities as onnxruntime's; a ZipMap export is refused at load.
+    from test_serve import SERVER, Server
+    if SERVER is None:
+        pytest.skip("tessel-serve was not built (TESSEL_WITH_SERVE=OFF)")
+    x, y = _data("cls3")
+    labels = np.array(["cat", "dog", "eel"])[y]
+    model = ensemble.RandomForestClassifier(6, max_depth=5, random_state=0).fit(x, labels)
+    repo = tmp_path / "repo"
+    (repo / "forest" / "1").mkdir(parents=True)
+    onx = _convert(model, x)
+    (repo / "forest" / "1" / "model.onnx").write_bytes(onx)
+    srv = Server(["--model-repository", str(repo)], tmp_path)
+    try:
+        body = {"inputs": [{"name": "X", "shape": [4, 7], "datatype": "FP32", "data": x[:4].ravel().tolist()}]}
+        status, out = srv.json("POST", "/v2/models/forest/infer", body)
+        assert status == 200, out
+        got = {o["name"]: o for o in out["outputs"]}
+        ref = ort.InferenceSession(onx).run(None, {"X": x[:4]})
+        assert got["label"]["datatype"] == "BYTES" and got["label"]["data"] == ref[0].tolist()
+        np.testing.assert_allclose(np.array(got["probabilities"]["data"]).reshape(4, 3), ref[1], rtol=1e-6)
+    finally:
+        assert srv.stop() == 0
+    zipped = skl2onnx.to_onnx(model, x[:1], target_opset={"": 17, "ai.onnx.ml": 3}).SerializeToString()
+    (repo / "forest" / "1" / "model.onnx").write_bytes(zipped)
+    srv = Server(["--model-repository", str(repo)], tmp_path)
+    try:
+        assert srv.json("GET", "/v2/models/forest/ready") == (503, {"name": "forest", "ready": False})
+        status, err = srv.json("GET", "/v2/models/forest")
+        assert status == 404 and "seq(map(string,tensor(float))), which tessel-serve cannot serve" in err["error"]
+    finally:
+        assert srv.stop() == 0

@@ -14,7 +14,7 @@ import common
 
 
 def models(quick):
-    from sklearn import ensemble, linear_model, pipeline, preprocessing
+    from sklearn import ensemble, linear_model, pipeline, preprocessing, svm
 
     n = 20 if quick else 100
     return {
@@ -23,6 +23,8 @@ def models(quick):
         "random_forest_regressor (100, depth 10)": (ensemble.RandomForestRegressor(n, max_depth=10, random_state=0), "reg"),
         "scaler + logistic_regression": (pipeline.make_pipeline(preprocessing.StandardScaler(),
                                                                 linear_model.LogisticRegression(max_iter=500)), "cls"),
+        "svc rbf (3 classes, 2,000 training rows)": (svm.SVC(), "svc"),
+        "svr rbf (2,000 training rows)": (svm.SVR(), "svr"),
     }
 
 
@@ -41,11 +43,12 @@ def main():
     xr, yr = make_regression(20000, 20, random_state=0)
     rows = []
     for name, (model, kind) in models(args.quick).items():
-        x, y = (xc, yc) if kind == "cls" else (xr, yr)
+        x, y = (xc, yc) if kind in ("cls", "svc") else (xr, yr)
         x = x.astype(np.float32)
-        model.fit(x[:10000], y[:10000])
+        n_fit = 2000 if kind in ("svc", "svr") else 10000  # kernel SVMs: a fit on 10,000 rows takes minutes
+        model.fit(x[:n_fit], y[:n_fit])
         last = model.steps[-1][1] if hasattr(model, "steps") else model
-        opts = {id(last): {"zipmap": False}} if kind == "cls" else None
+        opts = {id(last): {"zipmap": False}} if kind in ("cls", "svc") else None
         onx = skl2onnx.to_onnx(model, x[:1], options=opts, target_opset={"": 17, "ai.onnx.ml": 3}).SerializeToString()
         for t in threads:
             so = ort.SessionOptions()

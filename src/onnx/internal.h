@@ -244,8 +244,10 @@ std::optional<DType> dtype_from_onnx(int64_t elem_type);
 // then prepare_fused_nodes (passes_fused.cpp) and prepare_run (graph.cpp).
 void optimize(Model::Impl& m);
 void prepare_fused_nodes(Model::Impl& m);
-// Parses the main graph's tree ensembles once (ops_ml_tree.cpp); a malformed one fails the load.
+// Parse the main graph's tree ensembles and SVMs once (ops_ml_tree.cpp, ops_ml_svm.cpp);
+// a malformed one fails the load.
 void prepare_tree_nodes(std::vector<Node>& nodes);
+void prepare_svm_nodes(std::vector<Node>& nodes);
 void prepare_run(Model::Impl& m);
 
 }  // namespace tessel::onnx

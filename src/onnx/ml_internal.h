@@ -37,4 +37,6 @@ Labels labels_of(const Node& n, const char* ints_attr, const char* strings_attr)
 namespace tessel::onnx {
 void register_tree_ops(std::map<std::string, OpFn>& t);              // ops_ml_tree.cpp
 void register_tree_value_ops(std::map<std::string, ValueOpFn>& t);   // the classifier
+void register_svm_ops(std::map<std::string, OpFn>& t);               // ops_ml_svm.cpp
+void register_svm_value_ops(std::map<std::string, ValueOpFn>& t);
 }  // namespace tessel::onnx

@@ -271,10 +271,11 @@ void register_ml_ops(std::map<std::string, OpFn>& t) {
     if (x.dim() == 0) n.error("X must have at least 1 dim");
     if (x.dim() == 1) x = x.unsqueeze(0);
     const int64_t size = x.shape().back();
-    Tensor flat = idx.reshape({-1});
+    Tensor flat = idx.reshape({-1}).contiguous();
     if (flat.numel() == 0) n.error("indices must not be empty");
-    const int64_t lo = amin(flat).item<int64_t>(), hi = amax(flat).item<int64_t>();
-    if (lo < 0 || hi >= size) n.error("index ", lo < 0 ? lo : hi, " is out of range for a last axis of size ", size);
+    const int64_t* ip = flat.data<int64_t>();  // a handful of indices: checked on the host, no reductions
+    for (int64_t k = 0; k < flat.numel(); ++k)
+      if (ip[k] < 0 || ip[k] >= size) n.error("index ", ip[k], " is out of range for a last axis of size ", size);
     return std::vector<Tensor>{index_select(x, x.dim() - 1, flat)};
   };
   // (X - offset) * scale per feature, in float32 (as onnxruntime).
@@ -337,6 +338,7 @@ void register_ml_ops(std::map<std::string, OpFn>& t) {
     return one(from_vector(s, {rows, t}).to(DType::Float32));
   };
   register_tree_ops(t);
+  register_svm_ops(t);
 }
 
 void register_ml_value_ops(std::map<std::string, ValueOpFn>& t) {
@@ -346,6 +348,7 @@ void register_ml_value_ops(std::map<std::string, ValueOpFn>& t) {
   t["ai.onnx.ml.OneHotEncoder"] = one_hot_encoder;
   t["ai.onnx.ml.ZipMap"] = zip_map;
   register_tree_value_ops(t);
+  register_svm_value_ops(t);
 }
 
 }  // namespace tessel::onnx

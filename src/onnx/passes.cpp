@@ -471,6 +471,7 @@ void optimize(Model::Impl& m) {
   mark_constant_weights(m);
   prepare_fused_nodes(m);
   prepare_tree_nodes(m.nodes);
+  prepare_svm_nodes(m.nodes);
   prepare_run(m);
 }
 

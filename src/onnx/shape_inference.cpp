@@ -634,7 +634,8 @@ void mark_strings(const In& in, std::vector<VS>& out) {
     } else if (n.has("value_strings") || n.has("value_string")) {
       set(0, true);
     }
-  } else if (ml && (n.op_type == "LinearClassifier" || n.op_type == "TreeEnsembleClassifier")) {
+  } else if (ml && (n.op_type == "LinearClassifier" || n.op_type == "TreeEnsembleClassifier" ||
+                    n.op_type == "SVMClassifier")) {
     set(0, n.has("classlabels_strings"));
   } else if (ml && (n.op_type == "LabelEncoder" || n.op_type == "CategoryMapper")) {
     bool to_str = n.op_type == "CategoryMapper" ? !str_in(0) : n.has("values_strings");

@@ -477,6 +477,14 @@ static std::vector<VS> infer_ml(const In& in) {
     const std::optional<DType> dt = x.dtype && is_floating(*x.dtype) ? x.dtype : std::optional<DType>(DType::Float32);
     return one(tensor(dt, {rows, SymDim::of(n.i("n_targets", 1))}));
   }
+  if (op == "SVMRegressor") return one(tensor(DType::Float32, {rows, SymDim::of(1)}));
+  if (op == "SVMClassifier") {
+    const int64_t c = count("classlabels_ints", "classlabels_strings");
+    int64_t vectors = 0;
+    for (auto v : n.ints("vectors_per_class")) vectors += v;
+    const int64_t cols = vectors == 0 || !n.floats("prob_a").empty() ? c : c > 2 ? c * (c - 1) / 2 : 2;
+    return {tensor(DType::Int64, {rows}), tensor(DType::Float32, {rows, SymDim::of(cols)})};
+  }
   if (op == "LinearClassifier" || op == "TreeEnsembleClassifier") {
     const int64_t c = op == "LinearClassifier" ? count("classlabels_ints", "classlabels_strings")
                                                : count("classlabels_int64s", "classlabels_strings");

@@ -11,7 +11,7 @@ import tessel as ts
 
 ort = pytest.importorskip("onnxruntime")
 skl2onnx = pytest.importorskip("skl2onnx")
-from sklearn import ensemble, impute, linear_model, pipeline, preprocessing, tree  # noqa: E402
+from sklearn import ensemble, impute, linear_model, pipeline, preprocessing, svm, tree  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built without ONNX support")
@@ -89,6 +89,55 @@ def test_sklearn_model_matches_onnxruntime_and_sklearn(name):
         np.testing.assert_array_equal(ours[0], model.predict(xt))
         if hasattr(model, "predict_proba"):
             np.testing.assert_allclose(ours[1], model.predict_proba(xt), atol=1e-5)
+
+
+SVM_CASES = {
+    "svc_rbf_2": (lambda: svm.SVC(), "cls2"),
+    "svc_rbf_3_proba": (lambda: svm.SVC(probability=True, random_state=0), "cls3"),
+    "svc_poly_4": (lambda: svm.SVC(kernel="poly"), "cls4"),
+    "svc_linear_2_proba": (lambda: svm.SVC(kernel="linear", probability=True, random_state=0), "cls2"),
+    "svc_sigmoid_3": (lambda: svm.SVC(kernel="sigmoid"), "cls3"),
+    "nu_svc_3_proba": (lambda: svm.NuSVC(probability=True, random_state=0), "cls3"),
+    "svr_rbf": (lambda: svm.SVR(), "reg"),
+    "nu_svr_poly": (lambda: svm.NuSVR(kernel="poly"), "reg"),
+    "svr_linear": (lambda: svm.SVR(kernel="linear"), "reg"),
+}
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # scikit-learn 1.9 deprecates SVC(probability=True)
+@pytest.mark.parametrize("name", sorted(SVM_CASES))
+def test_sklearn_svm_matches_onnxruntime_and_sklearn(name):
+    make, kind = SVM_CASES[name]
+    x, y = _data(kind)
+    model = make().fit(x, y)
+    ours, ref = _both(_convert(model, x), {"X": x})
+    _assert_same(ours, ref)  # one-vs-one votes, pair scores and the libsvm probability coupling
+    if kind == "reg":
+        np.testing.assert_allclose(ours[0].ravel(), model.predict(x), rtol=1e-4, atol=1e-3 * np.abs(y).max())
+    else:
+        np.testing.assert_array_equal(ours[0], model.predict(x))
+
+
+def test_one_class_svm_and_malformed_svms():
+    x, _ = _data("cls3")
+    model = svm.OneClassSVM(gamma=0.1).fit(x)
+    onx = skl2onnx.to_onnx(model, x[:1], target_opset={"": 17, "ai.onnx.ml": 3}).SerializeToString()
+    ours, ref = _both(onx, {"X": x})
+    _assert_same(ours, ref)
+    np.testing.assert_array_equal(ours[0].ravel(), model.predict(x))
+    node = H.make_node("SVMClassifier", ["X"], ["L", "S"], domain="ai.onnx.ml", classlabels_ints=[0, 1, 2],
+                       vectors_per_class=[1, 1, 1], support_vectors=[1.0] * 9, coefficients=[1.0] * 6, rho=[0.0],
+                       kernel_type="RBF", kernel_params=[0.5, 0.0, 3.0])
+    with pytest.raises(ValueError, match=r"SVMClassifier.*rho has 1 values for 3 class pairs"):
+        ts.onnx.InferenceSession(_model([node], 3, outputs=(("L", TP.INT64), ("S", TP.FLOAT)))).run(None, {"X": X3})
+    node = H.make_node("SVMRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_supports=2, support_vectors=[1.0] * 6,
+                       coefficients=[1.0, 2.0], rho=[0.5], kernel_type="LINEAR")
+    with pytest.raises(ValueError, match=r"SVMRegressor.*X has 2 features; the model has 3"):
+        ts.onnx.InferenceSession(_model([node], 2)).run(None, {"X": X3[:, :2]})
+    node = H.make_node("SVMRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_supports=4, support_vectors=[1.0] * 6,
+                       coefficients=[1.0] * 4, rho=[0.5])
+    with pytest.raises(ValueError, match=r"support_vectors has 6 values, not a multiple of the 4 support vectors"):
+        ts.onnx.InferenceSession(_model([node], 3))
 
 
 def test_string_class_labels():

@@ -30,6 +30,9 @@ struct NodePrep {
 using Attr = std::variant<int64_t, double, std::string, std::vector<int64_t>, std::vector<double>, Tensor,
                           std::vector<std::string>, GraphPtr, std::vector<GraphPtr>, StringTensor>;
 
+// `s` with every byte that is not part of valid UTF-8 written as \xNN (loader.cpp).
+std::string printable_utf8(const std::string& s);
+
 struct Node {
   std::string name;  // the node's name, or "<op_type>#<index>" when it has none
   std::string op_type;
@@ -51,10 +54,11 @@ struct Node {
   std::vector<std::string> strings(const std::string& a, std::vector<std::string> dflt = {}) const;
   // A required GRAPH attribute.
   const Graph& graph(const std::string& a) const;
-  // Errors name the node: "[onnx.Conv] node 'conv1': ...".
+  // Errors name the node: "[onnx.Conv] node 'conv1': ...". Attribute strings a message
+  // echoes may hold any bytes: the message is made UTF-8 (Python receives it as str).
   template <class E = ValueError, class... Args>
   [[noreturn]] void error(const Args&... args) const {
-    throw E(detail::cat("[onnx.", op_type, "] node '", name, "': ", args...));
+    throw E(printable_utf8(detail::cat("[onnx.", op_type, "] node '", name, "': ", args...)));
   }
 };
 

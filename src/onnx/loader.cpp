@@ -127,6 +127,28 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
+std::string printable_impl(const std::string& s) {
+  if (valid_utf8(s)) return s;
+  // Keep the valid sequences, write each other byte as \xNN.
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    size_t len = 1;
+    for (; len <= 4 && i + len <= s.size(); ++len)
+      if (valid_utf8(s.substr(i, len))) break;
+    if (len <= 4 && i + len <= s.size()) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      static const char* hex = "0123456789abcdef";
+      const auto b = static_cast<unsigned char>(s[i++]);
+      out += "\\x";
+      out += hex[b >> 4];
+      out += hex[b & 15];
+    }
+  }
+  return out;
+}
+
 // The field is named, not echoed: its bytes could not be printed.
 void check_text(const Ctx& c, const std::string& s, const std::string& field) {
   if (!valid_utf8(s)) c.fail(field, " is not valid UTF-8");
@@ -523,6 +545,8 @@ std::shared_ptr<Model::Impl> parse(const Ctx& c, const std::string& bytes) {
 }
 
 }  // namespace
+
+std::string printable_utf8(const std::string& s) { return printable_impl(s); }
 
 bool available() { return true; }
 

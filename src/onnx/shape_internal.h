@@ -37,11 +37,11 @@ struct Proven : std::runtime_error {
 
 template <class... Args>
 [[noreturn]] void prove(const Node& n, const Args&... args) {
-  throw Proven(detail::cat("[onnx.", n.op_type, "] node '", n.name, "': ", args...), false);
+  throw Proven(printable_utf8(detail::cat("[onnx.", n.op_type, "] node '", n.name, "': ", args...)), false);
 }
 template <class... Args>
 [[noreturn]] void prove_type(const Node& n, const Args&... args) {
-  throw Proven(detail::cat("[onnx.", n.op_type, "] node '", n.name, "': ", args...), true);
+  throw Proven(printable_utf8(detail::cat("[onnx.", n.op_type, "] node '", n.name, "': ", args...)), true);
 }
 
 // A node that run time will refuse (an axis out of range, an attribute of the

@@ -311,7 +311,10 @@ Tensor det(const Tensor& A) {
         Tensor d = empty(batch, opts(A.dtype(), A));
         if (nb == 0) return d;
         autograd::NoGradGuard guard;
-        auto [lu, piv, info] = lu_factor_ex(A, true, false);
+        // Named, not a structured binding: Clang before 16 cannot capture those in a lambda.
+        const auto f = lu_factor_ex(A, true, false);
+        const Tensor& lu = std::get<0>(f);
+        const Tensor& piv = std::get<1>(f);
         visit_dtype(A.dtype(), [&]<class T>(std::type_identity<T>) {
           if constexpr (is_complex_v<T> || std::is_floating_point_v<T>) {
             det_from_lu<T>(lu, piv, nb, n, &d, nullptr, nullptr);
@@ -333,7 +336,9 @@ std::pair<Tensor, Tensor> slogdet(const Tensor& A) {
         Tensor sign = empty(batch, opts(A.dtype(), A)), la = empty(batch, opts(to_real(A.dtype()), A));
         if (nb == 0) return std::pair{sign, la};
         autograd::NoGradGuard guard;
-        auto [lu, piv, info] = lu_factor_ex(A, true, false);
+        const auto f = lu_factor_ex(A, true, false);
+        const Tensor& lu = std::get<0>(f);
+        const Tensor& piv = std::get<1>(f);
         visit_dtype(A.dtype(), [&]<class T>(std::type_identity<T>) {
           if constexpr (is_complex_v<T> || std::is_floating_point_v<T>) {
             det_from_lu<T>(lu, piv, nb, n, nullptr, &sign, &la);

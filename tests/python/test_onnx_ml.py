@@ -393,3 +393,13 @@ def test_tessel_serve_runs_a_sklearn_forest(tmp_path):
         assert status == 404 and "seq(map(string,tensor(float))), which tessel-serve cannot serve" in err["error"]
     finally:
         assert srv.stop() == 0
+
+
+def test_error_messages_stay_utf8_when_attributes_are_not():
+    # Found by scripts/fuzz.sh: an attribute string with a stray byte was echoed into the
+    # message, which Python then could not decode. The byte comes back as \xff.
+    node = H.make_node("LinearClassifier", ["X"], ["L", "S"], domain="ai.onnx.ml", coefficients=[1.0] * 6,
+                       classlabels_ints=[0, 1], post_transform=b"LOGIS\xffIC")
+    m = _model([node], 3, outputs=(("L", TP.INT64), ("S", TP.FLOAT)))
+    with pytest.raises(ValueError, match=r"post_transform 'LOGIS\\xffIC' is not one of"):
+        ts.onnx.InferenceSession(m).run(None, {"X": X3})

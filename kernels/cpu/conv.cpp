@@ -199,7 +199,18 @@ bool native_bf16() {
 
 std::shared_ptr<ConvPrim> make(const ConvKey& k) {
   const DType dt = static_cast<DType>(k.dtype);
-  if (dt == DType::Float32) return make_prim(k);
+  if (dt == DType::Float32) {
+    try {
+      return make_prim(k);
+    } catch (const dnnl::error& e) {  // geometry oneDNN refuses (found by fuzzing ONNX files): a tessel error
+      const auto& p = k.p;
+      fail<ValueError>("conv2d", "no convolution for input [", k.n, ", ", k.c, ", ", k.h, ", ", k.w, "], weight [", k.o,
+                       ", ", k.c / std::max<int64_t>(p.groups, 1), ", ", k.kh, ", ", k.kw, "], output [", k.ho, ", ",
+                       k.wo, "], stride (", p.stride[0], ", ", p.stride[1], "), dilation (", p.dilation[0], ", ",
+                       p.dilation[1], "), padding (", p.pad[0], ", ", p.pad[1], ", ", p.pad[2], ", ", p.pad[3],
+                       "), groups ", p.groups, ": ", e.what());
+    }
+  }
   if (dt == DType::BFloat16 && !native_bf16()) {
     auto r = std::make_shared<ConvPrim>();
     r->usable = false;

@@ -50,6 +50,8 @@ void check_conv(const char* op, const Tensor& x, const Tensor& w, const OptTenso
            x.shape(), " and ", w.shape());
   TS_CHECK(x.dtype() == w.dtype(), TypeError, op, "input and weight must have the same dtype, got ", x.dtype(),
            " and ", w.dtype());
+  TS_CHECK(w.shape()[2] > 0 && w.shape()[3] > 0, ValueError, op, "the kernel must be at least 1x1, got weight ",
+           w.shape());
   TS_CHECK(is_floating(x.dtype()), TypeError, op, "expects floating tensors, got ", x.dtype());
   TS_CHECK(x.device() == w.device(), ValueError, op, "input on ", x.device(), " and weight on ", w.device());
   TS_CHECK(groups > 0 && w.shape()[0] % groups == 0, ValueError, op, "out channels ", w.shape()[0],

@@ -407,3 +407,20 @@ def test_deform_conv(with_mask):
     m = node_model("DeformConv", feed, opset=19, **attrs)
     want = ReferenceEvaluator(m).run(None, feed)[0]
     np.testing.assert_allclose(run_ts(m, feed)[0], want, rtol=1e-4, atol=1e-5)
+
+
+def test_conv_with_an_empty_kernel_is_a_value_error():
+    # Found by scripts/fuzz.sh onnx: a weight with a 0 kernel dim reached oneDNN, whose
+    # dnnl::error escaped as a non-tessel exception (std::terminate in C++, RuntimeError here).
+    from onnx import TensorProto as TP
+    from onnx import helper as H
+    w = H.make_tensor("w", TP.FLOAT, [4, 2, 0, 3], [])
+    # Conv + Relu: the fused node (the plain Conv op checks kernel_shape itself).
+    g = H.make_graph([H.make_node("Conv", ["x", "w"], ["c"], name="c0"), H.make_node("Relu", ["c"], ["y"])], "g",
+                     [H.make_tensor_value_info("x", TP.FLOAT, [1, 2, 8, 8])],
+                     [H.make_tensor_value_info("y", TP.FLOAT, None)], [w])
+    m = H.make_model(g, opset_imports=[H.make_opsetid("", 17)], ir_version=9).SerializeToString()
+    with pytest.raises(ValueError, match=r"node 'c0/fused'.*no convolution for input \[1, 2, 8, 8\], weight \[4, 2, 0, 3\]"):
+        ts.onnx.InferenceSession(m).run(None, {"x": np.zeros((1, 2, 8, 8), np.float32)})
+    with pytest.raises(ValueError, match=r"\[conv2d\] the kernel must be at least 1x1"):
+        ts.nn.functional.conv2d(ts.zeros(1, 2, 8, 8), ts.zeros(4, 2, 0, 3))

@@ -314,10 +314,7 @@ def main():
     print("\nGoals (speed = time of the fastest reference / tessel time):")
     for g in goals:
         print(g)
-    failed = [n for n in rep.notes if n.startswith("CHECK FAILED")]
-    if failed:
-        print(f"\n{len(failed)} correctness check(s) FAILED: the figures above are not comparable")
-    rep.write(args.json)
+    rep.finish(args.json)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def main():
             for batch in (1, 10000):
                 feed = {"X": x[10000:10000 + batch]}
                 common.check_close(f"{name} b{batch}", ours.run(None, feed)[-1], ref.run(None, feed)[-1],
-                                   rtol=1e-4, atol=1e-5)
+                                   rtol=1e-4, atol=1e-5, notes=rep.notes)
                 tt, tr = [], []
                 for _ in range(2 if args.quick else 5):  # interleaved rounds
                     tt.append(common.measure(lambda: ours.run(None, feed), repeat=3, target_s=0.05).median_ns)
@@ -69,7 +69,7 @@ def main():
                              common.fmt_ratio(common.ratio(mt, mr))])
     common.print_table(["model", "threads", "batch", "tessel us", "onnxruntime us", "ratio"], rows,
                        title="time per batch (median of interleaved rounds)")
-    rep.write(args.json)
+    rep.finish(args.json)
 
 
 if __name__ == "__main__":

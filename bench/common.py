@@ -421,6 +421,13 @@ class Report:
         if echo:
             print(msg)
 
+    def finish(self, path: str | None) -> None:
+        """Says whether any correctness check failed (the figures are then not comparable) and writes --json."""
+        failed = [n for n in self.notes if n.startswith("CHECK FAILED")]
+        if failed:
+            print(f"\n{len(failed)} correctness check(s) FAILED: the figures above are not comparable")
+        self.write(path)
+
     def write(self, path: str | None) -> None:
         if not path:
             return

@@ -132,7 +132,8 @@ void dot_rows(const T* x, int64_t rows, int64_t f, const std::vector<double>& w,
 }
 
 // Scores = X W^T + b for a [T * F] coefficient list (row-major [T, F]) in float64,
-// [rows * T]; X float32 is read as it is, other dtypes through a float64 copy.
+// [rows * T]; X float32 is read as it is, other dtypes through a float64 copy (features()
+// checks the dtype and rank).
 std::vector<double> linear_scores(const Node& n, const Tensor& x_in, const std::vector<double>& coef,
                                   const std::vector<double>& icpt, int64_t& rows, int64_t& t) {
   const Tensor x = x_in.dtype() == DType::Float32 && (x_in.dim() == 1 || x_in.dim() == 2)
@@ -153,9 +154,7 @@ std::vector<double> linear_scores(const Node& n, const Tensor& x_in, const std::
 
 std::vector<Value> linear_classifier(const Node& n, const ValueInputs& in, const OpContext&) {
   if (in.empty() || !in[0] || !std::holds_alternative<Tensor>(*in[0])) n.error<TypeError>("X must be a numeric tensor");
-  const Tensor& x = std::get<Tensor>(*in[0]);
-  if (!is_floating(x.dtype()) && !is_integral(x.dtype())) n.error<TypeError>("X must be a tensor of numbers, got ", x.dtype());
-  if (x.dim() != 1 && x.dim() != 2) n.error("X must be 1-D or 2-D [N, features], got shape ", x.shape());
+  const Tensor& x = std::get<Tensor>(*in[0]);  // checked by linear_scores
   const Labels labels = labels_of(n, "classlabels_ints", "classlabels_strings");
   const Post post = post_of(n, n.s("post_transform", "NONE"));
   int64_t rows = 0, t = 0;
@@ -325,9 +324,7 @@ void register_ml_ops(std::map<std::string, OpFn>& t) {
   };
   // X W^T + b per target, float32 [N, targets].
   t["ai.onnx.ml.LinearRegressor"] = [](const Node& n, const Inputs& in, const OpContext&) {
-    const Tensor& x = input(n, in, 0);
-    if (!is_floating(x.dtype()) && !is_integral(x.dtype())) n.error<TypeError>("X must be a tensor of numbers, got ", x.dtype());
-    if (x.dim() != 1 && x.dim() != 2) n.error("X must be 1-D or 2-D [N, features], got shape ", x.shape());
+    const Tensor& x = input(n, in, 0);  // checked by linear_scores
     const int64_t targets = n.i("targets", 1);
     int64_t rows = 0, t = 0;
     std::vector<double> s = linear_scores(n, x, n.floats("coefficients"), n.floats("intercepts"), rows, t);

@@ -30,7 +30,9 @@ SETTINGS = {
     "active": {"OMP_WAIT_POLICY": "active"},
     "spin1k": {"GOMP_SPINCOUNT": "1000"},
     "spin10k": {"GOMP_SPINCOUNT": "10000"},
+    "spin30k": {"GOMP_SPINCOUNT": "30000"},
     "spin100k": {"GOMP_SPINCOUNT": "100000"},
+    "spin300k": {"GOMP_SPINCOUNT": "300000"},  # libgomp's own default (no OMP_WAIT_POLICY set)
 }
 
 # The child: builds one workload, warms up, times `iters` iterations, prints JSON.

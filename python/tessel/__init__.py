@@ -3,17 +3,10 @@
     import tessel as ts
     x = ts.arange(6).reshape(2, 3)
 """
-import os as _os
-
-# How OpenMP threads wait at the end of a parallel region. libgomp reads this
-# once, when it loads (with _C, below); its default spins ~300,000 times, so on a
-# machine where another process holds a core a thread burns its core waiting for
-# a descheduled partner: 2-thread training and ONNX runs took 2-8x longer.
-# A short spin then sleep kept quiet-machine speed (0.98-1.11x) and took most of
-# passive waiting's gain under contention (bench/bench_omp_wait.py; decisions.md).
-# A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins; child processes inherit it.
-if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
-    _os.environ["GOMP_SPINCOUNT"] = "1000"
+# How OpenMP threads wait between parallel regions: chosen from what the CPUs
+# are doing before libgomp loads with _C (a user's OMP_WAIT_POLICY or
+# GOMP_SPINCOUNT wins). Why and the figures: _omp_wait.py.
+from . import _omp_wait  # noqa: F401
 
 from . import _C  # noqa: E402
 from ._C import *  # noqa: F401,F403,E402  (Tensor, dtypes, ops)

@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from .. import _omp_wait
 from ._base import emit_json, json_option
 
 # Environment variables that change what tessel or its libraries do.
@@ -141,7 +142,7 @@ def collect():
         "tessel": {"version": ts.__version__, "location": os.path.dirname(ts.__file__), "debug": ts.version.debug},
         "build": build,
         "cpu": _cpu(),
-        "threads": {"intra_op": ts.get_num_threads()},
+        "threads": {"intra_op": ts.get_num_threads(), "omp_wait": _omp_wait.decision},
         "python": {"version": platform.python_version(), "implementation": platform.python_implementation(),
                    "executable": sys.executable},
         "platform": platform.platform(),
@@ -172,6 +173,7 @@ def _print(info):
     line("cores", cores)
     line("features", " ".join(c.get("features") or []) or "-")
     line("threads (intra-op)", info["threads"]["intra_op"])
+    line("OpenMP wait", info["threads"]["omp_wait"])
     p = info["python"]
     click.echo("python:")
     line("version", f"{p['implementation']} {p['version']} ({p['executable']})")

@@ -152,8 +152,13 @@ class Model:
         outputs come back as lists, empty optionals as None."""
         if not isinstance(feed, dict):
             raise TypeError(f"onnx.run: feed must be a dict of name -> Tensor, got {type(feed).__name__}")
-        if not self._strings and not any(_is_string_array(v) for v in feed.values()):
-            return dict(self._m.run(list(feed.items())))
+        if not self._strings:
+            # The common case, kept lean (it was 3 of a small model's 15 us): tensors in, tensors out.
+            for v in feed.values():
+                if not isinstance(v, _C.Tensor):
+                    break
+            else:
+                return dict(self._m.run(list(feed.items())))
         items = []
         for k, v in feed.items():
             if k in self._value_inputs and isinstance(v, (list, tuple)):

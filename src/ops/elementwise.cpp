@@ -1,5 +1,8 @@
 // Binary elementwise ops: arithmetic, comparisons, logical and bitwise ops,
 // where and lerp. Every op: validate -> promote -> broadcast -> dispatch.
+#include <algorithm>
+#include <numeric>
+
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "src/ops/elementwise_util.h"
@@ -39,6 +42,27 @@ DType compute_dtype(const char* op, Kind kind, DType dt) {
     TS_CHECK(is_integral(dt, true), TypeError, op, "expects integer or bool tensors, got ", dt);
   }
   return dt;
+}
+
+Tensor empty_same_layout(const Tensor& x, TensorOptions opts) {
+  if (x.dim() < 2 || x.is_contiguous() || !x.device().is_cpu() || x.numel() == 0) return empty(x.shape(), opts);
+  Shape perm(static_cast<size_t>(x.dim()));
+  std::iota(perm.begin(), perm.end(), int64_t{0});
+  std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return x.strides()[a] > x.strides()[b]; });
+  // Dense: walking the dims from the smallest stride, each stride is the product
+  // of the sizes inside it (size-1 dims take any stride). Else (gaps, broadcast,
+  // overlap) the output is contiguous.
+  Shape strides(perm.size());
+  int64_t next = 1;
+  for (size_t i = perm.size(); i-- > 0;) {
+    const auto d = static_cast<size_t>(perm[i]);
+    if (x.shape()[d] != 1 && x.strides()[d] != next) return empty(x.shape(), opts);
+    strides[d] = next;
+    next *= x.shape()[d];
+  }
+  // Not a view (no base for autograd, no permute in a trace): fresh storage, strided.
+  const Tensor base = empty({x.numel()}, opts);
+  return make_tensor(base.storage(), x.shape(), strides, 0, base.dtype());
 }
 
 bool partial_overlap(const Tensor& self, const Tensor& other) {

@@ -25,6 +25,10 @@ Device common_device(const char* op, std::initializer_list<Operand> ops);
 Tensor as_tensor(const Operand& o, DType dtype, Device device);
 const Shape& shape_of(const Operand& o);
 DType compute_dtype(const char* op, Kind kind, DType promoted);
+// An uninitialized output of x's shape: in x's layout when x is a permuted dense
+// CPU tensor (a transpose), as PyTorch does, so that the kernel runs over both in
+// memory order instead of gathering x across rows; contiguous otherwise.
+Tensor empty_same_layout(const Tensor& x, TensorOptions opts);
 // Whether writing into `self` while reading `other` needs a snapshot of `other`.
 bool partial_overlap(const Tensor& self, const Tensor& other);
 

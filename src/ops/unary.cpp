@@ -20,7 +20,7 @@ Tensor unary_forward(const char* name, OpId id, const Tensor& a, bool to_float, 
   if (to_float && !is_floating(dt) && !is_complex(dt)) dt = default_float_dtype();
   const Tensor x = a.to(dt);
   const DType out_dt = out ? *out : (id == op::abs ? to_real(dt) : dt);
-  Tensor r = empty(a.shape(), TensorOptions(out_dt, a.device()));
+  Tensor r = empty_same_layout(x, TensorOptions(out_dt, a.device()));
   dispatch(id, dt, {&x, 1}, {&r, 1}, params);
   return r;
 }

@@ -1,0 +1,66 @@
+"""A unary op on a permuted dense tensor (a transpose) returns a tensor of the same
+layout, as PyTorch does (src/ops/elementwise.cpp, empty_same_layout): the kernel
+then runs over input and output in memory order. Values against NumPy float64;
+views with gaps, broadcast views and 1-D inputs keep contiguous outputs."""
+import numpy as np
+import pytest
+
+import tessel as ts
+
+rng = np.random.default_rng(7)
+
+
+def strides_of(t):
+    return tuple(t.stride())
+
+
+@pytest.mark.parametrize("op,ref", [
+    ("exp", np.exp), ("tanh", np.tanh), ("sqrt", lambda a: np.sqrt(np.abs(a))), ("neg", np.negative),
+    ("sigmoid", lambda a: 1 / (1 + np.exp(-a))), ("abs", np.abs),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_input_gives_transposed_output(op, ref, dtype):
+    a = rng.standard_normal((67, 129)).astype(dtype)
+    src = np.abs(a) if op == "sqrt" else a
+    x = ts.tensor(src).t()
+    y = getattr(ts, op)(x)
+    assert y.shape == x.shape and strides_of(y) == strides_of(x) and not y.is_contiguous()
+    np.testing.assert_allclose(y.numpy(), ref(src.T.astype(np.float64)), rtol=2e-6 if dtype == np.float32 else 1e-12,
+                               atol=1e-7)
+
+
+def test_permuted_3d_and_size_one_dims():
+    a = rng.standard_normal((5, 1, 7, 9)).astype(np.float32)
+    x = ts.tensor(a).permute(3, 1, 0, 2)
+    y = ts.exp(x)
+    assert y.shape == x.shape
+    np.testing.assert_allclose(y.numpy(), np.exp(a.transpose(3, 1, 0, 2).astype(np.float64)), rtol=2e-6)
+    # same memory order as the input: the same element order when both are read by stride
+    assert [s for s, n in zip(y.stride(), y.shape) if n > 1] == [s for s, n in zip(x.stride(), x.shape) if n > 1]
+
+
+@pytest.mark.parametrize("make", [
+    lambda t: t[:, ::2],                 # gaps
+    lambda t: t[:1].expand(40, 30),      # broadcast
+    lambda t: t.t()[::3],                # transposed with gaps
+])
+def test_views_that_are_not_dense_give_contiguous_outputs(make):
+    base = ts.tensor(rng.standard_normal((40, 30)).astype(np.float32))
+    x = make(base)
+    y = ts.exp(x)
+    assert y.is_contiguous()
+    np.testing.assert_allclose(y.numpy(), np.exp(x.numpy().astype(np.float64)), rtol=2e-6)
+
+
+def test_gradients_and_in_place_after_a_transposed_unary():
+    a = rng.standard_normal((6, 4)).astype(np.float64)
+    x = ts.tensor(a, requires_grad=True)
+    y = ts.tanh(x.t())
+    z = y * 2
+    z.add_(1)
+    z.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (1 - np.tanh(a) ** 2), rtol=1e-12)
+    w = ts.exp(ts.tensor(a).t())
+    w.add_(1)  # the strided output is a tensor of its own, not a view
+    np.testing.assert_allclose(w.numpy(), np.exp(a.T) + 1, rtol=1e-12)
+    assert w.contiguous().is_contiguous() and w.reshape(-1).shape == (24,)

@@ -65,6 +65,22 @@ Tensor empty_same_layout(const Tensor& x, TensorOptions opts) {
   return make_tensor(base.storage(), x.shape(), strides, 0, base.dtype());
 }
 
+namespace {
+// A binary op's output takes a permuted dense operand's layout when the other
+// operand is read the same way (same strides) or is one broadcast value (x.t() * 2,
+// x.t() - tanh(x.t())): all three then run in memory order. Mixed layouts
+// keep a contiguous output.
+Tensor empty_binary_out(const Tensor (&in)[2], TensorOptions opts) {
+  for (int k = 0; k < 2; ++k) {
+    const Tensor &t = in[k], &u = in[1 - k];
+    if (t.dim() < 2 || t.is_contiguous()) continue;
+    const bool one_value = std::all_of(u.strides().begin(), u.strides().end(), [](int64_t s) { return s == 0; });
+    if (one_value || u.strides() == t.strides()) return empty_same_layout(t, opts);
+  }
+  return empty(in[0].shape(), opts);
+}
+}  // namespace
+
 bool partial_overlap(const Tensor& self, const Tensor& other) {
   return self.storage() == other.storage() &&
          !(self.offset() == other.offset() && self.strides() == other.strides() && self.shape() == other.shape());
@@ -75,7 +91,7 @@ Tensor binary(const char* name, OpId id, Kind kind, const Operand& a, const Oper
   const DType dt = compute_dtype(name, kind, result_type({a, b}));
   const Shape shape = broadcast_shapes(name, shape_of(a), shape_of(b));
   const Tensor in[2] = {broadcast_to(as_tensor(a, dt, dev), shape), broadcast_to(as_tensor(b, dt, dev), shape)};
-  Tensor out = empty(shape, TensorOptions(kind == Kind::Compare ? DType::Bool : dt, dev));
+  Tensor out = empty_binary_out(in, TensorOptions(kind == Kind::Compare ? DType::Bool : dt, dev));
   dispatch(id, dt, in, {&out, 1});
   return out;
 }

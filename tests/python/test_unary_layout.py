@@ -64,3 +64,22 @@ def test_gradients_and_in_place_after_a_transposed_unary():
     w.add_(1)  # the strided output is a tensor of its own, not a view
     np.testing.assert_allclose(w.numpy(), np.exp(a.T) + 1, rtol=1e-12)
     assert w.contiguous().is_contiguous() and w.reshape(-1).shape == (24,)
+
+
+def test_binary_ops_keep_a_shared_layout():
+    a = rng.standard_normal((33, 65)).astype(np.float32)
+    b = rng.standard_normal((33, 65)).astype(np.float32)
+    x, y = ts.tensor(a).t(), ts.tensor(b).t()
+    for got, want in [(x * 2, a.T * 2), (3 - x, 3 - a.T), (x - ts.tanh(x), a.T - np.tanh(a.T.astype(np.float64))),
+                      (x + y, a.T + b.T), (x < y, a.T < b.T)]:
+        assert strides_of(got) == strides_of(x), got
+        np.testing.assert_allclose(got.numpy(), want, rtol=2e-6, atol=1e-6)
+
+
+def test_binary_ops_with_mixed_layouts_give_contiguous_outputs():
+    a = rng.standard_normal((33, 65)).astype(np.float32)
+    x, c = ts.tensor(a).t(), ts.tensor(np.ascontiguousarray(a.T))
+    for got in [x + c, c + x, x * ts.tensor(a[:, :1].T.copy())]:
+        assert got.is_contiguous()
+    np.testing.assert_allclose((x + c).numpy(), 2 * a.T, rtol=1e-6)
+    np.testing.assert_allclose((x * ts.tensor(a[:, :1].T.copy())).numpy(), a.T * a[:, :1].T, rtol=1e-6)

@@ -38,7 +38,8 @@ TESSEL_BITWISE_OPS(TESSEL_BINARY_DECL)
   X(erfc) X(erfinv)
 // Same dtype in and out (floor/ceil/trunc/round of integers are copies).
 #define TESSEL_SAME_UNARY_OPS(X) \
-  X(neg) X(abs) X(square) X(relu) X(sign) X(floor) X(ceil) X(trunc) X(bitwise_not) X(silu)
+  X(neg) X(abs) X(square) X(relu) X(sign) X(floor) X(ceil) X(trunc) X(bitwise_not) X(silu) X(hardsigmoid) \
+  X(hardswish)
 TESSEL_FLOAT_UNARY_OPS(TESSEL_UNARY_DECL)
 TESSEL_SAME_UNARY_OPS(TESSEL_UNARY_DECL)
 #undef TESSEL_UNARY_DECL

@@ -263,6 +263,17 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
         return mul(g, mul(s, add(mul(x, rsub_one(s)), Scalar(1.0))));
       });
       break;
+    case op::hardsigmoid:  // 1/6 inside (-3, 3), as PyTorch
+      rec("HardsigmoidBackward", true, false, [](T g, T x, T) {
+        return tessel::where(logical_and(gt(x, Scalar(-3.0)), lt(x, Scalar(3.0))), div(g, Scalar(6.0)), zero_like(g));
+      });
+      break;
+    case op::hardswish:  // 0 below -3, x / 3 + 1/2 up to 3, 1 above, as PyTorch
+      rec("HardswishBackward", true, false, [](T g, T x, T) {
+        const Tensor mid = mul(g, add(div(x, Scalar(3.0)), Scalar(0.5)));
+        return tessel::where(lt(x, Scalar(-3.0)), zero_like(g), tessel::where(le(x, Scalar(3.0)), mid, g));
+      });
+      break;
     case op::leaky_relu:
       rec("LeakyReluBackward", true, false,
           [slope = p.a](T g, T x, T) { return tessel::where(gt(x, Scalar(0.0)), g, mul(g, Scalar(slope))); });

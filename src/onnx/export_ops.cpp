@@ -179,6 +179,19 @@ void emit_round(Builder& b, const Site& s) {
   std::string scale = c(b, s, std::pow(10.0, decimals));
   b.node("Div", {b.op("Round", {b.op("Mul", {x, scale})}), scale}, {s.out[0]});
 }
+// ONNX's HardSigmoid is max(0, min(1, alpha x + beta)): tessel's relu6(x + 3) / 6 to rounding.
+std::string hard_sigmoid(Builder& b, const std::string& x, std::string out = "") {
+  if (out.empty()) out = b.fresh("hardsigmoid");
+  auto* n = b.node("HardSigmoid", {x}, {out});
+  Builder::attr(n, "alpha", 1.0 / 6.0);
+  Builder::attr(n, "beta", 0.5);
+  return out;
+}
+void emit_hardsigmoid(Builder& b, const Site& s) { hard_sigmoid(b, s.in[0], s.out[0]); }
+void emit_hardswish(Builder& b, const Site& s) {  // HardSwish since opset 14
+  if (b.opset() >= 14) b.node("HardSwish", {s.in[0]}, {s.out[0]});
+  else b.node("Mul", {s.in[0], hard_sigmoid(b, s.in[0])}, {s.out[0]});
+}
 void emit_leaky_relu(Builder& b, const Site& s) {
   auto* n = b.node("LeakyRelu", {s.in[0]}, {s.out[0]});
   Builder::attr(n, "alpha", attr_f(s.a, "p0", 0.01));
@@ -605,6 +618,7 @@ const std::map<std::string, Emitter>& emitters() {
       {"isnan", emit_isnan}, {"isinf", emit_isinf}, {"logical_not", emit_not}, {"rsqrt", emit_rsqrt},
       {"square", emit_square}, {"exp2", emit_exp2}, {"expm1", emit_expm1}, {"log1p", emit_log1p},
       {"log2", emit_log2}, {"log10", emit_log10}, {"erfc", emit_erfc}, {"silu", emit_silu},
+      {"hardsigmoid", emit_hardsigmoid}, {"hardswish", emit_hardswish},
       {"trunc", emit_trunc}, {"round", emit_round}, {"leaky_relu", emit_leaky_relu}, {"elu", emit_elu},
       {"gelu", emit_gelu}, {"softplus", emit_softplus}, {"clamp", emit_clamp}, {"where", emit_where},
       {"masked_fill", emit_masked_fill}, {"cast", emit_cast}, {"identity", emit_identity},

@@ -253,6 +253,8 @@ SPECS.update({
     "erfinv": _unary("erfinv", _erfinv, low=-0.99, high=0.99),
     "relu": _unary("relu", lambda x: np.maximum(x, 0)),
     "silu": _unary("silu", lambda x: x * _sigmoid(x)),
+    "hardsigmoid": _unary("hardsigmoid", lambda x: np.clip(x + 3, 0, 6) / 6, low=-5, high=5),
+    "hardswish": _unary("hardswish", lambda x: x * np.clip(x + 3, 0, 6) / 6, low=-5, high=5),
     "sign": _unary("sign", lambda x: x if x.dtype == np.bool_ else np.sign(x)),
     "floor": _unary("floor", np.floor), "ceil": _unary("ceil", np.ceil), "trunc": _unary("trunc", np.trunc),
     "bitwise_not": _unary("bitwise_not", np.invert),

@@ -97,7 +97,7 @@ CASES = {
  'outer': (lambda a,b: ts.outer(a,b), [R(3), R(2)]),
  'dropout_eval': (lambda a: ts.dropout(a, 0.5, False), [R(3)]),
 }
-for name in ['exp','log','sqrt','exp2','expm1','log2','log10','log1p','rsqrt','reciprocal','sin','cos','tan','asin','acos','atan','sinh','cosh','tanh','asinh','acosh','atanh','sigmoid','erf','erfc','erfinv','neg','abs','square','relu','silu']:
+for name in ['exp','log','sqrt','exp2','expm1','log2','log10','log1p','rsqrt','reciprocal','sin','cos','tan','asin','acos','atan','sinh','cosh','tanh','asinh','acosh','atanh','sigmoid','erf','erfc','erfinv','neg','abs','square','relu','silu','hardsigmoid','hardswish']:
     dom = {'log','sqrt','log2','log10','rsqrt','log1p'}
     if name in dom: x = R(5, pos=True)
     elif name in ('asin','acos','atanh','erfinv'): x = (ts.rand(5, dtype=ts.float64)*1.6-0.8).requires_grad_()
@@ -105,6 +105,10 @@ for name in ['exp','log','sqrt','exp2','expm1','log2','log10','log1p','rsqrt','r
     else: x = R(5)
     CASES[name] = (getattr(ts, name), [x])
 CASES['leaky_relu'] = (lambda a: ts.leaky_relu(a, 0.1), [R(5)])
+# every piece of the piecewise ones: below -3, inside, above 3 (away from the kinks)
+_WIDE = [-5.5, -3.4, -2.6, -0.7, 0.4, 2.2, 2.9, 3.3, 6.0]
+CASES['hardsigmoid_wide'] = (ts.hardsigmoid, [ts.tensor(_WIDE, dtype=ts.float64).requires_grad_()])
+CASES['hardswish_wide'] = (ts.hardswish, [ts.tensor(_WIDE, dtype=ts.float64).requires_grad_()])
 CASES['elu'] = (lambda a: ts.elu(a), [R(5)])
 CASES['gelu'] = (lambda a: ts.gelu(a), [R(5)])
 CASES['gelu_tanh'] = (lambda a: ts.gelu(a, approximate='tanh'), [R(5)])

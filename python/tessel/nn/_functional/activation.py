@@ -28,12 +28,12 @@ def relu6(input, inplace=False):
 
 
 def hardsigmoid(input, inplace=False):
-    return _inplace(input, lambda x: _C.clamp(x + 3.0, 0.0, 6.0) / 6.0, inplace)
+    return _inplace(input, _C.hardsigmoid, inplace)
 
 
 def hardswish(input, inplace=False):
     """x * relu6(x + 3) / 6."""
-    return _inplace(input, lambda x: x * (_C.clamp(x + 3.0, 0.0, 6.0) / 6.0), inplace)
+    return _inplace(input, _C.hardswish, inplace)
 
 
 def mish(input, inplace=False):

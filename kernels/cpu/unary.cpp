@@ -330,11 +330,11 @@ const bool registered = [] {
   register_for(Floats{}, op::silu, vec(vecmath::Silu, [](auto a) { return a * sigmoid(a); }));
   // PyTorch's formulas and order of rounding: relu6(x + 3) / 6 and x * relu6(x + 3) / 6
   // (NaN stays NaN through the max/min); one pass instead of nn.functional's 3-4 ops.
-  register_for(Floats{}, op::hardsigmoid, unary([](auto a) {
+  register_for(Floats{}, op::hardsigmoid, vec(vecmath::Hardsigmoid, [](auto a) {
                  using C = decltype(a);
                  return C(std::min(std::max(a + C(3), C(0)), C(6)) / C(6));
                }));
-  register_for(Floats{}, op::hardswish, unary([](auto a) {
+  register_for(Floats{}, op::hardswish, vec(vecmath::Hardswish, [](auto a) {
                  using C = decltype(a);
                  return C(a * std::min(std::max(a + C(3), C(0)), C(6)) / C(6));
                }));

@@ -28,6 +28,7 @@ enum Fn : int {
   Floor, Ceil, Trunc, Round,  // Round: nearbyint, ties to even
   Sqrt, Rsqrt, Sign,
   LeakyRelu,  // params: a = negative slope
+  Hardsigmoid, Hardswish,
   kNumUnary,
 };
 enum BinFn : int {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -437,6 +438,29 @@ void rms_norm_backward_kernel(const KernelCall& c) {
                [&](int64_t lo, int64_t hi) { rms_backward_cols_run<T>(a, lo, hi); });
 }
 
+// hardsigmoid's and hardswish's first-order backwards (by name, "hardsigmoid_backward_fused",
+// "hardswish_backward_fused"): in g, x; out dx. PyTorch's formulas (a NaN x gives g for
+// hardswish, 0 for hardsigmoid): one pass instead of the rule's five or six ops.
+template <class T, bool Swish>
+void hard_backward_kernel(const KernelCall& c) {
+  for_each<3>({&c.out[0], &c.in[0], &c.in[1]}, [](char** p, const int64_t* s, int64_t n) {
+    const auto d = [](T g, T x) -> T {
+      if constexpr (Swish) return x < T(-3) ? T(0) : (x <= T(3) ? g * (x / T(3) + T(0.5)) : g);
+      else return (x > T(-3) && x < T(3)) ? g / T(6) : T(0);
+    };
+    constexpr int64_t S = sizeof(T);
+    if (s[0] == S && s[1] == S && s[2] == S) {  // the loop the compiler vectorizes
+      T* o = reinterpret_cast<T*>(p[0]);
+      const T *g = reinterpret_cast<const T*>(p[1]), *x = reinterpret_cast<const T*>(p[2]);
+      for (int64_t i = 0; i < n; ++i) o[i] = d(g[i], x[i]);
+      return;
+    }
+    for (int64_t i = 0; i < n; ++i)
+      *reinterpret_cast<T*>(p[0] + i * s[0]) =
+          d(*reinterpret_cast<const T*>(p[1] + i * s[1]), *reinterpret_cast<const T*>(p[2] + i * s[2]));
+  });
+}
+
 // gelu's first-order backward (by name, "gelu_backward_fused"): in g, x; out dx (one
 // shape); params UnaryParams (a = 0: exact, else the tanh approximation).
 //   exact: dx = g * (Phi(x) + x * phi(x))
@@ -665,6 +689,12 @@ const bool registered = [] {
   reg.add(rn, DeviceType::CPU, DType::Float64, &rms_norm_kernel<double>);
   reg.add(rnb, DeviceType::CPU, DType::Float32, &rms_norm_backward_kernel<float>);
   reg.add(rnb, DeviceType::CPU, DType::Float64, &rms_norm_backward_kernel<double>);
+  for (const char* name : {"hardsigmoid_backward_fused", "hardswish_backward_fused"}) {
+    const bool swish = std::string_view(name) == "hardswish_backward_fused";
+    const OpId id = reg.op_id(name);
+    reg.add(id, DeviceType::CPU, DType::Float32, swish ? &hard_backward_kernel<float, true> : &hard_backward_kernel<float, false>);
+    reg.add(id, DeviceType::CPU, DType::Float64, swish ? &hard_backward_kernel<double, true> : &hard_backward_kernel<double, false>);
+  }
   const OpId gb = reg.op_id("gelu_backward_fused");
   reg.add(gb, DeviceType::CPU, DType::Float32, &gelu_backward_kernel<float>);
   reg.add(gb, DeviceType::CPU, DType::Float64, &gelu_backward_kernel<double>);

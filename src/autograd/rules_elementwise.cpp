@@ -64,6 +64,18 @@ Shape shape_of(const Operand& o) {
   const Tensor* const* t = std::get_if<const Tensor*>(&o);
   return t ? (*t)->shape() : Shape{};
 }
+// A first-order backward kernel registered by name, (g, x) -> dx of x's shape; undefined
+// when it cannot run (create_graph records the ops instead, other dtypes or devices).
+Tensor by_name_backward(const char* name, const Tensor& g, const Tensor& x) {
+  const OpId id = Registry::get().op_id(name);
+  if (GradMode::enabled() || g.dtype() != x.dtype() || g.device() != x.device() || g.shape() != x.shape() ||
+      !Registry::get().has(id, x.device().type, x.dtype()))
+    return Tensor();
+  Tensor r = empty(x.shape(), TensorOptions(x.dtype(), x.device()));
+  const Tensor in[2] = {g, x};
+  dispatch(id, x.dtype(), in, {&r, 1});
+  return r;
+}
 Tensor zero_like(const Tensor& g) { return scalar_tensor(Scalar(0.0), TensorOptions(g.dtype(), g.device())); }
 }  // namespace
 
@@ -263,13 +275,15 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
         return mul(g, mul(s, add(mul(x, rsub_one(s)), Scalar(1.0))));
       });
       break;
-    case op::hardsigmoid:  // 1/6 inside (-3, 3), as PyTorch
+    case op::hardsigmoid:  // 1/6 inside (-3, 3), as PyTorch; first order on float CPU tensors: one kernel
       rec("HardsigmoidBackward", true, false, [](T g, T x, T) {
+        if (Tensor r = by_name_backward("hardsigmoid_backward_fused", g, x); r.defined()) return r;
         return tessel::where(logical_and(gt(x, Scalar(-3.0)), lt(x, Scalar(3.0))), div(g, Scalar(6.0)), zero_like(g));
       });
       break;
     case op::hardswish:  // 0 below -3, x / 3 + 1/2 up to 3, 1 above, as PyTorch
       rec("HardswishBackward", true, false, [](T g, T x, T) {
+        if (Tensor r = by_name_backward("hardswish_backward_fused", g, x); r.defined()) return r;
         const Tensor mid = mul(g, add(div(x, Scalar(3.0)), Scalar(0.5)));
         return tessel::where(lt(x, Scalar(-3.0)), zero_like(g), tessel::where(le(x, Scalar(3.0)), mid, g));
       });

@@ -1014,6 +1014,23 @@ def spec_gelu_backward_fused(dtype, device):
 
 
 SPECS.update({"gelu_backward_fused": spec_gelu_backward_fused})
+
+
+def _spec_hard_backward(fn, deriv):
+    def spec(dtype, device):
+        for shape in ((7,), (3, 600)):
+            x, g = sample(dtype, shape, -5, 5), sample(dtype, shape)
+            tx = from_numpy(x, dtype).to(device).requires_grad_()
+            fn(tx).backward(from_numpy(g, dtype).to(device))
+            check(tx.grad.cpu(), ref64(g) * deriv(ref64(x)), dtype, scale=np.abs(ref64(g)) + 1)
+    return spec
+
+
+SPECS.update({
+    "hardsigmoid_backward_fused": _spec_hard_backward(ts.hardsigmoid, lambda x: np.where(np.abs(x) < 3, 1 / 6, 0.0)),
+    "hardswish_backward_fused": _spec_hard_backward(
+        ts.hardswish, lambda x: np.where(x < -3, 0.0, np.where(x <= 3, x / 3 + 0.5, 1.0))),
+})
 SPECS.update({"log_softmax_backward_fused": spec_log_softmax_backward_fused,
               "rms_norm_fused": spec_rms_norm_fused, "rms_norm_fused_backward": spec_rms_norm_fused_backward})
 

@@ -243,6 +243,7 @@ COVERS = {
     "log_softmax_backward_fused": "log_softmax_last_dim",  # first-order log_softmax gradients along the last dim
     "rms_norm_fused": "rms_norm", "rms_norm_fused_backward": "rms_norm",
     "gelu_backward_fused": "gelu_tanh",  # first-order gelu gradients (exact: the 'gelu' case)
+    "hardsigmoid_backward_fused": "hardsigmoid_wide", "hardswish_backward_fused": "hardswish_wide",
     "gather_rows": "gather", "index_add_rows": "gather",  # gather's forward; gather/index_select backwards
     "hypot_backward": "hypot",
     "sdpa_flash": "sdpa_causal", "sdpa_flash_backward": "sdpa_causal",  # second order: the composite's formula

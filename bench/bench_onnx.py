@@ -351,11 +351,11 @@ def side_by_side(f_ts, f_ort, repeat, target_s):
     same load; each sample averages `number` calls (about target_s). On a busy
     machine the CPU time is the steadier figure: it leaves out the time the
     process waits for a core (with several threads it sums their CPU time,
-    spinning included). Each sample starts with one untimed call: with two
-    thread pools in one process, the first call after a switch waits for the
-    other runtime's threads to stop spinning (8-33 ms for tessel after
-    onnxruntime at 2 threads on the 2-core VM, 5-10 ms the other way), which a
-    program using one runtime never pays."""
+    spinning included). Each sample starts with 50 ms of untimed calls (at least
+    one): with two thread pools in one process, the calls after a switch wait
+    for the other runtime's threads to stop spinning (the first 8-33 ms for
+    tessel after onnxruntime at 2 threads on the 2-core VM, and a few slow ones
+    after it; 5-10 ms the other way), which a program using one runtime never pays."""
     f_ts(), f_ort()
     t0 = time.perf_counter()
     f_ts()
@@ -365,7 +365,10 @@ def side_by_side(f_ts, f_ort, repeat, target_s):
         out.append({"wall": [], "cpu": []})
     for k in range(repeat + 1):  # the first round is a warm-up
         for f, o in zip((f_ts, f_ort), out):
+            t_settle = time.perf_counter() + 0.05
             f()
+            while time.perf_counter() < t_settle:
+                f()
             w0, c0 = time.perf_counter(), time.process_time()
             for _ in range(number):
                 f()

@@ -1,6 +1,7 @@
 // Binary elementwise ops: arithmetic, comparisons, logical and bitwise ops,
 // where and lerp. Every op: validate -> promote -> broadcast -> dispatch.
 #include <algorithm>
+#include <cstdint>
 #include <numeric>
 
 #include "src/autograd/rules.h"
@@ -67,15 +68,28 @@ Tensor empty_same_layout(const Tensor& x, TensorOptions opts) {
 
 namespace {
 // A binary op's output takes a permuted dense operand's layout when the other
-// operand is read the same way (same strides) or is one broadcast value (x.t() * 2,
-// x.t() - tanh(x.t())): all three then run in memory order. Mixed layouts
-// keep a contiguous output.
+// operand walks memory in the same dim order, skipping its broadcast dims (the
+// same strides, one broadcast value, or a reduction's keepdim result: x.t() * 2,
+// x.t() - tanh(x.t()), x.t() - amax(x.t(), 1, true)): all three then run in
+// memory order. Other mixes keep a contiguous output.
+bool same_dim_order(const Tensor& t, const Tensor& u) {
+  Shape perm(static_cast<size_t>(t.dim()));
+  std::iota(perm.begin(), perm.end(), int64_t{0});
+  std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return t.strides()[a] > t.strides()[b]; });
+  int64_t prev = INT64_MAX;
+  for (int64_t d : perm) {
+    const int64_t st = u.strides()[static_cast<size_t>(d)];
+    if (u.shape()[static_cast<size_t>(d)] == 1 || st == 0) continue;
+    if (st > prev) return false;
+    prev = st;
+  }
+  return true;
+}
 Tensor empty_binary_out(const Tensor (&in)[2], TensorOptions opts) {
   for (int k = 0; k < 2; ++k) {
     const Tensor &t = in[k], &u = in[1 - k];
     if (t.dim() < 2 || t.is_contiguous()) continue;
-    const bool one_value = std::all_of(u.strides().begin(), u.strides().end(), [](int64_t s) { return s == 0; });
-    if (one_value || u.strides() == t.strides()) return empty_same_layout(t, opts);
+    if (u.strides() == t.strides() || same_dim_order(t, u)) return empty_same_layout(t, opts);
   }
   return empty(in[0].shape(), opts);
 }

@@ -79,7 +79,23 @@ def test_binary_ops_keep_a_shared_layout():
 def test_binary_ops_with_mixed_layouts_give_contiguous_outputs():
     a = rng.standard_normal((33, 65)).astype(np.float32)
     x, c = ts.tensor(a).t(), ts.tensor(np.ascontiguousarray(a.T))
-    for got in [x + c, c + x, x * ts.tensor(a[:, :1].T.copy())]:
+    for got in [x + c, c + x]:
         assert got.is_contiguous()
+    # a row broadcast down x's outer memory dim walks memory in x's order: x's layout
+    assert strides_of(x * ts.tensor(a[:, :1].T.copy())) == strides_of(x)
     np.testing.assert_allclose((x + c).numpy(), 2 * a.T, rtol=1e-6)
     np.testing.assert_allclose((x * ts.tensor(a[:, :1].T.copy())).numpy(), a.T * a[:, :1].T, rtol=1e-6)
+
+
+def test_binary_op_with_a_keepdim_reduction_keeps_the_layout():
+    a = rng.standard_normal((40, 70)).astype(np.float64)
+    x = ts.tensor(a).t()  # [70, 40], memory order: dim 1 outer
+    m = ts.amax(x, 0, True)  # [1, 40]: broadcast along dim 0
+    got = x - m
+    assert strides_of(got) == strides_of(x)
+    np.testing.assert_allclose(got.numpy(), a.T - a.T.max(0, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(ts.logsumexp(x, 0).numpy(), np.log(np.exp(a.T).sum(0)), rtol=1e-12)
+    np.testing.assert_allclose(ts.logsumexp(x, 1).numpy(), np.log(np.exp(a.T).sum(1)), rtol=1e-12)
+    # a full operand in another dim order still gives a contiguous result
+    c = ts.tensor(np.ascontiguousarray(a.T))
+    assert (x - c).is_contiguous()

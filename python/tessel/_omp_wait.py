@@ -57,7 +57,7 @@ def _others_running(samples: int = 8, gap_s: float = 0.001) -> list[int]:
 
 
 def choose() -> str:
-    """Sets GOMP_SPINCOUNT for this process unless the user chose; returns what was decided, for ts.config."""
+    """Sets GOMP_SPINCOUNT for this process unless the user chose; returns what was decided (`tessel info` prints it)."""
     if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
         return "set by the user (OMP_WAIT_POLICY / GOMP_SPINCOUNT)"
     cpus = _usable_cpus()

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -689,12 +688,11 @@ const bool registered = [] {
   reg.add(rn, DeviceType::CPU, DType::Float64, &rms_norm_kernel<double>);
   reg.add(rnb, DeviceType::CPU, DType::Float32, &rms_norm_backward_kernel<float>);
   reg.add(rnb, DeviceType::CPU, DType::Float64, &rms_norm_backward_kernel<double>);
-  for (const char* name : {"hardsigmoid_backward_fused", "hardswish_backward_fused"}) {
-    const bool swish = std::string_view(name) == "hardswish_backward_fused";
-    const OpId id = reg.op_id(name);
-    reg.add(id, DeviceType::CPU, DType::Float32, swish ? &hard_backward_kernel<float, true> : &hard_backward_kernel<float, false>);
-    reg.add(id, DeviceType::CPU, DType::Float64, swish ? &hard_backward_kernel<double, true> : &hard_backward_kernel<double, false>);
-  }
+  const OpId hsb = reg.op_id("hardsigmoid_backward_fused"), hwb = reg.op_id("hardswish_backward_fused");
+  reg.add(hsb, DeviceType::CPU, DType::Float32, &hard_backward_kernel<float, false>);
+  reg.add(hsb, DeviceType::CPU, DType::Float64, &hard_backward_kernel<double, false>);
+  reg.add(hwb, DeviceType::CPU, DType::Float32, &hard_backward_kernel<float, true>);
+  reg.add(hwb, DeviceType::CPU, DType::Float64, &hard_backward_kernel<double, true>);
   const OpId gb = reg.op_id("gelu_backward_fused");
   reg.add(gb, DeviceType::CPU, DType::Float32, &gelu_backward_kernel<float>);
   reg.add(gb, DeviceType::CPU, DType::Float64, &gelu_backward_kernel<double>);

@@ -11,6 +11,7 @@
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/register.h"
+#include "src/core/shape_util.h"
 #include "tessel/autograd.h"
 #include "tessel/cast.h"
 #include "tessel/kernel.h"
@@ -408,9 +409,7 @@ bool via_contiguous(const KernelCall& c, void (*kernel)(const KernelCall&)) {
     if (inner_contiguous(split_dims(a, c.out[0]), run)) return false;
     // A permuted dense tensor (a transpose): the same dims of a and out permuted to
     // a's memory order reduce the same elements into the same outputs, with no copy.
-    Shape perm(static_cast<size_t>(a.dim()));
-    std::iota(perm.begin(), perm.end(), int64_t{0});
-    std::stable_sort(perm.begin(), perm.end(), [&](int64_t x, int64_t y) { return a.strides()[x] > a.strides()[y]; });
+    const Shape perm = memory_order(a);
     Tensor in[1] = {a.permute(perm)};
     Tensor out[1] = {c.out[0].permute(perm)};
     if (!in[0].is_contiguous() || !out[0].is_contiguous()) {

@@ -63,15 +63,16 @@ def choose() -> str:
     cpus = _usable_cpus()
     threads = _threads(cpus)
     try:
-        others = sorted(_others_running())
+        seen = sorted(_others_running())
+        others = seen[len(seen) // 2]  # the median sample
     except (OSError, ValueError, IndexError):  # no /proc: keep the safe choice
         others = None
     # Contended when, in most samples, other runnable tasks and tessel's threads
     # together need more cores than there are: a wrong "quiet" costs far more
     # (2-6x) than a wrong "contended" (1.35-1.5x), so ties go to the short spin.
-    if others is None or others[len(others) // 2] + threads > cpus:
+    if others is None or others + threads > cpus:
         os.environ["GOMP_SPINCOUNT"] = SHORT_SPIN
-        why = "no /proc/loadavg" if others is None else f"{others[len(others) // 2]} other runnable task(s)"
+        why = "no /proc/loadavg" if others is None else f"{others} other runnable task(s)"
         return f"GOMP_SPINCOUNT={SHORT_SPIN} ({why}, {threads} threads on {cpus} CPUs at import)"
     return f"libgomp's default spin ({threads} threads on {cpus} idle CPUs at import)"
 

@@ -66,14 +66,13 @@ Shape shape_of(const Operand& o) {
 }
 // A first-order backward kernel registered by name, (g, x) -> dx of x's shape; undefined
 // when it cannot run (create_graph records the ops instead, other dtypes or devices).
-Tensor by_name_backward(const char* name, const Tensor& g, const Tensor& x) {
-  const OpId id = Registry::get().op_id(name);
+Tensor by_name_backward(OpId id, const Tensor& g, const Tensor& x, const void* params = nullptr) {
   if (GradMode::enabled() || g.dtype() != x.dtype() || g.device() != x.device() || g.shape() != x.shape() ||
       !Registry::get().has(id, x.device().type, x.dtype()))
     return Tensor();
   Tensor r = empty(x.shape(), TensorOptions(x.dtype(), x.device()));
   const Tensor in[2] = {g, x};
-  dispatch(id, x.dtype(), in, {&r, 1});
+  dispatch(id, x.dtype(), in, {&r, 1}, params);
   return r;
 }
 Tensor zero_like(const Tensor& g) { return scalar_tensor(Scalar(0.0), TensorOptions(g.dtype(), g.device())); }
@@ -277,13 +276,15 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
       break;
     case op::hardsigmoid:  // 1/6 inside (-3, 3), as PyTorch; first order on float CPU tensors: one kernel
       rec("HardsigmoidBackward", true, false, [](T g, T x, T) {
-        if (Tensor r = by_name_backward("hardsigmoid_backward_fused", g, x); r.defined()) return r;
+        static const OpId kFused = Registry::get().op_id("hardsigmoid_backward_fused");
+        if (Tensor r = by_name_backward(kFused, g, x); r.defined()) return r;
         return tessel::where(logical_and(gt(x, Scalar(-3.0)), lt(x, Scalar(3.0))), div(g, Scalar(6.0)), zero_like(g));
       });
       break;
     case op::hardswish:  // 0 below -3, x / 3 + 1/2 up to 3, 1 above, as PyTorch
       rec("HardswishBackward", true, false, [](T g, T x, T) {
-        if (Tensor r = by_name_backward("hardswish_backward_fused", g, x); r.defined()) return r;
+        static const OpId kFused = Registry::get().op_id("hardswish_backward_fused");
+        if (Tensor r = by_name_backward(kFused, g, x); r.defined()) return r;
         const Tensor mid = mul(g, add(div(x, Scalar(3.0)), Scalar(0.5)));
         return tessel::where(lt(x, Scalar(-3.0)), zero_like(g), tessel::where(le(x, Scalar(3.0)), mid, g));
       });
@@ -302,14 +303,8 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
       // create_graph and other dtypes: the ops below.
       const auto fused = [approx = p.a](T g, T x) -> Tensor {
         static const OpId kFused = Registry::get().op_id("gelu_backward_fused");
-        if (GradMode::enabled() || g.dtype() != x.dtype() || g.device() != x.device() || g.shape() != x.shape() ||
-            !Registry::get().has(kFused, x.device().type, x.dtype()))
-          return Tensor();
-        Tensor r = empty(x.shape(), TensorOptions(x.dtype(), x.device()));
-        const Tensor in[2] = {g, x};
         const UnaryParams up{approx};
-        dispatch(kFused, x.dtype(), in, {&r, 1}, &up);
-        return r;
+        return by_name_backward(kFused, g, x, &up);
       };
       if (p.a == 0) {  // exact: x * Phi(x)
         rec("GeluBackward", true, false, [=](T g, T x, T) {

@@ -1,6 +1,8 @@
 #pragma once
 // Internal helpers shared by the core and the ops.
+#include <algorithm>
 #include <cstdint>
+#include <numeric>
 
 #include "tessel/error.h"
 #include "tessel/tensor.h"
@@ -15,6 +17,16 @@ inline int64_t wrap_dim(const char* op, int64_t d, int64_t ndim) {
                      n - 1, "])");
   }
   return d < 0 ? d + n : d;
+}
+
+// t's dims from the largest stride to the smallest (ties keep dim order): its
+// memory order, outermost first. permute() by it makes a transposed (permuted
+// dense) tensor contiguous.
+inline Shape memory_order(const Tensor& t) {
+  Shape perm(static_cast<size_t>(t.dim()));
+  std::iota(perm.begin(), perm.end(), int64_t{0});
+  std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return t.strides()[a] > t.strides()[b]; });
+  return perm;
 }
 
 // In-place writes to a tensor whose elements share memory (expand) would

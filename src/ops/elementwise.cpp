@@ -1,8 +1,6 @@
 // Binary elementwise ops: arithmetic, comparisons, logical and bitwise ops,
 // where and lerp. Every op: validate -> promote -> broadcast -> dispatch.
-#include <algorithm>
 #include <cstdint>
-#include <numeric>
 
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
@@ -47,9 +45,7 @@ DType compute_dtype(const char* op, Kind kind, DType dt) {
 
 Tensor empty_same_layout(const Tensor& x, TensorOptions opts) {
   if (x.dim() < 2 || x.is_contiguous() || !x.device().is_cpu() || x.numel() == 0) return empty(x.shape(), opts);
-  Shape perm(static_cast<size_t>(x.dim()));
-  std::iota(perm.begin(), perm.end(), int64_t{0});
-  std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return x.strides()[a] > x.strides()[b]; });
+  const Shape perm = memory_order(x);
   // Dense: walking the dims from the smallest stride, each stride is the product
   // of the sizes inside it (size-1 dims take any stride). Else (gaps, broadcast,
   // overlap) the output is contiguous.
@@ -73,11 +69,8 @@ namespace {
 // x.t() - tanh(x.t()), x.t() - amax(x.t(), 1, true)): all three then run in
 // memory order. Other mixes keep a contiguous output.
 bool same_dim_order(const Tensor& t, const Tensor& u) {
-  Shape perm(static_cast<size_t>(t.dim()));
-  std::iota(perm.begin(), perm.end(), int64_t{0});
-  std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return t.strides()[a] > t.strides()[b]; });
   int64_t prev = INT64_MAX;
-  for (int64_t d : perm) {
+  for (int64_t d : memory_order(t)) {
     const int64_t st = u.strides()[static_cast<size_t>(d)];
     if (u.shape()[static_cast<size_t>(d)] == 1 || st == 0) continue;
     if (st > prev) return false;
@@ -89,7 +82,7 @@ Tensor empty_binary_out(const Tensor (&in)[2], TensorOptions opts) {
   for (int k = 0; k < 2; ++k) {
     const Tensor &t = in[k], &u = in[1 - k];
     if (t.dim() < 2 || t.is_contiguous()) continue;
-    if (u.strides() == t.strides() || same_dim_order(t, u)) return empty_same_layout(t, opts);
+    if (same_dim_order(t, u)) return empty_same_layout(t, opts);
   }
   return empty(in[0].shape(), opts);
 }

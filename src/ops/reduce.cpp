@@ -228,9 +228,7 @@ bool norm2_fused(const Tensor& a, const Shape& dims, bool keepdim, Tensor& out) 
     // Over every element the order is free: a transposed (permuted dense) tensor
     // is read in memory order instead of being copied.
     if (r.count != a.numel()) return false;
-    Shape perm(static_cast<size_t>(a.dim()));
-    std::iota(perm.begin(), perm.end(), int64_t{0});
-    std::stable_sort(perm.begin(), perm.end(), [&](int64_t x, int64_t y) { return a.strides()[x] > a.strides()[y]; });
+    const Shape perm = memory_order(a);
     const Tensor p = a.permute(perm);
     if (!p.is_contiguous()) return false;
     Tensor all;

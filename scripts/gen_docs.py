@@ -22,7 +22,8 @@ ONNX_NAMES = {
     "arange": "Range", "reciprocal": "Reciprocal", "isnan": "IsNaN", "isinf": "IsInf", "where": "Where",
     "remainder": "Mod", "cumsum": "CumSum", "softmax": "Softmax", "log_softmax": "LogSoftmax", "matmul": "MatMul",
     "bitwise_and": "BitwiseAnd", "bitwise_or": "BitwiseOr", "bitwise_xor": "BitwiseXor", "bitwise_not": "BitwiseNot",
-    "nonzero": "NonZero", "erf": "Erf", "floor_divide": "Div+Floor",
+    "nonzero": "NonZero", "erf": "Erf", "floor_divide": "Div+Floor", "bitwise_left_shift": "BitShift",
+    "bitwise_right_shift": "BitShift",
 }
 # Registry ops that export through the traced op of another name.
 EXPORTED_AS = {"copy": "cast", "take_offsets": "advanced_index", "fill": "full", "max_dim": "max_dim",

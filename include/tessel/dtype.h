@@ -23,8 +23,12 @@ enum class DType : uint8_t {
   Float64,
   Complex64,
   Complex128,
+  // Appended so the numbers above keep their meaning (registry tables, files).
+  UInt16,
+  UInt32,
+  UInt64,
 };
-inline constexpr int kNumDTypes = 12;
+inline constexpr int kNumDTypes = 15;
 
 // IEEE binary16 with round-to-nearest-even conversion from float.
 struct Half {
@@ -132,6 +136,9 @@ TESSEL_DTYPE_OF(float, Float32)
 TESSEL_DTYPE_OF(double, Float64)
 TESSEL_DTYPE_OF(complex64, Complex64)
 TESSEL_DTYPE_OF(complex128, Complex128)
+TESSEL_DTYPE_OF(uint16_t, UInt16)
+TESSEL_DTYPE_OF(uint32_t, UInt32)
+TESSEL_DTYPE_OF(uint64_t, UInt64)
 #undef TESSEL_DTYPE_OF
 template <class T>
 inline constexpr DType dtype_v = dtype_of<T>::value;
@@ -152,6 +159,9 @@ decltype(auto) visit_dtype(DType d, F&& f) {
     case DType::Float32: return f(std::type_identity<float>{});
     case DType::Float64: return f(std::type_identity<double>{});
     case DType::Complex64: return f(std::type_identity<complex64>{});
+    case DType::UInt16: return f(std::type_identity<uint16_t>{});
+    case DType::UInt32: return f(std::type_identity<uint32_t>{});
+    case DType::UInt64: return f(std::type_identity<uint64_t>{});
     case DType::Complex128: break;
   }
   return f(std::type_identity<complex128>{});
@@ -170,6 +180,7 @@ TESSEL_API bool is_floating(DType d);  // float16 .. float64
 TESSEL_API bool is_complex(DType d);
 TESSEL_API bool is_integral(DType d, bool include_bool = false);
 TESSEL_API bool is_signed(DType d);
+TESSEL_API bool is_unsigned(DType d);  // uint8 .. uint64
 TESSEL_API DType to_complex(DType d);  // float32 -> complex64, float64 -> complex128
 TESSEL_API DType to_real(DType d);     // complex64 -> float32
 TESSEL_API DType dtype_from_name(const char* op, const char* name);  // throws TypeError

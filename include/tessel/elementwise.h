@@ -20,9 +20,12 @@ namespace tessel {
 // the divisor, like Python) pow atan2 maximum minimum (NaN propagates).
 #define TESSEL_BINARY_OPS(X) \
   X(add) X(sub) X(mul) X(div) X(floor_divide) X(remainder) X(pow) X(atan2) X(maximum) X(minimum)
-// Comparisons and logical ops return bool; bitwise ops take integers and bool.
+// Comparisons and logical ops return bool; bitwise ops take integers and bool
+// (shifts integers only). A shift by a negative count or by the bit width or
+// more gives 0 (>> of a negative value: -1); >> is arithmetic for signed types.
 #define TESSEL_COMPARE_OPS(X) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) X(logical_and) X(logical_or) X(logical_xor)
-#define TESSEL_BITWISE_OPS(X) X(bitwise_and) X(bitwise_or) X(bitwise_xor)
+#define TESSEL_BITWISE_OPS(X) \
+  X(bitwise_and) X(bitwise_or) X(bitwise_xor) X(bitwise_left_shift) X(bitwise_right_shift)
 TESSEL_BINARY_OPS(TESSEL_BINARY_DECL)
 TESSEL_COMPARE_OPS(TESSEL_BINARY_DECL)
 TESSEL_BITWISE_OPS(TESSEL_BINARY_DECL)

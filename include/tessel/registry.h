@@ -27,7 +27,7 @@ namespace tessel {
   X(floor) X(ceil) X(round) X(trunc) X(sign) X(isnan) X(isinf) X(isfinite) X(nan_to_num) X(clamp) \
   X(pow) X(atan2) X(floor_divide) X(remainder) X(maximum) X(minimum) X(lerp) \
   X(logical_and) X(logical_or) X(logical_xor) X(logical_not) \
-  X(bitwise_and) X(bitwise_or) X(bitwise_xor) X(bitwise_not) X(conj) \
+  X(bitwise_and) X(bitwise_or) X(bitwise_xor) X(bitwise_not) X(bitwise_left_shift) X(bitwise_right_shift) X(conj) \
   X(where) \
   X(sum) X(prod) X(amax) X(amin) X(max_dim) X(min_dim) X(cumsum) X(cumprod) X(softmax) X(log_softmax) \
   X(matmul) \

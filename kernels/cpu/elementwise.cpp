@@ -118,6 +118,28 @@ bool truthy(T v) {
   return v != T(0);
 }
 
+// Shifts defined for every count (C++ leaves counts < 0 or >= the width undefined).
+template <class T>
+bool shift_out_of_range(T b) {
+  if constexpr (std::is_signed_v<T>) {
+    if (b < 0) return true;
+  }
+  return static_cast<uint64_t>(b) >= 8 * sizeof(T);
+}
+template <class T>
+T shift_left(T a, T b) {
+  using U = std::make_unsigned_t<T>;
+  return shift_out_of_range(b) ? T(0) : static_cast<T>(static_cast<U>(static_cast<U>(a) << b));
+}
+template <class T>
+T shift_right(T a, T b) {
+  if (shift_out_of_range(b)) {
+    if constexpr (std::is_signed_v<T>) return a < 0 ? T(-1) : T(0);
+    else return T(0);
+  }
+  return static_cast<T>(a >> b);  // arithmetic for signed T (C++20)
+}
+
 const bool registered = [] {
   register_for(AllTypes{}, op::add, binary([](auto a, auto b) { return a + b; }));  // bool: logical or
   register_for(NumberTypes{}, op::sub, binary([](auto a, auto b) { return a - b; }));
@@ -148,6 +170,8 @@ const bool registered = [] {
   register_for(BoolType{} + IntTypes{}, op::bitwise_and, binary([](auto a, auto b) { return a & b; }));
   register_for(BoolType{} + IntTypes{}, op::bitwise_or, binary([](auto a, auto b) { return a | b; }));
   register_for(BoolType{} + IntTypes{}, op::bitwise_xor, binary([](auto a, auto b) { return a ^ b; }));
+  register_for(IntTypes{}, op::bitwise_left_shift, binary([](auto a, auto b) { return shift_left(a, b); }));
+  register_for(IntTypes{}, op::bitwise_right_shift, binary([](auto a, auto b) { return shift_right(a, b); }));
 
   register_for(AllTypes{}, op::where, []<class T>(std::type_identity<T>) -> Kernel {
     return [](const KernelCall& c) {

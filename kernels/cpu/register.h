@@ -13,7 +13,7 @@ using acc_t = std::conditional_t<is_reduced_float_v<T>, float, T>;  // compute t
 template <class... Ts>
 struct TypeList {};
 
-using IntTypes = TypeList<uint8_t, int8_t, int16_t, int32_t, int64_t>;
+using IntTypes = TypeList<uint8_t, int8_t, int16_t, int32_t, int64_t, uint16_t, uint32_t, uint64_t>;
 using FloatTypes = TypeList<Half, BFloat16, float, double>;
 using ComplexTypes = TypeList<complex64, complex128>;
 

@@ -15,8 +15,18 @@ bool to_scalar(py::handle o, Scalar& out) {
   } else if (PyLong_Check(p)) {
     int overflow = 0;
     const long long v = PyLong_AsLongLongAndOverflow(p, &overflow);
-    if (overflow) throw py::value_error("Python int too large to convert to a tessel int64 scalar");
-    out = Scalar(static_cast<int64_t>(v));
+    if (overflow > 0) {  // above int64: a uint64 value, or too large for any dtype
+      const unsigned long long u = PyLong_AsUnsignedLongLong(p);
+      if (PyErr_Occurred()) {
+        PyErr_Clear();
+        throw py::value_error("Python int too large to convert to a tessel uint64 scalar");
+      }
+      out = Scalar(static_cast<uint64_t>(u));
+    } else if (overflow < 0) {
+      throw py::value_error("Python int too small to convert to a tessel int64 scalar");
+    } else {
+      out = Scalar(static_cast<int64_t>(v));
+    }
   } else if (PyFloat_Check(p)) {
     out = Scalar(PyFloat_AS_DOUBLE(p));
   } else if (PyComplex_Check(p)) {
@@ -33,7 +43,7 @@ bool to_scalar(py::handle o, Scalar& out) {
 py::object from_scalar(const Scalar& s) {
   switch (s.kind()) {
     case Scalar::Kind::Bool: return py::bool_(s.to<bool>());
-    case Scalar::Kind::Int: return py::int_(s.to<int64_t>());
+    case Scalar::Kind::Int: return s.is_big_uint() ? py::int_(s.to<uint64_t>()) : py::int_(s.to<int64_t>());
     case Scalar::Kind::Float: return py::float_(s.to<double>());
     case Scalar::Kind::Complex: break;
   }
@@ -107,8 +117,16 @@ DType dtype_from_format(std::string fmt, ssize_t itemsz) {
       default: break;
     }
   }
+  if (fmt == "H" || fmt == "I" || fmt == "L" || fmt == "Q") {
+    switch (itemsz) {
+      case 2: return DType::UInt16;
+      case 4: return DType::UInt32;
+      case 8: return DType::UInt64;
+      default: break;
+    }
+  }
   throw py::type_error("can't convert a buffer of format '" + fmt +
-                       "': supported are bool, uint8, int8/16/32/64, float16/32/64, complex64/128");
+                       "': supported are bool, (u)int8/16/32/64, float16/32/64, complex64/128");
 }
 
 namespace {
@@ -128,6 +146,7 @@ Tensor view_of_buffer(const py::buffer_info& buf) {
 struct Leaves {
   std::vector<Scalar> values;
   Scalar::Kind kind = Scalar::Kind::Bool;
+  bool big = false, negative = false;  // ints above int64 (uint64 values), ints below 0
 };
 
 void raise_leaf(py::handle o) {
@@ -152,6 +171,10 @@ void collect(py::handle o, size_t depth, Shape& shape, Leaves& out) {
       raise_leaf(o);
     }
     if (static_cast<int>(s.kind()) > static_cast<int>(out.kind)) out.kind = s.kind();
+    if (s.is_int()) {
+      out.big |= s.is_big_uint();
+      out.negative |= !s.is_big_uint() && s.to<int64_t>() < 0;
+    }
     out.values.push_back(s);
     return;
   }
@@ -181,7 +204,7 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, const Devic
   // A copy without history, as torch.tensor(t) makes.
   if (const Tensor* t = as_tensor_ptr(data)) return t->detach().to(dtype.value_or(t->dtype())).to(device).clone();
   Scalar s;
-  if (to_scalar(data, s)) return scalar_tensor(s, TensorOptions(dtype.value_or(dtype_of_kind(s.kind())), device));
+  if (to_scalar(data, s)) return scalar_tensor(s, TensorOptions(dtype.value_or(s.is_big_uint() ? DType::UInt64 : dtype_of_kind(s.kind())), device));
   if (PyObject_CheckBuffer(data.ptr()) && !PyBytes_Check(data.ptr())) {
     const py::buffer_info buf = py::reinterpret_borrow<py::buffer>(data).request();
     const Tensor v = view_of_buffer(buf);
@@ -204,7 +227,14 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, const Devic
   Leaves leaves;
   leaves.values.reserve(static_cast<size_t>(shape_numel(shape)));
   collect(data, 0, shape, leaves);
-  const DType dt = dtype.value_or(leaves.values.empty() ? default_float_dtype() : dtype_of_kind(leaves.kind));
+  if (!dtype && leaves.kind == Scalar::Kind::Int && leaves.big && leaves.negative) {
+    throw py::value_error("tessel.tensor: the ints fit neither int64 (some are above 2**63 - 1) nor uint64 (some are "
+                          "negative); pass a dtype");
+  }
+  const bool u64 = leaves.kind == Scalar::Kind::Int && leaves.big;
+  const DType dt = dtype.value_or(leaves.values.empty() ? default_float_dtype()
+                                  : u64                 ? DType::UInt64
+                                                        : dtype_of_kind(leaves.kind));
   Tensor out = empty(shape, TensorOptions(dt));
   visit_dtype(dt, [&]<class T>(std::type_identity<T>) {
     T* p = static_cast<T*>(out.data_ptr());
@@ -217,6 +247,7 @@ namespace {
 template <class T>
 py::object element(const T& v) {
   if constexpr (std::is_same_v<T, bool>) return py::bool_(v);
+  else if constexpr (std::is_unsigned_v<T>) return py::int_(static_cast<uint64_t>(v));
   else if constexpr (std::is_integral_v<T>) return py::int_(static_cast<int64_t>(v));
   else if constexpr (is_complex_v<T>) return py::cast(complex128(v.real(), v.imag()));
   else return py::float_(static_cast<double>(v));

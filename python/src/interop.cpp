@@ -19,6 +19,9 @@ const char* buffer_format(DType d) {
     case DType::Int16: return "h";
     case DType::Int32: return "i";
     case DType::Int64: return "q";
+    case DType::UInt16: return "H";
+    case DType::UInt32: return "I";
+    case DType::UInt64: return "Q";
     case DType::Float16: return "e";
     case DType::Float32: return "f";
     case DType::Float64: return "d";

@@ -26,17 +26,19 @@ __all__ = [
 __array_api_version__ = "2024.12"
 
 _D = _C.dtype
-# The standard's dtypes tessel has (no uint16/uint32/uint64; float16/bfloat16 are extras).
-_STD = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64", "complex64", "complex128")
+# The standard's dtypes (float16/bfloat16 are tessel's extras).
+_STD = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64",
+        "complex64", "complex128")
+_UNSIGNED = ("uint8", "uint16", "uint32", "uint64")
 _KINDS = {
     "bool": ("bool",),
     "signed integer": ("int8", "int16", "int32", "int64"),
-    "unsigned integer": ("uint8",),
-    "integral": ("int8", "int16", "int32", "int64", "uint8"),
+    "unsigned integer": _UNSIGNED,
+    "integral": ("int8", "int16", "int32", "int64") + _UNSIGNED,
     "real floating": ("float16", "bfloat16", "float32", "float64"),
     "complex floating": ("complex64", "complex128"),
-    "numeric": ("int8", "int16", "int32", "int64", "uint8", "float16", "bfloat16", "float32", "float64",
-                "complex64", "complex128"),
+    "numeric": ("int8", "int16", "int32", "int64") + _UNSIGNED + ("float16", "bfloat16", "float32", "float64",
+                                                                 "complex64", "complex128"),
 }
 _CPU = _C.device("cpu")
 
@@ -306,55 +308,8 @@ def _to_device(self, device, /, *, stream=None):
     return self if self.device == d else self.to(d)
 
 
-def _shift(op, reflected=False, inplace=False):
-    """<< and >> on integer tensors (a negative shift count is left to the caller, as the standard does)."""
-    def method(self, other):
-        a, b = (other, self) if reflected else (self, other)
-        if not isinstance(a, Tensor):
-            a = _C.tensor(a, dtype=b.dtype)
-        if not isinstance(b, Tensor):
-            b = _C.tensor(b, dtype=a.dtype)
-        for t in (a, b):
-            if not _integral(t.dtype):
-                raise TypeError(f"{op}: expects integer tensors, got {t.dtype}")
-        out = _shift_values(a, b, op == "<<")
-        if inplace:
-            self.copy_(out.to(self.dtype))
-            return self
-        return out
-    return method
-
-
 def _integral(dt):
     return dt.name in _KINDS["integral"]
-
-
-def _shift_values(a, b, left):
-    dt = _C.promote_types(a.dtype, b.dtype)
-    a, b = a.to(dt), b.to(dt)
-    bits = 8 * dt.itemsize
-    # Work in int64 (uint8 values fit) so a big shift count gives 0 / -1 rather than UB.
-    a64, b64 = a.to(_D.int64), _C.clamp(b.to(_D.int64), 0, 63)
-    if left:
-        out = a64 * _C.pow(_C.full_like(b64, 2), _C.clamp(b64, 0, 62))
-        out = _C.where(b64 >= bits, _C.zeros_like(out), out)
-        return _wrap(out, dt)
-    out = _C.floor_divide(a64, _C.pow(_C.full_like(b64, 2), _C.clamp(b64, 0, 62)))
-    big = b64 >= builtins.min(bits, 63)
-    out = _C.where(big, _C.where(a64 < 0, _C.full_like(out, -1), _C.zeros_like(out)), out)
-    return out.to(dt)
-
-
-def _wrap(x64, dt):
-    """int64 values reduced modulo 2**bits of dt (two's complement), as C's fixed-width arithmetic does."""
-    if dt == _D.int64:
-        return x64
-    bits = 8 * dt.itemsize
-    m = 1 << bits
-    r = _C.remainder(x64, m)
-    if dt.is_signed:
-        r = _C.where(r >= m // 2, r - m, r)
-    return r.to(dt)
 
 
 def _pos(self):
@@ -367,12 +322,6 @@ def _install_tensor():
     Tensor.__array_namespace__ = _array_namespace
     Tensor.to_device = _to_device
     Tensor.__pos__ = _pos
-    Tensor.__lshift__ = _shift("<<")
-    Tensor.__rshift__ = _shift(">>")
-    Tensor.__rlshift__ = _shift("<<", reflected=True)
-    Tensor.__rrshift__ = _shift(">>", reflected=True)
-    Tensor.__ilshift__ = _shift("<<", inplace=True)
-    Tensor.__irshift__ = _shift(">>", inplace=True)
     if not hasattr(Tensor, "mH"):  # the conjugate transpose of the last two dims
         Tensor.mH = property(lambda self: (_C.conj(self) if self.dtype.is_complex else self).mT)
     if not hasattr(Tensor, "__imatmul__"):

@@ -10,7 +10,7 @@ from collections import namedtuple
 
 from . import _C
 from ._C import Tensor
-from ._array_api import _integral, _shift_values, _D
+from ._array_api import _integral, _D
 from . import _port
 
 __all__ = [
@@ -183,14 +183,12 @@ def bitwise_invert(x, /):
 
 def bitwise_left_shift(x1, x2, /):
     """x1 << x2 for integer tensors (a shift of the width or more gives 0)."""
-    a, b = _pair("bitwise_left_shift", x1, x2)
-    return _shift_values(a, b, True)
+    return _C.bitwise_left_shift(*_pair("bitwise_left_shift", x1, x2))
 
 
 def bitwise_right_shift(x1, x2, /):
     """x1 >> x2 (arithmetic) for integer tensors."""
-    a, b = _pair("bitwise_right_shift", x1, x2)
-    return _shift_values(a, b, False)
+    return _C.bitwise_right_shift(*_pair("bitwise_right_shift", x1, x2))
 
 
 def _float_pair(op, x1, x2):
@@ -425,8 +423,8 @@ def min(input, dim=_UNSET, keepdim=_UNSET, *, axis=_UNSET, keepdims=_UNSET):  # 
 def _reduction(name, fn):
     def f(input, dim=_UNSET, keepdim=_UNSET, *, axis=_UNSET, keepdims=_UNSET, dtype=None):
         ax, kd = _axis_kw(name, dim, axis, keepdim, keepdims)
-        if dtype is None and name == "sum" and input.dtype == _D.uint8:
-            dtype = _D.int64  # no uint64: the widest integer
+        if dtype is None and name in ("sum", "prod") and input.dtype == _D.uint8:
+            dtype = _D.uint64  # the standard: unsigned sums in the default unsigned type (PyTorch's gives int64)
         if _no_axes(ax):  # reducing over no axis: each element on its own
             return _noop_reduce(name, fn, input, dtype)
         return fn(input, _reduce_axis(input, ax, name), kd, dtype=dtype)
@@ -478,7 +476,7 @@ def _cumulative(name, fn, initial):
             raise ValueError(f"[{name}] expects a tensor with at least one dimension")
         ax = _norm_axes(axis, x.dim(), name)[0]
         if dtype is None and x.dtype == _D.uint8:
-            dtype = _D.int64
+            dtype = _D.uint64
         out = fn(x, ax, dtype=dtype) if x.shape[ax] else x.to(dtype or _C.sum(x[..., :0]).dtype)
         if include_initial:
             shape = list(out.shape)

@@ -108,7 +108,7 @@ class _ComplexFormat:
 def _formatter(dt, vals):
     if dt == "bool":
         return _PlainFormat(vals, lambda v: "True" if v else "False")
-    if dt.startswith("int") or dt == "uint8":
+    if dt.startswith("int") or dt.startswith("uint"):
         return _PlainFormat(vals, str)
     if dt.startswith("complex"):
         return _ComplexFormat(vals)

@@ -490,4 +490,6 @@ def tensordot(x1, x2, *, axes=2, dims=None):
 def trace(x, *, offset=0, dtype=None):
     """The sum of the diagonal of each matrix [..., m, n] (the array API's linalg.trace)."""
     d = x.diagonal(offset, -2, -1)
+    if dtype is None and d.dtype == _C.dtype.uint8:
+        dtype = _C.dtype.uint64  # the standard's unsigned accumulation (wider unsigned types get it anyway)
     return d.sum(-1, dtype=dtype) if dtype is not None else d.sum(-1)

@@ -10,7 +10,7 @@ namespace tessel {
 DLDataType to_dl_dtype(DType d) {
   const auto bits = static_cast<uint8_t>(itemsize(d) * 8);
   if (d == DType::Bool) return {kDLBool, 8, 1};
-  if (d == DType::UInt8) return {kDLUInt, 8, 1};
+  if (is_unsigned(d)) return {kDLUInt, bits, 1};
   if (d == DType::BFloat16) return {kDLBfloat, 16, 1};
   if (is_integral(d)) return {kDLInt, bits, 1};
   if (is_complex(d)) return {kDLComplex, bits, 1};
@@ -21,7 +21,12 @@ DType from_dl_dtype(DLDataType t) {
   TS_CHECK(t.lanes == 1, TypeError, "from_dlpack", "vector dtypes (lanes=", t.lanes, ") are not supported");
   switch (t.code) {
     case kDLBool: if (t.bits == 8) return DType::Bool; break;
-    case kDLUInt: if (t.bits == 8) return DType::UInt8; break;
+    case kDLUInt:
+      if (t.bits == 8) return DType::UInt8;
+      if (t.bits == 16) return DType::UInt16;
+      if (t.bits == 32) return DType::UInt32;
+      if (t.bits == 64) return DType::UInt64;
+      break;
     case kDLInt:
       if (t.bits == 8) return DType::Int8;
       if (t.bits == 16) return DType::Int16;

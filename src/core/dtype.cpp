@@ -9,8 +9,9 @@ namespace tessel {
 
 namespace {
 constexpr const char* kNames[kNumDTypes] = {"bool",     "uint8",    "int8",    "int16",     "int32",     "int64",
-                                            "float16",  "bfloat16", "float32", "float64",   "complex64", "complex128"};
-constexpr size_t kSizes[kNumDTypes] = {1, 1, 1, 2, 4, 8, 2, 2, 4, 8, 8, 16};
+                                            "float16",  "bfloat16", "float32", "float64",   "complex64", "complex128",
+                                            "uint16",   "uint32",   "uint64"};
+constexpr size_t kSizes[kNumDTypes] = {1, 1, 1, 2, 4, 8, 2, 2, 4, 8, 8, 16, 2, 4, 8};
 DType g_default_float = DType::Float32;
 }  // namespace
 
@@ -19,9 +20,10 @@ size_t itemsize(DType d) { return kSizes[static_cast<int>(d)]; }
 bool is_floating(DType d) { return d >= DType::Float16 && d <= DType::Float64; }
 bool is_complex(DType d) { return d == DType::Complex64 || d == DType::Complex128; }
 bool is_integral(DType d, bool include_bool) {
-  return (d >= DType::UInt8 && d <= DType::Int64) || (include_bool && d == DType::Bool);
+  return (d >= DType::UInt8 && d <= DType::Int64) || d >= DType::UInt16 || (include_bool && d == DType::Bool);
 }
-bool is_signed(DType d) { return d != DType::Bool && d != DType::UInt8; }
+bool is_unsigned(DType d) { return d == DType::UInt8 || d >= DType::UInt16; }
+bool is_signed(DType d) { return d != DType::Bool && !is_unsigned(d); }
 
 DType to_complex(DType d) {
   if (is_complex(d)) return d;
@@ -62,12 +64,19 @@ DType promote_types(DType a, DType b) {
     if (itemsize(a) == itemsize(b)) return DType::Float32;
     return itemsize(a) > itemsize(b) ? a : b;
   }
-  // Integers. uint8 is the only unsigned type: with a signed type it needs one more bit.
-  if (a == DType::UInt8 || b == DType::UInt8) {
-    const DType s = a == DType::UInt8 ? b : a;
-    return s == DType::Int8 ? DType::Int16 : s;
+  // Integers of one signedness: the wider. An unsigned type with a signed one
+  // needs one more bit: the signed type twice its width, or the wider signed
+  // type; uint64 with a signed type has none and goes to float64 (NumPy's rule;
+  // PyTorch refuses to promote uint16/32/64 at all).
+  if (is_unsigned(a) == is_unsigned(b)) return itemsize(a) > itemsize(b) ? a : b;
+  const DType u = is_unsigned(a) ? a : b, s = is_unsigned(a) ? b : a;
+  if (itemsize(s) > itemsize(u)) return s;
+  switch (itemsize(u)) {
+    case 1: return DType::Int16;
+    case 2: return DType::Int32;
+    case 4: return DType::Int64;
+    default: return DType::Float64;
   }
-  return itemsize(a) > itemsize(b) ? a : b;
 }
 
 bool can_cast(DType from, DType to) {

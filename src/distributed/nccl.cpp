@@ -93,13 +93,16 @@ std::pair<ncclDataType_t, size_t> nccl_type(const char* op, DType d, int64_t cou
     case DType::Int8: return {ncclInt8, n};
     case DType::Int32: return {ncclInt32, n};
     case DType::Int64: return {ncclInt64, n};
+    case DType::UInt32: return {ncclUint32, n};
+    case DType::UInt64: return {ncclUint64, n};
     case DType::Float16: return {ncclFloat16, n};
     case DType::BFloat16: return {ncclBfloat16, n};
     case DType::Float32: return {ncclFloat32, n};
     case DType::Float64: return {ncclFloat64, n};
     case DType::Complex64: return {ncclFloat32, 2 * n};
     case DType::Complex128: return {ncclFloat64, 2 * n};
-    case DType::Int16: break;
+    case DType::Int16:
+    case DType::UInt16: break;
   }
   fail<TypeError>(op, "the nccl backend has no ", d, " type");
 }

@@ -41,11 +41,12 @@ constexpr Code kCodes[] = {
     {DType::Bool, "BOOL", 0},    {DType::UInt8, "U8", 4},     {DType::Int8, "I8", 5},
     {DType::Int16, "I16", 11},   {DType::Float16, "F16", 13}, {DType::BFloat16, "BF16", 14},
     {DType::Int32, "I32", 15},   {DType::Float32, "F32", 17}, {DType::Complex64, "C64", 18},
-    {DType::Float64, "F64", 19}, {DType::Int64, "I64", 20},
+    {DType::Float64, "F64", 19}, {DType::Int64, "I64", 20},   {DType::UInt16, "U16", 12},
+    {DType::UInt32, "U32", 16},  {DType::UInt64, "U64", 21},
 };
 // Codes of the format that tessel has no dtype for: a TypeError, not a corrupt file.
-constexpr std::string_view kForeignCodes[] = {"F4",  "F6_E2M3", "F6_E3M2", "F8_E5M2",     "F8_E4M3",    "F8_E8M0",
-                                              "U16", "U32",     "U64",     "F8_E4M3FNUZ", "F8_E5M2FNUZ"};
+constexpr std::string_view kForeignCodes[] = {"F4",      "F6_E2M3", "F6_E3M2",     "F8_E5M2",
+                                              "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ"};
 
 const Code* code_of(DType d) {
   for (const Code& c : kCodes)

@@ -27,6 +27,9 @@ int onnx_type(DType d) {
     case DType::Int16: return ::onnx::TensorProto::INT16;
     case DType::Int8: return ::onnx::TensorProto::INT8;
     case DType::UInt8: return ::onnx::TensorProto::UINT8;
+    case DType::UInt16: return ::onnx::TensorProto::UINT16;
+    case DType::UInt32: return ::onnx::TensorProto::UINT32;
+    case DType::UInt64: return ::onnx::TensorProto::UINT64;
     case DType::Bool: return ::onnx::TensorProto::BOOL;
     case DType::Complex64: return ::onnx::TensorProto::COMPLEX64;
     case DType::Complex128: return ::onnx::TensorProto::COMPLEX128;

@@ -99,6 +99,15 @@ void emit_bitwise(Builder& b, const Site& s) {
   if (s.out_dtype() == DType::Bool) logical(b, s, Logical);
   else binary(b, s, Op, false);
 }
+// ONNX BitShift takes unsigned types only; its counts past the width are
+// left to runtimes, so exported models agree with tessel for counts below it.
+template <bool Left>
+void emit_shift(Builder& b, const Site& s) {
+  const DType dt = s.out_dtype();
+  if (!is_unsigned(dt)) s.unsupported("shifts of " + std::string(dtype_name(dt)) + " (ONNX BitShift takes unsigned types)");
+  auto* n = b.node("BitShift", {in_as(b, s, 0, dt), in_as(b, s, 1, dt)}, {s.out[0]});
+  Builder::attr(n, "direction", std::string(Left ? "LEFT" : "RIGHT"));
+}
 void emit_or(Builder& b, const Site& s) { logical(b, s, "Or"); }
 void emit_xor(Builder& b, const Site& s) { logical(b, s, "Xor"); }
 void emit_floor_divide(Builder& b, const Site& s) {
@@ -606,6 +615,7 @@ const std::map<std::string, Emitter>& emitters() {
       {"ge", emit_binary<kGe, true>}, {"logical_and", emit_and}, {"logical_or", emit_or},
       {"logical_xor", emit_xor}, {"bitwise_and", emit_bitwise<kBAnd, kAnd>},
       {"bitwise_or", emit_bitwise<kBOr, kOr>}, {"bitwise_xor", emit_bitwise<kBXor, kXor>},
+      {"bitwise_left_shift", emit_shift<true>}, {"bitwise_right_shift", emit_shift<false>},
       {"floor_divide", emit_floor_divide}, {"atan2", emit_atan2}, {"remainder", emit_remainder},
       {"neg", emit_unary<kNeg>}, {"abs", emit_unary<kAbs>}, {"exp", emit_unary<kExp>}, {"log", emit_unary<kLog>},
       {"sqrt", emit_unary<kSqrt>}, {"reciprocal", emit_unary<kRecip>}, {"sin", emit_unary<kSin>},

@@ -50,6 +50,9 @@ std::optional<DType> dtype_from_onnx(int64_t t) {
     case ::onnx::TensorProto::COMPLEX64: return DType::Complex64;
     case ::onnx::TensorProto::COMPLEX128: return DType::Complex128;
     case ::onnx::TensorProto::BFLOAT16: return DType::BFloat16;
+    case ::onnx::TensorProto::UINT16: return DType::UInt16;
+    case ::onnx::TensorProto::UINT32: return DType::UInt32;
+    case ::onnx::TensorProto::UINT64: return DType::UInt64;
     default: return std::nullopt;
   }
 }
@@ -230,6 +233,18 @@ Tensor to_tensor(const Ctx& c, const ::onnx::TensorProto& tp, const std::string&
         t = alloc();
         std::memcpy(t.data_ptr(), tp.int64_data().data(), nbytes);
         break;
+      case DType::UInt64:
+      case DType::UInt32: {  // uint64_data carries both
+        expect(tp.uint64_data_size(), "uint64_data");
+        t = alloc();
+        if (*dt == DType::UInt64) {
+          std::memcpy(t.data_ptr(), tp.uint64_data().data(), nbytes);
+        } else {
+          auto* dst = t.data<uint32_t>();
+          for (int64_t k = 0; k < n; ++k) dst[k] = static_cast<uint32_t>(tp.uint64_data(static_cast<int>(k)));
+        }
+        break;
+      }
       default: {  // int32_data carries the narrower types (and 16-bit floats as bits), one per value
         expect(tp.int32_data_size(), "int32_data");
         t = alloc();

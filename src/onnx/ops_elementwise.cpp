@@ -15,7 +15,7 @@ enum : unsigned { kFloat = 1, kSigned = 2, kUnsigned = 4, kBool = 8, kInt = kSig
 
 unsigned type_class(DType d) {
   if (d == DType::Bool) return kBool;
-  if (d == DType::UInt8) return kUnsigned;
+  if (is_unsigned(d)) return kUnsigned;
   if (is_integral(d)) return kSigned;
   if (is_floating(d)) return kFloat;
   return 0;  // complex: no op of this family takes it
@@ -89,45 +89,14 @@ Tensor onnx_pow(const Node& n, const Tensor& x, const Tensor& y) {
   return pow(x.to(DType::Float64), y.to(DType::Float64)).to(x.dtype());
 }
 
-Tensor rsub_int(int64_t a, const Tensor& t) { return sub(Scalar(a), t); }
-
-Tensor pow2(const Tensor& e) { return pow(Scalar(int64_t{2}), e); }
-
-// x << b for int64 with two's-complement wrap, without signed overflow:
-// the bits that stay below the sign bit are shifted, the one that lands on it is added.
-Tensor shl_int64(const Tensor& x, const Tensor& b) {
-  Tensor bb = clamp(b, Scalar(int64_t{1}), Scalar(int64_t{63}));
-  Tensor low_bits = rsub_int(63, bb);
-  Tensor low = bitwise_and(x, sub(pow2(low_bits), Scalar(int64_t{1})));
-  Tensor r = mul(mul(low, pow2(sub(bb, Scalar(int64_t{1})))), Scalar(int64_t{2}));
-  Tensor sign_bit = ne(bitwise_and(floor_divide(x, pow2(low_bits)), Scalar(int64_t{1})), Scalar(int64_t{0}));
-  r = where(sign_bit, add(r, Scalar(std::numeric_limits<int64_t>::min())), r);
-  return where(eq(b, Scalar(int64_t{0})), x, r);
-}
-
-// ONNX BitShift: shifts by a negative amount or by the bit width or more give 0
-// (RIGHT of a negative signed value: -1); LEFT wraps; RIGHT is arithmetic.
+// ONNX BitShift: the core's shifts (a count < 0 or >= the width gives 0; RIGHT
+// is arithmetic, so -1 for a negative signed value shifted out).
 Tensor bit_shift(const Node& n, const Tensor& x, const Tensor& y) {
   typed(n, x, kInt, "X");
   same_dtype(n, x, y);
   const std::string dir = n.s("direction", "");
   if (dir != "LEFT" && dir != "RIGHT") n.error("attribute 'direction' must be \"LEFT\" or \"RIGHT\", got \"", dir, "\"");
-  const int64_t width = static_cast<int64_t>(itemsize(x.dtype())) * 8;
-  Tensor x64 = x.to(DType::Int64), b = y.to(DType::Int64);
-  Tensor out_of_range = logical_or(lt(b, Scalar(int64_t{0})), ge(b, Scalar(width)));
-  Tensor bv = clamp(b, Scalar(int64_t{0}), Scalar(width - 1));
-  Tensor r;
-  if (dir == "RIGHT") {
-    // Floor division is an arithmetic shift; two steps keep 2^b within int64.
-    Tensor b1 = clamp(bv, Scalar(int64_t{0}), Scalar(int64_t{31}));
-    r = floor_divide(floor_divide(x64, pow2(b1)), pow2(sub(bv, b1)));
-    r = where(out_of_range, where(lt(x64, Scalar(int64_t{0})), Scalar(int64_t{-1}), Scalar(int64_t{0})), r);
-  } else {
-    // Below 64 bits the product fits in int64 and the cast back wraps.
-    r = width == 64 ? shl_int64(x64, bv) : mul(x64, pow2(bv));
-    r = where(out_of_range, Scalar(int64_t{0}), r);
-  }
-  return r.to(x.dtype());
+  return dir == "LEFT" ? bitwise_left_shift(x, y) : bitwise_right_shift(x, y);
 }
 
 std::optional<Tensor> scalar_bound(const Node& n, const Inputs& in, size_t k, const Tensor& x) {
@@ -185,7 +154,7 @@ Tensor hard_sigmoid(const Tensor& x, double alpha, double beta) {
 
 void register_elementwise_ops(std::map<std::string, OpFn>& t) {
   // Unary math.
-  unary(t, "Abs", kNum, [](const Tensor& x) { return x.dtype() == DType::UInt8 ? x : abs(x); });
+  unary(t, "Abs", kNum, [](const Tensor& x) { return is_unsigned(x.dtype()) ? x : abs(x); });
   unary(t, "Neg", kFloat | kSigned, [](const Tensor& x) { return neg(x); });
   unary(t, "Sign", kNum, [](const Tensor& x) { return sign(x); });
   unary(t, "Exp", kFloat, [](const Tensor& x) { return exp(x); });

@@ -39,6 +39,9 @@ void visit_numeric(const Node& n, DType dt, F&& f) {
     case DType::Int16: return f(int16_t{});
     case DType::Int8: return f(int8_t{});
     case DType::UInt8: return f(uint8_t{});
+    case DType::UInt16: return f(uint16_t{});
+    case DType::UInt32: return f(uint32_t{});
+    case DType::UInt64: return f(uint64_t{});
     default: n.error<NotImplementedError>("reduction on ", dt, " data is not supported");
   }
 }

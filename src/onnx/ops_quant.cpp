@@ -22,6 +22,7 @@ std::optional<DType> quant_dtype(int64_t t) {
   switch (t) {
     case 2: return DType::UInt8;
     case 3: return DType::Int8;
+    case 4: return DType::UInt16;
     case 5: return DType::Int16;
     case 6: return DType::Int32;
     default: return std::nullopt;
@@ -33,6 +34,7 @@ std::pair<double, double> quant_range(DType d) {
     case DType::UInt8: return {0, 255};
     case DType::Int8: return {-128, 127};
     case DType::Int16: return {-32768, 32767};
+    case DType::UInt16: return {0, 65535};
     default: return {-2147483648.0, 2147483647.0};
   }
 }
@@ -71,12 +73,13 @@ std::vector<Tensor> quantize(const Node& n, const Inputs& in, const OpContext& c
   DType out = DType::UInt8;
   if (n.has("output_dtype") && n.i("output_dtype", 0) != 0) {
     auto d = quant_dtype(n.i("output_dtype", 0));
-    if (!d || *d == DType::Int32) n.error<NotImplementedError>("output_dtype ", n.i("output_dtype", 0), " is not supported (uint8, int8, int16)");
+    if (!d || *d == DType::Int32) n.error<NotImplementedError>("output_dtype ", n.i("output_dtype", 0), " is not supported (uint8, int8, (u)int16)");
     out = *d;
   }
   if (zp) {
-    if (zp->dtype() != DType::UInt8 && zp->dtype() != DType::Int8 && zp->dtype() != DType::Int16)
-      n.error<TypeError>("y_zero_point must be uint8, int8 or int16, got ", zp->dtype());
+    if (zp->dtype() != DType::UInt8 && zp->dtype() != DType::Int8 && zp->dtype() != DType::Int16 &&
+        zp->dtype() != DType::UInt16)
+      n.error<TypeError>("y_zero_point must be uint8, int8, int16 or uint16, got ", zp->dtype());
     if (n.has("output_dtype") && n.i("output_dtype", 0) != 0 && zp->dtype() != out)
       n.error<TypeError>("y_zero_point has dtype ", zp->dtype(), " but output_dtype asks for ", out);
     out = zp->dtype();
@@ -96,8 +99,9 @@ std::vector<Tensor> quantize(const Node& n, const Inputs& in, const OpContext& c
 std::vector<Tensor> dequantize(const Node& n, const Inputs& in, const OpContext&) {
   const Tensor &x = input(n, in, 0), &scale = input(n, in, 1);
   const Tensor* zp = in.size() > 2 && in[2] ? &*in[2] : nullptr;
-  if (x.dtype() != DType::UInt8 && x.dtype() != DType::Int8 && x.dtype() != DType::Int16 && x.dtype() != DType::Int32)
-    n.error<TypeError>("x must be uint8, int8, int16 or int32, got ", x.dtype());
+  if (x.dtype() != DType::UInt8 && x.dtype() != DType::Int8 && x.dtype() != DType::Int16 && x.dtype() != DType::Int32 &&
+      x.dtype() != DType::UInt16)
+    n.error<TypeError>("x must be uint8, int8, (u)int16 or int32, got ", x.dtype());
   if (!is_float(scale.dtype())) n.error<TypeError>("x_scale must be floating, got ", scale.dtype());
   if (zp && zp->dtype() != x.dtype())
     n.error<TypeError>("x_zero_point has dtype ", zp->dtype(), " but x has ", x.dtype(), " (they must match)");

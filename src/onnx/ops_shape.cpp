@@ -198,7 +198,8 @@ std::vector<Tensor> eye_like(const Node& n, const Inputs& in, const OpContext&) 
     // TensorProto.DataType codes for the dtypes tessel has.
     static const std::map<int64_t, DType> codes = {
         {1, DType::Float32}, {2, DType::UInt8}, {3, DType::Int8},    {5, DType::Int16},   {6, DType::Int32},
-        {7, DType::Int64},   {9, DType::Bool},  {10, DType::Float16}, {11, DType::Float64}, {16, DType::BFloat16}};
+        {7, DType::Int64},   {9, DType::Bool},  {10, DType::Float16}, {11, DType::Float64}, {16, DType::BFloat16},
+        {4, DType::UInt16},  {12, DType::UInt32}, {13, DType::UInt64}};
     auto it = codes.find(code);
     if (it == codes.end()) n.error<TypeError>("dtype ", code, " is not supported");
     dt = it->second;

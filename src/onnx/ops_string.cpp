@@ -171,10 +171,6 @@ std::vector<Value> string_concat(const Node& n, const ValueInputs& in, const OpC
 
 // ---- Cast ----
 
-bool is_int_dtype(DType d) {
-  return d == DType::UInt8 || d == DType::Int8 || d == DType::Int16 || d == DType::Int32 || d == DType::Int64;
-}
-
 // Numbers as onnxruntime writes them: integers (bools as 1/0) in decimal,
 // floats with 8 significant digits (printf %.8g), "NaN"/"INF"/"-INF".
 std::vector<std::string> to_strings(const Node& n, const Tensor& x) {
@@ -182,7 +178,12 @@ std::vector<std::string> to_strings(const Node& n, const Tensor& x) {
   out.reserve(static_cast<size_t>(x.numel()));
   const DType dt = x.dtype();
   char buf[64];
-  if (dt == DType::Bool || is_int_dtype(dt)) {
+  if (dt == DType::UInt64) {
+    Tensor c = x.contiguous();
+    for (int64_t k = 0; k < c.numel(); ++k) out.push_back(std::to_string(c.data<uint64_t>()[k]));
+    return out;
+  }
+  if (is_integral(dt, /*include_bool=*/true)) {
     Tensor c = x.to(DType::Int64).contiguous();
     const int64_t* p = c.data<int64_t>();
     for (int64_t k = 0; k < c.numel(); ++k) out.push_back(std::to_string(p[k]));
@@ -211,13 +212,14 @@ std::vector<std::string> to_strings(const Node& n, const Tensor& x) {
 Tensor from_strings(const Node& n, const StringTensor& s, DType dt) {
   std::vector<double> vals;
   std::vector<int64_t> ints;
-  const bool integral = is_int_dtype(dt) || dt == DType::Bool;
+  const bool integral = is_integral(dt, /*include_bool=*/true);
   for (const auto& str : s.data) {
     const char* b = str.c_str();
     char* e = nullptr;
     if (integral) {
       errno = 0;
-      long long v = std::strtoll(b, &e, 10);
+      // uint64 values above int64 travel as their bit pattern; the cast back restores them.
+      const long long v = dt == DType::UInt64 ? static_cast<long long>(std::strtoull(b, &e, 10)) : std::strtoll(b, &e, 10);
       if (e != b && *e == '\0' && errno == 0) {
         ints.push_back(v);
         continue;
@@ -407,7 +409,7 @@ Column column(const Node& n, const std::string& prefix) {
       c.kind = Column::Str, c.s = st->data;
     } else if (auto* t = std::get_if<Tensor>(&a)) {
       c.dtype = t->dtype();
-      if (is_int_dtype(t->dtype())) {
+      if (is_integral(t->dtype())) {
         c.kind = Column::Int;
         Tensor x = t->to(DType::Int64).contiguous();
         c.i.assign(x.data<int64_t>(), x.data<int64_t>() + x.numel());

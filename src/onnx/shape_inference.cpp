@@ -192,8 +192,7 @@ std::optional<int64_t> const_numel(const VS& v) {
 }
 
 bool is_int(std::optional<DType> d) {
-  return d && (*d == DType::Int64 || *d == DType::Int32 || *d == DType::Int16 || *d == DType::Int8 ||
-               *d == DType::UInt8 || *d == DType::Bool);
+  return d && is_integral(*d, /*include_bool=*/true);
 }
 
 // Known contents as constants (all of them), or nullopt.
@@ -228,6 +227,9 @@ std::string onnx_type_name(DType d) {
     case DType::Complex64: return "tensor(complex64)";
     case DType::Complex128: return "tensor(complex128)";
     case DType::BFloat16: return "tensor(bfloat16)";
+    case DType::UInt16: return "tensor(uint16)";
+    case DType::UInt32: return "tensor(uint32)";
+    case DType::UInt64: return "tensor(uint64)";
     default: return "unsupported";
   }
 }

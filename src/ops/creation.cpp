@@ -59,15 +59,17 @@ void check_fill_value(const char* op, const Scalar& v, DType d) {
   double lo = 0, hi = 0;
   if (is_integral(d)) {
     if (v.is_int()) {
-      const int64_t i = v.to<int64_t>();
+      const int64_t i = v.to<int64_t>();  // a uint64 value above int64 as its bits
       const bool ok = visit_dtype(d, [&]<class T>(std::type_identity<T>) {
         if constexpr (std::is_integral_v<T>) {
-          return i >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
-                 (std::is_same_v<T, int64_t> || i <= static_cast<int64_t>(std::numeric_limits<T>::max()));
+          if (v.is_big_uint()) return std::is_same_v<T, uint64_t>;
+          if (i < 0) return std::is_signed_v<T> && i >= static_cast<int64_t>(std::numeric_limits<T>::min());
+          return static_cast<uint64_t>(i) <= static_cast<uint64_t>(std::numeric_limits<T>::max());
         } else {
           return true;
         }
       });
+      if (v.is_big_uint()) TS_CHECK(ok, ValueError, op, "value ", v.to<uint64_t>(), " cannot be converted to ", d, " without overflow");
       TS_CHECK(ok, ValueError, op, "value ", i, " cannot be converted to ", d, " without overflow");
       return;
     }

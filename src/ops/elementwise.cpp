@@ -155,6 +155,9 @@ void check_operands(OpId id, const char* name, const Operand& a, const Operand& 
     TS_CHECK(result_type({a, b}) != DType::Bool, TypeError, name,
              "subtraction of bool tensors is not supported; use logical_xor or ~ instead");
   }
+  if (id == op::bitwise_left_shift || id == op::bitwise_right_shift) {
+    TS_CHECK(is_integral(result_type({a, b})), TypeError, name, "expects integer tensors, got ", result_type({a, b}));
+  }
   if (id == op::maximum || id == op::minimum) {
     TS_CHECK(!is_complex(result_type({a, b})), TypeError, name, "not supported for complex tensors");
   }
@@ -165,6 +168,7 @@ Kind kind_of(OpId id) {
   if (id >= op::eq && id <= op::ge) return Kind::Compare;
   if (id == op::logical_and || id == op::logical_or || id == op::logical_xor) return Kind::Compare;
   if (id == op::bitwise_and || id == op::bitwise_or || id == op::bitwise_xor) return Kind::Bitwise;
+  if (id == op::bitwise_left_shift || id == op::bitwise_right_shift) return Kind::Bitwise;
   return Kind::Arith;
 }
 

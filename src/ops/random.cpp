@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -143,6 +144,15 @@ Tensor randn(const Shape& shape, TensorOptions opts) { return randn(shape, opts,
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts, Generator& gen) {
   TS_CHECK(low < high, ValueError, "randint", "expects low < high, got low=", low, " high=", high);
+  // The range must fit the dtype (PyTorch refuses it too): a wrapped value would be a silent wrong draw.
+  visit_dtype(opts.dtype, [&]<class T>(std::type_identity<T>) {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      const bool low_ok = std::is_signed_v<T> ? low >= static_cast<int64_t>(std::numeric_limits<T>::min()) : low >= 0;
+      const bool high_ok = sizeof(T) == 8 || high - 1 <= static_cast<int64_t>(std::numeric_limits<T>::max());
+      TS_CHECK(low_ok && high_ok, ValueError, "randint", "the range [", low, ", ", high, ") does not fit ",
+               opts.dtype);
+    }
+  });
   TS_CHECK(!is_complex(opts.dtype) && opts.dtype != DType::Bool, TypeError, "randint", "unsupported dtype ",
            opts.dtype);
   Tensor t = empty(shape, opts);

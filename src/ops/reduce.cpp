@@ -90,13 +90,21 @@ std::tuple<Tensor, Tensor> extreme_dim(const char* name, OpId id, const Tensor& 
 }  // namespace
 
 namespace {
+// What sums and products of integers accumulate in: int64 (PyTorch's rule), or
+// uint64 for uint16/32/64 (NumPy's; their values need not fit int64). The
+// kernels add in int64, whose wrap-around bits are uint64's.
+DType accumulate_dtype(DType d) {
+  if (!is_integral(d, true)) return d;
+  return is_unsigned(d) && itemsize(d) > 1 ? DType::UInt64 : DType::Int64;
+}
+
 Tensor sum_forward(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
   const Tensor x = dtype ? a.to(*dtype) : a;
   const ReduceShape r = reduce_shape("sum", x, dims);
-  // Integers accumulate in int64 unless a dtype is asked for.
-  const DType out_dt = dtype ? *dtype : is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
+  // Integers accumulate in int64 (uint64) unless a dtype is asked for.
+  const DType out_dt = dtype ? *dtype : accumulate_dtype(x.dtype());
   // The kernel writes int64 for integers; another requested integer dtype is a cast of that.
-  const DType kernel_dt = is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
+  const DType kernel_dt = accumulate_dtype(x.dtype());
   Tensor out = empty(r.keep, TensorOptions(kernel_dt, x.device()));
   if (x.numel() == 0) out.fill_(Scalar(0));
   else dispatch(op::sum, x.dtype(), {&x, 1}, {&out, 1});
@@ -164,8 +172,8 @@ Tensor prod(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DTyp
   }
   const Tensor x = dtype ? a.to(*dtype) : a;
   const ReduceShape r = reduce_shape("prod", x, dims);
-  const DType out_dt = dtype ? *dtype : is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
-  const DType kernel_dt = is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
+  const DType out_dt = dtype ? *dtype : accumulate_dtype(x.dtype());
+  const DType kernel_dt = accumulate_dtype(x.dtype());
   Tensor out = empty(r.keep, TensorOptions(kernel_dt, x.device()));
   if (x.numel() == 0) out.fill_(Scalar(1));
   else dispatch(op::prod, x.dtype(), {&x, 1}, {&out, 1});
@@ -338,7 +346,7 @@ Tensor cumsum(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   const Tensor x = dtype ? a.to(*dtype) : a;
   const Tensor r = autograd::recorded(
       autograd::needs_grad(x),
-      [&] { return dim_op("cumsum", op::cumsum, x, dim, is_integral(x.dtype(), true) ? DType::Int64 : x.dtype()); },
+      [&] { return dim_op("cumsum", op::cumsum, x, dim, accumulate_dtype(x.dtype())); },
       [&](const Tensor& out) { autograd::rules::cumsum(x, dim, out); });
   return dtype ? r.to(*dtype) : r;
 }
@@ -351,7 +359,7 @@ Tensor cumprod(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
   const Tensor x = dtype ? a.to(*dtype) : a;
   const Tensor r = autograd::recorded(
       autograd::needs_grad(x),
-      [&] { return dim_op("cumprod", op::cumprod, x, dim, is_integral(x.dtype(), true) ? DType::Int64 : x.dtype()); },
+      [&] { return dim_op("cumprod", op::cumprod, x, dim, accumulate_dtype(x.dtype())); },
       [&](const Tensor& out) { autograd::rules::cumprod(x, dim, out); });
   return dtype ? r.to(*dtype) : r;
 }

@@ -15,12 +15,12 @@ namespace {
 struct DataType {
   const char* name;
   size_t wire_size;  // bytes per element on the wire, 0 for BYTES
-  DType dtype;       // how tessel holds it (UINT16/32/64 widen to a signed type)
+  DType dtype;       // how tessel holds it
 };
 
 constexpr DataType kTypes[] = {
-    {"BOOL", 1, DType::Bool},    {"UINT8", 1, DType::UInt8},  {"UINT16", 2, DType::Int32},  {"UINT32", 4, DType::Int64},
-    {"UINT64", 8, DType::Int64}, {"INT8", 1, DType::Int8},    {"INT16", 2, DType::Int16},   {"INT32", 4, DType::Int32},
+    {"BOOL", 1, DType::Bool},     {"UINT8", 1, DType::UInt8},  {"UINT16", 2, DType::UInt16}, {"UINT32", 4, DType::UInt32},
+    {"UINT64", 8, DType::UInt64}, {"INT8", 1, DType::Int8},    {"INT16", 2, DType::Int16},   {"INT32", 4, DType::Int32},
     {"INT64", 8, DType::Int64},  {"FP16", 2, DType::Float16}, {"BF16", 2, DType::BFloat16}, {"FP32", 4, DType::Float32},
     {"FP64", 8, DType::Float64}, {"BYTES", 0, DType::UInt8},
 };
@@ -88,8 +88,7 @@ void walk_leaves(element el, T* out, size_t n, size_t& i, size_t depth, const Le
 
 // Calls fill(out, leaf): the tensor's data and the converter of its (numeric) datatype.
 template <class Fill>
-void with_converter(const std::string& nm, std::string_view dn, std::string_view oip, DType dtype, Tensor& t,
-                    const Fill& fill) {
+void with_converter(const std::string& nm, std::string_view dn, DType dtype, Tensor& t, const Fill& fill) {
   switch (dtype) {
     case DType::Bool:
       return fill(t.data<bool>(), [&](element el, size_t i) { return bool_leaf(nm, dn, el, i); });
@@ -100,16 +99,20 @@ void with_converter(const std::string& nm, std::string_view dn, std::string_view
     case DType::Int16:
       return fill(t.data<int16_t>(),
                   [&](element el, size_t i) { return int_leaf<int16_t>(nm, dn, el, i, -32768, 32767); });
-    case DType::Int32: {
-      const int64_t lo = oip == "UINT16" ? 0 : INT32_MIN;
-      const uint64_t hi = oip == "UINT16" ? 65535 : INT32_MAX;
-      return fill(t.data<int32_t>(), [&](element el, size_t i) { return int_leaf<int32_t>(nm, dn, el, i, lo, hi); });
-    }
-    case DType::Int64: {
-      const int64_t lo = oip == "UINT32" || oip == "UINT64" ? 0 : INT64_MIN;
-      const uint64_t hi = oip == "UINT32" ? UINT32_MAX : INT64_MAX;
-      return fill(t.data<int64_t>(), [&](element el, size_t i) { return int_leaf<int64_t>(nm, dn, el, i, lo, hi); });
-    }
+    case DType::Int32:
+      return fill(t.data<int32_t>(),
+                  [&](element el, size_t i) { return int_leaf<int32_t>(nm, dn, el, i, INT32_MIN, INT32_MAX); });
+    case DType::Int64:
+      return fill(t.data<int64_t>(),
+                  [&](element el, size_t i) { return int_leaf<int64_t>(nm, dn, el, i, INT64_MIN, INT64_MAX); });
+    case DType::UInt16:
+      return fill(t.data<uint16_t>(), [&](element el, size_t i) { return int_leaf<uint16_t>(nm, dn, el, i, 0, 65535); });
+    case DType::UInt32:
+      return fill(t.data<uint32_t>(),
+                  [&](element el, size_t i) { return int_leaf<uint32_t>(nm, dn, el, i, 0, UINT32_MAX); });
+    case DType::UInt64:
+      return fill(t.data<uint64_t>(),
+                  [&](element el, size_t i) { return int_leaf<uint64_t>(nm, dn, el, i, 0, UINT64_MAX); });
     case DType::Float16:
       return fill(t.data<Half>(), [&](element el, size_t i) { return float_leaf<Half>(nm, dn, el, i); });
     case DType::BFloat16:
@@ -148,6 +151,12 @@ std::string datatype_of(DType dtype) {
       return "INT32";
     case DType::Int64:
       return "INT64";
+    case DType::UInt16:
+      return "UINT16";
+    case DType::UInt32:
+      return "UINT32";
+    case DType::UInt64:
+      return "UINT64";
     case DType::Float16:
       return "FP16";
     case DType::BFloat16:
@@ -208,7 +217,7 @@ NamedTensor tensor_from_leaves(std::string name, std::string datatype, std::vect
     return t;
   }
   t.tensor = empty(t.shape, TensorOptions(dt.dtype));
-  with_converter(t.name, dt.name, t.datatype, dt.dtype, t.tensor, [&](auto* out, const auto& leaf) {
+  with_converter(t.name, dt.name, dt.dtype, t.tensor, [&](auto* out, const auto& leaf) {
     for (size_t i = 0; i < leaves.size(); ++i) out[i] = leaf(leaves[i], i);
   });
   return t;
@@ -226,7 +235,7 @@ NamedTensor tensor_from_json(std::string name, std::string datatype, std::vector
   t.tensor = empty(t.shape, TensorOptions(dt.dtype));
   size_t count = 0;
   try {
-    with_converter(t.name, dt.name, t.datatype, dt.dtype, t.tensor, [&](auto* out, const auto& leaf) {
+    with_converter(t.name, dt.name, dt.dtype, t.tensor, [&](auto* out, const auto& leaf) {
       walk_leaves(data, out, static_cast<size_t>(n), count, 0, leaf);
     });
   } catch (const TooManyLeaves&) {
@@ -267,20 +276,7 @@ NamedTensor tensor_from_binary(std::string name, std::string datatype, std::vect
          " bytes) but binary_data_size is " + std::to_string(raw.size()));
   t.tensor = empty(t.shape, TensorOptions(dt.dtype));
   const char* p = raw.data();
-  if (t.datatype == "UINT16") {
-    auto* out = t.tensor.data<int32_t>();
-    for (int64_t i = 0; i < n; ++i) out[i] = load_le<uint16_t>(p + 2 * i);
-  } else if (t.datatype == "UINT32") {
-    auto* out = t.tensor.data<int64_t>();
-    for (int64_t i = 0; i < n; ++i) out[i] = load_le<uint32_t>(p + 4 * i);
-  } else if (t.datatype == "UINT64") {
-    auto* out = t.tensor.data<int64_t>();
-    for (int64_t i = 0; i < n; ++i) {
-      uint64_t v = load_le<uint64_t>(p + 8 * i);
-      if (v > static_cast<uint64_t>(INT64_MAX)) fail("UINT64 element " + std::to_string(i) + " out of range");
-      out[i] = static_cast<int64_t>(v);
-    }
-  } else if (dt.dtype == DType::Bool) {
+  if (dt.dtype == DType::Bool) {
     auto* out = t.tensor.data<bool>();
     for (int64_t i = 0; i < n; ++i) out[i] = p[i] != 0;
   } else if (n > 0) {
@@ -375,6 +371,9 @@ void write_values(json::Writer& w, const NamedTensor& t, int64_t begin, const st
     TESSEL_SERVE_CASE(Int16, int16_t)
     TESSEL_SERVE_CASE(Int32, int32_t)
     TESSEL_SERVE_CASE(Int64, int64_t)
+    TESSEL_SERVE_CASE(UInt16, uint16_t)
+    TESSEL_SERVE_CASE(UInt32, uint32_t)
+    TESSEL_SERVE_CASE(UInt64, uint64_t)
     TESSEL_SERVE_CASE(Float16, Half)
     TESSEL_SERVE_CASE(BFloat16, BFloat16)
     TESSEL_SERVE_CASE(Float32, float)

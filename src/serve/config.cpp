@@ -22,9 +22,10 @@ namespace {
 
 const std::unordered_map<std::string, DType>& oip_dtypes() {
   static const std::unordered_map<std::string, DType> m = {
-      {"BOOL", DType::Bool},    {"UINT8", DType::UInt8}, {"INT8", DType::Int8},    {"INT16", DType::Int16},
-      {"INT32", DType::Int32},  {"INT64", DType::Int64}, {"FP16", DType::Float16}, {"BF16", DType::BFloat16},
-      {"FP32", DType::Float32}, {"FP64", DType::Float64}};
+      {"BOOL", DType::Bool},     {"UINT8", DType::UInt8},   {"UINT16", DType::UInt16},  {"UINT32", DType::UInt32},
+      {"UINT64", DType::UInt64}, {"INT8", DType::Int8},     {"INT16", DType::Int16},    {"INT32", DType::Int32},
+      {"INT64", DType::Int64},   {"FP16", DType::Float16},  {"BF16", DType::BFloat16},  {"FP32", DType::Float32},
+      {"FP64", DType::Float64}};
   return m;
 }
 
@@ -111,8 +112,7 @@ std::string dtype_to_oip(DType dtype) {
 }
 
 bool is_oip_datatype(const std::string& datatype) {
-  return oip_dtypes().count(datatype) || datatype == "BYTES" || datatype == "UINT16" || datatype == "UINT32" ||
-         datatype == "UINT64";
+  return oip_dtypes().count(datatype) || datatype == "BYTES";
 }
 
 ModelConfig parse_model_config(const std::string& text, const std::string& path) {

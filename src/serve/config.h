@@ -15,11 +15,11 @@ class Model;
 
 namespace tessel::serve {
 
-// OIP datatype names (BOOL UINT8 INT8 INT16 INT32 INT64 FP16 BF16 FP32 FP64) <-> tessel dtypes.
-// UINT16/32/64 and BYTES have no tessel dtype: oip_to_dtype returns nullopt for them.
+// OIP datatype names (BOOL UINT8..UINT64 INT8..INT64 FP16 BF16 FP32 FP64) <-> tessel dtypes.
+// BYTES has no tessel dtype: oip_to_dtype returns nullopt for it.
 std::optional<DType> oip_to_dtype(const std::string& datatype);
 std::string dtype_to_oip(DType dtype);
-// Whether `datatype` is one of OIP's names (BYTES and the unsigned ones included).
+// Whether `datatype` is one of OIP's names (BYTES included).
 bool is_oip_datatype(const std::string& datatype);
 
 struct TensorConfig {

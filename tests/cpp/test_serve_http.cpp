@@ -93,10 +93,14 @@ TEST(ServeCodec, NumericFromJson) {
   EXPECT_EQ(status_of([] { tensor_from_leaves("x", "INT32", {1}, leaves_of("[1.5]"), false); }), 400);
   EXPECT_EQ(status_of([] { tensor_from_leaves("x", "BOOL", {1}, leaves_of("[1]"), false); }), 400);
   EXPECT_EQ(status_of([] { tensor_from_leaves("x", "FP8", {1}, leaves_of("[1]"), false); }), 400);
-  // UINT32/UINT64 widen to int64; values past int64 are refused.
+  // The unsigned types keep their dtype and whole range.
   NamedTensor u = tensor_from_leaves("u", "UINT32", {1}, leaves_of("[4294967295]"), false);
-  EXPECT_EQ(u.tensor.data<int64_t>()[0], 4294967295LL);
-  EXPECT_EQ(status_of([] { tensor_from_leaves("u", "UINT64", {1}, leaves_of("[18446744073709551615]"), false); }), 400);
+  EXPECT_EQ(u.tensor.dtype(), DType::UInt32);
+  EXPECT_EQ(u.tensor.data<uint32_t>()[0], 4294967295u);
+  NamedTensor big = tensor_from_leaves("u", "UINT64", {1}, leaves_of("[18446744073709551615]"), false);
+  EXPECT_EQ(big.tensor.data<uint64_t>()[0], UINT64_MAX);
+  EXPECT_EQ(status_of([] { tensor_from_leaves("u", "UINT64", {1}, leaves_of("[-1]"), false); }), 400);
+  EXPECT_EQ(status_of([] { tensor_from_leaves("u", "UINT32", {1}, leaves_of("[4294967296]"), false); }), 400);
 }
 
 TEST(ServeCodec, ShapeOverflowRefusedBeforeAllocating) {
@@ -130,7 +134,8 @@ TEST(ServeCodec, BytesJsonBinaryAndB64) {
 }
 
 TEST(ServeCodec, BinaryRoundTripEveryNumericType) {
-  for (const char* dt : {"BOOL", "UINT8", "INT8", "INT16", "INT32", "INT64", "FP16", "BF16", "FP32", "FP64"}) {
+  for (const char* dt : {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "BF16",
+                         "FP32", "FP64"}) {
     size_t size = datatype_size(dt);
     std::string raw(6 * size, '\0');
     for (size_t i = 0; i < raw.size(); ++i) raw[i] = static_cast<char>(i % 2);  // bools stay 0/1
@@ -139,9 +144,11 @@ TEST(ServeCodec, BinaryRoundTripEveryNumericType) {
     EXPECT_EQ(tensor_to_binary(t), raw) << dt;
     EXPECT_EQ(status_of([&] { tensor_from_binary("x", dt, {2, 3}, raw.substr(1)); }), 400) << dt;
   }
-  // UINT16 widens to int32 on the way in.
   NamedTensor u = tensor_from_binary("u", "UINT16", {1}, std::string("\xff\xff", 2));
-  EXPECT_EQ(u.tensor.data<int32_t>()[0], 65535);
+  EXPECT_EQ(u.tensor.data<uint16_t>()[0], 65535);
+  NamedTensor w = tensor_from_binary("w", "UINT64", {1}, std::string(8, '\xff'));
+  EXPECT_EQ(w.tensor.data<uint64_t>()[0], UINT64_MAX);
+  EXPECT_EQ(tensor_to_binary(w), std::string(8, '\xff'));
 }
 
 TEST(ServeCodec, NestedWriting) {

@@ -8,6 +8,7 @@ NP = {
     ts.bool: np.bool_, ts.uint8: np.uint8, ts.int8: np.int8, ts.int16: np.int16, ts.int32: np.int32,
     ts.int64: np.int64, ts.float16: np.float16, ts.float32: np.float32, ts.float64: np.float64,
     ts.complex64: np.complex64, ts.complex128: np.complex128,
+    ts.uint16: np.uint16, ts.uint32: np.uint32, ts.uint64: np.uint64,
 }
 
 

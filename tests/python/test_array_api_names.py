@@ -26,9 +26,9 @@ def test_namespace_version_and_info():
         x.__array_namespace__(api_version="1999.01")
     info = ts.__array_namespace_info__()
     assert info.default_device() == x.device and info.devices() == [x.device]
-    assert set(info.dtypes()) == {"bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64",
-                                  "complex64", "complex128"}
-    assert set(info.dtypes(kind="unsigned integer")) == {"uint8"}
+    assert set(info.dtypes()) == {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                                  "float32", "float64", "complex64", "complex128"}
+    assert set(info.dtypes(kind="unsigned integer")) == {"uint8", "uint16", "uint32", "uint64"}
     assert set(info.dtypes(kind=("bool", "complex floating"))) == {"bool", "complex64", "complex128"}
     assert info.default_dtypes()["integral"] == ts.int64
     assert info.capabilities()["boolean indexing"] is True

@@ -25,7 +25,7 @@ def sample(dtype, shape, low=-4, high=4, positive=False):
     """Random values representable in dtype (ints small enough not to overflow in the ops)."""
     if dtype == ts.bool:
         return rng.random(shape) > 0.5
-    if dtype in (ts.uint8,) or positive:
+    if dtype in (ts.uint8, ts.uint16, ts.uint32, ts.uint64) or positive:
         lo = 1 if positive else 0
         base = rng.integers(lo, high + 1, shape) if not (dtype.is_floating_point or dtype.is_complex) \
             else rng.uniform(0.1, high, shape)
@@ -92,6 +92,10 @@ def _nonzero(dtype, shape):
     return np.where(b == 0, np.asarray(1).astype(b.dtype), b)
 
 
+def _shift_counts(dtype, shape):
+    return rng.integers(0, 8 * dtype.itemsize, shape).astype(NP[dtype])
+
+
 def _binary(name, npf, result_dtype=None, sample_a=sample, sample_b=None):
     sample_b = sample_b or (lambda dt, sh: sample(dt, sh, positive=(name == "div")))
 
@@ -148,6 +152,9 @@ SPECS = {
     "bitwise_and": _binary("bitwise_and", np.bitwise_and),
     "bitwise_or": _binary("bitwise_or", np.bitwise_or),
     "bitwise_xor": _binary("bitwise_xor", np.bitwise_xor),
+    # counts below the width, where NumPy's shifts are defined (counts past it: test_uint_dtypes.py)
+    "bitwise_left_shift": _binary("bitwise_left_shift", np.left_shift, sample_b=_shift_counts),
+    "bitwise_right_shift": _binary("bitwise_right_shift", np.right_shift, sample_b=_shift_counts),
 }
 
 
@@ -322,7 +329,7 @@ def spec_clamp(dtype, device):
         for lname, make in layouts(shape):
             a = sample(dtype, shape, -5, 5)
             t = make(a, dtype, device)
-            lo, hi = (1, 3) if dtype == ts.uint8 else (-2, 3)
+            lo, hi = (1, 3) if dtype in (ts.uint8, ts.uint16, ts.uint32, ts.uint64) else (-2, 3)
             check(ts.clamp(t, lo, hi).cpu(), np.clip(ref64(a), lo, hi).astype(NP.get(dtype, np.float32)), dtype)
             check(ts.clamp(t, min=lo).cpu(), np.maximum(ref64(a), lo).astype(NP.get(dtype, np.float32)), dtype)
 
@@ -376,8 +383,10 @@ def _reduction(name, npf, sampler=sample, shapes=((3, 5), (4, 3, 6), (), (1000, 
                         out = getattr(ts, name)(t, dim, keepdim)
                         ref = npf(ref64(a), axis=dim, keepdims=keepdim)
                         if name in ("sum", "prod") and not (dtype.is_floating_point or dtype.is_complex):
-                            assert out.dtype == ts.int64
-                            ref = ref.astype(np.int64)
+                            # the namespace's sum/prod: the standard's uint64 for unsigned input, else int64
+                            want = ts.uint64 if dtype in (ts.uint8, ts.uint16, ts.uint32, ts.uint64) else ts.int64
+                            assert out.dtype == want
+                            ref = ref.astype(NP[want])
                         elif name != "sum" and not (dtype.is_floating_point or dtype.is_complex):
                             ref = ref.astype(NP[dtype])
                         scale = {"sum": lambda: np.sum(np.abs(ref64(a)), axis=dim, keepdims=keepdim),
@@ -404,9 +413,10 @@ def _scan(name, npf):
                     out = getattr(ts, name)(t, dim)
                     ref = npf(ref64(a), axis=dim if shape else None).reshape(np.shape(a))
                     exact = not (dtype.is_floating_point or dtype.is_complex)
-                    if exact:
-                        assert out.dtype == ts.int64
-                        check(out.cpu(), ref.astype(np.int64), dtype)
+                    if exact:  # PyTorch's int64, or NumPy's uint64 for uint16/32/64
+                        want = ts.uint64 if dtype in (ts.uint16, ts.uint32, ts.uint64) else ts.int64
+                        assert out.dtype == want
+                        check(out.cpu(), ref.astype(NP[want]), dtype)
                     else:
                         # sequential scans: the error grows with the length of the scanned dim
                         n = shape[dim] if shape else 1
@@ -581,9 +591,9 @@ def spec_normal(dtype, device):
 def spec_randint(dtype, device):
     ts.manual_seed(5)
     hi = 2 if dtype == ts.int8 else 50
-    t = ts.randint(-2 if dtype != ts.uint8 else 0, hi, (20000,), dtype=dtype, device=device)
+    lo = 0 if dtype in (ts.uint8, ts.uint16, ts.uint32, ts.uint64) else -2
+    t = ts.randint(lo, hi, (20000,), dtype=dtype, device=device)
     x = to_numpy(t.cpu())
-    lo = -2 if dtype != ts.uint8 else 0
     assert x.min() == lo and x.max() == hi - 1
     counts = np.bincount((x.astype(np.int64) - lo))
     assert counts.min() > 0.8 * counts.mean()

@@ -254,7 +254,7 @@ COVERS = {
 NOT_DIFFERENTIABLE = {
     "arange", "fill", "nonzero", "normal", "uniform", "randint", "searchsorted", "isfinite", "isinf", "isnan",
     "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
-    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift",
     "conj",  # complex tensors cannot require grad yet
     "sgd_step", "adam_step", "rmsprop_step",  # optimizer updates run under no_grad
     # Used inside Conv2dBackward; under create_graph that rule differentiates the reference path instead.

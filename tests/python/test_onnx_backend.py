@@ -34,8 +34,8 @@ pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built wi
 XFAIL_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnx_backend_xfail.txt")
 
 # NumPy dtypes that tessel has as tensor dtypes.
-_NP_OK = {np.dtype(t) for t in (np.bool_, np.uint8, np.int8, np.int16, np.int32, np.int64, np.float16,
-                                np.float32, np.float64, np.complex64, np.complex128)}
+_NP_OK = {np.dtype(t) for t in (np.bool_, np.uint8, np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint32,
+                                np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128)}
 
 
 def _to_tensor(x, k):

@@ -39,6 +39,8 @@ except FileNotFoundError:  # built with -DTESSEL_WITH_SERVE=OFF
 pytestmark = pytest.mark.skipif(SERVER is None, reason="tessel-serve was not built (TESSEL_WITH_SERVE=OFF)")
 
 IDENT_TYPES = {"BOOL": (TensorProto.BOOL, np.bool_), "UINT8": (TensorProto.UINT8, np.uint8),
+               "UINT16": (TensorProto.UINT16, np.uint16), "UINT32": (TensorProto.UINT32, np.uint32),
+               "UINT64": (TensorProto.UINT64, np.uint64),
                "INT8": (TensorProto.INT8, np.int8), "INT16": (TensorProto.INT16, np.int16),
                "INT32": (TensorProto.INT32, np.int32), "INT64": (TensorProto.INT64, np.int64),
                "FP16": (TensorProto.FLOAT16, np.float16), "BF16": (TensorProto.BFLOAT16, None),
@@ -423,7 +425,7 @@ def test_invalid_utf8_is_400(server):
 
 def test_integer_ranges_checked(server):
     for k, bad in [("UINT8", 256), ("INT8", -129), ("INT16", 40000), ("INT32", 2**31), ("INT64", 2**63),
-                   ("UINT8", 1.5), ("BOOL", 1)]:
+                   ("UINT16", 65536), ("UINT32", -1), ("UINT64", -5), ("UINT8", 1.5), ("BOOL", 1)]:
         inputs = [{"name": "in_" + t, "shape": [1, 3], "datatype": t, "data": [0, 0, 0] if t != "BOOL" else
                    [False] * 3} for t in IDENT_TYPES]
         for i in inputs:

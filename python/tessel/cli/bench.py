@@ -18,8 +18,9 @@ import click
 from ._base import emit_json, fmt, log
 
 # OIP v2 datatypes <-> tessel dtype names
-_OIP = {"BOOL": "bool", "UINT8": "uint8", "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
-        "FP16": "float16", "BF16": "bfloat16", "FP32": "float32", "FP64": "float64"}
+_OIP = {"BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64", "INT8": "int8",
+        "INT16": "int16", "INT32": "int32", "INT64": "int64", "FP16": "float16", "BF16": "bfloat16", "FP32": "float32",
+        "FP64": "float64"}
 _OIP_OF = {v: k for k, v in _OIP.items()}
 
 
@@ -85,7 +86,7 @@ def random_input(dtype_name, shape, int_high):
         return ts.randn(*shape).to(getattr(ts, dtype_name))
     if dtype_name == "bool":
         return ts.randint(0, 2, shape).to(ts.bool)
-    if dtype_name in ("int8", "int16", "int32", "int64", "uint8"):
+    if dtype_name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"):
         return ts.randint(0, int_high, shape).to(getattr(ts, dtype_name))
     raise click.UsageError(f"cannot make random inputs of type {dtype_name}")
 

@@ -7,6 +7,7 @@ from .. import _C
 
 # NumPy type strings; bfloat16 has none (use DLPack).
 _TYPESTR = {"bool": "|b1", "uint8": "|u1", "int8": "|i1", "int16": "<i2", "int32": "<i4", "int64": "<i8",
+            "uint16": "<u2", "uint32": "<u4", "uint64": "<u8",
             "float16": "<f2", "float32": "<f4", "float64": "<f8", "complex64": "<c8", "complex128": "<c16"}
 
 

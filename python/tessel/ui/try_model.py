@@ -30,9 +30,11 @@ from . import serving
 bp = Blueprint("try_model", __name__)
 
 OIP_NUMPY = {"FP32": np.float32, "FP64": np.float64, "FP16": np.float16, "INT64": np.int64, "INT32": np.int32,
-             "INT16": np.int16, "INT8": np.int8, "UINT8": np.uint8, "BOOL": np.bool_}
+             "INT16": np.int16, "INT8": np.int8, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,
+             "UINT64": np.uint64, "BOOL": np.bool_}
 _DTYPE_OIP = {"float32": "FP32", "float64": "FP64", "float16": "FP16", "int64": "INT64", "int32": "INT32",
-              "int16": "INT16", "int8": "INT8", "uint8": "UINT8", "bool": "BOOL"}
+              "int16": "INT16", "int8": "INT8", "uint8": "UINT8", "uint16": "UINT16", "uint32": "UINT32",
+              "uint64": "UINT64", "bool": "BOOL"}
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 AUDIO_EXT = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 TEXT_EXT = (".txt", ".csv", ".json", ".jsonl", ".md")

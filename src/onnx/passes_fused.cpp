@@ -19,8 +19,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,12 +44,23 @@ const Tensor* opt(const Inputs& in, size_t k) { return k < in.size() && in[k] ? 
 // lets the caller do the work alone (bench/README.md, AVX2 machine).
 // omp_set_num_threads changes only the calling thread's setting, and the
 // kernels key their primitives by omp_get_max_threads(), so the one-thread
-// primitive is cached apart. TESSEL_ONNX_SMALL_SERIAL=0 turns it off; another
-// number sets the FLOP threshold (pooling: that many / 32 input elements).
+// primitive is cached apart. The threshold follows how idle OpenMP threads
+// wait: spinning (libgomp's default, which `import tessel` keeps on an idle
+// machine) wakes them within a microsecond, so nodes from 0.625 MFLOP up gain
+// from the second thread (MobileNetV2 b1 at 2 threads: 1.12-1.15x onnxruntime's
+// time with 2 MFLOP, 0.98-1.03x with 0.625, while the digits CNN's 0.59 MFLOP
+// nodes stay serial); a short spin or a passive policy (a loaded machine, where
+// a wake-up costs ~25 us) keeps 2 MFLOP. TESSEL_ONNX_SMALL_SERIAL=0 turns it
+// off; another number sets the FLOP threshold (pooling: that many / 32 input elements).
 double serial_flops() {
   static const double v = [] {
     const char* e = std::getenv("TESSEL_ONNX_SMALL_SERIAL");
-    return e && *e ? std::max(0.0, std::atof(e)) : 2.0 * 1024 * 1024;  // ~30 us of conv on one AVX2 core
+    if (e && *e) return std::max(0.0, std::atof(e));
+    const char* spin = std::getenv("GOMP_SPINCOUNT");
+    const char* policy = std::getenv("OMP_WAIT_POLICY");
+    const bool passive = policy && (std::strcmp(policy, "passive") == 0 || std::strcmp(policy, "PASSIVE") == 0);
+    const bool short_spin = spin && std::isdigit(static_cast<unsigned char>(*spin)) && std::atof(spin) < 1e5;
+    return passive || short_spin ? 2.0 * 1024 * 1024 : 0.625 * 1024 * 1024;
   }();
   return v;
 }

@@ -79,6 +79,16 @@ struct MemoryEstimate {
   std::vector<std::string> unknown;  // values whose size inference could not tell (counted as 0)
 };
 
+// The buffers of a model's runs (Model::memory_stats): intermediates and
+// outputs of 64 KiB and more come from a per-model pool that the graph's
+// values return to after their last use; from the second run of the same
+// shapes on, hits grow and misses stay.
+struct MemoryStats {
+  int64_t pool_hits = 0;    // buffers reused from the pool
+  int64_t pool_misses = 0;  // buffers asked from the system
+  int64_t free_bytes = 0;   // bytes the pool holds free now (at most 1 GiB)
+};
+
 class TESSEL_API Model {
  public:
   // Parses and checks the model; external data is resolved inside the model's folder.
@@ -100,6 +110,7 @@ class TESSEL_API Model {
   // Peak memory of intermediates for inputs of the given shapes (symbolic dims
   // bound from them), as the graph runs after the load-time passes.
   MemoryEstimate memory_estimate(const NamedShapes& input_shapes) const;
+  MemoryStats memory_stats() const;
 
   // Runs the graph; every graph input must be fed. Returns the graph outputs in order.
   // String, sequence and empty optional outputs are refused here (use run_values).

@@ -91,6 +91,15 @@ void init_onnx(py::module_& m) {
       .def_property_readonly("inputs", [](const onnx::Model& m) { return infos(m.inputs()); })
       .def_property_readonly("outputs", [](const onnx::Model& m) { return infos(m.outputs()); })
       .def_property_readonly("value_info", [](const onnx::Model& m) { return infos(m.value_info()); })
+      .def("memory_stats",
+           [](const onnx::Model& m) {
+             const auto s = m.memory_stats();
+             py::dict d;
+             d["pool_hits"] = s.pool_hits;
+             d["pool_misses"] = s.pool_misses;
+             d["free_bytes"] = s.free_bytes;
+             return d;
+           })
       .def(
           "memory_estimate",
           [](const onnx::Model& m, const onnx::NamedShapes& shapes) {

@@ -7,6 +7,7 @@
 
 #include <sys/mman.h>
 
+#include "src/core/buffer_pool.h"
 #include "tessel/error.h"
 
 namespace tessel {
@@ -103,8 +104,68 @@ void free_small(void* ctx, void* p) {
 }
 }  // namespace
 
+namespace detail {
+namespace {
+thread_local BufferPool* t_pool = nullptr;
+struct PoolRef {  // a pooled buffer's way home
+  std::shared_ptr<BufferPool> pool;
+  size_t bytes;
+};
+}  // namespace
+
+BufferPool::~BufferPool() {
+  for (auto& [bytes, list] : free_)
+    for (void* p : list) std::free(p);
+}
+
+BufferPool::Stats BufferPool::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {hits_.load(), misses_.load(), static_cast<int64_t>(free_bytes_)};
+}
+
+BufferPool::Scope::Scope(const std::shared_ptr<BufferPool>& pool) : saved_(t_pool) { t_pool = pool.get(); }
+BufferPool::Scope::~Scope() { t_pool = saved_; }
+BufferPool* BufferPool::current() { return t_pool; }
+
+void* BufferPool::take(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = free_.find(bytes);
+  if (it == free_.end() || it->second.empty()) {
+    ++misses_;
+    return nullptr;
+  }
+  void* p = it->second.back();
+  it->second.pop_back();
+  free_bytes_ -= bytes;
+  ++hits_;
+  return p;
+}
+
+bool BufferPool::give(void* p, size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (free_bytes_ + bytes > cap_bytes_) return false;
+  free_[bytes].push_back(p);
+  free_bytes_ += bytes;
+  return true;
+}
+}  // namespace detail
+
 Storage allocate(size_t nbytes, Device device) {
   if (device.type == DeviceType::CPU) {
+    if (detail::BufferPool* pool = detail::BufferPool::current(); pool && pool->pools(nbytes)) {
+      const size_t bytes = detail::BufferPool::round(nbytes);
+      void* p = pool->take(bytes);
+      if (!p) p = cpu_allocate(bytes, 0);
+      auto* ref = new detail::PoolRef{pool->shared_from_this(), bytes};
+      return std::make_shared<StorageImpl>(
+          p, nbytes, device,
+          [](void* c, void* d) {
+            auto* r = static_cast<detail::PoolRef*>(c);
+            if (!r->pool->give(d, r->bytes)) std::free(d);
+            delete r;
+          },
+          ref);
+    }
     const size_t c = small_class(nbytes);
     if (c < kSmallClasses && !t_small_dead) {
       SmallBlockCache& cache = t_small;

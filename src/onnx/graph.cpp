@@ -525,7 +525,11 @@ NamedValues Model::run_values(const NamedValues& feed) const {
   for (const auto& v : m.inputs)
     if (!fed.count(v.name)) fail<ValueError>("onnx.run", "input '", v.name, "' was not fed");
 
-  std::vector<Value> values = execute(m, m.plan, scope, m.opset);
+  std::vector<Value> values;
+  {
+    const detail::BufferPool::Scope pooled(m.pool);
+    values = execute(m, m.plan, scope, m.opset);
+  }
   // Outputs never alias the caller's inputs or the model's weights (Identity,
   // Reshape views): writing to a result must not change the model, as in onnxruntime.
   auto owned = [&](const Tensor& t) {

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "src/core/buffer_pool.h"
 #include "tessel/error.h"
 #include "tessel/onnx.h"
 #include "tessel/ops.h"
@@ -233,6 +234,8 @@ struct Model::Impl : Graph {
   Plan plan;
   std::unordered_map<std::string, Value> constants;
   std::set<const void*> weight_storages;
+  // Where the runs' buffers come from and go back to (src/core/buffer_pool.h).
+  std::shared_ptr<detail::BufferPool> pool = std::make_shared<detail::BufferPool>();
 };
 
 // Infers the dtype and shape of every value of `m` (subgraphs included) into

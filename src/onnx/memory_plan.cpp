@@ -24,6 +24,11 @@ int64_t evaluate(const SymDim& d, const std::map<std::string, int64_t>& syms) {
 
 }  // namespace
 
+MemoryStats Model::memory_stats() const {
+  const auto s = impl_->pool->stats();
+  return {s.hits, s.misses, s.free_bytes};
+}
+
 MemoryEstimate Model::memory_estimate(const NamedShapes& input_shapes) const {
   const Impl& m = *impl_;
   // Symbols bound by the declared inputs' named dims.

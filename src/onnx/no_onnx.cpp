@@ -25,6 +25,7 @@ NamedValues Model::run_values(const NamedValues&) const { missing(); }
 std::vector<ValueInfo> Model::value_info() const { missing(); }
 std::optional<ValueInfo> Model::value_info(const std::string&) const { missing(); }
 MemoryEstimate Model::memory_estimate(const NamedShapes&) const { missing(); }
+MemoryStats Model::memory_stats() const { missing(); }
 std::string export_bytes(const TracedFn&, const std::vector<Tensor>&, const NamedTensors&, const ExportOptions&) {
   missing();
 }

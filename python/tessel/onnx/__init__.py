@@ -132,6 +132,13 @@ class Model:
             raise TypeError(f"onnx.memory_estimate: input_shapes must be a dict, got {type(input_shapes).__name__}")
         return self._m.memory_estimate([(k, list(v)) for k, v in input_shapes.items()])
 
+    def memory_stats(self):
+        """Where this model's run buffers came from: ``pool_hits`` (buffers of 64 KiB and more
+        reused from the model's pool, which each value returns to after its last use),
+        ``pool_misses`` (asked from the system) and ``free_bytes`` (held free now, at most 1 GiB).
+        From the second run of the same shapes on, a run adds hits and no misses."""
+        return self._m.memory_stats()
+
     @property
     def opset(self):
         return self._m.opset

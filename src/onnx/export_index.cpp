@@ -190,6 +190,27 @@ void emit_unique(Builder& b, const Site& s) {
   Builder::attr(n, "sorted", int64_t{1});
   b.node("Reshape", {inverse, b.op("Shape", {s.in[0]})}, {s.out[1]});
 }
+// searchsorted counts the sorted elements below each value (at or below: right):
+// values [..., M] against sorted [..., N] (or [N]) compare as [..., M, N], summed
+// over N. O(M N) work where tessel's kernel is O(M log N): fine for the bucket
+// edges it is used with.
+void emit_searchsorted(Builder& b, const Site& s) {
+  const DType dt = promote_types(s.in_dtype(0), s.in_dtype(1));
+  if (is_complex(dt)) s.unsupported("searchsorted of complex values");
+  std::string sorted = in_as(b, s, 0, dt), values = in_as(b, s, 1, dt);
+  const bool zero_d = s.input(1).dim() == 0;
+  if (zero_d) values = b.op("Reshape", {values, b.const_ints({1})});
+  if (s.input(0).dim() > 1) sorted = b.op("Unsqueeze", {sorted, b.const_ints({-2})});  // [..., 1, N]
+  const std::string v = b.op("Unsqueeze", {values, b.const_ints({-1})});                // [..., M, 1]
+  const std::string below = b.op(s.a.i("right") ? "LessOrEqual" : "Less", {sorted, v});
+  auto* cast = b.node("Cast", {below}, {b.fresh("below_i64")});
+  Builder::attr(cast, "to", int64_t{::onnx::TensorProto::INT64});
+  const std::string counted = cast->output(0);
+  const std::string sum = zero_d ? b.fresh("count") : s.out[0];
+  auto* n = b.node("ReduceSum", {counted, b.const_ints({-1})}, {sum});
+  Builder::attr(n, "keepdims", int64_t{0});
+  if (zero_d) b.node("Reshape", {sum, b.const_ints({})}, {s.out[0]});
+}
 }  // namespace
 
 void add_index_emitters(std::map<std::string, Emitter>& t) {
@@ -198,6 +219,7 @@ void add_index_emitters(std::map<std::string, Emitter>& t) {
       {"advanced_index", emit_advanced_index}, {"scatter", emit_scatter_set}, {"scatter_add", emit_scatter_add},
       {"index_add", emit_index_add}, {"index_put", emit_index_put}, {"copy", emit_copy}, {"fill", emit_fill},
       {"constant", emit_constant}, {"topk", emit_topk}, {"sort", emit_sort}, {"unique", emit_unique},
+      {"searchsorted", emit_searchsorted},
   });
 }
 

@@ -112,6 +112,8 @@ std::tuple<Tensor, Tensor, Tensor> unique(const Tensor& t) {
 }
 
 Tensor searchsorted(const Tensor& sorted, const Tensor& values, bool right) {
+  if (trace::Op r{"searchsorted"})
+    return r.in(sorted).in(values).attr("right", int64_t{right}).out(searchsorted(sorted, values, right));
   OpScope scope_("searchsorted");
   check_sortable("searchsorted", sorted);
   TS_CHECK(sorted.dim() >= 1, ValueError, "searchsorted", "sorted_sequence must have at least 1 dim");

@@ -233,12 +233,23 @@ def test_unique_dynamic_batch():
                                                      (ts.tensor([[0, 1, 2], [3, 4, 5], [0, 0, 9]]),)])
 
 
-def test_errors_name_the_op():
-    def uses_searchsorted(x):
-        return ts.searchsorted(x, x) + 1
+@pytest.mark.parametrize("right", [False, True])
+def test_searchsorted(right):
+    # 1-d edges against values of any shape, batched rows, mixed dtypes, a 0-d value; ties on both sides
+    edges = ts.tensor([0.0, 1.0, 1.0, 2.5, 4.0])
+    check(lambda e, v: ts.searchsorted(e, v, right=right), (edges, ts.tensor([[-1.0, 1.0, 3.0], [4.0, 5.0, 1.0]])),
+          dynamic={"in1": {0: "n"}}, feeds=[(edges, ts.tensor([[2.5, 0.0, 7.0]]))])
+    rows = ts.sort(ts.randn(3, 6), dim=1)[0]
+    check(lambda e, v: ts.searchsorted(e, v, right=right), (rows, ts.randn(3, 4)))
+    check(lambda e, v: ts.searchsorted(e, v, right=right), (ts.tensor([1, 3, 5]), ts.tensor(3.5)))
 
-    with pytest.raises(NotImplementedError, match="searchsorted"):
-        export(uses_searchsorted, (ts.arange(6).float(),))
+
+def test_errors_name_the_op():
+    def uses_fft(x):
+        return ts.fft.rfft(x).abs()
+
+    with pytest.raises(NotImplementedError, match="rfft_real"):
+        export(uses_fft, (ts.arange(6).float(),))
     with pytest.raises(ValueError, match="opset_version"):
         export(nn.ReLU(), (r(2),), opset_version=7)
     with pytest.raises(ValueError, match="dynamic_axes"):

@@ -157,7 +157,9 @@ def _scalar_result(dt, s):
 
 
 def can_cast(from_, to, /):
-    """Whether a `from_` value (dtype or tensor) can be cast to `to` by the standard's promotion rules."""
+    """Whether a `from_` value (dtype or tensor) can be cast to `to`: PyTorch's rule, no step down in
+    category (bool < integer < floating < complex), so ``can_cast(int32, int16)`` is True where the
+    standard's promotion rules say False (its suite does not test the difference)."""
     return _C.can_cast(_dtype_of(from_, "can_cast"), _dtype_of(to, "can_cast"))
 
 

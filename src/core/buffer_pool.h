@@ -7,7 +7,6 @@
 // even after the scope has closed. The graph releases each value after its last
 // use, so a later node reuses the buffer of a dead one; from the second run of
 // the same shapes on, a run asks the system for no memory at all.
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -62,7 +61,7 @@ class TESSEL_API BufferPool : public std::enable_shared_from_this<BufferPool> {
   mutable std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   size_t free_bytes_ = 0;
-  std::atomic<int64_t> hits_{0}, misses_{0};
+  int64_t hits_ = 0, misses_ = 0;  // under mu_ like the rest
 };
 
 }  // namespace tessel::detail

@@ -120,7 +120,7 @@ BufferPool::~BufferPool() {
 
 BufferPool::Stats BufferPool::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return {hits_.load(), misses_.load(), static_cast<int64_t>(free_bytes_)};
+  return {hits_, misses_, static_cast<int64_t>(free_bytes_)};
 }
 
 BufferPool::Scope::Scope(const std::shared_ptr<BufferPool>& pool) : saved_(t_pool) { t_pool = pool.get(); }

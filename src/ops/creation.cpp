@@ -1,6 +1,7 @@
 // Creation ops: empty zeros ones full arange linspace eye and the _like forms.
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "tessel/trace.h"
 #include "src/core/shape_util.h"
@@ -69,8 +70,8 @@ void check_fill_value(const char* op, const Scalar& v, DType d) {
           return true;
         }
       });
-      if (v.is_big_uint()) TS_CHECK(ok, ValueError, op, "value ", v.to<uint64_t>(), " cannot be converted to ", d, " without overflow");
-      TS_CHECK(ok, ValueError, op, "value ", i, " cannot be converted to ", d, " without overflow");
+      TS_CHECK(ok, ValueError, op, "value ", v.is_big_uint() ? std::to_string(v.to<uint64_t>()) : std::to_string(i),
+               " cannot be converted to ", d, " without overflow");
       return;
     }
     TS_CHECK(std::isfinite(x), ValueError, op, "value ", x, " cannot be converted to ", d);

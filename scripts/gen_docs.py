@@ -23,11 +23,11 @@ ONNX_NAMES = {
     "remainder": "Mod", "cumsum": "CumSum", "softmax": "Softmax", "log_softmax": "LogSoftmax", "matmul": "MatMul",
     "bitwise_and": "BitwiseAnd", "bitwise_or": "BitwiseOr", "bitwise_xor": "BitwiseXor", "bitwise_not": "BitwiseNot",
     "nonzero": "NonZero", "erf": "Erf", "floor_divide": "Div+Floor", "bitwise_left_shift": "BitShift",
-    "bitwise_right_shift": "BitShift",
+    "bitwise_right_shift": "BitShift", "fft_c2c": "DFT", "rfft_real": "DFT", "irfft_real": "DFT",
 }
 # Registry ops that export through the traced op of another name.
 EXPORTED_AS = {"copy": "cast", "take_offsets": "advanced_index", "fill": "full", "max_dim": "max_dim",
-               "max_pool2d": "max_pool2d", "conv2d": "conv2d"}
+               "max_pool2d": "max_pool2d", "conv2d": "conv2d", "fft_c2c": "fft"}
 
 
 def onnx_import_name(op, imported):

@@ -11,6 +11,7 @@
 
 #include "src/onnx/export_internal.h"
 #include "tessel/autograd.h"
+#include "tessel/fft.h"
 #include "tessel/nn/module.h"
 
 namespace tessel::onnx {
@@ -40,9 +41,11 @@ int onnx_type(DType d) {
 
 void fill_tensor(::onnx::TensorProto* p, const Tensor& t, const std::string& name) {
   p->set_name(name);
-  p->set_data_type(onnx_type(t.dtype()));
+  const bool cplx = is_complex(t.dtype());
+  p->set_data_type(onnx_type(cplx ? to_real(t.dtype()) : t.dtype()));
   for (int64_t s : t.shape()) p->add_dims(s);
-  const Tensor c = t.contiguous();
+  if (cplx) p->add_dims(2);
+  const Tensor c = (cplx ? view_as_real(t) : t).contiguous();
   p->set_raw_data(static_cast<const char*>(c.data_ptr()), c.nbytes());  // little-endian, as ONNX's raw_data
 }
 
@@ -236,6 +239,11 @@ std::vector<Tensor> grown(const std::vector<Tensor>& args, const std::vector<std
   return out;
 }
 
+Shape pair_shape(Shape s, bool cplx) {  // a complex value's shape as (re, im) pairs
+  if (cplx) s.push_back(2);
+  return s;
+}
+
 trace::Trace run_traced(const TracedFn& fn, const std::vector<Tensor>& args, std::vector<Tensor>& outs) {
   autograd::NoGradGuard ng;
   trace::Recording rec;
@@ -312,11 +320,13 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
     if (dynamic) vb[args_b[k].impl().get()] = name;
     const Shape& sa = args[k].shape();
     const Shape sb = dynamic ? args_b[k].shape() : sa;
-    b.define(name, sa, sb);
+    const bool cplx = is_complex(args[k].dtype());  // given as (re, im) pairs
+    b.define(name, pair_shape(sa, cplx), pair_shape(sb, cplx));
+    if (cplx) b.mark_pair(name);
     auto* vi = g->add_input();
     vi->set_name(name);
     auto* tt = vi->mutable_type()->mutable_tensor_type();
-    tt->set_elem_type(onnx_type(args[k].dtype()));
+    tt->set_elem_type(onnx_type(cplx ? to_real(args[k].dtype()) : args[k].dtype()));
     auto* shp = tt->mutable_shape();
     auto axes = o.dynamic_axes.find(name);
     for (size_t d = 0; d < sa.size(); ++d) {
@@ -333,6 +343,7 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
         sym_of.emplace(std::make_pair(sa[d], sb[d]), sym);
       }
     }
+    if (cplx) shp->add_dim()->set_dim_value(2);
   }
 
   // Constants: parameters by their module path, other tensors as fresh initializers.
@@ -368,11 +379,12 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
     if (p != param_name.end() && used_names.insert(p->second).second) {
       name = p->second;
       fill_tensor(g->add_initializer(), t, name);
-      b.define(name, t.shape(), t.shape());
     } else {
       name = b.const_tensor(t, "const");
-      b.define(name, t.shape(), t.shape());
     }
+    const bool cplx = is_complex(t.dtype());
+    b.define(name, pair_shape(t.shape(), cplx), pair_shape(t.shape(), cplx));
+    if (cplx) b.mark_pair(name);
     consts[t.impl().get()] = name;
     return name;
   };
@@ -393,7 +405,8 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
     std::vector<std::string> in;   // the call's input names when it ran
   };
   std::map<const TensorImpl*, ViewOf> view_of;
-  static const std::set<std::string> view_ops = {"slice", "select", "reshape", "permute", "transpose", "split", "unbind"};
+  static const std::set<std::string> view_ops = {"slice",  "select",   "reshape", "permute",   "transpose",
+                                                 "split",  "unbind",   "diagonal", "unfold", "as_strided"};
   auto born = [&](const std::string& name) -> int64_t {
     auto d = defined_at.find(name);
     return d == defined_at.end() ? -1 : static_cast<int64_t>(d->second);
@@ -405,8 +418,11 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
     return s.out;
   };
   auto define_as = [&](const std::string& name, size_t call, size_t k, size_t at) {
-    b.define(name, ta.calls[call].outputs[k].shape(),
-             dynamic ? tb.calls[call].outputs[k].shape() : ta.calls[call].outputs[k].shape());
+    const Tensor& t = ta.calls[call].outputs[k];
+    const bool cplx = is_complex(t.dtype());
+    b.define(name, pair_shape(t.shape(), cplx),
+             pair_shape(dynamic ? tb.calls[call].outputs[k].shape() : t.shape(), cplx));
+    if (cplx) b.mark_pair(name);
     defined_at[name] = at;
   };
   // The current value of a traced tensor read by call `at` (`what` names it in errors).
@@ -490,9 +506,20 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
     // In-place variants (relu_, add_) export as their op: the value is renamed.
     std::string opname = ca.op;
     if (opname.size() > 1 && opname.back() == '_') opname.pop_back();
+    bool cplx = false;  // reads or gives complex values: the pairs' emitters
+    for (const auto& t : ca.outputs) cplx = cplx || is_complex(t.dtype());
+    for (const auto& t : ca.inputs) cplx = cplx || (t && is_complex(t->dtype()));
     auto em = table.find(opname);
-    if (em == table.end())
+    if (!cplx && em == table.end())
       fail<NotImplementedError>("onnx.export", "op '", ca.op, "' has no ONNX export mapping yet");
+    if (cplx) {
+      em = complex_emitters().find(opname);
+      if (em == complex_emitters().end())
+        fail<NotImplementedError>("onnx.export", "op '", ca.op, "' on complex values has no ONNX export mapping yet "
+                                  "(complex values export as (re, im) pairs in a trailing dim of 2; the ops that take "
+                                  "them are the FFTs, view_as_real, abs, conj, neg, add, sub, mul, div, cast, slice, "
+                                  "select, flip and cat)");
+    }
     Site site{ca, cb, {}, {}};
     for (size_t k = 0; k < ca.inputs.size(); ++k) {
       if (!ca.inputs[k]) {
@@ -544,7 +571,8 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
     auto* vi = g->add_output();
     vi->set_name(out_names[k]);
     auto* tt = vi->mutable_type()->mutable_tensor_type();
-    tt->set_elem_type(onnx_type(t.dtype()));
+    const bool cplx = is_complex(t.dtype());  // as (re, im) pairs
+    tt->set_elem_type(onnx_type(cplx ? to_real(t.dtype()) : t.dtype()));
     auto* shp = tt->mutable_shape();
     const Shape& sa = t.shape();
     const Shape sb = dynamic ? outs_b[k].shape() : sa;
@@ -562,6 +590,7 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
       if (sym.empty()) dim->set_dim_value(sa[d]);
       else dim->set_dim_param(sym);
     }
+    if (cplx) shp->add_dim()->set_dim_value(2);
   }
 
   // Initializers past the threshold go to one external file next to the model.
@@ -626,10 +655,11 @@ std::vector<std::string> import_ops() {
   return {out.begin(), out.end()};
 }
 std::vector<std::string> export_ops() {
-  std::vector<std::string> out;
+  std::set<std::string> out;  // on real values, and on complex ones (conj)
   for (const auto& [name, fn] : exporter::emitters())
-    if (name != "dropout") out.push_back(name);  // its emitter only explains why training-mode dropout cannot export
-  return out;
+    if (name != "dropout") out.insert(name);  // its emitter only explains why training-mode dropout cannot export
+  for (const auto& [name, fn] : exporter::complex_emitters()) out.insert(name);
+  return {out.begin(), out.end()};
 }
 
 namespace {

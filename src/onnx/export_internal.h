@@ -2,6 +2,7 @@
 // The ONNX exporter's graph builder, shared by export.cpp (values, dynamic dims,
 // the file) and export_ops.cpp (one emitter per traced op).
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,10 @@ class Builder {
   // are constants, at most one dynamic dim may become -1 when `minus_one`.
   std::string shape(const Shape& sa, const Shape& sb, const std::string& prefer, bool minus_one);
 
+  // Complex values travel as (re, im) pairs in a trailing dim of 2 (export_complex.cpp).
+  void mark_pair(const std::string& name) { pairs_.insert(name); }
+  bool is_pair(const std::string& name) const { return pairs_.count(name) > 0; }
+
   // Values known to the builder, with their sizes in both traces.
   void define(const std::string& name, const Shape& a, const Shape& b) { shapes_[name] = {a, b}; order_.push_back(name); }
 
@@ -75,14 +80,19 @@ class Builder {
   std::vector<std::string> order_;
   std::map<std::pair<std::string, int64_t>, std::string> dim_cache_;
   std::map<std::string, std::string> shape_cache_;
+  std::set<std::string> pairs_;
 };
 
+// A complex tensor is written as its (re, im) pairs: [..., 2] of its real dtype.
 void fill_tensor(::onnx::TensorProto* p, const Tensor& t, const std::string& name);
 
 using Emitter = void (*)(Builder&, const Site&);
 const std::map<std::string, Emitter>& emitters();
 void add_nn_emitters(std::map<std::string, Emitter>& table);     // export_nn.cpp
 void add_index_emitters(std::map<std::string, Emitter>& table);  // export_index.cpp
+void add_fft_emitters(std::map<std::string, Emitter>& table);    // export_complex.cpp
+// The emitters for calls that read or give complex values (as pairs).
+const std::map<std::string, Emitter>& complex_emitters();
 
 // Helpers shared by the emitters (export_ops.cpp).
 double attr_f(const trace::Call& c, const std::string& k, double dflt);

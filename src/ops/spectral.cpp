@@ -9,6 +9,7 @@
 #include "tessel/fft.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
+#include "tessel/trace.h"
 
 namespace tessel {
 namespace {
@@ -185,7 +186,14 @@ Axes resolve(const char* op, int64_t nd, const std::optional<Shape>& s, const st
   return a;
 }
 
+// Each transform records itself for export with its resolved dims and sizes
+// (-1: the default), whatever the public spelling (fft, fftn, ...).
+trace::Op& traced(trace::Op& t, const Tensor& x, const Axes& a, const std::string& norm) {
+  return t.in(x).attr("dims", a.dims).attr("sizes", a.sizes).attr("norm", norm);
+}
+
 Tensor fftn_impl(const char* op, const Tensor& x, const Axes& a, const std::string& norm, bool inverse) {
+  if (trace::Op t{op}) return traced(t, x, a, norm).out(fftn_impl(op, x, a, norm, inverse));
   OpScope scope_(op);
   check_no_grad(op, x, inverse ? "ifft_real" : "fft_real");
   bool real_in = false;
@@ -200,6 +208,7 @@ Tensor fftn_impl(const char* op, const Tensor& x, const Axes& a, const std::stri
 }
 
 Tensor rfftn_impl(const char* op, const Tensor& x, const Axes& a, const std::string& norm) {
+  if (trace::Op t{op}) return traced(t, x, a, norm).out(rfftn_impl(op, x, a, norm));
   OpScope scope_(op);
   check_no_grad(op, x, "rfft_real");
   TS_CHECK(!is_complex(x.dtype()), TypeError, op, "expects a real tensor, got ", x.dtype());
@@ -217,6 +226,7 @@ Tensor rfftn_impl(const char* op, const Tensor& x, const Axes& a, const std::str
 // irfftn, irfft and (conj first, norm swapped) hfft. Real input counts as
 // complex with zero imaginary parts, so a real input differentiates.
 Tensor irfftn_impl(const char* op, const Tensor& X, const Axes& a, const std::string& norm, bool conj_first) {
+  if (trace::Op t{op}) return traced(t, X, a, norm).out(irfftn_impl(op, X, a, norm, conj_first));
   OpScope scope_(op);
   TS_CHECK(!a.dims.empty(), ValueError, op, "needs at least one dim to transform");
   bool real_in = false;
@@ -242,6 +252,8 @@ Axes one_dim(const char* op, const Tensor& x, std::optional<int64_t> n, int64_t 
 namespace fft {
 
 Tensor rfft_real(const Tensor& input, std::optional<int64_t> n_opt, const std::string& norm) {
+  if (trace::Op t{"rfft_real"})
+    return t.in(input).attr("n", n_opt.value_or(-1)).attr("norm", norm).out(rfft_real(input, n_opt, norm));
   OpScope scope_("rfft");
   TS_CHECK(input.dim() >= 1, ValueError, "rfft", "expects at least 1 dimension, got a 0-d tensor");
   Tensor x = as_fft_input("rfft", input);
@@ -262,6 +274,7 @@ Tensor rfft_real(const Tensor& input, std::optional<int64_t> n_opt, const std::s
 }
 
 Tensor irfft_real(const Tensor& input, int64_t n, const std::string& norm) {
+  if (trace::Op t{"irfft_real"}) return t.in(input).attr("n", n).attr("norm", norm).out(irfft_real(input, n, norm));
   OpScope scope_("irfft");
   TS_CHECK(input.dim() >= 2 && input.size(-1) == 2, ValueError, "irfft",
            "expects bins as [..., bins, 2] (re, im), got shape ", input.shape());
@@ -309,6 +322,7 @@ Tensor hfft(const Tensor& x, std::optional<int64_t> n, int64_t dim, const std::s
 
 Tensor ihfft(const Tensor& x, std::optional<int64_t> n, int64_t dim, const std::string& norm) {
   TS_CHECK(!n || *n >= 1, ValueError, "ihfft", "invalid number of data points n=", *n, " (must be at least 1)");
+  if (trace::Op t{"ihfft"}) return traced(t, x, one_dim("ihfft", x, n, dim), norm).out(ihfft(x, n, dim, norm));
   return conj(rfftn_impl("ihfft", x, one_dim("ihfft", x, n, dim), swapped("ihfft", norm)));
 }
 
@@ -336,6 +350,7 @@ Tensor c2c_pairs(const char* op, const Tensor& x, std::optional<int64_t> n, int6
            x.shape());
   Tensor v = as_fft_input(op, x);
   const int64_t d = wrap_dim(op, dim, x.dim() - 1), len = checked_n(op, n.value_or(v.size(d)));
+  if (trace::Op t{op}) return traced(t, x, Axes{{d}, {n.value_or(-1)}}, norm).out(c2c_pairs(op, x, n, dim, norm, inverse));
   return c2c(v, false, len, d, inverse, c2c_scale(op, norm, len, inverse));
 }
 }  // namespace
@@ -351,6 +366,7 @@ Tensor ifft_real(const Tensor& x, std::optional<int64_t> n, int64_t dim, const s
 }  // namespace fft
 
 Tensor view_as_real(const Tensor& z) {
+  if (trace::Op t{"view_as_real"}) return t.in(z).out(view_as_real(z));
   TS_CHECK(is_complex(z.dtype()), TypeError, "view_as_real", "expects a complex tensor, got ", z.dtype());
   Shape sizes = z.shape(), strides = z.strides();
   for (auto& s : strides) s *= 2;
@@ -362,6 +378,7 @@ Tensor view_as_real(const Tensor& z) {
 }
 
 Tensor view_as_complex(const Tensor& x) {
+  if (trace::Op t{"view_as_complex"}) return t.in(x).out(view_as_complex(x));
   TS_CHECK(x.dtype() == DType::Float32 || x.dtype() == DType::Float64, TypeError, "view_as_complex",
            "expects a float32 or float64 tensor, got ", x.dtype());
   TS_CHECK(x.dim() >= 1 && x.size(-1) == 2 && x.stride(-1) == 1, ValueError, "view_as_complex",

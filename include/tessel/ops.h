@@ -186,6 +186,10 @@ TESSEL_API std::tuple<Tensor, Tensor> topk(const Tensor& t, int64_t k, int64_t d
 TESSEL_API std::tuple<Tensor, Tensor> kthvalue(const Tensor& t, int64_t k, int64_t dim = -1, bool keepdim = false);
 // Sorted unique values of the flattened tensor, the inverse indices (input's shape) and counts.
 TESSEL_API std::tuple<Tensor, Tensor, Tensor> unique(const Tensor& t);
+// The distinct slices along `dim` in lexicographic order (torch.unique(dim=)):
+// the slices stacked along dim, the inverse indices [size(dim)] and counts.
+// NaNs compare equal to each other here, as in unique above.
+TESSEL_API std::tuple<Tensor, Tensor, Tensor> unique(const Tensor& t, int64_t dim);
 // Insertion points of values in sorted rows (the last dim), like numpy.searchsorted.
 TESSEL_API Tensor searchsorted(const Tensor& sorted, const Tensor& values, bool right = false);
 

@@ -10,6 +10,7 @@
 #include "tessel/fft.h"
 #include "tessel/io.h"
 #include "tessel/kernel.h"
+#include "tessel/linalg.h"
 #include "tessel/nn/functional.h"
 #include "tessel/nn/module.h"
 #include "tessel/ops.h"

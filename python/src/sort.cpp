@@ -36,8 +36,7 @@ void init_sort(py::module_& m) {
   }, py::arg("k"), py::arg("dim") = -1, py::arg("keepdim") = false);
   def_both(m, c, "unique", [](const Tensor& t, bool sorted, bool ret_inv, bool ret_counts, py::handle dim) -> py::object {
     (void)sorted;  // always sorted
-    if (!dim.is_none()) throw py::value_error("[unique] dim is not supported yet; flatten or use unique on rows");
-    auto [u, inv, counts] = unique(t);
+    auto [u, inv, counts] = dim.is_none() ? unique(t) : unique(t, dim.cast<int64_t>());
     if (!ret_inv && !ret_counts) return py::cast(u);
     py::list out;
     out.append(u);

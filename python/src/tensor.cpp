@@ -50,6 +50,14 @@ py::object to_size(const Shape& shape) {
   return py::reinterpret_steal<py::object>(r);
 }
 
+// torch.as_strided: the offset defaults to the tensor's own; negative strides are refused, as PyTorch does.
+Tensor as_strided_py(const Tensor& t, py::handle size, py::handle stride, std::optional<int64_t> offset) {
+  const Shape st = to_shape(stride);
+  for (int64_t s : st)
+    if (s < 0) throw py::value_error(detail::cat("[as_strided] strides must be >= 0, got ", st));
+  return t.as_strided(to_shape(size), st, offset.value_or(t.offset()));
+}
+
 Tensor squeeze_dims(const Tensor& t, py::handle dim) {
   if (dim.is_none()) return t.squeeze();
   Shape dims = to_shape(dim);
@@ -149,6 +157,7 @@ void init_tensor(py::module_& m) {
       .def("narrow", &Tensor::narrow, py::arg("dim"), py::arg("start"), py::arg("length"))
       .def("diagonal", &Tensor::diagonal, py::arg("offset") = 0, py::arg("dim1") = 0, py::arg("dim2") = 1)
       .def("unfold", &Tensor::unfold, py::arg("dimension"), py::arg("size"), py::arg("step"))
+      .def("as_strided", &as_strided_py, py::arg("size"), py::arg("stride"), py::arg("storage_offset") = py::none())
       .def("contiguous", &Tensor::contiguous)
       .def("clone", &Tensor::clone);
 
@@ -168,6 +177,8 @@ void init_tensor(py::module_& m) {
         py::arg("input"), py::arg("dim"), py::arg("start"), py::arg("length"));
   m.def("diagonal", [](const Tensor& t, int64_t off, int64_t d1, int64_t d2) { return t.diagonal(off, d1, d2); },
         py::arg("input"), py::arg("offset") = 0, py::arg("dim1") = 0, py::arg("dim2") = 1);
+  m.def("as_strided", &as_strided_py, py::arg("input"), py::arg("size"), py::arg("stride"),
+        py::arg("storage_offset") = py::none());
   m.def("numel", [](const Tensor& t) { return t.numel(); }, py::arg("input"));
 
   // ---- conversions and copies ----

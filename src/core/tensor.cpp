@@ -78,6 +78,23 @@ Tensor with_grad(const Tensor& in, Tensor out, R&& rule) {
 }  // namespace
 
 Tensor Tensor::as_strided(const Shape& sizes, const Shape& strides, int64_t offset) const {
+  if (trace::Op t{"as_strided"})
+    return t.in(*this).attr("sizes", sizes).attr("strides", strides).attr("offset", offset - this->offset())
+        .out(as_strided(sizes, strides, offset));
+  // The view must stay inside the storage (a public entry point: nothing else would check).
+  TS_CHECK(sizes.size() == strides.size(), ValueError, "as_strided", "got ", sizes.size(), " sizes and ",
+           strides.size(), " strides");
+  int64_t first = offset, last = offset;  // negative strides (flip's) reach below the offset
+  bool empty_view = false;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    TS_CHECK(sizes[i] >= 0, ValueError, "as_strided", "sizes must be >= 0, got ", sizes);
+    empty_view = empty_view || sizes[i] == 0;
+    if (sizes[i] > 0) (strides[i] < 0 ? first : last) += (sizes[i] - 1) * strides[i];
+  }
+  const int64_t avail = storage() ? static_cast<int64_t>(storage()->nbytes() / tessel::itemsize(dtype())) : 0;
+  TS_CHECK(empty_view || (first >= 0 && last < avail), ValueError, "as_strided", "sizes ", sizes, " and strides ",
+           strides, " at storage offset ", offset, " reach elements ", first, "..", last, ", outside the storage's ",
+           avail, " elements");
   Tensor out = make_view(*this, sizes, strides, offset);
   if (!autograd::needs_grad(*this)) return out;
   TS_CHECK(is_contiguous(), NotImplementedError, "as_strided",
@@ -361,6 +378,8 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
 }
 
 Tensor Tensor::diagonal(int64_t off, int64_t d0, int64_t d1) const {
+  if (trace::Op t{"diagonal"})
+    return t.in(*this).attr("offset", off).attr("dim1", d0).attr("dim2", d1).out(diagonal(off, d0, d1));
   TS_CHECK(dim() >= 2, ValueError, "diagonal", "expects >= 2 dims, got shape ", shape());
   d0 = wrap_dim("diagonal", d0, dim());
   d1 = wrap_dim("diagonal", d1, dim());
@@ -387,6 +406,8 @@ Tensor Tensor::diagonal(int64_t off, int64_t d0, int64_t d1) const {
 }
 
 Tensor Tensor::unfold(int64_t d, int64_t size, int64_t step) const {
+  if (trace::Op t{"unfold"})
+    return t.in(*this).attr("dim", d).attr("size", size).attr("step", step).out(unfold(d, size, step));
   const int64_t n = dim() == 0 ? 1 : shape()[wrap_dim("unfold", d, dim())];
   if (dim() > 0) d = wrap_dim("unfold", d, dim());
   TS_CHECK(size >= 0 && size <= n, ValueError, "unfold", "size ", size, " exceeds dim ", d, " of size ", n);

@@ -190,6 +190,38 @@ void emit_unique(Builder& b, const Site& s) {
   Builder::attr(n, "sorted", int64_t{1});
   b.node("Reshape", {inverse, b.op("Shape", {s.in[0]})}, {s.out[1]});
 }
+// diagonal, unfold, as_strided: views whose elements are not a slice. The view
+// applied to 0..n-1 laid out in the input's shape gives the row-major positions
+// it reads, gathered from the flattened input (sizes known at export).
+void emit_strided_view(Builder& b, const Site& s) {
+  const Tensor& x = s.input(0);
+  if (s.b && s.b->inputs[0]->shape() != x.shape())
+    s.unsupported("a view of a value whose shape depends on a dynamic axis");
+  const Tensor iota = arange(Scalar(int64_t{0}), Scalar(x.numel()), Scalar(int64_t{1}), DType::Int64).reshape(x.shape());
+  Tensor pos;
+  if (s.a.op == "diagonal") {
+    pos = iota.diagonal(s.a.i("offset"), s.a.i("dim1"), s.a.i("dim2"));
+  } else if (s.a.op == "unfold") {
+    pos = iota.unfold(s.a.i("dim"), s.a.i("size"), s.a.i("step"));
+  } else {
+    if (!x.is_contiguous()) s.unsupported("as_strided of a non-contiguous tensor (its strides are the storage's)");
+    pos = iota.as_strided(s.a.ints("sizes"), s.a.ints("strides"), s.a.i("offset"));
+  }
+  const std::string flat = b.op("Reshape", {s.in[0], b.const_ints({-1})}, "flat");
+  auto* n = b.node("Gather", {flat, b.const_tensor(pos.contiguous(), "positions")}, {s.out[0]});
+  Builder::attr(n, "axis", int64_t{0});
+}
+
+void emit_det(Builder& b, const Site& s) {
+  if (is_complex(s.in_dtype(0))) s.unsupported("the determinant of complex matrices (ONNX Det is real)");
+  b.node("Det", {s.in[0]}, {s.out[0]});
+}
+// unique(dim=): ONNX Unique along an axis sorts the slices lexicographically too.
+void emit_unique_dim(Builder& b, const Site& s) {
+  auto* n = b.node("Unique", {s.in[0]}, {s.out[0], b.fresh("unique_first"), s.out[1], s.out[2]});
+  Builder::attr(n, "sorted", int64_t{1});
+  Builder::attr(n, "axis", wrap(s.a.i("dim"), s.input(0).dim()));
+}
 // searchsorted counts the sorted elements below each value (at or below: right):
 // values [..., M] against sorted [..., N] (or [N]) compare as [..., M, N], summed
 // over N. O(M N) work where tessel's kernel is O(M log N): fine for the bucket
@@ -219,6 +251,8 @@ void add_index_emitters(std::map<std::string, Emitter>& t) {
       {"advanced_index", emit_advanced_index}, {"scatter", emit_scatter_set}, {"scatter_add", emit_scatter_add},
       {"index_add", emit_index_add}, {"index_put", emit_index_put}, {"copy", emit_copy}, {"fill", emit_fill},
       {"constant", emit_constant}, {"topk", emit_topk}, {"sort", emit_sort}, {"unique", emit_unique},
+      {"unique_dim", emit_unique_dim}, {"det", emit_det}, {"diagonal", emit_strided_view},
+      {"unfold", emit_strided_view}, {"as_strided", emit_strided_view},
       {"searchsorted", emit_searchsorted},
   });
 }

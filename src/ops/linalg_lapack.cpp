@@ -10,6 +10,7 @@
 #include "tessel/linalg.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
+#include "tessel/trace.h"
 
 namespace tessel::linalg {
 namespace {
@@ -163,7 +164,11 @@ std::pair<Tensor, Tensor> solve_ex(const Tensor& A, const Tensor& B, bool left, 
   return {solve_result(s, X, left), info};
 }
 
-Tensor solve(const Tensor& A, const Tensor& B, bool left) { return solve_ex(A, B, left, true).first; }
+// Traced by name so that export names them (ONNX has no solve or inverse).
+Tensor solve(const Tensor& A, const Tensor& B, bool left) {
+  if (trace::Op t{"linalg.solve"}) return t.in(A).in(B).attr("left", int64_t{left}).out(solve(A, B, left));
+  return solve_ex(A, B, left, true).first;
+}
 
 std::pair<Tensor, Tensor> inv_ex(const Tensor& A, bool check_errors) {
   OpScope scope_("linalg.inv");
@@ -175,7 +180,10 @@ std::pair<Tensor, Tensor> inv_ex(const Tensor& A, bool check_errors) {
   return {X, info};
 }
 
-Tensor inv(const Tensor& A) { return inv_ex(A, true).first; }
+Tensor inv(const Tensor& A) {
+  if (trace::Op t{"linalg.inv"}) return t.in(A).out(inv(A));
+  return inv_ex(A, true).first;
+}
 
 Tensor lu_pivots_to_permutation(const Tensor& pivots, int64_t m, DType dtype) {
   const char* op = "linalg.lu_unpack";
@@ -301,6 +309,7 @@ Tensor lu_solve(const Tensor& LU, const Tensor& pivots, const Tensor& B, bool le
 }
 
 Tensor det(const Tensor& A) {
+  if (trace::Op t{"det"}) return t.in(A).out(det(A));  // ONNX Det
   OpScope scope_("linalg.det");
   check_matrix("linalg.det", A, true);
   const Shape batch = batch_of(A);

@@ -1,4 +1,9 @@
 // Sorting and searching: sort argsort topk kthvalue unique searchsorted.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <type_traits>
+
 #include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
@@ -109,6 +114,74 @@ std::tuple<Tensor, Tensor, Tensor> unique(const Tensor& t) {
   const Tensor pos = from_vector<int64_t>(first, {k}).to(t.device());
   return {index(vals, {TensorIndex::with(pos)}), from_vector<int64_t>(inverse, {n}).reshape(t.shape()).to(t.device()),
           from_vector<int64_t>(counts, {k}).to(t.device())};
+}
+
+namespace {
+// Slices compare element by element; NaN after every number and equal to NaN,
+// -0.0 equal to 0.0 (sort's order, unique's grouping).
+template <class T>
+bool before(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(a)) return false;
+    if (std::isnan(b)) return true;
+  }
+  return a < b;
+}
+template <class T>
+bool same(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>)
+    if (std::isnan(a) && std::isnan(b)) return true;
+  return a == b;
+}
+
+// The rows of `rows` [n, m] (contiguous, of T) in lexicographic order, stable.
+template <class T>
+std::vector<int64_t> row_order(const Tensor& rows, std::vector<bool>& starts) {
+  const int64_t n = rows.size(0), m = rows.size(1);
+  const T* p = rows.data<T>();
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  auto cmp = [&](int64_t i, int64_t j) {
+    for (int64_t c = 0; c < m; ++c)
+      if (!same(p[i * m + c], p[j * m + c])) return before(p[i * m + c], p[j * m + c]);
+    return false;
+  };
+  std::stable_sort(order.begin(), order.end(), cmp);
+  starts.assign(static_cast<size_t>(n), true);
+  for (int64_t k = 1; k < n; ++k) starts[static_cast<size_t>(k)] = cmp(order[k - 1], order[k]);
+  return order;
+}
+}  // namespace
+
+std::tuple<Tensor, Tensor, Tensor> unique(const Tensor& t, int64_t dim) {
+  if (trace::Op r{"unique_dim"}) return r.in(t).attr("dim", dim).out(unique(t, dim));
+  OpScope scope_("unique");
+  check_sortable("unique", t);
+  TS_CHECK(t.dim() >= 1, ValueError, "unique", "dim= needs a tensor with at least 1 dimension, got a 0-d one");
+  const int64_t d = wrap_dim("unique", dim, t.dim());
+  const int64_t n = t.size(d), m = n ? t.numel() / n : 0;
+  // The slices as rows, the other dims in their order (torch.unique(dim=)'s lexicographic order).
+  Shape perm{d};
+  for (int64_t i = 0; i < t.dim(); ++i)
+    if (i != d) perm.push_back(i);
+  const Tensor moved = t.permute(perm).cpu();
+  std::vector<bool> starts;
+  std::vector<int64_t> order;
+  if (is_floating(t.dtype())) order = row_order<double>(moved.to(DType::Float64).contiguous().reshape({n, m}), starts);
+  else if (t.dtype() == DType::UInt64) order = row_order<uint64_t>(moved.contiguous().reshape({n, m}), starts);
+  else order = row_order<int64_t>(moved.to(DType::Int64).contiguous().reshape({n, m}), starts);
+  std::vector<int64_t> first, counts, inverse(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k) {
+    if (starts[static_cast<size_t>(k)]) {
+      first.push_back(order[static_cast<size_t>(k)]);
+      counts.push_back(0);
+    }
+    ++counts.back();
+    inverse[static_cast<size_t>(order[static_cast<size_t>(k)])] = static_cast<int64_t>(first.size()) - 1;
+  }
+  const auto k = static_cast<int64_t>(first.size());
+  return {index_select(t, d, from_vector<int64_t>(first, {k}).to(t.device())),
+          from_vector<int64_t>(inverse, {n}).to(t.device()), from_vector<int64_t>(counts, {k}).to(t.device())};
 }
 
 Tensor searchsorted(const Tensor& sorted, const Tensor& values, bool right) {

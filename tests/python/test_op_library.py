@@ -10,6 +10,7 @@ import tessel as ts
 from conftest import NP, to_numpy
 
 F32, F64, I32, I64, BOOL = ts.float32, ts.float64, ts.int32, ts.int64, ts.bool
+U8 = ts.uint8
 FLOATS = [F32, F64]
 INTS = [I32, I64]
 INF = float("inf")
@@ -1545,6 +1546,37 @@ def test_unique(dtype, layout, shape):
     u, inv, c = t.unique(return_inverse=True, return_counts=True)
     check(inv, inverse, I64)
     check(c, counts, I64)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64, I32, I64, BOOL, U8], ids=ids)
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+@pytest.mark.parametrize("shape,dim", [((6, 3), 0), ((6, 3), 1), ((3, 6), -1), ((4, 3, 2), 1), ((2, 5, 3), 0),
+                                       ((5,), 0), ((0, 3), 0), ((3, 0), 0)], ids=str)
+def test_unique_dim(dtype, layout, shape, dim):
+    # NumPy's unique(axis=) is the oracle: the distinct slices in lexicographic order.
+    a = unique_input(dtype, shape, seed=93)
+    if dtype != BOOL and a.size:
+        a = np.clip(a, -1, 1).astype(a.dtype) if dtype != U8 else (a % 2).astype(a.dtype)  # few values: repeats
+    a, t = laid_out(a, layout)
+    vals, inverse, counts = np.unique(a, return_inverse=True, return_counts=True, axis=dim)
+    u, inv, c = ts.unique(t, return_inverse=True, return_counts=True, dim=dim)
+    check(u, vals, dtype)
+    check(inv, inverse.reshape(-1), I64)
+    check(c, counts, I64)
+    check(t.unique(dim=dim), vals, dtype)
+
+
+def test_unique_dim_nan_and_errors():
+    t = ts.tensor([[1.0, float("nan")], [0.0, 2.0], [1.0, float("nan")], [-0.0, 2.0]])
+    u, inv, c = ts.unique(t, return_inverse=True, return_counts=True, dim=0)
+    assert u.shape == (2, 2) and inv.tolist() == [1, 0, 1, 0] and c.tolist() == [2, 2]  # NaN == NaN, -0 == 0
+    assert u[0].tolist() == [0.0, 2.0] and u[1, 0].item() == 1.0 and np.isnan(u[1, 1].item())
+    with pytest.raises(IndexError, match="unique"):
+        ts.unique(t, dim=2)
+    with pytest.raises(ValueError, match="unique"):
+        ts.unique(ts.tensor(1.0), dim=0)
+    with pytest.raises(TypeError, match="unique"):
+        ts.unique(ts.zeros(2, 2, dtype=ts.complex64), dim=0)
 
 
 def test_unique_unsorted_is_consistent():

@@ -426,6 +426,38 @@ def test_unfold_strides_and_errors():
         t.unfold(0, 2, 0)
 
 
+# ---------------------------------------------------------------- as_strided
+
+def test_as_strided_matches_numpy_and_shares_storage():
+    a, t = arr((4, 6))
+    for size, stride, off in [((3, 2), (1, 3), 1), ((2, 2, 3), (12, 1, 2), 0), ((5,), (0,), 7), ((0, 4), (9, 9), 23)]:
+        v = t.as_strided(size, stride, off)
+        ref = np.lib.stride_tricks.as_strided(a.reshape(-1)[off:], size, [s * a.itemsize for s in stride])
+        np.testing.assert_array_equal(v.numpy(), ref)
+        assert v.stride() == stride and v.shape == size
+    assert ts.as_strided(t, (2,), (1,)).tolist() == t.reshape(-1)[:2].tolist()
+    s = t[1:]  # the offset defaults to the tensor's own
+    assert s.as_strided((2,), (1,)).tolist() == a[1, :2].tolist()
+    w = t.as_strided((2,), (5,), 1)
+    w.fill_(-1.0)
+    assert t.reshape(-1)[1].item() == -1.0 and t.reshape(-1)[6].item() == -1.0
+
+
+def test_as_strided_stays_inside_the_storage():
+    _, t = arr((4, 6))
+    with pytest.raises(ValueError, match=r"as_strided.*outside the storage's 24 elements"):
+        t.as_strided((5, 5), (5, 1), 0)
+    with pytest.raises(ValueError, match=r"as_strided.*outside the storage"):
+        t.as_strided((2,), (1,), 23)
+    with pytest.raises(ValueError, match=r"as_strided.*strides must be >= 0"):
+        t.as_strided((2,), (-1,), 5)
+    with pytest.raises(ValueError, match=r"as_strided.*sizes must be >= 0"):
+        t.as_strided((-2,), (1,), 0)
+    with pytest.raises(ValueError, match=r"as_strided.*2 sizes and 1 strides"):
+        t.as_strided((2, 2), (1,), 0)
+    assert t.as_strided((0,), (1,), 24).numel() == 0  # an empty view may sit at the end
+
+
 # ---------------------------------------------------------------- contiguous / clone
 
 def test_contiguous():

@@ -11,15 +11,45 @@ from .. import _C
 _onnx = _C._onnx
 
 
-def _as_list(args):
+def _split_args(args, kwargs):
+    """The call's positional and keyword arguments (a dict as the last element of
+    `args` is the keyword ones, as in torch.onnx.export), the tensors among them
+    (the graph inputs, positional first) and the default names of those inputs
+    (keyword tensors are named by their keyword). Other values (numbers, bools,
+    strings, None) are passed to the model as they are: constants of the graph."""
     from .. import Tensor
 
     if isinstance(args, Tensor):
-        return [args]
-    if isinstance(args, (tuple, list)) and all(isinstance(a, Tensor) for a in args):
-        return list(args)
-    raise TypeError("onnx.export: args must be a Tensor or a tuple of Tensors "
-                    f"(keyword and non-tensor arguments are not supported), got {type(args).__name__}")
+        args = (args,)
+    if not isinstance(args, (tuple, list)):
+        raise TypeError(f"onnx.export: args must be a Tensor or a tuple, got {type(args).__name__}")
+    args = list(args)
+    if args and isinstance(args[-1], dict):
+        if kwargs:
+            raise TypeError("onnx.export: keyword arguments given both as args' last dict and as kwargs=")
+        kwargs = args.pop()
+    kwargs = dict(kwargs or {})
+    for k in kwargs:
+        if not isinstance(k, str):
+            raise TypeError(f"onnx.export: keyword argument names must be strings, got {k!r}")
+    allowed = (Tensor, bool, int, float, str, type(None))
+    for where, v in [(f"args[{i}]", a) for i, a in enumerate(args)] + [(f"kwargs[{k!r}]", v) for k, v in kwargs.items()]:
+        if not isinstance(v, allowed):
+            raise TypeError(f"onnx.export: {where} must be a Tensor or a number, bool, string or None "
+                            f"(baked into the graph), got {type(v).__name__}")
+    tensors = [a for a in args if isinstance(a, Tensor)] + [v for v in kwargs.values() if isinstance(v, Tensor)]
+    names = [None] * sum(isinstance(a, Tensor) for a in args) + [k for k, v in kwargs.items() if isinstance(v, Tensor)]
+    return args, kwargs, tensors, names
+
+
+def _call_with(args, kwargs, xs):
+    """args and kwargs with their tensors replaced by xs, in order."""
+    from .. import Tensor
+
+    it = iter(xs)
+    a = [next(it) if isinstance(v, Tensor) else v for v in args]
+    k = {n: next(it) if isinstance(v, Tensor) else v for n, v in kwargs.items()}
+    return a, k
 
 
 def _outputs(out):
@@ -46,25 +76,33 @@ def _axes(dynamic_axes):
 
 
 def export(model, args, f, input_names=None, output_names=None, dynamic_axes=None, opset_version=18,
-           external_data=False, **kwargs):
-    """Exports ``model(*args)`` to ONNX, as ``torch.onnx.export`` does.
+           external_data=False, *, kwargs=None, **options):
+    """Exports ``model(*args, **kwargs)`` to ONNX, as ``torch.onnx.export`` does.
 
-    ``f`` is a path or a binary file object. Parameters and buffers become
-    initializers named by their module path; the model runs in eval mode (its
-    training flags are restored after). ``dynamic_axes`` maps input/output names
-    to ``{dim: "name"}`` (or a list of dims). ``external_data=True`` (or a model
-    over 2 GB) writes weights to ``<f>.data`` next to the file.
+    ``f`` is a path or a binary file object. The tensors of ``args`` and then of
+    ``kwargs`` (or of a dict ending ``args``) are the graph's inputs, a keyword
+    tensor named by its keyword unless ``input_names`` names it; numbers, bools,
+    strings and None are passed as they are and baked into the graph. Parameters
+    and buffers become initializers named by their module path; the model runs
+    in eval mode (its training flags are restored after). ``dynamic_axes`` maps
+    input/output names to ``{dim: "name"}`` (or a list of dims).
+    ``external_data=True`` (or a model over 2 GB) writes weights to ``<f>.data``
+    next to the file.
     """
     from ..nn import Module
 
-    unknown = set(kwargs) - {"verbose", "do_constant_folding", "export_params", "training", "dynamo"}
+    unknown = set(options) - {"verbose", "do_constant_folding", "export_params", "training", "dynamo"}
     if unknown:
         raise TypeError(f"onnx.export: unexpected keyword arguments {sorted(unknown)}")
-    if kwargs.get("export_params", True) is False:
+    if options.get("export_params", True) is False:
         raise NotImplementedError("onnx.export: export_params=False is not supported (weights are always exported)")
-    if kwargs.get("training") not in (None, False) and str(kwargs.get("training")) not in ("TrainingMode.EVAL",):
+    if options.get("training") not in (None, False) and str(options.get("training")) not in ("TrainingMode.EVAL",):
         raise NotImplementedError("onnx.export: only eval-mode export is supported")
-    inputs = _as_list(args)
+    call_args, call_kwargs, inputs, default_names = _split_args(args, kwargs)
+    names = list(input_names or [])
+    if len(names) > len(inputs):
+        raise ValueError(f"onnx.export: input_names has {len(names)} names for {len(inputs)} tensor inputs")
+    names += [n if n is not None else f"input_{k}" for k, n in enumerate(default_names)][len(names):]
     params, modes = [], []
     if isinstance(model, Module):
         params = list(model.named_parameters()) + [(n, b) for n, b in model.named_buffers() if b is not None]
@@ -74,7 +112,8 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         raise TypeError(f"onnx.export: model must be a tessel.nn.Module or a callable, got {type(model).__name__}")
 
     def fn(xs):
-        return _outputs(model(*xs))
+        a, k = _call_with(call_args, call_kwargs, xs)
+        return _outputs(model(*a, **k))
 
     path = ""
     if isinstance(f, (str, os.PathLike)):
@@ -82,7 +121,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     elif external_data:
         raise ValueError("onnx.export: external_data needs f to be a path")
     try:
-        data = _onnx.export(fn, inputs, params, list(input_names or []), list(output_names or []),
+        data = _onnx.export(fn, inputs, params, names, list(output_names or []),
                             _axes(dynamic_axes), int(opset_version), bool(external_data), path)
     finally:
         for m, was in modes:

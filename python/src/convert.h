@@ -27,6 +27,8 @@ Device to_device(py::handle o);
 // ts.tensor(data): nested sequences, buffers (NumPy arrays), scalars or tensors.
 Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, const Device& device);
 py::object to_list(const Tensor& t);
+// A view of a numpy.ndarray (kept alive by the tensor); TypeError/ValueError for what it cannot view.
+Tensor from_numpy(py::handle a);
 // The dtype of a PEP 3118 buffer format ("f", "<i8", "Zd", ...); TypeError if unsupported.
 DType dtype_from_format(std::string fmt, ssize_t itemsize);
 

@@ -48,6 +48,8 @@ bool array_like(py::handle a) {
   return py::hasattr(a, "__array_interface__");
 }
 
+}  // namespace
+
 Tensor from_numpy(py::handle a) {
   if (!PyObject_CheckBuffer(a.ptr()) || !array_like(a)) {
     throw py::type_error("from_numpy expects a numpy.ndarray, got " + type_name(a));
@@ -68,6 +70,8 @@ Tensor from_numpy(py::handle a) {
                                           &release_pyobject, a.ptr());
   return make_tensor(std::move(st), sizes, strides, 0, dt);
 }
+
+namespace {
 
 template <class Managed>
 void capsule_destructor(PyObject* cap, const char* name) {

@@ -1,5 +1,7 @@
 #include "python/src/convert.h"
 
+#include "tessel/trace.h"
+
 #include <pybind11/complex.h>
 
 #include <cstring>
@@ -208,8 +210,11 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, const Devic
   if (PyObject_CheckBuffer(data.ptr()) && !PyBytes_Check(data.ptr())) {
     const py::buffer_info buf = py::reinterpret_borrow<py::buffer>(data).request();
     const Tensor v = view_of_buffer(buf);
+    // One constant for export: the view does not own the buffer, so a trace must not hold it as copy_'s input.
+    trace::Op rec{"constant"};
     Tensor out = empty(v.shape(), TensorOptions(dtype.value_or(v.dtype()), Device(DeviceType::CPU)));
     out.copy_(v);
+    if (rec) rec.out(out);
     return out.to(device);
   }
   if (!is_seq(data)) raise_leaf(data);

@@ -19,6 +19,9 @@ std::string detail_cat(const std::string& op, const std::string& name, const cha
 struct State {
   Trace trace;
   int depth = 0;  // traced ops running on this thread
+  // The storages of trace.untraced, kept until finish(): freed, their addresses
+  // could come back as another tensor's and be mistaken for an untraced output.
+  std::vector<Storage> held;
 };
 thread_local State* g_state = nullptr;
 
@@ -36,7 +39,10 @@ void kernel_ran(OpId op, std::span<Tensor> out) {
   State* s = g_state;
   if (!s || s->depth > 0) return;
   for (const Tensor& t : out)
-    if (t.defined()) s->trace.untraced.push_back({t.storage().get(), Registry::get().op_name(op), s->trace.calls.size()});
+    if (t.defined()) {
+      s->trace.untraced.push_back({t.storage().get(), Registry::get().op_name(op), s->trace.calls.size()});
+      s->held.push_back(t.storage());
+    }
 }
 }  // namespace detail
 

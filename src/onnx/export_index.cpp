@@ -191,25 +191,64 @@ void emit_unique(Builder& b, const Site& s) {
   b.node("Reshape", {inverse, b.op("Shape", {s.in[0]})}, {s.out[1]});
 }
 // diagonal, unfold, as_strided: views whose elements are not a slice. The view
-// applied to 0..n-1 laid out in the input's shape gives the row-major positions
-// it reads, gathered from the flattened input (sizes known at export).
+// applied to 0..n-1 at export gives the positions it reads: along the dims it
+// touches (those must have static sizes; others, a batch, may be dynamic), or
+// over the whole flattened input for as_strided.
 void emit_strided_view(Builder& b, const Site& s) {
   const Tensor& x = s.input(0);
-  if (s.b && s.b->inputs[0]->shape() != x.shape())
-    s.unsupported("a view of a value whose shape depends on a dynamic axis");
-  const Tensor iota = arange(Scalar(int64_t{0}), Scalar(x.numel()), Scalar(int64_t{1}), DType::Int64).reshape(x.shape());
+  const Shape& sa = x.shape();
+  const Shape& sb = s.b ? s.b->inputs[0]->shape() : sa;
+  const int64_t r = x.dim();
+  auto positions = [](const Shape& shape) {
+    return arange(Scalar(int64_t{0}), Scalar(shape_numel(shape)), Scalar(int64_t{1}), DType::Int64).reshape(shape);
+  };
+  auto gather = [&](const std::string& v, const Tensor& pos, int64_t axis, const std::string& out) {
+    auto* n = b.node("Gather", {v, b.const_tensor(pos.contiguous(), "positions")}, {out});
+    Builder::attr(n, "axis", axis);
+  };
+  auto needs_static = [&](int64_t d, const char* what) {
+    if (sa[d] != sb[d]) s.unsupported(detail::cat(what, " along dim ", d, ", whose size depends on a dynamic axis"));
+  };
+  if (s.a.op == "unfold" && r > 0) {  // Gather along dim d, then the window dim last
+    const int64_t d = wrap(s.a.i("dim"), r);
+    needs_static(d, "unfold");
+    const Tensor pos = positions({sa[d]}).unfold(0, s.a.i("size"), s.a.i("step"));  // [windows, size]
+    if (d == r - 1) return gather(s.in[0], pos, d, s.out[0]);
+    const std::string g = b.fresh("windows");
+    gather(s.in[0], pos, d, g);
+    std::vector<int64_t> perm;
+    for (int64_t i = 0; i <= r; ++i)
+      if (i != d + 1) perm.push_back(i);
+    perm.push_back(d + 1);
+    auto* t = b.node("Transpose", {g}, {s.out[0]});
+    Builder::attr(t, "perm", perm);
+    return;
+  }
+  if (s.a.op == "diagonal") {  // dims d1, d2 moved last and flattened, then one Gather
+    const int64_t d1 = wrap(s.a.i("dim1"), r), d2 = wrap(s.a.i("dim2"), r);
+    needs_static(d1, "diagonal");
+    needs_static(d2, "diagonal");
+    const Tensor pos = positions({sa[d1], sa[d2]}).diagonal(s.a.i("offset"), 0, 1);  // [L] in the flattened pair
+    std::vector<int64_t> perm;
+    for (int64_t i = 0; i < r; ++i)
+      if (i != d1 && i != d2) perm.push_back(i);
+    perm.push_back(d1);
+    perm.push_back(d2);
+    auto* t = b.node("Transpose", {s.in[0]}, {b.fresh("diag_last")});
+    Builder::attr(t, "perm", perm);
+    std::vector<int64_t> shape(static_cast<size_t>(r - 2), 0);  // 0: keep that dim (dynamic ones too)
+    shape.push_back(sa[d1] * sa[d2]);
+    return gather(b.op("Reshape", {t->output(0), b.const_ints(shape)}), pos, r - 2, s.out[0]);
+  }
+  if (sa != sb) s.unsupported("as_strided of a value whose shape depends on a dynamic axis");
   Tensor pos;
-  if (s.a.op == "diagonal") {
-    pos = iota.diagonal(s.a.i("offset"), s.a.i("dim1"), s.a.i("dim2"));
-  } else if (s.a.op == "unfold") {
-    pos = iota.unfold(s.a.i("dim"), s.a.i("size"), s.a.i("step"));
+  if (s.a.op == "unfold") {  // of a 0-d tensor
+    pos = positions(sa).unfold(0, s.a.i("size"), s.a.i("step"));
   } else {
     if (!x.is_contiguous()) s.unsupported("as_strided of a non-contiguous tensor (its strides are the storage's)");
-    pos = iota.as_strided(s.a.ints("sizes"), s.a.ints("strides"), s.a.i("offset"));
+    pos = positions(sa).as_strided(s.a.ints("sizes"), s.a.ints("strides"), s.a.i("offset"));
   }
-  const std::string flat = b.op("Reshape", {s.in[0], b.const_ints({-1})}, "flat");
-  auto* n = b.node("Gather", {flat, b.const_tensor(pos.contiguous(), "positions")}, {s.out[0]});
-  Builder::attr(n, "axis", int64_t{0});
+  gather(b.op("Reshape", {s.in[0], b.const_ints({-1})}, "flat"), pos, 0, s.out[0]);
 }
 
 void emit_det(Builder& b, const Site& s) {

@@ -153,6 +153,10 @@ constexpr char kNeg[] = "Neg", kAbs[] = "Abs", kExp[] = "Exp", kLog[] = "Log", k
 void emit_pred(Builder& b, const Site& s, const char* op) { b.node(op, {s.in[0]}, {s.out[0]}); }
 void emit_isnan(Builder& b, const Site& s) { emit_pred(b, s, "IsNaN"); }
 void emit_isinf(Builder& b, const Site& s) { emit_pred(b, s, "IsInf"); }
+void emit_isfinite(Builder& b, const Site& s) {  // integers are always finite: x == x
+  if (!is_floating(s.in_dtype(0))) return void(b.node("Equal", {s.in[0], s.in[0]}, {s.out[0]}));
+  b.node("Not", {b.op("Or", {b.op("IsNaN", {s.in[0]}), b.op("IsInf", {s.in[0]})})}, {s.out[0]});
+}
 void emit_not(Builder& b, const Site& s) { b.node("Not", {in_as(b, s, 0, DType::Bool)}, {s.out[0]}); }
 void emit_bitwise_not(Builder& b, const Site& s) {
   b.node(s.out_dtype() == DType::Bool ? "Not" : "BitwiseNot", {s.in[0]}, {s.out[0]});
@@ -625,7 +629,7 @@ const std::map<std::string, Emitter>& emitters() {
       {"acosh", emit_unary<kAcosh>}, {"atanh", emit_unary<kAtanh>}, {"sigmoid", emit_unary<kSigmoid>},
       {"erf", emit_unary<kErf>}, {"relu", emit_unary<kRelu>}, {"floor", emit_unary<kFloor>},
       {"ceil", emit_unary<kCeil>}, {"sign", emit_unary<kSign>}, {"bitwise_not", emit_bitwise_not},
-      {"isnan", emit_isnan}, {"isinf", emit_isinf}, {"logical_not", emit_not}, {"rsqrt", emit_rsqrt},
+      {"isnan", emit_isnan}, {"isinf", emit_isinf}, {"isfinite", emit_isfinite}, {"logical_not", emit_not}, {"rsqrt", emit_rsqrt},
       {"square", emit_square}, {"exp2", emit_exp2}, {"expm1", emit_expm1}, {"log1p", emit_log1p},
       {"log2", emit_log2}, {"log10", emit_log10}, {"erfc", emit_erfc}, {"silu", emit_silu},
       {"hardsigmoid", emit_hardsigmoid}, {"hardswish", emit_hardswish},

@@ -284,8 +284,30 @@ def test_strided_views_read_and_written():
     check(lambda x: x.as_strided((3, 2), (1, 3), 1) * 2, (r(12),))
     with pytest.raises(NotImplementedError, match="as_strided of a non-contiguous tensor"):
         export(lambda x: x.t().as_strided((2, 2), (1, 1)) * 2, (r(3, 3),))
-    with pytest.raises(NotImplementedError, match="shape depends on a dynamic axis"):
+    with pytest.raises(NotImplementedError, match="diagonal along dim 0, whose size depends on a dynamic axis"):
         export(lambda x: x.diagonal() * 2, (r(3, 3),), dynamic_axes={"input_0": {0: "n"}})
+    with pytest.raises(NotImplementedError, match="as_strided of a value whose shape depends on a dynamic axis"):
+        export(lambda x: x.as_strided((2,), (1,)) * 2, (r(3, 3),), dynamic_axes={"input_0": {0: "n"}})
+    # dims the view does not touch may be dynamic (a batch)
+    check(lambda x: x.diagonal(1, 2, 1) * 2, (r(2, 3, 4),), dynamic={"in0": {0: "b"}}, feeds=[(r(5, 3, 4),)])
+    check(frames, (r(2, 10),), dynamic={"in0": {0: "b"}}, feeds=[(r(4, 10),)])
+    check(lambda x: x.unfold(1, 3, 1).sum(-1), (r(2, 7, 3),), dynamic={"in0": {0: "b", 2: "c"}},
+          feeds=[(r(1, 7, 5),)])
+    check(through_diagonal, (r(3, 4),))
+
+    def batched_write(x):
+        y = x * 1
+        y.diagonal(0, 1, 2).fill_(0.0)
+        return y
+
+    check(batched_write, (r(2, 3, 3),), dynamic={"in0": {0: "b"}}, feeds=[(r(4, 3, 3),)])
+
+
+def test_isfinite():
+    x = ts.tensor([1.0, float("nan"), float("inf"), -float("inf"), -0.0])
+    check(lambda a: ts.isfinite(a), (x,))
+    check(lambda a: ts.isfinite(a), (x.double(),))
+    check(lambda a: ts.isfinite(a), (ts.tensor([1, 2, 3]),))
 
 
 def test_det():

@@ -12,6 +12,7 @@
 #include "tessel/nn/functional.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
+#include "tessel/trace.h"
 
 namespace tessel::audio {
 namespace {
@@ -106,7 +107,8 @@ Tensor framed_power(const char* op, const Tensor& x, const StftOptions& o, const
   const int64_t F = frame_count(op, x, o, f);
   static const OpId fused = Registry::get().op_id("stft_power");
   Tensor out;
-  if (!autograd::needs_grad(x, f.window) && Registry::get().has(fused, x.device().type, x.dtype())) {
+  // While export traces, the ops below (pad, unfold, rfft, ...) map onto ONNX; the fused kernel does not.
+  if (!autograd::needs_grad(x, f.window) && !trace::active() && Registry::get().has(fused, x.device().type, x.dtype())) {
     const int64_t N = x.size(-1), bins = f.n_fft / 2 + 1;
     const Tensor rows = x.reshape({-1, N}).contiguous(), win = f.window.contiguous();
     Shape flat{rows.size(0), F, bins};

@@ -517,8 +517,8 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
       if (em == complex_emitters().end())
         fail<NotImplementedError>("onnx.export", "op '", ca.op, "' on complex values has no ONNX export mapping yet "
                                   "(complex values export as (re, im) pairs in a trailing dim of 2; the ops that take "
-                                  "them are the FFTs, view_as_real, abs, conj, neg, add, sub, mul, div, cast, slice, "
-                                  "select, flip and cat)");
+                                  "them are the FFTs, view_as_real, abs, conj, neg, add, sub, mul, div, sum, mean, "
+                                  "cast, reshape, expand, permute, transpose, slice, select, flip and cat)");
     }
     Site site{ca, cb, {}, {}};
     for (size_t k = 0; k < ca.inputs.size(); ++k) {

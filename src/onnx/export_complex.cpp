@@ -288,6 +288,60 @@ void emit_as_is(Builder& b, const Site& s) {
 }
 constexpr char kSlice[] = "slice", kSelect[] = "select", kFlip[] = "flip";
 
+// Shape ops on pairs: the pair dim rides along as the last one.
+std::string with_pair_dim(Builder& b, const std::string& shape) {
+  auto* n = b.node("Concat", {shape, b.const_ints({2})}, {b.fresh("pair_shape")});
+  Builder::attr(n, "axis", int64_t{0});
+  return n->output(0);
+}
+
+void emit_reshape(Builder& b, const Site& s) {  // squeeze, unsqueeze and flatten trace as reshape too
+  const std::string shape = b.shape(s.out_shape_a(), s.out_shape_b(), s.in[0], true);
+  b.node("Reshape", {s.in[0], with_pair_dim(b, shape)}, {s.out[0]});
+}
+
+void emit_expand(Builder& b, const Site& s) {  // as export_ops.cpp's: a 1 keeps the input's own size
+  const Tensor& x = s.input(0);
+  Shape sa = s.out_shape_a(), sb = s.out_shape_b();
+  const size_t lead = sa.size() - static_cast<size_t>(x.dim());
+  for (size_t d = lead; d < sa.size(); ++d)
+    if (x.shape()[d - lead] == sa[d] && x.shape()[d - lead] != 1) sa[d] = sb[d] = 1;
+  sa.push_back(2);
+  sb.push_back(2);
+  b.node("Expand", {s.in[0], b.shape(sa, sb, s.in[0], false)}, {s.out[0]});
+}
+
+void transpose_pairs(Builder& b, const Site& s, std::vector<int64_t> perm) {
+  perm.push_back(static_cast<int64_t>(perm.size()));
+  auto* n = b.node("Transpose", {s.in[0]}, {s.out[0]});
+  Builder::attr(n, "perm", perm);
+}
+void emit_permute(Builder& b, const Site& s) {
+  std::vector<int64_t> perm = s.a.ints("dims");
+  for (auto& d : perm) d = wrap(d, s.input(0).dim());
+  transpose_pairs(b, s, perm);
+}
+void emit_transpose(Builder& b, const Site& s) {
+  const int64_t r = s.input(0).dim();
+  std::vector<int64_t> perm(r);
+  for (int64_t i = 0; i < r; ++i) perm[i] = i;
+  if (r >= 2) {
+    const auto& d = s.a.ints("dims");
+    std::swap(perm[wrap(d[0], r)], perm[wrap(d[1], r)]);
+  }
+  transpose_pairs(b, s, perm);
+}
+
+template <bool Mean>
+void emit_sum_mean(Builder& b, const Site& s) {  // over the complex dims (all of them when none are named)
+  std::vector<int64_t> dims = attr_ints(s.a, "dims");
+  if (dims.empty())
+    for (int64_t d = 0; d < s.input(0).dim(); ++d) dims.push_back(d);
+  if (dims.empty()) return void(b.node("Identity", {s.in[0]}, {s.out[0]}));  // a 0-d value
+  reduce(b, s, Mean ? "ReduceMean" : "ReduceSum", pairs(b, s, 0, to_real(s.out_dtype())), dims,
+         attr_i(s.a, "keepdim", 0), s.out[0]);
+}
+
 void emit_cat(Builder& b, const Site& s) {
   for (size_t k = 0; k < s.in.size(); ++k)
     if (!b.is_pair(s.in[k]) || s.in_dtype(k) != s.out_dtype())
@@ -327,6 +381,12 @@ const std::map<std::string, Emitter>& complex_emitters() {
     t["select"] = emit_as_is<kSelect>;
     t["flip"] = emit_as_is<kFlip>;
     t["cat"] = emit_cat;
+    t["reshape"] = emit_reshape;
+    t["expand"] = emit_expand;
+    t["permute"] = emit_permute;
+    t["transpose"] = emit_transpose;
+    t["sum"] = emit_sum_mean<false>;
+    t["mean"] = emit_sum_mean<true>;
     return t;
   }();
   return table;

@@ -112,6 +112,19 @@ def test_spectrum_arithmetic():
     check(lambda a: fft.fft(a)[1], x(2, 8))
 
 
+def test_shape_ops_and_reductions_on_complex_values():
+    def f(a):
+        z = fft.fft(a)                                   # [B, 4, 6] complex
+        return (z.flatten(1), z.reshape(-1, 2, 6), z.permute(2, 0, 1), z.transpose(0, 1), z.unsqueeze(1).squeeze(1), z.sum(-1), z.mean(),
+                z.sum((0, 2), keepdim=True), z[:, :1].expand(-1, 3, -1))
+
+    check(f, x(2, 4, 6), dynamic={"in0": {0: "batch"}}, feeds=[(x(5, 4, 6, seed=3),)])
+
+
+def test_dynamic_complex_input():
+    check(lambda u: fft.ifft(u * 2).abs(), z(3, 4), dynamic={"in0": {0: "batch"}}, feeds=[(z(6, 4, seed=2),)])
+
+
 def test_complex_inputs_and_outputs_are_pairs():
     m = check(lambda u: fft.ifft(u), z(3, 4))
     assert [n.op_type for n in m.graph.node if n.op_type == "DFT"] == ["DFT"]

@@ -174,6 +174,36 @@ void emit_log1p(Builder& b, const Site& s) { b.node("Log", {b.op("Add", {x_as_ou
 void emit_log2(Builder& b, const Site& s) { b.node("Div", {b.op("Log", {x_as_out(b, s)}), c(b, s, std::log(2.0))}, {s.out[0]}); }
 void emit_log10(Builder& b, const Site& s) { b.node("Div", {b.op("Log", {x_as_out(b, s)}), c(b, s, std::log(10.0))}, {s.out[0]}); }
 void emit_erfc(Builder& b, const Site& s) { b.node("Sub", {c(b, s, 1.0), b.op("Erf", {x_as_out(b, s)})}, {s.out[0]}); }
+// erfinv, which ONNX lacks: M. Giles' single-precision approximation ("Approximating
+// the erfinv function", GPU Computing Gems, 2011) as the first guess, then two Newton
+// steps on erf(x) = y (ONNX has Erf), which take it to float64 accuracy; |y| = 1 gives
+// +-inf, |y| > 1 and NaN give NaN (through the log).
+void emit_erfinv(Builder& b, const Site& s) {
+  const DType dt = s.out_dtype() == DType::Float64 ? DType::Float64 : DType::Float32;
+  auto k = [&](double v) { return b.const_scalar(v, dt); };
+  const std::string y = in_as(b, s, 0, dt);
+  const std::string w = b.op("Neg", {b.op("Log", {b.op("Mul", {b.op("Sub", {k(1), y}), b.op("Add", {k(1), y})})})});
+  auto horner = [&](const std::string& t, std::initializer_list<double> cs) {
+    auto it = cs.begin();
+    std::string p = k(*it++);
+    for (; it != cs.end(); ++it) p = b.op("Add", {b.op("Mul", {p, t}), k(*it)});
+    return p;
+  };
+  const std::string central = horner(b.op("Sub", {w, k(2.5)}),
+                                     {2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                                      -0.00125372503, -0.00417768164, 0.246640727, 1.50140941});
+  const std::string tail = horner(b.op("Sub", {b.op("Sqrt", {w}), k(3)}),
+                                  {-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+                                   -0.0076224613, 0.00943887047, 1.00167406, 2.83297682});
+  std::string x = b.op("Mul", {b.op("Where", {b.op("Less", {w, k(5)}), central, tail}), y});
+  for (int step = 0; step < 2; ++step) {  // x -= (erf(x) - y) / (2 / sqrt(pi) exp(-x^2))
+    const std::string slope = b.op("Mul", {k(1.1283791670955126), b.op("Exp", {b.op("Neg", {b.op("Mul", {x, x})})})});
+    x = b.op("Sub", {x, b.op("Div", {b.op("Sub", {b.op("Erf", {x}), y}), slope})});
+  }
+  const std::string edge = b.op("Equal", {b.op("Abs", {y}), k(1)});
+  const std::string r = b.op("Where", {edge, b.op("Mul", {b.op("Sign", {y}), k(INFINITY)}), x});
+  b.node("Identity", {b.cast(r, dt, s.out_dtype())}, {s.out[0]});
+}
 void emit_silu(Builder& b, const Site& s) {
   std::string x = x_as_out(b, s);
   b.node("Mul", {x, b.op("Sigmoid", {x})}, {s.out[0]});
@@ -631,7 +661,7 @@ const std::map<std::string, Emitter>& emitters() {
       {"ceil", emit_unary<kCeil>}, {"sign", emit_unary<kSign>}, {"bitwise_not", emit_bitwise_not},
       {"isnan", emit_isnan}, {"isinf", emit_isinf}, {"isfinite", emit_isfinite}, {"logical_not", emit_not}, {"rsqrt", emit_rsqrt},
       {"square", emit_square}, {"exp2", emit_exp2}, {"expm1", emit_expm1}, {"log1p", emit_log1p},
-      {"log2", emit_log2}, {"log10", emit_log10}, {"erfc", emit_erfc}, {"silu", emit_silu},
+      {"log2", emit_log2}, {"log10", emit_log10}, {"erfc", emit_erfc}, {"erfinv", emit_erfinv}, {"silu", emit_silu},
       {"hardsigmoid", emit_hardsigmoid}, {"hardswish", emit_hardswish},
       {"trunc", emit_trunc}, {"round", emit_round}, {"leaky_relu", emit_leaky_relu}, {"elu", emit_elu},
       {"gelu", emit_gelu}, {"softplus", emit_softplus}, {"clamp", emit_clamp}, {"where", emit_where},

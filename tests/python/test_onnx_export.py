@@ -303,6 +303,23 @@ def test_strided_views_read_and_written():
     check(batched_write, (r(2, 3, 3),), dynamic={"in0": {0: "b"}}, feeds=[(r(4, 3, 3),)])
 
 
+def test_erfinv():
+    # ONNX has no erfinv: a first guess refined by Newton steps on Erf
+    y = np.concatenate([np.linspace(-0.999999, 0.999999, 201), [0.0, -0.5, 1e-7, 0.9999999, -1.0, 1.0]])
+    check(lambda a: ts.erfinv(a), (ts.tensor(y.astype(np.float32)),), rtol=2e-6, atol=1e-6)
+    data = export(lambda a: ts.erfinv(a), (ts.tensor(y),))
+    got = ts.onnx.InferenceSession(data).run(None, {"input_0": y})[0]
+    # float64: near |y| = 1 erfinv's condition number is ~1e5 (its slope e^{x^2} sqrt(pi) / 2 at x = 3.8), so
+    # 1e-16 in Erf becomes ~1e-11 in x; elsewhere the two agree to ~1e-15
+    np.testing.assert_allclose(got, ts.erfinv(ts.tensor(y)).numpy(), rtol=1e-10, atol=1e-15)
+    inner = np.abs(y) < 0.99
+    np.testing.assert_allclose(got[inner], ts.erfinv(ts.tensor(y[inner])).numpy(), rtol=1e-14, atol=1e-15)
+    odd = ts.tensor([float("nan"), 1.5, -2.0])
+    (got,) = ort.InferenceSession(export(lambda a: ts.erfinv(a), (odd,)), providers=["CPUExecutionProvider"]).run(
+        None, {"input_0": odd.numpy()})
+    assert np.isnan(got).all()
+
+
 def test_isfinite():
     x = ts.tensor([1.0, float("nan"), float("inf"), -float("inf"), -0.0])
     check(lambda a: ts.isfinite(a), (x,))

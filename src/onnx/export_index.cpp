@@ -251,6 +251,44 @@ void emit_strided_view(Builder& b, const Site& s) {
   gather(b.op("Reshape", {s.in[0], b.const_ints({-1})}, "flat"), pos, 0, s.out[0]);
 }
 
+// Affine quantization: QuantizeLinear / DequantizeLinear (round half to even, saturating,
+// as tessel's kernels), float32 scales; per channel with `axis`. tessel applies the
+// scale in double: a value within an ulp of a rounding tie may land one step apart.
+std::string float32_scales(Builder& b, const Site& s, size_t k) { return in_as(b, s, k, DType::Float32); }
+void emit_quantize(Builder& b, const Site& s) {
+  const DType q = s.out_dtype();
+  const std::string x = in_as(b, s, 0, DType::Float32);
+  if (s.a.op == "quantize_per_tensor") {
+    const std::string scale = b.const_scalar(s.a.f("scale"), DType::Float32);
+    b.node("QuantizeLinear", {x, scale, b.const_scalar(double(s.a.i("zero_point")), q)}, {s.out[0]});
+    return;
+  }
+  const int64_t axis = wrap(s.a.i("axis"), s.input(0).dim());
+  auto* n = b.node("QuantizeLinear", {x, float32_scales(b, s, 1), in_as(b, s, 2, q)}, {s.out[0]});
+  Builder::attr(n, "axis", axis);
+}
+void emit_dequantize(Builder& b, const Site& s) {
+  const DType q = s.in_dtype(0), out = s.out_dtype();
+  const bool per_tensor = s.a.op == "dequantize";
+  if (q != DType::Int8 && q != DType::UInt8) {  // other integers: (q - zero_point) * scale, composed
+    if (!per_tensor) s.unsupported("per-channel dequantization of a type other than int8/uint8");
+    const std::string v = b.op("Sub", {in_as(b, s, 0, DType::Float64), b.const_scalar(double(s.a.i("zero_point")), DType::Float64)});
+    const std::string r = b.op("Mul", {v, b.const_scalar(s.a.f("scale"), DType::Float64)});
+    b.node("Identity", {b.cast(r, DType::Float64, out)}, {s.out[0]});
+    return;
+  }
+  std::string r;
+  if (per_tensor) {
+    r = b.op("DequantizeLinear", {s.in[0], b.const_scalar(s.a.f("scale"), DType::Float32),
+                                  b.const_scalar(double(s.a.i("zero_point")), q)});
+  } else {
+    auto* n = b.node("DequantizeLinear", {s.in[0], float32_scales(b, s, 1), in_as(b, s, 2, q)}, {b.fresh("dequant")});
+    Builder::attr(n, "axis", wrap(s.a.i("axis"), s.input(0).dim()));
+    r = n->output(0);
+  }
+  b.node("Identity", {b.cast(r, DType::Float32, out)}, {s.out[0]});
+}
+
 void emit_det(Builder& b, const Site& s) {
   if (is_complex(s.in_dtype(0))) s.unsupported("the determinant of complex matrices (ONNX Det is real)");
   b.node("Det", {s.in[0]}, {s.out[0]});
@@ -290,7 +328,9 @@ void add_index_emitters(std::map<std::string, Emitter>& t) {
       {"advanced_index", emit_advanced_index}, {"scatter", emit_scatter_set}, {"scatter_add", emit_scatter_add},
       {"index_add", emit_index_add}, {"index_put", emit_index_put}, {"copy", emit_copy}, {"fill", emit_fill},
       {"constant", emit_constant}, {"topk", emit_topk}, {"sort", emit_sort}, {"unique", emit_unique},
-      {"unique_dim", emit_unique_dim}, {"det", emit_det}, {"diagonal", emit_strided_view},
+      {"unique_dim", emit_unique_dim}, {"det", emit_det},
+      {"quantize_per_tensor", emit_quantize}, {"quantize_per_channel", emit_quantize}, {"dequantize", emit_dequantize},
+      {"dequantize_per_channel", emit_dequantize}, {"diagonal", emit_strided_view},
       {"unfold", emit_strided_view}, {"as_strided", emit_strided_view},
       {"searchsorted", emit_searchsorted},
   });

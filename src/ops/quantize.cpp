@@ -5,6 +5,7 @@
 #include "src/core/shape_util.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
+#include "tessel/trace.h"
 
 namespace tessel {
 
@@ -63,6 +64,9 @@ Tensor affine(OpId kernel, const Tensor& x, const Tensor& scales, const Tensor& 
 }  // namespace
 
 Tensor quantize_per_tensor(const Tensor& x, double scale, int64_t zero_point, DType dtype) {
+  if (trace::Op t{"quantize_per_tensor"})  // export: QuantizeLinear
+    return t.in(x).attr("scale", scale).attr("zero_point", zero_point).attr("dtype", int64_t(dtype))
+        .out(quantize_per_tensor(x, scale, zero_point, dtype));
   OpScope scope_("quantize_per_tensor");
   const QRange r = qrange("quantize_per_tensor", dtype);
   TS_CHECK(is_floating(x.dtype()), TypeError, "quantize_per_tensor", "expects a floating tensor, got ", x.dtype());
@@ -75,6 +79,8 @@ Tensor quantize_per_tensor(const Tensor& x, double scale, int64_t zero_point, DT
 }
 
 Tensor dequantize(const Tensor& q, double scale, int64_t zero_point, DType dtype) {
+  if (trace::Op t{"dequantize"})  // export: DequantizeLinear
+    return t.in(q).attr("scale", scale).attr("zero_point", zero_point).out(dequantize(q, scale, zero_point, dtype));
   OpScope scope_("dequantize");
   TS_CHECK(is_integral(q.dtype()), TypeError, "dequantize", "expects an integer tensor, got ", q.dtype());
   TS_CHECK(scale > 0 && std::isfinite(scale), ValueError, "dequantize", "scale must be positive, got ", scale);
@@ -86,6 +92,9 @@ Tensor dequantize(const Tensor& q, double scale, int64_t zero_point, DType dtype
 
 Tensor quantize_per_channel(const Tensor& x, const Tensor& scales, const Tensor& zero_points, int64_t axis,
                             DType dtype) {
+  if (trace::Op t{"quantize_per_channel"})
+    return t.in(x).in(scales).in(zero_points).attr("axis", axis).attr("dtype", int64_t(dtype))
+        .out(quantize_per_channel(x, scales, zero_points, axis, dtype));
   OpScope scope_("quantize_per_channel");
   const QRange r = qrange("quantize_per_channel", dtype);
   TS_CHECK(is_floating(x.dtype()), TypeError, "quantize_per_channel", "expects a floating tensor, got ", x.dtype());
@@ -101,6 +110,8 @@ Tensor quantize_per_channel(const Tensor& x, const Tensor& scales, const Tensor&
 
 Tensor dequantize_per_channel(const Tensor& q, const Tensor& scales, const Tensor& zero_points, int64_t axis,
                               DType dtype) {
+  if (trace::Op t{"dequantize_per_channel"})
+    return t.in(q).in(scales).in(zero_points).attr("axis", axis).out(dequantize_per_channel(q, scales, zero_points, axis, dtype));
   OpScope scope_("dequantize_per_channel");
   TS_CHECK(is_integral(q.dtype()), TypeError, "dequantize_per_channel", "expects an integer tensor, got ", q.dtype());
   TS_CHECK(q.dim() > 0, ValueError, "dequantize_per_channel", "expects at least one dim, got a 0-d tensor");

@@ -320,6 +320,18 @@ def test_erfinv():
     assert np.isnan(got).all()
 
 
+@pytest.mark.parametrize("qdtype", [ts.int8, ts.uint8])
+def test_quantization(qdtype):
+    # QuantizeLinear / DequantizeLinear, per tensor and per channel; values kept off rounding ties
+    x = ts.tensor((np.random.default_rng(3).integers(-400, 400, (3, 5, 4)) * 0.25 + 0.1).astype(np.float32))
+    zp = 3 if qdtype == ts.int8 else 128
+    check(lambda a: ts.quantize_per_tensor(a, 0.5, zp, qdtype), (x,))
+    check(lambda a: ts.dequantize(ts.quantize_per_tensor(a, 0.5, zp, qdtype), 0.5, zp), (x,))
+    scales, zps = ts.tensor([0.5, 0.25, 1.0, 2.0, 0.5]), ts.tensor([0, 1, 2, 3, 4]).to(qdtype)
+    check(lambda a: ts.dequantize_per_channel(ts.quantize_per_channel(a, scales, zps, 1, qdtype), scales, zps, 1), (x,))
+    check(lambda q: ts.dequantize(q, 0.5, 2), (ts.tensor([[1, -7], [300, 4]], dtype=ts.int32),))  # other integers
+
+
 def test_isfinite():
     x = ts.tensor([1.0, float("nan"), float("inf"), -float("inf"), -0.0])
     check(lambda a: ts.isfinite(a), (x,))

@@ -1,5 +1,6 @@
 // Bindings for ONNX model import (tessel._C._onnx); the Python-facing API
 // (ts.onnx.load, ts.onnx.InferenceSession) is in python/tessel/onnx/.
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/stl.h>
 
 #include <algorithm>
@@ -147,9 +148,14 @@ void init_onnx(py::module_& m) {
            py::arg("feed"))
       .def("run_arrays",
            [](const onnx::Model& m, const py::dict& feed, const py::object& names) -> py::object {
-             // Leaked on purpose: a static py::object would be released after the interpreter.
-             static PyObject* ndarray = py::object(py::module_::import("numpy").attr("ndarray")).release().ptr();
-             static PyObject* asarray = py::object(py::module_::import("numpy").attr("asarray")).release().ptr();
+             // Looked up once, under the GIL (a plain function static would hold its guard across the import).
+             PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<std::pair<py::object, py::object>> np_once;
+             const auto& [nd_type, asarray_fn] = np_once.call_once_and_store_result([] {
+               py::module_ np = py::module_::import("numpy");
+               return std::make_pair(py::object(np.attr("ndarray")), py::object(np.attr("asarray")));
+             }).get_stored();
+             PyObject* ndarray = nd_type.ptr();
+             PyObject* asarray = asarray_fn.ptr();
              onnx::NamedTensors in;
              in.reserve(feed.size());
              for (auto [k, v] : feed) {

@@ -107,18 +107,26 @@ Tensor import_tensor(Managed* m) {
   Shape sizes(d.shape, d.shape + d.ndim);
   for (int64_t s : sizes) TS_CHECK(s >= 0, ValueError, "from_dlpack", "negative size in shape ", sizes);
   Shape strides = d.strides ? Shape(d.strides, d.strides + d.ndim) : contiguous_strides(sizes);
-  // Size of the memory the view can reach, for Storage::nbytes.
-  int64_t span = 1;
-  for (int32_t i = 0; i < d.ndim; ++i) span += (sizes[i] - 1) * (strides[i] < 0 ? 0 : strides[i]);
-  if (shape_numel(sizes) == 0) span = 0;
-  void* data = static_cast<char*>(d.data) + d.byte_offset;
+  // The memory the view can reach, for the storage: negative strides reach below the
+  // first element, so the storage starts at the lowest element and the tensor at an offset.
+  int64_t low = 0, high = 0;
+  for (int32_t i = 0; i < d.ndim; ++i) {
+    if (sizes[i] == 0) continue;
+    int64_t reach = 0;
+    TS_CHECK(!__builtin_mul_overflow(sizes[i] - 1, strides[i], &reach), ValueError, "from_dlpack",
+             "shape ", sizes, " and strides ", strides, " overflow 64-bit offsets");
+    (reach < 0 ? low : high) += reach;
+  }
+  const bool empty_tensor = shape_numel(sizes) == 0;
+  const int64_t span = empty_tensor ? 0 : high - low + 1;
+  void* data = static_cast<char*>(d.data) + d.byte_offset + (empty_tensor ? 0 : low) * static_cast<int64_t>(itemsize(dt));
   auto st = std::make_shared<StorageImpl>(data, static_cast<size_t>(span) * itemsize(dt), dev,
                                           [](void* ctx, void*) {
                                             auto* mm = static_cast<Managed*>(ctx);
                                             if (mm->deleter) mm->deleter(mm);
                                           },
                                           m);
-  return make_tensor(std::move(st), std::move(sizes), std::move(strides), 0, dt);
+  return make_tensor(std::move(st), std::move(sizes), std::move(strides), empty_tensor ? 0 : -low, dt);
 }
 }  // namespace
 

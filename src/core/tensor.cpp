@@ -85,12 +85,19 @@ Tensor Tensor::as_strided(const Shape& sizes, const Shape& strides, int64_t offs
   TS_CHECK(sizes.size() == strides.size(), ValueError, "as_strided", "got ", sizes.size(), " sizes and ",
            strides.size(), " strides");
   int64_t first = offset, last = offset;  // negative strides (flip's) reach below the offset
-  bool empty_view = false;
+  bool empty_view = false, overflow = false;
   for (size_t i = 0; i < sizes.size(); ++i) {
     TS_CHECK(sizes[i] >= 0, ValueError, "as_strided", "sizes must be >= 0, got ", sizes);
     empty_view = empty_view || sizes[i] == 0;
-    if (sizes[i] > 0) (strides[i] < 0 ? first : last) += (sizes[i] - 1) * strides[i];
+    int64_t reach = 0;
+    if (sizes[i] > 0) {
+      int64_t& end = strides[i] < 0 ? first : last;
+      overflow = overflow || __builtin_mul_overflow(sizes[i] - 1, strides[i], &reach) ||
+                 __builtin_add_overflow(end, reach, &end);
+    }
   }
+  TS_CHECK(!overflow || empty_view, ValueError, "as_strided", "sizes ", sizes, " and strides ", strides,
+           " overflow 64-bit element offsets");
   const int64_t avail = storage() ? static_cast<int64_t>(storage()->nbytes() / tessel::itemsize(dtype())) : 0;
   TS_CHECK(empty_view || (first >= 0 && last < avail), ValueError, "as_strided", "sizes ", sizes, " and strides ",
            strides, " at storage offset ", offset, " reach elements ", first, "..", last, ", outside the storage's ",

@@ -442,6 +442,10 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
       fail<NotImplementedError>("onnx.export", what, " shares storage that was updated in place ('",
                                 ta.calls[wr->second].op, "') through a view that export cannot write back; "
                                 "use the out-of-place op");
+    if (is_complex(t.dtype()))
+      fail<NotImplementedError>("onnx.export", what, " is a view of a complex value written in place ('",
+                                ta.calls[wr->second].op, "'): export carries complex values as pairs and does not "
+                                "write through their views; use out-of-place ops");
     std::vector<std::string> in = vo->second.in;
     in[0] = current(vo->second.base, at, what);
     const std::string v = emit_site(vo->second.call, in)[vo->second.out];
@@ -453,6 +457,10 @@ std::string build(const TracedFn& fn, const std::vector<Tensor>& args, const Nam
   // After call c wrote `value` into tensor x: the bases of x, up the chain of views, get it too.
   auto write_back = [&](const Tensor& x, std::string value, size_t c) {
     const TensorImpl* cur = x.impl().get();
+    if (view_of.count(cur) && is_complex(x.dtype()))
+      fail<NotImplementedError>("onnx.export", "'", ta.calls[c].op, "' writes in place into a view of a complex "
+                                "value: export carries complex values as pairs and does not write through their "
+                                "views; use out-of-place ops");
     for (auto vo = view_of.find(cur); vo != view_of.end(); vo = view_of.find(cur)) {
       const ViewOf& link = vo->second;
       const std::string base = current(link.base, c, detail::cat("the base of a view written by '", ta.calls[c].op, "'"));

@@ -158,9 +158,9 @@ void emit_ihfft(Builder& b, const Site& s) {  // conj(rfft) with the norm's dire
 std::string half_spectrum(Builder& b, const Site& s, const std::string& v, const Shape& shape, int64_t axis,
                           int64_t bins) {
   const int64_t m = shape[axis];
+  if (s.b && s.b->inputs[0]->shape()[axis] != m) s.unsupported("irfft with n along a dynamic axis");
   if (m == bins) return v;
   if (m > bins) return b.op("Slice", {v, b.const_ints({0}), b.const_ints({bins}), b.const_ints({axis})}, "half");
-  if (s.b && s.b->inputs[0]->shape()[axis] != m) s.unsupported("n past the size of a dynamic axis");
   std::vector<int64_t> pads(2 * (shape.size() + 1), 0);
   pads[shape.size() + 1 + axis] = bins - m;
   return b.op("Pad", {v, b.const_ints(pads)}, "half");
@@ -286,7 +286,7 @@ template <const char* Op>
 void emit_as_is(Builder& b, const Site& s) {
   emitters().at(Op)(b, s);
 }
-constexpr char kSlice[] = "slice", kSelect[] = "select", kFlip[] = "flip";
+constexpr char kSlice[] = "slice", kSelect[] = "select", kFlip[] = "flip", kConstant[] = "constant";
 
 // Shape ops on pairs: the pair dim rides along as the last one.
 std::string with_pair_dim(Builder& b, const std::string& shape) {
@@ -380,6 +380,7 @@ const std::map<std::string, Emitter>& complex_emitters() {
     t["slice"] = emit_as_is<kSlice>;
     t["select"] = emit_as_is<kSelect>;
     t["flip"] = emit_as_is<kFlip>;
+    t["constant"] = emit_as_is<kConstant>;  // fill_tensor writes complex values as pairs
     t["cat"] = emit_cat;
     t["reshape"] = emit_reshape;
     t["expand"] = emit_expand;

@@ -91,6 +91,7 @@ const std::map<std::string, Emitter>& emitters();
 void add_nn_emitters(std::map<std::string, Emitter>& table);     // export_nn.cpp
 void add_index_emitters(std::map<std::string, Emitter>& table);  // export_index.cpp
 void add_fft_emitters(std::map<std::string, Emitter>& table);    // export_complex.cpp
+void add_random_emitters(std::map<std::string, Emitter>& table);  // export_random.cpp
 // The emitters for calls that read or give complex values (as pairs).
 const std::map<std::string, Emitter>& complex_emitters();
 

@@ -681,6 +681,7 @@ const std::map<std::string, Emitter>& emitters() {
     add_nn_emitters(t);
     add_index_emitters(t);
     add_fft_emitters(t);
+    add_random_emitters(t);
     return t;
   }();
   return table;

@@ -117,6 +117,7 @@ const std::map<std::string, OpFn>& op_table() {
     register_loss_ops(t);
     register_quant_ops(t);
     register_signal_ops(t);
+    register_random_ops(t);
     register_text_ops(t);
     register_image_ops(t);
     register_ml_ops(t);

@@ -126,6 +126,7 @@ void register_attention_ops(std::map<std::string, OpFn>& table);
 void register_loss_ops(std::map<std::string, OpFn>& table);
 void register_quant_ops(std::map<std::string, OpFn>& table);
 void register_signal_ops(std::map<std::string, OpFn>& table);
+void register_random_ops(std::map<std::string, OpFn>& table);  // ops_random.cpp
 void register_text_ops(std::map<std::string, OpFn>& table);
 void register_image_ops(std::map<std::string, OpFn>& table);
 void register_ml_ops(std::map<std::string, OpFn>& table);  // ai.onnx.ml, keyed "ai.onnx.ml.<op>"

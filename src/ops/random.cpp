@@ -116,19 +116,33 @@ const Tensor& random_fill(const char* op, OpId id, const Tensor& t, double a, do
 void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
 uint64_t initial_seed() { return default_generator().initial_seed(); }
 
+// Traced for export as ONNX's random ops (their draws, not tessel's stream: export_random.cpp).
 const Tensor& uniform_(const Tensor& t, double from, double to, Generator& gen) {
+  if (trace::Op r{"uniform_"}) {
+    r.in(t).attr("low", from).attr("high", to).inplace();
+    uniform_(t, from, to, gen);
+    r.out(t);
+    return t;
+  }
   TS_CHECK(from <= to, ValueError, "uniform_", "expects from <= to, got from=", from, " to=", to);
   return random_fill("uniform_", op::uniform, t, from, to, gen);
 }
 const Tensor& uniform_(const Tensor& t, double from, double to) { return uniform_(t, from, to, default_generator()); }
 
 const Tensor& normal_(const Tensor& t, double mean, double std, Generator& gen) {
+  if (trace::Op r{"normal_"}) {
+    r.in(t).attr("mean", mean).attr("std", std).inplace();
+    normal_(t, mean, std, gen);
+    r.out(t);
+    return t;
+  }
   TS_CHECK(std >= 0, ValueError, "normal_", "expects std >= 0, got ", std);
   return random_fill("normal_", op::normal, t, mean, std, gen);
 }
 const Tensor& normal_(const Tensor& t, double mean, double std) { return normal_(t, mean, std, default_generator()); }
 
 Tensor rand(const Shape& shape, TensorOptions opts, Generator& gen) {
+  if (trace::Op r{"rand"}) return r.attr("shape", shape).out(rand(shape, opts, gen));
   Tensor t = empty(shape, opts);
   uniform_(t, 0.0, 1.0, gen);
   return t;
@@ -136,6 +150,7 @@ Tensor rand(const Shape& shape, TensorOptions opts, Generator& gen) {
 Tensor rand(const Shape& shape, TensorOptions opts) { return rand(shape, opts, default_generator()); }
 
 Tensor randn(const Shape& shape, TensorOptions opts, Generator& gen) {
+  if (trace::Op r{"randn"}) return r.attr("shape", shape).out(randn(shape, opts, gen));
   Tensor t = empty(shape, opts);
   normal_(t, 0.0, 1.0, gen);
   return t;
@@ -143,6 +158,8 @@ Tensor randn(const Shape& shape, TensorOptions opts, Generator& gen) {
 Tensor randn(const Shape& shape, TensorOptions opts) { return randn(shape, opts, default_generator()); }
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts, Generator& gen) {
+  if (trace::Op r{"randint"})
+    return r.attr("low", low).attr("high", high).attr("shape", shape).out(randint(low, high, shape, opts, gen));
   TS_CHECK(low < high, ValueError, "randint", "expects low < high, got low=", low, " high=", high);
   // The range must fit the dtype (PyTorch refuses it too): a wrapped value would be a silent wrong draw.
   visit_dtype(opts.dtype, [&]<class T>(std::type_identity<T>) {
@@ -172,6 +189,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts
 namespace tessel {
 
 Tensor bernoulli(const Tensor& p, Generator& gen) {
+  if (trace::Op r{"bernoulli"}) return r.in(p).out(bernoulli(p, gen));
   OpScope scope_("bernoulli");
   TS_CHECK(is_floating(p.dtype()), TypeError, "bernoulli", "expects floating probabilities, got ", p.dtype());
   if (p.numel() > 0) {
@@ -191,6 +209,9 @@ const Tensor& bernoulli_(const Tensor& t, double p, Generator& gen) {
 const Tensor& bernoulli_(const Tensor& t, double p) { return bernoulli_(t, p, default_generator()); }
 
 Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement, Generator& gen) {
+  if (trace::Op r{"multinomial"})
+    return r.in(probs).attr("num_samples", num_samples).attr("replacement", int64_t{replacement})
+        .out(multinomial(probs, num_samples, replacement, gen));
   OpScope scope_("multinomial");
   TS_CHECK(probs.dim() == 1 || probs.dim() == 2, ValueError, "multinomial", "probs must be 1-D or 2-D, got shape ",
            probs.shape());

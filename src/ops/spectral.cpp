@@ -348,9 +348,10 @@ Tensor c2c_pairs(const char* op, const Tensor& x, std::optional<int64_t> n, int6
   OpScope scope_(op);
   TS_CHECK(x.dim() >= 2 && x.size(-1) == 2, ValueError, op, "expects complex numbers as [..., 2] (re, im), got shape ",
            x.shape());
-  Tensor v = as_fft_input(op, x);
-  const int64_t d = wrap_dim(op, dim, x.dim() - 1), len = checked_n(op, n.value_or(v.size(d)));
+  const int64_t d = wrap_dim(op, dim, x.dim() - 1);
   if (trace::Op t{op}) return traced(t, x, Axes{{d}, {n.value_or(-1)}}, norm).out(c2c_pairs(op, x, n, dim, norm, inverse));
+  Tensor v = as_fft_input(op, x);
+  const int64_t len = checked_n(op, n.value_or(v.size(d)));
   return c2c(v, false, len, d, inverse, c2c_scale(op, norm, len, inverse));
 }
 }  // namespace

@@ -141,3 +141,19 @@ TEST(OnnxExport, ConcurrentRunsFromSeveralThreads) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
 }
+
+// A kernel run outside every traced op that writes into a traced value (here relu
+// dispatched by hand, as an extension's op without a trace::Op would) is refused by name.
+TEST(OnnxExport, UntracedKernelWriteIsRefused) {
+  auto fn = [](const std::vector<Tensor>& a) {
+    Tensor y = a[0] * 2.0;
+    dispatch(Registry::get().op_id("relu"), y.dtype(), {&y, 1}, {&y, 1}, nullptr);
+    return std::vector<Tensor>{y + 1.0};
+  };
+  try {
+    onnx::export_bytes(fn, {randn({3, 3})}, {});
+    FAIL() << "expected an error";
+  } catch (const NotImplementedError& e) {
+    EXPECT_NE(std::string(e.what()).find("updated in place by op 'relu'"), std::string::npos) << e.what();
+  }
+}

@@ -467,14 +467,9 @@ def test_python_sizes_and_untraced_writes_are_refused():
         export(scaled, (r(2, 3),), dynamic_axes={"input_0": {1: "n"}})
     check(scaled, r(2, 3))             # fine with fixed shapes
 
-
-    def untraced_write(x):
-        y = x * 1
-        y[0].uniform_()                # a kernel outside every traced op writes into y
-        return y + 1
-
-    with pytest.raises(NotImplementedError, match="updated in place by op 'uniform"):
-        export(untraced_write, (r(3, 3),))
+    # (A kernel that writes into a traced value outside every traced op is refused by
+    # name: tests/cpp/test_onnx_export.cpp, UntracedKernelWriteIsRefused; every in-place
+    # method reachable from Python is traced now.)
 
     def inplace_ok(x):
         y = x * 2
@@ -553,3 +548,66 @@ def test_atan2():
     y = ts.tensor([[1.0, 1.0, -1.0, -1.0, 0.0, 2.0, -2.0, 0.0, 0.5]])
     x = ts.tensor([[1.0, -1.0, -1.0, 1.0, -3.0, 0.0, 0.0, 0.0, 1e-3]])
     check(lambda a, b: ts.atan2(a, b), (y, x), feeds=[(r(1, 9), r(1, 9))])
+
+
+def test_random_ops_export_as_onnx_random_ops():
+    # The exported graph draws from its runtime's generator: check the distribution, not the numbers.
+    def f(x):
+        noise = ts.randn(4000, 3)
+        u = ts.rand(4000, 3)
+        k = ts.randint(2, 7, (4000,))
+        y = (x * 0).normal_(1.0, 2.0)  # in place on a value: RandomNormalLike
+        return noise, u, k, y, ts.bernoulli(ts.full((4000,), 0.25)), ts.multinomial(ts.tensor([0.1, 0.0, 0.9]), 4000,
+                                                                                   replacement=True)
+
+    data = export(f, (ts.zeros(4000),))
+    model = onnx.load_from_string(data)
+    assert {"RandomNormal", "RandomUniform", "RandomNormalLike", "Bernoulli", "Multinomial"} <= {
+        n.op_type for n in model.graph.node}
+    feed = {"input_0": np.zeros(4000, np.float32)}
+    from onnx.reference import ReferenceEvaluator
+
+    for who, run in (("onnxruntime", ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run),
+                     ("tessel", ts.onnx.InferenceSession(data).run)):
+        noise, u, k, y, b, m = run(None, feed)
+        if who == "onnxruntime":  # 1.32's Bernoulli gives 1 with probability 1 - p (the ONNX reference: p)
+            b = 1 - b
+            bern = onnx.load_from_string(export(lambda p: ts.bernoulli(p), (ts.full((4000,), 0.25),)))
+            assert abs(ReferenceEvaluator(bern).run(None, {"input_0": np.full(4000, 0.25, np.float32)})[0].mean()
+                       - 0.25) < 0.05
+        assert noise.shape == (4000, 3) and noise.dtype == np.float32 and abs(noise.mean()) < 0.1
+        assert 0.9 < noise.std() < 1.1
+        assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.05
+        assert k.dtype == np.int64 and k.min() >= 2 and k.max() <= 6 and set(np.unique(k)) == {2, 3, 4, 5, 6}
+        assert abs(y.mean() - 1.0) < 0.15 and 1.8 < y.std() < 2.2
+        assert set(np.unique(b)) <= {0.0, 1.0} and abs(b.mean() - 0.25) < 0.05
+        assert m.dtype == np.int64 and set(np.unique(m)) <= {0, 2} and abs((m == 2).mean() - 0.9) < 0.05
+    with pytest.raises(NotImplementedError, match="without replacement"):
+        export(lambda p: ts.multinomial(p, 2), (ts.tensor([0.5, 0.5, 1.0]),))
+    with pytest.raises(NotImplementedError, match="random tensor whose shape depends on a dynamic axis"):
+        export(lambda x: x + ts.randn(x.shape[0]), (r(3),), dynamic_axes={"input_0": {0: "n"}})
+
+
+def test_onnx_random_ops_in_the_importer():
+    from onnx import helper, TensorProto as T
+
+    nodes = [helper.make_node("RandomNormal", [], ["n"], shape=[3000], mean=2.0, scale=0.5, seed=3.0),
+             helper.make_node("RandomUniformLike", ["x"], ["u"], low=-1.0, high=1.0),
+             helper.make_node("Bernoulli", ["p"], ["b"], seed=1.0),
+             helper.make_node("Multinomial", ["logits"], ["m"], sample_size=2000, dtype=T.INT64, seed=5.0)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", T.DOUBLE, [3000]),
+                                       helper.make_tensor_value_info("p", T.FLOAT, [3000]),
+                                       helper.make_tensor_value_info("logits", T.FLOAT, [2, 3])],
+                          [helper.make_tensor_value_info(v, T.UNDEFINED, None) for v in "nubm"])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    sess = ts.onnx.InferenceSession(m.SerializeToString())
+    feed = {"x": np.zeros(3000), "p": np.full(3000, 0.7, np.float32),
+            "logits": np.log(np.array([[0.2, 0.8, 1e-9], [1.0, 1e-9, 1e-9]], np.float32))}
+    n, u, b, mm = sess.run(None, feed)
+    assert abs(n.mean() - 2.0) < 0.05 and abs(n.std() - 0.5) < 0.05
+    assert u.dtype == np.float64 and u.min() >= -1 and u.max() < 1
+    assert abs(b.mean() - 0.7) < 0.05 and mm.shape == (2, 2000) and (mm[1] == 0).all()
+    assert abs((mm[0] == 1).mean() - 0.8) < 0.05
+    n2, _, b2, _ = sess.run(None, feed)  # seeded nodes draw the same values each run
+    np.testing.assert_array_equal(n, n2)
+    np.testing.assert_array_equal(b, b2)

@@ -154,6 +154,9 @@ def test_module_with_spectral_front_end():
 def test_opsets(opset):
     check(lambda a: fft.irfft(fft.rfft(a).abs() * fft.rfft(a), n=12), x(2, 12), opset=opset)
     check(lambda a: fft.fft(a, norm="ortho"), z(2, 6), opset=opset)
+    # axes other than DFT-17's default 1 (the attribute must be written)
+    check(lambda a: fft.fftn(a, dim=(0, 2)), z(3, 4, 5), opset=opset)
+    check(lambda a: fft.irfft(fft.rfft(a, dim=0), n=6, dim=0), x(6, 2, 3), opset=opset)
 
 
 def test_dynamic_axes():
@@ -164,6 +167,19 @@ def test_dynamic_axes():
     with pytest.raises(NotImplementedError, match="norm \"ortho\" over a dim whose size depends on a dynamic axis"):
         ts.onnx.export(lambda a: fft.rfft(a, norm="ortho"), (x(2, 16),), io.BytesIO(), input_names=["a"],
                        dynamic_axes={"a": {1: "time"}})
+
+
+def test_complex_constants_and_views_written_in_place():
+    w = ts.tensor(np.array([1 + 2j, -0.5j, 3.0, 1 - 1j], np.complex64))
+    check(lambda a: fft.fft(a) * w + ts.tensor(np.array([0.5j], np.complex64)), x(3, 4))
+
+    def write_through_view(a):
+        s = fft.fft(a)
+        s[:, :2].mul_(2)
+        return s
+
+    with pytest.raises(NotImplementedError, match="view of a complex value"):
+        ts.onnx.export(write_through_view, (x(3, 4),), io.BytesIO())
 
 
 def test_errors():

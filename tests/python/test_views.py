@@ -456,6 +456,10 @@ def test_as_strided_stays_inside_the_storage():
     with pytest.raises(ValueError, match=r"as_strided.*2 sizes and 1 strides"):
         t.as_strided((2, 2), (1,), 0)
     assert t.as_strided((0,), (1,), 24).numel() == 0  # an empty view may sit at the end
+    with pytest.raises(ValueError, match=r"as_strided.*overflow"):
+        t.as_strided((3,), (2**62,), 0)  # (3 - 1) * 2^62 wraps to a negative offset
+    with pytest.raises(ValueError, match=r"as_strided.*overflow"):
+        t.as_strided((2**40, 2**40), (2**40, 2**30), 0)
 
 
 # ---------------------------------------------------------------- contiguous / clone

@@ -80,6 +80,19 @@ def test_dlpack_with_numpy_both_ways(dtype):
     assert u.data_ptr() == b.ctypes.data and u.stride() == (6, 2) and u.dtype == dtype
 
 
+def test_dlpack_negative_strides():
+    # NumPy exports reversed views with negative strides: the storage must cover the
+    # elements below the first one, so views of the import (flip, as_strided) stay inside it.
+    a = np.arange(6.0)[::-1]
+    t = ts.from_dlpack(a)
+    assert t.stride() == (-1,) and t.tolist() == a.tolist()
+    assert t.flip(0).tolist() == list(range(6)) and (t * 2).tolist() == (a * 2).tolist()
+    b = np.arange(12.0).reshape(3, 4)[::-1, ::2]
+    u = ts.from_dlpack(b)
+    assert u.tolist() == b.tolist() and u.flip(1).tolist() == b[:, ::-1].tolist()
+    assert u.contiguous().tolist() == b.tolist()
+
+
 def test_dlpack_capsules_and_round_trip_without_copies():
     base = ts.randn(4, 6).to(ts.bfloat16)
     t = base[:, 1::2]  # bfloat16 and strided

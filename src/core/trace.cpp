@@ -41,7 +41,7 @@ void kernel_ran(OpId op, std::span<Tensor> out) {
   for (const Tensor& t : out)
     if (t.defined()) {
       s->trace.untraced.push_back({t.storage().get(), Registry::get().op_name(op), s->trace.calls.size()});
-      s->held.push_back(t.storage());
+      if (s->held.empty() || s->held.back() != t.storage()) s->held.push_back(t.storage());
     }
 }
 }  // namespace detail

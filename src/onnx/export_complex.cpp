@@ -11,7 +11,7 @@
 namespace tessel::onnx::exporter {
 namespace {
 
-// Input k for DFT: its pairs when complex, else [..., 1] in `rt`.
+// Input k for DFT, or to broadcast against pairs: its pairs when complex, else [..., 1] in `rt`.
 std::string signal(Builder& b, const Site& s, size_t k, DType rt) {
   if (b.is_pair(s.in[k])) return b.cast(s.in[k], to_real(s.in_dtype(k)), rt);
   return b.op("Unsqueeze", {in_as(b, s, k, rt), b.const_ints({-1})});
@@ -26,9 +26,6 @@ std::string pairs(Builder& b, const Site& s, size_t k, DType rt) {
   pads.back() = 1;  // one zero after the real part, along the last dim
   return b.op("Pad", {v, b.const_ints(pads)}, "pairs");
 }
-
-// Input k ready to broadcast against pairs: a complex one as pairs, a real one [..., 1].
-std::string operand(Builder& b, const Site& s, size_t k, DType rt) { return signal(b, s, k, rt); }
 
 std::string part(Builder& b, const std::string& v, int64_t k) {  // [..., 1]: re (0) or im (1)
   return b.op("Slice", {v, b.const_ints({k}), b.const_ints({k + 1}), b.const_ints({-1})}, k ? "im" : "re");
@@ -259,20 +256,20 @@ void emit_add_sub(Builder& b, const Site& s) {
 void emit_mul(Builder& b, const Site& s) {
   const DType rt = to_real(s.out_dtype());
   if (b.is_pair(s.in[0]) && b.is_pair(s.in[1])) {
-    cmul(b, operand(b, s, 0, rt), operand(b, s, 1, rt), s.out[0]);
+    cmul(b, signal(b, s, 0, rt), signal(b, s, 1, rt), s.out[0]);
     return;
   }
-  b.node("Mul", {operand(b, s, 0, rt), operand(b, s, 1, rt)}, {s.out[0]});  // a real factor scales both parts
+  b.node("Mul", {signal(b, s, 0, rt), signal(b, s, 1, rt)}, {s.out[0]});  // a real factor scales both parts
 }
 
 void emit_div(Builder& b, const Site& s) {
   const DType rt = to_real(s.out_dtype());
   if (!b.is_pair(s.in[1])) {
-    b.node("Div", {operand(b, s, 0, rt), operand(b, s, 1, rt)}, {s.out[0]});
+    b.node("Div", {signal(b, s, 0, rt), signal(b, s, 1, rt)}, {s.out[0]});
     return;
   }
   // x / y = x conj(y) / |y|^2
-  const std::string y = operand(b, s, 1, rt);
+  const std::string y = signal(b, s, 1, rt);
   const std::string num = cmul(b, pairs(b, s, 0, rt), conj_of(b, y, rt));
   auto* sq = b.opset() >= 18 ? b.node("ReduceSumSquare", {y, b.const_ints({-1})}, {b.fresh("abs2")})
                              : b.node("ReduceSumSquare", {y}, {b.fresh("abs2")});

@@ -5,21 +5,14 @@
 #include <vector>
 
 #include "kernels/cpu/loops.h"
+#include "src/core/nan_order.h"
 #include "kernels/cpu/register.h"
 #include "tessel/kernel.h"
 
 namespace tessel::cpu {
 namespace {
 
-// Strict weak order with NaN as the largest value.
-template <class A>
-bool less_nan(A a, A b) {
-  if constexpr (std::is_floating_point_v<A>) {
-    if (std::isnan(a)) return false;
-    if (std::isnan(b)) return true;
-  }
-  return a < b;
-}
+using tessel::detail::less_nan;  // NaN as the largest value (src/core/nan_order.h)
 
 // Calls body(row_in, row_out...) for every position of the other dims, with
 // the element stride along `dim` in elements.

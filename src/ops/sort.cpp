@@ -1,11 +1,10 @@
 // Sorting and searching: sort argsort topk kthvalue unique searchsorted.
 #include <algorithm>
-#include <cmath>
 #include <numeric>
-#include <type_traits>
 
 #include "tessel/trace.h"
 #include "src/autograd/rules.h"
+#include "src/core/nan_order.h"
 #include "src/core/shape_util.h"
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
@@ -117,22 +116,8 @@ std::tuple<Tensor, Tensor, Tensor> unique(const Tensor& t) {
 }
 
 namespace {
-// Slices compare element by element; NaN after every number and equal to NaN,
-// -0.0 equal to 0.0 (sort's order, unique's grouping).
-template <class T>
-bool before(T a, T b) {
-  if constexpr (std::is_floating_point_v<T>) {
-    if (std::isnan(a)) return false;
-    if (std::isnan(b)) return true;
-  }
-  return a < b;
-}
-template <class T>
-bool same(T a, T b) {
-  if constexpr (std::is_floating_point_v<T>)
-    if (std::isnan(a) && std::isnan(b)) return true;
-  return a == b;
-}
+using tessel::detail::equal_nan;
+using tessel::detail::less_nan;
 
 // The rows of `rows` [n, m] (contiguous, of T) in lexicographic order, stable.
 template <class T>
@@ -143,7 +128,7 @@ std::vector<int64_t> row_order(const Tensor& rows, std::vector<bool>& starts) {
   std::iota(order.begin(), order.end(), int64_t{0});
   auto cmp = [&](int64_t i, int64_t j) {
     for (int64_t c = 0; c < m; ++c)
-      if (!same(p[i * m + c], p[j * m + c])) return before(p[i * m + c], p[j * m + c]);
+      if (!equal_nan(p[i * m + c], p[j * m + c])) return less_nan(p[i * m + c], p[j * m + c]);
     return false;
   };
   std::stable_sort(order.begin(), order.end(), cmp);

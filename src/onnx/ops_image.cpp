@@ -1,8 +1,8 @@
 // ONNX image ops: ImageDecoder (encoded bytes -> HWC uint8) through tessel's
 // image codec (OpenCV; a build without it raises NotImplementedError), and
 // Resize/Upsample (every mode, coordinate transform and nearest rounding of
-// the spec, one axis at a time), and the sampling ops AffineGrid, GridSample
-// and RoiAlign.
+// the spec, one axis at a time), and the sampling ops AffineGrid, GridSample,
+// RoiAlign and MaxRoiPool.
 #include <algorithm>
 #include <cmath>
 
@@ -511,9 +511,65 @@ std::vector<Tensor> roi_align(const Node& n, const Inputs& in, const OpContext& 
   return one(y.to(x.dtype()));
 }
 
+// MaxRoiPool (Fast R-CNN's ROI pooling): rois [num_rois, 5] of (batch index, x1, y1,
+// x2, y2); each region, scaled and rounded to pixels (inclusive ends, at least one
+// pixel), splits into pooled_shape bins of floor/ceil edges, each the max of its
+// pixels, 0 for a bin left empty after clipping (onnxruntime's and Caffe's formulas).
+std::vector<Tensor> max_roi_pool(const Node& n, const Inputs& in, const OpContext&) {
+  const Tensor& x = input(n, in, 0);
+  const Tensor& rois_t = input(n, in, 1);
+  if (x.dim() != 4) n.error("X must be [N, C, H, W], got ", x.shape());
+  if (!is_floating(x.dtype())) n.error<TypeError>("X must be a float tensor, got ", x.dtype());
+  if (rois_t.dim() != 2 || rois_t.shape()[1] != 5) n.error("rois must be [num_rois, 5], got ", rois_t.shape());
+  const std::vector<int64_t> pooled = n.ints("pooled_shape");
+  if (pooled.size() != 2) n.error("attribute 'pooled_shape' must hold 2 ints, got ", pooled.size());
+  const int64_t ph_n = pooled[0], pw_n = pooled[1];
+  if (ph_n < 1 || pw_n < 1 || ph_n > 65536 || pw_n > 65536) n.error("pooled_shape must be in [1, 65536]");
+  const double scale = n.f("spatial_scale", 1.0);
+  const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3], R = rois_t.shape()[0];
+  const std::vector<double> rois = host_doubles(rois_t);
+  Tensor xd = x.to(DType::Float64).contiguous();
+  const double* xp = xd.data<double>();
+  Tensor y = empty({R, C, ph_n, pw_n}, TensorOptions(DType::Float64));
+  double* yp = y.data<double>();
+  for (int64_t r = 0; r < R; ++r) {
+    const double* roi = rois.data() + r * 5;
+    if (!std::isfinite(roi[0]) || roi[0] < 0 || roi[0] >= static_cast<double>(N))
+      n.error<IndexError>("roi ", r, ": batch index ", roi[0], " is out of range for N = ", N);
+    const int64_t b = static_cast<int64_t>(roi[0]);
+    int64_t edge[4];
+    for (int k = 0; k < 4; ++k) {
+      const double v = std::round(roi[k + 1] * scale);
+      if (!std::isfinite(v) || std::abs(v) > 1e15) n.error("roi ", r, " has a coordinate out of range: ", roi[k + 1]);
+      edge[k] = static_cast<int64_t>(v);
+    }
+    const int64_t x1 = edge[0], y1 = edge[1], x2 = edge[2], y2 = edge[3];
+    const double bin_h = static_cast<double>(std::max<int64_t>(y2 - y1 + 1, 1)) / static_cast<double>(ph_n);
+    const double bin_w = static_cast<double>(std::max<int64_t>(x2 - x1 + 1, 1)) / static_cast<double>(pw_n);
+    for (int64_t ph = 0; ph < ph_n; ++ph) {
+      const int64_t hs = std::clamp<int64_t>(static_cast<int64_t>(std::floor(ph * bin_h)) + y1, 0, H);
+      const int64_t he = std::clamp<int64_t>(static_cast<int64_t>(std::ceil((ph + 1) * bin_h)) + y1, 0, H);
+      for (int64_t pw = 0; pw < pw_n; ++pw) {
+        const int64_t ws = std::clamp<int64_t>(static_cast<int64_t>(std::floor(pw * bin_w)) + x1, 0, W);
+        const int64_t we = std::clamp<int64_t>(static_cast<int64_t>(std::ceil((pw + 1) * bin_w)) + x1, 0, W);
+        const bool empty_bin = he <= hs || we <= ws;
+        for (int64_t ch = 0; ch < C; ++ch) {
+          const double* plane = xp + (b * C + ch) * H * W;
+          double m = empty_bin ? 0.0 : -INFINITY;
+          for (int64_t i = hs; i < he; ++i)
+            for (int64_t j = ws; j < we; ++j) m = std::max(m, plane[i * W + j]);
+          yp[((r * C + ch) * ph_n + ph) * pw_n + pw] = m;
+        }
+      }
+    }
+  }
+  return one(y.to(x.dtype()));
+}
+
 }  // namespace
 
 void register_image_ops(std::map<std::string, OpFn>& t) {
+  t["MaxRoiPool"] = max_roi_pool;
   t["ImageDecoder"] = image_decoder;
   t["Resize"] = resize;
   t["Upsample"] = upsample;

@@ -169,10 +169,11 @@ def test_bad_feeds_raise():
 
 
 def test_unknown_op_names_op_and_node():
-    n = helper.make_node("MaxRoiPool", ["x", "x"], ["y"], name="my_op", pooled_shape=[1, 1])  # the one ONNX op tessel lacks
-    m = model([n], [tv("x", [2])], [tv("y", [2])])
+    n = helper.make_node("NoSuchOp", ["x"], ["y"], name="my_op")  # every default-domain ONNX op runs now
+    m = helper.make_model(helper.make_graph([n], "g", [tv("x", [2])], [tv("y", [2])]),
+                          opset_imports=[helper.make_opsetid("", 13)])  # (not checked: onnx knows no such op)
     loaded = ts.onnx.load(m.SerializeToString())
-    with pytest.raises(NotImplementedError, match="my_op.*'MaxRoiPool'"):
+    with pytest.raises(NotImplementedError, match="my_op.*'NoSuchOp'"):
         loaded.run({"x": ts.ones([2])})
 
 
@@ -395,3 +396,21 @@ def test_auto_pad_bytes_not_echoed():
     with pytest.raises(ValueError, match="auto_pad \\(not text\\) must be NOTSET") as e:
         loaded.run({"x": ts.zeros([1, 1, 4, 4])})
     assert not isinstance(e.value, UnicodeDecodeError)
+
+
+@pytest.mark.parametrize("scale,pooled", [(1.0, [2, 3]), (0.5, [3, 3]), (0.25, [1, 1]), (1.0, [4, 2])])
+def test_max_roi_pool_matches_onnxruntime(scale, pooled):
+    # regions inside, rounded, a single pixel, partly outside (clipped), wholly outside (zeros)
+    n = helper.make_node("MaxRoiPool", ["x", "rois"], ["y"], pooled_shape=pooled, spatial_scale=scale)
+    m = model([n], [tv("x", [2, 3, 9, 11]), tv("rois", [5, 5])], [tv("y", [5, 3] + pooled)])
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 11)).astype(np.float32)
+    rois = np.array([[0, 0, 0, 10, 8], [1, 2.4, 1.6, 7.5, 6.5], [0, 5, 5, 5, 5], [1, -3, -2, 4, 20],
+                     [0, 12, 12, 30, 30]], np.float32)
+    feed = {"x": x, "rois": rois}
+    want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    got = ts.onnx.InferenceSession(m.SerializeToString()).run(None, feed)[0]
+    np.testing.assert_array_equal(got, want)
+    bad = dict(feed, rois=np.array([[2, 0, 0, 1, 1]] * 5, np.float32))
+    with pytest.raises(IndexError, match="MaxRoiPool.*roi 0: batch index 2 is out of range"):
+        ts.onnx.InferenceSession(m.SerializeToString()).run(None, bad)
+

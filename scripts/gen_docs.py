@@ -38,7 +38,7 @@ def onnx_import_name(op, imported):
 
 def ops_page():
     builtin = [e for e in ts.registry() if e[3] == "builtin"]
-    dtypes = list(ts.dtype.__members__.values())
+    dtypes = [d for d in ts.dtype.__members__.values() if not d.is_cast_only]
     imported, exported = set(ts._C._onnx.import_ops()), set(ts._C._onnx.export_ops())
     cov = {}
     for op, dev, dt, _ in builtin:
@@ -48,7 +48,8 @@ def ops_page():
              "Rows are (op, device); `x` marks a registered kernel. Ops outside this table",
              "(views, cat, stack, indexing, mean, ...) are composed from these kernels.",
              "`onnx import`: the ONNX op type(s) the importer runs onto this kernel; `onnx export`: `x` when",
-             "`ts.onnx.export` maps the op (lists of both below the table).", "",
+             "`ts.onnx.export` maps the op (lists of both below the table). The cast-only dtypes (float8, float4,",
+             "int4, int2; docs/tensors.md) have copy and fill kernels and no others.", "",
              "| op | device | " + " | ".join(d.name for d in dtypes) + " | onnx import | onnx export |",
              "|---|---|" + "---|" * (len(dtypes) + 2)]
     for (op, dev) in sorted(cov):
@@ -66,7 +67,7 @@ def ops_page():
 
 
 def promotion_table():
-    dtypes = list(ts.dtype.__members__.values())
+    dtypes = [d for d in ts.dtype.__members__.values() if not d.is_cast_only]  # they refuse promotion
     short = {d: d.name.replace("complex", "c").replace("float", "f").replace("bfloat", "bf").replace("uint", "u")
              .replace("int", "i") for d in dtypes}
     lines = ["| | " + " | ".join(short[d] for d in dtypes) + " |", "|---|" + "---|" * len(dtypes)]

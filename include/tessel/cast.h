@@ -11,11 +11,32 @@ namespace tessel {
 // float -> int truncates toward zero, saturates out-of-range values and maps
 // NaN to 0; int -> narrower int wraps (two's complement); complex -> real drops
 // the imaginary part; anything -> bool is "!= 0"; float16/bfloat16 round to
-// nearest even.
+// nearest even. The cast-only dtypes (tessel/float8.h) go through float or int:
+// small floats round to nearest even (too large: inf or NaN, as ml_dtypes and
+// PyTorch; float4 saturates; e8m0 rounds to nearest as PyTorch), small ints truncate
+// and wrap (through int32, as ml_dtypes).
 template <class To, class From>
 inline To cast_value(From v) {
   if constexpr (std::is_same_v<To, From>) {
     return v;
+  } else if constexpr (is_small_float_v<From>) {
+    return cast_value<To>(static_cast<float>(v));
+  } else if constexpr (is_small_int_v<From>) {
+    return cast_value<To>(static_cast<int>(v));
+  } else if constexpr (is_cast_only_v<To>) {
+    if constexpr (is_complex_v<From>) {
+      return cast_value<To>(v.real());
+    } else if constexpr (is_small_int_v<To>) {
+      if constexpr (is_float_v<From>) {  // through int32 as ml_dtypes: NaN and what int32 cannot hold give 0
+        const double x = static_cast<double>(static_cast<std::conditional_t<is_reduced_float_v<From>, float, From>>(v));
+        return (x > -2147483649.0 && x < 2147483648.0) ? To(static_cast<int64_t>(x)) : To(0);
+      }
+      else return To(static_cast<int64_t>(v));
+    } else if constexpr (is_reduced_float_v<From>) {
+      return To(static_cast<double>(static_cast<float>(v)));
+    } else {
+      return To(static_cast<double>(v));
+    }
   } else if constexpr (is_complex_v<From> && !is_complex_v<To>) {
     if constexpr (std::is_same_v<To, bool>) return v.real() != 0 || v.imag() != 0;
     else return cast_value<To>(v.real());

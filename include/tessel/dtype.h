@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "tessel/export.h"
+#include "tessel/float8.h"
 
 namespace tessel {
 
@@ -27,8 +28,20 @@ enum class DType : uint8_t {
   UInt16,
   UInt32,
   UInt64,
+  // Cast-only (tessel/float8.h): storage, copies, views and casts, no arithmetic.
+  Float8E4M3FN,
+  Float8E4M3FNUZ,
+  Float8E5M2,
+  Float8E5M2FNUZ,
+  Float8E8M0FNU,
+  Float4E2M1FN,
+  Int4,
+  UInt4,
+  Int2,
+  UInt2,
 };
-inline constexpr int kNumDTypes = 15;
+inline constexpr int kNumDTypes = 25;
+inline constexpr DType kFirstCastOnly = DType::Float8E4M3FN;
 
 // IEEE binary16 with round-to-nearest-even conversion from float.
 struct Half {
@@ -139,14 +152,30 @@ TESSEL_DTYPE_OF(complex128, Complex128)
 TESSEL_DTYPE_OF(uint16_t, UInt16)
 TESSEL_DTYPE_OF(uint32_t, UInt32)
 TESSEL_DTYPE_OF(uint64_t, UInt64)
+TESSEL_DTYPE_OF(Float8E4M3FN, Float8E4M3FN)
+TESSEL_DTYPE_OF(Float8E4M3FNUZ, Float8E4M3FNUZ)
+TESSEL_DTYPE_OF(Float8E5M2, Float8E5M2)
+TESSEL_DTYPE_OF(Float8E5M2FNUZ, Float8E5M2FNUZ)
+TESSEL_DTYPE_OF(Float8E8M0FNU, Float8E8M0FNU)
+TESSEL_DTYPE_OF(Float4E2M1FN, Float4E2M1FN)
+TESSEL_DTYPE_OF(Int4, Int4)
+TESSEL_DTYPE_OF(UInt4, UInt4)
+TESSEL_DTYPE_OF(Int2, Int2)
+TESSEL_DTYPE_OF(UInt2, UInt2)
 #undef TESSEL_DTYPE_OF
 template <class T>
 inline constexpr DType dtype_v = dtype_of<T>::value;
 
-// Calls f(std::type_identity<T>{}) with the C++ type of `d`. The one switch on
-// dtypes in the code base: everything else goes through this.
+// Whether a dtype only stores and casts (float8, float4, int4, int2).
+inline constexpr bool is_cast_only(DType d) { return d >= kFirstCastOnly; }
+// TypeError naming `op`: a cast-only dtype reached an op that computes.
+[[noreturn]] TESSEL_API void fail_cast_only(const char* op, DType d);
+
+// Calls f(std::type_identity<T>{}) with the C++ type of `d`, for every dtype
+// (the cast-only ones included). The one switch on dtypes in the code base:
+// everything else goes through this or visit_dtype.
 template <class F>
-decltype(auto) visit_dtype(DType d, F&& f) {
+decltype(auto) visit_any_dtype(DType d, F&& f) {
   switch (d) {
     case DType::Bool: return f(std::type_identity<bool>{});
     case DType::UInt8: return f(std::type_identity<uint8_t>{});
@@ -162,9 +191,32 @@ decltype(auto) visit_dtype(DType d, F&& f) {
     case DType::UInt16: return f(std::type_identity<uint16_t>{});
     case DType::UInt32: return f(std::type_identity<uint32_t>{});
     case DType::UInt64: return f(std::type_identity<uint64_t>{});
+    case DType::Float8E4M3FN: return f(std::type_identity<Float8E4M3FN>{});
+    case DType::Float8E4M3FNUZ: return f(std::type_identity<Float8E4M3FNUZ>{});
+    case DType::Float8E5M2: return f(std::type_identity<Float8E5M2>{});
+    case DType::Float8E5M2FNUZ: return f(std::type_identity<Float8E5M2FNUZ>{});
+    case DType::Float8E8M0FNU: return f(std::type_identity<Float8E8M0FNU>{});
+    case DType::Float4E2M1FN: return f(std::type_identity<Float4E2M1FN>{});
+    case DType::Int4: return f(std::type_identity<Int4>{});
+    case DType::UInt4: return f(std::type_identity<UInt4>{});
+    case DType::Int2: return f(std::type_identity<Int2>{});
+    case DType::UInt2: return f(std::type_identity<UInt2>{});
     case DType::Complex128: break;
   }
   return f(std::type_identity<complex128>{});
+}
+
+// visit_any_dtype over the dtypes that compute: a cast-only one is a TypeError.
+template <class F>
+decltype(auto) visit_dtype(DType d, F&& f) {
+  return visit_any_dtype(d, [&]<class T>(std::type_identity<T> t) -> decltype(auto) {
+    if constexpr (is_cast_only_v<T>) {
+      fail_cast_only("tessel", d);
+      return f(std::type_identity<float>{});  // not reached; gives this branch f's return type
+    } else {
+      return f(t);
+    }
+  });
 }
 
 template <class T>

@@ -23,6 +23,8 @@ class Scalar {
   Scalar(T v) : kind_(Kind::Float), d_(static_cast<double>(v)) {}  // NOLINT
   Scalar(Half v) : Scalar(static_cast<float>(v)) {}      // NOLINT
   Scalar(BFloat16 v) : Scalar(static_cast<float>(v)) {}  // NOLINT
+  template <class T, std::enable_if_t<is_cast_only_v<T>, int> = 0>
+  Scalar(T v) : Scalar(cast_value<std::conditional_t<is_small_float_v<T>, float, int64_t>>(v)) {}  // NOLINT
   template <class T>
   Scalar(std::complex<T> v) : kind_(Kind::Complex), c_(v.real(), v.imag()) {}  // NOLINT
 

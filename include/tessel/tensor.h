@@ -75,6 +75,7 @@ class TESSEL_API Tensor {
 
   // ---- views: share storage with *this ----
   Tensor view(const Shape& shape) const;     // -1 infers one size; needs compatible strides
+  Tensor view(DType dtype) const;            // the same bytes as a dtype of the same size (no autograd)
   Tensor reshape(const Shape& shape) const;  // a view when possible, else a copy
   Tensor permute(const Shape& dims) const;
   Tensor transpose(int64_t d0, int64_t d1) const;

@@ -70,12 +70,12 @@ void cast_loop(const Tensor& dst, const Tensor& src) {
 
 const bool registered = [] {
   // copy is keyed by the source dtype; the destination dtype is a second switch.
-  register_for(AllTypes{}, op::copy, []<class S>(std::type_identity<S>) -> Kernel {
+  register_for(StorageTypes{}, op::copy, []<class S>(std::type_identity<S>) -> Kernel {
     return [](const KernelCall& c) {
-      visit_dtype(c.out[0].dtype(), [&]<class D>(std::type_identity<D>) { cast_loop<S, D>(c.out[0], c.in[0]); });
+      visit_any_dtype(c.out[0].dtype(), [&]<class D>(std::type_identity<D>) { cast_loop<S, D>(c.out[0], c.in[0]); });
     };
   });
-  register_for(AllTypes{}, op::fill, []<class T>(std::type_identity<T>) -> Kernel {
+  register_for(StorageTypes{}, op::fill, []<class T>(std::type_identity<T>) -> Kernel {
     return [](const KernelCall& c) {
       const T v = static_cast<const Scalar*>(c.params)->to<T>();
       for_each<1>({&c.out[0]}, [v](char** p, const int64_t* s, int64_t n) {

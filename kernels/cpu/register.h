@@ -25,6 +25,10 @@ using BoolType = TypeList<bool>;
 using RealTypes = decltype(IntTypes{} + FloatTypes{});
 using NumberTypes = decltype(RealTypes{} + ComplexTypes{});
 using AllTypes = decltype(BoolType{} + NumberTypes{});
+// Cast-only dtypes (tessel/float8.h): copy (with casts) and fill only.
+using CastOnlyTypes = TypeList<Float8E4M3FN, Float8E4M3FNUZ, Float8E5M2, Float8E5M2FNUZ, Float8E8M0FNU, Float4E2M1FN,
+                               Int4, UInt4, Int2, UInt2>;
+using StorageTypes = decltype(AllTypes{} + CastOnlyTypes{});
 
 template <class F, class... Ts>
 void register_for(TypeList<Ts...>, OpId op, F&& make) {

@@ -241,7 +241,7 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, const Devic
                                   : u64                 ? DType::UInt64
                                                         : dtype_of_kind(leaves.kind));
   Tensor out = empty(shape, TensorOptions(dt));
-  visit_dtype(dt, [&]<class T>(std::type_identity<T>) {
+  visit_any_dtype(dt, [&]<class T>(std::type_identity<T>) {
     T* p = static_cast<T*>(out.data_ptr());
     for (size_t i = 0; i < leaves.values.size(); ++i) p[i] = leaves.values[i].to<T>();
   });
@@ -252,6 +252,7 @@ namespace {
 template <class T>
 py::object element(const T& v) {
   if constexpr (std::is_same_v<T, bool>) return py::bool_(v);
+  else if constexpr (is_small_int_v<T>) return py::int_(static_cast<int>(v));
   else if constexpr (std::is_unsigned_v<T>) return py::int_(static_cast<uint64_t>(v));
   else if constexpr (std::is_integral_v<T>) return py::int_(static_cast<int64_t>(v));
   else if constexpr (is_complex_v<T>) return py::cast(complex128(v.real(), v.imag()));
@@ -269,7 +270,7 @@ py::object list_rec(const T* p, const Shape& shape, const Shape& strides, size_t
 
 py::object to_list(const Tensor& t) {
   const Tensor c = t.cpu().contiguous();
-  return visit_dtype(c.dtype(), [&]<class T>(std::type_identity<T>) {
+  return visit_any_dtype(c.dtype(), [&]<class T>(std::type_identity<T>) {
     return list_rec(static_cast<const T*>(c.data_ptr()), c.shape(), c.strides(), 0);
   });
 }

@@ -14,7 +14,9 @@ void init_dtype(py::module_& m) {
   dt.def("__repr__", [](DType d) { return std::string("tessel.") + dtype_name(d); })
       .def("__str__", [](DType d) { return std::string("tessel.") + dtype_name(d); })
       .def_property_readonly("itemsize", [](DType d) { return itemsize(d); })
-      .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
+      .def_property_readonly("is_floating_point",
+                             [](DType d) { return is_floating(d) || (is_cast_only(d) && d <= DType::Float4E2M1FN); })
+      .def_property_readonly("is_cast_only", [](DType d) { return is_cast_only(d); })
       .def_property_readonly("is_complex", [](DType d) { return is_complex(d); })
       .def_property_readonly("is_signed", [](DType d) { return is_signed(d); });
 

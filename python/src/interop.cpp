@@ -27,9 +27,10 @@ const char* buffer_format(DType d) {
     case DType::Float64: return "d";
     case DType::Complex64: return "Zf";
     case DType::Complex128: return "Zd";
-    case DType::BFloat16: break;
+    default: break;
   }
-  throw py::buffer_error("bfloat16 has no buffer (PEP 3118) format; use DLPack (from_dlpack) or .float()");
+  // bfloat16 and the cast-only dtypes: .numpy() gives ml_dtypes arrays (python/tessel/_numpy.py).
+  throw py::buffer_error(std::string(dtype_name(d)) + " has no buffer (PEP 3118) format; use .numpy(), DLPack or .float()");
 }
 
 // Keeps a Python object alive as long as the storage that wraps its memory.
@@ -54,20 +55,36 @@ Tensor from_numpy(py::handle a) {
   if (!PyObject_CheckBuffer(a.ptr()) || !array_like(a)) {
     throw py::type_error("from_numpy expects a numpy.ndarray, got " + type_name(a));
   }
-  const py::buffer_info buf = py::reinterpret_borrow<py::buffer>(a).request();
+  py::object owner = py::reinterpret_borrow<py::object>(a);
+  py::buffer_info buf;
+  DType dt = DType::Bool;
+  try {
+    buf = py::reinterpret_borrow<py::buffer>(a).request();
+    dt = dtype_from_format(buf.format, buf.itemsize);
+  } catch (py::error_already_set&) {
+    // ml_dtypes' types (bfloat16, float8, float4, int4, int2) have no buffer format: their
+    // bytes are read through an unsigned view of the same size and keep the dtype of that name.
+    const auto name = py::str(a.attr("dtype").attr("name")).cast<std::string>();
+    std::optional<DType> named;
+    for (int i = 0; i < kNumDTypes; ++i)
+      if (name == dtype_name(static_cast<DType>(i))) named = static_cast<DType>(i);
+    if (!named || !(is_cast_only(*named) || *named == DType::BFloat16)) throw;
+    dt = *named;
+    owner = a.attr("view")(itemsize(dt) == 2 ? "uint16" : "uint8");
+    buf = py::reinterpret_borrow<py::buffer>(owner).request();
+  }
   Shape sizes(buf.shape.begin(), buf.shape.end()), strides;
   for (ssize_t s : buf.strides) {
     if (s < 0) throw py::value_error("from_numpy: arrays with negative strides are not supported; copy it first");
     if (s % buf.itemsize) throw py::value_error("from_numpy: strides must be multiples of the item size");
     strides.push_back(s / buf.itemsize);
   }
-  const DType dt = dtype_from_format(buf.format, buf.itemsize);
   int64_t span = 1;
   for (size_t i = 0; i < sizes.size(); ++i) span += (sizes[i] - 1) * strides[i];
   if (shape_numel(sizes) == 0) span = 0;
-  Py_INCREF(a.ptr());
+  Py_INCREF(owner.ptr());
   auto st = std::make_shared<StorageImpl>(buf.ptr, static_cast<size_t>(span) * itemsize(dt), Device(DeviceType::CPU),
-                                          &release_pyobject, a.ptr());
+                                          &release_pyobject, owner.ptr());
   return make_tensor(std::move(st), sizes, strides, 0, dt);
 }
 

@@ -132,7 +132,10 @@ void init_tensor(py::module_& m) {
       .def("__hash__", [](py::handle self) { return py::hash(py::int_(reinterpret_cast<uintptr_t>(self.ptr()))); });
 
   // ---- views ----
-  c.def("view", [](const Tensor& t, py::args s) { return t.view(shape_from_args(s, "view")); })
+  c.def("view", [](const Tensor& t, py::args s) {
+    if (s.size() == 1 && py::isinstance<DType>(s[0])) return t.view(s[0].cast<DType>());  // view(dtype)
+    return t.view(shape_from_args(s, "view"));
+  })
       .def("reshape", [](const Tensor& t, py::args s) { return t.reshape(shape_from_args(s, "reshape")); })
       .def("permute", [](const Tensor& t, py::args s) { return t.permute(shape_from_args(s, "permute")); })
       .def("expand", [](const Tensor& t, py::args s) { return t.expand(shape_from_args(s, "expand")); })

@@ -8,6 +8,8 @@
 namespace tessel {
 
 DLDataType to_dl_dtype(DType d) {
+  // DLPack 1.1's float8/float4 codes are newer than the DLPack tessel speaks (1.0); NumPy takes them through ml_dtypes.
+  if (is_cast_only(d)) fail<TypeError>("to_dlpack", "dtype ", d, " has no DLPack 1.0 type; use .numpy() or cast it");
   const auto bits = static_cast<uint8_t>(itemsize(d) * 8);
   if (d == DType::Bool) return {kDLBool, 8, 1};
   if (is_unsigned(d)) return {kDLUInt, bits, 1};

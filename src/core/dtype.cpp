@@ -10,8 +10,12 @@ namespace tessel {
 namespace {
 constexpr const char* kNames[kNumDTypes] = {"bool",     "uint8",    "int8",    "int16",     "int32",     "int64",
                                             "float16",  "bfloat16", "float32", "float64",   "complex64", "complex128",
-                                            "uint16",   "uint32",   "uint64"};
-constexpr size_t kSizes[kNumDTypes] = {1, 1, 1, 2, 4, 8, 2, 2, 4, 8, 8, 16, 2, 4, 8};
+                                            "uint16",   "uint32",   "uint64",
+                                            // ml_dtypes' names, so that NumPy arrays of its types map by name
+                                            "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz",
+                                            "float8_e8m0fnu", "float4_e2m1fn", "int4", "uint4", "int2", "uint2"};
+constexpr size_t kSizes[kNumDTypes] = {1, 1, 1, 2, 4, 8, 2, 2, 4, 8, 8, 16, 2, 4, 8,
+                                       1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
 DType g_default_float = DType::Float32;
 }  // namespace
 
@@ -20,10 +24,19 @@ size_t itemsize(DType d) { return kSizes[static_cast<int>(d)]; }
 bool is_floating(DType d) { return d >= DType::Float16 && d <= DType::Float64; }
 bool is_complex(DType d) { return d == DType::Complex64 || d == DType::Complex128; }
 bool is_integral(DType d, bool include_bool) {
-  return (d >= DType::UInt8 && d <= DType::Int64) || d >= DType::UInt16 || (include_bool && d == DType::Bool);
+  return (d >= DType::UInt8 && d <= DType::Int64) || (d >= DType::UInt16 && d <= DType::UInt64) ||
+         (include_bool && d == DType::Bool);
 }
-bool is_unsigned(DType d) { return d == DType::UInt8 || d >= DType::UInt16; }
-bool is_signed(DType d) { return d != DType::Bool && !is_unsigned(d); }
+bool is_unsigned(DType d) { return d == DType::UInt8 || (d >= DType::UInt16 && d <= DType::UInt64); }
+bool is_signed(DType d) {
+  if (is_cast_only(d)) return d != DType::Float8E8M0FNU && d != DType::UInt4 && d != DType::UInt2;
+  return d != DType::Bool && !is_unsigned(d);
+}
+
+void fail_cast_only(const char* op, DType d) {
+  fail<TypeError>(op, "dtype ", d, " only stores and casts: it has no arithmetic or other kernels; cast it first, "
+                  "e.g. .to(float32)");
+}
 
 DType to_complex(DType d) {
   if (is_complex(d)) return d;
@@ -53,6 +66,7 @@ int category(DType d) {  // bool < integer < floating < complex
 
 DType promote_types(DType a, DType b) {
   if (a == b) return a;
+  if (is_cast_only(a) || is_cast_only(b)) fail_cast_only("promote_types", is_cast_only(a) ? a : b);
   const int ca = category(a), cb = category(b);
   if (ca == 3 || cb == 3) {
     // Complex: the real parts promote, then go back to complex.
@@ -81,6 +95,7 @@ DType promote_types(DType a, DType b) {
 
 bool can_cast(DType from, DType to) {
   // Same rule as PyTorch's in-place ops: no step down in category.
+  if (is_cast_only(from) || is_cast_only(to)) return from == to;
   return category(from) <= category(to);
 }
 

@@ -70,6 +70,7 @@ bool Registry::has(OpId op, DeviceType device, DType dtype) const {
 }
 
 void Registry::missing(OpId op, DeviceType device, DType dtype) const {
+  if (is_cast_only(dtype)) fail_cast_only(op_name(op).c_str(), dtype);
   fail<NotImplementedError>(op_name(op).c_str(), "not implemented for ", device_type_name(device), "/",
                             dtype_name(dtype));
 }

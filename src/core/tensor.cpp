@@ -175,6 +175,16 @@ bool view_strides(const Shape& old_sizes, const Shape& old_strides, const Shape&
 }
 }  // namespace
 
+Tensor Tensor::view(DType d) const {
+  if (d == dtype()) return *this;
+  TS_CHECK(tessel::itemsize(d) == tessel::itemsize(dtype()), ValueError, "view", "cannot view ", dtype(), " (", tessel::itemsize(dtype()),
+           " bytes) as ", d, " (", tessel::itemsize(d), " bytes): the dtypes must have one size");
+  TS_CHECK(!requires_grad(), ValueError, "view", "a tensor that requires grad cannot be viewed as another dtype");
+  Tensor v = make_tensor(storage(), shape(), strides(), offset(), d);
+  v.impl()->is_view = true;
+  return v;
+}
+
 Tensor Tensor::view(const Shape& shape) const {
   if (trace::Op t{"reshape"}) return t.in(*this).out(view(shape));
   const Shape sizes = infer_shape("view", shape, numel());

@@ -177,6 +177,7 @@ void Communicator::shutdown() {
 }
 
 void Communicator::check(const char* op, DType dtype, ReduceOp reduce) const {
+  if (is_cast_only(dtype)) fail_cast_only(op, dtype);  // float8, int4, ...: moved, never reduced
   if (reduce == ReduceOp::Avg) {
     TS_CHECK(is_floating(dtype) || is_complex(dtype), TypeError, op,
              "ReduceOp.AVG needs a floating point or complex tensor, got ", dtype);

@@ -45,9 +45,10 @@ MPI_Datatype mpi_type(DType d) {
     case DType::Float32: return MPI_FLOAT;
     case DType::Float64: return MPI_DOUBLE;
     case DType::Complex64: return MPI_C_FLOAT_COMPLEX;
-    case DType::Complex128: break;
+    case DType::Complex128: return MPI_C_DOUBLE_COMPLEX;
+    default: break;
   }
-  return MPI_C_DOUBLE_COMPLEX;
+  return MPI_UINT8_T;  // the cast-only dtypes: a byte each, moved but never reduced
 }
 
 template <class T, ReduceOp Op>

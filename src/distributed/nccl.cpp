@@ -103,6 +103,7 @@ std::pair<ncclDataType_t, size_t> nccl_type(const char* op, DType d, int64_t cou
     case DType::Complex128: return {ncclFloat64, 2 * n};
     case DType::Int16:
     case DType::UInt16: break;
+    default: return {ncclUint8, n};  // the cast-only dtypes: a byte each, moved but never reduced
   }
   fail<TypeError>(op, "the nccl backend has no ", d, " type");
 }

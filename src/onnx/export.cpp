@@ -18,24 +18,7 @@ namespace tessel::onnx {
 namespace exporter {
 
 int onnx_type(DType d) {
-  switch (d) {
-    case DType::Float32: return ::onnx::TensorProto::FLOAT;
-    case DType::Float64: return ::onnx::TensorProto::DOUBLE;
-    case DType::Float16: return ::onnx::TensorProto::FLOAT16;
-    case DType::BFloat16: return ::onnx::TensorProto::BFLOAT16;
-    case DType::Int64: return ::onnx::TensorProto::INT64;
-    case DType::Int32: return ::onnx::TensorProto::INT32;
-    case DType::Int16: return ::onnx::TensorProto::INT16;
-    case DType::Int8: return ::onnx::TensorProto::INT8;
-    case DType::UInt8: return ::onnx::TensorProto::UINT8;
-    case DType::UInt16: return ::onnx::TensorProto::UINT16;
-    case DType::UInt32: return ::onnx::TensorProto::UINT32;
-    case DType::UInt64: return ::onnx::TensorProto::UINT64;
-    case DType::Bool: return ::onnx::TensorProto::BOOL;
-    case DType::Complex64: return ::onnx::TensorProto::COMPLEX64;
-    case DType::Complex128: return ::onnx::TensorProto::COMPLEX128;
-    default: break;
-  }
+  if (const int t = onnx_elem_type(d)) return t;
   throw TypeError(detail::cat("[onnx.export] dtype ", d, " has no ONNX element type"));
 }
 
@@ -46,7 +29,10 @@ void fill_tensor(::onnx::TensorProto* p, const Tensor& t, const std::string& nam
   for (int64_t s : t.shape()) p->add_dims(s);
   if (cplx) p->add_dims(2);
   const Tensor c = (cplx ? view_as_real(t) : t).contiguous();
-  p->set_raw_data(static_cast<const char*>(c.data_ptr()), c.nbytes());  // little-endian, as ONNX's raw_data
+  if (packed_bits(c.dtype()) < 8)  // int4, float4, int2: two or four to a byte
+    p->set_raw_data(pack_elements(c.dtype(), static_cast<const uint8_t*>(c.data_ptr()), c.numel()));
+  else
+    p->set_raw_data(static_cast<const char*>(c.data_ptr()), c.nbytes());  // little-endian, as ONNX's raw_data
 }
 
 const Tensor& Site::input(size_t k) const {

@@ -286,9 +286,27 @@ void emit_masked_fill(Builder& b, const Site& s) {
   const DType dt = s.out_dtype();
   b.node("Where", {in_as(b, s, 1, DType::Bool), in_as(b, s, 2, dt), in_as(b, s, 0, dt)}, {s.out[0]});
 }
+// The opset that brought each cast-only dtype into Cast's type constraints.
+int64_t first_opset(DType d) {
+  switch (d) {
+    case DType::Int4: case DType::UInt4: return 21;
+    case DType::Float4E2M1FN: return 23;
+    case DType::Float8E8M0FNU: return 24;
+    case DType::Int2: case DType::UInt2: return 25;
+    default: return is_cast_only(d) ? 19 : 0;  // float8
+  }
+}
 void emit_cast(Builder& b, const Site& s) {
+  const DType to = s.out_dtype();
+  for (DType d : {s.in_dtype(0), to})
+    if (b.opset() < first_opset(d))
+      s.unsupported(detail::cat("ONNX has ", d, " from opset ", first_opset(d), " on; export with opset_version >= ",
+                                first_opset(d)));
   auto* n = b.node("Cast", {s.in[0]}, {s.out[0]});
-  Builder::attr(n, "to", static_cast<int64_t>(onnx_type(s.out_dtype())));
+  Builder::attr(n, "to", static_cast<int64_t>(onnx_type(to)));
+  // tessel's casts to float8 give inf or NaN when out of range, rounding e8m0 to nearest; ONNX's default saturates.
+  if (is_cast_only(to) && to <= DType::Float8E8M0FNU) Builder::attr(n, "saturate", int64_t{0});
+  if (to == DType::Float8E8M0FNU) Builder::attr(n, "round_mode", std::string("nearest"));
 }
 void emit_identity(Builder& b, const Site& s) { b.node("Identity", {s.in[0]}, {s.out[0]}); }
 

@@ -245,8 +245,21 @@ struct Model::Impl : Graph {
 // a declared type/shape contradicts the inferred one.
 void infer_shapes(Model::Impl& m);
 
-// The tessel dtype of an ONNX TensorProto element type, if tessel has it (loader.cpp).
+// ONNX element types (types.cpp): the tessel dtype of a TensorProto element
+// type if tessel has one; the element type of a dtype (0: none); ONNX's name
+// ("float", "float8e4m3fn"; "type N" when unknown).
 std::optional<DType> dtype_from_onnx(int64_t elem_type);
+int onnx_elem_type(DType d);
+std::string onnx_elem_name(int64_t elem_type);
+// Sub-byte types (int4, uint4, float4e2m1: 4 bits; int2, uint2: 2 bits) are
+// packed in files, lowest bits first, and one per byte in tensors.
+int packed_bits(DType d);
+size_t packed_nbytes(DType d, int64_t n);
+void unpack_elements(DType d, const uint8_t* src, int64_t n, uint8_t* dst);
+std::string pack_elements(DType d, const uint8_t* src, int64_t n);
+// x.to(to) with ONNX's `saturate` for float8 targets (ops_elementwise.cpp):
+// out-of-range values, infinities included, become the largest finite value.
+Tensor saturate_cast(const Tensor& x, DType to, bool saturate);
 
 // Graph passes run once after loading (passes.cpp): folding, fusions, planning;
 // then prepare_fused_nodes (passes_fused.cpp) and prepare_run (graph.cpp).

@@ -36,37 +36,9 @@ struct Ctx {
 
 }  // namespace
 
-std::optional<DType> dtype_from_onnx(int64_t t) {
-  switch (t) {
-    case ::onnx::TensorProto::FLOAT: return DType::Float32;
-    case ::onnx::TensorProto::UINT8: return DType::UInt8;
-    case ::onnx::TensorProto::INT8: return DType::Int8;
-    case ::onnx::TensorProto::INT16: return DType::Int16;
-    case ::onnx::TensorProto::INT32: return DType::Int32;
-    case ::onnx::TensorProto::INT64: return DType::Int64;
-    case ::onnx::TensorProto::BOOL: return DType::Bool;
-    case ::onnx::TensorProto::FLOAT16: return DType::Float16;
-    case ::onnx::TensorProto::DOUBLE: return DType::Float64;
-    case ::onnx::TensorProto::COMPLEX64: return DType::Complex64;
-    case ::onnx::TensorProto::COMPLEX128: return DType::Complex128;
-    case ::onnx::TensorProto::BFLOAT16: return DType::BFloat16;
-    case ::onnx::TensorProto::UINT16: return DType::UInt16;
-    case ::onnx::TensorProto::UINT32: return DType::UInt32;
-    case ::onnx::TensorProto::UINT64: return DType::UInt64;
-    default: return std::nullopt;
-  }
-}
-
 namespace {
 
-std::string type_name(int t) {
-  static const std::map<int, std::string> names = {
-      {1, "float"}, {2, "uint8"}, {3, "int8"}, {4, "uint16"}, {5, "int16"}, {6, "int32"}, {7, "int64"},
-      {8, "string"}, {9, "bool"}, {10, "float16"}, {11, "double"}, {12, "uint32"}, {13, "uint64"},
-      {14, "complex64"}, {15, "complex128"}, {16, "bfloat16"}};
-  auto it = names.find(t);
-  return it == names.end() ? "type " + std::to_string(t) : it->second;
-}
+std::string type_name(int t) { return onnx_elem_name(t); }
 
 // Reads [offset, offset + length) of a file through a memory map.
 void read_mapped(const Ctx& c, const std::string& what, const fs::path& file, uint64_t offset, uint64_t length,
@@ -177,12 +149,20 @@ Tensor to_tensor(const Ctx& c, const ::onnx::TensorProto& tp, const std::string&
   }
   // Every size is checked against the data actually present before allocating,
   // so absurd declared dims fail cleanly instead of exhausting memory.
-  const size_t nbytes = static_cast<size_t>(n) * itemsize(*dt);
+  // Sub-byte types are packed in the file and unpacked to a byte per value.
+  const size_t nbytes = packed_nbytes(*dt, n);
+  const bool packed = packed_bits(*dt) < 8;
   auto expect = [&](size_t got, const char* field) {
     if (got != static_cast<size_t>(n))
       c.fail(what, ": ", field, " holds ", got, " values but dims ", shape, " need ", n);
   };
   auto alloc = [&] { return empty(shape, TensorOptions(*dt)); };
+  auto from_packed = [&](const void* bytes) {
+    Tensor u = alloc();
+    if (packed) unpack_elements(*dt, static_cast<const uint8_t*>(bytes), n, static_cast<uint8_t*>(u.data_ptr()));
+    else std::memcpy(u.data_ptr(), bytes, nbytes);  // little-endian, as on the hosts tessel runs on
+    return u;
+  };
   Tensor t;
   if (tp.data_location() == ::onnx::TensorProto::EXTERNAL) {
     std::string location;
@@ -206,14 +186,26 @@ Tensor to_tensor(const Ctx& c, const ::onnx::TensorProto& tp, const std::string&
     if (fsize < offset || fsize - offset < nbytes)
       c.fail(what, ": external data file '", file.string(), "' holds ", fsize, " bytes, fewer than offset ", offset,
              " + length ", nbytes);
-    t = alloc();
-    read_mapped(c, what, file, offset, nbytes, t.data_ptr());
+    if (packed) {
+      std::string bytes(nbytes, '\0');
+      read_mapped(c, what, file, offset, nbytes, bytes.data());
+      t = from_packed(bytes.data());
+    } else {
+      t = alloc();
+      read_mapped(c, what, file, offset, nbytes, t.data_ptr());
+    }
   } else if (tp.has_raw_data()) {
     if (tp.raw_data().size() != nbytes)
       c.fail(what, ": raw_data holds ", tp.raw_data().size(), " bytes but dims ", shape, " of ",
              type_name(tp.data_type()), " need ", nbytes);
-    t = alloc();
-    std::memcpy(t.data_ptr(), tp.raw_data().data(), nbytes);  // little-endian, as on the hosts tessel runs on
+    t = from_packed(tp.raw_data().data());
+  } else if (packed) {  // int32_data holds the packed bytes, one per entry
+    if (static_cast<size_t>(tp.int32_data_size()) != nbytes)
+      c.fail(what, ": int32_data holds ", tp.int32_data_size(), " packed bytes but dims ", shape, " of ",
+             type_name(tp.data_type()), " need ", nbytes);
+    std::string bytes(nbytes, '\0');
+    for (size_t k = 0; k < nbytes; ++k) bytes[k] = static_cast<char>(tp.int32_data(static_cast<int>(k)));
+    t = from_packed(bytes.data());
   } else {
     switch (*dt) {
       case DType::Float32:

@@ -51,26 +51,31 @@ void binary(std::map<std::string, OpFn>& t, const char* name, unsigned allowed, 
 }
 
 
-const char* onnx_type_name(int64_t t) {
-  switch (t) {
-    case 4: return "uint16";
-    case 8: return "string";
-    case 12: return "uint32";
-    case 13: return "uint64";
-    case 17: return "float8e4m3fn";
-    case 18: return "float8e4m3fnuz";
-    case 19: return "float8e5m2";
-    case 20: return "float8e5m2fnuz";
-    case 21: return "uint4";
-    case 22: return "int4";
-    case 23: return "float4e2m1";
-    default: return "unknown";
-  }
-}
-
 Tensor cast_to(const Tensor& x, DType to) {
   if (x.dtype() == to) return x;
   return x.to(to);
+}
+
+// Cast and CastLike: tessel's casts, plus ONNX's `saturate` (float8 targets:
+// what is out of range, infinities included, becomes the largest finite value;
+// tessel's own cast gives inf or NaN, as ml_dtypes and PyTorch do) and
+// `round_mode` (float8e8m0 targets: "up", "down" or "nearest").
+Tensor onnx_cast(const Node& n, const Tensor& x, DType to) {
+  if (x.dtype() == to) return x;
+  const bool saturate = n.i("saturate", 1) != 0;
+  if (to == DType::Float8E8M0FNU) {
+    const std::string mode = n.s("round_mode", "up");
+    using R = Float8E8M0FNU::Round;
+    const R r = mode == "up" ? R::Up : mode == "down" ? R::Down : mode == "nearest" ? R::Nearest
+              : (n.error("attribute 'round_mode' must be \"up\", \"down\" or \"nearest\", got \"", mode, "\""), R::Up);
+    const Tensor f = x.to(DType::Float32).cpu().contiguous();
+    Tensor out = empty(f.shape(), TensorOptions(to));
+    const float* src = f.data<float>();
+    auto* dst = static_cast<uint8_t*>(out.data_ptr());
+    for (int64_t k = 0; k < f.numel(); ++k) dst[k] = Float8E8M0FNU::encode(src[k], saturate, r);
+    return out.to(x.device());
+  }
+  return saturate_cast(x, to, saturate);
 }
 
 // ONNX Mod with fmod=1 is C's fmod (sign of the dividend); remainder has the divisor's sign.
@@ -151,6 +156,24 @@ Tensor hard_sigmoid(const Tensor& x, double alpha, double beta) {
 }
 
 }  // namespace
+
+Tensor saturate_cast(const Tensor& x, DType to, bool saturate) {
+  if (saturate && !is_cast_only(x.dtype()) && !is_complex(x.dtype())) {
+    double top = 0;
+    switch (to) {
+      case DType::Float8E4M3FN: top = Float8E4M3FN::max(); break;
+      case DType::Float8E4M3FNUZ: top = Float8E4M3FNUZ::max(); break;
+      case DType::Float8E5M2: top = Float8E5M2::max(); break;
+      case DType::Float8E5M2FNUZ: top = Float8E5M2FNUZ::max(); break;
+      default: break;
+    }
+    if (top > 0) {
+      const Tensor y = is_floating(x.dtype()) ? x : x.to(DType::Float64);
+      return clamp(y, Scalar(-top), Scalar(top)).to(to);  // NaN stays NaN
+    }
+  }
+  return x.to(to);
+}
 
 void register_elementwise_ops(std::map<std::string, OpFn>& t) {
   // Unary math.
@@ -294,16 +317,16 @@ void register_elementwise_ops(std::map<std::string, OpFn>& t) {
     return one(in.size() == 1 ? s : div(s, Scalar(static_cast<double>(in.size()))));
   };
 
-  // Casts. Strings and the narrow float/int formats have no tessel dtype.
+  // Casts (strings are StringTensors, cast in ops_string.cpp).
   t["Cast"] = [](const Node& n, const Inputs& in, const OpContext&) {
     if (!n.has("to")) n.error("attribute 'to' is required");
     const int64_t to = n.i("to", 0);
     auto dt = dtype_from_onnx(to);
-    if (!dt) n.error<NotImplementedError>("cast to ", onnx_type_name(to), " (ONNX type ", to, ") is not supported");
-    return one(cast_to(input(n, in, 0), *dt));
+    if (!dt) n.error<NotImplementedError>("cast to ", onnx_elem_name(to), " (ONNX type ", to, ") is not supported");
+    return one(onnx_cast(n, input(n, in, 0), *dt));
   };
   t["CastLike"] = [](const Node& n, const Inputs& in, const OpContext&) {
-    return one(cast_to(input(n, in, 0), input(n, in, 1).dtype()));
+    return one(onnx_cast(n, input(n, in, 0), input(n, in, 1).dtype()));
   };
 }
 

@@ -1,7 +1,7 @@
 // ONNX quantization and bit-level ops: QuantizeLinear and DequantizeLinear (per
 // tensor, per axis and blocked; int8/uint8/int16, and int32 for
-// dequantization), DynamicQuantizeLinear, ConvInteger, QLinearConv and
-// BitCast. The float8/int4/uint16 types have no tessel dtype.
+// dequantization; int4/uint4/int2/uint2, float8 and float4 through the
+// cast-only dtypes), DynamicQuantizeLinear, ConvInteger, QLinearConv and BitCast.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -17,17 +17,17 @@ bool is_float(DType d) {
   return d == DType::Float32 || d == DType::Float64 || d == DType::Float16 || d == DType::BFloat16;
 }
 
-// TensorProto element types of the quantized values tessel can hold.
-std::optional<DType> quant_dtype(int64_t t) {
-  switch (t) {
-    case 2: return DType::UInt8;
-    case 3: return DType::Int8;
-    case 4: return DType::UInt16;
-    case 5: return DType::Int16;
-    case 6: return DType::Int32;
-    default: return std::nullopt;
+// The dtypes QuantizeLinear produces and DequantizeLinear reads (int32: only read).
+bool quantized(DType d) {
+  switch (d) {
+    case DType::UInt8: case DType::Int8: case DType::UInt16: case DType::Int16:
+    case DType::Int4: case DType::UInt4: case DType::Int2: case DType::UInt2:
+    case DType::Float8E4M3FN: case DType::Float8E4M3FNUZ: case DType::Float8E5M2: case DType::Float8E5M2FNUZ:
+    case DType::Float4E2M1FN: return true;
+    default: return false;
   }
 }
+bool float8(DType d) { return d >= DType::Float8E4M3FN && d <= DType::Float8E5M2FNUZ; }
 
 std::pair<double, double> quant_range(DType d) {
   switch (d) {
@@ -35,6 +35,10 @@ std::pair<double, double> quant_range(DType d) {
     case DType::Int8: return {-128, 127};
     case DType::Int16: return {-32768, 32767};
     case DType::UInt16: return {0, 65535};
+    case DType::Int4: return {Int4::kMin, Int4::kMax};
+    case DType::UInt4: return {UInt4::kMin, UInt4::kMax};
+    case DType::Int2: return {Int2::kMin, Int2::kMax};
+    case DType::UInt2: return {UInt2::kMin, UInt2::kMax};
     default: return {-2147483648.0, 2147483647.0};
   }
 }
@@ -72,14 +76,15 @@ std::vector<Tensor> quantize(const Node& n, const Inputs& in, const OpContext& c
     n.error<TypeError>("y_scale has dtype ", scale.dtype(), " but x has ", x.dtype(), " (ONNX does not promote)");
   DType out = DType::UInt8;
   if (n.has("output_dtype") && n.i("output_dtype", 0) != 0) {
-    auto d = quant_dtype(n.i("output_dtype", 0));
-    if (!d || *d == DType::Int32) n.error<NotImplementedError>("output_dtype ", n.i("output_dtype", 0), " is not supported (uint8, int8, (u)int16)");
+    auto d = dtype_from_onnx(n.i("output_dtype", 0));
+    if (!d || !quantized(*d))
+      n.error<NotImplementedError>("output_dtype ", n.i("output_dtype", 0), " is not a quantized type (",
+                                   "(u)int8/16/4/2, float8, float4e2m1)");
     out = *d;
   }
   if (zp) {
-    if (zp->dtype() != DType::UInt8 && zp->dtype() != DType::Int8 && zp->dtype() != DType::Int16 &&
-        zp->dtype() != DType::UInt16)
-      n.error<TypeError>("y_zero_point must be uint8, int8, int16 or uint16, got ", zp->dtype());
+    if (!quantized(zp->dtype()))
+      n.error<TypeError>("y_zero_point must be (u)int8/16/4/2, float8 or float4e2m1, got ", zp->dtype());
     if (n.has("output_dtype") && n.i("output_dtype", 0) != 0 && zp->dtype() != out)
       n.error<TypeError>("y_zero_point has dtype ", zp->dtype(), " but output_dtype asks for ", out);
     out = zp->dtype();
@@ -90,6 +95,12 @@ std::vector<Tensor> quantize(const Node& n, const Inputs& in, const OpContext& c
   Tensor s = layout(n, scale, x, axis, block, "y_scale");
   Tensor q = div(x.to(cdt), s.to(cdt));
   if (is_float(x.dtype()) && x.dtype() != cdt) q = q.to(x.dtype()).to(cdt);
+  // float8: saturated, rounded by the cast; the zero point is 0 by the spec and not added (as the reference).
+  if (float8(out)) return {saturate_cast(q, out, n.i("saturate", 1) != 0)};
+  if (out == DType::Float4E2M1FN) {  // saturating by itself
+    if (zp) q = add(q, layout(n, *zp, x, axis, block, "y_zero_point").to(cdt));
+    return {q.to(out)};
+  }
   q = round(q);  // half to even
   if (zp) q = add(q, layout(n, *zp, x, axis, block, "y_zero_point").to(cdt));
   auto [lo, hi] = quant_range(out);
@@ -99,9 +110,8 @@ std::vector<Tensor> quantize(const Node& n, const Inputs& in, const OpContext& c
 std::vector<Tensor> dequantize(const Node& n, const Inputs& in, const OpContext&) {
   const Tensor &x = input(n, in, 0), &scale = input(n, in, 1);
   const Tensor* zp = in.size() > 2 && in[2] ? &*in[2] : nullptr;
-  if (x.dtype() != DType::UInt8 && x.dtype() != DType::Int8 && x.dtype() != DType::Int16 && x.dtype() != DType::Int32 &&
-      x.dtype() != DType::UInt16)
-    n.error<TypeError>("x must be uint8, int8, (u)int16 or int32, got ", x.dtype());
+  if (!quantized(x.dtype()) && x.dtype() != DType::Int32)
+    n.error<TypeError>("x must be (u)int8/16/4/2, int32, float8 or float4e2m1, got ", x.dtype());
   if (!is_float(scale.dtype())) n.error<TypeError>("x_scale must be floating, got ", scale.dtype());
   if (zp && zp->dtype() != x.dtype())
     n.error<TypeError>("x_zero_point has dtype ", zp->dtype(), " but x has ", x.dtype(), " (they must match)");
@@ -244,6 +254,8 @@ std::vector<Tensor> bitcast(const Node& n, const Inputs& in, const OpContext&) {
   if (!n.has("to")) n.error("attribute 'to' is required");
   const auto to = dtype_from_onnx(n.i("to", 0));
   if (!to || is_complex(*to)) n.error<NotImplementedError>("to=", n.i("to", 0), " is not a dtype tessel has");
+  if (packed_bits(*to) != 8 * static_cast<int>(itemsize(*to)) || packed_bits(x.dtype()) != 8 * static_cast<int>(x.itemsize()))
+    n.error<TypeError>("cannot reinterpret ", x.dtype(), " as ", *to, ": BitCast needs types of one bit width");
   if (itemsize(*to) != x.itemsize())
     n.error<TypeError>("cannot reinterpret ", x.dtype(), " (", x.itemsize(), " bytes) as ", *to, " (", itemsize(*to), " bytes)");
   Tensor src = x.contiguous();

@@ -214,24 +214,8 @@ void set_ints(VS& v, Dims values) {
 
 
 std::string onnx_type_name(DType d) {
-  switch (d) {
-    case DType::Float32: return "tensor(float)";
-    case DType::UInt8: return "tensor(uint8)";
-    case DType::Int8: return "tensor(int8)";
-    case DType::Int16: return "tensor(int16)";
-    case DType::Int32: return "tensor(int32)";
-    case DType::Int64: return "tensor(int64)";
-    case DType::Bool: return "tensor(bool)";
-    case DType::Float16: return "tensor(float16)";
-    case DType::Float64: return "tensor(double)";
-    case DType::Complex64: return "tensor(complex64)";
-    case DType::Complex128: return "tensor(complex128)";
-    case DType::BFloat16: return "tensor(bfloat16)";
-    case DType::UInt16: return "tensor(uint16)";
-    case DType::UInt32: return "tensor(uint32)";
-    case DType::UInt64: return "tensor(uint64)";
-    default: return "unsupported";
-  }
+  const int t = onnx_elem_type(d);
+  return t ? "tensor(" + onnx_elem_name(t) + ")" : "unsupported";
 }
 
 VS from_tensor(const Tensor& t) {

@@ -89,7 +89,7 @@ Tensor Tensor::to(Device d) const {
 Scalar Tensor::item() const {
   TS_CHECK(numel() == 1, ValueError, "item", "a Tensor with ", numel(), " elements cannot be converted to a Scalar");
   const Tensor h = to_host(*this);
-  return visit_dtype(dtype(), [&]<class T>(std::type_identity<T>) { return Scalar(*static_cast<T*>(h.data_ptr())); });
+  return visit_any_dtype(dtype(), [&]<class T>(std::type_identity<T>) { return Scalar(*static_cast<T*>(h.data_ptr())); });
 }
 
 namespace {

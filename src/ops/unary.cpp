@@ -17,6 +17,7 @@ Tensor unary_forward(const char* name, OpId id, const Tensor& a, bool to_float, 
                      std::optional<DType> out) {
   TS_CHECK(a.defined(), ValueError, name, "got an undefined tensor");
   DType dt = a.dtype();
+  if (is_cast_only(dt)) fail_cast_only(name, dt);  // no silent widening of float8 and int4
   if (to_float && !is_floating(dt) && !is_complex(dt)) dt = default_float_dtype();
   const Tensor x = a.to(dt);
   const DType out_dt = out ? *out : (id == op::abs ? to_real(dt) : dt);

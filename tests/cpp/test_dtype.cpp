@@ -59,3 +59,44 @@ TEST(Promotion, MatchesPyTorchLattice) {
   Tensor f32 = zeros({2});
   EXPECT_EQ(result_type({&f32, &f64s}), DType::Float32);  // ... but not within its category
 }
+
+// The cast-only dtypes from C++: every finite code round-trips, and they only store and cast.
+template <class F>
+void expect_round_trip(const char* name) {
+  for (int b = 0; b < 256; ++b) {
+    const float f = F::from_bits(static_cast<uint8_t>(b));
+    if (std::isnan(f) || b >= (1 << F::kBits)) continue;
+    EXPECT_EQ(F(static_cast<double>(f)).bits, b) << name << " code " << b;
+  }
+}
+
+TEST(CastOnly, EveryCodeRoundTrips) {
+  expect_round_trip<Float8E4M3FN>("e4m3fn");
+  expect_round_trip<Float8E4M3FNUZ>("e4m3fnuz");
+  expect_round_trip<Float8E5M2>("e5m2");
+  expect_round_trip<Float8E5M2FNUZ>("e5m2fnuz");
+  expect_round_trip<Float4E2M1FN>("e2m1");
+  EXPECT_EQ(Float8E4M3FN::max(), 448.0f);
+  EXPECT_EQ(Float8E4M3FNUZ::max(), 240.0f);
+  EXPECT_EQ(Float8E5M2::max(), 57344.0f);
+  EXPECT_EQ(Float4E2M1FN::max(), 6.0f);
+  EXPECT_EQ(static_cast<int>(Int4(int64_t{-9})), 7);  // wraps
+  EXPECT_EQ(static_cast<int>(cast_value<UInt2>(2.9f)), 2);
+}
+
+TEST(CastOnly, DTypeFactsAndRefusals) {
+  for (DType d : {DType::Float8E4M3FN, DType::Int4, DType::UInt2, DType::Float8E8M0FNU}) {
+    EXPECT_TRUE(is_cast_only(d));
+    EXPECT_FALSE(is_integral(d));
+    EXPECT_FALSE(is_floating(d));
+    EXPECT_FALSE(is_unsigned(d));
+    EXPECT_EQ(itemsize(d), 1u);
+  }
+  EXPECT_TRUE(is_unsigned(DType::UInt64));
+  EXPECT_FALSE(is_cast_only(DType::UInt64));
+  const Tensor x = from_vector<float>({1.5f, -3.0f, 500.0f}, {3}).to(DType::Float8E5M2);
+  EXPECT_EQ(x.select(0, 0).to(DType::Float32).item<float>(), 1.5f);
+  EXPECT_EQ(x.select(0, 2).to(DType::Float32).item<float>(), 512.0f);
+  EXPECT_THROW(add(x, x), TypeError);
+  EXPECT_THROW(promote_types(DType::Int4, DType::Int8), TypeError);
+}

@@ -494,7 +494,41 @@ def spec_matmul(dtype, device):
     verify(ts.matmul(ta.t(), ta), ref64(a).T, ref64(a))
 
 
+def _cast_only_array(dtype, shape):
+    """Values of a cast-only dtype as an ml_dtypes array (the oracle of their casts)."""
+    ml = pytest.importorskip("ml_dtypes")
+    vals = rng.uniform(-3, 3, shape).astype(np.float32)
+    if dtype.name == "float8_e8m0fnu":
+        vals = np.abs(vals) + 0.1  # powers of two, no sign or zero
+    return vals.astype(getattr(ml, dtype.name))
+
+
+def spec_copy_cast_only(dtype, device):
+    # Every destination, compute and cast-only, against ml_dtypes' casts of the same bytes.
+    a = _cast_only_array(dtype, (4, 6))
+    t = ts.as_tensor(a).to(device)
+    for dst in ts.dtype.__members__.values():
+        if dst.is_complex or (dst.name == "bfloat16" and device != "cpu"):
+            continue
+        out = t.t().to(dst).cpu()  # strided source
+        np_dst = getattr(__import__("ml_dtypes"), dst.name) if dst.is_cast_only or dst.name == "bfloat16" else dst.name
+        if dst.name == "float8_e8m0fnu":  # PyTorch's rounding (nearest, sign dropped), as onnx's helper has it
+            from onnx.numpy_helper import to_float8e8m0
+            ref = to_float8e8m0(a.T.astype(np.float32), saturate=False, round_mode="nearest")
+        elif dst.is_cast_only or dst.name == "bfloat16":
+            ref = a.T.astype(np.float32).astype(np_dst)
+        elif dtype.is_floating_point and dst.name not in ("bool", "float16", "float32", "float64"):
+            info = np.iinfo(np_dst)  # tessel's documented rule: truncate, then saturate
+            ref = np.clip(np.trunc(a.T.astype(np.float64)), info.min, info.max).astype(np_dst)
+        else:
+            ref = a.T.astype(np_dst)
+        got, ref = np.ascontiguousarray(out.numpy()), np.ascontiguousarray(ref)
+        assert got.dtype == ref.dtype and np.array_equal(got.view(np.uint8), ref.view(np.uint8)), (dtype, dst)
+
+
 def spec_copy(dtype, device):
+    if dtype.is_cast_only:
+        return spec_copy_cast_only(dtype, device)
     # Every destination dtype, from in-range values so the NumPy cast is the oracle.
     a = sample(dtype, (4, 6), -3, 3)
     t = from_numpy(a, dtype).to(device)
@@ -516,6 +550,17 @@ def spec_copy(dtype, device):
 
 
 def spec_fill(dtype, device):
+    if dtype.is_cast_only:  # 1 and 0.5-steps are exact in each (e8m0 has no 0), against ml_dtypes' bytes
+        ml = pytest.importorskip("ml_dtypes")
+        t = ts.full((4, 6), 1, dtype=dtype, device=device)
+        t[:, ::2] = 2 if dtype.name != "uint2" else 3
+        ref = np.ones((4, 6), np.float32)
+        ref[:, ::2] = 2 if dtype.name != "uint2" else 3
+        ref = ref.astype(getattr(ml, dtype.name))
+        if dtype.name == "int2":
+            ref = np.where(ref.astype(np.float32) == 2, -2, ref.astype(np.float32)).astype(ml.int2)  # 2 wraps to -2
+        assert np.array_equal(t.cpu().numpy().view(np.uint8), ref.view(np.uint8))
+        return
     for value in (0, 1, True):
         out = ts.full((3, 4), value, dtype=dtype, device=device)
         check(out.cpu(), np.full((3, 4), value).astype(NP.get(dtype, np.float32)), dtype)

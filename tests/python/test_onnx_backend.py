@@ -33,11 +33,6 @@ pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built wi
 
 XFAIL_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnx_backend_xfail.txt")
 
-# NumPy dtypes that tessel has as tensor dtypes.
-_NP_OK = {np.dtype(t) for t in (np.bool_, np.uint8, np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint32,
-                                np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128)}
-
-
 def _to_tensor(x, k):
     if isinstance(x, dict):
         raise NotImplementedError(f"input {k}: map inputs not supported")
@@ -48,10 +43,7 @@ def _to_tensor(x, k):
     x = np.asarray(x)
     if x.dtype.kind in "OUS":  # tensor(string): ts.onnx.Model.run takes the NumPy array itself
         return x
-    if x.dtype.name == "bfloat16":  # ml_dtypes' type: through float32, which holds it exactly
-        return ts.as_tensor(x.astype(np.float32)).to(ts.bfloat16)
-    if x.dtype not in _NP_OK:
-        raise NotImplementedError(f"input {k}: dtype {x.dtype} not supported")
+    # ml_dtypes' arrays (bfloat16, float8, int4, ...) map to the tessel dtypes of the same names.
     # np.ascontiguousarray would turn a 0-d array into a 1-d one.
     return ts.as_tensor(x if x.flags.c_contiguous else x.copy(order="C"))
 
@@ -63,10 +55,6 @@ def _to_numpy(t):
         return [_to_numpy(v) for v in t]
     if isinstance(t, np.ndarray):  # string outputs come back as NumPy object arrays
         return t
-    if t.dtype == ts.bfloat16:
-        import ml_dtypes  # what onnx uses for bfloat16 arrays
-
-        return t.float().numpy().astype(ml_dtypes.bfloat16)
     return t.numpy()
 
 
@@ -176,6 +164,7 @@ def _reason(model, exc):
 
 # Value mismatches whose cause was checked by hand (the generic reason cannot tell).
 _KNOWN = {
+    "test_attention_4d_causal_fp16_expanded_cpu": "Softmax on float16: the reference rounds exp, sum and quotient to float16 each, tessel computes in float32 and rounds once (2 of 192 values one ulp apart)",
     "test_dft_inverse_cpu": "DFT: expected values are NumPy's complex64 ifft (1.9e-7 where exact is 0, atol 1e-7); tessel: float64",
     "test_dft_inverse_opset19_cpu": "DFT: expected values are NumPy's complex64 ifft (1.9e-7 where exact is 0, atol 1e-7); tessel: float64",
     "test_resize_downsample_scales_cubic_align_corners_cpu": "Resize: align_corners as onnxruntime (over the integer output length)",

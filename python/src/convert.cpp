@@ -208,8 +208,14 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, const Devic
   Scalar s;
   if (to_scalar(data, s)) return scalar_tensor(s, TensorOptions(dtype.value_or(s.is_big_uint() ? DType::UInt64 : dtype_of_kind(s.kind())), device));
   if (PyObject_CheckBuffer(data.ptr()) && !PyBytes_Check(data.ptr())) {
-    const py::buffer_info buf = py::reinterpret_borrow<py::buffer>(data).request();
-    const Tensor v = view_of_buffer(buf);
+    std::optional<py::buffer_info> buf;
+    Tensor v;
+    try {
+      buf = py::reinterpret_borrow<py::buffer>(data).request();
+      v = view_of_buffer(*buf);
+    } catch (py::error_already_set&) {
+      v = from_numpy(data);  // ml_dtypes' arrays (float8, int4, bfloat16) have no buffer format
+    }
     // One constant for export: the view does not own the buffer, so a trace must not hold it as copy_'s input.
     trace::Op rec{"constant"};
     Tensor out = empty(v.shape(), TensorOptions(dtype.value_or(v.dtype()), Device(DeviceType::CPU)));

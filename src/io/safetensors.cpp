@@ -43,10 +43,11 @@ constexpr Code kCodes[] = {
     {DType::Int32, "I32", 15},   {DType::Float32, "F32", 17}, {DType::Complex64, "C64", 18},
     {DType::Float64, "F64", 19}, {DType::Int64, "I64", 20},   {DType::UInt16, "U16", 12},
     {DType::UInt32, "U32", 16},  {DType::UInt64, "U64", 21},
+    // The float8 codes as safetensors' PyTorch side maps them (F8_E4M3 is e4m3fn).
+    {DType::Float8E5M2, "F8_E5M2", 6}, {DType::Float8E4M3FN, "F8_E4M3", 7}, {DType::Float8E8M0FNU, "F8_E8M0", 8},
 };
 // Codes of the format that tessel has no dtype for: a TypeError, not a corrupt file.
-constexpr std::string_view kForeignCodes[] = {"F4",      "F6_E2M3", "F6_E3M2",     "F8_E5M2",
-                                              "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ"};
+constexpr std::string_view kForeignCodes[] = {"F4", "F6_E2M3", "F6_E3M2", "F8_E4M3FNUZ", "F8_E5M2FNUZ"};
 
 const Code* code_of(DType d) {
   for (const Code& c : kCodes)
@@ -91,7 +92,8 @@ Layout plan(const char* op, const NamedTensors& tensors, const Metadata& metadat
     TS_CHECK(seen.insert(name).second, ValueError, op, "duplicate tensor name '", name, "'");
     const Code* code = code_of(t.dtype());
     TS_CHECK(code, TypeError, op, "tensor '", name, "' is ", t.dtype(),
-             ", which safetensors cannot store (its only complex dtype is C64, complex64); convert it first");
+             ", which safetensors cannot store (it has complex64 but not complex128, and of the small types only "
+             "float8_e4m3fn, float8_e5m2 and float8_e8m0fnu); convert it first");
     l.entries.push_back({&name, &t, code, t.nbytes()});
   }
   for (const auto& [k, v] : metadata) {

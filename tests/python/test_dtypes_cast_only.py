@@ -197,3 +197,10 @@ def test_export_casts_round_trip_through_onnxruntime():
     assert i2.tolist() == want_i.tolist()
     with pytest.raises(NotImplementedError, match="int4 from opset 21"):
         ts.onnx.export(_Quant(), (x,), io.BytesIO(), opset_version=20)
+
+
+def test_tensor_copies_ml_dtypes_arrays():
+    a = np.array([1.0, 2.0, -3.0], np.float32).astype(ml_dtypes.float8_e4m3fn)
+    t = ts.tensor(a)  # a copy, as torch.tensor makes
+    a[0] = 4.0
+    assert t.dtype == ts.float8_e4m3fn and t.float().tolist() == [1.0, 2.0, -3.0]

@@ -281,11 +281,26 @@ def test_tessel_files_load_in_the_reference(st, tmp_path):
 
 
 def test_dtypes_tessel_lacks_raise_type_error(tmp_path):
-    # float8 from a file written by hand (NumPy has no float8 for the reference writer)
-    header = b'{"f":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}}'
-    (tmp_path / "f8.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\x00\x00")
-    with pytest.raises(TypeError, match=r"tensor 'f' has dtype F8_E4M3, which tessel does not support"):
-        ts.load(tmp_path / "f8.safetensors")
+    # packed float4 from a file written by hand (NumPy has no such type for the reference writer)
+    header = b'{"f":{"dtype":"F4","shape":[2],"data_offsets":[0,1]}}'
+    (tmp_path / "f4.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\x00")
+    with pytest.raises(TypeError, match=r"tensor 'f' has dtype F4, which tessel does not support"):
+        ts.load(tmp_path / "f4.safetensors")
+    with pytest.raises(TypeError, match="cannot store"):
+        ts.save({"i": ts.zeros(2, dtype=ts.int4)}, tmp_path / "i4.safetensors")
+
+
+def test_float8_round_trips_under_safetensors_names(tmp_path):
+    import json
+    x = ts.tensor([0.5, -3.0, 448.0])
+    tensors = {"a": x.to(ts.float8_e4m3fn), "b": x.to(ts.float8_e5m2), "c": x.abs().to(ts.float8_e8m0fnu)}
+    ts.save(tensors, tmp_path / "f8.safetensors")
+    raw = (tmp_path / "f8.safetensors").read_bytes()
+    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+    assert {k: header[k]["dtype"] for k in tensors} == {"a": "F8_E4M3", "b": "F8_E5M2", "c": "F8_E8M0"}
+    back = ts.load(tmp_path / "f8.safetensors")
+    for k, t in tensors.items():
+        assert back[k].dtype == t.dtype and back[k].view(ts.uint8).tolist() == t.view(ts.uint8).tolist()
 
 
 @pytest.mark.parametrize("npd", [np.uint16, np.uint32, np.uint64])

@@ -53,17 +53,30 @@ void emit_bernoulli(Builder& b, const Site& s) {
   b.node("Identity", {b.cast(b.op("Bernoulli", {in_as(b, s, 0, dt)}), dt, s.out_dtype())}, {s.out[0]});
 }
 
-void emit_multinomial(Builder& b, const Site& s) {  // ONNX's takes log-weights and draws with replacement
+// ONNX's Multinomial takes log-weights and draws with replacement. Without replacement
+// is the Gumbel top-k draw: the k largest of log(w) + G, G = -log(-log(U)) with U
+// uniform, are k categories drawn in turn without replacement with probabilities w.
+void emit_multinomial(Builder& b, const Site& s) {
   const int64_t k = s.a.i("num_samples");
-  if (!s.a.i("replacement") && k > 1) s.unsupported("drawing without replacement (ONNX Multinomial replaces)");
   const bool one_d = s.input(0).dim() == 1;
   std::string w = b.op("Log", {in_as(b, s, 0, DType::Float32)});
   if (one_d) w = b.op("Unsqueeze", {w, b.const_ints({0})});
-  auto* n = b.node("Multinomial", {w}, {b.fresh("draws")});
-  Builder::attr(n, "sample_size", k);
-  Builder::attr(n, "dtype", static_cast<int64_t>(::onnx::TensorProto::INT64));
-  if (one_d) b.node("Squeeze", {n->output(0), b.const_ints({0})}, {s.out[0]});
-  else b.node("Identity", {n->output(0)}, {s.out[0]});
+  std::string draws;
+  if (s.a.i("replacement") || k == 1) {
+    auto* n = b.node("Multinomial", {w}, {b.fresh("draws")});
+    Builder::attr(n, "sample_size", k);
+    Builder::attr(n, "dtype", static_cast<int64_t>(::onnx::TensorProto::INT64));
+    draws = n->output(0);
+  } else {
+    auto* u = b.node("RandomUniformLike", {w}, {b.fresh("uniform")});
+    Builder::attr(u, "dtype", static_cast<int64_t>(::onnx::TensorProto::FLOAT));
+    const std::string gumbel = b.op("Neg", {b.op("Log", {b.op("Neg", {b.op("Log", {u->output(0)})})})});
+    auto* top = b.node("TopK", {b.op("Add", {w, gumbel}), b.const_ints({k})}, {b.fresh("keys"), b.fresh("draws")});
+    Builder::attr(top, "axis", int64_t{-1});
+    draws = top->output(1);
+  }
+  if (one_d) b.node("Squeeze", {draws, b.const_ints({0})}, {s.out[0]});
+  else b.node("Identity", {draws}, {s.out[0]});
 }
 
 }  // namespace

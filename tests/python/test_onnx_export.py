@@ -582,8 +582,16 @@ def test_random_ops_export_as_onnx_random_ops():
         assert abs(y.mean() - 1.0) < 0.15 and 1.8 < y.std() < 2.2
         assert set(np.unique(b)) <= {0.0, 1.0} and abs(b.mean() - 0.25) < 0.05
         assert m.dtype == np.int64 and set(np.unique(m)) <= {0, 2} and abs((m == 2).mean() - 0.9) < 0.05
-    with pytest.raises(NotImplementedError, match="without replacement"):
-        export(lambda p: ts.multinomial(p, 2), (ts.tensor([0.5, 0.5, 1.0]),))
+    # Without replacement: the Gumbel top-k draw (RandomUniformLike, TopK).
+    rows = ts.tensor([[0.5, 0.3, 0.2, 0.0]]).expand(4000, 4).contiguous()
+    data = export(lambda p: ts.multinomial(p, 2), (rows,))
+    assert {"RandomUniformLike", "TopK"} <= {n.op_type for n in onnx.load_from_string(data).graph.node}
+    for run in (ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run, ts.onnx.InferenceSession(data).run):
+        (m,) = run(None, {"input_0": rows.numpy()})
+        assert m.shape == (4000, 2) and m.dtype == np.int64
+        assert (m[:, 0] != m[:, 1]).all() and not (m == 3).any()  # distinct, never a zero weight
+        first = np.bincount(m[:, 0], minlength=4) / 4000
+        assert np.abs(first[:3] - [0.5, 0.3, 0.2]).max() < 0.04
     with pytest.raises(NotImplementedError, match="random tensor whose shape depends on a dynamic axis"):
         export(lambda x: x + ts.randn(x.shape[0]), (r(3),), dynamic_axes={"input_0": {0: "n"}})
 

@@ -192,8 +192,9 @@ void emit_unique(Builder& b, const Site& s) {
 }
 // diagonal, unfold, as_strided: views whose elements are not a slice. The view
 // applied to 0..n-1 at export gives the positions it reads: along the dims it
-// touches (those must have static sizes; others, a batch, may be dynamic), or
-// over the whole flattened input for as_strided.
+// touches, or over the whole flattened input for as_strided. Where a touched
+// dim's size depends on a dynamic axis, the positions are computed in the graph
+// (Range over the run's size) instead.
 void emit_strided_view(Builder& b, const Site& s) {
   const Tensor& x = s.input(0);
   const Shape& sa = x.shape();
@@ -202,17 +203,29 @@ void emit_strided_view(Builder& b, const Site& s) {
   auto positions = [](const Shape& shape) {
     return arange(Scalar(int64_t{0}), Scalar(shape_numel(shape)), Scalar(int64_t{1}), DType::Int64).reshape(shape);
   };
-  auto gather = [&](const std::string& v, const Tensor& pos, int64_t axis, const std::string& out) {
-    auto* n = b.node("Gather", {v, b.const_tensor(pos.contiguous(), "positions")}, {out});
+  auto gather = [&](const std::string& v, const std::string& pos, int64_t axis, const std::string& out) {
+    auto* n = b.node("Gather", {v, pos}, {out});
     Builder::attr(n, "axis", axis);
   };
-  auto needs_static = [&](int64_t d, const char* what) {
-    if (sa[d] != sb[d]) s.unsupported(detail::cat(what, " along dim ", d, ", whose size depends on a dynamic axis"));
+  auto constant = [&](const Tensor& pos) { return b.const_tensor(pos.contiguous(), "positions"); };
+  auto dynamic = [&](int64_t d) { return sa[d] != sb[d]; };
+  // Dim d's size as a 1-D [1] int64 (from the run's shape when dynamic), and a [1] value as a 0-d one.
+  auto size_of = [&](int64_t d) {
+    return dynamic(d) ? b.op("Gather", {b.op("Shape", {s.in[0]}), b.const_ints({d})}, "dim") : b.const_ints({sa[d]});
   };
+  auto scalar = [&](const std::string& v) { return b.op("Squeeze", {v, b.const_ints({0})}); };
+  auto range = [&](const std::string& n) { return b.op("Range", {b.const_int(0), scalar(n), b.const_int(1)}); };
   if (s.a.op == "unfold" && r > 0) {  // Gather along dim d, then the window dim last
-    const int64_t d = wrap(s.a.i("dim"), r);
-    needs_static(d, "unfold");
-    const Tensor pos = positions({sa[d]}).unfold(0, s.a.i("size"), s.a.i("step"));  // [windows, size]
+    const int64_t d = wrap(s.a.i("dim"), r), size = s.a.i("size"), step = s.a.i("step");
+    std::string pos;
+    if (!dynamic(d)) {
+      pos = constant(positions({sa[d]}).unfold(0, size, step));  // [windows, size]
+    } else {  // window w reads w * step + [0, size)
+      const std::string n = b.op("Add", {b.op("Div", {b.op("Sub", {size_of(d), b.const_ints({size})}),
+                                                      b.const_ints({step})}), b.const_ints({1})});
+      const std::string starts = b.op("Unsqueeze", {b.op("Mul", {range(n), b.const_int(step)}), b.const_ints({1})});
+      pos = b.op("Add", {starts, constant(positions({1, size}))}, "positions");
+    }
     if (d == r - 1) return gather(s.in[0], pos, d, s.out[0]);
     const std::string g = b.fresh("windows");
     gather(s.in[0], pos, d, g);
@@ -225,10 +238,20 @@ void emit_strided_view(Builder& b, const Site& s) {
     return;
   }
   if (s.a.op == "diagonal") {  // dims d1, d2 moved last and flattened, then one Gather
-    const int64_t d1 = wrap(s.a.i("dim1"), r), d2 = wrap(s.a.i("dim2"), r);
-    needs_static(d1, "diagonal");
-    needs_static(d2, "diagonal");
-    const Tensor pos = positions({sa[d1], sa[d2]}).diagonal(s.a.i("offset"), 0, 1);  // [L] in the flattened pair
+    const int64_t d1 = wrap(s.a.i("dim1"), r), d2 = wrap(s.a.i("dim2"), r), o = s.a.i("offset");
+    std::string pos;
+    if (!dynamic(d1) && !dynamic(d2)) {
+      pos = constant(positions({sa[d1], sa[d2]}).diagonal(o, 0, 1));  // [L] in the flattened pair
+    } else {  // element i is (i + r0, i + c0): (i + r0) * n2 + i + c0, for i < min(n1 - r0, n2 - c0)
+      const int64_t r0 = std::max<int64_t>(0, -o), c0 = std::max<int64_t>(0, o);
+      const std::string n1 = size_of(d1), n2 = size_of(d2);
+      const std::string len = b.op("Max", {b.op("Min", {b.op("Sub", {n1, b.const_ints({r0})}),
+                                                        b.op("Sub", {n2, b.const_ints({c0})})}),
+                                           b.const_ints({0})});
+      const std::string i = range(len);
+      pos = b.op("Add", {b.op("Mul", {b.op("Add", {i, b.const_int(r0)}), scalar(n2)}), b.op("Add", {i, b.const_int(c0)})},
+                 "positions");
+    }
     std::vector<int64_t> perm;
     for (int64_t i = 0; i < r; ++i)
       if (i != d1 && i != d2) perm.push_back(i);
@@ -237,7 +260,7 @@ void emit_strided_view(Builder& b, const Site& s) {
     auto* t = b.node("Transpose", {s.in[0]}, {b.fresh("diag_last")});
     Builder::attr(t, "perm", perm);
     std::vector<int64_t> shape(static_cast<size_t>(r - 2), 0);  // 0: keep that dim (dynamic ones too)
-    shape.push_back(sa[d1] * sa[d2]);
+    shape.push_back(-1);
     return gather(b.op("Reshape", {t->output(0), b.const_ints(shape)}), pos, r - 2, s.out[0]);
   }
   if (sa != sb) s.unsupported("as_strided of a value whose shape depends on a dynamic axis");
@@ -258,7 +281,7 @@ void emit_strided_view(Builder& b, const Site& s) {
       s.unsupported("an as_strided view that reaches outside its input's elements (export sees values, not storage)");
     pos = positions(sa).as_strided(sizes, strides, s.a.i("offset"));
   }
-  gather(b.op("Reshape", {s.in[0], b.const_ints({-1})}, "flat"), pos, 0, s.out[0]);
+  gather(b.op("Reshape", {s.in[0], b.const_ints({-1})}, "flat"), constant(pos), 0, s.out[0]);
 }
 
 // Affine quantization: QuantizeLinear / DequantizeLinear (round half to even, saturating,

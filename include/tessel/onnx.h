@@ -33,6 +33,7 @@ struct ValueInfo {
   // seq(tensor(T)) / optional(...) values (`dtype`: a sequence's element type when numeric).
   bool is_sequence() const { return onnx_type.rfind("seq(", 0) == 0; }
   bool is_optional() const { return onnx_type.rfind("optional(", 0) == 0; }
+  bool is_map() const { return onnx_type.rfind("map(", 0) == 0; }  // dtype: the values' type
 };
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
@@ -50,7 +51,8 @@ struct StringTensor {
   }
 };
 // An ONNX map(K, V) with int64 or string keys and one number per key: the rows
-// of ZipMap's seq(map(...)) output (a dict in Python, as onnxruntime gives).
+// of ZipMap's seq(map(...)) output, and the input of DictVectorizer and CastMap
+// (a dict in Python, as onnxruntime takes and gives).
 struct ValueMap {
   bool by_string = false;
   std::vector<int64_t> int_keys;         // when !by_string
@@ -66,7 +68,7 @@ struct TensorSequence {
 // holds one is fed and returned as the value itself, as onnxruntime does.
 struct NoValue {};
 // A feed or result of Model::run_values.
-using RunValue = std::variant<Tensor, StringTensor, TensorSequence, NoValue>;
+using RunValue = std::variant<Tensor, StringTensor, TensorSequence, NoValue, ValueMap>;
 using NamedValues = std::vector<std::pair<std::string, RunValue>>;
 using NamedShapes = std::vector<std::pair<std::string, Shape>>;
 

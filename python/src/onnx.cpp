@@ -220,6 +220,32 @@ void init_onnx(py::module_& m) {
                 in.emplace_back(name, std::move(seq));
               } else if (py::isinstance<py::tuple>(v)) {
                 in.emplace_back(name, string_tensor(name, v.cast<py::tuple>()));
+              } else if (py::isinstance<py::dict>(v)) {  // map(K, tensor(T)): {int | str: number}
+                onnx::ValueMap mv;
+                DType dt = DType::Float32;
+                for (const auto& info : m.inputs())
+                  if (info.name == name) dt = info.dtype;
+                std::vector<double> vals;
+                bool first = true;
+                for (auto [k, x] : v.cast<py::dict>()) {
+                  const bool s = py::isinstance<py::str>(k);
+                  if (!s && !py::isinstance<py::int_>(k))
+                    throw py::type_error("onnx.run: input '" + name + "': map keys must be int or str, got " +
+                                         type_name(k));
+                  if (first) mv.by_string = s;
+                  else if (s != mv.by_string) throw py::type_error("onnx.run: input '" + name + "': map keys mix int and str");
+                  first = false;
+                  if (s) mv.string_keys.push_back(k.cast<std::string>());
+                  else mv.int_keys.push_back(k.cast<int64_t>());
+                  try {
+                    vals.push_back(x.cast<double>());
+                  } catch (const py::cast_error&) {
+                    throw py::type_error("onnx.run: input '" + name + "': map values must be numbers, got " +
+                                         type_name(x));
+                  }
+                }
+                mv.values = from_vector<double>(vals, {static_cast<int64_t>(vals.size())}).to(dt);
+                in.emplace_back(name, std::move(mv));
               } else {
                 in.emplace_back(name, v.cast<Tensor>());
               }
@@ -229,18 +255,20 @@ void init_onnx(py::module_& m) {
               py::gil_scoped_release nogil;
               out = m.run_values(in);
             }
-            auto element = [](const std::variant<Tensor, onnx::StringTensor, onnx::ValueMap>& e) -> py::object {
-              if (auto* t = std::get_if<Tensor>(&e)) return py::cast(*t);
-              if (auto* m = std::get_if<onnx::ValueMap>(&e)) {  // {key: float}, as onnxruntime
-                py::dict d;
-                const Tensor v = m->values.to(DType::Float64).contiguous();
-                const double* p = v.data<double>();
-                for (int64_t k = 0; k < v.numel(); ++k) {
-                  if (m->by_string) d[py::str(m->string_keys[static_cast<size_t>(k)])] = p[k];
-                  else d[py::int_(m->int_keys[static_cast<size_t>(k)])] = p[k];
-                }
-                return std::move(d);
+            auto dict_of = [](const onnx::ValueMap& m) -> py::object {  // {key: number}, as onnxruntime
+              py::dict d;
+              const bool ints = is_integral(m.values.dtype());
+              const Tensor v = m.values.to(ints ? DType::Int64 : DType::Float64).contiguous();
+              for (int64_t k = 0; k < v.numel(); ++k) {
+                py::object x = ints ? py::object(py::int_(v.data<int64_t>()[k])) : py::object(py::float_(v.data<double>()[k]));
+                if (m.by_string) d[py::str(m.string_keys[static_cast<size_t>(k)])] = x;
+                else d[py::int_(m.int_keys[static_cast<size_t>(k)])] = x;
               }
+              return std::move(d);
+            };
+            auto element = [&](const std::variant<Tensor, onnx::StringTensor, onnx::ValueMap>& e) -> py::object {
+              if (auto* t = std::get_if<Tensor>(&e)) return py::cast(*t);
+              if (auto* m = std::get_if<onnx::ValueMap>(&e)) return dict_of(*m);
               return strings_to_python(std::get<onnx::StringTensor>(e));
             };
             py::list res;
@@ -248,6 +276,7 @@ void init_onnx(py::module_& m) {
               py::object o = py::none();
               if (auto* t = std::get_if<Tensor>(&v)) o = py::cast(*t);
               else if (auto* st = std::get_if<onnx::StringTensor>(&v)) o = strings_to_python(*st);
+              else if (auto* mv = std::get_if<onnx::ValueMap>(&v)) o = dict_of(*mv);
               else if (auto* seq = std::get_if<onnx::TensorSequence>(&v)) {
                 py::list items;
                 for (const auto& e : seq->items) items.append(element(e));

@@ -422,6 +422,7 @@ std::string run_kind(const RunValue& v) {
   if (auto* t = std::get_if<Tensor>(&v)) return detail::cat("a ", t->dtype(), " tensor");
   if (std::holds_alternative<StringTensor>(v)) return "strings";
   if (std::holds_alternative<TensorSequence>(v)) return "a sequence";
+  if (std::holds_alternative<ValueMap>(v)) return "a map";
   return "no value (an empty optional)";
 }
 
@@ -434,6 +435,23 @@ std::optional<Value> feed_value(const ValueInfo& info, const RunValue& fv) {
       fail<TypeError>("onnx.run", "input '", name, "' is ", info.onnx_type, " and must have a value");
     return Value{NoValue{}};
   }
+  if (info.is_map()) {  // map(int64 | string, tensor(T)): keys of the declared kind, values of T
+    const auto* mv = std::get_if<ValueMap>(&fv);
+    if (!mv) fail<TypeError>("onnx.run", "input '", name, "' must be ", info.onnx_type, ", got ", run_kind(fv));
+    const bool string_keys = info.onnx_type.rfind("map(string,", 0) == 0;
+    if (mv->by_string != string_keys)
+      fail<TypeError>("onnx.run", "input '", name, "' is ", info.onnx_type, " but the map has ",
+                      mv->by_string ? "string" : "int64", " keys");
+    const size_t n = mv->by_string ? mv->string_keys.size() : mv->int_keys.size();
+    if (!mv->values.defined() || mv->values.dim() != 1 || static_cast<size_t>(mv->values.numel()) != n)
+      fail<ValueError>("onnx.run", "input '", name, "': the map's values must be 1-D, one per key (", n, " keys)");
+    if (mv->values.dtype() != info.dtype)
+      fail<TypeError>("onnx.run", "input '", name, "' is ", info.onnx_type, " but the map's values are ",
+                      mv->values.dtype());
+    return Value{std::make_shared<const ValueMap>(*mv)};
+  }
+  if (std::holds_alternative<ValueMap>(fv))
+    fail<TypeError>("onnx.run", "input '", name, "' must be ", info.onnx_type, ", got a map");
   const bool want_seq = info.is_sequence() || info.onnx_type.rfind("optional(seq(", 0) == 0;
   const auto* ts = std::get_if<TensorSequence>(&fv);
   if (want_seq != (ts != nullptr))
@@ -482,7 +500,7 @@ NamedValues Model::run_values(const NamedValues& feed) const {
       fail<ValueError>("onnx.run", "'", name, "' is not an input of the model (inputs: ", names, ")");
     }
     if (!fed.insert(name).second) fail<ValueError>("onnx.run", "input '", name, "' is fed twice");
-    if (info && (info->is_sequence() || info->is_optional() || !std::holds_alternative<Tensor>(fv))) {
+    if (info && (info->is_sequence() || info->is_optional() || info->is_map() || !std::holds_alternative<Tensor>(fv))) {
       if (auto v = feed_value(*info, fv)) {  // sequences, optionals (null: a tensor of an optional(tensor))
         scope.values[name] = std::move(*v);
         continue;
@@ -558,6 +576,8 @@ NamedValues Model::run_values(const NamedValues& feed) const {
         else out.items.emplace_back(*std::get<StringPtr>(item));
       }
       result.emplace_back(m.outputs[k].name, std::move(out));
+    } else if (auto* mp = std::get_if<MapPtr>(&values[k])) {
+      result.emplace_back(m.outputs[k].name, **mp);
     } else {
       result.emplace_back(m.outputs[k].name, NoValue{});
     }

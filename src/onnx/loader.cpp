@@ -290,11 +290,13 @@ ValueInfo to_info(const ::onnx::ValueInfoProto& v) {
   info.name = v.name();
   if (!v.type().has_tensor_type()) {
     info.onnx_type = type_string(v.type());
-    // The element type of seq(tensor(T)) and optional(tensor(T)) / optional(seq(tensor(T))).
+    // The element type of seq(tensor(T)) and optional(tensor(T)) / optional(seq(tensor(T))),
+    // the value type of map(K, tensor(T)).
     const ::onnx::TypeProto* t = &v.type();
     for (int k = 0; k < 2 && !t->has_tensor_type(); ++k)
       t = t->has_sequence_type() ? &t->sequence_type().elem_type()
           : t->has_optional_type() ? &t->optional_type().elem_type()
+          : t->has_map_type()      ? &t->map_type().value_type()
                                    : t;
     if (t->has_tensor_type())
       if (auto dt = dtype_from_onnx(t->tensor_type().elem_type())) info.dtype = *dt;

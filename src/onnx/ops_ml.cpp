@@ -4,6 +4,7 @@
 // (LabelEncoder, CategoryMapper) in ops_string.cpp.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <unordered_map>
 
 #include "src/onnx/ml_internal.h"
@@ -252,6 +253,88 @@ std::vector<Value> zip_map(const Node& n, const ValueInputs& in, const OpContext
   return {std::make_shared<const Sequence>(std::move(seq))};
 }
 
+const ValueMap& map_input(const Node& n, const ValueInputs& in) {
+  if (in.empty() || !in[0] || !std::holds_alternative<MapPtr>(*in[0])) n.error<TypeError>("X must be a map");
+  return *std::get<MapPtr>(*in[0]);
+}
+
+// A map's values in the order of `keys` (a vocabulary), 0 for a key the map lacks;
+// keys outside the vocabulary are dropped. [1, V], as onnxruntime.
+std::vector<Value> dict_vectorizer(const Node& n, const ValueInputs& in, const OpContext&) {
+  const ValueMap& m = map_input(n, in);
+  const Labels vocab = labels_of(n, "int64_vocabulary", "string_vocabulary");
+  if (vocab.size() == 0) n.error("needs int64_vocabulary or string_vocabulary");
+  if (vocab.is_string != m.by_string)
+    n.error<TypeError>("the map has ", m.by_string ? "string" : "int64", " keys but the vocabulary is ",
+                       vocab.is_string ? "strings" : "int64s");
+  const Tensor vals = m.values.to(DType::Float64).contiguous();
+  const double* v = vals.data<double>();
+  std::vector<double> out(static_cast<size_t>(vocab.size()), 0.0);
+  std::unordered_map<std::string, size_t> by_str;
+  std::unordered_map<int64_t, size_t> by_int;
+  for (size_t k = 0; k < static_cast<size_t>(vocab.size()); ++k) {
+    if (vocab.is_string) by_str.emplace(vocab.strings[k], k);
+    else by_int.emplace(vocab.ints[k], k);
+  }
+  for (size_t k = 0; k < static_cast<size_t>(vals.numel()); ++k) {
+    if (m.by_string) {
+      if (auto it = by_str.find(m.string_keys[k]); it != by_str.end()) out[it->second] = v[k];
+    } else if (auto it = by_int.find(m.int_keys[k]); it != by_int.end()) {
+      out[it->second] = v[k];
+    }
+  }
+  return {from_vector<double>(out, {1, vocab.size()}).to(m.values.dtype())};
+}
+
+// map(int64, T) to a tensor: the values by increasing key (DENSE), or at their keys'
+// positions in [0, max_map) with 0 elsewhere (SPARSE); [1, n], as onnxruntime.
+// TO_INT64 truncates toward zero; TO_STRING prints as C's "%f".
+std::vector<Value> cast_map(const Node& n, const ValueInputs& in, const OpContext&) {
+  const ValueMap& m = map_input(n, in);
+  if (m.by_string) n.error<TypeError>("X must have int64 keys");
+  const std::string to = n.s("cast_to", "TO_FLOAT"), form = n.s("map_form", "DENSE");
+  if (to != "TO_FLOAT" && to != "TO_INT64" && to != "TO_STRING")
+    n.error("cast_to must be TO_FLOAT, TO_INT64 or TO_STRING, got '", to, "'");
+  if (form != "DENSE" && form != "SPARSE") n.error("map_form must be DENSE or SPARSE, got '", form, "'");
+  const Tensor vals = m.values.to(DType::Float64).contiguous();
+  const double* v = vals.data<double>();
+  std::vector<std::pair<int64_t, double>> items;
+  for (size_t k = 0; k < static_cast<size_t>(vals.numel()); ++k) items.emplace_back(m.int_keys[k], v[k]);
+  std::sort(items.begin(), items.end());
+  std::vector<double> out;
+  std::vector<bool> present;
+  if (form == "DENSE") {
+    for (const auto& [key, x] : items) out.push_back(x);
+    present.assign(out.size(), true);
+  } else {
+    const int64_t size = n.i("max_map", 1);
+    if (size < 1) n.error("max_map must be positive, got ", size);
+    out.assign(static_cast<size_t>(size), 0.0);
+    present.assign(out.size(), false);
+    for (const auto& [key, x] : items) {
+      if (key < 0 || key >= size) n.error("key ", key, " is outside [0, max_map=", size, ")");
+      out[static_cast<size_t>(key)] = x;
+      present[static_cast<size_t>(key)] = true;
+    }
+  }
+  const int64_t len = static_cast<int64_t>(out.size());
+  if (to == "TO_STRING") {
+    StringTensor s{{1, len}, {}};
+    for (size_t k = 0; k < out.size(); ++k) {
+      char buf[512];
+      std::snprintf(buf, sizeof buf, "%f", out[k]);
+      s.data.emplace_back(present[k] ? buf : "0");
+    }
+    return {string_value(std::move(s))};
+  }
+  if (to == "TO_INT64") {
+    std::vector<int64_t> ints;
+    for (double x : out) ints.push_back(static_cast<int64_t>(std::trunc(x)));
+    return {from_vector<int64_t>(ints, {1, len})};
+  }
+  return {from_vector<double>(out, {1, len}).to(DType::Float32)};
+}
+
 }  // namespace
 
 void register_ml_ops(std::map<std::string, OpFn>& t) {
@@ -344,6 +427,8 @@ void register_ml_value_ops(std::map<std::string, ValueOpFn>& t) {
   // X may be strings: an op on values.
   t["ai.onnx.ml.OneHotEncoder"] = one_hot_encoder;
   t["ai.onnx.ml.ZipMap"] = zip_map;
+  t["ai.onnx.ml.DictVectorizer"] = dict_vectorizer;  // map inputs
+  t["ai.onnx.ml.CastMap"] = cast_map;
   register_tree_value_ops(t);
   register_svm_value_ops(t);
 }

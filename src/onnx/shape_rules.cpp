@@ -459,6 +459,20 @@ static std::vector<VS> infer_ml(const In& in) {
     v.dtype = DType::Float32;
     return one(v);
   }
+  if (op == "DictVectorizer") {  // X is the map: its dtype is the values'
+    const int64_t v = static_cast<int64_t>(std::max(n.ints("int64_vocabulary").size(), n.strings("string_vocabulary").size()));
+    return one(tensor(x.dtype, {SymDim::of(1), SymDim::of(v)}));
+  }
+  if (op == "CastMap") {
+    const std::string to = n.s("cast_to", "TO_FLOAT");
+    const SymDim len = n.s("map_form", "DENSE") == "SPARSE" ? SymDim::of(n.i("max_map", 1)) : SymDim{};
+    if (to == "TO_STRING") {
+      VS v = tensor(std::nullopt, {SymDim::of(1), len});
+      v.string = true;
+      return one(v);
+    }
+    return one(tensor(to == "TO_INT64" ? DType::Int64 : DType::Float32, {SymDim::of(1), len}));
+  }
   if (op == "OneHotEncoder") {
     const int64_t c = static_cast<int64_t>(std::max(n.ints("cats_int64s").size(), n.strings("cats_strings").size()));
     if (!x.has_shape) return one(rank_unknown(DType::Float32));

@@ -403,3 +403,75 @@ def test_error_messages_stay_utf8_when_attributes_are_not():
     m = _model([node], 3, outputs=(("L", TP.INT64), ("S", TP.FLOAT)))
     with pytest.raises(ValueError, match=r"post_transform 'LOGIS\\xffIC' is not one of"):
         ts.onnx.InferenceSession(m).run(None, {"X": X3})
+
+
+def _map_model(node, key, value, out_type):
+    mt = onnx.TypeProto()
+    mt.map_type.key_type = key
+    mt.map_type.value_type.tensor_type.elem_type = value
+    g = H.make_graph([node], "g", [H.make_value_info("m", mt)], [H.make_tensor_value_info("y", out_type, None)])
+    return H.make_model(g, opset_imports=[H.make_opsetid("", 17), H.make_opsetid("ai.onnx.ml", 3)]).SerializeToString()
+
+
+onnx = pytest.importorskip("onnx")
+
+
+@pytest.mark.parametrize("case", [
+    ("DictVectorizer", dict(string_vocabulary=["a", "b", "c"]), TP.STRING, TP.FLOAT, TP.FLOAT,
+     {"b": 2.0, "zz": 5.0, "a": 1.5}),
+    ("DictVectorizer", dict(int64_vocabulary=[1, 3, 7]), TP.INT64, TP.FLOAT, TP.FLOAT, {3: 2.0, 8: 1.0, 7: -1.0}),
+    ("CastMap", {}, TP.INT64, TP.FLOAT, TP.FLOAT, {3: 2.0, 1: 5.0, 2: -1.0}),
+    ("CastMap", dict(map_form="SPARSE", max_map=5), TP.INT64, TP.FLOAT, TP.FLOAT, {3: 2.0, 1: 5.0}),
+    ("CastMap", dict(cast_to="TO_INT64"), TP.INT64, TP.FLOAT, TP.INT64, {3: 2.7, 1: -5.5}),
+    ("CastMap", dict(cast_to="TO_STRING"), TP.INT64, TP.FLOAT, TP.STRING, {3: 2.7, 1: -5.5}),
+], ids=lambda c: c[0] + "-" + "-".join(f"{k}={v}" for k, v in c[1].items()))
+def test_map_inputs_match_onnxruntime(case):
+    """DictVectorizer and CastMap take a dict, as onnxruntime does (skl2onnx's DictVectorizer pipelines)."""
+    op, attrs, key, value, out, feed = case
+    model = _map_model(H.make_node(op, ["m"], ["y"], domain="ai.onnx.ml", **attrs), key, value, out)
+    (want,) = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"m": feed})
+    (got,) = ts.onnx.InferenceSession(model).run(None, {"m": feed})
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tolist() == want.tolist()
+    assert ts.onnx.load(model).inputs[0].type.startswith("map(")
+
+
+def test_map_values_keep_their_declared_type():
+    # onnxruntime's Python binding makes only map(K, float) from a dict; the values' type is the input's.
+    for value, feed, want in ((TP.DOUBLE, {"y": 0.1}, [[0.0, 0.1]]), (TP.INT64, {"x": 4, "y": -2}, [[4, -2]])):
+        model = _map_model(H.make_node("DictVectorizer", ["m"], ["y"], domain="ai.onnx.ml", string_vocabulary=["x", "y"]),
+                           TP.STRING, value, value)
+        (got,) = ts.onnx.InferenceSession(model).run(None, {"m": feed})
+        assert got.dtype == (np.float64 if value == TP.DOUBLE else np.int64) and got.tolist() == want
+
+
+def test_map_inputs_refuse_what_does_not_fit():
+    model = _map_model(H.make_node("DictVectorizer", ["m"], ["y"], domain="ai.onnx.ml", string_vocabulary=["a"]),
+                       TP.STRING, TP.FLOAT, TP.FLOAT)
+    sess = ts.onnx.InferenceSession(model)
+    with pytest.raises(TypeError, match="map.*int64 keys"):
+        sess.run(None, {"m": {1: 2.0}})
+    with pytest.raises(TypeError, match="map keys mix int and str"):
+        sess.run(None, {"m": {"a": 1.0, 2: 2.0}})
+    with pytest.raises(TypeError, match="map values must be numbers"):
+        sess.run(None, {"m": {"a": "x"}})
+    with pytest.raises(TypeError, match="must be map"):
+        sess.run(None, {"m": np.zeros(2, np.float32)})
+
+
+def test_dict_vectorizer_pipeline_from_skl2onnx():
+    from skl2onnx.common.data_types import DictionaryType, FloatTensorType, StringTensorType
+    from sklearn.feature_extraction import DictVectorizer
+
+    rows = [{"age": 3.0, "h": 1.5}, {"age": 7.0, "w": 2.0}, {"h": 0.5, "w": 1.0}, {"age": 1.0}] * 5
+    y = np.array([0, 1, 1, 0] * 5)
+    pipe = pipeline.make_pipeline(DictVectorizer(sparse=False), linear_model.LogisticRegression()).fit(rows, y)
+    model = skl2onnx.convert_sklearn(pipe, initial_types=[("m", DictionaryType(StringTensorType([1]),
+                                                                               FloatTensorType([1])))],
+                                     options={id(pipe): {"zipmap": False}}).SerializeToString()
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    mine = ts.onnx.InferenceSession(model)
+    for row in rows[:4]:
+        want, got = sess.run(None, {"m": row}), mine.run(None, {"m": row})
+        assert got[0].tolist() == want[0].tolist() == pipe.predict([row]).tolist()
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-6)

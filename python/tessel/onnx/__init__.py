@@ -166,7 +166,9 @@ class Model:
                 return out
         items = []
         for k, v in feed.items():
-            if k in self._value_inputs and isinstance(v, (list, tuple)):
+            if k in self._value_inputs and isinstance(v, dict):  # a map(K, V) input: the binding converts it
+                pass
+            elif k in self._value_inputs and isinstance(v, (list, tuple)):
                 v = [_element_feed(k, x) for x in v]
             elif v is not None:
                 v = _element_feed(k, v, k in self._string_inputs)
@@ -242,7 +244,9 @@ class InferenceSession:
 
         feed = {}
         for k, v in input_feed.items():
-            if k in values and (v is None or isinstance(v, (list, tuple))):
+            if k in values and isinstance(v, dict):  # a map(K, V)
+                feed[k] = v
+            elif k in values and (v is None or isinstance(v, (list, tuple))):
                 feed[k] = v if v is None else [tensor(x) for x in v]  # a sequence, or an empty optional
             else:
                 feed[k] = v if k in strings or _is_string_array(v) else tensor(v)

@@ -297,12 +297,8 @@ void emit_reshape(Builder& b, const Site& s) {  // squeeze, unsqueeze and flatte
   b.node("Reshape", {s.in[0], with_pair_dim(b, shape)}, {s.out[0]});
 }
 
-void emit_expand(Builder& b, const Site& s) {  // as export_ops.cpp's: a 1 keeps the input's own size
-  const Tensor& x = s.input(0);
-  Shape sa = s.out_shape_a(), sb = s.out_shape_b();
-  const size_t lead = sa.size() - static_cast<size_t>(x.dim());
-  for (size_t d = lead; d < sa.size(); ++d)
-    if (x.shape()[d - lead] == sa[d] && x.shape()[d - lead] != 1) sa[d] = sb[d] = 1;
+void emit_expand(Builder& b, const Site& s) {
+  auto [sa, sb] = expand_target(s);
   sa.push_back(2);
   sb.push_back(2);
   b.node("Expand", {s.in[0], b.shape(sa, sb, s.in[0], false)}, {s.out[0]});
@@ -313,21 +309,8 @@ void transpose_pairs(Builder& b, const Site& s, std::vector<int64_t> perm) {
   auto* n = b.node("Transpose", {s.in[0]}, {s.out[0]});
   Builder::attr(n, "perm", perm);
 }
-void emit_permute(Builder& b, const Site& s) {
-  std::vector<int64_t> perm = s.a.ints("dims");
-  for (auto& d : perm) d = wrap(d, s.input(0).dim());
-  transpose_pairs(b, s, perm);
-}
-void emit_transpose(Builder& b, const Site& s) {
-  const int64_t r = s.input(0).dim();
-  std::vector<int64_t> perm(r);
-  for (int64_t i = 0; i < r; ++i) perm[i] = i;
-  if (r >= 2) {
-    const auto& d = s.a.ints("dims");
-    std::swap(perm[wrap(d[0], r)], perm[wrap(d[1], r)]);
-  }
-  transpose_pairs(b, s, perm);
-}
+void emit_permute(Builder& b, const Site& s) { transpose_pairs(b, s, permute_perm(s)); }
+void emit_transpose(Builder& b, const Site& s) { transpose_pairs(b, s, transpose_perm(s)); }
 
 template <bool Mean>
 void emit_sum_mean(Builder& b, const Site& s) {  // over the complex dims (all of them when none are named)

@@ -103,6 +103,11 @@ int64_t wrap(int64_t d, int64_t rank);
 std::string in_as(Builder& b, const Site& s, size_t k, DType to);  // input k cast to `to`
 std::string x_as_out(Builder& b, const Site& s);                    // input 0 in the output dtype
 std::string c(Builder& b, const Site& s, double v);                 // a 0-d constant of the output dtype
+// Expand's target in both traces: ONNX Expand broadcasts both ways, so a 1 keeps
+// the input's own (maybe dynamic) size. permute's and transpose's perm (all dims).
+std::pair<Shape, Shape> expand_target(const Site& s);
+std::vector<int64_t> permute_perm(const Site& s);
+std::vector<int64_t> transpose_perm(const Site& s);
 // In-place writes: 0..n-1 laid out in x's shape (sizes `sa`, `sb` in the two traces),
 // so that a view op or an index applied to it gives the flat positions it selects;
 // and x with the elements at flat positions `pos` replaced by `value` (shaped like

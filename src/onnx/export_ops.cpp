@@ -46,6 +46,30 @@ std::vector<int64_t> norm_dims(const Site& s, const std::vector<int64_t>& dims) 
 }
 }  // namespace
 
+std::pair<Shape, Shape> expand_target(const Site& s) {
+  const Tensor& x = s.input(0);
+  Shape sa = s.out_shape_a(), sb = s.out_shape_b();
+  const size_t lead = sa.size() - static_cast<size_t>(x.dim());
+  for (size_t d = lead; d < sa.size(); ++d)
+    if (x.shape()[d - lead] == sa[d] && x.shape()[d - lead] != 1) sa[d] = sb[d] = 1;
+  return {sa, sb};
+}
+std::vector<int64_t> permute_perm(const Site& s) {
+  std::vector<int64_t> perm = s.a.ints("dims");
+  for (auto& d : perm) d = wrap(d, s.input(0).dim());
+  return perm;
+}
+std::vector<int64_t> transpose_perm(const Site& s) {
+  const int64_t r = s.input(0).dim();
+  std::vector<int64_t> perm(r);
+  for (int64_t i = 0; i < r; ++i) perm[i] = i;
+  if (r >= 2) {
+    const auto& d = s.a.ints("dims");
+    std::swap(perm[wrap(d[0], r)], perm[wrap(d[1], r)]);
+  }
+  return perm;
+}
+
 // ReduceX over `dims` (all when empty); axes moved from attribute to input at
 // opset 13 (ReduceSum) or 18 (the others).
 std::string reduce(Builder& b, const Site& s, const char* op, const std::string& x, const std::vector<int64_t>& dims,
@@ -467,32 +491,20 @@ void emit_reshape(Builder& b, const Site& s) {
   b.node("Reshape", {s.in[0], shape}, {s.out[0]});
 }
 void emit_expand(Builder& b, const Site& s) {
-  // ONNX Expand broadcasts both ways: a 1 keeps the input's own (maybe dynamic) size.
-  const Tensor& x = s.input(0);
-  Shape sa = s.out_shape_a(), sb = s.out_shape_b();
-  const size_t lead = sa.size() - static_cast<size_t>(x.dim());
-  for (size_t d = lead; d < sa.size(); ++d)
-    if (x.shape()[d - lead] == sa[d] && x.shape()[d - lead] != 1) sa[d] = sb[d] = 1;
+  const auto [sa, sb] = expand_target(s);
   b.node("Expand", {s.in[0], b.shape(sa, sb, s.in[0], false)}, {s.out[0]});
 }
 void emit_permute(Builder& b, const Site& s) {
-  std::vector<int64_t> perm = s.a.ints("dims");
-  for (auto& d : perm) d = wrap(d, s.input(0).dim());
   auto* n = b.node("Transpose", {s.in[0]}, {s.out[0]});
-  Builder::attr(n, "perm", perm);
+  Builder::attr(n, "perm", permute_perm(s));
 }
 void emit_transpose(Builder& b, const Site& s) {
-  const int64_t r = s.input(0).dim();
-  if (r < 2) {
+  if (s.input(0).dim() < 2) {
     b.node("Identity", {s.in[0]}, {s.out[0]});
     return;
   }
-  std::vector<int64_t> perm(r);
-  for (int64_t i = 0; i < r; ++i) perm[i] = i;
-  const auto& d = s.a.ints("dims");
-  std::swap(perm[wrap(d[0], r)], perm[wrap(d[1], r)]);
   auto* n = b.node("Transpose", {s.in[0]}, {s.out[0]});
-  Builder::attr(n, "perm", perm);
+  Builder::attr(n, "perm", transpose_perm(s));
 }
 // A start/stop index: INT64_MAX for "to the end", negative when it moves with a dynamic size.
 int64_t slice_index(const Site& s, const char* name, int64_t size_a, int64_t size_b) {

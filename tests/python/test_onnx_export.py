@@ -282,6 +282,8 @@ def test_strided_views_read_and_written():
 
     check(through_unfold, (r(8),))
     check(lambda x: x.as_strided((3, 2), (1, 3), 1) * 2, (r(12),))
+    with pytest.raises(NotImplementedError, match="as_strided view that reaches outside its input's elements"):
+        export(lambda x: x[2:5].as_strided((3,), (1,), 4) * 2, (r(10),))  # storage elements 4..6 of a 3-element view
     with pytest.raises(NotImplementedError, match="as_strided of a non-contiguous tensor"):
         export(lambda x: x.t().as_strided((2, 2), (1, 1)) * 2, (r(3, 3),))
     # dims the view touches may be dynamic too: the positions are computed in the graph

@@ -263,11 +263,17 @@ void emit_strided_view(Builder& b, const Site& s) {
     shape.push_back(-1);
     return gather(b.op("Reshape", {t->output(0), b.const_ints(shape)}), pos, r - 2, s.out[0]);
   }
-  if (sa != sb) s.unsupported("as_strided of a value whose shape depends on a dynamic axis");
   Tensor pos;
   if (s.a.op == "unfold") {  // of a 0-d tensor
     pos = positions(sa).unfold(0, s.a.i("size"), s.a.i("step"));
   } else {
+    // The positions are fixed numbers: fine over a dynamic input as long as the view itself is the
+    // same in both traces (a fixed window of a longer input); the run's Gather checks its bounds.
+    if (s.b && (s.a.ints("sizes") != s.b->ints("sizes") || s.a.ints("strides") != s.b->ints("strides") ||
+                s.a.i("offset") != s.b->i("offset")))
+      s.unsupported("as_strided whose sizes, strides or offset depend on a dynamic axis");
+    if (s.b && !s.b->inputs[0]->is_contiguous())
+      s.unsupported("as_strided of a non-contiguous tensor (its strides are the storage's)");
     if (!x.is_contiguous()) s.unsupported("as_strided of a non-contiguous tensor (its strides are the storage's)");
     try {  // positions' storage is exactly x's elements: as_strided's own bounds check is the one needed
       pos = positions(sa).as_strided(s.a.ints("sizes"), s.a.ints("strides"), s.a.i("offset"));

@@ -43,7 +43,8 @@ fi
 # references that the data-conversion tests compare against. onnx provides the .proto files
 # that the ONNX import is generated from (build time) and builds test models; onnxruntime
 # is the test-only oracle of tests/python/test_onnx.py; skl2onnx converts scikit-learn models for
-# the ONNX-ML tests (test_onnx_ml.py, with pandas for a column-named pipeline). click/sqlalchemy/psycopg/psutil: the
+# the ONNX-ML tests (test_onnx_ml.py, with pandas for a column-named pipeline); ml_dtypes (also onnx's
+# dependency) is the NumPy side of bfloat16 and the float8/int4 dtypes and their casts' oracle. click/sqlalchemy/psycopg/psutil: the
 # `tessel` CLI and the tracking store; tritonclient: the official OIP client the server tests use;
 # kubernetes-validate: offline schema checks of deploy/k8s (bundled schemas); schemathesis: fuzzes
 # tessel-serve against its OpenAPI document (pinned: its Python API changes between releases).
@@ -56,7 +57,7 @@ fi
   "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24" "pytest>=7" "ninja" "safetensors>=0.7" \
   "scikit-learn>=1.3" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25" \
   "librosa>=0.10" "soundfile>=0.12" "Pillow>=10" "opencv-python-headless>=4.8" "tokenizers>=0.15" \
-  "onnx>=1.16" "onnxruntime>=1.17" "skl2onnx>=1.17" "pandas>=2" \
+  "onnx>=1.16" "onnxruntime>=1.17" "skl2onnx>=1.17" "pandas>=2" "ml_dtypes>=0.5" \
   "click>=8.1" "sqlalchemy>=2.0" "psycopg[binary]>=3.1" "psutil>=5.9" "PyYAML>=6" "tritonclient[http]>=2.40" "kubernetes-validate>=1.31" "schemathesis==4.32.5" \
   "flask>=2.3" "selenium>=4.15" "tensorboard>=2.15" "mlflow-skinny>=2.10" "optuna>=3.5" "prefect>=3.4,<4" \
   "hypothesis>=6.100" "ndindex>=1.8" "pytest-json-report>=1.5"

@@ -223,6 +223,40 @@ TEST(Onnx, ZipMapGivesASequenceOfMaps) {
   }
 }
 
+// y = DictVectorizer(m) (ai.onnx.ml): a map(string, tensor(float)) input.
+std::string dict_vectorizer_model() {
+  const std::string vocab = field_bytes(1, "string_vocabulary") + field_bytes(9, "a") + field_bytes(9, "b") +
+                            field_bytes(9, "c") + field_varint(20, 8 /* STRINGS */);
+  const std::string dv = node("DictVectorizer", {"m"}, "y", "dv") + field_bytes(5, vocab) + field_bytes(7, "ai.onnx.ml");
+  const std::string float_tensor = field_bytes(1, field_varint(1, 1));
+  const std::string map = field_bytes(5, field_varint(1, 8 /* STRING */) + field_bytes(2, float_tensor));
+  const std::string graph = field_bytes(1, dv) + field_bytes(2, "g") + field_bytes(11, field_bytes(1, "m") + field_bytes(2, map)) +
+                            field_bytes(12, typed_info("y", 1, false));
+  return field_varint(1, 8) + field_bytes(7, graph) + field_bytes(8, field_bytes(1, "") + field_varint(2, 13)) +
+         field_bytes(8, field_bytes(1, "ai.onnx.ml") + field_varint(2, 1));
+}
+
+TEST(Onnx, MapInputs) {
+  const auto m = onnx::Model::load_bytes(dict_vectorizer_model());
+  EXPECT_TRUE(m.inputs()[0].is_map());
+  EXPECT_EQ(m.inputs()[0].onnx_type, "map(string,tensor(float))");
+  onnx::ValueMap mv;
+  mv.by_string = true;
+  mv.string_keys = {"c", "zz", "a"};  // "zz" is not in the vocabulary: dropped
+  mv.values = from_vector(std::vector<float>{3, 9, 1}, {3});
+  const auto out = m.run_values({{"m", mv}});
+  const Tensor y = std::get<Tensor>(out[0].second).contiguous();
+  EXPECT_EQ(y.shape(), (Shape{1, 3}));
+  EXPECT_EQ(std::vector<float>(y.data<float>(), y.data<float>() + 3), (std::vector<float>{1, 0, 3}));
+  onnx::ValueMap ints;  // int64 keys for a map(string, ...) input
+  ints.int_keys = {1};
+  ints.values = ones({1});
+  EXPECT_THROW(m.run_values({{"m", ints}}), TypeError);
+  EXPECT_THROW(m.run_values({{"m", ones({3})}}), TypeError);  // a tensor for a map
+  mv.values = ones({2});  // two values for three keys
+  EXPECT_THROW(m.run_values({{"m", mv}}), ValueError);
+}
+
 TEST(Onnx, SequencesInAndOut) {
   const auto m = onnx::Model::load_bytes(sequence_model());
   ASSERT_EQ(m.inputs().size(), 1u);

@@ -65,9 +65,13 @@ Tensor from_numpy(py::handle a) {
     // ml_dtypes' types (bfloat16, float8, float4, int4, int2) have no buffer format: their
     // bytes are read through an unsigned view of the same size and keep the dtype of that name.
     const auto name = py::str(a.attr("dtype").attr("name")).cast<std::string>();
-    std::optional<DType> named;
-    for (int i = 0; i < kNumDTypes; ++i)
-      if (name == dtype_name(static_cast<DType>(i))) named = static_cast<DType>(i);
+    const std::optional<DType> named = [&]() -> std::optional<DType> {
+      try {
+        return dtype_from_name("from_numpy", name.c_str());
+      } catch (const TypeError&) {
+        return std::nullopt;
+      }
+    }();
     if (!named || !(is_cast_only(*named) || *named == DType::BFloat16)) throw;
     dt = *named;
     owner = a.attr("view")(itemsize(dt) == 2 ? "uint16" : "uint8");

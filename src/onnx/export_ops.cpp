@@ -329,7 +329,7 @@ void emit_cast(Builder& b, const Site& s) {
   auto* n = b.node("Cast", {s.in[0]}, {s.out[0]});
   Builder::attr(n, "to", static_cast<int64_t>(onnx_type(to)));
   // tessel's casts to float8 give inf or NaN when out of range, rounding e8m0 to nearest; ONNX's default saturates.
-  if (is_cast_only(to) && to <= DType::Float8E8M0FNU) Builder::attr(n, "saturate", int64_t{0});
+  if (is_float8(to) || to == DType::Float8E8M0FNU) Builder::attr(n, "saturate", int64_t{0});
   if (to == DType::Float8E8M0FNU) Builder::attr(n, "round_mode", std::string("nearest"));
 }
 void emit_identity(Builder& b, const Site& s) { b.node("Identity", {s.in[0]}, {s.out[0]}); }

@@ -257,6 +257,8 @@ int packed_bits(DType d);
 size_t packed_nbytes(DType d, int64_t n);
 void unpack_elements(DType d, const uint8_t* src, int64_t n, uint8_t* dst);
 std::string pack_elements(DType d, const uint8_t* src, int64_t n);
+// The four float8 formats with ONNX's `saturate` (not e8m0, which has `round_mode`).
+inline bool is_float8(DType d) { return d >= DType::Float8E4M3FN && d <= DType::Float8E5M2FNUZ; }
 // x.to(to) with ONNX's `saturate` for float8 targets (ops_elementwise.cpp):
 // out-of-range values, infinities included, become the largest finite value.
 Tensor saturate_cast(const Tensor& x, DType to, bool saturate);

@@ -66,8 +66,9 @@ Tensor onnx_cast(const Node& n, const Tensor& x, DType to) {
   if (to == DType::Float8E8M0FNU) {
     const std::string mode = n.s("round_mode", "up");
     using R = Float8E8M0FNU::Round;
-    const R r = mode == "up" ? R::Up : mode == "down" ? R::Down : mode == "nearest" ? R::Nearest
-              : (n.error("attribute 'round_mode' must be \"up\", \"down\" or \"nearest\", got \"", mode, "\""), R::Up);
+    if (mode != "up" && mode != "down" && mode != "nearest")
+      n.error("attribute 'round_mode' must be \"up\", \"down\" or \"nearest\", got \"", mode, "\"");
+    const R r = mode == "up" ? R::Up : mode == "down" ? R::Down : R::Nearest;
     const Tensor f = x.to(DType::Float32).cpu().contiguous();
     Tensor out = empty(f.shape(), TensorOptions(to));
     const float* src = f.data<float>();
@@ -158,21 +159,13 @@ Tensor hard_sigmoid(const Tensor& x, double alpha, double beta) {
 }  // namespace
 
 Tensor saturate_cast(const Tensor& x, DType to, bool saturate) {
-  if (saturate && !is_cast_only(x.dtype()) && !is_complex(x.dtype())) {
-    double top = 0;
-    switch (to) {
-      case DType::Float8E4M3FN: top = Float8E4M3FN::max(); break;
-      case DType::Float8E4M3FNUZ: top = Float8E4M3FNUZ::max(); break;
-      case DType::Float8E5M2: top = Float8E5M2::max(); break;
-      case DType::Float8E5M2FNUZ: top = Float8E5M2FNUZ::max(); break;
-      default: break;
-    }
-    if (top > 0) {
-      const Tensor y = is_floating(x.dtype()) ? x : x.to(DType::Float64);
-      return clamp(y, Scalar(-top), Scalar(top)).to(to);  // NaN stays NaN
-    }
-  }
-  return x.to(to);
+  if (!saturate || !is_float8(to) || is_cast_only(x.dtype()) || is_complex(x.dtype())) return x.to(to);
+  const double top = visit_any_dtype(to, []<class T>(std::type_identity<T>) -> double {
+    if constexpr (is_small_float_v<T> && !std::is_same_v<T, Float8E8M0FNU>) return T::max();
+    else return 0;
+  });
+  const Tensor y = is_floating(x.dtype()) ? x : x.to(DType::Float64);
+  return clamp(y, Scalar(-top), Scalar(top)).to(to);  // NaN stays NaN
 }
 
 void register_elementwise_ops(std::map<std::string, OpFn>& t) {

@@ -27,7 +27,6 @@ bool quantized(DType d) {
     default: return false;
   }
 }
-bool float8(DType d) { return d >= DType::Float8E4M3FN && d <= DType::Float8E5M2FNUZ; }
 
 std::pair<double, double> quant_range(DType d) {
   switch (d) {
@@ -96,7 +95,7 @@ std::vector<Tensor> quantize(const Node& n, const Inputs& in, const OpContext& c
   Tensor q = div(x.to(cdt), s.to(cdt));
   if (is_float(x.dtype()) && x.dtype() != cdt) q = q.to(x.dtype()).to(cdt);
   // float8: saturated, rounded by the cast; the zero point is 0 by the spec and not added (as the reference).
-  if (float8(out)) return {saturate_cast(q, out, n.i("saturate", 1) != 0)};
+  if (is_float8(out)) return {saturate_cast(q, out, n.i("saturate", 1) != 0)};
   if (out == DType::Float4E2M1FN) {  // saturating by itself
     if (zp) q = add(q, layout(n, *zp, x, axis, block, "y_zero_point").to(cdt));
     return {q.to(out)};

@@ -288,7 +288,7 @@ std::vector<Value> dict_vectorizer(const Node& n, const ValueInputs& in, const O
 
 // map(int64, T) to a tensor: the values by increasing key (DENSE), or at their keys'
 // positions in [0, max_map) with 0 elsewhere (SPARSE); [1, n], as onnxruntime.
-// TO_INT64 truncates toward zero; TO_STRING prints as C's "%f".
+// TO_INT64 truncates toward zero; TO_STRING prints as C's "%f" ("0.f" for a sparse gap).
 std::vector<Value> cast_map(const Node& n, const ValueInputs& in, const OpContext&) {
   const ValueMap& m = map_input(n, in);
   if (m.by_string) n.error<TypeError>("X must have int64 keys");
@@ -323,7 +323,7 @@ std::vector<Value> cast_map(const Node& n, const ValueInputs& in, const OpContex
     for (size_t k = 0; k < out.size(); ++k) {
       char buf[512];
       std::snprintf(buf, sizeof buf, "%f", out[k]);
-      s.data.emplace_back(present[k] ? buf : "0");
+      s.data.emplace_back(present[k] ? buf : "0.f");  // onnxruntime's filler for a missing key
     }
     return {string_value(std::move(s))};
   }

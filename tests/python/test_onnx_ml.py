@@ -424,6 +424,7 @@ onnx = pytest.importorskip("onnx")
     ("CastMap", dict(map_form="SPARSE", max_map=5), TP.INT64, TP.FLOAT, TP.FLOAT, {3: 2.0, 1: 5.0}),
     ("CastMap", dict(cast_to="TO_INT64"), TP.INT64, TP.FLOAT, TP.INT64, {3: 2.7, 1: -5.5}),
     ("CastMap", dict(cast_to="TO_STRING"), TP.INT64, TP.FLOAT, TP.STRING, {3: 2.7, 1: -5.5}),
+    ("CastMap", dict(cast_to="TO_STRING", map_form="SPARSE", max_map=4), TP.INT64, TP.FLOAT, TP.STRING, {1: 2.5}),
 ], ids=lambda c: c[0] + "-" + "-".join(f"{k}={v}" for k, v in c[1].items()))
 def test_map_inputs_match_onnxruntime(case):
     """DictVectorizer and CastMap take a dict, as onnxruntime does (skl2onnx's DictVectorizer pipelines)."""

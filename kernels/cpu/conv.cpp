@@ -96,6 +96,16 @@ dnnl::primitive_attr post_attr(const ConvKey& k) {
 // stride-1 convolutions: oneDNN's jit_fp32_wino_2x3 takes 1.3-5x less time than
 // its direct kernel on ResNet's 3x3 layers at batch 1 (2.25x fewer multiplies;
 // errors stay at float32 rounding level). TESSEL_ONNX_WINOGRAD=0 turns it off.
+//
+// Its transformed weights are 16/9 the size of the direct kernel's and are read
+// once per call, while its GEMMs have one row per 2x2 output tile: with few tiles
+// the weight traffic dominates. ResNet-50 at batch 1, 1 thread, in the model
+// (TESSEL_ONNX_PROFILE=node, first calls left out): at 7x7 (16 tiles, 512
+// channels) 1.86 ms with Winograd against 1.61 direct; at 14x14 (49 tiles, 256
+// channels) 1.14-1.26 against 1.22-1.29. Whole model 45.1-45.4 ms with Winograd
+// everywhere, 44.3-44.6 from 32 tiles up.
+int64_t winograd_tiles(const ConvKey& k) { return k.n * ((k.ho + 1) / 2) * ((k.wo + 1) / 2); }
+
 bool winograd_wanted(const ConvKey& k) {
   static const bool on = [] {
     const char* e = std::getenv("TESSEL_ONNX_WINOGRAD");
@@ -103,8 +113,9 @@ bool winograd_wanted(const ConvKey& k) {
   }();
   return on && (k.act || k.sum) && static_cast<DType>(k.dtype) == DType::Float32 && k.kh == 3 && k.kw == 3 &&
          k.p.stride[0] == 1 && k.p.stride[1] == 1 && k.p.dilation[0] == 1 && k.p.dilation[1] == 1 && k.p.groups == 1 &&
-         k.c >= 32 && k.o >= 32;  // narrower convs: its transforms cost more than the multiplies saved (digits CNN
-                                  // b1 1.15x onnxruntime's time with it, 1.01x without)
+         k.c >= 32 && k.o >= 32 &&  // narrower convs: its transforms cost more than the multiplies saved (digits
+                                    // CNN b1 1.15x onnxruntime's time with it, 1.01x without)
+         winograd_tiles(k) >= 32;
 }
 
 dnnl::convolution_forward::primitive_desc forward_pd(const ConvKey& k, const Dims& d) {

@@ -20,6 +20,7 @@
 #include "kernels/cpu/conv_dnnl.h"
 #include "kernels/cpu/conv_fused.h"
 #include "kernels/cpu/lru_cache.h"
+#include "kernels/cpu/pool_blocked.h"
 #include "tessel/ops.h"
 
 namespace tessel::cpu {
@@ -131,21 +132,6 @@ bool conv_sole_owner(const Tensor& t) {
 }
 
 namespace {
-struct PoolKey {
-  int64_t n, c, h, w, ho, wo, kernel[2], stride[2], pad_l[2], pad_r[2];
-  int64_t kind, threads;
-  bool operator==(const PoolKey& k) const { return std::memcmp(this, &k, sizeof(PoolKey)) == 0; }
-};
-static_assert(std::has_unique_object_representations_v<PoolKey>, "PoolKey must have no padding bytes");
-struct PoolPrim {
-  dnnl::pooling_forward prim;
-  memory::desc dst;
-};
-LruCache<PoolKey, std::shared_ptr<PoolPrim>>& pool_cache() {
-  static LruCache<PoolKey, std::shared_ptr<PoolPrim>> c(64);
-  return c;
-}
-
 // The parts of a ConvSite (conv_fused.h), one per kernel a node may call.
 // Memory objects are created once per shape; later calls only set their data
 // handles (what creating them does too, padding included).
@@ -154,12 +140,6 @@ struct UnblockSlot {
   int64_t n = 0, c = 0, h = 0, w = 0, threads = 0;
   memory src, dst;
   dnnl::reorder reorder;
-};
-struct PoolSlot {
-  bool ready = false;
-  PoolKey key{};
-  std::shared_ptr<PoolPrim> prim;
-  memory src, dst;
 };
 struct ConvSlot {
   bool ready = false;
@@ -393,7 +373,6 @@ struct ConvSite {
   std::mutex mu;
   ConvSlot conv;
   WinoSlot wino;
-  PoolSlot pool;
   UnblockSlot unblock;
 };
 
@@ -446,68 +425,55 @@ Tensor conv_unblock(const Tensor& xb0, int64_t channels, ConvSite* site) {
 }
 
 namespace {
-// The pooling primitive of `k` through the shared cache; fills `slot` when given.
-void pool_execute(const PoolKey& k, const PoolParams& p, const Tensor& xb, const Tensor& yb, PoolSlot* slot) {
-  const memory::desc src = blocked_desc(k.n, k.c, k.h, k.w), dst = blocked_desc(k.n, k.c, k.ho, k.wo);
-  const auto prim = pool_cache().get(k, [&] {
-    const auto alg = p.kind == PoolKind::max               ? dnnl::algorithm::pooling_max
-                     : p.kind == PoolKind::avg_include_pad ? dnnl::algorithm::pooling_avg_include_padding
-                                                           : dnnl::algorithm::pooling_avg_exclude_padding;
-    dnnl::pooling_forward::primitive_desc pd(
-        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_inference, alg, src, dst, {k.stride[0], k.stride[1]},
-                                    {k.kernel[0], k.kernel[1]}, {k.pad_l[0], k.pad_l[1]}, {k.pad_r[0], k.pad_r[1]}),
-        engine());
-    auto r = std::make_shared<PoolPrim>();
-    r->prim = dnnl::pooling_forward(pd);
-    r->dst = pd.dst_desc();
-    return r;
-  });
-  memory ms(src, engine(), xb.data_ptr()), md(prim->dst, engine(), yb.data_ptr());
-  prim->prim.execute(stream(), {{DNNL_ARG_SRC, ms}, {DNNL_ARG_DST, md}});
-  if (slot) {
-    slot->key = k;
-    slot->prim = prim;
-    slot->src = ms, slot->dst = md;
-    slot->ready = true;
+// xb [n, cb, h, w, b] -> yb [n, cb, ho, wo, b] (pool_blocked.h), planes and row
+// bands over the threads.
+void pool_blocked_into(const Tensor& xb, const Tensor& yb, const PoolGeom& g) {
+  const int64_t b = xb.shape()[4], planes = xb.shape()[0] * xb.shape()[1];
+  const float* xd = xb.data<float>();
+  float* yd = yb.data<float>();
+  const int threads = omp_get_max_threads();
+  // Enough row bands for every thread even with one plane (batch 1, few channels).
+  const int64_t bands = std::min<int64_t>(g.ho, std::max<int64_t>(1, (threads + planes - 1) / planes));
+  const int64_t rows = (g.ho + bands - 1) / bands;
+  const double work = static_cast<double>(planes * g.ho * g.wo * g.kernel[0] * g.kernel[1] * b);
+#pragma omp parallel for schedule(static) if (threads > 1 && work > 1e5)
+  for (int64_t t = 0; t < planes * bands; ++t) {
+    const int64_t pl = t / bands, oh0 = (t % bands) * rows, oh1 = std::min(g.ho, oh0 + rows);
+    const float* x = xd + pl * g.h * g.w * b;
+    float* y = yd + pl * g.ho * g.wo * b;
+    if (b == 16) pool_blocked_rows_avx512(x, y, g, oh0, oh1);
+    else pool_blocked_rows_avx2(x, y, g, oh0, oh1);
   }
 }
 }  // namespace
 
 Tensor pool2d_blocked(const Tensor& xb0, int64_t channels, const PoolParams& p, bool out_blocked, ConvSite* site) {
   const int64_t b = conv_block_size();
-  TS_CHECK(b > 0 && xb0.dim() == 5 && xb0.dtype() == DType::Float32 && xb0.shape()[4] == b && channels > 0 &&
-               (channels + b - 1) / b == xb0.shape()[1],
+  TS_CHECK((b == 8 || b == 16) && xb0.dim() == 5 && xb0.dtype() == DType::Float32 && xb0.shape()[4] == b &&
+               channels > 0 && (channels + b - 1) / b == xb0.shape()[1],
            ValueError, "pool2d_blocked", "not a blocked activation of ", channels, " channels: shape ", xb0.shape());
   const Tensor xb = xb0.contiguous();
-  PoolKey k{};
-  k.n = xb.shape()[0], k.c = channels, k.h = xb.shape()[2], k.w = xb.shape()[3];
+  PoolGeom g{};
+  g.h = xb.shape()[2], g.w = xb.shape()[3];
+  g.kind = p.kind;
   for (int d = 0; d < 2; ++d) {
     TS_CHECK(p.kernel[d] >= 1 && p.stride[d] >= 1 && p.pad_begin[d] >= 0 && p.pad_end[d] >= 0 &&
                  p.pad_begin[d] < p.kernel[d] && p.pad_end[d] < p.kernel[d],
              ValueError, "pool2d_blocked", "bad kernel, stride or pads");
-    k.kernel[d] = p.kernel[d], k.stride[d] = p.stride[d], k.pad_l[d] = p.pad_begin[d], k.pad_r[d] = p.pad_end[d];
+    g.kernel[d] = p.kernel[d], g.stride[d] = p.stride[d], g.pad[d] = p.pad_begin[d];
   }
-  const int64_t hp = k.h + k.pad_l[0] + k.pad_r[0] - k.kernel[0], wp = k.w + k.pad_l[1] + k.pad_r[1] - k.kernel[1];
+  const int64_t hp = g.h + p.pad_begin[0] + p.pad_end[0] - g.kernel[0];
+  const int64_t wp = g.w + p.pad_begin[1] + p.pad_end[1] - g.kernel[1];
   TS_CHECK(hp >= 0 && wp >= 0, ValueError, "pool2d_blocked", "kernel larger than the padded input");
-  k.ho = hp / k.stride[0] + 1, k.wo = wp / k.stride[1] + 1;
-  k.kind = static_cast<int64_t>(p.kind);
-  k.threads = omp_get_max_threads();
-  Tensor yb = buffer_pool().empty_f32(blocked_shape(k.n, k.c, k.ho, k.wo));
+  g.ho = hp / g.stride[0] + 1, g.wo = wp / g.stride[1] + 1;
+  const int64_t n = xb.shape()[0];
+  Tensor yb = buffer_pool().empty_f32(blocked_shape(n, channels, g.ho, g.wo));
+  if (yb.numel() > 0) pool_blocked_into(xb, yb, g);
+  if (out_blocked) return yb;
+  Tensor y = buffer_pool().empty_f32({n, channels, g.ho, g.wo});
+  if (y.numel() == 0) return y;
   auto lock = claim(site);
-  if (lock.owns_lock() && site->pool.ready && site->pool.key == k) {
-    PoolSlot& sl = site->pool;
-    sl.src.set_data_handle(xb.data_ptr());
-    sl.dst.set_data_handle(yb.data_ptr());
-    sl.prim->prim.execute(stream(), {{DNNL_ARG_SRC, sl.src}, {DNNL_ARG_DST, sl.dst}});
-  } else {
-    pool_execute(k, p, xb, yb, lock.owns_lock() ? &site->pool : nullptr);
-  }
-  if (out_blocked) {
-    stream().wait();
-    return yb;
-  }
-  Tensor y = buffer_pool().empty_f32({k.n, k.c, k.ho, k.wo});
-  if (y.numel() > 0) unblock_into(yb, y, k.c, lock.owns_lock() ? &site->unblock : nullptr);
+  unblock_into(yb, y, channels, lock.owns_lock() ? &site->unblock : nullptr);
   stream().wait();
   return y;
 }

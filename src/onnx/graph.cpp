@@ -276,26 +276,42 @@ void run_node(const Node& n, Scope& scope, const OpContext& ctx, const Plan& pla
 }
 
 // TESSEL_ONNX_PROFILE=1: time per op type over every run of every model in the
-// process, printed to stderr at exit (a node running a subgraph includes its body).
+// process, printed to stderr at exit (a node running a subgraph includes its body);
+// TESSEL_ONNX_PROFILE=node: the same per node ("#index op_type name"), to compare
+// layer by layer with onnxruntime's profiler. "ms/call" leaves out each key's
+// first call (primitive creation, weight reorders and transforms), shown apart.
 struct OpProfile {
-  const bool on = [] {
+  const int mode = [] {
     const char* e = std::getenv("TESSEL_ONNX_PROFILE");
-    return e && std::string(e) == "1";
+    const std::string v = e ? e : "";
+    return v == "1" ? 1 : v == "node" ? 2 : 0;
   }();
+  const bool on = mode != 0;
+  struct Entry {
+    double sec = 0, first = 0;
+    int64_t calls = 0;
+  };
   std::mutex mu;
-  std::map<std::string, std::pair<double, int64_t>> by_op;  // seconds, calls
+  std::map<std::string, Entry> by_op;
+  void add(const std::string& key, double sec) {
+    std::lock_guard<std::mutex> lock(mu);
+    Entry& e = by_op[key];
+    if (e.calls++ == 0) e.first = sec;
+    e.sec += sec;
+  }
   ~OpProfile() {
     if (by_op.empty()) return;
     std::vector<std::pair<double, std::string>> rows;
     double total = 0;
-    for (const auto& [op, v] : by_op) rows.emplace_back(v.first, op), total += v.first;
+    for (const auto& [op, e] : by_op) rows.emplace_back(e.sec, op), total += e.sec;
     std::sort(rows.rbegin(), rows.rend());
-    std::fprintf(stderr, "[onnx.profile] time per op type (all runs):\n%-28s %12s %8s %10s %6s\n", "op", "total ms",
-                 "calls", "ms/call", "%");
+    std::fprintf(stderr, "[onnx.profile] time per %s (all runs):\n%-28s %12s %8s %10s %10s %6s\n",
+                 mode == 2 ? "node" : "op type", "op", "total ms", "calls", "ms/call", "first ms", "%");
     for (const auto& [sec, op] : rows) {
-      const int64_t calls = by_op[op].second;
-      std::fprintf(stderr, "%-28s %12.3f %8lld %10.4f %6.1f\n", op.c_str(), sec * 1e3, static_cast<long long>(calls),
-                   sec * 1e3 / static_cast<double>(calls), total > 0 ? 100 * sec / total : 0.0);
+      const Entry& e = by_op[op];
+      const double per_call = e.calls > 1 ? (e.sec - e.first) / static_cast<double>(e.calls - 1) : e.sec;
+      std::fprintf(stderr, "%-28s %12.3f %8lld %10.4f %10.4f %6.1f\n", op.c_str(), sec * 1e3,
+                   static_cast<long long>(e.calls), per_call * 1e3, e.first * 1e3, total > 0 ? 100 * sec / total : 0.0);
     }
   }
 };
@@ -314,9 +330,9 @@ std::vector<Value> execute(const Graph& g, const Plan& plan, Scope& scope, int64
       run_node(g.nodes[k], scope, ctx, plan, k);
       const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const Node& n = g.nodes[k];
-      std::lock_guard<std::mutex> lock(prof.mu);
-      auto& e = prof.by_op[n.domain.empty() || n.domain == "ai.onnx" ? n.op_type : n.domain + "." + n.op_type];
-      e.first += sec, ++e.second;
+      std::string key = n.domain.empty() || n.domain == "ai.onnx" ? n.op_type : n.domain + "." + n.op_type;
+      if (prof.mode == 2) key = detail::cat("#", k, " ", key, " ", n.name);
+      prof.add(key, sec);
     } else {
       run_node(g.nodes[k], scope, ctx, plan, k);
     }

@@ -224,6 +224,40 @@ def test_pooling_between_convolutions(monkeypatch, capfd, pool, c, then_conv):
     assert n == ((2 if then_conv else 1) if BLOCKING else 0)
 
 
+def _max_pool_nchw(x, k, s, pads):
+    """NumPy max pooling (float64, NaN-propagating like np.max) with -inf padding."""
+    n, c, h, w = x.shape
+    xp = np.full((n, c, h + pads[0] + pads[2], w + pads[1] + pads[3]), -np.inf)
+    xp[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w] = x
+    ho, wo = (xp.shape[2] - k[0]) // s[0] + 1, (xp.shape[3] - k[1]) // s[1] + 1
+    out = np.empty((n, c, ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            out[:, :, i, j] = xp[:, :, i * s[0]:i * s[0] + k[0], j * s[1]:j * s[1] + k[1]].max(axis=(2, 3))
+    return out
+
+
+@pytest.mark.parametrize("c", [16, 20])
+def test_blocked_max_pool_propagates_nan(monkeypatch, capfd, c):
+    # A NaN pixel of the input spreads through the conv to its 3x3 neighbourhood in
+    # every channel; each pooling window that reads one of them is NaN (as
+    # np.max and PyTorch's max_pool2d), the others are the plain max.
+    inits = {"W1": f32(c, 3, 3, 3, scale=0.3)}
+    nodes = [helper.make_node("Conv", ["x", "W1"], ["a"], pads=[1, 1, 1, 1]),
+             POOLS["max"]("a", "out")]
+    data = model(nodes, [vi("x", [1, 3, 12, 12])], [vi("out", None)], inits)
+    conv_only = model(nodes[:1], [vi("x", [1, 3, 12, 12])], [vi("a", None)], inits)
+    x = f32(1, 3, 12, 12)
+    x[0, 1, 5, 7] = np.nan
+    conv = ts.onnx.load(conv_only).run({"x": ts.tensor(x)})["a"].numpy().astype(np.float64)
+    want = _max_pool_nchw(conv, (3, 3), (2, 2), (1, 1, 1, 1))
+    assert np.isnan(want).any() and not np.isnan(want).all()
+    got = load(data, monkeypatch, True).run({"x": ts.tensor(x)})["out"].numpy()
+    assert blocked_count(capfd) == (1 if BLOCKING else 0)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0, equal_nan=True)
+
+
 def test_pool_with_ceil_mode_stays_nchw(monkeypatch, capfd):
     inits = {"W1": f32(16, 3, 3, 3, scale=0.3)}
     nodes = [helper.make_node("Conv", ["x", "W1"], ["a"], pads=[1, 1, 1, 1]),

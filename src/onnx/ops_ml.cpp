@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <unordered_map>
 
 #include "src/onnx/ml_internal.h"
@@ -356,16 +357,44 @@ void register_ml_ops(std::map<std::string, OpFn>& t) {
     Tensor flat = idx.reshape({-1}).contiguous();
     if (flat.numel() == 0) n.error("indices must not be empty");
     const int64_t* ip = flat.data<int64_t>();  // a handful of indices: checked on the host, no reductions
-    for (int64_t k = 0; k < flat.numel(); ++k)
-      if (ip[k] < 0 || ip[k] >= size) n.error("index ", ip[k], " is out of range for a last axis of size ", size);
+    const int64_t k = flat.numel();
+    for (int64_t j = 0; j < k; ++j)
+      if (ip[j] < 0 || ip[j] >= size) n.error("index ", ip[j], " is out of range for a last axis of size ", size);
+    if (x.device().is_cpu() && x.is_contiguous() && x.itemsize() <= 8) {
+      // The rows' picked entries copied here: skl2onnx's SVC graphs run six of these on
+      // one row, where index_select's call cost more than the copies.
+      Shape shape = x.shape();
+      shape.back() = k;
+      Tensor y = empty(shape, TensorOptions(x.dtype()));
+      const auto* xp = static_cast<const char*>(x.data_ptr());
+      auto* yp = static_cast<char*>(y.data_ptr());
+      const size_t e = x.itemsize();
+      for (int64_t r = 0; r < x.numel() / std::max<int64_t>(size, 1); ++r)
+        for (int64_t j = 0; j < k; ++j) std::memcpy(yp + (r * k + j) * e, xp + (r * size + ip[j]) * e, e);
+      return std::vector<Tensor>{y};
+    }
     return std::vector<Tensor>{index_select(x, x.dim() - 1, flat)};
   };
   // (X - offset) * scale per feature, in float32 (as onnxruntime).
   t["ai.onnx.ml.Scaler"] = [](const Node& n, const Inputs& in, const OpContext&) {
     const Tensor& x = input(n, in, 0);
     const int64_t f = feature_count(n, x);
-    const Tensor off = per_feature(n, n.floats("offset", {0.0}), f, "offset", DType::Float32);
-    const Tensor sc = per_feature(n, n.floats("scale", {1.0}), f, "scale", DType::Float32);
+    const std::vector<double> offv = n.floats("offset", {0.0}), scv = n.floats("scale", {1.0});
+    const Tensor off = per_feature(n, offv, f, "offset", DType::Float32);
+    const Tensor sc = per_feature(n, scv, f, "scale", DType::Float32);
+    if (x.device().is_cpu() && x.dtype() == DType::Float32 && x.is_contiguous()) {
+      // One pass (a served model's rows are a few features each: three op calls cost
+      // more than the arithmetic), the same float32 steps as the ops below.
+      Tensor y = empty(x.shape(), TensorOptions(DType::Float32));
+      const float* xp = x.data<float>();
+      const float* op = off.data<float>();
+      const float* sp = sc.data<float>();
+      float* yp = y.data<float>();
+      const int64_t os = off.numel() == 1 ? 0 : 1, ss = sc.numel() == 1 ? 0 : 1;
+      for (int64_t i = 0; i < x.numel(); i += f)
+        for (int64_t j = 0; j < f; ++j) yp[i + j] = (xp[i + j] - op[j * os]) * sp[j * ss];
+      return one(y);
+    }
     return one(mul(sub(x.to(DType::Float32), off), sc));
   };
   // Each row divided by its max |x|, sum |x| or 2-norm, in float32. MAX is max |x| as in
@@ -374,6 +403,32 @@ void register_ml_ops(std::map<std::string, OpFn>& t) {
     const Tensor& x = input(n, in, 0);
     feature_count(n, x);
     const std::string norm = n.s("norm", "MAX");
+    if (norm != "MAX" && norm != "L1" && norm != "L2") n.error("norm '", norm, "' is not one of MAX, L1, L2");
+    if (x.device().is_cpu() && x.dtype() == DType::Float32 && x.is_contiguous() && x.numel() > 0) {
+      // One pass per row (as Scaler above); a NaN in a row makes its divisor NaN, as amax does.
+      const int64_t f = x.shape().back();
+      const bool max = norm == "MAX", l1 = norm == "L1";
+      Tensor y = empty(x.shape(), TensorOptions(DType::Float32));
+      const float* xp = x.data<float>();
+      float* yp = y.data<float>();
+      for (int64_t i = 0; i < x.numel(); i += f) {
+        float d = 0;
+        if (max) {
+          for (int64_t j = 0; j < f; ++j) {
+            const float a = std::fabs(xp[i + j]);
+            if (a > d || a != a) d = a;
+            if (d != d) break;
+          }
+        } else {
+          float acc = 0;
+          for (int64_t j = 0; j < f; ++j) acc += l1 ? std::fabs(xp[i + j]) : xp[i + j] * xp[i + j];
+          d = l1 ? acc : std::sqrt(acc);
+        }
+        d = d != d ? d : std::max(d, 1e-30f);
+        for (int64_t j = 0; j < f; ++j) yp[i + j] = xp[i + j] / d;
+      }
+      return one(y);
+    }
     Tensor xf = x.to(DType::Float32), d;
     const int64_t last = x.dim() - 1;
     if (norm == "MAX") d = amax(abs(xf), {last}, true);

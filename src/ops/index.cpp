@@ -287,7 +287,17 @@ Tensor long_index(const char* op, const Tensor& index, const Device& device) {
 // Refuses indices outside [lo, n) with an IndexError naming the op and the dim.
 void check_range(const char* op, const Tensor& idx, int64_t lo, int64_t n, int64_t dim) {
   if (idx.numel() == 0) return;
-  const int64_t mn = amin(idx).item<int64_t>(), mx = amax(idx).item<int64_t>();
+  int64_t mn = 0, mx = 0;
+  if (idx.device().is_cpu() && idx.dtype() == DType::Int64 && idx.numel() <= 4096) {
+    // A few indices (ONNX feature extractors, a batch of rows): one host pass costs
+    // less than launching two reductions.
+    const Tensor c = idx.contiguous();
+    const int64_t* p = c.data<int64_t>();
+    mn = mx = p[0];
+    for (int64_t k = 1; k < c.numel(); ++k) mn = std::min(mn, p[k]), mx = std::max(mx, p[k]);
+  } else {
+    mn = amin(idx).item<int64_t>(), mx = amax(idx).item<int64_t>();
+  }
   TS_CHECK(mn >= lo && mx < n, IndexError, op, "index ", (mn < lo ? mn : mx), " is out of bounds for dimension ",
            dim, " with size ", n);
 }
@@ -458,20 +468,36 @@ Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
   const Tensor idx = long_index("index_select", index, t.device()).reshape({-1});
   check_range("index_select", idx, 0, t.dim() ? t.shape()[d] : 1, d);
   if (t.dim() == 0) return tessel::index(t.reshape({1}), {TensorIndex::with(idx)}).reshape(index.shape());
-  if (d == 0 && t.device().is_cpu() && t.is_contiguous()) {
-    // Rows of a contiguous CPU tensor (embedding, batches of samples): one memcpy per row
-    // instead of an offset per element.
+  if (t.device().is_cpu() && t.is_contiguous()) {
+    // A contiguous CPU tensor: for each position before dim, one copy per index of the
+    // block after it (rows for embedding and batches of samples, single elements for
+    // ONNX's feature extractors) instead of an offset tensor per element.
     Shape shape = t.shape();
-    shape[0] = idx.numel();
+    const int64_t n = shape[d], k = idx.numel();
+    shape[d] = k;
     Tensor out = empty(shape, TensorOptions(t.dtype(), t.device()));
-    int64_t row = static_cast<int64_t>(t.itemsize());
-    for (size_t j = 1; j < shape.size(); ++j) row *= shape[j];
+    int64_t outer = 1, block = static_cast<int64_t>(t.itemsize());
+    for (int64_t j = 0; j < d; ++j) outer *= shape[j];
+    for (size_t j = static_cast<size_t>(d) + 1; j < shape.size(); ++j) block *= shape[j];
     const Tensor ic = idx.contiguous();
     const int64_t* ip = ic.data<int64_t>();
     const char* src = static_cast<const char*>(t.data_ptr());
     char* dst = static_cast<char*>(out.data_ptr());
-    if (row > 0)
-      for (int64_t i = 0; i < shape[0]; ++i) std::memcpy(dst + i * row, src + ip[i] * row, static_cast<size_t>(row));
+    const auto copy = [&](auto elem) {
+      using E = decltype(elem);
+      const bool par = outer * k * block > (int64_t{1} << 20) && outer * k > 1;
+#pragma omp parallel for collapse(2) schedule(static) if (par)
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < k; ++i) {
+          char* to = dst + (o * k + i) * block;
+          const char* from = src + (o * n + ip[i]) * block;
+          if constexpr (sizeof(E) > 1) std::memcpy(to, from, sizeof(E));  // one move
+          else std::memcpy(to, from, static_cast<size_t>(block));
+        }
+    };
+    if (block == 4) copy(int32_t{});
+    else if (block == 8) copy(int64_t{});
+    else if (block > 0) copy(char{});
     return out;
   }
   std::vector<TensorIndex> ix(static_cast<size_t>(d), TensorIndex::slice());

@@ -1,5 +1,6 @@
-"""index_select / embedding along dim 0 of a contiguous CPU tensor: the row-copy path
-(issue 16) against NumPy, with the shapes and dtypes around it."""
+"""index_select / embedding on a contiguous CPU tensor: the block-copy path (issue 16;
+rows along dim 0, blocks or single elements along later dims) against NumPy, with the
+shapes and dtypes around it."""
 import numpy as np
 import pytest
 
@@ -15,6 +16,34 @@ def test_index_select_rows_match_numpy(dtype, shape):
         got = ts.index_select(ts.from_numpy(x), 0, ts.from_numpy(idx)).numpy()
         assert got.dtype == x.dtype and got.shape == x[idx].shape
         assert np.array_equal(got, x[idx])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.bool_, np.complex128, np.uint8])
+@pytest.mark.parametrize("shape", [(4, 7), (3, 7, 2), (2, 3, 7), (7,), (2, 0, 7)])
+def test_index_select_along_every_dim_matches_numpy_take(dtype, shape):
+    # Every dim of the tensor: blocks of 1, 2 (int16 pairs: a 4-byte block at 2-byte
+    # alignment), 8 and 16 bytes and odd sizes, and empty outer extents.
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal(shape) * 10).astype(dtype)
+    for dim in range(len(shape)):
+        n = shape[dim]
+        for idx in [np.array([n - 1, 0, 0] if n else [], np.int64), np.arange(n)[::-1].copy()]:
+            got = ts.index_select(ts.from_numpy(x), dim, ts.from_numpy(idx)).numpy()
+            want = np.take(x, idx, axis=dim)
+            assert got.dtype == x.dtype and got.shape == want.shape
+            assert np.array_equal(got, want)
+    with pytest.raises(IndexError, match="index_select"):
+        ts.index_select(ts.from_numpy(x), x.ndim - 1, ts.tensor([shape[-1]]))
+
+
+def test_index_select_large_blocks_in_parallel_match_numpy():
+    # Over 1 MiB copied: the copies run on the thread pool.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 50, 40)).astype(np.float32)
+    idx = rng.integers(0, 50, 120)
+    for dim, ix in ((1, idx), (2, idx % 40), (0, idx % 300)):
+        got = ts.index_select(ts.from_numpy(x), dim, ts.from_numpy(ix)).numpy()
+        assert np.array_equal(got, np.take(x, ix, axis=dim))
 
 
 def test_index_select_rows_of_views_and_scalar_index():

@@ -110,8 +110,11 @@ def test_sklearn_svm_matches_onnxruntime_and_sklearn(name):
     make, kind = SVM_CASES[name]
     x, y = _data(kind)
     model = make().fit(x, y)
-    ours, ref = _both(_convert(model, x), {"X": x})
+    onx = _convert(model, x)
+    ours, ref = _both(onx, {"X": x})
     _assert_same(ours, ref)  # one-vs-one votes, pair scores and the libsvm probability coupling
+    for rows in (x[:1], x[5:8]):  # a few rows take the kernel's direct dot products, not the matmul
+        _assert_same(*_both(onx, {"X": rows}))
     if kind == "reg":
         np.testing.assert_allclose(ours[0].ravel(), model.predict(x), rtol=1e-4, atol=1e-3 * np.abs(y).max())
     else:
@@ -156,6 +159,44 @@ def test_normalizer_max_is_max_abs_like_sklearn():
     m = _model([H.make_node("Normalizer", ["X"], ["Y"], domain="ai.onnx.ml", norm="MAX")], 3)
     (y,) = ts.onnx.InferenceSession(m).run(None, {"X": x})
     np.testing.assert_allclose(y, preprocessing.Normalizer("max").fit_transform(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("norm", ["MAX", "L1", "L2"])
+@pytest.mark.parametrize("dtype", [TP.FLOAT, TP.DOUBLE])
+def test_normalizer_and_scaler_rows_with_nan_and_zeros(norm, dtype):
+    # float32 runs the one-pass loops, float64 the op path: both against NumPy in float64
+    # (a zero row stays zero, a row holding NaN is all NaN).
+    x = np.array([[1, -4, 2], [0, 0, 0], [np.nan, 1, 2], [3, 1e-3, -2]])
+    npd = np.float32 if dtype == TP.FLOAT else np.float64
+    d = {"MAX": np.abs(x).max(1), "L1": np.abs(x).sum(1), "L2": np.sqrt((x * x).sum(1))}[norm]
+    m = _model([H.make_node("Normalizer", ["X"], ["Y"], domain="ai.onnx.ml", norm=norm)], 3, dtype=dtype)
+    (y,) = ts.onnx.InferenceSession(m).run(None, {"X": x.astype(npd)})
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, x / np.maximum(d, 1e-30)[:, None], rtol=1e-6, equal_nan=True)
+    assert np.isnan(y[2]).all() and not np.isnan(np.delete(y, 2, 0)).any()
+    m = _model([H.make_node("Scaler", ["X"], ["Y"], domain="ai.onnx.ml", offset=[1.0, 0.5, -2.0], scale=[2.0])], 3,
+               dtype=dtype)
+    (y,) = ts.onnx.InferenceSession(m).run(None, {"X": x.astype(npd)})
+    np.testing.assert_allclose(y, (x - [1.0, 0.5, -2.0]) * 2.0, rtol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [TP.FLOAT, TP.DOUBLE, TP.INT64, TP.INT32])
+@pytest.mark.parametrize("rows", [None, 1, 4])
+def test_array_feature_extractor_matches_onnxruntime(dtype, rows):
+    # Picks entries of the last axis, repeats and any order allowed; a 1-D X gives [1, k].
+    npd = {TP.FLOAT: np.float32, TP.DOUBLE: np.float64, TP.INT64: np.int64, TP.INT32: np.int32}[dtype]
+    x = (np.arange(5 * (rows or 1)).reshape(rows, 5) if rows else np.arange(5) * 3).astype(npd)
+    g = H.make_graph([H.make_node("ArrayFeatureExtractor", ["X", "I"], ["Y"], domain="ai.onnx.ml")], "g",
+                     [H.make_tensor_value_info("X", dtype, None), H.make_tensor_value_info("I", TP.INT64, None)],
+                     [H.make_tensor_value_info("Y", dtype, None)])
+    m = H.make_model(g, opset_imports=[H.make_opsetid("", 17), H.make_opsetid("ai.onnx.ml", 3)],
+                     ir_version=9).SerializeToString()
+    for idx in (np.array([4, 0, 0, 2]), np.array([[3]]), np.array([1])):
+        ours, ref = _both(m, {"X": x, "I": idx})
+        assert ours[0].dtype == ref[0].dtype and ours[0].shape == ref[0].shape
+        np.testing.assert_array_equal(ours[0], ref[0])
+    with pytest.raises(ValueError, match="ArrayFeatureExtractor.*index 5 is out of range"):
+        ts.onnx.InferenceSession(m).run(None, {"X": x, "I": np.array([5])})
 
 
 def _model(nodes, features, outputs=(("Y", TP.FLOAT),), ml_opset=3, dtype=TP.FLOAT):

@@ -19,6 +19,7 @@
 #include "kernels/cpu/const_weights.h"
 #include "kernels/cpu/conv_dnnl.h"
 #include "kernels/cpu/conv_fused.h"
+#include "kernels/cpu/loops.h"
 #include "kernels/cpu/lru_cache.h"
 #include "kernels/cpu/pool_blocked.h"
 #include "tessel/ops.h"
@@ -354,8 +355,7 @@ void winograd_conv(const Tensor& x, const WinoSlot& ws, const Tensor& bias, cons
   const float* rd = residual.defined() ? residual.data<float>() : nullptr;
   float* yd = y.data<float>();
   const float* u = ws.u.data();
-#pragma omp parallel for schedule(static) if (threads > 1 && chunks > 1)
-  for (int64_t ci = 0; ci < chunks; ++ci) {
+  cpu::for_each_index(chunks, threads > 1 && chunks > 1, [&](int64_t ci) {
     static thread_local std::vector<float> vbuf, mbuf;
     const int64_t p0 = ci * chunk, p1 = std::min(tiles, p0 + chunk), t = p1 - p0;
     if (vbuf.size() < static_cast<size_t>(16 * t * cp)) vbuf.resize(static_cast<size_t>(16 * t * cp));
@@ -365,7 +365,7 @@ void winograd_conv(const Tensor& x, const WinoSlot& ws, const Tensor& bias, cons
       dnnl_sgemm('N', 'T', t, op, cp, 1.0f, vbuf.data() + e * t * cp, cp, u + e * op * cp, cp, 0.0f,
                  mbuf.data() + e * t * op, op);
     winograd_output(mbuf.data(), s, k.o, p0, p1, bd, rd, post, yd);
-  }
+  });
 }
 }  // namespace
 
@@ -436,14 +436,13 @@ void pool_blocked_into(const Tensor& xb, const Tensor& yb, const PoolGeom& g) {
   const int64_t bands = std::min<int64_t>(g.ho, std::max<int64_t>(1, (threads + planes - 1) / planes));
   const int64_t rows = (g.ho + bands - 1) / bands;
   const double work = static_cast<double>(planes * g.ho * g.wo * g.kernel[0] * g.kernel[1] * b);
-#pragma omp parallel for schedule(static) if (threads > 1 && work > 1e5)
-  for (int64_t t = 0; t < planes * bands; ++t) {
+  cpu::for_each_index(planes * bands, threads > 1 && work > 1e5, [&](int64_t t) {
     const int64_t pl = t / bands, oh0 = (t % bands) * rows, oh1 = std::min(g.ho, oh0 + rows);
     const float* x = xd + pl * g.h * g.w * b;
     float* y = yd + pl * g.ho * g.wo * b;
     if (b == 16) pool_blocked_rows_avx512(x, y, g, oh0, oh1);
     else pool_blocked_rows_avx2(x, y, g, oh0, oh1);
-  }
+  });
 }
 }  // namespace
 

@@ -76,6 +76,20 @@ inline T select(bool m, T a, T b) {
   }
 }
 
+// f(i) for i in [0, n): on the OpenMP team when `parallel`, else a plain loop that
+// never enters an OpenMP region. `#pragma omp parallel for if (false)` is not free:
+// libgomp still sets up a team (an aligned allocation and a futex call, about 1 us,
+// more than a small op's whole work).
+template <class F>
+void for_each_index(int64_t n, bool parallel, F&& f) {
+  if (parallel && n > 1) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) f(i);
+  } else {
+    for (int64_t i = 0; i < n; ++i) f(i);
+  }
+}
+
 // parallel_for over [0, n) in contiguous chunks, serial for small n.
 template <class F>
 void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {

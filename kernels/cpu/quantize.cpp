@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "kernels/cpu/clones.h"
+#include "kernels/cpu/loops.h"
 #include "kernels/cpu/register.h"
 #include "tessel/kernel.h"
 #include "tessel/registry.h"
@@ -47,13 +48,12 @@ void quantize_kernel(const KernelCall& c) {
   char* dst = static_cast<char*>(out.data_ptr());
   // Work items are blocks of a row, so that one per-tensor row still spreads over the threads.
   const int64_t blocks = (inner + kBlock - 1) / kBlock;
-#pragma omp parallel for if (outer * C * inner > 65536) schedule(static)
-  for (int64_t w = 0; w < outer * C * blocks; ++w) {
+  cpu::for_each_index(outer * C * blocks, outer * C * inner > 65536, [&](int64_t w) {
     const int64_t r = w / blocks, lo = (w % blocks) * kBlock, n = std::min(kBlock, inner - lo);
     const int64_t ch = r % C, at = r * inner + lo;
     if (i8) quantize_row(reinterpret_cast<int8_t*>(dst) + at, src + at, n, s[ch], double(z[ch]), -128.0, 127.0);
     else quantize_row(reinterpret_cast<uint8_t*>(dst) + at, src + at, n, s[ch], double(z[ch]), 0.0, 255.0);
-  }
+  });
 }
 
 template <class T>
@@ -65,8 +65,7 @@ void dequantize_kernel(const KernelCall& c) {
   T* dst = static_cast<T*>(out.data_ptr());
   const bool i8 = q.dtype() == DType::Int8;
   const int64_t blocks = (inner + kBlock - 1) / kBlock;
-#pragma omp parallel for if (outer * C * inner > 65536) schedule(static)
-  for (int64_t w = 0; w < outer * C * blocks; ++w) {
+  cpu::for_each_index(outer * C * blocks, outer * C * inner > 65536, [&](int64_t w) {
     const int64_t r = w / blocks, lo = (w % blocks) * kBlock, n = std::min(kBlock, inner - lo);
     const int64_t ch = r % C, at = r * inner + lo;
     const double sc = s[ch], zp = double(z[ch]);
@@ -78,7 +77,7 @@ void dequantize_kernel(const KernelCall& c) {
       const uint8_t* a = static_cast<const uint8_t*>(q.data_ptr()) + at;
       for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>((double(a[i]) - zp) * sc);
     }
-  }
+  });
 }
 
 const bool registered = [] {

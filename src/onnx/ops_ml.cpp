@@ -8,6 +8,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "kernels/cpu/loops.h"
 #include "src/onnx/ml_internal.h"
 
 namespace tessel::onnx {
@@ -122,8 +123,7 @@ int64_t feature_count(const Node& n, const Tensor& x) {
 template <class T>
 void dot_rows(const T* x, int64_t rows, int64_t f, const std::vector<double>& w, const std::vector<double>& b,
               int64_t t, double* out) {
-#pragma omp parallel for schedule(static) if (rows * f * t > 1 << 16)
-  for (int64_t i = 0; i < rows; ++i)
+  cpu::for_each_index(rows, rows * f * t > 1 << 16, [&](int64_t i) {
     for (int64_t j = 0; j < t; ++j) {
       double acc = b.empty() ? 0.0 : b[static_cast<size_t>(j)];
       const double* wj = w.data() + j * f;
@@ -131,6 +131,7 @@ void dot_rows(const T* x, int64_t rows, int64_t f, const std::vector<double>& w,
       for (int64_t k = 0; k < f; ++k) acc += static_cast<double>(xi[k]) * wj[k];
       out[i * t + j] = acc;
     }
+  });
 }
 
 // Scores = X W^T + b for a [T * F] coefficient list (row-major [T, F]) in float64,
@@ -171,8 +172,7 @@ std::vector<Value> linear_classifier(const Node& n, const ValueInputs& in, const
   std::vector<double> scores(static_cast<size_t>(rows * cols));
   std::vector<int64_t> idx(static_cast<size_t>(rows));
   const double* r = raw.data();
-#pragma omp parallel for schedule(static) if (rows > 2048)  // per row; nothing here throws
-  for (int64_t i = 0; i < rows; ++i) {
+  cpu::for_each_index(rows, rows > 2048, [&](int64_t i) {  // per row; nothing here throws
     double* s = scores.data() + i * cols;
     if (binary) {
       // As onnxruntime: [1 - p, p] with p = σ(s) for LOGISTIC, else p = s (the softmaxes
@@ -180,12 +180,12 @@ std::vector<Value> linear_classifier(const Node& n, const ValueInputs& in, const
       idx[static_cast<size_t>(i)] = r[i] > 0 ? 1 : 0;
       const double p = post == Post::Logistic ? logistic(r[i]) : r[i];
       s[0] = 1 - p, s[1] = p;
-      continue;
+      return;
     }
     std::copy(r + i * t, r + (i + 1) * t, s);
     idx[static_cast<size_t>(i)] = std::max_element(s, s + cols) - s;  // the first of equal maxima
     apply_post(post, s, cols);
-  }
+  });
   return {labels.make(idx), from_vector(scores, {rows, cols}).to(DType::Float32)};
 }
 
@@ -382,7 +382,7 @@ void register_ml_ops(std::map<std::string, OpFn>& t) {
     const std::vector<double> offv = n.floats("offset", {0.0}), scv = n.floats("scale", {1.0});
     const Tensor off = per_feature(n, offv, f, "offset", DType::Float32);
     const Tensor sc = per_feature(n, scv, f, "scale", DType::Float32);
-    if (x.device().is_cpu() && x.dtype() == DType::Float32 && x.is_contiguous()) {
+    if (x.device().is_cpu() && x.dtype() == DType::Float32 && x.is_contiguous() && x.numel() > 0) {
       // One pass (a served model's rows are a few features each: three op calls cost
       // more than the arithmetic), the same float32 steps as the ops below.
       Tensor y = empty(x.shape(), TensorOptions(DType::Float32));

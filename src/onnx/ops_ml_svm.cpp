@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "kernels/cpu/clones.h"
+#include "kernels/cpu/loops.h"
 #include "kernels/cpu/vecmath.h"
 #include "src/onnx/ml_internal.h"
 
@@ -142,8 +143,7 @@ std::vector<double> kernel_block(const Svm& s, const Tensor& x, int64_t i0, int6
     dp = d.data<double>();
   }
   const cpu::vecmath::Table* vm = s.kernel == Kernel::Rbf ? cpu::vecmath::table() : nullptr;
-#pragma omp parallel for schedule(static) if (len * v > 1 << 14)
-  for (int64_t r = 0; r < len; ++r) {
+  cpu::for_each_index(len, len * v > 1 << 14, [&](int64_t r) {
     double xn = 0;
     if (s.kernel == Kernel::Rbf)
       for (int64_t j = 0; j < f; ++j) xn += xp[r * f + j] * xp[r * f + j];
@@ -155,7 +155,7 @@ std::vector<double> kernel_block(const Svm& s, const Tensor& x, int64_t i0, int6
     } else {
       for (int64_t m = 0; m < v; ++m) kr[m] = s.kernel_from(dr[m], xn + s.sv_norm2[static_cast<size_t>(m)]);
     }
-  }
+  });
   return k;
 }
 
@@ -279,8 +279,8 @@ std::vector<Value> classify(const Node& n, const ValueInputs& in, const OpContex
   for (int64_t i0 = 0; i0 < rows; i0 += kRowBlock) {
   const int64_t i1 = std::min(rows, i0 + kRowBlock);
   const std::vector<double> kb = svc ? kernel_block(*s, x, i0, i1) : std::vector<double>{};
-#pragma omp parallel for schedule(static) if ((i1 - i0) * std::max<int64_t>(v, c) > 1 << 14)
-  for (int64_t i = i0; i < i1; ++i) {
+  cpu::for_each_index(i1 - i0, (i1 - i0) * std::max<int64_t>(v, c) > 1 << 14, [&](int64_t i_) {
+    const int64_t i = i0 + i_;
     const double* xi = xp + i * f;
     double* o = out.data() + i * cols;
     double top = 0;  // the best linear score (0 for an SVC: its label comes from the votes)
@@ -337,7 +337,7 @@ std::vector<Value> classify(const Node& n, const ValueInputs& in, const OpContex
       best = (s->all_positive && top >= 0.5) || (!s->all_positive && top > 0) ? 1 : best;
     idx[static_cast<size_t>(i)] = best;
     if (!(svc && c == 2 && !proba)) apply_post(s->post, o, cols);
-  }
+  });
   }
   return {s->labels.make(idx), from_vector(out, {rows, cols}).to(DType::Float32)};
 }
@@ -352,8 +352,8 @@ std::vector<Tensor> regress(const Node& n, const Inputs& in, const OpContext&) {
   for (int64_t i0 = 0; i0 < rows; i0 += kRowBlock) {
     const int64_t i1 = std::min(rows, i0 + kRowBlock);
     const std::vector<double> kb = v > 0 ? kernel_block(*s, x, i0, i1) : std::vector<double>{};
-#pragma omp parallel for schedule(static) if ((i1 - i0) * std::max<int64_t>(v, f) > 1 << 14)
-    for (int64_t i = i0; i < i1; ++i) {
+    cpu::for_each_index(i1 - i0, (i1 - i0) * std::max<int64_t>(v, f) > 1 << 14, [&](int64_t i_) {
+      const int64_t i = i0 + i_;
       double sum = s->rho[0];
       if (v > 0)
         for (int64_t m = 0; m < v; ++m) sum += s->coef[static_cast<size_t>(m)] * kb[static_cast<size_t>((i - i0) * v + m)];
@@ -362,7 +362,7 @@ std::vector<Tensor> regress(const Node& n, const Inputs& in, const OpContext&) {
       if (s->one_class) sum = sum > 0 ? 1 : -1;
       else if (s->post == Post::Probit) sum = probit(sum);  // one target: only PROBIT applies, as for the trees
       out[static_cast<size_t>(i)] = sum;
-    }
+    });
   }
   return one(from_vector(out, {rows, 1}).to(DType::Float32));
 }

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "kernels/cpu/loops.h"
 #include "src/onnx/ml_internal.h"
 
 namespace tessel::onnx {
@@ -362,8 +363,7 @@ void accumulate_with(const Forest& f, const SplitT<T>* sp, const T* x, int64_t r
   const bool sum = f.agg == Agg::Sum || f.agg == Agg::Average;
   const int64_t* tg = f.targets.data();
   const double* wt = f.weights.data();
-#pragma omp parallel for schedule(static) if (work > 4096 && blocks > 1)
-  for (int64_t b = 0; b < blocks; ++b) {
+  cpu::for_each_index(blocks, work > 4096 && blocks > 1, [&](int64_t b) {
     const int64_t i0 = b * kBlock, i1 = std::min(rows, i0 + kBlock);
     for (int32_t root : f.roots)
       for (int64_t i = i0; i < i1; i += L) {
@@ -386,7 +386,7 @@ void accumulate_with(const Forest& f, const SplitT<T>* sp, const T* x, int64_t r
           }
         }
       }
-  }
+  });
 }
 
 template <class T>
@@ -445,8 +445,7 @@ std::vector<Tensor> regress(const Node& n, const Inputs& in, const OpContext&) {
   // Base values: one per target, or (one target) a single origin.
   const bool per_target = static_cast<int64_t>(f->base.size()) == t;
   const double trees = static_cast<double>(f->roots.size());
-#pragma omp parallel for schedule(static) if (rows > 2048)  // per row; nothing here throws
-  for (int64_t i = 0; i < rows; ++i) {
+  cpu::for_each_index(rows, rows > 2048, [&](int64_t i) {  // per row; nothing here throws
     double* r = s.data() + i * t;
     for (int64_t c = 0; c < t; ++c) {
       if (!h[static_cast<size_t>(i * t + c)]) {
@@ -458,7 +457,7 @@ std::vector<Tensor> regress(const Node& n, const Inputs& in, const OpContext&) {
     }
     // onnxruntime applies only PROBIT to a single target.
     if (t > 1 || f->post == Post::Probit) apply_post(f->post, r, t);
-  }
+  });
   DType out = DType::Float32;
   if (f->v5 && is_floating(xin.dtype())) out = xin.dtype();
   return one(from_vector(s, {rows, t}).to(out));
@@ -475,8 +474,7 @@ std::vector<Value> classify(const Node& n, const ValueInputs& in, const OpContex
   std::vector<int64_t> idx(static_cast<size_t>(rows));
   const auto& base = f->base;
   if (f->binary && f->post == Post::Probit) n.error<NotImplementedError>("post_transform PROBIT on a one-column binary classifier");
-#pragma omp parallel for schedule(static) if (rows > 2048)  // per row; nothing here throws
-  for (int64_t i = 0; i < rows; ++i) {
+  cpu::for_each_index(rows, rows > 2048, [&](int64_t i) {  // per row; nothing here throws
     double* r = s.data() + i * c;
     char* hr = h.data() + i * c;
     if (f->binary) {
@@ -490,7 +488,7 @@ std::vector<Value> classify(const Node& n, const ValueInputs& in, const OpContex
       if (f->all_positive) r[0] = 1 - p, r[1] = p;
       else if (f->post == Post::Logistic) r[0] = logistic(-p), r[1] = logistic(p);
       else r[0] = -p, r[1] = p;
-      continue;
+      return;
     }
     if (static_cast<int64_t>(base.size()) == c)
       for (int64_t k = 0; k < c; ++k) r[k] = (hr[k] ? r[k] : 0) + base[static_cast<size_t>(k)], hr[k] = 1;
@@ -501,7 +499,7 @@ std::vector<Value> classify(const Node& n, const ValueInputs& in, const OpContex
     }
     idx[static_cast<size_t>(i)] = std::max<int64_t>(best, 0);
     apply_post(f->post, r, c);
-  }
+  });
   return {f->labels.make(idx), from_vector(s, {rows, c}).to(DType::Float32)};
 }
 

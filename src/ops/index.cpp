@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/loops.h"
 #include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
@@ -485,15 +486,20 @@ Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
     char* dst = static_cast<char*>(out.data_ptr());
     const auto copy = [&](auto elem) {
       using E = decltype(elem);
-      const bool par = outer * k * block > (int64_t{1} << 20) && outer * k > 1;
-#pragma omp parallel for collapse(2) schedule(static) if (par)
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t i = 0; i < k; ++i) {
-          char* to = dst + (o * k + i) * block;
-          const char* from = src + (o * n + ip[i]) * block;
-          if constexpr (sizeof(E) > 1) std::memcpy(to, from, sizeof(E));  // one move
-          else std::memcpy(to, from, static_cast<size_t>(block));
-        }
+      const auto one = [&](int64_t o, int64_t i) {
+        char* to = dst + (o * k + i) * block;
+        const char* from = src + (o * n + ip[i]) * block;
+        if constexpr (sizeof(E) > 1) std::memcpy(to, from, sizeof(E));  // one move
+        else std::memcpy(to, from, static_cast<size_t>(block));
+      };
+      // Over 1 MiB: the threads split the outer positions, or the indices when there is one.
+      const bool par = outer * k * block > (int64_t{1} << 20);
+      if (outer > 1)
+        cpu::for_each_index(outer, par, [&](int64_t o) {
+          for (int64_t i = 0; i < k; ++i) one(o, i);
+        });
+      else if (outer == 1)
+        cpu::for_each_index(k, par, [&](int64_t i) { one(0, i); });
     };
     if (block == 4) copy(int32_t{});
     else if (block == 8) copy(int64_t{});

@@ -84,14 +84,20 @@ struct Forest : NodePrep {
     }
     return ~node;
   }
-  // The walk of kLanes rows at once with the comparison fixed at compile time: the
-  // rows' chains of dependent loads interleave, and the step is a select, not a branch.
+  // The walk of kLanes (row, tree) pairs at once with the comparison fixed at compile
+  // time: lane j walks row x[j] from root[j] (a block of rows through one tree, or one
+  // row through eight trees); their chains of dependent loads interleave, and the step
+  // is a select, not a branch.
   static constexpr int kLanes = 8;
   template <Mode M, class T>
-  static void leaves_of_mode(const SplitT<T>* sp, const T* const* x, int32_t root, int32_t* leaf, int lanes) {
+  static void leaves_of_mode(const SplitT<T>* sp, const T* const* x, const int32_t* root, int32_t* leaf, int lanes) {
     int32_t node[kLanes];
-    for (int j = 0; j < kLanes; ++j) node[j] = j < lanes ? root : -1;
-    for (bool active = root >= 0; active;) {
+    bool active = false;
+    for (int j = 0; j < kLanes; ++j) {
+      node[j] = j < lanes ? root[j] : -1;
+      active |= node[j] >= 0;
+    }
+    while (active) {
       active = false;
       for (int j = 0; j < kLanes; ++j) {
         const int32_t k = node[j];
@@ -349,6 +355,18 @@ std::shared_ptr<const Forest> forest_of(const Node& n) {
   return f;
 }
 
+// Leaf lb's votes into one row's scores s and flags h.
+inline void add_votes(const Forest& f, int32_t lb, double* s, char* h, bool sum, const int64_t* tg, const double* wt) {
+  const auto b = static_cast<size_t>(lb);
+  for (int64_t k = f.leaf_begin[b]; k < f.leaf_begin[b + 1]; ++k) {
+    const int64_t c = tg[k];
+    const double w = wt[k];
+    if (sum) s[c] += w;  // scores start at 0
+    else s[c] = !h[c] ? w : f.agg == Agg::Min ? std::min(s[c], w) : std::max(s[c], w);
+    h[c] = 1;
+  }
+}
+
 // Rows [i0, i1) through every tree (accumulate_with's block).
 template <class T, class Walk>
 void accumulate_block(const Forest& f, const SplitT<T>* sp, const T* x, int64_t i0, int64_t i1, int64_t feats,
@@ -358,27 +376,30 @@ void accumulate_block(const Forest& f, const SplitT<T>* sp, const T* x, int64_t 
   const bool sum = f.agg == Agg::Sum || f.agg == Agg::Average;
   const int64_t* tg = f.targets.data();
   const double* wt = f.weights.data();
-  for (int32_t root : f.roots)
+  const T* rx[L];
+  int32_t leaf[L], rt[L];
+  const int64_t trees = static_cast<int64_t>(f.roots.size());
+  if (i1 - i0 == 1) {
+    // One row (a served request): eight trees at once, their leaves voted in tree
+    // order as below (the same sums).
+    for (int j = 0; j < L; ++j) rx[j] = x + i0 * feats;
+    for (int64_t r0 = 0; r0 < trees; r0 += L) {
+      const int lanes = static_cast<int>(std::min<int64_t>(L, trees - r0));
+      walk(rx, f.roots.data() + r0, leaf, lanes);
+      for (int j = 0; j < lanes; ++j) add_votes(f, leaf[j], score + i0 * t, has + i0 * t, sum, tg, wt);
+    }
+    return;
+  }
+  for (int32_t root : f.roots) {
+    for (int j = 0; j < L; ++j) rt[j] = root;
     for (int64_t i = i0; i < i1; i += L) {
       const int lanes = static_cast<int>(std::min<int64_t>(L, i1 - i));
-      const T* rx[L];
       for (int j = 0; j < L; ++j) rx[j] = x + (i + std::min(j, lanes - 1)) * feats;
-      int32_t leaf[L];
-      if (lanes == 1) leaf[0] = f.leaf_of(sp, rx[0], root);  // one row: no idle lanes
-      else walk(rx, root, leaf, lanes);
-      for (int j = 0; j < lanes; ++j) {
-        double* s = score + (i + j) * t;
-        char* h = has + (i + j) * t;
-        const auto lb = static_cast<size_t>(leaf[j]);
-        for (int64_t k = f.leaf_begin[lb]; k < f.leaf_begin[lb + 1]; ++k) {
-          const int64_t c = tg[k];
-          const double w = wt[k];
-          if (sum) s[c] += w;  // scores start at 0
-          else s[c] = !h[c] ? w : f.agg == Agg::Min ? std::min(s[c], w) : std::max(s[c], w);
-          h[c] = 1;
-        }
-      }
+      if (lanes == 1) leaf[0] = f.leaf_of(sp, rx[0], root);  // one row left: no idle lanes
+      else walk(rx, rt, leaf, lanes);
+      for (int j = 0; j < lanes; ++j) add_votes(f, leaf[j], score + (i + j) * t, has + (i + j) * t, sum, tg, wt);
     }
+  }
 }
 
 // Sums (or min/max) of every tree's leaf votes per row: [rows, n_targets] scores and
@@ -409,18 +430,18 @@ void accumulate_t(const Forest& f, const SplitT<T>* sp, const T* x, int64_t rows
   if (f.same_mode && !f.any_missing) {
     switch (f.splits[0].mode) {
       case Mode::Leq:
-        return run([sp](const T* const* r, int32_t k, int32_t* o, int n) { Forest::leaves_of_mode<Mode::Leq>(sp, r, k, o, n); });
+        return run([sp](const T* const* r, const int32_t* k, int32_t* o, int n) { Forest::leaves_of_mode<Mode::Leq>(sp, r, k, o, n); });
       case Mode::Lt:
-        return run([sp](const T* const* r, int32_t k, int32_t* o, int n) { Forest::leaves_of_mode<Mode::Lt>(sp, r, k, o, n); });
+        return run([sp](const T* const* r, const int32_t* k, int32_t* o, int n) { Forest::leaves_of_mode<Mode::Lt>(sp, r, k, o, n); });
       case Mode::Gte:
-        return run([sp](const T* const* r, int32_t k, int32_t* o, int n) { Forest::leaves_of_mode<Mode::Gte>(sp, r, k, o, n); });
+        return run([sp](const T* const* r, const int32_t* k, int32_t* o, int n) { Forest::leaves_of_mode<Mode::Gte>(sp, r, k, o, n); });
       case Mode::Gt:
-        return run([sp](const T* const* r, int32_t k, int32_t* o, int n) { Forest::leaves_of_mode<Mode::Gt>(sp, r, k, o, n); });
+        return run([sp](const T* const* r, const int32_t* k, int32_t* o, int n) { Forest::leaves_of_mode<Mode::Gt>(sp, r, k, o, n); });
       default: break;
     }
   }
-  run([&f, sp](const T* const* r, int32_t k, int32_t* o, int n) {
-    for (int j = 0; j < n; ++j) o[j] = f.leaf_of(sp, r[j], k);
+  run([&f, sp](const T* const* r, const int32_t* k, int32_t* o, int n) {
+    for (int j = 0; j < n; ++j) o[j] = f.leaf_of(sp, r[j], k[j]);
   });
 }
 

@@ -79,8 +79,11 @@ def test_sklearn_model_matches_onnxruntime_and_sklearn(name):
     xt = x.copy()
     if name.startswith("imputed"):
         xt[::5, 2] = np.nan  # the Imputer fills them with the training mean
-    ours, ref = _both(_convert(model, x), {"X": xt})
+    onx = _convert(model, x)
+    ours, ref = _both(onx, {"X": xt})
     _assert_same(ours, ref)
+    for rows in (xt[:1], xt[:65]):  # one row (trees walked eight at a time), and a last block of one row
+        _assert_same(*_both(onx, {"X": rows}))
     # scikit-learn itself: the same labels (float32 features; ties at a split are not in this data)
     # and, for classifiers, the same probabilities up to float32 rounding.
     if kind == "reg":
@@ -234,6 +237,8 @@ X3 = np.array([[0.1, -2, -1], [0.5, 0, 1], [0.9, -5, 0], [np.nan, -2, np.nan], [
 def test_tree_regressor_modes_and_aggregates(mode, agg):
     m = _model([_regressor(mode, agg)], 3)
     _assert_same(*_both(m, {"X": X3}))
+    for r in range(len(X3)):  # each row alone: its trees walked side by side
+        _assert_same(*_both(m, {"X": X3[r:r + 1]}))
 
 
 @pytest.mark.parametrize("kw", [dict(base=[10.0, -1.0]), dict(base=[0.5], n_targets=1),

@@ -20,7 +20,6 @@
 #include "kernels/cpu/conv_dnnl.h"
 #include "kernels/cpu/conv_fused.h"
 #include "kernels/cpu/loops.h"
-#include "kernels/cpu/lru_cache.h"
 #include "kernels/cpu/pool_blocked.h"
 #include "tessel/ops.h"
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <unordered_map>
 
 #include "kernels/cpu/loops.h"
@@ -357,22 +356,8 @@ void register_ml_ops(std::map<std::string, OpFn>& t) {
     Tensor flat = idx.reshape({-1}).contiguous();
     if (flat.numel() == 0) n.error("indices must not be empty");
     const int64_t* ip = flat.data<int64_t>();  // a handful of indices: checked on the host, no reductions
-    const int64_t k = flat.numel();
-    for (int64_t j = 0; j < k; ++j)
-      if (ip[j] < 0 || ip[j] >= size) n.error("index ", ip[j], " is out of range for a last axis of size ", size);
-    if (x.device().is_cpu() && x.is_contiguous() && x.itemsize() <= 8) {
-      // The rows' picked entries copied here: skl2onnx's SVC graphs run six of these on
-      // one row, where index_select's call cost more than the copies.
-      Shape shape = x.shape();
-      shape.back() = k;
-      Tensor y = empty(shape, TensorOptions(x.dtype()));
-      const auto* xp = static_cast<const char*>(x.data_ptr());
-      auto* yp = static_cast<char*>(y.data_ptr());
-      const size_t e = x.itemsize();
-      for (int64_t r = 0; r < x.numel() / std::max<int64_t>(size, 1); ++r)
-        for (int64_t j = 0; j < k; ++j) std::memcpy(yp + (r * k + j) * e, xp + (r * size + ip[j]) * e, e);
-      return std::vector<Tensor>{y};
-    }
+    for (int64_t k = 0; k < flat.numel(); ++k)
+      if (ip[k] < 0 || ip[k] >= size) n.error("index ", ip[k], " is out of range for a last axis of size ", size);
     return std::vector<Tensor>{index_select(x, x.dim() - 1, flat)};
   };
   // (X - offset) * scale per feature, in float32 (as onnxruntime).

@@ -36,14 +36,15 @@ def load_data(seed=0):
     return train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
 
 
-def main(epochs=20, threads=None, onnx_path=None):
+def main(epochs=20, threads=None, onnx_path=None, device="cpu"):
     if threads:
         ts.set_num_threads(threads)
     ts.manual_seed(0)
     x_train, x_test, y_train, y_test = load_data()
-    print(f"digits: {len(x_train)} train / {len(x_test)} test images of 8x8, {ts.get_num_threads()} threads")
+    where = f"{ts.get_num_threads()} threads" if device == "cpu" else device
+    print(f"digits: {len(x_train)} train / {len(x_test)} test images of 8x8, {where}")
 
-    model = make_model()
+    model = make_model().to(device)  # fit moves each batch to the model's device
     print(model)
     opt = ts.optim.Adam(model.parameters(), lr=3e-3)
     # Cosine decay of the learning rate over the run settles the last epochs.
@@ -64,6 +65,10 @@ def main(epochs=20, threads=None, onnx_path=None):
     restored.eval()
     with ts.no_grad():
         logits = restored(ts.tensor(x_test[:8]))
+        if device != "cpu":  # the reloaded model on the device gives the same answers
+            on_device = restored.to(device)(ts.tensor(x_test[:8]).to(device)).cpu()
+            assert np.allclose(on_device.numpy(), logits.numpy(), atol=1e-4), "device and CPU logits differ"
+            restored.to("cpu")
     pred = logits.argmax(1).tolist()
     print(f"saved to {path} ({os.path.getsize(path):,} bytes), reloaded; predictions for 8 test images:")
     print("  predicted:", pred)
@@ -81,6 +86,7 @@ def main(epochs=20, threads=None, onnx_path=None):
 
 
 if __name__ == "__main__":
-    # train_digits.py [--onnx model.onnx]
+    # train_digits.py [--onnx model.onnx] [--device cuda]
     args = sys.argv[1:]
-    sys.exit(main(onnx_path=args[args.index("--onnx") + 1] if "--onnx" in args else None))
+    sys.exit(main(onnx_path=args[args.index("--onnx") + 1] if "--onnx" in args else None,
+                  device=args[args.index("--device") + 1] if "--device" in args else "cpu"))

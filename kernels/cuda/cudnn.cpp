@@ -195,11 +195,33 @@ struct One {
   T one = 1, zero = 0;
 };
 
+// A 1x1 convolution with unit stride, no padding and one group is a matrix
+// product per image: cuDNN's legacy heuristics pick slow kernels for these
+// (0.26-0.41x PyTorch's time on an H200, ResNet-50's 1x1 layers), cuBLAS's
+// strided-batched GEMM does not. Full float32 math, as the cuDNN path's.
+bool pointwise(const Tensor& w, const ConvParams& p) {
+  return w.shape()[2] == 1 && w.shape()[3] == 1 && p.groups == 1 && p.stride[0] == 1 && p.stride[1] == 1 &&
+         p.dilation[0] == 1 && p.dilation[1] == 1 && p.pad[0] == 0 && p.pad[1] == 0 && p.pad[2] == 0 && p.pad[3] == 0;
+}
+
+// out[n] = a[n] @ b[n] through the cuda matmul kernel (a batch stride of 0 broadcasts).
+void gemm(const Tensor& a, const Tensor& b, Tensor out) {
+  const Tensor in[2] = {a, b};
+  dispatch(op::matmul, out.dtype(), in, {&out, 1});
+}
+
 void conv2d_kernel(const KernelCall& c) {
   const char* op = "conv2d";
   const ConvParams& p0 = *static_cast<const ConvParams*>(c.params);
   Tensor& y = c.out[0];
   if (y.numel() == 0) return;
+  if (pointwise(c.in[1], p0)) {  // y[n] (Cout x HW) = w (Cout x Cin) @ x[n] (Cin x HW)
+    const Tensor &x = c.in[0], &w = c.in[1];
+    const int64_t N = x.shape()[0], Ci = x.shape()[1], Co = w.shape()[0], HW = x.shape()[2] * x.shape()[3];
+    gemm(w.view({1, Co, Ci}).expand({N, Co, Ci}), x.contiguous().view({N, Ci, HW}), y.view({N, Co, HW}));
+    if (c.in.size() > 2 && c.in[2].defined()) add_(y, c.in[2].view({1, Co, 1, 1}));
+    return;
+  }
   const bool sym = symmetric(p0);
   const Tensor x = sym ? c.in[0] : padded(c.in[0], p0);
   const ConvParams p = sym ? p0 : unpadded(p0);
@@ -241,6 +263,12 @@ void conv2d_backward_input_kernel(const KernelCall& c) {
     gx0.zero_();
     return;
   }
+  if (pointwise(w, p0) && gx0.is_contiguous()) {  // gx[n] (Cin x HW) = w^T (Cin x Cout) @ gy[n] (Cout x HW)
+    const int64_t N = gy.shape()[0], Co = gy.shape()[1], Ci = gx0.shape()[1], HW = gy.shape()[2] * gy.shape()[3];
+    gemm(w.view({1, Co, Ci}).transpose(1, 2).expand({N, Ci, Co}), gy.contiguous().view({N, Co, HW}),
+         gx0.view({N, Ci, HW}));
+    return;
+  }
   const bool sym = symmetric(p0);
   const ConvParams p = sym ? p0 : unpadded(p0);
   const auto& s = gx0.shape();
@@ -279,6 +307,17 @@ void conv2d_backward_weight_kernel(const KernelCall& c) {
   const Tensor& gy = c.in[0];
   if (gy.numel() == 0) {
     for (Tensor& t : c.out) t.zero_();
+    return;
+  }
+  if (pointwise(gw, p0)) {  // gw (Cout x Cin) = sum over n of gy[n] (Cout x HW) @ x[n]^T (HW x Cin)
+    const Tensor& x = c.in[1];
+    const int64_t N = gy.shape()[0], Co = gy.shape()[1], Ci = x.shape()[1], HW = gy.shape()[2] * gy.shape()[3];
+    if (gw.numel() > 0) {
+      Tensor per_image = empty({N, Co, Ci}, TensorOptions(gw.dtype(), gw.device()));
+      gemm(gy.contiguous().view({N, Co, HW}), x.contiguous().view({N, Ci, HW}).transpose(1, 2), per_image);
+      gw.copy_(sum(per_image, {0}).view(gw.shape()));
+    }
+    if (c.out.size() > 1) c.out[1].copy_(sum(gy, {0, 2, 3}));
     return;
   }
   const bool sym = symmetric(p0);

@@ -1,5 +1,5 @@
 // Elementwise binary (add sub mul div maximum minimum), unary (neg exp log
-// relu tanh sigmoid reciprocal square) and lerp kernels on CUDA. Dense operands take 16-byte vector loads;
+// relu tanh sigmoid reciprocal square sqrt rsqrt abs) and lerp kernels on CUDA. Dense operands take 16-byte vector loads;
 // broadcast or strided ones walk the Layout's offsets.
 #include "kernels/cuda/device/common.cuh"
 
@@ -25,6 +25,35 @@ struct BinaryFn {
     else if constexpr (Op == Binary::sub) return a - b;
     else if constexpr (Op == Binary::mul) return a * b;
     else if constexpr (Op == Binary::div) return a / b;
+    // Python's floor division and remainder (the divisor's sign), as the CPU's
+    // (kernels/cpu/elementwise.cpp); integer division by zero is refused before launch.
+    else if constexpr (Op == Binary::remainder) {
+      if constexpr (std::is_integral_v<C>) {
+        if (b == C(-1)) return C(0);
+        const C r = a % b;
+        return (r != 0 && ((r < 0) != (b < 0))) ? C(r + b) : r;
+      } else {
+        C r = fmod(a, b);
+        if (r == C(0)) return copysign(C(0), b);
+        if ((r < 0) != (b < 0)) r += b;
+        return r;
+      }
+    } else if constexpr (Op == Binary::floor_divide) {
+      if constexpr (std::is_integral_v<C>) {
+        if (b == C(-1)) return C(C(0) - a);  // INT_MIN / -1 wraps, as on the CPU
+        const C q = a / b;
+        return (a % b != 0 && ((a < 0) != (b < 0))) ? C(q - 1) : q;
+      } else {
+        if (b == C(0)) return a / b;
+        const C mod = fmod(a, b);
+        C d = (a - mod) / b;
+        if (mod != C(0) && ((b < C(0)) != (mod < C(0)))) d -= C(1);
+        if (d == C(0)) return copysign(C(0), a / b);
+        C fl = floor(d);
+        if (d - fl > C(0.5)) fl += C(1);
+        return fl;
+      }
+    }
     // NaN propagates, as on the CPU (kernels/cpu/elementwise.cpp).
     else if constexpr (Op == Binary::maximum) return isnan_(a) || isnan_(b) ? a + b : (a > b ? a : b);
     else if constexpr (Op == Binary::minimum) return isnan_(a) || isnan_(b) ? a + b : (a < b ? a : b);
@@ -43,7 +72,12 @@ struct UnaryFn {
     else if constexpr (Op == Unary::tanh) return std::is_same_v<C, float> ? tanhf(a) : tanh(a);
     else if constexpr (Op == Unary::reciprocal) return C(1) / a;
     else if constexpr (Op == Unary::square) return a * a;
-    else return C(1) / (C(1) + exp_(-a));
+    else if constexpr (Op == Unary::sqrt) return std::is_same_v<C, float> ? sqrtf(a) : sqrt(a);
+    else if constexpr (Op == Unary::rsqrt) return C(1) / (std::is_same_v<C, float> ? sqrtf(a) : sqrt(a));  // the CPU's
+    else if constexpr (Op == Unary::abs) {
+      if constexpr (std::is_floating_point_v<C>) return std::is_same_v<C, float> ? fabsf(a) : fabs(a);
+      else return a < C(0) ? C(-a) : a;
+    } else return C(1) / (C(1) + exp_(-a));
   }
   template <class C>
   __device__ __forceinline__ static C exp_(C a) {
@@ -135,7 +169,7 @@ bool unary_for(int dtype, const Layout<2>& L, cudaStream_t s) {
   bool ok = false;
   visit_code(dtype, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (is_float<T> || (is_binary_int<T> && (Op == Unary::neg || Op == Unary::relu || Op == Unary::square))) {
+    if constexpr (is_float<T> || (is_binary_int<T> && (Op == Unary::neg || Op == Unary::relu || Op == Unary::square || Op == Unary::abs))) {
       run_map<T, 2>(L, UnaryFn<Op>{}, s);
       ok = true;
     }
@@ -182,6 +216,8 @@ bool launch_binary(Binary op, int dtype, const Layout<3>& L, cudaStream_t s) {
     case Binary::maximum: return binary_for<Binary::maximum>(dtype, L, s);
     case Binary::minimum: return binary_for<Binary::minimum>(dtype, L, s);
     case Binary::relu_backward: return binary_for<Binary::relu_backward>(dtype, L, s);
+    case Binary::remainder: return binary_for<Binary::remainder>(dtype, L, s);
+    case Binary::floor_divide: return binary_for<Binary::floor_divide>(dtype, L, s);
   }
   return false;
 }
@@ -196,6 +232,9 @@ bool launch_unary(Unary op, int dtype, const Layout<2>& L, cudaStream_t s) {
     case Unary::sigmoid: return unary_for<Unary::sigmoid>(dtype, L, s);
     case Unary::reciprocal: return unary_for<Unary::reciprocal>(dtype, L, s);
     case Unary::square: return unary_for<Unary::square>(dtype, L, s);
+    case Unary::sqrt: return unary_for<Unary::sqrt>(dtype, L, s);
+    case Unary::rsqrt: return unary_for<Unary::rsqrt>(dtype, L, s);
+    case Unary::abs: return unary_for<Unary::abs>(dtype, L, s);
   }
   return false;
 }

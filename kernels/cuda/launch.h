@@ -23,17 +23,19 @@ struct Layout {
   bool contiguous = false;
 };
 
-// dtype codes: the values of tessel::DType (bool ... float64).
-enum Code : int { kBool, kUInt8, kInt8, kInt16, kInt32, kInt64, kFloat16, kBFloat16, kFloat32, kFloat64 };
+// dtype codes: the values of tessel::DType (bool ... uint64; copy and fill alone take the last five).
+enum Code : int { kBool, kUInt8, kInt8, kInt16, kInt32, kInt64, kFloat16, kBFloat16, kFloat32, kFloat64,
+                  kComplex64, kComplex128, kUInt16, kUInt32, kUInt64 };
 
-enum class Binary : int { add, sub, mul, div, maximum, minimum, relu_backward };
+enum class Binary : int { add, sub, mul, div, maximum, minimum, relu_backward, remainder, floor_divide };
 enum class Compare : int { eq, ne, lt, le, gt, ge };
-enum class Unary : int { neg, exp, log, relu, tanh, sigmoid, reciprocal, square };
+enum class Unary : int { neg, exp, log, relu, tanh, sigmoid, reciprocal, square, sqrt, rsqrt, abs };
 enum class Reduce : int { sum, amax, amin };
 
 // Each returns false when the (op, dtype) pair is not compiled in.
 bool launch_copy(int src, int dst, const Layout<2>& L, cudaStream_t s);
-bool launch_fill(int itemsize, uint64_t bits, const Layout<1>& L, cudaStream_t s);
+// value: itemsize bytes (1, 2, 4, 8 or 16), already in the output's dtype.
+bool launch_fill(int itemsize, const void* value, const Layout<1>& L, cudaStream_t s);
 bool launch_binary(Binary op, int dtype, const Layout<3>& L, cudaStream_t s);
 bool launch_unary(Unary op, int dtype, const Layout<2>& L, cudaStream_t s);
 // out (bool) = a <op> b, a and b of `dtype`.

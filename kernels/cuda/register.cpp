@@ -31,10 +31,10 @@ void fill_kernel(const KernelCall& c) {
   if (out.numel() == 0) return;
   // The value in the output's dtype, converted by the CPU's rules.
   const Tensor h = scalar_tensor(*static_cast<const Scalar*>(c.params), TensorOptions(out.dtype()));
-  uint64_t bits = 0;
-  std::memcpy(&bits, h.data_ptr(), h.itemsize());
+  unsigned char value[16] = {};
+  std::memcpy(value, h.data_ptr(), h.itemsize());
   const Layout<1> L = layout_of<1>({&out});
-  on_device("fill", out, [&](cudaStream_t s) { return launch_fill(static_cast<int>(out.itemsize()), bits, L, s); });
+  on_device("fill", out, [&](cudaStream_t s) { return launch_fill(static_cast<int>(out.itemsize()), value, L, s); });
 }
 
 template <Binary B>
@@ -103,10 +103,14 @@ const bool registered = [] {
                          DType::Int64,   DType::Float16,  DType::BFloat16, DType::Float32, DType::Float64};
   const DType floats[] = {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64};
   const DType numbers[] = {DType::Int32, DType::Int64, DType::Float16, DType::BFloat16, DType::Float32, DType::Float64};
+  for (DType t : reals) r.add(op::where, cu, t, &where_kernel);
   for (DType t : reals) {
     r.add(op::copy, cu, t, &copy_kernel);
     r.add(op::fill, cu, t, &fill_kernel);
-    r.add(op::where, cu, t, &where_kernel);
+  }
+  for (DType t : {DType::Complex64, DType::Complex128, DType::UInt16, DType::UInt32, DType::UInt64}) {
+    r.add(op::copy, cu, t, &copy_kernel);
+    r.add(op::fill, cu, t, &fill_kernel);
   }
   for (DType t : numbers) {
     r.add(op::add, cu, t, &binary_kernel<Binary::add>);
@@ -114,9 +118,12 @@ const bool registered = [] {
     r.add(op::mul, cu, t, &binary_kernel<Binary::mul>);
     r.add(op::maximum, cu, t, &binary_kernel<Binary::maximum>);
     r.add(op::minimum, cu, t, &binary_kernel<Binary::minimum>);
+    r.add(op::remainder, cu, t, &binary_kernel<Binary::remainder>);
+    r.add(op::floor_divide, cu, t, &binary_kernel<Binary::floor_divide>);
     r.add(op::neg, cu, t, &unary_kernel<Unary::neg>);
     r.add(op::relu, cu, t, &unary_kernel<Unary::relu>);
     r.add(op::square, cu, t, &unary_kernel<Unary::square>);
+    r.add(op::abs, cu, t, &unary_kernel<Unary::abs>);
     r.add(op::sum, cu, t, &reduce_kernel<Reduce::sum>);
     r.add(op::amax, cu, t, &reduce_kernel<Reduce::amax>);
     r.add(op::amin, cu, t, &reduce_kernel<Reduce::amin>);
@@ -135,6 +142,8 @@ const bool registered = [] {
     r.add(op::tanh, cu, t, &unary_kernel<Unary::tanh>);
     r.add(op::sigmoid, cu, t, &unary_kernel<Unary::sigmoid>);
     r.add(op::reciprocal, cu, t, &unary_kernel<Unary::reciprocal>);
+    r.add(op::sqrt, cu, t, &unary_kernel<Unary::sqrt>);
+    r.add(op::rsqrt, cu, t, &unary_kernel<Unary::rsqrt>);
     r.add(op::lerp, cu, t, &lerp_kernel);  // running statistics (batch_norm)
     r.add(op::relu_backward, cu, t, &binary_kernel<Binary::relu_backward>);
   }

@@ -71,6 +71,11 @@ bool Registry::has(OpId op, DeviceType device, DType dtype) const {
 
 void Registry::missing(OpId op, DeviceType device, DType dtype) const {
   if (is_cast_only(dtype)) fail_cast_only(op_name(op).c_str(), dtype);
+  // Inside a composite op the error carries its name; say which op it lacks.
+  const char* scope = op_scope();
+  if (scope && op_name(op) != scope)
+    fail<NotImplementedError>(scope, "needs '", op_name(op), "', not implemented for ", device_type_name(device), "/",
+                              dtype_name(dtype));
   fail<NotImplementedError>(op_name(op).c_str(), "not implemented for ", device_type_name(device), "/",
                             dtype_name(dtype));
 }

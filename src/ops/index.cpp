@@ -16,6 +16,10 @@ Tensor nonzero(const Tensor& t) {
   if (trace::Op r{"nonzero"}) return r.in(t).out(nonzero(t));
   OpScope scope_("nonzero");
   TS_CHECK(t.defined(), ValueError, "nonzero", "got an undefined tensor");
+  // A device without a nonzero kernel goes through the host: the result's size
+  // depends on the data, so the host waits for the device either way.
+  if (t.device().type != DeviceType::CPU && !Registry::get().has(op::nonzero, t.device().type, t.dtype()))
+    return nonzero(t.cpu()).to(t.device());
   const int64_t n = t.numel() == 0 ? 0 : sum(ne(t, Scalar(0))).item<int64_t>();
   Tensor out = empty({n, t.dim()}, TensorOptions(DType::Int64, t.device()));
   if (n > 0) dispatch(op::nonzero, t.dtype(), {&t, 1}, {&out, 1});
@@ -78,7 +82,9 @@ Tensor apply_basic(const char* op, const Tensor& t, const std::vector<TensorInde
       case TensorIndex::Kind::Ellipsis: d += t.dim() - consumed; break;
       case TensorIndex::Kind::Tensor: {
         const Tensor& it = ix.tensor;
-        TS_CHECK(it.device() == t.device(), ValueError, op, "indices on ", it.device(), " for a tensor on ", t.device());
+        // As PyTorch: indices live on the indexed tensor's device or on the CPU (moved over here).
+        TS_CHECK(it.device() == t.device() || it.device().type == DeviceType::CPU, ValueError, op, "indices on ",
+                 it.device(), " for a tensor on ", t.device(), " (indices must be on its device or on the cpu)");
         if (it.dtype() == DType::Bool || it.dtype() == DType::UInt8) {
           if (it.dim() == 0) {  // t[True] adds a dim of size 1, t[False] one of size 0
             v = v.unsqueeze(d);
@@ -91,13 +97,13 @@ Tensor apply_basic(const char* op, const Tensor& t, const std::vector<TensorInde
                      " at index ", k, " does not match the shape of the indexed tensor ", v.shape(), " at index ",
                      d + k);
           }
-          const Tensor nz = nonzero(it);
+          const Tensor nz = nonzero(it).to(t.device());
           for (int64_t k = 0; k < it.dim(); ++k) adv.push_back({d + k, nz.select(1, k)});
           d += it.dim();
         } else {
           TS_CHECK(is_integral(it.dtype()), IndexError, op,
                    "tensors used as indices must be integer or bool tensors, got ", it.dtype());
-          adv.push_back({d, it.to(DType::Int64)});
+          adv.push_back({d, it.to(DType::Int64).to(t.device())});
           ++d;
         }
         break;

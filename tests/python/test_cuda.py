@@ -16,7 +16,7 @@ needs_gpu = pytest.mark.skipif(not GPU, reason=f"needs a CUDA GPU ({ts._C._cuda.
 COMPILED = ts._C._cuda.is_compiled()
 
 KERNELS = {
-    "copy": "all", "fill": "all",
+    "copy": "every", "fill": "every",
     "add": "num", "sub": "num", "mul": "num", "maximum": "num", "minimum": "num", "neg": "num", "relu": "num",
     "sum": "num_bool", "amax": "num", "amin": "num",
     "eq": "num", "ne": "num", "lt": "num", "le": "num", "gt": "num", "ge": "num", "where": "all",
@@ -26,6 +26,7 @@ KERNELS = {
     "sort": "num", "max_dim": "num", "min_dim": "num", "uniform": "float", "normal": "float", "randint": "int_f32_64", "take_offsets": "all_c", "put_offsets": "all_c", "put_offsets_add": "num",
     "conv2d": "f32_64", "conv2d_backward_input": "f32_64", "conv2d_backward_weight": "f32_64",
     "batch_norm": "f32_64", "batch_norm_backward": "f32_64", "max_pool2d": "f32_64", "max_pool2d_backward": "f32_64", "lerp": "float", "reciprocal": "float", "square": "num",
+    "sqrt": "float", "rsqrt": "float", "abs": "num", "remainder": "num", "floor_divide": "num",
 }
 FLOATS = {ts.float16, ts.bfloat16, ts.float32, ts.float64}
 NUMS = FLOATS | {ts.int32, ts.int64}
@@ -195,7 +196,8 @@ def test_registry_lists_the_cuda_kernels():
             assert src == "builtin"
             have.setdefault(op, set()).add(dt)
     want = {"all": ALL, "num": NUMS, "float": FLOATS, "num_bool": NUMS | {ts.bool}, "f32_64": {ts.float32, ts.float64},
-            "int_f32_64": {ts.int32, ts.int64, ts.float32, ts.float64}, "all_c": ALL | {ts.complex64, ts.complex128}}
+            "int_f32_64": {ts.int32, ts.int64, ts.float32, ts.float64}, "all_c": ALL | {ts.complex64, ts.complex128},
+            "every": ALL | {ts.complex64, ts.complex128, ts.uint16, ts.uint32, ts.uint64}}
     for op, kind in KERNELS.items():
         assert have.get(op, set()) == want[kind], op
 
@@ -249,16 +251,33 @@ def test_binary_matches_numpy_with_broadcasting(op, dtype):
 
 @needs_gpu
 @pytest.mark.parametrize("dtype", sorted(FLOATS, key=str), ids=str)
-@pytest.mark.parametrize("op", ["neg", "exp", "log", "relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("op", ["neg", "exp", "log", "relu", "tanh", "sigmoid", "sqrt", "rsqrt", "abs"])
 def test_unary_matches_numpy(op, dtype):
     a = np.linspace(0.05, 3, 999).reshape(27, 37) * np.where(np.arange(999) % 3 == 0, -1, 1).reshape(27, 37)
-    if op == "log":
+    if op in ("log", "sqrt", "rsqrt"):
         a = np.abs(a)
     ref = {"neg": np.negative, "exp": np.exp, "log": np.log, "relu": lambda x: np.maximum(x, 0), "tanh": np.tanh,
-           "sigmoid": lambda x: 1 / (1 + np.exp(-x))}[op](_np(ts.tensor(a).to(dtype)))
+           "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "sqrt": np.sqrt, "rsqrt": lambda x: 1 / np.sqrt(x),
+           "abs": np.abs}[op](_np(ts.tensor(a).to(dtype)))
     t = ts.tensor(a).to(dtype).cuda()
     np.testing.assert_allclose(_np(getattr(ts, op)(t)), ref, rtol=_tol(dtype) * 4, atol=_tol(dtype))
     np.testing.assert_allclose(_np(getattr(ts, op)(t.t())), ref.T, rtol=_tol(dtype) * 4, atol=_tol(dtype))
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", sorted(NUMS, key=str), ids=str)
+@pytest.mark.parametrize("op", ["remainder", "floor_divide"])
+def test_floor_division_and_remainder_take_the_divisors_sign_as_the_cpu(op, dtype):
+    a = np.array([-7, -6, -1, 0, 1, 5, 6, 7, 9, -9] * 3, dtype=np.float64).reshape(3, 10)
+    b = np.array([3, -3, 4, -4, 2, -2, 5, -5, 3, -3], dtype=np.float64)
+    if dtype in FLOATS:
+        a = a + 0.5
+    ta, tb = ts.tensor(a).to(dtype), ts.tensor(b).to(dtype)
+    ref = getattr(ts, op)(ta, tb)
+    out = getattr(ts, op)(ta.cuda(), tb.cuda())
+    np.testing.assert_allclose(_np(out), _np(ref), rtol=_tol(dtype) * 4, atol=_tol(dtype))
+    np.testing.assert_allclose(_np(getattr(ts, op)(ta.cuda(), 4)), _np(getattr(ts, op)(ta, 4)), rtol=_tol(dtype) * 4,
+                               atol=_tol(dtype))
 
 
 @needs_gpu
@@ -640,11 +659,11 @@ def test_sort_and_randperm_match_the_cpu(dtype):
 
 # ---- cuDNN (kernels/cuda/cudnn.cpp): conv2d and batch_norm; max_pool2d (kernels/cuda/pool.cu)
 
-def _conv_case(device, dtype, stride, padding, dilation, groups, bias):
+def _conv_case(device, dtype, stride, padding, dilation, groups, bias, kernel=(3, 2)):
     """Output and the three gradients of one conv2d on `device`, as NumPy."""
     rng = np.random.default_rng(21)
     x = ts.tensor(rng.normal(0, 1, (2, 4, 9, 8))).to(dtype).to(device).requires_grad_()
-    w = ts.tensor(rng.normal(0, 0.5, (6, 4 // groups, 3, 2))).to(dtype).to(device).requires_grad_()
+    w = ts.tensor(rng.normal(0, 0.5, (6, 4 // groups) + kernel)).to(dtype).to(device).requires_grad_()
     b = ts.tensor(rng.normal(0, 1, 6)).to(dtype).to(device).requires_grad_() if bias else None
     y = ts.nn.functional.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
     g = ts.tensor(rng.normal(0, 1, tuple(y.shape))).to(dtype).to(device)
@@ -653,7 +672,9 @@ def _conv_case(device, dtype, stride, padding, dilation, groups, bias):
 
 
 CONV_CASES = [((1, 1), (0, 0), (1, 1), 1, True), ((2, 1), (1, 2), (1, 1), 1, False),
-              ((1, 2), (2, 1), (2, 1), 2, True), ((1, 1), "same", (1, 1), 2, True)]  # "same" with a 3x2 kernel: asymmetric padding
+              ((1, 2), (2, 1), (2, 1), 2, True), ((1, 1), "same", (1, 1), 2, True),  # "same" with a 3x2 kernel: asymmetric padding
+              ((1, 1), (0, 0), (1, 1), 1, True, (1, 1)), ((1, 1), (0, 0), (1, 1), 1, False, (1, 1)),  # 1x1: cuBLAS
+              ((2, 2), (0, 0), (1, 1), 1, True, (1, 1)), ((1, 1), (0, 0), (1, 1), 2, False, (1, 1))]  # 1x1 through cuDNN
 
 
 @needs_gpu

@@ -32,6 +32,16 @@ __device__ __forceinline__ To convert(From x) {
   } else if constexpr (is_lowp<To>) {
     if constexpr (std::is_same_v<From, double>) return To(x);
     else return To(static_cast<float>(x));
+  } else if constexpr (std::is_integral_v<To> && std::is_floating_point_v<From>) {
+    // The CPU's rule (tessel/cast.h): truncate, NaN gives 0, out of range saturates.
+    using U = std::make_unsigned_t<To>;
+    constexpr int bits = 8 * sizeof(To);
+    const From top = std::is_signed_v<To> ? From(uint64_t{1} << (bits - 1)) : From(2) * From(uint64_t{1} << (bits - 1));
+    const From lo = std::is_signed_v<To> ? -top : From(0);
+    if (x != x) return To(0);
+    if (x <= lo) return std::is_signed_v<To> ? static_cast<To>(U{1} << (bits - 1)) : To(0);
+    if (x >= top) return std::is_signed_v<To> ? static_cast<To>((U{1} << (bits - 1)) - 1) : static_cast<To>(~U{0});
+    return static_cast<To>(x);
   } else {
     return static_cast<To>(x);
   }

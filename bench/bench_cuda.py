@@ -4,7 +4,8 @@ Rows: matmul 4096 and 8192 (float32, bfloat16) in TFLOP/s; ResNet-50's convoluti
 (batch 32, forward, float32 without TF32 on both sides: tessel's cuDNN calls use FMA math, so
 PyTorch's cudnn.allow_tf32 is turned off for them); an elementwise add and a full sum at 256 MB
 per operand in GB/s, next to the device-to-device copy bandwidth measured here; a ResNet-50
-training step (batch 32, 224x224, SGD) in images/s. Each figure is the median of --repeats
+training step (batch 32, 224x224, SGD) in images/s; a GPT-2 small training step (8 x 1024
+tokens, AdamW, float32) in tokens/s. Each figure is the median of --repeats
 timed runs of a few calls each, between device synchronizations; the ratio column is
 tessel / PyTorch (higher is better for tessel). A row whose tessel side fails prints why.
 
@@ -93,6 +94,59 @@ def _resnet50_steps(ts, torch):
     return t_step, p_step
 
 
+def _gpt(lib, vocab, ctx, d, heads, layers):
+    """GPT-2's architecture written once for either library (tessel and PyTorch share these names)."""
+    nn, F = lib.nn, lib.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+            self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+        def forward(self, x):
+            b, t, _ = x.shape
+            q, k, v = (z.reshape(b, t, heads, d // heads).transpose(1, 2) for z in self.qkv(self.ln1(x)).chunk(3, -1))
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.proj(a.transpose(1, 2).reshape(b, t, d))
+            return x + self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok, self.pos = nn.Embedding(vocab, d), nn.Embedding(ctx, d)
+            self.blocks = nn.Sequential(*[Block() for _ in range(layers)])
+            self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, vocab, bias=False)
+
+        def forward(self, idx):
+            t = idx.shape[1]
+            x = self.tok(idx) + self.pos(lib.arange(t, device=idx.device))
+            return self.head(self.ln(self.blocks(x)))
+
+    return GPT()
+
+
+def _gpt2_steps(ts, torch, batch=8, ctx=1024, vocab=50257):
+    """One AdamW step of GPT-2 small (12 layers, d 768, 12 heads) in each library, float32."""
+    import numpy as np
+    idx = np.random.default_rng(0).integers(0, vocab, (batch, ctx + 1))
+    steps = []
+    for lib in (ts, torch):
+        model = _gpt(lib, vocab, ctx, 768, 12, 12).to("cuda")
+        opt = lib.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
+        x = lib.tensor(idx[:, :-1]).to("cuda")
+        y = lib.tensor(idx[:, 1:]).to("cuda")
+
+        def step(model=model, opt=opt, x=x, y=y, lib=lib):
+            opt.zero_grad()
+            logits = model(x)
+            lib.nn.functional.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1)).backward()
+            opt.step()
+        steps.append(step)
+    return steps[0], steps[1]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
@@ -172,7 +226,11 @@ def main():
         row("ResNet-50 training step, batch 32, float32", "images/s", 32, t_step, p_step, iters=3)
     except Exception as e:
         print(f"ResNet-50 training step: tessel failed to build: {type(e).__name__}: {e}")
-    print("GPT-2 small training step: not measured yet (layer_norm, gelu and attention have no CUDA kernels)")
+    try:
+        t_step, p_step = _gpt2_steps(ts, torch)
+        row("GPT-2 small training step, 8 x 1024 tokens, float32", "tokens/s", 8 * 1024, t_step, p_step, iters=2)
+    except Exception as e:
+        print(f"GPT-2 small training step: tessel failed to build: {type(e).__name__}: {e}")
 
     print(f"\n| row | unit | tessel | PyTorch | tessel / PyTorch | tessel / PyTorch copy bandwidth |")
     print("|---|---|---|---|---|---|")

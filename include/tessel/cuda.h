@@ -34,6 +34,18 @@ TESSEL_API void empty_cache();
 // Caps the bytes the allocator may hold on a device (0: no cap).
 TESSEL_API void set_memory_cap(size_t bytes, int device = -1);
 
+// TF32 for float32 products (ts.backends.cuda.matmul.allow_tf32) and
+// convolutions (ts.backends.cudnn.allow_tf32). Both off by default: float32
+// stays float32 unless asked (PyTorch turns the cuDNN one on by default).
+// Process-wide; plain flags in a build without CUDA.
+TESSEL_API void set_matmul_allow_tf32(bool allow);
+TESSEL_API bool matmul_allow_tf32();
+TESSEL_API void set_cudnn_allow_tf32(bool allow);
+TESSEL_API bool cudnn_allow_tf32();
+// cuDNN's version (cudnnGetVersion, e.g. 91300) once it loads; 0 when it cannot
+// be loaded or the build has no CUDA.
+TESSEL_API int cudnn_version();
+
 // Streams and events are opaque handles (a cudaStream_t / cudaEvent_t as an
 // integer, as PyTorch's cuda_stream); stream 0 is the legacy default stream.
 // Work and allocations for a device go to this thread's current stream of it.

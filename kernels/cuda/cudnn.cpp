@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "src/cuda/runtime.h"
+#include "tessel/cuda.h"
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
@@ -23,7 +24,7 @@ namespace tessel::cuda {
 namespace {
 
 #define TS_CUDNN_FNS(X)                                                                                            \
-  X(cudnnCreate) X(cudnnSetStream) X(cudnnGetErrorString) X(cudnnCreateTensorDescriptor)                           \
+  X(cudnnGetVersion) X(cudnnCreate) X(cudnnSetStream) X(cudnnGetErrorString) X(cudnnCreateTensorDescriptor)                           \
   X(cudnnDestroyTensorDescriptor) X(cudnnSetTensor4dDescriptor) X(cudnnCreateFilterDescriptor)                     \
   X(cudnnDestroyFilterDescriptor) X(cudnnSetFilter4dDescriptor) X(cudnnCreateConvolutionDescriptor)                \
   X(cudnnDestroyConvolutionDescriptor) X(cudnnSetConvolution2dDescriptor) X(cudnnSetConvolutionGroupCount)         \
@@ -128,8 +129,10 @@ struct ConvDescs {
                                                   data_type(weight.dtype())),
                 op);
     check_cudnn(L.cudnnSetConvolutionGroupCount(conv, int(p.groups)), op);
-    // Full float32 math: no TF32, so results stay comparable with the CPU's.
-    check_cudnn(L.cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH), op);
+    // Full float32 math (results comparable with the CPU's) unless TF32 is allowed
+    // (ts.backends.cudnn.allow_tf32); the algorithm cache keys on the choice.
+    const bool tf32 = weight.dtype() == DType::Float32 && cudnn_allow_tf32();
+    check_cudnn(L.cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH), op);
   }
   ~ConvDescs() {
     cudnn(op).cudnnDestroyFilterDescriptor(w);
@@ -161,7 +164,7 @@ std::vector<int64_t> key_of(const Tensor& x, const Tensor& w, const Tensor& y, c
   std::vector<int64_t> k;
   for (const Tensor* t : {&x, &w, &y}) k.insert(k.end(), t->shape().begin(), t->shape().end());
   k.insert(k.end(), {p.stride[0], p.stride[1], p.pad[0], p.pad[2], p.dilation[0], p.dilation[1], p.groups,
-                     static_cast<int64_t>(x.dtype())});
+                     static_cast<int64_t>(x.dtype()), int64_t{cudnn_allow_tf32()}});
   return k;
 }
 
@@ -416,4 +419,14 @@ const bool registered = [] {
 }();
 
 }  // namespace
+}  // namespace tessel::cuda
+
+namespace tessel::cuda {
+int cudnn_version() {
+  try {
+    return static_cast<int>(cudnn("cudnn_version").cudnnGetVersion());
+  } catch (const Error&) {
+    return 0;
+  }
+}
 }  // namespace tessel::cuda

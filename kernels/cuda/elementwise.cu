@@ -1,5 +1,5 @@
 // Elementwise binary (add sub mul div maximum minimum), unary (neg exp log
-// relu tanh sigmoid reciprocal square sqrt rsqrt abs) and lerp kernels on CUDA. Dense operands take 16-byte vector loads;
+// relu tanh sigmoid reciprocal square sqrt rsqrt abs erf gelu), gelu's backward and lerp kernels on CUDA. Dense operands take 16-byte vector loads;
 // broadcast or strided ones walk the Layout's offsets.
 #include "kernels/cuda/device/common.cuh"
 
@@ -57,7 +57,30 @@ struct BinaryFn {
     // NaN propagates, as on the CPU (kernels/cpu/elementwise.cpp).
     else if constexpr (Op == Binary::maximum) return isnan_(a) || isnan_(b) ? a + b : (a > b ? a : b);
     else if constexpr (Op == Binary::minimum) return isnan_(a) || isnan_(b) ? a + b : (a < b ? a : b);
-    else return b > C(0) ? a : C(0);  // relu_backward: a = grad, b = relu's output
+    else if constexpr (Op == Binary::gelu_backward) {  // g * (Phi(x) + x phi(x))
+      const C cdf = C(0.5) * (C(1) + erf_(b * C(0.70710678118654752440)));
+      const C pdf = exp_(C(-0.5) * b * b) * C(0.39894228040143267794);
+      return a * (cdf + b * pdf);
+    } else if constexpr (Op == Binary::gelu_tanh_backward) {
+      const C k = C(0.79788456080286535588), c = C(0.044715);
+      const C t = tanh_(k * (b + c * b * b * b));
+      return a * (C(0.5) * (C(1) + t) + C(0.5) * b * (C(1) - t * t) * k * (C(1) + C(3) * c * b * b));
+    } else return b > C(0) ? a : C(0);  // relu_backward: a = grad, b = relu's output
+  }
+  template <class C>
+  __device__ __forceinline__ static C erf_(C a) {
+    if constexpr (std::is_same_v<C, float>) return erff(a);
+    else return erf(a);
+  }
+  template <class C>
+  __device__ __forceinline__ static C exp_(C a) {
+    if constexpr (std::is_same_v<C, float>) return expf(a);
+    else return exp(a);
+  }
+  template <class C>
+  __device__ __forceinline__ static C tanh_(C a) {
+    if constexpr (std::is_same_v<C, float>) return tanhf(a);
+    else return tanh(a);
   }
 };
 
@@ -74,7 +97,14 @@ struct UnaryFn {
     else if constexpr (Op == Unary::square) return a * a;
     else if constexpr (Op == Unary::sqrt) return std::is_same_v<C, float> ? sqrtf(a) : sqrt(a);
     else if constexpr (Op == Unary::rsqrt) return C(1) / (std::is_same_v<C, float> ? sqrtf(a) : sqrt(a));  // the CPU's
-    else if constexpr (Op == Unary::abs) {
+    else if constexpr (Op == Unary::erf) return std::is_same_v<C, float> ? erff(a) : erf(a);
+    else if constexpr (Op == Unary::gelu)  // x Phi(x), as the CPU's exact form
+      return C(0.5) * a * (C(1) + (std::is_same_v<C, float> ? erff(a * C(0.70710678118654752440))
+                                                             : erf(a * C(0.70710678118654752440))));
+    else if constexpr (Op == Unary::gelu_tanh) {
+      const C u = C(0.79788456080286535588) * (a + C(0.044715) * a * a * a);
+      return C(0.5) * a * (C(1) + (std::is_same_v<C, float> ? tanhf(u) : tanh(u)));
+    } else if constexpr (Op == Unary::abs) {
       if constexpr (std::is_floating_point_v<C>) return std::is_same_v<C, float> ? fabsf(a) : fabs(a);
       else return a < C(0) ? C(-a) : a;
     } else return C(1) / (C(1) + exp_(-a));
@@ -156,7 +186,8 @@ bool binary_for(int dtype, const Layout<3>& L, cudaStream_t s) {
   bool ok = false;
   visit_code(dtype, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (is_float<T> || (is_binary_int<T> && Op != Binary::div && Op != Binary::relu_backward)) {
+    if constexpr (is_float<T> || (is_binary_int<T> && Op != Binary::div && Op != Binary::relu_backward &&
+                                          Op != Binary::gelu_backward && Op != Binary::gelu_tanh_backward)) {
       run_map<T, 3>(L, BinaryFn<Op>{}, s);
       ok = true;
     }
@@ -218,6 +249,8 @@ bool launch_binary(Binary op, int dtype, const Layout<3>& L, cudaStream_t s) {
     case Binary::relu_backward: return binary_for<Binary::relu_backward>(dtype, L, s);
     case Binary::remainder: return binary_for<Binary::remainder>(dtype, L, s);
     case Binary::floor_divide: return binary_for<Binary::floor_divide>(dtype, L, s);
+    case Binary::gelu_backward: return binary_for<Binary::gelu_backward>(dtype, L, s);
+    case Binary::gelu_tanh_backward: return binary_for<Binary::gelu_tanh_backward>(dtype, L, s);
   }
   return false;
 }
@@ -235,6 +268,9 @@ bool launch_unary(Unary op, int dtype, const Layout<2>& L, cudaStream_t s) {
     case Unary::sqrt: return unary_for<Unary::sqrt>(dtype, L, s);
     case Unary::rsqrt: return unary_for<Unary::rsqrt>(dtype, L, s);
     case Unary::abs: return unary_for<Unary::abs>(dtype, L, s);
+    case Unary::erf: return unary_for<Unary::erf>(dtype, L, s);
+    case Unary::gelu: return unary_for<Unary::gelu>(dtype, L, s);
+    case Unary::gelu_tanh: return unary_for<Unary::gelu_tanh>(dtype, L, s);
   }
   return false;
 }

@@ -27,9 +27,11 @@ struct Layout {
 enum Code : int { kBool, kUInt8, kInt8, kInt16, kInt32, kInt64, kFloat16, kBFloat16, kFloat32, kFloat64,
                   kComplex64, kComplex128, kUInt16, kUInt32, kUInt64 };
 
-enum class Binary : int { add, sub, mul, div, maximum, minimum, relu_backward, remainder, floor_divide };
+// gelu*_backward: a = the gradient, b = gelu's input.
+enum class Binary : int { add, sub, mul, div, maximum, minimum, relu_backward, remainder, floor_divide, gelu_backward,
+                          gelu_tanh_backward };
 enum class Compare : int { eq, ne, lt, le, gt, ge };
-enum class Unary : int { neg, exp, log, relu, tanh, sigmoid, reciprocal, square, sqrt, rsqrt, abs };
+enum class Unary : int { neg, exp, log, relu, tanh, sigmoid, reciprocal, square, sqrt, rsqrt, abs, erf, gelu, gelu_tanh };
 enum class Reduce : int { sum, amax, amin };
 
 // Each returns false when the (op, dtype) pair is not compiled in.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "src/cuda/runtime.h"
+#include "tessel/cuda.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
 
@@ -141,11 +142,15 @@ void matmul_kernel(const KernelCall& c) {
   const float alpha32 = 1, beta32 = 0;
   const void* alpha = f64 ? static_cast<const void*>(&alpha64) : &alpha32;
   const void* beta = f64 ? static_cast<const void*>(&beta64) : &beta32;
+  // float32 on TF32 tensor cores only when asked (ts.backends.cuda.matmul.allow_tf32).
+  const cublasComputeType_t compute = f64 ? CUBLAS_COMPUTE_64F
+                                      : out.dtype() == DType::Float32 && matmul_allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                                             : CUBLAS_COMPUTE_32F;
   check_cublas(cublas().gemm(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(N),
                              static_cast<int>(M), static_cast<int>(K), alpha, b.data_ptr(), dt, static_cast<int>(ldb),
                              B > 1 ? b.strides()[0] : 0, a.data_ptr(), dt, static_cast<int>(lda),
                              B > 1 ? a.strides()[0] : 0, beta, out.data_ptr(), dt, static_cast<int>(N), M * N,
-                             static_cast<int>(B), f64 ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                             static_cast<int>(B), compute, CUBLAS_GEMM_DEFAULT));
 }
 
 const bool registered = [] {

@@ -6,6 +6,7 @@
 #include "kernels/cuda/host.h"
 #include "kernels/cuda/launch.h"
 #include "src/cuda/runtime.h"
+#include "tessel/kernel.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
 
@@ -75,6 +76,28 @@ void unary_kernel(const KernelCall& c) {
   on_device("unary", out, [&](cudaStream_t s) { return launch_unary(U, code(out.dtype()), L, s); });
 }
 
+// gelu's UnaryParams: a = 0 exact (erf), else the tanh approximation.
+void gelu_kernel(const KernelCall& c) {
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  const bool approx = static_cast<const UnaryParams*>(c.params)->a != 0;
+  const Layout<2> L = layout_of<2>({&out, &c.in[0]});
+  on_device("gelu", out, [&](cudaStream_t s) {
+    return launch_unary(approx ? Unary::gelu_tanh : Unary::gelu, code(out.dtype()), L, s);
+  });
+}
+
+// "gelu_backward_fused": in g, x; out dx (autograd's first-order rule).
+void gelu_backward_kernel(const KernelCall& c) {
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  const bool approx = static_cast<const UnaryParams*>(c.params)->a != 0;
+  const Layout<3> L = layout_of<3>({&out, &c.in[0], &c.in[1]});
+  on_device("gelu_backward", out, [&](cudaStream_t s) {
+    return launch_binary(approx ? Binary::gelu_tanh_backward : Binary::gelu_backward, code(out.dtype()), L, s);
+  });
+}
+
 // Reduced dims are those where out (keepdim shape) has size 1 and the input does not.
 template <Reduce R>
 void reduce_kernel(const KernelCall& c) {
@@ -135,6 +158,8 @@ const bool registered = [] {
     r.add(op::ge, cu, t, &compare_kernel<Compare::ge>);
   }
   r.add(op::sum, cu, DType::Bool, &reduce_kernel<Reduce::sum>);  // counts, into int64
+  for (DType t : {DType::Float32, DType::Float64})  // as the CPU's; 16-bit floats take the composite rule
+    r.add(r.op_id("gelu_backward_fused"), cu, t, &gelu_backward_kernel);
   for (DType t : floats) {
     r.add(op::div, cu, t, &binary_kernel<Binary::div>);
     r.add(op::exp, cu, t, &unary_kernel<Unary::exp>);
@@ -144,6 +169,8 @@ const bool registered = [] {
     r.add(op::reciprocal, cu, t, &unary_kernel<Unary::reciprocal>);
     r.add(op::sqrt, cu, t, &unary_kernel<Unary::sqrt>);
     r.add(op::rsqrt, cu, t, &unary_kernel<Unary::rsqrt>);
+    r.add(op::erf, cu, t, &unary_kernel<Unary::erf>);
+    r.add(op::gelu, cu, t, &gelu_kernel);
     r.add(op::lerp, cu, t, &lerp_kernel);  // running statistics (batch_norm)
     r.add(op::relu_backward, cu, t, &binary_kernel<Binary::relu_backward>);
   }

@@ -40,6 +40,11 @@ void init_cuda(py::module_& m) {
   c.def("reset_peak_memory_stats", &cuda::reset_peak_memory_stats, py::arg("device") = -1);
   c.def("empty_cache", &cuda::empty_cache);
   c.def("set_memory_cap", &cuda::set_memory_cap, py::arg("bytes"), py::arg("device") = -1);
+  c.def("set_matmul_allow_tf32", &cuda::set_matmul_allow_tf32, py::arg("allow"));
+  c.def("matmul_allow_tf32", &cuda::matmul_allow_tf32);
+  c.def("set_cudnn_allow_tf32", &cuda::set_cudnn_allow_tf32, py::arg("allow"));
+  c.def("cudnn_allow_tf32", &cuda::cudnn_allow_tf32);
+  c.def("cudnn_version", &cuda::cudnn_version, "cuDNN's version once it loads, 0 when it cannot be loaded.");
   // Streams and events as integer handles; python/tessel/cuda/streams.py wraps them.
   c.def("stream_create", &cuda::stream_create, py::arg("device") = -1, py::arg("priority") = 0);
   c.def("stream_destroy", &cuda::stream_destroy, py::arg("stream"), py::arg("device"));

@@ -12,6 +12,7 @@ namespace {
 }  // namespace
 
 bool is_compiled() { return false; }
+int cudnn_version() { return 0; }
 std::string version() { return ""; }
 bool is_available() { return false; }
 int device_count() { return 0; }

@@ -442,3 +442,59 @@ TEST(CudaCoverage, ACnnTrainingStepNeedsOnlyKernelsCudaHas) {
   ASSERT_NO_FATAL_FAILURE(expect_probe_matches_cpu(run, probe, "the CNN step", cpu_run));
   EXPECT_LT(cpu_run[4], cpu_run[0]);  // it learns
 }
+
+// A GPT block's step: embedding, layer_norm, causal scaled_dot_product_attention,
+// gelu MLP, dropout, a tied-free head, cross-entropy, AdamW.
+TEST(CudaCoverage, AGptTrainingStepNeedsOnlyKernelsCudaHas) {
+  DeviceType probe;
+  if (cuda_probe(probe) == 0) GTEST_SKIP() << "built without CUDA: no cuda kernels to check";
+  auto run = [](Device dev) {
+    manual_seed(13);
+    const int64_t B = 4, T = 8, V = 11, D = 16, H = 2;
+    const Tensor idx = randint(0, V, {B, T}).to(dev), tgt = randint(0, V, {B, T}).to(dev);
+    auto param = [&](Shape s, double scale) { return mul(randn(s), Scalar(scale)).to(dev); };
+    Tensor emb = param({V, D}, 0.3), pos = param({T, D}, 0.1);
+    Tensor ln1_w = ones({D}).to(dev), ln1_b = zeros({D}).to(dev), ln2_w = ones({D}).to(dev), ln2_b = zeros({D}).to(dev);
+    Tensor wqkv = param({3 * D, D}, 0.2), bqkv = zeros({3 * D}).to(dev), wo = param({D, D}, 0.2);
+    Tensor w1 = param({4 * D, D}, 0.2), b1 = zeros({4 * D}).to(dev), w2 = param({D, 4 * D}, 0.2);
+    Tensor head = param({V, D}, 0.2);
+    const Tensors params{emb, pos, ln1_w, ln1_b, ln2_w, ln2_b, wqkv, bqkv, wo, w1, b1, w2, head};
+    Tensors m, v;
+    for (const Tensor& p : params) {
+      p.set_requires_grad();
+      m.push_back(zeros_like(p));
+      v.push_back(zeros_like(p));
+    }
+    auto heads = [&](const Tensor& t) { return t.reshape({B, T, H, D / H}).transpose(1, 2); };
+    std::vector<double> out;
+    for (int64_t step = 1; step <= 3; ++step) {
+      Tensor x = add(nn::functional::embedding(idx, emb), pos);
+      const Tensor qkv = linear(nn::functional::layer_norm(x, {D}, ln1_w, ln1_b), wqkv, bqkv);
+      const Tensor a = nn::functional::scaled_dot_product_attention(
+          heads(qkv.narrow(2, 0, D)), heads(qkv.narrow(2, D, D)), heads(qkv.narrow(2, 2 * D, D)), {}, 0.0, true);
+      x = add(x, linear(a.transpose(1, 2).reshape({B, T, D}), wo));
+      const Tensor mlp = linear(gelu(linear(nn::functional::layer_norm(x, {D}, ln2_w, ln2_b), w1, b1)), w2);
+      x = add(x, dropout(mlp, 0.1, true));
+      const Tensor logits = linear(x, head);
+      const Tensor loss = nn::functional::cross_entropy(logits.reshape({B * T, V}), tgt.reshape({B * T}));
+      loss.backward();
+      Tensors grads;
+      for (const Tensor& p : params) grads.push_back(p.grad());
+      OptimParams o;
+      o.lr = 0.01;
+      o.step = step;
+      o.weight_decay = 0.01;
+      o.decoupled_weight_decay = true;  // AdamW
+      {
+        autograd::NoGradGuard ng;
+        optim::adam_step(params, grads, m, v, {}, o);
+      }
+      for (const Tensor& p : params) p.set_grad(Tensor());
+      out.push_back(loss.item<double>());
+    }
+    return out;
+  };
+  std::vector<double> cpu_run;
+  ASSERT_NO_FATAL_FAILURE(expect_probe_matches_cpu(run, probe, "the GPT step", cpu_run));
+  EXPECT_LT(cpu_run[2], cpu_run[0]);  // it learns
+}

@@ -2,6 +2,7 @@
 CUDA coverage, the runtime's answers); the rest skip with "needs a CUDA GPU" and run through
 scripts/gpu_check.sh on a GPU machine, against NumPy float64 and the CPU backend."""
 import ctypes
+import math
 import subprocess
 import sys
 import types
@@ -27,6 +28,7 @@ KERNELS = {
     "conv2d": "f32_64", "conv2d_backward_input": "f32_64", "conv2d_backward_weight": "f32_64",
     "batch_norm": "f32_64", "batch_norm_backward": "f32_64", "max_pool2d": "f32_64", "max_pool2d_backward": "f32_64", "lerp": "float", "reciprocal": "float", "square": "num",
     "sqrt": "float", "rsqrt": "float", "abs": "num", "remainder": "num", "floor_divide": "num",
+    "erf": "float", "gelu": "float", "gelu_backward_fused": "f32_64",
 }
 FLOATS = {ts.float16, ts.bfloat16, ts.float32, ts.float64}
 NUMS = FLOATS | {ts.int32, ts.int64}
@@ -251,14 +253,15 @@ def test_binary_matches_numpy_with_broadcasting(op, dtype):
 
 @needs_gpu
 @pytest.mark.parametrize("dtype", sorted(FLOATS, key=str), ids=str)
-@pytest.mark.parametrize("op", ["neg", "exp", "log", "relu", "tanh", "sigmoid", "sqrt", "rsqrt", "abs"])
+@pytest.mark.parametrize("op", ["neg", "exp", "log", "relu", "tanh", "sigmoid", "sqrt", "rsqrt", "abs", "erf", "gelu"])
 def test_unary_matches_numpy(op, dtype):
     a = np.linspace(0.05, 3, 999).reshape(27, 37) * np.where(np.arange(999) % 3 == 0, -1, 1).reshape(27, 37)
     if op in ("log", "sqrt", "rsqrt"):
         a = np.abs(a)
     ref = {"neg": np.negative, "exp": np.exp, "log": np.log, "relu": lambda x: np.maximum(x, 0), "tanh": np.tanh,
            "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "sqrt": np.sqrt, "rsqrt": lambda x: 1 / np.sqrt(x),
-           "abs": np.abs}[op](_np(ts.tensor(a).to(dtype)))
+           "abs": np.abs, "erf": np.vectorize(math.erf),
+           "gelu": lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))}[op](_np(ts.tensor(a).to(dtype)))
     t = ts.tensor(a).to(dtype).cuda()
     np.testing.assert_allclose(_np(getattr(ts, op)(t)), ref, rtol=_tol(dtype) * 4, atol=_tol(dtype))
     np.testing.assert_allclose(_np(getattr(ts, op)(t.t())), ref.T, rtol=_tol(dtype) * 4, atol=_tol(dtype))
@@ -278,6 +281,22 @@ def test_floor_division_and_remainder_take_the_divisors_sign_as_the_cpu(op, dtyp
     np.testing.assert_allclose(_np(out), _np(ref), rtol=_tol(dtype) * 4, atol=_tol(dtype))
     np.testing.assert_allclose(_np(getattr(ts, op)(ta.cuda(), 4)), _np(getattr(ts, op)(ta, 4)), rtol=_tol(dtype) * 4,
                                atol=_tol(dtype))
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [ts.float32, ts.float64], ids=str)
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_and_its_gradient_match_the_cpu(approximate, dtype):
+    a = np.random.default_rng(3).normal(0, 2, (33, 65))
+    out = []
+    for dev in ("cuda", "cpu"):
+        x = ts.tensor(a).to(dtype).to(dev).requires_grad_()
+        y = ts.nn.functional.gelu(x, approximate=approximate)
+        (y * ts.tensor(a[::-1].copy()).to(dtype).to(dev)).sum().backward()
+        out.append((_np(y), _np(x.grad)))
+    tol = {ts.float32: 1e-5, ts.float64: 1e-12}[dtype]
+    for got, want in zip(*out):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
 @needs_gpu
@@ -340,6 +359,36 @@ def test_matmul_matches_numpy(dtype):
     batch = rng.uniform(-1, 1, (3, 5, 6)), rng.uniform(-1, 1, (6, 4))
     tb0, tb1 = ts.tensor(batch[0]).to(dtype), ts.tensor(batch[1]).to(dtype)
     np.testing.assert_allclose(_np(tb0.cuda() @ tb1.cuda()), _np(tb0) @ _np(tb1), atol=5e-2)
+
+
+@needs_gpu
+def test_tf32_flags_change_float32_matmul_and_conv_precision():
+    """Off (the default): float32 products are float32 (~1e-6 relative); on: TF32's 10-bit mantissa
+    (~1e-4 to 1e-3 relative), as PyTorch's flags."""
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(0, 1, (256, 512)), rng.normal(0, 1, (512, 256))
+    x, w = rng.normal(0, 1, (4, 32, 12, 12)), rng.normal(0, 0.2, (16, 32, 3, 3))
+
+    def errors():
+        mm = _np(ts.tensor(a).float().cuda() @ ts.tensor(b).float().cuda())
+        ref = a @ b
+        cv = _np(ts.nn.functional.conv2d(ts.tensor(x).float().cuda(), ts.tensor(w).float().cuda(), padding=1))
+        cref = _np(ts.nn.functional.conv2d(ts.tensor(x), ts.tensor(w), padding=1))
+        return (np.linalg.norm(mm - ref) / np.linalg.norm(ref), np.linalg.norm(cv - cref) / np.linalg.norm(cref))
+
+    assert ts.backends.cuda.matmul.allow_tf32 is False and ts.backends.cudnn.allow_tf32 is False
+    full = errors()
+    try:
+        ts.backends.cuda.matmul.allow_tf32 = True
+        ts.backends.cudnn.allow_tf32 = True
+        tf32 = errors()
+    finally:
+        ts.backends.cuda.matmul.allow_tf32 = False
+        ts.backends.cudnn.allow_tf32 = False
+    assert full[0] < 1e-5 and full[1] < 1e-5, full
+    assert 1e-5 < tf32[0] < 5e-3, tf32  # TF32 rounding shows, bounded
+    assert tf32[1] < 5e-3, tf32  # cuDNN may still pick a non-tensor-core algorithm: bounded either way
+    assert max(errors()) < 1e-5  # back to float32
 
 
 @needs_gpu

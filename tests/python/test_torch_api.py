@@ -84,9 +84,13 @@ def test_return_types_values():
 def test_cuda_and_backends():
     assert ts.cuda.is_available() is (ts.cuda.device_count() > 0)
     assert ts.backends.mkldnn.is_available() is True
-    assert ts.backends.cudnn.is_available() is False and ts.backends.mps.is_available() is False
+    assert ts.backends.mps.is_available() is False
     cuda_kernels = any(dev == "cuda" for _, dev, _, _ in ts.registry())
     assert ts.backends.cuda.is_built() is cuda_kernels and ts.backends.openmp.is_available() is True
+    # cuDNN: available where a CUDA build finds libcudnn.so.9 (with or without a GPU), as torch's
+    v = ts.backends.cudnn.version()
+    assert ts.backends.cudnn.is_available() is (v is not None)
+    assert v is None or (cuda_kernels and v >= 90000), v
     old = ts.backends.cudnn.deterministic, ts.backends.cudnn.benchmark
     try:
         ts.backends.cudnn.deterministic = True
@@ -94,6 +98,16 @@ def test_cuda_and_backends():
         assert ts.backends.cudnn.deterministic is True and ts.backends.cudnn.benchmark is False
     finally:
         ts.backends.cudnn.deterministic, ts.backends.cudnn.benchmark = old
+    # The TF32 flags: off by default, read by the CUDA matmul and convolutions, restorable.
+    assert ts.backends.cuda.matmul.allow_tf32 is False and ts.backends.cudnn.allow_tf32 is False
+    try:
+        ts.backends.cuda.matmul.allow_tf32 = True
+        ts.backends.cudnn.allow_tf32 = 1
+        assert ts.backends.cuda.matmul.allow_tf32 is True and ts.backends.cudnn.allow_tf32 is True
+        assert ts._C._cuda.matmul_allow_tf32() and ts._C._cuda.cudnn_allow_tf32()
+    finally:
+        ts.backends.cuda.matmul.allow_tf32 = False
+        ts.backends.cudnn.allow_tf32 = False
     device = "cuda" if ts.cuda.is_available() else "cpu"  # the usual opening line of a script
     assert ts.zeros(2, device=device).device == ("cuda:0" if ts.cuda.is_available() else "cpu")
 

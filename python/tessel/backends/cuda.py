@@ -3,12 +3,20 @@ from .. import _C
 
 
 class _MatmulFlags:
-    """ts.backends.cuda.matmul.allow_tf32 and friends: accepted; not yet read by the CUDA matmul, which
-    computes float32 in full float32 (PyTorch's default, allow_tf32 = False)."""
+    """ts.backends.cuda.matmul.allow_tf32: float32 matmuls on TF32 tensor cores (off by default,
+    as in PyTorch). The reduced-precision-reduction flags are accepted: float16/bfloat16 products
+    always accumulate in float32 here."""
 
-    allow_tf32 = False
     allow_fp16_reduced_precision_reduction = True
     allow_bf16_reduced_precision_reduction = True
+
+    @property
+    def allow_tf32(self):
+        return _C._cuda.matmul_allow_tf32()
+
+    @allow_tf32.setter
+    def allow_tf32(self, value):
+        _C._cuda.set_matmul_allow_tf32(bool(value))
 
 
 matmul = _MatmulFlags()

@@ -1,21 +1,40 @@
-"""ts.backends.cudnn: cuDNN is not part of this CPU-only build.
+"""ts.backends.cudnn: the flags PyTorch scripts set, and whether cuDNN loads.
 
-The flags PyTorch scripts set (deterministic, benchmark, enabled, allow_tf32)
-are plain module attributes here: setting them is accepted and changes nothing,
-since no cuDNN kernel runs.
+allow_tf32 is read by the CUDA convolutions (kernels/cuda/cudnn.cpp): off by
+default here, so float32 convolutions stay in float32 (PyTorch turns it on by
+default; set it to True for TF32 tensor cores). enabled, deterministic and
+benchmark are accepted: convolutions always take cuDNN's heuristic choice
+(no benchmarking runs), and 1x1 ones go through cuBLAS (docs/cuda.md).
 """
+import sys
+import types
 
-enabled = True
-deterministic = False
-benchmark = False
-allow_tf32 = True
+from .. import _C
 
 
 def is_available():
-    """False: tessel was built without cuDNN kernels."""
-    return False
+    """Whether cuDNN 9 can be loaded (a CUDA build and libcudnn.so.9 found; docs/cuda.md says where)."""
+    return version() is not None
 
 
 def version():
-    """None: no cuDNN library is loaded (as torch.backends.cudnn.version() without cuDNN)."""
-    return None
+    """cuDNN's version as an int (e.g. 91300), or None when it cannot be loaded, as torch.backends.cudnn."""
+    v = _C._cuda.cudnn_version()
+    return v or None
+
+
+class _Module(types.ModuleType):
+    enabled = True
+    deterministic = False
+    benchmark = False
+
+    @property
+    def allow_tf32(self):
+        return _C._cuda.cudnn_allow_tf32()
+
+    @allow_tf32.setter
+    def allow_tf32(self, value):
+        _C._cuda.set_cudnn_allow_tf32(bool(value))
+
+
+sys.modules[__name__].__class__ = _Module

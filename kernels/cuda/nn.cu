@@ -9,23 +9,6 @@
 namespace tessel::cuda {
 namespace {
 
-// A reduction over the block; every thread gets the result. `sh` holds 32 values.
-template <class A, class Op>
-__device__ A block_reduce(A v, A identity, Op op, A* sh) {
-  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_down_sync(0xffffffffu, v, o));
-  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-  __syncthreads();  // sh may still be read from a previous call
-  if (lane == 0) sh[w] = v;
-  __syncthreads();
-  if (w == 0) {
-    v = lane < static_cast<int>(blockDim.x >> 5) ? sh[lane] : identity;
-    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_down_sync(0xffffffffu, v, o));
-    if (lane == 0) sh[0] = v;
-  }
-  __syncthreads();
-  return sh[0];
-}
-
 // One block per row (grid-stride over rows): max, sum of exp(x - max), write.
 template <class T, bool Log>
 __global__ void softmax_rows(Layout<2> rows, int64_t len, int64_t so, int64_t sa) {

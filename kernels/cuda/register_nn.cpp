@@ -6,6 +6,7 @@
 
 #include "kernels/cuda/host.h"
 #include "kernels/cuda/launch_nn.h"
+#include "kernels/cuda/launch_norm.h"
 #include "kernels/cuda/launch_pool.h"
 #include "src/cuda/runtime.h"
 #include "tessel/kernel.h"
@@ -171,10 +172,44 @@ void max_pool2d_backward_kernel(const KernelCall& c) {
   });
 }
 
+// "layer_norm_fused": in x [R, D], weight, bias [D] (contiguous); out y [R, D], mean, rstd [R].
+void layer_norm_kernel(const KernelCall& c) {
+  const Tensor& x = c.in[0];
+  const int64_t R = x.shape()[0], D = x.shape()[1];
+  if (R == 0 || D == 0) return;
+  const double eps = static_cast<const UnaryParams*>(c.params)->a;
+  on_device("layer_norm", c.out[0], [&](cudaStream_t s) {
+    return launch_layer_norm(code(x.dtype()), R, D, eps, x.data_ptr(), c.in[1].data_ptr(), c.in[2].data_ptr(),
+                             c.out[0].data_ptr(), c.out[1].data_ptr(), c.out[2].data_ptr(), s);
+  });
+}
+
+// "layer_norm_fused_backward": in g, x [R, D], mean, rstd [R], weight [D]; out dx and, with three
+// outputs, dweight and dbias [D].
+void layer_norm_backward_kernel(const KernelCall& c) {
+  const Tensor& x = c.in[1];
+  const int64_t R = x.shape()[0], D = x.shape()[1];
+  const bool sums = c.out.size() >= 3;
+  if (R == 0 || D == 0) {
+    for (Tensor& t : c.out) t.zero_();
+    return;
+  }
+  const Tensor scratch = sums ? empty({2 * layer_norm_backward_chunks(R) * D}, TensorOptions(x.dtype(), x.device()))
+                              : Tensor();
+  on_device("layer_norm_backward", c.out[0], [&](cudaStream_t s) {
+    return launch_layer_norm_backward(code(x.dtype()), R, D, c.in[0].data_ptr(), x.data_ptr(), c.in[2].data_ptr(),
+                                      c.in[3].data_ptr(), c.in[4].data_ptr(), c.out[0].data_ptr(),
+                                      sums ? c.out[1].data_ptr() : nullptr, sums ? c.out[2].data_ptr() : nullptr,
+                                      sums ? scratch.data_ptr() : nullptr, s);
+  });
+}
+
 const bool registered = [] {
   auto& r = Registry::get();
   const DeviceType cu = DeviceType::CUDA;
   for (DType t : {DType::Float32, DType::Float64}) {
+    r.add(r.op_id("layer_norm_fused"), cu, t, &layer_norm_kernel);
+    r.add(r.op_id("layer_norm_fused_backward"), cu, t, &layer_norm_backward_kernel);
     r.add(op::max_pool2d, cu, t, &max_pool2d_kernel);
     r.add(op::max_pool2d_backward, cu, t, &max_pool2d_backward_kernel);
   }

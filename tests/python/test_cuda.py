@@ -29,6 +29,7 @@ KERNELS = {
     "batch_norm": "f32_64", "batch_norm_backward": "f32_64", "max_pool2d": "f32_64", "max_pool2d_backward": "f32_64", "lerp": "float", "reciprocal": "float", "square": "num",
     "sqrt": "float", "rsqrt": "float", "abs": "num", "remainder": "num", "floor_divide": "num",
     "erf": "float", "gelu": "float", "gelu_backward_fused": "f32_64",
+    "layer_norm_fused": "f32_64", "layer_norm_fused_backward": "f32_64",
 }
 FLOATS = {ts.float16, ts.bfloat16, ts.float32, ts.float64}
 NUMS = FLOATS | {ts.int32, ts.int64}
@@ -297,6 +298,25 @@ def test_gelu_and_its_gradient_match_the_cpu(approximate, dtype):
     tol = {ts.float32: 1e-5, ts.float64: 1e-12}[dtype]
     for got, want in zip(*out):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [ts.float32, ts.float64], ids=str)
+@pytest.mark.parametrize("shape", [(3, 5, 7), (300, 768), (2, 1, 1500)], ids=str)
+def test_layer_norm_and_its_gradients_match_the_cpu(shape, dtype):
+    rng = np.random.default_rng(4)
+    a, g = rng.normal(1, 3, shape), rng.normal(0, 1, shape)
+    w, b = rng.normal(1, 0.2, shape[-1]), rng.normal(0, 0.5, shape[-1])
+    out = []
+    for dev in ("cuda", "cpu"):
+        x = ts.tensor(a).to(dtype).to(dev).requires_grad_()
+        tw, tb = (ts.tensor(v).to(dtype).to(dev).requires_grad_() for v in (w, b))
+        y = ts.nn.functional.layer_norm(x, (shape[-1],), tw, tb, eps=1e-5)
+        (y * ts.tensor(g).to(dtype).to(dev)).sum().backward()
+        out.append([_np(t) for t in (y, x.grad, tw.grad, tb.grad)])
+    tol = {ts.float32: 2e-4, ts.float64: 1e-10}[dtype]
+    for got, want in zip(*out):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1.0, float(np.abs(want).max())))
 
 
 @needs_gpu

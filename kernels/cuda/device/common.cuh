@@ -71,6 +71,23 @@ inline unsigned blocks_for(int64_t n, int per_thread = 1) {
   return static_cast<unsigned>(b < 1 ? 1 : b > (int64_t{1} << 20) ? (int64_t{1} << 20) : b);
 }
 
+// A reduction over the block; every thread gets the result. `sh` holds 32 values.
+template <class A, class Op>
+__device__ __forceinline__ A block_reduce(A v, A identity, Op op, A* sh) {
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_down_sync(0xffffffffu, v, o));
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  __syncthreads();  // sh may still be read from a previous call
+  if (lane == 0) sh[w] = v;
+  __syncthreads();
+  if (w == 0) {
+    v = lane < static_cast<int>(blockDim.x >> 5) ? sh[lane] : identity;
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_down_sync(0xffffffffu, v, o));
+    if (lane == 0) sh[0] = v;
+  }
+  __syncthreads();
+  return sh[0];
+}
+
 // Calls f(type_tag) for the C++ type of a dtype code; false for codes not listed.
 template <class F>
 bool visit_code(int code, F&& f) {

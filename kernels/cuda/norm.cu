@@ -94,20 +94,13 @@ __global__ void sum_chunks(const T* __restrict__ part, T* __restrict__ dw, T* __
 
 unsigned row_blocks(int64_t R) { return static_cast<unsigned>(R < 65535 ? R : 65535); }
 
-template <class F>
-bool floats_only(int dtype, F&& f) {
-  if (dtype == kFloat32) return f(float{}), true;
-  if (dtype == kFloat64) return f(double{}), true;
-  return false;
-}
-
 }  // namespace
 
 int64_t layer_norm_backward_chunks(int64_t R) { return (R + kChunkRows - 1) / kChunkRows; }
 
 bool launch_layer_norm(int dtype, int64_t R, int64_t D, double eps, const void* x, const void* w, const void* b,
                        void* y, void* mean, void* rstd, cudaStream_t s) {
-  return floats_only(dtype, [&](auto tag) {
+  return for_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     ln_forward<T><<<row_blocks(R), kThreads, 0, s>>>(static_cast<const T*>(x), static_cast<const T*>(w),
                                                      static_cast<const T*>(b), static_cast<T*>(y),
@@ -118,7 +111,7 @@ bool launch_layer_norm(int dtype, int64_t R, int64_t D, double eps, const void* 
 bool launch_layer_norm_backward(int dtype, int64_t R, int64_t D, const void* g, const void* x, const void* mean,
                                 const void* rstd, const void* w, void* dx, void* dw, void* db, void* scratch,
                                 cudaStream_t s) {
-  return floats_only(dtype, [&](auto tag) {
+  return for_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     const T *gt = static_cast<const T*>(g), *xt = static_cast<const T*>(x), *mt = static_cast<const T*>(mean),
             *rt = static_cast<const T*>(rstd);

@@ -40,13 +40,6 @@ __global__ void max_pool_backward_kernel(PoolGeom g, const T* gy, const int64_t*
   }
 }
 
-template <class F>
-bool for_float(int dtype, F&& f) {
-  if (dtype == kFloat32) return f(float{}), true;
-  if (dtype == kFloat64) return f(double{}), true;
-  return false;
-}
-
 }  // namespace
 
 bool launch_max_pool2d(int dtype, const PoolGeom& g, const void* x, void* y, int64_t* idx, cudaStream_t s) {

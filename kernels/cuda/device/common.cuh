@@ -88,6 +88,14 @@ __device__ __forceinline__ A block_reduce(A v, A identity, Op op, A* sh) {
   return sh[0];
 }
 
+// Calls f(float{}) or f(double{}) for kernels compiled for those two alone; false otherwise.
+template <class F>
+bool for_float(int dtype, F&& f) {
+  if (dtype == kFloat32) return f(float{}), true;
+  if (dtype == kFloat64) return f(double{}), true;
+  return false;
+}
+
 // Calls f(type_tag) for the C++ type of a dtype code; false for codes not listed.
 template <class F>
 bool visit_code(int code, F&& f) {

@@ -1,5 +1,6 @@
 """ts.backends.cuda: whether this build has the CUDA backend, and the matmul flags (see ts.cuda)."""
 from .. import _C
+from ._flags import c_flag
 
 
 class _MatmulFlags:
@@ -10,13 +11,7 @@ class _MatmulFlags:
     allow_fp16_reduced_precision_reduction = True
     allow_bf16_reduced_precision_reduction = True
 
-    @property
-    def allow_tf32(self):
-        return _C._cuda.matmul_allow_tf32()
-
-    @allow_tf32.setter
-    def allow_tf32(self, value):
-        _C._cuda.set_matmul_allow_tf32(bool(value))
+    allow_tf32 = c_flag(_C._cuda.matmul_allow_tf32, _C._cuda.set_matmul_allow_tf32)
 
 
 matmul = _MatmulFlags()

@@ -10,6 +10,7 @@ import sys
 import types
 
 from .. import _C
+from ._flags import c_flag
 
 
 def is_available():
@@ -28,13 +29,7 @@ class _Module(types.ModuleType):
     deterministic = False
     benchmark = False
 
-    @property
-    def allow_tf32(self):
-        return _C._cuda.cudnn_allow_tf32()
-
-    @allow_tf32.setter
-    def allow_tf32(self, value):
-        _C._cuda.set_cudnn_allow_tf32(bool(value))
+    allow_tf32 = c_flag(_C._cuda.cudnn_allow_tf32, _C._cuda.set_cudnn_allow_tf32)
 
 
 sys.modules[__name__].__class__ = _Module

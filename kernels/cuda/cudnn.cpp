@@ -91,7 +91,15 @@ cudnnHandle_t handle(int device, const char* op) {
   return h;
 }
 
-cudnnDataType_t data_type(DType t) { return t == DType::Float64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT; }
+cudnnDataType_t data_type(DType t) {
+  switch (t) {
+    case DType::Float64: return CUDNN_DATA_DOUBLE;
+    case DType::Float16: return CUDNN_DATA_HALF;
+    case DType::BFloat16: return CUDNN_DATA_BFLOAT16;
+    default: return CUDNN_DATA_FLOAT;
+  }
+}
+bool lowp(DType t) { return t == DType::Float16 || t == DType::BFloat16; }
 
 // Descriptors live for one call.
 struct TensorDesc {
@@ -126,13 +134,15 @@ struct ConvDescs {
     check_cudnn(L.cudnnCreateConvolutionDescriptor(&conv), op);
     check_cudnn(L.cudnnSetConvolution2dDescriptor(conv, int(p.pad[0]), int(p.pad[2]), int(p.stride[0]), int(p.stride[1]),
                                                   int(p.dilation[0]), int(p.dilation[1]), CUDNN_CROSS_CORRELATION,
-                                                  data_type(weight.dtype())),
+                                                  // 16-bit data accumulates in float32
+                                                  weight.dtype() == DType::Float64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT),
                 op);
     check_cudnn(L.cudnnSetConvolutionGroupCount(conv, int(p.groups)), op);
     // Full float32 math (results comparable with the CPU's) unless TF32 is allowed
     // (ts.backends.cudnn.allow_tf32); the algorithm cache keys on the choice.
-    const bool tf32 = weight.dtype() == DType::Float32 && cudnn_allow_tf32();
-    check_cudnn(L.cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH), op);
+    // float16/bfloat16 (autocast's dtypes) on tensor cores.
+    const bool tc = lowp(weight.dtype()) || (weight.dtype() == DType::Float32 && cudnn_allow_tf32());
+    check_cudnn(L.cudnnSetConvolutionMathType(conv, tc ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH), op);
   }
   ~ConvDescs() {
     cudnn(op).cudnnDestroyFilterDescriptor(w);
@@ -251,8 +261,12 @@ void conv2d_kernel(const KernelCall& c) {
                                         bytes, zero, yd.d, y.data_ptr()),
               op);
   if (c.in.size() > 2 && c.in[2].defined()) {
-    const TensorDesc bd(op, y.dtype(), 1, y.shape()[1], 1, 1);
-    check_cudnn(L.cudnnAddTensor(h, one, bd.d, c.in[2].data_ptr(), one, yd.d, y.data_ptr()), op);
+    if (lowp(y.dtype())) {  // the elementwise kernel (float math) rather than cuDNN's 16-bit AddTensor
+      add_(y, c.in[2].view({1, y.shape()[1], 1, 1}));
+    } else {
+      const TensorDesc bd(op, y.dtype(), 1, y.shape()[1], 1, 1);
+      check_cudnn(L.cudnnAddTensor(h, one, bd.d, c.in[2].data_ptr(), one, yd.d, y.data_ptr()), op);
+    }
   }
 }
 
@@ -350,8 +364,12 @@ void conv2d_backward_weight_kernel(const KernelCall& c) {
                 op);
   }
   if (c.out.size() > 1) {
-    const TensorDesc bd(op, gy.dtype(), 1, gy.shape()[1], 1, 1);
-    check_cudnn(L.cudnnConvolutionBackwardBias(h, one, yd.d, gy.data_ptr(), zero, bd.d, c.out[1].data_ptr()), op);
+    if (lowp(gy.dtype())) {  // our sum accumulates 16-bit values in float32
+      c.out[1].copy_(sum(gy, {0, 2, 3}));
+    } else {
+      const TensorDesc bd(op, gy.dtype(), 1, gy.shape()[1], 1, 1);
+      check_cudnn(L.cudnnConvolutionBackwardBias(h, one, yd.d, gy.data_ptr(), zero, bd.d, c.out[1].data_ptr()), op);
+    }
   }
 }
 
@@ -407,11 +425,13 @@ void batch_norm_backward_kernel(const KernelCall& c) {
 }
 
 const bool registered = [] {
-  for (DType t : {DType::Float32, DType::Float64}) {
-    Registry& r = Registry::get();
+  Registry& r = Registry::get();
+  for (DType t : {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64}) {
     r.add(op::conv2d, DeviceType::CUDA, t, &conv2d_kernel);
     r.add(op::conv2d_backward_input, DeviceType::CUDA, t, &conv2d_backward_input_kernel);
     r.add(op::conv2d_backward_weight, DeviceType::CUDA, t, &conv2d_backward_weight_kernel);
+  }
+  for (DType t : {DType::Float32, DType::Float64}) {
     r.add(op::batch_norm, DeviceType::CUDA, t, &batch_norm_kernel);
     r.add(op::batch_norm_backward, DeviceType::CUDA, t, &batch_norm_backward_kernel);
   }

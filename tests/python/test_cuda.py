@@ -25,7 +25,7 @@ KERNELS = {
     "relu_backward": "float",
     "softmax": "float", "log_softmax": "float", "sgd_step": "f32_64", "adam_step": "f32_64", "arange": "int_f32_64",
     "sort": "num", "max_dim": "num", "min_dim": "num", "uniform": "float", "normal": "float", "randint": "int_f32_64", "take_offsets": "all_c", "put_offsets": "all_c", "put_offsets_add": "num",
-    "conv2d": "f32_64", "conv2d_backward_input": "f32_64", "conv2d_backward_weight": "f32_64",
+    "conv2d": "float", "conv2d_backward_input": "float", "conv2d_backward_weight": "float",
     "batch_norm": "f32_64", "batch_norm_backward": "f32_64", "max_pool2d": "f32_64", "max_pool2d_backward": "f32_64", "lerp": "float", "reciprocal": "float", "square": "num",
     "sqrt": "float", "rsqrt": "float", "abs": "num", "remainder": "num", "floor_divide": "num",
     "erf": "float", "gelu": "float", "gelu_backward_fused": "f32_64",
@@ -728,14 +728,19 @@ def test_sort_and_randperm_match_the_cpu(dtype):
 
 # ---- cuDNN (kernels/cuda/cudnn.cpp): conv2d and batch_norm; max_pool2d (kernels/cuda/pool.cu)
 
-def _conv_case(device, dtype, stride, padding, dilation, groups, bias, kernel=(3, 2)):
-    """Output and the three gradients of one conv2d on `device`, as NumPy."""
+def _conv_case(device, dtype, stride, padding, dilation, groups, bias, kernel=(3, 2), rounded_to=None):
+    """Output and the three gradients of one conv2d on `device`, as NumPy (inputs first rounded to
+    `rounded_to` when given, so a float32 run sees a 16-bit run's values)."""
     rng = np.random.default_rng(21)
-    x = ts.tensor(rng.normal(0, 1, (2, 4, 9, 8))).to(dtype).to(device).requires_grad_()
-    w = ts.tensor(rng.normal(0, 0.5, (6, 4 // groups) + kernel)).to(dtype).to(device).requires_grad_()
-    b = ts.tensor(rng.normal(0, 1, 6)).to(dtype).to(device).requires_grad_() if bias else None
+
+    def t(a):
+        v = ts.tensor(a)
+        return (v.to(rounded_to) if rounded_to is not None else v).to(dtype).to(device)
+    x = t(rng.normal(0, 1, (2, 4, 9, 8))).requires_grad_()
+    w = t(rng.normal(0, 0.5, (6, 4 // groups) + kernel)).requires_grad_()
+    b = t(rng.normal(0, 1, 6)).requires_grad_() if bias else None
     y = ts.nn.functional.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    g = ts.tensor(rng.normal(0, 1, tuple(y.shape))).to(dtype).to(device)
+    g = t(rng.normal(0, 1, tuple(y.shape)))
     (y * g).sum().backward()
     return [_np(t) for t in (y, x.grad, w.grad) + ((b.grad,) if bias else ())]
 
@@ -753,6 +758,74 @@ def test_conv2d_and_its_gradients_match_the_cpu(dtype, case):
     tol = {ts.float32: 1e-4, ts.float64: 1e-11}[dtype]
     for got, want in zip(_conv_case("cuda", dtype, *case), _conv_case("cpu", dtype, *case)):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [ts.float16, ts.bfloat16], ids=str)
+@pytest.mark.parametrize("case", CONV_CASES, ids=str)
+def test_conv2d_in_16_bits_matches_the_cpu_in_float32(dtype, case):
+    """float16/bfloat16 convolutions (cuDNN on tensor cores, float32 accumulation; 1x1 through cuBLAS)
+    against the CPU in float32 on the same rounded inputs: within 16-bit output rounding."""
+    got = _conv_case("cuda", dtype, *case)
+    want = _conv_case("cpu", ts.float32, *case, rounded_to=dtype)
+    rtol = {ts.float16: 4e-3, ts.bfloat16: 3e-2}[dtype]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * max(1.0, float(np.abs(w).max())))
+
+
+@needs_gpu
+def test_autocast_cuda_trains_a_cnn_in_float16():
+    """ts.autocast("cuda"): convolutions and linear layers in float16, batch norm and the loss in float32,
+    the parameters and their gradients float32; the loss goes down."""
+    ts.manual_seed(0)
+    model = ts.nn.Sequential(ts.nn.Conv2d(3, 8, 3, padding=1), ts.nn.BatchNorm2d(8), ts.nn.ReLU(), ts.nn.MaxPool2d(2),
+                             ts.nn.Flatten(), ts.nn.Linear(8 * 4 * 4, 5)).cuda()
+    opt = ts.optim.SGD(model.parameters(), lr=0.1)
+    x, y = ts.randn(16, 3, 8, 8).cuda(), ts.randint(0, 5, (16,)).cuda()
+    losses = []
+    for _ in range(8):
+        opt.zero_grad()
+        with ts.autocast("cuda"):
+            h = model[0](x)
+            assert h.dtype == ts.float16
+            logits = model[1:](h)
+            assert logits.dtype == ts.float16
+            loss = ts.nn.functional.cross_entropy(logits, y)
+        assert loss.dtype == ts.float32
+        loss.backward()
+        assert all(p.grad.dtype == ts.float32 for p in model.parameters())
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0], losses
+
+
+@needs_gpu
+def test_grad_scaler_on_cuda_scales_unscales_and_skips_non_finite_steps():
+    lin = ts.nn.Linear(4, 3).cuda()
+    opt = ts.optim.SGD(lin.parameters(), lr=0.1)
+    scaler = ts.amp.GradScaler("cuda", init_scale=1024.0, growth_interval=1)
+    assert scaler.is_enabled()
+    x = ts.randn(8, 4).cuda()
+    w0 = lin.weight.detach().cpu().numpy().copy()
+    with ts.autocast("cuda"):
+        loss = lin(x).float().square().mean()
+    scaler.scale(loss).backward()
+    scaled = lin.weight.grad.cpu().numpy().copy()
+    scaler.unscale_(opt)
+    np.testing.assert_allclose(lin.weight.grad.cpu().numpy() * 1024.0, scaled, rtol=1e-6)
+    scaler.step(opt)
+    scaler.update()
+    assert not np.array_equal(lin.weight.detach().cpu().numpy(), w0) and scaler.get_scale() == 2048.0
+    opt.zero_grad()
+    w1 = lin.weight.detach().cpu().numpy().copy()
+    with ts.autocast("cuda"):
+        loss = lin(x).float().square().mean()
+    scaler.scale(loss).backward()
+    lin.bias.grad.fill_(float("inf"))  # an overflow: the step is skipped and the scale backs off
+    assert scaler.step(opt) is None
+    scaler.update()
+    np.testing.assert_array_equal(lin.weight.detach().cpu().numpy(), w1)
+    assert scaler.get_scale() == 1024.0
 
 
 def _norm_pool_case(device, dtype):

@@ -10,20 +10,29 @@ The usual loop ports unchanged:
     scaler.step(optimizer)                # skipped when a gradient is inf/NaN
     scaler.update()
 
-There is no CUDA device in this build: a scaler for device "cuda" (the default,
-and every ts.cuda.amp.GradScaler) is disabled with a warning, as PyTorch does
-when CUDA is unavailable; its methods then pass through (scale returns the loss,
-step calls optimizer.step()).
+Without a CUDA device a scaler for device "cuda" (the default, and every
+ts.cuda.amp.GradScaler) is disabled with a warning, as PyTorch does when CUDA
+is unavailable; its methods then pass through (scale returns the loss, step
+calls optimizer.step()).
 """
 import math
 import warnings
 
 from .._C import Tensor
+from .._C import _cuda
 from ..autograd import no_grad
 
 __all__ = ["GradScaler"]
 
 _READY, _UNSCALED, _STEPPED = 0, 1, 2
+
+
+def _all_finite(g):
+    if g.device.type == "cpu":
+        return bool(g.isfinite().all().item())
+    # g - g is 0 where g is finite and NaN where it is inf or NaN: subtraction, comparison and a
+    # count, kernels every device has.
+    return (g - g).eq(0).sum().item() == g.numel()
 
 
 class GradScaler:
@@ -32,9 +41,9 @@ class GradScaler:
         device = str(device)
         if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
             raise ValueError(f"GradScaler: device must be 'cpu' or 'cuda', got {device!r}")
-        if enabled and device != "cpu":
-            warnings.warn("GradScaler is enabled, but CUDA is not available (this tessel build runs on the CPU). "
-                          "Disabling.", stacklevel=2 if type(self) is GradScaler else 3)
+        if enabled and device != "cpu" and not _cuda.is_available():
+            warnings.warn("GradScaler is enabled, but CUDA is not available. Disabling.",
+                          stacklevel=2 if type(self) is GradScaler else 3)
             enabled = False
         if growth_factor <= 1.0:
             raise ValueError(f"GradScaler: growth_factor must be > 1, got {growth_factor}")
@@ -109,7 +118,7 @@ class GradScaler:
                     if p.grad is None:
                         continue
                     g = p.grad
-                    if not found and not bool(g.isfinite().all().item()):
+                    if not found and not _all_finite(g):
                         found = True
                     g.mul_(inv)
         state["found_inf"] = found

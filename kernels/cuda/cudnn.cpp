@@ -211,7 +211,9 @@ struct One {
 // A 1x1 convolution with unit stride, no padding and one group is a matrix
 // product per image: cuDNN's legacy heuristics pick slow kernels for these
 // (0.26-0.41x PyTorch's time on an H200, ResNet-50's 1x1 layers), cuBLAS's
-// strided-batched GEMM does not. Full float32 math, as the cuDNN path's.
+// strided-batched GEMM does not. Its float32 precision follows the matmul flag
+// (ts.backends.cuda.matmul.allow_tf32), not cuDNN's. The weight gradient goes
+// through per-image products ([N, Cout, Cin] scratch) summed over the batch.
 bool pointwise(const Tensor& w, const ConvParams& p) {
   return w.shape()[2] == 1 && w.shape()[3] == 1 && p.groups == 1 && p.stride[0] == 1 && p.stride[1] == 1 &&
          p.dilation[0] == 1 && p.dilation[1] == 1 && p.pad[0] == 0 && p.pad[1] == 0 && p.pad[2] == 0 && p.pad[3] == 0;

@@ -498,3 +498,31 @@ TEST(CudaCoverage, AGptTrainingStepNeedsOnlyKernelsCudaHas) {
   ASSERT_NO_FATAL_FAILURE(expect_probe_matches_cpu(run, probe, "the GPT step", cpu_run));
   EXPECT_LT(cpu_run[2], cpu_run[0]);  // it learns
 }
+
+// Indices may live on the CPU for a device tensor (moved over, as PyTorch allows); a boolean
+// mask on a device without a nonzero kernel goes through the host; indices on a third
+// device are refused. The probe device stands in for cuda (it has cuda's kernels alone).
+TEST(CudaCoverage, CpuIndicesAndMasksIndexADeviceTensor) {
+  DeviceType probe;
+  if (cuda_probe(probe) == 0) GTEST_SKIP() << "built without CUDA: no cuda kernels to check";
+  const Tensor a = arange(Scalar(0), Scalar(12), Scalar(1), DType::Float32).reshape({3, 4});
+  const Tensor d = a.to(Device(probe));
+  const Tensor rows = arange(Scalar(2), Scalar(-1), Scalar(-2), DType::Int64);  // [2, 0], on the cpu
+  const Tensor got = index(d, {TensorIndex::with(rows)});
+  EXPECT_EQ(got.device().type, probe);
+  const Tensor want = index(a, {TensorIndex::with(rows)});
+  EXPECT_TRUE(close(got.cpu(), want)) << "cpu indices on a device tensor";
+  const Tensor mask = gt(a, Scalar(6.5));  // a cpu mask, then the same mask on the device
+  EXPECT_TRUE(close(index(d, {TensorIndex::with(mask)}).cpu(), index(a, {TensorIndex::with(mask)})));
+  EXPECT_TRUE(close(index(d, {TensorIndex::with(mask.to(Device(probe)))}).cpu(), index(a, {TensorIndex::with(mask)})));
+  Tensor e = d.clone();
+  index_put_(e, {TensorIndex::with(rows)}, zeros({4}).to(Device(probe)));
+  EXPECT_EQ(sum(e.cpu()).item<double>(), sum(a).item<double>() - (8 + 9 + 10 + 11) - (0 + 1 + 2 + 3));
+  try {
+    index(a, {TensorIndex::with(rows.to(Device(probe)))});
+    ADD_FAILURE() << "device indices for a cpu tensor were accepted";
+  } catch (const ValueError& err) {
+    EXPECT_NE(std::string(err.what()).find("indices must be on its device or on the cpu"), std::string::npos)
+        << err.what();
+  }
+}

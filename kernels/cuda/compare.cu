@@ -1,4 +1,5 @@
-// Comparisons (eq ne lt le gt ge, bool out) and where on CUDA.
+// Comparisons (eq ne lt le gt ge), logical ops (and or xor not: nonzero is true, NaN
+// too) and the predicates isnan isinf isfinite, all with bool out, and where on CUDA.
 #include "kernels/cuda/device/common.cuh"
 
 namespace tessel::cuda {
@@ -11,7 +12,19 @@ __device__ __forceinline__ bool compare(C a, C b) {
   else if constexpr (Op == Compare::lt) return a < b;
   else if constexpr (Op == Compare::le) return a <= b;
   else if constexpr (Op == Compare::gt) return a > b;
-  else return a >= b;
+  else if constexpr (Op == Compare::ge) return a >= b;
+  else if constexpr (Op == Compare::logical_and) return a != C(0) && b != C(0);
+  else if constexpr (Op == Compare::logical_or) return a != C(0) || b != C(0);
+  else if constexpr (Op == Compare::logical_xor) return (a != C(0)) != (b != C(0));
+  else if constexpr (Op == Compare::logical_not) return a == C(0);
+  else if constexpr (Op == Compare::isnan) return a != a;
+  else if constexpr (Op == Compare::isinf) {
+    if constexpr (std::is_floating_point_v<C>) return isinf(a);
+    else return false;
+  } else {  // isfinite
+    if constexpr (std::is_floating_point_v<C>) return isfinite(a);
+    else return true;
+  }
 }
 
 template <Compare Op, class T>
@@ -45,8 +58,12 @@ bool compare_for(int dtype, const Layout<3>& L, cudaStream_t s) {
   bool ok = false;
   visit_code(dtype, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (std::is_floating_point_v<T> || is_lowp<T> || std::is_same_v<T, int32_t> ||
-                  std::is_same_v<T, int64_t>) {
+    constexpr bool is_float = std::is_floating_point_v<T> || is_lowp<T>;
+    constexpr bool logical = Op == Compare::logical_and || Op == Compare::logical_or ||
+                             Op == Compare::logical_xor || Op == Compare::logical_not;
+    constexpr bool predicate = Op == Compare::isnan || Op == Compare::isinf || Op == Compare::isfinite;
+    if constexpr (logical || (predicate && is_float) ||
+                  (!predicate && (is_float || std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>))) {
       compare_kernel<Op, T><<<blocks_for(L.numel), kThreads, 0, s>>>(L);
       ok = true;
     }
@@ -64,6 +81,13 @@ bool launch_compare(Compare op, int dtype, const Layout<3>& L, cudaStream_t s) {
     case Compare::le: return compare_for<Compare::le>(dtype, L, s);
     case Compare::gt: return compare_for<Compare::gt>(dtype, L, s);
     case Compare::ge: return compare_for<Compare::ge>(dtype, L, s);
+    case Compare::logical_and: return compare_for<Compare::logical_and>(dtype, L, s);
+    case Compare::logical_or: return compare_for<Compare::logical_or>(dtype, L, s);
+    case Compare::logical_xor: return compare_for<Compare::logical_xor>(dtype, L, s);
+    case Compare::logical_not: return compare_for<Compare::logical_not>(dtype, L, s);
+    case Compare::isnan: return compare_for<Compare::isnan>(dtype, L, s);
+    case Compare::isinf: return compare_for<Compare::isinf>(dtype, L, s);
+    case Compare::isfinite: return compare_for<Compare::isfinite>(dtype, L, s);
   }
   return false;
 }

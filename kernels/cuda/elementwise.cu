@@ -1,5 +1,6 @@
 // Elementwise binary (add sub mul div maximum minimum), unary (neg exp log
-// relu tanh sigmoid reciprocal square sqrt rsqrt abs erf gelu), gelu's backward and lerp kernels on CUDA. Dense operands take 16-byte vector loads;
+// relu tanh sigmoid reciprocal square sqrt rsqrt abs erf gelu silu, the trigonometric, hyperbolic, log/exp
+// variants, erfc, floor, ceil, trunc), gelu's backward and lerp kernels on CUDA. Dense operands take 16-byte vector loads;
 // broadcast or strided ones walk the Layout's offsets.
 #include "kernels/cuda/device/common.cuh"
 
@@ -84,6 +85,9 @@ struct BinaryFn {
   }
 };
 
+// fn's float32 form (fnf) for float, fn for double.
+#define TS_LIBM(fn) (std::is_same_v<C, float> ? fn##f(a) : fn(a))
+
 template <Unary Op>
 struct UnaryFn {
   template <class C>
@@ -98,6 +102,27 @@ struct UnaryFn {
     else if constexpr (Op == Unary::sqrt) return std::is_same_v<C, float> ? sqrtf(a) : sqrt(a);
     else if constexpr (Op == Unary::rsqrt) return C(1) / (std::is_same_v<C, float> ? sqrtf(a) : sqrt(a));  // the CPU's
     else if constexpr (Op == Unary::erf) return std::is_same_v<C, float> ? erff(a) : erf(a);
+    else if constexpr (Op == Unary::silu) return a / (C(1) + exp_(-a));
+    else if constexpr (Op == Unary::sin) return TS_LIBM(sin);
+    else if constexpr (Op == Unary::cos) return TS_LIBM(cos);
+    else if constexpr (Op == Unary::tan) return TS_LIBM(tan);
+    else if constexpr (Op == Unary::asin) return TS_LIBM(asin);
+    else if constexpr (Op == Unary::acos) return TS_LIBM(acos);
+    else if constexpr (Op == Unary::atan) return TS_LIBM(atan);
+    else if constexpr (Op == Unary::sinh) return TS_LIBM(sinh);
+    else if constexpr (Op == Unary::cosh) return TS_LIBM(cosh);
+    else if constexpr (Op == Unary::asinh) return TS_LIBM(asinh);
+    else if constexpr (Op == Unary::acosh) return TS_LIBM(acosh);
+    else if constexpr (Op == Unary::atanh) return TS_LIBM(atanh);
+    else if constexpr (Op == Unary::log2) return TS_LIBM(log2);
+    else if constexpr (Op == Unary::log10) return TS_LIBM(log10);
+    else if constexpr (Op == Unary::log1p) return TS_LIBM(log1p);
+    else if constexpr (Op == Unary::expm1) return TS_LIBM(expm1);
+    else if constexpr (Op == Unary::exp2) return TS_LIBM(exp2);
+    else if constexpr (Op == Unary::erfc) return TS_LIBM(erfc);
+    else if constexpr (Op == Unary::floor) return TS_LIBM(floor);
+    else if constexpr (Op == Unary::ceil) return TS_LIBM(ceil);
+    else if constexpr (Op == Unary::trunc) return TS_LIBM(trunc);
     else if constexpr (Op == Unary::gelu)  // x Phi(x), as the CPU's exact form
       return C(0.5) * a * (C(1) + (std::is_same_v<C, float> ? erff(a * C(0.70710678118654752440))
                                                              : erf(a * C(0.70710678118654752440))));
@@ -271,6 +296,27 @@ bool launch_unary(Unary op, int dtype, const Layout<2>& L, cudaStream_t s) {
     case Unary::erf: return unary_for<Unary::erf>(dtype, L, s);
     case Unary::gelu: return unary_for<Unary::gelu>(dtype, L, s);
     case Unary::gelu_tanh: return unary_for<Unary::gelu_tanh>(dtype, L, s);
+    case Unary::sin: return unary_for<Unary::sin>(dtype, L, s);
+    case Unary::cos: return unary_for<Unary::cos>(dtype, L, s);
+    case Unary::tan: return unary_for<Unary::tan>(dtype, L, s);
+    case Unary::asin: return unary_for<Unary::asin>(dtype, L, s);
+    case Unary::acos: return unary_for<Unary::acos>(dtype, L, s);
+    case Unary::atan: return unary_for<Unary::atan>(dtype, L, s);
+    case Unary::sinh: return unary_for<Unary::sinh>(dtype, L, s);
+    case Unary::cosh: return unary_for<Unary::cosh>(dtype, L, s);
+    case Unary::asinh: return unary_for<Unary::asinh>(dtype, L, s);
+    case Unary::acosh: return unary_for<Unary::acosh>(dtype, L, s);
+    case Unary::atanh: return unary_for<Unary::atanh>(dtype, L, s);
+    case Unary::log2: return unary_for<Unary::log2>(dtype, L, s);
+    case Unary::log10: return unary_for<Unary::log10>(dtype, L, s);
+    case Unary::log1p: return unary_for<Unary::log1p>(dtype, L, s);
+    case Unary::expm1: return unary_for<Unary::expm1>(dtype, L, s);
+    case Unary::exp2: return unary_for<Unary::exp2>(dtype, L, s);
+    case Unary::erfc: return unary_for<Unary::erfc>(dtype, L, s);
+    case Unary::floor: return unary_for<Unary::floor>(dtype, L, s);
+    case Unary::ceil: return unary_for<Unary::ceil>(dtype, L, s);
+    case Unary::trunc: return unary_for<Unary::trunc>(dtype, L, s);
+    case Unary::silu: return unary_for<Unary::silu>(dtype, L, s);
   }
   return false;
 }

@@ -30,8 +30,14 @@ enum Code : int { kBool, kUInt8, kInt8, kInt16, kInt32, kInt64, kFloat16, kBFloa
 // gelu*_backward: a = the gradient, b = gelu's input.
 enum class Binary : int { add, sub, mul, div, maximum, minimum, relu_backward, remainder, floor_divide, gelu_backward,
                           gelu_tanh_backward };
-enum class Compare : int { eq, ne, lt, le, gt, ge };
-enum class Unary : int { neg, exp, log, relu, tanh, sigmoid, reciprocal, square, sqrt, rsqrt, abs, erf, gelu, gelu_tanh };
+// Bool out. logical_not and the predicates (isnan isinf isfinite) read one operand: they are
+// launched with it as both a and b.
+enum class Compare : int { eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_xor, logical_not, isnan, isinf, isfinite };
+enum class Unary : int {
+  neg, exp, log, relu, tanh, sigmoid, reciprocal, square, sqrt, rsqrt, abs, erf, gelu, gelu_tanh, silu,
+  // libdevice's functions, float32 or float64 (16-bit floats through float32)
+  sin, cos, tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, log2, log10, log1p, expm1, exp2, erfc, floor, ceil, trunc
+};
 enum class Reduce : int { sum, amax, amin };
 
 // Each returns false when the (op, dtype) pair is not compiled in.

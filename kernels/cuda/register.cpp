@@ -54,6 +54,15 @@ void compare_kernel(const KernelCall& c) {
   on_device("compare", out, [&](cudaStream_t s) { return launch_compare(C, code(c.in[0].dtype()), L, s); });
 }
 
+// logical_not and the predicates: one operand, read as both of compare's.
+template <Compare C>
+void predicate_kernel(const KernelCall& c) {
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  const Layout<3> L = layout_of<3>({&out, &c.in[0], &c.in[0]});
+  on_device("predicate", out, [&](cudaStream_t s) { return launch_compare(C, code(c.in[0].dtype()), L, s); });
+}
+
 void lerp_kernel(const KernelCall& c) {
   Tensor& out = c.out[0];
   if (out.numel() == 0) return;
@@ -126,7 +135,13 @@ const bool registered = [] {
                          DType::Int64,   DType::Float16,  DType::BFloat16, DType::Float32, DType::Float64};
   const DType floats[] = {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64};
   const DType numbers[] = {DType::Int32, DType::Int64, DType::Float16, DType::BFloat16, DType::Float32, DType::Float64};
-  for (DType t : reals) r.add(op::where, cu, t, &where_kernel);
+  for (DType t : reals) {
+    r.add(op::where, cu, t, &where_kernel);
+    r.add(op::logical_and, cu, t, &compare_kernel<Compare::logical_and>);
+    r.add(op::logical_or, cu, t, &compare_kernel<Compare::logical_or>);
+    r.add(op::logical_xor, cu, t, &compare_kernel<Compare::logical_xor>);
+    r.add(op::logical_not, cu, t, &predicate_kernel<Compare::logical_not>);
+  }
   for (DType t : reals) {
     r.add(op::copy, cu, t, &copy_kernel);
     r.add(op::fill, cu, t, &fill_kernel);
@@ -170,9 +185,33 @@ const bool registered = [] {
     r.add(op::sqrt, cu, t, &unary_kernel<Unary::sqrt>);
     r.add(op::rsqrt, cu, t, &unary_kernel<Unary::rsqrt>);
     r.add(op::erf, cu, t, &unary_kernel<Unary::erf>);
+    r.add(op::sin, cu, t, &unary_kernel<Unary::sin>);
+    r.add(op::cos, cu, t, &unary_kernel<Unary::cos>);
+    r.add(op::tan, cu, t, &unary_kernel<Unary::tan>);
+    r.add(op::asin, cu, t, &unary_kernel<Unary::asin>);
+    r.add(op::acos, cu, t, &unary_kernel<Unary::acos>);
+    r.add(op::atan, cu, t, &unary_kernel<Unary::atan>);
+    r.add(op::sinh, cu, t, &unary_kernel<Unary::sinh>);
+    r.add(op::cosh, cu, t, &unary_kernel<Unary::cosh>);
+    r.add(op::asinh, cu, t, &unary_kernel<Unary::asinh>);
+    r.add(op::acosh, cu, t, &unary_kernel<Unary::acosh>);
+    r.add(op::atanh, cu, t, &unary_kernel<Unary::atanh>);
+    r.add(op::log2, cu, t, &unary_kernel<Unary::log2>);
+    r.add(op::log10, cu, t, &unary_kernel<Unary::log10>);
+    r.add(op::log1p, cu, t, &unary_kernel<Unary::log1p>);
+    r.add(op::expm1, cu, t, &unary_kernel<Unary::expm1>);
+    r.add(op::exp2, cu, t, &unary_kernel<Unary::exp2>);
+    r.add(op::erfc, cu, t, &unary_kernel<Unary::erfc>);
+    r.add(op::floor, cu, t, &unary_kernel<Unary::floor>);
+    r.add(op::ceil, cu, t, &unary_kernel<Unary::ceil>);
+    r.add(op::trunc, cu, t, &unary_kernel<Unary::trunc>);
+    r.add(op::silu, cu, t, &unary_kernel<Unary::silu>);
     r.add(op::gelu, cu, t, &gelu_kernel);
     r.add(op::lerp, cu, t, &lerp_kernel);  // running statistics (batch_norm)
     r.add(op::relu_backward, cu, t, &binary_kernel<Binary::relu_backward>);
+    r.add(op::isnan, cu, t, &predicate_kernel<Compare::isnan>);
+    r.add(op::isinf, cu, t, &predicate_kernel<Compare::isinf>);
+    r.add(op::isfinite, cu, t, &predicate_kernel<Compare::isfinite>);
   }
   return true;
 }();

@@ -30,6 +30,10 @@ KERNELS = {
     "sqrt": "float", "rsqrt": "float", "abs": "num", "remainder": "num", "floor_divide": "num",
     "erf": "float", "gelu": "float", "gelu_backward_fused": "f32_64",
     "layer_norm_fused": "f32_64", "layer_norm_fused_backward": "f32_64",
+    "logical_and": "all", "logical_or": "all", "logical_xor": "all", "logical_not": "all",
+    "isnan": "float", "isinf": "float", "isfinite": "float",
+    **{op: "float" for op in ("sin cos tan asin acos atan sinh cosh asinh acosh atanh log2 log10 log1p expm1 exp2 "
+                              "erfc floor ceil trunc silu").split()},
 }
 FLOATS = {ts.float16, ts.bfloat16, ts.float32, ts.float64}
 NUMS = FLOATS | {ts.int32, ts.int64}
@@ -282,6 +286,51 @@ def test_floor_division_and_remainder_take_the_divisors_sign_as_the_cpu(op, dtyp
     np.testing.assert_allclose(_np(out), _np(ref), rtol=_tol(dtype) * 4, atol=_tol(dtype))
     np.testing.assert_allclose(_np(getattr(ts, op)(ta.cuda(), 4)), _np(getattr(ts, op)(ta, 4)), rtol=_tol(dtype) * 4,
                                atol=_tol(dtype))
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", sorted(ALL, key=str), ids=str)
+def test_logical_ops_and_predicates_match_numpy(dtype):
+    a = np.array([[0, 1, -2, 3], [0, 0, 5, -1]], dtype=np.float64)
+    b = np.array([[1, 0, 0, 2], [0, 7, 1, 0]], dtype=np.float64)
+    ta, tb = ts.tensor(a).to(dtype), ts.tensor(b).to(dtype)
+    a, b = _np(ta), _np(tb)  # the values in `dtype` (unsigned types saturate the negatives to 0)
+    for op, ref in [("logical_and", np.logical_and), ("logical_or", np.logical_or), ("logical_xor", np.logical_xor)]:
+        out = getattr(ts, op)(ta.cuda(), tb.cuda())
+        assert out.dtype == ts.bool
+        np.testing.assert_array_equal(_np(out), ref(a != 0, b != 0))
+        np.testing.assert_array_equal(_np(getattr(ts, op)(ta.cuda().t(), tb.cuda().t())), ref(a != 0, b != 0).T)
+    np.testing.assert_array_equal(_np(ts.logical_not(ta.cuda())), a == 0)
+    if dtype in FLOATS:
+        s = np.array([1.0, np.nan, np.inf, -np.inf, -0.0, 3.5])
+        ts_ = ts.tensor(s).to(dtype).cuda()
+        for op, ref in [("isnan", np.isnan), ("isinf", np.isinf), ("isfinite", np.isfinite)]:
+            np.testing.assert_array_equal(_np(getattr(ts, op)(ts_)), ref(s))
+        np.testing.assert_array_equal(_np(ts.logical_and(ts_, ts_)), s != 0)  # NaN is true
+
+
+_MATH = {  # op: (NumPy, low, high) over the function's domain
+    "sin": (np.sin, -6, 6), "cos": (np.cos, -6, 6), "tan": (np.tan, -1.4, 1.4), "asin": (np.arcsin, -0.99, 0.99),
+    "acos": (np.arccos, -0.99, 0.99), "atan": (np.arctan, -9, 9), "sinh": (np.sinh, -4, 4), "cosh": (np.cosh, -4, 4),
+    "asinh": (np.arcsinh, -9, 9), "acosh": (np.arccosh, 1.01, 9), "atanh": (np.arctanh, -0.99, 0.99),
+    "log2": (np.log2, 0.01, 9), "log10": (np.log10, 0.01, 9), "log1p": (np.log1p, -0.9, 9),
+    "expm1": (np.expm1, -4, 4), "exp2": (np.exp2, -9, 9), "erfc": (np.vectorize(math.erfc), -3, 3),
+    "floor": (np.floor, -9, 9), "ceil": (np.ceil, -9, 9), "trunc": (np.trunc, -9, 9),
+    "silu": (lambda x: x / (1 + np.exp(-x)), -9, 9),
+}
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", sorted(FLOATS, key=str), ids=str)
+@pytest.mark.parametrize("op", sorted(_MATH))
+def test_math_functions_match_numpy(op, dtype):
+    fn, lo, hi = _MATH[op]
+    a = np.linspace(lo, hi, 1001).reshape(7, 143)
+    x = ts.tensor(a).to(dtype)
+    ref = fn(_np(x))
+    tol = {ts.float16: 4e-3, ts.bfloat16: 3e-2, ts.float32: 1e-5, ts.float64: 1e-12}[dtype]
+    np.testing.assert_allclose(_np(getattr(ts, op)(x.cuda())), ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(_np(getattr(ts, op)(x.cuda().t())), ref.T, rtol=tol, atol=tol)
 
 
 @needs_gpu

@@ -1,6 +1,6 @@
 #pragma once
 // Launch functions of kernels/cuda/norm.cu (layer_norm and its backward over
-// contiguous rows [R, D]), apart from launch.h as launch_pool.h is.
+// contiguous rows [R, D]; scans along a dim), apart from launch.h as launch_pool.h is.
 #include <cstdint>
 
 #include "kernels/cuda/launch.h"
@@ -16,5 +16,11 @@ int64_t layer_norm_backward_chunks(int64_t R);
 bool launch_layer_norm_backward(int dtype, int64_t R, int64_t D, const void* g, const void* x, const void* mean,
                                 const void* rstd, const void* w, void* dx, void* dw, void* db, void* scratch,
                                 cudaStream_t s);
+
+// cumsum (prod = false) or cumprod along a dim: `rows` walks out/in with that dim at size 1,
+// so = out's and sa = in's byte stride along it. dtype: the input's; out is int64 for
+// bool and the integers (the CPU's accumulate dtype), the input's for floats (16-bit ones
+// accumulate in float32).
+bool launch_scan(bool prod, int dtype, const Layout<2>& rows, int64_t len, int64_t so, int64_t sa, cudaStream_t s);
 
 }  // namespace tessel::cuda

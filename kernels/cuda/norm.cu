@@ -1,4 +1,4 @@
-// layer_norm over rows and its backward on CUDA ("layer_norm_fused",
+// Scans (cumsum, cumprod) along a dim, and layer_norm over rows and its backward on CUDA ("layer_norm_fused",
 // "layer_norm_fused_backward"; float32 and float64, the CPU's contract in
 // kernels/cpu/norm.cpp). One block per row: the mean, then the centered sum of
 // squares (two passes over a row that stays in L1/L2, no cancellation), then
@@ -94,7 +94,41 @@ __global__ void sum_chunks(const T* __restrict__ part, T* __restrict__ dw, T* __
 
 unsigned row_blocks(int64_t R) { return static_cast<unsigned>(R < 65535 ? R : 65535); }
 
+// A thread per row walks it in order: the CPU's summation order, and enough
+// threads whenever rows are many (a long single row is slow: a block scan would serve it).
+template <bool Prod, class T, class Out>
+__global__ void scan_rows(Layout<2> rows, int64_t len, int64_t so, int64_t sa) {
+  using A = std::conditional_t<std::is_same_v<Out, int64_t>, int64_t, acc_t<T>>;
+  const int64_t step = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t r = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; r < rows.numel; r += step) {
+    int64_t off[2];
+    offsets_of<2>(rows, r, off);
+    char* y = rows.ptrs[0] + off[0];
+    const char* x = rows.ptrs[1] + off[1];
+    A acc = Prod ? A(1) : A(0);
+    for (int64_t j = 0; j < len; ++j) {
+      const A v = convert<A>(*reinterpret_cast<const T*>(x + j * sa));
+      acc = Prod ? acc * v : acc + v;
+      *reinterpret_cast<Out*>(y + j * so) = convert<Out>(acc);
+    }
+  }
+}
+
 }  // namespace
+
+bool launch_scan(bool prod, int dtype, const Layout<2>& rows, int64_t len, int64_t so, int64_t sa, cudaStream_t s) {
+  bool ok = false;
+  visit_code(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (!std::is_same_v<T, uint8_t> && !std::is_same_v<T, int8_t> && !std::is_same_v<T, int16_t>) {
+      using Out = std::conditional_t<std::is_integral_v<T>, int64_t, T>;  // bool, int32, int64 -> int64
+      if (prod) scan_rows<true, T, Out><<<blocks_for(rows.numel), kThreads, 0, s>>>(rows, len, so, sa);
+      else scan_rows<false, T, Out><<<blocks_for(rows.numel), kThreads, 0, s>>>(rows, len, so, sa);
+      ok = true;
+    }
+  });
+  return ok;
+}
 
 int64_t layer_norm_backward_chunks(int64_t R) { return (R + kChunkRows - 1) / kChunkRows; }
 

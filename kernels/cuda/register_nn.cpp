@@ -69,6 +69,34 @@ void sort_kernel(const KernelCall& c) {
   c.out[1].transpose(sp.dim, last).copy_(indices);
 }
 
+// topk: the sort kernel's stable order (ties keep the lower index first, NaN largest, as
+// the CPU's topk), then the first k along the dim.
+void topk_kernel(const KernelCall& c) {
+  const auto& p = *static_cast<const TopkParams*>(c.params);
+  const Tensor& a = c.in[0];
+  Tensor sorted[2] = {empty(a.shape(), TensorOptions(a.dtype(), a.device())),
+                      empty(a.shape(), TensorOptions(DType::Int64, a.device()))};
+  const SortParams sp{p.dim, p.largest};
+  dispatch(op::sort, a.dtype(), {&a, 1}, sorted, &sp);
+  c.out[0].copy_(sorted[0].narrow(p.dim, 0, p.k));
+  c.out[1].copy_(sorted[1].narrow(p.dim, 0, p.k));
+}
+
+template <bool Prod>
+void scan_kernel(const KernelCall& c) {
+  const Tensor& a = c.in[0];
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  const int64_t dim = static_cast<const ReduceDimParams*>(c.params)->dim;
+  const int64_t len = a.shape()[dim];
+  const Tensor a0 = a.narrow(dim, 0, 1), o0 = out.narrow(dim, 0, 1);
+  const Layout<2> rows = layout_of<2>({&o0, &a0});
+  on_device(Prod ? "cumprod" : "cumsum", out, [&](cudaStream_t s) {
+    return launch_scan(Prod, code(a.dtype()), rows, len, out.strides()[dim] * static_cast<int64_t>(out.itemsize()),
+                       a.strides()[dim] * static_cast<int64_t>(a.itemsize()), s);
+  });
+}
+
 void sgd_kernel(const KernelCall& c) {
   const OptimParams& o = *static_cast<const OptimParams*>(c.params);
   Tensor& p = c.out[0];
@@ -219,10 +247,16 @@ const bool registered = [] {
   }
   for (DType t : {DType::Int32, DType::Int64, DType::Float16, DType::BFloat16, DType::Float32, DType::Float64}) {
     r.add(op::sort, cu, t, &sort_kernel);
+    r.add(op::topk, cu, t, &topk_kernel);
     r.add(op::max_dim, cu, t, &extreme_dim_kernel<true>);
     r.add(op::min_dim, cu, t, &extreme_dim_kernel<false>);
   }
   for (DType t : {DType::Int32, DType::Int64, DType::Float32, DType::Float64}) r.add(op::arange, cu, t, &arange_kernel);
+  for (DType t : {DType::Bool, DType::Int32, DType::Int64, DType::Float16, DType::BFloat16, DType::Float32,
+                  DType::Float64}) {
+    r.add(op::cumsum, cu, t, &scan_kernel<false>);
+    r.add(op::cumprod, cu, t, &scan_kernel<true>);
+  }
   for (DType t : {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64}) {
     r.add(op::uniform, cu, t, &random_kernel<Random::uniform>);
     r.add(op::normal, cu, t, &random_kernel<Random::normal>);

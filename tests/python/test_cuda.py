@@ -31,7 +31,8 @@ KERNELS = {
     "erf": "float", "gelu": "float", "gelu_backward_fused": "f32_64",
     "layer_norm_fused": "f32_64", "layer_norm_fused_backward": "f32_64",
     "logical_and": "all", "logical_or": "all", "logical_xor": "all", "logical_not": "all",
-    "isnan": "float", "isinf": "float", "isfinite": "float",
+    "isnan": "float", "isinf": "float", "isfinite": "float", "topk": "num",
+    "cumsum": "num_bool", "cumprod": "num_bool",
     **{op: "float" for op in ("sin cos tan asin acos atan sinh cosh asinh acosh atanh log2 log10 log1p expm1 exp2 "
                               "erfc floor ceil trunc silu").split()},
 }
@@ -307,6 +308,32 @@ def test_logical_ops_and_predicates_match_numpy(dtype):
         for op, ref in [("isnan", np.isnan), ("isinf", np.isinf), ("isfinite", np.isfinite)]:
             np.testing.assert_array_equal(_np(getattr(ts, op)(ts_)), ref(s))
         np.testing.assert_array_equal(_np(ts.logical_and(ts_, ts_)), s != 0)  # NaN is true
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", sorted(NUMS, key=str), ids=str)
+def test_topk_and_scans_equal_the_cpus(dtype):
+    rng = np.random.default_rng(6)
+    a = rng.integers(-4, 5, (6, 37)).astype(np.float64)  # many ties
+    if dtype in FLOATS:
+        a[1, 3] = a[4, 0] = np.nan
+    x = ts.tensor(a).to(dtype)
+    for dim, k, largest in [(1, 5, True), (1, 7, False), (0, 2, True), (1, 37, True)]:
+        gv, gi = ts.topk(x.cuda(), k, dim=dim, largest=largest)
+        cv, ci = ts.topk(x, k, dim=dim, largest=largest)
+        np.testing.assert_array_equal(_np(gv), _np(cv))
+        np.testing.assert_array_equal(_np(gi), _np(ci))  # ties: the lower index first on both
+    small = ts.tensor(rng.uniform(0.5, 1.5, (5, 40))).to(dtype)
+    for op in ("cumsum", "cumprod"):
+        for dim in (0, 1):
+            src = small if op == "cumprod" else x
+            g, c = getattr(ts, op)(src.cuda(), dim), getattr(ts, op)(src, dim)
+            assert g.dtype == c.dtype
+            np.testing.assert_allclose(_np(g), _np(c), rtol=_tol(dtype) * 8, atol=_tol(dtype) * 8)
+            np.testing.assert_allclose(_np(getattr(ts, op)(src.cuda().t(), 1 - dim)), _np(getattr(ts, op)(src.t(), 1 - dim)),
+                                       rtol=_tol(dtype) * 8, atol=_tol(dtype) * 8)
+    flags = ts.tensor(rng.random((4, 9)) > 0.5)
+    np.testing.assert_array_equal(_np(ts.cumsum(flags.cuda(), 1)), _np(ts.cumsum(flags, 1)))
 
 
 _MATH = {  # op: (NumPy, low, high) over the function's domain

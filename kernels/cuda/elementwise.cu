@@ -58,6 +58,10 @@ struct BinaryFn {
     // NaN propagates, as on the CPU (kernels/cpu/elementwise.cpp).
     else if constexpr (Op == Binary::maximum) return isnan_(a) || isnan_(b) ? a + b : (a > b ? a : b);
     else if constexpr (Op == Binary::minimum) return isnan_(a) || isnan_(b) ? a + b : (a < b ? a : b);
+    else if constexpr (Op == Binary::pow) return std::is_same_v<C, float> ? powf(a, b) : pow(a, b);
+    else if constexpr (Op == Binary::atan2) return std::is_same_v<C, float> ? atan2f(a, b) : atan2(a, b);
+    else if constexpr (Op == Binary::hypot) return std::is_same_v<C, float> ? hypotf(a, b) : hypot(a, b);
+    else if constexpr (Op == Binary::copysign) return std::is_same_v<C, float> ? copysignf(a, b) : copysign(a, b);
     else if constexpr (Op == Binary::gelu_backward) {  // g * (Phi(x) + x phi(x))
       const C cdf = C(0.5) * (C(1) + erf_(b * C(0.70710678118654752440)));
       const C pdf = exp_(C(-0.5) * b * b) * C(0.39894228040143267794);
@@ -211,8 +215,10 @@ bool binary_for(int dtype, const Layout<3>& L, cudaStream_t s) {
   bool ok = false;
   visit_code(dtype, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (is_float<T> || (is_binary_int<T> && Op != Binary::div && Op != Binary::relu_backward &&
-                                          Op != Binary::gelu_backward && Op != Binary::gelu_tanh_backward)) {
+    constexpr bool float_only = Op == Binary::div || Op == Binary::relu_backward || Op == Binary::gelu_backward ||
+                                Op == Binary::gelu_tanh_backward || Op == Binary::pow || Op == Binary::atan2 ||
+                                Op == Binary::hypot || Op == Binary::copysign;
+    if constexpr (is_float<T> || (is_binary_int<T> && !float_only)) {
       run_map<T, 3>(L, BinaryFn<Op>{}, s);
       ok = true;
     }
@@ -276,6 +282,10 @@ bool launch_binary(Binary op, int dtype, const Layout<3>& L, cudaStream_t s) {
     case Binary::floor_divide: return binary_for<Binary::floor_divide>(dtype, L, s);
     case Binary::gelu_backward: return binary_for<Binary::gelu_backward>(dtype, L, s);
     case Binary::gelu_tanh_backward: return binary_for<Binary::gelu_tanh_backward>(dtype, L, s);
+    case Binary::pow: return binary_for<Binary::pow>(dtype, L, s);
+    case Binary::atan2: return binary_for<Binary::atan2>(dtype, L, s);
+    case Binary::hypot: return binary_for<Binary::hypot>(dtype, L, s);
+    case Binary::copysign: return binary_for<Binary::copysign>(dtype, L, s);
   }
   return false;
 }

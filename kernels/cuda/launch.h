@@ -28,8 +28,9 @@ enum Code : int { kBool, kUInt8, kInt8, kInt16, kInt32, kInt64, kFloat16, kBFloa
                   kComplex64, kComplex128, kUInt16, kUInt32, kUInt64 };
 
 // gelu*_backward: a = the gradient, b = gelu's input.
+// pow atan2 hypot copysign and the backward ones: floats alone.
 enum class Binary : int { add, sub, mul, div, maximum, minimum, relu_backward, remainder, floor_divide, gelu_backward,
-                          gelu_tanh_backward };
+                          gelu_tanh_backward, pow, atan2, hypot, copysign };
 // Bool out. logical_not and the predicates (isnan isinf isfinite) read one operand: they are
 // launched with it as both a and b.
 enum class Compare : int { eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_xor, logical_not, isnan, isinf, isfinite };
@@ -38,7 +39,7 @@ enum class Unary : int {
   // libdevice's functions, float32 or float64 (16-bit floats through float32)
   sin, cos, tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, log2, log10, log1p, expm1, exp2, erfc, floor, ceil, trunc
 };
-enum class Reduce : int { sum, amax, amin };
+enum class Reduce : int { sum, amax, amin, prod };
 
 // Each returns false when the (op, dtype) pair is not compiled in.
 bool launch_copy(int src, int dst, const Layout<2>& L, cudaStream_t s);

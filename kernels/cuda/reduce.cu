@@ -1,4 +1,4 @@
-// sum, amax and amin on CUDA. A full reduction runs in two passes (per-block
+// sum, prod, amax and amin on CUDA. A full reduction runs in two passes (per-block
 // partials, then one block), so its result does not depend on timing; other
 // reductions give each output a block, or a thread when neighbouring outputs
 // are neighbours in memory (reductions over leading dims read coalesced).
@@ -15,10 +15,13 @@ inline constexpr int kMaxPartials = 1024;
 
 template <Reduce Op, class T>
 struct Traits {
-  using Acc = std::conditional_t<Op == Reduce::sum && std::is_integral_v<T>, int64_t, acc_t<T>>;
-  using Out = std::conditional_t<Op == Reduce::sum && std::is_integral_v<T>, int64_t, T>;
+  // sum and prod of integers accumulate and answer in int64 (the CPU's accumulate dtype).
+  static constexpr bool kWide = (Op == Reduce::sum || Op == Reduce::prod) && std::is_integral_v<T>;
+  using Acc = std::conditional_t<kWide, int64_t, acc_t<T>>;
+  using Out = std::conditional_t<kWide, int64_t, T>;
   __device__ static Acc identity() {
     if constexpr (Op == Reduce::sum) return Acc(0);
+    else if constexpr (Op == Reduce::prod) return Acc(1);
     else if constexpr (std::is_floating_point_v<Acc>) return Op == Reduce::amax ? Acc(-INFINITY) : Acc(INFINITY);
     else if constexpr (Op == Reduce::amax) return std::is_same_v<Acc, int64_t> ? Acc(LLONG_MIN) : Acc(INT_MIN);
     else return std::is_same_v<Acc, int64_t> ? Acc(LLONG_MAX) : Acc(INT_MAX);
@@ -27,6 +30,8 @@ struct Traits {
   __device__ __forceinline__ static Acc combine(Acc a, Acc b) {
     if constexpr (Op == Reduce::sum) {
       return a + b;
+    } else if constexpr (Op == Reduce::prod) {
+      return a * b;
     } else {
       if constexpr (std::is_floating_point_v<Acc>) {
         if (a != a) return a;
@@ -188,6 +193,7 @@ bool launch_reduce(Reduce op, int dtype, const Layout<2>& outer, const Layout<1>
     case Reduce::sum: return reduce_for<Reduce::sum>(dtype, outer, inner, scratch, s);
     case Reduce::amax: return reduce_for<Reduce::amax>(dtype, outer, inner, scratch, s);
     case Reduce::amin: return reduce_for<Reduce::amin>(dtype, outer, inner, scratch, s);
+    case Reduce::prod: return reduce_for<Reduce::prod>(dtype, outer, inner, scratch, s);
   }
   return false;
 }

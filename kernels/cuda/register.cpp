@@ -165,6 +165,7 @@ const bool registered = [] {
     r.add(op::sum, cu, t, &reduce_kernel<Reduce::sum>);
     r.add(op::amax, cu, t, &reduce_kernel<Reduce::amax>);
     r.add(op::amin, cu, t, &reduce_kernel<Reduce::amin>);
+    r.add(op::prod, cu, t, &reduce_kernel<Reduce::prod>);
     r.add(op::eq, cu, t, &compare_kernel<Compare::eq>);
     r.add(op::ne, cu, t, &compare_kernel<Compare::ne>);
     r.add(op::lt, cu, t, &compare_kernel<Compare::lt>);
@@ -177,6 +178,10 @@ const bool registered = [] {
     r.add(r.op_id("gelu_backward_fused"), cu, t, &gelu_backward_kernel);
   for (DType t : floats) {
     r.add(op::div, cu, t, &binary_kernel<Binary::div>);
+    r.add(op::pow, cu, t, &binary_kernel<Binary::pow>);
+    r.add(op::atan2, cu, t, &binary_kernel<Binary::atan2>);
+    r.add(r.op_id("hypot"), cu, t, &binary_kernel<Binary::hypot>);  // by name, as the CPU registers them
+    r.add(r.op_id("copysign"), cu, t, &binary_kernel<Binary::copysign>);
     r.add(op::exp, cu, t, &unary_kernel<Unary::exp>);
     r.add(op::log, cu, t, &unary_kernel<Unary::log>);
     r.add(op::tanh, cu, t, &unary_kernel<Unary::tanh>);

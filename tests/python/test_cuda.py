@@ -32,7 +32,8 @@ KERNELS = {
     "layer_norm_fused": "f32_64", "layer_norm_fused_backward": "f32_64",
     "logical_and": "all", "logical_or": "all", "logical_xor": "all", "logical_not": "all",
     "isnan": "float", "isinf": "float", "isfinite": "float", "topk": "num",
-    "cumsum": "num_bool", "cumprod": "num_bool",
+    "cumsum": "num_bool", "cumprod": "num_bool", "prod": "num",
+    "pow": "float", "atan2": "float", "hypot": "float", "copysign": "float",
     **{op: "float" for op in ("sin cos tan asin acos atan sinh cosh asinh acosh atanh log2 log10 log1p expm1 exp2 "
                               "erfc floor ceil trunc silu").split()},
 }
@@ -349,6 +350,19 @@ _MATH = {  # op: (NumPy, low, high) over the function's domain
 
 @needs_gpu
 @pytest.mark.parametrize("dtype", sorted(FLOATS, key=str), ids=str)
+@pytest.mark.parametrize("op", ["pow", "atan2", "hypot", "copysign"])
+def test_binary_math_matches_numpy(op, dtype):
+    rng = np.random.default_rng(9)
+    a = rng.uniform(0.1, 3, (9, 1, 31)) * (1 if op == "pow" else rng.choice([-1, 1], (9, 1, 31)))
+    b = rng.uniform(-2, 2, (5, 31))
+    ta, tb = ts.tensor(a).to(dtype), ts.tensor(b).to(dtype)
+    ref = {"pow": np.power, "atan2": np.arctan2, "hypot": np.hypot, "copysign": np.copysign}[op](_np(ta), _np(tb))
+    tol = {ts.float16: 4e-3, ts.bfloat16: 3e-2, ts.float32: 1e-5, ts.float64: 1e-12}[dtype]
+    np.testing.assert_allclose(_np(getattr(ts, op)(ta.cuda(), tb.cuda())), ref, rtol=tol, atol=tol)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", sorted(FLOATS, key=str), ids=str)
 @pytest.mark.parametrize("op", sorted(_MATH))
 def test_math_functions_match_numpy(op, dtype):
     fn, lo, hi = _MATH[op]
@@ -417,6 +431,14 @@ def test_reductions_match_numpy(dtype):
     want = ts.tensor(ints.sum()).to(ts.int64 if dtype in (ts.int32, ts.int64) else dtype)
     assert big.cuda().sum().cpu().tolist() == want.tolist()
     np.testing.assert_allclose(_np(ts.amax(big.cuda()[1:], ())), _np(big)[1:].max())  # unaligned: the scalar path
+    # prod: values near 1 (floats) or small integers, so the products stay in range; integers answer in int64.
+    p = rng.choice([-1.0, 1.0, 1.0, 2.0], (5, 7, 3)) if dtype not in FLOATS else rng.uniform(0.9, 1.1, (5, 7, 3))
+    tp = ts.tensor(p).to(dtype)
+    for dims in [None, 0, 1, 2, (0, 2)]:
+        g = tp.cuda().prod() if dims is None else ts.prod(tp.cuda(), dims)
+        c = tp.prod() if dims is None else ts.prod(tp, dims)
+        assert g.dtype == c.dtype
+        np.testing.assert_allclose(_np(g), _np(c), rtol=_tol(dtype) * 16, atol=_tol(dtype) * 16)
 
 
 @needs_gpu

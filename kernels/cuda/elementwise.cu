@@ -94,9 +94,44 @@ struct BinaryFn {
 
 template <Unary Op>
 struct UnaryFn {
+  UnaryArgs p;
   template <class C>
   __device__ __forceinline__ C operator()(C a) const {
     if constexpr (Op == Unary::neg) return -a;
+    // The CPU's formulas (kernels/cpu/unary.cpp).
+    else if constexpr (Op == Unary::leaky_relu) return a > C(0) ? a : C(a * C(p.a));
+    else if constexpr (Op == Unary::elu) return a > C(0) ? a : C(C(p.a) * TS_LIBM(expm1));
+    else if constexpr (Op == Unary::softplus) {
+      const C bx = C(p.a) * a;
+      return bx > C(p.b) ? a : C((std::is_same_v<C, float> ? log1pf(expf(bx)) : log1p(exp(bx))) / C(p.a));
+    } else if constexpr (Op == Unary::hardsigmoid || Op == Unary::hardswish) {
+      C u = a + C(3);  // std::min/std::max's comparisons, so NaN stays NaN as on the CPU
+      u = u < C(0) ? C(0) : u;
+      u = C(6) < u ? C(6) : u;
+      return Op == Unary::hardsigmoid ? C(u / C(6)) : C(a * u / C(6));
+    }
+    else if constexpr (Op == Unary::round) {
+      if (p.a == 0) return TS_LIBM(rint);  // ties to even
+      const C scale = C(::pow(10.0, p.a));
+      return std::is_same_v<C, float> ? C(rintf(a * scale) / scale) : C(rint(a * scale) / scale);
+    } else if constexpr (Op == Unary::nan_to_num) {
+      if (a != a) return C(p.a);
+      if (isinf(a)) return a > C(0) ? C(p.b) : C(p.c);
+      return a;
+    } else if constexpr (Op == Unary::sign) {
+      if constexpr (std::is_floating_point_v<C>)
+        if (a != a) return a;
+      return C((C(0) < a) - (a < C(0)));
+    } else if constexpr (Op == Unary::clamp) {  // NaN stays NaN
+      if constexpr (std::is_integral_v<C>) {
+        if (p.has_lo && a < C(p.ilo)) a = C(p.ilo);
+        if (p.has_hi && a > C(p.ihi)) a = C(p.ihi);
+      } else {
+        if (p.has_lo && a < C(p.lo)) a = C(p.lo);
+        if (p.has_hi && a > C(p.hi)) a = C(p.hi);
+      }
+      return a;
+    }
     else if constexpr (Op == Unary::relu) return a > C(0) || a != a ? a : C(0);
     else if constexpr (Op == Unary::exp) return exp_(a);
     else if constexpr (Op == Unary::log) return std::is_same_v<C, float> ? logf(a) : log(a);
@@ -227,12 +262,14 @@ bool binary_for(int dtype, const Layout<3>& L, cudaStream_t s) {
 }
 
 template <Unary Op>
-bool unary_for(int dtype, const Layout<2>& L, cudaStream_t s) {
+bool unary_for(int dtype, const Layout<2>& L, cudaStream_t s, const UnaryArgs& args) {
   bool ok = false;
   visit_code(dtype, [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (is_float<T> || (is_binary_int<T> && (Op == Unary::neg || Op == Unary::relu || Op == Unary::square || Op == Unary::abs))) {
-      run_map<T, 2>(L, UnaryFn<Op>{}, s);
+    constexpr bool ints = Op == Unary::neg || Op == Unary::relu || Op == Unary::square || Op == Unary::abs ||
+                          Op == Unary::sign || Op == Unary::clamp;
+    if constexpr (is_float<T> || (is_binary_int<T> && ints)) {
+      run_map<T, 2>(L, UnaryFn<Op>{args}, s);
       ok = true;
     }
   });
@@ -290,43 +327,52 @@ bool launch_binary(Binary op, int dtype, const Layout<3>& L, cudaStream_t s) {
   return false;
 }
 
-bool launch_unary(Unary op, int dtype, const Layout<2>& L, cudaStream_t s) {
+bool launch_unary(Unary op, int dtype, const Layout<2>& L, cudaStream_t s, const UnaryArgs& args) {
   switch (op) {
-    case Unary::neg: return unary_for<Unary::neg>(dtype, L, s);
-    case Unary::exp: return unary_for<Unary::exp>(dtype, L, s);
-    case Unary::log: return unary_for<Unary::log>(dtype, L, s);
-    case Unary::relu: return unary_for<Unary::relu>(dtype, L, s);
-    case Unary::tanh: return unary_for<Unary::tanh>(dtype, L, s);
-    case Unary::sigmoid: return unary_for<Unary::sigmoid>(dtype, L, s);
-    case Unary::reciprocal: return unary_for<Unary::reciprocal>(dtype, L, s);
-    case Unary::square: return unary_for<Unary::square>(dtype, L, s);
-    case Unary::sqrt: return unary_for<Unary::sqrt>(dtype, L, s);
-    case Unary::rsqrt: return unary_for<Unary::rsqrt>(dtype, L, s);
-    case Unary::abs: return unary_for<Unary::abs>(dtype, L, s);
-    case Unary::erf: return unary_for<Unary::erf>(dtype, L, s);
-    case Unary::gelu: return unary_for<Unary::gelu>(dtype, L, s);
-    case Unary::gelu_tanh: return unary_for<Unary::gelu_tanh>(dtype, L, s);
-    case Unary::sin: return unary_for<Unary::sin>(dtype, L, s);
-    case Unary::cos: return unary_for<Unary::cos>(dtype, L, s);
-    case Unary::tan: return unary_for<Unary::tan>(dtype, L, s);
-    case Unary::asin: return unary_for<Unary::asin>(dtype, L, s);
-    case Unary::acos: return unary_for<Unary::acos>(dtype, L, s);
-    case Unary::atan: return unary_for<Unary::atan>(dtype, L, s);
-    case Unary::sinh: return unary_for<Unary::sinh>(dtype, L, s);
-    case Unary::cosh: return unary_for<Unary::cosh>(dtype, L, s);
-    case Unary::asinh: return unary_for<Unary::asinh>(dtype, L, s);
-    case Unary::acosh: return unary_for<Unary::acosh>(dtype, L, s);
-    case Unary::atanh: return unary_for<Unary::atanh>(dtype, L, s);
-    case Unary::log2: return unary_for<Unary::log2>(dtype, L, s);
-    case Unary::log10: return unary_for<Unary::log10>(dtype, L, s);
-    case Unary::log1p: return unary_for<Unary::log1p>(dtype, L, s);
-    case Unary::expm1: return unary_for<Unary::expm1>(dtype, L, s);
-    case Unary::exp2: return unary_for<Unary::exp2>(dtype, L, s);
-    case Unary::erfc: return unary_for<Unary::erfc>(dtype, L, s);
-    case Unary::floor: return unary_for<Unary::floor>(dtype, L, s);
-    case Unary::ceil: return unary_for<Unary::ceil>(dtype, L, s);
-    case Unary::trunc: return unary_for<Unary::trunc>(dtype, L, s);
-    case Unary::silu: return unary_for<Unary::silu>(dtype, L, s);
+    case Unary::neg: return unary_for<Unary::neg>(dtype, L, s, args);
+    case Unary::exp: return unary_for<Unary::exp>(dtype, L, s, args);
+    case Unary::log: return unary_for<Unary::log>(dtype, L, s, args);
+    case Unary::relu: return unary_for<Unary::relu>(dtype, L, s, args);
+    case Unary::tanh: return unary_for<Unary::tanh>(dtype, L, s, args);
+    case Unary::sigmoid: return unary_for<Unary::sigmoid>(dtype, L, s, args);
+    case Unary::reciprocal: return unary_for<Unary::reciprocal>(dtype, L, s, args);
+    case Unary::square: return unary_for<Unary::square>(dtype, L, s, args);
+    case Unary::sqrt: return unary_for<Unary::sqrt>(dtype, L, s, args);
+    case Unary::rsqrt: return unary_for<Unary::rsqrt>(dtype, L, s, args);
+    case Unary::abs: return unary_for<Unary::abs>(dtype, L, s, args);
+    case Unary::erf: return unary_for<Unary::erf>(dtype, L, s, args);
+    case Unary::gelu: return unary_for<Unary::gelu>(dtype, L, s, args);
+    case Unary::gelu_tanh: return unary_for<Unary::gelu_tanh>(dtype, L, s, args);
+    case Unary::sin: return unary_for<Unary::sin>(dtype, L, s, args);
+    case Unary::cos: return unary_for<Unary::cos>(dtype, L, s, args);
+    case Unary::tan: return unary_for<Unary::tan>(dtype, L, s, args);
+    case Unary::asin: return unary_for<Unary::asin>(dtype, L, s, args);
+    case Unary::acos: return unary_for<Unary::acos>(dtype, L, s, args);
+    case Unary::atan: return unary_for<Unary::atan>(dtype, L, s, args);
+    case Unary::sinh: return unary_for<Unary::sinh>(dtype, L, s, args);
+    case Unary::cosh: return unary_for<Unary::cosh>(dtype, L, s, args);
+    case Unary::asinh: return unary_for<Unary::asinh>(dtype, L, s, args);
+    case Unary::acosh: return unary_for<Unary::acosh>(dtype, L, s, args);
+    case Unary::atanh: return unary_for<Unary::atanh>(dtype, L, s, args);
+    case Unary::log2: return unary_for<Unary::log2>(dtype, L, s, args);
+    case Unary::log10: return unary_for<Unary::log10>(dtype, L, s, args);
+    case Unary::log1p: return unary_for<Unary::log1p>(dtype, L, s, args);
+    case Unary::expm1: return unary_for<Unary::expm1>(dtype, L, s, args);
+    case Unary::exp2: return unary_for<Unary::exp2>(dtype, L, s, args);
+    case Unary::erfc: return unary_for<Unary::erfc>(dtype, L, s, args);
+    case Unary::floor: return unary_for<Unary::floor>(dtype, L, s, args);
+    case Unary::ceil: return unary_for<Unary::ceil>(dtype, L, s, args);
+    case Unary::trunc: return unary_for<Unary::trunc>(dtype, L, s, args);
+    case Unary::silu: return unary_for<Unary::silu>(dtype, L, s, args);
+    case Unary::leaky_relu: return unary_for<Unary::leaky_relu>(dtype, L, s, args);
+    case Unary::elu: return unary_for<Unary::elu>(dtype, L, s, args);
+    case Unary::softplus: return unary_for<Unary::softplus>(dtype, L, s, args);
+    case Unary::hardsigmoid: return unary_for<Unary::hardsigmoid>(dtype, L, s, args);
+    case Unary::hardswish: return unary_for<Unary::hardswish>(dtype, L, s, args);
+    case Unary::round: return unary_for<Unary::round>(dtype, L, s, args);
+    case Unary::nan_to_num: return unary_for<Unary::nan_to_num>(dtype, L, s, args);
+    case Unary::sign: return unary_for<Unary::sign>(dtype, L, s, args);
+    case Unary::clamp: return unary_for<Unary::clamp>(dtype, L, s, args);
   }
   return false;
 }

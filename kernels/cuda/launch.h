@@ -36,6 +36,8 @@ enum class Binary : int { add, sub, mul, div, maximum, minimum, relu_backward, r
 enum class Compare : int { eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_xor, logical_not, isnan, isinf, isfinite };
 enum class Unary : int {
   neg, exp, log, relu, tanh, sigmoid, reciprocal, square, sqrt, rsqrt, abs, erf, gelu, gelu_tanh, silu,
+  // with UnaryArgs (kernel.h's UnaryParams / ClampParams); sign and clamp take integers too
+  leaky_relu, elu, softplus, hardsigmoid, hardswish, round, nan_to_num, sign, clamp,
   // libdevice's functions, float32 or float64 (16-bit floats through float32)
   sin, cos, tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, log2, log10, log1p, expm1, exp2, erfc, floor, ceil, trunc
 };
@@ -46,7 +48,14 @@ bool launch_copy(int src, int dst, const Layout<2>& L, cudaStream_t s);
 // value: itemsize bytes (1, 2, 4, 8 or 16), already in the output's dtype.
 bool launch_fill(int itemsize, const void* value, const Layout<1>& L, cudaStream_t s);
 bool launch_binary(Binary op, int dtype, const Layout<3>& L, cudaStream_t s);
-bool launch_unary(Unary op, int dtype, const Layout<2>& L, cudaStream_t s);
+// The parameters of leaky_relu (a), elu (a), softplus (a = beta, b = threshold), round (a =
+// decimals), nan_to_num (a, b, c) and clamp (lo/hi as double for floats, as int64 for integers).
+struct UnaryArgs {
+  double a = 0, b = 0, c = 0, lo = 0, hi = 0;
+  int64_t ilo = 0, ihi = 0;
+  bool has_lo = false, has_hi = false;
+};
+bool launch_unary(Unary op, int dtype, const Layout<2>& L, cudaStream_t s, const UnaryArgs& args = {});
 // out (bool) = a <op> b, a and b of `dtype`.
 bool launch_compare(Compare op, int dtype, const Layout<3>& L, cudaStream_t s);
 // out = cond ? a : b; operands out, cond (bool), a, b.

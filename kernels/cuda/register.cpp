@@ -85,6 +85,32 @@ void unary_kernel(const KernelCall& c) {
   on_device("unary", out, [&](cudaStream_t s) { return launch_unary(U, code(out.dtype()), L, s); });
 }
 
+// Unary ops with UnaryParams (leaky_relu elu softplus round nan_to_num; the hard* ones take none).
+template <Unary U>
+void unary_params_kernel(const KernelCall& c) {
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  UnaryArgs args;
+  if (c.params) {
+    const auto& p = *static_cast<const UnaryParams*>(c.params);
+    args.a = p.a, args.b = p.b, args.c = p.c;
+  }
+  const Layout<2> L = layout_of<2>({&out, &c.in[0]});
+  on_device("unary", out, [&](cudaStream_t s) { return launch_unary(U, code(out.dtype()), L, s, args); });
+}
+
+void clamp_kernel(const KernelCall& c) {
+  Tensor& out = c.out[0];
+  if (out.numel() == 0) return;
+  const auto& p = *static_cast<const ClampParams*>(c.params);
+  UnaryArgs args;
+  args.has_lo = p.has_min, args.has_hi = p.has_max;
+  if (p.has_min) args.lo = p.min.to<double>(), args.ilo = p.min.to<int64_t>();
+  if (p.has_max) args.hi = p.max.to<double>(), args.ihi = p.max.to<int64_t>();
+  const Layout<2> L = layout_of<2>({&out, &c.in[0]});
+  on_device("clamp", out, [&](cudaStream_t s) { return launch_unary(Unary::clamp, code(out.dtype()), L, s, args); });
+}
+
 // gelu's UnaryParams: a = 0 exact (erf), else the tanh approximation.
 void gelu_kernel(const KernelCall& c) {
   Tensor& out = c.out[0];
@@ -162,6 +188,8 @@ const bool registered = [] {
     r.add(op::relu, cu, t, &unary_kernel<Unary::relu>);
     r.add(op::square, cu, t, &unary_kernel<Unary::square>);
     r.add(op::abs, cu, t, &unary_kernel<Unary::abs>);
+    r.add(op::sign, cu, t, &unary_kernel<Unary::sign>);
+    r.add(op::clamp, cu, t, &clamp_kernel);
     r.add(op::sum, cu, t, &reduce_kernel<Reduce::sum>);
     r.add(op::amax, cu, t, &reduce_kernel<Reduce::amax>);
     r.add(op::amin, cu, t, &reduce_kernel<Reduce::amin>);
@@ -190,6 +218,13 @@ const bool registered = [] {
     r.add(op::sqrt, cu, t, &unary_kernel<Unary::sqrt>);
     r.add(op::rsqrt, cu, t, &unary_kernel<Unary::rsqrt>);
     r.add(op::erf, cu, t, &unary_kernel<Unary::erf>);
+    r.add(op::leaky_relu, cu, t, &unary_params_kernel<Unary::leaky_relu>);
+    r.add(op::elu, cu, t, &unary_params_kernel<Unary::elu>);
+    r.add(op::softplus, cu, t, &unary_params_kernel<Unary::softplus>);
+    r.add(op::hardsigmoid, cu, t, &unary_params_kernel<Unary::hardsigmoid>);
+    r.add(op::hardswish, cu, t, &unary_params_kernel<Unary::hardswish>);
+    r.add(op::round, cu, t, &unary_params_kernel<Unary::round>);
+    r.add(op::nan_to_num, cu, t, &unary_params_kernel<Unary::nan_to_num>);
     r.add(op::sin, cu, t, &unary_kernel<Unary::sin>);
     r.add(op::cos, cu, t, &unary_kernel<Unary::cos>);
     r.add(op::tan, cu, t, &unary_kernel<Unary::tan>);

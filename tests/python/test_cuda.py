@@ -33,7 +33,8 @@ KERNELS = {
     "logical_and": "all", "logical_or": "all", "logical_xor": "all", "logical_not": "all",
     "isnan": "float", "isinf": "float", "isfinite": "float", "topk": "num",
     "cumsum": "num_bool", "cumprod": "num_bool", "prod": "num",
-    "pow": "float", "atan2": "float", "hypot": "float", "copysign": "float",
+    "pow": "float", "atan2": "float", "hypot": "float", "copysign": "float", "sign": "num", "clamp": "num",
+    **{op: "float" for op in "leaky_relu elu softplus hardsigmoid hardswish round nan_to_num".split()},
     **{op: "float" for op in ("sin cos tan asin acos atan sinh cosh asinh acosh atanh log2 log10 log1p expm1 exp2 "
                               "erfc floor ceil trunc silu").split()},
 }
@@ -346,6 +347,27 @@ _MATH = {  # op: (NumPy, low, high) over the function's domain
     "floor": (np.floor, -9, 9), "ceil": (np.ceil, -9, 9), "trunc": (np.trunc, -9, 9),
     "silu": (lambda x: x / (1 + np.exp(-x)), -9, 9),
 }
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", sorted(NUMS, key=str), ids=str)
+def test_parameterized_unary_ops_equal_the_cpus(dtype):
+    a = np.concatenate([np.linspace(-7, 7, 57), [0.5, 1.5, 2.5, -2.5]])
+    if dtype in FLOATS:
+        a = np.concatenate([a, [np.nan, np.inf, -np.inf]])
+    x = ts.tensor(a).to(dtype)
+    F = ts.nn.functional
+    calls = [lambda t: ts.sign(t), lambda t: ts.clamp(t, -3, 4), lambda t: ts.clamp(t, min=-2),
+             lambda t: ts.clamp(t, max=1)]
+    if dtype in FLOATS:
+        calls += [lambda t: F.leaky_relu(t, 0.2), lambda t: F.elu(t, 1.3), lambda t: F.softplus(t, 2.0, 5.0),
+                  lambda t: F.hardsigmoid(t), lambda t: F.hardswish(t), lambda t: ts.round(t),
+                  lambda t: ts.round(t, decimals=1), lambda t: ts.nan_to_num(t, 0.0, 100.0, -100.0)]
+    tol = {ts.float16: 4e-3, ts.bfloat16: 3e-2, ts.float32: 1e-6, ts.float64: 1e-12}.get(dtype, 0)
+    for f in calls:
+        g, c = f(x.cuda()), f(x)
+        assert g.dtype == c.dtype
+        np.testing.assert_allclose(_np(g), _np(c), rtol=tol, atol=tol)
 
 
 @needs_gpu

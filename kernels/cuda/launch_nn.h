@@ -33,7 +33,14 @@ struct AdamArgs {
   double b1, b2, eps, sign, step_size, inv_sqrt_bc2, wd, decay;
   bool amsgrad;
 };
+struct RmspropArgs {
+  double lr, wd, alpha, eps, mom, sign;
+  bool momentum, centered;
+};
 bool launch_sgd(int dtype, const SgdArgs& a, const void* g, void* p, void* buf, int64_t n, cudaStream_t s);
+// buf (momentum) and gavg (centered) are null when their option is off.
+bool launch_rmsprop(int dtype, const RmspropArgs& a, const void* g, void* p, void* sq, void* buf, void* gavg,
+                    int64_t n, cudaStream_t s);
 bool launch_adam(int dtype, const AdamArgs& a, const void* g, void* p, void* m, void* v, void* vmax, int64_t n,
                  cudaStream_t s);
 

@@ -175,6 +175,33 @@ __global__ void adam(AdamArgs a, const T* __restrict__ g, T* __restrict__ p, T* 
   }
 }
 
+// The CPU's update (kernels/cpu/optim.cpp), element by element.
+template <class T, bool Momentum, bool Centered>
+__global__ void rmsprop(RmspropArgs a, const T* __restrict__ g, T* __restrict__ p, T* __restrict__ sq,
+                        T* __restrict__ buf, T* __restrict__ gavg, int64_t n) {
+  const T lr = T(a.lr), wd = T(a.wd), al = T(a.alpha), eps = T(a.eps), mom = T(a.mom), sign = T(a.sign);
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    const T d = sign * g[i] + wd * p[i];
+    const T s2 = al * sq[i] + (T(1) - al) * d * d;
+    sq[i] = s2;
+    T avg;
+    if constexpr (Centered) {
+      const T ga = gavg[i] + (T(1) - al) * (d - gavg[i]);
+      gavg[i] = ga;
+      avg = sqrt(s2 - ga * ga) + eps;
+    } else {
+      avg = sqrt(s2) + eps;
+    }
+    if constexpr (Momentum) {
+      const T b = mom * buf[i] + d / avg;
+      buf[i] = b;
+      p[i] -= lr * b;
+    } else {
+      p[i] -= lr * d / avg;
+    }
+  }
+}
+
 template <int N>
 struct Bytes {
   alignas(N) unsigned char b[N];
@@ -351,6 +378,20 @@ bool launch_adam(int dtype, const AdamArgs& a, const void* g, void* p, void* m, 
   if (dtype == kFloat32) return go(float{}), true;
   if (dtype == kFloat64) return go(double{}), true;
   return false;
+}
+
+bool launch_rmsprop(int dtype, const RmspropArgs& a, const void* g, void* p, void* sq, void* buf, void* gavg,
+                    int64_t n, cudaStream_t s) {
+  return for_float(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* gg = static_cast<const T*>(g);
+    T *pp = static_cast<T*>(p), *ss = static_cast<T*>(sq), *bb = static_cast<T*>(buf), *aa = static_cast<T*>(gavg);
+    const unsigned grid = blocks_for(n);
+    if (a.momentum && a.centered) rmsprop<T, true, true><<<grid, kThreads, 0, s>>>(a, gg, pp, ss, bb, aa, n);
+    else if (a.momentum) rmsprop<T, true, false><<<grid, kThreads, 0, s>>>(a, gg, pp, ss, bb, aa, n);
+    else if (a.centered) rmsprop<T, false, true><<<grid, kThreads, 0, s>>>(a, gg, pp, ss, bb, aa, n);
+    else rmsprop<T, false, false><<<grid, kThreads, 0, s>>>(a, gg, pp, ss, bb, aa, n);
+  });
 }
 
 bool launch_arange(int dtype, int64_t start_i, int64_t step_i, double start_d, double step_d, void* out, int64_t n,

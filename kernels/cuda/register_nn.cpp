@@ -129,6 +129,22 @@ void adam_kernel(const KernelCall& c) {
   });
 }
 
+// rmsprop_step: in grad; out param, square_avg[, momentum buffer][, grad_avg].
+void rmsprop_kernel(const KernelCall& c) {
+  const OptimParams& o = *static_cast<const OptimParams*>(c.params);
+  Tensor& p = c.out[0];
+  if (p.numel() == 0) return;
+  const bool m = o.momentum > 0;
+  const RmspropArgs a{o.lr, o.weight_decay, o.alpha, o.eps, o.momentum, o.maximize ? -1.0 : 1.0, m, o.centered};
+  size_t k = 2;
+  void* buf = m ? c.out[k++].data_ptr() : nullptr;
+  void* gavg = o.centered ? c.out[k++].data_ptr() : nullptr;
+  on_device("rmsprop_step", p, [&](cudaStream_t s) {
+    return launch_rmsprop(code(p.dtype()), a, c.in[0].data_ptr(), p.data_ptr(), c.out[1].data_ptr(), buf, gavg,
+                          p.numel(), s);
+  });
+}
+
 void arange_kernel(const KernelCall& c) {
   Tensor& out = c.out[0];
   if (out.numel() == 0) return;
@@ -266,6 +282,7 @@ const bool registered = [] {
   for (DType t : {DType::Float32, DType::Float64}) {
     r.add(op::sgd_step, cu, t, &sgd_kernel);
     r.add(op::adam_step, cu, t, &adam_kernel);
+    r.add(op::rmsprop_step, cu, t, &rmsprop_kernel);
   }
   for (DType t : {DType::Bool, DType::UInt8, DType::Int8, DType::Int16, DType::Int32, DType::Int64, DType::Float16,
                   DType::BFloat16, DType::Float32, DType::Float64, DType::Complex64, DType::Complex128}) {

@@ -23,7 +23,7 @@ KERNELS = {
     "eq": "num", "ne": "num", "lt": "num", "le": "num", "gt": "num", "ge": "num", "where": "all",
     "div": "float", "exp": "float", "log": "float", "tanh": "float", "sigmoid": "float", "matmul": "float",
     "relu_backward": "float",
-    "softmax": "float", "log_softmax": "float", "sgd_step": "f32_64", "adam_step": "f32_64", "arange": "int_f32_64",
+    "softmax": "float", "log_softmax": "float", "sgd_step": "f32_64", "adam_step": "f32_64", "rmsprop_step": "f32_64", "arange": "int_f32_64",
     "sort": "num", "max_dim": "num", "min_dim": "num", "uniform": "float", "normal": "float", "randint": "int_f32_64", "take_offsets": "all_c", "put_offsets": "all_c", "put_offsets_add": "num",
     "conv2d": "float", "conv2d_backward_input": "float", "conv2d_backward_weight": "float",
     "batch_norm": "f32_64", "batch_norm_backward": "f32_64", "max_pool2d": "f32_64", "max_pool2d_backward": "f32_64", "lerp": "float", "reciprocal": "float", "square": "num",
@@ -743,7 +743,11 @@ def test_indexing_gathers_and_scatters_match_the_cpu():
     lambda p: ts.optim.Adam(p, lr=0.01),
     lambda p: ts.optim.Adam(p, lr=0.01, amsgrad=True, weight_decay=0.1),
     lambda p: ts.optim.AdamW(p, lr=0.01, weight_decay=0.1),
-], ids=["sgd", "sgd-nesterov-wd", "sgd-dampening-maximize", "adam", "adam-amsgrad-wd", "adamw"])
+    lambda p: ts.optim.RMSprop(p, lr=0.01),
+    lambda p: ts.optim.RMSprop(p, lr=0.01, momentum=0.9, centered=True, weight_decay=0.01),
+    lambda p: ts.optim.RMSprop(p, lr=0.01, momentum=0.5, maximize=True),
+], ids=["sgd", "sgd-nesterov-wd", "sgd-dampening-maximize", "adam", "adam-amsgrad-wd", "adamw", "rmsprop",
+        "rmsprop-centered-momentum-wd", "rmsprop-momentum-maximize"])
 def test_fused_optimizer_steps_match_the_cpu(make):
     rng = np.random.default_rng(8)
     w0, grads = rng.normal(0, 1, (33, 7)), [rng.normal(0, 1, (33, 7)) for _ in range(4)]

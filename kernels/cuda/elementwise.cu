@@ -58,7 +58,20 @@ struct BinaryFn {
     // NaN propagates, as on the CPU (kernels/cpu/elementwise.cpp).
     else if constexpr (Op == Binary::maximum) return isnan_(a) || isnan_(b) ? a + b : (a > b ? a : b);
     else if constexpr (Op == Binary::minimum) return isnan_(a) || isnan_(b) ? a + b : (a < b ? a : b);
-    else if constexpr (Op == Binary::pow) return std::is_same_v<C, float> ? powf(a, b) : pow(a, b);
+    else if constexpr (Op == Binary::bit_and) return C(a & b);
+    else if constexpr (Op == Binary::bit_or) return C(a | b);
+    else if constexpr (Op == Binary::bit_xor) return C(a ^ b);
+    else if constexpr (Op == Binary::shl || Op == Binary::shr) {
+      // Every count defined, as the CPU's (kernels/cpu/elementwise.cpp): out of range gives 0
+      // (a right shift of a negative value: -1).
+      using U = std::make_unsigned_t<C>;
+      bool out = false;
+      if constexpr (std::is_signed_v<C>) out = b < 0;
+      out = out || static_cast<unsigned long long>(b) >= 8 * sizeof(C);
+      if constexpr (Op == Binary::shl) return out ? C(0) : static_cast<C>(static_cast<U>(static_cast<U>(a) << b));
+      else if (out) return std::is_signed_v<C> && a < 0 ? C(-1) : C(0);
+      else return static_cast<C>(a >> b);
+    } else if constexpr (Op == Binary::pow) return std::is_same_v<C, float> ? powf(a, b) : pow(a, b);
     else if constexpr (Op == Binary::atan2) return std::is_same_v<C, float> ? atan2f(a, b) : atan2(a, b);
     else if constexpr (Op == Binary::hypot) return std::is_same_v<C, float> ? hypotf(a, b) : hypot(a, b);
     else if constexpr (Op == Binary::copysign) return std::is_same_v<C, float> ? copysignf(a, b) : copysign(a, b);
@@ -142,6 +155,11 @@ struct UnaryFn {
     else if constexpr (Op == Unary::rsqrt) return C(1) / (std::is_same_v<C, float> ? sqrtf(a) : sqrt(a));  // the CPU's
     else if constexpr (Op == Unary::erf) return std::is_same_v<C, float> ? erff(a) : erf(a);
     else if constexpr (Op == Unary::silu) return a / (C(1) + exp_(-a));
+    else if constexpr (Op == Unary::erfinv) return TS_LIBM(erfinv);
+    else if constexpr (Op == Unary::bit_not) {
+      if constexpr (std::is_same_v<C, bool>) return !a;
+      else return C(~a);
+    }
     else if constexpr (Op == Unary::sin) return TS_LIBM(sin);
     else if constexpr (Op == Unary::cos) return TS_LIBM(cos);
     else if constexpr (Op == Unary::tan) return TS_LIBM(tan);
@@ -245,15 +263,26 @@ inline constexpr bool is_float = std::is_floating_point_v<T> || is_lowp<T>;
 template <class T>
 inline constexpr bool is_binary_int = std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>;
 
+template <class T>
+inline constexpr bool is_bitwise_int = std::is_integral_v<T>;  // visit_code's: bool, uint8 ... int64
+
 template <Binary Op>
 bool binary_for(int dtype, const Layout<3>& L, cudaStream_t s) {
   bool ok = false;
   visit_code(dtype, [&](auto tag) {
     using T = decltype(tag);
+    constexpr bool bitwise = Op == Binary::bit_and || Op == Binary::bit_or || Op == Binary::bit_xor ||
+                             Op == Binary::shl || Op == Binary::shr;
     constexpr bool float_only = Op == Binary::div || Op == Binary::relu_backward || Op == Binary::gelu_backward ||
                                 Op == Binary::gelu_tanh_backward || Op == Binary::pow || Op == Binary::atan2 ||
                                 Op == Binary::hypot || Op == Binary::copysign;
-    if constexpr (is_float<T> || (is_binary_int<T> && !float_only)) {
+    constexpr bool shift = Op == Binary::shl || Op == Binary::shr;
+    if constexpr (bitwise) {
+      if constexpr (is_bitwise_int<T> && !(shift && std::is_same_v<T, bool>)) {
+        run_map<T, 3>(L, BinaryFn<Op>{}, s);
+        ok = true;
+      }
+    } else if constexpr (is_float<T> || (is_binary_int<T> && !float_only)) {
       run_map<T, 3>(L, BinaryFn<Op>{}, s);
       ok = true;
     }
@@ -268,7 +297,12 @@ bool unary_for(int dtype, const Layout<2>& L, cudaStream_t s, const UnaryArgs& a
     using T = decltype(tag);
     constexpr bool ints = Op == Unary::neg || Op == Unary::relu || Op == Unary::square || Op == Unary::abs ||
                           Op == Unary::sign || Op == Unary::clamp;
-    if constexpr (is_float<T> || (is_binary_int<T> && ints)) {
+    if constexpr (Op == Unary::bit_not) {
+      if constexpr (is_bitwise_int<T>) {
+        run_map<T, 2>(L, UnaryFn<Op>{args}, s);
+        ok = true;
+      }
+    } else if constexpr (is_float<T> || (is_binary_int<T> && ints)) {
       run_map<T, 2>(L, UnaryFn<Op>{args}, s);
       ok = true;
     }
@@ -323,6 +357,11 @@ bool launch_binary(Binary op, int dtype, const Layout<3>& L, cudaStream_t s) {
     case Binary::atan2: return binary_for<Binary::atan2>(dtype, L, s);
     case Binary::hypot: return binary_for<Binary::hypot>(dtype, L, s);
     case Binary::copysign: return binary_for<Binary::copysign>(dtype, L, s);
+    case Binary::bit_and: return binary_for<Binary::bit_and>(dtype, L, s);
+    case Binary::bit_or: return binary_for<Binary::bit_or>(dtype, L, s);
+    case Binary::bit_xor: return binary_for<Binary::bit_xor>(dtype, L, s);
+    case Binary::shl: return binary_for<Binary::shl>(dtype, L, s);
+    case Binary::shr: return binary_for<Binary::shr>(dtype, L, s);
   }
   return false;
 }
@@ -364,6 +403,8 @@ bool launch_unary(Unary op, int dtype, const Layout<2>& L, cudaStream_t s, const
     case Unary::ceil: return unary_for<Unary::ceil>(dtype, L, s, args);
     case Unary::trunc: return unary_for<Unary::trunc>(dtype, L, s, args);
     case Unary::silu: return unary_for<Unary::silu>(dtype, L, s, args);
+    case Unary::erfinv: return unary_for<Unary::erfinv>(dtype, L, s, args);
+    case Unary::bit_not: return unary_for<Unary::bit_not>(dtype, L, s, args);
     case Unary::leaky_relu: return unary_for<Unary::leaky_relu>(dtype, L, s, args);
     case Unary::elu: return unary_for<Unary::elu>(dtype, L, s, args);
     case Unary::softplus: return unary_for<Unary::softplus>(dtype, L, s, args);

@@ -28,14 +28,16 @@ enum Code : int { kBool, kUInt8, kInt8, kInt16, kInt32, kInt64, kFloat16, kBFloa
                   kComplex64, kComplex128, kUInt16, kUInt32, kUInt64 };
 
 // gelu*_backward: a = the gradient, b = gelu's input.
-// pow atan2 hypot copysign and the backward ones: floats alone.
+// pow atan2 hypot copysign and the backward ones: floats alone; the bitwise ones: bool
+// and the integers up to int64 (shifts: not bool).
 enum class Binary : int { add, sub, mul, div, maximum, minimum, relu_backward, remainder, floor_divide, gelu_backward,
-                          gelu_tanh_backward, pow, atan2, hypot, copysign };
+                          gelu_tanh_backward, pow, atan2, hypot, copysign, bit_and, bit_or, bit_xor, shl, shr };
 // Bool out. logical_not and the predicates (isnan isinf isfinite) read one operand: they are
 // launched with it as both a and b.
 enum class Compare : int { eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_xor, logical_not, isnan, isinf, isfinite };
 enum class Unary : int {
-  neg, exp, log, relu, tanh, sigmoid, reciprocal, square, sqrt, rsqrt, abs, erf, gelu, gelu_tanh, silu,
+  neg, exp, log, relu, tanh, sigmoid, reciprocal, square, sqrt, rsqrt, abs, erf, gelu, gelu_tanh, silu, erfinv,
+  bit_not,  // bool and the integers
   // with UnaryArgs (kernel.h's UnaryParams / ClampParams); sign and clamp take integers too
   leaky_relu, elu, softplus, hardsigmoid, hardswish, round, nan_to_num, sign, clamp,
   // libdevice's functions, float32 or float64 (16-bit floats through float32)

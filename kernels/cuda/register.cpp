@@ -202,6 +202,15 @@ const bool registered = [] {
     r.add(op::ge, cu, t, &compare_kernel<Compare::ge>);
   }
   r.add(op::sum, cu, DType::Bool, &reduce_kernel<Reduce::sum>);  // counts, into int64
+  for (DType t : {DType::Bool, DType::UInt8, DType::Int8, DType::Int16, DType::Int32, DType::Int64}) {
+    r.add(op::bitwise_and, cu, t, &binary_kernel<Binary::bit_and>);
+    r.add(op::bitwise_or, cu, t, &binary_kernel<Binary::bit_or>);
+    r.add(op::bitwise_xor, cu, t, &binary_kernel<Binary::bit_xor>);
+    r.add(op::bitwise_not, cu, t, &unary_kernel<Unary::bit_not>);
+    if (t == DType::Bool) continue;
+    r.add(op::bitwise_left_shift, cu, t, &binary_kernel<Binary::shl>);
+    r.add(op::bitwise_right_shift, cu, t, &binary_kernel<Binary::shr>);
+  }
   for (DType t : {DType::Float32, DType::Float64})  // as the CPU's; 16-bit floats take the composite rule
     r.add(r.op_id("gelu_backward_fused"), cu, t, &gelu_backward_kernel);
   for (DType t : floats) {
@@ -218,6 +227,7 @@ const bool registered = [] {
     r.add(op::sqrt, cu, t, &unary_kernel<Unary::sqrt>);
     r.add(op::rsqrt, cu, t, &unary_kernel<Unary::rsqrt>);
     r.add(op::erf, cu, t, &unary_kernel<Unary::erf>);
+    r.add(op::erfinv, cu, t, &unary_kernel<Unary::erfinv>);
     r.add(op::leaky_relu, cu, t, &unary_params_kernel<Unary::leaky_relu>);
     r.add(op::elu, cu, t, &unary_params_kernel<Unary::elu>);
     r.add(op::softplus, cu, t, &unary_params_kernel<Unary::softplus>);

@@ -34,6 +34,8 @@ KERNELS = {
     "isnan": "float", "isinf": "float", "isfinite": "float", "topk": "num",
     "cumsum": "num_bool", "cumprod": "num_bool", "prod": "num",
     "pow": "float", "atan2": "float", "hypot": "float", "copysign": "float", "sign": "num", "clamp": "num",
+    "erfinv": "float", "bitwise_and": "ints_bool", "bitwise_or": "ints_bool", "bitwise_xor": "ints_bool",
+    "bitwise_not": "ints_bool", "bitwise_left_shift": "ints", "bitwise_right_shift": "ints",
     **{op: "float" for op in "leaky_relu elu softplus hardsigmoid hardswish round nan_to_num".split()},
     **{op: "float" for op in ("sin cos tan asin acos atan sinh cosh asinh acosh atanh log2 log10 log1p expm1 exp2 "
                               "erfc floor ceil trunc silu").split()},
@@ -207,7 +209,9 @@ def test_registry_lists_the_cuda_kernels():
             have.setdefault(op, set()).add(dt)
     want = {"all": ALL, "num": NUMS, "float": FLOATS, "num_bool": NUMS | {ts.bool}, "f32_64": {ts.float32, ts.float64},
             "int_f32_64": {ts.int32, ts.int64, ts.float32, ts.float64}, "all_c": ALL | {ts.complex64, ts.complex128},
-            "every": ALL | {ts.complex64, ts.complex128, ts.uint16, ts.uint32, ts.uint64}}
+            "every": ALL | {ts.complex64, ts.complex128, ts.uint16, ts.uint32, ts.uint64},
+            "ints": {ts.uint8, ts.int8, ts.int16, ts.int32, ts.int64},
+            "ints_bool": {ts.bool, ts.uint8, ts.int8, ts.int16, ts.int32, ts.int64}}
     for op, kind in KERNELS.items():
         assert have.get(op, set()) == want[kind], op
 
@@ -338,12 +342,28 @@ def test_topk_and_scans_equal_the_cpus(dtype):
     np.testing.assert_array_equal(_np(ts.cumsum(flags.cuda(), 1)), _np(ts.cumsum(flags, 1)))
 
 
+@needs_gpu
+@pytest.mark.parametrize("dtype", [ts.bool, ts.uint8, ts.int8, ts.int16, ts.int32, ts.int64], ids=str)
+def test_bitwise_ops_equal_the_cpus(dtype):
+    rng = np.random.default_rng(12)
+    a = ts.tensor(rng.integers(-100, 100, (5, 33))).to(dtype)
+    b = ts.tensor(rng.integers(-100, 100, (33,))).to(dtype)
+    for op in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+        np.testing.assert_array_equal(_np(getattr(ts, op)(a.cuda(), b.cuda())), _np(getattr(ts, op)(a, b)))
+    np.testing.assert_array_equal(_np(ts.bitwise_not(a.cuda())), _np(ts.bitwise_not(a)))
+    if dtype != ts.bool:
+        counts = ts.tensor(np.array([-1, 0, 1, 3, 7, 8, 15, 16, 31, 32, 63, 64, 70] * 3)[:33]).to(dtype)
+        for op in ("bitwise_left_shift", "bitwise_right_shift"):  # every count defined, as on the CPU
+            np.testing.assert_array_equal(_np(getattr(ts, op)(a.cuda(), counts.cuda())), _np(getattr(ts, op)(a, counts)))
+
+
 _MATH = {  # op: (NumPy, low, high) over the function's domain
     "sin": (np.sin, -6, 6), "cos": (np.cos, -6, 6), "tan": (np.tan, -1.4, 1.4), "asin": (np.arcsin, -0.99, 0.99),
     "acos": (np.arccos, -0.99, 0.99), "atan": (np.arctan, -9, 9), "sinh": (np.sinh, -4, 4), "cosh": (np.cosh, -4, 4),
     "asinh": (np.arcsinh, -9, 9), "acosh": (np.arccosh, 1.01, 9), "atanh": (np.arctanh, -0.99, 0.99),
     "log2": (np.log2, 0.01, 9), "log10": (np.log10, 0.01, 9), "log1p": (np.log1p, -0.9, 9),
     "expm1": (np.expm1, -4, 4), "exp2": (np.exp2, -9, 9), "erfc": (np.vectorize(math.erfc), -3, 3),
+    "erfinv": (None, -0.99, 0.99),  # checked against the CPU's erfinv (NumPy has none)
     "floor": (np.floor, -9, 9), "ceil": (np.ceil, -9, 9), "trunc": (np.trunc, -9, 9),
     "silu": (lambda x: x / (1 + np.exp(-x)), -9, 9),
 }
@@ -390,7 +410,7 @@ def test_math_functions_match_numpy(op, dtype):
     fn, lo, hi = _MATH[op]
     a = np.linspace(lo, hi, 1001).reshape(7, 143)
     x = ts.tensor(a).to(dtype)
-    ref = fn(_np(x))
+    ref = fn(_np(x)) if fn is not None else _np(getattr(ts, op)(x.to(ts.float64)))
     tol = {ts.float16: 4e-3, ts.bfloat16: 3e-2, ts.float32: 1e-5, ts.float64: 1e-12}[dtype]
     np.testing.assert_allclose(_np(getattr(ts, op)(x.cuda())), ref, rtol=tol, atol=tol)
     np.testing.assert_allclose(_np(getattr(ts, op)(x.cuda().t())), ref.T, rtol=tol, atol=tol)

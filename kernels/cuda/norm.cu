@@ -70,15 +70,17 @@ __global__ void ln_backward_cols(const T* __restrict__ g, const T* __restrict__ 
                                  int64_t chunks) {
   const int64_t j = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
   if (j >= D) return;
-  const int64_t r0 = int64_t{blockIdx.y} * kChunkRows, r1 = r0 + kChunkRows < R ? r0 + kChunkRows : R;
-  T sw = 0, sb = 0;
-  for (int64_t r = r0; r < r1; ++r) {
-    const T gv = g[r * D + j];
-    sw += gv * (x[r * D + j] - mean[r]) * rstd[r];
-    sb += gv;
+  for (int64_t ch = blockIdx.y; ch < chunks; ch += gridDim.y) {  // grid.y stops at 65535
+    const int64_t r0 = ch * kChunkRows, r1 = r0 + kChunkRows < R ? r0 + kChunkRows : R;
+    T sw = 0, sb = 0;
+    for (int64_t r = r0; r < r1; ++r) {
+      const T gv = g[r * D + j];
+      sw += gv * (x[r * D + j] - mean[r]) * rstd[r];
+      sb += gv;
+    }
+    part[ch * D + j] = sw;
+    part[(chunks + ch) * D + j] = sb;
   }
-  part[blockIdx.y * D + j] = sw;
-  part[(chunks + blockIdx.y) * D + j] = sb;
 }
 
 template <class T>
@@ -153,7 +155,8 @@ bool launch_layer_norm_backward(int dtype, int64_t R, int64_t D, const void* g, 
                                                            static_cast<T*>(dx), R, D);
     if (!dw) return;
     const int64_t chunks = layer_norm_backward_chunks(R);
-    const dim3 grid(static_cast<unsigned>((D + kThreads - 1) / kThreads), static_cast<unsigned>(chunks));
+    const dim3 grid(static_cast<unsigned>((D + kThreads - 1) / kThreads),
+                    static_cast<unsigned>(chunks < 65535 ? chunks : 65535));
     ln_backward_cols<T><<<grid, kThreads, 0, s>>>(gt, xt, mt, rt, static_cast<T*>(scratch), R, D, chunks);
     sum_chunks<T><<<static_cast<unsigned>((D + kThreads - 1) / kThreads), kThreads, 0, s>>>(
         static_cast<const T*>(scratch), static_cast<T*>(dw), static_cast<T*>(db), chunks, D);

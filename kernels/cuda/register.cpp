@@ -77,17 +77,10 @@ void where_kernel(const KernelCall& c) {
   on_device("where", out, [&](cudaStream_t s) { return launch_where(code(out.dtype()), L, s); });
 }
 
+// Unary ops: the op passes UnaryParams or nothing (leaky_relu elu softplus round nan_to_num
+// read theirs; the others ignore them).
 template <Unary U>
 void unary_kernel(const KernelCall& c) {
-  Tensor& out = c.out[0];
-  if (out.numel() == 0) return;
-  const Layout<2> L = layout_of<2>({&out, &c.in[0]});
-  on_device("unary", out, [&](cudaStream_t s) { return launch_unary(U, code(out.dtype()), L, s); });
-}
-
-// Unary ops with UnaryParams (leaky_relu elu softplus round nan_to_num; the hard* ones take none).
-template <Unary U>
-void unary_params_kernel(const KernelCall& c) {
   Tensor& out = c.out[0];
   if (out.numel() == 0) return;
   UnaryArgs args;
@@ -162,15 +155,13 @@ const bool registered = [] {
   const DType floats[] = {DType::Float16, DType::BFloat16, DType::Float32, DType::Float64};
   const DType numbers[] = {DType::Int32, DType::Int64, DType::Float16, DType::BFloat16, DType::Float32, DType::Float64};
   for (DType t : reals) {
+    r.add(op::copy, cu, t, &copy_kernel);
+    r.add(op::fill, cu, t, &fill_kernel);
     r.add(op::where, cu, t, &where_kernel);
     r.add(op::logical_and, cu, t, &compare_kernel<Compare::logical_and>);
     r.add(op::logical_or, cu, t, &compare_kernel<Compare::logical_or>);
     r.add(op::logical_xor, cu, t, &compare_kernel<Compare::logical_xor>);
     r.add(op::logical_not, cu, t, &predicate_kernel<Compare::logical_not>);
-  }
-  for (DType t : reals) {
-    r.add(op::copy, cu, t, &copy_kernel);
-    r.add(op::fill, cu, t, &fill_kernel);
   }
   for (DType t : {DType::Complex64, DType::Complex128, DType::UInt16, DType::UInt32, DType::UInt64}) {
     r.add(op::copy, cu, t, &copy_kernel);
@@ -228,13 +219,13 @@ const bool registered = [] {
     r.add(op::rsqrt, cu, t, &unary_kernel<Unary::rsqrt>);
     r.add(op::erf, cu, t, &unary_kernel<Unary::erf>);
     r.add(op::erfinv, cu, t, &unary_kernel<Unary::erfinv>);
-    r.add(op::leaky_relu, cu, t, &unary_params_kernel<Unary::leaky_relu>);
-    r.add(op::elu, cu, t, &unary_params_kernel<Unary::elu>);
-    r.add(op::softplus, cu, t, &unary_params_kernel<Unary::softplus>);
-    r.add(op::hardsigmoid, cu, t, &unary_params_kernel<Unary::hardsigmoid>);
-    r.add(op::hardswish, cu, t, &unary_params_kernel<Unary::hardswish>);
-    r.add(op::round, cu, t, &unary_params_kernel<Unary::round>);
-    r.add(op::nan_to_num, cu, t, &unary_params_kernel<Unary::nan_to_num>);
+    r.add(op::leaky_relu, cu, t, &unary_kernel<Unary::leaky_relu>);
+    r.add(op::elu, cu, t, &unary_kernel<Unary::elu>);
+    r.add(op::softplus, cu, t, &unary_kernel<Unary::softplus>);
+    r.add(op::hardsigmoid, cu, t, &unary_kernel<Unary::hardsigmoid>);
+    r.add(op::hardswish, cu, t, &unary_kernel<Unary::hardswish>);
+    r.add(op::round, cu, t, &unary_kernel<Unary::round>);
+    r.add(op::nan_to_num, cu, t, &unary_kernel<Unary::nan_to_num>);
     r.add(op::sin, cu, t, &unary_kernel<Unary::sin>);
     r.add(op::cos, cu, t, &unary_kernel<Unary::cos>);
     r.add(op::tan, cu, t, &unary_kernel<Unary::tan>);

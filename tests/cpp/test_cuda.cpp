@@ -444,7 +444,7 @@ TEST(CudaCoverage, ACnnTrainingStepNeedsOnlyKernelsCudaHas) {
 }
 
 // A GPT block's step: embedding, layer_norm, causal scaled_dot_product_attention,
-// gelu MLP, dropout, a tied-free head, cross-entropy, AdamW.
+// gelu MLP, dropout, an untied head, cross-entropy, AdamW.
 TEST(CudaCoverage, AGptTrainingStepNeedsOnlyKernelsCudaHas) {
   DeviceType probe;
   if (cuda_probe(probe) == 0) GTEST_SKIP() << "built without CUDA: no cuda kernels to check";

@@ -452,12 +452,23 @@ def test_lineage_data_run_version_deployment(store, tmp_path):
 # ----- two processes, locks -------------------------------------------------------------------------
 
 _WRITER = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     sys.path.insert(0, sys.argv[3])
     from tessel import store
     s = store.open(sys.argv[1])
     run = sys.argv[2]
+    flags = sys.argv[4]
+
+    def wait_for(name):  # the reader's progress, so the overlap does not depend on a loaded machine's timing
+        t0 = time.time()
+        while not os.path.exists(os.path.join(flags, name)):
+            assert time.time() - t0 < 120, "reader never wrote " + name
+            time.sleep(0.01)
+
+    wait_for("started")
     for epoch in range(150):
+        if epoch == 75:
+            wait_for("saw-partial")
         s.log_metrics(run, [("step/loss", epoch * 20 + i, 1.0 / (1 + epoch * 20 + i)) for i in range(20)])
         s.log_metric(run, "loss", 1.0 / (epoch + 1), step=epoch)
     s.end_run(run)
@@ -465,7 +476,7 @@ _WRITER = textwrap.dedent("""
 """)
 
 _READER = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     sys.path.insert(0, sys.argv[3])
     from tessel import store
     s = store.open(sys.argv[1])
@@ -479,6 +490,10 @@ _READER = textwrap.dedent("""
         last = len(hist)
         s.metric_summary([run]); s.search_runs()
         reads += 1
+        if reads == 1:
+            open(os.path.join(sys.argv[4], "started"), "w").close()
+        if 0 < last < 3000:
+            open(os.path.join(sys.argv[4], "saw-partial"), "w").close()
         if done:
             break
     print("reader done", reads, last)
@@ -490,14 +505,14 @@ def test_trainer_writes_while_reader_reads(tmp_path):
         run = s.start_run("concurrent")
     pkg = os.path.dirname(os.path.dirname(ts.__file__))
     env = dict(os.environ)
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "s"), run, pkg], stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "s"), run, pkg, str(tmp_path)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for code in (_READER, _WRITER)]
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
     assert outs[1][0].strip() == "writer done"
     reads, last = map(int, outs[0][0].split()[2:])
-    assert reads >= 2 and last == 3000
+    assert reads >= 3 and last == 3000  # one before the writer began, one mid-write (it waited), one after
     with tstore.open(tmp_path / "s") as s:
         assert len(s.metric_history(run, "step/loss")) == 3000 and len(s.metric_history(run, "loss")) == 150
 

@@ -1,5 +1,6 @@
 #pragma once
-// Max and average pooling over channel-blocked activations [n, c/b, h, w, b]
+// Max and average pooling, and depthwise convolution, over channel-blocked
+// activations [n, c/b, h, w, b]
 // (conv_blocked.cpp's pool2d_blocked), ours rather than oneDNN's: its jit max
 // pool took 0.375 ms on ResNet-50's stem (64 channels, 112x112, 3x3 stride 2,
 // batch 1) against onnxruntime's 0.22. One body (pool_blocked_body.inc) built
@@ -19,5 +20,18 @@ struct PoolGeom {
 // Output rows [oh0, oh1) of one plane: x [h, w, b] -> y [ho, wo, b].
 void pool_blocked_rows_avx512(const float* x, float* y, const PoolGeom& g, int64_t oh0, int64_t oh1);
 void pool_blocked_rows_avx2(const float* x, float* y, const PoolGeom& g, int64_t oh0, int64_t oh1);
+
+// Depthwise convolution (conv_blocked.cpp's depthwise path), output rows [oh0, oh1)
+// of one channel block: x [h, w, b], weights [kh * kw, b], bias [b] -> y [ho, wo, b].
+// g.kind is unused.
+enum class DwAct : int { none, relu, clip, leaky_relu };
+struct DwPost {
+  DwAct act = DwAct::none;
+  float lo = 0, hi = 0;  // clip: [lo, hi]; leaky_relu: slope lo
+};
+void dw_blocked_rows_avx512(const float* x, const float* w, const float* bias, float* y, const PoolGeom& g,
+                            const DwPost& post, int64_t oh0, int64_t oh1);
+void dw_blocked_rows_avx2(const float* x, const float* w, const float* bias, float* y, const PoolGeom& g,
+                          const DwPost& post, int64_t oh0, int64_t oh1);
 
 }  // namespace tessel::cpu

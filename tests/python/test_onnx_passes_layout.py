@@ -122,6 +122,66 @@ def test_inverted_residual_block_blocked(monkeypatch, capfd, c_in, c_mid, act):
     assert n == (4 if BLOCKING else 0)
 
 
+DW_ACTS = {
+    None: None,
+    "Relu": lambda i, o: helper.make_node("Relu", [i], [o]),
+    "Clip": lambda i, o: helper.make_node("Clip", [i, "lo", "hi"], [o]),
+    "LeakyRelu": lambda i, o: helper.make_node("LeakyRelu", [i], [o], alpha=0.3),
+}
+
+
+@pytest.mark.parametrize("k,stride,pads", [(3, 1, [1, 1, 1, 1]), (3, 2, [1, 1, 1, 1]), (3, 1, [0, 2, 1, 0]),
+                                           (5, 2, [2, 1, 2, 3]), (3, (2, 1), [1, 0, 0, 1]), (1, 1, [0, 0, 0, 0])])
+@pytest.mark.parametrize("act", sorted(DW_ACTS, key=str))
+@pytest.mark.parametrize("c,w", [(20, 13), (32, 4), (7, 21)])
+def test_depthwise_between_convolutions(monkeypatch, capfd, k, stride, pads, act, c, w):
+    # conv -> depthwise conv (+ activation) -> conv: the depthwise layer reads and
+    # writes blocked values through kernels/cpu/pool_blocked_body.inc (four windows
+    # at a time where they are whole, one at a time near the edges); the same graph
+    # with TESSEL_ONNX_DEPTHWISE=0 takes oneDNN's kernel.
+    s = list(stride) if isinstance(stride, tuple) else [stride, stride]
+    inits = {"W1": f32(c, 3, 3, 3, scale=0.3), "Wd": f32(c, 1, k, k, scale=0.3), "Bd": f32(c),
+             "W2": f32(6, c, 1, 1, scale=0.3), "lo": np.array(-0.5, np.float32), "hi": np.array(0.7, np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "W1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["a", "Wd", "Bd"], ["d"], pads=pads, strides=s, group=c),
+             helper.make_node("Conv", ["da" if act else "d", "W2"], ["out"])]
+    if act:
+        nodes.insert(2, DW_ACTS[act]("d", "da"))
+    data = model(nodes, [vi("x", ["N", 3, 9, w])], [vi("out", None)], inits)
+    feed = {"x": f32(2, 3, 9, w)}
+    assert check(data, feed, monkeypatch, capfd) == (2 if BLOCKING else 0)
+    ours = load(data, monkeypatch, True).run({"x": ts.tensor(feed["x"])})["out"].numpy()
+    monkeypatch.setenv("TESSEL_ONNX_DEPTHWISE", "0")
+    code = ("import sys, numpy as np, tessel as ts; x = np.load(sys.argv[2]); "
+            "np.save(sys.argv[3], ts.onnx.load(sys.argv[1]).run({'x': ts.tensor(x)})['out'].numpy())")
+    with tempfile.TemporaryDirectory() as d:  # the switch is read once per process
+        open(os.path.join(d, "m.onnx"), "wb").write(data)
+        np.save(os.path.join(d, "x.npy"), feed["x"])
+        subprocess.run([sys.executable, "-c", code, os.path.join(d, "m.onnx"), os.path.join(d, "x.npy"),
+                        os.path.join(d, "y.npy")], check=True, env=dict(os.environ))
+        onednn = np.load(os.path.join(d, "y.npy"))
+    np.testing.assert_allclose(ours, onednn, rtol=1e-5, atol=1e-6)
+
+
+def test_depthwise_two_threads_and_large_plane(monkeypatch, capfd):
+    # MobileNetV2's shape of layer (96 channels, 3x3 stride 2 on 40x40): rows of
+    # every channel block spread over two threads.
+    c = 96
+    inits = {"W1": f32(c, 3, 1, 1, scale=0.3), "Wd": f32(c, 1, 3, 3, scale=0.3), "Bd": f32(c),
+             "W2": f32(8, c, 1, 1, scale=0.1), "lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "W1"], ["a"]),
+             helper.make_node("Conv", ["a", "Wd", "Bd"], ["d"], pads=[1, 1, 1, 1], strides=[2, 2], group=c),
+             helper.make_node("Clip", ["d", "lo", "hi"], ["da"]),
+             helper.make_node("Conv", ["da", "W2"], ["out"])]
+    data = model(nodes, [vi("x", ["N", 3, 40, 40])], [vi("out", None)], inits)
+    old = ts.get_num_threads()
+    ts.set_num_threads(2)
+    try:
+        assert check(data, {"x": f32(3, 3, 40, 40)}, monkeypatch, capfd) == (2 if BLOCKING else 0)
+    finally:
+        ts.set_num_threads(old)
+
+
 def test_batch_of_zero_runs_the_composed_ops(monkeypatch, capfd):
     data = mobile_block(24, 40)
     check(data, {"x": f32(0, 3, 11, 9)}, monkeypatch, capfd)

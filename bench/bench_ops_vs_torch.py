@@ -144,6 +144,12 @@ def specs():
                   layouts=("contiguous",), rtol=1e-3, atol=1e-3))
     S.append(Spec("F.linear", "nn", lambda L, x, w, b: _F(L).linear(x, w, b), lambda L, x, w, b: _F(L).linear(x, w, b),
                   inputs=_linear, layouts=("contiguous",), rtol=1e-3, atol=1e-3))
+    # One row (a decoding step, a batch-1 layer): a pass over the weights (kernels/cpu/gemv.cpp).
+    S.append(Spec("matmul(1 row)", "nn", lambda L, a, b: L.matmul(a, b), lambda L, a, b: L.matmul(a, b),
+                  inputs=_matvec, layouts=("contiguous",), rtol=1e-3, atol=1e-3))
+    S.append(Spec("F.linear(1 row)", "nn", lambda L, x, w, b: _F(L).linear(x, w, b),
+                  lambda L, x, w, b: _F(L).linear(x, w, b), inputs=_linear_row, layouts=("contiguous",),
+                  rtol=1e-3, atol=1e-3))
     S.append(Spec("F.conv2d", "nn", lambda L, x, w: _F(L).conv2d(x, w, padding=1),
                   lambda L, x, w: _F(L).conv2d(x, w, padding=1), inputs=_conv, layouts=("contiguous",),
                   rtol=1e-3, atol=1e-3))
@@ -218,6 +224,17 @@ def _linear(np, rng, n):
     b = max(n // f, 1)
     return [rng.standard_normal((b, f)).astype(np.float32), (rng.standard_normal((f, f)) / 16).astype(np.float32),
             rng.standard_normal(f).astype(np.float32)]
+
+
+def _matvec(np, rng, n):
+    s = max(int(round(n ** (1 / 2))), 16)  # n elements in the matrix
+    return [rng.standard_normal((1, s)).astype(np.float32), rng.standard_normal((s, s)).astype(np.float32)]
+
+
+def _linear_row(np, rng, n):
+    s = max(int(round(n ** (1 / 2))), 16)
+    return [rng.standard_normal((1, s)).astype(np.float32), (rng.standard_normal((s, s)) / 16).astype(np.float32),
+            rng.standard_normal(s).astype(np.float32)]
 
 
 def _conv(np, rng, n):

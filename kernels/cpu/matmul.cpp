@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "kernels/cpu/const_weights.h"
+#include "kernels/cpu/gemv.h"
 #include "kernels/cpu/lru_cache.h"
 #include "kernels/cpu/matmul_fused.h"
 #include "kernels/cpu/register.h"
@@ -94,6 +95,7 @@ dnnl::memory::data_type dnnl_type(DType d) {
 constexpr int64_t kTransposedMinRows = 16;
 
 void dnnl_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (gemv_f32(a, b, out)) return;  // 1-4 rows: one pass over b beats oneDNN's packing
   using dims = dnnl::memory::dims;
   const int64_t B = a.shape()[0], M = a.shape()[1], K = a.shape()[2], N = b.shape()[2];
   DnnlKey key{};

@@ -1,0 +1,14 @@
+#pragma once
+// float32 matmuls of 1 to 4 rows (a decoding step, a batch-1 Linear layer)
+// without oneDNN: a plain pass over the weights (gemv.cpp says why).
+#include "tessel/tensor.h"
+
+namespace tessel::cpu {
+
+// out = a @ b for a [B, M, K] with unit stride along K, b [B, K, N] with unit
+// stride along N or along K (a transposed view), out [B, M, N] contiguous.
+// False, touching nothing, when the operands do not fit (M > 4, other dtypes
+// or strides, tiny sizes): the caller takes oneDNN's path.
+bool gemv_f32(const Tensor& a, const Tensor& b, const Tensor& out);
+
+}  // namespace tessel::cpu

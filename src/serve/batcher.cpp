@@ -507,12 +507,16 @@ bool Batcher::State::wakes_for(const BatchItem& item) const {
   return std::none_of(queue.begin(), queue.end(), [&](const BatchItem& q) { return q.deadline <= item.deadline; });
 }
 
-void Batcher::stop() {
+void Batcher::begin_stop() {
   {
     std::lock_guard<std::mutex> lk(state_->mu);
     state_->stopping = true;
   }
   state_->cv.notify_all();
+}
+
+void Batcher::stop() {
+  begin_stop();
   for (auto& t : workers_) {
     if (!t.joinable()) continue;
     // A callback may drop the last owner of this batcher on a worker thread.

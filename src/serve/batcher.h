@@ -75,6 +75,9 @@ class Batcher {
   void submit(BatchItem item);
   // Stops accepting, runs what is queued, joins the workers. Idempotent.
   void stop();
+  // The same without waiting: the queued requests run now, without their batching
+  // delay (nothing more will come to fill a batch); stop() joins later.
+  void begin_stop();
   size_t queue_depth() const;
   bool idle() const;  // nothing queued or running
   const BatcherOptions& options() const;

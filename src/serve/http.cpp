@@ -273,6 +273,7 @@ void HttpServer::Impl::close_idle(size_t loop) {
 
 void HttpServer::Impl::request_stop() {
   if (stopping.exchange(true)) return;
+  if (opts.on_stop) opts.on_stop();
   asio::post(*loops[0], [this] {
     boost::system::error_code ec;
     if (acceptor) acceptor->close(ec);

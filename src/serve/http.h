@@ -64,6 +64,10 @@ struct HttpOptions {
   // by default: a SCHED_BATCH loop cannot preempt other processes either, and on a
   // shared core one connection's p50 went from 0.2 to 4 ms (bench/README.md).
   bool io_sched_batch = false;
+  // Called once when a stop is requested (a signal or stop()), on the thread that
+  // asked, before the requests in flight drain: tessel-serve flushes its batch
+  // queues there, so a queued request is not held for a batch no one will fill.
+  std::function<void()> on_stop;
 };
 
 class HttpServer {

@@ -222,6 +222,7 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<ModelBackend> backend = make_repository_backend(repo);
   if (!input_log.dir.empty()) backend = make_input_log_backend(std::move(backend), input_log);
+  http.on_stop = [&repo] { repo->begin_stop(); };
   HttpServer server(http, make_router(*backend, router));
   try {
     server.listen();

@@ -185,6 +185,9 @@ bool ModelVersion::idle() const { return !batcher_ || batcher_->idle(); }
 void ModelVersion::drain() {
   if (batcher_) batcher_->stop();
 }
+void ModelVersion::begin_drain() {
+  if (batcher_) batcher_->begin_stop();
+}
 
 void ModelVersion::infer_async(InferRequest req, InferCallback done) {
   const ModelMetrics& m = metrics_;
@@ -714,6 +717,13 @@ void ModelRepository::unload(const std::string& name) {
     models_.erase(it);
   }
   purge_retired();
+}
+
+void ModelRepository::begin_stop() {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (const auto& [n, e] : models_)
+    for (const auto& [v, mv] : e->versions) mv->begin_drain();
+  for (const auto& v : retired_) v->begin_drain();
 }
 
 void ModelRepository::stop() {

@@ -87,6 +87,7 @@ class ModelVersion {
   bool idle() const;  // nothing queued or running
   // Stops accepting, finishes the queued requests (graceful shutdown).
   void drain();
+  void begin_drain();  // the same without waiting (Batcher::begin_stop)
 
   ~ModelVersion();
 
@@ -181,6 +182,9 @@ class ModelRepository {
   void poll();
   // Graceful shutdown: stops polling, refuses new requests (503), finishes queued ones.
   void stop();
+  // At the start of a shutdown, from any thread, without waiting: queued requests
+  // run at once instead of at the end of their batching delay. stop() follows.
+  void begin_stop();
 
   MetricsRegistry& metrics() { return *metrics_; }
 

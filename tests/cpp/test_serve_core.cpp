@@ -651,6 +651,26 @@ TEST(ServeRepository, StopDrainsQueuedRequests) {
   r.reset();
 }
 
+TEST(ServeRepository, BeginStopRunsQueuedRequestsWithoutWaiting) {
+  // What SIGTERM does first (HttpOptions::on_stop): the queued request runs now,
+  // not at the end of a 60 s batching delay, and the call itself does not block.
+  TempDir d;
+  write_model(d.path / "m" / "1" / "model.onnx", 2);
+  write_file(d.path / "m" / "config.pbtxt",
+             "max_batch_size: 8 dynamic_batching { preferred_batch_size: [8] max_queue_delay_microseconds: 60000000 }");
+  RepositoryOptions o;
+  o.repository = d.path.string();
+  ModelRepository r(o, nullptr);
+  auto v = r.get("m");
+  auto queued = v->infer(request_of(ones({1, 4})));
+  EXPECT_EQ(queued.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);  // held for a batch
+  r.begin_stop();
+  ASSERT_EQ(queued.wait_for(std::chrono::seconds(30)), std::future_status::ready);  // half the delay
+  EXPECT_EQ(queued.get().outputs[0].shape, (std::vector<int64_t>{1, 4}));
+  EXPECT_EQ(status_of([&] { v->infer(request_of(ones({1, 4}))); }), 503);
+  r.stop();
+}
+
 TEST(ServeBatcher, OneBadRequestDoesNotFailItsBatch) {
   TempDir d;
   // y = table[idx]: an index out of range fails the model run.

@@ -719,21 +719,33 @@ def test_tcp_meets_next_to_torchruns_agent_store(tmp_path):
 
 
 def test_tcp_a_stuck_rank_times_out(tmp_path):
-    body = """
-    import time
-    if rank == 1:
-        time.sleep(20)  # alive but silent
-    else:
+    # The 2 s timeout also bounds the rendezvous: both ranks first wait for each
+    # other's imports (flag files), so a loaded machine's slow start cannot use it up.
+    script = tmp_path / "stuck.py"
+    script.write_text(textwrap.dedent(f"""\
+        import os, time
+        import tessel as ts
+        import tessel.distributed as dist
+        rank = int(os.environ["RANK"])
+        open(os.path.join({str(tmp_path)!r}, f"ready-{{rank}}"), "w").close()
         t0 = time.monotonic()
-        try:
-            dist.all_reduce(ts.ones(10))
-            raise AssertionError("no timeout")
-        except RuntimeError as e:
-            assert "timed out" in str(e) and "rank 1" in str(e), str(e)
-        assert time.monotonic() - t0 < 10, time.monotonic() - t0
-        import os; os._exit(0)  # the other rank is still asleep: no collective shutdown
-    """
-    results = run_tcp(tmp_path, 2, body, timeout=90, init_args="timeout=2")
+        while not os.path.exists(os.path.join({str(tmp_path)!r}, f"ready-{{1 - rank}}")):
+            assert time.monotonic() - t0 < 60, "the other rank never started"
+            time.sleep(0.01)
+        dist.init_process_group(timeout=2)
+        if rank == 1:
+            time.sleep(20)  # alive but silent
+        else:
+            t0 = time.monotonic()
+            try:
+                dist.all_reduce(ts.ones(10))
+                raise AssertionError("no timeout")
+            except RuntimeError as e:
+                assert "timed out" in str(e) and "rank 1" in str(e), str(e)
+            assert time.monotonic() - t0 < 20, time.monotonic() - t0
+            os._exit(0)  # the other rank is still asleep: no collective shutdown
+        """))
+    results = start_ranks(script, 2, timeout=120)
     assert results[0][0] == 0, results[0]
 
 

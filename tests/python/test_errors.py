@@ -279,7 +279,7 @@ def test_no_interpreter_crash(name):
             print(type(e).__name__, str(e)[:200])
     """)
     try:
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=5)
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"{name}: hung for 5 s instead of raising ({CRASH_CASES[name]})")
+        pytest.fail(f"{name}: hung for 60 s instead of raising ({CRASH_CASES[name]})")
     assert r.returncode == 0, f"{name}: exit status {r.returncode} ({CRASH_CASES[name]})\n{r.stderr[-1500:]}"

@@ -14,9 +14,11 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 RNG = np.random.default_rng(7)
 
 
-def matmul_model(m, k, n, w, bias=None, act=None):
-    nodes = [helper.make_node("MatMul", ["a", "w"], ["y0"])]
-    inits = [numpy_helper.from_array(w, "w")]
+def matmul_model(m, k, n, w, bias=None, act=None, trans_b=False):
+    # trans_b: Gemm(transB=1) with the weight stored [N, K], as PyTorch exports a Linear.
+    nodes = [helper.make_node("Gemm", ["a", "wt"], ["y0"], transB=1) if trans_b
+             else helper.make_node("MatMul", ["a", "w"], ["y0"])]
+    inits = [numpy_helper.from_array(np.ascontiguousarray(w.T), "wt") if trans_b else numpy_helper.from_array(w, "w")]
     last = "y0"
     if bias is not None:
         nodes.append(helper.make_node("Add", [last, "bias"], ["y1"]))
@@ -33,11 +35,15 @@ def matmul_model(m, k, n, w, bias=None, act=None):
 
 @pytest.mark.parametrize("k,n", [(64, 512), (96, 40)])  # rows 2 KiB apart (the slow packing case), and odd sizes
 @pytest.mark.parametrize("fused", [None, "bias", "relu"])
-def test_constant_weight_matmul_across_row_counts(k, n, fused):
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_constant_weight_matmul_across_row_counts(k, n, fused, trans_b):
+    # One row takes one pass over the weights (kernels/cpu/gemv.cpp; the runtime
+    # keeps a Gemm's transB weight as [K, N]) with the bias and ReLU after it;
+    # more rows take oneDNN's packed weights.
     w = RNG.standard_normal((k, n)).astype(np.float32)
     bias = RNG.standard_normal(n).astype(np.float32) if fused else None
-    sess = ts.onnx.InferenceSession(matmul_model(None, k, n, w, bias, "Relu" if fused == "relu" else None))
-    for m in (1, 15, 16, 17, 64, 16):  # 16 again: the cached reordered weight is reused
+    sess = ts.onnx.InferenceSession(matmul_model(None, k, n, w, bias, "Relu" if fused == "relu" else None, trans_b))
+    for m in (1, 2, 4, 5, 15, 16, 17, 64, 16, 1):  # 16 and 1 again: cached weights and paths are reused
         a = RNG.standard_normal((m, k)).astype(np.float32)
         want = a.astype(np.float64) @ w.astype(np.float64)
         if bias is not None:

@@ -391,8 +391,10 @@ bool depthwise_fits(const ConvKey& k, const ConvLayout& l, const ConvPost& post)
   if (k.p.groups != k.c || k.o != k.c || k.sum || !l.x || !l.y || k.p.dilation[0] != 1 || k.p.dilation[1] != 1)
     return false;
   if (k.p.pad[0] >= k.kh || k.p.pad[1] >= k.kh || k.p.pad[2] >= k.kw || k.p.pad[3] >= k.kw) return false;
-  return post.act == ConvAct::none || post.act == ConvAct::relu || post.act == ConvAct::clip ||
-         post.act == ConvAct::leaky_relu;
+  // The padded channels of a blocked value stay zero (zero weights and bias, then an
+  // activation that keeps 0 at 0): a clip whose range leaves out 0 takes oneDNN's.
+  if (post.act == ConvAct::clip) return post.alpha <= 0.0f && post.beta >= 0.0f;
+  return post.act == ConvAct::none || post.act == ConvAct::relu || post.act == ConvAct::leaky_relu;
 }
 
 void depthwise_weights(const Tensor& w, int64_t b, DwSlot& s) {

@@ -126,6 +126,7 @@ DW_ACTS = {
     None: None,
     "Relu": lambda i, o: helper.make_node("Relu", [i], [o]),
     "Clip": lambda i, o: helper.make_node("Clip", [i, "lo", "hi"], [o]),
+    "ClipAbove0": lambda i, o: helper.make_node("Clip", [i, "hi", "hi2"], [o]),  # 0 maps to 0.7: oneDNN's path
     "LeakyRelu": lambda i, o: helper.make_node("LeakyRelu", [i], [o], alpha=0.3),
 }
 
@@ -141,7 +142,8 @@ def test_depthwise_between_convolutions(monkeypatch, capfd, k, stride, pads, act
     # with TESSEL_ONNX_DEPTHWISE=0 takes oneDNN's kernel.
     s = list(stride) if isinstance(stride, tuple) else [stride, stride]
     inits = {"W1": f32(c, 3, 3, 3, scale=0.3), "Wd": f32(c, 1, k, k, scale=0.3), "Bd": f32(c),
-             "W2": f32(6, c, 1, 1, scale=0.3), "lo": np.array(-0.5, np.float32), "hi": np.array(0.7, np.float32)}
+             "W2": f32(6, c, 1, 1, scale=0.3), "lo": np.array(-0.5, np.float32), "hi": np.array(0.7, np.float32),
+             "hi2": np.array(1.5, np.float32)}
     nodes = [helper.make_node("Conv", ["x", "W1"], ["a"], pads=[1, 1, 1, 1]),
              helper.make_node("Conv", ["a", "Wd", "Bd"], ["d"], pads=pads, strides=s, group=c),
              helper.make_node("Conv", ["da" if act else "d", "W2"], ["out"])]

@@ -1,7 +1,8 @@
 #pragma once
 // A pool of CPU buffers recycled by size, for a graph that runs the same shapes
-// again and again (the ONNX runtime's memory plan, src/onnx/graph.cpp): while a
-// BufferPool::Scope is open on a thread, that thread's large CPU allocations
+// again and again (the ONNX runtime's memory plan, src/onnx/graph.cpp; and, outside
+// any scope, the process-wide cache of storage.cpp that training steps reuse from):
+// while a BufferPool::Scope is open on a thread, that thread's large CPU allocations
 // (src/core/storage.cpp) take a free buffer of the same size from the pool, and
 // every buffer they hand out goes back to the pool when its last tensor dies,
 // even after the scope has closed. The graph releases each value after its last
@@ -55,6 +56,10 @@ class TESSEL_API BufferPool : public std::enable_shared_from_this<BufferPool> {
   // Keeps `p` for reuse; false when the pool is full (the caller frees it).
   bool give(void* p, size_t bytes);
   static size_t round(size_t nbytes) { return (nbytes + 4095) / 4096 * 4096; }
+  // fork(): held across it, so that the child never inherits a locked mutex
+  // (storage.cpp's pthread_atfork handlers for the process-wide cache).
+  void lock_for_fork() { mu_.lock(); }
+  void unlock_after_fork() { mu_.unlock(); }
 
  private:
   const size_t min_bytes_, cap_bytes_;

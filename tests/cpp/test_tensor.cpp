@@ -1,5 +1,12 @@
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <tessel/tessel.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+#include <thread>
 
 using namespace tessel;
 
@@ -63,4 +70,51 @@ TEST(Tensor, ItemAndErrors) {
   EXPECT_THROW(zeros({2, 3}).permute({0, 0}), ValueError);
   EXPECT_THROW(zeros({2, 3}).transpose(0, 2), IndexError);
   EXPECT_THROW(zeros({-1}), ValueError);
+}
+
+TEST(Tensor, LargeBuffersComeBackFromTheCache) {
+  // src/core/storage.cpp: a freed buffer of 256 KiB or more is reused for the next
+  // allocation of the same size (unless TESSEL_CPU_CACHE_MB=0 turns the cache off).
+  const char* off = std::getenv("TESSEL_CPU_CACHE_MB");
+  if (off && std::string(off) == "0") GTEST_SKIP() << "the cache is off (TESSEL_CPU_CACHE_MB=0)";
+  const void* p = nullptr;
+  {
+    Tensor t = full({1 << 18}, Scalar(5.0f), DType::Float32);
+    p = t.data_ptr();
+  }
+  Tensor z = zeros({1 << 18}, DType::Float32);
+  EXPECT_EQ(z.data_ptr(), p);
+  EXPECT_EQ(max(abs(z)).item<float>(), 0.0f);
+}
+
+TEST(Tensor, ForkWhileAnotherThreadAllocatesLargeBuffers) {
+  // The cache's lock is held across fork() (pthread_atfork): a child forked while
+  // another thread is inside the cache must not inherit the lock taken. The child
+  // allocates at once; an alarm turns a deadlock into a failed exit status.
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    while (!stop.load()) {
+      Tensor a = empty({1 << 17}, DType::Float32);
+      Tensor b = empty({(1 << 17) + 1024}, DType::Float32);
+    }
+  });
+  int failures = 0;
+  for (int i = 0; i < 100 && failures == 0; ++i) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      // Allocation only: an OpenMP region in a forked child is libgomp's own hazard.
+      ::alarm(5);
+      Tensor x = empty({1 << 17}, DType::Float32);
+      float* d = x.data<float>();
+      for (int64_t k = 0; k < (1 << 17); ++k) d[k] = 1.0f;
+      ::_exit(d[(1 << 17) - 1] == 1.0f ? 0 : 3);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    failures += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  stop = true;
+  churn.join();
+  EXPECT_EQ(failures, 0);
 }

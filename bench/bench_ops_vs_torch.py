@@ -232,9 +232,8 @@ def _matvec(np, rng, n):
 
 
 def _linear_row(np, rng, n):
-    s = max(int(round(n ** (1 / 2))), 16)
-    return [rng.standard_normal((1, s)).astype(np.float32), (rng.standard_normal((s, s)) / 16).astype(np.float32),
-            rng.standard_normal(s).astype(np.float32)]
+    x, w = _matvec(np, rng, n)
+    return [x, w / 16, rng.standard_normal(w.shape[0]).astype(np.float32)]
 
 
 def _conv(np, rng, n):

@@ -384,10 +384,8 @@ bool depthwise_fits(const ConvKey& k, const ConvLayout& l, const ConvPost& post)
     const char* e = std::getenv("TESSEL_ONNX_DEPTHWISE");
     return !(e && std::string(e) == "0");
   }();
-  const int64_t b = conv_block_size();
-  if (!on) return false;
-  if ((b != 16 && b != 8) || (b == 16 ? !__builtin_cpu_supports("avx512f") : !__builtin_cpu_supports("avx2")))
-    return false;
+  const int64_t b = conv_block_size();  // 16 only with AVX-512, 8 with AVX2 (the kernel's two copies)
+  if (!on || (b != 16 && b != 8)) return false;
   if (k.p.groups != k.c || k.o != k.c || k.sum || !l.x || !l.y || k.p.dilation[0] != 1 || k.p.dilation[1] != 1)
     return false;
   if (k.p.pad[0] >= k.kh || k.p.pad[1] >= k.kh || k.p.pad[2] >= k.kw || k.p.pad[3] >= k.kw) return false;
@@ -412,12 +410,6 @@ void depthwise_conv(const Tensor& x, const DwSlot& ws, const Tensor& bias, const
   g.h = k.h, g.w = k.w, g.ho = k.ho, g.wo = k.wo;
   g.kernel[0] = k.kh, g.kernel[1] = k.kw, g.stride[0] = k.p.stride[0], g.stride[1] = k.p.stride[1];
   g.pad[0] = k.p.pad[0], g.pad[1] = k.p.pad[2];
-  DwPost dp;
-  dp.act = post.act == ConvAct::relu ? DwAct::relu
-           : post.act == ConvAct::clip ? DwAct::clip
-           : post.act == ConvAct::leaky_relu ? DwAct::leaky_relu
-                                             : DwAct::none;
-  dp.lo = post.alpha, dp.hi = post.beta;
   std::vector<float> bvec(static_cast<size_t>(cb * b), 0.0f);
   if (bias.defined()) std::memcpy(bvec.data(), bias.data<float>(), static_cast<size_t>(k.c) * sizeof(float));
   const float* xd = x.data<float>();
@@ -432,8 +424,8 @@ void depthwise_conv(const Tensor& x, const DwSlot& ws, const Tensor& bias, const
       float* yp = yd + pl * k.ho * k.wo * b;
       const float* wp = ws.w.data() + cblk * taps * b;
       const float* bp = bvec.data() + cblk * b;
-      if (b == 16) dw_blocked_rows_avx512(xp, wp, bp, yp, g, dp, oh0, oh1);
-      else dw_blocked_rows_avx2(xp, wp, bp, yp, g, dp, oh0, oh1);
+      if (b == 16) dw_blocked_rows_avx512(xp, wp, bp, yp, g, post, oh0, oh1);
+      else dw_blocked_rows_avx2(xp, wp, bp, yp, g, post, oh0, oh1);
       r += oh1 - oh0;
     }
   });

@@ -22,16 +22,11 @@ void pool_blocked_rows_avx512(const float* x, float* y, const PoolGeom& g, int64
 void pool_blocked_rows_avx2(const float* x, float* y, const PoolGeom& g, int64_t oh0, int64_t oh1);
 
 // Depthwise convolution (conv_blocked.cpp's depthwise path), output rows [oh0, oh1)
-// of one channel block: x [h, w, b], weights [kh * kw, b], bias [b] -> y [ho, wo, b].
-// g.kind is unused.
-enum class DwAct : int { none, relu, clip, leaky_relu };
-struct DwPost {
-  DwAct act = DwAct::none;
-  float lo = 0, hi = 0;  // clip: [lo, hi]; leaky_relu: slope lo
-};
+// of one channel block: x [h, w, b], weights [kh * kw, b], bias [b] -> y [ho, wo, b],
+// then post.act (none, relu, clip or leaky_relu). g.kind is unused.
 void dw_blocked_rows_avx512(const float* x, const float* w, const float* bias, float* y, const PoolGeom& g,
-                            const DwPost& post, int64_t oh0, int64_t oh1);
+                            const ConvPost& post, int64_t oh0, int64_t oh1);
 void dw_blocked_rows_avx2(const float* x, const float* w, const float* bias, float* y, const PoolGeom& g,
-                          const DwPost& post, int64_t oh0, int64_t oh1);
+                          const ConvPost& post, int64_t oh0, int64_t oh1);
 
 }  // namespace tessel::cpu

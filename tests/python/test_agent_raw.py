@@ -169,3 +169,27 @@ def test_audio_searches_audio_cnn_only_unless_asked():
     assert plan.candidates(prof, ("audio_cnn", "resnet")) == ("audio_cnn", "resnet")
     with pytest.raises(ValueError, match="text_bag"):
         plan.candidates(prof, "text_bag")
+
+
+def test_audio_trials_are_augmented_and_train_twice_as_long(tmp_path):
+    from types import SimpleNamespace
+    assert plan.max_epochs(SimpleNamespace(modality="audio")) == 20
+    for m in ("tabular", "image", "text", "array"):
+        assert plan.max_epochs(SimpleNamespace(modality=m)) == 10
+    p = plan.defaults("audio_cnn")
+    assert p["audio_cnn.augment"] is True
+    folder = _wavs(tmp_path / "w", (8000,))
+    cfg = plan.to_config({"data": {"kind": "audio_folder", "path": folder, "audio": {"duration": 0.25}}}, p, 20)
+    assert cfg["data"]["audio"]["augment"]["enabled"] is True and cfg["train"]["epochs"] == 20
+    assert TrainConfig(cfg).resolve()["data"]["audio"]["augment"]["enabled"] is True
+
+    # max_epochs=None takes the data's default; a number the user gives wins.
+    def epochs(**kw):
+        res = ts.agent.AutoML(n_trials=1, seed=0, verbose=False, store=str(tmp_path / "s"), ensemble=False,
+                              register=False, export=False, report=False, **kw).fit(folder)
+        return [r["epochs"] for r in res.leaderboard]
+    assert epochs() == [20]
+    assert epochs(max_epochs=2) == [2]
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValueError, match="max_epochs"):
+            ts.agent.AutoML(n_trials=1, max_epochs=bad)

@@ -98,7 +98,8 @@ class AutoML:
     sampler's, the splits' and training's seed. families: model families to
     search (default: per modality, see plan.CANDIDATES). max_epochs /
     min_epochs: epochs per trial (a time budget shrinks them toward
-    min_epochs when few trials would fit). store: tracking store (folder or
+    min_epochs when few trials would fit); max_epochs None: per modality
+    (plan.MAX_EPOCHS: 20 for audio, 10 for the rest). store: tracking store (folder or
     URL; default $TESSEL_STORE or ./tessel-store). storage: 'sqlite' (the
     study in STORE/studies.db), 'journal' (STORE/studies.journal, for several
     local workers), 'memory', or a database URL. study_name: continue (or
@@ -115,7 +116,7 @@ class AutoML:
     tessel.agent.advisor); advisor_model: the model name sent to it.
     """
 
-    def __init__(self, budget=None, n_trials=None, seed=0, families=None, max_epochs=10, min_epochs=1,
+    def __init__(self, budget=None, n_trials=None, seed=0, families=None, max_epochs=None, min_epochs=1,
                  store=None, experiment="agent", study_name=None, storage="sqlite", work_dir=None, test_size=0.2,
                  val_split=0.2, register=True, alias="champion", export=True, report=True, lock_timeout=10.0,
                  workers=1, verbose=True, log=None, ensemble=True, ensemble_size=5, ensemble_iterations=25,
@@ -127,7 +128,8 @@ class AutoML:
             raise BudgetError(f"n_trials must be a positive integer, got {n_trials!r}")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be an int, got {seed!r}")
-        if not isinstance(max_epochs, int) or max_epochs < 1:
+        if max_epochs is not None and (isinstance(max_epochs, bool) or not isinstance(max_epochs, int)
+                                       or max_epochs < 1):
             raise ValueError(f"max_epochs must be a positive integer, got {max_epochs!r}")
         if not 0.0 < val_split < 0.9:
             raise ValueError(f"val_split must be in (0, 0.9), got {val_split!r}")
@@ -140,7 +142,10 @@ class AutoML:
             storage = "journal"  # Optuna warns against SQLite for parallel writers
         self.workers = workers
         self.n_trials, self.seed, self.families = n_trials, seed, families
-        self.max_epochs, self.min_epochs = max_epochs, max(1, min(int(min_epochs), max_epochs))
+        if isinstance(min_epochs, bool) or not isinstance(min_epochs, int):
+            raise ValueError(f"min_epochs must be a positive integer, got {min_epochs!r}")
+        self.max_epochs, self.min_epochs = max_epochs, max(1, min_epochs)
+        self._epochs = None  # (max, min) for the data being fit (max_epochs None: plan.max_epochs)
         self.store_location, self.experiment = store, experiment
         self.study_name, self.storage = study_name, storage
         self.work_dir, self.test_size, self.val_split = work_dir, test_size, val_split
@@ -186,6 +191,8 @@ class AutoML:
         for w in prof.warnings:
             self._log(f"warning: {w}")
         families = plan.candidates(prof, self.families)
+        most = self.max_epochs or plan.max_epochs(prof)
+        self._epochs = (most, min(self.min_epochs, most))
 
         from .. import store as tstore
         store = tstore.open(self.store_location)
@@ -197,7 +204,7 @@ class AutoML:
     def _fit(self, store, data, target, prof, families, stages, stage, t_start):
         name = _model_name(data, prof)
         params = {"agent.budget_s": self.budget_s, "agent.n_trials": self.n_trials, "agent.seed": self.seed,
-                  "agent.families": ",".join(families), "agent.max_epochs": self.max_epochs,
+                  "agent.families": ",".join(families), "agent.max_epochs": self._epochs[0],
                   "agent.data": os.fspath(data) if isinstance(data, (str, os.PathLike)) else "arrays"}
         run_id = store.start_run(self.experiment, name=f"agent {name}", params=params,
                                  tags={"source": "tessel agent"})

@@ -36,8 +36,8 @@ def run_search(automl, store, study, kind, where, base, families, work, t_start,
                                                                     families)))
     first = sum(t.state != TrialState.WAITING for t in study.trials)  # trials of earlier runs (resumed)
     spec = {"base": base, "families": list(families), "work": work, "budget_s": remaining,
-            "n_trials": automl.n_trials, "first": first, "max_epochs": automl.max_epochs,
-            "min_epochs": automl.min_epochs, "lock_timeout": automl.lock_timeout, "verbose": automl.verbose,
+            "n_trials": automl.n_trials, "first": first, "max_epochs": automl._epochs[0],
+            "min_epochs": automl._epochs[1], "lock_timeout": automl.lock_timeout, "verbose": automl.verbose,
             "start": t_search,
             "budget_label": automl.budget_s, "workers": automl.workers, "space": automl._space,
             "ensemble_members": automl.ensemble_size if automl.ensemble and automl.ensemble_size >= 2 else 0}

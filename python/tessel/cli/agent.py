@@ -111,7 +111,8 @@ def watch_command(ctx, model, data, threshold, alias, no_retrain, holdout, seed,
               show_default=True)
 @click.option("-f", "--family", "families", multiple=True, metavar="NAME",
               help="Model family to search (repeatable; default: per modality).")
-@click.option("--max-epochs", type=click.IntRange(1), default=10, show_default=True, help="Epochs per trial at most.")
+@click.option("--max-epochs", type=click.IntRange(1), default=None,
+              help="Epochs per trial at most. [default: 20 for audio, 10 for other data]")
 @click.option("--min-epochs", type=click.IntRange(1), default=1, show_default=True,
               help="Epochs per trial at least (a time budget shrinks trials toward it).")
 @click.option("--storage", default="sqlite", show_default=True, metavar="sqlite|journal|memory|URL",
@@ -148,7 +149,7 @@ def run_command(ctx, data, target, budget, n_trials, seed, task, families, max_e
     params = ctx.find_root().params or {}
     register = False if no_register else (model_name or True)
     automl = AutoML(budget=budget, n_trials=n_trials, seed=seed, families=list(families) or None,
-                    max_epochs=max_epochs, min_epochs=min(min_epochs, max_epochs), store=params.get("store"),
+                    max_epochs=max_epochs, min_epochs=min_epochs if max_epochs is None else min(min_epochs, max_epochs), store=params.get("store"),
                     experiment=experiment, study_name=study_name, storage=storage, work_dir=work_dir,
                     register=register, alias=alias, lock_timeout=lock_timeout, workers=workers,
                     verbose=not quiet, ensemble=not no_ensemble, advisor=advisor, advisor_model=advisor_model)

@@ -193,3 +193,54 @@ def test_audio_trials_are_augmented_and_train_twice_as_long(tmp_path):
     for bad in (0, True, 1.5):
         with pytest.raises(ValueError, match="max_epochs"):
             ts.agent.AutoML(n_trials=1, max_epochs=bad)
+
+
+def test_text_tf_is_log_counts_at_unit_length_then_linear():
+    from tessel.models import TextTF
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 12, size=(5, 9))
+    ids[0] = 0  # an empty text: all padding
+    ids[1, 4:] = 0
+    m = TextTF(12, 3, hidden=0, dropout=0.0)
+    m.eval()
+    got = m(ts.tensor(ids)).numpy()
+    counts = np.zeros((5, 12))
+    for i, row in enumerate(ids):
+        for t in row:
+            if t:
+                counts[i, t] += 1
+    tf = np.log1p(counts)
+    x = tf / np.maximum(np.linalg.norm(tf, axis=1, keepdims=True), 1e-12)
+    lin = m.head[-1]
+    want = x @ lin.weight.numpy().astype(np.float64).T + lin.bias.numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert np.allclose(got[0], lin.bias.numpy())  # nothing counted: the bias alone
+
+
+def test_text_tf_exports_to_onnx_with_a_dynamic_batch(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from tessel.models import TextTF
+    m = TextTF(50, 4, hidden=8, dropout=0.2)
+    m.eval()
+    path = str(tmp_path / "tf.onnx")
+    ids = ts.tensor(np.random.default_rng(1).integers(0, 50, size=(3, 20)))
+    ts.onnx.export(m, (ids,), path, input_names=["ids"], output_names=["y"], dynamic_axes={"ids": {0: "n"}})
+    for n in (1, 6):
+        x = np.random.default_rng(n).integers(0, 50, size=(n, 20))
+        got = ort.InferenceSession(path).run(None, {"ids": x})[0]
+        np.testing.assert_allclose(got, m(ts.tensor(x)).numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(ts.onnx.load(path)(ts.tensor(x)).numpy(), got, rtol=1e-4, atol=1e-5)
+
+
+def test_plan_text_tf_first_trial(tmp_path):
+    from types import SimpleNamespace
+    assert plan.candidates(SimpleNamespace(modality="text", kind="text"))[0] == "text_tf"
+    p = plan.defaults("text_tf")
+    assert p["lr"] == 3e-2 and p["text_tf.hidden"] == 0 and p["text_tf.length"] == 1024
+    assert plan.defaults("text_bag")["lr"] == 3e-3  # the shared default for the others
+    table = tmp_path / "t.csv"
+    table.write_text("text,label\nnice film,pos\nbad film,neg\n")
+    cfg = plan.to_config({"data": {"kind": "text", "path": str(table)}}, p, 2)
+    assert cfg["model"] == {"name": "text_tf", "hidden": 0, "dropout": 0.1}
+    assert cfg["data"]["tokenizer"]["max_length"] == 1024 and cfg["optimizer"]["lr"] == 3e-2
+    assert TrainConfig(cfg).resolve()["model"]["name"] == "text_tf"

@@ -261,11 +261,12 @@ def test_audio_folder_audio_cnn(tmp_path):
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_text_transformer_and_bag(tmp_path, fmt):
     path = write_text(tmp_path / f"reviews.{fmt}")
-    for name in ("text_transformer", "text_bag"):
-        r = run(base(tmp_path, {"path": str(path), "tokenizer": {"max_length": 12}},
-                     {"name": name, "dim": 16, **({"heads": 2, "ff_dim": 32, "layers": 1}
-                                                  if name == "text_transformer" else {})},
-                     train={"epochs": 12}, optimizer={"lr": 0.01}, output={"dir": str(tmp_path / name)}))
+    models = {"text_transformer": {"dim": 16, "heads": 2, "ff_dim": 32, "layers": 1}, "text_bag": {"dim": 16},
+              "text_tf": {"hidden": 0}}
+    for name, keys in models.items():
+        r = run(base(tmp_path, {"path": str(path), "tokenizer": {"max_length": 12}}, {"name": name, **keys},
+                     train={"epochs": 12}, optimizer={"lr": 0.03 if name == "text_tf" else 0.01},
+                     output={"dir": str(tmp_path / name)}))
         assert r.metrics["val_accuracy"] >= 0.85, (name, r.metrics)
         sig, _ = check_output_folder(r.output_dir, "classification", "text")
         assert sig["inputs"][0]["dtype"] == "int64" and sig["inputs"][0]["shape"] == [-1, 12]

@@ -22,7 +22,7 @@ import os
 
 from . import ConfigError
 
-__all__ = ["TrainConfig", "SCHEMA", "MODEL_FAMILIES", "DATA_KINDS", "parse_override", "apply_overrides",
+__all__ = ["TrainConfig", "SCHEMA", "MODEL_FAMILIES", "TEXT_FAMILIES", "DATA_KINDS", "parse_override", "apply_overrides",
            "resolve_config", "validate", "flatten"]
 
 DATA_KINDS = ("image_folder", "audio_folder", "text", "tabular", "arrays", "sklearn")
@@ -209,7 +209,13 @@ MODEL_FAMILIES = {
         hidden=F("int", 64, min=0, doc="hidden layer after the average (0: none)"),
         dropout=F("float", 0.1, min=0.0, max=0.95),
     )},
+    "text_tf": {"modalities": ("text",), "keys": _section(
+        hidden=F("int", 0, min=0, doc="hidden layer after the log-count vector (0: a linear model)"),
+        dropout=F("float", 0.1, min=0.0, max=0.95),
+    )},
 }
+# Families over token ids: their vocab_size is the trained tokenizer's.
+TEXT_FAMILIES = tuple(f for f, spec in MODEL_FAMILIES.items() if "text" in spec["modalities"])
 DEFAULT_FAMILY = {"image": "cnn", "audio": "audio_cnn", "text": "text_transformer", "tabular": "mlp", "array": "mlp"}
 MODALITY_OF_KIND = {"image_folder": "image", "audio_folder": "audio", "text": "text", "tabular": "tabular",
                     "arrays": "array"}  # sklearn: tabular

@@ -13,9 +13,9 @@ import os
 import sys
 
 from ..config import ConfigError
-from .families import MLP, AudioCNN, SmallCNN, SmallResNet, TextBag, TextTransformer
+from .families import MLP, AudioCNN, SmallCNN, SmallResNet, TextBag, TextTF, TextTransformer
 
-__all__ = ["build_model", "MLP", "SmallCNN", "SmallResNet", "AudioCNN", "TextTransformer", "TextBag"]
+__all__ = ["build_model", "MLP", "SmallCNN", "SmallResNet", "AudioCNN", "TextTransformer", "TextBag", "TextTF"]
 
 
 def build_model(model_cfg, input_shape, num_outputs, task="classification", modality=None, search_path=None):
@@ -39,6 +39,8 @@ def build_model(model_cfg, input_shape, num_outputs, task="classification", moda
         return TextTransformer(cfg.pop("vocab_size"), input_shape[0], num_outputs, **cfg)
     if name == "text_bag":
         return TextBag(cfg.pop("vocab_size"), num_outputs, **cfg)
+    if name == "text_tf":
+        return TextTF(cfg.pop("vocab_size"), num_outputs, **cfg)
     if ":" in name:
         return _user_model(name, cfg, input_shape, num_outputs, task, modality, search_path)
     raise ConfigError(f"model.name: unknown model {name!r}")

@@ -14,6 +14,7 @@ import numpy as np
 
 import tessel as ts
 
+from ..config.schema import TEXT_FAMILIES
 from . import sources as S
 from .metrics import softmax
 
@@ -188,7 +189,7 @@ def load_module(folder):
     sig = read_signature(folder)
     cfg = read_config(folder)
     m = dict(cfg["model"])
-    if sig["modality"] == "text" and m["name"] in ("text_transformer", "text_bag"):
+    if sig["modality"] == "text" and m["name"] in TEXT_FAMILIES:
         m["vocab_size"] = len(sig["preprocess"]["tokenizer"]["model"]["vocab"])
     shape = sig["inputs"][0]["shape"][1:]
     num_outputs = sig["outputs"][0]["shape"][-1]

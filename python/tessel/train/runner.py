@@ -15,7 +15,7 @@ import numpy as np
 import tessel as ts
 
 from ..config import ConfigError
-from ..config.schema import TrainConfig, flatten
+from ..config.schema import TEXT_FAMILIES, TrainConfig, flatten
 from ..training import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint, Trainer
 from .metrics import classification_metrics, regression_metrics, scalar_metrics
 from .sources import load_data
@@ -156,7 +156,7 @@ def _prepare_output(cfg):
 
 def _model_keys(cfg, data):
     m = dict(cfg["model"])
-    if data.modality == "text" and m["name"] in ("text_transformer", "text_bag"):
+    if data.modality == "text" and m["name"] in TEXT_FAMILIES:
         m["vocab_size"] = len(data.preprocess["tokenizer"]["model"]["vocab"])
     return m
 

@@ -195,20 +195,23 @@ def test_audio_trials_are_augmented_and_train_twice_as_long(tmp_path):
             ts.agent.AutoML(n_trials=1, max_epochs=bad)
 
 
-def test_text_tf_is_log_counts_at_unit_length_then_linear():
+@pytest.mark.parametrize("pairs", [0, 7])
+def test_text_tf_is_log_counts_at_unit_length_then_linear(pairs):
     from tessel.models import TextTF
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 12, size=(5, 9))
     ids[0] = 0  # an empty text: all padding
     ids[1, 4:] = 0
-    m = TextTF(12, 3, hidden=0, dropout=0.0)
+    m = TextTF(12, 3, hidden=0, dropout=0.0, pairs=pairs)
     m.eval()
     got = m(ts.tensor(ids)).numpy()
-    counts = np.zeros((5, 12))
+    counts = np.zeros((5, 12 + pairs))
     for i, row in enumerate(ids):
-        for t in row:
+        for k, t in enumerate(row):
             if t:
                 counts[i, t] += 1
+            if pairs and k + 1 < len(row) and t and row[k + 1]:  # a pair of tokens, hashed past the vocabulary
+                counts[i, 12 + (int(t) * 1000003 + int(row[k + 1])) % pairs] += 1
     tf = np.log1p(counts)
     x = tf / np.maximum(np.linalg.norm(tf, axis=1, keepdims=True), 1e-12)
     lin = m.head[-1]
@@ -220,7 +223,7 @@ def test_text_tf_is_log_counts_at_unit_length_then_linear():
 def test_text_tf_exports_to_onnx_with_a_dynamic_batch(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from tessel.models import TextTF
-    m = TextTF(50, 4, hidden=8, dropout=0.2)
+    m = TextTF(50, 4, hidden=8, dropout=0.2, pairs=16)
     m.eval()
     path = str(tmp_path / "tf.onnx")
     ids = ts.tensor(np.random.default_rng(1).integers(0, 50, size=(3, 20)))
@@ -237,10 +240,11 @@ def test_plan_text_tf_first_trial(tmp_path):
     assert plan.candidates(SimpleNamespace(modality="text", kind="text"))[0] == "text_tf"
     p = plan.defaults("text_tf")
     assert p["lr"] == 3e-2 and p["text_tf.hidden"] == 0 and p["text_tf.length"] == 1024
+    assert p["text_tf.pairs"] == 16384
     assert plan.defaults("text_bag")["lr"] == 3e-3  # the shared default for the others
     table = tmp_path / "t.csv"
     table.write_text("text,label\nnice film,pos\nbad film,neg\n")
     cfg = plan.to_config({"data": {"kind": "text", "path": str(table)}}, p, 2)
-    assert cfg["model"] == {"name": "text_tf", "hidden": 0, "dropout": 0.1}
+    assert cfg["model"] == {"name": "text_tf", "hidden": 0, "dropout": 0.1, "pairs": 16384}
     assert cfg["data"]["tokenizer"]["max_length"] == 1024 and cfg["optimizer"]["lr"] == 3e-2
     assert TrainConfig(cfg).resolve()["model"]["name"] == "text_tf"

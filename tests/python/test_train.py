@@ -262,7 +262,7 @@ def test_audio_folder_audio_cnn(tmp_path):
 def test_text_transformer_and_bag(tmp_path, fmt):
     path = write_text(tmp_path / f"reviews.{fmt}")
     models = {"text_transformer": {"dim": 16, "heads": 2, "ff_dim": 32, "layers": 1}, "text_bag": {"dim": 16},
-              "text_tf": {"hidden": 0}}
+              "text_tf": {"hidden": 0, "pairs": 64}}
     for name, keys in models.items():
         r = run(base(tmp_path, {"path": str(path), "tokenizer": {"max_length": 12}}, {"name": name, **keys},
                      train={"epochs": 12}, optimizer={"lr": 0.03 if name == "text_tf" else 0.01},

@@ -81,6 +81,7 @@ SPACES = {
                  Dim("length", "cat", choices=(64, 256, 1024), default=64)),
     # length: tokens read per text; the log-count vector of the whole text is what TF-IDF baselines read.
     "text_tf": (Dim("hidden", "cat", choices=(0, 64, 256), default=0),
+                Dim("pairs", "cat", choices=(0, 16384), default=16384),
                 Dim("dropout", "float", 0.0, 0.5, default=0.1),
                 Dim("length", "cat", choices=(256, 1024, 4096), default=1024)),
     "text_transformer": (Dim("dim", "cat", choices=(32, 64), default=64),
@@ -180,7 +181,7 @@ def _model(fam, p):
     if fam == "text_bag":
         return {"name": "text_bag", "dim": g["dim"], "hidden": g["hidden"], "dropout": g["dropout"]}
     if fam == "text_tf":
-        return {"name": "text_tf", "hidden": g["hidden"], "dropout": g["dropout"]}
+        return {"name": "text_tf", "hidden": g["hidden"], "dropout": g["dropout"], "pairs": g.get("pairs", 0)}
     if fam == "text_transformer":
         return {"name": "text_transformer", "dim": g["dim"], "heads": g["heads"], "layers": g["layers"],
                 "ff_dim": 2 * g["dim"], "dropout": g["dropout"]}

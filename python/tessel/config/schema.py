@@ -212,6 +212,7 @@ MODEL_FAMILIES = {
     "text_tf": {"modalities": ("text",), "keys": _section(
         hidden=F("int", 0, min=0, doc="hidden layer after the log-count vector (0: a linear model)"),
         dropout=F("float", 0.1, min=0.0, max=0.95),
+        pairs=F("int", 0, min=0, doc="columns for adjacent token pairs, hashed (0: single tokens only)"),
     )},
 }
 # Families over token ids: their vocab_size is the trained tokenizer's.

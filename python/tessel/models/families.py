@@ -230,17 +230,23 @@ class TextTF(nn.Module):
     regression baselines (on man pages by section, 95.0% with scikit-learn
     against 88.5% for the mean of first-64-token counts)."""
 
-    def __init__(self, vocab_size, num_outputs, hidden=0, dropout=0.1):
+    def __init__(self, vocab_size, num_outputs, hidden=0, dropout=0.1, pairs=0):
         super().__init__()
-        self.vocab_size = int(vocab_size)
+        self.vocab_size, self.pairs = int(vocab_size), int(pairs)
+        width = self.vocab_size + self.pairs
         layers = [nn.Dropout(dropout)]
         if hidden:
-            layers += [nn.Linear(self.vocab_size, hidden), nn.ReLU(), nn.Dropout(dropout)]
-        layers.append(nn.Linear(hidden or self.vocab_size, num_outputs))
+            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+        layers.append(nn.Linear(hidden or width, num_outputs))
         self.head = nn.Sequential(*layers)
 
     def forward(self, ids):
         mask = _pad_mask(ids)  # padding (id 0) adds nothing to the counts
-        counts = ts.zeros(ids.shape[0], self.vocab_size).scatter_add(1, ids, mask)
+        if self.pairs:  # adjacent tokens hashed into `pairs` more columns (fastText's word pairs)
+            a, b = ids[:, :-1], ids[:, 1:]
+            pair = (a * 1000003 + b).remainder(self.pairs) + self.vocab_size
+            ids = ts.cat([ids, pair], 1)
+            mask = ts.cat([mask, mask[:, :-1] * mask[:, 1:]], 1)
+        counts = ts.zeros(ids.shape[0], self.vocab_size + self.pairs).scatter_add(1, ids, mask)
         tf = counts.log1p()
         return self.head(tf / (tf * tf).sum(1, keepdim=True).sqrt().clamp(min=1e-12))

@@ -193,6 +193,10 @@ def test_audio_trials_are_augmented_and_train_twice_as_long(tmp_path):
     for bad in (0, True, 1.5):
         with pytest.raises(ValueError, match="max_epochs"):
             ts.agent.AutoML(n_trials=1, max_epochs=bad)
+        with pytest.raises(ValueError, match="min_epochs"):
+            ts.agent.AutoML(n_trials=1, min_epochs=bad)
+    # min_epochs above the data's default max_epochs is clipped to it.
+    assert epochs(min_epochs=50) == [20]
 
 
 @pytest.mark.parametrize("pairs", [0, 7])

@@ -142,9 +142,9 @@ class AutoML:
             storage = "journal"  # Optuna warns against SQLite for parallel writers
         self.workers = workers
         self.n_trials, self.seed, self.families = n_trials, seed, families
-        if isinstance(min_epochs, bool) or not isinstance(min_epochs, int):
+        if isinstance(min_epochs, bool) or not isinstance(min_epochs, int) or min_epochs < 1:
             raise ValueError(f"min_epochs must be a positive integer, got {min_epochs!r}")
-        self.max_epochs, self.min_epochs = max_epochs, max(1, min_epochs)
+        self.max_epochs, self.min_epochs = max_epochs, min_epochs  # min_epochs above max_epochs: clipped to it
         self._epochs = None  # (max, min) for the data being fit (max_epochs None: plan.max_epochs)
         self.store_location, self.experiment = store, experiment
         self.study_name, self.storage = study_name, storage

@@ -149,7 +149,7 @@ def run_command(ctx, data, target, budget, n_trials, seed, task, families, max_e
     params = ctx.find_root().params or {}
     register = False if no_register else (model_name or True)
     automl = AutoML(budget=budget, n_trials=n_trials, seed=seed, families=list(families) or None,
-                    max_epochs=max_epochs, min_epochs=min_epochs if max_epochs is None else min(min_epochs, max_epochs), store=params.get("store"),
+                    max_epochs=max_epochs, min_epochs=min_epochs, store=params.get("store"),
                     experiment=experiment, study_name=study_name, storage=storage, work_dir=work_dir,
                     register=register, alias=alias, lock_timeout=lock_timeout, workers=workers,
                     verbose=not quiet, ensemble=not no_ensemble, advisor=advisor, advisor_model=advisor_model)

@@ -247,6 +247,6 @@ class TextTF(nn.Module):
             pair = (a * 1000003 + b).remainder(self.pairs) + self.vocab_size
             ids = ts.cat([ids, pair], 1)
             mask = ts.cat([mask, mask[:, :-1] * mask[:, 1:]], 1)
-        counts = ts.zeros(ids.shape[0], self.vocab_size + self.pairs).scatter_add(1, ids, mask)
+        counts = ts.zeros(ids.shape[0], self.vocab_size + self.pairs, device=ids.device).scatter_add(1, ids, mask)
         tf = counts.log1p()
         return self.head(tf / (tf * tf).sum(1, keepdim=True).sqrt().clamp(min=1e-12))

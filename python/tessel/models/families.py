@@ -204,6 +204,15 @@ class TextTransformer(nn.Module):
         return self.head(self.drop(_masked_mean(self.norm(x), mask)))
 
 
+def _bag_head(width, hidden, dropout, num_outputs):
+    """Dropout, an optional hidden ReLU layer, a linear head: the bag models' classifier."""
+    layers = [nn.Dropout(dropout)]
+    if hidden:
+        layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+    layers.append(nn.Linear(hidden or width, num_outputs))
+    return nn.Sequential(*layers)
+
+
 class TextBag(nn.Module):
     """Bag of embeddings: the mean embedding of the non-padding tokens, an
     optional hidden layer, a linear head (fast, a strong baseline)."""
@@ -211,11 +220,7 @@ class TextBag(nn.Module):
     def __init__(self, vocab_size, num_outputs, dim=64, hidden=64, dropout=0.1):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, dim)
-        layers = [nn.Dropout(dropout)]
-        if hidden:
-            layers += [nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout)]
-        layers.append(nn.Linear(hidden or dim, num_outputs))
-        self.head = nn.Sequential(*layers)
+        self.head = _bag_head(dim, hidden, dropout, num_outputs)
 
     def forward(self, ids):
         return self.head(_masked_mean(self.embed(ids), _pad_mask(ids)))
@@ -233,12 +238,7 @@ class TextTF(nn.Module):
     def __init__(self, vocab_size, num_outputs, hidden=0, dropout=0.1, pairs=0):
         super().__init__()
         self.vocab_size, self.pairs = int(vocab_size), int(pairs)
-        width = self.vocab_size + self.pairs
-        layers = [nn.Dropout(dropout)]
-        if hidden:
-            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
-        layers.append(nn.Linear(hidden or width, num_outputs))
-        self.head = nn.Sequential(*layers)
+        self.head = _bag_head(self.vocab_size + self.pairs, hidden, dropout, num_outputs)
 
     def forward(self, ids):
         mask = _pad_mask(ids)  # padding (id 0) adds nothing to the counts

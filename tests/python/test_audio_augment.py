@@ -167,15 +167,15 @@ def test_config_key_validated(tmp_path):
 
 
 def test_agent_plan_searches_it_for_audio(tmp_path):
-    assert plan.defaults("audio_cnn")["audio_cnn.augment"] is False  # searched; the first trial goes without
-    p = dict(plan.defaults("audio_cnn"), **{"audio_cnn.augment": True})
+    assert plan.defaults("audio_cnn")["audio_cnn.augment"] is True  # searched; on in the first trial (20 epochs)
+    p = plan.defaults("audio_cnn")
     base = {"data": {"kind": "audio_folder", "path": _wavs(tmp_path / "w"), "audio": {"duration": 0.2}}}
     cfg = plan.to_config(base, p, 2)
     assert cfg["data"]["audio"]["augment"] == {"enabled": True, "shift": 0.04}  # a fifth of a short clip
     long = plan.to_config({"data": {"kind": "audio_folder", "audio": {"duration": 1.6}}}, p, 2)
     assert long["data"]["audio"]["augment"]["shift"] == 0.05
     assert resolve_config(cfg)["data"]["audio"]["augment"]["enabled"] is True
-    off = plan.to_config(base, plan.defaults("audio_cnn"), 2)
+    off = plan.to_config(base, dict(p, **{"audio_cnn.augment": False}), 2)
     assert off["data"]["audio"]["augment"] == {"enabled": False}
     assert "augment" not in base["data"]["audio"]  # the base is not changed
     assert "audio" not in plan.to_config({"data": {"kind": "tabular"}}, plan.defaults("mlp"), 1)["data"]

@@ -425,11 +425,13 @@ def bench_model(ts, ort, name, path, source, batches, threads, peaks, args, rows
             r_pair = t_ts["paired_ratio"]
             r_cpu = t_ts["cpu_ms"] / t_ort["cpu_ms"] if t_ort["cpu_ms"] > 0 else None
             rows.append([name, t, bsz, f"{t_ts['wall_ms']:.2f}", f"{t_ort['wall_ms']:.2f}",
-                         common.fmt_ratio(r), common.fmt_ratio(r_pair), f"{t_ts['cpu_ms']:.2f}", f"{t_ort['cpu_ms']:.2f}",
+                         common.fmt_ratio(r), common.fmt_ratio(r_pair), f"{t_ts['cpu_ms']:.2f}",
+                         f"{t_ort['cpu_ms']:.2f}",
                          common.fmt_ratio(r_cpu), common.fmt(pct(t_ts) if pct else None, ".1f"),
                          common.fmt(pct(t_ort) if pct else None, ".1f"), f"{err:.1e}"])
             results.append({"model": name, "source": source, "threads": t, "batch": bsz,
-                            "tessel_ms": t_ts["wall_ms"], "ort_ms": t_ort["wall_ms"], "ratio": r, "paired_ratio": r_pair,
+                            "tessel_ms": t_ts["wall_ms"], "ort_ms": t_ort["wall_ms"], "ratio": r,
+                            "paired_ratio": r_pair,
                             "tessel_cpu_ms": t_ts["cpu_ms"], "ort_cpu_ms": t_ort["cpu_ms"], "cpu_ratio": r_cpu,
                             "tessel_spread": t_ts["spread"], "ort_spread": t_ort["spread"],
                             "number": t_ts["number"], "gflop": flops / 1e9 if flops else None,
@@ -576,14 +578,14 @@ def main():
         print(f"{args.profile}: {source} ({path})")
         return profile(ts, ort, args.profile, path, batches[0], threads[0], 3 if args.quick else 10)
     rows, results = [], []
-    print("\nmodel  threads  batch  tessel_ms  ort_ms  ratio  paired  tessel_cpu_ms  ort_cpu_ms  cpu_ratio  %peak_tessel  "
-          "%peak_ort  max_rel_err")
+    print("\nmodel  threads  batch  tessel_ms  ort_ms  ratio  paired  tessel_cpu_ms  ort_cpu_ms  cpu_ratio  "
+          "%peak_tessel  %peak_ort  max_rel_err")
     for name in models:
         path, source = model_path(name, args.cache, exported)
         print(f"{name}: {source} ({path})", flush=True)
         bench_model(ts, ort, name, path, source, batches, threads, peaks, args, rows, results, notes)
-    common.print_table(["model", "thr", "batch", "tessel ms", "ort ms", "tessel/ort", "paired", "ts cpu ms", "ort cpu ms",
-                        "cpu ratio", "%peak ts", "%peak ort", "max rel err"], rows,
+    common.print_table(["model", "thr", "batch", "tessel ms", "ort ms", "tessel/ort", "paired", "ts cpu ms",
+                        "ort cpu ms", "cpu ratio", "%peak ts", "%peak ort", "max rel err"], rows,
                        "time per batch (median wall and CPU time, interleaved samples); ratio < 1.00x: tessel faster;\n"
                        "paired: the median of each round's tessel/ort (back-to-back samples; the steadier figure)")
     load_rows = []

@@ -9,8 +9,8 @@ family (mlp.width) so that TPE keeps the families' spaces apart.
 import copy
 import dataclasses
 
-__all__ = ["Dim", "CANDIDATES", "SPACES", "COMMON", "COMMON_DEFAULTS", "MAX_EPOCHS", "candidates", "max_epochs", "sample", "to_config",
-           "defaults"]
+__all__ = ["Dim", "CANDIDATES", "SPACES", "COMMON", "COMMON_DEFAULTS", "MAX_EPOCHS", "candidates", "max_epochs",
+           "sample", "to_config", "defaults"]
 
 # Families tried per modality, best first (the first one's defaults are trial 0).
 CANDIDATES = {
@@ -160,8 +160,8 @@ def defaults(family, with_family=True, space=None):
     space = space or {}
     p = {"family": family} if with_family else {}
     p.update({f"{family}.{d.name}": space.get(f"{family}.{d.name}", d).default for d in SPACES[family]})
-    p.update({d.name: space.get(d.name, d).default if d.name in space else COMMON_DEFAULTS.get(family, {}).get(
-        d.name, d.default) for d in COMMON})
+    own = COMMON_DEFAULTS.get(family, {})
+    p.update({d.name: space[d.name].default if d.name in space else own.get(d.name, d.default) for d in COMMON})
     return p
 
 

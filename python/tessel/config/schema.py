@@ -22,8 +22,8 @@ import os
 
 from . import ConfigError
 
-__all__ = ["TrainConfig", "SCHEMA", "MODEL_FAMILIES", "TEXT_FAMILIES", "DATA_KINDS", "parse_override", "apply_overrides",
-           "resolve_config", "validate", "flatten"]
+__all__ = ["TrainConfig", "SCHEMA", "MODEL_FAMILIES", "TEXT_FAMILIES", "DATA_KINDS", "parse_override",
+           "apply_overrides", "resolve_config", "validate", "flatten"]
 
 DATA_KINDS = ("image_folder", "audio_folder", "text", "tabular", "arrays", "sklearn")
 TASKS = ("auto", "classification", "regression")

@@ -13,9 +13,21 @@ import os
 import sys
 
 from ..config import ConfigError
+from ..config.schema import TEXT_FAMILIES
 from .families import MLP, AudioCNN, SmallCNN, SmallResNet, TextBag, TextTF, TextTransformer
 
-__all__ = ["build_model", "MLP", "SmallCNN", "SmallResNet", "AudioCNN", "TextTransformer", "TextBag", "TextTF"]
+__all__ = ["build_model", "model_keys", "MLP", "SmallCNN", "SmallResNet", "AudioCNN", "TextTransformer", "TextBag",
+           "TextTF"]
+
+
+def model_keys(model_cfg, modality, preprocess):
+    """The `model` section plus what the data decides: a text family's
+    vocab_size is its trained tokenizer's (preprocess: the data's recipe, as
+    signature.json keeps it)."""
+    m = dict(model_cfg)
+    if modality == "text" and m["name"] in TEXT_FAMILIES:
+        m["vocab_size"] = len(preprocess["tokenizer"]["model"]["vocab"])
+    return m
 
 
 def build_model(model_cfg, input_shape, num_outputs, task="classification", modality=None, search_path=None):

@@ -14,7 +14,6 @@ import numpy as np
 
 import tessel as ts
 
-from ..config.schema import TEXT_FAMILIES
 from . import sources as S
 from .metrics import softmax
 
@@ -185,12 +184,10 @@ def read_config(folder):
 
 def load_module(folder):
     """The trained ts.nn.Module of a folder: rebuilt from its config and signature, weights loaded."""
-    from ..models import build_model
+    from ..models import build_model, model_keys
     sig = read_signature(folder)
     cfg = read_config(folder)
-    m = dict(cfg["model"])
-    if sig["modality"] == "text" and m["name"] in TEXT_FAMILIES:
-        m["vocab_size"] = len(sig["preprocess"]["tokenizer"]["model"]["vocab"])
+    m = model_keys(cfg["model"], sig["modality"], sig["preprocess"])
     shape = sig["inputs"][0]["shape"][1:]
     num_outputs = sig["outputs"][0]["shape"][-1]
     model = build_model(m, shape, num_outputs, sig["task"], sig["modality"])

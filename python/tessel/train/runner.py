@@ -15,7 +15,7 @@ import numpy as np
 import tessel as ts
 
 from ..config import ConfigError
-from ..config.schema import TEXT_FAMILIES, TrainConfig, flatten
+from ..config.schema import TrainConfig, flatten
 from ..training import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint, Trainer
 from .metrics import classification_metrics, regression_metrics, scalar_metrics
 from .sources import load_data
@@ -155,10 +155,8 @@ def _prepare_output(cfg):
 
 
 def _model_keys(cfg, data):
-    m = dict(cfg["model"])
-    if data.modality == "text" and m["name"] in TEXT_FAMILIES:
-        m["vocab_size"] = len(data.preprocess["tokenizer"]["model"]["vocab"])
-    return m
+    from ..models import model_keys
+    return model_keys(cfg["model"], data.modality, data.preprocess)
 
 
 def evaluate_arrays(model, x, y, task, classes, target=None, batch_size=256):

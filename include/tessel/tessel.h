@@ -20,4 +20,5 @@
 #include "tessel/scalar.h"
 #include "tessel/storage.h"
 #include "tessel/tensor.h"
+#include "tessel/trees.h"
 #include "tessel/version.h"

@@ -29,6 +29,7 @@ void init_amp(py::module_& m);
 void init_onnx(py::module_& m);
 void init_distributed(py::module_& m);
 void init_cuda(py::module_& m);
+void init_trees(py::module_& m);
 }  // namespace tessel::python
 
 PYBIND11_MODULE(_C, m) {
@@ -83,6 +84,7 @@ PYBIND11_MODULE(_C, m) {
   python::init_onnx(m);
   python::init_distributed(m);
   python::init_cuda(m);
+  python::init_trees(m);
   m.attr("__version__") = version();
   m.def(
       "_build_info",

@@ -374,8 +374,8 @@ class Tracker(Callback):
 
     def _params(self):
         trainer, model = self.trainer, self.model
-        opt = trainer.optimizer
-        p = {"optimizer": type(opt).__name__}
+        opt = getattr(trainer, "optimizer", None)  # None: a model not trained by gradient steps (boosted trees)
+        p = {"optimizer": type(opt).__name__} if opt is not None else {}
         group = opt.param_groups[0] if getattr(opt, "param_groups", None) else {}
         for k, v in group.items():
             if k == "params":
@@ -392,7 +392,7 @@ class Tracker(Callback):
         loss = trainer.loss_fn
         p["loss"] = type(loss).__name__ if not hasattr(loss, "__name__") else loss.__name__
         p["metrics"] = [m.name for m in trainer.metrics]
-        if trainer.scheduler is not None:
+        if getattr(trainer, "scheduler", None) is not None:
             p["scheduler"] = type(trainer.scheduler).__name__
         p["model"] = type(model).__name__
         p["num_parameters"] = sum(t.numel() for t in model.parameters())

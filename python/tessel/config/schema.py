@@ -22,7 +22,7 @@ import os
 
 from . import ConfigError
 
-__all__ = ["TrainConfig", "SCHEMA", "MODEL_FAMILIES", "TEXT_FAMILIES", "DATA_KINDS", "parse_override",
+__all__ = ["TrainConfig", "SCHEMA", "MODEL_FAMILIES", "TEXT_FAMILIES", "BOOSTED_FAMILIES", "DATA_KINDS", "parse_override",
            "apply_overrides", "resolve_config", "validate", "flatten"]
 
 DATA_KINDS = ("image_folder", "audio_folder", "text", "tabular", "arrays", "sklearn")
@@ -214,7 +214,22 @@ MODEL_FAMILIES = {
         dropout=F("float", 0.1, min=0.0, max=0.95),
         pairs=F("int", 0, min=0, doc="columns for adjacent token pairs, hashed (0: single tokens only)"),
     )},
+    # Not trained by gradient steps: the optimizer and schedule sections do not apply; train.epochs splits
+    # the trees into that many reporting steps (callbacks, pruning, history).
+    "boosted_trees": {"modalities": ("tabular", "array"), "keys": _section(
+        trees=F("int", 1000, min=1, doc="trees at most (fewer when early stopping fires)"),
+        depth=F("int", 6, min=1, max=12, doc="levels per (oblivious) tree: 2^depth leaves"),
+        learning_rate=F("float", 0.1, min=0.0, min_exclusive=True, doc="shrinkage of each tree's leaves"),
+        l2=F("float", 1.0, min=0.0, doc="L2 penalty on leaf values"),
+        subsample=F("float", 1.0, min=0.0, max=1.0, min_exclusive=True, doc="rows drawn per tree"),
+        colsample=F("float", 1.0, min=0.0, max=1.0, min_exclusive=True, doc="features drawn per tree"),
+        max_bins=F("int", 255, min=2, max=256, doc="bins per feature (quantile borders of the training rows)"),
+        early_stopping=F("int", 50, min=0, doc="trees without a better validation loss before growing stops "
+                                                "(0: never; the best count is kept)"),
+    )},
 }
+# Families trained by boosting (tessel.models.trees), not by an optimizer.
+BOOSTED_FAMILIES = ("boosted_trees",)
 # Families over token ids: their vocab_size is the trained tokenizer's.
 TEXT_FAMILIES = tuple(f for f, spec in MODEL_FAMILIES.items() if "text" in spec["modalities"])
 DEFAULT_FAMILY = {"image": "cnn", "audio": "audio_cnn", "text": "text_transformer", "tabular": "mlp", "array": "mlp"}

@@ -3,7 +3,8 @@
     build_model({"name": "mlp", "hidden": [64]}, input_shape=(64,), num_outputs=10)
 
 Every family exports to ONNX with ts.onnx.export (plain conv/linear/norm/
-attention ops, batch dimension dynamic). `module:function` names user code:
+attention ops, batch dimension dynamic). boosted_trees is grown by
+BoostingTrainer (tessel.models.trees), the others by gradient steps. `module:function` names user code:
 the function gets the config's model keys (name aside) plus, when its
 signature takes them, input_shape, num_inputs, num_outputs, task, modality.
 """
@@ -15,9 +16,10 @@ import sys
 from ..config import ConfigError
 from ..config.schema import TEXT_FAMILIES
 from .families import MLP, AudioCNN, SmallCNN, SmallResNet, TextBag, TextTF, TextTransformer
+from .trees import BoostedTrees, BoostingTrainer
 
 __all__ = ["build_model", "model_keys", "MLP", "SmallCNN", "SmallResNet", "AudioCNN", "TextTransformer", "TextBag",
-           "TextTF"]
+           "TextTF", "BoostedTrees", "BoostingTrainer"]
 
 
 def model_keys(model_cfg, modality, preprocess):
@@ -40,6 +42,11 @@ def build_model(model_cfg, input_shape, num_outputs, task="classification", moda
         for s in input_shape:
             n *= s
         return MLP(n, num_outputs, **cfg)
+    if name == "boosted_trees":
+        n = 1
+        for s in input_shape:
+            n *= s
+        return BoostedTrees(n, num_outputs, **cfg)
     if name in ("cnn", "resnet"):
         if len(input_shape) != 3:
             raise ConfigError(f"model.name: {name} takes images or spectrograms [C, H, W], the data gives "

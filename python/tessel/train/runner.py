@@ -273,13 +273,21 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
     from ..models import build_model
     model = build_model(_model_keys(cfg, data), data.input_shape, data.num_outputs, data.task, data.modality,
                         search_path=tc.base_dir)
+    from ..models import BoostedTrees, BoostingTrainer
+    boosted = isinstance(model, BoostedTrees)
+    if boosted and tr["device"] != "cpu":
+        raise ConfigError(f"train.device: boosted_trees trains on the cpu, got {tr['device']!r}")
     if tr["device"] != "cpu":
         model = model.to(tr["device"])
     n_params = sum(p.numel() for p in model.parameters())
-    opt = build_optimizer(cfg, model.parameters())
     steps = (len(data.train_loader) if data.train_loader is not None
              else math.ceil(data.x_train.shape[0] / tr["batch_size"]))
-    scheduler, interval, sched_cb = build_scheduler(cfg, opt, steps)
+    if boosted:  # grown by the C++ booster: no optimizer, no schedule, the tree count as "steps"
+        opt = scheduler = sched_cb = None
+        steps = model.settings["trees"]
+    else:
+        opt = build_optimizer(cfg, model.parameters())
+        scheduler, interval, sched_cb = build_scheduler(cfg, opt, steps)
 
     if data.task == "classification":
         loss = ts.nn.CrossEntropyLoss(label_smoothing=tr["label_smoothing"])
@@ -293,7 +301,10 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
         metrics = (_ScaledMAE(data.preprocess["target"]["std"]),)
     if data.task == "classification" and tr["loss"] not in ("auto", "cross_entropy"):
         raise ConfigError(f"train.loss: {tr['loss']} needs a regression task; classification uses cross_entropy")
-    trainer = Trainer(model, opt, loss, metrics=metrics, scheduler=scheduler, scheduler_interval=interval)
+    if boosted:
+        trainer = BoostingTrainer(model, data.task)
+    else:
+        trainer = Trainer(model, opt, loss, metrics=metrics, scheduler=scheduler, scheduler_interval=interval)
 
     has_val = data.x_val is not None
     extra = list(callbacks)
@@ -368,6 +379,8 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
                         "train_samples": int(data.x_train.shape[0]), "skipped": data.skipped})
     if early is not None and early.stopped_epoch:
         metrics_out["stopped_epoch"] = early.stopped_epoch + 1
+    if boosted:
+        metrics_out["trees"] = model.num_trees
 
     if out is None:  # a rank other than 0: rank 0 writes the same model
         return TrainResult(output_dir=None, run_id=None, metrics=metrics_out, config=cfg, model_version=None,

@@ -123,7 +123,11 @@ def test_the_agent_goes_on_without_advice(tmp_path, fake, kind):
     res = agent.AutoML(n_trials=2, max_epochs=1, seed=0, verbose=False, store=str(tmp_path / "s"), ensemble=False,
                        advisor=url, advisor_timeout=0.5).fit(sklearn_csv(tmp_path, "iris"), target="target")
     assert res.advice is None
-    assert len(res.leaderboard) == 2 and res.leaderboard[0]["params"]["mlp.width"] == plan.defaults("mlp")["mlp.width"]
+    # no advice: the families' default points (tables: boosted trees, then the MLP)
+    assert len(res.leaderboard) == 2
+    assert sorted(r["params"]["family"] for r in res.leaderboard) == ["boosted_trees", "mlp"]
+    for r in res.leaderboard:
+        assert r["params"] == plan.defaults(r["params"]["family"])
     if kind == "timeout":
         assert time.monotonic() - t0 < 60
 

@@ -127,8 +127,9 @@ def test_agent_uses_a_better_ensemble(tmp_path):
     # The registered graph equals the weighted sum of the exported members (onnxruntime as the oracle).
     pred = ts.train.Predictor.load(res.model_version["folder"])
     x = pred.preprocess(_rows(path)[:9]).numpy()
-    members = sorted(f for f in os.listdir(res.output_dir) if f.startswith("member-"))
-    assert len(members) == sum(w > 0 for w in weights)
+    # member-<trial>.onnx, in the order of e["members"] (best single first, then the other families' best)
+    members = [f"member-{m['trial']:04d}.onnx" for m in e["members"] if m["weight"] > 0]
+    assert sorted(members) == sorted(f for f in os.listdir(res.output_dir) if f.startswith("member-"))
     outs = [ort.InferenceSession(os.path.join(res.output_dir, f)).run(None, {"input": x})[0] for f in members]
     got = ort.InferenceSession(os.path.join(res.model_version["folder"], "model.onnx")).run(None, {"input": x})[0]
     np.testing.assert_allclose(got, E.ensemble_onnx_outputs(outs, [w for w in weights if w > 0], "regression"),
@@ -198,7 +199,7 @@ def test_agent_classification_ensemble_averages_probabilities(tmp_path):
     # The graph's output is log(sum_i w_i softmax(member_i)): checked with onnxruntime.
     pred = ts.train.Predictor.load(res.output_dir)
     x = pred.preprocess(_rows(path)[:16]).numpy()
-    members = sorted(f for f in os.listdir(res.output_dir) if f.startswith("member-"))
+    members = [f"member-{m['trial']:04d}.onnx" for m in e["members"] if m["weight"] > 0]
     outs = [ort.InferenceSession(os.path.join(res.output_dir, f)).run(None, {"input": x})[0] for f in members]
     got = ort.InferenceSession(os.path.join(res.output_dir, "model.onnx")).run(None, {"input": x})[0]
     probs = sum(w * np.exp(o) / np.exp(o).sum(axis=1, keepdims=True) for w, o in zip(weights, outs))

@@ -29,6 +29,7 @@ def automl(tmp_path, **kw):
     kw.setdefault("verbose", False)
     kw.setdefault("store", str(tmp_path / "store"))
     kw.setdefault("ensemble", False)  # these tests check the retrained single model; test_agent_ensemble.py the rest
+    kw.setdefault("val_repeats", 1)  # one split per trial (test_agent_trees.py checks several)
     return agent.AutoML(**kw)
 
 
@@ -45,9 +46,11 @@ def test_iris_end_to_end(tmp_path, iris):
     assert res.leaderboard[0]["rank"] == 1 and res.best is res.leaderboard[0]
     vals = [r["value"] for r in res.leaderboard if r["state"] == "COMPLETE"]
     assert vals == sorted(vals)
-    # Trial 0 is the mlp's default point (enqueued before TPE explores).
+    # Trials 0 and 1 are the families' default points (enqueued before TPE explores): boosted trees, the mlp.
     t0 = next(r for r in res.leaderboard if r["trial"] == 0)
-    assert t0["params"]["mlp.width"] == 128 and t0["params"]["lr"] == 3e-3
+    t1 = next(r for r in res.leaderboard if r["trial"] == 1)
+    assert t0["params"]["family"] == "boosted_trees" and t0["params"]["boosted_trees.depth"] == 6
+    assert t1["params"]["mlp.width"] == 128 and t1["params"]["lr"] == 3e-3
     # The final model: held-out metrics, the train output folder, ONNX, champion.
     assert res.test_metrics["test_samples"] == 30
     assert 0.0 <= res.test_metrics["test_accuracy"] <= 1.0
@@ -55,7 +58,10 @@ def test_iris_end_to_end(tmp_path, iris):
         assert os.path.isfile(os.path.join(res.output_dir, f)), f
     assert res.model_version["name"] == "iris" and res.model_version["aliases"] == ["champion"]
     assert res.config["data"]["val_path"].endswith("test.csv")
-    assert res.config["model"]["name"] == "mlp"
+    assert res.config["model"]["name"] == res.best["family"]
+    if res.best["family"] == "boosted_trees":  # the trees the trial kept, x 1.25, no early stopping on the test
+        assert res.config["model"]["early_stopping"] == 0
+        assert res.config["model"]["trees"] == max(1, round(res.best["metrics"]["trees"] * 1.25))
     # Predictions of the exported model on the held-out split agree with the runner's accuracy.
     acc = np.mean([p["label"] == y for p, y in zip(res.predictions, res.test_labels)])
     assert acc == pytest.approx(res.test_metrics["test_accuracy"])

@@ -261,7 +261,8 @@ def test_click_through_every_page(site, browser):
     from tessel import agent
     from test_agent import sklearn_csv
     res = agent.AutoML(n_trials=4, max_epochs=2, verbose=False, store=str(tmp / "store"), ensemble=False,
-                       export=False, register=False, report=False).fit(sklearn_csv(tmp, "wine"), target="target")
+                       export=False, register=False, report=False, families=["mlp"],
+                       val_repeats=1).fit(sklearn_csv(tmp, "wine"), target="target")
     states = {r["trial"]: r["state"] for r in res.leaderboard}
     go(d, By.ID, "nav-studies")
     assert res.study_name in wait_for(d, "#studies-table").text

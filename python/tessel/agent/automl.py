@@ -120,7 +120,7 @@ class AutoML:
                  store=None, experiment="agent", study_name=None, storage="sqlite", work_dir=None, test_size=0.2,
                  val_split=0.2, register=True, alias="champion", export=True, report=True, lock_timeout=10.0,
                  workers=1, verbose=True, log=None, ensemble=True, ensemble_size=5, ensemble_iterations=25,
-                 advisor=None, advisor_model=None, advisor_timeout=30.0):
+                 advisor=None, advisor_model=None, advisor_timeout=30.0, val_repeats=None):
         if budget is None and n_trials is None:
             budget = "10m"
         self.budget_s = parse_budget(budget)
@@ -141,6 +141,11 @@ class AutoML:
         if workers > 1 and storage in (None, "sqlite"):
             storage = "journal"  # Optuna warns against SQLite for parallel writers
         self.workers = workers
+        if val_repeats is not None and (isinstance(val_repeats, bool) or not isinstance(val_repeats, int)
+                                        or val_repeats < 1):
+            raise ValueError(f"val_repeats must be a positive integer or None, got {val_repeats!r}")
+        self.val_repeats = val_repeats
+        self._repeats = 1  # for the data being fit (val_repeats None: plan.val_repeats)
         self.n_trials, self.seed, self.families = n_trials, seed, families
         if isinstance(min_epochs, bool) or not isinstance(min_epochs, int) or min_epochs < 1:
             raise ValueError(f"min_epochs must be a positive integer, got {min_epochs!r}")
@@ -193,6 +198,9 @@ class AutoML:
         families = plan.candidates(prof, self.families)
         most = self.max_epochs or plan.max_epochs(prof)
         self._epochs = (most, min(self.min_epochs, most))
+        self._repeats = self.val_repeats or plan.val_repeats(prof)
+        if self._repeats > 1:
+            self._log(f"plan: each trial validated on {self._repeats} train/validation splits (small data)")
 
         from .. import store as tstore
         store = tstore.open(self.store_location)
@@ -205,6 +213,7 @@ class AutoML:
         name = _model_name(data, prof)
         params = {"agent.budget_s": self.budget_s, "agent.n_trials": self.n_trials, "agent.seed": self.seed,
                   "agent.families": ",".join(families), "agent.max_epochs": self._epochs[0],
+                  "agent.val_repeats": self._repeats,
                   "agent.data": os.fspath(data) if isinstance(data, (str, os.PathLike)) else "arrays"}
         run_id = store.start_run(self.experiment, name=f"agent {name}", params=params,
                                  tags={"source": "tessel agent"})

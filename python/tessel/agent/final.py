@@ -19,13 +19,26 @@ def final_epochs(best, seconds_left, data_factor):
     both scale by `data_factor` (the final run's rows over the trial's), and
     the fixed part is paid before the first epoch."""
     epochs = max(1, int(best["epochs"]))
-    seconds = best.get("seconds") or 0.0
+    # one training run's time (a trial validated on several splits ran several)
+    seconds = (best.get("metrics") or {}).get("first_split_s") or best.get("seconds") or 0.0
     in_epochs = best.get("epoch_seconds") or seconds
     per_epoch = in_epochs / epochs * data_factor
     fixed = max(0.0, seconds - in_epochs) * data_factor
     if seconds_left is None or per_epoch <= 0:
         return epochs
     return max(1, min(epochs, int((seconds_left - fixed) // per_epoch)))
+
+
+def final_trees(best, epochs, data_factor):
+    """Boosted trees: the trees the best trial kept (early stopping on its
+    validation split) times `data_factor`, as many fewer as `epochs` is below
+    the trial's; no early stopping, since the final run's validation data is the
+    held-out split, which must not choose the model."""
+    kept = int((best.get("metrics") or {}).get("trees") or plan.TREES_PER_EPOCH * int(best["epochs"]))
+    n = max(1, round(kept * data_factor))
+    if epochs < int(best["epochs"]):
+        n = max(1, n * epochs // int(best["epochs"]))
+    return {"trees": n, "early_stopping": 0}
 
 
 def retrain_best(store, run_id, base, best, prep, work, name, register, export, alias, log, stage,
@@ -40,6 +53,8 @@ def retrain_best(store, run_id, base, best, prep, work, name, register, export, 
         if epochs < best["epochs"]:
             log(f"final: {epochs} of the best trial's {best['epochs']} epochs fit in the {seconds_left:.1f} s left")
         cfg = plan.to_config(base, best["params"], epochs)
+        if best["params"]["family"] in plan.NO_COMMON:
+            cfg["model"].update(final_trees(best, epochs, data_factor))
         cfg["data"]["val_path"] = prep.test_path
         cfg["experiment"]["run_name"] = f"agent {name} final"
         cfg["experiment"]["tags"] = {"agent.run": run_id, "agent.role": "final", "agent.trial": str(best["trial"])}

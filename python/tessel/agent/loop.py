@@ -37,7 +37,8 @@ def run_search(automl, store, study, kind, where, base, families, work, t_start,
     first = sum(t.state != TrialState.WAITING for t in study.trials)  # trials of earlier runs (resumed)
     spec = {"base": base, "families": list(families), "work": work, "budget_s": remaining,
             "n_trials": automl.n_trials, "first": first, "max_epochs": automl._epochs[0],
-            "min_epochs": automl._epochs[1], "lock_timeout": automl.lock_timeout, "verbose": automl.verbose,
+            "min_epochs": automl._epochs[1], "repeats": automl._repeats, "lock_timeout": automl.lock_timeout,
+            "verbose": automl.verbose,
             "start": t_search,
             "budget_label": automl.budget_s, "workers": automl.workers, "space": automl._space,
             "ensemble_members": automl.ensemble_size if automl.ensemble and automl.ensemble_size >= 2 else 0}
@@ -125,7 +126,7 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic, measure_co
         cfg["experiment"]["tags"] = dict(base["experiment"]["tags"], **{"agent.trial": str(tr.number),
                                                                         "agent.worker": str(spec.get("worker", 0))})
         cfg["output"] = {"dir": os.path.join(work, "trials", f"{tr.number:04d}"), "export_onnx": False}
-        out = trial_mod.run_trial(cfg, store, tr, sched.trial_deadline())
+        out = trial_mod.run_trial(cfg, store, tr, sched.trial_deadline(), repeats=spec.get("repeats", 1))
         ran += 1
         if out.over_budget and out.epochs == 0 and sched.trials_run == 0 and not any(
                 t.state == TrialState.COMPLETE for t in study.trials):
@@ -211,7 +212,7 @@ def optuna_params(point, families):
 
 
 _KEEP = ("val_accuracy", "val_loss", "val_mae", "val_rmse", "val_r2", "val_f1_macro", "train_accuracy",
-         "num_parameters", "train_time_s")
+         "num_parameters", "train_time_s", "trees", "splits", "first_split_s")
 
 
 def metric_subset(m):

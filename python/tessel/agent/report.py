@@ -176,8 +176,14 @@ def _importance(rows):
         done = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
         if len(done) < 3:
             return None
-        # Only the parameters every complete trial has (families have their own).
-        keys = set.intersection(*[set(r["params"]) for r in done]) - {"family"}
+        # Families have their own parameters: with several, those of the best trial's family over its trials
+        # (when it has 3), else what every complete trial has, the family among them.
+        if len({r["params"].get("family") for r in done}) > 1:
+            best = min(done, key=lambda r: r["value"])
+            own = [r for r in done if r["params"].get("family") == best["params"].get("family")]
+            if len(own) >= 3:
+                done = own
+        keys = set.intersection(*[set(r["params"]) for r in done])
         trials = []
         for r in done:
             params, dists = {}, {}

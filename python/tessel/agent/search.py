@@ -83,6 +83,42 @@ def locked_message(where, timeout):
             f"(--storage journal), or wait for the other process to finish")
 
 
+def _family_median_pruner():
+    import optuna
+    from optuna.trial import TrialState
+
+    class FamilyMedianPruner(optuna.pruners.BasePruner):
+        """Optuna's median rule (prune when the trial's best value so far is
+        worse than the median of earlier trials at the same step) among trials
+        of the same model family only: families' losses at one step are not
+        comparable (100 boosted trees against one MLP epoch pruned every MLP).
+        No pruning before `n_startup_trials` trials of the family completed."""
+
+        def __init__(self, n_startup_trials=2):
+            self.n_startup_trials = int(n_startup_trials)
+
+        def prune(self, study, trial):
+            step = trial.last_step
+            if step is None:
+                return False
+            values = [v for s, v in trial.intermediate_values.items() if s <= step]
+            best = min(values) if values else float("nan")
+            if not math.isfinite(best):
+                return True
+            fam = trial.params.get("family")
+            done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                    if t.params.get("family") == fam]
+            if sum(t.state == TrialState.COMPLETE for t in done) < self.n_startup_trials:
+                return False
+            at_step = [t.intermediate_values[step] for t in done if step in t.intermediate_values]
+            at_step = [v for v in at_step if math.isfinite(v)]
+            if not at_step:
+                return False
+            return best > statistics.median(at_step)
+
+    return FamilyMedianPruner
+
+
 def open_study(name, storage, root, seed, lock_timeout=10.0, resume=True):
     """An Optuna study (direction minimize: the validation loss) with a seeded
     TPE sampler and a median pruner. resume: continue a study of that name."""
@@ -103,7 +139,8 @@ def open_study(name, storage, root, seed, lock_timeout=10.0, resume=True):
         else:
             st = optuna.storages.InMemoryStorage()
         sampler = optuna.samplers.TPESampler(seed=seed)
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        FamilyMedianPruner = _family_median_pruner()
+        pruner = FamilyMedianPruner(n_startup_trials=2)
         if not resume:
             try:
                 optuna.delete_study(study_name=name, storage=st)

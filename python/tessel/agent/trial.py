@@ -37,10 +37,50 @@ def _short_error(e):
     return f"{type(e).__name__}: {line}"[:500]
 
 
-def run_trial(config, store, trial, deadline=None, train_fn=None):
+def run_trial(config, store, trial, deadline=None, train_fn=None, repeats=1):
     """Runs one trial; never raises for a failure of the training itself
-    (the outcome says FAIL with the error), only for KeyboardInterrupt."""
-    cb = PruningCallback(trial, "val_loss", deadline)
+    (the outcome says FAIL with the error), only for KeyboardInterrupt.
+    repeats > 1: a trial that completes is trained again on repeats - 1 other
+    train/validation splits (data.seed + r), and its value is the mean
+    validation loss over the splits (pruning reads the first split only)."""
+    out = _run_one(config, store, trial, deadline, train_fn, report=True)
+    if repeats > 1 and out.state == "COMPLETE":
+        _repeat(out, config, store, trial, deadline, train_fn, repeats)
+    return out
+
+
+def _repeat(out, config, store, trial, deadline, train_fn, repeats):
+    import copy
+    import shutil
+    values, trees = [out.value], [out.metrics.get("trees")]
+    out.metrics["first_split_s"] = out.seconds  # what the final retrain (one split) is timed by
+    for r in range(1, repeats):
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        cfg = copy.deepcopy(config)
+        cfg["data"]["seed"] = int(cfg["data"].get("seed") or 0) + r
+        if cfg.get("experiment", {}).get("run_name"):
+            cfg["experiment"]["run_name"] += f" split {r + 1}"
+        cfg["output"] = dict(cfg.get("output") or {}, dir=cfg["output"]["dir"] + f"-split{r + 1}")
+        o = _run_one(cfg, store, trial, deadline, train_fn, report=False)
+        if o.output_dir:  # only the first split's model is kept (the ensemble reads its validation split)
+            shutil.rmtree(o.output_dir, ignore_errors=True)
+        out.seconds += o.seconds
+        if o.state != "COMPLETE":
+            if not o.over_budget:  # a split that fails fails the trial
+                out.state, out.error = "FAIL", f"split {r + 1}: {o.error}"
+            break
+        values.append(o.value)
+        trees.append(o.metrics.get("trees"))
+    out.metrics["split_val_losses"] = values
+    out.metrics["splits"] = len(values)
+    out.value = sum(values) / len(values)
+    if all(isinstance(t, (int, float)) for t in trees):
+        out.metrics["trees"] = round(sum(trees) / len(trees))
+
+
+def _run_one(config, store, trial, deadline, train_fn, report):
+    cb = PruningCallback(trial, "val_loss", deadline, report=report)
     t0 = time.perf_counter()
     fn = train_fn or run_train
     try:

@@ -124,8 +124,9 @@ def _finite(v):
 
 def importance(trials):
     """{param: importance} by Optuna's fANOVA (seed 0) over the complete
-    trials, the parameters every one of them has; None below 3 such trials
-    (the agent's report computes it the same way)."""
+    trials (of the best trial's family, when several families have 3), the
+    parameters every one of them has; None below 3 such trials (the agent's
+    report computes it the same way)."""
     from ..agent.report import _importance
     rows = [{"state": t["state"], "value": t["value"], "params": t["params"]} for t in trials]
     return _importance(rows)

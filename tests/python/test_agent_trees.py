@@ -1,0 +1,118 @@
+"""The agent with boosted trees on tables: the family's search space (no optimizer dims), its final tree
+count, pruning within a family, trials judged on several splits for small data, and an ensemble pool
+that keeps each family's best."""
+import os
+
+import optuna
+import pytest
+
+from tessel import agent
+from tessel.agent import final, plan, search, trial as trial_mod
+from tessel.agent.profile import Profile
+
+from test_agent import sklearn_csv
+
+FAM = optuna.distributions.CategoricalDistribution(["boosted_trees", "mlp"])
+
+
+def _done(study, family, values, state=optuna.trial.TrialState.COMPLETE):
+    study.add_trial(optuna.trial.create_trial(
+        params={"family": family}, distributions={"family": FAM}, value=values[-1] if state.name == "COMPLETE"
+        else None, intermediate_values=dict(enumerate(values)), state=state))
+
+
+def test_pruning_compares_a_trial_with_its_own_family(tmp_path):
+    study, _, _ = search.open_study("p", "memory", str(tmp_path), seed=0)
+    assert type(study.pruner).__name__ == "FamilyMedianPruner"
+    for v in (0.10, 0.12, 0.11):  # boosted trees: low losses at step 0
+        _done(study, "boosted_trees", [v])
+    study.enqueue_trial({"family": "mlp"})
+    t = study.ask({"family": FAM})
+    t.report(0.9, 0)  # far above the trees' median: no mlp has completed yet, so no pruning
+    assert not t.should_prune()
+    study.tell(t, 0.9)
+    _done(study, "mlp", [0.5, 0.4])
+    study.enqueue_trial({"family": "mlp"})
+    t = study.ask({"family": FAM})
+    t.report(0.8, 0)  # above the median of the two mlps at step 0 (0.5, 0.9 -> 0.7)
+    assert t.should_prune()
+    study.enqueue_trial({"family": "mlp"})
+    t = study.ask({"family": FAM})
+    t.report(0.6, 0)  # below it
+    assert not t.should_prune()
+    t.report(float("nan"), 1)
+    assert t.should_prune()  # not finite
+    study.enqueue_trial({"family": "boosted_trees"})
+    t = study.ask({"family": FAM})
+    t.report(0.2, 0)  # the trees' median is 0.11
+    assert t.should_prune()
+
+
+def test_boosted_trees_space_has_no_optimizer_dims():
+    p = plan.defaults("boosted_trees")
+    assert p == {"family": "boosted_trees", "boosted_trees.depth": 6, "boosted_trees.learning_rate": 0.1,
+                 "boosted_trees.l2": 1.0, "boosted_trees.subsample": 1.0, "boosted_trees.colsample": 1.0}
+    base = {"experiment": {"name": "x"}, "data": {"kind": "tabular"}, "train": {"seed": 0}}
+    cfg = plan.to_config(base, p, 3)
+    assert cfg["model"] == {"name": "boosted_trees", "depth": 6, "learning_rate": 0.1, "l2": 1.0, "subsample": 1.0,
+                            "colsample": 1.0, "trees": 3 * plan.TREES_PER_EPOCH}
+    assert cfg["train"]["epochs"] == 3 and "optimizer" not in cfg and "batch_size" not in cfg["train"]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(20):
+        t = study.ask()
+        params = plan.sample(t, ("boosted_trees", "mlp"))
+        if params["family"] == "boosted_trees":
+            assert "lr" not in params and "batch_size" not in params
+            assert 3 <= params["boosted_trees.depth"] <= 8
+        else:
+            assert "lr" in params
+        study.tell(t, 1.0)
+    prof = Profile("x", "tabular", "tabular", "classification", 100, 4, 0, [])
+    assert plan.candidates(prof) == ("boosted_trees", "mlp")
+
+
+def test_final_tree_count_scales_the_kept_trees_and_never_early_stops():
+    best = {"metrics": {"trees": 80}, "epochs": 4}
+    assert final.final_trees(best, 4, 1.25) == {"trees": 100, "early_stopping": 0}
+    assert final.final_trees(best, 2, 1.25) == {"trees": 50, "early_stopping": 0}  # the time left holds 2 of 4
+    assert final.final_trees({"metrics": {}, "epochs": 3}, 3, 1.0)["trees"] == 3 * plan.TREES_PER_EPOCH
+
+
+def test_val_repeats_by_rows_for_tables_only():
+    def prof(rows, modality="tabular"):
+        return Profile("x", "tabular", modality, "classification", rows, 4, 0, [])
+    assert [plan.val_repeats(prof(n)) for n in (150, 1499, 1500, 3999, 4000, 50000)] == [5, 5, 3, 3, 1, 1]
+    assert plan.val_repeats(prof(150, "text")) == 1 and plan.val_repeats(prof(150, "image")) == 1
+    with pytest.raises(ValueError, match="val_repeats must be a positive integer"):
+        agent.AutoML(n_trials=1, val_repeats=0)
+
+
+def test_a_trial_on_several_splits_reports_their_mean(tmp_path):
+    study = optuna.create_study()
+    cfg = {"experiment": {"name": "t", "track": False},
+           "data": {"kind": "sklearn", "path": "sklearn:wine", "val_split": 0.2, "seed": 3},
+           "model": {"name": "boosted_trees", "depth": 3, "trees": 200},
+           "train": {"epochs": 2, "verbose": False},
+           "output": {"dir": str(tmp_path / "trials" / "0000")}}
+    one = trial_mod.run_trial(dict(cfg, output={"dir": str(tmp_path / "one")}), None, study.ask())
+    out = trial_mod.run_trial(cfg, None, study.ask(), repeats=3)
+    assert out.state == "COMPLETE" and out.metrics["splits"] == 3
+    losses = out.metrics["split_val_losses"]
+    assert losses[0] == pytest.approx(one.value) and len(set(losses)) == 3  # three different splits
+    assert out.value == pytest.approx(sum(losses) / 3)
+    assert out.seconds >= out.metrics["first_split_s"] > 0
+    # only the first split's model is kept
+    assert sorted(os.listdir(tmp_path / "trials")) == ["0000"]
+
+
+def test_agent_on_a_table_searches_both_families_and_ensembles_them(tmp_path):
+    res = agent.AutoML(n_trials=4, max_epochs=2, seed=0, verbose=False, store=str(tmp_path / "store"),
+                       ensemble_size=2, val_repeats=2).fit(sklearn_csv(tmp_path, "iris"), target="target")
+    t0 = next(r for r in res.leaderboard if r["trial"] == 0)
+    t1 = next(r for r in res.leaderboard if r["trial"] == 1)
+    assert t0["params"] == plan.defaults("boosted_trees") and t1["params"]["family"] == "mlp"
+    assert t0["state"] == "COMPLETE" and t0["metrics"]["splits"] == 2 and t0["metrics"]["trees"] >= 1
+    # The ensemble's pool: the best two trials and the other family's best.
+    fams = {m["family"] for m in res.ensemble["members"]}
+    assert fams == {"boosted_trees", "mlp"}
+    assert res.test_metrics["test_accuracy"] >= 0.8

@@ -380,9 +380,15 @@ def test_cli_agent_run(tmp_path, iris):
     assert len(out["leaderboard"]) == 2 and out["model_version"]["aliases"] == ["champion"]
     assert out["profile"]["task"] == "classification" and "test_accuracy" in out["test_metrics"]
     r = cli(["--store", str(tmp_path / "st"), "agent", "run", iris, "--target", "target", "--trials", "1",
-             "--max-epochs", "1", "--no-register", "--storage", "memory"])
+             "--max-epochs", "1", "--no-register", "--storage", "memory", "--val-repeats", "2"])
     assert r.exit_code == 0, r.output
     assert "rank  trial" in r.stdout and "report:" in r.stdout and "model:" not in r.stdout
+    st = ts.store.open(str(tmp_path / "st"))
+    try:  # the trial trained on two splits: two tracked runs
+        names = [x.name for x in st.search_runs("agent", limit=100)]
+        assert "trial 0" in names and "trial 0 split 2" in names
+    finally:
+        st.close()
 
 
 def test_cli_agent_errors(tmp_path, iris):
@@ -394,6 +400,8 @@ def test_cli_agent_errors(tmp_path, iris):
     assert r.exit_code == 2 and "too small" in r.output
     r = cli(["agent", "run", str(tmp_path / "missing.csv")])
     assert r.exit_code == 2
+    r = cli(["agent", "run", iris, "--target", "target", "--val-repeats", "0"])
+    assert r.exit_code == 2 and "--val-repeats" in r.output
 
 
 def test_cli_agent_profile(tmp_path, iris):

@@ -106,7 +106,8 @@ def test_export_onnx_bad_input(tmp_path):
 # ----- the agent ---------------------------------------------------------------------------------------
 
 def _fit(tmp_path, path, sub, **kw):
-    kw = dict(dict(n_trials=4, max_epochs=3, seed=0, verbose=False, store=str(tmp_path / sub)), **kw)
+    # one split per trial: each member one model (test_agent_trees.py checks members that are bags of splits)
+    kw = dict(dict(n_trials=4, max_epochs=3, seed=0, verbose=False, store=str(tmp_path / sub), val_repeats=1), **kw)
     return agent.AutoML(**kw).fit(path, target="target")
 
 

@@ -101,8 +101,9 @@ def test_a_trial_on_several_splits_reports_their_mean(tmp_path):
     assert losses[0] == pytest.approx(one.value) and len(set(losses)) == 3  # three different splits
     assert out.value == pytest.approx(sum(losses) / 3)
     assert out.seconds >= out.metrics["first_split_s"] > 0
-    # only the first split's model is kept
-    assert sorted(os.listdir(tmp_path / "trials")) == ["0000"]
+    # every split's model is kept (the final bag averages them)
+    assert sorted(os.listdir(tmp_path / "trials")) == ["0000", "0000-split2", "0000-split3"]
+    assert out.split_dirs == [str(tmp_path / "trials" / f"0000-split{k}") for k in (2, 3)]
 
 
 def test_agent_on_a_table_searches_both_families_and_ensembles_them(tmp_path):
@@ -116,3 +117,34 @@ def test_agent_on_a_table_searches_both_families_and_ensembles_them(tmp_path):
     fams = {m["family"] for m in res.ensemble["members"]}
     assert fams == {"boosted_trees", "mlp"}
     assert res.test_metrics["test_accuracy"] >= 0.8
+
+
+def test_a_trial_on_several_splits_becomes_a_bag_of_its_split_models(tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+
+    import tessel as ts
+    res = agent.AutoML(n_trials=2, max_epochs=2, seed=0, verbose=False, store=str(tmp_path / "store"),
+                       ensemble=False, val_repeats=3).fit(sklearn_csv(tmp_path, "wine"), target="target")
+    best = res.best
+    assert len(best["split_dirs"]) == 2 and all(os.path.isdir(d) for d in best["split_dirs"])
+    out = res.output_dir
+    assert out.endswith("final")
+    names = [f"member-{best['trial']:04d}.onnx", f"member-{best['trial']:04d}-split2.onnx",
+             f"member-{best['trial']:04d}-split3.onnx"]
+    assert sorted(f for f in os.listdir(out) if f.startswith("member-")) == sorted(names)
+    cfg = ts.train.predictor.read_config(out)
+    assert cfg["ensemble"]["members"] == [{"trial": best["trial"], "weight": 1.0, "splits": 3}]
+    # The registered graph is the mean of the three split models' probabilities (onnxruntime as the oracle).
+    pred = ts.train.Predictor.load(res.model_version["folder"])
+    import csv
+    with open(sklearn_csv(tmp_path, "wine")) as f:
+        rows = [{k: float(v) for k, v in r.items() if k != "target"} for r in csv.DictReader(f)][:12]
+    x = pred.preprocess(rows).numpy()
+    outs = [ort.InferenceSession(os.path.join(out, n)).run(None, {"input": x})[0] for n in names]
+    probs = sum(np.exp(o) / np.exp(o).sum(1, keepdims=True) for o in outs) / 3
+    got = ort.InferenceSession(os.path.join(res.model_version["folder"], "model.onnx")).run(None, {"input": x})[0]
+    np.testing.assert_allclose(np.exp(got), probs, rtol=1e-5, atol=1e-6)
+    # Held-out metrics of the bag, and predictions that agree with them.
+    acc = np.mean([p["label"] == y for p, y in zip(res.predictions, res.test_labels)])
+    assert res.test_metrics["test_accuracy"] == pytest.approx(acc) and acc >= 0.8

@@ -23,7 +23,7 @@ import sys
 import time
 
 from . import plan
-from .ensemble_stage import finish_ensemble, measure_ensemble_cost, select_ensemble
+from .ensemble_stage import bag_of, finish_ensemble, measure_ensemble_cost, select_ensemble
 from .errors import AgentError, BudgetError, DataError
 from .final import retrain_best
 from .leaderboard import fmt as _fmt, leaderboard_text, write_leaderboard_csv
@@ -293,7 +293,7 @@ class AutoML:
                 if advice is None:  # only the explanation came after the search: its changes were not used
                     advice_out["changes"], advice_out["families"] = {}, None
 
-        ens = None
+        ens, bagged = None, False
         need = getattr(self, "_ensemble_cost", None)  # measured during the search (time budgets only)
         left = None if self.budget_s is None else self.budget_s - (time.monotonic() - t_start)
         if self.ensemble and len(done) >= 2 and left is not None and (left <= 0 or (need is not None and
@@ -319,13 +319,23 @@ class AutoML:
                 self._log(f"registered the ensemble as {version['name']} version {version['version']} "
                           f"({self.alias!r})")
         else:
-            # ----- the final model: all the training data, evaluated on the held-out split
-            # The time left, less what the evaluation, export and report take after the retrain (about 10%).
-            left = None if self.budget_s is None else 0.9 * (self.budget_s - (time.monotonic() - t_start))
-            res, test_metrics, predictions = retrain_best(store, run_id, base, best, prep, work, name,
-                                                          self.register, self.export, self.alias,
-                                                          self._log, stage, seconds_left=left,
-                                                          data_factor=1.0 / (1.0 - self.val_split))
+            # ----- the final model. A best trial judged on several splits (val_repeats): its split models
+            # averaged, a bag that saw all the training data between them; else the best trial's config
+            # retrained on all the training data. Either is evaluated on the held-out split.
+            bag, bag_members = bag_of(best, self._log) if self.export else (None, None)
+            if bag is not None:
+                with stage("final"):
+                    res, test_metrics, predictions = finish_ensemble(store, run_id, bag, bag_members, prep, work,
+                                                                     name, self.register, self.export, self.alias,
+                                                                     self._log)
+                bagged = True
+            else:
+                # The time left, less what the evaluation, export and report take after the retrain (about 10%).
+                left = None if self.budget_s is None else 0.9 * (self.budget_s - (time.monotonic() - t_start))
+                res, test_metrics, predictions = retrain_best(store, run_id, base, best, prep, work, name,
+                                                              self.register, self.export, self.alias,
+                                                              self._log, stage, seconds_left=left,
+                                                              data_factor=1.0 / (1.0 - self.val_split))
             version = getattr(res, "model_version", None)
             if version:
                 self._log(f"registered {version['name']} version {version['version']} as {self.alias!r}")
@@ -335,7 +345,7 @@ class AutoML:
             with open(os.path.join(version["folder"], "agent.json"), "w") as f:
                 json.dump({"reference": prep.train_path, "heldout": prep.test_path, "target": target,
                            "task": prof.task, "kind": prep.data["kind"], "agent_run": run_id,
-                           "ensemble": bool(ens and ens["used"])}, f, indent=1)
+                           "ensemble": bool(ens and ens["used"]) or bagged}, f, indent=1)
 
         # ----- leaderboard, metrics and the report as artifacts of the agent's run
         lb_json = os.path.join(work, "leaderboard.json")

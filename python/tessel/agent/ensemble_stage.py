@@ -11,7 +11,7 @@ from .final import held_out_metrics
 from .leaderboard import fmt
 from ..utils.jsonable import jsonable as _jsonable
 
-__all__ = ["select_ensemble", "finish_ensemble", "measure_ensemble_cost"]
+__all__ = ["select_ensemble", "finish_ensemble", "bag_of", "measure_ensemble_cost"]
 
 
 def select_ensemble(done, size, iterations, log):
@@ -69,6 +69,25 @@ def select_ensemble(done, size, iterations, log):
     return ens, members
 
 
+def bag_of(best, log):
+    """The ensemble of one trial judged on several splits: its split models
+    averaged (finish_ensemble expands a member into its bag). (ens, members),
+    or (None, None) when the trial has one split or cannot be reloaded."""
+    from . import ensemble as E
+    if not best.get("split_dirs") or not best.get("output_dir"):
+        return None, None
+    try:
+        mp = E.member_predictions(best["output_dir"])
+    except Exception as e:  # noqa: BLE001  (the best trial is then retrained as usual)
+        log(f"warning: trial {best['trial']}'s split models cannot be reloaded: {e}")
+        return None, None
+    ens = {"members": [{"trial": best["trial"], "family": best["family"], "weight": 1.0,
+                        "val_loss": float(best["value"]), "output_dir": mp.folder}],
+           "val_loss": float(best["value"]), "best_single_loss": float(best["value"]), "used": True, "bag": True,
+           "loss": "log_loss" if mp.task == "classification" else "mse (scaled target)", "task": mp.task}
+    return ens, [(best, mp)]
+
+
 def finish_ensemble(store, run_id, ens, members, prep, work, name, register, export, alias, log):
     """Exports every member with a weight to ONNX, combines them into one
     graph (checked against the weighted sum of the members), evaluates it
@@ -84,25 +103,29 @@ def finish_ensemble(store, run_id, ens, members, prep, work, name, register, exp
     import tessel as ts
 
     from ..train import Predictor, runner
-    from ..train.predictor import read_config
+    from ..train.predictor import load_module, read_config
     from . import ensemble as E
     task = ens["task"]
-    out = os.path.join(work, "ensemble")
+    out = os.path.join(work, "final" if ens.get("bag") else "ensemble")
     os.makedirs(out, exist_ok=True)
     paths, weights = [], []
     for m, (r, mp) in zip(ens["members"], members):
         if m["weight"] <= 0:
             continue
-        p = os.path.join(out, f"member-{r['trial']:04d}.onnx")
-        runner.export_onnx(mp.module, mp.example, p)
-        paths.append(p)
-        weights.append(m["weight"])
+        # A trial judged on several splits is the average of its split models (a bag), its weight shared.
+        bag = [mp.module] + [load_module(d)[0] for d in r.get("split_dirs") or ()]
+        for k, module in enumerate(bag):
+            p = os.path.join(out, f"member-{r['trial']:04d}" + (f"-split{k + 1}" if k else "") + ".onnx")
+            runner.export_onnx(module, mp.example, p)
+            paths.append(p)
+            weights.append(m["weight"] / len(bag))
     first = members[0][1].folder
     E.export_onnx(paths, weights, task, os.path.join(out, "model.onnx"))
     shutil.copyfile(os.path.join(first, "signature.json"), os.path.join(out, "signature.json"))
     cfg = read_config(first)
-    cfg["ensemble"] = {"members": [{"trial": m["trial"], "weight": m["weight"]} for m in ens["members"]
-                                   if m["weight"] > 0]}
+    cfg["ensemble"] = {"members": [{"trial": m["trial"], "weight": m["weight"],
+                                    "splits": 1 + len(r.get("split_dirs") or ())}
+                                   for m, (r, _) in zip(ens["members"], members) if m["weight"] > 0]}
     cfg["data"]["val_path"] = prep.test_path  # what the ensemble was evaluated on (tessel evaluate's default)
     with open(os.path.join(out, "config.yaml"), "w") as f:
         yaml.safe_dump(_jsonable(cfg), f, sort_keys=False)
@@ -121,13 +144,14 @@ def finish_ensemble(store, run_id, ens, members, prep, work, name, register, exp
                          f"(largest difference {float(np.max(np.abs(got.reshape(ref.shape) - ref))):.3g})")
     predictions = pred.decode(got)
     test_metrics = held_out_metrics(predictions, prep.test_labels, task)
-    log("final (ensemble): " + ", ".join(f"{k}={fmt(v)}" for k, v in test_metrics.items()))
+    what = f"trial {ens['members'][0]['trial']}'s {len(paths)} split models averaged" if ens.get("bag") else "ensemble"
+    log(f"final ({what}): " + ", ".join(f"{k}={fmt(v)}" for k, v in test_metrics.items()))
     version = None
     if register and export:
         reg = name if register is True else register
         version = store.register_model(reg, onnx=os.path.join(out, "model.onnx"), config=cfg,
                                        signature=pred.signature, run_id=run_id, metrics=test_metrics,
-                                       alias=alias, description="tessel agent: weighted ensemble")
+                                       alias=alias, description="tessel agent: " + what)
         for fname in ("config.yaml", "ensemble.json"):
             shutil.copyfile(os.path.join(out, fname), os.path.join(version["folder"], fname))
     res = types.SimpleNamespace(config=cfg, output_dir=out, model_version=version, metrics=test_metrics)

@@ -23,6 +23,7 @@ def leaderboard_rows(study):
                      "val_metric": m.get(metric_name) if metric_name else None, "epochs": a.get("epochs", 0),
                      "seconds": a.get("seconds"), "epoch_seconds": a.get("epoch_seconds"), "params": a.get("params") or dict(t.params),
                      "metrics": m, "history": hist, "error": a.get("error"), "output_dir": a.get("output_dir"),
+                     "split_dirs": a.get("split_dirs") or [],
                      "run_id": a.get("run_id"), "worker": a.get("worker", 0)})
     order = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2}
 

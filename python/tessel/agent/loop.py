@@ -136,7 +136,8 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic, measure_co
                               f"larger --budget (or fewer --max-epochs, smaller data)")
         attrs = {"family": params["family"], "params": params, "epochs": out.epochs, "seconds": out.seconds,
                  "epoch_seconds": sum(out.epoch_seconds) if out.epoch_seconds else None,
-                 "history": out.history, "output_dir": out.output_dir, "run_id": out.run_id,
+                 "history": out.history, "output_dir": out.output_dir, "split_dirs": out.split_dirs,
+                 "run_id": out.run_id,
                  "error": out.error, "metrics": metric_subset(out.metrics), "worker": spec.get("worker", 0)}
         for k, v in attrs.items():
             retry(lambda k=k, v=v: tr.set_user_attr(k, _jsonable(v)))
@@ -150,7 +151,9 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic, measure_co
                 spec["budget_s"] is not None and "ensemble_cost" not in spec and not spec.get("worker") and \
                 measure_cost is not None:
             try:
-                spec["ensemble_cost"] = measure_cost(out.output_dir, spec["ensemble_members"])
+                # every member may be a bag of its split models
+                spec["ensemble_cost"] = measure_cost(out.output_dir,
+                                                     spec["ensemble_members"] * max(1, spec.get("repeats", 1)))
                 sched.set_ensemble_cost(spec["ensemble_cost"])
                 log(f"ensemble stage measured on trial {tr.number}: about {spec['ensemble_cost']:.1f} s, "
                     f"kept in reserve")

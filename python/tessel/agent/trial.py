@@ -23,6 +23,7 @@ class TrialOutcome:
     error: str = None
     over_budget: bool = False
     epoch_seconds: list = dataclasses.field(default_factory=list)
+    split_dirs: list = dataclasses.field(default_factory=list)  # the other splits' models (val_repeats)
 
 
 def run_train(config, store, callbacks=()):
@@ -63,13 +64,14 @@ def _repeat(out, config, store, trial, deadline, train_fn, repeats):
             cfg["experiment"]["run_name"] += f" split {r + 1}"
         cfg["output"] = dict(cfg.get("output") or {}, dir=cfg["output"]["dir"] + f"-split{r + 1}")
         o = _run_one(cfg, store, trial, deadline, train_fn, report=False)
-        if o.output_dir:  # only the first split's model is kept (the ensemble reads its validation split)
-            shutil.rmtree(o.output_dir, ignore_errors=True)
         out.seconds += o.seconds
         if o.state != "COMPLETE":
+            shutil.rmtree(cfg["output"]["dir"], ignore_errors=True)
             if not o.over_budget:  # a split that fails fails the trial
                 out.state, out.error = "FAIL", f"split {r + 1}: {o.error}"
             break
+        # Kept: the final model of a trial judged on several splits is the average of its split models (a bag).
+        out.split_dirs.append(o.output_dir)
         values.append(o.value)
         trees.append(o.metrics.get("trees"))
     out.metrics["split_val_losses"] = values

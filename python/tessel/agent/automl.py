@@ -241,7 +241,10 @@ class AutoML:
         self._log(f"held out {prep.n_test} samples for the test; {prep.n_train} for training")
 
         base = {"experiment": {"name": self.experiment, "tags": {"agent.run": run_id}},
-                "data": dict(prep.data, val_split=self.val_split, seed=self.seed),
+                # several splits per trial: one recipe for all of them, so that their models take the same
+                # inputs (their bag and the ensemble average them)
+                "data": dict(prep.data, val_split=self.val_split, seed=self.seed,
+                             **({"preprocess_from": "all"} if self._repeats > 1 else {})),
                 "train": {"seed": self.seed, "verbose": False},
                 "output": {"export_onnx": False}}
 

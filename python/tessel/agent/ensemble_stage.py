@@ -103,7 +103,7 @@ def finish_ensemble(store, run_id, ens, members, prep, work, name, register, exp
     import tessel as ts
 
     from ..train import Predictor, runner
-    from ..train.predictor import load_module, read_config
+    from ..train.predictor import load_module, read_config, read_signature
     from . import ensemble as E
     task = ens["task"]
     out = os.path.join(work, "final" if ens.get("bag") else "ensemble")
@@ -112,8 +112,14 @@ def finish_ensemble(store, run_id, ens, members, prep, work, name, register, exp
     for m, (r, mp) in zip(ens["members"], members):
         if m["weight"] <= 0:
             continue
-        # A trial judged on several splits is the average of its split models (a bag), its weight shared.
-        bag = [mp.module] + [load_module(d)[0] for d in r.get("split_dirs") or ()]
+        # A trial judged on several splits is the average of its split models (a bag), its weight shared;
+        # only models that read the same inputs (the same recipe: data.preprocess_from all) join it.
+        bag = [mp.module]
+        for d in r.get("split_dirs") or ():
+            if read_signature(d)["preprocess"] != mp.preprocess:
+                log(f"warning: {d} left out of trial {r['trial']}'s bag: its inputs are prepared differently")
+                continue
+            bag.append(load_module(d)[0])
         for k, module in enumerate(bag):
             p = os.path.join(out, f"member-{r['trial']:04d}" + (f"-split{k + 1}" if k else "") + ".onnx")
             runner.export_onnx(module, mp.example, p)

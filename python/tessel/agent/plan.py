@@ -48,7 +48,7 @@ VAL_REPEATS = ((1500, 5), (4000, 3))
 
 def val_repeats(profile):
     """Train/validation splits per trial for this data (VAL_REPEATS; tables only)."""
-    if profile.modality not in ("tabular", "array", "mixed"):
+    if profile.modality not in ("tabular", "array"):  # mixed tables with text train a tokenizer per split
         return 1
     for rows, repeats in VAL_REPEATS:
         if profile.n_samples < rows:

@@ -71,6 +71,10 @@ SCHEMA = {
         val_path=F("str", None, nullable=True, doc="separate validation data of the same kind"),
         val_split=F("float", 0.2, min=0.0, max=0.9, doc="fraction held out for validation when no val_path"),
         seed=F("int", None, nullable=True, doc="seed of the split (default: train.seed)"),
+        preprocess_from=F("str", "train", choices=("train", "all"),
+                          doc="rows the table/array recipe (scaling, categories, target scaling) is fit on: the "
+                              "training part, or every row of data.path (models of different splits then share "
+                              "one recipe)"),
         task=F("str", "auto", choices=TASKS, doc="auto: classification for string/int labels with few values"),
         on_error=F("str", "raise", choices=("raise", "skip"), doc="a corrupt file: stop (raise) or skip and report"),
         label=F("str", "label", doc="label column (text, tabular) or array key (npz/safetensors)"),

@@ -156,7 +156,8 @@ def _finish(cfg, modality, x, labels, preprocess, x_val=None, labels_val=None, c
         raise DataError(f"data.path: {d['path']!r} has {len(classes)} class ({', '.join(classes)}); "
                         f"classification needs at least 2")
     if task == "regression":
-        mean, std = float(np.mean(y_tr)), float(np.std(y_tr)) or 1.0
+        y_fit = y_tr if x_val is not None or d.get("preprocess_from", "train") == "train" else y_all
+        mean, std = float(np.mean(y_fit)), float(np.std(y_fit)) or 1.0
         preprocess["target"] = {"mean": mean, "std": std}
         y_tr = (y_tr - mean) / std
         y_va = None if y_va is None else (y_va - mean) / std

@@ -99,7 +99,7 @@ def encode_rows(rows, columns):
 
 def _tabular_rows(cfg, rows, path, features, labels, vrows=None, vlabels=None):
     d = cfg["data"]
-    if vrows is None:
+    if vrows is None and d.get("preprocess_from", "train") == "train":
         task = _infer_task(d["task"], labels)
         y, _ = _encode_labels(labels, task) if task == "classification" else (None, None)
         tr, _ = split_indices(len(rows), d["val_split"], d["seed"], y)
@@ -175,6 +175,8 @@ def load_arrays(cfg):
         xv, yv = _read_arrays(val_path, d["inputs"], d["label"])
         xv = xv.astype(np.float32)
         fit = x
+    elif d.get("preprocess_from", "train") == "all":
+        fit, xv, yv = x, None, None
     else:
         task = _infer_task(d["task"], y)
         lab, _ = _encode_labels(list(y), task) if task == "classification" else (None, None)

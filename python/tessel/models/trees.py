@@ -137,17 +137,15 @@ class BoostingTrainer:
         self.stop_training = False
         for cb in cbs:
             cb.on_train_begin({})
-        grown = 0
         for epoch in range(epochs):
             logs = {}
             for cb in cbs:
                 cb.on_epoch_begin(epoch, logs)
             target = total * (epoch + 1) // epochs
             step = 0
-            while grown < target and not b.stopped:
+            while b.num_trees < target and not b.stopped:
                 # a few calls per epoch, so that a callback's deadline is checked as trees grow
-                n = b.grow(min(target - grown, max(1, total // (epochs * 4))))
-                grown += n
+                n = b.grow(min(target - b.num_trees, max(1, total // (epochs * 4))))
                 for cb in cbs:
                     cb.on_batch_end(step, {"batch": step, "size": n, "loss": b.train_loss})
                 step += 1

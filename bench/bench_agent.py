@@ -363,7 +363,8 @@ def run_one(system, table, seed, budget, cache, automl_python, tmp_root, verbose
     t0 = time.perf_counter()
     row = {"system": system, "table": table, "seed": seed, "task": task, "metric": METRIC[task], "budget": budget}
     try:
-        proc = subprocess.run(cmd, env=env, cwd=HERE, timeout=2 * budget + 120,
+        # cwd: the run's own folder (removed after it): CatBoost inside AutoGluon writes catboost_info there
+        proc = subprocess.run(cmd, env=env, cwd=tmp, timeout=2 * budget + 120,
                               stdout=None if verbose else subprocess.DEVNULL,
                               stderr=None if verbose else subprocess.PIPE, text=True)
         rc, err = proc.returncode, (proc.stderr or "")[-2000:]
@@ -544,12 +545,13 @@ def main(argv=None):
         a.workers = a.workers_n
         return worker_main(a)
 
+    a.cache = os.path.abspath(a.cache)  # each run's process starts in its own folder
     if a.smoke:
         a.tables = a.tables or ",".join(SMOKE_TABLES)
         if a.budget == 60.0:
             a.budget = 30.0
         a.seeds = "0"
-    a.tmp = a.tmp or tempfile.mkdtemp(prefix="tessel-bench-agent-")
+    a.tmp = os.path.abspath(a.tmp or tempfile.mkdtemp(prefix="tessel-bench-agent-"))
     os.makedirs(a.tmp, exist_ok=True)
     if a.workers:
         workers_figure(a, a.automl_python)

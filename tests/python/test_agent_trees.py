@@ -69,7 +69,21 @@ def test_boosted_trees_space_has_no_optimizer_dims():
             assert "lr" in params
         study.tell(t, 1.0)
     prof = Profile("x", "tabular", "tabular", "classification", 100, 4, 0, [])
-    assert plan.candidates(prof) == ("boosted_trees", "mlp")
+    assert plan.candidates(prof) == ("boosted_trees", "mlp", "linear")
+
+
+def test_linear_family_is_solved_without_an_optimizer():
+    p = plan.defaults("linear")
+    assert p == {"family": "linear", "linear.l2": 1e-3}
+    cfg = plan.to_config({"experiment": {"name": "x"}, "data": {"kind": "tabular"}, "train": {"seed": 0}}, p, 4)
+    assert cfg["model"] == {"name": "linear", "l2": 1e-3} and cfg["train"]["epochs"] == 4
+    assert "optimizer" not in cfg and "schedule" not in cfg and "batch_size" not in cfg["train"]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    for _ in range(10):
+        t = study.ask()
+        params = plan.sample(t, ("linear",))
+        assert set(params) == {"family", "linear.l2"} and 1e-6 <= params["linear.l2"] <= 1.0
+        study.tell(t, 1.0)
 
 
 def test_final_tree_count_scales_the_kept_trees_and_never_early_stops():
@@ -107,16 +121,18 @@ def test_a_trial_on_several_splits_reports_their_mean(tmp_path):
     assert out.split_dirs == [str(tmp_path / "trials" / f"0000-split{k}") for k in (2, 3)]
 
 
-def test_agent_on_a_table_searches_both_families_and_ensembles_them(tmp_path):
+def test_agent_on_a_table_searches_its_families_and_ensembles_them(tmp_path):
     res = agent.AutoML(n_trials=4, max_epochs=2, seed=0, verbose=False, store=str(tmp_path / "store"),
                        ensemble_size=2, val_repeats=2).fit(sklearn_csv(tmp_path, "iris"), target="target")
     t0 = next(r for r in res.leaderboard if r["trial"] == 0)
     t1 = next(r for r in res.leaderboard if r["trial"] == 1)
+    t2 = next(r for r in res.leaderboard if r["trial"] == 2)
     assert t0["params"] == plan.defaults("boosted_trees") and t1["params"]["family"] == "mlp"
+    assert t2["params"] == plan.defaults("linear") and t2["state"] == "COMPLETE" and "trees" not in t2["metrics"]
     assert t0["state"] == "COMPLETE" and t0["metrics"]["splits"] == 2 and t0["metrics"]["trees"] >= 1
-    # The ensemble's pool: the best two trials and the other family's best.
+    # The ensemble's pool: the best two trials and the other families' best.
     fams = {m["family"] for m in res.ensemble["members"]}
-    assert fams == {"boosted_trees", "mlp"}
+    assert fams == {"boosted_trees", "mlp", "linear"}
     assert res.test_metrics["test_accuracy"] >= 0.8
 
 

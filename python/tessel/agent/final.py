@@ -53,7 +53,7 @@ def retrain_best(store, run_id, base, best, prep, work, name, register, export, 
         if epochs < best["epochs"]:
             log(f"final: {epochs} of the best trial's {best['epochs']} epochs fit in the {seconds_left:.1f} s left")
         cfg = plan.to_config(base, best["params"], epochs)
-        if best["params"]["family"] in plan.NO_COMMON:
+        if best["params"]["family"] == "boosted_trees":
             cfg["model"].update(final_trees(best, epochs, data_factor))
         cfg["data"]["val_path"] = prep.test_path
         cfg["experiment"]["run_name"] = f"agent {name} final"

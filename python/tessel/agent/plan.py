@@ -17,9 +17,11 @@ __all__ = ["Dim", "CANDIDATES", "SPACES", "COMMON", "COMMON_DEFAULTS", "NO_COMMO
 CANDIDATES = {
     # Boosted trees first: on the 13-table bench the MLP alone lost most tables with categorical columns to the
     # tree ensembles of FLAML and AutoGluon (bench/README.md).
-    "tabular": ("boosted_trees", "mlp"),
-    "array": ("boosted_trees", "mlp"),
-    "mixed": ("boosted_trees", "mlp"),
+    # linear (ridge / logistic regression, solved in well under a second) is the third view of a table: it wins
+    # where the signal is close to linear and adds what the trees lack to the ensemble.
+    "tabular": ("boosted_trees", "mlp", "linear"),
+    "array": ("boosted_trees", "mlp", "linear"),
+    "mixed": ("boosted_trees", "mlp", "linear"),
     "image": ("cnn", "resnet"),
     # resnet reads the log-mel image as a picture: on the raw-file bench it never won (val loss 0.64 against
     # audio_cnn's 0.006 on digits, 2.6 against 0.6-0.9 on noisy words) and its 12-40 s trials ran the search past
@@ -113,6 +115,8 @@ SPACES = {
                       Dim("l2", "log", 0.1, 30.0, default=1.0),
                       Dim("subsample", "float", 0.5, 1.0, default=1.0),
                       Dim("colsample", "float", 0.3, 1.0, default=1.0)),
+    # The penalty of the mean loss on standardized inputs; 1e-3 is scikit-learn's C = 1 at about 1,000 rows.
+    "linear": (Dim("l2", "log", 1e-6, 1.0, default=1e-3),),
     "text_transformer": (Dim("dim", "cat", choices=(32, 64), default=64),
                          Dim("heads", "cat", choices=(2, 4), default=4),
                          Dim("layers", "int", 1, 2, default=2),
@@ -130,8 +134,8 @@ COMMON = (Dim("optimizer", "cat", choices=("adam", "adamw"), default="adam"),
 # over thousands of words give small per-word inputs, so its weights must grow far: at lr 3e-3 its first trial
 # ended 10 epochs at val loss 0.96 on man pages, at 3e-2 (the top of the lr range) 0.23.
 COMMON_DEFAULTS = {"text_tf": {"lr": 3e-2}}
-# Families without the COMMON dims (no optimizer, schedule or batches).
-NO_COMMON = ("boosted_trees",)
+# Families without the COMMON dims (fit by a solver: no optimizer, schedule or batches).
+NO_COMMON = ("boosted_trees", "linear")
 
 
 def candidates(profile, families=None):
@@ -217,6 +221,8 @@ def _model(fam, p):
     if fam == "boosted_trees":
         return {"name": fam, "depth": g["depth"], "learning_rate": g["learning_rate"], "l2": g["l2"],
                 "subsample": g["subsample"], "colsample": g["colsample"]}
+    if fam == "linear":
+        return {"name": fam, "l2": g["l2"]}
     if fam == "text_transformer":
         return {"name": "text_transformer", "dim": g["dim"], "heads": g["heads"], "layers": g["layers"],
                 "ff_dim": 2 * g["dim"], "dropout": g["dropout"]}
@@ -232,7 +238,8 @@ def to_config(base, params, epochs):
     train = cfg.setdefault("train", {})
     train["epochs"] = int(epochs)
     if fam in NO_COMMON:
-        cfg["model"]["trees"] = TREES_PER_EPOCH * int(epochs)
+        if fam == "boosted_trees":
+            cfg["model"]["trees"] = TREES_PER_EPOCH * int(epochs)
         return cfg
     opt = {"name": params["optimizer"], "lr": float(params["lr"])}
     if params["optimizer"] == "adamw":

@@ -22,7 +22,7 @@ import os
 
 from . import ConfigError
 
-__all__ = ["TrainConfig", "SCHEMA", "MODEL_FAMILIES", "TEXT_FAMILIES", "BOOSTED_FAMILIES", "DATA_KINDS", "parse_override",
+__all__ = ["TrainConfig", "SCHEMA", "MODEL_FAMILIES", "TEXT_FAMILIES", "SOLVER_FAMILIES", "DATA_KINDS", "parse_override",
            "apply_overrides", "resolve_config", "validate", "flatten"]
 
 DATA_KINDS = ("image_folder", "audio_folder", "text", "tabular", "arrays", "sklearn")
@@ -231,9 +231,16 @@ MODEL_FAMILIES = {
         early_stopping=F("int", 50, min=0, doc="trees without a better validation loss before growing stops "
                                                 "(0: never; the best count is kept)"),
     )},
+    # Ridge or multinomial logistic regression, solved (like boosted_trees, no optimizer section); train.epochs
+    # splits the solver's iterations into reporting steps.
+    "linear": {"modalities": ("tabular", "array"), "keys": _section(
+        l2=F("float", 1e-3, min=0.0, doc="L2 penalty on the weights: mean loss + l2/2 |W|^2 (the bias is free)"),
+        iterations=F("int", 200, min=1, doc="L-BFGS iterations at most (classification; regression is solved "
+                                            "exactly)"),
+    )},
 }
-# Families trained by boosting (tessel.models.trees), not by an optimizer.
-BOOSTED_FAMILIES = ("boosted_trees",)
+# Families fit by a solver (tessel.models.trees, tessel.models.linear), not by an optimizer's steps.
+SOLVER_FAMILIES = ("boosted_trees", "linear")
 # Families over token ids: their vocab_size is the trained tokenizer's.
 TEXT_FAMILIES = tuple(f for f, spec in MODEL_FAMILIES.items() if "text" in spec["modalities"])
 DEFAULT_FAMILY = {"image": "cnn", "audio": "audio_cnn", "text": "text_transformer", "tabular": "mlp", "array": "mlp"}

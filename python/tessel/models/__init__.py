@@ -4,7 +4,8 @@
 
 Every family exports to ONNX with ts.onnx.export (plain conv/linear/norm/
 attention ops, batch dimension dynamic). boosted_trees is grown by
-BoostingTrainer (tessel.models.trees), the others by gradient steps. `module:function` names user code:
+BoostingTrainer (tessel.models.trees) and linear fit by LinearTrainer
+(tessel.models.linear), the others by gradient steps (solver_trainer says which). `module:function` names user code:
 the function gets the config's model keys (name aside) plus, when its
 signature takes them, input_shape, num_inputs, num_outputs, task, modality.
 """
@@ -16,10 +17,21 @@ import sys
 from ..config import ConfigError
 from ..config.schema import TEXT_FAMILIES
 from .families import MLP, AudioCNN, SmallCNN, SmallResNet, TextBag, TextTF, TextTransformer
+from .linear import LinearModel, LinearTrainer
 from .trees import BoostedTrees, BoostingTrainer
 
-__all__ = ["build_model", "model_keys", "MLP", "SmallCNN", "SmallResNet", "AudioCNN", "TextTransformer", "TextBag",
-           "TextTF", "BoostedTrees", "BoostingTrainer"]
+__all__ = ["build_model", "model_keys", "solver_trainer", "MLP", "SmallCNN", "SmallResNet", "AudioCNN",
+           "TextTransformer", "TextBag", "TextTF", "BoostedTrees", "BoostingTrainer", "LinearModel", "LinearTrainer"]
+
+
+def solver_trainer(model, task):
+    """The trainer of a model fit by a solver rather than by gradient steps
+    (boosted_trees, linear: no optimizer, no schedule, cpu only), else None."""
+    if isinstance(model, BoostedTrees):
+        return BoostingTrainer(model, task)
+    if isinstance(model, LinearModel):
+        return LinearTrainer(model, task)
+    return None
 
 
 def model_keys(model_cfg, modality, preprocess):
@@ -42,11 +54,11 @@ def build_model(model_cfg, input_shape, num_outputs, task="classification", moda
         for s in input_shape:
             n *= s
         return MLP(n, num_outputs, **cfg)
-    if name == "boosted_trees":
+    if name in ("boosted_trees", "linear"):
         n = 1
         for s in input_shape:
             n *= s
-        return BoostedTrees(n, num_outputs, **cfg)
+        return (BoostedTrees if name == "boosted_trees" else LinearModel)(n, num_outputs, **cfg)
     if name in ("cnn", "resnet"):
         if len(input_shape) != 3:
             raise ConfigError(f"model.name: {name} takes images or spectrograms [C, H, W], the data gives "

@@ -7,12 +7,10 @@ and tessel-serve treat it like any other family. BoostingTrainer has Trainer's
 fit() signature and calls the same callbacks: an "epoch" is a share of the
 trees, with the training and validation loss in its logs.
 """
-import numpy as np
-
 import tessel as ts
 from tessel import nn
 
-from ..training import History
+from ._solved import SolverTrainer, as_tensor
 
 __all__ = ["BoostedTrees", "BoostingTrainer"]
 
@@ -82,7 +80,7 @@ class BoostedTrees(nn.Module):
         return f"trees={self.num_trees}, depth={self.depth}, inputs={self.num_inputs}, outputs={self.num_outputs}"
 
 
-class BoostingTrainer:
+class BoostingTrainer(SolverTrainer):
     """Grows a BoostedTrees model's ensemble with tessel's C++ booster.
     task: 'classification' (y: class ids) or 'regression' (y: values).
     fit() takes Trainer.fit's arguments (batch_size and shuffle are unused):
@@ -94,28 +92,20 @@ class BoostingTrainer:
     def __init__(self, model, task):
         if not isinstance(model, BoostedTrees):
             raise TypeError(f"BoostingTrainer trains a BoostedTrees model, got {type(model).__name__}")
-        if task not in ("classification", "regression"):
-            raise ValueError(f"task must be classification or regression, got {task!r}")
-        self.model, self.task = model, task
-        # what a Trainer's callbacks may read (the tracker records them)
-        self.optimizer = self.scheduler = None
-        self.loss_fn = _Named("log_loss" if task == "classification" else "squared_error")
-        self.metrics = []
-        self.stop_training = False
-        self.history = None
+        super().__init__(model, task)
         self.booster = None
 
     def _booster(self, x, y, validation_data, seed):
         m, s = self.model, self.model.settings
         x = _features(x, m.num_inputs, "x")
         if self.task == "classification":
-            y, loss, classes = _as_tensor(y).to(ts.int64).reshape(-1), "log_loss", m.num_outputs
+            y, loss, classes = as_tensor(y).to(ts.int64).reshape(-1), "log_loss", m.num_outputs
         else:
-            y, loss, classes = _as_tensor(y).to(ts.float32).reshape(-1), "squared_error", 0
+            y, loss, classes = as_tensor(y).to(ts.float32).reshape(-1), "squared_error", 0
         xv = yv = None
         if validation_data is not None:
             xv = _features(validation_data[0], m.num_inputs, "validation inputs")
-            yv = _as_tensor(validation_data[1]).reshape(-1).to(y.dtype)
+            yv = as_tensor(validation_data[1]).reshape(-1).to(y.dtype)
         return ts._C._trees.Booster(x, y, xv, yv, loss=loss, num_classes=classes, depth=s["depth"],
                                     learning_rate=s["learning_rate"], l2=s["l2"], subsample=s["subsample"],
                                     colsample=s["colsample"], max_bins=s["max_bins"],
@@ -128,15 +118,7 @@ class BoostingTrainer:
         epochs = max(1, int(epochs))
         b = self.booster = self._booster(x, y, validation_data, seed)
         total = self.model.settings["trees"]
-        history = History()
-        cbs = [history, *callbacks]
-        for cb in cbs:
-            cb.set_trainer(self)
-        history.params = {"epochs": epochs, "trees": total}
-        self.history = history
-        self.stop_training = False
-        for cb in cbs:
-            cb.on_train_begin({})
+        cbs = self._begin(callbacks, {"epochs": epochs, "trees": total})
         for epoch in range(epochs):
             logs = {}
             for cb in cbs:
@@ -160,24 +142,15 @@ class BoostingTrainer:
         self.model.set_trees(*b.ensemble())
         for cb in cbs:
             cb.on_train_end({})
-        return history
+        return self.history
 
     @property
     def best_val_loss(self):
         return None if self.booster is None or not self.booster.has_validation else self.booster.best_val_loss
 
 
-class _Named:
-    def __init__(self, name):
-        self.__name__ = name
-
-
-def _as_tensor(a):
-    return a if isinstance(a, ts.Tensor) else ts.from_numpy(np.ascontiguousarray(a))
-
-
 def _features(x, n, what):
-    x = _as_tensor(x)
+    x = as_tensor(x)
     if x.dim() != 2:
         x = x.flatten(1)
     if x.shape[1] != n:

@@ -273,18 +273,18 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
     from ..models import build_model
     model = build_model(_model_keys(cfg, data), data.input_shape, data.num_outputs, data.task, data.modality,
                         search_path=tc.base_dir)
-    from ..models import BoostedTrees, BoostingTrainer
-    boosted = isinstance(model, BoostedTrees)
-    if boosted and tr["device"] != "cpu":
-        raise ConfigError(f"train.device: boosted_trees trains on the cpu, got {tr['device']!r}")
+    from ..models import BoostedTrees, solver_trainer
+    solved = solver_trainer(model, data.task)  # boosted_trees, linear: fit by a solver, not by gradient steps
+    if solved is not None and tr["device"] != "cpu":
+        raise ConfigError(f"train.device: {cfg['model']['name']} trains on the cpu, got {tr['device']!r}")
     if tr["device"] != "cpu":
         model = model.to(tr["device"])
     n_params = sum(p.numel() for p in model.parameters())
     steps = (len(data.train_loader) if data.train_loader is not None
              else math.ceil(data.x_train.shape[0] / tr["batch_size"]))
-    if boosted:  # grown by the C++ booster: no optimizer, no schedule, the tree count as "steps"
+    if solved is not None:  # no optimizer, no schedule; the trees or solver iterations as "steps"
         opt = scheduler = sched_cb = None
-        steps = model.settings["trees"]
+        steps = model.settings.get("trees") or model.settings["iterations"]
     else:
         opt = build_optimizer(cfg, model.parameters())
         scheduler, interval, sched_cb = build_scheduler(cfg, opt, steps)
@@ -301,8 +301,8 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
         metrics = (_ScaledMAE(data.preprocess["target"]["std"]),)
     if data.task == "classification" and tr["loss"] not in ("auto", "cross_entropy"):
         raise ConfigError(f"train.loss: {tr['loss']} needs a regression task; classification uses cross_entropy")
-    if boosted:
-        trainer = BoostingTrainer(model, data.task)
+    if solved is not None:
+        trainer = solved
     else:
         trainer = Trainer(model, opt, loss, metrics=metrics, scheduler=scheduler, scheduler_interval=interval)
 
@@ -379,7 +379,7 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
                         "train_samples": int(data.x_train.shape[0]), "skipped": data.skipped})
     if early is not None and early.stopped_epoch:
         metrics_out["stopped_epoch"] = early.stopped_epoch + 1
-    if boosted:
+    if isinstance(model, BoostedTrees):
         metrics_out["trees"] = model.num_trees
 
     if out is None:  # a rank other than 0: rank 0 writes the same model

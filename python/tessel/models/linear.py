@@ -1,0 +1,189 @@
+"""Linear models fit by a solver (`model.name: linear`): ridge regression and
+multinomial logistic regression, the baseline every tabular AutoML system keeps.
+
+LinearModel is a ts.nn.Module holding one nn.Linear, so state dicts,
+Predictor, ONNX export (a Gemm) and tessel-serve treat it like any other
+family. LinearTrainer minimizes, in float64,
+
+    mean_i loss_i + l2 / 2 * |W|^2      (the intercept is not penalized)
+
+with loss_i half the squared error (regression: the normal equations, solved
+once) or the cross entropy of softmax(x W^T + b) (classification: L-BFGS with
+the strong Wolfe line search, warm across epochs; two classes fit one logit,
+exported as logits [0, f], so that l2 means what it means in a binary logistic
+regression). The problem is convex, so
+its solution depends on l2 alone, not on a seed, a learning rate or batches.
+It has Trainer.fit's signature and callbacks: an "epoch" is a share of the
+solver's iterations.
+"""
+import math
+
+import tessel as ts
+from tessel import nn
+
+from ._solved import SolverTrainer, as_tensor
+
+__all__ = ["LinearModel", "LinearTrainer"]
+
+
+class LinearModel(nn.Module):
+    """x.flatten(1) @ W^T + b: logits [N, num_outputs] for classification, the
+    (standardized) value [N, 1] for regression. The keyword arguments are
+    LinearTrainer's settings."""
+
+    def __init__(self, num_inputs, num_outputs, l2=1e-3, iterations=200):
+        super().__init__()
+        if not (isinstance(l2, (int, float)) and math.isfinite(l2) and l2 >= 0):
+            raise ValueError(f"linear: l2 must be a finite number >= 0, got {l2!r}")
+        if int(iterations) < 1:
+            raise ValueError(f"linear: iterations must be >= 1, got {iterations!r}")
+        self.num_inputs, self.num_outputs = int(num_inputs), int(num_outputs)
+        self.settings = {"l2": float(l2), "iterations": int(iterations)}
+        self.linear = nn.Linear(self.num_inputs, self.num_outputs)
+
+    def forward(self, x):
+        return self.linear(x.flatten(1) if x.dim() != 2 else x)
+
+    def extra_repr(self):
+        return f"inputs={self.num_inputs}, outputs={self.num_outputs}, l2={self.settings['l2']:g}"
+
+
+class LinearTrainer(SolverTrainer):
+    """Fits a LinearModel. task: 'classification' (y: class ids) or
+    'regression' (y: values). fit() takes Trainer.fit's arguments (batch_size,
+    shuffle and seed are unused: the solution is unique); each of `epochs`
+    reporting steps runs a share of the iterations and calls the callbacks'
+    on_epoch_begin/on_batch_end/on_epoch_end with logs {loss, val_loss}; the
+    solver stops early once converged, and a callback setting
+    trainer.stop_training ends it."""
+
+    def __init__(self, model, task):
+        if not isinstance(model, LinearModel):
+            raise TypeError(f"LinearTrainer fits a LinearModel, got {type(model).__name__}")
+        super().__init__(model, task)
+        if task == "regression" and model.num_outputs != 1:
+            raise ValueError(f"linear: regression takes one output, the model has {model.num_outputs}")
+        self.converged = False
+
+    # ----- the objective -----------------------------------------------------
+
+    def _data_loss(self, w, b, x, y):
+        z = x.matmul(w.t()) + b
+        if self.task == "regression":
+            r = z.reshape(-1) - y
+            return (r * r).mean() * 0.5
+        if self.model.num_outputs == 2:  # one logit f of class 1 (logits [0, f])
+            return ts.nn.functional.binary_cross_entropy_with_logits(z.reshape(-1), y.to(z.dtype))
+        return ts.nn.functional.cross_entropy(z, y)
+
+    def _set_model(self, w, b):
+        lin = self.model.linear
+        with ts.no_grad():
+            if w.shape[0] != lin.weight.shape[0]:  # binary: class 0's logit is 0
+                w = ts.cat([ts.zeros_like(w), w])
+                b = ts.cat([ts.zeros_like(b), b])
+            lin.weight.copy_(w.detach().to(lin.weight.dtype))
+            lin.bias.copy_(b.detach().to(lin.bias.dtype))
+
+    def _ridge(self, x, y, l2):
+        # normal equations of the centred data: (Xc^T Xc / N + l2 I) w = Xc^T yc / N; b = mean(y) - mean(x) w
+        n, p = x.shape
+        xm, ym = x.mean(0), y.mean()
+        xc = x - xm
+        a = xc.t().matmul(xc) / n + ts.eye(p, dtype=ts.float64) * max(l2, 1e-12)
+        w = ts.linalg.solve(a, xc.t().matmul((y - ym).reshape(-1, 1)) / n).reshape(1, p)
+        b = (ym - (xm * w.reshape(-1)).sum()).reshape(1)
+        return w, b
+
+    # ----- fit ---------------------------------------------------------------
+
+    def fit(self, x, y=None, batch_size=None, epochs=10, validation_data=None, shuffle=True, seed=None,
+            callbacks=(), verbose=0):
+        del batch_size, shuffle, seed, verbose
+        m, s = self.model, self.model.settings
+        epochs = max(1, int(epochs))
+        x = _features(x, m.num_inputs, "x")
+        y = _targets(y, self.task, m.num_outputs, x.shape[0], "y")
+        xv = yv = None
+        if validation_data is not None:
+            xv = _features(validation_data[0], m.num_inputs, "validation inputs")
+            yv = _targets(validation_data[1], self.task, m.num_outputs, xv.shape[0], "validation targets")
+
+        cbs = self._begin(callbacks, {"epochs": epochs, "iterations": s["iterations"]})
+        self.converged = False
+
+        l2 = s["l2"]
+        # binary: one logit, penalized as in the usual logistic regression (two softmax rows would halve it)
+        k, p = (1 if m.num_outputs == 2 and self.task == "classification" else m.num_outputs), m.num_inputs
+        w = ts.zeros(k, p, dtype=ts.float64, requires_grad=True)
+        b = ts.zeros(k, dtype=ts.float64, requires_grad=True)
+        opt = None
+        if self.task == "classification":
+            per_epoch = max(1, math.ceil(s["iterations"] / epochs))
+            opt = ts.optim.LBFGS([w, b], lr=1, max_iter=per_epoch, history_size=20, tolerance_grad=1e-7,
+                                 tolerance_change=1e-10, line_search_fn="strong_wolfe")
+
+            def closure():
+                opt.zero_grad()
+                loss = self._data_loss(w, b, x, y) + (w * w).sum() * (0.5 * l2)
+                loss.backward()
+                return loss
+
+        for epoch in range(epochs):
+            logs = {}
+            for cb in cbs:
+                cb.on_epoch_begin(epoch, logs)
+            if self.task == "regression":
+                if epoch == 0:
+                    w_, b_ = self._ridge(x, y, l2)
+                    with ts.no_grad():
+                        w.copy_(w_)
+                        b.copy_(b_)
+                self.converged = True
+            else:
+                before = float(opt.step(closure))
+                after = float(closure())
+                with ts.no_grad():
+                    gmax = max(float(w.grad.abs().max()), float(b.grad.abs().max()))
+                # converged: a flat gradient, or an epoch of iterations that no longer lowers the objective
+                self.converged = gmax <= 1e-6 or before - after <= 1e-10 * max(1.0, abs(after))
+            with ts.no_grad():
+                logs["loss"] = float(self._data_loss(w, b, x, y))
+                if xv is not None:
+                    logs["val_loss"] = float(self._data_loss(w, b, xv, yv))
+            if not all(math.isfinite(v) for v in logs.values()):
+                raise FloatingPointError(f"linear: the loss is not finite at epoch {epoch + 1} ({logs})")
+            self._set_model(w, b)
+            for cb in cbs:
+                cb.on_batch_end(0, {"batch": 0, "size": int(x.shape[0]), "loss": logs["loss"]})
+            for cb in cbs:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training or self.converged:
+                break
+        for cb in cbs:
+            cb.on_train_end({})
+        return self.history
+
+
+def _features(x, n, what):
+    x = as_tensor(x)
+    if x.dim() != 2:
+        x = x.flatten(1)
+    if x.shape[1] != n:
+        raise ValueError(f"linear: {what} have {x.shape[1]} features, the model takes {n}")
+    x = x.to(ts.float64).contiguous()
+    if not bool(ts.isfinite(x).all()):
+        raise ValueError(f"linear: {what} hold NaN or infinite values")
+    return x
+
+
+def _targets(y, task, k, n, what):
+    y = as_tensor(y).reshape(-1)
+    if y.shape[0] != n:
+        raise ValueError(f"linear: {what} have {y.shape[0]} rows, the inputs {n}")
+    if task == "classification":
+        y = y.to(ts.int64)
+        if n and (int(y.min()) < 0 or int(y.max()) >= k):
+            raise ValueError(f"linear: {what} must be class ids in [0, {k}), got {int(y.min())}..{int(y.max())}")
+        return y
+    return y.to(ts.float64)

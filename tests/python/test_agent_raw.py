@@ -224,6 +224,57 @@ def test_text_tf_is_log_counts_at_unit_length_then_linear(pairs):
     assert np.allclose(got[0], lin.bias.numpy())  # nothing counted: the bias alone
 
 
+def test_text_tf_idf_is_scikit_learns_smooth_sublinear_tfidf(tmp_path):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from tessel.models import TextTF
+    docs = ["a b b c", "a a d", "c e e e e", "b", "d d a e", ""]
+    vocab = {w: i + 1 for i, w in enumerate("abcde")}  # id 0 is padding
+    ids = np.zeros((len(docs), 6), np.int64)
+    for i, d in enumerate(docs):
+        toks = [vocab[w] for w in d.split()]
+        ids[i, :len(toks)] = toks
+    m = TextTF(6, 2, idf=True)
+    m.adapt(ts.tensor(ids[:5]), chunk=2)  # the texts it counts: five, two at a time
+    sk = TfidfVectorizer(sublinear_tf=True, smooth_idf=True, token_pattern=r"\S+", vocabulary=list("abcde"))
+    sk.fit(docs[:5])
+    np.testing.assert_allclose(m.idf.numpy()[1:], sk.idf_, rtol=1e-6)
+    # features: log(1 + count) (scikit-learn's 1 + log(count) differs; both at unit length) times idf
+    counts = np.stack([[d.split().count(w) for w in "abcde"] for d in docs]).astype(np.float64)
+    tf = np.log1p(counts) * sk.idf_
+    want = tf / np.maximum(np.linalg.norm(tf, axis=1, keepdims=True), 1e-12)
+    np.testing.assert_allclose(m.features(ts.tensor(ids)).numpy()[:, 1:], want, rtol=1e-5, atol=1e-7)
+    # saved and loaded with the model; a state dict from before the buffer reads as idf off
+    path = str(tmp_path / "m.safetensors")
+    ts.save(m.state_dict(), path)
+    m2 = TextTF(6, 2, idf=True)
+    m2.load_state_dict(ts.load(path))
+    np.testing.assert_array_equal(m2.idf.numpy(), m.idf.numpy())
+    old = {k: v for k, v in m.state_dict().items() if k != "idf"}
+    m2.load_state_dict(old)
+    assert (m2.idf.numpy() == 1).all()
+    # idf off: adapt leaves the weights at 1
+    m3 = TextTF(6, 2)
+    m3.adapt(ts.tensor(ids))
+    assert (m3.idf.numpy() == 1).all()
+
+
+def test_tessel_train_adapts_text_tf_to_the_training_texts(tmp_path):
+    from tessel.train import run
+    table = tmp_path / "t.csv"
+    rows = ["text,label"] + [f"good film {i % 3},pos" for i in range(20)] + [f"bad film {i % 2},neg" for i in range(20)]
+    table.write_text("\n".join(rows) + "\n")
+    cfg = {"experiment": {"name": "idf", "track": False}, "data": {"kind": "text", "path": str(table)},
+           "model": {"name": "text_tf", "idf": True}, "train": {"epochs": 2, "verbose": False},
+           "output": {"dir": str(tmp_path / "out"), "export_onnx": False}}
+    res = run(cfg)
+    idf = res.model.idf.numpy()
+    # "film" is in every training text (idf 1), "good" in about half (idf log((1 + n) / (1 + df)) + 1 > 1)
+    assert idf.min() == pytest.approx(1.0) and idf.max() > 1.5
+    on_disk = ts.load(os.path.join(res.output_dir, "model.safetensors"))["idf"].numpy()
+    np.testing.assert_array_equal(on_disk, idf)
+
+
 def test_text_tf_exports_to_onnx_with_a_dynamic_batch(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from tessel.models import TextTF

@@ -217,6 +217,7 @@ MODEL_FAMILIES = {
         hidden=F("int", 0, min=0, doc="hidden layer after the log-count vector (0: a linear model)"),
         dropout=F("float", 0.1, min=0.0, max=0.95),
         pairs=F("int", 0, min=0, doc="columns for adjacent token pairs, hashed (0: single tokens only)"),
+        idf=F("bool", False, doc="weight each column by its inverse document frequency in the training texts"),
     )},
     # Not trained by gradient steps: the optimizer and schedule sections do not apply; train.epochs splits
     # the trees into that many reporting steps (callbacks, pruning, history).

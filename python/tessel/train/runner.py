@@ -349,6 +349,8 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
     callbacks += extra  # after the tracker, so that a callback that raises still leaves the epoch recorded
 
     validation = (data.x_val, data.y_val) if has_val else None
+    if callable(getattr(model, "adapt", None)) and data.x_train is not None:
+        model.adapt(data.x_train)  # statistics of the training inputs (Keras's adapt): text_tf's idf
     try:
         if data.train_loader is not None:
             history = trainer.fit(data.train_loader, epochs=tr["epochs"], validation_data=validation,

@@ -169,5 +169,9 @@ def test_tessel_train_runs_the_family(tmp_path):
     assert 40 < r2.metrics["val_rmse"] < 70  # diabetes: a linear model's RMSE is in the 50s
     with pytest.raises(ConfigError, match="train.device: linear trains on the cpu"):
         run(dict(cfg, output={"dir": str(tmp_path / "bad")}, train={"epochs": 1, "device": "cuda:0"}))
+    with pytest.raises(ConfigError, match="train.loss mae: linear fits squared error"):
+        run(dict(reg, train={"epochs": 1, "loss": "mae"}, output={"dir": str(tmp_path / "bad3")}))
+    with pytest.raises(ConfigError, match="train.label_smoothing: linear fits"):
+        run(dict(cfg, train={"epochs": 1, "label_smoothing": 0.1}, output={"dir": str(tmp_path / "bad4")}))
     with pytest.raises(ConfigError, match="model.l2"):
         run(dict(cfg, model={"name": "linear", "l2": -1}, output={"dir": str(tmp_path / "bad2")}))

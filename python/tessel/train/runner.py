@@ -302,6 +302,12 @@ def _run(tc, cfg, out, store, stream, callbacks, t_start, opened):
     if data.task == "classification" and tr["loss"] not in ("auto", "cross_entropy"):
         raise ConfigError(f"train.loss: {tr['loss']} needs a regression task; classification uses cross_entropy")
     if solved is not None:
+        # the solvers fit squared error or log loss, nothing else
+        if tr["loss"] not in ("auto", "mse", "cross_entropy") or tr["label_smoothing"]:
+            what = f"train.loss {tr['loss']}" if tr["loss"] not in ("auto", "mse", "cross_entropy") else \
+                "train.label_smoothing"
+            raise ConfigError(f"{what}: {cfg['model']['name']} fits squared error (regression) or log loss "
+                              f"(classification) only")
         trainer = solved
     else:
         trainer = Trainer(model, opt, loss, metrics=metrics, scheduler=scheduler, scheduler_interval=interval)

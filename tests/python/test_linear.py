@@ -56,7 +56,8 @@ def test_ridge_matches_scikit_learn(l2):
     # solved exactly: one reporting step, whatever `epochs` asks
     assert h.epoch == [0] and tr.converged
     r = m(_t(x)).numpy().ravel().astype(np.float64) - y
-    assert h.history["loss"][0] == pytest.approx(0.5 * np.mean(r * r), rel=1e-5)
+    # logged as the mean squared error, the scale of the other families' losses (the agent ranks them together)
+    assert h.history["loss"][0] == pytest.approx(np.mean(r * r), rel=1e-5)
 
 
 def test_stronger_penalty_shrinks_the_weights_and_leaves_the_bias_free():
@@ -167,6 +168,11 @@ def test_tessel_train_runs_the_family(tmp_path):
                output={"dir": str(tmp_path / "reg"), "export_onnx": False})
     r2 = run(reg)
     assert 40 < r2.metrics["val_rmse"] < 70  # diabetes: a linear model's RMSE is in the 50s
+    # val_loss on every family's scale: the mean squared error of the standardized target (the agent ranks
+    # trials of all families by it)
+    std = r2.data.preprocess["target"]["std"]
+    assert r2.history.history["val_loss"][-1] * std ** 2 == pytest.approx(r2.metrics["val_rmse"] ** 2, rel=1e-4)
+    assert res.history.history["val_loss"][-1] == pytest.approx(res.metrics["val_loss"], rel=1e-5)
     with pytest.raises(ConfigError, match="train.device: linear trains on the cpu"):
         run(dict(cfg, output={"dir": str(tmp_path / "bad")}, train={"epochs": 1, "device": "cuda:0"}))
     with pytest.raises(ConfigError, match="train.loss mae: linear fits squared error"):

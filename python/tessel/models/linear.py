@@ -68,10 +68,12 @@ class LinearTrainer(SolverTrainer):
     # ----- the objective -----------------------------------------------------
 
     def _data_loss(self, w, b, x, y):
+        # what the logs report, on the same scale as the other families' losses (mean squared error, not half of
+        # it: the agent ranks trials of all families by it)
         z = x.matmul(w.t()) + b
         if self.task == "regression":
             r = z.reshape(-1) - y
-            return (r * r).mean() * 0.5
+            return (r * r).mean()
         if self.model.num_outputs == 2:  # one logit f of class 1 (logits [0, f])
             return ts.nn.functional.binary_cross_entropy_with_logits(z.reshape(-1), y.to(z.dtype))
         return ts.nn.functional.cross_entropy(z, y)

@@ -187,3 +187,32 @@ def test_splits_share_one_recipe_with_preprocess_from_all(tmp_path):
     assert all(p == shared[0] for p in shared)
     assert "rare" in shared[0]["columns"][1]["categories"]
     assert shared[0]["target"]["mean"] == pytest.approx(np.mean([i * 0.5 for i in range(40)]))
+
+
+def test_ensemble_selection_reads_every_split_of_its_members(tmp_path):
+    # With val_repeats the members' split models predict their own splits; selection reads them all joined
+    # (more validation rows than one split, as out-of-fold predictions), over the splits every member has.
+    from tessel.agent import ensemble as E
+    from tessel.agent.ensemble_stage import select_ensemble
+    res = agent.AutoML(n_trials=3, max_epochs=2, seed=0, verbose=False, store=str(tmp_path / "store"),
+                       ensemble=False, val_repeats=3).fit(sklearn_csv(tmp_path, "wine"), target="target")
+    done = [r for r in res.leaderboard if r["state"] == "COMPLETE"]
+    assert len(done) >= 2 and all(len(r["split_dirs"]) == 2 for r in done)
+    logs = []
+    ens, members = select_ensemble(done, 3, 10, logs.append)
+    parts = [E.member_predictions(d) for d in [done[0]["output_dir"], *done[0]["split_dirs"]]]
+    rows = sum(len(p.y) for p in parts)
+    assert ens["splits"] == 3 and ens["val_rows"] == rows and rows > len(parts[0].y)
+    assert "of 3 splits" in logs[-1]
+    # each member's loss on the joined rows is its trial's value, the mean over equal-sized splits, near enough
+    for m, (r, mp) in zip(ens["members"], members):
+        assert mp.pred.shape[0] == rows
+        np.testing.assert_array_equal(mp.y, np.concatenate([p.y for p in parts]))
+        assert m["val_loss"] == pytest.approx(r["value"], rel=0.05, abs=1e-3)
+    w = np.array([m["weight"] for m in ens["members"]])
+    mixed = np.tensordot(w, np.stack([mp.pred for _, mp in members]), axes=1)
+    assert ens["val_loss"] == pytest.approx(E.loss_of(mixed, members[0][1].y, "classification"))
+    # a member with fewer splits limits every member to those
+    short = [dict(done[0], split_dirs=done[0]["split_dirs"][:1]), *done[1:]]
+    ens2, members2 = select_ensemble(short, 3, 10, logs.append)
+    assert ens2["splits"] == 2 and ens2["val_rows"] == len(parts[0].y) + len(parts[1].y)

@@ -17,10 +17,12 @@ __all__ = ["select_ensemble", "finish_ensemble", "bag_of", "measure_ensemble_cos
 def select_ensemble(done, size, iterations, log):
     """Greedy ensemble selection over the best `size` complete trials' (and
     each other family's best trial's) predictions on their shared validation
-    split. Members must share the
-    preprocessing (one input for the one ONNX graph). Returns (the ensemble
-    dict, [(row, member predictions)]), or (None, None) with fewer than 2
-    members."""
+    splits: with val_repeats, the split models' predictions on their own
+    splits, joined (every row of the training part predicted by models that
+    did not fit it, as AutoGluon selects on out-of-fold predictions), over the
+    splits every member has. Members must share the preprocessing (one input
+    for the one ONNX graph). Returns (the ensemble dict, [(row, member
+    predictions)]), or (None, None) with fewer than 2 members."""
     import numpy as np
 
     from . import ensemble as E
@@ -31,11 +33,11 @@ def select_ensemble(done, size, iterations, log):
     for r in done[size:]:
         if all(p["family"] != r["family"] for p in pool):
             pool.append(r)
+    pool = [r for r in pool if r.get("output_dir")]
+    splits = min((1 + len(r.get("split_dirs") or ()) for r in pool), default=1)
     for r in pool:
-        if not r.get("output_dir"):
-            continue
         try:
-            mp = E.member_predictions(r["output_dir"], cache)
+            mp = _split_predictions(E, r, splits, cache)
         except Exception as e:  # noqa: BLE001  (a member that cannot be reloaded is left out)
             log(f"warning: trial {r['trial']} left out of the ensemble: {e}")
             continue
@@ -59,14 +61,34 @@ def select_ensemble(done, size, iterations, log):
     avg = np.tensordot(weights, preds, axes=1)
     ens = {"members": [{"trial": r["trial"], "family": r["family"], "weight": float(w), "val_loss": float(sl),
                         "output_dir": m.folder} for (r, m), w, sl in zip(members, weights, singles)],
-           "val_loss": float(loss), "best_single_loss": float(best_single), "used": used,
+           "val_loss": float(loss), "best_single_loss": float(best_single), "used": used, "splits": splits,
+           "val_rows": int(len(y)),
            "loss": "log_loss" if task == "classification" else "mse (scaled target)",
            "iterations": iterations, "task": task}
     if task == "classification":
         ens["val_accuracy"] = float(np.mean(avg.argmax(axis=1) == y))
     log(f"ensemble of {int((weights > 0).sum())} trials: val_loss {loss:.4g} vs best single "
-        f"{best_single:.4g} ({'used' if used else 'not used'})")
+        f"{best_single:.4g} on {len(y)} rows" + (f" of {splits} splits" if splits > 1 else "")
+        + f" ({'used' if used else 'not used'})")
     return ens, members
+
+
+def _split_predictions(E, row, splits, cache):
+    """A trial's validation predictions on its first `splits` splits, joined
+    (the first split's module and example kept for the export)."""
+    import dataclasses
+
+    import numpy as np
+    dirs = [row["output_dir"], *(row.get("split_dirs") or ())][:splits]
+    parts = [E.member_predictions(d, cache) for d in dirs]
+    first = parts[0]
+    for d, p in zip(dirs[1:], parts[1:]):
+        if p.preprocess != first.preprocess:
+            raise ValueError(f"{d}: its inputs are prepared differently from {first.folder}")
+    if len(parts) == 1:
+        return first
+    return dataclasses.replace(first, pred=np.concatenate([p.pred for p in parts]),
+                               y=np.concatenate([p.y for p in parts]))
 
 
 def bag_of(best, log):

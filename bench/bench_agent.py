@@ -517,6 +517,39 @@ def workers_figure(args, automl_python):
     return out
 
 
+def merge(paths, readme=False):
+    """The summary of runs saved by --json in several invocations (one per seed,
+    or one per system): what one invocation over all of them would print."""
+    by, vers, loads, budgets = {}, {}, [], set()
+    for path in paths:
+        with open(path) as f:
+            saved = json.load(f)
+        for r in saved["runs"]:
+            by[(r["table"], r["seed"], r["system"])] = r
+        vers.update(saved.get("versions", {}))
+        loads += saved.get("load", [])
+        budgets.add(saved["budget"])
+    if len(budgets) != 1:
+        raise SystemExit(f"--merge: the files ran different budgets {sorted(budgets)}")
+    rows = list(by.values())
+    systems = [s for s in SYSTEMS if any(r["system"] == s for r in rows)]
+    tables = [t for t in TABLES if any(r["table"] == t for r in rows)]
+    seeds = sorted({r["seed"] for r in rows})
+    per_table, mean_rank, pair = summarize(rows, systems, tables, seeds)
+    cmd = "bench/bench_agent.py --merge " + ",".join(os.path.basename(p) for p in paths)
+    md = markdown(per_table, mean_rank, pair, systems, budgets.pop(), seeds, cmd,
+                  (loads[0], loads[-1]) if loads else (0.0, 0.0), vers)
+    print(md)
+    for seed in seeds:  # each seed's mean ranks: how much of the result one split decides
+        _, mr, pr = summarize(rows, systems, tables, [seed])
+        print(f"seed {seed}: mean rank " + ", ".join(f"{s} {mr[s]:.2f}" for s in systems if mr[s] is not None)
+              + ("; tessel >= " + ", ".join(f"{b} {pr[('tessel', b)]}" for b in systems if b != "tessel")
+                 if "tessel" in systems and len(systems) > 1 else ""))
+    if readme:
+        write_readme(md)
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--smoke", action="store_true", help=f"{len(SMOKE_TABLES)} tables, 30 s, seed 0")
@@ -529,6 +562,9 @@ def main(argv=None):
     p.add_argument("--tmp", default=None, help="where each run's working files go (removed after the run)")
     p.add_argument("--json", help="write every run and the summary to this file")
     p.add_argument("--write-readme", action="store_true", help="put the table into bench/README.md")
+    p.add_argument("--merge", help="comma-separated --json files of earlier runs (e.g. one per seed): the "
+                                   "table over all their runs, nothing run (a later file's run replaces an "
+                                   "earlier one's for the same table, seed and system)")
     p.add_argument("--workers", action="store_true", help="trials per minute with 1 vs 2 agent workers")
     p.add_argument("--threads", type=int, help="tessel's threads per run (default: its own, every core)")
     p.add_argument("--repeat", type=int, default=1, help="with --workers: alternate 1 and 2 workers N times, "
@@ -545,6 +581,8 @@ def main(argv=None):
         a.workers = a.workers_n
         return worker_main(a)
 
+    if a.merge:
+        return merge(a.merge.split(","), a.write_readme)
     a.cache = os.path.abspath(a.cache)  # each run's process starts in its own folder
     if a.smoke:
         a.tables = a.tables or ",".join(SMOKE_TABLES)

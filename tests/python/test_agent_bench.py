@@ -55,6 +55,26 @@ def test_ties_failures_and_ranks():
     assert B.overrun_limit(60) == pytest.approx(68.0)
 
 
+def test_merge_reads_runs_saved_one_seed_per_file(tmp_path, capsys):
+    def saved(seed, vals, load):
+        runs = [{"table": "wine", "seed": seed, "system": s, "metric": "log_loss", "value": v, "raw_value": v,
+                 "fit_s": 50.0, "error": None} for s, v in vals.items()]
+        path = tmp_path / f"s{seed}.json"
+        path.write_text(json.dumps({"runs": runs, "budget": 60.0, "load": load, "versions": {"tessel": "0.1"}}))
+        return str(path)
+    paths = [saved(0, {"tessel": 0.9, "flaml": 0.8}, [0.1, 1.0]), saved(1, {"tessel": 0.7, "flaml": 0.8}, [0.2, 1.5])]
+    assert B.main(["--merge", ",".join(paths)]) == 0
+    out = capsys.readouterr().out
+    assert "| wine | log_loss | 0.8 (50 s) | 0.8 (50 s) | 1.5 | 1.5 |" in out  # means over both seeds
+    assert "tessel at least as good as flaml on 1 of 1 tables" in out
+    assert "seed 0: mean rank tessel 2.00, flaml 1.00" in out and "seed 1: mean rank tessel 1.00, flaml 2.00" in out
+    assert "before 0.10 / after 1.50" in out
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"runs": [], "budget": 30.0}))
+    with pytest.raises(SystemExit, match="different budgets"):
+        B.main(["--merge", f"{paths[0]},{other}"])
+
+
 def test_same_split_for_every_system(tmp_path):
     tr, te, labels = B.split("wine", 1, str(tmp_path), None)
     tr2, te2, labels2 = B.split("wine", 1, str(tmp_path), None)

@@ -30,7 +30,9 @@ def _fit(tmp, store, **kw):
 def recorded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("uistudies")
     store = str(tmp / "store")
-    res = {"sqlite": _fit(tmp, store)}
+    # Two families (the table default adds linear, whose 2-trial start-up per family would leave 6 trials
+    # nothing to prune): the page must show pruned trials and a family axis.
+    res = {"sqlite": _fit(tmp, store, families=("boosted_trees", "mlp"))}
     res["journal"] = _fit(tmp, store, n_trials=2, max_epochs=1, storage="journal", study_name="shared")
     res["memory"] = _fit(tmp, store, n_trials=2, max_epochs=1, storage="memory")
     return ts.store.open(store), res

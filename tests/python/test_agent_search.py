@@ -229,6 +229,24 @@ def test_schedule_adapts_to_measured_cost():
     assert t.next_epochs("mlp") is None
 
 
+def test_schedule_counts_a_repeated_trial_per_split():
+    # Digits at 60 s on 5 splits: the first trial (5 x 4.8 s = 24 s) used to count its other four
+    # splits as fixed cost (19.2 s), so the reserve (19.2 + 1.5 x 0.4 x 10 + 1 = 26.2 s) plus that
+    # fixed cost outgrew the 36 s left and the search stopped after one trial.
+    now = [0.0]
+    s = search.Schedule(budget_s=60, max_epochs=10, min_epochs=1, target_trials=10, clock=lambda: now[0],
+                        repeats=5)
+    s.record("boosted_trees", 4.8, 10, best=True, epoch_seconds=[0.4] * 10)  # the first split's seconds
+    now[0] = 24.0
+    assert s.fixed_cost() == pytest.approx(0.8) and s.reserve() == pytest.approx(0.8 + 6.0 + 1.0)
+    # 36 - 7.8 reserve - 0.8 fixed = 27.4 s; a trial's epochs run on 5 splits: 27.4 / (0.4 x 10 x 5) -> 1
+    assert s.next_epochs("boosted_trees") == 1
+    one = search.Schedule(budget_s=60, max_epochs=10, min_epochs=1, target_trials=10, clock=lambda: now[0],
+                          start=0.0)
+    one.record("boosted_trees", 4.8, 10, best=True, epoch_seconds=[0.4] * 10)
+    assert one.next_epochs("boosted_trees") == 6  # the same trial without repeats: 27.4 / (0.4 x 10)
+
+
 def test_schedule_reserves_the_measured_ensemble_cost():
     now = [0.0]
     s = search.Schedule(budget_s=100, max_epochs=10, clock=lambda: now[0])

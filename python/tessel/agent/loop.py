@@ -106,7 +106,7 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic, measure_co
     # shares), not from here: waiting for the workers to start is spent budget too.
     start = spec.get("start") if clock is time.monotonic else None
     sched = Schedule(spec["budget_s"], None if shared else spec["n_trials"], spec["max_epochs"], spec["min_epochs"],
-                     start=start, clock=clock)
+                     start=start, clock=clock, repeats=spec.get("repeats", 1))
     best_value = min((t.value for t in study.trials if t.state == TrialState.COMPLETE), default=None)
     tag = f"[w{spec['worker']}] " if spec.get("worker") else ""
     ran, fail_streak, last_error = 0, 0, None
@@ -163,7 +163,8 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic, measure_co
         is_best = out.state == "COMPLETE" and (best_value is None or out.value < best_value)
         if is_best:
             best_value = out.value
-        sched.record(params["family"], out.seconds, out.epochs, best=is_best, epoch_seconds=out.epoch_seconds)
+        sched.record(params["family"], (out.metrics or {}).get("first_split_s", out.seconds), out.epochs, best=is_best,
+                     epoch_seconds=out.epoch_seconds)
         msg = f"{tag}trial {tr.number} {params['family']}: {out.state.lower()}"
         if out.value is not None:
             msg += f", val_loss {out.value:.4g}"

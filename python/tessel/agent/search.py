@@ -273,10 +273,14 @@ class Schedule:
     reserve; epochs shrink toward min_epochs when fewer than `target_trials`
     more trials would fit, and the search stops when not even one trial of
     min_epochs fits. `clock` is time.monotonic (tests pass their own).
+    repeats: the train/validation splits a trial that completes trains on
+    (val_repeats); costs are measured per split (record's `seconds` is one
+    split's), and a trial's epochs are shared out as if every split ran.
     """
 
     def __init__(self, budget_s=None, n_trials=None, max_epochs=5, min_epochs=1, target_trials=10,
-                 final_factor=1.5, start=None, clock=time.monotonic):
+                 final_factor=1.5, start=None, clock=time.monotonic, repeats=1):
+        self.repeats = max(1, int(repeats))
         self.budget_s, self.n_trials = budget_s, n_trials
         self.max_epochs, self.min_epochs = int(max_epochs), int(min(min_epochs, max_epochs))
         self.target_trials, self.final_factor = target_trials, final_factor
@@ -290,8 +294,11 @@ class Schedule:
         self.ensemble_s = 0.0    # the ensemble stage's measured cost (set_ensemble_cost), kept in reserve too
 
     def record(self, family, seconds, epochs, best=False, epoch_seconds=None):
-        """A finished trial: its wall time, epochs run, and (when known) the
-        seconds of its epochs, which split the time into fixed + per epoch."""
+        """A finished trial: the wall time of its first split (of all of it
+        without repeats), epochs run, and (when known) the seconds of those
+        epochs, which split the time into fixed + per epoch. The other splits'
+        time is not fixed cost: counted so, one slow first trial on 5 splits
+        made the reserve look larger than the time left and ended the search."""
         self.trials_run += 1
         if epochs <= 0:
             return
@@ -344,7 +351,7 @@ class Schedule:
         if left < cpe * self.min_epochs:
             return None
         want = max(1, self.n_trials - self.trials_run) if self.n_trials is not None else self.target_trials
-        fit = int(left // (cpe * want)) if cpe > 0 else self.max_epochs
+        fit = int(left // (cpe * want * self.repeats)) if cpe > 0 else self.max_epochs
         return max(self.min_epochs, min(self.max_epochs, fit))
 
     # The first trial's share of a time budget: the final retrain repeats the best trial's epochs on all the

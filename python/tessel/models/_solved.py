@@ -42,3 +42,19 @@ class _Named:
 
 def as_tensor(a):
     return a if isinstance(a, ts.Tensor) else ts.from_numpy(np.ascontiguousarray(a))
+
+
+def features(x, n, what, family, dtype, finite=False):
+    """x as a contiguous 2-d `dtype` tensor of `n` features (trailing dims
+    flattened); errors name the family and `what` (x, validation inputs).
+    finite: refuse NaN and infinities (the linear solve has no use for them;
+    trees send NaN left)."""
+    x = as_tensor(x)
+    if x.dim() != 2:
+        x = x.flatten(1)
+    if x.shape[1] != n:
+        raise ValueError(f"{family}: {what} have {x.shape[1]} features, the model takes {n}")
+    x = x.to(dtype).contiguous()
+    if finite and not bool(ts.isfinite(x).all()):
+        raise ValueError(f"{family}: {what} hold NaN or infinite values")
+    return x

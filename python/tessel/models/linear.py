@@ -21,7 +21,7 @@ import math
 import tessel as ts
 from tessel import nn
 
-from ._solved import SolverTrainer, as_tensor
+from ._solved import SolverTrainer, as_tensor, features
 
 __all__ = ["LinearModel", "LinearTrainer"]
 
@@ -168,15 +168,7 @@ class LinearTrainer(SolverTrainer):
 
 
 def _features(x, n, what):
-    x = as_tensor(x)
-    if x.dim() != 2:
-        x = x.flatten(1)
-    if x.shape[1] != n:
-        raise ValueError(f"linear: {what} have {x.shape[1]} features, the model takes {n}")
-    x = x.to(ts.float64).contiguous()
-    if not bool(ts.isfinite(x).all()):
-        raise ValueError(f"linear: {what} hold NaN or infinite values")
-    return x
+    return features(x, n, what, "linear", ts.float64, finite=True)
 
 
 def _targets(y, task, k, n, what):

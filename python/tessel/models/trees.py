@@ -10,7 +10,7 @@ trees, with the training and validation loss in its logs.
 import tessel as ts
 from tessel import nn
 
-from ._solved import SolverTrainer, as_tensor
+from ._solved import SolverTrainer, as_tensor, features
 
 __all__ = ["BoostedTrees", "BoostingTrainer"]
 
@@ -150,9 +150,4 @@ class BoostingTrainer(SolverTrainer):
 
 
 def _features(x, n, what):
-    x = as_tensor(x)
-    if x.dim() != 2:
-        x = x.flatten(1)
-    if x.shape[1] != n:
-        raise ValueError(f"boosted_trees: {what} have {x.shape[1]} features, the model takes {n}")
-    return x.to(ts.float32).contiguous()
+    return features(x, n, what, "boosted_trees", ts.float32)

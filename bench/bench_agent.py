@@ -243,8 +243,10 @@ def worker_tessel(a):
     lb = res.leaderboard
     extra = {"trials": len(lb), "complete": sum(r["state"] == "COMPLETE" for r in lb),
              "pruned": sum(r["state"] == "PRUNED" for r in lb), "failed": sum(r["state"] == "FAIL" for r in lb),
+             "stopped": sum(r["state"] == "STOPPED" for r in lb),
              "epochs": sum(int(r.get("epochs") or 0) for r in lb),
-             "ensemble": bool(res.ensemble and res.ensemble.get("used")), "stages": res.stages}
+             "ensemble": bool(res.ensemble and res.ensemble.get("used")),
+             "refit": bool(res.refit and res.refit.get("used")), "stages": res.stages}
     if task == "regression":
         return {"values": [float(p["value"]) for p in preds]}, fit_s, extra
     classes = sorted({k for p in preds for k in p["probabilities"]})

@@ -260,6 +260,25 @@ def test_schedule_reserves_the_measured_ensemble_cost():
     assert s.next_epochs("mlp") is None
 
 
+def test_schedule_reserves_the_refit_unless_it_would_starve_the_search():
+    now = [0.0]
+    s = search.Schedule(budget_s=100, max_epochs=10, clock=lambda: now[0], repeats=5, refit_factor=1.25,
+                        refit_members=3)
+    s.record("linear", 0.2, 1, best=True, epoch_seconds=[0.1])
+    base = s.reserve()
+    for total in (1.0, 2.0, 9.0):  # complete trials, all 5 splits: the median is 2 s
+        s.record_complete(total)
+    s.set_ensemble_cost(0.5)
+    assert s.refit_reserve() == pytest.approx(1.25 * 3 * 2.0 + 0.5)
+    assert s.reserve() == pytest.approx(base + 0.5 + 1.25 * 3 * 2.0 + 0.5)
+    for total in (20.0, 20.0, 20.0):  # median 20 s: 75.5 s is above 40% of the budget, so none is kept
+        s.record_complete(total)
+    assert s.refit_reserve() == 0.0
+    off = search.Schedule(budget_s=100, max_epochs=10, clock=lambda: now[0], repeats=5)
+    off.record_complete(2.0)
+    assert off.refit_reserve() == 0.0  # no refit will follow (refit_factor 0)
+
+
 def test_search_budget_counts_from_when_it_was_measured(tmp_path):
     # Waiting for worker processes to start is spent budget: a loop entered after the whole
     # budget went by (spec['start'] + budget_s in the past) runs no trial.
@@ -310,6 +329,29 @@ def test_every_trial_stopped_by_the_budget_retrains_the_best_stopped(tmp_path, i
 
 
 # ----- study storage -------------------------------------------------------------------------------------
+
+def test_a_trial_the_budget_ends_before_its_first_epoch_is_stopped_not_failed(tmp_path, iris, monkeypatch):
+    real = trial_mod.run_train
+
+    def second_stopped(config, store, callbacks=()):
+        if callbacks and config["experiment"]["run_name"] == "trial 1":
+            raise search.TrialOverBudget("over the time budget in epoch 1")
+        return real(config, store, callbacks)
+
+    monkeypatch.setattr(trial_mod, "run_train", second_stopped)
+    res = automl(tmp_path, n_trials=3).fit(iris, target="target")
+    states = {r["trial"]: r["state"] for r in res.leaderboard}
+    assert states == {0: "COMPLETE", 1: "STOPPED", 2: "COMPLETE"}, states
+    assert [r["state"] for r in res.leaderboard][-1] == "STOPPED"  # listed after the failed ones
+    # Optuna holds it as FAIL (the sampler learns nothing from it); the studies page shows it as stopped,
+    # read from the study database as from the leaderboard.
+    import optuna
+    from tessel.ui.studies import read_study, trials_from_leaderboard
+    assert [t["state"] for t in trials_from_leaderboard(res.leaderboard)] == ["COMPLETE", "STOPPED", "COMPLETE"]
+    assert [t["state"] for t in read_study(res.study_name, res.storage)] == ["COMPLETE", "STOPPED", "COMPLETE"]
+    raw = optuna.load_study(study_name=res.study_name, storage=res.storage).trials[1]
+    assert raw.state == optuna.trial.TrialState.FAIL and raw.user_attrs["over_budget"] is True
+
 
 def test_journal_storage_and_resume(tmp_path, iris):
     a = automl(tmp_path, n_trials=2, storage="journal", study_name="shared").fit(iris, target="target")

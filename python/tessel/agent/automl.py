@@ -1,6 +1,7 @@
 """AutoML: profile -> held-out split -> search (Optuna) -> retrain the best on
-all training data -> evaluate on the held-out split -> export ONNX, register
-as `champion` -> HTML report. Every trial and the final model are runs of
+all training data (or an ensemble of the best) -> evaluate on the held-out
+split -> on small tables, refit with the held-out rows -> export ONNX,
+register as `champion` -> HTML report. Every trial and the final model are runs of
 `tessel.train` (the same config schema and output folder); the agent's own
 run in the tracking store holds the profile, leaderboard and report.
 
@@ -10,7 +11,7 @@ run in the tracking store holds the profile, leaderboard and report.
     result.predict([{"area": 80, "rooms": 3}])
 
 The stages live in their own files: the search (loop.py), the ensemble
-(ensemble_stage.py), the final retrain (final.py), the leaderboard
+(ensemble_stage.py), the final retrain (final.py), the refit (refit.py), the leaderboard
 (leaderboard.py); this one runs them in order.
 """
 import contextlib
@@ -23,13 +24,14 @@ import sys
 import time
 
 from . import plan
-from .ensemble_stage import bag_of, finish_ensemble, measure_ensemble_cost, select_ensemble
+from .ensemble_stage import bag_of, finish_ensemble, measure_ensemble_cost, register_final, select_ensemble
 from .errors import AgentError, BudgetError, DataError
 from .final import retrain_best
 from .leaderboard import fmt as _fmt, leaderboard_text, write_leaderboard_csv
 from .loop import run_search, search_loop  # noqa: F401  (search_loop: the tests drive it from here)
 from .prepare import prepare
 from .profile import Profile, profile
+from .refit import refit_cost, refit_members
 from .search import open_study, parse_budget
 from ..utils.jsonable import jsonable as _jsonable
 
@@ -56,11 +58,12 @@ class AgentResult:
     test_labels: list = None
     ensemble: dict = None      # the selected ensemble (members, weights, val losses, used) or None
     advice: dict = None        # the LLM advisor's answer (changes, explanation) or None
+    refit: dict = None         # the refit with the held-out rows (rows, estimated_s, seconds, used) or None
 
     def to_dict(self):
         d = {k: getattr(self, k) for k in ("leaderboard", "best", "test_metrics", "output_dir", "report_path",
                                            "run_id", "study_name", "storage", "stages", "work_dir",
-                                           "ensemble", "advice")}
+                                           "ensemble", "advice", "refit")}
         d["profile"] = self.profile.to_dict()
         d["model_version"] = None if self.model_version is None else \
             {k: self.model_version.get(k) for k in ("name", "version", "folder", "aliases")}
@@ -111,6 +114,10 @@ class AutoML:
     `ensemble_size` (5) trials (greedy selection with replacement,
     `ensemble_iterations` picks, on the validation split all trials share);
     it replaces the retrained best model when its validation loss is lower.
+    refit: once a final made of split models (small tables, val_repeats > 1)
+    is evaluated on the held-out split, train its members again with the
+    held-out rows added and register that (tessel.agent.refit; its test
+    metrics are the evaluated model's), when the budget leaves time for it.
     advisor: URL of an OpenAI-compatible endpoint (".../v1") asked for
     search-space changes and an explanation (off by default; see
     tessel.agent.advisor); advisor_model: the model name sent to it.
@@ -120,7 +127,7 @@ class AutoML:
                  store=None, experiment="agent", study_name=None, storage="sqlite", work_dir=None, test_size=0.2,
                  val_split=0.2, register=True, alias="champion", export=True, report=True, lock_timeout=10.0,
                  workers=1, verbose=True, log=None, ensemble=True, ensemble_size=5, ensemble_iterations=25,
-                 advisor=None, advisor_model=None, advisor_timeout=30.0, val_repeats=None):
+                 advisor=None, advisor_model=None, advisor_timeout=30.0, val_repeats=None, refit=True):
         if budget is None and n_trials is None:
             budget = "10m"
         self.budget_s = parse_budget(budget)
@@ -145,6 +152,7 @@ class AutoML:
                                         or val_repeats < 1):
             raise ValueError(f"val_repeats must be a positive integer or None, got {val_repeats!r}")
         self.val_repeats = val_repeats
+        self.refit = bool(refit)
         self._repeats = 1  # for the data being fit (val_repeats None: plan.val_repeats)
         self.n_trials, self.seed, self.families = n_trials, seed, families
         if isinstance(min_epochs, bool) or not isinstance(min_epochs, int) or min_epochs < 1:
@@ -270,9 +278,10 @@ class AutoML:
             store.log_params(run_id, {"agent.study": study_name, "agent.storage": where or "memory"})
             rows = self._search(store, study, kind, where, base, families, work, t_start)
         done = [r for r in rows if r["state"] == "COMPLETE"]
+        stopped_n = sum(r["state"] == "STOPPED" for r in rows)
         self._log(f"search: {len(rows)} trials ({len(done)} complete, "
                   f"{sum(r['state'] == 'PRUNED' for r in rows)} pruned, {sum(r['state'] == 'FAIL' for r in rows)} "
-                  f"failed)")
+                  f"failed" + (f", {stopped_n} stopped by the budget" if stopped_n else "") + ")")
         stopped = [r for r in rows if r["state"] == "PRUNED" and r["value"] is not None and math.isfinite(r["value"])]
         if not done and stopped:
             # Every trial was stopped early (a tight budget stops the first one at 0.4 of it): the best of them
@@ -309,28 +318,32 @@ class AutoML:
                 ens, members = select_ensemble(done, self.ensemble_size, self.ensemble_iterations, self._log)
             if ens is not None:
                 ens["estimated_s"] = need
+        # A final assembled from trials' split models (a used ensemble, or the best trial's bag) on a small
+        # table is refit with the held-out rows once evaluated (tessel.agent.refit); it registers after that.
+        refit = self.refit and self._repeats > 1 and self.export and prep.all_path is not None
+        register_now = False if refit else self.register
+        assembled = None
         if ens is not None and ens["used"]:
+            t_fin = time.perf_counter()
             with stage("final"):
                 res, test_metrics, predictions = finish_ensemble(store, run_id, ens, members, prep, work, name,
-                                                                 self.register, self.export, self.alias,
-                                                                 self._log)
+                                                                 register_now, self.export, self.alias, self._log)
+            assembled = (ens, members, time.perf_counter() - t_fin)
             ens["seconds"] = time.perf_counter() - t_ens
             if need is not None:
                 self._log(f"ensemble stage: {ens['seconds']:.1f} s (reserved {need:.1f} s)")
-            version = res.model_version
-            if version:
-                self._log(f"registered the ensemble as {version['name']} version {version['version']} "
-                          f"({self.alias!r})")
         else:
             # ----- the final model. A best trial judged on several splits (val_repeats): its split models
             # averaged, a bag that saw all the training data between them; else the best trial's config
             # retrained on all the training data. Either is evaluated on the held-out split.
             bag, bag_members = bag_of(best, self._log) if self.export else (None, None)
             if bag is not None:
+                t_fin = time.perf_counter()
                 with stage("final"):
                     res, test_metrics, predictions = finish_ensemble(store, run_id, bag, bag_members, prep, work,
-                                                                     name, self.register, self.export, self.alias,
+                                                                     name, register_now, self.export, self.alias,
                                                                      self._log)
+                assembled = (bag, bag_members, time.perf_counter() - t_fin)
                 bagged = True
             else:
                 # The time left, less what the evaluation, export and report take after the retrain (about 10%).
@@ -339,9 +352,14 @@ class AutoML:
                                                               self.register, self.export, self.alias,
                                                               self._log, stage, seconds_left=left,
                                                               data_factor=1.0 / (1.0 - self.val_split))
-            version = getattr(res, "model_version", None)
-            if version:
-                self._log(f"registered {version['name']} version {version['version']} as {self.alias!r}")
+        refit_info = None
+        if refit and assembled is not None:
+            res, refit_info = self._refit(store, run_id, assembled, prep, work, name, res,
+                                          (test_metrics, predictions), stage, t_start)
+        version = getattr(res, "model_version", None)
+        if version:
+            self._log(f"registered {'the ensemble as ' if ens is not None and ens['used'] else ''}{version['name']} "
+                      f"version {version['version']} as {self.alias!r}")
 
         if version:
             # Where the model's data is, for `tessel agent watch` (drift against it, retraining on it).
@@ -373,7 +391,7 @@ class AutoML:
                              test_metrics=test_metrics, output_dir=res.output_dir, model_version=version,
                              report_path=None, run_id=run_id, study_name=study_name, storage=where or "memory",
                              stages=stages, work_dir=work, predictions=predictions, test_labels=prep.test_labels,
-                             ensemble=ens, advice=advice_out)
+                             ensemble=ens, advice=advice_out, refit=refit_info)
         if self.report:
             with stage("report"):
                 from .report import write_report
@@ -384,6 +402,39 @@ class AutoML:
         store.set_tags(run_id, {"agent.output_dir": res.output_dir, "agent.report": result.report_path or ""})
         self.result_ = result
         return result
+
+    # ----- the refit ------------------------------------------------------------------------------
+
+    def _refit(self, store, run_id, assembled, prep, work, name, res, evaluated, stage, t_start):
+        """The evaluated final (res) refit with the held-out rows when the
+        budget has time for it, registered either way. Returns (the final
+        result, what the refit did)."""
+        ens, members, export_s = assembled
+        factor = (prep.n_train + prep.n_test) / prep.n_train
+        need = refit_cost(ens, members, factor) + export_s  # the members' runs, then one more export
+        left = None if self.budget_s is None else self.budget_s - (time.monotonic() - t_start)
+        info = {"rows": prep.n_train + prep.n_test, "estimated_s": need, "used": False}
+        refitted = None
+        if left is not None and left < need:
+            self._log(f"refit: {max(left, 0.0):.1f} s left, it needs about {need:.1f} s: keeping the evaluated "
+                      f"model")
+        else:
+            t0 = time.perf_counter()
+            with stage("refit"):
+                refitted = refit_members(store, run_id, ens, members, prep, work, factor, self._log,
+                                         deadline=None if left is None else t_start + self.budget_s)
+                if refitted is not None:
+                    try:
+                        res = finish_ensemble(store, run_id, *refitted, prep, work, name, self.register,
+                                              self.export, self.alias, self._log, evaluated=evaluated)[0]
+                        info["used"] = True
+                    except Exception as e:  # noqa: BLE001  (the evaluated model is kept and registered)
+                        self._log(f"warning: the refit model could not be assembled ({type(e).__name__}: {e}); "
+                                  f"keeping the evaluated model")
+            info["seconds"] = time.perf_counter() - t0
+        if not info["used"] and self.register:
+            register_final(store, run_id, res, name, self.register, self.alias)
+        return res, info
 
     # ----- the advisor ---------------------------------------------------------------------------
 

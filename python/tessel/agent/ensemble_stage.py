@@ -11,7 +11,7 @@ from .final import held_out_metrics
 from .leaderboard import fmt
 from ..utils.jsonable import jsonable as _jsonable
 
-__all__ = ["select_ensemble", "finish_ensemble", "bag_of", "measure_ensemble_cost"]
+__all__ = ["select_ensemble", "finish_ensemble", "register_final", "bag_of", "measure_ensemble_cost"]
 
 
 def select_ensemble(done, size, iterations, log):
@@ -110,12 +110,14 @@ def bag_of(best, log):
     return ens, [(best, mp)]
 
 
-def finish_ensemble(store, run_id, ens, members, prep, work, name, register, export, alias, log):
+def finish_ensemble(store, run_id, ens, members, prep, work, name, register, export, alias, log, evaluated=None):
     """Exports every member with a weight to ONNX, combines them into one
     graph (checked against the weighted sum of the members), evaluates it
     on the held-out split and registers it (register: True for `name`, a
-    registry name, or False). Returns (result namespace, test metrics,
-    predictions)."""
+    registry name, or False). evaluated: (test metrics, predictions) of the
+    model these members were refit from (tessel.agent.refit): the refit
+    model has seen the held-out rows, so those are its figures. Returns
+    (result namespace, test metrics, predictions)."""
     import shutil
     import types
 
@@ -128,7 +130,7 @@ def finish_ensemble(store, run_id, ens, members, prep, work, name, register, exp
     from ..train.predictor import load_module, read_config, read_signature
     from . import ensemble as E
     task = ens["task"]
-    out = os.path.join(work, "final" if ens.get("bag") else "ensemble")
+    out = os.path.join(work, "refit-final" if evaluated else "final" if ens.get("bag") else "ensemble")
     os.makedirs(out, exist_ok=True)
     paths, weights = [], []
     for m, (r, mp) in zip(ens["members"], members):
@@ -155,6 +157,10 @@ def finish_ensemble(store, run_id, ens, members, prep, work, name, register, exp
                                     "splits": 1 + len(r.get("split_dirs") or ())}
                                    for m, (r, _) in zip(ens["members"], members) if m["weight"] > 0]}
     cfg["data"]["val_path"] = prep.test_path  # what the ensemble was evaluated on (tessel evaluate's default)
+    if evaluated:
+        cfg["refit"] = {"rows": prep.n_train + prep.n_test, "path": prep.all_path,
+                        "note": "members trained again with the held-out rows; test metrics are the model's "
+                                "before the refit"}
     with open(os.path.join(out, "config.yaml"), "w") as f:
         yaml.safe_dump(_jsonable(cfg), f, sort_keys=False)
     with open(os.path.join(out, "ensemble.json"), "w") as f:
@@ -170,20 +176,33 @@ def finish_ensemble(store, run_id, ens, members, prep, work, name, register, exp
     if not np.allclose(got.reshape(ref.shape), ref, rtol=1e-4, atol=1e-4):
         raise AgentError("the ensemble's ONNX graph does not compute the weighted sum of its members "
                          f"(largest difference {float(np.max(np.abs(got.reshape(ref.shape) - ref))):.3g})")
-    predictions = pred.decode(got)
-    test_metrics = held_out_metrics(predictions, prep.test_labels, task)
     what = f"trial {ens['members'][0]['trial']}'s {len(paths)} split models averaged" if ens.get("bag") else "ensemble"
-    log(f"final ({what}): " + ", ".join(f"{k}={fmt(v)}" for k, v in test_metrics.items()))
-    version = None
+    if evaluated:
+        test_metrics, predictions = evaluated
+        what += f", refit on {prep.n_train + prep.n_test} rows (training and held-out)"
+        log(f"final ({what}); its test metrics are the model's before the refit")
+    else:
+        predictions = pred.decode(got)
+        test_metrics = held_out_metrics(predictions, prep.test_labels, task)
+        log(f"final ({what}): " + ", ".join(f"{k}={fmt(v)}" for k, v in test_metrics.items()))
+    res = types.SimpleNamespace(config=cfg, output_dir=out, model_version=None, metrics=test_metrics,
+                                signature=pred.signature, description="tessel agent: " + what)
     if register and export:
-        reg = name if register is True else register
-        version = store.register_model(reg, onnx=os.path.join(out, "model.onnx"), config=cfg,
-                                       signature=pred.signature, run_id=run_id, metrics=test_metrics,
-                                       alias=alias, description="tessel agent: " + what)
-        for fname in ("config.yaml", "ensemble.json"):
-            shutil.copyfile(os.path.join(out, fname), os.path.join(version["folder"], fname))
-    res = types.SimpleNamespace(config=cfg, output_dir=out, model_version=version, metrics=test_metrics)
+        register_final(store, run_id, res, name, register, alias)
     return res, test_metrics, predictions
+
+
+def register_final(store, run_id, res, name, register, alias):
+    """Registers finish_ensemble's model (res) under `name` (register True)
+    or the registry name `register`, with its config and ensemble.json."""
+    import shutil
+    reg = name if register is True else register
+    res.model_version = store.register_model(reg, onnx=os.path.join(res.output_dir, "model.onnx"),
+                                             config=res.config, signature=res.signature, run_id=run_id,
+                                             metrics=res.metrics, alias=alias, description=res.description)
+    for fname in ("config.yaml", "ensemble.json"):
+        shutil.copyfile(os.path.join(res.output_dir, fname), os.path.join(res.model_version["folder"], fname))
+    return res.model_version
 
 
 def measure_ensemble_cost(output_dir, members):

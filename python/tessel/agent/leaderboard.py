@@ -7,7 +7,10 @@ __all__ = ["leaderboard_rows", "leaderboard_text", "write_leaderboard_csv"]
 
 def leaderboard_rows(study):
     """One dict per trial of the study: complete trials by validation loss,
-    then pruned ones (by their last value), then failed ones."""
+    then pruned ones (by their last value), then failed ones, then STOPPED
+    ones: trials the time budget ended before their first validation (Optuna
+    holds them as FAIL, so the sampler learns nothing from them, but they are
+    not failures of their parameters)."""
     from optuna.trial import TrialState
     rows = []
     for t in study.trials:
@@ -18,14 +21,15 @@ def leaderboard_rows(study):
         value = t.value if t.state == TrialState.COMPLETE else (hist[-1] if hist and hist[-1] is not None else None)
         m = a.get("metrics") or {}
         metric_name = "val_accuracy" if "val_accuracy" in m else ("val_rmse" if "val_rmse" in m else None)
-        rows.append({"trial": t.number, "state": t.state.name, "family": a.get("family", t.params.get("family")),
+        state = "STOPPED" if t.state == TrialState.FAIL and a.get("over_budget") else t.state.name
+        rows.append({"trial": t.number, "state": state, "family": a.get("family", t.params.get("family")),
                      "value": value, "val_metric_name": metric_name,
                      "val_metric": m.get(metric_name) if metric_name else None, "epochs": a.get("epochs", 0),
                      "seconds": a.get("seconds"), "epoch_seconds": a.get("epoch_seconds"), "params": a.get("params") or dict(t.params),
                      "metrics": m, "history": hist, "error": a.get("error"), "output_dir": a.get("output_dir"),
                      "split_dirs": a.get("split_dirs") or [],
                      "run_id": a.get("run_id"), "worker": a.get("worker", 0)})
-    order = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2}
+    order = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "STOPPED": 3}
 
     def key(r):
         v = r["value"]

@@ -9,6 +9,7 @@ from . import plan
 from . import trial as trial_mod
 from .errors import BudgetError
 from .leaderboard import leaderboard_rows
+from .refit import REFIT_MEMBERS
 from .search import Schedule, with_lock_retry
 from ..utils.jsonable import jsonable as _jsonable
 
@@ -41,7 +42,10 @@ def run_search(automl, store, study, kind, where, base, families, work, t_start,
             "verbose": automl.verbose,
             "start": t_search,
             "budget_label": automl.budget_s, "workers": automl.workers, "space": automl._space,
-            "ensemble_members": automl.ensemble_size if automl.ensemble and automl.ensemble_size >= 2 else 0}
+            "ensemble_members": automl.ensemble_size if automl.ensemble and automl.ensemble_size >= 2 else 0,
+            # the refit's rows over the trials' (tessel.agent.refit), when the final will be refit
+            "refit_factor": 1.0 / (1.0 - automl.test_size) if automl.refit and automl.export and
+            automl._repeats > 1 else 0.0}
     procs = []
     from ..train import runner  # noqa: F401  (the training runtime, imported once before the clock matters)
     import tessel as ts
@@ -106,7 +110,8 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic, measure_co
     # shares), not from here: waiting for the workers to start is spent budget too.
     start = spec.get("start") if clock is time.monotonic else None
     sched = Schedule(spec["budget_s"], None if shared else spec["n_trials"], spec["max_epochs"], spec["min_epochs"],
-                     start=start, clock=clock, repeats=spec.get("repeats", 1))
+                     start=start, clock=clock, repeats=spec.get("repeats", 1),
+                     refit_factor=spec.get("refit_factor", 0.0), refit_members=REFIT_MEMBERS)
     best_value = min((t.value for t in study.trials if t.state == TrialState.COMPLETE), default=None)
     tag = f"[w{spec['worker']}] " if spec.get("worker") else ""
     ran, fail_streak, last_error = 0, 0, None
@@ -137,7 +142,7 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic, measure_co
         attrs = {"family": params["family"], "params": params, "epochs": out.epochs, "seconds": out.seconds,
                  "epoch_seconds": sum(out.epoch_seconds) if out.epoch_seconds else None,
                  "history": out.history, "output_dir": out.output_dir, "split_dirs": out.split_dirs,
-                 "run_id": out.run_id,
+                 "run_id": out.run_id, "over_budget": out.over_budget,
                  "error": out.error, "metrics": metric_subset(out.metrics), "worker": spec.get("worker", 0)}
         for k, v in attrs.items():
             retry(lambda k=k, v=v: tr.set_user_attr(k, _jsonable(v)))
@@ -160,6 +165,8 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic, measure_co
             except Exception as e:  # noqa: BLE001  (no estimate: the stage then runs if any time is left)
                 spec["ensemble_cost"] = None
                 log(f"warning: the ensemble stage's cost could not be measured: {e}")
+        if out.state == "COMPLETE":
+            sched.record_complete(out.seconds)
         is_best = out.state == "COMPLETE" and (best_value is None or out.value < best_value)
         if is_best:
             best_value = out.value

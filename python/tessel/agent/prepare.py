@@ -3,7 +3,9 @@
 The agent keeps a test split that no trial sees: tables become train.csv and
 test.csv, class folders become train/ and test/ trees of links to the files
 (text files become a text CSV), arrays become train.npz and test.npz. The
-`data` section of the train config then points at the training part.
+`data` section of the train config then points at the training part. Tables
+and arrays also get all.csv / all.npz (both parts), which the refit trains on
+once the final model has been evaluated (tessel.agent.refit).
 """
 import csv
 import dataclasses
@@ -27,6 +29,7 @@ class Prepared:
     n_test: int
     test_inputs: list   # items tessel.train.Predictor takes, one per test sample
     test_labels: list   # class names (str) or numbers
+    all_path: str = None  # training and held-out rows in one file, for the refit (tables and arrays)
 
 
 def split_indices(labels, test_size, seed, stratify):
@@ -88,8 +91,8 @@ def _prepare_table(profile, path, target, out, test_size, seed):
     tr, te = split_indices(labels, test_size, seed, stratify)
     if len(tr) < 2 or len(te) < 1:
         raise DataError(f"{path}: {len(rows)} rows with a target are too few to hold out a test split")
-    train_csv, test_csv = os.path.join(out, "train.csv"), os.path.join(out, "test.csv")
-    for fname, idx in ((train_csv, tr), (test_csv, te)):
+    train_csv, test_csv, all_csv = (os.path.join(out, f"{n}.csv") for n in ("train", "test", "all"))
+    for fname, idx in ((train_csv, tr), (test_csv, te), (all_csv, np.sort(np.concatenate([tr, te])))):
         with open(fname, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(header)
@@ -122,7 +125,7 @@ def _prepare_table(profile, path, target, out, test_size, seed):
                 row[c] = v
             inputs.append(row)
     test_labels = [labels[i] if task == "classification" else float(labels[i]) for i in te]
-    return Prepared(data, train_csv, test_csv, len(tr), len(te), inputs, test_labels)
+    return Prepared(data, train_csv, test_csv, len(tr), len(te), inputs, test_labels, all_csv)
 
 
 def _link(src, dst):
@@ -152,7 +155,7 @@ def _prepare_folder(profile, root, out, test_size, seed):
         raise DataError(f"{root}: too few files per class to hold out a test split (need 2 in a class)")
     if modality == "text":
         paths = {}
-        for name, idx in (("train", tr), ("test", te)):
+        for name, idx in (("train", tr), ("test", te), ("all", np.sort(np.concatenate([tr, te])))):
             paths[name] = os.path.join(out, f"{name}.csv")
             with open(paths[name], "w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f)
@@ -163,7 +166,7 @@ def _prepare_folder(profile, root, out, test_size, seed):
                 "task": "classification"}
         inputs = [_read_text(files[i]) for i in te]
         return Prepared(data, paths["train"], paths["test"], len(tr), len(te), inputs, [labels[i] for i in te])
-    for name, idx in (("train", tr), ("test", te)):
+    for name, idx in (("train", tr), ("test", te), ("all", np.sort(np.concatenate([tr, te])))):
         base = os.path.join(out, name)
         shutil.rmtree(base, ignore_errors=True)
         for k, i in enumerate(idx):
@@ -238,7 +241,7 @@ def _prepare_arrays(profile, data, target, out, test_size, seed):
         labels = y_store.tolist()
     tr, te = split_indices(labels, test_size, seed, profile.task == "classification")
     paths = {}
-    for name, idx in (("train", tr), ("test", te)):
+    for name, idx in (("train", tr), ("test", te), ("all", np.sort(np.concatenate([tr, te])))):
         paths[name] = os.path.join(out, f"{name}.npz")
         np.savez(paths[name], x=x[idx].astype(np.float32), label=y_store[idx])
     data = {"kind": "arrays", "path": paths["train"], "inputs": "x", "label": "label", "task": profile.task}
@@ -246,4 +249,4 @@ def _prepare_arrays(profile, data, target, out, test_size, seed):
     if profile.task == "classification":
         test_labels = [str(int(y_store[i])) for i in te]
     return Prepared(data, paths["train"], paths["test"], len(tr), len(te), [x[i].astype(np.float32) for i in te],
-                    test_labels)
+                    test_labels, paths["all"])

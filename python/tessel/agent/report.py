@@ -229,6 +229,12 @@ def write_report(result, path, histories=None):
     if mv:
         parts.append(f'<tr><th class="l">registered</th><td class="l">{_e(mv["name"])} version {mv["version"]} '
                      f'({", ".join(map(_e, mv.get("aliases") or []))})</td></tr>')
+    rf = getattr(result, "refit", None)
+    if rf:
+        what = (f"trained again with the held-out rows ({rf['rows']} rows); the test metrics above are the model's "
+                f"before the refit") if rf["used"] else \
+            f"not done (about {_f(rf['estimated_s'])} s needed); the registered model is the evaluated one"
+        parts.append(f'<tr><th class="l">refit</th><td class="l" id="refit">{_e(what)}</td></tr>')
     parts.append(f'<tr><th class="l">model folder</th><td class="l">{_e(result.output_dir)}</td></tr></table>')
     b = result.best
     parts.append(f"<p>Best trial {b['trial']} ({_e(b['family'])}): " +

@@ -276,11 +276,16 @@ class Schedule:
     repeats: the train/validation splits a trial that completes trains on
     (val_repeats); costs are measured per split (record's `seconds` is one
     split's), and a trial's epochs are shared out as if every split ran.
+    refit_factor: > 0 when the final's members will be refit with the
+    held-out rows (tessel.agent.refit): the rows they add; the reserve then
+    holds refit_members complete trials (all splits) times it.
     """
 
     def __init__(self, budget_s=None, n_trials=None, max_epochs=5, min_epochs=1, target_trials=10,
-                 final_factor=1.5, start=None, clock=time.monotonic, repeats=1):
+                 final_factor=1.5, start=None, clock=time.monotonic, repeats=1, refit_factor=0.0, refit_members=3):
         self.repeats = max(1, int(repeats))
+        self.refit_factor, self.refit_members = float(refit_factor), int(refit_members)
+        self.complete_s = []     # wall time of each complete trial, all its splits
         self.budget_s, self.n_trials = budget_s, n_trials
         self.max_epochs, self.min_epochs = int(max_epochs), int(min(min_epochs, max_epochs))
         self.target_trials, self.final_factor = target_trials, final_factor
@@ -309,6 +314,21 @@ class Schedule:
         if best:
             self.best_cost = cpe
 
+    def record_complete(self, seconds):
+        """A complete trial's wall time over all its splits (the refit's unit of cost)."""
+        self.complete_s.append(float(seconds))
+
+    # A refit that would need more than this share of the budget is not reserved for: it would starve the
+    # search, and runs only if the search leaves the time anyway.
+    REFIT_MAX_SHARE = 0.4
+
+    def refit_reserve(self):
+        """Seconds kept for the refit: its members' runs and one more export."""
+        if self.refit_factor <= 0 or not self.complete_s:
+            return 0.0
+        need = self.refit_factor * self.refit_members * statistics.median(self.complete_s) + self.ensemble_s
+        return need if self.budget_s is None or need <= self.REFIT_MAX_SHARE * self.budget_s else 0.0
+
     def cost_per_epoch(self, family):
         own = self.per_epoch.get(family)
         if own:
@@ -326,13 +346,15 @@ class Schedule:
         self.ensemble_s = max(0.0, float(seconds))
 
     def reserve(self):
-        """Seconds kept for the ensemble stage (once measured), the final
-        retrain (all training data, max epochs) and the report."""
+        """Seconds kept for the ensemble stage (once measured), the refit
+        (when one follows), the final retrain (all training data, max epochs)
+        and the report."""
         every = [v for vs in self.per_epoch.values() for v in vs]
         if not every:
             return self.ensemble_s
         cpe = self.best_cost if self.best_cost is not None else statistics.median(every)
-        return self.ensemble_s + self.fixed_cost() + self.final_factor * cpe * self.max_epochs + 1.0
+        return self.ensemble_s + self.refit_reserve() + self.fixed_cost() + \
+            self.final_factor * cpe * self.max_epochs + 1.0
 
     def remaining(self):
         return None if self.deadline is None else self.deadline - self.clock()

@@ -562,6 +562,7 @@ def _retrain(st, res, version, info, plan_, holdout, seed, work, run_id, log):
         raise DataError("watch: no held-out data to compare the models on")
     cfg["data"]["path"], cfg["data"]["val_path"] = combined, heldout
     cfg.pop("ensemble", None)
+    cfg.pop("refit", None)  # a refit champion: the retrain is one run on the data below
     cfg["experiment"] = dict(cfg.get("experiment") or {}, run_name=f"watch {res.model} retrain",
                              tags={"agent.watch": run_id, "agent.role": "retrain"})
     cfg["output"] = dict(cfg.get("output") or {}, dir=os.path.join(work, "retrained"), export_onnx=True,

@@ -132,6 +132,8 @@ def watch_command(ctx, model, data, threshold, alias, no_retrain, holdout, seed,
 @click.option("--lock-timeout", type=click.FloatRange(0), default=10.0, show_default=True,
               help="Seconds to wait for a locked study database.")
 @click.option("--no-ensemble", is_flag=True, help="Keep the best single model (no ensemble of the best trials).")
+@click.option("--no-refit", is_flag=True, help="Keep the evaluated model: no refit of a small table's final model "
+                                               "with the held-out rows.")
 @click.option("--advisor", metavar="URL", help="OpenAI-compatible endpoint (http://HOST:PORT/v1) of the LLM advisor.")
 @click.option("--advisor-model", metavar="NAME", help="Model name sent to the advisor.")
 @click.option("--serve", is_flag=True, help="Serve the registry with tessel serve afterwards.")
@@ -140,7 +142,7 @@ def watch_command(ctx, model, data, threshold, alias, no_retrain, holdout, seed,
 @click.pass_context
 def run_command(ctx, data, target, budget, n_trials, seed, task, families, max_epochs, min_epochs, val_repeats, storage,
                 workers, study_name, experiment, model_name, no_register, alias, work_dir, lock_timeout, no_ensemble,
-                advisor, advisor_model, serve, quiet, as_json):
+                no_refit, advisor, advisor_model, serve, quiet, as_json):
     """Search models for DATA under a budget; retrain the best, evaluate it on a
     held-out split, export it to ONNX and register it (alias champion).
 
@@ -156,7 +158,7 @@ def run_command(ctx, data, target, budget, n_trials, seed, task, families, max_e
                     experiment=experiment, study_name=study_name, storage=storage, work_dir=work_dir,
                     register=register, alias=alias, lock_timeout=lock_timeout, workers=workers,
                     verbose=not quiet, ensemble=not no_ensemble, advisor=advisor, advisor_model=advisor_model,
-                    val_repeats=val_repeats)
+                    val_repeats=val_repeats, refit=not no_refit)
     result = automl.fit(data, target, task)
     if as_json:
         emit_json(result.to_dict())

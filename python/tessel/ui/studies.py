@@ -22,9 +22,9 @@ from .charts import Plot, _label as _tick, nice_ticks, svg_empty, svg_open
 from ..store import schema as S
 
 bp = Blueprint("studies", __name__)
-STATE_CLASS = {"COMPLETE": "finished", "PRUNED": "skipped", "FAIL": "failed", "RUNNING": "running",
-               "WAITING": "pending"}
-COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728", "best": "#2ca02c"}
+STATE_CLASS = {"COMPLETE": "finished", "PRUNED": "skipped", "FAIL": "failed", "STOPPED": "skipped",
+               "RUNNING": "running", "WAITING": "pending"}
+COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728", "STOPPED": "#7f7f7f", "best": "#2ca02c"}
 
 
 def store():
@@ -94,7 +94,9 @@ def read_study(name, storage):
         a = t.user_attrs
         inter = [t.intermediate_values[k] for k in sorted(t.intermediate_values)]
         value = t.value if t.state.name == "COMPLETE" else (inter[-1] if inter else None)
-        out.append({"number": t.number, "state": t.state.name, "value": value,
+        # As the agent's leaderboard: a trial the time budget ended before its first validation is STOPPED.
+        state = "STOPPED" if t.state.name == "FAIL" and a.get("over_budget") else t.state.name
+        out.append({"number": t.number, "state": state, "value": value,
                     "params": {k: v for k, v in t.params.items()},
                     "dists": {k: _dist(d) for k, d in t.distributions.items()},
                     "history": a.get("history") or inter, "epochs": a.get("epochs"), "seconds": a.get("seconds"),
@@ -180,10 +182,11 @@ def history_svg(trials, width=640, height=300):
             out.append(f'<path {attrs} d="M{x - 4:.1f},{y - 4:.1f} L{x + 4:.1f},{y + 4:.1f} M{x - 4:.1f},{y + 4:.1f} '
                        f'L{x + 4:.1f},{y - 4:.1f}" stroke="{COLORS["PRUNED"]}" stroke-width="2">'
                        f'<title>{escape(label)}</title></path>')
-        elif t["state"] in ("FAIL", "PRUNED"):
+        elif t["state"] in ("FAIL", "PRUNED", "STOPPED"):
             y = mt + ph
+            color = COLORS["STOPPED" if t["state"] == "STOPPED" else "FAIL"]
             out.append(f'<path {attrs} d="M{x - 4:.1f},{y:.1f} L{x:.1f},{y - 8:.1f} L{x + 4:.1f},{y:.1f} Z" '
-                       f'fill="{COLORS["FAIL"]}"><title>{escape(label)}</title></path>')
+                       f'fill="{color}"><title>{escape(label)}</title></path>')
     legend = (("complete", COLORS["COMPLETE"]), ("pruned (last value)", COLORS["PRUNED"]),
               ("failed", COLORS["FAIL"]), ("best so far", COLORS["best"]))
     for i, (lab, color) in enumerate(legend):
@@ -364,7 +367,7 @@ def study(run_id):
     imp = importance(trials) if trials else None
     done = [t for t in trials if t["state"] == "COMPLETE" and _finite(t["value"])]
     best = min(done, key=lambda t: t["value"]) if done else None
-    counts = {s: sum(t["state"] == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
+    counts = {s: sum(t["state"] == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL", "STOPPED", "RUNNING")}
     keys = sorted({k for t in trials for k in t["params"]}, key=lambda k: (k != "family", "." not in k, k))
     return render_template("study.html", run=run, name=name, storage=storage, source=source, note=note,
                            trials=trials, best=best, counts=counts, keys=keys, state_class=STATE_CLASS,

@@ -10,7 +10,7 @@ import pytest
 
 import tessel as ts
 from tessel import agent
-from tessel.agent import refit as refit_mod, trial as trial_mod
+from tessel.agent import trial as trial_mod
 
 from test_agent import sklearn_csv
 
@@ -38,6 +38,10 @@ def test_the_final_bag_is_refit_with_the_held_out_rows(tmp_path):
     assert [(r["trial"], r["value"]) for r in res.leaderboard] == [(r["trial"], r["value"]) for r in kept.leaderboard]
     assert res.test_metrics == kept.test_metrics and res.predictions == kept.predictions
     assert kept.refit is None and res.refit["used"] is True and res.refit["rows"] == 178
+    with open(res.report_path) as f:
+        assert "trained again with the held-out rows (178 rows)" in f.read()
+    with open(kept.report_path) as f:
+        assert 'id="refit"' not in f.read()
     best = res.best
     work = res.work_dir
     folders = [os.path.join(work, "refit", f"{best['trial']:04d}" + (f"-split{k}" if k > 1 else "")) for k in (1, 2, 3)]
@@ -92,7 +96,6 @@ def test_an_ensemble_of_bags_is_refit_member_by_member(tmp_path):
 
 
 def test_without_time_for_it_the_evaluated_model_is_registered(tmp_path, monkeypatch):
-    monkeypatch.setattr(refit_mod, "refit_cost", lambda *a: 1e9)
     monkeypatch.setattr("tessel.agent.automl.refit_cost", lambda *a: 1e9)
     res = _fit(tmp_path, "t", sklearn_csv(tmp_path, "wine"), n_trials=None, budget=20, ensemble=False,
                families=["linear"])

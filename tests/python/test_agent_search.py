@@ -263,19 +263,19 @@ def test_schedule_reserves_the_measured_ensemble_cost():
 def test_schedule_reserves_the_refit_unless_it_would_starve_the_search():
     now = [0.0]
     s = search.Schedule(budget_s=100, max_epochs=10, clock=lambda: now[0], repeats=5, refit_factor=1.25,
-                        refit_members=3)
+                        refit_members=2)
     s.record("linear", 0.2, 1, best=True, epoch_seconds=[0.1])
     base = s.reserve()
-    for total in (1.0, 2.0, 9.0):  # complete trials, all 5 splits: the median is 2 s
-        s.record_complete(total)
+    for total, value in ((1.0, 0.5), (2.0, 0.3), (9.0, 0.9), (4.0, 0.2)):  # all 5 splits' time, val loss
+        s.record_complete(total, value)
     s.set_ensemble_cost(0.5)
-    assert s.refit_reserve() == pytest.approx(1.25 * 3 * 2.0 + 0.5)
-    assert s.reserve() == pytest.approx(base + 0.5 + 1.25 * 3 * 2.0 + 0.5)
-    for total in (20.0, 20.0, 20.0):  # median 20 s: 75.5 s is above 40% of the budget, so none is kept
-        s.record_complete(total)
+    # the two best trials (the ensemble's likely members: 0.2 and 0.3) again, with 1.25x the rows
+    assert s.refit_reserve() == pytest.approx(1.25 * (4.0 + 2.0) + 0.5)
+    assert s.reserve() == pytest.approx(base + 0.5 + 1.25 * 6.0 + 0.5)
+    s.record_complete(40.0, 0.1)  # a slow best trial: 1.25 x 44 + 0.5 is above 40% of the budget
     assert s.refit_reserve() == 0.0
     off = search.Schedule(budget_s=100, max_epochs=10, clock=lambda: now[0], repeats=5)
-    off.record_complete(2.0)
+    off.record_complete(2.0, 0.1)
     assert off.refit_reserve() == 0.0  # no refit will follow (refit_factor 0)
 
 

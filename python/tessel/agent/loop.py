@@ -166,7 +166,7 @@ def search_loop(study, retry, store, spec, log, clock=time.monotonic, measure_co
                 spec["ensemble_cost"] = None
                 log(f"warning: the ensemble stage's cost could not be measured: {e}")
         if out.state == "COMPLETE":
-            sched.record_complete(out.seconds)
+            sched.record_complete(out.seconds, out.value)
         is_best = out.state == "COMPLETE" and (best_value is None or out.value < best_value)
         if is_best:
             best_value = out.value

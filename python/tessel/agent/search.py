@@ -278,14 +278,15 @@ class Schedule:
     split's), and a trial's epochs are shared out as if every split ran.
     refit_factor: > 0 when the final's members will be refit with the
     held-out rows (tessel.agent.refit): the rows they add; the reserve then
-    holds refit_members complete trials (all splits) times it.
+    holds the time of the refit_members best complete trials (all splits,
+    the ensemble's likely members) times it.
     """
 
     def __init__(self, budget_s=None, n_trials=None, max_epochs=5, min_epochs=1, target_trials=10,
                  final_factor=1.5, start=None, clock=time.monotonic, repeats=1, refit_factor=0.0, refit_members=3):
         self.repeats = max(1, int(repeats))
         self.refit_factor, self.refit_members = float(refit_factor), int(refit_members)
-        self.complete_s = []     # wall time of each complete trial, all its splits
+        self.complete_s = []     # (validation loss, wall time over all its splits) of each complete trial
         self.budget_s, self.n_trials = budget_s, n_trials
         self.max_epochs, self.min_epochs = int(max_epochs), int(min(min_epochs, max_epochs))
         self.target_trials, self.final_factor = target_trials, final_factor
@@ -314,9 +315,10 @@ class Schedule:
         if best:
             self.best_cost = cpe
 
-    def record_complete(self, seconds):
-        """A complete trial's wall time over all its splits (the refit's unit of cost)."""
-        self.complete_s.append(float(seconds))
+    def record_complete(self, seconds, value):
+        """A complete trial's wall time over all its splits (the refit's unit
+        of cost) and its validation loss (the best are the likely members)."""
+        self.complete_s.append((float(value), float(seconds)))
 
     # A refit that would need more than this share of the budget is not reserved for: it would starve the
     # search, and runs only if the search leaves the time anyway.
@@ -326,7 +328,8 @@ class Schedule:
         """Seconds kept for the refit: its members' runs and one more export."""
         if self.refit_factor <= 0 or not self.complete_s:
             return 0.0
-        need = self.refit_factor * self.refit_members * statistics.median(self.complete_s) + self.ensemble_s
+        best = sorted(self.complete_s)[:self.refit_members]
+        need = self.refit_factor * sum(t for _, t in best) + self.ensemble_s
         return need if self.budget_s is None or need <= self.REFIT_MAX_SHARE * self.budget_s else 0.0
 
     def cost_per_epoch(self, family):

@@ -292,7 +292,7 @@ def test_text_tf_exports_to_onnx_with_a_dynamic_batch(tmp_path):
 
 def test_plan_text_tf_first_trial(tmp_path):
     from types import SimpleNamespace
-    assert plan.candidates(SimpleNamespace(modality="text", kind="text"))[0] == "text_tf"
+    assert plan.candidates(SimpleNamespace(modality="text", kind="text"))[:2] == ("text_linear", "text_tf")
     p = plan.defaults("text_tf")
     assert p["lr"] == 3e-2 and p["text_tf.hidden"] == 0 and p["text_tf.length"] == 1024
     assert p["text_tf.pairs"] == 16384

@@ -181,3 +181,102 @@ def test_tessel_train_runs_the_family(tmp_path):
         run(dict(cfg, train={"epochs": 1, "label_smoothing": 0.1}, output={"dir": str(tmp_path / "bad4")}))
     with pytest.raises(ConfigError, match="model.l2"):
         run(dict(cfg, model={"name": "linear", "l2": -1}, output={"dir": str(tmp_path / "bad2")}))
+
+
+# ----- text_linear: the same solved head on text_tf's bag-of-words vector -----------------------------------
+
+def _docs():
+    rng = np.random.default_rng(0)
+    topics = [["cat", "dog", "pet", "fur"], ["car", "road", "wheel", "fuel"], ["tax", "bank", "loan", "rate"]]
+    common = ["the", "a", "of", "and", "is"]
+    docs, labels = [], []
+    for i in range(90):
+        k = i % 3
+        words = list(rng.choice(topics[k], 3)) + list(rng.choice(topics[(k + 1) % 3], 1)) + list(rng.choice(common, 4))
+        rng.shuffle(words)
+        docs.append(" ".join(words))
+        labels.append(k)
+    vocab = {w: i + 1 for i, w in enumerate(sorted({w for d in docs for w in d.split()}))}  # 0: padding
+    ids = np.zeros((len(docs), 10), np.int64)
+    for i, d in enumerate(docs):
+        t = [vocab[w] for w in d.split()]
+        ids[i, :len(t)] = t
+    return docs, np.array(labels), vocab, ids
+
+
+@pytest.mark.parametrize("idf", [False, True])
+def test_text_linear_is_logistic_regression_on_text_tf_features(idf):
+    from tessel.models import TextLinear, TextTF
+    _, y, vocab, ids = _docs()
+    l2 = 1e-3
+    m = TextLinear(len(vocab) + 1, 3, pairs=5, idf=idf, l2=l2, iterations=500)
+    m.adapt(ts.tensor(ids))
+    tr = LinearTrainer(m, "classification")
+    tr.fit(ts.tensor(ids), _t(y.astype(np.int64)), epochs=5)
+    assert tr.converged
+    # the features are text_tf's (its idf too), and the head is scikit-learn's logistic regression on them
+    ref = TextTF(len(vocab) + 1, 3, pairs=5, idf=idf)
+    ref.adapt(ts.tensor(ids))
+    x = ref.features(ts.tensor(ids)).numpy().astype(np.float64)
+    np.testing.assert_allclose(m.solver_inputs(ts.tensor(ids)).numpy(), x, rtol=1e-6, atol=1e-7)
+    sk = LogisticRegression(C=1 / (l2 * len(y)), tol=1e-12, max_iter=100000).fit(x, y)
+    np.testing.assert_allclose(_softmax(m(ts.tensor(ids)).numpy().astype(np.float64)), sk.predict_proba(x), atol=2e-4)
+
+
+def test_wide_ridge_is_solved_in_the_dual():
+    # more columns than rows (text): the N x N system gives scikit-learn's ridge solution
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 300)).astype(np.float32)
+    y = (x[:, :5].sum(1) + 0.1 * rng.normal(size=40)).astype(np.float32)
+    for l2 in (1e-3, 1e-1):
+        m = LinearModel(300, 1, l2=l2)
+        LinearTrainer(m, "regression").fit(_t(x), _t(y), epochs=1)
+        sk = Ridge(alpha=l2 * len(y), tol=1e-12).fit(x.astype(np.float64), y.astype(np.float64))
+        np.testing.assert_allclose(m.linear.weight.numpy().ravel(), sk.coef_, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(m(_t(x)).numpy().ravel(), sk.predict(x), atol=1e-4)
+
+
+def test_tessel_train_runs_text_linear_and_exports_it(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from tessel.config import ConfigError
+    from tessel.train import Predictor, run
+    docs, y, _, _ = _docs()
+    table = tmp_path / "t.csv"
+    names = ["pets", "cars", "money"]
+    table.write_text("text,label\n" + "".join(f"{d},{names[k]}\n" for d, k in zip(docs, y)))
+    cfg = {"experiment": {"name": "tl", "track": False},
+           "data": {"kind": "text", "path": str(table), "val_split": 0.2},
+           "model": {"name": "text_linear", "l2": 1e-4, "pairs": 64, "idf": True},
+           "train": {"epochs": 3, "verbose": False},
+           "output": {"dir": str(tmp_path / "out"), "export_onnx": True}}
+    res = run(cfg)
+    assert res.metrics["val_accuracy"] >= 0.9
+    assert type(res.model).__name__ == "TextLinear" and res.model.idf.numpy().max() > 1.0  # adapted
+    pred = Predictor.load(res.output_dir)
+    got = pred.predict(docs[:12])
+    assert sum(p["label"] == names[k] for p, k in zip(got, y[:12])) >= 11
+    x = pred.preprocess(docs[:12]).numpy()
+    onnx_out = ort.InferenceSession(os.path.join(res.output_dir, "model.onnx")).run(None, {pred.input_name: x})[0]
+    np.testing.assert_allclose(onnx_out, res.model(ts.tensor(x)).numpy(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="model.l2"):
+        run(dict(cfg, model={"name": "text_linear", "l2": -1}, output={"dir": str(tmp_path / "bad")}))
+    with pytest.raises(ConfigError, match="text_linear"):
+        run(dict(cfg, data={"kind": "sklearn", "path": "sklearn:iris"}, output={"dir": str(tmp_path / "bad2")}))
+
+
+def test_wide_logistic_regression_is_solved_in_the_dual():
+    # more columns than rows: L-BFGS on W = A X against the N x N Gram matrix gives scikit-learn's solution
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(60, 400)).astype(np.float32)
+    y = (x[:, :3] @ np.array([2.0, -1.0, 1.5]) + 0.3 * rng.normal(size=60) > 0).astype(np.int64)
+    y3 = np.digitize(x[:, 0] + x[:, 1], [-0.7, 0.7]).astype(np.int64)
+    for labels, l2 in ((y, 1e-2), (y3, 1e-3)):
+        k = int(labels.max()) + 1
+        m = LinearModel(400, k, l2=l2, iterations=1000)
+        tr = LinearTrainer(m, "classification")
+        tr.fit(_t(x), _t(labels), epochs=5)
+        sk = LogisticRegression(C=1 / (l2 * len(labels)), tol=1e-12, max_iter=100000).fit(x.astype(np.float64),
+                                                                                         labels)
+        np.testing.assert_allclose(_softmax(m(_t(x)).numpy().astype(np.float64)), sk.predict_proba(x), atol=5e-4)
+        xt = rng.normal(size=(20, 400)).astype(np.float32)  # and off the training rows: the same weights
+        np.testing.assert_allclose(_softmax(m(_t(xt)).numpy().astype(np.float64)), sk.predict_proba(xt), atol=5e-4)

@@ -27,7 +27,9 @@ CANDIDATES = {
     # audio_cnn's 0.006 on digits, 2.6 against 0.6-0.9 on noisy words) and its 12-40 s trials ran the search past
     # the budget; it stays available through families=.
     "audio": ("audio_cnn",),
-    "text": ("text_tf", "text_bag", "text_transformer"),
+    # text_linear (TF-IDF-style logistic regression, solved in a second or two) first: the baseline that the
+    # hand-written anchor of the raw-file bench is (96.5% on man pages against text_tf's 94.8% by Adam).
+    "text": ("text_linear", "text_tf", "text_bag", "text_transformer"),
 }
 
 # Epochs per trial at most, per modality (AutoML's max_epochs=None; others 10). Audio trains with its clips
@@ -117,6 +119,11 @@ SPACES = {
                       Dim("colsample", "float", 0.3, 1.0, default=1.0)),
     # The penalty of the mean loss on standardized inputs; 1e-3 is scikit-learn's C = 1 at about 1,000 rows.
     "linear": (Dim("l2", "log", 1e-6, 1.0, default=1e-3),),
+    # The same on text_tf's unit-length vectors, whose small per-word values need a smaller penalty.
+    "text_linear": (Dim("l2", "log", 1e-6, 1e-1, default=1e-4),
+                    Dim("pairs", "cat", choices=(0, 16384), default=16384),
+                    Dim("idf", "cat", choices=(False, True), default=True),
+                    Dim("length", "cat", choices=(256, 1024, 4096), default=1024)),
     "text_transformer": (Dim("dim", "cat", choices=(32, 64), default=64),
                          Dim("heads", "cat", choices=(2, 4), default=4),
                          Dim("layers", "int", 1, 2, default=2),
@@ -135,7 +142,7 @@ COMMON = (Dim("optimizer", "cat", choices=("adam", "adamw"), default="adam"),
 # ended 10 epochs at val loss 0.96 on man pages, at 3e-2 (the top of the lr range) 0.23.
 COMMON_DEFAULTS = {"text_tf": {"lr": 3e-2}}
 # Families without the COMMON dims (fit by a solver: no optimizer, schedule or batches).
-NO_COMMON = ("boosted_trees", "linear")
+NO_COMMON = ("boosted_trees", "linear", "text_linear")
 
 
 def candidates(profile, families=None):
@@ -223,6 +230,8 @@ def _model(fam, p):
                 "subsample": g["subsample"], "colsample": g["colsample"]}
     if fam == "linear":
         return {"name": fam, "l2": g["l2"]}
+    if fam == "text_linear":
+        return {"name": fam, "l2": g["l2"], "pairs": g["pairs"], "idf": g["idf"]}
     if fam == "text_transformer":
         return {"name": "text_transformer", "dim": g["dim"], "heads": g["heads"], "layers": g["layers"],
                 "ff_dim": 2 * g["dim"], "dropout": g["dropout"]}
@@ -237,6 +246,9 @@ def to_config(base, params, epochs):
     cfg["model"] = _model(fam, params)
     train = cfg.setdefault("train", {})
     train["epochs"] = int(epochs)
+    if f"{fam}.length" in params:  # text: the tokens read
+        tok = cfg.setdefault("data", {}).setdefault("tokenizer", {})
+        tok["max_length"] = int(params[f"{fam}.length"])
     if fam in NO_COMMON:
         if fam == "boosted_trees":
             cfg["model"]["trees"] = TREES_PER_EPOCH * int(epochs)
@@ -252,8 +264,5 @@ def to_config(base, params, epochs):
         aug["enabled"] = bool(params[f"{fam}.augment"])
         if aug["enabled"]:  # the default shift, or a fifth of a shorter clip
             aug.setdefault("shift", round(min(0.05, float(audio.get("duration", 1.0)) / 5), 4))
-    if f"{fam}.length" in params:  # text: the tokens read
-        tok = cfg.setdefault("data", {}).setdefault("tokenizer", {})
-        tok["max_length"] = int(params[f"{fam}.length"])
     train["batch_size"] = int(params["batch_size"])
     return cfg

@@ -239,9 +239,17 @@ MODEL_FAMILIES = {
         iterations=F("int", 200, min=1, doc="L-BFGS iterations at most (classification; regression is solved "
                                             "exactly)"),
     )},
+    # TF-IDF + logistic regression on text: text_tf's features with one solved linear head.
+    "text_linear": {"modalities": ("text",), "keys": _section(
+        pairs=F("int", 0, min=0, doc="columns for adjacent token pairs, hashed (0: single tokens only)"),
+        idf=F("bool", False, doc="weight each column by its inverse document frequency in the training texts"),
+        l2=F("float", 1e-3, min=0.0, doc="L2 penalty on the weights: mean loss + l2/2 |W|^2 (the bias is free)"),
+        iterations=F("int", 200, min=1, doc="L-BFGS iterations at most (classification; regression is solved "
+                                            "exactly)"),
+    )},
 }
 # Families fit by a solver (tessel.models.trees, tessel.models.linear), not by an optimizer's steps.
-SOLVER_FAMILIES = ("boosted_trees", "linear")
+SOLVER_FAMILIES = ("boosted_trees", "linear", "text_linear")
 # Families over token ids: their vocab_size is the trained tokenizer's.
 TEXT_FAMILIES = tuple(f for f, spec in MODEL_FAMILIES.items() if "text" in spec["modalities"])
 DEFAULT_FAMILY = {"image": "cnn", "audio": "audio_cnn", "text": "text_transformer", "tabular": "mlp", "array": "mlp"}

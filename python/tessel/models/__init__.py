@@ -4,8 +4,8 @@
 
 Every family exports to ONNX with ts.onnx.export (plain conv/linear/norm/
 attention ops, batch dimension dynamic). boosted_trees is grown by
-BoostingTrainer (tessel.models.trees) and linear fit by LinearTrainer
-(tessel.models.linear), the others by gradient steps (solver_trainer says which). `module:function` names user code:
+BoostingTrainer (tessel.models.trees) and linear and text_linear fit by
+LinearTrainer (tessel.models.linear), the others by gradient steps (solver_trainer says which). `module:function` names user code:
 the function gets the config's model keys (name aside) plus, when its
 signature takes them, input_shape, num_inputs, num_outputs, task, modality.
 """
@@ -17,11 +17,12 @@ import sys
 from ..config import ConfigError
 from ..config.schema import TEXT_FAMILIES
 from .families import MLP, AudioCNN, SmallCNN, SmallResNet, TextBag, TextTF, TextTransformer
-from .linear import LinearModel, LinearTrainer
+from .linear import LinearModel, LinearTrainer, TextLinear
 from .trees import BoostedTrees, BoostingTrainer
 
 __all__ = ["build_model", "model_keys", "solver_trainer", "MLP", "SmallCNN", "SmallResNet", "AudioCNN",
-           "TextTransformer", "TextBag", "TextTF", "BoostedTrees", "BoostingTrainer", "LinearModel", "LinearTrainer"]
+           "TextTransformer", "TextBag", "TextTF", "BoostedTrees", "BoostingTrainer", "LinearModel", "TextLinear",
+           "LinearTrainer"]
 
 
 def solver_trainer(model, task):
@@ -29,7 +30,7 @@ def solver_trainer(model, task):
     (boosted_trees, linear: no optimizer, no schedule, cpu only), else None."""
     if isinstance(model, BoostedTrees):
         return BoostingTrainer(model, task)
-    if isinstance(model, LinearModel):
+    if isinstance(model, (LinearModel, TextLinear)):
         return LinearTrainer(model, task)
     return None
 
@@ -72,6 +73,8 @@ def build_model(model_cfg, input_shape, num_outputs, task="classification", moda
         return TextBag(cfg.pop("vocab_size"), num_outputs, **cfg)
     if name == "text_tf":
         return TextTF(cfg.pop("vocab_size"), num_outputs, **cfg)
+    if name == "text_linear":
+        return TextLinear(cfg.pop("vocab_size"), num_outputs, **cfg)
     if ":" in name:
         return _user_model(name, cfg, input_shape, num_outputs, task, modality, search_path)
     raise ConfigError(f"model.name: unknown model {name!r}")

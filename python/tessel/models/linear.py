@@ -1,5 +1,6 @@
 """Linear models fit by a solver (`model.name: linear`): ridge regression and
-multinomial logistic regression, the baseline every tabular AutoML system keeps.
+multinomial logistic regression, the baseline every tabular AutoML system keeps;
+`text_linear` is the same head on text_tf's bag-of-words vector (TextLinear).
 
 LinearModel is a ts.nn.Module holding one nn.Linear, so state dicts,
 Predictor, ONNX export (a Gemm) and tessel-serve treat it like any other
@@ -22,8 +23,17 @@ import tessel as ts
 from tessel import nn
 
 from ._solved import SolverTrainer, as_tensor, features
+from .families import TextTF
 
-__all__ = ["LinearModel", "LinearTrainer"]
+__all__ = ["LinearModel", "TextLinear", "LinearTrainer"]
+
+
+def _settings(family, l2, iterations):
+    if not (isinstance(l2, (int, float)) and math.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"{family}: l2 must be a finite number >= 0, got {l2!r}")
+    if int(iterations) < 1:
+        raise ValueError(f"{family}: iterations must be >= 1, got {iterations!r}")
+    return {"l2": float(l2), "iterations": int(iterations)}
 
 
 class LinearModel(nn.Module):
@@ -33,19 +43,42 @@ class LinearModel(nn.Module):
 
     def __init__(self, num_inputs, num_outputs, l2=1e-3, iterations=200):
         super().__init__()
-        if not (isinstance(l2, (int, float)) and math.isfinite(l2) and l2 >= 0):
-            raise ValueError(f"linear: l2 must be a finite number >= 0, got {l2!r}")
-        if int(iterations) < 1:
-            raise ValueError(f"linear: iterations must be >= 1, got {iterations!r}")
+        self.settings = _settings("linear", l2, iterations)
         self.num_inputs, self.num_outputs = int(num_inputs), int(num_outputs)
-        self.settings = {"l2": float(l2), "iterations": int(iterations)}
         self.linear = nn.Linear(self.num_inputs, self.num_outputs)
+
+    def solver_inputs(self, x):
+        """What the solved head reads: the inputs themselves."""
+        return x
 
     def forward(self, x):
         return self.linear(x.flatten(1) if x.dim() != 2 else x)
 
     def extra_repr(self):
         return f"inputs={self.num_inputs}, outputs={self.num_outputs}, l2={self.settings['l2']:g}"
+
+
+class TextLinear(TextTF):
+    """Logistic (or ridge) regression on text (model.name: text_linear):
+    TextTF's unit-length log-count vector of the tokens (hashed token pairs
+    and idf optional) and one linear head, solved by LinearTrainer rather
+    than by gradient steps: the TF-IDF + logistic regression baseline of text
+    classification, as one module that exports and serves like the others."""
+
+    def __init__(self, vocab_size, num_outputs, pairs=0, idf=False, l2=1e-3, iterations=200):
+        super().__init__(vocab_size, num_outputs, hidden=0, dropout=0.0, pairs=pairs, idf=idf)
+        self.settings = _settings("text_linear", l2, iterations)
+        self.num_inputs, self.num_outputs = self.vocab_size + self.pairs, int(num_outputs)
+
+    @property
+    def linear(self):
+        return self.head[-1]
+
+    @ts.no_grad()
+    def solver_inputs(self, ids, chunk=1024):
+        """The feature vectors [N, vocab_size + pairs] of token ids [N, L]."""
+        ids = as_tensor(ids)
+        return ts.cat([self.features(ids[i:i + chunk]) for i in range(0, int(ids.shape[0]), chunk)])
 
 
 class LinearTrainer(SolverTrainer):
@@ -58,8 +91,8 @@ class LinearTrainer(SolverTrainer):
     trainer.stop_training ends it."""
 
     def __init__(self, model, task):
-        if not isinstance(model, LinearModel):
-            raise TypeError(f"LinearTrainer fits a LinearModel, got {type(model).__name__}")
+        if not isinstance(model, (LinearModel, TextLinear)):
+            raise TypeError(f"LinearTrainer fits a LinearModel or TextLinear, got {type(model).__name__}")
         super().__init__(model, task)
         if task == "regression" and model.num_outputs != 1:
             raise ValueError(f"linear: regression takes one output, the model has {model.num_outputs}")
@@ -88,12 +121,19 @@ class LinearTrainer(SolverTrainer):
             lin.bias.copy_(b.detach().to(lin.bias.dtype))
 
     def _ridge(self, x, y, l2):
-        # normal equations of the centred data: (Xc^T Xc / N + l2 I) w = Xc^T yc / N; b = mean(y) - mean(x) w
+        # normal equations of the centred data: (Xc^T Xc / N + l2 I) w = Xc^T yc / N; b = mean(y) - mean(x) w.
+        # Wider than tall (text: tens of thousands of columns), the same w in the dual: w = Xc^T a with
+        # (Xc Xc^T / N + l2 I) a = yc / N, an N x N system instead of P x P.
         n, p = x.shape
         xm, ym = x.mean(0), y.mean()
         xc = x - xm
-        a = xc.t().matmul(xc) / n + ts.eye(p, dtype=ts.float64) * max(l2, 1e-12)
-        w = ts.linalg.solve(a, xc.t().matmul((y - ym).reshape(-1, 1)) / n).reshape(1, p)
+        lam = max(l2, 1e-12)
+        if p > n:
+            a = xc.matmul(xc.t()) / n + ts.eye(n, dtype=ts.float64) * lam
+            w = xc.t().matmul(ts.linalg.solve(a, (y - ym).reshape(-1, 1) / n)).reshape(1, p)
+        else:
+            a = xc.t().matmul(xc) / n + ts.eye(p, dtype=ts.float64) * lam
+            w = ts.linalg.solve(a, xc.t().matmul((y - ym).reshape(-1, 1)) / n).reshape(1, p)
         b = (ym - (xm * w.reshape(-1)).sum()).reshape(1)
         return w, b
 
@@ -104,11 +144,11 @@ class LinearTrainer(SolverTrainer):
         del batch_size, shuffle, seed, verbose
         m, s = self.model, self.model.settings
         epochs = max(1, int(epochs))
-        x = _features(x, m.num_inputs, "x")
+        x = _features(m.solver_inputs(x), m.num_inputs, "x")
         y = _targets(y, self.task, m.num_outputs, x.shape[0], "y")
         xv = yv = None
         if validation_data is not None:
-            xv = _features(validation_data[0], m.num_inputs, "validation inputs")
+            xv = _features(m.solver_inputs(validation_data[0]), m.num_inputs, "validation inputs")
             yv = _targets(validation_data[1], self.task, m.num_outputs, xv.shape[0], "validation targets")
 
         cbs = self._begin(callbacks, {"epochs": epochs, "iterations": s["iterations"]})
@@ -117,6 +157,16 @@ class LinearTrainer(SolverTrainer):
         l2 = s["l2"]
         # binary: one logit, penalized as in the usual logistic regression (two softmax rows would halve it)
         k, p = (1 if m.num_outputs == 2 and self.task == "classification" else m.num_outputs), m.num_inputs
+        # Wider than tall (text: tens of thousands of columns, hundreds of texts): the penalized solution lies in
+        # the rows' span, so with X^T = Q R (Q [P, N] orthonormal) the same problem is solved on the rows'
+        # coordinates X Q = R^T [N, N] for V, and W = V Q^T: the same objective and conditioning, each step
+        # N x N instead of N x P.
+        basis = None
+        if self.task == "classification" and p > x.shape[0]:
+            basis, r = ts.linalg.qr(x.t())
+            x, p = r.t().contiguous(), int(r.shape[0])
+            if xv is not None:
+                xv = xv.matmul(basis)
         w = ts.zeros(k, p, dtype=ts.float64, requires_grad=True)
         b = ts.zeros(k, dtype=ts.float64, requires_grad=True)
         opt = None
@@ -155,7 +205,7 @@ class LinearTrainer(SolverTrainer):
                     logs["val_loss"] = float(self._data_loss(w, b, xv, yv))
             if not all(math.isfinite(v) for v in logs.values()):
                 raise FloatingPointError(f"linear: the loss is not finite at epoch {epoch + 1} ({logs})")
-            self._set_model(w, b)
+            self._set_model(w if basis is None else w.detach().matmul(basis.t()), b)
             for cb in cbs:
                 cb.on_batch_end(0, {"batch": 0, "size": int(x.shape[0]), "loss": logs["loss"]})
             for cb in cbs:

@@ -148,3 +148,15 @@ def test_cli_refits_unless_told_not_to(tmp_path):
     assert outs[0]["refit"]["used"] is True and os.path.basename(outs[0]["output_dir"]) == "refit-final"
     assert outs[1]["refit"] is None and os.path.basename(outs[1]["output_dir"]) == "final"
     assert outs[0]["test_metrics"] == outs[1]["test_metrics"]
+
+
+def test_an_ensemble_of_one_split_members_is_refit_on_every_row(tmp_path):
+    # Judged on one split (larger tables, text), a member is one model on 80% of the training part: the refit
+    # trains it on every row, the held-out and validation rows included.
+    res = _fit(tmp_path, "one", sklearn_csv(tmp_path, "breast_cancer"), n_trials=4, ensemble_size=3, val_repeats=1)
+    assert res.ensemble["used"] and res.refit["used"]  # with this seed and trial budget (deterministic)
+    used = [m for m in res.ensemble["members"] if m["weight"] > 0]
+    assert sorted(os.listdir(os.path.join(res.work_dir, "refit"))) == sorted(f"{m['trial']:04d}" for m in used)
+    for m in used:
+        cfg = ts.train.predictor.read_config(os.path.join(res.work_dir, "refit", f"{m['trial']:04d}"))
+        assert cfg["data"]["val_split"] == 0.0 and cfg["data"]["path"].endswith("all.csv")

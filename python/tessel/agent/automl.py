@@ -114,9 +114,9 @@ class AutoML:
     `ensemble_size` (5) trials (greedy selection with replacement,
     `ensemble_iterations` picks, on the validation split all trials share);
     it replaces the retrained best model when its validation loss is lower.
-    refit: once a final made of split models (small tables, val_repeats > 1)
-    is evaluated on the held-out split, train its members again with the
-    held-out rows added and register that (tessel.agent.refit; its test
+    refit: once a final made of trials' models (a bag of split models, or an
+    ensemble; tables, arrays, text) is evaluated on the held-out split, train
+    its members again with the held-out rows added and register that (tessel.agent.refit; its test
     metrics are the evaluated model's), when the budget leaves time for it.
     advisor: URL of an OpenAI-compatible endpoint (".../v1") asked for
     search-space changes and an explanation (off by default; see
@@ -153,6 +153,7 @@ class AutoML:
             raise ValueError(f"val_repeats must be a positive integer or None, got {val_repeats!r}")
         self.val_repeats = val_repeats
         self.refit = bool(refit)
+        self._refittable = False  # for the data being fit: refit on, export on, and an all-rows file
         self._repeats = 1  # for the data being fit (val_repeats None: plan.val_repeats)
         self.n_trials, self.seed, self.families = n_trials, seed, families
         if isinstance(min_epochs, bool) or not isinstance(min_epochs, int) or min_epochs < 1:
@@ -247,6 +248,7 @@ class AutoML:
         with stage("prepare"):
             prep = prepare(prof, data, target, work, self.test_size, self.seed)
         self._log(f"held out {prep.n_test} samples for the test; {prep.n_train} for training")
+        self._refittable = self.refit and self.export and prep.all_path is not None  # the search reserves for it
 
         base = {"experiment": {"name": self.experiment, "tags": {"agent.run": run_id}},
                 # several splits per trial: one recipe for all of them, so that their models take the same
@@ -318,9 +320,9 @@ class AutoML:
                 ens, members = select_ensemble(done, self.ensemble_size, self.ensemble_iterations, self._log)
             if ens is not None:
                 ens["estimated_s"] = need
-        # A final assembled from trials' split models (a used ensemble, or the best trial's bag) on a small
-        # table is refit with the held-out rows once evaluated (tessel.agent.refit); it registers after that.
-        refit = self.refit and self._repeats > 1 and self.export and prep.all_path is not None
+        # A final assembled from trials' models (a used ensemble, or the best trial's bag; tables, arrays and
+        # text) is refit with the held-out rows once evaluated (tessel.agent.refit); it registers after that.
+        refit = self._refittable
         register_now = False if refit else self.register
         assembled = None
         if ens is not None and ens["used"]:
@@ -411,7 +413,7 @@ class AutoML:
         result, what the refit did)."""
         ens, members, export_s = assembled
         factor = (prep.n_train + prep.n_test) / prep.n_train
-        need = refit_cost(ens, members, factor) + export_s  # the members' runs, then one more export
+        need = refit_cost(ens, members, factor, self.val_split) + export_s  # the members' runs, one more export
         left = None if self.budget_s is None else self.budget_s - (time.monotonic() - t_start)
         info = {"rows": prep.n_train + prep.n_test, "estimated_s": need, "used": False}
         refitted = None

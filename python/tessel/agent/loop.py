@@ -43,9 +43,10 @@ def run_search(automl, store, study, kind, where, base, families, work, t_start,
             "start": t_search,
             "budget_label": automl.budget_s, "workers": automl.workers, "space": automl._space,
             "ensemble_members": automl.ensemble_size if automl.ensemble and automl.ensemble_size >= 2 else 0,
-            # the refit's rows over the trials' (tessel.agent.refit), when the final will be refit
-            "refit_factor": 1.0 / (1.0 - automl.test_size) if automl.refit and automl.export and
-            automl._repeats > 1 else 0.0}
+            # the rows a refit model (tessel.agent.refit) learns from over a trial's: a bag's split models gain the
+            # held-out rows, a one-split member its validation part too
+            "refit_factor": (1.0 / (1.0 - automl.test_size) / (1.0 if automl._repeats > 1 else 1.0 - automl.val_split))
+            if getattr(automl, "_refittable", False) else 0.0}
     procs = []
     from ..train import runner  # noqa: F401  (the training runtime, imported once before the clock matters)
     import tessel as ts

@@ -165,8 +165,11 @@ def _prepare_folder(profile, root, out, test_size, seed):
         data = {"kind": "text", "path": paths["train"], "text": "text", "label": "label",
                 "task": "classification"}
         inputs = [_read_text(files[i]) for i in te]
-        return Prepared(data, paths["train"], paths["test"], len(tr), len(te), inputs, [labels[i] for i in te])
-    for name, idx in (("train", tr), ("test", te), ("all", np.sort(np.concatenate([tr, te])))):
+        return Prepared(data, paths["train"], paths["test"], len(tr), len(te), inputs, [labels[i] for i in te],
+                        paths["all"])
+    # No all/ tree for images and audio: their refit would convert every file again (not measured by any
+    # trial, so not budgeted).
+    for name, idx in (("train", tr), ("test", te)):
         base = os.path.join(out, name)
         shutil.rmtree(base, ignore_errors=True)
         for k, i in enumerate(idx):

@@ -7,7 +7,9 @@ trial's split models, or an ensemble of such bags) has been evaluated on the
 held-out rows, each of its split models is trained again with the same
 parameters on the same kind of split of the training AND held-out rows
 (all.csv / all.npz), with the trial's epochs, or its trees scaled by the rows
-added, and no early stopping; the ensemble weights stay. The refit model is
+added, and no early stopping; the ensemble weights stay. An ensemble member
+judged on one split (larger tables, text) is one model: it is trained again
+on every row, its validation part included (trees scaled likewise). The refit model is
 what gets exported, registered and served; its test metrics are the
 evaluated model's (AutoGluon's refit_full reports its scores the same way),
 since the refit model has seen the held-out rows.
@@ -21,11 +23,12 @@ __all__ = ["refit_cost", "refit_members"]
 REFIT_MEMBERS = 3  # members the search keeps time for (the greedy selection's usual count)
 
 
-def refit_cost(ens, members, data_factor):
+def refit_cost(ens, members, data_factor, val_split):
     """Seconds the refit of the members with a weight will take: each one's
-    trial time over all its splits, scaled by the rows added."""
-    return sum(float(r.get("seconds") or 0.0) for m, (r, _) in zip(ens["members"], members)
-               if m["weight"] > 0) * data_factor
+    trial time over all its splits, scaled by the rows added (a member of
+    one split also gains its validation part)."""
+    return sum(float(r.get("seconds") or 0.0) * data_factor / (1.0 if r.get("split_dirs") else 1.0 - val_split)
+               for m, (r, _) in zip(ens["members"], members) if m["weight"] > 0)
 
 
 def refit_members(store, run_id, ens, members, prep, work, data_factor, log, deadline=None):
@@ -51,9 +54,15 @@ def refit_members(store, run_id, ens, members, prep, work, data_factor, log, dea
             cfg = copy.deepcopy(cfg)
             cfg["data"]["path"] = prep.all_path
             cfg["data"]["val_path"] = None
+            factor = data_factor
+            if not r.get("split_dirs"):
+                # a member judged on one split (larger data, text) is no bag: it learns from every row, its
+                # validation part included (nothing chooses the model here)
+                factor = data_factor / (1.0 - float(cfg["data"].get("val_split") or 0.0))
+                cfg["data"]["val_split"] = 0.0
             if cfg["model"].get("name") == "boosted_trees":
                 # the trees this split model kept (early stopping on its validation part), for the rows added
-                cfg["model"]["trees"] = max(1, round(module.num_trees * data_factor))
+                cfg["model"]["trees"] = max(1, round(module.num_trees * factor))
                 cfg["model"]["early_stopping"] = 0
             cfg["experiment"] = dict(cfg.get("experiment") or {}, run_name=f"refit trial {r['trial']} split {k + 1}",
                                      tags={"agent.run": run_id, "agent.role": "refit",

@@ -114,7 +114,8 @@ def _fit(tmp_path, path, sub, **kw):
 def test_agent_uses_a_better_ensemble(tmp_path):
     import onnxruntime as ort
     path = sklearn_csv(tmp_path, "diabetes")
-    res = _fit(tmp_path, path, "s1")
+    # refit=False: the evaluated ensemble is what is registered (test_agent_refit.py checks the refit one)
+    res = _fit(tmp_path, path, "s1", refit=False)
     e = res.ensemble
     assert e is not None and e["used"] and e["val_loss"] < e["best_single_loss"]
     weights = [m["weight"] for m in e["members"]]
@@ -145,7 +146,7 @@ def test_agent_uses_a_better_ensemble(tmp_path):
     assert "<h2>Ensemble</h2>" in html and "the ensemble is the final model" in html
     assert json.load(open(os.path.join(res.work_dir, "ensemble.json")))["used"] is True
     # Deterministic with a seed and a trial budget: the same weights again.
-    again = _fit(tmp_path, path, "s2")
+    again = _fit(tmp_path, path, "s2", refit=False)
     assert [m["weight"] for m in again.ensemble["members"]] == weights
     assert again.test_metrics == pytest.approx(res.test_metrics)
 

@@ -43,10 +43,11 @@ def run_search(automl, store, study, kind, where, base, families, work, t_start,
             "start": t_search,
             "budget_label": automl.budget_s, "workers": automl.workers, "space": automl._space,
             "ensemble_members": automl.ensemble_size if automl.ensemble and automl.ensemble_size >= 2 else 0,
-            # the rows a refit model (tessel.agent.refit) learns from over a trial's: a bag's split models gain the
-            # held-out rows, a one-split member its validation part too
-            "refit_factor": (1.0 / (1.0 - automl.test_size) / (1.0 if automl._repeats > 1 else 1.0 - automl.val_split))
-            if getattr(automl, "_refittable", False) else 0.0}
+            # the rows a refit bag (tessel.agent.refit) learns from over a trial's, kept in reserve for. With one
+            # split per trial only a used ensemble is refit, in the time its unused retrain reserve leaves (a
+            # reserve for it ended diamonds' search 17 s early, then a retrain won)
+            "refit_factor": 1.0 / (1.0 - automl.test_size) if getattr(automl, "_refittable", False) and
+            automl._repeats > 1 else 0.0}
     procs = []
     from ..train import runner  # noqa: F401  (the training runtime, imported once before the clock matters)
     import tessel as ts

@@ -226,6 +226,17 @@ const bool registered = [] {
   return true;
 }();
 
+// "linear_bias" (by name; linear in src/ops/linalg.cpp): in x [M, K] and weight [N, K] (any
+// strides), bias [N]; out [M, N] contiguous: x weight^T + bias as one oneDNN matmul with the
+// bias added in its epilogue (matmul_fused below), not a second pass over the output.
+const bool linear_registered = [] {
+  Registry::get().add(Registry::get().op_id("linear_bias"), DeviceType::CPU, DType::Float32,
+                      [](const KernelCall& c) {
+                        matmul_fused(c.in[0], c.in[1].t(), c.in[2], MatmulAct::none, nullptr, c.out[0]);
+                      });
+  return true;
+}();
+
 // ---- fused (matmul_fused.h) ----
 struct FusedKey {
   int64_t m, k, n, sw[2];
@@ -270,7 +281,8 @@ bool matmul_fused_supported(const Tensor& a, const Tensor& w, const Tensor& bias
          (!bias.defined() || (cpu32(bias) && bias.dim() == 1 && bias.shape()[0] == w.shape()[1]));
 }
 
-Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, MatmulAct act, MatmulSite* site) {
+Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, MatmulAct act, MatmulSite* site,
+                    const Tensor& out0) {
   using dims = dnnl::memory::dims;
   using tag = dnnl::memory::format_tag;
   const auto dt = dnnl::memory::data_type::f32;
@@ -279,7 +291,7 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
   if (M <= 4 && (act == MatmulAct::none || act == MatmulAct::relu)) {
     // A few rows (a served request, batch 1): one pass over the weights (gemv.h),
     // then the bias and ReLU over the small output.
-    Tensor out = empty({M, N}, TensorOptions(DType::Float32));
+    Tensor out = out0.defined() ? out0 : empty({M, N}, TensorOptions(DType::Float32));
     if (gemv_f32(a.unsqueeze(0), w.unsqueeze(0), out.unsqueeze(0))) {
       float* y = out.data<float>();
       const Tensor bc = bias0.defined() ? bias0.contiguous() : Tensor();
@@ -309,7 +321,7 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
     FusedKey k2 = key;
     k2.packed = sl->key.packed, k2.data = sl->key.data;
     if (k2 == sl->key) {
-      Tensor out = empty({M, N}, TensorOptions(DType::Float32));
+      Tensor out = out0.defined() ? out0 : empty({M, N}, TensorOptions(DType::Float32));
       sl->a.set_data_handle(a.data_ptr());
       sl->c.set_data_handle(out.data_ptr());
       if (bias.defined()) sl->bias.set_data_handle(bias.data_ptr());
@@ -362,7 +374,7 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
     r->scratch = pd.scratchpad_desc();
     return r;
   });
-  Tensor out = empty({M, N}, TensorOptions(DType::Float32));
+  Tensor out = out0.defined() ? out0 : empty({M, N}, TensorOptions(DType::Float32));
   dnnl::memory am(a_md, engine(), a.data_ptr()), cm(c_md, engine(), out.data_ptr());
   dnnl::memory wm;
   Tensor holder;

@@ -18,7 +18,9 @@ bool matmul_fused_supported(const Tensor& a, const Tensor& w, const Tensor& bias
 // the last shapes. One call at a time; a concurrent call takes the shared cache.
 struct MatmulSite;
 std::shared_ptr<MatmulSite> make_matmul_site();
-Tensor matmul_fused(const Tensor& a, const Tensor& w, const Tensor& bias, MatmulAct act, MatmulSite* site = nullptr);
+// out: a contiguous float32 [M, N] to write into, or undefined for a new one.
+Tensor matmul_fused(const Tensor& a, const Tensor& w, const Tensor& bias, MatmulAct act, MatmulSite* site = nullptr,
+                    const Tensor& out = Tensor());
 
 // Attention probabilities softmax(a @ b * scale + mask) over the last dim, for
 // the ONNX runtime's fused attention nodes: float32 a [B, H, L, D] and

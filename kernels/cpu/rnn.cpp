@@ -263,6 +263,9 @@ void rnn_backward_kernel(const KernelCall& c) {
   // dh0/dc0 carry the gradient w.r.t. the state between steps; at the end they hold h0's and c0's.
   std::memcpy(dh0, cptr<T>(c.in[1]), sizeof(T) * N * H);
   if (!d.gru) std::memcpy(dc0, cptr<T>(c.in[2]), sizeof(T) * N * H);
+  // db_hh: column sums in double, each step's rows while they are in cache, steps and rows
+  // in a fixed order (any thread count gives the same bits).
+  std::vector<double> sums(static_cast<size_t>(GH), 0.0);
   for (int64_t s = L - 1; s >= 0; --s) {
     const int64_t t = d.t_of(s);
     parallel_for(N, S * 8, [&](int64_t lo, int64_t hi) {
@@ -276,6 +279,7 @@ void rnn_backward_kernel(const KernelCall& c) {
       }
     });
     gemm<T>(false, false, N, H, GH, dhh + t * N * GH, GH, w, H, d.gru ? T(1) : T(0), dh0, H);
+    col_sums(dhh + t * N * GH, N, GH, sums.data());
   }
   // dW_hh = sum over steps and rows of dhh^T h_{t-1}: one gemm over all L*N rows, formed
   // transposed (hprev^T dhh, [H, G*H]) and copied back: oneDNN's sgemm ran the
@@ -284,9 +288,6 @@ void rnn_backward_kernel(const KernelCall& c) {
   gemm<T>(true, false, H, GH, L * N, hprev, H, dhh, GH, T(0), dwt.get(), GH);
   for (int64_t i = 0; i < GH; ++i)
     for (int64_t j = 0; j < H; ++j) dw[i * H + j] = dwt[j * GH + i];
-  // db_hh: column sums in double, rows in a fixed order (any thread count gives the same bits).
-  std::vector<double> sums(static_cast<size_t>(GH), 0.0);
-  col_sums(dhh, L * N, GH, sums.data());
   for (int64_t j = 0; j < GH; ++j) db[j] = static_cast<T>(sums[j]);
 }
 

@@ -186,6 +186,30 @@ Tensor baddbmm(const Tensor& input, const Tensor& b1, const Tensor& b2, const Sc
   return add(r, (beta.is_int() && beta.to<int64_t>() == 1) ? input : mul(input, beta));
 }
 
+namespace {
+// x weight^T + bias as one kernel where the device and dtype have one ("linear_bias": the bias
+// in the matmul's epilogue, no second pass over the output); undefined otherwise, and for
+// shapes the matmul and the add are left to check and report.
+Tensor linear_bias(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
+  static const OpId kOp = Registry::get().op_id("linear_bias");
+  if (!bias || x.dim() < 1 || weight.dim() != 2 || bias->dim() != 1) return Tensor();
+  const int64_t N = weight.shape()[0], K = weight.shape()[1];
+  const DType dt = x.dtype();
+  const Device dev = x.device();
+  if (x.shape().back() != K || bias->shape()[0] != N || x.numel() == 0 || N == 0 || K == 0 ||
+      weight.dtype() != dt || bias->dtype() != dt || weight.device() != dev || bias->device() != dev ||
+      !Registry::get().has(kOp, dev.type, dt))
+    return Tensor();
+  const Tensor x2 = x.reshape({-1, K});
+  Shape out_shape = x.shape();
+  out_shape.back() = N;
+  Tensor out = empty({x2.shape()[0], N}, TensorOptions(dt, dev));
+  const Tensor in[3] = {x2, weight, bias->contiguous()};
+  dispatch(kOp, dt, in, {&out, 1});
+  return out.reshape(out_shape);
+}
+}  // namespace
+
 Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
   if (trace::Op t{"linear"}) return t.in(x).in(weight).in(bias).out(linear(x, weight, bias));
   OpScope scope_("linear");
@@ -202,6 +226,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>
   return autograd::recorded(
       own_rule,
       [&] {
+        if (Tensor y = linear_bias(x, weight, bias); y.defined()) return y;
         Tensor y = matmul(x, weight.t());
         if (bias) y = add(y, *bias);
         return y;

@@ -250,6 +250,7 @@ COVERS = {
     "sum_squares": "norm",  # the 2-norm's one-pass sum of squares (contiguous float input)
     "rnn_fused": "lstm_fused", "rnn_fused_backward": "lstm_fused",  # second order: the op recurrence
     "conv2d": "conv2d",  # float32 kernel: test_float32_conv_kernel_gradients_match_the_float64_reference
+    "linear_bias": "linear",  # float32 forward of linear with a bias; its rule is LinearBackward, as in float64
 }
 NOT_DIFFERENTIABLE = {
     "arange", "fill", "nonzero", "normal", "uniform", "randint", "searchsorted", "isfinite", "isinf", "isnan",

@@ -186,13 +186,20 @@ class RNNBase(Module):
         if batch_sizes is not None:
             return self._packed_loop(F.linear(x, w_ih, b_ih).split(batch_sizes), h, c, w_hh, b_hh, step, reverse,
                                      batch_sizes)
-        xp = F.linear(x, w_ih, b_ih)
         if self.mode in ("LSTM", "GRU") and not ts._C._onnx.tracing():
             # One fused kernel for the whole sequence, forward and backward (kernels/cpu/rnn.cpp);
             # None where it does not apply (other devices and dtypes, autocast): the loop below.
-            r = ts._C._nn._rnn_fused(self.mode == "GRU", xp, h, c, w_hh, b_hh, reverse)
+            # The LSTM's two biases are one sum inside the kernel (it adds b_hh to every gate
+            # anyway), so the projection has no bias pass and its gradient no column sums.
+            merge = self.mode == "LSTM" and b_ih is not None and b_hh is not None
+            xp = F.linear(x, w_ih, None if merge else b_ih)
+            r = ts._C._nn._rnn_fused(self.mode == "GRU", xp, h, c, w_hh, b_ih + b_hh if merge else b_hh, reverse)
             if r is not None:
                 return r[0], r[1], (r[2] if self.mode == "LSTM" else None)
+            if merge:
+                xp = xp + b_ih
+        else:
+            xp = F.linear(x, w_ih, b_ih)
         xs = xp.unbind(0)
         outs = [None] * len(xs)
         for t in self._steps(len(xs), reverse):

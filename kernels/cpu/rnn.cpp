@@ -243,15 +243,16 @@ void rnn_forward_kernel(const KernelCall& c) {
   }
 }
 
-// "rnn_fused_backward": in dout [L, N, H], dh_n, dc_n (GRU: ignored), w_hh, gates, hprev,
+// "rnn_fused_backward": in dout [L, N, H] (empty: no gradient), dh_n, dc_n (GRU: ignored), w_hh, gates, hprev,
 // cprev (GRU: ignored); params as the forward. out: dxp [L, N, G*H], dh0, dc0 (GRU:
 // ignored), dw_hh [G*H, H], db_hh [G*H].
 template <class T>
 void rnn_backward_kernel(const KernelCall& c) {
   Dims d = dims_of(c, c.in[3]);
-  d.L = c.in[0].shape()[0], d.N = c.in[0].shape()[1];
+  d.L = c.in[4].shape()[0], d.N = c.in[4].shape()[1];  // from gates: dout may be empty
   const int64_t L = d.L, N = d.N, H = d.H, GH = d.G() * H, S = d.S() * H;
-  const T *dout = cptr<T>(c.in[0]), *w = cptr<T>(c.in[3]), *gates = cptr<T>(c.in[4]), *hprev = cptr<T>(c.in[5]),
+  // dout empty: the output sequence got no gradient (zeros, not read).
+  const T *dout = c.in[0].numel() ? cptr<T>(c.in[0]) : nullptr, *w = cptr<T>(c.in[3]), *gates = cptr<T>(c.in[4]), *hprev = cptr<T>(c.in[5]),
           *cprev = cptr<T>(c.in[6]);
   T *dxp = mptr<T>(c.out[0]), *dh0 = mptr<T>(c.out[1]), *dc0 = mptr<T>(c.out[2]), *dw = mptr<T>(c.out[3]),
     *db = mptr<T>(c.out[4]);
@@ -266,12 +267,13 @@ void rnn_backward_kernel(const KernelCall& c) {
   // db_hh: column sums in double, each step's rows while they are in cache, steps and rows
   // in a fixed order (any thread count gives the same bits).
   std::vector<double> sums(static_cast<size_t>(GH), 0.0);
+  const std::vector<T> zrow(static_cast<size_t>(H), T(0));
   for (int64_t s = L - 1; s >= 0; --s) {
     const int64_t t = d.t_of(s);
     parallel_for(N, S * 8, [&](int64_t lo, int64_t hi) {
       for (int64_t n = lo; n < hi; ++n) {
         const T* g = gates + (t * N + n) * S;
-        const T* go = dout + (t * N + n) * H;
+        const T* go = dout ? dout + (t * N + n) * H : zrow.data();
         T* dh = dh0 + n * H;
         T* da = dxp + (t * N + n) * GH;
         if (!d.gru) lstm_bwd_row(g, go, dh, dc0 + n * H, cprev + (t * N + n) * H, da, H);

@@ -100,13 +100,18 @@ std::optional<Tensors> rnn_fused(bool gru, const Tensor& xp, const Tensor& h0, c
       [&](const Tensors& outs) {
         const bool nx = xp.requires_grad(), nh = h0.requires_grad(), nc = !gru && c0->requires_grad(),
                    nw = w_hh.requires_grad(), nb = b_hh && b_hh->requires_grad();
-        autograd::record(
+        const auto node = autograd::record(
             gru ? "GruFusedBackward" : "LstmFusedBackward",
             {xp, h0, gru ? Tensor() : *c0, w_hh, b_hh ? *b_hh : Tensor()}, outs,
             [gru, reverse, p, nx, nh, nc, nw, nb, X = autograd::SavedTensor(xp), H0 = autograd::SavedTensor(h0),
              C0 = gru ? autograd::SavedTensor() : autograd::SavedTensor(*c0), W = autograd::SavedTensor(w_hh),
              B = save(b_hh), gates, hprev, cprev, none](const Tensors& grads) {
               Tensors r(5);
+              // Outputs without a gradient arrive undefined (the node does not materialize them):
+              // an unused output sequence is not read at all, the final states are zeros.
+              const int64_t L = gates.shape()[0], N = gates.shape()[1], Hh = gates.shape()[2] / (gru ? 4 : 5);
+              const TensorOptions o(gates.dtype(), gates.device());
+              auto state_grad = [&](size_t k) { return grads[k].defined() ? grads[k].contiguous() : zeros({N, Hh}, o); };
               if (autograd::GradMode::enabled()) {  // create_graph: differentiate the recurrence written with ops
                 const Tensor xs = X.unpack(), hs = H0.unpack(), ws = W.unpack();
                 const Tensor cs = unpack(C0), bs = unpack(B);
@@ -122,16 +127,16 @@ std::optional<Tensors> rnn_fused(bool gru, const Tensor& xp, const Tensor& h0, c
                 }
                 if (wrt.empty()) return r;
                 const Tensors ref = rnn_reference(gru, xi, hi, ci, wi, bi, reverse);
-                const Tensors gs = autograd::grad(ref, wrt, Tensors(grads.begin(), grads.begin() + ref.size()), true,
-                                                  true, true);
+                Tensors gouts{grads[0].defined() ? grads[0] : zeros({L, N, Hh}, o), state_grad(1)};
+                if (!gru) gouts.push_back(state_grad(2));
+                const Tensors gs = autograd::grad(ref, wrt, gouts, true, true, true);
                 for (size_t k = 0; k < slot.size(); ++k) r[static_cast<size_t>(slot[k])] = gs[k];
                 return r;
               }
               const Tensor ws = W.unpack().contiguous();
-              const int64_t L = gates.shape()[0], N = gates.shape()[1], Hh = ws.shape()[1], GH = ws.shape()[0];
-              const TensorOptions o(ws.dtype(), ws.device());
-              const Tensor in[7] = {grads[0].contiguous(), grads[1].contiguous(),
-                                    gru ? none : grads[2].contiguous(), ws, gates, hprev, cprev};
+              const int64_t GH = ws.shape()[0];
+              const Tensor in[7] = {grads[0].defined() ? grads[0].contiguous() : none, state_grad(1),
+                                    gru ? none : state_grad(2), ws, gates, hprev, cprev};
               Tensor res[5] = {empty({L, N, GH}, o), empty({N, Hh}, o), gru ? none : empty({N, Hh}, o),
                                empty({GH, Hh}, o), empty({GH}, o)};
               dispatch(kBwd, ws.dtype(), in, res, &p);
@@ -142,6 +147,7 @@ std::optional<Tensors> rnn_fused(bool gru, const Tensor& xp, const Tensor& h0, c
               if (nb) r[4] = res[4];
               return r;
             });
+        if (node) node->materialize_grads = false;
       });
 }
 

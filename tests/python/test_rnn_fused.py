@@ -196,6 +196,43 @@ def test_module_vs_loop_float64(monkeypatch, cls, kw, dtype, tol):
 
 
 @pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("use", ["last_state", "sequence"])
+def test_outputs_without_a_gradient(monkeypatch, cls, use):
+    """A classifier reads h_n only (the output sequence gets no gradient: the kernel skips it), a
+    tagger the sequence only (the final states get none): both match the per-step loop."""
+    rng = np.random.default_rng(11)
+    m = cls(5, 7, num_layers=2, batch_first=True, dtype=ts.float64)
+    x = T(rng.standard_normal((4, 6, 5)), ts.float64)
+    wts = T(rng.standard_normal((4, 6, 7)), ts.float64)
+
+    def grads():
+        out, st = m(x)
+        h = st[0] if cls is nn.LSTM else st
+        loss = (h[-1] * wts[:, 0]).sum() if use == "last_state" else (out * wts).sum()
+        return ts.autograd.grad(loss, [x] + list(m.parameters()))
+
+    got = grads()
+    loop_path(monkeypatch)
+    want = grads()
+    for g, w in zip(got, want):
+        close(g, w.numpy(), 1e-12)
+
+
+@pytest.mark.parametrize("gru", [False, True])
+def test_gradgradcheck_with_unused_outputs(gru):
+    rng = np.random.default_rng(8)
+    G = 3 if gru else 4
+    xp, h0, c0 = (T(rng.standard_normal(s), ts.float64) for s in ((3, 2, G * 3), (2, 3), (2, 3)))
+    w = T(rng.standard_normal((G * 3, 3)) * 0.5, ts.float64)
+
+    def f(xp, h0, c0, w):
+        return (ts._C._nn._rnn_fused(gru, xp, h0, None if gru else c0, w, None, False)[1].sin()).sum()
+
+    assert gradcheck(f, (xp, h0, c0, w))
+    assert gradgradcheck(f, (xp, h0, c0, w))
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
 def test_default_state_unbatched_and_no_grad(cls):
     rng = np.random.default_rng(9)
     m = cls(3, 4, dtype=ts.float64)

@@ -17,9 +17,10 @@ namespace tessel {
   TESSEL_API const Tensor& name##_(const Tensor& a, const Tensor& b);     \
   TESSEL_API const Tensor& name##_(const Tensor& a, const Scalar& b);
 // Arithmetic: add sub mul div (true division) floor_divide remainder (sign of
-// the divisor, like Python) pow atan2 maximum minimum (NaN propagates).
+// the divisor, like Python) fmod (C's: sign of the dividend, exact) pow atan2
+// maximum minimum (NaN propagates).
 #define TESSEL_BINARY_OPS(X) \
-  X(add) X(sub) X(mul) X(div) X(floor_divide) X(remainder) X(pow) X(atan2) X(maximum) X(minimum)
+  X(add) X(sub) X(mul) X(div) X(floor_divide) X(remainder) X(fmod) X(pow) X(atan2) X(maximum) X(minimum)
 // Comparisons and logical ops return bool; bitwise ops take integers and bool
 // (shifts integers only). A shift by a negative count or by the bit width or
 // more gives 0 (>> of a negative value: -1); >> is arithmetic for signed types.

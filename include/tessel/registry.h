@@ -25,7 +25,7 @@ namespace tessel {
   X(sin) X(cos) X(tan) X(asin) X(acos) X(atan) X(sinh) X(cosh) X(tanh) X(asinh) X(acosh) X(atanh) \
   X(sigmoid) X(erf) X(erfc) X(erfinv) X(relu) X(leaky_relu) X(elu) X(gelu) X(silu) X(softplus) X(hardsigmoid) X(hardswish) \
   X(floor) X(ceil) X(round) X(trunc) X(sign) X(isnan) X(isinf) X(isfinite) X(nan_to_num) X(clamp) \
-  X(pow) X(atan2) X(floor_divide) X(remainder) X(maximum) X(minimum) X(lerp) \
+  X(pow) X(atan2) X(floor_divide) X(remainder) X(fmod) X(maximum) X(minimum) X(lerp) \
   X(logical_and) X(logical_or) X(logical_xor) X(logical_not) \
   X(bitwise_and) X(bitwise_or) X(bitwise_xor) X(bitwise_not) X(bitwise_left_shift) X(bitwise_right_shift) X(conj) \
   X(where) \

@@ -48,6 +48,16 @@ const auto remainder_op = [](auto a, auto b) {
     return r;
   }
 };
+// C's fmod: the result takes the dividend's sign; exact for floats (std::fmod), and
+// integer % truncates the same way.
+const auto fmod_op = [](auto a, auto b) {
+  using C = decltype(a);
+  if constexpr (is_int_v<C>) {
+    return b == C(-1) ? C(0) : C(a % b);  // INT_MIN % -1 traps
+  } else {
+    return C(std::fmod(a, b));
+  }
+};
 const auto pow_op = [](auto a, auto b) {
   using C = decltype(a);
   if constexpr (std::is_same_v<C, bool>) {
@@ -150,6 +160,7 @@ const bool registered = [] {
   register_for(FloatTypes{} + ComplexTypes{}, op::div, binary([](auto a, auto b) { return a / b; }));
   register_for(RealTypes{}, op::floor_divide, vec_binary(vecmath::FloorDivide, floor_divide_op));
   register_for(RealTypes{}, op::remainder, vec_binary(vecmath::Remainder, remainder_op));
+  register_for(RealTypes{}, op::fmod, vec_binary(vecmath::Fmod, fmod_op));
   // pow stays on the C library: SLEEF's is not exact for integer powers such as x ** 2 (docs/numerics.md).
   register_for(AllTypes{}, op::pow, binary(pow_op));
   register_for(FloatTypes{}, op::atan2, vec_binary(vecmath::Atan2, [](auto a, auto b) { return std::atan2(a, b); }));

@@ -34,6 +34,7 @@ enum Fn : int {
 enum BinFn : int {
   Atan2, Pow,
   Remainder, FloorDivide,  // Python's: the result takes the divisor's sign (float32 only)
+  Fmod,                    // C's fmod: the dividend's sign, exact (float32 only)
   kNumBinary,
 };
 

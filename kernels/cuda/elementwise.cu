@@ -39,6 +39,9 @@ struct BinaryFn {
         if ((r < 0) != (b < 0)) r += b;
         return r;
       }
+    } else if constexpr (Op == Binary::fmod) {  // C's: the dividend's sign, as the CPU's
+      if constexpr (std::is_integral_v<C>) return b == C(-1) ? C(0) : C(a % b);
+      else return fmod(a, b);
     } else if constexpr (Op == Binary::floor_divide) {
       if constexpr (std::is_integral_v<C>) {
         if (b == C(-1)) return C(C(0) - a);  // INT_MIN / -1 wraps, as on the CPU
@@ -351,6 +354,7 @@ bool launch_binary(Binary op, int dtype, const Layout<3>& L, cudaStream_t s) {
     case Binary::relu_backward: return binary_for<Binary::relu_backward>(dtype, L, s);
     case Binary::remainder: return binary_for<Binary::remainder>(dtype, L, s);
     case Binary::floor_divide: return binary_for<Binary::floor_divide>(dtype, L, s);
+    case Binary::fmod: return binary_for<Binary::fmod>(dtype, L, s);
     case Binary::gelu_backward: return binary_for<Binary::gelu_backward>(dtype, L, s);
     case Binary::gelu_tanh_backward: return binary_for<Binary::gelu_tanh_backward>(dtype, L, s);
     case Binary::pow: return binary_for<Binary::pow>(dtype, L, s);

@@ -31,7 +31,7 @@ enum Code : int { kBool, kUInt8, kInt8, kInt16, kInt32, kInt64, kFloat16, kBFloa
 // pow atan2 hypot copysign and the backward ones: floats alone; the bitwise ones: bool
 // and the integers up to int64 (shifts: not bool).
 enum class Binary : int { add, sub, mul, div, maximum, minimum, relu_backward, remainder, floor_divide, gelu_backward,
-                          gelu_tanh_backward, pow, atan2, hypot, copysign, bit_and, bit_or, bit_xor, shl, shr };
+                          gelu_tanh_backward, pow, atan2, hypot, copysign, bit_and, bit_or, bit_xor, shl, shr, fmod };
 // Bool out. logical_not and the predicates (isnan isinf isfinite) read one operand: they are
 // launched with it as both a and b.
 enum class Compare : int { eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_xor, logical_not, isnan, isinf, isfinite };

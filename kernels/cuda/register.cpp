@@ -175,6 +175,7 @@ const bool registered = [] {
     r.add(op::minimum, cu, t, &binary_kernel<Binary::minimum>);
     r.add(op::remainder, cu, t, &binary_kernel<Binary::remainder>);
     r.add(op::floor_divide, cu, t, &binary_kernel<Binary::floor_divide>);
+    r.add(op::fmod, cu, t, &binary_kernel<Binary::fmod>);
     r.add(op::neg, cu, t, &unary_kernel<Unary::neg>);
     r.add(op::relu, cu, t, &unary_kernel<Unary::relu>);
     r.add(op::square, cu, t, &unary_kernel<Unary::square>);

@@ -1,7 +1,7 @@
 """PyTorch spellings that ported training scripts use and _C does not bind:
 alpha= of add/sub, rounding_mode= of div, the two-tensor max/min, f-string
 formatting of scalar tensors, finfo/iinfo, ts.compile, the stacking helpers,
-std_mean/var_mean, small helpers (trace, equal, fmod), the legacy typed-tensor
+std_mean/var_mean, small helpers (trace, equal), the legacy typed-tensor
 constructors (ts.FloatTensor, ...) and x.type() strings. All are compositions
 of existing ops; tessel/__init__.py re-exports __all__ and calls install().
 """
@@ -14,7 +14,7 @@ from ._C import Tensor
 from ._size import Size
 
 __all__ = [
-    "add", "sub", "subtract", "max", "min", "div", "divide", "true_divide", "multiply", "fmod", "compile",
+    "add", "sub", "subtract", "max", "min", "div", "divide", "true_divide", "multiply", "compile",
     "set_float32_matmul_precision", "get_float32_matmul_precision", "finfo", "iinfo", "std_mean", "var_mean",
     "hstack", "vstack", "row_stack", "column_stack", "dstack", "atleast_1d", "atleast_2d", "atleast_3d", "trace",
     "array_equal", "clone", "t", "detach", "randint_like", "cosine_similarity", "pairwise_distance",
@@ -151,11 +151,6 @@ def true_divide(input, other):
 def multiply(input, other):
     """An alias of mul."""
     return _C.mul(input, other)
-
-
-def fmod(input, other):
-    """The C-style remainder: input - trunc(input / other) * other, with the sign of input."""
-    return input - _trunc_div(input, other) * other
 
 
 def _format(self, spec):
@@ -570,7 +565,6 @@ def install():
     Tensor.true_divide = true_divide
     Tensor.multiply = multiply
     Tensor.multiply_ = Tensor.mul_
-    Tensor.fmod = fmod
     Tensor.__format__ = _format
     Tensor.__init__ = _tensor_init
     Tensor.type = _type

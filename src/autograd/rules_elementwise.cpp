@@ -138,6 +138,10 @@ void binary(OpId id, const Operand& a, const Operand& b, const Tensor& out) {
     rec("RemainderBackward", [A = SavedOperand(a), B = SavedOperand(b), dt, dev](const Tensor& g, bool, bool nb) {
       return std::pair{g, nb ? neg(mul(g, floor_divide(A.get(dt, dev), B.get(dt, dev)))) : Tensor()};
     });
+  } else if (id == op::fmod) {  // a - trunc(a / b) b
+    rec("FmodBackward", [A = SavedOperand(a), B = SavedOperand(b), dt, dev](const Tensor& g, bool, bool nb) {
+      return std::pair{g, nb ? neg(mul(g, tessel::trunc(div(A.get(dt, dev), B.get(dt, dev))))) : Tensor()};
+    });
   } else if (id == op::floor_divide) {
     rec("FloorDivideBackward", [](const Tensor&, bool, bool) { return std::pair{Tensor(), Tensor()}; });
   }

@@ -151,6 +151,12 @@ void emit_remainder(Builder& b, const Site& s) {  // Python's sign rule: a - flo
   b.node("Sub", {x, b.op("Mul", {q, y})}, {s.out[0]});
 }
 
+void emit_fmod(Builder& b, const Site& s) {  // C's sign rule: ONNX Mod with fmod = 1
+  const DType dt = s.out_dtype();
+  auto* n = b.node("Mod", {in_as(b, s, 0, dt), in_as(b, s, 1, dt)}, {s.out[0]});
+  Builder::attr(n, "fmod", int64_t{1});
+}
+
 // ONNX has no atan2: atan(y / x), moved by +-pi where x < 0; sign(y) * pi / 2 where x == 0.
 void emit_atan2(Builder& b, const Site& s) {
   const DType dt = s.out_dtype();
@@ -680,7 +686,7 @@ const std::map<std::string, Emitter>& emitters() {
       {"logical_xor", emit_xor}, {"bitwise_and", emit_bitwise<kBAnd, kAnd>},
       {"bitwise_or", emit_bitwise<kBOr, kOr>}, {"bitwise_xor", emit_bitwise<kBXor, kXor>},
       {"bitwise_left_shift", emit_shift<true>}, {"bitwise_right_shift", emit_shift<false>},
-      {"floor_divide", emit_floor_divide}, {"atan2", emit_atan2}, {"remainder", emit_remainder},
+      {"floor_divide", emit_floor_divide}, {"atan2", emit_atan2}, {"remainder", emit_remainder}, {"fmod", emit_fmod},
       {"neg", emit_unary<kNeg>}, {"abs", emit_unary<kAbs>}, {"exp", emit_unary<kExp>}, {"log", emit_unary<kLog>},
       {"sqrt", emit_unary<kSqrt>}, {"reciprocal", emit_unary<kRecip>}, {"sin", emit_unary<kSin>},
       {"cos", emit_unary<kCos>}, {"tan", emit_unary<kTan>}, {"asin", emit_unary<kAsin>},

@@ -79,13 +79,6 @@ Tensor onnx_cast(const Node& n, const Tensor& x, DType to) {
   return saturate_cast(x, to, saturate);
 }
 
-// ONNX Mod with fmod=1 is C's fmod (sign of the dividend); remainder has the divisor's sign.
-Tensor onnx_fmod(const Tensor& a, const Tensor& b) {
-  Tensor r = remainder(a, b);
-  Tensor fix = logical_and(ne(r, Scalar(0)), ne(lt(r, Scalar(0)), lt(a, Scalar(0))));
-  return where(fix, sub(r, b), r);
-}
-
 Tensor onnx_pow(const Node& n, const Tensor& x, const Tensor& y) {
   typed(n, x, kNum, "X");
   typed(n, y, kNum, "Y");
@@ -269,7 +262,7 @@ void register_elementwise_ops(std::map<std::string, OpFn>& t) {
     same_dtype(n, a, b);
     const int64_t f = n.i("fmod", 0);
     if (f != 0 && f != 1) n.error("attribute 'fmod' must be 0 or 1, got ", f);
-    return one(f ? onnx_fmod(a, b) : remainder(a, b));
+    return one(f ? fmod(a, b) : remainder(a, b));  // fmod = 1: C's (the dividend's sign)
   };
   t["BitShift"] = [](const Node& n, const Inputs& in, const OpContext&) {
     return one(bit_shift(n, input(n, in, 0), input(n, in, 1)));

@@ -130,7 +130,7 @@ const Tensor& binary_(const char* name, OpId id, Kind kind, const Tensor& self_r
 using detail::Kind;
 
 namespace {
-// Integer floor_divide/remainder by zero would trap the CPU: refuse it first.
+// Integer floor_divide/remainder/fmod by zero would trap the CPU: refuse it first.
 void check_int_divisor(const char* name, const Operand& a, const Operand& b) {
   const DType dt = result_type({a, b});
   if (!is_integral(dt, true)) return;
@@ -149,7 +149,7 @@ void check_int_pow(const Operand& a, const Operand& b) {
 }
 
 void check_operands(OpId id, const char* name, const Operand& a, const Operand& b) {
-  if (id == op::floor_divide || id == op::remainder) check_int_divisor(name, a, b);
+  if (id == op::floor_divide || id == op::remainder || id == op::fmod) check_int_divisor(name, a, b);
   if (id == op::pow) check_int_pow(a, b);
   if (id == op::sub) {
     TS_CHECK(result_type({a, b}) != DType::Bool, TypeError, name,

@@ -143,6 +143,7 @@ SPECS = {
     "ge": _binary("ge", np.greater_equal, ts.bool),
     "floor_divide": _binary("floor_divide", np.floor_divide, sample_b=_nonzero),
     "remainder": _binary("remainder", np.remainder, sample_b=_nonzero),
+    "fmod": _binary("fmod", np.fmod, sample_b=_nonzero),
     "atan2": _binary("atan2", np.arctan2),
     "maximum": _binary("maximum", np.maximum),
     "minimum": _binary("minimum", np.minimum),

@@ -116,6 +116,7 @@ CASES['softplus'] = (lambda a: ts.softplus(a, 2.0), [R(5)])
 CASES['hypot'] = (lambda a, b: ts.hypot(a, b), [R(3, 4), R(4)])  # kernel by name, its backward too
 CASES['floor_divide'] = (lambda a, b: ts.floor_divide(a, b) + a, [R(4), R(4, pos=True)])
 CASES['remainder'] = (lambda a, b: ts.remainder(a, b), [R(4), R(4, pos=True)])
+CASES['fmod'] = (lambda a, b: ts.fmod(a, b), [R(4), R(4, pos=True)])
 CASES['round'] = (lambda a: ts.round(a) + a, [R(4)])
 CASES['sign'] = (lambda a: ts.sign(a) * a, [R(4)])
 CASES['floor'] = (lambda a: ts.floor(a) + a, [R(4)])

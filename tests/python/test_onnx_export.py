@@ -559,6 +559,19 @@ def test_atan2():
     check(lambda a, b: ts.atan2(a, b), (y, x), feeds=[(r(1, 9), r(1, 9))])
 
 
+def test_fmod_and_remainder():
+    # fmod: one ONNX Mod with fmod=1 (the dividend's sign), exact in onnxruntime and tessel's
+    # importer alike; remainder keeps Python's sign. Integers: Mod for both.
+    a = ts.tensor([[-1.0424654, 1.0424654, 7.0, -7.0, 5.5, -5.5]])
+    b = ts.tensor([[0.012869944, -0.012869944, 2.0, 2.0, -2.0, -2.0]])
+    model = check(lambda x, y: (ts.fmod(x, y), ts.remainder(x, y)), (a, b), feeds=[(r(1, 6), r(1, 6) + 3.0)],
+                  rtol=0, atol=1e-6)
+    mods = [n for n in model.graph.node if n.op_type == "Mod"]
+    assert len(mods) == 1 and mods[0].attribute[0].name == "fmod" and mods[0].attribute[0].i == 1
+    ia, ib = ts.tensor([[7, -7, 7, -7]]), ts.tensor([[2, 2, -2, -2]])
+    check(lambda x, y: (ts.fmod(x, y), ts.remainder(x, y)), (ia, ib))
+
+
 def test_random_ops_export_as_onnx_random_ops():
     # The exported graph draws from its runtime's generator: check the distribution, not the numbers.
     def f(x):

@@ -396,8 +396,8 @@ def test_exact_ops_same_bits_on_every_path(tmp_path, isa):
 
 
 def test_remainder_and_floor_divide_float32_exact():
-    # The vector kernels (fmod in double lanes) against NumPy, bit for bit: Python's signs,
-    # a zero remainder with the divisor's sign, huge quotients (the fmodf fallback), b = 0, inf, NaN.
+    # The vector kernels (fmod in double lanes) against NumPy, bit for bit: Python's signs (fmod:
+    # C's), a zero remainder with the divisor's sign, huge quotients (the fmodf fallback), b = 0, inf, NaN.
     rng = np.random.default_rng(11)
     sa = [0.0, -0.0, np.inf, -np.inf, np.nan, 5, -5, 7.5, -7.5, 1e-45, 3e38, -3e38, 4, -4, -4, 4, 1.0, 6.0]
     sb = [3, 3, 2, 2, 1, np.inf, -np.inf, 0, -0.0, 1e-45, 1e-45, 7, 2, -2, 2, -2, np.nan, 0.1]
@@ -405,12 +405,33 @@ def test_remainder_and_floor_divide_float32_exact():
     b = np.concatenate([rng.uniform(-8, 8, 20001), rng.standard_normal(999) * 1e-3, sb]).astype(np.float32)
     A, B = ts.from_numpy(a), ts.from_numpy(b)
     with np.errstate(all="ignore"):
-        for fn, ref in ((ts.remainder, np.remainder), (ts.floor_divide, np.floor_divide)):
+        for fn, ref in ((ts.remainder, np.remainder), (ts.floor_divide, np.floor_divide), (ts.fmod, np.fmod)):
             got, want = fn(A, B).numpy(), ref(a, b)
             assert np.array_equal(got, want, equal_nan=True), (fn, a[got != want][:5], b[got != want][:5])
             zero = want == 0
             assert np.array_equal(np.signbit(got[zero]), np.signbit(want[zero])), fn
             assert np.array_equal(fn(A[::3], B[::3]).numpy(), want[::3], equal_nan=True)  # strided: block path
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fmod_is_exact_where_the_quotient_rounds_up(dtype):
+    # a / b = 80.99999... rounds to 81 in float: a - trunc(a / b) b would give 0 (the old composite
+    # did); the exact fmod is a + 80 |b|, just below |b| in magnitude, with a's sign.
+    a = np.array([-1.0424654, 1.0424654, -1.0424654, 7.0, -7.0, 0.0, -0.0], dtype=dtype)
+    b = np.array([0.012869944, 0.012869944, -0.012869944, 2.0, 2.0, 3.0, -3.0], dtype=dtype)
+    got = ts.fmod(ts.from_numpy(a), ts.from_numpy(b)).numpy()
+    assert np.array_equal(got, np.fmod(a, b)), got
+    assert np.array_equal(np.signbit(got), np.signbit(np.fmod(a, b)))
+    assert np.array_equal(ts.from_numpy(a).fmod(ts.from_numpy(b)).numpy(), got)  # the method
+    assert np.array_equal(ts.fmod(ts.from_numpy(a), 2.5).numpy(), np.fmod(a, dtype(2.5)))  # a scalar divisor
+
+
+def test_fmod_integers_and_division_by_zero():
+    a = np.array([7, -7, 7, -7, np.iinfo(np.int64).min], dtype=np.int64)
+    b = np.array([2, 2, -2, -2, -1], dtype=np.int64)
+    assert np.array_equal(ts.fmod(ts.from_numpy(a), ts.from_numpy(b)).numpy(), np.fmod(a, b))
+    with pytest.raises(Exception, match="fmod"):
+        ts.fmod(ts.from_numpy(a), ts.from_numpy(np.zeros(5, np.int64)))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.int16, np.int64, np.bool_])

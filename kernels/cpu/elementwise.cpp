@@ -76,17 +76,25 @@ const auto pow_op = [](auto a, auto b) {
   }
 };
 // NaN propagates through maximum and minimum.
+// NaN propagates. Three selects in a row, no branch (GCC vectorized neither an
+// early return nor one select on (a != a) | (b != b)).
 const auto maximum_op = [](auto a, auto b) {
+  const auto m = a > b ? a : b;
   if constexpr (std::is_floating_point_v<decltype(a)>) {
-    if (std::isnan(a) || std::isnan(b)) return a + b;
+    const auto r = a != a ? a : m;
+    return b != b ? b : r;
+  } else {
+    return m;
   }
-  return a > b ? a : b;
 };
 const auto minimum_op = [](auto a, auto b) {
+  const auto m = a < b ? a : b;
   if constexpr (std::is_floating_point_v<decltype(a)>) {
-    if (std::isnan(a) || std::isnan(b)) return a + b;
+    const auto r = a != a ? a : m;
+    return b != b ? b : r;
+  } else {
+    return m;
   }
-  return a < b ? a : b;
 };
 
 // Float dtypes try the vector kernels of vecmath (run-time ISA); other dtypes
@@ -214,6 +222,22 @@ const bool registered = [] {
     return [](const KernelCall& c) {
       for_each<4>({&c.out[0], &c.in[0], &c.in[1], &c.in[2]}, [](char** p, const int64_t* s, int64_t n) {
         using C = acc_t<T>;
+        constexpr int64_t E = sizeof(T);
+        if constexpr (std::is_floating_point_v<T>) {
+          if (s[0] == E && s[1] == E && s[2] == E && (s[3] == 0 || s[3] == E)) {  // contiguous runs: vectorize
+            T* o = reinterpret_cast<T*>(p[0]);
+            const T *a = reinterpret_cast<const T*>(p[1]), *b = reinterpret_cast<const T*>(p[2]),
+                    *w = reinterpret_cast<const T*>(p[3]);
+            auto f = [](T a, T b, T w) { return std::abs(w) < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w); };
+            if (s[3] == 0) {
+              const T w0 = w[0];
+              for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i], w0);
+            } else {
+              for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i], w[i]);
+            }
+            return;
+          }
+        }
         for (int64_t i = 0; i < n; ++i) {
           const C a = C(*reinterpret_cast<const T*>(p[1] + i * s[1]));
           const C b = C(*reinterpret_cast<const T*>(p[2] + i * s[2]));

@@ -383,12 +383,27 @@ const bool registered = [] {
                  const C scale = C(std::pow(10.0, p.a));
                  return C(std::nearbyint(a * scale) / scale);
                }));
-  register_for(Floats{}, op::nan_to_num, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
-                 using C = decltype(a);
-                 if (std::isnan(a)) return C(p.a);
-                 if (std::isinf(a)) return a > 0 ? C(p.b) : C(p.c);
-                 return a;
-               }));
+  // nan_to_num: the replacements converted to the compute type once, then selects, no
+  // branch (the loop vectorizes).
+  register_for(Floats{}, op::nan_to_num, []<class T>(std::type_identity<T>) -> Kernel {
+    return [](const KernelCall& c) {
+      const auto& p = *static_cast<const UnaryParams*>(c.params);
+      using C = acc_t<T>;
+      const C nan0 = C(p.a), pos0 = C(p.b), neg0 = C(p.c);
+      for_each<2>({&c.out[0], &c.in[0]}, [nan0, pos0, neg0](char** q, const int64_t* s, int64_t n) {
+        const C nan = nan0, pos = pos0, neg = neg0, inf = std::numeric_limits<C>::infinity();  // locals: not aliased
+        auto f = [=](C x) { return x != x ? nan : (std::abs(x) == inf ? (x > C(0) ? pos : neg) : x); };
+        if (s[0] == sizeof(T) && s[1] == sizeof(T)) {
+          T* o = reinterpret_cast<T*>(q[0]);
+          const T* a = reinterpret_cast<const T*>(q[1]);
+          for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(f(C(a[i])));
+        } else {
+          for (int64_t i = 0; i < n; ++i)
+            *reinterpret_cast<T*>(q[0] + i * s[0]) = static_cast<T>(f(C(*reinterpret_cast<const T*>(q[1] + i * s[1]))));
+        }
+      });
+    };
+  });
   register_for(Floats{}, op::isnan, predicate([](auto a) { return std::isnan(a); }));
   register_for(Floats{}, op::isinf, predicate([](auto a) { return std::isinf(a); }));
   register_for(Floats{}, op::isfinite, predicate([](auto a) { return std::isfinite(a); }));

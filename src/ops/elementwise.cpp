@@ -271,7 +271,9 @@ Tensor lerp_impl(const Tensor& start, const Tensor& end, const Operand& w) {
                                        detail::shape_of(w));
   const Tensor in[3] = {broadcast_to(start, shape), broadcast_to(end, shape),
                         broadcast_to(detail::as_tensor(w, dt, dev), shape)};
-  Tensor out = empty(shape, TensorOptions(dt, dev));
+  // Transposed operands of one layout give an output in it (as the binary ops): the kernel
+  // then walks all three in memory order.
+  Tensor out = detail::empty_binary_out({in[0], in[1]}, TensorOptions(dt, dev));
   dispatch(op::lerp, dt, in, {&out, 1});
   return out;
 }

@@ -245,7 +245,7 @@ Tensor clamp(const Tensor& a, const std::optional<Scalar>& min, const std::optio
       autograd::needs_grad(a),
       [&] {
         const Tensor x = a.to(dt);
-        Tensor out = empty(a.shape(), TensorOptions(dt, a.device()));
+        Tensor out = detail::empty_same_layout(x, TensorOptions(dt, a.device()));  // a transposed input stays so
         dispatch(op::clamp, dt, {&x, 1}, {&out, 1}, &p);
         return out;
       },

@@ -335,12 +335,15 @@ void add_rows(T* acc, const T* x, int64_t rows, int64_t inner) {
 // (dim 0 of a matrix, the middle dims of [B, L, C] -> [B, 1, C]): a as
 // [outer, rows, inner], so that each output row is folded from whole input
 // rows instead of one element at a time through a stride-0 accumulator.
+// With `broadcast`, the block may also be a stride-0 view of one row (an expanded
+// [B, 1, C] as [B, L, C]): then row_stride is 0 and outer_stride is inner.
 struct Middle {
   int64_t outer = 1, rows = 1, inner = 1;
+  int64_t row_stride = 0, outer_stride = 0;  // in elements
 };
-bool middle_block(const KernelCall& c, Middle& m) {
+bool middle_block(const KernelCall& c, Middle& m, bool broadcast = false) {
   const Tensor &a = c.in[0], &out = c.out[0];
-  if (!a.is_contiguous() || !out.is_contiguous() || a.numel() == 0) return false;
+  if (!out.is_contiguous() || a.numel() == 0) return false;
   int64_t first = -1, last = -1;
   for (int64_t d = 0; d < a.dim(); ++d) {
     if (a.shape()[d] == 1) continue;
@@ -352,7 +355,20 @@ bool middle_block(const KernelCall& c, Middle& m) {
   for (int64_t d = first; d <= last; ++d)
     if (a.shape()[d] != 1 && out.shape()[d] != 1) return false;  // a kept dim inside the block
   for (int64_t d = 0; d < a.dim(); ++d) (d < first ? m.outer : d <= last ? m.rows : m.inner) *= a.shape()[d];
-  return m.inner > 1;  // inner == 1 is one contiguous run: reduce_runs
+  if (m.inner <= 1) return false;  // one contiguous run: reduce_runs
+  // a's strides: contiguous, or (broadcast) the block's all 0 and the rest those of a
+  // contiguous tensor without the block.
+  const bool bcast = broadcast && !a.is_contiguous();
+  int64_t expect = 1;
+  for (int64_t d = a.dim() - 1; d >= 0; --d) {
+    if (a.shape()[d] == 1) continue;
+    const bool in_block = d >= first && d <= last;
+    if (a.strides()[d] != (bcast && in_block ? 0 : expect)) return false;
+    if (!(bcast && in_block)) expect *= a.shape()[d];
+  }
+  m.row_stride = bcast ? 0 : m.inner;
+  m.outer_stride = bcast ? m.inner : m.rows * m.inner;
+  return true;
 }
 
 // Sum: pairwise over halves of the rows (add_rows).
@@ -374,9 +390,9 @@ bool sum_middle(const KernelCall& c) {
 // prod, amax and amin: rows folded in order from `init` (fold_rows). Columns
 // are split across threads, so each output sees the same order at any thread count.
 template <class T, class Op>
-bool fold_middle(const KernelCall& c, T init, Op op) {
+bool fold_middle(const KernelCall& c, T init, Op op, bool broadcast = false) {
   Middle m;
-  if (!middle_block(c, m)) return false;
+  if (!middle_block(c, m, broadcast)) return false;
   const T* x = static_cast<const T*>(c.in[0].data_ptr());
   T* o = static_cast<T*>(c.out[0].data_ptr());
   constexpr int64_t kCols = 256;  // columns per task: a [rows, 256] strip of acc stays in L1
@@ -386,7 +402,7 @@ bool fold_middle(const KernelCall& c, T init, Op op) {
       const int64_t k = t / strips, i0 = (t % strips) * kCols, w = std::min(kCols, m.inner - i0);
       T* acc = o + k * m.inner + i0;
       std::fill(acc, acc + w, init);
-      fold_rows(acc, x + k * m.rows * m.inner + i0, m.rows, w, m.inner, op);
+      fold_rows(acc, x + k * m.outer_stride + i0, m.rows, w, m.row_stride, op);
     }
   });
   return true;
@@ -479,6 +495,10 @@ void sum_squares_kernel(const KernelCall& c) {
 
 template <class T>
 void prod_kernel(const KernelCall& c) {
+  // A broadcast block (an expanded row) folds that row in place, rows times: the same
+  // multiplications in the same order as on a copy, without the copy (10^7: 14x PyTorch's time).
+  if constexpr (lanes_v<T>)
+    if (!c.in[0].is_contiguous() && fold_middle<T>(c, T(1), MulOp{}, true)) return;
   if (via_contiguous<T>(c, &prod_kernel<T>)) return;
   if constexpr (lanes_v<T>)
     if (fold_middle<T>(c, T(1), MulOp{})) return;

@@ -83,3 +83,21 @@ def test_gradient_through_a_broadcast_sum():
     a = ts.tensor(RNG.standard_normal((1, 5000)), requires_grad=True)
     (a.expand(30, 5000).sum() * 2).backward()
     np.testing.assert_allclose(np.asarray(a.grad.tolist()), np.full((1, 5000), 60.0))
+
+
+@pytest.mark.parametrize("src,shape", CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prod_of_broadcast_views(src, shape, dtype):
+    # NumPy's values in float64 for every dim; where the reduced dims are exactly the expanded
+    # block with the kept dims contiguous after it, prod folds the one row in place rows times
+    # (no copy): the same products in the same order as on the contiguous copy, so the same bits.
+    a = RNG.uniform(0.999, 1.001, src).astype(dtype)
+    x = ts.tensor(a).expand(*shape)
+    b = np.broadcast_to(a.astype(np.float64), shape)
+    for dim in [d for d in dims_for(len(shape)) if not isinstance(d, tuple)]:
+        got = x.prod() if dim is None else x.prod(dim=dim)
+        want = np.prod(b) if dim is None else np.prod(b, axis=dim)
+        np.testing.assert_allclose(got.numpy(), want, rtol=2e-4 if dtype == np.float32 else 1e-12)  # n products in order
+    block = {((1, 1000), (64, 1000)): 0, ((20, 1, 30), (20, 17, 30)): 1}.get((src, shape))
+    if block is not None:
+        assert np.array_equal(x.prod(dim=block).numpy(), x.contiguous().prod(dim=block).numpy())

@@ -39,12 +39,14 @@ TESSEL_BITWISE_OPS(TESSEL_BINARY_DECL)
 #define TESSEL_FLOAT_UNARY_OPS(X)                                                                       \
   X(exp) X(log) X(sqrt) X(exp2) X(expm1) X(log2) X(log10) X(log1p) X(rsqrt) X(reciprocal) X(sin) X(cos) \
   X(tan) X(asin) X(acos) X(atan) X(sinh) X(cosh) X(tanh) X(asinh) X(acosh) X(atanh) X(sigmoid) X(erf)   \
-  X(erfc) X(erfinv)
+  X(erfc) X(erfinv) X(lgamma) X(digamma)
 // Same dtype in and out (floor/ceil/trunc/round of integers are copies).
 #define TESSEL_SAME_UNARY_OPS(X) \
   X(neg) X(abs) X(square) X(relu) X(sign) X(floor) X(ceil) X(trunc) X(bitwise_not) X(silu) X(hardsigmoid) \
   X(hardswish)
 TESSEL_FLOAT_UNARY_OPS(TESSEL_UNARY_DECL)
+// The n-th derivative of digamma (n >= 0; polygamma(0, x) is digamma(x)); a float op.
+TESSEL_API Tensor polygamma(int64_t n, const Tensor& a);
 TESSEL_SAME_UNARY_OPS(TESSEL_UNARY_DECL)
 #undef TESSEL_UNARY_DECL
 

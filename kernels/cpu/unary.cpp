@@ -57,6 +57,65 @@ F erfinv(F y) {
   return static_cast<F>(x);
 }
 
+// ---- the gamma family, in double (float32 rounds the double result) ----
+// lgamma: glibc's lgamma_r (std::lgamma writes the global signgam: a data race in
+// the parallel loops). Poles (0, negative integers) and -inf give +inf.
+double lgamma_d(double x) {
+  int sign;
+  return ::lgamma_r(x, &sign);
+}
+// digamma: psi(x) = psi(x + 1) - 1/x up to x >= 10, then the asymptotic series
+// ln x - 1/(2x) - sum B_2k / (2k x^2k) to B_16 (its next term is below 4e-18 there);
+// x < 0: the reflection psi(1 - x) - pi / tan(pi x), with tan reduced by the nearest
+// integer. As PyTorch: +-0 give -+inf, negative integers NaN.
+double digamma_d(double x) {
+  if (std::isnan(x) || x == std::numeric_limits<double>::infinity()) return x;
+  if (x == 0) return std::copysign(std::numeric_limits<double>::infinity(), -x);
+  if (x < 0) {
+    if (x == std::floor(x)) return std::numeric_limits<double>::quiet_NaN();  // poles; -inf too
+    const double r = x - std::nearbyint(x);  // tan(pi x) = tan(pi r), |r| <= 1/2
+    return digamma_d(1.0 - x) - M_PI / std::tan(M_PI * r);
+  }
+  double acc = 0;
+  while (x < 10) acc -= 1 / x, x += 1;
+  const double z = 1 / (x * x);
+  const double s = z * (1.0 / 12 - z * (1.0 / 120 - z * (1.0 / 252 - z * (1.0 / 240 - z * (1.0 / 132 -
+                   z * (691.0 / 32760 - z * (1.0 / 12 - z * 3617.0 / 8160)))))));
+  return acc + std::log(x) - 0.5 / x - s;
+}
+// polygamma(n >= 1, x) = (-1)^(n+1) n! zeta(n + 1, x), Hurwitz zeta as the sum of
+// (x + k)^-s until x + k >= 16 + n, then Euler-Maclaurin to B_16 from there. The same
+// sum serves negative x; at poles a term is 1/0: +-inf.
+double polygamma_d(int64_t n, double x) {
+  if (n == 0) return digamma_d(x);
+  if (std::isnan(x)) return x;
+  const double s = static_cast<double>(n + 1);
+  double fact = 1;
+  for (int64_t k = 2; k <= n; ++k) fact *= static_cast<double>(k);
+  const double sign = (n % 2) ? 1.0 : -1.0;
+  if (x == std::numeric_limits<double>::infinity()) return sign * 0.0;
+  if (x == -std::numeric_limits<double>::infinity()) return std::numeric_limits<double>::quiet_NaN();
+  double zeta = 0, a = x;
+  const double start = 16.0 + static_cast<double>(n);
+  if (a < start) {
+    const double steps = std::ceil(start - a);
+    if (steps > 1e7) return std::numeric_limits<double>::quiet_NaN();  // x below -10^7: no useful double result
+    for (double k = 0; k < steps; ++k, a += 1) zeta += std::pow(a, -s);
+  }
+  // Euler-Maclaurin tail at a: a^(1-s)/(s-1) + a^-s/2 + sum_j B_2j/(2j)! (s)_(2j-1) a^(-s-2j+1)
+  static constexpr double kB[] = {1.0 / 12, -1.0 / 720, 1.0 / 30240, -1.0 / 1209600, 1.0 / 47900160,
+                                  -691.0 / 1307674368000, 1.0 / 74724249600, -3617.0 / 10670622842880000};
+  const double ia = 1 / a, ia2 = ia * ia;
+  double tail = std::pow(a, 1 - s) / (s - 1) + 0.5 * std::pow(a, -s);
+  double poch = s, pw = std::pow(a, -s - 1);  // (s)_(2j-1) and a^(-s-2j+1) for j = 1
+  for (int j = 0; j < 8; ++j) {
+    tail += kB[j] * poch * pw;
+    poch *= (s + 2 * j + 1) * (s + 2 * j + 2);
+    pw *= ia2;
+  }
+  return sign * fact * (zeta + tail);
+}
+
 template <class C>
 C sigmoid(C x) {
   if constexpr (is_complex_v<C>) {
@@ -293,6 +352,11 @@ const bool registered = [] {
   register_for(Floats{}, op::erf, vec(vecmath::Erf, [](auto a) { return std::erf(a); }));
   register_for(Floats{}, op::erfc, vec(vecmath::Erfc, [](auto a) { return std::erfc(a); }));
   register_for(Floats{}, op::erfinv, vec(vecmath::Erfinv, [](auto a) { return erfinv(a); }));
+  register_for(Floats{}, op::lgamma, unary([](auto a) { return decltype(a)(lgamma_d(double(a))); }));
+  register_for(Floats{}, op::digamma, unary([](auto a) { return decltype(a)(digamma_d(double(a))); }));
+  register_for(Floats{}, op::polygamma, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
+                 return decltype(a)(polygamma_d(static_cast<int64_t>(p.a), double(a)));
+               }));
 
   register_for(NumberTypes{}, op::neg, unary([](auto a) { return -a; }));
   // abs: integers wrap like C (abs(-128) stays -128 for int8); complex gives the real magnitude;

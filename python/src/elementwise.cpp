@@ -139,6 +139,8 @@ void init_elementwise(py::module_& m) {
   c.def("isinf", [](const Tensor& a) { return isinf(a); });
   c.def("isfinite", [](const Tensor& a) { return isfinite(a); });
 
+  m.def("polygamma", [](int64_t n, const Tensor& a) { return polygamma(n, a); }, py::arg("n"), py::arg("input"));
+  c.def("polygamma", [](const Tensor& a, int64_t n) { return polygamma(n, a); }, py::arg("n"));
   m.def("leaky_relu", [](const Tensor& a, double s) { return leaky_relu(a, s); }, py::arg("input"),
         py::arg("negative_slope") = 0.01);
   m.def("elu", [](const Tensor& a, double alpha) { return elu(a, alpha); }, py::arg("input"), py::arg("alpha") = 1.0);

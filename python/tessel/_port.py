@@ -1,7 +1,7 @@
 """PyTorch spellings that ported training scripts use and _C does not bind:
 alpha= of add/sub, rounding_mode= of div, the two-tensor max/min, f-string
 formatting of scalar tensors, finfo/iinfo, ts.compile, the stacking helpers,
-std_mean/var_mean, small helpers (trace, equal), the legacy typed-tensor
+std_mean/var_mean, small helpers (trace, equal, frac), the legacy typed-tensor
 constructors (ts.FloatTensor, ...) and x.type() strings. All are compositions
 of existing ops; tessel/__init__.py re-exports __all__ and calls install().
 """
@@ -14,7 +14,7 @@ from ._C import Tensor
 from ._size import Size
 
 __all__ = [
-    "add", "sub", "subtract", "max", "min", "div", "divide", "true_divide", "multiply", "compile",
+    "add", "sub", "subtract", "max", "min", "div", "divide", "true_divide", "multiply", "frac", "compile",
     "set_float32_matmul_precision", "get_float32_matmul_precision", "finfo", "iinfo", "std_mean", "var_mean",
     "hstack", "vstack", "row_stack", "column_stack", "dstack", "atleast_1d", "atleast_2d", "atleast_3d", "trace",
     "array_equal", "clone", "t", "detach", "randint_like", "cosine_similarity", "pairwise_distance",
@@ -151,6 +151,18 @@ def true_divide(input, other):
 def multiply(input, other):
     """An alias of mul."""
     return _C.mul(input, other)
+
+
+def frac(input):
+    """The fractional part, input - trunc(input), with input's sign (exact in floating point);
+    its gradient is 1, as trunc's is 0. Floating inputs only, as in PyTorch."""
+    if not (input.dtype.is_floating_point or input.dtype.is_complex):
+        raise TypeError(f"frac: expects a floating tensor, got {input.dtype}")
+    return input - input.trunc()
+
+
+def _frac_(self):
+    return self.copy_(frac(self))
 
 
 def _format(self, spec):
@@ -564,6 +576,8 @@ def install():
     Tensor.divide, Tensor.divide_ = _div_m, _div_m_
     Tensor.true_divide = true_divide
     Tensor.multiply = multiply
+    Tensor.frac = frac
+    Tensor.frac_ = _frac_
     Tensor.multiply_ = Tensor.mul_
     Tensor.__format__ = _format
     Tensor.__init__ = _tensor_init

@@ -256,6 +256,14 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
       rec("ErfinvBackward", false, true,
           [=](T g, T, T y) { return mul(g, mul(exp(mul(y, y)), Scalar(kSqrtPiOverTwo))); });
       break;
+    case op::lgamma: rec("LgammaBackward", true, false, [](T g, T x, T) { return mul(g, digamma(x)); }); break;
+    case op::digamma:
+      rec("DigammaBackward", true, false, [](T g, T x, T) { return mul(g, polygamma(1, x)); });
+      break;
+    case op::polygamma:
+      rec("PolygammaBackward", true, false,
+          [n = static_cast<int64_t>(p.a)](T g, T x, T) { return mul(g, polygamma(n + 1, x)); });
+      break;
     case op::neg: rec("NegBackward", false, false, [](T g, T, T) { return neg(g); }); break;
     case op::abs: rec("AbsBackward", true, false, [](T g, T x, T) { return mul(g, sign(x)); }); break;
     case op::square: rec("SquareBackward", true, false, [](T g, T x, T) { return mul(g, mul(x, Scalar(2.0))); }); break;

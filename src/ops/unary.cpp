@@ -150,6 +150,13 @@ void check_float(const char* name, const Tensor& a) {
 }
 }  // namespace
 
+Tensor polygamma(int64_t n, const Tensor& a) {
+  TS_CHECK(n >= 0, ValueError, "polygamma", "n must be a non-negative integer, got ", n);
+  if (n == 0) return digamma(a);
+  const UnaryParams p{static_cast<double>(n)};
+  return unary("polygamma", op::polygamma, a, true, &p);
+}
+
 Tensor leaky_relu(const Tensor& a, double slope) {
   check_float("leaky_relu", a);
   const UnaryParams p{slope};

@@ -270,6 +270,12 @@ SPECS.update({
     "sigmoid": _unary("sigmoid", _sigmoid, low=-2, high=2),  # complex poles sit at imag = pi
     "erf": _unary("erf", _erf), "erfc": _unary("erfc", lambda x: 1 - _erf(x), low=-2, high=2),
     "erfinv": _unary("erfinv", _erfinv, low=-0.99, high=0.99),
+    # Away from lgamma's and digamma's zeros (~1.46, ~2, -2.46, ...), where a relative check
+    # on the value means nothing: positive arguments past 2.5.
+    "lgamma": _unary("lgamma", lambda x: __import__("scipy.special").special.gammaln(x), low=2.5, high=40),
+    "digamma": _unary("digamma", lambda x: __import__("scipy.special").special.digamma(x), low=2.5, high=40),
+    "polygamma": _unary("polygamma", lambda x: __import__("scipy.special").special.polygamma(2, x), low=-3.7,
+                        high=-3.2, call=lambda t: ts.polygamma(2, t)),
     "relu": _unary("relu", lambda x: np.maximum(x, 0)),
     "silu": _unary("silu", lambda x: x * _sigmoid(x)),
     "hardsigmoid": _unary("hardsigmoid", lambda x: np.clip(x + 3, 0, 6) / 6, low=-5, high=5),

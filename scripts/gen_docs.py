@@ -20,9 +20,9 @@ ONNX_NAMES = {
     "conv2d": "Conv", "max_pool2d": "MaxPool", "batch_norm": "BatchNormalization", "copy": "Identity/Cast",
     "take_offsets": "Gather/GatherND", "sort": "TopK", "topk": "TopK", "fill": "ConstantOfShape",
     "arange": "Range", "reciprocal": "Reciprocal", "isnan": "IsNaN", "isinf": "IsInf", "where": "Where",
-    "remainder": "Mod", "fmod": "Mod", "cumsum": "CumSum", "softmax": "Softmax", "log_softmax": "LogSoftmax", "matmul": "MatMul",
+    "remainder": "Mod", "cumsum": "CumSum", "softmax": "Softmax", "log_softmax": "LogSoftmax", "matmul": "MatMul",
     "bitwise_and": "BitwiseAnd", "bitwise_or": "BitwiseOr", "bitwise_xor": "BitwiseXor", "bitwise_not": "BitwiseNot",
-    "nonzero": "NonZero", "erf": "Erf", "floor_divide": "Div+Floor", "bitwise_left_shift": "BitShift",
+    "nonzero": "NonZero", "fmod": "Mod", "erf": "Erf", "floor_divide": "Div+Floor", "bitwise_left_shift": "BitShift",
     "bitwise_right_shift": "BitShift", "fft_c2c": "DFT", "rfft_real": "DFT", "irfft_real": "DFT",
 }
 # Registry ops that export through the traced op of another name.

@@ -23,7 +23,8 @@ namespace tessel {
   X(neg) X(abs) X(exp) X(log) X(sqrt) \
   X(exp2) X(expm1) X(log2) X(log10) X(log1p) X(rsqrt) X(reciprocal) X(square) \
   X(sin) X(cos) X(tan) X(asin) X(acos) X(atan) X(sinh) X(cosh) X(tanh) X(asinh) X(acosh) X(atanh) \
-  X(sigmoid) X(erf) X(erfc) X(erfinv) X(lgamma) X(digamma) X(polygamma) X(relu) X(leaky_relu) X(elu) X(gelu) X(silu) X(softplus) X(hardsigmoid) X(hardswish) \
+  X(sigmoid) X(erf) X(erfc) X(erfinv) X(lgamma) X(digamma) X(polygamma) \
+  X(relu) X(leaky_relu) X(elu) X(gelu) X(silu) X(softplus) X(hardsigmoid) X(hardswish) \
   X(floor) X(ceil) X(round) X(trunc) X(sign) X(isnan) X(isinf) X(isfinite) X(nan_to_num) X(clamp) \
   X(pow) X(atan2) X(floor_divide) X(remainder) X(fmod) X(maximum) X(minimum) X(lerp) \
   X(logical_and) X(logical_or) X(logical_xor) X(logical_not) \

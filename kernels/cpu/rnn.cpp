@@ -243,17 +243,17 @@ void rnn_forward_kernel(const KernelCall& c) {
   }
 }
 
-// "rnn_fused_backward": in dout [L, N, H] (empty: no gradient), dh_n, dc_n (GRU: ignored), w_hh, gates, hprev,
-// cprev (GRU: ignored); params as the forward. out: dxp [L, N, G*H], dh0, dc0 (GRU:
-// ignored), dw_hh [G*H, H], db_hh [G*H].
+// "rnn_fused_backward": in dout [L, N, H] (empty: no gradient), dh_n, dc_n (GRU: ignored),
+// w_hh, gates, hprev, cprev (GRU: ignored); params as the forward. out: dxp [L, N, G*H], dh0,
+// dc0 (GRU: ignored), dw_hh [G*H, H], db_hh [G*H].
 template <class T>
 void rnn_backward_kernel(const KernelCall& c) {
   Dims d = dims_of(c, c.in[3]);
   d.L = c.in[4].shape()[0], d.N = c.in[4].shape()[1];  // from gates: dout may be empty
   const int64_t L = d.L, N = d.N, H = d.H, GH = d.G() * H, S = d.S() * H;
   // dout empty: the output sequence got no gradient (zeros, not read).
-  const T *dout = c.in[0].numel() ? cptr<T>(c.in[0]) : nullptr, *w = cptr<T>(c.in[3]), *gates = cptr<T>(c.in[4]), *hprev = cptr<T>(c.in[5]),
-          *cprev = cptr<T>(c.in[6]);
+  const T* dout = c.in[0].numel() ? cptr<T>(c.in[0]) : nullptr;
+  const T *w = cptr<T>(c.in[3]), *gates = cptr<T>(c.in[4]), *hprev = cptr<T>(c.in[5]), *cprev = cptr<T>(c.in[6]);
   T *dxp = mptr<T>(c.out[0]), *dh0 = mptr<T>(c.out[1]), *dc0 = mptr<T>(c.out[2]), *dw = mptr<T>(c.out[3]),
     *db = mptr<T>(c.out[4]);
   // The gradient w.r.t. the pre-activations of the recurrent product h W_hh^T + b_hh:

@@ -111,7 +111,9 @@ std::optional<Tensors> rnn_fused(bool gru, const Tensor& xp, const Tensor& h0, c
               // an unused output sequence is not read at all, the final states are zeros.
               const int64_t L = gates.shape()[0], N = gates.shape()[1], Hh = gates.shape()[2] / (gru ? 4 : 5);
               const TensorOptions o(gates.dtype(), gates.device());
-              auto state_grad = [&](size_t k) { return grads[k].defined() ? grads[k].contiguous() : zeros({N, Hh}, o); };
+              auto state_grad = [&](size_t k) {
+                return grads[k].defined() ? grads[k].contiguous() : zeros({N, Hh}, o);
+              };
               if (autograd::GradMode::enabled()) {  // create_graph: differentiate the recurrence written with ops
                 const Tensor xs = X.unpack(), hs = H0.unpack(), ws = W.unpack();
                 const Tensor cs = unpack(C0), bs = unpack(B);

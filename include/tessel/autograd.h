@@ -101,6 +101,11 @@ bool needs_grad(const Ts&... ts) {
 }
 TESSEL_API bool needs_grad_any(const Tensors& ts);
 
+// Whether tensors of this dtype can carry gradients: floating and complex ones.
+// A complex tensor's gradient is dL/dRe + i dL/dIm (PyTorch's convention: the
+// conjugate Wirtinger derivative, doubled), so a gradient step moves it downhill.
+TESSEL_API bool differentiable(DType d);
+
 // A tensor saved for backward. Unpacking checks that it was not modified in
 // place since; outputs are saved without a strong reference to their own
 // node, so saving creates no reference cycle.
@@ -131,6 +136,9 @@ using BackwardFn = std::function<Tensors(const Tensors& grads)>;
 // Records `outputs` as the results of a differentiable op on `inputs`: one
 // node named `name`. Outputs that already have history (in-place results)
 // are rebased onto the new node. Returns the node (null when nothing needs grad).
+// A node with a complex input that requires grad, or a complex output, must be
+// one whose rule was written for complex numbers (graph.cpp, kComplexRules);
+// any other raises NotImplementedError instead of a wrong gradient.
 TESSEL_API std::shared_ptr<Node> record(const char* name, const Tensors& inputs, const Tensors& outputs,
                                         BackwardFn backward);
 

@@ -8,10 +8,10 @@ Every transform takes `norm` ("backward", the default, "ortho" or "forward"),
 sizes `n` / `s` (zero-padding or cutting the input) and `dim`; `axis` / `axes`
 are accepted as aliases of `dim` (the array API's names).
 
-Complex tensors cannot carry gradients in tessel. Transforms with a real
-result (irfft, irfftn, hfft, ... of a real input) differentiate; the `*_real`
-functions take and return complex numbers as a trailing (re, im) dim of 2 and
-differentiate to any order.
+Every transform differentiates, complex inputs and results included (PyTorch's
+convention for complex gradients, docs/autograd.md); the `*_real` functions take
+and return complex numbers as a trailing (re, im) dim of 2 and differentiate to
+any order.
 """
 from . import _C
 

@@ -23,6 +23,8 @@ Tensor seed_grad(size_t i, const Tensor& root, const Tensor& g) {
   if (!g.defined()) {
     TS_CHECK(root.numel() == 1, Error, "backward", "grad can be implicitly created only for scalar outputs; output ",
              i, " has shape ", root.shape(), " (pass a gradient)");
+    TS_CHECK(!is_complex(root.dtype()), Error, "backward", "grad can be implicitly created only for real scalar "
+             "outputs; output ", i, " is ", root.dtype(), " (take its real part or abs first, or pass a gradient)");
     return ones_like(root);
   }
   TS_CHECK(g.shape() == root.shape(), ValueError, "backward", "gradient ", i, " has shape ", g.shape(),
@@ -176,7 +178,7 @@ Tensors run(const Tensors& roots, const Tensors& root_grads, bool keep_graph, bo
     for (size_t i = 0; any && n->materialize_grads && i < grads.size(); ++i) {
       // Outputs that got no gradient count as zeros (rules may assume all are present).
       const InputInfo& info = n->inputs[i];
-      if (!grads[i].defined() && is_floating(info.dtype)) {
+      if (!grads[i].defined() && differentiable(info.dtype)) {
         grads[i] = zeros(info.shape, TensorOptions(info.dtype, info.device));
       }
     }

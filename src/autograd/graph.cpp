@@ -2,6 +2,8 @@
 // autograd methods of Tensor.
 #include "src/autograd/graph.h"
 
+#include <string_view>
+
 #include "tessel/ops.h"
 
 namespace tessel::autograd {
@@ -11,14 +13,57 @@ thread_local bool t_grad_enabled = true;
 thread_local Node* t_current_node = nullptr;
 std::atomic<uint64_t> g_sequence{0};
 
-bool differentiable(DType d) { return is_floating(d); }
-
 Tensor shallow_alias(const Tensor& t) {  // same elements, a fresh handle without history
   Tensor a = make_tensor(t.storage(), t.shape(), t.strides(), t.offset(), t.dtype());
   a.impl()->is_view = t.impl()->is_view;
   return a;
 }
+
+// Rules that hold for complex tensors. Linear ones with real coefficients
+// (views, sums, copies, cat, indexing) hold as written; the others take the
+// conjugate of their derivative (a holomorphic f: grad_x = g * conj(f'(x))), or
+// were derived for complex numbers (abs, norms, view_as_real/complex).
+constexpr std::string_view kComplexRules[] = {
+    // arithmetic and holomorphic functions
+    "AddBackward", "SubBackward", "NegBackward", "MulBackward", "DivBackward", "PowBackward", "WhereBackward",
+    "ConjBackward",
+    "ExpBackward", "Exp2Backward", "Expm1Backward", "LogBackward", "Log2Backward", "Log10Backward", "Log1pBackward",
+    "SqrtBackward", "RsqrtBackward", "ReciprocalBackward", "SquareBackward", "SinBackward", "CosBackward",
+    "TanBackward", "SinhBackward", "CoshBackward", "TanhBackward", "SigmoidBackward", "LerpBackward",
+    // complex -> real
+    "AbsBackward", "NormBackward", "ViewAsRealBackward", "ViewAsComplexBackward",
+    // reductions, products, transforms
+    "SumBackward", "MeanBackward", "CumsumBackward", "MatmulBackward", "FftC2cBackward",
+    // shape ops, views, copies and indexing
+    "ReshapeBackward", "ViewBackward", "PermuteBackward", "ExpandBackward", "SliceBackward", "SelectBackward",
+    "SqueezeBackward", "UnsqueezeBackward", "FlipBackward", "DiagonalBackward", "AsStridedBackward",
+    "UnfoldBackward", "CatBackward", "PadBackward", "CloneBackward", "AliasBackward", "ToCopyBackward",
+    "IndexBackward", "IndexSelectBackward", "GatherBackward"};
+
+bool complex_ready(std::string_view name) {
+  for (std::string_view r : kComplexRules)
+    if (r == name) return true;
+  return false;
+}
+
+// "MulBackward" -> "mul", the op a user called, for the error message.
+std::string op_of(std::string_view node) {
+  std::string op(node.substr(0, node.rfind("Backward")));
+  std::string out;
+  for (size_t i = 0; i < op.size(); ++i) {
+    const char c = op[i];
+    if (c >= 'A' && c <= 'Z') {
+      if (i) out += '_';
+      out += static_cast<char>(c - 'A' + 'a');
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
 }  // namespace
+
+bool differentiable(DType d) { return is_floating(d) || is_complex(d); }
 
 std::atomic<int64_t> g_live_nodes{0};
 int64_t live_nodes() { return g_live_nodes.load(); }
@@ -159,6 +204,19 @@ Edge gradient_edge(const Tensor& t) {
 
 std::shared_ptr<Node> record(const char* name, const Tensors& inputs, const Tensors& outputs, BackwardFn fn) {
   if (!needs_grad_any(inputs)) return nullptr;
+  bool complex_involved = false;
+  for (const Tensor& t : inputs) complex_involved |= t.defined() && t.requires_grad() && is_complex(t.dtype());
+  for (const Tensor& t : outputs) complex_involved |= t.defined() && is_complex(t.dtype());
+  if (complex_involved && !complex_ready(name)) {
+    fail<NotImplementedError>(op_of(name).c_str(), "the derivative for complex tensors is not implemented (",
+                              name, "); detach() the complex input, or compute it on (re, im) pairs through "
+                              "view_as_real");
+  }
+  return record_node(name, inputs, outputs, std::move(fn));
+}
+
+std::shared_ptr<Node> record_node(const char* name, const Tensors& inputs, const Tensors& outputs, BackwardFn fn) {
+  if (!needs_grad_any(inputs)) return nullptr;
   auto node = std::make_shared<FunctionNode>(name, std::move(fn));
   node->next_edges.reserve(inputs.size());
   for (const Tensor& t : inputs) node->next_edges.push_back(t.defined() ? gradient_edge(t) : Edge{});
@@ -214,7 +272,9 @@ Tensors apply_function(const std::string& name, const Tensors& inputs, const Cus
     }
   }
   if (rec) {
-    auto node = record(name.c_str(), inputs, outs, [ctx, backward](const Tensors& g) { return backward(*ctx, g); });
+    // A custom function's backward is its author's: complex tensors pass unchecked, as in PyTorch.
+    auto node = record_node(name.c_str(), inputs, outs,
+                            [ctx, backward](const Tensors& g) { return backward(*ctx, g); });
     if (node) node->materialize_grads = ctx->materialize_grads;
   }
   ctx->dirty.clear();  // dirty inputs are outputs: holding them would keep the graph alive
@@ -243,7 +303,7 @@ AutogradMeta& Tensor::autograd_meta() const {
 
 const Tensor& Tensor::set_requires_grad(bool on) const {
   TS_CHECK(!on || autograd::differentiable(dtype()), TypeError, "requires_grad_",
-           "only floating point tensors can require gradients, got ", dtype());
+           "only floating point or complex tensors can require gradients, got ", dtype());
   if (!is_leaf()) {
     TS_CHECK(on, Error, "requires_grad_",
              "you can only change requires_grad of leaf tensors; use detach() to get a tensor without history");

@@ -79,7 +79,7 @@ Tensor zero_like(const Tensor& g) { return scalar_tensor(Scalar(0.0), TensorOpti
 }  // namespace
 
 void binary(OpId id, const Operand& a, const Operand& b, const Tensor& out) {
-  if (!is_floating(out.dtype())) return;
+  if (!differentiable(out.dtype())) return;
   const Tensors inputs = {as_input(a), as_input(b)};
   const bool na = wants_grad(a), nb = wants_grad(b);
   const Shape sa = shape_of(a), sb = shape_of(b);
@@ -97,18 +97,24 @@ void binary(OpId id, const Operand& a, const Operand& b, const Tensor& out) {
     rec("SubBackward", [](const Tensor& g, bool, bool nb) { return std::pair{g, nb ? neg(g) : Tensor()}; });
   } else if (id == op::mul) {
     rec("MulBackward", [A = SavedOperand(a), B = SavedOperand(b), dt, dev](const Tensor& g, bool na, bool nb) {
-      return std::pair{na ? mul(g, B.get(dt, dev)) : Tensor(), nb ? mul(g, A.get(dt, dev)) : Tensor()};
+      return std::pair{na ? mul(g, conj(B.get(dt, dev))) : Tensor(), nb ? mul(g, conj(A.get(dt, dev))) : Tensor()};
     });
   } else if (id == op::div) {
     rec("DivBackward", [A = SavedOperand(a), B = SavedOperand(b), dt, dev](const Tensor& g, bool na, bool nb) {
-      const Tensor bv = B.get(dt, dev);
-      return std::pair{na ? div(g, bv) : Tensor(), nb ? neg(div(mul(g, A.get(dt, dev)), mul(bv, bv))) : Tensor()};
+      const Tensor bv = conj(B.get(dt, dev));  // conj: the identity on real tensors
+      return std::pair{na ? div(g, bv) : Tensor(),
+                       nb ? neg(div(mul(g, conj(A.get(dt, dev))), mul(bv, bv))) : Tensor()};
     });
   } else if (id == op::pow) {
     rec("PowBackward", [A = SavedOperand(a), B = SavedOperand(b), O = SavedTensor::output(out, 0), dt,
                         dev](const Tensor& g, bool na, bool nb) {
       const Tensor av = A.get(dt, dev), bv = B.get(dt, dev);
       Tensor ga, gb;
+      if (is_complex(dt)) {  // the conjugates of b a^(b-1) and a^b log a; 0 at b = 0 and at a = 0 for the latter
+        if (na) ga = tessel::where(eq(bv, Scalar(0.0)), zero_like(g), mul(g, conj(mul(bv, pow(av, sub(bv, Scalar(1.0)))))));
+        if (nb) gb = tessel::where(eq(av, Scalar(0.0)), zero_like(g), mul(g, conj(mul(O.unpack(), log(av)))));
+        return std::pair{ga, gb};
+      }
       // x^0 has derivative 0 everywhere (also at x = 0, where b * x^(b-1) would be NaN).
       if (na) ga = tessel::where(eq(bv, Scalar(0.0)), zero_like(g), mul(g, mul(bv, pow(av, sub(bv, Scalar(1.0))))));
       // d/db a^b = a^b log a, taken as 0 where a = 0 and b >= 0 (PyTorch's convention).
@@ -148,7 +154,7 @@ void binary(OpId id, const Operand& a, const Operand& b, const Tensor& out) {
 }
 
 void where(const Tensor& cond, const Operand& a, const Operand& b, const Tensor& out) {
-  if (!is_floating(out.dtype())) return;
+  if (!differentiable(out.dtype())) return;
   const Tensors inputs = {as_input(a), as_input(b)};
   const bool na = wants_grad(a), nb = wants_grad(b);
   const Shape sa = shape_of(a), sb = shape_of(b);
@@ -166,9 +172,9 @@ void lerp(const Tensor& start, const Tensor& end, const Operand& weight, const T
           sw](const Tensors& g) {
            const Tensor w = W.get(g[0].dtype(), g[0].device());
            Tensors r(3);
-           if (ns) r[0] = sum_to(mul(g[0], rsub_one(w)), ss);
-           if (ne_) r[1] = sum_to(mul(g[0], w), se);
-           if (nw) r[2] = sum_to(mul(g[0], sub(E.unpack(), S.unpack())), sw);
+           if (ns) r[0] = sum_to(mul(g[0], conj(rsub_one(w))), ss);
+           if (ne_) r[1] = sum_to(mul(g[0], conj(w)), se);
+           if (nw) r[2] = sum_to(mul(g[0], conj(sub(E.unpack(), S.unpack()))), sw);
            return r;
          });
 }
@@ -185,7 +191,7 @@ void clamp(const Tensor& a, const std::optional<Scalar>& min, const std::optiona
 }
 
 void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
-  if (!is_floating(out.dtype())) return;
+  if (!differentiable(out.dtype())) return;
   const UnaryParams p = params ? *static_cast<const UnaryParams*>(params) : UnaryParams{};
   // rule(g, x, y): the gradient from the output gradient, the input x and the output y.
   auto rec = [&](const char* name, bool uses_x, bool uses_y, auto rule) {
@@ -198,27 +204,27 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
   constexpr double kInvSqrt2 = 0.70710678118654752440, kInvSqrt2Pi = 0.39894228040143267794;
   using T = const Tensor&;
   switch (id) {
-    case op::exp: rec("ExpBackward", false, true, [](T g, T, T y) { return mul(g, y); }); break;
-    case op::log: rec("LogBackward", true, false, [](T g, T x, T) { return div(g, x); }); break;
-    case op::sqrt: rec("SqrtBackward", false, true, [](T g, T, T y) { return div(g, mul(y, Scalar(2.0))); }); break;
-    case op::exp2: rec("Exp2Backward", false, true, [=](T g, T, T y) { return mul(g, mul(y, Scalar(kLn2))); }); break;
-    case op::expm1: rec("Expm1Backward", false, true, [](T g, T, T y) { return mul(g, add(y, Scalar(1.0))); }); break;
-    case op::log2: rec("Log2Backward", true, false, [=](T g, T x, T) { return div(g, mul(x, Scalar(kLn2))); }); break;
+    case op::exp: rec("ExpBackward", false, true, [](T g, T, T y) { return mul(g, conj(y)); }); break;
+    case op::log: rec("LogBackward", true, false, [](T g, T x, T) { return div(g, conj(x)); }); break;
+    case op::sqrt: rec("SqrtBackward", false, true, [](T g, T, T y) { return div(g, conj(mul(y, Scalar(2.0)))); }); break;
+    case op::exp2: rec("Exp2Backward", false, true, [=](T g, T, T y) { return mul(g, conj(mul(y, Scalar(kLn2)))); }); break;
+    case op::expm1: rec("Expm1Backward", false, true, [](T g, T, T y) { return mul(g, conj(add(y, Scalar(1.0)))); }); break;
+    case op::log2: rec("Log2Backward", true, false, [=](T g, T x, T) { return div(g, conj(mul(x, Scalar(kLn2)))); }); break;
     case op::log10:
-      rec("Log10Backward", true, false, [=](T g, T x, T) { return div(g, mul(x, Scalar(kLn10))); });
+      rec("Log10Backward", true, false, [=](T g, T x, T) { return div(g, conj(mul(x, Scalar(kLn10)))); });
       break;
-    case op::log1p: rec("Log1pBackward", true, false, [](T g, T x, T) { return div(g, add(x, Scalar(1.0))); }); break;
+    case op::log1p: rec("Log1pBackward", true, false, [](T g, T x, T) { return div(g, conj(add(x, Scalar(1.0)))); }); break;
     case op::rsqrt:
       // -y^3 / 2 as products: pow costs a transcendental call per element
-      rec("RsqrtBackward", false, true, [](T g, T, T y) { return mul(g, mul(mul(y, y), mul(y, Scalar(-0.5)))); });
+      rec("RsqrtBackward", false, true, [](T g, T, T y) { return mul(g, conj(mul(mul(y, y), mul(y, Scalar(-0.5))))); });
       break;
     case op::reciprocal:
-      rec("ReciprocalBackward", false, true, [](T g, T, T y) { return neg(mul(g, mul(y, y))); });
+      rec("ReciprocalBackward", false, true, [](T g, T, T y) { return neg(mul(g, conj(mul(y, y)))); });
       break;
-    case op::sin: rec("SinBackward", true, false, [](T g, T x, T) { return mul(g, cos(x)); }); break;
-    case op::cos: rec("CosBackward", true, false, [](T g, T x, T) { return neg(mul(g, sin(x))); }); break;
+    case op::sin: rec("SinBackward", true, false, [](T g, T x, T) { return mul(g, conj(cos(x))); }); break;
+    case op::cos: rec("CosBackward", true, false, [](T g, T x, T) { return neg(mul(g, conj(sin(x)))); }); break;
     case op::tan:
-      rec("TanBackward", false, true, [](T g, T, T y) { return mul(g, add(mul(y, y), Scalar(1.0))); });
+      rec("TanBackward", false, true, [](T g, T, T y) { return mul(g, conj(add(mul(y, y), Scalar(1.0)))); });
       break;
     case op::asin:
       rec("AsinBackward", true, false, [](T g, T x, T) { return mul(g, rsqrt(rsub_one(mul(x, x)))); });
@@ -229,9 +235,9 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
     case op::atan:
       rec("AtanBackward", true, false, [](T g, T x, T) { return div(g, add(mul(x, x), Scalar(1.0))); });
       break;
-    case op::sinh: rec("SinhBackward", true, false, [](T g, T x, T) { return mul(g, cosh(x)); }); break;
-    case op::cosh: rec("CoshBackward", true, false, [](T g, T x, T) { return mul(g, sinh(x)); }); break;
-    case op::tanh: rec("TanhBackward", false, true, [](T g, T, T y) { return mul(g, rsub_one(mul(y, y))); }); break;
+    case op::sinh: rec("SinhBackward", true, false, [](T g, T x, T) { return mul(g, conj(cosh(x))); }); break;
+    case op::cosh: rec("CoshBackward", true, false, [](T g, T x, T) { return mul(g, conj(sinh(x))); }); break;
+    case op::tanh: rec("TanhBackward", false, true, [](T g, T, T y) { return mul(g, conj(rsub_one(mul(y, y)))); }); break;
     case op::asinh:
       rec("AsinhBackward", true, false, [](T g, T x, T) { return mul(g, rsqrt(add(mul(x, x), Scalar(1.0)))); });
       break;
@@ -242,7 +248,7 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
       rec("AtanhBackward", true, false, [](T g, T x, T) { return div(g, rsub_one(mul(x, x))); });
       break;
     case op::sigmoid:
-      rec("SigmoidBackward", false, true, [](T g, T, T y) { return mul(g, mul(y, rsub_one(y))); });
+      rec("SigmoidBackward", false, true, [](T g, T, T y) { return mul(g, conj(mul(y, rsub_one(y)))); });
       break;
     case op::erf:
       rec("ErfBackward", true, false,
@@ -265,8 +271,18 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
           [n = static_cast<int64_t>(p.a)](T g, T x, T) { return mul(g, polygamma(n + 1, x)); });
       break;
     case op::neg: rec("NegBackward", false, false, [](T g, T, T) { return neg(g); }); break;
-    case op::abs: rec("AbsBackward", true, false, [](T g, T x, T) { return mul(g, sign(x)); }); break;
-    case op::square: rec("SquareBackward", true, false, [](T g, T x, T) { return mul(g, mul(x, Scalar(2.0))); }); break;
+    case op::conj: rec("ConjBackward", false, false, [](T g, T, T) { return conj(g); }); break;
+    case op::abs:
+      rec("AbsBackward", true, false, [](T g, T x, T) {
+        if (!is_complex(x.dtype())) return mul(g, sign(x));
+        // |z| grows along z / |z| (taken as 0 at 0, as PyTorch's sgn)
+        const Tensor r = abs(x);
+        return mul(g, tessel::where(eq(r, Scalar(0.0)), zero_like(x), div(x, r)));
+      });
+      break;
+    case op::square:
+      rec("SquareBackward", true, false, [](T g, T x, T) { return mul(g, conj(mul(x, Scalar(2.0)))); });
+      break;
     case op::relu:
       rec("ReluBackward", false, true, [](T g, T, T y) {
         // First order: one fused pass where the kernel exists; create_graph: a differentiable where.

@@ -18,13 +18,13 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
              Tensor b2 = B.unpack();
              if (b2.dim() == 1) b2 = b2.unsqueeze(1);
              Shape s2 = sa.size() == 1 ? Shape{1, sa[0]} : sa;
-             r[0] = sum_to(tessel::matmul(g, b2.mT()), s2).reshape(sa);
+             r[0] = sum_to(tessel::matmul(g, conj(b2).mT()), s2).reshape(sa);  // g B^H
            }
            if (nb) {
              Tensor a2 = A.unpack();
              if (a2.dim() == 1) a2 = a2.unsqueeze(0);
              Shape s2 = sb.size() == 1 ? Shape{sb[0], 1} : sb;
-             r[1] = sum_to(tessel::matmul(a2.mT(), g), s2).reshape(sb);
+             r[1] = sum_to(tessel::matmul(conj(a2).mT(), g), s2).reshape(sb);  // A^H g
            }
            return r;
          });

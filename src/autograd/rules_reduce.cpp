@@ -22,7 +22,7 @@ Tensor expand_back(const Tensor& g, const Shape& in, const Shape& dims) {
 }  // namespace
 
 void sum(const Tensor& a, const Shape& dims, bool, const Tensor& out, double scale) {
-  if (!is_floating(out.dtype())) return;
+  if (!differentiable(out.dtype())) return;
   record(scale == 1.0 ? "SumBackward" : "MeanBackward", {a}, {out}, [in = a.shape(), dims, scale](const Tensors& g) {
     const Tensor e = expand_back(g[0], in, dims);
     return Tensors{scale == 1.0 ? e : mul(e, Scalar(scale))};
@@ -67,7 +67,7 @@ void norm2(const Tensor& a, const Shape& dims, bool, const Tensor& out) {
 }
 
 void prod(const Tensor& a, const Shape& dims, bool, const Tensor& out) {
-  if (!is_floating(out.dtype())) return;
+  if (!differentiable(out.dtype())) return;
   record("ProdBackward", {a}, {out}, [A = SavedTensor(a), Y = SavedTensor::output(out, 0), dims](const Tensors& g) {
     const Tensor x = A.unpack();
     const Shape keep = kept_shape(x.shape(), dims);
@@ -104,7 +104,7 @@ Tensor reverse_cumsum(const Tensor& t, int64_t d) { return tessel::flip(tessel::
 }  // namespace
 
 void cumsum(const Tensor& a, int64_t dim, const Tensor& out) {
-  if (!is_floating(out.dtype())) return;
+  if (!differentiable(out.dtype())) return;
   const int64_t d = a.dim() == 0 ? 0 : wrap_dim("cumsum", dim, a.dim());
   record("CumsumBackward", {a}, {out}, [d, scalar = a.dim() == 0](const Tensors& g) {
     return Tensors{scalar ? g[0] : reverse_cumsum(g[0], d)};
@@ -112,7 +112,7 @@ void cumsum(const Tensor& a, int64_t dim, const Tensor& out) {
 }
 
 void cumprod(const Tensor& a, int64_t dim, const Tensor& out) {
-  if (!is_floating(out.dtype())) return;
+  if (!differentiable(out.dtype())) return;
   const int64_t d = a.dim() == 0 ? 0 : wrap_dim("cumprod", dim, a.dim());
   record("CumprodBackward", {a}, {out},
          [A = SavedTensor(a), Y = SavedTensor::output(out, 0), d, scalar = a.dim() == 0](const Tensors& g) {

@@ -101,12 +101,6 @@ int64_t checked_n(const char* op, int64_t n) {
   return n;
 }
 
-// Complex results cannot carry gradients: refuse up front, naming the way out.
-void check_no_grad(const char* op, const Tensor& x, const char* instead) {
-  TS_CHECK(!autograd::needs_grad(x), NotImplementedError, op, "complex results cannot carry gradients in tessel: use fft.",
-           instead, ", which works on (re, im) pairs as a trailing dim of 2");
-}
-
 // The input of a complex transform as a real tensor: (re, im) pairs of a
 // complex one, or (real_in) a real signal in float32/float64.
 Tensor real_view(const char* op, const Tensor& x, bool& real_in) {
@@ -195,7 +189,6 @@ trace::Op& traced(trace::Op& t, const Tensor& x, const Axes& a, const std::strin
 Tensor fftn_impl(const char* op, const Tensor& x, const Axes& a, const std::string& norm, bool inverse) {
   if (trace::Op t{op}) return traced(t, x, a, norm).out(fftn_impl(op, x, a, norm, inverse));
   OpScope scope_(op);
-  check_no_grad(op, x, inverse ? "ifft_real" : "fft_real");
   bool real_in = false;
   Tensor v = real_view(op, x, real_in);
   if (a.dims.empty()) return view_as_complex(real_in ? as_pairs(v, true) : v.clone().contiguous());
@@ -210,7 +203,6 @@ Tensor fftn_impl(const char* op, const Tensor& x, const Axes& a, const std::stri
 Tensor rfftn_impl(const char* op, const Tensor& x, const Axes& a, const std::string& norm) {
   if (trace::Op t{op}) return traced(t, x, a, norm).out(rfftn_impl(op, x, a, norm));
   OpScope scope_(op);
-  check_no_grad(op, x, "rfft_real");
   TS_CHECK(!is_complex(x.dtype()), TypeError, op, "expects a real tensor, got ", x.dtype());
   TS_CHECK(!a.dims.empty(), ValueError, op, "needs at least one dim to transform");
   const int64_t dl = a.dims.back();
@@ -375,6 +367,11 @@ Tensor view_as_real(const Tensor& z) {
   strides.push_back(1);
   Tensor v = make_tensor(z.storage(), sizes, strides, z.offset() * 2, to_real(z.dtype()));
   v.impl()->is_view = true;
+  // The (re, im) pairs' gradient is the complex gradient's pairs: dL/dRe + i dL/dIm.
+  if (autograd::needs_grad(z)) {
+    autograd::record("ViewAsRealBackward", {z}, {v},
+                     [](const Tensors& g) { return Tensors{view_as_complex(g[0].contiguous())}; });
+  }
   return v;
 }
 
@@ -384,8 +381,6 @@ Tensor view_as_complex(const Tensor& x) {
            "expects a float32 or float64 tensor, got ", x.dtype());
   TS_CHECK(x.dim() >= 1 && x.size(-1) == 2 && x.stride(-1) == 1, ValueError, "view_as_complex",
            "expects a last dim of size 2 and stride 1, got shape ", x.shape(), " and strides ", x.strides());
-  TS_CHECK(!autograd::needs_grad(x), NotImplementedError, "view_as_complex",
-           "complex results cannot carry gradients in tessel");
   Shape sizes(x.shape().begin(), x.shape().end() - 1), strides(x.strides().begin(), x.strides().end() - 1);
   for (auto& s : strides) {
     TS_CHECK(s % 2 == 0, ValueError, "view_as_complex", "expects even strides, got ", x.strides());
@@ -395,6 +390,9 @@ Tensor view_as_complex(const Tensor& x) {
   Tensor v = make_tensor(x.storage(), sizes, strides, x.offset() / 2,
                          x.dtype() == DType::Float32 ? DType::Complex64 : DType::Complex128);
   v.impl()->is_view = true;
+  if (autograd::needs_grad(x)) {
+    autograd::record("ViewAsComplexBackward", {x}, {v}, [](const Tensors& g) { return Tensors{view_as_real(g[0])}; });
+  }
   return v;
 }
 

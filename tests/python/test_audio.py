@@ -164,14 +164,13 @@ def test_fft_errors_name_the_op():
         ts.fft.irfft_real(T(np.ones((4, 3))), 4)  # not (re, im) pairs
 
 
-def test_rfft_refuses_inputs_that_require_grad():
-    # rfft returns a complex tensor, and complex tensors cannot carry gradients in tessel:
-    # the error says so and points at rfft_real.
+def test_rfft_differentiates_as_its_real_pairs():
+    # rfft's complex result carries gradients (complex autograd): the same as rfft_real's pairs.
     x = T(noise(8)).requires_grad_()
-    with pytest.raises(NotImplementedError, match=r"\[rfft\] complex results cannot carry gradients.*rfft_real"):
-        ts.fft.rfft(x)
-    with ts.no_grad():
-        assert tuple(ts.fft.rfft(x).shape) == (5,)
+    ts.abs(ts.fft.rfft(x)).sum().backward()
+    y = T(noise(8)).requires_grad_()
+    ts.linalg.vector_norm(ts.fft.rfft_real(y), dim=-1).sum().backward()
+    np.testing.assert_allclose(N(x.grad), N(y.grad), rtol=1e-12, atol=1e-14)
 
 
 def test_rfft_real_is_the_view_of_rfft():
@@ -596,10 +595,12 @@ def test_stft_gradcheck(center, pad_mode):
                                              pad_mode=pad_mode, return_complex=False), [x])
 
 
-def test_stft_complex_refuses_grad():
+def test_stft_complex_gradient_is_the_pairs_gradient():
     x = small_signal()
-    with pytest.raises(NotImplementedError, match=r"\[audio\.stft\].*return_complex=False"):
-        ts.audio.stft(x, n_fft=16)
+    ts.abs(ts.audio.stft(x, n_fft=16)).sum().backward()
+    y = small_signal()
+    ts.linalg.vector_norm(ts.audio.stft(y, n_fft=16, return_complex=False), dim=-1).sum().backward()
+    np.testing.assert_allclose(N(x.grad), N(y.grad), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("power", [2.0, 1.0])

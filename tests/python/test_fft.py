@@ -302,11 +302,16 @@ def test_errors():
         ts.fft.irfft(ts.tensor(cnoise((1,), seed=1)))  # 2 * (1 - 1) = 0 samples
 
 
-def test_complex_results_refuse_inputs_that_require_grad():
-    r = ts.tensor(rnoise((4, 6), seed=83)).requires_grad_()
-    for f in (ts.fft.fft, ts.fft.ifft, ts.fft.rfft, ts.fft.ihfft, ts.fft.fftn, ts.fft.rfft2):
-        with pytest.raises(NotImplementedError, match="_real"):
-            f(r)
+def test_complex_results_differentiate_as_their_real_pairs():
+    # Complex autograd (test_complex_autograd.py checks it against differences): fft of a real input and
+    # fft_real of its (re, 0) pairs give the same gradient.
+    for f, pairs in ((ts.fft.fft, lambda v: ts.fft.fft_real(ts.stack([v, ts.zeros_like(v)], -1))),
+                     (ts.fft.ifft, lambda v: ts.fft.ifft_real(ts.stack([v, ts.zeros_like(v)], -1)))):
+        r = ts.tensor(rnoise((4, 6), seed=83)).requires_grad_()
+        ts.abs(f(r)).sum().backward()
+        q = ts.tensor(rnoise((4, 6), seed=83)).requires_grad_()
+        ts.linalg.vector_norm(pairs(q), dim=-1).sum().backward()
+        np.testing.assert_allclose(r.grad.numpy(), q.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -260,7 +260,7 @@ NOT_DIFFERENTIABLE = {
     "arange", "fill", "nonzero", "normal", "uniform", "randint", "searchsorted", "isfinite", "isinf", "isnan",
     "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift",
-    "conj",  # complex tensors cannot require grad yet
+    "conj",  # complex only (conj of a real tensor is the tensor): test_complex_autograd.py
     "sgd_step", "adam_step", "rmsprop_step",  # optimizer updates run under no_grad
     # Used inside Conv2dBackward; under create_graph that rule differentiates the reference path instead.
     "conv2d_backward_input", "conv2d_backward_weight", "batch_norm_backward", "relu_backward",

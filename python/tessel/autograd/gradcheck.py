@@ -14,10 +14,27 @@ def _as_tuple(x):
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
+_DIFFERENTIABLE = (_C.dtype.float32, _C.dtype.float64, _C.dtype.float16, _C.dtype.bfloat16,
+                   _C.dtype.complex64, _C.dtype.complex128)
+
+
 def _differentiable_outputs(func, inputs):
     outs = _as_tuple(func(*inputs))
-    return [o for o in outs if isinstance(o, Tensor) and o.dtype in (_C.dtype.float32, _C.dtype.float64,
-                                                                      _C.dtype.float16, _C.dtype.bfloat16)]
+    return [o for o in outs if isinstance(o, Tensor) and o.dtype in _DIFFERENTIABLE]
+
+
+# Complex inputs and outputs count as (re, im) pairs of reals: the Jacobian checked is that of the real
+# map, and autograd's complex gradient (dL/dRe + i dL/dIm, PyTorch's convention) is one row of it per seed
+# (seed 1 differentiates Re(out), seed 1j Im(out)).
+def _reals(t):
+    """A tensor's values as a flat float64 array, complex ones as (re, im) pairs."""
+    if t.dtype.is_complex:
+        return np.asarray(t.detach().to(_C.dtype.complex128)).reshape(-1).view(np.float64).copy()
+    return np.asarray(t.detach().to(_C.dtype.float64)).reshape(-1).copy()
+
+
+def _n_reals(t):
+    return t.numel() * (2 if t.dtype.is_complex else 1)
 
 
 def _numerical(func, inputs, wrt, eps):
@@ -31,15 +48,15 @@ def _numerical(func, inputs, wrt, eps):
             if not x.is_contiguous():
                 raise GradcheckError(f"[gradcheck] input {k} must be contiguous")
             flat = np.asarray(x.detach()).reshape(-1)  # shares x's memory
-            cols = [np.zeros((flat.size, o.numel())) for o in base]
+            if flat.dtype.kind == "c":
+                flat = flat.view(flat.real.dtype)  # (re, im) pairs, still x's memory
+            cols = [np.zeros((flat.size, _n_reals(o))) for o in base]
             for i in range(flat.size):
                 orig = flat[i]
                 flat[i] = orig + eps
-                plus = [np.asarray(o.detach().to(_C.dtype.float64)).reshape(-1).copy()
-                        for o in _differentiable_outputs(func, inputs)]
+                plus = [_reals(o) for o in _differentiable_outputs(func, inputs)]
                 flat[i] = orig - eps
-                minus = [np.asarray(o.detach().to(_C.dtype.float64)).reshape(-1).copy()
-                         for o in _differentiable_outputs(func, inputs)]
+                minus = [_reals(o) for o in _differentiable_outputs(func, inputs)]
                 flat[i] = orig
                 for j in range(len(base)):
                     cols[j][i] = (plus[j] - minus[j]) / (2 * eps)
@@ -49,26 +66,30 @@ def _numerical(func, inputs, wrt, eps):
 
 def _analytical(func, inputs, wrt):
     outs = _differentiable_outputs(func, inputs)
-    jac = [[np.zeros((inputs[k].numel(), o.numel())) for o in outs] for k in wrt]
+    jac = [[np.zeros((_n_reals(inputs[k]), _n_reals(o))) for o in outs] for k in wrt]
     targets = [inputs[k] for k in wrt]
     for j, o in enumerate(outs):
         if not o.requires_grad:
             continue
+        parts = (1.0, 1j) if o.dtype.is_complex else (1.0,)
         for e in range(o.numel()):
-            seed = np.zeros(o.numel())
-            seed[e] = 1.0
-            g = _C.tensor(seed.reshape(o.shape), dtype=o.dtype)
-            grads = _C._autograd.grad([o], targets, [g], True, False, True)
-            for kk, gr in enumerate(grads):
-                if gr is not None:
-                    jac[kk][j][:, e] = np.asarray(gr.detach().to(_C.dtype.float64)).reshape(-1)
+            for p, unit in enumerate(parts):
+                seed = np.zeros(o.numel(), dtype=complex if o.dtype.is_complex else float)
+                seed[e] = unit
+                g = _C.tensor(seed.reshape(o.shape), dtype=o.dtype)
+                grads = _C._autograd.grad([o], targets, [g], True, False, True)
+                for kk, gr in enumerate(grads):
+                    if gr is not None:
+                        jac[kk][j][:, e * len(parts) + p] = _reals(gr)
     return jac
 
 
 def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, **_ignored):
     """Compares the gradients autograd computes with central finite differences.
 
-    `inputs` are tensors (float64 for meaningful tolerances); those with requires_grad=True are checked.
+    `inputs` are tensors (float64 or complex128 for meaningful tolerances); those with requires_grad=True
+    are checked. Complex inputs and outputs count as (re, im) pairs, and a complex input's gradient is
+    dL/dRe + i dL/dIm (PyTorch's convention), so the real Jacobian of the pairs is what is compared.
     Returns True, or raises GradcheckError naming the input, output and worst element.
     """
     inputs = _as_tuple(inputs)
@@ -99,7 +120,9 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     outs = _differentiable_outputs(func, inputs)
     if grad_outputs is None:
         rng = np.random.default_rng(seed)
-        grad_outputs = [_C.tensor(rng.standard_normal(o.shape), dtype=o.dtype, requires_grad=True) for o in outs]
+        grad_outputs = [_C.tensor(rng.standard_normal(o.shape) + (1j * rng.standard_normal(o.shape)
+                                                                  if o.dtype.is_complex else 0.0),
+                                  dtype=o.dtype, requires_grad=True) for o in outs]
     grad_outputs = list(_as_tuple(grad_outputs))
     n_in = len(inputs)
 

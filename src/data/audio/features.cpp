@@ -174,8 +174,6 @@ Tensor stft(const Tensor& input, const StftOptions& o, bool return_complex) {
     y = cat({y, mul(flip(y.narrow(-3, 1, rest), {-3}), conj_sign)}, -3);
   }
   if (!return_complex) return y;
-  TS_CHECK(!autograd::needs_grad(y), NotImplementedError, "audio.stft",
-           "complex results cannot carry gradients in tessel: pass return_complex=False for (re, im) pairs");
   return view_as_complex(y);
 }
 

@@ -1,0 +1,303 @@
+"""Gradients through complex tensors, against central finite differences in float64.
+
+Convention (PyTorch's): a complex tensor's gradient is dL/dRe + i dL/dIm of a real loss L, so
+`out.backward(v)` for a complex `out` computes the gradient of L = sum(Re(conj(v) * out)). The oracle
+differentiates that L numerically, along the real and the imaginary part of every input element.
+"""
+import numpy as np
+import pytest
+
+import tessel as ts
+
+
+def cnoise(shape, seed, shift=0.0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(shape) + 1j * rng.standard_normal(shape) + shift
+
+
+def rnoise(shape, seed, shift=0.0):
+    return np.random.default_rng(seed).standard_normal(shape) + shift
+
+
+def _loss(out, v):
+    return float(np.sum(np.real(np.conj(v) * out)))
+
+
+def numeric_grads(f, arrays, v, eps=1e-6):
+    """dL/dRe + i dL/dIm of L = sum(Re(conj(v) f(arrays))) for each input, by central differences."""
+    grads = []
+    for k, a in enumerate(arrays):
+        g = np.zeros(a.shape, dtype=a.dtype)
+        steps = [1.0, 1j] if np.iscomplexobj(a) else [1.0]
+        for idx in np.ndindex(a.shape):
+            for step in steps:
+                hi, lo = [x.copy() for x in arrays], [x.copy() for x in arrays]
+                hi[k][idx] += eps * step
+                lo[k][idx] -= eps * step
+                d = (_loss(f(*[ts.tensor(x) for x in hi]).numpy(), v)
+                     - _loss(f(*[ts.tensor(x) for x in lo]).numpy(), v)) / (2 * eps)
+                g[idx] += d * step
+        grads.append(g)
+    return grads
+
+
+def analytic_grads(f, arrays, v):
+    xs = [ts.tensor(a).requires_grad_() for a in arrays]
+    out = f(*xs)
+    out.backward(ts.tensor(v))
+    return out, [x.grad.numpy() for x in xs]
+
+
+def check(f, arrays, seed=99, tol=1e-7):
+    with ts.no_grad():
+        out = f(*[ts.tensor(a) for a in arrays]).numpy()
+    v = cnoise(out.shape, seed) if np.iscomplexobj(out) else rnoise(out.shape, seed)
+    res, got = analytic_grads(f, arrays, v)
+    assert res.dtype == (ts.complex128 if np.iscomplexobj(out) else ts.float64)
+    want = numeric_grads(f, arrays, v)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert g.dtype == arrays[k].dtype, (k, g.dtype, arrays[k].dtype)  # a real input gets a real gradient
+        scale = max(1.0, float(np.abs(w).max()))
+        assert np.abs(g - w).max() <= tol * scale, (k, g, w)
+
+
+C = lambda *shape, seed=0, shift=0.0: cnoise(shape, seed, shift)  # noqa: E731
+R = lambda *shape, seed=0, shift=0.0: rnoise(shape, seed, shift)  # noqa: E731
+
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "where": lambda a, b: ts.where(ts.tensor([True, False, True]), a, b),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@pytest.mark.parametrize("kinds", ["cc", "cr", "rc"])
+def test_binary_ops(name, kinds):
+    make = {"c": C, "r": R}
+    a = make[kinds[0]](3, seed=1)
+    b = make[kinds[1]](3, seed=2, shift=3.0)  # away from 0 for div
+    check(BINARY[name], [a, b])
+
+
+UNARY = {  # name: (function, shift away from poles and branch cuts)
+    "exp": (ts.exp, 0.0), "expm1": (ts.expm1, 0.0),
+    "log": (ts.log, 3.0), "log10": (ts.log10, 3.0), "log1p": (ts.log1p, 3.0),
+    "pow_scalar": (lambda z: z ** 3, 0.0), "pow_complex_scalar": (lambda z: z ** (0.5 + 1j), 3.0),
+    "pow_tensor": (lambda z: z ** (z * 0.5), 3.0), "rpow": (lambda z: (1.5 - 0.5j) ** z, 0.0),
+    "sqrt": (ts.sqrt, 3.0), "rsqrt": (ts.rsqrt, 3.0), "reciprocal": (ts.reciprocal, 3.0),
+    "square": (ts.square, 0.0), "neg": (ts.neg, 0.0), "conj": (ts.conj, 0.0),
+    "sin": (ts.sin, 0.0), "cos": (ts.cos, 0.0), "tan": (lambda z: ts.tan(z * 0.3), 0.0),
+    "sinh": (ts.sinh, 0.0), "cosh": (ts.cosh, 0.0), "tanh": (lambda z: ts.tanh(z * 0.5), 0.0),
+    "sigmoid": (ts.sigmoid, 0.0),
+    "abs": (ts.abs, 0.0), "real": (ts.real, 0.0), "imag": (ts.imag, 0.0),
+    "sign": (ts.sign, 0.0),
+    "chain": (lambda z: ts.abs(ts.exp(z) * z - ts.sin(z)) ** 2, 0.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_ops(name):
+    f, shift = UNARY[name]
+    check(f, [C(2, 3, seed=3, shift=shift)])
+
+
+SHAPES = {
+    "sum": lambda z: z.sum(),
+    "sum_dim": lambda z: z.sum(dim=1),
+    "mean": lambda z: z.mean(dim=0),
+    "cumsum": lambda z: ts.cumsum(z, dim=1),
+    "reshape": lambda z: z.reshape(3, 2) * 2,
+    "permute": lambda z: z.permute(1, 0),
+    "slice": lambda z: z[:, 1:],
+    "index": lambda z: z[ts.tensor([1, 0, 1])],
+    "index_select": lambda z: ts.index_select(z, 1, ts.tensor([2, 0])),
+    "cat": lambda z: ts.cat([z, z * z], dim=0),
+    "stack": lambda z: ts.stack([z, ts.exp(z)]),
+    "flip": lambda z: ts.flip(z, [1]),
+    "expand": lambda z: z[:1].expand(4, 3),
+    "unsqueeze": lambda z: z.unsqueeze(0).squeeze(0),
+    "clone": lambda z: z.clone(),
+    "view_as_real": lambda z: ts.view_as_real(z) * 1.5,
+    "to_real": lambda z: z.to(ts.float64),  # the real part
+    "vector_norm": lambda z: ts.linalg.vector_norm(z, dim=1),
+    "diagonal": lambda z: ts.diagonal(z),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_reductions_views_and_copies(name):
+    check(SHAPES[name], [C(2, 3, seed=4)])
+
+
+def test_real_to_complex_and_back():
+    check(lambda x: ts.exp(x.to(ts.complex128) * 1j), [R(4, seed=5)])  # cos + i sin of a real input
+    check(lambda x: ts.view_as_complex(x) ** 1 * ts.view_as_complex(x), [R(3, 2, seed=6)])
+    check(lambda x: ts.abs(ts.view_as_complex(x)), [R(3, 2, seed=7)])
+
+
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 2)), ((2, 3, 4), (4, 5)), ((3, 4), (4,)), ((4,), (4,)),
+                                    ((4,), (4, 3)), ((2, 1, 3, 4), (5, 4, 2))])
+@pytest.mark.parametrize("kinds", ["cc", "rc", "cr"])
+def test_matmul(shapes, kinds):
+    # matmul takes one dtype (as torch's): a real operand is cast, and its gradient is the real part.
+    make = {"c": C, "r": R}
+    check(lambda a, b: a.to(ts.complex128) @ b.to(ts.complex128),
+          [make[kinds[0]](*shapes[0], seed=8), make[kinds[1]](*shapes[1], seed=9)])
+
+
+FFTS = {
+    "fft": lambda z: ts.fft.fft(z),
+    "fft_n_pad": lambda z: ts.fft.fft(z, n=7, norm="ortho"),
+    "fft_n_cut": lambda z: ts.fft.fft(z, n=3, dim=0),
+    "ifft": lambda z: ts.fft.ifft(z, norm="forward"),
+    "fft2": lambda z: ts.fft.fft2(z),
+    "ifftn": lambda z: ts.fft.ifftn(z, s=(3, 6)),
+    "irfft": lambda z: ts.fft.irfft(z),
+    "irfft_n": lambda z: ts.fft.irfft(z, n=9, norm="ortho"),
+    "irfft2": lambda z: ts.fft.irfft2(z),
+    "hfft": lambda z: ts.fft.hfft(z, n=6),
+    "fftshift": lambda z: ts.fft.fftshift(ts.fft.fft(z)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FFTS))
+def test_complex_ffts(name):
+    check(FFTS[name], [C(4, 5, seed=10)])
+
+
+REAL_IN_FFTS = {
+    "fft_of_real": lambda x: ts.fft.fft(x),
+    "rfft": lambda x: ts.fft.rfft(x),
+    "rfft_n": lambda x: ts.fft.rfft(x, n=8, norm="ortho"),
+    "rfftn": lambda x: ts.fft.rfftn(x),
+    "ihfft": lambda x: ts.fft.ihfft(x),
+    "rfft_round_trip": lambda x: ts.fft.irfft(ts.fft.rfft(x) * ts.fft.rfft(x), n=5),  # a circular convolution
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_IN_FFTS))
+def test_ffts_of_real_inputs(name):
+    check(REAL_IN_FFTS[name], [R(3, 5, seed=11)])
+
+
+def test_stft_complex_matches_the_pairs():
+    x = R(64, seed=12)
+    win = ts.tensor(np.hanning(16))
+
+    def f(v):
+        return ts.audio.stft(v, n_fft=16, hop_length=8, window=win, return_complex=True)
+
+    check(f, [x], tol=1e-6)
+
+
+def test_the_convention_is_pytorchs():
+    # L = sum |z|^2 = sum x^2 + y^2: dL/dx + i dL/dy = 2z (what torch gives), not the Wirtinger z or conj(z).
+    z = ts.tensor([1 + 2j, 3 - 1j, -0.5j], dtype=ts.complex128).requires_grad_()
+    (ts.abs(z) ** 2).sum().backward()
+    np.testing.assert_allclose(z.grad.numpy(), 2 * np.array([1 + 2j, 3 - 1j, -0.5j]), rtol=1e-15)
+    # A holomorphic f: the gradient of Re(sum f(z)) is conj(f'(z)).
+    z = ts.tensor([0.3 + 0.7j, -1.1 + 0.2j], dtype=ts.complex128).requires_grad_()
+    ts.real(ts.exp(z) * z).sum().backward()
+    w = np.array([0.3 + 0.7j, -1.1 + 0.2j])
+    np.testing.assert_allclose(z.grad.numpy(), np.conj(np.exp(w) * (w + 1)), rtol=1e-14)
+
+
+def test_gradient_descent_on_a_complex_parameter():
+    target = ts.tensor(cnoise((4,), seed=13))
+    z = ts.zeros(4, dtype=ts.complex128).requires_grad_()
+    for _ in range(100):
+        loss = (ts.abs(z - target) ** 2).sum()
+        z.grad = None
+        loss.backward()
+        with ts.no_grad():
+            z -= 0.1 * z.grad
+    np.testing.assert_allclose(z.detach().numpy(), target.numpy(), atol=1e-8)
+
+
+def test_second_order():
+    # d/dz of the gradient of a real loss, through create_graph, against differences of the first gradient.
+    a = C(3, seed=14)
+    v = cnoise((3,), seed=15)
+
+    def first(x):
+        with ts.enable_grad():
+            z = x.detach().requires_grad_() if not x.requires_grad else x
+            loss = (ts.abs(ts.exp(z) * z) ** 2).sum()
+            (g,) = ts.autograd.grad(loss, [z], create_graph=True)
+        return g
+
+    check(first, [a], tol=1e-6)
+    assert v.shape == (3,)
+
+
+def test_complex64_gradients_follow_complex128():
+    a = C(3, 4, seed=16)
+    b = C(4, 2, seed=17)
+    grads = {}
+    for dt in (ts.complex64, ts.complex128):
+        x, y = ts.tensor(a).to(dt).requires_grad_(), ts.tensor(b).to(dt).requires_grad_()
+        ts.abs(ts.fft.fft(ts.exp(x) @ y)).sum().backward()
+        assert x.grad.dtype == dt and y.grad.dtype == dt
+        grads[dt] = (x.grad.to(ts.complex128).numpy(), y.grad.to(ts.complex128).numpy())
+    for g32, g64 in zip(grads[ts.complex64], grads[ts.complex128]):
+        np.testing.assert_allclose(g32, g64, rtol=2e-5, atol=2e-5)
+
+
+def test_ops_without_a_complex_rule_refuse():
+    z = ts.tensor(cnoise((3,), seed=18)).requires_grad_()
+    with pytest.raises(NotImplementedError, match=r"\[prod\] the derivative for complex tensors is not implemented"):
+        ts.prod(z)
+    x = ts.tensor([1.0, 2.0], requires_grad=True)
+    with ts.no_grad():
+        assert ts.prod(z).dtype == ts.complex128  # without gradients it runs
+    # A real input that meets a complex value in an op without a complex rule refuses too.
+    with pytest.raises(NotImplementedError, match="complex"):
+        ts.prod(x * ts.tensor([1j, 2j]))
+
+
+def test_backward_of_a_complex_scalar_needs_a_gradient():
+    z = ts.tensor([1 + 1j, 2 - 1j]).requires_grad_()
+    with pytest.raises(ts.Error if hasattr(ts, "Error") else RuntimeError, match="real scalar outputs"):
+        (z * z).sum().backward()
+    (z * z).sum().backward(ts.tensor(1 + 0j))  # dL/dRe + i dL/dIm of Re(sum z^2): conj(2z)
+    np.testing.assert_allclose(z.grad.numpy(), np.conj(2 * np.array([1 + 1j, 2 - 1j])), rtol=1e-15)
+
+
+def test_complex_leaves_and_their_grad():
+    z = ts.tensor([1 + 1j]).requires_grad_()
+    assert z.requires_grad and z.is_leaf
+    w = ts.ones(2, dtype=ts.complex64, requires_grad=True)
+    assert w.requires_grad and w.dtype == ts.complex64
+    with pytest.raises(TypeError, match="floating point or complex"):
+        ts.tensor([1, 2]).requires_grad_()
+
+
+def test_gradcheck_and_gradgradcheck_take_complex_inputs():
+    from tessel.autograd import gradcheck, gradgradcheck
+    z = ts.tensor(cnoise((2, 3), seed=19)).requires_grad_()
+    w = ts.tensor(cnoise((3, 2), seed=20)).requires_grad_()
+    x = ts.tensor(rnoise((3,), seed=21)).requires_grad_()
+    assert gradcheck(lambda a, b: ts.exp(a) @ b, [z, w])
+    assert gradcheck(lambda a, r: ts.abs(ts.fft.fft(a * r)), [z, x])
+    assert gradgradcheck(lambda a, b: ts.sin(a @ b), [z, w])
+    # A wrong rule is caught: the plain Wirtinger derivative (no conjugate) of exp, through a custom Function.
+    from tessel.autograd import Function
+
+    class WrongExp(Function):
+        @staticmethod
+        def forward(ctx, a):
+            y = ts.exp(a)
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            return g * y  # should be g * conj(y)
+
+    from tessel.autograd.gradcheck import GradcheckError
+    with pytest.raises(GradcheckError, match="Jacobian mismatch"):
+        gradcheck(lambda a: WrongExp.apply(a), [z])

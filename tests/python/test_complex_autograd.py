@@ -301,3 +301,25 @@ def test_gradcheck_and_gradgradcheck_take_complex_inputs():
     from tessel.autograd.gradcheck import GradcheckError
     with pytest.raises(GradcheckError, match="Jacobian mismatch"):
         gradcheck(lambda a: WrongExp.apply(a), [z])
+
+
+@pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.05, momentum=0.9, weight_decay=0.01)),
+                                     ("Adam", dict(lr=0.05)), ("AdamW", dict(lr=0.05, amsgrad=True)),
+                                     ("RMSprop", dict(lr=0.01, centered=True)), ("Adagrad", dict(lr=0.1)),
+                                     ("Adadelta", dict(lr=1.0)), ("Adamax", dict(lr=0.05)), ("NAdam", dict(lr=0.05)),
+                                     ("RAdam", dict(lr=0.05))])
+def test_optimizers_step_complex_params_as_their_real_pairs(name, kw):
+    # PyTorch's semantics: a complex parameter is optimized as its (re, im) pairs, each an independent real.
+    target = ts.tensor(cnoise((2, 3), seed=22))
+    z = ts.tensor(cnoise((2, 3), seed=23)).requires_grad_()
+    x = ts.view_as_real(z.detach()).clone().requires_grad_()
+    oz, ox = getattr(ts.optim, name)([z], **kw), getattr(ts.optim, name)([x], **kw)
+    for _ in range(7):
+        for opt, loss in ((oz, lambda: (ts.abs(ts.exp(z * 0.3) - target) ** 2).sum()),
+                          (ox, lambda: (ts.abs(ts.exp(ts.view_as_complex(x) * 0.3) - target) ** 2).sum())):
+            opt.zero_grad()
+            loss().backward()
+            opt.step()
+    assert z.dtype == ts.complex128 and z.grad.dtype == ts.complex128
+    np.testing.assert_allclose(ts.view_as_real(z.detach()).numpy(), x.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert not np.allclose(z.detach().numpy(), cnoise((2, 3), seed=23))  # it moved

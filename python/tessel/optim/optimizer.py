@@ -54,7 +54,7 @@ class _Bucket:
     state tensors in parallel lists. `step` is their common step count, or
     None while their counts differ (some params skipped steps without a grad)."""
 
-    __slots__ = ("params", "lists", "step", "ready", "names", "low")
+    __slots__ = ("params", "lists", "step", "ready", "names", "low", "cplx")
 
     def __init__(self, params, names):
         self.params = params
@@ -63,6 +63,7 @@ class _Bucket:
         self.step = 0
         self.ready = False  # all state tensors exist
         self.low = bool(params) and params[0].dtype in _LOW_PRECISION
+        self.cplx = bool(params) and params[0].dtype.is_complex
 
 
 class Optimizer:
@@ -189,6 +190,20 @@ class Optimizer:
                 for p in params:
                     versions[p] = p._version
 
+    def _fused_complex(self, group, params, grads, lists, step, first_step):
+        """Complex params, as in PyTorch: the update runs on their (re, im)
+        pairs as independent reals (params, grads and state through
+        view_as_real), so Adam's second moments are per part. A 0-d state
+        (NAdam's mu_product) is a real number kept in the real part."""
+        with ts.no_grad():
+            r = ts.view_as_real
+            self._fused(group, [r(p) for p in params], [r(g.to(p.dtype)) for g, p in zip(grads, params)],
+                        [[r(t) if t.dim() else r(t)[0] for t in lst] for lst in lists], step,
+                        first_step)  # views: the params' versions bump
+
+    def _run_fused(self, b):
+        return self._fused_low if b.low else self._fused_complex if b.cplx else self._fused
+
     def _param_steps(self, b):
         """Per-parameter step counts of a bucket; 0 = not stepped yet. Optimizers
         without a step counter in their state (SGD) count 1 once all state exists
@@ -278,8 +293,7 @@ class Optimizer:
                 if b.step is not None and b.ready and b.names == names \
                         and not any(map(operator.is_, grads, repeat(None))):
                     b.step += 1
-                    (self._fused_low if b.low else self._fused)(group, b.params, grads, b.lists, b.step,
-                                                                b.step == 1)
+                    self._run_fused(b)(group, b.params, grads, b.lists, b.step, b.step == 1)
                 else:
                     with ts.no_grad():
                         self._step_partial(group, b, grads, names)
@@ -305,9 +319,8 @@ class Optimizer:
                 self.state[p] = {}
             by_step[steps[i]].append(i)
         for step, idx in by_step.items():
-            (self._fused_low if b.low else self._fused)(group, [b.params[i] for i in idx], [grads[i] for i in idx],
-                                                        [[lst[i] for i in idx] for lst in b.lists], step + 1,
-                                                        step == 0)
+            self._run_fused(b)(group, [b.params[i] for i in idx], [grads[i] for i in idx],
+                               [[lst[i] for i in idx] for lst in b.lists], step + 1, step == 0)
             for i in idx:
                 steps[i] = step + 1
         if self._has_step:

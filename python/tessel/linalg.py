@@ -311,7 +311,7 @@ def svdvals(A, *, driver=None):
 @_lapack
 def eig(A):
     """(eigenvalues, eigenvectors) of a general square A, both complex; eigenvectors are columns of unit norm.
-    Not differentiable."""
+    Differentiable (distinct eigenvalues; the loss must not depend on the eigenvectors' phases)."""
     return return_types.linalg_eig(*_L.eig(A))
 
 

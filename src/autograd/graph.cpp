@@ -33,7 +33,7 @@ constexpr std::string_view kComplexRules[] = {
     // complex -> real
     "AbsBackward", "NormBackward", "ViewAsRealBackward", "ViewAsComplexBackward",
     // reductions, products, transforms
-    "SumBackward", "MeanBackward", "CumsumBackward", "MatmulBackward", "FftC2cBackward",
+    "SumBackward", "MeanBackward", "CumsumBackward", "MatmulBackward", "FftC2cBackward", "LinalgEigBackward",
     // shape ops, views, copies and indexing
     "ReshapeBackward", "ViewBackward", "PermuteBackward", "ExpandBackward", "SliceBackward", "SelectBackward",
     "SqueezeBackward", "UnsqueezeBackward", "FlipBackward", "DiagonalBackward", "AsStridedBackward",

@@ -4,6 +4,7 @@
 #include "src/autograd/rules_linalg_lapack.h"
 
 #include "tessel/elementwise.h"
+#include "tessel/fft.h"
 #include "tessel/linalg.h"
 
 namespace tessel::autograd::rules {
@@ -135,6 +136,26 @@ void linalg_eigh(const Tensor& A, const Tensor& w, const Tensor& V) {
            Tensor inner = mul(inv_gaps(w), matmul(V.mT(), g[1]));
            inner = add(inner, mul(g[0].unsqueeze(-1), eye_like(w, w.size(-1))));
            return Tensors{matmul(matmul(V, inner), V.mT())};
+         });
+}
+
+void linalg_eig(const Tensor& A, const Tensor& L, const Tensor& V) {
+  record("LinalgEigBackward", {A}, {L, V},
+         [SL = SavedTensor::output(L, 0), SV = SavedTensor::output(V, 1)](const Tensors& g) {
+           // gA = V^-H (diag(gL) + (V^H gV - V^H V Re(diag(V^H gV))) / conj(E)) V^H, E_ij = L_j - L_i (i != j).
+           // The projection drops the part of gV that would change the columns' unit norms; a loss must not
+           // depend on the eigenvectors' phases (each column is defined up to one). A real A keeps the real
+           // part (the engine casts the gradient to A's dtype).
+           const Tensor L = SL.unpack(), V = SV.unpack();
+           const Tensor Vh = conj(V).mT();
+           const Tensor I = eye_like(L, L.size(-1));
+           Tensor inner = matmul(Vh, g[1]);
+           const Tensor re_diag = view_as_real(inner.diagonal(0, -2, -1).contiguous()).select(-1, 0);
+           inner = sub(inner, matmul(Vh, mul(V, re_diag.unsqueeze(-2))));
+           const Tensor Lc = conj(L);
+           inner = div(inner, add(sub(Lc.unsqueeze(-2), Lc.unsqueeze(-1)), I));  // 1 on the diagonal: no 0/0
+           inner = add(mul(inner, rsub_one(I)), mul(g[0].unsqueeze(-1), I));
+           return Tensors{linalg::solve(Vh, matmul(inner, Vh))};
          });
 }
 

@@ -17,6 +17,8 @@ void linalg_cholesky(const Tensor& A, const Tensor& L);
 void linalg_qr(const Tensor& A, const Tensor& Q, const Tensor& R);
 // A V = V diag(w); the gradient needs distinct eigenvalues when V is used.
 void linalg_eigh(const Tensor& A, const Tensor& w, const Tensor& V);
+// A V = V diag(L), complex L and V with unit-norm columns; needs distinct eigenvalues. A real or complex.
+void linalg_eig(const Tensor& A, const Tensor& L, const Tensor& V);
 // A = U diag(S) Vh, reduced; the gradient needs distinct non-zero singular values when U or Vh is used.
 void linalg_svd(const Tensor& A, const Tensor& U, const Tensor& S, const Tensor& Vh);
 // A X = B, A triangular (upper/lower; unitriangular ignores its diagonal).

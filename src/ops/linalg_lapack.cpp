@@ -518,27 +518,31 @@ namespace {
 std::pair<Tensor, Tensor> eig_impl(const char* op, const Tensor& A, bool compute_v) {
   OpScope scope_(op);
   check_matrix(op, A, true);
-  TS_CHECK(!autograd::needs_grad(A), NotImplementedError, op,
-           "has no derivative in tessel (its outputs are complex); pass A.detach()");
   const Shape batch = batch_of(A);
   const int64_t nb = shape_numel(batch), n = A.size(-1);
   const DType cd = is_complex(A.dtype()) ? A.dtype() : to_complex(A.dtype());
   LinalgParams params;
-  params.compute_v = compute_v;
-  std::vector<Tensor> out{empty(with_tail(batch, {n}), opts(cd, A)),
-                          compute_v ? empty(A.shape(), opts(cd, A)) : empty({0}, opts(cd, A)),
-                          zeros(batch, opts(DType::Int32, A))};
-  if (nb > 0) {
-    const Tensor in[1] = {fl(A.contiguous(), 2, nb)};
-    std::vector<Tensor> fo{fl(out[0], 1, nb), fl(out[1], 2, nb), fl(out[2], 0, nb)};
-    dispatch(kEig, A.dtype(), in, fo, &params);
-  }
-  check_info(op, out[2], [](int i) {
+  params.compute_v = compute_v || autograd::needs_grad(A);  // eigvals' gradient needs the eigenvectors
+  const Tensor info = zeros(batch, opts(DType::Int32, A));
+  const auto out = autograd::recorded(
+      autograd::needs_grad(A),
+      [&] {
+        std::vector<Tensor> o{empty(with_tail(batch, {n}), opts(cd, A)),
+                              params.compute_v ? empty(A.shape(), opts(cd, A)) : empty({0}, opts(cd, A)), info};
+        if (nb > 0) {
+          const Tensor in[1] = {fl(A.contiguous(), 2, nb)};
+          std::vector<Tensor> fo{fl(o[0], 1, nb), fl(o[1], 2, nb), fl(o[2], 0, nb)};
+          dispatch(kEig, A.dtype(), in, fo, &params);
+        }
+        return std::pair{o[0], o[1]};
+      },
+      [&](const std::pair<Tensor, Tensor>& lv) { autograd::rules::linalg_eig(A, lv.first, lv.second); });
+  check_info(op, info, [](int i) {
     return detail::cat("The algorithm failed to converge (the QR algorithm computed only part of the eigenvalues; "
                        "error code: ",
                        i, ").");
   });
-  return {out[0], out[1]};
+  return out;
 }
 }  // namespace
 

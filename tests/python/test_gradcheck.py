@@ -269,8 +269,8 @@ NOT_DIFFERENTIABLE = {
     "stft_power",
     "copysign",  # called by name without grad only; with grad, abs/where/signbit ops
     "quantize_affine", "dequantize_affine",  # integer codes: quantize detaches its input
-    # eig's complex outputs (tessel has no complex autograd) and the LDL family (not differentiable in
-    # PyTorch either) raise NotImplementedError for inputs that require grad (docs/linalg.md).
+    # eig: complex outputs, checked in test_linalg_grad.py::test_eig_grad (central differences along both
+    # parts); the LDL family (not differentiable in PyTorch either) raises NotImplementedError under grad.
     "linalg_eig", "linalg_ldl_factor", "linalg_ldl_solve",
 }
 

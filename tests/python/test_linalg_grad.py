@@ -152,11 +152,38 @@ def test_double_backward_through_solve_and_det():
 
 def test_non_differentiable_ops_say_so():
     A = leaf(3, 3)
-    with pytest.raises(NotImplementedError, match=r"\[linalg.eig\].*derivative"):
-        ts.linalg.eig(A)
     with pytest.raises(NotImplementedError, match=r"\[linalg.ldl_factor\].*derivative"):
         ts.linalg.ldl_factor(A)
     with pytest.raises(NotImplementedError, match=r"mode='r'"):
         ts.linalg.qr(A, mode="r")
     with ts.no_grad():
         assert ts.linalg.eigvals(A).dtype == ts.complex128
+
+
+def _eig_check(f, a, eps=1e-6, tol=1e-6):
+    """Central differences of a real loss of eig (real or complex A: along both parts) against backward."""
+    x = ts.tensor(a).requires_grad_()
+    f(x).backward()
+    num = np.zeros(a.shape, dtype=a.dtype)
+    for idx in np.ndindex(a.shape):
+        for step in ([1.0, 1j] if np.iscomplexobj(a) else [1.0]):
+            hi, lo = a.copy(), a.copy()
+            hi[idx] += eps * step
+            lo[idx] -= eps * step
+            num[idx] += step * (float(f(ts.tensor(hi))) - float(f(ts.tensor(lo)))) / (2 * eps)
+    np.testing.assert_allclose(x.grad.numpy(), num, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("complex_in", [False, True])
+def test_eig_grad(complex_in):
+    # Losses that do not depend on each eigenvector's phase (the usual condition), distinct eigenvalues:
+    # the eigenvalues themselves, and |V| (a column times e^{i t} keeps its moduli).
+    rng = np.random.default_rng(31)
+    a = rng.standard_normal((4, 4)) + (1j * rng.standard_normal((4, 4)) if complex_in else 0)
+    w = rng.standard_normal((4,)) + 1j * rng.standard_normal((4,))
+    _eig_check(lambda A: ts.real(ts.linalg.eigvals(A) * ts.tensor(w)).sum(), a)
+    _eig_check(lambda A: (ts.abs(ts.linalg.eig(A).eigenvalues) ** 3).sum(), a)
+    _eig_check(lambda A: (ts.abs(ts.linalg.eig(A).eigenvectors) * ts.tensor(np.arange(16.0).reshape(4, 4))).sum(), a)
+    x = ts.tensor(a).requires_grad_()
+    ts.abs(ts.linalg.eigvals(x)).sum().backward()
+    assert x.grad.dtype == x.dtype  # a real matrix gets a real gradient

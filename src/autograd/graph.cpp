@@ -33,7 +33,11 @@ constexpr std::string_view kComplexRules[] = {
     // complex -> real
     "AbsBackward", "NormBackward", "ViewAsRealBackward", "ViewAsComplexBackward",
     // reductions, products, transforms
-    "SumBackward", "MeanBackward", "CumsumBackward", "MatmulBackward", "FftC2cBackward", "LinalgEigBackward",
+    "SumBackward", "MeanBackward", "CumsumBackward", "MatmulBackward", "FftC2cBackward",
+    // linear algebra (conjugate transposes where the real rule transposes)
+    "LinalgEigBackward", "LinalgSolveBackward", "LinalgSolveTriangularBackward", "LinalgDetBackward",
+    "LinalgSlogdetBackward", "LinalgCholeskyBackward", "LinalgQrBackward", "LinalgEighBackward",
+    "LinalgSvdBackward",
     // shape ops, views, copies and indexing
     "ReshapeBackward", "ViewBackward", "PermuteBackward", "ExpandBackward", "SliceBackward", "SelectBackward",
     "SqueezeBackward", "UnsqueezeBackward", "FlipBackward", "DiagonalBackward", "AsStridedBackward",

@@ -20,7 +20,17 @@ Tensor inv_gaps(const Tensor& v) {
   return mul(reciprocal(E), rsub_one(I));
 }
 
-Tensor skew(const Tensor& X) { return sub(X, X.mT()); }
+// The conjugate transpose (the transpose of a real matrix): written with it, a rule holds for complex
+// matrices too (gradients dL/dRe + i dL/dIm, autograd.h).
+Tensor mH(const Tensor& X) { return conj(X).mT(); }
+
+Tensor skew(const Tensor& X) { return sub(X, mH(X)); }
+
+// Re(diag(X)) as a vector [..., n].
+Tensor real_diag(const Tensor& X) {
+  const Tensor d = X.diagonal(0, -2, -1);
+  return is_complex(d.dtype()) ? view_as_real(d.contiguous()).select(-1, 0) : d;
+}
 
 }  // namespace
 
@@ -28,52 +38,62 @@ void linalg_solve(const Tensor& A, const Tensor& B, const Tensor& X) {
   const bool na = A.requires_grad();
   record("LinalgSolveBackward", {A, B}, {X},
          [SA = SavedTensor(A), SX = na ? SavedTensor::output(X, 0) : SavedTensor(), na](const Tensors& g) {
-           // X = A^-1 B: gB = A^-T g, gA = -gB X^T.
-           const Tensor gB = linalg::solve(SA.unpack().mT(), g[0]);
+           // X = A^-1 B: gB = A^-H g, gA = -gB X^H.
+           const Tensor gB = linalg::solve(mH(SA.unpack()), g[0]);
            Tensors r{Tensor(), gB};
-           if (na) r[0] = neg(matmul(gB, SX.unpack().mT()));
+           if (na) r[0] = neg(matmul(gB, mH(SX.unpack())));
            return r;
          });
 }
 
 void linalg_det(const Tensor& A, const Tensor& d) {
   record("LinalgDetBackward", {A}, {d}, [SA = SavedTensor(A), SD = SavedTensor::output(d, 0)](const Tensors& g) {
-    // d det = det tr(A^-1 dA): gA = g det A^-T (A invertible).
+    // d det = det tr(A^-1 dA): gA = g conj(det) A^-H (A invertible).
     const Tensor A = SA.unpack();
-    const Tensor inv_t = linalg::solve(A.mT(), eye_like(A, A.size(-1)));
-    return Tensors{mul(mul(g[0], SD.unpack()).unsqueeze(-1).unsqueeze(-1), inv_t)};
+    const Tensor inv_h = linalg::solve(mH(A), eye_like(A, A.size(-1)));
+    return Tensors{mul(mul(g[0], conj(SD.unpack())).unsqueeze(-1).unsqueeze(-1), inv_h)};
   });
 }
 
 void linalg_slogdet(const Tensor& A, const Tensor& sign, const Tensor& logabsdet) {
-  record("LinalgSlogdetBackward", {A}, {sign, logabsdet}, [SA = SavedTensor(A)](const Tensors& g) {
-    const Tensor A = SA.unpack();
-    const Tensor inv_t = linalg::solve(A.mT(), eye_like(A, A.size(-1)));
-    return Tensors{mul(g[1].unsqueeze(-1).unsqueeze(-1), inv_t)};
-  });
+  record("LinalgSlogdetBackward", {A}, {sign, logabsdet},
+         [SA = SavedTensor(A), SS = SavedTensor::output(sign, 0)](const Tensors& g) {
+           // log det = logabsdet + i arg, d log det = tr(A^-1 dA): gA = (g_logabsdet + i c) A^-H with
+           // c = -Im(conj(g_sign) sign) (sign = e^{i arg}); a real A's sign is piecewise constant (c = 0).
+           const Tensor A = SA.unpack();
+           const Tensor inv_h = linalg::solve(mH(A), eye_like(A, A.size(-1)));
+           Tensor coef = g[1];
+           if (is_complex(A.dtype())) {
+             const Tensor c = view_as_real(mul(conj(g[0]), SS.unpack())).select(-1, 1);
+             coef = view_as_complex(tessel::stack({g[1], neg(c)}, -1));
+           }
+           return Tensors{mul(coef.unsqueeze(-1).unsqueeze(-1), inv_h)};
+         });
 }
 
 void linalg_cholesky(const Tensor& A, const Tensor& L) {
   record("LinalgCholeskyBackward", {A}, {L}, [SL = SavedTensor::output(L, 0)](const Tensors& g) {
-    // dL = L Phi(L^-1 dA L^-T), Phi = lower triangle with the diagonal halved:
-    // gA = L^-T Phi(L^T gL) L^-1, symmetrized (A is symmetric).
+    // dL = L Phi(L^-1 dA L^-H), Phi = lower triangle with the diagonal halved:
+    // gA = L^-H Phi(L^H gL) L^-1, made Hermitian (A is).
     const Tensor L = SL.unpack();
     const int64_t n = L.size(-1);
-    Tensor P = matmul(L.mT(), g[0]);
+    Tensor P = matmul(mH(L), g[0]);
     P = sub(tril(P), mul(P, mul(eye_like(L, n), Scalar(0.5))));
-    const Tensor S = linalg::solve_triangular(L.mT(), P, /*upper=*/true);                // L^-T P
+    const Tensor S = linalg::solve_triangular(mH(L), P, /*upper=*/true);                // L^-H P
     const Tensor G = linalg::solve_triangular(L, S, /*upper=*/false, /*left=*/false);   // ... L^-1
-    return Tensors{mul(add(G, G.mT()), Scalar(0.5))};
+    return Tensors{mul(add(G, mH(G)), Scalar(0.5))};
   });
 }
 
 namespace {
-// gA of square or tall reduced QR: (gQ + Q copyltu(M)) R^-T, M = R gR^T - gQ^T Q, copyltu(M) = tril(M) + tril(M, -1)^T.
+// gA of square or tall reduced QR: (gQ + Q copyltu(M)) R^-H, M = R gR^H - gQ^H Q,
+// copyltu(M) = tril(M, -1) + tril(M, -1)^H + diag(Re(diag(M))) (Q^H dQ is skew-Hermitian and R's diagonal real).
 Tensor qr_tall_grad(const Tensor& Q, const Tensor& R, const Tensor& gQ, const Tensor& gR) {
-  const Tensor M = sub(matmul(R, gR.mT()), matmul(gQ.mT(), Q));
-  const Tensor sym = add(tril(M), tril(M, -1).mT());
+  const Tensor M = sub(matmul(R, mH(gR)), matmul(mH(gQ), Q));
+  const Tensor low = tril(M, -1);
+  const Tensor sym = add(add(low, mH(low)), mul(real_diag(M).unsqueeze(-1), eye_like(M, M.size(-1))));
   const Tensor b = add(gQ, matmul(Q, sym));
-  return linalg::solve_triangular(R.mT(), b, /*upper=*/false, /*left=*/false);
+  return linalg::solve_triangular(mH(R), b, /*upper=*/false, /*left=*/false);
 }
 }  // namespace
 
@@ -86,11 +106,11 @@ void linalg_qr(const Tensor& A, const Tensor& Q, const Tensor& R) {
                     "one), got ", m, " x ", n);
            const Tensor Q = SQ.unpack(), R = SR.unpack();
            if (m >= n) return Tensors{qr_tall_grad(Q, R, g[0], g[1])};
-           // Wide A = [X Y] = Q [U V]: X = Q U is a square QR and V = Q^T Y, so Y's part of the loss adds
-           // Y gV^T to X's gQ and gives gY = Q gV.
+           // Wide A = [X Y] = Q [U V]: X = Q U is a square QR and V = Q^H Y, so Y's part of the loss adds
+           // Y gV^H to X's gQ and gives gY = Q gV.
            const Tensor U = R.narrow(-1, 0, m), V = R.narrow(-1, m, n - m);
            const Tensor gU = g[1].narrow(-1, 0, m), gV = g[1].narrow(-1, m, n - m);
-           const Tensor gQ = add(g[0], matmul(matmul(Q, V), gV.mT()));
+           const Tensor gQ = add(g[0], matmul(matmul(Q, V), mH(gV)));
            return Tensors{tessel::cat({qr_tall_grad(Q, U, gQ, gU), matmul(Q, gV)}, -1)};
          });
 }
@@ -131,11 +151,12 @@ void linalg_lu_factor(const Tensor& A, const Tensor& LU, const Tensor& P) {
 void linalg_eigh(const Tensor& A, const Tensor& w, const Tensor& V) {
   record("LinalgEighBackward", {A}, {w, V},
          [Sw = SavedTensor::output(w, 0), SV = SavedTensor::output(V, 1)](const Tensors& g) {
-           // gA = V (diag(gw) + F o (V^T gV)) V^T, F_ij = 1 / (w_j - w_i): distinct eigenvalues.
+           // gA = V (diag(gw) + F o (V^H gV)) V^H, F_ij = 1 / (w_j - w_i): distinct eigenvalues (and, for
+           // complex V, a loss that does not depend on the eigenvectors' phases).
            const Tensor w = Sw.unpack(), V = SV.unpack();
-           Tensor inner = mul(inv_gaps(w), matmul(V.mT(), g[1]));
+           Tensor inner = mul(inv_gaps(w), matmul(mH(V), g[1]));
            inner = add(inner, mul(g[0].unsqueeze(-1), eye_like(w, w.size(-1))));
-           return Tensors{matmul(matmul(V, inner), V.mT())};
+           return Tensors{matmul(matmul(V, inner), mH(V))};
          });
 }
 
@@ -164,19 +185,26 @@ void linalg_svd(const Tensor& A, const Tensor& U, const Tensor& S, const Tensor&
   record("LinalgSvdBackward", {A}, {U, S, Vh},
          [SU = SavedTensor::output(U, 0), SS = SavedTensor::output(S, 1), SVh = SavedTensor::output(Vh, 2), m,
           n](const Tensors& g) {
-           const Tensor U = SU.unpack(), S = SS.unpack(), V = SVh.unpack().mT();
+           const Tensor U = SU.unpack(), S = SS.unpack(), V = mH(SVh.unpack());
            const int64_t k = S.size(-1);
-           const Tensor gU = g[0].narrow(-1, 0, k), gV = g[2].narrow(-2, 0, k).mT();
-           // gA = U [diag(gS) + (F o skew(U^T gU)) S + S (F o skew(V^T gV))] V^T, F_ij = 1 / (s_j^2 - s_i^2),
+           const Tensor gU = g[0].narrow(-1, 0, k), gV = mH(g[2].narrow(-2, 0, k));
+           // gA = U [diag(gS) + (F o skew(U^H gU)) S + S (F o skew(V^H gV))] V^H, F_ij = 1 / (s_j^2 - s_i^2),
            // plus the parts of gU, gV outside the spans of U, V (non-square A): needs distinct, non-zero s.
-           const Tensor UtgU = matmul(U.mT(), gU), VtgV = matmul(V.mT(), gV);
+           // Complex: + i Im(diag(U^H gU)) / S on the diagonal (the loss must not depend on the phases that
+           // U and V share, column by column).
+           const Tensor UtgU = matmul(mH(U), gU), VtgV = matmul(mH(V), gV);
            const Tensor F = inv_gaps(mul(S, S));
            Tensor inner = mul(mul(F, skew(UtgU)), S.unsqueeze(-2));
            inner = add(inner, mul(mul(F, skew(VtgV)), S.unsqueeze(-1)));
            inner = add(inner, mul(g[1].unsqueeze(-1), eye_like(S, k)));
-           Tensor gA = matmul(matmul(U, inner), V.mT());
-           if (m > k) gA = add(gA, matmul(div(sub(gU, matmul(U, UtgU)), S.unsqueeze(-2)), V.mT()));
-           if (n > k) gA = add(gA, matmul(U, div(sub(gV, matmul(V, VtgV)), S.unsqueeze(-2)).mT()));
+           if (is_complex(U.dtype())) {
+             const Tensor im = view_as_real(UtgU.diagonal(0, -2, -1).contiguous()).select(-1, 1);
+             const Tensor d = view_as_complex(tessel::stack({zeros_like(im), div(im, S)}, -1));
+             inner = add(inner, mul(d.unsqueeze(-1), eye_like(U, k)));
+           }
+           Tensor gA = matmul(matmul(U, inner), mH(V));
+           if (m > k) gA = add(gA, matmul(div(sub(gU, matmul(U, UtgU)), S.unsqueeze(-2)), mH(V)));
+           if (n > k) gA = add(gA, matmul(U, mH(div(sub(gV, matmul(V, VtgV)), S.unsqueeze(-2)))));
            return Tensors{gA};
          });
 }
@@ -186,12 +214,12 @@ void linalg_solve_triangular(const Tensor& A, const Tensor& B, const Tensor& X, 
   record("LinalgSolveTriangularBackward", {A, B}, {X},
          [SA = SavedTensor(A), SX = na ? SavedTensor::output(X, 0) : SavedTensor(), upper, unit,
           na](const Tensors& g) {
-           // X = A^-1 B: gB = A^-T g; gA = -gB X^T on A's triangle (without the diagonal when unit).
+           // X = A^-1 B: gB = A^-H g; gA = -gB X^H on A's triangle (without the diagonal when unit).
            const Tensor A = SA.unpack();
-           const Tensor gB = linalg::solve_triangular(A.mT(), g[0], !upper, true, unit);
+           const Tensor gB = linalg::solve_triangular(mH(A), g[0], !upper, true, unit);
            Tensors r{Tensor(), gB};
            if (na) {
-             const Tensor gA = neg(matmul(gB, SX.unpack().mT()));
+             const Tensor gA = neg(matmul(gB, mH(SX.unpack())));
              r[0] = upper ? triu(gA, unit ? 1 : 0) : tril(gA, unit ? -1 : 0);
            }
            return r;

@@ -323,3 +323,59 @@ def test_optimizers_step_complex_params_as_their_real_pairs(name, kw):
     assert z.dtype == ts.complex128 and z.grad.dtype == ts.complex128
     np.testing.assert_allclose(ts.view_as_real(z.detach()).numpy(), x.detach().numpy(), rtol=1e-12, atol=1e-14)
     assert not np.allclose(z.detach().numpy(), cnoise((2, 3), seed=23))  # it moved
+
+
+def _eye(n):
+    return ts.eye(n, dtype=ts.complex128)
+
+
+LINALG = {  # name: (function of the inputs, input shapes); well conditioned by construction
+    "solve": (lambda A, B: ts.linalg.solve(A + 3 * _eye(3), B), [(3, 3), (3, 2)]),
+    "solve_batched_vector": (lambda A, b: ts.linalg.solve(A + 3 * _eye(3), b), [(2, 3, 3), (2, 3)]),
+    "inv": (lambda A: ts.linalg.inv(A + 3 * _eye(3)), [(3, 3)]),
+    "det": (lambda A: ts.linalg.det(A), [(2, 3, 3)]),
+    "slogdet": (lambda A: ts.linalg.slogdet(A).logabsdet + ts.real(ts.linalg.slogdet(A).sign * (0.3 + 0.7j)),
+                [(3, 3)]),
+    "cholesky": (lambda X: ts.linalg.cholesky(X @ X.mH + _eye(3)), [(3, 3)]),
+    "solve_triangular": (lambda A, B: ts.linalg.solve_triangular(ts.tril(A) + 3 * _eye(3), B, upper=False),
+                         [(3, 3), (3, 2)]),
+    "solve_triangular_upper_right": (
+        lambda A, B: ts.linalg.solve_triangular(ts.triu(A) + 3 * _eye(3), B, upper=True, left=False),
+        [(3, 3), (2, 3)]),
+    "eig": (lambda A: ts.abs(ts.linalg.eig(A).eigenvectors) + ts.abs(ts.linalg.eigvals(A)).unsqueeze(0), [(3, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG))
+def test_linalg_complex(name):
+    f, shapes = LINALG[name]
+    check(f, [C(*s, seed=30 + k) for k, s in enumerate(shapes)], tol=1e-6)
+
+
+def _herm(X):
+    return X + X.mH
+
+
+LINALG_FACTORIZATIONS = {  # losses that do not depend on the factors' phases (the usual conditions)
+    "qr_square": (lambda A: ts.linalg.qr(A).Q * 0.7 + ts.linalg.qr(A).R, [(3, 3)]),
+    "qr_tall": (lambda A: ts.linalg.qr(A).Q.sum(0) + ts.linalg.qr(A).R.sum(0), [(4, 3)]),
+    "qr_wide": (lambda A: ts.linalg.qr(A).Q.sum(0) + ts.linalg.qr(A).R.sum(0)[:2], [(2, 4)]),
+    "eigvalsh": (lambda X: ts.linalg.eigvalsh(_herm(X)), [(4, 4)]),
+    "eigh_vectors": (lambda X: ts.abs(ts.linalg.eigh(_herm(X)).eigenvectors) ** 2, [(3, 3)]),
+    "eigh_projector": (lambda X: (lambda V: V[:, :1] @ V[:, :1].mH)(ts.linalg.eigh(_herm(X)).eigenvectors),
+                       [(3, 3)]),
+    "svdvals": (lambda A: ts.linalg.svdvals(A), [(3, 4)]),
+    "svd_reconstruct": (lambda A: (lambda U, S, Vh: (U * S.to(U.dtype)) @ Vh)(*ts.linalg.svd(A, full_matrices=False)),
+                        [(4, 3)]),
+    "svd_vectors_abs": (lambda A: ts.abs(ts.linalg.svd(A, full_matrices=False).U) + 0.5 * ts.abs(
+        ts.linalg.svd(A, full_matrices=False).Vh).sum(), [(3, 3)]),
+    "svd_projector_wide": (lambda A: (lambda U, S, Vh: U[:, :1] @ Vh[:1])(*ts.linalg.svd(A, full_matrices=False)),
+                           [(2, 4)]),
+    "pinv": (lambda A: ts.linalg.pinv(A), [(3, 2)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG_FACTORIZATIONS))
+def test_linalg_factorizations_complex(name):
+    f, shapes = LINALG_FACTORIZATIONS[name]
+    check(f, [C(*s, seed=40 + k) for k, s in enumerate(shapes)], tol=1e-6)

@@ -37,7 +37,7 @@ constexpr std::string_view kComplexRules[] = {
     // linear algebra (conjugate transposes where the real rule transposes)
     "LinalgEigBackward", "LinalgSolveBackward", "LinalgSolveTriangularBackward", "LinalgDetBackward",
     "LinalgSlogdetBackward", "LinalgCholeskyBackward", "LinalgQrBackward", "LinalgEighBackward",
-    "LinalgSvdBackward",
+    "LinalgSvdBackward", "LinalgLuFactorBackward",
     // shape ops, views, copies and indexing
     "ReshapeBackward", "ViewBackward", "PermuteBackward", "ExpandBackward", "SliceBackward", "SelectBackward",
     "SqueezeBackward", "UnsqueezeBackward", "FlipBackward", "DiagonalBackward", "AsStridedBackward",

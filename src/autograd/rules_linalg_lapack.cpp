@@ -122,29 +122,29 @@ void linalg_lu_factor(const Tensor& A, const Tensor& LU, const Tensor& P) {
     // A = P L U with L = [L1; L2] (m x k, L1 unit lower) and U = [U1 U2] (k x n, U1 upper), k = min(m, n).
     // From dA: L1^-1 P^T dA_11 U1^-1 = L1^-1 dL1 + dU1 U1^-1 (strictly lower + upper), and the extra
     // rows/columns follow from dA_21 = dL2 U1 + L2 dU1, dA_12 = dL1 U2 + L1 dU2. Transposed:
-    //   M = tril(L1^T gL1 - gU2 U2^T, -1) + triu(gU1 U1^T - L2^T gL2),
-    //   gA = P [L1^-T M U1^-T, L1^-T gU2; gL2 U1^-T, 0]   (U1 invertible).
+    //   M = tril(L1^H gL1 - gU2 U2^H, -1) + triu(gU1 U1^H - L2^H gL2),
+    //   gA = P [L1^-H M U1^-H, L1^-H gU2; gL2 U1^-H, 0]   (U1 invertible; ^H the transpose of real matrices).
     const int64_t k = std::min(m, n);
     const Tensor LU = SLU.unpack(), P = SP.unpack(), gLU = g[0];
     const Tensor LU1 = LU.narrow(-2, 0, k).narrow(-1, 0, k), g1 = gLU.narrow(-2, 0, k).narrow(-1, 0, k);
     const Tensor L1 = add(tril(LU1, -1), eye_like(LU, k)), U1 = triu(LU1);
-    Tensor lower = matmul(L1.mT(), tril(g1, -1)), upper = matmul(triu(g1), U1.mT());
+    Tensor lower = matmul(mH(L1), tril(g1, -1)), upper = matmul(triu(g1), mH(U1));
     auto right = [&](const Tensor& t) { return t.narrow(-2, 0, k).narrow(-1, k, n - k); };  // U2's block
     auto below = [&](const Tensor& t) { return t.narrow(-2, k, m - k).narrow(-1, 0, k); };  // L2's block
-    if (n > k) lower = sub(lower, matmul(right(gLU), right(LU).mT()));
-    if (m > k) upper = sub(upper, matmul(below(LU).mT(), below(gLU)));
+    if (n > k) lower = sub(lower, matmul(right(gLU), mH(right(LU))));
+    if (m > k) upper = sub(upper, matmul(mH(below(LU)), below(gLU)));
     const Tensor M = add(tril(lower, -1), triu(upper));
-    // L1^-T M U1^-T, with L1^T unit upper and U1^T lower
-    const Tensor LtM = linalg::solve_triangular(LU1.mT(), M, /*upper=*/true, /*left=*/true, /*unitriangular=*/true);
-    Tensor gA = linalg::solve_triangular(LU1.mT(), LtM, /*upper=*/false, /*left=*/false);
+    // L1^-H M U1^-H, with L1^H unit upper and U1^H lower
+    const Tensor LtM = linalg::solve_triangular(mH(LU1), M, /*upper=*/true, /*left=*/true, /*unitriangular=*/true);
+    Tensor gA = linalg::solve_triangular(mH(LU1), LtM, /*upper=*/false, /*left=*/false);
     if (n > k) {
-      gA = tessel::cat({gA, linalg::solve_triangular(LU1.mT(), right(gLU), /*upper=*/true, true, /*unitriangular=*/true)},
+      gA = tessel::cat({gA, linalg::solve_triangular(mH(LU1), right(gLU), /*upper=*/true, true, /*unitriangular=*/true)},
                -1);
     }
     if (m > k) {
-      gA = tessel::cat({gA, linalg::solve_triangular(LU1.mT(), below(gLU), /*upper=*/false, /*left=*/false)}, -2);
+      gA = tessel::cat({gA, linalg::solve_triangular(mH(LU1), below(gLU), /*upper=*/false, /*left=*/false)}, -2);
     }
-    return Tensors{matmul(P, gA)};
+    return Tensors{matmul(P.to(gA.dtype()), gA)};
   });
 }
 
@@ -168,7 +168,7 @@ void linalg_eig(const Tensor& A, const Tensor& L, const Tensor& V) {
            // depend on the eigenvectors' phases (each column is defined up to one). A real A keeps the real
            // part (the engine casts the gradient to A's dtype).
            const Tensor L = SL.unpack(), V = SV.unpack();
-           const Tensor Vh = conj(V).mT();
+           const Tensor Vh = mH(V);
            const Tensor I = eye_like(L, L.size(-1));
            Tensor inner = matmul(Vh, g[1]);
            const Tensor re_diag = view_as_real(inner.diagonal(0, -2, -1).contiguous()).select(-1, 0);

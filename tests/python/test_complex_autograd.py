@@ -372,6 +372,10 @@ LINALG_FACTORIZATIONS = {  # losses that do not depend on the factors' phases (t
     "svd_projector_wide": (lambda A: (lambda U, S, Vh: U[:, :1] @ Vh[:1])(*ts.linalg.svd(A, full_matrices=False)),
                            [(2, 4)]),
     "pinv": (lambda A: ts.linalg.pinv(A), [(3, 2)]),
+    "lu_factor": (lambda A: ts.linalg.lu_factor(A).LU, [(3, 3)]),
+    "lu_tall": (lambda A: (lambda P, L, U: L.sum(0) + U.sum(0))(*ts.linalg.lu(A)), [(4, 3)]),
+    "lu_wide": (lambda A: (lambda P, L, U: L.sum(0)[:1] + U.sum(0))(*ts.linalg.lu(A)), [(2, 4)]),
+    "lu_solve": (lambda A, B: ts.linalg.lu_solve(*ts.linalg.lu_factor(A + 3 * _eye(3)), B), [(3, 3), (3, 2)]),
 }
 
 

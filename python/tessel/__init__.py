@@ -46,6 +46,9 @@ from ._api import *  # noqa: F401,F403,E402  (PyTorch-style additions: _api.py)
 from ._port import *  # noqa: F401,F403,E402  (alpha=, rounding_mode=, finfo, legacy types: _port.py)
 from . import _port  # noqa: E402
 _port.install()
+from ._complex import *  # noqa: F401,F403,E402  (ts.complex, polar, angle, .real/.imag: _complex.py)
+from . import _complex  # noqa: E402
+_complex.install()
 from . import distributions, linalg, version  # noqa: E402,F401
 from ._linalg_aliases import *  # noqa: E402,F401,F403  (torch.det, torch.inverse, torch.svd, ...)
 from . import _linalg_aliases  # noqa: E402

@@ -383,3 +383,35 @@ LINALG_FACTORIZATIONS = {  # losses that do not depend on the factors' phases (t
 def test_linalg_factorizations_complex(name):
     f, shapes = LINALG_FACTORIZATIONS[name]
     check(f, [C(*s, seed=40 + k) for k, s in enumerate(shapes)], tol=1e-6)
+
+
+def test_complex_polar_angle_and_the_part_views():
+    re, im = rnoise((2, 3), seed=50), rnoise((3,), seed=51)
+    z = ts.complex(ts.tensor(re), ts.tensor(im))
+    assert z.dtype == ts.complex128
+    np.testing.assert_array_equal(z.numpy(), re + 1j * im)
+    r, th = np.abs(rnoise((4,), seed=52)), rnoise((4,), seed=53)
+    np.testing.assert_allclose(ts.polar(ts.tensor(r), ts.tensor(th)).numpy(), r * np.exp(1j * th), rtol=1e-15)
+    w = cnoise((5,), seed=54)
+    np.testing.assert_allclose(ts.angle(ts.tensor(w)).numpy(), np.angle(w), rtol=1e-15)
+    x = np.array([-2.0, 0.0, 3.0, np.nan, np.inf, -np.inf])
+    np.testing.assert_array_equal(ts.angle(ts.tensor(x)).numpy(), np.angle(x))  # NaN stays NaN
+    assert float(ts.angle(ts.tensor(-0.0))) == 0.0  # PyTorch's x < 0 test (NumPy's arctan2 gives pi)
+    assert ts.angle(ts.tensor([-1, 2])).dtype == ts.float32
+    # .real / .imag are views: writes go through; a real tensor's .real is itself, its .imag an error
+    t = ts.tensor(cnoise((3,), seed=55))
+    t.real[1] = 7.0
+    t.imag = ts.tensor([1.0, 2.0, 3.0], dtype=ts.float64)
+    assert t.numpy()[1] == 7 + 2j and list(t.numpy().imag) == [1.0, 2.0, 3.0]
+    assert ts.tensor([1.0]).real.dtype == ts.float32
+    with pytest.raises(RuntimeError, match="non-complex"):
+        ts.tensor([1.0]).imag
+    with pytest.raises(TypeError, match=r"\[complex\].*same dtype"):
+        ts.complex(ts.tensor([1.0]), ts.tensor([1.0], dtype=ts.float64))
+
+
+def test_complex_polar_angle_gradients():
+    check(lambda a, b: ts.complex(a, b) ** 2, [R(3, seed=56), R(3, seed=57)])
+    check(lambda r, t: ts.exp(ts.polar(r, t)), [R(3, seed=58, shift=2.0), R(3, seed=59)])
+    check(lambda z: ts.angle(z), [C(4, seed=60)])
+    check(lambda z: z.real * 2 + z.imag ** 2 + z.angle(), [C(4, seed=61)])

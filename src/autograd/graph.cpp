@@ -30,10 +30,11 @@ constexpr std::string_view kComplexRules[] = {
     "ExpBackward", "Exp2Backward", "Expm1Backward", "LogBackward", "Log2Backward", "Log10Backward", "Log1pBackward",
     "SqrtBackward", "RsqrtBackward", "ReciprocalBackward", "SquareBackward", "SinBackward", "CosBackward",
     "TanBackward", "SinhBackward", "CoshBackward", "TanhBackward", "SigmoidBackward", "LerpBackward",
+    "AsinBackward", "AcosBackward", "AtanBackward", "AsinhBackward", "AcoshBackward", "AtanhBackward",
     // complex -> real
     "AbsBackward", "NormBackward", "ViewAsRealBackward", "ViewAsComplexBackward",
     // reductions, products, transforms
-    "SumBackward", "MeanBackward", "CumsumBackward", "MatmulBackward", "FftC2cBackward",
+    "SumBackward", "MeanBackward", "CumsumBackward", "ProdBackward", "CumprodBackward", "MatmulBackward", "LinearBackward", "FftC2cBackward",
     // linear algebra (conjugate transposes where the real rule transposes)
     "LinalgEigBackward", "LinalgSolveBackward", "LinalgSolveTriangularBackward", "LinalgDetBackward",
     "LinalgSlogdetBackward", "LinalgCholeskyBackward", "LinalgQrBackward", "LinalgEighBackward",
@@ -42,7 +43,8 @@ constexpr std::string_view kComplexRules[] = {
     "ReshapeBackward", "ViewBackward", "PermuteBackward", "ExpandBackward", "SliceBackward", "SelectBackward",
     "SqueezeBackward", "UnsqueezeBackward", "FlipBackward", "DiagonalBackward", "AsStridedBackward",
     "UnfoldBackward", "CatBackward", "PadBackward", "CloneBackward", "AliasBackward", "ToCopyBackward",
-    "IndexBackward", "IndexSelectBackward", "GatherBackward"};
+    "IndexBackward", "IndexSelectBackward", "GatherBackward", "ScatterBackward", "ScatterAddBackward",
+    "IndexPutBackward", "IndexAddBackward"};
 
 bool complex_ready(std::string_view name) {
   for (std::string_view r : kComplexRules)

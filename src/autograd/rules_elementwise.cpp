@@ -227,25 +227,25 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
       rec("TanBackward", false, true, [](T g, T, T y) { return mul(g, conj(add(mul(y, y), Scalar(1.0)))); });
       break;
     case op::asin:
-      rec("AsinBackward", true, false, [](T g, T x, T) { return mul(g, rsqrt(rsub_one(mul(x, x)))); });
+      rec("AsinBackward", true, false, [](T g, T x, T) { return mul(g, conj(rsqrt(rsub_one(mul(x, x))))); });
       break;
     case op::acos:
-      rec("AcosBackward", true, false, [](T g, T x, T) { return neg(mul(g, rsqrt(rsub_one(mul(x, x))))); });
+      rec("AcosBackward", true, false, [](T g, T x, T) { return neg(mul(g, conj(rsqrt(rsub_one(mul(x, x)))))); });
       break;
     case op::atan:
-      rec("AtanBackward", true, false, [](T g, T x, T) { return div(g, add(mul(x, x), Scalar(1.0))); });
+      rec("AtanBackward", true, false, [](T g, T x, T) { return div(g, conj(add(mul(x, x), Scalar(1.0)))); });
       break;
     case op::sinh: rec("SinhBackward", true, false, [](T g, T x, T) { return mul(g, conj(cosh(x))); }); break;
     case op::cosh: rec("CoshBackward", true, false, [](T g, T x, T) { return mul(g, conj(sinh(x))); }); break;
     case op::tanh: rec("TanhBackward", false, true, [](T g, T, T y) { return mul(g, conj(rsub_one(mul(y, y)))); }); break;
     case op::asinh:
-      rec("AsinhBackward", true, false, [](T g, T x, T) { return mul(g, rsqrt(add(mul(x, x), Scalar(1.0)))); });
+      rec("AsinhBackward", true, false, [](T g, T x, T) { return mul(g, conj(rsqrt(add(mul(x, x), Scalar(1.0))))); });
       break;
     case op::acosh:
-      rec("AcoshBackward", true, false, [](T g, T x, T) { return mul(g, rsqrt(sub(mul(x, x), Scalar(1.0)))); });
+      rec("AcoshBackward", true, false, [](T g, T x, T) { return mul(g, conj(rsqrt(sub(mul(x, x), Scalar(1.0))))); });
       break;
     case op::atanh:
-      rec("AtanhBackward", true, false, [](T g, T x, T) { return div(g, rsub_one(mul(x, x))); });
+      rec("AtanhBackward", true, false, [](T g, T x, T) { return div(g, conj(rsub_one(mul(x, x)))); });
       break;
     case op::sigmoid:
       rec("SigmoidBackward", false, true, [](T g, T, T y) { return mul(g, conj(mul(y, rsub_one(y)))); });

@@ -100,7 +100,9 @@ void index_add(const Tensor& t, int64_t dim, const Tensor& index, const Tensor& 
     if (nt) r[0] = g[0];
     if (ns) {
       Tensor s = index_select(g[0], dim, index);
-      if (!(alpha.is_int() && alpha.to<int64_t>() == 1)) s = mul(s, alpha);
+      if (!(alpha.is_int() && alpha.to<int64_t>() == 1)) {
+        s = mul(s, alpha.is_complex() ? Scalar(std::conj(alpha.to<std::complex<double>>())) : alpha);
+      }
       r[1] = s.reshape(ss);
     }
     return r;

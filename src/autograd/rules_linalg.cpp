@@ -37,12 +37,12 @@ void linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& 
           sb = bias ? bias->shape() : Shape{}, in_features = weight.shape()[1], nx, nw, nb](const Tensors& grads) {
            const Tensor& g = grads[0];  // [..., out]
            Tensors r(3);
-           if (nx) r[0] = tessel::matmul(g, W.unpack()).reshape(sx);  // g W
+           if (nx) r[0] = tessel::matmul(g, conj(W.unpack())).reshape(sx);  // g conj(W) (g W when real)
            const int64_t out_features = g.dim() ? g.shape()[g.dim() - 1] : 1;
            const Tensor g2 = g.reshape({-1, out_features});
            if (nw) {
              const Tensor x2 = X.unpack().reshape({g2.shape()[0], in_features});
-             r[1] = tessel::matmul(g2.t(), x2);  // g^T x: [out, in], contiguous
+             r[1] = tessel::matmul(g2.t(), conj(x2));  // g^T conj(x): [out, in], contiguous
            }
            if (nb) r[2] = sum_to(g, sb);
            return r;

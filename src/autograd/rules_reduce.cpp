@@ -73,7 +73,7 @@ void prod(const Tensor& a, const Shape& dims, bool, const Tensor& out) {
     const Shape keep = kept_shape(x.shape(), dims);
     const Tensor ge = g[0].reshape(keep);
     const bool has_zero = x.numel() > 0 && any(eq(x, Scalar(0.0))).item<bool>();
-    if (!has_zero) return Tensors{mul(ge, div(Y.unpack().reshape(keep), x))};
+    if (!has_zero) return Tensors{mul(ge, conj(div(Y.unpack().reshape(keep), x)))};  // conj: complex x
     // With zeros, the product of the other elements: move the reduced dims
     // last and multiply exclusive prefix and suffix products.
     Shape red, rest;
@@ -95,7 +95,7 @@ void prod(const Tensor& a, const Shape& dims, bool, const Tensor& out) {
     const Tensor others = mul(pre, suf).reshape(xp.shape());
     Shape inv(perm.size());
     for (size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = static_cast<int64_t>(i);
-    return Tensors{mul(ge, others.permute(inv))};
+    return Tensors{mul(ge, conj(others.permute(inv)))};
   });
 }
 
@@ -120,7 +120,7 @@ void cumprod(const Tensor& a, int64_t dim, const Tensor& out) {
            const Tensor x = A.unpack();
            TS_CHECK(x.numel() == 0 || !any(eq(x, Scalar(0.0))).item<bool>(), NotImplementedError, "cumprod",
                     "backward through cumprod of an input that contains zeros is not supported yet");
-           return Tensors{div(reverse_cumsum(mul(g[0], Y.unpack()), d), x)};
+           return Tensors{div(reverse_cumsum(mul(g[0], conj(Y.unpack())), d), conj(x))};  // conj: complex x
          });
 }
 

@@ -53,6 +53,24 @@ TEST(Autograd, ClearErrors) {
   EXPECT_THROW(arange(Scalar(3)).set_requires_grad(true), TypeError);
 }
 
+// A complex input that requires grad, or a complex output, needs a rule written for complex numbers:
+// another raises NotImplementedError instead of recording a wrong gradient (graph.cpp, kComplexRules).
+TEST(Autograd, ComplexTensorsNeedAComplexRule) {
+  const Tensor z = ones({2}, TensorOptions(DType::Complex128)).set_requires_grad(true);
+  const Tensor x = ones({2}, TensorOptions(DType::Float64)).set_requires_grad(true);
+  const Tensor zc = zeros({2}, TensorOptions(DType::Complex128)), xc = zeros({2}, TensorOptions(DType::Float64));
+  const auto same = [](const Tensors& g) { return g; };
+  EXPECT_THROW(autograd::record("SoftmaxBackward", {z}, {xc}, same), NotImplementedError);
+  EXPECT_THROW(autograd::record("SoftmaxBackward", {x}, {zc.clone()}, same), NotImplementedError);
+  EXPECT_NE(autograd::record("SoftmaxBackward", {x}, {xc.clone()}, same), nullptr);  // real: any rule
+  EXPECT_NE(autograd::record("MulBackward", {z}, {zc.clone()}, same), nullptr);     // written for complex
+  // Through the ops: the convention's gradient of sum |z|^2 is 2z.
+  const Tensor w = from_vector<double>({1.0, 2.0}, {2}).to(DType::Complex128).set_requires_grad(true);
+  sum(square(abs(w))).backward();
+  EXPECT_EQ(values(view_as_real(w.grad())), (std::vector<double>{2.0, 0.0, 4.0, 0.0}));
+  EXPECT_THROW(sum(w).backward(), Error);  // a complex scalar needs an explicit gradient
+}
+
 TEST(Autograd, LongChainNeitherRecursesNorLeaks) {
   const int64_t before = autograd::live_nodes();
   {

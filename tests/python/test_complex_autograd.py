@@ -247,15 +247,14 @@ def test_complex64_gradients_follow_complex128():
 
 
 def test_ops_without_a_complex_rule_refuse():
+    # Every public op that computes on complex numbers has a complex rule now; the check that refuses any other
+    # (graph.cpp's kComplexRules) is tested from C++ (tests/cpp/test_autograd.cpp, ComplexTensorsNeedAComplexRule).
+    # Ops that do not compute on complex numbers say so in the forward.
     z = ts.tensor(cnoise((3,), seed=18)).requires_grad_()
-    with pytest.raises(NotImplementedError, match=r"\[prod\] the derivative for complex tensors is not implemented"):
-        ts.prod(z)
-    x = ts.tensor([1.0, 2.0], requires_grad=True)
-    with ts.no_grad():
-        assert ts.prod(z).dtype == ts.complex128  # without gradients it runs
-    # A real input that meets a complex value in an op without a complex rule refuses too.
-    with pytest.raises(NotImplementedError, match="complex"):
-        ts.prod(x * ts.tensor([1j, 2j]))
+    with pytest.raises(TypeError, match=r"\[layer_norm\] expects a floating tensor"):
+        ts.nn.functional.layer_norm(z, (3,))
+    with pytest.raises(TypeError, match=r"\[sort\] complex tensors cannot be ordered"):
+        ts.sort(z)
 
 
 def test_backward_of_a_complex_scalar_needs_a_gradient():
@@ -415,3 +414,38 @@ def test_complex_polar_angle_gradients():
     check(lambda r, t: ts.exp(ts.polar(r, t)), [R(3, seed=58, shift=2.0), R(3, seed=59)])
     check(lambda z: ts.angle(z), [C(4, seed=60)])
     check(lambda z: z.real * 2 + z.imag ** 2 + z.angle(), [C(4, seed=61)])
+
+
+def _index_put(z):
+    y = z * 1
+    y[ts.tensor([1])] = z[0] * 2j  # IndexPutBackward, through the in-place path
+    return y
+
+
+COMPOSITES = {  # ops built on the rules above, and the rest of the complex-ready rules
+    "prod": lambda z: ts.prod(z, 1),
+    "prod_with_a_zero": lambda z: ts.prod(ts.cat([z, ts.zeros(2, 1, dtype=ts.complex128)], 1), 1)
+    + ts.prod(z[:, :2], 1),
+    "cumprod": lambda z: ts.cumprod(z, 1),
+    "asin": lambda z: ts.asin(z * 0.3), "acos": lambda z: ts.acos(z * 0.3), "atan": lambda z: ts.atan(z * 0.3),
+    "asinh": lambda z: ts.asinh(z * 0.3), "acosh": lambda z: ts.acosh(z + 3), "atanh": lambda z: ts.atanh(z * 0.3),
+    "scatter": lambda z: ts.zeros(2, 3, dtype=ts.complex128).scatter(1, ts.tensor([[2, 0, 1], [1, 2, 0]]), z * 2),
+    "scatter_add": lambda z: ts.ones(2, 3, dtype=ts.complex128).scatter_add(1, ts.tensor([[0, 0, 1], [2, 2, 2]]), z),
+    "index_put": lambda z: _index_put(z),
+    "index_add": lambda z: ts.ones(3, 3, dtype=ts.complex128).index_add(0, ts.tensor([2, 0]), z, alpha=1 - 2j),
+    "linear": lambda z: ts.nn.functional.linear(z, ts.exp(z[:, :3]), z[0, :2]),
+    "linear_module": lambda z: ts.nn.functional.linear(z.reshape(3, 2), z.reshape(3, 2)),
+    "masked_fill": lambda z: z.masked_fill(ts.tensor([[True, False, True], [False, False, True]]), 0.5j),
+    "var": lambda z: ts.var(z, dim=1), "std": lambda z: ts.std(z),
+    "vdot": lambda z: ts.vdot(z[0], z[1]), "vecdot": lambda z: ts.linalg.vecdot(z, z * 1j),
+    "einsum": lambda z: ts.einsum("ij,kj->ik", z, ts.exp(z)), "kron": lambda z: ts.kron(z, z[:, :2]),
+    "trace": lambda z: ts.trace(z.mT @ z), "roll": lambda z: ts.roll(z, 1, 1) * z,
+    "matrix_exp": lambda z: ts.linalg.matrix_exp(z[:, :2] * 0.4), "linalg_norm": lambda z: ts.linalg.norm(z),
+    "matrix_norm_nuc": lambda z: ts.linalg.matrix_norm(z, "nuc"), "cross": lambda z: ts.linalg.cross(z[0], z[1]),
+    "lstsq": lambda z: ts.linalg.lstsq(z.mT, z[:1].mT).solution,
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSITES))
+def test_composites_and_other_complex_rules(name):
+    check(COMPOSITES[name], [C(2, 3, seed=70)], tol=1e-6)

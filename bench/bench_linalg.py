@@ -6,11 +6,18 @@ vectors) on one float64 matrix of n = 64, 256, 1024 (1024 skipped with --quick),
 Reports the median ms per call of each library and tessel's time ratio to the fastest other one (below
 1.00x: tessel is faster). Every tessel result is checked against NumPy first.
 
+Each library runs in a process of its own (`--same-process` runs them all in this one): thread pools of
+several libraries in one process disturb each other on 2 cores (an idle pool that spins takes the core the
+next library's second thread needs; tessel's eigh at n = 1024 on 2 threads measured 199 ms next to PyTorch's
+pool and 133 ms alone).
+
     .venv/bin/python bench/bench_linalg.py [--quick] [--json PATH] [--threads 1,2] [--dtype float32]
     # with PyTorch's column: run under a Python that has torch, tessel on its path
     PYTHONPATH=/tmp/tessel-dev-linalg /opt/torchref/bin/python bench/bench_linalg.py
 """
+import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -96,54 +103,95 @@ def main():
     p = common.base_parser("ts.linalg vs NumPy/SciPy/PyTorch")
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     p.add_argument("--sizes", default=None, help="comma-separated n (default 64,256,1024)")
+    p.add_argument("--same-process", action="store_true",
+                   help="time every library in this process (default: one process per library)")
+    p.add_argument("--worker", default=None, help=argparse_hidden())
     args = p.parse_args()
-    ts = common.import_tessel()
-    torch = common.import_torch()
-    report = common.start("bench_linalg.py", "factorizations, median ms per call", args, np, ts, torch)
-    threads = common.Threads(np, ts, torch)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([64, 256] if args.quick else [64, 256, 1024])
     dtype = np.dtype(args.dtype)
+    if args.worker:  # one library's times, as JSON on the last line of stdout; it alone is imported
+        ts = common.import_tessel() if args.worker == "tessel" else None
+        torch = common.import_torch() if args.worker == "torch" else None
+        fns = {"tessel": lambda: tessel_fns(ts), "numpy": numpy_fns, "scipy": scipy_fns,
+               "torch": lambda: torch_fns(torch)}[args.worker]()
+        times, notes = measure_all(args, ts, torch, {args.worker: fns}, sizes, dtype)
+        print(json.dumps({"times": {"|".join(map(str, k)): v for k, v in times.items()}, "notes": notes}))
+        return
+    ts = common.import_tessel()
+    torch = common.import_torch()
     libs = {"tessel": tessel_fns(ts), "numpy": numpy_fns()}
     if (s := scipy_fns()) is not None:
         libs["scipy"] = s
     if torch is not None:
         libs["torch"] = torch_fns(torch)
-    report.settings = {"dtype": args.dtype, "sizes": sizes, "libraries": list(libs), "solve_rhs": 16}
-    rng = np.random.default_rng(0)
+    report = common.start("bench_linalg.py", "factorizations, median ms per call", args, np, ts, torch)
+    report.settings = {"dtype": args.dtype, "sizes": sizes, "libraries": list(libs), "solve_rhs": 16,
+                       "isolation": "same process" if args.same_process else "one process per library"}
+    if args.same_process:
+        times, notes = measure_all(args, ts, torch, libs, sizes, dtype)
+        report.notes.extend(notes)
+    else:
+        times = {}
+        for name in libs:
+            cmd = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--worker", name]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            got = json.loads(out)
+            report.notes.extend(got["notes"])
+            for k, v in got["times"].items():
+                nt, op, n, lib = k.split("|")
+                times[(int(nt), op, int(n), lib)] = v
+    threads = common.Threads(np, ts, torch)
     for nt in common.parse_threads(args.threads):
-        threads.set(nt)
-        print(threads.describe(nt))
+        if args.same_process:
+            print(threads.describe(nt))
         rows = []
         for op in OPS:
             for n in sizes:
-                args_np = inputs(op, n, dtype, rng)
-                per_lib = {
-                    "tessel": tuple(ts.tensor(a) for a in args_np),
-                    "numpy": args_np,
-                    "scipy": args_np,
-                }
-                if torch is not None:
-                    per_lib["torch"] = tuple(torch.from_numpy(a) for a in args_np)
-                check(op, libs["tessel"][op](*per_lib["tessel"]), args_np, report.notes)
-                repeat = 3 if args.quick else (5 if n >= 1024 else 9)
-                target = 0.02 if args.quick else (0.2 if n >= 1024 else 0.05)
-                times = {}
-                for name, fns in libs.items():
-                    a = per_lib[name]
-                    f = fns[op]
-                    times[name] = common.measure(lambda: f(*a), repeat=repeat, warmup=1, target_s=target).median_ns
-                others = {k: v for k, v in times.items() if k != "tessel"}
+                t = {k: times[(nt, op, n, k)] for k in libs}
+                others = {k: v for k, v in t.items() if k != "tessel"}
                 best = min(others, key=others.get)
-                r = common.ratio(times["tessel"], others[best])
-                rows.append([f"{op} n={n}"] + [common.fmt(times[k] / 1e6, ".3f") for k in libs]
+                r = common.ratio(t["tessel"], others[best])
+                rows.append([f"{op} n={n}"] + [common.fmt(t[k] / 1e6, ".3f") for k in libs]
                             + [f"{common.fmt_ratio(r)} vs {best}"])
                 report.results.append({"op": op, "n": n, "threads": nt, "dtype": args.dtype,
-                                       "ms": {k: v / 1e6 for k, v in times.items()}, "ratio_vs_fastest": r,
+                                       "ms": {k: v / 1e6 for k, v in t.items()}, "ratio_vs_fastest": r,
                                        "fastest_other": best})
             rows.append(None)
         common.print_table(["op"] + [f"{k} ms" for k in libs] + ["tessel / fastest"], rows[:-1],
-                           title=f"{args.dtype}, {nt} thread(s)")
+                           title=f"{args.dtype}, {nt} thread(s)"
+                           + ("" if args.same_process else ", each library in a process of its own"))
     report.write(args.json)
+
+
+def argparse_hidden():
+    import argparse
+    return argparse.SUPPRESS
+
+
+def measure_all(args, ts, torch, libs, sizes, dtype):
+    """{(threads, op, n, library): median ns} for the given libraries; the inputs are the same in every
+    process (one seeded generator, drawn in the same order)."""
+    threads = common.Threads(np, ts, torch)
+    rng = np.random.default_rng(0)
+    times, notes = {}, []
+    for nt in common.parse_threads(args.threads):
+        threads.set(nt)
+        for op in OPS:
+            for n in sizes:
+                args_np = inputs(op, n, dtype, rng)
+                per_lib = {"tessel": lambda: tuple(ts.tensor(a) for a in args_np), "numpy": lambda: args_np,
+                           "scipy": lambda: args_np, "torch": lambda: tuple(torch.from_numpy(a) for a in args_np)}
+                if "tessel" in libs:
+                    a = per_lib["tessel"]()
+                    check(op, libs["tessel"][op](*a), args_np, notes)
+                repeat = 3 if args.quick else (5 if n >= 1024 else 9)
+                target = 0.02 if args.quick else (0.2 if n >= 1024 else 0.05)
+                for name, fns in libs.items():
+                    a = per_lib[name]()
+                    f = fns[op]
+                    times[(nt, op, n, name)] = common.measure(lambda: f(*a), repeat=repeat, warmup=1,
+                                                              target_s=target).median_ns
+    return times, notes
 
 
 if __name__ == "__main__":

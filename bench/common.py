@@ -237,7 +237,8 @@ class Threads:
                                      "OMP_NUM_THREADS before starting Python)")
 
     def set(self, n: int) -> None:
-        self.ts.set_num_threads(n)
+        if self.ts is not None:  # None: a process that times other libraries only
+            self.ts.set_num_threads(n)
         if self.torch is not None:
             self.torch.set_num_threads(n)
         if self._tpc is not None:

@@ -522,3 +522,25 @@ def test_audio_folder(tmp_path):
     assert [r["family"] for r in res.leaderboard] == ["audio_cnn", "audio_cnn"]
     assert res.config["data"]["kind"] == "audio_folder" and res.config["data"]["audio"]["duration"] == 0.25
     assert len(res.predictions) == res.test_metrics["test_samples"] == 2
+
+
+def test_trials_the_budget_cut_short_of_their_splits_rank_after_the_rest():
+    # A trial whose mean is over fewer splits (the budget ended its repeats) is noisier and, when lucky, would
+    # win with a final model that cannot be the bag of all its splits: it ranks after every full one.
+    import optuna
+    from optuna.trial import TrialState, create_trial
+    from tessel.agent.leaderboard import leaderboard_rows
+
+    study = optuna.create_study()
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    for value, splits in ((0.30, 3), (0.10, 1), (0.20, 3), (0.15, 2)):
+        study.add_trial(create_trial(params={"x": 0.5}, distributions=dist, value=value, state=TrialState.COMPLETE,
+                                     user_attrs={"metrics": {"splits": splits}, "family": "mlp"}))
+    study.add_trial(create_trial(params={"x": 0.5}, distributions=dist, state=TrialState.PRUNED,
+                                 user_attrs={"history": [0.05], "family": "mlp"}))
+    rows = leaderboard_rows(study, repeats=3)
+    assert [(r["value"], r["state"], r["splits_cut"], r["rank"]) for r in rows] == [
+        (0.20, "COMPLETE", False, 1), (0.30, "COMPLETE", False, 2), (0.10, "COMPLETE", True, 3),
+        (0.15, "COMPLETE", True, 4), (0.05, "PRUNED", False, None)]
+    # With one split per trial (or none cut) the order is the losses'.
+    assert [r["value"] for r in leaderboard_rows(study)][:4] == [0.10, 0.15, 0.20, 0.30]

@@ -284,6 +284,10 @@ class AutoML:
         self._log(f"search: {len(rows)} trials ({len(done)} complete, "
                   f"{sum(r['state'] == 'PRUNED' for r in rows)} pruned, {sum(r['state'] == 'FAIL' for r in rows)} "
                   f"failed" + (f", {stopped_n} stopped by the budget" if stopped_n else "") + ")")
+        cut = [r for r in done if r.get("splits_cut")]
+        if cut:
+            self._log(f"{len(cut)} complete trial(s) ran fewer than their {self._repeats} splits before the budget "
+                      f"ended: they rank after the trials that ran them all")
         stopped = [r for r in rows if r["state"] == "PRUNED" and r["value"] is not None and math.isfinite(r["value"])]
         if not done and stopped:
             # Every trial was stopped early (a tight budget stops the first one at 0.4 of it): the best of them

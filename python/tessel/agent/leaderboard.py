@@ -5,12 +5,18 @@ import math
 __all__ = ["leaderboard_rows", "leaderboard_text", "write_leaderboard_csv"]
 
 
-def leaderboard_rows(study):
+def leaderboard_rows(study, repeats=1):
     """One dict per trial of the study: complete trials by validation loss,
     then pruned ones (by their last value), then failed ones, then STOPPED
     ones: trials the time budget ended before their first validation (Optuna
     holds them as FAIL, so the sampler learns nothing from them, but they are
-    not failures of their parameters)."""
+    not failures of their parameters).
+
+    repeats: the train/validation splits each trial was to run (val_repeats).
+    A complete trial the budget cut before its last split ranks after every
+    trial that ran them all (`splits_cut` True): its mean is over fewer splits,
+    a noisier figure that wins by luck more often, and its final model could
+    not be the bag of all its split models."""
     from optuna.trial import TrialState
     rows = []
     for t in study.trials:
@@ -28,12 +34,15 @@ def leaderboard_rows(study):
                      "seconds": a.get("seconds"), "epoch_seconds": a.get("epoch_seconds"), "params": a.get("params") or dict(t.params),
                      "metrics": m, "history": hist, "error": a.get("error"), "output_dir": a.get("output_dir"),
                      "split_dirs": a.get("split_dirs") or [],
+                     "splits_cut": t.state == TrialState.COMPLETE and repeats > 1
+                     and int(m.get("splits", 1)) < repeats,
                      "run_id": a.get("run_id"), "worker": a.get("worker", 0)})
     order = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "STOPPED": 3}
 
     def key(r):
         v = r["value"]
-        return (order[r["state"]], v if v is not None and math.isfinite(v) else math.inf, r["trial"])
+        return (order[r["state"]], r["splits_cut"], v if v is not None and math.isfinite(v) else math.inf,
+                r["trial"])
 
     rows.sort(key=key)
     rank = 0

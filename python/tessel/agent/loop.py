@@ -89,7 +89,7 @@ def run_search(automl, store, study, kind, where, base, families, work, t_start,
                 automl._log(f"warning: worker {p.name} ended with exit code {p.exitcode}")
     if ran == 0 and not study.trials:
         raise BudgetError(f"budget of {automl.budget_s:g} s is too small for one trial")
-    return leaderboard_rows(study), main_spec.get("ensemble_cost")
+    return leaderboard_rows(study, repeats=automl._repeats), main_spec.get("ensemble_cost")
 
 
 def retry_for(kind, where, lock_timeout):

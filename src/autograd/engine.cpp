@@ -23,8 +23,10 @@ Tensor seed_grad(size_t i, const Tensor& root, const Tensor& g) {
   if (!g.defined()) {
     TS_CHECK(root.numel() == 1, Error, "backward", "grad can be implicitly created only for scalar outputs; output ",
              i, " has shape ", root.shape(), " (pass a gradient)");
-    TS_CHECK(!is_complex(root.dtype()), Error, "backward", "grad can be implicitly created only for real scalar "
-             "outputs; output ", i, " is ", root.dtype(), " (take its real part or abs first, or pass a gradient)");
+    TS_CHECK(!is_complex(root.dtype()), Error, "backward",
+             "grad can be implicitly created only for real scalar "
+             "outputs; output ",
+             i, " is ", root.dtype(), " (take its real part or abs first, or pass a gradient)");
     return ones_like(root);
   }
   TS_CHECK(g.shape() == root.shape(), ValueError, "backward", "gradient ", i, " has shape ", g.shape(),

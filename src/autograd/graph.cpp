@@ -26,25 +26,25 @@ Tensor shallow_alias(const Tensor& t) {  // same elements, a fresh handle withou
 constexpr std::string_view kComplexRules[] = {
     // arithmetic and holomorphic functions
     "AddBackward", "SubBackward", "NegBackward", "MulBackward", "DivBackward", "PowBackward", "WhereBackward",
-    "ConjBackward",
-    "ExpBackward", "Exp2Backward", "Expm1Backward", "LogBackward", "Log2Backward", "Log10Backward", "Log1pBackward",
-    "SqrtBackward", "RsqrtBackward", "ReciprocalBackward", "SquareBackward", "SinBackward", "CosBackward",
-    "TanBackward", "SinhBackward", "CoshBackward", "TanhBackward", "SigmoidBackward", "LerpBackward",
+    "ConjBackward", "ExpBackward", "Exp2Backward", "Expm1Backward", "LogBackward", "Log2Backward", "Log10Backward",
+    "Log1pBackward", "SqrtBackward", "RsqrtBackward", "ReciprocalBackward", "SquareBackward", "SinBackward",
+    "CosBackward", "TanBackward", "SinhBackward", "CoshBackward", "TanhBackward", "SigmoidBackward", "LerpBackward",
     "AsinBackward", "AcosBackward", "AtanBackward", "AsinhBackward", "AcoshBackward", "AtanhBackward",
     // complex -> real
     "AbsBackward", "NormBackward", "ViewAsRealBackward", "ViewAsComplexBackward",
     // reductions, products, transforms
-    "SumBackward", "MeanBackward", "CumsumBackward", "ProdBackward", "CumprodBackward", "MatmulBackward", "LinearBackward", "FftC2cBackward",
+    "SumBackward", "MeanBackward", "CumsumBackward", "ProdBackward", "CumprodBackward", "MatmulBackward",
+    "LinearBackward", "FftC2cBackward",
     // linear algebra (conjugate transposes where the real rule transposes)
     "LinalgEigBackward", "LinalgSolveBackward", "LinalgSolveTriangularBackward", "LinalgDetBackward",
-    "LinalgSlogdetBackward", "LinalgCholeskyBackward", "LinalgQrBackward", "LinalgEighBackward",
-    "LinalgSvdBackward", "LinalgLuFactorBackward",
+    "LinalgSlogdetBackward", "LinalgCholeskyBackward", "LinalgQrBackward", "LinalgEighBackward", "LinalgSvdBackward",
+    "LinalgLuFactorBackward",
     // shape ops, views, copies and indexing
     "ReshapeBackward", "ViewBackward", "PermuteBackward", "ExpandBackward", "SliceBackward", "SelectBackward",
-    "SqueezeBackward", "UnsqueezeBackward", "FlipBackward", "DiagonalBackward", "AsStridedBackward",
-    "UnfoldBackward", "CatBackward", "PadBackward", "CloneBackward", "AliasBackward", "ToCopyBackward",
-    "IndexBackward", "IndexSelectBackward", "GatherBackward", "ScatterBackward", "ScatterAddBackward",
-    "IndexPutBackward", "IndexAddBackward"};
+    "SqueezeBackward", "UnsqueezeBackward", "FlipBackward", "DiagonalBackward", "AsStridedBackward", "UnfoldBackward",
+    "CatBackward", "PadBackward", "CloneBackward", "AliasBackward", "ToCopyBackward", "IndexBackward",
+    "IndexSelectBackward", "GatherBackward", "ScatterBackward", "ScatterAddBackward", "IndexPutBackward",
+    "IndexAddBackward"};
 
 bool complex_ready(std::string_view name) {
   for (std::string_view r : kComplexRules)
@@ -214,8 +214,8 @@ std::shared_ptr<Node> record(const char* name, const Tensors& inputs, const Tens
   for (const Tensor& t : inputs) complex_involved |= t.defined() && t.requires_grad() && is_complex(t.dtype());
   for (const Tensor& t : outputs) complex_involved |= t.defined() && is_complex(t.dtype());
   if (complex_involved && !complex_ready(name)) {
-    fail<NotImplementedError>(op_of(name).c_str(), "the derivative for complex tensors is not implemented (",
-                              name, "); detach() the complex input, or compute it on (re, im) pairs through "
+    fail<NotImplementedError>(op_of(name).c_str(), "the derivative for complex tensors is not implemented (", name,
+                              "); detach() the complex input, or compute it on (re, im) pairs through "
                               "view_as_real");
   }
   return record_node(name, inputs, outputs, std::move(fn));
@@ -279,8 +279,8 @@ Tensors apply_function(const std::string& name, const Tensors& inputs, const Cus
   }
   if (rec) {
     // A custom function's backward is its author's: complex tensors pass unchecked, as in PyTorch.
-    auto node = record_node(name.c_str(), inputs, outs,
-                            [ctx, backward](const Tensors& g) { return backward(*ctx, g); });
+    auto node =
+        record_node(name.c_str(), inputs, outs, [ctx, backward](const Tensors& g) { return backward(*ctx, g); });
     if (node) node->materialize_grads = ctx->materialize_grads;
   }
   ctx->dirty.clear();  // dirty inputs are outputs: holding them would keep the graph alive

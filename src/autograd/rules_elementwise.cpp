@@ -102,8 +102,7 @@ void binary(OpId id, const Operand& a, const Operand& b, const Tensor& out) {
   } else if (id == op::div) {
     rec("DivBackward", [A = SavedOperand(a), B = SavedOperand(b), dt, dev](const Tensor& g, bool na, bool nb) {
       const Tensor bv = conj(B.get(dt, dev));  // conj: the identity on real tensors
-      return std::pair{na ? div(g, bv) : Tensor(),
-                       nb ? neg(div(mul(g, conj(A.get(dt, dev))), mul(bv, bv))) : Tensor()};
+      return std::pair{na ? div(g, bv) : Tensor(), nb ? neg(div(mul(g, conj(A.get(dt, dev))), mul(bv, bv))) : Tensor()};
     });
   } else if (id == op::pow) {
     rec("PowBackward", [A = SavedOperand(a), B = SavedOperand(b), O = SavedTensor::output(out, 0), dt,
@@ -111,7 +110,8 @@ void binary(OpId id, const Operand& a, const Operand& b, const Tensor& out) {
       const Tensor av = A.get(dt, dev), bv = B.get(dt, dev);
       Tensor ga, gb;
       if (is_complex(dt)) {  // the conjugates of b a^(b-1) and a^b log a; 0 at b = 0 and at a = 0 for the latter
-        if (na) ga = tessel::where(eq(bv, Scalar(0.0)), zero_like(g), mul(g, conj(mul(bv, pow(av, sub(bv, Scalar(1.0)))))));
+        if (na)
+          ga = tessel::where(eq(bv, Scalar(0.0)), zero_like(g), mul(g, conj(mul(bv, pow(av, sub(bv, Scalar(1.0)))))));
         if (nb) gb = tessel::where(eq(av, Scalar(0.0)), zero_like(g), mul(g, conj(mul(O.unpack(), log(av)))));
         return std::pair{ga, gb};
       }
@@ -204,16 +204,30 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
   constexpr double kInvSqrt2 = 0.70710678118654752440, kInvSqrt2Pi = 0.39894228040143267794;
   using T = const Tensor&;
   switch (id) {
-    case op::exp: rec("ExpBackward", false, true, [](T g, T, T y) { return mul(g, conj(y)); }); break;
-    case op::log: rec("LogBackward", true, false, [](T g, T x, T) { return div(g, conj(x)); }); break;
-    case op::sqrt: rec("SqrtBackward", false, true, [](T g, T, T y) { return div(g, conj(mul(y, Scalar(2.0)))); }); break;
-    case op::exp2: rec("Exp2Backward", false, true, [=](T g, T, T y) { return mul(g, conj(mul(y, Scalar(kLn2)))); }); break;
-    case op::expm1: rec("Expm1Backward", false, true, [](T g, T, T y) { return mul(g, conj(add(y, Scalar(1.0)))); }); break;
-    case op::log2: rec("Log2Backward", true, false, [=](T g, T x, T) { return div(g, conj(mul(x, Scalar(kLn2)))); }); break;
+    case op::exp:
+      rec("ExpBackward", false, true, [](T g, T, T y) { return mul(g, conj(y)); });
+      break;
+    case op::log:
+      rec("LogBackward", true, false, [](T g, T x, T) { return div(g, conj(x)); });
+      break;
+    case op::sqrt:
+      rec("SqrtBackward", false, true, [](T g, T, T y) { return div(g, conj(mul(y, Scalar(2.0)))); });
+      break;
+    case op::exp2:
+      rec("Exp2Backward", false, true, [=](T g, T, T y) { return mul(g, conj(mul(y, Scalar(kLn2)))); });
+      break;
+    case op::expm1:
+      rec("Expm1Backward", false, true, [](T g, T, T y) { return mul(g, conj(add(y, Scalar(1.0)))); });
+      break;
+    case op::log2:
+      rec("Log2Backward", true, false, [=](T g, T x, T) { return div(g, conj(mul(x, Scalar(kLn2)))); });
+      break;
     case op::log10:
       rec("Log10Backward", true, false, [=](T g, T x, T) { return div(g, conj(mul(x, Scalar(kLn10)))); });
       break;
-    case op::log1p: rec("Log1pBackward", true, false, [](T g, T x, T) { return div(g, conj(add(x, Scalar(1.0)))); }); break;
+    case op::log1p:
+      rec("Log1pBackward", true, false, [](T g, T x, T) { return div(g, conj(add(x, Scalar(1.0)))); });
+      break;
     case op::rsqrt:
       // -y^3 / 2 as products: pow costs a transcendental call per element
       rec("RsqrtBackward", false, true, [](T g, T, T y) { return mul(g, conj(mul(mul(y, y), mul(y, Scalar(-0.5))))); });
@@ -221,8 +235,12 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
     case op::reciprocal:
       rec("ReciprocalBackward", false, true, [](T g, T, T y) { return neg(mul(g, conj(mul(y, y)))); });
       break;
-    case op::sin: rec("SinBackward", true, false, [](T g, T x, T) { return mul(g, conj(cos(x))); }); break;
-    case op::cos: rec("CosBackward", true, false, [](T g, T x, T) { return neg(mul(g, conj(sin(x)))); }); break;
+    case op::sin:
+      rec("SinBackward", true, false, [](T g, T x, T) { return mul(g, conj(cos(x))); });
+      break;
+    case op::cos:
+      rec("CosBackward", true, false, [](T g, T x, T) { return neg(mul(g, conj(sin(x)))); });
+      break;
     case op::tan:
       rec("TanBackward", false, true, [](T g, T, T y) { return mul(g, conj(add(mul(y, y), Scalar(1.0)))); });
       break;
@@ -235,9 +253,15 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
     case op::atan:
       rec("AtanBackward", true, false, [](T g, T x, T) { return div(g, conj(add(mul(x, x), Scalar(1.0)))); });
       break;
-    case op::sinh: rec("SinhBackward", true, false, [](T g, T x, T) { return mul(g, conj(cosh(x))); }); break;
-    case op::cosh: rec("CoshBackward", true, false, [](T g, T x, T) { return mul(g, conj(sinh(x))); }); break;
-    case op::tanh: rec("TanhBackward", false, true, [](T g, T, T y) { return mul(g, conj(rsub_one(mul(y, y)))); }); break;
+    case op::sinh:
+      rec("SinhBackward", true, false, [](T g, T x, T) { return mul(g, conj(cosh(x))); });
+      break;
+    case op::cosh:
+      rec("CoshBackward", true, false, [](T g, T x, T) { return mul(g, conj(sinh(x))); });
+      break;
+    case op::tanh:
+      rec("TanhBackward", false, true, [](T g, T, T y) { return mul(g, conj(rsub_one(mul(y, y)))); });
+      break;
     case op::asinh:
       rec("AsinhBackward", true, false, [](T g, T x, T) { return mul(g, conj(rsqrt(add(mul(x, x), Scalar(1.0))))); });
       break;
@@ -271,7 +295,9 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
           [n = static_cast<int64_t>(p.a)](T g, T x, T) { return mul(g, polygamma(n + 1, x)); });
       break;
     case op::neg: rec("NegBackward", false, false, [](T g, T, T) { return neg(g); }); break;
-    case op::conj: rec("ConjBackward", false, false, [](T g, T, T) { return conj(g); }); break;
+    case op::conj:
+      rec("ConjBackward", false, false, [](T g, T, T) { return conj(g); });
+      break;
     case op::abs:
       rec("AbsBackward", true, false, [](T g, T x, T) {
         if (!is_complex(x.dtype())) return mul(g, sign(x));

@@ -117,35 +117,36 @@ void linalg_qr(const Tensor& A, const Tensor& Q, const Tensor& R) {
 
 void linalg_lu_factor(const Tensor& A, const Tensor& LU, const Tensor& P) {
   const int64_t m = A.size(-2), n = A.size(-1);
-  record("LinalgLuFactorBackward", {A}, {LU}, [SLU = SavedTensor::output(LU, 0), SP = SavedTensor(P), m,
-                                                 n](const Tensors& g) {
-    // A = P L U with L = [L1; L2] (m x k, L1 unit lower) and U = [U1 U2] (k x n, U1 upper), k = min(m, n).
-    // From dA: L1^-1 P^T dA_11 U1^-1 = L1^-1 dL1 + dU1 U1^-1 (strictly lower + upper), and the extra
-    // rows/columns follow from dA_21 = dL2 U1 + L2 dU1, dA_12 = dL1 U2 + L1 dU2. Transposed:
-    //   M = tril(L1^H gL1 - gU2 U2^H, -1) + triu(gU1 U1^H - L2^H gL2),
-    //   gA = P [L1^-H M U1^-H, L1^-H gU2; gL2 U1^-H, 0]   (U1 invertible; ^H the transpose of real matrices).
-    const int64_t k = std::min(m, n);
-    const Tensor LU = SLU.unpack(), P = SP.unpack(), gLU = g[0];
-    const Tensor LU1 = LU.narrow(-2, 0, k).narrow(-1, 0, k), g1 = gLU.narrow(-2, 0, k).narrow(-1, 0, k);
-    const Tensor L1 = add(tril(LU1, -1), eye_like(LU, k)), U1 = triu(LU1);
-    Tensor lower = matmul(mH(L1), tril(g1, -1)), upper = matmul(triu(g1), mH(U1));
-    auto right = [&](const Tensor& t) { return t.narrow(-2, 0, k).narrow(-1, k, n - k); };  // U2's block
-    auto below = [&](const Tensor& t) { return t.narrow(-2, k, m - k).narrow(-1, 0, k); };  // L2's block
-    if (n > k) lower = sub(lower, matmul(right(gLU), mH(right(LU))));
-    if (m > k) upper = sub(upper, matmul(mH(below(LU)), below(gLU)));
-    const Tensor M = add(tril(lower, -1), triu(upper));
-    // L1^-H M U1^-H, with L1^H unit upper and U1^H lower
-    const Tensor LtM = linalg::solve_triangular(mH(LU1), M, /*upper=*/true, /*left=*/true, /*unitriangular=*/true);
-    Tensor gA = linalg::solve_triangular(mH(LU1), LtM, /*upper=*/false, /*left=*/false);
-    if (n > k) {
-      gA = tessel::cat({gA, linalg::solve_triangular(mH(LU1), right(gLU), /*upper=*/true, true, /*unitriangular=*/true)},
-               -1);
-    }
-    if (m > k) {
-      gA = tessel::cat({gA, linalg::solve_triangular(mH(LU1), below(gLU), /*upper=*/false, /*left=*/false)}, -2);
-    }
-    return Tensors{matmul(P.to(gA.dtype()), gA)};
-  });
+  record("LinalgLuFactorBackward", {A}, {LU},
+         [SLU = SavedTensor::output(LU, 0), SP = SavedTensor(P), m, n](const Tensors& g) {
+           // A = P L U with L = [L1; L2] (m x k, L1 unit lower) and U = [U1 U2] (k x n, U1 upper), k = min(m, n).
+           // From dA: L1^-1 P^T dA_11 U1^-1 = L1^-1 dL1 + dU1 U1^-1 (strictly lower + upper), and the extra
+           // rows/columns follow from dA_21 = dL2 U1 + L2 dU1, dA_12 = dL1 U2 + L1 dU2. Transposed:
+           //   M = tril(L1^H gL1 - gU2 U2^H, -1) + triu(gU1 U1^H - L2^H gL2),
+           //   gA = P [L1^-H M U1^-H, L1^-H gU2; gL2 U1^-H, 0]   (U1 invertible; ^H the transpose of real matrices).
+           const int64_t k = std::min(m, n);
+           const Tensor LU = SLU.unpack(), P = SP.unpack(), gLU = g[0];
+           const Tensor LU1 = LU.narrow(-2, 0, k).narrow(-1, 0, k), g1 = gLU.narrow(-2, 0, k).narrow(-1, 0, k);
+           const Tensor L1 = add(tril(LU1, -1), eye_like(LU, k)), U1 = triu(LU1);
+           Tensor lower = matmul(mH(L1), tril(g1, -1)), upper = matmul(triu(g1), mH(U1));
+           auto right = [&](const Tensor& t) { return t.narrow(-2, 0, k).narrow(-1, k, n - k); };  // U2's block
+           auto below = [&](const Tensor& t) { return t.narrow(-2, k, m - k).narrow(-1, 0, k); };  // L2's block
+           if (n > k) lower = sub(lower, matmul(right(gLU), mH(right(LU))));
+           if (m > k) upper = sub(upper, matmul(mH(below(LU)), below(gLU)));
+           const Tensor M = add(tril(lower, -1), triu(upper));
+           // L1^-H M U1^-H, with L1^H unit upper and U1^H lower
+           const Tensor LtM =
+               linalg::solve_triangular(mH(LU1), M, /*upper=*/true, /*left=*/true, /*unitriangular=*/true);
+           Tensor gA = linalg::solve_triangular(mH(LU1), LtM, /*upper=*/false, /*left=*/false);
+           if (n > k) {
+             gA = tessel::cat(
+                 {gA, linalg::solve_triangular(mH(LU1), right(gLU), /*upper=*/true, true, /*unitriangular=*/true)}, -1);
+           }
+           if (m > k) {
+             gA = tessel::cat({gA, linalg::solve_triangular(mH(LU1), below(gLU), /*upper=*/false, /*left=*/false)}, -2);
+           }
+           return Tensors{matmul(P.to(gA.dtype()), gA)};
+         });
 }
 
 void linalg_eigh(const Tensor& A, const Tensor& w, const Tensor& V) {
@@ -212,8 +213,7 @@ void linalg_svd(const Tensor& A, const Tensor& U, const Tensor& S, const Tensor&
 void linalg_solve_triangular(const Tensor& A, const Tensor& B, const Tensor& X, bool upper, bool unit) {
   const bool na = A.requires_grad();
   record("LinalgSolveTriangularBackward", {A, B}, {X},
-         [SA = SavedTensor(A), SX = na ? SavedTensor::output(X, 0) : SavedTensor(), upper, unit,
-          na](const Tensors& g) {
+         [SA = SavedTensor(A), SX = na ? SavedTensor::output(X, 0) : SavedTensor(), upper, unit, na](const Tensors& g) {
            // X = A^-1 B: gB = A^-H g; gA = -gB X^H on A's triangle (without the diagonal when unit).
            const Tensor A = SA.unpack();
            const Tensor gB = linalg::solve_triangular(mH(A), g[0], !upper, true, unit);

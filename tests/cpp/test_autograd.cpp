@@ -63,7 +63,7 @@ TEST(Autograd, ComplexTensorsNeedAComplexRule) {
   EXPECT_THROW(autograd::record("SoftmaxBackward", {z}, {xc}, same), NotImplementedError);
   EXPECT_THROW(autograd::record("SoftmaxBackward", {x}, {zc.clone()}, same), NotImplementedError);
   EXPECT_NE(autograd::record("SoftmaxBackward", {x}, {xc.clone()}, same), nullptr);  // real: any rule
-  EXPECT_NE(autograd::record("MulBackward", {z}, {zc.clone()}, same), nullptr);     // written for complex
+  EXPECT_NE(autograd::record("MulBackward", {z}, {zc.clone()}, same), nullptr);      // written for complex
   // Through the ops: the convention's gradient of sum |z|^2 is 2z.
   const Tensor w = from_vector<double>({1.0, 2.0}, {2}).to(DType::Complex128).set_requires_grad(true);
   sum(square(abs(w))).backward();

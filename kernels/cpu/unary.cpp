@@ -7,6 +7,7 @@
 #include <limits>
 #include <utility>
 
+#include "kernels/cpu/clones.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/vecmath.h"
 #include "tessel/kernel.h"
@@ -14,6 +15,17 @@
 
 namespace tessel::cpu {
 namespace {
+
+// nan_to_num over a contiguous run: selects, no branch, so the loop vectorizes (AVX2 clone too: the SSE2
+// baseline loop ran 2.9-3.3x PyTorch's time on 1e5 elements).
+template <class T, class C>
+TESSEL_CLONES void nan_to_num_run(T* __restrict o, const T* __restrict a, int64_t n, C nan, C pos, C neg) {
+  const C inf = std::numeric_limits<C>::infinity();
+  for (int64_t i = 0; i < n; ++i) {
+    const C x = C(a[i]);
+    o[i] = static_cast<T>(x != x ? nan : (std::abs(x) == inf ? (x > C(0) ? pos : neg) : x));
+  }
+}
 
 // erfinv: a rational first guess (Giles, "Approximating the erfinv function",
 // 2012, single-precision branch) refined by two Newton steps on erf, which
@@ -458,9 +470,7 @@ const bool registered = [] {
         const C nan = nan0, pos = pos0, neg = neg0, inf = std::numeric_limits<C>::infinity();  // locals: not aliased
         auto f = [=](C x) { return x != x ? nan : (std::abs(x) == inf ? (x > C(0) ? pos : neg) : x); };
         if (s[0] == sizeof(T) && s[1] == sizeof(T)) {
-          T* o = reinterpret_cast<T*>(q[0]);
-          const T* a = reinterpret_cast<const T*>(q[1]);
-          for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(f(C(a[i])));
+          nan_to_num_run(reinterpret_cast<T*>(q[0]), reinterpret_cast<const T*>(q[1]), n, nan, pos, neg);
         } else {
           for (int64_t i = 0; i < n; ++i)
             *reinterpret_cast<T*>(q[0] + i * s[0]) = static_cast<T>(f(C(*reinterpret_cast<const T*>(q[1] + i * s[1]))));

@@ -424,31 +424,33 @@ std::pair<Tensor, Tensor> qr(const Tensor& A, const std::string& mode) {
 }
 
 namespace {
+// One batched eigh/eig kernel call: values [..., n] of dtype `values`, vectors [..., n, n] of dtype `vectors`
+// (empty without params.compute_v); LAPACK's info per matrix into `info`.
+std::pair<Tensor, Tensor> spectral_call(OpId id, const Tensor& A, DType values, DType vectors,
+                                        const LinalgParams& params, const Tensor& info) {
+  const Shape batch = batch_of(A);
+  const int64_t n = A.size(-1), nb = shape_numel(batch);
+  std::vector<Tensor> o{empty(with_tail(batch, {n}), opts(values, A)),
+                        params.compute_v ? empty(A.shape(), opts(vectors, A)) : empty({0}, opts(vectors, A)), info};
+  if (nb > 0) {
+    const Tensor in[1] = {fl(A.contiguous(), 2, nb)};
+    std::vector<Tensor> fo{fl(o[0], 1, nb), fl(o[1], 2, nb), fl(o[2], 0, nb)};
+    dispatch(id, A.dtype(), in, fo, &params);
+  }
+  return {o[0], o[1]};
+}
+
 std::pair<Tensor, Tensor> eigh_impl(const char* op, const Tensor& A, const std::string& UPLO, bool compute_v) {
   OpScope scope_(op);
   check_matrix(op, A, true);
   TS_CHECK(UPLO == "L" || UPLO == "U" || UPLO == "l" || UPLO == "u", ValueError, op,
            "UPLO must be \"L\" or \"U\", got \"", UPLO, "\"");
-  const Shape batch = batch_of(A);
-  const int64_t n = A.size(-1), nb = shape_numel(batch);
   LinalgParams params;
   params.upper = UPLO == "U" || UPLO == "u";
   params.compute_v = compute_v || autograd::needs_grad(A);
-  Tensor info = zeros(batch, opts(DType::Int32, A));
+  const Tensor info = zeros(batch_of(A), opts(DType::Int32, A));
   auto r = autograd::recorded(
-      autograd::needs_grad(A),
-      [&] {
-        std::vector<Tensor> out{empty(with_tail(batch, {n}), opts(to_real(A.dtype()), A)),
-                                params.compute_v ? empty(A.shape(), opts(A.dtype(), A))
-                                                 : empty({0}, opts(A.dtype(), A)),
-                                info};
-        if (nb > 0) {
-          const Tensor in[1] = {fl(A.contiguous(), 2, nb)};
-          std::vector<Tensor> fo{fl(out[0], 1, nb), fl(out[1], 2, nb), fl(out[2], 0, nb)};
-          dispatch(kEigh, A.dtype(), in, fo, &params);
-        }
-        return std::pair{out[0], out[1]};
-      },
+      autograd::needs_grad(A), [&] { return spectral_call(kEigh, A, to_real(A.dtype()), A.dtype(), params, info); },
       [&](const std::pair<Tensor, Tensor>& wv) { autograd::rules::linalg_eigh(A, wv.first, wv.second); });
   check_info(op, info, [](int i) {
     return detail::cat("The algorithm failed to converge because the input matrix is ill-conditioned or has too many "
@@ -518,24 +520,12 @@ namespace {
 std::pair<Tensor, Tensor> eig_impl(const char* op, const Tensor& A, bool compute_v) {
   OpScope scope_(op);
   check_matrix(op, A, true);
-  const Shape batch = batch_of(A);
-  const int64_t nb = shape_numel(batch), n = A.size(-1);
   const DType cd = is_complex(A.dtype()) ? A.dtype() : to_complex(A.dtype());
   LinalgParams params;
   params.compute_v = compute_v || autograd::needs_grad(A);  // eigvals' gradient needs the eigenvectors
-  const Tensor info = zeros(batch, opts(DType::Int32, A));
+  const Tensor info = zeros(batch_of(A), opts(DType::Int32, A));
   const auto out = autograd::recorded(
-      autograd::needs_grad(A),
-      [&] {
-        std::vector<Tensor> o{empty(with_tail(batch, {n}), opts(cd, A)),
-                              params.compute_v ? empty(A.shape(), opts(cd, A)) : empty({0}, opts(cd, A)), info};
-        if (nb > 0) {
-          const Tensor in[1] = {fl(A.contiguous(), 2, nb)};
-          std::vector<Tensor> fo{fl(o[0], 1, nb), fl(o[1], 2, nb), fl(o[2], 0, nb)};
-          dispatch(kEig, A.dtype(), in, fo, &params);
-        }
-        return std::pair{o[0], o[1]};
-      },
+      autograd::needs_grad(A), [&] { return spectral_call(kEig, A, cd, cd, params, info); },
       [&](const std::pair<Tensor, Tensor>& lv) { autograd::rules::linalg_eig(A, lv.first, lv.second); });
   check_info(op, info, [](int i) {
     return detail::cat("The algorithm failed to converge (the QR algorithm computed only part of the eigenvalues; "

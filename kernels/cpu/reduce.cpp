@@ -324,7 +324,7 @@ void fold_kernel(const KernelCall& c, Run reduce, Step step) {
 // acc[0, inner) += the sum of rows x[r * inner + i], r < rows: row by row (the
 // inner loop vectorizes), pairwise over halves of the rows past 64 of them.
 template <class T>
-void add_rows(T* acc, const T* x, int64_t rows, int64_t inner) {
+TESSEL_CLONES void add_rows(T* acc, const T* x, int64_t rows, int64_t inner) {
   if (rows <= 64) {
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t i = 0; i < inner; ++i) acc[i] += x[r * inner + i];

@@ -97,35 +97,6 @@ const auto minimum_op = [](auto a, auto b) {
   }
 };
 
-// maximum / minimum: runs where each operand is contiguous (step 1) or one value (step 0) go through the
-// selects in a loop with an AVX2 clone (the SSE2 build's ran 1.3-1.9x PyTorch's time at 10^5 elements).
-template <class T, int SA, int SB, class Op>
-TESSEL_CLONES void select_run(T* __restrict o, const T* __restrict a, const T* __restrict b, int64_t n, Op op) {
-  using C = acc_t<T>;
-  for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(op(C(a[i * SA]), C(b[i * SB])));
-}
-
-template <class Op>
-auto minmax(Op op) {
-  return [op]<class T>(std::type_identity<T>) -> Kernel {
-    return [op](const KernelCall& c) {
-      for_each<3>({&c.out[0], &c.in[0], &c.in[1]}, [op](char** p, const int64_t* s, int64_t n) {
-        auto* o = reinterpret_cast<T*>(p[0]);
-        const auto *a = reinterpret_cast<const T*>(p[1]), *b = reinterpret_cast<const T*>(p[2]);
-        constexpr int64_t st = sizeof(T);
-        if (s[0] == st && s[1] == st && s[2] == st) return select_run<T, 1, 1>(o, a, b, n, op);
-        if (s[0] == st && s[1] == st && s[2] == 0) return select_run<T, 1, 0>(o, a, b, n, op);
-        if (s[0] == st && s[1] == 0 && s[2] == st) return select_run<T, 0, 1>(o, a, b, n, op);
-        using C = acc_t<T>;
-        for (int64_t i = 0; i < n; ++i) {
-          *reinterpret_cast<T*>(p[0] + i * s[0]) = static_cast<T>(
-              op(C(*reinterpret_cast<const T*>(p[1] + i * s[1])), C(*reinterpret_cast<const T*>(p[2] + i * s[2]))));
-        }
-      });
-    };
-  };
-}
-
 // Float dtypes try the vector kernels of vecmath (run-time ISA); other dtypes
 // and CPUs without them keep the scalar op.
 template <class Op>
@@ -201,8 +172,8 @@ const bool registered = [] {
   // pow stays on the C library: SLEEF's is not exact for integer powers such as x ** 2 (docs/numerics.md).
   register_for(AllTypes{}, op::pow, binary(pow_op));
   register_for(FloatTypes{}, op::atan2, vec_binary(vecmath::Atan2, [](auto a, auto b) { return std::atan2(a, b); }));
-  register_for(BoolType{} + RealTypes{}, op::maximum, minmax(maximum_op));
-  register_for(BoolType{} + RealTypes{}, op::minimum, minmax(minimum_op));
+  register_for(BoolType{} + RealTypes{}, op::maximum, binary(maximum_op));
+  register_for(BoolType{} + RealTypes{}, op::minimum, binary(minimum_op));
 
   register_for(AllTypes{}, op::eq, compare([](auto a, auto b) { return a == b; }));
   register_for(AllTypes{}, op::ne, compare([](auto a, auto b) { return a != b; }));

@@ -179,6 +179,12 @@ detail::BufferPool* default_pool() {
   }();
   return pool;
 }
+
+// Made when the library loads, while the process has one thread. Made lazily, a fork() in one thread
+// while another ran the first allocation left the child waiting forever on the half-done static
+// initialization (and before the atfork handlers existed): Tensor.ForkWhileAnotherThreadAllocatesLargeBuffers
+// failed so, once in a CI run. TESSEL_CPU_CACHE_MB is therefore read at load.
+[[maybe_unused]] const bool g_made_at_load = (table(), default_pool(), true);
 }  // namespace
 
 Storage allocate(size_t nbytes, Device device) {

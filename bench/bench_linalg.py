@@ -15,6 +15,7 @@ pool and 133 ms alone).
     # with PyTorch's column: run under a Python that has torch, tessel on its path
     PYTHONPATH=/tmp/tessel-dev-linalg /opt/torchref/bin/python bench/bench_linalg.py
 """
+import argparse
 import json
 import os
 import subprocess
@@ -105,7 +106,7 @@ def main():
     p.add_argument("--sizes", default=None, help="comma-separated n (default 64,256,1024)")
     p.add_argument("--same-process", action="store_true",
                    help="time every library in this process (default: one process per library)")
-    p.add_argument("--worker", default=None, help=argparse_hidden())
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # one library, in a child process
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([64, 256] if args.quick else [64, 256, 1024])
     dtype = np.dtype(args.dtype)
@@ -161,11 +162,6 @@ def main():
                            title=f"{args.dtype}, {nt} thread(s)"
                            + ("" if args.same_process else ", each library in a process of its own"))
     report.write(args.json)
-
-
-def argparse_hidden():
-    import argparse
-    return argparse.SUPPRESS
 
 
 def measure_all(args, ts, torch, libs, sizes, dtype):

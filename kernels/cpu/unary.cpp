@@ -16,15 +16,16 @@
 namespace tessel::cpu {
 namespace {
 
-// nan_to_num over a contiguous run: selects, no branch, so the loop vectorizes (AVX2 clone too: the SSE2
-// baseline loop ran 2.9-3.3x PyTorch's time on 1e5 elements).
+// nan_to_num of one value: selects, no branch, so the loops vectorize.
+template <class C>
+inline C nan_to_num_one(C x, C nan, C pos, C neg) {
+  return x != x ? nan : (std::abs(x) == std::numeric_limits<C>::infinity() ? (x > C(0) ? pos : neg) : x);
+}
+
+// Over a contiguous run, with an AVX2 clone (the SSE2 baseline loop ran 2.9-3.3x PyTorch's time on 1e5 elements).
 template <class T, class C>
 TESSEL_CLONES void nan_to_num_run(T* __restrict o, const T* __restrict a, int64_t n, C nan, C pos, C neg) {
-  const C inf = std::numeric_limits<C>::infinity();
-  for (int64_t i = 0; i < n; ++i) {
-    const C x = C(a[i]);
-    o[i] = static_cast<T>(x != x ? nan : (std::abs(x) == inf ? (x > C(0) ? pos : neg) : x));
-  }
+  for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(nan_to_num_one(C(a[i]), nan, pos, neg));
 }
 
 // erfinv: a rational first guess (Giles, "Approximating the erfinv function",
@@ -117,7 +118,7 @@ double polygamma_d(int64_t n, double x) {
   // Euler-Maclaurin tail at a: a^(1-s)/(s-1) + a^-s/2 + sum_j B_2j/(2j)! (s)_(2j-1) a^(-s-2j+1)
   static constexpr double kB[] = {1.0 / 12, -1.0 / 720, 1.0 / 30240, -1.0 / 1209600, 1.0 / 47900160,
                                   -691.0 / 1307674368000, 1.0 / 74724249600, -3617.0 / 10670622842880000};
-  const double ia = 1 / a, ia2 = ia * ia;
+  const double ia2 = 1 / (a * a);
   double tail = std::pow(a, 1 - s) / (s - 1) + 0.5 * std::pow(a, -s);
   double poch = s, pw = std::pow(a, -s - 1);  // (s)_(2j-1) and a^(-s-2j+1) for j = 1
   for (int j = 0; j < 8; ++j) {
@@ -467,13 +468,14 @@ const bool registered = [] {
       using C = acc_t<T>;
       const C nan0 = C(p.a), pos0 = C(p.b), neg0 = C(p.c);
       for_each<2>({&c.out[0], &c.in[0]}, [nan0, pos0, neg0](char** q, const int64_t* s, int64_t n) {
-        const C nan = nan0, pos = pos0, neg = neg0, inf = std::numeric_limits<C>::infinity();  // locals: not aliased
-        auto f = [=](C x) { return x != x ? nan : (std::abs(x) == inf ? (x > C(0) ? pos : neg) : x); };
+        const C nan = nan0, pos = pos0, neg = neg0;  // locals: not aliased
         if (s[0] == sizeof(T) && s[1] == sizeof(T)) {
           nan_to_num_run(reinterpret_cast<T*>(q[0]), reinterpret_cast<const T*>(q[1]), n, nan, pos, neg);
         } else {
-          for (int64_t i = 0; i < n; ++i)
-            *reinterpret_cast<T*>(q[0] + i * s[0]) = static_cast<T>(f(C(*reinterpret_cast<const T*>(q[1] + i * s[1]))));
+          for (int64_t i = 0; i < n; ++i) {
+            *reinterpret_cast<T*>(q[0] + i * s[0]) =
+                static_cast<T>(nan_to_num_one(C(*reinterpret_cast<const T*>(q[1] + i * s[1])), nan, pos, neg));
+          }
         }
       });
     };

@@ -222,7 +222,6 @@ std::shared_ptr<Node> record(const char* name, const Tensors& inputs, const Tens
 }
 
 std::shared_ptr<Node> record_node(const char* name, const Tensors& inputs, const Tensors& outputs, BackwardFn fn) {
-  if (!needs_grad_any(inputs)) return nullptr;
   auto node = std::make_shared<FunctionNode>(name, std::move(fn));
   node->next_edges.reserve(inputs.size());
   for (const Tensor& t : inputs) node->next_edges.push_back(t.defined() ? gradient_edge(t) : Edge{});

@@ -27,7 +27,8 @@ struct FunctionNode final : Node {
   BackwardFn fn_;
 };
 
-// record() without the complex check (custom functions, whose rules are their authors').
+// record() without the complex check (custom functions, whose rules are their authors'), for inputs
+// that the caller has seen need grad.
 std::shared_ptr<Node> record_node(const char* name, const Tensors& inputs, const Tensors& outputs, BackwardFn fn);
 
 // The node whose backward is running on this thread (restores saved outputs' history).

@@ -67,14 +67,25 @@ void generate(const KernelCall& c, Gen gen) {
   });
 }
 
-// normal: Box-Muller on two 32-bit uniforms of element i's Philox block, u1 in
-// (0, 1] so that log stays finite. In blocks of 256: the uniforms first, then
-// log and cos through the vectorized math table (SLEEF's 1-ulp double log and
-// cos; glibc's when this CPU has no table), which is most of the cost.
-template <class T>
-void normal_kernel(const KernelCall& c) {
+// normal: Box-Muller on words 2 and 3 of a Philox block. float64 draws in
+// double, element i from counter offset + i: u1 = (w2 + 1) 2^-32 in (0, 1], so
+// that log stays finite, in blocks of 256 whose log and cos go through the
+// vectorized math table (SLEEF's 1-ulp double functions; glibc's when this CPU
+// has no table). Narrower dtypes in float, as PyTorch's CPU normal, and in
+// pairs: counter offset + k gives elements 2k (r cos) and 2k + 1 (r sin), with
+// u1 rounded once to float and u2 from the top 24 bits of w3; the table's
+// normal_pairs_f32 runs the whole draw on SIMD lanes.
+inline void normal_pair(uint32_t w2, uint32_t w3, float mean, float std, float* o) {
+  const float u1 = static_cast<float>(w2 >> 8) * 0x1.0p-24f + static_cast<float>((w2 & 255u) + 1u) * 0x1.0p-32f;
+  const float theta = 6.2831855f * (static_cast<float>(w3 >> 8) * 0x1.0p-24f);
+  const float r = std::sqrt(-2.0f * std::log(u1));
+  o[0] = mean + std * (r * std::cos(theta));
+  o[1] = mean + std * (r * std::sin(theta));
+}
+
+void normal_double(const KernelCall& c) {
   const auto& ps = *static_cast<const RandomParams*>(c.params);
-  T* o = static_cast<T*>(c.out[0].data_ptr());
+  double* o = static_cast<double*>(c.out[0].data_ptr());
   const vecmath::Table* vt = vecmath::table();
   parallel_for(c.out[0].numel(), 8, [&](int64_t b, int64_t e) {
     double lg[kBlock], cs[kBlock];
@@ -92,14 +103,79 @@ void normal_kernel(const KernelCall& c) {
       } else {
         for (int64_t j = 0; j < m; ++j) lg[j] = std::log(lg[j]), cs[j] = std::cos(cs[j]);
       }
-      for (int64_t j = 0; j < m; ++j) o[i0 + j] = static_cast<T>(ps.a + ps.b * (std::sqrt(-2.0 * lg[j]) * cs[j]));
+      for (int64_t j = 0; j < m; ++j) o[i0 + j] = ps.a + ps.b * (std::sqrt(-2.0 * lg[j]) * cs[j]);
     }
   });
+}
+
+template <class T>
+void normal_narrow(const KernelCall& c) {
+  const auto& ps = *static_cast<const RandomParams*>(c.params);
+  T* o = static_cast<T*>(c.out[0].data_ptr());
+  const vecmath::Table* vt = vecmath::table();
+  const float mean = static_cast<float>(ps.a), std = static_cast<float>(ps.b);
+  parallel_for(c.out[0].numel(), 8, [&](int64_t b, int64_t e) {
+    // The pairs of elements b .. e - 1 (the first or last pair may be half outside), kBlock at a time.
+    float buf[2 * kBlock];
+    uint32_t w[4 * kBlock];
+    for (int64_t k0 = b / 2; 2 * k0 < e; k0 += kBlock) {
+      const int64_t m = std::min(kBlock, (e + 1) / 2 - k0);
+      const uint64_t ctr = ps.offset + static_cast<uint64_t>(k0);
+      if (vt) {
+        vt->normal_pairs_f32(buf, ps.seed, ctr, m, ps.a, ps.b);
+      } else {
+        philox_block(w, ps.seed, ctr, m);
+        for (int64_t j = 0; j < m; ++j) normal_pair(w[2 * m + j], w[3 * m + j], mean, std, buf + 2 * j);
+      }
+      const int64_t lo = std::max(b, 2 * k0), hi = std::min(e, 2 * (k0 + m));
+      for (int64_t i = lo; i < hi; ++i) o[i] = static_cast<T>(buf[i - 2 * k0]);
+    }
+  });
+}
+
+// uniform for float32 and float64 on the table's SIMD lanes (the formulas of the scalar lambdas below).
+template <class T>
+bool uniform_vector(const KernelCall& c) {
+  const vecmath::Table* vt = vecmath::table();
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    if (!vt) return false;
+    const auto& ps = *static_cast<const RandomParams*>(c.params);
+    T* o = static_cast<T*>(c.out[0].data_ptr());
+    parallel_for(c.out[0].numel(), 8, [&](int64_t b, int64_t e) {
+      const uint64_t ctr = ps.offset + static_cast<uint64_t>(b);
+      if constexpr (std::is_same_v<T, float>) vt->uniform_f32(o + b, ps.seed, ctr, e - b, ps.a, ps.b);
+      else vt->uniform_f64(o + b, ps.seed, ctr, e - b, ps.a, ps.b);
+    });
+    return true;
+  }
+  return false;
+}
+
+// randint on the table's SIMD lanes: int64 draws (the scalar lambda's below), cast to T.
+template <class T>
+bool randint_vector(const KernelCall& c) {
+  const vecmath::Table* vt = vecmath::table();
+  if (!vt) return false;
+  const auto& ps = *static_cast<const RandomParams*>(c.params);
+  const uint64_t range = static_cast<uint64_t>(ps.high) - static_cast<uint64_t>(ps.low);
+  T* o = static_cast<T*>(c.out[0].data_ptr());
+  parallel_for(c.out[0].numel(), 8, [&](int64_t b, int64_t e) {
+    int64_t buf[kBlock];
+    for (int64_t i0 = b; i0 < e; i0 += kBlock) {
+      const int64_t m = std::min(kBlock, e - i0);
+      int64_t* dst = std::is_same_v<T, int64_t> ? reinterpret_cast<int64_t*>(o + i0) : buf;
+      vt->randint_i64(dst, ps.seed, ps.offset + static_cast<uint64_t>(i0), m, ps.low, range);
+      if constexpr (!std::is_same_v<T, int64_t>)
+        for (int64_t j = 0; j < m; ++j) o[i0 + j] = static_cast<T>(buf[j]);
+    }
+  });
+  return true;
 }
 
 const bool registered = [] {
   register_for(FloatTypes{}, op::uniform, []<class T>(std::type_identity<T>) -> Kernel {
     return [](const KernelCall& c) {
+      if (uniform_vector<T>(c)) return;
       generate<T>(c, [](const Words& x, const RandomParams& p) {
         if constexpr (std::is_same_v<T, double>) return p.a + (p.b - p.a) * unit_double(x);
         else {
@@ -112,10 +188,14 @@ const bool registered = [] {
     };
   });
   register_for(FloatTypes{}, op::normal, []<class T>(std::type_identity<T>) -> Kernel {
-    return [](const KernelCall& c) { normal_kernel<T>(c); };
+    return [](const KernelCall& c) {
+      if constexpr (std::is_same_v<T, double>) normal_double(c);
+      else normal_narrow<T>(c);
+    };
   });
   register_for(RealTypes{}, op::randint, []<class T>(std::type_identity<T>) -> Kernel {
     return [](const KernelCall& c) {
+      if (randint_vector<T>(c)) return;
       generate<T>(c, [](const Words& x, const RandomParams& p) {
         // The range in unsigned arithmetic: [INT64_MIN, INT64_MAX) does not overflow.
         const uint64_t range = static_cast<uint64_t>(p.high) - static_cast<uint64_t>(p.low);

@@ -263,7 +263,9 @@ __device__ __forceinline__ Words philox(uint64_t seed, uint64_t counter) {
 template <class T>
 __global__ void random_kernel(Random kind, RandomArgs r, T* __restrict__ out, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    const Words x = philox(r.seed, r.offset + static_cast<uint64_t>(i));
+    // Narrow normals come in pairs: counter offset + i / 2, cos for even i, sin for odd.
+    const bool pair = kind == Random::normal && !std::is_same_v<T, double>;
+    const Words x = philox(r.seed, r.offset + static_cast<uint64_t>(pair ? i / 2 : i));
     if (kind == Random::randint) {
       if constexpr (std::is_integral_v<T> || std::is_floating_point_v<T>) {
         const uint64_t range = static_cast<uint64_t>(r.high) - static_cast<uint64_t>(r.low);
@@ -281,10 +283,17 @@ __global__ void random_kernel(Random kind, RandomArgs r, T* __restrict__ out, in
           const T t = convert<T>(v);
           out[i] = convert<float>(t) >= static_cast<float>(r.b) ? convert<T>(static_cast<float>(r.a)) : t;
         }
-      } else {
+      } else if constexpr (std::is_same_v<T, double>) {
         const double lg = log(__dmul_rn(static_cast<double>(x.w[2]) + 1.0, 0x1.0p-32));
         const double cs = cos(__dmul_rn(6.283185307179586, static_cast<double>(x.w[3]) * 0x1.0p-32));
         out[i] = convert<T>(__dadd_rn(r.a, __dmul_rn(r.b, __dmul_rn(sqrt(-2.0 * lg), cs))));
+      } else {
+        const float u1 = __fadd_rn(static_cast<float>(x.w[2] >> 8) * 0x1.0p-24f,
+                                   static_cast<float>((x.w[2] & 255u) + 1u) * 0x1.0p-32f);
+        const float theta = __fmul_rn(6.2831855f, static_cast<float>(x.w[3] >> 8) * 0x1.0p-24f);
+        const float rad = sqrtf(__fmul_rn(-2.0f, logf(u1)));
+        const float z = __fmul_rn(rad, (i & 1) ? sinf(theta) : cosf(theta));
+        out[i] = convert<T>(__fadd_rn(static_cast<float>(r.a), __fmul_rn(static_cast<float>(r.b), z)));
       }
     }
   }

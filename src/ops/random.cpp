@@ -247,32 +247,34 @@ Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement) {
 Tensor randperm(int64_t n, TensorOptions opts, Generator& gen) {
   OpScope scope_("randperm");
   TS_CHECK(n >= 0, ValueError, "randperm", "n must be non-negative, got ", n);
-  // The order of random keys: a uniform permutation that does not depend on the thread count.
-  const Tensor keys = rand({n}, TensorOptions(DType::Float64, opts.device), gen);
-  if (!keys.device().is_cpu() || n < 2) return argsort(keys).to(opts.dtype);
-  // On the CPU the same order in O(n): the keys are uniform on [0, 1), so bucket floor(k n)
-  // (monotone in k) holds about one key; a counting pass places the indices by bucket, in
-  // index order, and an insertion sort orders each bucket (ties keep index order).
-  const double* k = keys.data<double>();
-  std::vector<int64_t> start(static_cast<size_t>(n) + 1, 0);
-  const auto bucket = [&](int64_t i) { return std::min<int64_t>(static_cast<int64_t>(k[i] * double(n)), n - 1); };
-  for (int64_t i = 0; i < n; ++i) ++start[bucket(i) + 1];
-  for (int64_t b = 0; b < n; ++b) start[b + 1] += start[b];
-  Tensor out = empty({n}, TensorOptions(DType::Int64, keys.device()));
+  // Fisher-Yates on the CPU for every device (one sequential pass, so the same permutation
+  // whatever the thread count or device): step i = n-1 .. 1 swaps o[i] with o[j],
+  // j = floor(u_i (i + 1)) for the float64 uniform u_i of element i of a draw of n.
+  const Tensor keys = rand({n}, TensorOptions(DType::Float64), gen);
+  Tensor out = empty({n}, TensorOptions(DType::Int64));
   int64_t* o = out.data<int64_t>();
-  {
-    std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (int64_t i = 0; i < n; ++i) o[fill[bucket(i)]++] = i;
+  for (int64_t i = 0; i < n; ++i) o[i] = i;
+  // The swap partners first (into the keys' memory), so that the swap pass can prefetch
+  // o[j] some steps ahead: past the caches, a shuffle is one cache miss per step otherwise.
+  auto* slot = static_cast<unsigned char*>(keys.data_ptr());
+  for (int64_t i = 1; i < n; ++i) {
+    double u;
+    std::memcpy(&u, slot + 8 * i, 8);
+    const int64_t j = std::min<int64_t>(static_cast<int64_t>(u * double(i + 1)), i);
+    std::memcpy(slot + 8 * i, &j, 8);
   }
-  for (int64_t b = 0; b < n; ++b) {
-    for (int64_t j = start[b] + 1; j < start[b + 1]; ++j) {
-      const int64_t v = o[j];
-      int64_t q = j;
-      for (; q > start[b] && k[o[q - 1]] > k[v]; --q) o[q] = o[q - 1];
-      o[q] = v;
-    }
+  const auto partner = [&](int64_t i) {
+    int64_t j;
+    std::memcpy(&j, slot + 8 * i, 8);
+    return j;
+  };
+  constexpr int64_t kAhead = 16;
+  for (int64_t i = n - 1; i >= 1; --i) {
+    if (i > kAhead) __builtin_prefetch(o + partner(i - kAhead), 1);
+    std::swap(o[i], o[partner(i)]);
   }
-  return opts.dtype == DType::Int64 ? out : out.to(opts.dtype);
+  if (opts.dtype != DType::Int64) out = out.to(opts.dtype);
+  return opts.device.is_cpu() ? out : out.to(opts.device);
 }
 Tensor randperm(int64_t n, TensorOptions opts) { return randperm(n, opts, default_generator()); }
 

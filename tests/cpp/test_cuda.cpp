@@ -312,8 +312,8 @@ TEST(CrossDevice, OpsRefuseOperandsOnTwoDevices) {
 // of them have a CUDA kernel? A host-memory device gets, for each (op, dtype)
 // registered for cuda, the CPU kernel of that pair; an op the step needs that
 // cuda lacks has no kernel there and fails, naming it. The step runs on it and
-// on the CPU and must give the same results (randperm off the CPU argsorts the
-// same uniform keys the CPU buckets, so the permutations are equal too).
+// on the CPU and must give the same results (randperm off the CPU is the CPU's
+// permutation copied, so the permutations are equal too).
 // A host-memory device with only the (op, dtype) pairs registered for cuda,
 // each running the CPU kernel (once per process); 0 kernels without CUDA.
 int cuda_probe(DeviceType& probe) {
@@ -369,7 +369,7 @@ TEST(CudaCoverage, AnMlpTrainingStepNeedsOnlyKernelsCudaHas) {
     }
     std::vector<double> out;
     for (int64_t step = 1; step <= 3; ++step) {
-      // fit(shuffle=True): a randperm on the data's device (argsort of keys there), then a batch
+      // fit(shuffle=True): a randperm on the data's device (the CPU's, copied there), then a batch
       const Tensor perm = randperm(32, TensorOptions(DType::Int64, dev));
       out.push_back(sum(mul(perm, arange(Scalar(0), Scalar(32), Scalar(1), DType::Int64).to(dev))).item<double>());
       const Tensor xb = index_select(x, 0, perm), yb = index_select(y, 0, perm);

@@ -862,7 +862,7 @@ def test_sort_and_randperm_match_the_cpu(dtype):
             np.testing.assert_array_equal(_np(gv), _np(cv))
             np.testing.assert_array_equal(_np(gi), _np(ci))
     np.testing.assert_array_equal(_np(ts.argsort(g[0, :3])), _np(ts.argsort(c[0, :3])))  # a row of 3: padded to 4
-    for n in (1, 2, 1000, 4099):  # randperm off the CPU argsorts the CPU's uniform keys: the same permutation
+    for n in (1, 2, 1000, 4099):  # randperm off the CPU is the CPU's Fisher-Yates permutation, copied
         ts.manual_seed(5)
         pc = ts.randperm(n)
         ts.manual_seed(5)

@@ -1,5 +1,5 @@
-"""The fast paths of the random kernels (issue 16): randperm's O(n) bucket order and normal's
-vectorized Box-Muller keep the Philox stream contract of docs/random.md."""
+"""The fast paths of the random kernels (issue 16): randperm's Fisher-Yates, and uniform,
+normal and randint on SIMD lanes, keep the Philox stream contract of docs/random.md."""
 import os
 import subprocess
 import sys
@@ -10,17 +10,37 @@ import pytest
 import tessel as ts
 
 
+def _fisher_yates(keys):
+    # docs/random.md: step i = n-1 .. 1 swaps o[i] and o[floor(u_i (i + 1))]
+    o = np.arange(len(keys))
+    for i in range(len(keys) - 1, 0, -1):
+        j = min(i, int(keys[i] * (i + 1)))
+        o[i], o[j] = o[j], o[i]
+    return o
+
+
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 17, 1000, 65537])
-def test_randperm_is_the_stable_order_of_its_float64_keys(n):
-    # randperm(n) sorts n float64 uniforms from the same stream position (its definition
-    # before the bucket sort): the bucket sort must give exactly that order.
+def test_randperm_is_fisher_yates_on_its_float64_keys(n):
     g = ts.Generator().manual_seed(11)
     perm = ts.randperm(n, generator=g).numpy()
     keys = ts.rand(n, dtype=ts.float64, generator=ts.Generator().manual_seed(11)).numpy()
-    assert np.array_equal(perm, np.argsort(keys, kind="stable"))
+    assert np.array_equal(perm, _fisher_yates(keys))
     assert np.array_equal(np.sort(perm), np.arange(n))
     # the generator moved past the n keys, like rand(n)
     assert g.get_state().numpy().tobytes()[8:] == np.uint64(n).tobytes() or n == 0
+
+
+def test_randperm_is_uniform_over_permutations():
+    # 24,000 permutations of 4: each of the 24 about 1,000 times (an off-by-one partner
+    # range, as j in [0, i) instead of [0, i], leaves some permutations out or doubles others)
+    g = ts.Generator().manual_seed(5)
+    counts = {}
+    for _ in range(24_000):
+        key = tuple(ts.randperm(4, generator=g).tolist())
+        counts[key] = counts.get(key, 0) + 1
+    assert len(counts) == 24
+    chi2 = sum((c - 1000) ** 2 / 1000 for c in counts.values())
+    assert chi2 < 49.7  # 23 degrees of freedom, p = 0.001
 
 
 def test_randperm_dtype_and_thread_count():
@@ -72,9 +92,8 @@ np.save(sys.argv[1], np.stack([a, b, u32, u64, ri, perm]))
 
 
 def test_vector_paths_match_the_scalar_stream(tmp_path):
-    # TESSEL_VECMATH=scalar computes log and cos with glibc (the values before the vector
-    # path): float32 draws are the same bits; float64 ones may differ in the last bits
-    # (SLEEF's log and cos are 1-ulp functions), as docs/random.md says.
+    # TESSEL_VECMATH=scalar computes log, cos and sin with glibc: normal draws may differ
+    # from the SIMD ones in the last bits (SLEEF's are 1-ulp functions), as docs/random.md says.
     outs = {}
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     paths = (("native", None), ("scalar", "scalar")) + ((("avx2", "avx2"),) if " avx2" in flags else ())
@@ -89,7 +108,9 @@ def test_vector_paths_match_the_scalar_stream(tmp_path):
         assert p.returncode == 0, p.stderr
         outs[name] = np.load(path)
     a, b = outs["native"], outs["scalar"]
-    assert np.array_equal(a[0], b[0])
+    # float32 normals, Box-Muller in float: at most a few float32 spacings apart, mostly equal
+    assert np.all(np.abs(a[0] - b[0]) <= 4e-7 * (1 + np.abs(b[0]))), float(np.max(np.abs(a[0] - b[0])))
+    assert np.mean(a[0] == b[0]) > 0.9
     # Philox on SIMD lanes gives the scalar generator's words: uniform, randint, randperm equal
     assert np.array_equal(a[2:], b[2:])
     if "avx2" in outs:  # the AVX2 Philox and SLEEF's AVX2 log/cos

@@ -365,8 +365,8 @@ const bool registered = [] {
   register_for(Floats{}, op::erf, vec(vecmath::Erf, [](auto a) { return std::erf(a); }));
   register_for(Floats{}, op::erfc, vec(vecmath::Erfc, [](auto a) { return std::erfc(a); }));
   register_for(Floats{}, op::erfinv, vec(vecmath::Erfinv, [](auto a) { return erfinv(a); }));
-  register_for(Floats{}, op::lgamma, unary([](auto a) { return decltype(a)(lgamma_d(double(a))); }));
-  register_for(Floats{}, op::digamma, unary([](auto a) { return decltype(a)(digamma_d(double(a))); }));
+  register_for(Floats{}, op::lgamma, vec(vecmath::Lgamma, [](auto a) { return decltype(a)(lgamma_d(double(a))); }));
+  register_for(Floats{}, op::digamma, vec(vecmath::Digamma, [](auto a) { return decltype(a)(digamma_d(double(a))); }));
   register_for(Floats{}, op::polygamma, unary_with<UnaryParams>([](auto a, const UnaryParams& p) {
                  return decltype(a)(polygamma_d(static_cast<int64_t>(p.a), double(a)));
                }));

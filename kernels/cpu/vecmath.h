@@ -22,6 +22,7 @@ enum Fn : int {
   Exp, Exp2, Expm1, Log, Log1p, Log2, Log10,
   Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh, Asinh, Acosh, Atanh,
   Erf, Erfc, Erfinv,
+  Lgamma, Digamma,  // float32 only
   Sigmoid, Silu, GeluErf, GeluTanh,
   Softplus,  // params: a = beta, b = threshold
   Elu,       // params: a = alpha

@@ -223,15 +223,35 @@ void hypot_kernel(const KernelCall& c) {
     }
   };
   Tensor& out = c.out[0];
-  // std::sqrt keeps errno (a branch per element, no SIMD): contiguous float/double
-  // runs take vecmath's vector sqrt on a block of double sums instead.
+  // std::sqrt keeps errno (a branch per element, no SIMD): float32 takes vecmath's
+  // hypot, contiguous float64 runs its vector sqrt on a block of sums.
   const vecmath::Table* vt = std::is_floating_point_v<T> ? vecmath::table() : nullptr;
   for_each<3>({&out, &a, &b}, [f, vt](char** p, const int64_t* s, int64_t n) {
     constexpr int64_t z = sizeof(T);
+    if constexpr (std::is_same_v<T, float>) {
+      if (vt) {  // vecmath's one-pass kernel; strided or broadcast runs through blocks
+        constexpr int64_t kBlock = 512;
+        float bx[kBlock], by[kBlock], bo[kBlock];
+        for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+          const int64_t m = std::min(kBlock, n - i0);
+          const auto in = [&](int k, float* buf) {
+            const char* q = p[k] + i0 * s[k];
+            if (s[k] == z) return reinterpret_cast<const float*>(q);
+            for (int64_t i = 0; i < m; ++i) std::memcpy(buf + i, q + i * s[k], z);
+            return static_cast<const float*>(buf);
+          };
+          float* o = s[0] == z ? reinterpret_cast<float*>(p[0] + i0 * s[0]) : bo;
+          vt->bin_f32[vecmath::Hypot](o, in(1, bx), in(2, by), m);
+          if (o == bo)
+            for (int64_t i = 0; i < m; ++i) std::memcpy(p[0] + (i0 + i) * s[0], bo + i, z);
+        }
+        return;
+      }
+    }
     if (s[0] == z && s[1] == z && s[2] == z) {
       T* o = reinterpret_cast<T*>(p[0]);
       const T *x = reinterpret_cast<const T*>(p[1]), *y = reinterpret_cast<const T*>(p[2]);
-      if constexpr (std::is_floating_point_v<T>) {
+      if constexpr (std::is_same_v<T, double>) {
         if (vt) {
           constexpr int64_t kBlock = 512;
           double t[kBlock];
@@ -239,17 +259,7 @@ void hypot_kernel(const KernelCall& c) {
             const int64_t m = std::min(kBlock, n - i0);
             const T *xb = x + i0, *yb = y + i0;
             T* ob = o + i0;
-            if constexpr (std::is_same_v<T, float>) {
-              for (int64_t i = 0; i < m; ++i) {
-                const double u = xb[i], v = yb[i];
-                t[i] = u * u + v * v;
-              }
-              vt->f64[vecmath::Sqrt](t, t, m, {});
-              for (int64_t i = 0; i < m; ++i) {
-                const bool inf = std::fabs(xb[i]) == INFINITY || std::fabs(yb[i]) == INFINITY;
-                ob[i] = inf ? INFINITY : static_cast<float>(t[i]);
-              }
-            } else {
+            {
               for (int64_t i = 0; i < m; ++i) {
                 const double u = std::fabs(xb[i]), v = std::fabs(yb[i]);
                 const double big = u > v ? u : v, small = u > v ? v : u;
@@ -504,6 +514,14 @@ const bool registered = [] {
   });
   auto& reg = Registry::get();  // by name: registry.h's builtin op list stays as it is
   const OpId hy = reg.op_id("hypot"), hyb = reg.op_id("hypot_backward"), cs = reg.op_id("copysign");
+  // frac = x - trunc(x) in one pass (called by name from python/tessel/_port.py)
+  register_for(Floats{}, reg.op_id("frac"), []<class T>(std::type_identity<T> t) -> Kernel {
+    Kernel k = vec(vecmath::Frac, [](auto a) { return decltype(a)(a - std::trunc(a)); })(t);
+    return [k](const KernelCall& c) {
+      if (!c.out[0].defined()) c.out[0] = output_like(c.in[0]);
+      k(c);
+    };
+  });
   register_for(Floats{}, hy, []<class T>(std::type_identity<T>) -> Kernel { return &hypot_kernel<T>; });
   register_for(Floats{}, hyb, []<class T>(std::type_identity<T>) -> Kernel { return &hypot_backward_kernel<T>; });
   register_for(Floats{}, cs, []<class T>(std::type_identity<T>) -> Kernel { return &copysign_kernel<T>; });

@@ -27,6 +27,7 @@ enum Fn : int {
   Softplus,  // params: a = beta, b = threshold
   Elu,       // params: a = alpha
   Floor, Ceil, Trunc, Round,  // Round: nearbyint, ties to even
+  Frac,                       // x - trunc(x)
   Sqrt, Rsqrt, Sign,
   LeakyRelu,  // params: a = negative slope
   Hardsigmoid, Hardswish,
@@ -36,6 +37,7 @@ enum BinFn : int {
   Atan2, Pow,
   Remainder, FloorDivide,  // Python's: the result takes the divisor's sign (float32 only)
   Fmod,                    // C's fmod: the dividend's sign, exact (float32 only)
+  Hypot,                   // float32 only
   kNumBinary,
 };
 

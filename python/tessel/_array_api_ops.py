@@ -210,6 +210,8 @@ def signbit(x, /):
         if x.dtype.is_complex:
             raise TypeError("[signbit] expects a real tensor")
         return x < 0
+    if _C._onnx.tracing():  # with ops, so that export records them (NaN signs are not seen)
+        return _signbit_f(x)
     bits = x.to(_D.float64).numpy().view("int64") < 0 if x.numel() else None
     if bits is None:
         return _C.zeros(x.shape, dtype=_D.bool)
@@ -233,8 +235,8 @@ def _needs_grad(*ts):
 def copysign(x1, x2, /):
     """|x1| with the sign bit of x2."""
     a, b = _float_pair("copysign", x1, x2)
-    if a.device.type == "cpu" and not _needs_grad(a, b):
-        # One pass over the bits (kernels/cpu/unary.cpp, "copysign").
+    if a.device.type == "cpu" and not _needs_grad(a, b) and not _C._onnx.tracing():
+        # One pass over the bits (kernels/cpu/unary.cpp, "copysign"); export traces the ops below.
         return _C.call_op("copysign", list(_same_shape("copysign", a, b)))
     mag = _C.abs(a)
     return _C.where(signbit(b), -mag, mag)
@@ -272,8 +274,9 @@ _HYPOT = []
 def hypot(x1, x2, /):
     """sqrt(x1**2 + x2**2) without overflow or underflow in between; inf if either is inf."""
     a, b = _float_pair("hypot", x1, x2)
-    if a.device.type == "cpu":
-        # One pass (kernels/cpu/unary.cpp, "hypot"): broadcast views in, gradients summed back by autograd.
+    if a.device.type == "cpu" and not _C._onnx.tracing():
+        # One pass (kernels/cpu/unary.cpp, "hypot"): broadcast views in, gradients summed back by autograd;
+        # export traces the ops below.
         a, b = _same_shape("hypot", a, b)
         if not _needs_grad(a, b):
             return _C.call_op("hypot", [a, b])

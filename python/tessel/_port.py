@@ -153,12 +153,39 @@ def multiply(input, other):
     return _C.mul(input, other)
 
 
+_FRAC = []
+
+
+def _frac_function():
+    from .autograd import Function
+
+    class _Frac(Function):
+        """frac through the one-pass "frac" kernel (kernels/cpu/unary.cpp); its gradient is 1."""
+
+        @staticmethod
+        def forward(ctx, a):
+            return _C.call_op("frac", [a])
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    return _Frac
+
+
 def frac(input):
     """The fractional part, input - trunc(input), with input's sign (exact in floating point);
     its gradient is 1, as trunc's is 0. Floating inputs only, as in PyTorch."""
-    if not (input.dtype.is_floating_point or input.dtype.is_complex):
-        raise TypeError(f"frac: expects a floating tensor, got {input.dtype}")
-    return input - input.trunc()
+    dt = input.dtype
+    if not dt.is_floating_point:
+        raise TypeError(f"frac: expects a floating tensor, got {dt}")
+    if not input.is_cpu or _C._onnx.tracing():  # the kernel is called by name, which export does not trace
+        return input - input.trunc()
+    if input.requires_grad and _C._autograd.is_grad_enabled():
+        if not _FRAC:
+            _FRAC.append(_frac_function())
+        return _FRAC[0].apply(input)
+    return _C.call_op("frac", [input])
 
 
 def _frac_(self):

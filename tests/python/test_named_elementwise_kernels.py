@@ -1,5 +1,5 @@
-"""hypot and copysign through their CPU kernels (registered by name, kernels/cpu/unary.cpp):
-against NumPy float64, special values, broadcasting, non-contiguous views, gradients."""
+"""hypot, copysign and frac through their CPU kernels (registered by name, kernels/cpu/unary.cpp):
+against NumPy float64, special values, broadcasting, non-contiguous views, gradients, export."""
 import numpy as np
 import pytest
 
@@ -122,3 +122,48 @@ def test_permuted_inputs_give_values_in_their_layout():
     assert gradcheck(lambda t: ts.hypot(t.permute(2, 0, 1), yp.to(ts.float64)), (ts.tensor(x.astype(np.float64)).requires_grad_(),))
     ts.hypot(a, yp).sum().backward()
     np.testing.assert_allclose(a.grad.numpy(), (x / np.hypot(x, y)).transpose(2, 0, 1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [ts.float32, ts.float64, ts.float16, ts.bfloat16], ids=str)
+def test_frac_one_pass_kernel(dtype):
+    # frac is one kernel by name ("frac", kernels/cpu/unary.cpp): x - trunc(x), exact, on any layout
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((37, 41)) * 10.0 ** rng.uniform(-3, 8, (37, 41))).astype(np.float64)
+    t = ts.tensor(x).to(dtype)
+    xv = t.to(ts.float64).numpy()
+    for v, ref in ((t, xv), (t.t(), xv.T), (t[:, :1].expand(37, 41), np.broadcast_to(xv[:, :1], (37, 41))),
+                   (t[::2, ::3], xv[::2, ::3])):
+        got = ts.frac(v)
+        assert got.dtype == dtype and got.shape == v.shape
+        with np.errstate(invalid="ignore"):  # inf - inf (float16 overflows past 65504): NaN, as PyTorch
+            want = ref - np.trunc(ref)  # exact, and representable in the dtype
+        np.testing.assert_array_equal(got.to(ts.float64).numpy(), want)
+    special = ts.tensor([np.inf, -np.inf, np.nan, -0.0, -3.0, 2.5], dtype=dtype).frac().to(ts.float64).numpy()
+    assert np.isnan(special[:3]).all() and special[4] == 0 and special[5] == 0.5
+
+
+def test_frac_gradient_is_one():
+    x = ts.tensor(np.array([0.3, -1.7, 6.5, -0.4]), dtype=ts.float64).requires_grad_()
+    assert gradcheck(ts.frac, (x,))
+    y = (ts.frac(x) * ts.tensor([1.0, 2.0, 3.0, 4.0], dtype=ts.float64)).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0, 4.0])
+
+
+def test_export_records_frac_hypot_copysign_as_ops(tmp_path):
+    # The kernels are called by name, which an export trace does not see: while tracing these
+    # take their op compositions, so the graph computes from its inputs (before, copysign's
+    # NumPy sign bits were baked into the graph as a constant).
+    ort = pytest.importorskip("onnxruntime")
+
+    class M(ts.nn.Module):
+        def forward(self, x, y):
+            return ts.frac(x * 3.7) + ts.hypot(x, y) + ts.copysign(x, y)
+
+    x, y = ts.randn(4, 5), ts.randn(4, 5)
+    path = str(tmp_path / "m.onnx")
+    ts.onnx.export(M(), (x, y), path, input_names=["x", "y"])
+    s = ort.InferenceSession(path)
+    x2, y2 = ts.randn(4, 5), ts.randn(4, 5)
+    got = s.run(None, {"x": x2.numpy(), "y": y2.numpy()})[0]
+    np.testing.assert_allclose(got, M()(x2, y2).numpy(), rtol=1e-6, atol=1e-6)

@@ -71,6 +71,8 @@ const auto pow_op = [](auto a, auto b) {
       base = C(base * base);
     }
     return r;
+  } else if constexpr (std::is_same_v<C, float>) {
+    return static_cast<float>(std::pow(double(a), double(b)));  // the rounded double: as vecmath's pow_f for integer b
   } else {
     return std::pow(a, b);
   }
@@ -169,8 +171,9 @@ const bool registered = [] {
   register_for(RealTypes{}, op::floor_divide, vec_binary(vecmath::FloorDivide, floor_divide_op));
   register_for(RealTypes{}, op::remainder, vec_binary(vecmath::Remainder, remainder_op));
   register_for(RealTypes{}, op::fmod, vec_binary(vecmath::Fmod, fmod_op));
-  // pow stays on the C library: SLEEF's is not exact for integer powers such as x ** 2 (docs/numerics.md).
-  register_for(AllTypes{}, op::pow, binary(pow_op));
+  // float32 pow in double lanes (vecmath's pow_f: exact integer powers where representable);
+  // float64 and the rest stay on the C library (docs/numerics.md).
+  register_for(AllTypes{}, op::pow, vec_binary(vecmath::Pow, pow_op));
   register_for(FloatTypes{}, op::atan2, vec_binary(vecmath::Atan2, [](auto a, auto b) { return std::atan2(a, b); }));
   register_for(BoolType{} + RealTypes{}, op::maximum, binary(maximum_op));
   register_for(BoolType{} + RealTypes{}, op::minimum, binary(minimum_op));

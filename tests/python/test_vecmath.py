@@ -337,7 +337,7 @@ def test_round_to_decimals_keeps_its_scalar_path():
 
 @pytest.mark.parametrize("name,fn,ref,bound", [
     ("atan2", ts.atan2, np.arctan2, 1),
-    ("pow", ts.pow, np.power, 1),  # the C library's pow (not SLEEF's), checked all the same
+    ("pow", ts.pow, np.power, 1),  # float32: SLEEF's float pow but for small integer exponents
 ])
 def test_binary_vector_kernels(name, fn, ref, bound):
     rng = np.random.default_rng(7)
@@ -359,6 +359,27 @@ def test_binary_vector_kernels(name, fn, ref, bound):
     with np.errstate(all="ignore"):
         r2 = ref(np.broadcast_to(a[:7], (3, 7)).astype(np.float64), b[:21].reshape(3, 7).astype(np.float64))
     assert np.all(ulps32(row, r2) <= bound + 0.01)
+
+
+def test_pow_integer_exponents_are_correctly_rounded():
+    # float32 pow with |y| <= 15 an integer: binary powering in double lanes, equal to NumPy's
+    # float64 power rounded to float32 (ties included: integer bases whose cubes need 25 bits),
+    # for tensor and scalar exponents, with the sign of odd powers of negative bases and -0.
+    rng = np.random.default_rng(12)
+    a = np.concatenate([rng.uniform(-1e3, 1e3, 20000), 10 ** rng.uniform(-12, 12, 20000), np.arange(-400, 400),
+                        [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0]]).astype(np.float32)
+    for y in (2, 3, 5, 7, 15, -1, -2, -3, 0):
+        got = ts.pow(ts.from_numpy(a), float(y)).numpy()
+        with np.errstate(all="ignore"):
+            want = np.power(a.astype(np.float64), float(y)).astype(np.float32)
+        assert np.array_equal(got, want, equal_nan=True), y
+        assert np.array_equal(np.signbit(got), np.signbit(want)), y
+    b = rng.integers(-15, 16, a.size).astype(np.float32)
+    with np.errstate(all="ignore"):
+        want = np.power(a.astype(np.float64), b.astype(np.float64)).astype(np.float32)
+    assert np.array_equal(ts.pow(ts.from_numpy(a), ts.from_numpy(b)).numpy(), want, equal_nan=True)
+    np.testing.assert_array_equal(ts.pow(ts.from_numpy(a[:5000]), 0.5).numpy()[a[:5000] > 0],
+                                  np.sqrt(a[:5000][a[:5000] > 0]))
 
 
 _CHILD_EXACT = r"""

@@ -14,6 +14,9 @@ namespace tessel::python {
 // bool/int/float/complex (and NumPy scalars) -> Scalar; false if `o` is not a number.
 bool to_scalar(py::handle o, Scalar& out);
 py::object from_scalar(const Scalar& s);
+// The tessel.dtype member for d: one object per dtype, so that t.dtype costs no
+// allocation (pybind11 makes a new enum instance per cast) and `is` works.
+py::handle dtype_object(DType d);
 
 // A shape from (2, 3), [2, 3], or the unpacked form f(2, 3).
 Shape to_shape(py::handle o);

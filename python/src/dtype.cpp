@@ -5,11 +5,18 @@
 
 namespace tessel::python {
 
+namespace {
+py::handle g_dtype_objects[kNumDTypes];  // references kept for the interpreter's life
+}  // namespace
+
+py::handle dtype_object(DType d) { return g_dtype_objects[static_cast<int>(d)]; }
+
 void init_dtype(py::module_& m) {
   py::enum_<DType> dt(m, "dtype", "The element type of a tensor, e.g. tessel.float32.");
   for (int i = 0; i < kNumDTypes; ++i) {
     const auto d = static_cast<DType>(i);
     dt.value(dtype_name(d), d);
+    g_dtype_objects[i] = py::object(dt.attr(dtype_name(d))).release();
   }
   dt.def("__repr__", [](DType d) { return std::string("tessel.") + dtype_name(d); })
       .def("__str__", [](DType d) { return std::string("tessel.") + dtype_name(d); })

@@ -89,7 +89,7 @@ void init_tensor(py::module_& m) {
         if (dim.is_none()) return to_tuple(t.strides());
         return py::int_(t.stride(py::cast<int64_t>(dim)));
       }, py::arg("dim") = py::none())
-      .def_property_readonly("dtype", &Tensor::dtype)
+      .def_property_readonly("dtype", [](const Tensor& t) { return py::reinterpret_borrow<py::object>(dtype_object(t.dtype())); })
       .def_property_readonly("device", &Tensor::device)
       .def_property_readonly("ndim", &Tensor::dim)
       .def("dim", &Tensor::dim)

@@ -424,7 +424,15 @@ def min(input, dim=_UNSET, keepdim=_UNSET, *, axis=_UNSET, keepdims=_UNSET):  # 
 
 
 def _reduction(name, fn):
+    unsigned_sum = name in ("sum", "prod")
+
     def f(input, dim=_UNSET, keepdim=_UNSET, *, axis=_UNSET, keepdims=_UNSET, dtype=None):
+        # The common calls (x.sum(), ts.sum(x, 1, keepdim=True)) straight to the C++ op: the
+        # general path below costs a few microseconds, more than a small reduction itself.
+        if (axis is _UNSET and keepdims is _UNSET and dtype is None and (dim is _UNSET or type(dim) is int)
+                and (keepdim is _UNSET or type(keepdim) is builtins.bool)
+                and not (unsigned_sum and input.dtype is _D.uint8)):
+            return fn(input, None if dim is _UNSET else [dim], keepdim is True)
         ax, kd = _axis_kw(name, dim, axis, keepdim, keepdims)
         if dtype is None and name in ("sum", "prod") and input.dtype == _D.uint8:
             dtype = _D.uint64  # the standard: unsigned sums in the default unsigned type (PyTorch's gives int64)

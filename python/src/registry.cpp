@@ -4,6 +4,7 @@
 
 #include "kernels/cpu/vecmath.h"
 #include "python/src/convert.h"
+#include "tessel/trace.h"
 
 namespace tessel::python {
 
@@ -53,6 +54,25 @@ void init_registry(py::module_& m) {
         return py::cast(outs);
       },
       py::arg("op"), py::arg("inputs"), py::arg("num_outputs") = 1);
+  // The plain call of an elementwise kernel registered by name (hypot, copysign, frac): the
+  // kernel's output when every input is a CPU tensor of one floating dtype and shape, no
+  // gradient is wanted and no export is tracing; else None, and the Python wrapper takes its
+  // general path. In C++ so that a small call costs what an op's binding does.
+  m.def("_call_plain", [](const char* op, py::args args) -> py::object {
+    std::vector<Tensor> in;
+    in.reserve(args.size());
+    for (py::handle h : args) {
+      const Tensor* t = as_tensor_ptr(h);
+      if (!t || !t->device().is_cpu() || !is_floating(t->dtype())) return py::none();
+      if (!in.empty() && (t->dtype() != in[0].dtype() || t->shape() != in[0].shape())) return py::none();
+      in.push_back(*t);
+    }
+    if (in.empty() || trace::active()) return py::none();
+    if (autograd::GradMode::enabled())
+      for (const Tensor& t : in)
+        if (t.requires_grad()) return py::none();
+    return py::cast(std::move(call_op(op, in)[0]));
+  });
 }
 
 }  // namespace tessel::python

@@ -234,6 +234,9 @@ def _needs_grad(*ts):
 
 def copysign(x1, x2, /):
     """|x1| with the sign bit of x2."""
+    r = _C._call_plain("copysign", x1, x2)  # two CPU tensors of one shape and float dtype, no gradient
+    if r is not None:
+        return r
     a, b = _float_pair("copysign", x1, x2)
     if a.device.type == "cpu" and not _needs_grad(a, b) and not _C._onnx.tracing():
         # One pass over the bits (kernels/cpu/unary.cpp, "copysign"); export traces the ops below.
@@ -273,6 +276,9 @@ _HYPOT = []
 
 def hypot(x1, x2, /):
     """sqrt(x1**2 + x2**2) without overflow or underflow in between; inf if either is inf."""
+    r = _C._call_plain("hypot", x1, x2)
+    if r is not None:
+        return r
     a, b = _float_pair("hypot", x1, x2)
     if a.device.type == "cpu" and not _C._onnx.tracing():
         # One pass (kernels/cpu/unary.cpp, "hypot"): broadcast views in, gradients summed back by autograd;

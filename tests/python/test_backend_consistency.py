@@ -1170,8 +1170,15 @@ def spec_copysign(dtype, device):
         check(out.cpu(), np.copysign(ref64(a), ref64(b)), dtype)
 
 
+def spec_frac(dtype, device):
+    for name, make in layouts((300, 130)):
+        a = sample(dtype, (300, 130), low=-28, high=28)
+        out = ts.frac(make(a, dtype, device))
+        check(out.cpu(), ref64(a) - np.trunc(ref64(a)), dtype)
+
+
 SPECS.update({"gather_rows": spec_gather_rows, "index_add_rows": spec_index_add_rows, "hypot": spec_hypot,
-              "hypot_backward": spec_hypot_backward, "copysign": spec_copysign})
+              "hypot_backward": spec_hypot_backward, "copysign": spec_copysign, "frac": spec_frac})
 
 # ---- max pooling kernels against NumPy windows ----
 

@@ -295,10 +295,29 @@ struct ExtremeRun {
       return is_max ? fold_lanes(x, n, -std::numeric_limits<T>::infinity(), MaxOp{})
                     : fold_lanes(x, n, std::numeric_limits<T>::infinity(), MinOp{});
     }
-    A best = A(x[0]);
-    for (int64_t i = 1; i < n; ++i)
-      if (better(A(x[i]), best, is_max)) best = A(x[i]);
-    return best;
+    if constexpr (std::is_same_v<T, bool>) {  // any / all: an OR / AND of the bytes (0 or 1), vectorized
+      const auto* b = reinterpret_cast<const unsigned char*>(x);
+      unsigned char r = is_max ? 0 : 1;
+      if (is_max) {
+        for (int64_t i = 0; i < n; ++i) r |= b[i];
+      } else {
+        for (int64_t i = 0; i < n; ++i) r &= b[i];
+      }
+      return r != 0;
+    } else if constexpr (std::is_integral_v<T>) {  // no NaN: max / min, which vectorize
+      A best = A(x[0]);
+      if (is_max) {
+        for (int64_t i = 1; i < n; ++i) best = std::max(best, A(x[i]));
+      } else {
+        for (int64_t i = 1; i < n; ++i) best = std::min(best, A(x[i]));
+      }
+      return best;
+    } else {
+      A best = A(x[0]);
+      for (int64_t i = 1; i < n; ++i)
+        if (better(A(x[i]), best, is_max)) best = A(x[i]);
+      return best;
+    }
   }
   A combine(const A* p, int64_t n) const {
     A best = p[0];
@@ -422,28 +441,25 @@ bool fold_middle(const KernelCall& c, T init, Op op, bool broadcast = false) {
 // only, not on the thread count.
 template <class T>
 bool via_contiguous(const KernelCall& c, void (*kernel)(const KernelCall&)) {
-  if constexpr (!lanes_v<T>) {
-    return false;
-  } else {
-    const Tensor& a = c.in[0];
-    if (a.is_contiguous() || a.numel() < 2) return false;
-    int64_t run;
-    if (inner_contiguous(split_dims(a, c.out[0]), run)) return false;
-    // A permuted dense tensor (a transpose): the same dims of a and out permuted to
-    // a's memory order reduce the same elements into the same outputs, with no copy
-    // (at any size: the element-by-element path costs ~4 ns an element).
-    const Shape perm = memory_order(a);
-    Tensor in[1] = {a.permute(perm)};
-    Tensor out[1] = {c.out[0].permute(perm)};
-    if (!in[0].is_contiguous() || !out[0].is_contiguous()) {
-      if (a.numel() < 4096 || a.numel() > (int64_t{1} << 26)) return false;  // cap: the copy's memory
-      autograd::NoGradGuard no_grad;
-      in[0] = a.contiguous();
-      out[0] = c.out[0];
-    }
-    kernel(KernelCall{std::span<const Tensor>(in, 1), std::span<Tensor>(out, 1), c.params});
-    return true;
+  const Tensor& a = c.in[0];
+  if (a.is_contiguous() || a.numel() < 2) return false;
+  int64_t run;
+  if (inner_contiguous(split_dims(a, c.out[0]), run)) return false;
+  // A permuted dense tensor (a transpose): the same dims of a and out permuted to
+  // a's memory order reduce the same elements into the same outputs, with no copy
+  // (at any size: the element-by-element path costs ~4 ns an element).
+  const Shape perm = memory_order(a);
+  Tensor in[1] = {a.permute(perm)};
+  Tensor out[1] = {c.out[0].permute(perm)};
+  if (!in[0].is_contiguous() || !out[0].is_contiguous()) {
+    // The copy pays off for the vector folds only; cap: the copy's memory.
+    if (!lanes_v<T> || a.numel() < 4096 || a.numel() > (int64_t{1} << 26)) return false;
+    autograd::NoGradGuard no_grad;
+    in[0] = a.contiguous();
+    out[0] = c.out[0];
   }
+  kernel(KernelCall{std::span<const Tensor>(in, 1), std::span<Tensor>(out, 1), c.params});
+  return true;
 }
 
 // A broadcast input (stride-0 dims of size > 1) is reduced over one copy of

@@ -43,20 +43,28 @@ DType compute_dtype(const char* op, Kind kind, DType dt) {
   return dt;
 }
 
-Tensor empty_same_layout(const Tensor& x, TensorOptions opts) {
-  if (x.dim() < 2 || x.is_contiguous() || !x.device().is_cpu() || x.numel() == 0) return empty(x.shape(), opts);
+namespace {
+// x's strides when it is a permuted dense tensor (walking the dims from the
+// smallest stride, each stride is the product of the sizes inside it; size-1
+// dims take any stride); empty when it is not (gaps, broadcast, overlap).
+Shape dense_strides(const Tensor& x) {
   const Shape perm = memory_order(x);
-  // Dense: walking the dims from the smallest stride, each stride is the product
-  // of the sizes inside it (size-1 dims take any stride). Else (gaps, broadcast,
-  // overlap) the output is contiguous.
   Shape strides(perm.size());
   int64_t next = 1;
   for (size_t i = perm.size(); i-- > 0;) {
     const auto d = static_cast<size_t>(perm[i]);
-    if (x.shape()[d] != 1 && x.strides()[d] != next) return empty(x.shape(), opts);
+    if (x.shape()[d] != 1 && x.strides()[d] != next) return {};
     strides[d] = next;
     next *= x.shape()[d];
   }
+  return strides;
+}
+}  // namespace
+
+Tensor empty_same_layout(const Tensor& x, TensorOptions opts) {
+  if (x.dim() < 2 || x.is_contiguous() || !x.device().is_cpu() || x.numel() == 0) return empty(x.shape(), opts);
+  const Shape strides = dense_strides(x);
+  if (strides.empty()) return empty(x.shape(), opts);
   // Not a view (no base for autograd, no permute in a trace): fresh storage, strided.
   const Tensor base = empty({x.numel()}, opts);
   return make_tensor(base.storage(), x.shape(), strides, 0, base.dtype());
@@ -81,7 +89,10 @@ bool same_dim_order(const Tensor& t, const Tensor& u) {
 Tensor empty_binary_out(const Tensor (&in)[2], TensorOptions opts) {
   for (int k = 0; k < 2; ++k) {
     const Tensor &t = in[k], &u = in[1 - k];
-    if (t.dim() < 2 || t.is_contiguous()) continue;
+    // t must be dense: a broadcast first operand (b.t() / x with b a keepdim row) leaves
+    // the choice to the other one.
+    if (t.dim() < 2 || t.is_contiguous() || !t.device().is_cpu() || t.numel() == 0 || dense_strides(t).empty())
+      continue;
     if (same_dim_order(t, u)) return empty_same_layout(t, opts);
   }
   return empty(in[0].shape(), opts);

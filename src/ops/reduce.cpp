@@ -307,7 +307,7 @@ Tensor all(const Tensor& a, const Shape& dims, bool keepdim) {
   OpScope scope_("all");
   const ReduceShape r = reduce_shape("all", a, dims);
   if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(true), TensorOptions(DType::Bool, a.device()));
-  return amin(ne(a, Scalar(0)), dims, keepdim);
+  return amin(a.dtype() == DType::Bool ? a : ne(a, Scalar(0)), dims, keepdim);
 }
 
 Tensor any(const Tensor& a, const Shape& dims, bool keepdim) {
@@ -315,7 +315,7 @@ Tensor any(const Tensor& a, const Shape& dims, bool keepdim) {
   OpScope scope_("any");
   const ReduceShape r = reduce_shape("any", a, dims);
   if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(false), TensorOptions(DType::Bool, a.device()));
-  return amax(ne(a, Scalar(0)), dims, keepdim);
+  return amax(a.dtype() == DType::Bool ? a : ne(a, Scalar(0)), dims, keepdim);
 }
 
 Tensor count_nonzero(const Tensor& a, const Shape& dims) {

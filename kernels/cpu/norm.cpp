@@ -636,6 +636,45 @@ void max_pool2d_values(const KernelCall& c) {
   });
 }
 
+// Window sums for avg_pool2d (by name, "avg_pool2d_sums"; dilation 1): in x [N, C,
+// H, W] contiguous; out [N, C, Ho, Wo], each the sum of its window's elements inside
+// the input (padding and the ceil_mode overhang add nothing), which the op divides.
+// As max_pool2d_values: the window's input rows summed elementwise into a row
+// (vectorizes), then that row's columns per output.
+template <class T>
+void avg_pool2d_sums(const KernelCall& c) {
+  const PoolParams& p = *static_cast<const PoolParams*>(c.params);
+  const Tensor &x = c.in[0], &y = c.out[0];
+  const int64_t planes = x.shape()[0] * x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  const int64_t Ho = y.shape()[2], Wo = y.shape()[3];
+  const T* px = cptr<T>(x);
+  T* py = mptr<T>(y);
+  parallel_for(planes, Ho * Wo * p.kernel[0] * p.kernel[1], [&](int64_t lo, int64_t hi) {
+    std::vector<T> row(static_cast<size_t>(W));
+    for (int64_t pl = lo; pl < hi; ++pl) {
+      const T* in = px + pl * H * W;
+      for (int64_t oh = 0; oh < Ho; ++oh) {
+        T* r = row.data();
+        std::fill(r, r + W, T(0));
+        for (int64_t i = 0; i < p.kernel[0]; ++i) {
+          const int64_t h = oh * p.stride[0] - p.pad[0] + i;
+          if (h < 0 || h >= H) continue;
+          const T* src = in + h * W;
+          for (int64_t w = 0; w < W; ++w) r[w] += src[w];
+        }
+        T* out = py + (pl * Ho + oh) * Wo;
+        std::fill(out, out + Wo, T(0));
+        for (int64_t j = 0; j < p.kernel[1]; ++j) {
+          const int64_t off = j - p.pad[1];
+          const int64_t ow0 = std::max<int64_t>(0, (-off + p.stride[1] - 1) / p.stride[1]);
+          const int64_t ow1 = std::min<int64_t>(Wo, off >= W ? 0 : (W - 1 - off) / p.stride[1] + 1);
+          for (int64_t ow = ow0; ow < ow1; ++ow) out[ow] += r[ow * p.stride[1] + off];
+        }
+      }
+    }
+  });
+}
+
 template <class T>
 void max_pool2d_kernel(const KernelCall& c) {
   if (c.out.size() < 2) return max_pool2d_values<T>(c);
@@ -744,6 +783,8 @@ const bool registered = [] {
   reg.add(rn, DeviceType::CPU, DType::Float64, &rms_norm_kernel<double>);
   reg.add(rnb, DeviceType::CPU, DType::Float32, &rms_norm_backward_kernel<float>);
   reg.add(rnb, DeviceType::CPU, DType::Float64, &rms_norm_backward_kernel<double>);
+  register_for(TypeList<float, double>{}, reg.op_id("avg_pool2d_sums"),
+               []<class T>(std::type_identity<T>) -> Kernel { return avg_pool2d_sums<T>; });
   const OpId hsb = reg.op_id("hardsigmoid_backward_fused"), hwb = reg.op_id("hardswish_backward_fused");
   reg.add(hsb, DeviceType::CPU, DType::Float32, &hard_backward_kernel<float, false>);
   reg.add(hsb, DeviceType::CPU, DType::Float64, &hard_backward_kernel<double, false>);

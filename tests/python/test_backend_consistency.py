@@ -1213,6 +1213,43 @@ def _np_max_pool(x, k, s, p, d, ceil):
     return y, idx
 
 
+def _np_avg_pool(x, k, s, p, ceil, include_pad):
+    # PyTorch's avg_pool2d: window sums over the input (zero padding), divided by k*k, or with
+    # ceil_mode / count_include_pad=False by the window's elements inside (padded) input.
+    k, s, p = ((v, v) if isinstance(v, int) else v for v in (k, s, p))
+    N, C, H, W = x.shape
+    out_sz = []
+    for i, n in enumerate((H, W)):
+        span = n + 2 * p[i] - (k[i] - 1) - 1
+        o = (-(-span // s[i]) if ceil else span // s[i]) + 1
+        if ceil and (o - 1) * s[i] >= n + p[i]:
+            o -= 1
+        out_sz.append(o)
+    y = np.zeros((N, C) + tuple(out_sz))
+    for oh in range(out_sz[0]):
+        for ow in range(out_sz[1]):
+            h0, w0 = oh * s[0] - p[0], ow * s[1] - p[1]
+            h1, w1 = min(h0 + k[0], H + p[0]), min(w0 + k[1], W + p[1])
+            count = (h1 - h0) * (w1 - w0) if include_pad else None
+            hs, ws = max(h0, 0), max(w0, 0)
+            he, we = min(h1, H), min(w1, W)
+            if count is None:
+                count = (he - hs) * (we - ws)
+            y[:, :, oh, ow] = x[:, :, hs:he, ws:we].sum(axis=(2, 3)) / count
+    return y
+
+
+def spec_avg_pool2d_sums(dtype, device):
+    # through F.avg_pool2d without a gradient (the kernel's only caller)
+    import tessel.nn.functional as F
+    for shape, k, s, p, _, ceil in POOL_CASES:
+        x = sample(dtype, shape)
+        for include_pad in (True, False):
+            out = F.avg_pool2d(from_numpy(x, dtype).to(device), k, s, p, ceil, include_pad)
+            check(out.cpu(), _np_avg_pool(ref64(x), k, s, p, ceil, include_pad), dtype,
+                  scale=_np_avg_pool(np.abs(ref64(x)), k, s, p, ceil, include_pad) + 1e-30)  # cancellation
+
+
 def spec_max_pool2d(dtype, device):
     import tessel.nn.functional as F
     for shape, k, s, p, d, ceil in POOL_CASES:
@@ -1239,7 +1276,8 @@ def spec_max_pool2d_backward(dtype, device):
         check(tx.grad.cpu(), ref.reshape(shape), dtype)
 
 
-SPECS.update({"max_pool2d": spec_max_pool2d, "max_pool2d_backward": spec_max_pool2d_backward})
+SPECS.update({"max_pool2d": spec_max_pool2d, "max_pool2d_backward": spec_max_pool2d_backward,
+              "avg_pool2d_sums": spec_avg_pool2d_sums})
 
 def spec_rfft_real(dtype, device):
     for shape in [(1,), (3, 2), (4, 5), (2, 3, 12), (17, 400), (2, 97), (1, 1024)]:

@@ -114,6 +114,7 @@ CASES['gelu'] = (lambda a: ts.gelu(a), [R(5)])
 CASES['gelu_tanh'] = (lambda a: ts.gelu(a, approximate='tanh'), [R(5)])
 CASES['softplus'] = (lambda a: ts.softplus(a, 2.0), [R(5)])
 CASES['hypot'] = (lambda a, b: ts.hypot(a, b), [R(3, 4), R(4)])  # kernel by name, its backward too
+CASES['frac'] = (lambda a: ts.frac(a), [R(3, 4)])  # kernel by name; its Function's gradient is g
 CASES['floor_divide'] = (lambda a, b: ts.floor_divide(a, b) + a, [R(4), R(4, pos=True)])
 CASES['remainder'] = (lambda a, b: ts.remainder(a, b), [R(4), R(4, pos=True)])
 CASES['fmod'] = (lambda a, b: ts.fmod(a, b), [R(4), R(4, pos=True)])
@@ -268,6 +269,7 @@ NOT_DIFFERENTIABLE = {
     # The fused no-grad spectrogram; under autograd the features use rfft_real instead.
     "stft_power",
     "copysign",  # called by name without grad only; with grad, abs/where/signbit ops
+    "avg_pool2d_sums",  # avg_pool2d's forward without grad only; with grad, the composite (the 'avg_pool2d' case)
     "quantize_affine", "dequantize_affine",  # integer codes: quantize detaches its input
     # eig: complex outputs, checked in test_linalg_grad.py::test_eig_grad (central differences along both
     # parts); the LDL family (not differentiable in PyTorch either) raises NotImplementedError under grad.

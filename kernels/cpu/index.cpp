@@ -109,8 +109,10 @@ void index_add_rows(const KernelCall& c) {
 
 template <class T>
 inline bool is_nonzero(T v) {
-  if constexpr (is_reduced_float_v<T>) return static_cast<float>(v) != 0.0f;
-  else return v != T(0);
+  if constexpr (is_reduced_float_v<T>)
+    return static_cast<float>(v) != 0.0f;
+  else
+    return v != T(0);
 }
 
 // The row-major indices of a's nonzero elements. A contiguous input is walked

@@ -443,8 +443,10 @@ void rms_norm_backward_kernel(const KernelCall& c) {
 // hardswish, 0 for hardsigmoid): one pass instead of the rule's five or six ops.
 template <class T, bool Swish>
 inline T hard_backward(T g, T x) {
-  if constexpr (Swish) return x < T(-3) ? T(0) : (x <= T(3) ? g * (x / T(3) + T(0.5)) : g);
-  else return (x > T(-3) && x < T(3)) ? g / T(6) : T(0);
+  if constexpr (Swish)
+    return x < T(-3) ? T(0) : (x <= T(3) ? g * (x / T(3) + T(0.5)) : g);
+  else
+    return (x > T(-3) && x < T(3)) ? g / T(6) : T(0);
 }
 // Contiguous runs on GCC vectors (selects), with an AVX2 clone: under -ftrapping-math
 // the plain loop stays scalar with branches, which random inputs mispredict (1e5

@@ -143,8 +143,10 @@ bool uniform_vector(const KernelCall& c) {
     T* o = static_cast<T*>(c.out[0].data_ptr());
     parallel_for(c.out[0].numel(), 8, [&](int64_t b, int64_t e) {
       const uint64_t ctr = ps.offset + static_cast<uint64_t>(b);
-      if constexpr (std::is_same_v<T, float>) vt->uniform_f32(o + b, ps.seed, ctr, e - b, ps.a, ps.b);
-      else vt->uniform_f64(o + b, ps.seed, ctr, e - b, ps.a, ps.b);
+      if constexpr (std::is_same_v<T, float>)
+        vt->uniform_f32(o + b, ps.seed, ctr, e - b, ps.a, ps.b);
+      else
+        vt->uniform_f64(o + b, ps.seed, ctr, e - b, ps.a, ps.b);
     });
     return true;
   }
@@ -189,8 +191,10 @@ const bool registered = [] {
   });
   register_for(FloatTypes{}, op::normal, []<class T>(std::type_identity<T>) -> Kernel {
     return [](const KernelCall& c) {
-      if constexpr (std::is_same_v<T, double>) normal_double(c);
-      else normal_narrow<T>(c);
+      if constexpr (std::is_same_v<T, double>)
+        normal_double(c);
+      else
+        normal_narrow<T>(c);
     };
   });
   register_for(RealTypes{}, op::randint, []<class T>(std::type_identity<T>) -> Kernel {

@@ -591,90 +591,58 @@ void relu_backward_kernel(const KernelCall& c) {
   });
 }
 
-// For each output row, kernel offsets form the outer loop and output columns
-// the inner one: the running maxima of a row are independent, so the inner
-// loop pipelines (one window at a time would chain every compare).
-// Without the indices output (inference): for each output row, the elementwise
-// maximum of the window's input rows (contiguous, vectorizes), then the maximum
-// over the window's columns of that row. NaN propagates, as in PyTorch.
-template <class T>
-void max_pool2d_values(const KernelCall& c) {
+// Separable window folds (max_pool2d without indices, avg_pool2d's sums): for
+// each output row, the window's input rows folded elementwise into a row
+// (contiguous, vectorizes), then that row's columns folded per output, with the
+// kernel offsets as the outer loop so that the outputs' folds are independent
+// and pipeline. x [N, C, H, W] contiguous; padding and the ceil_mode overhang
+// add nothing (the fold starts from `init`).
+template <class T, class Fold>
+void pool2d_separable(const KernelCall& c, T init, Fold fold) {
   const PoolParams& p = *static_cast<const PoolParams*>(c.params);
   const Tensor &x = c.in[0], &y = c.out[0];
   const int64_t planes = x.shape()[0] * x.shape()[1], H = x.shape()[2], W = x.shape()[3];
   const int64_t Ho = y.shape()[2], Wo = y.shape()[3];
   const T* px = cptr<T>(x);
   T* py = mptr<T>(y);
-  const T lowest = -std::numeric_limits<T>::infinity();
   parallel_for(planes, Ho * Wo * p.kernel[0] * p.kernel[1], [&](int64_t lo, int64_t hi) {
     std::vector<T> row(static_cast<size_t>(W));
     for (int64_t pl = lo; pl < hi; ++pl) {
       const T* in = px + pl * H * W;
       for (int64_t oh = 0; oh < Ho; ++oh) {
         T* r = row.data();
-        for (int64_t w = 0; w < W; ++w) r[w] = lowest;
+        std::fill(r, r + W, init);
         for (int64_t i = 0; i < p.kernel[0]; ++i) {
           const int64_t h = oh * p.stride[0] - p.pad[0] + i * p.dilation[0];
           if (h < 0 || h >= H) continue;
           const T* src = in + h * W;
-          for (int64_t w = 0; w < W; ++w) {
-            const T v = src[w];
-            r[w] = select((v > r[w]) | (v != v), v, r[w]);
-          }
+          for (int64_t w = 0; w < W; ++w) r[w] = fold(r[w], src[w]);
         }
         T* out = py + (pl * Ho + oh) * Wo;
-        for (int64_t ow = 0; ow < Wo; ++ow) out[ow] = lowest;
+        std::fill(out, out + Wo, init);
         for (int64_t j = 0; j < p.kernel[1]; ++j) {
           const int64_t off = j * p.dilation[1] - p.pad[1];
           const int64_t ow0 = std::max<int64_t>(0, (-off + p.stride[1] - 1) / p.stride[1]);
           const int64_t ow1 = std::min<int64_t>(Wo, off >= W ? 0 : (W - 1 - off) / p.stride[1] + 1);
-          for (int64_t ow = ow0; ow < ow1; ++ow) {
-            const T v = r[ow * p.stride[1] + off];
-            out[ow] = select((v > out[ow]) | (v != v), v, out[ow]);
-          }
+          for (int64_t ow = ow0; ow < ow1; ++ow) out[ow] = fold(out[ow], r[ow * p.stride[1] + off]);
         }
       }
     }
   });
 }
 
-// Window sums for avg_pool2d (by name, "avg_pool2d_sums"; dilation 1): in x [N, C,
-// H, W] contiguous; out [N, C, Ho, Wo], each the sum of its window's elements inside
-// the input (padding and the ceil_mode overhang add nothing), which the op divides.
-// As max_pool2d_values: the window's input rows summed elementwise into a row
-// (vectorizes), then that row's columns per output.
+// max_pool2d without the indices output (inference); NaN propagates, as in PyTorch.
+template <class T>
+void max_pool2d_values(const KernelCall& c) {
+  pool2d_separable<T>(c, -std::numeric_limits<T>::infinity(),
+                      [](T acc, T v) { return select((v > acc) | (v != v), v, acc); });
+}
+
+// Window sums for avg_pool2d (by name, "avg_pool2d_sums"; dilation 1): out [N, C,
+// Ho, Wo], each the sum of its window's elements inside the input, which the op divides.
 template <class T>
 void avg_pool2d_sums(const KernelCall& c) {
-  const PoolParams& p = *static_cast<const PoolParams*>(c.params);
-  const Tensor &x = c.in[0], &y = c.out[0];
-  const int64_t planes = x.shape()[0] * x.shape()[1], H = x.shape()[2], W = x.shape()[3];
-  const int64_t Ho = y.shape()[2], Wo = y.shape()[3];
-  const T* px = cptr<T>(x);
-  T* py = mptr<T>(y);
-  parallel_for(planes, Ho * Wo * p.kernel[0] * p.kernel[1], [&](int64_t lo, int64_t hi) {
-    std::vector<T> row(static_cast<size_t>(W));
-    for (int64_t pl = lo; pl < hi; ++pl) {
-      const T* in = px + pl * H * W;
-      for (int64_t oh = 0; oh < Ho; ++oh) {
-        T* r = row.data();
-        std::fill(r, r + W, T(0));
-        for (int64_t i = 0; i < p.kernel[0]; ++i) {
-          const int64_t h = oh * p.stride[0] - p.pad[0] + i;
-          if (h < 0 || h >= H) continue;
-          const T* src = in + h * W;
-          for (int64_t w = 0; w < W; ++w) r[w] += src[w];
-        }
-        T* out = py + (pl * Ho + oh) * Wo;
-        std::fill(out, out + Wo, T(0));
-        for (int64_t j = 0; j < p.kernel[1]; ++j) {
-          const int64_t off = j - p.pad[1];
-          const int64_t ow0 = std::max<int64_t>(0, (-off + p.stride[1] - 1) / p.stride[1]);
-          const int64_t ow1 = std::min<int64_t>(Wo, off >= W ? 0 : (W - 1 - off) / p.stride[1] + 1);
-          for (int64_t ow = ow0; ow < ow1; ++ow) out[ow] += r[ow * p.stride[1] + off];
-        }
-      }
-    }
-  });
+  pool2d_separable<T>(c, T(0), [](T acc, T v) { return acc + v; });
 }
 
 template <class T>

@@ -93,10 +93,13 @@ def _evaluate(model, loader, device):
 
 
 def test_resnet_script(tmp_path):
+    # 256 training images (8 steps an epoch): with 128 the run depended on the seed (seed 0 failed in
+    # PyTorch 2.15 too, 9 of 12 seeds passed there, 6 of 12 here); with 256, 12 of 12 in PyTorch and 24 of
+    # 24 here (last loss <= 0.36x the first, accuracy >= 0.67).
     torch.manual_seed(0)
-    X, y = _image_data(192)
-    train_loader = DataLoader(TensorDataset(X[:128], y[:128]), batch_size=32, shuffle=True, drop_last=True)
-    test_loader = DataLoader(TensorDataset(X[128:], y[128:]), batch_size=64, shuffle=False)
+    X, y = _image_data(320)
+    train_loader = DataLoader(TensorDataset(X[:256], y[:256]), batch_size=32, shuffle=True, drop_last=True)
+    test_loader = DataLoader(TensorDataset(X[256:], y[256:]), batch_size=64, shuffle=False)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = ResNet().to(device)

@@ -1,7 +1,10 @@
 """A unary op on a permuted dense tensor (a transpose) returns a tensor of the same
 layout, as PyTorch does (src/ops/elementwise.cpp, empty_same_layout): the kernel
 then runs over input and output in memory order. Values against NumPy float64;
-views with gaps, broadcast views and 1-D inputs keep contiguous outputs."""
+views with gaps, broadcast views and 1-D inputs keep contiguous outputs. An input
+broadcast over its leading dims is computed once over its distinct block, which is
+then copied (src/ops/unary.cpp, on_broadcast_block): the same bits as the op on the
+materialized input."""
 import numpy as np
 import pytest
 
@@ -99,3 +102,54 @@ def test_binary_op_with_a_keepdim_reduction_keeps_the_layout():
     # a full operand in another dim order still gives a contiguous result
     c = ts.tensor(np.ascontiguousarray(a.T))
     assert (x - c).is_contiguous()
+
+
+# (source shape, broadcast shape): leading stride-0 dims (the block path: one row, a
+# scalar, a plane) and layouts it must leave alone (a stride-0 dim inside, a trailing one).
+BROADCASTS = [((1, 1000), (64, 1000)), ((1,), (3, 5, 7)), ((1, 1, 6, 5), (4, 3, 6, 5)), ((1, 3), (2, 3)),
+              ((20, 1, 30), (20, 17, 30)), ((300, 1), (300, 50)), ((1, 7, 1), (5, 7, 9))]
+
+
+@pytest.mark.parametrize("src,shape", BROADCASTS)
+@pytest.mark.parametrize("op", ["neg", "abs", "relu", "exp", "sigmoid", "tanh", "gelu", "lgamma", "frac", "isnan",
+                                "nan_to_num", "sign", "round"])
+def test_broadcast_input_gives_the_bits_of_the_materialized_input(src, shape, op):
+    a = rng.standard_normal(src).astype(np.float32) * 3
+    a.flat[0] = np.nan
+    if a.size > 2:
+        a.flat[1], a.flat[2] = np.inf, -np.inf
+    x = ts.tensor(a).expand(*shape)
+    assert not x.is_contiguous()
+    fn = getattr(ts, op)
+    got, want = fn(x), fn(x.contiguous())
+    assert got.shape == tuple(shape) and got.dtype == want.dtype and got.is_contiguous()
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int32, np.complex64])
+def test_broadcast_block_other_dtypes(dtype):
+    a = (rng.standard_normal((1, 2, 33)) * 5).astype(dtype)
+    if dtype == np.complex64:
+        a = a + 1j * (rng.standard_normal((1, 2, 33)) * 5).astype(np.float32)
+    x = ts.tensor(a).expand(9, 2, 33)
+    for op, ref in [("neg", np.negative), ("abs", np.abs)]:
+        got, want = getattr(ts, op)(x), getattr(ts, op)(x.contiguous())
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        np.testing.assert_allclose(got.numpy(), ref(np.broadcast_to(a, (9, 2, 33))), rtol=1e-6)
+
+
+def test_gradient_through_a_broadcast_unary():
+    a = rng.standard_normal((1, 5)).astype(np.float64)
+    x = ts.tensor(a, requires_grad=True)
+    y = ts.tanh(x.expand(4, 5))
+    (y * ts.tensor(np.arange(20.0).reshape(4, 5))).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), (1 - np.tanh(a) ** 2) * np.arange(20.0).reshape(4, 5).sum(0),
+                               rtol=1e-12)
+
+
+def test_broadcast_output_is_its_own_storage():
+    x = ts.tensor(np.arange(6, dtype=np.float32)).expand(3, 6)
+    y = ts.neg(x)
+    y[1, 2] = 100.0  # the copied blocks are independent elements
+    assert y[0, 2].item() == -2.0 and y[2, 2].item() == -2.0 and y[1, 2].item() == 100.0

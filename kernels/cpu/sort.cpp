@@ -1,8 +1,8 @@
 // CPU kernels for sort, topk and searchsorted along one dim.
 #include <algorithm>
 #include <bit>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <numeric>
 #include <vector>
 
@@ -53,10 +53,10 @@ inline std::vector<int64_t> identity_order(int64_t len) {
 // their positions by bytes, least significant first. Each pass is stable, so equal
 // values keep their input order, as stable_sort's. No compare branches: a
 // comparison sort of random rows mispredicts about every other compare (a row of
-// 256 floats: ~11 us with stable_sort, ~1.5 us here).
+// 256 floats: ~11 us with stable_sort, ~2.3 us here).
 template <class T>
-constexpr bool radix_sortable = std::is_same_v<T, float> || std::is_same_v<T, double> ||
-                                std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>;
+constexpr bool radix_sortable =
+    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>;
 template <class T>
 using radix_key_t = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
 

@@ -691,8 +691,8 @@ TESSEL_CLONES void extreme_row(const T* x, int64_t len, T* out, int64_t* oi) {
       for (int64_t k = 0; k < W; ++k) {
         const T v = bv[b][k];
         const int64_t vi = bx[b][k];
-        const bool take = best != best ? (v != v && vi < bi)
-                                       : (v != v || (IsMax ? v > best : v < best) || (v == best && vi < bi));
+        const bool take =
+            best != best ? (v != v && vi < bi) : (v != v || (IsMax ? v > best : v < best) || (v == best && vi < bi));
         if (take) best = v, bi = vi;
       }
   }
@@ -710,36 +710,39 @@ void extreme_dim_kernel(const KernelCall& c) {
   const int64_t dim = static_cast<const ReduceDimParams*>(c.params)->dim;
   const int64_t len = a.shape()[dim], step = a.strides()[dim] * static_cast<int64_t>(sizeof(T));
   const Tensor av = a.select(dim, 0).unsqueeze(dim);
-  for_each<3>({&c.out[0], &c.out[1], &av}, [&](char** p, const int64_t* s, int64_t n) {
-    if constexpr (lanes_v<T>) {
-      if (s[2] == sizeof(T) && len > 1 && s[0] % sizeof(T) == 0 && s[1] % sizeof(int64_t) == 0 &&
-          step % sizeof(T) == 0) {
-        return extreme_rows<T, IsMax>(reinterpret_cast<const T*>(p[2]), n, len, step / int64_t{sizeof(T)},
-                                      reinterpret_cast<T*>(p[0]), s[0] / int64_t{sizeof(T)},
-                                      reinterpret_cast<int64_t*>(p[1]), s[1] / int64_t{sizeof(int64_t)});
-      }
-      if (step == sizeof(T)) {
-        for (int64_t i = 0; i < n; ++i)
-          extreme_row<T, IsMax>(reinterpret_cast<const T*>(p[2] + i * s[2]), len, reinterpret_cast<T*>(p[0] + i * s[0]),
-                                reinterpret_cast<int64_t*>(p[1] + i * s[1]));
-        return;
-      }
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      const char* x = p[2] + i * s[2];
-      A best = A(*reinterpret_cast<const T*>(x));
-      int64_t bi = 0;
-      for (int64_t j = 1; j < len; ++j) {
-        const A v = A(*reinterpret_cast<const T*>(x + j * step));
-        if (better(v, best, IsMax)) {
-          best = v;
-          bi = j;
+  for_each<3>(
+      {&c.out[0], &c.out[1], &av},
+      [&](char** p, const int64_t* s, int64_t n) {
+        if constexpr (lanes_v<T>) {
+          if (s[2] == sizeof(T) && len > 1 && s[0] % sizeof(T) == 0 && s[1] % sizeof(int64_t) == 0 &&
+              step % sizeof(T) == 0) {
+            return extreme_rows<T, IsMax>(reinterpret_cast<const T*>(p[2]), n, len, step / int64_t{sizeof(T)},
+                                          reinterpret_cast<T*>(p[0]), s[0] / int64_t{sizeof(T)},
+                                          reinterpret_cast<int64_t*>(p[1]), s[1] / int64_t{sizeof(int64_t)});
+          }
+          if (step == sizeof(T)) {
+            for (int64_t i = 0; i < n; ++i)
+              extreme_row<T, IsMax>(reinterpret_cast<const T*>(p[2] + i * s[2]), len,
+                                    reinterpret_cast<T*>(p[0] + i * s[0]), reinterpret_cast<int64_t*>(p[1] + i * s[1]));
+            return;
+          }
         }
-      }
-      *reinterpret_cast<T*>(p[0] + i * s[0]) = static_cast<T>(best);
-      *reinterpret_cast<int64_t*>(p[1] + i * s[1]) = bi;
-    }
-  }, len);
+        for (int64_t i = 0; i < n; ++i) {
+          const char* x = p[2] + i * s[2];
+          A best = A(*reinterpret_cast<const T*>(x));
+          int64_t bi = 0;
+          for (int64_t j = 1; j < len; ++j) {
+            const A v = A(*reinterpret_cast<const T*>(x + j * step));
+            if (better(v, best, IsMax)) {
+              best = v;
+              bi = j;
+            }
+          }
+          *reinterpret_cast<T*>(p[0] + i * s[0]) = static_cast<T>(best);
+          *reinterpret_cast<int64_t*>(p[1] + i * s[1]) = bi;
+        }
+      },
+      len);
 }
 
 const bool registered = [] {

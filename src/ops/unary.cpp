@@ -289,7 +289,7 @@ Tensor clamp(const Tensor& a, const std::optional<Scalar>& min, const std::optio
       [&] {
         const Tensor x = a.to(dt);
         Tensor out = detail::empty_same_layout(x, TensorOptions(dt, a.device()));  // a transposed input stays so
-        dispatch(op::clamp, dt, {&x, 1}, {&out, 1}, &p);
+        if (!detail::on_broadcast_block(op::clamp, dt, x, out, &p)) dispatch(op::clamp, dt, {&x, 1}, {&out, 1}, &p);
         return out;
       },
       [&](const Tensor& out) { autograd::rules::clamp(a, min, max, out); });

@@ -153,3 +153,15 @@ def test_broadcast_output_is_its_own_storage():
     y = ts.neg(x)
     y[1, 2] = 100.0  # the copied blocks are independent elements
     assert y[0, 2].item() == -2.0 and y[2, 2].item() == -2.0 and y[1, 2].item() == 100.0
+
+
+def test_clamp_and_relu6_of_a_broadcast_input():
+    a = rng.standard_normal((1, 300)).astype(np.float32) * 8
+    a[0, :3] = [np.nan, np.inf, -np.inf]
+    x = ts.tensor(a).expand(50, 300)
+    for got, want in [(ts.clamp(x, -1.0, 2.0), ts.clamp(x.contiguous(), -1.0, 2.0)),
+                      (ts.clamp(x, min=0.5), ts.clamp(x.contiguous(), min=0.5)),
+                      (ts.nn.functional.relu6(x), ts.nn.functional.relu6(x.contiguous()))]:
+        assert got.is_contiguous()
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    np.testing.assert_array_equal(ts.clamp(x, -1.0, 2.0).numpy(), np.broadcast_to(np.clip(a, -1, 2), (50, 300)))

@@ -139,6 +139,34 @@ void sort_kernel(const KernelCall& c) {
   });
 }
 
+// topk for k <= kSmallTopk: one pass in index order keeping the k best in a
+// sorted buffer; an element enters only when strictly better than the k-th, and
+// goes after equal ones, so ties keep the lower index first, as the partial sort's
+// order. No order vector per row (10^3 rows of 32: 1.45x PyTorch's time before).
+constexpr int64_t kSmallTopk = 16;
+template <class T, bool Largest>
+void topk_small(const T* x, int64_t len, int64_t sa, int64_t k, T* y, int64_t sv, int64_t* yi, int64_t si) {
+  using A = acc_t<T>;
+  const auto better = [](A u, A v) { return Largest ? less_nan(v, u) : less_nan(u, v); };
+  A bv[kSmallTopk];
+  int64_t bi[kSmallTopk];
+  int64_t m = 0;
+  for (int64_t j = 0; j < len; ++j) {
+    const A v = A(x[j * sa]);
+    if (m == k) {
+      if (!better(v, bv[k - 1])) continue;
+      --m;  // the k-th leaves
+    }
+    int64_t p = m;
+    for (; p > 0 && better(v, bv[p - 1]); --p) bv[p] = bv[p - 1], bi[p] = bi[p - 1];
+    bv[p] = v, bi[p] = j, ++m;
+  }
+  for (int64_t j = 0; j < k; ++j) {
+    y[j * sv] = x[bi[j] * sa];
+    yi[j * si] = bi[j];
+  }
+}
+
 template <class T>
 void topk_kernel(const KernelCall& c) {
   using A = acc_t<T>;
@@ -146,6 +174,16 @@ void topk_kernel(const KernelCall& c) {
   const Tensor &a = c.in[0], &vals = c.out[0], &idx = c.out[1];
   const int64_t len = a.shape()[ps.dim], sa = a.strides()[ps.dim], sv = vals.strides()[ps.dim],
                 si = idx.strides()[ps.dim], k = ps.k;
+  if (k == 0) return;
+  if (k <= kSmallTopk && k <= len) {
+    rows<T>(a, vals, idx, ps.dim, len * 2, [&](const T* x, T* y, int64_t* yi) {
+      if (ps.largest)
+        topk_small<T, true>(x, len, sa, k, y, sv, yi, si);
+      else
+        topk_small<T, false>(x, len, sa, k, y, sv, yi, si);
+    });
+    return;
+  }
   rows<T>(a, vals, idx, ps.dim, len * 4, [&](const T* x, T* y, int64_t* yi) {
     std::vector<int64_t> order = identity_order(len);
     auto key = [&](int64_t j) { return A(x[j * sa]); };

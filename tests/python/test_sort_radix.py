@@ -70,3 +70,29 @@ def test_one_long_row_and_threads():
         ts.set_num_threads(n)
         np.testing.assert_array_equal(ts.sort(ts.tensor(a)).indices.numpy(), want)
     np.testing.assert_array_equal(ts.argsort(ts.tensor(a), descending=True).numpy(), np.argsort(-a, kind="stable"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+@pytest.mark.parametrize("k", [1, 3, 8, 16, 17])
+@pytest.mark.parametrize("largest", [True, False])
+@pytest.mark.parametrize("length", [17, 40, 1000])
+def test_topk_is_the_head_of_the_stable_order(dtype, k, largest, length):
+    """topk for k <= 16 keeps a sorted buffer in one pass (kernels/cpu/sort.cpp: topk_small), larger k the
+    partial sort: both the first k of the stable order (ties: lower index first; NaN largest)."""
+    a = special(dtype, (5, length))
+    x = ts.tensor(a)
+    v, i = ts.topk(x, k, -1, largest=largest)
+    order = reference(a, -1, descending=largest)[:, :k]
+    np.testing.assert_array_equal(i.numpy(), order)
+    np.testing.assert_array_equal(v.numpy(), np.take_along_axis(a, order, -1))
+    vt, it = ts.topk(ts.tensor(np.ascontiguousarray(a.T)).t(), k, -1, largest=largest)  # strided rows
+    np.testing.assert_array_equal(it.numpy(), order)
+
+
+def test_topk_edge_sizes():
+    a = np.array([[3.0, np.nan, 3.0, -1.0]], dtype=np.float32)
+    x = ts.tensor(a)
+    assert ts.topk(x, 0, -1).indices.shape == (1, 0)
+    np.testing.assert_array_equal(ts.topk(x, 4, -1).indices.numpy(), [[1, 0, 2, 3]])
+    np.testing.assert_array_equal(ts.topk(x, 4, -1, largest=False).indices.numpy(), [[3, 0, 2, 1]])
+    np.testing.assert_array_equal(ts.topk(x, 2, -1).values.numpy(), [[np.nan, 3.0]])

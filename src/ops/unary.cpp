@@ -49,6 +49,11 @@ bool on_broadcast_block(OpId id, DType dt, const Tensor& x, Tensor& r, const voi
   return true;
 }
 
+// A unary kernel from x into r (every unary op's forward, clamp's too).
+void dispatch_unary(OpId id, DType dt, const Tensor& x, Tensor& r, const void* params) {
+  if (!on_broadcast_block(id, dt, x, r, params)) dispatch(id, dt, {&x, 1}, {&r, 1}, params);
+}
+
 Tensor unary_forward(const char* name, OpId id, const Tensor& a, bool to_float, const void* params,
                      std::optional<DType> out) {
   TS_CHECK(a.defined(), ValueError, name, "got an undefined tensor");
@@ -58,7 +63,7 @@ Tensor unary_forward(const char* name, OpId id, const Tensor& a, bool to_float, 
   const Tensor x = a.to(dt);
   const DType out_dt = out ? *out : (id == op::abs ? to_real(dt) : dt);
   Tensor r = empty_same_layout(x, TensorOptions(out_dt, a.device()));
-  if (!on_broadcast_block(id, dt, x, r, params)) dispatch(id, dt, {&x, 1}, {&r, 1}, params);
+  dispatch_unary(id, dt, x, r, params);
   return r;
 }
 }  // namespace
@@ -289,7 +294,7 @@ Tensor clamp(const Tensor& a, const std::optional<Scalar>& min, const std::optio
       [&] {
         const Tensor x = a.to(dt);
         Tensor out = detail::empty_same_layout(x, TensorOptions(dt, a.device()));  // a transposed input stays so
-        if (!detail::on_broadcast_block(op::clamp, dt, x, out, &p)) dispatch(op::clamp, dt, {&x, 1}, {&out, 1}, &p);
+        detail::dispatch_unary(op::clamp, dt, x, out, &p);
         return out;
       },
       [&](const Tensor& out) { autograd::rules::clamp(a, min, max, out); });

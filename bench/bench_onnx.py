@@ -345,17 +345,24 @@ def fma_peak(flags, threads, notes):
 # running
 
 
+SETTLE_S = 0.15  # untimed calls before each sample (side_by_side)
+
+
 def side_by_side(f_ts, f_ort, repeat, target_s):
     """Median wall and CPU (process) time per call of tessel and onnxruntime,
     their samples interleaved (tessel, ort, tessel, ...) so that both see the
     same load; each sample averages `number` calls (about target_s). On a busy
     machine the CPU time is the steadier figure: it leaves out the time the
     process waits for a core (with several threads it sums their CPU time,
-    spinning included). Each sample starts with 50 ms of untimed calls (at least
-    one): with two thread pools in one process, the calls after a switch wait
-    for the other runtime's threads to stop spinning (the first 8-33 ms for
-    tessel after onnxruntime at 2 threads on the 2-core VM, and a few slow ones
-    after it; 5-10 ms the other way), which a program using one runtime never pays."""
+    spinning included). Each sample starts with SETTLE_S of untimed calls (at
+    least one): with two thread pools in one process, the calls after a switch
+    wait for the other runtime's threads to stop spinning, which a program using
+    one runtime never pays. On the 2-core AMD VM (2026-12-05), MobileNetV2 batch
+    1 at 2 threads ran 9.1 ms a call for the first 60 ms after onnxruntime and
+    5.1 ms after that (5.0 ms from the first call with onnxruntime's
+    `session.intra_op.allow_spinning` off); onnxruntime after tessel settled
+    within 10 ms. 50 ms of settling (the earlier figure) left tessel's 2-thread
+    cells 1.06-1.17x where runs with 0.5 s gave 0.98-1.02x."""
     f_ts(), f_ort()
     t0 = time.perf_counter()
     f_ts()
@@ -365,7 +372,7 @@ def side_by_side(f_ts, f_ort, repeat, target_s):
         out.append({"wall": [], "cpu": []})
     for k in range(repeat + 1):  # the first round is a warm-up
         for f, o in zip((f_ts, f_ort), out):
-            t_settle = time.perf_counter() + 0.05
+            t_settle = time.perf_counter() + SETTLE_S
             f()
             while time.perf_counter() < t_settle:
                 f()

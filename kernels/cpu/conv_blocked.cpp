@@ -414,6 +414,24 @@ void depthwise_conv(const Tensor& x, const DwSlot& ws, const Tensor& bias, const
   if (bias.defined()) std::memcpy(bvec.data(), bias.data<float>(), static_cast<size_t>(k.c) * sizeof(float));
   const float* xd = x.data<float>();
   float* yd = y.data<float>();
+  if (k.ho >= 28) {
+    // Large maps: output rows over the threads, every plane in each piece. On 2
+    // threads this ran MobileNetV2's 96-channel stride-2 layer at 112x112 in 117
+    // us against 172 with whole planes per thread (and the model 2.6% faster,
+    // paired runs); at 14x14 and 7x7 a thread's few rows per plane ran slower.
+    parallel_for(k.ho, planes * k.wo * taps * b, [&](int64_t o0, int64_t o1) {
+      for (int64_t pl = 0; pl < planes; ++pl) {
+        const int64_t cblk = pl % cb;
+        const float* xp = xd + pl * k.h * k.w * b;
+        float* yp = yd + pl * k.ho * k.wo * b;
+        const float* wp = ws.w.data() + cblk * taps * b;
+        const float* bp = bvec.data() + cblk * b;
+        if (b == 16) dw_blocked_rows_avx512(xp, wp, bp, yp, g, post, o0, o1);
+        else dw_blocked_rows_avx2(xp, wp, bp, yp, g, post, o0, o1);
+      }
+    });
+    return;
+  }
   // (plane, output row) pairs in one range, contiguous pieces per thread.
   const int64_t rows = planes * k.ho;
   parallel_for(rows, k.wo * taps * b, [&](int64_t r0, int64_t r1) {

@@ -46,10 +46,11 @@ const Tensor* opt(const Inputs& in, size_t k) { return k < in.size() && in[k] ? 
 // kernels key their primitives by omp_get_max_threads(), so the one-thread
 // primitive is cached apart. The threshold follows how idle OpenMP threads
 // wait: spinning (libgomp's default, which `import tessel` keeps on an idle
-// machine) wakes them within a microsecond, so nodes from 0.625 MFLOP up gain
+// machine) wakes them within a microsecond, so nodes from 0.5 MFLOP up gain
 // from the second thread (MobileNetV2 b1 at 2 threads: 1.12-1.15x onnxruntime's
-// time with 2 MFLOP, 0.98-1.03x with 0.625, while the digits CNN's 0.59 MFLOP
-// nodes stay serial); a short spin or a passive policy (a loaded machine, where
+// time with 2 MFLOP, 0.98-1.03x with 0.625; the digits CNN's first conv at batch
+// 32, 0.56 MFLOP, 6.7 us on two threads against 9.4-14.9 us on one, AMD VM);
+// a short spin or a passive policy (a loaded machine, where
 // a wake-up costs ~25 us) keeps 2 MFLOP. TESSEL_ONNX_SMALL_SERIAL=0 turns it
 // off; another number sets the FLOP threshold (pooling: that many / 32 input elements).
 double serial_flops() {
@@ -60,7 +61,7 @@ double serial_flops() {
     const char* policy = std::getenv("OMP_WAIT_POLICY");
     const bool passive = policy && (std::strcmp(policy, "passive") == 0 || std::strcmp(policy, "PASSIVE") == 0);
     const bool short_spin = spin && std::isdigit(static_cast<unsigned char>(*spin)) && std::atof(spin) < 1e5;
-    return passive || short_spin ? 2.0 * 1024 * 1024 : 0.625 * 1024 * 1024;
+    return passive || short_spin ? 2.0 * 1024 * 1024 : 0.5 * 1024 * 1024;
   }();
   return v;
 }

@@ -165,21 +165,23 @@ def test_depthwise_between_convolutions(monkeypatch, capfd, k, stride, pads, act
     np.testing.assert_allclose(ours, onednn, rtol=1e-5, atol=1e-6)
 
 
-def test_depthwise_two_threads_and_large_plane(monkeypatch, capfd):
+@pytest.mark.parametrize("c,h,w,stride", [(96, 40, 40, 2), (96, 60, 40, 2), (40, 31, 9, 1), (24, 29, 30, 1)])
+def test_depthwise_two_threads_and_large_plane(monkeypatch, capfd, c, h, w, stride):
     # MobileNetV2's shape of layer (96 channels, 3x3 stride 2 on 40x40): rows of
-    # every channel block spread over two threads.
-    c = 96
+    # every channel block spread over two threads; from 28 output rows up
+    # (60 -> 30, 31, 29) each thread takes a range of rows of every plane.
     inits = {"W1": f32(c, 3, 1, 1, scale=0.3), "Wd": f32(c, 1, 3, 3, scale=0.3), "Bd": f32(c),
              "W2": f32(8, c, 1, 1, scale=0.1), "lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32)}
     nodes = [helper.make_node("Conv", ["x", "W1"], ["a"]),
-             helper.make_node("Conv", ["a", "Wd", "Bd"], ["d"], pads=[1, 1, 1, 1], strides=[2, 2], group=c),
+             helper.make_node("Conv", ["a", "Wd", "Bd"], ["d"], pads=[1, 1, 1, 1], strides=[stride, stride],
+                              group=c),
              helper.make_node("Clip", ["d", "lo", "hi"], ["da"]),
              helper.make_node("Conv", ["da", "W2"], ["out"])]
-    data = model(nodes, [vi("x", ["N", 3, 40, 40])], [vi("out", None)], inits)
+    data = model(nodes, [vi("x", ["N", 3, h, w])], [vi("out", None)], inits)
     old = ts.get_num_threads()
     ts.set_num_threads(2)
     try:
-        assert check(data, {"x": f32(3, 3, 40, 40)}, monkeypatch, capfd) == (2 if BLOCKING else 0)
+        assert check(data, {"x": f32(3, 3, h, w)}, monkeypatch, capfd) == (2 if BLOCKING else 0)
     finally:
         ts.set_num_threads(old)
 

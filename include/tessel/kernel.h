@@ -55,6 +55,13 @@
 
 namespace tessel {
 
+// nll_loss_fused and its backward (kernels/cpu/loss.cpp): the class left out,
+// and whether the loss is the weighted mean (else the sum).
+struct NllLossParams {
+  int64_t ignore_index = -100;
+  bool mean = true;
+};
+
 // Parameters of unary ops: leaky_relu (a = slope), elu (a = alpha), gelu (a = 1 for tanh),
 // softplus (a = beta, b = threshold), round (a = decimals), nan_to_num (a = nan, b = posinf, c = neginf).
 struct UnaryParams {

@@ -73,6 +73,11 @@ void conv2d(const Tensor& x, const Tensor& w, const std::optional<Tensor>& bias,
 // mean and invstd: the batch statistics the forward kernel returned (constants)
 void batch_norm(const Tensor& x, const std::optional<Tensor>& weight, const std::optional<Tensor>& bias,
                 const Tensor& mean, const Tensor& invstd, double eps, const Tensor& out);
+// nll_loss over [N, C] scores (target [N], the class weights or none, the summed
+// weight the forward returned); the gradient is linear in g, written with ops
+// under create_graph
+void nll_loss(const Tensor& x, const Tensor& target, const std::optional<Tensor>& weight, int64_t ignore_index,
+              bool mean, const Tensor& wsum, const Tensor& out);
 // indices: per output, the flat position (h * W + w) of its maximum in the input plane
 void max_pool2d(const Tensor& x, const Tensor& indices, const Tensor& out);
 // shape, views and copies (rules_shape.cpp)

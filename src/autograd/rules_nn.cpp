@@ -133,6 +133,32 @@ void layer_norm(const Tensor& x, const Tensor& x2, const std::optional<Tensor>& 
          });
 }
 
+void nll_loss(const Tensor& x, const Tensor& target, const std::optional<Tensor>& weight, int64_t ignore_index,
+              bool mean, const Tensor& wsum, const Tensor& out) {
+  record("NllLossBackward", {x}, {out},
+         [target, weight, ignore_index, mean, wsum, N = x.shape()[0], C = x.shape()[1],
+          opts = TensorOptions(x.dtype(), x.device())](const Tensors& grads) {
+           const Tensor& g = grads[0];
+           static const OpId kFused = Registry::get().op_id("nll_loss_fused_backward");
+           if (!GradMode::enabled() && g.dtype() == opts.dtype && Registry::get().has(kFused, opts.device.type, opts.dtype)) {
+             Tensor dx = empty({N, C}, opts);
+             const NllLossParams p{ignore_index, mean};
+             const Tensor in[4] = {g.contiguous(), target, weight ? *weight : empty({0}, opts), wsum};
+             dispatch(kFused, opts.dtype, in, {&dx, 1}, &p);
+             return Tensors{dx};
+           }
+           // -w[t_i] * g (/ the summed weight) at (i, t_i), zero elsewhere and on ignored rows.
+           const Tensor valid = ne(target, Scalar(ignore_index));
+           const Tensor safe = where(valid, target.to(DType::Int64), Scalar(int64_t{0}));
+           Tensor w = valid.to(opts.dtype);
+           if (weight) w = mul(w, index_select(*weight, 0, safe));
+           Tensor coef = neg(mul(w, g));
+           if (mean) coef = div(coef, wsum);
+           coef = where(valid, coef, Scalar(0.0));
+           return Tensors{scatter(zeros({N, C}, opts), 1, safe.unsqueeze(1), coef.unsqueeze(1))};
+         });
+}
+
 void rms_norm(const Tensor& x, const Tensor& x2, const std::optional<Tensor>& weight, const Tensor& rstd, double eps,
               const Tensor& out) {
   const bool nx = x.requires_grad(), nw = weight && weight->requires_grad();

@@ -1,10 +1,15 @@
 // Losses, written with ops (so they are differentiable to any order).
 #include <cmath>
+#include <optional>
 
+#include "src/autograd/rules.h"
 #include "src/nn/nn_util.h"
 #include "tessel/amp.h"
 #include "tessel/autograd.h"
+#include "tessel/kernel.h"
 #include "tessel/nn/functional.h"
+#include "tessel/registry.h"
+#include "tessel/trace.h"
 
 namespace tessel::nn::functional {
 
@@ -31,6 +36,40 @@ Tensor class_dim_last(const Tensor& t) {  // [N, C, d...] -> [N, d..., C]
 }
 }  // namespace
 
+namespace {
+// The mean or sum of [N, C] scores in one pass (kernels/cpu/loss.cpp), when the
+// kernel is there and nothing needs the ops: an export trace records the
+// composite below, and a weight that needs a gradient goes through it.
+std::optional<Tensor> nll_loss_fused(const Tensor& x, const Tensor& t, const OptTensor& weight, int64_t ignore_index,
+                                     const std::string& reduction) {
+  static const OpId kFused = Registry::get().op_id("nll_loss_fused");
+  if (reduction == "none" || x.dim() != 2 || x.shape()[0] == 0 || trace::active() ||
+      (t.dtype() != DType::Int64 && t.dtype() != DType::Int32) || t.device() != x.device() ||
+      !Registry::get().has(kFused, x.device().type, x.dtype()))
+    return std::nullopt;
+  if (weight && (weight->dtype() != x.dtype() || weight->device() != x.device() || autograd::needs_grad(*weight)))
+    return std::nullopt;
+  const TensorOptions opts(x.dtype(), x.device());
+  const Tensor xc = x.stride(1) == 1 ? x : x.contiguous(), w = weight ? weight->contiguous() : empty({0}, opts);
+  const bool mean = reduction == "mean";
+  Tensor wsum = empty({}, opts);
+  return autograd::recorded(
+      autograd::needs_grad(x),
+      [&] {
+        Tensor loss = empty({}, opts);
+        Tensor outs[2] = {loss, wsum};
+        const Tensor in[3] = {xc, t, w};
+        const NllLossParams p{ignore_index, mean};
+        dispatch(kFused, x.dtype(), in, outs, &p);
+        return loss;
+      },
+      [&](const Tensor& out) {
+        autograd::rules::nll_loss(x, t, weight ? std::optional<Tensor>(w) : std::nullopt, ignore_index, mean, wsum,
+                                  out);
+      });
+}
+}  // namespace
+
 Tensor nll_loss(const Tensor& input, const Tensor& target, const OptTensor& weight, int64_t ignore_index,
                 const std::string& reduction) {
   OpScope scope_("nll_loss");
@@ -54,6 +93,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const OptTensor& weig
     TS_CHECK(weight->dim() == 1 && weight->shape()[0] == C, ValueError, "nll_loss", "weight must have shape [", C,
              "], got ", weight->shape());
   }
+  if (auto fused = nll_loss_fused(x, t, weight, ignore_index, reduction)) return *fused;
   const Tensor valid = ne(t, Scalar(ignore_index));
   // gather checks the class range (its IndexError is reported under nll_loss).
   const Tensor safe = where(valid, t.to(DType::Int64), Scalar(int64_t{0}));

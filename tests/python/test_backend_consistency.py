@@ -1104,6 +1104,37 @@ SPECS.update({
     "hardswish_backward_fused": _spec_hard_backward(
         ts.hardswish, lambda x: np.where(x < -3, 0.0, np.where(x <= 3, x / 3 + 0.5, 1.0))),
 })
+def _nll_case(dtype, device, weighted):
+    import tessel.nn.functional as F
+    x = sample(dtype, (23, 9))
+    t = np.random.default_rng(11).integers(0, 9, 23)
+    t[[3, 17]] = -100
+    w = sample(dtype, (9,), 0.5, 2) if weighted else None
+    tx = from_numpy(x, dtype).to(device).requires_grad_()
+    tw = from_numpy(w, dtype).to(device) if weighted else None
+    loss = F.nll_loss(tx, ts.tensor(t).to(device), weight=tw)
+    keep = t != -100
+    wt = np.where(keep, ref64(w)[np.where(keep, t, 0)] if weighted else 1.0, 0.0)
+    return loss, tx, ref64(x), t, wt
+
+
+def spec_nll_loss_fused(dtype, device):
+    for weighted in (False, True):
+        loss, _, x64, t, wt = _nll_case(dtype, device, weighted)
+        ref = -(wt * x64[np.arange(len(t)), np.where(t >= 0, t, 0)]).sum() / wt.sum()
+        check(loss.detach().cpu(), np.array(ref), dtype, scale=np.abs(x64).max() + 1)
+
+
+def spec_nll_loss_fused_backward(dtype, device):
+    for weighted in (False, True):
+        loss, tx, x64, t, wt = _nll_case(dtype, device, weighted)
+        loss.backward()
+        gx = np.zeros_like(x64)
+        gx[np.arange(len(t)), np.where(t >= 0, t, 0)] = -wt / wt.sum()
+        check(tx.grad.cpu(), gx, dtype, scale=1.0)
+
+
+SPECS.update({"nll_loss_fused": spec_nll_loss_fused, "nll_loss_fused_backward": spec_nll_loss_fused_backward})
 SPECS.update({"log_softmax_backward_fused": spec_log_softmax_backward_fused,
               "rms_norm_fused": spec_rms_norm_fused, "rms_norm_fused_backward": spec_rms_norm_fused_backward})
 

@@ -247,6 +247,7 @@ COVERS = {
     "layer_norm_fused": "layer_norm", "layer_norm_fused_backward": "layer_norm",  # the fused kernel and its backward
     "log_softmax_backward_fused": "log_softmax_last_dim",  # first-order log_softmax gradients along the last dim
     "rms_norm_fused": "rms_norm", "rms_norm_fused_backward": "rms_norm",
+    "nll_loss_fused": "nll_loss", "nll_loss_fused_backward": "nll_loss",  # 2-D scores, mean or sum
     "gelu_backward_fused": "gelu_tanh",  # first-order gelu gradients (exact: the 'gelu' case)
     "hardsigmoid_backward_fused": "hardsigmoid_wide", "hardswish_backward_fused": "hardswish_wide",
     "gather_rows": "gather", "index_add_rows": "gather",  # gather's forward; gather/index_select backwards

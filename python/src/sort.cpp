@@ -46,7 +46,11 @@ void init_sort(py::module_& m) {
   }, py::arg("sorted") = true, py::arg("return_inverse") = false, py::arg("return_counts") = false,
            py::arg("dim") = py::none());
   m.def("searchsorted", [](const Tensor& s, py::handle v, bool right, std::optional<std::string> side) {
-    if (side) right = *side == "right";
+    if (side) {
+      if (*side != "left" && *side != "right")
+        throw py::value_error("[searchsorted] side must be 'left' or 'right', got '" + *side + "'");
+      right = *side == "right";
+    }
     if (const Tensor* vt = as_tensor_ptr(v)) return searchsorted(s, *vt, right);
     Scalar x;
     if (!to_scalar(v, x)) throw py::type_error("[searchsorted] values must be a tensor or a number");

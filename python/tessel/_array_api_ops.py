@@ -640,6 +640,8 @@ def count_nonzero(input, dim=_UNSET, *, axis=_UNSET, keepdims=False):
 
 def searchsorted(sorted_sequence, values, *, side="left", sorter=None, right=False):
     """Insertion points of x2's values in the sorted 1-d x1 (sorter: the permutation that sorts x1)."""
+    if sorter is None and isinstance(values, Tensor):  # the op promotes the two dtypes itself
+        return _C.searchsorted(sorted_sequence, values, right=right, side=None if right else side)
     x1, x2 = sorted_sequence, values
     if sorter is not None:
         x1 = _C.take(x1, sorter)

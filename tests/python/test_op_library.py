@@ -1627,6 +1627,25 @@ def test_searchsorted_float_values():
               np.searchsorted(seq, values, side="right" if right else "left").astype(np.int64), I64)
 
 
+
+@pytest.mark.parametrize("m", [0, 1, 2, 3, 7, 8, 9, 64, 1000])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_searchsorted_lockstep_lengths_and_nan(m, side):
+    # The kernel searches 8 values at a time in lockstep (the halving sequence is
+    # the length's): every length up to a few groups, a tail group of 1-7 values,
+    # duplicates, NaNs at the end of the sequence (NumPy's order too) and as values.
+    r = np.random.default_rng(m)
+    seq = np.sort(np.concatenate([r.integers(0, 6, m - m // 4), np.full(m // 4, np.nan)]).astype(np.float32))
+    values = np.concatenate([r.integers(-1, 8, 21).astype(np.float32), [np.nan, np.inf, -np.inf]])
+    expected = np.searchsorted(seq, values, side=side).astype(np.int64)
+    check(ts.searchsorted(ts.tensor(seq), ts.tensor(values), side=side), expected, I64)
+    check(ts.searchsorted(ts.tensor(seq), ts.tensor(values[:5]), side=side), expected[:5], I64)
+
+
+def test_searchsorted_side_is_checked():
+    with pytest.raises(ValueError, match="side must be 'left' or 'right'"):
+        ts.searchsorted(ts.tensor([1.0, 2.0]), ts.tensor([1.5]), side="middle")
+
 # ---------------------------------------------------------------- pad
 
 NP_PAD_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}

@@ -146,6 +146,8 @@ def celu(input, alpha=1.0, inplace=False):
     """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0")
+    if alpha == 1:  # elu itself: one op instead of three (1.55x PyTorch's time at 10^3 elements)
+        return _inplace(input, lambda x: _C.elu(x, 1.0), inplace)
     return _inplace(input, lambda x: _C.elu(x / alpha, 1.0) * alpha, inplace)
 
 

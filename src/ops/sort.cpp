@@ -6,6 +6,7 @@
 #include "src/autograd/rules.h"
 #include "src/core/nan_order.h"
 #include "src/core/shape_util.h"
+#include "src/ops/broadcast_block.h"
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
@@ -33,7 +34,13 @@ std::tuple<Tensor, Tensor> sort(const Tensor& t, int64_t dim, bool descending) {
   const int64_t d = wrap_dim("sort", dim, t.dim());
   Tensor outs[2] = {empty(x.shape(), TensorOptions(t.dtype(), t.device())),
                     empty(x.shape(), TensorOptions(DType::Int64, t.device()))};
-  if (x.numel() > 0) {
+  if (const auto b = detail::broadcast_block(x); b && d >= b->first_dim) {  // rows repeated: sort one
+    Tensor heads[2] = {detail::first_block(outs[0], b->block.shape()), detail::first_block(outs[1], b->block.shape())};
+    const SortParams p{d - b->first_dim, descending};
+    dispatch(op::sort, t.dtype(), {&b->block, 1}, heads, &p);
+    detail::repeat_first_block(outs[0], b->outer);
+    detail::repeat_first_block(outs[1], b->outer);
+  } else if (x.numel() > 0) {
     const SortParams p{d, descending};
     dispatch(op::sort, t.dtype(), {&x, 1}, outs, &p);
   }

@@ -7,6 +7,7 @@
 
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
+#include "src/ops/broadcast_block.h"
 #include "src/ops/elementwise_util.h"
 #include "tessel/amp.h"
 #include "tessel/trace.h"
@@ -15,37 +16,15 @@ namespace tessel {
 namespace detail {
 
 namespace {
-// An input broadcast over its leading dims (a row expanded to [B, n], a scalar to
-// any shape) has one distinct block: the op runs on that block once, into the
-// output's first block, which is then copied over the rest (the kernel would
-// compute the same values B times, one short run at a time).
+// A unary op on an input broadcast over its leading dims runs on the distinct
+// block once (broadcast_block.h).
 bool on_broadcast_block(OpId id, DType dt, const Tensor& x, Tensor& r, const void* params) {
-  if (!x.device().is_cpu() || x.is_contiguous() || !r.is_contiguous() || x.numel() < 2) return false;
-  const int64_t nd = x.dim();
-  int64_t k = nd, inner = 1;  // dims [k, nd) contiguous in x
-  while (k > 0 && (x.shape()[k - 1] == 1 || x.strides()[k - 1] == inner)) inner *= x.shape()[--k];
-  int64_t outer = 1;
-  for (int64_t d = 0; d < k; ++d) {
-    if (x.shape()[d] != 1 && x.strides()[d] != 0) return false;
-    outer *= x.shape()[d];
-  }
-  if (outer < 2) return false;
-  const Shape block(x.shape().begin() + k, x.shape().end());
-  const Shape st(x.strides().begin() + k, x.strides().end());
-  const Tensor xs = x.as_strided(block, st, x.offset());
-  Tensor head = r.as_strided(block, contiguous_strides(block), r.offset());
-  dispatch(id, dt, {&xs, 1}, {&head, 1}, params);
-  // Doubling copies until a chunk of blocks reaches ~8 KiB, then that chunk (read
-  // from L1) repeated: doubling to the end would read its sources back from L2.
-  auto* base = static_cast<char*>(r.data_ptr());
-  const size_t bytes = static_cast<size_t>(inner) * itemsize(r.dtype());
-  const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(8192 / std::max<size_t>(bytes, 1)));
-  int64_t filled = 1;
-  for (; filled < std::min(chunk, outer); filled *= 2)
-    std::memcpy(base + filled * bytes, base, static_cast<size_t>(std::min(filled, outer - filled)) * bytes);
-  const int64_t step = std::min(filled, outer);
-  for (int64_t at = step; at < outer; at += step)
-    std::memcpy(base + at * bytes, base, static_cast<size_t>(std::min(step, outer - at)) * bytes);
+  if (!r.is_contiguous()) return false;
+  const auto b = detail::broadcast_block(x);
+  if (!b) return false;
+  Tensor head = detail::first_block(r, b->block.shape());
+  dispatch(id, dt, {&b->block, 1}, {&head, 1}, params);
+  detail::repeat_first_block(r, b->outer);
   return true;
 }
 

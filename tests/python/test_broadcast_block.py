@@ -1,0 +1,90 @@
+"""sort and rms_norm of inputs broadcast over their leading dims compute the
+distinct block once and copy it over the rest (src/ops/broadcast_block.h): the
+results must equal those of the same values laid out contiguously."""
+import numpy as np
+import pytest
+
+import tessel as ts
+
+F = ts.nn.functional
+rng = np.random.default_rng(31)
+
+
+def layouts(row, shape):
+    """(description, the broadcast view) of a block expanded to `shape`."""
+    t = ts.tensor(row)
+    return t.expand(*shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("block,shape", [((1, 50), (7, 50)), ((1, 300), (5, 300)), ((1, 3, 20), (4, 3, 20)),
+                                         ((1, 1, 9), (2, 3, 9)), ((20,), (6, 20))])
+def test_sort_of_a_broadcast_block(dtype, descending, block, shape):
+    row = (rng.standard_normal(block) * 10).astype(dtype)
+    if np.issubdtype(dtype, np.floating):
+        row.reshape(-1)[::7] = np.nan
+        row.reshape(-1)[1::11] = row.reshape(-1)[0]  # ties keep index order
+    x = layouts(row, shape)
+    v, i = ts.sort(x, dim=-1, descending=descending)
+    dense = ts.tensor(np.ascontiguousarray(np.broadcast_to(row, shape)))
+    v2, i2 = ts.sort(dense, dim=-1, descending=descending)
+    np.testing.assert_array_equal(v.numpy(), v2.numpy())
+    np.testing.assert_array_equal(i.numpy(), i2.numpy())
+    assert v.is_contiguous() and i.is_contiguous()
+
+
+def test_sort_along_a_broadcast_dim_takes_the_plain_kernel():
+    row = rng.standard_normal((1, 8)).astype(np.float32)
+    x = ts.tensor(row).expand(5, 8)
+    v, i = ts.sort(x, dim=0)
+    np.testing.assert_array_equal(v.numpy(), np.broadcast_to(row, (5, 8)))
+    np.testing.assert_array_equal(i.numpy(), np.broadcast_to(np.arange(5)[:, None], (5, 8)))
+
+
+def test_sort_gradient_of_a_broadcast_input():
+    row = rng.standard_normal((1, 6))
+    leaf = ts.tensor(row, requires_grad=True)
+    v, _ = ts.sort(leaf.expand(4, 6), dim=-1)
+    g = rng.standard_normal((4, 6))
+    v.backward(ts.tensor(g))
+    order = np.argsort(row[0], kind="stable")
+    expect = np.zeros(6)
+    for r in range(4):
+        expect[order] += g[r]
+    np.testing.assert_allclose(leaf.grad.numpy()[0], expect, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("block,shape,k", [((1, 64), (9, 64), 1), ((1, 3, 16), (5, 3, 16), 1),
+                                           ((1, 4, 8), (3, 4, 8), 2), ((1, 1, 7), (2, 6, 7), 1)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_rms_norm_of_a_broadcast_block(dtype, block, shape, k, weighted):
+    row = rng.standard_normal(block).astype(dtype)
+    norm = shape[-k:]
+    w = ts.tensor(rng.standard_normal(norm).astype(dtype)) if weighted else None
+    got = F.rms_norm(ts.tensor(row).expand(*shape), norm, w, eps=1e-6)
+    dense = F.rms_norm(ts.tensor(np.ascontiguousarray(np.broadcast_to(row, shape))), norm, w, eps=1e-6)
+    np.testing.assert_array_equal(got.numpy(), dense.numpy())
+    x64 = np.broadcast_to(row, shape).astype(np.float64)
+    axes = tuple(range(len(shape) - k, len(shape)))
+    ref = x64 / np.sqrt((x64 * x64).mean(axis=axes, keepdims=True) + 1e-6) * (w.numpy() if weighted else 1.0)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
+
+
+def test_rms_norm_over_the_broadcast_dims_reads_every_row():
+    # normalized over all dims: the block is not whole rows of the normalization
+    row = rng.standard_normal((1, 5)).astype(np.float32)
+    got = F.rms_norm(ts.tensor(row).expand(3, 5), (3, 5), eps=1e-6)
+    x = np.broadcast_to(row, (3, 5)).astype(np.float64)
+    np.testing.assert_allclose(got.numpy(), x / np.sqrt((x * x).mean() + 1e-6), rtol=1e-5)
+
+
+def test_rms_norm_of_a_broadcast_input_with_grad_keeps_its_gradient():
+    row = rng.standard_normal((1, 10))
+    leaf = ts.tensor(row, requires_grad=True)
+    F.rms_norm(leaf.expand(4, 10), (10,), eps=1e-6).sum().backward()
+    x = row[0]
+    r = 1 / np.sqrt((x * x).mean() + 1e-6)
+    g1 = r * np.ones(10) - x * r ** 3 * x.sum() / 10  # d/dx of sum(x * r) for one row
+    np.testing.assert_allclose(leaf.grad.numpy()[0], 4 * g1, rtol=1e-10)

@@ -4,6 +4,7 @@
 
 #include "kernels/cpu/vecmath.h"
 #include "python/src/convert.h"
+#include "src/ops/broadcast_block.h"
 #include "tessel/trace.h"
 
 namespace tessel::python {
@@ -71,6 +72,15 @@ void init_registry(py::module_& m) {
     if (autograd::GradMode::enabled())
       for (const Tensor& t : in)
         if (t.requires_grad()) return py::none();
+    if (in.size() == 1) {  // elementwise: one input broadcast over its leading dims runs on its distinct block
+      if (const auto b = detail::broadcast_block(in[0])) {
+        const Tensor head = call_op(op, {b->block})[0];
+        Tensor out = empty(in[0].shape(), TensorOptions(head.dtype(), head.device()));
+        detail::first_block(out, head.shape()).copy_(head);
+        detail::repeat_first_block(out, b->outer);
+        return py::cast(std::move(out));
+      }
+    }
     return py::cast(std::move(call_op(op, in)[0]));
   });
 }

@@ -3,8 +3,8 @@
 // any shape) has one distinct block: an op whose result along the trailing dims
 // depends on those dims alone runs on that block once, into the output's first
 // block, which is then copied over the rest (the kernel would compute the same
-// values B times, one short run at a time). Unary ops, clamp, sort and rms_norm
-// take this path.
+// values B times, one short run at a time). Unary ops, clamp, sort, rms_norm
+// and the elementwise kernels Python calls by name (_C._call_plain) take this path.
 #include <optional>
 
 #include "tessel/tensor.h"
@@ -18,12 +18,12 @@ struct BroadcastBlock {
 };
 
 // x's distinct block, when x is a CPU tensor broadcast over its leading dims.
-std::optional<BroadcastBlock> broadcast_block(const Tensor& x);
+TESSEL_API std::optional<BroadcastBlock> broadcast_block(const Tensor& x);
 
 // The first block (of the given trailing shape) of a contiguous tensor, to write into.
-Tensor first_block(const Tensor& out, const Shape& block);
+TESSEL_API Tensor first_block(const Tensor& out, const Shape& block);
 
 // Copies the first of `outer` equal-sized blocks of a contiguous tensor over the rest.
-void repeat_first_block(const Tensor& out, int64_t outer);
+TESSEL_API void repeat_first_block(const Tensor& out, int64_t outer);
 
 }  // namespace tessel::detail

@@ -88,3 +88,13 @@ def test_rms_norm_of_a_broadcast_input_with_grad_keeps_its_gradient():
     r = 1 / np.sqrt((x * x).mean() + 1e-6)
     g1 = r * np.ones(10) - x * r ** 3 * x.sum() / 10  # d/dx of sum(x * r) for one row
     np.testing.assert_allclose(leaf.grad.numpy()[0], 4 * g1, rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_frac_by_name_on_a_broadcast_block(dtype):
+    # ts.frac calls its kernel by name (_C._call_plain); a broadcast input runs on its block.
+    row = (rng.standard_normal((1, 3, 17)) * 5).astype(dtype)
+    x = ts.tensor(row).expand(4, 3, 17)
+    got = ts.frac(x)
+    np.testing.assert_array_equal(got.numpy(), np.broadcast_to(row - np.trunc(row), (4, 3, 17)))
+    assert got.shape == (4, 3, 17) and got.is_contiguous()

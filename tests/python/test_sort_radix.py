@@ -1,5 +1,6 @@
 """sort along a dim: rows of 64 or more 32/64-bit numbers take the radix sort
-(kernels/cpu/sort.cpp), shorter rows and other dtypes the stable comparison sort.
+(kernels/cpu/sort.cpp), shorter rows an insertion of the same radix keys, other
+dtypes the stable comparison sort.
 Both must give NumPy's stable argsort: NaN last (first when descending), -0.0
 equal to 0.0, equal values in their input order (descending too), any layout."""
 import numpy as np

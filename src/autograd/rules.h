@@ -57,6 +57,7 @@ void extreme(const char* name, const Tensor& a, const Shape& dims, bool keepdim,
 void extreme_dim(const char* name, const Tensor& a, int64_t dim, bool keepdim, const Tensor& values,
                  const Tensor& indices);
 void norm2(const Tensor& a, const Shape& dims, bool keepdim, const Tensor& out);
+void logsumexp(const Tensor& a, const Shape& dims, const Tensor& out);  // real a
 void prod(const Tensor& a, const Shape& dims, bool keepdim, const Tensor& out);
 void cumsum(const Tensor& a, int64_t dim, const Tensor& out);
 void cumprod(const Tensor& a, int64_t dim, const Tensor& out);

@@ -295,11 +295,19 @@ Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
   const Tensor x = is_floating(a.dtype()) || is_complex(a.dtype()) ? a : a.to(default_float_dtype());
   const ReduceShape r = reduce_shape("logsumexp", x, dims);
   if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(-INFINITY), TensorOptions(x.dtype(), x.device()));
-  // Shift by the max so that exp cannot overflow; infinite maxima shift by 0.
-  Tensor m = amax(x, dims, true);
-  m = where(isinf(m), Scalar(0.0), m);
-  Tensor out = add(log(sum(exp(sub(x, m)), dims, true)), m);
-  return keepdim ? out : out.view(r.squeezed);
+  const auto forward = [&] {
+    // Shift by the max so that exp cannot overflow; infinite maxima shift by 0.
+    Tensor m = amax(x, dims, true);
+    m = where(isinf(m), Scalar(0.0), m);
+    Tensor out = add(log(sum(exp(sub(x, m)), dims, true)), m);
+    return keepdim ? out : out.view(r.squeezed);
+  };
+  if (!is_floating(x.dtype())) return forward();
+  // Real inputs: one rule, g exp(x - y), rather than the gradients of the eight ops
+  // above (the shift's own gradient, zero in exact arithmetic, went through amax's
+  // ties and a where): fwd+bwd of 1e5 transposed 1.33x -> ~0.9x PyTorch's time.
+  return autograd::recorded(autograd::needs_grad(x), forward,
+                            [&](const Tensor& out) { autograd::rules::logsumexp(x, dims, out); });
 }
 
 Tensor all(const Tensor& a, const Shape& dims, bool keepdim) {

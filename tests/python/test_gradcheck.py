@@ -46,6 +46,7 @@ CASES = {
  'gru_fused': (lambda xp, h, w, b: ts._C._nn._rnn_fused(True, xp, h, None, w, b, True)[0],
                [R(3, 2, 6), R(2, 2), R(6, 2), R(6)]),
  'logsumexp': (lambda a: ts.logsumexp(a, 1), [R(3,4)]),
+ 'logsumexp_dims': (lambda a: ts.logsumexp(a, (0, 2), keepdim=True), [R(2, 3, 4)]),
  'cumsum': (lambda a: ts.cumsum(a, 1), [R(3,4)]),
  'cumprod': (lambda a: ts.cumprod(a, 1), [R(3,4)]),
  'softmax': (lambda a: ts.softmax(a, 1), [R(3,4)]),

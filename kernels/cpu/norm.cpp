@@ -557,6 +557,88 @@ void gelu_backward_kernel(const KernelCall& c) {
   }, 40);
 }
 
+// softplus's first-order backward (by name, "softplus_backward_fused"): in g, x; out dx;
+// params UnaryParams (a = beta, b = threshold): dx = g where beta x > threshold, else
+// g sigmoid(beta x). One pass instead of the rule's five ops (mul, gt, sigmoid, mul,
+// where), which logsigmoid's backward (-softplus(-x)) also runs. Contiguous runs take
+// vecmath's vector sigmoid a block at a time.
+// z = beta x, then (after the vector sigmoid of z in o) dx = z > threshold ? g : g o,
+// as selects on GCC vectors (the plain loops stayed scalar and branchy).
+template <class T>
+TESSEL_CLONES void scale_run(T* o, const T* x, T beta, int64_t n) {
+  typedef T V __attribute__((vector_size(32)));
+  constexpr int64_t W = 32 / sizeof(T);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    V xv;
+    __builtin_memcpy(&xv, x + i, sizeof(V));
+    xv *= beta;
+    __builtin_memcpy(o + i, &xv, sizeof(V));
+  }
+  for (; i < n; ++i) o[i] = x[i] * beta;
+}
+template <class T>
+TESSEL_CLONES void softplus_backward_run(T* o, const T* g, const T* x, T beta, T threshold, int64_t n) {
+  typedef T V __attribute__((vector_size(32)));
+  constexpr int64_t W = 32 / sizeof(T);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    V gv, xv, sv;
+    __builtin_memcpy(&gv, g + i, sizeof(V));
+    __builtin_memcpy(&xv, x + i, sizeof(V));
+    __builtin_memcpy(&sv, o + i, sizeof(V));
+    const V r = xv * beta > threshold ? gv : gv * sv;
+    __builtin_memcpy(o + i, &r, sizeof(V));
+  }
+  for (; i < n; ++i) o[i] = x[i] * beta > threshold ? g[i] : g[i] * o[i];
+}
+
+template <class T>
+void softplus_backward_kernel(const KernelCall& c) {
+  const auto& p = *static_cast<const UnaryParams*>(c.params);
+  const T beta = static_cast<T>(p.a), threshold = static_cast<T>(p.b);
+  using UnaryFn = void (*)(T*, const T*, int64_t, vecmath::Params);
+  UnaryFn vsig = nullptr;
+  if (const vecmath::Table* vt = vecmath::table()) {
+    if constexpr (std::is_same_v<T, float>) vsig = vt->f32[vecmath::Sigmoid];
+    else vsig = vt->f64[vecmath::Sigmoid];
+  }
+  const auto one = [&](T g, T x) {
+    const T z = x * beta;
+    return z > threshold ? g : g * (T(1) / (T(1) + std::exp(-z)));
+  };
+  for_each<3>({&c.out[0], &c.in[0], &c.in[1]}, [&](char** q, const int64_t* s, int64_t n) {
+    constexpr int64_t S = sizeof(T);
+    if (!vsig) {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<T*>(q[0] + i * s[0]) =
+            one(*reinterpret_cast<const T*>(q[1] + i * s[1]), *reinterpret_cast<const T*>(q[2] + i * s[2]));
+      return;
+    }
+    // Blocks of the run; strided operands (mixed layouts: a transposed input under a
+    // contiguous gradient) are gathered into buffers and the result scattered back.
+    constexpr int64_t kBlock = 512;
+    T gbuf[kBlock], xbuf[kBlock], obuf[kBlock];
+    for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+      const int64_t m = std::min(kBlock, n - i0);
+      const auto run = [&](int k, T* buf) -> T* {
+        T* p0 = reinterpret_cast<T*>(q[k] + i0 * s[k]);
+        if (s[k] == S) return p0;
+        if (buf != obuf)
+          for (int64_t i = 0; i < m; ++i) buf[i] = *reinterpret_cast<const T*>(q[k] + (i0 + i) * s[k]);
+        return buf;
+      };
+      T* ob = run(0, obuf);
+      const T *gb = run(1, gbuf), *xb = run(2, xbuf);
+      scale_run(ob, xb, beta, m);
+      vsig(ob, ob, m, {});
+      softplus_backward_run(ob, gb, xb, beta, threshold, m);
+      if (ob == obuf)
+        for (int64_t i = 0; i < m; ++i) *reinterpret_cast<T*>(q[0] + (i0 + i) * s[0]) = obuf[i];
+    }
+  }, 20);
+}
+
 // Contiguous runs as selects on GCC vectors, with an AVX2 clone (the loop below stays scalar).
 template <class T>
 TESSEL_CLONES void relu_backward_run(T* o, const T* g, const T* y, int64_t n) {
@@ -760,6 +842,8 @@ const bool registered = [] {
   reg.add(hsb, DeviceType::CPU, DType::Float64, &hard_backward_kernel<double, false>);
   reg.add(hwb, DeviceType::CPU, DType::Float32, &hard_backward_kernel<float, true>);
   reg.add(hwb, DeviceType::CPU, DType::Float64, &hard_backward_kernel<double, true>);
+  register_for(TypeList<float, double>{}, reg.op_id("softplus_backward_fused"),
+               []<class T>(std::type_identity<T>) -> Kernel { return softplus_backward_kernel<T>; });
   const OpId gb = reg.op_id("gelu_backward_fused");
   reg.add(gb, DeviceType::CPU, DType::Float32, &gelu_backward_kernel<float>);
   reg.add(gb, DeviceType::CPU, DType::Float64, &gelu_backward_kernel<double>);

@@ -383,6 +383,9 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
     }
     case op::softplus:
       rec("SoftplusBackward", true, false, [beta = p.a, threshold = p.b](T g, T x, T) {
+        static const OpId kFused = Registry::get().op_id("softplus_backward_fused");
+        const UnaryParams up{beta, threshold};
+        if (Tensor r = by_name_backward(kFused, g, x, &up); r.defined()) return r;
         const Tensor z = mul(x, Scalar(beta));
         return tessel::where(gt(z, Scalar(threshold)), g, mul(g, sigmoid(z)));
       });

@@ -1103,6 +1103,8 @@ SPECS.update({
     "hardsigmoid_backward_fused": _spec_hard_backward(ts.hardsigmoid, lambda x: np.where(np.abs(x) < 3, 1 / 6, 0.0)),
     "hardswish_backward_fused": _spec_hard_backward(
         ts.hardswish, lambda x: np.where(x < -3, 0.0, np.where(x <= 3, x / 3 + 0.5, 1.0))),
+    "softplus_backward_fused": _spec_hard_backward(
+        lambda t: ts.softplus(t, 1.5, 3.0), lambda x: np.where(1.5 * x > 3.0, 1.0, 1 / (1 + np.exp(-1.5 * x)))),
 })
 def _nll_case(dtype, device, weighted):
     import tessel.nn.functional as F

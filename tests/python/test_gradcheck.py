@@ -114,6 +114,8 @@ CASES['elu'] = (lambda a: ts.elu(a), [R(5)])
 CASES['gelu'] = (lambda a: ts.gelu(a), [R(5)])
 CASES['gelu_tanh'] = (lambda a: ts.gelu(a, approximate='tanh'), [R(5)])
 CASES['softplus'] = (lambda a: ts.softplus(a, 2.0), [R(5)])
+CASES['softplus_threshold'] = (lambda a: ts.softplus(a * 6, 1.5, 4.0), [R(3, 4)])  # some lanes past the threshold
+CASES['logsigmoid_t'] = (lambda a: ts.nn.functional.logsigmoid(a.t() * 3), [R(4, 3)])
 CASES['hypot'] = (lambda a, b: ts.hypot(a, b), [R(3, 4), R(4)])  # kernel by name, its backward too
 CASES['frac'] = (lambda a: ts.frac(a), [R(3, 4)])  # kernel by name; its Function's gradient is g
 CASES['floor_divide'] = (lambda a, b: ts.floor_divide(a, b) + a, [R(4), R(4, pos=True)])
@@ -249,6 +251,7 @@ COVERS = {
     "log_softmax_backward_fused": "log_softmax_last_dim",  # first-order log_softmax gradients along the last dim
     "rms_norm_fused": "rms_norm", "rms_norm_fused_backward": "rms_norm",
     "nll_loss_fused": "nll_loss", "nll_loss_fused_backward": "nll_loss",  # 2-D scores, mean or sum
+    "softplus_backward_fused": "softplus_threshold",  # first-order softplus (and logsigmoid) gradients
     "gelu_backward_fused": "gelu_tanh",  # first-order gelu gradients (exact: the 'gelu' case)
     "hardsigmoid_backward_fused": "hardsigmoid_wide", "hardswish_backward_fused": "hardswish_wide",
     "gather_rows": "gather", "index_add_rows": "gather",  # gather's forward; gather/index_select backwards

@@ -727,6 +727,45 @@ void avg_pool2d_sums(const KernelCall& c) {
   pool2d_separable<T>(c, T(0), [](T acc, T v) { return acc + v; });
 }
 
+// The transpose of avg_pool2d_sums (by name, "avg_pool2d_sums_backward"): in g [N, C,
+// Ho, Wo] contiguous; out dx [N, C, H, W] contiguous, each element the sum of g over
+// the windows that hold it; params PoolParams (dilation 1). Per output row, the
+// window's columns are gathered into a row buffer, which is added to the window's
+// rows. The composite's backward (the unfold view's scatter of an expanded
+// gradient) took 1.34x PyTorch's time for fwd+bwd of 10^5 elements.
+template <class T>
+void avg_pool2d_sums_backward(const KernelCall& c) {
+  const PoolParams& p = *static_cast<const PoolParams*>(c.params);
+  const Tensor &g = c.in[0], &dx = c.out[0];
+  const int64_t planes = dx.shape()[0] * dx.shape()[1], H = dx.shape()[2], W = dx.shape()[3];
+  const int64_t Ho = g.shape()[2], Wo = g.shape()[3];
+  const T* pg = cptr<T>(g);
+  T* pd = mptr<T>(dx);
+  parallel_for(planes, H * W + Ho * Wo * (p.kernel[0] + p.kernel[1]), [&](int64_t lo, int64_t hi) {
+    std::vector<T> r(static_cast<size_t>(W));
+    for (int64_t pl = lo; pl < hi; ++pl) {
+      T* out = pd + pl * H * W;
+      std::fill(out, out + H * W, T(0));
+      for (int64_t oh = 0; oh < Ho; ++oh) {
+        const T* grow = pg + (pl * Ho + oh) * Wo;
+        std::fill(r.begin(), r.end(), T(0));
+        for (int64_t j = 0; j < p.kernel[1]; ++j) {
+          const int64_t off = j - p.pad[1];
+          const int64_t ow0 = std::max<int64_t>(0, (-off + p.stride[1] - 1) / p.stride[1]);
+          const int64_t ow1 = std::min<int64_t>(Wo, off >= W ? 0 : (W - 1 - off) / p.stride[1] + 1);
+          for (int64_t ow = ow0; ow < ow1; ++ow) r[ow * p.stride[1] + off] += grow[ow];
+        }
+        for (int64_t i = 0; i < p.kernel[0]; ++i) {
+          const int64_t h = oh * p.stride[0] - p.pad[0] + i;
+          if (h < 0 || h >= H) continue;
+          T* dst = out + h * W;
+          for (int64_t w = 0; w < W; ++w) dst[w] += r[w];
+        }
+      }
+    }
+  });
+}
+
 template <class T>
 void max_pool2d_kernel(const KernelCall& c) {
   if (c.out.size() < 2) return max_pool2d_values<T>(c);
@@ -837,6 +876,8 @@ const bool registered = [] {
   reg.add(rnb, DeviceType::CPU, DType::Float64, &rms_norm_backward_kernel<double>);
   register_for(TypeList<float, double>{}, reg.op_id("avg_pool2d_sums"),
                []<class T>(std::type_identity<T>) -> Kernel { return avg_pool2d_sums<T>; });
+  register_for(TypeList<float, double>{}, reg.op_id("avg_pool2d_sums_backward"),
+               []<class T>(std::type_identity<T>) -> Kernel { return avg_pool2d_sums_backward<T>; });
   const OpId hsb = reg.op_id("hardsigmoid_backward_fused"), hwb = reg.op_id("hardswish_backward_fused");
   reg.add(hsb, DeviceType::CPU, DType::Float32, &hard_backward_kernel<float, false>);
   reg.add(hsb, DeviceType::CPU, DType::Float64, &hard_backward_kernel<double, false>);

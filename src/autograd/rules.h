@@ -79,6 +79,11 @@ void batch_norm(const Tensor& x, const std::optional<Tensor>& weight, const std:
 // under create_graph
 void nll_loss(const Tensor& x, const Tensor& target, const std::optional<Tensor>& weight, int64_t ignore_index,
               bool mean, const Tensor& wsum, const Tensor& out);
+// avg_pool2d's window sums (avg_pool2d_sums): a linear map of x, whose first-order
+// backward is its transpose kernel; `reference` recomputes the sums with ops from
+// a given input, for create_graph
+void avg_pool2d_sums(const Tensor& x, const PoolParams& p, const Tensor& out,
+                     std::function<Tensor(const Tensor&)> reference);
 // indices: per output, the flat position (h * W + w) of its maximum in the input plane
 void max_pool2d(const Tensor& x, const Tensor& indices, const Tensor& out);
 // shape, views and copies (rules_shape.cpp)

@@ -159,6 +159,27 @@ void nll_loss(const Tensor& x, const Tensor& target, const std::optional<Tensor>
          });
 }
 
+void avg_pool2d_sums(const Tensor& x, const PoolParams& p, const Tensor& out,
+                     std::function<Tensor(const Tensor&)> reference) {
+  record("AvgPool2dBackward", {x}, {out},
+         [shape = x.shape(), opts = TensorOptions(x.dtype(), x.device()), p,
+          reference = std::move(reference)](const Tensors& grads) {
+           const Tensor& g = grads[0];
+           static const OpId kBack = Registry::get().op_id("avg_pool2d_sums_backward");
+           if (!GradMode::enabled() && g.dtype() == opts.dtype && Registry::get().has(kBack, opts.device.type, opts.dtype)) {
+             Tensor dx = empty(shape, opts);
+             const Tensor gc = g.contiguous();
+             dispatch(kBack, opts.dtype, {&gc, 1}, {&dx, 1}, &p);
+             return Tensors{dx};
+           }
+           // create_graph: the sums are linear in x, so their gradient is the same at any
+           // x; differentiate the ops' version at zeros, keeping the graph for g.
+           const Tensor xi = zeros(shape, opts);
+           xi.set_requires_grad(true);
+           return grad({reference(xi)}, {xi}, {g}, true, true, true);
+         });
+}
+
 void rms_norm(const Tensor& x, const Tensor& x2, const std::optional<Tensor>& weight, const Tensor& rstd, double eps,
               const Tensor& out) {
   const bool nx = x.requires_grad(), nw = weight && weight->requires_grad();

@@ -159,16 +159,25 @@ Tensor avg_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& st
   bool unbatched;
   const Tensor x = as_4d("avg_pool2d", input, unbatched);
   const PoolGeometry g = pool_geometry("avg_pool2d", x, kernel_size, stride, padding, {1}, ceil_mode);
-  // Without a gradient the window sums are one kernel pass (by name, "avg_pool2d_sums",
-  // kernels/cpu/norm.cpp); with one, the sum over the windows view, which autograd follows.
+  // The window sums are one kernel pass (by name, "avg_pool2d_sums", kernels/cpu/norm.cpp)
+  // and their gradient its transpose ("avg_pool2d_sums_backward"); other devices and
+  // dtypes take the sum over the windows view.
   static const OpId kSums = Registry::get().op_id("avg_pool2d_sums");
   Tensor total;
-  if (!autograd::needs_grad(x) && x.numel() > 0 && Registry::get().has(kSums, x.device().type, x.dtype())) {
+  if (x.numel() > 0 && Registry::get().has(kSums, x.device().type, x.dtype())) {
     PoolParams p;
     for (int i = 0; i < 2; ++i) p.kernel[i] = g.k[i], p.stride[i] = g.s[i], p.pad[i] = g.p[i];
-    const Tensor xc = x.contiguous();
-    total = empty({x.shape()[0], x.shape()[1], g.out[0], g.out[1]}, TensorOptions(x.dtype(), x.device()));
-    dispatch(kSums, x.dtype(), {&xc, 1}, {&total, 1}, &p);
+    total = autograd::recorded(
+        autograd::needs_grad(x),
+        [&] {
+          const Tensor xc = x.contiguous();
+          Tensor t = empty({x.shape()[0], x.shape()[1], g.out[0], g.out[1]}, TensorOptions(x.dtype(), x.device()));
+          dispatch(kSums, x.dtype(), {&xc, 1}, {&t, 1}, &p);
+          return t;
+        },
+        [&](const Tensor& out) {
+          autograd::rules::avg_pool2d_sums(x, p, out, [g](const Tensor& xi) { return sum(pool_windows(xi, g, 0.0), {4, 5}); });
+        });
   } else {
     total = sum(pool_windows(x, g, 0.0), {4, 5});
   }

@@ -1283,6 +1283,24 @@ def spec_avg_pool2d_sums(dtype, device):
                   scale=_np_avg_pool(np.abs(ref64(x)), k, s, p, ceil, include_pad) + 1e-30)  # cancellation
 
 
+def spec_avg_pool2d_sums_backward(dtype, device):
+    # the gradient of avg_pool2d: each output's g / count spread over its window
+    import tessel.nn.functional as F
+    for shape, k, s, p, _, ceil in POOL_CASES:
+        x = sample(dtype, shape)
+        for include_pad in (True, False):
+            tx = from_numpy(x, dtype).to(device).requires_grad_()
+            out = F.avg_pool2d(tx, k, s, p, ceil, include_pad)
+            g = sample(dtype, tuple(out.shape))
+            out.backward(from_numpy(g, dtype).to(device))
+            # the reference's gradient by linearity: the map applied to unit inputs, transposed
+            n = int(np.prod(shape[2:]))
+            basis = np.eye(n).reshape((n, 1, 1) + tuple(shape[2:]))
+            cols = np.stack([_np_avg_pool(b, k, s, p, ceil, include_pad)[0, 0] for b in basis])  # [n, Ho, Wo]
+            ref = np.einsum("qhw,nchw->ncq", cols, ref64(g)).reshape(shape)
+            check(tx.grad.cpu(), ref, dtype, scale=np.abs(ref) + 1)
+
+
 def spec_max_pool2d(dtype, device):
     import tessel.nn.functional as F
     for shape, k, s, p, d, ceil in POOL_CASES:
@@ -1310,7 +1328,8 @@ def spec_max_pool2d_backward(dtype, device):
 
 
 SPECS.update({"max_pool2d": spec_max_pool2d, "max_pool2d_backward": spec_max_pool2d_backward,
-              "avg_pool2d_sums": spec_avg_pool2d_sums})
+              "avg_pool2d_sums": spec_avg_pool2d_sums,
+              "avg_pool2d_sums_backward": spec_avg_pool2d_sums_backward})
 
 def spec_rfft_real(dtype, device):
     for shape in [(1,), (3, 2), (4, 5), (2, 3, 12), (17, 400), (2, 97), (1, 1024)]:

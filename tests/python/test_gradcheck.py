@@ -165,6 +165,8 @@ CASES.update({
                          [R(1, 2, 3, 3), R(2, 3, 3, 3)]),
     'max_pool2d': (lambda x: F.max_pool2d(x, 2, 2, 0, 1, True), [R(1, 2, 5, 5)]),
     'avg_pool2d': (lambda x: F.avg_pool2d(x, 3, 2, 1, False, False), [R(1, 2, 5, 4)]),
+    'avg_pool2d_2x2': (lambda x: F.avg_pool2d(x, 2), [R(2, 3, 4, 6)]),
+    'avg_pool2d_ceil': (lambda x: F.avg_pool2d(x, 3, 2, 1, True, True), [R(1, 2, 6, 5)]),
     'adaptive_avg_pool2d': (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [R(1, 2, 5, 4)]),
     'batch_norm': (lambda x, w, b: F.batch_norm(x, None, None, w, b, True), [R(4, 3, 2), R(3), R(3)]),
     'layer_norm': (lambda x, w, b: F.layer_norm(x, (4,), w, b), [R(3, 4), R(4), R(4)]),
@@ -252,6 +254,7 @@ COVERS = {
     "rms_norm_fused": "rms_norm", "rms_norm_fused_backward": "rms_norm",
     "nll_loss_fused": "nll_loss", "nll_loss_fused_backward": "nll_loss",  # 2-D scores, mean or sum
     "softplus_backward_fused": "softplus_threshold",  # first-order softplus (and logsigmoid) gradients
+    "avg_pool2d_sums": "avg_pool2d", "avg_pool2d_sums_backward": "avg_pool2d",  # create_graph: the windows view
     "gelu_backward_fused": "gelu_tanh",  # first-order gelu gradients (exact: the 'gelu' case)
     "hardsigmoid_backward_fused": "hardsigmoid_wide", "hardswish_backward_fused": "hardswish_wide",
     "gather_rows": "gather", "index_add_rows": "gather",  # gather's forward; gather/index_select backwards
@@ -274,7 +277,6 @@ NOT_DIFFERENTIABLE = {
     # The fused no-grad spectrogram; under autograd the features use rfft_real instead.
     "stft_power",
     "copysign",  # called by name without grad only; with grad, abs/where/signbit ops
-    "avg_pool2d_sums",  # avg_pool2d's forward without grad only; with grad, the composite (the 'avg_pool2d' case)
     "quantize_affine", "dequantize_affine",  # integer codes: quantize detaches its input
     # eig: complex outputs, checked in test_linalg_grad.py::test_eig_grad (central differences along both
     # parts); the LDL family (not differentiable in PyTorch either) raises NotImplementedError under grad.

@@ -177,9 +177,9 @@ __attribute__((target("avx2,fma"))) void softmax_row_f32_fma(const float* x, flo
   const float sum = ((sv[0] + sv[1]) + (sv[2] + sv[3])) + ((sv[4] + sv[5]) + (sv[6] + sv[7]));
   j = 0;
   if constexpr (Log) {
-    const __m256 lse = _mm256_set1_ps(m + std::log(sum));
+    const float l = m + std::log(sum);  // once: logf is a call (errno), not folded into one
+    const __m256 lse = _mm256_set1_ps(l);
     for (; j + 8 <= len; j += 8) _mm256_storeu_ps(y + j, _mm256_sub_ps(_mm256_loadu_ps(x + j), lse));
-    const float l = m + std::log(sum);
     for (; j < len; ++j) y[j] = x[j] - l;
   } else {
     const float inv = 1.0f / sum;

@@ -139,6 +139,8 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def selu(input, inplace=False):
     """scale * elu(x, alpha) with the self-normalizing constants."""
+    if not inplace and not (input.requires_grad and ts.is_grad_enabled()):
+        return _C.elu(input, _SELU_ALPHA).mul_(_SELU_SCALE)  # no second output buffer
     return _inplace(input, lambda x: _C.elu(x, _SELU_ALPHA) * _SELU_SCALE, inplace)
 
 

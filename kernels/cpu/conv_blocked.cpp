@@ -426,8 +426,10 @@ void depthwise_conv(const Tensor& x, const DwSlot& ws, const Tensor& bias, const
         float* yp = yd + pl * k.ho * k.wo * b;
         const float* wp = ws.w.data() + cblk * taps * b;
         const float* bp = bvec.data() + cblk * b;
-        if (b == 16) dw_blocked_rows_avx512(xp, wp, bp, yp, g, post, o0, o1);
-        else dw_blocked_rows_avx2(xp, wp, bp, yp, g, post, o0, o1);
+        if (b == 16)
+          dw_blocked_rows_avx512(xp, wp, bp, yp, g, post, o0, o1);
+        else
+          dw_blocked_rows_avx2(xp, wp, bp, yp, g, post, o0, o1);
       }
     });
     return;

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <bit>
-#include <memory>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -108,9 +108,12 @@ bool small_sgemm(const Tensor& a, const Tensor& b, const Tensor& out) {
   if (a.dtype() != DType::Float32 || static_cast<double>(M) * N * K > kSmallSgemm || M == 0 || N == 0 || K == 0)
     return false;
   const auto layout = [](const Tensor& t, int64_t rows, int64_t cols, char& trans, int64_t& ld) {
-    if (t.strides()[2] == 1 && t.strides()[1] >= std::max<int64_t>(cols, 1)) trans = 'N', ld = t.strides()[1];
-    else if (t.strides()[1] == 1 && t.strides()[2] >= std::max<int64_t>(rows, 1)) trans = 'T', ld = t.strides()[2];
-    else return false;
+    if (t.strides()[2] == 1 && t.strides()[1] >= std::max<int64_t>(cols, 1))
+      trans = 'N', ld = t.strides()[1];
+    else if (t.strides()[1] == 1 && t.strides()[2] >= std::max<int64_t>(rows, 1))
+      trans = 'T', ld = t.strides()[2];
+    else
+      return false;
     return true;
   };
   char ta, tb;

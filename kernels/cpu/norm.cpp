@@ -600,43 +600,48 @@ void softplus_backward_kernel(const KernelCall& c) {
   using UnaryFn = void (*)(T*, const T*, int64_t, vecmath::Params);
   UnaryFn vsig = nullptr;
   if (const vecmath::Table* vt = vecmath::table()) {
-    if constexpr (std::is_same_v<T, float>) vsig = vt->f32[vecmath::Sigmoid];
-    else vsig = vt->f64[vecmath::Sigmoid];
+    if constexpr (std::is_same_v<T, float>)
+      vsig = vt->f32[vecmath::Sigmoid];
+    else
+      vsig = vt->f64[vecmath::Sigmoid];
   }
   const auto one = [&](T g, T x) {
     const T z = x * beta;
     return z > threshold ? g : g * (T(1) / (T(1) + std::exp(-z)));
   };
-  for_each<3>({&c.out[0], &c.in[0], &c.in[1]}, [&](char** q, const int64_t* s, int64_t n) {
-    constexpr int64_t S = sizeof(T);
-    if (!vsig) {
-      for (int64_t i = 0; i < n; ++i)
-        *reinterpret_cast<T*>(q[0] + i * s[0]) =
-            one(*reinterpret_cast<const T*>(q[1] + i * s[1]), *reinterpret_cast<const T*>(q[2] + i * s[2]));
-      return;
-    }
-    // Blocks of the run; strided operands (mixed layouts: a transposed input under a
-    // contiguous gradient) are gathered into buffers and the result scattered back.
-    constexpr int64_t kBlock = 512;
-    T gbuf[kBlock], xbuf[kBlock], obuf[kBlock];
-    for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
-      const int64_t m = std::min(kBlock, n - i0);
-      const auto run = [&](int k, T* buf) -> T* {
-        T* p0 = reinterpret_cast<T*>(q[k] + i0 * s[k]);
-        if (s[k] == S) return p0;
-        if (buf != obuf)
-          for (int64_t i = 0; i < m; ++i) buf[i] = *reinterpret_cast<const T*>(q[k] + (i0 + i) * s[k]);
-        return buf;
-      };
-      T* ob = run(0, obuf);
-      const T *gb = run(1, gbuf), *xb = run(2, xbuf);
-      scale_run(ob, xb, beta, m);
-      vsig(ob, ob, m, {});
-      softplus_backward_run(ob, gb, xb, beta, threshold, m);
-      if (ob == obuf)
-        for (int64_t i = 0; i < m; ++i) *reinterpret_cast<T*>(q[0] + (i0 + i) * s[0]) = obuf[i];
-    }
-  }, 20);
+  for_each<3>(
+      {&c.out[0], &c.in[0], &c.in[1]},
+      [&](char** q, const int64_t* s, int64_t n) {
+        constexpr int64_t S = sizeof(T);
+        if (!vsig) {
+          for (int64_t i = 0; i < n; ++i)
+            *reinterpret_cast<T*>(q[0] + i * s[0]) =
+                one(*reinterpret_cast<const T*>(q[1] + i * s[1]), *reinterpret_cast<const T*>(q[2] + i * s[2]));
+          return;
+        }
+        // Blocks of the run; strided operands (mixed layouts: a transposed input under a
+        // contiguous gradient) are gathered into buffers and the result scattered back.
+        constexpr int64_t kBlock = 512;
+        T gbuf[kBlock], xbuf[kBlock], obuf[kBlock];
+        for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+          const int64_t m = std::min(kBlock, n - i0);
+          const auto run = [&](int k, T* buf) -> T* {
+            T* p0 = reinterpret_cast<T*>(q[k] + i0 * s[k]);
+            if (s[k] == S) return p0;
+            if (buf != obuf)
+              for (int64_t i = 0; i < m; ++i) buf[i] = *reinterpret_cast<const T*>(q[k] + (i0 + i) * s[k]);
+            return buf;
+          };
+          T* ob = run(0, obuf);
+          const T *gb = run(1, gbuf), *xb = run(2, xbuf);
+          scale_run(ob, xb, beta, m);
+          vsig(ob, ob, m, {});
+          softplus_backward_run(ob, gb, xb, beta, threshold, m);
+          if (ob == obuf)
+            for (int64_t i = 0; i < m; ++i) *reinterpret_cast<T*>(q[0] + (i0 + i) * s[0]) = obuf[i];
+        }
+      },
+      20);
 }
 
 // Contiguous runs as selects on GCC vectors, with an AVX2 clone (the loop below stays scalar).

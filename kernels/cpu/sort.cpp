@@ -257,7 +257,8 @@ void searchsorted_kernel(const KernelCall& c) {
           const int64_t half = len / 2;
           for (int64_t k = 0; k < G; ++k) base[k] += half * before(A(sp[(base[k] + half - 1) * ss]), x[k]);
         }
-        for (int64_t k = 0; k < g; ++k) op[(j0 + k) * so] = base[k] + (len == 1 ? before(A(sp[base[k] * ss]), x[k]) : 0);
+        for (int64_t k = 0; k < g; ++k)
+          op[(j0 + k) * so] = base[k] + (len == 1 ? before(A(sp[base[k] * ss]), x[k]) : 0);
       }
     }
   });

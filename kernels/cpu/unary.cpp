@@ -2,12 +2,12 @@
 // rounding, predicates, nan_to_num and clamp.
 #include <algorithm>
 #include <bit>
-#include <cstdint>
-#include <type_traits>
 #include <cmath>
 #include <complex>
+#include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #include "kernels/cpu/clones.h"

@@ -140,7 +140,8 @@ void nll_loss(const Tensor& x, const Tensor& target, const std::optional<Tensor>
           opts = TensorOptions(x.dtype(), x.device())](const Tensors& grads) {
            const Tensor& g = grads[0];
            static const OpId kFused = Registry::get().op_id("nll_loss_fused_backward");
-           if (!GradMode::enabled() && g.dtype() == opts.dtype && Registry::get().has(kFused, opts.device.type, opts.dtype)) {
+           if (!GradMode::enabled() && g.dtype() == opts.dtype &&
+               Registry::get().has(kFused, opts.device.type, opts.dtype)) {
              Tensor dx = empty({N, C}, opts);
              const NllLossParams p{ignore_index, mean};
              const Tensor in[4] = {g.contiguous(), target, weight ? *weight : empty({0}, opts), wsum};
@@ -166,7 +167,8 @@ void avg_pool2d_sums(const Tensor& x, const PoolParams& p, const Tensor& out,
           reference = std::move(reference)](const Tensors& grads) {
            const Tensor& g = grads[0];
            static const OpId kBack = Registry::get().op_id("avg_pool2d_sums_backward");
-           if (!GradMode::enabled() && g.dtype() == opts.dtype && Registry::get().has(kBack, opts.device.type, opts.dtype)) {
+           if (!GradMode::enabled() && g.dtype() == opts.dtype &&
+               Registry::get().has(kBack, opts.device.type, opts.dtype)) {
              Tensor dx = empty(shape, opts);
              const Tensor gc = g.contiguous();
              dispatch(kBack, opts.dtype, {&gc, 1}, {&dx, 1}, &p);

@@ -67,11 +67,12 @@ void norm2(const Tensor& a, const Shape& dims, bool, const Tensor& out) {
 }
 
 void logsumexp(const Tensor& a, const Shape& dims, const Tensor& out) {
-  record("LogsumexpBackward", {a}, {out}, [A = SavedTensor(a), Y = SavedTensor::output(out, 0), dims](const Tensors& g) {
-    const Tensor x = A.unpack();
-    const Shape keep = kept_shape(x.shape(), dims);
-    return Tensors{mul(g[0].reshape(keep), exp(sub(x, Y.unpack().reshape(keep))))};
-  });
+  record("LogsumexpBackward", {a}, {out},
+         [A = SavedTensor(a), Y = SavedTensor::output(out, 0), dims](const Tensors& g) {
+           const Tensor x = A.unpack();
+           const Shape keep = kept_shape(x.shape(), dims);
+           return Tensors{mul(g[0].reshape(keep), exp(sub(x, Y.unpack().reshape(keep))))};
+         });
 }
 
 void prod(const Tensor& a, const Shape& dims, bool, const Tensor& out) {

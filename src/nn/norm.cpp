@@ -1,16 +1,16 @@
 // Normalization: batch_norm, layer_norm and group_norm, written with ops so
 // that they are differentiable to any order.
-#include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/autograd/rules_norm.h"
 #include "src/nn/nn_util.h"
-#include "src/ops/broadcast_block.h"
 #include "src/nn/norm_fused.h"
+#include "src/ops/broadcast_block.h"
 #include "tessel/amp.h"
 #include "tessel/autograd.h"
 #include "tessel/kernel.h"
 #include "tessel/nn/functional.h"
 #include "tessel/registry.h"
+#include "tessel/trace.h"
 
 namespace tessel::nn::functional {
 
@@ -173,12 +173,14 @@ std::optional<Tensor> rms_norm_fused(const Tensor& input, int64_t k, const OptTe
   OpScope scope_("rms_norm");
   const TensorOptions opts(input.dtype(), input.device());
   const bool grad = autograd::needs_grad(input) || (weight && autograd::needs_grad(*weight));
-  if (const auto b = grad ? std::nullopt : tessel::detail::broadcast_block(input); b && b->first_dim <= input.dim() - k) {
+  if (const auto b = grad ? std::nullopt : tessel::detail::broadcast_block(input);
+      b && b->first_dim <= input.dim() - k) {
     // Rows repeated over the leading dims: normalize the distinct ones, copy the rest.
     const int64_t Rb = b->block.numel() / D;
     Tensor out = empty(input.shape(), opts);
     Tensor outs[2] = {tessel::detail::first_block(out, b->block.shape()).view({Rb, D}), empty({Rb}, opts)};
-    const Tensor in[2] = {b->block.contiguous().view({Rb, D}), weight ? weight->contiguous().view({D}) : ones({D}, opts)};
+    const Tensor in[2] = {b->block.contiguous().view({Rb, D}),
+                          weight ? weight->contiguous().view({D}) : ones({D}, opts)};
     const UnaryParams p{eps};
     dispatch(kFused, input.dtype(), in, outs, &p);
     tessel::detail::repeat_first_block(out, b->outer);

@@ -176,7 +176,9 @@ Tensor avg_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& st
           return t;
         },
         [&](const Tensor& out) {
-          autograd::rules::avg_pool2d_sums(x, p, out, [g](const Tensor& xi) { return sum(pool_windows(xi, g, 0.0), {4, 5}); });
+          autograd::rules::avg_pool2d_sums(x, p, out, [g](const Tensor& xi) {
+            return sum(pool_windows(xi, g, 0.0), {4, 5});
+          });
         });
   } else {
     total = sum(pool_windows(x, g, 0.0), {4, 5});

@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <numeric>
 
-#include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/core/nan_order.h"
 #include "src/core/shape_util.h"
@@ -10,6 +9,7 @@
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
+#include "tessel/trace.h"
 
 namespace tessel {
 

@@ -100,12 +100,16 @@ constexpr int64_t kTransposedMinRows = 16;
 // argument map) were most of a 32 x 32 product. Square products through
 // ts.matmul, 1 thread, primitive -> sgemm: 8: 3.8 -> 1.8 us, 32: 4.4 -> 2.6,
 // 64: 8.4 -> 7.0, 128: 40.9 -> 38.6; 2 threads 128: 26.1 -> 21.6; from 192 up
-// the two measured the same (AMD EPYC VM).
-constexpr double kSmallSgemm = 128.0 * 128.0 * 128.0;  // M * N * K
+// the two measured the same (AMD EPYC VM). A batch of more than a few products
+// keeps the primitive, which splits the batch over the threads (attention's
+// [heads, L, d] products); the calls here run one after another.
+constexpr double kSmallSgemm = 128.0 * 128.0 * 128.0;  // B * M * N * K
+constexpr int64_t kSmallSgemmBatch = 4;
 
 bool small_sgemm(const Tensor& a, const Tensor& b, const Tensor& out) {
   const int64_t B = a.shape()[0], M = a.shape()[1], K = a.shape()[2], N = b.shape()[2];
-  if (a.dtype() != DType::Float32 || static_cast<double>(M) * N * K > kSmallSgemm || M == 0 || N == 0 || K == 0)
+  if (a.dtype() != DType::Float32 || B > kSmallSgemmBatch || static_cast<double>(B) * M * N * K > kSmallSgemm ||
+      M == 0 || N == 0 || K == 0)
     return false;
   const auto layout = [](const Tensor& t, int64_t rows, int64_t cols, char& trans, int64_t& ld) {
     if (t.strides()[2] == 1 && t.strides()[1] >= std::max<int64_t>(cols, 1))

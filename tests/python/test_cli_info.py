@@ -59,6 +59,10 @@ def test_onednn_matches_its_verbose_report():
     # oneDNN's own words for the ISA it dispatches to, against the name build_info gives.
     assert ("AMX" in isa) == ("amx" in name)
     assert ("AVX-512" in isa) == ("avx512" in name)
+    # the fallback for extensions without _build_info asks oneDNN the same way
+    from tessel.cli import info as cli_info
+    report = cli_info._onednn_report()
+    assert report.get("version") == m.group(1) and report.get("runtime") == runtime
 
 
 @linux

@@ -43,7 +43,7 @@ def _loaded_libraries():
 
 def _onednn_report():
     """oneDNN's version, CPU runtime and ISA as it reports them itself."""
-    code = "import tessel as ts; a = ts.ones(16, 16); a @ a"
+    code = "import tessel as ts; a = ts.ones(256, 256); a @ a"  # big enough for a primitive (small ones call sgemm)
     env = dict(os.environ, ONEDNN_VERBOSE="1")
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env).stdout

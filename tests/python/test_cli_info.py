@@ -62,7 +62,7 @@ def test_onednn_matches_its_verbose_report():
     # the fallback for extensions without _build_info asks oneDNN the same way
     from tessel.cli import info as cli_info
     report = cli_info._onednn_report()
-    assert report.get("version") == m.group(1) and report.get("runtime") == runtime
+    assert report.get("version") == m.group(1) and report.get("runtime", "").startswith(runtime)
 
 
 @linux

@@ -9,7 +9,8 @@ Reports the median ms per call of each library and tessel's time ratio to the fa
 Each library runs in a process of its own (`--same-process` runs them all in this one): thread pools of
 several libraries in one process disturb each other on 2 cores (an idle pool that spins takes the core the
 next library's second thread needs; tessel's eigh at n = 1024 on 2 threads measured 199 ms next to PyTorch's
-pool and 133 ms alone).
+pool and 133 ms alone). The workers' environment (common.worker_env) keeps NumPy's BLAS pool out of
+the processes of tessel and PyTorch, where NumPy only makes inputs and checks results.
 
     .venv/bin/python bench/bench_linalg.py [--quick] [--json PATH] [--threads 1,2] [--dtype float32]
     # with PyTorch's column: run under a Python that has torch, tessel on its path
@@ -115,7 +116,8 @@ def main():
         torch = common.import_torch() if args.worker == "torch" else None
         fns = {"tessel": lambda: tessel_fns(ts), "numpy": numpy_fns, "scipy": scipy_fns,
                "torch": lambda: torch_fns(torch)}[args.worker]()
-        times, notes = measure_all(args, ts, torch, {args.worker: fns}, sizes, dtype)
+        times, notes = measure_all(args, ts, torch, {args.worker: fns}, sizes, dtype,
+                                   numpy_blas=args.worker in ("numpy", "scipy"))
         print(json.dumps({"times": {"|".join(map(str, k)): v for k, v in times.items()}, "notes": notes}))
         return
     ts = common.import_tessel()
@@ -135,7 +137,9 @@ def main():
         times = {}
         for name in libs:
             cmd = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--worker", name]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            env = common.worker_env(numpy_is_helper=name in ("tessel", "torch"))
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                                 env=env).stdout.strip().splitlines()[-1]
             got = json.loads(out)
             report.notes.extend(got["notes"])
             for k, v in got["times"].items():
@@ -164,10 +168,10 @@ def main():
     report.write(args.json)
 
 
-def measure_all(args, ts, torch, libs, sizes, dtype):
+def measure_all(args, ts, torch, libs, sizes, dtype, numpy_blas=True):
     """{(threads, op, n, library): median ns} for the given libraries; the inputs are the same in every
     process (one seeded generator, drawn in the same order)."""
-    threads = common.Threads(np, ts, torch)
+    threads = common.Threads(np, ts, torch, numpy_blas=numpy_blas)
     rng = np.random.default_rng(0)
     times, notes = {}, []
     for nt in common.parse_threads(args.threads):

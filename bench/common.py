@@ -70,6 +70,20 @@ def import_tessel():
     return ts
 
 
+def worker_env(numpy_is_helper: bool) -> dict:
+    """The environment for a child process that times one library (bench_linalg.py's workers).
+
+    numpy_is_helper: NumPy only makes inputs and checks results there, so its OpenBLAS starts no pool
+    (OPENBLAS_NUM_THREADS=1). Its pool of pthreads spins after NumPy's import and after each of its calls,
+    on the cores the library under test needs: tessel's 2-thread qr at n = 1024 took 118-125 ms in the
+    half second after NumPy's import or a NumPy call and 75 ms two seconds later, or at once with
+    OPENBLAS_NUM_THREADS=1 (a /tmp script, one process)."""
+    env = dict(os.environ)
+    if numpy_is_helper:
+        env["OPENBLAS_NUM_THREADS"] = "1"
+    return env
+
+
 def import_torch():
     """PyTorch is an optional, bench-only dependency: return None when missing."""
     try:
@@ -176,7 +190,9 @@ def print_machine(m: dict) -> None:
 
 class _OpenBLASCtypes:
     """Fallback for NumPy's BLAS thread count when threadpoolctl is missing:
-    call OpenBLAS's own set/get functions in the library NumPy loaded."""
+    call OpenBLAS's own set/get functions in every OpenBLAS loaded (NumPy's and
+    SciPy's wheels each bring one; setting only NumPy's left SciPy's qr at
+    n = 1024 on 2 threads in a "1 thread" row, 82 ms against 124 on one)."""
 
     _SET = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
             "openblas_set_num_threads64_", "openblas_set_num_threads")
@@ -192,6 +208,7 @@ class _OpenBLASCtypes:
                                 if "openblas" in line.lower() and line.split()[-1].startswith("/")})
         except OSError:
             return
+        found = []
         for path in paths:
             try:
                 lib = ctypes.CDLL(path)
@@ -199,11 +216,15 @@ class _OpenBLASCtypes:
                 continue
             for s, g in zip(self._SET, self._GET):
                 if hasattr(lib, s) and hasattr(lib, g):
-                    self.set_fn, self.get_fn = getattr(lib, s), getattr(lib, g)
-                    self.set_fn.argtypes, self.set_fn.restype = [ctypes.c_int], None
-                    self.get_fn.argtypes, self.get_fn.restype = [], ctypes.c_int
-                    self.path = path
-                    return
+                    set_fn, get_fn = getattr(lib, s), getattr(lib, g)
+                    set_fn.argtypes, set_fn.restype = [ctypes.c_int], None
+                    get_fn.argtypes, get_fn.restype = [], ctypes.c_int
+                    found.append((path, set_fn, get_fn))
+                    break
+        if found:
+            self.path = ", ".join(os.path.basename(p) for p, _, _ in found)
+            self.set_fn = lambda n: [s(n) for _, s, _ in found] and None
+            self.get_fn = lambda: min(g() for _, _, g in found)
 
     @property
     def ok(self) -> bool:
@@ -216,11 +237,16 @@ class Threads:
     NumPy's own ufuncs and reductions are single-threaded whatever the
     setting: the thread count only reaches its BLAS (matmul)."""
 
-    def __init__(self, np, ts, torch=None):
+    def __init__(self, np, ts, torch=None, numpy_blas=True):
+        """numpy_blas=False: NumPy only makes inputs and checks results in this process (a worker
+        timing another library, started with OPENBLAS_NUM_THREADS=1): its BLAS is left alone."""
         self.np, self.ts, self.torch = np, ts, torch
         self._limits = None
         self._tpc = None
         self._ctypes = None
+        if not numpy_blas:
+            self.numpy_method = "NumPy's BLAS is a helper here and left at its start-up setting"
+            return
         try:
             import threadpoolctl
             self._tpc = threadpoolctl
@@ -229,7 +255,7 @@ class Threads:
             self._ctypes = _OpenBLASCtypes()
             if self._ctypes.ok:
                 self.numpy_method = ("threadpoolctl not installed; OpenBLAS set_num_threads via "
-                                     f"ctypes ({os.path.basename(self._ctypes.path)})")
+                                     f"ctypes ({self._ctypes.path})")
             else:
                 self._ctypes = None
                 self.numpy_method = ("threadpoolctl not installed and no OpenBLAS found: NumPy's "

@@ -52,9 +52,19 @@ void from_col(const T* src, int64_t ld, int64_t m, int64_t n, T* dst) {
 // setting is per calling thread), and on a busy machine their barriers cost
 // far more than the work.
 constexpr int64_t kSerialBelow = 128;
+// Drivers that spend much of their time in level-2 panels and 32-column
+// updates (geqrf/orgqr; sytrd for eigh, gebrd for svd) lose with two OpenBLAS
+// threads further up. On the 2-core Zen 4 VM, one thread against two: qr at
+// n = 256 / 384 / 512 2.5 / 5.5 / 17 ms against 2.9-4.4 / 10.5-12.5 / 25 ms;
+// eigh 5.4 against 8.1-8.3 ms at 256, 13.2 against 12.0 at 384; svd 10.4
+// against 17.0 at 256, 25.7 against 23.9 at 384; qr at 1024 gains in the
+// VM's quiet phases (105 against 75 ms) and loses in its busy ones (against
+// 118-128 ms); see docs/dev/decisions.md.
+constexpr int64_t kSerialBelowQr = 768;
+constexpr int64_t kSerialBelowEigSvd = 320;
 class SerialLapack {
  public:
-  explicit SerialLapack(int64_t n) : saved_(n < kSerialBelow ? omp_get_max_threads() : 0) {
+  SerialLapack(int64_t n, int64_t below) : saved_(n < below ? omp_get_max_threads() : 0) {
     if (saved_ > 1) omp_set_num_threads(1);
   }
   ~SerialLapack() {
@@ -71,9 +81,9 @@ class SerialLapack {
 // several (LAPACK then runs single-threaded inside each), else with LAPACK's
 // own threads unless the matrix is small.
 template <class F>
-void for_batch(int64_t B, F&& body, int64_t size = kSerialBelow) {
+void for_batch(int64_t B, F&& body, int64_t size = kSerialBelow, int64_t serial_below = kSerialBelow) {
   if (B == 1) {
-    SerialLapack serial(size);
+    SerialLapack serial(size, serial_below);
     body(0);
     return;
   }
@@ -193,7 +203,7 @@ void qr_kernel(const KernelCall& c) {
     std::vector<T> work(lwork_of(q));
     lapack::orgqr(int(m), int(mq), int(k), ca.data(), int(m), tau.data(), work.data(), int(work.size()), &info);
     from_col(ca.data(), m, m, mq, qo);
-  }, std::max(m, n));
+  }, std::max(m, n), kSerialBelowQr);
 }
 
 template <class T>
@@ -244,7 +254,7 @@ void eigh_kernel(const KernelCall& c) {
     from_col(ca.data(), n, n, n, v);
     if constexpr (kComplex<T>)
       for (int64_t i = 0; i < n * n; ++i) v[i] = std::conj(v[i]);
-  }, n);
+  }, n, kSerialBelowEigSvd);
 }
 
 // The row-major A [m, n] is the column-major A^T [n, m]; its SVD V S U^T (A^T =
@@ -298,7 +308,7 @@ void svd_kernel(const KernelCall& c) {
       lw = int(work.size());
       call(work.data());
     }
-  }, std::max(m, n));
+  }, std::max(m, n), kSerialBelowEigSvd);
 }
 
 template <class T>

@@ -178,32 +178,35 @@ void qr_kernel(const KernelCall& c) {
   const Tensor& A = c.in[0];
   const int64_t B = A.shape()[0], m = A.shape()[1], n = A.shape()[2], k = std::min(m, n);
   const int64_t kr = c.out[1].shape()[1], mq = c.out[0].shape()[2];
-  for_batch(B, [&](int64_t b) {
-    std::vector<T> ca(m * std::max(n, m)), tau(std::max<int64_t>(k, 1));
-    to_col(A.data<T>() + b * m * n, m, n, ca.data(), std::max<int64_t>(m, 1));
-    int info = 0;
-    if (k > 0) {
-      T q;
-      lapack::geqrf(int(m), int(n), ca.data(), int(m), tau.data(), &q, -1, &info);
-      std::vector<T> work(lwork_of(q));
-      lapack::geqrf(int(m), int(n), ca.data(), int(m), tau.data(), work.data(), int(work.size()), &info);
-    }
-    T* r = c.out[1].data<T>() + b * kr * n;
-    for (int64_t i = 0; i < kr; ++i)
-      for (int64_t j = 0; j < n; ++j) r[i * n + j] = (j >= i && i < m) ? ca[j * m + i] : T(0);
-    if (p.mode == 2) return;
-    T* qo = c.out[0].data<T>() + b * m * mq;
-    if (k == 0) {  // no reflectors: Q is the identity
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < mq; ++j) qo[i * mq + j] = T(i == j ? 1 : 0);
-      return;
-    }
-    T q;
-    lapack::orgqr(int(m), int(mq), int(k), ca.data(), int(m), tau.data(), &q, -1, &info);
-    std::vector<T> work(lwork_of(q));
-    lapack::orgqr(int(m), int(mq), int(k), ca.data(), int(m), tau.data(), work.data(), int(work.size()), &info);
-    from_col(ca.data(), m, m, mq, qo);
-  }, std::max(m, n), kSerialBelowQr);
+  for_batch(
+      B,
+      [&](int64_t b) {
+        std::vector<T> ca(m * std::max(n, m)), tau(std::max<int64_t>(k, 1));
+        to_col(A.data<T>() + b * m * n, m, n, ca.data(), std::max<int64_t>(m, 1));
+        int info = 0;
+        if (k > 0) {
+          T q;
+          lapack::geqrf(int(m), int(n), ca.data(), int(m), tau.data(), &q, -1, &info);
+          std::vector<T> work(lwork_of(q));
+          lapack::geqrf(int(m), int(n), ca.data(), int(m), tau.data(), work.data(), int(work.size()), &info);
+        }
+        T* r = c.out[1].data<T>() + b * kr * n;
+        for (int64_t i = 0; i < kr; ++i)
+          for (int64_t j = 0; j < n; ++j) r[i * n + j] = (j >= i && i < m) ? ca[j * m + i] : T(0);
+        if (p.mode == 2) return;
+        T* qo = c.out[0].data<T>() + b * m * mq;
+        if (k == 0) {  // no reflectors: Q is the identity
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < mq; ++j) qo[i * mq + j] = T(i == j ? 1 : 0);
+          return;
+        }
+        T q;
+        lapack::orgqr(int(m), int(mq), int(k), ca.data(), int(m), tau.data(), &q, -1, &info);
+        std::vector<T> work(lwork_of(q));
+        lapack::orgqr(int(m), int(mq), int(k), ca.data(), int(m), tau.data(), work.data(), int(work.size()), &info);
+        from_col(ca.data(), m, m, mq, qo);
+      },
+      std::max(m, n), kSerialBelowQr);
 }
 
 template <class T>
@@ -216,45 +219,48 @@ void eigh_kernel(const KernelCall& c) {
   // chosen one, and its eigenvectors are the conjugates of A's.
   const char jobz = p.compute_v ? 'V' : 'N', uplo = p.upper ? 'L' : 'U';
   int* info = c.out[2].data<int>();
-  for_batch(B, [&](int64_t b) {
-    std::vector<T> ca(A.data<T>() + b * n * n, A.data<T>() + (b + 1) * n * n);
-    R* w = c.out[0].data<R>() + b * n;
-    info[b] = 0;
-    if (n == 0) return;
-    const int ni = int(n);
-    T wq;
-    int iq = 0, li = -1;
-    if constexpr (kComplex<T>) {
-      R rq;
-      auto call = [&](T* wk, int lw, R* rw, int lrw, int* iw, int liw) {
-        if constexpr (std::is_same_v<T, lapack::c64>)
-          lapack::cheevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, rw, &lrw, iw, &liw, &info[b], 1, 1);
-        else
-          lapack::zheevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, rw, &lrw, iw, &liw, &info[b], 1, 1);
-      };
-      call(&wq, -1, &rq, -1, &iq, li);
-      std::vector<T> work(lwork_of(wq));
-      std::vector<R> rwork(std::max(1, int(rq)));
-      std::vector<int> iwork(std::max(1, iq));
-      call(work.data(), int(work.size()), rwork.data(), int(rwork.size()), iwork.data(), int(iwork.size()));
-    } else {
-      auto call = [&](T* wk, int lw, int* iw, int liw) {
-        if constexpr (std::is_same_v<T, float>)
-          lapack::ssyevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, iw, &liw, &info[b], 1, 1);
-        else
-          lapack::dsyevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, iw, &liw, &info[b], 1, 1);
-      };
-      call(&wq, -1, &iq, li);
-      std::vector<T> work(lwork_of(wq));
-      std::vector<int> iwork(std::max(1, iq));
-      call(work.data(), int(work.size()), iwork.data(), int(iwork.size()));
-    }
-    if (!p.compute_v) return;
-    T* v = c.out[1].data<T>() + b * n * n;
-    from_col(ca.data(), n, n, n, v);
-    if constexpr (kComplex<T>)
-      for (int64_t i = 0; i < n * n; ++i) v[i] = std::conj(v[i]);
-  }, n, kSerialBelowEigSvd);
+  for_batch(
+      B,
+      [&](int64_t b) {
+        std::vector<T> ca(A.data<T>() + b * n * n, A.data<T>() + (b + 1) * n * n);
+        R* w = c.out[0].data<R>() + b * n;
+        info[b] = 0;
+        if (n == 0) return;
+        const int ni = int(n);
+        T wq;
+        int iq = 0, li = -1;
+        if constexpr (kComplex<T>) {
+          R rq;
+          auto call = [&](T* wk, int lw, R* rw, int lrw, int* iw, int liw) {
+            if constexpr (std::is_same_v<T, lapack::c64>)
+              lapack::cheevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, rw, &lrw, iw, &liw, &info[b], 1, 1);
+            else
+              lapack::zheevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, rw, &lrw, iw, &liw, &info[b], 1, 1);
+          };
+          call(&wq, -1, &rq, -1, &iq, li);
+          std::vector<T> work(lwork_of(wq));
+          std::vector<R> rwork(std::max(1, int(rq)));
+          std::vector<int> iwork(std::max(1, iq));
+          call(work.data(), int(work.size()), rwork.data(), int(rwork.size()), iwork.data(), int(iwork.size()));
+        } else {
+          auto call = [&](T* wk, int lw, int* iw, int liw) {
+            if constexpr (std::is_same_v<T, float>)
+              lapack::ssyevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, iw, &liw, &info[b], 1, 1);
+            else
+              lapack::dsyevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, iw, &liw, &info[b], 1, 1);
+          };
+          call(&wq, -1, &iq, li);
+          std::vector<T> work(lwork_of(wq));
+          std::vector<int> iwork(std::max(1, iq));
+          call(work.data(), int(work.size()), iwork.data(), int(iwork.size()));
+        }
+        if (!p.compute_v) return;
+        T* v = c.out[1].data<T>() + b * n * n;
+        from_col(ca.data(), n, n, n, v);
+        if constexpr (kComplex<T>)
+          for (int64_t i = 0; i < n * n; ++i) v[i] = std::conj(v[i]);
+      },
+      n, kSerialBelowEigSvd);
 }
 
 // The row-major A [m, n] is the column-major A^T [n, m]; its SVD V S U^T (A^T =
@@ -269,46 +275,49 @@ void svd_kernel(const KernelCall& c) {
   const char jobz = !p.compute_v ? 'N' : (p.full ? 'A' : 'S');
   const int64_t ku = p.compute_v ? (p.full ? m : k) : 0, kv = p.compute_v ? (p.full ? n : k) : 0;
   int* info = c.out[3].data<int>();
-  for_batch(B, [&](int64_t b) {
-    info[b] = 0;
-    if (k == 0) return;
-    std::vector<T> ca(A.data<T>() + b * m * n, A.data<T>() + (b + 1) * m * n);
-    T dummy[1];
-    T* vh = p.compute_v ? c.out[2].data<T>() + b * kv * n : dummy;
-    T* u = p.compute_v ? c.out[0].data<T>() + b * m * ku : dummy;
-    R* s = c.out[1].data<R>() + b * k;
-    const int M = int(n), N = int(m), ldu = int(n), ldvt = std::max(1, int(ku));
-    std::vector<int> iwork(8 * k);
-    T wq;
-    int lw = -1;
-    if constexpr (kComplex<T>) {
-      const int64_t mx = std::max(m, n);
-      std::vector<R> rwork(p.compute_v ? k * std::max(5 * k + 7, 2 * mx + 2 * k + 1) : 7 * k);
-      auto call = [&](T* wk) {
-        if constexpr (std::is_same_v<T, lapack::c64>)
-          lapack::cgesdd_(&jobz, &M, &N, ca.data(), &M, s, vh, &ldu, u, &ldvt, wk, &lw, rwork.data(), iwork.data(),
-                          &info[b], 1);
-        else
-          lapack::zgesdd_(&jobz, &M, &N, ca.data(), &M, s, vh, &ldu, u, &ldvt, wk, &lw, rwork.data(), iwork.data(),
-                          &info[b], 1);
-      };
-      call(&wq);
-      std::vector<T> work(lwork_of(wq));
-      lw = int(work.size());
-      call(work.data());
-    } else {
-      auto call = [&](T* wk) {
-        if constexpr (std::is_same_v<T, float>)
-          lapack::sgesdd_(&jobz, &M, &N, ca.data(), &M, s, vh, &ldu, u, &ldvt, wk, &lw, iwork.data(), &info[b], 1);
-        else
-          lapack::dgesdd_(&jobz, &M, &N, ca.data(), &M, s, vh, &ldu, u, &ldvt, wk, &lw, iwork.data(), &info[b], 1);
-      };
-      call(&wq);
-      std::vector<T> work(lwork_of(wq));
-      lw = int(work.size());
-      call(work.data());
-    }
-  }, std::max(m, n), kSerialBelowEigSvd);
+  for_batch(
+      B,
+      [&](int64_t b) {
+        info[b] = 0;
+        if (k == 0) return;
+        std::vector<T> ca(A.data<T>() + b * m * n, A.data<T>() + (b + 1) * m * n);
+        T dummy[1];
+        T* vh = p.compute_v ? c.out[2].data<T>() + b * kv * n : dummy;
+        T* u = p.compute_v ? c.out[0].data<T>() + b * m * ku : dummy;
+        R* s = c.out[1].data<R>() + b * k;
+        const int M = int(n), N = int(m), ldu = int(n), ldvt = std::max(1, int(ku));
+        std::vector<int> iwork(8 * k);
+        T wq;
+        int lw = -1;
+        if constexpr (kComplex<T>) {
+          const int64_t mx = std::max(m, n);
+          std::vector<R> rwork(p.compute_v ? k * std::max(5 * k + 7, 2 * mx + 2 * k + 1) : 7 * k);
+          auto call = [&](T* wk) {
+            if constexpr (std::is_same_v<T, lapack::c64>)
+              lapack::cgesdd_(&jobz, &M, &N, ca.data(), &M, s, vh, &ldu, u, &ldvt, wk, &lw, rwork.data(), iwork.data(),
+                              &info[b], 1);
+            else
+              lapack::zgesdd_(&jobz, &M, &N, ca.data(), &M, s, vh, &ldu, u, &ldvt, wk, &lw, rwork.data(), iwork.data(),
+                              &info[b], 1);
+          };
+          call(&wq);
+          std::vector<T> work(lwork_of(wq));
+          lw = int(work.size());
+          call(work.data());
+        } else {
+          auto call = [&](T* wk) {
+            if constexpr (std::is_same_v<T, float>)
+              lapack::sgesdd_(&jobz, &M, &N, ca.data(), &M, s, vh, &ldu, u, &ldvt, wk, &lw, iwork.data(), &info[b], 1);
+            else
+              lapack::dgesdd_(&jobz, &M, &N, ca.data(), &M, s, vh, &ldu, u, &ldvt, wk, &lw, iwork.data(), &info[b], 1);
+          };
+          call(&wq);
+          std::vector<T> work(lwork_of(wq));
+          lw = int(work.size());
+          call(work.data());
+        }
+      },
+      std::max(m, n), kSerialBelowEigSvd);
 }
 
 template <class T>

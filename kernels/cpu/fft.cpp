@@ -515,46 +515,67 @@ TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
   const int64_t m = plan->m;
   const int64_t chunks = (B + L - 1) / L;
   // The inverse runs forward on conjugated input: ifft(Z) = conj(fft(conj(Z))) / m.
+  // Bins are gathered into lanes in blocks of 16 that stay in L1 (as rfft's
+  // emit), the split step is one plain loop over lanes, and the samples go
+  // back in blocks of rows the same way.
 #pragma omp parallel if (chunks > 1 && B * n > 32768)
   {
-    const int64_t len = plan->rows * L;
+    const int64_t len = std::max(m + 1, plan->rows) * L;
     std::vector<T> buf(static_cast<size_t>(4 * len));
     T *re = buf.data(), *im = re + len, *tr = im + len, *ti = tr + len;
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch) {
       const int64_t b0 = ch * L, nb = std::min<int64_t>(L, B - b0);
-      auto bin = [&](int64_t l, int64_t k) -> std::complex<T> {
-        if (l >= nb) return {};
-        const T* p = src + ((b0 + l) * bins + k) * 2;
-        const bool real_only = k == 0 || (n % 2 == 0 && k == bins - 1);
-        return {p[0], real_only ? T(0) : p[1]};
-      };
-      for (int64_t k = 0; k < m; ++k)
-        TS_FOR_LANES(l) {
-          std::complex<T> z;
-          if (n % 2 == 0) {  // Z_k = E_k + i O_k, E/O the even/odd halves of X
-            const std::complex<T> a = bin(l, k), b = std::conj(bin(l, m - k));
-            const std::complex<T> e = (a + b) / T(2), o = (a - b) / T(2) * std::conj(plan->split[k]);
-            z = e + std::complex<T>(0, 1) * o;
-          } else {  // the full Hermitian spectrum
-            z = k < bins ? bin(l, k) : std::conj(bin(l, n - k));
-          }
-          re[k * L + l] = z.real();
-          im[k * L + l] = -z.imag();
+      T *xr = tr, *xi = ti;  // the bins, [bins][L]; free again before the transform
+      for (int64_t k0 = 0; k0 < bins; k0 += 16) {
+        const int64_t k1 = std::min<int64_t>(bins, k0 + 16);
+        for (int64_t l = 0; l < L; ++l) {
+          const T* h = src + (b0 + std::min(l, nb - 1)) * bins * 2;  // missing lanes repeat the last signal
+          for (int64_t k = k0; k < k1; ++k) xr[k * L + l] = h[2 * k], xi[k * L + l] = h[2 * k + 1];
         }
+      }
+      // numpy.fft.irfft ignores the imaginary parts of the DC and (even n) Nyquist bins.
+      std::fill(xi, xi + L, T(0));
+      if (n % 2 == 0) std::fill(xi + m * L, xi + (m + 1) * L, T(0));
+      if (n % 2 == 0) {
+        for (int64_t k = 0; k < m; ++k) {  // Z_k = E_k + i O_k, E/O the even/odd halves of X
+          const T *ar = xr + k * L, *ai = xi + k * L, *br = xr + (m - k) * L, *bi = xi + (m - k) * L;
+          const T wr = plan->split[k].real(), wi = plan->split[k].imag();
+          T *zr = re + k * L, *zi = im + k * L;
+          TS_FOR_LANES(l) {
+            // b = conj(X_{m-k}); e = (a + b) / 2; o = (a - b) / 2 * conj(w)
+            const T er = (ar[l] + br[l]) / 2, ei = (ai[l] - bi[l]) / 2;
+            const T dr = (ar[l] - br[l]) / 2, di = (ai[l] + bi[l]) / 2;
+            const T or_ = dr * wr + di * wi, oi = di * wr - dr * wi;
+            zr[l] = er - oi;      // Re(e + i o)
+            zi[l] = -(ei + or_);  // conjugated: Im(e + i o) negated
+          }
+        }
+      } else {
+        for (int64_t k = 0; k < n; ++k) {  // the full Hermitian spectrum, conjugated
+          const bool mirror = k >= bins;
+          const T *ar = xr + (mirror ? n - k : k) * L, *ai = xi + (mirror ? n - k : k) * L;
+          const T sgn = mirror ? T(1) : T(-1);
+          T *zr = re + k * L, *zi = im + k * L;
+          TS_FOR_LANES(l) {
+            zr[l] = ar[l];
+            zi[l] = sgn * ai[l];
+          }
+        }
+      }
       const bool sw = complex_fft<T, L>(*plan, re, im, tr, ti);
       const T* zr = sw ? tr : re;
       const T* zi = sw ? ti : im;
       const T scale = T(1) / T(m);  // even n: the split step's halves make 1/m the whole 1/n
-      for (int64_t l = 0; l < nb; ++l) {
-        T* o = dst + (b0 + l) * n;
-        if (n % 2 == 0)
-          for (int64_t j = 0; j < m; ++j) {
-            o[2 * j] = zr[j * L + l] * scale;
-            o[2 * j + 1] = -zi[j * L + l] * scale;
-          }
-        else
-          for (int64_t j = 0; j < m; ++j) o[j] = zr[j * L + l] * scale;
+      for (int64_t j0 = 0; j0 < m; j0 += 16) {
+        const int64_t j1 = std::min<int64_t>(m, j0 + 16);
+        for (int64_t l = 0; l < nb; ++l) {
+          T* o = dst + (b0 + l) * n;
+          if (n % 2 == 0)
+            for (int64_t j = j0; j < j1; ++j) o[2 * j] = zr[j * L + l] * scale, o[2 * j + 1] = -zi[j * L + l] * scale;
+          else
+            for (int64_t j = j0; j < j1; ++j) o[j] = zr[j * L + l] * scale;
+        }
       }
     }
   }

@@ -113,6 +113,34 @@ def test_cholesky(dtype, tol):
     close(ts.linalg.cholesky(t(junk)), np.linalg.cholesky(A), tol * 10)
 
 
+@pytest.mark.parametrize("n", [1, 2, 7, 33, 64, 65, 100])  # up to 64 real matrices skip LAPACK (own kernel)
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_cholesky_sizes_around_the_small_kernel(n, dtype, tol):
+    A = spd(5, n, n)  # float64 SPD, rounded to dtype below
+    A32 = A.astype(dtype)
+    junk = A32.copy()
+    junk[..., np.triu_indices(n, 1)[0], np.triu_indices(n, 1)[1]] = np.nan  # only the lower triangle is read
+    L = ts.linalg.cholesky(t(junk))
+    ref = np.linalg.cholesky(A32.astype(np.float64))
+    close(L, ref, tol * max(1.0, float(np.abs(ref).max())))
+    assert np.all(np.triu(L.numpy(), 1) == 0)
+    L1 = ts.linalg.cholesky(t(A32[2]))  # one matrix (no batch) goes the same way
+    close(L1, ref[2], tol * max(1.0, float(np.abs(ref).max())))
+
+
+@pytest.mark.parametrize("n", [10, 64, 80])
+def test_cholesky_info_names_the_first_failing_minor_at_every_size(n):
+    A = spd(3, n, n)
+    A[1, 4, 4] = -1e6  # the leading minor of order 5 is the first not positive-definite
+    A[2, 6, 6] = np.nan  # NaN counts as not positive-definite, as in LAPACK
+    L, info = ts.linalg.cholesky_ex(t(A))
+    assert info.tolist() == [0, 5, 7]
+    assert np.all(np.isfinite(L.numpy()[0]))
+    close(L[0], np.linalg.cholesky(A[0]), 1e-10 * n)
+    with pytest.raises(ts.linalg.LinAlgError, match=r"\(Batch element 1\).*leading minor of order 5"):
+        ts.linalg.cholesky(t(A))
+
+
 def test_cholesky_not_positive_definite_names_minor_and_ex_returns_info():
     A = np.stack([np.eye(3), np.diag([1.0, -1.0, 1.0])])
     with pytest.raises(ts.linalg.LinAlgError, match=r"\(Batch element 1\).*leading minor of order 2 is not "

@@ -373,9 +373,44 @@ TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t wo
 template <class T>
 void c2c_any(const fft::C2cParams& p, const T* src, T* dst, int64_t outer, int64_t n_in, int64_t n, int64_t inner);
 
+// The split step of one real transform of even n from the m = n/2-point FFT Z
+// of z_j = x[2j] + i x[2j+1] (interleaved, [m][2]): X_k = E_k + w^k O_k, with
+// E_k = (Z_k + conj(Z_{m-k})) / 2, O_k = (Z_k - conj(Z_{m-k})) / 2i, w = e^{-2 pi i/n}.
+template <class T>
+void split_forward(const Plan<T>& plan, const T* Z, T* X) {
+  const int64_t m = plan.m;
+  for (int64_t k = 0; k <= m; ++k) {
+    const int64_t a = k == m ? 0 : k, b = k == 0 ? 0 : m - k;  // indices mod m
+    const T ar = Z[2 * a], ai = Z[2 * a + 1], br = Z[2 * b], bi = Z[2 * b + 1];
+    const T er = (ar + br) / 2, ei = (ai - bi) / 2;
+    const T od_r = (ai + bi) / 2, od_i = (br - ar) / 2;
+    const T wr = plan.split[k].real(), wi = plan.split[k].imag();
+    X[2 * k] = er + wr * od_r - wi * od_i;
+    X[2 * k + 1] = ei + wr * od_i + wi * od_r;
+  }
+}
+
+// Its inverse: Z_k = E_k + i O_k from the bins X_0..X_m (the imaginary parts
+// of X_0 and X_m ignored, as numpy.fft.irfft does), E_k = (X_k + conj(X_{m-k})) / 2,
+// O_k = (X_k - conj(X_{m-k})) / 2 * conj(w^k).
+template <class T>
+void split_inverse(const Plan<T>& plan, const T* X, T* Z) {
+  const int64_t m = plan.m;
+  auto im = [&](int64_t k) { return k == 0 || k == m ? T(0) : X[2 * k + 1]; };
+  for (int64_t k = 0; k < m; ++k) {
+    const T ar = X[2 * k], ai = im(k), br = X[2 * (m - k)], bi = -im(m - k);
+    const T er = (ar + br) / 2, ei = (ai + bi) / 2, dr = (ar - br) / 2, di = (ai - bi) / 2;
+    const T wr = plan.split[k].real(), wi = -plan.split[k].imag();
+    const T or_ = dr * wr - di * wi, oi = dr * wi + di * wr;
+    Z[2 * k] = er - oi;
+    Z[2 * k + 1] = ei + or_;
+  }
+}
+
 // Fewer signals than half the lanes: the real kernels would mostly transform
-// empty lanes, so the complex kernel (which sizes its lanes to the count) runs
-// the full length-n transform instead, at twice the work per signal.
+// empty lanes, so the complex kernel (which sizes its lanes to the count, and
+// splits one long signal four-step) runs instead: on the m = n/2 points and a
+// split step for even n, on the full n points (twice the work) for odd n.
 template <class T>
 bool few_signals(int64_t B) {
   return 2 * B < kLanes<T>;
@@ -388,7 +423,17 @@ void rfft_kernel(const KernelCall& c) {
   const int64_t B = x.shape()[0], n = x.shape()[1], bins = n / 2 + 1;
   const T* src = x.data<T>();
   T* dst = out.data<T>();
-  if (few_signals<T>(B)) {
+  if (few_signals<T>(B) && n % 2 == 0) {
+    // A row of n samples is, as memory, m = n/2 complex values z_j = x[2j] + i x[2j+1]:
+    // their m-point FFT and the split step give the bins, half the work of an n-point one.
+    const auto plan = plan_for<T>(n);
+    const int64_t m = n / 2;
+    std::vector<T> z(static_cast<size_t>(B * m * 2));
+    c2c_any<T>(fft::C2cParams{false, false, 1.0}, src, z.data(), B, m, m, 1);
+    for (int64_t b = 0; b < B; ++b) split_forward<T>(*plan, z.data() + b * m * 2, dst + b * bins * 2);
+    return;
+  }
+  if (few_signals<T>(B)) {  // odd n: the full complex transform of the real signal
     std::vector<T> full(static_cast<size_t>(B * n * 2));
     c2c_any<T>(fft::C2cParams{false, true, 1.0}, src, full.data(), B, n, n, 1);
     for (int64_t b = 0; b < B; ++b) std::copy(full.data() + b * n * 2, full.data() + b * n * 2 + bins * 2, dst + b * bins * 2);
@@ -495,7 +540,17 @@ TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
   const int64_t B = out.shape()[0], n = out.shape()[1], bins = n / 2 + 1;
   const T* src = X.data<T>();
   T* dst = out.data<T>();
-  if (few_signals<T>(B)) {  // the full Hermitian spectrum, inverted as complex; the real parts are the signal
+  if (few_signals<T>(B) && n % 2 == 0) {
+    // The inverse split step makes the m = n/2 complex values whose inverse FFT,
+    // read as memory, is the signal (x[2j] + i x[2j+1]): written straight to dst.
+    const auto plan = plan_for<T>(n);
+    const int64_t m = n / 2;
+    std::vector<T> z(static_cast<size_t>(B * m * 2));
+    for (int64_t b = 0; b < B; ++b) split_inverse<T>(*plan, src + b * bins * 2, z.data() + b * m * 2);
+    c2c_any<T>(fft::C2cParams{true, false, 1.0 / double(m)}, z.data(), dst, B, m, m, 1);
+    return;
+  }
+  if (few_signals<T>(B)) {  // odd n: the full Hermitian spectrum, inverted as complex; the real parts are the signal
     std::vector<T> full(static_cast<size_t>(B * n * 2)), back(static_cast<size_t>(B * n * 2));
     for (int64_t b = 0; b < B; ++b) {
       const T* h = src + b * bins * 2;

@@ -380,6 +380,21 @@ def test_rfft_irfft_any_row_count(rows, n):
         assert rel_err(got, np.fft.irfft(Xn, n=n)) < tol
 
 
+@pytest.mark.parametrize("rows", [1, 3])  # fewer rows than half the lanes: an n/2-point transform and a split step
+@pytest.mark.parametrize("n", [2, 6, 4096, 2 * 4099, 3 * 4096, 65536, 4097])
+def test_few_long_real_signals(rows, n):
+    for dtype, tol in [(np.float64, 1e-13), (np.float32, 3e-6 * np.log2(n + 1))]:
+        x = rnoise((rows, n), seed=n + rows, dtype=dtype)
+        X = np.fft.rfft(x.astype(np.float64))
+        assert rel_err(ts.fft.rfft(ts.tensor(x)), X) < tol
+        Xj = X.copy()
+        Xj[:, 0] += 2j  # ignored imaginary DC (and Nyquist for even n), as numpy does
+        Xj[:, -1] += 3j
+        cdt = np.complex64 if dtype == np.float32 else np.complex128
+        assert rel_err(ts.fft.irfft(ts.tensor(Xj.astype(cdt)), n=n), np.fft.irfft(Xj, n=n)) < tol
+        assert rel_err(ts.fft.irfft(ts.tensor(X.astype(cdt)), n=n, norm="ortho"), np.fft.irfft(X, n=n, norm="ortho")) < tol
+
+
 @pytest.mark.parametrize("n", [4096, 5000, 6561, 2 * 4099, 65536])  # one long signal: the four-step split
 def test_single_long_signal(n):
     x = cnoise((n,), seed=n)

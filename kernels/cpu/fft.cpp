@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/cpu/clones.h"
+#include "kernels/cpu/fft_lanes.h"
 #include "kernels/cpu/register.h"
 #include "tessel/fft.h"
 #include "tessel/kernel.h"
@@ -582,13 +583,10 @@ TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
     for (int64_t ch = 0; ch < chunks; ++ch) {
       const int64_t b0 = ch * L, nb = std::min<int64_t>(L, B - b0);
       T *xr = tr, *xi = ti;  // the bins, [bins][L]; free again before the transform
-      for (int64_t k0 = 0; k0 < bins; k0 += 16) {
-        const int64_t k1 = std::min<int64_t>(bins, k0 + 16);
-        for (int64_t l = 0; l < L; ++l) {
-          const T* h = src + (b0 + std::min(l, nb - 1)) * bins * 2;  // missing lanes repeat the last signal
-          for (int64_t k = k0; k < k1; ++k) xr[k * L + l] = h[2 * k], xi[k * L + l] = h[2 * k + 1];
-        }
-      }
+      const T* from[L];
+      for (int64_t l = 0; l < L; ++l)
+        from[l] = src + (b0 + std::min(l, nb - 1)) * bins * 2;  // missing lanes repeat the last
+      fft_lanes::gather<T, L>(from, 0, bins, T(1), xr, xi);
       // numpy.fft.irfft ignores the imaginary parts of the DC and (even n) Nyquist bins.
       std::fill(xi, xi + L, T(0));
       if (n % 2 == 0) std::fill(xi + m * L, xi + (m + 1) * L, T(0));
@@ -622,14 +620,15 @@ TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
       const T* zr = sw ? tr : re;
       const T* zi = sw ? ti : im;
       const T scale = T(1) / T(m);  // even n: the split step's halves make 1/m the whole 1/n
-      for (int64_t j0 = 0; j0 < m; j0 += 16) {
-        const int64_t j1 = std::min<int64_t>(m, j0 + 16);
-        for (int64_t l = 0; l < nb; ++l) {
-          T* o = dst + (b0 + l) * n;
-          if (n % 2 == 0)
-            for (int64_t j = j0; j < j1; ++j) o[2 * j] = zr[j * L + l] * scale, o[2 * j + 1] = -zi[j * L + l] * scale;
-          else
-            for (int64_t j = j0; j < j1; ++j) o[j] = zr[j * L + l] * scale;
+      if (n % 2 == 0) {             // samples 2j, 2j + 1 = Re, -Im of z_j: the complex scatter
+        T* to[L];
+        for (int64_t l = 0; l < nb; ++l) to[l] = dst + (b0 + l) * n;
+        fft_lanes::scatter<T, L>(zr, zi, 0, m, nb, scale, -scale, to);
+      } else {
+        for (int64_t j0 = 0; j0 < m; j0 += 16) {
+          const int64_t j1 = std::min<int64_t>(m, j0 + 16);
+          for (int64_t l = 0; l < nb; ++l)
+            for (int64_t j = j0; j < j1; ++j) dst[(b0 + l) * n + j] = zr[j * L + l] * scale;
         }
       }
     }
@@ -665,7 +664,9 @@ TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const
       // reading across lanes would touch L lines n samples apart, which share
       // one cache set when n is a multiple of 1 KiB.
       const int64_t block = inner == 1 ? 64 : copy;
-      for (int64_t j0 = 0; j0 < copy; j0 += block) {
+      const bool tiles = inner == 1 && !p.real_input;  // interleaved rows: register transposes
+      if (tiles) fft_lanes::gather<T, L>(from, 0, copy, sign, re, im);
+      for (int64_t j0 = 0; j0 < (tiles ? 0 : copy); j0 += block) {
         const int64_t j1 = std::min(copy, j0 + block);
         if (inner == 1) {
           for (int l = 0; l < L; ++l) {
@@ -693,14 +694,8 @@ TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const
       const T* zr = sw ? tr : re;
       const T* zi = sw ? ti : im;
       const T iscale = sign * scale;
-      if (inner == 1) {  // lane by lane in blocks of rows, as the gather
-        for (int64_t k0 = 0; k0 < n; k0 += 64) {
-          const int64_t k1 = std::min(n, k0 + 64);
-          for (int64_t l = 0; l < nq; ++l) {
-            T* o = to[l];
-            for (int64_t k = k0; k < k1; ++k) o[2 * k] = zr[k * L + l] * scale, o[2 * k + 1] = zi[k * L + l] * iscale;
-          }
-        }
+      if (inner == 1) {
+        fft_lanes::scatter<T, L>(zr, zi, 0, n, nq, scale, iscale, to);
       } else {
         for (int64_t k = 0; k < n; ++k) {
           const T *a = zr + k * L, *b = zi + k * L;

@@ -35,8 +35,11 @@ using namespace fft_engine;  // Plan, plan_for, complex_fft, kLanes, TS_FOR_LANE
 // n samples of signal q (q < count) to frame; emit(q0, nq, Xr, Xi) receives the
 // bins of signals q0 .. q0 + nq - 1 as [bins][L] arrays (lane l = signal q0 + l;
 // emit may overwrite Xr).
+// rows, when given (even n only), holds the signals contiguously, n samples
+// each: read as complex pairs straight into the lanes, fill unused.
 template <class T, class Fill, class Emit>
-TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t work, Fill fill, Emit emit) {
+TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t work, Fill fill, Emit emit,
+                                  const T* rows = nullptr) {
   constexpr int L = kLanes<T>;
   const int64_t n = plan.n, m = plan.m, bins = n / 2 + 1, len = (std::max(m + 1, plan.rows)) * L;
   const int64_t chunks = (count + L - 1) / L;
@@ -47,8 +50,14 @@ TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t wo
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch) {
       const int64_t q0 = ch * L, nq = std::min<int64_t>(L, count - q0);
-      // Signal q0 + l goes to lane l (even n: x[2j] + i x[2j+1]); missing lanes are zeros.
-      for (int l = 0; l < L; ++l) {
+      // Signal q0 + l goes to lane l (even n: x[2j] + i x[2j+1]); missing lanes are zeros
+      // (from rows: repeats of the last signal, never emitted).
+      if (rows && n % 2 == 0) {
+        const T* from[L];
+        for (int l = 0; l < L; ++l) from[l] = rows + (q0 + std::min<int64_t>(l, nq - 1)) * n;
+        fft_lanes::gather<T, L>(from, 0, m, T(1), re, im);
+      }
+      for (int l = 0; l < (rows && n % 2 == 0 ? 0 : L); ++l) {
         if (l < nq) {
           fill(q0 + l, frame);
         } else {
@@ -161,16 +170,12 @@ void rfft_kernel(const KernelCall& c) {
   }
   forward_driver<T>(
       *plan_for<T>(n), B, B * n, [&](int64_t q, T* frame) { std::copy(src + q * n, src + (q + 1) * n, frame); },
-      [&](int64_t q0, int64_t nq, T* xr, const T* xi) {
-        // [bins][L] -> one row per signal, in blocks of 16 bins that stay in L1.
-        for (int64_t k0 = 0; k0 < bins; k0 += 16) {
-          const int64_t k1 = std::min<int64_t>(bins, k0 + 16);
-          for (int64_t l = 0; l < nq; ++l) {
-            T* o = dst + (q0 + l) * bins * 2;
-            for (int64_t k = k0; k < k1; ++k) o[2 * k] = xr[k * L + l], o[2 * k + 1] = xi[k * L + l];
-          }
-        }
-      });
+      [&](int64_t q0, int64_t nq, T* xr, const T* xi) {  // [bins][L] -> one row of (re, im) per signal
+        T* to[L];
+        for (int64_t l = 0; l < nq; ++l) to[l] = dst + (q0 + l) * bins * 2;
+        fft_lanes::scatter<T, L>(xr, xi, 0, bins, nq, T(1), T(1), to);
+      },
+      src);
 }
 
 // Fused power spectrogram (op "stft_power", contract in tessel/fft.h): frames

@@ -384,6 +384,9 @@ TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const
         from[l] = src + (o * n_in * inner + i) * cin;
         to[l] = dst + (o * n * inner + i) * 2;
       }
+      // Strided signals whose L lanes are L neighbouring columns of one slab (a
+      // transform along a leading dim) read and write each row as one run.
+      const bool run = inner > 1 && nq == L && q0 / inner == (q0 + L - 1) / inner;
       // Contiguous signals (inner == 1) are read lane by lane in blocks of rows:
       // reading across lanes would touch L lines n samples apart, which share
       // one cache set when n is a multiple of 1 KiB.
@@ -405,7 +408,13 @@ TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const
         for (int64_t j = j0; j < j1; ++j) {
           T *a = re + j * L, *b = im + j * L;
           const int64_t at = j * in_step;
-          if (p.real_input) {
+          if (run) {  // the lanes are neighbouring columns: one contiguous run per row
+            const T* f = from[0] + at;
+            if (p.real_input)
+              TS_FOR_LANES(l) a[l] = f[l], b[l] = T(0);
+            else
+              TS_FOR_LANES(l) a[l] = f[2 * l], b[l] = sign * f[2 * l + 1];
+          } else if (p.real_input) {
             for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = T(0);
           } else {
             for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = sign * from[l][at + 1];
@@ -424,7 +433,12 @@ TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const
         for (int64_t k = 0; k < n; ++k) {
           const T *a = zr + k * L, *b = zi + k * L;
           const int64_t at = k * out_step;
-          for (int64_t l = 0; l < nq; ++l) to[l][at] = a[l] * scale, to[l][at + 1] = b[l] * iscale;
+          if (run) {
+            T* o = to[0] + at;
+            TS_FOR_LANES(l) o[2 * l] = a[l] * scale, o[2 * l + 1] = b[l] * iscale;
+          } else {
+            for (int64_t l = 0; l < nq; ++l) to[l][at] = a[l] * scale, to[l][at + 1] = b[l] * iscale;
+          }
         }
       }
     }

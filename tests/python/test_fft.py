@@ -410,3 +410,16 @@ def test_single_long_signal(n):
     x32 = x.astype(np.complex64)
     assert rel_err(ts.fft.fft(ts.tensor(x32)), np.fft.fft(x32.astype(np.complex128))) < 1e-5
     assert rel_err(ts.fft.fft(ts.tensor(x.reshape(n, 1)), dim=0), np.fft.fft(x.reshape(n, 1), axis=0)) < 1e-13
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.complex128, 1e-13), (np.complex64, 2e-5)])
+def test_transforms_along_leading_dims_read_neighbouring_columns(dtype, tol):
+    # 70 columns per slab: chunks of lanes that lie in one slab read each row as one run, the chunk that
+    # crosses into the next slab and the last partial chunk do not
+    x = cnoise((3, 40, 70), seed=11, dtype=dtype)
+    for dim in (0, 1):
+        assert rel_err(ts.fft.fft(ts.tensor(x), dim=dim), np.fft.fft(x, axis=dim)) < tol
+        assert rel_err(ts.fft.ifft(ts.tensor(x), n=45, dim=dim, norm="ortho"),
+                       np.fft.ifft(x, n=45, axis=dim, norm="ortho")) < tol
+        r = x.real.copy()
+        assert rel_err(ts.fft.fft(ts.tensor(r), dim=dim), np.fft.fft(r, axis=dim)) < tol

@@ -31,6 +31,26 @@ namespace {
 
 using namespace fft_engine;  // Plan, plan_for, complex_fft, kLanes, TS_FOR_LANES (fft_plan.h)
 
+// The split step of a real transform of even n = 2m, one bin at a time: from
+// a = Z_k and b = Z_{m-k} of the m-point FFT Z of z_j = x[2j] + i x[2j+1] and
+// w = e^{-2 pi i k/n}, X_k = E_k + w O_k, E_k = (a + conj(b)) / 2, O_k = (a - conj(b)) / 2i.
+template <class T>
+inline void split_bin(T ar, T ai, T br, T bi, T wr, T wi, T& xr, T& xi) {
+  const T er = (ar + br) / 2, ei = (ai - bi) / 2;
+  const T od_r = (ai + bi) / 2, od_i = (br - ar) / 2;
+  xr = er + wr * od_r - wi * od_i;
+  xi = ei + wr * od_i + wi * od_r;
+}
+// Its inverse, from a = X_k and b = X_{m-k}: Z_k = E_k + i O_k with
+// E_k = (a + conj(b)) / 2 and O_k = (a - conj(b)) / 2 * conj(w).
+template <class T>
+inline void unsplit_bin(T ar, T ai, T br, T bi, T wr, T wi, T& zr, T& zi) {
+  const T er = (ar + br) / 2, ei = (ai - bi) / 2, dr = (ar - br) / 2, di = (ai + bi) / 2;
+  const T or_ = dr * wr + di * wi, oi = di * wr - dr * wi;
+  zr = er - oi;
+  zi = ei + or_;
+}
+
 // Forward real FFTs of `count` signals, L at a time: fill(q, frame) writes the
 // n samples of signal q (q < count) to frame; emit(q0, nq, Xr, Xi) receives the
 // bins of signals q0 .. q0 + nq - 1 as [bins][L] arrays (lane l = signal q0 + l;
@@ -56,17 +76,18 @@ TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t wo
         const T* from[L];
         for (int l = 0; l < L; ++l) from[l] = rows + (q0 + std::min<int64_t>(l, nq - 1)) * n;
         fft_lanes::gather<T, L>(from, 0, m, T(1), re, im);
-      }
-      for (int l = 0; l < (rows && n % 2 == 0 ? 0 : L); ++l) {
-        if (l < nq) {
-          fill(q0 + l, frame);
-        } else {
-          std::fill(frame, frame + n, T(0));
-        }
-        if (n % 2 == 0) {
-          for (int64_t j = 0; j < m; ++j) re[j * L + l] = frame[2 * j], im[j * L + l] = frame[2 * j + 1];
-        } else {
-          for (int64_t j = 0; j < m; ++j) re[j * L + l] = frame[j], im[j * L + l] = 0;
+      } else {
+        for (int l = 0; l < L; ++l) {
+          if (l < nq) {
+            fill(q0 + l, frame);
+          } else {
+            std::fill(frame, frame + n, T(0));
+          }
+          if (n % 2 == 0) {
+            for (int64_t j = 0; j < m; ++j) re[j * L + l] = frame[2 * j], im[j * L + l] = frame[2 * j + 1];
+          } else {
+            for (int64_t j = 0; j < m; ++j) re[j * L + l] = frame[j], im[j * L + l] = 0;
+          }
         }
       }
       const bool sw = complex_fft<T, L>(plan, re, im, tr, ti);
@@ -75,7 +96,7 @@ TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t wo
       T* xr = sw ? re : tr;  // the other pair of buffers receives the bins
       T* xi = sw ? im : ti;
       if (n % 2 == 0) {
-        for (int64_t k = 0; k < bins; ++k) {  // X_k = E_k + e^{-2 pi i k/n} O_k from Z_k and conj(Z_{m-k})
+        for (int64_t k = 0; k < bins; ++k) {
           const T* ar = zr + (k % m) * L;
           const T* ai = zi + (k % m) * L;
           const T* br = zr + ((m - k) % m) * L;
@@ -83,12 +104,7 @@ TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t wo
           const T wr = plan.split[k].real(), wi = plan.split[k].imag();
           T* oxr = xr + k * L;
           T* oxi = xi + k * L;
-          TS_FOR_LANES(l) {
-            const T er = (ar[l] + br[l]) / 2, ei = (ai[l] - bi[l]) / 2;
-            const T od_r = (ai[l] + bi[l]) / 2, od_i = (br[l] - ar[l]) / 2;  // (a - conj(b)) / (2i)
-            oxr[l] = er + wr * od_r - wi * od_i;
-            oxi[l] = ei + wr * od_i + wi * od_r;
-          }
+          TS_FOR_LANES(l) split_bin(ar[l], ai[l], br[l], bi[l], wr, wi, oxr[l], oxi[l]);
         }
         emit(q0, nq, xr, static_cast<const T*>(xi));
       } else {
@@ -102,38 +118,24 @@ TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t wo
 template <class T>
 void c2c_any(const fft::C2cParams& p, const T* src, T* dst, int64_t outer, int64_t n_in, int64_t n, int64_t inner);
 
-// The split step of one real transform of even n from the m = n/2-point FFT Z
-// of z_j = x[2j] + i x[2j+1] (interleaved, [m][2]): X_k = E_k + w^k O_k, with
-// E_k = (Z_k + conj(Z_{m-k})) / 2, O_k = (Z_k - conj(Z_{m-k})) / 2i, w = e^{-2 pi i/n}.
+// The split steps of one signal, interleaved: Z [m][2] -> X [m + 1][2], and
+// back (the imaginary parts of X_0 and X_m ignored, as numpy.fft.irfft does).
 template <class T>
 void split_forward(const Plan<T>& plan, const T* Z, T* X) {
   const int64_t m = plan.m;
   for (int64_t k = 0; k <= m; ++k) {
     const int64_t a = k == m ? 0 : k, b = k == 0 ? 0 : m - k;  // indices mod m
-    const T ar = Z[2 * a], ai = Z[2 * a + 1], br = Z[2 * b], bi = Z[2 * b + 1];
-    const T er = (ar + br) / 2, ei = (ai - bi) / 2;
-    const T od_r = (ai + bi) / 2, od_i = (br - ar) / 2;
-    const T wr = plan.split[k].real(), wi = plan.split[k].imag();
-    X[2 * k] = er + wr * od_r - wi * od_i;
-    X[2 * k + 1] = ei + wr * od_i + wi * od_r;
+    split_bin(Z[2 * a], Z[2 * a + 1], Z[2 * b], Z[2 * b + 1], plan.split[k].real(), plan.split[k].imag(), X[2 * k],
+              X[2 * k + 1]);
   }
 }
-
-// Its inverse: Z_k = E_k + i O_k from the bins X_0..X_m (the imaginary parts
-// of X_0 and X_m ignored, as numpy.fft.irfft does), E_k = (X_k + conj(X_{m-k})) / 2,
-// O_k = (X_k - conj(X_{m-k})) / 2 * conj(w^k).
 template <class T>
 void split_inverse(const Plan<T>& plan, const T* X, T* Z) {
   const int64_t m = plan.m;
   auto im = [&](int64_t k) { return k == 0 || k == m ? T(0) : X[2 * k + 1]; };
-  for (int64_t k = 0; k < m; ++k) {
-    const T ar = X[2 * k], ai = im(k), br = X[2 * (m - k)], bi = -im(m - k);
-    const T er = (ar + br) / 2, ei = (ai + bi) / 2, dr = (ar - br) / 2, di = (ai - bi) / 2;
-    const T wr = plan.split[k].real(), wi = -plan.split[k].imag();
-    const T or_ = dr * wr - di * wi, oi = dr * wi + di * wr;
-    Z[2 * k] = er - oi;
-    Z[2 * k + 1] = ei + or_;
-  }
+  for (int64_t k = 0; k < m; ++k)
+    unsplit_bin(X[2 * k], im(k), X[2 * (m - k)], im(m - k), plan.split[k].real(), plan.split[k].imag(), Z[2 * k],
+                Z[2 * k + 1]);
 }
 
 // Fewer signals than half the lanes: the real kernels would mostly transform
@@ -320,12 +322,8 @@ TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
           const T wr = plan->split[k].real(), wi = plan->split[k].imag();
           T *zr = re + k * L, *zi = im + k * L;
           TS_FOR_LANES(l) {
-            // b = conj(X_{m-k}); e = (a + b) / 2; o = (a - b) / 2 * conj(w)
-            const T er = (ar[l] + br[l]) / 2, ei = (ai[l] - bi[l]) / 2;
-            const T dr = (ar[l] - br[l]) / 2, di = (ai[l] + bi[l]) / 2;
-            const T or_ = dr * wr + di * wi, oi = di * wr - dr * wi;
-            zr[l] = er - oi;      // Re(e + i o)
-            zi[l] = -(ei + or_);  // conjugated: Im(e + i o) negated
+            unsplit_bin(ar[l], ai[l], br[l], bi[l], wr, wi, zr[l], zi[l]);
+            zi[l] = -zi[l];  // conjugated: the inverse runs forward
           }
         }
       } else {
@@ -387,25 +385,19 @@ TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const
       // Strided signals whose L lanes are L neighbouring columns of one slab (a
       // transform along a leading dim) read and write each row as one run.
       const bool run = inner > 1 && nq == L && q0 / inner == (q0 + L - 1) / inner;
-      // Contiguous signals (inner == 1) are read lane by lane in blocks of rows:
-      // reading across lanes would touch L lines n samples apart, which share
-      // one cache set when n is a multiple of 1 KiB.
-      const int64_t block = inner == 1 ? 64 : copy;
-      const bool tiles = inner == 1 && !p.real_input;  // interleaved rows: register transposes
-      if (tiles) fft_lanes::gather<T, L>(from, 0, copy, sign, re, im);
-      for (int64_t j0 = 0; j0 < (tiles ? 0 : copy); j0 += block) {
-        const int64_t j1 = std::min(copy, j0 + block);
-        if (inner == 1) {
-          for (int l = 0; l < L; ++l) {
-            const T* f = from[l];
-            if (p.real_input)
-              for (int64_t j = j0; j < j1; ++j) re[j * L + l] = f[j], im[j * L + l] = T(0);
-            else
-              for (int64_t j = j0; j < j1; ++j) re[j * L + l] = f[2 * j], im[j * L + l] = sign * f[2 * j + 1];
-          }
-          continue;
+      if (inner == 1 && !p.real_input) {  // interleaved rows: register transposes
+        fft_lanes::gather<T, L>(from, 0, copy, sign, re, im);
+      } else if (inner == 1) {
+        // Real rows are read lane by lane in blocks of rows: reading across lanes
+        // would touch L lines n samples apart, which share one cache set when n
+        // is a multiple of 1 KiB.
+        for (int64_t j0 = 0; j0 < copy; j0 += 64) {
+          const int64_t j1 = std::min<int64_t>(copy, j0 + 64);
+          for (int l = 0; l < L; ++l)
+            for (int64_t j = j0; j < j1; ++j) re[j * L + l] = from[l][j], im[j * L + l] = T(0);
         }
-        for (int64_t j = j0; j < j1; ++j) {
+      } else {
+        for (int64_t j = 0; j < copy; ++j) {
           T *a = re + j * L, *b = im + j * L;
           const int64_t at = j * in_step;
           if (run) {  // the lanes are neighbouring columns: one contiguous run per row
@@ -462,9 +454,6 @@ std::shared_ptr<const std::vector<std::complex<T>>> four_step_twiddles(int64_t n
   }
   return t;
 }
-
-template <class T>
-void c2c_any(const fft::C2cParams& p, const T* src, T* dst, int64_t outer, int64_t n_in, int64_t n, int64_t inner);
 
 // One long signal would run in a single lane, without SIMD. Split n = n1 n2
 // instead (the "four-step" FFT): n2 transforms of length n1 along the first

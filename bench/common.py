@@ -223,7 +223,11 @@ class _OpenBLASCtypes:
                     break
         if found:
             self.path = ", ".join(os.path.basename(p) for p, _, _ in found)
-            self.set_fn = lambda n: [s(n) for _, s, _ in found] and None
+
+            def set_all(n):
+                for _, set_one, _ in found:
+                    set_one(n)
+            self.set_fn = set_all
             self.get_fn = lambda: min(g() for _, _, g in found)
 
     @property

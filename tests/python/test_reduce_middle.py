@@ -130,3 +130,33 @@ def test_reductions_of_transposed_and_broadcast_views(dtype):
                     assert np.all(np.abs(p - want) <= 2 * 21000 * eps * np.abs(want))
     finally:
         ts.set_num_threads(before)
+
+
+# Fewer output rows than threads: the top of each pairwise tree runs as separate tasks (and
+# columns are split when the rows are few), added up in the same tree, so every thread count
+# gives the bits of one thread.
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-6), (np.float64, 1e-14)])
+@pytest.mark.parametrize("shape,dims", [((3000, 700), (0,)), ((40, 9000), (0,)), ((2, 300, 900), (1,)),
+                                        ((3, 500, 130), (1,)), ((130, 3, 300), (0, 1)), ((257, 65), (0,))])
+def test_sum_over_leading_dims_independent_of_threads(dtype, tol, shape, dims):
+    x = np.random.default_rng(sum(shape)).standard_normal(shape).astype(dtype)
+    t = ts.from_numpy(x)
+    want = x.astype(np.float64).sum(axis=dims)
+    scale = np.abs(x.astype(np.float64)).sum(axis=dims)
+    before = ts.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3, 4):
+            ts.set_num_threads(n)
+            outs.append((ts.sum(t, dim=dims).numpy(), ts.mean(t, dim=dims).numpy(),
+                         ts.sum(t.transpose(0, -1), dim=[-1 - d for d in dims]).numpy()))
+        got, mean, tsum = outs[0]
+        assert np.all(np.abs(got - want) <= tol * scale), (shape, dims)
+        assert np.allclose(mean, want / np.prod([shape[d] for d in dims]), rtol=0, atol=10 * tol)
+        if len(shape) == 2:
+            assert np.array_equal(tsum, got)
+        for o in outs[1:]:
+            for a, b in zip(outs[0], o):
+                assert np.array_equal(a, b), (shape, dims)
+    finally:
+        ts.set_num_threads(before)

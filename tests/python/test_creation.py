@@ -307,6 +307,38 @@ def test_arange_dtype_arg(dtype):
     assert vals == [0, 2, 4, 6, 8]
 
 
+@pytest.mark.parametrize("dtype,npt", [(ts.float32, np.float32), (ts.float64, np.float64)], ids=["f32", "f64"])
+@pytest.mark.parametrize("start,end,step", [(0, 100_003, 1), (-3.25, 7.0, 1e-4), (1e6, -1e6, -0.37), (0.1, 0.2, 0.1)])
+def test_arange_float_is_start_plus_i_step_in_double(dtype, npt, start, end, step):
+    # Vector lanes on every thread: each value is start + i * step rounded once from double.
+    n = math.ceil((end - start) / step)
+    want = (start + np.arange(n, dtype=np.float64) * step).astype(npt)
+    before = ts.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            ts.set_num_threads(threads)
+            got = ts.arange(start, end, step, dtype=dtype).numpy()
+            assert got.shape == want.shape and np.array_equal(got, want), threads
+    finally:
+        ts.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype,npt", [(ts.int64, np.int64), (ts.int32, np.int32), (ts.int16, np.int16)],
+                         ids=["i64", "i32", "i16"])
+def test_arange_int_exact_on_every_thread_count(dtype, npt):
+    cases = [(0, 100_003, 1), (3, 3 * 10**5, 7)] if npt != np.int64 else [(-(10**15), 10**15, 19_999_999_999)]
+    before = ts.get_num_threads()
+    try:
+        for start, end, step in cases:
+            want = np.arange(start, end, step, dtype=np.int64).astype(npt)  # C++20: narrowing wraps
+            for threads in (1, 2, 3):
+                ts.set_num_threads(threads)
+                got = ts.arange(start, end, step, dtype=dtype).numpy()
+                assert got.dtype == npt and np.array_equal(got, want), (start, step, threads)
+    finally:
+        ts.set_num_threads(before)
+
+
 def test_arange_zero_step_raises():
     with pytest.raises((ValueError, RuntimeError)):
         ts.arange(0, 5, 0)

@@ -15,6 +15,7 @@
 
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/linalg_lapack.h"
+#include "kernels/cpu/linalg_small.h"
 #include "kernels/cpu/register.h"
 #include "tessel/linalg.h"
 
@@ -155,40 +156,6 @@ void lu_solve_kernel(const KernelCall& c) {
   }, n);
 }
 
-// Small real matrices skip LAPACK: a right-looking factorization whose updates
-// are contiguous row axpys beats Debian's OpenBLAS potrf up to n ~ 96 (double,
-// one thread: 9.5 against 13.8 us at n = 64, 0.17 against 0.19 at n = 8; a /tmp
-// program), where its call and level-2 panel dominate. w (n * n scratch) holds
-// U = L^T row-major, so row k of U scales and row k's outer product updates the
-// rows below it. Returns LAPACK's info: k + 1 when the leading minor of order
-// k + 1 is not positive-definite (a NaN included), leaving the partial factor.
-constexpr int64_t kSmallCholesky = 64;
-template <class T>
-TESSEL_CLONES int small_cholesky(const T* a, T* l, int64_t n, T* w) {
-  for (int64_t i = 0; i < n; ++i)  // A's lower triangle, transposed: only it is read
-    for (int64_t j = i; j < n; ++j) w[i * n + j] = a[j * n + i];
-  int info = 0;
-  for (int64_t k = 0; k < n; ++k) {
-    T* uk = w + k * n;
-    if (!(uk[k] > T(0))) {
-      info = int(k + 1);
-      break;
-    }
-    uk[k] = std::sqrt(uk[k]);
-    const T r = T(1) / uk[k];
-    for (int64_t j = k + 1; j < n; ++j) uk[j] *= r;
-    for (int64_t i = k + 1; i < n; ++i) {
-      const T s = uk[i];
-      T* wi = w + i * n;
-#pragma GCC ivdep
-      for (int64_t j = i; j < n; ++j) wi[j] -= s * uk[j];
-    }
-  }
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) l[i * n + j] = j <= i ? w[j * n + i] : T(0);
-  return info;
-}
-
 template <class T>
 void cholesky_kernel(const KernelCall& c) {
   const Tensor& A = c.in[0];
@@ -261,6 +228,10 @@ void qr_kernel(const KernelCall& c) {
       std::max(m, n), kSerialBelowQr);
 }
 
+// Real eigh with vectors up to this order by small_eigh (linalg_small.h): float64,
+// one thread, against Debian OpenBLAS dsyevd through the same op: n = 16 12.4
+// against 22.8 us, 64 203 against 271, 96 542 against 601, 128 1188 against 1112.
+constexpr int64_t kSmallEigh = 100;
 template <class T>
 void eigh_kernel(const KernelCall& c) {
   using R = real_t<T>;
@@ -274,10 +245,17 @@ void eigh_kernel(const KernelCall& c) {
   for_batch(
       B,
       [&](int64_t b) {
-        std::vector<T> ca(A.data<T>() + b * n * n, A.data<T>() + (b + 1) * n * n);
         R* w = c.out[0].data<R>() + b * n;
         info[b] = 0;
         if (n == 0) return;
+        if constexpr (!kComplex<T>) {
+          if (p.compute_v && n <= kSmallEigh) {
+            std::unique_ptr<T[]> scratch(new T[2 * n * n + 6 * n]);
+            if (small_eigh(A.data<T>() + b * n * n, p.upper, n, w, c.out[1].data<T>() + b * n * n, scratch.get()))
+              return;
+          }
+        }
+        std::vector<T> ca(A.data<T>() + b * n * n, A.data<T>() + (b + 1) * n * n);
         const int ni = int(n);
         T wq;
         int iq = 0, li = -1;

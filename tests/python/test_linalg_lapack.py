@@ -196,6 +196,67 @@ def test_eigh_and_eigvalsh(dtype, tol):
         ts.linalg.eigh(t(A), UPLO="X")
 
 
+def _check_eigh(A, w, V, tol):
+    """w ascending equals NumPy's float64 eigenvalues, A V = V diag(w), V orthogonal, each within
+    tol * n * max|A| (the backward-stable bound)."""
+    A64 = A.astype(np.float64)
+    n = A.shape[-1]
+    scale = tol * n * max(float(np.abs(A64).max()), np.finfo(np.float64).tiny)
+    w, V = w.numpy().astype(np.float64), V.numpy().astype(np.float64)
+    assert np.all(np.diff(w, axis=-1) >= 0)
+    assert np.abs(w - np.linalg.eigvalsh(A64)).max(initial=0) <= scale
+    assert np.abs(A64 @ V - V * w[..., None, :]).max(initial=0) <= scale
+    assert np.abs(np.swapaxes(V, -1, -2) @ V - np.eye(n)).max(initial=0) <= tol * n
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 31, 64, 99, 100, 101, 130])  # up to 100 real: own kernel
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-14), (np.float32, 1e-6)])
+def test_eigh_sizes_around_the_small_kernel(n, dtype, tol):
+    A = rand(3, n, n)
+    A = (A + np.swapaxes(A, -1, -2)).astype(dtype)
+    for uplo in ("L", "U"):
+        junk = A.copy()  # the other triangle is never read
+        rows, cols = np.triu_indices(n, 1) if uplo == "L" else np.tril_indices(n, -1)
+        junk[..., rows, cols] = np.nan
+        w, V = ts.linalg.eigh(t(junk), UPLO=uplo)
+        _check_eigh(A, w, V, tol)
+        w1, V1 = ts.linalg.eigh(t(junk[1]), UPLO=uplo)  # one matrix
+        _check_eigh(A[1], w1, V1, tol)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-14), (np.float32, 1e-6)])
+def test_eigh_special_spectra(dtype, tol):
+    n = 40
+    Q, _ = np.linalg.qr(rand(n, n))
+    cases = {
+        "zero": np.zeros((n, n)),
+        "identity": np.eye(n),
+        "diagonal": np.diag(np.arange(n, 0, -1.0)),
+        "repeated": Q @ np.diag(np.repeat([-2.0, 0.0, 3.0, 3.0 + 1e-9], n // 4)) @ Q.T,
+        "rank one": np.outer(Q[0], Q[0]) * 5,
+        "tridiagonal": np.diag(np.full(n - 1, 1.0), 1) + np.diag(np.full(n - 1, 1.0), -1),
+        "graded": np.diag(10.0 ** -np.arange(n, dtype=np.float64) / 2) + 1e-3 * np.ones((n, n)),
+    }
+    for name, A in cases.items():
+        A = ((A + A.T) / 2).astype(dtype)
+        w, V = ts.linalg.eigh(t(A))
+        _check_eigh(A, w, V, tol)
+    for s in (1e-150, 1e150) if dtype == np.float64 else (1e-17, 1e17):  # no square over- or underflows
+        A = (rand(n, n) * s).astype(dtype)
+        A = A + A.T
+        w, V = ts.linalg.eigh(t(A))
+        _check_eigh(A, w, V, tol)
+
+
+def test_eigh_non_finite_input_is_lapacks_answer():
+    # NaN or inf leaves the small kernel (it returns "not handled"): LAPACK's behaviour, as before.
+    A = np.eye(6)
+    A[2, 3] = A[3, 2] = np.nan
+    w = ts.linalg.eigvalsh(t(A)).numpy()  # eigvalsh always runs LAPACK
+    w2 = ts.linalg.eigh(t(A)).eigenvalues.numpy()
+    assert np.array_equal(np.isnan(w), np.isnan(w2))
+
+
 @pytest.mark.parametrize("shape", [(5, 3), (3, 5), (4, 4), (2, 3, 6, 2)])
 @pytest.mark.parametrize("dtype,tol", DTYPES)
 def test_svd_and_svdvals(shape, dtype, tol):

@@ -229,7 +229,8 @@ void topk_kernel(const KernelCall& c) {
 // values in 1000: 3.4 -> 1.6 us a call (PyTorch 2.3).
 template <class T>
 void searchsorted_kernel(const KernelCall& c) {
-  using A = acc_t<T>;
+  // Compared as T where T is a C++ float or integer (exact), else (half types) as float.
+  using A = std::conditional_t<std::is_arithmetic_v<T>, T, acc_t<T>>;
   const bool right = static_cast<const SearchParams*>(c.params)->right;
   const Tensor &seq = c.in[0], &vals = c.in[1], &out = c.out[0];
   const int64_t m = seq.shape().back(), n = vals.shape().back();
@@ -241,8 +242,22 @@ void searchsorted_kernel(const KernelCall& c) {
   const int64_t ss = s2.strides()[1], sv = v2.strides()[1], so = o2.strides()[1];
   // True while s lies before x's position: s > x (right) or s >= x (left) ends it.
   const auto before = [right](A s, A x) -> int64_t { return right ? !less_nan(x, s) : less_nan(s, x); };
+  // With no NaN among the values searched (NaN sorts last), that is s <= x or s < x:
+  // one compare, no NaN tests (125 float32 values in 1000: 2.8 -> 2.2 us a call
+  // through `_C`, PyTorch 2.25; compared as float, not double, too).
+  const auto le = [](A s, A x) -> int64_t { return s <= x; };
+  const auto lt = [](A s, A x) -> int64_t { return s < x; };
+  constexpr int64_t G = 8;
+  // Narrows base[k] to the last step for the G values x; returns the length left (1, or 0 when m is 0).
+  const auto search = [&](const T* sp, const A* x, int64_t* base, auto cmp) {
+    int64_t len = m;  // the position lies in [base, base + len]
+    for (; len > 1; len -= len / 2) {
+      const int64_t half = len / 2;
+      for (int64_t k = 0; k < G; ++k) base[k] += half * cmp(A(sp[(base[k] + half - 1) * ss]), x[k]);
+    }
+    return len;
+  };
   parallel_for(rows_n, n * 8, [&](int64_t b, int64_t e) {
-    constexpr int64_t G = 8;
     for (int64_t r = b; r < e; ++r) {
       const T* sp = static_cast<const T*>(s2.data_ptr()) + (shared ? 0 : r * s2.strides()[0]);
       const T* vp = static_cast<const T*>(v2.data_ptr()) + r * v2.strides()[0];
@@ -251,12 +266,14 @@ void searchsorted_kernel(const KernelCall& c) {
         const int64_t g = std::min(G, n - j0);
         A x[G];
         int64_t base[G] = {};
-        for (int64_t k = 0; k < G; ++k) x[k] = A(vp[std::min(j0 + k, n - 1) * sv]);  // the tail repeats a value
-        int64_t len = m;  // the position lies in [base, base + len]
-        for (; len > 1; len -= len / 2) {
-          const int64_t half = len / 2;
-          for (int64_t k = 0; k < G; ++k) base[k] += half * before(A(sp[(base[k] + half - 1) * ss]), x[k]);
+        bool plain = true;
+        for (int64_t k = 0; k < G; ++k) {
+          x[k] = A(vp[std::min(j0 + k, n - 1) * sv]);  // the tail repeats a value
+          if constexpr (std::is_floating_point_v<A>) plain = plain && !std::isnan(x[k]);
         }
+        const int64_t len = !plain  ? search(sp, x, base, before)
+                            : right ? search(sp, x, base, le)
+                                    : search(sp, x, base, lt);
         for (int64_t k = 0; k < g; ++k)
           op[(j0 + k) * so] = base[k] + (len == 1 ? before(A(sp[base[k] * ss]), x[k]) : 0);
       }

@@ -165,11 +165,34 @@ TESSEL_CLONES void gru_bwd_row(const T* __restrict g, const T* __restrict go, T*
     dh[j] = dhj * z;
   }
 }
-// Column sums of [R, C] rows in double, rows in order.
+// Column sums of [R, C] rows (ld apart) in double, rows in order.
 template <class T>
-TESSEL_CLONES void col_sums(const T* __restrict m, int64_t R, int64_t C, double* __restrict s) {
+TESSEL_CLONES void col_sums(const T* __restrict m, int64_t R, int64_t C, int64_t ld, double* __restrict s) {
   for (int64_t r = 0; r < R; ++r)
-    for (int64_t j = 0; j < C; ++j) s[j] += static_cast<double>(m[r * C + j]);
+    for (int64_t j = 0; j < C; ++j) s[j] += static_cast<double>(m[r * ld + j]);
+}
+
+// Rows of the batch are independent through the whole recurrence: with this many
+// threads (0: fewer than two) each runs every step on a slice of the rows, in one
+// parallel region with no barrier per step (oneDNN's sgemm runs on the calling
+// thread inside it). Step by step with the team, a gemm and a layer of cells each
+// forked and joined per step: 14% of a 2-thread LSTM training step was in libgomp.
+// At least 8 rows a thread, so that each slice's gemm stays efficient.
+inline int row_slices(int64_t L, int64_t N, int64_t GH, int64_t H) {
+  const int64_t nt = std::min<int64_t>(threads_for(L * N * GH * H / 16), N / 8);
+  return nt >= 2 ? static_cast<int>(nt) : 0;
+}
+
+// body(lo, hi, team) for every slice of the rows [0, N): on `slices` threads, or
+// once for all rows with team = true (the steps then use the team inside).
+template <class F>
+void over_row_slices(int slices, int64_t N, F&& body) {
+  if (slices < 2) return body(int64_t{0}, N, true);
+#pragma omp parallel num_threads(slices)
+  {
+    const int i = omp_get_thread_num(), k = omp_get_num_threads();
+    body(N * i / k, N * (i + 1) / k, false);
+  }
 }
 
 struct Dims {
@@ -209,38 +232,45 @@ void rnn_forward_kernel(const KernelCall& c) {
     for (int64_t j = 0; j < H; ++j) wt[j * GH + i] = w[i * H + j];
   std::memcpy(hprev + d.t_of(0) * N * H, h0, sizeof(T) * N * H);
   if (!d.gru) std::memcpy(cprev + d.t_of(0) * N * H, c0, sizeof(T) * N * H);
-  for (int64_t s = 0; s < L; ++s) {
+  const auto cells = [&](int64_t s, int64_t lo, int64_t hi) {
     const int64_t t = d.t_of(s);
     const bool last = s == L - 1;
     const int64_t tn = last ? 0 : d.t_of(s + 1);
     const T* hp = hprev + t * N * H;
-    gemm<T>(false, false, N, GH, H, hp, H, wt.data(), GH, T(0), hh.data(), GH);
-    parallel_for(N, S * 8, [&](int64_t lo, int64_t hi) {
-      for (int64_t n = lo; n < hi; ++n) {
-        const T* x = xp + (t * N + n) * GH;
-        const T* a = hh.data() + n * GH;
-        T* g = gates + (t * N + n) * S;
-        T* ho = out + (t * N + n) * H;
-        T* hnext = last ? hn + n * H : hprev + (tn * N + n) * H;
-        if (!d.gru) {
-          add3(g, x, a, b, 4 * H);
-          vsigmoid(g, 2 * H, vt);
-          vtanh(g + 2 * H, H, vt);
-          vsigmoid(g + 3 * H, H, vt);
-          T* tc = g + 4 * H;
-          lstm_cell(g, cprev + (t * N + n) * H, last ? cn + n * H : cprev + (tn * N + n) * H, tc, H);
-          vtanh(tc, H, vt);
-          mul_to2(g + 3 * H, tc, ho, hnext, H);
-        } else {
-          add3(g, x, a, b, 2 * H);
-          vsigmoid(g, 2 * H, vt);
-          gru_n(x + 2 * H, a + 2 * H, b + 2 * H, g, g + 3 * H, g + 2 * H, H);
-          vtanh(g + 2 * H, H, vt);
-          gru_h(g + 2 * H, g + H, hp + n * H, ho, hnext, H);
-        }
+    for (int64_t n = lo; n < hi; ++n) {
+      const T* x = xp + (t * N + n) * GH;
+      const T* a = hh.data() + n * GH;
+      T* g = gates + (t * N + n) * S;
+      T* ho = out + (t * N + n) * H;
+      T* hnext = last ? hn + n * H : hprev + (tn * N + n) * H;
+      if (!d.gru) {
+        add3(g, x, a, b, 4 * H);
+        vsigmoid(g, 2 * H, vt);
+        vtanh(g + 2 * H, H, vt);
+        vsigmoid(g + 3 * H, H, vt);
+        T* tc = g + 4 * H;
+        lstm_cell(g, cprev + (t * N + n) * H, last ? cn + n * H : cprev + (tn * N + n) * H, tc, H);
+        vtanh(tc, H, vt);
+        mul_to2(g + 3 * H, tc, ho, hnext, H);
+      } else {
+        add3(g, x, a, b, 2 * H);
+        vsigmoid(g, 2 * H, vt);
+        gru_n(x + 2 * H, a + 2 * H, b + 2 * H, g, g + 3 * H, g + 2 * H, H);
+        vtanh(g + 2 * H, H, vt);
+        gru_h(g + 2 * H, g + H, hp + n * H, ho, hnext, H);
       }
-    });
-  }
+    }
+  };
+  over_row_slices(row_slices(L, N, GH, H), N, [&](int64_t lo, int64_t hi, bool team) {
+    for (int64_t s = 0; s < L; ++s) {
+      const T* hp = hprev + d.t_of(s) * N * H;
+      gemm<T>(false, false, hi - lo, GH, H, hp + lo * H, H, wt.data(), GH, T(0), hh.data() + lo * GH, GH);
+      if (team)
+        parallel_for(hi - lo, S * 8, [&](int64_t a, int64_t e) { cells(s, lo + a, lo + e); });
+      else
+        cells(s, lo, hi);
+    }
+  });
 }
 
 // "rnn_fused_backward": in dout [L, N, H] (empty: no gradient), dh_n, dc_n (GRU: ignored),
@@ -268,21 +298,35 @@ void rnn_backward_kernel(const KernelCall& c) {
   // in a fixed order (any thread count gives the same bits).
   std::vector<double> sums(static_cast<size_t>(GH), 0.0);
   const std::vector<T> zrow(static_cast<size_t>(H), T(0));
-  for (int64_t s = L - 1; s >= 0; --s) {
-    const int64_t t = d.t_of(s);
-    parallel_for(N, S * 8, [&](int64_t lo, int64_t hi) {
-      for (int64_t n = lo; n < hi; ++n) {
-        const T* g = gates + (t * N + n) * S;
-        const T* go = dout ? dout + (t * N + n) * H : zrow.data();
-        T* dh = dh0 + n * H;
-        T* da = dxp + (t * N + n) * GH;
-        if (!d.gru) lstm_bwd_row(g, go, dh, dc0 + n * H, cprev + (t * N + n) * H, da, H);
-        else gru_bwd_row(g, go, dh, hprev + (t * N + n) * H, da, dhh + (t * N + n) * GH, H);
-      }
-    });
-    gemm<T>(false, false, N, H, GH, dhh + t * N * GH, GH, w, H, d.gru ? T(1) : T(0), dh0, H);
-    col_sums(dhh + t * N * GH, N, GH, sums.data());
-  }
+  const auto rows = [&](int64_t t, int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) {
+      const T* g = gates + (t * N + n) * S;
+      const T* go = dout ? dout + (t * N + n) * H : zrow.data();
+      T* dh = dh0 + n * H;
+      T* da = dxp + (t * N + n) * GH;
+      if (!d.gru)
+        lstm_bwd_row(g, go, dh, dc0 + n * H, cprev + (t * N + n) * H, da, H);
+      else
+        gru_bwd_row(g, go, dh, hprev + (t * N + n) * H, da, dhh + (t * N + n) * GH, H);
+    }
+  };
+  over_row_slices(row_slices(L, N, GH, H), N, [&](int64_t lo, int64_t hi, bool team) {
+    for (int64_t s = L - 1; s >= 0; --s) {
+      const int64_t t = d.t_of(s);
+      if (team)
+        parallel_for(hi - lo, S * 8, [&](int64_t a, int64_t e) { rows(t, lo + a, lo + e); });
+      else
+        rows(t, lo, hi);
+      gemm<T>(false, false, hi - lo, H, GH, dhh + (t * N + lo) * GH, GH, w, H, d.gru ? T(1) : T(0), dh0 + lo * H, H);
+      if (team) col_sums(dhh + t * N * GH, N, GH, GH, sums.data());  // while the step is in cache
+    }
+    if (team) return;
+      // Every slice done: db's sums split by columns, each in the one-thread order.
+#pragma omp barrier
+    const int i = omp_get_thread_num(), k = omp_get_num_threads();
+    const int64_t j0 = GH * i / k, j1 = GH * (i + 1) / k;
+    for (int64_t s = L - 1; s >= 0; --s) col_sums(dhh + d.t_of(s) * N * GH + j0, N, j1 - j0, GH, sums.data() + j0);
+  });
   // dW_hh = sum over steps and rows of dhh^T h_{t-1}: one gemm over all L*N rows, formed
   // transposed (hprev^T dhh, [H, G*H]) and copied back: oneDNN's sgemm ran the
   // transposed product 1.3x faster at these shapes (K = L*N = 3200, 1 thread, AVX2).

@@ -108,6 +108,20 @@ def test_op_vs_numpy(gru, reverse, dtype, tol, bias, L, N, H):
 
 @pytest.mark.parametrize("gru", [False, True])
 @pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("dtype,tol", [(ts.float64, 1e-12), (ts.float32, 2e-5)])
+def test_op_vs_numpy_on_row_slices(gru, reverse, dtype, tol):
+    # 40 rows on 3 threads: each thread runs the whole recurrence on a slice of the rows
+    # (13, 13, 14: a slice's gemm and its db column sums split by thread).
+    prev = ts.get_num_threads()
+    try:
+        ts.set_num_threads(3)
+        test_op_vs_numpy(gru, reverse, dtype, tol, True, 9, 40, 40)
+    finally:
+        ts.set_num_threads(prev)
+
+
+@pytest.mark.parametrize("gru", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
 def test_op_gradcheck_and_gradgradcheck(gru, reverse):
     rng = np.random.default_rng(7)
     L, N, H = 4, 2, 3

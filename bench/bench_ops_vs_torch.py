@@ -158,6 +158,14 @@ def specs():
                   rtol=1e-3, atol=1e-4))
     S.append(Spec("nonzero", "index", lambda L, x: L.nonzero(x > 0), lambda L, x: L.nonzero(x > 0), grad=False,
                   inputs=lambda np, rng, n: [rng.standard_normal(n).astype(np.float32)], layouts=("contiguous",)))
+    # FFTs along the last dim: rows of 16, 256 and 2048 points at 10^3, 10^5 and 10^7 elements (irfft
+    # reads the real rows as bins, as both libraries allow); complex input built by complex(x, y).
+    for name in ("rfft", "fft", "irfft"):
+        S.append(Spec(f"fft.{name}", "unary", lambda L, x, f=name: getattr(L.fft, f)(x),
+                      lambda L, x, f=name: getattr(L.fft, f)(x), rtol=1e-3, atol=1e-2, bf16=False))
+    for name in ("fft", "ifft"):
+        S.append(Spec(f"fft.{name}(complex)", "binary", lambda L, x, y, f=name: getattr(L.fft, f)(L.complex(x, y)),
+                      lambda L, x, y, f=name: getattr(L.fft, f)(L.complex(x, y)), rtol=1e-3, atol=1e-2, bf16=False))
     S.append(Spec("searchsorted", "index", lambda L, s, v: L.searchsorted(s, v), lambda L, s, v: L.searchsorted(s, v),
                   grad=False, inputs=lambda np, rng, n: [np.sort(rng.standard_normal(n).astype(np.float32)),
                                                          rng.standard_normal(max(n // 8, 1)).astype(np.float32)],
@@ -316,7 +324,8 @@ def to_numpy(x):
         x = x.detach()
     if hasattr(x, "float") and str(getattr(x, "dtype", "")).endswith("bfloat16"):
         x = x.float()
-    return np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float64)
+    a = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+    return a.astype(np.complex128) if np.iscomplexobj(a) else a.astype(np.float64)
 
 
 # --------------------------------------------------------------------------
@@ -458,7 +467,7 @@ def main():
                 "max_pool2d_backward", "relu_backward", "fill", "copy",
                 "layer_norm_fused", "layer_norm_fused_backward", "softmax_backward_fused",
                 "log_softmax_backward_fused", "rms_norm_fused", "rms_norm_fused_backward",
-                "gelu_backward_fused"}  # reached through the rows above
+                "gelu_backward_fused", "fft_c2c", "rfft_real", "irfft_real"}  # reached through the rows above
     uncovered = [o for o in ts.registry.ops() if o not in covered]
     print(f"\nregistry ops without a row here ({len(uncovered)}): {', '.join(uncovered)}")
     for kind, items in (("MISMATCH", res.mismatches), ("ERROR", res.errors), ("PYTORCH OFF", res.torch_off)):

@@ -11,6 +11,53 @@
 namespace tessel {
 
 namespace {
+// Blocks [b, e) of B bytes each from packed src to dst, `stride` bytes apart: B a
+// compile-time constant, so each block is a few moves, not a memcpy call.
+template <int64_t B>
+void copy_blocks(char* dst, int64_t stride, const char* src, int64_t b, int64_t e) {
+  for (int64_t o = b; o < e; ++o) std::memcpy(dst + o * stride, src + o * B, B);
+}
+
+// The same for any block size: the small ones (cat along the last dims, stack along
+// the last: a block of one element) through copy_blocks. A memcpy call per block
+// cost ~4 ns whatever its size (stack of two [390, 256] along -1: 485 us).
+void copy_rows(char* dst, int64_t stride, const char* src, int64_t block, int64_t b, int64_t e) {
+  switch (block) {
+    case 1:
+      return copy_blocks<1>(dst, stride, src, b, e);
+    case 2:
+      return copy_blocks<2>(dst, stride, src, b, e);
+    case 4:
+      return copy_blocks<4>(dst, stride, src, b, e);
+    case 8:
+      return copy_blocks<8>(dst, stride, src, b, e);
+    case 12:
+      return copy_blocks<12>(dst, stride, src, b, e);
+    case 16:
+      return copy_blocks<16>(dst, stride, src, b, e);
+    case 24:
+      return copy_blocks<24>(dst, stride, src, b, e);
+    case 32:
+      return copy_blocks<32>(dst, stride, src, b, e);
+    case 48:
+      return copy_blocks<48>(dst, stride, src, b, e);
+    case 64:
+      return copy_blocks<64>(dst, stride, src, b, e);
+    default:
+      for (int64_t o = b; o < e; ++o) std::memcpy(dst + o * stride, src + o * block, static_cast<size_t>(block));
+  }
+}
+
+// Two parts of B-byte blocks interleaved row by row (stack of two along the last
+// dim, ts.complex): one pass over the result instead of one per part.
+template <int64_t B>
+void interleave2(char* dst, const char* a, const char* b, int64_t lo, int64_t hi) {
+  for (int64_t o = lo; o < hi; ++o) {
+    std::memcpy(dst + 2 * o * B, a + o * B, B);
+    std::memcpy(dst + (2 * o + 1) * B, b + o * B, B);
+  }
+}
+
 Tensor cat_forward(const std::vector<Tensor>& tensors, int64_t dim) {
   TS_CHECK(!tensors.empty(), ValueError, "cat", "expected a non-empty list of tensors");
   // Like PyTorch, 1-D empty tensors are skipped (a legacy convention for accumulating lists).
@@ -53,13 +100,28 @@ Tensor cat_forward(const std::vector<Tensor>& tensors, int64_t dim) {
     for (int64_t k = d + 1; k < out.dim(); ++k) inner *= shape[k];
     const int64_t row = total * inner;
     char* dst = static_cast<char*>(out.data_ptr());
+    const auto blocks = [&](const Tensor* t) { return t->shape()[d] * inner; };
+    if (parts.size() == 2 && blocks(parts[0]) == blocks(parts[1]) && (row == 8 || row == 16)) {
+      const char *a = static_cast<const char*>(parts[0]->data_ptr()),
+                 *b = static_cast<const char*>(parts[1]->data_ptr());
+      const auto run = [&](int64_t lo, int64_t hi) {
+        row == 8 ? interleave2<4>(dst, a, b, lo, hi) : interleave2<8>(dst, a, b, lo, hi);
+      };
+      if (outer * row > (int64_t{1} << 20))
+        cpu::parallel_for(outer, row, run);
+      else
+        run(0, outer);
+      return out;
+    }
     int64_t off = 0;
     for (const Tensor* t : parts) {
-      const int64_t block = t->shape()[d] * inner;
+      const int64_t block = blocks(t);
       const char* src = static_cast<const char*>(t->data_ptr());
-      cpu::for_each_index(outer, outer * block > (int64_t{1} << 20), [&](int64_t o) {
-        std::memcpy(dst + o * row + off, src + o * block, static_cast<size_t>(block));
-      });
+      const auto run = [&](int64_t b, int64_t e) { copy_rows(dst + off, row, src, block, b, e); };
+      if (outer * block > (int64_t{1} << 20))
+        cpu::parallel_for(outer, block, run);
+      else
+        run(0, outer);
       off += block;
     }
     return out;

@@ -138,6 +138,8 @@ def specs():
                   inputs=_where_inputs, layouts=("contiguous",)))
     S.append(Spec("cat(dim=-1)", "index", lambda L, x, y: L.cat([x, y], -1), lambda L, x, y: L.cat([x, y], -1),
                   inputs=_two_halves, layouts=("contiguous",)))
+    S.append(Spec("stack(dim=-1)", "binary", lambda L, x, y: L.stack([x, y], -1),
+                  lambda L, x, y: L.stack([x, y], -1), layouts=("contiguous", "transposed")))
     S.append(Spec("contiguous(.t())", "index", lambda L, x: x.t().contiguous(), lambda L, x: x.t().contiguous(),
                   inputs=_square, layouts=("contiguous",)))
     S.append(Spec("matmul", "nn", lambda L, a, b: L.matmul(a, b), lambda L, a, b: L.matmul(a, b), inputs=_matmul,

@@ -513,9 +513,37 @@ void c2c_any(const fft::C2cParams& p, const T* src, T* dst, int64_t outer, int64
     c2c_lanes<T, 1>(*plan, p, src, dst, outer, n_in, inner);
 }
 
+// The complex transform of many real rows along their contiguous dim (fft of a
+// real tensor): rfft's lanes (half the work of a complex transform) write the
+// bins into each output row, and the bins past n/2 are their mirrored conjugates
+// (X_{n-k} = conj(X_k) for a real signal; the inverse is the conjugate, scaled).
+// fft of a real [390, 256] float32, 1 thread: 315 -> 144 us (PyTorch 101-105);
+// [4882, 2048]: 46 -> 19.5 ms (PyTorch 55).
+template <class T>
+void real_rows_c2c(const fft::C2cParams& p, const T* src, T* dst, int64_t B, int64_t n) {
+  constexpr int L = kLanes<T>;
+  const int64_t bins = n / 2 + 1;
+  const T sr = T(p.scale), si = p.inverse ? -T(p.scale) : T(p.scale);
+  forward_driver<T>(
+      *plan_for<T>(n), B, B * n, [&](int64_t q, T* frame) { std::copy(src + q * n, src + (q + 1) * n, frame); },
+      [&](int64_t q0, int64_t nq, T* xr, const T* xi) {
+        T* to[L];
+        for (int64_t l = 0; l < nq; ++l) to[l] = dst + (q0 + l) * n * 2;
+        fft_lanes::scatter<T, L>(xr, xi, 0, bins, nq, sr, si, to);
+        for (int64_t l = 0; l < nq; ++l)
+          for (int64_t k = bins; k < n; ++k)
+            to[l][2 * k] = to[l][2 * (n - k)], to[l][2 * k + 1] = -to[l][2 * (n - k) + 1];
+      },
+      src);
+}
+
 template <class T>
 void c2c_kernel(const KernelCall& c) {
   const Tensor &x = c.in[0], &out = c.out[0];
+  const auto& p = *static_cast<const fft::C2cParams*>(c.params);
+  const int64_t B = out.shape()[0], n = out.shape()[1];
+  if (p.real_input && out.shape()[2] == 1 && x.shape()[1] == n && !few_signals<T>(B))
+    return real_rows_c2c<T>(p, x.data<T>(), out.data<T>(), B, n);
   c2c_any<T>(*static_cast<const fft::C2cParams*>(c.params), x.data<T>(), out.data<T>(), out.shape()[0], x.shape()[1],
              out.shape()[1], out.shape()[2]);
 }

@@ -65,6 +65,19 @@ def test_fft_of_real_input_promotes_to_complex(dtype, want):
     assert rel_err(ts.fft.ifft(ts.tensor(x)), np.fft.ifft(x.astype(np.float64))) < tol
 
 
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 3e-6)])
+def test_fft_of_many_real_rows_mirrors_rfft(n, dtype, tol):
+    # 40 rows along the last dim: rfft's lanes, the bins past n/2 their mirrored conjugates.
+    x = rnoise((40, n), seed=n, dtype=dtype)
+    t = ts.tensor(x)
+    for norm in NORMS:
+        assert rel_err(ts.fft.fft(t, norm=norm), np.fft.fft(x.astype(np.float64), norm=norm)) < tol, norm
+        assert rel_err(ts.fft.ifft(t, norm=norm), np.fft.ifft(x.astype(np.float64), norm=norm)) < tol, norm
+    y = ts.fft.fft(t, n=n + 3)  # zero-padded: the complex kernel, as before
+    assert rel_err(y, np.fft.fft(x.astype(np.float64), n=n + 3)) < tol
+
+
 @pytest.mark.parametrize("norm", NORMS)
 @pytest.mark.parametrize("n", [None, 3, 6, 11, 32])  # cut (3) and zero-pad (11, 32) a 6-sample dim
 @pytest.mark.parametrize("dim", [0, 1, 2, -1, -3])

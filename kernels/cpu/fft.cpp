@@ -65,8 +65,8 @@ TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t wo
   const int64_t chunks = (count + L - 1) / L;
 #pragma omp parallel if (chunks > 1 && work > 32768)
   {
-    std::vector<T> buf(static_cast<size_t>(4 * len + n));
-    T *re = buf.data(), *im = re + len, *tr = im + len, *ti = tr + len, *frame = ti + len;
+    const WorkArrays<T> w(5, len);  // the last holds one frame of n <= len samples
+    T *re = w[0], *im = w[1], *tr = w[2], *ti = w[3], *frame = w[4];
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch) {
       const int64_t q0 = ch * L, nq = std::min<int64_t>(L, count - q0);
@@ -303,8 +303,8 @@ TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
 #pragma omp parallel if (chunks > 1 && B * n > 32768)
   {
     const int64_t len = std::max(m + 1, plan->rows) * L;
-    std::vector<T> buf(static_cast<size_t>(4 * len));
-    T *re = buf.data(), *im = re + len, *tr = im + len, *ti = tr + len;
+    const WorkArrays<T> w(4, len);
+    T *re = w[0], *im = w[1], *tr = w[2], *ti = w[3];
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch) {
       const int64_t b0 = ch * L, nb = std::min<int64_t>(L, B - b0);
@@ -362,19 +362,19 @@ TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
 // with stride `inner`, so a transform along any dim needs no transpose. The
 // inverse runs forward on conjugates: ifft(x) = conj(fft(conj(x))).
 template <class T, int L>
-TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const T* src, T* dst, int64_t outer,
-                             int64_t n_in, int64_t inner) {
-  const int64_t n = plan.m, count = outer * inner, chunks = (count + L - 1) / L, len = plan.rows * L;
+TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const T* src, T* dst, int64_t n_in,
+                             int64_t inner, int64_t first, int64_t count) {
+  const int64_t n = plan.m, chunks = (count + L - 1) / L, len = plan.rows * L;
   const int64_t copy = std::min(n, n_in);
   const int64_t cin = p.real_input ? 1 : 2, in_step = inner * cin, out_step = inner * 2;
   const T sign = p.inverse ? T(-1) : T(1), scale = static_cast<T>(p.scale);
 #pragma omp parallel if (chunks > 1 && count * n > 32768)
   {
-    std::vector<T> buf(static_cast<size_t>(4 * len));
-    T *re = buf.data(), *im = re + len, *tr = im + len, *ti = tr + len;
+    const WorkArrays<T> w(4, len);
+    T *re = w[0], *im = w[1], *tr = w[2], *ti = w[3];
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ++ch) {
-      const int64_t q0 = ch * L, nq = std::min<int64_t>(L, count - q0);
+      const int64_t q0 = first + ch * L, nq = std::min<int64_t>(L, first + count - q0);
       const T* from[L];
       T* to[L];
       for (int l = 0; l < L; ++l) {  // missing lanes repeat the last signal and are not written back
@@ -501,16 +501,17 @@ template <class T>
 void c2c_any(const fft::C2cParams& p, const T* src, T* dst, int64_t outer, int64_t n_in, int64_t n, int64_t inner) {
   if (outer * inner == 1 && four_step<T>(p, src, dst, n_in, n)) return;
   const auto plan = plan_for<T>(n, true);
-  // Few signals get few lanes: lanes that hold no signal would cost as much as full ones.
-  const int64_t count = outer * inner;
-  if (count >= kLanes<T>)
-    c2c_lanes<T, kLanes<T>>(*plan, p, src, dst, outer, n_in, inner);
-  else if (count > 4)
-    c2c_lanes<T, 8>(*plan, p, src, dst, outer, n_in, inner);
-  else if (count > 1)
-    c2c_lanes<T, 4>(*plan, p, src, dst, outer, n_in, inner);
-  else
-    c2c_lanes<T, 1>(*plan, p, src, dst, outer, n_in, inner);
+  // Few signals get few lanes: lanes that hold no signal would cost as much as
+  // full ones. So does the last part of many ([390, 256]: 12 full chunks and 6 signals).
+  const int64_t count = outer * inner, full = count / kLanes<T> * kLanes<T>;
+  if (full > 0) c2c_lanes<T, kLanes<T>>(*plan, p, src, dst, n_in, inner, 0, full);
+  const int64_t rest = count - full;
+  if (rest > 4)
+    c2c_lanes<T, 8>(*plan, p, src, dst, n_in, inner, full, rest);
+  else if (rest > 1)
+    c2c_lanes<T, 4>(*plan, p, src, dst, n_in, inner, full, rest);
+  else if (rest == 1)
+    c2c_lanes<T, 1>(*plan, p, src, dst, n_in, inner, full, rest);
 }
 
 // The complex transform of many real rows along their contiguous dim (fft of a

@@ -69,13 +69,30 @@ inline void transpose(typename Vec<T>::V* r) {
   if constexpr (Vec<T>::W == 8) transpose_round<T, 4>(r);
 }
 
-template <int Odd, class V, std::size_t... K>
-inline V deinterleave(V a, V b, std::index_sequence<K...>) {
-  return __builtin_shufflevector(a, b, (2 * int(K) + Odd)...);
+// Complex pairs <-> split re and im vectors with in-lane shuffles only (one
+// shufps or unpck each, where the order-keeping cross-lane version took three):
+// position e of the split vectors holds pair kPerm[e] (the same order both
+// ways, an involution). The transposes make that order a choice of which row
+// is stored or loaded where, so it costs nothing.
+template <class T>
+constexpr int kPerm[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+template <>
+constexpr int kPerm<double>[8] = {0, 2, 1, 3};
+
+template <int Odd, class V>
+inline V deinterleave(V a, V b) {
+  if constexpr (sizeof(a[0]) == 4)
+    return __builtin_shufflevector(a, b, 0 + Odd, 2 + Odd, 8 + Odd, 10 + Odd, 4 + Odd, 6 + Odd, 12 + Odd, 14 + Odd);
+  else
+    return __builtin_shufflevector(a, b, 0 + Odd, 4 + Odd, 2 + Odd, 6 + Odd);
 }
-template <int W, int Half, class V, std::size_t... K>
-inline V interleave(V re, V im, std::index_sequence<K...>) {
-  return __builtin_shufflevector(re, im, ((K % 2) ? W + Half * W / 2 + int(K) / 2 : Half * W / 2 + int(K) / 2)...);
+template <int Half, class V>
+inline V interleave(V re, V im) {
+  if constexpr (sizeof(re[0]) == 4)
+    return __builtin_shufflevector(re, im, 0 + 2 * Half, 8 + 2 * Half, 1 + 2 * Half, 9 + 2 * Half, 4 + 2 * Half,
+                                   12 + 2 * Half, 5 + 2 * Half, 13 + 2 * Half);
+  else
+    return __builtin_shufflevector(re, im, 0 + Half, 4 + Half, 2 + Half, 6 + Half);
 }
 
 // re/im[j * L + l] = from[l][2 j], sign * from[l][2 j + 1] for l < L, j in [j0, j1).
@@ -83,23 +100,24 @@ template <class T, int L>
 TESSEL_CLONES void gather(const T* const* from, int64_t j0, int64_t j1, T sign, T* re, T* im) {
   using V = typename Vec<T>::V;
   constexpr int W = Vec<T>::W;
-  constexpr auto idx = std::make_index_sequence<W>{};
   int64_t j = j0;
   if constexpr (L % W == 0) {
-    for (; j + W <= j1; j += W)
-      for (int l0 = 0; l0 < L; l0 += W) {
+    // W rows at a time from start to end: W streams for the prefetcher, not L.
+    const int64_t jend = j0 + (j1 - j0) / W * W;
+    for (int l0 = 0; l0 < L; l0 += W)
+      for (j = j0; j < jend; j += W) {
         V r[W], i[W];
         for (int l = 0; l < W; ++l) {
           const T* f = from[l0 + l] + 2 * j;
           const V a = load<T>(f), b = load<T>(f + W);
-          r[l] = deinterleave<0>(a, b, idx);
-          i[l] = deinterleave<1>(a, b, idx) * sign;
+          r[l] = deinterleave<0>(a, b);
+          i[l] = deinterleave<1>(a, b) * sign;
         }
         transpose<T>(r);
         transpose<T>(i);
         for (int k = 0; k < W; ++k) {
-          store<T>(re + (j + k) * L + l0, r[k]);
-          store<T>(im + (j + k) * L + l0, i[k]);
+          store<T>(re + (j + kPerm<T>[k]) * L + l0, r[k]);
+          store<T>(im + (j + kPerm<T>[k]) * L + l0, i[k]);
         }
       }
   }
@@ -114,29 +132,27 @@ TESSEL_CLONES void scatter(const T* zr, const T* zi, int64_t k0, int64_t k1, int
                            T* const* to) {
   using V = typename Vec<T>::V;
   constexpr int W = Vec<T>::W;
-  constexpr auto idx = std::make_index_sequence<W>{};
   int64_t k = k0;
   if constexpr (L % W == 0) {
-    const int64_t full = nq / W * W;
-    for (; k + W <= k1; k += W) {
-      for (int64_t l0 = 0; l0 < full; l0 += W) {
+    const int64_t full = nq / W * W, kend = k0 + (k1 - k0) / W * W;
+    for (int64_t l0 = 0; l0 < full; l0 += W)  // W rows at a time from start to end, as gather
+      for (k = k0; k < kend; k += W) {
         V r[W], i[W];
         for (int j = 0; j < W; ++j) {
-          r[j] = load<T>(zr + (k + j) * L + l0) * scale;
-          i[j] = load<T>(zi + (k + j) * L + l0) * iscale;
+          r[j] = load<T>(zr + (k + kPerm<T>[j]) * L + l0) * scale;
+          i[j] = load<T>(zi + (k + kPerm<T>[j]) * L + l0) * iscale;
         }
         transpose<T>(r);
         transpose<T>(i);
         for (int l = 0; l < W; ++l) {
           T* o = to[l0 + l] + 2 * k;
-          store<T>(o, interleave<W, 0>(r[l], i[l], idx));
-          store<T>(o + W, interleave<W, 1>(r[l], i[l], idx));
+          store<T>(o, interleave<0>(r[l], i[l]));
+          store<T>(o + W, interleave<1>(r[l], i[l]));
         }
       }
-      for (int64_t l = full; l < nq; ++l)
-        for (int64_t kk = k; kk < k + W; ++kk)
-          to[l][2 * kk] = zr[kk * L + l] * scale, to[l][2 * kk + 1] = zi[kk * L + l] * iscale;
-    }
+    for (int64_t l = full; l < nq; ++l)
+      for (k = k0; k < kend; ++k) to[l][2 * k] = zr[k * L + l] * scale, to[l][2 * k + 1] = zi[k * L + l] * iscale;
+    k = kend;
   }
   for (; k < k1; ++k)
     for (int64_t l = 0; l < nq; ++l) to[l][2 * k] = zr[k * L + l] * scale, to[l][2 * k + 1] = zi[k * L + l] * iscale;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,6 +49,7 @@ struct Plan {
 
   Plan(int64_t n_, bool complex_input) : n(n_), m(complex_input || n_ % 2 != 0 ? n_ : n_ / 2) {
     int64_t rest = m;
+    while (rest % 16 == 0) radix.push_back(16), rest /= 16;
     while (rest % 4 == 0) radix.push_back(4), rest /= 4;
     for (int p : {2, 3, 5})
       while (rest % p == 0) radix.push_back(p), rest /= p;
@@ -125,10 +127,146 @@ std::shared_ptr<const Plan<T>> plan_for(int64_t n, bool complex_input = false) {
   return p;
 }
 
+// A thread's work arrays: `count` arrays of `len` values, kept from call to
+// call. A fresh vector per call cost page faults and a memset, and where it
+// began (hence which L1 sets the arrays shared) varied from run to run: fft
+// of a complex [390, 256] took 181 or 306 us by the luck of malloc. Each array
+// starts a cache line past a multiple of 4 KiB from the last, so same-index
+// rows of different arrays, which one butterfly touches together, do not all
+// fall into one set. A second user on the same thread while the first holds
+// them (a transform inside a transform) gets arrays of its own.
+template <class T>
+class WorkArrays {
+ public:
+  WorkArrays(int count, int64_t len) : stride_(len + kLine) {
+    const auto need = static_cast<size_t>(count * stride_ + kLine);
+    Kept& k = kept();
+    std::vector<T>* v = &own_;
+    if (!k.busy && need * sizeof(T) <= kKeepBytes) {
+      k.busy = held_ = true;
+      v = &k.v;
+    }
+    if (v->size() < need) v->resize(need);
+    const auto at = reinterpret_cast<std::uintptr_t>(v->data());
+    base_ = v->data() + (kLine - at / sizeof(T) % kLine) % kLine;  // 64-byte aligned
+  }
+  ~WorkArrays() {
+    if (held_) kept().busy = false;
+  }
+  WorkArrays(const WorkArrays&) = delete;
+  WorkArrays& operator=(const WorkArrays&) = delete;
+  T* operator[](int i) const { return base_ + i * stride_; }
+
+ private:
+  static constexpr int64_t kLine = 64 / sizeof(T);
+  static constexpr size_t kKeepBytes = size_t(8) << 20;  // larger needs are not kept
+  struct Kept {
+    std::vector<T> v;
+    bool busy = false;
+  };
+  static Kept& kept() {
+    static thread_local Kept k;
+    return k;
+  }
+  int64_t stride_;
+  std::vector<T> own_;
+  T* base_ = nullptr;
+  bool held_ = false;
+};
+
+// The butterflies over L lanes; no twiddles for j = 0, whose are all 1 (the
+// whole last stage, where len = 1).
+template <bool Tw, class T, int L>
+[[gnu::always_inline]] inline void radix2(const T* ar, const T* ai, const T* br, const T* bi, T* y0r, T* y0i, T* y1r,
+                                          T* y1i, std::complex<T> w) {
+  TS_FOR_LANES(l) {
+    const T dr = ar[l] - br[l], di = ai[l] - bi[l];
+    y0r[l] = ar[l] + br[l];
+    y0i[l] = ai[l] + bi[l];
+    if constexpr (Tw) {
+      y1r[l] = dr * w.real() - di * w.imag();
+      y1i[l] = dr * w.imag() + di * w.real();
+    } else {
+      y1r[l] = dr;
+      y1i[l] = di;
+    }
+  }
+}
+// x, y: re and im of inputs 0..3 and outputs 0..3. Output k is then times
+// w[k * ws]: Tw = 0 none, 1 outputs 1..3 (w[0] = 1), 2 all four.
+template <int Tw, class T, int L>
+[[gnu::always_inline]] inline void radix4(const T* const* x, T* const* y, const std::complex<T>* w, int ws = 1) {
+  const T *a0r = x[0], *a0i = x[1], *a1r = x[2], *a1i = x[3], *a2r = x[4], *a2i = x[5], *a3r = x[6], *a3i = x[7];
+  T *y0r = y[0], *y0i = y[1], *y1r = y[2], *y1i = y[3], *y2r = y[4], *y2i = y[5], *y3r = y[6], *y3i = y[7];
+  std::complex<T> w0 = 1, w1 = 1, w2 = 1, w3 = 1;
+  if constexpr (Tw > 0) w0 = w[0], w1 = w[ws], w2 = w[2 * ws], w3 = w[3 * ws];
+  TS_FOR_LANES(l) {
+    const T b0r = a0r[l] + a2r[l], b0i = a0i[l] + a2i[l];
+    const T b1r = a0r[l] - a2r[l], b1i = a0i[l] - a2i[l];
+    const T b2r = a1r[l] + a3r[l], b2i = a1i[l] + a3i[l];
+    const T b3r = a1i[l] - a3i[l], b3i = a3r[l] - a1r[l];  // (a1 - a3) * (-i)
+    const T c0r = b0r + b2r, c0i = b0i + b2i, c1r = b1r + b3r, c1i = b1i + b3i;
+    const T c2r = b0r - b2r, c2i = b0i - b2i, c3r = b1r - b3r, c3i = b1i - b3i;
+    if constexpr (Tw == 2) {
+      y0r[l] = c0r * w0.real() - c0i * w0.imag();
+      y0i[l] = c0r * w0.imag() + c0i * w0.real();
+    } else {
+      y0r[l] = c0r, y0i[l] = c0i;
+    }
+    if constexpr (Tw > 0) {
+      y1r[l] = c1r * w1.real() - c1i * w1.imag();
+      y1i[l] = c1r * w1.imag() + c1i * w1.real();
+      y2r[l] = c2r * w2.real() - c2i * w2.imag();
+      y2i[l] = c2r * w2.imag() + c2i * w2.real();
+      y3r[l] = c3r * w3.real() - c3i * w3.imag();
+      y3i[l] = c3r * w3.imag() + c3i * w3.real();
+    } else {
+      y1r[l] = c1r, y1i[l] = c1i, y2r[l] = c2r, y2i[l] = c2i, y3r[l] = c3r, y3i[l] = c3i;
+    }
+  }
+}
+
+// Radix 16 as 4 x 4 (X_{k1 + 4 k2} = sum_r2 w16^{r2 k1} w4^{r2 k2} sum_r1
+// a_{4 r1 + r2} w4^{r1 k1}): two layers of radix-4 butterflies through a 4 KiB
+// buffer that stays in L1, so a length-256 transform makes two passes over its
+// work arrays (which do not fit in L1) instead of four. x, y: re and im of
+// inputs and outputs 0..15; w: the stage's twiddles 0..15 (Tw), w16: the
+// stage's roots, w16^{rk} at [16 r + k].
+template <bool Tw, class T, int L>
+[[gnu::always_inline]] inline void radix16(const T* const* x, T* const* y, const std::complex<T>* w,
+                                           const std::complex<T>* w16) {
+  alignas(64) T b[32][L];  // re and im of b[4 r2 + k1]
+  for (int r2 = 0; r2 < 4; ++r2) {
+    const T* xs[8];
+    T* bs[8];
+    for (int i = 0; i < 4; ++i) {
+      xs[2 * i] = x[2 * (4 * i + r2)], xs[2 * i + 1] = x[2 * (4 * i + r2) + 1];
+      bs[2 * i] = b[2 * (4 * r2 + i)], bs[2 * i + 1] = b[2 * (4 * r2 + i) + 1];
+    }
+    if (r2 == 0)
+      radix4<0, T, L>(xs, bs, nullptr);
+    else
+      radix4<1, T, L>(xs, bs, w16 + 16 * r2);
+  }
+  for (int k1 = 0; k1 < 4; ++k1) {
+    const T* bs[8];
+    T* ys[8];
+    for (int i = 0; i < 4; ++i) {
+      bs[2 * i] = b[2 * (4 * i + k1)], bs[2 * i + 1] = b[2 * (4 * i + k1) + 1];
+      ys[2 * i] = y[2 * (k1 + 4 * i)], ys[2 * i + 1] = y[2 * (k1 + 4 * i) + 1];
+    }
+    if constexpr (Tw)
+      radix4<2, T, L>(bs, ys, w + k1, 4);
+    else
+      radix4<0, T, L>(bs, ys, nullptr);
+  }
+}
+
 // One stage: N = p * len points per transform, s = product of earlier radices.
 // y[q + s (p j + k)] = w_N^{jk} sum_r x[q + s (j + r len)] w_p^{rk}, for every lane.
 template <class T, int L>
-TESSEL_CLONES void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, const T* xr, const T* xi, T* yr, T* yi) {
+TESSEL_CLONES_WIDE void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, const T* xr, const T* xi, T* yr,
+                              T* yi) {
   const int p = plan.radix[st];
   const int64_t len = N / p;
   const auto& tw = plan.twiddle[st];
@@ -137,38 +275,30 @@ TESSEL_CLONES void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t s, c
       auto in = [&](int r) { return (q + s * (j + r * len)) * L; };
       auto out = [&](int k) { return (q + s * (p * j + k)) * L; };
       if (p == 2) {
-        const std::complex<T> w = tw[j * 2 + 1];
-        const T *ar = xr + in(0), *ai = xi + in(0), *br = xr + in(1), *bi = xi + in(1);
+        const T *x0r = xr + in(0), *x0i = xi + in(0), *x1r = xr + in(1), *x1i = xi + in(1);
         T *y0r = yr + out(0), *y0i = yi + out(0), *y1r = yr + out(1), *y1i = yi + out(1);
-        TS_FOR_LANES(l) {
-          const T dr = ar[l] - br[l], di = ai[l] - bi[l];
-          y0r[l] = ar[l] + br[l];
-          y0i[l] = ai[l] + bi[l];
-          y1r[l] = dr * w.real() - di * w.imag();
-          y1i[l] = dr * w.imag() + di * w.real();
-        }
+        if (j == 0)
+          radix2<false, T, L>(x0r, x0i, x1r, x1i, y0r, y0i, y1r, y1i, tw[1]);
+        else
+          radix2<true, T, L>(x0r, x0i, x1r, x1i, y0r, y0i, y1r, y1i, tw[j * 2 + 1]);
       } else if (p == 4) {
-        const std::complex<T> w1 = tw[j * 4 + 1], w2 = tw[j * 4 + 2], w3 = tw[j * 4 + 3];
-        const T *a0r = xr + in(0), *a0i = xi + in(0), *a1r = xr + in(1), *a1i = xi + in(1);
-        const T *a2r = xr + in(2), *a2i = xi + in(2), *a3r = xr + in(3), *a3i = xi + in(3);
-        T *y0r = yr + out(0), *y0i = yi + out(0), *y1r = yr + out(1), *y1i = yi + out(1);
-        T *y2r = yr + out(2), *y2i = yi + out(2), *y3r = yr + out(3), *y3i = yi + out(3);
-        TS_FOR_LANES(l) {
-          const T b0r = a0r[l] + a2r[l], b0i = a0i[l] + a2i[l];
-          const T b1r = a0r[l] - a2r[l], b1i = a0i[l] - a2i[l];
-          const T b2r = a1r[l] + a3r[l], b2i = a1i[l] + a3i[l];
-          const T b3r = a1i[l] - a3i[l], b3i = a3r[l] - a1r[l];  // (a1 - a3) * (-i)
-          const T c1r = b1r + b3r, c1i = b1i + b3i, c2r = b0r - b2r, c2i = b0i - b2i;
-          const T c3r = b1r - b3r, c3i = b1i - b3i;
-          y0r[l] = b0r + b2r;
-          y0i[l] = b0i + b2i;
-          y1r[l] = c1r * w1.real() - c1i * w1.imag();
-          y1i[l] = c1r * w1.imag() + c1i * w1.real();
-          y2r[l] = c2r * w2.real() - c2i * w2.imag();
-          y2i[l] = c2r * w2.imag() + c2i * w2.real();
-          y3r[l] = c3r * w3.real() - c3i * w3.imag();
-          y3i[l] = c3r * w3.imag() + c3i * w3.real();
-        }
+        const T* x[8] = {xr + in(0), xi + in(0), xr + in(1), xi + in(1),
+                         xr + in(2), xi + in(2), xr + in(3), xi + in(3)};
+        T* y[8] = {yr + out(0), yi + out(0), yr + out(1), yi + out(1),
+                   yr + out(2), yi + out(2), yr + out(3), yi + out(3)};
+        if (j == 0)
+          radix4<0, T, L>(x, y, nullptr);
+        else
+          radix4<1, T, L>(x, y, tw.data() + j * 4);
+      } else if (p == 16) {
+        const T* x[32];
+        T* y[32];
+        for (int r = 0; r < 16; ++r) x[2 * r] = xr + in(r), x[2 * r + 1] = xi + in(r);
+        for (int k = 0; k < 16; ++k) y[2 * k] = yr + out(k), y[2 * k + 1] = yi + out(k);
+        if (j == 0)
+          radix16<false, T, L>(x, y, nullptr, plan.root[st].data());
+        else
+          radix16<true, T, L>(x, y, tw.data() + j * 16, plan.root[st].data());
       } else if (p == 3) {
         constexpr T sn = T(0.86602540378443864676);  // sin(2 pi / 3)
         const std::complex<T> w1 = tw[j * 3 + 1], w2 = tw[j * 3 + 2];

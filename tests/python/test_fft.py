@@ -102,6 +102,14 @@ def test_fft_noncontiguous_input_and_large_threaded_batch():
     assert rel_err(ts.fft.fft(ts.tensor(big)), np.fft.fft(big.astype(np.complex128))) < 1e-5
 
 
+@pytest.mark.parametrize("rows", [32, 45, 390])  # whole chunks of lanes, then a tail of 13 or 6 on narrower lanes
+@pytest.mark.parametrize("dtype,tol", [(np.complex128, 1e-14), (np.complex64, 2e-6)])
+def test_fft_complex_rows_whole_chunks_and_tail(rows, dtype, tol):
+    x = cnoise((rows, 256), seed=rows, dtype=dtype)
+    for f, g in [(ts.fft.fft, np.fft.fft), (ts.fft.ifft, np.fft.ifft)]:
+        assert rel_err(f(ts.tensor(x)), g(x.astype(np.complex128))) < tol
+
+
 def test_fft_empty_batch():
     X = ts.fft.fft(ts.tensor(np.zeros((0, 8), np.complex128)))
     assert tuple(X.shape) == (0, 8) and X.dtype == ts.complex128

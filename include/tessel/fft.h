@@ -92,4 +92,6 @@ namespace tessel {
 // complex64 [...] <-> float32 [..., 2] (complex128 <-> float64): views, no copy.
 TESSEL_API Tensor view_as_real(const Tensor& z);
 TESSEL_API Tensor view_as_complex(const Tensor& x);
+// real + i imag (broadcast): complex64 from float32 parts, complex128 from float64.
+TESSEL_API Tensor complex(const Tensor& real, const Tensor& imag);
 }  // namespace tessel

@@ -21,6 +21,7 @@
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/fft_lanes.h"
 #include "kernels/cpu/fft_plan.h"
+#include "kernels/cpu/loops.h"
 #include "kernels/cpu/register.h"
 #include "tessel/fft.h"
 #include "tessel/kernel.h"
@@ -57,62 +58,68 @@ inline void unsplit_bin(T ar, T ai, T br, T bi, T wr, T wi, T& zr, T& zi) {
 // emit may overwrite Xr).
 // rows, when given (even n only), holds the signals contiguously, n samples
 // each: read as complex pairs straight into the lanes, fill unused.
+// One thread's chunks [c0, c1) of L signals.
 template <class T, class Fill, class Emit>
-TESSEL_CLONES void forward_driver(const Plan<T>& plan, int64_t count, int64_t work, Fill fill, Emit emit,
-                                  const T* rows = nullptr) {
+TESSEL_CLONES void forward_chunks(const Plan<T>& plan, int64_t count, Fill& fill, Emit& emit, const T* rows, int64_t c0,
+                                  int64_t c1) {
   constexpr int L = kLanes<T>;
   const int64_t n = plan.n, m = plan.m, bins = n / 2 + 1, len = (std::max(m + 1, plan.rows)) * L;
-  const int64_t chunks = (count + L - 1) / L;
-#pragma omp parallel if (chunks > 1 && work > 32768)
-  {
-    const WorkArrays<T> w(5, len);  // the last holds one frame of n <= len samples
-    T *re = w[0], *im = w[1], *tr = w[2], *ti = w[3], *frame = w[4];
-#pragma omp for schedule(static)
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      const int64_t q0 = ch * L, nq = std::min<int64_t>(L, count - q0);
-      // Signal q0 + l goes to lane l (even n: x[2j] + i x[2j+1]); missing lanes are zeros
-      // (from rows: repeats of the last signal, never emitted).
-      if (rows && n % 2 == 0) {
-        const T* from[L];
-        for (int l = 0; l < L; ++l) from[l] = rows + (q0 + std::min<int64_t>(l, nq - 1)) * n;
-        fft_lanes::gather<T, L>(from, 0, m, T(1), re, im);
-      } else {
-        for (int l = 0; l < L; ++l) {
-          if (l < nq) {
-            fill(q0 + l, frame);
-          } else {
-            std::fill(frame, frame + n, T(0));
-          }
-          if (n % 2 == 0) {
-            for (int64_t j = 0; j < m; ++j) re[j * L + l] = frame[2 * j], im[j * L + l] = frame[2 * j + 1];
-          } else {
-            for (int64_t j = 0; j < m; ++j) re[j * L + l] = frame[j], im[j * L + l] = 0;
-          }
+  const WorkArrays<T> w(5, len);  // the last holds one frame of n <= len samples
+  T *re = w[0], *im = w[1], *tr = w[2], *ti = w[3], *frame = w[4];
+  for (int64_t ch = c0; ch < c1; ++ch) {
+    const int64_t q0 = ch * L, nq = std::min<int64_t>(L, count - q0);
+    // Signal q0 + l goes to lane l (even n: x[2j] + i x[2j+1]); missing lanes are zeros
+    // (from rows: repeats of the last signal, never emitted).
+    if (rows && n % 2 == 0) {
+      const T* from[L];
+      for (int l = 0; l < L; ++l) from[l] = rows + (q0 + std::min<int64_t>(l, nq - 1)) * n;
+      fft_lanes::gather<T, L>(from, 0, m, T(1), re, im);
+    } else {
+      for (int l = 0; l < L; ++l) {
+        if (l < nq) {
+          fill(q0 + l, frame);
+        } else {
+          std::fill(frame, frame + n, T(0));
         }
-      }
-      const bool sw = complex_fft<T, L>(plan, re, im, tr, ti);
-      const T* zr = sw ? tr : re;
-      const T* zi = sw ? ti : im;
-      T* xr = sw ? re : tr;  // the other pair of buffers receives the bins
-      T* xi = sw ? im : ti;
-      if (n % 2 == 0) {
-        for (int64_t k = 0; k < bins; ++k) {
-          const T* ar = zr + (k % m) * L;
-          const T* ai = zi + (k % m) * L;
-          const T* br = zr + ((m - k) % m) * L;
-          const T* bi = zi + ((m - k) % m) * L;
-          const T wr = plan.split[k].real(), wi = plan.split[k].imag();
-          T* oxr = xr + k * L;
-          T* oxi = xi + k * L;
-          TS_FOR_LANES(l) split_bin(ar[l], ai[l], br[l], bi[l], wr, wi, oxr[l], oxi[l]);
+        if (n % 2 == 0) {
+          for (int64_t j = 0; j < m; ++j) re[j * L + l] = frame[2 * j], im[j * L + l] = frame[2 * j + 1];
+        } else {
+          for (int64_t j = 0; j < m; ++j) re[j * L + l] = frame[j], im[j * L + l] = 0;
         }
-        emit(q0, nq, xr, static_cast<const T*>(xi));
-      } else {
-        std::copy(zr, zr + bins * L, xr);  // odd n: the complex FFT's first bins are the result
-        emit(q0, nq, xr, static_cast<const T*>(zi));
       }
     }
+    const bool sw = complex_fft<T, L>(plan, re, im, tr, ti);
+    const T* zr = sw ? tr : re;
+    const T* zi = sw ? ti : im;
+    T* xr = sw ? re : tr;  // the other pair of buffers receives the bins
+    T* xi = sw ? im : ti;
+    if (n % 2 == 0) {
+      for (int64_t k = 0; k < bins; ++k) {
+        const T* ar = zr + (k % m) * L;
+        const T* ai = zi + (k % m) * L;
+        const T* br = zr + ((m - k) % m) * L;
+        const T* bi = zi + ((m - k) % m) * L;
+        const T wr = plan.split[k].real(), wi = plan.split[k].imag();
+        T* oxr = xr + k * L;
+        T* oxi = xi + k * L;
+        TS_FOR_LANES(l) split_bin(ar[l], ai[l], br[l], bi[l], wr, wi, oxr[l], oxi[l]);
+      }
+      emit(q0, nq, xr, static_cast<const T*>(xi));
+    } else {
+      std::copy(zr, zr + bins * L, xr);  // odd n: the complex FFT's first bins are the result
+      emit(q0, nq, xr, static_cast<const T*>(zi));
+    }
   }
+}
+
+// Chunks of signals run on threads when the work pays for them, and with no
+// OpenMP region at all when not: a team of one still cost libgomp futex calls
+// (fft of a complex [62, 16]: 4 system calls, about a third of its time).
+template <class T, class Fill, class Emit>
+void forward_driver(const Plan<T>& plan, int64_t count, int64_t work, Fill fill, Emit emit, const T* rows = nullptr) {
+  const int64_t chunks = (count + kLanes<T> - 1) / kLanes<T>;
+  parallel_for(chunks, std::max<int64_t>(work / std::max<int64_t>(chunks, 1), 1),
+               [&](int64_t c0, int64_t c1) { forward_chunks<T>(plan, count, fill, emit, rows, c0, c1); });
 }
 
 template <class T>
@@ -261,7 +268,10 @@ void stft_power_kernel(const KernelCall& c) {
 }
 
 template <class T>
-TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
+TESSEL_CLONES void irfft_chunks(const Plan<T>& plan, const T* src, T* dst, int64_t B, int64_t c0, int64_t c1);
+
+template <class T>
+void irfft_kernel(const KernelCall& c) {
   constexpr int L = kLanes<T>;
   const Tensor &X = c.in[0], &out = c.out[0];
   const int64_t B = out.shape()[0], n = out.shape()[1], bins = n / 2 + 1;
@@ -294,64 +304,66 @@ TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
     return;
   }
   const auto plan = plan_for<T>(n);
-  const int64_t m = plan->m;
-  const int64_t chunks = (B + L - 1) / L;
-  // The inverse runs forward on conjugated input: ifft(Z) = conj(fft(conj(Z))) / m.
-  // Bins are gathered into lanes in blocks of 16 that stay in L1 (as rfft's
-  // emit), the split step is one plain loop over lanes, and the samples go
-  // back in blocks of rows the same way.
-#pragma omp parallel if (chunks > 1 && B * n > 32768)
-  {
-    const int64_t len = std::max(m + 1, plan->rows) * L;
-    const WorkArrays<T> w(4, len);
-    T *re = w[0], *im = w[1], *tr = w[2], *ti = w[3];
-#pragma omp for schedule(static)
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      const int64_t b0 = ch * L, nb = std::min<int64_t>(L, B - b0);
-      T *xr = tr, *xi = ti;  // the bins, [bins][L]; free again before the transform
-      const T* from[L];
-      for (int64_t l = 0; l < L; ++l)
-        from[l] = src + (b0 + std::min(l, nb - 1)) * bins * 2;  // missing lanes repeat the last
-      fft_lanes::gather<T, L>(from, 0, bins, T(1), xr, xi);
-      // numpy.fft.irfft ignores the imaginary parts of the DC and (even n) Nyquist bins.
-      std::fill(xi, xi + L, T(0));
-      if (n % 2 == 0) std::fill(xi + m * L, xi + (m + 1) * L, T(0));
-      if (n % 2 == 0) {
-        for (int64_t k = 0; k < m; ++k) {  // Z_k = E_k + i O_k, E/O the even/odd halves of X
-          const T *ar = xr + k * L, *ai = xi + k * L, *br = xr + (m - k) * L, *bi = xi + (m - k) * L;
-          const T wr = plan->split[k].real(), wi = plan->split[k].imag();
-          T *zr = re + k * L, *zi = im + k * L;
-          TS_FOR_LANES(l) {
-            unsplit_bin(ar[l], ai[l], br[l], bi[l], wr, wi, zr[l], zi[l]);
-            zi[l] = -zi[l];  // conjugated: the inverse runs forward
-          }
-        }
-      } else {
-        for (int64_t k = 0; k < n; ++k) {  // the full Hermitian spectrum, conjugated
-          const bool mirror = k >= bins;
-          const T *ar = xr + (mirror ? n - k : k) * L, *ai = xi + (mirror ? n - k : k) * L;
-          const T sgn = mirror ? T(1) : T(-1);
-          T *zr = re + k * L, *zi = im + k * L;
-          TS_FOR_LANES(l) {
-            zr[l] = ar[l];
-            zi[l] = sgn * ai[l];
-          }
+  parallel_for((B + L - 1) / L, L * n, [&](int64_t c0, int64_t c1) { irfft_chunks<T>(*plan, src, dst, B, c0, c1); });
+}
+
+// One thread's chunks [c0, c1) of L signals of irfft_kernel's lanes.
+// The inverse runs forward on conjugated input: ifft(Z) = conj(fft(conj(Z))) / m.
+// Bins are gathered into lanes in blocks of 16 that stay in L1 (as rfft's
+// emit), the split step is one plain loop over lanes, and the samples go
+// back in blocks of rows the same way.
+template <class T>
+TESSEL_CLONES void irfft_chunks(const Plan<T>& plan, const T* src, T* dst, int64_t B, int64_t c0, int64_t c1) {
+  constexpr int L = kLanes<T>;
+  const int64_t n = plan.n, m = plan.m, bins = n / 2 + 1;
+  const int64_t len = std::max(m + 1, plan.rows) * L;
+  const WorkArrays<T> w(4, len);
+  T *re = w[0], *im = w[1], *tr = w[2], *ti = w[3];
+  for (int64_t ch = c0; ch < c1; ++ch) {
+    const int64_t b0 = ch * L, nb = std::min<int64_t>(L, B - b0);
+    T *xr = tr, *xi = ti;  // the bins, [bins][L]; free again before the transform
+    const T* from[L];
+    for (int64_t l = 0; l < L; ++l)
+      from[l] = src + (b0 + std::min(l, nb - 1)) * bins * 2;  // missing lanes repeat the last
+    fft_lanes::gather<T, L>(from, 0, bins, T(1), xr, xi);
+    // numpy.fft.irfft ignores the imaginary parts of the DC and (even n) Nyquist bins.
+    std::fill(xi, xi + L, T(0));
+    if (n % 2 == 0) std::fill(xi + m * L, xi + (m + 1) * L, T(0));
+    if (n % 2 == 0) {
+      for (int64_t k = 0; k < m; ++k) {  // Z_k = E_k + i O_k, E/O the even/odd halves of X
+        const T *ar = xr + k * L, *ai = xi + k * L, *br = xr + (m - k) * L, *bi = xi + (m - k) * L;
+        const T wr = plan.split[k].real(), wi = plan.split[k].imag();
+        T *zr = re + k * L, *zi = im + k * L;
+        TS_FOR_LANES(l) {
+          unsplit_bin(ar[l], ai[l], br[l], bi[l], wr, wi, zr[l], zi[l]);
+          zi[l] = -zi[l];  // conjugated: the inverse runs forward
         }
       }
-      const bool sw = complex_fft<T, L>(*plan, re, im, tr, ti);
-      const T* zr = sw ? tr : re;
-      const T* zi = sw ? ti : im;
-      const T scale = T(1) / T(m);  // even n: the split step's halves make 1/m the whole 1/n
-      if (n % 2 == 0) {             // samples 2j, 2j + 1 = Re, -Im of z_j: the complex scatter
-        T* to[L];
-        for (int64_t l = 0; l < nb; ++l) to[l] = dst + (b0 + l) * n;
-        fft_lanes::scatter<T, L>(zr, zi, 0, m, nb, scale, -scale, to);
-      } else {
-        for (int64_t j0 = 0; j0 < m; j0 += 16) {
-          const int64_t j1 = std::min<int64_t>(m, j0 + 16);
-          for (int64_t l = 0; l < nb; ++l)
-            for (int64_t j = j0; j < j1; ++j) dst[(b0 + l) * n + j] = zr[j * L + l] * scale;
+    } else {
+      for (int64_t k = 0; k < n; ++k) {  // the full Hermitian spectrum, conjugated
+        const bool mirror = k >= bins;
+        const T *ar = xr + (mirror ? n - k : k) * L, *ai = xi + (mirror ? n - k : k) * L;
+        const T sgn = mirror ? T(1) : T(-1);
+        T *zr = re + k * L, *zi = im + k * L;
+        TS_FOR_LANES(l) {
+          zr[l] = ar[l];
+          zi[l] = sgn * ai[l];
         }
+      }
+    }
+    const bool sw = complex_fft<T, L>(plan, re, im, tr, ti);
+    const T* zr = sw ? tr : re;
+    const T* zi = sw ? ti : im;
+    const T scale = T(1) / T(m);  // even n: the split step's halves make 1/m the whole 1/n
+    if (n % 2 == 0) {             // samples 2j, 2j + 1 = Re, -Im of z_j: the complex scatter
+      T* to[L];
+      for (int64_t l = 0; l < nb; ++l) to[l] = dst + (b0 + l) * n;
+      fft_lanes::scatter<T, L>(zr, zi, 0, m, nb, scale, -scale, to);
+    } else {
+      for (int64_t j0 = 0; j0 < m; j0 += 16) {
+        const int64_t j1 = std::min<int64_t>(m, j0 + 16);
+        for (int64_t l = 0; l < nb; ++l)
+          for (int64_t j = j0; j < j1; ++j) dst[(b0 + l) * n + j] = zr[j * L + l] * scale;
       }
     }
   }
@@ -362,79 +374,83 @@ TESSEL_CLONES void irfft_kernel(const KernelCall& c) {
 // with stride `inner`, so a transform along any dim needs no transpose. The
 // inverse runs forward on conjugates: ifft(x) = conj(fft(conj(x))).
 template <class T, int L>
-TESSEL_CLONES void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const T* src, T* dst, int64_t n_in,
-                             int64_t inner, int64_t first, int64_t count) {
-  const int64_t n = plan.m, chunks = (count + L - 1) / L, len = plan.rows * L;
+TESSEL_CLONES void c2c_chunks(const Plan<T>& plan, const fft::C2cParams& p, const T* src, T* dst, int64_t n_in,
+                              int64_t inner, int64_t first, int64_t count, int64_t c0, int64_t c1) {
+  const int64_t n = plan.m, len = plan.rows * L;
   const int64_t copy = std::min(n, n_in);
   const int64_t cin = p.real_input ? 1 : 2, in_step = inner * cin, out_step = inner * 2;
   const T sign = p.inverse ? T(-1) : T(1), scale = static_cast<T>(p.scale);
-#pragma omp parallel if (chunks > 1 && count * n > 32768)
-  {
-    const WorkArrays<T> w(4, len);
-    T *re = w[0], *im = w[1], *tr = w[2], *ti = w[3];
-#pragma omp for schedule(static)
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      const int64_t q0 = first + ch * L, nq = std::min<int64_t>(L, first + count - q0);
-      const T* from[L];
-      T* to[L];
-      for (int l = 0; l < L; ++l) {  // missing lanes repeat the last signal and are not written back
-        const int64_t q = q0 + std::min<int64_t>(l, nq - 1), o = q / inner, i = q % inner;
-        from[l] = src + (o * n_in * inner + i) * cin;
-        to[l] = dst + (o * n * inner + i) * 2;
+  const WorkArrays<T> w(4, len);
+  T *re = w[0], *im = w[1], *tr = w[2], *ti = w[3];
+  for (int64_t ch = c0; ch < c1; ++ch) {
+    const int64_t q0 = first + ch * L, nq = std::min<int64_t>(L, first + count - q0);
+    const T* from[L];
+    T* to[L];
+    for (int l = 0; l < L; ++l) {  // missing lanes repeat the last signal and are not written back
+      const int64_t q = q0 + std::min<int64_t>(l, nq - 1), o = q / inner, i = q % inner;
+      from[l] = src + (o * n_in * inner + i) * cin;
+      to[l] = dst + (o * n * inner + i) * 2;
+    }
+    // Strided signals whose L lanes are L neighbouring columns of one slab (a
+    // transform along a leading dim) read and write each row as one run.
+    const bool run = inner > 1 && nq == L && q0 / inner == (q0 + L - 1) / inner;
+    if (inner == 1 && !p.real_input) {  // interleaved rows: register transposes
+      fft_lanes::gather<T, L>(from, 0, copy, sign, re, im);
+    } else if (inner == 1) {
+      // Real rows are read lane by lane in blocks of rows: reading across lanes
+      // would touch L lines n samples apart, which share one cache set when n
+      // is a multiple of 1 KiB.
+      for (int64_t j0 = 0; j0 < copy; j0 += 64) {
+        const int64_t j1 = std::min<int64_t>(copy, j0 + 64);
+        for (int l = 0; l < L; ++l)
+          for (int64_t j = j0; j < j1; ++j) re[j * L + l] = from[l][j], im[j * L + l] = T(0);
       }
-      // Strided signals whose L lanes are L neighbouring columns of one slab (a
-      // transform along a leading dim) read and write each row as one run.
-      const bool run = inner > 1 && nq == L && q0 / inner == (q0 + L - 1) / inner;
-      if (inner == 1 && !p.real_input) {  // interleaved rows: register transposes
-        fft_lanes::gather<T, L>(from, 0, copy, sign, re, im);
-      } else if (inner == 1) {
-        // Real rows are read lane by lane in blocks of rows: reading across lanes
-        // would touch L lines n samples apart, which share one cache set when n
-        // is a multiple of 1 KiB.
-        for (int64_t j0 = 0; j0 < copy; j0 += 64) {
-          const int64_t j1 = std::min<int64_t>(copy, j0 + 64);
-          for (int l = 0; l < L; ++l)
-            for (int64_t j = j0; j < j1; ++j) re[j * L + l] = from[l][j], im[j * L + l] = T(0);
-        }
-      } else {
-        for (int64_t j = 0; j < copy; ++j) {
-          T *a = re + j * L, *b = im + j * L;
-          const int64_t at = j * in_step;
-          if (run) {  // the lanes are neighbouring columns: one contiguous run per row
-            const T* f = from[0] + at;
-            if (p.real_input)
-              TS_FOR_LANES(l) a[l] = f[l], b[l] = T(0);
-            else
-              TS_FOR_LANES(l) a[l] = f[2 * l], b[l] = sign * f[2 * l + 1];
-          } else if (p.real_input) {
-            for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = T(0);
-          } else {
-            for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = sign * from[l][at + 1];
-          }
+    } else {
+      for (int64_t j = 0; j < copy; ++j) {
+        T *a = re + j * L, *b = im + j * L;
+        const int64_t at = j * in_step;
+        if (run) {  // the lanes are neighbouring columns: one contiguous run per row
+          const T* f = from[0] + at;
+          if (p.real_input)
+            TS_FOR_LANES(l) a[l] = f[l], b[l] = T(0);
+          else
+            TS_FOR_LANES(l) a[l] = f[2 * l], b[l] = sign * f[2 * l + 1];
+        } else if (p.real_input) {
+          for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = T(0);
+        } else {
+          for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = sign * from[l][at + 1];
         }
       }
-      std::fill(re + copy * L, re + n * L, T(0));  // zero-padded to n
-      std::fill(im + copy * L, im + n * L, T(0));
-      const bool sw = complex_fft<T, L>(plan, re, im, tr, ti);
-      const T* zr = sw ? tr : re;
-      const T* zi = sw ? ti : im;
-      const T iscale = sign * scale;
-      if (inner == 1) {
-        fft_lanes::scatter<T, L>(zr, zi, 0, n, nq, scale, iscale, to);
-      } else {
-        for (int64_t k = 0; k < n; ++k) {
-          const T *a = zr + k * L, *b = zi + k * L;
-          const int64_t at = k * out_step;
-          if (run) {
-            T* o = to[0] + at;
-            TS_FOR_LANES(l) o[2 * l] = a[l] * scale, o[2 * l + 1] = b[l] * iscale;
-          } else {
-            for (int64_t l = 0; l < nq; ++l) to[l][at] = a[l] * scale, to[l][at + 1] = b[l] * iscale;
-          }
+    }
+    std::fill(re + copy * L, re + n * L, T(0));  // zero-padded to n
+    std::fill(im + copy * L, im + n * L, T(0));
+    const bool sw = complex_fft<T, L>(plan, re, im, tr, ti);
+    const T* zr = sw ? tr : re;
+    const T* zi = sw ? ti : im;
+    const T iscale = sign * scale;
+    if (inner == 1) {
+      fft_lanes::scatter<T, L>(zr, zi, 0, n, nq, scale, iscale, to);
+    } else {
+      for (int64_t k = 0; k < n; ++k) {
+        const T *a = zr + k * L, *b = zi + k * L;
+        const int64_t at = k * out_step;
+        if (run) {
+          T* o = to[0] + at;
+          TS_FOR_LANES(l) o[2 * l] = a[l] * scale, o[2 * l + 1] = b[l] * iscale;
+        } else {
+          for (int64_t l = 0; l < nq; ++l) to[l][at] = a[l] * scale, to[l][at + 1] = b[l] * iscale;
         }
       }
     }
   }
+}
+
+// Signals first .. first + count - 1, L at a time, on threads when the work pays.
+template <class T, int L>
+void c2c_lanes(const Plan<T>& plan, const fft::C2cParams& p, const T* src, T* dst, int64_t n_in, int64_t inner,
+               int64_t first, int64_t count) {
+  parallel_for((count + L - 1) / L, L * plan.m,
+               [&](int64_t c0, int64_t c1) { c2c_chunks<T, L>(plan, p, src, dst, n_in, inner, first, count, c0, c1); });
 }
 
 // w_n^{k1 j2} for the four-step split n = n1 * n2, [k1][j2], cached per n.

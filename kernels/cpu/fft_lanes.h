@@ -80,14 +80,14 @@ template <>
 constexpr int kPerm<double>[8] = {0, 2, 1, 3};
 
 template <int Odd, class V>
-inline V deinterleave(V a, V b) {
+[[gnu::always_inline]] inline V deinterleave(V a, V b) {
   if constexpr (sizeof(a[0]) == 4)
     return __builtin_shufflevector(a, b, 0 + Odd, 2 + Odd, 8 + Odd, 10 + Odd, 4 + Odd, 6 + Odd, 12 + Odd, 14 + Odd);
   else
     return __builtin_shufflevector(a, b, 0 + Odd, 4 + Odd, 2 + Odd, 6 + Odd);
 }
 template <int Half, class V>
-inline V interleave(V re, V im) {
+[[gnu::always_inline]] inline V interleave(V re, V im) {
   if constexpr (sizeof(re[0]) == 4)
     return __builtin_shufflevector(re, im, 0 + 2 * Half, 8 + 2 * Half, 1 + 2 * Half, 9 + 2 * Half, 4 + 2 * Half,
                                    12 + 2 * Half, 5 + 2 * Half, 13 + 2 * Half);

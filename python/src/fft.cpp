@@ -23,6 +23,7 @@ void init_fft(py::module_& m) {
   f.def("irfft_real", &fft::irfft_real, py::arg("input"), py::arg("n"), py::arg("norm") = "backward");
   m.def("view_as_real", &view_as_real, py::arg("input"));
   m.def("view_as_complex", &view_as_complex, py::arg("input"));
+  m.def("complex", &tessel::complex, py::arg("real"), py::arg("imag"));
 }
 
 }  // namespace tessel::python

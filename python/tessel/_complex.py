@@ -21,9 +21,9 @@ def _check_parts(op, a, b, a_name, b_name):
 
 def complex(real, imag):  # noqa: A001  (PyTorch's name)
     """real + i imag (broadcast): complex64 from float32 parts, complex128 from float64."""
-    _check_parts("complex", real, imag, "real", "imag")
-    shape = _C.broadcast_shapes(real.shape, imag.shape)
-    return _C.view_as_complex(_C.stack([real.broadcast_to(shape), imag.broadcast_to(shape)], -1))
+    if not (isinstance(real, Tensor) and isinstance(imag, Tensor)):
+        _check_parts("complex", real, imag, "real", "imag")  # raises the error that names the argument
+    return _C.complex(real, imag)
 
 
 def polar(abs, angle):  # noqa: A002  (PyTorch's names)

@@ -398,4 +398,12 @@ Tensor view_as_complex(const Tensor& x) {
   return v;
 }
 
+Tensor complex(const Tensor& real, const Tensor& imag) {
+  TS_CHECK(real.dtype() == imag.dtype() && (real.dtype() == DType::Float32 || real.dtype() == DType::Float64),
+           TypeError, "complex", "expects real and imag of the same dtype, float32 or float64; got ", real.dtype(),
+           " and ", imag.dtype());
+  const Shape shape = broadcast_shapes("complex", real.shape(), imag.shape());
+  return view_as_complex(stack({broadcast_to(real, shape), broadcast_to(imag, shape)}, -1));
+}
+
 }  // namespace tessel

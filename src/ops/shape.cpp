@@ -1,13 +1,15 @@
 // Joining ops: cat and stack.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
+#include "kernels/cpu/clones.h"
 #include "kernels/cpu/loops.h"
-#include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
 #include "tessel/ops.h"
+#include "tessel/trace.h"
 
 namespace tessel {
 
@@ -33,11 +35,18 @@ constexpr std::integer_sequence<int64_t, 1, 2, 4, 8, 12, 16, 24, 32, 48, 64> kFi
 
 // Two parts of B-byte blocks interleaved row by row (stack of two along the last
 // dim, ts.complex): one pass over the result instead of one per part.
+// As whole words the compiler vectorizes (loads of each part, in-register
+// interleaves, full-width stores): 57 -> 20 us for ts.complex of two [390, 256]
+// float32, where a pair of 4-byte copies per row was one element a cycle.
 template <int64_t B>
-void interleave2(char* dst, const char* a, const char* b, int64_t lo, int64_t hi) {
+TESSEL_CLONES void interleave2(char* dst, const char* a, const char* b, int64_t lo, int64_t hi) {
+  typedef std::conditional_t<B == 4, uint32_t, uint64_t> __attribute__((may_alias)) U;  // any 4- or 8-byte type
+  U* __restrict d = reinterpret_cast<U*>(dst);
+  const U* __restrict x = reinterpret_cast<const U*>(a);
+  const U* __restrict y = reinterpret_cast<const U*>(b);
   for (int64_t o = lo; o < hi; ++o) {
-    std::memcpy(dst + 2 * o * B, a + o * B, B);
-    std::memcpy(dst + (2 * o + 1) * B, b + o * B, B);
+    d[2 * o] = x[o];
+    d[2 * o + 1] = y[o];
   }
 }
 
@@ -90,7 +99,7 @@ Tensor cat_forward(const std::vector<Tensor>& tensors, int64_t dim) {
       const auto run = [&](int64_t lo, int64_t hi) {
         row == 8 ? interleave2<4>(dst, a, b, lo, hi) : interleave2<8>(dst, a, b, lo, hi);
       };
-      if (outer * row > (int64_t{1} << 20))
+      if (outer * row > (int64_t{1} << 18))  // 256 KiB written: two threads pay off
         cpu::parallel_for(outer, row, run);
       else
         run(0, outer);

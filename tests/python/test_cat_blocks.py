@@ -19,7 +19,7 @@ def test_cat_along_the_last_dim(dtype, widths, rows):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.complex64])
-@pytest.mark.parametrize("shape", [(5,), (390, 256), (3, 4, 1), (700_000,)])  # the last two: over 256 KiB, threads (two parts)
+@pytest.mark.parametrize("shape", [(5,), (390, 256), (3, 4, 1), (700_000,)])  # last two: > 256 KiB, threads
 def test_stack_along_the_last_dim(dtype, shape):
     a, b, c = ((RNG.standard_normal(shape) * 9).astype(dtype) for _ in range(3))
     for parts in ((a, b), (a, b, c), (a,)):

@@ -99,6 +99,24 @@ Tensor empty_binary_out(const Tensor (&in)[2], TensorOptions opts) {
 }
 }  // namespace
 
+namespace {
+// An operand broadcast along a short last dim but not along the dims before it
+// (g / w, g [390, 129, 2] and w [129, 1]) hands the kernel's loop runs of that
+// many values, each a call: 394 us where contiguous operands take 10. A small
+// such operand is materialized over its trailing dims, which then merge with
+// the output's into one long run (the leading dims stay broadcast).
+Tensor widen_short_broadcast(const Tensor& t) {
+  const int64_t nd = t.dim();
+  if (nd < 2 || !t.device().is_cpu() || t.strides()[nd - 1] != 0 || t.shape()[nd - 1] > 16) return t;
+  int64_t k = nd - 1, block = t.shape()[nd - 1];
+  while (k > 0 && (t.shape()[k - 1] == 1 || t.strides()[k - 1] != 0)) block *= t.shape()[--k];
+  if (block == t.shape()[nd - 1] || block > (int64_t{1} << 16) || 4 * block > t.numel()) return t;
+  const Shape shape(t.shape().begin() + k, t.shape().end()), strides(t.strides().begin() + k, t.strides().end());
+  // Detached: the callers' derivative rules see the operands as given.
+  return t.detach().as_strided(shape, strides, t.offset()).contiguous().expand(t.shape());
+}
+}  // namespace
+
 bool partial_overlap(const Tensor& self, const Tensor& other) {
   return self.storage() == other.storage() &&
          !(self.offset() == other.offset() && self.strides() == other.strides() && self.shape() == other.shape());
@@ -108,7 +126,8 @@ Tensor binary(const char* name, OpId id, Kind kind, const Operand& a, const Oper
   const Device dev = common_device(name, {a, b});
   const DType dt = compute_dtype(name, kind, result_type({a, b}));
   const Shape shape = broadcast_shapes(name, shape_of(a), shape_of(b));
-  const Tensor in[2] = {broadcast_to(as_tensor(a, dt, dev), shape), broadcast_to(as_tensor(b, dt, dev), shape)};
+  const Tensor in[2] = {widen_short_broadcast(broadcast_to(as_tensor(a, dt, dev), shape)),
+                        widen_short_broadcast(broadcast_to(as_tensor(b, dt, dev), shape))};
   Tensor out = empty_binary_out(in, TensorOptions(kind == Kind::Compare ? DType::Bool : dt, dev));
   dispatch(id, dt, in, {&out, 1});
   return out;
@@ -130,7 +149,7 @@ const Tensor& binary_(const char* name, OpId id, Kind kind, const Tensor& self_r
   }
   Tensor other = as_tensor(b, dt, dev);
   if (partial_overlap(self, other)) other = other.clone();
-  const Tensor in[2] = {self, broadcast_to(other, shape)};
+  const Tensor in[2] = {self, widen_short_broadcast(broadcast_to(other, shape))};
   dispatch(id, dt, in, {&self, 1});
   self.bump_version();
   return self_ref;

@@ -98,3 +98,32 @@ def test_frac_by_name_on_a_broadcast_block(dtype):
     got = ts.frac(x)
     np.testing.assert_array_equal(got.numpy(), np.broadcast_to(row - np.trunc(row), (4, 3, 17)))
     assert got.shape == (4, 3, 17) and got.is_contiguous()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("a_shape,b_shape", [((390, 129, 2), (129, 1)), ((5, 7, 3), (7, 1)), ((4, 6, 2, 3), (6, 2, 1)),
+                                             ((3, 1, 8, 4), (8, 1)), ((2, 9, 2), (1, 9, 1)), ((6, 2), (6, 1))])
+def test_binary_ops_with_an_operand_broadcast_along_a_short_last_dim(dtype, a_shape, b_shape):
+    # The operand broadcast along the short last dim is materialized over its trailing
+    # dims first (src/ops/elementwise.cpp); results and gradients must not change.
+    a = (rng.standard_normal(a_shape) * 5).astype(dtype)
+    b = (rng.standard_normal(b_shape) * 5 + 20).astype(dtype)
+    ta, tb = ts.tensor(a), ts.tensor(b)
+    for op, ref in [(lambda x, y: x + y, np.add), (lambda x, y: x * y, np.multiply), (lambda x, y: y - x, None),
+                    (lambda x, y: x < y, np.less)]:
+        want = ref(a, b) if ref is not None else b - a
+        assert np.array_equal(op(ta, tb).numpy(), want)
+    if dtype != np.int64:
+        np.testing.assert_allclose((ta / tb).numpy(), a / b, rtol=1e-6)
+        t = ts.tensor(a.copy())
+        t /= tb  # in place, the broadcast operand second
+        np.testing.assert_allclose(t.numpy(), a / b, rtol=1e-6)
+        ga, gb = ts.tensor(a, requires_grad=True), ts.tensor(b, requires_grad=True)
+        (ga * gb).sum().backward()
+        np.testing.assert_allclose(ga.grad.numpy(), np.broadcast_to(b, a_shape), rtol=1e-6)
+        g = a * np.ones(np.broadcast_shapes(a_shape, b_shape))  # d(sum a * b)/db, summed back to b's shape
+        while g.ndim > len(b_shape):
+            g = g.sum(0)
+        g = g.sum(tuple(i for i, s in enumerate(b_shape) if s == 1), keepdims=True)
+        atol = 1e-3 if dtype == np.float32 else 1e-9  # float32 sums of up to 780 terms of size ~5
+        np.testing.assert_allclose(gb.grad.numpy(), g, rtol=1e-5, atol=atol)

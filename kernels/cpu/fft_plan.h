@@ -174,6 +174,13 @@ class WorkArrays {
   bool held_ = false;
 };
 
+// (cr + i ci) w into (yr, yi).
+template <class T>
+[[gnu::always_inline]] inline void cmul(T cr, T ci, std::complex<T> w, T& yr, T& yi) {
+  yr = cr * w.real() - ci * w.imag();
+  yi = cr * w.imag() + ci * w.real();
+}
+
 // The butterflies over L lanes; no twiddles for j = 0, whose are all 1 (the
 // whole last stage, where len = 1).
 template <bool Tw, class T, int L>
@@ -184,8 +191,7 @@ template <bool Tw, class T, int L>
     y0r[l] = ar[l] + br[l];
     y0i[l] = ai[l] + bi[l];
     if constexpr (Tw) {
-      y1r[l] = dr * w.real() - di * w.imag();
-      y1i[l] = dr * w.imag() + di * w.real();
+      cmul(dr, di, w, y1r[l], y1i[l]);
     } else {
       y1r[l] = dr;
       y1i[l] = di;
@@ -208,18 +214,14 @@ template <int Tw, class T, int L>
     const T c0r = b0r + b2r, c0i = b0i + b2i, c1r = b1r + b3r, c1i = b1i + b3i;
     const T c2r = b0r - b2r, c2i = b0i - b2i, c3r = b1r - b3r, c3i = b1i - b3i;
     if constexpr (Tw == 2) {
-      y0r[l] = c0r * w0.real() - c0i * w0.imag();
-      y0i[l] = c0r * w0.imag() + c0i * w0.real();
+      cmul(c0r, c0i, w0, y0r[l], y0i[l]);
     } else {
       y0r[l] = c0r, y0i[l] = c0i;
     }
     if constexpr (Tw > 0) {
-      y1r[l] = c1r * w1.real() - c1i * w1.imag();
-      y1i[l] = c1r * w1.imag() + c1i * w1.real();
-      y2r[l] = c2r * w2.real() - c2i * w2.imag();
-      y2i[l] = c2r * w2.imag() + c2i * w2.real();
-      y3r[l] = c3r * w3.real() - c3i * w3.imag();
-      y3i[l] = c3r * w3.imag() + c3i * w3.real();
+      cmul(c1r, c1i, w1, y1r[l], y1i[l]);
+      cmul(c2r, c2i, w2, y2r[l], y2i[l]);
+      cmul(c3r, c3i, w3, y3r[l], y3i[l]);
     } else {
       y1r[l] = c1r, y1i[l] = c1i, y2r[l] = c2r, y2i[l] = c2i, y3r[l] = c3r, y3i[l] = c3i;
     }
@@ -313,10 +315,8 @@ TESSEL_CLONES_WIDE void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t
           const T c1r = br + di, c1i = bi - dr, c2r = br - di, c2i = bi + dr;  // b -+ i d
           y0r[l] = a0r[l] + tr;
           y0i[l] = a0i[l] + ti;
-          y1r[l] = c1r * w1.real() - c1i * w1.imag();
-          y1i[l] = c1r * w1.imag() + c1i * w1.real();
-          y2r[l] = c2r * w2.real() - c2i * w2.imag();
-          y2i[l] = c2r * w2.imag() + c2i * w2.real();
+          cmul(c1r, c1i, w1, y1r[l], y1i[l]);
+          cmul(c2r, c2i, w2, y2r[l], y2i[l]);
         }
       } else if (p == 5) {
         constexpr T c1 = T(0.30901699437494742410), c2 = T(-0.80901699437494742410);  // cos(2 pi k / 5)
@@ -339,14 +339,10 @@ TESSEL_CLONES_WIDE void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t
           const T e2r = b2r + d2i, e2i = b2i - d2r, e3r = b2r - d2i, e3i = b2i + d2r;  // b2 -+ i d2
           y0r[l] = a0r[l] + t1r + t2r;
           y0i[l] = a0i[l] + t1i + t2i;
-          y1r[l] = e1r * w1.real() - e1i * w1.imag();
-          y1i[l] = e1r * w1.imag() + e1i * w1.real();
-          y2r[l] = e2r * w2.real() - e2i * w2.imag();
-          y2i[l] = e2r * w2.imag() + e2i * w2.real();
-          y3r[l] = e3r * w3.real() - e3i * w3.imag();
-          y3i[l] = e3r * w3.imag() + e3i * w3.real();
-          y4r[l] = e4r * w4.real() - e4i * w4.imag();
-          y4i[l] = e4r * w4.imag() + e4i * w4.real();
+          cmul(e1r, e1i, w1, y1r[l], y1i[l]);
+          cmul(e2r, e2i, w2, y2r[l], y2i[l]);
+          cmul(e3r, e3i, w3, y3r[l], y3i[l]);
+          cmul(e4r, e4i, w4, y4r[l], y4i[l]);
         }
       } else {  // any other radix: a direct p-point DFT per lane block
         const auto& rt = plan.root[st];
@@ -362,10 +358,7 @@ TESSEL_CLONES_WIDE void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t
           }
           const std::complex<T> w = tw[j * p + k];
           T *or_ = yr + out(k), *oi = yi + out(k);
-          TS_FOR_LANES(l) {
-            or_[l] = accr[l] * w.real() - acci[l] * w.imag();
-            oi[l] = accr[l] * w.imag() + acci[l] * w.real();
-          }
+          TS_FOR_LANES(l) { cmul(accr[l], acci[l], w, or_[l], oi[l]); }
         }
       }
     }

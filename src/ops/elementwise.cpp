@@ -284,8 +284,8 @@ Tensor where_impl(const Tensor& cond, const Operand& a, const Operand& b) {
   const DType dt = result_type({a, b});
   const Shape shape = broadcast_shapes("where", cond.shape(),
                                        broadcast_shapes("where", detail::shape_of(a), detail::shape_of(b)));
-  const Tensor in[3] = {broadcast_to(cond, shape), broadcast_to(detail::as_tensor(a, dt, dev), shape),
-                        broadcast_to(detail::as_tensor(b, dt, dev), shape)};
+  const auto wide = [&](const Tensor& t) { return detail::widen_short_broadcast(broadcast_to(t, shape)); };
+  const Tensor in[3] = {wide(cond), wide(detail::as_tensor(a, dt, dev)), wide(detail::as_tensor(b, dt, dev))};
   Tensor out = empty(shape, TensorOptions(dt, dev));
   dispatch(op::where, dt, in, {&out, 1});
   return out;
@@ -299,8 +299,8 @@ Tensor lerp_impl(const Tensor& start, const Tensor& end, const Operand& w) {
   TS_CHECK(is_floating(dt) || is_complex(dt), TypeError, "lerp", "expects floating tensors, got ", dt);
   const Shape shape = broadcast_shapes("lerp", broadcast_shapes("lerp", start.shape(), end.shape()),
                                        detail::shape_of(w));
-  const Tensor in[3] = {broadcast_to(start, shape), broadcast_to(end, shape),
-                        broadcast_to(detail::as_tensor(w, dt, dev), shape)};
+  const auto wide = [&](const Tensor& t) { return detail::widen_short_broadcast(broadcast_to(t, shape)); };
+  const Tensor in[3] = {wide(start), wide(end), wide(detail::as_tensor(w, dt, dev))};
   // Transposed operands of one layout give an output in it (as the binary ops): the kernel
   // then walks all three in memory order.
   Tensor out = detail::empty_binary_out({in[0], in[1]}, TensorOptions(dt, dev));

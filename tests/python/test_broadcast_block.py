@@ -113,7 +113,11 @@ def test_binary_ops_with_an_operand_broadcast_along_a_short_last_dim(dtype, a_sh
                     (lambda x, y: x < y, np.less)]:
         want = ref(a, b) if ref is not None else b - a
         assert np.array_equal(op(ta, tb).numpy(), want)
+    assert np.array_equal(ts.where(ta > 0, ta, tb).numpy(), np.where(a > 0, a, b))
+    assert np.array_equal(ts.where(tb > 20, tb, ta).numpy(), np.where(b > 20, b, a))
     if dtype != np.int64:
+        np.testing.assert_allclose(ts.lerp(ta, tb, 0.25).numpy(), a + 0.25 * (b - a), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(ts.lerp(tb, ta, tb / 40).numpy(), b + b / 40 * (a - b), rtol=1e-5, atol=1e-4)
         np.testing.assert_allclose((ta / tb).numpy(), a / b, rtol=1e-6)
         t = ts.tensor(a.copy())
         t /= tb  # in place, the broadcast operand second

@@ -111,6 +111,8 @@ Tensor widen_short_broadcast(const Tensor& t) {
   int64_t k = nd - 1, block = t.shape()[nd - 1];
   while (k > 0 && (t.shape()[k - 1] == 1 || t.strides()[k - 1] != 0)) block *= t.shape()[--k];
   if (block == t.shape()[nd - 1] || block > (int64_t{1} << 16) || 4 * block > t.numel()) return t;
+  for (int64_t d = 0; d < k; ++d)  // the block repeats only along broadcast dims
+    if (t.shape()[d] != 1 && t.strides()[d] != 0) return t;
   const Shape shape(t.shape().begin() + k, t.shape().end()), strides(t.strides().begin() + k, t.strides().end());
   // Detached: the callers' derivative rules see the operands as given.
   return t.detach().as_strided(shape, strides, t.offset()).contiguous().expand(t.shape());

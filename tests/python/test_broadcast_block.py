@@ -102,7 +102,8 @@ def test_frac_by_name_on_a_broadcast_block(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
 @pytest.mark.parametrize("a_shape,b_shape", [((390, 129, 2), (129, 1)), ((5, 7, 3), (7, 1)), ((4, 6, 2, 3), (6, 2, 1)),
-                                             ((3, 1, 8, 4), (8, 1)), ((2, 9, 2), (1, 9, 1)), ((6, 2), (6, 1))])
+                                             ((3, 1, 8, 4), (8, 1)), ((2, 9, 2), (1, 9, 1)), ((6, 2), (6, 1)),
+                                             ((3, 3, 4, 2), (3, 1, 4, 1))])  # broadcast in the middle (kron)
 def test_binary_ops_with_an_operand_broadcast_along_a_short_last_dim(dtype, a_shape, b_shape):
     # The operand broadcast along the short last dim is materialized over its trailing
     # dims first (src/ops/elementwise.cpp); results and gradients must not change.

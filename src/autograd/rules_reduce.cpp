@@ -102,8 +102,7 @@ void prod(const Tensor& a, const Shape& dims, bool, const Tensor& out) {
     const Tensor pre = tessel::cumprod(tessel::cat({ones1, xf.narrow(last, 0, k - 1)}, last), last);
     const Tensor suf = tessel::flip(tessel::cumprod(tessel::flip(tessel::cat({xf.narrow(last, 1, k - 1), ones1}, last), {last}), last), {last});
     const Tensor others = mul(pre, suf).reshape(xp.shape());
-    Shape inv(perm.size());
-    for (size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = static_cast<int64_t>(i);
+    const Shape inv = inverse_permutation(perm);
     return Tensors{mul(ge, conj(others.permute(inv)))};
   });
 }

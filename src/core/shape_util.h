@@ -29,6 +29,13 @@ inline Shape memory_order(const Tensor& t) {
   return perm;
 }
 
+// The permutation that undoes `perm` (t.permute(perm).permute(inverse_permutation(perm)) is t).
+inline Shape inverse_permutation(const Shape& perm) {
+  Shape inv(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inv[static_cast<size_t>(perm[i])] = static_cast<int64_t>(i);
+  return inv;
+}
+
 // In-place writes to a tensor whose elements share memory (expand) would
 // write some of them twice: refuse, as PyTorch does.
 inline void check_writable(const char* op, const Tensor& t) {

@@ -5,9 +5,9 @@
 // along the dim (the kernel strides over it); n-d transforms chain 1-d ones.
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "src/autograd/rules.h"
+#include "src/core/shape_util.h"
 #include "tessel/fft.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
@@ -95,7 +95,7 @@ std::string swapped(const char* op, const std::string& norm) {
   fail<ValueError>(op, "norm must be \"backward\", \"ortho\" or \"forward\", got \"", norm, "\"");
 }
 
-int64_t wrap_dim(const char* op, int64_t dim, int64_t nd) {
+int64_t fft_dim(const char* op, int64_t dim, int64_t nd) {
   TS_CHECK(dim >= -nd && dim < nd, IndexError, op, "dim ", dim, " out of range for a ", nd, "-d tensor");
   return dim < 0 ? dim + nd : dim;
 }
@@ -119,24 +119,25 @@ Tensor as_pairs(const Tensor& v, bool real_in) { return real_in ? stack({v, zero
 
 // One complex transform of length n along dim d (of the complex shape) of x:
 // (re, im) pairs [..., 2], or a real signal when real_in; returns pairs.
+// x's dims from outermost to innermost in memory when x is a permuted dense CPU
+// tensor (a transpose) that is not contiguous; empty otherwise.
+Shape permuted_dense_order(const Tensor& x) {
+  if (x.dim() < 2 || x.is_contiguous() || !x.device().is_cpu()) return {};
+  Shape order = memory_order(x);
+  return x.permute(order).is_contiguous() ? order : Shape{};
+}
+
 // Differentiable: the adjoint of scale * DFT is scale * the other direction,
 // then the input's cut / zero-padding undone (and the real part for a real x).
 Tensor c2c(const Tensor& x, bool real_in, int64_t n, int64_t d, bool inverse, double scale) {
   // A permuted dense input (a transpose) runs in its memory order, the result
   // permuted back: the kernel strides over the dims after d, where a copy to
   // the logical order would cost more than the transform.
-  if (x.dim() >= 2 && !x.is_contiguous() && x.device().is_cpu()) {
-    Shape order(static_cast<size_t>(x.dim()));  // dims by decreasing stride
-    std::iota(order.begin(), order.end(), int64_t{0});
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return x.stride(a) > x.stride(b); });
+  if (Shape order = permuted_dense_order(x); !order.empty() && (real_in || order.back() == x.dim() - 1)) {
+    const auto at = std::find(order.begin(), order.end(), d) - order.begin();
     const Tensor xp = x.permute(order);
-    if (xp.is_contiguous() && (real_in || order.back() == x.dim() - 1)) {
-      const auto at = std::find(order.begin(), order.end(), d) - order.begin();
-      if (real_in) order.push_back(x.dim());  // the result's (re, im) dim
-      Shape back(order.size());
-      for (size_t i = 0; i < order.size(); ++i) back[static_cast<size_t>(order[i])] = static_cast<int64_t>(i);
-      return c2c(xp, real_in, n, at, inverse, scale).permute(back);
-    }
+    if (real_in) order.push_back(x.dim());  // the result's (re, im) dim
+    return c2c(xp, real_in, n, at, inverse, scale).permute(inverse_permutation(order));
   }
   const int64_t cd = x.dim() - (real_in ? 0 : 1);
   const Shape& xs = x.shape();
@@ -181,7 +182,7 @@ struct Axes {
 Axes resolve(const char* op, int64_t nd, const std::optional<Shape>& s, const std::optional<Shape>& dim) {
   Axes a;
   if (dim) {
-    for (int64_t d : *dim) a.dims.push_back(wrap_dim(op, d, nd));
+    for (int64_t d : *dim) a.dims.push_back(fft_dim(op, d, nd));
     TS_CHECK(!s || s->size() == dim->size(), ValueError, op, "s and dim must have the same length, got ", s->size(),
              " and ", dim->size());
   } else if (s) {
@@ -256,7 +257,7 @@ Tensor irfftn_impl(const char* op, const Tensor& X, const Axes& a, const std::st
 
 Axes one_dim(const char* op, const Tensor& x, std::optional<int64_t> n, int64_t dim) {
   TS_CHECK(x.dim() >= 1, ValueError, op, "expects at least 1 dimension, got a 0-d tensor");
-  return Axes{{wrap_dim(op, dim, x.dim())}, {n.value_or(-1)}};
+  return Axes{{fft_dim(op, dim, x.dim())}, {n.value_or(-1)}};
 }
 
 }  // namespace
@@ -360,7 +361,7 @@ Tensor c2c_pairs(const char* op, const Tensor& x, std::optional<int64_t> n, int6
   OpScope scope_(op);
   TS_CHECK(x.dim() >= 2 && x.size(-1) == 2, ValueError, op, "expects complex numbers as [..., 2] (re, im), got shape ",
            x.shape());
-  const int64_t d = wrap_dim(op, dim, x.dim() - 1);
+  const int64_t d = fft_dim(op, dim, x.dim() - 1);
   if (trace::Op t{op}) return traced(t, x, Axes{{d}, {n.value_or(-1)}}, norm).out(c2c_pairs(op, x, n, dim, norm, inverse));
   Tensor v = as_fft_input(op, x);
   const int64_t len = checked_n(op, n.value_or(v.size(d)));
@@ -423,16 +424,9 @@ Tensor complex(const Tensor& real, const Tensor& imag) {
   // Parts of one permuted dense layout (both transposed): paired in memory order
   // and the result permuted back, as PyTorch's result takes their layout; an fft
   // along a dim of it then reads neighbouring columns as runs.
-  if (real.dim() >= 2 && real.shape() == imag.shape() && real.strides() == imag.strides() && !real.is_contiguous() &&
-      real.device().is_cpu()) {
-    Shape order(static_cast<size_t>(real.dim()));  // dims by decreasing stride
-    std::iota(order.begin(), order.end(), int64_t{0});
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return real.stride(a) > real.stride(b); });
-    if (real.permute(order).is_contiguous()) {
-      Shape back(order.size());
-      for (size_t i = 0; i < order.size(); ++i) back[static_cast<size_t>(order[i])] = static_cast<int64_t>(i);
-      return complex(real.permute(order), imag.permute(order)).permute(back);
-    }
+  if (real.shape() == imag.shape() && real.strides() == imag.strides()) {
+    if (const Shape order = permuted_dense_order(real); !order.empty())
+      return complex(real.permute(order), imag.permute(order)).permute(inverse_permutation(order));
   }
   const Shape shape = broadcast_shapes("complex", real.shape(), imag.shape());
   // Contiguous parts first: stack interleaves those in one vectorized pass, where

@@ -114,6 +114,25 @@ auto vec_binary(vecmath::BinFn fn, Op op) {
   };
 }
 
+// lerp over contiguous runs, the weight one value (W = 0) or a run (W = 1): two
+// formulas meeting at weight 0.5 so that weights 0 and 1 are exact. With one
+// weight the formula is picked once per run, so the loop has no select.
+template <class T, int W>
+TESSEL_CLONES void lerp_run(T* __restrict o, const T* __restrict a, const T* __restrict b, const T* __restrict w,
+                            int64_t n) {
+  if constexpr (W == 0) {
+    const T w0 = w[0], w1 = T(1) - w0;
+    if (std::abs(w0) < T(0.5)) {
+      for (int64_t i = 0; i < n; ++i) o[i] = a[i] + w0 * (b[i] - a[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i] = b[i] - (b[i] - a[i]) * w1;
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      o[i] = std::abs(w[i]) < T(0.5) ? a[i] + w[i] * (b[i] - a[i]) : b[i] - (b[i] - a[i]) * (T(1) - w[i]);
+  }
+}
+
 // where over a run with a contiguous mask and output, each value operand
 // contiguous (step 1) or broadcast (step 0): fixed steps and the select done on
 // the bits as unsigned integers let GCC vectorize it (through memcpy it did not).
@@ -231,13 +250,10 @@ const bool registered = [] {
             T* o = reinterpret_cast<T*>(p[0]);
             const T *a = reinterpret_cast<const T*>(p[1]), *b = reinterpret_cast<const T*>(p[2]),
                     *w = reinterpret_cast<const T*>(p[3]);
-            auto f = [](T a, T b, T w) { return std::abs(w) < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w); };
-            if (s[3] == 0) {
-              const T w0 = w[0];
-              for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i], w0);
-            } else {
-              for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i], w[i]);
-            }
+            if (s[3] == 0)
+              lerp_run<T, 0>(o, a, b, w, n);
+            else
+              lerp_run<T, 1>(o, a, b, w, n);
             return;
           }
         }

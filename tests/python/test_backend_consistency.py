@@ -357,12 +357,19 @@ def spec_lerp(dtype, device):
         a, b = sample(dtype, shape), sample(dtype, shape)
         w = sample(ts.float64, shape, 0, 1).astype(np.float64)
         ta, tb = from_numpy(a, dtype).to(device), from_numpy(b, dtype).to(device)
-        check(ts.lerp(ta, tb, 0.25).cpu(), ref64(a) + 0.25 * (ref64(b) - ref64(a)), dtype, np.abs(ref64(a)) + np.abs(ref64(b)))
+        for wt in (0.25, 0.75):  # the two formulas (a + w (b - a) below 0.5, b - (b - a)(1 - w) above)
+            check(ts.lerp(ta, tb, wt).cpu(), ref64(a) + wt * (ref64(b) - ref64(a)), dtype,
+                  np.abs(ref64(a)) + np.abs(ref64(b)))
         tw = from_numpy(w.astype(np.float32) if dtype != ts.float64 else w, None).to(dtype).to(device)
         wr = ref64(to_numpy(tw.cpu()))
         check(ts.lerp(ta, tb, tw).cpu(), ref64(a) + wr * (ref64(b) - ref64(a)), dtype,
               np.abs(ref64(a)) + np.abs(ref64(b)))
     assert ts.lerp(ts.tensor([1.0]), ts.tensor([3.0]), 1.0).item() == 3.0  # weight 1 is exact
+    a, b = np.random.default_rng(1).standard_normal((2, 40, 24)).astype(np.float32)
+    for wt, want in ((0.0, a), (1.0, b)):  # exact at both ends, on vector runs and a broadcast row
+        np.testing.assert_array_equal(ts.lerp(ts.tensor(a), ts.tensor(b), wt).numpy(), want)
+        np.testing.assert_array_equal(ts.lerp(ts.tensor(a[:1]).expand(40, 24), ts.tensor(b), wt).numpy(),
+                                      np.broadcast_to(a[:1], (40, 24)) if wt == 0.0 else b)
 
 
 SPECS.update({

@@ -7,7 +7,11 @@ and, for differentiable ops, forward+backward. Every result is checked against
 PyTorch before it is timed; a mismatch is reported and the op is not timed.
 
 The table is sorted by the worst time ratio (tessel / PyTorch; below 1.00 is
-faster). The ops of the kernel registry that no row covers are listed at the
+faster). `--confirm K` measures every row above 1.2x again K times once the
+pass is over, each alone (the same interleaved samples), and reports the median
+of those ratios beside the first one: a 10^7 row of a whole-registry pass can
+land in one of the shared VM's slow phases, which a rerun tells apart from a
+slow kernel. The goal is judged on the confirmed ratio; both are printed. The ops of the kernel registry that no row covers are listed at the
 end, so coverage is visible. `--write-readme` puts the table into
 bench/README.md (between the ops-vs-torch markers).
 
@@ -343,10 +347,16 @@ class Row:
     mode: str
     ts_ns: float
     th_ns: float
+    reruns: list = field(default_factory=list)  # ratios of the --confirm reruns
+
+    @property
+    def first_ratio(self):
+        return self.ts_ns / self.th_ns if self.th_ns else float("inf")
 
     @property
     def ratio(self):
-        return self.ts_ns / self.th_ns if self.th_ns else float("inf")
+        """The confirmed ratio: the median of the reruns when there are any."""
+        return statistics.median(self.reruns) if self.reruns else self.first_ratio
 
 
 @dataclass
@@ -424,6 +434,8 @@ def main():
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--top", type=int, default=40, help="rows of the printed table (worst first)")
     p.add_argument("--write-readme", action="store_true", help="put the table into bench/README.md")
+    p.add_argument("--confirm", type=int, default=0, metavar="K",
+                   help="measure each row above 1.2x again K times after the pass; judge on their median")
     args = p.parse_args()
     import numpy as np
     ts = common.import_tessel()
@@ -453,15 +465,31 @@ def main():
                                            and spec.kind not in ("create",) else [])
                         for mode in modes:
                             bench_one(np, ts, torch, spec, n, layout, dtype, mode, args.repeat, res, nthreads)
+    flagged = [r for r in res.rows if r.first_ratio > 1.2] if args.confirm > 0 else []
+    if flagged:
+        print(f"\nconfirming {len(flagged)} rows above 1.2x, {args.confirm} reruns each")
+        by_name = {s.name: s for s in all_specs}
+        for _ in range(args.confirm):
+            for r in flagged:
+                threads.set(r.threads)
+                again = Result()
+                bench_one(np, ts, torch, by_name[r.op], r.size, r.layout, r.dtype, r.mode, args.repeat, again,
+                          r.threads)
+                r.reruns += [x.first_ratio for x in again.rows]
     rows = sorted(res.rows, key=lambda r: -r.ratio)
     table = [[r.op, f"{r.size:.0e}", r.layout, r.threads, r.dtype, r.mode, f"{r.ts_ns / 1e3:.1f}",
-              f"{r.th_ns / 1e3:.1f}", f"{r.ratio:.2f}x"] for r in rows]
-    headers = ["op", "elements", "layout", "threads", "dtype", "mode", "tessel us", "torch us", "tessel/torch"]
+              f"{r.th_ns / 1e3:.1f}", f"{r.first_ratio:.2f}x",
+              " ".join(f"{x:.2f}" for x in r.reruns) if r.reruns else "", f"{r.ratio:.2f}x"] for r in rows]
+    headers = ["op", "elements", "layout", "threads", "dtype", "mode", "tessel us", "torch us", "tessel/torch",
+               "reruns", "confirmed"]
     common.print_table(headers, table[:args.top], title=f"worst {min(args.top, len(table))} of {len(table)} rows")
     ratios = [r.ratio for r in rows]
     over = [r for r in rows if r.ratio > 1.2]
+    first_over = sum(r.first_ratio > 1.2 for r in rows)
     summary = (f"{len(rows)} measurements over {len({r.op for r in rows})} ops: median ratio "
-               f"{statistics.median(ratios):.2f}x, {len(over)} above 1.2x (goal: none above 1.2x, median <= 0.9x)"
+               f"{statistics.median(ratios):.2f}x, {len(over)} above 1.2x"
+               + (f" after {args.confirm} reruns of the {first_over} above it in the pass" if args.confirm > 0 else "")
+               + " (goal: none above 1.2x, median <= 0.9x)"
                if rows else "no measurements")
     print("\n" + summary)
     covered = {s.name.split("(")[0].replace("F.", "") for s in specs()}
@@ -475,7 +503,7 @@ def main():
     for kind, items in (("MISMATCH", res.mismatches), ("ERROR", res.errors), ("PYTORCH OFF", res.torch_off)):
         for m in items:
             print(f"{kind}: {m}")
-    report.results = [r.__dict__ | {"ratio": r.ratio} for r in rows]
+    report.results = [r.__dict__ | {"ratio": r.ratio, "first_ratio": r.first_ratio} for r in rows]
     report.notes += res.mismatches + res.errors + res.torch_off
     report.write(args.json)
     if args.write_readme:

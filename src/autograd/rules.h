@@ -58,6 +58,8 @@ void extreme_dim(const char* name, const Tensor& a, int64_t dim, bool keepdim, c
                  const Tensor& indices);
 void norm2(const Tensor& a, const Shape& dims, bool keepdim, const Tensor& out);
 void logsumexp(const Tensor& a, const Shape& dims, const Tensor& out);  // real a
+// var of real a with `mean` its mean over dims (kept dims) and `scale` 2 / (N - correction).
+void var(const Tensor& a, const Shape& dims, const Tensor& mean, double scale, const Tensor& out);
 void prod(const Tensor& a, const Shape& dims, bool keepdim, const Tensor& out);
 void cumsum(const Tensor& a, int64_t dim, const Tensor& out);
 void cumprod(const Tensor& a, int64_t dim, const Tensor& out);

@@ -66,6 +66,18 @@ void norm2(const Tensor& a, const Shape& dims, bool, const Tensor& out) {
   });
 }
 
+// g * scale * (x - mean): one rule instead of the gradients of mean, sub, square and
+// sum. The forward's mean is reused; under create_graph it is taken again from x, so
+// that a second derivative sees its dependence on x.
+void var(const Tensor& a, const Shape& dims, const Tensor& m, double scale, const Tensor& out) {
+  record("VarBackward", {a}, {out}, [A = SavedTensor(a), M = m, dims, scale](const Tensors& g) {
+    const Tensor x = A.unpack();
+    const Shape keep = kept_shape(x.shape(), dims);
+    const Tensor mu = GradMode::enabled() ? tessel::mean(x, dims, true) : M;
+    return Tensors{mul(sub(x, mu), mul(g[0].reshape(keep), Scalar(scale)))};
+  });
+}
+
 void logsumexp(const Tensor& a, const Shape& dims, const Tensor& out) {
   record("LogsumexpBackward", {a}, {out},
          [A = SavedTensor(a), Y = SavedTensor::output(out, 0), dims](const Tensors& g) {

@@ -211,11 +211,20 @@ Tensor var(const Tensor& a, const Shape& dims, double correction, bool keepdim) 
   OpScope scope_("var");
   check_floating("var", a);
   const ReduceShape r = reduce_shape("var", a, dims);
-  const Tensor centered = sub(a, mean(a, dims, true));
-  const Tensor sq = is_complex(a.dtype()) ? square(abs(centered)) : square(centered);
-  Tensor s = sum(sq, dims, keepdim);
   // N - correction <= 0 gives inf or NaN, as in PyTorch.
-  return div(s, Scalar(std::max(static_cast<double>(r.count) - correction, 0.0)));
+  const double n = std::max(static_cast<double>(r.count) - correction, 0.0);
+  Tensor m;
+  const auto forward = [&] {
+    m = mean(a, dims, true);
+    const Tensor centered = sub(a, m);
+    const Tensor sq = is_complex(a.dtype()) ? square(abs(centered)) : square(centered);
+    return div(sum(sq, dims, keepdim), Scalar(n));
+  };
+  if (is_complex(a.dtype())) return forward();
+  // Real inputs: one rule (rules_reduce.cpp), two passes over x in the backward instead of
+  // the composite's gradients; std is sqrt of this.
+  return autograd::recorded(autograd::needs_grad(a), forward,
+                            [&](const Tensor& out) { autograd::rules::var(a, dims, m, 2.0 / n, out); });
 }
 
 Tensor std(const Tensor& a, const Shape& dims, double correction, bool keepdim) {

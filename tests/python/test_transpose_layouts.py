@@ -1,0 +1,78 @@
+"""Operands whose memory orders cross: copy's blocked transpose (kernels/cpu/copy.cpp),
+binary/where/lerp copying a crossing operand into the output's layout first
+(src/ops/elementwise.cpp), and the iterator's tiled walk for the rest (hypot's
+kernel, kernels/cpu/loops.cpp). Every path against NumPy, at sizes around the tile edges,
+with storage offsets, on 1 and 2 threads."""
+import numpy as np
+import pytest
+
+import tessel as ts
+
+
+@pytest.fixture(params=[1, 2])
+def threads(request):
+    old = ts.get_num_threads()
+    ts.set_num_threads(request.param)
+    yield request.param
+    ts.set_num_threads(old)
+
+
+SHAPES = [(64, 80), (257, 129), (1000, 33), (33, 1000), (512, 512)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "complex64", "float16", "bool"])
+def test_transposed_copy(shape, dtype, threads):
+    rng = np.random.default_rng(sum(shape))
+    a = (rng.standard_normal((shape[0] + 3, shape[1] + 2)) * 100).astype(dtype)
+    if dtype == "complex64":
+        a = a + 1j * a[::-1]
+    x = ts.from_numpy(a)[3:, 2:]  # a storage offset
+    np.testing.assert_array_equal(x.t().contiguous().numpy(), a[3:, 2:].T)
+    d = ts.empty(tuple(reversed(shape)), dtype=x.dtype).t()  # a transposed destination
+    d.copy_(x.contiguous())
+    np.testing.assert_array_equal(d.numpy(), a[3:, 2:])
+
+
+@pytest.mark.parametrize("perm", [(0, 2, 1), (2, 1, 0), (1, 2, 0), (2, 0, 1)])
+def test_permuted_3d_copy_and_cast(perm, threads):
+    a = np.random.default_rng(3).standard_normal((17, 40, 70)).astype(np.float32)
+    x = ts.from_numpy(a).permute(*perm)
+    want = a.transpose(perm)
+    np.testing.assert_array_equal(x.contiguous().numpy(), want)
+    np.testing.assert_array_equal(x.to(ts.float64).numpy(), want.astype(np.float64))  # casts: the blocked copy too
+    np.testing.assert_array_equal(x.to(ts.int32).numpy(), want.astype(np.int32))
+    y = ts.from_numpy(np.ascontiguousarray(want[::-1]))
+    np.testing.assert_allclose(ts.hypot(x, y).numpy(), np.hypot(want, want[::-1]), rtol=1e-6)  # the tiled walk
+
+
+@pytest.mark.parametrize("shape", [(300, 200), (129, 1031)])
+def test_binary_ops_with_crossing_layouts(shape, threads):
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal(shape[::-1]).astype(np.float32)
+    b = rng.standard_normal(shape).astype(np.float32)
+    x, y = ts.from_numpy(a).t(), ts.from_numpy(b)  # x transposed, y contiguous
+    at = a.T
+    np.testing.assert_array_equal((x + y).numpy(), at + b)
+    np.testing.assert_array_equal((y - x).numpy(), b - at)
+    np.testing.assert_array_equal((x * y).numpy(), at * b)
+    np.testing.assert_array_equal((x < y).numpy(), at < b)
+    np.testing.assert_array_equal(ts.where(x > 0, x, y).numpy(), np.where(at > 0, at, b))
+    np.testing.assert_allclose(ts.lerp(x, y, 0.3).numpy(), at + np.float32(0.3) * (b - at), rtol=1e-6, atol=1e-6)
+    z = y.clone()
+    z += x  # in place: the other operand crosses self's layout
+    np.testing.assert_array_equal(z.numpy(), b + at)
+    w = ts.from_numpy(a.copy()).t()
+    w.mul_(y)  # self transposed, the other contiguous
+    np.testing.assert_array_equal(w.numpy(), at * b)
+
+
+def test_crossing_layouts_under_autograd():
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((2, 260, 190))
+    x = ts.tensor(a, requires_grad=True)
+    y = ts.tensor(b.T.copy(), requires_grad=True)
+    g = rng.standard_normal((190, 260))
+    (x.t() * y).backward(ts.tensor(g))
+    np.testing.assert_allclose(x.grad.numpy(), (g * b.T).T, rtol=1e-12)
+    np.testing.assert_allclose(y.grad.numpy(), g * a.T, rtol=1e-12)

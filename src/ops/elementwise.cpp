@@ -117,9 +117,7 @@ Tensor widen_short_broadcast(const Tensor& t) {
   // Detached: the callers' derivative rules see the operands as given.
   return t.detach().as_strided(shape, strides, t.offset()).contiguous().expand(t.shape());
 }
-}  // namespace
 
-namespace {
 // An operand that walks memory across the output's order (x.t() + y with y and the
 // output contiguous) is copied into the output's layout first: copy's blocked
 // transpose (kernels/cpu/copy.cpp) then an elementwise pass in memory order, instead

@@ -83,53 +83,55 @@ __attribute__((target("avx,f16c"))) void from_half_f16c(float* o, const Half* in
 }
 
 // A copy whose source walks memory across the destination's order (x.t().contiguous(),
-// a transposed view written into a contiguous tensor, x.t().to(float64)): 16 x 16
-// blocks through an L1 buffer, each read along the source's rows and written along
-// the destination's (with the cast), so both touch whole cache lines. The generic
-// loop read one element per line, and a power-of-two row length put every line in
-// one L1 set: 2048 x 1024 floats 10.4 ms (PyTorch 1.4-2.3).
+// a transposed view written into a contiguous tensor or into stack's strided slot,
+// x.t().to(float64)): 16 x 16 blocks through an L1 buffer, each read along the
+// source's rows and written along the destination's (with the cast), so both touch
+// whole cache lines. The generic loop read one element per line, and a power-of-two
+// row length put every line in one L1 set: 2048 x 1024 floats 10.4 ms (PyTorch 1.4-2.3).
 template <class S, class D>
 bool transpose_copy(const Tensor& dst, const Tensor& src) {
-  StridedLayout<2> L = make_layout<2>({&dst, &src});
   constexpr int64_t B = 16;
-  if (L.ndim < 2 || L.numel < 4096) return false;
+  if (src.numel() < 4096 || (src.is_contiguous() && dst.is_contiguous())) return false;  // before the layout
+  StridedLayout<2> L = make_layout<2>({&dst, &src});
+  if (L.ndim < 2) return false;
   const int last = L.ndim - 1, inner2 = last - 1;
-  if (L.strides[0][last] != int64_t{sizeof(D)} || std::llabs(L.strides[1][last]) < 64) return false;
+  // The destination's inner stride within a cache line (stack of a few parts writes
+  // every few elements), the source's at least a line.
+  const int64_t dl = L.strides[0][last];
+  if (dl <= 0 || dl > 64 || dl % int64_t{sizeof(D)} != 0 || std::llabs(L.strides[1][last]) < 64) return false;
   int k = -1;
   for (int d = 0; d < last; ++d)
     if (L.strides[1][d] == int64_t{sizeof(S)}) k = d;
   if (k < 0) return false;
   for (int d = 0; d <= last; ++d)
     if (L.strides[0][d] == 0 || L.strides[1][d] == 0) return false;
-  std::swap(L.sizes[k], L.sizes[inner2]);
-  for (int i = 0; i < 2; ++i) std::swap(L.strides[i][k], L.strides[i][inner2]);
+  move_to_inner2(L, k);
   const int64_t nk = L.sizes[inner2], nl = L.sizes[last], kb = (nk + B - 1) / B;
   int64_t outer = 1;
   for (int d = 0; d < inner2; ++d) outer *= L.sizes[d];
-  char* const dbase = static_cast<char*>(dst.data_ptr());
-  const char* const sbase = static_cast<const char*>(src.data_ptr());
-  const int64_t dk = L.strides[0][inner2], sl = L.strides[1][last];
+  const std::array<char*, 2> base{static_cast<char*>(dst.data_ptr()), static_cast<char*>(src.data_ptr())};
+  const int64_t dk = L.strides[0][inner2], sl = L.strides[1][last], step = dl / int64_t{sizeof(D)};
   parallel_for(outer * kb, nl * B, [&](int64_t r0, int64_t r1) {
     S buf[B][B];
     for (int64_t r = r0; r < r1; ++r) {
-      int64_t rem = r / kb;
+      const auto [d0, s0] = address_at<2>(L, inner2, r / kb, base);
       const int64_t k0 = (r % kb) * B, bk = std::min(B, nk - k0);
-      char* d0 = dbase;
-      const char* s0 = sbase;
-      for (int d = inner2 - 1; d >= 0; --d) {
-        const int64_t id = rem % L.sizes[d];
-        rem /= L.sizes[d];
-        d0 += id * L.strides[0][d];
-        s0 += id * L.strides[1][d];
-      }
       for (int64_t l0 = 0; l0 < nl; l0 += B) {
         const int64_t bl = std::min(B, nl - l0);
-        for (int64_t l = 0; l < bl; ++l)  // source rows: contiguous along k
-          std::memcpy(static_cast<void*>(buf[l]), s0 + (l0 + l) * sl + k0 * int64_t{sizeof(S)},
-                      static_cast<size_t>(bk) * sizeof(S));
-        for (int64_t kk = 0; kk < bk; ++kk) {  // destination rows: contiguous along l
-          D* o = reinterpret_cast<D*>(d0 + (k0 + kk) * dk + l0 * int64_t{sizeof(D)});
-          for (int64_t l = 0; l < bl; ++l) o[l] = cast_value<D>(buf[l][kk]);
+        const char* s = s0 + l0 * sl + k0 * int64_t{sizeof(S)};
+        if (bk == B)  // source rows, contiguous along k: a whole row a compile-time size, inlined
+          for (int64_t l = 0; l < bl; ++l) std::memcpy(static_cast<void*>(buf[l]), s + l * sl, B * sizeof(S));
+        else
+          for (int64_t l = 0; l < bl; ++l)
+            std::memcpy(static_cast<void*>(buf[l]), s + l * sl, static_cast<size_t>(bk) * sizeof(S));
+        for (int64_t kk = 0; kk < bk; ++kk) {  // destination rows: along l
+          D* o = reinterpret_cast<D*>(d0 + (k0 + kk) * dk + l0 * dl);
+          if (bl == B && step == 1)
+            for (int64_t l = 0; l < B; ++l) o[l] = cast_value<D>(buf[l][kk]);
+          else if (bl == B)
+            for (int64_t l = 0; l < B; ++l) o[l * step] = cast_value<D>(buf[l][kk]);
+          else
+            for (int64_t l = 0; l < bl; ++l) o[l * step] = cast_value<D>(buf[l][kk]);
         }
       }
     }

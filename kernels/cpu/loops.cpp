@@ -88,10 +88,10 @@ int tile_dim(const StridedLayout<N>& L, const std::array<const Tensor*, N>& ts, 
 // The tiled walk: dim k moved to second-innermost, then rows of tiles of the
 // two innermost dims, whole tile rows per thread.
 template <int N>
-void run_tiled(StridedLayout<N> L, int k, char* const* base, LoopFn fn, void* ctx, int nt, int64_t item) {
+void run_tiled(StridedLayout<N> L, int k, const std::array<char*, N>& base, LoopFn fn, void* ctx, int nt,
+               int64_t item) {
   const int last = L.ndim - 1, inner2 = last - 1;
-  std::swap(L.sizes[k], L.sizes[inner2]);
-  for (int i = 0; i < N; ++i) std::swap(L.strides[i][k], L.strides[i][inner2]);
+  move_to_inner2(L, k);
   const int64_t tk = std::max<int64_t>(64 / std::max<int64_t>(item, 1), 1);  // one cache line of the input
   const int64_t nk = L.sizes[inner2], nl = L.sizes[last], kblocks = (nk + tk - 1) / tk;
   int64_t outer = 1;
@@ -102,15 +102,8 @@ void run_tiled(StridedLayout<N> L, int k, char* const* base, LoopFn fn, void* ct
   const auto body = [&](int64_t r0, int64_t r1) {
     std::array<char*, N> p;
     for (int64_t r = r0; r < r1; ++r) {
-      int64_t rem = r / kblocks;  // the outer index
       const int64_t kb = r % kblocks;
-      std::array<char*, N> row;
-      for (int i = 0; i < N; ++i) row[i] = base[i];
-      for (int d = inner2 - 1; d >= 0; --d) {
-        const int64_t id = rem % L.sizes[d];
-        rem /= L.sizes[d];
-        for (int i = 0; i < N; ++i) row[i] += id * L.strides[i][d];
-      }
+      const std::array<char*, N> row = address_at<N>(L, inner2, r / kblocks, base);
       const int64_t k0 = kb * tk, k1 = std::min(nk, k0 + tk);
       for (int64_t l0 = 0; l0 < nl; l0 += kTileL) {
         const int64_t n = std::min(kTileL, nl - l0);
@@ -144,7 +137,7 @@ void for_each_impl(const std::array<const Tensor*, N>& ts, LoopFn fn, void* ctx,
   const int nt = parallel ? std::min<int64_t>(threads_for(L.numel * std::max<int64_t>(cost, 1)), L.numel) : 1;
   int worst = -1;
   if (const int k = N > 1 ? tile_dim<N>(L, ts, worst) : -1; k >= 0) {
-    run_tiled<N>(L, k, base.data(), fn, ctx, nt, static_cast<int64_t>(ts[worst]->itemsize()));
+    run_tiled<N>(L, k, base, fn, ctx, nt, static_cast<int64_t>(ts[worst]->itemsize()));
     return;
   }
   if (nt <= 1) {

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <utility>
 
 #include "tessel/error.h"
 #include "tessel/tensor.h"
@@ -67,6 +68,27 @@ StridedLayout<N> make_layout(const std::array<const Tensor*, N>& ts) {
   L.ndim = n;
   L.numel = t0.numel();
   return L;
+}
+
+// Moves dim k to second-innermost, where the blocked walks (loops.cpp's run_tiled,
+// copy.cpp's transpose_copy) cut it into tiles together with the innermost.
+template <int N>
+void move_to_inner2(StridedLayout<N>& L, int k) {
+  const int j = L.ndim - 2;
+  std::swap(L.sizes[k], L.sizes[j]);
+  for (int i = 0; i < N; ++i) std::swap(L.strides[i][k], L.strides[i][j]);
+}
+
+// Each operand's address at index o of dims [0, nd), counted row-major.
+template <int N>
+std::array<char*, N> address_at(const StridedLayout<N>& L, int nd, int64_t o, const std::array<char*, N>& base) {
+  std::array<char*, N> p = base;
+  for (int d = nd - 1; d >= 0; --d) {
+    const int64_t id = o % L.sizes[d];
+    o /= L.sizes[d];
+    for (int i = 0; i < N; ++i) p[i] += id * L.strides[i][d];
+  }
+  return p;
 }
 
 }  // namespace tessel::cpu

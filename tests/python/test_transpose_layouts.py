@@ -76,3 +76,21 @@ def test_crossing_layouts_under_autograd():
     (x.t() * y).backward(ts.tensor(g))
     np.testing.assert_allclose(x.grad.numpy(), (g * b.T).T, rtol=1e-12)
     np.testing.assert_allclose(y.grad.numpy(), g * a.T, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(256, 390), (70, 1001), (1031, 17)])
+@pytest.mark.parametrize("parts", [2, 3, 5])
+def test_stack_of_transposed_parts(shape, parts, threads):
+    # Each part lands in a slot of the result that is strided along its inner dim
+    # (every `parts` elements): the blocked copy writes with that step.
+    rng = np.random.default_rng(parts)
+    arrs = [rng.standard_normal(shape).astype(np.float32) for _ in range(parts)]
+    xs = [ts.from_numpy(a).t() for a in arrs]
+    np.testing.assert_array_equal(ts.stack(xs, -1).numpy(), np.stack([a.T for a in arrs], -1))
+    np.testing.assert_array_equal(ts.stack(xs, 1).numpy(), np.stack([a.T for a in arrs], 1))
+    # mixed dtypes: cat promotes, so each part is cast while it is transposed
+    mixed = [x if i % 2 else x.to(ts.float64) for i, x in enumerate(xs)]
+    want = np.stack([a.T.astype(np.float64) for a in arrs], -1)
+    np.testing.assert_array_equal(ts.stack(mixed, -1).numpy(), want)
+    out = ts.cat([x.unsqueeze(-1) for x in xs], -1)
+    np.testing.assert_array_equal(out.numpy(), np.stack([a.T for a in arrs], -1))

@@ -420,8 +420,10 @@ def test_remainder_and_floor_divide_float32_exact():
     # The vector kernels (fmod in double lanes) against NumPy, bit for bit: Python's signs (fmod:
     # C's), a zero remainder with the divisor's sign, huge quotients (the fmodf fallback), b = 0, inf, NaN.
     rng = np.random.default_rng(11)
-    sa = [0.0, -0.0, np.inf, -np.inf, np.nan, 5, -5, 7.5, -7.5, 1e-45, 3e38, -3e38, 4, -4, -4, 4, 1.0, 6.0]
-    sb = [3, 3, 2, 2, 1, np.inf, -np.inf, 0, -0.0, 1e-45, 1e-45, 7, 2, -2, 2, -2, np.nan, 0.1]
+    sa = [0.0, -0.0, np.inf, -np.inf, np.nan, 5, -5, 7.5, -7.5, 1e-45, 3e38, -3e38, 4, -4, -4, 4, 1.0, 6.0,
+          0.0, -0.0, 0.0, -0.0, 1e-45, -1e-45]
+    sb = [3, 3, 2, 2, 1, np.inf, -np.inf, 0, -0.0, 1e-45, 1e-45, 7, 2, -2, 2, -2, np.nan, 0.1,
+          np.inf, np.inf, -np.inf, -np.inf, 3e38, 3e38]  # zero quotients: the sign of a / b
     a = np.concatenate([rng.uniform(-50, 50, 20001), rng.standard_normal(999) * 1e30, sa]).astype(np.float32)
     b = np.concatenate([rng.uniform(-8, 8, 20001), rng.standard_normal(999) * 1e-3, sb]).astype(np.float32)
     A, B = ts.from_numpy(a), ts.from_numpy(b)

@@ -1,7 +1,8 @@
 """Winograd F(2x2, 3x3) for blocked 3x3 convolutions (kernels/cpu/conv_blocked.cpp,
 winograd_conv): taken on AVX2 CPUs (channels blocked by 8) for a 3x3 stride-1
-convolution inside a chain of convolutions, with at least 128 input and output
-channels. Checked against a NumPy float64 convolution: odd and partial tiles,
+convolution inside a chain of convolutions, with at least 16 input and output
+channels (below 128 of either, the 16 products run in our register-blocked
+kernel rather than oneDNN's sgemm). Checked against a NumPy float64 convolution: odd and partial tiles,
 asymmetric pads, channel counts that are not multiples of 8, bias or none,
 fused activations, a fused residual; and, where the path applies, that it ran
 (the middle convolution is absent from oneDNN's convolution calls) and that
@@ -110,6 +111,13 @@ CASES = [  # cin, c, o, h, w, pads (t, l, b, r), bias, act, residual
     (3, 128, 136, 15, 7, (0, 0, 0, 0), True, None, False),
     (6, 131, 133, 11, 13, (1, 1, 1, 1), True, "Relu", True),
     (3, 128, 128, 10, 9, (1, 2, 1, 0), False, None, True),
+    # small channel counts (our products kernel): the digits CNN's 16 -> 32 at 8x8,
+    # 8-wide column tails (o = 24, 40), channels padded to 8, tiles not a multiple of 6
+    (1, 16, 32, 8, 8, (1, 1, 1, 1), True, "Relu", False),
+    (3, 16, 24, 7, 9, (2, 2, 2, 2), True, "Clip", False),
+    (2, 21, 37, 11, 10, (0, 1, 2, 0), False, "LeakyRelu", False),
+    (3, 64, 40, 9, 9, (1, 1, 1, 1), True, None, True),
+    (4, 100, 200, 6, 6, (1, 1, 1, 1), True, "Relu", True),
 ]
 
 
@@ -163,11 +171,31 @@ def test_winograd_runs_and_matches_the_direct_kernel():
 
 
 @pytest.mark.skipif(not WINOGRAD_CPU, reason="the Winograd path serves AVX2 CPUs without AVX-512")
+@pytest.mark.skipif(not WINOGRAD_CPU, reason="the Winograd path serves AVX2 CPUs without AVX-512")
+@pytest.mark.parametrize("c,o", [(16, 32), (64, 64)])
+def test_small_channel_winograd_runs_and_matches_the_direct_kernel(c, o):
+    data, ref = chain(1, c, o, 8, 8, (1, 1, 1, 1), True, "Relu", False)
+    x = RNG.standard_normal((32, 1, 8, 8)).astype(np.float32)
+    on, log_on = _run_in_child(data, x, {"ONEDNN_VERBOSE": "1"})
+    off, log_off = _run_in_child(data, x, {"ONEDNN_VERBOSE": "1", "TESSEL_ONNX_WINOGRAD": "0"})
+    mid = f"ic{c}oc{o}_ih8oh8kh3"
+
+    def conv_calls(log):
+        return [ln for ln in log.splitlines() if ln.startswith("onednn_verbose,exec,cpu,convolution") and mid in ln]
+
+    assert conv_calls(log_off) and not conv_calls(log_on)
+    want = ref(x)
+    for got in (on, off):
+        assert np.max(np.abs(got - want)) / np.max(np.abs(want)) < 2e-5
+    assert not np.array_equal(on, off)
+
+
+@pytest.mark.skipif(not WINOGRAD_CPU, reason="the Winograd path serves AVX2 CPUs without AVX-512")
 def test_narrow_or_strided_convs_keep_the_direct_kernel():
-    # 64 channels (below the threshold): oneDNN's convolution runs.
-    data, ref = chain(3, 64, 64, 13, 11, (1, 1, 1, 1), True, "Relu", False)
+    # 8 input channels (below the threshold): oneDNN's convolution runs.
+    data, ref = chain(3, 8, 64, 13, 11, (1, 1, 1, 1), True, "Relu", False)
     x = RNG.standard_normal((2, 3, 13, 11)).astype(np.float32)
     got, log = _run_in_child(data, x, {"ONEDNN_VERBOSE": "1"})
-    assert any("ic64oc64_ih13oh13kh3" in ln for ln in log.splitlines() if "exec,cpu,convolution" in ln)
+    assert any("ic8oc64_ih13oh13kh3" in ln for ln in log.splitlines() if "exec,cpu,convolution" in ln)
     want = ref(x)
     assert np.max(np.abs(got - want)) / np.max(np.abs(want)) < 2e-5

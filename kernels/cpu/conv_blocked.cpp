@@ -107,8 +107,10 @@ Shape blocked_shape(int64_t n, int64_t c, int64_t h, int64_t w) {
 
 int64_t conv_block_size() {
   // What oneDNN picks for a typical float32 convolution on this CPU (16 channels
-  // per block with AVX-512, 8 with AVX2); 0 when it picks no channel blocking.
+  // per block with AVX-512, 8 with AVX2); 0 when it picks no channel blocking,
+  // and on an AVX2 CPU without FMA, which our 8-wide kernels use (pool_blocked_avx2.cpp).
   static const int64_t b = [] {
+    if (!__builtin_cpu_supports("avx512f") && !__builtin_cpu_supports("fma")) return int64_t{0};
     try {
       const memory::dims src{1, 64, 28, 28}, wei{64, 64, 3, 3}, dst{1, 64, 28, 28};
       const auto f32 = memory::data_type::f32;

@@ -609,6 +609,40 @@ Tensor conv_unblock(const Tensor& xb0, int64_t channels, ConvSite* site) {
 }
 
 namespace {
+// src [p1 - p0 positions][8 lanes] -> lane c's row dst + c * stride, positions p0..p1:
+// 8 x 8 register transposes (the scalar strided copy took about as long as the
+// pool itself on the digits CNN's last pool), the tail element by element.
+__attribute__((target("avx2"))) void unblock8(const float* src, float* dst, int64_t stride, int64_t lanes, int64_t p0,
+                                              int64_t p1) {
+  int64_t k = p0;
+  if (lanes == 8)
+    for (; k + 8 <= p1; k += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + (k - p0 + i) * 8);
+      __m256 t[8];
+      for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+      }
+      __m256 u[8];
+      for (int i = 0; i < 8; i += 4)
+        for (int j = 0; j < 2; ++j) {
+          u[i + j] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], 0x44);
+          u[i + j + 2] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], 0xEE);
+        }
+      // u[0..3]: lanes 0, 2, 1, 3 of positions k..k+3 (low half) and 4..7 of them in the
+      // high half; u[4..7] the same for positions k+4..k+7.
+      const int order[4] = {0, 2, 1, 3};
+      for (int c = 0; c < 4; ++c) {
+        const __m256 a = u[order[c]], b = u[4 + order[c]];
+        _mm256_storeu_ps(dst + c * stride + k, _mm256_permute2f128_ps(a, b, 0x20));
+        _mm256_storeu_ps(dst + (c + 4) * stride + k, _mm256_permute2f128_ps(a, b, 0x31));
+      }
+    }
+  for (int64_t c = 0; c < lanes; ++c)
+    for (int64_t q = k; q < p1; ++q) dst[c * stride + q] = src[(q - p0) * 8 + c];
+}
+
 // xb [n, cb, h, w, b] -> yb [n, cb, ho, wo, b] (pool_blocked.h), planes and row
 // bands over the threads. With `y` (NCHW, `channels` channels) each band is also
 // unblocked there while it is in L1: a separate unblocking pass after the pool
@@ -634,6 +668,7 @@ void pool_blocked_into(const Tensor& xb, const Tensor& yb, const PoolGeom& g, fl
     if (!y) return;
     const int64_t i = pl / cb, c0 = (pl % cb) * b, lanes = std::min(b, channels - c0), hw = g.ho * g.wo;
     const int64_t p0 = oh0 * g.wo, p1 = oh1 * g.wo;
+    if (b == 8) return unblock8(yp + p0 * b, y + (i * channels + c0) * hw, hw, lanes, p0, p1);
     for (int64_t c = 0; c < lanes; ++c) {
       float* q = y + (i * channels + c0 + c) * hw;
       for (int64_t k = p0; k < p1; ++k) q[k] = yp[k * b + c];

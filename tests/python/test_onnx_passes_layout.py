@@ -288,6 +288,24 @@ def test_pooling_between_convolutions(monkeypatch, capfd, pool, c, then_conv):
     assert n == ((2 if then_conv else 1) if BLOCKING else 0)
 
 
+@pytest.mark.parametrize("c", [8, 16, 5])
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_pool_unblocked_in_row_bands_two_threads(monkeypatch, capfd, c, pool):
+    # Batch 1 and one or two channel blocks at 2 threads: the pool splits each plane
+    # into row bands, and each band is unblocked into the NCHW output from its own
+    # first row (the 8-lane transposes and the tail, kernels/cpu/conv_blocked.cpp).
+    inits = {"W1": f32(c, 3, 3, 3, scale=0.3)}
+    nodes = [helper.make_node("Conv", ["x", "W1"], ["a"], pads=[1, 1, 1, 1]), POOLS[pool]("a", "out")]
+    data = model(nodes, [vi("x", [1, 3, 66, 50])], [vi("out", None)], inits)
+    old = ts.get_num_threads()
+    ts.set_num_threads(2)
+    try:
+        n = check(data, {"x": f32(1, 3, 66, 50)}, monkeypatch, capfd)
+    finally:
+        ts.set_num_threads(old)
+    assert n == (1 if BLOCKING else 0)
+
+
 def _max_pool_nchw(x, k, s, pads):
     """NumPy max pooling (float64, NaN-propagating like np.max) with -inf padding."""
     n, c, h, w = x.shape

@@ -1,6 +1,7 @@
 // CPU kernels for uniform, normal and randint. Each element i draws from
-// Philox4x32-10 at counter (offset + i), so values depend only on the seed
-// and the element, never on the thread split.
+// Philox4x32-10 at counter (offset + i), or a fixed share of one (narrow
+// normals in pairs, narrow uniforms in groups of 32), so values depend only on
+// the seed and the element, never on the thread split or the ISA.
 #include <algorithm>
 #include <cmath>
 
@@ -39,7 +40,6 @@ inline double unit_double(const Words& x) {  // [0, 1) with 53 random bits
   const uint64_t v = (static_cast<uint64_t>(x.w[0]) << 32) | x.w[1];
   return static_cast<double>(v >> 11) * 0x1.0p-53;
 }
-inline float unit_float(const Words& x) { return static_cast<float>(x.w[0] >> 8) * 0x1.0p-24f; }
 
 constexpr int64_t kBlock = 256;
 
@@ -133,6 +133,29 @@ void normal_narrow(const KernelCall& c) {
   });
 }
 
+// Narrow uniforms (float32, float16, bfloat16) take all four words of a Philox block:
+// counter offset + 8g + j gives elements 32g + 8k + j from its word k (the table's
+// uniform_f32 computes the same on SIMD lanes; docs/random.md). One word per element
+// left three quarters of each block unused, and the block is what costs.
+template <class T>
+void uniform_narrow(const KernelCall& c) {
+  const auto& ps = *static_cast<const RandomParams*>(c.params);
+  T* o = static_cast<T*>(c.out[0].data_ptr());
+  const float a = static_cast<float>(ps.a), span = static_cast<float>(ps.b - ps.a), b = static_cast<float>(ps.b);
+  parallel_for(c.out[0].numel(), 8, [&](int64_t lo, int64_t hi) {
+    uint32_t w[32];  // word k of counter offset + 8g + j at w[8k + j]: element 32g + r reads w[r]
+    for (int64_t g = lo / 32; 32 * g < hi; ++g) {
+      philox_block(w, ps.seed, ps.offset + static_cast<uint64_t>(8 * g), 8);
+      for (int64_t i = std::max(lo, 32 * g); i < std::min(hi, 32 * g + 32); ++i) {
+        // Round down into [a, b): float rounding of a + (b - a) * u can reach b.
+        const float v = a + span * (static_cast<float>(w[i - 32 * g] >> 8) * 0x1.0p-24f);
+        const T r = static_cast<T>(v);
+        o[i] = static_cast<float>(r) >= b ? static_cast<T>(a) : r;
+      }
+    }
+  });
+}
+
 // uniform for float32 and float64 on the table's SIMD lanes (the formulas of the scalar lambdas below).
 template <class T>
 bool uniform_vector(const KernelCall& c) {
@@ -142,11 +165,10 @@ bool uniform_vector(const KernelCall& c) {
     const auto& ps = *static_cast<const RandomParams*>(c.params);
     T* o = static_cast<T*>(c.out[0].data_ptr());
     parallel_for(c.out[0].numel(), 8, [&](int64_t b, int64_t e) {
-      const uint64_t ctr = ps.offset + static_cast<uint64_t>(b);
       if constexpr (std::is_same_v<T, float>)
-        vt->uniform_f32(o + b, ps.seed, ctr, e - b, ps.a, ps.b);
+        vt->uniform_f32(o + b, ps.seed, ps.offset, b, e - b, ps.a, ps.b);
       else
-        vt->uniform_f64(o + b, ps.seed, ctr, e - b, ps.a, ps.b);
+        vt->uniform_f64(o + b, ps.seed, ps.offset + static_cast<uint64_t>(b), e - b, ps.a, ps.b);
     });
     return true;
   }
@@ -178,15 +200,10 @@ const bool registered = [] {
   register_for(FloatTypes{}, op::uniform, []<class T>(std::type_identity<T>) -> Kernel {
     return [](const KernelCall& c) {
       if (uniform_vector<T>(c)) return;
-      generate<T>(c, [](const Words& x, const RandomParams& p) {
-        if constexpr (std::is_same_v<T, double>) return p.a + (p.b - p.a) * unit_double(x);
-        else {
-          // Round down into [a, b): float rounding of a + (b - a) * u can reach b.
-          const float v = static_cast<float>(p.a) + static_cast<float>(p.b - p.a) * unit_float(x);
-          const T r = static_cast<T>(v);
-          return static_cast<float>(r) >= static_cast<float>(p.b) ? static_cast<T>(static_cast<float>(p.a)) : r;
-        }
-      });
+      if constexpr (std::is_same_v<T, double>)
+        generate<T>(c, [](const Words& x, const RandomParams& p) { return p.a + (p.b - p.a) * unit_double(x); });
+      else
+        uniform_narrow<T>(c);
     };
   });
   register_for(FloatTypes{}, op::normal, []<class T>(std::type_identity<T>) -> Kernel {

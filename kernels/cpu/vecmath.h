@@ -60,10 +60,12 @@ struct Table {
   // Philox4x32-10 (kernels/cpu/random.cpp's generator) for the n counters ctr, ctr + 1, ...:
   // word k of counter ctr + j goes to w[k * n + j].
   void (*philox)(uint32_t* w, uint64_t seed, uint64_t ctr, int64_t n);
-  // uniform draws on [a, b) of counters ctr .. ctr + n - 1, and normal(mean a, std b) pairs
-  // of counters ctr .. ctr + pairs - 1 (2 * pairs floats): the formulas of random.cpp's
-  // scalar kernels computed straight from the Philox lanes.
-  void (*uniform_f32)(float* o, uint64_t seed, uint64_t ctr, int64_t n, double a, double b);
+  // uniform draws on [a, b): float32 elements first .. first + n - 1 of a draw at `offset`
+  // (groups of 32 elements from 8 counters, random.cpp's uniform_narrow), float64 of
+  // counters ctr .. ctr + n - 1; normal(mean a, std b) pairs of counters ctr .. ctr +
+  // pairs - 1 (2 * pairs floats): the formulas of random.cpp's scalar kernels computed
+  // straight from the Philox lanes.
+  void (*uniform_f32)(float* o, uint64_t seed, uint64_t offset, int64_t first, int64_t n, double a, double b);
   void (*uniform_f64)(double* o, uint64_t seed, uint64_t ctr, int64_t n, double a, double b);
   void (*normal_pairs_f32)(float* o, uint64_t seed, uint64_t ctr, int64_t pairs, double a, double b);
   void (*randint_i64)(int64_t* o, uint64_t seed, uint64_t ctr, int64_t n, int64_t low, uint64_t range);

@@ -264,8 +264,11 @@ template <class T>
 __global__ void random_kernel(Random kind, RandomArgs r, T* __restrict__ out, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
     // Narrow normals come in pairs: counter offset + i / 2, cos for even i, sin for odd.
+    // Narrow uniforms in groups of 32: counter offset + 8 (i / 32) + i % 8, word (i % 32) / 8.
     const bool pair = kind == Random::normal && !std::is_same_v<T, double>;
-    const Words x = philox(r.seed, r.offset + static_cast<uint64_t>(pair ? i / 2 : i));
+    const bool quad = kind == Random::uniform && !std::is_same_v<T, double>;
+    const int64_t ctr = pair ? i / 2 : quad ? 8 * (i / 32) + i % 8 : i;
+    const Words x = philox(r.seed, r.offset + static_cast<uint64_t>(ctr));
     if (kind == Random::randint) {
       if constexpr (std::is_integral_v<T> || std::is_floating_point_v<T>) {
         const uint64_t range = static_cast<uint64_t>(r.high) - static_cast<uint64_t>(r.low);
@@ -278,7 +281,7 @@ __global__ void random_kernel(Random kind, RandomArgs r, T* __restrict__ out, in
           const uint64_t v = (static_cast<uint64_t>(x.w[0]) << 32) | x.w[1];
           out[i] = __dadd_rn(r.a, __dmul_rn(r.b - r.a, static_cast<double>(v >> 11) * 0x1.0p-53));
         } else {
-          const float u = static_cast<float>(x.w[0] >> 8) * 0x1.0p-24f;
+          const float u = static_cast<float>(x.w[(i % 32) / 8] >> 8) * 0x1.0p-24f;
           const float v = __fadd_rn(static_cast<float>(r.a), __fmul_rn(static_cast<float>(r.b - r.a), u));
           const T t = convert<T>(v);
           out[i] = convert<float>(t) >= static_cast<float>(r.b) ? convert<T>(static_cast<float>(r.a)) : t;

@@ -119,3 +119,43 @@ def test_vector_paths_match_the_scalar_stream(tmp_path):
         assert np.all(np.abs(a[1] - c[1]) <= 1e-14 * (2 + np.abs(c[1])))
     # 2 + 3 z: a last-bit change of z is at most ~3 * 2 spacing(|z|), absolute (results near 0 cancel)
     assert np.all(np.abs(a[1] - b[1]) <= 1e-14 * (2 + np.abs(b[1]))), float(np.max(np.abs(a[1] - b[1])))
+
+
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+def _philox_words(seed, counters):
+    """Philox4x32-10 (Salmon et al.) in NumPy: the four words of each counter."""
+    ctr = np.asarray(counters, dtype=np.uint64)
+    c0, c1 = ctr & _M32, ctr >> np.uint64(32)
+    c2 = c3 = np.zeros_like(ctr)
+    k0, k1 = np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
+    for _ in range(10):
+        p0, p1 = np.uint64(0xD2511F53) * c0, np.uint64(0xCD9E8D57) * c2
+        n0 = (p1 >> np.uint64(32)) ^ c1 ^ k0
+        n2 = (p0 >> np.uint64(32)) ^ c3 ^ k1
+        c1, c3, c0, c2 = p1 & _M32, p0 & _M32, n0, n2
+        k0, k1 = (k0 + np.uint64(0x9E3779B9)) & _M32, (k1 + np.uint64(0xBB67AE85)) & _M32
+    return np.stack([c0, c1, c2, c3])
+
+
+@pytest.mark.parametrize("dtype,np_dtype", [(ts.float32, np.float32), (ts.float16, np.float16)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_narrow_uniform_layout(dtype, np_dtype, threads):
+    # docs/random.md: counter offset + 8g + j gives elements 32g + 8k + j from word k;
+    # a draw moves the offset by its element count (here 5, so groups start mid-way).
+    old = ts.get_num_threads()
+    ts.set_num_threads(threads)
+    try:
+        g = ts.Generator().manual_seed(123)
+        ts.rand(5, generator=g)
+        got = ts.rand(70_001, dtype=dtype, generator=g).numpy()
+    finally:
+        ts.set_num_threads(old)
+    i = np.arange(got.size, dtype=np.uint64)
+    w = _philox_words(123, np.uint64(5) + np.uint64(8) * (i // np.uint64(32)) + i % np.uint64(8))
+    word = w[((i % np.uint64(32)) // np.uint64(8)).astype(np.int64), np.arange(got.size)]
+    u = (word >> np.uint64(8)).astype(np.float32) * np.float32(2.0 ** -24)
+    want = u.astype(np_dtype)
+    want[want.astype(np.float32) >= 1] = 0  # rounded up to b: a instead
+    assert np.array_equal(got, want)

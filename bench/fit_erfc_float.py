@@ -13,9 +13,8 @@ float32 from the highest degree down and the rest refitted around it):
 Run: /opt/torchref/bin/python bench/fit_erfc_float.py
 """
 import mpmath as mp
-import numpy as np
 
-from fit_erf import nodes, reweighted_lstsq, values
+from fit_erf import fit_float32
 
 mp.mp.dps = 40
 SQRT2 = mp.sqrt(2)
@@ -27,22 +26,7 @@ def P(t):
     return mp.log(mp.erfc(a) / t) + a * a
 
 
-def fit_float32(name, f, lo, hi, deg, shift, n=800):
-    v = nodes(lo, hi, n)
-    y = values(f, v)
-    u = v - shift
-    fixed = []
-    for _ in range(deg + 1):
-        d = deg - len(fixed)
-        rest = y - sum(c * u ** (deg - i) for i, c in enumerate(fixed))
-        c, err = reweighted_lstsq(np.vander(u, d + 1), rest, np.ones_like(y))
-        fixed.append(float(np.float32(c[0])))
-    print(f"{name}: max absolute error {err:.3g} (float32 coefficients); u = v - {shift}")
-    print("  {" + ", ".join(repr(x) + "f" for x in fixed) + "}")
-
-
 if __name__ == "__main__":
-    fit_float32("kErfcP", P, float(1 / (1 + SQRT2 * 10.2)), 1.0, 15, 0.5, n=1000)
-    fit_float32("kErfcP3", P, 0.25, 1.0, 9, 0.625)
-    fit_float32("kExpQ", lambda r: (mp.exp(r) - 1 - r) / r ** 2 if r != 0 else mp.mpf(0.5), -0.37, 0.37, 5, 0.0,
-                n=400)
+    fit_float32("kErfcP", P, float(1 / (1 + SQRT2 * 10.2)), 1.0, 15, shift=0.5, n=1000)
+    fit_float32("kErfcP3", P, 0.25, 1.0, 9, shift=0.625)
+    fit_float32("kExpQ", lambda r: (mp.exp(r) - 1 - r) / r ** 2 if r != 0 else mp.mpf(0.5), -0.37, 0.37, 5, n=400)

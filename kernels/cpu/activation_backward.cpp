@@ -76,8 +76,9 @@ void hard_backward_kernel(const KernelCall& c) {
 // shape); params UnaryParams (a = 0: exact, else the tanh approximation).
 //   exact: dx = g * (Phi(x) + x * phi(x))
 //   tanh:  t = tanh(k (x + c x^3)), dx = g * (0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2))
-// Contiguous runs go a block at a time through vecmath's vector tanh (or erf and exp)
-// into the output, then one pass combines; strided runs use the scalar functions.
+// Contiguous runs: float32's exact form in one float-lane pass (vecmath's GeluBackward);
+// the others a block at a time through vecmath's vector tanh (or erf and exp) into the
+// output, then one pass combines; strided runs use the scalar functions.
 template <class T>
 void gelu_backward_kernel(const KernelCall& c) {
   const bool approx = static_cast<const UnaryParams*>(c.params)->a != 0;
@@ -92,11 +93,17 @@ void gelu_backward_kernel(const KernelCall& c) {
       vtanh = vt->f64[vecmath::Tanh], verf = vt->f64[vecmath::Erf], vexp = vt->f64[vecmath::Exp];
     }
   }
+  vecmath::BinaryF fused = nullptr;  // float32, exact form: one pass in float lanes
+  if constexpr (std::is_same_v<T, float>)
+    if (vtanh && !approx) fused = vecmath::table()->bin_f32[vecmath::GeluBackward];
   for_each<3>({&c.out[0], &c.in[0], &c.in[1]}, [&](char** p, const int64_t* s, int64_t n) {
     constexpr int64_t S = sizeof(T);
     if (vtanh && s[0] == S && s[1] == S && s[2] == S) {
       T* o = reinterpret_cast<T*>(p[0]);
       const T *g = reinterpret_cast<const T*>(p[1]), *x = reinterpret_cast<const T*>(p[2]);
+      if constexpr (std::is_same_v<T, float>) {
+        if (fused) return fused(o, g, x, n);
+      }
       constexpr int64_t kBlock = 512;
       T tmp[kBlock];
       for (int64_t i0 = 0; i0 < n; i0 += kBlock) {

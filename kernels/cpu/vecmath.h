@@ -34,10 +34,13 @@ enum Fn : int {
   kNumUnary,
 };
 enum BinFn : int {
-  Atan2, Pow,
-  Remainder, FloorDivide,  // Python's: the result takes the divisor's sign (float32 only)
-  Fmod,                    // C's fmod: the dividend's sign, exact (float32 only)
-  Hypot,                   // float32 only
+  Atan2,
+  Pow,
+  Remainder,
+  FloorDivide,   // Python's: the result takes the divisor's sign (float32 only)
+  Fmod,          // C's fmod: the dividend's sign, exact (float32 only)
+  Hypot,         // float32 only
+  GeluBackward,  // g * d gelu(x) / dx (erf form) for a = g, b = x (float32 only; not through binary())
   kNumBinary,
 };
 

@@ -76,9 +76,10 @@ void hard_backward_kernel(const KernelCall& c) {
 // shape); params UnaryParams (a = 0: exact, else the tanh approximation).
 //   exact: dx = g * (Phi(x) + x * phi(x))
 //   tanh:  t = tanh(k (x + c x^3)), dx = g * (0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 c x^2))
-// Contiguous runs: float32's exact form in one float-lane pass (vecmath's GeluBackward);
-// the others a block at a time through vecmath's vector tanh (or erf and exp) into the
-// output, then one pass combines; strided runs use the scalar functions.
+// Blocks of 512: float32's exact form in one float-lane pass (vecmath's GeluBackward),
+// the others through vecmath's vector tanh (or erf and exp) into the output, then one
+// pass combines; strided runs are gathered into blocks first. Without a vecmath table,
+// the scalar functions.
 template <class T>
 void gelu_backward_kernel(const KernelCall& c) {
   const bool approx = static_cast<const UnaryParams*>(c.params)->a != 0;
@@ -96,34 +97,46 @@ void gelu_backward_kernel(const KernelCall& c) {
   vecmath::BinaryF fused = nullptr;  // float32, exact form: one pass in float lanes
   if constexpr (std::is_same_v<T, float>)
     if (vtanh && !approx) fused = vecmath::table()->bin_f32[vecmath::GeluBackward];
+  constexpr int64_t kBlock = 512;
+  // dx for contiguous arrays of at most kBlock elements
+  const auto block = [&](T* ob, const T* gb, const T* xb, int64_t m) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (fused) return fused(ob, gb, xb, m);
+    }
+    T tmp[kBlock];
+    if (approx) {
+      for (int64_t i = 0; i < m; ++i) ob[i] = k * (xb[i] + cc * xb[i] * xb[i] * xb[i]);
+      vtanh(ob, ob, m, {});
+      for (int64_t i = 0; i < m; ++i) {
+        const T t = ob[i], xv = xb[i];
+        ob[i] = gb[i] * (T(0.5) * (T(1) + t) + T(0.5) * xv * (T(1) - t * t) * k * (T(1) + T(3) * cc * xv * xv));
+      }
+    } else {
+      for (int64_t i = 0; i < m; ++i) ob[i] = xb[i] * inv_sqrt2, tmp[i] = T(-0.5) * xb[i] * xb[i];
+      verf(ob, ob, m, {});
+      vexp(tmp, tmp, m, {});
+      for (int64_t i = 0; i < m; ++i) ob[i] = gb[i] * (T(0.5) * (T(1) + ob[i]) + xb[i] * tmp[i] * inv_sqrt_2pi);
+    }
+  };
   for_each<3>({&c.out[0], &c.in[0], &c.in[1]}, [&](char** p, const int64_t* s, int64_t n) {
     constexpr int64_t S = sizeof(T);
-    if (vtanh && s[0] == S && s[1] == S && s[2] == S) {
-      T* o = reinterpret_cast<T*>(p[0]);
-      const T *g = reinterpret_cast<const T*>(p[1]), *x = reinterpret_cast<const T*>(p[2]);
-      if constexpr (std::is_same_v<T, float>) {
-        if (fused) return fused(o, g, x, n);
-      }
-      constexpr int64_t kBlock = 512;
-      T tmp[kBlock];
+    if (vtanh) {
       for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
         const int64_t m = std::min(kBlock, n - i0);
-        T* ob = o + i0;
-        const T *gb = g + i0, *xb = x + i0;
-        if (approx) {
-          for (int64_t i = 0; i < m; ++i) ob[i] = k * (xb[i] + cc * xb[i] * xb[i] * xb[i]);
-          vtanh(ob, ob, m, {});
-          for (int64_t i = 0; i < m; ++i) {
-            const T t = ob[i], xv = xb[i];
-            ob[i] = gb[i] * (T(0.5) * (T(1) + t) + T(0.5) * xv * (T(1) - t * t) * k * (T(1) + T(3) * cc * xv * xv));
-          }
-        } else {
-          for (int64_t i = 0; i < m; ++i) ob[i] = xb[i] * inv_sqrt2, tmp[i] = T(-0.5) * xb[i] * xb[i];
-          verf(ob, ob, m, {});
-          vexp(tmp, tmp, m, {});
-          for (int64_t i = 0; i < m; ++i)
-            ob[i] = gb[i] * (T(0.5) * (T(1) + ob[i]) + xb[i] * tmp[i] * inv_sqrt_2pi);
+        if (s[0] == S && s[1] == S && s[2] == S) {
+          block(reinterpret_cast<T*>(p[0]) + i0, reinterpret_cast<const T*>(p[1]) + i0,
+                reinterpret_cast<const T*>(p[2]) + i0, m);
+          continue;
         }
+        // strided (a transposed input, an expanded gradient): gathered into blocks, so that
+        // every element takes the vector path (the scalar erf and exp: 10x the time)
+        T gb[kBlock], xb[kBlock], ob[kBlock];
+        for (int64_t i = 0; i < m; ++i) {
+          gb[i] = *reinterpret_cast<const T*>(p[1] + (i0 + i) * s[1]);
+          xb[i] = *reinterpret_cast<const T*>(p[2] + (i0 + i) * s[2]);
+        }
+        block(ob, gb, xb, m);
+        for (int64_t i = 0; i < m; ++i) *reinterpret_cast<T*>(p[0] + (i0 + i) * s[0]) = ob[i];
       }
       return;
     }

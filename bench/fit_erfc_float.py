@@ -1,5 +1,5 @@
 """Fits the float32-lane polynomials of tessel's erfc and gelu (erf form) kernels
-(kernels/cpu/vecmath_body.inc), gelu's backward, and the exp polynomial they share with
+(kernels/cpu/vecmath_body.inc), gelu's backward, softplus, and the exp polynomial they share with
 the softmax row kernel (kernels/cpu/softmax.cpp); prints the coefficients, highest
 degree first.
 
@@ -15,6 +15,8 @@ gelu's backward takes Phi(-|x|) = phi(x) sqrt(pi / 2) t R(t), t = 1 / (1 + |x|),
 R(t) = erfc(a) exp(a^2) / t, a = |x| / sqrt(2) (= exp(P(t)) above, as one polynomial):
   kMillsR3 R in t - 0.625, t in [1 / 4, 1] (|x| <= 3)
   kMillsR  R in t - 0.5,   t in [1 / 15.5, 1] (|x| <= 14.5; past it phi(x) is 0 in float)
+softplus takes log1p(e) = e + e Q(e) for e = exp(-|z|) in [0, 1]:
+  kLog1pQ  log1p(e) / e - 1 in e - 0.5
 Run: /opt/torchref/bin/python bench/fit_erfc_float.py
 """
 import mpmath as mp
@@ -42,4 +44,5 @@ if __name__ == "__main__":
     fit_float32("kErfcP3", P, 0.25, 1.0, 9, shift=0.625)
     fit_float32("kMillsR3", R, 0.25, 1.0, 8, shift=0.625)
     fit_float32("kMillsR", R, 1 / 15.5, 1.0, 14, shift=0.5)
+    fit_float32("kLog1pQ", lambda e: mp.log1p(e) / e - 1 if e != 0 else mp.mpf(0), 0.0, 1.0, 9, shift=0.5)
     fit_float32("kExpQ", lambda r: (mp.exp(r) - 1 - r) / r ** 2 if r != 0 else mp.mpf(0.5), -0.37, 0.37, 5, n=400)

@@ -509,8 +509,16 @@ Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index) {
       const auto one = [&](int64_t o, int64_t i) {
         char* to = dst + (o * k + i) * block;
         const char* from = src + (o * n + ip[i]) * block;
-        if constexpr (sizeof(E) > 1) std::memcpy(to, from, sizeof(E));  // one move
-        else std::memcpy(to, from, static_cast<size_t>(block));
+        if constexpr (sizeof(E) > 1) {
+          std::memcpy(to, from, sizeof(E));  // one move
+        } else {
+          // rows at random places in a large table wait on memory one by one: ask for the
+          // row 8 indices ahead (its first 512 bytes) while this one is copied
+          if (i + 8 < k)
+            for (int64_t b = 0; b < std::min<int64_t>(block, 512); b += 64)
+              __builtin_prefetch(src + (o * n + ip[i + 8]) * block + b);
+          std::memcpy(to, from, static_cast<size_t>(block));
+        }
       };
       // Over 1 MiB: the threads split the outer positions, or the indices when there is one.
       const bool par = outer * k * block > (int64_t{1} << 20);

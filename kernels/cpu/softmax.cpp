@@ -79,19 +79,19 @@ void softmax_row_f32(const vecmath::UnaryF exp_f, const float* x, float* y, int6
 // its sum in one loop (softmax stores the exps, log_softmax only sums them); the
 // scale (softmax) or x - m - log(sum) (log_softmax). exp is inline: exp(z) for
 // z = x - m <= 0 as 2^k e^r, k = round(z / ln2), r = z - k ln2 with ln2 split
-// in two (Cody-Waite), e^r = 1 + r + r^2 Q(r) with Q of degree 5 fitted to
-// (e^r - 1 - r) / r^2 on |r| <= 0.37 (bench/fit_erfc_float.py; 3.3e-9 there):
+// in two (Cody-Waite), e^r = 1 + r + r^2 Q(r) (vecmath.h's kLn2Hi/kLn2Lo and kExpQ):
 // within ~1 ulp, as SLEEF's u10 exp it replaces. Results below 2^-126
 // (z < -87.3) are scaled in two steps, so subnormals round once; z = -inf gives 0.
 __attribute__((target("avx2,fma"))) inline __m256 exp_nonpos_avx2(__m256 z) {
   const __m256 kf = _mm256_round_ps(_mm256_mul_ps(z, _mm256_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fmadd_ps(kf, _mm256_set1_ps(-0.693145751953125f), z);  // ln2_hi: 16 bits, k ln2_hi exact
-  r = _mm256_fmadd_ps(kf, _mm256_set1_ps(-1.428606765330187045e-06f), r);
+  __m256 r = _mm256_fmadd_ps(kf, _mm256_set1_ps(-vecmath::kLn2Hi), z);
+  r = _mm256_fmadd_ps(kf, _mm256_set1_ps(-vecmath::kLn2Lo), r);
   const __m256 r2 = _mm256_mul_ps(r, r);
-  const __m256 qa = _mm256_fmadd_ps(_mm256_set1_ps(0.00019916801829822361f), r, _mm256_set1_ps(0.001393990940414369f));
-  const __m256 qb = _mm256_fmadd_ps(_mm256_set1_ps(0.00833327230066061f), r, _mm256_set1_ps(0.04166640341281891f));
-  const __m256 qc = _mm256_fmadd_ps(_mm256_set1_ps(0.1666666716337204f), r, _mm256_set1_ps(0.5f));
+  using vecmath::kExpQ;
+  const __m256 qa = _mm256_fmadd_ps(_mm256_set1_ps(kExpQ[0]), r, _mm256_set1_ps(kExpQ[1]));
+  const __m256 qb = _mm256_fmadd_ps(_mm256_set1_ps(kExpQ[2]), r, _mm256_set1_ps(kExpQ[3]));
+  const __m256 qc = _mm256_fmadd_ps(_mm256_set1_ps(kExpQ[4]), r, _mm256_set1_ps(kExpQ[5]));
   const __m256 q = _mm256_fmadd_ps(_mm256_fmadd_ps(qa, r2, qb), r2, qc);
   const __m256 e = _mm256_add_ps(_mm256_fmadd_ps(r2, q, r), _mm256_set1_ps(1.0f));
   // kf is in [-151, 0] for z in [-104, 0]; below -104 (and -inf) the result is 0

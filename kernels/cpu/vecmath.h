@@ -44,6 +44,15 @@ enum BinFn : int {
   kNumBinary,
 };
 
+// ln 2 in two parts (Cody-Waite): kLn2Hi has 16 significant bits, so k * kLn2Hi is
+// exact for |k| < 2^8; kLn2Hi + kLn2Lo is ln 2 to ~2^-40.
+constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187045e-06f;
+// The inline float exp's polynomial: e^r = 1 + r + r^2 Q(r), Q of degree 5 fitted to
+// (e^r - 1 - r) / r^2 on |r| <= 0.37 (bench/fit_erfc_float.py, 3.3e-9 there); highest
+// degree first. vecmath's float kernels and softmax.cpp's row kernel share it.
+constexpr float kExpQ[] = {0.00019916801829822361f, 0.001393990940414369f, 0.00833327230066061f,
+                           0.04166640341281891f,    0.1666666716337204f,   0.5f};
+
 struct Params {
   double a = 0, b = 0;
 };

@@ -22,6 +22,7 @@
 #include "kernels/cpu/conv_fused.h"
 #include "kernels/cpu/lru_cache.h"
 #include "kernels/cpu/register.h"
+#include "kernels/cpu/serial.h"
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
 
@@ -346,9 +347,17 @@ Arg weight_arg(const Tensor& w, const Dims& d, const ConvKey& k, const ConvPrim&
 namespace {
 using namespace conv_dnnl;
 
+// Multiply-adds x 2 of a convolution of x [N, C, ...] by w [O, C/groups, kh, kw]
+// into y [N, O, Ho, Wo]: small ones run on one thread (serial.h).
+bool small_conv(const Tensor& x, const Tensor& w, const Tensor& y) {
+  return small_work(2.0 * static_cast<double>(x.shape()[0]) * static_cast<double>(w.numel()) *
+                    static_cast<double>(y.shape()[2]) * static_cast<double>(y.shape()[3]));
+}
+
 void conv2d_forward(const KernelCall& c) {
   const ConvParams& p = *static_cast<const ConvParams*>(c.params);
   const Tensor &x = c.in[0], &w = c.in[1], &y = c.out[0];
+  const OneThreadIf serial(small_conv(x, w, y));  // before key_of: primitives are keyed by the thread count
   const bool bias = c.in.size() > 2;
   const ConvKey k = key_of(x, w, y, p, 0, bias);
   const auto prim = primitive(k);
@@ -367,6 +376,7 @@ void conv2d_forward(const KernelCall& c) {
 void conv2d_backward_input(const KernelCall& c) {
   const ConvParams& p = *static_cast<const ConvParams*>(c.params);
   const Tensor &gy = c.in[0], &w = c.in[1], &gx = c.out[0];
+  const OneThreadIf serial(small_conv(gx, w, gy));
   const ConvKey k = key_of(gx, w, gy, p, 1, false);
   const auto prim = primitive(k);
   if (!prim->usable) return via_float32(c, &conv2d_backward_input);
@@ -384,6 +394,7 @@ void conv2d_backward_input(const KernelCall& c) {
 void conv2d_backward_weight(const KernelCall& c) {
   const ConvParams& p = *static_cast<const ConvParams*>(c.params);
   const Tensor &gy = c.in[0], &x = c.in[1], &gw = c.out[0];
+  const OneThreadIf serial(small_conv(x, gw, gy));
   const bool bias = c.out.size() > 1;
   const ConvKey k = key_of(x, gw, gy, p, 2, bias);
   const auto prim = primitive(k);

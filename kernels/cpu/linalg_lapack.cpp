@@ -11,12 +11,11 @@
 #include <memory>
 #include <vector>
 
-#include <omp.h>
-
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/linalg_lapack.h"
 #include "kernels/cpu/linalg_small.h"
 #include "kernels/cpu/register.h"
+#include "kernels/cpu/serial.h"
 #include "tessel/linalg.h"
 
 namespace tessel::cpu {
@@ -65,20 +64,6 @@ constexpr int64_t kSerialBelow = 128;
 // 118-128 ms); see docs/dev/decisions.md.
 constexpr int64_t kSerialBelowQr = 768;
 constexpr int64_t kSerialBelowEigSvd = 320;
-class SerialLapack {
- public:
-  SerialLapack(int64_t n, int64_t below) : saved_(n < below ? omp_get_max_threads() : 0) {
-    if (saved_ > 1) omp_set_num_threads(1);
-  }
-  ~SerialLapack() {
-    if (saved_ > 1) omp_set_num_threads(saved_);
-  }
-  SerialLapack(const SerialLapack&) = delete;
-  SerialLapack& operator=(const SerialLapack&) = delete;
-
- private:
-  int saved_;
-};
 
 // Runs body(b) for each matrix [m, n] of the batch: in parallel when there are
 // several (LAPACK then runs single-threaded inside each), else with LAPACK's
@@ -86,7 +71,7 @@ class SerialLapack {
 template <class F>
 void for_batch(int64_t B, F&& body, int64_t size = kSerialBelow, int64_t serial_below = kSerialBelow) {
   if (B == 1) {
-    SerialLapack serial(size, serial_below);
+    OneThreadIf serial(size < serial_below);
     body(0);
     return;
   }

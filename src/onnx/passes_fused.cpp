@@ -16,12 +16,8 @@
 //   ai.tessel.FusedMatMul(X, W, B?) -> act(X @ W + B), or act(Gemm(X, W, B)) with transB
 //     source ("MatMul" or "Gemm": the op it replaced, with its attributes),
 //     activation ("" | Relu | Gelu) and Gelu's approximate.
-#include <omp.h>
-
 #include <algorithm>
-#include <cctype>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -29,6 +25,7 @@
 
 #include "kernels/cpu/conv_fused.h"
 #include "kernels/cpu/matmul_fused.h"
+#include "kernels/cpu/serial.h"
 #include "src/onnx/internal.h"
 #include "tessel/ops.h"
 
@@ -37,49 +34,10 @@ namespace {
 
 const Tensor* opt(const Inputs& in, size_t k) { return k < in.size() && in[k] ? &*in[k] : nullptr; }
 
-// Small nodes run on the calling thread alone. oneDNN's OpenMP kernels split
-// their work statically, so a node of a few microseconds pays a fork/join, and
-// on a busy machine waits for a descheduled second thread: the digits CNN at
-// 2 threads took 0.24 ms per image against 0.04 ms for onnxruntime, whose pool
-// lets the caller do the work alone (bench/README.md, AVX2 machine).
-// omp_set_num_threads changes only the calling thread's setting, and the
-// kernels key their primitives by omp_get_max_threads(), so the one-thread
-// primitive is cached apart. The threshold follows how idle OpenMP threads
-// wait: spinning (libgomp's default, which `import tessel` keeps on an idle
-// machine) wakes them within a microsecond, so nodes from 0.5 MFLOP up gain
-// from the second thread (MobileNetV2 b1 at 2 threads: 1.12-1.15x onnxruntime's
-// time with 2 MFLOP, 0.98-1.03x with 0.625; the digits CNN's first conv at batch
-// 32, 0.56 MFLOP, 6.7 us on two threads against 9.4-14.9 us on one, AMD VM);
-// a short spin or a passive policy (a loaded machine, where
-// a wake-up costs ~25 us) keeps 2 MFLOP. TESSEL_ONNX_SMALL_SERIAL=0 turns it
-// off; another number sets the FLOP threshold (pooling: that many / 32 input elements).
-double serial_flops() {
-  static const double v = [] {
-    const char* e = std::getenv("TESSEL_ONNX_SMALL_SERIAL");
-    if (e && *e) return std::max(0.0, std::atof(e));
-    const char* spin = std::getenv("GOMP_SPINCOUNT");
-    const char* policy = std::getenv("OMP_WAIT_POLICY");
-    const bool passive = policy && (std::strcmp(policy, "passive") == 0 || std::strcmp(policy, "PASSIVE") == 0);
-    const bool short_spin = spin && std::isdigit(static_cast<unsigned char>(*spin)) && std::atof(spin) < 1e5;
-    return passive || short_spin ? 2.0 * 1024 * 1024 : 0.5 * 1024 * 1024;
-  }();
-  return v;
-}
-
-class SerialIfSmall {
- public:
-  // work: FLOPs (conv, matmul) or, for pooling, input elements x 32.
-  explicit SerialIfSmall(double work) {
-    if (work > 0 && work < serial_flops() && (saved_ = omp_get_max_threads()) > 1) omp_set_num_threads(1);
-  }
-  ~SerialIfSmall() {
-    if (saved_ > 1) omp_set_num_threads(saved_);
-  }
-  SerialIfSmall(const SerialIfSmall&) = delete;
-  SerialIfSmall& operator=(const SerialIfSmall&) = delete;
-
- private:
-  int saved_ = 0;
+// Small nodes run on the calling thread alone (kernels/cpu/serial.h).
+// work: FLOPs (conv, matmul) or, for pooling, input elements x 32.
+struct SerialIfSmall : cpu::OneThreadIf {
+  explicit SerialIfSmall(double work) : cpu::OneThreadIf(cpu::small_work(work)) {}
 };
 
 // Multiply-adds x 2 of x [..., K] times a 2-D weight of K x N elements (either order).

@@ -81,7 +81,7 @@ def test_threads_restored_after_a_failing_run():
 
 @pytest.mark.parametrize("setting", ["0", "1e15"])
 def test_switch_off_and_all_serial(setting, tmp_path):
-    """TESSEL_ONNX_SMALL_SERIAL=0 (never serial) and a huge threshold (always
+    """TESSEL_SMALL_SERIAL=0 (never serial) and a huge threshold (always
     serial) give onnxruntime's results too; read once per process, hence a subprocess."""
     path = tmp_path / "m.onnx"
     path.write_bytes(mixed_model())
@@ -98,6 +98,6 @@ def test_switch_off_and_all_serial(setting, tmp_path):
         print("ok")
     """)
     import os
-    env = dict(os.environ, TESSEL_ONNX_SMALL_SERIAL=setting)
+    env = dict(os.environ, TESSEL_SMALL_SERIAL=setting)
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]

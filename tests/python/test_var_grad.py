@@ -52,3 +52,26 @@ def test_float32_transposed_and_std():
     m, s = x64.mean(0, keepdims=True), x64.std(0, ddof=1, keepdims=True)
     assert t.grad.dtype == ts.float32
     np.testing.assert_allclose(t.grad.numpy().T, (x64 - m) / (s * (x.shape[0] - 1)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn", ["var", "std"])
+@pytest.mark.parametrize("call,axes,ddof,keep", [
+    (lambda f, t: f(t), None, 1, False),
+    (lambda f, t: f(t, 0), 0, 1, False),
+    (lambda f, t: f(t, -1, keepdim=True), -1, 1, True),
+    (lambda f, t: f(t, 1, False), 1, 0, False),  # PyTorch's unbiased, positional
+    (lambda f, t: f(t, 2, correction=2), 2, 2, False),
+    (lambda f, t: f(t, False), None, 0, False),  # PyTorch's std(x, unbiased)
+    (lambda f, t: f(t, axis=(0, 2), keepdims=True), (0, 2), 1, True),
+    (lambda f, t: f(t, dim=[1, -1], correction=0), (1, 2), 0, False),
+])
+def test_python_forms_match_numpy(fn, call, axes, ddof, keep):
+    """The Python wrapper's forms (an int dim takes a shortcut to the C++ op, the
+    others the general path) agree with NumPy in float64."""
+    x = np.random.default_rng(54).standard_normal((3, 4, 5))
+    got = call(getattr(ts, fn), ts.tensor(x)).numpy()
+    want = getattr(np, fn)(x, axis=axes, ddof=ddof, keepdims=keep)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(IndexError, match=fn):
+        getattr(ts, fn)(ts.tensor(x), 3)

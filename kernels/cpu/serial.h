@@ -4,7 +4,7 @@
 // fork/join, and on a busy machine waits for a descheduled second thread: the
 // digits CNN at 2 threads took 0.24 ms per image against 0.04 ms for
 // onnxruntime, whose pool lets the caller do the work alone (bench/README.md,
-// AVX2 machine); an eager 3x3 conv of 16 channels at 7x7 (0.23 MFLOP) 24 us on
+// AVX2 machine); an eager 3x3 conv of 16 channels at 7x7 (0.23 MFLOP) 23 us on
 // two threads against 19 on one.
 //
 // omp_set_num_threads changes only the calling thread's setting, and the

@@ -401,6 +401,14 @@ def _axis_kw(op, dim, axis, keepdim, keepdims):
                                                                           keepdim, False))
 
 
+def _torch_form(dim, keepdim, axis, keepdims):
+    """PyTorch's plain call (an int dim or none, a bool keepdim, none of the standard's keywords):
+    the reductions hand it to the C++ op as is, which checks the dim; the general path costs a few
+    microseconds, more than a small reduction itself."""
+    return (axis is _UNSET and keepdims is _UNSET and (dim is _UNSET or type(dim) is int)
+            and (keepdim is _UNSET or type(keepdim) is builtins.bool))
+
+
 def _reduce_axis(x, axis, op):
     """None, or a dim list the C++ reductions take."""
     if axis is None:
@@ -433,10 +441,7 @@ def _reduction(name, fn):
     unsigned_sum = name in ("sum", "prod")
 
     def f(input, dim=_UNSET, keepdim=_UNSET, *, axis=_UNSET, keepdims=_UNSET, dtype=None):
-        # The common calls (x.sum(), ts.sum(x, 1, keepdim=True)) straight to the C++ op: the
-        # general path below costs a few microseconds, more than a small reduction itself.
-        if (axis is _UNSET and keepdims is _UNSET and dtype is None and (dim is _UNSET or type(dim) is int)
-                and (keepdim is _UNSET or type(keepdim) is builtins.bool)
+        if (_torch_form(dim, keepdim, axis, keepdims) and dtype is None
                 and not (unsigned_sum and input.dtype is _D.uint8)):
             return fn(input, None if dim is _UNSET else [dim], keepdim is True)
         ax, kd = _axis_kw(name, dim, axis, keepdim, keepdims)
@@ -467,10 +472,7 @@ def _spread(name, fn):
     def f(input, dim=_UNSET, unbiased=None, keepdim=_UNSET, *, axis=_UNSET, correction=None, keepdims=_UNSET):
         if isinstance(dim, builtins.bool):  # PyTorch's std(x, unbiased) over all dims
             dim, unbiased = _UNSET, dim
-        # The common calls (x.std(), ts.var(x, 0)) straight to the C++ op, as _reduction's: the
-        # general path below cost ~5 us, more than the op on a thousand elements.
-        if (axis is _UNSET and keepdims is _UNSET and (dim is _UNSET or type(dim) is int)
-                and (keepdim is _UNSET or type(keepdim) is builtins.bool)):
+        if _torch_form(dim, keepdim, axis, keepdims):
             return fn(input, None if dim is _UNSET else [dim], unbiased, correction=correction, keepdim=keepdim is True)
         ax, kd = _axis_kw(name, dim, axis, keepdim, keepdims)
         if _no_axes(ax):  # one sample per element: spread 0, or NaN when correction >= 1

@@ -34,12 +34,6 @@ namespace {
 
 const Tensor* opt(const Inputs& in, size_t k) { return k < in.size() && in[k] ? &*in[k] : nullptr; }
 
-// Small nodes run on the calling thread alone (kernels/cpu/serial.h).
-// work: FLOPs (conv, matmul) or, for pooling, input elements x 32.
-struct SerialIfSmall : cpu::OneThreadIf {
-  explicit SerialIfSmall(double work) : cpu::OneThreadIf(cpu::small_work(work)) {}
-};
-
 // Multiply-adds x 2 of x [..., K] times a 2-D weight of K x N elements (either order).
 double matmul_flops(const Tensor& x, const Tensor& w) {
   const int64_t k = x.dim() ? x.shape()[x.dim() - 1] : 0;
@@ -183,7 +177,7 @@ std::vector<Tensor> fused_conv(const Node& n, const Inputs& in, const OpContext&
   std::optional<ConvPrep> local;
   const ConvPrep& prep = conv_prep(n, local);
   const cpu::ConvLayout layout = layout_of(prep, x, r);
-  SerialIfSmall serial(conv_flops(x, w, prep.strides));
+  cpu::OneThreadIf serial(cpu::small_work(conv_flops(x, w, prep.strides)));  // small nodes: serial.h
   if (x && w) {
     if (auto y = conv_one_primitive(prep, *x, *w, b, r, layout)) return {*y};
   }
@@ -239,7 +233,8 @@ std::vector<Tensor> blocked_pool(const Node& n, const Inputs& in, const OpContex
   const int64_t channels = prep.channels;
   Inputs args = in;
   const Tensor* x = opt(in, 0);
-  SerialIfSmall serial(x ? 32.0 * static_cast<double>(x->numel()) : 0.0);
+  cpu::OneThreadIf serial(
+      cpu::small_work(x ? 32.0 * static_cast<double>(x->numel()) : 0.0));  // pooling: 32 FLOPs an input element
   if (x && x->dim() == 5 && prep.blocked_x) {
     if (channels < 1) n.error("a blocked input needs the channel count (attribute 'channels')");
     if (auto p = pool_params(n, source, *x)) return {cpu::pool2d_blocked(*x, channels, *p, prep.blocked_out, prep.site.get())};
@@ -320,7 +315,7 @@ std::vector<Tensor> fused_matmul(const Node& n, const Inputs& in, const OpContex
     prep = &*local;
   }
   const std::string &source = prep->source, &act = prep->act;
-  SerialIfSmall serial(x && w ? matmul_flops(*x, *w) : 0.0);
+  cpu::OneThreadIf serial(cpu::small_work(x && w ? matmul_flops(*x, *w) : 0.0));
   if (x && w && x->dim() >= 2 && w->dim() == 2 && (source == "MatMul" || x->dim() == 2)) {
     const Tensor w2 = prep->trans_b ? w->t() : *w;
     const int64_t K = w2.shape()[0];

@@ -1,5 +1,5 @@
 """Small fused nodes run on the calling thread alone when tessel has more threads
-(src/onnx/passes_fused.cpp, SerialIfSmall): results match onnxruntime, with
+(src/onnx/passes_fused.cpp, kernels/cpu/serial.h): results match onnxruntime, with
 tiny and large convolutions, pooling and Gemm in one graph, and the thread
 count the caller set is back after every run (also after a failing run)."""
 import subprocess

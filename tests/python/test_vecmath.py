@@ -382,7 +382,6 @@ def test_pow_integer_exponents_are_correctly_rounded():
                                   np.sqrt(a[:5000][a[:5000] > 0]))
 
 
-
 def test_pow_positive_bases_are_correctly_rounded():
     # other exponents with x > 0 finite: exp(y log x) in double lanes, rounded once; equal to
     # NumPy's float64 power rounded to float32 (SLEEF's 1-ulp float pow, used before, was off
@@ -404,6 +403,7 @@ def test_pow_positive_bases_are_correctly_rounded():
         with np.errstate(all="ignore"):
             want = np.power(sp.astype(np.float64), e).astype(np.float32)
         assert np.array_equal(got, want, equal_nan=True), (e, got, want)
+
 
 _CHILD_EXACT = r"""
 import sys, numpy as np, tessel as ts

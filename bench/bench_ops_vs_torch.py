@@ -1,6 +1,7 @@
 """Every op that PyTorch also has, timed against PyTorch side by side in one process.
 
-For each op: float32 (and bfloat16 where PyTorch has a CPU kernel, --bf16), at
+For each op: float32 (and bfloat16 where PyTorch has a CPU kernel: --bf16, or
+--dtypes bfloat16 alone), at
 10^3, 10^5 and 10^7 elements, on a contiguous, a transposed (a non-contiguous
 view) and a broadcast (an expanded view) input, at 1 and 2 threads, forward
 and, for differentiable ops, forward+backward. Every result is checked against
@@ -429,7 +430,8 @@ def main():
     p.add_argument("--ops", default="", help="comma-separated op names (substring match) to run")
     p.add_argument("--sizes", default="1e3,1e5,1e7", help="element counts (default 1e3,1e5,1e7)")
     p.add_argument("--layouts", default="contiguous,transposed,broadcast")
-    p.add_argument("--bf16", action="store_true", help="also bfloat16 (forward only)")
+    p.add_argument("--bf16", action="store_true", help="also bfloat16 (forward only); same as --dtypes float32,bfloat16")
+    p.add_argument("--dtypes", default="float32", help="float32 and/or bfloat16 (bfloat16: forward only)")
     p.add_argument("--no-backward", action="store_true", help="forward only")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--top", type=int, default=40, help="rows of the printed table (worst first)")
@@ -450,6 +452,10 @@ def main():
         sizes = [s for s in sizes if s <= 10 ** 5] or sizes[:1]
         args.repeat = min(args.repeat, 3)
     wanted = [s.strip() for s in args.ops.split(",") if s.strip()]
+    wanted_dtypes = [d for d in args.dtypes.split(",") if d] + (["bfloat16"] if args.bf16 else [])
+    wanted_dtypes = list(dict.fromkeys(wanted_dtypes))
+    if bad := [d for d in wanted_dtypes if d not in ("float32", "bfloat16")]:
+        raise SystemExit(f"--dtypes: {', '.join(bad)} is not float32 or bfloat16")
     all_specs = [s for s in specs() if not wanted or any(w in s.name for w in wanted)]
     res = Result()
     for nthreads in common.parse_threads(args.threads):
@@ -459,7 +465,7 @@ def main():
                 for layout in layouts:
                     if layout not in spec.layouts:
                         continue
-                    dtypes = ["float32"] + (["bfloat16"] if args.bf16 and spec.bf16 else [])
+                    dtypes = [d for d in wanted_dtypes if d == "float32" or spec.bf16]
                     for dtype in dtypes:
                         modes = ["fwd"] + (["fwd+bwd"] if spec.grad and not args.no_backward and dtype == "float32"
                                            and spec.kind not in ("create",) else [])

@@ -3,6 +3,7 @@
 // forms make eight. The activations' backwards are in activation_backward.cpp.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -25,6 +26,34 @@ T* mptr(const Tensor& t) {
   return static_cast<T*>(t.data_ptr());
 }
 
+// sum(x) (Sq: sum((x - m)^2)) over a run, in double: four vector accumulators of
+// four lanes, so the adds overlap (one double chain waited on the add's latency:
+// batch_norm of [32, 16, 195] float32 in 220 us, PyTorch's bfloat16 one in 60).
+// The order depends on n only.
+template <bool Sq, class T>
+TESSEL_CLONES double run_sum_d(const T* x, int64_t n, double m = 0) {
+  typedef double D __attribute__((vector_size(32)));
+  typedef T V __attribute__((vector_size(4 * sizeof(T))));
+  D acc[4] = {};
+  const D mv = {m, m, m, m};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 4; ++j) {
+      V v;
+      std::memcpy(&v, x + i + 4 * j, sizeof(V));
+      D d = __builtin_convertvector(v, D);
+      if constexpr (Sq) d = (d - mv) * (d - mv);
+      acc[j] += d;
+    }
+  const D t = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  double r = (t[0] + t[1]) + (t[2] + t[3]);
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(x[i]);
+    r += Sq ? (d - m) * (d - m) : d;
+  }
+  return r;
+}
+
 // Channels run in parallel; each channel's sums are accumulated in double.
 template <class T>
 void batch_norm_kernel(const KernelCall& c) {
@@ -36,19 +65,10 @@ void batch_norm_kernel(const KernelCall& c) {
   parallel_for(C, N * S * 4, [&](int64_t lo, int64_t hi) {
     for (int64_t ch = lo; ch < hi; ++ch) {
       double sum = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        const T* row = px + (n * C + ch) * S;
-        for (int64_t s = 0; s < S; ++s) sum += row[s];
-      }
+      for (int64_t n = 0; n < N; ++n) sum += run_sum_d<false>(px + (n * C + ch) * S, S);
       const double m = sum / static_cast<double>(N * S);
       double sq = 0;  // two passes: no cancellation in the variance
-      for (int64_t n = 0; n < N; ++n) {
-        const T* row = px + (n * C + ch) * S;
-        for (int64_t s = 0; s < S; ++s) {
-          const double d = row[s] - m;
-          sq += d * d;
-        }
-      }
+      for (int64_t n = 0; n < N; ++n) sq += run_sum_d<true>(px + (n * C + ch) * S, S, m);
       const double is = 1.0 / std::sqrt(sq / static_cast<double>(N * S) + eps);
       mean[ch] = static_cast<T>(m);
       invstd[ch] = static_cast<T>(is);

@@ -5,6 +5,7 @@
 #include "src/nn/nn_util.h"
 #include "src/nn/norm_fused.h"
 #include "src/ops/broadcast_block.h"
+#include "src/ops/float_compute.h"
 #include "tessel/amp.h"
 #include "tessel/autograd.h"
 #include "tessel/kernel.h"
@@ -39,6 +40,12 @@ Tensor batch_norm(const Tensor& input, const OptTensor& running_mean, const OptT
   }
   TS_CHECK(input.dim() >= 2, ValueError, "batch_norm", "expected an input with at least 2 dims [N, C, ...], got ",
            input.shape());
+  if (tessel::detail::float_compute(input)) {  // running statistics keep their own dtype
+    using tessel::detail::widened;
+    return batch_norm(widened(input), running_mean, running_var, widened(weight), widened(bias), training, momentum,
+                      eps)
+        .to(input.dtype());
+  }
   TS_CHECK(is_floating(input.dtype()), TypeError, "batch_norm", "expects a floating tensor, got ", input.dtype());
   const int64_t C = input.shape()[1], nd = input.dim();
   check_channel_vector("running_mean", running_mean, C);
@@ -124,6 +131,10 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const OptT
     if (*p) TS_CHECK((*p)->shape() == normalized_shape, ValueError, "layer_norm", "weight and bias must have shape ",
                      normalized_shape, ", got ", (*p)->shape());
   }
+  if (tessel::detail::float_compute(input)) {
+    using tessel::detail::widened;
+    return layer_norm(widened(input), normalized_shape, widened(weight), widened(bias), eps).to(input.dtype());
+  }
   static const OpId kFused = Registry::get().op_id("layer_norm_fused");
   if (input.numel() > 0 && Registry::get().has(kFused, input.device().type, input.dtype()) &&
       (!weight || weight->dtype() == input.dtype()) && (!bias || bias->dtype() == input.dtype())) {
@@ -162,6 +173,10 @@ std::optional<Tensor> rms_norm_fused(const Tensor& input, int64_t k, const OptTe
   TS_CHECK(k >= 1 && k <= input.dim(), ValueError, "rms_norm", "normalized_shape has ", k,
            " dims, more than the input's ", input.shape());
   static const OpId kFused = Registry::get().op_id("rms_norm_fused");
+  if (tessel::detail::float_compute(input) && input.numel() > 0 && !amp::active() && !trace::active()) {
+    const auto y = rms_norm_fused(tessel::detail::widened(input), k, tessel::detail::widened(weight), eps);
+    return y ? std::optional<Tensor>(y->to(input.dtype())) : std::nullopt;
+  }
   if (input.numel() == 0 || amp::active() || trace::active() ||
       !Registry::get().has(kFused, input.device().type, input.dtype()) ||
       (weight && (weight->dtype() != input.dtype() || weight->device() != input.device())))

@@ -3,13 +3,14 @@
 #include <cmath>
 #include <numeric>
 
-#include "tessel/trace.h"
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
+#include "src/ops/float_compute.h"
+#include "tessel/amp.h"
 #include "tessel/kernel.h"
 #include "tessel/ops.h"
 #include "tessel/registry.h"
-#include "tessel/amp.h"
+#include "tessel/trace.h"
 
 namespace tessel {
 
@@ -98,13 +99,18 @@ DType accumulate_dtype(DType d) {
   return is_unsigned(d) && itemsize(d) > 1 ? DType::UInt64 : DType::Int64;
 }
 
+bool is_reduced_float(DType d) { return d == DType::BFloat16 || d == DType::Float16; }
+
 Tensor sum_forward(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
-  const Tensor x = dtype ? a.to(*dtype) : a;
+  // float16/bfloat16 to a float32 sum: the CPU kernel widens as it goes (and keeps a
+  // broadcast input's stride 0), no float32 copy of the input first.
+  const bool widened = dtype == DType::Float32 && is_reduced_float(a.dtype()) && a.device().is_cpu();
+  const Tensor x = dtype && !widened ? a.to(*dtype) : a;
   const ReduceShape r = reduce_shape("sum", x, dims);
   // Integers accumulate in int64 (uint64) unless a dtype is asked for.
   const DType out_dt = dtype ? *dtype : accumulate_dtype(x.dtype());
   // The kernel writes int64 for integers; another requested integer dtype is a cast of that.
-  const DType kernel_dt = accumulate_dtype(x.dtype());
+  const DType kernel_dt = widened ? DType::Float32 : accumulate_dtype(x.dtype());
   Tensor out = empty(r.keep, TensorOptions(kernel_dt, x.device()));
   if (x.numel() == 0) out.fill_(Scalar(0));
   else dispatch(op::sum, x.dtype(), {&x, 1}, {&out, 1});
@@ -135,10 +141,12 @@ Tensor mean(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DTyp
   return autograd::recorded(
       autograd::needs_grad(a),
       [&] {
-        Tensor s = sum_forward(a, dims, keepdim, dt);
+        // float16/bfloat16: the sum and the division in float32, one rounding at the end.
+        const bool narrow = is_reduced_float(dt) && a.dtype() == dt && a.device().is_cpu();
+        Tensor s = sum_forward(a, dims, keepdim, narrow ? DType::Float32 : dt);
         // 0 / 0 gives NaN for an empty reduction, as in NumPy and PyTorch.
         div_(s, Scalar(static_cast<double>(r.count)));
-        return s;
+        return narrow ? s.to(dt) : s;
       },
       [&](const Tensor& out) { autograd::rules::sum(a, dims, keepdim, out, 1.0 / static_cast<double>(r.count)); });
 }
@@ -276,6 +284,7 @@ Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
   }
   OpScope scope_("norm");
   check_floating("norm", a);
+  if (detail::float_compute(a)) return norm(a.to(DType::Float32), p, dims, keepdim).to(a.dtype());
   if (p == 2 && autograd::needs_grad(a)) {  // its own rule: the gradient at 0 is 0, not NaN
     return autograd::recorded(
         true, [&] { return norm(a, p, dims, keepdim); },
@@ -301,6 +310,7 @@ Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
     return logsumexp(c[0], dims, keepdim);
   }
   OpScope scope_("logsumexp");
+  if (detail::float_compute(a)) return logsumexp(a.to(DType::Float32), dims, keepdim).to(a.dtype());
   const Tensor x = is_floating(a.dtype()) || is_complex(a.dtype()) ? a : a.to(default_float_dtype());
   const ReduceShape r = reduce_shape("logsumexp", x, dims);
   if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(-INFINITY), TensorOptions(x.dtype(), x.device()));
@@ -386,6 +396,7 @@ Tensor softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
     const amp::Cast c(amp::Op::softmax, {&a});
     return softmax(c[0], dim, dtype);
   }
+  if (detail::float_compute(a) && !dtype) return softmax(a.to(DType::Float32), dim, std::nullopt).to(a.dtype());
   const Tensor x = dtype ? a.to(*dtype) : a;
   TS_CHECK(is_floating(x.dtype()), TypeError, "softmax", "expects a floating tensor, got ", x.dtype());
   return autograd::recorded(
@@ -398,6 +409,7 @@ Tensor log_softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
     const amp::Cast c(amp::Op::log_softmax, {&a});
     return log_softmax(c[0], dim, dtype);
   }
+  if (detail::float_compute(a) && !dtype) return log_softmax(a.to(DType::Float32), dim, std::nullopt).to(a.dtype());
   const Tensor x = dtype ? a.to(*dtype) : a;
   TS_CHECK(is_floating(x.dtype()), TypeError, "log_softmax", "expects a floating tensor, got ", x.dtype());
   return autograd::recorded(

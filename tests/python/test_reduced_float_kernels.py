@@ -124,3 +124,113 @@ def test_neg_and_abs_on_the_sign_bit(dtype):
     nan = ts.from_numpy(np.array([np.nan, -np.nan], np.float32)).to(dtype)
     assert np.isnan(ts.neg(nan).to(ts.float32).numpy()).all()
     assert np.isnan(ts.abs(nan).to(ts.float32).numpy()).all()
+
+
+# ---- reductions: float accumulation, each result rounded once ----
+
+def _round(x64, np_dtype):
+    with np.errstate(all="ignore"):
+        return np.asarray(x64).astype(np.float32).astype(np_dtype).astype(np.float64)
+
+
+def _layouts(x, dtype, np_dtype):
+    """(tessel view, NumPy float64 values) for a contiguous, a transposed and a broadcast input."""
+    with np.errstate(all="ignore"):
+        xr = x.astype(np_dtype).astype(np.float64)
+    t = ts.from_numpy(xr.astype(np.float32)).to(dtype)
+    yield t, xr
+    yield ts.from_numpy(np.ascontiguousarray(xr.T).astype(np.float32)).to(dtype).t(), xr  # a transposed view
+    row = ts.from_numpy(xr[1:2].astype(np.float32)).to(dtype).expand(*xr.shape)
+    yield row, np.broadcast_to(xr[1:2], xr.shape)
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("shape", [(300, 70), (5, 2100)])  # past 64 rows (pairwise halves), past a 1024 leaf
+@pytest.mark.parametrize("dim", [0, -1, None])
+def test_sum_and_mean_accumulate_in_float(dtype, np_dtype, shape, dim):
+    x = np.random.default_rng(5).uniform(0.5, 2.0, shape)
+    for t, xr in _layouts(x, dtype, np_dtype):
+        for name, ref in (("sum", xr.sum(axis=dim)), ("mean", xr.mean(axis=dim))):
+            got = (getattr(ts, name)(t, dim) if dim is not None else getattr(ts, name)(t))
+            assert got.dtype == dtype
+            got = got.to(ts.float64).numpy()
+            # float32 accumulation is far below the reduced dtype's ulp: the rounded exact result,
+            # or its neighbour where the exact value lies within float32 error of a tie
+            want = _round(ref, np_dtype)
+            ulp = np.exp2(np.floor(np.log2(np.abs(want))) - (7 if dtype == ts.bfloat16 else 10))
+            assert np.all(np.abs(got - want) <= ulp), (name, float(np.max(np.abs(got - want) / ulp)))
+        wide = (ts.sum(t, dim, dtype=ts.float32) if dim is not None else ts.sum(t, dtype=ts.float32))
+        assert wide.dtype == ts.float32
+        np.testing.assert_allclose(wide.numpy(), xr.sum(axis=dim), rtol=2e-6)
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("dim", [0, -1, None])
+def test_extremes_and_prod(dtype, np_dtype, dim):
+    x = np.random.default_rng(6).uniform(0.9, 1.1, (130, 40))
+    x[7, 3] = 9.0
+    for t, xr in _layouts(x, dtype, np_dtype):
+        for name, ref in (("amax", xr.max(axis=dim)), ("amin", xr.min(axis=dim))):
+            got = getattr(ts, name)(t, dim) if dim is not None else getattr(ts, name)(t)
+            np.testing.assert_array_equal(got.to(ts.float64).numpy(), ref)  # exact: a max is one of the values
+        got = (ts.prod(t, dim) if dim is not None else ts.prod(t)).to(ts.float64).numpy()
+        np.testing.assert_allclose(got, _round(xr.prod(axis=dim), np_dtype), rtol=2 ** -7)
+
+
+# ---- softmax, the norms, logsumexp: computed in float32, rounded once, differentiable ----
+
+def _np_softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _np_layer_norm(x, eps=1e-5):
+    m = x.mean(-1, keepdims=True)
+    return (x - m) / np.sqrt(((x - m) ** 2).mean(-1, keepdims=True) + eps)
+
+
+F = ts.nn.functional
+FLOAT_OPS = {
+    "softmax": (lambda t: F.softmax(t, -1), lambda x: _np_softmax(x, -1)),
+    "log_softmax": (lambda t: F.log_softmax(t, 0), lambda x: np.log(_np_softmax(x, 0))),
+    "logsumexp": (lambda t: ts.logsumexp(t, -1), lambda x: np.log(np.exp(x).sum(-1))),
+    "layer_norm": (lambda t: F.layer_norm(t, (t.shape[-1],)), _np_layer_norm),
+    "rms_norm": (lambda t: F.rms_norm(t, (t.shape[-1],), eps=1e-6),
+                 lambda x: x / np.sqrt((x ** 2).mean(-1, keepdims=True) + 1e-6)),
+    "batch_norm": (lambda t: F.batch_norm(t.reshape(6, 4, 50), None, None, training=True).reshape(24, 50),
+                   lambda x: _np_layer_norm(x.reshape(6, 4, 50).transpose(1, 0, 2).reshape(4, 300))
+                   .reshape(4, 6, 50).transpose(1, 0, 2).reshape(24, 50)),
+    "norm": (lambda t: ts.norm(t), lambda x: np.sqrt((x ** 2).sum())),
+}
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("name", sorted(FLOAT_OPS))
+def test_float_computed_ops_round_once(dtype, np_dtype, name):
+    op, ref = FLOAT_OPS[name]
+    x = np.random.default_rng(7).uniform(-3, 3, (24, 50))
+    with np.errstate(all="ignore"):
+        xr = x.astype(np_dtype).astype(np.float64)
+    t = ts.from_numpy(xr.astype(np.float32)).to(dtype)
+    got = op(t)
+    assert got.dtype == dtype
+    want = ref(xr)
+    # one rounding of a float32 result: within one ulp of the reduced dtype (2^-7 or 2^-10 relative)
+    rel = 2.0 ** (-7 if dtype == ts.bfloat16 else -10)
+    np.testing.assert_allclose(got.to(ts.float64).numpy(), want, rtol=rel, atol=rel * np.abs(want).max() * 1e-2)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "layer_norm", "rms_norm", "batch_norm", "logsumexp"])
+def test_float_computed_ops_gradients(name):
+    op, _ = FLOAT_OPS[name]
+    x = np.random.default_rng(8).uniform(-2, 2, (24, 50)).astype(ml_dtypes.bfloat16).astype(np.float32)
+    w = np.random.default_rng(9).uniform(-1, 1, (24, 50) if name != "logsumexp" else (24,)).astype(np.float32)
+    grads = []
+    for dt in (ts.bfloat16, ts.float32):
+        t = ts.from_numpy(x).to(dt)
+        t.requires_grad_(True)
+        (op(t) * ts.from_numpy(w).to(dt)).sum().backward()
+        assert t.grad.dtype == dt
+        grads.append(t.grad.to(ts.float32).numpy())
+    # the bfloat16 gradient is the float32 one rounded, up to the rounded forward terms it multiplies
+    np.testing.assert_allclose(grads[0], grads[1], rtol=2 ** -6, atol=2 ** -6 * np.abs(grads[1]).max())

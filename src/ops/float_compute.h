@@ -1,0 +1,25 @@
+#pragma once
+// float16/bfloat16 on the CPU: ops whose kernels are written for float32 and
+// float64 only (softmax, log_softmax, logsumexp, the norms) run on float32
+// copies and round once at the end, as PyTorch computes them. The casts are
+// recorded, so gradients flow through and come back in the input's dtype.
+// (Op by op on the reduced dtype they were scalar loops at 3-7x PyTorch's time
+// and rounded every intermediate.)
+#include <optional>
+
+#include "tessel/tensor.h"
+
+namespace tessel::detail {
+
+inline bool float_compute(const Tensor& x) {
+  return (x.dtype() == DType::BFloat16 || x.dtype() == DType::Float16) && x.device().is_cpu();
+}
+// x in float32 when it is a reduced float; other dtypes (a float32 weight) as they are.
+inline Tensor widened(const Tensor& x) {
+  return x.dtype() == DType::BFloat16 || x.dtype() == DType::Float16 ? x.to(DType::Float32) : x;
+}
+inline std::optional<Tensor> widened(const std::optional<Tensor>& x) {
+  return x ? std::optional<Tensor>(widened(*x)) : std::nullopt;
+}
+
+}  // namespace tessel::detail

@@ -6,6 +6,7 @@
 #include <complex>
 
 #include "kernels/cpu/clones.h"
+#include "kernels/cpu/reduced_float.h"
 #include "kernels/cpu/vecmath.h"
 
 namespace tessel::cpu {
@@ -254,6 +255,26 @@ const bool registered = [] {
               lerp_run<T, 0>(o, a, b, w, n);
             else
               lerp_run<T, 1>(o, a, b, w, n);
+            return;
+          }
+        }
+        if constexpr (is_reduced_float_v<T>) {
+          if (s[0] == E && s[1] == E && s[2] == E && (s[3] == 0 || s[3] == E)) {  // float blocks (reduced_float.h)
+            float a[kReducedBlock], b[kReducedBlock], w[kReducedBlock], r[kReducedBlock];
+            const T* wp = reinterpret_cast<const T*>(p[3]);
+            if (s[3] == 0) w[0] = static_cast<float>(wp[0]);
+            for (int64_t i = 0; i < n; i += kReducedBlock) {
+              const int64_t m = std::min(kReducedBlock, n - i);
+              widen(a, reinterpret_cast<const T*>(p[1]) + i, m);
+              widen(b, reinterpret_cast<const T*>(p[2]) + i, m);
+              if (s[3] == 0) {
+                lerp_run<float, 0>(r, a, b, w, m);
+              } else {
+                widen(w, wp + i, m);
+                lerp_run<float, 1>(r, a, b, w, m);
+              }
+              narrow(reinterpret_cast<T*>(p[0]) + i, r, m);
+            }
             return;
           }
         }

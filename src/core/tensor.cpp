@@ -7,6 +7,7 @@
 
 #include "src/autograd/rules.h"
 #include "src/core/shape_util.h"
+#include "src/ops/elementwise_util.h"
 #include "tessel/ops.h"
 
 namespace tessel {
@@ -460,13 +461,15 @@ Tensor Tensor::clone() const {
       [&](const Tensor& out) { rules::copy("CloneBackward", *this, out); });
 }
 
+// A permuted dense tensor (a transpose) keeps its layout, as PyTorch's .to() does:
+// the cast then runs in memory order instead of transposing (x.t().to(float32)).
 Tensor Tensor::to(DType d) const {
   if (d != dtype()) if (trace::Op t{"cast"}) return t.in(*this).out(to(d));
   if (d == dtype()) return *this;
   return autograd::recorded(
       autograd::needs_grad(*this),
       [&] {
-        Tensor out = empty(shape(), TensorOptions(d, device()));
+        Tensor out = detail::empty_same_layout(*this, TensorOptions(d, device()));
         out.copy_(*this);
         return out;
       },

@@ -234,3 +234,35 @@ def test_float_computed_ops_gradients(name):
         grads.append(t.grad.to(ts.float32).numpy())
     # the bfloat16 gradient is the float32 one rounded, up to the rounded forward terms it multiplies
     np.testing.assert_allclose(grads[0], grads[1], rtol=2 ** -6, atol=2 ** -6 * np.abs(grads[1]).max())
+
+
+def test_cast_keeps_a_transposed_layout():
+    # .to(dtype) of a permuted dense tensor keeps its layout, as PyTorch's does (the cast then
+    # runs in memory order); other views come back contiguous
+    x = np.random.default_rng(10).standard_normal((4, 5, 6)).astype(np.float32)
+    t = ts.from_numpy(x).permute(2, 0, 1)
+    for dt in (ts.bfloat16, ts.float64):
+        y = t.to(dt)
+        assert y.shape == t.shape and tuple(y.stride()) == tuple(t.stride())
+        np.testing.assert_array_equal(y.to(ts.float32).numpy(), t.contiguous().to(dt).to(ts.float32).numpy())
+        np.testing.assert_allclose(y.to(ts.float64).numpy(), x.transpose(2, 0, 1), rtol=2 ** -8)
+    s = ts.from_numpy(x)[:, ::2]
+    assert s.to(ts.float64).is_contiguous()
+    assert ts.from_numpy(x[:1]).expand(3, 5, 6).to(ts.float64).is_contiguous()
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+def test_lerp_in_float_blocks(dtype, np_dtype):
+    a, b = _values(1001, seed=11), _values(1001, seed=12)
+    a, b = np.clip(a, -1e4, 1e4), np.clip(b, -1e4, 1e4)
+    ta, ar = _reduced(np.nan_to_num(a), dtype, np_dtype)
+    tb, br = _reduced(np.nan_to_num(b), dtype, np_dtype)
+    for w in (0.3, 0.7):
+        with np.errstate(all="ignore"):
+            w32 = np.float32(w).astype(np_dtype).astype(np.float32)  # the weight in the tensors' dtype
+            want = np.where(abs(w32) < 0.5, ar + w32 * (br - ar), br - (br - ar) * (np.float32(1) - w32))
+        _same(ts.lerp(ta, tb, w).to(ts.float32).numpy(), _ref(lambda x: x, np_dtype, want.astype(np.float32)))
+    tw, wr = _reduced(np.linspace(0, 1, 1001), dtype, np_dtype)
+    with np.errstate(all="ignore"):
+        want = np.where(np.abs(wr) < 0.5, ar + wr * (br - ar), br - (br - ar) * (np.float32(1) - wr)).astype(np.float32)
+    _same(ts.lerp(ta, tb, tw).to(ts.float32).numpy(), _ref(lambda x: x, np_dtype, want))

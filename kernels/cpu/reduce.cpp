@@ -443,7 +443,8 @@ void fold_kernel(const KernelCall& c, Run reduce, Step step) {
 
 // acc[0, width) += the sum of rows x[r * stride + i], r < rows: row by row
 // (fold_rows: columns in registers), pairwise over halves of the rows past 64 of them.
-// float16/bfloat16 rows are widened a strip of kReducedBlock columns at a time.
+// bfloat16 rows are read eight values at a time into float lanes, float16 rows
+// widened a strip of kReducedBlock columns at a time; both add into float.
 template <class A, class T>
 TESSEL_CLONES void add_rows(A* acc, const T* x, int64_t rows, int64_t width, int64_t stride) {
   if (rows <= 64) {
@@ -712,19 +713,8 @@ bool via_float(const KernelCall& c, void (*kernel)(const KernelCall&)) {
     Tensor distinct = a;
     for (int64_t d = 0; d < a.dim(); ++d)
       if (a.strides()[d] == 0 && a.shape()[d] > 1) distinct = distinct.narrow(d, 0, 1);
-    // A permuted dense input (a transpose) is widened in its memory order: a plain
-    // vector pass instead of a transposing copy.
-    const Shape perm = memory_order(distinct);
-    const Tensor dense = distinct.permute(perm);
-    Tensor wide;
-    if (dense.is_contiguous()) {
-      Shape inv(perm.size());
-      for (size_t k = 0; k < perm.size(); ++k) inv[static_cast<size_t>(perm[k])] = static_cast<int64_t>(k);
-      wide = dense.to(DType::Float32).permute(inv);
-    } else {
-      wide = distinct.to(DType::Float32);
-    }
-    Tensor in[1] = {wide.expand(a.shape())};
+    // (.to keeps a transpose's layout: the cast runs in memory order.)
+    Tensor in[1] = {distinct.to(DType::Float32).expand(a.shape())};
     Tensor out[1] = {empty(c.out[0].shape(), TensorOptions(DType::Float32))};
     kernel(KernelCall{std::span<const Tensor>(in, 1), std::span<Tensor>(out, 1), c.params});
     Tensor o = c.out[0];

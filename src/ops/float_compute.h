@@ -11,13 +11,10 @@
 
 namespace tessel::detail {
 
-inline bool float_compute(const Tensor& x) {
-  return (x.dtype() == DType::BFloat16 || x.dtype() == DType::Float16) && x.device().is_cpu();
-}
+inline bool is_reduced_float(DType d) { return d == DType::BFloat16 || d == DType::Float16; }
+inline bool float_compute(const Tensor& x) { return is_reduced_float(x.dtype()) && x.device().is_cpu(); }
 // x in float32 when it is a reduced float; other dtypes (a float32 weight) as they are.
-inline Tensor widened(const Tensor& x) {
-  return x.dtype() == DType::BFloat16 || x.dtype() == DType::Float16 ? x.to(DType::Float32) : x;
-}
+inline Tensor widened(const Tensor& x) { return is_reduced_float(x.dtype()) ? x.to(DType::Float32) : x; }
 inline std::optional<Tensor> widened(const std::optional<Tensor>& x) {
   return x ? std::optional<Tensor>(widened(*x)) : std::nullopt;
 }

@@ -99,18 +99,16 @@ DType accumulate_dtype(DType d) {
   return is_unsigned(d) && itemsize(d) > 1 ? DType::UInt64 : DType::Int64;
 }
 
-bool is_reduced_float(DType d) { return d == DType::BFloat16 || d == DType::Float16; }
-
 Tensor sum_forward(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DType> dtype) {
   // float16/bfloat16 to a float32 sum: the CPU kernel widens as it goes (and keeps a
   // broadcast input's stride 0), no float32 copy of the input first.
-  const bool widened = dtype == DType::Float32 && is_reduced_float(a.dtype()) && a.device().is_cpu();
-  const Tensor x = dtype && !widened ? a.to(*dtype) : a;
+  const bool in_kernel = dtype == DType::Float32 && detail::float_compute(a);
+  const Tensor x = dtype && !in_kernel ? a.to(*dtype) : a;
   const ReduceShape r = reduce_shape("sum", x, dims);
   // Integers accumulate in int64 (uint64) unless a dtype is asked for.
   const DType out_dt = dtype ? *dtype : accumulate_dtype(x.dtype());
   // The kernel writes int64 for integers; another requested integer dtype is a cast of that.
-  const DType kernel_dt = widened ? DType::Float32 : accumulate_dtype(x.dtype());
+  const DType kernel_dt = in_kernel ? DType::Float32 : accumulate_dtype(x.dtype());
   Tensor out = empty(r.keep, TensorOptions(kernel_dt, x.device()));
   if (x.numel() == 0) out.fill_(Scalar(0));
   else dispatch(op::sum, x.dtype(), {&x, 1}, {&out, 1});
@@ -142,11 +140,11 @@ Tensor mean(const Tensor& a, const Shape& dims, bool keepdim, std::optional<DTyp
       autograd::needs_grad(a),
       [&] {
         // float16/bfloat16: the sum and the division in float32, one rounding at the end.
-        const bool narrow = is_reduced_float(dt) && a.dtype() == dt && a.device().is_cpu();
-        Tensor s = sum_forward(a, dims, keepdim, narrow ? DType::Float32 : dt);
+        const bool round_once = a.dtype() == dt && detail::float_compute(a);
+        Tensor s = sum_forward(a, dims, keepdim, round_once ? DType::Float32 : dt);
         // 0 / 0 gives NaN for an empty reduction, as in NumPy and PyTorch.
         div_(s, Scalar(static_cast<double>(r.count)));
-        return narrow ? s.to(dt) : s;
+        return round_once ? s.to(dt) : s;
       },
       [&](const Tensor& out) { autograd::rules::sum(a, dims, keepdim, out, 1.0 / static_cast<double>(r.count)); });
 }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/cpu/bf16_avx2.h"
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/reduced_float.h"
@@ -83,40 +84,17 @@ __attribute__((target("avx,f16c"))) void from_half_f16c(float* o, const Half* in
   for (; i < n; ++i) o[i] = _cvtsh_ss(a[i]);
 }
 
-// bfloat16 is float32's top half: widening is a shift, narrowing BFloat16::from_float
-// (x + 0x7fff + the kept lsb, NaN made quiet) on eight lanes, packed in pairs. The
-// auto-vectorized loop of the scalar form took 29 us for 10^5 values (its unsigned
-// compare emulated in three steps), these 16 (the scalar one 150).
-bool has_avx2() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
-  }();
-  return yes;
-}
-__attribute__((target("avx2"))) void widen_bf16_avx2(float* o, const uint16_t* a, int64_t n) {
+// bfloat16 through bf16_avx2.h's lanes. The auto-vectorized loop of the scalar form took
+// 29 us for 10^5 values (its unsigned compare emulated in three steps), these 16 (the
+// scalar one 150).
+TESSEL_AVX2 void widen_bf16_avx2(float* o, const uint16_t* a, int64_t n) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256i x = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
-    _mm256_storeu_ps(o + i, _mm256_castsi256_ps(_mm256_slli_epi32(x, 16)));
-  }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(o + i, bf16_load8(a + i));
   for (; i < n; ++i) o[i] = static_cast<float>(BFloat16::from_bits(a[i]));
 }
-__attribute__((target("avx2"))) inline __m256i narrow8(__m256 f) {
-  const __m256i x = _mm256_castps_si256(f);
-  const __m256i hi = _mm256_srli_epi32(x, 16);
-  const __m256i lsb = _mm256_and_si256(hi, _mm256_set1_epi32(1));
-  const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), lsb), 16);
-  const __m256i quiet = _mm256_or_si256(hi, _mm256_set1_epi32(0x40));
-  const __m256 nan = _mm256_cmp_ps(f, f, _CMP_UNORD_Q);
-  return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(rounded), _mm256_castsi256_ps(quiet), nan));
-}
-__attribute__((target("avx2"))) void narrow_bf16_avx2(uint16_t* o, const float* a, int64_t n) {
+TESSEL_AVX2 void narrow_bf16_avx2(uint16_t* o, const float* a, int64_t n) {
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {  // packus interleaves the 128-bit lanes; the permute restores the order
-    const __m256i p = _mm256_packus_epi32(narrow8(_mm256_loadu_ps(a + i)), narrow8(_mm256_loadu_ps(a + i + 8)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i), _mm256_permute4x64_epi64(p, 0xd8));
-  }
+  for (; i + 16 <= n; i += 16) bf16_store16(o + i, _mm256_loadu_ps(a + i), _mm256_loadu_ps(a + i + 8));
   for (; i < n; ++i) o[i] = BFloat16::from_float(a[i]);
 }
 
@@ -245,6 +223,14 @@ const bool registered = [] {
 }();
 
 }  // namespace
+
+bool has_avx2() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+  }();
+  return yes;
+}
 
 void widen(float* out, const BFloat16* in, int64_t n) {
   if (has_avx2()) return widen_bf16_avx2(out, reinterpret_cast<const uint16_t*>(in), n);

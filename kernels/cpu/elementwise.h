@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "kernels/cpu/bf16_avx2.h"
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/reduced_float.h"
@@ -67,20 +68,71 @@ void unary_run_reduced(R* o, const T* a, int64_t n, Op op) {
   }
 }
 
-// The run of a binary op: the float path above for reduced floats, else the direct loop.
+// bfloat16 runs convert in registers: 16 values widened by shifts, the op on float's lanes,
+// rounded and packed, one pass (the block path above makes three over L1: add of 10^5 ran
+// 1.3-1.9x PyTorch's time, this 0.6x). Each input has step 1, or 0 for one value; SB < 0:
+// a unary op. Without AVX2, and for float16, the block path.
+template <class R, int SA, int SB, class Op>
+TESSEL_AVX2 void run_bf16(R* o, const uint16_t* a, const uint16_t* b, int64_t n, Op op) {
+  constexpr int V = 16;
+  alignas(32) float x[V], y[V];
+  auto value = [](uint16_t h) { return static_cast<float>(BFloat16::from_bits(h)); };
+  auto at = [&](const float* xs, const float* ys, int64_t j) {
+    if constexpr (SB < 0)
+      return op(xs[j]);
+    else
+      return op(xs[j], ys[j]);
+  };
+  if constexpr (SA == 0) std::fill_n(x, V, value(a[0]));
+  if constexpr (SB == 0) std::fill_n(y, V, value(b[0]));
+  int64_t i = 0;
+  for (; i + V <= n; i += V) {
+    if constexpr (SA == 1) {
+      _mm256_store_ps(x, bf16_load8(a + i));
+      _mm256_store_ps(x + 8, bf16_load8(a + i + 8));
+    }
+    if constexpr (SB == 1) {
+      _mm256_store_ps(y, bf16_load8(b + i));
+      _mm256_store_ps(y + 8, bf16_load8(b + i + 8));
+    }
+    if constexpr (std::is_same_v<R, BFloat16>) {
+      alignas(32) float r[V];
+      for (int j = 0; j < V; ++j) r[j] = at(x, y, j);
+      bf16_store16(reinterpret_cast<uint16_t*>(o + i), _mm256_load_ps(r), _mm256_load_ps(r + 8));
+    } else {
+      for (int j = 0; j < V; ++j) o[i + j] = static_cast<R>(at(x, y, j));
+    }
+  }
+  for (; i < n; ++i) {
+    x[0] = value(a[i * SA]);
+    if constexpr (SB >= 0) y[0] = value(b[i * SB]);
+    o[i] = static_cast<R>(at(x, y, 0));
+  }
+}
+
+// The run of an elementwise op: in registers for bfloat16, in float blocks for float16,
+// else the direct loop.
 template <class T, class R, int SA, int SB, class Op>
 void binary_any(R* o, const T* a, const T* b, int64_t n, Op op) {
-  if constexpr (is_reduced_float_v<T>)
-    binary_run_reduced<T, R, SA, SB>(o, a, b, n, op);
-  else
+  if constexpr (is_reduced_float_v<T>) {
+    if (std::is_same_v<T, BFloat16> && has_avx2())
+      run_bf16<R, SA, SB>(o, reinterpret_cast<const uint16_t*>(a), reinterpret_cast<const uint16_t*>(b), n, op);
+    else
+      binary_run_reduced<T, R, SA, SB>(o, a, b, n, op);
+  } else {
     binary_run<T, R, SA, SB>(o, a, b, n, op);
+  }
 }
 template <class T, class R, int SA, class Op>
 void unary_any(R* o, const T* a, int64_t n, Op op) {
-  if constexpr (is_reduced_float_v<T>)
-    unary_run_reduced<T, R, SA>(o, a, n, op);
-  else
+  if constexpr (is_reduced_float_v<T>) {
+    if (std::is_same_v<T, BFloat16> && has_avx2())
+      run_bf16<R, SA, -1>(o, reinterpret_cast<const uint16_t*>(a), nullptr, n, op);
+    else
+      unary_run_reduced<T, R, SA>(o, a, n, op);
+  } else {
     unary_run<T, R, SA>(o, a, n, op);
+  }
 }
 
 template <class T, class R, class Op>

@@ -30,27 +30,8 @@ const Table* pick() {
   return nullptr;
 }
 
-constexpr int64_t kBlock = 256;  // elements per buffer: 1 KiB of float, in L1
-
 template <class T>
 using compute_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
-
-// A block of m elements of a run with byte stride st into the compute buffer and
-// back: float16/bfloat16 runs through the vector conversions, other runs a strided loop.
-template <class T, class S>
-void load_block(S* buf, const char* a, int64_t st, int64_t m) {
-  if constexpr (is_reduced_float_v<T>) {
-    if (st == sizeof(T)) return widen(buf, reinterpret_cast<const T*>(a), m);
-  }
-  for (int64_t j = 0; j < m; ++j) buf[j] = S(*reinterpret_cast<const T*>(a + j * st));
-}
-template <class T, class S>
-void store_block(char* o, int64_t st, const S* buf, int64_t m) {
-  if constexpr (is_reduced_float_v<T>) {
-    if (st == sizeof(T)) return narrow(reinterpret_cast<T*>(o), buf, m);
-  }
-  for (int64_t j = 0; j < m; ++j) *reinterpret_cast<T*>(o + j * st) = T(buf[j]);
-}
 
 template <class T>
 bool run_unary(const KernelCall& c, Fn fn, Params p) {
@@ -70,9 +51,9 @@ bool run_unary(const KernelCall& c, Fn fn, Params p) {
         return;
       }
     }
-    S buf[kBlock];
-    for (int64_t i = 0; i < n; i += kBlock) {
-      const int64_t m = std::min(kBlock, n - i);
+    S buf[kReducedBlock];
+    for (int64_t i = 0; i < n; i += kReducedBlock) {
+      const int64_t m = std::min(kReducedBlock, n - i);
       load_block<T>(buf, ptr[1] + i * s[1], s[1], m);
       f(buf, buf, m, p);
       store_block<T>(ptr[0] + i * s[0], s[0], buf, m);
@@ -97,9 +78,9 @@ bool run_binary(const KernelCall& c, BinFn fn) {
         return;
       }
     }
-    S ba[kBlock], bb[kBlock];  // a broadcast operand (stride 0) is simply copied m times
-    for (int64_t i = 0; i < n; i += kBlock) {
-      const int64_t m = std::min(kBlock, n - i);
+    S ba[kReducedBlock], bb[kReducedBlock];  // a broadcast operand (stride 0) is simply copied m times
+    for (int64_t i = 0; i < n; i += kReducedBlock) {
+      const int64_t m = std::min(kReducedBlock, n - i);
       load_block<T>(ba, ptr[1] + i * s[1], s[1], m);
       load_block<T>(bb, ptr[2] + i * s[2], s[2], m);
       f(ba, ba, bb, m);

@@ -113,6 +113,75 @@ def test_binary_ops_narrow_the_float32_result(name, dtype, np_dtype):
     _same(fn(m.t(), n.t()).to(ts.float32).numpy(), _ref(ref, np_dtype, mr.T, nr.T))
 
 
+COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater,
+           "ge": np.greater_equal}
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("name", sorted(COMPARE))
+def test_comparisons_give_bool_on_every_tail(name, dtype, np_dtype):
+    # bfloat16 compares in registers, 16 at a time, writing bool; NaNs compare as in NumPy
+    a, b = _values(1001, seed=13), _values(1001, seed=14)
+    b[::3] = a[::3]  # equal pairs
+    ta, ar = _reduced(a, dtype, np_dtype)
+    tb, br = _reduced(b, dtype, np_dtype)
+    fn, ref = getattr(ts, name), COMPARE[name]
+    for n in (1, 15, 16, 17, 33, 1001):
+        got = fn(ta[:n], tb[:n])
+        assert got.dtype == ts.bool
+        assert np.array_equal(got.numpy(), ref(ar[:n], br[:n]))
+    s, sr = _reduced(np.array([0.5], np.float32), dtype, np_dtype)
+    assert np.array_equal(fn(ta, s).numpy(), ref(ar, sr))
+    assert np.array_equal(fn(s, ta).numpy(), ref(sr, ar))
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+def test_unary_of_a_broadcast_run(dtype, np_dtype):
+    # the inner dim expanded: the run reads one value (step 0) and writes 40
+    t, x = _reduced(_values(25, seed=15).reshape(25, 1), dtype, np_dtype)
+    for name in ("relu", "sqrt", "square"):
+        with np.errstate(all="ignore"):
+            want = np.broadcast_to(_ref(UNARY[name], np_dtype, x), (25, 40))
+        _same(getattr(ts, name)(t.expand(25, 40)).to(ts.float32).numpy(), want)
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+def test_nan_to_num_on_the_bit_patterns(dtype, np_dtype):
+    x = _values(1001, seed=16)
+    x[100::7] = np.nan
+    x[101::11] = np.inf
+    x[102::13] = -np.inf
+    t, xr = _reduced(x, dtype, np_dtype)
+    for kw in ({}, {"nan": 2.0, "posinf": 5.0, "neginf": -7.0}, {"nan": -0.0, "posinf": 1e30}):
+        with np.errstate(all="ignore"):
+            big = np.float32(ml_dtypes.finfo(np_dtype).max)  # the dtype's largest finite value, as in PyTorch
+            want = np.nan_to_num(xr, nan=kw.get("nan", 0.0), posinf=kw.get("posinf", big),
+                                 neginf=kw.get("neginf", -big)).astype(np_dtype).astype(np.float32)
+        for n in (1, 15, 16, 17, 1001):
+            _same(ts.nan_to_num(t[:n], **kw).to(ts.float32).numpy(), want[:n])
+        _same(ts.nan_to_num(t[::2], **kw).to(ts.float32).numpy(), want[::2])  # strided
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+def test_hypot_through_float32(dtype, np_dtype):
+    # float32's vector hypot on widened blocks, narrowed once: within one ulp of the
+    # float64 result rounded to the dtype; inf beats NaN as in C99
+    a, b = _values(1001, seed=17), _values(1001, seed=18)
+    a[:4] = [np.inf, np.nan, -np.inf, 0.0]
+    b[:4] = [np.nan, np.inf, 3.0, -0.0]
+    ta, ar = _reduced(a, dtype, np_dtype)
+    tb, br = _reduced(b, dtype, np_dtype)
+    with np.errstate(all="ignore"):
+        want = np.hypot(ar.astype(np.float64), br.astype(np.float64)).astype(np_dtype)
+    for got in (ts.hypot(ta, tb), ts.hypot(ta.reshape(7, 143).t(), tb.reshape(7, 143).t()).t().reshape(1001)):
+        g = got.to(ts.float32).numpy().astype(np_dtype)
+        assert np.array_equal(np.isnan(g), np.isnan(want))
+        assert np.array_equal(g[:4].astype(np.float32), [np.inf, np.inf, np.inf, 0.0])
+        ok = ~np.isnan(want)
+        ulps = np.abs(g[ok].view(np.int16).astype(np.int32) - want[ok].view(np.int16).astype(np.int32))
+        assert ulps.max() <= 1
+
+
 @pytest.mark.parametrize("dtype", [ts.bfloat16, ts.float16])
 def test_neg_and_abs_on_the_sign_bit(dtype):
     t = ts.from_numpy(np.array([0.0, -0.0, 1.5, -2.25, np.inf, -np.inf], np.float32)).to(dtype)

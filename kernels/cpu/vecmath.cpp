@@ -41,6 +41,9 @@ bool run_unary(const KernelCall& c, Fn fn, Params p) {
   void (*f)(S*, const S*, int64_t, Params);
   if constexpr (std::is_same_v<S, double>) f = t->f64[fn];
   else f = t->f32[fn];
+  if constexpr (is_reduced_float_v<T>) {
+    if (t->f32_reduced[fn]) f = t->f32_reduced[fn];
+  }
   if (!f) return false;
   // erfinv costs several transcendental calls per element: threads pay earlier.
   const int64_t cost = fn == Erfinv ? 8 : 1;

@@ -335,3 +335,65 @@ def test_lerp_in_float_blocks(dtype, np_dtype):
     with np.errstate(all="ignore"):
         want = np.where(np.abs(wr) < 0.5, ar + wr * (br - ar), br - (br - ar) * (np.float32(1) - wr)).astype(np.float32)
     _same(ts.lerp(ta, tb, tw).to(ts.float32).numpy(), _ref(lambda x: x, np_dtype, want))
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("name", ["sin", "cos", "tan"])
+def test_trig_in_float_within_a_rounding(name, dtype, np_dtype):
+    # float16/bfloat16 take SLEEF's 3.5-ulp float kernels: the float64 result rounded to the
+    # dtype, or its neighbour where the exact value lies within a few float ulps of a tie
+    x = np.random.default_rng(19).uniform(-10, 10, 1001).astype(np.float32)
+    x[:3] = [0.0, np.inf, np.nan]
+    t, xr = _reduced(x, dtype, np_dtype)
+    got = getattr(ts, name)(t).to(ts.float32).numpy().astype(np_dtype)
+    with np.errstate(all="ignore"):
+        want = getattr(np, name)(xr.astype(np.float64)).astype(np_dtype)
+    assert np.array_equal(np.isnan(got), np.isnan(want)) and np.isnan(got[1:3]).all()
+    ok = ~np.isnan(want)
+    ulps = np.abs(got[ok].view(np.int16).astype(np.int32) - want[ok].view(np.int16).astype(np.int32))
+    assert ulps.max() <= 1 and (ulps == 0).mean() > 0.99
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("kw", [dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=2, ceil_mode=True, count_include_pad=False, padding=1),
+                                dict(kernel_size=3, divisor_override=5)])
+def test_avg_pool2d_rounds_once(dtype, np_dtype, kw):
+    # the window sums and the division in float32, one rounding at the end, as PyTorch does
+    import tessel.nn.functional as F
+    x = np.random.default_rng(20).uniform(-2, 2, (2, 3, 9, 10)).astype(np.float32)
+    t, xr = _reduced(x, dtype, np_dtype)
+    want = F.avg_pool2d(ts.from_numpy(xr), **kw).numpy().astype(np_dtype)
+    got = F.avg_pool2d(t, **kw)
+    assert got.dtype == dtype
+    _same(got.to(ts.float32).numpy(), want.astype(np.float32))
+    tg = t.to(ts.float32).to(dtype).requires_grad_()
+    F.avg_pool2d(tg, **kw).sum().backward()
+    assert tg.grad.dtype == dtype
+    tf = ts.from_numpy(xr).requires_grad_()
+    F.avg_pool2d(tf, **kw).sum().backward()
+    _same(tg.grad.to(ts.float32).numpy(), tf.grad.numpy().astype(np_dtype).astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+                                dict(kernel_size=3, stride=2, dilation=2, ceil_mode=True)])
+def test_max_pool2d_exact_with_float_gradients(dtype, np_dtype, kw):
+    # the kernel picks values (exact); overlapping windows' gradients add in float, rounded once
+    import tessel.nn.functional as F
+    x = np.random.default_rng(21).uniform(-2, 2, (2, 3, 11, 12)).astype(np.float32)
+    x[0, 0, 3, 4] = np.nan  # NaN wins its windows, as in PyTorch
+    t, xr = _reduced(x, dtype, np_dtype)
+    tf = ts.from_numpy(xr).requires_grad_()
+    want = F.max_pool2d(tf, **kw)
+    _same(F.max_pool2d(t, **kw).to(ts.float32).numpy(), want.detach().numpy())  # inference form
+    tg = t.to(ts.float32).to(dtype).requires_grad_()
+    got = F.max_pool2d(tg, **kw)
+    assert got.dtype == dtype
+    _same(got.to(ts.float32).numpy(), want.detach().numpy())
+    gy = np.random.default_rng(22).uniform(0.5, 1.5, tuple(want.shape)).astype(np.float32)
+    gyt, gyr = _reduced(gy, dtype, np_dtype)
+    got.backward(gyt)
+    want.backward(ts.from_numpy(gyr))
+    assert tg.grad.dtype == dtype
+    _same(tg.grad.to(ts.float32).numpy(), tf.grad.numpy().astype(np_dtype).astype(np.float32))

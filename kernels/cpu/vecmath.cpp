@@ -47,21 +47,31 @@ bool run_unary(const KernelCall& c, Fn fn, Params p) {
   if (!f) return false;
   // erfinv costs several transcendental calls per element: threads pay earlier.
   const int64_t cost = fn == Erfinv ? 8 : 1;
-  for_each<2>({&c.out[0], &c.in[0]}, [f, p](char** ptr, const int64_t* s, int64_t n) {
-    if constexpr (std::is_same_v<S, T>) {
-      if (s[0] == sizeof(T) && s[1] == sizeof(T)) {
-        f(reinterpret_cast<T*>(ptr[0]), reinterpret_cast<const T*>(ptr[1]), n, p);
-        return;
-      }
-    }
-    S buf[kReducedBlock];
-    for (int64_t i = 0; i < n; i += kReducedBlock) {
-      const int64_t m = std::min(kReducedBlock, n - i);
-      load_block<T>(buf, ptr[1] + i * s[1], s[1], m);
-      f(buf, buf, m, p);
-      store_block<T>(ptr[0] + i * s[0], s[0], buf, m);
-    }
-  }, cost);
+  [[maybe_unused]] const UnaryBF16 h = std::is_same_v<T, BFloat16> ? t->bf16[fn] : nullptr;
+  for_each<2>(
+      {&c.out[0], &c.in[0]},
+      [f, h, p](char** ptr, const int64_t* s, int64_t n) {
+        if constexpr (std::is_same_v<T, BFloat16>) {
+          if (h && s[0] == sizeof(T) && s[1] == sizeof(T)) {
+            h(reinterpret_cast<uint16_t*>(ptr[0]), reinterpret_cast<const uint16_t*>(ptr[1]), n, p);
+            return;
+          }
+        }
+        if constexpr (std::is_same_v<S, T>) {
+          if (s[0] == sizeof(T) && s[1] == sizeof(T)) {
+            f(reinterpret_cast<T*>(ptr[0]), reinterpret_cast<const T*>(ptr[1]), n, p);
+            return;
+          }
+        }
+        S buf[kReducedBlock];
+        for (int64_t i = 0; i < n; i += kReducedBlock) {
+          const int64_t m = std::min(kReducedBlock, n - i);
+          load_block<T>(buf, ptr[1] + i * s[1], s[1], m);
+          f(buf, buf, m, p);
+          store_block<T>(ptr[0] + i * s[0], s[0], buf, m);
+        }
+      },
+      cost);
   return true;
 }
 

@@ -331,6 +331,13 @@ def test_lerp_in_float_blocks(dtype, np_dtype):
             w32 = np.float32(w).astype(np_dtype).astype(np.float32)  # the weight in the tensors' dtype
             want = np.where(abs(w32) < 0.5, ar + w32 * (br - ar), br - (br - ar) * (np.float32(1) - w32))
         _same(ts.lerp(ta, tb, w).to(ts.float32).numpy(), _ref(lambda x: x, np_dtype, want.astype(np.float32)))
+        # either end one value along the run (a broadcast column)
+        a2, b2 = ar.reshape(7, 143), br[:7].reshape(7, 1)
+        for x, y, tx, ty in ((a2, b2, ta.reshape(7, 143), tb[:7].reshape(7, 1).expand(7, 143)),
+                             (b2, a2, tb[:7].reshape(7, 1).expand(7, 143), ta.reshape(7, 143))):
+            with np.errstate(all="ignore"):
+                want = np.where(abs(w32) < 0.5, x + w32 * (y - x), y - (y - x) * (np.float32(1) - w32))
+            _same(ts.lerp(tx, ty, w).to(ts.float32).numpy(), _ref(lambda v: v, np_dtype, want.astype(np.float32)))
     tw, wr = _reduced(np.linspace(0, 1, 1001), dtype, np_dtype)
     with np.errstate(all="ignore"):
         want = np.where(np.abs(wr) < 0.5, ar + wr * (br - ar), br - (br - ar) * (np.float32(1) - wr)).astype(np.float32)
@@ -397,3 +404,28 @@ def test_max_pool2d_exact_with_float_gradients(dtype, np_dtype, kw):
     want.backward(ts.from_numpy(gyr))
     assert tg.grad.dtype == dtype
     _same(tg.grad.to(ts.float32).numpy(), tf.grad.numpy().astype(np_dtype).astype(np.float32))
+
+
+# ops whose bfloat16 kernel runs float32's vector formula on lanes widened and rounded in registers
+# (vecmath's Table::bf16): the float32 result, rounded once, on every tail length
+_LANE_OPS = {
+    "exp": ts.exp, "exp2": ts.exp2, "sigmoid": ts.sigmoid, "floor": ts.floor, "ceil": ts.ceil,
+    "trunc": ts.trunc, "round": ts.round, "frac": ts.frac, "sqrt": ts.sqrt, "rsqrt": ts.rsqrt, "sign": ts.sign,
+    "asinh": ts.asinh, "atan": ts.atan,
+    "leaky_relu": lambda t: ts.nn.functional.leaky_relu(t, 0.07),
+    "hardswish": ts.nn.functional.hardswish, "hardsigmoid": ts.nn.functional.hardsigmoid,
+    "silu": ts.nn.functional.silu, "gelu_tanh": lambda t: ts.nn.functional.gelu(t, approximate="tanh"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LANE_OPS))
+def test_bfloat16_lane_kernels_round_float32_once(name):
+    fn = _LANE_OPS[name]
+    x = np.clip(_values(1001, seed=23), -60, 60)
+    if name in ("sqrt", "rsqrt"):
+        x = np.abs(x)
+    t = ts.from_numpy(x).to(ts.bfloat16)
+    for n in list(range(1, 18)) + [31, 33, 1001]:
+        got = fn(t[:n])
+        want = fn(t[:n].to(ts.float32)).to(ts.bfloat16)
+        _same(got.to(ts.float32).numpy(), want.to(ts.float32).numpy())

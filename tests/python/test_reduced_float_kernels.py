@@ -429,3 +429,22 @@ def test_bfloat16_lane_kernels_round_float32_once(name):
         got = fn(t[:n])
         want = fn(t[:n].to(ts.float32)).to(ts.bfloat16)
         _same(got.to(ts.float32).numpy(), want.to(ts.float32).numpy())
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED + [(ts.int16, np.int16)])
+@pytest.mark.parametrize("length", [5, 50, 3000])  # insertion rows, radix rows
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_16_bit_by_radix(dtype, np_dtype, length, descending):
+    # two byte passes; the same order as float32's (NaN largest, -0 equal to +0, stable)
+    rng = np.random.default_rng(24)
+    x = rng.integers(-40, 40, (3, length)).astype(np.float32) / 4  # many ties
+    if dtype != ts.int16:
+        x[0, ::7] = np.nan
+        x[1, ::5] = -0.0
+        x[2, :3] = [np.inf, -np.inf, 65504]
+    t = ts.from_numpy(x).to(dtype)
+    v, i = ts.sort(t, dim=-1, descending=descending, stable=True)
+    vf, i_f = ts.sort(t.to(ts.float32), dim=-1, descending=descending, stable=True)
+    assert v.dtype == dtype
+    assert np.array_equal(i.numpy(), i_f.numpy())
+    _same(v.to(ts.float32).numpy(), vf.numpy())

@@ -669,6 +669,34 @@ bool fold_middle(const KernelCall& c, T init, Op op, bool broadcast = false) {
   return true;
 }
 
+// fold_middle for float16/bfloat16 (prod, amax, amin over whole rows): each strip's rows
+// widened 16 at a time into float and folded there in order, the strip rounded once at the
+// end; the same values as via_float's float32 copy, which ran amax(dim=0) of 10^5 bfloat16
+// at 1.2-1.5x PyTorch's time on two threads.
+template <class T, class Op>
+bool fold_middle_reduced(const KernelCall& c, float init, Op op) {
+  Middle m;
+  if (!middle_block(c, m) || m.inner < 32) return false;  // narrow strips: via_float's one copy
+  const T* x = static_cast<const T*>(c.in[0].data_ptr());
+  T* o = static_cast<T*>(c.out[0].data_ptr());
+  constexpr int64_t kCols = 256, kRows = 16;
+  const int64_t strips = (m.inner + kCols - 1) / kCols;
+  parallel_for(m.outer * strips, m.rows * kCols, [&](int64_t b, int64_t e) {
+    float acc[kCols], buf[kRows * kCols];
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t k = t / strips, i0 = (t % strips) * kCols, w = std::min(kCols, m.inner - i0);
+      std::fill(acc, acc + w, init);
+      for (int64_t r0 = 0; r0 < m.rows; r0 += kRows) {
+        const int64_t rs = std::min(kRows, m.rows - r0);
+        for (int64_t r = 0; r < rs; ++r) widen(buf + r * w, x + k * m.outer_stride + (r0 + r) * m.row_stride + i0, w);
+        fold_rows(acc, buf, rs, w, w, op);
+      }
+      narrow(o + k * m.inner + i0, acc, w);
+    }
+  });
+  return true;
+}
+
 // A non-contiguous input whose reduced dims form no runs (a transposed or
 // broadcast view) is read in memory order when it is a permuted dense tensor,
 // else copied to a contiguous tensor first; either way the vectorized folds run
@@ -806,6 +834,8 @@ void sum_squares_kernel(const KernelCall& c) {
 
 template <class T>
 void prod_kernel(const KernelCall& c) {
+  if constexpr (is_reduced_float_v<T>)
+    if (c.in[0].is_contiguous() && fold_middle_reduced<T>(c, 1.0f, MulOp{})) return;
   if (via_float<T>(c, &prod_kernel<float>)) return;
   // A broadcast block (an expanded row) folds that row in place, rows times: the same
   // multiplications in the same order as on a copy, without the copy (10^7: 14x PyTorch's time).
@@ -819,6 +849,10 @@ void prod_kernel(const KernelCall& c) {
 
 template <class T, bool IsMax>
 void extreme_kernel(const KernelCall& c) {
+  if constexpr (is_reduced_float_v<T>)
+    if (c.in[0].is_contiguous() &&
+        (IsMax ? fold_middle_reduced<T>(c, -INFINITY, MaxNanOp{}) : fold_middle_reduced<T>(c, INFINITY, MinNanOp{})))
+      return;
   if (via_float<T>(c, &extreme_kernel<float, IsMax>)) return;
   if (fold_broadcast<T>(c, &extreme_kernel<T, IsMax>, false)) return;
   if (via_contiguous<T>(c, &extreme_kernel<T, IsMax>)) return;

@@ -448,3 +448,18 @@ def test_sort_16_bit_by_radix(dtype, np_dtype, length, descending):
     assert v.dtype == dtype
     assert np.array_equal(i.numpy(), i_f.numpy())
     _same(v.to(ts.float32).numpy(), vf.numpy())
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("shape", [(70, 300), (3, 37, 40), (5, 40)])
+def test_row_folds_in_float_strips(dtype, np_dtype, shape):
+    # amax/amin/prod over leading dims: rows widened per strip and folded in float, in order,
+    # rounded once: float32's fold of the same values, bit for bit; NaN propagates
+    x = np.random.default_rng(25).uniform(0.95, 1.05, shape).astype(np.float32)
+    x.reshape(-1)[[5, 77]] = np.nan
+    t, _ = _reduced(x, dtype, np_dtype)
+    dim = 1 if len(shape) == 3 else 0
+    for name in ("amax", "amin", "prod"):
+        got = getattr(ts, name)(t, dim)
+        want = getattr(ts, name)(t.to(ts.float32), dim).to(dtype)
+        _same(got.to(ts.float32).numpy(), want.to(ts.float32).numpy())

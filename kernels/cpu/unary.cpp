@@ -375,24 +375,10 @@ void copysign_kernel(const KernelCall& c) {
   const Tensor &a = c.in[0], &b = c.in[1];
   if (!c.out[0].defined()) c.out[0] = output_like(a);
   using U = std::conditional_t<sizeof(T) == 8, uint64_t, std::conditional_t<sizeof(T) == 4, uint32_t, uint16_t>>;
-  Tensor& out = c.out[0];
-  for_each<3>({&out, &a, &b}, [](char** p, const int64_t* s, int64_t n) {
-    constexpr U sign = U(1) << (8 * sizeof(U) - 1);
-    constexpr int64_t z = sizeof(U);
-    if (s[0] == z && s[1] == z && s[2] == z) {
-      U* o = reinterpret_cast<U*>(p[0]);
-      const U *x = reinterpret_cast<const U*>(p[1]), *y = reinterpret_cast<const U*>(p[2]);
-      for (int64_t i = 0; i < n; ++i) o[i] = static_cast<U>((x[i] & U(~sign)) | (y[i] & sign));
-      return;
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      U x, y;
-      std::memcpy(&x, p[1] + i * s[1], z);
-      std::memcpy(&y, p[2] + i * s[2], z);
-      const U o = static_cast<U>((x & U(~sign)) | (y & sign));
-      std::memcpy(p[0] + i * s[0], &o, z);
-    }
-  });
+  // elementwise.h's runs on the bits: contiguous and one-value operands vectorized (a
+  // broadcast bfloat16 operand went a memcpy per element, 1.35x PyTorch's time at 10^5)
+  constexpr U sign = U(1) << (8 * sizeof(U) - 1);
+  binary_loop<U, U>(c, [](U x, U y) { return static_cast<U>((x & U(~sign)) | (y & sign)); });
 }
 
 using Floats = FloatTypes;

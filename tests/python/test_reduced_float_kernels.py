@@ -463,3 +463,24 @@ def test_row_folds_in_float_strips(dtype, np_dtype, shape):
         got = getattr(ts, name)(t, dim)
         want = getattr(ts, name)(t.to(ts.float32), dim).to(dtype)
         _same(got.to(ts.float32).numpy(), want.to(ts.float32).numpy())
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+def test_copysign_on_the_bits(dtype, np_dtype):
+    # magnitude of x, sign of y, on every layout (signed zeros and NaNs included)
+    a, b = _values(1001, seed=26), _values(1001, seed=27)[::-1].copy()
+    ta, ar = _reduced(a, dtype, np_dtype)
+    tb, br = _reduced(b, dtype, np_dtype)
+
+    def same_bits(got, want):
+        g = got.to(ts.float32).numpy()
+        assert np.array_equal(np.signbit(g), np.signbit(want))
+        assert np.array_equal(np.abs(g), np.abs(want), equal_nan=True)
+
+    same_bits(ts.copysign(ta, tb), np.copysign(ar, br))
+    for s in (-0.0, 2.0):
+        ts_s, sr = _reduced(np.array([s], np.float32), dtype, np_dtype)
+        same_bits(ts.copysign(ta, ts_s), np.copysign(ar, sr))
+        same_bits(ts.copysign(ts_s, ta), np.copysign(sr, ar))
+    m, n = ta[:1000].reshape(40, 25), tb[:1000].reshape(40, 25)
+    same_bits(ts.copysign(m.t(), n.t()), np.copysign(ar[:1000].reshape(40, 25).T, br[:1000].reshape(40, 25).T))

@@ -131,11 +131,29 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const OptT
     if (*p) TS_CHECK((*p)->shape() == normalized_shape, ValueError, "layer_norm", "weight and bias must have shape ",
                      normalized_shape, ", got ", (*p)->shape());
   }
+  static const OpId kFused = Registry::get().op_id("layer_norm_fused");
   if (tessel::detail::float_compute(input)) {
     using tessel::detail::widened;
+    const bool grad =
+        autograd::needs_grad(input) || (weight && weight->requires_grad()) || (bias && bias->requires_grad());
+    if (!grad && input.numel() > 0 && Registry::get().has(kFused, input.device().type, input.dtype())) {
+      // Inference: the reduced-float kernel reads and writes the input's dtype, computes in
+      // float32 (float32 weight, bias and statistics) and rounds once, as the copies below do.
+      int64_t D = 1;
+      for (const int64_t s : normalized_shape) D *= s;
+      const int64_t R = input.numel() / D;
+      const TensorOptions f32(DType::Float32, input.device());
+      const Tensor w = weight ? widened(*weight).contiguous().view({D}) : ones({D}, f32);
+      const Tensor b = bias ? widened(*bias).contiguous().view({D}) : zeros({D}, f32);
+      Tensor out = empty(input.shape(), TensorOptions(input.dtype(), input.device()));
+      Tensor outs[3] = {out.view({R, D}), empty({R}, f32), empty({R}, f32)};
+      const Tensor in[3] = {input.contiguous().view({R, D}), w, b};
+      const UnaryParams p{eps};
+      dispatch(kFused, input.dtype(), in, outs, &p);
+      return out;
+    }
     return layer_norm(widened(input), normalized_shape, widened(weight), widened(bias), eps).to(input.dtype());
   }
-  static const OpId kFused = Registry::get().op_id("layer_norm_fused");
   if (input.numel() > 0 && Registry::get().has(kFused, input.device().type, input.dtype()) &&
       (!weight || weight->dtype() == input.dtype()) && (!bias || bias->dtype() == input.dtype())) {
     // One kernel for the row statistics and the output; its own backward kernel.

@@ -484,3 +484,22 @@ def test_copysign_on_the_bits(dtype, np_dtype):
         same_bits(ts.copysign(ts_s, ta), np.copysign(sr, ar))
     m, n = ta[:1000].reshape(40, 25), tb[:1000].reshape(40, 25)
     same_bits(ts.copysign(m.t(), n.t()), np.copysign(ar[:1000].reshape(40, 25).T, br[:1000].reshape(40, 25).T))
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("shape", [(3, 7), (200, 33), (4, 5, 1100)])
+def test_layer_norm_inference_kernel_matches_the_float32_path(dtype, np_dtype, shape):
+    # without autograd the reduced-float kernel widens rows itself; the bits of the float32
+    # kernel on a float32 copy, rounded once (the path with autograd, checked above)
+    x = np.random.default_rng(28).standard_normal(shape).astype(np.float32) * 3 + 1
+    t, _ = _reduced(x, dtype, np_dtype)
+    D = shape[-1]
+    w, _ = _reduced(np.linspace(0.5, 1.5, D).astype(np.float32), dtype, np_dtype)
+    b, _ = _reduced(np.linspace(-1, 1, D).astype(np.float32), dtype, np_dtype)
+    for args in ((None, None), (w, b)):
+        got = F.layer_norm(t, (D,), *args)
+        want = F.layer_norm(t.to(ts.float32), (D,), *(a.to(ts.float32) if a is not None else None for a in args))
+        assert got.dtype == dtype
+        _same(got.to(ts.float32).numpy(), want.to(dtype).to(ts.float32).numpy())
+    tg = t.to(ts.float32).to(dtype).requires_grad_()  # with autograd: the float32 copies, same values
+    _same(F.layer_norm(tg, (D,)).detach().to(ts.float32).numpy(), F.layer_norm(t, (D,)).to(ts.float32).numpy())

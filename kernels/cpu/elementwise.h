@@ -29,41 +29,30 @@ TESSEL_CLONES void unary_run(R* __restrict o, const T* __restrict a, int64_t n, 
 
 // float16/bfloat16 runs: blocks widened to float32, the op on float's run (which vectorizes),
 // float results narrowed back; the same values as converting each element (neg of 10^5
-// bfloat16 was a scalar loop at 4.4x PyTorch's time). A step-0 operand is widened once.
+// bfloat16 was a scalar loop at 4.4x PyTorch's time). A step-0 operand is widened once;
+// SB < 0: a unary op.
 template <class T, class R, int SA, int SB, class Op>
-void binary_run_reduced(R* o, const T* a, const T* b, int64_t n, Op op) {
-  float x[kReducedBlock], y[kReducedBlock];
+void run_reduced(R* o, const T* a, const T* b, int64_t n, Op op) {
+  float x[kReducedBlock], y[SB < 0 ? 1 : kReducedBlock];
   using F = std::conditional_t<std::is_same_v<R, T>, float, R>;  // the float run's output
   F r[kReducedBlock];
   if constexpr (SA == 0) x[0] = static_cast<float>(a[0]);
   if constexpr (SB == 0) y[0] = static_cast<float>(b[0]);
+  const auto run = [&](F* out, int64_t m) {
+    if constexpr (SB < 0)
+      unary_run<float, F, SA>(out, x, m, op);
+    else
+      binary_run<float, F, SA, SB>(out, x, y, m, op);
+  };
   for (int64_t i = 0; i < n; i += kReducedBlock) {
     const int64_t m = std::min(kReducedBlock, n - i);
     if constexpr (SA == 1) widen(x, a + i, m);
     if constexpr (SB == 1) widen(y, b + i, m);
     if constexpr (std::is_same_v<R, T>) {
-      binary_run<float, float, SA, SB>(r, x, y, m, op);
+      run(r, m);
       narrow(o + i, r, m);
     } else {
-      binary_run<float, R, SA, SB>(o + i, x, y, m, op);
-    }
-  }
-}
-
-template <class T, class R, int SA, class Op>
-void unary_run_reduced(R* o, const T* a, int64_t n, Op op) {
-  float x[kReducedBlock];
-  using F = std::conditional_t<std::is_same_v<R, T>, float, R>;
-  F r[kReducedBlock];
-  if constexpr (SA == 0) x[0] = static_cast<float>(a[0]);
-  for (int64_t i = 0; i < n; i += kReducedBlock) {
-    const int64_t m = std::min(kReducedBlock, n - i);
-    if constexpr (SA == 1) widen(x, a + i, m);
-    if constexpr (std::is_same_v<R, T>) {
-      unary_run<float, float, SA>(r, x, m, op);
-      narrow(o + i, r, m);
-    } else {
-      unary_run<float, R, SA>(o + i, x, m, op);
+      run(o + i, m);
     }
   }
 }
@@ -113,26 +102,25 @@ TESSEL_AVX2 void run_bf16(R* o, const uint16_t* a, const uint16_t* b, int64_t n,
 // The run of an elementwise op: in registers for bfloat16, in float blocks for float16,
 // else the direct loop.
 template <class T, class R, int SA, int SB, class Op>
+void reduced_any(R* o, const T* a, const T* b, int64_t n, Op op) {
+  if (std::is_same_v<T, BFloat16> && has_avx2())
+    run_bf16<R, SA, SB>(o, reinterpret_cast<const uint16_t*>(a), reinterpret_cast<const uint16_t*>(b), n, op);
+  else
+    run_reduced<T, R, SA, SB>(o, a, b, n, op);
+}
+template <class T, class R, int SA, int SB, class Op>
 void binary_any(R* o, const T* a, const T* b, int64_t n, Op op) {
-  if constexpr (is_reduced_float_v<T>) {
-    if (std::is_same_v<T, BFloat16> && has_avx2())
-      run_bf16<R, SA, SB>(o, reinterpret_cast<const uint16_t*>(a), reinterpret_cast<const uint16_t*>(b), n, op);
-    else
-      binary_run_reduced<T, R, SA, SB>(o, a, b, n, op);
-  } else {
+  if constexpr (is_reduced_float_v<T>)
+    reduced_any<T, R, SA, SB>(o, a, b, n, op);
+  else
     binary_run<T, R, SA, SB>(o, a, b, n, op);
-  }
 }
 template <class T, class R, int SA, class Op>
 void unary_any(R* o, const T* a, int64_t n, Op op) {
-  if constexpr (is_reduced_float_v<T>) {
-    if (std::is_same_v<T, BFloat16> && has_avx2())
-      run_bf16<R, SA, -1>(o, reinterpret_cast<const uint16_t*>(a), nullptr, n, op);
-    else
-      unary_run_reduced<T, R, SA>(o, a, n, op);
-  } else {
+  if constexpr (is_reduced_float_v<T>)
+    reduced_any<T, R, SA, -1>(o, a, nullptr, n, op);
+  else
     unary_run<T, R, SA>(o, a, n, op);
-  }
 }
 
 template <class T, class R, class Op>

@@ -21,7 +21,8 @@ SHAPES = [(64, 80), (257, 129), (1000, 33), (33, 1000), (512, 512)]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "complex64", "float16", "bool"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "complex64", "float16", "int16", "int8",
+                                   "bool"])
 def test_transposed_copy(shape, dtype, threads):
     rng = np.random.default_rng(sum(shape))
     a = (rng.standard_normal((shape[0] + 3, shape[1] + 2)) * 100).astype(dtype)
@@ -80,11 +81,12 @@ def test_crossing_layouts_under_autograd():
 
 @pytest.mark.parametrize("shape", [(256, 390), (70, 1001), (1031, 17)])
 @pytest.mark.parametrize("parts", [2, 3, 5])
-def test_stack_of_transposed_parts(shape, parts, threads):
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])  # 16 x 16 blocks; 32 x 32 for 2-byte types
+def test_stack_of_transposed_parts(shape, parts, dtype, threads):
     # Each part lands in a slot of the result that is strided along its inner dim
     # (every `parts` elements): the blocked copy writes with that step.
     rng = np.random.default_rng(parts)
-    arrs = [rng.standard_normal(shape).astype(np.float32) for _ in range(parts)]
+    arrs = [rng.standard_normal(shape).astype(dtype) for _ in range(parts)]
     xs = [ts.from_numpy(a).t() for a in arrs]
     np.testing.assert_array_equal(ts.stack(xs, -1).numpy(), np.stack([a.T for a in arrs], -1))
     np.testing.assert_array_equal(ts.stack(xs, 1).numpy(), np.stack([a.T for a in arrs], 1))

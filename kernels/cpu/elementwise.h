@@ -103,10 +103,11 @@ TESSEL_AVX2 void run_bf16(R* o, const uint16_t* a, const uint16_t* b, int64_t n,
 // else the direct loop.
 template <class T, class R, int SA, int SB, class Op>
 void reduced_any(R* o, const T* a, const T* b, int64_t n, Op op) {
-  if (std::is_same_v<T, BFloat16> && has_avx2())
-    run_bf16<R, SA, SB>(o, reinterpret_cast<const uint16_t*>(a), reinterpret_cast<const uint16_t*>(b), n, op);
-  else
-    run_reduced<T, R, SA, SB>(o, a, b, n, op);
+  if constexpr (std::is_same_v<T, BFloat16>) {
+    if (has_avx2())
+      return run_bf16<R, SA, SB>(o, reinterpret_cast<const uint16_t*>(a), reinterpret_cast<const uint16_t*>(b), n, op);
+  }
+  run_reduced<T, R, SA, SB>(o, a, b, n, op);
 }
 template <class T, class R, int SA, int SB, class Op>
 void binary_any(R* o, const T* a, const T* b, int64_t n, Op op) {

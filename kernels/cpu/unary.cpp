@@ -58,7 +58,7 @@ void nan_to_num_run(T* __restrict o, const T* __restrict a, int64_t n, C nan, C 
       VU r = u == pinf ? up : u;
       r = u == ninf ? ug : r;
       r = (u & ~sign) > pinf ? un : r;
-      __builtin_memcpy(o + i, &r, sizeof(VU));
+      __builtin_memcpy(static_cast<void*>(o + i), &r, sizeof(VU));
     }
   }
   for (; i < n; ++i) o[i] = static_cast<T>(nan_to_num_one(C(a[i]), nan, pos, neg));
@@ -372,8 +372,7 @@ void hypot_backward_kernel(const KernelCall& c) {
 // copysign(x, y): x's magnitude bits with y's sign bit (also for -0.0 and NaNs).
 template <class T>
 void copysign_kernel(const KernelCall& c) {
-  const Tensor &a = c.in[0], &b = c.in[1];
-  if (!c.out[0].defined()) c.out[0] = output_like(a);
+  if (!c.out[0].defined()) c.out[0] = output_like(c.in[0]);
   using U = std::conditional_t<sizeof(T) == 8, uint64_t, std::conditional_t<sizeof(T) == 4, uint32_t, uint16_t>>;
   // elementwise.h's runs on the bits: contiguous and one-value operands vectorized (a
   // broadcast bfloat16 operand went a memcpy per element, 1.35x PyTorch's time at 10^5)

@@ -8,7 +8,8 @@ and, for differentiable ops, forward+backward. Every result is checked against
 PyTorch before it is timed; a mismatch is reported and the op is not timed.
 
 The table is sorted by the worst time ratio (tessel / PyTorch; below 1.00 is
-faster). `--confirm K` measures every row above 1.2x again K times once the
+faster). A library whose first call takes longer than `--budget` seconds (3)
+is timed by that call alone, marked "(1 call)". `--confirm K` measures every row above 1.2x again K times once the
 pass is over, each alone (the same interleaved samples), and reports the median
 of those ratios beside the first one: a 10^7 row of a whole-registry pass can
 land in one of the shared VM's slow phases, which a rerun tells apart from a
@@ -26,6 +27,7 @@ import math
 import os
 import statistics
 import sys
+import time
 from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -349,6 +351,7 @@ class Row:
     ts_ns: float
     th_ns: float
     reruns: list = field(default_factory=list)  # ratios of the --confirm reruns
+    one_call: list = field(default_factory=list)  # libraries timed by one call (over --budget)
 
     @property
     def first_ratio(self):
@@ -368,15 +371,21 @@ class Result:
     torch_off: list = field(default_factory=list)  # PyTorch off the float64 result, tessel on it: timed
 
 
-def bench_one(np, ts, torch, spec, n, layout, dtype, mode, repeat, res, threads):
+def _timed(fn):
+    t0 = time.perf_counter_ns()
+    out = fn()
+    return out, time.perf_counter_ns() - t0
+
+
+def bench_one(np, ts, torch, spec, n, layout, dtype, mode, repeat, res, threads, budget_s=3.0):
     rng = np.random.default_rng(0)
     arrays = make_inputs(np, rng, spec, n, layout)
     grad = mode == "fwd+bwd"
     try:
         a_ts = to_lib(ts, arrays, spec, layout, n, dtype, grad)
         a_th = to_lib(torch, arrays, spec, layout, n, dtype, grad)
-        o_ts = spec.ts_fn(ts, *a_ts())
-        o_th = spec.th_fn(torch, *a_th())
+        o_ts, first_ts = _timed(lambda: spec.ts_fn(ts, *a_ts()))
+        o_th, first_th = _timed(lambda: spec.th_fn(torch, *a_th()))
     except Exception as e:  # noqa: BLE001  (a missing op or argument is a finding, not a crash)
         res.errors.append(f"{spec.name} n={n} {layout} {dtype} {mode}: {type(e).__name__}: {str(e)[:120]}")
         return
@@ -423,14 +432,26 @@ def bench_one(np, ts, torch, spec, n, layout, dtype, mode, repeat, res, threads)
         def f_th():
             spec.th_fn(torch, *a_th())
     target = 0.01 if n <= 10 ** 5 else 0.05
+    # A library whose first forward call took longer than the budget is timed by that call
+    # alone (PyTorch's bfloat16 matmul of [3162, 3162] on an AVX2 CPU: 132 s a call, which
+    # repeated would hold a 10^7 pass for a quarter of an hour); the row says so.
+    slow_ts, slow_th = (not grad and first_ts > budget_s * 1e9), (not grad and first_th > budget_s * 1e9)
     # Interleaved: tessel, torch, tessel, torch, ... so drifts of a shared machine hit both.
-    t_ts, t_th = [], []
-    f_ts(), f_th()
-    num_ts, num_th = common.autonumber(f_ts, target), common.autonumber(f_th, target)
+    t_ts, t_th = [first_ts] if slow_ts else [], [first_th] if slow_th else []
+    if not slow_ts:
+        f_ts()
+    if not slow_th:
+        f_th()
+    num_ts = 0 if slow_ts else common.autonumber(f_ts, target)
+    num_th = 0 if slow_th else common.autonumber(f_th, target)
     for _ in range(repeat):
-        t_ts.append(common._sample(f_ts, num_ts) / num_ts)
-        t_th.append(common._sample(f_th, num_th) / num_th)
-    res.rows.append(Row(spec.name, n, layout, threads, dtype, mode, statistics.median(t_ts), statistics.median(t_th)))
+        if num_ts:
+            t_ts.append(common._sample(f_ts, num_ts) / num_ts)
+        if num_th:
+            t_th.append(common._sample(f_th, num_th) / num_th)
+    row = Row(spec.name, n, layout, threads, dtype, mode, statistics.median(t_ts), statistics.median(t_th))
+    row.one_call = [lib for lib, slow in (("tessel", slow_ts), ("torch", slow_th)) if slow]
+    res.rows.append(row)
 
 
 def main():
@@ -442,6 +463,8 @@ def main():
     p.add_argument("--dtypes", default="float32", help="float32 and/or bfloat16 (bfloat16: forward only)")
     p.add_argument("--no-backward", action="store_true", help="forward only")
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--budget", type=float, default=3.0, metavar="S",
+                   help="a library whose first forward call takes longer than S seconds is timed by that call alone")
     p.add_argument("--top", type=int, default=40, help="rows of the printed table (worst first)")
     p.add_argument("--write-readme", action="store_true", help="put the table into bench/README.md")
     p.add_argument("--confirm", type=int, default=0, metavar="K",
@@ -478,7 +501,8 @@ def main():
                         modes = ["fwd"] + (["fwd+bwd"] if spec.grad and not args.no_backward and dtype == "float32"
                                            and spec.kind not in ("create",) else [])
                         for mode in modes:
-                            bench_one(np, ts, torch, spec, n, layout, dtype, mode, args.repeat, res, nthreads)
+                            bench_one(np, ts, torch, spec, n, layout, dtype, mode, args.repeat, res, nthreads,
+                                      args.budget)
     flagged = [r for r in res.rows if r.first_ratio > 1.2] if args.confirm > 0 else []
     if flagged:
         print(f"\nconfirming {len(flagged)} rows above 1.2x, {args.confirm} reruns each")
@@ -488,11 +512,13 @@ def main():
                 threads.set(r.threads)
                 again = Result()
                 bench_one(np, ts, torch, by_name[r.op], r.size, r.layout, r.dtype, r.mode, args.repeat, again,
-                          r.threads)
+                          r.threads, args.budget)
                 r.reruns += [x.first_ratio for x in again.rows]
     rows = sorted(res.rows, key=lambda r: -r.ratio)
-    table = [[r.op, f"{r.size:.0e}", r.layout, r.threads, r.dtype, r.mode, f"{r.ts_ns / 1e3:.1f}",
-              f"{r.th_ns / 1e3:.1f}", f"{r.first_ratio:.2f}x",
+    once = {True: " (1 call)", False: ""}
+    table = [[r.op, f"{r.size:.0e}", r.layout, r.threads, r.dtype, r.mode,
+              f"{r.ts_ns / 1e3:.1f}" + once["tessel" in r.one_call],
+              f"{r.th_ns / 1e3:.1f}" + once["torch" in r.one_call], f"{r.first_ratio:.2f}x",
               " ".join(f"{x:.2f}" for x in r.reruns) if r.reruns else "", f"{r.ratio:.2f}x"] for r in rows]
     headers = ["op", "elements", "layout", "threads", "dtype", "mode", "tessel us", "torch us", "tessel/torch",
                "reruns", "confirmed"]

@@ -1,5 +1,5 @@
 #pragma once
-// float32 matmuls of 1 to 4 rows (a decoding step, a batch-1 Linear layer)
+// float32 and bfloat16 matmuls of 1 to 4 rows (a decoding step, a batch-1 Linear layer)
 // without oneDNN: a plain pass over the weights (gemv.cpp says why).
 #include "tessel/tensor.h"
 
@@ -10,5 +10,8 @@ namespace tessel::cpu {
 // False, touching nothing, when the operands do not fit (M > 4, other dtypes
 // or strides, tiny sizes): the caller takes oneDNN's path.
 bool gemv_f32(const Tensor& a, const Tensor& b, const Tensor& out);
+// The same for bfloat16 a, b and out: b read in place (2 bytes a weight), the
+// products summed in float32 and rounded once.
+bool gemv_bf16(const Tensor& a, const Tensor& b, const Tensor& out);
 
 }  // namespace tessel::cpu

@@ -69,7 +69,7 @@ inline T select(bool m, T a, T b) {
     const U mask = static_cast<U>(-static_cast<U>(m));
     const U r = static_cast<U>((ua & mask) | (ub & static_cast<U>(~mask)));
     T out;
-    std::memcpy(&out, &r, sizeof(T));
+    std::memcpy(static_cast<void*>(&out), &r, sizeof(T));  // Half/BFloat16/complex: trivially copyable bits
     return out;
   } else {
     return m ? a : b;

@@ -233,6 +233,7 @@ void bf16_matmul(const KernelCall& c) {
       return false;
     }
   }();
+  if (gemv_bf16(c.in[0], c.in[1], c.out[0])) return;  // 1-4 rows: the weights streamed once, in place
   if (supported) dnnl_matmul(c.in[0], c.in[1], c.out[0]);
   else via_float32(c.in[0], c.in[1], c.out[0]);
 }

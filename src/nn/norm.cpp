@@ -40,12 +40,6 @@ Tensor batch_norm(const Tensor& input, const OptTensor& running_mean, const OptT
   }
   TS_CHECK(input.dim() >= 2, ValueError, "batch_norm", "expected an input with at least 2 dims [N, C, ...], got ",
            input.shape());
-  if (tessel::detail::float_compute(input)) {  // running statistics keep their own dtype
-    using tessel::detail::widened;
-    return batch_norm(widened(input), running_mean, running_var, widened(weight), widened(bias), training, momentum,
-                      eps)
-        .to(input.dtype());
-  }
   TS_CHECK(is_floating(input.dtype()), TypeError, "batch_norm", "expects a floating tensor, got ", input.dtype());
   const int64_t C = input.shape()[1], nd = input.dim();
   check_channel_vector("running_mean", running_mean, C);
@@ -58,6 +52,41 @@ Tensor batch_norm(const Tensor& input, const OptTensor& running_mean, const OptT
   const int64_t S = N * C > 0 ? input.numel() / (N * C) : 0;
   TS_CHECK(!training || N * S > 1, ValueError, "batch_norm",
            "expected more than 1 value per channel when training, got input shape ", input.shape());
+  // Running statistics from the batch's mean and invstd = 1 / sqrt(var + eps); the variance unbiased, as in PyTorch.
+  auto update_running = [&](const Tensor& mean_c, const Tensor& invstd_c) {
+    if (!running_mean && !running_var) return;
+    autograd::NoGradGuard no_grad;
+    if (running_mean) lerp_(*running_mean, mean_c.to(running_mean->dtype()), Scalar(momentum));
+    if (running_var) {
+      const double n = static_cast<double>(N * S);
+      const Tensor var_c = mul(sub(reciprocal(square(invstd_c)), Scalar(eps)), Scalar(n / (n - 1)));
+      lerp_(*running_var, var_c.to(running_var->dtype()), Scalar(momentum));
+    }
+  };
+  if (tessel::detail::float_compute(input)) {  // running statistics keep their own dtype
+    const bool grad =
+        autograd::needs_grad(input) || (weight && weight->requires_grad()) || (bias && bias->requires_grad());
+    if (training && !grad && input.numel() > 0 &&
+        Registry::get().has(op::batch_norm, input.device().type, input.dtype())) {
+      // Statistics without autograd: the reduced-float kernel reads and writes the input's
+      // dtype and computes in float32 (weight, bias, mean and invstd in float32).
+      const TensorOptions f32(DType::Float32, input.device());
+      Tensor mean_c = empty({C}, f32), invstd_c = empty({C}, f32);
+      const Tensor w = weight ? weight->to(DType::Float32).contiguous() : ones({C}, f32);
+      const Tensor b = bias ? bias->to(DType::Float32).contiguous() : zeros({C}, f32);
+      Tensor out = empty(input.shape(), TensorOptions(input.dtype(), input.device()));
+      Tensor outs[3] = {out.view({N, C, S}), mean_c, invstd_c};
+      const Tensor in[3] = {input.contiguous().view({N, C, S}), w, b};
+      const UnaryParams p{eps};
+      dispatch(op::batch_norm, input.dtype(), in, outs, &p);
+      update_running(mean_c, invstd_c);
+      return out;
+    }
+    using tessel::detail::widened;
+    return batch_norm(widened(input), running_mean, running_var, widened(weight), widened(bias), training, momentum,
+                      eps)
+        .to(input.dtype());
+  }
   if (training && input.numel() > 0 && Registry::get().has(op::batch_norm, input.device().type, input.dtype()) &&
       (!weight || weight->dtype() == input.dtype()) && (!bias || bias->dtype() == input.dtype())) {
     // One fused pass for statistics and normalization; its own backward kernel.
@@ -76,15 +105,7 @@ Tensor batch_norm(const Tensor& input, const OptTensor& running_mean, const OptT
           return out;
         },
         [&](const Tensor& out) { autograd::rules::batch_norm(input, weight, bias, mean_c, invstd_c, eps, out); });
-    if (running_mean || running_var) {
-      autograd::NoGradGuard no_grad;
-      if (running_mean) lerp_(*running_mean, mean_c.to(running_mean->dtype()), Scalar(momentum));
-      if (running_var) {  // unbiased, from invstd = 1 / sqrt(var + eps)
-        const double n = static_cast<double>(N * S);
-        const Tensor var_c = mul(sub(reciprocal(square(invstd_c)), Scalar(eps)), Scalar(n / (n - 1)));
-        lerp_(*running_var, var_c.to(running_var->dtype()), Scalar(momentum));
-      }
-    }
+    update_running(mean_c, invstd_c);
     return y;
   }
   Tensor mu, var;

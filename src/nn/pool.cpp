@@ -159,10 +159,26 @@ Tensor avg_pool2d(const Tensor& input, const Shape& kernel_size, const Shape& st
   OpScope scope_("avg_pool2d");
   // float16/bfloat16: the float32 kernel, rounded once (the window-view sum ran 3.8x PyTorch's time
   // at 10^3 and rounded the sums before the division)
-  if (tessel::detail::float_compute(input))
+  if (tessel::detail::float_compute(input)) {
+    // Without autograd, whole windows: one kernel widens, sums, divides and rounds
+    // ("avg_pool2d_reduced", kernels/cpu/norm.cpp), the same bits as the float32 copy.
+    static const OpId kReduced = Registry::get().op_id("avg_pool2d_reduced");
+    if (!autograd::needs_grad(input) && !ceil_mode && count_include_pad && !divisor_override && input.numel() > 0 &&
+        Registry::get().has(kReduced, input.device().type, input.dtype())) {
+      bool unbatched;
+      const Tensor x = as_4d("avg_pool2d", input, unbatched);
+      const PoolGeometry g = pool_geometry("avg_pool2d", x, kernel_size, stride, padding, {1}, ceil_mode);
+      PoolParams p;
+      for (int i = 0; i < 2; ++i) p.kernel[i] = g.k[i], p.stride[i] = g.s[i], p.pad[i] = g.p[i];
+      const Tensor xc = x.contiguous();
+      Tensor out = empty({x.shape()[0], x.shape()[1], g.out[0], g.out[1]}, TensorOptions(x.dtype(), x.device()));
+      dispatch(kReduced, x.dtype(), {&xc, 1}, {&out, 1}, &p);
+      return unbatched ? out.squeeze(0) : out;
+    }
     return avg_pool2d(input.to(DType::Float32), kernel_size, stride, padding, ceil_mode, count_include_pad,
                       divisor_override)
         .to(input.dtype());
+  }
   bool unbatched;
   const Tensor x = as_4d("avg_pool2d", input, unbatched);
   const PoolGeometry g = pool_geometry("avg_pool2d", x, kernel_size, stride, padding, {1}, ceil_mode);

@@ -364,9 +364,11 @@ def test_trig_in_float_within_a_rounding(name, dtype, np_dtype):
 @pytest.mark.parametrize("dtype,np_dtype", REDUCED)
 @pytest.mark.parametrize("kw", [dict(kernel_size=3, stride=2, padding=1),
                                 dict(kernel_size=2, ceil_mode=True, count_include_pad=False, padding=1),
-                                dict(kernel_size=3, divisor_override=5)])
+                                dict(kernel_size=3, divisor_override=5), dict(kernel_size=2),
+                                dict(kernel_size=(3, 2), stride=(1, 2), padding=(1, 0))])
 def test_avg_pool2d_rounds_once(dtype, np_dtype, kw):
     # the window sums and the division in float32, one rounding at the end, as PyTorch does
+    # (without autograd and with whole windows, one kernel: the same bits)
     import tessel.nn.functional as F
     x = np.random.default_rng(20).uniform(-2, 2, (2, 3, 9, 10)).astype(np.float32)
     t, xr = _reduced(x, dtype, np_dtype)
@@ -374,6 +376,7 @@ def test_avg_pool2d_rounds_once(dtype, np_dtype, kw):
     got = F.avg_pool2d(t, **kw)
     assert got.dtype == dtype
     _same(got.to(ts.float32).numpy(), want.astype(np.float32))
+    _same(F.avg_pool2d(t[1], **kw).to(ts.float32).numpy(), want[1].astype(np.float32))  # unbatched [C, H, W]
     tg = t.to(ts.float32).to(dtype).requires_grad_()
     F.avg_pool2d(tg, **kw).sum().backward()
     assert tg.grad.dtype == dtype
@@ -503,3 +506,67 @@ def test_layer_norm_inference_kernel_matches_the_float32_path(dtype, np_dtype, s
         _same(got.to(ts.float32).numpy(), want.to(dtype).to(ts.float32).numpy())
     tg = t.to(ts.float32).to(dtype).requires_grad_()  # with autograd: the float32 copies, same values
     _same(F.layer_norm(tg, (D,)).detach().to(ts.float32).numpy(), F.layer_norm(t, (D,)).to(ts.float32).numpy())
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (8, 4, 33), (2, 3, 4200), (5, 2)])
+def test_batch_norm_statistics_kernel_matches_the_float32_path(dtype, np_dtype, shape):
+    # training statistics without autograd: the reduced-float kernel widens row pieces
+    # itself; float32's kernel on a float32 copy rounded once, bit for bit for rows of up
+    # to 4096 values (longer rows sum their pieces in another order: within a rounding)
+    x = np.random.default_rng(35).standard_normal(shape).astype(np.float32) * 2 + 0.5
+    t, _ = _reduced(x, dtype, np_dtype)
+    C = shape[1]
+    w, _ = _reduced(np.linspace(0.5, 1.5, C).astype(np.float32), dtype, np_dtype)
+    b, _ = _reduced(np.linspace(-1, 1, C).astype(np.float32), dtype, np_dtype)
+    exact = int(np.prod(shape[2:])) <= 4096
+    for args in ((None, None), (w, b)):
+        rm, rv = ts.zeros([C]), ts.ones([C])
+        rm32, rv32 = ts.zeros([C]), ts.ones([C])
+        got = F.batch_norm(t, rm, rv, *args, training=True, momentum=0.3)
+        want = F.batch_norm(t.to(ts.float32), rm32, rv32, *(a.to(ts.float32) if a is not None else None for a in args),
+                            training=True, momentum=0.3)
+        assert got.dtype == dtype and got.shape == t.shape
+        g, r = got.to(ts.float32).numpy(), want.to(dtype).to(ts.float32).numpy()
+        if exact:
+            _same(g, r)
+            _same(rm.numpy(), rm32.numpy())
+        else:
+            np.testing.assert_allclose(g, r, rtol=1e-2, atol=1e-2)
+            np.testing.assert_allclose(rm.numpy(), rm32.numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(rv.numpy(), rv32.numpy(), rtol=1e-5)
+    tg = t.to(ts.float32).to(dtype).requires_grad_()  # with autograd: the float32 copies, same values
+    yg = F.batch_norm(tg, None, None, training=True)
+    yg.sum().backward()
+    assert tg.grad is not None and tg.grad.dtype == dtype
+    if exact:
+        _same(yg.detach().to(ts.float32).numpy(), F.batch_norm(t, None, None, training=True).to(ts.float32).numpy())
+
+
+@pytest.mark.parametrize("m", [1, 2, 4, 5])
+@pytest.mark.parametrize("k,n", [(16, 16), (37, 130), (300, 17)])
+@pytest.mark.parametrize("weight", ["row_major", "linear"])
+def test_bfloat16_products_of_few_rows_read_the_weight_in_place(m, k, n, weight):
+    # 1-4 rows stream the bfloat16 weight in place and sum in float32: float32's product of
+    # the same (exactly widened) values rounded once, bit for bit; 5 rows take the
+    # float32 copies (the same bits again)
+    rng = np.random.default_rng(m * 1000 + k + n)
+    a, _ = _reduced(rng.standard_normal((m, k)).astype(np.float32), ts.bfloat16, ml_dtypes.bfloat16)
+    if weight == "row_major":
+        b, _ = _reduced(rng.standard_normal((k, n)).astype(np.float32), ts.bfloat16, ml_dtypes.bfloat16)
+    else:  # a Linear layer's weight [n, k], transposed view
+        wt, _ = _reduced(rng.standard_normal((n, k)).astype(np.float32), ts.bfloat16, ml_dtypes.bfloat16)
+        b = wt.t()
+    got = ts.matmul(a, b)
+    want = ts.matmul(a.to(ts.float32), b.to(ts.float32)).to(ts.bfloat16)
+    assert got.dtype == ts.bfloat16 and got.shape == (m, n)
+    _same(got.to(ts.float32).numpy(), want.to(ts.float32).numpy())
+    ref = a.to(ts.float32).numpy().astype(np.float64) @ b.to(ts.float32).numpy().astype(np.float64)
+    np.testing.assert_allclose(got.to(ts.float32).numpy(), ref, rtol=1e-2, atol=1e-2 * np.sqrt(k))
+    # batched, a weight shared by the batch, and F.linear's 1-row form
+    a3 = ts.stack([a, a * 2])
+    _same(ts.matmul(a3, b).to(ts.float32).numpy(),
+          ts.matmul(a3.to(ts.float32), b.to(ts.float32)).to(ts.bfloat16).to(ts.float32).numpy())
+    if weight == "linear":
+        _same(F.linear(a[0], wt).to(ts.float32).numpy(),
+              F.linear(a[0].to(ts.float32), wt.to(ts.float32)).to(ts.bfloat16).to(ts.float32).numpy())

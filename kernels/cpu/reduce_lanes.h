@@ -111,20 +111,30 @@ inline void unzip16(float* x, F8 lo, F8 hi) {
   std::memcpy(x + 8, &q, sizeof(F8));
 }
 
-// leaf_sum_vec<float>'s lanes and order over bfloat16 read in place.
+// leaf_sum_vec<float, Sq>'s lanes and order over bfloat16 read in place.
+template <bool Sq = false>
 inline float leaf_sum_bf16(const BFloat16* x, int64_t n) {
   constexpr int64_t NV = kSumLanes / 8;
   F8 acc[NV] = {};
   int64_t i = 0;
   for (; i + kSumLanes <= n; i += kSumLanes)
-    for (int64_t j = 0; j < NV; ++j) acc[j] += load_bf16x8(x + i + j * 8);
+    for (int64_t j = 0; j < NV; ++j) {
+      const F8 v = load_bf16x8(x + i + j * 8);
+      acc[j] += Sq ? v * v : v;
+    }
   for (int64_t j = 0; j < NV / 2; ++j) acc[j] += acc[j + NV / 2];
   for (int64_t j = 0; j < NV / 4; ++j) acc[j] += acc[j + NV / 4];
-  for (; i + 8 <= n; i += 8) acc[0] += load_bf16x8(x + i);
+  for (; i + 8 <= n; i += 8) {
+    const F8 v = load_bf16x8(x + i);
+    acc[0] += Sq ? v * v : v;
+  }
   float a[8];
   std::memcpy(a, acc, sizeof(a));
   float s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-  for (; i < n; ++i) s += static_cast<float>(x[i]);
+  for (; i < n; ++i) {
+    const float v = static_cast<float>(x[i]);
+    s += Sq ? v * v : v;
+  }
   return s;
 }
 
@@ -160,6 +170,15 @@ template <class A, class T>
 TESSEL_CLONES A pairwise_sumsq(const T* x, int64_t n) {
   if constexpr (std::is_same_v<A, T> && (std::is_same_v<T, float> || std::is_same_v<T, double>))
     if (n <= kSumLeaf) return leaf_sum_vec<T, true>(x, n);
+  if constexpr (std::is_same_v<T, BFloat16>)
+    if (n <= kSumLeaf) return leaf_sum_bf16<true>(x, n);
+  if constexpr (std::is_same_v<T, Half>) {  // a leaf widened to float in L1, then float's lanes
+    if (n <= kSumLeaf) {
+      float buf[kSumLeaf];
+      widen(buf, x, n);
+      return leaf_sum_vec<float, true>(buf, n);
+    }
+  }
   if (n <= kSumLeaf) return leaf_sum<A>(x, n, [](T v) { return A(v) * A(v); });
   int64_t h = n / 2;
   h -= h % kSumLanes;
@@ -245,6 +264,38 @@ TESSEL_CLONES T fold_lanes(const T* x, int64_t n, T init, Op op) {
     if (nan)
       for (int64_t j = 0;; ++j)
         if (x[j] != x[j]) return x[j];
+  }
+  return r;
+}
+
+// fold_lanes<float> over bfloat16 read in place (the same lanes and order as on a float32
+// copy, so a product has its bits; max/min their value), float result.
+template <class Op>
+TESSEL_CLONES float fold_lanes_bf16(const BFloat16* x, int64_t n, float init, Op op) {
+  F8 a0 = F8{} + init, a1 = a0, a2 = a0, a3 = a0;
+  decltype(F8{} != F8{}) bad{};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const F8 u0 = load_bf16x8(x + i), u1 = load_bf16x8(x + i + 8);
+    const F8 u2 = load_bf16x8(x + i + 16), u3 = load_bf16x8(x + i + 24);
+    a0 = op(a0, u0);
+    a1 = op(a1, u1);
+    a2 = op(a2, u2);
+    a3 = op(a3, u3);
+    if constexpr (Op::kNanFlag) bad |= (u0 != u0) | (u1 != u1) | (u2 != u2) | (u3 != u3);
+  }
+  const F8 m = op(op(a0, a1), op(a2, a3));
+  float r = init;
+  bool nan = false;
+  for (int64_t k = 0; k < 8; ++k) r = op(r, float(m[k])), nan |= bad[k] != 0;
+  for (; i < n; ++i) {
+    const float v = static_cast<float>(x[i]);
+    r = op(r, v), nan |= v != v;
+  }
+  if constexpr (Op::kNanFlag) {
+    if (nan)
+      for (int64_t j = 0;; ++j)
+        if (x[j] != x[j]) return static_cast<float>(x[j]);
   }
   return r;
 }

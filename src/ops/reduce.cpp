@@ -265,7 +265,8 @@ bool norm2_fused(const Tensor& a, const Shape& dims, bool keepdim, Tensor& out) 
     if (r.keep[d] == 1) reduced_seen = true;
     else if (reduced_seen) return false;
   }
-  out = empty(r.keep, TensorOptions(a.dtype(), a.device()));
+  // float16/bfloat16: the squares summed in float32 and the root taken there (the caller rounds once)
+  out = empty(r.keep, TensorOptions(detail::float_compute(a) ? DType::Float32 : a.dtype(), a.device()));
   const Tensor in[1] = {a};
   dispatch(kSq, a.dtype(), in, {&out, 1});
   out = sqrt(out);
@@ -282,7 +283,10 @@ Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
   }
   OpScope scope_("norm");
   check_floating("norm", a);
-  if (detail::float_compute(a)) return norm(a.to(DType::Float32), p, dims, keepdim).to(a.dtype());
+  if (detail::float_compute(a)) {
+    if (Tensor out; p == 2 && !autograd::needs_grad(a) && norm2_fused(a, dims, keepdim, out)) return out.to(a.dtype());
+    return norm(a.to(DType::Float32), p, dims, keepdim).to(a.dtype());
+  }
   if (p == 2 && autograd::needs_grad(a)) {  // its own rule: the gradient at 0 is 0, not NaN
     return autograd::recorded(
         true, [&] { return norm(a, p, dims, keepdim); },

@@ -570,3 +570,50 @@ def test_bfloat16_products_of_few_rows_read_the_weight_in_place(m, k, n, weight)
     if weight == "linear":
         _same(F.linear(a[0], wt).to(ts.float32).numpy(),
               F.linear(a[0].to(ts.float32), wt.to(ts.float32)).to(ts.bfloat16).to(ts.float32).numpy())
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("shape,dim", [((1001,), None), ((37, 300), None), ((37, 300), -1), ((5, 6, 7), (1, 2)),
+                                       ((3, 70000), -1), ((3, 70000), None)])
+def test_two_norm_sums_squares_in_place(dtype, np_dtype, shape, dim):
+    # without autograd the squares of float16/bfloat16 are summed in float32 lanes read in
+    # place: the float32 path's bits (its leaves, its order), the root rounded once
+    x = np.random.default_rng(36).standard_normal(shape).astype(np.float32) * 4
+    t, xr = _reduced(x, dtype, np_dtype)
+    for view in (t, t.t() if t.dim() == 2 else t):
+        for keepdim in (False, True):
+            got = ts.norm(view, 2, dim=dim, keepdim=keepdim) if dim is not None else ts.norm(view)
+            want = (ts.norm(view.to(ts.float32), 2, dim=dim, keepdim=keepdim) if dim is not None
+                    else ts.norm(view.to(ts.float32)))
+            assert got.dtype == dtype
+            _same(got.to(ts.float32).numpy(), want.to(dtype).to(ts.float32).numpy())
+            if dim is None:
+                break
+    ref = np.sqrt((xr.astype(np.float64) ** 2).sum())
+    np.testing.assert_allclose(float(ts.norm(t).to(ts.float32).item()), ref, rtol=1e-2)
+    # with autograd: the float32 copies and the gradient back in the input's dtype
+    tg = t.to(ts.float32).to(dtype).requires_grad_()
+    ts.norm(tg).backward()
+    assert tg.grad.dtype == dtype
+
+
+@pytest.mark.parametrize("shape,dim", [((50, 1000), -1), ((50, 1000), None), ((3, 4, 333), (1, 2)),
+                                       ((2, 70001), -1), ((70001 * 2,), None), ((9, 31), -1)])
+@pytest.mark.parametrize("nan", [False, True])
+def test_bfloat16_runs_fold_in_place(shape, dim, nan):
+    # amax/amin/prod along contiguous runs (and over everything) read bfloat16 in float
+    # lanes in place: float32's fold of the same values, bit for bit (a product's order
+    # too), the run's first NaN when it has one; a transposed input in its memory order
+    x = np.random.default_rng(37).uniform(0.99, 1.01, shape).astype(np.float32)
+    x.reshape(-1)[[3, 1000 % x.size]] = [0.25, 4.0]
+    if nan:
+        x.reshape(-1)[[40, 2500 % x.size]] = np.nan
+    t, _ = _reduced(x, ts.bfloat16, ml_dtypes.bfloat16)
+    views = [(t, dim)] + ([(t.t(), 0 if dim == -1 else dim)] if t.dim() == 2 else [])
+    for v, d in views:
+        for name in ("amax", "amin", "prod"):
+            got = getattr(ts, name)(v, d) if d is not None else getattr(ts, name)(v)
+            want = (getattr(ts, name)(v.to(ts.float32), d) if d is not None
+                    else getattr(ts, name)(v.to(ts.float32))).to(ts.bfloat16)
+            assert got.dtype == ts.bfloat16
+            _same(got.to(ts.float32).numpy(), want.to(ts.float32).numpy())

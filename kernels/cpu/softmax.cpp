@@ -226,22 +226,46 @@ void softmax_kernel(const KernelCall& c) {
         return;
       }
       if (vt) {
-        // Strided rows (a transposed view): copied into a contiguous row, through the
+        // Strided rows (a transposed view): copied into contiguous rows, through the
         // vector path, and back; the scalar loop below would take std::exp per element.
-        std::vector<float> tmp, row(static_cast<size_t>(len)), res(static_cast<size_t>(len));
-        const bool avx2 = softmax_use_avx2();
-        for (int64_t i = 0; i < n; ++i) {
+        // Rows that lie side by side in memory (the other dim's stride 1) go kTile at a
+        // time, so that each step of the copies moves a whole cache line (one row at a
+        // time read one value per line: softmax over the columns of [2500, 4000], 57 ms).
+        constexpr int64_t kTile = 16;
+        const bool tiled = s[1] == sizeof(float) && n >= kTile;
+        const size_t rows_len = static_cast<size_t>((tiled ? kTile : 1) * len);
+        std::vector<float> tmp, row(rows_len), res(rows_len);
+        [[maybe_unused]] const bool avx2 = softmax_use_avx2();
+        auto run_row = [&](const float* in, float* o) {
+#ifdef TS_SOFTMAX_AVX2
+          if (avx2) return softmax_row_f32_fma<Log>(in, o, len);
+#endif
+          softmax_row_f32<Log>(vt->f32[vecmath::Exp], in, o, len, tmp);
+        };
+        int64_t i = 0;
+        for (; tiled && i + kTile <= n; i += kTile) {
+          const float* x = reinterpret_cast<const float*>(p[1] + i * s[1]);
+          for (int64_t j = 0; j < len; ++j)
+            for (int64_t b = 0; b < kTile; ++b) row[b * len + j] = x[j * sa + b];
+          for (int64_t b = 0; b < kTile; ++b) run_row(row.data() + b * len, res.data() + b * len);
+          if (s[0] == sizeof(float)) {
+            float* y = reinterpret_cast<float*>(p[0] + i * s[0]);
+            for (int64_t j = 0; j < len; ++j)
+              for (int64_t b = 0; b < kTile; ++b) y[j * so + b] = res[b * len + j];
+          } else {
+            for (int64_t b = 0; b < kTile; ++b) {
+              float* y = reinterpret_cast<float*>(p[0] + (i + b) * s[0]);
+              for (int64_t j = 0; j < len; ++j) y[j * so] = res[b * len + j];
+            }
+          }
+        }
+        for (; i < n; ++i) {
           const float* x = reinterpret_cast<const float*>(p[1] + i * s[1]);
           float* y = reinterpret_cast<float*>(p[0] + i * s[0]);
           for (int64_t j = 0; j < len; ++j) row[j] = x[j * sa];
-#ifdef TS_SOFTMAX_AVX2
-          if (avx2) softmax_row_f32_fma<Log>(row.data(), res.data(), len);
-          else
-#endif
-            softmax_row_f32<Log>(vt->f32[vecmath::Exp], row.data(), res.data(), len, tmp);
+          run_row(row.data(), res.data());
           for (int64_t j = 0; j < len; ++j) y[j * so] = res[j];
         }
-        (void)avx2;
         return;
       }
     }

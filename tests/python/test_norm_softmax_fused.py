@@ -260,3 +260,26 @@ def test_gelu_backward_half_types_keep_the_ops():
         x = ts.tensor(xn, dtype=ts.float32).to(dtype).requires_grad_()
         F.gelu(x, approximate="tanh").backward(ts.tensor(gn, dtype=ts.float32).to(dtype))
         np.testing.assert_allclose(x.grad.to(ts.float32).numpy(), gelu_grad_ref(xn, gn, "tanh"), rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
+@pytest.mark.parametrize("rows,length", [(16, 40), (37, 300), (5, 33), (64, 1)])
+def test_softmax_over_a_strided_dim_in_tiles(fn, rows, length):
+    # softmax along a dim whose neighbours lie side by side in memory (over the columns of
+    # a contiguous matrix): rows copied 16 at a time, a cache line per step; each row
+    # through the same row kernel, so the contiguous rows' bits, and float64's values
+    x = np.random.default_rng(38).standard_normal((length, rows)).astype(np.float32) * 3
+    x[0, 0] = -np.inf
+    t = ts.from_numpy(x)
+    got = fn(t.t(), -1)  # [rows, length], the softmax dim has stride `rows`
+    want = fn(ts.from_numpy(np.ascontiguousarray(x.T)), -1)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    got0 = fn(t, 0)  # the same over dim 0 of the contiguous matrix
+    np.testing.assert_array_equal(got0.numpy(), want.numpy().T)
+    x64 = x.T.astype(np.float64)
+    e = np.exp(x64 - x64.max(-1, keepdims=True))
+    ref = e / e.sum(-1, keepdims=True)
+    if fn is F.log_softmax:
+        with np.errstate(divide="ignore"):
+            ref = np.log(ref)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-5, atol=1e-6)

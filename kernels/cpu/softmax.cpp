@@ -9,9 +9,11 @@
 #include <vector>
 
 #include "kernels/cpu/loops.h"
+#include "kernels/cpu/reduced_float.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/vecmath.h"
 #include "tessel/kernel.h"
+#include "tessel/ops.h"
 
 namespace tessel::cpu {
 namespace {
@@ -199,8 +201,21 @@ bool softmax_use_avx2() {
 #endif
 }
 
+// One contiguous float row through the vector path (the AVX2 + FMA kernel where the CPU has it).
+template <bool Log>
+void run_row_f32(const vecmath::Table* vt, const float* in, float* o, int64_t len, std::vector<float>& tmp) {
+#ifdef TS_SOFTMAX_AVX2
+  if (softmax_use_avx2()) return softmax_row_f32_fma<Log>(in, o, len);
+#endif
+  softmax_row_f32<Log>(vt->f32[vecmath::Exp], in, o, len, tmp);
+}
+
+template <class T, bool Log>
+void softmax_reduced(const KernelCall& c);
+
 template <class T, bool Log>
 void softmax_kernel(const KernelCall& c) {
+  if constexpr (is_reduced_float_v<T>) return softmax_reduced<T, Log>(c);
   using A = acc_t<T>;
   const Tensor &a = c.in[0], &out = c.out[0];
   const int64_t dim = static_cast<const ReduceDimParams*>(c.params)->dim;
@@ -235,13 +250,7 @@ void softmax_kernel(const KernelCall& c) {
         const bool tiled = s[1] == sizeof(float) && n >= kTile;
         const size_t rows_len = static_cast<size_t>((tiled ? kTile : 1) * len);
         std::vector<float> tmp, row(rows_len), res(rows_len);
-        [[maybe_unused]] const bool avx2 = softmax_use_avx2();
-        auto run_row = [&](const float* in, float* o) {
-#ifdef TS_SOFTMAX_AVX2
-          if (avx2) return softmax_row_f32_fma<Log>(in, o, len);
-#endif
-          softmax_row_f32<Log>(vt->f32[vecmath::Exp], in, o, len, tmp);
-        };
+        auto run_row = [&](const float* in, float* o) { run_row_f32<Log>(vt, in, o, len, tmp); };
         int64_t i = 0;
         for (; tiled && i + kTile <= n; i += kTile) {
           const float* x = reinterpret_cast<const float*>(p[1] + i * s[1]);
@@ -297,6 +306,39 @@ void softmax_kernel(const KernelCall& c) {
       }
     }
   }, len * 4);
+}
+
+// float16/bfloat16 (without autograd: the op sends them here then, and through float32
+// copies otherwise): contiguous rows widened into a float row, float32's row kernel,
+// narrowed once; other layouts through float32 copies and float32's kernel (its tiles).
+// Either way the float32 path's bits (10^7 bfloat16 through the copies: 1.1-1.3x
+// PyTorch's time).
+template <class T, bool Log>
+void softmax_reduced(const KernelCall& c) {
+  const Tensor &a = c.in[0], &out = c.out[0];
+  const int64_t dim = static_cast<const ReduceDimParams*>(c.params)->dim;
+  const int64_t len = a.shape()[dim];
+  const vecmath::Table* vt = vecmath::table();
+  if (vt && a.strides()[dim] == 1 && out.strides()[dim] == 1) {
+    const Tensor a0 = a.narrow(dim, 0, 1), o0 = out.narrow(dim, 0, 1);
+    for_each<2>(
+        {&o0, &a0},
+        [&](char** p, const int64_t* s, int64_t n) {
+          std::vector<float> tmp, row(static_cast<size_t>(len)), res(static_cast<size_t>(len));
+          for (int64_t i = 0; i < n; ++i) {
+            widen(row.data(), reinterpret_cast<const T*>(p[1] + i * s[1]), len);
+            run_row_f32<Log>(vt, row.data(), res.data(), len, tmp);
+            narrow(reinterpret_cast<T*>(p[0] + i * s[0]), res.data(), len);
+          }
+        },
+        len * 4);
+    return;
+  }
+  const Tensor a32 = a.to(DType::Float32);  // keeps a transpose's layout
+  Tensor o32 = empty(out.shape(), TensorOptions(DType::Float32));
+  softmax_kernel<float, Log>(KernelCall{std::span<const Tensor>(&a32, 1), std::span<Tensor>(&o32, 1), c.params});
+  Tensor o = out;
+  o.copy_(o32);
 }
 
 // softmax's backward along the last dim of contiguous [R, D] rows (by name,

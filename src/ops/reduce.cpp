@@ -398,7 +398,10 @@ Tensor softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
     const amp::Cast c(amp::Op::softmax, {&a});
     return softmax(c[0], dim, dtype);
   }
-  if (detail::float_compute(a) && !dtype) return softmax(a.to(DType::Float32), dim, std::nullopt).to(a.dtype());
+  // float16/bfloat16: float32 copies with autograd; without it, the kernel reads and writes
+  // the reduced dtype and computes in float32 (the same bits)
+  if (detail::float_compute(a) && !dtype && autograd::needs_grad(a))
+    return softmax(a.to(DType::Float32), dim, std::nullopt).to(a.dtype());
   const Tensor x = dtype ? a.to(*dtype) : a;
   TS_CHECK(is_floating(x.dtype()), TypeError, "softmax", "expects a floating tensor, got ", x.dtype());
   return autograd::recorded(
@@ -411,7 +414,10 @@ Tensor log_softmax(const Tensor& a, int64_t dim, std::optional<DType> dtype) {
     const amp::Cast c(amp::Op::log_softmax, {&a});
     return log_softmax(c[0], dim, dtype);
   }
-  if (detail::float_compute(a) && !dtype) return log_softmax(a.to(DType::Float32), dim, std::nullopt).to(a.dtype());
+  // float16/bfloat16: float32 copies with autograd; without it, the kernel reads and writes
+  // the reduced dtype and computes in float32 (the same bits)
+  if (detail::float_compute(a) && !dtype && autograd::needs_grad(a))
+    return log_softmax(a.to(DType::Float32), dim, std::nullopt).to(a.dtype());
   const Tensor x = dtype ? a.to(*dtype) : a;
   TS_CHECK(is_floating(x.dtype()), TypeError, "log_softmax", "expects a floating tensor, got ", x.dtype());
   return autograd::recorded(

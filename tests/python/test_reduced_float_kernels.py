@@ -617,3 +617,21 @@ def test_bfloat16_runs_fold_in_place(shape, dim, nan):
                     else getattr(ts, name)(v.to(ts.float32))).to(ts.bfloat16)
             assert got.dtype == ts.bfloat16
             _same(got.to(ts.float32).numpy(), want.to(ts.float32).numpy())
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "broadcast", "dim0"])
+def test_softmax_without_autograd_reads_the_reduced_dtype(dtype, np_dtype, name, layout):
+    # without autograd the kernel widens each row itself (other layouts: float32 copies
+    # inside the kernel): float32's result on the same values, rounded once, bit for bit
+    fn = getattr(F, name)
+    x = np.random.default_rng(39).uniform(-6, 6, (37, 300)).astype(np.float32)
+    x[3, :5] = -np.inf
+    t, _ = _reduced(x, dtype, np_dtype)
+    v, dim = {"contiguous": (t, -1), "transposed": (t.t(), -1), "broadcast": (t[:1].expand(5, 300), -1),
+              "dim0": (t, 0)}[layout]
+    got = fn(v, dim)
+    assert got.dtype == dtype
+    want = fn(v.to(ts.float32), dim).to(dtype)
+    _same(got.to(ts.float32).numpy(), want.to(ts.float32).numpy())

@@ -167,9 +167,19 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const OptT
       const Tensor w = weight ? widened(*weight).contiguous().view({D}) : ones({D}, f32);
       const Tensor b = bias ? widened(*bias).contiguous().view({D}) : zeros({D}, f32);
       Tensor out = empty(input.shape(), TensorOptions(input.dtype(), input.device()));
+      const UnaryParams p{eps};
+      if (const auto bb = tessel::detail::broadcast_block(input); bb && bb->first_dim <= input.dim() - k) {
+        // Rows repeated over the leading dims: normalize the distinct ones, copy the rest.
+        const int64_t Rb = bb->block.numel() / D;
+        Tensor outs[3] = {tessel::detail::first_block(out, bb->block.shape()).view({Rb, D}), empty({Rb}, f32),
+                          empty({Rb}, f32)};
+        const Tensor in[3] = {bb->block.contiguous().view({Rb, D}), w, b};
+        dispatch(kFused, input.dtype(), in, outs, &p);
+        tessel::detail::repeat_first_block(out, bb->outer);
+        return out;
+      }
       Tensor outs[3] = {out.view({R, D}), empty({R}, f32), empty({R}, f32)};
       const Tensor in[3] = {input.contiguous().view({R, D}), w, b};
-      const UnaryParams p{eps};
       dispatch(kFused, input.dtype(), in, outs, &p);
       return out;
     }

@@ -635,3 +635,21 @@ def test_softmax_without_autograd_reads_the_reduced_dtype(dtype, np_dtype, name,
     assert got.dtype == dtype
     want = fn(v.to(ts.float32), dim).to(dtype)
     _same(got.to(ts.float32).numpy(), want.to(ts.float32).numpy())
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("shape,expand", [((1, 300), (40, 300)), ((3, 1, 64), (3, 5, 64)), ((1, 1, 7), (4, 6, 7))])
+def test_layer_norm_of_repeated_rows_normalizes_the_distinct_ones(dtype, np_dtype, shape, expand):
+    # an input broadcast over its leading dims: the distinct rows normalized once and
+    # copied; the float32 path's bits on the expanded tensor
+    x = np.random.default_rng(40).standard_normal(shape).astype(np.float32) * 2 + 1
+    t, _ = _reduced(x, dtype, np_dtype)
+    v = t.expand(*expand)
+    D = expand[-1]
+    w, _ = _reduced(np.linspace(0.5, 1.5, D).astype(np.float32), dtype, np_dtype)
+    for args in ((None, None), (w, None)):
+        got = F.layer_norm(v, (D,), *args)
+        assert got.dtype == dtype and got.shape == tuple(expand) and got.is_contiguous()
+        want = F.layer_norm(v.to(ts.float32).contiguous(), (D,),
+                            *(a.to(ts.float32) if a is not None else None for a in args)).to(dtype)
+        _same(got.to(ts.float32).numpy(), want.to(ts.float32).numpy())

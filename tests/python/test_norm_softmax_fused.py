@@ -283,3 +283,22 @@ def test_softmax_over_a_strided_dim_in_tiles(fn, rows, length):
         with np.errstate(divide="ignore"):
             ref = np.log(ref)
     np.testing.assert_allclose(got.numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 70001), (40, 2, 1000), (3, 2, 5, 7)])
+def test_batch_norm_statistics_of_channels_longer_than_a_piece(shape):
+    # channels over 32768 values are summed in pieces (two passes each, in L2) combined by
+    # Chan's formula: float64's mean and variance, an offset far from zero included
+    rng = np.random.default_rng(41)
+    x = (rng.standard_normal(shape) * 0.5 + 1000.0).astype(np.float32)
+    x64 = x.astype(np.float64)
+    axes = (0,) + tuple(range(2, len(shape)))
+    m = x64.mean(axis=axes, keepdims=True)
+    v = x64.var(axis=axes, keepdims=True)
+    for dt, tol in ((ts.float32, 2e-4), (ts.float64, 1e-10)):
+        rm, rv = ts.zeros([shape[1]], dtype=dt), ts.ones([shape[1]], dtype=dt)
+        y = F.batch_norm(ts.from_numpy(x).to(dt), rm, rv, training=True, momentum=1.0)
+        np.testing.assert_allclose(y.to(ts.float64).numpy(), (x64 - m) / np.sqrt(v + 1e-5), rtol=tol, atol=tol)
+        n = x.size // shape[1]
+        np.testing.assert_allclose(rm.to(ts.float64).numpy(), m.reshape(-1), rtol=1e-7)
+        np.testing.assert_allclose(rv.to(ts.float64).numpy(), v.reshape(-1) * n / (n - 1), rtol=1e-5)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/loops.h"
 #include "src/core/shape_util.h"
 
 namespace tessel::detail {
@@ -38,8 +39,15 @@ void repeat_first_block(const Tensor& out, int64_t outer) {
   for (; filled < std::min(chunk, outer); filled *= 2)
     std::memcpy(base + filled * bytes, base, static_cast<size_t>(std::min(filled, outer - filled)) * bytes);
   const int64_t step = std::min(filled, outer);
-  for (int64_t at = step; at < outer; at += step)
-    std::memcpy(base + at * bytes, base, static_cast<size_t>(std::min(step, outer - at)) * bytes);
+  // The remaining chunks over the threads (a write-bound copy: neg of a broadcast [1, 4000]
+  // bfloat16 row to [2500, 4000] on 2 threads, 1.3 ms serial against PyTorch's 0.4)
+  const int64_t chunks = (outer - step + step - 1) / step;
+  cpu::parallel_for(chunks, static_cast<int64_t>(step * bytes) / 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c) {
+      const int64_t at = step + c * step;
+      std::memcpy(base + at * bytes, base, static_cast<size_t>(std::min(step, outer - at)) * bytes);
+    }
+  });
 }
 
 }  // namespace tessel::detail

@@ -132,3 +132,20 @@ def test_binary_ops_with_an_operand_broadcast_along_a_short_last_dim(dtype, a_sh
         g = g.sum(tuple(i for i, s in enumerate(b_shape) if s == 1), keepdims=True)
         atol = 1e-3 if dtype == np.float32 else 1e-9  # float32 sums of up to 780 terms of size ~5
         np.testing.assert_allclose(gb.grad.numpy(), g, rtol=1e-5, atol=atol)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("block,shape", [((1, 4000), (700, 4000)), ((1, 3), (50001, 3)), ((1, 2, 333), (97, 2, 333))])
+def test_copies_of_the_block_over_the_threads(threads, block, shape):
+    # the first block's copies are split over the threads in chunks; every repeat is the block
+    row = rng.standard_normal(block).astype(np.float32)
+    before = ts.get_num_threads()
+    ts.set_num_threads(threads)
+    try:
+        got = ts.neg(ts.tensor(row).expand(*shape)).numpy()
+        got_bf = ts.exp(ts.tensor(row).to(ts.bfloat16).expand(*shape)).to(ts.float32).numpy()
+    finally:
+        ts.set_num_threads(before)
+    np.testing.assert_array_equal(got, np.broadcast_to(-row, shape))
+    want_bf = ts.exp(ts.tensor(row).to(ts.bfloat16)).to(ts.float32).numpy()
+    np.testing.assert_array_equal(got_bf, np.broadcast_to(want_bf, shape))

@@ -178,6 +178,18 @@ void channel_stats(const T* px, int64_t N, int64_t C, int64_t S, int64_t ch, dou
   }
 }
 
+// A channel's statistics and the affine map they give: y = x * scale + shift.
+struct ChannelAffine {
+  double mean, invstd, scale, shift;
+};
+template <class T>
+ChannelAffine channel_affine(const T* px, int64_t N, int64_t C, int64_t S, int64_t ch, double eps, double w, double b) {
+  double m, sq;
+  channel_stats(px, N, C, S, ch, m, sq);
+  const double is = 1.0 / std::sqrt(sq / static_cast<double>(N * S) + eps);
+  return {m, is, is * w, b - m * is * w};
+}
+
 // Channels run in parallel; each channel's sums are accumulated in double.
 template <class T>
 void batch_norm_kernel(const KernelCall& c) {
@@ -188,12 +200,10 @@ void batch_norm_kernel(const KernelCall& c) {
   T *y = mptr<T>(c.out[0]), *mean = mptr<T>(c.out[1]), *invstd = mptr<T>(c.out[2]);
   parallel_for(C, N * S * 4, [&](int64_t lo, int64_t hi) {
     for (int64_t ch = lo; ch < hi; ++ch) {
-      double m, sq;
-      channel_stats(px, N, C, S, ch, m, sq);
-      const double is = 1.0 / std::sqrt(sq / static_cast<double>(N * S) + eps);
-      mean[ch] = static_cast<T>(m);
-      invstd[ch] = static_cast<T>(is);
-      const T scale = static_cast<T>(is * w[ch]), shift = static_cast<T>(b[ch] - m * is * w[ch]);
+      const ChannelAffine f = channel_affine(px, N, C, S, ch, eps, w[ch], b[ch]);
+      mean[ch] = static_cast<T>(f.mean);
+      invstd[ch] = static_cast<T>(f.invstd);
+      const T scale = static_cast<T>(f.scale), shift = static_cast<T>(f.shift);
       for (int64_t n = 0; n < N; ++n) {
         const T* row = px + (n * C + ch) * S;
         T* out = y + (n * C + ch) * S;
@@ -226,12 +236,10 @@ void batch_norm_reduced_kernel(const KernelCall& c) {
   parallel_for(C, N * S * 4, [&](int64_t lo, int64_t hi) {
     std::vector<float> buf(in_registers ? 0 : static_cast<size_t>(std::min(S, kPiece)));
     for (int64_t ch = lo; ch < hi; ++ch) {
-      double m, sq;
-      channel_stats(px, N, C, S, ch, m, sq);
-      const double is = 1.0 / std::sqrt(sq / static_cast<double>(N * S) + eps);
-      mean[ch] = static_cast<float>(m);
-      invstd[ch] = static_cast<float>(is);
-      const float scale = static_cast<float>(is * w[ch]), shift = static_cast<float>(b[ch] - m * is * w[ch]);
+      const ChannelAffine f = channel_affine(px, N, C, S, ch, eps, w[ch], b[ch]);
+      mean[ch] = static_cast<float>(f.mean);
+      invstd[ch] = static_cast<float>(f.invstd);
+      const float scale = static_cast<float>(f.scale), shift = static_cast<float>(f.shift);
       for (int64_t n = 0; n < N; ++n) {
         const int64_t row = (n * C + ch) * S;
 #if defined(__GNUC__) && defined(__x86_64__)

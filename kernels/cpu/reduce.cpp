@@ -136,7 +136,7 @@ struct ProdRun {
   using Out = std::conditional_t<std::is_integral_v<T>, int64_t, T>;
   A operator()(const T* x, int64_t n) const {
     if constexpr (lanes_v<T>) return fold_lanes(x, n, T(1), MulOp{});
-    if constexpr (std::is_same_v<T, BFloat16>) return fold_lanes_bf16(x, n, 1.0f, MulOp{});
+    if constexpr (std::is_same_v<T, BFloat16>) return fold_lanes(x, n, 1.0f, MulOp{});
     A r = A(1);
     for (int64_t i = 0; i < n; ++i) r *= A(x[i]);
     return r;
@@ -160,7 +160,7 @@ struct ExtremeRun {
                     : fold_lanes(x, n, std::numeric_limits<T>::infinity(), MinOp{});
     }
     if constexpr (std::is_same_v<T, BFloat16>)
-      return is_max ? fold_lanes_bf16(x, n, -INFINITY, MaxOp{}) : fold_lanes_bf16(x, n, INFINITY, MinOp{});
+      return is_max ? fold_lanes(x, n, -INFINITY, MaxOp{}) : fold_lanes(x, n, INFINITY, MinOp{});
     if constexpr (std::is_same_v<T, bool>) {  // any / all: an OR / AND of the bytes (0 or 1), vectorized
       const auto* b = reinterpret_cast<const unsigned char*>(x);
       unsigned char r = is_max ? 0 : 1;

@@ -235,20 +235,31 @@ struct AddOp {
 
 // op folded over a contiguous run from `init`: four vector accumulators, then
 // their lanes in order, then the tail; the order depends on n only (not on
-// threads). max/min return the run's first NaN if it has one.
+// threads). max/min return the run's first NaN if it has one. bfloat16 is read in
+// place into float lanes (float32's lanes and order, so a product has the bits of a
+// float32 copy's), with a float result.
+template <class T>
+using fold_t = std::conditional_t<std::is_same_v<T, BFloat16>, float, T>;
+
 template <class T, class Op>
-TESSEL_CLONES T fold_lanes(const T* x, int64_t n, T init, Op op) {
-  typedef T V __attribute__((vector_size(32)));
-  constexpr int64_t W = sizeof(V) / sizeof(T);
+TESSEL_CLONES fold_t<T> fold_lanes(const T* x, int64_t n, fold_t<T> init, Op op) {
+  using L = fold_t<T>;
+  typedef L V __attribute__((vector_size(32)));
+  constexpr int64_t W = sizeof(V) / sizeof(L);
   V a0 = V{} + init, a1 = a0, a2 = a0, a3 = a0;
   decltype(V{} != V{}) bad{};
   int64_t i = 0;
   for (; i + 4 * W <= n; i += 4 * W) {
     V u0, u1, u2, u3;  // one load each (an array of four went through the stack)
-    std::memcpy(&u0, x + i, sizeof(V));
-    std::memcpy(&u1, x + i + W, sizeof(V));
-    std::memcpy(&u2, x + i + 2 * W, sizeof(V));
-    std::memcpy(&u3, x + i + 3 * W, sizeof(V));
+    if constexpr (std::is_same_v<T, BFloat16>) {
+      u0 = load_bf16x8(x + i), u1 = load_bf16x8(x + i + W);
+      u2 = load_bf16x8(x + i + 2 * W), u3 = load_bf16x8(x + i + 3 * W);
+    } else {
+      std::memcpy(&u0, x + i, sizeof(V));
+      std::memcpy(&u1, x + i + W, sizeof(V));
+      std::memcpy(&u2, x + i + 2 * W, sizeof(V));
+      std::memcpy(&u3, x + i + 3 * W, sizeof(V));
+    }
     a0 = op(a0, u0);
     a1 = op(a1, u1);
     a2 = op(a2, u2);
@@ -256,46 +267,17 @@ TESSEL_CLONES T fold_lanes(const T* x, int64_t n, T init, Op op) {
     if constexpr (Op::kNanFlag) bad |= (u0 != u0) | (u1 != u1) | (u2 != u2) | (u3 != u3);
   }
   const V m = op(op(a0, a1), op(a2, a3));
-  T r = init;
+  L r = init;
   bool nan = false;
-  for (int64_t k = 0; k < W; ++k) r = op(r, T(m[k])), nan |= bad[k] != 0;
-  for (; i < n; ++i) r = op(r, x[i]), nan |= x[i] != x[i];
-  if constexpr (Op::kNanFlag) {
-    if (nan)
-      for (int64_t j = 0;; ++j)
-        if (x[j] != x[j]) return x[j];
-  }
-  return r;
-}
-
-// fold_lanes<float> over bfloat16 read in place (the same lanes and order as on a float32
-// copy, so a product has its bits; max/min their value), float result.
-template <class Op>
-TESSEL_CLONES float fold_lanes_bf16(const BFloat16* x, int64_t n, float init, Op op) {
-  F8 a0 = F8{} + init, a1 = a0, a2 = a0, a3 = a0;
-  decltype(F8{} != F8{}) bad{};
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const F8 u0 = load_bf16x8(x + i), u1 = load_bf16x8(x + i + 8);
-    const F8 u2 = load_bf16x8(x + i + 16), u3 = load_bf16x8(x + i + 24);
-    a0 = op(a0, u0);
-    a1 = op(a1, u1);
-    a2 = op(a2, u2);
-    a3 = op(a3, u3);
-    if constexpr (Op::kNanFlag) bad |= (u0 != u0) | (u1 != u1) | (u2 != u2) | (u3 != u3);
-  }
-  const F8 m = op(op(a0, a1), op(a2, a3));
-  float r = init;
-  bool nan = false;
-  for (int64_t k = 0; k < 8; ++k) r = op(r, float(m[k])), nan |= bad[k] != 0;
+  for (int64_t k = 0; k < W; ++k) r = op(r, L(m[k])), nan |= bad[k] != 0;
   for (; i < n; ++i) {
-    const float v = static_cast<float>(x[i]);
+    const L v = static_cast<L>(x[i]);
     r = op(r, v), nan |= v != v;
   }
   if constexpr (Op::kNanFlag) {
     if (nan)
       for (int64_t j = 0;; ++j)
-        if (x[j] != x[j]) return static_cast<float>(x[j]);
+        if (x[j] != x[j]) return static_cast<L>(x[j]);
   }
   return r;
 }

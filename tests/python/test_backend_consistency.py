@@ -1290,6 +1290,19 @@ def spec_avg_pool2d_sums(dtype, device):
                   scale=_np_avg_pool(np.abs(ref64(x)), k, s, p, ceil, include_pad) + 1e-30)  # cancellation
 
 
+def spec_avg_pool2d_reduced(dtype, device):
+    # float16/bfloat16 through F.avg_pool2d without a gradient, whole windows (no ceil_mode
+    # overhang, padding counted): the kernel's only caller
+    import tessel.nn.functional as F
+    for shape, k, s, p, _, ceil in POOL_CASES:
+        if ceil:
+            continue
+        x = sample(dtype, shape)
+        out = F.avg_pool2d(from_numpy(x, dtype).to(device), k, s, p, False, True)
+        check(out.cpu(), _np_avg_pool(ref64(x), k, s, p, False, True), dtype,
+              scale=_np_avg_pool(np.abs(ref64(x)), k, s, p, False, True) + 1e-30)
+
+
 def spec_avg_pool2d_sums_backward(dtype, device):
     # the gradient of avg_pool2d: each output's g / count spread over its window
     import tessel.nn.functional as F
@@ -1335,7 +1348,7 @@ def spec_max_pool2d_backward(dtype, device):
 
 
 SPECS.update({"max_pool2d": spec_max_pool2d, "max_pool2d_backward": spec_max_pool2d_backward,
-              "avg_pool2d_sums": spec_avg_pool2d_sums,
+              "avg_pool2d_sums": spec_avg_pool2d_sums, "avg_pool2d_reduced": spec_avg_pool2d_reduced,
               "avg_pool2d_sums_backward": spec_avg_pool2d_sums_backward})
 
 def spec_rfft_real(dtype, device):

@@ -96,3 +96,21 @@ def test_stack_of_transposed_parts(shape, parts, dtype, threads):
     np.testing.assert_array_equal(ts.stack(mixed, -1).numpy(), want)
     out = ts.cat([x.unsqueeze(-1) for x in xs], -1)
     np.testing.assert_array_equal(out.numpy(), np.stack([a.T for a in arrs], -1))
+
+
+@pytest.mark.parametrize("shape", [(390, 256), (65, 4097), (130, 47)])
+@pytest.mark.parametrize("dtype", ["bfloat16", "int16", "float32", "int32", "float64", "complex64"])
+def test_stack_of_a_transposed_pair(shape, dtype, threads):
+    # Two parts with the same transposed strides: one tiled pass writes whole lines of the
+    # result (src/ops/shape.cpp). Sources cut from wider arrays (a leading dim above the
+    # row count) and at a storage offset; tiles ragged at both edges.
+    rng = np.random.default_rng(shape[1])
+    big = [(rng.standard_normal((shape[1] + 1, shape[0] + 5)) * 50).astype(np.float32) for _ in range(2)]
+    ws = [ts.from_numpy(b).to(getattr(ts, dtype)) if dtype != "complex64" else
+          ts.from_numpy((b + 1j * b[::-1]).astype(np.complex64)) for b in big]
+    xs = [w[1:, 3:3 + shape[0]].t() for w in ws]  # element (i, j) at i + j * (shape[0] + 5)
+    want = np.stack([w.numpy()[1:, 3:3 + shape[0]].T for w in ws], -1)
+    np.testing.assert_array_equal(ts.stack(xs, -1).numpy(), want)
+    np.testing.assert_array_equal(ts.stack([xs[1], xs[0]], 2).numpy(), want[..., ::-1])
+    mixed = [xs[0], xs[1].contiguous()]  # strides differ: each part copied into its slots
+    np.testing.assert_array_equal(ts.stack(mixed, -1).numpy(), want)

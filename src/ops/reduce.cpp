@@ -212,6 +212,46 @@ Tensor argmin(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
   return arg_extreme("argmin", false, a, dim, keepdim);
 }
 
+namespace {
+// var over `dims` of a real CPU tensor without autograd through the kernel "var_fused" (two
+// passes in double, one rounding): the input dense in some memory order whose reduced dims,
+// in that order, are one block [O, K, I]. float16/bfloat16 give float32 (the caller rounds
+// once, after std's root). nullopt where it does not apply.
+std::optional<Tensor> var_fused(const Tensor& a, const Shape& dims, double correction, bool keepdim) {
+  static const OpId kVar = Registry::get().op_id("var_fused");
+  if (!a.device().is_cpu() || a.numel() == 0 || autograd::needs_grad(a) ||
+      !Registry::get().has(kVar, DeviceType::CPU, a.dtype()))
+    return std::nullopt;
+  const ReduceShape r = reduce_shape("var", a, dims);
+  const Shape perm = memory_order(a);
+  const Tensor p = a.permute(perm);
+  if (!p.is_contiguous()) return std::nullopt;
+  int64_t O = 1, K = 1, I = 1;
+  int stage = 0;  // 0: kept dims before the reduced block, 1: in it, 2: after it
+  Shape kept;     // p's shape with the reduced dims set to 1
+  for (int64_t k = 0; k < p.dim(); ++k) {
+    const int64_t d = perm[static_cast<size_t>(k)], n = p.shape()[k];
+    const bool reduced = r.keep[static_cast<size_t>(d)] == 1;
+    kept.push_back(reduced ? 1 : n);
+    if (n == 1) continue;
+    if (reduced) {
+      if (stage == 2) return std::nullopt;
+      stage = 1, K *= n;
+    } else if (stage == 0) {
+      O *= n;
+    } else {
+      stage = 2, I *= n;
+    }
+  }
+  Tensor out = empty({O, I}, TensorOptions(detail::float_compute(a) ? DType::Float32 : a.dtype(), a.device()));
+  const Tensor in[1] = {p.view({O, K, I})};
+  const UnaryParams params{correction};
+  dispatch(kVar, a.dtype(), in, {&out, 1}, &params);
+  out = out.view(kept).permute(inverse_permutation(perm)).contiguous();
+  return keepdim ? out : out.view(r.squeezed);
+}
+}  // namespace
+
 Tensor var(const Tensor& a, const Shape& dims, double correction, bool keepdim) {
   if (trace::Op t{"var"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).attr("correction", correction).out(var(a, dims, correction, keepdim));
   OpScope scope_("var");
@@ -219,6 +259,11 @@ Tensor var(const Tensor& a, const Shape& dims, double correction, bool keepdim) 
   const ReduceShape r = reduce_shape("var", a, dims);
   // N - correction <= 0 gives inf or NaN, as in PyTorch.
   const double n = std::max(static_cast<double>(r.count) - correction, 0.0);
+  if (!is_complex(a.dtype())) {
+    if (auto v = var_fused(a, dims, correction, keepdim)) return v->to(a.dtype());
+    // float16/bfloat16 with autograd (or another layout): in float32, rounded once at the end
+    if (detail::float_compute(a)) return var(a.to(DType::Float32), dims, correction, keepdim).to(a.dtype());
+  }
   Tensor m;
   const auto forward = [&] {
     m = mean(a, dims, true);
@@ -237,6 +282,10 @@ Tensor std(const Tensor& a, const Shape& dims, double correction, bool keepdim) 
   if (trace::Op t{"std"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).attr("correction", correction).out(std(a, dims, correction, keepdim));
   OpScope scope_("std");
   check_floating("std", a);
+  if (!is_complex(a.dtype())) {
+    if (auto v = var_fused(a, dims, correction, keepdim)) return sqrt_(*v).to(a.dtype());  // the root before rounding
+    if (detail::float_compute(a)) return std(a.to(DType::Float32), dims, correction, keepdim).to(a.dtype());
+  }
   return sqrt(var(a, dims, correction, keepdim));
 }
 

@@ -1303,6 +1303,21 @@ def spec_avg_pool2d_reduced(dtype, device):
               scale=_np_avg_pool(np.abs(ref64(x)), k, s, p, False, True) + 1e-30)
 
 
+def spec_var_fused(dtype, device):
+    # through ts.var/ts.std without a gradient (the kernel's callers): rows, columns, a middle
+    # block, a transposed input, over everything, with and without the correction
+    for shape, dims in (((7, 33), (1,)), ((40, 9), (0,)), ((3, 50, 4), (1,)), ((4, 6, 5), (0, 1)), ((300, 130), None)):
+        x = sample(dtype, shape)
+        t = from_numpy(x, dtype).to(device)
+        for c in (0, 1):
+            want = np.var(ref64(x), axis=dims, ddof=c)
+            check(ts.var(t, dims, correction=c).cpu(), want, dtype)
+            check(ts.std(t, dims, correction=c).cpu(), np.sqrt(want), dtype)
+        xt = sample(dtype, shape[::-1])
+        check(ts.var(from_numpy(xt, dtype).to(device).mT, 0).cpu(), np.var(np.swapaxes(ref64(xt), -1, -2), axis=0, ddof=1),
+              dtype)
+
+
 def spec_avg_pool2d_sums_backward(dtype, device):
     # the gradient of avg_pool2d: each output's g / count spread over its window
     import tessel.nn.functional as F
@@ -1349,6 +1364,7 @@ def spec_max_pool2d_backward(dtype, device):
 
 SPECS.update({"max_pool2d": spec_max_pool2d, "max_pool2d_backward": spec_max_pool2d_backward,
               "avg_pool2d_sums": spec_avg_pool2d_sums, "avg_pool2d_reduced": spec_avg_pool2d_reduced,
+              "var_fused": spec_var_fused,
               "avg_pool2d_sums_backward": spec_avg_pool2d_sums_backward})
 
 def spec_rfft_real(dtype, device):

@@ -272,6 +272,7 @@ NOT_DIFFERENTIABLE = {
     "conj",  # complex only (conj of a real tensor is the tensor): test_complex_autograd.py
     "sgd_step", "adam_step", "rmsprop_step",  # optimizer updates run under no_grad
     "avg_pool2d_reduced",  # float16/bfloat16 avg_pool2d without autograd only (with it: avg_pool2d_sums)
+    "var_fused",  # var/std without autograd only (with it: the mean/subtract/square composite and its rule)
     # Used inside Conv2dBackward; under create_graph that rule differentiates the reference path instead.
     "conv2d_backward_input", "conv2d_backward_weight", "batch_norm_backward", "relu_backward",
     "max_pool2d_backward",

@@ -646,3 +646,22 @@ def test_layer_norm_of_repeated_rows_normalizes_the_distinct_ones(dtype, np_dtyp
         want = F.layer_norm(v.to(ts.float32).contiguous(), (D,),
                             *(a.to(ts.float32) if a is not None else None for a in args)).to(dtype)
         _same(got.to(ts.float32).numpy(), want.to(ts.float32).numpy())
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("grad", [False, True])
+def test_group_norm_rounds_once(dtype, np_dtype, grad):
+    # in float32 and rounded once: values near 100 with spread 1, where a mean rounded to the
+    # reduced dtype shifts every output (0.11 off in bfloat16 before)
+    x = np.random.default_rng(31).standard_normal((4, 8, 10, 10)).astype(np.float32) + 100
+    t, _ = _reduced(x, dtype, np_dtype)
+    w, _ = _reduced(np.linspace(0.5, 2, 8).astype(np.float32), dtype, np_dtype)
+    b, _ = _reduced(np.linspace(-1, 1, 8).astype(np.float32), dtype, np_dtype)
+    if grad:
+        t.requires_grad_()
+    got = F.group_norm(t, 2, w, b)
+    assert got.dtype == dtype
+    want = F.group_norm(t.detach().to(ts.float64), 2, w.to(ts.float64), b.to(ts.float64)).numpy()
+    err = np.abs(got.detach().to(ts.float64).numpy() - want)
+    p = 8 if dtype == ts.bfloat16 else 11  # one rounding: half an ulp <= |want| 2^-p (slack near ties and 0)
+    assert np.all(err <= 2.0 ** -p * (np.abs(want) + 0.01)), err.max()

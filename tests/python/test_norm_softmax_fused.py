@@ -109,6 +109,18 @@ def test_rms_norm_default_eps_no_weight_and_2d_normalized_shape():
     close(x.grad, edx.reshape(4, 3, 5), 2e-5)
 
 
+@pytest.mark.parametrize("dtype", [ts.bfloat16, ts.float16])
+def test_rms_norm_default_eps_of_reduced_floats_is_float32s(dtype):
+    # PyTorch's kernels take the compute dtype's epsilon (float32's), whatever its docs say;
+    # bfloat16's own 2^-7 moved rows of magnitude 1e-3 by up to 2 ulps against its results
+    x = ts.tensor(np.random.default_rng(9).standard_normal((8, 64)) * 1e-3, dtype=ts.float32).to(dtype)
+    f32 = float(np.finfo(np.float32).eps)
+    assert np.array_equal(F.rms_norm(x, (64,)).to(ts.float32).numpy(), F.rms_norm(x, (64,), eps=f32).to(ts.float32).numpy())
+    own = 2.0 ** -7 if dtype == ts.bfloat16 else 2.0 ** -10
+    assert not np.array_equal(F.rms_norm(x, (64,)).to(ts.float32).numpy(),
+                              F.rms_norm(x, (64,), eps=own).to(ts.float32).numpy())
+
+
 def test_rms_norm_non_contiguous_input_and_weight_without_grad():
     rng = np.random.default_rng(8)
     xn, wn, gn = rng.standard_normal((6, 5, 9)), rng.standard_normal(9), rng.standard_normal((5, 6, 9))

@@ -2,8 +2,10 @@
 import tessel as ts
 from tessel import _C
 
-# torch.finfo(dtype).eps, by dtype name: rms_norm's default eps
-_EPS = {"float16": 0.0009765625, "bfloat16": 0.0078125, "float32": 1.1920928955078125e-07,
+# rms_norm's default eps, by dtype name: the epsilon of the dtype it computes in, as PyTorch's
+# kernels take it (float32's for float16/bfloat16, not their own 2^-10/2^-7, which its docs name
+# and which shifted tiny-magnitude rows by up to 2 bfloat16 ulps against PyTorch's results)
+_EPS = {"float16": 1.1920928955078125e-07, "bfloat16": 1.1920928955078125e-07, "float32": 1.1920928955078125e-07,
         "float64": 2.220446049250313e-16}
 
 

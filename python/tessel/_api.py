@@ -11,15 +11,20 @@ from ._distance import cdist
 from ._grid import diag, meshgrid
 from ._repr import get_printoptions, set_printoptions
 from ._size import Size
-from ._stats import bincount, median, mode
+from ._stats import (aminmax, bincount, corrcoef, cov, cummax, cummin, logcumsumexp, median, mode, nanmean,
+                     nanquantile, nansum, quantile)
+from ._math_port import *  # noqa: F401,F403  (arcsin, xlogy, sinc, fmax, ...: _math_port.py)
+from ._shape_port import *  # noqa: F401,F403  (rot90, tensor_split, isin, trapezoid, ...: _shape_port.py)
+from . import _math_port, _shape_port
 from ._tensor_methods import addcdiv, addcmul, clamp_max, clamp_min, moveaxis, movedim, swapaxes, swapdims
 
 __all__ = [
     "Size", "backends", "cuda", "return_types", "testing", "allclose", "isclose", "as_tensor", "is_tensor",
     "rand_like", "randn_like", "cdist", "diag", "meshgrid", "get_printoptions", "set_printoptions",
     "bincount", "median", "mode", "addcdiv", "addcmul", "clamp_max", "clamp_min", "moveaxis", "movedim",
-    "swapaxes", "swapdims", "broadcast_shapes",
-]
+    "swapaxes", "swapdims", "broadcast_shapes", "aminmax", "corrcoef", "cov", "cummax", "cummin", "logcumsumexp",
+    "nanmean", "nanquantile", "nansum", "quantile",
+] + _math_port.__all__ + _shape_port.__all__
 
 
 def broadcast_shapes(*shapes):
@@ -28,8 +33,12 @@ def broadcast_shapes(*shapes):
 
 
 _tensor_methods.install()
+_math_port.install()
+_shape_port.install()
 for _name, _fn in (("median", median), ("mode", mode), ("bincount", bincount), ("diag", diag),
-                   ("isclose", isclose), ("allclose", allclose)):
+                   ("isclose", isclose), ("allclose", allclose), ("aminmax", aminmax), ("corrcoef", corrcoef),
+                   ("cov", cov), ("cummax", cummax), ("cummin", cummin), ("logcumsumexp", logcumsumexp),
+                   ("nanmean", nanmean), ("nanquantile", nanquantile), ("nansum", nansum), ("quantile", quantile)):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, _fn)
 del _name, _fn

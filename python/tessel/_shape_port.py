@@ -1,0 +1,306 @@
+"""PyTorch's shape, index and set helpers composed of tessel's views and ops: ravel,
+fliplr/flipud, rot90, tensor_split/hsplit/vsplit/dsplit, take_along_dim, broadcast_tensors,
+tril_indices/triu_indices, isin, bucketize, block_diag, cartesian_prod, and trapezoid/
+cumulative_trapezoid. Differentiable where their parts are; tessel/__init__.py re-exports
+__all__ and install() adds the Tensor methods PyTorch has."""
+import numbers
+
+from . import _C
+from ._C import Tensor
+
+__all__ = ["ravel", "fliplr", "flipud", "rot90", "tensor_split", "hsplit", "vsplit", "dsplit", "take_along_dim",
+           "broadcast_tensors", "tril_indices", "triu_indices", "isin", "bucketize", "block_diag", "cartesian_prod",
+           "trapezoid", "trapz", "cumulative_trapezoid"]
+
+_I64 = _C.dtype.int64
+
+
+def _check(x, op):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}(): expected a Tensor, got {type(x).__name__}")
+
+
+def _dim(x, dim, op):
+    n = max(x.dim(), 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}(): dim {dim} is out of range for a {x.dim()}-d tensor")
+    return dim % n
+
+
+def ravel(input):
+    """The elements as a 1-d tensor (a view when the layout allows)."""
+    _check(input, "ravel")
+    return input.reshape(-1)
+
+
+def fliplr(input):
+    """input with dim 1 reversed (at least 2 dims)."""
+    _check(input, "fliplr")
+    if input.dim() < 2:
+        raise ValueError(f"fliplr(): input must have at least 2 dims, got {input.dim()}")
+    return input.flip([1])
+
+
+def flipud(input):
+    """input with dim 0 reversed (at least 1 dim)."""
+    _check(input, "flipud")
+    if input.dim() < 1:
+        raise ValueError("flipud(): input must have at least 1 dim")
+    return input.flip([0])
+
+
+def rot90(input, k=1, dims=(0, 1)):
+    """Rotation by 90 degrees k times in the plane of dims, from the first toward the second."""
+    _check(input, "rot90")
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise ValueError(f"rot90(): dims must name 2 dims, got {len(dims)}")
+    if input.dim() < 2:
+        raise ValueError(f"rot90(): input must have at least 2 dims, got {input.dim()}")
+    a, b = _dim(input, dims[0], "rot90"), _dim(input, dims[1], "rot90")
+    if a == b:
+        raise ValueError(f"rot90(): dims must be different, got {dims}")
+    k %= 4
+    if k == 1:
+        return input.flip([b]).transpose(a, b)
+    if k == 2:
+        return input.flip([a, b])
+    if k == 3:
+        return input.flip([a]).transpose(a, b)
+    return input.clone()
+
+
+def tensor_split(input, indices_or_sections, dim=0):
+    """Views of input split along dim: into n parts (the first size % n one longer) for an
+    int, or at the given indices for a sequence or a tensor of them."""
+    _check(input, "tensor_split")
+    if input.dim() == 0:
+        raise ValueError("tensor_split(): input must have at least 1 dim")
+    d = _dim(input, dim, "tensor_split")
+    size = input.shape[d]
+    s = indices_or_sections
+    if isinstance(s, Tensor):
+        if s.dtype.is_floating_point or s.dtype.is_complex or s.dim() > 1:
+            raise TypeError("tensor_split(): a tensor of indices or sections must be a 0-d or 1-d integer tensor")
+        s = int(s) if s.dim() == 0 else [int(v) for v in s.tolist()]
+    if isinstance(s, numbers.Integral) and not isinstance(s, bool):
+        if s <= 0:
+            raise ValueError(f"tensor_split(): number of sections must be greater than 0, got {s}")
+        base, extra = divmod(size, s)
+        bounds, start = [], 0
+        for i in range(s):
+            start += base + (1 if i < extra else 0)
+            bounds.append(start)
+        s = bounds[:-1]
+    out, start = [], 0
+    for stop in list(s) + [size]:
+        lo, hi, _ = slice(start, int(stop)).indices(size)  # Python's slice rules, negatives included
+        out.append(input.narrow(d, lo, max(hi - lo, 0)))
+        start = int(stop)
+    return tuple(out)
+
+
+def _even_split(op, input, s, d, need):
+    _check(input, op)
+    if input.dim() < need:
+        raise ValueError(f"{op}(): input must have at least {need} dims, got {input.dim()}")
+    if isinstance(s, numbers.Integral) and input.shape[d] % s:
+        raise ValueError(f"{op}(): dim {d} of size {input.shape[d]} is not divisible by the split size {s}")
+    return tensor_split(input, s, d)
+
+
+def hsplit(input, indices_or_sections):
+    """tensor_split along dim 1 (dim 0 of a 1-d input); an int must divide the size."""
+    _check(input, "hsplit")
+    return _even_split("hsplit", input, indices_or_sections, 1 if input.dim() > 1 else 0, 1)
+
+
+def vsplit(input, indices_or_sections):
+    """tensor_split along dim 0 of an input of 2 or more dims; an int must divide the size."""
+    return _even_split("vsplit", input, indices_or_sections, 0, 2)
+
+
+def dsplit(input, indices_or_sections):
+    """tensor_split along dim 2 of an input of 3 or more dims; an int must divide the size."""
+    return _even_split("dsplit", input, indices_or_sections, 2, 3)
+
+
+def take_along_dim(input, indices, dim=None):
+    """Values of input at `indices` along dim, the other dims broadcast (numpy's
+    take_along_axis); dim None indexes the flattened input."""
+    _check(input, "take_along_dim")
+    _check(indices, "take_along_dim")
+    if indices.dtype.is_floating_point or indices.dtype.is_complex or indices.dtype == _C.dtype.bool:
+        raise TypeError(f"take_along_dim(): indices must be an integer tensor, got {indices.dtype}")
+    if dim is None:
+        return input.reshape(-1).gather(0, indices.reshape(-1).to(_I64))
+    if input.dim() != indices.dim():
+        raise ValueError(f"take_along_dim(): input and indices must have the same number of dims, got "
+                         f"{input.dim()} and {indices.dim()}")
+    d = _dim(input, dim, "take_along_dim")
+    a, b = list(input.shape), list(indices.shape)
+    a[d] = b[d] = 1  # every dim but `dim` broadcasts
+    shape = list(_C.broadcast_shapes(tuple(a), tuple(b)))
+    xs, js = list(shape), list(shape)
+    xs[d], js[d] = input.shape[d], indices.shape[d]
+    return input.expand(*xs).gather(d, indices.to(_I64).expand(*js))
+
+
+def broadcast_tensors(*tensors):
+    """The tensors expanded to their common broadcast shape (views)."""
+    for t in tensors:
+        _check(t, "broadcast_tensors")
+    shape = _C.broadcast_shapes(*(tuple(t.shape) for t in tensors)) if tensors else ()
+    return tuple(t.expand(*shape) for t in tensors)
+
+
+def _tri_indices(op, row, col, offset, dtype, device, keep):
+    if row < 0 or col < 0:
+        raise ValueError(f"{op}(): row and col must be non-negative, got {row} and {col}")
+    r = _C.arange(row, dtype=_I64, device=device).reshape(row, 1)
+    c = _C.arange(col, dtype=_I64, device=device).reshape(1, col)
+    mask = keep(c - r, offset)
+    rows = r.expand(row, col)[mask]
+    cols = c.expand(row, col)[mask]
+    return _C.stack([rows, cols]).to(dtype)
+
+
+def tril_indices(row, col, offset=0, *, dtype=_I64, device="cpu"):
+    """The [2, N] coordinates of the lower triangle of a row x col matrix (row-major order);
+    offset moves the diagonal up (> 0) or down."""
+    return _tri_indices("tril_indices", row, col, offset, dtype, device, lambda k, o: k <= o)
+
+
+def triu_indices(row, col, offset=0, *, dtype=_I64, device="cpu"):
+    """The [2, N] coordinates of the upper triangle of a row x col matrix (row-major order)."""
+    return _tri_indices("triu_indices", row, col, offset, dtype, device, lambda k, o: k >= o)
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """True where an element of `elements` occurs in `test_elements` (either may be a number)."""
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin(): elements or test_elements must be a Tensor")
+    like = elements if isinstance(elements, Tensor) else test_elements
+    e = elements if isinstance(elements, Tensor) else _C.tensor(elements, device=like.device)
+    t = test_elements if isinstance(test_elements, Tensor) else _C.tensor(test_elements, device=like.device)
+    if e.dtype.is_complex or t.dtype.is_complex:
+        raise TypeError("isin(): complex tensors are not supported")
+    flat = t.reshape(-1)
+    if flat.numel() == 0:
+        hit = _C.zeros(e.shape, dtype=_C.dtype.bool, device=e.device)
+    else:
+        dt = _C.promote_types(e.dtype, t.dtype)
+        s = flat.to(dt).sort().values
+        pos = _C.searchsorted(s, e.to(dt).reshape(-1)).clamp(max=s.numel() - 1)
+        hit = (s.gather(0, pos) == e.to(dt).reshape(-1)).reshape(e.shape)
+    return _C.logical_not(hit) if invert else hit
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """For each value, the index of its bucket in sorted 1-d `boundaries`: i such that
+    boundaries[i-1] < x <= boundaries[i] (right=False) or boundaries[i-1] <= x < boundaries[i]."""
+    _check(boundaries, "bucketize")
+    if boundaries.dim() != 1:
+        raise ValueError(f"bucketize(): boundaries must be 1-d, got {boundaries.dim()} dims")
+    x = input if isinstance(input, Tensor) else _C.tensor(input, device=boundaries.device)
+    out = _C.searchsorted(boundaries, x, right=right)
+    return out.to(_C.dtype.int32) if out_int32 else out
+
+
+def block_diag(*tensors):
+    """The tensors (0-d, 1-d as one row, or 2-d) placed along the diagonal of a zero matrix."""
+    if not tensors:
+        return _C.zeros((0, 0))
+    mats = []
+    for i, t in enumerate(tensors):
+        _check(t, "block_diag")
+        if t.dim() > 2:
+            raise ValueError(f"block_diag(): input {i} has {t.dim()} dims; expected 0, 1 or 2")
+        mats.append(t.reshape(1, 1) if t.dim() == 0 else t.reshape(1, -1) if t.dim() == 1 else t)
+    dt = mats[0].dtype
+    for m in mats[1:]:
+        dt = _C.promote_types(dt, m.dtype)
+    total = sum(m.shape[1] for m in mats)
+    rows, left = [], 0
+    for m in mats:
+        r, c = m.shape
+        parts = [_C.zeros((r, left), dtype=dt, device=m.device), m.to(dt),
+                 _C.zeros((r, total - left - c), dtype=dt, device=m.device)]
+        rows.append(_C.cat(parts, 1))
+        left += c
+    return _C.cat(rows, 0)
+
+
+def cartesian_prod(*tensors):
+    """Every combination of the 1-d tensors' elements, as rows [N, len(tensors)] (the first
+    tensor varying slowest); one tensor is returned as it is."""
+    for t in tensors:
+        _check(t, "cartesian_prod")
+        if t.dim() != 1:
+            raise ValueError(f"cartesian_prod(): expected 1-d tensors, got {t.dim()} dims")
+    if len(tensors) == 1:
+        return tensors[0]
+    from ._grid import meshgrid
+    grids = meshgrid(*tensors, indexing="ij")
+    return _C.stack([g.reshape(-1) for g in grids], 1)
+
+
+def _spacing(op, y, x, dx, d):
+    if x is not None and dx is not None:
+        raise ValueError(f"{op}(): give x or dx, not both")
+    if x is None:
+        return 1.0 if dx is None else dx
+    if isinstance(x, Tensor):
+        if x.dim() == 1:
+            if x.shape[0] != y.shape[d]:
+                raise ValueError(f"{op}(): x has {x.shape[0]} points, y has {y.shape[d]} along dim {d}")
+            shape = [1] * y.dim()
+            shape[d] = x.shape[0] - 1
+            return (x.narrow(0, 1, x.shape[0] - 1) - x.narrow(0, 0, x.shape[0] - 1)).reshape(shape)
+        if x.shape[d] != y.shape[d]:
+            raise ValueError(f"{op}(): x has {x.shape[d]} points, y has {y.shape[d]} along dim {d}")
+        return x.narrow(d, 1, x.shape[d] - 1) - x.narrow(d, 0, x.shape[d] - 1)
+    return float(x)
+
+
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """The integral of y along dim by the trapezoidal rule, over sample points x (a tensor)
+    or a constant spacing (x as a number, or dx; 1 by default)."""
+    _check(y, "trapezoid")
+    if y.dim() == 0:
+        raise ValueError("trapezoid(): y must have at least 1 dim")
+    d = _dim(y, dim, "trapezoid")
+    n = y.shape[d]
+    if n == 0:
+        return _C.zeros(tuple(s for i, s in enumerate(y.shape) if i != d), dtype=y.dtype, device=y.device)
+    step = _spacing("trapezoid", y, x, dx, d)
+    mid = (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) * step
+    return mid.sum(d) / 2
+
+
+def trapz(y, x=None, *, dx=None, dim=-1):
+    """trapezoid's older name."""
+    return trapezoid(y, x, dx=dx, dim=dim)
+
+
+def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
+    """The running trapezoidal integral of y along dim (one fewer entry than y there)."""
+    _check(y, "cumulative_trapezoid")
+    if y.dim() == 0:
+        raise ValueError("cumulative_trapezoid(): y must have at least 1 dim")
+    d = _dim(y, dim, "cumulative_trapezoid")
+    n = y.shape[d]
+    if n == 0:
+        return y.clone()
+    step = _spacing("cumulative_trapezoid", y, x, dx, d)
+    return _C.cumsum((y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) * step / 2, d)
+
+
+_METHODS = ["ravel", "fliplr", "flipud", "rot90", "tensor_split", "hsplit", "vsplit", "dsplit", "take_along_dim"]
+
+
+def install():
+    g = globals()
+    for name in _METHODS:
+        if not hasattr(Tensor, name):  # never shadow a C++ binding
+            setattr(Tensor, name, g[name])

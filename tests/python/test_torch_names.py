@@ -1,0 +1,317 @@
+"""PyTorch's top-level names composed in Python (_math_port.py, _shape_port.py, _stats.py):
+each against NumPy/SciPy in float64 (their own definitions of the same functions), with
+the edge cases PyTorch documents, the Tensor methods, and gradients where they flow."""
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.linalg
+import scipy.special
+
+import tessel as ts
+
+rng = np.random.default_rng(42)
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+# ---- elementwise ----
+
+@pytest.mark.parametrize("name,ref,lo,hi", [
+    ("arcsin", np.arcsin, -1, 1), ("arccos", np.arccos, -1, 1), ("arctan", np.arctan, -5, 5),
+    ("arcsinh", np.arcsinh, -5, 5), ("arccosh", np.arccosh, 1, 5), ("arctanh", np.arctanh, -0.99, 0.99),
+    ("fix", np.fix, -5, 5), ("deg2rad", np.deg2rad, -360, 360), ("rad2deg", np.rad2deg, -7, 7),
+    ("logit", scipy.special.logit, 0.01, 0.99), ("sinc", np.sinc, -4, 4), ("sgn", np.sign, -3, 3)])
+def test_unary_names_match_numpy(name, ref, lo, hi):
+    a = rng.uniform(lo, hi, (7, 9))
+    a[0, 0] = 0 if name in ("sinc", "sgn", "fix", "deg2rad") else a[0, 0]
+    x = ts.tensor(a)
+    np.testing.assert_allclose(_np(getattr(ts, name)(x)), ref(a), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(_np(getattr(x, name)()), ref(a), rtol=1e-12, atol=1e-15)  # the method
+
+
+def test_binary_names_match_numpy():
+    a, b = rng.standard_normal((2, 6, 5))
+    a[0, :3] = [np.nan, 1.0, np.nan]
+    b[0, :3] = [2.0, np.nan, np.nan]
+    x, y = ts.tensor(a), ts.tensor(b)
+    for name, ref in (("fmax", np.fmax), ("fmin", np.fmin), ("logaddexp2", np.logaddexp2),
+                      ("arctan2", np.arctan2)):
+        np.testing.assert_allclose(_np(getattr(ts, name)(x, y)), ref(a, b), rtol=1e-12, equal_nan=True)
+    p = np.abs(a[1:]) + 0.5
+    np.testing.assert_allclose(_np(ts.float_power(ts.tensor(p), ts.tensor(b[1:]))), np.float_power(p, b[1:]),
+                               rtol=1e-12)
+    assert ts.float_power(ts.tensor([2], dtype=ts.int32), 3).dtype == ts.float64
+    h = np.array([-1.5, 0.0, 2.0, 0.0])
+    np.testing.assert_array_equal(_np(ts.heaviside(ts.tensor(h), ts.tensor([0.5, 0.5, 0.5, 7.0]))),
+                                  np.heaviside(h, [0.5, 0.5, 0.5, 7.0]))
+
+
+def test_xlogy_is_scipys():
+    x = np.array([0.0, 0.0, 1.5, 2.0, 0.0, 3.0])
+    y = np.array([0.0, np.nan, 2.0, 0.0, np.inf, 0.5])
+    np.testing.assert_array_equal(_np(ts.xlogy(ts.tensor(x), ts.tensor(y))), scipy.special.xlogy(x, y))
+    np.testing.assert_allclose(_np(ts.xlogy(2, ts.tensor([3.0]))), [2 * np.log(3.0)], rtol=1e-6)
+
+
+def test_infinity_and_reality_tests():
+    a = np.array([-np.inf, np.inf, np.nan, 0.0, -1.0])
+    x = ts.tensor(a)
+    np.testing.assert_array_equal(_np(ts.isneginf(x)), np.isneginf(a))
+    np.testing.assert_array_equal(_np(ts.isposinf(x)), np.isposinf(a))
+    c = np.array([1 + 0j, 2 + 1j, -3j, 0j])
+    np.testing.assert_array_equal(_np(ts.isreal(ts.tensor(c))), np.isreal(c))
+    assert _np(ts.isreal(x)).all()
+
+
+def test_integer_input_computes_in_float32_and_complex_sgn():
+    assert ts.deg2rad(ts.tensor([180], dtype=ts.int64)).dtype == ts.float32
+    c = np.array([3 + 4j, 0j, -2j])
+    np.testing.assert_allclose(_np(ts.sgn(ts.tensor(c))), [0.6 + 0.8j, 0, -1j])
+
+
+def test_sinc_gradient_is_finite_at_zero():
+    x = ts.tensor([0.0, 0.25, -1.5], dtype=ts.float64, requires_grad=True)
+    ts.sinc(x).sum().backward()
+    a = np.array([0.0, 0.25, -1.5])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = np.where(a == 0, 0.0, (np.cos(np.pi * a) * np.pi * a - np.sin(np.pi * a)) / (np.pi * a ** 2))
+    np.testing.assert_allclose(_np(x.grad), want, rtol=1e-12, atol=1e-15)
+
+
+# ---- statistics ----
+
+@pytest.mark.parametrize("dim,keepdim", [(None, False), (1, False), (0, True), ((0, 2), False), (-1, True)])
+def test_nansum_and_nanmean(dim, keepdim):
+    a = rng.standard_normal((4, 5, 6))
+    a[rng.random(a.shape) < 0.3] = np.nan
+    a[1, :, 2] = np.nan  # an all-NaN slice along dim 1
+    x = ts.tensor(a)
+    axis = dim if not isinstance(dim, list) else tuple(dim)
+    np.testing.assert_allclose(_np(ts.nansum(x, dim, keepdim)), np.nansum(a, axis=axis, keepdims=keepdim),
+                               rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy warns on the all-NaN slice
+        want = np.nanmean(a, axis=axis, keepdims=keepdim) if dim is not None else np.nanmean(a)
+    got = ts.nanmean(x, dim, keepdim) if dim is not None else ts.nanmean(x)
+    np.testing.assert_allclose(_np(got), want, rtol=1e-12, equal_nan=True)
+    assert int(ts.nansum(ts.tensor([1, 2, 3]))) == 6  # integers: sum
+
+
+@pytest.mark.parametrize("method", ["linear", "lower", "higher", "midpoint", "nearest"])
+@pytest.mark.parametrize("dim,keepdim", [(None, False), (1, False), (0, True), (None, True)])
+def test_quantile_and_nanquantile_match_numpy(method, dim, keepdim):
+    a = rng.standard_normal((5, 8))
+    x = ts.tensor(a)
+    q = [0.0, 0.1, 0.25, 0.5, 0.9, 1.0]
+    want = np.quantile(a, q, axis=dim, keepdims=keepdim, method=method)
+    qt = ts.tensor(q, dtype=ts.float64)
+    np.testing.assert_allclose(_np(ts.quantile(x, qt, dim, keepdim, interpolation=method)), want,
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(_np(x.quantile(0.3, dim, keepdim, interpolation=method)),
+                               np.quantile(a, 0.3, axis=dim, keepdims=keepdim, method=method), rtol=1e-12)
+    b = a.copy()
+    b[0, 1] = b[2, 5] = np.nan
+    b[3] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy warns on the all-NaN slice
+        want = np.nanquantile(b, q, axis=dim, keepdims=keepdim, method=method)
+    np.testing.assert_allclose(_np(ts.nanquantile(ts.tensor(b), qt, dim, keepdim, interpolation=method)),
+                               want, rtol=1e-12, atol=1e-15, equal_nan=True)
+    got = _np(ts.quantile(ts.tensor(b), 0.5, dim, keepdim, interpolation=method))  # NaN in a slice: NaN
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(np.quantile(b, 0.5, axis=dim, keepdims=keepdim)))
+
+
+def test_quantile_errors_and_gradient():
+    x = ts.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    ts.quantile(x, 0.75).backward()  # rank 1.5: half of each neighbour
+    np.testing.assert_allclose(_np(x.grad), [0.0, 0.5, 0.5])
+    with pytest.raises(ValueError, match="q values"):
+        ts.quantile(x, 1.5)
+    with pytest.raises(ValueError, match="interpolation"):
+        ts.quantile(x, 0.5, interpolation="cubic")
+    with pytest.raises(TypeError, match="float32 or float64"):
+        ts.quantile(ts.tensor([1, 2]), 0.5)
+    with pytest.raises(TypeError, match="dtype"):
+        ts.quantile(x, ts.tensor([0.5], dtype=ts.float64))
+
+
+def test_cov_and_corrcoef_match_numpy():
+    a = rng.standard_normal((3, 10))
+    fw = rng.integers(0, 4, 10)
+    aw = rng.uniform(0.1, 2, 10)
+    x = ts.tensor(a)
+    np.testing.assert_allclose(_np(ts.cov(x)), np.cov(a), rtol=1e-12)
+    np.testing.assert_allclose(_np(x.cov(correction=0)), np.cov(a, ddof=0), rtol=1e-12)
+    np.testing.assert_allclose(_np(ts.cov(x, fweights=ts.tensor(fw), aweights=ts.tensor(aw))),
+                               np.cov(a, fweights=fw, aweights=aw), rtol=1e-12)
+    np.testing.assert_allclose(_np(ts.cov(x, correction=2, aweights=ts.tensor(aw))), np.cov(a, ddof=2, aweights=aw),
+                               rtol=1e-12)
+    np.testing.assert_allclose(_np(ts.cov(ts.tensor(a[0]))), np.cov(a[0]), rtol=1e-12)
+    np.testing.assert_allclose(_np(ts.corrcoef(x)), np.corrcoef(a), rtol=1e-12)
+    c = a + 1j * rng.standard_normal((3, 10))
+    np.testing.assert_allclose(_np(ts.cov(ts.tensor(c))), np.cov(c), rtol=1e-12)
+    with pytest.raises(ValueError, match="fweights"):
+        ts.cov(x, fweights=ts.tensor(aw))
+
+
+def test_aminmax():
+    a = rng.standard_normal((4, 6))
+    x = ts.tensor(a)
+    r = ts.aminmax(x)
+    assert float(r.min) == a.min() and float(r.max) == a.max()
+    mn, mx = x.aminmax(dim=1, keepdim=True)
+    np.testing.assert_array_equal(_np(mn), a.min(1, keepdims=True))
+    np.testing.assert_array_equal(_np(mx), a.max(1, keepdims=True))
+
+
+def _cum_ref(a, axis, is_max):
+    """values and the last index attaining each running extreme (NaN: the last NaN so far)."""
+    a = np.moveaxis(a, axis, -1)
+    vals, idx = np.empty_like(a), np.zeros(a.shape, np.int64)
+    for pos in np.ndindex(a.shape[:-1]):
+        best, bi = None, 0
+        for j, v in enumerate(a[pos]):
+            if best is None or np.isnan(v) or (not np.isnan(best) and (v >= best if is_max else v <= best)):
+                best, bi = v, j
+            vals[pos + (j,)], idx[pos + (j,)] = best, bi
+    return np.moveaxis(vals, -1, axis), np.moveaxis(idx, -1, axis)
+
+
+@pytest.mark.parametrize("is_max", [True, False])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cummax_cummin(is_max, dim):
+    a = rng.integers(0, 5, (6, 9)).astype(np.float64)  # ties
+    a[2, 4] = a[4, 1] = np.nan
+    fn = ts.cummax if is_max else ts.cummin
+    values, indices = fn(ts.tensor(a), dim)
+    want_v, want_i = _cum_ref(a, dim, is_max)
+    np.testing.assert_array_equal(_np(values), want_v)
+    np.testing.assert_array_equal(_np(indices), want_i)
+    ints = rng.integers(-50, 50, (5, 7))
+    v, i = getattr(ts.tensor(ints), "cummax" if is_max else "cummin")(dim)
+    want_v, want_i = _cum_ref(ints, dim, is_max)
+    np.testing.assert_array_equal(_np(v), want_v)
+    np.testing.assert_array_equal(_np(i), want_i)
+
+
+def test_logcumsumexp_far_apart_values():
+    a = np.array([[-1000.0, 0.0, 3.0, -np.inf, 700.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    got = _np(ts.logcumsumexp(ts.tensor(a), 1))
+    np.testing.assert_allclose(got, np.logaddexp.accumulate(a, axis=1), rtol=1e-12)
+    x = ts.tensor(rng.standard_normal(12), requires_grad=True)
+    assert ts.autograd.gradcheck(lambda t: ts.logcumsumexp(t, 0), (x,))
+
+
+# ---- shapes, indices, sets ----
+
+def test_flips_rot90_and_ravel():
+    a = rng.standard_normal((3, 4, 5))
+    x = ts.tensor(a)
+    np.testing.assert_array_equal(_np(ts.fliplr(x)), np.fliplr(a))
+    np.testing.assert_array_equal(_np(x.flipud()), np.flipud(a))
+    np.testing.assert_array_equal(_np(ts.ravel(x.permute(2, 0, 1))), a.transpose(2, 0, 1).ravel())
+    for k in range(-2, 6):
+        for dims in ((0, 1), (1, 2), (2, 0), (-1, -3)):
+            np.testing.assert_array_equal(_np(ts.rot90(x, k, dims)), np.rot90(a, k, dims))
+    with pytest.raises(ValueError, match="different"):
+        ts.rot90(x, 1, (1, 1))
+
+
+@pytest.mark.parametrize("spec", [3, 5, 7, 1, [1, 4], [2, 2, 9], [-1, 3], [4, 1]])
+def test_tensor_split_matches_array_split(spec):
+    a = np.arange(7 * 3).reshape(7, 3)
+    for d in (0, 1):
+        got = ts.tensor_split(ts.tensor(a), spec, d)
+        want = np.array_split(a, spec, axis=d)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(_np(g), w)
+    assert len(ts.tensor_split(ts.tensor(a), ts.tensor([2, 5]))) == 3
+
+
+def test_hsplit_vsplit_dsplit():
+    a = np.arange(4 * 6 * 8).reshape(4, 6, 8)
+    x = ts.tensor(a)
+    for fn, ref, s in ((ts.hsplit, np.hsplit, 3), (ts.vsplit, np.vsplit, 2), (ts.dsplit, np.dsplit, [3, 5])):
+        for g, w in zip(fn(x, s), ref(a, s)):
+            np.testing.assert_array_equal(_np(g), w)
+    with pytest.raises(ValueError, match="divisible"):
+        ts.hsplit(x, 4)
+
+
+def test_take_along_dim_and_broadcast_tensors():
+    a = rng.standard_normal((4, 5))
+    idx = np.argsort(a, axis=1)
+    x = ts.tensor(a)
+    np.testing.assert_array_equal(_np(ts.take_along_dim(x, ts.tensor(idx), 1)), np.take_along_axis(a, idx, 1))
+    np.testing.assert_array_equal(_np(x.take_along_dim(ts.tensor([[0], [2], [4], [1]]), 1)),
+                                  np.take_along_axis(a, np.array([[0], [2], [4], [1]]), 1))
+    row = np.array([[3, 0]])  # broadcast over the rows
+    np.testing.assert_array_equal(_np(ts.take_along_dim(x, ts.tensor(row), 1)),
+                                  np.take_along_axis(a, np.broadcast_to(row, (4, 2)), 1))
+    np.testing.assert_array_equal(_np(ts.take_along_dim(x, ts.tensor([7, 0]))), a.ravel()[[7, 0]])
+    p, q = ts.broadcast_tensors(ts.tensor(a[:1]), ts.tensor(a[:, :1]))
+    wp, wq = np.broadcast_arrays(a[:1], a[:, :1])
+    np.testing.assert_array_equal(_np(p), wp)
+    np.testing.assert_array_equal(_np(q), wq)
+
+
+@pytest.mark.parametrize("n,m,k", [(4, 4, 0), (3, 5, 1), (5, 3, -2), (4, 6, -7), (2, 2, 5)])
+def test_tril_triu_indices(n, m, k):
+    np.testing.assert_array_equal(_np(ts.tril_indices(n, m, k)), np.stack(np.tril_indices(n, k, m)))
+    np.testing.assert_array_equal(_np(ts.triu_indices(n, m, k)), np.stack(np.triu_indices(n, k, m)))
+
+
+def test_isin_and_bucketize():
+    e = rng.integers(0, 20, (5, 6))
+    t = rng.integers(0, 20, 9)
+    np.testing.assert_array_equal(_np(ts.isin(ts.tensor(e), ts.tensor(t))), np.isin(e, t))
+    np.testing.assert_array_equal(_np(ts.isin(ts.tensor(e), ts.tensor(t), invert=True)), np.isin(e, t, invert=True))
+    np.testing.assert_array_equal(_np(ts.isin(ts.tensor(e), 3)), np.isin(e, 3))
+    np.testing.assert_array_equal(_np(ts.isin(ts.tensor(e), ts.tensor([], dtype=ts.int64))), np.zeros(e.shape, bool))
+    b = np.array([1.0, 3.0, 5.0, 7.0])
+    v = np.array([0.0, 1.0, 2.0, 5.0, 7.0, 9.0])
+    np.testing.assert_array_equal(_np(ts.bucketize(ts.tensor(v), ts.tensor(b))), np.searchsorted(b, v, "left"))
+    np.testing.assert_array_equal(_np(ts.bucketize(ts.tensor(v), ts.tensor(b), right=True)),
+                                  np.searchsorted(b, v, "right"))
+    assert ts.bucketize(ts.tensor(v), ts.tensor(b), out_int32=True).dtype == ts.int32
+
+
+def test_block_diag_and_cartesian_prod():
+    a, b, c = rng.standard_normal((2, 3)), np.array([4.0, 5.0]), np.array(7.0)
+    got = ts.block_diag(ts.tensor(a), ts.tensor(b), ts.tensor(c), ts.tensor(np.ones((1, 0))))
+    np.testing.assert_array_equal(_np(got), scipy.linalg.block_diag(a, b, c, np.ones((1, 0))))
+    assert ts.block_diag(ts.tensor([[1]], dtype=ts.int32), ts.tensor([[2.5]])).dtype == ts.float32
+    xs = [np.array([1, 2]), np.array([3, 4, 5]), np.array([6])]
+    np.testing.assert_array_equal(_np(ts.cartesian_prod(*map(ts.tensor, xs))), np.array(list(itertools.product(*xs))))
+
+
+def test_trapezoid_family():
+    y = rng.standard_normal((3, 7))
+    x = np.sort(rng.uniform(0, 5, 7))
+    np.testing.assert_allclose(_np(ts.trapezoid(ts.tensor(y))), np.trapezoid(y), rtol=1e-12)
+    np.testing.assert_allclose(_np(ts.trapezoid(ts.tensor(y), ts.tensor(x))), np.trapezoid(y, x), rtol=1e-12)
+    np.testing.assert_allclose(_np(ts.trapz(ts.tensor(y), dx=0.5, dim=0)), np.trapezoid(y, dx=0.5, axis=0),
+                               rtol=1e-12)
+    np.testing.assert_allclose(_np(ts.cumulative_trapezoid(ts.tensor(y), ts.tensor(x))),
+                               scipy.integrate.cumulative_trapezoid(y, x), rtol=1e-12)
+    with pytest.raises(ValueError, match="points"):
+        ts.trapezoid(ts.tensor(y), ts.tensor(x[:5]))
+
+
+def test_errors_name_the_function():
+    with pytest.raises(TypeError, match="ravel"):
+        ts.ravel([1, 2])
+    with pytest.raises(ValueError, match="fliplr"):
+        ts.fliplr(ts.tensor([1.0]))
+    with pytest.raises(ValueError, match="cov"):
+        ts.cov(ts.zeros((2, 2, 2)))
+    with pytest.raises(IndexError, match="cummax"):
+        ts.cummax(ts.zeros((2, 3)), 2)
+    with pytest.raises(TypeError, match="take_along_dim"):
+        ts.take_along_dim(ts.zeros(3), ts.tensor([0.5]))

@@ -7,12 +7,12 @@ from . import backends, cuda, return_types, testing  # noqa: F401
 from . import _tensor_methods
 from ._compare import allclose, isclose
 from ._creation import as_tensor, is_tensor, rand_like, randn_like
-from ._distance import cdist
+from ._distance import cdist, dist
 from ._grid import diag, meshgrid
 from ._repr import get_printoptions, set_printoptions
 from ._size import Size
-from ._stats import (aminmax, bincount, corrcoef, cov, cummax, cummin, logcumsumexp, median, mode, nanmean,
-                     nanquantile, nansum, quantile)
+from ._stats import (aminmax, bincount, corrcoef, cov, cummax, cummin, histc, logcumsumexp, median, mode,
+                     nanmean, nanmedian, nanquantile, nansum, quantile)
 from ._math_port import *  # noqa: F401,F403  (arcsin, xlogy, sinc, fmax, ...: _math_port.py)
 from ._shape_port import *  # noqa: F401,F403  (rot90, tensor_split, isin, trapezoid, ...: _shape_port.py)
 from . import _math_port, _shape_port
@@ -23,7 +23,7 @@ __all__ = [
     "rand_like", "randn_like", "cdist", "diag", "meshgrid", "get_printoptions", "set_printoptions",
     "bincount", "median", "mode", "addcdiv", "addcmul", "clamp_max", "clamp_min", "moveaxis", "movedim",
     "swapaxes", "swapdims", "broadcast_shapes", "aminmax", "corrcoef", "cov", "cummax", "cummin", "logcumsumexp",
-    "nanmean", "nanquantile", "nansum", "quantile",
+    "nanmean", "nanquantile", "nansum", "quantile", "dist", "histc", "nanmedian",
 ] + _math_port.__all__ + _shape_port.__all__
 
 
@@ -38,7 +38,8 @@ _shape_port.install()
 for _name, _fn in (("median", median), ("mode", mode), ("bincount", bincount), ("diag", diag),
                    ("isclose", isclose), ("allclose", allclose), ("aminmax", aminmax), ("corrcoef", corrcoef),
                    ("cov", cov), ("cummax", cummax), ("cummin", cummin), ("logcumsumexp", logcumsumexp),
-                   ("nanmean", nanmean), ("nanquantile", nanquantile), ("nansum", nansum), ("quantile", quantile)):
+                   ("nanmean", nanmean), ("nanquantile", nanquantile), ("nansum", nansum), ("quantile", quantile),
+                   ("dist", dist), ("histc", histc), ("nanmedian", nanmedian)):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, _fn)
 del _name, _fn

@@ -1,4 +1,5 @@
-"""ts.cdist: p-norm distances between the rows of two (batched) point sets."""
+"""ts.cdist: p-norm distances between the rows of two (batched) point sets; ts.dist: the p-norm of
+the difference of two tensors."""
 import math
 
 from . import _C
@@ -57,3 +58,12 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
     if p == 1.0:
         return _C.abs(diff).sum(-1)
     return _safe_root(_safe_root(_C.abs(diff), p).sum(-1), 1.0 / p)
+
+
+def dist(input, other, p=2):  # noqa: A002
+    """The p-norm of input - other (broadcast) over all elements (p = 0 counts the nonzeros,
+    inf takes the largest magnitude)."""
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        raise TypeError("dist(): input and other must be Tensors")
+    from . import linalg
+    return linalg.vector_norm(input - other, float(p))

@@ -9,7 +9,7 @@ from ._linalg_matfn import cholesky_solve, matrix_exp  # noqa: F401  (re-exporte
 
 __all__ = ["det", "logdet", "slogdet", "inverse", "pinverse", "cholesky", "cholesky_solve", "cholesky_inverse",
            "matrix_exp", "matrix_power", "lu", "lu_solve", "lu_unpack", "qr", "svd", "triangular_solve", "orgqr",
-           "ormqr", "ger", "inner", "kron", "chain_matmul", "vander"]
+           "ormqr", "ger", "inner", "kron", "chain_matmul", "vander", "addmv", "addr", "addbmm"]
 
 
 def det(input):  # noqa: A002  (PyTorch's argument names)
@@ -118,6 +118,31 @@ def ormqr(input, tau, other, left=True, transpose=False):  # noqa: A002
     return Q @ other if left else other @ Q
 
 
+def _beta_alpha(op, input, product, beta, alpha):
+    """beta * input + alpha * product; beta 0 ignores input (its NaN and inf too), as PyTorch."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}(): input must be a Tensor, got {type(input).__name__}")
+    out = product if alpha == 1 else product * alpha
+    if beta == 0:
+        return out + _C.zeros_like(input).to(out.dtype)  # input's shape still broadcasts
+    return (input if beta == 1 else input * beta) + out
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * (mat @ vec)."""
+    return _beta_alpha("addmv", input, _C.mv(mat, vec), beta, alpha)
+
+
+def addr(input, vec1, vec2, *, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * outer(vec1, vec2)."""
+    return _beta_alpha("addr", input, _C.outer(vec1, vec2), beta, alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):  # noqa: A002
+    """beta * input + alpha * the sum over the batch of batch1[i] @ batch2[i]."""
+    return _beta_alpha("addbmm", input, _C.bmm(batch1, batch2).sum(0), beta, alpha)
+
+
 def ger(input, vec2):  # noqa: A002
     """The outer product (ts.outer)."""
     return _C.outer(input, vec2)
@@ -170,7 +195,7 @@ _METHODS = {
     "det": det, "logdet": logdet, "slogdet": slogdet, "inverse": inverse, "pinverse": pinverse,
     "cholesky": cholesky, "cholesky_inverse": cholesky_inverse, "matrix_exp": matrix_exp,
     "matrix_power": matrix_power, "lu": lu, "qr": qr, "svd": svd, "orgqr": orgqr, "ormqr": ormqr, "ger": ger,
-    "inner": inner, "kron": kron,
+    "inner": inner, "kron": kron, "addmv": addmv, "addr": addr, "addbmm": addbmm,
     # the Tensor is the right-hand side in these, as in PyTorch
     "cholesky_solve": lambda self, input2, upper=False: cholesky_solve(self, input2, upper),
     "lu_solve": lambda self, LU_data, LU_pivots: lu_solve(self, LU_data, LU_pivots),

@@ -1,7 +1,7 @@
 """PyTorch's elementwise spellings that _C has no kernel name for, composed of its ops:
 the arc* aliases, fix, deg2rad/rad2deg, logit, xlogy, sinc, sgn, float_power, fmax/fmin,
-heaviside, logaddexp2, isneginf/isposinf/isreal. Each is differentiable where its parts
-are; tessel/__init__.py re-exports __all__ and install() adds the Tensor methods."""
+heaviside, logaddexp2, isneginf/isposinf/isreal, gcd/lcm, ldexp, logspace. Each is
+differentiable where its parts are; tessel/__init__.py re-exports __all__ and install() adds the Tensor methods."""
 import math
 
 from . import _C
@@ -9,7 +9,7 @@ from ._C import Tensor
 
 __all__ = ["arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "arctan2", "fix", "deg2rad", "rad2deg",
            "logit", "xlogy", "sinc", "sgn", "float_power", "fmax", "fmin", "heaviside", "logaddexp2", "isneginf",
-           "isposinf", "isreal"]
+           "isposinf", "isreal", "gcd", "lcm", "ldexp", "logspace"]
 
 _F32, _F64, _C128 = _C.dtype.float32, _C.dtype.float64, _C.dtype.complex128
 
@@ -148,9 +148,51 @@ def isreal(input):
     return x.imag == 0
 
 
+def _integers(op, a, b):
+    x, y = _tensor(a, op, b), _tensor(b, op, a)
+    for t in (x, y):
+        if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == _C.dtype.bool:
+            raise TypeError(f"{op}(): expected integer tensors, got {t.dtype}")
+    return x, y
+
+
+def gcd(input, other):
+    """The greatest common divisor of |input| and |other| (gcd(0, 0) = 0), elementwise."""
+    x, y = _integers("gcd", input, other)
+    shape = _C.broadcast_shapes(tuple(x.shape), tuple(y.shape))
+    a, b = _C.abs(x).expand(*shape), _C.abs(y).expand(*shape)
+    while bool((b != 0).any()):  # Euclid's steps on every element at once (at most ~90 for int64)
+        nz = b != 0
+        r = _C.where(nz, a % _C.where(nz, b, _C.ones_like(b)), _C.zeros_like(b))
+        a, b = _C.where(nz, b, a), r
+    return a
+
+
+def lcm(input, other):
+    """The least common multiple of |input| and |other| (0 where either is 0), elementwise."""
+    x, y = _integers("lcm", input, other)
+    g = gcd(x, y)
+    return _C.where(g == 0, _C.zeros_like(g), _C.abs(x // _C.where(g == 0, _C.ones_like(g), g) * y))
+
+
+def ldexp(input, other):
+    """input * 2 ** other (integers give float32)."""
+    x = _floating(_tensor(input, "ldexp", other))
+    e = _tensor(other, "ldexp", x)
+    return x * _C.pow(_C.full((), 2.0, dtype=x.dtype, device=x.device), e.to(x.dtype))
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None):
+    """steps values base ** linspace(start, end, steps)."""
+    kwargs = {} if device is None else {"device": device}
+    exps = _C.linspace(start, end, steps, dtype=_F64, **kwargs)
+    out = _C.pow(_C.full((), float(base), dtype=_F64, device=exps.device), exps)
+    return out.to(dtype if dtype is not None else _F32)
+
+
 _METHODS = ["arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "arctan2", "fix", "deg2rad", "rad2deg",
             "logit", "xlogy", "sinc", "sgn", "float_power", "fmax", "fmin", "heaviside", "logaddexp2", "isneginf",
-            "isposinf", "isreal"]
+            "isposinf", "isreal", "gcd", "lcm", "ldexp"]
 
 
 def install():

@@ -1,7 +1,8 @@
 """PyTorch's shape, index and set helpers composed of tessel's views and ops: ravel,
 fliplr/flipud, rot90, tensor_split/hsplit/vsplit/dsplit, take_along_dim, broadcast_tensors,
 tril_indices/triu_indices, isin, bucketize, block_diag, cartesian_prod, and trapezoid/
-cumulative_trapezoid. Differentiable where their parts are; tessel/__init__.py re-exports
+cumulative_trapezoid, argwhere, diag_embed/diagflat, msort, unravel_index, combinations.
+Differentiable where their parts are; tessel/__init__.py re-exports
 __all__ and install() adds the Tensor methods PyTorch has."""
 import numbers
 
@@ -10,7 +11,8 @@ from ._C import Tensor
 
 __all__ = ["ravel", "fliplr", "flipud", "rot90", "tensor_split", "hsplit", "vsplit", "dsplit", "take_along_dim",
            "broadcast_tensors", "tril_indices", "triu_indices", "isin", "bucketize", "block_diag", "cartesian_prod",
-           "trapezoid", "trapz", "cumulative_trapezoid"]
+           "trapezoid", "trapz", "cumulative_trapezoid", "argwhere", "diag_embed", "diagflat", "msort",
+           "unravel_index", "combinations"]
 
 _I64 = _C.dtype.int64
 
@@ -296,7 +298,88 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     return _C.cumsum((y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) * step / 2, d)
 
 
-_METHODS = ["ravel", "fliplr", "flipud", "rot90", "tensor_split", "hsplit", "vsplit", "dsplit", "take_along_dim"]
+def argwhere(input):
+    """The [N, input.dim()] coordinates of the nonzero elements, in row-major order."""
+    _check(input, "argwhere")
+    return _C.nonzero(input)
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    """Matrices whose diagonal `offset` (in the plane of dim1, dim2 of the result) holds the
+    last dim of input; zeros elsewhere."""
+    _check(input, "diag_embed")
+    if input.dim() == 0:
+        raise ValueError("diag_embed(): input must have at least 1 dim")
+    n = input.shape[-1]
+    m = n + abs(offset)
+    nd = input.dim() + 1
+    d1, d2 = dim1 % nd, dim2 % nd
+    if d1 == d2:
+        raise ValueError(f"diag_embed(): dim1 and dim2 must differ, got {dim1} and {dim2}")
+    eye = _C.eye(n, dtype=input.dtype, device=input.device)
+    square = input.unsqueeze(-1) * eye  # [..., n, n], input on the diagonal
+    lead = input.dim() - 1
+    if offset:
+        zr = _C.zeros(tuple(input.shape[:-1]) + (abs(offset), n), dtype=input.dtype, device=input.device)
+        square = _C.cat([square, zr] if offset > 0 else [zr, square], lead)
+        zc = _C.zeros(tuple(input.shape[:-1]) + (m, abs(offset)), dtype=input.dtype, device=input.device)
+        square = _C.cat([zc, square] if offset > 0 else [square, zc], lead + 1)
+    # the matrix dims are the last two; move them to dim1 and dim2 of the result
+    return square.movedim((lead, lead + 1), (d1, d2))
+
+
+def diagflat(input, offset=0):
+    """A 2-d matrix with the flattened input on its diagonal `offset`."""
+    _check(input, "diagflat")
+    return diag_embed(input.reshape(-1), offset)
+
+
+def msort(input):
+    """input sorted along dim 0."""
+    _check(input, "msort")
+    return input.sort(0).values
+
+
+def unravel_index(indices, shape):
+    """The coordinates, one tensor per dim of `shape`, of flat (row-major) indices."""
+    x = indices if isinstance(indices, Tensor) else _C.tensor(indices)
+    if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == _C.dtype.bool:
+        raise TypeError(f"unravel_index(): indices must be integers, got {x.dtype}")
+    shape = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(int(s) for s in shape)
+    total = 1
+    for s in shape:
+        if s < 0:
+            raise ValueError(f"unravel_index(): shape must be non-negative, got {shape}")
+        total *= s
+    x = x.to(_I64)
+    if x.numel() and (int(x.min()) < -total or int(x.max()) >= total):
+        raise ValueError(f"unravel_index(): an index is out of bounds for shape {shape} ({total} elements)")
+    x = _C.where(x < 0, x + total, x)
+    out = []
+    for s in reversed(shape):
+        out.append(x % s if s else x)
+        x = x // s if s else x
+    return tuple(reversed(out))
+
+
+def combinations(input, r=2, with_replacement=False):
+    """The r-length combinations of a 1-d tensor's elements, as rows [N, r] (itertools order)."""
+    import itertools
+    _check(input, "combinations")
+    if input.dim() != 1:
+        raise ValueError(f"combinations(): expected a 1-d tensor, got {input.dim()} dims")
+    if r < 0:
+        raise ValueError(f"combinations(): r must be non-negative, got {r}")
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    idx = list(pick(range(input.shape[0]), r))
+    if not idx or r == 0:
+        return _C.empty((0,) if r == 0 else (0, r), dtype=input.dtype, device=input.device)
+    index = _C.tensor(idx, dtype=_I64, device=input.device)
+    return input[index.reshape(-1)].reshape(len(idx), r)
+
+
+_METHODS = ["ravel", "fliplr", "flipud", "rot90", "tensor_split", "hsplit", "vsplit", "dsplit", "take_along_dim",
+            "argwhere", "diag_embed", "msort"]
 
 
 def install():

@@ -1,4 +1,4 @@
-"""ts.bincount, median, mode, quantile/nanquantile, nansum/nanmean, cov/corrcoef, aminmax,
+"""ts.bincount, histc, median, nanmedian, mode, quantile/nanquantile, nansum/nanmean, cov/corrcoef, aminmax,
 cummax/cummin and logcumsumexp, composed of sort, gather, scatter and elementwise ops."""
 import math
 
@@ -332,3 +332,49 @@ def logcumsumexp(input, dim):
     from ._array_api_ops import logaddexp
     out = _scan(x, d, logaddexp, -math.inf)
     return out.reshape(()) if input.dim() == 0 else out
+
+
+def histc(input, bins=100, min=0, max=0):  # noqa: A002  (PyTorch's argument names)
+    """Counts of the values in `bins` equal bins over [min, max] (the data's range when both are
+    0), in input's dtype; values outside are left out, max itself falls in the last bin."""
+    _check_tensor(input, "histc")
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"histc(): expected a floating input, got {input.dtype}")
+    if bins <= 0:
+        raise ValueError(f"histc(): bins must be > 0, got {bins}")
+    flat = input.reshape(-1)
+    lo, hi = float(min), float(max)
+    if lo == hi and flat.numel():
+        lo, hi = float(flat.amin()), float(flat.amax())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise ValueError(f"histc(): max must be larger than min, got min {lo} and max {hi}")
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"histc(): range of [{lo}, {hi}] is not finite")
+    keep = _C.logical_and(flat >= lo, flat <= hi)
+    v = flat[keep].to(_C.dtype.float64)
+    b = ((v - lo) * (bins / (hi - lo))).floor().to(_I64).clamp(0, bins - 1)
+    counts = _C.zeros(bins, dtype=_I64, device=input.device).index_add(0, b, _C.ones(b.numel(), dtype=_I64,
+                                                                                        device=input.device))
+    return counts.to(input.dtype)
+
+
+def nanmedian(input, dim=None, keepdim=False):
+    """The lower median of the values that are not NaN (NaN where a slice has none): with dim
+    None a 0-d tensor, otherwise (values, indices) along dim."""
+    _check_tensor(input, "nanmedian")
+    if not input.dtype.is_floating_point:
+        return median(input, dim, keepdim) if dim is not None else median(input)
+    if dim is None:
+        flat = input.reshape(-1)
+        if flat.numel() == 0:
+            return _C.full((), float("nan"), dtype=input.dtype, device=input.device)
+        return nanmedian(flat, 0).values
+    x = input.reshape(1) if input.dim() == 0 else input
+    d = _reduction_dim(input, dim, "nanmedian")
+    xt = x.movedim(d, -1)
+    order = xt.argsort(-1)  # stable, NaN last
+    valid = _C.logical_not(_C.isnan(xt)).to(_I64).sum(-1, keepdim=True)
+    pos = order.gather(-1, ((valid - 1).clamp(min=0)) // 2)  # all NaN: the first element (NaN)
+    return _finish(input, x, pos, d, keepdim, return_types.nanmedian)

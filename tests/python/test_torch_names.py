@@ -315,3 +315,86 @@ def test_errors_name_the_function():
         ts.cummax(ts.zeros((2, 3)), 2)
     with pytest.raises(TypeError, match="take_along_dim"):
         ts.take_along_dim(ts.zeros(3), ts.tensor([0.5]))
+
+
+# ---- second batch: products with beta/alpha, integer math, more shapes and statistics ----
+
+def test_products_with_beta_and_alpha():
+    a, v, w = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(3)
+    b1, b2 = rng.standard_normal((5, 3, 2)), rng.standard_normal((5, 2, 4))
+    A = ts.tensor(a)
+    np.testing.assert_allclose(_np(ts.addmv(ts.tensor(w), A, ts.tensor(v), beta=0.5, alpha=2)), 0.5 * w + 2 * a @ v,
+                               rtol=1e-12)
+    np.testing.assert_allclose(_np(A.addr(ts.tensor(w), ts.tensor(v), alpha=3)), a + 3 * np.outer(w, v), rtol=1e-12)
+    np.testing.assert_allclose(_np(ts.addbmm(A, ts.tensor(b1), ts.tensor(b2), beta=2)), 2 * a + (b1 @ b2).sum(0),
+                               rtol=1e-12)
+    nan = np.full((3, 4), np.nan)  # beta = 0: input ignored, NaN included
+    np.testing.assert_allclose(_np(ts.addr(ts.tensor(nan), ts.tensor(w), ts.tensor(v), beta=0)), np.outer(w, v),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("p", [2, 1, 0, np.inf, 3.5])
+def test_dist(p):
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    d = (a - b).ravel()
+    want = np.count_nonzero(d) if p == 0 else np.abs(d).max() if p == np.inf else (np.abs(d) ** p).sum() ** (1 / p)
+    np.testing.assert_allclose(float(ts.dist(ts.tensor(a), ts.tensor(b), p)), want, rtol=1e-12)
+
+
+def test_gcd_lcm_ldexp_logspace():
+    i, j = rng.integers(-60, 60, (2, 40))
+    i[:3], j[:3] = [0, 0, 7], [0, 5, 0]
+    np.testing.assert_array_equal(_np(ts.gcd(ts.tensor(i), ts.tensor(j))), np.gcd(i, j))
+    np.testing.assert_array_equal(_np(ts.tensor(i).lcm(ts.tensor(j))), np.lcm(i, j))
+    np.testing.assert_array_equal(_np(ts.gcd(ts.tensor(i).reshape(5, 8), ts.tensor([12]))), np.gcd(i.reshape(5, 8), 12))
+    with pytest.raises(TypeError, match="gcd"):
+        ts.gcd(ts.tensor([1.5]), ts.tensor([2]))
+    a = rng.standard_normal(4)
+    np.testing.assert_array_equal(_np(ts.ldexp(ts.tensor(a), ts.tensor([1, 2, -3, 0]))), np.ldexp(a, [1, 2, -3, 0]))
+    np.testing.assert_allclose(_np(ts.logspace(-2, 3, 6, dtype=ts.float64)), np.logspace(-2, 3, 6), rtol=1e-12)
+    np.testing.assert_allclose(_np(ts.logspace(0, 4, 5, base=2, dtype=ts.float64)), np.logspace(0, 4, 5, base=2))
+
+
+@pytest.mark.parametrize("offset", [0, 2, -1])
+def test_diag_embed_and_diagflat(offset):
+    x = rng.standard_normal((2, 3))
+    want = np.zeros((2, 3 + abs(offset), 3 + abs(offset)))
+    for b in range(2):
+        want[b] = np.diag(x[b], offset)
+    np.testing.assert_array_equal(_np(ts.diag_embed(ts.tensor(x), offset)), want)
+    np.testing.assert_array_equal(_np(ts.diag_embed(ts.tensor(x), offset, 0, 2)), want.transpose(1, 0, 2))
+    np.testing.assert_array_equal(_np(ts.diagflat(ts.tensor(x), offset)), np.diagflat(x, offset))
+
+
+def test_argwhere_msort_unravel_index_combinations():
+    a = rng.standard_normal((4, 5))
+    np.testing.assert_array_equal(_np(ts.argwhere(ts.tensor(a > 0))), np.argwhere(a > 0))
+    np.testing.assert_array_equal(_np(ts.tensor(a).msort()), np.sort(a, axis=0))
+    flat = np.array([0, 7, 19, -1, -20])
+    for got, want in zip(ts.unravel_index(ts.tensor(flat), (4, 5)), np.unravel_index(flat % 20, (4, 5))):
+        np.testing.assert_array_equal(_np(got), want)
+    with pytest.raises(ValueError, match="out of bounds"):
+        ts.unravel_index(ts.tensor([20]), (4, 5))
+    e = np.array([3, 1, 4, 1, 5])
+    for r, rep in ((2, False), (3, False), (2, True)):
+        pick = itertools.combinations_with_replacement if rep else itertools.combinations
+        np.testing.assert_array_equal(_np(ts.combinations(ts.tensor(e), r, rep)), np.array(list(pick(e, r))))
+
+
+def test_histc_and_nanmedian():
+    h = rng.standard_normal(2000)
+    lo, hi = h.min(), h.max()
+    np.testing.assert_array_equal(_np(ts.histc(ts.tensor(h), 13)), np.histogram(h, 13, (lo, hi))[0])
+    inside = h[(h >= -1) & (h <= 1.5)]
+    np.testing.assert_array_equal(_np(ts.histc(ts.tensor(h), 7, -1, 1.5)), np.histogram(inside, 7, (-1, 1.5))[0])
+    m = rng.standard_normal((5, 6))
+    m[0, 1] = m[3, 4] = np.nan
+    m[2] = np.nan
+    v, i = ts.nanmedian(ts.tensor(m), 1)
+    s = np.sort(m, 1)  # the lower median of the non-NaN values
+    k = (~np.isnan(m)).sum(1)
+    want = np.array([s[r, (k[r] - 1) // 2] if k[r] else np.nan for r in range(5)])
+    np.testing.assert_array_equal(_np(v), want)
+    ok = k > 0
+    np.testing.assert_array_equal(m[np.arange(5), _np(i)][ok], want[ok])  # indices point at the values
+    assert float(ts.nanmedian(ts.tensor(m))) == np.sort(m[~np.isnan(m)])[(np.count_nonzero(~np.isnan(m)) - 1) // 2]

@@ -578,9 +578,57 @@ bool runs_in_place(const KernelCall& c, Run reduce) {
   }
 }
 
+// float16/bfloat16 with broadcast dims: fold_broadcast's sum over the distinct values, read in
+// place into float32 (reduced_in_place), scaled there and rounded into out, as via_float would
+// (the same float32 sum and product) without its float32 copy and second fold: sum(dim=0) of a
+// [62, 16] bfloat16 broadcast took 4.4 us, PyTorch 2.8.
+template <class T>
+bool sum_broadcast_reduced(const KernelCall& c) {
+  if constexpr (!is_reduced_float_v<T>) {
+    return false;
+  } else {
+    const Tensor &a = c.in[0], &out = c.out[0];
+    Tensor ra = a;
+    Shape part_shape = out.shape();
+    int64_t count = 1;
+    bool kept = false;
+    for (int64_t d = 0; d < a.dim(); ++d) {
+      if (a.strides()[d] != 0 || a.shape()[d] <= 1) continue;
+      if (out.shape()[d] == 1)
+        count *= a.shape()[d];
+      else
+        kept = true, part_shape[d] = 1;
+      ra = ra.narrow(d, 0, 1);
+    }
+    if (ra.numel() == a.numel()) return false;
+    autograd::NoGradGuard no_grad;
+    const Tensor in[1] = {ra};
+    Tensor part[1] = {empty(part_shape, TensorOptions(DType::Float32))};
+    if (!reduced_in_place<T>(KernelCall{std::span<const Tensor>(in, 1), std::span<Tensor>(part, 1), c.params}))
+      return false;
+    if (!kept && out.is_contiguous()) {  // scale and round in one loop: two dispatches less
+      const float* p = static_cast<const float*>(part[0].data_ptr());
+      const float k = static_cast<float>(count);
+      const auto store = [&]<class O>(O* o) {  // out: T, or float32 (mean, sum(dtype=float32))
+        for (int64_t i = 0; i < out.numel(); ++i) o[i] = static_cast<O>(count > 1 ? p[i] * k : p[i]);
+      };
+      if (out.dtype() == DType::Float32)
+        store(static_cast<float*>(out.data_ptr()));
+      else
+        store(static_cast<T*>(out.data_ptr()));
+      return true;
+    }
+    if (count > 1) part[0].mul_(Scalar(static_cast<double>(count)));
+    Tensor o = out;
+    o.copy_(kept ? part[0].expand(out.shape()) : part[0]);
+    return true;
+  }
+}
+
 template <class T>
 void sum_kernel(const KernelCall& c) {
   if (reduced_in_place<T>(c)) return;
+  if (sum_broadcast_reduced<T>(c)) return;
   if (via_float<T>(c, &sum_kernel<float>)) return;
   if (fold_broadcast<T>(c, &sum_kernel<T>, true)) return;
   if (via_contiguous<T>(c, &sum_kernel<T>)) return;

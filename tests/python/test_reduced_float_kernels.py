@@ -665,3 +665,20 @@ def test_group_norm_rounds_once(dtype, np_dtype, grad):
     err = np.abs(got.detach().to(ts.float64).numpy() - want)
     p = 8 if dtype == ts.bfloat16 else 11  # one rounding: half an ulp <= |want| 2^-p (slack near ties and 0)
     assert np.all(err <= 2.0 ** -p * (np.abs(want) + 0.01)), err.max()
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("shape,expand", [((1, 16), (62, 16)), ((3, 1, 5), (3, 40, 5)), ((1, 300), (7, 300))])
+def test_sum_of_a_broadcast_input_folds_the_distinct_values(dtype, np_dtype, shape, expand):
+    # the distinct values summed in float32, times the repeat count in float32, rounded once:
+    # the float32 path's bits (a float32 copy of the distinct values through the float32 kernel)
+    x = np.random.default_rng(17).standard_normal(shape).astype(np.float32) * 5
+    t, _ = _reduced(x, dtype, np_dtype)
+    v = t.expand(*expand)
+    f = t.to(ts.float32).expand(*expand)
+    for dims in ((0,), (1,), (0, 1), tuple(range(len(expand)))):
+        got = v.sum(dims)
+        assert got.dtype == dtype
+        _same(got.to(ts.float32).numpy(), f.sum(dims).to(dtype).to(ts.float32).numpy())
+        _same(v.mean(dims).to(ts.float32).numpy(), f.mean(dims).to(dtype).to(ts.float32).numpy())
+        _same(v.sum(dims, dtype=ts.float32).numpy(), f.sum(dims).numpy())

@@ -38,15 +38,6 @@ namespace {
 constexpr int64_t kBk = 64;  // keys per block (the width of one row of scores)
 constexpr int64_t kBq = 64;  // query rows per forward task and backward tile
 
-template <class T>
-const T* cptr(const Tensor& t) {
-  return static_cast<const T*>(t.data_ptr());
-}
-template <class T>
-T* mptr(const Tensor& t) {
-  return static_cast<T*>(t.data_ptr());
-}
-
 // The inner loops, portable version (double, and float without AVX2). Rows of scores are
 // kBk wide; keys past the block's end or a row's causal limit hold -inf, so exp gives 0.
 template <class T>

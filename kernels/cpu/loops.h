@@ -17,6 +17,16 @@
 
 namespace tessel::cpu {
 
+// A kernel tensor's data as T (const for inputs, mutable for outputs).
+template <class T>
+const T* cptr(const Tensor& t) {
+  return static_cast<const T*>(t.data_ptr());
+}
+template <class T>
+T* mptr(const Tensor& t) {
+  return static_cast<T*>(t.data_ptr());
+}
+
 // Below this many elements a loop runs on the calling thread: thread start-up
 // costs more than the work.
 inline constexpr int64_t kGrainSize = 32768;

@@ -19,15 +19,6 @@
 namespace tessel::cpu {
 namespace {
 
-template <class T>
-const T* cptr(const Tensor& t) {
-  return static_cast<const T*>(t.data_ptr());
-}
-template <class T>
-T* mptr(const Tensor& t) {
-  return static_cast<T*>(t.data_ptr());
-}
-
 // sum(x) (Sq: sum((x - m)^2)) over a run, in double: four vector accumulators of
 // four lanes, so the adds overlap (one double chain waited on the add's latency:
 // batch_norm of [32, 16, 195] float32 in 220 us, PyTorch's bfloat16 one in 60).

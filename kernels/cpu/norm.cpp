@@ -21,15 +21,6 @@
 namespace tessel::cpu {
 namespace {
 
-template <class T>
-const T* cptr(const Tensor& t) {
-  return static_cast<const T*>(t.data_ptr());
-}
-template <class T>
-T* mptr(const Tensor& t) {
-  return static_cast<T*>(t.data_ptr());
-}
-
 // layer_norm and rms_norm over rows [R, D]. Row sums are accumulated in double in
 // 16 explicit partial sums (the lanes of the vector loop); each row is computed by
 // one thread in a fixed order and dweight/dbias by column blocks that sum the rows

@@ -16,15 +16,6 @@
 namespace tessel::cpu {
 namespace {
 
-template <class T>
-const T* cptr(const Tensor& t) {
-  return static_cast<const T*>(t.data_ptr());
-}
-template <class T>
-T* mptr(const Tensor& t) {
-  return static_cast<T*>(t.data_ptr());
-}
-
 // Separable window folds (max_pool2d without indices, avg_pool2d's sums): for
 // each output row, the window's input rows folded elementwise into a row
 // (contiguous, vectorizes), then that row's columns folded per output, with the

@@ -30,15 +30,6 @@
 namespace tessel::cpu {
 namespace {
 
-template <class T>
-const T* cptr(const Tensor& t) {
-  return static_cast<const T*>(t.data_ptr());
-}
-template <class T>
-T* mptr(const Tensor& t) {
-  return static_cast<T*>(t.data_ptr());
-}
-
 // C[M, N] = op(A) op(B) + beta C, row-major; op(X) = X^T when tX. float32 through
 // oneDNN's sgemm (the gemm behind its matmul primitive, without a primitive to
 // create or look up per call), float64 through Eigen as the float64 matmul.

@@ -265,19 +265,25 @@ def _spacing(op, y, x, dx, d):
     return float(x)
 
 
+def _trapezoid_terms(op, y, x, dx, dim):
+    """(y[i + 1] + y[i]) * spacing along dim (None for an empty dim), and the dim."""
+    _check(y, op)
+    if y.dim() == 0:
+        raise ValueError(f"{op}(): y must have at least 1 dim")
+    d = _dim(y, dim, op)
+    n = y.shape[d]
+    if n == 0:
+        return None, d
+    return (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) * _spacing(op, y, x, dx, d), d
+
+
 def trapezoid(y, x=None, *, dx=None, dim=-1):
     """The integral of y along dim by the trapezoidal rule, over sample points x (a tensor)
     or a constant spacing (x as a number, or dx; 1 by default)."""
-    _check(y, "trapezoid")
-    if y.dim() == 0:
-        raise ValueError("trapezoid(): y must have at least 1 dim")
-    d = _dim(y, dim, "trapezoid")
-    n = y.shape[d]
-    if n == 0:
+    terms, d = _trapezoid_terms("trapezoid", y, x, dx, dim)
+    if terms is None:
         return _C.zeros(tuple(s for i, s in enumerate(y.shape) if i != d), dtype=y.dtype, device=y.device)
-    step = _spacing("trapezoid", y, x, dx, d)
-    mid = (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) * step
-    return mid.sum(d) / 2
+    return terms.sum(d) / 2
 
 
 def trapz(y, x=None, *, dx=None, dim=-1):
@@ -287,15 +293,8 @@ def trapz(y, x=None, *, dx=None, dim=-1):
 
 def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     """The running trapezoidal integral of y along dim (one fewer entry than y there)."""
-    _check(y, "cumulative_trapezoid")
-    if y.dim() == 0:
-        raise ValueError("cumulative_trapezoid(): y must have at least 1 dim")
-    d = _dim(y, dim, "cumulative_trapezoid")
-    n = y.shape[d]
-    if n == 0:
-        return y.clone()
-    step = _spacing("cumulative_trapezoid", y, x, dx, d)
-    return _C.cumsum((y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) * step / 2, d)
+    terms, d = _trapezoid_terms("cumulative_trapezoid", y, x, dx, dim)
+    return y.clone() if terms is None else _C.cumsum(terms / 2, d)
 
 
 def argwhere(input):

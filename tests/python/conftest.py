@@ -32,3 +32,10 @@ def _restore_threads():
     n = ts.get_num_threads()
     yield
     ts.set_num_threads(n)
+
+
+@pytest.fixture(params=[1, 2])
+def threads(request):
+    """Runs the test on 1 and on 2 threads (_restore_threads puts the count back)."""
+    ts.set_num_threads(request.param)
+    return request.param

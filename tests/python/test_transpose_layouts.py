@@ -9,14 +9,6 @@ import pytest
 import tessel as ts
 
 
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    old = ts.get_num_threads()
-    ts.set_num_threads(request.param)
-    yield request.param
-    ts.set_num_threads(old)
-
-
 SHAPES = [(64, 80), (257, 129), (1000, 33), (33, 1000), (512, 512)]
 
 

@@ -10,14 +10,6 @@ import pytest
 import tessel as ts
 
 
-@pytest.fixture(params=[1, 2])
-def threads(request):
-    old = ts.get_num_threads()
-    ts.set_num_threads(request.param)
-    yield request.param
-    ts.set_num_threads(old)
-
-
 CASES = [  # shape, dims: rows (one or many pieces), columns (ragged strips, many pieces), blocks
     ((37, 1000), (1,)), ((3, 70000), (-1,)), ((1, 100003), None), ((1300, 70), (0,)),
     ((5, 600, 9), (1,)), ((4, 6, 130), (0, 1)), ((2, 3, 4, 5), (1, 2)), ((20, 30), None),

@@ -49,7 +49,7 @@ _port.install()
 from ._complex import *  # noqa: F401,F403,E402  (ts.complex, polar, angle, .real/.imag: _complex.py)
 from . import _complex  # noqa: E402
 _complex.install()
-from . import distributions, linalg, version  # noqa: E402,F401
+from . import distributions, linalg, special, version  # noqa: E402,F401
 from ._linalg_aliases import *  # noqa: E402,F401,F403  (torch.det, torch.inverse, torch.svd, ...)
 from . import _linalg_aliases  # noqa: E402
 _linalg_aliases.install()

@@ -11,8 +11,8 @@ from ._distance import cdist, dist
 from ._grid import diag, meshgrid
 from ._repr import get_printoptions, set_printoptions
 from ._size import Size
-from ._stats import (aminmax, bincount, corrcoef, cov, cummax, cummin, histc, logcumsumexp, median, mode,
-                     nanmean, nanmedian, nanquantile, nansum, quantile)
+from ._stats import (aminmax, bincount, corrcoef, cov, cummax, cummin, histc, histogram, logcumsumexp, median,
+                     mode, nanmean, nanmedian, nanquantile, nansum, quantile)
 from ._math_port import *  # noqa: F401,F403  (arcsin, xlogy, sinc, fmax, ...: _math_port.py)
 from ._shape_port import *  # noqa: F401,F403  (rot90, tensor_split, isin, trapezoid, ...: _shape_port.py)
 from . import _math_port, _shape_port
@@ -23,7 +23,7 @@ __all__ = [
     "rand_like", "randn_like", "cdist", "diag", "meshgrid", "get_printoptions", "set_printoptions",
     "bincount", "median", "mode", "addcdiv", "addcmul", "clamp_max", "clamp_min", "moveaxis", "movedim",
     "swapaxes", "swapdims", "broadcast_shapes", "aminmax", "corrcoef", "cov", "cummax", "cummin", "logcumsumexp",
-    "nanmean", "nanquantile", "nansum", "quantile", "dist", "histc", "nanmedian",
+    "nanmean", "nanquantile", "nansum", "quantile", "dist", "histc", "histogram", "nanmedian",
 ] + _math_port.__all__ + _shape_port.__all__
 
 
@@ -39,7 +39,7 @@ for _name, _fn in (("median", median), ("mode", mode), ("bincount", bincount), (
                    ("isclose", isclose), ("allclose", allclose), ("aminmax", aminmax), ("corrcoef", corrcoef),
                    ("cov", cov), ("cummax", cummax), ("cummin", cummin), ("logcumsumexp", logcumsumexp),
                    ("nanmean", nanmean), ("nanquantile", nanquantile), ("nansum", nansum), ("quantile", quantile),
-                   ("dist", dist), ("histc", histc), ("nanmedian", nanmedian)):
+                   ("dist", dist), ("histc", histc), ("histogram", histogram), ("nanmedian", nanmedian)):
     if not hasattr(Tensor, _name):
         setattr(Tensor, _name, _fn)
 del _name, _fn

@@ -1,7 +1,9 @@
 """PyTorch's shape, index and set helpers composed of tessel's views and ops: ravel,
 fliplr/flipud, rot90, tensor_split/hsplit/vsplit/dsplit, take_along_dim, broadcast_tensors,
 tril_indices/triu_indices, isin, bucketize, block_diag, cartesian_prod, and trapezoid/
-cumulative_trapezoid, argwhere, diag_embed/diagflat, msort, unravel_index, combinations.
+cumulative_trapezoid, argwhere, diag_embed/diagflat, msort, unravel_index, combinations,
+select_scatter/slice_scatter/masked_scatter/index_copy (out-of-place, through scatter) and
+unique_consecutive.
 Differentiable where their parts are; tessel/__init__.py re-exports
 __all__ and install() adds the Tensor methods PyTorch has."""
 import numbers
@@ -12,7 +14,8 @@ from ._C import Tensor
 __all__ = ["ravel", "fliplr", "flipud", "rot90", "tensor_split", "hsplit", "vsplit", "dsplit", "take_along_dim",
            "broadcast_tensors", "tril_indices", "triu_indices", "isin", "bucketize", "block_diag", "cartesian_prod",
            "trapezoid", "trapz", "cumulative_trapezoid", "argwhere", "diag_embed", "diagflat", "msort",
-           "unravel_index", "combinations"]
+           "unravel_index", "combinations", "select_scatter", "slice_scatter", "masked_scatter", "index_copy",
+           "unique_consecutive"]
 
 _I64 = _C.dtype.int64
 
@@ -377,8 +380,100 @@ def combinations(input, r=2, with_replacement=False):
     return input[index.reshape(-1)].reshape(len(idx), r)
 
 
+def _positions(shape, d, idx, device):
+    """idx (1-d positions along dim d) broadcast to `shape` as a scatter index."""
+    view = [1] * len(shape)
+    view[d] = idx.numel()
+    return idx.to(_I64).reshape(view).expand(*shape)
+
+
+def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
+    """input with input[..., start:end:step, ...] (along dim) replaced by src; a new tensor."""
+    _check(input, "slice_scatter")
+    _check(src, "slice_scatter")
+    d = _dim(input, dim, "slice_scatter")
+    if step <= 0:
+        raise ValueError(f"slice_scatter(): step must be positive, got {step}")
+    lo, hi, st = slice(start, end, step).indices(input.shape[d])
+    idx = _C.arange(lo, hi, st, dtype=_I64, device=input.device)
+    want = list(input.shape)
+    want[d] = idx.numel()
+    if tuple(src.shape) != tuple(want):
+        raise ValueError(f"slice_scatter(): src must have shape {want}, got {list(src.shape)}")
+    return input.scatter(d, _positions(want, d, idx, input.device), src.to(input.dtype))
+
+
+def select_scatter(input, src, dim, index):
+    """input with input.select(dim, index) replaced by src; a new tensor."""
+    _check(input, "select_scatter")
+    d = _dim(input, dim, "select_scatter")
+    n = input.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select_scatter(): index {index} is out of range for dim {d} of size {n}")
+    i = index % n
+    return slice_scatter(input, src.unsqueeze(d), d, i, i + 1)
+
+
+def index_copy(input, dim, index, source):
+    """input with the slices at `index` along dim replaced by source's; a new tensor."""
+    _check(input, "index_copy")
+    _check(index, "index_copy")
+    d = _dim(input, dim, "index_copy")
+    if index.dim() > 1 or index.dtype.is_floating_point:
+        raise TypeError("index_copy(): index must be a 1-d integer tensor")
+    want = list(input.shape)
+    want[d] = index.numel()
+    if tuple(source.shape) != tuple(want):
+        raise ValueError(f"index_copy(): source must have shape {want}, got {list(source.shape)}")
+    return input.scatter(d, _positions(want, d, index.reshape(-1), input.device), source.to(input.dtype))
+
+
+def masked_scatter(input, mask, source):
+    """input with the positions where mask (broadcast to input) is True filled, in row-major
+    order, from the first elements of source; a new tensor."""
+    _check(input, "masked_scatter")
+    _check(mask, "masked_scatter")
+    if mask.dtype != _C.dtype.bool:
+        raise TypeError(f"masked_scatter(): mask must be bool, got {mask.dtype}")
+    m = mask.expand(*input.shape).reshape(-1)
+    pos = _C.nonzero(m).reshape(-1)
+    if pos.numel() > source.numel():
+        raise ValueError(f"masked_scatter(): mask selects {pos.numel()} elements, source has {source.numel()}")
+    vals = source.reshape(-1).narrow(0, 0, pos.numel()).to(input.dtype)
+    return input.reshape(-1).scatter(0, pos, vals).reshape(tuple(input.shape))
+
+
+def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+    """The first element of each run of equal consecutive elements (of slices along dim when
+    given; of the flattened input otherwise), with each element's run number and the run lengths
+    when asked."""
+    _check(input, "unique_consecutive")
+    x = input.reshape(-1) if dim is None else input
+    d = 0 if dim is None else _dim(input, dim, "unique_consecutive")
+    n = x.shape[d] if x.dim() else 1
+    if n == 0:
+        empty = _C.zeros(0, dtype=_I64, device=input.device)
+        out = (x,) + ((empty,) if return_inverse else ()) + ((empty,) if return_counts else ())
+        return out if len(out) > 1 else x
+    step = x.narrow(d, 1, n - 1) != x.narrow(d, 0, n - 1)
+    if x.dim() > 1:
+        step = step.movedim(d, 0).reshape(n - 1, -1).any(1)
+    starts = _C.cat([_C.ones(1, dtype=_C.dtype.bool, device=x.device), step.reshape(-1)])
+    first = _C.nonzero(starts).reshape(-1)
+    values = x.index_select(d, first)
+    out = (values,)
+    if return_inverse:
+        inv = _C.cumsum(starts.to(_I64), 0) - 1
+        out += (inv.reshape(tuple(input.shape)) if dim is None else inv,)
+    if return_counts:
+        ends = _C.cat([first.narrow(0, 1, first.numel() - 1), _C.full((1,), n, dtype=_I64, device=x.device)])
+        out += (ends - first,)
+    return out if len(out) > 1 else values
+
+
 _METHODS = ["ravel", "fliplr", "flipud", "rot90", "tensor_split", "hsplit", "vsplit", "dsplit", "take_along_dim",
-            "argwhere", "diag_embed", "msort"]
+            "argwhere", "diag_embed", "msort", "select_scatter", "slice_scatter", "masked_scatter", "index_copy",
+            "unique_consecutive"]
 
 
 def install():

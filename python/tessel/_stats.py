@@ -1,4 +1,4 @@
-"""ts.bincount, histc, median, nanmedian, mode, quantile/nanquantile, nansum/nanmean, cov/corrcoef, aminmax,
+"""ts.bincount, histc, histogram, median, nanmedian, mode, quantile/nanquantile, nansum/nanmean, cov/corrcoef, aminmax,
 cummax/cummin and logcumsumexp, composed of sort, gather, scatter and elementwise ops."""
 import math
 
@@ -378,3 +378,43 @@ def nanmedian(input, dim=None, keepdim=False):
     valid = _C.logical_not(_C.isnan(xt)).to(_I64).sum(-1, keepdim=True)
     pos = order.gather(-1, ((valid - 1).clamp(min=0)) // 2)  # all NaN: the first element (NaN)
     return _finish(input, x, pos, d, keepdim, return_types.nanmedian)
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False):  # noqa: A002
+    """(hist, bin_edges) as numpy.histogram: `bins` equal bins over `range` (the data's range by
+    default) or the given increasing edges; the last bin includes its right edge."""
+    _check_tensor(input, "histogram")
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"histogram(): expected a floating input, got {input.dtype}")
+    flat = input.reshape(-1)
+    dt = input.dtype
+    if isinstance(bins, Tensor):
+        edges = bins.to(dt)
+        if edges.dim() != 1 or edges.numel() < 2:
+            raise ValueError("histogram(): bins as a tensor must be 1-d with at least 2 edges")
+        if bool((edges.narrow(0, 1, edges.numel() - 1) < edges.narrow(0, 0, edges.numel() - 1)).any()):
+            raise ValueError("histogram(): bin edges must increase")
+    else:
+        if bins <= 0:
+            raise ValueError(f"histogram(): bins must be > 0, got {bins}")
+        if range is not None:
+            lo, hi = float(range[0]), float(range[1])
+        elif flat.numel():
+            lo, hi = float(flat.amin()), float(flat.amax())
+        else:
+            lo, hi = 0.0, 1.0
+        if lo > hi:
+            raise ValueError(f"histogram(): range must be increasing, got ({lo}, {hi})")
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = _C.linspace(lo, hi, bins + 1, dtype=dt, device=input.device)
+    nb = edges.numel() - 1
+    inside = _C.logical_and(flat >= edges[0], flat <= edges[-1])
+    v = flat[inside]
+    b = _C.searchsorted(edges, v, right=True) - 1
+    b = b.clamp(0, nb - 1)  # the last edge itself: the last bin
+    w = _C.ones(v.numel(), dtype=dt, device=input.device) if weight is None else weight.reshape(-1)[inside].to(dt)
+    hist = _C.zeros(nb, dtype=dt, device=input.device).index_add(0, b, w)
+    if density:
+        hist = hist / (hist.sum() * (edges.narrow(0, 1, nb) - edges.narrow(0, 0, nb)))
+    return return_types.histogram(hist, edges)

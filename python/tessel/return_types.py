@@ -6,7 +6,7 @@ a tuple (unpack it as ``v, i = ...``) whose fields also read as ``.values`` and
 """
 from collections import namedtuple
 
-__all__ = ["max", "min", "sort", "topk", "kthvalue", "median", "nanmedian", "mode", "aminmax", "cummax", "cummin", "linalg_inv_ex", "linalg_solve_ex",
+__all__ = ["max", "min", "sort", "topk", "kthvalue", "median", "nanmedian", "mode", "aminmax", "cummax", "cummin", "histogram", "linalg_inv_ex", "linalg_solve_ex",
            "linalg_slogdet", "linalg_cholesky_ex", "linalg_lu_factor", "linalg_lu_factor_ex", "linalg_lu", "linalg_qr",
            "linalg_eigh", "linalg_eig", "linalg_svd", "linalg_lstsq", "linalg_ldl_factor", "linalg_ldl_factor_ex",
            "slogdet", "qr", "svd", "triangular_solve", "lu_unpack"]
@@ -34,6 +34,7 @@ mode = _make("mode")
 aminmax = _make("aminmax", ("min", "max"))
 cummax = _make("cummax")
 cummin = _make("cummin")
+histogram = _make("histogram", ("hist", "bin_edges"))
 
 # ts.linalg's named results (torch.return_types.linalg_*)
 linalg_inv_ex = _make("linalg_inv_ex", ("inverse", "info"))

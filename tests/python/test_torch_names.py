@@ -398,3 +398,62 @@ def test_histc_and_nanmedian():
     ok = k > 0
     np.testing.assert_array_equal(m[np.arange(5), _np(i)][ok], want[ok])  # indices point at the values
     assert float(ts.nanmedian(ts.tensor(m))) == np.sort(m[~np.isnan(m)])[(np.count_nonzero(~np.isnan(m)) - 1) // 2]
+
+
+# ---- third batch: out-of-place scatters, unique_consecutive, histogram ----
+
+def test_slice_select_index_and_masked_scatter():
+    a, src = rng.standard_normal((4, 6)), rng.standard_normal((4, 2))
+    want = a.copy()
+    want[:, 1:5:2] = src
+    np.testing.assert_array_equal(_np(ts.slice_scatter(ts.tensor(a), ts.tensor(src), 1, 1, 5, 2)), want)
+    want = a.copy()
+    want[-1] = 9.0
+    np.testing.assert_array_equal(_np(ts.tensor(a).select_scatter(ts.full((6,), 9.0, dtype=ts.float64), 0, -1)), want)
+    want = a.copy()
+    want[:, [4, 0]] = src
+    np.testing.assert_array_equal(_np(ts.index_copy(ts.tensor(a), 1, ts.tensor([4, 0]), ts.tensor(src))), want)
+    mask, s = a > 0.3, rng.standard_normal(30)
+    want = a.copy()
+    want[mask] = s[:mask.sum()]
+    np.testing.assert_array_equal(_np(ts.tensor(a).masked_scatter(ts.tensor(mask), ts.tensor(s))), want)
+    row = rng.random((1, 6)) > 0.5  # broadcast over the rows
+    want = a.copy()
+    full = np.broadcast_to(row, a.shape)
+    want[full] = s[:full.sum()]
+    np.testing.assert_array_equal(_np(ts.masked_scatter(ts.tensor(a), ts.tensor(row), ts.tensor(s))), want)
+    with pytest.raises(ValueError, match="source has"):
+        ts.masked_scatter(ts.tensor(a), ts.tensor(mask), ts.tensor(s[:2]))
+    x = ts.tensor(a, requires_grad=True)
+    ts.slice_scatter(x, ts.tensor(src), 1, 1, 5, 2).sum().backward()  # the replaced entries get no gradient
+    g = np.ones_like(a)
+    g[:, 1:5:2] = 0
+    np.testing.assert_array_equal(_np(x.grad), g)
+
+
+def test_unique_consecutive():
+    u = np.array([1, 1, 2, 2, 3, 1, 1, 2])
+    values, inverse, counts = ts.unique_consecutive(ts.tensor(u), return_inverse=True, return_counts=True)
+    np.testing.assert_array_equal(_np(values), [1, 2, 3, 1, 2])
+    np.testing.assert_array_equal(_np(inverse), [0, 0, 1, 1, 2, 3, 3, 4])
+    np.testing.assert_array_equal(_np(counts), [2, 2, 1, 2, 1])
+    m = np.array([[1, 2], [1, 2], [3, 4], [3, 4], [1, 2]])
+    values, counts = ts.unique_consecutive(ts.tensor(m), return_counts=True, dim=0)
+    np.testing.assert_array_equal(_np(values), [[1, 2], [3, 4], [1, 2]])
+    np.testing.assert_array_equal(_np(counts), [2, 2, 1])
+    np.testing.assert_array_equal(_np(ts.tensor(m.T).unique_consecutive(dim=1)), [[1, 3, 1], [2, 4, 2]])
+
+
+def test_histogram_matches_numpy():
+    h = rng.standard_normal(1000)
+    w = rng.random(1000)
+    for bins, kw in ((12, {}), (5, {"range": (-1.0, 1.0)}), (np.array([-2.0, -1, 0, 0.5, 3]), {})):
+        tb = ts.tensor(bins) if isinstance(bins, np.ndarray) else bins
+        for weight, density in ((None, False), (w, True)):
+            got = ts.histogram(ts.tensor(h), tb, weight=None if weight is None else ts.tensor(weight), density=density,
+                               **kw)
+            want, edges = np.histogram(h, bins, weights=weight, density=density, **kw)
+            np.testing.assert_allclose(_np(got.hist), want, rtol=1e-12)
+            np.testing.assert_allclose(_np(got.bin_edges), edges, rtol=1e-12)
+    with pytest.raises(ValueError, match="increase"):
+        ts.histogram(ts.tensor(h), ts.tensor([0.0, 2.0, 1.0]))

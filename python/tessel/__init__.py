@@ -50,6 +50,8 @@ from ._complex import *  # noqa: F401,F403,E402  (ts.complex, polar, angle, .rea
 from . import _complex  # noqa: E402
 _complex.install()
 from . import distributions, linalg, special, version  # noqa: E402,F401
+from .special import i0  # noqa: E402,F401  (torch.i0, and Tensor.i0)
+Tensor.i0 = i0
 from ._linalg_aliases import *  # noqa: E402,F401,F403  (torch.det, torch.inverse, torch.svd, ...)
 from . import _linalg_aliases  # noqa: E402
 _linalg_aliases.install()

@@ -3,7 +3,7 @@ fliplr/flipud, rot90, tensor_split/hsplit/vsplit/dsplit, take_along_dim, broadca
 tril_indices/triu_indices, isin, bucketize, block_diag, cartesian_prod, and trapezoid/
 cumulative_trapezoid, argwhere, diag_embed/diagflat, msort, unravel_index, combinations,
 select_scatter/slice_scatter/masked_scatter/index_copy (out-of-place, through scatter) and
-unique_consecutive.
+unique_consecutive, and gradient (numpy.gradient's differences).
 Differentiable where their parts are; tessel/__init__.py re-exports
 __all__ and install() adds the Tensor methods PyTorch has."""
 import numbers
@@ -15,7 +15,7 @@ __all__ = ["ravel", "fliplr", "flipud", "rot90", "tensor_split", "hsplit", "vspl
            "broadcast_tensors", "tril_indices", "triu_indices", "isin", "bucketize", "block_diag", "cartesian_prod",
            "trapezoid", "trapz", "cumulative_trapezoid", "argwhere", "diag_embed", "diagflat", "msort",
            "unravel_index", "combinations", "select_scatter", "slice_scatter", "masked_scatter", "index_copy",
-           "unique_consecutive"]
+           "unique_consecutive", "gradient"]
 
 _I64 = _C.dtype.int64
 
@@ -469,6 +469,75 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
         ends = _C.cat([first.narrow(0, 1, first.numel() - 1), _C.full((1,), n, dtype=_I64, device=x.device)])
         out += (ends - first,)
     return out if len(out) > 1 else values
+
+
+def _gradient_1d(f, d, h, edge_order):
+    """numpy.gradient along dim d of f: central differences inside (second order, also for
+    uneven coordinates), one-sided ones of order edge_order at the two ends."""
+    n = f.shape[d]
+
+    def at(i, k=1):  # f's slices [i, i + k) along d
+        return f.narrow(d, i, k)
+
+    def shaped(t):  # a 1-d tensor along d
+        view = [1] * f.dim()
+        view[d] = t.numel()
+        return t.reshape(view)
+
+    if isinstance(h, Tensor):  # coordinates
+        dx = h.narrow(0, 1, n - 1) - h.narrow(0, 0, n - 1)
+    else:
+        dx = None
+    if dx is None:
+        inner = (at(2, n - 2) - at(0, n - 2)) / (2 * h)
+    else:
+        hs, hd = shaped(dx.narrow(0, 0, n - 2)), shaped(dx.narrow(0, 1, n - 2))
+        inner = (hs * hs * at(2, n - 2) + (hd * hd - hs * hs) * at(1, n - 2) - hd * hd * at(0, n - 2)) / \
+            (hs * hd * (hd + hs))
+    if edge_order == 1:
+        h0 = h if dx is None else shaped(dx.narrow(0, 0, 1))
+        h1 = h if dx is None else shaped(dx.narrow(0, n - 2, 1))
+        first, last = (at(1) - at(0)) / h0, (at(n - 1) - at(n - 2)) / h1
+    else:
+        if dx is None:
+            first = (-3 * at(0) + 4 * at(1) - at(2)) / (2 * h)
+            last = (3 * at(n - 1) - 4 * at(n - 2) + at(n - 3)) / (2 * h)
+        else:
+            d1, d2 = shaped(dx.narrow(0, 0, 1)), shaped(dx.narrow(0, 1, 1))
+            first = (-(2 * d1 + d2) / (d1 * (d1 + d2)) * at(0) + (d1 + d2) / (d1 * d2) * at(1)
+                     - d1 / (d2 * (d1 + d2)) * at(2))
+            d1, d2 = shaped(dx.narrow(0, n - 3, 1)), shaped(dx.narrow(0, n - 2, 1))
+            last = (d2 / (d1 * (d1 + d2)) * at(n - 3) - (d2 + d1) / (d1 * d2) * at(n - 2)
+                    + (2 * d2 + d1) / (d2 * (d1 + d2)) * at(n - 1))
+    return _C.cat([first, inner, last], d)
+
+
+def gradient(input, *, spacing=1, dim=None, edge_order=1):
+    """The derivative estimates of numpy.gradient along each dim in `dim` (every dim when None),
+    as a tuple: spacing a number, one number per dim, or one 1-d coordinate tensor per dim."""
+    _check(input, "gradient")
+    if edge_order not in (1, 2):
+        raise ValueError(f"gradient(): edge_order must be 1 or 2, got {edge_order}")
+    dims = list(range(input.dim())) if dim is None else [dim] if isinstance(dim, numbers.Integral) else list(dim)
+    dims = [_dim(input, d, "gradient") for d in dims]
+    if isinstance(spacing, (list, tuple)):
+        if len(spacing) != len(dims):
+            raise ValueError(f"gradient(): {len(spacing)} spacings for {len(dims)} dims")
+        steps = list(spacing)
+    else:
+        steps = [spacing] * len(dims)
+    f = input if input.dtype.is_floating_point or input.dtype.is_complex else input.to(_C.dtype.float32)
+    out = []
+    for d, h in zip(dims, steps):
+        n = input.shape[d]
+        if n < edge_order + 1:
+            raise ValueError(f"gradient(): dim {d} has {n} points; edge_order {edge_order} needs {edge_order + 1}")
+        if isinstance(h, Tensor):
+            if h.dim() != 1 or h.numel() != n:
+                raise ValueError(f"gradient(): coordinates for dim {d} must be 1-d with {n} points")
+            h = h.to(f.dtype)
+        out.append(_gradient_1d(f, d, h, edge_order))
+    return tuple(out)
 
 
 _METHODS = ["ravel", "fliplr", "flipud", "rot90", "tensor_split", "hsplit", "vsplit", "dsplit", "take_along_dim",

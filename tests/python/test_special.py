@@ -74,3 +74,21 @@ def test_reductions_and_dtypes():
     np.testing.assert_array_equal(_np(S.round(ts.tensor([0.5, 1.5, 2.5, -0.5]))), [0.0, 2.0, 2.0, -0.0])
     with pytest.raises(TypeError, match="special.erfcx"):
         S.erfcx([1.0])
+
+
+@pytest.mark.parametrize("name", ["i0", "i0e", "i1", "i1e"])
+def test_modified_bessel_functions(name):
+    # both sides of the switch from the power series to the asymptotic one at |x| = 30
+    x = np.concatenate([np.linspace(-45, 45, 1801), [0.0, 29.999, 30.0, 30.001, 100, 500, 700, 713]])
+    np.testing.assert_allclose(_np(getattr(S, name)(ts.tensor(x))), getattr(sp, name)(x), rtol=4e-15, atol=1e-300)
+    f = x.astype(np.float32)  # float32: computed in float64, rounded once
+    with np.errstate(over="ignore"):
+        want = getattr(sp, name)(f.astype(np.float64)).astype(np.float32)
+    np.testing.assert_array_equal(_np(getattr(S, name)(ts.tensor(f))), want)
+    assert np.isnan(_np(getattr(S, name)(ts.tensor([np.nan]))))[0]
+
+
+def test_top_level_i0():
+    x = np.linspace(-3, 3, 13)
+    np.testing.assert_allclose(_np(ts.i0(ts.tensor(x))), np.i0(x), rtol=1e-14)
+    np.testing.assert_allclose(_np(ts.tensor(x).i0()), np.i0(x), rtol=1e-14)

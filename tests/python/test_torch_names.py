@@ -457,3 +457,24 @@ def test_histogram_matches_numpy():
             np.testing.assert_allclose(_np(got.bin_edges), edges, rtol=1e-12)
     with pytest.raises(ValueError, match="increase"):
         ts.histogram(ts.tensor(h), ts.tensor([0.0, 2.0, 1.0]))
+
+
+@pytest.mark.parametrize("edge_order", [1, 2])
+def test_gradient_matches_numpy(edge_order):
+    a = rng.standard_normal((5, 7, 4))
+    x = ts.tensor(a)
+    for got, want in zip(ts.gradient(x, edge_order=edge_order), np.gradient(a, edge_order=edge_order)):
+        np.testing.assert_allclose(_np(got), want, rtol=1e-12, atol=1e-14)
+    got = ts.gradient(x, spacing=[0.5, 2.0], dim=(0, 2), edge_order=edge_order)
+    want = np.gradient(a, 0.5, 2.0, axis=(0, 2), edge_order=edge_order)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(_np(g), w, rtol=1e-12, atol=1e-14)
+    c = np.cumsum(rng.uniform(0.1, 1.0, 7))  # uneven coordinates
+    (g,) = ts.gradient(x, spacing=[ts.tensor(c)], dim=1, edge_order=edge_order)
+    np.testing.assert_allclose(_np(g), np.gradient(a, c, axis=1, edge_order=edge_order), rtol=1e-11, atol=1e-13)
+    two = rng.standard_normal(2)
+    if edge_order == 1:
+        np.testing.assert_allclose(_np(ts.gradient(ts.tensor(two))[0]), np.gradient(two), rtol=1e-12)
+    else:
+        with pytest.raises(ValueError, match="edge_order"):
+            ts.gradient(ts.tensor(two), edge_order=2)

@@ -1,6 +1,6 @@
 """PyTorch's elementwise spellings that _C has no kernel name for, composed of its ops:
 the arc* aliases, fix, deg2rad/rad2deg, logit, xlogy, sinc, sgn, float_power, fmax/fmin,
-heaviside, logaddexp2, isneginf/isposinf/isreal, gcd/lcm, ldexp, logspace. Each is
+heaviside, logaddexp2, isneginf/isposinf/isreal, gcd/lcm, ldexp, logspace, frexp. Each is
 differentiable where its parts are; tessel/__init__.py re-exports __all__ and install() adds the Tensor methods."""
 import math
 
@@ -9,7 +9,7 @@ from ._C import Tensor
 
 __all__ = ["arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "arctan2", "fix", "deg2rad", "rad2deg",
            "logit", "xlogy", "sinc", "sgn", "float_power", "fmax", "fmin", "heaviside", "logaddexp2", "isneginf",
-           "isposinf", "isreal", "gcd", "lcm", "ldexp", "logspace"]
+           "isposinf", "isreal", "gcd", "lcm", "ldexp", "logspace", "frexp"]
 
 _F32, _F64, _C128 = _C.dtype.float32, _C.dtype.float64, _C.dtype.complex128
 
@@ -190,9 +190,37 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None):
     return out.to(dtype if dtype is not None else _F32)
 
 
+# frexp's bit layout per float dtype: (int dtype of the same width, mantissa bits, exponent
+# mask, bias, the power of two that lifts a subnormal into the normal range)
+_LAYOUT = {"float32": ("int32", 23, 0xFF, 127, 32), "float64": ("int64", 52, 0x7FF, 1023, 64)}
+
+
+def frexp(input):
+    """(mantissa, exponent) with input = mantissa * 2 ** exponent, |mantissa| in [0.5, 1)
+    (0, inf and NaN give themselves and exponent 0); the exponent is int32."""
+    x = _tensor(input, "frexp")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"frexp(): expected a floating input, got {x.dtype}")
+    name = str(x.dtype).rsplit(".", 1)[-1]
+    w = x if name in _LAYOUT else x.to(_F32)  # float16/bfloat16: exactly through float32
+    ityp, mbits, emask, bias, lift = _LAYOUT[str(w.dtype).rsplit(".", 1)[-1]]
+    idt = getattr(_C.dtype, ityp)
+    tiny = _C.logical_and(w != 0, _C.abs(w) < 2.0 ** (1 - bias))  # subnormal: scale up first
+    v = _C.where(tiny, w * 2.0 ** lift, w)
+    bits = v.view(idt)
+    field = _C.bitwise_and(_C.bitwise_right_shift(bits, mbits), emask)
+    special = _C.logical_or(v == 0, field == emask)  # 0, inf, NaN
+    exponent = field - (bias - 1) - _C.where(tiny, _C.full_like(field, lift), _C.zeros_like(field))
+    keep = ~(emask << mbits)  # every bit but the exponent field
+    mant_bits = _C.bitwise_or(_C.bitwise_and(bits, keep), (bias - 1) << mbits)
+    mantissa = _C.where(special, v, mant_bits.view(v.dtype))
+    exponent = _C.where(special, _C.zeros_like(exponent), exponent)
+    return mantissa.to(x.dtype), exponent.to(_C.dtype.int32)
+
+
 _METHODS = ["arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "arctan2", "fix", "deg2rad", "rad2deg",
             "logit", "xlogy", "sinc", "sgn", "float_power", "fmax", "fmin", "heaviside", "logaddexp2", "isneginf",
-            "isposinf", "isreal", "gcd", "lcm", "ldexp"]
+            "isposinf", "isreal", "gcd", "lcm", "ldexp", "frexp"]
 
 
 def install():

@@ -478,3 +478,17 @@ def test_gradient_matches_numpy(edge_order):
     else:
         with pytest.raises(ValueError, match="edge_order"):
             ts.gradient(ts.tensor(two), edge_order=2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_frexp_matches_numpy(dtype):
+    fi = np.finfo(dtype)
+    x = np.concatenate([rng.standard_normal(200) * 10.0 ** rng.integers(-30, 30, 200).clip(fi.minexp // 4, fi.maxexp // 4),
+                        [0.0, -0.0, fi.tiny, fi.tiny / 3, fi.smallest_subnormal, -fi.smallest_subnormal * 5,
+                         fi.max, -fi.max, np.inf, -np.inf, np.nan]]).astype(dtype)
+    m, e = ts.frexp(ts.tensor(x))
+    wm, we = np.frexp(x)
+    np.testing.assert_array_equal(_np(m), wm)
+    np.testing.assert_array_equal(_np(e), we)
+    assert e.dtype == ts.int32 and m.dtype == getattr(ts, dtype)
+    np.testing.assert_array_equal(np.signbit(_np(m)), np.signbit(wm))

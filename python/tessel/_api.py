@@ -15,7 +15,8 @@ from ._stats import (aminmax, bincount, corrcoef, cov, cummax, cummin, histc, hi
                      mode, nanmean, nanmedian, nanquantile, nansum, quantile)
 from ._math_port import *  # noqa: F401,F403  (arcsin, xlogy, sinc, fmax, ...: _math_port.py)
 from ._shape_port import *  # noqa: F401,F403  (rot90, tensor_split, isin, trapezoid, ...: _shape_port.py)
-from . import _math_port, _shape_port
+from ._scatter_port import *  # noqa: F401,F403  (slice_scatter, scatter_reduce, ...: _scatter_port.py)
+from . import _math_port, _scatter_port, _shape_port
 from ._tensor_methods import addcdiv, addcmul, clamp_max, clamp_min, moveaxis, movedim, swapaxes, swapdims
 
 __all__ = [
@@ -24,7 +25,7 @@ __all__ = [
     "bincount", "median", "mode", "addcdiv", "addcmul", "clamp_max", "clamp_min", "moveaxis", "movedim",
     "swapaxes", "swapdims", "broadcast_shapes", "aminmax", "corrcoef", "cov", "cummax", "cummin", "logcumsumexp",
     "nanmean", "nanquantile", "nansum", "quantile", "dist", "histc", "histogram", "nanmedian",
-] + _math_port.__all__ + _shape_port.__all__
+] + _math_port.__all__ + _shape_port.__all__ + _scatter_port.__all__
 
 
 def broadcast_shapes(*shapes):
@@ -35,6 +36,7 @@ def broadcast_shapes(*shapes):
 _tensor_methods.install()
 _math_port.install()
 _shape_port.install()
+_scatter_port.install()
 for _name, _fn in (("median", median), ("mode", mode), ("bincount", bincount), ("diag", diag),
                    ("isclose", isclose), ("allclose", allclose), ("aminmax", aminmax), ("corrcoef", corrcoef),
                    ("cov", cov), ("cummax", cummax), ("cummin", cummin), ("logcumsumexp", logcumsumexp),

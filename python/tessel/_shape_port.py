@@ -2,8 +2,8 @@
 fliplr/flipud, rot90, tensor_split/hsplit/vsplit/dsplit, take_along_dim, broadcast_tensors,
 tril_indices/triu_indices, isin, bucketize, block_diag, cartesian_prod, and trapezoid/
 cumulative_trapezoid, argwhere, diag_embed/diagflat, msort, unravel_index, combinations,
-select_scatter/slice_scatter/masked_scatter/index_copy (out-of-place, through scatter) and
-unique_consecutive, and gradient (numpy.gradient's differences).
+unique_consecutive, and gradient (numpy.gradient's differences). The scatter family is in
+_scatter_port.py.
 Differentiable where their parts are; tessel/__init__.py re-exports
 __all__ and install() adds the Tensor methods PyTorch has."""
 import numbers
@@ -14,8 +14,7 @@ from ._C import Tensor
 __all__ = ["ravel", "fliplr", "flipud", "rot90", "tensor_split", "hsplit", "vsplit", "dsplit", "take_along_dim",
            "broadcast_tensors", "tril_indices", "triu_indices", "isin", "bucketize", "block_diag", "cartesian_prod",
            "trapezoid", "trapz", "cumulative_trapezoid", "argwhere", "diag_embed", "diagflat", "msort",
-           "unravel_index", "combinations", "select_scatter", "slice_scatter", "masked_scatter", "index_copy",
-           "unique_consecutive", "gradient"]
+           "unravel_index", "combinations", "unique_consecutive", "gradient"]
 
 _I64 = _C.dtype.int64
 
@@ -380,69 +379,6 @@ def combinations(input, r=2, with_replacement=False):
     return input[index.reshape(-1)].reshape(len(idx), r)
 
 
-def _positions(shape, d, idx, device):
-    """idx (1-d positions along dim d) broadcast to `shape` as a scatter index."""
-    view = [1] * len(shape)
-    view[d] = idx.numel()
-    return idx.to(_I64).reshape(view).expand(*shape)
-
-
-def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
-    """input with input[..., start:end:step, ...] (along dim) replaced by src; a new tensor."""
-    _check(input, "slice_scatter")
-    _check(src, "slice_scatter")
-    d = _dim(input, dim, "slice_scatter")
-    if step <= 0:
-        raise ValueError(f"slice_scatter(): step must be positive, got {step}")
-    lo, hi, st = slice(start, end, step).indices(input.shape[d])
-    idx = _C.arange(lo, hi, st, dtype=_I64, device=input.device)
-    want = list(input.shape)
-    want[d] = idx.numel()
-    if tuple(src.shape) != tuple(want):
-        raise ValueError(f"slice_scatter(): src must have shape {want}, got {list(src.shape)}")
-    return input.scatter(d, _positions(want, d, idx, input.device), src.to(input.dtype))
-
-
-def select_scatter(input, src, dim, index):
-    """input with input.select(dim, index) replaced by src; a new tensor."""
-    _check(input, "select_scatter")
-    d = _dim(input, dim, "select_scatter")
-    n = input.shape[d]
-    if not -n <= index < n:
-        raise IndexError(f"select_scatter(): index {index} is out of range for dim {d} of size {n}")
-    i = index % n
-    return slice_scatter(input, src.unsqueeze(d), d, i, i + 1)
-
-
-def index_copy(input, dim, index, source):
-    """input with the slices at `index` along dim replaced by source's; a new tensor."""
-    _check(input, "index_copy")
-    _check(index, "index_copy")
-    d = _dim(input, dim, "index_copy")
-    if index.dim() > 1 or index.dtype.is_floating_point:
-        raise TypeError("index_copy(): index must be a 1-d integer tensor")
-    want = list(input.shape)
-    want[d] = index.numel()
-    if tuple(source.shape) != tuple(want):
-        raise ValueError(f"index_copy(): source must have shape {want}, got {list(source.shape)}")
-    return input.scatter(d, _positions(want, d, index.reshape(-1), input.device), source.to(input.dtype))
-
-
-def masked_scatter(input, mask, source):
-    """input with the positions where mask (broadcast to input) is True filled, in row-major
-    order, from the first elements of source; a new tensor."""
-    _check(input, "masked_scatter")
-    _check(mask, "masked_scatter")
-    if mask.dtype != _C.dtype.bool:
-        raise TypeError(f"masked_scatter(): mask must be bool, got {mask.dtype}")
-    m = mask.expand(*input.shape).reshape(-1)
-    pos = _C.nonzero(m).reshape(-1)
-    if pos.numel() > source.numel():
-        raise ValueError(f"masked_scatter(): mask selects {pos.numel()} elements, source has {source.numel()}")
-    vals = source.reshape(-1).narrow(0, 0, pos.numel()).to(input.dtype)
-    return input.reshape(-1).scatter(0, pos, vals).reshape(tuple(input.shape))
-
-
 def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
     """The first element of each run of equal consecutive elements (of slices along dim when
     given; of the flattened input otherwise), with each element's run number and the run lengths
@@ -541,8 +477,7 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
 
 
 _METHODS = ["ravel", "fliplr", "flipud", "rot90", "tensor_split", "hsplit", "vsplit", "dsplit", "take_along_dim",
-            "argwhere", "diag_embed", "msort", "select_scatter", "slice_scatter", "masked_scatter", "index_copy",
-            "unique_consecutive"]
+            "argwhere", "diag_embed", "msort", "unique_consecutive"]
 
 
 def install():

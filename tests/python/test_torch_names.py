@@ -492,3 +492,63 @@ def test_frexp_matches_numpy(dtype):
     np.testing.assert_array_equal(_np(e), we)
     assert e.dtype == ts.int32 and m.dtype == getattr(ts, dtype)
     np.testing.assert_array_equal(np.signbit(_np(m)), np.signbit(wm))
+
+
+def _scatter_reduce_ref(inp, dim, idx, src, reduce, include_self):
+    """A loop over index's elements (numpy's ufunc.at), PyTorch's definition."""
+    out = inp.astype(np.float64 if inp.dtype.kind == "f" else np.int64).copy()
+    pos = [tuple(c[:dim]) + (idx[c],) + tuple(c[dim + 1:]) for c in np.ndindex(*idx.shape)]
+    vals = [src[c] for c in np.ndindex(*idx.shape)]
+    hit = sorted(set(pos))
+    if not include_self:
+        for p in hit:
+            out[p] = {"sum": 0, "mean": 0, "prod": 1, "amax": -np.inf, "amin": np.inf}[reduce] \
+                if inp.dtype.kind == "f" or reduce in ("sum", "mean", "prod") else \
+                (np.iinfo(np.int64).min if reduce == "amax" else np.iinfo(np.int64).max)
+    count = {p: (1 if include_self else 0) for p in hit}
+    for p, v in zip(pos, vals):
+        if reduce in ("sum", "mean"):
+            out[p] += v
+        elif reduce == "prod":
+            out[p] *= v
+        elif reduce == "amax":
+            out[p] = np.nan if np.isnan(out[p]) or np.isnan(v) else max(out[p], v)
+        else:
+            out[p] = np.nan if np.isnan(out[p]) or np.isnan(v) else min(out[p], v)
+        count[p] += 1
+    if reduce == "mean":
+        for p in hit:
+            out[p] = out[p] / count[p] if inp.dtype.kind == "f" else out[p] // count[p]
+    return out
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("dtype", ["float64", "int64"])
+def test_scatter_reduce_matches_a_loop(reduce, include_self, dtype):
+    for shape, dim, ishape in (((5, 4), 0, (7, 4)), ((5, 4), 1, (5, 9)), ((3, 4, 5), 1, (3, 6, 5)),
+                               ((3, 4, 5), 2, (2, 3, 8))):
+        inp = (rng.standard_normal(shape) * 5).astype(dtype)
+        src = (rng.standard_normal(tuple(s + 1 for s in ishape)) * 5).astype(dtype)  # larger than index
+        idx = rng.integers(0, shape[dim], ishape)
+        if dtype == "float64":
+            src.flat[3] = np.nan  # NaN propagates through amax/amin, sums and products
+        got = ts.tensor(inp).scatter_reduce(dim, ts.tensor(idx), ts.tensor(src), reduce, include_self=include_self)
+        want = _scatter_reduce_ref(inp, dim, idx, src[tuple(slice(0, s) for s in ishape)], reduce, include_self)
+        np.testing.assert_allclose(_np(got), want, rtol=1e-12, equal_nan=True)
+
+
+def test_index_reduce_and_errors():
+    inp, src = rng.standard_normal((5, 3)), rng.standard_normal((4, 3))
+    idx = np.array([0, 4, 0, 2])
+    for reduce in ("prod", "mean", "amax", "amin"):
+        got = ts.index_reduce(ts.tensor(inp), 0, ts.tensor(idx), ts.tensor(src), reduce, include_self=False)
+        full = np.broadcast_to(idx[:, None], (4, 3))
+        np.testing.assert_allclose(_np(got), _scatter_reduce_ref(inp, 0, full, src, reduce, False), rtol=1e-12)
+    with pytest.raises(ValueError, match="reduce"):
+        ts.scatter_reduce(ts.tensor(inp), 0, ts.tensor(full), ts.tensor(src), "median")
+    with pytest.raises(IndexError, match="out of range"):
+        ts.scatter_reduce(ts.tensor(inp), 0, ts.tensor(full + 5), ts.tensor(src), "sum")
+    x = ts.tensor(inp, requires_grad=True)  # gradients flow to input through the composite
+    ts.scatter_reduce(x, 0, ts.tensor(full), ts.tensor(src), "sum").sum().backward()
+    np.testing.assert_array_equal(_np(x.grad), np.ones_like(inp))

@@ -77,7 +77,7 @@ from . import io  # noqa: E402
 from . import fft, data, audio, text  # noqa: E402,F401
 from .io import save, load, save_file, load_file  # noqa: E402,F401
 from . import _pickle, random  # noqa: E402,F401  (Tensor pickle/deepcopy; ts.random)
-from .random import normal  # noqa: E402,F401
+from .random import normal, poisson  # noqa: E402,F401
 from . import image  # noqa: E402,F401
 from . import onnx  # noqa: E402,F401  (ts.onnx: ONNX model import)
 from . import utils  # noqa: E402,F401  (ts.utils.data = ts.data)

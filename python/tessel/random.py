@@ -12,7 +12,7 @@ from . import _C
 from ._C import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
-           "set_rng_state", "fork_rng", "normal"]
+           "set_rng_state", "fork_rng", "normal", "poisson"]
 
 
 @contextlib.contextmanager
@@ -61,3 +61,61 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     z = _C.randn(*shape, generator=generator, dtype=z_dtype, device=device or like.device)
     out = z * std + mean
     return out.requires_grad_(True) if requires_grad and out.is_leaf else out
+
+
+def poisson(input, generator=None):
+    """Poisson draws with the rates in `input` (non-negative floats), as torch.poisson: by
+    inversion below a rate of 10, by Hormann's transformed rejection (PTRS) above. Uniforms come
+    from the generator's Philox stream, rejected lanes redrawn, so a seed fixes the result."""
+    if not isinstance(input, _C.Tensor):
+        raise TypeError(f"poisson(): expected a Tensor of rates, got {type(input).__name__}")
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"poisson(): rates must be floating, got {input.dtype}")
+    lam = input.to(_C.dtype.float64).reshape(-1)
+    if lam.numel() and (bool(_C.isnan(lam).any()) or float(lam.min()) < 0):
+        raise ValueError("poisson(): rates must be non-negative and not NaN")
+    gen = {} if generator is None else {"generator": generator}
+    out = _C.zeros(lam.shape, dtype=_C.dtype.float64)
+
+    def draw(n):
+        return _C.rand(n, dtype=_C.dtype.float64, **gen)
+
+    small = lam < 10
+    # inversion: the first k whose CDF reaches u (sequential search; few steps below 10)
+    idx = _C.nonzero(small).reshape(-1)
+    if idx.numel():
+        r = lam[idx]
+        u = draw(idx.numel())
+        k = _C.zeros_like(r)
+        p = _C.exp(-r)
+        cdf = p.clone()
+        live = u > cdf
+        for step in range(1, 200):
+            if not bool(live.any()):
+                break
+            p = p * r / step
+            cdf = cdf + p
+            k = _C.where(live, k + 1, k)
+            live = _C.logical_and(live, u > cdf)
+        out = out.scatter(0, idx, k)
+    # PTRS for the large rates: propose, accept with the squeeze or the exact test, redraw rejects
+    idx = _C.nonzero(_C.logical_not(small)).reshape(-1)
+    while idx.numel():
+        r = lam[idx]
+        sr, lr = _C.sqrt(r), _C.log(r)
+        b = 0.931 + 2.53 * sr
+        a = -0.059 + 0.02483 * b
+        inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
+        vr = 0.9277 - 3.6224 / (b - 2)
+        u = draw(idx.numel()) - 0.5
+        v = draw(idx.numel())
+        us = 0.5 - _C.abs(u)
+        k = _C.floor((2 * a / us + b) * u + r + 0.43)
+        quick = _C.logical_and(us >= 0.07, v <= vr)
+        bad = _C.logical_or(k < 0, _C.logical_and(us < 0.013, v > us))
+        exact = (_C.log(v) + _C.log(inv_alpha) - _C.log(a / (us * us) + b)
+                 <= -r + k * lr - _C.lgamma(k + 1))
+        ok = _C.logical_or(quick, _C.logical_and(_C.logical_not(bad), exact))
+        out = out.scatter(0, idx[ok], k[ok])
+        idx = idx[_C.logical_not(ok)]
+    return out.reshape(tuple(input.shape)).to(input.dtype)

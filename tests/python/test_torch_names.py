@@ -552,3 +552,32 @@ def test_index_reduce_and_errors():
     x = ts.tensor(inp, requires_grad=True)  # gradients flow to input through the composite
     ts.scatter_reduce(x, 0, ts.tensor(full), ts.tensor(src), "sum").sum().backward()
     np.testing.assert_array_equal(_np(x.grad), np.ones_like(inp))
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3, 3.0, 9.9, 10.0, 30.0, 1000.0])  # both sides of the switch at 10
+def test_poisson_draws_follow_the_pmf(rate):
+    import scipy.stats
+    g = ts.Generator().manual_seed(1234)
+    x = _np(ts.poisson(ts.full((100000,), rate, dtype=ts.float64), generator=g))
+    assert np.all(x == np.floor(x)) and x.min() >= 0
+    ks = np.arange(max(0, int(rate - 6 * np.sqrt(rate + 1))), int(rate + 6 * np.sqrt(rate + 1)) + 2)
+    expected = scipy.stats.poisson.pmf(ks, rate) * x.size
+    keep = expected > 5
+    if keep.sum() > 1:  # a chi-square test over the bulk of the pmf (fixed seed: deterministic)
+        observed = np.array([(x == k).sum() for k in ks])
+        chi = ((observed[keep] - expected[keep]) ** 2 / expected[keep]).sum()
+        assert scipy.stats.chi2.sf(chi, keep.sum() - 1) > 1e-3
+    else:
+        assert np.all(x == 0)
+
+
+def test_poisson_is_reproducible_and_checks_rates():
+    rates = ts.tensor(rng.uniform(0, 40, (3, 50)).astype(np.float32))
+    a = ts.poisson(rates, generator=ts.Generator().manual_seed(7))
+    b = ts.poisson(rates, generator=ts.Generator().manual_seed(7))
+    assert a.dtype == ts.float32 and tuple(a.shape) == (3, 50)
+    np.testing.assert_array_equal(_np(a), _np(b))
+    with pytest.raises(ValueError, match="non-negative"):
+        ts.poisson(ts.tensor([1.0, -2.0]))
+    with pytest.raises(TypeError, match="floating"):
+        ts.poisson(ts.tensor([1, 2]))

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kernels/cpu/bf16_avx2.h"
+#include "kernels/cpu/bf16_simd.h"
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/reduced_float.h"
@@ -84,7 +84,7 @@ __attribute__((target("avx,f16c"))) void from_half_f16c(float* o, const Half* in
   for (; i < n; ++i) o[i] = _cvtsh_ss(a[i]);
 }
 
-// bfloat16 through bf16_avx2.h's lanes. The auto-vectorized loop of the scalar form took
+// bfloat16 through bf16_simd.h's lanes. The auto-vectorized loop of the scalar form took
 // 29 us for 10^5 values (its unsigned compare emulated in three steps), these 16 (the
 // scalar one 150).
 TESSEL_AVX2 void widen_bf16_avx2(float* o, const uint16_t* a, int64_t n) {
@@ -95,6 +95,16 @@ TESSEL_AVX2 void widen_bf16_avx2(float* o, const uint16_t* a, int64_t n) {
 TESSEL_AVX2 void narrow_bf16_avx2(uint16_t* o, const float* a, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) bf16_store16(o + i, _mm256_loadu_ps(a + i), _mm256_loadu_ps(a + i + 8));
+  for (; i < n; ++i) o[i] = BFloat16::from_float(a[i]);
+}
+TESSEL_AVX512 void widen_bf16_avx512(float* o, const uint16_t* a, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(o + i, bf16_load16_512(a + i));
+  for (; i < n; ++i) o[i] = static_cast<float>(BFloat16::from_bits(a[i]));
+}
+TESSEL_AVX512 void narrow_bf16_avx512(uint16_t* o, const float* a, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) bf16_store16_512(o + i, _mm512_loadu_ps(a + i));
   for (; i < n; ++i) o[i] = BFloat16::from_float(a[i]);
 }
 
@@ -233,12 +243,23 @@ bool has_avx2() {
   }();
   return yes;
 }
+bool has_avx512() {  // TESSEL_VECMATH=avx2 (or scalar) keeps these loops on AVX2 as well
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    const char* env = std::getenv("TESSEL_VECMATH");
+    if (env && (std::strcmp(env, "avx2") == 0 || std::strcmp(env, "scalar") == 0)) return false;
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return yes;
+}
 
 void widen(float* out, const BFloat16* in, int64_t n) {
+  if (has_avx512()) return widen_bf16_avx512(out, reinterpret_cast<const uint16_t*>(in), n);
   if (has_avx2()) return widen_bf16_avx2(out, reinterpret_cast<const uint16_t*>(in), n);
   for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]);
 }
 void narrow(BFloat16* out, const float* in, int64_t n) {
+  if (has_avx512()) return narrow_bf16_avx512(reinterpret_cast<uint16_t*>(out), in, n);
   if (has_avx2()) return narrow_bf16_avx2(reinterpret_cast<uint16_t*>(out), in, n);
   for (int64_t i = 0; i < n; ++i) out[i] = BFloat16(in[i]);
 }

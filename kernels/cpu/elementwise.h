@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "kernels/cpu/bf16_avx2.h"
+#include "kernels/cpu/bf16_simd.h"
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/reduced_float.h"
@@ -99,11 +99,47 @@ TESSEL_AVX2 void run_bf16(R* o, const uint16_t* a, const uint16_t* b, int64_t n,
   }
 }
 
+// run_bf16 on AVX-512: 16 values per 512-bit register (reciprocal and square of 10^5
+// bfloat16 ran 1.7-1.8x PyTorch's time on AVX2 lanes on an AVX-512 CPU).
+template <class R, int SA, int SB, class Op>
+TESSEL_AVX512 void run_bf16_512(R* o, const uint16_t* a, const uint16_t* b, int64_t n, Op op) {
+  constexpr int V = 16;
+  alignas(64) float x[V], y[V], r[V];
+  auto value = [](uint16_t h) { return static_cast<float>(BFloat16::from_bits(h)); };
+  auto at = [&](const float* xs, const float* ys, int64_t j) {
+    if constexpr (SB < 0)
+      return op(xs[j]);
+    else
+      return op(xs[j], ys[j]);
+  };
+  if constexpr (SA == 0) std::fill_n(x, V, value(a[0]));
+  if constexpr (SB == 0) std::fill_n(y, V, value(b[0]));
+  int64_t i = 0;
+  for (; i + V <= n; i += V) {
+    if constexpr (SA == 1) _mm512_store_ps(x, bf16_load16_512(a + i));
+    if constexpr (SB == 1) _mm512_store_ps(y, bf16_load16_512(b + i));
+    if constexpr (std::is_same_v<R, BFloat16>) {
+      for (int j = 0; j < V; ++j) r[j] = at(x, y, j);
+      bf16_store16_512(reinterpret_cast<uint16_t*>(o + i), _mm512_load_ps(r));
+    } else {
+      for (int j = 0; j < V; ++j) o[i + j] = static_cast<R>(at(x, y, j));
+    }
+  }
+  for (; i < n; ++i) {
+    x[0] = value(a[i * SA]);
+    if constexpr (SB >= 0) y[0] = value(b[i * SB]);
+    o[i] = static_cast<R>(at(x, y, 0));
+  }
+}
+
 // The run of an elementwise op: in registers for bfloat16, in float blocks for float16,
 // else the direct loop.
 template <class T, class R, int SA, int SB, class Op>
 void reduced_any(R* o, const T* a, const T* b, int64_t n, Op op) {
   if constexpr (std::is_same_v<T, BFloat16>) {
+    if (has_avx512())
+      return run_bf16_512<R, SA, SB>(o, reinterpret_cast<const uint16_t*>(a), reinterpret_cast<const uint16_t*>(b), n,
+                                     op);
     if (has_avx2())
       return run_bf16<R, SA, SB>(o, reinterpret_cast<const uint16_t*>(a), reinterpret_cast<const uint16_t*>(b), n, op);
   }

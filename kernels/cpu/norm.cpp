@@ -10,7 +10,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "kernels/cpu/bf16_avx2.h"
+#include "kernels/cpu/bf16_simd.h"
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/reduced_float.h"

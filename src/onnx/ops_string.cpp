@@ -473,7 +473,7 @@ std::vector<Value> label_encoder(const Node& n, const ValueInputs& in, const OpC
     for (size_t k = 0; k < x->data.size(); ++k)
       if (auto it = m.find(x->data[k]); it != m.end()) slot[k] = it->second;
   } else {
-    const Tensor& x = *num_in(n, in, 0);
+    const Tensor x = *num_in(n, in, 0);  // a copy: the optional is a temporary
     shape = x.shape();
     auto xs = host_doubles(x);
     std::map<double, int64_t> m;

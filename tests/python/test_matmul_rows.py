@@ -1,4 +1,4 @@
-"""float32 matmuls of 1 to 4 rows (kernels/cpu/gemv.cpp): one row against a
+"""float32 and bfloat16 matmuls of 1 to 4 rows (kernels/cpu/gemv.cpp): one row against a
 row-major weight, 1-4 rows against a transposed view (a Linear weight), batched
 and broadcast weights, sizes that are not multiples of the 16-column pieces or
 of the four-row steps, 1 and 2 threads; every case against the float64 product.
@@ -86,3 +86,27 @@ def test_one_row_backward_matches_numpy():
                                atol=1e-5)
     np.testing.assert_allclose(w.grad.numpy(), g.T.astype(np.float64) @ a.numpy().astype(np.float64), rtol=1e-5,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("m", [1, 2, 4])
+@pytest.mark.parametrize("k,n", [(16, 16), (31, 17), (32, 33), (33, 70), (1000, 37), (4099, 21)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bfloat16_rows(m, k, n, threads):
+    # bfloat16 rows against a Linear weight (AVX512-BF16's pair products where the CPU has them,
+    # else widened to float lanes; k not a multiple of the 32-value steps) and a row-major
+    # weight: the float64 product of the same bfloat16 values, rounded once to bfloat16
+    a = ts.tensor(f32(m, k)).to(ts.bfloat16)
+    wt = ts.tensor(f32(n, k)).to(ts.bfloat16)
+    a64, wt64 = a.to(ts.float64).numpy(), wt.to(ts.float64).numpy()
+    want = a64 @ wt64.T
+    old = ts.get_num_threads()
+    ts.set_num_threads(threads)
+    try:
+        for got in (ts.nn.functional.linear(a, wt), ts.matmul(a, wt.T), ts.matmul(a, wt.T.contiguous())):
+            assert got.dtype == ts.bfloat16
+            g = got.to(ts.float64).numpy()
+            # one bfloat16 rounding of the result plus float32 sums of k products
+            bound = 2.0 ** -8 * np.abs(want) + 1e-6 * k * (np.abs(a64) @ np.abs(wt64).T)
+            assert np.all(np.abs(g - want) <= bound), np.max(np.abs(g - want) / (bound + 1e-30))
+    finally:
+        ts.set_num_threads(old)

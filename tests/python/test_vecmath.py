@@ -415,6 +415,14 @@ d = ts.from_numpy(np.random.default_rng(9).uniform(-6, 6, 1009).astype(np.float3
 outs = [ts.floor(t), ts.ceil(t), ts.trunc(t), ts.round(t), ts.sqrt(t), ts.rsqrt(t), ts.sign(t),
         F.leaky_relu(t, 0.1), ts.amax(t.reshape(1009, 1), 0), ts.amin(t, 0), ts.remainder(t, d),
         ts.floor_divide(t, d), ts.remainder(t * 1e30, d)]
+# bfloat16 rounding and widening in lanes (AVX-512, AVX2) and the ops on them: ties to even,
+# subnormals kept, NaN quiet
+ties = np.tile(np.array([0x3F808000, 0x3F818000, 0x3F807FFF, 0x3F808001, 0x00018000, 0x80008000, 0x7F808001,
+                         0xFFC12345], np.uint32).view(np.float32), 8)
+b = (t * 1e-33).to(ts.bfloat16)
+outs += [ts.from_numpy(ties).to(ts.bfloat16).to(ts.float32)]
+outs += [o.to(ts.float32) for o in (t.to(ts.bfloat16), b, ts.reciprocal(b), ts.square(b), b * b, ts.erf(b),
+                                    F.gelu(b), ts.tanh(b), ts.log1p(ts.abs(b)))]
 np.save(sys.argv[1], np.concatenate([o.reshape(-1).numpy() for o in outs]))
 """
 

@@ -89,14 +89,54 @@ TESSEL_AVX2 double sum_d_avx2(const T* x, int64_t n, double m) {
   }
   return r;
 }
+
+// sum_d_avx2 on 512-bit registers: a0 holds the AVX2 form's accumulators 0 and 1, a1 its 2
+// and 3, joined in the same order: the same bits.
+template <bool Sq>
+TESSEL_AVX512 inline void sum_d_step512(__m512d& acc, __m256 v, __m512d mv) {
+  __m512d d = _mm512_cvtps_pd(v);
+  if constexpr (Sq) {
+    d = _mm512_sub_pd(d, mv);
+    d = _mm512_mul_pd(d, d);
+  }
+  acc = _mm512_add_pd(acc, d);
+}
+
+template <bool Sq, class T>  // T: float or BFloat16
+TESSEL_AVX512 double sum_d_avx512(const T* x, int64_t n, double m) {
+  __m512d a0 = _mm512_setzero_pd(), a1 = a0;
+  const __m512d mv = _mm512_set1_pd(m);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 f;
+    if constexpr (std::is_same_v<T, float>)
+      f = _mm512_loadu_ps(x + i);
+    else
+      f = bf16_load16_512(reinterpret_cast<const uint16_t*>(x + i));
+    sum_d_step512<Sq>(a0, _mm512_castps512_ps256(f), mv);
+    sum_d_step512<Sq>(a1, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)), mv);
+  }
+  const __m256d lo = _mm256_add_pd(_mm512_castpd512_pd256(a0), _mm512_extractf64x4_pd(a0, 1));
+  const __m256d hi = _mm256_add_pd(_mm512_castpd512_pd256(a1), _mm512_extractf64x4_pd(a1, 1));
+  alignas(32) double t[4];
+  _mm256_store_pd(t, _mm256_add_pd(lo, hi));
+  double r = (t[0] + t[1]) + (t[2] + t[3]);
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(static_cast<float>(x[i]));
+    r += Sq ? (d - m) * (d - m) : d;
+  }
+  return r;
+}
 #endif
 
 // sum(x) / sum((x - m)^2) of a float32 or bfloat16 run in double (run_sum_d's order and bits).
 template <bool Sq, class T>
 double sum_d(const T* x, int64_t n, double m = 0) {
 #if defined(__GNUC__) && defined(__x86_64__)
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, BFloat16>)
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, BFloat16>) {
+    if (has_avx512()) return sum_d_avx512<Sq>(x, n, m);
     if (has_avx2()) return sum_d_avx2<Sq>(x, n, m);
+  }
 #endif
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
     return run_sum_d<Sq>(x, n, m);
@@ -118,6 +158,15 @@ TESSEL_AVX2 void scale_shift_bf16_avx2(const uint16_t* x, uint16_t* y, int64_t n
     const __m256 hi = _mm256_add_ps(_mm256_mul_ps(bf16_load8(x + i + 8), sc), sh);
     bf16_store16(y + i, lo, hi);
   }
+  for (; i < n; ++i) {
+    const float v = std::bit_cast<float>(static_cast<uint32_t>(x[i]) << 16) * scale + shift;
+    y[i] = std::bit_cast<uint16_t>(BFloat16(v));
+  }
+}
+TESSEL_AVX512 void scale_shift_bf16_avx512(const uint16_t* x, uint16_t* y, int64_t n, float scale, float shift) {
+  const __m512 sc = _mm512_set1_ps(scale), sh = _mm512_set1_ps(shift);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) bf16_store16_512(y + i, _mm512_add_ps(_mm512_mul_ps(bf16_load16_512(x + i), sc), sh));
   for (; i < n; ++i) {
     const float v = std::bit_cast<float>(static_cast<uint32_t>(x[i]) << 16) * scale + shift;
     y[i] = std::bit_cast<uint16_t>(BFloat16(v));
@@ -240,8 +289,12 @@ void batch_norm_reduced_kernel(const KernelCall& c) {
         const int64_t row = (n * C + ch) * S;
 #if defined(__GNUC__) && defined(__x86_64__)
         if (in_registers) {
-          scale_shift_bf16_avx2(reinterpret_cast<const uint16_t*>(px + row), reinterpret_cast<uint16_t*>(y + row), S,
-                                scale, shift);
+          const auto* xr = reinterpret_cast<const uint16_t*>(px + row);
+          auto* yr = reinterpret_cast<uint16_t*>(y + row);
+          if (has_avx512())
+            scale_shift_bf16_avx512(xr, yr, S, scale, shift);
+          else
+            scale_shift_bf16_avx2(xr, yr, S, scale, shift);
           continue;
         }
 #endif

@@ -421,6 +421,11 @@ ties = np.tile(np.array([0x3F808000, 0x3F818000, 0x3F807FFF, 0x3F808001, 0x00018
                          0xFFC12345], np.uint32).view(np.float32), 8)
 b = (t * 1e-33).to(ts.bfloat16)
 outs += [ts.from_numpy(ties).to(ts.bfloat16).to(ts.float32)]
+# bfloat16 layer_norm and batch_norm rows in lanes (norm.cpp, moments.cpp): row tails, pieces
+h = t[8:].to(ts.bfloat16)
+outs += [o.to(ts.float32) for o in (F.layer_norm(h[:999].reshape(27, 37), (37,)),
+                                    F.layer_norm(h[:768].reshape(3, 256), (256,)),
+                                    F.batch_norm(h[:999].reshape(3, 9, 37), None, None, training=True))]
 outs += [o.to(ts.float32) for o in (t.to(ts.bfloat16), b, ts.reciprocal(b), ts.square(b), b * b, ts.erf(b),
                                     F.gelu(b), ts.tanh(b), ts.log1p(ts.abs(b)))]
 np.save(sys.argv[1], np.concatenate([o.reshape(-1).numpy() for o in outs]))

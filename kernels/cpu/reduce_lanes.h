@@ -286,21 +286,31 @@ TESSEL_CLONES fold_t<T> fold_lanes(const T* x, int64_t n, fold_t<T> init, Op op)
 // row after row (the order of the one-element fold, so the same bits). Eight
 // vectors of columns stay in registers down all the rows: a row-at-a-time fold
 // loaded and stored acc for every vector of every row (prod(dim=0) of 390 x 256:
-// 1.5x PyTorch's time).
+// 1.5x PyTorch's time). bfloat16 rows fold into float acc, widened as loaded (through
+// float copies of 16 rows, amax(dim=-1) of a transposed 10^7 ran 1.4x PyTorch's time).
 template <class T, class Op>
-TESSEL_CLONES void fold_rows(T* acc, const T* x, int64_t rows, int64_t width, int64_t stride, Op op) {
-  typedef T V __attribute__((vector_size(32)));
-  constexpr int64_t W = sizeof(V) / sizeof(T);
+TESSEL_CLONES void fold_rows(fold_t<T>* acc, const T* x, int64_t rows, int64_t width, int64_t stride, Op op) {
+  using L = fold_t<T>;
+  typedef L V __attribute__((vector_size(32)));
+  constexpr int64_t W = sizeof(V) / sizeof(L);
   const auto ld = [](const T* p) {
+    V v;
+    if constexpr (std::is_same_v<T, BFloat16>)
+      v = load_bf16x8(p);
+    else
+      std::memcpy(&v, p, sizeof(V));
+    return v;
+  };
+  const auto lda = [](const L* p) {
     V v;
     std::memcpy(&v, p, sizeof(V));
     return v;
   };
-  const auto st = [](T* p, V v) { std::memcpy(p, &v, sizeof(V)); };
+  const auto st = [](L* p, V v) { std::memcpy(p, &v, sizeof(V)); };
   int64_t i = 0;
   for (; i + 8 * W <= width; i += 8 * W) {
-    V a0 = ld(acc + i), a1 = ld(acc + i + W), a2 = ld(acc + i + 2 * W), a3 = ld(acc + i + 3 * W);
-    V a4 = ld(acc + i + 4 * W), a5 = ld(acc + i + 5 * W), a6 = ld(acc + i + 6 * W), a7 = ld(acc + i + 7 * W);
+    V a0 = lda(acc + i), a1 = lda(acc + i + W), a2 = lda(acc + i + 2 * W), a3 = lda(acc + i + 3 * W);
+    V a4 = lda(acc + i + 4 * W), a5 = lda(acc + i + 5 * W), a6 = lda(acc + i + 6 * W), a7 = lda(acc + i + 7 * W);
     const T* row = x + i;
     for (int64_t r = 0; r < rows; ++r, row += stride) {
       a0 = op(a0, ld(row));
@@ -316,14 +326,14 @@ TESSEL_CLONES void fold_rows(T* acc, const T* x, int64_t rows, int64_t width, in
     st(acc + i + 4 * W, a4), st(acc + i + 5 * W, a5), st(acc + i + 6 * W, a6), st(acc + i + 7 * W, a7);
   }
   for (; i + W <= width; i += W) {
-    V a = ld(acc + i);
+    V a = lda(acc + i);
     const T* row = x + i;
     for (int64_t r = 0; r < rows; ++r, row += stride) a = op(a, ld(row));
     st(acc + i, a);
   }
   if (i < width)
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = i; j < width; ++j) acc[j] = op(acc[j], x[r * stride + j]);
+      for (int64_t j = i; j < width; ++j) acc[j] = op(acc[j], static_cast<L>(x[r * stride + j]));
 }
 
 }  // namespace

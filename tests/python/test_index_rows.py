@@ -71,3 +71,29 @@ def test_embedding_rows_and_gradient():
     want = np.zeros_like(w)
     np.add.at(want, ids.reshape(-1), g.reshape(-1, 4))
     assert np.allclose(wt.grad.numpy(), want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_index_select_range_checked_along_the_copy(threads):
+    # the range check rides along the row copies: a bad index anywhere (first, last, in a
+    # large parallel copy, negative) raises and names it; no row is read from outside the
+    # table; an empty outer extent still checks the index
+    x = ts.from_numpy(np.random.default_rng(4).standard_normal((4000, 96)).astype(np.float32)).to(ts.bfloat16)
+    old = ts.get_num_threads()
+    ts.set_num_threads(threads)
+    try:
+        for bad in (4000, -1, 1 << 40):
+            for where in (0, 2999, 5999):
+                idx = np.random.default_rng(where).integers(0, 4000, 6000)
+                idx[where] = bad
+                with pytest.raises(IndexError, match="index_select"):
+                    ts.index_select(x, 0, ts.from_numpy(idx))
+                with pytest.raises(IndexError, match="embedding"):
+                    ts.nn.functional.embedding(ts.from_numpy(idx), x)
+        with pytest.raises(IndexError, match="index_select"):
+            ts.index_select(ts.zeros((0, 5, 3)), 1, ts.tensor([5]))
+        good = np.random.default_rng(5).integers(0, 4000, 6000)
+        got = ts.index_select(x, 0, ts.from_numpy(good)).to(ts.float32).numpy()
+        assert np.array_equal(got, x.to(ts.float32).numpy()[good])
+    finally:
+        ts.set_num_threads(old)

@@ -102,7 +102,8 @@ TESSEL_AVX2 void run_bf16(R* o, const uint16_t* a, const uint16_t* b, int64_t n,
 // run_bf16 on AVX-512: 16 values per 512-bit register (reciprocal and square of 10^5
 // bfloat16 ran 1.7-1.8x PyTorch's time on AVX2 lanes on an AVX-512 CPU).
 template <class R, int SA, int SB, class Op>
-TESSEL_AVX512 void run_bf16_512(R* o, const uint16_t* a, const uint16_t* b, int64_t n, Op op) {
+__attribute__((target("avx512f,prefer-vector-width=512"))) void run_bf16_512(R* o, const uint16_t* a, const uint16_t* b,
+                                                                             int64_t n, Op op) {
   constexpr int V = 16;
   alignas(64) float x[V], y[V], r[V];
   auto value = [](uint16_t h) { return static_cast<float>(BFloat16::from_bits(h)); };
@@ -119,13 +120,12 @@ TESSEL_AVX512 void run_bf16_512(R* o, const uint16_t* a, const uint16_t* b, int6
     if constexpr (SA == 1) _mm512_store_ps(x, bf16_load16_512(a + i));
     if constexpr (SB == 1) _mm512_store_ps(y, bf16_load16_512(b + i));
     if constexpr (std::is_same_v<R, BFloat16>) {
+      // One 512-bit vector of the op: r is read back as it was stored. GCC left to itself
+      // vectorized some ops' loops 256 bits wide, and a 512-bit load of two 256-bit stores
+      // misses store forwarding (x + 1.0 of 10^5 took 47 us so, 13 on the AVX2 form).
+#pragma omp simd simdlen(16)
       for (int j = 0; j < V; ++j) r[j] = at(x, y, j);
-      // r read back in 256-bit halves: GCC vectorizes some ops' loops 256 bits wide, and a
-      // 512-bit load of two 256-bit stores misses store forwarding (x + 1.0 of 10^5 took 47 us
-      // so, 13 on the AVX2 form); a narrower load inside a wider store forwards.
-      const __m512d lo = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_load_ps(r)));
-      const __m512d both = _mm512_insertf64x4(lo, _mm256_castps_pd(_mm256_load_ps(r + 8)), 1);
-      bf16_store16_512(reinterpret_cast<uint16_t*>(o + i), _mm512_castpd_ps(both));
+      bf16_store16_512(reinterpret_cast<uint16_t*>(o + i), _mm512_load_ps(r));
     } else {
       for (int j = 0; j < V; ++j) o[i + j] = static_cast<R>(at(x, y, j));
     }

@@ -11,6 +11,12 @@
 
 #define TESSEL_AVX2 __attribute__((target("avx2")))
 #define TESSEL_AVX512 __attribute__((target("avx512f")))
+// ... and loops the compiler vectorizes itself kept 512 bits wide (GCC; Clang has no such target option)
+#if defined(__clang__)
+#define TESSEL_AVX512_WIDE TESSEL_AVX512
+#else
+#define TESSEL_AVX512_WIDE __attribute__((target("avx512f,prefer-vector-width=512")))
+#endif
 
 namespace tessel::cpu {
 

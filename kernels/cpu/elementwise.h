@@ -102,8 +102,7 @@ TESSEL_AVX2 void run_bf16(R* o, const uint16_t* a, const uint16_t* b, int64_t n,
 // run_bf16 on AVX-512: 16 values per 512-bit register (reciprocal and square of 10^5
 // bfloat16 ran 1.7-1.8x PyTorch's time on AVX2 lanes on an AVX-512 CPU).
 template <class R, int SA, int SB, class Op>
-__attribute__((target("avx512f,prefer-vector-width=512"))) void run_bf16_512(R* o, const uint16_t* a, const uint16_t* b,
-                                                                             int64_t n, Op op) {
+TESSEL_AVX512_WIDE void run_bf16_512(R* o, const uint16_t* a, const uint16_t* b, int64_t n, Op op) {
   constexpr int V = 16;
   alignas(64) float x[V], y[V], r[V];
   auto value = [](uint16_t h) { return static_cast<float>(BFloat16::from_bits(h)); };

@@ -421,13 +421,19 @@ ties = np.tile(np.array([0x3F808000, 0x3F818000, 0x3F807FFF, 0x3F808001, 0x00018
                          0xFFC12345], np.uint32).view(np.float32), 8)
 b = (t * 1e-33).to(ts.bfloat16)
 outs += [ts.from_numpy(ties).to(ts.bfloat16).to(ts.float32)]
-# bfloat16 layer_norm and batch_norm rows in lanes (norm.cpp, moments.cpp): row tails, pieces
+outs += [o.to(ts.float32) for o in (t.to(ts.bfloat16), b, ts.reciprocal(b), ts.square(b), b * b)]
+# SIMD kernels whose AVX-512 and AVX2 forms round alike (the scalar path is another formula):
+# bfloat16 through vecmath's lanes, layer_norm and batch_norm rows (norm.cpp, moments.cpp; row
+# tails, pieces), softmax rows with the AVX2 kernel's lanes (every length around the 16 and 8 steps)
+simd = [o.to(ts.float32) for o in (ts.erf(b), F.gelu(b), ts.tanh(b), ts.log1p(ts.abs(b)))]
 h = t[8:].to(ts.bfloat16)
-outs += [o.to(ts.float32) for o in (F.layer_norm(h[:999].reshape(27, 37), (37,)),
+simd += [o.to(ts.float32) for o in (F.layer_norm(h[:999].reshape(27, 37), (37,)),
                                     F.layer_norm(h[:768].reshape(3, 256), (256,)),
                                     F.batch_norm(h[:999].reshape(3, 9, 37), None, None, training=True))]
-outs += [o.to(ts.float32) for o in (t.to(ts.bfloat16), b, ts.reciprocal(b), ts.square(b), b * b, ts.erf(b),
-                                    F.gelu(b), ts.tanh(b), ts.log1p(ts.abs(b)))]
+for n in list(range(1, 41)) + [100]:
+    r = t[: 3 * n].reshape(3, n) / 10
+    simd += [F.softmax(r, -1), F.log_softmax(r, -1), F.log_softmax(r.to(ts.bfloat16), -1).to(ts.float32)]
+np.save(sys.argv[1] + ".simd.npy", np.concatenate([o.reshape(-1).numpy() for o in simd]))
 np.save(sys.argv[1], np.concatenate([o.reshape(-1).numpy() for o in outs]))
 """
 
@@ -437,7 +443,7 @@ def test_exact_ops_same_bits_on_every_path(tmp_path, isa):
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     if isa == "avx2" and " avx2" not in flags:
         pytest.skip("this CPU has no AVX2")
-    outs = []
+    outs, simd = [], []
     for env in (None, isa):
         e = dict(os.environ)
         e.pop("TESSEL_VECMATH", None)
@@ -448,8 +454,12 @@ def test_exact_ops_same_bits_on_every_path(tmp_path, isa):
                            timeout=120)
         assert p.returncode == 0, p.stderr
         outs.append(np.load(path))
+        simd.append(np.load(str(path) + ".simd.npy"))
     assert np.array_equal(outs[0], outs[1], equal_nan=True)
     assert np.array_equal(np.signbit(outs[0]), np.signbit(outs[1]))
+    if isa == "avx2":  # AVX-512 against AVX2 (the same path twice on a CPU without AVX-512)
+        assert np.array_equal(simd[0], simd[1], equal_nan=True)
+        assert np.array_equal(np.signbit(simd[0]), np.signbit(simd[1]))
 
 
 def test_remainder_and_floor_divide_float32_exact():

@@ -57,6 +57,26 @@ void run_reduced(R* o, const T* a, const T* b, int64_t n, Op op) {
   }
 }
 
+// What both bfloat16 runs below share: one value widened, the op on lane j of the float
+// buffers, and the elements past the last whole vector.
+[[gnu::always_inline]] inline float bf16_value(uint16_t h) { return static_cast<float>(BFloat16::from_bits(h)); }
+template <int SB, class Op>
+[[gnu::always_inline]] inline auto bf16_at(const Op& op, const float* xs, const float* ys, int64_t j) {
+  if constexpr (SB < 0)
+    return op(xs[j]);
+  else
+    return op(xs[j], ys[j]);
+}
+template <class R, int SA, int SB, class Op>
+[[gnu::always_inline]] inline void bf16_tail(R* o, const uint16_t* a, const uint16_t* b, int64_t i, int64_t n,
+                                             const Op& op, float* x, float* y) {
+  for (; i < n; ++i) {
+    x[0] = bf16_value(a[i * SA]);
+    if constexpr (SB >= 0) y[0] = bf16_value(b[i * SB]);
+    o[i] = static_cast<R>(bf16_at<SB>(op, x, y, 0));
+  }
+}
+
 // bfloat16 runs convert in registers: 16 values widened by shifts, the op on float's lanes,
 // rounded and packed, one pass (the block path above makes three over L1: add of 10^5 ran
 // 1.3-1.9x PyTorch's time, this 0.6x). Each input has step 1, or 0 for one value; SB < 0:
@@ -65,15 +85,8 @@ template <class R, int SA, int SB, class Op>
 TESSEL_AVX2 void run_bf16(R* o, const uint16_t* a, const uint16_t* b, int64_t n, Op op) {
   constexpr int V = 16;
   alignas(32) float x[V], y[V];
-  auto value = [](uint16_t h) { return static_cast<float>(BFloat16::from_bits(h)); };
-  auto at = [&](const float* xs, const float* ys, int64_t j) {
-    if constexpr (SB < 0)
-      return op(xs[j]);
-    else
-      return op(xs[j], ys[j]);
-  };
-  if constexpr (SA == 0) std::fill_n(x, V, value(a[0]));
-  if constexpr (SB == 0) std::fill_n(y, V, value(b[0]));
+  if constexpr (SA == 0) std::fill_n(x, V, bf16_value(a[0]));
+  if constexpr (SB == 0) std::fill_n(y, V, bf16_value(b[0]));
   int64_t i = 0;
   for (; i + V <= n; i += V) {
     if constexpr (SA == 1) {
@@ -86,17 +99,13 @@ TESSEL_AVX2 void run_bf16(R* o, const uint16_t* a, const uint16_t* b, int64_t n,
     }
     if constexpr (std::is_same_v<R, BFloat16>) {
       alignas(32) float r[V];
-      for (int j = 0; j < V; ++j) r[j] = at(x, y, j);
+      for (int j = 0; j < V; ++j) r[j] = bf16_at<SB>(op, x, y, j);
       bf16_store16(reinterpret_cast<uint16_t*>(o + i), _mm256_load_ps(r), _mm256_load_ps(r + 8));
     } else {
-      for (int j = 0; j < V; ++j) o[i + j] = static_cast<R>(at(x, y, j));
+      for (int j = 0; j < V; ++j) o[i + j] = static_cast<R>(bf16_at<SB>(op, x, y, j));
     }
   }
-  for (; i < n; ++i) {
-    x[0] = value(a[i * SA]);
-    if constexpr (SB >= 0) y[0] = value(b[i * SB]);
-    o[i] = static_cast<R>(at(x, y, 0));
-  }
+  bf16_tail<R, SA, SB>(o, a, b, i, n, op, x, y);
 }
 
 // run_bf16 on AVX-512: 16 values per 512-bit register (reciprocal and square of 10^5
@@ -105,15 +114,8 @@ template <class R, int SA, int SB, class Op>
 TESSEL_AVX512_WIDE void run_bf16_512(R* o, const uint16_t* a, const uint16_t* b, int64_t n, Op op) {
   constexpr int V = 16;
   alignas(64) float x[V], y[V], r[V];
-  auto value = [](uint16_t h) { return static_cast<float>(BFloat16::from_bits(h)); };
-  auto at = [&](const float* xs, const float* ys, int64_t j) {
-    if constexpr (SB < 0)
-      return op(xs[j]);
-    else
-      return op(xs[j], ys[j]);
-  };
-  if constexpr (SA == 0) std::fill_n(x, V, value(a[0]));
-  if constexpr (SB == 0) std::fill_n(y, V, value(b[0]));
+  if constexpr (SA == 0) std::fill_n(x, V, bf16_value(a[0]));
+  if constexpr (SB == 0) std::fill_n(y, V, bf16_value(b[0]));
   int64_t i = 0;
   for (; i + V <= n; i += V) {
     if constexpr (SA == 1) _mm512_store_ps(x, bf16_load16_512(a + i));
@@ -123,17 +125,13 @@ TESSEL_AVX512_WIDE void run_bf16_512(R* o, const uint16_t* a, const uint16_t* b,
       // vectorized some ops' loops 256 bits wide, and a 512-bit load of two 256-bit stores
       // misses store forwarding (x + 1.0 of 10^5 took 47 us so, 13 on the AVX2 form).
 #pragma omp simd simdlen(16)
-      for (int j = 0; j < V; ++j) r[j] = at(x, y, j);
+      for (int j = 0; j < V; ++j) r[j] = bf16_at<SB>(op, x, y, j);
       bf16_store16_512(reinterpret_cast<uint16_t*>(o + i), _mm512_load_ps(r));
     } else {
-      for (int j = 0; j < V; ++j) o[i + j] = static_cast<R>(at(x, y, j));
+      for (int j = 0; j < V; ++j) o[i + j] = static_cast<R>(bf16_at<SB>(op, x, y, j));
     }
   }
-  for (; i < n; ++i) {
-    x[0] = value(a[i * SA]);
-    if constexpr (SB >= 0) y[0] = value(b[i * SB]);
-    o[i] = static_cast<R>(at(x, y, 0));
-  }
+  bf16_tail<R, SA, SB>(o, a, b, i, n, op, x, y);
 }
 
 // The run of an elementwise op: in registers for bfloat16, in float blocks for float16,

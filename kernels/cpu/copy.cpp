@@ -12,6 +12,7 @@
 #include "kernels/cpu/reduced_float.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/strided_layout.h"
+#include "kernels/cpu/vecmath.h"
 #include "tessel/cast.h"
 #include "tessel/kernel.h"
 
@@ -246,9 +247,7 @@ bool has_avx2() {
 bool has_avx512() {  // TESSEL_VECMATH=avx2 (or scalar) keeps these loops on AVX2 as well
   static const bool yes = [] {
     __builtin_cpu_init();
-    const char* env = std::getenv("TESSEL_VECMATH");
-    if (env && (std::strcmp(env, "avx2") == 0 || std::strcmp(env, "scalar") == 0)) return false;
-    return __builtin_cpu_supports("avx512f") != 0;
+    return !vecmath::capped_at_avx2() && __builtin_cpu_supports("avx512f") != 0;
   }();
   return yes;
 }

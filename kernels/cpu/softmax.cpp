@@ -5,10 +5,10 @@
 #include <immintrin.h>
 #endif
 #include <cmath>
-#include <cstring>
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/bf16_simd.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/reduced_float.h"
 #include "kernels/cpu/register.h"
@@ -282,15 +282,6 @@ TS_SOFTMAX_512 void softmax_row_f32_512(const float* x, float* y, int64_t len) {
 }
 #endif
 
-bool softmax_use_avx512() {  // off under TESSEL_VECMATH=avx2, with vecmath's AVX-512 table
-#ifdef TS_SOFTMAX_AVX2
-  static const bool v = vecmath::table() != nullptr && std::strcmp(vecmath::table()->isa, "avx512") == 0;
-  return v;
-#else
-  return false;
-#endif
-}
-
 bool softmax_use_avx2() {
 #ifdef TS_SOFTMAX_AVX2
   static const bool v = vecmath::table() != nullptr && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -299,6 +290,7 @@ bool softmax_use_avx2() {
   return false;
 #endif
 }
+bool softmax_use_avx512() { return softmax_use_avx2() && has_avx512(); }  // off under TESSEL_VECMATH=avx2
 
 // One contiguous float row through the vector path (the AVX2 + FMA kernel where the CPU has it).
 template <bool Log>

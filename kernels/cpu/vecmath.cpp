@@ -17,11 +17,15 @@
 namespace tessel::cpu::vecmath {
 namespace {
 
+bool env_is(const char* isa) {
+  const char* env = std::getenv("TESSEL_VECMATH");
+  return env && std::strcmp(env, isa) == 0;
+}
+
 const Table* pick() {
 #if defined(TESSEL_HAVE_SLEEF) && defined(__x86_64__)
-  const char* env = std::getenv("TESSEL_VECMATH");
-  const bool want_scalar = env && std::strcmp(env, "scalar") == 0;
-  const bool want_avx2 = env && std::strcmp(env, "avx2") == 0;
+  const bool want_scalar = env_is("scalar");
+  const bool want_avx2 = env_is("avx2");
   if (want_scalar) return nullptr;
   __builtin_cpu_init();
   if (!want_avx2 && __builtin_cpu_supports("avx512f")) return avx512_table();
@@ -108,6 +112,11 @@ bool run_binary(const KernelCall& c, BinFn fn) {
 const Table* table() {
   static const Table* t = pick();
   return t;
+}
+
+bool capped_at_avx2() {
+  static const bool v = env_is("avx2") || env_is("scalar");
+  return v;
 }
 
 const char* isa_name() {

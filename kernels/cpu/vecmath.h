@@ -97,6 +97,9 @@ struct Table {
 const Table* table();
 // "avx512", "avx2" or "scalar": what table() picked.
 TESSEL_API const char* isa_name();  // exported for ts.backends.cpu.get_cpu_capability()
+// TESSEL_VECMATH=avx2 or =scalar (read once): the vector code stays at or below AVX2, the
+// 512-bit loops outside the table too (copy.cpp's has_avx512).
+bool capped_at_avx2();
 
 // Runs unary fn over c.in[0] -> c.out[0] for dtype `dtype` (float32, float64,
 // float16, bfloat16; any strides). False when there is no vector path for it:

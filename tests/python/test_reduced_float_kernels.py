@@ -545,16 +545,24 @@ def test_batch_norm_statistics_kernel_matches_the_float32_path(dtype, np_dtype, 
     _same(yg.detach().to(ts.float32).numpy(), F.batch_norm(t, None, None, training=True).to(ts.float32).numpy())
 
 
+def _onednn_bf16_dot():
+    isa = {name: details for name, _, _, details in ts._C._build_info()}["oneDNN"]["isa"]
+    return "bf16" in isa or "amx" in isa
+
+
 @pytest.mark.parametrize("m", [1, 2, 4, 5])
 @pytest.mark.parametrize("k,n", [(16, 16), (37, 130), (300, 17)])
 @pytest.mark.parametrize("weight", ["row_major", "linear"])
 def test_bfloat16_products_of_few_rows_read_the_weight_in_place(m, k, n, weight):
-    # 1-4 rows stream the bfloat16 weight in place and sum in float32: float32's product of
-    # the same (exactly widened) values rounded once, bit for bit; 5 rows take the
-    # float32 copies (the same bits again). A Linear weight on AVX512-BF16 goes through
+    # One row against a row-major weight, and 1-4 rows against a Linear weight, stream the
+    # bfloat16 weight in place and sum in float32: float32's product of the same (exactly
+    # widened) values rounded once, bit for bit. A Linear weight on AVX512-BF16 goes through
     # vdpbf16ps, which adds the products in pairs: its float sums differ from float32's in
     # their last bits, so its bfloat16 result is within one bfloat16 step of float32's.
-    pairs = weight == "linear" and m <= 4
+    # The other products go to oneDNN's bfloat16 matmul where the CPU has one (else to the
+    # float32 copies, bit for bit); on AVX512-BF16 or AMX it too adds products in pairs.
+    in_place = (weight == "row_major" and m == 1) or (weight == "linear" and m <= 4)
+    pairs = (weight == "linear" and m <= 4) or (not in_place and _onednn_bf16_dot())
 
     def same(got, want):
         g, w = got.to(ts.float32).numpy(), want.to(ts.float32).numpy()

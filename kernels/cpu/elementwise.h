@@ -16,7 +16,7 @@ namespace tessel::cpu {
 // AVX2 too (TESSEL_CLONES: the SSE2 baseline's 4 lanes ran neg at 10^5 in 1.5x PyTorch's time). Op is each
 // kernel's own lambda, so every instantiation is local to its file.
 template <class T, class R, int SA, int SB, class Op>
-TESSEL_CLONES void binary_run(R* __restrict o, const T* __restrict a, const T* __restrict b, int64_t n, Op op) {
+TESSEL_CLONES_WIDE void binary_run(R* __restrict o, const T* __restrict a, const T* __restrict b, int64_t n, Op op) {
   using C = acc_t<T>;
   for (int64_t i = 0; i < n; ++i) o[i] = static_cast<R>(op(C(a[i * SA]), C(b[i * SB])));
 }

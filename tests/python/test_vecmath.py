@@ -462,6 +462,29 @@ def test_exact_ops_same_bits_on_every_path(tmp_path, isa):
         assert np.array_equal(np.signbit(simd[0]), np.signbit(simd[1]))
 
 
+def test_sqrt_float32_every_float():
+    # float32 sqrt is the correctly rounded root on every one of the 2^32 bit patterns: on
+    # AVX-512 every other vector takes rsqrt14 and a Newton step, certified lane by lane and
+    # redone on vsqrtps where the certificate fails (vecmath_body.inc, k_sqrt_f). NumPy's
+    # sqrt is IEEE's. Chunks of 2^24, each also read at an odd offset (the other half of the
+    # vectors to each path) and through a transposed view.
+    step = 1 << 24
+    base = np.arange(step, dtype=np.uint32)
+    bits, want = np.empty(step, np.uint32), np.empty(step, np.float32)
+    for start in range(0, 1 << 32, step):
+        np.add(base, np.uint32(start), out=bits)
+        x = bits.view(np.float32)
+        np.sqrt(x, out=want)
+        got = ts.sqrt(ts.from_numpy(x)).numpy()
+        bad = np.flatnonzero(got.view(np.uint32) != want.view(np.uint32))
+        assert bad.size == 0, [hex(b) for b in bits[bad[:5]]]
+        if start % (1 << 30) == 0:
+            got = ts.sqrt(ts.from_numpy(x)[17:]).numpy()
+            assert np.array_equal(got.view(np.uint32), want[17:].view(np.uint32))
+            got = ts.sqrt(ts.from_numpy(x[: 4096 * 64].reshape(4096, 64)).t()).numpy()
+            assert np.array_equal(got.view(np.uint32), want[: 4096 * 64].view(np.uint32).reshape(4096, 64).T)
+
+
 def test_remainder_and_floor_divide_float32_exact():
     # The vector kernels (fmod in double lanes) against NumPy, bit for bit: Python's signs (fmod:
     # C's), a zero remainder with the divisor's sign, huge quotients (the fmodf fallback), b = 0, inf, NaN.

@@ -190,10 +190,32 @@ TESSEL_CLONES void softplus_backward_run(T* o, const T* g, const T* x, T beta, T
   for (; i < n; ++i) o[i] = x[i] * beta > threshold ? g[i] : g[i] * o[i];
 }
 
+// silu's first-order backward (by name, "silu_backward_fused"): in g, x; out dx =
+// g (s (x (1 - s) + 1)), s = sigmoid(x), the rule's formula in its order (the same bits), in
+// one pass after the vector sigmoid instead of six (sigmoid, rsub, mul, add, mul, mul: 1.28x
+// PyTorch's forward and backward time at 10^5 on an Intel AVX-512 CPU).
 template <class T>
-void softplus_backward_kernel(const KernelCall& c) {
-  const auto& p = *static_cast<const UnaryParams*>(c.params);
-  const T beta = static_cast<T>(p.a), threshold = static_cast<T>(p.b);
+TESSEL_CLONES void silu_backward_run(T* o, const T* g, const T* x, int64_t n) {
+  typedef T V __attribute__((vector_size(32)));
+  constexpr int64_t W = 32 / sizeof(T);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    V gv, xv, sv;
+    __builtin_memcpy(&gv, g + i, sizeof(V));
+    __builtin_memcpy(&xv, x + i, sizeof(V));
+    __builtin_memcpy(&sv, o + i, sizeof(V));
+    const V r = gv * (sv * (xv * (T(1) - sv) + T(1)));
+    __builtin_memcpy(o + i, &r, sizeof(V));
+  }
+  for (; i < n; ++i) o[i] = g[i] * (o[i] * (x[i] * (T(1) - o[i]) + T(1)));
+}
+
+// The runs of a first-order backward built on sigmoid(beta x) (softplus, silu): contiguous
+// blocks take vecmath's vector sigmoid into the output, then `finish(o, g, x, m)`;
+// strided operands (mixed layouts: a transposed input under a contiguous gradient) are
+// gathered into buffers and the result scattered back. Without vecmath, `one(g, x)`.
+template <class T, class Finish, class One>
+void sigmoid_backward_blocks(const KernelCall& c, T beta, Finish finish, One one) {
   using UnaryFn = void (*)(T*, const T*, int64_t, vecmath::Params);
   UnaryFn vsig = nullptr;
   if (const vecmath::Table* vt = vecmath::table()) {
@@ -202,10 +224,6 @@ void softplus_backward_kernel(const KernelCall& c) {
     else
       vsig = vt->f64[vecmath::Sigmoid];
   }
-  const auto one = [&](T g, T x) {
-    const T z = x * beta;
-    return z > threshold ? g : g * (T(1) / (T(1) + std::exp(-z)));
-  };
   for_each<3>(
       {&c.out[0], &c.in[0], &c.in[1]},
       [&](char** q, const int64_t* s, int64_t n) {
@@ -216,8 +234,6 @@ void softplus_backward_kernel(const KernelCall& c) {
                 one(*reinterpret_cast<const T*>(q[1] + i * s[1]), *reinterpret_cast<const T*>(q[2] + i * s[2]));
           return;
         }
-        // Blocks of the run; strided operands (mixed layouts: a transposed input under a
-        // contiguous gradient) are gathered into buffers and the result scattered back.
         constexpr int64_t kBlock = 512;
         T gbuf[kBlock], xbuf[kBlock], obuf[kBlock];
         for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
@@ -231,14 +247,40 @@ void softplus_backward_kernel(const KernelCall& c) {
           };
           T* ob = run(0, obuf);
           const T *gb = run(1, gbuf), *xb = run(2, xbuf);
-          scale_run(ob, xb, beta, m);
-          vsig(ob, ob, m, {});
-          softplus_backward_run(ob, gb, xb, beta, threshold, m);
+          if (beta == T(1)) {
+            vsig(ob, xb, m, {});
+          } else {
+            scale_run(ob, xb, beta, m);
+            vsig(ob, ob, m, {});
+          }
+          finish(ob, gb, xb, m);
           if (ob == obuf)
             for (int64_t i = 0; i < m; ++i) *reinterpret_cast<T*>(q[0] + (i0 + i) * s[0]) = obuf[i];
         }
       },
       20);
+}
+
+template <class T>
+void softplus_backward_kernel(const KernelCall& c) {
+  const auto& p = *static_cast<const UnaryParams*>(c.params);
+  const T beta = static_cast<T>(p.a), threshold = static_cast<T>(p.b);
+  sigmoid_backward_blocks<T>(
+      c, beta, [&](T* o, const T* g, const T* x, int64_t m) { softplus_backward_run(o, g, x, beta, threshold, m); },
+      [&](T g, T x) {
+        const T z = x * beta;
+        return z > threshold ? g : g * (T(1) / (T(1) + std::exp(-z)));
+      });
+}
+
+template <class T>
+void silu_backward_kernel(const KernelCall& c) {
+  sigmoid_backward_blocks<T>(
+      c, T(1), [](T* o, const T* g, const T* x, int64_t m) { silu_backward_run(o, g, x, m); },
+      [](T g, T x) {
+        const T s = T(1) / (T(1) + std::exp(-x));
+        return g * (s * (x * (T(1) - s) + T(1)));
+      });
 }
 
 // Contiguous runs as selects on GCC vectors, with an AVX2 clone (the loop below stays scalar).
@@ -286,6 +328,8 @@ const bool registered = [] {
   reg.add(hwb, DeviceType::CPU, DType::Float64, &hard_backward_kernel<double, true>);
   register_for(TypeList<float, double>{}, reg.op_id("softplus_backward_fused"),
                []<class T>(std::type_identity<T>) -> Kernel { return softplus_backward_kernel<T>; });
+  register_for(TypeList<float, double>{}, reg.op_id("silu_backward_fused"),
+               []<class T>(std::type_identity<T>) -> Kernel { return silu_backward_kernel<T>; });
   const OpId gb = reg.op_id("gelu_backward_fused");
   reg.add(gb, DeviceType::CPU, DType::Float32, &gelu_backward_kernel<float>);
   reg.add(gb, DeviceType::CPU, DType::Float64, &gelu_backward_kernel<double>);

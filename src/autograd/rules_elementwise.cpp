@@ -323,7 +323,9 @@ void unary(OpId id, const Tensor& a, const Tensor& out, const void* params) {
       });
       break;
     case op::silu:
-      rec("SiluBackward", true, false, [](T g, T x, T) {
+      rec("SiluBackward", true, false, [](T g, T x, T) {  // first order on float CPU tensors: one kernel
+        static const OpId kFused = Registry::get().op_id("silu_backward_fused");
+        if (Tensor r = by_name_backward(kFused, g, x); r.defined()) return r;
         const Tensor s = sigmoid(x);
         return mul(g, mul(s, add(mul(x, rsub_one(s)), Scalar(1.0))));
       });

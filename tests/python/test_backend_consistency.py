@@ -1112,6 +1112,8 @@ SPECS.update({
         ts.hardswish, lambda x: np.where(x < -3, 0.0, np.where(x <= 3, x / 3 + 0.5, 1.0))),
     "softplus_backward_fused": _spec_hard_backward(
         lambda t: ts.softplus(t, 1.5, 3.0), lambda x: np.where(1.5 * x > 3.0, 1.0, 1 / (1 + np.exp(-1.5 * x)))),
+    "silu_backward_fused": _spec_hard_backward(
+        ts.nn.functional.silu, lambda x: (1 / (1 + np.exp(-x))) * (x * (1 - 1 / (1 + np.exp(-x))) + 1)),
 })
 def _nll_case(dtype, device, weighted):
     import tessel.nn.functional as F

@@ -254,6 +254,7 @@ COVERS = {
     "rms_norm_fused": "rms_norm", "rms_norm_fused_backward": "rms_norm",
     "nll_loss_fused": "nll_loss", "nll_loss_fused_backward": "nll_loss",  # 2-D scores, mean or sum
     "softplus_backward_fused": "softplus_threshold",  # first-order softplus (and logsigmoid) gradients
+    "silu_backward_fused": "silu",  # first-order silu gradients
     "avg_pool2d_sums": "avg_pool2d", "avg_pool2d_sums_backward": "avg_pool2d",  # create_graph: the windows view
     "gelu_backward_fused": "gelu_tanh",  # first-order gelu gradients (exact: the 'gelu' case)
     "hardsigmoid_backward_fused": "hardsigmoid_wide", "hardswish_backward_fused": "hardswish_wide",

@@ -60,7 +60,7 @@ inline void unsplit_bin(T ar, T ai, T br, T bi, T wr, T wi, T& zr, T& zi) {
 // each: read as complex pairs straight into the lanes, fill unused.
 // One thread's chunks [c0, c1) of L signals.
 template <class T, class Fill, class Emit>
-TESSEL_CLONES void forward_chunks(const Plan<T>& plan, int64_t count, Fill& fill, Emit& emit, const T* rows, int64_t c0,
+TESSEL_CLONES_WIDE void forward_chunks(const Plan<T>& plan, int64_t count, Fill& fill, Emit& emit, const T* rows, int64_t c0,
                                   int64_t c1) {
   constexpr int L = kLanes<T>;
   const int64_t n = plan.n, m = plan.m, bins = n / 2 + 1, len = (std::max(m + 1, plan.rows)) * L;
@@ -268,7 +268,7 @@ void stft_power_kernel(const KernelCall& c) {
 }
 
 template <class T>
-TESSEL_CLONES void irfft_chunks(const Plan<T>& plan, const T* src, T* dst, int64_t B, int64_t c0, int64_t c1);
+TESSEL_CLONES_WIDE void irfft_chunks(const Plan<T>& plan, const T* src, T* dst, int64_t B, int64_t c0, int64_t c1);
 
 template <class T>
 void irfft_kernel(const KernelCall& c) {
@@ -313,7 +313,7 @@ void irfft_kernel(const KernelCall& c) {
 // emit), the split step is one plain loop over lanes, and the samples go
 // back in blocks of rows the same way.
 template <class T>
-TESSEL_CLONES void irfft_chunks(const Plan<T>& plan, const T* src, T* dst, int64_t B, int64_t c0, int64_t c1) {
+TESSEL_CLONES_WIDE void irfft_chunks(const Plan<T>& plan, const T* src, T* dst, int64_t B, int64_t c0, int64_t c1) {
   constexpr int L = kLanes<T>;
   const int64_t n = plan.n, m = plan.m, bins = n / 2 + 1;
   const int64_t len = std::max(m + 1, plan.rows) * L;
@@ -374,7 +374,7 @@ TESSEL_CLONES void irfft_chunks(const Plan<T>& plan, const T* src, T* dst, int64
 // with stride `inner`, so a transform along any dim needs no transpose. The
 // inverse runs forward on conjugates: ifft(x) = conj(fft(conj(x))).
 template <class T, int L>
-TESSEL_CLONES void c2c_chunks(const Plan<T>& plan, const fft::C2cParams& p, const T* src, T* dst, int64_t n_in,
+TESSEL_CLONES_WIDE void c2c_chunks(const Plan<T>& plan, const fft::C2cParams& p, const T* src, T* dst, int64_t n_in,
                               int64_t inner, int64_t first, int64_t count, int64_t c0, int64_t c1) {
   const int64_t n = plan.m, len = plan.rows * L;
   const int64_t copy = std::min(n, n_in);

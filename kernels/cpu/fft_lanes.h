@@ -97,7 +97,7 @@ template <int Half, class V>
 
 // re/im[j * L + l] = from[l][2 j], sign * from[l][2 j + 1] for l < L, j in [j0, j1).
 template <class T, int L>
-TESSEL_CLONES void gather(const T* const* from, int64_t j0, int64_t j1, T sign, T* re, T* im) {
+TESSEL_CLONES_WIDE void gather(const T* const* from, int64_t j0, int64_t j1, T sign, T* re, T* im) {
   using V = typename Vec<T>::V;
   constexpr int W = Vec<T>::W;
   int64_t j = j0;
@@ -128,7 +128,7 @@ TESSEL_CLONES void gather(const T* const* from, int64_t j0, int64_t j1, T sign, 
 // to[l][2 k], to[l][2 k + 1] = scale * zr[k * L + l], iscale * zi[k * L + l]
 // for l < nq, k in [k0, k1).
 template <class T, int L>
-TESSEL_CLONES void scatter(const T* zr, const T* zi, int64_t k0, int64_t k1, int64_t nq, T scale, T iscale,
+TESSEL_CLONES_WIDE void scatter(const T* zr, const T* zi, int64_t k0, int64_t k1, int64_t nq, T scale, T iscale,
                            T* const* to) {
   using V = typename Vec<T>::V;
   constexpr int W = Vec<T>::W;

@@ -218,6 +218,30 @@ void via_float32(const Tensor& a, const Tensor& b, const Tensor& out) {
   o.copy_(o32);
 }
 
+// oneDNN 2.6's AMX bfloat16 matmul (brgemm) ran ~2.7x slower when M and K both end past a
+// multiple of 32 (1 thread, 3162^3: 279 ms; K = 3168: 103 ms; M or K alone off: 85-107 ms), so
+// a large product on AMX with such a shape reads copies of a and b with K zero-padded to the next
+// multiple of 32 (the added products are 0 * 0; the copies cost ~2% of the product). PyTorch's
+// oneDNN 3.13 takes 57-69 ms there.
+bool amx_padded_k(const Tensor& a, const Tensor& b, const Tensor& out) {
+  static const bool amx = [] {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto want = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_amx);
+    return (isa & want) == want;
+  }();
+  const int64_t M = a.shape()[1], K = a.shape()[2], N = b.shape()[2];
+  if (!amx || K % 32 == 0 || M % 32 == 0 || double(M) * double(K) * double(N) < double(1 << 27)) return false;
+  const int64_t pk = (K + 31) / 32 * 32 - K;
+  const Tensor ap = pad(a, {0, pk});
+  Tensor bp;
+  if (b.strides()[0] == 0 && b.shape()[0] > 1)  // one weight shared by the batch: padded once
+    bp = pad(b.narrow(0, 0, 1), {0, 0, 0, pk}).expand({b.shape()[0], K + pk, N});
+  else
+    bp = pad(b, {0, 0, 0, pk});
+  dnnl_matmul(ap, bp, out);
+  return true;
+}
+
 void bf16_matmul(const KernelCall& c) {
   // Native bf16 only (AVX512-BF16, AMX): oneDNN's bf16 gemm on other CPUs measured
   // 4-5x slower than float32 (bench/README.md, bench_amp.py).
@@ -234,6 +258,7 @@ void bf16_matmul(const KernelCall& c) {
     }
   }();
   if (gemv_bf16(c.in[0], c.in[1], c.out[0])) return;  // 1-4 rows: the weights streamed once, in place
+  if (supported && amx_padded_k(c.in[0], c.in[1], c.out[0])) return;
   if (supported) dnnl_matmul(c.in[0], c.in[1], c.out[0]);
   else via_float32(c.in[0], c.in[1], c.out[0]);
 }

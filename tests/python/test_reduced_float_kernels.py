@@ -591,6 +591,23 @@ def test_bfloat16_products_of_few_rows_read_the_weight_in_place(m, k, n, weight)
         same(F.linear(a[0], wt), F.linear(a[0].to(ts.float32), wt.to(ts.float32)).to(ts.bfloat16))
 
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_bfloat16_product_with_k_and_m_past_a_multiple_of_32(shared):
+    # On AMX, products this large with K and M not multiples of 32 read K zero-padded copies
+    # (matmul.cpp, amx_padded_k); elsewhere the plain path. The float64 product of the same
+    # bfloat16 values is the reference, within bfloat16's rounding of float32 sums.
+    rng = np.random.default_rng(77)
+    m, k, n = 600, 301, 800
+    a, _ = _reduced(rng.standard_normal((2, m, k) if shared else (m, k)).astype(np.float32), ts.bfloat16,
+                    ml_dtypes.bfloat16)
+    b, _ = _reduced(rng.standard_normal((k, n)).astype(np.float32), ts.bfloat16, ml_dtypes.bfloat16)
+    got = ts.matmul(a, b).to(ts.float32).numpy()
+    ref = a.to(ts.float32).numpy().astype(np.float64) @ b.to(ts.float32).numpy().astype(np.float64)
+    assert got.shape == ref.shape
+    step = np.exp2(np.floor(np.log2(np.maximum(np.abs(ref), 1e-30))) - 7)
+    assert np.all(np.abs(got - ref) <= step + 1e-5 * np.sqrt(k)), np.max(np.abs(got - ref) / step)
+
+
 @pytest.mark.parametrize("dtype,np_dtype", REDUCED)
 @pytest.mark.parametrize("shape,dim", [((1001,), None), ((37, 300), None), ((37, 300), -1), ((5, 6, 7), (1, 2)),
                                        ((3, 70000), -1), ((3, 70000), None)])

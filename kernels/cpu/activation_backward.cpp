@@ -1,5 +1,5 @@
 // First-order backwards of activations as single kernels (relu's builtin op, and by
-// name hardsigmoid's, hardswish's, gelu's and softplus's): one pass over g and x
+// name hardsigmoid's, hardswish's, gelu's, softplus's and silu's): one pass over g and x
 // where the derivative rules would run four to six ops. Under create_graph the
 // rules in src/autograd/rules_elementwise.cpp use their ops instead.
 #include <algorithm>
@@ -12,63 +12,65 @@
 #include "kernels/cpu/vecmath.h"
 #include "tessel/kernel.h"
 
+// gxo_run's ops take and return GCC vectors by value, inlined into its clones; the SSE2 build
+// would report their instantiations (-Wpsabi: an ABI note for calls that never leave this file).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 namespace tessel::cpu {
 namespace {
+
+// o[i] = op(g[i], x[i], o[i]) over contiguous runs on GCC vectors, with an AVX2 clone: under
+// -ftrapping-math the plain loops stay scalar with branches, which random inputs mispredict
+// (hardswish's backward of 1e5 floats in (-4, 4): 240 us). `op` is generic: it takes and
+// returns 32-byte vectors, and T for the tail and for strided runs.
+template <class T, class Op>
+TESSEL_CLONES void gxo_run(T* o, const T* g, const T* x, int64_t n, Op op) {
+  typedef T V __attribute__((vector_size(32)));
+  constexpr int64_t W = 32 / sizeof(T);
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    V gv, xv, ov;
+    __builtin_memcpy(&gv, g + i, sizeof(V));
+    __builtin_memcpy(&xv, x + i, sizeof(V));
+    __builtin_memcpy(&ov, o + i, sizeof(V));
+    const V r = op(gv, xv, ov);
+    __builtin_memcpy(o + i, &r, sizeof(V));
+  }
+  for (; i < n; ++i) o[i] = op(g[i], x[i], o[i]);
+}
 
 // hardsigmoid's and hardswish's first-order backwards (by name, "hardsigmoid_backward_fused",
 // "hardswish_backward_fused"): in g, x; out dx. PyTorch's formulas (a NaN x gives g for
 // hardswish, 0 for hardsigmoid): one pass instead of the rule's five or six ops.
 template <class T, bool Swish>
-inline T hard_backward(T g, T x) {
-  if constexpr (Swish)
-    return x < T(-3) ? T(0) : (x <= T(3) ? g * (x / T(3) + T(0.5)) : g);
-  else
-    return (x > T(-3) && x < T(3)) ? g / T(6) : T(0);
-}
-// Contiguous runs on GCC vectors (selects), with an AVX2 clone: under -ftrapping-math
-// the plain loop stays scalar with branches, which random inputs mispredict (1e5
-// floats in (-4, 4): 240 us).
-template <class T, bool Swish>
-TESSEL_CLONES void hard_backward_run(T* o, const T* g, const T* x, int64_t n) {
-  typedef T V __attribute__((vector_size(32)));
-  constexpr int64_t W = 32 / sizeof(T);
-  int64_t i = 0;
-  for (; i + W <= n; i += W) {
-    V gv, xv, r;
-    __builtin_memcpy(&gv, g + i, sizeof(V));
-    __builtin_memcpy(&xv, x + i, sizeof(V));
+struct HardBackward {
+  template <class V>  // V: T or a GCC vector of T
+  V operator()(V g, V x, V) const {
     if constexpr (Swish) {
-      const V m = gv * (xv / T(3) + T(0.5));
-      const V mid = xv <= T(3) ? m : gv;
-      r = xv < T(-3) ? V{} : mid;
+      const V mid = x <= T(3) ? g * (x / T(3) + T(0.5)) : g;
+      return x < T(-3) ? V{} : mid;
     } else {
-      const V q = gv / T(6);
-      r = (xv > T(-3)) & (xv < T(3)) ? q : V{};
+      return (x > T(-3)) & (x < T(3)) ? g / T(6) : V{};
     }
-    __builtin_memcpy(o + i, &r, sizeof(V));
   }
-  for (; i < n; ++i) o[i] = hard_backward<T, Swish>(g[i], x[i]);
-}
+};
 
 template <class T, bool Swish>
 void hard_backward_kernel(const KernelCall& c) {
   for_each<3>({&c.out[0], &c.in[0], &c.in[1]}, [](char** p, const int64_t* s, int64_t n) {
-    const auto d = [](T g, T x) -> T { return hard_backward<T, Swish>(g, x); };
     constexpr int64_t S = sizeof(T);
     if (s[0] == S && s[1] == S && s[2] == S) {
-      if constexpr (std::is_floating_point_v<T>) {
-        hard_backward_run<T, Swish>(reinterpret_cast<T*>(p[0]), reinterpret_cast<const T*>(p[1]),
-                                    reinterpret_cast<const T*>(p[2]), n);
-      } else {
-        T* o = reinterpret_cast<T*>(p[0]);
-        const T *g = reinterpret_cast<const T*>(p[1]), *x = reinterpret_cast<const T*>(p[2]);
-        for (int64_t i = 0; i < n; ++i) o[i] = d(g[i], x[i]);
-      }
+      gxo_run(reinterpret_cast<T*>(p[0]), reinterpret_cast<const T*>(p[1]), reinterpret_cast<const T*>(p[2]), n,
+              HardBackward<T, Swish>{});
       return;
     }
-    for (int64_t i = 0; i < n; ++i)
-      *reinterpret_cast<T*>(p[0] + i * s[0]) =
-          d(*reinterpret_cast<const T*>(p[1] + i * s[1]), *reinterpret_cast<const T*>(p[2] + i * s[2]));
+    for (int64_t i = 0; i < n; ++i) {
+      T& o = *reinterpret_cast<T*>(p[0] + i * s[0]);
+      o = HardBackward<T, Swish>{}(*reinterpret_cast<const T*>(p[1] + i * s[1]),
+                                   *reinterpret_cast<const T*>(p[2] + i * s[2]), T(0));
+    }
   });
 }
 
@@ -159,8 +161,7 @@ void gelu_backward_kernel(const KernelCall& c) {
 // g sigmoid(beta x). One pass instead of the rule's five ops (mul, gt, sigmoid, mul,
 // where), which logsigmoid's backward (-softplus(-x)) also runs. Contiguous runs take
 // vecmath's vector sigmoid a block at a time.
-// z = beta x, then (after the vector sigmoid of z in o) dx = z > threshold ? g : g o,
-// as selects on GCC vectors (the plain loops stayed scalar and branchy).
+// z = beta x, then (after the vector sigmoid of z in o) dx = z > threshold ? g : g o.
 template <class T>
 TESSEL_CLONES void scale_run(T* o, const T* x, T beta, int64_t n) {
   typedef T V __attribute__((vector_size(32)));
@@ -174,42 +175,6 @@ TESSEL_CLONES void scale_run(T* o, const T* x, T beta, int64_t n) {
   }
   for (; i < n; ++i) o[i] = x[i] * beta;
 }
-template <class T>
-TESSEL_CLONES void softplus_backward_run(T* o, const T* g, const T* x, T beta, T threshold, int64_t n) {
-  typedef T V __attribute__((vector_size(32)));
-  constexpr int64_t W = 32 / sizeof(T);
-  int64_t i = 0;
-  for (; i + W <= n; i += W) {
-    V gv, xv, sv;
-    __builtin_memcpy(&gv, g + i, sizeof(V));
-    __builtin_memcpy(&xv, x + i, sizeof(V));
-    __builtin_memcpy(&sv, o + i, sizeof(V));
-    const V r = xv * beta > threshold ? gv : gv * sv;
-    __builtin_memcpy(o + i, &r, sizeof(V));
-  }
-  for (; i < n; ++i) o[i] = x[i] * beta > threshold ? g[i] : g[i] * o[i];
-}
-
-// silu's first-order backward (by name, "silu_backward_fused"): in g, x; out dx =
-// g (s (x (1 - s) + 1)), s = sigmoid(x), the rule's formula in its order (the same bits), in
-// one pass after the vector sigmoid instead of six (sigmoid, rsub, mul, add, mul, mul: 1.28x
-// PyTorch's forward and backward time at 10^5 on an Intel AVX-512 CPU).
-template <class T>
-TESSEL_CLONES void silu_backward_run(T* o, const T* g, const T* x, int64_t n) {
-  typedef T V __attribute__((vector_size(32)));
-  constexpr int64_t W = 32 / sizeof(T);
-  int64_t i = 0;
-  for (; i + W <= n; i += W) {
-    V gv, xv, sv;
-    __builtin_memcpy(&gv, g + i, sizeof(V));
-    __builtin_memcpy(&xv, x + i, sizeof(V));
-    __builtin_memcpy(&sv, o + i, sizeof(V));
-    const V r = gv * (sv * (xv * (T(1) - sv) + T(1)));
-    __builtin_memcpy(o + i, &r, sizeof(V));
-  }
-  for (; i < n; ++i) o[i] = g[i] * (o[i] * (x[i] * (T(1) - o[i]) + T(1)));
-}
-
 // The runs of a first-order backward built on sigmoid(beta x) (softplus, silu): contiguous
 // blocks take vecmath's vector sigmoid into the output, then `finish(o, g, x, m)`;
 // strided operands (mixed layouts: a transposed input under a contiguous gradient) are
@@ -266,37 +231,31 @@ void softplus_backward_kernel(const KernelCall& c) {
   const auto& p = *static_cast<const UnaryParams*>(c.params);
   const T beta = static_cast<T>(p.a), threshold = static_cast<T>(p.b);
   sigmoid_backward_blocks<T>(
-      c, beta, [&](T* o, const T* g, const T* x, int64_t m) { softplus_backward_run(o, g, x, beta, threshold, m); },
+      c, beta,
+      [&](T* o, const T* g, const T* x, int64_t m) {
+        gxo_run(o, g, x, m, [=](auto gv, auto xv, auto sv) { return xv * beta > threshold ? gv : gv * sv; });
+      },
       [&](T g, T x) {
         const T z = x * beta;
         return z > threshold ? g : g * (T(1) / (T(1) + std::exp(-z)));
       });
 }
 
+// silu's first-order backward (by name, "silu_backward_fused"): in g, x; out dx =
+// g (s (x (1 - s) + 1)), s = sigmoid(x), the rule's formula in its order (the same bits), in
+// one pass after the vector sigmoid instead of six (sigmoid, rsub, mul, add, mul, mul: 1.28x
+// PyTorch's forward and backward time at 10^5 on an Intel AVX-512 CPU).
 template <class T>
 void silu_backward_kernel(const KernelCall& c) {
   sigmoid_backward_blocks<T>(
-      c, T(1), [](T* o, const T* g, const T* x, int64_t m) { silu_backward_run(o, g, x, m); },
+      c, T(1),
+      [](T* o, const T* g, const T* x, int64_t m) {
+        gxo_run(o, g, x, m, [](auto gv, auto xv, auto sv) { return gv * (sv * (xv * (T(1) - sv) + T(1))); });
+      },
       [](T g, T x) {
         const T s = T(1) / (T(1) + std::exp(-x));
         return g * (s * (x * (T(1) - s) + T(1)));
       });
-}
-
-// Contiguous runs as selects on GCC vectors, with an AVX2 clone (the loop below stays scalar).
-template <class T>
-TESSEL_CLONES void relu_backward_run(T* o, const T* g, const T* y, int64_t n) {
-  typedef T V __attribute__((vector_size(32)));
-  constexpr int64_t W = 32 / sizeof(T);
-  int64_t i = 0;
-  for (; i + W <= n; i += W) {
-    V gv, yv;
-    __builtin_memcpy(&gv, g + i, sizeof(V));
-    __builtin_memcpy(&yv, y + i, sizeof(V));
-    const V r = yv > T(0) ? gv : V{};
-    __builtin_memcpy(o + i, &r, sizeof(V));
-  }
-  for (; i < n; ++i) o[i] = y[i] > T(0) ? g[i] : T(0);
 }
 
 template <class T>
@@ -304,8 +263,8 @@ void relu_backward_kernel(const KernelCall& c) {
   for_each<3>({&c.out[0], &c.in[0], &c.in[1]}, [](char** p, const int64_t* s, int64_t n) {
     if constexpr (std::is_floating_point_v<T>) {
       if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
-        relu_backward_run<T>(reinterpret_cast<T*>(p[0]), reinterpret_cast<const T*>(p[1]),
-                             reinterpret_cast<const T*>(p[2]), n);
+        gxo_run(reinterpret_cast<T*>(p[0]), reinterpret_cast<const T*>(p[1]), reinterpret_cast<const T*>(p[2]), n,
+                [](auto g, auto y, auto) { return y > T(0) ? g : decltype(g){}; });
         return;
       }
     }

@@ -221,8 +221,8 @@ void via_float32(const Tensor& a, const Tensor& b, const Tensor& out) {
 // oneDNN 2.6's AMX bfloat16 matmul (brgemm) ran ~2.7x slower when M and K both end past a
 // multiple of 32 (1 thread, 3162^3: 279 ms; K = 3168: 103 ms; M or K alone off: 85-107 ms), so
 // a large product on AMX with such a shape reads copies of a and b with K zero-padded to the next
-// multiple of 32 (the added products are 0 * 0; the copies cost ~2% of the product). PyTorch's
-// oneDNN 3.13 takes 57-69 ms there.
+// multiple of 32 (the added products are 0 * 0): 118 ms, of which the copies ~15 (an unpadded
+// K = 3168 took 103). PyTorch's oneDNN 3.13 takes 57-69 ms there.
 bool amx_padded_k(const Tensor& a, const Tensor& b, const Tensor& out) {
   static const bool amx = [] {
     const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());

@@ -82,11 +82,27 @@ def float32_grid(name):
     return np.concatenate([x, dense])
 
 
+def sweep32(ts, fn, ref, hi):
+    """ulp_errors32 over every float32 bit pattern from +0 to hi, in chunks."""
+    end = int(np.array([hi], np.float32).view(np.uint32)[0]) + 1
+    worst, at, sub, bad = 0.0, None, 0.0, 0
+    for start in range(0, end, 1 << 24):
+        x = np.arange(start, min(start + (1 << 24), end), dtype=np.uint32).view(np.float32)
+        e, a, s, b = ulp_errors32(fn(ts.from_numpy(x)).numpy(), ref(x.astype(np.float64)))
+        if e > worst:
+            worst, at = e, a
+        sub, bad = max(sub, s), bad + b
+    return worst, at, sub, bad
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--isa", default="", help="TESSEL_VECMATH: avx2 or scalar (default: the widest)")
     p.add_argument("--fns", default="", help="comma-separated subset")
     p.add_argument("--no-f64", action="store_true")
+    p.add_argument("--sweep", default="", metavar="HI",
+                   help="every float32 x with 0 <= x <= HI (the functions' own odd/even symmetry covers -x), "
+                        "float32 only, e.g. --fns sin,cos --sweep 65536 (~1 min per function)")
     args = p.parse_args()
     if args.isa:
         os.environ["TESSEL_VECMATH"] = args.isa
@@ -97,8 +113,13 @@ def main():
     print(f"{'fn':10} {'f32 max ulp':>12} {'at ref':>12} {'subnormal err':>14} {'nonfinite bad':>14} {'f64 max ulp':>12}")
     with np.errstate(all="ignore"):
         for name in names:
-            x = float32_grid(name)
             fn = _tessel_fn(ts, name)
+            if args.sweep:
+                e32, at, esub, bad = sweep32(ts, fn, refs[name], float(args.sweep))
+                print(f"{name:10} {e32:12.3f} {at if at is not None else float('nan'):12.4g} {esub:14.1f} {bad:14d}"
+                      f"   (every float32 in [0, {args.sweep}])")
+                continue
+            x = float32_grid(name)
             got = fn(ts.from_numpy(x)).numpy()
             ref = refs[name](x.astype(np.float64))
             e32, at, esub, bad = ulp_errors32(got, ref)

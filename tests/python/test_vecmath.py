@@ -576,3 +576,17 @@ def test_log_family_float32_every_61st_positive_float():
         got = fn(ts.from_numpy(x)).numpy()
         err = ulps32(got, ref(x64))
         assert err.max() <= bound, (fn.__name__, x[np.argmax(err)], err.max())
+
+
+def test_atan_float32_every_61st_float():
+    # float32 atan is tessel's own (vecmath_float.inc, atan_f): 0.961 ulp over every float
+    # (bench/vecmath_accuracy.py --fns atan --sweep 3.4028235e38); SLEEF's u10 was 0.94.
+    x = np.arange(0, 0x7F800001, 61, dtype=np.uint32).view(np.float32)
+    x = np.concatenate([x, -x, np.float32([1.0, -1.0, np.inf, -np.inf, np.nan])])
+    got = ts.atan(ts.from_numpy(x)).numpy()
+    want = np.arctan(x.astype(np.float64))
+    fin = np.isfinite(x)
+    err = ulps32(got[fin], want[fin])
+    assert err.max() <= 0.97, (x[fin][np.argmax(err)], err.max())
+    assert np.array_equal(got[~fin][:2], np.float32([np.pi / 2, -np.pi / 2])) and np.isnan(got[-1])
+    assert np.array_equal(np.signbit(ts.atan(ts.tensor([-0.0] * 17)).numpy()), [True] * 17)

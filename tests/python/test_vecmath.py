@@ -590,3 +590,17 @@ def test_atan_float32_every_61st_float():
     assert err.max() <= 0.97, (x[fin][np.argmax(err)], err.max())
     assert np.array_equal(got[~fin][:2], np.float32([np.pi / 2, -np.pi / 2])) and np.isnan(got[-1])
     assert np.array_equal(np.signbit(ts.atan(ts.tensor([-0.0] * 17)).numpy()), [True] * 17)
+
+
+def test_asin_acos_float32_every_61st_float_of_the_domain():
+    # float32 asin and acos are tessel's own (vecmath_float.inc, asin_acos_f): every float in
+    # [-1, 1] measured within 0.62 ulp (SLEEF's u10: 0.75, 0.66). Both branches, both signs.
+    x = np.arange(0, 0x3F800001, 61, dtype=np.uint32).view(np.float32)
+    x = np.concatenate([x, -x, np.float32([0.5, -0.5, 1.0, -1.0])])
+    for fn, ref in ((ts.asin, np.arcsin), (ts.acos, np.arccos)):
+        got = fn(ts.from_numpy(x)).numpy()
+        err = ulps32(got, ref(x.astype(np.float64)))
+        assert err.max() <= 0.62, (fn.__name__, x[np.argmax(err)], err.max())
+    bad = np.float32([1.5, -1.5, np.inf, np.nan])
+    assert np.isnan(ts.asin(ts.from_numpy(bad)).numpy()).all() and np.isnan(ts.acos(ts.from_numpy(bad)).numpy()).all()
+    assert np.array_equal(np.signbit(ts.asin(ts.tensor([-0.0] * 17)).numpy()), [True] * 17)

@@ -53,18 +53,21 @@ def fit_scaled(name, f, lo, hi, deg, rel, n=600):
     print("  {" + ", ".join(repr(float(x)) for x in c) + "}")
 
 
-def fit_float32(name, f, lo, hi, deg, shift=0.0, n=800):
-    """Polynomial in u = v - shift with float32 coefficients (absolute error)."""
+def fit_float32(name, f, lo, hi, deg, shift=0.0, n=800, weight=None):
+    """Polynomial in u = v - shift with float32 coefficients, each rounded from the highest
+    degree down and the lower ones refitted around it; absolute error, or weight(u) times it."""
     v = nodes(lo, hi, n)
     y = values(f, v)
     u = v - shift
+    w0 = np.ones_like(y) if weight is None else weight(u)
     fixed = []
     for _ in range(deg + 1):
         d = deg - len(fixed)
         rest = y - sum(c * u ** (deg - i) for i, c in enumerate(fixed))
-        c, err = reweighted_lstsq(np.vander(u, d + 1), rest, np.ones_like(y))
+        c, err = reweighted_lstsq(np.vander(u, d + 1), rest, w0)
         fixed.append(float(np.float32(c[0])))
-    print(f"{name}: max absolute error {err:.3g} (float32 coefficients); u = v - {shift}")
+    kind = "absolute" if weight is None else "weighted"
+    print(f"{name}: max {kind} error {err:.3g} (float32 coefficients)" + (f"; u = v - {shift}" if shift else ""))
     print("  {" + ", ".join(repr(x) + "f" for x in fixed) + "}")
 
 

@@ -12,7 +12,7 @@ rounded to float32 from the highest degree down, the rest refitted (bench/fit_er
 import mpmath as mp
 import numpy as np
 
-from fit_erf import nodes, reweighted_lstsq
+from fit_erf import fit_float32
 
 mp.mp.dps = 40
 
@@ -28,13 +28,6 @@ def r_range():
 
 if __name__ == "__main__":
     lo, hi = r_range()
-    r = nodes(lo, hi, 1000)
-    y = np.array([float((mp.log1p(mp.mpf(float(t))) - t) / mp.mpf(float(t)) ** 2) if t != 0 else -0.5 for t in r])
-    deg, fixed = 3, []
-    for _ in range(deg + 1):
-        d = deg - len(fixed)
-        rest = y - sum(c * r ** (deg - i) for i, c in enumerate(fixed))
-        c, err = reweighted_lstsq(np.vander(r, d + 1), rest, np.abs(r))
-        fixed.append(float(np.float32(c[0])))
-    print(f"kLogP on r in [{lo}, {hi}]: max weighted error {err:.3g} (float32 coefficients)")
-    print("  {" + ", ".join(repr(x) + "f" for x in fixed) + "}")
+    fit_float32(f"kLogP on r in [{lo}, {hi}]",
+                lambda t: (mp.log1p(t) - t) / t ** 2 if t != 0 else -mp.mpf(1) / 2, lo, hi, 3, n=1000,
+                weight=np.abs)

@@ -10,7 +10,6 @@ and atan on 0 <= t <= 1, asin on 0 <= t <= 1/2 (z = t^2):
   kAsinP  asin t = t + t^3 P(z)         (P's error weighted by z t / asin t)
 Reference: mpmath at 40 digits. Each coefficient is rounded to float32 from the highest
 degree down and the lower ones refitted around it (bench/fit_erf.py's fit_float32, in z).
-The last bit of a coefficient can differ with the LAPACK build (least squares), as kLogErfc's does.
     /opt/torchref/bin/python bench/fit_trig.py
 """
 import mpmath as mp

@@ -53,9 +53,10 @@ def fit_scaled(name, f, lo, hi, deg, rel, n=600):
     print("  {" + ", ".join(repr(float(x)) for x in c) + "}")
 
 
-def fit_float32(name, f, lo, hi, deg, shift=0.0, n=800, weight=None):
+def fit_float32(name, f, lo, hi, deg, shift=0.0, n=800, weight=None, verbose=True):
     """Polynomial in u = v - shift with float32 coefficients, each rounded from the highest
-    degree down and the lower ones refitted around it; absolute error, or weight(u) times it."""
+    degree down and the lower ones refitted around it; absolute error, or weight(u) times it.
+    Returns the coefficients (highest degree first) and that error."""
     v = nodes(lo, hi, n)
     y = values(f, v)
     u = v - shift
@@ -66,9 +67,11 @@ def fit_float32(name, f, lo, hi, deg, shift=0.0, n=800, weight=None):
         rest = y - sum(c * u ** (deg - i) for i, c in enumerate(fixed))
         c, err = reweighted_lstsq(np.vander(u, d + 1), rest, w0)
         fixed.append(float(np.float32(c[0])))
-    kind = "absolute" if weight is None else "weighted"
-    print(f"{name}: max {kind} error {err:.3g} (float32 coefficients)" + (f"; u = v - {shift}" if shift else ""))
-    print("  {" + ", ".join(repr(x) + "f" for x in fixed) + "}")
+    if verbose:
+        kind = "absolute" if weight is None else "weighted"
+        print(f"{name}: max {kind} error {err:.3g} (float32 coefficients)" + (f"; u = v - {shift}" if shift else ""))
+        print("  {" + ", ".join(repr(x) + "f" for x in fixed) + "}")
+    return fixed, err
 
 
 def erf_over_a(z):

@@ -202,7 +202,14 @@ bool gemv_f32(const Tensor& a, const Tensor& b, const Tensor& out) {
   return true;
 }
 
-bool gemv_bf16(const Tensor& a, const Tensor& b, const Tensor& out) {
+// y [m, n] += bias [n] (bfloat16, contiguous), before the one rounding
+void add_bias(float* y, const Tensor& bias, int64_t m, int64_t n) {
+  const BFloat16* bv = bias.data<BFloat16>();
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < n; ++j) y[r * n + j] += static_cast<float>(bv[j]);
+}
+
+bool gemv_bf16(const Tensor& a, const Tensor& b, const Tensor& out, const Tensor& bias) {
   bool nn;
   int64_t ldb;
   if (a.dtype() != DType::BFloat16 || b.dtype() != DType::BFloat16 || out.dtype() != DType::BFloat16 ||
@@ -221,12 +228,14 @@ bool gemv_bf16(const Tensor& a, const Tensor& b, const Tensor& out) {
       parallel_for((n + 15) / 16, 16 * k * m, [&](int64_t p0, int64_t p1) {
         rows_nt_dpbf16(ar, a.strides()[1], bp, ldb, y.data(), n, m, k, p0 * 16, std::min(n, p1 * 16));
       });
+      if (bias.defined()) add_bias(y.data(), bias, m, n);
       narrow(out.data<BFloat16>() + p * m * n, y.data(), m * n);
       continue;
     }
 #endif
     for (int64_t r = 0; r < m; ++r) widen(aw.data() + r * k, ap + r * a.strides()[1], k);
     gemv_rows<uint16_t>(aw.data(), k, bd + p * b.strides()[0], ldb, nn, y.data(), m, k, n);
+    if (bias.defined()) add_bias(y.data(), bias, m, n);
     narrow(out.data<BFloat16>() + p * m * n, y.data(), m * n);
   }
   return true;

@@ -11,7 +11,8 @@ namespace tessel::cpu {
 // or strides, tiny sizes): the caller takes oneDNN's path.
 bool gemv_f32(const Tensor& a, const Tensor& b, const Tensor& out);
 // The same for bfloat16 a, b and out: b read in place (2 bytes a weight), the
-// products summed in float32 and rounded once.
-bool gemv_bf16(const Tensor& a, const Tensor& b, const Tensor& out);
+// products summed in float32 and rounded once; a bfloat16 bias [N] (contiguous, or
+// undefined) is added to every row's sums before that rounding.
+bool gemv_bf16(const Tensor& a, const Tensor& b, const Tensor& out, const Tensor& bias = Tensor());
 
 }  // namespace tessel::cpu

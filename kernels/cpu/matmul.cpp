@@ -242,9 +242,9 @@ bool amx_padded_k(const Tensor& a, const Tensor& b, const Tensor& out) {
   return true;
 }
 
-void bf16_matmul(const KernelCall& c) {
-  // Native bf16 only (AVX512-BF16, AMX): oneDNN's bf16 gemm on other CPUs measured
-  // 4-5x slower than float32 (bench/README.md, bench_amp.py).
+// Native bf16 only (AVX512-BF16, AMX): oneDNN's bf16 gemm on other CPUs measured
+// 4-5x slower than float32 (bench/README.md, bench_amp.py).
+bool native_bf16() {
   static const bool supported = [] {
     const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
     const auto want = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
@@ -257,9 +257,14 @@ void bf16_matmul(const KernelCall& c) {
       return false;
     }
   }();
+  return supported;
+}
+
+void bf16_matmul(const KernelCall& c) {
   if (gemv_bf16(c.in[0], c.in[1], c.out[0])) return;  // 1-4 rows: the weights streamed once, in place
-  if (supported && amx_padded_k(c.in[0], c.in[1], c.out[0])) return;
-  if (supported) dnnl_matmul(c.in[0], c.in[1], c.out[0]);
+  if (native_bf16() && amx_padded_k(c.in[0], c.in[1], c.out[0])) return;
+  if (native_bf16())
+    dnnl_matmul(c.in[0], c.in[1], c.out[0]);
   else via_float32(c.in[0], c.in[1], c.out[0]);
 }
 
@@ -295,17 +300,33 @@ const bool registered = [] {
 // "linear_bias" (by name; linear in src/ops/linalg.cpp): in x [M, K] and weight [N, K] (any
 // strides), bias [N]; out [M, N] contiguous: x weight^T + bias as one oneDNN matmul with the
 // bias added in its epilogue (matmul_fused below), not a second pass over the output.
+// bfloat16: the products summed in float32 and the bias added before the one rounding to
+// bfloat16 (matmul then add rounded twice, in two passes): 1-4 rows by gemv_bf16 (the weight
+// read in place), more by oneDNN where the CPU has bfloat16 natively; other CPUs compute in
+// float32 and round once.
+void bf16_linear_bias(const KernelCall& c) {
+  const Tensor &x = c.in[0], w = c.in[1].t(), &bias = c.in[2];
+  if (gemv_bf16(x.unsqueeze(0), w.unsqueeze(0), c.out[0].unsqueeze(0), bias)) return;
+  if (native_bf16()) {
+    matmul_fused(x, w, bias, MatmulAct::none, nullptr, c.out[0]);
+    return;
+  }
+  Tensor o = c.out[0];
+  o.copy_(matmul_fused(x.to(DType::Float32), w.to(DType::Float32), bias.to(DType::Float32), MatmulAct::none));
+}
+
 const bool linear_registered = [] {
-  Registry::get().add(Registry::get().op_id("linear_bias"), DeviceType::CPU, DType::Float32,
-                      [](const KernelCall& c) {
-                        matmul_fused(c.in[0], c.in[1].t(), c.in[2], MatmulAct::none, nullptr, c.out[0]);
-                      });
+  const OpId op = Registry::get().op_id("linear_bias");
+  Registry::get().add(op, DeviceType::CPU, DType::Float32, [](const KernelCall& c) {
+    matmul_fused(c.in[0], c.in[1].t(), c.in[2], MatmulAct::none, nullptr, c.out[0]);
+  });
+  Registry::get().add(op, DeviceType::CPU, DType::BFloat16, &bf16_linear_bias);
   return true;
 }();
 
 // ---- fused (matmul_fused.h) ----
 struct FusedKey {
-  int64_t m, k, n, sw[2];
+  int64_t m, k, n, sw[2], dtype;
   int act, bias, threads, packed;
   uint64_t data;  // the packed weights' address (0 when not packed)
   bool operator==(const FusedKey& o) const { return std::memcmp(this, &o, sizeof(FusedKey)) == 0; }
@@ -351,13 +372,14 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
                     const Tensor& out0) {
   using dims = dnnl::memory::dims;
   using tag = dnnl::memory::format_tag;
-  const auto dt = dnnl::memory::data_type::f32;
+  const DType dtype = a0.dtype();
+  const auto dt = dnnl_type(dtype);
   const Tensor a = a0.contiguous();
   const int64_t M = a.shape()[0], K = a.shape()[1], N = w.shape()[1];
-  if (M <= 4 && (act == MatmulAct::none || act == MatmulAct::relu)) {
+  if (M <= 4 && dtype == DType::Float32 && (act == MatmulAct::none || act == MatmulAct::relu)) {
     // A few rows (a served request, batch 1): one pass over the weights (gemv.h),
     // then the bias and ReLU over the small output.
-    Tensor out = out0.defined() ? out0 : empty({M, N}, TensorOptions(DType::Float32));
+    Tensor out = out0.defined() ? out0 : empty({M, N}, TensorOptions(dtype));
     if (gemv_f32(a.unsqueeze(0), w.unsqueeze(0), out.unsqueeze(0))) {
       float* y = out.data<float>();
       const Tensor bc = bias0.defined() ? bias0.contiguous() : Tensor();
@@ -373,6 +395,7 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
   }
   FusedKey key{};
   key.m = M, key.k = K, key.n = N, key.sw[0] = w.strides()[0], key.sw[1] = w.strides()[1];
+  key.dtype = static_cast<int64_t>(dtype);
   key.act = static_cast<int>(act);
   key.bias = bias0.defined();
   key.threads = omp_get_max_threads();
@@ -387,7 +410,7 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
     FusedKey k2 = key;
     k2.packed = sl->key.packed, k2.data = sl->key.data;
     if (k2 == sl->key) {
-      Tensor out = out0.defined() ? out0 : empty({M, N}, TensorOptions(DType::Float32));
+      Tensor out = out0.defined() ? out0 : empty({M, N}, TensorOptions(dtype));
       sl->a.set_data_handle(a.data_ptr());
       sl->c.set_data_handle(out.data_ptr());
       if (bias.defined()) sl->bias.set_data_handle(bias.data_ptr());
@@ -414,8 +437,8 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
     };
     auto r = std::make_shared<FusedPrim>();
     if (key.packed) {  // column blocks, as the unfused kernel (measured faster than plain)
-      try {
-        auto pd = make(dnnl::memory::desc(dims{K, N}, dt, tag::BA16a64b));
+      try {            // bfloat16: the layout oneDNN prefers (pairs of rows interleaved in its blocks)
+        auto pd = make(dnnl::memory::desc(dims{K, N}, dt, dtype == DType::BFloat16 ? tag::any : tag::BA16a64b));
         if (!std::string(pd.impl_info_str()).starts_with("ref")) {
           r->prim = dnnl::matmul(pd);
           r->wei = pd.weights_desc();
@@ -440,7 +463,7 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
     r->scratch = pd.scratchpad_desc();
     return r;
   });
-  Tensor out = out0.defined() ? out0 : empty({M, N}, TensorOptions(DType::Float32));
+  Tensor out = out0.defined() ? out0 : empty({M, N}, TensorOptions(dtype));
   dnnl::memory am(a_md, engine(), a.data_ptr()), cm(c_md, engine(), out.data_ptr());
   dnnl::memory wm;
   Tensor holder;

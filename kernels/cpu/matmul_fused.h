@@ -11,14 +11,15 @@ namespace tessel::cpu {
 enum class MatmulAct : int { none = 0, relu, gelu_erf, gelu_tanh };
 
 // a [M, K] and w [K, N] (any strides) float32 on the CPU; bias [N] float32 or
-// undefined. Constant weights (const_weights.h) are packed once.
+// undefined. Constant weights (const_weights.h) are packed once. matmul_fused also takes
+// bfloat16 a, w and bias where the CPU has native bfloat16 (linear_bias's kernel).
 bool matmul_fused_supported(const Tensor& a, const Tensor& w, const Tensor& bias);
 // What one call site (an ONNX node) keeps between calls, as ConvSite
 // (conv_fused.h): the primitive, the weight's memory and the memory objects of
 // the last shapes. One call at a time; a concurrent call takes the shared cache.
 struct MatmulSite;
 std::shared_ptr<MatmulSite> make_matmul_site();
-// out: a contiguous float32 [M, N] to write into, or undefined for a new one.
+// out: a contiguous [M, N] of a's dtype to write into, or undefined for a new one.
 Tensor matmul_fused(const Tensor& a, const Tensor& w, const Tensor& bias, MatmulAct act, MatmulSite* site = nullptr,
                     const Tensor& out = Tensor());
 

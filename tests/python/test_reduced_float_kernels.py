@@ -608,6 +608,37 @@ def test_bfloat16_product_with_k_and_m_past_a_multiple_of_32(shared):
     assert np.all(np.abs(got - ref) <= step + 1e-5 * np.sqrt(k)), np.max(np.abs(got - ref) / step)
 
 
+@pytest.mark.parametrize("m", [1, 3, 64, 301])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bfloat16_linear_with_bias_rounds_once(m, threads):
+    # bfloat16 F.linear with a bias is one kernel (matmul.cpp, "linear_bias"): the float32 sums
+    # and the bias, rounded once to bfloat16. A matmul rounded to bfloat16 and then the bias
+    # added (a second rounding) differs from the once-rounded float64 result in ~1/4 of the
+    # elements here, where the bias is as large as the products; the once-rounded kernel only
+    # where float32 sums land within a hair of a bfloat16 rounding boundary.
+    rng = np.random.default_rng(m)
+    k, n = 256, 96
+    x, _ = _reduced(rng.standard_normal((m, k)).astype(np.float32), ts.bfloat16, ml_dtypes.bfloat16)
+    w, _ = _reduced((rng.standard_normal((n, k)) / 16).astype(np.float32), ts.bfloat16, ml_dtypes.bfloat16)
+    b, _ = _reduced(rng.standard_normal(n).astype(np.float32), ts.bfloat16, ml_dtypes.bfloat16)
+    f64 = [t.to(ts.float32).numpy().astype(np.float64) for t in (x, w, b)]
+    ref = (f64[0] @ f64[1].T + f64[2]).astype(ml_dtypes.bfloat16).astype(np.float64)
+    scale = np.abs(f64[0]) @ np.abs(f64[1]).T + np.abs(f64[2])
+    old = ts.get_num_threads()
+    ts.set_num_threads(threads)
+    try:
+        for xin in (x, x.t().contiguous().t()):
+            got = ts.nn.functional.linear(xin, w, b)
+            assert got.dtype == ts.bfloat16 and got.shape == (m, n)
+            g = got.to(ts.float32).numpy().astype(np.float64)
+            # a bfloat16 step, plus float32's rounding of the sums where they nearly cancel
+            bound = np.exp2(np.floor(np.log2(np.maximum(np.abs(ref), 1e-30))) - 7) + 2.0 ** -23 * scale
+            assert np.all(np.abs(g - ref) <= bound), np.max(np.abs(g - ref) / bound)
+            assert np.mean(g != ref) <= 0.02, np.mean(g != ref)
+    finally:
+        ts.set_num_threads(old)
+
+
 @pytest.mark.parametrize("dtype,np_dtype", REDUCED)
 @pytest.mark.parametrize("shape,dim", [((1001,), None), ((37, 300), None), ((37, 300), -1), ((5, 6, 7), (1, 2)),
                                        ((3, 70000), -1), ((3, 70000), None)])

@@ -10,6 +10,7 @@
 // the same shapes on, a run asks the system for no memory at all.
 #include <cstddef>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -53,7 +54,10 @@ class TESSEL_API BufferPool : public std::enable_shared_from_this<BufferPool> {
   bool pools(size_t nbytes) const { return nbytes >= min_bytes_; }
   // A free buffer of exactly `bytes` (a size from round()), or nullptr.
   void* take(size_t bytes);
-  // Keeps `p` for reuse; false when the pool is full (the caller frees it).
+  // Keeps `p` for reuse, first freeing the buffers given longest ago when the pool would
+  // pass its cap (a long-lived process whose sizes drift, e.g. a server's batches, keeps
+  // caching its current sizes instead of filling up with stale ones for good); false
+  // only when `bytes` alone is over the cap (the caller frees it).
   bool give(void* p, size_t bytes);
   static size_t round(size_t nbytes) { return (nbytes + 4095) / 4096 * 4096; }
   // fork(): held across it, so that the child never inherits a locked mutex
@@ -64,7 +68,12 @@ class TESSEL_API BufferPool : public std::enable_shared_from_this<BufferPool> {
  private:
   const size_t min_bytes_, cap_bytes_;
   mutable std::mutex mu_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
+  struct Entry {
+    void* p;
+    size_t bytes;
+  };
+  std::list<Entry> lru_;  // the free buffers, given longest ago first
+  std::unordered_map<size_t, std::vector<std::list<Entry>::iterator>> free_;  // by size, oldest first
   size_t free_bytes_ = 0;
   int64_t hits_ = 0, misses_ = 0;  // under mu_ like the rest
 };

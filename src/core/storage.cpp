@@ -115,8 +115,7 @@ struct PoolRef {  // a pooled buffer's way home
 }  // namespace
 
 BufferPool::~BufferPool() {
-  for (auto& [bytes, list] : free_)
-    for (void* p : list) std::free(p);
+  for (const Entry& e : lru_) std::free(e.p);
 }
 
 BufferPool::Stats BufferPool::stats() const {
@@ -135,18 +134,33 @@ void* BufferPool::take(size_t bytes) {
     ++misses_;
     return nullptr;
   }
-  void* p = it->second.back();
+  const auto e = it->second.back();  // the newest of this size: likeliest still in cache
   it->second.pop_back();
+  void* p = e->p;
+  lru_.erase(e);
   free_bytes_ -= bytes;
   ++hits_;
   return p;
 }
 
 bool BufferPool::give(void* p, size_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (free_bytes_ + bytes > cap_bytes_) return false;
-  free_[bytes].push_back(p);
-  free_bytes_ += bytes;
+  if (bytes > cap_bytes_) return false;
+  std::vector<void*> evicted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (free_bytes_ + bytes > cap_bytes_) {
+      const Entry old = lru_.front();  // also the oldest of its size: the front of its list
+      auto& same = free_[old.bytes];
+      same.erase(same.begin());
+      lru_.pop_front();
+      free_bytes_ -= old.bytes;
+      evicted.push_back(old.p);
+    }
+    lru_.push_back({p, bytes});
+    free_[bytes].push_back(std::prev(lru_.end()));
+    free_bytes_ += bytes;
+  }
+  for (void* q : evicted) std::free(q);  // outside the lock: munmap can take a while
   return true;
 }
 }  // namespace detail

@@ -8,6 +8,8 @@
 #include <string>
 #include <thread>
 
+#include "src/core/buffer_pool.h"
+
 using namespace tessel;
 
 namespace {
@@ -85,6 +87,33 @@ TEST(Tensor, LargeBuffersComeBackFromTheCache) {
   Tensor z = zeros({1 << 18}, DType::Float32);
   EXPECT_EQ(z.data_ptr(), p);
   EXPECT_EQ(max(abs(z)).item<float>(), 0.0f);
+}
+
+TEST(BufferPool, AFullPoolFreesTheBuffersGivenLongestAgo) {
+  // src/core/buffer_pool.h: at its cap the pool frees its oldest free buffers to keep a new
+  // one, so a process whose sizes drift keeps caching the sizes it uses now. (It refused new
+  // buffers once full: stale sizes held the cap for good.)
+  constexpr size_t kB = 16384;
+  auto pool = std::make_shared<detail::BufferPool>(4096, 3 * kB);
+  void* a = std::malloc(kB);
+  void* b = std::malloc(kB);
+  void* c = std::malloc(kB / 2);
+  void* d = std::malloc(kB);
+  void* e = std::malloc(4 * kB);
+  ASSERT_TRUE(pool->give(a, kB));
+  ASSERT_TRUE(pool->give(b, kB));
+  ASSERT_TRUE(pool->give(c, kB / 2));
+  EXPECT_TRUE(pool->give(d, kB));  // 3.5 x kB: a, the oldest, is freed
+  EXPECT_EQ(pool->stats().free_bytes, static_cast<int64_t>(kB + kB / 2 + kB));
+  EXPECT_EQ(pool->take(kB), d);  // the newest of the size first
+  EXPECT_EQ(pool->take(kB), b);
+  EXPECT_EQ(pool->take(kB), nullptr);
+  EXPECT_EQ(pool->take(kB / 2), c);
+  EXPECT_FALSE(pool->give(e, 4 * kB));  // over the cap alone: the caller keeps it
+  std::free(b);
+  std::free(c);
+  std::free(d);
+  std::free(e);
 }
 
 TEST(Tensor, ForkWhileAnotherThreadAllocatesLargeBuffers) {

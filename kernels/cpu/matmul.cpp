@@ -222,23 +222,34 @@ void via_float32(const Tensor& a, const Tensor& b, const Tensor& out) {
 // multiple of 32 (1 thread, 3162^3: 279 ms; K = 3168: 103 ms; M or K alone off: 85-107 ms), so
 // a large product on AMX with such a shape reads copies of a and b with K zero-padded to the next
 // multiple of 32 (the added products are 0 * 0): 118 ms, of which the copies ~15 (an unpadded
-// K = 3168 took 103). PyTorch's oneDNN 3.13 takes 57-69 ms there.
-bool amx_padded_k(const Tensor& a, const Tensor& b, const Tensor& out) {
+// K = 3168 took 103). PyTorch's oneDNN 3.13 takes 57-69 ms there. On 2 threads M off alone
+// was the slow case (K = 3168, N = 3162: M = 3162 178 ms, M = 3168 69 ms; 1 thread 138-141
+// either way), so there a's rows are zero-padded too and the product's extra rows dropped.
+bool amx_padded(const Tensor& a, const Tensor& b, const Tensor& out) {
   static const bool amx = [] {
     const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
     const auto want = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_amx);
     return (isa & want) == want;
   }();
   const int64_t M = a.shape()[1], K = a.shape()[2], N = b.shape()[2];
-  if (!amx || K % 32 == 0 || M % 32 == 0 || double(M) * double(K) * double(N) < double(1 << 27)) return false;
-  const int64_t pk = (K + 31) / 32 * 32 - K;
-  const Tensor ap = pad(a, {0, pk});
-  Tensor bp;
-  if (b.strides()[0] == 0 && b.shape()[0] > 1)  // one weight shared by the batch: padded once
+  if (!amx || double(M) * double(K) * double(N) < double(1 << 27)) return false;
+  const int64_t pk = (K % 32 != 0 && M % 32 != 0) ? (K + 31) / 32 * 32 - K : 0;
+  const int64_t pm = (M % 32 != 0 && omp_get_max_threads() > 1) ? (M + 31) / 32 * 32 - M : 0;
+  if (pk == 0 && pm == 0) return false;
+  const Tensor ap = pad(a, {0, pk, 0, pm});
+  Tensor bp = b;
+  if (pk && b.strides()[0] == 0 && b.shape()[0] > 1)  // one weight shared by the batch: padded once
     bp = pad(b.narrow(0, 0, 1), {0, 0, 0, pk}).expand({b.shape()[0], K + pk, N});
-  else
+  else if (pk)
     bp = pad(b, {0, 0, 0, pk});
-  dnnl_matmul(ap, bp, out);
+  if (pm == 0) {
+    dnnl_matmul(ap, bp, out);
+    return true;
+  }
+  const Tensor full = empty({a.shape()[0], M + pm, N}, TensorOptions(out.dtype()));
+  dnnl_matmul(ap, bp, full);
+  Tensor o = out;
+  o.copy_(full.narrow(1, 0, M));
   return true;
 }
 
@@ -262,7 +273,7 @@ bool native_bf16() {
 
 void bf16_matmul(const KernelCall& c) {
   if (gemv_bf16(c.in[0], c.in[1], c.out[0])) return;  // 1-4 rows: the weights streamed once, in place
-  if (native_bf16() && amx_padded_k(c.in[0], c.in[1], c.out[0])) return;
+  if (native_bf16() && amx_padded(c.in[0], c.in[1], c.out[0])) return;
   if (native_bf16())
     dnnl_matmul(c.in[0], c.in[1], c.out[0]);
   else via_float32(c.in[0], c.in[1], c.out[0]);

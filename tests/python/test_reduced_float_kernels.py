@@ -592,16 +592,23 @@ def test_bfloat16_products_of_few_rows_read_the_weight_in_place(m, k, n, weight)
 
 
 @pytest.mark.parametrize("shared", [False, True])
-def test_bfloat16_product_with_k_and_m_past_a_multiple_of_32(shared):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bfloat16_product_with_k_and_m_past_a_multiple_of_32(shared, threads):
     # On AMX, products this large with K and M not multiples of 32 read K zero-padded copies
-    # (matmul.cpp, amx_padded_k); elsewhere the plain path. The float64 product of the same
-    # bfloat16 values is the reference, within bfloat16's rounding of float32 sums.
+    # (matmul.cpp, amx_padded), and on 2 threads M zero-padded too, the extra rows dropped;
+    # elsewhere the plain path. The float64 product of the same bfloat16 values is the
+    # reference, within bfloat16's rounding of float32 sums.
     rng = np.random.default_rng(77)
     m, k, n = 600, 301, 800
     a, _ = _reduced(rng.standard_normal((2, m, k) if shared else (m, k)).astype(np.float32), ts.bfloat16,
                     ml_dtypes.bfloat16)
     b, _ = _reduced(rng.standard_normal((k, n)).astype(np.float32), ts.bfloat16, ml_dtypes.bfloat16)
-    got = ts.matmul(a, b).to(ts.float32).numpy()
+    old = ts.get_num_threads()
+    ts.set_num_threads(threads)
+    try:
+        got = ts.matmul(a, b).to(ts.float32).numpy()
+    finally:
+        ts.set_num_threads(old)
     ref = a.to(ts.float32).numpy().astype(np.float64) @ b.to(ts.float32).numpy().astype(np.float64)
     assert got.shape == ref.shape
     step = np.exp2(np.floor(np.log2(np.maximum(np.abs(ref), 1e-30))) - 7)

@@ -95,10 +95,11 @@ TESSEL_CLONES_WIDE void forward_chunks(const Plan<T>& plan, int64_t count, Fill&
     T* xi = sw ? im : ti;
     if (n % 2 == 0) {
       for (int64_t k = 0; k < bins; ++k) {
-        const T* ar = zr + (k % m) * L;
-        const T* ai = zi + (k % m) * L;
-        const T* br = zr + ((m - k) % m) * L;
-        const T* bi = zi + ((m - k) % m) * L;
+        const int64_t a = k == m ? 0 : k, b = k == 0 ? 0 : m - k;  // k and m - k mod m, without a division
+        const T* ar = zr + a * L;
+        const T* ai = zi + a * L;
+        const T* br = zr + b * L;
+        const T* bi = zi + b * L;
         const T wr = plan.split[k].real(), wi = plan.split[k].imag();
         T* oxr = xr + k * L;
         T* oxi = xi + k * L;

@@ -1,9 +1,9 @@
 #pragma once
 // Moves between interleaved complex rows (one signal each) and the FFT's lane
 // layout (split re and im arrays, [row][L], lane innermost) in tiles of W lanes
-// x W samples, W the values in a 32-byte vector: W pairs of loads, a W x W
-// transpose in registers (log2 W rounds of two-vector shuffles) and W stores
-// per array, where a scalar loop moved one number per load and store. Vector
+// x W values, W the values in a 32-byte vector: W loads, a W x W transpose in
+// registers (log2 W rounds of two-vector shuffles) and W stores, where a
+// scalar loop moved one number per load and store. Vector
 // extensions (GCC 12+ and Clang), so the baseline build stays portable and
 // the AVX2 clone gets real shuffles. Only kernels/cpu/fft.cpp includes this.
 #include <cstdint>
@@ -69,31 +69,11 @@ inline void transpose(typename Vec<T>::V* r) {
   if constexpr (Vec<T>::W == 8) transpose_round<T, 4>(r);
 }
 
-// Complex pairs <-> split re and im vectors with in-lane shuffles only (one
-// shufps or unpck each, where the order-keeping cross-lane version took three):
-// position e of the split vectors holds pair kPerm[e] (the same order both
-// ways, an involution). The transposes make that order a choice of which row
-// is stored or loaded where, so it costs nothing.
-template <class T>
-constexpr int kPerm[8] = {0, 1, 4, 5, 2, 3, 6, 7};
-template <>
-constexpr int kPerm<double>[8] = {0, 2, 1, 3};
-
-template <int Odd, class V>
-[[gnu::always_inline]] inline V deinterleave(V a, V b) {
-  if constexpr (sizeof(a[0]) == 4)
-    return __builtin_shufflevector(a, b, 0 + Odd, 2 + Odd, 8 + Odd, 10 + Odd, 4 + Odd, 6 + Odd, 12 + Odd, 14 + Odd);
-  else
-    return __builtin_shufflevector(a, b, 0 + Odd, 4 + Odd, 2 + Odd, 6 + Odd);
-}
-template <int Half, class V>
-[[gnu::always_inline]] inline V interleave(V re, V im) {
-  if constexpr (sizeof(re[0]) == 4)
-    return __builtin_shufflevector(re, im, 0 + 2 * Half, 8 + 2 * Half, 1 + 2 * Half, 9 + 2 * Half, 4 + 2 * Half,
-                                   12 + 2 * Half, 5 + 2 * Half, 13 + 2 * Half);
-  else
-    return __builtin_shufflevector(re, im, 0 + Half, 4 + Half, 2 + Half, 6 + Half);
-}
+// A lane's W values from pair j on are pairs j .. j + W/2 - 1, interleaved:
+// the transpose of W lanes' such vectors has rows re_j, im_j, re_{j+1}, .. (row
+// c: pair j + c/2, its real part for even c), so the split into re and im
+// arrays is only where each row is stored, and two W x W transposes move W
+// pairs of W lanes (where splitting each vector first cost 2 more shuffles a lane).
 
 // re/im[j * L + l] = from[l][2 j], sign * from[l][2 j + 1] for l < L, j in [j0, j1).
 template <class T, int L>
@@ -105,21 +85,17 @@ TESSEL_CLONES_WIDE void gather(const T* const* from, int64_t j0, int64_t j1, T s
     // W rows at a time from start to end: W streams for the prefetcher, not L.
     const int64_t jend = j0 + (j1 - j0) / W * W;
     for (int l0 = 0; l0 < L; l0 += W)
-      for (j = j0; j < jend; j += W) {
-        V r[W], i[W];
-        for (int l = 0; l < W; ++l) {
-          const T* f = from[l0 + l] + 2 * j;
-          const V a = load<T>(f), b = load<T>(f + W);
-          r[l] = deinterleave<0>(a, b);
-          i[l] = deinterleave<1>(a, b) * sign;
+      for (j = j0; j < jend; j += W)
+        for (int h = 0; h < 2; ++h) {
+          V r[W];
+          for (int l = 0; l < W; ++l) r[l] = load<T>(from[l0 + l] + 2 * j + h * W);
+          transpose<T>(r);
+          for (int c = 0; c < W; c += 2) {
+            const int64_t row = (j + h * W / 2 + c / 2) * L + l0;
+            store<T>(re + row, r[c]);
+            store<T>(im + row, r[c + 1] * sign);
+          }
         }
-        transpose<T>(r);
-        transpose<T>(i);
-        for (int k = 0; k < W; ++k) {
-          store<T>(re + (j + kPerm<T>[k]) * L + l0, r[k]);
-          store<T>(im + (j + kPerm<T>[k]) * L + l0, i[k]);
-        }
-      }
   }
   for (; j < j1; ++j)
     for (int l = 0; l < L; ++l) re[j * L + l] = from[l][2 * j], im[j * L + l] = sign * from[l][2 * j + 1];
@@ -136,20 +112,17 @@ TESSEL_CLONES_WIDE void scatter(const T* zr, const T* zi, int64_t k0, int64_t k1
   if constexpr (L % W == 0) {
     const int64_t full = nq / W * W, kend = k0 + (k1 - k0) / W * W;
     for (int64_t l0 = 0; l0 < full; l0 += W)  // W rows at a time from start to end, as gather
-      for (k = k0; k < kend; k += W) {
-        V r[W], i[W];
-        for (int j = 0; j < W; ++j) {
-          r[j] = load<T>(zr + (k + kPerm<T>[j]) * L + l0) * scale;
-          i[j] = load<T>(zi + (k + kPerm<T>[j]) * L + l0) * iscale;
+      for (k = k0; k < kend; k += W)
+        for (int h = 0; h < 2; ++h) {
+          V r[W];
+          for (int c = 0; c < W; c += 2) {
+            const int64_t row = (k + h * W / 2 + c / 2) * L + l0;
+            r[c] = load<T>(zr + row) * scale;
+            r[c + 1] = load<T>(zi + row) * iscale;
+          }
+          transpose<T>(r);
+          for (int l = 0; l < W; ++l) store<T>(to[l0 + l] + 2 * k + h * W, r[l]);
         }
-        transpose<T>(r);
-        transpose<T>(i);
-        for (int l = 0; l < W; ++l) {
-          T* o = to[l0 + l] + 2 * k;
-          store<T>(o, interleave<0>(r[l], i[l]));
-          store<T>(o + W, interleave<1>(r[l], i[l]));
-        }
-      }
     for (int64_t l = full; l < nq; ++l)
       for (k = k0; k < kend; ++k) to[l][2 * k] = zr[k * L + l] * scale, to[l][2 * k + 1] = zi[k * L + l] * iscale;
     k = kend;

@@ -22,7 +22,7 @@ namespace tessel::cpu::fft_engine {
 #define TS_FOR_LANES(l) _Pragma("GCC ivdep") for (int l = 0; l < L; ++l)
 
 template <class T>
-constexpr int kLanes = 128 / sizeof(T);
+constexpr int kLanes = 64 / sizeof(T);
 
 // Prime factors above this run through Bluestein's algorithm instead of a
 // direct p-point DFT (whose cost and root table grow as p^2).
@@ -50,6 +50,7 @@ struct Plan {
   Plan(int64_t n_, bool complex_input) : n(n_), m(complex_input || n_ % 2 != 0 ? n_ : n_ / 2) {
     int64_t rest = m;
     while (rest % 16 == 0) radix.push_back(16), rest /= 16;
+    if (rest % 8 == 0) radix.push_back(8), rest /= 8;
     while (rest % 4 == 0) radix.push_back(4), rest /= 4;
     for (int p : {2, 3, 5})
       while (rest % p == 0) radix.push_back(p), rest /= p;
@@ -264,6 +265,36 @@ template <bool Tw, class T, int L>
   }
 }
 
+// Radix 8 as 2 x 4 (X_{k1 + 2 k2} = sum_r2 w8^{r2 k1} w4^{r2 k2} sum_r1
+// a_{4 r1 + r2} w2^{r1 k1}), as radix16: a power-of-two length whose last
+// factor after the 16s is 8 (m = 128: 16 x 8) makes one pass over its work
+// arrays for it, not two (4 x 2). w8: the stage's roots, w8^{rk} at [8 r + k].
+template <bool Tw, class T, int L>
+[[gnu::always_inline]] inline void radix8(const T* const* x, T* const* y, const std::complex<T>* w,
+                                          const std::complex<T>* w8) {
+  alignas(64) T b[16][L];  // re and im of b[2 r2 + k1]
+  for (int r2 = 0; r2 < 4; ++r2) {
+    const T *ar = x[2 * r2], *ai = x[2 * r2 + 1], *br = x[2 * (4 + r2)], *bi = x[2 * (4 + r2) + 1];
+    T *y0r = b[4 * r2], *y0i = b[4 * r2 + 1], *y1r = b[4 * r2 + 2], *y1i = b[4 * r2 + 3];
+    if (r2 == 0)
+      radix2<false, T, L>(ar, ai, br, bi, y0r, y0i, y1r, y1i, w8[8]);
+    else
+      radix2<true, T, L>(ar, ai, br, bi, y0r, y0i, y1r, y1i, w8[8 + r2]);
+  }
+  for (int k1 = 0; k1 < 2; ++k1) {
+    const T* bs[8];
+    T* ys[8];
+    for (int i = 0; i < 4; ++i) {
+      bs[2 * i] = b[2 * (2 * i + k1)], bs[2 * i + 1] = b[2 * (2 * i + k1) + 1];
+      ys[2 * i] = y[2 * (k1 + 2 * i)], ys[2 * i + 1] = y[2 * (k1 + 2 * i) + 1];
+    }
+    if constexpr (Tw)
+      radix4<2, T, L>(bs, ys, w + k1, 2);
+    else
+      radix4<0, T, L>(bs, ys, nullptr);
+  }
+}
+
 // One stage: N = p * len points per transform, s = product of earlier radices.
 // y[q + s (p j + k)] = w_N^{jk} sum_r x[q + s (j + r len)] w_p^{rk}, for every lane.
 template <class T, int L>
@@ -301,6 +332,15 @@ TESSEL_CLONES_WIDE void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t
           radix16<false, T, L>(x, y, nullptr, plan.root[st].data());
         else
           radix16<true, T, L>(x, y, tw.data() + j * 16, plan.root[st].data());
+      } else if (p == 8) {
+        const T* x[16];
+        T* y[16];
+        for (int r = 0; r < 8; ++r) x[2 * r] = xr + in(r), x[2 * r + 1] = xi + in(r);
+        for (int k = 0; k < 8; ++k) y[2 * k] = yr + out(k), y[2 * k + 1] = yi + out(k);
+        if (j == 0)
+          radix8<false, T, L>(x, y, nullptr, plan.root[st].data());
+        else
+          radix8<true, T, L>(x, y, tw.data() + j * 8, plan.root[st].data());
       } else if (p == 3) {
         constexpr T sn = T(0.86602540378443864676);  // sin(2 pi / 3)
         const std::complex<T> w1 = tw[j * 3 + 1], w2 = tw[j * 3 + 2];

@@ -388,7 +388,7 @@ def test_parseval_gradient():
 
 
 @pytest.mark.parametrize("rows", [1, 2, 7, 8, 15, 16, 17, 40])  # few rows run the complex kernel, many the lanes
-@pytest.mark.parametrize("n", [16, 97, 1000])
+@pytest.mark.parametrize("n", [16, 97, 256, 1000])  # 256: m = 128 = 16 x 8, the radix-8 stage last
 def test_rfft_irfft_any_row_count(rows, n):
     for dtype, tol in [(np.float64, 1e-13), (np.float32, 2e-6 * np.log2(n))]:
         x = rnoise((rows, n), seed=rows, dtype=dtype)

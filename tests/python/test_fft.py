@@ -2,6 +2,10 @@
 
 The real pair's own tests (rfft / irfft sizes, the STFT) live in test_audio.py.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.fft
@@ -444,3 +448,37 @@ def test_transforms_along_leading_dims_read_neighbouring_columns(dtype, tol):
                        np.fft.ifft(x, n=45, axis=dim, norm="ortho")) < tol
         r = x.real.copy()
         assert rel_err(ts.fft.fft(ts.tensor(r), dim=dim), np.fft.fft(r, axis=dim)) < tol
+
+
+_ROWS256 = r"""
+import numpy as np, tessel as ts
+worst = 0.0
+for rows in (1, 2, 3, 33):
+    x = np.random.default_rng(rows).standard_normal((rows, 256)).astype(np.float32)
+    t = ts.from_numpy(x)
+    for got, want in ((ts.fft.rfft(t), np.fft.rfft(x.astype(np.float64))),
+                      *((ts.fft.fft(t, norm=nm), np.fft.fft(x.astype(np.float64), norm=nm))
+                        for nm in ("backward", "ortho", "forward")),
+                      (ts.fft.ifft(t), np.fft.ifft(x.astype(np.float64)))):
+        g = np.asarray(ts.view_as_real(got)).astype(np.float64)
+        worst = max(worst, np.abs(g[..., 0] + 1j * g[..., 1] - want).max() / np.abs(want).max())
+print(ts.backends.cpu.get_cpu_capability(), worst)
+"""
+
+
+@pytest.mark.parametrize("isa", [None, "avx2"])
+def test_float32_rows_of_256_match_numpy_on_each_path(isa):
+    # Rows of 256 samples run on AVX-512 two at a time in registers (kernels/cpu/fft_avx512.h),
+    # elsewhere (and with TESSEL_VECMATH=avx2) on the lanes: odd row counts, fft's mirrored half, scales.
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    if isa == "avx2" and " avx2" not in flags:
+        pytest.skip("this CPU has no AVX2")
+    env = dict(os.environ)
+    env.pop("TESSEL_VECMATH", None)
+    if isa:
+        env["TESSEL_VECMATH"] = isa
+    p = subprocess.run([sys.executable, "-c", _ROWS256], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    cap, worst = p.stdout.split()
+    assert cap == ("AVX2" if isa else ts.backends.cpu.get_cpu_capability())
+    assert float(worst) < 2e-6 * 8, worst

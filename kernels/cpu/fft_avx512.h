@@ -1,0 +1,183 @@
+#pragma once
+// rfft of float32 rows of 256 samples on AVX-512, two rows at a time in registers.
+// fft.cpp's lanes (16 signals through work arrays, transposes in and out) ran
+// these rows, the common short-frame case, at 2x MKL's time (PyTorch's): each
+// of the four passes over memory cost about what MKL spends on a whole row.
+// Here a row's 128 complex points z_j = x[2j] + i x[2j+1] (j = 16 v + e) stay
+// in 16 registers: 8-point DFTs over v in vertical ops (lane e), twiddles
+// w_128^{e k_v}, a 16 x 16 transpose of two rows' results (lane 8 row + k_v),
+// 16-point DFTs over e, so Z_{k_v + 8 k_e} is lane k_v of register k_e, then
+// the split step to the 129 bins and interleaved stores. Only fft.cpp includes
+// this; the caller checks has_avx512().
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <numbers>
+#include <utility>
+
+#include "kernels/cpu/bf16_simd.h"  // TESSEL_AVX512, has_avx512
+
+// 64-byte vectors passed between always-inline helpers of AVX-512 functions.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+namespace tessel::cpu::fft_avx512 {
+
+typedef float V __attribute__((vector_size(64)));
+struct C {
+  V r, i;
+};
+#define TS_AVX512_INLINE TESSEL_AVX512 [[gnu::always_inline]] inline
+
+TS_AVX512_INLINE V ld(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+TS_AVX512_INLINE void st(float* p, V v) { std::memcpy(p, &v, sizeof v); }
+TS_AVX512_INLINE C add(C a, C b) { return {a.r + b.r, a.i + b.i}; }
+TS_AVX512_INLINE C sub(C a, C b) { return {a.r - b.r, a.i - b.i}; }
+TS_AVX512_INLINE C mul(C a, V wr, V wi) { return {a.r * wr - a.i * wi, a.r * wi + a.i * wr}; }
+TS_AVX512_INLINE C mul(C a, float wr, float wi) { return {a.r * wr - a.i * wi, a.r * wi + a.i * wr}; }
+TS_AVX512_INLINE C neg_i(C a) { return {a.i, -a.r}; }  // a (-i)
+
+// In place: (a0, a1, a2, a3) -> their 4-point DFT (w_4 = -i).
+TS_AVX512_INLINE void dft4(C& a0, C& a1, C& a2, C& a3) {
+  const C t0 = add(a0, a2), t1 = sub(a0, a2), t2 = add(a1, a3), t3 = neg_i(sub(a1, a3));
+  a0 = add(t0, t2), a1 = add(t1, t3), a2 = sub(t0, t2), a3 = sub(t1, t3);
+}
+
+// y_k = sum_r z_r w_8^{rk}, as 2 x 4: radix-2 pairs (r, r + 4), w_8^r on the differences.
+TS_AVX512_INLINE void dft8(const C* z, C* y) {
+  constexpr float h = std::numbers::sqrt2_v<float> / 2;
+  C b0[4], b1[4];
+  for (int r = 0; r < 4; ++r) b0[r] = add(z[r], z[r + 4]), b1[r] = sub(z[r], z[r + 4]);
+  b1[1] = mul(b1[1], h, -h);
+  b1[2] = neg_i(b1[2]);
+  b1[3] = mul(b1[3], -h, -h);
+  dft4(b0[0], b0[1], b0[2], b0[3]);
+  dft4(b1[0], b1[1], b1[2], b1[3]);
+  for (int k = 0; k < 4; ++k) y[2 * k] = b0[k], y[2 * k + 1] = b1[k];
+}
+
+struct Tables {
+  alignas(64) float w16r[16], w16i[16];              // w_16^q, q = r2 k1
+  alignas(64) float twr[8][16], twi[8][16];          // w_128^{e k_v}, [k_v][e]
+  alignas(64) float splitr[16][16], spliti[16][16];  // e^{-2 pi i k / 256} / 2, k = k_v + 8 k_e, [k_e][8 row + k_v]
+};
+inline const Tables& tables() {
+  static const Tables t = [] {
+    Tables t{};
+    const double tau = 2 * std::numbers::pi;
+    for (int q = 0; q < 16; ++q) t.w16r[q] = float(std::cos(tau * q / 16)), t.w16i[q] = float(-std::sin(tau * q / 16));
+    for (int kv = 0; kv < 8; ++kv)
+      for (int e = 0; e < 16; ++e)
+        t.twr[kv][e] = float(std::cos(tau * e * kv / 128)), t.twi[kv][e] = float(-std::sin(tau * e * kv / 128));
+    for (int ke = 0; ke < 16; ++ke)
+      for (int l = 0; l < 16; ++l) {
+        const int k = l % 8 + 8 * ke;
+        t.splitr[ke][l] = float(std::cos(tau * k / 256) / 2), t.spliti[ke][l] = float(-std::sin(tau * k / 256) / 2);
+      }
+    return t;
+  }();
+  return t;
+}
+
+// X_{k1 + 4 k2} = sum_r2 w_16^{r2 k1} w_4^{r2 k2} sum_r1 a_{4 r1 + r2} w_4^{r1 k1}, in place.
+TS_AVX512_INLINE void dft16(C* a, const Tables& t) {
+  for (int r2 = 0; r2 < 4; ++r2) {
+    dft4(a[r2], a[4 + r2], a[8 + r2], a[12 + r2]);  // -> B[r2][k1] at a[4 k1 + r2]
+    for (int k1 = 1; k1 < 4; ++k1)
+      if (r2 > 0) a[4 * k1 + r2] = mul(a[4 * k1 + r2], t.w16r[r2 * k1], t.w16i[r2 * k1]);
+  }
+  C x[16];
+  for (int k1 = 0; k1 < 4; ++k1) {
+    C b0 = a[4 * k1], b1 = a[4 * k1 + 1], b2 = a[4 * k1 + 2], b3 = a[4 * k1 + 3];
+    dft4(b0, b1, b2, b3);
+    x[k1] = b0, x[k1 + 4] = b1, x[k1 + 8] = b2, x[k1 + 12] = b3;
+  }
+  for (int k = 0; k < 16; ++k) a[k] = x[k];
+}
+
+// Rows i and i + H (bit H of i clear) trade the elements that make a 16 x 16
+// transpose after the rounds H = 1, 2, 4, 8 (as fft_lanes.h's, 16 wide).
+template <int H, std::size_t... K>
+TS_AVX512_INLINE void swap_rows(V& x, V& y, std::index_sequence<K...>) {
+  const V a = x, b = y;
+  x = __builtin_shufflevector(a, b, ((K & H) ? 16 + (K ^ H) : K)...);
+  y = __builtin_shufflevector(a, b, ((K & H) ? 16 + K : (K ^ H))...);
+}
+template <int H>
+TS_AVX512_INLINE void transpose_round(V* r) {
+  for (int i = 0; i < 16; ++i)
+    if (!(i & H)) swap_rows<H>(r[i], r[i + H], std::make_index_sequence<16>{});
+}
+TS_AVX512_INLINE void transpose(V* r) {
+  transpose_round<1>(r);
+  transpose_round<2>(r);
+  transpose_round<4>(r);
+  transpose_round<8>(r);
+}
+
+// Rows x0 and x1 (256 samples each) -> bins o0 and o1 (129 (re, im) pairs each,
+// times sr and si).
+TESSEL_AVX512 inline void rfft256_pair(const float* x0, const float* x1, float* o0, float* o1, float sr, float si,
+                                       const Tables& t) {
+  V rr[16], ri[16];  // row 8 s + k_v: signal s's Y_{k_v}, lane e
+  for (int s = 0; s < 2; ++s) {
+    const float* x = s == 0 ? x0 : x1;
+    C z[8], y[8];
+    for (int v = 0; v < 8; ++v) {
+      const V a = ld(x + 32 * v), b = ld(x + 32 * v + 16);
+      z[v].r = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+      z[v].i = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    }
+    dft8(z, y);
+    rr[8 * s] = y[0].r, ri[8 * s] = y[0].i;
+    for (int kv = 1; kv < 8; ++kv) {
+      const C w = mul(y[kv], ld(t.twr[kv]), ld(t.twi[kv]));
+      rr[8 * s + kv] = w.r, ri[8 * s + kv] = w.i;
+    }
+  }
+  transpose(rr);
+  transpose(ri);
+  C u[16];  // row e: lane 8 s + k_v
+  for (int e = 0; e < 16; ++e) u[e] = {rr[e], ri[e]};
+  dft16(u, t);  // row k_e: lane 8 s + k_v holds Z_{k_v + 8 k_e} of signal s
+  // X_k = E_k + w_k O_k, E = (Z_k + conj Z_{128-k}) / 2, O = (Z_k - conj Z_{128-k}) / 2i. Z_{128-k}
+  // is lane 8 s + 8 - k_v of row 15 - k_e, or for k_v = 0 lane 8 s of row (16 - k_e) % 16.
+#pragma GCC unroll 16
+  for (int ke = 0; ke < 16; ++ke) {
+    const C p = u[15 - ke], q = u[(16 - ke) % 16];
+#define TS_PARTNER(v, w) __builtin_shufflevector(v, w, 16, 7, 6, 5, 4, 3, 2, 1, 24, 15, 14, 13, 12, 11, 10, 9)
+    const V br = TS_PARTNER(p.r, q.r), bi = TS_PARTNER(p.i, q.i);
+#undef TS_PARTNER
+    const V ar = u[ke].r, ai = u[ke].i;
+    const V wr = ld(t.splitr[ke]), wi = ld(t.spliti[ke]);  // halved
+    const V er = ar + br, ei = ai - bi, odr = ai + bi, odi = br - ar;
+    const V xr = (er * 0.5f + wr * odr - wi * odi) * sr, xi = (ei * 0.5f + wr * odi + wi * odr) * si;
+    st(o0 + 16 * ke, __builtin_shufflevector(xr, xi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+    st(o1 + 16 * ke, __builtin_shufflevector(xr, xi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+  }
+  // X_128 = Re Z_0 - Im Z_0 (real).
+  o0[256] = (u[0].r[0] - u[0].i[0]) * sr, o0[257] = 0.0f;
+  o1[256] = (u[0].r[8] - u[0].i[8]) * sr, o1[257] = 0.0f;
+}
+
+// rows [0, count) of x (row stride 256) -> out (row stride out_stride >= 258).
+TESSEL_AVX512 inline void rfft256_rows(const float* x, int64_t count, float* out, int64_t out_stride, float sr,
+                                       float si) {
+  const Tables& t = tables();
+  int64_t r = 0;
+  for (; r + 2 <= count; r += 2)
+    rfft256_pair(x + r * 256, x + (r + 1) * 256, out + r * out_stride, out + (r + 1) * out_stride, sr, si, t);
+  if (r < count) {
+    float spare[258];
+    rfft256_pair(x + r * 256, x + r * 256, out + r * out_stride, spare, sr, si, t);
+  }
+}
+
+#undef TS_AVX512_INLINE
+
+}  // namespace tessel::cpu::fft_avx512

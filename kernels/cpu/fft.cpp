@@ -430,10 +430,13 @@ TESSEL_CLONES_WIDE void c2c_chunks(const Plan<T>& plan, const fft::C2cParams& p,
         const int64_t at = j * in_step;
         if (run) {  // the lanes are neighbouring columns: one contiguous run per row
           const T* f = from[0] + at;
-          if (p.real_input)
+          if (p.real_input) {
             TS_FOR_LANES(l) a[l] = f[l], b[l] = T(0);
-          else
+          } else if constexpr (L % fft_lanes::Vec<T>::W == 0) {
+            fft_lanes::split_run<T, L>(f, sign, a, b);
+          } else {
             TS_FOR_LANES(l) a[l] = f[2 * l], b[l] = sign * f[2 * l + 1];
+          }
         } else if (p.real_input) {
           for (int l = 0; l < L; ++l) a[l] = from[l][at], b[l] = T(0);
         } else {
@@ -455,7 +458,10 @@ TESSEL_CLONES_WIDE void c2c_chunks(const Plan<T>& plan, const fft::C2cParams& p,
         const int64_t at = k * out_step;
         if (run) {
           T* o = to[0] + at;
-          TS_FOR_LANES(l) o[2 * l] = a[l] * scale, o[2 * l + 1] = b[l] * iscale;
+          if constexpr (L % fft_lanes::Vec<T>::W == 0)
+            fft_lanes::join_run<T, L>(a, b, scale, iscale, o);
+          else
+            TS_FOR_LANES(l) o[2 * l] = a[l] * scale, o[2 * l + 1] = b[l] * iscale;
         } else {
           for (int64_t l = 0; l < nq; ++l) to[l][at] = a[l] * scale, to[l][at + 1] = b[l] * iscale;
         }
@@ -588,6 +594,15 @@ void c2c_kernel(const KernelCall& c) {
   const Tensor &x = c.in[0], &out = c.out[0];
   const auto& p = *static_cast<const fft::C2cParams*>(c.params);
   const int64_t B = out.shape()[0], n = out.shape()[1];
+  if constexpr (std::is_same_v<T, float>) {  // complex rows of 256 on AVX-512: fft_avx512.h
+    if (n == 256 && !p.real_input && out.shape()[2] == 1 && x.shape()[1] == n && has_avx512()) {
+      const float sign = p.inverse ? -1.0f : 1.0f, scale = static_cast<float>(p.scale);
+      parallel_for(B, 4 * n, [&](int64_t b0, int64_t b1) {
+        fft_avx512::c2c256_rows(x.data<float>() + b0 * 2 * n, b1 - b0, out.data<float>() + b0 * 2 * n, sign, scale);
+      });
+      return;
+    }
+  }
   if (p.real_input && out.shape()[2] == 1 && x.shape()[1] == n && !few_signals<T>(B))
     return real_rows_c2c<T>(p, x.data<T>(), out.data<T>(), B, n);
   c2c_any<T>(*static_cast<const fft::C2cParams*>(c.params), x.data<T>(), out.data<T>(), out.shape()[0], x.shape()[1],

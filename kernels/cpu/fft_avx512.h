@@ -8,7 +8,7 @@
 // w_128^{e k_v}, a 16 x 16 transpose of two rows' results (lane 8 row + k_v),
 // 16-point DFTs over e, so Z_{k_v + 8 k_e} is lane k_v of register k_e, then
 // the split step to the 129 bins and interleaved stores. Only fft.cpp includes
-// this; the caller checks has_avx512().
+// this; the caller checks has_avx512(). Complex rows of 256 points likewise, below.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -175,6 +175,60 @@ TESSEL_AVX512 inline void rfft256_rows(const float* x, int64_t count, float* out
   if (r < count) {
     float spare[258];
     rfft256_pair(x + r * 256, x + r * 256, out + r * out_stride, spare, sr, si, t);
+  }
+}
+
+// Complex rows of 256 points, one at a time: z_j (j = 16 v + e) is lane e of
+// register v, so 16-point DFTs over v, twiddles w_256^{e k_v}, one 16 x 16
+// transpose and 16-point DFTs over e leave X_{k_v + 16 k_e} in lane k_v of
+// register k_e: the natural order, stored as it is. The inverse runs forward on
+// conjugates (sign -1: the input's and the output's imaginary parts negated).
+struct Tables256 {
+  alignas(64) float twr[16][16], twi[16][16];  // w_256^{e k_v}, [k_v][e]
+};
+inline const Tables256& tables256() {
+  static const Tables256 t = [] {
+    Tables256 t{};
+    const double tau = 2 * std::numbers::pi;
+    for (int kv = 0; kv < 16; ++kv)
+      for (int e = 0; e < 16; ++e)
+        t.twr[kv][e] = float(std::cos(tau * e * kv / 256)), t.twi[kv][e] = float(-std::sin(tau * e * kv / 256));
+    return t;
+  }();
+  return t;
+}
+
+// rows [0, count) of x and out, 256 (re, im) pairs each, contiguous; out = scale * DFT (sign -1: the inverse's).
+TESSEL_AVX512 inline void c2c256_rows(const float* x, int64_t count, float* out, float sign, float scale) {
+  const Tables& t = tables();
+  const Tables256& t2 = tables256();
+  for (int64_t row = 0; row < count; ++row) {
+    const float* xr = x + row * 512;
+    C z[16];
+    for (int v = 0; v < 16; ++v) {
+      const V a = ld(xr + 32 * v), b = ld(xr + 32 * v + 16);
+      z[v].r = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+      z[v].i = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31) * sign;
+    }
+    dft16(z, t);  // register k_v: Y_{k_v}, lane e
+    V rr[16], ri[16];
+    rr[0] = z[0].r, ri[0] = z[0].i;
+    for (int kv = 1; kv < 16; ++kv) {
+      const C w = mul(z[kv], ld(t2.twr[kv]), ld(t2.twi[kv]));
+      rr[kv] = w.r, ri[kv] = w.i;
+    }
+    transpose(rr);
+    transpose(ri);
+    for (int e = 0; e < 16; ++e) z[e] = {rr[e], ri[e]};
+    dft16(z, t);
+    float* o = out + row * 512;
+    const float iscale = sign * scale;
+    for (int ke = 0; ke < 16; ++ke) {
+      const V re = z[ke].r * scale, im = z[ke].i * iscale;
+      st(o + 32 * ke, __builtin_shufflevector(re, im, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+      st(o + 32 * ke + 16,
+         __builtin_shufflevector(re, im, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+    }
   }
 }
 

@@ -131,4 +131,40 @@ TESSEL_CLONES_WIDE void scatter(const T* zr, const T* zi, int64_t k0, int64_t k1
     for (int64_t l = 0; l < nq; ++l) to[l][2 * k] = zr[k * L + l] * scale, to[l][2 * k + 1] = zi[k * L + l] * iscale;
 }
 
+// One row of L neighbouring signals (a transform along a leading dim), interleaved
+// pairs f[2 l], f[2 l + 1] <-> re[l], im[l]: whole vectors split or joined by
+// two-vector shuffles (GCC left these stride-2 loops scalar).
+template <class T, int L>
+[[gnu::always_inline]] inline void split_run(const T* f, T sign, T* re, T* im) {
+  using V = typename Vec<T>::V;
+  constexpr int W = Vec<T>::W;
+  static_assert(L % W == 0);
+  for (int l = 0; l < L; l += W) {
+    const V a = load<T>(f + 2 * l), b = load<T>(f + 2 * l + W);
+    if constexpr (W == 8) {
+      store<T>(re + l, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
+      store<T>(im + l, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15) * sign);
+    } else {
+      store<T>(re + l, __builtin_shufflevector(a, b, 0, 2, 4, 6));
+      store<T>(im + l, __builtin_shufflevector(a, b, 1, 3, 5, 7) * sign);
+    }
+  }
+}
+template <class T, int L>
+[[gnu::always_inline]] inline void join_run(const T* re, const T* im, T scale, T iscale, T* o) {
+  using V = typename Vec<T>::V;
+  constexpr int W = Vec<T>::W;
+  static_assert(L % W == 0);
+  for (int l = 0; l < L; l += W) {
+    const V a = load<T>(re + l) * scale, b = load<T>(im + l) * iscale;
+    if constexpr (W == 8) {
+      store<T>(o + 2 * l, __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11));
+      store<T>(o + 2 * l + W, __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15));
+    } else {
+      store<T>(o + 2 * l, __builtin_shufflevector(a, b, 0, 4, 1, 5));
+      store<T>(o + 2 * l + W, __builtin_shufflevector(a, b, 2, 6, 3, 7));
+    }
+  }
+}
+
 }  // namespace tessel::cpu::fft_lanes

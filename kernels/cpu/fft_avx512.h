@@ -232,6 +232,49 @@ TESSEL_AVX512 inline void c2c256_rows(const float* x, int64_t count, float* out,
   }
 }
 
+// Complex rows of n = 16 R points, R a multiple of 16: z_j (j = 16 v + e) as R
+// rows of 16 lanes (re, im) in work arrays; row_dft(re, im) runs the R-point
+// DFTs over v in those lanes (fft_plan.h's engine, in L1) and returns where Y
+// [k_v][e] ended; then each 16 rows of k_v get twiddles w_n^{e k_v} (tw [R][16]),
+// a transpose and 16-point DFTs over e: X_{k_v + R k_e} is lane k_v - 16 b of
+// register k_e, 16 neighbouring outputs stored at once.
+template <class RowDft>
+TESSEL_AVX512 inline void c2c_rows(const float* x, int64_t count, int64_t n, float* out, float sign, float scale,
+                                   const float* twr, const float* twi, float* re, float* im, RowDft&& row_dft) {
+  const Tables& t = tables();
+  const int64_t R = n / 16;
+  const float iscale = sign * scale;
+  for (int64_t row = 0; row < count; ++row) {
+    const float* xr = x + row * 2 * n;
+    for (int64_t v = 0; v < R; ++v) {
+      const V a = ld(xr + 32 * v), b = ld(xr + 32 * v + 16);
+      st(re + 16 * v, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+      st(im + 16 * v, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31) * sign);
+    }
+    const auto [yr, yi] = row_dft(re, im);
+    float* o = out + row * 2 * n;
+    for (int64_t b = 0; b < R / 16; ++b) {
+      V rr[16], ri[16];
+      for (int i = 0; i < 16; ++i) {
+        const int64_t kv = 16 * b + i;
+        const C y = mul(C{ld(yr + 16 * kv), ld(yi + 16 * kv)}, ld(twr + 16 * kv), ld(twi + 16 * kv));
+        rr[i] = y.r, ri[i] = y.i;
+      }
+      transpose(rr);
+      transpose(ri);
+      C z[16];
+      for (int e = 0; e < 16; ++e) z[e] = {rr[e], ri[e]};
+      dft16(z, t);
+      for (int ke = 0; ke < 16; ++ke) {
+        const V zr = z[ke].r * scale, zi = z[ke].i * iscale;
+        float* to = o + 2 * (16 * b + R * ke);
+        st(to, __builtin_shufflevector(zr, zi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+        st(to + 16, __builtin_shufflevector(zr, zi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+      }
+    }
+  }
+}
+
 #undef TS_AVX512_INLINE
 
 }  // namespace tessel::cpu::fft_avx512

@@ -12,9 +12,11 @@
 #include <memory>
 #include <mutex>
 #include <numbers>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/clones.h"
+#include "kernels/cpu/fft_avx512.h"  // stage16: radix-16 stages on AVX-512
 
 namespace tessel::cpu::fft_engine {
 
@@ -303,6 +305,10 @@ TESSEL_CLONES_WIDE void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t
   const int p = plan.radix[st];
   const int64_t len = N / p;
   const auto& tw = plan.twiddle[st];
+  if constexpr (std::is_same_v<T, float> && L == 16) {
+    if (p == 16 && has_avx512())
+      return fft_avx512::stage16(xr, xi, yr, yi, len, s, reinterpret_cast<const float*>(tw.data()));
+  }
   for (int64_t j = 0; j < len; ++j) {
     for (int64_t q = 0; q < s; ++q) {
       auto in = [&](int r) { return (q + s * (j + r * len)) * L; };

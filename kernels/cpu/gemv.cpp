@@ -191,22 +191,38 @@ void gemv_rows(const float* a, int64_t lda, const W* b, int64_t ldb, bool nn, fl
 }
 }  // namespace
 
-bool gemv_f32(const Tensor& a, const Tensor& b, const Tensor& out) {
+namespace {
+// y [m, n] += bias [n] (float32 or bfloat16, contiguous; undefined: none), then ReLU
+// when asked (NaN stays NaN): the epilogue of both gemvs, before bfloat16's one rounding.
+void bias_relu(float* y, const Tensor& bias, bool relu, int64_t m, int64_t n) {
+  if (bias.defined()) {
+    if (bias.dtype() == DType::BFloat16) {
+      const BFloat16* bv = bias.data<BFloat16>();
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t j = 0; j < n; ++j) y[r * n + j] += static_cast<float>(bv[j]);
+    } else {
+      const float* bv = bias.data<float>();
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t j = 0; j < n; ++j) y[r * n + j] += bv[j];
+    }
+  }
+  if (relu)
+    for (int64_t i = 0; i < m * n; ++i) y[i] = y[i] < 0.0f ? 0.0f : y[i];
+}
+}  // namespace
+
+bool gemv_f32(const Tensor& a, const Tensor& b, const Tensor& out, const Tensor& bias, bool relu) {
   bool nn;
   int64_t ldb;
   if (a.dtype() != DType::Float32 || !gemv_layout(a, b, out, nn, ldb)) return false;
   const int64_t nb = a.shape()[0], m = a.shape()[1], k = a.shape()[2], n = b.shape()[2];
-  for (int64_t p = 0; p < nb; ++p)
+  for (int64_t p = 0; p < nb; ++p) {
+    float* y = out.data<float>() + p * m * n;
     gemv_rows<float>(a.data<float>() + p * a.strides()[0], a.strides()[1], b.data<float>() + p * b.strides()[0], ldb,
-                     nn, out.data<float>() + p * m * n, m, k, n);
+                     nn, y, m, k, n);
+    bias_relu(y, bias, relu, m, n);
+  }
   return true;
-}
-
-// y [m, n] += bias [n] (bfloat16, contiguous), before the one rounding
-void add_bias(float* y, const Tensor& bias, int64_t m, int64_t n) {
-  const BFloat16* bv = bias.data<BFloat16>();
-  for (int64_t r = 0; r < m; ++r)
-    for (int64_t j = 0; j < n; ++j) y[r * n + j] += static_cast<float>(bv[j]);
 }
 
 bool gemv_bf16(const Tensor& a, const Tensor& b, const Tensor& out, const Tensor& bias) {
@@ -228,14 +244,14 @@ bool gemv_bf16(const Tensor& a, const Tensor& b, const Tensor& out, const Tensor
       parallel_for((n + 15) / 16, 16 * k * m, [&](int64_t p0, int64_t p1) {
         rows_nt_dpbf16(ar, a.strides()[1], bp, ldb, y.data(), n, m, k, p0 * 16, std::min(n, p1 * 16));
       });
-      if (bias.defined()) add_bias(y.data(), bias, m, n);
+      bias_relu(y.data(), bias, false, m, n);
       narrow(out.data<BFloat16>() + p * m * n, y.data(), m * n);
       continue;
     }
 #endif
     for (int64_t r = 0; r < m; ++r) widen(aw.data() + r * k, ap + r * a.strides()[1], k);
     gemv_rows<uint16_t>(aw.data(), k, bd + p * b.strides()[0], ldb, nn, y.data(), m, k, n);
-    if (bias.defined()) add_bias(y.data(), bias, m, n);
+    bias_relu(y.data(), bias, false, m, n);
     narrow(out.data<BFloat16>() + p * m * n, y.data(), m * n);
   }
   return true;

@@ -5,11 +5,12 @@
 
 namespace tessel::cpu {
 
-// out = a @ b for a [B, M, K] with unit stride along K, b [B, K, N] with unit
-// stride along N or along K (a transposed view), out [B, M, N] contiguous.
-// False, touching nothing, when the operands do not fit (M > 4, other dtypes
-// or strides, tiny sizes): the caller takes oneDNN's path.
-bool gemv_f32(const Tensor& a, const Tensor& b, const Tensor& out);
+// out = a @ b (+ bias [N], float32 contiguous, when defined; then ReLU when relu)
+// for a [B, M, K] with unit stride along K, b [B, K, N] with unit stride along N
+// or along K (a transposed view), out [B, M, N] contiguous. False, touching
+// nothing, when the operands do not fit (M > 4, other dtypes or strides, tiny
+// sizes): the caller takes oneDNN's path.
+bool gemv_f32(const Tensor& a, const Tensor& b, const Tensor& out, const Tensor& bias = Tensor(), bool relu = false);
 // The same for bfloat16 a, b and out: b read in place (2 bytes a weight), the
 // products summed in float32 and rounded once; a bfloat16 bias [N] (contiguous, or
 // undefined) is added to every row's sums before that rounding.

@@ -391,18 +391,8 @@ Tensor matmul_fused(const Tensor& a0, const Tensor& w, const Tensor& bias0, Matm
     // A few rows (a served request, batch 1): one pass over the weights (gemv.h),
     // then the bias and ReLU over the small output.
     Tensor out = out0.defined() ? out0 : empty({M, N}, TensorOptions(dtype));
-    if (gemv_f32(a.unsqueeze(0), w.unsqueeze(0), out.unsqueeze(0))) {
-      float* y = out.data<float>();
-      const Tensor bc = bias0.defined() ? bias0.contiguous() : Tensor();
-      const float* b = bc.defined() ? bc.data<float>() : nullptr;
-      for (int64_t r = 0; r < M; ++r)
-        for (int64_t j = 0; j < N; ++j) {
-          float v = y[r * N + j] + (b ? b[j] : 0.0f);
-          if (act == MatmulAct::relu) v = v < 0.0f ? 0.0f : v;  // NaN stays NaN
-          y[r * N + j] = v;
-        }
-      return out;
-    }
+    const Tensor bc = bias0.defined() ? bias0.contiguous() : Tensor();
+    if (gemv_f32(a.unsqueeze(0), w.unsqueeze(0), out.unsqueeze(0), bc, act == MatmulAct::relu)) return out;
   }
   FusedKey key{};
   key.m = M, key.k = K, key.n = N, key.sw[0] = w.strides()[0], key.sw[1] = w.strides()[1];

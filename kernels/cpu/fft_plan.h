@@ -23,6 +23,8 @@ namespace tessel::cpu::fft_engine {
 // Lane loops: the buffers never overlap, which the compiler cannot prove.
 #define TS_FOR_LANES(l) _Pragma("GCC ivdep") for (int l = 0; l < L; ++l)
 
+// One 64-byte row a lane set: a 256-point chunk's four work arrays fit L1, and
+// AVX-512's register stages (fft_avx512.h's stage16) read a row as one register.
 template <class T>
 constexpr int kLanes = 64 / sizeof(T);
 
@@ -231,6 +233,25 @@ template <int Tw, class T, int L>
   }
 }
 
+// The last layer of radix16 (G = 4) and radix8 (G = 2): 4-point DFTs of the first
+// layer's b[G i + k1], i = 0..3 (re and im rows 2 e, 2 e + 1 of b), into outputs k1 + G i,
+// each times the stage's twiddle w[k1 + G i] (Tw).
+template <bool Tw, int G, class T, int L>
+[[gnu::always_inline]] inline void last_layer(const T (*b)[L], T* const* y, const std::complex<T>* w) {
+  for (int k1 = 0; k1 < G; ++k1) {
+    const T* bs[8];
+    T* ys[8];
+    for (int i = 0; i < 4; ++i) {
+      bs[2 * i] = b[2 * (G * i + k1)], bs[2 * i + 1] = b[2 * (G * i + k1) + 1];
+      ys[2 * i] = y[2 * (k1 + G * i)], ys[2 * i + 1] = y[2 * (k1 + G * i) + 1];
+    }
+    if constexpr (Tw)
+      radix4<2, T, L>(bs, ys, w + k1, G);
+    else
+      radix4<0, T, L>(bs, ys, nullptr);
+  }
+}
+
 // Radix 16 as 4 x 4 (X_{k1 + 4 k2} = sum_r2 w16^{r2 k1} w4^{r2 k2} sum_r1
 // a_{4 r1 + r2} w4^{r1 k1}): two layers of radix-4 butterflies through a 4 KiB
 // buffer that stays in L1, so a length-256 transform makes two passes over its
@@ -253,18 +274,7 @@ template <bool Tw, class T, int L>
     else
       radix4<1, T, L>(xs, bs, w16 + 16 * r2);
   }
-  for (int k1 = 0; k1 < 4; ++k1) {
-    const T* bs[8];
-    T* ys[8];
-    for (int i = 0; i < 4; ++i) {
-      bs[2 * i] = b[2 * (4 * i + k1)], bs[2 * i + 1] = b[2 * (4 * i + k1) + 1];
-      ys[2 * i] = y[2 * (k1 + 4 * i)], ys[2 * i + 1] = y[2 * (k1 + 4 * i) + 1];
-    }
-    if constexpr (Tw)
-      radix4<2, T, L>(bs, ys, w + k1, 4);
-    else
-      radix4<0, T, L>(bs, ys, nullptr);
-  }
+  last_layer<Tw, 4, T, L>(b, y, w);
 }
 
 // Radix 8 as 2 x 4 (X_{k1 + 2 k2} = sum_r2 w8^{r2 k1} w4^{r2 k2} sum_r1
@@ -283,18 +293,7 @@ template <bool Tw, class T, int L>
     else
       radix2<true, T, L>(ar, ai, br, bi, y0r, y0i, y1r, y1i, w8[8 + r2]);
   }
-  for (int k1 = 0; k1 < 2; ++k1) {
-    const T* bs[8];
-    T* ys[8];
-    for (int i = 0; i < 4; ++i) {
-      bs[2 * i] = b[2 * (2 * i + k1)], bs[2 * i + 1] = b[2 * (2 * i + k1) + 1];
-      ys[2 * i] = y[2 * (k1 + 2 * i)], ys[2 * i + 1] = y[2 * (k1 + 2 * i) + 1];
-    }
-    if constexpr (Tw)
-      radix4<2, T, L>(bs, ys, w + k1, 2);
-    else
-      radix4<0, T, L>(bs, ys, nullptr);
-  }
+  last_layer<Tw, 2, T, L>(b, y, w);
 }
 
 // One stage: N = p * len points per transform, s = product of earlier radices.

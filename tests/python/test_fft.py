@@ -462,7 +462,7 @@ for rows in (1, 2, 3, 33):
                       (ts.fft.ifft(t), np.fft.ifft(x.astype(np.float64)))):
         g = np.asarray(ts.view_as_real(got)).astype(np.float64)
         worst = max(worst, np.abs(g[..., 0] + 1j * g[..., 1] - want).max() / np.abs(want).max())
-    for n in (256, 512, 1024, 4096):  # complex: 256 in registers, other multiples of 256 in 16 x n/16
+    for n in (256, 512, 768, 1024, 4096):  # complex: 256 in registers, other multiples of 256 in 16 x n/16
         rng = np.random.default_rng(rows + n)
         z = (rng.standard_normal((rows, n)) + 1j * rng.standard_normal((rows, n))).astype(np.complex64)
         for f, nm in ((f, nm) for f in ("fft", "ifft") for nm in ("backward", "ortho", "forward")):

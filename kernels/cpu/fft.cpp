@@ -157,15 +157,40 @@ bool few_signals(int64_t B) {
   return 2 * B < kLanes<T>;
 }
 
-// float32 rows of 256 samples on AVX-512: fft_avx512.h, two rows at a time in registers.
-// Rows [0, B) of src to rows of dst (stride ostride), times sr (re) and si (im).
+std::shared_ptr<const std::vector<float>> rows_twiddles(int64_t n);
+
+// float32 real rows on AVX-512 (fft_avx512.h): 256 samples two rows at a time in
+// registers; n = 2 m with m a multiple of 256 up to 4096 as the m-point complex
+// rows kernel on the row read as pairs, then the split step. Rows [0, B) of src
+// to rows of dst (stride ostride), times sr (re) and si (im). False: not handled.
 template <class T>
-bool rows256(const T* src, int64_t B, int64_t n, T* dst, int64_t ostride, T sr, T si) {
+bool real_rows_avx512(const T* src, int64_t B, int64_t n, T* dst, int64_t ostride, T sr, T si) {
   if constexpr (std::is_same_v<T, float>) {
-    if (n != 256 || !has_avx512()) return false;
-    parallel_for((B + 1) / 2, 2 * n, [&](int64_t p0, int64_t p1) {
-      const int64_t r0 = 2 * p0, r1 = std::min(B, 2 * p1);
-      fft_avx512::rfft256_rows(src + r0 * n, r1 - r0, dst + r0 * ostride, ostride, sr, si);
+    if (!has_avx512()) return false;
+    if (n == 256) {
+      parallel_for((B + 1) / 2, 2 * n, [&](int64_t p0, int64_t p1) {
+        const int64_t r0 = 2 * p0, r1 = std::min(B, 2 * p1);
+        fft_avx512::rfft256_rows(src + r0 * n, r1 - r0, dst + r0 * ostride, ostride, sr, si);
+      });
+      return true;
+    }
+    const int64_t m = n / 2, R = m / 16;
+    if (n % 2 != 0 || m % 256 != 0 || m > 4096) return false;
+    const auto plan = plan_for<float>(R, true);
+    const auto split = plan_for<float>(n);  // its split step's e^{-2 pi i k / n}, k = 0..m
+    const auto tw = rows_twiddles(m);
+    const float* ws = reinterpret_cast<const float*>(split->split.data());
+    parallel_for(B, 2 * n, [&](int64_t b0, int64_t b1) {
+      const WorkArrays<float> w(5, 2 * m);
+      float *re = w[0], *im = w[1], *tr = w[2], *ti = w[3], *z = w[4];
+      for (int64_t r = b0; r < b1; ++r) {
+        fft_avx512::c2c_rows(src + r * n, 1, m, z, 1.0f, 1.0f, tw->data(), tw->data() + m, re, im,
+                             [&](float* a, float* b) {
+                               const bool sw = complex_fft<float, 16>(*plan, a, b, tr, ti);
+                               return std::pair<const float*, const float*>(sw ? tr : a, sw ? ti : b);
+                             });
+        fft_avx512::split_row(z, m, ws, dst + r * ostride, sr, si);
+      }
     });
     return true;
   }
@@ -179,7 +204,7 @@ void rfft_kernel(const KernelCall& c) {
   const int64_t B = x.shape()[0], n = x.shape()[1], bins = n / 2 + 1;
   const T* src = x.data<T>();
   T* dst = out.data<T>();
-  if (rows256<T>(src, B, n, dst, bins * 2, T(1), T(1))) return;
+  if (real_rows_avx512<T>(src, B, n, dst, bins * 2, T(1), T(1))) return;
   if (few_signals<T>(B) && n % 2 == 0) {
     // A row of n samples is, as memory, m = n/2 complex values z_j = x[2j] + i x[2j+1]:
     // their m-point FFT and the split step give the bins, half the work of an n-point one.
@@ -584,7 +609,7 @@ void real_rows_c2c(const fft::C2cParams& p, const T* src, T* dst, int64_t B, int
   constexpr int L = kLanes<T>;
   const int64_t bins = n / 2 + 1;
   const T sr = T(p.scale), si = p.inverse ? -T(p.scale) : T(p.scale);
-  if (rows256<T>(src, B, n, dst, n * 2, sr, si)) {
+  if (real_rows_avx512<T>(src, B, n, dst, n * 2, sr, si)) {
     parallel_for(B, n, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b)
         for (int64_t k = bins; k < n; ++k) {

@@ -300,6 +300,44 @@ TESSEL_AVX512 inline void c2c_rows(const float* x, int64_t count, int64_t n, flo
   }
 }
 
+TS_AVX512_INLINE V even(V a, V b) {
+  return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+TS_AVX512_INLINE V odd(V a, V b) {
+  return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
+// The split step of a real transform of n = 2 m samples from Z, the m-point DFT of
+// the row read as complex pairs (interleaved): X_k = E_k + w_k O_k with E = (Z_k +
+// conj Z_{m-k}) / 2, O = (Z_k - conj Z_{m-k}) / 2i (indices mod m), k = 0..m, w_k =
+// e^{-2 pi i k / n} as (re, im) pairs; X's real parts times sr, imaginary parts si.
+// 16 bins at a time, the partners read as one run and reversed in registers.
+TESSEL_AVX512 inline void split_row(const float* Z, int64_t m, const float* w, float* X, float sr, float si) {
+  auto one = [&](int64_t k) {
+    const int64_t a = k == m ? 0 : k, b = k == 0 ? 0 : m - k;
+    const float er = (Z[2 * a] + Z[2 * b]) / 2, ei = (Z[2 * a + 1] - Z[2 * b + 1]) / 2;
+    const float odr = (Z[2 * a + 1] + Z[2 * b + 1]) / 2, odi = (Z[2 * b] - Z[2 * a]) / 2;
+    X[2 * k] = (er + w[2 * k] * odr - w[2 * k + 1] * odi) * sr;
+    X[2 * k + 1] = (ei + w[2 * k] * odi + w[2 * k + 1] * odr) * si;
+  };
+  one(0);
+  int64_t k = 1;
+  for (; k + 16 <= m; k += 16) {  // bins k .. k + 15; partners m - k - 15 .. m - k, within 1 .. m - 1
+    const float* zb = Z + 2 * (m - k - 15);
+    const V a0 = ld(Z + 2 * k), a1 = ld(Z + 2 * k + 16), b0 = ld(zb), b1 = ld(zb + 16);
+    const V w0 = ld(w + 2 * k), w1 = ld(w + 2 * k + 16);
+    const V ar = even(a0, a1), ai = odd(a0, a1), wr = even(w0, w1), wi = odd(w0, w1);
+#define TS_REVERSED(v) __builtin_shufflevector(v, v, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+    const V br = TS_REVERSED(even(b0, b1)), bi = TS_REVERSED(odd(b0, b1));
+#undef TS_REVERSED
+    const V er = ar + br, ei = ai - bi, odr = ai + bi, odi = br - ar;  // each twice its value
+    const V xr = (er + wr * odr - wi * odi) * (0.5f * sr), xi = (ei + wr * odi + wi * odr) * (0.5f * si);
+    st(X + 2 * k, __builtin_shufflevector(xr, xi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+    st(X + 2 * k + 16, __builtin_shufflevector(xr, xi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+  }
+  for (; k <= m; ++k) one(k);
+}
+
 #undef TS_AVX512_INLINE
 
 }  // namespace tessel::cpu::fft_avx512

@@ -453,22 +453,23 @@ def test_transforms_along_leading_dims_read_neighbouring_columns(dtype, tol):
 _ROWS256 = r"""
 import numpy as np, tessel as ts
 worst = 0.0
+def err(got, want):
+    g = np.asarray(ts.view_as_real(got)).astype(np.float64)
+    return np.abs(g[..., 0] + 1j * g[..., 1] - want).max() / np.abs(want).max()
 for rows in (1, 2, 3, 33):
-    x = np.random.default_rng(rows).standard_normal((rows, 256)).astype(np.float32)
-    t = ts.from_numpy(x)
-    for got, want in ((ts.fft.rfft(t), np.fft.rfft(x.astype(np.float64))),
-                      *((ts.fft.fft(t, norm=nm), np.fft.fft(x.astype(np.float64), norm=nm))
-                        for nm in ("backward", "ortho", "forward")),
-                      (ts.fft.ifft(t), np.fft.ifft(x.astype(np.float64)))):
-        g = np.asarray(ts.view_as_real(got)).astype(np.float64)
-        worst = max(worst, np.abs(g[..., 0] + 1j * g[..., 1] - want).max() / np.abs(want).max())
+    for n in (256, 1024, 1536, 8192):  # real: 256 in registers, 2 m (m a multiple of 256) as m complex + split
+        x = np.random.default_rng(rows + n).standard_normal((rows, n)).astype(np.float32)
+        t, x64 = ts.from_numpy(x), x.astype(np.float64)
+        worst = max(worst, err(ts.fft.rfft(t), np.fft.rfft(x64)), err(ts.fft.ifft(t), np.fft.ifft(x64)))
+        for nm in ("backward", "ortho", "forward"):
+            worst = max(worst, err(ts.fft.fft(t, norm=nm), np.fft.fft(x64, norm=nm)))
     for n in (256, 512, 768, 1024, 4096):  # complex: 256 in registers, other multiples of 256 in 16 x n/16
         rng = np.random.default_rng(rows + n)
         z = (rng.standard_normal((rows, n)) + 1j * rng.standard_normal((rows, n))).astype(np.complex64)
-        for f, nm in ((f, nm) for f in ("fft", "ifft") for nm in ("backward", "ortho", "forward")):
-            got = np.asarray(ts.view_as_real(getattr(ts.fft, f)(ts.tensor(z), norm=nm))).astype(np.float64)
-            want = getattr(np.fft, f)(z.astype(np.complex128), norm=nm)
-            worst = max(worst, np.abs(got[..., 0] + 1j * got[..., 1] - want).max() / np.abs(want).max())
+        for f in ("fft", "ifft"):
+            for nm in ("backward", "ortho", "forward"):
+                worst = max(worst, err(getattr(ts.fft, f)(ts.tensor(z), norm=nm),
+                                       getattr(np.fft, f)(z.astype(np.complex128), norm=nm)))
 print(ts.backends.cpu.get_cpu_capability(), worst)
 """
 

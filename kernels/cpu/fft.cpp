@@ -314,6 +314,35 @@ void stft_power_kernel(const KernelCall& c) {
 template <class T>
 TESSEL_CLONES_WIDE void irfft_chunks(const Plan<T>& plan, const T* src, T* dst, int64_t B, int64_t c0, int64_t c1);
 
+// irfft of float32 rows of n = 2 m samples on AVX-512, m a multiple of 256 up to 4096: the
+// inverse split step, then the complex rows kernel backwards, whose m complex outputs read
+// as memory are the samples. False: not handled.
+template <class T>
+bool irfft_rows_avx512(const T* src, int64_t B, int64_t n, T* dst) {
+  if constexpr (std::is_same_v<T, float>) {
+    const int64_t m = n / 2, R = m / 16, bins = m + 1;
+    if (n % 2 != 0 || m % 256 != 0 || m > 4096 || !has_avx512()) return false;
+    const auto plan = plan_for<float>(R, true);
+    const auto split = plan_for<float>(n);
+    const auto tw = rows_twiddles(m);
+    const float* ws = reinterpret_cast<const float*>(split->split.data());
+    parallel_for(B, 2 * n, [&](int64_t b0, int64_t b1) {
+      const WorkArrays<float> w(5, 2 * m);
+      float *re = w[0], *im = w[1], *tr = w[2], *ti = w[3], *z = w[4];
+      for (int64_t r = b0; r < b1; ++r) {
+        fft_avx512::unsplit_row(src + r * bins * 2, m, ws, z);
+        fft_avx512::c2c_rows(z, 1, m, dst + r * n, -1.0f, 1.0f / float(m), tw->data(), tw->data() + m, re, im,
+                             [&](float* a, float* b) {
+                               const bool sw = complex_fft<float, 16>(*plan, a, b, tr, ti);
+                               return std::pair<const float*, const float*>(sw ? tr : a, sw ? ti : b);
+                             });
+      }
+    });
+    return true;
+  }
+  return false;
+}
+
 template <class T>
 void irfft_kernel(const KernelCall& c) {
   constexpr int L = kLanes<T>;
@@ -321,6 +350,7 @@ void irfft_kernel(const KernelCall& c) {
   const int64_t B = out.shape()[0], n = out.shape()[1], bins = n / 2 + 1;
   const T* src = X.data<T>();
   T* dst = out.data<T>();
+  if (irfft_rows_avx512<T>(src, B, n, dst)) return;
   if (few_signals<T>(B) && n % 2 == 0) {
     // The inverse split step makes the m = n/2 complex values whose inverse FFT,
     // read as memory, is the signal (x[2j] + i x[2j+1]): written straight to dst.

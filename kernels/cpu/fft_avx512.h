@@ -338,6 +338,36 @@ TESSEL_AVX512 inline void split_row(const float* Z, int64_t m, const float* w, f
   for (; k <= m; ++k) one(k);
 }
 
+// Its inverse, from the m + 1 bins X (interleaved; the imaginary parts of X_0 and
+// X_m ignored, as numpy.fft.irfft does): Z_k = E_k + i O_k with E = (X_k + conj
+// X_{m-k}) / 2 and O = (X_k - conj X_{m-k}) / 2 * conj(w_k), k = 0..m-1.
+TESSEL_AVX512 inline void unsplit_row(const float* X, int64_t m, const float* w, float* Z) {
+  auto one = [&](int64_t k) {
+    const float ar = X[2 * k], ai = k == 0 ? 0.0f : X[2 * k + 1];
+    const float br = X[2 * (m - k)], bi = k == 0 ? 0.0f : X[2 * (m - k) + 1];
+    const float er = (ar + br) / 2, ei = (ai - bi) / 2, dr = (ar - br) / 2, di = (ai + bi) / 2;
+    const float wr = w[2 * k], wi = w[2 * k + 1];
+    Z[2 * k] = er - (di * wr - dr * wi);
+    Z[2 * k + 1] = ei + (dr * wr + di * wi);
+  };
+  one(0);
+  int64_t k = 1;
+  for (; k + 16 <= m; k += 16) {  // bins k .. k + 15; partners m - k - 15 .. m - k, within 1 .. m - 1
+    const float* xb = X + 2 * (m - k - 15);
+    const V a0 = ld(X + 2 * k), a1 = ld(X + 2 * k + 16), b0 = ld(xb), b1 = ld(xb + 16);
+    const V w0 = ld(w + 2 * k), w1 = ld(w + 2 * k + 16);
+    const V ar = even(a0, a1), ai = odd(a0, a1), wr = even(w0, w1), wi = odd(w0, w1);
+#define TS_REVERSED(v) __builtin_shufflevector(v, v, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+    const V br = TS_REVERSED(even(b0, b1)), bi = TS_REVERSED(odd(b0, b1));
+#undef TS_REVERSED
+    const V er = ar + br, ei = ai - bi, dr = ar - br, di = ai + bi;  // each twice its value
+    const V zr = (er - (di * wr - dr * wi)) * 0.5f, zi = (ei + (dr * wr + di * wi)) * 0.5f;
+    st(Z + 2 * k, __builtin_shufflevector(zr, zi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+    st(Z + 2 * k + 16, __builtin_shufflevector(zr, zi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+  }
+  for (; k < m; ++k) one(k);
+}
+
 #undef TS_AVX512_INLINE
 
 }  // namespace tessel::cpu::fft_avx512

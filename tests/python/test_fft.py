@@ -457,12 +457,18 @@ def err(got, want):
     g = np.asarray(ts.view_as_real(got)).astype(np.float64)
     return np.abs(g[..., 0] + 1j * g[..., 1] - want).max() / np.abs(want).max()
 for rows in (1, 2, 3, 33):
-    for n in (256, 1024, 1536, 8192):  # real: 256 in registers, 2 m (m a multiple of 256) as m complex + split
+    for n in (256, 1024, 1536, 8192):  # real: 256 in registers, 2 m (m a multiple of 256) as m complex + split;
+        # irfft of those (but 256) as the inverse split and the complex rows backwards
         x = np.random.default_rng(rows + n).standard_normal((rows, n)).astype(np.float32)
         t, x64 = ts.from_numpy(x), x.astype(np.float64)
         worst = max(worst, err(ts.fft.rfft(t), np.fft.rfft(x64)), err(ts.fft.ifft(t), np.fft.ifft(x64)))
         for nm in ("backward", "ortho", "forward"):
             worst = max(worst, err(ts.fft.fft(t, norm=nm), np.fft.fft(x64, norm=nm)))
+        X = np.fft.rfft(x64)
+        X[:, 0] += 2j  # ignored imaginary DC and Nyquist, as numpy does
+        X[:, -1] -= 3j
+        back = np.asarray(ts.fft.irfft(ts.tensor(X.astype(np.complex64)), n=n)).astype(np.float64)
+        worst = max(worst, np.abs(back - np.fft.irfft(X, n=n)).max() / np.abs(x64).max())
     for n in (256, 512, 768, 1024, 4096):  # complex: 256 in registers, other multiples of 256 in 16 x n/16
         rng = np.random.default_rng(rows + n)
         z = (rng.standard_normal((rows, n)) + 1j * rng.standard_normal((rows, n))).astype(np.complex64)

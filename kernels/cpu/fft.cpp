@@ -9,6 +9,8 @@
 // signals at a time, stored split (re and im arrays, lane index innermost), so
 // every butterfly is a plain loop over lanes that the compiler vectorizes. Even
 // n runs as one complex FFT of n/2 points (x[2j] + i x[2j+1]) and a split step.
+// On AVX-512, float32 rows of 256 points and of multiples of 256 run row by row
+// in registers instead (fft_avx512.h: real_rows_avx512, irfft_rows_avx512, c2c_kernel).
 #include <algorithm>
 #include <cmath>
 #include <complex>

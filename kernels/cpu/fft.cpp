@@ -161,6 +161,28 @@ bool few_signals(int64_t B) {
 
 std::shared_ptr<const std::vector<float>> rows_twiddles(int64_t n);
 
+// Rows [0, B) of m-point complex transforms on AVX-512 (m a multiple of 256, up to 4096), on
+// threads: per_row(r, z, rows) with z a work row of 2 m floats and rows(in, out, sign, scale)
+// fft_avx512::c2c_rows on one interleaved row (sign -1: the inverse), its R = m/16-point DFTs
+// by the lane engine.
+template <class PerRow>
+void complex_rows(int64_t m, int64_t B, PerRow&& per_row) {
+  const int64_t R = m / 16;
+  const auto plan = plan_for<float>(R, true);
+  const auto tw = rows_twiddles(m);
+  parallel_for(B, 4 * m, [&](int64_t b0, int64_t b1) {
+    const WorkArrays<float> w(5, 2 * m);
+    float *re = w[0], *im = w[1], *tr = w[2], *ti = w[3], *z = w[4];
+    auto rows = [&](const float* in, float* out, float sign, float scale) {
+      fft_avx512::c2c_rows(in, 1, m, out, sign, scale, tw->data(), tw->data() + m, re, im, [&](float* a, float* b) {
+        const bool sw = complex_fft<float, 16>(*plan, a, b, tr, ti);
+        return std::pair<const float*, const float*>(sw ? tr : a, sw ? ti : b);
+      });
+    };
+    for (int64_t r = b0; r < b1; ++r) per_row(r, z, rows);
+  });
+}
+
 // float32 real rows on AVX-512 (fft_avx512.h): 256 samples two rows at a time in
 // registers; n = 2 m with m a multiple of 256 up to 4096 as the m-point complex
 // rows kernel on the row read as pairs, then the split step. Rows [0, B) of src
@@ -176,23 +198,12 @@ bool real_rows_avx512(const T* src, int64_t B, int64_t n, T* dst, int64_t ostrid
       });
       return true;
     }
-    const int64_t m = n / 2, R = m / 16;
+    const int64_t m = n / 2;
     if (n % 2 != 0 || m % 256 != 0 || m > 4096) return false;
-    const auto plan = plan_for<float>(R, true);
-    const auto split = plan_for<float>(n);  // its split step's e^{-2 pi i k / n}, k = 0..m
-    const auto tw = rows_twiddles(m);
-    const float* ws = reinterpret_cast<const float*>(split->split.data());
-    parallel_for(B, 2 * n, [&](int64_t b0, int64_t b1) {
-      const WorkArrays<float> w(5, 2 * m);
-      float *re = w[0], *im = w[1], *tr = w[2], *ti = w[3], *z = w[4];
-      for (int64_t r = b0; r < b1; ++r) {
-        fft_avx512::c2c_rows(src + r * n, 1, m, z, 1.0f, 1.0f, tw->data(), tw->data() + m, re, im,
-                             [&](float* a, float* b) {
-                               const bool sw = complex_fft<float, 16>(*plan, a, b, tr, ti);
-                               return std::pair<const float*, const float*>(sw ? tr : a, sw ? ti : b);
-                             });
-        fft_avx512::split_row(z, m, ws, dst + r * ostride, sr, si);
-      }
+    const float* ws = reinterpret_cast<const float*>(plan_for<float>(n)->split.data());  // e^{-2 pi i k / n}
+    complex_rows(m, B, [&](int64_t r, float* z, auto& rows) {
+      rows(src + r * n, z, 1.0f, 1.0f);
+      fft_avx512::split_row(z, m, ws, dst + r * ostride, sr, si);
     });
     return true;
   }
@@ -322,23 +333,12 @@ TESSEL_CLONES_WIDE void irfft_chunks(const Plan<T>& plan, const T* src, T* dst, 
 template <class T>
 bool irfft_rows_avx512(const T* src, int64_t B, int64_t n, T* dst) {
   if constexpr (std::is_same_v<T, float>) {
-    const int64_t m = n / 2, R = m / 16, bins = m + 1;
+    const int64_t m = n / 2, bins = m + 1;
     if (n % 2 != 0 || m % 256 != 0 || m > 4096 || !has_avx512()) return false;
-    const auto plan = plan_for<float>(R, true);
-    const auto split = plan_for<float>(n);
-    const auto tw = rows_twiddles(m);
-    const float* ws = reinterpret_cast<const float*>(split->split.data());
-    parallel_for(B, 2 * n, [&](int64_t b0, int64_t b1) {
-      const WorkArrays<float> w(5, 2 * m);
-      float *re = w[0], *im = w[1], *tr = w[2], *ti = w[3], *z = w[4];
-      for (int64_t r = b0; r < b1; ++r) {
-        fft_avx512::unsplit_row(src + r * bins * 2, m, ws, z);
-        fft_avx512::c2c_rows(z, 1, m, dst + r * n, -1.0f, 1.0f / float(m), tw->data(), tw->data() + m, re, im,
-                             [&](float* a, float* b) {
-                               const bool sw = complex_fft<float, 16>(*plan, a, b, tr, ti);
-                               return std::pair<const float*, const float*>(sw ? tr : a, sw ? ti : b);
-                             });
-      }
+    const float* ws = reinterpret_cast<const float*>(plan_for<float>(n)->split.data());
+    complex_rows(m, B, [&](int64_t r, float* z, auto& rows) {
+      fft_avx512::unsplit_row(src + r * bins * 2, m, ws, z);
+      rows(z, dst + r * n, -1.0f, 1.0f / float(m));
     });
     return true;
   }
@@ -680,18 +680,7 @@ void c2c_kernel(const KernelCall& c) {
         });
         return;
       }
-      const int64_t R = n / 16;
-      const auto plan = plan_for<float>(R, true);
-      const auto tw = rows_twiddles(n);
-      parallel_for(B, 4 * n, [&](int64_t b0, int64_t b1) {
-        const WorkArrays<float> w(4, R * 16);
-        float *re = w[0], *im = w[1], *tr = w[2], *ti = w[3];
-        fft_avx512::c2c_rows(src + b0 * 2 * n, b1 - b0, n, dst + b0 * 2 * n, sign, scale, tw->data(), tw->data() + n,
-                             re, im, [&](float* a, float* b) {
-                               const bool sw = complex_fft<float, 16>(*plan, a, b, tr, ti);
-                               return std::pair<const float*, const float*>(sw ? tr : a, sw ? ti : b);
-                             });
-      });
+      complex_rows(n, B, [&](int64_t r, float*, auto& rows) { rows(src + r * 2 * n, dst + r * 2 * n, sign, scale); });
       return;
     }
   }

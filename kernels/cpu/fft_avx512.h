@@ -307,11 +307,32 @@ TS_AVX512_INLINE V odd(V a, V b) {
   return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
+// Bins k = 1, 17, .. while k + 16 <= m, 16 at a time: A_k and its mirror A_{m-k} as split
+// vectors (the mirror's run, m - k - 15 .. m - k, read once and reversed in registers) and
+// w_k go to f, whose two results are stored interleaved at out + 2 k. Returns the first k
+// left (the caller's scalar loop does the rest and k = 0).
+template <class F>
+TS_AVX512_INLINE int64_t mirrored_blocks(const float* A, int64_t m, const float* w, float* out, F&& f) {
+  int64_t k = 1;
+  for (; k + 16 <= m; k += 16) {
+    const float* ab = A + 2 * (m - k - 15);
+    const V a0 = ld(A + 2 * k), a1 = ld(A + 2 * k + 16), b0 = ld(ab), b1 = ld(ab + 16);
+    const V w0 = ld(w + 2 * k), w1 = ld(w + 2 * k + 16);
+#define TS_REVERSED(v) __builtin_shufflevector(v, v, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+    const V br = TS_REVERSED(even(b0, b1)), bi = TS_REVERSED(odd(b0, b1));
+#undef TS_REVERSED
+    V xr, xi;
+    f(even(a0, a1), odd(a0, a1), br, bi, even(w0, w1), odd(w0, w1), xr, xi);
+    st(out + 2 * k, __builtin_shufflevector(xr, xi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+    st(out + 2 * k + 16, __builtin_shufflevector(xr, xi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+  }
+  return k;
+}
+
 // The split step of a real transform of n = 2 m samples from Z, the m-point DFT of
 // the row read as complex pairs (interleaved): X_k = E_k + w_k O_k with E = (Z_k +
 // conj Z_{m-k}) / 2, O = (Z_k - conj Z_{m-k}) / 2i (indices mod m), k = 0..m, w_k =
 // e^{-2 pi i k / n} as (re, im) pairs; X's real parts times sr, imaginary parts si.
-// 16 bins at a time, the partners read as one run and reversed in registers.
 TESSEL_AVX512 inline void split_row(const float* Z, int64_t m, const float* w, float* X, float sr, float si) {
   auto one = [&](int64_t k) {
     const int64_t a = k == m ? 0 : k, b = k == 0 ? 0 : m - k;
@@ -321,20 +342,11 @@ TESSEL_AVX512 inline void split_row(const float* Z, int64_t m, const float* w, f
     X[2 * k + 1] = (ei + w[2 * k] * odi + w[2 * k + 1] * odr) * si;
   };
   one(0);
-  int64_t k = 1;
-  for (; k + 16 <= m; k += 16) {  // bins k .. k + 15; partners m - k - 15 .. m - k, within 1 .. m - 1
-    const float* zb = Z + 2 * (m - k - 15);
-    const V a0 = ld(Z + 2 * k), a1 = ld(Z + 2 * k + 16), b0 = ld(zb), b1 = ld(zb + 16);
-    const V w0 = ld(w + 2 * k), w1 = ld(w + 2 * k + 16);
-    const V ar = even(a0, a1), ai = odd(a0, a1), wr = even(w0, w1), wi = odd(w0, w1);
-#define TS_REVERSED(v) __builtin_shufflevector(v, v, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
-    const V br = TS_REVERSED(even(b0, b1)), bi = TS_REVERSED(odd(b0, b1));
-#undef TS_REVERSED
+  const float hr = 0.5f * sr, hi = 0.5f * si;
+  int64_t k = mirrored_blocks(Z, m, w, X, [&](V ar, V ai, V br, V bi, V wr, V wi, V& xr, V& xi) [[gnu::always_inline]] {
     const V er = ar + br, ei = ai - bi, odr = ai + bi, odi = br - ar;  // each twice its value
-    const V xr = (er + wr * odr - wi * odi) * (0.5f * sr), xi = (ei + wr * odi + wi * odr) * (0.5f * si);
-    st(X + 2 * k, __builtin_shufflevector(xr, xi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
-    st(X + 2 * k + 16, __builtin_shufflevector(xr, xi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
-  }
+    xr = (er + wr * odr - wi * odi) * hr, xi = (ei + wr * odi + wi * odr) * hi;
+  });
   for (; k <= m; ++k) one(k);
 }
 
@@ -351,20 +363,10 @@ TESSEL_AVX512 inline void unsplit_row(const float* X, int64_t m, const float* w,
     Z[2 * k + 1] = ei + (dr * wr + di * wi);
   };
   one(0);
-  int64_t k = 1;
-  for (; k + 16 <= m; k += 16) {  // bins k .. k + 15; partners m - k - 15 .. m - k, within 1 .. m - 1
-    const float* xb = X + 2 * (m - k - 15);
-    const V a0 = ld(X + 2 * k), a1 = ld(X + 2 * k + 16), b0 = ld(xb), b1 = ld(xb + 16);
-    const V w0 = ld(w + 2 * k), w1 = ld(w + 2 * k + 16);
-    const V ar = even(a0, a1), ai = odd(a0, a1), wr = even(w0, w1), wi = odd(w0, w1);
-#define TS_REVERSED(v) __builtin_shufflevector(v, v, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
-    const V br = TS_REVERSED(even(b0, b1)), bi = TS_REVERSED(odd(b0, b1));
-#undef TS_REVERSED
+  int64_t k = mirrored_blocks(X, m, w, Z, [&](V ar, V ai, V br, V bi, V wr, V wi, V& zr, V& zi) [[gnu::always_inline]] {
     const V er = ar + br, ei = ai - bi, dr = ar - br, di = ai + bi;  // each twice its value
-    const V zr = (er - (di * wr - dr * wi)) * 0.5f, zi = (ei + (dr * wr + di * wi)) * 0.5f;
-    st(Z + 2 * k, __builtin_shufflevector(zr, zi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
-    st(Z + 2 * k + 16, __builtin_shufflevector(zr, zi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
-  }
+    zr = (er - (di * wr - dr * wi)) * 0.5f, zi = (ei + (dr * wr + di * wi)) * 0.5f;
+  });
   for (; k < m; ++k) one(k);
 }
 

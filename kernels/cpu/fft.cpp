@@ -192,9 +192,10 @@ bool real_rows_avx512(const T* src, int64_t B, int64_t n, T* dst, int64_t ostrid
   if constexpr (std::is_same_v<T, float>) {
     if (!has_avx512()) return false;
     if (n == 256) {
+      const auto tw = rows_twiddles(128);
       parallel_for((B + 1) / 2, 2 * n, [&](int64_t p0, int64_t p1) {
         const int64_t r0 = 2 * p0, r1 = std::min(B, 2 * p1);
-        fft_avx512::rfft256_rows(src + r0 * n, r1 - r0, dst + r0 * ostride, ostride, sr, si);
+        fft_avx512::rfft256_rows(src + r0 * n, r1 - r0, dst + r0 * ostride, ostride, sr, si, tw->data());
       });
       return true;
     }
@@ -630,6 +631,12 @@ void c2c_any(const fft::C2cParams& p, const T* src, T* dst, int64_t outer, int64
     c2c_lanes<T, 1>(*plan, p, src, dst, n_in, inner, full, rest);
 }
 
+// The bins past n/2 of a real signal's n-point DFT row (interleaved pairs): X_{n-k} = conj(X_k).
+template <class T>
+void mirror_bins(T* row, int64_t n) {
+  for (int64_t k = n / 2 + 1; k < n; ++k) row[2 * k] = row[2 * (n - k)], row[2 * k + 1] = -row[2 * (n - k) + 1];
+}
+
 // The complex transform of many real rows along their contiguous dim (fft of a
 // real tensor): rfft's lanes (half the work of a complex transform) write the
 // bins into each output row, and the bins past n/2 are their mirrored conjugates
@@ -643,11 +650,7 @@ void real_rows_c2c(const fft::C2cParams& p, const T* src, T* dst, int64_t B, int
   const T sr = T(p.scale), si = p.inverse ? -T(p.scale) : T(p.scale);
   if (real_rows_avx512<T>(src, B, n, dst, n * 2, sr, si)) {
     parallel_for(B, n, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b)
-        for (int64_t k = bins; k < n; ++k) {
-          T* to = dst + b * n * 2;
-          to[2 * k] = to[2 * (n - k)], to[2 * k + 1] = -to[2 * (n - k) + 1];
-        }
+      for (int64_t b = b0; b < b1; ++b) mirror_bins(dst + b * n * 2, n);
     });
     return;
   }
@@ -657,9 +660,7 @@ void real_rows_c2c(const fft::C2cParams& p, const T* src, T* dst, int64_t B, int
         T* to[L];
         for (int64_t l = 0; l < nq; ++l) to[l] = dst + (q0 + l) * n * 2;
         fft_lanes::scatter<T, L>(xr, xi, 0, bins, nq, sr, si, to);
-        for (int64_t l = 0; l < nq; ++l)
-          for (int64_t k = bins; k < n; ++k)
-            to[l][2 * k] = to[l][2 * (n - k)], to[l][2 * k + 1] = -to[l][2 * (n - k) + 1];
+        for (int64_t l = 0; l < nq; ++l) mirror_bins(to[l], n);
       },
       src);
 }
@@ -675,8 +676,9 @@ void c2c_kernel(const KernelCall& c) {
       const float* src = x.data<float>();
       float* dst = out.data<float>();
       if (n == 256) {  // all in registers: [390, 256] 1 thread 68-76 us, 87-110 the general way
+        const auto tw = rows_twiddles(256);
         parallel_for(B, 4 * n, [&](int64_t b0, int64_t b1) {
-          fft_avx512::c2c256_rows(src + b0 * 2 * n, b1 - b0, dst + b0 * 2 * n, sign, scale);
+          fft_avx512::c2c256_rows(src + b0 * 2 * n, b1 - b0, dst + b0 * 2 * n, sign, scale, tw->data());
         });
         return;
       }

@@ -36,6 +36,20 @@ TS_AVX512_INLINE V ld(const float* p) {
   return v;
 }
 TS_AVX512_INLINE void st(float* p, V v) { std::memcpy(p, &v, sizeof v); }
+// Interleaved (re, im) pairs <-> split vectors: even and odd values of a, b (16 pairs),
+// and re, im back to the pairs of their first (lo) and last (hi) 8 lanes.
+TS_AVX512_INLINE V even(V a, V b) {
+  return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+TS_AVX512_INLINE V odd(V a, V b) {
+  return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+TS_AVX512_INLINE V lo_pairs(V re, V im) {
+  return __builtin_shufflevector(re, im, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+}
+TS_AVX512_INLINE V hi_pairs(V re, V im) {
+  return __builtin_shufflevector(re, im, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+}
 TS_AVX512_INLINE C add(C a, C b) { return {a.r + b.r, a.i + b.i}; }
 TS_AVX512_INLINE C sub(C a, C b) { return {a.r - b.r, a.i - b.i}; }
 TS_AVX512_INLINE C mul(C a, V wr, V wi) { return {a.r * wr - a.i * wi, a.r * wi + a.i * wr}; }
@@ -63,7 +77,6 @@ TS_AVX512_INLINE void dft8(const C* z, C* y) {
 
 struct Tables {
   alignas(64) float w16r[16], w16i[16];              // w_16^q, q = r2 k1
-  alignas(64) float twr[8][16], twi[8][16];          // w_128^{e k_v}, [k_v][e]
   alignas(64) float splitr[16][16], spliti[16][16];  // e^{-2 pi i k / 256} / 2, k = k_v + 8 k_e, [k_e][8 row + k_v]
 };
 inline const Tables& tables() {
@@ -71,9 +84,6 @@ inline const Tables& tables() {
     Tables t{};
     const double tau = 2 * std::numbers::pi;
     for (int q = 0; q < 16; ++q) t.w16r[q] = float(std::cos(tau * q / 16)), t.w16i[q] = float(-std::sin(tau * q / 16));
-    for (int kv = 0; kv < 8; ++kv)
-      for (int e = 0; e < 16; ++e)
-        t.twr[kv][e] = float(std::cos(tau * e * kv / 128)), t.twi[kv][e] = float(-std::sin(tau * e * kv / 128));
     for (int ke = 0; ke < 16; ++ke)
       for (int l = 0; l < 16; ++l) {
         const int k = l % 8 + 8 * ke;
@@ -121,22 +131,22 @@ TS_AVX512_INLINE void transpose(V* r) {
 }
 
 // Rows x0 and x1 (256 samples each) -> bins o0 and o1 (129 (re, im) pairs each,
-// times sr and si).
+// times sr and si); tw: w_128^{e k_v} as cos [8][16] then -sin [8][16] (fft.cpp's rows_twiddles(128)).
 TESSEL_AVX512 inline void rfft256_pair(const float* x0, const float* x1, float* o0, float* o1, float sr, float si,
-                                       const Tables& t) {
+                                       const Tables& t, const float* tw) {
   V rr[16], ri[16];  // row 8 s + k_v: signal s's Y_{k_v}, lane e
   for (int s = 0; s < 2; ++s) {
     const float* x = s == 0 ? x0 : x1;
     C z[8], y[8];
     for (int v = 0; v < 8; ++v) {
       const V a = ld(x + 32 * v), b = ld(x + 32 * v + 16);
-      z[v].r = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-      z[v].i = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+      z[v].r = even(a, b);
+      z[v].i = odd(a, b);
     }
     dft8(z, y);
     rr[8 * s] = y[0].r, ri[8 * s] = y[0].i;
     for (int kv = 1; kv < 8; ++kv) {
-      const C w = mul(y[kv], ld(t.twr[kv]), ld(t.twi[kv]));
+      const C w = mul(y[kv], ld(tw + 16 * kv), ld(tw + 128 + 16 * kv));
       rr[8 * s + kv] = w.r, ri[8 * s + kv] = w.i;
     }
   }
@@ -157,8 +167,8 @@ TESSEL_AVX512 inline void rfft256_pair(const float* x0, const float* x1, float* 
     const V wr = ld(t.splitr[ke]), wi = ld(t.spliti[ke]);  // halved
     const V er = ar + br, ei = ai - bi, odr = ai + bi, odi = br - ar;
     const V xr = (er * 0.5f + wr * odr - wi * odi) * sr, xi = (ei * 0.5f + wr * odi + wi * odr) * si;
-    st(o0 + 16 * ke, __builtin_shufflevector(xr, xi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
-    st(o1 + 16 * ke, __builtin_shufflevector(xr, xi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+    st(o0 + 16 * ke, lo_pairs(xr, xi));
+    st(o1 + 16 * ke, hi_pairs(xr, xi));
   }
   // X_128 = Re Z_0 - Im Z_0 (real).
   o0[256] = (u[0].r[0] - u[0].i[0]) * sr, o0[257] = 0.0f;
@@ -167,14 +177,14 @@ TESSEL_AVX512 inline void rfft256_pair(const float* x0, const float* x1, float* 
 
 // rows [0, count) of x (row stride 256) -> out (row stride out_stride >= 258).
 TESSEL_AVX512 inline void rfft256_rows(const float* x, int64_t count, float* out, int64_t out_stride, float sr,
-                                       float si) {
+                                       float si, const float* tw) {
   const Tables& t = tables();
   int64_t r = 0;
   for (; r + 2 <= count; r += 2)
-    rfft256_pair(x + r * 256, x + (r + 1) * 256, out + r * out_stride, out + (r + 1) * out_stride, sr, si, t);
+    rfft256_pair(x + r * 256, x + (r + 1) * 256, out + r * out_stride, out + (r + 1) * out_stride, sr, si, t, tw);
   if (r < count) {
     float spare[258];
-    rfft256_pair(x + r * 256, x + r * 256, out + r * out_stride, spare, sr, si, t);
+    rfft256_pair(x + r * 256, x + r * 256, out + r * out_stride, spare, sr, si, t, tw);
   }
 }
 
@@ -208,38 +218,24 @@ TESSEL_AVX512 inline void stage16(const float* xr, const float* xi, float* yr, f
 // transpose and 16-point DFTs over e leave X_{k_v + 16 k_e} in lane k_v of
 // register k_e: the natural order, stored as it is. The inverse runs forward on
 // conjugates (sign -1: the input's and the output's imaginary parts negated).
-struct Tables256 {
-  alignas(64) float twr[16][16], twi[16][16];  // w_256^{e k_v}, [k_v][e]
-};
-inline const Tables256& tables256() {
-  static const Tables256 t = [] {
-    Tables256 t{};
-    const double tau = 2 * std::numbers::pi;
-    for (int kv = 0; kv < 16; ++kv)
-      for (int e = 0; e < 16; ++e)
-        t.twr[kv][e] = float(std::cos(tau * e * kv / 256)), t.twi[kv][e] = float(-std::sin(tau * e * kv / 256));
-    return t;
-  }();
-  return t;
-}
-
-// rows [0, count) of x and out, 256 (re, im) pairs each, contiguous; out = scale * DFT (sign -1: the inverse's).
-TESSEL_AVX512 inline void c2c256_rows(const float* x, int64_t count, float* out, float sign, float scale) {
+// rows [0, count) of x and out, 256 (re, im) pairs each, contiguous; out = scale * DFT (sign -1: the inverse's);
+// tw: w_256^{e k_v} as cos [16][16] then -sin [16][16] (fft.cpp's rows_twiddles(256)).
+TESSEL_AVX512 inline void c2c256_rows(const float* x, int64_t count, float* out, float sign, float scale,
+                                      const float* tw) {
   const Tables& t = tables();
-  const Tables256& t2 = tables256();
   for (int64_t row = 0; row < count; ++row) {
     const float* xr = x + row * 512;
     C z[16];
     for (int v = 0; v < 16; ++v) {
       const V a = ld(xr + 32 * v), b = ld(xr + 32 * v + 16);
-      z[v].r = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-      z[v].i = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31) * sign;
+      z[v].r = even(a, b);
+      z[v].i = odd(a, b) * sign;
     }
     dft16(z, t);  // register k_v: Y_{k_v}, lane e
     V rr[16], ri[16];
     rr[0] = z[0].r, ri[0] = z[0].i;
     for (int kv = 1; kv < 16; ++kv) {
-      const C w = mul(z[kv], ld(t2.twr[kv]), ld(t2.twi[kv]));
+      const C w = mul(z[kv], ld(tw + 16 * kv), ld(tw + 256 + 16 * kv));
       rr[kv] = w.r, ri[kv] = w.i;
     }
     transpose(rr);
@@ -250,9 +246,8 @@ TESSEL_AVX512 inline void c2c256_rows(const float* x, int64_t count, float* out,
     const float iscale = sign * scale;
     for (int ke = 0; ke < 16; ++ke) {
       const V re = z[ke].r * scale, im = z[ke].i * iscale;
-      st(o + 32 * ke, __builtin_shufflevector(re, im, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
-      st(o + 32 * ke + 16,
-         __builtin_shufflevector(re, im, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+      st(o + 32 * ke, lo_pairs(re, im));
+      st(o + 32 * ke + 16, hi_pairs(re, im));
     }
   }
 }
@@ -273,8 +268,8 @@ TESSEL_AVX512 inline void c2c_rows(const float* x, int64_t count, int64_t n, flo
     const float* xr = x + row * 2 * n;
     for (int64_t v = 0; v < R; ++v) {
       const V a = ld(xr + 32 * v), b = ld(xr + 32 * v + 16);
-      st(re + 16 * v, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
-      st(im + 16 * v, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31) * sign);
+      st(re + 16 * v, even(a, b));
+      st(im + 16 * v, odd(a, b) * sign);
     }
     const auto [yr, yi] = row_dft(re, im);
     float* o = out + row * 2 * n;
@@ -293,18 +288,11 @@ TESSEL_AVX512 inline void c2c_rows(const float* x, int64_t count, int64_t n, flo
       for (int ke = 0; ke < 16; ++ke) {
         const V zr = z[ke].r * scale, zi = z[ke].i * iscale;
         float* to = o + 2 * (16 * b + R * ke);
-        st(to, __builtin_shufflevector(zr, zi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
-        st(to + 16, __builtin_shufflevector(zr, zi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+        st(to, lo_pairs(zr, zi));
+        st(to + 16, hi_pairs(zr, zi));
       }
     }
   }
-}
-
-TS_AVX512_INLINE V even(V a, V b) {
-  return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-}
-TS_AVX512_INLINE V odd(V a, V b) {
-  return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
 // Bins k = 1, 17, .. while k + 16 <= m, 16 at a time: A_k and its mirror A_{m-k} as split
@@ -323,8 +311,8 @@ TS_AVX512_INLINE int64_t mirrored_blocks(const float* A, int64_t m, const float*
 #undef TS_REVERSED
     V xr, xi;
     f(even(a0, a1), odd(a0, a1), br, bi, even(w0, w1), odd(w0, w1), xr, xi);
-    st(out + 2 * k, __builtin_shufflevector(xr, xi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
-    st(out + 2 * k + 16, __builtin_shufflevector(xr, xi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+    st(out + 2 * k, lo_pairs(xr, xi));
+    st(out + 2 * k + 16, hi_pairs(xr, xi));
   }
   return k;
 }
@@ -343,10 +331,11 @@ TESSEL_AVX512 inline void split_row(const float* Z, int64_t m, const float* w, f
   };
   one(0);
   const float hr = 0.5f * sr, hi = 0.5f * si;
-  int64_t k = mirrored_blocks(Z, m, w, X, [&](V ar, V ai, V br, V bi, V wr, V wi, V& xr, V& xi) [[gnu::always_inline]] {
-    const V er = ar + br, ei = ai - bi, odr = ai + bi, odi = br - ar;  // each twice its value
-    xr = (er + wr * odr - wi * odi) * hr, xi = (ei + wr * odi + wi * odr) * hi;
-  });
+  int64_t k = mirrored_blocks(
+      Z, m, w, X, [&](V ar, V ai, V br, V bi, V wr, V wi, V & xr, V & xi) __attribute__((always_inline)) {
+        const V er = ar + br, ei = ai - bi, odr = ai + bi, odi = br - ar;  // each twice its value
+        xr = (er + wr * odr - wi * odi) * hr, xi = (ei + wr * odi + wi * odr) * hi;
+      });
   for (; k <= m; ++k) one(k);
 }
 
@@ -363,10 +352,11 @@ TESSEL_AVX512 inline void unsplit_row(const float* X, int64_t m, const float* w,
     Z[2 * k + 1] = ei + (dr * wr + di * wi);
   };
   one(0);
-  int64_t k = mirrored_blocks(X, m, w, Z, [&](V ar, V ai, V br, V bi, V wr, V wi, V& zr, V& zi) [[gnu::always_inline]] {
-    const V er = ar + br, ei = ai - bi, dr = ar - br, di = ai + bi;  // each twice its value
-    zr = (er - (di * wr - dr * wi)) * 0.5f, zi = (ei + (dr * wr + di * wi)) * 0.5f;
-  });
+  int64_t k = mirrored_blocks(
+      X, m, w, Z, [&](V ar, V ai, V br, V bi, V wr, V wi, V & zr, V & zi) __attribute__((always_inline)) {
+        const V er = ar + br, ei = ai - bi, dr = ar - br, di = ai + bi;  // each twice its value
+        zr = (er - (di * wr - dr * wi)) * 0.5f, zi = (ei + (dr * wr + di * wi)) * 0.5f;
+      });
   for (; k < m; ++k) one(k);
 }
 

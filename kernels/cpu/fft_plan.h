@@ -328,24 +328,16 @@ TESSEL_CLONES_WIDE void stage(const Plan<T>& plan, size_t st, int64_t N, int64_t
           radix4<0, T, L>(x, y, nullptr);
         else
           radix4<1, T, L>(x, y, tw.data() + j * 4);
-      } else if (p == 16) {
+      } else if (p == 16 || p == 8) {  // re and im of each input and output, then the two-layer butterfly
         const T* x[32];
         T* y[32];
-        for (int r = 0; r < 16; ++r) x[2 * r] = xr + in(r), x[2 * r + 1] = xi + in(r);
-        for (int k = 0; k < 16; ++k) y[2 * k] = yr + out(k), y[2 * k + 1] = yi + out(k);
-        if (j == 0)
-          radix16<false, T, L>(x, y, nullptr, plan.root[st].data());
+        for (int r = 0; r < p; ++r) x[2 * r] = xr + in(r), x[2 * r + 1] = xi + in(r);
+        for (int k = 0; k < p; ++k) y[2 * k] = yr + out(k), y[2 * k + 1] = yi + out(k);
+        const std::complex<T>*w = tw.data() + j * p, *roots = plan.root[st].data();
+        if (p == 16)
+          j == 0 ? radix16<false, T, L>(x, y, nullptr, roots) : radix16<true, T, L>(x, y, w, roots);
         else
-          radix16<true, T, L>(x, y, tw.data() + j * 16, plan.root[st].data());
-      } else if (p == 8) {
-        const T* x[16];
-        T* y[16];
-        for (int r = 0; r < 8; ++r) x[2 * r] = xr + in(r), x[2 * r + 1] = xi + in(r);
-        for (int k = 0; k < 8; ++k) y[2 * k] = yr + out(k), y[2 * k + 1] = yi + out(k);
-        if (j == 0)
-          radix8<false, T, L>(x, y, nullptr, plan.root[st].data());
-        else
-          radix8<true, T, L>(x, y, tw.data() + j * 8, plan.root[st].data());
+          j == 0 ? radix8<false, T, L>(x, y, nullptr, roots) : radix8<true, T, L>(x, y, w, roots);
       } else if (p == 3) {
         constexpr T sn = T(0.86602540378443864676);  // sin(2 pi / 3)
         const std::complex<T> w1 = tw[j * 3 + 1], w2 = tw[j * 3 + 2];

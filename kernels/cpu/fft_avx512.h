@@ -192,7 +192,7 @@ TESSEL_AVX512 inline void rfft256_rows(const float* x, int64_t count, float* out
 // register a row), each butterfly in registers: y[q + s (16 j + k)] = w_N^{jk}
 // sum_r x[q + s (j + r len)] w_16^{rk}, tw the stage's w_N^{jk} as (re, im)
 // pairs at [16 j + k]. The portable butterfly went through a buffer and pointer
-// tables; this one is about half its time (fft_plan.h's stage calls it).
+// tables (fft_plan.h's stage calls this instead: fft2 [16, 256, 256], 1 thread, 3.16 -> 2.77 ms).
 TESSEL_AVX512 inline void stage16(const float* xr, const float* xi, float* yr, float* yi, int64_t len, int64_t s,
                                   const float* tw) {
   const Tables& t = tables();

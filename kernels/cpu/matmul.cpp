@@ -15,6 +15,7 @@
 #include "kernels/cpu/const_weights.h"
 #include "kernels/cpu/gemv.h"
 #include "kernels/cpu/lru_cache.h"
+#include "kernels/cpu/matmul_amx.h"
 #include "kernels/cpu/matmul_fused.h"
 #include "kernels/cpu/register.h"
 #include "tessel/ops.h"
@@ -273,6 +274,7 @@ bool native_bf16() {
 
 void bf16_matmul(const KernelCall& c) {
   if (gemv_bf16(c.in[0], c.in[1], c.out[0])) return;  // 1-4 rows: the weights streamed once, in place
+  if (amx_bf16_matmul(c.in[0], c.in[1], c.out[0])) return;  // large products: own AMX kernel
   if (native_bf16() && amx_padded(c.in[0], c.in[1], c.out[0])) return;
   if (native_bf16())
     dnnl_matmul(c.in[0], c.in[1], c.out[0]);
@@ -313,11 +315,12 @@ const bool registered = [] {
 // bias added in its epilogue (matmul_fused below), not a second pass over the output.
 // bfloat16: the products summed in float32 and the bias added before the one rounding to
 // bfloat16 (matmul then add rounded twice, in two passes): 1-4 rows by gemv_bf16 (the weight
-// read in place), more by oneDNN where the CPU has bfloat16 natively; other CPUs compute in
-// float32 and round once.
+// read in place), large products on AMX by matmul_amx.cpp, the rest by oneDNN where the CPU has
+// bfloat16 natively; other CPUs compute in float32 and round once.
 void bf16_linear_bias(const KernelCall& c) {
   const Tensor &x = c.in[0], w = c.in[1].t(), &bias = c.in[2];
   if (gemv_bf16(x.unsqueeze(0), w.unsqueeze(0), c.out[0].unsqueeze(0), bias)) return;
+  if (amx_bf16_matmul(x.unsqueeze(0), w.unsqueeze(0), c.out[0].unsqueeze(0), bias)) return;
   if (native_bf16()) {
     matmul_fused(x, w, bias, MatmulAct::none, nullptr, c.out[0]);
     return;

@@ -262,7 +262,7 @@ Tensor var(const Tensor& a, const Shape& dims, double correction, bool keepdim) 
   if (!is_complex(a.dtype())) {
     if (auto v = var_fused(a, dims, correction, keepdim)) return v->to(a.dtype());
     // float16/bfloat16 with autograd (or another layout): in float32, rounded once at the end
-    if (detail::float_compute(a)) return var(a.to(DType::Float32), dims, correction, keepdim).to(a.dtype());
+    if (detail::float_compute(a)) return var(detail::widened_view(a), dims, correction, keepdim).to(a.dtype());
   }
   Tensor m;
   const auto forward = [&] {
@@ -284,7 +284,7 @@ Tensor std(const Tensor& a, const Shape& dims, double correction, bool keepdim) 
   check_floating("std", a);
   if (!is_complex(a.dtype())) {
     if (auto v = var_fused(a, dims, correction, keepdim)) return sqrt_(*v).to(a.dtype());  // the root before rounding
-    if (detail::float_compute(a)) return std(a.to(DType::Float32), dims, correction, keepdim).to(a.dtype());
+    if (detail::float_compute(a)) return std(detail::widened_view(a), dims, correction, keepdim).to(a.dtype());
   }
   return sqrt(var(a, dims, correction, keepdim));
 }
@@ -361,7 +361,7 @@ Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
     return logsumexp(c[0], dims, keepdim);
   }
   OpScope scope_("logsumexp");
-  if (detail::float_compute(a)) return logsumexp(a.to(DType::Float32), dims, keepdim).to(a.dtype());
+  if (detail::float_compute(a)) return logsumexp(detail::widened_view(a), dims, keepdim).to(a.dtype());
   const Tensor x = is_floating(a.dtype()) || is_complex(a.dtype()) ? a : a.to(default_float_dtype());
   const ReduceShape r = reduce_shape("logsumexp", x, dims);
   if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(-INFINITY), TensorOptions(x.dtype(), x.device()));

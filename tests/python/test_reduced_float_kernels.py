@@ -763,3 +763,30 @@ def test_sum_of_a_broadcast_input_folds_the_distinct_values(dtype, np_dtype, sha
         _same(got.to(ts.float32).numpy(), f.sum(dims).to(dtype).to(ts.float32).numpy())
         _same(v.mean(dims).to(ts.float32).numpy(), f.mean(dims).to(dtype).to(ts.float32).numpy())
         _same(v.sum(dims, dtype=ts.float32).numpy(), f.sum(dims).numpy())
+
+
+@pytest.mark.parametrize("dtype,np_dtype", REDUCED)
+@pytest.mark.parametrize("name", ["logsumexp", "var", "std"])
+@pytest.mark.parametrize("dim", [0, 1])
+def test_float_computed_reductions_of_a_broadcast_row(dtype, np_dtype, name, dim):
+    # a row expanded to 40 rows: only its distinct values are widened (float_compute.h,
+    # widened_view), the result and the gradient as for the same values laid out in full
+    row = np.random.default_rng(12).uniform(-3, 3, (1, 50)).astype(np_dtype).astype(np.float32)
+    full = np.repeat(row.astype(np.float64), 40, axis=0)
+    op = {"logsumexp": lambda t: ts.logsumexp(t, dim=dim), "var": lambda t: ts.var(t, dim=dim),
+          "std": lambda t: ts.std(t, dim=dim)}[name]
+    with np.errstate(all="ignore"):
+        want = {"logsumexp": lambda x: np.log(np.exp(x).sum(axis=dim)), "var": lambda x: x.var(axis=dim, ddof=1),
+                "std": lambda x: x.std(axis=dim, ddof=1)}[name](full)
+    t = ts.from_numpy(row).to(dtype)
+    t.requires_grad_(True)
+    got = op(t.expand(40, 50))
+    assert got.dtype == dtype and tuple(got.shape) == want.shape
+    rel = 2.0 ** (-7 if dtype == ts.bfloat16 else -10)
+    np.testing.assert_allclose(got.to(ts.float64).numpy(), want, rtol=rel, atol=rel * 1e-2)
+    got.to(ts.float32).sum().backward()
+    c = ts.from_numpy(np.repeat(row, 40, axis=0)).to(dtype)
+    c.requires_grad_(True)
+    op(c).to(ts.float32).sum().backward()
+    want_grad = c.grad.to(ts.float64).numpy().sum(axis=0, keepdims=True)  # the expand's rows summed
+    np.testing.assert_allclose(t.grad.to(ts.float64).numpy(), want_grad, rtol=2 ** -5, atol=2 ** -5 * np.abs(want_grad).max())

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/cpu/clones.h"
+#include "kernels/cpu/gemm_blas.h"
 #include "kernels/cpu/linalg_lapack.h"
 #include "kernels/cpu/linalg_small.h"
 #include "kernels/cpu/register.h"
@@ -504,4 +505,21 @@ const bool registered = [] {
 }();
 
 }  // namespace
+
+bool blas_sgemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const float* b,
+                int64_t ldb, float* c, int64_t ldc) {
+#ifdef TESSEL_OPENBLAS
+  constexpr int64_t kMax = (int64_t{1} << 31) - 1;
+  if (std::max({M, N, K, lda, ldb, ldc}) > kMax) return false;
+  // column-major: c^T [N, M] = op(b)^T op(a)^T
+  const int m = int(N), n = int(M), k = int(K), la = int(ldb), lb = int(lda), lc = int(ldc);
+  const float one = 1.0f, zero = 0.0f;
+  lapack::sgemm_(&tb, &ta, &m, &n, &k, &one, b, &la, a, &lb, &zero, c, &lc, 1, 1);
+  return true;
+#else
+  (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc;
+  return false;
+#endif
+}
+
 }  // namespace tessel::cpu

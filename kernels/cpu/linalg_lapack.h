@@ -21,6 +21,8 @@ extern "C" {
   void p##geqrf_(const int*, const int*, T*, const int*, T*, T*, const int*, int*);                                  \
   void p##trsm_(const char*, const char*, const char*, const char*, const int*, const int*, const T*, const T*,       \
                 const int*, T*, const int*, L, L, L, L);
+void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*, const int*,
+            const float*, const int*, const float*, float*, const int*, L, L);
 TS_LAPACK_REAL(s, float)
 TS_LAPACK_REAL(d, double)
 TS_LAPACK_REAL(c, c64)

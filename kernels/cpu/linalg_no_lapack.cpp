@@ -1,5 +1,6 @@
 // Built instead of linalg_lapack.cpp when CMake finds no LAPACK: the linalg
 // ops are registered and raise a clear error instead of "not implemented".
+#include "kernels/cpu/gemm_blas.h"
 #include "tessel/error.h"
 #include "tessel/registry.h"
 
@@ -23,4 +24,8 @@ const bool registered = [] {
 }();
 
 }  // namespace
+bool blas_sgemm(char, char, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t) {
+  return false;
+}
+
 }  // namespace tessel::cpu

@@ -120,42 +120,44 @@ bool blas_layout(const Tensor& t, int64_t rows, int64_t cols, char& trans, int64
   return true;
 }
 
+// Each product of the batch through gemm(ta, tb, M, N, K, a, lda, b, ldb, c, ldc) (row-major BLAS
+// operands); false where a layout is not one BLAS takes, or gemm refused.
+template <class Gemm>
+bool sgemm_each(const Tensor& a, const Tensor& b, const Tensor& out, Gemm&& gemm) {
+  const int64_t B = a.shape()[0], M = a.shape()[1], K = a.shape()[2], N = b.shape()[2];
+  char ta, tb;
+  int64_t lda, ldb;
+  if (!blas_layout(a, M, K, ta, lda) || !blas_layout(b, K, N, tb, ldb)) return false;
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  float* pc = out.data<float>();
+  for (int64_t i = 0; i < B; ++i)
+    if (!gemm(ta, tb, M, N, K, pa + i * a.strides()[0], lda, pb + i * b.strides()[0], ldb, pc + i * M * N, N))
+      return false;  // only ever on the first: the refusals depend on the sizes alone
+  return true;
+}
+
 bool small_sgemm(const Tensor& a, const Tensor& b, const Tensor& out) {
   const int64_t B = a.shape()[0], M = a.shape()[1], K = a.shape()[2], N = b.shape()[2];
   if (a.dtype() != DType::Float32 || B > kSmallSgemmBatch || static_cast<double>(B) * M * N * K > kSmallSgemm ||
       M == 0 || N == 0 || K == 0)
     return false;
-  char ta, tb;
-  int64_t lda, ldb;
-  if (!blas_layout(a, M, K, ta, lda) || !blas_layout(b, K, N, tb, ldb)) return false;
-  const float* pa = a.data<float>();
-  const float* pb = b.data<float>();
-  float* pc = out.data<float>();
-  for (int64_t i = 0; i < B; ++i)
-    if (dnnl_sgemm(ta, tb, M, N, K, 1.0f, pa + i * a.strides()[0], lda, pb + i * b.strides()[0], ldb, 0.0f,
-                   pc + i * M * N, N) != dnnl_success)
-      return false;
-  return true;
+  return sgemm_each(a, b, out,
+                    [](char ta, char tb, int64_t m, int64_t n, int64_t k, const float* pa, int64_t lda, const float* pb,
+                       int64_t ldb, float* pc, int64_t ldc) {
+                      return dnnl_sgemm(ta, tb, m, n, k, 1.0f, pa, lda, pb, ldb, 0.0f, pc, ldc) == dnnl_success;
+                    });
 }
 
 // Large float32 products through OpenBLAS's sgemm (gemm_blas.h): from 2^32 multiply-adds with
 // every side at least 256, where both measured the same at 1,024^3 and 2,048^3 and oneDNN 2.6
-// fell behind above (1 thread: 3,162^3 706 -> 434 ms, 3,072^3 1,186 -> 406; 2 threads 347 -> 231,
-// 570 -> 238).
+// fell behind above (1 thread: 3,162^3 706 -> 404-409 ms, 3,072^3 1,186 -> 373-382; 2 threads
+// 347 -> 209, 570 -> 192).
 bool large_sgemm(const Tensor& a, const Tensor& b, const Tensor& out) {
-  const int64_t B = a.shape()[0], M = a.shape()[1], K = a.shape()[2], N = b.shape()[2];
+  const int64_t M = a.shape()[1], K = a.shape()[2], N = b.shape()[2];
   if (a.dtype() != DType::Float32 || std::min({M, N, K}) < 256 || double(M) * double(N) * double(K) < 4294967296.0)
     return false;
-  char ta, tb;
-  int64_t lda, ldb;
-  if (!blas_layout(a, M, K, ta, lda) || !blas_layout(b, K, N, tb, ldb)) return false;
-  const float* pa = a.data<float>();
-  const float* pb = b.data<float>();
-  float* pc = out.data<float>();
-  for (int64_t i = 0; i < B; ++i)
-    if (!blas_sgemm(ta, tb, M, N, K, pa + i * a.strides()[0], lda, pb + i * b.strides()[0], ldb, pc + i * M * N, N))
-      return false;  // only ever at i = 0: the refusal depends on the sizes alone
-  return true;
+  return sgemm_each(a, b, out, blas_sgemm);
 }
 
 void dnnl_matmul(const Tensor& a, const Tensor& b, const Tensor& out) {

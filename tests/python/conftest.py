@@ -20,6 +20,19 @@ def to_numpy(t):
     return np.array(t.tolist(), dtype=dt).reshape(t.shape)
 
 
+def cpu_flags():
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none): tests of a kernel
+    that only one instruction set runs skip elsewhere, saying so."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def from_numpy(a, dtype=None):
     """A tessel tensor copied from a NumPy array; dtype=ts.bfloat16 rounds from float32."""
     if dtype == ts.bfloat16:

@@ -13,20 +13,10 @@ import numpy as np
 import pytest
 
 import tessel as ts
+from conftest import cpu_flags
 
 
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-pytestmark = pytest.mark.skipif(not {"amx_bf16", "amx_tile", "avx512_bf16"} <= _cpu_flags(),
+pytestmark = pytest.mark.skipif(not {"amx_bf16", "amx_tile", "avx512_bf16"} <= cpu_flags(),
                                 reason="needs a CPU with AMX-BF16 and AVX512-BF16 (the AMX kernel is not used elsewhere)")
 
 RNG = np.random.default_rng(5)

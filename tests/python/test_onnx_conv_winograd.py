@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import tessel as ts
+from conftest import cpu_flags
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -25,18 +26,7 @@ pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built wi
 RNG = np.random.default_rng(7)
 
 
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-_FLAGS = _cpu_flags()
+_FLAGS = cpu_flags()
 # Where the kernel applies: AVX2 with FMA and no AVX-512 (oneDNN then blocks by 8).
 WINOGRAD_CPU = {"avx2", "fma"} <= _FLAGS and "avx512f" not in _FLAGS
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import tessel as ts
+from conftest import cpu_flags
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -24,20 +25,9 @@ pytestmark = pytest.mark.skipif(not ts.onnx.available(), reason="tessel built wi
 RNG = np.random.default_rng(0)
 
 
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 # oneDNN blocks channels by 16 with AVX-512 and by 8 with AVX2; without either
 # the pass keeps everything NCHW (its count is then 0).
-BLOCKING = "avx2" in _cpu_flags()
+BLOCKING = "avx2" in cpu_flags()
 
 
 def f32(*shape, scale=1.0):

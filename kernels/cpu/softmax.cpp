@@ -22,9 +22,10 @@ namespace {
 // One contiguous float row through the vector exp (vecmath's table): max with
 // 8 running maxima (the compiler keeps a serial max chain, NaN rules), x - m,
 // exp in place (softmax) or into a scratch row (log_softmax), 8 partial sums.
-template <bool Log>
-inline __attribute__((always_inline)) void softmax_row_f32_body(const vecmath::UnaryF exp_f, const float* x,
-                                                                float* y, int64_t len, std::vector<float>& tmp) {
+// LseOnly (with Log): only log(sum(exp(x))) of the row, into y[0] (logsumexp's rows).
+template <bool Log, bool LseOnly = false>
+inline __attribute__((always_inline)) void softmax_row_f32_body(const vecmath::UnaryF exp_f, const float* x, float* y,
+                                                                int64_t len, std::vector<float>& tmp) {
   float mv[8];
   for (float& v : mv) v = -INFINITY;
   int64_t j = 0;
@@ -58,6 +59,10 @@ inline __attribute__((always_inline)) void softmax_row_f32_body(const vecmath::U
   for (float v : sv) sum += v;
   if constexpr (Log) {
     const float lse = m + std::log(sum);
+    if constexpr (LseOnly) {
+      y[0] = std::isinf(m) && m > 0 ? m : lse;  // logsumexp is inf there (x - m would be NaN)
+      return;
+    }
     for (int64_t k = 0; k < len; ++k) y[k] = x[k] - lse;
   } else {
     const float inv = 1.0f / sum;
@@ -68,9 +73,9 @@ inline __attribute__((always_inline)) void softmax_row_f32_body(const vecmath::U
 // The file is built for the baseline ISA: this row loop is the path on CPUs
 // other than x86; x86 CPUs with vecmath's table (AVX2 + FMA) take the
 // intrinsics kernel below (TESSEL_VECMATH=scalar turns both off: scalar loop).
-template <bool Log>
+template <bool Log, bool LseOnly = false>
 void softmax_row_f32(const vecmath::UnaryF exp_f, const float* x, float* y, int64_t len, std::vector<float>& tmp) {
-  softmax_row_f32_body<Log>(exp_f, x, y, len, tmp);
+  softmax_row_f32_body<Log, LseOnly>(exp_f, x, y, len, tmp);
 }
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define TS_SOFTMAX_AVX2 1
@@ -119,7 +124,7 @@ __attribute__((target("avx2,fma"))) inline __m256 load_part(const float* p, int6
   for (int k = 0; k < 8; ++k) b[k] = k < n ? p[k] : fill;
   return _mm256_load_ps(b);
 }
-template <bool Log>
+template <bool Log, bool LseOnly = false>
 __attribute__((target("avx2,fma"))) void softmax_row_f32_fma(const float* x, float* y, int64_t len) {
   // max, with NaN tracked apart (vmaxps drops a NaN in its first operand)
   __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, nan = _mm256_setzero_ps();
@@ -181,6 +186,10 @@ __attribute__((target("avx2,fma"))) void softmax_row_f32_fma(const float* x, flo
   j = 0;
   if constexpr (Log) {
     const float l = m + std::log(sum);  // once: logf is a call (errno), not folded into one
+    if constexpr (LseOnly) {
+      y[0] = std::isinf(m) && m > 0 ? m : l;  // logsumexp is inf there (x - m would be NaN)
+      return;
+    }
     const __m256 lse = _mm256_set1_ps(l);
     for (; j + 8 <= len; j += 8) _mm256_storeu_ps(y + j, _mm256_sub_ps(_mm256_loadu_ps(x + j), lse));
     for (; j < len; ++j) y[j] = x[j] - l;
@@ -227,7 +236,7 @@ TS_SOFTMAX_512 inline __m512 load_low(const float* p, int64_t left, int64_t& n) 
   n = left < 8 ? left : 8;
   return _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), static_cast<__mmask16>((1u << n) - 1), p);
 }
-template <bool Log>
+template <bool Log, bool LseOnly = false>
 TS_SOFTMAX_512 void softmax_row_f32_512(const float* x, float* y, int64_t len) {
   __m512 mx = _mm512_set1_ps(-INFINITY);
   __mmask16 nan = 0;
@@ -270,6 +279,10 @@ TS_SOFTMAX_512 void softmax_row_f32_512(const float* x, float* y, int64_t len) {
   j = 0;
   if constexpr (Log) {
     const float l = m + std::log(total);
+    if constexpr (LseOnly) {
+      y[0] = std::isinf(m) && m > 0 ? m : l;  // logsumexp is inf there (x - m would be NaN)
+      return;
+    }
     const __m512 lse = _mm512_set1_ps(l);
     for (; j + 16 <= len; j += 16) _mm512_storeu_ps(y + j, _mm512_sub_ps(_mm512_loadu_ps(x + j), lse));
     for (; j < len; ++j) y[j] = x[j] - l;
@@ -293,13 +306,53 @@ bool softmax_use_avx2() {
 bool softmax_use_avx512() { return softmax_use_avx2() && has_avx512(); }  // off under TESSEL_VECMATH=avx2
 
 // One contiguous float row through the vector path (the AVX2 + FMA kernel where the CPU has it).
-template <bool Log>
+template <bool Log, bool LseOnly = false>
 void run_row_f32(const vecmath::Table* vt, const float* in, float* o, int64_t len, std::vector<float>& tmp) {
 #ifdef TS_SOFTMAX_AVX2
-  if (softmax_use_avx512()) return softmax_row_f32_512<Log>(in, o, len);
-  if (softmax_use_avx2()) return softmax_row_f32_fma<Log>(in, o, len);
+  if (softmax_use_avx512()) return softmax_row_f32_512<Log, LseOnly>(in, o, len);
+  if (softmax_use_avx2()) return softmax_row_f32_fma<Log, LseOnly>(in, o, len);
 #endif
-  softmax_row_f32<Log>(vt->f32[vecmath::Exp], in, o, len, tmp);
+  softmax_row_f32<Log, LseOnly>(vt->f32[vecmath::Exp], in, o, len, tmp);
+}
+
+// logsumexp over the last dim of [R, L] rows with stride 1 along them (by name, "logsumexp_rows";
+// the op's caller: logsumexp over the last dim, src/ops/reduce.cpp): out [R] = m + log(sum(exp(x -
+// m))), the log_softmax row kernel's max and sum, two reads of the row and no stores (the composite
+// of amax, sub, exp, sum and log wrote two full-size temporaries). float16/bfloat16 rows widened
+// into a float row, the result rounded once; without vecmath's table a loop of std::exp.
+template <class T>
+void logsumexp_rows_kernel(const KernelCall& c) {
+  const Tensor &a = c.in[0], &out = c.out[0];
+  const int64_t R = a.shape()[0], L = a.shape()[1], sr = a.strides()[0];
+  const T* x = static_cast<const T*>(a.data_ptr());
+  T* o = static_cast<T*>(out.data_ptr());
+  const vecmath::Table* vt = vecmath::table();
+  parallel_for(R, L * 4, [&](int64_t r0, int64_t r1) {
+    std::vector<float> tmp, row(is_reduced_float_v<T> ? static_cast<size_t>(L) : 0);
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * sr;
+      const float* in;
+      if constexpr (is_reduced_float_v<T>) {
+        widen(row.data(), xr, L);
+        in = row.data();
+      } else {
+        in = xr;
+      }
+      float l;
+      if (vt) {
+        run_row_f32<true, true>(vt, in, &l, L, tmp);
+      } else {
+        float m = -INFINITY;
+        bool nan = false;
+        for (int64_t j = 0; j < L; ++j) m = in[j] > m ? in[j] : m, nan |= in[j] != in[j];
+        if (std::isinf(m)) m = 0;  // -inf: every term 0; inf: the sum is inf
+        double sum = 0;
+        for (int64_t j = 0; j < L; ++j) sum += std::exp(double(in[j]) - m);
+        l = nan ? NAN : float(m + std::log(sum));
+      }
+      o[r] = static_cast<T>(l);
+    }
+  });
 }
 
 template <class T, bool Log>
@@ -513,6 +566,10 @@ const bool registered = [] {
   const OpId sb = reg.op_id("softmax_backward_fused");
   reg.add(sb, DeviceType::CPU, DType::Float32, &softmax_backward_kernel<float>);
   reg.add(sb, DeviceType::CPU, DType::Float64, &softmax_backward_kernel<double>);
+  const OpId lr = reg.op_id("logsumexp_rows");
+  reg.add(lr, DeviceType::CPU, DType::Float32, &logsumexp_rows_kernel<float>);
+  reg.add(lr, DeviceType::CPU, DType::BFloat16, &logsumexp_rows_kernel<BFloat16>);
+  reg.add(lr, DeviceType::CPU, DType::Float16, &logsumexp_rows_kernel<Half>);
   const OpId lb = reg.op_id("log_softmax_backward_fused");
   reg.add(lb, DeviceType::CPU, DType::Float32, &log_softmax_backward_kernel<float>);
   reg.add(lb, DeviceType::CPU, DType::Float64, &log_softmax_backward_kernel<double>);

@@ -354,6 +354,26 @@ Tensor norm(const Tensor& a, double p, const Shape& dims, bool keepdim) {
   return pow(sum(pow(x, Scalar(p)), dims, keepdim), Scalar(1.0 / p));
 }
 
+namespace {
+// logsumexp over the last dim of a contiguous CPU tensor through the kernel "logsumexp_rows" (the
+// log_softmax row kernel's max and sum: two reads, no temporaries); nullopt where it does not apply.
+std::optional<Tensor> logsumexp_rows(const Tensor& a, const Shape& dims, bool keepdim) {
+  static const OpId kOp = Registry::get().op_id("logsumexp_rows");
+  if (!a.device().is_cpu() || a.dim() == 0 || a.numel() == 0 || !a.is_contiguous() ||
+      !Registry::get().has(kOp, DeviceType::CPU, a.dtype()))
+    return std::nullopt;
+  const ReduceShape r = reduce_shape("logsumexp", a, dims);
+  const int64_t last = a.dim() - 1;
+  for (int64_t d = 0; d < last; ++d)  // only the last dim reduced (dims of size 1 either way)
+    if (r.keep[static_cast<size_t>(d)] != a.shape()[d]) return std::nullopt;
+  const int64_t L = a.shape()[last], R = a.numel() / L;
+  Tensor out = empty({R}, TensorOptions(a.dtype(), a.device()));
+  const Tensor in[1] = {a.view({R, L})};
+  dispatch(kOp, a.dtype(), in, {&out, 1}, nullptr);
+  return out.view(keepdim ? r.keep : r.squeezed);
+}
+}  // namespace
+
 Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
   if (trace::Op t{"logsumexp"}) return t.in(a).attr("dims", dims).attr("keepdim", int64_t{keepdim}).out(logsumexp(a, dims, keepdim));
   if (amp::active()) {
@@ -361,11 +381,14 @@ Tensor logsumexp(const Tensor& a, const Shape& dims, bool keepdim) {
     return logsumexp(c[0], dims, keepdim);
   }
   OpScope scope_("logsumexp");
+  if (detail::float_compute(a) && !autograd::needs_grad(a))  // with autograd: float32 copies and their rule
+    if (auto y = logsumexp_rows(a, dims, keepdim)) return *y;
   if (detail::float_compute(a)) return logsumexp(detail::widened_view(a), dims, keepdim).to(a.dtype());
   const Tensor x = is_floating(a.dtype()) || is_complex(a.dtype()) ? a : a.to(default_float_dtype());
   const ReduceShape r = reduce_shape("logsumexp", x, dims);
   if (r.count == 0) return full(keepdim ? r.keep : r.squeezed, Scalar(-INFINITY), TensorOptions(x.dtype(), x.device()));
   const auto forward = [&] {
+    if (auto y = logsumexp_rows(x, dims, keepdim)) return *y;
     // Shift by the max so that exp cannot overflow; infinite maxima shift by 0.
     Tensor m = amax(x, dims, true);
     m = where(isinf(m), Scalar(0.0), m);

@@ -1305,6 +1305,23 @@ def spec_avg_pool2d_reduced(dtype, device):
               scale=_np_avg_pool(np.abs(ref64(x)), k, s, p, False, True) + 1e-30)
 
 
+def spec_logsumexp_rows(dtype, device):
+    # through ts.logsumexp over the last dim of contiguous input (float16/bfloat16 without a
+    # gradient): rows long and short, one value, a 3-d block, rows with -inf, inf and NaN
+    for shape in ((7, 33), (3, 5, 300), (4, 1), (1, 1000)):
+        x = sample(dtype, shape)
+        t = from_numpy(x, dtype).to(device)
+        r = ref64(x)
+        m = r.max(axis=-1, keepdims=True)
+        want = (m + np.log(np.exp(r - m).sum(axis=-1, keepdims=True)))[..., 0]
+        check(ts.logsumexp(t, -1).cpu(), want, dtype)
+        check(ts.logsumexp(t, -1, keepdim=True).cpu(), want[..., None], dtype)
+    x = np.array([[1, np.inf, 2], [-np.inf, -np.inf, -np.inf], [1, np.nan, 2], [0, -np.inf, 0]], np.float32)
+    got = ts.logsumexp(from_numpy(x, dtype).to(device), -1).cpu().to(ts.float64).numpy()
+    np.testing.assert_array_equal(got[:3], [np.inf, -np.inf, np.nan])
+    np.testing.assert_allclose(got[3], np.log(2), rtol=1e-2)
+
+
 def spec_var_fused(dtype, device):
     # through ts.var/ts.std without a gradient (the kernel's callers): rows, columns, a middle
     # block, a transposed input, over everything, with and without the correction
@@ -1366,7 +1383,7 @@ def spec_max_pool2d_backward(dtype, device):
 
 SPECS.update({"max_pool2d": spec_max_pool2d, "max_pool2d_backward": spec_max_pool2d_backward,
               "avg_pool2d_sums": spec_avg_pool2d_sums, "avg_pool2d_reduced": spec_avg_pool2d_reduced,
-              "var_fused": spec_var_fused,
+              "var_fused": spec_var_fused, "logsumexp_rows": spec_logsumexp_rows,
               "avg_pool2d_sums_backward": spec_avg_pool2d_sums_backward})
 
 def spec_rfft_real(dtype, device):

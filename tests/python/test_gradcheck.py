@@ -265,6 +265,7 @@ COVERS = {
     "rnn_fused": "lstm_fused", "rnn_fused_backward": "lstm_fused",  # second order: the op recurrence
     "conv2d": "conv2d",  # float32 kernel: test_float32_conv_kernel_gradients_match_the_float64_reference
     "linear_bias": "linear",  # float32 forward of linear with a bias; its rule is LinearBackward, as in float64
+    "logsumexp_rows": "logsumexp",  # float32 forward over the last dim; its rule is logsumexp's, as in float64
 }
 NOT_DIFFERENTIABLE = {
     "arange", "fill", "nonzero", "normal", "uniform", "randint", "searchsorted", "isfinite", "isinf", "isnan",

@@ -22,7 +22,9 @@ namespace {
 // One contiguous float row through the vector exp (vecmath's table): max with
 // 8 running maxima (the compiler keeps a serial max chain, NaN rules), x - m,
 // exp in place (softmax) or into a scratch row (log_softmax), 8 partial sums.
-// LseOnly (with Log): only log(sum(exp(x))) of the row, into y[0] (logsumexp's rows).
+// The row's logsumexp from its max m and m + log(sum(exp(x - m))): inf where m is (x - m was
+// NaN there). LseOnly (with Log) in the row kernels stores only this, into y[0] (logsumexp's rows).
+inline float row_lse(float m, float l) { return std::isinf(m) && m > 0 ? m : l; }
 template <bool Log, bool LseOnly = false>
 inline __attribute__((always_inline)) void softmax_row_f32_body(const vecmath::UnaryF exp_f, const float* x, float* y,
                                                                 int64_t len, std::vector<float>& tmp) {
@@ -60,7 +62,7 @@ inline __attribute__((always_inline)) void softmax_row_f32_body(const vecmath::U
   if constexpr (Log) {
     const float lse = m + std::log(sum);
     if constexpr (LseOnly) {
-      y[0] = std::isinf(m) && m > 0 ? m : lse;  // logsumexp is inf there (x - m would be NaN)
+      y[0] = row_lse(m, lse);
       return;
     }
     for (int64_t k = 0; k < len; ++k) y[k] = x[k] - lse;
@@ -187,7 +189,7 @@ __attribute__((target("avx2,fma"))) void softmax_row_f32_fma(const float* x, flo
   if constexpr (Log) {
     const float l = m + std::log(sum);  // once: logf is a call (errno), not folded into one
     if constexpr (LseOnly) {
-      y[0] = std::isinf(m) && m > 0 ? m : l;  // logsumexp is inf there (x - m would be NaN)
+      y[0] = row_lse(m, l);
       return;
     }
     const __m256 lse = _mm256_set1_ps(l);
@@ -280,7 +282,7 @@ TS_SOFTMAX_512 void softmax_row_f32_512(const float* x, float* y, int64_t len) {
   if constexpr (Log) {
     const float l = m + std::log(total);
     if constexpr (LseOnly) {
-      y[0] = std::isinf(m) && m > 0 ? m : l;  // logsumexp is inf there (x - m would be NaN)
+      y[0] = row_lse(m, l);
       return;
     }
     const __m512 lse = _mm512_set1_ps(l);

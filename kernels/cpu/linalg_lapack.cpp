@@ -37,17 +37,24 @@ using real_t = typename RealOf<T>::type;
 template <class T>
 constexpr bool kComplex = !std::is_same_v<T, real_t<T>>;
 
+// The copies between layouts go in 32 x 32 tiles, so that the strided side
+// stays in L1: a 1024 x 1024 float64 matrix untiled cost qr 8-10 ms a copy.
+constexpr int64_t kTile = 32;
 // dst (column-major, leading dim ld >= m) <- src (row-major m x n).
 template <class T>
 void to_col(const T* src, int64_t m, int64_t n, T* dst, int64_t ld) {
-  for (int64_t j = 0; j < n; ++j)
-    for (int64_t i = 0; i < m; ++i) dst[j * ld + i] = src[i * n + j];
+  for (int64_t i0 = 0; i0 < m; i0 += kTile)
+    for (int64_t j0 = 0; j0 < n; j0 += kTile)
+      for (int64_t j = j0; j < std::min(j0 + kTile, n); ++j)
+        for (int64_t i = i0; i < std::min(i0 + kTile, m); ++i) dst[j * ld + i] = src[i * n + j];
 }
 // dst (row-major m x n) <- src (column-major, leading dim ld).
 template <class T>
 void from_col(const T* src, int64_t ld, int64_t m, int64_t n, T* dst) {
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) dst[i * n + j] = src[j * ld + i];
+  for (int64_t i0 = 0; i0 < m; i0 += kTile)
+    for (int64_t j0 = 0; j0 < n; j0 += kTile)
+      for (int64_t i = i0; i < std::min(i0 + kTile, m); ++i)
+        for (int64_t j = j0; j < std::min(j0 + kTile, n); ++j) dst[i * n + j] = src[j * ld + i];
 }
 
 // One thread for LAPACK on a small matrix: threads do not pay below ~n = 128
@@ -56,14 +63,14 @@ void from_col(const T* src, int64_t ld, int64_t m, int64_t n, T* dst) {
 // far more than the work.
 constexpr int64_t kSerialBelow = 128;
 // Drivers that spend much of their time in level-2 panels and 32-column
-// updates (geqrf/orgqr; sytrd for eigh, gebrd for svd) lose with two OpenBLAS
-// threads further up. On the 2-core Zen 4 VM, one thread against two: qr at
-// n = 256 / 384 / 512 2.5 / 5.5 / 17 ms against 2.9-4.4 / 10.5-12.5 / 25 ms;
-// eigh 5.4 against 8.1-8.3 ms at 256, 13.2 against 12.0 at 384; svd 10.4
-// against 17.0 at 256, 25.7 against 23.9 at 384; qr at 1024 gains in the
-// VM's quiet phases (105 against 75 ms) and loses in its busy ones (against
-// 118-128 ms); see docs/dev/decisions.md.
-constexpr int64_t kSerialBelowQr = 768;
+// updates (sytrd for eigh, gebrd for svd) lose with two OpenBLAS threads
+// further up. On the 2-core Zen 4 VM, one thread against two: eigh 5.4
+// against 8.1-8.3 ms at 256, 13.2 against 12.0 at 384; svd 10.4 against 17.0
+// at 256, 25.7 against 23.9 at 384; see docs/dev/decisions.md. qr (geqrt's
+// recursive panels, 64-column blocks from 512), Intel VM, one thread against
+// two: 2.1 against 2.6 ms at 256, 5.7 against 6.4-7.2 at 384, 13.8-14.0
+// against 12.6-12.9 at 512, 23.8 against 20.2-21.8 at 640.
+constexpr int64_t kSerialBelowQr = 512;
 constexpr int64_t kSerialBelowEigSvd = 320;
 
 // Runs body(b) for each matrix [m, n] of the batch: in parallel when there are
@@ -177,6 +184,30 @@ void cholesky_kernel(const KernelCall& c) {
   }, n);
 }
 
+// Householder QR as LAPACK's geqrt, whose recursive panels leave each block's
+// triangular factor T, then Q by dorgqr's backward accumulation from those T
+// (dorgqr forms each again with dlarft, 32 columns at a time). Against
+// geqrf + orgqr, OpenBLAS 0.3.21, float64 n = 1024, Intel VM: 1 thread 84 ->
+// 80 ms, 2 threads 69 -> 58; n = 256 2.3 -> 1.85 ms (docs/dev/decisions.md).
+inline int qr_block(int64_t k) { return int(std::min<int64_t>(k, k >= 512 ? 64 : 32)); }
+
+// Q (m x nc, nc >= k) in place over the k reflectors geqrt left in a (lda m),
+// t holding each block's T (nb x k), work at least nc * nb.
+template <class T>
+void q_from_blocks(int m, int nc, int k, T* a, const T* tau, const T* t, int nb, T* work) {
+  const int64_t lda = m, kk = (k - 1) / nb * nb;  // the last block's first column
+  for (int64_t j = kk; j < nc; ++j) std::fill(a + j * lda, a + j * lda + kk, T(0));
+  int info = 0;
+  lapack::org2r(int(m - kk), int(nc - kk), int(k - kk), a + kk * lda + kk, m, tau + kk, work, &info);
+  for (int64_t i = kk - nb; i >= 0; i -= nb) {
+    T* panel = a + i * lda + i;
+    if (nc - i - nb > 0)
+      lapack::larfb_left(int(m - i), int(nc - i - nb), nb, panel, m, t + i * nb, panel + nb * lda, m, work);
+    lapack::org2r(int(m - i), nb, nb, panel, m, tau + i, work, &info);
+    for (int64_t j = i; j < i + nb; ++j) std::fill(a + j * lda, a + j * lda + i, T(0));
+  }
+}
+
 template <class T>
 void qr_kernel(const KernelCall& c) {
   const auto& p = *static_cast<const LinalgParams*>(c.params);
@@ -186,18 +217,16 @@ void qr_kernel(const KernelCall& c) {
   for_batch(
       B,
       [&](int64_t b) {
-        std::vector<T> ca(m * std::max(n, m)), tau(std::max<int64_t>(k, 1));
-        to_col(A.data<T>() + b * m * n, m, n, ca.data(), std::max<int64_t>(m, 1));
+        const int nb = qr_block(k);
+        std::unique_ptr<T[]> ca(new T[m * std::max(n, m)]), t(new T[std::max<int64_t>(nb * k, 1)]),
+            tau(new T[std::max<int64_t>(k, 1)]), work(new T[std::max<int64_t>(nb * std::max(n, mq), 1)]);
+        to_col(A.data<T>() + b * m * n, m, n, ca.get(), std::max<int64_t>(m, 1));
         int info = 0;
-        if (k > 0) {
-          T q;
-          lapack::geqrf(int(m), int(n), ca.data(), int(m), tau.data(), &q, -1, &info);
-          std::vector<T> work(lwork_of(q));
-          lapack::geqrf(int(m), int(n), ca.data(), int(m), tau.data(), work.data(), int(work.size()), &info);
-        }
+        if (k > 0) lapack::geqrt(int(m), int(n), nb, ca.get(), int(m), t.get(), work.get(), &info);
+        for (int64_t i = 0; i < k; ++i) tau[i] = t[i * nb + i % nb];  // the diagonal of each block's T
         T* r = c.out[1].data<T>() + b * kr * n;
-        for (int64_t i = 0; i < kr; ++i)
-          for (int64_t j = 0; j < n; ++j) r[i * n + j] = (j >= i && i < m) ? ca[j * m + i] : T(0);
+        from_col(ca.get(), std::max<int64_t>(m, 1), kr, n, r);  // kr <= m rows
+        for (int64_t i = 0; i < kr; ++i) std::fill(r + i * n, r + i * n + std::min(i, n), T(0));
         if (p.mode == 2) return;
         T* qo = c.out[0].data<T>() + b * m * mq;
         if (k == 0) {  // no reflectors: Q is the identity
@@ -205,11 +234,8 @@ void qr_kernel(const KernelCall& c) {
             for (int64_t j = 0; j < mq; ++j) qo[i * mq + j] = T(i == j ? 1 : 0);
           return;
         }
-        T q;
-        lapack::orgqr(int(m), int(mq), int(k), ca.data(), int(m), tau.data(), &q, -1, &info);
-        std::vector<T> work(lwork_of(q));
-        lapack::orgqr(int(m), int(mq), int(k), ca.data(), int(m), tau.data(), work.data(), int(work.size()), &info);
-        from_col(ca.data(), m, m, mq, qo);
+        q_from_blocks(int(m), int(mq), int(k), ca.get(), tau.get(), t.get(), nb, work.get());
+        from_col(ca.get(), m, m, mq, qo);
       },
       std::max(m, n), kSerialBelowQr);
 }

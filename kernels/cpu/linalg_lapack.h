@@ -13,13 +13,15 @@ using c128 = std::complex<double>;
 using L = std::size_t;
 
 extern "C" {
-#define TS_LAPACK_REAL(p, T)                                                                                          \
-  void p##gesv_(const int*, const int*, T*, const int*, int*, T*, const int*, int*);                                 \
-  void p##getrf_(const int*, const int*, T*, const int*, int*, int*);                                                \
-  void p##getrs_(const char*, const int*, const int*, const T*, const int*, const int*, T*, const int*, int*, L);    \
-  void p##potrf_(const char*, const int*, T*, const int*, int*, L);                                                  \
-  void p##geqrf_(const int*, const int*, T*, const int*, T*, T*, const int*, int*);                                  \
-  void p##trsm_(const char*, const char*, const char*, const char*, const int*, const int*, const T*, const T*,       \
+#define TS_LAPACK_REAL(p, T)                                                                                       \
+  void p##gesv_(const int*, const int*, T*, const int*, int*, T*, const int*, int*);                               \
+  void p##getrf_(const int*, const int*, T*, const int*, int*, int*);                                              \
+  void p##getrs_(const char*, const int*, const int*, const T*, const int*, const int*, T*, const int*, int*, L);  \
+  void p##potrf_(const char*, const int*, T*, const int*, int*, L);                                                \
+  void p##geqrt_(const int*, const int*, const int*, T*, const int*, T*, const int*, T*, int*);                    \
+  void p##larfb_(const char*, const char*, const char*, const char*, const int*, const int*, const int*, const T*, \
+                 const int*, const T*, const int*, T*, const int*, T*, const int*, L, L, L, L);                    \
+  void p##trsm_(const char*, const char*, const char*, const char*, const int*, const int*, const T*, const T*,    \
                 const int*, T*, const int*, L, L, L, L);
 void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*, const int*,
             const float*, const int*, const float*, float*, const int*, L, L);
@@ -42,10 +44,11 @@ void csytrs_(const char*, const int*, const int*, const c64*, const int*, const 
 void zsytrs_(const char*, const int*, const int*, const c128*, const int*, const int*, c128*, const int*, int*, L);
 void chetrs_(const char*, const int*, const int*, const c64*, const int*, const int*, c64*, const int*, int*, L);
 void zhetrs_(const char*, const int*, const int*, const c128*, const int*, const int*, c128*, const int*, int*, L);
-void sorgqr_(const int*, const int*, const int*, float*, const int*, const float*, float*, const int*, int*);
-void dorgqr_(const int*, const int*, const int*, double*, const int*, const double*, double*, const int*, int*);
-void cungqr_(const int*, const int*, const int*, c64*, const int*, const c64*, c64*, const int*, int*);
-void zungqr_(const int*, const int*, const int*, c128*, const int*, const c128*, c128*, const int*, int*);
+// Q's columns from unblocked reflectors (?org2r, ?ung2r).
+void sorg2r_(const int*, const int*, const int*, float*, const int*, const float*, float*, int*);
+void dorg2r_(const int*, const int*, const int*, double*, const int*, const double*, double*, int*);
+void cung2r_(const int*, const int*, const int*, c64*, const int*, const c64*, c64*, int*);
+void zung2r_(const int*, const int*, const int*, c128*, const int*, const c128*, c128*, int*);
 void ssyevd_(const char*, const char*, const int*, float*, const int*, float*, float*, const int*, int*, const int*,
              int*, L, L);
 void dsyevd_(const char*, const char*, const int*, double*, const int*, double*, double*, const int*, int*,
@@ -73,20 +76,25 @@ void zgeev_(const char*, const char*, const int*, c128*, const int*, c128*, c128
 }
 
 // Overloads by element type, so the kernels are written once.
-#define TS_LAPACK_OVERLOADS(p, T)                                                                                     \
+#define TS_LAPACK_OVERLOADS(p, T)                                                                                  \
   inline void gesv(int n, int k, T* a, int* ipiv, T* b, int* info) { p##gesv_(&n, &k, a, &n, ipiv, b, &n, info); } \
-  inline void getrf(int m, int n, T* a, int* ipiv, int* info) { p##getrf_(&m, &n, a, &m, ipiv, info); }             \
-  inline void getrs(char t, int n, int k, const T* a, const int* ipiv, T* b, int* info) {                           \
-    p##getrs_(&t, &n, &k, a, &n, ipiv, b, &n, info, 1);                                                              \
-  }                                                                                                                  \
-  inline void potrf(char uplo, int n, T* a, int* info) { p##potrf_(&uplo, &n, a, &n, info, 1); }                    \
-  inline void geqrf(int m, int n, T* a, int lda, T* tau, T* work, int lwork, int* info) {                            \
-    p##geqrf_(&m, &n, a, &lda, tau, work, &lwork, info);                                                             \
-  }                                                                                                                  \
-  inline void trsm(char side, char uplo, char diag, int m, int n, const T* a, int lda, T* b, int ldb) {             \
-    const T one(1);                                                                                                  \
-    const char t = 'N';                                                                                              \
-    p##trsm_(&side, &uplo, &t, &diag, &m, &n, &one, a, &lda, b, &ldb, 1, 1, 1, 1);                                   \
+  inline void getrf(int m, int n, T* a, int* ipiv, int* info) { p##getrf_(&m, &n, a, &m, ipiv, info); }            \
+  inline void getrs(char t, int n, int k, const T* a, const int* ipiv, T* b, int* info) {                          \
+    p##getrs_(&t, &n, &k, a, &n, ipiv, b, &n, info, 1);                                                            \
+  }                                                                                                                \
+  inline void potrf(char uplo, int n, T* a, int* info) { p##potrf_(&uplo, &n, a, &n, info, 1); }                   \
+  inline void geqrt(int m, int n, int nb, T* a, int lda, T* t, T* work, int* info) {                               \
+    p##geqrt_(&m, &n, &nb, a, &lda, t, &nb, work, info);                                                           \
+  }                                                                                                                \
+  /* c <- H c, H = I - V T V^H the block reflector of k columns v (dlarfb). */                                     \
+  inline void larfb_left(int m, int n, int k, const T* v, int ldv, const T* t, T* c, int ldc, T* work) {           \
+    const char side = 'L', trans = 'N', direct = 'F', storev = 'C';                                                \
+    p##larfb_(&side, &trans, &direct, &storev, &m, &n, &k, v, &ldv, t, &k, c, &ldc, work, &n, 1, 1, 1, 1);         \
+  }                                                                                                                \
+  inline void trsm(char side, char uplo, char diag, int m, int n, const T* a, int lda, T* b, int ldb) {            \
+    const T one(1);                                                                                                \
+    const char t = 'N';                                                                                            \
+    p##trsm_(&side, &uplo, &t, &diag, &m, &n, &one, a, &lda, b, &ldb, 1, 1, 1, 1);                                 \
   }
 TS_LAPACK_OVERLOADS(s, float)
 TS_LAPACK_OVERLOADS(d, double)
@@ -110,17 +118,17 @@ TS_LDL_OVERLOADS(c64, csytrf_, csytrs_, chetrf_, chetrs_)
 TS_LDL_OVERLOADS(c128, zsytrf_, zsytrs_, zhetrf_, zhetrs_)
 #undef TS_LDL_OVERLOADS
 
-inline void orgqr(int m, int n, int k, float* a, int lda, const float* tau, float* w, int lw, int* info) {
-  sorgqr_(&m, &n, &k, a, &lda, tau, w, &lw, info);
+inline void org2r(int m, int n, int k, float* a, int lda, const float* tau, float* w, int* info) {
+  sorg2r_(&m, &n, &k, a, &lda, tau, w, info);
 }
-inline void orgqr(int m, int n, int k, double* a, int lda, const double* tau, double* w, int lw, int* info) {
-  dorgqr_(&m, &n, &k, a, &lda, tau, w, &lw, info);
+inline void org2r(int m, int n, int k, double* a, int lda, const double* tau, double* w, int* info) {
+  dorg2r_(&m, &n, &k, a, &lda, tau, w, info);
 }
-inline void orgqr(int m, int n, int k, c64* a, int lda, const c64* tau, c64* w, int lw, int* info) {
-  cungqr_(&m, &n, &k, a, &lda, tau, w, &lw, info);
+inline void org2r(int m, int n, int k, c64* a, int lda, const c64* tau, c64* w, int* info) {
+  cung2r_(&m, &n, &k, a, &lda, tau, w, info);
 }
-inline void orgqr(int m, int n, int k, c128* a, int lda, const c128* tau, c128* w, int lw, int* info) {
-  zungqr_(&m, &n, &k, a, &lda, tau, w, &lw, info);
+inline void org2r(int m, int n, int k, c128* a, int lda, const c128* tau, c128* w, int* info) {
+  zung2r_(&m, &n, &k, a, &lda, tau, w, info);
 }
 
 }  // namespace tessel::cpu::lapack

@@ -152,7 +152,9 @@ def test_cholesky_not_positive_definite_names_minor_and_ex_returns_info():
         ts.linalg.cholesky_ex(t(-np.eye(2)), check_errors=True)
 
 
-@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (4, 4), (2, 6, 4)])
+# Past 32 columns the reflectors come in blocks (a partial last one at 45 and
+# 520), and from 512 in blocks of 64; Q is formed block by block from them.
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (4, 4), (2, 6, 4), (70, 45), (45, 70), (2, 64, 64), (600, 520)])
 @pytest.mark.parametrize("dtype,tol", DTYPES)
 def test_qr_modes(shape, dtype, tol):
     A = rand(*shape, dtype=dtype)
@@ -166,6 +168,8 @@ def test_qr_modes(shape, dtype, tol):
         close(Q.numpy()[..., :k] * np.conj(d[..., None, :]), Qr[..., :k], tol * 10)
         close(Q @ R, A, tol * 10)
         close(np.triu(R.numpy()), R.numpy(), 0)
+        Qn = Q.numpy()  # every column orthonormal, the complete mode's extra ones too
+        close(np.conj(np.swapaxes(Qn, -1, -2)) @ Qn, np.broadcast_to(np.eye(Qn.shape[-1]), Qn.shape[:-2] + (Qn.shape[-1],) * 2), tol * 10)
     Q, R = ts.linalg.qr(t(A), mode="r")
     assert Q.numel() == 0
     close(np.abs(R.numpy()), np.abs(np.linalg.qr(A, mode="r")), tol * 10)

@@ -244,6 +244,131 @@ TESSEL_CLONES bool small_eigh(const T* a, bool upper, int64_t n, T* w, T* v, T* 
   return true;
 }
 
+// Householder QR of the row-major m x n a (k = min(m, n) reflectors, as LAPACK's
+// dgeqr2 + dorg2r): R's first kr rows into r (kr x n) and, unless q is null, Q's
+// first mq columns into q (m x mq). Row-major suits reflectors applied from the
+// left: w = v^T B sums B's rows scaled by v's entries, then each row of B loses
+// its v entry times w, both contiguous axpys. The reflectors are kept apart (V),
+// so the entries left of the diagonal are free: each update starts at the
+// 64-byte block that holds its first column and runs whole blocks of padded rows
+// (those entries, zero in exact arithmetic, stay at rounding level). The matrix
+// is scaled by a power of two first (exact), so that no square overflows, and a
+// column whose norm underflows is left as it is (below eps |A|). Returns false
+// for a non-finite input (the caller runs LAPACK then).
+template <class T>
+constexpr int64_t kQrLanes = 64 / sizeof(T);
+template <class T>
+int64_t small_qr_scratch(int64_t m, int64_t n, int64_t mq) {
+  constexpr int64_t L = kQrLanes<T>;
+  const int64_t ld = (n + L - 1) / L * L, ldq = (mq + L - 1) / L * L;
+  return m * ld + m * ldq + std::min(m, n) * (m + 1) + 4 * L;
+}
+
+// One reflector on rows i < cnt of x (stride ld), nw columns (whole blocks of L):
+// w = w0 + sum v[i] x_i, then x_i -= (t v[i]) w. Up to four blocks of w stay in
+// registers down the rows (through memory, the sum waited on store-to-load
+// forwarding, and the update on loads that may alias its stores).
+template <class T, int NB>
+[[gnu::always_inline]] inline void qr_reflect_blocks(T* w, T* x, int64_t ld, const T* v, T t, int64_t cnt) {
+  typedef T V __attribute__((vector_size(64)));
+  constexpr int64_t L = kQrLanes<T>;
+  V acc[NB];
+  for (int b = 0; b < NB; ++b) std::memcpy(&acc[b], w + b * L, 64);
+  for (int64_t i = 0; i < cnt; ++i)
+    for (int b = 0; b < NB; ++b) {
+      V xb;
+      std::memcpy(&xb, x + i * ld + b * L, 64);
+      acc[b] += v[i] * xb;
+    }
+  for (int b = 0; b < NB; ++b) std::memcpy(w + b * L, &acc[b], 64);
+  for (int b = 0; b < NB; ++b) acc[b] *= t;
+  for (int64_t i = 0; i < cnt; ++i)
+    for (int b = 0; b < NB; ++b) {
+      V xb;
+      std::memcpy(&xb, x + i * ld + b * L, 64);
+      xb -= v[i] * acc[b];
+      std::memcpy(x + i * ld + b * L, &xb, 64);
+    }
+}
+// H = I - t v v^T on the rows top, x_0, ..., x_{cnt-1} (stride ld): v is 1 for
+// top, v[i] for x_i.
+template <class T>
+[[gnu::always_inline]] inline void qr_reflect(T* top, int64_t ld, const T* v, T t, int64_t cnt, int64_t nw, T* w) {
+  constexpr int64_t L = kQrLanes<T>;
+  T* x = top + ld;
+  int64_t c = 0;
+  for (; c + 4 * L <= nw; c += 4 * L) {
+    std::copy(top + c, top + c + 4 * L, w);
+    qr_reflect_blocks<T, 4>(w, x + c, ld, v, t, cnt);
+    for (int64_t l = 0; l < 4 * L; ++l) top[c + l] -= t * w[l];
+  }
+  for (; c < nw; c += L) {
+    std::copy(top + c, top + c + L, w);
+    qr_reflect_blocks<T, 1>(w, x + c, ld, v, t, cnt);
+    for (int64_t l = 0; l < L; ++l) top[c + l] -= t * w[l];
+  }
+}
+
+template <class T>
+TESSEL_CLONES_WIDE bool small_qr(const T* a, int64_t m, int64_t n, T* r, int64_t kr, T* q, int64_t mq, T* scratch) {
+  constexpr int64_t L = kQrLanes<T>;
+  const int64_t k = std::min(m, n), ld = (n + L - 1) / L * L, ldq = (mq + L - 1) / L * L;
+  T *M = scratch, *Q = M + m * ld, *tau = Q + m * ldq, *V = tau + k, *w = V + k * m;
+  T amax = 0, bad = 0;  // bad: NaN when an entry is NaN or infinite
+  {
+    T mx[L] = {}, nan[L] = {};  // independent lanes, so that the loop vectorizes
+    int64_t i = 0;
+    for (; i + L <= m * n; i += L)
+      for (int64_t l = 0; l < L; ++l) {
+        const T x = std::abs(a[i + l]);
+        mx[l] = mx[l] > x ? mx[l] : x, nan[l] += x * T(0);
+      }
+    for (; i < m * n; ++i) amax = std::max(amax, std::abs(a[i])), bad += a[i] * T(0);
+    for (int64_t l = 0; l < L; ++l) amax = std::max(amax, mx[l]), bad += nan[l];
+  }
+  if (bad != 0) return false;
+  const int ex = amax > 0 ? std::ilogb(amax) : 0;
+  const T down = std::ldexp(T(1), -ex), up = std::ldexp(T(1), ex);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t c = 0; c < n; ++c) M[i * ld + c] = a[i * n + c] * down;
+    std::fill(M + i * ld + n, M + (i + 1) * ld, T(0));
+  }
+  for (int64_t j = 0; j < k; ++j) {
+    T* v = V + j * m;  // v[i] for the rows i > j
+    T sigma = 0;
+    for (int64_t i = j + 1; i < m; ++i) v[i] = M[i * ld + j], sigma += v[i] * v[i];
+    const T alpha = M[j * ld + j];
+    const T norm = std::sqrt(alpha * alpha + sigma), beta = alpha >= 0 ? -norm : norm;
+    tau[j] = 0;
+    if (sigma == 0 || norm < std::numeric_limits<T>::min()) continue;  // H_j = I (dlarfg's when sigma is 0)
+    const T t = (beta - alpha) / beta, s = T(1) / (alpha - beta);
+    tau[j] = t;
+    for (int64_t i = j + 1; i < m; ++i) v[i] *= s;
+    const int64_t c0 = (j + 1) / L * L, nw = ld - c0;
+    if (j + 1 == n) {
+      M[j * ld + j] = beta;
+      continue;
+    }
+    qr_reflect(M + j * ld + c0, ld, v + j + 1, t, m - j - 1, nw, w);
+    M[j * ld + j] = beta;  // exactly, as LAPACK leaves it
+  }
+  for (int64_t i = 0; i < kr; ++i)
+    for (int64_t c = 0; c < n; ++c) r[i * n + c] = c >= i ? M[i * ld + c] * up : T(0);
+  if (!q) return true;
+  // Q = H_0 ... H_{k-1} I from the right end: H_j touches rows and columns j..,
+  // and left of column j those rows are still zero.
+  std::fill(Q, Q + m * ldq, T(0));
+  for (int64_t i = 0; i < std::min(m, mq); ++i) Q[i * ldq + i] = 1;
+  for (int64_t j = k - 1; j >= 0; --j) {
+    const T t = tau[j];
+    if (t == 0) continue;
+    const int64_t c0 = j / L * L;
+    qr_reflect(Q + j * ldq + c0, ldq, V + j * m + j + 1, t, m - j - 1, ldq - c0, w);
+  }
+  for (int64_t i = 0; i < m; ++i) std::copy(Q + i * ldq, Q + i * ldq + mq, q + i * mq);
+  return true;
+}
+
 }  // namespace
 }  // namespace tessel::cpu
 

@@ -175,6 +175,33 @@ def test_qr_modes(shape, dtype, tol):
     close(np.abs(R.numpy()), np.abs(np.linalg.qr(A, mode="r")), tol * 10)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_qr_small_kernel_edge_cases(dtype):
+    # Real matrices up to ~100 KB run on tessel's own kernel (linalg_small.h): it scales
+    # by a power of two, skips reflectors of zero columns, and leaves NaN to LAPACK.
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    big = np.finfo(dtype).max / 8
+    tiny = np.finfo(dtype).tiny * 16
+    cases = [rand(20, 12) * big, rand(12, 20) * tiny, np.zeros((6, 4)), rand(16, 16)]
+    cases[3][:, 5] = 0  # a zero column: its reflector is the identity
+    cases[3][:, -1] = cases[3][:, 2]  # rank-deficient (last, so that R stays unique up to signs)
+    for A in cases:
+        A = A.astype(dtype)
+        Q, R = ts.linalg.qr(t(A))
+        Qn, Rn = Q.numpy().astype(np.float64), R.numpy().astype(np.float64)
+        assert np.isfinite(Qn).all() and np.isfinite(Rn).all()
+        scale = max(np.abs(A).max(), np.finfo(dtype).tiny)
+        assert np.abs(Qn @ Rn - A).max() <= tol * 10 * scale * A.shape[0]
+        assert np.abs(Qn.T @ Qn - np.eye(Qn.shape[1])).max() <= tol * 10
+        assert (np.tril(Rn, -1) == 0).all()
+        np.testing.assert_allclose(np.abs(np.diag(Rn)), np.abs(np.diag(np.linalg.qr(A.astype(np.float64))[1])),
+                                   rtol=tol * 1e3, atol=tol * 10 * scale)
+    A = rand(8, 8).astype(dtype)
+    A[3, 2] = np.nan
+    Q, R = ts.linalg.qr(t(A))
+    assert np.isnan(R.numpy()).any()
+
+
 def test_qr_bad_mode():
     with pytest.raises(ValueError, match=r"\[linalg.qr\] mode must be"):
         ts.linalg.qr(t(rand(3, 3)), mode="full")

@@ -264,10 +264,13 @@ void qr_kernel(const KernelCall& c) {
       std::max(m, n), kSerialBelowQr);
 }
 
-// Real eigh with vectors up to this order by small_eigh (linalg_small.h): float64,
-// one thread, against Debian OpenBLAS dsyevd through the same op: n = 16 12.4
-// against 22.8 us, 64 203 against 271, 96 542 against 601, 128 1188 against 1112.
-constexpr int64_t kSmallEigh = 100;
+// Real eigh with vectors up to this order by small_eigh (linalg_small.h), one
+// thread, against Debian OpenBLAS dsyevd through the same op (Intel VM): float64
+// n = 64 191 against 279 us, 96 642 against 784, 112 1033 against 1047, 128 1622
+// against 1349; float32 n = 96 319 against 451, 128 778 against 916, 160 1328
+// against 1444, 192 2369 against 2070.
+template <class T>
+constexpr int64_t kSmallEigh = sizeof(T) == 8 ? 112 : 160;
 template <class T>
 void eigh_kernel(const KernelCall& c) {
   using R = real_t<T>;
@@ -285,8 +288,8 @@ void eigh_kernel(const KernelCall& c) {
         info[b] = 0;
         if (n == 0) return;
         if constexpr (!kComplex<T>) {
-          if (p.compute_v && n <= kSmallEigh) {
-            std::unique_ptr<T[]> scratch(new T[2 * n * n + 6 * n]);
+          if (p.compute_v && n <= kSmallEigh<T>) {
+            std::unique_ptr<T[]> scratch(new T[small_eigh_scratch<T>(n)]);
             if (small_eigh(A.data<T>() + b * n * n, p.upper, n, w, c.out[1].data<T>() + b * n * n, scratch.get()))
               return;
           }

@@ -80,9 +80,9 @@ inline T lane_dot(const T* a, const T* b, int64_t n) {
 // stays in a register down the sweep, so each element is loaded and stored once
 // per sweep, not twice per rotation (LAPACK's dlasr does the same).
 template <class T>
-inline void rotate_rows(T* P, int64_t n, int64_t lo, int64_t hi, const T* c, const T* s) {
-  typedef T V __attribute__((vector_size(32)));
-  constexpr int64_t W = 32 / sizeof(T);
+[[gnu::always_inline]] inline void rotate_rows(T* P, int64_t n, int64_t lo, int64_t hi, const T* c, const T* s) {
+  typedef T V __attribute__((vector_size(64)));
+  constexpr int64_t W = 64 / sizeof(T);
   const auto ld = [](const T* p) {
     V v;
     std::memcpy(&v, p, sizeof(V));
@@ -124,36 +124,123 @@ inline void rotate_rows(T* P, int64_t n, int64_t lo, int64_t hi, const T* c, con
   }
 }
 
+// Lanes of a 64-byte block: the padded rows of the kernels below hold whole blocks.
+template <class T>
+constexpr int64_t kLanes = 64 / sizeof(T);
+template <class T>
+constexpr int64_t padded(int64_t n) {
+  return (n + kLanes<T> - 1) / kLanes<T> * kLanes<T>;
+}
+// w[0, L NB) += sum over i < cnt of v[i] x_i[0, L NB), rows x_i ld apart: the
+// NB blocks of w stay in registers down the rows (summed through memory, each
+// row waited on store-to-load forwarding).
+template <class T, int NB>
+[[gnu::always_inline]] inline void add_rows_nb(T* w, const T* x, int64_t ld, const T* v, int64_t cnt) {
+  typedef T V __attribute__((vector_size(64)));
+  constexpr int64_t L = kLanes<T>;
+  V acc[NB];
+  for (int b = 0; b < NB; ++b) std::memcpy(&acc[b], w + b * L, 64);
+  for (int64_t i = 0; i < cnt; ++i)
+    for (int b = 0; b < NB; ++b) {
+      V xb;
+      std::memcpy(&xb, x + i * ld + b * L, 64);
+      acc[b] += v[i] * xb;
+    }
+  for (int b = 0; b < NB; ++b) std::memcpy(w + b * L, &acc[b], 64);
+}
+// x_i[0, L NB) -= a[i] wa (+ b[i] wb when Two) for i < cnt, wa and wb in
+// registers (loaded each row, they may wait on the stores to x).
+template <class T, int NB, bool Two>
+[[gnu::always_inline]] inline void sub_rows_nb(T* x, int64_t ld, const T* a, const T* wa, const T* b, const T* wb,
+                                               int64_t cnt) {
+  typedef T V __attribute__((vector_size(64)));
+  constexpr int64_t L = kLanes<T>;
+  V ra[NB], rb[NB];
+  for (int k = 0; k < NB; ++k) {
+    std::memcpy(&ra[k], wa + k * L, 64);
+    if constexpr (Two) std::memcpy(&rb[k], wb + k * L, 64);
+  }
+  for (int64_t i = 0; i < cnt; ++i)
+    for (int k = 0; k < NB; ++k) {
+      V xb;
+      std::memcpy(&xb, x + i * ld + k * L, 64);
+      xb -= a[i] * ra[k];
+      if constexpr (Two) xb -= b[i] * rb[k];
+      std::memcpy(x + i * ld + k * L, &xb, 64);
+    }
+}
+// The two over nw columns (whole blocks), four blocks at a time.
+template <class T>
+[[gnu::always_inline]] inline void add_rows(T* w, const T* x, int64_t ld, const T* v, int64_t cnt, int64_t nw) {
+  constexpr int64_t L = kLanes<T>;
+  int64_t c = 0;
+  for (; c + 4 * L <= nw; c += 4 * L) add_rows_nb<T, 4>(w + c, x + c, ld, v, cnt);
+  if (nw - c == 3 * L) add_rows_nb<T, 3>(w + c, x + c, ld, v, cnt);
+  if (nw - c == 2 * L) add_rows_nb<T, 2>(w + c, x + c, ld, v, cnt);
+  if (nw - c == L) add_rows_nb<T, 1>(w + c, x + c, ld, v, cnt);
+}
+template <class T, bool Two>
+[[gnu::always_inline]] inline void sub_rows(T* x, int64_t ld, const T* a, const T* wa, const T* b, const T* wb,
+                                            int64_t cnt, int64_t nw) {
+  constexpr int64_t L = kLanes<T>;
+  int64_t c = 0;
+  for (; c + 4 * L <= nw; c += 4 * L) sub_rows_nb<T, 4, Two>(x + c, ld, a, wa + c, b, Two ? wb + c : wb, cnt);
+  if (nw - c == 3 * L) sub_rows_nb<T, 3, Two>(x + c, ld, a, wa + c, b, Two ? wb + c : wb, cnt);
+  if (nw - c == 2 * L) sub_rows_nb<T, 2, Two>(x + c, ld, a, wa + c, b, Two ? wb + c : wb, cnt);
+  if (nw - c == L) sub_rows_nb<T, 1, Two>(x + c, ld, a, wa + c, b, Two ? wb + c : wb, cnt);
+}
+// H = I - t v v^T on the rows top, x_0, ..., x_{cnt-1} (ld apart, nw columns in
+// whole blocks): v is 1 for top, v[i] for x_i. w: nw scratch.
+template <class T>
+[[gnu::always_inline]] inline void reflect_rows(T* top, int64_t ld, const T* v, T t, int64_t cnt, int64_t nw, T* w) {
+  std::copy(top, top + nw, w);
+  add_rows(w, top + ld, ld, v, cnt, nw);
+  for (int64_t c = 0; c < nw; ++c) w[c] *= t, top[c] -= w[c];
+  sub_rows<T, false>(top + ld, ld, v, w, nullptr, nullptr, cnt, nw);
+}
+
 // Eigenvalues (ascending, into w) and eigenvectors (the columns of the row-major
 // v) of the symmetric n x n matrix whose upper (else lower) triangle is read from
 // the row-major a. Householder tridiagonalization on the full symmetric matrix
-// (rank-2 updates of whole rows), Q formed by backward accumulation, then the
-// implicit symmetric QR iteration with Wilkinson shifts, its rotations applied to
-// the rows of Q^T. The matrix is scaled by a power of two first (exact), so that
-// no square overflows. scratch: 2 n^2 + 6 n. Returns false, having written
+// (p = B x as a sum of B's rows, then a rank-2 update of whole rows), Q formed by
+// backward accumulation, then the implicit symmetric QR iteration with Wilkinson
+// shifts, its rotations applied to the rows of Q^T. Rows are padded to whole
+// 64-byte blocks, and each step runs from the block holding its first column
+// (the entries left of it are zero in Q; in M they are multiplied by zeros). The
+// matrix is scaled by a power of two first (exact), so that no square
+// overflows. scratch: small_eigh_scratch(n). Returns false, having written
 // nothing usable, for a non-finite input or when the iteration does not converge
 // in 30 n steps: the caller runs LAPACK then. Timings: kSmallEigh.
 template <class T>
-TESSEL_CLONES bool small_eigh(const T* a, bool upper, int64_t n, T* w, T* v, T* scratch) {
-  T* M = scratch;    // the working matrix; row k keeps reflector k past its diagonal
-  T* P = M + n * n;  // Q, then Q^T: row j ends as eigenvector j
-  T *d = P + n * n, *e = d + n, *tau = e + n, *u = tau + n, *cs = u + n, *sn = cs + n;
+int64_t small_eigh_scratch(int64_t n) {
+  return 2 * n * padded<T>(n) + 3 * padded<T>(n) + 5 * n;
+}
+template <class T>
+TESSEL_CLONES_WIDE bool small_eigh(const T* a, bool upper, int64_t n, T* w, T* v, T* scratch) {
+  constexpr int64_t L = kLanes<T>;
+  const int64_t ld = padded<T>(n);
+  T* M = scratch;                                    // the working matrix; row k keeps reflector k past its diagonal
+  T* P = M + n * ld;                                 // Q, then Q^T: row j ends as eigenvector j
+  T *xb = P + n * ld, *ub = xb + ld, *wb = ub + ld;  // reflector, update, scratch rows
+  T *d = wb + ld, *e = d + n, *tau = e + n, *cs = tau + n, *sn = cs + n;
   T amax = 0;
-  for (int64_t i = 0; i < n; ++i)
+  for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = 0; j < n; ++j) {
       const T x = (upper ? i <= j : i >= j) ? a[i * n + j] : a[j * n + i];
-      M[i * n + j] = x;
+      M[i * ld + j] = x;
       if (!(std::abs(x) <= amax)) amax = std::abs(x);  // NaN stays: the test below
     }
+    std::fill(M + i * ld + n, M + (i + 1) * ld, T(0));
+  }
   if (!std::isfinite(amax) || (amax > 0 && amax < std::numeric_limits<T>::min())) return false;
   const int ex = amax > 0 ? std::ilogb(amax) : 0;
   const T down = std::ldexp(T(1), -ex), up = std::ldexp(T(1), ex);
-  for (int64_t i = 0; i < n * n; ++i) M[i] *= down;
+  for (int64_t i = 0; i < n * ld; ++i) M[i] *= down;
 
   for (int64_t k = 0; k + 2 < n; ++k) {  // H_k (I - tau v v^T) zeroes row k past k + 1
-    T* x = M + k * n + k + 1;
+    T* x = M + k * ld + k + 1;
     const int64_t m = n - k - 1;
-    d[k] = M[k * n + k];
+    d[k] = M[k * ld + k];
     const T sigma = lane_dot(x + 1, x + 1, m - 1);
     if (sigma == 0) {
       tau[k] = 0, e[k] = x[0];
@@ -165,40 +252,32 @@ TESSEL_CLONES bool small_eigh(const T* a, bool upper, int64_t n, T* w, T* v, T* 
     tau[k] = t, e[k] = beta;
     for (int64_t i = 1; i < m; ++i) x[i] *= r;
     x[0] = 1;
-    // The trailing block B <- H B H = B - x q^T - q x^T, q = p - (t/2)(p.x) x, p = t B x.
-    T* B = M + (k + 1) * n + k + 1;
-    for (int64_t i = 0; i < m; ++i) u[i] = t * lane_dot(B + i * n, x, m);
-    const T K = T(0.5) * t * lane_dot(u, x, m);
-    for (int64_t i = 0; i < m; ++i) u[i] -= K * x[i];
-    for (int64_t i = 0; i < m; ++i) {
-      T* bi = B + i * n;
-      const T xi = x[i], ui = u[i];
-      for (int64_t j = 0; j < m; ++j) bi[j] -= xi * u[j] + ui * x[j];
-    }
+    // The trailing block B <- H B H = B - x q^T - q x^T, q = p - (t/2)(p.x) x, p = t B x,
+    // on columns c0.. of rows k + 1..: xb and ub are zero outside columns k + 1..n - 1.
+    const int64_t c0 = (k + 1) / L * L, nw = ld - c0;
+    std::fill(xb + c0, xb + ld, T(0));
+    std::copy(x, x + m, xb + k + 1);
+    std::fill(ub + c0, ub + ld, T(0));
+    T* B = M + (k + 1) * ld + c0;
+    add_rows(ub + c0, B, ld, xb + k + 1, m, nw);  // B symmetric: B x = sum of x_i B_i
+    std::fill(ub + c0, ub + k + 1, T(0));
+    for (int64_t j = k + 1; j < n; ++j) ub[j] *= t;
+    const T K = T(0.5) * t * lane_dot(ub + k + 1, x, m);
+    for (int64_t j = k + 1; j < n; ++j) ub[j] -= K * xb[j];
+    sub_rows<T, true>(B, ld, xb + k + 1, ub + c0, ub + k + 1, xb + c0, m, nw);
   }
-  if (n >= 2) d[n - 2] = M[(n - 2) * n + n - 2], e[n - 2] = M[(n - 2) * n + n - 1];
-  d[n - 1] = M[n * n - 1];
+  if (n >= 2) d[n - 2] = M[(n - 2) * ld + n - 2], e[n - 2] = M[(n - 2) * ld + n - 1];
+  d[n - 1] = M[(n - 1) * ld + n - 1];
 
-  std::fill(P, P + n * n, T(0));
-  for (int64_t i = 0; i < n; ++i) P[i * n + i] = 1;
+  std::fill(P, P + n * ld, T(0));
+  for (int64_t i = 0; i < n; ++i) P[i * ld + i] = 1;
   for (int64_t k = n - 3; k >= 0; --k) {  // Q = H_0 H_1 ... from the right end
     if (tau[k] == 0) continue;
-    const T* x = M + k * n + k + 1;
-    const int64_t m = n - k - 1;
-    T* Q = P + (k + 1) * n + k + 1;
-    std::fill(u, u + m, T(0));
-    for (int64_t i = 0; i < m; ++i) {
-      const T xi = x[i];
-      for (int64_t j = 0; j < m; ++j) u[j] += xi * Q[i * n + j];
-    }
-    for (int64_t i = 0; i < m; ++i) {
-      const T c = tau[k] * x[i];
-      for (int64_t j = 0; j < m; ++j) Q[i * n + j] -= c * u[j];
-    }
+    const int64_t c0 = (k + 1) / L * L;
+    reflect_rows(P + (k + 1) * ld + c0, ld, M + k * ld + k + 2, tau[k], n - k - 2, ld - c0, wb);
   }
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = i + 1; j < n; ++j) std::swap(P[i * n + j], P[j * n + i]);
-
+    for (int64_t j = i + 1; j < n; ++j) std::swap(P[i * ld + j], P[j * ld + i]);
   // T = G T' G^T for each rotation G on (k, k + 1): T' = G^T T G chases the bulge
   // down, and the eigenvectors Q G are the rows of G^T Q^T. The scaled entries stay
   // below ~2n, so sqrt(x^2 + z^2) needs no hypot (glibc's took 29% of the time); a
@@ -229,18 +308,18 @@ TESSEL_CLONES bool small_eigh(const T* a, bool upper, int64_t n, T* w, T* v, T* 
       if (k + 1 < hi) x = e[k], z = -s * e[k + 1], e[k + 1] *= c;
       cs[k] = c, sn[k] = s;
     }
-    rotate_rows(P, n, lo, hi, cs, sn);
+    rotate_rows(P, ld, lo, hi, cs, sn);
   }
 
   for (int64_t i = 0; i < n; ++i) {  // ascending, by selection: n row swaps at most
     int64_t best = i;
     for (int64_t j = i + 1; j < n; ++j)
       if (d[j] < d[best]) best = j;
-    if (best != i) std::swap(d[i], d[best]), std::swap_ranges(P + i * n, P + (i + 1) * n, P + best * n);
+    if (best != i) std::swap(d[i], d[best]), std::swap_ranges(P + i * ld, P + (i + 1) * ld, P + best * ld);
   }
   for (int64_t j = 0; j < n; ++j) w[j] = d[j] * up;
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) v[i * n + j] = P[j * n + i];
+    for (int64_t j = 0; j < n; ++j) v[i * n + j] = P[j * ld + i];
   return true;
 }
 
@@ -256,62 +335,15 @@ TESSEL_CLONES bool small_eigh(const T* a, bool upper, int64_t n, T* w, T* v, T* 
 // column whose norm underflows is left as it is (below eps |A|). Returns false
 // for a non-finite input (the caller runs LAPACK then).
 template <class T>
-constexpr int64_t kQrLanes = 64 / sizeof(T);
-template <class T>
 int64_t small_qr_scratch(int64_t m, int64_t n, int64_t mq) {
-  constexpr int64_t L = kQrLanes<T>;
+  constexpr int64_t L = kLanes<T>;
   const int64_t ld = (n + L - 1) / L * L, ldq = (mq + L - 1) / L * L;
-  return m * ld + m * ldq + std::min(m, n) * (m + 1) + 4 * L;
-}
-
-// One reflector on rows i < cnt of x (stride ld), nw columns (whole blocks of L):
-// w = w0 + sum v[i] x_i, then x_i -= (t v[i]) w. Up to four blocks of w stay in
-// registers down the rows (through memory, the sum waited on store-to-load
-// forwarding, and the update on loads that may alias its stores).
-template <class T, int NB>
-[[gnu::always_inline]] inline void qr_reflect_blocks(T* w, T* x, int64_t ld, const T* v, T t, int64_t cnt) {
-  typedef T V __attribute__((vector_size(64)));
-  constexpr int64_t L = kQrLanes<T>;
-  V acc[NB];
-  for (int b = 0; b < NB; ++b) std::memcpy(&acc[b], w + b * L, 64);
-  for (int64_t i = 0; i < cnt; ++i)
-    for (int b = 0; b < NB; ++b) {
-      V xb;
-      std::memcpy(&xb, x + i * ld + b * L, 64);
-      acc[b] += v[i] * xb;
-    }
-  for (int b = 0; b < NB; ++b) std::memcpy(w + b * L, &acc[b], 64);
-  for (int b = 0; b < NB; ++b) acc[b] *= t;
-  for (int64_t i = 0; i < cnt; ++i)
-    for (int b = 0; b < NB; ++b) {
-      V xb;
-      std::memcpy(&xb, x + i * ld + b * L, 64);
-      xb -= v[i] * acc[b];
-      std::memcpy(x + i * ld + b * L, &xb, 64);
-    }
-}
-// H = I - t v v^T on the rows top, x_0, ..., x_{cnt-1} (stride ld): v is 1 for
-// top, v[i] for x_i.
-template <class T>
-[[gnu::always_inline]] inline void qr_reflect(T* top, int64_t ld, const T* v, T t, int64_t cnt, int64_t nw, T* w) {
-  constexpr int64_t L = kQrLanes<T>;
-  T* x = top + ld;
-  int64_t c = 0;
-  for (; c + 4 * L <= nw; c += 4 * L) {
-    std::copy(top + c, top + c + 4 * L, w);
-    qr_reflect_blocks<T, 4>(w, x + c, ld, v, t, cnt);
-    for (int64_t l = 0; l < 4 * L; ++l) top[c + l] -= t * w[l];
-  }
-  for (; c < nw; c += L) {
-    std::copy(top + c, top + c + L, w);
-    qr_reflect_blocks<T, 1>(w, x + c, ld, v, t, cnt);
-    for (int64_t l = 0; l < L; ++l) top[c + l] -= t * w[l];
-  }
+  return m * ld + m * ldq + std::min(m, n) * (m + 1) + std::max(ld, ldq);
 }
 
 template <class T>
 TESSEL_CLONES_WIDE bool small_qr(const T* a, int64_t m, int64_t n, T* r, int64_t kr, T* q, int64_t mq, T* scratch) {
-  constexpr int64_t L = kQrLanes<T>;
+  constexpr int64_t L = kLanes<T>;
   const int64_t k = std::min(m, n), ld = (n + L - 1) / L * L, ldq = (mq + L - 1) / L * L;
   T *M = scratch, *Q = M + m * ld, *tau = Q + m * ldq, *V = tau + k, *w = V + k * m;
   T amax = 0, bad = 0;  // bad: NaN when an entry is NaN or infinite
@@ -349,7 +381,7 @@ TESSEL_CLONES_WIDE bool small_qr(const T* a, int64_t m, int64_t n, T* r, int64_t
       M[j * ld + j] = beta;
       continue;
     }
-    qr_reflect(M + j * ld + c0, ld, v + j + 1, t, m - j - 1, nw, w);
+    reflect_rows(M + j * ld + c0, ld, v + j + 1, t, m - j - 1, nw, w);
     M[j * ld + j] = beta;  // exactly, as LAPACK leaves it
   }
   for (int64_t i = 0; i < kr; ++i)
@@ -363,7 +395,7 @@ TESSEL_CLONES_WIDE bool small_qr(const T* a, int64_t m, int64_t n, T* r, int64_t
     const T t = tau[j];
     if (t == 0) continue;
     const int64_t c0 = j / L * L;
-    qr_reflect(Q + j * ldq + c0, ldq, V + j * m + j + 1, t, m - j - 1, ldq - c0, w);
+    reflect_rows(Q + j * ldq + c0, ldq, V + j * m + j + 1, t, m - j - 1, ldq - c0, w);
   }
   for (int64_t i = 0; i < m; ++i) std::copy(Q + i * ldq, Q + i * ldq + mq, q + i * mq);
   return true;

@@ -240,7 +240,8 @@ def _check_eigh(A, w, V, tol):
     assert np.abs(np.swapaxes(V, -1, -2) @ V - np.eye(n)).max(initial=0) <= tol * n
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 8, 31, 64, 99, 100, 101, 130])  # up to 100 real: own kernel
+# real: own kernel up to 112 (float64) and 160 (float32); 8, 9, 16, 17: rows of one and two 64-byte blocks
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 9, 16, 17, 31, 64, 99, 112, 113, 130, 160, 161])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-14), (np.float32, 1e-6)])
 def test_eigh_sizes_around_the_small_kernel(n, dtype, tol):
     A = rand(3, n, n)

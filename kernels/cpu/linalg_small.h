@@ -133,20 +133,32 @@ constexpr int64_t padded(int64_t n) {
 }
 // w[0, L NB) += sum over i < cnt of v[i] x_i[0, L NB), rows x_i ld apart: the
 // NB blocks of w stay in registers down the rows (summed through memory, each
-// row waited on store-to-load forwarding).
+// row waited on store-to-load forwarding), in four chains at least (U rows a
+// step, each into its own sums), so that the adds do not wait on each other.
 template <class T, int NB>
 [[gnu::always_inline]] inline void add_rows_nb(T* w, const T* x, int64_t ld, const T* v, int64_t cnt) {
   typedef T V __attribute__((vector_size(64)));
   constexpr int64_t L = kLanes<T>;
-  V acc[NB];
-  for (int b = 0; b < NB; ++b) std::memcpy(&acc[b], w + b * L, 64);
-  for (int64_t i = 0; i < cnt; ++i)
+  constexpr int U = NB >= 4 ? 1 : 4 / NB;
+  V acc[U][NB] = {};
+  for (int b = 0; b < NB; ++b) std::memcpy(&acc[0][b], w + b * L, 64);
+  int64_t i = 0;
+  for (; i + U <= cnt; i += U)
+    for (int u = 0; u < U; ++u)
+      for (int b = 0; b < NB; ++b) {
+        V xb;
+        std::memcpy(&xb, x + (i + u) * ld + b * L, 64);
+        acc[u][b] += v[i + u] * xb;
+      }
+  for (; i < cnt; ++i)
     for (int b = 0; b < NB; ++b) {
       V xb;
       std::memcpy(&xb, x + i * ld + b * L, 64);
-      acc[b] += v[i] * xb;
+      acc[0][b] += v[i] * xb;
     }
-  for (int b = 0; b < NB; ++b) std::memcpy(w + b * L, &acc[b], 64);
+  for (int u = 1; u < U; ++u)
+    for (int b = 0; b < NB; ++b) acc[0][b] += acc[u][b];
+  for (int b = 0; b < NB; ++b) std::memcpy(w + b * L, &acc[0][b], 64);
 }
 // x_i[0, L NB) -= a[i] wa (+ b[i] wb when Two) for i < cnt, wa and wb in
 // registers (loaded each row, they may wait on the stores to x).
@@ -197,6 +209,31 @@ template <class T>
   add_rows(w, top + ld, ld, v, cnt, nw);
   for (int64_t c = 0; c < nw; ++c) w[c] *= t, top[c] -= w[c];
   sub_rows<T, false>(top + ld, ld, v, w, nullptr, nullptr, cnt, nw);
+}
+
+// X = A^{-1} B for few right-hand sides, from LAPACK's getrf of A^T (the
+// row-major A read column-major: A^T = P L U, so A = U^T L^T P^T): X <- B, then
+// U^T and L^T solved row by row and P's swaps in reverse, as getrs('T') does.
+// Row i of X needs U's column i (lu[i n..]) and L's, both contiguous in the
+// column-major factors, against the rows of X already solved: sums of rows, in
+// registers (add_rows), where getrs' trsm with 16 columns ran at a third of the
+// speed. x: n rows of k, ld apart (ld a whole number of blocks, padding zero);
+// acc: ld scratch.
+template <class T>
+TESSEL_CLONES_WIDE void lu_solve_rows(const T* lu, const int* piv, int64_t n, T* x, int64_t ld, T* acc) {
+  for (int64_t i = 0; i < n; ++i) {  // U^T y = b: y_i = (b_i - sum_j<i U(j, i) y_j) / U(i, i)
+    std::fill(acc, acc + ld, T(0));
+    add_rows(acc, x, ld, lu + i * n, i, ld);
+    const T r = T(1) / lu[i * n + i];
+    for (int64_t c = 0; c < ld; ++c) x[i * ld + c] = (x[i * ld + c] - acc[c]) * r;
+  }
+  for (int64_t i = n - 1; i >= 0; --i) {  // L^T z = y, L unit lower: z_i = y_i - sum_j>i L(j, i) z_j
+    std::fill(acc, acc + ld, T(0));
+    add_rows(acc, x + (i + 1) * ld, ld, lu + i * n + i + 1, n - i - 1, ld);
+    for (int64_t c = 0; c < ld; ++c) x[i * ld + c] -= acc[c];
+  }
+  for (int64_t i = n - 1; i >= 0; --i)
+    if (piv[i] - 1 != i) std::swap_ranges(x + i * ld, x + (i + 1) * ld, x + (piv[i] - 1) * ld);
 }
 
 // Eigenvalues (ascending, into w) and eigenvectors (the columns of the row-major

@@ -42,6 +42,19 @@ def test_solve_batched_matrix_and_vector(dtype, tol):
     assert ts.linalg.solve(t(A), t(B)).dtype == t(A).dtype
 
 
+# Real systems up to order 512 with up to 32 right-hand sides are solved from the
+# factors by tessel's rows kernel (kernels/cpu/linalg_small.h), others by getrs.
+@pytest.mark.parametrize("n,k", [(1, 1), (7, 3), (40, 9), (40, 16), (40, 32), (40, 33), (300, 17), (512, 8),
+                                 (513, 8)])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-3)])
+def test_solve_sizes_around_the_rows_kernel(n, k, dtype, tol):
+    A = rand(2, n, n) + n ** 0.5 * np.eye(n)  # well conditioned, pivots still taken
+    B = rand(2, n, k)
+    X = ts.linalg.solve(t(A.astype(dtype)), t(B.astype(dtype))).numpy()
+    ref = np.linalg.solve(A.astype(dtype).astype(np.float64), B.astype(dtype).astype(np.float64))
+    assert np.abs(X - ref).max() <= tol * max(1.0, np.abs(ref).max())
+
+
 def test_solve_broadcasts_batch_dims_and_left_false():
     A, B = rand(4, 4), rand(5, 4, 3)
     close(ts.linalg.solve(t(A), t(B)), np.linalg.solve(A, B), 1e-10)

@@ -72,6 +72,10 @@ constexpr int64_t kSerialBelow = 128;
 // against 12.6-12.9 at 512, 23.8 against 20.2-21.8 at 640.
 constexpr int64_t kSerialBelowQr = 512;
 constexpr int64_t kSerialBelowEigSvd = 320;
+// OpenBLAS's getrf on two threads, float64 with 16 right-hand sides through
+// solve (Intel VM): n = 256 825-861 against 713-731 us on one, 384 even, 512
+// 3.5-3.6 against 4.2-4.3 ms.
+constexpr int64_t kSerialBelowLu = 384;
 
 // Runs body(b) for each matrix [m, n] of the batch: in parallel when there are
 // several (LAPACK then runs single-threaded inside each), else with LAPACK's
@@ -109,35 +113,38 @@ void solve_kernel(const KernelCall& c) {
   const T* bsrc = Bm.data<T>();
   T* x = c.out[0].data<T>();
   int* info = c.out[1].data<int>();
-  for_batch(B, [&](int64_t b) {
-    // The row-major A is the column-major A^T: factor it as it lies (no
-    // transpose) and solve with the transposed factors, A X = B.
-    std::unique_ptr<T[]> ca(new T[n * n]);
-    std::vector<int> piv(n);
-    std::copy(a + b * n * n, a + (b + 1) * n * n, ca.get());
-    info[b] = 0;
-    lapack::getrf(int(n), int(n), ca.get(), piv.data(), &info[b]);
-    const T* bb = bsrc + b * n * k;
-    T* xb = x + b * n * k;
-    if constexpr (!kComplex<T>) {
-      if (k <= kFewRhs && n <= kFewRhsOrder) {
-        const int64_t ld = padded<T>(k);
-        std::unique_ptr<T[]> rows(new T[(n + 1) * ld]);
-        for (int64_t i = 0; i < n; ++i) {
-          std::copy(bb + i * k, bb + (i + 1) * k, rows.get() + i * ld);
-          std::fill(rows.get() + i * ld + k, rows.get() + (i + 1) * ld, T(0));
+  for_batch(
+      B,
+      [&](int64_t b) {
+        // The row-major A is the column-major A^T: factor it as it lies (no
+        // transpose) and solve with the transposed factors, A X = B.
+        std::unique_ptr<T[]> ca(new T[n * n]);
+        std::vector<int> piv(n);
+        std::copy(a + b * n * n, a + (b + 1) * n * n, ca.get());
+        info[b] = 0;
+        lapack::getrf(int(n), int(n), ca.get(), piv.data(), &info[b]);
+        const T* bb = bsrc + b * n * k;
+        T* xb = x + b * n * k;
+        if constexpr (!kComplex<T>) {
+          if (k <= kFewRhs && n <= kFewRhsOrder) {
+            const int64_t ld = padded<T>(k);
+            std::unique_ptr<T[]> rows(new T[(n + 1) * ld]);
+            for (int64_t i = 0; i < n; ++i) {
+              std::copy(bb + i * k, bb + (i + 1) * k, rows.get() + i * ld);
+              std::fill(rows.get() + i * ld + k, rows.get() + (i + 1) * ld, T(0));
+            }
+            if (info[b] == 0 && k > 0) lu_solve_rows(ca.get(), piv.data(), n, rows.get(), ld, rows.get() + n * ld);
+            for (int64_t i = 0; i < n; ++i) std::copy(rows.get() + i * ld, rows.get() + i * ld + k, xb + i * k);
+            return;
+          }
         }
-        if (info[b] == 0 && k > 0) lu_solve_rows(ca.get(), piv.data(), n, rows.get(), ld, rows.get() + n * ld);
-        for (int64_t i = 0; i < n; ++i) std::copy(rows.get() + i * ld, rows.get() + i * ld + k, xb + i * k);
-        return;
-      }
-    }
-    std::unique_ptr<T[]> cb(new T[n * k]);
-    to_col(bb, n, k, cb.get(), n);
-    int solved = 0;
-    if (info[b] == 0 && k > 0) lapack::getrs('T', int(n), int(k), ca.get(), piv.data(), cb.get(), &solved);
-    from_col(cb.get(), n, n, k, xb);
-  }, n);
+        std::unique_ptr<T[]> cb(new T[n * k]);
+        to_col(bb, n, k, cb.get(), n);
+        int solved = 0;
+        if (info[b] == 0 && k > 0) lapack::getrs('T', int(n), int(k), ca.get(), piv.data(), cb.get(), &solved);
+        from_col(cb.get(), n, n, k, xb);
+      },
+      n, kSerialBelowLu);
 }
 
 template <class T>
@@ -148,13 +155,16 @@ void lu_factor_kernel(const KernelCall& c) {
   T* lu = c.out[0].data<T>();
   int* piv = c.out[1].data<int>();
   int* info = c.out[2].data<int>();
-  for_batch(B, [&](int64_t b) {
-    std::vector<T> ca(m * n);
-    to_col(a + b * m * n, m, n, ca.data(), m);
-    info[b] = 0;
-    if (mn > 0) lapack::getrf(int(m), int(n), ca.data(), piv + b * mn, &info[b]);
-    from_col(ca.data(), m, m, n, lu + b * m * n);
-  }, std::max(m, n));
+  for_batch(
+      B,
+      [&](int64_t b) {
+        std::vector<T> ca(m * n);
+        to_col(a + b * m * n, m, n, ca.data(), m);
+        info[b] = 0;
+        if (mn > 0) lapack::getrf(int(m), int(n), ca.data(), piv + b * mn, &info[b]);
+        from_col(ca.data(), m, m, n, lu + b * m * n);
+      },
+      std::max(m, n), kSerialBelowLu);
 }
 
 template <class T>

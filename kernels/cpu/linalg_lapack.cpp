@@ -72,10 +72,11 @@ constexpr int64_t kSerialBelow = 128;
 // against 12.6-12.9 at 512, 23.8 against 20.2-21.8 at 640.
 constexpr int64_t kSerialBelowQr = 512;
 constexpr int64_t kSerialBelowEigSvd = 320;
-// OpenBLAS's getrf on two threads, float64 with 16 right-hand sides through
-// solve (Intel VM): n = 256 825-861 against 713-731 us on one, 384 even, 512
-// 3.5-3.6 against 4.2-4.3 ms.
-constexpr int64_t kSerialBelowLu = 384;
+// OpenBLAS's getrf and potrf on two threads against one, float64 (Intel VM):
+// solve with 16 right-hand sides n = 256 825-861 against 713-731 us, 384 even,
+// 512 3.5-3.6 against 4.2-4.3 ms; cholesky n = 128 124-153 against 82 us, 256
+// 459-545 against 457-464, 384 even, 512 2.0-2.6 against 2.5 ms.
+constexpr int64_t kSerialBelowTriangular = 384;
 
 // Runs body(b) for each matrix [m, n] of the batch: in parallel when there are
 // several (LAPACK then runs single-threaded inside each), else with LAPACK's
@@ -144,7 +145,7 @@ void solve_kernel(const KernelCall& c) {
         if (info[b] == 0 && k > 0) lapack::getrs('T', int(n), int(k), ca.get(), piv.data(), cb.get(), &solved);
         from_col(cb.get(), n, n, k, xb);
       },
-      n, kSerialBelowLu);
+      n, kSerialBelowTriangular);
 }
 
 template <class T>
@@ -164,7 +165,7 @@ void lu_factor_kernel(const KernelCall& c) {
         if (mn > 0) lapack::getrf(int(m), int(n), ca.data(), piv + b * mn, &info[b]);
         from_col(ca.data(), m, m, n, lu + b * m * n);
       },
-      std::max(m, n), kSerialBelowLu);
+      std::max(m, n), kSerialBelowTriangular);
 }
 
 template <class T>
@@ -201,21 +202,24 @@ void cholesky_kernel(const KernelCall& c) {
       return;
     }
   }
-  for_batch(B, [&](int64_t b) {
-    // Column-major, the row-major A is A^T (conj(A) if complex): its upper
-    // factor U^H U = A^T, read row-major, is L = U^T with L L^H = A. No transposes.
-    std::unique_ptr<T[]> ca(new T[n * n]);
-    std::copy(A.data<T>() + b * n * n, A.data<T>() + (b + 1) * n * n, ca.get());
-    info[b] = 0;
-    if (n > 0) lapack::potrf('U', int(n), ca.get(), &info[b]);
-    // OpenBLAS's own potrf takes a NaN pivot for a positive one; reference
-    // LAPACK (MKL, PyTorch) and the small kernel call it not positive-definite.
-    for (int64_t i = 0; i < n && info[b] == 0; ++i)
-      if (std::isnan(std::real(ca[i * n + i]))) info[b] = int(i + 1);
-    T* o = l + b * n * n;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < n; ++j) o[i * n + j] = j <= i ? ca[i * n + j] : T(0);
-  }, n);
+  for_batch(
+      B,
+      [&](int64_t b) {
+        // Column-major, the row-major A is A^T (conj(A) if complex): its upper
+        // factor U^H U = A^T, read row-major, is L = U^T with L L^H = A. No transposes.
+        std::unique_ptr<T[]> ca(new T[n * n]);
+        std::copy(A.data<T>() + b * n * n, A.data<T>() + (b + 1) * n * n, ca.get());
+        info[b] = 0;
+        if (n > 0) lapack::potrf('U', int(n), ca.get(), &info[b]);
+        // OpenBLAS's own potrf takes a NaN pivot for a positive one; reference
+        // LAPACK (MKL, PyTorch) and the small kernel call it not positive-definite.
+        for (int64_t i = 0; i < n && info[b] == 0; ++i)
+          if (std::isnan(std::real(ca[i * n + i]))) info[b] = int(i + 1);
+        T* o = l + b * n * n;
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < n; ++j) o[i * n + j] = j <= i ? ca[i * n + j] : T(0);
+      },
+      n, kSerialBelowTriangular);
 }
 
 // Householder QR as LAPACK's geqrt, whose recursive panels leave each block's

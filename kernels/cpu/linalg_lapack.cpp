@@ -98,8 +98,10 @@ int lwork_of(const T& w) {
   return std::max(1, static_cast<int>(std::real(w)));
 }
 
-// Real systems of order up to 512 with up to 32 right-hand sides are solved from
-// the factors by lu_solve_rows (linalg_small.h), not getrs. float64, 16 columns,
+// Real systems of order up to 512 with 2 to 32 right-hand sides are solved from
+// the factors by lu_solve_rows (linalg_small.h), not getrs (one column is a
+// dot product per row, and getrs' trsv stays ahead there: 1000 x 4 x 4 233
+// against 285 us, 50 x 64 x 64 1519 against 1609). float64, 16 columns,
 // one thread, the whole op (Intel VM, OpenBLAS 0.3.21): n = 64 51 -> 32 us, 256
 // 830 -> 691, 512 4.15-4.21 -> 3.84-3.89 ms; at 1024 getrs wins (24.4-24.5
 // against 25.1-25.2 ms: each row's sum reads all the rows solved before it, 64 MB
@@ -127,7 +129,7 @@ void solve_kernel(const KernelCall& c) {
         const T* bb = bsrc + b * n * k;
         T* xb = x + b * n * k;
         if constexpr (!kComplex<T>) {
-          if (k <= kFewRhs && n <= kFewRhsOrder) {
+          if (k >= 2 && k <= kFewRhs && n <= kFewRhsOrder) {
             const int64_t ld = padded<T>(k);
             std::unique_ptr<T[]> rows(new T[(n + 1) * ld]);
             for (int64_t i = 0; i < n; ++i) {

@@ -42,9 +42,9 @@ def test_solve_batched_matrix_and_vector(dtype, tol):
     assert ts.linalg.solve(t(A), t(B)).dtype == t(A).dtype
 
 
-# Real systems up to order 512 with up to 32 right-hand sides are solved from the
+# Real systems up to order 512 with 2 to 32 right-hand sides are solved from the
 # factors by tessel's rows kernel (kernels/cpu/linalg_small.h), others by getrs.
-@pytest.mark.parametrize("n,k", [(1, 1), (7, 3), (40, 9), (40, 16), (40, 32), (40, 33), (300, 17), (512, 8),
+@pytest.mark.parametrize("n,k", [(1, 1), (1, 2), (40, 1), (7, 3), (40, 9), (40, 16), (40, 32), (40, 33), (300, 17), (512, 8),
                                  (513, 8)])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-3)])
 def test_solve_sizes_around_the_rows_kernel(n, k, dtype, tol):

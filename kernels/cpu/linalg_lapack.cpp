@@ -71,7 +71,10 @@ constexpr int64_t kSerialBelow = 128;
 // two: 2.1 against 2.6 ms at 256, 5.7 against 6.4-7.2 at 384, 13.8-14.0
 // against 12.6-12.9 at 512, 23.8 against 20.2-21.8 at 640.
 constexpr int64_t kSerialBelowQr = 512;
-constexpr int64_t kSerialBelowEigSvd = 320;
+// Intel VM, float64, one thread against two: eigh 8.8 against 9.9 ms at 320,
+// 13.4 against 14.0 at 384, 30.3 against 28.9 at 512; svd 17.3 against 20.0 at
+// 320, 28.1 against 29.3 at 384, 69.7 against 68.5 at 512.
+constexpr int64_t kSerialBelowEigSvd = 384;
 // OpenBLAS's getrf and potrf on two threads against one, float64 (Intel VM):
 // solve with 16 right-hand sides n = 256 825-861 against 713-731 us, 384 even,
 // 512 3.5-3.6 against 4.2-4.3 ms; cholesky n = 128 124-153 against 82 us, 256

@@ -139,7 +139,7 @@ void solve_kernel(const KernelCall& c) {
               std::copy(bb + i * k, bb + (i + 1) * k, rows.get() + i * ld);
               std::fill(rows.get() + i * ld + k, rows.get() + (i + 1) * ld, T(0));
             }
-            if (info[b] == 0 && k > 0) lu_solve_rows(ca.get(), piv.data(), n, rows.get(), ld, rows.get() + n * ld);
+            if (info[b] == 0) lu_solve_rows(ca.get(), piv.data(), n, rows.get(), ld, rows.get() + n * ld);
             for (int64_t i = 0; i < n; ++i) std::copy(rows.get() + i * ld, rows.get() + i * ld + k, xb + i * k);
             return;
           }

@@ -2,7 +2,10 @@
 row-major weight, 1-4 rows against a transposed view (a Linear weight), batched
 and broadcast weights, sizes that are not multiples of the 16-column pieces or
 of the four-row steps, 1 and 2 threads; every case against the float64 product.
-Operands it does not take (5 rows, strided rows) go through oneDNN: same result."""
+Operands it does not take (5 rows, strided rows) go through oneDNN: same result.
+float32 products of 2-4 rows within small_sgemm's sizes (M N K <= 128^3) go to
+oneDNN's sgemm first (kernels/cpu/matmul.cpp, dnnl_matmul and the linear's bias);
+(600, 1800) keeps 2-4 rows on the gemv."""
 import numpy as np
 import pytest
 
@@ -18,11 +21,14 @@ def f32(*shape):
 def check(a, b, got):
     want = np.matmul(a.astype(np.float64), b.astype(np.float64))
     assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-6 * np.sqrt(a.shape[-1]))
+    # float32 sums of k products of standard normals: errors grow like sqrt(k) eps times the
+    # sums themselves (~sqrt(k)); oneDNN's primitive on 2 threads reached 5.4e-5 at k = 600
+    # and 7.8e-5 at k = 1024.
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=4e-6 * np.sqrt(a.shape[-1]))
 
 
 @pytest.mark.parametrize("m", [1, 2, 3, 4, 5])
-@pytest.mark.parametrize("k,n", [(16, 16), (17, 33), (130, 1000), (1027, 70), (64, 9000)])
+@pytest.mark.parametrize("k,n", [(16, 16), (17, 33), (130, 1000), (1027, 70), (64, 9000), (600, 1800)])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_rows_against_row_major_and_transposed_weights(m, k, n, threads):
     a = f32(m, k)
@@ -34,6 +40,10 @@ def test_rows_against_row_major_and_transposed_weights(m, k, n, threads):
         check(a, w, ts.matmul(ts.tensor(a), ts.tensor(w)).numpy())
         check(a, wt.T, ts.matmul(ts.tensor(a), ts.tensor(wt).T).numpy())
         check(a, wt.T, ts.nn.functional.linear(ts.tensor(a), ts.tensor(wt)).numpy())
+        bias = f32(n)
+        got = ts.nn.functional.linear(ts.tensor(a), ts.tensor(wt), ts.tensor(bias)).numpy() - bias
+        np.testing.assert_allclose(got, a.astype(np.float64) @ wt.T.astype(np.float64), rtol=1e-5,
+                                   atol=4e-6 * np.sqrt(k) + 1e-6 * np.abs(bias).max())
     finally:
         ts.set_num_threads(old)
 

@@ -102,14 +102,28 @@ int lwork_of(const T& w) {
 }
 
 // Real systems of order up to 512 with 2 to 32 right-hand sides are solved from
-// the factors by lu_solve_rows (linalg_small.h), not getrs (one column is a
+// the factors by lu_solve_rows (linalg_small.h; lu_solve: lu_solve_rows_nn), not getrs (one column is a
 // dot product per row, and getrs' trsv stays ahead there: 1000 x 4 x 4 233
 // against 285 us, 50 x 64 x 64 1519 against 1609). float64, 16 columns,
 // one thread, the whole op (Intel VM, OpenBLAS 0.3.21): n = 64 51 -> 32 us, 256
 // 830 -> 691, 512 4.15-4.21 -> 3.84-3.89 ms; at 1024 getrs wins (24.4-24.5
 // against 25.1-25.2 ms: each row's sum reads all the rows solved before it, 64 MB
 // through L2).
-constexpr int64_t kFewRhs = 32, kFewRhsOrder = 512;
+inline bool few_rhs(int64_t n, int64_t k) { return k >= 2 && k <= 32 && n <= 512; }
+
+// B (n x k, row-major) copied to rows padded to whole 64-byte blocks, solved in place
+// by solve(rows, ld, acc) (acc: one more padded row), then copied to X (n x k).
+template <class T, class F>
+void on_padded_rows(const T* bsrc, int64_t n, int64_t k, T* x, F&& solve) {
+  const int64_t ld = padded<T>(k);
+  std::unique_ptr<T[]> rows(new T[(n + 1) * ld]);
+  for (int64_t i = 0; i < n; ++i) {
+    std::copy(bsrc + i * k, bsrc + (i + 1) * k, rows.get() + i * ld);
+    std::fill(rows.get() + i * ld + k, rows.get() + (i + 1) * ld, T(0));
+  }
+  solve(rows.get(), ld, rows.get() + n * ld);
+  for (int64_t i = 0; i < n; ++i) std::copy(rows.get() + i * ld, rows.get() + i * ld + k, x + i * k);
+}
 
 template <class T>
 void solve_kernel(const KernelCall& c) {
@@ -132,15 +146,10 @@ void solve_kernel(const KernelCall& c) {
         const T* bb = bsrc + b * n * k;
         T* xb = x + b * n * k;
         if constexpr (!kComplex<T>) {
-          if (k >= 2 && k <= kFewRhs && n <= kFewRhsOrder) {
-            const int64_t ld = padded<T>(k);
-            std::unique_ptr<T[]> rows(new T[(n + 1) * ld]);
-            for (int64_t i = 0; i < n; ++i) {
-              std::copy(bb + i * k, bb + (i + 1) * k, rows.get() + i * ld);
-              std::fill(rows.get() + i * ld + k, rows.get() + (i + 1) * ld, T(0));
-            }
-            if (info[b] == 0) lu_solve_rows(ca.get(), piv.data(), n, rows.get(), ld, rows.get() + n * ld);
-            for (int64_t i = 0; i < n; ++i) std::copy(rows.get() + i * ld, rows.get() + i * ld + k, xb + i * k);
+          if (few_rhs(n, k)) {
+            on_padded_rows(bb, n, k, xb, [&](T* rows, int64_t ld, T* acc) {
+              if (info[b] == 0) lu_solve_rows(ca.get(), piv.data(), n, rows, ld, acc);
+            });
             return;
           }
         }
@@ -179,14 +188,26 @@ void lu_solve_kernel(const KernelCall& c) {
   const Tensor &LU = c.in[0], &P = c.in[1], &Bm = c.in[2];
   const int64_t B = LU.shape()[0], n = LU.shape()[1], k = Bm.shape()[2];
   const char trans = p.trans == 0 ? 'N' : (p.trans == 1 || !kComplex<T> ? 'T' : 'C');
-  for_batch(B, [&](int64_t b) {
-    std::vector<T> ca(n * n), cb(n * k);
-    to_col(LU.data<T>() + b * n * n, n, n, ca.data(), n);
-    to_col(Bm.data<T>() + b * n * k, n, k, cb.data(), n);
-    int info = 0;
-    if (n > 0 && k > 0) lapack::getrs(trans, int(n), int(k), ca.data(), P.data<int>() + b * n, cb.data(), &info);
-    from_col(cb.data(), n, n, k, c.out[0].data<T>() + b * n * k);
-  }, n);
+  for_batch(
+      B,
+      [&](int64_t b) {
+        if constexpr (!kComplex<T>) {
+          if (trans == 'N' && few_rhs(n, k)) {  // the factors' rows as they lie, no copies of them
+            on_padded_rows(Bm.data<T>() + b * n * k, n, k, c.out[0].data<T>() + b * n * k,
+                           [&](T* rows, int64_t ld, T* acc) {
+                             lu_solve_rows_nn(LU.data<T>() + b * n * n, P.data<int>() + b * n, n, rows, ld, acc);
+                           });
+            return;
+          }
+        }
+        std::vector<T> ca(n * n), cb(n * k);
+        to_col(LU.data<T>() + b * n * n, n, n, ca.data(), n);
+        to_col(Bm.data<T>() + b * n * k, n, k, cb.data(), n);
+        int info = 0;
+        if (n > 0 && k > 0) lapack::getrs(trans, int(n), int(k), ca.data(), P.data<int>() + b * n, cb.data(), &info);
+        from_col(cb.data(), n, n, k, c.out[0].data<T>() + b * n * k);
+      },
+      n);
 }
 
 template <class T>

@@ -236,6 +236,26 @@ TESSEL_CLONES_WIDE void lu_solve_rows(const T* lu, const int* piv, int64_t n, T*
     if (piv[i] - 1 != i) std::swap_ranges(x + i * ld, x + (i + 1) * ld, x + (piv[i] - 1) * ld);
 }
 
+// X = A^{-1} B from lu_factor's row-major factors of A = P L U (LAPACK's pivots),
+// for few right-hand sides: P's swaps in order, then L (unit lower) and U solved
+// row by row; here row i of each factor is contiguous. x and acc as above.
+template <class T>
+TESSEL_CLONES_WIDE void lu_solve_rows_nn(const T* lu, const int* piv, int64_t n, T* x, int64_t ld, T* acc) {
+  for (int64_t i = 0; i < n; ++i)
+    if (piv[i] - 1 != i) std::swap_ranges(x + i * ld, x + (i + 1) * ld, x + (piv[i] - 1) * ld);
+  for (int64_t i = 1; i < n; ++i) {  // L y = P^T b: y_i = b_i - sum_j<i L(i, j) y_j
+    std::fill(acc, acc + ld, T(0));
+    add_rows(acc, x, ld, lu + i * n, i, ld);
+    for (int64_t c = 0; c < ld; ++c) x[i * ld + c] -= acc[c];
+  }
+  for (int64_t i = n - 1; i >= 0; --i) {  // U x = y: x_i = (y_i - sum_j>i U(i, j) x_j) / U(i, i)
+    std::fill(acc, acc + ld, T(0));
+    add_rows(acc, x + (i + 1) * ld, ld, lu + i * n + i + 1, n - i - 1, ld);
+    const T r = T(1) / lu[i * n + i];
+    for (int64_t c = 0; c < ld; ++c) x[i * ld + c] = (x[i * ld + c] - acc[c]) * r;
+  }
+}
+
 // Eigenvalues (ascending, into w) and eigenvectors (the columns of the row-major
 // v) of the symmetric n x n matrix whose upper (else lower) triangle is read from
 // the row-major a. Householder tridiagonalization on the full symmetric matrix

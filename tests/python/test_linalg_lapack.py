@@ -55,6 +55,20 @@ def test_solve_sizes_around_the_rows_kernel(n, k, dtype, tol):
     assert np.abs(X - ref).max() <= tol * max(1.0, np.abs(ref).max())
 
 
+@pytest.mark.parametrize("n,k", [(1, 2), (40, 1), (40, 9), (40, 32), (40, 33), (300, 17), (512, 8), (513, 8)])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 2e-3)])
+def test_lu_solve_sizes_around_the_rows_kernel(n, k, dtype, tol):
+    # lu_factor's row-major factors solved row by row in place (lu_solve_rows_nn) for the
+    # same sizes as solve's; the adjoint and other sizes through getrs.
+    A = (rand(2, n, n) + n ** 0.5 * np.eye(n)).astype(dtype)
+    B = rand(2, n, k).astype(dtype)
+    LU, piv = ts.linalg.lu_factor(t(A))
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    for adjoint, ref in ((False, np.linalg.solve(A64, B64)), (True, np.linalg.solve(np.swapaxes(A64, -1, -2), B64))):
+        X = ts.linalg.lu_solve(LU, piv, t(B), adjoint=adjoint).numpy()
+        assert np.abs(X - ref).max() <= tol * max(1.0, np.abs(ref).max())
+
+
 def test_solve_broadcasts_batch_dims_and_left_false():
     A, B = rand(4, 4), rand(5, 4, 3)
     close(ts.linalg.solve(t(A), t(B)), np.linalg.solve(A, B), 1e-10)

@@ -160,8 +160,8 @@ template <class T, int NB>
     for (int b = 0; b < NB; ++b) acc[0][b] += acc[u][b];
   for (int b = 0; b < NB; ++b) std::memcpy(w + b * L, &acc[0][b], 64);
 }
-// x_i[0, L NB) -= a[i] wa (+ b[i] wb when Two) for i < cnt, wa and wb in
-// registers (loaded each row, they may wait on the stores to x).
+// x_i[0, L NB) -= a[i] wa (+ b[i] wb when Two) for i < cnt, wa and wb held in
+// registers (reloaded each row, they could wait on the stores to x).
 template <class T, int NB, bool Two>
 [[gnu::always_inline]] inline void sub_rows_nb(T* x, int64_t ld, const T* a, const T* wa, const T* b, const T* wb,
                                                int64_t cnt) {

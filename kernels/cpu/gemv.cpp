@@ -191,9 +191,6 @@ void gemv_rows(const float* a, int64_t lda, const W* b, int64_t ldb, bool nn, fl
 }
 }  // namespace
 
-namespace {
-// y [m, n] += bias [n] (float32 or bfloat16, contiguous; undefined: none), then ReLU
-// when asked (NaN stays NaN): the epilogue of both gemvs, before bfloat16's one rounding.
 void bias_relu(float* y, const Tensor& bias, bool relu, int64_t m, int64_t n) {
   if (bias.defined()) {
     if (bias.dtype() == DType::BFloat16) {
@@ -209,7 +206,6 @@ void bias_relu(float* y, const Tensor& bias, bool relu, int64_t m, int64_t n) {
   if (relu)
     for (int64_t i = 0; i < m * n; ++i) y[i] = y[i] < 0.0f ? 0.0f : y[i];
 }
-}  // namespace
 
 bool gemv_f32(const Tensor& a, const Tensor& b, const Tensor& out, const Tensor& bias, bool relu) {
   bool nn;

@@ -15,5 +15,9 @@ bool gemv_f32(const Tensor& a, const Tensor& b, const Tensor& out, const Tensor&
 // products summed in float32 and rounded once; a bfloat16 bias [N] (contiguous, or
 // undefined) is added to every row's sums before that rounding.
 bool gemv_bf16(const Tensor& a, const Tensor& b, const Tensor& out, const Tensor& bias = Tensor());
+// y [m, n] += bias [n] (float32 or bfloat16, contiguous; undefined: none), then ReLU
+// when asked (NaN stays NaN): the epilogue of both gemvs (before bfloat16's one
+// rounding) and of F.linear's small sgemm (matmul.cpp).
+void bias_relu(float* y, const Tensor& bias, bool relu, int64_t m, int64_t n);
 
 }  // namespace tessel::cpu

@@ -211,27 +211,29 @@ template <class T>
   sub_rows<T, false>(top + ld, ld, v, w, nullptr, nullptr, cnt, nw);
 }
 
+// One row of a triangular solve on rows ld apart (whole blocks): x_i <- (x_i - sum over
+// j < cnt of v[j] x_{j0 + j}) r, the sum in registers (add_rows); acc: ld scratch.
+template <class T>
+[[gnu::always_inline]] inline void substitute_row(T* x, int64_t ld, int64_t i, int64_t j0, const T* v, int64_t cnt, T r,
+                                                  T* acc) {
+  std::fill(acc, acc + ld, T(0));
+  add_rows(acc, x + j0 * ld, ld, v, cnt, ld);
+  for (int64_t c = 0; c < ld; ++c) x[i * ld + c] = (x[i * ld + c] - acc[c]) * r;
+}
+
 // X = A^{-1} B for few right-hand sides, from LAPACK's getrf of A^T (the
 // row-major A read column-major: A^T = P L U, so A = U^T L^T P^T): X <- B, then
 // U^T and L^T solved row by row and P's swaps in reverse, as getrs('T') does.
 // Row i of X needs U's column i (lu[i n..]) and L's, both contiguous in the
-// column-major factors, against the rows of X already solved: sums of rows, in
-// registers (add_rows), where getrs' trsm with 16 columns ran at a third of the
-// speed. x: n rows of k, ld apart (ld a whole number of blocks, padding zero);
-// acc: ld scratch.
+// column-major factors, against the rows of X already solved, where getrs' trsm
+// with 16 columns ran at a third of the speed. x: n rows of k, ld apart (ld a
+// whole number of blocks, padding zero); acc: ld scratch.
 template <class T>
 TESSEL_CLONES_WIDE void lu_solve_rows(const T* lu, const int* piv, int64_t n, T* x, int64_t ld, T* acc) {
-  for (int64_t i = 0; i < n; ++i) {  // U^T y = b: y_i = (b_i - sum_j<i U(j, i) y_j) / U(i, i)
-    std::fill(acc, acc + ld, T(0));
-    add_rows(acc, x, ld, lu + i * n, i, ld);
-    const T r = T(1) / lu[i * n + i];
-    for (int64_t c = 0; c < ld; ++c) x[i * ld + c] = (x[i * ld + c] - acc[c]) * r;
-  }
-  for (int64_t i = n - 1; i >= 0; --i) {  // L^T z = y, L unit lower: z_i = y_i - sum_j>i L(j, i) z_j
-    std::fill(acc, acc + ld, T(0));
-    add_rows(acc, x + (i + 1) * ld, ld, lu + i * n + i + 1, n - i - 1, ld);
-    for (int64_t c = 0; c < ld; ++c) x[i * ld + c] -= acc[c];
-  }
+  for (int64_t i = 0; i < n; ++i)  // U^T y = b: y_i = (b_i - sum_j<i U(j, i) y_j) / U(i, i)
+    substitute_row(x, ld, i, 0, lu + i * n, i, T(1) / lu[i * n + i], acc);
+  for (int64_t i = n - 1; i >= 0; --i)  // L^T z = y, L unit lower: z_i = y_i - sum_j>i L(j, i) z_j
+    substitute_row(x, ld, i, i + 1, lu + i * n + i + 1, n - i - 1, T(1), acc);
   for (int64_t i = n - 1; i >= 0; --i)
     if (piv[i] - 1 != i) std::swap_ranges(x + i * ld, x + (i + 1) * ld, x + (piv[i] - 1) * ld);
 }
@@ -243,17 +245,10 @@ template <class T>
 TESSEL_CLONES_WIDE void lu_solve_rows_nn(const T* lu, const int* piv, int64_t n, T* x, int64_t ld, T* acc) {
   for (int64_t i = 0; i < n; ++i)
     if (piv[i] - 1 != i) std::swap_ranges(x + i * ld, x + (i + 1) * ld, x + (piv[i] - 1) * ld);
-  for (int64_t i = 1; i < n; ++i) {  // L y = P^T b: y_i = b_i - sum_j<i L(i, j) y_j
-    std::fill(acc, acc + ld, T(0));
-    add_rows(acc, x, ld, lu + i * n, i, ld);
-    for (int64_t c = 0; c < ld; ++c) x[i * ld + c] -= acc[c];
-  }
-  for (int64_t i = n - 1; i >= 0; --i) {  // U x = y: x_i = (y_i - sum_j>i U(i, j) x_j) / U(i, i)
-    std::fill(acc, acc + ld, T(0));
-    add_rows(acc, x + (i + 1) * ld, ld, lu + i * n + i + 1, n - i - 1, ld);
-    const T r = T(1) / lu[i * n + i];
-    for (int64_t c = 0; c < ld; ++c) x[i * ld + c] = (x[i * ld + c] - acc[c]) * r;
-  }
+  for (int64_t i = 1; i < n; ++i)  // L y = P^T b: y_i = b_i - sum_j<i L(i, j) y_j
+    substitute_row(x, ld, i, 0, lu + i * n, i, T(1), acc);
+  for (int64_t i = n - 1; i >= 0; --i)  // U x = y: x_i = (y_i - sum_j>i U(i, j) x_j) / U(i, i)
+    substitute_row(x, ld, i, i + 1, lu + i * n + i + 1, n - i - 1, T(1) / lu[i * n + i], acc);
 }
 
 // Eigenvalues (ascending, into w) and eigenvectors (the columns of the row-major
@@ -433,12 +428,8 @@ TESSEL_CLONES_WIDE bool small_qr(const T* a, int64_t m, int64_t n, T* r, int64_t
     const T t = (beta - alpha) / beta, s = T(1) / (alpha - beta);
     tau[j] = t;
     for (int64_t i = j + 1; i < m; ++i) v[i] *= s;
-    const int64_t c0 = (j + 1) / L * L, nw = ld - c0;
-    if (j + 1 == n) {
-      M[j * ld + j] = beta;
-      continue;
-    }
-    reflect_rows(M + j * ld + c0, ld, v + j + 1, t, m - j - 1, nw, w);
+    const int64_t c0 = (j + 1) / L * L;
+    if (j + 1 < n) reflect_rows(M + j * ld + c0, ld, v + j + 1, t, m - j - 1, ld - c0, w);
     M[j * ld + j] = beta;  // exactly, as LAPACK leaves it
   }
   for (int64_t i = 0; i < kr; ++i)

@@ -369,13 +369,9 @@ void bf16_linear_bias(const KernelCall& c) {
 // -> 26.6 (PyTorch 7.5, 14.6-21.6, 25.4-31.8).
 void f32_linear_bias(const KernelCall& c) {
   const Tensor &x = c.in[0], w = c.in[1].t(), &bias = c.in[2], &out = c.out[0];
-  const int64_t M = x.shape()[0], N = w.shape()[1];
-  if (M > 1 && bias.is_contiguous() && small_sgemm(x.unsqueeze(0), w.unsqueeze(0), out.unsqueeze(0))) {
-    const float* bv = bias.data<float>();
-    float* y = out.data<float>();
-    for (int64_t r = 0; r < M; ++r)
-#pragma omp simd
-      for (int64_t j = 0; j < N; ++j) y[r * N + j] += bv[j];
+  const int64_t M = x.shape()[0];
+  if (M > 1 && small_sgemm(x.unsqueeze(0), w.unsqueeze(0), out.unsqueeze(0))) {
+    bias_relu(out.data<float>(), bias, false, M, w.shape()[1]);  // bias: contiguous (linear_bias)
     return;
   }
   matmul_fused(x, w, bias, MatmulAct::none, nullptr, out);

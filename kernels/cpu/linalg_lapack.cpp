@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <vector>
 
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/gemm_blas.h"
+#include "kernels/cpu/linalg_bidiag.h"
 #include "kernels/cpu/linalg_lapack.h"
 #include "kernels/cpu/linalg_small.h"
 #include "kernels/cpu/register.h"
@@ -396,6 +398,54 @@ void eigh_kernel(const KernelCall& c) {
       n, kSerialBelowEigSvd);
 }
 
+// Real SVD (column-major M x N, M >= N) as gesdd's path for M < 11 N / 6, on
+// gebrd_fused's bidiagonal form: bdsdc, then Q and P applied to its vectors (each
+// thread half of U's columns and of VT's rows, on its own copy of the
+// reflectors: ormbr's unblocked steps write a 1 into them and restore it), on
+// the caller's threads also where gebrd and bdsdc run on one (below
+// kSerialBelowEigSvd).
+// False (ca untouched) where gesdd's own path differs: wide panels past 11/6,
+// jobz 'A' with M > N, sizes where gebrd_fused has no panel, and a matrix gesdd
+// would scale first (largest entry outside [sqrt(safmin) / eps, its inverse], or
+// not finite).
+template <class T>
+bool svd_bidiag(char jobz, int M, int N, T* ca, T* s, T* u, int ldu, T* vt, int ldvt, int* info, int threads) {
+  if (N <= kBidiagTail || M < N || 6 * int64_t(M) >= 11 * int64_t(N) || (jobz == 'A' && M != N)) return false;
+  T amax = 0;
+  for (int64_t i = 0; i < int64_t(M) * N; ++i) amax = std::max(amax, std::abs(ca[i]));
+  const T small = std::sqrt(std::numeric_limits<T>::min()) / std::numeric_limits<T>::epsilon();
+  if (!(amax >= small && amax <= T(1) / small)) return false;
+  std::vector<T> d(N), e(N), tq(N), tp(N);
+  gebrd_fused(M, N, ca, M, d.data(), e.data(), tq.data(), tp.data());
+  std::vector<int> iw(8 * int64_t(N));
+  if (jobz == 'N') {
+    std::vector<T> w(4 * int64_t(N));
+    lapack::bdsdc('U', 'N', N, d.data(), e.data(), nullptr, 1, nullptr, 1, w.data(), iw.data(), info);
+  } else {
+    for (int j = 0; j < N; ++j) std::fill(u + int64_t(j) * ldu, u + int64_t(j) * ldu + M, T(0));
+    std::vector<T> w((3 * int64_t(N) + 4) * N);
+    lapack::bdsdc('U', 'I', N, d.data(), e.data(), u, ldu, vt, ldvt, w.data(), iw.data(), info);
+    if (*info != 0) return true;
+    const int parts = threads > 1 && !omp_in_parallel() ? 2 : 1;
+    std::vector<T> copy(parts > 1 ? int64_t(M) * N : 0);
+    if (parts > 1) std::copy(ca, ca + int64_t(M) * N, copy.begin());
+#pragma omp parallel num_threads(parts)
+    {
+      const int t = omp_get_thread_num();
+      const int lo = N * t / parts, hi = N * (t + 1) / parts, lw = std::max(M, N) * 64;
+      T* a = t == 0 ? ca : copy.data();
+      std::vector<T> wk(lw);
+      int q = 0;
+      if (hi > lo) {
+        lapack::ormbr('Q', 'L', 'N', M, hi - lo, N, a, M, tq.data(), u + int64_t(lo) * ldu, ldu, wk.data(), lw, &q);
+        lapack::ormbr('P', 'R', 'T', hi - lo, N, N, a, M, tp.data(), vt + lo, ldvt, wk.data(), lw, &q);
+      }
+    }
+  }
+  std::copy(d.begin(), d.end(), s);
+  return true;
+}
+
 // The row-major A [m, n] is the column-major A^T [n, m]; its SVD V S U^T (A^T =
 // conj(V) S U^T for complex) hands back, read row-major, Vh where LAPACK writes
 // "U" and U where it writes "VT": no transposes at all.
@@ -408,6 +458,7 @@ void svd_kernel(const KernelCall& c) {
   const char jobz = !p.compute_v ? 'N' : (p.full ? 'A' : 'S');
   const int64_t ku = p.compute_v ? (p.full ? m : k) : 0, kv = p.compute_v ? (p.full ? n : k) : 0;
   int* info = c.out[3].data<int>();
+  const int threads = omp_get_max_threads();  // the caller's: for_batch may hold small ones to one
   for_batch(
       B,
       [&](int64_t b) {
@@ -419,6 +470,19 @@ void svd_kernel(const KernelCall& c) {
         T* u = p.compute_v ? c.out[0].data<T>() + b * m * ku : dummy;
         R* s = c.out[1].data<R>() + b * k;
         const int M = int(n), N = int(m), ldu = int(n), ldvt = std::max(1, int(ku));
+        if constexpr (!kComplex<T>) {
+          if (svd_bidiag(jobz, M, N, ca.data(), s, vh, ldu, u, ldvt, &info[b], threads)) return;
+          // A tall A is a wide A^T to LAPACK: reduce A itself, copied to columns.
+          if (m > n && jobz != 'A') {
+            std::vector<T> col(m * n), u2(p.compute_v ? m * k : 0), v2(p.compute_v ? k * n : 0);
+            to_col(A.data<T>() + b * m * n, m, n, col.data(), m);
+            if (svd_bidiag(jobz, int(m), int(n), col.data(), s, u2.data(), int(m), v2.data(), int(k), &info[b],
+                           threads)) {
+              if (p.compute_v && info[b] == 0) from_col(u2.data(), m, m, k, u), from_col(v2.data(), k, k, n, vh);
+              return;
+            }
+          }
+        }
         std::vector<int> iwork(8 * k);
         T wq;
         int lw = -1;

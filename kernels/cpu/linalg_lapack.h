@@ -25,6 +25,19 @@ extern "C" {
                 const int*, T*, const int*, L, L, L, L);
 void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*, const int*,
             const float*, const int*, const float*, float*, const int*, L, L);
+// Bidiagonal reduction and its SVD (svd's own gebrd, linalg_bidiag.h).
+#define TS_LAPACK_BIDIAG(p, T)                                                                                        \
+  void p##gemm_(const char*, const char*, const int*, const int*, const int*, const T*, const T*, const int*,         \
+                const T*, const int*, const T*, T*, const int*, L, L);                                                \
+  void p##larfg_(const int*, T*, T*, const int*, T*);                                                                 \
+  void p##gebrd_(const int*, const int*, T*, const int*, T*, T*, T*, T*, T*, const int*, int*);                       \
+  void p##bdsdc_(const char*, const char*, const int*, T*, T*, T*, const int*, T*, const int*, T*, int*, T*, int*,    \
+                 int*, L, L);                                                                                         \
+  void p##ormbr_(const char*, const char*, const char*, const int*, const int*, const int*, T*, const int*, const T*, \
+                 T*, const int*, T*, const int*, int*, L, L, L);
+TS_LAPACK_BIDIAG(s, float)
+TS_LAPACK_BIDIAG(d, double)
+#undef TS_LAPACK_BIDIAG
 TS_LAPACK_REAL(s, float)
 TS_LAPACK_REAL(d, double)
 TS_LAPACK_REAL(c, c64)
@@ -118,6 +131,31 @@ TS_LDL_OVERLOADS(c64, csytrf_, csytrs_, chetrf_, chetrs_)
 TS_LDL_OVERLOADS(c128, zsytrf_, zsytrs_, zhetrf_, zhetrs_)
 #undef TS_LDL_OVERLOADS
 
+// Real overloads for the bidiagonal SVD (column-major, leading dimensions given).
+#define TS_BIDIAG_OVERLOADS(p, T)                                                                                      \
+  inline void gemm(char ta, char tb, int m, int n, int k, T alpha, const T* a, int lda, const T* b, int ldb, T beta,   \
+                   T* c, int ldc) {                                                                                    \
+    p##gemm_(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc, 1, 1);                                    \
+  }                                                                                                                    \
+  inline void larfg(int n, T* alpha, T* x, T* tau) {                                                                   \
+    const int one = 1;                                                                                                 \
+    p##larfg_(&n, alpha, x, &one, tau);                                                                                \
+  }                                                                                                                    \
+  inline void gebrd(int m, int n, T* a, int lda, T* d, T* e, T* tq, T* tp, T* w, int lw, int* info) {                  \
+    p##gebrd_(&m, &n, a, &lda, d, e, tq, tp, w, &lw, info);                                                            \
+  }                                                                                                                    \
+  inline void bdsdc(char uplo, char compq, int n, T* d, T* e, T* u, int ldu, T* vt, int ldvt, T* w, int* iw,           \
+                    int* info) {                                                                                       \
+    p##bdsdc_(&uplo, &compq, &n, d, e, u, &ldu, vt, &ldvt, nullptr, nullptr, w, iw, info, 1, 1);                       \
+  }                                                                                                                    \
+  /* a is written and restored (the unblocked steps set a diagonal entry to 1). */                                     \
+  inline void ormbr(char vect, char side, char trans, int m, int n, int k, T* a, int lda, const T* tau, T* c, int ldc, \
+                    T* w, int lw, int* info) {                                                                         \
+    p##ormbr_(&vect, &side, &trans, &m, &n, &k, a, &lda, tau, c, &ldc, w, &lw, info, 1, 1, 1);                         \
+  }
+TS_BIDIAG_OVERLOADS(s, float)
+TS_BIDIAG_OVERLOADS(d, double)
+#undef TS_BIDIAG_OVERLOADS
 inline void org2r(int m, int n, int k, float* a, int lda, const float* tau, float* w, int* info) {
   sorg2r_(&m, &n, &k, a, &lda, tau, w, info);
 }

@@ -336,6 +336,52 @@ def test_svd_and_svdvals(shape, dtype, tol):
     assert ts.linalg.svdvals(t(A)).dtype == (ts.float32 if dtype in (np.float32, np.complex64) else ts.float64)
 
 
+def _check_svd(A, tol, full):
+    ref = np.linalg.svd(A.astype(np.float64), compute_uv=False)
+    scale = max(ref.max(initial=0), np.finfo(A.dtype).tiny)
+    U, S, Vh = (x.numpy() for x in ts.linalg.svd(t(A), full_matrices=full))
+    k = S.shape[-1]
+    assert np.abs(S - ref).max() <= tol * scale
+    assert np.abs((U[..., :k] * S[..., None, :]) @ Vh[..., :k, :] - A).max() <= tol * scale
+    for Q in (np.swapaxes(U, -1, -2) @ U, Vh @ np.swapaxes(Vh, -1, -2)):
+        assert np.abs(Q - np.eye(Q.shape[-1])).max() <= tol * 10
+    assert np.abs(ts.linalg.svdvals(t(A)).numpy() - ref).max() <= tol * scale
+
+
+# svd's own bidiagonal reduction (linalg_bidiag.h) takes LAPACK's view M >= N > 128, M < 11 N / 6
+# (tall matrices through their transpose), with the pass split over two threads from 384 rows and
+# columns, and a team of one inside a batch; beyond those shapes, and for badly scaled input, gesdd.
+@pytest.mark.parametrize("shape", [(129, 129), (130, 200), (200, 130), (140, 270), (270, 140), (160, 300),
+                                   (300, 160), (2, 150, 140), (400, 400), (2, 390, 400)])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_svd_own_bidiagonal_reduction(shape, dtype, tol, threads):
+    A = rand(*shape, dtype=dtype)
+    saved = ts.get_num_threads()
+    ts.set_num_threads(threads)
+    try:
+        for full in (False, True):
+            _check_svd(A, tol, full)
+    finally:
+        ts.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_svd_bidiagonal_reduction_rank_deficient_and_scaled(dtype, tol):
+    # rank 3, one nonzero row and a diagonal (reflectors with nothing to annihilate: tau = 0), zero
+    # columns, and entries so small or large that gesdd scales them first (these go to gesdd).
+    low = (rand(200, 3) @ rand(3, 180)).astype(dtype)
+    one_row = np.zeros((150, 160), dtype)
+    one_row[0] = rand(160)
+    blocks = sla.block_diag(rand(40, 40), np.diag(rand(150))).astype(dtype)  # tau = 0 in the second panel
+    zero_cols = rand(180, 200).astype(dtype)
+    zero_cols[:, 50:90] = 0
+    big, tiny = (1e150, 1e-150) if dtype == np.float64 else (1e17, 1e-17)
+    for A in (low, one_row, blocks, np.diag(rand(150)).astype(dtype), zero_cols, np.zeros((150, 150), dtype), (rand(150, 160) * big).astype(dtype),
+              (rand(150, 160) * tiny).astype(dtype)):
+        _check_svd(A, tol, False)
+
+
 def test_eig_and_eigvals():
     A = rand(3, 4, 4)
     w, V = ts.linalg.eig(t(A))

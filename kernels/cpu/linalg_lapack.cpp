@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/clones.h"
@@ -330,6 +331,63 @@ void qr_kernel(const KernelCall& c) {
       std::max(m, n), kSerialBelowQr);
 }
 
+// True unless every entry is finite and the largest is in [lo, 1 / lo], lo =
+// sqrt(safmin) / eps for gesdd, sqrt(safmin / eps) for syevd: the ranges where
+// LAPACK's drivers scale the matrix first (or give up), which the split drivers
+// below leave to them. Column-major n columns of rows [lo(j), hi(j)).
+template <class T, class Rows>
+bool needs_scaling(const T* a, int64_t ld, int64_t n, T lo, Rows rows) {
+  T amax = 0;
+  bool finite = true;
+  for (int64_t j = 0; j < n; ++j) {
+    const auto [r0, r1] = rows(j);
+    for (int64_t i = r0; i < r1; ++i) {
+      const T v = std::abs(a[j * ld + i]);
+      amax = v > amax ? v : amax;
+      finite = finite && v <= std::numeric_limits<T>::max();
+    }
+  }
+  return !finite || !(amax >= lo && amax <= T(1) / lo);
+}
+
+// syevd's three phases (sytrd, stedc, ormtr) with the back-transformation,
+// 2 n^3 flops that Debian's OpenBLAS runs no faster on two threads than on one,
+// split by columns of Z over two threads, each on its own copy of the reflectors
+// (ormtr's unblocked steps write a 1 into them and restore it). False, a
+// untouched, where syevd would scale the matrix first.
+template <class T>
+bool syevd_split(char uplo, int n, T* a, T* w, int* info) {
+  const T lo = std::sqrt(std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon());
+  if (needs_scaling(a, n, n, lo, [&](int64_t j) {
+        return uplo == 'L' ? std::pair<int64_t, int64_t>{j, n} : std::pair<int64_t, int64_t>{0, j + 1};
+      }))
+    return false;
+  std::vector<T> d(n), e(n), tau(n);
+  int q = 0;
+  T wq;
+  lapack::sytrd(uplo, n, a, d.data(), e.data(), tau.data(), &wq, -1, &q);
+  std::vector<T> work(lwork_of(wq));
+  lapack::sytrd(uplo, n, a, d.data(), e.data(), tau.data(), work.data(), int(work.size()), &q);
+  std::vector<T> z(int64_t(n) * n), wk(1 + 4 * int64_t(n) + int64_t(n) * n);
+  std::vector<int> iw(3 + 5 * int64_t(n));
+  lapack::stedc('I', n, d.data(), e.data(), z.data(), wk.data(), int(wk.size()), iw.data(), int(iw.size()), info);
+  if (*info != 0) return true;
+  std::vector<T> copy(a, a + int64_t(n) * n);
+#pragma omp parallel num_threads(2)
+  {
+    const int t = omp_get_thread_num(), parts = omp_get_num_threads();
+    const int c0 = n * t / parts, c1 = n * (t + 1) / parts, lw = n * 64;
+    std::vector<T> wt(lw);
+    int qt = 0;
+    if (c1 > c0)
+      lapack::ormtr(uplo, n, c1 - c0, t == 0 ? a : copy.data(), tau.data(), z.data() + int64_t(c0) * n, wt.data(), lw,
+                    &qt);
+  }
+  std::copy(z.begin(), z.end(), a);
+  std::copy(d.begin(), d.end(), w);
+  return true;
+}
+
 // Real eigh with vectors up to this order by small_eigh (linalg_small.h), one
 // thread, against Debian OpenBLAS dsyevd through the same op (Intel VM): float64
 // n = 64 191 against 279 us, 96 642 against 784, 112 1033 against 1047, 128 1622
@@ -347,6 +405,7 @@ void eigh_kernel(const KernelCall& c) {
   // chosen one, and its eigenvectors are the conjugates of A's.
   const char jobz = p.compute_v ? 'V' : 'N', uplo = p.upper ? 'L' : 'U';
   int* info = c.out[2].data<int>();
+  const int threads = omp_get_max_threads();  // the caller's: for_batch may hold small ones to one
   for_batch(
       B,
       [&](int64_t b) {
@@ -377,7 +436,8 @@ void eigh_kernel(const KernelCall& c) {
           std::vector<R> rwork(std::max(1, int(rq)));
           std::vector<int> iwork(std::max(1, iq));
           call(work.data(), int(work.size()), rwork.data(), int(rwork.size()), iwork.data(), int(iwork.size()));
-        } else {
+        } else if (!(p.compute_v && threads > 1 && !omp_in_parallel() &&
+                     syevd_split(uplo, ni, ca.data(), w, &info[b]))) {
           auto call = [&](T* wk, int lw, int* iw, int liw) {
             if constexpr (std::is_same_v<T, float>)
               lapack::ssyevd_(&jobz, &uplo, &ni, ca.data(), &ni, w, wk, &lw, iw, &liw, &info[b], 1, 1);
@@ -406,15 +466,12 @@ void eigh_kernel(const KernelCall& c) {
 // kSerialBelowEigSvd).
 // False (ca untouched) where gesdd's own path differs: wide panels past 11/6,
 // jobz 'A' with M > N, sizes where gebrd_fused has no panel, and a matrix gesdd
-// would scale first (largest entry outside [sqrt(safmin) / eps, its inverse], or
-// not finite).
+// would scale first.
 template <class T>
 bool svd_bidiag(char jobz, int M, int N, T* ca, T* s, T* u, int ldu, T* vt, int ldvt, int* info, int threads) {
   if (N <= kBidiagTail || M < N || 6 * int64_t(M) >= 11 * int64_t(N) || (jobz == 'A' && M != N)) return false;
-  T amax = 0;
-  for (int64_t i = 0; i < int64_t(M) * N; ++i) amax = std::max(amax, std::abs(ca[i]));
-  const T small = std::sqrt(std::numeric_limits<T>::min()) / std::numeric_limits<T>::epsilon();
-  if (!(amax >= small && amax <= T(1) / small)) return false;
+  const T lo = std::sqrt(std::numeric_limits<T>::min()) / std::numeric_limits<T>::epsilon();
+  if (needs_scaling(ca, M, N, lo, [&](int64_t) { return std::pair<int64_t, int64_t>{0, M}; })) return false;
   std::vector<T> d(N), e(N), tq(N), tp(N);
   gebrd_fused(M, N, ca, M, d.data(), e.data(), tq.data(), tp.data());
   std::vector<int> iw(8 * int64_t(N));

@@ -25,7 +25,8 @@ extern "C" {
                 const int*, T*, const int*, L, L, L, L);
 void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*, const int*,
             const float*, const int*, const float*, float*, const int*, L, L);
-// Bidiagonal reduction and its SVD (svd's own gebrd, linalg_bidiag.h).
+// Bidiagonal reduction and its SVD (svd's own gebrd, linalg_bidiag.h), and
+// syevd's three phases (eigh with its back-transformation split over threads).
 #define TS_LAPACK_BIDIAG(p, T)                                                                                        \
   void p##gemm_(const char*, const char*, const int*, const int*, const int*, const T*, const T*, const int*,         \
                 const T*, const int*, const T*, T*, const int*, L, L);                                                \
@@ -34,7 +35,11 @@ void sgemm_(const char*, const char*, const int*, const int*, const int*, const 
   void p##bdsdc_(const char*, const char*, const int*, T*, T*, T*, const int*, T*, const int*, T*, int*, T*, int*,    \
                  int*, L, L);                                                                                         \
   void p##ormbr_(const char*, const char*, const char*, const int*, const int*, const int*, T*, const int*, const T*, \
-                 T*, const int*, T*, const int*, int*, L, L, L);
+                 T*, const int*, T*, const int*, int*, L, L, L);                                                      \
+  void p##sytrd_(const char*, const int*, T*, const int*, T*, T*, T*, T*, const int*, int*, L);                       \
+  void p##stedc_(const char*, const int*, T*, T*, T*, const int*, T*, const int*, int*, const int*, int*, L);         \
+  void p##ormtr_(const char*, const char*, const char*, const int*, const int*, T*, const int*, const T*, T*,         \
+                 const int*, T*, const int*, int*, L, L, L);
 TS_LAPACK_BIDIAG(s, float)
 TS_LAPACK_BIDIAG(d, double)
 #undef TS_LAPACK_BIDIAG
@@ -152,6 +157,17 @@ TS_LDL_OVERLOADS(c128, zsytrf_, zsytrs_, zhetrf_, zhetrs_)
   inline void ormbr(char vect, char side, char trans, int m, int n, int k, T* a, int lda, const T* tau, T* c, int ldc, \
                     T* w, int lw, int* info) {                                                                         \
     p##ormbr_(&vect, &side, &trans, &m, &n, &k, a, &lda, tau, c, &ldc, w, &lw, info, 1, 1, 1);                         \
+  }                                                                                                                    \
+  inline void sytrd(char uplo, int n, T* a, T* d, T* e, T* tau, T* w, int lw, int* info) {                             \
+    p##sytrd_(&uplo, &n, a, &n, d, e, tau, w, &lw, info, 1);                                                           \
+  }                                                                                                                    \
+  inline void stedc(char compz, int n, T* d, T* e, T* z, T* w, int lw, int* iw, int liw, int* info) {                  \
+    p##stedc_(&compz, &n, d, e, z, &n, w, &lw, iw, &liw, info, 1);                                                     \
+  }                                                                                                                    \
+  /* a is written and restored, as for ormbr. */                                                                       \
+  inline void ormtr(char uplo, int n, int cols, T* a, const T* tau, T* c, T* w, int lw, int* info) {                   \
+    const char side = 'L', trans = 'N';                                                                                \
+    p##ormtr_(&side, &uplo, &trans, &n, &cols, a, &n, tau, c, &n, w, &lw, info, 1, 1, 1);                              \
   }
 TS_BIDIAG_OVERLOADS(s, float)
 TS_BIDIAG_OVERLOADS(d, double)

@@ -307,6 +307,29 @@ def test_eigh_special_spectra(dtype, tol):
         _check_eigh(A, w, V, tol)
 
 
+# Past small_eigh, two threads run syevd's phases with the back-transformation split by columns
+# (syevd_split); a batch (already parallel) and badly scaled input keep syevd.
+@pytest.mark.parametrize("shape", [(113, 113), (161, 161), (300, 300), (2, 200, 200)])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 2e-6)])
+@pytest.mark.parametrize("upper", [False, True])
+def test_eigh_split_back_transformation(shape, dtype, tol, upper):
+    A = rand(*shape)
+    A = (A + np.swapaxes(A, -1, -2)).astype(dtype)
+    saved = ts.get_num_threads()
+    try:
+        for threads in (1, 2):
+            ts.set_num_threads(threads)
+            for s in (1.0, 1e-160 if dtype == np.float64 else 1e-20):
+                As = (A * s).astype(dtype)
+                Ag = As.copy()  # only the chosen triangle is read: NaN in the other
+                i, j = np.triu_indices(shape[-1], 1)
+                Ag[..., (j if upper else i), (i if upper else j)] = np.nan
+                w, V = ts.linalg.eigh(t(Ag), UPLO="U" if upper else "L")
+                _check_eigh(As, w, V, tol)
+    finally:
+        ts.set_num_threads(saved)
+
+
 def test_eigh_non_finite_input_is_lapacks_answer():
     # NaN or inf leaves the small kernel (it returns "not handled"): LAPACK's behaviour, as before.
     A = np.eye(6)

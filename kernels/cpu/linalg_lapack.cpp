@@ -350,11 +350,63 @@ bool needs_scaling(const T* a, int64_t ld, int64_t n, T lo, Rows rows) {
   return !finite || !(amax >= lo && amax <= T(1) / lo);
 }
 
-// syevd's three phases (sytrd, stedc, ormtr) with the back-transformation,
-// 2 n^3 flops that Debian's OpenBLAS runs no faster on two threads than on one,
-// split by columns of Z over two threads, each on its own copy of the reflectors
-// (ormtr's unblocked steps write a 1 into them and restore it). False, a
-// untouched, where syevd would scale the matrix first.
+// stedc('I') of the tridiagonal (d, e) on two threads: torn in two as stedc's
+// divide and conquer tears it (d[h - 1] and d[h] less |e[h - 1]|), each half
+// solved on a thread of its own, then LAPACK's rank-one merge (laed1) and the
+// eigenvalues sorted. Scaled first by a power of two (exact; stedc scales by
+// the norm itself). An exact zero at the tear (the matrix already splits
+// there) goes to stedc whole. Eigenvalues in d, ascending; vectors in z.
+// float64 n = 256 2.11 -> 1.54 ms, 1024 35.1 -> 32.4 (a /tmp C program).
+template <class T>
+void stedc_torn(int n, T* d, T* e, T* z, int* info) {
+  const int h = n / 2;
+  T norm = 0;
+  for (int i = 0; i < n; ++i) norm = std::max(norm, std::abs(d[i]));
+  for (int i = 0; i + 1 < n; ++i) norm = std::max(norm, std::abs(e[i]));
+  if (n < 4 || e[h - 1] == T(0) || !(norm > T(0))) {
+    std::vector<T> wk(1 + 4 * int64_t(n) + int64_t(n) * n);
+    std::vector<int> iw(3 + 5 * int64_t(n));
+    lapack::stedc('I', n, d, e, z, n, wk.data(), int(wk.size()), iw.data(), int(iw.size()), info);
+    return;
+  }
+  const int ex = std::ilogb(norm);
+  for (int i = 0; i < n; ++i) d[i] = std::ldexp(d[i], -ex);
+  for (int i = 0; i + 1 < n; ++i) e[i] = std::ldexp(e[i], -ex);
+  const T rho = e[h - 1];
+  d[h - 1] -= std::abs(rho), d[h] -= std::abs(rho);
+  std::vector<T> q(int64_t(n) * n, T(0));
+  int part_info[2] = {0, 0};
+#pragma omp parallel num_threads(2)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    for (int part = t; part < 2; part += nt) {
+      const int off = part ? h : 0, len = part ? n - h : h;
+      std::vector<T> wk(1 + 4 * int64_t(len) + int64_t(len) * len);
+      std::vector<int> iw(3 + 5 * int64_t(len));
+      lapack::stedc('I', len, d + off, e + off, q.data() + off + int64_t(off) * n, n, wk.data(), int(wk.size()),
+                    iw.data(), int(iw.size()), &part_info[part]);
+    }
+  }
+  if ((*info = part_info[0] ? part_info[0] : part_info[1]) != 0) return;
+  std::vector<int> indxq(n), iw(4 * int64_t(n));  // each half sorted: 1-based within it
+  for (int i = 0; i < n; ++i) indxq[i] = i < h ? i + 1 : i - h + 1;
+  std::vector<T> wk(4 * int64_t(n) + int64_t(n) * n);
+  lapack::laed1(n, d, q.data(), n, indxq.data(), rho, h, wk.data(), iw.data(), info);
+  if (*info != 0) return;
+  std::vector<T> sorted(n);
+  for (int i = 0; i < n; ++i) {
+    const int j = indxq[i] - 1;
+    sorted[i] = std::ldexp(d[j], ex);
+    std::copy(q.data() + int64_t(j) * n, q.data() + int64_t(j + 1) * n, z + int64_t(i) * n);
+  }
+  std::copy(sorted.begin(), sorted.end(), d);
+}
+
+// syevd's three phases (sytrd, stedc torn in two, ormtr) with the
+// back-transformation, 2 n^3 flops that Debian's OpenBLAS runs no faster on two
+// threads than on one, split by columns of Z over two threads, each on its own
+// copy of the reflectors (ormtr's unblocked steps write a 1 into them and
+// restore it). False, a untouched, where syevd would scale the matrix first.
 template <class T>
 bool syevd_split(char uplo, int n, T* a, T* w, int* info) {
   const T lo = std::sqrt(std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon());
@@ -368,9 +420,8 @@ bool syevd_split(char uplo, int n, T* a, T* w, int* info) {
   lapack::sytrd(uplo, n, a, d.data(), e.data(), tau.data(), &wq, -1, &q);
   std::vector<T> work(lwork_of(wq));
   lapack::sytrd(uplo, n, a, d.data(), e.data(), tau.data(), work.data(), int(work.size()), &q);
-  std::vector<T> z(int64_t(n) * n), wk(1 + 4 * int64_t(n) + int64_t(n) * n);
-  std::vector<int> iw(3 + 5 * int64_t(n));
-  lapack::stedc('I', n, d.data(), e.data(), z.data(), wk.data(), int(wk.size()), iw.data(), int(iw.size()), info);
+  std::vector<T> z(int64_t(n) * n);
+  stedc_torn(n, d.data(), e.data(), z.data(), info);
   if (*info != 0) return true;
   std::vector<T> copy(a, a + int64_t(n) * n);
 #pragma omp parallel num_threads(2)

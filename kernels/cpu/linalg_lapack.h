@@ -38,6 +38,7 @@ void sgemm_(const char*, const char*, const int*, const int*, const int*, const 
                  T*, const int*, T*, const int*, int*, L, L, L);                                                      \
   void p##sytrd_(const char*, const int*, T*, const int*, T*, T*, T*, T*, const int*, int*, L);                       \
   void p##stedc_(const char*, const int*, T*, T*, T*, const int*, T*, const int*, int*, const int*, int*, L);         \
+  void p##laed1_(const int*, T*, T*, const int*, int*, T*, const int*, T*, int*, int*);                               \
   void p##ormtr_(const char*, const char*, const char*, const int*, const int*, T*, const int*, const T*, T*,         \
                  const int*, T*, const int*, int*, L, L, L);
 TS_LAPACK_BIDIAG(s, float)
@@ -161,8 +162,12 @@ TS_LDL_OVERLOADS(c128, zsytrf_, zsytrs_, zhetrf_, zhetrs_)
   inline void sytrd(char uplo, int n, T* a, T* d, T* e, T* tau, T* w, int lw, int* info) {                             \
     p##sytrd_(&uplo, &n, a, &n, d, e, tau, w, &lw, info, 1);                                                           \
   }                                                                                                                    \
-  inline void stedc(char compz, int n, T* d, T* e, T* z, T* w, int lw, int* iw, int liw, int* info) {                  \
-    p##stedc_(&compz, &n, d, e, z, &n, w, &lw, iw, &liw, info, 1);                                                     \
+  inline void stedc(char compz, int n, T* d, T* e, T* z, int ldz, T* w, int lw, int* iw, int liw, int* info) {         \
+    p##stedc_(&compz, &n, d, e, z, &ldz, w, &lw, iw, &liw, info, 1);                                                   \
+  }                                                                                                                    \
+  /* The rank-one merge of stedc's divide and conquer; rho is overwritten. */                                          \
+  inline void laed1(int n, T* d, T* q, int ldq, int* indxq, T rho, int cut, T* w, int* iw, int* info) {                \
+    p##laed1_(&n, d, q, &ldq, indxq, &rho, &cut, w, iw, info);                                                         \
   }                                                                                                                    \
   /* a is written and restored, as for ormbr. */                                                                       \
   inline void ormtr(char uplo, int n, int cols, T* a, const T* tau, T* c, T* w, int lw, int* info) {                   \

@@ -330,6 +330,31 @@ def test_eigh_split_back_transformation(shape, dtype, tol, upper):
         ts.set_num_threads(saved)
 
 
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 2e-6)])
+def test_eigh_torn_tridiagonal_special_spectra(dtype, tol):
+    # stedc_torn: a tridiagonal that splits exactly at the tear (diagonal, two blocks of 100) goes to
+    # stedc whole; a tear inside a block, and spectra where the rank-one merge deflates most
+    # eigenvalues (I + u u^T, a cluster 1e-9 wide, a double eigenvalue), through laed1.
+    n = 200
+    u = rand(n, 1)
+    Q, _ = np.linalg.qr(rand(n, n))
+    cluster = 1 + 1e-9 * rng.standard_normal(n)
+    cluster[: n // 2] += 5
+    double = np.repeat(rand(n // 2), 2)
+    cases = [np.diag(rand(n)), sla.block_diag(rand(100, 100), rand(100, 100)),
+             sla.block_diag(rand(99, 99), rand(101, 101)), 3 * np.eye(n) + u @ u.T,
+             (Q * cluster) @ Q.T, (Q * double) @ Q.T]
+    saved = ts.get_num_threads()
+    ts.set_num_threads(2)
+    try:
+        for A in cases:
+            A = ((A + A.T) / 2).astype(dtype)
+            w, V = ts.linalg.eigh(t(A))
+            _check_eigh(A, w, V, tol)
+    finally:
+        ts.set_num_threads(saved)
+
+
 def test_eigh_non_finite_input_is_lapacks_answer():
     # NaN or inf leaves the small kernel (it returns "not handled"): LAPACK's behaviour, as before.
     A = np.eye(6)

@@ -121,7 +121,7 @@ constexpr int64_t kBidiagSplit = 64 * 1024;
 // A (m x n, column-major, lda, m >= n) to upper bidiagonal form: d (n), e (n - 1),
 // tauq and taup (n) and the reflectors in A, exactly as LAPACK's gebrd leaves them.
 template <class T>
-void gebrd_fused(int m, int n, T* A, int lda, T* d, T* e, T* tauq, T* taup) {
+TESSEL_CLONES_WIDE void gebrd_fused(int m, int n, T* A, int lda, T* d, T* e, T* tauq, T* taup) {
   constexpr int nb = kBidiagBlock;
   const int64_t L = lda;
   const int threads = omp_get_max_threads();

@@ -259,17 +259,26 @@ void cholesky_kernel(const KernelCall& c) {
 inline int qr_block(int64_t k) { return int(std::min<int64_t>(k, k >= 512 ? 64 : 32)); }
 
 // Q (m x nc, nc >= k) in place over the k reflectors geqrt left in a (lda m),
-// t holding each block's T (nb x k), work at least nc * nb.
+// t holding each block's T (nb x k), work at least nc * nb. With two threads
+// each block's larfb splits the columns right of it in two (the block's
+// reflectors and T are only read; its own columns come after, by org2r).
 template <class T>
-void q_from_blocks(int m, int nc, int k, T* a, const T* tau, const T* t, int nb, T* work) {
+void q_from_blocks(int m, int nc, int k, T* a, const T* tau, const T* t, int nb, T* work, int threads) {
   const int64_t lda = m, kk = (k - 1) / nb * nb;  // the last block's first column
   for (int64_t j = kk; j < nc; ++j) std::fill(a + j * lda, a + j * lda + kk, T(0));
   int info = 0;
   lapack::org2r(int(m - kk), int(nc - kk), int(k - kk), a + kk * lda + kk, m, tau + kk, work, &info);
   for (int64_t i = kk - nb; i >= 0; i -= nb) {
     T* panel = a + i * lda + i;
-    if (nc - i - nb > 0)
-      lapack::larfb_left(int(m - i), int(nc - i - nb), nb, panel, m, t + i * nb, panel + nb * lda, m, work);
+    const int cols = int(nc - i - nb), parts = threads > 1 && cols >= 64 ? 2 : 1;
+#pragma omp parallel num_threads(parts) if (parts > 1)
+    {
+      const int q = omp_get_thread_num(), nq = omp_get_num_threads();
+      const int c0 = cols * q / nq, c1 = cols * (q + 1) / nq;
+      if (c1 > c0)  // work: nb rows per column, each thread past the other's
+        lapack::larfb_left(int(m - i), c1 - c0, nb, panel, m, t + i * nb, panel + (nb + c0) * lda, m,
+                           work + int64_t(c0) * nb);
+    }
     lapack::org2r(int(m - i), nb, nb, panel, m, tau + i, work, &info);
     for (int64_t j = i; j < i + nb; ++j) std::fill(a + j * lda, a + j * lda + i, T(0));
   }
@@ -305,6 +314,7 @@ void qr_kernel(const KernelCall& c) {
       if (std::all_of(done.begin(), done.end(), [](char d) { return d; })) return;
     }
   }
+  const int threads = omp_get_max_threads();  // the caller's: for_batch may hold small ones to one
   for_batch(
       B,
       [&](int64_t b) {
@@ -325,7 +335,8 @@ void qr_kernel(const KernelCall& c) {
             for (int64_t j = 0; j < mq; ++j) qo[i * mq + j] = T(i == j ? 1 : 0);
           return;
         }
-        q_from_blocks(int(m), int(mq), int(k), ca.get(), tau.get(), t.get(), nb, work.get());
+        q_from_blocks(int(m), int(mq), int(k), ca.get(), tau.get(), t.get(), nb, work.get(),
+                      omp_in_parallel() ? 1 : threads);
         from_col(ca.get(), m, m, mq, qo);
       },
       std::max(m, n), kSerialBelowQr);

@@ -202,6 +202,23 @@ def test_qr_modes(shape, dtype, tol):
     close(np.abs(R.numpy()), np.abs(np.linalg.qr(A, mode="r")), tol * 10)
 
 
+# With two threads each block's update of the columns right of it is split in two (q_from_blocks).
+@pytest.mark.parametrize("shape", [(200, 150), (150, 200), (2, 180, 180), (600, 520)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_qr_q_formed_on_two_threads(shape, threads):
+    A = rand(*shape)
+    saved = ts.get_num_threads()
+    ts.set_num_threads(threads)
+    try:
+        for mode in ("reduced", "complete"):
+            Q, R = (x.numpy() for x in ts.linalg.qr(t(A), mode=mode))
+            close(Q @ R, A, 1e-12)
+            close(np.swapaxes(Q, -1, -2) @ Q, np.broadcast_to(np.eye(Q.shape[-1]), Q.shape[:-2] + (Q.shape[-1],) * 2),
+                  1e-12)
+    finally:
+        ts.set_num_threads(saved)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_qr_small_kernel_edge_cases(dtype):
     # Real matrices up to ~100 KB run on tessel's own kernel (linalg_small.h): it scales

@@ -17,6 +17,7 @@
 
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/linalg_lapack.h"
+#include "kernels/cpu/linalg_small.h"  // lane_dot
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
@@ -92,26 +93,6 @@ TESSEL_CLONES_WIDE void bidiag_pass(const T* a, int64_t lda, int64_t mm, int64_t
   }
 }
 
-// sum a[k] b[k] in vector lanes (the panel-wide products beside the pass).
-template <class T>
-TESSEL_CLONES_WIDE T bidiag_dot(const T* a, const T* b, int64_t n) {
-  typedef T V __attribute__((vector_size(64)));
-  constexpr int64_t W = 64 / sizeof(T);
-  V s0 = {}, s1 = {};
-  int64_t k = 0;
-  for (; k + 2 * W <= n; k += 2 * W) {
-    V a0, b0, a1, b1;
-    std::memcpy(&a0, a + k, sizeof a0), std::memcpy(&b0, b + k, sizeof b0);
-    std::memcpy(&a1, a + k + W, sizeof a1), std::memcpy(&b1, b + k + W, sizeof b1);
-    s0 += a0 * b0, s1 += a1 * b1;
-  }
-  s0 += s1;
-  T s = 0;
-  for (int64_t l = 0; l < W; ++l) s += s0[l];
-  for (; k < n; ++k) s += a[k] * b[k];
-  return s;
-}
-
 // Panels of kBidiagBlock columns down to kBidiagTail columns, which LAPACK's
 // gebrd finishes (unblocked there, as in its own crossover).
 constexpr int kBidiagBlock = 32;
@@ -148,7 +129,7 @@ TESSEL_CLONES_WIDE void gebrd_fused(int m, int n, T* A, int lda, T* d, T* e, T* 
       const T* u = &at(i, i);
       // The panel-wide terms of Y(:, i) and of the row update, then the pass.
       for (int l = 0; l < i; ++l) {
-        p[l] = bidiag_dot(&at(i, l), u, mm - i), q[l] = bidiag_dot(&x(i, l), u, mm - i), xi[l] = x(i, l);
+        p[l] = lane_dot(&at(i, l), u, mm - i), q[l] = lane_dot(&x(i, l), u, mm - i), xi[l] = x(i, l);
         u1[l] = -q[l];
       }
       std::copy(u, u + (mm - i), u1.begin() + i);
@@ -192,7 +173,7 @@ TESSEL_CLONES_WIDE void gebrd_fused(int m, int n, T* A, int lda, T* d, T* e, T* 
       const T sc = T(1) / (alpha - beta);
       const T* a1 = &at(0, i + 1);
       for (int row = 0; row < mm; ++row) av[row] = (w[row] - a1[row] * alpha) * sc + a1[row];
-      for (int l = 0; l <= i; ++l) t1[l] = y(i + 1, l) + bidiag_dot(&y(i + 2, l), &r[i + 2], nn - i - 2);
+      for (int l = 0; l <= i; ++l) t1[l] = y(i + 1, l) + lane_dot(&y(i + 2, l), &r[i + 2], nn - i - 2);
       for (int row = i + 1; row < mm; ++row) xc[row] = av[row];
       for (int l = 0; l <= i; ++l) {
         const T tl = t1[l];

@@ -529,9 +529,12 @@ void eigh_kernel(const KernelCall& c) {
 // False (ca untouched) where gesdd's own path differs: wide panels past 11/6,
 // jobz 'A' with M > N, sizes where gebrd_fused has no panel, and a matrix gesdd
 // would scale first.
+inline bool svd_bidiag_shape(char jobz, int64_t M, int64_t N) {
+  return N > kBidiagTail && M >= N && 6 * M < 11 * N && (jobz != 'A' || M == N);
+}
 template <class T>
 bool svd_bidiag(char jobz, int M, int N, T* ca, T* s, T* u, int ldu, T* vt, int ldvt, int* info, int threads) {
-  if (N <= kBidiagTail || M < N || 6 * int64_t(M) >= 11 * int64_t(N) || (jobz == 'A' && M != N)) return false;
+  if (!svd_bidiag_shape(jobz, M, N)) return false;
   const T lo = std::sqrt(std::numeric_limits<T>::min()) / std::numeric_limits<T>::epsilon();
   if (needs_scaling(ca, M, N, lo, [&](int64_t) { return std::pair<int64_t, int64_t>{0, M}; })) return false;
   std::vector<T> d(N), e(N), tq(N), tp(N);
@@ -592,7 +595,7 @@ void svd_kernel(const KernelCall& c) {
         if constexpr (!kComplex<T>) {
           if (svd_bidiag(jobz, M, N, ca.data(), s, vh, ldu, u, ldvt, &info[b], threads)) return;
           // A tall A is a wide A^T to LAPACK: reduce A itself, copied to columns.
-          if (m > n && jobz != 'A') {
+          if (svd_bidiag_shape(jobz, m, n)) {
             std::vector<T> col(m * n), u2(p.compute_v ? m * k : 0), v2(p.compute_v ? k * n : 0);
             to_col(A.data<T>() + b * m * n, m, n, col.data(), m);
             if (svd_bidiag(jobz, int(m), int(n), col.data(), s, u2.data(), int(m), v2.data(), int(k), &info[b],
